@@ -1,0 +1,49 @@
+# costpipe — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+PKGS := ./...
+FUZZTIME ?= 60s
+BENCHTIME ?= 1s
+BIN := bin/costpipe
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "; printf "Targets:\n"} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/costpipe.
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/costpipe
+
+.PHONY: vet
+vet: ## gofmt check and go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: test
+test: vet ## Vet, then unit + integration tests (real ClickHouse and Kafka protocol) under the race detector.
+	$(GO) test -race -count=1 -timeout 9m $(PKGS)
+
+.PHONY: test-short
+test-short: ## Unit tests only (no servers), fast.
+	$(GO) test -short -count=1 $(PKGS)
+
+.PHONY: bench
+bench: ## Hot-path benchmarks on one core (events/s); record results in docs/BENCHMARKS.md.
+	$(GO) test -run='^$$' -bench=. -benchmem -cpu 1 -benchtime=$(BENCHTIME) ./schemas/... ./pipelines/...
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 60s).
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "== $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; done
+
+.PHONY: clean
+clean: ## Remove build output and local state (.costpipe/).
+	rm -rf bin .costpipe

@@ -1,0 +1,89 @@
+// Command costpipe is the single binary of the costpipe pipeline: it wires
+// flags and environment variables into the packages' Options and supervises
+// them. No pipeline logic lives here.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// exitError carries an exit code with a message already printed (or to print).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newApp().RunContext(ctx, os.Args)
+	if err == nil {
+		return
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(os.Stderr, "costpipe: "+ee.msg)
+		}
+		os.Exit(ee.code)
+	}
+	fmt.Fprintln(os.Stderr, "costpipe: "+err.Error())
+	os.Exit(1)
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "costpipe",
+		Usage:   "streaming usage, cost and latency analytics for AI inference",
+		Version: version,
+		Description: `costpipe prices every inference call from an effective-dated catalog and lands
+per-minute rollups (cost, tokens, latency and TTFT percentiles) in ClickHouse.
+Every flag can also be set with the environment variable shown in its help.`,
+		Flags:                globalFlags(),
+		EnableBashCompletion: true,
+		Commands: []*cli.Command{
+			brokerCommand(),
+			migrateCommand(),
+			produceCommand(),
+			pricesCommand(),
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
+	}
+}
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "brokers", Value: "127.0.0.1:9092", EnvVars: []string{"COSTPIPE_BROKERS"},
+			Usage: "comma-separated Kafka seed brokers `HOST:PORT,...`"},
+		&cli.StringFlag{Name: "topic", Value: "costpipe.events", EnvVars: []string{"COSTPIPE_TOPIC"},
+			Usage: "Kafka topic of the events"},
+		&cli.StringFlag{Name: "clickhouse", Value: "clickhouse://127.0.0.1:9000/costpipe", EnvVars: []string{"COSTPIPE_CLICKHOUSE"},
+			Usage: "ClickHouse DSN `clickhouse://[user:pass@]host:9000/database`"},
+		&cli.StringFlag{Name: "prices", EnvVars: []string{"COSTPIPE_PRICES"},
+			Usage: "price catalog YAML `FILE` replacing the embedded one (see `costpipe prices list`)", TakesFile: true},
+		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"COSTPIPE_LOG_LEVEL"},
+			Usage: "log level: debug, info, warn or error"},
+	}
+}
+
+// logger builds the process logger (text on stderr) from --log-level.
+func logger(c *cli.Context) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, &exitError{code: 2, msg: fmt.Sprintf("invalid --log-level %q: want debug, info, warn or error", c.String("log-level"))}
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
+}

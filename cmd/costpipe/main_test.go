@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/kafkatest"
+	"github.com/costpipe/costpipe/schemas"
+)
+
+var binPath string
+
+// TestMain builds the costpipe binary once; the tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "costpipe-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "costpipe")
+	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cannot build costpipe: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	chtest.Main(m)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, stdin string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("costpipe %v: %v", args, err)
+	}
+	return result{so.String(), se.String(), code}
+}
+
+func TestHelpListsOnlyWorkingCommands(t *testing.T) {
+	r := run(t, "", nil, "--help")
+	if r.code != 0 {
+		t.Fatalf("--help exit %d: %s", r.code, r.stderr)
+	}
+	for _, c := range []string{"broker", "migrate", "produce", "prices"} {
+		if !strings.Contains(r.stdout, "   "+c+" ") {
+			t.Errorf("--help lacks command %q:\n%s", c, r.stdout)
+		}
+	}
+	for _, env := range []string{"COSTPIPE_BROKERS", "COSTPIPE_TOPIC", "COSTPIPE_CLICKHOUSE", "COSTPIPE_PRICES"} {
+		if !strings.Contains(r.stdout, env) {
+			t.Errorf("--help does not name env var %s", env)
+		}
+	}
+}
+
+const goodEvent = `{"event_id":"e1","timestamp":"2025-11-01T10:00:00Z","tenant":"acme","provider":"openai","model":"gpt-4o","status":"ok","input_tokens":1000000,"cached_input_tokens":200000,"output_tokens":100000}`
+
+func TestPricesCost(t *testing.T) {
+	// 800k uncached × 2.50 + 200k cached × 1.25 + 100k output × 10.00 (per 1M) = 2.00 + 0.25 + 1.00
+	r := run(t, goodEvent+"\n", nil, "prices", "cost", "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, `"cost_usd":"3.250000000000"`) {
+		t.Errorf("want cost 3.25 in %s", r.stdout)
+	}
+	// A tenant discount from --prices (env var) applies.
+	dir := t.TempDir()
+	file := filepath.Join(dir, "p.yaml")
+	os.WriteFile(file, []byte(`models:
+  - provider: openai
+    model: gpt-4o
+    prices:
+      - from: 2024-01-01
+        input: "2.50"
+        cached_input: "1.25"
+        output: "10.00"
+tenants:
+  acme: { discount: "0.10" }
+`), 0o644)
+	r = run(t, goodEvent+"\n", []string{"COSTPIPE_PRICES=" + file}, "prices", "cost", "--format", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"cost_usd":"2.925000000000"`) {
+		t.Errorf("with discount: exit %d, stdout %s stderr %s; want cost 2.925", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestPricesCheckNamesFileLineAndField(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("models:\n  - provider: openai\n    model: gpt-4o\n    prices:\n      - from: 2024-01-01\n        input: \"2,50\"\n        output: \"10\"\n"), 0o644)
+	r := run(t, "", nil, "prices", "check", bad)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "bad.yaml:6") || !strings.Contains(r.stderr, `"input"`) || !strings.Contains(r.stderr, `"2,50"`) {
+		t.Errorf("error does not name file:line, field and value:\n%s", r.stderr)
+	}
+	r = run(t, "", nil, "prices", "list", "--format", "json")
+	if r.code != 0 || strings.Count(r.stdout, `"provider"`) < 30 {
+		t.Errorf("prices list: exit %d, %d entries; want ≥ 30", r.code, strings.Count(r.stdout, `"provider"`))
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t) + "_m"
+	r := run(t, "", []string{"COSTPIPE_CLICKHOUSE=" + srv.DSN(db)}, "migrate")
+	if r.code != 0 || !strings.Contains(r.stdout, "applied  0001_usage_rollups") {
+		t.Fatalf("first migrate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, "--clickhouse", srv.DSN(db), "migrate")
+	if r.code != 0 || !strings.Contains(r.stdout, "0 migration(s) applied") {
+		t.Fatalf("second migrate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, "--clickhouse", "clickhouse://127.0.0.1:1/x", "migrate")
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot reach clickhouse") {
+		t.Errorf("unreachable server: exit %d, stderr %s", r.code, r.stderr)
+	}
+}
+
+func TestProduceReportsRejectedLinesAndSendsTheRest(t *testing.T) {
+	b := kafkatest.Start(t, 3)
+	input := goodEvent + "\n" +
+		"\n" + // blank: skipped, not an error
+		`{"event_id":"e2","timestamp":"2025-11-01T10:00:00Z","tenant":"acme","provider":"openai","model":"gpt-4o","status":"ok","reasoning_tokens":5}` + "\n" +
+		`not json` + "\n" +
+		strings.Replace(goodEvent, `"e1"`, `"e3"`, 1) + "\n"
+	r := run(t, input, []string{"COSTPIPE_BROKERS=" + b.Addr()}, "produce")
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1 (some lines rejected)", r.code)
+	}
+	if !strings.Contains(r.stdout, "sent 2, rejected 2, failed 0") {
+		t.Errorf("summary: %q", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "stdin:3:") || !strings.Contains(r.stderr, `"reasoning_tokens"`) || !strings.Contains(r.stderr, "stdin:4:") {
+		t.Errorf("rejections do not name line and field:\n%s", r.stderr)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics(schemas.DefaultTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < 2 && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, r) })
+	}
+	if len(got) != 2 {
+		t.Fatalf("consumed %d records, want 2", len(got))
+	}
+	for _, rec := range got {
+		if string(rec.Key) != "acme\x00gpt-4o" {
+			t.Errorf("key %q, want tenant\\0model", rec.Key)
+		}
+		if len(rec.Headers) != 1 || rec.Headers[0].Key != "content-type" || string(rec.Headers[0].Value) != "application/json" {
+			t.Errorf("headers %v", rec.Headers)
+		}
+		var ev schemas.Event
+		if err := schemas.DecodeJSON(rec.Value, &ev); err != nil || ev.InputTokens != 1000000 {
+			t.Errorf("value %s: %v", rec.Value, err)
+		}
+	}
+	if got[0].Partition != got[1].Partition {
+		t.Errorf("same key on partitions %d and %d", got[0].Partition, got[1].Partition)
+	}
+}
+
+func TestBrokerCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "broker", "--listen", "127.0.0.1:0", "--partitions", "2")
+	var so bytes.Buffer
+	cmd.Stdout = &so
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var addr string
+	for ctx.Err() == nil && addr == "" {
+		time.Sleep(50 * time.Millisecond)
+		if s := so.String(); strings.Contains(s, "listening on ") {
+			addr = strings.Fields(strings.SplitN(s, "listening on ", 2)[1])[0]
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: schemas.DefaultTopic, Value: []byte("{}")}).FirstErr(); err != nil {
+		t.Errorf("produce to the broker command at %s: %v", addr, err)
+	}
+	cl.Close()
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("broker did not exit cleanly on SIGINT: %v", err)
+	}
+	r := run(t, "", nil, "broker", "--partitions", "0")
+	if r.code != 2 || !strings.Contains(r.stderr, "partitions") {
+		t.Errorf("--partitions 0: exit %d, stderr %s", r.code, r.stderr)
+	}
+}

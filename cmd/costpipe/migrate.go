@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+func migrateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "create the ClickHouse database and tables (idempotent)",
+		Description: `Applies, in order, every versioned migration embedded in the binary that the
+database named in --clickhouse has not recorded yet, and prints what it did.
+Safe to run again and from several processes at once.`,
+		Action: func(c *cli.Context) error {
+			opts := warehouse.DefaultOptions()
+			opts.DSN = c.String("clickhouse")
+			w, err := warehouse.Open(c.Context, opts)
+			if err != nil {
+				return err
+			}
+			defer w.Close()
+			ver, err := w.ServerVersion(c.Context)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "clickhouse %s, database %s\n", ver, w.Database())
+			res, err := w.Migrate(c.Context)
+			applied := 0
+			for _, r := range res {
+				switch {
+				case r.Applied:
+					applied++
+					fmt.Fprintf(c.App.Writer, "applied  %s (%d statements)\n", r.Name, r.Statements)
+				case r.ChecksumMismatch:
+					fmt.Fprintf(c.App.Writer, "present  %s (WARNING: the embedded file differs from the one applied)\n", r.Name)
+				default:
+					fmt.Fprintf(c.App.Writer, "present  %s\n", r.Name)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "%d migration(s) applied, %d already present\n", applied, len(res)-applied)
+			return nil
+		},
+	}
+}

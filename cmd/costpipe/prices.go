@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/producers"
+	"github.com/costpipe/costpipe/schemas"
+)
+
+// loadCatalog returns the catalog named by --prices, or the embedded default.
+func loadCatalog(c *cli.Context) (*pricing.Catalog, error) {
+	path := c.String("prices")
+	if path == "" {
+		return pricing.Default(), nil
+	}
+	cat, err := pricing.Load(path)
+	if err != nil {
+		return nil, &exitError{code: 2, msg: fmt.Sprintf("cannot load --prices %s:\n%v", path, err)}
+	}
+	return cat, nil
+}
+
+func pricesCommand() *cli.Command {
+	formatFlag := &cli.StringFlag{Name: "format", Value: "table", Usage: "output format: table or json"}
+	return &cli.Command{
+		Name:  "prices",
+		Usage: "inspect and check price catalogs, and price events",
+		Description: `The catalog is the embedded default (current public list prices), or the YAML
+file given with --prices. Amounts are USD per 1M tokens, except gpu_hour (per
+GPU-hour) and request (per call).`,
+		Subcommands: []*cli.Command{
+			{
+				Name:  "list",
+				Usage: "list the models of the catalog with the price in effect at --at",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "at", Usage: "`TIME` (RFC 3339 or YYYY-MM-DD) at which prices apply (default: now)"},
+					&cli.StringFlag{Name: "provider", Usage: "only this provider"},
+					formatFlag,
+				},
+				Action: pricesList,
+			},
+			{
+				Name:      "check",
+				Usage:     "validate a price catalog file and report every problem",
+				ArgsUsage: "FILE",
+				Action:    pricesCheck,
+			},
+			{
+				Name:      "cost",
+				Usage:     "price JSON-lines events (stdin or FILE) with a cost breakdown",
+				ArgsUsage: "[FILE|-]",
+				Flags:     []cli.Flag{formatFlag},
+				Action:    pricesCost,
+			},
+		},
+	}
+}
+
+// usd renders a Pico amount for people: trailing zeros trimmed, at least two
+// fraction digits.
+func usd(p pricing.Pico) string {
+	s := p.String()
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s = strings.TrimRight(s, "0")
+		if len(s)-i-1 < 2 {
+			s += strings.Repeat("0", 2-(len(s)-i-1))
+		}
+	}
+	return s
+}
+
+func parseAt(s string) (time.Time, error) {
+	if s == "" {
+		return time.Now().UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cannot parse time %q: want RFC 3339 (2026-11-28T10:00:00Z) or YYYY-MM-DD", s)
+	}
+	return t.UTC(), nil
+}
+
+type priceRow struct {
+	Provider    string    `json:"provider"`
+	Model       string    `json:"model,omitempty"`
+	Match       string    `json:"match,omitempty"`
+	From        time.Time `json:"from"`
+	Input       string    `json:"input"`
+	CachedInput string    `json:"cached_input"`
+	CacheWrite  string    `json:"cache_write"`
+	Output      string    `json:"output"`
+	Reasoning   string    `json:"reasoning"`
+	GPUHour     string    `json:"gpu_hour"`
+	Request     string    `json:"request"`
+}
+
+func pricesList(c *cli.Context) error {
+	cat, err := loadCatalog(c)
+	if err != nil {
+		return err
+	}
+	at, err := parseAt(c.String("at"))
+	if err != nil {
+		return &exitError{code: 2, msg: "--at: " + err.Error()}
+	}
+	var rows []priceRow
+	for _, e := range cat.Entries() {
+		if p := c.String("provider"); p != "" && e.Provider != p {
+			continue
+		}
+		pr, ok := e.PriceAt(at)
+		if !ok {
+			continue // not yet in effect at --at
+		}
+		rows = append(rows, priceRow{Provider: e.Provider, Model: e.Model, Match: e.Match, From: pr.From,
+			Input: usd(pr.Input), CachedInput: usd(pr.CachedInput), CacheWrite: usd(pr.CacheWrite),
+			Output: usd(pr.Output), Reasoning: usd(pr.Reasoning), GPUHour: usd(pr.GPUHour), Request: usd(pr.Request)})
+	}
+	switch c.String("format") {
+	case "json":
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	case "table":
+		tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROVIDER\tMODEL\tFROM\tINPUT\tCACHED\tCACHE_WRITE\tOUTPUT\tREASONING\tGPU_HOUR\tREQUEST\t")
+		for _, r := range rows {
+			name := r.Model
+			if name == "" {
+				name = "~" + r.Match
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Provider, name, r.From.Format("2006-01-02"),
+				r.Input, r.CachedInput, r.CacheWrite, r.Output, r.Reasoning, r.GPUHour, r.Request)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "%d models in %s at %s; USD per 1M tokens (~ = regex match)\n", len(rows), cat.Name(), at.Format(time.RFC3339))
+		return nil
+	default:
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --format %q: want table or json", c.String("format"))}
+	}
+}
+
+func pricesCheck(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return &exitError{code: 2, msg: "usage: costpipe prices check FILE"}
+	}
+	path := c.Args().First()
+	cat, err := pricing.Load(path)
+	if err != nil {
+		var problems []string
+		for _, e := range unjoin(err) {
+			problems = append(problems, e.Error())
+		}
+		for _, p := range problems {
+			fmt.Fprintln(c.App.ErrWriter, p)
+		}
+		return &exitError{code: 1, msg: fmt.Sprintf("%s: %d problem(s)", path, len(problems))}
+	}
+	prices := 0
+	for _, e := range cat.Entries() {
+		prices += len(e.Prices)
+	}
+	fmt.Fprintf(c.App.Writer, "%s: ok: %d models, %d prices, %d tenant discounts\n", path, len(cat.Entries()), prices, len(cat.Tenants()))
+	return nil
+}
+
+// unjoin flattens an errors.Join tree into its leaves.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+type costRow struct {
+	Line        int    `json:"line"`
+	EventID     string `json:"event_id,omitempty"`
+	Tenant      string `json:"tenant,omitempty"`
+	Provider    string `json:"provider,omitempty"`
+	Model       string `json:"model,omitempty"`
+	Priced      bool   `json:"priced"`
+	Reason      string `json:"reason,omitempty"`
+	Entry       string `json:"entry,omitempty"`
+	PriceFrom   string `json:"price_from,omitempty"`
+	Input       string `json:"input_usd"`
+	CachedInput string `json:"cached_input_usd"`
+	CacheWrite  string `json:"cache_write_usd"`
+	Output      string `json:"output_usd"`
+	Reasoning   string `json:"reasoning_usd"`
+	GPU         string `json:"gpu_usd"`
+	Request     string `json:"request_usd"`
+	List        string `json:"list_usd"`
+	Discount    string `json:"discount_usd"`
+	Total       string `json:"cost_usd"`
+	Error       string `json:"error,omitempty"`
+}
+
+func pricesCost(c *cli.Context) error {
+	cat, err := loadCatalog(c)
+	if err != nil {
+		return err
+	}
+	format := c.String("format")
+	if format != "table" && format != "json" {
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --format %q: want table or json", format)}
+	}
+	var in io.Reader = os.Stdin
+	if f := c.Args().First(); f != "" && f != "-" {
+		fh, err := os.Open(f)
+		if err != nil {
+			return &exitError{code: 2, msg: fmt.Sprintf("cannot open input: %v", err)}
+		}
+		defer fh.Close()
+		in = fh
+	}
+	out := bufio.NewWriter(c.App.Writer)
+	defer out.Flush()
+	jenc := json.NewEncoder(out)
+	var tw *tabwriter.Writer
+	if format == "table" {
+		tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "LINE\tTENANT\tPROVIDER\tMODEL\tINPUT\tCACHED\tCACHE_WRITE\tOUTPUT\tREASONING\tGPU\tREQUEST\tDISCOUNT\tCOST_USD\t")
+	}
+	var total pricing.Pico
+	var n, unpriced, invalid int
+	dec := schemas.NewDecoder()
+	var ev schemas.Event
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), producers.MaxLineBytes)
+	line := 0
+	for sc.Scan() {
+		line++
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		if err := dec.Decode(sc.Bytes(), &ev); err != nil {
+			invalid++
+			fmt.Fprintf(c.App.ErrWriter, "line %d: %v\n", line, err)
+			if format == "json" {
+				_ = jenc.Encode(costRow{Line: line, Error: err.Error()})
+			}
+			continue
+		}
+		q := cat.Cost(&ev)
+		n++
+		total = total.Add(q.Total)
+		r := costRow{Line: line, EventID: ev.EventID, Tenant: ev.Tenant, Provider: ev.Provider, Model: ev.Model,
+			Priced: q.Priced, Reason: q.Reason,
+			Input: q.Input.String(), CachedInput: q.CachedInput.String(), CacheWrite: q.CacheWrite.String(),
+			Output: q.Output.String(), Reasoning: q.Reasoning.String(), GPU: q.GPU.String(), Request: q.Request.String(),
+			List: q.List.String(), Discount: q.Discount.String(), Total: q.Total.String()}
+		if q.Entry != nil {
+			r.Entry = q.Entry.Name()
+			r.PriceFrom = q.From.Format(time.RFC3339)
+		}
+		if !q.Priced {
+			unpriced++
+		}
+		if format == "json" {
+			if err := jenc.Encode(r); err != nil {
+				return err
+			}
+			continue
+		}
+		cost := usd(q.Total)
+		if !q.Priced {
+			cost = "unpriced: " + q.Reason
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", line, ev.Tenant, ev.Provider, ev.Model,
+			usd(q.Input), usd(q.CachedInput), usd(q.CacheWrite), usd(q.Output), usd(q.Reasoning), usd(q.GPU), usd(q.Request), usd(q.Discount), cost)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("line %d is longer than %d bytes", line+1, producers.MaxLineBytes)
+		}
+		return fmt.Errorf("cannot read events: %w", err)
+	}
+	if tw != nil {
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(c.App.ErrWriter, "%d events, total %s USD (%d unpriced); %d invalid lines\n", n, total.String(), unpriced, invalid)
+	if invalid > 0 {
+		return &exitError{code: 1}
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+// Package clickhouse holds costpipe's ClickHouse DDL as versioned migrations,
+// embedded into the binary. Files are named NNNN_description.sql and applied in
+// version order by warehouse.Migrate; {database} in a file is replaced by the
+// target database. A migration, once released, is never edited: add a new one.
+//
+// The SQL must run on ClickHouse 18.16 (tested in CI) and on current releases:
+// no DateTime64, Map, SimpleAggregateFunction or TTL.
+package clickhouse
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+//go:embed *.sql
+var files embed.FS
+
+// Migration is one versioned DDL file.
+type Migration struct {
+	Version int    // from the file name prefix, e.g. 1 for 0001_usage_rollups.sql
+	Name    string // file name without the .sql suffix
+	SQL     string // raw file content, {database} not yet replaced
+}
+
+// Statements returns the migration's statements for database db, split on
+// semicolons that end a line, with comment-only lines removed.
+func (m Migration) Statements(db string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(strings.ReplaceAll(m.SQL, "{database}", db), "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(trimmed, ";") {
+			stmt := strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")
+			out = append(out, stmt)
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Migrations returns every embedded migration in version order.
+func Migrations() ([]Migration, error) {
+	entries, err := fs.ReadDir(files, ".")
+	if err != nil {
+		return nil, fmt.Errorf("cannot list embedded migrations: %w", err)
+	}
+	var ms []Migration
+	seen := map[int]string{}
+	for _, e := range entries {
+		name := e.Name()
+		prefix, _, ok := strings.Cut(name, "_")
+		if !ok {
+			return nil, fmt.Errorf("migration file %q: want NNNN_description.sql", name)
+		}
+		v, err := strconv.Atoi(prefix)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration file %q: cannot parse version %q", name, prefix)
+		}
+		if other, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migration files %q and %q share version %d", other, name, v)
+		}
+		seen[v] = name
+		b, err := files.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read migration %q: %w", name, err)
+		}
+		ms = append(ms, Migration{Version: v, Name: strings.TrimSuffix(name, ".sql"), SQL: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	return ms, nil
+}

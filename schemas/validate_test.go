@@ -1,0 +1,269 @@
+package schemas
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// validEvent sets every field, each at a value that passes.
+func validEvent() Event {
+	return Event{
+		EventID:           "0b7e3f1c-5d2a-4e8f-9a61-3c4d5e6f7a8b",
+		Timestamp:         time.Date(2025, 11, 28, 9, 7, 12, 345000000, time.UTC),
+		Tenant:            "acme",
+		Provider:          "anthropic",
+		Model:             "claude-sonnet-4-5-20250929",
+		Status:            StatusOK,
+		ErrorType:         "timeout",
+		Application:       "support",
+		Operation:         "chat",
+		Region:            "us-east-1",
+		InputTokens:       1000,
+		CachedInputTokens: 600,
+		CacheWriteTokens:  400,
+		OutputTokens:      500,
+		ReasoningTokens:   500,
+		LatencyMs:         2314.7,
+		HasLatency:        true,
+		TTFTMs:            412.3,
+		HasTTFT:           true,
+		GPUMs:             1500,
+		Attributes:        map[string]string{"env": "prod"},
+	}
+}
+
+func TestValidateAcceptsLimits(t *testing.T) {
+	for name, e := range map[string]Event{
+		"all fields": validEvent(),
+		"at every limit": func() Event {
+			e := validEvent()
+			e.EventID = strings.Repeat("i", MaxEventIDLen)
+			e.Tenant = strings.Repeat("t", MaxTenantLen)
+			e.Provider = strings.Repeat("p", MaxProviderLen)
+			e.Model = strings.Repeat("m", MaxModelLen)
+			e.ErrorType = strings.Repeat("e", MaxLabelLen)
+			e.Application = strings.Repeat("a", MaxApplicationLen)
+			e.Operation = strings.Repeat("o", MaxLabelLen)
+			e.Region = strings.Repeat("r", MaxLabelLen)
+			e.InputTokens, e.CachedInputTokens, e.CacheWriteTokens = MaxTokens, MaxTokens/2, MaxTokens/2
+			e.OutputTokens, e.ReasoningTokens = MaxTokens, MaxTokens
+			e.LatencyMs, e.TTFTMs, e.GPUMs = MaxDurationMs, MaxDurationMs, MaxDurationMs
+			e.Attributes = map[string]string{}
+			for i := range MaxAttributes - 1 {
+				e.Attributes[strconv.Itoa(i)] = ""
+			}
+			e.Attributes[strings.Repeat("k", MaxLabelLen)] = strings.Repeat("v", MaxLabelLen)
+			e.Timestamp = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+			return e
+		}(),
+		"zero values of optional fields": minimalEvent(),
+		"first instant":                  with(func(e *Event) { e.Timestamp = time.Unix(0, 0).UTC() }),
+		"error status":                   with(func(e *Event) { e.Status = StatusError }),
+		"absent durations may hold anything": with(func(e *Event) {
+			e.LatencyMs, e.TTFTMs = math.NaN(), -1
+		}),
+		"zero durations": with(func(e *Event) { e.HasLatency, e.HasTTFT = true, true }),
+	} {
+		if err := e.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		// And the decoder agrees.
+		var got Event
+		if err := DecodeJSON(AppendJSON(nil, &e), &got); err != nil {
+			t.Errorf("%s: decoding the encoding: %v", name, err)
+		}
+	}
+}
+
+// TestValidateViolations covers every invariant of schema v1: Validate must
+// report a *FieldError naming the field, and so must the decoder for the
+// same event as JSON.
+func TestValidateViolations(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("x", n+1) }
+	tests := []struct {
+		name   string
+		mutate func(e *Event)
+		field  string
+		json   string // input for the decoder when AppendJSON cannot express the event
+	}{
+		// required strings
+		{"event_id missing", func(e *Event) { e.EventID = "" }, "event_id", ""},
+		{"tenant missing", func(e *Event) { e.Tenant = "" }, "tenant", ""},
+		{"provider missing", func(e *Event) { e.Provider = "" }, "provider", ""},
+		{"model missing", func(e *Event) { e.Model = "" }, "model", ""},
+		{"status missing", func(e *Event) { e.Status = StatusUnset }, "status", ""},
+		{"status out of range", func(e *Event) { e.Status = 7 }, "status", ""},
+		{"timestamp missing", func(e *Event) { e.Timestamp = time.Time{} }, "timestamp", ""},
+		{"timestamp before 1970", func(e *Event) { e.Timestamp = time.Unix(-1, 0).UTC() }, "timestamp", ""},
+		{"timestamp after 9999", func(e *Event) { e.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "timestamp", ""},
+
+		// lengths
+		{"event_id too long", func(e *Event) { e.EventID = long(MaxEventIDLen) }, "event_id", ""},
+		{"tenant too long", func(e *Event) { e.Tenant = long(MaxTenantLen) }, "tenant", ""},
+		{"provider too long", func(e *Event) { e.Provider = long(MaxProviderLen) }, "provider", ""},
+		{"model too long", func(e *Event) { e.Model = long(MaxModelLen) }, "model", ""},
+		{"error_type too long", func(e *Event) { e.ErrorType = long(MaxLabelLen) }, "error_type", ""},
+		{"application too long", func(e *Event) { e.Application = long(MaxApplicationLen) }, "application", ""},
+		{"operation too long", func(e *Event) { e.Operation = long(MaxLabelLen) }, "operation", ""},
+		{"region too long", func(e *Event) { e.Region = long(MaxLabelLen) }, "region", ""},
+		{"length counts bytes, not characters", func(e *Event) { e.Provider = strings.Repeat("é", MaxProviderLen/2+1) }, "provider", ""},
+
+		// UTF-8
+		{"event_id invalid UTF-8", func(e *Event) { e.EventID = "a\xff" }, "event_id", "event_id"},
+		{"tenant invalid UTF-8", func(e *Event) { e.Tenant = "a\xff" }, "tenant", "tenant"},
+		{"provider invalid UTF-8", func(e *Event) { e.Provider = "\xc3" }, "provider", "provider"},
+		{"model invalid UTF-8", func(e *Event) { e.Model = "\xed\xa0\x80" }, "model", "model"},
+		{"error_type invalid UTF-8", func(e *Event) { e.ErrorType = "\x80" }, "error_type", "error_type"},
+		{"application invalid UTF-8", func(e *Event) { e.Application = "\xfe" }, "application", "application"},
+		{"operation invalid UTF-8", func(e *Event) { e.Operation = "\xc0\xaf" }, "operation", "operation"},
+		{"region invalid UTF-8", func(e *Event) { e.Region = "\xf8\x88\x80\x80\x80" }, "region", "region"},
+
+		// token counts
+		{"input_tokens negative", func(e *Event) { e.InputTokens = -1 }, "input_tokens", ""},
+		{"cached_input_tokens negative", func(e *Event) { e.CachedInputTokens = -1 }, "cached_input_tokens", ""},
+		{"cache_write_tokens negative", func(e *Event) { e.CacheWriteTokens = -1 }, "cache_write_tokens", ""},
+		{"output_tokens negative", func(e *Event) { e.OutputTokens = -1 }, "output_tokens", ""},
+		{"reasoning_tokens negative", func(e *Event) { e.ReasoningTokens = -1 }, "reasoning_tokens", ""},
+		{"input_tokens over 1e9", func(e *Event) { e.InputTokens = MaxTokens + 1 }, "input_tokens", ""},
+		{"cached_input_tokens over 1e9", func(e *Event) { e.CachedInputTokens = MaxTokens + 1 }, "cached_input_tokens", ""},
+		{"cache_write_tokens over 1e9", func(e *Event) { e.CacheWriteTokens = MaxTokens + 1 }, "cache_write_tokens", ""},
+		{"output_tokens over 1e9", func(e *Event) { e.OutputTokens = MaxTokens + 1 }, "output_tokens", ""},
+		{"reasoning_tokens over 1e9", func(e *Event) { e.ReasoningTokens = MaxTokens + 1 }, "reasoning_tokens", ""},
+		{"token count near int64 max", func(e *Event) { e.InputTokens = math.MaxInt64 }, "input_tokens", ""},
+
+		// cross-field invariants
+		{"cached + cache_write > input", func(e *Event) { e.CacheWriteTokens = 401 }, "cached_input_tokens", ""},
+		{"cached alone > input", func(e *Event) { e.CachedInputTokens, e.CacheWriteTokens = 1001, 0 }, "cached_input_tokens", ""},
+		{"cache_write alone > input", func(e *Event) { e.CachedInputTokens, e.CacheWriteTokens = 0, 1001 }, "cached_input_tokens", ""},
+		{"reasoning > output", func(e *Event) { e.ReasoningTokens = 501 }, "reasoning_tokens", ""},
+
+		// durations
+		{"latency negative", func(e *Event) { e.LatencyMs = -0.001 }, "latency_ms", ""},
+		{"latency NaN", func(e *Event) { e.LatencyMs = math.NaN() }, "latency_ms", ""},
+		{"latency +Inf", func(e *Event) { e.LatencyMs = math.Inf(1) }, "latency_ms", ""},
+		{"latency over 24h", func(e *Event) { e.LatencyMs = MaxDurationMs + 0.5 }, "latency_ms", ""},
+		{"ttft negative", func(e *Event) { e.TTFTMs = -1 }, "ttft_ms", ""},
+		{"ttft NaN", func(e *Event) { e.TTFTMs = math.NaN() }, "ttft_ms", ""},
+		{"ttft -Inf", func(e *Event) { e.TTFTMs = math.Inf(-1) }, "ttft_ms", ""},
+		{"ttft over 24h", func(e *Event) { e.TTFTMs = MaxDurationMs * 2 }, "ttft_ms", ""},
+		{"gpu negative", func(e *Event) { e.GPUMs = -1 }, "gpu_ms", ""},
+		{"gpu NaN", func(e *Event) { e.GPUMs = math.NaN() }, "gpu_ms", ""},
+		{"gpu over 24h", func(e *Event) { e.GPUMs = MaxDurationMs + 1 }, "gpu_ms", ""},
+
+		// attributes
+		{"too many attributes", func(e *Event) {
+			for i := range MaxAttributes {
+				e.Attributes["k"+strconv.Itoa(i)] = "v"
+			}
+		}, "attributes", ""},
+		{"empty attribute key", func(e *Event) { e.Attributes[""] = "v" }, "attributes", ""},
+		{"attribute key too long", func(e *Event) { e.Attributes[long(MaxLabelLen)] = "v" }, "attributes", ""},
+		{"attribute key invalid UTF-8", func(e *Event) { e.Attributes = map[string]string{"\xff": "v"} }, "attributes", "attributes"},
+		{"attribute value too long", func(e *Event) { e.Attributes["team"] = long(MaxLabelLen) }, "attributes.team", ""},
+		{"attribute value invalid UTF-8", func(e *Event) { e.Attributes["team"] = "\xff" }, "attributes.team", "attributes.team"},
+		{"attribute value of a long key names a cut key", func(e *Event) {
+			e.Attributes = map[string]string{strings.Repeat("k", 100): long(MaxLabelLen)}
+		}, "attributes." + strings.Repeat("k", 64) + "…", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := validEvent()
+			e.Attributes = map[string]string{"env": "prod"}
+			tt.mutate(&e)
+			err := e.Validate()
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Validate: %v, want a *FieldError", err)
+			}
+			if fe.Field != tt.field {
+				t.Fatalf("Validate named %q, want %q (%v)", fe.Field, tt.field, err)
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "invalid field "+strconv.Quote(tt.field)) {
+				t.Fatalf("message %q", msg)
+			}
+
+			// The same event through the decoder.
+			data := AppendJSON(nil, &e)
+			if tt.json != "" {
+				data = rawUTF8JSON(t, &e, tt.json)
+			}
+			var got Event
+			err = NewDecoder().Decode(data, &got)
+			if !errors.As(err, &fe) || fe.Field != tt.field {
+				t.Fatalf("Decode(%s): %v, want a *FieldError on %q", data, err, tt.field)
+			}
+		})
+	}
+}
+
+// rawUTF8JSON encodes e with the invalid UTF-8 of one field kept raw, which
+// AppendJSON would replace with U+FFFD.
+func rawUTF8JSON(t *testing.T, e *Event, field string) []byte {
+	t.Helper()
+	c := *e
+	var raw string
+	const marker = "RAW-MARKER"
+	switch field {
+	case "event_id":
+		raw, c.EventID = c.EventID, marker
+	case "tenant":
+		raw, c.Tenant = c.Tenant, marker
+	case "provider":
+		raw, c.Provider = c.Provider, marker
+	case "model":
+		raw, c.Model = c.Model, marker
+	case "error_type":
+		raw, c.ErrorType = c.ErrorType, marker
+	case "application":
+		raw, c.Application = c.Application, marker
+	case "operation":
+		raw, c.Operation = c.Operation, marker
+	case "region":
+		raw, c.Region = c.Region, marker
+	case "attributes":
+		for k, v := range c.Attributes {
+			raw = k
+			c.Attributes = map[string]string{marker: v}
+		}
+	case "attributes.team":
+		raw = c.Attributes["team"]
+		c.Attributes = map[string]string{"team": marker}
+	default:
+		t.Fatalf("no raw encoding for %s", field)
+	}
+	out := strings.Replace(string(AppendJSON(nil, &c)), marker, raw, 1)
+	if !strings.Contains(out, raw) {
+		t.Fatalf("marker not replaced in %s", out)
+	}
+	return []byte(out)
+}
+
+func TestFieldErrorMessage(t *testing.T) {
+	e := validEvent()
+	e.ReasoningTokens = 12
+	e.OutputTokens = 10
+	const want = `invalid field "reasoning_tokens" = "12": exceeds output_tokens (10)`
+	if err := e.Validate(); err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
+// TestValidateTimestampYearIsUTC: the year bounds apply to the UTC instant, so
+// an event valid in its own zone but before 1970 in UTC is rejected (its
+// encoding could not be decoded again).
+func TestValidateTimestampYearIsUTC(t *testing.T) {
+	e := Event{EventID: "e", Tenant: "t", Provider: "p", Model: "m", Status: StatusOK,
+		Timestamp: time.Date(1970, 1, 1, 0, 30, 0, 0, time.FixedZone("+01", 3600))}
+	var fe *FieldError
+	if err := e.Validate(); !errors.As(err, &fe) || fe.Field != "timestamp" {
+		t.Errorf("Validate() = %v, want a timestamp FieldError", err)
+	}
+	e.Timestamp = time.Date(1970, 1, 1, 1, 30, 0, 0, time.FixedZone("+01", 3600))
+	if err := e.Validate(); err != nil {
+		t.Errorf("Validate() = %v for 1970-01-01T00:30Z", err)
+	}
+}

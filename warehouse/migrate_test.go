@@ -1,0 +1,153 @@
+package warehouse
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/internal/chtest"
+	chschema "github.com/costpipe/costpipe/schemas/clickhouse"
+)
+
+func TestMain(m *testing.M) { chtest.Main(m) }
+
+func openTest(t *testing.T) (*Warehouse, *chtest.Server, string) {
+	t.Helper()
+	srv := chtest.Shared(t)
+	db := "cp_" + strings.ReplaceAll(strings.ToLower(t.Name()), "/", "_")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	opts := DefaultOptions()
+	opts.DSN = srv.DSN(db)
+	w, err := Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w, srv, db
+}
+
+func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
+	w, _, db := openTest(t)
+	ctx := context.Background()
+	ms, err := chschema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := w.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(ms) {
+		t.Fatalf("first run reported %d migrations, want %d", len(res), len(ms))
+	}
+	for _, r := range res {
+		if !r.Applied || r.Statements == 0 {
+			t.Errorf("first run: %s applied=%v statements=%d, want applied with statements", r.Name, r.Applied, r.Statements)
+		}
+	}
+
+	var tables []string
+	rows, err := w.Conn().Query(ctx, "SELECT name FROM system.tables WHERE database = ? ORDER BY name", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	want := []string{"schema_migrations", "usage_1d", "usage_1d_input", "usage_1d_mv", "usage_1h", "usage_1h_input", "usage_1h_mv", "usage_1m", "usage_1m_input", "usage_1m_mv"}
+	if strings.Join(tables, ",") != strings.Join(want, ",") {
+		t.Errorf("tables in %s:\n got %v\nwant %v", db, tables, want)
+	}
+
+	res, err = w.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Applied || r.Statements != 0 || r.ChecksumMismatch {
+			t.Errorf("second run: %s applied=%v statements=%d mismatch=%v, want untouched", r.Name, r.Applied, r.Statements, r.ChecksumMismatch)
+		}
+	}
+	var recorded uint64
+	if err := w.Conn().QueryRow(ctx, "SELECT count() FROM "+db+".schema_migrations").Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	if int(recorded) != len(ms) {
+		t.Errorf("schema_migrations has %d rows after two runs, want %d", recorded, len(ms))
+	}
+}
+
+// TestRollupAcceptsInput checks the migration's Null → MV → AggregatingMergeTree
+// chain end to end on the real server: values inserted into usage_1m_input come
+// back merged, including the Decimal(38,12) cost and the histogram sumMap.
+func TestRollupAcceptsInput(t *testing.T) {
+	w, _, db := openTest(t)
+	ctx := context.Background()
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insert := "INSERT INTO " + db + ".usage_1m_input (ts, tenant, application, provider, model, error_type, src_topic, src_partition, src_offset, requests, cost_usd, latency_count, latency_min_ms, latency_max_ms, latency_hist_idx, latency_hist_cnt) VALUES"
+	ts := time.Date(2026, 1, 31, 23, 59, 0, 0, time.UTC)
+	for i, off := range []int64{41, 97} {
+		b, err := w.Conn().PrepareBatch(ctx, insert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cost := []string{"0.000000000001", "2.500000000002"}[i]
+		if err := b.Append(ts, "acme", "", "openai", "gpt-4o", "", "costpipe.events", int32(3), off, uint64(2), mustDecimal(t, cost),
+			uint64(2), 10.5+float64(i), 20.0+float64(i), []int16{5, 7}, []uint64{1, 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		offset   int64
+		requests uint64
+		cost     string
+		min, max float64
+		idx      []int16
+		cnt      []uint64
+	)
+	err := w.Conn().QueryRow(ctx, "SELECT maxMerge(src_offset), sumMerge(requests), toString(sumMerge(cost_usd)), minMerge(latency_min_ms), maxMerge(latency_max_ms), sumMapMerge(latency_hist).1, sumMapMerge(latency_hist).2 FROM "+db+".usage_1m").
+		Scan(&offset, &requests, &cost, &min, &max, &idx, &cnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offset != 97 || requests != 4 || cost != "2.500000000003" || min != 10.5 || max != 21 {
+		t.Errorf("merged: offset=%d requests=%d cost=%s min=%v max=%v; want 97 4 2.500000000003 10.5 21", offset, requests, cost, min, max)
+	}
+	if len(idx) != 2 || idx[0] != 5 || idx[1] != 7 || cnt[0] != 2 || cnt[1] != 2 {
+		t.Errorf("merged histogram = %v %v, want [5 7] [2 2]", idx, cnt)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		dsn, want string
+	}{
+		{"", "DSN is empty"},
+		{"clickhouse://127.0.0.1:9000/bad-name", `database name "bad-name"`},
+		{"clickhouse://u:secret@127.0.0.1:9000/x y", `database name "x y"`},
+		{"clickhouse://u:secret@127.0.0.1:9000/db?dial_timeout=soon", "cannot parse clickhouse DSN"},
+	} {
+		o := DefaultOptions()
+		o.DSN = tc.dsn
+		err := o.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%q) = %v, want error containing %q", tc.dsn, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("Validate(%q) leaks the password: %v", tc.dsn, err)
+		}
+	}
+}

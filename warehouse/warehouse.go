@@ -1,0 +1,135 @@
+// Package warehouse owns costpipe's ClickHouse side: the connection, the
+// versioned migrations embedded from schemas/clickhouse, and (with the
+// aggregator) the columnar inserts and the high-water marks the exactly-once
+// landing recovers from.
+//
+// A *Warehouse is safe for concurrent use; it wraps one clickhouse-go
+// connection pool. Every method takes a ctx and honours its cancellation.
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// DefaultDSN is the contract's default for --clickhouse / COSTPIPE_CLICKHOUSE.
+const DefaultDSN = "clickhouse://127.0.0.1:9000/costpipe"
+
+// Options configure Open.
+type Options struct {
+	// DSN is a clickhouse-go DSN, e.g. clickhouse://user:pass@host:9000/costpipe.
+	// Its path names the costpipe database. Default DefaultDSN.
+	DSN string
+	// DialTimeout bounds connecting to a server. Default 5s.
+	DialTimeout time.Duration
+	// MaxOpenConns bounds the connection pool. Default 4.
+	MaxOpenConns int
+}
+
+// DefaultOptions returns Options with every default filled in.
+func DefaultOptions() Options {
+	return Options{DSN: DefaultDSN, DialTimeout: 5 * time.Second, MaxOpenConns: 4}
+}
+
+var dbNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// Validate reports the first option that cannot work.
+func (o Options) Validate() error {
+	if _, _, err := parseDSN(o.DSN); err != nil {
+		return err
+	}
+	if o.DialTimeout <= 0 {
+		return fmt.Errorf("clickhouse dial timeout must be > 0, got %s", o.DialTimeout)
+	}
+	if o.MaxOpenConns <= 0 {
+		return fmt.Errorf("clickhouse max open connections must be > 0, got %d", o.MaxOpenConns)
+	}
+	return nil
+}
+
+func parseDSN(dsn string) (*clickhouse.Options, string, error) {
+	if dsn == "" {
+		return nil, "", errors.New("clickhouse DSN is empty: want e.g. " + DefaultDSN)
+	}
+	opts, err := clickhouse.ParseDSN(dsn)
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot parse clickhouse DSN %q: %w", redact(dsn), err)
+	}
+	db := opts.Auth.Database
+	if db == "" {
+		db = "costpipe"
+	}
+	if !dbNameRE.MatchString(db) {
+		return nil, "", fmt.Errorf("clickhouse DSN %q: database name %q must match %s", redact(dsn), db, dbNameRE)
+	}
+	return opts, db, nil
+}
+
+var passwordRE = regexp.MustCompile(`(//[^:/@]*:)[^@]*@`)
+
+// redact hides a password in a DSN for error messages and logs.
+func redact(dsn string) string { return passwordRE.ReplaceAllString(dsn, "${1}***@") }
+
+// Warehouse is a connection to the ClickHouse server that holds costpipe's database.
+type Warehouse struct {
+	conn     driver.Conn
+	database string
+	dsn      string
+}
+
+// Open connects to ClickHouse and checks the server answers. It does not
+// require the database to exist (Migrate creates it): the session's default
+// database is "default" and every statement names the costpipe database.
+func Open(ctx context.Context, o Options) (*Warehouse, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	opts, db, _ := parseDSN(o.DSN)
+	opts.Auth.Database = "default"
+	opts.DialTimeout = o.DialTimeout
+	opts.MaxOpenConns = o.MaxOpenConns
+	if opts.MaxIdleConns > o.MaxOpenConns || opts.MaxIdleConns == 0 {
+		opts.MaxIdleConns = o.MaxOpenConns
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open clickhouse %q: %w", redact(o.DSN), err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("cannot reach clickhouse at %q: %w", redact(o.DSN), err)
+	}
+	return &Warehouse{conn: conn, database: db, dsn: o.DSN}, nil
+}
+
+// Database is the costpipe database name taken from the DSN.
+func (w *Warehouse) Database() string { return w.database }
+
+// Conn exposes the underlying clickhouse-go connection to costpipe's own
+// packages (inserts, queries). It stays owned by the Warehouse.
+func (w *Warehouse) Conn() driver.Conn { return w.conn }
+
+// ServerVersion returns the server's version string, e.g. "18.16.1".
+func (w *Warehouse) ServerVersion(ctx context.Context) (string, error) {
+	var v string
+	if err := w.conn.QueryRow(ctx, "SELECT version()").Scan(&v); err != nil {
+		return "", fmt.Errorf("cannot read clickhouse version: %w", err)
+	}
+	return v, nil
+}
+
+// Close releases the connection pool. Safe to call twice.
+func (w *Warehouse) Close() error {
+	if w == nil || w.conn == nil {
+		return nil
+	}
+	err := w.conn.Close()
+	w.conn = nil
+	return err
+}
