@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,17 +200,24 @@ func TestBrokerCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, "broker", "--listen", "127.0.0.1:0", "--partitions", "2")
-	var so bytes.Buffer
-	cmd.Stdout = &so
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	var addr string
-	for ctx.Err() == nil && addr == "" {
-		time.Sleep(50 * time.Millisecond)
-		if s := so.String(); strings.Contains(s, "listening on ") {
+	sc := bufio.NewScanner(stdout)
+	for addr == "" && sc.Scan() {
+		if s := sc.Text(); strings.Contains(s, "listening on ") {
 			addr = strings.Fields(strings.SplitN(s, "listening on ", 2)[1])[0]
 		}
+	}
+	drained := make(chan struct{})
+	go func() { io.Copy(io.Discard, stdout); close(drained) }()
+	if addr == "" {
+		t.Fatal("broker command did not print its address")
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -219,6 +228,7 @@ func TestBrokerCommand(t *testing.T) {
 	}
 	cl.Close()
 	cmd.Process.Signal(os.Interrupt)
+	<-drained // Wait closes the pipe: finish reading first
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("broker did not exit cleanly on SIGINT: %v", err)
 	}
