@@ -57,6 +57,7 @@ Every flag can also be set with the environment variable shown in its help.`,
 		Commands: []*cli.Command{
 			brokerCommand(),
 			migrateCommand(),
+			aggregateCommand(),
 			produceCommand(),
 			pricesCommand(),
 		},

@@ -1,0 +1,77 @@
+package consumers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// DLQ reasons, the value of the costpipe-dlq-reason header and the label of
+// costpipe_dlq_records_total.
+const (
+	reasonInvalid     = "invalid"             // undecodable or invalid event (JSON), or unreadable Arrow stream
+	reasonInvalidRows = "invalid_rows"        // an Arrow batch with invalid rows (listed in costpipe-dlq-rows)
+	reasonTooOld      = "too_old"             // older than --max-event-age
+	reasonFuture      = "too_far_in_future"   // beyond --max-future
+	reasonContentType = "unsupported_content" // unknown content-type header
+)
+
+// DLQ header names added to the original record's headers.
+const (
+	HeaderDLQReason          = "costpipe-dlq-reason"
+	HeaderDLQError           = "costpipe-dlq-error"
+	HeaderDLQRows            = "costpipe-dlq-rows"
+	HeaderDLQSourceTopic     = "costpipe-dlq-source-topic"
+	HeaderDLQSourcePartition = "costpipe-dlq-source-partition"
+	HeaderDLQSourceOffset    = "costpipe-dlq-source-offset"
+)
+
+const maxDLQErrorLen = 4096
+
+// dlq produces r, unchanged, to the DLQ topic with headers naming the reason
+// and the source position. Delivery is confirmed before the next offset
+// commit (waitDLQ); franz-go retries until the broker takes it.
+func (c *Consumer) dlq(r *kgo.Record, reason, msg string, rows []string) {
+	if len(msg) > maxDLQErrorLen {
+		msg = msg[:maxDLQErrorLen] + "…"
+	}
+	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+6)
+	headers = append(headers, r.Headers...)
+	headers = append(headers,
+		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(msg)},
+		kgo.RecordHeader{Key: HeaderDLQSourceTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderDLQSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderDLQSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+	)
+	if len(rows) > 0 {
+		headers = append(headers, kgo.RecordHeader{Key: HeaderDLQRows, Value: []byte(strings.Join(rows, ","))})
+	}
+	out := &kgo.Record{Topic: c.opts.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
+	c.m.dlq.WithLabelValues(reason).Inc()
+	c.dlqWG.Add(1)
+	c.cl.Produce(context.Background(), out, func(_ *kgo.Record, err error) {
+		defer c.dlqWG.Done()
+		if err != nil {
+			c.dlqErr.Store(fmt.Errorf("cannot produce to DLQ %q: %w", c.opts.DLQTopic, err))
+		}
+	})
+}
+
+// waitDLQ waits until every DLQ record produced so far is acknowledged.
+func (c *Consumer) waitDLQ(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { c.dlqWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("cannot confirm DLQ records: %w", ctx.Err())
+	}
+	if err, _ := c.dlqErr.Load().(error); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+package consumers
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	recordsIn    *prometheus.CounterVec
+	eventsIn     prometheus.Counter
+	duplicates   prometheus.Counter
+	dlq          *prometheus.CounterVec
+	lag          *prometheus.GaugeVec
+	owned        prometheus.Gauge
+	abandoned    prometheus.Counter
+	commitErrors prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_records_in_total",
+			Help: "Kafka records consumed, by content type."}, []string{"content_type"}),
+		eventsIn: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_events_in_total",
+			Help: "Valid, deduplicated events handed to the pipeline."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_duplicates_total",
+			Help: "Events dropped as duplicates of an event_id seen within the dedupe window."}),
+		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_dlq_records_total",
+			Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "costpipe_consumer_lag_records",
+			Help: "Records between the last processed offset and the partition's high watermark."}, []string{"partition"}),
+		owned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_partitions_owned",
+			Help: "Partitions of the events topic this instance owns."}),
+		abandoned: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_flushes_abandoned_total",
+			Help: "Flushes given up (rebalance waiting, ClickHouse down); their records are replayed from Kafka."}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_commit_errors_total",
+			Help: "Failed Kafka offset commits (landed data stays exact through the landing marks)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.owned, m.abandoned, m.commitErrors)
+	}
+	return m
+}

@@ -1,0 +1,421 @@
+package usage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/schemas"
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+const unsafeSizeofMeasures = unsafe.Sizeof(Measures{})
+
+// Options configure a Pipeline.
+type Options struct {
+	// Topic is the Kafka topic the records come from; it is written to
+	// src_topic. Default schemas.DefaultTopic.
+	Topic string
+	// Catalog prices events. Default pricing.Default().
+	Catalog *pricing.Catalog
+	// RetryMin and RetryMax bound the exponential backoff between attempts to
+	// land a flush while ClickHouse fails. Defaults 200ms and 10s.
+	RetryMin, RetryMax time.Duration
+	// Logger receives retry and recovery lines. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the pipeline's metrics. Default nil: not registered.
+	Registerer prometheus.Registerer
+}
+
+// DefaultOptions returns Options with every default filled in.
+func DefaultOptions() Options {
+	return Options{Topic: schemas.DefaultTopic, Catalog: pricing.Default(), RetryMin: 200 * time.Millisecond,
+		RetryMax: 10 * time.Second, Logger: slog.Default()}
+}
+
+// Validate reports the first option that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.Topic == "":
+		return errors.New("usage pipeline: topic is empty")
+	case o.Catalog == nil:
+		return errors.New("usage pipeline: no price catalog")
+	case o.RetryMin <= 0 || o.RetryMax < o.RetryMin:
+		return fmt.Errorf("usage pipeline: retry backoff %s..%s is not a positive range", o.RetryMin, o.RetryMax)
+	case o.Logger == nil:
+		return errors.New("usage pipeline: nil logger")
+	}
+	return nil
+}
+
+type winKey struct {
+	Dims
+	minute int64 // unix seconds of the minute start
+	tables warehouse.Table
+}
+
+type markKey struct {
+	table warehouse.Table
+	month warehouse.Month
+}
+
+// partition is the state of one owned Kafka partition.
+type partition struct {
+	marks   map[markKey]int64
+	windows map[winKey]*Measures
+	end     int64 // highest offset added since the last landed flush; -1 none
+	skipped uint64
+}
+
+// Pipeline aggregates events of the partitions it owns and lands them.
+type Pipeline struct {
+	opts  Options
+	w     *warehouse.Warehouse
+	parts map[int32]*partition
+	free  []*Measures
+	names map[string]string // interned dimension values held by windows
+	nwin  int
+	m     *metrics
+	// unlanded is set while a Flush has failed partway: its windows must be
+	// landed (Flush again) or dropped before anything is added.
+	unlanded bool
+	// monthCache memoises the month of the last minute seen.
+	lastMinute int64
+	lastMonth  warehouse.Month
+}
+
+// New returns a Pipeline landing into w.
+func New(w *warehouse.Warehouse, opts Options) (*Pipeline, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if w == nil {
+		return nil, errors.New("usage pipeline: nil warehouse")
+	}
+	p := &Pipeline{opts: opts, w: w, parts: map[int32]*partition{}, names: map[string]string{}, m: newMetrics(opts.Registerer), lastMinute: -1}
+	return p, nil
+}
+
+// Assign loads the landing marks of newly owned partitions from ClickHouse.
+// It must succeed before Add is called for them; on error nothing changes
+// and the caller retries.
+func (p *Pipeline) Assign(ctx context.Context, partitions []int32) error {
+	marks, err := p.w.LandingMarks(ctx, p.opts.Topic, partitions)
+	if err != nil {
+		return err
+	}
+	for _, id := range partitions {
+		p.drop(id)
+		p.parts[id] = &partition{marks: map[markKey]int64{}, windows: map[winKey]*Measures{}, end: -1}
+	}
+	for k, v := range marks {
+		if part := p.parts[k.Partition]; part != nil {
+			part.marks[markKey{k.Table, k.Month}] = v
+		}
+	}
+	return nil
+}
+
+// Owns reports whether partition id is assigned (its marks are loaded).
+func (p *Pipeline) Owns(id int32) bool { return p.parts[id] != nil }
+
+// Drop forgets partitions (revoked or lost) and their unlanded windows.
+func (p *Pipeline) Drop(partitions []int32) {
+	for _, id := range partitions {
+		p.drop(id)
+	}
+	if p.nwin == 0 {
+		p.unlanded = false
+	}
+}
+
+func (p *Pipeline) drop(id int32) {
+	part := p.parts[id]
+	if part == nil {
+		return
+	}
+	for k, m := range part.windows {
+		p.release(m)
+		delete(part.windows, k)
+	}
+	delete(p.parts, id)
+}
+
+// Windows is the number of key-minute windows held in memory.
+func (p *Pipeline) Windows() int { return p.nwin }
+
+// Add prices e (the record at offset of partition id) and adds it to the
+// windows of every table it has not landed in yet. It reports false when the
+// record had landed everywhere already (a replay after a restart).
+func (p *Pipeline) Add(id int32, offset int64, e *schemas.Event) bool {
+	part := p.parts[id]
+	if part == nil {
+		panic(fmt.Sprintf("usage: Add for partition %d, which is not assigned", id))
+	}
+	if p.unlanded {
+		panic("usage: Add after a failed Flush; retry Flush or Drop the partitions first")
+	}
+	minute := e.Timestamp.Unix() // ≥ 0: validated events are from 1970 on
+	minute -= minute % 60
+	month := p.monthOf(minute)
+	var tables warehouse.Table
+	for _, t := range warehouse.Tables {
+		if hwm, ok := part.marks[markKey{t, month}]; !ok || offset > hwm {
+			tables |= t
+		}
+	}
+	if tables == 0 {
+		part.skipped++
+		p.m.skipped.Inc()
+		return false
+	}
+	key := winKey{Dims: Dims{Tenant: e.Tenant, Application: e.Application, Provider: e.Provider, Model: e.Model}, minute: minute, tables: tables}
+	if e.Status == schemas.StatusError {
+		key.ErrorType = e.ErrorType
+		if key.ErrorType == "" {
+			key.ErrorType = "unknown"
+		}
+	}
+	m := part.windows[key]
+	if m == nil {
+		m = p.alloc()
+		key.Dims = p.intern(key.Dims)
+		part.windows[key] = m
+		p.nwin++
+	}
+	cost, priced := p.opts.Catalog.Total(e)
+	m.Add(e, cost, priced)
+	if offset > part.end {
+		part.end = offset
+	}
+	return true
+}
+
+func (p *Pipeline) monthOf(minute int64) warehouse.Month {
+	if minute != p.lastMinute {
+		p.lastMinute = minute
+		p.lastMonth = warehouse.MonthOf(time.Unix(minute, 0))
+	}
+	return p.lastMonth
+}
+
+func (p *Pipeline) alloc() *Measures {
+	if n := len(p.free); n > 0 {
+		m := p.free[n-1]
+		p.free = p.free[:n-1]
+		return m
+	}
+	return new(Measures)
+}
+
+func (p *Pipeline) release(m *Measures) {
+	m.Reset()
+	p.nwin--
+	if len(p.free) < 4096 {
+		p.free = append(p.free, m)
+	}
+}
+
+func (p *Pipeline) intern(d Dims) Dims {
+	return Dims{Tenant: p.str(d.Tenant), Application: p.str(d.Application), Provider: p.str(d.Provider),
+		Model: p.str(d.Model), ErrorType: p.str(d.ErrorType)}
+}
+
+func (p *Pipeline) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := p.names[s]; ok {
+		return v
+	}
+	v := strings.Clone(s) // never keep a decoder's or a record's buffer alive
+	p.names[v] = v
+	return v
+}
+
+type insertKey struct {
+	table warehouse.Table
+	month warehouse.Month
+}
+
+type rowKey struct {
+	Dims
+	ts        int64
+	partition int32
+}
+
+// Pending reports whether any owned partition holds unlanded windows.
+func (p *Pipeline) Pending() bool { return p.nwin > 0 }
+
+// Flush lands every window of every owned partition: for each (table, month)
+// one atomic insert carrying the rows of all partitions, each row stamped with
+// its partition's end offset. It retries with backoff until everything has
+// landed or ctx ends; before retrying an insert that failed, it checks whether
+// the insert landed after all. On success the windows are cleared and the
+// landing marks advanced. On error (ctx ended) the windows are kept: the caller
+// either retries Flush or drops the partitions and replays them from Kafka.
+func (p *Pipeline) Flush(ctx context.Context) error {
+	if p.nwin == 0 {
+		return nil
+	}
+	start := time.Now()
+	batches := p.build()
+	keys := make([]insertKey, 0, len(batches))
+	for k := range batches {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].month != keys[j].month {
+			return keys[i].month < keys[j].month
+		}
+		return keys[i].table < keys[j].table
+	})
+	rows := 0
+	for _, k := range keys {
+		if err := p.land(ctx, k, batches[k]); err != nil {
+			p.unlanded = true
+			return err
+		}
+		rows += len(batches[k])
+		// Advance the in-memory marks as soon as the insert landed, so a later
+		// failure in this flush does not re-land it when retried.
+		for _, r := range batches[k] {
+			if part := p.parts[r.SrcPartition]; part != nil {
+				mk := markKey{k.table, k.month}
+				if cur, ok := part.marks[mk]; !ok || r.SrcOffset > cur {
+					part.marks[mk] = r.SrcOffset
+				}
+			}
+		}
+	}
+	for _, part := range p.parts {
+		for k, m := range part.windows {
+			p.release(m)
+			delete(part.windows, k)
+		}
+		part.end = -1
+	}
+	p.unlanded = false
+	if len(p.names) > 100_000 {
+		p.names = map[string]string{}
+	}
+	p.m.flushes.Inc()
+	p.m.flushRows.Observe(float64(rows))
+	p.m.flushSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// build groups the windows into rows per (table, month).
+func (p *Pipeline) build() map[insertKey][]warehouse.Rollup {
+	type acc struct {
+		m     Measures
+		table warehouse.Table
+		key   rowKey
+	}
+	out := map[insertKey][]warehouse.Rollup{}
+	for id, part := range p.parts {
+		if len(part.windows) == 0 {
+			continue
+		}
+		for _, t := range warehouse.Tables {
+			grouped := map[rowKey]*Measures{}
+			for k, m := range part.windows {
+				if k.tables&t == 0 {
+					continue
+				}
+				// Landed already by an earlier attempt of this flush.
+				if hwm, ok := part.marks[markKey{t, p.monthOf(k.minute)}]; ok && hwm >= part.end {
+					continue
+				}
+				ts := t.Truncate(time.Unix(k.minute, 0)).Unix()
+				rk := rowKey{Dims: k.Dims, ts: ts, partition: id}
+				g := grouped[rk]
+				if g == nil {
+					g = new(Measures)
+					grouped[rk] = g
+				}
+				g.Merge(m)
+			}
+			for rk, m := range grouped {
+				ts := time.Unix(rk.ts, 0).UTC()
+				ik := insertKey{table: t, month: warehouse.MonthOf(ts)}
+				out[ik] = append(out[ik], warehouse.Rollup{
+					TS: ts, Tenant: rk.Tenant, Application: rk.Application, Provider: rk.Provider, Model: rk.Model,
+					ErrorType: rk.ErrorType, SrcTopic: p.opts.Topic, SrcPartition: id, SrcOffset: part.end,
+					Requests: m.Requests, Errors: m.Errors, InputTokens: m.InputTokens, CachedInputTokens: m.CachedInputTokens,
+					CacheWriteTokens: m.CacheWriteTokens, OutputTokens: m.OutputTokens, ReasoningTokens: m.ReasoningTokens,
+					GPUMicros: m.GPUMicros, UnpricedRequests: m.Unpriced, Cost: m.Cost,
+					Latency: m.Latency.row(), TTFT: m.TTFT.row(),
+				})
+			}
+		}
+	}
+	return out
+}
+
+// land inserts one (table, month) batch, retrying until it has landed.
+func (p *Pipeline) land(ctx context.Context, k insertKey, rows []warehouse.Rollup) error {
+	backoff := p.opts.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := p.w.InsertRollups(ctx, k.table, rows)
+		if err == nil {
+			return nil
+		}
+		p.m.chErrors.Inc()
+		if ctx.Err() != nil {
+			return fmt.Errorf("cannot land %d rows into %s (month %d): %w", len(rows), k.table.Name(), k.month, ctx.Err())
+		}
+		p.opts.Logger.Warn("cannot land rollups in clickhouse; retrying (Kafka keeps the data meanwhile)",
+			"table", k.table.Name(), "month", k.month, "rows", len(rows), "attempt", attempt, "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cannot land %d rows into %s (month %d): %w", len(rows), k.table.Name(), k.month, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, p.opts.RetryMax)
+		// The failed insert may have landed (e.g. the connection broke after
+		// the server committed). Look before inserting again.
+		landed, lerr := p.landed(ctx, k, rows)
+		if lerr != nil {
+			continue // ClickHouse still unreachable: try again later
+		}
+		if landed {
+			p.opts.Logger.Info("a retried insert had landed; not inserting it again", "table", k.table.Name(), "month", k.month)
+			return nil
+		}
+	}
+}
+
+// landed reports whether the insert of rows into k had landed: the rows of a
+// partition carry its end offset, so the insert landed iff HWM(k, p) ≥ that
+// offset for the partitions in it (an insert is atomic: checking one suffices,
+// all are checked for safety).
+func (p *Pipeline) landed(ctx context.Context, k insertKey, rows []warehouse.Rollup) (bool, error) {
+	want := map[int32]int64{}
+	for _, r := range rows {
+		want[r.SrcPartition] = r.SrcOffset
+	}
+	ids := make([]int32, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	marks, err := p.w.LandingMarks(ctx, p.opts.Topic, ids)
+	if err != nil {
+		return false, err
+	}
+	all := true
+	for id, off := range want {
+		if marks[warehouse.MarkKey{Table: k.table, Month: k.month, Partition: id}] < off {
+			all = false
+		}
+	}
+	return all, nil
+}

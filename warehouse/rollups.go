@@ -1,0 +1,220 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+)
+
+// Table is one rollup granularity.
+type Table uint8
+
+// The rollup tables. Each is fed through its own Null input table (see
+// schemas/clickhouse/0001_usage_rollups.sql).
+const (
+	Minute Table = 1 << iota // usage_1m
+	Hour                     // usage_1h
+	Day                      // usage_1d
+
+	// AllTables is the mask of every rollup table.
+	AllTables = Minute | Hour | Day
+)
+
+// Tables lists the rollup tables in landing order.
+var Tables = [...]Table{Minute, Hour, Day}
+
+// Name is the table's name, e.g. "usage_1m".
+func (t Table) Name() string {
+	switch t {
+	case Minute:
+		return "usage_1m"
+	case Hour:
+		return "usage_1h"
+	case Day:
+		return "usage_1d"
+	}
+	return fmt.Sprintf("table(%d)", uint8(t))
+}
+
+// Truncate returns the start of t's bucket containing ts (UTC).
+func (t Table) Truncate(ts time.Time) time.Time {
+	switch t {
+	case Hour:
+		return ts.UTC().Truncate(time.Hour)
+	case Day:
+		y, m, d := ts.UTC().Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	return ts.UTC().Truncate(time.Minute)
+}
+
+// Month is a ClickHouse partition of the rollup tables: toYYYYMM(ts).
+type Month int32
+
+// MonthOf returns the partition of ts.
+func MonthOf(ts time.Time) Month {
+	y, m, _ := ts.UTC().Date()
+	return Month(y*100 + int(m))
+}
+
+// Dist is the latency or TTFT part of a rollup row.
+type Dist struct {
+	Count     uint64
+	SumMicros uint64
+	MinMs     float64 // +Inf when Count == 0
+	MaxMs     float64 // 0 when Count == 0
+	HistIdx   []int16 // sketch bucket indices, sorted
+	HistCnt   []uint64
+}
+
+// Rollup is one row of a rollup table: the partial sums of one key in one
+// time bucket, landed by the flush that ended at SrcOffset of SrcPartition.
+type Rollup struct {
+	TS           time.Time // bucket start, UTC
+	Tenant       string
+	Application  string
+	Provider     string
+	Model        string
+	ErrorType    string
+	SrcTopic     string
+	SrcPartition int32
+	SrcOffset    int64
+
+	Requests          uint64
+	Errors            uint64
+	InputTokens       uint64
+	CachedInputTokens uint64
+	CacheWriteTokens  uint64
+	OutputTokens      uint64
+	ReasoningTokens   uint64
+	GPUMicros         uint64
+	UnpricedRequests  uint64
+	Cost              pricing.Pico
+	Latency           Dist
+	TTFT              Dist
+}
+
+const rollupColumns = "ts, tenant, application, provider, model, error_type, src_topic, src_partition, src_offset, " +
+	"requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, " +
+	"gpu_us, unpriced_requests, cost_usd, " +
+	"latency_count, latency_sum_us, latency_min_ms, latency_max_ms, latency_hist_idx, latency_hist_cnt, " +
+	"ttft_count, ttft_sum_us, ttft_min_ms, ttft_max_ms, ttft_hist_idx, ttft_hist_cnt"
+
+// InsertRollups lands rows into table t as ONE block. Every row must fall in
+// the same month (one ClickHouse partition), so the insert is atomic: it lands
+// whole or not at all. It returns an error without sending anything when the
+// rows span months.
+func (w *Warehouse) InsertRollups(ctx context.Context, t Table, rows []Rollup) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	m := MonthOf(rows[0].TS)
+	for i := range rows {
+		if MonthOf(rows[i].TS) != m {
+			return fmt.Errorf("cannot insert into %s: rows span months %d and %d (an insert must touch one partition)",
+				t.Name(), m, MonthOf(rows[i].TS))
+		}
+	}
+	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.database+"."+t.Name()+"_input ("+rollupColumns+")")
+	if err != nil {
+		return fmt.Errorf("cannot prepare insert into %s.%s_input: %w", w.database, t.Name(), err)
+	}
+	for i := range rows {
+		r := &rows[i]
+		if err := b.Append(r.TS, r.Tenant, r.Application, r.Provider, r.Model, r.ErrorType, r.SrcTopic, r.SrcPartition, r.SrcOffset,
+			r.Requests, r.Errors, r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.OutputTokens, r.ReasoningTokens,
+			r.GPUMicros, r.UnpricedRequests, r.Cost.Decimal(),
+			r.Latency.Count, r.Latency.SumMicros, minMs(r.Latency), r.Latency.MaxMs, nonNil16(r.Latency.HistIdx), nonNil64(r.Latency.HistCnt),
+			r.TTFT.Count, r.TTFT.SumMicros, minMs(r.TTFT), r.TTFT.MaxMs, nonNil16(r.TTFT.HistIdx), nonNil64(r.TTFT.HistCnt),
+		); err != nil {
+			b.Abort()
+			return fmt.Errorf("cannot append row %d to %s insert: %w", i, t.Name(), err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("cannot insert %d rows into %s: %w", len(rows), t.Name(), err)
+	}
+	return nil
+}
+
+func minMs(d Dist) float64 {
+	if d.Count == 0 {
+		return math.Inf(1)
+	}
+	return d.MinMs
+}
+
+func nonNil16(s []int16) []int16 {
+	if s == nil {
+		return []int16{}
+	}
+	return s
+}
+
+func nonNil64(s []uint64) []uint64 {
+	if s == nil {
+		return []uint64{}
+	}
+	return s
+}
+
+// MarkKey names one high-water mark: a table, a month partition and a Kafka
+// partition of one topic.
+type MarkKey struct {
+	Table     Table
+	Month     Month
+	Partition int32
+}
+
+// LandingMarks returns, for the given Kafka partitions of topic, the highest
+// src_offset landed in each (table, month): HWM(T, M, p). A record at offset o
+// of partition p whose event falls in month M has landed in T iff o ≤ HWM.
+// Keys absent from the map have nothing landed.
+func (w *Warehouse) LandingMarks(ctx context.Context, topic string, partitions []int32) (map[MarkKey]int64, error) {
+	out := make(map[MarkKey]int64)
+	if len(partitions) == 0 {
+		return out, nil
+	}
+	var parts []string
+	for _, p := range partitions {
+		parts = append(parts, fmt.Sprint(p))
+	}
+	in := strings.Join(parts, ",")
+	var q strings.Builder
+	for i, t := range Tables {
+		if i > 0 {
+			q.WriteString(" UNION ALL ")
+		}
+		fmt.Fprintf(&q, "SELECT toUInt8(%d) AS t, toYYYYMM(ts) AS m, src_partition, maxMerge(src_offset) AS hwm FROM %s.%s WHERE src_topic = ? AND src_partition IN (%s) GROUP BY m, src_partition",
+			uint8(t), w.database, t.Name(), in)
+	}
+	args := make([]any, len(Tables))
+	for i := range args {
+		args[i] = topic
+	}
+	rows, err := w.conn.Query(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read landing marks of %q from %s: %w", topic, w.database, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			t   uint8
+			m   uint32
+			p   int32
+			hwm int64
+		)
+		if err := rows.Scan(&t, &m, &p, &hwm); err != nil {
+			return nil, fmt.Errorf("cannot read landing marks: %w", err)
+		}
+		out[MarkKey{Table: Table(t), Month: Month(m), Partition: p}] = hwm
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read landing marks: %w", err)
+	}
+	return out, nil
+}
