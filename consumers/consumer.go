@@ -491,7 +491,7 @@ func (c *Consumer) process(st *partState, r *kgo.Record) {
 	warm := r.Offset < st.warmUntil
 	ct := contentType(r)
 	if !warm {
-		c.m.recordsIn.WithLabelValues(ct).Inc()
+		c.m.record(ct)
 	}
 	switch ct {
 	case schemas.ContentTypeJSON:

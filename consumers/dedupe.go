@@ -10,30 +10,45 @@ import (
 // 128-bit collision.
 type idHash [2]uint64
 
+// dedupeGenerations is how many generations the window is cut into: an id is
+// remembered for at least (g-1)/g of the window and at most the window.
+const dedupeGenerations = 4
+
 // dedupe remembers the event_ids of one partition seen within a window of
 // event time, bounded in entries. Not safe for concurrent use.
 //
-// Entries expire when their event time is older than the newest event time
-// seen minus the window. When more than max entries are held, the oldest
-// minutes are evicted early (counted in evicted), which shortens the window
-// rather than growing memory.
+// The window is cut into dedupeGenerations generations by event time; each is
+// one hash set. A lookup checks every generation; when the newest event time
+// moves into a new generation, the oldest set is dropped whole (no per-entry
+// bookkeeping). When the current generation holds max/generations ids, a new
+// generation starts early and the oldest is dropped (counted in evicted): the
+// window shrinks under load instead of memory growing.
 type dedupe struct {
-	window  int64 // seconds
-	max     int
+	span    int64 // seconds of event time per generation
+	perGen  int
 	seeds   [2]maphash.Seed
-	ids     map[idHash]int64 // id → minute of its event time
-	minutes []minuteIDs      // ring in ascending minute order
-	newest  int64            // newest minute seen
+	gens    [dedupeGenerations]map[idHash]struct{} // gens[0] is the newest
+	// filters[i] is a one-hash bit filter of gens[i] (8 bits per id at
+	// capacity): most lookups of a new id stop at a clear bit in a table
+	// that fits the CPU cache, instead of probing four large hash sets.
+	filters [dedupeGenerations][]uint64
+	mask    uint64
+	genOf   int64                                  // generation number (event seconds / span) of gens[0]
+	started bool
 	evicted uint64
 }
 
-type minuteIDs struct {
-	minute int64
-	ids    []idHash
-}
-
 func newDedupe(window time.Duration, max int, seeds [2]maphash.Seed) *dedupe {
-	return &dedupe{window: int64(window / time.Second), max: max, seeds: seeds, ids: make(map[idHash]int64)}
+	span := int64(window/time.Second) / (dedupeGenerations - 1)
+	if span < 1 {
+		span = 1
+	}
+	perGen := max / dedupeGenerations
+	bits := uint64(64)
+	for bits < uint64(perGen)*8 {
+		bits <<= 1
+	}
+	return &dedupe{span: span, perGen: perGen, seeds: seeds, mask: bits - 1}
 }
 
 func (d *dedupe) hash(id string) idHash {
@@ -44,62 +59,72 @@ func (d *dedupe) hash(id string) idHash {
 // ts is the event time.
 func (d *dedupe) seen(id string, ts time.Time) bool {
 	h := d.hash(id)
-	if _, ok := d.ids[h]; ok {
-		return true
+	bit := h[1] & d.mask
+	word, flag := bit>>6, uint64(1)<<(bit&63)
+	for i, g := range d.gens {
+		if g == nil || d.filters[i][word]&flag == 0 {
+			continue
+		}
+		if _, ok := g[h]; ok {
+			return true
+		}
 	}
-	minute := ts.Unix() / 60 * 60
-	if minute < d.newest-d.window {
-		// Older than the window: it cannot be compared with what was
-		// forgotten, so it is accepted (and not remembered).
+	gen := ts.Unix() / d.span
+	if !d.started {
+		d.started, d.genOf = true, gen
+		d.gens[0] = make(map[idHash]struct{})
+		d.filters[0] = make([]uint64, (d.mask+1)/64)
+	}
+	switch {
+	case gen > d.genOf:
+		d.advance(gen - d.genOf)
+		d.genOf = gen
+	case gen <= d.genOf-dedupeGenerations:
+		// Older than the window: accepted, and not remembered (there is no
+		// generation it belongs to).
 		return false
 	}
-	d.ids[h] = minute
-	d.insert(minute, h)
-	if minute > d.newest {
-		d.newest = minute
-		d.expire()
+	if len(d.gens[0]) >= d.perGen {
+		d.evicted += uint64(len(d.gens[dedupeGenerations-1]))
+		d.advance(1)
 	}
-	for len(d.ids) > d.max && len(d.minutes) > 1 {
-		d.evictOldest(true)
-	}
+	// An id lands in the newest generation even when its event time is a
+	// little older: it is then remembered slightly longer, never shorter.
+	d.gens[0][h] = struct{}{}
+	d.filters[0][word] |= flag
 	return false
 }
 
-// insert appends h to its minute, keeping d.minutes sorted by minute.
-func (d *dedupe) insert(minute int64, h idHash) {
-	n := len(d.minutes)
-	i := n
-	for i > 0 && d.minutes[i-1].minute > minute {
-		i--
-	}
-	if i > 0 && d.minutes[i-1].minute == minute {
-		d.minutes[i-1].ids = append(d.minutes[i-1].ids, h)
-		return
-	}
-	d.minutes = append(d.minutes, minuteIDs{})
-	copy(d.minutes[i+1:], d.minutes[i:])
-	d.minutes[i] = minuteIDs{minute: minute, ids: []idHash{h}}
-}
-
-func (d *dedupe) expire() {
-	for len(d.minutes) > 0 && d.minutes[0].minute < d.newest-d.window {
-		d.evictOldest(false)
-	}
-}
-
-func (d *dedupe) evictOldest(early bool) {
-	m := d.minutes[0]
-	for _, h := range m.ids {
-		if d.ids[h] == m.minute {
-			delete(d.ids, h)
-			if early {
-				d.evicted++
-			}
+// advance shifts n generations: the oldest are dropped, new empty ones
+// start, the newest pre-sized like the current one to avoid rehashing while
+// it fills.
+func (d *dedupe) advance(n int64) {
+	size := len(d.gens[0])
+	recycled := d.filters[dedupeGenerations-1]
+	if n >= dedupeGenerations {
+		d.gens = [dedupeGenerations]map[idHash]struct{}{}
+		d.filters = [dedupeGenerations][]uint64{}
+	} else {
+		copy(d.gens[n:], d.gens[:dedupeGenerations-n])
+		copy(d.filters[n:], d.filters[:dedupeGenerations-n])
+		for i := int64(0); i < n; i++ {
+			d.gens[i], d.filters[i] = nil, nil
 		}
 	}
-	d.minutes[0] = minuteIDs{}
-	d.minutes = d.minutes[1:]
+	d.gens[0] = make(map[idHash]struct{}, size)
+	if recycled == nil {
+		recycled = make([]uint64, (d.mask+1)/64)
+	} else {
+		clear(recycled) // the oldest generation's filter was dropped: reuse it
+	}
+	d.filters[0] = recycled
 }
 
 // size is the number of ids held.
-func (d *dedupe) size() int { return len(d.ids) }
+func (d *dedupe) size() int {
+	n := 0
+	for _, g := range d.gens {
+		n += len(g)
+	}
+	return n
+}

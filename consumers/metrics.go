@@ -4,6 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	recordsIn    *prometheus.CounterVec
+	recordsJSON  prometheus.Counter // recordsIn children cached off the hot path
+	recordsArrow prometheus.Counter
 	eventsIn     prometheus.Counter
 	duplicates   prometheus.Counter
 	dlq          *prometheus.CounterVec
@@ -32,8 +34,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_commit_errors_total",
 			Help: "Failed Kafka offset commits (landed data stays exact through the landing marks)."}),
 	}
+	m.recordsJSON = m.recordsIn.WithLabelValues("application/json")
+	m.recordsArrow = m.recordsIn.WithLabelValues("application/vnd.apache.arrow.stream")
 	if reg != nil {
 		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.owned, m.abandoned, m.commitErrors)
 	}
 	return m
+}
+
+func (m *metrics) record(contentType string) {
+	switch contentType {
+	case "application/json":
+		m.recordsJSON.Inc()
+	case "application/vnd.apache.arrow.stream":
+		m.recordsArrow.Inc()
+	default:
+		m.recordsIn.WithLabelValues("other").Inc() // bounded: unknown types share one label
+	}
 }

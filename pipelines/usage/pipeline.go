@@ -92,13 +92,12 @@ type Pipeline struct {
 	lastMonth  warehouse.Month
 }
 
-// New returns a Pipeline landing into w.
+// New returns a Pipeline landing into w. A nil w gives a pipeline that only
+// aggregates (benchmarks, dry runs): Assign must then be AssignLanded and
+// Flush fails.
 func New(w *warehouse.Warehouse, opts Options) (*Pipeline, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
-	}
-	if w == nil {
-		return nil, errors.New("usage pipeline: nil warehouse")
 	}
 	p := &Pipeline{opts: opts, w: w, parts: map[int32]*partition{}, names: map[string]string{}, m: newMetrics(opts.Registerer), lastMinute: -1}
 	return p, nil
@@ -108,10 +107,22 @@ func New(w *warehouse.Warehouse, opts Options) (*Pipeline, error) {
 // It must succeed before Add is called for them; on error nothing changes
 // and the caller retries.
 func (p *Pipeline) Assign(ctx context.Context, partitions []int32) error {
+	if p.w == nil {
+		return errNoWarehouse
+	}
 	marks, err := p.w.LandingMarks(ctx, p.opts.Topic, partitions)
 	if err != nil {
 		return err
 	}
+	p.AssignLanded(partitions, marks)
+	return nil
+}
+
+var errNoWarehouse = errors.New("usage pipeline has no warehouse")
+
+// AssignLanded is Assign with landing marks the caller already read (see
+// warehouse.LandingMarks); marks of other partitions are ignored.
+func (p *Pipeline) AssignLanded(partitions []int32, marks map[warehouse.MarkKey]int64) {
 	for _, id := range partitions {
 		p.drop(id)
 		p.parts[id] = &partition{marks: map[markKey]int64{}, windows: map[winKey]*Measures{}, end: -1}
@@ -121,7 +132,6 @@ func (p *Pipeline) Assign(ctx context.Context, partitions []int32) error {
 			part.marks[markKey{k.Table, k.Month}] = v
 		}
 	}
-	return nil
 }
 
 // Owns reports whether partition id is assigned (its marks are loaded).
@@ -265,6 +275,9 @@ func (p *Pipeline) Pending() bool { return p.nwin > 0 }
 func (p *Pipeline) Flush(ctx context.Context) error {
 	if p.nwin == 0 {
 		return nil
+	}
+	if p.w == nil {
+		return errNoWarehouse
 	}
 	start := time.Now()
 	batches := p.build()
