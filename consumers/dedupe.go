@@ -24,16 +24,16 @@ const dedupeGenerations = 4
 // generation starts early and the oldest is dropped (counted in evicted): the
 // window shrinks under load instead of memory growing.
 type dedupe struct {
-	span    int64 // seconds of event time per generation
-	perGen  int
-	seeds   [2]maphash.Seed
-	gens    [dedupeGenerations]map[idHash]struct{} // gens[0] is the newest
+	span   int64 // seconds of event time per generation
+	perGen int
+	seeds  [2]maphash.Seed
+	gens   [dedupeGenerations]map[idHash]struct{} // gens[0] is the newest
 	// filters[i] is a one-hash bit filter of gens[i] (8 bits per id at
 	// capacity): most lookups of a new id stop at a clear bit in a table
 	// that fits the CPU cache, instead of probing four large hash sets.
 	filters [dedupeGenerations][]uint64
 	mask    uint64
-	genOf   int64                                  // generation number (event seconds / span) of gens[0]
+	genOf   int64 // generation number (event seconds / span) of gens[0]
 	started bool
 	evicted uint64
 }
