@@ -44,6 +44,10 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 60s).
 	    $(GO) test -run='^$$' -fuzz="^$$t\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	  done; done
 
+.PHONY: demo
+demo: ## Install ClickHouse if missing, start it under .costpipe/, run the whole pipeline for ~30 s and print a report.
+	scripts/demo.sh
+
 .PHONY: clean
 clean: ## Remove build output and local state (.costpipe/).
 	rm -rf bin .costpipe

@@ -62,7 +62,7 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 		tables = append(tables, n)
 	}
 	rows.Close()
-	want := []string{"schema_migrations", "usage_1d", "usage_1d_input", "usage_1d_mv", "usage_1h", "usage_1h_input", "usage_1h_mv", "usage_1m", "usage_1m_input", "usage_1m_mv"}
+	want := []string{"cost_by_model_daily", "schema_migrations", "usage_1d", "usage_1d_input", "usage_1d_mv", "usage_1h", "usage_1h_input", "usage_1h_mv", "usage_1m", "usage_1m_input", "usage_1m_mv", "usage_daily", "usage_hourly", "usage_minute"}
 	if strings.Join(tables, ",") != strings.Join(want, ",") {
 		t.Errorf("tables in %s:\n got %v\nwant %v", db, tables, want)
 	}

@@ -60,6 +60,7 @@ Every flag can also be set with the environment variable shown in its help.`,
 			aggregateCommand(),
 			produceCommand(),
 			pricesCommand(),
+			queryCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}

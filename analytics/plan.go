@@ -1,0 +1,301 @@
+package analytics
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Dim is a rollup dimension usage can be grouped and filtered by. Only the
+// values of Dims are accepted: they are spliced into SQL as column names,
+// while filter values are always bound parameters.
+type Dim string
+
+// The rollup dimensions, in their canonical order.
+const (
+	DimTenant      Dim = "tenant"
+	DimApplication Dim = "application"
+	DimProvider    Dim = "provider"
+	DimModel       Dim = "model"
+	DimErrorType   Dim = "error_type" // empty for successful calls
+)
+
+// allDims is the allow-list, in canonical order.
+var allDims = []Dim{DimTenant, DimApplication, DimProvider, DimModel, DimErrorType}
+
+// Dims returns every dimension, in canonical order.
+func Dims() []Dim { return append([]Dim(nil), allDims...) }
+
+// Valid reports whether d is one of Dims.
+func (d Dim) Valid() bool {
+	for _, v := range allDims {
+		if d == v {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseDim returns the dimension named s, or an error quoting s and naming
+// the valid dimensions.
+func ParseDim(s string) (Dim, error) {
+	d := Dim(s)
+	if !d.Valid() {
+		return "", fmt.Errorf("unknown dimension %q: want %s", s, dimList())
+	}
+	return d, nil
+}
+
+// dimList is "tenant, application, provider, model or error_type".
+func dimList() string {
+	names := make([]string, len(allDims))
+	for i, d := range allDims {
+		names[i] = string(d)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// Granularity chooses which rollup tables a query reads.
+type Granularity string
+
+// The granularities. GranularityAuto (also the zero value "") reads every
+// part of the range from the coarsest table that covers it exactly; the
+// others read one table only and require the range to be aligned to it.
+const (
+	GranularityAuto   Granularity = "auto"
+	GranularityMinute Granularity = "minute" // usage_1m only
+	GranularityHour   Granularity = "hour"   // usage_1h only; From and To on whole hours (UTC)
+	GranularityDay    Granularity = "day"    // usage_1d only; From and To on whole days (UTC)
+)
+
+// ParseGranularity returns the granularity named s ("" is auto), or an
+// error quoting s and naming the valid ones.
+func ParseGranularity(s string) (Granularity, error) {
+	switch g := Granularity(s); g {
+	case "", GranularityAuto:
+		return GranularityAuto, nil
+	case GranularityMinute, GranularityHour, GranularityDay:
+		return g, nil
+	}
+	return "", fmt.Errorf("unknown granularity %q: want auto, minute, hour or day", s)
+}
+
+// The rollup tables.
+const (
+	table1m = "usage_1m"
+	table1h = "usage_1h"
+	table1d = "usage_1d"
+)
+
+const day = 24 * time.Hour
+
+// segment is a half-open range [from, to) of ts read from one table.
+type segment struct {
+	table    string
+	from, to time.Time
+}
+
+// plan splits [from, to) (whole seconds, from < to) into segments. Auto
+// reads whole UTC days from usage_1d, the whole hours around them from
+// usage_1h and the rest from usage_1m; every row of a coarser table covers
+// exactly the usage_1m rows of its hour or day, all inside the range, so
+// the union equals usage_1m over [from, to).
+func plan(from, to time.Time, g Granularity) ([]segment, error) {
+	switch g {
+	case GranularityMinute:
+		return []segment{{table1m, from, to}}, nil
+	case GranularityHour, GranularityDay:
+		unit, table := time.Hour, table1h
+		if g == GranularityDay {
+			unit, table = day, table1d
+		}
+		for _, t := range []time.Time{from, to} {
+			if !t.Truncate(unit).Equal(t) {
+				return nil, fmt.Errorf("granularity %q needs a range on whole %ss (UTC), got %s", g, g, t.UTC().Format(time.RFC3339))
+			}
+		}
+		return []segment{{table, from, to}}, nil
+	case "", GranularityAuto:
+	default:
+		return nil, fmt.Errorf("unknown granularity %q: want auto, minute, hour or day", g)
+	}
+	var segs []segment
+	add := func(table string, a, b time.Time) {
+		if a.Before(b) {
+			segs = append(segs, segment{table, a, b})
+		}
+	}
+	hs, he := ceil(from, time.Hour), to.Truncate(time.Hour)
+	if !hs.Before(he) {
+		return []segment{{table1m, from, to}}, nil
+	}
+	ds, de := ceil(hs, day), he.Truncate(day)
+	add(table1m, from, hs)
+	if ds.Before(de) {
+		add(table1h, hs, ds)
+		add(table1d, ds, de)
+		add(table1h, de, he)
+	} else {
+		add(table1h, hs, he)
+	}
+	add(table1m, he, to)
+	return segs, nil
+}
+
+// ceil rounds t up to a multiple of d since the zero time (UTC-aligned for
+// seconds, hours and days).
+func ceil(t time.Time, d time.Duration) time.Time {
+	if f := t.Truncate(d); !f.Equal(t) {
+		return f.Add(d)
+	}
+	return t
+}
+
+// measures are the aggregate-state columns read by Usage, in scan order,
+// with the merge expression applied to each in the outer query.
+var measures = []struct{ col, expr string }{
+	{"requests", "sumMerge(requests)"},
+	{"errors", "sumMerge(errors)"},
+	{"input_tokens", "sumMerge(input_tokens)"},
+	{"cached_input_tokens", "sumMerge(cached_input_tokens)"},
+	{"cache_write_tokens", "sumMerge(cache_write_tokens)"},
+	{"output_tokens", "sumMerge(output_tokens)"},
+	{"reasoning_tokens", "sumMerge(reasoning_tokens)"},
+	{"gpu_us", "sumMerge(gpu_us)"},
+	{"unpriced_requests", "sumMerge(unpriced_requests)"},
+	{"cost_usd", "toString(sumMerge(cost_usd))"},
+	{"latency_count", "sumMerge(latency_count)"},
+	{"latency_sum_us", "sumMerge(latency_sum_us)"},
+	{"latency_min_ms", "minMerge(latency_min_ms)"},
+	{"latency_max_ms", "maxMerge(latency_max_ms)"},
+	{"latency_hist", "sumMapMerge(latency_hist).1, sumMapMerge(latency_hist).2"},
+	{"ttft_count", "sumMerge(ttft_count)"},
+	{"ttft_sum_us", "sumMerge(ttft_sum_us)"},
+	{"ttft_min_ms", "minMerge(ttft_min_ms)"},
+	{"ttft_max_ms", "maxMerge(ttft_max_ms)"},
+	{"ttft_hist", "sumMapMerge(ttft_hist).1, sumMapMerge(ttft_hist).2"},
+}
+
+// normalized is a validated UsageQuery: whole-second UTC bounds, dims from
+// the allow-list, filters in canonical dimension order.
+type normalized struct {
+	from, to time.Time
+	by       []Dim
+	where    []filter
+	g        Granularity
+}
+
+// filter is one dimension's accepted values (OR).
+type filter struct {
+	dim    Dim
+	values []string
+}
+
+// normalize validates uq; now is the clock for a zero To.
+func normalize(uq UsageQuery, now time.Time) (normalized, error) {
+	n := normalized{g: uq.Granularity}
+	if uq.From.IsZero() {
+		return n, fmt.Errorf("usage query needs a start time (From)")
+	}
+	to := uq.To
+	if to.IsZero() {
+		to = now
+	}
+	// ts holds whole seconds: ts >= From iff ts >= ⌈From⌉, likewise for To.
+	n.from, n.to = ceil(uq.From, time.Second).UTC(), ceil(to, time.Second).UTC()
+	if !n.from.Before(n.to) {
+		return n, fmt.Errorf("usage range [%s, %s) is empty: from must be before to",
+			uq.From.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
+	}
+	if _, err := ParseGranularity(string(uq.Granularity)); err != nil {
+		return n, err
+	}
+	seen := map[Dim]bool{}
+	for _, d := range uq.By {
+		if !d.Valid() {
+			return n, fmt.Errorf("cannot group by %q: want %s", string(d), dimList())
+		}
+		if seen[d] {
+			return n, fmt.Errorf("cannot group by %q twice", string(d))
+		}
+		seen[d] = true
+		n.by = append(n.by, d)
+	}
+	for d, vs := range uq.Where {
+		if !d.Valid() {
+			return n, fmt.Errorf("cannot filter on %q: want %s", string(d), dimList())
+		}
+		if len(vs) == 0 {
+			return n, fmt.Errorf("filter on %q has no values", string(d))
+		}
+		n.where = append(n.where, filter{d, vs})
+	}
+	sort.Slice(n.where, func(i, j int) bool { return dimPos(n.where[i].dim) < dimPos(n.where[j].dim) })
+	return n, nil
+}
+
+// dimPos is d's position in the canonical order.
+func dimPos(d Dim) int {
+	for i, v := range allDims {
+		if v == d {
+			return i
+		}
+	}
+	return len(allDims)
+}
+
+// usageSQL builds the query of n over segs in database db, limited to
+// limit rows, and its bound arguments. Column names come from the
+// allow-list only; times and filter values are `?` parameters.
+func usageSQL(db string, n normalized, segs []segment, limit int) (string, []any) {
+	var sb strings.Builder
+	var args []any
+	keys := make([]string, len(n.by))
+	for i, d := range n.by {
+		keys[i] = string(d)
+	}
+	keyList := strings.Join(keys, ", ")
+
+	sb.WriteString("SELECT ")
+	if len(keys) > 0 {
+		sb.WriteString(keyList + ", ")
+	}
+	sb.WriteString("count()")
+	for _, m := range measures {
+		sb.WriteString(", " + m.expr)
+	}
+	sb.WriteString("\nFROM (")
+	inner := make([]string, 0, len(keys)+len(measures))
+	inner = append(inner, keys...)
+	for _, m := range measures {
+		inner = append(inner, m.col)
+	}
+	for i, s := range segs {
+		if i > 0 {
+			sb.WriteString("\n    UNION ALL")
+		}
+		sb.WriteString("\n    SELECT " + strings.Join(inner, ", "))
+		sb.WriteString("\n    FROM " + db + "." + s.table)
+		sb.WriteString("\n    WHERE ts >= toDateTime(?) AND ts < toDateTime(?)")
+		args = append(args, s.from.Unix(), s.to.Unix())
+		for _, f := range n.where {
+			sb.WriteString(" AND " + string(f.dim) + " IN (")
+			for j, v := range f.values {
+				if j > 0 {
+					sb.WriteString(", ")
+				}
+				sb.WriteString("?")
+				args = append(args, v)
+			}
+			sb.WriteString(")")
+		}
+	}
+	sb.WriteString("\n)")
+	if len(keys) > 0 {
+		sb.WriteString("\nGROUP BY " + keyList)
+		sb.WriteString("\nORDER BY sumMerge(cost_usd) DESC, " + keyList)
+		fmt.Fprintf(&sb, "\nLIMIT %d", limit)
+	}
+	return sb.String(), args
+}

@@ -1,0 +1,212 @@
+package analytics
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPlan(t *testing.T) {
+	seg := func(table string, from, to time.Time) segment { return segment{table, from, to} }
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		g        Granularity
+		want     []segment
+		err      string
+	}{
+		{"inside one hour", d(2026, 1, 1, 10, 5, 0), d(2026, 1, 1, 10, 50, 0), GranularityAuto,
+			[]segment{seg(table1m, d(2026, 1, 1, 10, 5, 0), d(2026, 1, 1, 10, 50, 0))}, ""},
+		{"across one hour boundary only", d(2026, 1, 1, 10, 5, 0), d(2026, 1, 1, 11, 50, 0), "",
+			[]segment{seg(table1m, d(2026, 1, 1, 10, 5, 0), d(2026, 1, 1, 11, 50, 0))}, ""},
+		{"whole hours", d(2026, 1, 1, 10, 0, 0), d(2026, 1, 1, 13, 0, 0), "",
+			[]segment{seg(table1h, d(2026, 1, 1, 10, 0, 0), d(2026, 1, 1, 13, 0, 0))}, ""},
+		{"ragged hours", d(2026, 1, 1, 10, 0, 1), d(2026, 1, 1, 13, 30, 0), "", []segment{
+			seg(table1m, d(2026, 1, 1, 10, 0, 1), d(2026, 1, 1, 11, 0, 0)),
+			seg(table1h, d(2026, 1, 1, 11, 0, 0), d(2026, 1, 1, 13, 0, 0)),
+			seg(table1m, d(2026, 1, 1, 13, 0, 0), d(2026, 1, 1, 13, 30, 0)),
+		}, ""},
+		{"whole days", d(2026, 1, 30, 0, 0, 0), d(2026, 2, 2, 0, 0, 0), "",
+			[]segment{seg(table1d, d(2026, 1, 30, 0, 0, 0), d(2026, 2, 2, 0, 0, 0))}, ""},
+		{"days with ragged edges", d(2026, 1, 30, 22, 59, 30), d(2026, 2, 2, 1, 0, 5), "", []segment{
+			seg(table1m, d(2026, 1, 30, 22, 59, 30), d(2026, 1, 30, 23, 0, 0)),
+			seg(table1h, d(2026, 1, 30, 23, 0, 0), d(2026, 1, 31, 0, 0, 0)),
+			seg(table1d, d(2026, 1, 31, 0, 0, 0), d(2026, 2, 2, 0, 0, 0)),
+			seg(table1h, d(2026, 2, 2, 0, 0, 0), d(2026, 2, 2, 1, 0, 0)),
+			seg(table1m, d(2026, 2, 2, 1, 0, 0), d(2026, 2, 2, 1, 0, 5)),
+		}, ""},
+		{"hours spanning midnight but no whole day", d(2026, 1, 31, 20, 0, 0), d(2026, 2, 1, 4, 0, 0), "",
+			[]segment{seg(table1h, d(2026, 1, 31, 20, 0, 0), d(2026, 2, 1, 4, 0, 0))}, ""},
+		{"minute forced", d(2026, 1, 30, 0, 0, 0), d(2026, 2, 2, 0, 0, 0), GranularityMinute,
+			[]segment{seg(table1m, d(2026, 1, 30, 0, 0, 0), d(2026, 2, 2, 0, 0, 0))}, ""},
+		{"hour forced", d(2026, 1, 30, 0, 0, 0), d(2026, 2, 2, 0, 0, 0), GranularityHour,
+			[]segment{seg(table1h, d(2026, 1, 30, 0, 0, 0), d(2026, 2, 2, 0, 0, 0))}, ""},
+		{"hour forced, misaligned", d(2026, 1, 30, 0, 0, 0), d(2026, 2, 2, 0, 30, 0), GranularityHour, nil,
+			`granularity "hour" needs a range on whole hours (UTC), got 2026-02-02T00:30:00Z`},
+		{"day forced, misaligned", d(2026, 1, 30, 1, 0, 0), d(2026, 2, 2, 0, 0, 0), GranularityDay, nil,
+			`granularity "day" needs a range on whole days (UTC), got 2026-01-30T01:00:00Z`},
+	} {
+		got, err := plan(tc.from, tc.to, tc.g)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%s: err = %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s:\n got %v\nwant %v", tc.name, got, tc.want)
+		}
+		// The segments tile [from, to) without gaps or overlaps.
+		at := tc.from
+		for _, s := range got {
+			if !s.from.Equal(at) || !s.from.Before(s.to) {
+				t.Errorf("%s: segments do not tile the range: %v", tc.name, got)
+			}
+			at = s.to
+		}
+		if !at.Equal(tc.to) {
+			t.Errorf("%s: segments end at %s, want %s", tc.name, at, tc.to)
+		}
+	}
+}
+
+const outerCols = "count(), sumMerge(requests), sumMerge(errors), sumMerge(input_tokens), sumMerge(cached_input_tokens), " +
+	"sumMerge(cache_write_tokens), sumMerge(output_tokens), sumMerge(reasoning_tokens), sumMerge(gpu_us), " +
+	"sumMerge(unpriced_requests), toString(sumMerge(cost_usd)), " +
+	"sumMerge(latency_count), sumMerge(latency_sum_us), minMerge(latency_min_ms), maxMerge(latency_max_ms), " +
+	"sumMapMerge(latency_hist).1, sumMapMerge(latency_hist).2, " +
+	"sumMerge(ttft_count), sumMerge(ttft_sum_us), minMerge(ttft_min_ms), maxMerge(ttft_max_ms), " +
+	"sumMapMerge(ttft_hist).1, sumMapMerge(ttft_hist).2"
+
+const innerCols = "requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, " +
+	"reasoning_tokens, gpu_us, unpriced_requests, cost_usd, latency_count, latency_sum_us, latency_min_ms, " +
+	"latency_max_ms, latency_hist, ttft_count, ttft_sum_us, ttft_min_ms, ttft_max_ms, ttft_hist"
+
+func TestUsageSQL(t *testing.T) {
+	jan1, jan2 := d(2026, 1, 1, 0, 0, 0), d(2026, 1, 2, 0, 0, 0)
+	for _, tc := range []struct {
+		name string
+		uq   UsageQuery
+		want string
+		args []any
+	}{
+		{
+			name: "totals of one day",
+			uq:   UsageQuery{From: jan1, To: jan2},
+			want: "SELECT " + outerCols + "\nFROM (" +
+				"\n    SELECT " + innerCols +
+				"\n    FROM cp.usage_1d" +
+				"\n    WHERE ts >= toDateTime(?) AND ts < toDateTime(?)" +
+				"\n)",
+			args: []any{jan1.Unix(), jan2.Unix()},
+		},
+		{
+			name: "grouped, filtered, two tables",
+			uq: UsageQuery{From: jan1.Add(-30 * time.Minute), To: jan1.Add(time.Hour), By: []Dim{DimModel, DimTenant},
+				Where: map[Dim][]string{DimModel: {"gpt-4o", "it's"}, DimTenant: {"acme"}}},
+			want: "SELECT model, tenant, " + outerCols + "\nFROM (" +
+				"\n    SELECT model, tenant, " + innerCols +
+				"\n    FROM cp.usage_1m" +
+				"\n    WHERE ts >= toDateTime(?) AND ts < toDateTime(?) AND tenant IN (?) AND model IN (?, ?)" +
+				"\n    UNION ALL" +
+				"\n    SELECT model, tenant, " + innerCols +
+				"\n    FROM cp.usage_1h" +
+				"\n    WHERE ts >= toDateTime(?) AND ts < toDateTime(?) AND tenant IN (?) AND model IN (?, ?)" +
+				"\n)" +
+				"\nGROUP BY model, tenant" +
+				"\nORDER BY sumMerge(cost_usd) DESC, model, tenant" +
+				"\nLIMIT 11",
+			args: []any{jan1.Add(-30 * time.Minute).Unix(), jan1.Unix(), "acme", "gpt-4o", "it's",
+				jan1.Unix(), jan1.Add(time.Hour).Unix(), "acme", "gpt-4o", "it's"},
+		},
+		{
+			name: "sub-second bounds round up",
+			uq:   UsageQuery{From: jan1.Add(-time.Nanosecond), To: jan1.Add(1500 * time.Millisecond), Granularity: GranularityMinute, By: []Dim{DimErrorType}},
+			want: "SELECT error_type, " + outerCols + "\nFROM (" +
+				"\n    SELECT error_type, " + innerCols +
+				"\n    FROM cp.usage_1m" +
+				"\n    WHERE ts >= toDateTime(?) AND ts < toDateTime(?)" +
+				"\n)" +
+				"\nGROUP BY error_type" +
+				"\nORDER BY sumMerge(cost_usd) DESC, error_type" +
+				"\nLIMIT 11",
+			args: []any{jan1.Unix(), jan1.Unix() + 2},
+		},
+	} {
+		n, err := normalize(tc.uq, time.Time{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		segs, err := plan(n.from, n.to, n.g)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got, args := usageSQL("cp", n, segs, 11)
+		if got != tc.want {
+			t.Errorf("%s: SQL\n%s\nwant\n%s", tc.name, got, tc.want)
+		}
+		if !reflect.DeepEqual(args, tc.args) {
+			t.Errorf("%s: args %v, want %v", tc.name, args, tc.args)
+		}
+		if strings.Count(got, "?") != len(args) {
+			t.Errorf("%s: %d placeholders for %d args", tc.name, strings.Count(got, "?"), len(args))
+		}
+		for _, a := range args {
+			if s, ok := a.(string); ok && strings.Contains(got, s) {
+				t.Errorf("%s: value %q spliced into the SQL", tc.name, s)
+			}
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, s := range []string{"tenant", "application", "provider", "model", "error_type"} {
+		if d, err := ParseDim(s); err != nil || string(d) != s {
+			t.Errorf("ParseDim(%q) = %q, %v", s, d, err)
+		}
+	}
+	for _, s := range []string{"", "Tenant", "region", "tenant,model", "src_partition", "ts"} {
+		_, err := ParseDim(s)
+		want := fmt.Sprintf("unknown dimension %q: want tenant, application, provider, model or error_type", s)
+		if err == nil || err.Error() != want {
+			t.Errorf("ParseDim(%q) err = %v, want %q", s, err, want)
+		}
+	}
+	for in, want := range map[string]Granularity{"": GranularityAuto, "auto": GranularityAuto, "minute": GranularityMinute, "hour": GranularityHour, "day": GranularityDay} {
+		if g, err := ParseGranularity(in); err != nil || g != want {
+			t.Errorf("ParseGranularity(%q) = %q, %v; want %q", in, g, err, want)
+		}
+	}
+	if _, err := ParseGranularity("1h"); err == nil || !strings.Contains(err.Error(), `"1h"`) {
+		t.Errorf("ParseGranularity(1h) err = %v", err)
+	}
+	if got := Dims(); len(got) != 5 || got[0] != DimTenant || got[4] != DimErrorType {
+		t.Errorf("Dims() = %v", got)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+	o := DefaultOptions()
+	o.MaxRows = -1
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "-1") {
+		t.Errorf("MaxRows -1: %v", err)
+	}
+	o = DefaultOptions()
+	o.Now = nil
+	if err := o.Validate(); err == nil {
+		t.Error("nil Now accepted")
+	}
+	q := New(nil, Options{})
+	if q.opts.MaxRows != 100000 || q.opts.Now == nil {
+		t.Errorf("New did not fill defaults: %+v", q.opts)
+	}
+}
