@@ -145,7 +145,7 @@ type partState struct {
 	committed  int64 // offset committed to Kafka (next to read), -1 unknown
 	consumed   int64 // last offset processed, -1 none
 	dedupe     *dedupe
-	lastReport int64
+	evicted    uint64 // dedupe.evicted already reported
 }
 
 // Consumer consumes the events topic into a Sink.
@@ -437,6 +437,16 @@ func (c *Consumer) flushOrAbandon(ctx context.Context) error {
 // the consumed offsets.
 func (c *Consumer) flush(ctx context.Context) error {
 	c.lastFlush = c.opts.Now()
+	c.m.windows.Set(float64(c.sink.Windows()))
+	ids := 0
+	for _, st := range c.parts {
+		ids += st.dedupe.size()
+		if d := st.dedupe.evicted - st.evicted; d > 0 {
+			c.m.dedupeEvict.Add(float64(d))
+			st.evicted = st.dedupe.evicted
+		}
+	}
+	c.m.dedupeIDs.Set(float64(ids))
 	if err := c.sink.Flush(ctx); err != nil {
 		return err
 	}

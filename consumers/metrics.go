@@ -12,6 +12,9 @@ type metrics struct {
 	lag          *prometheus.GaugeVec
 	owned        prometheus.Gauge
 	abandoned    prometheus.Counter
+	dedupeEvict  prometheus.Counter
+	dedupeIDs    prometheus.Gauge
+	windows      prometheus.Gauge
 	commitErrors prometheus.Counter
 }
 
@@ -31,13 +34,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Partitions of the events topic this instance owns."}),
 		abandoned: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_flushes_abandoned_total",
 			Help: "Flushes given up (rebalance waiting, ClickHouse down); their records are replayed from Kafka."}),
+		dedupeEvict: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dedupe_evicted_total",
+			Help: "Event ids forgotten before the dedupe window ended because --dedupe-max-ids was reached."}),
+		dedupeIDs: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_dedupe_ids",
+			Help: "Event ids remembered for deduplication, all owned partitions."}),
+		windows: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_windows",
+			Help: "Aggregation windows (key-minutes) held in memory after the last poll."}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_commit_errors_total",
 			Help: "Failed Kafka offset commits (landed data stays exact through the landing marks)."}),
 	}
 	m.recordsJSON = m.recordsIn.WithLabelValues("application/json")
 	m.recordsArrow = m.recordsIn.WithLabelValues("application/vnd.apache.arrow.stream")
 	if reg != nil {
-		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.owned, m.abandoned, m.commitErrors)
+		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.owned, m.abandoned, m.commitErrors, m.dedupeEvict, m.dedupeIDs, m.windows)
 	}
 	return m
 }
