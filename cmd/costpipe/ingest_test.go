@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/costpipe/costpipe/internal/kafkatest"
+)
+
+func TestIngestRefusesBadSetups(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "keys.txt")
+	os.WriteFile(bad, []byte("# keys\nsecret-1 acme extra\n"), 0o600)
+	good := filepath.Join(dir, "good.txt")
+	os.WriteFile(good, []byte("secret-1 acme\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no keys", []string{"ingest", "--listen", "127.0.0.1:0"}, "cannot start without API keys: give --keys FILE"},
+		{"bad key file", []string{"ingest", "--listen", "127.0.0.1:0", "--keys", bad}, bad + ":2: cannot parse API key line"},
+		{"missing key file", []string{"ingest", "--keys", filepath.Join(dir, "nope")}, "cannot open API key file"},
+		{"keys and no auth", []string{"ingest", "--keys", good, "--insecure-no-auth"}, "choose one"},
+		{"bad size", []string{"ingest", "--keys", good, "--max-body", "5 parsecs"}, `invalid --max-body: cannot parse size "5 parsecs"`},
+		{"bad listen", []string{"ingest", "--keys", good, "--listen", "nowhere"}, `cannot listen on --listen "nowhere"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, "", nil, tc.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tc.want)
+			}
+			if strings.Contains(r.stderr, "secret-1") {
+				t.Errorf("stderr reveals a key: %q", r.stderr)
+			}
+		})
+	}
+}
+
+func TestIngestServesReloadsKeysAndDrainsOnSIGTERM(t *testing.T) {
+	b := kafkatest.Start(t, 3)
+	keys := filepath.Join(t.TempDir(), "keys.txt")
+	os.WriteFile(keys, []byte("key-1 acme\n"), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "ingest", "--listen", "127.0.0.1:0", "--max-body", "64KiB")
+	cmd.Env = append(os.Environ(), "COSTPIPE_BROKERS="+b.Addr(), "COSTPIPE_INGEST_KEYS="+keys)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() {
+		t.Fatalf("no output; stderr %s", stderr.String())
+	}
+	first := sc.Text()
+	_, url, ok := strings.Cut(first, "listening on ")
+	url, _, _ = strings.Cut(url, " ")
+	if !ok || !strings.HasPrefix(url, "http://127.0.0.1:") || !strings.Contains(first, "1 API keys") {
+		t.Fatalf("first line %q, want the listen URL and key count", first)
+	}
+	post := func(key, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, url+"/v1/events", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ev := func(id string) string { return strings.Replace(goodEvent, `"e1"`, `"`+id+`"`, 1) }
+	if code := post("key-1", ev("cli-1")); code != http.StatusAccepted {
+		t.Fatalf("POST: %d, want 202; stderr %s", code, stderr.String())
+	}
+	if code := post("key-1", `[`+strings.Repeat(ev("big")+",", 400)+ev("big")+`]`); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST over --max-body 64KiB: %d, want 413", code)
+	}
+	if resp, err := http.Get(url + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("readyz: %v %v", resp, err)
+	}
+
+	// SIGHUP reloads the key file.
+	os.WriteFile(keys, []byte("key-2 acme\n"), 0o600)
+	cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for post("key-2", ev("cli-2")) != http.StatusAccepted {
+		if time.Now().After(deadline) {
+			t.Fatalf("key-2 not accepted after SIGHUP; stderr %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := post("key-1", ev("cli-3")); code != http.StatusUnauthorized {
+		t.Errorf("old key after reload: %d, want 401", code)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(stdout)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v; stderr %s", err, stderr.String())
+	}
+	if !strings.Contains(string(rest), "ingest stopped") {
+		t.Errorf("stdout after SIGTERM %q, want \"ingest stopped\"", rest)
+	}
+	if !strings.Contains(stderr.String(), "API keys reloaded") {
+		t.Errorf("stderr lacks the reload log: %s", stderr.String())
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics("costpipe.events"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []string
+	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer pcancel()
+	for len(got) < 2 && pctx.Err() == nil {
+		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) != 2 || !strings.Contains(strings.Join(got, " "), `"cli-1"`) || !strings.Contains(strings.Join(got, " "), `"cli-2"`) {
+		t.Errorf("topic holds %q, want cli-1 and cli-2", got)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"5242880": 5 << 20, "5MiB": 5 << 20, "5 mib": 5 << 20, "512KiB": 512 << 10, "1GiB": 1 << 30,
+		"1KB": 1000, "2MB": 2e6, "3GB": 3e9, "7B": 7, "0": 0,
+	} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "1.5MiB", "5 parsecs", "99999999999GiB"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
+		}
+	}
+	for n, want := range map[int64]string{5 << 20: "5MiB", 64 << 20: "64MiB", 1 << 30: "1GiB", 1536: "1536", 2048: "2KiB", 7: "7"} {
+		if got := formatSize(n); got != want {
+			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

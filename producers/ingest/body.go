@@ -1,0 +1,129 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// Errors of reading a request body, mapped to status codes by the handler.
+var (
+	errTooLarge   = errors.New("request body too large")          // 413
+	errOverloaded = errors.New("too much request data in flight") // 429
+)
+
+// byteBudget bounds the bytes of request bodies held at once.
+type byteBudget struct {
+	used atomic.Int64
+	max  int64
+}
+
+// tryAcquire reserves n bytes, or reports false without waiting.
+func (b *byteBudget) tryAcquire(n int64) bool {
+	for {
+		u := b.used.Load()
+		if u+n > b.max {
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
+}
+
+func (b *byteBudget) release(n int64) { b.used.Add(-n) }
+
+// parseEncoding accepts no Content-Encoding, identity and gzip.
+func parseEncoding(ce string) (gzipped bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(ce)) {
+	case "", "identity":
+		return false, nil
+	case "gzip", "x-gzip":
+		return true, nil
+	}
+	return false, fmt.Errorf("cannot decode Content-Encoding %s: want gzip or none", quote(ce))
+}
+
+var gzipReaders sync.Pool // of *gzip.Reader
+
+// minBodyBuf is the first buffer size for a body of unknown length.
+const minBodyBuf = 64 << 10
+
+// readBody reads r's body whole, decompressing it when gzipped. It holds at
+// most limit bytes (before and after decompression; errTooLarge beyond) and
+// reserves from budget every byte of buffer it allocates (errOverloaded
+// when the budget is spent). The caller must release *reserved bytes from
+// budget once done with the returned buffer, also after an error.
+func readBody(w http.ResponseWriter, r *http.Request, gzipped bool, limit int64, budget *byteBudget, reserved *int64) ([]byte, error) {
+	var src io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	size := int64(minBodyBuf)
+	if r.ContentLength >= 0 {
+		size = r.ContentLength + 1 // room to see EOF without growing
+		if gzipped {
+			size = 4*r.ContentLength + 1
+		}
+	}
+	if gzipped {
+		zr, _ := gzipReaders.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(src)
+		} else {
+			err = zr.Reset(src)
+		}
+		if err != nil {
+			return nil, bodyErr(err)
+		}
+		defer gzipReaders.Put(zr)
+		src = zr
+	}
+	size = min(max(size, 512), limit+1)
+	if !budget.tryAcquire(size) {
+		return nil, errOverloaded
+	}
+	*reserved = size
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return nil, errTooLarge
+			}
+			// Double, up to limit+1. The old buffer stays reserved until
+			// the request ends: an overestimate, never an underestimate.
+			grow := min(int64(cap(buf)), limit+1-int64(cap(buf)))
+			if !budget.tryAcquire(int64(len(buf)) + grow) {
+				return nil, errOverloaded
+			}
+			*reserved += int64(len(buf)) + grow
+			nb := make([]byte, len(buf), int64(len(buf))+grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, bodyErr(err)
+		}
+	}
+}
+
+// bodyErr maps a read error: the MaxBytesReader's limit is errTooLarge.
+func bodyErr(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errTooLarge
+	}
+	return fmt.Errorf("cannot read the request body: %w", err)
+}

@@ -1,0 +1,142 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/costpipe/costpipe/schemas"
+)
+
+// Options configures a Server. Start from DefaultOptions and change what you
+// need; zero values are not replaced by defaults.
+type Options struct {
+	// Brokers are the Kafka seed brokers, host:port each.
+	// Default ["127.0.0.1:9092"].
+	Brokers []string
+
+	// Topic receives the accepted events. Default "costpipe.events".
+	Topic string
+
+	// Keys are the API keys the gateway accepts, each bound to one tenant
+	// or to every tenant. Default nil: no keys, which Validate refuses
+	// unless InsecureNoAuth is set. Server.SetKeys replaces them while
+	// serving (e.g. on SIGHUP).
+	Keys *Keys
+
+	// InsecureNoAuth, when Keys is nil, accepts requests without an
+	// Authorization header, for any tenant; events without a tenant are
+	// rejected. Ignored when Keys is set. Default false.
+	InsecureNoAuth bool
+
+	// MaxBodyBytes bounds a request body, both as sent and after gzip
+	// decompression; a larger one is answered 413. Default 5 MiB.
+	MaxBodyBytes int64
+
+	// MaxInFlight bounds the POST /v1/events requests being processed at
+	// once; one more is answered 429 at once. Default 64.
+	MaxInFlight int
+
+	// MaxInFlightBytes bounds the decompressed request bodies held in
+	// memory at once, over all requests; a request that would exceed it is
+	// answered 429 at once. The Kafka producer buffers at most twice as
+	// many bytes of records (a request's records are about the size of its
+	// body), and fails a request at once when that buffer is full. Peak
+	// memory for request data is therefore a small multiple of this value.
+	// Default 64 MiB.
+	MaxInFlightBytes int64
+
+	// ProduceTimeout bounds how long a request waits for Kafka to
+	// acknowledge its events (and for room in the producer buffer); past it
+	// the request is answered 503. It is also the record delivery timeout of
+	// the producer. Default 10 s.
+	ProduceTimeout time.Duration
+
+	// ProducerLinger is how long the producer waits for more records before
+	// sending a partition's batch. Requests are batches already, so a short
+	// linger only adds latency. Default 0.
+	ProducerLinger time.Duration
+
+	// RetryAfter is the delay sent in the Retry-After header of 429 and 503
+	// answers, rounded up to whole seconds (at least 1). Default 1 s.
+	RetryAfter time.Duration
+
+	// ReadTimeout bounds reading one request, headers and body, so a slow
+	// client cannot hold an in-flight slot forever. Default 30 s.
+	ReadTimeout time.Duration
+
+	// ShutdownTimeout bounds the drain of in-flight requests when Serve's
+	// context ends; requests still running then are cut off and Serve
+	// returns an error. Keep it above ReadTimeout + ProduceTimeout to never
+	// cut a request. Default 45 s.
+	ShutdownTimeout time.Duration
+
+	// Logger receives the gateway's log lines. Default nil: discard.
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the default Options: brokers 127.0.0.1:9092, topic
+// costpipe.events, no keys (so Validate fails until Keys or InsecureNoAuth
+// is set), 5 MiB bodies, 64 requests and 64 MiB in flight, 10 s produce
+// timeout, no linger, Retry-After 1 s, 30 s read timeout, 45 s shutdown drain.
+func DefaultOptions() Options {
+	return Options{
+		Brokers:          []string{"127.0.0.1:9092"},
+		Topic:            schemas.DefaultTopic,
+		MaxBodyBytes:     5 << 20,
+		MaxInFlight:      64,
+		MaxInFlightBytes: 64 << 20,
+		ProduceTimeout:   10 * time.Second,
+		RetryAfter:       time.Second,
+		ReadTimeout:      30 * time.Second,
+		ShutdownTimeout:  45 * time.Second,
+	}
+}
+
+// maxMaxBody bounds MaxBodyBytes: a body is held in memory whole.
+const maxMaxBody = 1 << 30
+
+// Validate reports the first invalid option.
+func (o Options) Validate() error {
+	if len(o.Brokers) == 0 {
+		return errors.New("cannot use an empty list of Kafka brokers")
+	}
+	for _, b := range o.Brokers {
+		if strings.TrimSpace(b) == "" || strings.ContainsAny(b, " ,") {
+			return fmt.Errorf("cannot use Kafka broker address %q: want host:port", b)
+		}
+	}
+	if o.Topic == "" {
+		return errors.New("cannot produce to an empty topic name")
+	}
+	if o.Keys == nil && !o.InsecureNoAuth {
+		return errors.New("cannot start without API keys: give a key file, or explicitly disable authentication")
+	}
+	if o.MaxBodyBytes < 1 || o.MaxBodyBytes > maxMaxBody {
+		return fmt.Errorf("cannot use a body limit of %d bytes: must be from 1 to %d", o.MaxBodyBytes, maxMaxBody)
+	}
+	if o.MaxInFlight < 1 {
+		return fmt.Errorf("cannot use %d in-flight requests: must be at least 1", o.MaxInFlight)
+	}
+	if o.MaxInFlightBytes < o.MaxBodyBytes {
+		return fmt.Errorf("cannot use %d in-flight bytes: must be at least the body limit (%d)", o.MaxInFlightBytes, o.MaxBodyBytes)
+	}
+	if o.ProduceTimeout < time.Second {
+		return fmt.Errorf("cannot use produce timeout %s: must be at least 1s", o.ProduceTimeout)
+	}
+	if o.ProducerLinger < 0 || o.ProducerLinger > time.Second {
+		return fmt.Errorf("cannot use producer linger %s: must be from 0 to 1s", o.ProducerLinger)
+	}
+	if o.RetryAfter <= 0 {
+		return fmt.Errorf("cannot use Retry-After %s: must be positive", o.RetryAfter)
+	}
+	if o.ReadTimeout <= 0 {
+		return fmt.Errorf("cannot use read timeout %s: must be positive", o.ReadTimeout)
+	}
+	if o.ShutdownTimeout <= 0 {
+		return fmt.Errorf("cannot use shutdown timeout %s: must be positive", o.ShutdownTimeout)
+	}
+	return nil
+}

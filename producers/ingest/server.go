@@ -1,0 +1,458 @@
+// Package ingest is costpipe's HTTP ingest gateway: POST /v1/events takes
+// events as a JSON object or array, NDJSON or CloudEvents (optionally
+// gzip-encoded), checks each against the event contract and the caller's API
+// key, and produces the valid ones to Kafka, answering 202 only once Kafka
+// acknowledged every one (acks=all). See README.md for the HTTP API.
+//
+// A Server owns its Kafka client. Handler may serve many requests at once;
+// Serve runs an HTTP server until its context ends, then drains in-flight
+// requests. Memory is bounded: beyond Options.MaxInFlight requests or
+// Options.MaxInFlightBytes of bodies, requests are answered 429 at once.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/costpipe/costpipe/schemas"
+)
+
+// produceGrace is how long past Options.ProduceTimeout a request still waits
+// for Kafka, so the producer's own delivery timeout normally decides.
+const produceGrace = time.Second
+
+// readyTimeout bounds the Kafka check of GET /readyz.
+const readyTimeout = 2 * time.Second
+
+// Server is the HTTP ingest gateway. Create it with New; it is safe for
+// concurrent use. Close releases its Kafka client.
+type Server struct {
+	opts       Options
+	log        *slog.Logger
+	client     *kgo.Client
+	keys       atomic.Pointer[Keys]
+	metrics    *metrics
+	handler    http.Handler
+	budget     byteBudget
+	inflight   atomic.Int64
+	draining   atomic.Bool
+	serving    atomic.Bool
+	closeOnce  sync.Once
+	batches    sync.Pool // of *batch
+	headers    []kgo.RecordHeader
+	retryAfter string
+}
+
+// New validates opts and returns a Server with its own Kafka client. It does
+// not connect to Kafka yet: GET /readyz reports whether Kafka is reachable.
+func New(opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:       opts,
+		log:        opts.Logger,
+		metrics:    newMetrics(),
+		budget:     byteBudget{max: opts.MaxInFlightBytes},
+		headers:    []kgo.RecordHeader{{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeJSON)}},
+		retryAfter: strconv.FormatInt(int64((opts.RetryAfter+time.Second-1)/time.Second), 10),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.keys.Store(opts.Keys)
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(opts.Brokers...),
+		kgo.DefaultProduceTopic(opts.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(opts.ProduceTimeout),
+		// Time-bounded delivery over idempotent deduplication: without
+		// this, records already sent to a broker that went away are never
+		// failed, and would hold the producer buffer forever. A record that
+		// fails this way may still have landed; its request is answered 503
+		// and the client's retry is deduplicated downstream by event_id.
+		kgo.AllowIdempotentProduceCancellation(),
+		kgo.ProducerLinger(opts.ProducerLinger),
+		kgo.MaxBufferedBytes(int(2*opts.MaxInFlightBytes)),
+		kgo.MaxBufferedRecords(int(max(50_000, opts.MaxInFlightBytes/128))),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create Kafka client for brokers %q: %w", opts.Brokers, err)
+	}
+	s.client = cl
+	s.metrics.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "costpipe_ingest_inflight_requests",
+			Help: "POST /v1/events requests being processed.",
+		}, func() float64 { return float64(s.inflight.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "costpipe_ingest_inflight_bytes",
+			Help: "Bytes of request body buffers reserved by requests being processed.",
+		}, func() float64 { return float64(s.budget.used.Load()) }),
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/events", s.serveEvents)
+	mux.HandleFunc("/healthz", s.serveHealth)
+	mux.HandleFunc("/readyz", s.serveReady)
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	s.handler = mux
+	s.batches.New = func() any { return newBatch() }
+	return s, nil
+}
+
+// Handler returns the gateway's routes: POST /v1/events, GET /healthz,
+// GET /readyz and GET /metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// SetKeys replaces the API keys; requests already authenticated keep their
+// tenant. A nil k is ignored: use Options.InsecureNoAuth to run without keys.
+func (s *Server) SetKeys(k *Keys) {
+	if k != nil {
+		s.keys.Store(k)
+	}
+}
+
+// Serve answers HTTP requests on ln until ctx ends, then drains: it stops
+// accepting connections, makes GET /readyz answer 503, waits up to
+// Options.ShutdownTimeout for in-flight requests to finish, and flushes the
+// producer, giving records not yet acknowledged (their requests were
+// answered 503) at most ProduceTimeout more. It returns nil after a complete
+// drain, an error when requests had to be cut off or the listener failed.
+// Serve may be called once; it closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if !s.serving.CompareAndSwap(false, true) {
+		ln.Close()
+		return errors.New("cannot serve: the server is already serving")
+	}
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: min(s.opts.ReadTimeout, 10*time.Second),
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.ReadTimeout + s.opts.ProduceTimeout + produceGrace + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	if s.opts.Logger != nil {
+		hs.ErrorLog = slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.draining.Store(true)
+		return fmt.Errorf("cannot serve HTTP on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.log.Info("ingest draining", "inflight_requests", s.inflight.Load(), "timeout", s.opts.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+		<-errc
+		return fmt.Errorf("cannot drain in-flight requests within %s: %w", s.opts.ShutdownTimeout, err)
+	}
+	<-errc
+	// Every request answered 202 had its records acknowledged already;
+	// what may remain belongs to requests answered 503 or abandoned by
+	// their client, so a flush that cannot finish is not an error.
+	fctx, fcancel := context.WithTimeout(sctx, s.opts.ProduceTimeout)
+	defer fcancel()
+	if err := s.client.Flush(fctx); err != nil {
+		s.log.Warn("cannot flush the Kafka producer; its records were answered 503 already", "err", err)
+	}
+	s.log.Info("ingest drained")
+	return nil
+}
+
+// Close closes the Kafka client, failing records not yet acknowledged. Call
+// it after Serve returned (or when Handler is no longer used). It is safe to
+// call more than once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.draining.Store(true)
+		s.client.Close()
+	})
+}
+
+// serveHealth answers 200 while the process runs.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
+
+// serveReady answers 200 when Kafka answers a metadata request for the
+// topic within 2 s and the server is not draining, else 503.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.ready(r.Context()); err != nil {
+		w.Header().Set("Retry-After", s.retryAfter)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "not ready: "+err.Error()+"\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+func (s *Server) ready(ctx context.Context) error {
+	if s.draining.Load() {
+		return errors.New("shutting down")
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(s.opts.Topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, s.client)
+	if err != nil {
+		return fmt.Errorf("cannot reach Kafka brokers %q: %w", s.opts.Brokers, err)
+	}
+	if len(resp.Topics) != 1 {
+		return fmt.Errorf("cannot find topic %q: Kafka returned %d topics", s.opts.Topic, len(resp.Topics))
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		return fmt.Errorf("cannot use topic %q: %w", s.opts.Topic, err)
+	}
+	return nil
+}
+
+// serveEvents is POST /v1/events.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code := s.events(w, r)
+	s.metrics.request(code)
+	s.metrics.requestSeconds.Observe(time.Since(start).Seconds())
+}
+
+// events handles one POST /v1/events and returns the status it answered.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return s.fail(w, http.StatusMethodNotAllowed, "cannot "+r.Method+" /v1/events: use POST")
+	}
+	tenant, err := s.authenticate(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="costpipe"`)
+		return s.fail(w, http.StatusUnauthorized, err.Error())
+	}
+	f, err := parseFormat(r.Header.Get("Content-Type"))
+	if err != nil {
+		return s.fail(w, http.StatusUnsupportedMediaType, err.Error())
+	}
+	gzipped, err := parseEncoding(r.Header.Get("Content-Encoding"))
+	if err != nil {
+		return s.fail(w, http.StatusUnsupportedMediaType, err.Error())
+	}
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		return s.tooLarge(w)
+	}
+
+	// Admission: answer at once rather than queue, so memory stays bounded.
+	if s.inflight.Add(1) > int64(s.opts.MaxInFlight) {
+		s.inflight.Add(-1)
+		return s.unavailable(w, http.StatusTooManyRequests, nil,
+			fmt.Sprintf("cannot take the request now: %d requests in flight, retry later", s.opts.MaxInFlight))
+	}
+	defer s.inflight.Add(-1)
+	var reserved int64
+	defer func() { s.budget.release(reserved) }()
+	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return s.tooLarge(w)
+	case errors.Is(err, errOverloaded):
+		return s.unavailable(w, http.StatusTooManyRequests, nil,
+			fmt.Sprintf("cannot take the request now: %d bytes of requests in flight, retry later", s.opts.MaxInFlightBytes))
+	case err != nil:
+		return s.fail(w, http.StatusBadRequest, err.Error())
+	}
+	s.metrics.requestBodySize.Observe(float64(len(body)))
+
+	b := s.batches.Get().(*batch)
+	b.reset(tenant)
+	reuse := true
+	defer func() {
+		if reuse {
+			s.batches.Put(b)
+		}
+	}()
+	if err := b.decode(f, body); err != nil {
+		return s.fail(w, http.StatusBadRequest, err.Error())
+	}
+	s.metrics.rejected.Add(float64(b.nRejected - b.forbidden))
+	s.metrics.forbidden.Add(float64(b.forbidden))
+	if b.forbidden > 0 {
+		return s.respond(w, http.StatusForbidden, &Response{
+			Rejected:      b.rejected,
+			RejectedCount: b.nRejected,
+			Error: fmt.Sprintf("cannot accept the request: %d event(s) belong to a tenant the API key may not write; no event was accepted",
+				b.forbidden),
+		})
+	}
+	n := len(b.spans)
+	if n > 0 {
+		var settled bool
+		if err, settled = s.produce(r.Context(), b); err != nil {
+			reuse = settled
+			s.metrics.failed.Add(float64(n))
+			s.log.Warn("cannot produce events", "events", n, "err", err)
+			return s.unavailable(w, http.StatusServiceUnavailable, b,
+				err.Error()+"; no event was accepted, retry the request (events are deduplicated by event_id)")
+		}
+		s.metrics.accepted.Add(float64(n))
+	}
+	code := http.StatusAccepted
+	if b.nRejected > 0 {
+		code = http.StatusBadRequest
+	}
+	return s.respond(w, code, &Response{Accepted: n, Rejected: b.rejected, RejectedCount: b.nRejected})
+}
+
+// authenticate returns the tenant of the request's API key.
+func (s *Server) authenticate(r *http.Request) (string, error) {
+	keys := s.keys.Load()
+	if keys == nil {
+		return AnyTenant, nil // Options.InsecureNoAuth
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", errors.New("cannot authenticate: missing API key, send \"Authorization: Bearer KEY\"")
+	}
+	scheme, key, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+		return "", errors.New("cannot authenticate: the Authorization header is not \"Bearer KEY\"")
+	}
+	tenant, ok := keys.Tenant(strings.TrimSpace(key))
+	if !ok {
+		return "", errors.New("cannot authenticate: unknown API key")
+	}
+	return tenant, nil
+}
+
+// produce sends b's records and waits until Kafka acknowledged them all, one
+// failed, or the produce timeout passed. settled reports whether the
+// producer is done with b's records, so b may be reused.
+func (s *Server) produce(ctx context.Context, b *batch) (err error, settled bool) {
+	n := len(b.spans)
+	if cap(b.recs) < n {
+		b.recs = make([]kgo.Record, n)
+	}
+	b.recs = b.recs[:n] // zeroed by batch.reset
+	fl := &flight{done: make(chan struct{})}
+	fl.pending.Store(int64(n))
+	start := time.Now()
+	for i, sp := range b.spans {
+		rec := &b.recs[i]
+		rec.Key = b.arena[sp.k:sp.v:sp.v]
+		rec.Value = b.arena[sp.v:sp.end:sp.end]
+		rec.Headers = s.headers
+		// Never a request's context: the producer cancels a whole batch of
+		// records, other requests' too, when its first record's context
+		// ends. Records end by the delivery timeout instead, and a full
+		// producer buffer fails at once (TryProduce), never blocks.
+		s.client.TryProduce(context.Background(), rec, fl.promise)
+	}
+	timer := time.NewTimer(s.opts.ProduceTimeout + produceGrace)
+	defer timer.Stop()
+	select {
+	case <-fl.done:
+		s.metrics.produceSeconds.Observe(time.Since(start).Seconds())
+		if fl.err != nil {
+			return fmt.Errorf("cannot produce %d events to topic %q: %w", n, s.opts.Topic, fl.err), true
+		}
+		return nil, true
+	case <-timer.C:
+		s.metrics.produceSeconds.Observe(time.Since(start).Seconds())
+		return fmt.Errorf("cannot produce %d events to topic %q: Kafka did not acknowledge them within %s",
+			n, s.opts.Topic, s.opts.ProduceTimeout), false
+	case <-ctx.Done():
+		return fmt.Errorf("cannot produce %d events to topic %q: %w", n, s.opts.Topic, ctx.Err()), false
+	}
+}
+
+// flight tracks the records of one request until the producer settled them.
+type flight struct {
+	pending atomic.Int64
+	done    chan struct{}
+	errOnce sync.Once
+	err     error // the first failure; read after done is closed
+}
+
+// promise is the kgo promise of every record of the flight.
+func (f *flight) promise(_ *kgo.Record, err error) {
+	if err != nil {
+		f.errOnce.Do(func() { f.err = err })
+	}
+	if f.pending.Add(-1) == 0 {
+		close(f.done)
+	}
+}
+
+// fail answers a request refused as a whole.
+func (s *Server) fail(w http.ResponseWriter, code int, msg string) int {
+	return s.respond(w, code, &Response{Error: msg})
+}
+
+func (s *Server) tooLarge(w http.ResponseWriter) int {
+	w.Header().Set("Connection", "close")
+	return s.fail(w, http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("cannot accept the request: the body exceeds %d bytes (after decompression too), split it", s.opts.MaxBodyBytes))
+}
+
+// unavailable answers 429 or 503 with Retry-After; b, when set, lists the
+// invalid events of the request too.
+func (s *Server) unavailable(w http.ResponseWriter, code int, b *batch, msg string) int {
+	w.Header().Set("Retry-After", s.retryAfter)
+	resp := &Response{Error: msg}
+	if b != nil {
+		resp.Rejected, resp.RejectedCount = b.rejected, b.nRejected
+	}
+	return s.respond(w, code, resp)
+}
+
+// respond writes resp as JSON with code.
+func (s *Server) respond(w http.ResponseWriter, code int, resp *Response) int {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	var out []byte
+	if len(resp.Rejected) == 0 && resp.Error == "" && resp.RejectedCount == 0 {
+		// The common answer, without encoding/json.
+		out = append(out, `{"accepted":`...)
+		out = strconv.AppendInt(out, int64(resp.Accepted), 10)
+		out = append(out, `,"rejected":[],"rejected_count":0}`...)
+	} else {
+		if resp.Rejected == nil {
+			resp.Rejected = []Rejection{}
+		}
+		var err error
+		if out, err = json.Marshal(resp); err != nil { // cannot happen: plain strings and ints
+			out = []byte(`{"accepted":0,"rejected":[],"rejected_count":0,"error":"cannot encode the response"}`)
+		}
+	}
+	out = append(out, '\n')
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(code)
+	w.Write(out)
+	return code
+}
