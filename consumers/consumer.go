@@ -140,12 +140,12 @@ func (o Options) Validate() error {
 
 // partState is the consumer's view of one owned partition.
 type partState struct {
-	assigned   bool  // the Sink has loaded its state
-	warmUntil  int64 // records below this offset only warm the dedupe window
-	committed  int64 // offset committed to Kafka (next to read), -1 unknown
-	consumed   int64 // last offset processed, -1 none
-	dedupe     *dedupe
-	evicted    uint64 // dedupe.evicted already reported
+	assigned  bool  // the Sink has loaded its state
+	warmUntil int64 // records below this offset only warm the dedupe window
+	committed int64 // offset committed to Kafka (next to read), -1 unknown
+	consumed  int64 // last offset processed, -1 none
+	dedupe    *dedupe
+	evicted   uint64 // dedupe.evicted already reported
 }
 
 // Consumer consumes the events topic into a Sink.

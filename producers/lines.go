@@ -1,8 +1,6 @@
-// Package producers is how events get into costpipe's Kafka topic: the
-// line-oriented sender behind `costpipe produce` (and, with the SDK issue, the
-// Go producer SDK). Every record follows the event contract: key
-// tenant+"\x00"+model, header content-type, value one JSON event.
 package producers
+
+// This file: SendLines, the line-oriented sender behind `costpipe produce`.
 
 import (
 	"bufio"

@@ -61,4 +61,4 @@ done
 
 echo "==> building costpipe"
 go build -o bin/costpipe ./cmd/costpipe
-bin/costpipe --clickhouse "clickhouse://127.0.0.1:$tcp_port/costpipe_demo" demo "$@"
+bin/costpipe --clickhouse "clickhouse://127.0.0.1:$tcp_port/costpipe_demo" demo --reset "$@"

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/broker"
+	"github.com/costpipe/costpipe/consumers"
+	"github.com/costpipe/costpipe/pipelines/usage"
+	"github.com/costpipe/costpipe/producers"
+	"github.com/costpipe/costpipe/producers/loadgen"
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "run broker, aggregator and traffic in one process, then print a report",
+		Description: `Starts the embedded Kafka-protocol broker on a free port, applies the migrations
+to --clickhouse, runs the aggregator and the traffic generator (through the Go SDK)
+for --duration with a live progress line, waits until every event has landed, and
+prints cost, requests, tokens and latency percentiles by model and by tenant.
+` + "`make demo`" + ` starts a ClickHouse for it; any reachable server works:
+  costpipe --clickhouse clickhouse://127.0.0.1:9000/costpipe_demo demo`,
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "duration", Value: 30 * time.Second, Usage: "how long traffic runs"},
+			&cli.Float64Flag{Name: "rate", Value: 5000, Usage: "events per second generated"},
+			&cli.IntFlag{Name: "tenants", Value: 12, Usage: "tenants in the generated traffic"},
+			&cli.StringFlag{Name: "encoding", Value: "arrow", Usage: "record encoding of the generator: json or arrow"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "generator seed (same seed, same traffic)"},
+			&cli.DurationFlag{Name: "flush-interval", Value: 2 * time.Second, Usage: "aggregator flush interval"},
+			&cli.BoolFlag{Name: "reset", Usage: "drop the database first, so the report shows this run only (only for a database named costpipe_demo*)"},
+		},
+		Action: runDemo,
+	}
+}
+
+func runDemo(c *cli.Context) error {
+	ctx := c.Context
+	out := c.App.Writer
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log, err := logger(c)
+	if err != nil {
+		return err
+	}
+	// The aggregator's routine lines would scribble over the progress line.
+	aggLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cat, err := loadCatalog(c)
+	if err != nil {
+		return err
+	}
+	enc := producers.Encoding(c.String("encoding"))
+	if enc != producers.EncodingJSON && enc != producers.EncodingArrow {
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --encoding %q: want json or arrow", enc)}
+	}
+
+	// 1. Broker.
+	bopts := broker.DefaultOptions()
+	bopts.Listen = "127.0.0.1:0"
+	bopts.Logger = quiet
+	b, err := broker.Start(bopts)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Fprintf(out, "broker      embedded Kafka protocol on %s (%d partitions)\n", b.Addr(), bopts.Partitions)
+
+	// 2. ClickHouse.
+	wopts := warehouse.DefaultOptions()
+	wopts.DSN = c.String("clickhouse")
+	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
+	w, err := openWarehouse(octx, log, wopts)
+	ocancel()
+	if err != nil {
+		return fmt.Errorf("%w (make demo starts one; or pass --clickhouse)", err)
+	}
+	defer w.Close()
+	if c.Bool("reset") {
+		if !strings.HasPrefix(w.Database(), "costpipe_demo") {
+			return &exitError{code: 2, msg: fmt.Sprintf("--reset drops the database: refusing for %q (only costpipe_demo*)", w.Database())}
+		}
+		if err := w.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+w.Database()); err != nil {
+			return fmt.Errorf("cannot reset database %s: %w", w.Database(), err)
+		}
+	}
+	if _, err := w.Migrate(ctx); err != nil {
+		return err
+	}
+	ver, _ := w.ServerVersion(ctx)
+	fmt.Fprintf(out, "clickhouse  %s, database %s (migrated)\n", ver, w.Database())
+
+	// 3. Aggregator.
+	reg := prometheus.NewRegistry()
+	popts := usage.DefaultOptions()
+	popts.Catalog, popts.Logger, popts.Registerer = cat, aggLog, reg
+	pipe, err := usage.New(w, popts)
+	if err != nil {
+		return err
+	}
+	copts := consumers.DefaultOptions()
+	copts.Brokers = []string{b.Addr()}
+	copts.Group = "costpipe-demo"
+	copts.FlushInterval = c.Duration("flush-interval")
+	copts.Logger, copts.Registerer = aggLog, reg
+	cons, err := consumers.New(copts, pipe)
+	if err != nil {
+		return err
+	}
+	aggCtx, stopAgg := context.WithCancel(context.Background())
+	var aggErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); aggErr = cons.Run(aggCtx) }()
+	fmt.Fprintf(out, "aggregator  consumer group %s, flush every %s\n", copts.Group, copts.FlushInterval)
+
+	// 4. Traffic through the Go SDK.
+	sopts := producers.DefaultOptions()
+	sopts.Brokers = []string{b.Addr()}
+	sopts.Encoding = enc
+	prod, err := producers.New(sopts)
+	if err != nil {
+		stopAgg()
+		wg.Wait()
+		return err
+	}
+	gopts := loadgen.DefaultOptions()
+	gopts.Rate = c.Float64("rate")
+	gopts.Duration = c.Duration("duration")
+	gopts.Tenants = c.Int("tenants")
+	gopts.Seed = c.Uint64("seed")
+	gopts.DuplicateRate = 0.002
+	gopts.Catalog = cat
+	start := time.Now()
+	eol := "\n"
+	if f, ok := out.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			eol = "" // a terminal: one live line
+		}
+	}
+	gopts.Progress = func(s loadgen.Stats) {
+		if eol == "" {
+			fmt.Fprint(out, "\r")
+		}
+		fmt.Fprintf(out, "%5.1fs  generated %8d (%6.0f/s)  aggregated %8.0f  duplicates dropped %5.0f  dlq %3.0f  rows landed %6.0f %s",
+			time.Since(start).Seconds(), s.Written, s.Rate(), counter(reg, "costpipe_events_in_total"),
+			counter(reg, "costpipe_duplicates_total"), counter(reg, "costpipe_dlq_records_total"), histSum(reg, "costpipe_flush_rows"), eol)
+	}
+	gen, err := loadgen.New(gopts)
+	if err != nil {
+		stopAgg()
+		wg.Wait()
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	fmt.Fprintf(out, "traffic     %.0f events/s for %s, %d tenants, %s records, seed %d\n\n", gopts.Rate, gopts.Duration, gopts.Tenants, enc, gopts.Seed)
+	stats, runErr := loadgen.Run(ctx, gen, loadgen.KafkaSink{Producer: prod}, gopts.Rate)
+	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	prod.Close(cctx)
+	ccancel()
+	if eol == "" {
+		fmt.Fprintln(out)
+	}
+	if runErr != nil && ctx.Err() == nil {
+		stopAgg()
+		wg.Wait()
+		return runErr
+	}
+
+	// 5. Wait until everything sent was aggregated and landed, then stop.
+	counts := gen.Counts()
+	want := float64(stats.Written - counts.Duplicates)
+	deadline := time.Now().Add(60 * time.Second)
+	for ctx.Err() == nil && time.Now().Before(deadline) && counter(reg, "costpipe_events_in_total") < want {
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopAgg()
+	wg.Wait()
+	if aggErr != nil {
+		return aggErr
+	}
+	fmt.Fprintf(out, "sent %d events (%d duplicates re-sent on purpose, %d errors, %d for unpriced models); aggregated %.0f, dropped %.0f duplicates\n\n",
+		stats.Written, counts.Duplicates, counts.Errors, counts.Unpriced, counter(reg, "costpipe_events_in_total"), counter(reg, "costpipe_duplicates_total"))
+
+	// 6. Report, through the same query layer as `costpipe query`.
+	return demoReport(context.Background(), out, analytics.New(w, analytics.DefaultOptions()), start.Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+func demoReport(ctx context.Context, out io.Writer, q *analytics.Querier, from, to time.Time) error {
+	total, err := q.Totals(ctx, from, to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "TOTAL  cost $%.4f  requests %d  errors %d  input tokens %d (cached %d)  output tokens %d (reasoning %d)\n\n",
+		total.CostUSD.Float64(), total.Requests, total.Errors, total.InputTokens, total.CachedInputTokens, total.OutputTokens, total.ReasoningTokens)
+	for _, by := range []analytics.Dim{analytics.DimModel, analytics.DimTenant} {
+		dims := []analytics.Dim{by}
+		if by == analytics.DimModel {
+			dims = []analytics.Dim{analytics.DimProvider, analytics.DimModel}
+		}
+		rows, err := q.Usage(ctx, analytics.UsageQuery{From: from, To: to, By: dims})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "BY %s\n", strings.ToUpper(string(by)))
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "\tCOST_USD\tREQUESTS\tERR%\tIN_TOKENS\tOUT_TOKENS\tP50_MS\tP99_MS\tTTFT_P50\tUNPRICED\t")
+		for _, r := range rows {
+			name := r.Group[by]
+			if by == analytics.DimModel {
+				name = r.Group[analytics.DimProvider] + "/" + name
+			}
+			errPct := 0.0
+			if r.Requests > 0 {
+				errPct = 100 * float64(r.Errors) / float64(r.Requests)
+			}
+			fmt.Fprintf(tw, "%s\t%.4f\t%d\t%.1f\t%d\t%d\t%s\t%s\t%s\t%d\t\n", name, r.CostUSD.Float64(), r.Requests, errPct,
+				r.InputTokens, r.OutputTokens, ms(r.Latency.P50, r.Latency.Present()), ms(r.Latency.P99, r.Latency.Present()),
+				ms(r.TTFT.P50, r.TTFT.Present()), r.UnpricedRequests)
+		}
+		tw.Flush()
+		fmt.Fprintln(out)
+	}
+	rows, err := q.Usage(ctx, analytics.UsageQuery{From: from, To: to, By: []analytics.Dim{analytics.DimProvider, analytics.DimModel}})
+	if err != nil {
+		return err
+	}
+	var unpriced []string
+	for _, r := range rows {
+		if r.UnpricedRequests > 0 {
+			unpriced = append(unpriced, fmt.Sprintf("%s/%s (%d calls)", r.Group[analytics.DimProvider], r.Group[analytics.DimModel], r.UnpricedRequests))
+		}
+	}
+	sort.Strings(unpriced)
+	if len(unpriced) > 0 {
+		fmt.Fprintf(out, "UNPRICED models (cost counted as 0; add them to a --prices catalog): %s\n", strings.Join(unpriced, ", "))
+	}
+	fmt.Fprintln(out, "\nExplore further: costpipe --clickhouse ... query usage --since 2h --by tenant,model")
+	return nil
+}
+
+func ms(v float64, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// counter sums the samples of a counter family in reg (0 when absent).
+func counter(reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+// histSum is the sum of observations of a histogram family (for
+// costpipe_flush_rows: rows landed).
+func histSum(reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			var h *dto.Histogram = mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleSum()
+		}
+	}
+	return 0
+}
