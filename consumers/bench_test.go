@@ -39,8 +39,11 @@ func benchEvents(n int, now time.Time) []schemas.Event {
 
 // benchConsumer is a Consumer wired to a real usage pipeline that aggregates
 // without landing: the per-record work of `costpipe aggregate` minus Kafka I/O.
-func benchConsumer(b *testing.B, now time.Time) (*Consumer, *partState, *usage.Pipeline) {
+func benchConsumer(b *testing.B, now time.Time, dedupe bool) (*Consumer, *partState, *usage.Pipeline) {
 	opts := DefaultOptions()
+	if !dedupe {
+		opts.DedupeWindow = 0
+	}
 	opts.Now = func() time.Time { return now }
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	popts := usage.DefaultOptions()
@@ -55,7 +58,10 @@ func benchConsumer(b *testing.B, now time.Time) (*Consumer, *partState, *usage.P
 		b.Fatal(err)
 	}
 	b.Cleanup(c.cl.Close)
-	st := &partState{assigned: true, committed: -1, consumed: -1, dedupe: newDedupe(opts.DedupeWindow, opts.DedupeMaxIDs, c.seeds)}
+	st := &partState{assigned: true, committed: -1, consumed: -1}
+	if dedupe {
+		st.dedupe = newDedupe(opts.DedupeWindow, opts.DedupeMaxIDs, c.seeds)
+	}
 	c.parts[0] = st
 	return c, st, pipe
 }
@@ -68,9 +74,15 @@ func setID(dst []byte, n int) {
 	}
 }
 
-// BenchmarkAggregateJSON: decode + validate + dedupe + price + aggregate of
-// JSON records, one event each.
+// BenchmarkAggregateJSON: decode + validate + (dedupe) + price + aggregate
+// of JSON records, one event each: the per-record work of `costpipe
+// aggregate` without Kafka I/O. dedupe=on holds a full 1M-id window.
 func BenchmarkAggregateJSON(b *testing.B) {
+	b.Run("dedupe=off", func(b *testing.B) { benchAggregateJSON(b, false) })
+	b.Run("dedupe=on", func(b *testing.B) { benchAggregateJSON(b, true) })
+}
+
+func benchAggregateJSON(b *testing.B, dedupe bool) {
 	now := time.Now().UTC()
 	events := benchEvents(1<<16, now)
 	recs := make([]*kgo.Record, len(events))
@@ -81,7 +93,7 @@ func BenchmarkAggregateJSON(b *testing.B) {
 	for i := range recs {
 		idPos[i] = bytes.Index(recs[i].Value, []byte(events[i].EventID)) + len(events[i].EventID) - 12
 	}
-	c, st, _ := benchConsumer(b, now)
+	c, st, _ := benchConsumer(b, now, dedupe)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -96,6 +108,11 @@ func BenchmarkAggregateJSON(b *testing.B) {
 
 // BenchmarkAggregateArrow: the same for Arrow IPC records of 1000 events.
 func BenchmarkAggregateArrow(b *testing.B) {
+	b.Run("dedupe=off", func(b *testing.B) { benchAggregateArrow(b, false) })
+	b.Run("dedupe=on", func(b *testing.B) { benchAggregateArrow(b, true) })
+}
+
+func benchAggregateArrow(b *testing.B, dedupe bool) {
 	now := time.Now().UTC()
 	const perRecord = 1000
 	events := benchEvents(1<<16, now)
@@ -114,7 +131,7 @@ func BenchmarkAggregateArrow(b *testing.B) {
 		}
 		idPos = append(idPos, pos)
 	}
-	c, st, _ := benchConsumer(b, now)
+	c, st, _ := benchConsumer(b, now, dedupe)
 	b.ReportAllocs()
 	b.ResetTimer()
 	n := 0

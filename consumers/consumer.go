@@ -71,7 +71,8 @@ type Options struct {
 	MaxFuture time.Duration
 	// DedupeWindow is how far back in event time duplicates of an event_id
 	// are recognised, also across restarts (the window is warmed from Kafka
-	// on assignment). Default 1h.
+	// on assignment). 0 turns deduplication off (for producers that never
+	// resend). Default 1h.
 	DedupeWindow time.Duration
 	// DedupeMaxIDs bounds the event_ids remembered per partition; beyond it
 	// the oldest minutes are forgotten early (metric
@@ -124,8 +125,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("max event age %s must be > 0", o.MaxEventAge)
 	case o.MaxFuture < 0:
 		return fmt.Errorf("max future %s must be ≥ 0", o.MaxFuture)
-	case o.DedupeWindow < time.Minute:
-		return fmt.Errorf("dedupe window %s is below 1m", o.DedupeWindow)
+	case o.DedupeWindow != 0 && o.DedupeWindow < time.Minute:
+		return fmt.Errorf("dedupe window %s is below 1m (0 turns dedupe off)", o.DedupeWindow)
 	case o.DedupeMaxIDs < 1000:
 		return fmt.Errorf("dedupe max ids %d is below 1000", o.DedupeMaxIDs)
 	case o.MaxWindows < 1 || o.MaxPollRecords < 1:
@@ -206,8 +207,11 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	for _, p := range assigned[c.opts.Topic] {
 		if _, ok := c.parts[p]; !ok {
-			c.parts[p] = &partState{committed: -1, consumed: -1,
-				dedupe: newDedupe(c.opts.DedupeWindow, c.opts.DedupeMaxIDs, c.seeds)}
+			st := &partState{committed: -1, consumed: -1}
+			if c.opts.DedupeWindow > 0 {
+				st.dedupe = newDedupe(c.opts.DedupeWindow, c.opts.DedupeMaxIDs, c.seeds)
+			}
+			c.parts[p] = st
 		}
 	}
 	c.log.Info("partitions assigned", "topic", c.opts.Topic, "partitions", assigned[c.opts.Topic])
@@ -219,7 +223,7 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 // that is before the committed offset.
 func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	parts := offsets[c.opts.Topic]
-	if len(parts) == 0 {
+	if len(parts) == 0 || c.opts.DedupeWindow == 0 {
 		return offsets, nil
 	}
 	since := c.opts.Now().Add(-c.opts.DedupeWindow).UnixMilli()
@@ -440,6 +444,9 @@ func (c *Consumer) flush(ctx context.Context) error {
 	c.m.windows.Set(float64(c.sink.Windows()))
 	ids := 0
 	for _, st := range c.parts {
+		if st.dedupe == nil {
+			continue
+		}
 		ids += st.dedupe.size()
 		if d := st.dedupe.evicted - st.evicted; d > 0 {
 			c.m.dedupeEvict.Add(float64(d))
@@ -550,7 +557,7 @@ func (c *Consumer) process(st *partState, r *kgo.Record) {
 
 // accept dedupes e and hands it to the Sink.
 func (c *Consumer) accept(st *partState, r *kgo.Record, e *schemas.Event, warm bool) {
-	if st.dedupe.seen(e.EventID, e.Timestamp) {
+	if st.dedupe != nil && st.dedupe.seen(e.EventID, e.Timestamp) {
 		if !warm {
 			c.m.duplicates.Inc()
 		}

@@ -27,7 +27,7 @@ type dedupe struct {
 	span   int64 // seconds of event time per generation
 	perGen int
 	seeds  [2]maphash.Seed
-	gens   [dedupeGenerations]map[idHash]struct{} // gens[0] is the newest
+	gens   [dedupeGenerations]*idSet // gens[0] is the newest
 	// filters[i] is a one-hash bit filter of gens[i] (8 bits per id at
 	// capacity): most lookups of a new id stop at a clear bit in a table
 	// that fits the CPU cache, instead of probing four large hash sets.
@@ -52,27 +52,84 @@ func newDedupe(window time.Duration, max int, seeds [2]maphash.Seed) *dedupe {
 }
 
 func (d *dedupe) hash(id string) idHash {
-	return idHash{maphash.String(d.seeds[0], id), maphash.String(d.seeds[1], id)}
+	// The low bit of the first word is forced to 1 so that no id hashes to
+	// the zero value, which marks an empty slot (127 bits remain).
+	return idHash{maphash.String(d.seeds[0], id) | 1, maphash.String(d.seeds[1], id)}
+}
+
+// idSet is an insert-only open-addressing hash set of id hashes (linear
+// probing, load ≤ 3/4). Generations are dropped whole, so it needs no delete;
+// one probe usually costs one cache line, less than a Go map.
+type idSet struct {
+	slots []idHash
+	n     int
+}
+
+func newIDSet(hint int) *idSet {
+	size := 64
+	for size*3/4 < hint {
+		size <<= 1
+	}
+	return &idSet{slots: make([]idHash, size)}
+}
+
+func (s *idSet) has(h idHash) bool {
+	mask := uint64(len(s.slots) - 1)
+	for i := h[1] & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case h:
+			return true
+		case idHash{}:
+			return false
+		}
+	}
+}
+
+func (s *idSet) add(h idHash) {
+	if (s.n+1)*4 > len(s.slots)*3 {
+		old := s.slots
+		s.slots = make([]idHash, len(old)*2)
+		s.n = 0
+		for _, x := range old {
+			if x != (idHash{}) {
+				s.insert(x)
+			}
+		}
+	}
+	s.insert(h)
+}
+
+func (s *idSet) insert(h idHash) {
+	mask := uint64(len(s.slots) - 1)
+	i := h[1] & mask
+	for s.slots[i] != (idHash{}) {
+		if s.slots[i] == h {
+			return
+		}
+		i = (i + 1) & mask
+	}
+	s.slots[i] = h
+	s.n++
 }
 
 // seen reports whether id was seen in the window and remembers it otherwise.
 // ts is the event time.
 func (d *dedupe) seen(id string, ts time.Time) bool {
 	h := d.hash(id)
-	bit := h[1] & d.mask
+	bit := (h[0] >> 1) & d.mask
 	word, flag := bit>>6, uint64(1)<<(bit&63)
 	for i, g := range d.gens {
 		if g == nil || d.filters[i][word]&flag == 0 {
 			continue
 		}
-		if _, ok := g[h]; ok {
+		if g.has(h) {
 			return true
 		}
 	}
 	gen := ts.Unix() / d.span
 	if !d.started {
 		d.started, d.genOf = true, gen
-		d.gens[0] = make(map[idHash]struct{})
+		d.gens[0] = newIDSet(0)
 		d.filters[0] = make([]uint64, (d.mask+1)/64)
 	}
 	switch {
@@ -84,13 +141,15 @@ func (d *dedupe) seen(id string, ts time.Time) bool {
 		// generation it belongs to).
 		return false
 	}
-	if len(d.gens[0]) >= d.perGen {
-		d.evicted += uint64(len(d.gens[dedupeGenerations-1]))
+	if d.gens[0].n >= d.perGen {
+		if last := d.gens[dedupeGenerations-1]; last != nil {
+			d.evicted += uint64(last.n)
+		}
 		d.advance(1)
 	}
 	// An id lands in the newest generation even when its event time is a
 	// little older: it is then remembered slightly longer, never shorter.
-	d.gens[0][h] = struct{}{}
+	d.gens[0].add(h)
 	d.filters[0][word] |= flag
 	return false
 }
@@ -99,10 +158,13 @@ func (d *dedupe) seen(id string, ts time.Time) bool {
 // start, the newest pre-sized like the current one to avoid rehashing while
 // it fills.
 func (d *dedupe) advance(n int64) {
-	size := len(d.gens[0])
+	size := 0
+	if d.gens[0] != nil {
+		size = d.gens[0].n
+	}
 	recycled := d.filters[dedupeGenerations-1]
 	if n >= dedupeGenerations {
-		d.gens = [dedupeGenerations]map[idHash]struct{}{}
+		d.gens = [dedupeGenerations]*idSet{}
 		d.filters = [dedupeGenerations][]uint64{}
 	} else {
 		copy(d.gens[n:], d.gens[:dedupeGenerations-n])
@@ -111,7 +173,7 @@ func (d *dedupe) advance(n int64) {
 			d.gens[i], d.filters[i] = nil, nil
 		}
 	}
-	d.gens[0] = make(map[idHash]struct{}, size)
+	d.gens[0] = newIDSet(size)
 	if recycled == nil {
 		recycled = make([]uint64, (d.mask+1)/64)
 	} else {
@@ -124,7 +186,9 @@ func (d *dedupe) advance(n int64) {
 func (d *dedupe) size() int {
 	n := 0
 	for _, g := range d.gens {
-		n += len(g)
+		if g != nil {
+			n += g.n
+		}
 	}
 	return n
 }

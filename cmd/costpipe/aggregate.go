@@ -31,7 +31,7 @@ func aggregateFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "max-future", Value: d.MaxFuture, EnvVars: []string{"COSTPIPE_MAX_FUTURE"},
 			Usage: "events further in the future than this go to the DLQ"},
 		&cli.DurationFlag{Name: "dedupe-window", Value: d.DedupeWindow, EnvVars: []string{"COSTPIPE_DEDUPE_WINDOW"},
-			Usage: "duplicates of an event_id within this much event time are counted once"},
+			Usage: "duplicates of an event_id within this much event time are counted once (0: no dedupe)"},
 		&cli.IntFlag{Name: "dedupe-max-ids", Value: d.DedupeMaxIDs, EnvVars: []string{"COSTPIPE_DEDUPE_MAX_IDS"},
 			Usage: "event_ids remembered per partition at most (bounds memory)"},
 		&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},

@@ -239,10 +239,16 @@ func firstMatch(res []*Entry, model string) *Entry {
 // false, with a zero cost, when e is unpriced or outside the event
 // contract's bounds (see Cost).
 func (c *Catalog) Total(e *schemas.Event) (Pico, bool) {
+	return c.TotalEntry(c.lookup(e.Provider, e.Model), e)
+}
+
+// TotalEntry is Total for an event whose entry the caller already looked up
+// with Lookup(e.Provider, e.Model) and cached (nil: no entry, unpriced). The
+// result is identical to Total's; it saves the lookup on a hot path.
+func (c *Catalog) TotalEntry(ent *Entry, e *schemas.Event) (Pico, bool) {
 	if !usageInBounds(e) {
 		return Pico{}, false
 	}
-	ent := c.lookup(e.Provider, e.Model)
 	if ent == nil {
 		return Pico{}, false
 	}

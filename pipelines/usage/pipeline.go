@@ -62,6 +62,32 @@ type winKey struct {
 	tables warehouse.Table
 }
 
+const cacheSlots = 512
+
+type cacheSlot struct {
+	key   winKey // strings as the event had them (identity compared)
+	part  int32
+	m     *Measures
+	entry *pricing.Entry
+}
+
+// sameStr reports whether a and b are the same string object (which implies
+// equal); different objects with equal content just miss the cache.
+func sameStr(a, b string) bool {
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
+}
+
+func slotOf(k *winKey, part int32) int {
+	h := uintptr(k.minute) ^ uintptr(k.tables)<<7 ^ uintptr(part)<<11
+	for _, s := range [...]string{k.Tenant, k.Application, k.Provider, k.Model, k.ErrorType} {
+		h = (h ^ uintptr(unsafe.Pointer(unsafe.StringData(s)))) * 0x9E3779B97F4A7C15 >> 7
+		h ^= uintptr(len(s))
+	}
+	return int(h % cacheSlots)
+}
+
+func (p *Pipeline) clearCache() { p.cache = [cacheSlots]cacheSlot{} }
+
 type markKey struct {
 	table warehouse.Table
 	month warehouse.Month
@@ -69,10 +95,14 @@ type markKey struct {
 
 // partition is the state of one owned Kafka partition.
 type partition struct {
-	marks   map[markKey]int64
-	windows map[winKey]*Measures
-	end     int64 // highest offset added since the last landed flush; -1 none
-	skipped uint64
+	marks map[markKey]int64
+	// above caches, per month, the highest mark of any table: a record
+	// beyond it goes to every table without looking at the marks.
+	aboveMonth warehouse.Month
+	above      int64
+	windows    map[winKey]*Measures
+	end        int64 // highest offset added since the last landed flush; -1 none
+	skipped    uint64
 }
 
 // Pipeline aggregates events of the partitions it owns and lands them.
@@ -87,6 +117,10 @@ type Pipeline struct {
 	// unlanded is set while a Flush has failed partway: its windows must be
 	// landed (Flush again) or dropped before anything is added.
 	unlanded bool
+	// cache maps recently used window keys, compared by string identity
+	// (decoders hand out the same string for the same value), to their
+	// window and price entry, skipping the map's hashing of five strings.
+	cache [cacheSlots]cacheSlot
 	// monthCache memoises the month of the last minute seen.
 	lastMinute int64
 	lastMonth  warehouse.Month
@@ -126,6 +160,7 @@ func (p *Pipeline) AssignLanded(partitions []int32, marks map[warehouse.MarkKey]
 	for _, id := range partitions {
 		p.drop(id)
 		p.parts[id] = &partition{marks: map[markKey]int64{}, windows: map[winKey]*Measures{}, end: -1}
+		// aboveMonth 0 is no month: the cache starts empty.
 	}
 	for k, v := range marks {
 		if part := p.parts[k.Partition]; part != nil {
@@ -152,6 +187,7 @@ func (p *Pipeline) drop(id int32) {
 	if part == nil {
 		return
 	}
+	p.clearCache()
 	for k, m := range part.windows {
 		p.release(m)
 		delete(part.windows, k)
@@ -176,10 +212,21 @@ func (p *Pipeline) Add(id int32, offset int64, e *schemas.Event) bool {
 	minute := e.Timestamp.Unix() // ≥ 0: validated events are from 1970 on
 	minute -= minute % 60
 	month := p.monthOf(minute)
-	var tables warehouse.Table
-	for _, t := range warehouse.Tables {
-		if hwm, ok := part.marks[markKey{t, month}]; !ok || offset > hwm {
-			tables |= t
+	if month != part.aboveMonth {
+		part.aboveMonth, part.above = month, -1
+		for _, t := range warehouse.Tables {
+			if hwm, ok := part.marks[markKey{t, month}]; ok && hwm > part.above {
+				part.above = hwm
+			}
+		}
+	}
+	tables := warehouse.AllTables
+	if offset <= part.above {
+		tables = 0
+		for _, t := range warehouse.Tables {
+			if hwm, ok := part.marks[markKey{t, month}]; !ok || offset > hwm {
+				tables |= t
+			}
 		}
 	}
 	if tables == 0 {
@@ -194,14 +241,26 @@ func (p *Pipeline) Add(id int32, offset int64, e *schemas.Event) bool {
 			key.ErrorType = "unknown"
 		}
 	}
-	m := part.windows[key]
-	if m == nil {
-		m = p.alloc()
-		key.Dims = p.intern(key.Dims)
-		part.windows[key] = m
-		p.nwin++
+	slot := &p.cache[slotOf(&key, id)]
+	var m *Measures
+	var entry *pricing.Entry
+	if slot.m != nil && slot.part == id && slot.key.minute == key.minute && slot.key.tables == key.tables &&
+		sameStr(slot.key.Tenant, key.Tenant) && sameStr(slot.key.Model, key.Model) && sameStr(slot.key.Provider, key.Provider) &&
+		sameStr(slot.key.Application, key.Application) && sameStr(slot.key.ErrorType, key.ErrorType) {
+		m, entry = slot.m, slot.entry
+	} else {
+		m = part.windows[key]
+		if m == nil {
+			m = p.alloc()
+			ik := key
+			ik.Dims = p.intern(key.Dims)
+			part.windows[ik] = m
+			p.nwin++
+		}
+		entry = p.opts.Catalog.Lookup(e.Provider, e.Model)
+		*slot = cacheSlot{key: key, part: id, m: m, entry: entry}
 	}
-	cost, priced := p.opts.Catalog.Total(e)
+	cost, priced := p.opts.Catalog.TotalEntry(entry, e)
 	m.Add(e, cost, priced)
 	if offset > part.end {
 		part.end = offset
@@ -306,9 +365,11 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 				if cur, ok := part.marks[mk]; !ok || r.SrcOffset > cur {
 					part.marks[mk] = r.SrcOffset
 				}
+				part.aboveMonth = 0 // recompute on the next Add
 			}
 		}
 	}
+	p.clearCache()
 	for _, part := range p.parts {
 		for k, m := range part.windows {
 			p.release(m)
