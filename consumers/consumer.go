@@ -529,11 +529,14 @@ func (c *Consumer) process(st *partState, r *kgo.Record) {
 		var bad []string
 		var badRows []string
 		err := c.arrow.Decode(r.Value, func(e schemas.Event) error {
-			if reason, msg := c.checkAge(&e); reason != "" {
+			// Copy into the Consumer's event: taking &e would move every
+			// row to the heap (the Sink is an interface).
+			c.ev = e
+			if reason, msg := c.checkAge(&c.ev); reason != "" {
 				bad = append(bad, reason+": "+msg)
 				return nil
 			}
-			c.accept(st, r, &e, warm)
+			c.accept(st, r, &c.ev, warm)
 			return nil
 		}, func(row int, err error) {
 			bad = append(bad, err.Error())
