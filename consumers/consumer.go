@@ -88,6 +88,9 @@ type Options struct {
 	// rebalance waits; after it the unlanded state is dropped and replayed
 	// from Kafka by the partitions' next owner. Default 20s.
 	FlushTimeoutOnRebalance time.Duration
+	// SessionTimeout is how long the group waits for a silent member (a
+	// crashed instance) before moving its partitions. Default 45s.
+	SessionTimeout time.Duration
 	// Now is the clock for event-age bounds. Default time.Now.
 	Now func() time.Time
 	// Logger receives lifecycle lines. Default slog.Default().
@@ -104,7 +107,7 @@ func DefaultOptions() Options {
 		Brokers: []string{"127.0.0.1:9092"}, Topic: schemas.DefaultTopic, DLQTopic: schemas.DefaultDLQTopic,
 		Group: "costpipe-aggregator", FlushInterval: 5 * time.Second, MaxEventAge: 7 * 24 * time.Hour,
 		MaxFuture: 5 * time.Minute, DedupeWindow: time.Hour, DedupeMaxIDs: 1_000_000, MaxWindows: 500_000,
-		MaxPollRecords: 10_000, FlushTimeoutOnRebalance: 20 * time.Second, Now: time.Now, Logger: slog.Default(),
+		MaxPollRecords: 10_000, FlushTimeoutOnRebalance: 20 * time.Second, SessionTimeout: 45 * time.Second, Now: time.Now, Logger: slog.Default(),
 	}
 }
 
@@ -131,6 +134,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("dedupe max ids %d is below 1000", o.DedupeMaxIDs)
 	case o.MaxWindows < 1 || o.MaxPollRecords < 1:
 		return errors.New("max windows and max poll records must be ≥ 1")
+	case o.SessionTimeout < 6*time.Second:
+		return fmt.Errorf("session timeout %s is below 6s (the broker minimum)", o.SessionTimeout)
 	case o.FlushTimeoutOnRebalance <= 0:
 		return errors.New("flush timeout on rebalance must be > 0")
 	case o.Now == nil || o.Logger == nil:
@@ -157,17 +162,23 @@ type Consumer struct {
 	m     *metrics
 	seeds [2]maphash.Seed
 
-	cl     *kgo.Client
-	adm    *kadm.Client
-	parts  map[int32]*partState
-	json   *schemas.Decoder
-	arrow  *arrowcodec.Decoder
-	ev     schemas.Event
-	dlqErr atomic.Value // error of a failed DLQ produce
-	dlqWG  sync.WaitGroup
+	cl    *kgo.Client
+	adm   *kadm.Client
+	parts map[int32]*partState
+	json  *schemas.Decoder
+	arrow *arrowcodec.Decoder
+	ev    schemas.Event
+	dlqWG sync.WaitGroup
+	dlqMu sync.Mutex
+	// dlqFailed are DLQ records franz-go gave up on; waitDLQ resends them.
+	dlqFailed  []*kgo.Record
+	dlqLastErr error
 
-	lastFlush        time.Time
+	lastFlush        atomic.Int64 // unix nanoseconds (by opts.Now) of the last flush
 	rebalanceWaiting atomic.Bool
+	// ready is closed once New has set cl and adm: franz-go may run the
+	// group callbacks before NewClient returns.
+	ready chan struct{}
 }
 
 // New returns a Consumer feeding sink. Run starts it.
@@ -177,7 +188,7 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 	}
 	c := &Consumer{opts: opts, sink: sink, log: opts.Logger, m: newMetrics(opts.Registerer),
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, parts: map[int32]*partState{},
-		json: schemas.NewDecoder(), arrow: arrowcodec.NewDecoder()}
+		json: schemas.NewDecoder(), arrow: arrowcodec.NewDecoder(), ready: make(chan struct{})}
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ConsumerGroup(opts.Group),
@@ -192,6 +203,8 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { c.rebalanceWaiting.Store(true) }),
 		kgo.AdjustFetchOffsetsFn(c.adjustOffsets),
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.SessionTimeout(opts.SessionTimeout),
+		kgo.AllowAutoTopicCreation(), // the DLQ topic, where the cluster allows it
 		kgo.ProducerLinger(5 * time.Millisecond),
 	}
 	cl, err := kgo.NewClient(append(kopts, opts.ClientOpts...)...)
@@ -200,11 +213,13 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 	}
 	c.cl = cl
 	c.adm = kadm.NewClient(cl)
+	close(c.ready)
 	return c, nil
 }
 
 // onAssigned registers new partitions; the poll loop prepares them.
 func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	<-c.ready
 	for _, p := range assigned[c.opts.Topic] {
 		if _, ok := c.parts[p]; !ok {
 			st := &partState{committed: -1, consumed: -1}
@@ -222,6 +237,7 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 // window: at the first record produced within DedupeWindow before now, when
 // that is before the committed offset.
 func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	<-c.ready
 	parts := offsets[c.opts.Topic]
 	if len(parts) == 0 || c.opts.DedupeWindow == 0 {
 		return offsets, nil
@@ -260,6 +276,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 // state is dropped: the next owner replays from the committed offsets, and the
 // landing marks keep that exact.
 func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	<-c.ready
 	ids := revoked[c.opts.Topic]
 	if len(ids) == 0 {
 		return
@@ -276,6 +293,7 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[str
 
 // onLost forgets partitions without committing: another member owns them.
 func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	<-c.ready
 	ids := lost[c.opts.Topic]
 	if len(ids) == 0 {
 		return
@@ -297,11 +315,11 @@ func (c *Consumer) forget(ids []int32) {
 // the group. It returns nil on a clean shutdown.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.cl.Close()
-	c.lastFlush = c.opts.Now()
+	c.lastFlush.Store(c.opts.Now().UnixNano())
 	for {
 		// Poll no longer than until the next flush is due, so windows land
 		// on time even when no record arrives.
-		wait := c.opts.FlushInterval - c.opts.Now().Sub(c.lastFlush)
+		wait := c.opts.FlushInterval - c.sinceFlush()
 		pctx, pcancel := context.WithTimeout(ctx, max(wait, 10*time.Millisecond))
 		fetches := c.cl.PollRecords(pctx, c.opts.MaxPollRecords)
 		pcancel()
@@ -333,7 +351,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 				c.m.lag.WithLabelValues(strconv.Itoa(int(fp.Partition))).Set(float64(fp.HighWatermark - 1 - st.consumed))
 			}
 		})
-		if c.opts.Now().Sub(c.lastFlush) >= c.opts.FlushInterval || c.sink.Windows() >= c.opts.MaxWindows || c.rebalanceWaiting.Load() {
+		if c.sinceFlush() >= c.opts.FlushInterval || c.sink.Windows() >= c.opts.MaxWindows || c.rebalanceWaiting.Load() {
 			if err := c.flushOrAbandon(ctx); err != nil && ctx.Err() != nil {
 				c.cl.AllowRebalance()
 				break
@@ -417,7 +435,7 @@ func (c *Consumer) flushOrAbandon(ctx context.Context) error {
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	c.log.Warn("rebalance waiting and ClickHouse unreachable: dropping unlanded state and rewinding to the committed offsets", "err", err)
+	c.log.Warn("cannot land while a rebalance waits: dropping unlanded state and rewinding to the committed offsets", "err", err)
 	c.m.abandoned.Inc()
 	ids := make([]int32, 0, len(c.parts))
 	rewind := map[int32]kgo.EpochOffset{}
@@ -431,6 +449,13 @@ func (c *Consumer) flushOrAbandon(ctx context.Context) error {
 		st.assigned = false
 		st.consumed = -1
 		st.warmUntil = 0
+		if st.dedupe != nil {
+			// The replay re-reads records this window already holds: a
+			// stale window would drop them as duplicates. Duplicates of
+			// records before the committed offset are not recognised
+			// after such a rewind (a rare path: see docs/design.md).
+			st.dedupe = newDedupe(c.opts.DedupeWindow, c.opts.DedupeMaxIDs, c.seeds)
+		}
 	}
 	c.sink.Drop(ids)
 	c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: rewind})
@@ -439,8 +464,12 @@ func (c *Consumer) flushOrAbandon(ctx context.Context) error {
 
 // flush lands the Sink's windows, waits for the DLQ records, then commits
 // the consumed offsets.
+func (c *Consumer) sinceFlush() time.Duration {
+	return c.opts.Now().Sub(time.Unix(0, c.lastFlush.Load()))
+}
+
 func (c *Consumer) flush(ctx context.Context) error {
-	c.lastFlush = c.opts.Now()
+	c.lastFlush.Store(c.opts.Now().UnixNano())
 	c.m.windows.Set(float64(c.sink.Windows()))
 	ids := 0
 	for _, st := range c.parts {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -52,26 +53,56 @@ func (c *Consumer) dlq(r *kgo.Record, reason, msg string, rows []string) {
 	}
 	out := &kgo.Record{Topic: c.opts.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
 	c.m.dlq.WithLabelValues(reason).Inc()
+	c.produceDLQ(out)
+}
+
+// produceDLQ sends one DLQ record; a failure keeps it for waitDLQ to resend.
+func (c *Consumer) produceDLQ(out *kgo.Record) {
 	c.dlqWG.Add(1)
-	c.cl.Produce(context.Background(), out, func(_ *kgo.Record, err error) {
+	c.cl.Produce(context.Background(), out, func(r *kgo.Record, err error) {
 		defer c.dlqWG.Done()
 		if err != nil {
-			c.dlqErr.Store(fmt.Errorf("cannot produce to DLQ %q: %w", c.opts.DLQTopic, err))
+			c.dlqMu.Lock()
+			c.dlqFailed = append(c.dlqFailed, r)
+			c.dlqLastErr = err
+			c.dlqMu.Unlock()
 		}
 	})
 }
 
-// waitDLQ waits until every DLQ record produced so far is acknowledged.
+// waitDLQ waits until every DLQ record produced so far is acknowledged,
+// resending failed ones with backoff (offsets are not committed past an
+// invalid record before its DLQ copy is safe). It gives up only when ctx ends.
 func (c *Consumer) waitDLQ(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { c.dlqWG.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("cannot confirm DLQ records: %w", ctx.Err())
+	backoff := 200 * time.Millisecond
+	for {
+		done := make(chan struct{})
+		go func() { c.dlqWG.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("cannot confirm DLQ records: %w", ctx.Err())
+		}
+		c.dlqMu.Lock()
+		failed, lastErr := c.dlqFailed, c.dlqLastErr
+		c.dlqFailed, c.dlqLastErr = nil, nil
+		c.dlqMu.Unlock()
+		if len(failed) == 0 {
+			return nil
+		}
+		c.m.dlqErrors.Add(float64(len(failed)))
+		c.log.Warn("cannot produce to the DLQ topic; retrying", "topic", c.opts.DLQTopic, "records", len(failed), "retry_in", backoff, "err", lastErr)
+		select {
+		case <-ctx.Done():
+			c.dlqMu.Lock()
+			c.dlqFailed = append(failed, c.dlqFailed...)
+			c.dlqMu.Unlock()
+			return fmt.Errorf("cannot produce %d records to DLQ %q: %w", len(failed), c.opts.DLQTopic, lastErr)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+		for _, r := range failed {
+			c.produceDLQ(&kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers})
+		}
 	}
-	if err, _ := c.dlqErr.Load().(error); err != nil {
-		return err
-	}
-	return nil
 }

@@ -16,6 +16,7 @@ type metrics struct {
 	dedupeIDs    prometheus.Gauge
 	windows      prometheus.Gauge
 	commitErrors prometheus.Counter
+	dlqErrors    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,13 +41,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Event ids remembered for deduplication, all owned partitions."}),
 		windows: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_windows",
 			Help: "Aggregation windows (key-minutes) held in memory after the last poll."}),
+		dlqErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dlq_produce_errors_total",
+			Help: "DLQ records Kafka did not take (each is retried before offsets move)."}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_commit_errors_total",
 			Help: "Failed Kafka offset commits (landed data stays exact through the landing marks)."}),
 	}
 	m.recordsJSON = m.recordsIn.WithLabelValues("application/json")
 	m.recordsArrow = m.recordsIn.WithLabelValues("application/vnd.apache.arrow.stream")
 	if reg != nil {
-		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.owned, m.abandoned, m.commitErrors, m.dedupeEvict, m.dedupeIDs, m.windows)
+		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.owned, m.abandoned, m.commitErrors, m.dedupeEvict, m.dedupeIDs, m.windows, m.dlqErrors)
 	}
 	return m
 }

@@ -34,6 +34,8 @@ func aggregateFlags() []cli.Flag {
 			Usage: "duplicates of an event_id within this much event time are counted once (0: no dedupe)"},
 		&cli.IntFlag{Name: "dedupe-max-ids", Value: d.DedupeMaxIDs, EnvVars: []string{"COSTPIPE_DEDUPE_MAX_IDS"},
 			Usage: "event_ids remembered per partition at most (bounds memory)"},
+		&cli.DurationFlag{Name: "session-timeout", Value: d.SessionTimeout, EnvVars: []string{"COSTPIPE_SESSION_TIMEOUT"},
+			Usage: "how long the group waits for a silent (crashed) instance before moving its partitions"},
 		&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
 			Usage: "`HOST:PORT` serving Prometheus /metrics (default: off)"},
 	}
@@ -89,6 +91,7 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	copts.MaxFuture = c.Duration("max-future")
 	copts.DedupeWindow = c.Duration("dedupe-window")
 	copts.DedupeMaxIDs = c.Int("dedupe-max-ids")
+	copts.SessionTimeout = c.Duration("session-timeout")
 	copts.Logger = log
 	copts.Registerer = reg
 	if err := copts.Validate(); err != nil {

@@ -487,8 +487,8 @@ func (p *Pipeline) landed(ctx context.Context, k insertKey, rows []warehouse.Rol
 	}
 	all := true
 	for id, off := range want {
-		if marks[warehouse.MarkKey{Table: k.table, Month: k.month, Partition: id}] < off {
-			all = false
+		if m, ok := marks[warehouse.MarkKey{Table: k.table, Month: k.month, Partition: id}]; !ok || m < off {
+			all = false // no mark at all is "nothing landed", even for offset 0
 		}
 	}
 	return all, nil
