@@ -7,6 +7,7 @@
 # checks that ClickHouse holds exactly what was sent.
 #
 #   scripts/bench-e2e.sh [RATE] [DURATION]      # default 250000 60s
+#   AGG_FLAGS="--dedupe-max-ids 100000" FLUSH=2s scripts/bench-e2e.sh   # extra aggregate flags
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate="${1:-250000}"
@@ -28,7 +29,7 @@ bin/costpipe broker --listen 127.0.0.1:$broker_port --partitions 6 >"$state/brok
 pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$ch_port) 2>/dev/null && break; sleep 0.2; done
 export COSTPIPE_BROKERS=127.0.0.1:$broker_port COSTPIPE_CLICKHOUSE=clickhouse://127.0.0.1:$ch_port/$db
-bin/costpipe aggregate --flush-interval "$flush" --metrics-listen 127.0.0.1:$metrics_port >"$state/aggregate.out" 2>&1 &
+bin/costpipe aggregate ${AGG_FLAGS:-} --flush-interval "$flush" --metrics-listen 127.0.0.1:$metrics_port >"$state/aggregate.out" 2>&1 &
 agg=$!
 pids+=($agg)
 sleep 2
