@@ -179,6 +179,11 @@ type Consumer struct {
 	// ready is closed once New has set cl and adm: franz-go may run the
 	// group callbacks before NewClient returns.
 	ready chan struct{}
+
+	// Per-record scratch of process.
+	now            time.Time
+	oldest, newest int64 // age bounds in unix nanoseconds
+	in             int   // events accepted from the current record
 }
 
 // New returns a Consumer feeding sink. Run starts it.
@@ -535,6 +540,8 @@ func (c *Consumer) process(st *partState, r *kgo.Record) {
 		return
 	}
 	warm := r.Offset < st.warmUntil
+	c.setAgeBounds()
+	defer c.countIn()
 	ct := contentType(r)
 	if !warm {
 		c.m.record(ct)
@@ -598,12 +605,32 @@ func (c *Consumer) accept(st *partState, r *kgo.Record, e *schemas.Event, warm b
 	if warm {
 		return
 	}
-	c.m.eventsIn.Inc()
+	c.in++
 	c.sink.Add(r.Partition, r.Offset, e)
 }
 
+// countIn moves the events accepted from one record to the metric (one
+// atomic add per record, not per event).
+func (c *Consumer) countIn() {
+	if c.in > 0 {
+		c.m.eventsIn.Add(float64(c.in))
+		c.in = 0
+	}
+}
+
+// setAgeBounds reads the clock once per record: events must fall within
+// [now − MaxEventAge, now + MaxFuture].
+func (c *Consumer) setAgeBounds() {
+	c.now = c.opts.Now()
+	c.oldest = c.now.Add(-c.opts.MaxEventAge).UnixNano()
+	c.newest = c.now.Add(c.opts.MaxFuture).UnixNano()
+}
+
 func (c *Consumer) checkAge(e *schemas.Event) (reason, msg string) {
-	now := c.opts.Now()
+	if ts := e.Timestamp.UnixNano(); ts >= c.oldest && ts <= c.newest {
+		return "", ""
+	}
+	now := c.now
 	if age := now.Sub(e.Timestamp); age > c.opts.MaxEventAge {
 		return reasonTooOld, fmt.Sprintf("event %q at %s is %s old, beyond --max-event-age %s",
 			e.EventID, e.Timestamp.Format(time.RFC3339), age.Truncate(time.Second), c.opts.MaxEventAge)
