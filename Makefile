@@ -33,7 +33,7 @@ test-short: ## Unit tests only (no servers), fast.
 
 .PHONY: bench
 bench: ## Hot-path benchmarks on one core (events/s); record results in docs/BENCHMARKS.md.
-	$(GO) test -run='^$$' -bench=. -benchmem -cpu 1 -benchtime=$(BENCHTIME) ./schemas/... ./pipelines/...
+	$(GO) test -run='^$$' -bench=. -benchmem -cpu 1 -benchtime=$(BENCHTIME) ./schemas/... ./pipelines/... ./consumers/ ./producers/...
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 60s).
