@@ -168,10 +168,11 @@ type Consumer struct {
 	json  *schemas.Decoder
 	arrow *arrowcodec.Decoder
 	ev    schemas.Event
-	dlqWG sync.WaitGroup
 	dlqMu sync.Mutex
+	// dlqPending counts DLQ records produced and not yet resolved.
+	dlqPending int
 	// dlqFailed are DLQ records franz-go gave up on; waitDLQ resends them.
-	dlqFailed  []*kgo.Record
+	dlqFailed  []dlqFailure
 	dlqLastErr error
 
 	lastFlush        atomic.Int64 // unix nanoseconds (by opts.Now) of the last flush
@@ -225,6 +226,7 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 // onAssigned registers new partitions; the poll loop prepares them.
 func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	<-c.ready
+	c.rebalanceWaiting.Store(false) // the rebalance is happening
 	for _, p := range assigned[c.opts.Topic] {
 		if _, ok := c.parts[p]; !ok {
 			st := &partState{committed: -1, consumed: -1}
@@ -244,6 +246,11 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	<-c.ready
 	parts := offsets[c.opts.Topic]
+	for p, off := range parts {
+		if st := c.parts[p]; st != nil && off.EpochOffset().Offset >= 0 {
+			st.committed = off.EpochOffset().Offset
+		}
+	}
 	if len(parts) == 0 || c.opts.DedupeWindow == 0 {
 		return offsets, nil
 	}
@@ -282,6 +289,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 // landing marks keep that exact.
 func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	<-c.ready
+	c.rebalanceWaiting.Store(false) // the rebalance is happening
 	ids := revoked[c.opts.Topic]
 	if len(ids) == 0 {
 		return
@@ -328,13 +336,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 		pctx, pcancel := context.WithTimeout(ctx, max(wait, 10*time.Millisecond))
 		fetches := c.cl.PollRecords(pctx, c.opts.MaxPollRecords)
 		pcancel()
+		// From here until AllowRebalance no partition callback runs. Every
+		// exit keeps it that way through the shutdown flush below.
 		if ctx.Err() != nil {
-			c.cl.AllowRebalance()
 			break
 		}
 		if err := c.prepare(ctx); err != nil {
-			c.cl.AllowRebalance()
-			break
+			if ctx.Err() != nil {
+				break
+			}
+			// A rebalance waits and ClickHouse does not answer: let it
+			// happen. The records of unprepared partitions are not
+			// processed; the rebalance hands them out again from the
+			// committed offsets.
+			c.log.Warn("letting a rebalance proceed before the landing state of new partitions could be loaded", "err", err)
 		}
 		if n := fetches.NumRecords(); n > 0 {
 			c.log.Debug("polled", "records", n)
@@ -347,7 +362,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			st := c.parts[fp.Partition]
 			if st == nil || !st.assigned {
-				return // revoked meanwhile: the next owner reads these again
+				return // revoked meanwhile, or not prepared: read again after the rebalance
 			}
 			for _, r := range fp.Records {
 				c.process(st, r)
@@ -358,12 +373,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 		})
 		if c.sinceFlush() >= c.opts.FlushInterval || c.sink.Windows() >= c.opts.MaxWindows || c.rebalanceWaiting.Load() {
 			if err := c.flushOrAbandon(ctx); err != nil && ctx.Err() != nil {
-				c.cl.AllowRebalance()
 				break
 			}
 		}
 		c.cl.AllowRebalance()
 	}
+	// Rebalances are still blocked (the last poll was not released), so the
+	// revoke callback cannot flush concurrently with this one.
+	defer c.cl.AllowRebalance()
 	// Shutdown: land and commit with a fresh deadline, then leave the group.
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -392,6 +409,9 @@ func (c *Consumer) prepare(ctx context.Context) error {
 		err := c.sink.Assign(ctx, ids)
 		if err == nil {
 			break
+		}
+		if c.rebalanceWaiting.Load() {
+			return fmt.Errorf("cannot load landing state of partitions %v: %w", ids, err)
 		}
 		c.log.Warn("cannot load landing state of assigned partitions; retrying", "partitions", ids, "retry_in", backoff, "err", err)
 		select {
@@ -564,17 +584,22 @@ func (c *Consumer) process(st *partState, r *kgo.Record) {
 	case schemas.ContentTypeArrow:
 		var bad []string
 		var badRows []string
+		next := 0 // index of the row fn or onInvalid sees next (each row once, in order)
 		err := c.arrow.Decode(r.Value, func(e schemas.Event) error {
+			row := next
+			next++
 			// Copy into the Consumer's event: taking &e would move every
 			// row to the heap (the Sink is an interface).
 			c.ev = e
 			if reason, msg := c.checkAge(&c.ev); reason != "" {
-				bad = append(bad, reason+": "+msg)
+				bad = append(bad, "row "+strconv.Itoa(row)+": "+reason+": "+msg)
+				badRows = append(badRows, strconv.Itoa(row))
 				return nil
 			}
 			c.accept(st, r, &c.ev, warm)
 			return nil
 		}, func(row int, err error) {
+			next = row + 1
 			bad = append(bad, err.Error())
 			badRows = append(badRows, strconv.Itoa(row))
 		})

@@ -2,11 +2,13 @@ package consumers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -30,7 +32,19 @@ const (
 	HeaderDLQSourceOffset    = "costpipe-dlq-source-offset"
 )
 
-const maxDLQErrorLen = 4096
+const (
+	maxDLQErrorLen = 4096
+	maxDLQRows     = 1000 // row numbers listed in costpipe-dlq-rows at most
+)
+
+// HeaderDLQTruncated is set when the DLQ topic refused the original value as
+// too large and the record was sent without it.
+const HeaderDLQTruncated = "costpipe-dlq-truncated"
+
+type dlqFailure struct {
+	rec *kgo.Record
+	err error
+}
 
 // dlq produces r, unchanged, to the DLQ topic with headers naming the reason
 // and the source position. Delivery is confirmed before the next offset
@@ -49,7 +63,11 @@ func (c *Consumer) dlq(r *kgo.Record, reason, msg string, rows []string) {
 		kgo.RecordHeader{Key: HeaderDLQSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 	)
 	if len(rows) > 0 {
-		headers = append(headers, kgo.RecordHeader{Key: HeaderDLQRows, Value: []byte(strings.Join(rows, ","))})
+		list := strings.Join(rows[:min(len(rows), maxDLQRows)], ",")
+		if len(rows) > maxDLQRows {
+			list += fmt.Sprintf(",…(+%d more)", len(rows)-maxDLQRows)
+		}
+		headers = append(headers, kgo.RecordHeader{Key: HeaderDLQRows, Value: []byte(list)})
 	}
 	out := &kgo.Record{Topic: c.opts.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
 	c.m.dlq.WithLabelValues(reason).Inc()
@@ -58,30 +76,40 @@ func (c *Consumer) dlq(r *kgo.Record, reason, msg string, rows []string) {
 
 // produceDLQ sends one DLQ record; a failure keeps it for waitDLQ to resend.
 func (c *Consumer) produceDLQ(out *kgo.Record) {
-	c.dlqWG.Add(1)
+	c.dlqMu.Lock()
+	c.dlqPending++
+	c.dlqMu.Unlock()
 	c.cl.Produce(context.Background(), out, func(r *kgo.Record, err error) {
-		defer c.dlqWG.Done()
+		c.dlqMu.Lock()
+		defer c.dlqMu.Unlock()
+		c.dlqPending--
 		if err != nil {
-			c.dlqMu.Lock()
-			c.dlqFailed = append(c.dlqFailed, r)
+			c.dlqFailed = append(c.dlqFailed, dlqFailure{r, err})
 			c.dlqLastErr = err
-			c.dlqMu.Unlock()
 		}
 	})
 }
 
 // waitDLQ waits until every DLQ record produced so far is acknowledged,
 // resending failed ones with backoff (offsets are not committed past an
-// invalid record before its DLQ copy is safe). It gives up only when ctx ends.
+// invalid record before its DLQ copy is safe). A record the topic refuses as
+// too large is resent without its value, with HeaderDLQTruncated. It gives up
+// only when ctx ends.
 func (c *Consumer) waitDLQ(ctx context.Context) error {
 	backoff := 200 * time.Millisecond
 	for {
-		done := make(chan struct{})
-		go func() { c.dlqWG.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return fmt.Errorf("cannot confirm DLQ records: %w", ctx.Err())
+		for {
+			c.dlqMu.Lock()
+			pending := c.dlqPending
+			c.dlqMu.Unlock()
+			if pending == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("cannot confirm %d DLQ records: %w", pending, ctx.Err())
+			case <-time.After(2 * time.Millisecond):
+			}
 		}
 		c.dlqMu.Lock()
 		failed, lastErr := c.dlqFailed, c.dlqLastErr
@@ -101,8 +129,14 @@ func (c *Consumer) waitDLQ(ctx context.Context) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
-		for _, r := range failed {
-			c.produceDLQ(&kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers})
+		for _, f := range failed {
+			r := &kgo.Record{Topic: f.rec.Topic, Key: f.rec.Key, Value: f.rec.Value, Headers: f.rec.Headers}
+			if errors.Is(f.err, kerr.MessageTooLarge) || errors.Is(f.err, kerr.RecordListTooLarge) {
+				r.Headers = append(append([]kgo.RecordHeader(nil), r.Headers...), kgo.RecordHeader{Key: HeaderDLQTruncated,
+					Value: []byte(fmt.Sprintf("value of %d bytes dropped: %v", len(r.Value), f.err))})
+				r.Value = nil
+			}
+			c.produceDLQ(r)
 		}
 	}
 }
