@@ -158,8 +158,11 @@ func TestLoadgenHTTP(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	if events != 1000 || calls != 5 { // 300+300+300+100, one batch retried
-		t.Errorf("gateway got %d events in %d calls, want 1000 in 5", events, calls)
+	mu.Lock() // a handler may still be finishing after the client exited
+	gotEvents, gotCalls := events, calls
+	mu.Unlock()
+	if gotEvents != 1000 || gotCalls != 5 { // 300+300+300+100, one batch retried
+		t.Errorf("gateway got %d events in %d calls, want 1000 in 5", gotEvents, gotCalls)
 	}
 	if !strings.Contains(r.stderr, "gateway: accepted 1000, rejected 0, 5 requests, 1 retries") {
 		t.Errorf("stderr lacks the gateway summary:\n%s", r.stderr)
