@@ -181,6 +181,9 @@ type Consumer struct {
 	// group callbacks before NewClient returns.
 	ready chan struct{}
 
+	adjMu    sync.Mutex
+	adjusted map[int32]startPos // from adjustOffsets, applied by prepare
+
 	// Per-record scratch of process.
 	now            time.Time
 	oldest, newest int64 // age bounds in unix nanoseconds
@@ -194,7 +197,8 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 	}
 	c := &Consumer{opts: opts, sink: sink, log: opts.Logger, m: newMetrics(opts.Registerer),
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, parts: map[int32]*partState{},
-		json: schemas.NewDecoder(), arrow: arrowcodec.NewDecoder(), ready: make(chan struct{})}
+		json: schemas.NewDecoder(), arrow: arrowcodec.NewDecoder(), ready: make(chan struct{}),
+		adjusted: map[int32]startPos{}}
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ConsumerGroup(opts.Group),
@@ -245,12 +249,23 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 // that is before the committed offset.
 func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	<-c.ready
+	// This runs on franz-go's offset-fetch goroutine, which polls do not
+	// block: results go through c.adjusted and the poll goroutine applies
+	// them (prepare) before it processes any record of these partitions.
 	parts := offsets[c.opts.Topic]
+	found := make(map[int32]startPos, len(parts))
 	for p, off := range parts {
-		if st := c.parts[p]; st != nil && off.EpochOffset().Offset >= 0 {
-			st.committed = off.EpochOffset().Offset
+		if committed := off.EpochOffset().Offset; committed >= 0 {
+			found[p] = startPos{committed: committed}
 		}
 	}
+	defer func() {
+		c.adjMu.Lock()
+		for p, sp := range found {
+			c.adjusted[p] = sp
+		}
+		c.adjMu.Unlock()
+	}()
 	if len(parts) == 0 || c.opts.DedupeWindow == 0 {
 		return offsets, nil
 	}
@@ -258,29 +273,24 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	listed, err := c.adm.ListOffsetsAfterMilli(ctx, since, c.opts.Topic)
 	if err != nil {
 		c.log.Warn("cannot list offsets to warm the dedupe window; starting at the committed offsets", "err", err)
+		return offsets, nil
 	}
-	for p, off := range parts {
-		st := c.parts[p]
-		if st == nil {
-			continue
-		}
-		committed := off.EpochOffset().Offset
-		if committed < 0 {
-			continue // nothing committed: reading from the start covers everything
-		}
-		st.committed = committed
-		if err != nil {
-			continue
-		}
+	for p, sp := range found {
 		lo, ok := listed.Lookup(c.opts.Topic, p)
-		if !ok || lo.Err != nil || lo.Offset < 0 || lo.Offset >= committed {
+		if !ok || lo.Err != nil || lo.Offset < 0 || lo.Offset >= sp.committed {
 			continue
 		}
-		st.warmUntil = committed
+		found[p] = startPos{committed: sp.committed, warmUntil: sp.committed}
 		parts[p] = kgo.NewOffset().At(lo.Offset)
-		c.log.Info("warming dedupe window", "partition", p, "from", lo.Offset, "committed", committed)
+		c.log.Info("warming dedupe window", "partition", p, "from", lo.Offset, "committed", sp.committed)
 	}
 	return offsets, nil
+}
+
+// startPos is where adjustOffsets started a partition.
+type startPos struct {
+	committed int64 // offset committed to Kafka for the group
+	warmUntil int64 // records below only warm the dedupe window (0: none)
 }
 
 // onRevoked lands everything (eager rebalancing revokes every partition) and
@@ -395,6 +405,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 // prepare has the Sink load the state of partitions assigned since the last
 // poll, retrying while ClickHouse fails.
 func (c *Consumer) prepare(ctx context.Context) error {
+	c.adjMu.Lock()
+	for p, sp := range c.adjusted {
+		if st := c.parts[p]; st != nil {
+			st.committed, st.warmUntil = sp.committed, sp.warmUntil
+		}
+		delete(c.adjusted, p)
+	}
+	c.adjMu.Unlock()
 	var ids []int32
 	for p, st := range c.parts {
 		if !st.assigned {
