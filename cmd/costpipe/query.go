@@ -61,7 +61,7 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 			&cli.GenericFlag{Name: "where", Value: &whereFlag{}, EnvVars: []string{"COSTPIPE_QUERY_WHERE"},
 				Usage: "keep rows with `DIM=VALUE` (repeatable: same dimension = OR, different = AND)"},
 			&cli.StringFlag{Name: "format", Value: "table", EnvVars: []string{"COSTPIPE_QUERY_FORMAT"},
-				Usage: "output `FORMAT`: table, json or csv"},
+				Usage: "output `FORMAT`: table, json, csv or arrow (an Arrow IPC stream, cost as decimal128(38,12))"},
 			&cli.StringFlag{Name: "granularity", Value: "auto", EnvVars: []string{"COSTPIPE_QUERY_GRANULARITY"},
 				Usage: "rollup tables to read, `G`: auto (the coarsest that fits each part of the range), minute, hour or day"},
 		},
@@ -144,6 +144,8 @@ func runQueryUsage(c *cli.Context) error {
 		err = writeUsageJSON(out, req.query.By, rows)
 	case "csv":
 		err = writeUsageCSV(out, req.query.By, rows)
+	case "arrow":
+		err = writeUsageArrow(out, req.query.By, rows)
 	default:
 		var total *analytics.UsageRow
 		if len(rows) > 1 {
@@ -173,9 +175,9 @@ func parseUsageFlags(c *cli.Context, now time.Time) (usageRequest, error) {
 	}
 	req.format = c.String("format")
 	switch req.format {
-	case "table", "json", "csv":
+	case "table", "json", "csv", "arrow":
 	default:
-		return req, fmt.Errorf("invalid --format %q: want table, json or csv", req.format)
+		return req, fmt.Errorf("invalid --format %q: want table, json, csv or arrow", req.format)
 	}
 	g, err := analytics.ParseGranularity(c.String("granularity"))
 	if err != nil {

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/pipelines/sketch"
@@ -289,7 +292,7 @@ func TestQueryUsageBadFlags(t *testing.T) {
 		{[]string{"--since", "week"}, `invalid --since "week"`},
 		{[]string{"--where", "tenant"}, `invalid --where "tenant": want DIMENSION=VALUE`},
 		{[]string{"--where", "region=eu"}, `invalid --where "region=eu": unknown dimension "region": want tenant, application, provider, model or error_type`},
-		{[]string{"--format", "xml"}, `invalid --format "xml": want table, json or csv`},
+		{[]string{"--format", "xml"}, `invalid --format "xml": want table, json, csv or arrow`},
 		{[]string{"--granularity", "week"}, `unknown granularity "week"`},
 		{[]string{"--nope"}, "flag provided but not defined: -nope"},
 		{[]string{"stray"}, `query usage takes no arguments, got "stray"`},
@@ -309,5 +312,37 @@ func TestQueryHelpListsQuery(t *testing.T) {
 	r := run(t, "", nil, "--help")
 	if !strings.Contains(r.stdout, "   query ") {
 		t.Errorf("--help lacks the query command:\n%s", r.stdout)
+	}
+}
+
+func TestQueryUsageArrow(t *testing.T) {
+	dsn := queryDB(t)
+	r := run(t, "", nil, "--clickhouse", dsn, "query", "usage", "--from", "2026-01-15T10:00:00Z", "--to", "2026-01-15T11:00:00Z",
+		"--by", "model,error_type", "--format", "arrow")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	rd, err := ipc.NewReader(strings.NewReader(r.stdout))
+	if err != nil {
+		t.Fatalf("not an Arrow IPC stream: %v", err)
+	}
+	defer rd.Release()
+	if !rd.Next() {
+		t.Fatalf("no record batch: %v", rd.Err())
+	}
+	rec := rd.Record()
+	if rec.NumRows() != 4 || rec.Schema().Field(0).Name != "model" || rec.Schema().Field(11).Name != "cost_usd" {
+		t.Fatalf("rows %d, schema %v", rec.NumRows(), rec.Schema())
+	}
+	// Same first row as the csv test: claude-sonnet, 1 request, cost exactly 1.5.
+	model := rec.Column(0).(*array.String).Value(0)
+	reqs := rec.Column(2).(*array.Uint64).Value(0)
+	cost := rec.Column(11).(*array.Decimal128).Value(0)
+	if model != "claude-sonnet" || reqs != 1 || cost.ToString(12) != "1.500000000000" {
+		t.Errorf("row 0: model %q requests %d cost %s; want claude-sonnet 1 1.500000000000", model, reqs, cost.ToString(12))
+	}
+	// llama-local has no latency: the percentile columns are null.
+	if lat := rec.Column(12).(*array.Float64); !lat.IsNull(3) {
+		t.Errorf("latency_p50_ms of a group without latency is %v, want null", lat.Value(3))
 	}
 }
