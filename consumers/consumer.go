@@ -688,6 +688,14 @@ func (c *Consumer) checkAge(e *schemas.Event) (reason, msg string) {
 func contentType(r *kgo.Record) string {
 	for _, h := range r.Headers {
 		if strings.EqualFold(h.Key, schemas.HeaderContentType) {
+			// The exact spellings producers send: compared without
+			// converting (no allocation per record).
+			switch string(h.Value) {
+			case schemas.ContentTypeJSON:
+				return schemas.ContentTypeJSON
+			case schemas.ContentTypeArrow:
+				return schemas.ContentTypeArrow
+			}
 			v := strings.TrimSpace(string(h.Value))
 			if i := strings.IndexByte(v, ';'); i >= 0 {
 				v = strings.TrimSpace(v[:i])

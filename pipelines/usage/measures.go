@@ -147,8 +147,3 @@ func (m *Measures) Reset() {
 	ttft.reset()
 	*m = Measures{Latency: lat, TTFT: ttft}
 }
-
-// Bytes approximates m's memory footprint.
-func (m *Measures) Bytes() int {
-	return int(unsafeSizeofMeasures) + m.Latency.Hist.Bytes() + m.TTFT.Hist.Bytes()
-}

@@ -17,8 +17,6 @@ import (
 	"github.com/costpipe/costpipe/warehouse"
 )
 
-const unsafeSizeofMeasures = unsafe.Sizeof(Measures{})
-
 // Options configure a Pipeline.
 type Options struct {
 	// Topic is the Kafka topic the records come from; it is written to
@@ -102,7 +100,6 @@ type partition struct {
 	above      int64
 	windows    map[winKey]*Measures
 	end        int64 // highest offset added since the last landed flush; -1 none
-	skipped    uint64
 }
 
 // Pipeline aggregates events of the partitions it owns and lands them.
@@ -169,9 +166,6 @@ func (p *Pipeline) AssignLanded(partitions []int32, marks map[warehouse.MarkKey]
 	}
 }
 
-// Owns reports whether partition id is assigned (its marks are loaded).
-func (p *Pipeline) Owns(id int32) bool { return p.parts[id] != nil }
-
 // Drop forgets partitions (revoked or lost) and their unlanded windows.
 func (p *Pipeline) Drop(partitions []int32) {
 	for _, id := range partitions {
@@ -230,7 +224,6 @@ func (p *Pipeline) Add(id int32, offset int64, e *schemas.Event) bool {
 		}
 	}
 	if tables == 0 {
-		part.skipped++
 		p.m.skipped.Inc()
 		return false
 	}
@@ -320,9 +313,6 @@ type rowKey struct {
 	ts        int64
 	partition int32
 }
-
-// Pending reports whether any owned partition holds unlanded windows.
-func (p *Pipeline) Pending() bool { return p.nwin > 0 }
 
 // Flush lands every window of every owned partition: for each (table, month)
 // one atomic insert carrying the rows of all partitions, each row stamped with
