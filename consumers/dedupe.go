@@ -15,12 +15,17 @@ type idHash [2]uint64
 const dedupeGenerations = 4
 
 // dedupe remembers the event_ids of one partition seen within a window of
-// event time, bounded in entries. Not safe for concurrent use.
+// arrival time (the Kafka record timestamp), bounded in entries. Not safe for
+// concurrent use.
 //
-// The window is cut into dedupeGenerations generations by event time; each is
-// one hash set. A lookup checks every generation; when the newest event time
-// moves into a new generation, the oldest set is dropped whole (no per-entry
-// bookkeeping). When the current generation holds max/generations ids, a new
+// The window is cut into dedupeGenerations generations by arrival time; each
+// is one hash set. A lookup checks every generation; when the newest arrival
+// time moves into a new generation, the oldest set is dropped whole (no
+// per-entry bookkeeping). An id always goes into the newest generation,
+// whatever its event time: a retry of a backfilled or delayed event is a
+// duplicate too. An id is therefore remembered for at least
+// (generations−1) × span = the window of arrival time after it was last
+// added. When the current generation holds max/generations ids, a new
 // generation starts early and the oldest is dropped (counted in evicted): the
 // window shrinks under load instead of memory growing.
 type dedupe struct {
@@ -33,7 +38,7 @@ type dedupe struct {
 	// that fits the CPU cache, instead of probing four large hash sets.
 	filters [dedupeGenerations][]uint64
 	mask    uint64
-	genOf   int64 // generation number (event seconds / span) of gens[0]
+	genOf   int64 // generation number (arrival seconds / span) of gens[0]
 	started bool
 	evicted uint64
 }
@@ -113,8 +118,9 @@ func (s *idSet) insert(h idHash) {
 }
 
 // seen reports whether id was seen in the window and remembers it otherwise.
-// ts is the event time.
-func (d *dedupe) seen(id string, ts time.Time) bool {
+// at is the record's arrival time in unix seconds; arrival times that go
+// backwards (producers' clocks differ) leave the window where it is.
+func (d *dedupe) seen(id string, at int64) bool {
 	h := d.hash(id)
 	bit := (h[0] >> 1) & d.mask
 	word, flag := bit>>6, uint64(1)<<(bit&63)
@@ -126,20 +132,15 @@ func (d *dedupe) seen(id string, ts time.Time) bool {
 			return true
 		}
 	}
-	gen := ts.Unix() / d.span
+	gen := at / d.span
 	if !d.started {
 		d.started, d.genOf = true, gen
 		d.gens[0] = newIDSet(0)
 		d.filters[0] = make([]uint64, (d.mask+1)/64)
 	}
-	switch {
-	case gen > d.genOf:
+	if gen > d.genOf {
 		d.advance(gen - d.genOf)
 		d.genOf = gen
-	case gen <= d.genOf-dedupeGenerations:
-		// Older than the window: accepted, and not remembered (there is no
-		// generation it belongs to).
-		return false
 	}
 	if d.gens[0].n >= d.perGen {
 		if last := d.gens[dedupeGenerations-1]; last != nil {
@@ -147,7 +148,7 @@ func (d *dedupe) seen(id string, ts time.Time) bool {
 		}
 		d.advance(1)
 	}
-	// An id lands in the newest generation even when its event time is a
+	// An id lands in the newest generation even when its arrival time is a
 	// little older: it is then remembered slightly longer, never shorter.
 	d.gens[0].add(h)
 	d.filters[0][word] |= flag

@@ -7,37 +7,81 @@ import (
 	"time"
 )
 
-func TestDedupeWindow(t *testing.T) {
-	d := newDedupe(time.Hour, 1_000_000, [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()})
-	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+func testSeeds() [2]maphash.Seed { return [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()} }
+
+func TestDedupeWindowByArrival(t *testing.T) {
+	d := newDedupe(time.Hour, 1_000_000, testSeeds())
+	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).Unix()
 	if d.seen("a", t0) {
 		t.Fatal("first sight of a reported as duplicate")
 	}
-	if !d.seen("a", t0.Add(time.Second)) {
+	if !d.seen("a", t0+1) {
 		t.Fatal("second sight of a not reported")
 	}
-	// 40 minutes later (≤ (g-1)/g of the window): still remembered.
-	d.seen("b", t0.Add(40*time.Minute))
-	if !d.seen("a", t0.Add(40*time.Minute)) {
-		t.Error("a forgotten after 40 minutes of a 1h window")
+	// Just under an hour of arrival time later: still remembered.
+	d.seen("b", t0+59*60)
+	if !d.seen("a", t0+59*60) {
+		t.Error("a forgotten within the 1h window")
 	}
-	// Two hours later: forgotten, and the window moved.
-	d.seen("c", t0.Add(2*time.Hour))
-	if d.seen("a", t0.Add(2*time.Hour)) {
-		t.Error("a remembered after 2h with a 1h window")
+	// Two hours after its last sighting: forgotten, and the window moved.
+	d.seen("c", t0+59*60+2*3600)
+	if d.seen("a", t0+59*60+2*3600) {
+		t.Error("a remembered 2h after it was last seen with a 1h window")
 	}
-	// An event older than the whole window is accepted and not remembered.
-	if d.seen("old", t0) || d.seen("old", t0) {
-		t.Error("an id older than the window was reported as duplicate")
+}
+
+// Every id is remembered for at least the window after it arrived, whatever
+// the arrival times of the ids around it.
+func TestDedupeRemembersAtLeastTheWindow(t *testing.T) {
+	const window = time.Hour
+	d := newDedupe(window, 1_000_000, testSeeds())
+	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).Unix()
+	// One id every 7 s for 3 h; every earlier id within the window must be
+	// a duplicate when it comes again.
+	for i := 0; i < 3*3600/7; i++ {
+		at := t0 + int64(i)*7
+		if d.seen(fmt.Sprint("id-", i), at) {
+			t.Fatalf("fresh id %d reported as duplicate", i)
+		}
+		back := i - int(window/time.Second)/7 + 1 // the oldest id within the window
+		if back >= 0 && !d.seen(fmt.Sprint("id-", back), at) {
+			t.Fatalf("at %ds, id %d (arrived %ds before) was forgotten inside the %s window", at-t0, back, (i-back)*7, window)
+		}
+	}
+}
+
+// A retry is a duplicate whatever its event time: the window is arrival
+// time, so an event from yesterday resent a few minutes later is caught
+// (the old rule, by event time, never remembered it).
+func TestDedupeIgnoresEventTime(t *testing.T) {
+	d := newDedupe(time.Hour, 1_000_000, testSeeds())
+	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).Unix()
+	for i := 0; i < 1000; i++ {
+		d.seen(fmt.Sprint("live-", i), now+int64(i))
+	}
+	// A delayed event (its event time is 30 h old) arrives, then its retry.
+	if d.seen("backfill-1", now+1000) {
+		t.Fatal("first sight of a delayed event reported as duplicate")
+	}
+	if !d.seen("backfill-1", now+1300) {
+		t.Error("the retry of a delayed event was not recognised")
+	}
+	// Arrival times that go backwards (another producer's clock) keep the
+	// window where it is: earlier ids are still remembered.
+	if d.seen("skewed", now-600) {
+		t.Fatal("fresh id with an earlier arrival time reported as duplicate")
+	}
+	if !d.seen("live-999", now-600) || !d.seen("skewed", now+1400) {
+		t.Error("ids forgotten after an arrival time went backwards")
 	}
 }
 
 func TestDedupeBoundedMemory(t *testing.T) {
 	const max = 4000
-	d := newDedupe(time.Hour, max, [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()})
+	d := newDedupe(time.Hour, max, testSeeds())
 	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	for i := 0; i < 100_000; i++ {
-		d.seen(fmt.Sprint("id-", i), t0.Add(time.Duration(i)*time.Millisecond))
+		d.seen(fmt.Sprint("id-", i), t0.Add(time.Duration(i)*time.Millisecond).Unix())
 		if d.size() > max {
 			t.Fatalf("after %d ids the set holds %d > max %d", i+1, d.size(), max)
 		}
@@ -46,7 +90,21 @@ func TestDedupeBoundedMemory(t *testing.T) {
 		t.Error("no early eviction counted although the ids exceeded max")
 	}
 	// The most recent ids are still recognised.
-	if !d.seen("id-99999", t0.Add(100*time.Second)) {
+	if !d.seen("id-99999", t0.Add(100*time.Second).Unix()) {
 		t.Error("the newest id was forgotten")
+	}
+}
+
+func TestCommitMeta(t *testing.T) {
+	for _, ms := range []int64{0, 1, 1764410000123} {
+		got, ok := parseCommitMeta(commitMeta(ms))
+		if !ok || got != ms {
+			t.Errorf("parseCommitMeta(commitMeta(%d)) = %d, %v", ms, got, ok)
+		}
+	}
+	for _, s := range []string{"", "member-1", "costpipe/1 t=", "costpipe/1 t=-5", "costpipe/1 t=12x", "costpipe/2 t=5"} {
+		if _, ok := parseCommitMeta(s); ok {
+			t.Errorf("parseCommitMeta(%q) accepted", s)
+		}
 	}
 }

@@ -42,8 +42,9 @@ const (
 const HeaderDLQTruncated = "costpipe-dlq-truncated"
 
 type dlqFailure struct {
-	rec *kgo.Record
-	err error
+	rec      *kgo.Record
+	err      error
+	attempts int // sends that failed so far
 }
 
 // dlq produces r, unchanged, to the DLQ topic with headers naming the reason
@@ -71,11 +72,12 @@ func (c *Consumer) dlq(r *kgo.Record, reason, msg string, rows []string) {
 	}
 	out := &kgo.Record{Topic: c.opts.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
 	c.m.dlq.WithLabelValues(reason).Inc()
-	c.produceDLQ(out)
+	c.produceDLQ(out, 0)
 }
 
 // produceDLQ sends one DLQ record; a failure keeps it for waitDLQ to resend.
-func (c *Consumer) produceDLQ(out *kgo.Record) {
+// failed is how many sends of it failed before.
+func (c *Consumer) produceDLQ(out *kgo.Record, failed int) {
 	c.dlqMu.Lock()
 	c.dlqPending++
 	c.dlqMu.Unlock()
@@ -84,17 +86,19 @@ func (c *Consumer) produceDLQ(out *kgo.Record) {
 		defer c.dlqMu.Unlock()
 		c.dlqPending--
 		if err != nil {
-			c.dlqFailed = append(c.dlqFailed, dlqFailure{r, err})
+			c.dlqFailed = append(c.dlqFailed, dlqFailure{rec: r, err: err, attempts: failed + 1})
 			c.dlqLastErr = err
 		}
 	})
 }
 
-// waitDLQ waits until every DLQ record produced so far is acknowledged,
-// resending failed ones with backoff (offsets are not committed past an
-// invalid record before its DLQ copy is safe). A record the topic refuses as
-// too large is resent without its value, with HeaderDLQTruncated. It gives up
-// only when ctx ends.
+// waitDLQ waits until every DLQ record produced so far is acknowledged or
+// spooled (offsets are not committed past an invalid record before its DLQ
+// copy is safe). Failed records are resent with backoff; a record the topic
+// refuses as too large is resent without its value, with HeaderDLQTruncated;
+// a record that failed DLQMaxAttempts sends goes to the local spool
+// (DLQSpoolDir) so that it neither stops consumption nor is lost. It gives
+// up only when ctx ends, or the spool cannot be written either.
 func (c *Consumer) waitDLQ(ctx context.Context) error {
 	backoff := 200 * time.Millisecond
 	for {
@@ -119,24 +123,50 @@ func (c *Consumer) waitDLQ(ctx context.Context) error {
 			return nil
 		}
 		c.m.dlqErrors.Add(float64(len(failed)))
-		c.log.Warn("cannot produce to the DLQ topic; retrying", "topic", c.opts.DLQTopic, "records", len(failed), "retry_in", backoff, "err", lastErr)
+		var resend, spool []dlqFailure
+		for _, f := range failed {
+			if f.attempts >= c.opts.DLQMaxAttempts {
+				spool = append(spool, f)
+			} else {
+				resend = append(resend, f)
+			}
+		}
+		if len(spool) > 0 {
+			path, err := c.spool.write(c.opts.Now(), spool)
+			if err != nil {
+				// Keep them: nothing is lost, and the next flush tries again.
+				c.dlqMu.Lock()
+				c.dlqFailed = append(append(spool, resend...), c.dlqFailed...)
+				c.dlqMu.Unlock()
+				return fmt.Errorf("cannot deliver %d DLQ records to %q nor spool them: %w", len(spool), c.opts.DLQTopic, err)
+			}
+			c.m.dlqSpooled.Add(float64(len(spool)))
+			for _, f := range spool {
+				c.log.Error("DLQ record refused by Kafka; written to the local spool instead",
+					"topic", c.opts.DLQTopic, "attempts", f.attempts, "spool", path, "err", f.err)
+			}
+		}
+		if len(resend) == 0 {
+			continue
+		}
+		c.log.Warn("cannot produce to the DLQ topic; retrying", "topic", c.opts.DLQTopic, "records", len(resend), "retry_in", backoff, "err", lastErr)
 		select {
 		case <-ctx.Done():
 			c.dlqMu.Lock()
-			c.dlqFailed = append(failed, c.dlqFailed...)
+			c.dlqFailed = append(resend, c.dlqFailed...)
 			c.dlqMu.Unlock()
-			return fmt.Errorf("cannot produce %d records to DLQ %q: %w", len(failed), c.opts.DLQTopic, lastErr)
+			return fmt.Errorf("cannot produce %d records to DLQ %q: %w", len(resend), c.opts.DLQTopic, lastErr)
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
-		for _, f := range failed {
+		for _, f := range resend {
 			r := &kgo.Record{Topic: f.rec.Topic, Key: f.rec.Key, Value: f.rec.Value, Headers: f.rec.Headers}
-			if errors.Is(f.err, kerr.MessageTooLarge) || errors.Is(f.err, kerr.RecordListTooLarge) {
+			if r.Value != nil && (errors.Is(f.err, kerr.MessageTooLarge) || errors.Is(f.err, kerr.RecordListTooLarge)) {
 				r.Headers = append(append([]kgo.RecordHeader(nil), r.Headers...), kgo.RecordHeader{Key: HeaderDLQTruncated,
 					Value: []byte(fmt.Sprintf("value of %d bytes dropped: %v", len(r.Value), f.err))})
 				r.Value = nil
 			}
-			c.produceDLQ(r)
+			c.produceDLQ(r, f.attempts)
 		}
 	}
 }

@@ -17,6 +17,11 @@ type metrics struct {
 	windows      prometheus.Gauge
 	commitErrors prometheus.Counter
 	dlqErrors    prometheus.Counter
+	dlqSpooled   prometheus.Counter
+	warmRecords  prometheus.Counter
+	warmErrors   prometheus.Counter
+	fenced       prometheus.Counter
+	lost         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,11 +50,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "DLQ records Kafka did not take (each is retried before offsets move)."}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_commit_errors_total",
 			Help: "Failed Kafka offset commits (landed data stays exact through the landing marks)."}),
+		dlqSpooled: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dlq_spooled_total",
+			Help: "DLQ records Kafka refused for good, written to the local --dlq-spool directory instead."}),
+		warmRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dedupe_warm_records_total",
+			Help: "Records re-read after an assignment only to warm the dedupe window."}),
+		warmErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dedupe_warm_errors_total",
+			Help: "Assignments whose dedupe window could not be warmed (Kafka did not answer where to start)."}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_fenced_total",
+			Help: "Times a commit showed this instance was no longer in the group's generation; it stopped landing and rejoined."}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_partitions_lost_total",
+			Help: "Times partitions were lost (session expired) and their unlanded state dropped for replay."}),
 	}
 	m.recordsJSON = m.recordsIn.WithLabelValues("application/json")
 	m.recordsArrow = m.recordsIn.WithLabelValues("application/vnd.apache.arrow.stream")
 	if reg != nil {
-		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.owned, m.abandoned, m.commitErrors, m.dedupeEvict, m.dedupeIDs, m.windows, m.dlqErrors)
+		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.owned, m.abandoned, m.commitErrors, m.dedupeEvict, m.dedupeIDs, m.windows, m.dlqErrors,
+			m.dlqSpooled, m.warmRecords, m.warmErrors, m.fenced, m.lost)
 	}
 	return m
 }

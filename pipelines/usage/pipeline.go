@@ -27,6 +27,9 @@ type Options struct {
 	// RetryMin and RetryMax bound the exponential backoff between attempts to
 	// land a flush while ClickHouse fails. Defaults 200ms and 10s.
 	RetryMin, RetryMax time.Duration
+	// InsertTimeout bounds one insert; an insert that times out is checked
+	// (did it land?) before it is sent again. Default 30s.
+	InsertTimeout time.Duration
 	// Logger receives retry and recovery lines. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the pipeline's metrics. Default nil: not registered.
@@ -36,7 +39,7 @@ type Options struct {
 // DefaultOptions returns Options with every default filled in.
 func DefaultOptions() Options {
 	return Options{Topic: schemas.DefaultTopic, Catalog: pricing.Default(), RetryMin: 200 * time.Millisecond,
-		RetryMax: 10 * time.Second, Logger: slog.Default()}
+		RetryMax: 10 * time.Second, InsertTimeout: 30 * time.Second, Logger: slog.Default()}
 }
 
 // Validate reports the first option that cannot work.
@@ -48,6 +51,8 @@ func (o Options) Validate() error {
 		return errors.New("usage pipeline: no price catalog")
 	case o.RetryMin <= 0 || o.RetryMax < o.RetryMin:
 		return fmt.Errorf("usage pipeline: retry backoff %s..%s is not a positive range", o.RetryMin, o.RetryMax)
+	case o.InsertTimeout < time.Second:
+		return fmt.Errorf("usage pipeline: insert timeout %s is below 1s", o.InsertTimeout)
 	case o.Logger == nil:
 		return errors.New("usage pipeline: nil logger")
 	}
@@ -114,6 +119,10 @@ type Pipeline struct {
 	// unlanded is set while a Flush has failed partway: its windows must be
 	// landed (Flush again) or dropped before anything is added.
 	unlanded bool
+	// uncertain is set while an insert's outcome is unknown (it failed, timed
+	// out or was interrupted, and ClickHouse has not been asked since): no
+	// insert is sent before the landing marks are read again.
+	uncertain bool
 	// cache maps recently used window keys, compared by string identity
 	// (decoders hand out the same string for the same value), to their
 	// window and price entry, skipping the map's hashing of five strings.
@@ -317,10 +326,19 @@ type rowKey struct {
 // Flush lands every window of every owned partition: for each (table, month)
 // one atomic insert carrying the rows of all partitions, each row stamped with
 // its partition's end offset. It retries with backoff until everything has
-// landed or ctx ends; before retrying an insert that failed, it checks whether
-// the insert landed after all. On success the windows are cleared and the
-// landing marks advanced. On error (ctx ended) the windows are kept: the caller
-// either retries Flush or drops the partitions and replays them from Kafka.
+// landed or ctx ends.
+//
+// No insert is ever repeated blindly: after an insert failed, timed out or
+// was interrupted, Flush reads the landing marks from ClickHouse (retrying
+// the read while it fails) and inserts again only what had not landed; this
+// holds across calls, so a Flush after a failed one checks first.
+//
+// Cancelling ctx stops Flush between inserts but does not interrupt an
+// insert in flight (a shutdown must not cut an insert that the server then
+// commits); an insert ends at InsertTimeout or at ctx's deadline, whichever
+// comes first. On success the windows are cleared and the landing marks
+// advanced. On error the windows are kept: the caller either retries Flush
+// or drops the partitions and replays them from Kafka.
 func (p *Pipeline) Flush(ctx context.Context) error {
 	if p.nwin == 0 {
 		return nil
@@ -329,6 +347,12 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 		return errNoWarehouse
 	}
 	start := time.Now()
+	if p.uncertain {
+		if err := p.refreshMarks(ctx); err != nil {
+			p.unlanded = true
+			return err
+		}
+	}
 	batches := p.build()
 	keys := make([]insertKey, 0, len(batches))
 	for k := range batches {
@@ -342,6 +366,10 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 	})
 	rows := 0
 	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			p.unlanded = true
+			return fmt.Errorf("flush interrupted before landing %d rows into %s (month %d): %w", len(batches[k]), k.table.Name(), k.month, err)
+		}
 		if err := p.land(ctx, k, batches[k]); err != nil {
 			p.unlanded = true
 			return err
@@ -425,36 +453,102 @@ func (p *Pipeline) build() map[insertKey][]warehouse.Rollup {
 	return out
 }
 
-// land inserts one (table, month) batch, retrying until it has landed.
+// land inserts one (table, month) batch, retrying until it has landed. After
+// a failed attempt it inserts again only once ClickHouse has said the batch is
+// not there.
 func (p *Pipeline) land(ctx context.Context, k insertKey, rows []warehouse.Rollup) error {
 	backoff := p.opts.RetryMin
 	for attempt := 1; ; attempt++ {
-		err := p.w.InsertRollups(ctx, k.table, rows)
+		err := p.insert(ctx, k, rows)
 		if err == nil {
 			return nil
 		}
+		// The insert may have landed (the connection broke or the deadline
+		// passed after the server committed it): until ClickHouse says
+		// otherwise, its outcome is unknown.
+		p.uncertain = true
 		p.m.chErrors.Inc()
-		if ctx.Err() != nil {
-			return fmt.Errorf("cannot land %d rows into %s (month %d): %w", len(rows), k.table.Name(), k.month, ctx.Err())
+		p.opts.Logger.Warn("cannot land rollups in clickhouse; checking whether the insert landed before retrying (Kafka keeps the data meanwhile)",
+			"table", k.table.Name(), "month", k.month, "rows", len(rows), "attempt", attempt, "err", err)
+		for check := 1; ; check++ {
+			if err := sleepCtx(ctx, backoff); err != nil {
+				return fmt.Errorf("cannot land %d rows into %s (month %d), outcome of the last insert unknown: %w", len(rows), k.table.Name(), k.month, err)
+			}
+			backoff = min(backoff*2, p.opts.RetryMax)
+			landed, lerr := p.landed(ctx, k, rows)
+			if lerr != nil {
+				p.m.chErrors.Inc()
+				p.opts.Logger.Warn("cannot check whether an insert landed; checking again", "table", k.table.Name(), "month", k.month,
+					"check", check, "retry_in", backoff, "err", lerr)
+				continue
+			}
+			p.uncertain = false
+			if landed {
+				p.m.landedAfterError.Inc()
+				p.opts.Logger.Info("a failed insert had landed; not inserting it again", "table", k.table.Name(), "month", k.month)
+				return nil
+			}
+			break
 		}
-		p.opts.Logger.Warn("cannot land rollups in clickhouse; retrying (Kafka keeps the data meanwhile)",
-			"table", k.table.Name(), "month", k.month, "rows", len(rows), "attempt", attempt, "retry_in", backoff, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("cannot land %d rows into %s (month %d): %w", len(rows), k.table.Name(), k.month, ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, p.opts.RetryMax)
-		// The failed insert may have landed (e.g. the connection broke after
-		// the server committed). Look before inserting again.
-		landed, lerr := p.landed(ctx, k, rows)
-		if lerr != nil {
-			continue // ClickHouse still unreachable: try again later
-		}
-		if landed {
-			p.opts.Logger.Info("a retried insert had landed; not inserting it again", "table", k.table.Name(), "month", k.month)
+	}
+}
+
+// insert sends one batch with its own deadline: InsertTimeout, or ctx's
+// deadline when sooner. Cancelling ctx does not interrupt it.
+func (p *Pipeline) insert(ctx context.Context, k insertKey, rows []warehouse.Rollup) error {
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.InsertTimeout)
+	defer cancel()
+	if dl, ok := ctx.Deadline(); ok {
+		var cancelDL context.CancelFunc
+		ictx, cancelDL = context.WithDeadline(ictx, dl)
+		defer cancelDL()
+	}
+	return p.w.InsertRollups(ictx, k.table, rows)
+}
+
+// refreshMarks reads the landing marks of every owned partition again after
+// an insert whose outcome is unknown, retrying while ClickHouse fails, and
+// raises the in-memory marks to them: build then leaves out what landed.
+func (p *Pipeline) refreshMarks(ctx context.Context) error {
+	ids := make([]int32, 0, len(p.parts))
+	for id := range p.parts {
+		ids = append(ids, id)
+	}
+	backoff := p.opts.RetryMin
+	for {
+		marks, err := p.w.LandingMarks(ctx, p.opts.Topic, ids)
+		if err == nil {
+			for k, v := range marks {
+				part := p.parts[k.Partition]
+				if part == nil {
+					continue
+				}
+				mk := markKey{k.Table, k.Month}
+				if cur, ok := part.marks[mk]; !ok || v > cur {
+					part.marks[mk] = v
+				}
+				part.aboveMonth = 0
+			}
+			p.uncertain = false
 			return nil
 		}
+		p.m.chErrors.Inc()
+		p.opts.Logger.Warn("cannot read landing marks after an insert of unknown outcome; retrying before inserting anything", "retry_in", backoff, "err", err)
+		if err := sleepCtx(ctx, backoff); err != nil {
+			return fmt.Errorf("cannot read landing marks after an insert of unknown outcome: %w", err)
+		}
+		backoff = min(backoff*2, p.opts.RetryMax)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

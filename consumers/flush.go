@@ -1,0 +1,200 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// errFenced reports that the group coordinator no longer knows this member
+// or its generation: its partitions may already belong to another member.
+var errFenced = errors.New("no longer a member of the group's current generation")
+
+// flushOrAbandon flushes. If a rebalance waits and landing does not finish
+// within FlushTimeoutOnRebalance of when the rebalance began, it drops the
+// unlanded state and rewinds the partitions so that nothing is lost. If the
+// commit shows the member was fenced, it stops landing for its partitions
+// and rejoins the group.
+func (c *Consumer) flushOrAbandon(ctx context.Context) error {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if since := c.rebalanceSince.Load(); since != 0 && c.opts.Now().Sub(time.Unix(0, since)) >= c.opts.FlushTimeoutOnRebalance {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err := c.flush(fctx)
+	close(done)
+	switch {
+	case err == nil || ctx.Err() != nil:
+		return err
+	case errors.Is(err, errFenced):
+		c.fence(err)
+		return err
+	}
+	c.log.Warn("cannot land while a rebalance waits: dropping unlanded state and rewinding to the committed offsets", "err", err)
+	c.m.abandoned.Inc()
+	c.rewind(ctx)
+	return err
+}
+
+// fence stops landing for every partition (their unlanded state is dropped:
+// the owner replays it) and asks the group for a new assignment.
+func (c *Consumer) fence(err error) {
+	ids := make([]int32, 0, len(c.parts))
+	for p := range c.parts {
+		ids = append(ids, p)
+	}
+	c.log.Warn("fenced out of the consumer group: dropping unlanded state and rejoining", "partitions", ids, "err", err)
+	c.m.fenced.Inc()
+	c.forget(ids)
+	c.cl.ForceRebalance()
+}
+
+// rewind drops the Sink's unlanded state and seeks every partition back to
+// where a fresh assignment would start (warming the dedupe window first), so
+// the dropped records are read and aggregated again.
+func (c *Consumer) rewind(ctx context.Context) {
+	ids := make([]int32, 0, len(c.parts))
+	need := map[int32]int64{}
+	for p, st := range c.parts {
+		ids = append(ids, p)
+		if st.committed > 0 && c.opts.DedupeWindow > 0 {
+			need[p] = st.committed
+		}
+	}
+	c.sink.Drop(ids)
+	var starts map[int32]int64
+	if len(need) > 0 {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var err error
+		if starts, err = c.warmStarts(lctx, need); err != nil {
+			c.m.warmErrors.Inc()
+			c.log.Warn("cannot find where to warm the dedupe window after a rewind; duplicates of records before the committed offsets are not recognised", "err", err)
+		}
+		cancel()
+	}
+	seek := map[int32]kgo.EpochOffset{}
+	for p, st := range c.parts {
+		off := max(st.committed, 0)
+		st.assigned, st.consumed, st.warmUntil = false, -1, 0
+		if from, ok := starts[p]; ok && from >= 0 && from < off {
+			st.warmUntil = off
+			off = from
+		}
+		if st.dedupe != nil {
+			// The replay re-reads records this window already holds: a
+			// stale window would drop them as duplicates.
+			st.dedupe = newDedupe(c.opts.DedupeWindow, c.opts.DedupeMaxIDs, c.seeds)
+		}
+		seek[p] = kgo.EpochOffset{Epoch: -1, Offset: off}
+	}
+	c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.opts.Topic: seek})
+}
+
+// flush lands the Sink's windows, waits for the DLQ records, then commits
+// the consumed offsets with the Kafka time of the last record (the next
+// warm-up starts from it). A commit the coordinator refuses because the
+// member or its generation is unknown returns errFenced.
+func (c *Consumer) flush(ctx context.Context) error {
+	c.lastFlush.Store(c.opts.Now().UnixNano())
+	c.m.windows.Set(float64(c.sink.Windows()))
+	ids := 0
+	for _, st := range c.parts {
+		if st.dedupe == nil {
+			continue
+		}
+		ids += st.dedupe.size()
+		if d := st.dedupe.evicted - st.evicted; d > 0 {
+			c.m.dedupeEvict.Add(float64(d))
+			st.evicted = st.dedupe.evicted
+		}
+	}
+	c.m.dedupeIDs.Set(float64(ids))
+	if err := c.sink.Flush(ctx); err != nil {
+		return err
+	}
+	if err := c.waitDLQ(ctx); err != nil {
+		return err
+	}
+	commit := map[int32]*partState{}
+	for p, st := range c.parts {
+		if st.consumed < 0 || st.consumed+1 <= st.committed {
+			continue
+		}
+		commit[p] = st
+	}
+	if len(commit) == 0 {
+		return nil
+	}
+	if err := c.commit(ctx, commit); err != nil {
+		if errors.Is(err, errFenced) {
+			return err
+		}
+		// Not fatal: the data landed; a later commit or the landing marks
+		// cover these records on replay.
+		c.log.Warn("cannot commit offsets (landed data is safe; replay will skip it)", "err", err)
+		c.m.commitErrors.Inc()
+		return nil
+	}
+	for _, st := range commit {
+		st.committed = st.consumed + 1
+	}
+	return nil
+}
+
+// commit commits consumed+1 of each partition in the member's current
+// generation, with commitMeta(lastTime) as the metadata.
+func (c *Consumer) commit(ctx context.Context, parts map[int32]*partState) error {
+	member, gen := c.cl.GroupMetadata()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group = c.opts.Group
+	req.MemberID = member
+	req.Generation = gen
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = c.opts.Topic
+	for p, st := range parts {
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition = p
+		rp.Offset = st.consumed + 1
+		rp.LeaderEpoch = -1
+		meta := commitMeta(st.lastTime)
+		rp.Metadata = &meta
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := c.cl.Request(ctx, req)
+	if err != nil {
+		return fmt.Errorf("cannot commit offsets of group %q: %w", c.opts.Group, err)
+	}
+	var first error
+	for _, t := range resp.(*kmsg.OffsetCommitResponse).Topics {
+		for _, p := range t.Partitions {
+			err := kerr.ErrorForCode(p.ErrorCode)
+			switch {
+			case err == nil:
+			case errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.FencedInstanceID):
+				return fmt.Errorf("%w: commit of partition %d in generation %d: %w", errFenced, p.Partition, gen, err)
+			case first == nil:
+				first = fmt.Errorf("cannot commit partition %d of group %q: %w", p.Partition, c.opts.Group, err)
+			}
+		}
+	}
+	return first
+}

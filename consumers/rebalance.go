@@ -1,0 +1,336 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// startPos is where adjustOffsets started a partition.
+type startPos struct {
+	committed int64 // offset committed to Kafka for the group
+	warmUntil int64 // records below only warm the dedupe window (0: none)
+	reuse     *retainedWindow
+}
+
+// retainedWindow is the dedupe window of a partition revoked with everything
+// it read landed and committed.
+type retainedWindow struct {
+	next     int64 // the committed offset when it was revoked
+	lastTime int64 // Kafka timestamp (unix ms) of the record before next
+	dedupe   *dedupe
+	evicted  uint64
+}
+
+// onCallbackBlocked records when a rebalance began waiting for the poll
+// loop: every wait that blocks it counts from there.
+func (c *Consumer) onCallbackBlocked(context.Context, *kgo.Client) {
+	c.rebalanceSince.CompareAndSwap(0, c.opts.Now().UnixNano())
+}
+
+// rebalanceBegan returns when the current rebalance began (now if the poll
+// loop did not block it) and marks it as handled.
+func (c *Consumer) rebalanceBegan() time.Time {
+	if since := c.rebalanceSince.Swap(0); since != 0 {
+		return time.Unix(0, since)
+	}
+	return c.opts.Now()
+}
+
+// onAssigned registers new partitions; the poll loop prepares them.
+func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	<-c.ready
+	c.rebalanceBegan() // the rebalance is happening
+	for _, p := range assigned[c.opts.Topic] {
+		if _, ok := c.parts[p]; !ok {
+			st := &partState{committed: -1, consumed: -1}
+			if c.opts.DedupeWindow > 0 {
+				st.dedupe = newDedupe(c.opts.DedupeWindow, c.opts.DedupeMaxIDs, c.seeds)
+			}
+			c.parts[p] = st
+		}
+	}
+	c.log.Info("partitions assigned", "topic", c.opts.Topic, "partitions", assigned[c.opts.Topic])
+	c.m.owned.Set(float64(len(c.parts)))
+}
+
+// adjustOffsets starts each new partition early enough to warm its dedupe
+// window: at the first record that arrived within DedupeWindow before the
+// last committed record (Kafka timestamps, read from the commit's metadata),
+// so a group that lags far behind warms the window it will need, not the one
+// before now. A partition that comes back with the window it was revoked
+// with (same committed offset) keeps that window and reads nothing twice.
+func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	<-c.ready
+	// This runs on franz-go's offset-fetch goroutine, which polls do not
+	// block: results go through c.adjusted and the poll goroutine applies
+	// them (prepare) before it processes any record of these partitions.
+	parts := offsets[c.opts.Topic]
+	found := make(map[int32]startPos, len(parts))
+	need := map[int32]int64{} // partition → committed offset, for warm-up
+	c.adjMu.Lock()
+	for p, off := range parts {
+		committed := off.EpochOffset().Offset
+		r, kept := c.retained[p]
+		delete(c.retained, p)
+		switch {
+		case committed < 0:
+			continue
+		case kept && r.next == committed:
+			found[p] = startPos{committed: committed, reuse: &r}
+			c.log.Info("partition came back with its dedupe window", "partition", p, "committed", committed)
+		default:
+			found[p] = startPos{committed: committed}
+			if committed > 0 && c.opts.DedupeWindow > 0 {
+				need[p] = committed
+			}
+		}
+	}
+	c.adjMu.Unlock()
+	defer func() {
+		c.adjMu.Lock()
+		for p, sp := range found {
+			c.adjusted[p] = sp
+		}
+		c.adjMu.Unlock()
+	}()
+	if len(need) == 0 {
+		return offsets, nil
+	}
+	starts, err := c.warmStarts(ctx, need)
+	if err != nil {
+		c.m.warmErrors.Inc()
+		c.log.Warn("cannot find where to warm the dedupe window; starting at the committed offsets (duplicates of records before them are not recognised)", "err", err)
+		return offsets, nil
+	}
+	for p, from := range starts {
+		committed := need[p]
+		if from < 0 || from >= committed {
+			continue
+		}
+		found[p] = startPos{committed: committed, warmUntil: committed}
+		parts[p] = kgo.NewOffset().At(from)
+		c.log.Info("warming dedupe window", "partition", p, "from", from, "committed", committed)
+	}
+	return offsets, nil
+}
+
+// commitMetaPrefix starts the metadata of costpipe's offset commits; the
+// rest is the Kafka timestamp (unix ms) of the last committed record.
+const commitMetaPrefix = "costpipe/1 t="
+
+func commitMeta(lastTime int64) string { return commitMetaPrefix + strconv.FormatInt(lastTime, 10) }
+
+func parseCommitMeta(s string) (int64, bool) {
+	rest, ok := strings.CutPrefix(s, commitMetaPrefix)
+	if !ok {
+		return 0, false
+	}
+	ms, err := strconv.ParseInt(rest, 10, 64)
+	return ms, err == nil && ms >= 0
+}
+
+// warmStarts returns, per partition, the first offset whose record arrived
+// within DedupeWindow before the record preceding the committed offset. The
+// time of that record comes from the commit's metadata; commits without it
+// (another tool, an older costpipe) fall back to the clock.
+func (c *Consumer) warmStarts(ctx context.Context, committed map[int32]int64) (map[int32]int64, error) {
+	fetched, err := c.adm.FetchOffsets(ctx, c.opts.Group)
+	if err == nil {
+		err = fetched.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot fetch the group's committed offsets: %w", err)
+	}
+	window := c.opts.DedupeWindow.Milliseconds()
+	since := make(map[int32]int64, len(committed))
+	for p, off := range committed {
+		o, ok := fetched.Lookup(c.opts.Topic, p)
+		ms, known := parseCommitMeta(o.Metadata)
+		if !ok || o.At != off || !known {
+			ms = c.opts.Now().UnixMilli()
+			c.log.Info("committed offset carries no record time; warming the dedupe window from the clock", "partition", p, "committed", off)
+		}
+		since[p] = ms - window
+	}
+	return c.listOffsetsAfter(ctx, since)
+}
+
+// listOffsetsAfter asks Kafka, per partition, for the first offset whose
+// timestamp is at or after the given unix milliseconds (-1: none).
+func (c *Consumer) listOffsetsAfter(ctx context.Context, since map[int32]int64) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = c.opts.Topic
+	for p, ms := range since {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = p
+		rp.Timestamp = max(ms, 0)
+		rp.CurrentLeaderEpoch = -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	out := make(map[int32]int64, len(since))
+	for _, shard := range c.cl.RequestSharded(ctx, req) {
+		if shard.Err != nil {
+			return nil, fmt.Errorf("cannot list offsets by time: %w", shard.Err)
+		}
+		resp := shard.Resp.(*kmsg.ListOffsetsResponse)
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					return nil, fmt.Errorf("cannot list offsets by time of partition %d: %w", p.Partition, err)
+				}
+				out[p.Partition] = p.Offset
+			}
+		}
+	}
+	return out, nil
+}
+
+// onRevoked lands everything (eager rebalancing revokes every partition) and
+// commits, keeps the dedupe windows of fully committed partitions in case
+// they come back, then forgets the partitions. Landing gets until
+// FlushTimeoutOnRebalance after the rebalance began; after that, or if the
+// member is out of the group, the state is dropped: the next owner replays
+// from the committed offsets, and the landing marks keep that exact.
+func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	<-c.ready
+	began := c.rebalanceBegan()
+	ids := revoked[c.opts.Topic]
+	if len(ids) == 0 {
+		return
+	}
+	waited := c.opts.Now().Sub(began)
+	if waited >= c.opts.RebalanceTimeout {
+		c.log.Warn("partitions revoked after the rebalance timeout: the group has moved on, dropping unlanded state for the next owner to replay",
+			"partitions", ids, "waited", waited.Round(time.Millisecond))
+		c.m.abandoned.Inc()
+		c.forget(ids)
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, c.opts.FlushTimeoutOnRebalance-waited)
+	defer cancel()
+	if err := c.flush(fctx); err != nil {
+		c.log.Warn("partitions revoked before their state landed; dropping it for the next owner to replay", "partitions", ids, "err", err)
+		c.m.abandoned.Inc()
+		c.forget(ids)
+		return
+	}
+	c.retain(ids)
+	c.forget(ids)
+	c.log.Info("partitions revoked", "partitions", ids)
+}
+
+// retain keeps the dedupe windows of partitions whose every read record is
+// landed and committed.
+func (c *Consumer) retain(ids []int32) {
+	c.adjMu.Lock()
+	defer c.adjMu.Unlock()
+	for _, p := range ids {
+		st := c.parts[p]
+		if st == nil || !st.assigned || st.dedupe == nil || st.consumed < 0 || st.consumed+1 != st.committed {
+			delete(c.retained, p)
+			continue
+		}
+		c.retained[p] = retainedWindow{next: st.committed, lastTime: st.lastTime, dedupe: st.dedupe, evicted: st.evicted}
+	}
+}
+
+// onLost forgets partitions without committing: another member owns them.
+func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	<-c.ready
+	c.rebalanceBegan()
+	ids := lost[c.opts.Topic]
+	if len(ids) == 0 {
+		return
+	}
+	c.log.Warn("partitions lost; dropping unlanded state for the next owner to replay", "partitions", ids)
+	c.m.lost.Inc()
+	c.forget(ids)
+}
+
+func (c *Consumer) forget(ids []int32) {
+	c.sink.Drop(ids)
+	for _, p := range ids {
+		delete(c.parts, p)
+		c.m.lag.DeleteLabelValues(strconv.Itoa(int(p)))
+	}
+	c.m.owned.Set(float64(len(c.parts)))
+}
+
+// prepare has the Sink load the state of partitions assigned since the last
+// poll, retrying while ClickHouse fails. It gives up when a rebalance waits.
+func (c *Consumer) prepare(ctx context.Context) error {
+	c.adjMu.Lock()
+	for p, sp := range c.adjusted {
+		if st := c.parts[p]; st != nil {
+			st.committed, st.warmUntil = sp.committed, sp.warmUntil
+			if sp.reuse != nil {
+				st.dedupe, st.evicted, st.lastTime = sp.reuse.dedupe, sp.reuse.evicted, sp.reuse.lastTime
+			}
+		}
+		delete(c.adjusted, p)
+	}
+	c.adjMu.Unlock()
+	var ids []int32
+	for p, st := range c.parts {
+		if !st.assigned {
+			ids = append(ids, p)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		err := c.sink.Assign(ctx, ids)
+		if err == nil {
+			break
+		}
+		if c.rebalanceSince.Load() != 0 {
+			return fmt.Errorf("cannot load landing state of partitions %v: %w", ids, err)
+		}
+		c.log.Warn("cannot load landing state of assigned partitions; retrying", "partitions", ids, "retry_in", backoff, "err", err)
+		if err := c.sleepUnlessRebalance(ctx, backoff); err != nil {
+			return fmt.Errorf("cannot load landing state of partitions %v: %w", ids, err)
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	for _, p := range ids {
+		c.parts[p].assigned = true
+	}
+	return nil
+}
+
+// errRebalanceWaiting ends a wait that would block a rebalance.
+var errRebalanceWaiting = errors.New("a rebalance is waiting")
+
+// sleepUnlessRebalance sleeps for d, or less when ctx ends or a rebalance
+// begins waiting for the poll loop.
+func (c *Consumer) sleepUnlessRebalance(ctx context.Context, d time.Duration) error {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return nil
+		case <-tick.C:
+			if c.rebalanceSince.Load() != 0 {
+				return errRebalanceWaiting
+			}
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/costpipe/costpipe/schemas"
+)
+
+// processFetches processes the records of prepared partitions and reports
+// fetch errors.
+func (c *Consumer) processFetches(fetches kgo.Fetches) {
+	fetches.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			c.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+		}
+	})
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		st := c.parts[fp.Partition]
+		if st == nil || !st.assigned {
+			return // revoked meanwhile, or not prepared: read again after the rebalance
+		}
+		for _, r := range fp.Records {
+			c.process(st, r)
+		}
+		if len(fp.Records) > 0 {
+			c.m.lag.WithLabelValues(strconv.Itoa(int(fp.Partition))).Set(float64(fp.HighWatermark - 1 - st.consumed))
+		}
+	})
+}
+
+// process handles one record.
+func (c *Consumer) process(st *partState, r *kgo.Record) {
+	if r.Offset <= st.consumed {
+		return
+	}
+	warm := r.Offset < st.warmUntil
+	c.setAgeBounds()
+	defer c.countIn()
+	arrival := c.arrival(r)
+	ct := contentType(r)
+	if warm {
+		c.m.warmRecords.Inc()
+	} else {
+		c.m.record(ct)
+	}
+	switch ct {
+	case schemas.ContentTypeJSON:
+		if err := c.json.Decode(r.Value, &c.ev); err != nil {
+			if !warm {
+				c.dlq(r, reasonInvalid, err.Error(), nil)
+			}
+			break
+		}
+		if reason, msg := c.checkAge(&c.ev); reason != "" {
+			if !warm {
+				c.dlq(r, reason, msg, nil)
+			}
+			break
+		}
+		c.accept(st, r, &c.ev, arrival, warm)
+	case schemas.ContentTypeArrow:
+		var bad []string
+		var badRows []string
+		next := 0 // index of the row fn or onInvalid sees next (each row once, in order)
+		err := c.arrow.Decode(r.Value, func(e schemas.Event) error {
+			row := next
+			next++
+			// Copy into the Consumer's event: taking &e would move every
+			// row to the heap (the Sink is an interface).
+			c.ev = e
+			if reason, msg := c.checkAge(&c.ev); reason != "" {
+				bad = append(bad, "row "+strconv.Itoa(row)+": "+reason+": "+msg)
+				badRows = append(badRows, strconv.Itoa(row))
+				return nil
+			}
+			c.accept(st, r, &c.ev, arrival, warm)
+			return nil
+		}, func(row int, err error) {
+			next = row + 1
+			bad = append(bad, err.Error())
+			badRows = append(badRows, strconv.Itoa(row))
+		})
+		if warm {
+			break
+		}
+		if err != nil {
+			c.dlq(r, reasonInvalid, err.Error(), nil)
+		} else if len(bad) > 0 {
+			c.dlq(r, reasonInvalidRows, strings.Join(bad, "; "), badRows)
+		}
+	default:
+		if !warm {
+			c.dlq(r, reasonContentType, fmt.Sprintf("unsupported content-type %q: want %q or %q", ct, schemas.ContentTypeJSON, schemas.ContentTypeArrow), nil)
+		}
+	}
+	st.consumed = r.Offset
+	st.lastTime = r.Timestamp.UnixMilli()
+}
+
+// arrival is the record's arrival time in unix seconds for the dedupe
+// window: its Kafka timestamp, but never beyond the clock plus MaxFuture (a
+// producer with a clock far ahead must not expire the whole window).
+func (c *Consumer) arrival(r *kgo.Record) int64 {
+	at := r.Timestamp.Unix()
+	if limit := c.newest / int64(time.Second); at > limit {
+		return limit
+	}
+	return at
+}
+
+// accept dedupes e and hands it to the Sink.
+func (c *Consumer) accept(st *partState, r *kgo.Record, e *schemas.Event, arrival int64, warm bool) {
+	if st.dedupe != nil && st.dedupe.seen(e.EventID, arrival) {
+		if !warm {
+			c.m.duplicates.Inc()
+		}
+		return
+	}
+	if warm {
+		return
+	}
+	c.in++
+	c.sink.Add(r.Partition, r.Offset, e)
+}
+
+// countIn moves the events accepted from one record to the metric (one
+// atomic add per record, not per event).
+func (c *Consumer) countIn() {
+	if c.in > 0 {
+		c.m.eventsIn.Add(float64(c.in))
+		c.in = 0
+	}
+}
+
+// setAgeBounds reads the clock once per record: events must fall within
+// [now − MaxEventAge, now + MaxFuture].
+func (c *Consumer) setAgeBounds() {
+	c.now = c.opts.Now()
+	c.oldest = c.now.Add(-c.opts.MaxEventAge).UnixNano()
+	c.newest = c.now.Add(c.opts.MaxFuture).UnixNano()
+}
+
+func (c *Consumer) checkAge(e *schemas.Event) (reason, msg string) {
+	if ts := e.Timestamp.UnixNano(); ts >= c.oldest && ts <= c.newest {
+		return "", ""
+	}
+	now := c.now
+	if age := now.Sub(e.Timestamp); age > c.opts.MaxEventAge {
+		return reasonTooOld, fmt.Sprintf("event %q at %s is %s old, beyond --max-event-age %s",
+			e.EventID, e.Timestamp.Format(time.RFC3339), age.Truncate(time.Second), c.opts.MaxEventAge)
+	}
+	if ahead := e.Timestamp.Sub(now); ahead > c.opts.MaxFuture {
+		return reasonFuture, fmt.Sprintf("event %q at %s is %s in the future, beyond --max-future %s",
+			e.EventID, e.Timestamp.Format(time.RFC3339), ahead.Truncate(time.Second), c.opts.MaxFuture)
+	}
+	return "", ""
+}
+
+// contentType is the record's content type by its content-type header
+// (schemas.ContentTypeOf; JSON when the header is missing).
+func contentType(r *kgo.Record) string {
+	for _, h := range r.Headers {
+		if strings.EqualFold(h.Key, schemas.HeaderContentType) {
+			return schemas.ContentTypeOf(h.Value)
+		}
+	}
+	return schemas.ContentTypeJSON
+}
