@@ -1,0 +1,198 @@
+package usage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/faultproxy"
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+// faultyPipeline is a pipeline whose ClickHouse connections pass through a
+// fault proxy, and a direct connection to the same database for checking.
+func faultyPipeline(t *testing.T) (p *Pipeline, proxy *faultproxy.Proxy, direct *warehouse.Warehouse, db string) {
+	t.Helper()
+	srv := chtest.Shared(t)
+	db = srv.NewDatabase(t)
+	open := func(addr string) *warehouse.Warehouse {
+		o := warehouse.DefaultOptions()
+		o.DSN = "clickhouse://" + addr + "/" + db
+		w, err := warehouse.Open(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	direct = open(srv.TCPAddr)
+	if _, err := direct.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	proxy = faultproxy.Start(t, srv.TCPAddr)
+	opts := DefaultOptions()
+	opts.RetryMin, opts.RetryMax = 20*time.Millisecond, 100*time.Millisecond
+	opts.InsertTimeout = 5 * time.Second
+	opts.Logger = slog.New(slog.NewTextHandler(testLogOut(), nil))
+	p, err := New(open(proxy.Addr), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Assign(context.Background(), []int32{0}); err != nil {
+		t.Fatal(err)
+	}
+	return p, proxy, direct, db
+}
+
+// waitMinuteRows waits until the server holds want requests in usage_1m:
+// the insert reached ClickHouse and was committed.
+func waitMinuteRows(t *testing.T, w *warehouse.Warehouse, db string, month int, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if r, _ := count(t, w, db, "usage_1m", month); r == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage_1m never held %d requests", want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func assertExact(t *testing.T, w *warehouse.Warehouse, db string, month int, requests, input uint64) {
+	t.Helper()
+	for _, tbl := range []string{"usage_1m", "usage_1h", "usage_1d"} {
+		if r, in := count(t, w, db, tbl, month); r != requests || in != input {
+			t.Errorf("%s: %d requests, %d input tokens; want %d, %d (a repeated insert double counts)", tbl, r, in, requests, input)
+		}
+	}
+}
+
+// A shutdown that cancels the flush while ClickHouse is committing an insert
+// (SIGTERM mid-insert) must not make the next flush insert it again. The
+// proxy holds the server's answer: the server has committed, the client does
+// not know yet. Before the fix the cancelled insert returned an error at once
+// and the shutdown flush inserted the same rows a second time.
+func TestCancelledInsertIsNotRepeated(t *testing.T) {
+	p, proxy, direct, db := faultyPipeline(t)
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := int64(0); i < 50; i++ {
+		p.Add(0, i, ev("e", t0.Add(time.Duration(i)*time.Second), "acme", 100))
+	}
+	// Every answer of the server takes 1.5 s to reach the client: the insert
+	// is committed about 1.5 s (one round trip) before the client hears so.
+	proxy.Delay(1500 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Flush(ctx) }()
+	t.Cleanup(func() { cancel(); <-done }) // the pipeline's warehouse outlives Flush
+	waitMinuteRows(t, direct, db, 202611, 50)
+	cancel() // SIGTERM while the insert's answer is on its way
+	err := <-done
+	done <- nil
+	proxy.Delay(0)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted flush: %v", err)
+	}
+	// The shutdown flush, with a fresh context, lands the rest.
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	if err := p.Flush(sctx); err != nil {
+		t.Fatalf("shutdown flush: %v", err)
+	}
+	assertExact(t, direct, db, 202611, 50, 5000)
+}
+
+// An insert whose connection breaks after the server committed, followed by
+// landed-checks that fail (here: one rollup table is unreadable, renamed
+// away, while inserts into the minute table still work): the pipeline keeps
+// checking, and inserts again only once ClickHouse says the rows are not
+// there. Before the fix a failed check fell through to a blind re-insert,
+// which succeeded and double counted.
+func TestFailedLandedCheckIsRetriedNotInserted(t *testing.T) {
+	p, proxy, direct, db := faultyPipeline(t)
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := int64(0); i < 30; i++ {
+		p.Add(0, i, ev("e", t0.Add(time.Duration(i)*time.Second), "acme", 10))
+	}
+	day, hidden := db+"."+warehouse.Day.Name(), db+".hidden_for_test"
+	proxy.Delay(time.Second)
+	done := make(chan error, 1)
+	go func() { done <- p.Flush(context.Background()) }()
+	t.Cleanup(func() { <-done })
+	waitMinuteRows(t, direct, db, 202611, 30)
+	if err := direct.Conn().Exec(context.Background(), "RENAME TABLE "+day+" TO "+hidden); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut() // the insert's connection breaks before its answer
+	proxy.Delay(0)
+	time.Sleep(time.Second) // several failed checks (backoff 20ms..100ms)
+	if err := direct.Conn().Exec(context.Background(), "RENAME TABLE "+hidden+" TO "+day); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("flush did not finish after the landing marks were readable again")
+	}
+	assertExact(t, direct, db, 202611, 30, 300)
+	if got := counterValue(t, p.m.landedAfterError); got < 1 {
+		t.Errorf("costpipe_inserts_landed_after_error_total = %v, want ≥ 1", got)
+	}
+}
+
+// An insert that fails before reaching the server is inserted again once the
+// check says it is not there, and lands exactly once.
+func TestRefusedInsertLandsOnce(t *testing.T) {
+	p, proxy, direct, db := faultyPipeline(t)
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := int64(0); i < 20; i++ {
+		p.Add(0, i, ev("e", t0.Add(time.Duration(i)*time.Second), "acme", 7))
+	}
+	proxy.Refuse(true)
+	proxy.Cut() // the pool's idle connections are gone: every query fails
+	done := make(chan error, 1)
+	go func() { done <- p.Flush(context.Background()) }()
+	time.Sleep(500 * time.Millisecond)
+	proxy.Refuse(false)
+	if err := <-done; err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	assertExact(t, direct, db, 202611, 20, 140)
+	// A later flush after an uncertain one reads the marks first and adds
+	// the new rows only.
+	p.Add(0, 20, ev("e", t0.Add(time.Minute), "acme", 7))
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertExact(t, direct, db, 202611, 21, 147)
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+func testLogOut() io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return io.Discard
+}
