@@ -2,7 +2,6 @@ package analytics
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -192,46 +191,34 @@ func rollup(evs []event, unit time.Duration) []*partial {
 	return out
 }
 
-const inputColumns = "ts, tenant, application, provider, model, error_type, src_topic, src_partition, src_offset, " +
-	"requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, " +
-	"gpu_us, unpriced_requests, cost_usd, " +
-	"latency_count, latency_sum_us, latency_min_ms, latency_max_ms, latency_hist_idx, latency_hist_cnt, " +
-	"ttft_count, ttft_sum_us, ttft_min_ms, ttft_max_ms, ttft_hist_idx, ttft_hist_cnt"
-
-// land inserts rows into table's input, one block per month as the
-// aggregator does.
-func land(w *warehouse.Warehouse, table string, rows []*partial) error {
+// land inserts rows into table through warehouse.InsertRollups, one insert
+// per month as the aggregator does.
+func land(w *warehouse.Warehouse, table warehouse.Table, rows []*partial) error {
 	ctx := context.Background()
-	byMonth := map[int][]*partial{}
-	var months []int
+	byMonth := map[warehouse.Month][]warehouse.Rollup{}
+	var months []warehouse.Month
 	for _, p := range rows {
-		m := p.ts.Year()*100 + int(p.ts.Month())
+		m := warehouse.MonthOf(p.ts)
 		if byMonth[m] == nil {
 			months = append(months, m)
 		}
-		byMonth[m] = append(byMonth[m], p)
+		lmin, lmax := p.latency.sentinels()
+		tmin, tmax := p.ttft.sentinels()
+		lidx, lcnt := p.latency.hist.AppendArrays([]int16{}, []uint64{})
+		tidx, tcnt := p.ttft.hist.AppendArrays([]int16{}, []uint64{})
+		byMonth[m] = append(byMonth[m], warehouse.Rollup{
+			TS: p.ts, Tenant: p.tenant, Application: p.application, Provider: p.provider, Model: p.model, ErrorType: p.errType,
+			SrcTopic: "costpipe.events", SrcPartition: p.partition, SrcOffset: p.offset,
+			Requests: p.requests, Errors: p.errors, InputTokens: p.input, CachedInputTokens: p.cachedInput, CacheWriteTokens: p.cacheWrite,
+			OutputTokens: p.output, ReasoningTokens: p.reasoning, GPUMicros: p.gpuUs, UnpricedRequests: p.unpriced, Cost: p.cost,
+			Latency: warehouse.Dist{Count: p.latency.count, SumMicros: p.latency.sumUs, MinMs: lmin, MaxMs: lmax, HistIdx: lidx, HistCnt: lcnt},
+			TTFT:    warehouse.Dist{Count: p.ttft.count, SumMicros: p.ttft.sumUs, MinMs: tmin, MaxMs: tmax, HistIdx: tidx, HistCnt: tcnt},
+		})
 	}
-	sort.Ints(months)
+	sort.Slice(months, func(i, j int) bool { return months[i] < months[j] })
 	for _, m := range months {
-		b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+w.Database()+"."+table+"_input ("+inputColumns+")")
-		if err != nil {
+		if err := w.InsertRollups(ctx, table, byMonth[m]); err != nil {
 			return err
-		}
-		for _, p := range byMonth[m] {
-			lmin, lmax := p.latency.sentinels()
-			tmin, tmax := p.ttft.sentinels()
-			lidx, lcnt := p.latency.hist.AppendArrays([]int16{}, []uint64{})
-			tidx, tcnt := p.ttft.hist.AppendArrays([]int16{}, []uint64{})
-			if err := b.Append(p.ts, p.tenant, p.application, p.provider, p.model, p.errType, "costpipe.events", p.partition, p.offset,
-				p.requests, p.errors, p.input, p.cachedInput, p.cacheWrite, p.output, p.reasoning, p.gpuUs, p.unpriced, p.cost.Decimal(),
-				p.latency.count, p.latency.sumUs, lmin, lmax, lidx, lcnt,
-				p.ttft.count, p.ttft.sumUs, tmin, tmax, tidx, tcnt); err != nil {
-				b.Abort()
-				return err
-			}
-		}
-		if err := b.Send(); err != nil {
-			return fmt.Errorf("cannot insert into %s_input: %w", table, err)
 		}
 	}
 	return nil
@@ -270,10 +257,10 @@ func loadFixture(t *testing.T) *fixture {
 		}
 		evs := genEvents()
 		for _, tb := range []struct {
-			name string
-			unit time.Duration
-		}{{"usage_1m", time.Minute}, {"usage_1h", time.Hour}, {"usage_1d", day}} {
-			if err := land(w, tb.name, rollup(evs, tb.unit)); err != nil {
+			table warehouse.Table
+			unit  time.Duration
+		}{{warehouse.Minute, time.Minute}, {warehouse.Hour, time.Hour}, {warehouse.Day, day}} {
+			if err := land(w, tb.table, rollup(evs, tb.unit)); err != nil {
 				fixtureErr = err.Error()
 				return
 			}

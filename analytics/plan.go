@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/costpipe/costpipe/warehouse"
 )
 
 // Dim is a rollup dimension usage can be grouped and filtered by. Only the
@@ -83,16 +85,16 @@ func ParseGranularity(s string) (Granularity, error) {
 
 // The rollup tables.
 const (
-	table1m = "usage_1m"
-	table1h = "usage_1h"
-	table1d = "usage_1d"
+	table1m = warehouse.Minute
+	table1h = warehouse.Hour
+	table1d = warehouse.Day
 )
 
 const day = 24 * time.Hour
 
 // segment is a half-open range [from, to) of ts read from one table.
 type segment struct {
-	table    string
+	table    warehouse.Table
 	from, to time.Time
 }
 
@@ -121,7 +123,7 @@ func plan(from, to time.Time, g Granularity) ([]segment, error) {
 		return nil, fmt.Errorf("unknown granularity %q: want auto, minute, hour or day", g)
 	}
 	var segs []segment
-	add := func(table string, a, b time.Time) {
+	add := func(table warehouse.Table, a, b time.Time) {
 		if a.Before(b) {
 			segs = append(segs, segment{table, a, b})
 		}
@@ -150,31 +152,6 @@ func ceil(t time.Time, d time.Duration) time.Time {
 		return f.Add(d)
 	}
 	return t
-}
-
-// measures are the aggregate-state columns read by Usage, in scan order,
-// with the merge expression applied to each in the outer query.
-var measures = []struct{ col, expr string }{
-	{"requests", "sumMerge(requests)"},
-	{"errors", "sumMerge(errors)"},
-	{"input_tokens", "sumMerge(input_tokens)"},
-	{"cached_input_tokens", "sumMerge(cached_input_tokens)"},
-	{"cache_write_tokens", "sumMerge(cache_write_tokens)"},
-	{"output_tokens", "sumMerge(output_tokens)"},
-	{"reasoning_tokens", "sumMerge(reasoning_tokens)"},
-	{"gpu_us", "sumMerge(gpu_us)"},
-	{"unpriced_requests", "sumMerge(unpriced_requests)"},
-	{"cost_usd", "toString(sumMerge(cost_usd))"},
-	{"latency_count", "sumMerge(latency_count)"},
-	{"latency_sum_us", "sumMerge(latency_sum_us)"},
-	{"latency_min_ms", "minMerge(latency_min_ms)"},
-	{"latency_max_ms", "maxMerge(latency_max_ms)"},
-	{"latency_hist", "sumMapMerge(latency_hist).1, sumMapMerge(latency_hist).2"},
-	{"ttft_count", "sumMerge(ttft_count)"},
-	{"ttft_sum_us", "sumMerge(ttft_sum_us)"},
-	{"ttft_min_ms", "minMerge(ttft_min_ms)"},
-	{"ttft_max_ms", "maxMerge(ttft_max_ms)"},
-	{"ttft_hist", "sumMapMerge(ttft_hist).1, sumMapMerge(ttft_hist).2"},
 }
 
 // normalized is a validated UsageQuery: whole-second UTC bounds, dims from
@@ -261,23 +238,26 @@ func usageSQL(db string, n normalized, segs []segment, limit int) (string, []any
 	if len(keys) > 0 {
 		sb.WriteString(keyList + ", ")
 	}
-	sb.WriteString("count()")
-	for _, m := range measures {
-		sb.WriteString(", " + m.expr)
-	}
+	sb.WriteString("count(), " + warehouse.MergeSelect())
 	sb.WriteString("\nFROM (")
-	inner := make([]string, 0, len(keys)+len(measures))
-	inner = append(inner, keys...)
-	for _, m := range measures {
-		inner = append(inner, m.col)
+	var days, others bool
+	for _, s := range segs {
+		days, others = days || s.table == table1d, others || s.table != table1d
 	}
+	mixed := days && others
 	for i, s := range segs {
 		if i > 0 {
 			sb.WriteString("\n    UNION ALL")
 		}
-		sb.WriteString("\n    SELECT " + strings.Join(inner, ", "))
-		sb.WriteString("\n    FROM " + db + "." + s.table)
-		sb.WriteString("\n    WHERE ts >= toDateTime(?) AND ts < toDateTime(?)")
+		// Tables whose states differ in type (histogram counts) are read in
+		// usage_1d's types when one query mixes them.
+		cols := warehouse.MeasureColumns()
+		if mixed {
+			cols = warehouse.UnionColumns(s.table)
+		}
+		sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, keys...), cols...), ", "))
+		sb.WriteString("\n    FROM " + db + "." + s.table.Name())
+		sb.WriteString("\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')")
 		args = append(args, s.from.Unix(), s.to.Unix())
 		for _, f := range n.where {
 			sb.WriteString(" AND " + string(f.dim) + " IN (")

@@ -1,6 +1,8 @@
 package analytics
 
 import (
+	"github.com/costpipe/costpipe/warehouse"
+
 	"fmt"
 	"reflect"
 	"strings"
@@ -9,7 +11,7 @@ import (
 )
 
 func TestPlan(t *testing.T) {
-	seg := func(table string, from, to time.Time) segment { return segment{table, from, to} }
+	seg := func(table warehouse.Table, from, to time.Time) segment { return segment{table, from, to} }
 	for _, tc := range []struct {
 		name     string
 		from, to time.Time
@@ -80,13 +82,17 @@ const outerCols = "count(), sumMerge(requests), sumMerge(errors), sumMerge(input
 	"sumMerge(cache_write_tokens), sumMerge(output_tokens), sumMerge(reasoning_tokens), sumMerge(gpu_us), " +
 	"sumMerge(unpriced_requests), toString(sumMerge(cost_usd)), " +
 	"sumMerge(latency_count), sumMerge(latency_sum_us), minMerge(latency_min_ms), maxMerge(latency_max_ms), " +
-	"sumMapMerge(latency_hist).1, sumMapMerge(latency_hist).2, " +
+	"sumMapMerge(latency_hist).1, arrayMap(x -> toUInt64(x), sumMapMerge(latency_hist).2), " +
 	"sumMerge(ttft_count), sumMerge(ttft_sum_us), minMerge(ttft_min_ms), maxMerge(ttft_max_ms), " +
-	"sumMapMerge(ttft_hist).1, sumMapMerge(ttft_hist).2"
+	"sumMapMerge(ttft_hist).1, arrayMap(x -> toUInt64(x), sumMapMerge(ttft_hist).2)"
 
 const innerCols = "requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, " +
 	"reasoning_tokens, gpu_us, unpriced_requests, cost_usd, latency_count, latency_sum_us, latency_min_ms, " +
 	"latency_max_ms, latency_hist, ttft_count, ttft_sum_us, ttft_min_ms, ttft_max_ms, ttft_hist"
+
+func widened(h string) string {
+	return "arrayReduce('sumMapState', [finalizeAggregation(" + h + ").1], [arrayMap(x -> toUInt64(x), finalizeAggregation(" + h + ").2)]) AS " + h
+}
 
 func TestUsageSQL(t *testing.T) {
 	jan1, jan2 := d(2026, 1, 1, 0, 0, 0), d(2026, 1, 2, 0, 0, 0)
@@ -102,7 +108,7 @@ func TestUsageSQL(t *testing.T) {
 			want: "SELECT " + outerCols + "\nFROM (" +
 				"\n    SELECT " + innerCols +
 				"\n    FROM cp.usage_1d" +
-				"\n    WHERE ts >= toDateTime(?) AND ts < toDateTime(?)" +
+				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')" +
 				"\n)",
 			args: []any{jan1.Unix(), jan2.Unix()},
 		},
@@ -113,11 +119,11 @@ func TestUsageSQL(t *testing.T) {
 			want: "SELECT model, tenant, " + outerCols + "\nFROM (" +
 				"\n    SELECT model, tenant, " + innerCols +
 				"\n    FROM cp.usage_1m" +
-				"\n    WHERE ts >= toDateTime(?) AND ts < toDateTime(?) AND tenant IN (?) AND model IN (?, ?)" +
+				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC') AND tenant IN (?) AND model IN (?, ?)" +
 				"\n    UNION ALL" +
 				"\n    SELECT model, tenant, " + innerCols +
 				"\n    FROM cp.usage_1h" +
-				"\n    WHERE ts >= toDateTime(?) AND ts < toDateTime(?) AND tenant IN (?) AND model IN (?, ?)" +
+				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC') AND tenant IN (?) AND model IN (?, ?)" +
 				"\n)" +
 				"\nGROUP BY model, tenant" +
 				"\nORDER BY sumMerge(cost_usd) DESC, model, tenant" +
@@ -126,12 +132,26 @@ func TestUsageSQL(t *testing.T) {
 				jan1.Unix(), jan1.Add(time.Hour).Unix(), "acme", "gpt-4o", "it's"},
 		},
 		{
+			name: "days and hours: the hour states are read with UInt64 counts",
+			uq:   UsageQuery{From: jan1.Add(-time.Hour), To: jan2},
+			want: "SELECT " + outerCols + "\nFROM (" +
+				"\n    SELECT " + strings.ReplaceAll(strings.ReplaceAll(innerCols, "latency_hist", widened("latency_hist")), "ttft_hist", widened("ttft_hist")) +
+				"\n    FROM cp.usage_1h" +
+				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')" +
+				"\n    UNION ALL" +
+				"\n    SELECT " + innerCols +
+				"\n    FROM cp.usage_1d" +
+				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')" +
+				"\n)",
+			args: []any{jan1.Add(-time.Hour).Unix(), jan1.Unix(), jan1.Unix(), jan2.Unix()},
+		},
+		{
 			name: "sub-second bounds round up",
 			uq:   UsageQuery{From: jan1.Add(-time.Nanosecond), To: jan1.Add(1500 * time.Millisecond), Granularity: GranularityMinute, By: []Dim{DimErrorType}},
 			want: "SELECT error_type, " + outerCols + "\nFROM (" +
 				"\n    SELECT error_type, " + innerCols +
 				"\n    FROM cp.usage_1m" +
-				"\n    WHERE ts >= toDateTime(?) AND ts < toDateTime(?)" +
+				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')" +
 				"\n)" +
 				"\nGROUP BY error_type" +
 				"\nORDER BY sumMerge(cost_usd) DESC, error_type" +

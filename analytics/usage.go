@@ -8,6 +8,7 @@ import (
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/pipelines/sketch"
+	"github.com/costpipe/costpipe/warehouse"
 )
 
 // UsageQuery selects usage in the half-open range [From, To) of the rows'
@@ -110,7 +111,7 @@ func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) 
 		}
 		var s scanned
 		keys := make([]string, len(n.by))
-		dest := make([]any, 0, len(keys)+26)
+		dest := make([]any, 0, len(keys)+32)
 		for i := range keys {
 			dest = append(dest, &keys[i])
 		}
@@ -159,57 +160,40 @@ func groupString(by []Dim, keys []string) string {
 	return strings.Join(parts, " ")
 }
 
-// scanned is one result row as ClickHouse returns it, in the order of
-// measures after count().
+// scanned is one result row as ClickHouse returns it: count() then
+// warehouse.MergeSelect.
 type scanned struct {
-	rows                                 uint64
-	requests, errors, input, cachedInput uint64
-	cacheWrite, output, reasoning, gpuUs uint64
-	unpriced                             uint64
-	cost                                 string
-	latency, ttft                        scannedDuration
+	rows uint64
+	m    warehouse.Merged
 }
 
-// scannedDuration is the merged state of one duration.
-type scannedDuration struct {
-	count, sumUs uint64
-	min, max     float64
-	idx          []int16
-	cnt          []uint64
-}
-
-func (s *scanned) dest() []any {
-	return []any{&s.rows, &s.requests, &s.errors, &s.input, &s.cachedInput, &s.cacheWrite,
-		&s.output, &s.reasoning, &s.gpuUs, &s.unpriced, &s.cost,
-		&s.latency.count, &s.latency.sumUs, &s.latency.min, &s.latency.max, &s.latency.idx, &s.latency.cnt,
-		&s.ttft.count, &s.ttft.sumUs, &s.ttft.min, &s.ttft.max, &s.ttft.idx, &s.ttft.cnt}
-}
+func (s *scanned) dest() []any { return append([]any{&s.rows}, s.m.Dest()...) }
 
 func (s *scanned) row() (UsageRow, error) {
-	cost, err := pricing.ParsePico(s.cost)
-	if err != nil {
-		return UsageRow{}, fmt.Errorf("cannot read merged cost: %w", err)
+	if err := s.m.Done(); err != nil {
+		return UsageRow{}, err
 	}
-	lat, err := s.latency.percentiles()
+	r := &s.m.Rollup
+	lat, err := percentiles(r.Latency)
 	if err != nil {
 		return UsageRow{}, fmt.Errorf("latency: %w", err)
 	}
-	ttft, err := s.ttft.percentiles()
+	ttft, err := percentiles(r.TTFT)
 	if err != nil {
 		return UsageRow{}, fmt.Errorf("ttft: %w", err)
 	}
 	return UsageRow{
-		Requests:          s.requests,
-		Errors:            s.errors,
-		InputTokens:       s.input,
-		CachedInputTokens: s.cachedInput,
-		CacheWriteTokens:  s.cacheWrite,
-		OutputTokens:      s.output,
-		ReasoningTokens:   s.reasoning,
-		UnpricedRequests:  s.unpriced,
-		GPUMicros:         s.gpuUs,
-		GPUMs:             float64(s.gpuUs) / 1000,
-		CostUSD:           cost,
+		Requests:          r.Requests,
+		Errors:            r.Errors,
+		InputTokens:       r.InputTokens,
+		CachedInputTokens: r.CachedInputTokens,
+		CacheWriteTokens:  r.CacheWriteTokens,
+		OutputTokens:      r.OutputTokens,
+		ReasoningTokens:   r.ReasoningTokens,
+		UnpricedRequests:  r.UnpricedRequests,
+		GPUMicros:         r.GPUMicros,
+		GPUMs:             float64(r.GPUMicros) / 1000,
+		CostUSD:           r.Cost,
 		Latency:           lat,
 		TTFT:              ttft,
 	}, nil
@@ -218,22 +202,22 @@ func (s *scanned) row() (UsageRow, error) {
 // percentiles evaluates a merged duration. Min and max carry the sentinels
 // +Inf and 0 from rows without samples, so they are trusted only when the
 // count is positive; a histogram that disagrees with the count is reported.
-func (d scannedDuration) percentiles() (Percentiles, error) {
-	if d.count == 0 {
+func percentiles(d warehouse.Dist) (Percentiles, error) {
+	if d.Count == 0 {
 		return Percentiles{}, nil
 	}
-	h, err := sketch.FromArrays(d.idx, d.cnt)
+	h, err := sketch.FromArrays(d.HistIdx, d.HistCnt)
 	if err != nil {
 		return Percentiles{}, err
 	}
-	if h.Count() != d.count {
-		return Percentiles{}, fmt.Errorf("histogram holds %d samples but the count is %d", h.Count(), d.count)
+	if h.Count() != d.Count {
+		return Percentiles{}, fmt.Errorf("histogram holds %d samples but the count is %d", h.Count(), d.Count)
 	}
 	p := Percentiles{
-		Count: d.count,
-		Avg:   float64(d.sumUs) / float64(d.count) / 1000,
-		Min:   d.min,
-		Max:   d.max,
+		Count: d.Count,
+		Avg:   float64(d.SumMicros) / float64(d.Count) / 1000,
+		Min:   d.MinMs,
+		Max:   d.MaxMs,
 		hist:  h,
 	}
 	p.P50, _ = h.Quantile(0.50)

@@ -33,6 +33,7 @@ import (
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/schemas"
+	"github.com/costpipe/costpipe/warehouse"
 )
 
 // binPath is the costpipe binary built by TestMain.
@@ -730,13 +731,22 @@ func truthOf(events []schemas.Event) (total sums, byGroup map[group]sums) {
 	return all.s, byGroup
 }
 
-const sumsSelect = "sumMerge(requests), sumMerge(errors), sumMerge(input_tokens), sumMerge(cached_input_tokens), " +
-	"sumMerge(cache_write_tokens), sumMerge(output_tokens), sumMerge(reasoning_tokens), sumMerge(gpu_us), " +
-	"sumMerge(unpriced_requests), sumMerge(latency_count), sumMerge(ttft_count), toString(sumMerge(cost_usd))"
+// sumsSelect merges every measure of a rollup table (warehouse's list of
+// columns); scanSums reads it into sums.
+var sumsSelect = warehouse.MergeSelect()
 
 func scanSums(s interface{ Scan(...any) error }, dst *sums, prefix ...any) error {
-	return s.Scan(append(prefix, &dst.Requests, &dst.Errors, &dst.Input, &dst.Cached, &dst.CacheWrite, &dst.Output,
-		&dst.Reasoning, &dst.GPUus, &dst.Unpriced, &dst.LatencyCount, &dst.TTFTCount, &dst.Cost)...)
+	var m warehouse.Merged
+	if err := s.Scan(append(prefix, m.Dest()...)...); err != nil {
+		return err
+	}
+	if err := m.Done(); err != nil {
+		return err
+	}
+	*dst = sums{Requests: m.Requests, Errors: m.Errors, Input: m.InputTokens, Cached: m.CachedInputTokens,
+		CacheWrite: m.CacheWriteTokens, Output: m.OutputTokens, Reasoning: m.ReasoningTokens, GPUus: m.GPUMicros,
+		Unpriced: m.UnpricedRequests, LatencyCount: m.Latency.Count, TTFTCount: m.TTFT.Count, Cost: m.Cost.String()}
+	return nil
 }
 
 // tableTotal reads the total sums of one rollup table.

@@ -4,8 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"math"
+	"os"
+	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	chschema "github.com/costpipe/costpipe/schemas/clickhouse"
 )
@@ -25,13 +31,33 @@ type MigrationResult struct {
 }
 
 // Migrate creates the database when missing and applies, in version order,
-// every embedded migration not yet recorded in {database}.schema_migrations.
-// It is idempotent: statements use IF NOT EXISTS, so a run interrupted halfway
-// is completed by the next one. Concurrent runs are harmless for the same reason.
+// every embedded migration not yet recorded in {database}.schema_migrations,
+// then checks that the rollup tables have the columns warehouse declares
+// (CheckSchema). A migration's statements can be repeated, so a run
+// interrupted halfway is completed by the next one. Concurrent runs (several
+// aggregators starting at once) take turns: the one applying migrations
+// holds a lock table, {database}.schema_migrations_lock, and the others wait
+// for it (up to LockWait) and then find nothing left to do.
 func (w *Warehouse) Migrate(ctx context.Context) ([]MigrationResult, error) {
-	ms, err := chschema.Migrations()
+	out, err := w.migrate(ctx, math.MaxInt)
+	if err != nil {
+		return out, err
+	}
+	return out, w.CheckSchema(ctx)
+}
+
+// migrate applies the migrations up to version upTo (tests stop early to
+// build an old schema).
+func (w *Warehouse) migrate(ctx context.Context, upTo int) ([]MigrationResult, error) {
+	all, err := chschema.Migrations()
 	if err != nil {
 		return nil, err
+	}
+	var ms []chschema.Migration
+	for _, m := range all {
+		if m.Version <= upTo {
+			ms = append(ms, m)
+		}
 	}
 	db := w.database
 	if err := w.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
@@ -42,23 +68,26 @@ func (w *Warehouse) Migrate(ctx context.Context) ([]MigrationResult, error) {
 ENGINE = MergeTree ORDER BY version`); err != nil {
 		return nil, fmt.Errorf("cannot create %s.schema_migrations: %w", db, err)
 	}
-	applied := map[int]string{}
-	rows, err := w.conn.Query(ctx, "SELECT version, any(checksum) FROM "+db+".schema_migrations GROUP BY version")
+	applied, err := w.applied(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s.schema_migrations: %w", db, err)
+		return nil, err
 	}
-	for rows.Next() {
-		var v uint32
-		var sum string
-		if err := rows.Scan(&v, &sum); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("cannot read %s.schema_migrations: %w", db, err)
+	pending := false
+	for _, m := range ms {
+		if _, ok := applied[m.Version]; !ok {
+			pending = true
 		}
-		applied[int(v)] = sum
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot read %s.schema_migrations: %w", db, err)
+	if pending {
+		unlock, err := w.lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		// Another run may have applied them while we waited.
+		if applied, err = w.applied(ctx); err != nil {
+			return nil, err
+		}
 	}
 
 	var out []MigrationResult
@@ -71,9 +100,18 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 			out = append(out, res)
 			continue
 		}
-		for i, stmt := range m.Statements(db) {
-			if err := w.conn.Exec(ctx, stmt); err != nil {
-				return out, fmt.Errorf("cannot apply migration %s (statement %d): %w", m.Name, i+1, err)
+		for i, st := range m.Steps(db) {
+			if st.UnlessExists != "" {
+				var exists uint8
+				if err := w.conn.QueryRow(ctx, "EXISTS TABLE "+st.UnlessExists).Scan(&exists); err != nil {
+					return out, fmt.Errorf("cannot apply migration %s (statement %d): cannot check for %s: %w", m.Name, i+1, st.UnlessExists, err)
+				}
+				if exists == 1 {
+					continue
+				}
+			}
+			if err := w.conn.Exec(ctx, st.SQL); err != nil {
+				return out, fmt.Errorf("cannot apply migration %s (statement %d, %q): %w", m.Name, i+1, firstLine(st.SQL), err)
 			}
 			res.Statements++
 		}
@@ -84,6 +122,84 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// applied returns the recorded migrations' checksums by version.
+func (w *Warehouse) applied(ctx context.Context) (map[int]string, error) {
+	db := w.database
+	applied := map[int]string{}
+	rows, err := w.conn.Query(ctx, "SELECT version, any(checksum) FROM "+db+".schema_migrations GROUP BY version")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s.schema_migrations: %w", db, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v uint32
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			return nil, fmt.Errorf("cannot read %s.schema_migrations: %w", db, err)
+		}
+		applied[int(v)] = sum
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read %s.schema_migrations: %w", db, err)
+	}
+	return applied, nil
+}
+
+// LockWait bounds how long Migrate waits for another run's migration lock.
+var LockWait = 15 * time.Minute
+
+// lock takes the migration lock: creating a table fails when it exists, so
+// exactly one run creates it. It waits, polling, while another run holds
+// it. The returned func drops it.
+func (w *Warehouse) lock(ctx context.Context) (func(), error) {
+	name := w.database + ".schema_migrations_lock"
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s pid %d", host, os.Getpid())
+	deadline := time.Now().Add(LockWait)
+	for {
+		err := w.conn.Exec(ctx, "CREATE TABLE "+name+" (owner String, since DateTime('UTC')) ENGINE = Log")
+		if err == nil {
+			if b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+name+" (owner, since)"); err == nil {
+				if b.Append(owner, time.Now().UTC()) == nil {
+					_ = b.Send()
+				} else {
+					b.Abort()
+				}
+			}
+			return func() {
+				// Drop the lock even when ctx has ended.
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				_ = w.conn.Exec(dctx, "DROP TABLE IF EXISTS "+name)
+			}, nil
+		}
+		var ex *clickhouse.Exception
+		if !errors.As(err, &ex) || ex.Code != 57 { // TABLE_ALREADY_EXISTS
+			return nil, fmt.Errorf("cannot take the migration lock %s: %w", name, err)
+		}
+		if time.Now().After(deadline) {
+			holder := "unknown"
+			var who string
+			var since time.Time
+			if w.conn.QueryRow(ctx, "SELECT owner, since FROM "+name+" LIMIT 1").Scan(&who, &since) == nil {
+				holder = who + " since " + since.UTC().Format(time.RFC3339)
+			}
+			return nil, fmt.Errorf("another costpipe is applying migrations to %s (lock %s held by %s) for more than %s; "+
+				"wait for it, or if no migration is running, DROP TABLE %s and retry", w.database, name, holder, LockWait, name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the migration lock %s: %w", name, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // record notes an applied migration. INSERTs go through a batch (one block)

@@ -62,7 +62,9 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 		tables = append(tables, n)
 	}
 	rows.Close()
-	want := []string{"cost_by_model_daily", "schema_migrations", "usage_1d", "usage_1d_input", "usage_1d_mv", "usage_1h", "usage_1h_input", "usage_1h_mv", "usage_1m", "usage_1m_input", "usage_1m_mv", "usage_daily", "usage_hourly", "usage_minute"}
+	want := []string{"cost_by_model_daily", "schema_migrations",
+		"usage_1d", "usage_1d_input_v3", "usage_1d_mv_v3", "usage_1d_v1", "usage_1h", "usage_1h_input_v3", "usage_1h_mv_v3", "usage_1h_v1",
+		"usage_1m", "usage_1m_input_v3", "usage_1m_mv_v3", "usage_1m_v1", "usage_daily", "usage_hourly", "usage_minute"}
 	if strings.Join(tables, ",") != strings.Join(want, ",") {
 		t.Errorf("tables in %s:\n got %v\nwant %v", db, tables, want)
 	}
@@ -86,7 +88,7 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 }
 
 // TestRollupAcceptsInput checks the migration's Null → MV → AggregatingMergeTree
-// chain end to end on the real server: values inserted into usage_1m_input come
+// chain end to end on the real server: values inserted into usage_1m_input_v3 come
 // back merged, including the Decimal(38,12) cost and the histogram sumMap.
 func TestRollupAcceptsInput(t *testing.T) {
 	w, _, db := openTest(t)
@@ -94,7 +96,7 @@ func TestRollupAcceptsInput(t *testing.T) {
 	if _, err := w.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	insert := "INSERT INTO " + db + ".usage_1m_input (ts, tenant, application, provider, model, error_type, src_topic, src_partition, src_offset, requests, cost_usd, latency_count, latency_min_ms, latency_max_ms, latency_hist_idx, latency_hist_cnt) VALUES"
+	insert := "INSERT INTO " + db + "." + Minute.InputName() + " (ts, tenant, application, provider, model, error_type, src_topic, src_partition, src_offset, requests, cost_usd, latency_count, latency_min_ms, latency_max_ms, latency_hist_idx, latency_hist_cnt) VALUES"
 	ts := time.Date(2026, 1, 31, 23, 59, 0, 0, time.UTC)
 	for i, off := range []int64{41, 97} {
 		b, err := w.Conn().PrepareBatch(ctx, insert)

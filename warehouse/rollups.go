@@ -13,8 +13,8 @@ import (
 // Table is one rollup granularity.
 type Table uint8
 
-// The rollup tables. Each is fed through its own Null input table (see
-// schemas/clickhouse/0001_usage_rollups.sql).
+// The rollup tables. Each is fed through its own Null input table and
+// materialized view (see schemas/clickhouse/0003_compact_rollups.sql).
 const (
 	Minute Table = 1 << iota // usage_1m
 	Hour                     // usage_1h
@@ -40,7 +40,18 @@ func (t Table) Name() string {
 	return fmt.Sprintf("table(%d)", uint8(t))
 }
 
-// Truncate returns the start of t's bucket containing ts (UTC).
+// InputName is the table the aggregator inserts into, e.g.
+// "usage_1m_input_v3". Its name carries the schema version that last changed
+// what an insert means, so an aggregator built for an older schema cannot
+// land into a newer one: its inserts fail and its offsets stay uncommitted.
+func (t Table) InputName() string { return t.Name() + "_input_v3" }
+
+// MVName is the materialized view from InputName to Name.
+func (t Table) MVName() string { return t.Name() + "_mv_v3" }
+
+// Truncate returns the start of t's bucket containing ts, in UTC: the
+// minute, the hour or the UTC day. The server computes the same buckets:
+// ts columns are DateTime('UTC').
 func (t Table) Truncate(ts time.Time) time.Time {
 	switch t {
 	case Hour:
@@ -52,10 +63,11 @@ func (t Table) Truncate(ts time.Time) time.Time {
 	return ts.UTC().Truncate(time.Minute)
 }
 
-// Month is a ClickHouse partition of the rollup tables: toYYYYMM(ts).
+// Month is a ClickHouse partition of the rollup tables: toYYYYMM(ts) of a
+// DateTime('UTC') column, i.e. the UTC month, whatever the server's time zone.
 type Month int32
 
-// MonthOf returns the partition of ts.
+// MonthOf returns the partition of ts (its UTC month).
 func MonthOf(ts time.Time) Month {
 	y, m, _ := ts.UTC().Date()
 	return Month(y*100 + int(m))
@@ -98,12 +110,6 @@ type Rollup struct {
 	TTFT              Dist
 }
 
-const rollupColumns = "ts, tenant, application, provider, model, error_type, src_topic, src_partition, src_offset, " +
-	"requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, " +
-	"gpu_us, unpriced_requests, cost_usd, " +
-	"latency_count, latency_sum_us, latency_min_ms, latency_max_ms, latency_hist_idx, latency_hist_cnt, " +
-	"ttft_count, ttft_sum_us, ttft_min_ms, ttft_max_ms, ttft_hist_idx, ttft_hist_cnt"
-
 // InsertRollups lands rows into table t as ONE block. Every row must fall in
 // the same month (one ClickHouse partition), so the insert is atomic: it lands
 // whole or not at all. It returns an error without sending anything when the
@@ -119,18 +125,19 @@ func (w *Warehouse) InsertRollups(ctx context.Context, t Table, rows []Rollup) e
 				t.Name(), m, MonthOf(rows[i].TS))
 		}
 	}
-	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.database+"."+t.Name()+"_input ("+rollupColumns+")")
-	if err != nil {
-		return fmt.Errorf("cannot prepare insert into %s.%s_input: %w", w.database, t.Name(), err)
-	}
 	for i := range rows {
-		r := &rows[i]
-		if err := b.Append(r.TS, r.Tenant, r.Application, r.Provider, r.Model, r.ErrorType, r.SrcTopic, r.SrcPartition, r.SrcOffset,
-			r.Requests, r.Errors, r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.OutputTokens, r.ReasoningTokens,
-			r.GPUMicros, r.UnpricedRequests, r.Cost.Decimal(),
-			r.Latency.Count, r.Latency.SumMicros, minMs(r.Latency), r.Latency.MaxMs, nonNil16(r.Latency.HistIdx), nonNil64(r.Latency.HistCnt),
-			r.TTFT.Count, r.TTFT.SumMicros, minMs(r.TTFT), r.TTFT.MaxMs, nonNil16(r.TTFT.HistIdx), nonNil64(r.TTFT.HistCnt),
-		); err != nil {
+		if err := checkWidths(t, &rows[i]); err != nil {
+			return fmt.Errorf("cannot insert into %s: %w", t.Name(), err)
+		}
+	}
+	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.database+"."+t.InputName()+" ("+insertColumns+")")
+	if err != nil {
+		return fmt.Errorf("cannot prepare insert into %s.%s: %w", w.database, t.InputName(), err)
+	}
+	vals := make([]any, 0, len(keyColumns)+len(measures)+2)
+	for i := range rows {
+		vals = appendValues(&rows[i], vals[:0])
+		if err := b.Append(vals...); err != nil {
 			b.Abort()
 			return fmt.Errorf("cannot append row %d to %s insert: %w", i, t.Name(), err)
 		}

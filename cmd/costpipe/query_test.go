@@ -70,10 +70,10 @@ func queryDB(t *testing.T) string {
 		return uint64(len(vals)), sum, lo, hi, idx, cnt
 	}
 	for _, tb := range []struct {
-		name string
-		ts   time.Time
-	}{{"usage_1m", queryTS}, {"usage_1h", queryTS.Truncate(time.Hour)}, {"usage_1d", queryTS.Truncate(24 * time.Hour)}} {
-		b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+db+"."+tb.name+"_input (ts, tenant, application, provider, model, error_type, "+
+		table warehouse.Table
+		ts    time.Time
+	}{{warehouse.Minute, queryTS}, {warehouse.Hour, queryTS.Truncate(time.Hour)}, {warehouse.Day, queryTS.Truncate(24 * time.Hour)}} {
+		b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+db+"."+tb.table.InputName()+" (ts, tenant, application, provider, model, error_type, "+
 			"src_topic, src_partition, src_offset, requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, "+
 			"output_tokens, reasoning_tokens, gpu_us, unpriced_requests, cost_usd, "+
 			"latency_count, latency_sum_us, latency_min_ms, latency_max_ms, latency_hist_idx, latency_hist_cnt, "+

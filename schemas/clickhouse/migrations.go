@@ -4,7 +4,16 @@
 // target database. A migration, once released, is never edited: add a new one.
 //
 // The SQL must run on ClickHouse 18.16 (tested in CI) and on current releases:
-// no DateTime64, Map, SimpleAggregateFunction or TTL.
+// no DateTime64, Map, SimpleAggregateFunction, TTL or CODEC.
+//
+// Every statement must be safe to run again (IF [NOT] EXISTS, or a step that
+// redoes its work from scratch): a migration interrupted halfway is run again
+// from its first statement. A statement that cannot be repeated, such as a
+// RENAME, is guarded by a comment line right before it,
+//
+//	-- costpipe:unless-exists {database}.usage_1m_v1
+//
+// and skipped when that table exists.
 package clickhouse
 
 import (
@@ -26,13 +35,30 @@ type Migration struct {
 	SQL     string // raw file content, {database} not yet replaced
 }
 
-// Statements returns the migration's statements for database db, split on
-// semicolons that end a line, with comment-only lines removed.
-func (m Migration) Statements(db string) []string {
-	var out []string
+// Statement is one statement of a migration.
+type Statement struct {
+	SQL string
+	// UnlessExists names a table, "db.table": skip the statement when it
+	// exists. Empty for unguarded statements.
+	UnlessExists string
+}
+
+// guardPrefix starts a comment line guarding the next statement.
+const guardPrefix = "-- costpipe:unless-exists "
+
+// Steps returns the migration's statements for database db, split on
+// semicolons that end a line, with comment-only lines removed and guards
+// attached to the statement they precede.
+func (m Migration) Steps(db string) []Statement {
+	var out []Statement
 	var cur strings.Builder
+	guard := ""
 	for _, line := range strings.Split(strings.ReplaceAll(m.SQL, "{database}", db), "\n") {
 		trimmed := strings.TrimSpace(line)
+		if g, ok := strings.CutPrefix(trimmed, guardPrefix); ok {
+			guard = strings.TrimSpace(g)
+			continue
+		}
 		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
 			continue
 		}
@@ -40,12 +66,23 @@ func (m Migration) Statements(db string) []string {
 		cur.WriteByte('\n')
 		if strings.HasSuffix(trimmed, ";") {
 			stmt := strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")
-			out = append(out, stmt)
+			out = append(out, Statement{SQL: stmt, UnlessExists: guard})
 			cur.Reset()
+			guard = ""
 		}
 	}
 	if s := strings.TrimSpace(cur.String()); s != "" {
-		out = append(out, s)
+		out = append(out, Statement{SQL: s, UnlessExists: guard})
+	}
+	return out
+}
+
+// Statements returns the SQL of Steps.
+func (m Migration) Statements(db string) []string {
+	steps := m.Steps(db)
+	out := make([]string, len(steps))
+	for i, s := range steps {
+		out[i] = s.SQL
 	}
 	return out
 }

@@ -1,0 +1,133 @@
+package warehouse
+
+import (
+	"context"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+)
+
+// TestSchemaMatchesColumns runs DESCRIBE TABLE on the migrated tables of a
+// real server and compares them with the one list of columns.
+func TestSchemaMatchesColumns(t *testing.T) {
+	w, _, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range Tables {
+		for _, c := range []struct {
+			table string
+			want  []Column
+		}{{tb.Name(), TableColumns(tb)}, {tb.InputName(), InputColumns()}, {tb.MVName(), TableColumns(tb)}} {
+			got, err := w.Describe(ctx, c.table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := diffColumns(got, c.want); err != nil {
+				t.Errorf("%s: %v", c.table, err)
+			}
+		}
+	}
+	// The list itself: time in UTC, the narrow counts where intended.
+	if c := TableColumns(Minute)[0]; c.Name != "ts" || c.Type != "DateTime('UTC')" {
+		t.Errorf("first column %+v, want ts DateTime('UTC')", c)
+	}
+	for tb, want := range map[Table]string{Minute: "UInt32", Hour: "UInt32", Day: "UInt64"} {
+		for _, c := range TableColumns(tb) {
+			if strings.HasSuffix(c.Name, "_hist") && !strings.HasSuffix(c.Type, "Array("+want+"))") {
+				t.Errorf("%s.%s is %s, want counts of %s", tb.Name(), c.Name, c.Type, want)
+			}
+		}
+	}
+
+	// CheckSchema notices a table changed by hand.
+	if err := w.CheckSchema(ctx); err != nil {
+		t.Fatalf("CheckSchema on a migrated database: %v", err)
+	}
+	if err := w.Conn().Exec(ctx, "ALTER TABLE "+w.Database()+".usage_1h_input_v3 MODIFY COLUMN gpu_us UInt32"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CheckSchema(ctx); err == nil || !strings.Contains(err.Error(), "usage_1h_input_v3") || !strings.Contains(err.Error(), "gpu_us UInt32") {
+		t.Errorf("CheckSchema after changing gpu_us = %v, want an error naming usage_1h_input_v3 and gpu_us UInt32", err)
+	}
+}
+
+// testRollup returns a row whose every measure has a distinct value, so a
+// column swapped anywhere between Append, the view and MergeSelect shows.
+func testRollup(ts time.Time, partition int32, offset int64, k uint64) Rollup {
+	return Rollup{
+		TS: ts, Tenant: "acme", Application: "chat", Provider: "openai", Model: "gpt-4o", ErrorType: "",
+		SrcTopic: "costpipe.events", SrcPartition: partition, SrcOffset: offset,
+		Requests: 11 * k, Errors: 1 * k, InputTokens: 1300 * k, CachedInputTokens: 170 * k, CacheWriteTokens: 19 * k,
+		OutputTokens: 230 * k, ReasoningTokens: 29 * k, GPUMicros: 3100 * k, UnpricedRequests: 2 * k,
+		Cost:    pricing.MustParsePico("1.000000000037").Add(pricing.FromPicos(int64(k))),
+		Latency: Dist{Count: 5 * k, SumMicros: 410_000 * k, MinMs: 41.5, MaxMs: 97.25, HistIdx: []int16{187, 230}, HistCnt: []uint64{2 * k, 3 * k}},
+		TTFT:    Dist{Count: 4 * k, SumMicros: 120_000 * k, MinMs: 12.5, MaxMs: 43, HistIdx: []int16{-5, 126, 190}, HistCnt: []uint64{1 * k, 1 * k, 2 * k}},
+	}
+}
+
+// TestInsertRollupsRoundTrip lands rows through InsertRollups (the generated
+// insert), lets the views turn them into states, and reads them back with
+// MergeSelect: every measure must come back merged, in every table.
+func TestInsertRollupsRoundTrip(t *testing.T) {
+	w, _, db := openTest(t)
+	ctx := context.Background()
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
+	for _, tb := range Tables {
+		a, b := testRollup(tb.Truncate(ts), 2, 40, 1), testRollup(tb.Truncate(ts), 2, 90, 2)
+		b.Latency.MinMs, b.TTFT.MaxMs = 30.5, 44
+		for _, rows := range [][]Rollup{{a}, {b}} {
+			if err := w.InsertRollups(ctx, tb, rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got Merged
+		if err := w.Conn().QueryRow(ctx, "SELECT "+MergeSelect()+" FROM "+db+"."+tb.Name()).Scan(got.Dest()...); err != nil {
+			t.Fatalf("%s: %v", tb.Name(), err)
+		}
+		if err := got.Done(); err != nil {
+			t.Fatal(err)
+		}
+		want := testRollup(time.Time{}, 0, 0, 3)
+		want.Tenant, want.Application, want.Provider, want.Model, want.SrcTopic = "", "", "", "", ""
+		want.Cost = a.Cost.Add(b.Cost)
+		want.Latency.MinMs, want.TTFT.MaxMs = 30.5, 44
+		if !reflect.DeepEqual(got.Rollup, want) {
+			t.Errorf("%s merged:\n got %+v\nwant %+v", tb.Name(), got.Rollup, want)
+		}
+		marks, err := w.LandingMarks(ctx, "costpipe.events", []int32{2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := marks[MarkKey{tb, 202603, 2}]; m != 90 {
+			t.Errorf("%s mark = %d, want 90", tb.Name(), m)
+		}
+	}
+}
+
+// TestInsertRollupsRefusesOverflow: a histogram count that the UInt32
+// states of usage_1m cannot hold is refused, not wrapped; usage_1d takes it.
+func TestInsertRollupsRefusesOverflow(t *testing.T) {
+	w, _, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := testRollup(time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC), 0, 1, 1)
+	r.Latency.HistCnt = []uint64{math.MaxUint32 + 1, 0}
+	r.Latency.Count = math.MaxUint32 + 1
+	if err := w.InsertRollups(ctx, Minute, []Rollup{r}); err == nil || !strings.Contains(err.Error(), "UInt32") {
+		t.Errorf("InsertRollups(usage_1m) with a count of 2^32 = %v, want a refusal naming UInt32", err)
+	}
+	if err := w.InsertRollups(ctx, Day, []Rollup{r}); err != nil {
+		t.Errorf("InsertRollups(usage_1d) with a count of 2^32 = %v, want it landed", err)
+	}
+}

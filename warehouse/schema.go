@@ -1,0 +1,78 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Describe returns the columns of db.table as DESCRIBE TABLE reports them.
+func (w *Warehouse) Describe(ctx context.Context, table string) ([]Column, error) {
+	rows, err := w.conn.Query(ctx, "DESCRIBE TABLE "+w.database+"."+table)
+	if err != nil {
+		return nil, fmt.Errorf("cannot describe %s.%s: %w", w.database, table, err)
+	}
+	defer rows.Close()
+	var out []Column
+	n := len(rows.Columns()) // name, type, default_type, default_expression, … (more on newer servers)
+	for rows.Next() {
+		vals := make([]any, n)
+		strs := make([]string, n)
+		for i := range vals {
+			vals[i] = &strs[i]
+		}
+		if err := rows.Scan(vals...); err != nil {
+			return nil, fmt.Errorf("cannot describe %s.%s: %w", w.database, table, err)
+		}
+		out = append(out, Column{Name: strs[0], Type: strs[1]})
+	}
+	return out, rows.Err()
+}
+
+// CheckSchema compares the rollup tables, their input tables and views
+// with the columns declared in columns.go (TableColumns, InputColumns) and
+// reports the first difference: a server whose tables were changed by hand,
+// or a binary newer than the database's migrations.
+func (w *Warehouse) CheckSchema(ctx context.Context) error {
+	for _, t := range Tables {
+		for _, c := range []struct {
+			table string
+			want  []Column
+		}{{t.Name(), TableColumns(t)}, {t.InputName(), InputColumns()}, {t.MVName(), TableColumns(t)}} {
+			got, err := w.Describe(ctx, c.table)
+			if err != nil {
+				return err
+			}
+			if err := diffColumns(got, c.want); err != nil {
+				return fmt.Errorf("%s.%s does not have the columns costpipe expects (run costpipe migrate): %w", w.database, c.table, err)
+			}
+		}
+	}
+	return nil
+}
+
+// diffColumns describes the first difference between got and want.
+func diffColumns(got, want []Column) error {
+	for i := 0; i < max(len(got), len(want)); i++ {
+		switch {
+		case i >= len(got):
+			return fmt.Errorf("column %d %s %s is missing", i+1, want[i].Name, want[i].Type)
+		case i >= len(want):
+			return fmt.Errorf("unexpected column %d %s %s", i+1, got[i].Name, got[i].Type)
+		case got[i].Name != want[i].Name || normType(got[i].Type) != normType(want[i].Type):
+			return fmt.Errorf("column %d is %s %s, want %s %s", i+1, got[i].Name, got[i].Type, want[i].Name, want[i].Type)
+		}
+	}
+	return nil
+}
+
+// aggVersion is the state version newer servers may print,
+// "AggregateFunction(1, sumMap, …)".
+var aggVersion = regexp.MustCompile(`AggregateFunction\(\d+,`)
+
+// normType removes what servers print differently in type names: spaces
+// ("Decimal(38, 12)") and aggregate state versions.
+func normType(t string) string {
+	return aggVersion.ReplaceAllString(strings.ReplaceAll(t, " ", ""), "AggregateFunction(")
+}

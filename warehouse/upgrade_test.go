@@ -1,0 +1,221 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	chschema "github.com/costpipe/costpipe/schemas/clickhouse"
+)
+
+// landV1 inserts rows into t's input table of schema 0001 (usage_1m_input),
+// as an aggregator of that version did: same column names, one insert.
+func landV1(t *testing.T, w *Warehouse, tb Table, rows []Rollup) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+w.Database()+"."+tb.Name()+"_input ("+insertColumns+")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		if err := b.Append(appendValues(&rows[i], nil)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// oldData builds a 0001 database holding rows of two months, three Kafka
+// partitions and several flushes (unmerged parts).
+func oldData(t *testing.T) *Warehouse {
+	t.Helper()
+	w, _, _ := openTest(t)
+	if _, err := w.migrate(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 31, 22, 58, 0, 0, time.UTC)
+	off := int64(0)
+	for flush := 0; flush < 4; flush++ {
+		for _, tb := range Tables {
+			byMonth := map[Month][]Rollup{}
+			for i := 0; i < 12; i++ {
+				ts := tb.Truncate(base.Add(time.Duration(i*17+flush*7) * time.Minute))
+				r := testRollup(ts, int32(i%3), off+int64(i), uint64(1+i+flush))
+				r.Tenant = fmt.Sprintf("t%d", i%4)
+				byMonth[MonthOf(ts)] = append(byMonth[MonthOf(ts)], r)
+			}
+			for _, rows := range byMonth {
+				landV1(t, w, tb, rows)
+			}
+		}
+		off += 100
+	}
+	return w
+}
+
+// snapshot is everything a reader can see: merged measures per group and
+// the landing marks.
+type snapshot struct {
+	groups map[string]Rollup
+	marks  map[MarkKey]int64
+}
+
+func takeSnapshot(t *testing.T, w *Warehouse) snapshot {
+	t.Helper()
+	ctx := context.Background()
+	s := snapshot{groups: map[string]Rollup{}}
+	for _, tb := range Tables {
+		rows, err := w.Conn().Query(ctx, "SELECT toUInt32(ts), tenant, src_partition, "+MergeSelect()+" FROM "+w.Database()+"."+tb.Name()+
+			" GROUP BY ts, tenant, src_partition")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var (
+				ts     uint32
+				tenant string
+				p      int32
+				m      Merged
+			)
+			if err := rows.Scan(append([]any{&ts, &tenant, &p}, m.Dest()...)...); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Done(); err != nil {
+				t.Fatal(err)
+			}
+			s.groups[fmt.Sprintf("%s %d %s %d", tb.Name(), ts, tenant, p)] = m.Rollup
+		}
+		rows.Close()
+	}
+	var err error
+	if s.marks, err = w.LandingMarks(ctx, "costpipe.events", []int32{0, 1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.groups) == 0 || len(s.marks) != 3*2*3 {
+		t.Fatalf("snapshot: %d groups, %d marks; want some groups and 18 marks", len(s.groups), len(s.marks))
+	}
+	return s
+}
+
+func (s snapshot) mustEqual(t *testing.T, o snapshot) {
+	t.Helper()
+	if !reflect.DeepEqual(s.marks, o.marks) {
+		t.Errorf("landing marks differ:\n got %v\nwant %v", o.marks, s.marks)
+	}
+	if len(s.groups) != len(o.groups) {
+		t.Errorf("%d groups, want %d", len(o.groups), len(s.groups))
+	}
+	for k, want := range s.groups {
+		if got := o.groups[k]; !reflect.DeepEqual(got, want) {
+			t.Errorf("group %s:\n got %+v\nwant %+v", k, got, want)
+		}
+	}
+}
+
+// TestUpgradeFrom0001 lands data under schema 0001, migrates, and finds the
+// same measures and landing marks in the new tables; an aggregator of the
+// old version can no longer land.
+func TestUpgradeFrom0001(t *testing.T) {
+	w := oldData(t)
+	ctx := context.Background()
+	before := takeSnapshot(t, w)
+	res, err := w.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := res[len(res)-1]; last.Version != 3 || !last.Applied {
+		t.Fatalf("last migration %+v, want 0003 applied", last)
+	}
+	before.mustEqual(t, takeSnapshot(t, w))
+	for _, tb := range Tables {
+		var n uint64
+		if err := w.Conn().QueryRow(ctx, "SELECT count() FROM "+w.Database()+"."+tb.Name()+"_v1").Scan(&n); err != nil || n == 0 {
+			t.Errorf("old table %s_v1: %d rows, %v; want it kept", tb.Name(), n, err)
+		}
+	}
+	// The old version's insert now fails (and would be retried, its offsets
+	// uncommitted) instead of landing beside the new tables.
+	b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+w.Database()+".usage_1m_input ("+insertColumns+")")
+	if err == nil {
+		r := testRollup(time.Now().UTC().Truncate(time.Minute), 0, 1000, 1)
+		if err = b.Append(appendValues(&r, nil)...); err == nil {
+			err = b.Send()
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "usage_1m_input") {
+		t.Errorf("insert into the old input table after the upgrade: %v, want an error", err)
+	}
+}
+
+// TestUpgradeInterrupted runs part of 0003 by hand (as a run that died after
+// copying usage_1m and creating its view) and then Migrate: nothing counted
+// twice.
+func TestUpgradeInterrupted(t *testing.T) {
+	w := oldData(t)
+	ctx := context.Background()
+	before := takeSnapshot(t, w)
+	ms, err := chschema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := ms[2].Steps(w.Database())
+	ran := 0
+	for _, st := range steps {
+		if err := w.Conn().Exec(ctx, st.SQL); err != nil {
+			t.Fatal(err)
+		}
+		ran++
+		if strings.HasPrefix(st.SQL, "CREATE MATERIALIZED VIEW") {
+			break // died after usage_1m was copied and its view created
+		}
+	}
+	if ran == len(steps) {
+		t.Fatal("0003 has no materialized view")
+	}
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before.mustEqual(t, takeSnapshot(t, w))
+}
+
+// TestUpgradeConcurrent starts three migrations of the same old database at
+// once, as aggregators starting together do: they take turns, the data is
+// copied once.
+func TestUpgradeConcurrent(t *testing.T) {
+	w := oldData(t)
+	before := takeSnapshot(t, w)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := DefaultOptions()
+			o.DSN = w.dsn
+			w2, err := Open(context.Background(), o)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer w2.Close()
+			_, errs[i] = w2.Migrate(context.Background())
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("migration %d: %v", i, err)
+		}
+	}
+	before.mustEqual(t, takeSnapshot(t, w))
+	var locks uint8
+	if err := w.Conn().QueryRow(context.Background(), "EXISTS TABLE "+w.Database()+".schema_migrations_lock").Scan(&locks); err != nil || locks != 0 {
+		t.Errorf("lock table left behind: exists=%d err=%v", locks, err)
+	}
+}
