@@ -4,7 +4,7 @@
 // ports, a fresh temporary directory with a minimal config, the default user
 // without a password, UTC. It returns once the server answers SELECT 1 over
 // the native protocol and stops it (and removes the directory) when the test
-// ends. Stop, Restart and Kill simulate outages; Restart keeps the ports and
+// ends. StartWithOptions starts one in another time zone. Stop, Restart and Kill simulate outages; Restart keeps the ports and
 // the data.
 //
 // Shared gives every test of a binary one lazily started server; tests
@@ -38,6 +38,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -87,13 +88,28 @@ type process struct {
 	err  error         // exit status, valid after done
 }
 
+// Options configure a private server of StartWithOptions.
+type Options struct {
+	// Timezone is the server's <timezone>, e.g. "Europe/Berlin": the zone of
+	// DateTime columns declared without one and of date functions called
+	// without one. Default "UTC" (Start, Shared).
+	Timezone string
+}
+
 // Start starts a private server and registers a t.Cleanup that kills it and
 // removes its directory. It fails the test, with the server's log tail, if
 // the server cannot start. Under go test -short it skips the test instead.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWithOptions(t, Options{})
+}
+
+// StartWithOptions is Start with options, e.g. a server in another time
+// zone: chtest.StartWithOptions(t, chtest.Options{Timezone: "Europe/Berlin"}).
+func StartWithOptions(t testing.TB, o Options) *Server {
+	t.Helper()
 	skipShort(t)
-	s, err := start()
+	s, err := start(o)
 	if err != nil {
 		t.Fatalf("chtest: %v", err)
 	}
@@ -117,7 +133,13 @@ func skipShort(t testing.TB) {
 
 // start creates a directory and starts a server in it, choosing new ports if
 // the chosen ones were taken in the meantime.
-func start() (*Server, error) {
+func start(o Options) (*Server, error) {
+	if o.Timezone == "" {
+		o.Timezone = "UTC"
+	}
+	if !tzRE.MatchString(o.Timezone) {
+		return nil, fmt.Errorf("time zone %q: want an IANA name such as Europe/Berlin", o.Timezone)
+	}
 	sweepStaleDirs()
 	bin, err := findBinary()
 	if err != nil {
@@ -126,7 +148,7 @@ func start() (*Server, error) {
 	major := binaryMajor(bin)
 	var lastErr error
 	for range 3 {
-		s, err := startOnce(bin, major)
+		s, err := startOnce(bin, major, o)
 		if err == nil {
 			return s, nil
 		}
@@ -138,7 +160,10 @@ func start() (*Server, error) {
 	return nil, lastErr
 }
 
-func startOnce(bin []string, major int) (*Server, error) {
+// tzRE keeps a time zone name from breaking the XML config.
+var tzRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+/-]*$`)
+
+func startOnce(bin []string, major int, o Options) (*Server, error) {
 	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a server directory: %w", err)
@@ -152,7 +177,7 @@ func startOnce(bin []string, major int) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	config, err := writeConfig(dir, ports[0], ports[1], major)
+	config, err := writeConfig(dir, ports[0], ports[1], major, o.Timezone)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

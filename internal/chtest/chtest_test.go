@@ -464,7 +464,7 @@ func TestWriteConfigVersions(t *testing.T) {
 		wantLC, mem bool
 	}{{0, true, false}, {18, true, false}, {24, false, true}} {
 		dir := t.TempDir()
-		if _, err := writeConfig(dir, 1234, 5678, tt.major); err != nil {
+		if _, err := writeConfig(dir, 1234, 5678, tt.major, "UTC"); err != nil {
 			t.Fatal(err)
 		}
 		config, _ := os.ReadFile(filepath.Join(dir, "config.xml"))
@@ -478,5 +478,29 @@ func TestWriteConfigVersions(t *testing.T) {
 		if got := strings.Contains(string(config), "max_server_memory_usage"); got != tt.mem {
 			t.Errorf("major %d: max_server_memory_usage present = %v, want %v", tt.major, got, tt.mem)
 		}
+	}
+}
+
+// TestTimezone starts a server in another time zone: the server reports it,
+// DateTime without a zone follows it, DateTime('UTC') does not; the shared
+// server stays in UTC.
+func TestTimezone(t *testing.T) {
+	srv := StartWithOptions(t, Options{Timezone: "America/New_York"})
+	conn := srv.Conn(t, "default")
+	var tz string
+	var local, utc uint32
+	// 2026-02-01T00:30:00Z is still January 31st in New York.
+	err := conn.QueryRow(t.Context(), "SELECT timezone(), toYYYYMMDD(toDateTime(1769905800)), toYYYYMMDD(toDateTime(1769905800, 'UTC'))").Scan(&tz, &local, &utc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tz != "America/New_York" || local != 20260131 || utc != 20260201 {
+		t.Errorf("timezone %q, local day %d, UTC day %d; want America/New_York 20260131 20260201", tz, local, utc)
+	}
+	if err := Shared(t).Conn(t, "default").QueryRow(t.Context(), "SELECT timezone()").Scan(&tz); err != nil || (tz != "UTC" && tz != "Etc/UTC") {
+		t.Errorf("shared server time zone %q (%v), want UTC", tz, err)
+	}
+	if _, err := start(Options{Timezone: "UTC</timezone><x>"}); err == nil {
+		t.Error("start accepted a time zone that is not a name")
 	}
 }

@@ -105,7 +105,7 @@ func runVersion(bin []string) int {
 // writeConfig writes config.xml and users.xml for a server on the given
 // ports into dir and returns the path of config.xml. major is the server's
 // major version, 0 when unknown (assumed old).
-func writeConfig(dir string, tcpPort, httpPort, major int) (string, error) {
+func writeConfig(dir string, tcpPort, httpPort, major int, timezone string) (string, error) {
 	for _, sub := range []string{"data", "tmp", "user_files", "format_schemas", "log"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return "", fmt.Errorf("cannot create %q: %w", filepath.Join(dir, sub), err)
@@ -136,13 +136,13 @@ func writeConfig(dir string, tcpPort, httpPort, major int) (string, error) {
   <users_config>%[1]s/users.xml</users_config>
   <default_profile>default</default_profile>
   <default_database>default</default_database>
-  <timezone>UTC</timezone>
+  <timezone>%[5]s</timezone>
   <mark_cache_size>67108864</mark_cache_size>
   <uncompressed_cache_size>0</uncompressed_cache_size>
   <max_concurrent_queries>64</max_concurrent_queries>
   <mlock_executable>false</mlock_executable>
 %[4]s</yandex>
-`, dir, tcpPort, httpPort, extra.String())
+`, dir, tcpPort, httpPort, extra.String(), timezone)
 
 	var profile strings.Builder
 	// Idle native connections check for shutdown every poll_interval

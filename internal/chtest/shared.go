@@ -61,7 +61,7 @@ func Shared(t testing.TB) *Server {
 			"func TestMain(m *testing.M) { chtest.Main(m) }")
 	}
 	shared.once.Do(func() {
-		srv, err := start()
+		srv, err := start(Options{})
 		if err == nil {
 			srv.shared = true
 		}
