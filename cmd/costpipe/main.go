@@ -64,6 +64,7 @@ Every flag can also be set with the environment variable shown in its help.`,
 			loadgenCommand(),
 			pricesCommand(),
 			queryCommand(),
+			retentionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}
