@@ -3,6 +3,7 @@ package schemas
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -48,10 +49,73 @@ func checkString(field, v string, required bool, max int) error {
 	if len(v) > max {
 		return fieldErr(field, v, "longer than "+strconv.Itoa(max)+" bytes ("+strconv.Itoa(len(v))+")")
 	}
-	if !utf8.ValidString(v) {
-		return fieldErr(field, v, "not valid UTF-8")
+	if off, r := textFault(v); off >= 0 {
+		return fieldErr(field, v, textFaultReason(off, r))
 	}
 	return nil
+}
+
+// ValidText reports whether s is valid UTF-8 without control characters,
+// as Validate requires of every string field (attribute keys and values
+// included): no C0 control (U+0000–U+001F, tab and line breaks included),
+// no DEL (U+007F) and no C1 control (U+0080–U+009F), i.e. nothing of Unicode
+// category Cc. Labels are single-line names shown in terminals, tables and
+// CSV files, where these characters only do harm (terminal escapes, broken
+// rows). Decoders use it for checks that mirror Validate.
+func ValidText(s string) bool {
+	off, _ := textFault(s)
+	return off < 0
+}
+
+// textFault returns the byte offset in s of the first control character or
+// invalid UTF-8 and that character (utf8.RuneError for invalid UTF-8), or
+// -1. Printable ASCII is checked eight bytes at a time: a byte is flagged
+// when it is ≥ 0x80 (w), 0x7F (w+1 reaches 0x80) or < 0x20 (w−0x20
+// borrows). Carries and borrows only mark bytes above a real match, so the
+// lowest flagged byte is exact.
+func textFault(s string) (int, rune) {
+	i := 0
+	for i < len(s) {
+		if len(s)-i >= 8 {
+			w := load64(s, i)
+			m := (w | (w + lsb) | ((w - lsb*0x20) &^ w)) & msb
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		}
+		c := s[i]
+		switch {
+		case c >= 0x20 && c < 0x7f:
+			i++
+		case c < utf8.RuneSelf:
+			return i, rune(c)
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if n == 1 || r <= 0x9f { // invalid, or a C1 control
+				return i, r
+			}
+			i += n
+		}
+	}
+	return -1, 0
+}
+
+// load64 reads s[i:i+8] as a little-endian word (one load on amd64 and arm64).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// textFaultReason describes what textFault found at byte off.
+func textFaultReason(off int, r rune) string {
+	at := " at byte " + strconv.Itoa(off)
+	if r == utf8.RuneError {
+		return "not valid UTF-8" + at
+	}
+	return "control character " + fmt.Sprintf("U+%04X", r) + at + " (not allowed in strings)"
 }
 
 func checkTokens(field string, v int64) error {
@@ -155,6 +219,7 @@ func (e *Event) Validate() error {
 	}
 	for k, v := range e.Attributes {
 		if err := checkString("attributes", k, true, MaxLabelLen); err != nil {
+			err.(*FieldError).Reason = "key: " + err.(*FieldError).Reason
 			return err
 		}
 		if err := checkString("attributes", v, false, MaxLabelLen); err != nil {

@@ -1,12 +1,18 @@
 package schemas
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // validEvent sets every field, each at a value that passes.
@@ -265,5 +271,181 @@ func TestValidateTimestampYearIsUTC(t *testing.T) {
 	e.Timestamp = time.Date(1970, 1, 1, 1, 30, 0, 0, time.FixedZone("+01", 3600))
 	if err := e.Validate(); err != nil {
 		t.Errorf("Validate() = %v for 1970-01-01T00:30Z", err)
+	}
+}
+
+// textFaultReference is textFault written the obvious way: the first
+// invalid UTF-8 or unicode.IsControl rune (C0, DEL and C1).
+func textFaultReference(s string) (int, rune) {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+				return i, r
+			}
+		}
+		if unicode.IsControl(r) {
+			return i, r
+		}
+	}
+	return -1, 0
+}
+
+func TestValidText(t *testing.T) {
+	var cases []string
+	for r := rune(0); r < 0x800; r++ {
+		cases = append(cases, string(r), "abcdefgh"+string(r), "abcdefg"+string(r)+"tail", "é"+string(r)+"0123456789")
+	}
+	for _, s := range []string{"", "plain ascii", "a\x00", "\x1f", " ~", "\x7f", "\u2028\u2029\u00a0\ufeff", "😀",
+		"\xff", "abc\xc3", "\xed\xa0\x80", "01234567\xff", "0123456789abcde\x01", "\xc2\x85", "\xc2", "\xe2\x80",
+		"ab\xff\x1b", "𝄞𝄞𝄞𝄞\t", strings.Repeat("x", 300) + "\x1b"} {
+		cases = append(cases, s)
+	}
+	for _, s := range cases {
+		off, r := textFault(s)
+		wantOff, wantR := textFaultReference(s)
+		if off != wantOff || r != wantR {
+			t.Errorf("textFault(%q) = %d, %U; want %d, %U", s, off, r, wantOff, wantR)
+		}
+		if ValidText(s) != (wantOff < 0) {
+			t.Errorf("ValidText(%q) = %v", s, ValidText(s))
+		}
+	}
+}
+
+// FuzzValidText compares the eight-bytes-at-a-time scan with the reference.
+func FuzzValidText(f *testing.F) {
+	for _, s := range []string{"", "acme-corp", "claude-sonnet-4-5-20250929\x1b[31m", "Zürich\u0085", "\x7f", "0123456789abcdef\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		off, r := textFault(s)
+		wantOff, wantR := textFaultReference(s)
+		if off != wantOff || r != wantR {
+			t.Fatalf("textFault(%q) = %d, %U; want %d, %U", s, off, r, wantOff, wantR)
+		}
+	})
+}
+
+// TestValidateControlCharacters: a control character in any string field,
+// attribute keys and values included, is a *FieldError naming the field and
+// the byte offset, from Validate and from the decoder alike.
+func TestValidateControlCharacters(t *testing.T) {
+	setters := map[string]func(e *Event, s string){
+		"event_id":    func(e *Event, s string) { e.EventID = s },
+		"tenant":      func(e *Event, s string) { e.Tenant = s },
+		"provider":    func(e *Event, s string) { e.Provider = s },
+		"model":       func(e *Event, s string) { e.Model = s },
+		"error_type":  func(e *Event, s string) { e.ErrorType = s },
+		"application": func(e *Event, s string) { e.Application = s },
+		"operation":   func(e *Event, s string) { e.Operation = s },
+		"region":      func(e *Event, s string) { e.Region = s },
+		"attributes":  func(e *Event, s string) { e.Attributes = map[string]string{s: "v"} },
+		"attributes.team": func(e *Event, s string) {
+			e.Attributes = map[string]string{"team": s}
+		},
+	}
+	for _, c := range []struct {
+		value string
+		off   int
+		r     rune
+	}{
+		{"acme\x1b[31m", 4, 0x1b}, // a terminal escape
+		{"\t", 0, '\t'},
+		{"two\nlines", 3, '\n'},
+		{"cr\r", 2, '\r'},
+		{"nul\x00", 3, 0},
+		{"\x01", 0, 1},
+		{"unit\x1f", 4, 0x1f},
+		{"del\x7f", 3, 0x7f},
+		{"zürich\u0085", 7, 0x85}, // NEL: a C1 control, after a 2-byte ü
+		{"\u009b31m", 0, 0x9b},    // 8-bit CSI
+		{"a-long-model-name-20250929\x1b", 26, 0x1b},
+	} {
+		for field, set := range setters {
+			e := validEvent()
+			set(&e, c.value)
+			wantReason := fmt.Sprintf("control character U+%04X at byte %d (not allowed in strings)", c.r, c.off)
+			if field == "attributes" {
+				wantReason = "key: " + wantReason
+			}
+			var fe *FieldError
+			err := e.Validate()
+			if !errors.As(err, &fe) || fe.Field != field || fe.Value != c.value || fe.Reason != wantReason {
+				t.Errorf("%s = %q: Validate() = %#v, want field %q, reason %q", field, c.value, err, field, wantReason)
+				continue
+			}
+			if strings.ContainsRune(err.Error(), c.r) {
+				t.Errorf("%s = %q: the message %q carries the raw control character", field, c.value, err)
+			}
+			data := AppendJSON(nil, &e)
+			derr := NewDecoder().Decode(data, new(Event))
+			if !errors.As(derr, &fe) || fe.Field != field || derr.Error() != err.Error() {
+				t.Errorf("%s = %q: Decode(%s) = %v, want %v", field, c.value, data, derr, err)
+			}
+		}
+	}
+	// Near misses stay valid: space, tilde, no-break space, line and
+	// paragraph separators, BOM, replacement character, emoji.
+	e := validEvent()
+	e.Tenant, e.Model, e.Region = " ~", "\u00a0\u2028\u2029\ufeff", "\ufffd😀"
+	e.Attributes = map[string]string{"k ~": "\u00a0"}
+	if err := e.Validate(); err != nil {
+		t.Errorf("near misses: %v", err)
+	}
+}
+
+// TestJSONSchemaTextRule: every string field of event.schema.json refers to
+// $defs/text, whose pattern (a control character anywhere) matches exactly
+// what ValidText rejects in valid UTF-8.
+func TestJSONSchemaTextRule(t *testing.T) {
+	raw, err := os.ReadFile("event.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type strSchema struct {
+		Ref string `json:"$ref"`
+	}
+	var schema struct {
+		Defs struct {
+			Text struct {
+				Not struct {
+					Type    string `json:"type"`
+					Pattern string `json:"pattern"`
+				} `json:"not"`
+			} `json:"text"`
+		} `json:"$defs"`
+		Properties map[string]struct {
+			strSchema
+			PropertyNames        *strSchema `json:"propertyNames"`
+			AdditionalProperties *strSchema `json:"additionalProperties"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	const ref = "#/$defs/text"
+	for _, f := range []string{"event_id", "tenant", "provider", "model", "error_type", "application", "operation", "region"} {
+		if got := schema.Properties[f].Ref; got != ref {
+			t.Errorf("%s: $ref %q, want %q", f, got, ref)
+		}
+	}
+	a := schema.Properties["attributes"]
+	if a.PropertyNames == nil || a.PropertyNames.Ref != ref || a.AdditionalProperties == nil || a.AdditionalProperties.Ref != ref {
+		t.Errorf("attributes keys and values do not refer to %s", ref)
+	}
+	not := schema.Defs.Text.Not
+	if not.Type != "string" {
+		t.Errorf("$defs/text: not.type %q, want string (so null stays valid)", not.Type)
+	}
+	re, err := regexp.Compile(not.Pattern)
+	if err != nil {
+		t.Fatalf("$defs/text pattern: %v", err)
+	}
+	for r := rune(0); r < 0x3000; r++ {
+		for _, s := range []string{string(r), "ab" + string(r) + "cd"} {
+			if re.MatchString(s) == ValidText(s) {
+				t.Errorf("%q: pattern matches %v, ValidText %v", s, re.MatchString(s), ValidText(s))
+			}
+		}
 	}
 }

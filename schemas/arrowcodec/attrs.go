@@ -3,7 +3,6 @@ package arrowcodec
 import (
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/costpipe/costpipe/schemas"
 )
@@ -20,10 +19,11 @@ type mapCol struct {
 	entryOK   []bool
 }
 
-// stringsASCII reports whether all string data of a (utf8 or large_utf8)
-// is ASCII, so any of its strings is valid UTF-8.
-func stringsASCII(t *ftype, a *arr) bool {
-	return (t.tag == tagUtf8 || t.tag == tagLargeUtf8) && isASCII(a.b2)
+// stringsPrintableASCII reports whether all string data of a (utf8 or
+// large_utf8) is printable ASCII, so any of its strings passes
+// schemas.ValidText.
+func stringsPrintableASCII(t *ftype, a *arr) bool {
+	return (t.tag == tagUtf8 || t.tag == tagLargeUtf8) && isPrintableASCII(a.b2)
 }
 
 func (m *mapCol) prepare(f *field, a *arr, n int) error {
@@ -63,12 +63,12 @@ func (m *mapCol) prepare(f *field, a *arr, n int) error {
 	if int(prev) > limit {
 		return fmt.Errorf("map offsets reach entry %d, %d entries exist", prev, limit)
 	}
-	keysASCII, itemsASCII := stringsASCII(kt, ka), stringsASCII(it, ia)
+	keysASCII, itemsASCII := stringsPrintableASCII(kt, ka), stringsPrintableASCII(it, ia)
 	m.entryOK = m.entryOK[:0]
 	for i := 0; i < limit; i++ {
 		k, v := m.keys[i], m.items[i]
-		ok := k != "" && len(k) <= schemas.MaxLabelLen && (keysASCII || utf8.ValidString(k)) &&
-			m.itemValid.valid(i) && len(v) <= schemas.MaxLabelLen && (itemsASCII || utf8.ValidString(v))
+		ok := k != "" && len(k) <= schemas.MaxLabelLen && (keysASCII || schemas.ValidText(k)) &&
+			m.itemValid.valid(i) && len(v) <= schemas.MaxLabelLen && (itemsASCII || schemas.ValidText(v))
 		m.entryOK = append(m.entryOK, ok)
 	}
 	return nil

@@ -322,19 +322,26 @@ func maxUint32(vals []int32) uint32 {
 	return max(m0, m1, m2, m3)
 }
 
-// isASCII reports whether b has no byte ≥ 0x80, eight bytes at a time.
-func isASCII(b []byte) bool {
+// isPrintableASCII reports whether every byte of b is printable ASCII
+// (0x20–0x7E), so any slice of b passes schemas.ValidText. It looks at eight
+// bytes at a time: a byte is flagged when it is ≥ 0x80 (w), 0x7F (w+1
+// reaches 0x80) or < 0x20 (w−0x20 borrows).
+func isPrintableASCII(b []byte) bool {
+	const lsb = 0x0101010101010101
 	var acc uint64
 	i := 0
-	for ; i+32 <= len(b); i += 32 {
-		acc |= binary.LittleEndian.Uint64(b[i:]) | binary.LittleEndian.Uint64(b[i+8:]) |
-			binary.LittleEndian.Uint64(b[i+16:]) | binary.LittleEndian.Uint64(b[i+24:])
+	for ; i+16 <= len(b); i += 16 {
+		w0, w1 := binary.LittleEndian.Uint64(b[i:]), binary.LittleEndian.Uint64(b[i+8:])
+		acc |= w0 | (w0 + lsb) | ((w0 - lsb*0x20) &^ w0) | w1 | (w1 + lsb) | ((w1 - lsb*0x20) &^ w1)
 	}
 	for ; i+8 <= len(b); i += 8 {
-		acc |= binary.LittleEndian.Uint64(b[i:])
+		w := binary.LittleEndian.Uint64(b[i:])
+		acc |= w | (w + lsb) | ((w - lsb*0x20) &^ w)
 	}
 	for ; i < len(b); i++ {
-		acc |= uint64(b[i])
+		if c := b[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
 	}
 	return acc&0x8080808080808080 == 0
 }

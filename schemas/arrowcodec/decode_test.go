@@ -2,6 +2,7 @@ package arrowcodec
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,59 @@ func TestDecodeCorruptStreams(t *testing.T) {
 				t.Fatalf("byte %d ^ %#x: error %v", i, x, err)
 			}
 		}
+	}
+}
+
+// TestDecodeControlCharacters: every string column, attribute keys and
+// values reject control characters as schemas.Validate does, whether the
+// column is a dictionary, plain utf8 (the event_id fast path) or
+// large_utf8, and the row error names the column.
+func TestDecodeControlCharacters(t *testing.T) {
+	plain := map[string]arrow.DataType{}
+	large := map[string]arrow.DataType{}
+	for _, c := range []string{ColTenant, ColProvider, ColModel, ColErrorType, ColApplication, ColOperation, ColRegion} {
+		plain[c] = arrow.BinaryTypes.String
+		large[c] = arrow.BinaryTypes.LargeString
+	}
+	large[ColEventID] = arrow.BinaryTypes.LargeString
+	large[ColAttributes] = arrow.MapOf(arrow.BinaryTypes.LargeString, arrow.BinaryTypes.LargeString)
+	for _, sc := range []struct {
+		name   string
+		schema *arrow.Schema
+	}{{"contract", Schema()}, {"plain utf8", schemaWith(plain, nil)}, {"large_utf8", schemaWith(large, nil)}} {
+		t.Run(sc.name, func(t *testing.T) {
+			rows := []row{validRow("ok-0").with(ColTenant, "Zürich \u2028 ok", ColAttributes, []kv{{"k", strp("v é")}})}
+			wantField := map[int]string{}
+			add := func(r row, field string) {
+				wantField[len(rows)] = field
+				rows = append(rows, r)
+			}
+			for i, bad := range []string{"a\x1b[31m", "\t", "x\n", "\x00", "del\x7f", "c1\u0085", "csi\u009b"} {
+				id := "bad-" + strconv.Itoa(i)
+				add(validRow(id+"\x01"), ColEventID)
+				for _, c := range []string{ColTenant, ColProvider, ColModel, ColErrorType, ColApplication, ColOperation, ColRegion} {
+					add(validRow(id).with(c, bad), c)
+				}
+				add(validRow(id).with(ColAttributes, []kv{{bad, strp("v")}}), ColAttributes)
+				add(validRow(id).with(ColAttributes, []kv{{"k", strp(bad)}}), "attributes.k")
+			}
+			rows = append(rows, validRow("ok-last"))
+			got, bad, err := decodeCollect(t, streamOf(t, sc.schema, rows, 7))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(bad) != len(wantField) {
+				t.Errorf("%d invalid rows, want %d", len(bad), len(wantField))
+			}
+			for i, field := range wantField {
+				assertFieldError(t, bad[i], field)
+				if bad[i] != nil && !strings.Contains(bad[i].Error(), "control character U+") {
+					t.Errorf("row %d: %v does not name the control character", i, bad[i])
+				}
+			}
+			if len(got) != 2 || got[0].Tenant != "Zürich \u2028 ok" || got[1].EventID != "ok-last" {
+				t.Fatalf("valid rows %+v", got)
+			}
+		})
 	}
 }

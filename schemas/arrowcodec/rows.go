@@ -210,7 +210,7 @@ type strCol struct {
 	arena    string
 	offs     []int32
 	base     int32
-	ascii    bool // arena is ASCII, so every slice of it is valid UTF-8
+	ascii    bool // arena is printable ASCII, so every slice of it passes schemas.ValidText
 	required bool
 	max      int
 
@@ -231,7 +231,7 @@ func (c *strCol) at(i int) (string, bool) {
 // plainAt is at for the offsets form.
 func (c *strCol) plainAt(i int) (string, bool) {
 	s := c.arena[c.offs[i]-c.base : c.offs[i+1]-c.base]
-	return s, (s != "" || !c.required) && len(s) <= c.max && (c.ascii || utf8.ValidString(s))
+	return s, (s != "" || !c.required) && len(s) <= c.max && (c.ascii || schemas.ValidText(s))
 }
 
 // batch is one record batch made ready for the row loop: all structure
@@ -332,7 +332,7 @@ func (c *strCol) prepare(spec *colSpec, f *field, a *arr, dict *dictState, n int
 		}
 		raw := a.b2[offs[0]:offs[n]]
 		c.plain, c.offs, c.base = true, offs, offs[0]
-		c.ascii = isASCII(raw)
+		c.ascii = isPrintableASCII(raw)
 		c.arena = string(raw)
 		return nil
 	default:
@@ -354,13 +354,13 @@ func (c *strCol) prepare(spec *colSpec, f *field, a *arr, dict *dictState, n int
 	ascii := false
 	if f != nil {
 		if f.dict {
-			ascii = allASCII(c.vals)
+			ascii = allPrintableASCII(c.vals)
 		} else {
-			ascii = stringsASCII(&f.typ, a)
+			ascii = stringsPrintableASCII(&f.typ, a)
 		}
 	}
 	for _, s := range c.vals {
-		ok := len(s) <= spec.max && (ascii || utf8.ValidString(s))
+		ok := len(s) <= spec.max && (ascii || schemas.ValidText(s))
 		if s == "" {
 			ok = !spec.required
 		}
@@ -369,11 +369,12 @@ func (c *strCol) prepare(spec *colSpec, f *field, a *arr, dict *dictState, n int
 	return nil
 }
 
-// allASCII reports whether every string of vals is ASCII.
-func allASCII(vals []string) bool {
+// allPrintableASCII reports whether every string of vals is printable
+// ASCII (see isPrintableASCII).
+func allPrintableASCII(vals []string) bool {
 	for _, s := range vals {
 		for i := 0; i < len(s); i++ {
-			if s[i] >= 0x80 {
+			if c := s[i]; c < 0x20 || c >= 0x7f {
 				return false
 			}
 		}
