@@ -358,8 +358,9 @@ type jsonPercentiles struct {
 
 // writeUsageCSV writes a header and one line per row, the json fields
 // flattened; percentile cells are empty when no call reported the duration.
+// Every cell goes through csvCell, so no value is read as a formula.
 func writeUsageCSV(w io.Writer, by []analytics.Dim, rows []analytics.UsageRow) error {
-	cw := csv.NewWriter(w)
+	cw := &safeCSVWriter{csv.NewWriter(w)}
 	var header []string
 	for _, d := range by {
 		header = append(header, string(d))
@@ -401,6 +402,73 @@ func writeUsageCSV(w io.Writer, by []analytics.Dim, rows []analytics.UsageRow) e
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// safeCSVWriter is a csv.Writer whose Write neutralises formula cells
+// (csvCell).
+type safeCSVWriter struct{ *csv.Writer }
+
+func (w *safeCSVWriter) Write(rec []string) error {
+	for i, c := range rec {
+		rec[i] = csvCell(c)
+	}
+	return w.Writer.Write(rec)
+}
+
+// csvCell defuses CSV (formula) injection: a spreadsheet opening the file
+// runs a cell that starts with '=', '+', '-' or '@' as a formula, and some
+// also after a leading tab or carriage return (OWASP). Such a cell gets a
+// leading single quote, which spreadsheets show as text. A cell that is a
+// plain decimal number as a whole ("-1.5", "+2", "-3e-7") is left alone:
+// a spreadsheet reads it as that number, never as a formula, so negative
+// amounts stay numbers. The rule applies to every column, text or not;
+// this command's numeric columns are never negative today, but stay safe
+// and numeric if they become so.
+func csvCell(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		if !isDecimal(s) {
+			return "'" + s
+		}
+	}
+	return s
+}
+
+// isDecimal reports whether s is [+-]digits[.digits][(e|E)[+-]digits].
+func isDecimal(s string) bool {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := func() bool {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if !digits() {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if !digits() {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	return i == len(s)
 }
 
 // writeUsageTable prints a titled table for people: aligned columns,
