@@ -7,6 +7,7 @@
 #
 #   scripts/clickhouse-local.sh            # native 127.0.0.1:9000, HTTP 127.0.0.1:8123
 #   CH_TCP_PORT=19000 CH_HTTP_PORT=18123 CLICKHOUSE_DIR=/tmp/ch scripts/clickhouse-local.sh
+#   CH_COMPRESSION=zstd scripts/clickhouse-local.sh   # parts compressed with ZSTD (docs/design.md)
 set -euo pipefail
 
 dir="${CLICKHOUSE_DIR:-${TMPDIR:-/tmp}/costpipe-clickhouse}"
@@ -33,6 +34,13 @@ major="${major:-0}"
 low_cardinality=""
 if ((major < 19)); then
 	low_cardinality="<allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>"
+fi
+
+# Server-wide part compression: ZSTD instead of the default LZ4 (18.16 has no
+# per-column CODEC; this works on old and new servers alike).
+compression=""
+if [[ "${CH_COMPRESSION:-}" == zstd ]]; then
+	compression="<compression><case><min_part_size>0</min_part_size><min_part_size_ratio>0</min_part_size_ratio><method>zstd</method></case></compression>"
 fi
 
 mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log}
@@ -62,6 +70,7 @@ cat >"$dir/config.xml" <<XML
   <timezone>UTC</timezone>
   <mark_cache_size>268435456</mark_cache_size>
   <mlock_executable>false</mlock_executable>
+  $compression
 </yandex>
 XML
 

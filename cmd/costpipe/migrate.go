@@ -14,7 +14,8 @@ func migrateCommand() *cli.Command {
 		Usage: "create the ClickHouse database and tables (idempotent)",
 		Description: `Applies, in order, every versioned migration embedded in the binary that the
 database named in --clickhouse has not recorded yet, and prints what it did.
-Safe to run again and from several processes at once.`,
+Safe to run again and from several processes at once (they take turns; see
+docs/design.md, "Schema upgrades"). Ends by checking the rollup tables' columns.`,
 		Action: func(c *cli.Context) error {
 			opts := warehouse.DefaultOptions()
 			opts.DSN = c.String("clickhouse")
@@ -45,6 +46,12 @@ Safe to run again and from several processes at once.`,
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "%d migration(s) applied, %d already present\n", applied, len(res)-applied)
+			for _, r := range res {
+				if r.Applied && r.Version == 3 {
+					fmt.Fprintf(c.App.Writer, "the rollup tables of 0001 are kept as %[1]s.usage_1m_v1, %[1]s.usage_1h_v1 and %[1]s.usage_1d_v1 "+
+						"(their data was copied and checked); DROP them once satisfied\n", w.Database())
+				}
+			}
 			return nil
 		},
 	}
