@@ -42,6 +42,12 @@ const produceGrace = time.Second
 // readyTimeout bounds the Kafka check of GET /readyz.
 const readyTimeout = 2 * time.Second
 
+// Bounds of reading what is left of a body answered 413 (see drainBody).
+const (
+	drainMinBytes = 4 << 20         // discard at least this much, whatever MaxBodyBytes
+	drainTimeout  = 5 * time.Second // for at most this long
+)
+
 // Server is the HTTP ingest gateway. Create it with New; it is safe for
 // concurrent use. Close releases its Kafka client.
 type Server struct {
@@ -264,7 +270,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 		return s.fail(w, http.StatusUnsupportedMediaType, err.Error())
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
-		return s.tooLarge(w)
+		// A client that asked for 100-continue has not sent the body.
+		drain := !strings.EqualFold(r.Header.Get("Expect"), "100-continue") && r.ContentLength <= s.drainMax()
+		return s.tooLarge(w, r, drain)
 	}
 
 	// Admission: answer at once rather than queue, so memory stays bounded.
@@ -279,7 +287,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved)
 	switch {
 	case errors.Is(err, errTooLarge):
-		return s.tooLarge(w)
+		s.budget.release(reserved) // the buffer is garbage: free its share before draining
+		reserved = 0
+		return s.tooLarge(w, r, true)
 	case errors.Is(err, errOverloaded):
 		return s.unavailable(w, http.StatusTooManyRequests, nil,
 			fmt.Sprintf("cannot take the request now: %d bytes of requests in flight, retry later", s.opts.MaxInFlightBytes))
@@ -413,10 +423,38 @@ func (s *Server) fail(w http.ResponseWriter, code int, msg string) int {
 	return s.respond(w, code, &Response{Error: msg})
 }
 
-func (s *Server) tooLarge(w http.ResponseWriter) int {
+// tooLarge answers 413 and closes the connection; with drain, it then reads
+// what is left of the body (drainBody).
+func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request, drain bool) int {
 	w.Header().Set("Connection", "close")
-	return s.fail(w, http.StatusRequestEntityTooLarge,
+	code := s.fail(w, http.StatusRequestEntityTooLarge,
 		fmt.Sprintf("cannot accept the request: the body exceeds %d bytes (after decompression too), split it", s.opts.MaxBodyBytes))
+	if drain {
+		s.drainBody(w, r)
+	}
+	return code
+}
+
+// drainMax is how many bytes of a refused body drainBody discards at most:
+// MaxBodyBytes (so about twice the limit is read in all), at least 4 MiB.
+func (s *Server) drainMax() int64 { return max(s.opts.MaxBodyBytes, drainMinBytes) }
+
+// drainBody sends the answer already written, then reads and discards the
+// rest of r's body, at most drainMax bytes and for at most 5 s (or
+// ReadTimeout if shorter). Closing a connection with unread data makes the
+// kernel reset it, and a client that sends its whole body before reading
+// the answer (Python's urllib, many SDKs) then sees "connection reset"
+// instead of the 413. Past either bound the connection is closed anyway.
+func (s *Server) drainBody(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	_ = rc.SetReadDeadline(time.Now().Add(min(drainTimeout, s.opts.ReadTimeout)))
+	n, err := io.CopyN(io.Discard, r.Body, s.drainMax())
+	if err == nil {
+		s.log.Debug("closing a connection with more of a refused body unread", "discarded_bytes", n)
+	}
 }
 
 // unavailable answers 429 or 503 with Retry-After; b, when set, lists the
