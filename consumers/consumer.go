@@ -78,6 +78,9 @@ type Consumer struct {
 	arrow *arrowcodec.Decoder
 	ev    schemas.Event
 	spool *spool
+	// topicID caches the events topic's ID for offset commits; nil until
+	// looked up. Used by the poll goroutine and the callbacks only.
+	topicID *[16]byte
 
 	dlqMu sync.Mutex
 	// dlqPending counts DLQ records produced and not yet resolved.

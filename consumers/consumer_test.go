@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/costpipe/costpipe/broker"
 	"github.com/costpipe/costpipe/consumers"
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/kafkatest"
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) { chtest.Main(m) }
 
 type env struct {
 	t       *testing.T
+	b       *broker.Broker
 	brokers string
 	srv     *chtest.Server
 	db      string
@@ -47,16 +49,27 @@ func newEnv(t *testing.T, partitions int) *env {
 	if _, err := w.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, brokers: b.Addr(), srv: srv, db: db, w: w, now: time.Now().UTC()}
+	return &env{t: t, b: b, brokers: b.Addr(), srv: srv, db: db, w: w, now: time.Now().UTC()}
 }
 
 // run starts one aggregator (consumer + pipeline) in the group; stop ends it
 // gracefully and returns Run's error.
 func (e *env) run(group string, flush time.Duration) (stop func() error) {
 	e.t.Helper()
+	return e.runWith(group, flush, nil, nil)
+}
+
+// runWith is run with the consumer's options changed by opt and its sink
+// wrapped by wrap (each may be nil).
+func (e *env) runWith(group string, flush time.Duration, opt func(*consumers.Options), wrap func(consumers.Sink) consumers.Sink) (stop func() error) {
+	e.t.Helper()
 	popts := usage.DefaultOptions()
 	popts.RetryMin, popts.RetryMax = 50*time.Millisecond, 500*time.Millisecond
-	popts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	if os.Getenv("COSTPIPE_TEST_LOG") == "info" {
+		level = slog.LevelInfo
+	}
+	popts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	pipe, err := usage.New(e.w, popts)
 	if err != nil {
 		e.t.Fatal(err)
@@ -66,7 +79,15 @@ func (e *env) run(group string, flush time.Duration) (stop func() error) {
 	copts.Group = group
 	copts.FlushInterval = flush
 	copts.Logger = popts.Logger
-	c, err := consumers.New(copts, pipe)
+	copts.DLQSpoolDir = e.t.TempDir()
+	if opt != nil {
+		opt(&copts)
+	}
+	var sink consumers.Sink = pipe
+	if wrap != nil {
+		sink = wrap(pipe)
+	}
+	c, err := consumers.New(copts, sink)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -162,13 +162,18 @@ func (c *Consumer) flush(ctx context.Context) error {
 // commit commits consumed+1 of each partition in the member's current
 // generation, with commitMeta(lastTime) as the metadata.
 func (c *Consumer) commit(ctx context.Context, parts map[int32]*partState) error {
+	topicID, err := c.topicIDOf(ctx)
+	if err != nil {
+		return err
+	}
 	member, gen := c.cl.GroupMetadata()
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Group = c.opts.Group
 	req.MemberID = member
 	req.Generation = gen
 	rt := kmsg.NewOffsetCommitRequestTopic()
-	rt.Topic = c.opts.Topic
+	rt.Topic = c.opts.Topic // up to v9
+	rt.TopicID = topicID    // v10 on
 	for p, st := range parts {
 		rp := kmsg.NewOffsetCommitRequestTopicPartition()
 		rp.Partition = p
@@ -191,10 +196,32 @@ func (c *Consumer) commit(ctx context.Context, parts map[int32]*partState) error
 			case err == nil:
 			case errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.FencedInstanceID):
 				return fmt.Errorf("%w: commit of partition %d in generation %d: %w", errFenced, p.Partition, gen, err)
+			case errors.Is(err, kerr.UnknownTopicID):
+				c.topicID = nil // recreated: look it up again next time
+				fallthrough
 			case first == nil:
 				first = fmt.Errorf("cannot commit partition %d of group %q: %w", p.Partition, c.opts.Group, err)
 			}
 		}
 	}
 	return first
+}
+
+// topicIDOf returns the events topic's ID (OffsetCommit v10+ names topics by
+// ID), looked up once and cached.
+func (c *Consumer) topicIDOf(ctx context.Context) ([16]byte, error) {
+	if c.topicID != nil {
+		return *c.topicID, nil
+	}
+	td, err := c.adm.ListTopics(ctx, c.opts.Topic)
+	if err != nil {
+		return [16]byte{}, fmt.Errorf("cannot look up topic %q: %w", c.opts.Topic, err)
+	}
+	d, ok := td[c.opts.Topic]
+	if !ok || d.Err != nil {
+		return [16]byte{}, fmt.Errorf("cannot look up topic %q: %v", c.opts.Topic, d.Err)
+	}
+	id := [16]byte(d.ID)
+	c.topicID = &id
+	return id, nil
 }
