@@ -33,8 +33,8 @@ type Options struct {
 
 	// MaxBodyBytes bounds a request body, both as sent and after gzip
 	// decompression; a larger one is answered 413, after which up to
-	// MaxBodyBytes more (at least 4 MiB) are read and discarded for at most
-	// 5 s, so a client that sends its whole body before reading sees the
+	// twice MaxBodyBytes more (at least 4 MiB) are read and discarded for at
+	// most 5 s, so a client that sends its whole body before reading sees the
 	// 413 rather than a connection reset. Default 5 MiB.
 	MaxBodyBytes int64
 

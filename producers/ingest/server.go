@@ -44,7 +44,7 @@ const readyTimeout = 2 * time.Second
 
 // Bounds of reading what is left of a body answered 413 (see drainBody).
 const (
-	drainMinBytes = 4 << 20         // discard at least this much, whatever MaxBodyBytes
+	drainMinBytes = 4 << 20         // discard up to at least this much, whatever MaxBodyBytes
 	drainTimeout  = 5 * time.Second // for at most this long
 )
 
@@ -436,8 +436,8 @@ func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request, drain bool) in
 }
 
 // drainMax is how many bytes of a refused body drainBody discards at most:
-// MaxBodyBytes (so about twice the limit is read in all), at least 4 MiB.
-func (s *Server) drainMax() int64 { return max(s.opts.MaxBodyBytes, drainMinBytes) }
+// twice MaxBodyBytes, at least 4 MiB.
+func (s *Server) drainMax() int64 { return max(2*s.opts.MaxBodyBytes, drainMinBytes) }
 
 // drainBody sends the answer already written, then reads and discards the
 // rest of r's body, at most drainMax bytes and for at most 5 s (or
