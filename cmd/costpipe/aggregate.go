@@ -31,11 +31,19 @@ func aggregateFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "max-future", Value: d.MaxFuture, EnvVars: []string{"COSTPIPE_MAX_FUTURE"},
 			Usage: "events further in the future than this go to the DLQ"},
 		&cli.DurationFlag{Name: "dedupe-window", Value: d.DedupeWindow, EnvVars: []string{"COSTPIPE_DEDUPE_WINDOW"},
-			Usage: "duplicates of an event_id within this much event time are counted once (0: no dedupe)"},
+			Usage: "an event_id is remembered for this long after it arrived in Kafka (record time), whatever its event time: retries within it count once (0: no dedupe)"},
 		&cli.IntFlag{Name: "dedupe-max-ids", Value: d.DedupeMaxIDs, EnvVars: []string{"COSTPIPE_DEDUPE_MAX_IDS"},
 			Usage: "event_ids remembered per partition at most (bounds memory)"},
 		&cli.DurationFlag{Name: "session-timeout", Value: d.SessionTimeout, EnvVars: []string{"COSTPIPE_SESSION_TIMEOUT"},
 			Usage: "how long the group waits for a silent (crashed) instance before moving its partitions"},
+		&cli.DurationFlag{Name: "rebalance-timeout", Value: d.RebalanceTimeout, EnvVars: []string{"COSTPIPE_REBALANCE_TIMEOUT"},
+			Usage: "how long the group waits for members to rejoin during a rebalance; must exceed --flush-timeout-on-rebalance + --insert-timeout"},
+		&cli.DurationFlag{Name: "flush-timeout-on-rebalance", Value: d.FlushTimeoutOnRebalance, EnvVars: []string{"COSTPIPE_FLUSH_TIMEOUT_ON_REBALANCE"},
+			Usage: "how long, from the start of a rebalance, landing may retry before the unlanded state is dropped for the next owner to replay"},
+		&cli.DurationFlag{Name: "insert-timeout", Value: usage.DefaultOptions().InsertTimeout, EnvVars: []string{"COSTPIPE_INSERT_TIMEOUT"},
+			Usage: "deadline of one ClickHouse insert; a failed or timed-out insert is checked (did it land?) before it is sent again"},
+		&cli.StringFlag{Name: "dlq-spool", Value: d.DLQSpoolDir, EnvVars: []string{"COSTPIPE_DLQ_SPOOL"},
+			Usage: "`DIR` receiving, as JSON lines, DLQ records that Kafka refuses for good (so one poison record neither stops consumption nor is lost)"},
 		&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
 			Usage: "`HOST:PORT` serving Prometheus /metrics (default: off)"},
 	}
@@ -92,10 +100,20 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	copts.DedupeWindow = c.Duration("dedupe-window")
 	copts.DedupeMaxIDs = c.Int("dedupe-max-ids")
 	copts.SessionTimeout = c.Duration("session-timeout")
+	copts.RebalanceTimeout = c.Duration("rebalance-timeout")
+	copts.FlushTimeoutOnRebalance = c.Duration("flush-timeout-on-rebalance")
+	copts.DLQSpoolDir = c.String("dlq-spool")
 	copts.Logger = log
 	copts.Registerer = reg
 	if err := copts.Validate(); err != nil {
 		return nil, &exitError{code: 2, msg: "invalid aggregate options: " + err.Error()}
+	}
+	insertTimeout := c.Duration("insert-timeout")
+	if insertTimeout+copts.FlushTimeoutOnRebalance >= copts.RebalanceTimeout {
+		// An insert started just before the rebalance deadline must end
+		// before the group gives the partitions to another member.
+		return nil, &exitError{code: 2, msg: fmt.Sprintf("invalid aggregate options: --insert-timeout %s + --flush-timeout-on-rebalance %s must be below --rebalance-timeout %s",
+			insertTimeout, copts.FlushTimeoutOnRebalance, copts.RebalanceTimeout)}
 	}
 	wopts := warehouse.DefaultOptions()
 	wopts.DSN = c.String("clickhouse")
@@ -113,6 +131,7 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	popts := usage.DefaultOptions()
 	popts.Topic = copts.Topic
 	popts.Catalog = cat
+	popts.InsertTimeout = insertTimeout
 	popts.Logger = log
 	popts.Registerer = reg
 	pipe, err := usage.New(w, popts)
