@@ -45,14 +45,15 @@ func main() {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	conn := newConnFlags()
+	app := &cli.App{
 		Name:    "costpipe",
 		Usage:   "streaming usage, cost and latency analytics for AI inference",
 		Version: version,
 		Description: `costpipe prices every inference call from an effective-dated catalog and lands
 per-minute rollups (cost, tokens, latency and TTFT percentiles) in ClickHouse.
 Every flag can also be set with the environment variable shown in its help.`,
-		Flags:                globalFlags(),
+		Flags:                append(conn.appFlags(), globalFlags()...),
 		EnableBashCompletion: true,
 		Commands: []*cli.Command{
 			brokerCommand(),
@@ -68,18 +69,16 @@ Every flag can also be set with the environment variable shown in its help.`,
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}
+	for _, cmd := range app.Commands {
+		conn.attach(cmd, "")
+	}
+	return app
 }
 
+// globalFlags are the app's flags other than the connection flags
+// (connflags.go); they go before the command name only.
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "brokers", Value: "127.0.0.1:9092", EnvVars: []string{"COSTPIPE_BROKERS"},
-			Usage: "comma-separated Kafka seed brokers `HOST:PORT,...`"},
-		&cli.StringFlag{Name: "topic", Value: "costpipe.events", EnvVars: []string{"COSTPIPE_TOPIC"},
-			Usage: "Kafka topic of the events"},
-		&cli.StringFlag{Name: "clickhouse", Value: "clickhouse://127.0.0.1:9000/costpipe", EnvVars: []string{"COSTPIPE_CLICKHOUSE"},
-			Usage: "ClickHouse DSN `clickhouse://[user:pass@]host:9000/database`"},
-		&cli.StringFlag{Name: "prices", EnvVars: []string{"COSTPIPE_PRICES"},
-			Usage: "price catalog YAML `FILE` replacing the embedded one (see `costpipe prices list`)", TakesFile: true},
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"COSTPIPE_LOG_LEVEL"},
 			Usage: "log level: debug, info, warn or error"},
 	}
