@@ -23,8 +23,12 @@ vet: ## gofmt check and go vet.
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+.PHONY: deps
+deps: ## Install ClickHouse (Debian's 18.16) and kcat when missing (needs root then; a no-op otherwise).
+	scripts/install-deps.sh
+
 .PHONY: test
-test: vet ## Vet, then unit + integration tests (real ClickHouse and Kafka protocol) under the race detector.
+test: deps vet ## Install missing deps, vet, then unit + integration tests (real ClickHouse and Kafka protocol) under the race detector.
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
 
 .PHONY: test-short
@@ -45,7 +49,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 60s).
 	  done; done
 
 .PHONY: demo
-demo: ## Install ClickHouse if missing, start it under .costpipe/, run the whole pipeline for ~30 s and print a report.
+demo: ## Install deps if missing, start ClickHouse under .costpipe/, run the whole pipeline for ~30 s and print a report.
 	scripts/demo.sh
 
 .PHONY: clean
