@@ -101,12 +101,12 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 			continue
 		}
 		for i, st := range m.Steps(db) {
-			if st.UnlessExists != "" {
-				var exists uint8
-				if err := w.conn.QueryRow(ctx, "EXISTS TABLE "+st.UnlessExists).Scan(&exists); err != nil {
-					return out, fmt.Errorf("cannot apply migration %s (statement %d): cannot check for %s: %w", m.Name, i+1, st.UnlessExists, err)
+			if st.OnlyIf != "" {
+				var run uint8
+				if err := w.conn.QueryRow(ctx, st.OnlyIf).Scan(&run); err != nil {
+					return out, fmt.Errorf("cannot apply migration %s (statement %d): cannot evaluate its guard %q: %w", m.Name, i+1, st.OnlyIf, err)
 				}
-				if exists == 1 {
+				if run != 1 {
 					continue
 				}
 			}

@@ -16,19 +16,24 @@ import (
 // as an aggregator of that version did: same column names, one insert.
 func landV1(t *testing.T, w *Warehouse, tb Table, rows []Rollup) {
 	t.Helper()
+	if err := insertV1(w, tb, rows); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func insertV1(w *Warehouse, tb Table, rows []Rollup) error {
 	ctx := context.Background()
 	b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+w.Database()+"."+tb.Name()+"_input ("+insertColumns+")")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for i := range rows {
 		if err := b.Append(appendValues(&rows[i], nil)...); err != nil {
-			t.Fatal(err)
+			b.Abort()
+			return err
 		}
 	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	return b.Send()
 }
 
 // oldData builds a 0001 database holding rows of two months, three Kafka
@@ -141,21 +146,15 @@ func TestUpgradeFrom0001(t *testing.T) {
 	}
 	// The old version's insert now fails (and would be retried, its offsets
 	// uncommitted) instead of landing beside the new tables.
-	b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+w.Database()+".usage_1m_input ("+insertColumns+")")
-	if err == nil {
-		r := testRollup(time.Now().UTC().Truncate(time.Minute), 0, 1000, 1)
-		if err = b.Append(appendValues(&r, nil)...); err == nil {
-			err = b.Send()
-		}
-	}
-	if err == nil || !strings.Contains(err.Error(), "usage_1m_input") {
+	r := testRollup(time.Now().UTC().Truncate(time.Minute), 0, 1000, 1)
+	if err := insertV1(w, Minute, []Rollup{r}); err == nil || !strings.Contains(err.Error(), "usage_1m_input") {
 		t.Errorf("insert into the old input table after the upgrade: %v, want an error", err)
 	}
 }
 
 // TestUpgradeInterrupted runs part of 0003 by hand (as a run that died after
 // copying usage_1m and creating its view) and then Migrate: nothing counted
-// twice.
+// twice. From the first statement on, an old aggregator cannot insert.
 func TestUpgradeInterrupted(t *testing.T) {
 	w := oldData(t)
 	ctx := context.Background()
@@ -171,6 +170,12 @@ func TestUpgradeInterrupted(t *testing.T) {
 			t.Fatal(err)
 		}
 		ran++
+		if ran == 1 {
+			r := testRollup(time.Date(2026, 1, 31, 23, 0, 0, 0, time.UTC), 0, 1000, 1)
+			if err := insertV1(w, Minute, []Rollup{r}); err == nil {
+				t.Error("an old aggregator's insert succeeded after the fence")
+			}
+		}
 		if strings.HasPrefix(st.SQL, "CREATE MATERIALIZED VIEW") {
 			break // died after usage_1m was copied and its view created
 		}

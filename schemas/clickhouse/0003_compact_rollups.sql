@@ -9,9 +9,10 @@
 --   * histogram counts are UInt32 in the states of usage_1m and usage_1h (a minute or an
 --     hour of one key on one Kafka partition never holds 4e9 calls in one bucket), UInt64
 --     in usage_1d; the input tables keep UInt64 and the views read UInt64;
---   * the input tables and views are renamed usage_G_input_v3 / usage_G_mv_v3, so an
---     aggregator of an older version cannot land into the new tables (its inserts fail,
---     its Kafka offsets stay uncommitted and are replayed by the new version).
+--   * the input tables and views are renamed usage_G_input_v3 / usage_G_mv_v3, and the old
+--     input tables refuse inserts before they are dropped, so an aggregator of an older
+--     version cannot land anywhere (its inserts fail, its Kafka offsets stay uncommitted
+--     and are replayed by the new version against the copied landing marks).
 -- The columns are declared once in warehouse/columns.go; a test DESCRIBEs the tables
 -- against that list.
 --
@@ -21,13 +22,21 @@
 -- interrupted is completed by the next one.
 -- {database} is replaced by the target database name.
 
--- 1. Fence out older aggregators and detach the old views.
-DROP TABLE IF EXISTS {database}.usage_1m_input;
-DROP TABLE IF EXISTS {database}.usage_1h_input;
-DROP TABLE IF EXISTS {database}.usage_1d_input;
+-- 1. Fence out older aggregators: a column whose DEFAULT throws makes every insert that
+--    does not name it (every aggregator's) fail from here on; then drop the old views and
+--    input tables, views first (newer servers refuse to drop a table a view reads).
+-- costpipe:only-if SELECT countIf(name = 'src_offset') = 1 AND countIf(name = 'costpipe_fence') = 0 FROM system.columns WHERE database = '{database}' AND table = 'usage_1m_input'
+ALTER TABLE {database}.usage_1m_input ADD COLUMN costpipe_fence UInt8 DEFAULT throwIf(requests = requests);
+-- costpipe:only-if SELECT countIf(name = 'src_offset') = 1 AND countIf(name = 'costpipe_fence') = 0 FROM system.columns WHERE database = '{database}' AND table = 'usage_1h_input'
+ALTER TABLE {database}.usage_1h_input ADD COLUMN costpipe_fence UInt8 DEFAULT throwIf(requests = requests);
+-- costpipe:only-if SELECT countIf(name = 'src_offset') = 1 AND countIf(name = 'costpipe_fence') = 0 FROM system.columns WHERE database = '{database}' AND table = 'usage_1d_input'
+ALTER TABLE {database}.usage_1d_input ADD COLUMN costpipe_fence UInt8 DEFAULT throwIf(requests = requests);
 DROP TABLE IF EXISTS {database}.usage_1m_mv;
 DROP TABLE IF EXISTS {database}.usage_1h_mv;
 DROP TABLE IF EXISTS {database}.usage_1d_mv;
+DROP TABLE IF EXISTS {database}.usage_1m_input;
+DROP TABLE IF EXISTS {database}.usage_1h_input;
+DROP TABLE IF EXISTS {database}.usage_1d_input;
 DROP TABLE IF EXISTS {database}.usage_minute;
 DROP TABLE IF EXISTS {database}.usage_hourly;
 DROP TABLE IF EXISTS {database}.usage_daily;
@@ -35,11 +44,11 @@ DROP TABLE IF EXISTS {database}.cost_by_model_daily;
 
 -- 2. Keep the old tables under the name usage_G_v1 (once: the rename is skipped when the
 --    copy exists already).
--- costpipe:unless-exists {database}.usage_1m_v1
+-- costpipe:only-if SELECT count() = 0 FROM system.tables WHERE database = '{database}' AND name = 'usage_1m_v1'
 RENAME TABLE {database}.usage_1m TO {database}.usage_1m_v1;
--- costpipe:unless-exists {database}.usage_1h_v1
+-- costpipe:only-if SELECT count() = 0 FROM system.tables WHERE database = '{database}' AND name = 'usage_1h_v1'
 RENAME TABLE {database}.usage_1h TO {database}.usage_1h_v1;
--- costpipe:unless-exists {database}.usage_1d_v1
+-- costpipe:only-if SELECT count() = 0 FROM system.tables WHERE database = '{database}' AND name = 'usage_1d_v1'
 RENAME TABLE {database}.usage_1d TO {database}.usage_1d_v1;
 
 -- 3. usage_1m: the new table, filled from the old one. Repeated whole when interrupted:

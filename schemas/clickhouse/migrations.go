@@ -9,11 +9,11 @@
 // Every statement must be safe to run again (IF [NOT] EXISTS, or a step that
 // redoes its work from scratch): a migration interrupted halfway is run again
 // from its first statement. A statement that cannot be repeated, such as a
-// RENAME, is guarded by a comment line right before it,
+// RENAME, is guarded by a comment line right before it naming a query,
 //
-//	-- costpipe:unless-exists {database}.usage_1m_v1
+//	-- costpipe:only-if SELECT count() = 0 FROM system.tables WHERE database = '{database}' AND name = 'usage_1m_v1'
 //
-// and skipped when that table exists.
+// and runs only when that query's first value (a UInt8) is 1.
 package clickhouse
 
 import (
@@ -38,13 +38,13 @@ type Migration struct {
 // Statement is one statement of a migration.
 type Statement struct {
 	SQL string
-	// UnlessExists names a table, "db.table": skip the statement when it
-	// exists. Empty for unguarded statements.
-	UnlessExists string
+	// OnlyIf is a query returning one UInt8: run the statement only when it
+	// is 1. Empty for unguarded statements.
+	OnlyIf string
 }
 
 // guardPrefix starts a comment line guarding the next statement.
-const guardPrefix = "-- costpipe:unless-exists "
+const guardPrefix = "-- costpipe:only-if "
 
 // Steps returns the migration's statements for database db, split on
 // semicolons that end a line, with comment-only lines removed and guards
@@ -66,13 +66,13 @@ func (m Migration) Steps(db string) []Statement {
 		cur.WriteByte('\n')
 		if strings.HasSuffix(trimmed, ";") {
 			stmt := strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")
-			out = append(out, Statement{SQL: stmt, UnlessExists: guard})
+			out = append(out, Statement{SQL: stmt, OnlyIf: guard})
 			cur.Reset()
 			guard = ""
 		}
 	}
 	if s := strings.TrimSpace(cur.String()); s != "" {
-		out = append(out, Statement{SQL: s, UnlessExists: guard})
+		out = append(out, Statement{SQL: s, OnlyIf: guard})
 	}
 	return out
 }

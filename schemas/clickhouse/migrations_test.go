@@ -46,14 +46,14 @@ func TestMigrationsParse(t *testing.T) {
 func TestStepsGuards(t *testing.T) {
 	m := Migration{SQL: `-- a comment
 DROP TABLE IF EXISTS {database}.a;
--- costpipe:unless-exists {database}.b_v1
+-- costpipe:only-if SELECT count() = 0 FROM system.tables WHERE database = '{database}' AND name = 'b_v1'
 RENAME TABLE {database}.b
     TO {database}.b_v1;
 SELECT 1`}
 	got := m.Steps("db")
 	want := []Statement{
 		{SQL: "DROP TABLE IF EXISTS db.a"},
-		{SQL: "RENAME TABLE db.b\n    TO db.b_v1", UnlessExists: "db.b_v1"},
+		{SQL: "RENAME TABLE db.b\n    TO db.b_v1", OnlyIf: "SELECT count() = 0 FROM system.tables WHERE database = 'db' AND name = 'b_v1'"},
 		{SQL: "SELECT 1"},
 	}
 	if len(got) != len(want) {
