@@ -94,7 +94,9 @@ func (e *SyntaxError) Error() string {
 //   - Strings may use every JSON escape. An escaped lone UTF-16 surrogate
 //     decodes to U+FFFD, as in encoding/json. Raw bytes that are not valid
 //     UTF-8 are rejected: in a known field by validation, elsewhere as a
-//     syntax error.
+//     syntax error. A known field (attribute keys and values included) must
+//     not hold control characters, escaped (\n, \t, \u001b) or raw (DEL,
+//     C1): validation rejects them (see ValidText).
 //   - Only whitespace may follow the object.
 //
 // Errors are a *SyntaxError (with the byte offset) for malformed JSON, or a
