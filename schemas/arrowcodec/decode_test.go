@@ -287,21 +287,25 @@ func TestDecodeCorruptStreams(t *testing.T) {
 
 // TestDecodeControlCharacters: every string column, attribute keys and
 // values reject control characters as schemas.Validate does, whether the
-// column is a dictionary, plain utf8 (the event_id fast path) or
-// large_utf8, and the row error names the column.
+// column is a dictionary, plain utf8 (the event_id fast path), large_utf8
+// or string_view, and the row error names the column.
 func TestDecodeControlCharacters(t *testing.T) {
 	plain := map[string]arrow.DataType{}
 	large := map[string]arrow.DataType{}
+	view := map[string]arrow.DataType{}
 	for _, c := range []string{ColTenant, ColProvider, ColModel, ColErrorType, ColApplication, ColOperation, ColRegion} {
 		plain[c] = arrow.BinaryTypes.String
 		large[c] = arrow.BinaryTypes.LargeString
+		view[c] = arrow.BinaryTypes.StringView
 	}
 	large[ColEventID] = arrow.BinaryTypes.LargeString
 	large[ColAttributes] = arrow.MapOf(arrow.BinaryTypes.LargeString, arrow.BinaryTypes.LargeString)
+	view[ColEventID] = arrow.BinaryTypes.StringView
 	for _, sc := range []struct {
 		name   string
 		schema *arrow.Schema
-	}{{"contract", Schema()}, {"plain utf8", schemaWith(plain, nil)}, {"large_utf8", schemaWith(large, nil)}} {
+	}{{"contract", Schema()}, {"plain utf8", schemaWith(plain, nil)}, {"large_utf8", schemaWith(large, nil)},
+		{"string_view", schemaWith(view, nil)}} {
 		t.Run(sc.name, func(t *testing.T) {
 			rows := []row{validRow("ok-0").with(ColTenant, "Zürich \u2028 ok", ColAttributes, []kv{{"k", strp("v é")}})}
 			wantField := map[int]string{}
