@@ -2,15 +2,16 @@
 # Storage benchmark: the rollups against a raw MergeTree table of the same events,
 # side by side on one ClickHouse server (docs/BENCHMARKS.md, "Storage").
 #
-# For each span (default 3h and 7d) it writes N growth-scenario events to a file
+# For each span (default 3h and 168h = 7 days) it writes N growth-scenario events to a file
 # (`costpipe loadgen --scenario growth --span SPAN --tenants 20 --output stdout`),
 # lands them through the production path (`costpipe broker`, `costpipe produce`,
 # `costpipe aggregate`) into the rollups, inserts the same file into the raw table,
 # runs OPTIMIZE ... FINAL on every table and prints bytes on disk.
 #
-#   scripts/bench-storage.sh                       # 3,000,000 events, spans 3h and 7d, LZ4
+#   scripts/bench-storage.sh                       # 3,000,000 events, spans 3h and 168h (7 days), LZ4
 #   CH_COMPRESSION=zstd scripts/bench-storage.sh   # the same with ZSTD parts
 #   EVENTS=300000 SPANS="3h" scripts/bench-storage.sh
+#   COSTPIPE_BIN=/tmp/costpipe-old scripts/bench-storage.sh   # another build, e.g. before 0003
 #
 # The raw table (events_raw) holds every field of an event except `attributes`,
 # the timestamp at second precision, and the same partitioning as the rollups:
@@ -18,11 +19,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${EVENTS:-3000000}"
-spans="${SPANS:-3h 7d}"
+spans="${SPANS:-3h 168h}"
 state="$PWD/.costpipe/bench-storage"
 ch_port=19300 ch_http=18300 broker_port=19392
 rm -rf "$state" && mkdir -p "$state"
-go build -o bin/costpipe ./cmd/costpipe
+bin="${COSTPIPE_BIN:-bin/costpipe}"
+[[ -n "${COSTPIPE_BIN:-}" ]] || go build -o bin/costpipe ./cmd/costpipe
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -38,18 +40,18 @@ for span in $spans; do
 	file="$state/events-$span.jsonl"
 	rate=100000
 	dur=$(awk -v n="$events" -v r=$rate 'BEGIN{printf "%.3fs", n/r}')
-	bin/costpipe loadgen --scenario growth --span "$span" --tenants 20 --seed 7 --rate $rate --duration "$dur" --output stdout --quiet >"$file" 2>"$state/loadgen-$span.err"
+	"$bin" loadgen --scenario growth --span "$span" --tenants 20 --seed 7 --rate $rate --duration "$dur" --output stdout --quiet >"$file" 2>"$state/loadgen-$span.err"
 	n=$(wc -l <"$file")
 
-	bin/costpipe broker --listen 127.0.0.1:$broker_port --partitions 6 >"$state/broker-$span.out" 2>&1 &
+	"$bin" broker --listen 127.0.0.1:$broker_port --partitions 6 >"$state/broker-$span.out" 2>&1 &
 	broker=$!
 	pids+=($broker)
 	export COSTPIPE_BROKERS=127.0.0.1:$broker_port COSTPIPE_CLICKHOUSE=clickhouse://127.0.0.1:$ch_port/$db
-	bin/costpipe migrate >/dev/null
-	bin/costpipe aggregate --flush-interval 5s --max-event-age 192h >"$state/aggregate-$span.out" 2>&1 &
+	"$bin" migrate >/dev/null
+	"$bin" aggregate --flush-interval 5s --max-event-age 192h >"$state/aggregate-$span.out" 2>&1 &
 	agg=$!
 	pids+=($agg)
-	bin/costpipe produce <"$file" >"$state/produce-$span.out" 2>&1
+	"$bin" produce <"$file" >"$state/produce-$span.out" 2>&1
 
 	ch -q "CREATE TABLE $db.events_raw (event_id String, timestamp DateTime('UTC'), tenant String, provider String, model String,
 		status String, error_type String, application String, operation String, region String,

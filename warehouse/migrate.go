@@ -37,7 +37,7 @@ type MigrationResult struct {
 // interrupted halfway is completed by the next one. Concurrent runs (several
 // aggregators starting at once) take turns: the one applying migrations
 // holds a lock table, {database}.schema_migrations_lock, and the others wait
-// for it (up to LockWait) and then find nothing left to do.
+// for it (up to Options.MigrateLockWait) and then find nothing left to do.
 func (w *Warehouse) Migrate(ctx context.Context) ([]MigrationResult, error) {
 	out, err := w.migrate(ctx, math.MaxInt)
 	if err != nil {
@@ -147,9 +147,6 @@ func (w *Warehouse) applied(ctx context.Context) (map[int]string, error) {
 	return applied, nil
 }
 
-// LockWait bounds how long Migrate waits for another run's migration lock.
-var LockWait = 15 * time.Minute
-
 // lock takes the migration lock: creating a table fails when it exists, so
 // exactly one run creates it. It waits, polling, while another run holds
 // it. The returned func drops it.
@@ -157,7 +154,7 @@ func (w *Warehouse) lock(ctx context.Context) (func(), error) {
 	name := w.database + ".schema_migrations_lock"
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s pid %d", host, os.Getpid())
-	deadline := time.Now().Add(LockWait)
+	deadline := time.Now().Add(w.lockWait)
 	for {
 		err := w.conn.Exec(ctx, "CREATE TABLE "+name+" (owner String, since DateTime('UTC')) ENGINE = Log")
 		if err == nil {
@@ -187,7 +184,7 @@ func (w *Warehouse) lock(ctx context.Context) (func(), error) {
 				holder = who + " since " + since.UTC().Format(time.RFC3339)
 			}
 			return nil, fmt.Errorf("another costpipe is applying migrations to %s (lock %s held by %s) for more than %s; "+
-				"wait for it, or if no migration is running, DROP TABLE %s and retry", w.database, name, holder, LockWait, name)
+				"wait for it, or if no migration is running, DROP TABLE %s and retry", w.database, name, holder, w.lockWait, name)
 		}
 		select {
 		case <-ctx.Done():

@@ -224,3 +224,41 @@ func TestUpgradeConcurrent(t *testing.T) {
 		t.Errorf("lock table left behind: exists=%d err=%v", locks, err)
 	}
 }
+
+// TestMigrateStaleLock: a lock left by a run that died makes Migrate wait,
+// then fail naming the lock, its holder and the way out.
+func TestMigrateStaleLock(t *testing.T) {
+	w, _, db := openTest(t)
+	ctx := context.Background()
+	if err := w.Conn().Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Conn().Exec(ctx, "CREATE TABLE "+db+".schema_migrations_lock (owner String, since DateTime('UTC')) ENGINE = Log"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations_lock (owner, since)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append("host-a pid 7", time.Unix(1769900000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	w.lockWait = 1500 * time.Millisecond
+	start := time.Now()
+	_, err = w.Migrate(ctx)
+	if err == nil || !strings.Contains(err.Error(), "host-a pid 7") || !strings.Contains(err.Error(), "DROP TABLE "+db+".schema_migrations_lock") {
+		t.Fatalf("Migrate with a stale lock = %v, want an error naming the holder and the DROP", err)
+	}
+	if waited := time.Since(start); waited < w.lockWait {
+		t.Errorf("gave up after %s, before the %s wait", waited, w.lockWait)
+	}
+	if err := w.Conn().Exec(ctx, "DROP TABLE "+db+".schema_migrations_lock"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate after the lock was dropped: %v", err)
+	}
+}

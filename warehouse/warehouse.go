@@ -30,11 +30,14 @@ type Options struct {
 	DialTimeout time.Duration
 	// MaxOpenConns bounds the connection pool. Default 4.
 	MaxOpenConns int
+	// MigrateLockWait bounds how long Migrate waits while another process
+	// holds the migration lock. Default 15m.
+	MigrateLockWait time.Duration
 }
 
 // DefaultOptions returns Options with every default filled in.
 func DefaultOptions() Options {
-	return Options{DSN: DefaultDSN, DialTimeout: 5 * time.Second, MaxOpenConns: 4}
+	return Options{DSN: DefaultDSN, DialTimeout: 5 * time.Second, MaxOpenConns: 4, MigrateLockWait: 15 * time.Minute}
 }
 
 var dbNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
@@ -49,6 +52,9 @@ func (o Options) Validate() error {
 	}
 	if o.MaxOpenConns <= 0 {
 		return fmt.Errorf("clickhouse max open connections must be > 0, got %d", o.MaxOpenConns)
+	}
+	if o.MigrateLockWait < 0 {
+		return fmt.Errorf("migration lock wait must be ≥ 0, got %s", o.MigrateLockWait)
 	}
 	return nil
 }
@@ -81,6 +87,7 @@ type Warehouse struct {
 	conn     driver.Conn
 	database string
 	dsn      string
+	lockWait time.Duration
 }
 
 // Open connects to ClickHouse and checks the server answers. It does not
@@ -105,7 +112,7 @@ func Open(ctx context.Context, o Options) (*Warehouse, error) {
 		conn.Close()
 		return nil, fmt.Errorf("cannot reach clickhouse at %q: %w", redact(o.DSN), err)
 	}
-	return &Warehouse{conn: conn, database: db, dsn: o.DSN}, nil
+	return &Warehouse{conn: conn, database: db, dsn: o.DSN, lockWait: o.MigrateLockWait}, nil
 }
 
 // Database is the costpipe database name taken from the DSN.
