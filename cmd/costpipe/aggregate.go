@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,7 +46,7 @@ func aggregateFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dlq-spool", Value: d.DLQSpoolDir, EnvVars: []string{"COSTPIPE_DLQ_SPOOL"},
 			Usage: "`DIR` receiving, as JSON lines, DLQ records that Kafka refuses for good (so one poison record neither stops consumption nor is lost)"},
 		&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
-			Usage: "`HOST:PORT` serving Prometheus /metrics (default: off)"},
+			Usage: "`HOST:PORT` serving Prometheus /metrics and Go profiles under /debug/pprof/ (default: off)"},
 	}
 }
 
@@ -183,6 +184,12 @@ func (a *aggregator) run(ctx context.Context) error {
 	if a.listener != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+		// Profiles, as Prometheus and VictoriaMetrics serve them: the
+		// listener is an operator's port, not a public one.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(a.listener)
 		defer srv.Close()
