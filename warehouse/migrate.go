@@ -89,6 +89,20 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 			return nil, err
 		}
 	}
+	// A statement that copies a table sends nothing back until it is done:
+	// run them on a connection that waits as long as it takes (ctx still
+	// bounds it).
+	conn := w.conn
+	if pending {
+		opts, _, _ := parseDSN(w.dsn)
+		opts.Auth.Database = "default"
+		opts.ReadTimeout = migrationReadTimeout
+		opts.MaxOpenConns, opts.MaxIdleConns = 1, 1
+		if c, err := clickhouse.Open(opts); err == nil {
+			defer c.Close()
+			conn = c
+		}
+	}
 
 	var out []MigrationResult
 	for _, m := range ms {
@@ -103,14 +117,14 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 		for i, st := range m.Steps(db) {
 			if st.OnlyIf != "" {
 				var run uint8
-				if err := w.conn.QueryRow(ctx, st.OnlyIf).Scan(&run); err != nil {
+				if err := conn.QueryRow(ctx, st.OnlyIf).Scan(&run); err != nil {
 					return out, fmt.Errorf("cannot apply migration %s (statement %d): cannot evaluate its guard %q: %w", m.Name, i+1, st.OnlyIf, err)
 				}
 				if run != 1 {
 					continue
 				}
 			}
-			if err := w.conn.Exec(ctx, st.SQL); err != nil {
+			if err := conn.Exec(ctx, st.SQL); err != nil {
 				return out, fmt.Errorf("cannot apply migration %s (statement %d, %q): %w", m.Name, i+1, firstLine(st.SQL), err)
 			}
 			res.Statements++
@@ -123,6 +137,11 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 	}
 	return out, nil
 }
+
+// migrationReadTimeout bounds how long a migration statement may run without
+// the server sending anything (clickhouse-go's default is 5 minutes; copying
+// a large rollup table on 18.16 takes longer and reports no progress).
+const migrationReadTimeout = 12 * time.Hour
 
 // applied returns the recorded migrations' checksums by version.
 func (w *Warehouse) applied(ctx context.Context) (map[int]string, error) {
