@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
+	chschema "github.com/costpipe/costpipe/schemas/clickhouse"
 )
 
 // TestSchemaMatchesColumns runs DESCRIBE TABLE on the migrated tables of a
@@ -129,5 +130,27 @@ func TestInsertRollupsRefusesOverflow(t *testing.T) {
 	}
 	if err := w.InsertRollups(ctx, Day, []Rollup{r}); err != nil {
 		t.Errorf("InsertRollups(usage_1d) with a count of 2^32 = %v, want it landed", err)
+	}
+}
+
+// TestMigrationUsesGeneratedSelect: the views of the newest migration that
+// defines them (0003) are the SELECT that MVSelect generates from the list,
+// word for word. A migration that redefines the views moves this check.
+func TestMigrationUsesGeneratedSelect(t *testing.T) {
+	ms, err := chschema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sql string
+	for _, m := range ms {
+		if m.Version == 3 {
+			sql = m.SQL
+		}
+	}
+	for _, tb := range Tables {
+		want := "CREATE MATERIALIZED VIEW IF NOT EXISTS {database}." + tb.MVName() + " TO {database}." + tb.Name() + " AS\n" + MVSelect("{database}", tb) + ";"
+		if !strings.Contains(sql, want) {
+			t.Errorf("0003 does not define %s as generated:\n%s", tb.MVName(), want)
+		}
 	}
 }
