@@ -137,6 +137,7 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 		kgo.RebalanceTimeout(opts.RebalanceTimeout),
 		kgo.AllowAutoTopicCreation(), // the DLQ topic, where the cluster allows it
 		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.WithPools(new(recordPool)),
 	}
 	cl, err := kgo.NewClient(append(kopts, opts.ClientOpts...)...)
 	if err != nil {

@@ -29,19 +29,27 @@ const dedupeGenerations = 4
 // generation starts early and the oldest is dropped (counted in evicted): the
 // window shrinks under load instead of memory growing.
 type dedupe struct {
-	span   int64 // seconds of event time per generation
+	span   int64 // seconds of arrival time per generation
 	perGen int
 	seeds  [2]maphash.Seed
 	gens   [dedupeGenerations]*idSet // gens[0] is the newest
-	// filters[i] is a one-hash bit filter of gens[i] (8 bits per id at
-	// capacity): most lookups of a new id stop at a clear bit in a table
-	// that fits the CPU cache, instead of probing four large hash sets.
-	filters [dedupeGenerations][]uint64
-	mask    uint64
-	genOf   int64 // generation number (arrival seconds / span) of gens[0]
+	// slots[i] is the filter bit of gens[i].
+	slots [dedupeGenerations]uint8
+	// filter is a one-hash filter of all generations at once: a table of
+	// 4-bit cells (16 per word, about 8 cells per id at capacity), bit
+	// slots[i] of a cell set when an id of gens[i] maps to it. One load
+	// tells which generations may hold an id: most lookups of a new id stop
+	// there, in a table that fits the CPU cache, instead of probing large
+	// hash sets. A dropped generation's bit is cleared in every cell.
+	filter  []uint64
+	mask    uint64 // cells − 1
+	genOf   int64  // generation number (arrival seconds / span) of gens[0]
 	started bool
 	evicted uint64
 }
+
+// cellBits has, in every 4-bit cell of a filter word, the bit of slot 0.
+const cellBits = 0x1111111111111111
 
 func newDedupe(window time.Duration, max int, seeds [2]maphash.Seed) *dedupe {
 	span := int64(window/time.Second) / (dedupeGenerations - 1)
@@ -49,11 +57,15 @@ func newDedupe(window time.Duration, max int, seeds [2]maphash.Seed) *dedupe {
 		span = 1
 	}
 	perGen := max / dedupeGenerations
-	bits := uint64(64)
-	for bits < uint64(perGen)*8 {
-		bits <<= 1
+	cells := uint64(64)
+	for cells < uint64(perGen)*8 {
+		cells <<= 1
 	}
-	return &dedupe{span: span, perGen: perGen, seeds: seeds, mask: bits - 1}
+	d := &dedupe{span: span, perGen: perGen, seeds: seeds, mask: cells - 1}
+	for i := range d.slots {
+		d.slots[i] = uint8(i)
+	}
+	return d
 }
 
 func (d *dedupe) hash(id string) idHash {
@@ -122,21 +134,22 @@ func (s *idSet) insert(h idHash) {
 // backwards (producers' clocks differ) leave the window where it is.
 func (d *dedupe) seen(id string, at int64) bool {
 	h := d.hash(id)
-	bit := (h[0] >> 1) & d.mask
-	word, flag := bit>>6, uint64(1)<<(bit&63)
-	for i, g := range d.gens {
-		if g == nil || d.filters[i][word]&flag == 0 {
-			continue
-		}
-		if g.has(h) {
-			return true
+	cell := (h[0] >> 1) & d.mask
+	word, shift := cell>>4, (cell&15)*4
+	if d.started {
+		if bits := (d.filter[word] >> shift) & 0xF; bits != 0 {
+			for i, g := range d.gens {
+				if g != nil && bits&(1<<d.slots[i]) != 0 && g.has(h) {
+					return true
+				}
+			}
 		}
 	}
 	gen := at / d.span
 	if !d.started {
 		d.started, d.genOf = true, gen
 		d.gens[0] = newIDSet(0)
-		d.filters[0] = make([]uint64, (d.mask+1)/64)
+		d.filter = make([]uint64, (d.mask+1)/16)
 	}
 	if gen > d.genOf {
 		d.advance(gen - d.genOf)
@@ -151,36 +164,39 @@ func (d *dedupe) seen(id string, at int64) bool {
 	// An id lands in the newest generation even when its arrival time is a
 	// little older: it is then remembered slightly longer, never shorter.
 	d.gens[0].add(h)
-	d.filters[0][word] |= flag
+	d.filter[word] |= 1 << (shift + uint64(d.slots[0]))
 	return false
 }
 
-// advance shifts n generations: the oldest are dropped, new empty ones
-// start, the newest pre-sized like the current one to avoid rehashing while
-// it fills.
+// advance shifts n generations: the oldest are dropped (their filter bits
+// cleared), new empty ones start, the newest pre-sized like the current one
+// to avoid rehashing while it fills.
 func (d *dedupe) advance(n int64) {
 	size := 0
 	if d.gens[0] != nil {
 		size = d.gens[0].n
 	}
-	recycled := d.filters[dedupeGenerations-1]
 	if n >= dedupeGenerations {
 		d.gens = [dedupeGenerations]*idSet{}
-		d.filters = [dedupeGenerations][]uint64{}
+		clear(d.filter)
 	} else {
+		var drop uint64
+		freed := d.slots[dedupeGenerations-n:]
+		for _, s := range freed {
+			drop |= cellBits << s
+		}
+		var reuse [dedupeGenerations]uint8
+		copy(reuse[:], freed)
+		for w := range d.filter {
+			d.filter[w] &^= drop
+		}
 		copy(d.gens[n:], d.gens[:dedupeGenerations-n])
-		copy(d.filters[n:], d.filters[:dedupeGenerations-n])
+		copy(d.slots[n:], d.slots[:dedupeGenerations-n])
 		for i := int64(0); i < n; i++ {
-			d.gens[i], d.filters[i] = nil, nil
+			d.gens[i], d.slots[i] = nil, reuse[i]
 		}
 	}
 	d.gens[0] = newIDSet(size)
-	if recycled == nil {
-		recycled = make([]uint64, (d.mask+1)/64)
-	} else {
-		clear(recycled) // the oldest generation's filter was dropped: reuse it
-	}
-	d.filters[0] = recycled
 }
 
 // size is the number of ids held.

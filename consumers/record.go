@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,10 +25,19 @@ func (c *Consumer) processFetches(fetches kgo.Fetches) {
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		st := c.parts[fp.Partition]
 		if st == nil || !st.assigned {
-			return // revoked meanwhile, or not prepared: read again after the rebalance
+			// Revoked meanwhile, or not prepared: read again after the
+			// rebalance.
+			for _, r := range fp.Records {
+				r.Recycle()
+			}
+			return
 		}
 		for _, r := range fp.Records {
 			c.process(st, r)
+			// Nothing keeps the record: its slice goes back to the pool
+			// when the batch's last record is recycled (the DLQ keeps the
+			// key, value and headers, which are not pooled).
+			r.Recycle()
 		}
 		if len(fp.Records) > 0 {
 			c.m.lag.WithLabelValues(strconv.Itoa(int(fp.Partition))).Set(float64(fp.HighWatermark - 1 - st.consumed))
@@ -167,9 +177,28 @@ func (c *Consumer) checkAge(e *schemas.Event) (reason, msg string) {
 // (schemas.ContentTypeOf; JSON when the header is missing).
 func contentType(r *kgo.Record) string {
 	for _, h := range r.Headers {
-		if strings.EqualFold(h.Key, schemas.HeaderContentType) {
+		// Producers write the header in lower case: compare exactly first.
+		if h.Key == schemas.HeaderContentType || strings.EqualFold(h.Key, schemas.HeaderContentType) {
 			return schemas.ContentTypeOf(h.Value)
 		}
 	}
 	return schemas.ContentTypeJSON
+}
+
+// recordPool recycles franz-go's per-batch record slices (kgo.WithPools):
+// catching up, they are a large share of what the consumer allocates.
+type recordPool struct{ p sync.Pool }
+
+func (rp *recordPool) GetRecords(n int) []kgo.Record {
+	if s, ok := rp.p.Get().(*[]kgo.Record); ok && cap(*s) >= n {
+		return (*s)[:0]
+	}
+	return make([]kgo.Record, 0, max(n, 256))
+}
+
+func (rp *recordPool) PutRecords(s []kgo.Record) {
+	if cap(s) > 1<<16 {
+		return // an unusually large batch: let it go
+	}
+	rp.p.Put(&s)
 }

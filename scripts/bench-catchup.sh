@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Aggregator CPU per event, end to end: N JSON events (the loadgen growth
-# scenario, 20 tenants over 3 h) are produced to `costpipe broker` by kcat
-# (librdkafka) first; then `costpipe aggregate` starts and catches up. The
+# scenario, 20 tenants over 3 h), keyed tenant\0model, are produced to
+# `costpipe broker` by kcat (librdkafka) first; then `costpipe aggregate` starts and catches up. The
 # script reports the aggregator's CPU seconds (user + system, from
 # /proc/PID/stat) from its first consumed record until every event is landed,
 # divided by the events, and checks that ClickHouse holds all of them.
@@ -16,27 +16,33 @@ ch_port=19110 ch_http=18210 broker_port=19193 metrics_port=19465
 db=costpipe_catchup
 
 rm -rf "$state" && mkdir -p "$state"
-go build -o bin/costpipe ./cmd/costpipe
+bin="${COSTPIPE_BIN:-bin/costpipe}" # COSTPIPE_BIN: measure another build
+[[ -n "${COSTPIPE_BIN:-}" ]] || go build -o "$bin" ./cmd/costpipe
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 CLICKHOUSE_DIR="$state/clickhouse" CH_TCP_PORT=$ch_port CH_HTTP_PORT=$ch_http scripts/clickhouse-local.sh >"$state/ch.out" 2>&1 &
 pids+=($!)
-env ${BROKER_ENV:-} bin/costpipe broker --listen 127.0.0.1:$broker_port --partitions 6 >"$state/broker.out" 2>&1 &
+env ${BROKER_ENV:-} "$bin" broker --listen 127.0.0.1:$broker_port --partitions 6 >"$state/broker.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$ch_port) 2>/dev/null && break; sleep 0.2; done
 export COSTPIPE_BROKERS=127.0.0.1:$broker_port COSTPIPE_CLICKHOUSE=clickhouse://127.0.0.1:$ch_port/$db
 
 rate=$((events / 10))
-bin/costpipe loadgen --output stdout --scenario growth --span 3h --tenants 20 --rate "$rate" --duration 10s --quiet >"$state/events.jsonl"
+"$bin" loadgen --output stdout --scenario growth --span 3h --tenants 20 --rate "$rate" --duration 10s --quiet >"$state/events.jsonl"
 n=$(wc -l <"$state/events.jsonl")
+# Records keyed as the contract says (tenant \0 model), so one key's events
+# share a partition; kcat hashes keys as the Java client does.
+perl -ne 'm/"tenant":"([^"]*)".*?"model":"([^"]*)"/ or die "no tenant/model: $_"; print "$1\0$2|$_"' \
+	"$state/events.jsonl" >"$state/events.keyed"
 t0=$(date +%s.%N)
-kcat -P -b 127.0.0.1:$broker_port -t costpipe.events -H content-type=application/json \
-	-X linger.ms=20 -X batch.num.messages=10000 -X queue.buffering.max.messages=1000000 <"$state/events.jsonl"
+kcat -P -b 127.0.0.1:$broker_port -t costpipe.events -K '|' -H content-type=application/json \
+	-X topic.partitioner=murmur2_random -X linger.ms=20 -X batch.num.messages=10000 \
+	-X queue.buffering.max.messages=1000000 <"$state/events.keyed"
 echo "produced $n events with kcat in $(echo "$(date +%s.%N) - $t0" | bc) s"
 
-env ${AGG_ENV:-} bin/costpipe aggregate ${AGG_FLAGS:-} --metrics-listen 127.0.0.1:$metrics_port >"$state/aggregate.out" 2>&1 &
+env ${AGG_ENV:-} "$bin" aggregate ${AGG_FLAGS:-} --metrics-listen 127.0.0.1:$metrics_port >"$state/aggregate.out" 2>&1 &
 agg=$!
 pids+=($agg)
 metric() { curl -s "127.0.0.1:$metrics_port/metrics" | awk -v m="$1" '$1==m {print $2}' | head -1; }
@@ -56,4 +62,4 @@ cpu_s=$(echo "scale=3; ($c1 - $c0) / $hz" | bc)
 wall=$(echo "scale=3; $w1 - $w0" | bc)
 echo "catch-up of $n events: wall ${wall} s, aggregator CPU ${cpu_s} s = $(echo "scale=3; $cpu_s * 1000000 / $n" | bc) µs/event, peak RSS $((rss / 1024)) MiB"
 echo "flags: ${AGG_FLAGS:-(defaults)}; $(nproc) cores; $(go version | cut -d' ' -f3)"
-if [[ -n "${PROFILE:-}" ]]; then wait "$prof" || true; echo "profile: go tool pprof -top bin/costpipe $state/cpu.pprof"; fi
+if [[ -n "${PROFILE:-}" ]]; then wait "$prof" || true; echo "profile: go tool pprof -top $bin $state/cpu.pprof"; fi
