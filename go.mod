@@ -48,3 +48,7 @@ require (
 	golang.org/x/xerrors v0.0.0-20220907171357-04be3eba64a2 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// The embedded broker's group coordinator, patched until upstream has the
+// fix: see third_party/kfake/PATCHES.md.
+replace github.com/twmb/franz-go/pkg/kfake => ./third_party/kfake

@@ -43,8 +43,6 @@ type (
 		protocols    map[string]int
 		protocol     string
 
-		nJoining int
-
 		tRebalance     *time.Timer
 		pendingSyncIDs map[string]struct{} // members that got JoinGroup but haven't sent SyncGroup yet
 		tPendingSync   *time.Timer         // fires when pending sync members should be removed
@@ -998,7 +996,6 @@ func (g *group) replaceStaticMember(oldMemberID string, creq *clientReq, req *km
 	}
 
 	// Otherwise trigger a rebalance.
-	g.nJoining++
 	m.waitingReply = creq
 	g.rebalance()
 	return nil, true
@@ -1316,22 +1313,38 @@ func (g *group) rebalance() {
 			if !ok {
 				continue
 			}
+			// costpipe patch: a member whose SyncGroup came on a
+			// connection that has closed since cannot learn of this
+			// rebalance and will not rejoin: remove it now rather
+			// than hold the join barrier for its session timeout.
+			if m.waitingReply.connClosed() {
+				g.removeMember(m)
+				continue
+			}
 			resp := sync.ResponseKind().(*kmsg.SyncGroupResponse)
 			resp.ErrorCode = kerr.RebalanceInProgress.Code
 			g.reply(m.waitingReply, resp, m)
 		}
 	}
 
+	wasPreparing := g.state == groupPreparingRebalance
 	g.state = groupPreparingRebalance
 	g.clearPendingSync()
 
-	if g.nJoining >= len(g.members) {
+	if g.numAwaitingJoin() >= len(g.members) {
 		g.completeRebalance()
 		return
 	}
 
-	// Always reset the timer with the current max rebalance timeout.
-	// A subsequent rebalance() call may have a different timeout.
+	// costpipe patch: the join barrier's deadline is set once, when the
+	// group enters PreparingRebalance, as Kafka's DelayedJoin is. Upstream
+	// restarted the timer on every call, that is on every JoinGroup that
+	// arrives while the barrier is open, so members restarting more often
+	// than the rebalance timeout kept the barrier (and the whole group)
+	// waiting for members that will never rejoin.
+	if wasPreparing && g.tRebalance != nil {
+		return
+	}
 	if g.tRebalance != nil {
 		g.tRebalance.Stop()
 	}
@@ -1363,11 +1376,19 @@ func (g *group) completeRebalance() {
 		g.tRebalance.Stop()
 		g.tRebalance = nil
 	}
-	g.nJoining = 0
 
 	var foundLeader bool
 	for _, m := range g.members {
-		if m.waitingReply.empty() {
+		// costpipe patch: a member whose JoinGroup came on a
+		// connection that has closed since (a process killed while
+		// joining) will never see the response, never send SyncGroup
+		// and never heartbeat. Kafka cannot see the disconnect and
+		// keeps such a member in the new generation until its session
+		// times out (which also stalls the group in
+		// CompletingRebalance if it is elected leader); we can, so we
+		// leave it out as a member that did not rejoin. A client that
+		// is still alive rejoins with UNKNOWN_MEMBER_ID.
+		if m.waitingReply.empty() || m.waitingReply.connClosed() {
 			g.removeMember(m)
 			continue
 		}
@@ -1420,12 +1441,21 @@ func (g *group) completeRebalance() {
 	g.protocol = bestProto
 	g.persistClassicMeta()
 
+	// costpipe patch: elect one leader before building the responses.
+	// Upstream assigned g.leader inside the loop below, so when the old
+	// leader was gone every member's JoinGroup response named that member
+	// itself as leader: every member ran the balancer, and only the last
+	// one's SyncGroup counted.
+	if !foundLeader {
+		for _, m := range g.members {
+			g.leader = m.memberID
+			break
+		}
+	}
+
 	// Track which members need to send SyncGroup.
 	g.pendingSyncIDs = make(map[string]struct{}, len(g.members))
 	for _, m := range g.members {
-		if !foundLeader {
-			g.leader = m.memberID
-		}
 		g.pendingSyncIDs[m.memberID] = struct{}{}
 		req := m.join
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
@@ -1502,17 +1532,38 @@ func (g *group) assignmentOrEmpty(assignment []byte) []byte {
 }
 
 func (g *group) updateHeartbeat(m *groupMember) {
-	g.atSessionTimeout(m, func() {
-		// A timer that already fired cannot be retracted: the member
-		// may have left and been removed since. removeMember is NOT
-		// idempotent, it decrements g.protocols and g.nJoining and
-		// drops the static mapping, so a second run skews counters
-		// that are never rebuilt.
-		if g.members[m.memberID] != m {
-			return
-		}
-		g.updateMemberAndRebalance(m, nil, nil)
-	})
+	g.atSessionTimeout(m, func() { g.expireSession(m) })
+}
+
+// expireSession runs when m's session timer fires: Kafka's heartbeat
+// expiration (GroupMetadataManager.expireClassicGroupMemberHeartbeat with
+// ClassicGroupMember.hasSatisfiedHeartbeat).
+func (g *group) expireSession(m *groupMember) {
+	// A timer that already fired cannot be retracted: the member may
+	// have left and been removed since. removeMember is NOT idempotent,
+	// it decrements g.protocols and drops the static mapping, so a
+	// second run skews counters that are never rebuilt.
+	if g.members[m.memberID] != m {
+		return
+	}
+	// costpipe patch: a member with a JoinGroup or SyncGroup parked here
+	// sends no heartbeats, it is waiting for us. Kafka keeps such a
+	// member alive until its request is answered (MemberMetadata's
+	// shouldKeepAlive, now ClassicGroupMember.hasSatisfiedHeartbeat;
+	// KAFKA-7610, KAFKA-9232 and KAFKA-9752 refined it for new members);
+	// answering it restarts the session clock (reply). Upstream expired
+	// it: a live member waiting in the join barrier for longer than its
+	// session timeout (as it does whenever the barrier waits for a dead
+	// member and the rebalance timeout is longer than the session
+	// timeout) was removed and its JoinGroup was never answered, so the
+	// client only noticed at its request timeout, the rebalance timeout
+	// plus its own overhead (franz-go: 60 s + 10 s, logged as "i/o
+	// timeout"), and the group rebalanced again when it came back.
+	if m.awaitingJoin() || m.awaitingSync() {
+		g.updateHeartbeat(m)
+		return
+	}
+	g.updateMemberAndRebalance(m, nil, nil)
 }
 
 func (g *group) addPendingRebalance(m *groupMember) {
@@ -1556,8 +1607,9 @@ func (g *group) atSessionTimeout(m *groupMember, fn func()) {
 }
 
 // removeMember removes a member from the group, cleaning up its protocol
-// counts, session timer, join counter, and static membership. Does not
-// trigger a rebalance.
+// counts, session timer, and static membership, and answers a JoinGroup or
+// SyncGroup it has parked here with UNKNOWN_MEMBER_ID. Does not trigger a
+// rebalance.
 func (g *group) removeMember(m *groupMember) {
 	for _, p := range m.join.Protocols {
 		g.protocols[p.Name]--
@@ -1570,9 +1622,71 @@ func (g *group) removeMember(m *groupMember) {
 	if m.t != nil {
 		m.t.Stop()
 	}
-	if !m.waitingReply.empty() {
-		g.nJoining--
+	// costpipe patch: as Kafka's removeMemberAndUpdateGroup (since
+	// KAFKA-7610), answer the request the member is waiting on, so that
+	// a client that is still alive retries at once instead of at its
+	// request timeout. Upstream dropped it.
+	if creq := m.waitingReply; !creq.empty() {
+		m.waitingReply = nil
+		switch resp := creq.kreq.ResponseKind().(type) {
+		case *kmsg.JoinGroupResponse:
+			resp.ErrorCode = kerr.UnknownMemberID.Code
+			resp.Generation = -1
+			creq.reply(resp)
+		case *kmsg.SyncGroupResponse:
+			resp.ErrorCode = kerr.UnknownMemberID.Code
+			creq.reply(resp)
+		}
 	}
+}
+
+// connClosed reports whether the connection creq came on has closed, so
+// that its client can no longer receive a response to it.
+func (creq *clientReq) connClosed() bool {
+	select {
+	case <-creq.cc.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// awaitingJoin reports whether m has a JoinGroup parked in the join
+// barrier.
+func (m *groupMember) awaitingJoin() bool {
+	if m.waitingReply.empty() {
+		return false
+	}
+	_, ok := m.waitingReply.kreq.(*kmsg.JoinGroupRequest)
+	return ok
+}
+
+// awaitingSync reports whether m has a SyncGroup parked, waiting for the
+// leader's assignment.
+func (m *groupMember) awaitingSync() bool {
+	if m.waitingReply.empty() {
+		return false
+	}
+	_, ok := m.waitingReply.kreq.(*kmsg.SyncGroupRequest)
+	return ok
+}
+
+// numAwaitingJoin is the number of members that have a JoinGroup parked in
+// the join barrier.
+//
+// costpipe patch: upstream kept this in a counter, g.nJoining, which
+// removeMember decremented for any parked request, a SyncGroup too. A
+// member removed while its SyncGroup waited (after completeRebalance had
+// reset the counter) drove it negative, and then the next barrier could
+// not complete when everyone had rejoined, only at its deadline.
+func (g *group) numAwaitingJoin() int {
+	var n int
+	for _, m := range g.members {
+		if m.awaitingJoin() {
+			n++
+		}
+	}
+	return n
 }
 
 // validateInstanceID checks that the given instanceID and memberID are
@@ -1603,9 +1717,6 @@ func (g *group) updateMemberAndRebalance(m *groupMember, waitingReply *clientReq
 		for _, p := range m.join.Protocols {
 			g.protocols[p.Name]++
 		}
-		if m.waitingReply.empty() && !waitingReply.empty() {
-			g.nJoining++
-		}
 		m.waitingReply = waitingReply
 	} else {
 		g.removeMember(m)
@@ -1621,7 +1732,6 @@ func (g *group) addMemberAndRebalance(m *groupMember, waitingReply *clientReq, j
 		g.protocols[p.Name]++
 	}
 	g.members[m.memberID] = m
-	g.nJoining++
 	m.waitingReply = waitingReply
 	g.rebalance()
 }
@@ -1701,14 +1811,22 @@ members:
 
 // reply sends kresp back to the caller of creq. If m is non-nil,
 // m.waitingReply is cleared before the send attempt so a dead
-// connection does not leave a stale reply behind.
+// connection does not leave a stale reply behind, and m's session clock
+// restarts.
 func (g *group) reply(creq *clientReq, kresp kmsg.Response, m *groupMember) {
 	if m != nil {
 		m.waitingReply = nil
 	}
-	if !creq.reply(kresp) {
-		return
-	}
+	creq.reply(kresp)
+	// costpipe patch: restart the session clock whether or not the
+	// response could be written, as Kafka reschedules every member's
+	// heartbeat when the join phase completes. Upstream only did so
+	// after a successful write, so a member whose connection died while
+	// its JoinGroup was parked (a process killed while joining) stayed
+	// in the group with no session timer at all: it was handed
+	// partitions that nobody consumed until some later rebalance, and
+	// if it was elected leader the group waited in CompletingRebalance
+	// for its SyncGroup.
 	if m != nil {
 		g.updateHeartbeat(m)
 	}
@@ -3460,10 +3578,7 @@ func (g *group) restoreClassicMembers(shutdownAt time.Time, sg sessionClassicGro
 		if m.instanceID != nil {
 			g.staticMembers[*m.instanceID] = m.memberID
 		}
-		g.atSessionTimeoutIn(m, remaining, func() {
-			g.removeMember(m)
-			g.rebalance()
-		})
+		g.atSessionTimeoutIn(m, remaining, func() { g.expireSession(m) })
 		// Preserve the real last heartbeat time so that across
 		// repeated restarts, dead members accumulate elapsed time.
 		m.last = lastHB
