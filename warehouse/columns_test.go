@@ -104,7 +104,7 @@ func TestInsertRollupsRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got.Rollup, want) {
 			t.Errorf("%s merged:\n got %+v\nwant %+v", tb.Name(), got.Rollup, want)
 		}
-		marks, err := w.LandingMarks(ctx, "costpipe.events", []int32{2})
+		marks, err := w.LandingMarks(ctx, "costpipe.events", []int32{2}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -178,10 +178,13 @@ type MarkKey struct {
 }
 
 // LandingMarks returns, for the given Kafka partitions of topic, the highest
-// src_offset landed in each (table, month): HWM(T, M, p). A record at offset o
-// of partition p whose event falls in month M has landed in T iff o ≤ HWM.
-// Keys absent from the map have nothing landed.
-func (w *Warehouse) LandingMarks(ctx context.Context, topic string, partitions []int32) (map[MarkKey]int64, error) {
+// src_offset landed in each (table, month) from month since on (0: every
+// month): HWM(T, M, p). A record at offset o of partition p whose event falls
+// in month M has landed in T iff o ≤ HWM. Keys absent from the map have
+// nothing landed. Reading starts at since so that recovery reads only the
+// months an event may still land in (ClickHouse skips older partitions),
+// not all history.
+func (w *Warehouse) LandingMarks(ctx context.Context, topic string, partitions []int32, since Month) (map[MarkKey]int64, error) {
 	out := make(map[MarkKey]int64)
 	if len(partitions) == 0 {
 		return out, nil
@@ -196,12 +199,16 @@ func (w *Warehouse) LandingMarks(ctx context.Context, topic string, partitions [
 		if i > 0 {
 			q.WriteString(" UNION ALL ")
 		}
-		fmt.Fprintf(&q, "SELECT toUInt8(%d) AS t, toYYYYMM(ts) AS m, src_partition, maxMerge(src_offset) AS hwm FROM %s.%s WHERE src_topic = ? AND src_partition IN (%s) GROUP BY m, src_partition",
+		fmt.Fprintf(&q, "SELECT toUInt8(%d) AS t, toYYYYMM(ts) AS m, src_partition, maxMerge(src_offset) AS hwm FROM %s.%s WHERE src_topic = ? AND src_partition IN (%s) AND ts >= toDateTime(?, 'UTC') GROUP BY m, src_partition",
 			uint8(t), w.database, t.Name(), in)
 	}
-	args := make([]any, len(Tables))
-	for i := range args {
-		args[i] = topic
+	from := "1970-01-01 00:00:00"
+	if since > 0 {
+		from = time.Date(int(since)/100, time.Month(int(since)%100), 1, 0, 0, 0, 0, time.UTC).Format(time.DateTime)
+	}
+	args := make([]any, 0, 2*len(Tables))
+	for range Tables {
+		args = append(args, topic, from)
 	}
 	rows, err := w.conn.Query(ctx, q.String(), args...)
 	if err != nil {

@@ -81,7 +81,7 @@ func TestTimezoneServers(t *testing.T) {
 			}
 			check := func(w *Warehouse) {
 				t.Helper()
-				marks, err := w.LandingMarks(ctx, "costpipe.events", []int32{0})
+				marks, err := w.LandingMarks(ctx, "costpipe.events", []int32{0}, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -143,7 +143,7 @@ func TestTimezoneServers(t *testing.T) {
 				landBoundary(t, func(tb Table, rows []Rollup) { landV1(t, w, tb, rows) })
 				// Schema 0001 partitions by the server's local month: the
 				// marks come out under the wrong months there.
-				before, err := w.LandingMarks(ctx, "costpipe.events", []int32{0})
+				before, err := w.LandingMarks(ctx, "costpipe.events", []int32{0}, 0)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -99,7 +99,7 @@ func takeSnapshot(t *testing.T, w *Warehouse) snapshot {
 		rows.Close()
 	}
 	var err error
-	if s.marks, err = w.LandingMarks(ctx, "costpipe.events", []int32{0, 1, 2}); err != nil {
+	if s.marks, err = w.LandingMarks(ctx, "costpipe.events", []int32{0, 1, 2}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.groups) == 0 || len(s.marks) != 3*2*3 {

@@ -133,6 +133,7 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	popts.Topic = copts.Topic
 	popts.Catalog = cat
 	popts.InsertTimeout = insertTimeout
+	popts.MaxEventAge = copts.MaxEventAge
 	popts.Logger = log
 	popts.Registerer = reg
 	pipe, err := usage.New(w, popts)

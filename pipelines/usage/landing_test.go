@@ -41,6 +41,7 @@ func faultyPipeline(t *testing.T) (p *Pipeline, proxy *faultproxy.Proxy, direct 
 	opts := DefaultOptions()
 	opts.RetryMin, opts.RetryMax = 20*time.Millisecond, 100*time.Millisecond
 	opts.InsertTimeout = 5 * time.Second
+	opts.Now = func() time.Time { return time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC) }
 	opts.Logger = slog.New(slog.NewTextHandler(testLogOut(), nil))
 	p, err := New(open(proxy.Addr), opts)
 	if err != nil {

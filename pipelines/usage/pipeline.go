@@ -30,6 +30,12 @@ type Options struct {
 	// InsertTimeout bounds one insert; an insert that times out is checked
 	// (did it land?) before it is sent again. Default 30s.
 	InsertTimeout time.Duration
+	// MaxEventAge is the oldest event the consumer hands over (its
+	// --max-event-age): landing marks are read only for the months such an
+	// event can fall in. Default 7 days.
+	MaxEventAge time.Duration
+	// Now is the clock for MaxEventAge. Default time.Now.
+	Now func() time.Time
 	// Logger receives retry and recovery lines. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the pipeline's metrics. Default nil: not registered.
@@ -39,7 +45,8 @@ type Options struct {
 // DefaultOptions returns Options with every default filled in.
 func DefaultOptions() Options {
 	return Options{Topic: schemas.DefaultTopic, Catalog: pricing.Default(), RetryMin: 200 * time.Millisecond,
-		RetryMax: 10 * time.Second, InsertTimeout: 30 * time.Second, Logger: slog.Default()}
+		RetryMax: 10 * time.Second, InsertTimeout: 30 * time.Second,
+		MaxEventAge: 7 * 24 * time.Hour, Now: time.Now, Logger: slog.Default()}
 }
 
 // Validate reports the first option that cannot work.
@@ -51,6 +58,8 @@ func (o Options) Validate() error {
 		return errors.New("usage pipeline: no price catalog")
 	case o.RetryMin <= 0 || o.RetryMax < o.RetryMin:
 		return fmt.Errorf("usage pipeline: retry backoff %s..%s is not a positive range", o.RetryMin, o.RetryMax)
+	case o.MaxEventAge <= 0 || o.Now == nil:
+		return fmt.Errorf("usage pipeline: max event age %s must be > 0, with a clock", o.MaxEventAge)
 	case o.InsertTimeout < time.Second:
 		return fmt.Errorf("usage pipeline: insert timeout %s is below 1s", o.InsertTimeout)
 	case o.Logger == nil:
@@ -105,6 +114,9 @@ type partition struct {
 	above      int64
 	windows    map[winKey]*Measures
 	end        int64 // highest offset added since the last landed flush; -1 none
+	// since is the oldest month whose marks were read (0: all): an event
+	// older than that is not expected (the consumer sends it to the DLQ).
+	since warehouse.Month
 }
 
 // Pipeline aggregates events of the partitions it owns and lands them.
@@ -150,22 +162,32 @@ func (p *Pipeline) Assign(ctx context.Context, partitions []int32) error {
 	if p.w == nil {
 		return errNoWarehouse
 	}
-	marks, err := p.w.LandingMarks(ctx, p.opts.Topic, partitions)
+	since := p.marksSince()
+	marks, err := p.w.LandingMarks(ctx, p.opts.Topic, partitions, since)
 	if err != nil {
 		return err
 	}
-	p.AssignLanded(partitions, marks)
+	p.assign(partitions, marks, since)
 	return nil
 }
 
 var errNoWarehouse = errors.New("usage pipeline has no warehouse")
 
+// marksSince is the oldest month an event handed over now can fall in.
+func (p *Pipeline) marksSince() warehouse.Month {
+	return warehouse.MonthOf(p.opts.Now().Add(-p.opts.MaxEventAge))
+}
+
 // AssignLanded is Assign with landing marks the caller already read (see
 // warehouse.LandingMarks); marks of other partitions are ignored.
 func (p *Pipeline) AssignLanded(partitions []int32, marks map[warehouse.MarkKey]int64) {
+	p.assign(partitions, marks, 0)
+}
+
+func (p *Pipeline) assign(partitions []int32, marks map[warehouse.MarkKey]int64, since warehouse.Month) {
 	for _, id := range partitions {
 		p.drop(id)
-		p.parts[id] = &partition{marks: map[markKey]int64{}, windows: map[winKey]*Measures{}, end: -1}
+		p.parts[id] = &partition{marks: map[markKey]int64{}, windows: map[winKey]*Measures{}, end: -1, since: since}
 		// aboveMonth 0 is no month: the cache starts empty.
 	}
 	for k, v := range marks {
@@ -216,6 +238,9 @@ func (p *Pipeline) Add(id int32, offset int64, e *schemas.Event) bool {
 	minute -= minute % 60
 	month := p.monthOf(minute)
 	if month != part.aboveMonth {
+		if month < part.since {
+			panic(fmt.Sprintf("usage: event %q of month %d is older than the landing marks read (from month %d): the consumer's max event age must not exceed the pipeline's", e.EventID, month, part.since))
+		}
 		part.aboveMonth, part.above = month, -1
 		for _, t := range warehouse.Tables {
 			if hwm, ok := part.marks[markKey{t, month}]; ok && hwm > part.above {
@@ -516,7 +541,7 @@ func (p *Pipeline) refreshMarks(ctx context.Context) error {
 	}
 	backoff := p.opts.RetryMin
 	for {
-		marks, err := p.w.LandingMarks(ctx, p.opts.Topic, ids)
+		marks, err := p.w.LandingMarks(ctx, p.opts.Topic, ids, p.marksSince())
 		if err == nil {
 			for k, v := range marks {
 				part := p.parts[k.Partition]
@@ -565,7 +590,7 @@ func (p *Pipeline) landed(ctx context.Context, k insertKey, rows []warehouse.Rol
 	for id := range want {
 		ids = append(ids, id)
 	}
-	marks, err := p.w.LandingMarks(ctx, p.opts.Topic, ids)
+	marks, err := p.w.LandingMarks(ctx, p.opts.Topic, ids, k.month)
 	if err != nil {
 		return false, err
 	}

@@ -27,7 +27,9 @@ func newPipeline(t *testing.T) (*Pipeline, *warehouse.Warehouse, string) {
 	if _, err := w.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(w, DefaultOptions())
+	opts := DefaultOptions()
+	opts.MaxEventAge = 20 * 365 * 24 * time.Hour // the tests' events are from fixed dates
+	p, err := New(w, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func TestLandingMarksMakeReplayExact(t *testing.T) {
 			t.Errorf("%s November: %d requests, %d input; want 2, 500", tbl, r, in)
 		}
 	}
-	marks, err := w.LandingMarks(ctx, DefaultOptions().Topic, []int32{0, 1})
+	marks, err := w.LandingMarks(ctx, DefaultOptions().Topic, []int32{0, 1}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +88,7 @@ func TestLandingMarksMakeReplayExact(t *testing.T) {
 	}
 
 	// Replay after a "crash": a new pipeline reads the marks.
-	q, err := New(w, DefaultOptions())
+	q, err := New(w, p.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +131,7 @@ func TestPartialFlushLandsTheRestOnly(t *testing.T) {
 	if err := w.InsertRollups(ctx, warehouse.Minute, batches[insertKey{warehouse.Minute, 202611}]); err != nil {
 		t.Fatal(err)
 	}
-	q, _ := New(w, DefaultOptions())
+	q, _ := New(w, p.opts)
 	if err := q.Assign(ctx, []int32{3}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,4 +165,43 @@ func TestMeasuresCost(t *testing.T) {
 	if want := c.Add(c); m.Cost != want || m.Requests != 3 || m.Unpriced != 1 || m.Latency.Count != 3 {
 		t.Errorf("cost %s requests %d unpriced %d latency count %d; want %s 3 1 3", m.Cost, m.Requests, m.Unpriced, m.Latency.Count, want)
 	}
+}
+
+// Assign reads the landing marks only from the oldest month an event may
+// still come from (now − MaxEventAge): older months are neither read nor
+// expected, and an event from them is refused loudly.
+func TestAssignReadsMarksOfRecentMonthsOnly(t *testing.T) {
+	p, _, _ := newPipeline(t)
+	ctx := context.Background()
+	if err := p.Assign(ctx, []int32{0}); err != nil {
+		t.Fatal(err)
+	}
+	p.Add(0, 5, ev("old", time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC), "acme", 1))
+	p.Add(0, 6, ev("new", time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC), "acme", 1))
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	opts := p.opts
+	opts.Now = func() time.Time { return time.Date(2026, 11, 12, 0, 0, 0, 0, time.UTC) }
+	opts.MaxEventAge = 7 * 24 * time.Hour
+	q, err := New(p.w, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Assign(ctx, []int32{0}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[warehouse.Month]bool{}
+	for k := range q.parts[0].marks {
+		got[k.month] = true
+	}
+	if !got[202611] || got[202606] || len(got) != 1 {
+		t.Errorf("months of the marks read: %v, want only 202611", got)
+	}
+	defer func() {
+		if r := recover(); r == nil {
+			t.Error("an event older than the marks read was accepted")
+		}
+	}()
+	q.Add(0, 7, ev("too-old", time.Date(2026, 10, 31, 0, 0, 0, 0, time.UTC), "acme", 1))
 }
