@@ -20,7 +20,6 @@ import (
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/pipelines/sketch"
 	"github.com/costpipe/costpipe/schemas"
-	"github.com/costpipe/costpipe/warehouse"
 )
 
 // Dims are the rollup dimensions of one window. ErrorType is "" for
@@ -72,15 +71,6 @@ func (d *Dist) reset() {
 	h := d.Hist
 	h.Reset()
 	*d = Dist{Hist: h}
-}
-
-func (d *Dist) row() warehouse.Dist {
-	out := warehouse.Dist{Count: d.Count, SumMicros: d.SumMicros, MinMs: math.Inf(1)}
-	if d.Count > 0 {
-		out.MinMs, out.MaxMs = d.Min, d.Max
-		out.HistIdx, out.HistCnt = d.Hist.AppendArrays(nil, nil)
-	}
-	return out
 }
 
 // Measures are the partial sums of one window.

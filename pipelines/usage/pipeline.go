@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -430,26 +431,41 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 	return nil
 }
 
-// build groups the windows into rows per (table, month).
+// build turns the windows into rows per (table, month). A minute window is
+// one minute row as it is; hour and day rows merge the windows of their
+// bucket first. Histogram arrays of all rows share two arenas (one
+// allocation each per flush instead of two per row).
 func (p *Pipeline) build() map[insertKey][]warehouse.Rollup {
-	type acc struct {
-		m     Measures
-		table warehouse.Table
-		key   rowKey
-	}
 	out := map[insertKey][]warehouse.Rollup{}
+	var rb rowBuilder
 	for id, part := range p.parts {
 		if len(part.windows) == 0 {
 			continue
 		}
+		landed := func(t warehouse.Table, minute int64) bool {
+			// Landed already by an earlier attempt of this flush.
+			hwm, ok := part.marks[markKey{t, p.monthOf(minute)}]
+			return ok && hwm >= part.end
+		}
 		for _, t := range warehouse.Tables {
+			if t == warehouse.Minute {
+				for k, m := range part.windows {
+					if k.tables&t == 0 || landed(t, k.minute) {
+						continue
+					}
+					ts := time.Unix(k.minute, 0).UTC()
+					ik := insertKey{table: t, month: p.monthOf(k.minute)}
+					rows := out[ik]
+					if rows == nil {
+						rows = make([]warehouse.Rollup, 0, len(part.windows))
+					}
+					out[ik] = append(rows, rb.row(ts, &k.Dims, p.opts.Topic, id, part.end, m))
+				}
+				continue
+			}
 			grouped := map[rowKey]*Measures{}
 			for k, m := range part.windows {
-				if k.tables&t == 0 {
-					continue
-				}
-				// Landed already by an earlier attempt of this flush.
-				if hwm, ok := part.marks[markKey{t, p.monthOf(k.minute)}]; ok && hwm >= part.end {
+				if k.tables&t == 0 || landed(t, k.minute) {
 					continue
 				}
 				ts := t.Truncate(time.Unix(k.minute, 0)).Unix()
@@ -464,17 +480,45 @@ func (p *Pipeline) build() map[insertKey][]warehouse.Rollup {
 			for rk, m := range grouped {
 				ts := time.Unix(rk.ts, 0).UTC()
 				ik := insertKey{table: t, month: warehouse.MonthOf(ts)}
-				out[ik] = append(out[ik], warehouse.Rollup{
-					TS: ts, Tenant: rk.Tenant, Application: rk.Application, Provider: rk.Provider, Model: rk.Model,
-					ErrorType: rk.ErrorType, SrcTopic: p.opts.Topic, SrcPartition: id, SrcOffset: part.end,
-					Requests: m.Requests, Errors: m.Errors, InputTokens: m.InputTokens, CachedInputTokens: m.CachedInputTokens,
-					CacheWriteTokens: m.CacheWriteTokens, OutputTokens: m.OutputTokens, ReasoningTokens: m.ReasoningTokens,
-					GPUMicros: m.GPUMicros, UnpricedRequests: m.Unpriced, Cost: m.Cost,
-					Latency: m.Latency.row(), TTFT: m.TTFT.row(),
-				})
+				out[ik] = append(out[ik], rb.row(ts, &rk.Dims, p.opts.Topic, id, part.end, m))
 			}
 		}
 	}
+	return out
+}
+
+// rowBuilder makes rollup rows, their histogram arrays cut from two arenas.
+type rowBuilder struct {
+	idx []int16
+	cnt []uint64
+}
+
+func (rb *rowBuilder) row(ts time.Time, d *Dims, topic string, part int32, end int64, m *Measures) warehouse.Rollup {
+	return warehouse.Rollup{
+		TS: ts, Tenant: d.Tenant, Application: d.Application, Provider: d.Provider, Model: d.Model,
+		ErrorType: d.ErrorType, SrcTopic: topic, SrcPartition: part, SrcOffset: end,
+		Requests: m.Requests, Errors: m.Errors, InputTokens: m.InputTokens, CachedInputTokens: m.CachedInputTokens,
+		CacheWriteTokens: m.CacheWriteTokens, OutputTokens: m.OutputTokens, ReasoningTokens: m.ReasoningTokens,
+		GPUMicros: m.GPUMicros, UnpricedRequests: m.Unpriced, Cost: m.Cost,
+		Latency: rb.dist(&m.Latency), TTFT: rb.dist(&m.TTFT),
+	}
+}
+
+func (rb *rowBuilder) dist(d *Dist) warehouse.Dist {
+	out := warehouse.Dist{Count: d.Count, SumMicros: d.SumMicros, MinMs: math.Inf(1)}
+	if d.Count == 0 {
+		return out
+	}
+	out.MinMs, out.MaxMs = d.Min, d.Max
+	if rb.idx == nil {
+		rb.idx, rb.cnt = make([]int16, 0, 1<<14), make([]uint64, 0, 1<<14)
+	}
+	a := len(rb.idx)
+	rb.idx, rb.cnt = d.Hist.AppendArrays(rb.idx, rb.cnt)
+	b := len(rb.idx)
+	// Full slice expressions: a later append never writes into this row's
+	// arrays (it reallocates instead).
+	out.HistIdx, out.HistCnt = rb.idx[a:b:b], rb.cnt[a:b:b]
 	return out
 }
 
