@@ -197,3 +197,67 @@ func testLogOut() io.Writer {
 	}
 	return io.Discard
 }
+
+// The private ClickHouse server stopped in the middle of a flush: the flush
+// retries (checking before each insert) until the server is back, a flush
+// cancelled while it is down keeps its windows, and the next flush lands
+// them exactly once.
+func TestClickHouseStoppedMidFlush(t *testing.T) {
+	srv := chtest.Start(t)
+	db := srv.NewDatabase(t)
+	o := warehouse.DefaultOptions()
+	o.DSN = srv.DSN(db)
+	w, err := warehouse.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := w.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions()
+	opts.RetryMin, opts.RetryMax = 20*time.Millisecond, 200*time.Millisecond
+	opts.InsertTimeout = 5 * time.Second
+	opts.Now = func() time.Time { return time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC) }
+	opts.Logger = slog.New(slog.NewTextHandler(testLogOut(), nil))
+	p, err := New(w, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Assign(context.Background(), []int32{0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := int64(0); i < 40; i++ {
+		p.Add(int32(i%2), i, ev("e", t0.Add(time.Duration(i)*time.Minute), "acme", 3))
+	}
+	srv.Stop(t)
+	// A flush cancelled while the server is down returns an error and keeps
+	// its windows.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	err = p.Flush(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("flush succeeded with ClickHouse stopped")
+	}
+	if p.Windows() == 0 {
+		t.Fatal("a failed flush dropped its windows")
+	}
+	// The next flush waits for the server.
+	done := make(chan error, 1)
+	go func() { done <- p.Flush(context.Background()) }()
+	time.Sleep(time.Second)
+	srv.Restart(t)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("flush after restart: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("flush did not land after ClickHouse came back")
+	}
+	assertExact(t, w, db, 202611, 40, 120)
+	if p.Windows() != 0 {
+		t.Errorf("%d windows left after landing", p.Windows())
+	}
+}
