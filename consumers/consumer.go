@@ -10,10 +10,17 @@
 // while it works (kgo.BlockRebalanceOnPoll), so partition callbacks never run
 // concurrently with processing.
 //
+// A second goroutine (watchGroup) reads the whole group's lag every
+// GroupLagInterval, whichever partitions this instance owns; with the
+// instance's membership it decides readiness (Ready) and logs when the
+// instance has been without an assignment or the group stalled.
+//
 // Files: options.go (Options), consumer.go (the Consumer and its loop),
 // rebalance.go (assignment, warm-up, revoke, loss), flush.go (landing,
-// committing, fencing), record.go (one record: decode, validate, dedupe),
-// dedupe.go (the window of event ids), dlq.go and spool.go (invalid records).
+// committing, fencing), health.go (membership, stall and readiness),
+// grouplag.go (the group lag watcher), record.go (one record: decode,
+// validate, dedupe), dedupe.go (the window of event ids), dlq.go and
+// spool.go (invalid records), metrics.go.
 package consumers
 
 import (
@@ -65,11 +72,12 @@ type partState struct {
 
 // Consumer consumes the events topic into a Sink.
 type Consumer struct {
-	opts  Options
-	sink  Sink
-	log   *slog.Logger
-	m     *metrics
-	seeds [2]maphash.Seed
+	opts   Options
+	sink   Sink
+	log    *slog.Logger
+	m      *metrics
+	health *health
+	seeds  [2]maphash.Seed
 
 	cl    *kgo.Client
 	adm   *kadm.Client
@@ -115,10 +123,11 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Consumer{opts: opts, sink: sink, log: opts.Logger, m: newMetrics(opts.Registerer),
+	c := &Consumer{opts: opts, sink: sink, log: opts.Logger, health: newHealth(opts),
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, parts: map[int32]*partState{},
 		json: schemas.NewDecoder(), arrow: arrowcodec.NewDecoder(), ready: make(chan struct{}),
 		adjusted: map[int32]startPos{}, retained: map[int32]retainedWindow{}, spool: newSpool(opts.DLQSpoolDir)}
+	c.m = newMetrics(opts.Registerer, c)
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ConsumerGroup(opts.Group),
@@ -135,9 +144,13 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.SessionTimeout(opts.SessionTimeout),
 		kgo.RebalanceTimeout(opts.RebalanceTimeout),
+		kgo.HeartbeatInterval(opts.HeartbeatInterval),
 		kgo.AllowAutoTopicCreation(), // the DLQ topic, where the cluster allows it
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.WithPools(new(recordPool)),
+	}
+	if opts.InstanceID != "" {
+		kopts = append(kopts, kgo.InstanceID(opts.InstanceID))
 	}
 	cl, err := kgo.NewClient(append(kopts, opts.ClientOpts...)...)
 	if err != nil {
@@ -150,9 +163,14 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 }
 
 // Run consumes until ctx ends, then lands what it holds, commits and leaves
-// the group. It returns nil on a clean shutdown.
+// the group (a static member stays: see Options.InstanceID). It returns nil
+// on a clean shutdown.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.cl.Close()
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); c.watchGroup(wctx) }()
+	defer func() { stopWatch(); <-watched }()
 	c.lastFlush.Store(c.opts.Now().UnixNano())
 	for {
 		// Poll no longer than until the next flush is due, so windows land
@@ -166,6 +184,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		fetches = c.groupSessionErrors(fetches)
 		if err := c.prepare(ctx); err != nil {
 			if ctx.Err() != nil {
 				break
@@ -184,15 +203,33 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		c.cl.AllowRebalance()
 	}
-	// Rebalances are still blocked (the last poll was not released), so the
-	// revoke callback cannot flush concurrently with this one.
-	defer c.cl.AllowRebalance()
-	// Shutdown: land and commit with a fresh deadline, then leave the group.
-	// An insert that the cancellation interrupted is checked, not repeated
-	// blindly (the Sink's contract).
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return c.shutdown()
+}
+
+// shutdownTimeout bounds the final flush when no rebalance waits for it.
+const shutdownTimeout = 30 * time.Second
+
+// shutdown lands and commits, then leaves the group. Rebalances are still
+// blocked (the last poll was not released), so the revoke callback cannot
+// flush concurrently with this one. The flush gets shutdownTimeout, or what
+// is left of FlushTimeoutOnRebalance when a rebalance waits for it (the
+// other members wait too); unlanded state is replayed from Kafka by the
+// partitions' next owner. An insert that the cancellation interrupted is
+// checked, not repeated blindly (the Sink's contract).
+func (c *Consumer) shutdown() error {
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := c.flush(sctx); errors.Is(err, errFenced) {
+	fctx, stop := c.untilRebalance(sctx, c.opts.FlushTimeoutOnRebalance)
+	err := c.flush(fctx)
+	stop()
+	// Leave before releasing the rebalance: released first, the group
+	// management loop would rejoin a rebalance in progress and the group
+	// would rebalance twice (with us, then without us). A nil context only
+	// starts the leave; Close (deferred by Run) waits for it. A static
+	// member does not leave (franz-go sends no LeaveGroup for it).
+	c.cl.LeaveGroupContext(nil)
+	c.cl.AllowRebalance()
+	if errors.Is(err, errFenced) {
 		c.log.Warn("shutdown: landed, but the group had moved on; the next owner's replay skips what landed", "err", err)
 		return nil
 	} else if err != nil {
@@ -201,6 +238,52 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.log.Info("shutdown: landed and committed")
 	return nil
+}
+
+// groupSessionErrors takes franz-go's group session errors (a failed join or
+// sync, which it injects into a poll as a fetch error, ErrGroupSession) out of
+// fetches and reports them as the group state they are, with how long this
+// instance has been without an assignment. franz-go rejoins on its own
+// after a backoff.
+func (c *Consumer) groupSessionErrors(fetches kgo.Fetches) kgo.Fetches {
+	var sess *kgo.ErrGroupSession
+	found := false
+	fetches.EachError(func(_ string, _ int32, err error) { found = found || errors.As(err, &sess) })
+	if !found {
+		return fetches
+	}
+	out := fetches[:0:0]
+	for _, f := range fetches {
+		var topics []kgo.FetchTopic
+		for _, t := range f.Topics {
+			var parts []kgo.FetchPartition
+			for _, p := range t.Partitions {
+				if p.Err != nil && errors.As(p.Err, &sess) {
+					c.groupSessionFailed(sess)
+					continue
+				}
+				parts = append(parts, p)
+			}
+			if len(parts) > 0 {
+				t.Partitions = parts
+				topics = append(topics, t)
+			}
+		}
+		if len(topics) > 0 {
+			f.Topics = topics
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (c *Consumer) groupSessionFailed(err *kgo.ErrGroupSession) {
+	c.m.sessionErrors.Inc()
+	out, logNow, suppressed := c.health.sessionFailed(c.opts.Now(), err.Err)
+	if logNow {
+		c.log.Warn("cannot join the consumer group; rejoining after a backoff", "group", c.opts.Group,
+			"state", "unassigned", "for", out.Round(time.Millisecond), "suppressed", suppressed, "err", err.Err)
+	}
 }
 
 func (c *Consumer) sinceFlush() time.Duration {

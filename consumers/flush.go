@@ -21,26 +21,9 @@ var errFenced = errors.New("no longer a member of the group's current generation
 // commit shows the member was fenced, it stops landing for its partitions
 // and rejoins the group.
 func (c *Consumer) flushOrAbandon(ctx context.Context) error {
-	fctx, cancel := context.WithCancel(ctx)
+	fctx, cancel := c.untilRebalance(ctx, c.opts.FlushTimeoutOnRebalance)
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if since := c.rebalanceSince.Load(); since != 0 && c.opts.Now().Sub(time.Unix(0, since)) >= c.opts.FlushTimeoutOnRebalance {
-					cancel()
-					return
-				}
-			}
-		}
-	}()
 	err := c.flush(fctx)
-	close(done)
 	switch {
 	case err == nil || ctx.Err() != nil:
 		return err
@@ -54,6 +37,39 @@ func (c *Consumer) flushOrAbandon(ctx context.Context) error {
 	return err
 }
 
+// untilRebalance returns a context that ends with ctx, or once a rebalance
+// has waited for the poll loop for grace (counted from when it began
+// waiting). When one waits already, the context carries that moment as its
+// deadline, which also bounds a ClickHouse insert in flight (the Sink lets
+// an insert run to its own timeout when merely cancelled). cancel releases
+// it.
+func (c *Consumer) untilRebalance(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	var rctx context.Context
+	var cancel context.CancelFunc
+	if since := c.rebalanceSince.Load(); since != 0 {
+		left := grace - c.opts.Now().Sub(time.Unix(0, since))
+		rctx, cancel = context.WithTimeout(ctx, max(left, 0))
+	} else {
+		rctx, cancel = context.WithCancel(ctx)
+	}
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-t.C:
+				if since := c.rebalanceSince.Load(); since != 0 && c.opts.Now().Sub(time.Unix(0, since)) >= grace {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return rctx, cancel
+}
+
 // fence stops landing for every partition (their unlanded state is dropped:
 // the owner replays it) and asks the group for a new assignment.
 func (c *Consumer) fence(err error) {
@@ -63,6 +79,7 @@ func (c *Consumer) fence(err error) {
 	}
 	c.log.Warn("fenced out of the consumer group: dropping unlanded state and rejoining", "partitions", ids, "err", err)
 	c.m.fenced.Inc()
+	c.health.leave(c.opts.Now())
 	c.forget(ids)
 	c.cl.ForceRebalance()
 }
@@ -171,6 +188,11 @@ func (c *Consumer) commit(ctx context.Context, parts map[int32]*partState) error
 	req.Group = c.opts.Group
 	req.MemberID = member
 	req.Generation = gen
+	if c.opts.InstanceID != "" {
+		// A static member's commit names its instance: the coordinator
+		// fences a commit from an instance another process took over.
+		req.InstanceID = &c.opts.InstanceID
+	}
 	rt := kmsg.NewOffsetCommitRequestTopic()
 	rt.Topic = c.opts.Topic // up to v9
 	rt.TopicID = topicID    // v10 on

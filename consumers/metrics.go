@@ -1,6 +1,11 @@
 package consumers
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	recordsIn    *prometheus.CounterVec
@@ -10,7 +15,8 @@ type metrics struct {
 	duplicates   prometheus.Counter
 	dlq          *prometheus.CounterVec
 	lag          *prometheus.GaugeVec
-	owned        prometheus.Gauge
+	assigned     prometheus.Gauge
+	owned        prometheus.Gauge // deprecated name of assigned
 	abandoned    prometheus.Counter
 	dedupeEvict  prometheus.Counter
 	dedupeIDs    prometheus.Gauge
@@ -22,9 +28,20 @@ type metrics struct {
 	warmErrors   prometheus.Counter
 	fenced       prometheus.Counter
 	lost         prometheus.Counter
+
+	sessionErrors   prometheus.Counter
+	groupLag        *prometheus.GaugeVec
+	groupLagTotal   prometheus.Gauge
+	groupLagErrors  prometheus.Counter
+	stalled         prometheus.Gauge
+	stallSeconds    prometheus.Gauge
+	groupLagMu      sync.Mutex
+	groupLagLabeled map[int32]bool // partitions with a groupLag series
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics creates the consumer's metrics; c provides the gauges computed
+// when scraped (membership ages, readiness).
+func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 	m := &metrics{
 		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_records_in_total",
 			Help: "Kafka records consumed, by content type."}, []string{"content_type"}),
@@ -36,8 +53,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "costpipe_consumer_lag_records",
 			Help: "Records between the last processed offset and the partition's high watermark."}, []string{"partition"}),
+		assigned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_assigned_partitions",
+			Help: "Partitions of the events topic assigned to this instance."}),
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_partitions_owned",
-			Help: "Partitions of the events topic this instance owns."}),
+			Help: "Deprecated: the same as costpipe_assigned_partitions, kept for existing dashboards."}),
 		abandoned: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_flushes_abandoned_total",
 			Help: "Flushes given up (rebalance waiting, ClickHouse down); their records are replayed from Kafka."}),
 		dedupeEvict: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dedupe_evicted_total",
@@ -60,14 +79,72 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Times a commit showed this instance was no longer in the group's generation; it stopped landing and rejoined."}),
 		lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_partitions_lost_total",
 			Help: "Times partitions were lost (session expired) and their unlanded state dropped for replay."}),
+		sessionErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_group_session_errors_total",
+			Help: "Failed joins or syncs of the consumer group (franz-go rejoins after a backoff)."}),
+		groupLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "costpipe_group_lag_records",
+			Help: "Records between the group's committed offset (or the log start) and the log end, per partition, whoever owns it; refreshed every --group-lag-interval by every instance."}, []string{"partition"}),
+		groupLagTotal: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_group_topic_lag_records",
+			Help: "costpipe_group_lag_records summed over the topic's partitions."}),
+		groupLagErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_group_lag_errors_total",
+			Help: "Refreshes of the group lag that failed (Kafka did not answer)."}),
+		stalled: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_group_stalled_partitions",
+			Help: "Partitions that lag while their committed offset has not moved for --stall-timeout."}),
+		stallSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_group_stall_seconds",
+			Help: "The longest time, at the last refresh, that a lagging partition's committed offset has not moved (0: every partition is caught up or moving)."}),
+		groupLagLabeled: map[int32]bool{},
 	}
 	m.recordsJSON = m.recordsIn.WithLabelValues("application/json")
 	m.recordsArrow = m.recordsIn.WithLabelValues("application/vnd.apache.arrow.stream")
 	if reg != nil {
-		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.owned, m.abandoned, m.commitErrors, m.dedupeEvict, m.dedupeIDs, m.windows, m.dlqErrors,
-			m.dlqSpooled, m.warmRecords, m.warmErrors, m.fenced, m.lost)
+		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.assigned, m.owned, m.abandoned, m.commitErrors, m.dedupeEvict, m.dedupeIDs, m.windows, m.dlqErrors,
+			m.dlqSpooled, m.warmRecords, m.warmErrors, m.fenced, m.lost,
+			m.sessionErrors, m.groupLag, m.groupLagTotal, m.groupLagErrors, m.stalled, m.stallSeconds,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_seconds_since_assignment",
+				Help: "Seconds since this instance's last successful join of the consumer group (an assignment, maybe of no partitions); since the start before the first."},
+				func() float64 { return c.health.sinceJoin(c.opts.Now()).Seconds() }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_unassigned_seconds",
+				Help: "Seconds this instance has been without an assignment (a rebalance in progress, or failing to join); 0 while it has one."},
+				func() float64 { return c.health.unassignedFor(c.opts.Now()).Seconds() }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_group_lag_age_seconds",
+				Help: "Seconds since the group lag was last read successfully (since the start before the first)."},
+				func() float64 { return c.health.lagAge(c.opts.Now()).Seconds() }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_ready",
+				Help: "1 when /readyz answers 200, else 0."},
+				func() float64 {
+					if c.Ready() == nil {
+						return 1
+					}
+					return 0
+				}),
+		)
 	}
 	return m
+}
+
+// setAssigned publishes the number of assigned partitions under both names.
+func (m *metrics) setAssigned(n int) {
+	m.assigned.Set(float64(n))
+	m.owned.Set(float64(n))
+}
+
+// setGroupLag publishes one refresh of the group lag; series of partitions
+// that are gone are deleted.
+func (m *metrics) setGroupLag(s lagSnapshot) {
+	m.groupLagMu.Lock()
+	defer m.groupLagMu.Unlock()
+	for p := range m.groupLagLabeled {
+		if _, ok := s.lag[p]; !ok {
+			m.groupLag.DeleteLabelValues(strconv.Itoa(int(p)))
+			delete(m.groupLagLabeled, p)
+		}
+	}
+	for p, l := range s.lag {
+		m.groupLag.WithLabelValues(strconv.Itoa(int(p))).Set(float64(l))
+		m.groupLagLabeled[p] = true
+	}
+	m.groupLagTotal.Set(float64(s.total))
+	m.stalled.Set(float64(len(s.stalled)))
+	m.stallSeconds.Set(s.longest.Seconds())
 }
 
 func (m *metrics) record(contentType string) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,15 @@ type Options struct {
 	DLQTopic string
 	// Group is the consumer group. Default "costpipe-aggregator".
 	Group string
+	// InstanceID makes this instance a static member of the group (KIP-345)
+	// when set: restarted under the same ID within SessionTimeout, it takes
+	// its old place (and partitions) without a rebalance of the others, and
+	// it does not leave the group on shutdown (its partitions wait for it
+	// until SessionTimeout). Every live instance of the group needs its own
+	// ID: one started with the ID of a running one fences it. Default ""
+	// (a dynamic member: a new member ID on every start, a rebalance on
+	// every join and leave).
+	InstanceID string
 	// FlushInterval is how often partial windows are landed. Default 5s.
 	FlushInterval time.Duration
 	// MaxEventAge sends events older than this (by the clock) to the DLQ.
@@ -60,6 +70,21 @@ type Options struct {
 	// SessionTimeout is how long the group waits for a silent member (a
 	// crashed instance) before moving its partitions. Default 45s.
 	SessionTimeout time.Duration
+	// HeartbeatInterval is how often the member heartbeats; it is also how
+	// long a member may take to learn that a rebalance began (the answer to
+	// a heartbeat says so). At most SessionTimeout/3. Default 3s.
+	HeartbeatInterval time.Duration
+	// GroupLagInterval is how often the group's lag (committed offsets
+	// against log end offsets, every partition, whoever owns it) is
+	// refreshed; one refresh may take at most this long. Default 15s.
+	GroupLagInterval time.Duration
+	// StallTimeout is how long a partition may lag with its committed
+	// offset not moving before the group counts as stalled (readiness
+	// fails, a warning is logged every 30s). A healthy group commits once
+	// per FlushInterval, so it must exceed FlushInterval + GroupLagInterval.
+	// Default 0: 2m, or 2 × FlushInterval + GroupLagInterval when that is
+	// longer (see stallTimeout).
+	StallTimeout time.Duration
 	// DLQSpoolDir receives DLQ records that Kafka refuses for good (a
 	// non-retriable error, or DLQMaxAttempts failed sends), as JSON lines,
 	// so that one poison record neither stops consumption nor is lost.
@@ -86,10 +111,21 @@ func DefaultOptions() Options {
 		Group: "costpipe-aggregator", FlushInterval: 5 * time.Second, MaxEventAge: 7 * 24 * time.Hour,
 		MaxFuture: 5 * time.Minute, DedupeWindow: time.Hour, DedupeMaxIDs: 1_000_000, MaxWindows: 500_000,
 		MaxPollRecords: 10_000, FlushTimeoutOnRebalance: 20 * time.Second, RebalanceTimeout: 60 * time.Second,
-		SessionTimeout: 45 * time.Second, DLQSpoolDir: "costpipe-dlq-spool", DLQMaxAttempts: 5,
+		SessionTimeout: 45 * time.Second, HeartbeatInterval: 3 * time.Second, GroupLagInterval: 15 * time.Second,
+		DLQSpoolDir: "costpipe-dlq-spool", DLQMaxAttempts: 5,
 		Now: time.Now, Logger: slog.Default(),
 	}
 }
+
+// stallTimeout is StallTimeout with its default resolved.
+func (o Options) stallTimeout() time.Duration {
+	if o.StallTimeout != 0 {
+		return o.StallTimeout
+	}
+	return max(2*time.Minute, 2*o.FlushInterval+o.GroupLagInterval)
+}
+
+const instanceIDChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
 // Validate reports the first option that cannot work.
 func (o Options) Validate() error {
@@ -116,6 +152,16 @@ func (o Options) Validate() error {
 		return errors.New("max windows and max poll records must be ≥ 1")
 	case o.SessionTimeout < 6*time.Second:
 		return fmt.Errorf("session timeout %s is below 6s (the broker minimum)", o.SessionTimeout)
+	case o.HeartbeatInterval < 100*time.Millisecond || o.HeartbeatInterval > o.SessionTimeout/3:
+		return fmt.Errorf("heartbeat interval %s must be between 100ms and a third of the session timeout %s", o.HeartbeatInterval, o.SessionTimeout)
+	case o.GroupLagInterval < 100*time.Millisecond:
+		return fmt.Errorf("group lag interval %s is below 100ms", o.GroupLagInterval)
+	case o.StallTimeout != 0 && o.StallTimeout <= o.FlushInterval+o.GroupLagInterval:
+		return fmt.Errorf("stall timeout %s must exceed the flush interval %s plus the group lag interval %s (a healthy group commits once per flush)",
+			o.StallTimeout, o.FlushInterval, o.GroupLagInterval)
+	case len(o.InstanceID) > 249 || strings.Trim(o.InstanceID, instanceIDChars) != "" || o.InstanceID == "." || o.InstanceID == "..":
+		// Kafka's rule for group.instance.id (the one for topic names).
+		return fmt.Errorf("instance id %q must be at most 249 characters of ASCII letters, digits, '.', '_' and '-' (and not \".\" or \"..\")", o.InstanceID)
 	case o.RebalanceTimeout < time.Second:
 		return fmt.Errorf("rebalance timeout %s is below 1s", o.RebalanceTimeout)
 	case o.FlushTimeoutOnRebalance <= 0 || o.FlushTimeoutOnRebalance >= o.RebalanceTimeout:

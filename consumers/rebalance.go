@@ -48,6 +48,7 @@ func (c *Consumer) rebalanceBegan() time.Time {
 func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	<-c.ready
 	c.rebalanceBegan() // the rebalance is happening
+	c.health.join(c.opts.Now())
 	for _, p := range assigned[c.opts.Topic] {
 		if _, ok := c.parts[p]; !ok {
 			st := &partState{committed: -1, consumed: -1}
@@ -58,7 +59,7 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 		}
 	}
 	c.log.Info("partitions assigned", "topic", c.opts.Topic, "partitions", assigned[c.opts.Topic])
-	c.m.owned.Set(float64(len(c.parts)))
+	c.m.setAssigned(len(c.parts))
 }
 
 // adjustOffsets starts each new partition early enough to warm its dedupe
@@ -104,7 +105,11 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	if len(need) == 0 {
 		return offsets, nil
 	}
-	starts, err := c.warmStarts(ctx, need)
+	// ctx ends when the next rebalance begins; the bound keeps a slow
+	// broker from holding these partitions unread.
+	wctx, cancel := context.WithTimeout(ctx, warmLookupTimeout)
+	defer cancel()
+	starts, err := c.warmStarts(wctx, need)
 	if err != nil {
 		c.m.warmErrors.Inc()
 		c.log.Warn("cannot find where to warm the dedupe window; starting at the committed offsets (duplicates of records before them are not recognised)", "err", err)
@@ -121,6 +126,11 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	}
 	return offsets, nil
 }
+
+// warmLookupTimeout bounds adjustOffsets' Kafka calls (the group's
+// committed offsets and ListOffsets by time); past it the partitions start at
+// their committed offsets without warming.
+const warmLookupTimeout = 10 * time.Second
 
 // commitMetaPrefix starts the metadata of costpipe's offset commits; the
 // rest is the Kafka timestamp (unix ms) of the last committed record.
@@ -205,6 +215,7 @@ func (c *Consumer) listOffsetsAfter(ctx context.Context, since map[int32]int64) 
 func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	<-c.ready
 	began := c.rebalanceBegan()
+	c.health.leave(c.opts.Now()) // eager: every rebalance revokes, so this is where one begins
 	ids := revoked[c.opts.Topic]
 	if len(ids) == 0 {
 		return
@@ -249,6 +260,7 @@ func (c *Consumer) retain(ids []int32) {
 func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	<-c.ready
 	c.rebalanceBegan()
+	c.health.leave(c.opts.Now())
 	ids := lost[c.opts.Topic]
 	if len(ids) == 0 {
 		return
@@ -264,7 +276,7 @@ func (c *Consumer) forget(ids []int32) {
 		delete(c.parts, p)
 		c.m.lag.DeleteLabelValues(strconv.Itoa(int(p)))
 	}
-	c.m.owned.Set(float64(len(c.parts)))
+	c.m.setAssigned(len(c.parts))
 }
 
 // prepare has the Sink load the state of partitions assigned since the last
@@ -290,13 +302,20 @@ func (c *Consumer) prepare(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	// A rebalance that waits revokes these partitions anyway (eager):
+	// loading their state must not hold it up.
+	actx, cancel := c.untilRebalance(ctx, 0)
+	defer cancel()
 	backoff := 200 * time.Millisecond
 	for {
-		err := c.sink.Assign(ctx, ids)
+		err := c.assignOnce(actx, ids)
 		if err == nil {
 			break
 		}
 		if c.rebalanceSince.Load() != 0 {
+			return fmt.Errorf("cannot load landing state of partitions %v: %w", ids, err)
+		}
+		if ctx.Err() != nil {
 			return fmt.Errorf("cannot load landing state of partitions %v: %w", ids, err)
 		}
 		c.log.Warn("cannot load landing state of assigned partitions; retrying", "partitions", ids, "retry_in", backoff, "err", err)
@@ -309,6 +328,16 @@ func (c *Consumer) prepare(ctx context.Context) error {
 		c.parts[p].assigned = true
 	}
 	return nil
+}
+
+// assignAttemptTimeout bounds one Sink.Assign (a ClickHouse query that
+// hangs is retried rather than waited for).
+const assignAttemptTimeout = 30 * time.Second
+
+func (c *Consumer) assignOnce(ctx context.Context, ids []int32) error {
+	actx, cancel := context.WithTimeout(ctx, assignAttemptTimeout)
+	defer cancel()
+	return c.sink.Assign(actx, ids)
 }
 
 // errRebalanceWaiting ends a wait that would block a rebalance.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,8 @@ func aggregateFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "group", Value: d.Group, EnvVars: []string{"COSTPIPE_GROUP"},
 			Usage: "Kafka consumer group; run more instances with the same group to scale out"},
+		&cli.StringFlag{Name: "instance-id", Value: d.InstanceID, EnvVars: []string{"COSTPIPE_INSTANCE_ID"},
+			Usage: "`ID` making this instance a static group member (KIP-345): restarted with the same ID within --session-timeout it takes its old partitions back without a rebalance; unique per live instance (a StatefulSet pod name, a systemd %H or %i); empty: a dynamic member (see docs/operations.md)"},
 		&cli.DurationFlag{Name: "flush-interval", Value: d.FlushInterval, EnvVars: []string{"COSTPIPE_FLUSH_INTERVAL"},
 			Usage: "how often partial windows are landed in ClickHouse (freshness)"},
 		&cli.DurationFlag{Name: "max-event-age", Value: d.MaxEventAge, EnvVars: []string{"COSTPIPE_MAX_EVENT_AGE"},
@@ -37,6 +40,8 @@ func aggregateFlags() []cli.Flag {
 			Usage: "event_ids remembered per partition at most (bounds memory)"},
 		&cli.DurationFlag{Name: "session-timeout", Value: d.SessionTimeout, EnvVars: []string{"COSTPIPE_SESSION_TIMEOUT"},
 			Usage: "how long the group waits for a silent (crashed) instance before moving its partitions"},
+		&cli.DurationFlag{Name: "heartbeat-interval", Value: d.HeartbeatInterval, EnvVars: []string{"COSTPIPE_HEARTBEAT_INTERVAL"},
+			Usage: "how often the instance heartbeats to the group (and so how soon it learns that a rebalance began); at most a third of --session-timeout"},
 		&cli.DurationFlag{Name: "rebalance-timeout", Value: d.RebalanceTimeout, EnvVars: []string{"COSTPIPE_REBALANCE_TIMEOUT"},
 			Usage: "how long the group waits for members to rejoin during a rebalance; must exceed --flush-timeout-on-rebalance + --insert-timeout"},
 		&cli.DurationFlag{Name: "flush-timeout-on-rebalance", Value: d.FlushTimeoutOnRebalance, EnvVars: []string{"COSTPIPE_FLUSH_TIMEOUT_ON_REBALANCE"},
@@ -45,8 +50,12 @@ func aggregateFlags() []cli.Flag {
 			Usage: "deadline of one ClickHouse insert; a failed or timed-out insert is checked (did it land?) before it is sent again"},
 		&cli.StringFlag{Name: "dlq-spool", Value: d.DLQSpoolDir, EnvVars: []string{"COSTPIPE_DLQ_SPOOL"},
 			Usage: "`DIR` receiving, as JSON lines, DLQ records that Kafka refuses for good (so one poison record neither stops consumption nor is lost)"},
+		&cli.DurationFlag{Name: "group-lag-interval", Value: d.GroupLagInterval, EnvVars: []string{"COSTPIPE_GROUP_LAG_INTERVAL"},
+			Usage: "how often every instance reads the whole group's lag (committed against end offsets, costpipe_group_lag_records)"},
+		&cli.DurationFlag{Name: "stall-timeout", Value: d.StallTimeout, EnvVars: []string{"COSTPIPE_STALL_TIMEOUT"},
+			Usage: "a partition that lags while the group's committed offset does not move for this long makes the group stalled: /readyz fails and a warning is logged (0: 2m, or 2 × --flush-interval + --group-lag-interval when longer)"},
 		&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
-			Usage: "`HOST:PORT` serving Prometheus /metrics and Go profiles under /debug/pprof/ (default: off)"},
+			Usage: "`HOST:PORT` serving Prometheus /metrics, /healthz, /readyz and Go profiles under /debug/pprof/ (default: off)"},
 	}
 }
 
@@ -77,12 +86,25 @@ in memory, commits and exits 0.`,
 
 // aggregator bundles what `aggregate` and `demo` run.
 type aggregator struct {
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	w        *warehouse.Warehouse
-	cons     *consumers.Consumer
-	metrics  string
-	listener net.Listener
+	log        *slog.Logger
+	reg        *prometheus.Registry
+	w          *warehouse.Warehouse
+	cons       *consumers.Consumer
+	metrics    string
+	listener   net.Listener
+	instanceID string
+}
+
+// readyz answers 200 while the consumer is ready, else 503 with the reasons
+// (consumers.Consumer.Ready).
+func (a *aggregator) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := a.cons.Ready(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "not ready: "+err.Error()+"\n")
+		return
+	}
+	io.WriteString(w, "ready\n")
 }
 
 func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (*aggregator, error) {
@@ -95,6 +117,10 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	copts.Topic = c.String("topic")
 	copts.DLQTopic = dlqTopic(copts.Topic)
 	copts.Group = c.String("group")
+	copts.InstanceID = c.String("instance-id")
+	copts.HeartbeatInterval = c.Duration("heartbeat-interval")
+	copts.GroupLagInterval = c.Duration("group-lag-interval")
+	copts.StallTimeout = c.Duration("stall-timeout")
 	copts.FlushInterval = c.Duration("flush-interval")
 	copts.MaxEventAge = c.Duration("max-event-age")
 	copts.MaxFuture = c.Duration("max-future")
@@ -147,7 +173,7 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 		return nil, err
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &aggregator{log: log, reg: reg, w: w, cons: cons, metrics: c.String("metrics-listen")}
+	a := &aggregator{log: log, reg: reg, w: w, cons: cons, metrics: c.String("metrics-listen"), instanceID: copts.InstanceID}
 	if a.metrics != "" {
 		ln, err := net.Listen("tcp", a.metrics)
 		if err != nil {
@@ -185,6 +211,8 @@ func (a *aggregator) run(ctx context.Context) error {
 	if a.listener != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+		mux.HandleFunc("/readyz", a.readyz)
 		// Profiles, as Prometheus and VictoriaMetrics serve them: the
 		// listener is an operator's port, not a public one.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -196,7 +224,7 @@ func (a *aggregator) run(ctx context.Context) error {
 		defer srv.Close()
 		a.log.Info("serving metrics", "addr", a.listener.Addr().String()+"/metrics")
 	}
-	a.log.Info("aggregator starting", "database", a.w.Database())
+	a.log.Info("aggregator starting", "database", a.w.Database(), "instance_id", a.instanceID)
 	err := a.cons.Run(ctx)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
