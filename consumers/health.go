@@ -204,8 +204,9 @@ func (h *health) lagAge(now time.Time) time.Duration {
 
 // problem is one reason the instance is not ready.
 type problem struct {
-	state string // unassigned, stalled or lag_unknown: the key of the warning's rate limit
-	msg   string
+	state   string // unassigned, stalled or lag_unknown: the key of the warning's rate limit
+	summary string // the warning's message
+	msg     string // the reason, with the figures
 	for_  time.Duration // how long the state has lasted
 	quiet bool          // not worth a warning (an instance starting up)
 }
@@ -222,11 +223,13 @@ func (h *health) problems(now time.Time) []problem {
 	var out []problem
 	if !h.joined {
 		d := now.Sub(h.leftAt)
-		var msg string
+		var msg, summary string
 		switch {
 		case d > h.rebalanceTimeout:
+			summary = "no assignment from the consumer group for longer than the rebalance timeout"
 			msg = fmt.Sprintf("no assignment from consumer group %q for %s, longer than the rebalance timeout %s", h.group, d.Round(time.Second), h.rebalanceTimeout)
 		case h.joinedAt.IsZero():
+			summary = "not in the consumer group yet"
 			msg = fmt.Sprintf("has not joined consumer group %q yet (for %s)", h.group, d.Round(time.Second))
 		}
 		if msg != "" {
@@ -234,7 +237,7 @@ func (h *health) problems(now time.Time) []problem {
 				msg += fmt.Sprintf(" (last error: %v)", h.joinErr)
 			}
 			// Starting up is no reason to warn, only not to be ready.
-			out = append(out, problem{state: "unassigned", msg: msg, for_: d, quiet: d <= h.rebalanceTimeout})
+			out = append(out, problem{state: "unassigned", summary: summary, msg: msg, for_: d, quiet: d <= h.rebalanceTimeout})
 		}
 	}
 	var stalled []int32
@@ -249,12 +252,12 @@ func (h *health) problems(now time.Time) []problem {
 	}
 	if len(stalled) > 0 {
 		slices.Sort(stalled)
-		out = append(out, problem{state: "stalled", msg: fmt.Sprintf("consumer group %q stalled: %d record(s) behind on partition(s) %v, whose committed offsets have not moved for %s (stall timeout %s)",
+		out = append(out, problem{state: "stalled", summary: "consumer group stalled", msg: fmt.Sprintf("consumer group %q stalled: %d record(s) behind on partition(s) %v, whose committed offsets have not moved for %s (stall timeout %s)",
 			h.group, lag, stalled, longest.Round(time.Second), h.stallTimeout), for_: longest})
 	}
 	if h.lagErr != nil {
 		if d := now.Sub(h.lagErrAt); d >= h.stallTimeout {
-			out = append(out, problem{state: "lag_unknown", msg: fmt.Sprintf("cannot read the lag of consumer group %q for %s: %v", h.group, d.Round(time.Second), h.lagErr), for_: d})
+			out = append(out, problem{state: "lag_unknown", summary: "cannot read the consumer group's lag", msg: fmt.Sprintf("cannot read the lag of consumer group %q for %s: %v", h.group, d.Round(time.Second), h.lagErr), for_: d})
 		}
 	}
 	return out
@@ -288,7 +291,7 @@ func (h *health) warn(now time.Time) {
 		}
 		h.mu.Unlock()
 		if due {
-			h.log.Warn(p.msg, "state", p.state, "for", p.for_.Round(time.Second))
+			h.log.Warn(p.summary, "group", h.group, "state", p.state, "for", p.for_.Round(time.Second), "detail", p.msg)
 		}
 	}
 }
