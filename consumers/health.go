@@ -204,11 +204,11 @@ func (h *health) lagAge(now time.Time) time.Duration {
 
 // problem is one reason the instance is not ready.
 type problem struct {
-	state   string // unassigned, stalled or lag_unknown: the key of the warning's rate limit
-	summary string // the warning's message
-	msg     string // the reason, with the figures
-	for_  time.Duration // how long the state has lasted
-	quiet bool          // not worth a warning (an instance starting up)
+	state   string        // unassigned, stalled or lag_unknown: the key of the warning's rate limit
+	summary string        // the warning's message
+	msg     string        // the reason, with the figures
+	for_    time.Duration // how long the state has lasted
+	quiet   bool          // not worth a warning (an instance starting up)
 }
 
 // problems lists why the instance is not ready, nothing when it is: it has
