@@ -77,6 +77,7 @@ type Consumer struct {
 	log    *slog.Logger
 	m      *metrics
 	health *health
+	last   lastAssignment // what the sticky balancer claims on rejoin
 	seeds  [2]maphash.Seed
 
 	cl    *kgo.Client
@@ -135,7 +136,9 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.Balancers(kgo.StickyBalancer()), // eager: a rebalance revokes everything, which we flush first
+		// Eager: a rebalance revokes everything, which we flush first;
+		// sticky with our claim of what we owned (balancer.go).
+		kgo.Balancers(newStickyBalancer(&c.last)),
 		kgo.OnPartitionsAssigned(c.onAssigned),
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onLost),

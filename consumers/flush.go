@@ -80,6 +80,7 @@ func (c *Consumer) fence(err error) {
 	c.log.Warn("fenced out of the consumer group: dropping unlanded state and rejoining", "partitions", ids, "err", err)
 	c.m.fenced.Inc()
 	c.health.leave(c.opts.Now())
+	c.last.clear()
 	c.forget(ids)
 	c.cl.ForceRebalance()
 }

@@ -49,6 +49,7 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 	<-c.ready
 	c.rebalanceBegan() // the rebalance is happening
 	c.health.join(c.opts.Now())
+	c.last.set(assigned)
 	for _, p := range assigned[c.opts.Topic] {
 		if _, ok := c.parts[p]; !ok {
 			st := &partState{committed: -1, consumed: -1}
@@ -261,6 +262,7 @@ func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]in
 	<-c.ready
 	c.rebalanceBegan()
 	c.health.leave(c.opts.Now())
+	c.last.clear() // another member owns them in a newer generation
 	ids := lost[c.opts.Topic]
 	if len(ids) == 0 {
 		return
