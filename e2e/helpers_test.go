@@ -889,15 +889,34 @@ type dlqRecord struct {
 // readDLQ reads the whole DLQ topic (up to its end offsets now).
 func readDLQ(t *testing.T, brokers string) []dlqRecord {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	var out []dlqRecord
+	readTopic(t, brokers, schemas.DefaultDLQTopic, func(r *kgo.Record) {
+		h := map[string]string{}
+		for _, x := range r.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		p, _ := strconv.Atoi(h[consumers.HeaderDLQSourcePartition])
+		off, err := strconv.ParseInt(h[consumers.HeaderDLQSourceOffset], 10, 64)
+		if err != nil {
+			t.Errorf("DLQ record %d/%d without a source offset: %v", r.Partition, r.Offset, h)
+		}
+		out = append(out, dlqRecord{src: pos{int32(p), off}, topic: h[consumers.HeaderDLQSourceTopic], reason: h[consumers.HeaderDLQReason]})
+	})
+	return out
+}
+
+// readTopic calls fn for every record of topic, up to its end offsets now.
+func readTopic(t *testing.T, brokers, topic string, fn func(*kgo.Record)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(schemas.DefaultDLQTopic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, schemas.DefaultDLQTopic)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -907,30 +926,19 @@ func readDLQ(t *testing.T, brokers string) []dlqRecord {
 			want[o.Partition] = o.Offset
 		}
 	})
-	var out []dlqRecord
 	for len(want) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("reading the DLQ: %v (still waiting for %v)", ctx.Err(), want)
+			t.Fatalf("reading %s: %v (still waiting for %v)", topic, ctx.Err(), want)
 		}
-		fs.EachError(func(_ string, p int32, err error) { t.Fatalf("DLQ fetch partition %d: %v", p, err) })
+		fs.EachError(func(_ string, p int32, err error) { t.Fatalf("%s fetch partition %d: %v", topic, p, err) })
 		fs.EachRecord(func(r *kgo.Record) {
-			h := map[string]string{}
-			for _, x := range r.Headers {
-				h[x.Key] = string(x.Value)
-			}
-			p, _ := strconv.Atoi(h[consumers.HeaderDLQSourcePartition])
-			off, err := strconv.ParseInt(h[consumers.HeaderDLQSourceOffset], 10, 64)
-			if err != nil {
-				t.Errorf("DLQ record %d/%d without a source offset: %v", r.Partition, r.Offset, h)
-			}
-			out = append(out, dlqRecord{src: pos{int32(p), off}, topic: h[consumers.HeaderDLQSourceTopic], reason: h[consumers.HeaderDLQReason]})
+			fn(r)
 			if r.Offset+1 >= want[r.Partition] {
 				delete(want, r.Partition)
 			}
 		})
 	}
-	return out
 }
 
 // checkDLQ asserts every invalid record is in the DLQ at least once and no

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/costpipe/costpipe/internal/chtest"
@@ -49,39 +48,12 @@ func kcatProduce(brokers, contentType string, lines []kcatLine) error {
 // every record whose value is in values (kcat does not report offsets).
 func positionsOf(t *testing.T, brokers string, values map[string]string) map[pos]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(schemas.DefaultTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, schemas.DefaultTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
+	out := map[pos]string{}
+	readTopic(t, brokers, schemas.DefaultTopic, func(r *kgo.Record) {
+		if kind, ok := values[string(r.Value)]; ok {
+			out[pos{r.Partition, r.Offset}] = kind
 		}
 	})
-	out := map[pos]string{}
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading the events topic back: %v", ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if kind, ok := values[string(r.Value)]; ok {
-				out[pos{r.Partition, r.Offset}] = kind
-			}
-			if r.Offset+1 >= want[r.Partition] {
-				delete(want, r.Partition)
-			}
-		})
-	}
 	if len(out) != len(values) {
 		t.Fatalf("found %d of the %d invalid records in the events topic", len(out), len(values))
 	}
