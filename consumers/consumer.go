@@ -225,11 +225,13 @@ func (c *Consumer) shutdown() error {
 	fctx, stop := c.untilRebalance(sctx, c.opts.FlushTimeoutOnRebalance)
 	err := c.flush(fctx)
 	stop()
-	// Leave before releasing the rebalance: released first, the group
-	// management loop would rejoin a rebalance in progress and the group
-	// would rebalance twice (with us, then without us). A nil context only
-	// starts the leave; Close (deferred by Run) waits for it. A static
-	// member does not leave (franz-go sends no LeaveGroup for it).
+	// Start the leave before releasing the rebalance: released first, the
+	// group management loop could rejoin a rebalance in progress and the
+	// group would rebalance twice (with us, then without us). Started first,
+	// its cancellation reaches the loop while the loop runs the revoke
+	// callback. A nil context only starts the leave; Close (deferred by Run)
+	// waits for it. A static member does not leave (franz-go sends no
+	// LeaveGroup for it).
 	c.cl.LeaveGroupContext(nil)
 	c.cl.AllowRebalance()
 	if errors.Is(err, errFenced) {
