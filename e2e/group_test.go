@@ -55,7 +55,8 @@ func startGroup(t *testing.T, n, partitions int, brokers, dsn, group string, fla
 // assignment (the sticky balancer's user data), which a restarted process
 // does not have; see docs/design.md, "Group recovery under churn". Until the
 // patched kfake does what Kafka does, TestStaticMemberRestart reports the
-// others' rebalances instead of failing on them.
+// others' rebalances instead of failing on them. Since PATCHES.md change 9
+// only the leader's restart still rebalances the others (no partition moves).
 const brokerKeepsStaticPlace = false
 
 // TestStaticMemberRestart: three aggregators with --instance-id; each in

@@ -980,10 +980,13 @@ func (g *group) replaceStaticMember(oldMemberID string, creq *clientReq, req *km
 		g.protocols[p.Name]++
 	}
 
-	// If protocol unchanged and group is stable: skip rebalance (KIP-345).
+	// If the group is stable and the protocol it selected is still
+	// supported: skip rebalance (KIP-345). Kafka compares the selected
+	// protocol, not the join metadata: a restarted process cannot send
+	// byte-identical metadata (costpipe patch, see PATCHES.md).
 	// For the leader, set SkipAssignment so it knows to re-send the
 	// existing assignment without running the balancer (KIP-814).
-	if g.state == groupStable && old.sameJoin(req) {
+	if g.state == groupStable && supportsProtocol(req, g.protocol) {
 		if g.leader == oldMemberID {
 			g.leader = memberID
 		}
@@ -1756,6 +1759,18 @@ func (g *group) protocolsMatch(protocolType string, protocols []kmsg.JoinGroupRe
 	// is universally supported by all existing members.
 	for _, p := range protocols {
 		if g.protocols[p.Name] == len(g.members) {
+			return true
+		}
+	}
+	return false
+}
+
+// supportsProtocol reports whether req offers the named protocol
+// (GroupCoordinator.updateStaticMemberAndRebalance: the group's selected
+// protocol of the next generation stays the same).
+func supportsProtocol(req *kmsg.JoinGroupRequest, protocol string) bool {
+	for _, p := range req.Protocols {
+		if p.Name == protocol {
 			return true
 		}
 	}
