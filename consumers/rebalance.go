@@ -231,7 +231,14 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[str
 	}
 	fctx, cancel := context.WithTimeout(ctx, c.opts.FlushTimeoutOnRebalance-waited)
 	defer cancel()
-	if err := c.flush(fctx); err != nil {
+	if err := c.flush(fctx); errors.Is(err, errFenced) {
+		// Landed, but the group had moved on: the next owner's replay skips
+		// what landed (the landing marks), nothing is retained.
+		c.log.Warn("partitions revoked after the group moved on; their state landed but the commit was refused", "partitions", ids, "err", err)
+		c.m.fenced.Inc()
+		c.forget(ids)
+		return
+	} else if err != nil {
 		c.log.Warn("partitions revoked before their state landed; dropping it for the next owner to replay", "partitions", ids, "err", err)
 		c.m.abandoned.Inc()
 		c.forget(ids)
