@@ -63,6 +63,7 @@ func benchConsumer(b *testing.B, now time.Time, dedupe bool) (*Consumer, *partSt
 		st.dedupe = newDedupe(opts.DedupeWindow, opts.DedupeMaxIDs, c.seeds)
 	}
 	c.parts[0] = st
+	c.setAgeBounds() // as processFetches does once per partition of a poll
 	return c, st, pipe
 }
 

@@ -32,6 +32,7 @@ func (c *Consumer) processFetches(fetches kgo.Fetches) {
 			}
 			return
 		}
+		c.setAgeBounds()
 		for _, r := range fp.Records {
 			c.process(st, r)
 			// Nothing keeps the record: its slice goes back to the pool
@@ -45,13 +46,12 @@ func (c *Consumer) processFetches(fetches kgo.Fetches) {
 	})
 }
 
-// process handles one record.
+// process handles one record, with the age bounds of the last setAgeBounds.
 func (c *Consumer) process(st *partState, r *kgo.Record) {
 	if r.Offset <= st.consumed {
 		return
 	}
 	warm := r.Offset < st.warmUntil
-	c.setAgeBounds()
 	defer c.countIn()
 	arrival := c.arrival(r)
 	ct := contentType(r)
@@ -149,8 +149,9 @@ func (c *Consumer) countIn() {
 	}
 }
 
-// setAgeBounds reads the clock once per record: events must fall within
-// [now − MaxEventAge, now + MaxFuture].
+// setAgeBounds reads the clock, once per partition of a poll (a few
+// milliseconds of records at most): events must fall within
+// [now − MaxEventAge, now + MaxFuture]. process uses the bounds it set.
 func (c *Consumer) setAgeBounds() {
 	c.now = c.opts.Now()
 	c.oldest = c.now.Add(-c.opts.MaxEventAge).UnixNano()
