@@ -86,10 +86,7 @@ func TestKillRestartAndClickHouseOutage(t *testing.T) {
 	pr := newProducer(t, b.Addr(), "kr", 1)
 	const group = "e2e-kill"
 	flags := []string{"--flush-interval", "300ms"}
-	began := time.Now()
-	phase := func(format string, args ...any) {
-		t.Logf("%6.2fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
-	}
+	phase := phaser(t)
 
 	a1 := startAggregator(t, "A1", b.Addr(), srv.DSN(db), group, flags...)
 	bg := produceInBackground(pr, 150)
@@ -160,10 +157,7 @@ func TestThreeInstancesOneKilled(t *testing.T) {
 	pr := newProducer(t, b.Addr(), "three", 2)
 	const group = "e2e-three"
 	flags := []string{"--flush-interval", "300ms"}
-	began := time.Now()
-	phase := func(format string, args ...any) {
-		t.Logf("%6.2fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
-	}
+	phase := phaser(t)
 
 	// Start the three at once, as a deployment would (concurrent migrations).
 	aggs := make([]*aggregator, 3)

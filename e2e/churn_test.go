@@ -187,10 +187,7 @@ func TestChurn(t *testing.T) {
 	cycles := envInt(t, "COSTPIPE_CHURN_CYCLES", 30)
 	seed := uint64(envInt(t, "COSTPIPE_CHURN_SEED", int(time.Now().UnixNano()%1e9)))
 	rng := rand.New(rand.NewPCG(seed, seed))
-	began := time.Now()
-	phase := func(format string, args ...any) {
-		t.Logf("%6.2fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
-	}
+	phase := phaser(t)
 	phase("%d cycles, seed %d (COSTPIPE_CHURN_SEED)", cycles, seed)
 
 	var all []*aggregator

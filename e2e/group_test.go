@@ -80,10 +80,7 @@ func TestStaticMemberRestart(t *testing.T) {
 	const group = "e2e-static"
 	id := func(i int) string { return fmt.Sprintf("aggregator-%d", i) }
 	flagsOf := func(i int) []string { return groupFlags("--instance-id", id(i)) }
-	began := time.Now()
-	phase := func(format string, args ...any) {
-		t.Logf("%6.2fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
-	}
+	phase := phaser(t)
 	aggs := startGroup(t, 3, 6, b.Addr(), srv.DSN(db), group, flagsOf)
 	all := append([]*aggregator(nil), aggs...)
 	keepLogs(t, &all)
@@ -221,9 +218,7 @@ func TestRollingRestartSIGTERM(t *testing.T) {
 	const group = "e2e-rolling"
 	rounds := envInt(t, "COSTPIPE_ROLLING_ROUNDS", 10)
 	began := time.Now()
-	phase := func(format string, args ...any) {
-		t.Logf("%6.2fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
-	}
+	phase := phaser(t)
 	aggs := startGroup(t, 3, 6, b.Addr(), srv.DSN(db), group, func(int) []string { return groupFlags() })
 	all := append([]*aggregator(nil), aggs...)
 	keepLogs(t, &all)
@@ -279,10 +274,7 @@ func TestStallIsVisible(t *testing.T) {
 	b := kafkatest.Start(t, 4)
 	pr := newProducer(t, b.Addr(), "stall", 23)
 	const group = "e2e-stall"
-	began := time.Now()
-	phase := func(format string, args ...any) {
-		t.Logf("%6.2fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
-	}
+	phase := phaser(t)
 	flags := groupFlags("--stall-timeout", "8s")
 	aggs := startGroup(t, 2, 4, b.Addr(), srv.DSN(db), group, func(int) []string { return flags })
 	all := append([]*aggregator(nil), aggs...)

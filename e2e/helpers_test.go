@@ -1084,6 +1084,16 @@ func evict(t *testing.T, cl *kgo.Client, group, memberID string) {
 	}
 }
 
+// phaser returns a logger of a test's phases, each line with the seconds
+// since phaser was called.
+func phaser(t *testing.T) func(format string, args ...any) {
+	began := time.Now()
+	return func(format string, args ...any) {
+		t.Helper()
+		t.Logf("%6.2fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
+	}
+}
+
 // adminClient returns a plain client for admin requests, closed at the end
 // of the test.
 func adminClient(t *testing.T, brokers string) *kgo.Client {

@@ -78,10 +78,7 @@ func TestKcatClientEndToEnd(t *testing.T) {
 	conn := srv.Conn(t, db)
 	b := kafkatest.Start(t, 4)
 	pr := newProducer(t, b.Addr(), "kc", 7) // generates events and keeps the truth
-	began := time.Now()
-	phase := func(format string, args ...any) {
-		t.Logf("%6.2fs  %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
-	}
+	phase := phaser(t)
 	invalid := map[string]string{} // value → kind
 	var sent []kcatLine            // valid records in produce order, for retries
 	delayed, dups := 0, 0
