@@ -8,7 +8,9 @@
 // With prices in USD per 1M tokens (gpu_hour per GPU-hour, request per call):
 //
 //	list  = (input − cached_input − cache_write)·input_price
-//	      + cached_input·cached_input_price + cache_write·cache_write_price
+//	      + cached_input·cached_input_price
+//	      + (cache_write − cache_write_1h)·cache_write_price
+//	      + cache_write_1h·cache_write_1h_price
 //	      + (output − reasoning)·output_price + reasoning·reasoning_price   (÷ 10^6)
 //	      + gpu_µs / 3 600 000 000 · gpu_hour + request
 //	total = list · (1 − tenant discount)
@@ -42,6 +44,12 @@
 // timestamp. No entry, or an event before the entry's first `from`, means the
 // event is unpriced: cost 0, reported separately, never silently free.
 //
+// The rates are those of the call's long-context tier (the price's `tiers`
+// item with the largest `above` below input_tokens) and service tier (the
+// entry's `service_tiers` item named by the event's service_tier, else the
+// provider's, else the standard rates); see tiers.go and docs/contracts.md §2
+// for how the levels combine.
+//
 // The status of the call does not matter: a failed call is billed for the
 // tokens, GPU time and request it reports.
 //
@@ -57,6 +65,7 @@ import (
 	"math"
 	"math/bits"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +101,9 @@ type Catalog struct {
 
 	tenants    map[string]uint64 // tenant → 10^12·(1 − discount)
 	tenantList []Tenant
+
+	source, updated string
+	providers       map[string][]ServiceTier // provider → default service tiers
 }
 
 type modelKey struct{ provider, model string }
@@ -109,6 +121,8 @@ type Entry struct {
 	Index int
 	// Line is the line of the entry in the file.
 	Line int
+	// Source is the entry's provenance as the catalog states it (optional).
+	Source string
 	// Prices is the price history, oldest first; each applies from its From
 	// until the next one's.
 	Prices []Price
@@ -152,7 +166,8 @@ func (e *Entry) priceAt(t time.Time) *Price {
 }
 
 // Price is one item of an entry's `prices` list. Amounts are USD per 1M
-// tokens except GPUHour (USD per GPU-hour) and Request (USD per call).
+// tokens except GPUHour (USD per GPU-hour) and Request (USD per call); they
+// are the standard rates below every long-context tier, defaults applied.
 type Price struct {
 	// From is when the price takes effect (UTC).
 	From time.Time
@@ -162,6 +177,9 @@ type Price struct {
 	CachedInput Pico
 	// CacheWrite is the price of prompt tokens written to cache; defaults to Input.
 	CacheWrite Pico
+	// CacheWrite1h is the price of prompt tokens written to cache with a
+	// 1-hour lifetime; defaults to CacheWrite.
+	CacheWrite1h Pico
 	// Output is the price of non-reasoning completion tokens.
 	Output Pico
 	// Reasoning is the price of reasoning tokens; defaults to Output.
@@ -170,16 +188,54 @@ type Price struct {
 	GPUHour Pico
 	// Request is the price of one call; defaults to 0.
 	Request Pico
+	// Tiers are the long-context tiers, by Above ascending.
+	Tiers []Tier
+	// ServiceTiers are the price's own service tiers, by name.
+	ServiceTiers []ServiceTier
 	// Line is the line of the price in the file.
 	Line int
 
-	r rates
+	given level
+	std   []band            // standard service tier: base, then one band per tier
+	svc   map[string][]band // other service tiers (the price's and the provider's)
 }
 
-// rates are Price's amounts as counts of 10^-12 USD; each is ≤ maxPrice
+// RatesFor returns the rates that price a call with inputTokens input tokens
+// on serviceTier (any spelling; see NormalizeServiceTier), the service tier
+// they are from ("" for standard, also when the price has none for
+// serviceTier) and the long-context tier's Above (0: below every tier).
+func (p *Price) RatesFor(serviceTier string, inputTokens int64) (r Rates, tier string, above int64) {
+	b, st := p.bands(NormalizeServiceTier(serviceTier))
+	x := pick(b, inputTokens)
+	return x.rates, st, x.above
+}
+
+// ServiceTierNames returns the names of every service tier the price has
+// rates for (its own and its provider's defaults), sorted.
+func (p *Price) ServiceTierNames() []string {
+	names := make([]string, 0, len(p.svc))
+	for n := range p.svc {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// bands returns the bands of the normalized service tier st and the tier
+// they are from ("" when st has none and the standard bands apply).
+func (p *Price) bands(st string) ([]band, string) {
+	if st != "" && p.svc != nil {
+		if b, ok := p.svc[st]; ok {
+			return b, st
+		}
+	}
+	return p.std, ""
+}
+
+// rates are resolved amounts as counts of 10^-12 USD; each is ≤ maxPrice
 // (10^18), so it fits a word.
 type rates struct {
-	input, cachedInput, cacheWrite, output, reasoning, gpuHour, request uint64
+	input, cachedInput, cacheWrite, cacheWrite1h, output, reasoning, gpuHour, request uint64
 }
 
 // Tenant is a `tenants` item: a discount on every list price for one tenant.
@@ -192,6 +248,28 @@ type Tenant struct {
 
 // Name returns the name the catalog was parsed under (usually its file name).
 func (c *Catalog) Name() string { return c.name }
+
+// Source returns the catalog's `source` (its provenance), or "".
+func (c *Catalog) Source() string { return c.source }
+
+// Updated returns the catalog's `updated` date as written, or "".
+func (c *Catalog) Updated() string { return c.updated }
+
+// ProviderServiceTiers returns the default service tiers of a provider
+// (the catalog's `providers` section), by name.
+func (c *Catalog) ProviderServiceTiers(provider string) []ServiceTier {
+	return append([]ServiceTier(nil), c.providers[provider]...)
+}
+
+// Providers returns the providers that have defaults, sorted.
+func (c *Catalog) Providers() []string {
+	names := make([]string, 0, len(c.providers))
+	for n := range c.providers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
 
 // Entries returns the catalog's entries in file order. The entries are shared
 // with the catalog: read them, do not modify them.
@@ -262,7 +340,14 @@ func (c *Catalog) TotalEntry(ent *Entry, e *schemas.Event) (Pico, bool) {
 			f = v
 		}
 	}
-	return p.r.total(e, f), true
+	b := p.std
+	if e.ServiceTier != "" {
+		b, _ = p.bands(NormalizeServiceTier(e.ServiceTier))
+	}
+	if len(b) > 1 {
+		return pick(b, e.InputTokens).r.total(e, f), true
+	}
+	return b[0].r.total(e, f), true
 }
 
 // Quote is the priced breakdown of one event, for people (`costpipe prices
@@ -280,16 +365,26 @@ type Quote struct {
 	Entry *Entry
 	// From is when the applied price took effect.
 	From time.Time
+	// ServiceTier is the event's service tier, normalized ("" standard).
+	ServiceTier string
+	// PricedServiceTier is the service tier whose rates priced the event:
+	// ServiceTier, or "" when the price has none for it (standard rates).
+	PricedServiceTier string
+	// Tier is the Above of the long-context tier applied (0: none).
+	Tier int64
+	// Rates are the rates applied.
+	Rates Rates
 	// GPUMicros is gpu_ms as the whole microseconds that were priced.
 	GPUMicros uint64
 
-	Input       Pico // uncached prompt tokens
-	CachedInput Pico // prompt tokens read from cache
-	CacheWrite  Pico // prompt tokens written to cache
-	Output      Pico // non-reasoning completion tokens
-	Reasoning   Pico // reasoning tokens
-	GPU         Pico // GPU time
-	Request     Pico // per-call price
+	Input        Pico // uncached prompt tokens
+	CachedInput  Pico // prompt tokens read from cache
+	CacheWrite   Pico // prompt tokens written to cache (5-minute lifetime)
+	CacheWrite1h Pico // prompt tokens written to cache with a 1-hour lifetime
+	Output       Pico // non-reasoning completion tokens
+	Reasoning    Pico // reasoning tokens
+	GPU          Pico // GPU time
+	Request      Pico // per-call price
 
 	// List is the cost before the tenant discount.
 	List Pico
@@ -319,8 +414,11 @@ func (c *Catalog) Cost(e *schemas.Event) Quote {
 		return Quote{Entry: ent, Reason: fmt.Sprintf("event time %s is before the first price of %s %q (from %s)",
 			e.Timestamp.UTC().Format(time.RFC3339Nano), ent.kind(), ent.Name(), ent.Prices[0].From.Format(time.RFC3339))}
 	}
-	q := Quote{Priced: true, Entry: ent, From: p.From}
-	r := &p.r
+	q := Quote{Priced: true, Entry: ent, From: p.From, ServiceTier: NormalizeServiceTier(e.ServiceTier)}
+	b, st := p.bands(q.ServiceTier)
+	x := pick(b, e.InputTokens)
+	q.PricedServiceTier, q.Tier, q.Rates = st, x.above, x.rates
+	r := &x.r
 	us := uint64(0)
 	if e.GPUMs != 0 {
 		us = gpuMicros(e.GPUMs)
@@ -333,7 +431,8 @@ func (c *Catalog) Cost(e *schemas.Event) Quote {
 	}
 	q.Input = part(uncached, r.input)
 	q.CachedInput = part(uint64(e.CachedInputTokens), r.cachedInput)
-	q.CacheWrite = part(uint64(e.CacheWriteTokens), r.cacheWrite)
+	q.CacheWrite = part(uint64(e.CacheWriteTokens-e.CacheWrite1hTokens), r.cacheWrite)
+	q.CacheWrite1h = part(uint64(e.CacheWrite1hTokens), r.cacheWrite1h)
 	q.Output = part(plain, r.output)
 	q.Reasoning = part(uint64(e.ReasoningTokens), r.reasoning)
 	q.GPU = picoOf(roundDiv(mul(us, r.gpuHour), 3_600_000_000))
@@ -365,7 +464,7 @@ func usageInBounds(e *schemas.Event) bool {
 	const max = schemas.MaxTokens
 	return uint64(e.InputTokens) <= max && uint64(e.CachedInputTokens) <= max &&
 		uint64(e.CacheWriteTokens) <= max && uint64(e.OutputTokens) <= max &&
-		uint64(e.ReasoningTokens) <= max &&
+		uint64(e.ReasoningTokens) <= max && uint64(e.CacheWrite1hTokens) <= uint64(e.CacheWriteTokens) &&
 		e.CachedInputTokens+e.CacheWriteTokens <= e.InputTokens &&
 		e.ReasoningTokens <= e.OutputTokens &&
 		e.GPUMs >= 0 && e.GPUMs <= schemas.MaxDurationMs // false for NaN
@@ -382,7 +481,7 @@ func usageProblem(e *schemas.Event) string {
 	}{
 		{"input_tokens", e.InputTokens}, {"cached_input_tokens", e.CachedInputTokens},
 		{"cache_write_tokens", e.CacheWriteTokens}, {"output_tokens", e.OutputTokens},
-		{"reasoning_tokens", e.ReasoningTokens},
+		{"reasoning_tokens", e.ReasoningTokens}, {"cache_write_1h_tokens", e.CacheWrite1hTokens},
 	} {
 		if f.v < 0 || f.v > schemas.MaxTokens {
 			return fmt.Sprintf("%s = %d not in [0, %d]", f.name, f.v, schemas.MaxTokens)
@@ -391,6 +490,9 @@ func usageProblem(e *schemas.Event) string {
 	if e.CachedInputTokens+e.CacheWriteTokens > e.InputTokens {
 		return fmt.Sprintf("cached_input_tokens + cache_write_tokens = %d exceeds input_tokens = %d",
 			e.CachedInputTokens+e.CacheWriteTokens, e.InputTokens)
+	}
+	if e.CacheWrite1hTokens > e.CacheWriteTokens {
+		return fmt.Sprintf("cache_write_1h_tokens = %d exceeds cache_write_tokens = %d", e.CacheWrite1hTokens, e.CacheWriteTokens)
 	}
 	if e.ReasoningTokens > e.OutputTokens {
 		return fmt.Sprintf("reasoning_tokens = %d exceeds output_tokens = %d", e.ReasoningTokens, e.OutputTokens)
@@ -404,14 +506,17 @@ func usageProblem(e *schemas.Event) string {
 // Units: a token count times a rate (10^-12 USD per 10^6 tokens) is in
 // 10^-18 USD ("atto"); with GPU time the sum is scaled by 3600 so that
 // gpu_µs·gpu_hour (10^-12 USD per 3.6·10^9 µs) is exact too. Bounds: each
-// product ≤ 10^9·10^18, the token sum ≤ 2·10^27, scaled ≤ 7.3·10^30 < 2^103,
+// product ≤ 10^9·10^18, the token sum (at most 2·10^9 tokens are priced:
+// the input classes add up to input_tokens, the output ones to
+// output_tokens) ≤ 2·10^27, scaled ≤ 7.3·10^30 < 2^103,
 // times f ≤ 10^12 < 2^143: the product fits 192 bits, the quotient 128.
 func (r *rates) total(e *schemas.Event, f uint64) Pico {
 	uncached := uint64(e.InputTokens - e.CachedInputTokens - e.CacheWriteTokens)
 	plain := uint64(e.OutputTokens - e.ReasoningTokens)
 	n := mul(uncached, r.input).
 		add(mul(uint64(e.CachedInputTokens), r.cachedInput)).
-		add(mul(uint64(e.CacheWriteTokens), r.cacheWrite)).
+		add(mul(uint64(e.CacheWriteTokens-e.CacheWrite1hTokens), r.cacheWrite)).
+		add(mul(uint64(e.CacheWrite1hTokens), r.cacheWrite1h)).
 		add(mul(plain, r.output)).
 		add(mul(uint64(e.ReasoningTokens), r.reasoning)).
 		add(mul(r.request, 1e6))

@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -108,6 +110,9 @@ func Parse(name string, data []byte) (*Catalog, error) {
 		tenants: make(map[string]uint64),
 	}}
 	p.document(&doc)
+	if len(p.errs) == 0 {
+		p.applyProviderDefaults()
+	}
 	if len(p.errs) == 0 {
 		p.c.cache.init(p.c.exact)
 		return p.c, nil
@@ -244,9 +249,23 @@ func (p *parser) document(doc *yaml.Node) {
 	if root == nil {
 		return
 	}
-	keys, vals := p.fields(root, "", "the catalog", "models", "tenants")
+	keys, vals := p.fields(root, "", "the catalog", "source", "updated", "providers", "models", "tenants")
 	if keys == nil {
 		return
+	}
+	if v, ok := vals["source"]; ok {
+		p.c.source, _ = p.str(v, "", "source")
+	}
+	if v, ok := vals["updated"]; ok {
+		if u, ok := p.str(v, "", "updated"); ok {
+			if _, err := parseFrom(u); err != nil {
+				p.fail(v.Line, "", "updated", "cannot parse date %q for field %q: want YYYY-MM-DD or RFC 3339", truncate(u, 64), "updated")
+			}
+			p.c.updated = u
+		}
+	}
+	if v, ok := vals["providers"]; ok {
+		p.providers(v)
 	}
 	models, ok := vals["models"]
 	if !ok {
@@ -270,9 +289,14 @@ func (p *parser) document(doc *yaml.Node) {
 }
 
 var (
-	entryFields = []string{"provider", "model", "match", "prices"}
-	priceFields = []string{"from", "input", "cached_input", "cache_write", "output", "reasoning", "gpu_hour", "request"}
+	entryFields = []string{"provider", "model", "match", "source", "prices"}
+	priceFields = append([]string{"from"}, append(rateFields[:], "tiers", "service_tiers")...)
+	tierFields  = append([]string{"above"}, rateFields[:]...)
+	stFields    = append([]string{"multiplier"}, append(rateFields[:], "tiers")...)
 )
+
+// MaxMultiplier bounds a service tier's multiplier.
+const MaxMultiplier = 100
 
 func (p *parser) entry(index int, n *yaml.Node) {
 	item := entryItem(n, index)
@@ -299,6 +323,11 @@ func (p *parser) entry(index int, n *yaml.Node) {
 	case !hasModel && !hasMatch:
 		p.fail(n.Line, item, "model", "has neither %q nor %q; want exactly one", "model", "match")
 		ok = false
+	}
+	if v, has := vals["source"]; has {
+		var oks bool
+		e.Source, oks = p.str(v, item, "source")
+		ok = ok && oks
 	}
 	if v, has := vals["provider"]; has {
 		var okp bool
@@ -409,48 +438,374 @@ func (p *parser) price(n *yaml.Node, item string) (Price, bool) {
 		p.fail(n.Line, item, "from", "missing field %q", "from")
 		ok = false
 	}
-	amount := func(field string, dst *Pico, def *Pico, required bool) {
-		v, has := vals[field]
-		if !has {
-			if required {
-				p.fail(n.Line, item, field, "missing field %q", field)
-				ok = false
-			} else if def != nil {
-				*dst = *def
-			}
-			return
+	for _, f := range []string{"input", "output"} {
+		if _, has := vals[f]; !has {
+			p.fail(n.Line, item, f, "missing field %q", f)
+			ok = false
 		}
-		s, oks := p.str(v, item, field)
+	}
+	ok = p.rates(vals, item, &pr.given) && ok
+	if v, has := vals["tiers"]; has {
+		var okt bool
+		pr.Tiers, okt = p.tiers(v, item, nil)
+		ok = ok && okt
+	}
+	if v, has := vals["service_tiers"]; has {
+		var oks bool
+		pr.ServiceTiers, oks = p.serviceTiers(v, item, append([]Tier{}, pr.Tiers...), false)
+		ok = ok && oks
+	}
+	if !ok {
+		return pr, false
+	}
+	return pr, p.resolvePrice(&pr, item)
+}
+
+// rates parses the rate fields present in vals into l.
+func (p *parser) rates(vals map[string]*yaml.Node, item string, l *level) bool {
+	ok := true
+	for f := field(0); f < numFields; f++ {
+		name := rateFields[f]
+		v, has := vals[name]
+		if !has {
+			continue
+		}
+		x, okx := p.amount(v, item, name, "price")
+		if okx {
+			l.put(f, x)
+		}
+		ok = ok && okx
+	}
+	return ok
+}
+
+// amount parses one non-negative decimal of at most MaxPriceUSD.
+func (p *parser) amount(v *yaml.Node, item, field, what string) (Pico, bool) {
+	s, ok := p.str(v, item, field)
+	if !ok {
+		return Pico{}, false
+	}
+	x, err := parsePico(s)
+	switch {
+	case err != nil:
+		p.fail(v.Line, item, field, "cannot parse %s %q for field %q: %w", what, truncate(s, 64), field, err)
+	case x.Sign() < 0:
+		p.fail(v.Line, item, field, "%s %q for field %q must not be negative", what, s, field)
+	case x.Cmp(maxPrice) > 0:
+		p.fail(v.Line, item, field, "%s %q for field %q exceeds the maximum %d", what, s, field, MaxPriceUSD)
+	default:
+		return x, true
+	}
+	return Pico{}, false
+}
+
+// tiers parses a `tiers` list. base, when not nil, are the price's tiers
+// that a service tier's tiers must refine.
+func (p *parser) tiers(n *yaml.Node, item string, base []Tier) ([]Tier, bool) {
+	if n.Kind != yaml.SequenceNode {
+		p.fail(n.Line, item, "tiers", "field %q must be a list, not %s", "tiers", kindName(n))
+		return nil, false
+	}
+	ok := true
+	var ts []Tier
+	lines := make(map[int64]int)
+	for _, tn := range n.Content {
+		if tn = p.resolve(tn, item, "tiers"); tn == nil {
+			ok = false
+			continue
+		}
+		keys, vals := p.fields(tn, item, "a tier", tierFields...)
+		if keys == nil {
+			ok = false
+			continue
+		}
+		t := Tier{Line: tn.Line}
+		av, has := vals["above"]
+		if !has {
+			p.fail(tn.Line, item, "above", "missing field %q", "above")
+			ok = false
+			continue
+		}
+		s, oks := p.str(av, item, "above")
 		if !oks {
 			ok = false
-			return
+			continue
 		}
-		x, err := parsePico(s)
-		switch {
-		case err != nil:
-			p.fail(v.Line, item, field, "cannot parse price %q for field %q: %w", truncate(s, 64), field, err)
-		case x.Sign() < 0:
-			p.fail(v.Line, item, field, "price %q for field %q must not be negative", s, field)
-		case x.Cmp(maxPrice) > 0:
-			p.fail(v.Line, item, field, "price %q for field %q exceeds the maximum %d", s, field, MaxPriceUSD)
-		default:
-			*dst = x
-			return
+		above, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || above < 1 || above > 1_000_000_000 {
+			p.fail(av.Line, item, "above", "field %q = %q must be a whole number of input tokens in [1, 1000000000]", "above", truncate(s, 32))
+			ok = false
+			continue
 		}
-		ok = false
+		t.Above = above
+		if first, dup := lines[above]; dup {
+			p.fail(av.Line, item, "above", "duplicate tier above %d (first on line %d)", above, first)
+			ok = false
+			continue
+		}
+		lines[above] = av.Line
+		if base != nil && !slices.ContainsFunc(base, func(b Tier) bool { return b.Above == above }) {
+			p.fail(av.Line, item, "above", "service tier's tier above %d refines no tier of the price (its tiers are above %s)", above, tierList(base))
+			ok = false
+			continue
+		}
+		if !p.rates(vals, item, &t.given) {
+			ok = false
+			continue
+		}
+		ts = append(ts, t)
 	}
-	amount("input", &pr.Input, nil, true)
-	amount("output", &pr.Output, nil, true)
-	amount("cached_input", &pr.CachedInput, &pr.Input, false)
-	amount("cache_write", &pr.CacheWrite, &pr.Input, false)
-	amount("reasoning", &pr.Reasoning, &pr.Output, false)
-	amount("gpu_hour", &pr.GPUHour, nil, false)
-	amount("request", &pr.Request, nil, false)
-	pr.r = rates{
-		input: pr.Input.lo, cachedInput: pr.CachedInput.lo, cacheWrite: pr.CacheWrite.lo,
-		output: pr.Output.lo, reasoning: pr.Reasoning.lo, gpuHour: pr.GPUHour.lo, request: pr.Request.lo,
+	slices.SortFunc(ts, func(a, b Tier) int { return cmpInt64(a.Above, b.Above) })
+	return ts, ok
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
 	}
-	return pr, ok
+	return 0
+}
+
+func tierList(ts []Tier) string {
+	if len(ts) == 0 {
+		return "none"
+	}
+	var b strings.Builder
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatInt(t.Above, 10))
+	}
+	return b.String()
+}
+
+// serviceTiers parses a `service_tiers` mapping. provider is set for a
+// provider's defaults, which may only be multipliers.
+func (p *parser) serviceTiers(n *yaml.Node, item string, base []Tier, provider bool) ([]ServiceTier, bool) {
+	if n.Kind != yaml.MappingNode {
+		p.fail(n.Line, item, "service_tiers", "field %q must be a mapping of service tier names, not %s", "service_tiers", kindName(n))
+		return nil, false
+	}
+	ok := true
+	var sts []ServiceTier
+	lines := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := p.resolve(n.Content[i], item, "service_tiers"), p.resolve(n.Content[i+1], item, "service_tiers")
+		if k == nil || v == nil {
+			ok = false
+			continue
+		}
+		name, oks := p.str(k, item, "service_tiers")
+		if !oks {
+			ok = false
+			continue
+		}
+		if reason := badServiceTierName(name); reason != "" {
+			p.fail(k.Line, item, "service_tiers", "service tier %q: %s", truncate(name, 32), reason)
+			ok = false
+			continue
+		}
+		if first, dup := lines[name]; dup {
+			p.fail(k.Line, item, "service_tiers", "duplicate service tier %q (first on line %d)", name, first)
+			ok = false
+			continue
+		}
+		lines[name] = k.Line
+		allowed := stFields
+		if provider {
+			allowed = []string{"multiplier"}
+		}
+		keys, vals := p.fields(v, item, fmt.Sprintf("service tier %q", name), allowed...)
+		if keys == nil {
+			ok = false
+			continue
+		}
+		st := ServiceTier{Name: name, Line: k.Line}
+		if mv, has := vals["multiplier"]; has {
+			if len(vals) > 1 {
+				p.fail(mv.Line, item, "multiplier", "service tier %q has a multiplier and its own prices; want one or the other", name)
+				ok = false
+				continue
+			}
+			m, okm := p.amount(mv, item, "multiplier", "multiplier")
+			if okm && m.Cmp(FromPicos(MaxMultiplier*picoScale)) > 0 {
+				p.fail(mv.Line, item, "multiplier", "multiplier %s of service tier %q exceeds %d", m, name, MaxMultiplier)
+				okm = false
+			}
+			if !okm {
+				ok = false
+				continue
+			}
+			st.Multiplier, st.HasMultiplier = m, true
+		} else {
+			if len(vals) == 0 {
+				p.fail(v.Line, item, "service_tiers", "service tier %q has neither a multiplier nor prices", name)
+				ok = false
+				continue
+			}
+			okr := p.rates(vals, item, &st.given)
+			if tv, has := vals["tiers"]; has {
+				var okt bool
+				st.Tiers, okt = p.tiers(tv, item, base)
+				okr = okr && okt
+			}
+			if !okr {
+				ok = false
+				continue
+			}
+		}
+		sts = append(sts, st)
+	}
+	slices.SortFunc(sts, func(a, b ServiceTier) int { return strings.Compare(a.Name, b.Name) })
+	return sts, ok
+}
+
+// badServiceTierName says what is wrong with a catalog's service tier name.
+func badServiceTierName(name string) string {
+	if isStandardTier(name) {
+		return "is the standard tier: give its rates in the price itself"
+	}
+	if len(name) > 32 {
+		return "longer than 32 bytes"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return "want lower-case letters, digits, '_', '-' and '.'"
+		}
+	}
+	return ""
+}
+
+// resolvePrice computes the bands of every service tier of pr.
+func (p *parser) resolvePrice(pr *Price, item string) bool {
+	pr.std = make([]band, 1+len(pr.Tiers))
+	pr.std[0] = newBand(0, resolve(&pr.given))
+	for i := range pr.Tiers {
+		pr.std[i+1] = newBand(pr.Tiers[i].Above, resolve(&pr.given, &pr.Tiers[i].given))
+	}
+	r := pr.std[0].rates
+	pr.Input, pr.CachedInput, pr.CacheWrite, pr.CacheWrite1h = r.Input, r.CachedInput, r.CacheWrite, r.CacheWrite1h
+	pr.Output, pr.Reasoning, pr.GPUHour, pr.Request = r.Output, r.Reasoning, r.GPUHour, r.Request
+	ok := true
+	for i := range pr.ServiceTiers {
+		st := &pr.ServiceTiers[i]
+		b, okb := serviceBands(pr, st)
+		if !okb {
+			p.fail(st.Line, item, "multiplier", "service tier %q: a rate times the multiplier exceeds the maximum %d", st.Name, MaxPriceUSD)
+			ok = false
+			continue
+		}
+		if pr.svc == nil {
+			pr.svc = make(map[string][]band)
+		}
+		pr.svc[st.Name] = b
+	}
+	return ok
+}
+
+// serviceBands resolves the bands of service tier st of pr.
+func serviceBands(pr *Price, st *ServiceTier) ([]band, bool) {
+	b := make([]band, len(pr.std))
+	if st.HasMultiplier {
+		for i, sb := range pr.std {
+			r, ok := sb.rates.scaled(st.Multiplier)
+			if !ok {
+				return nil, false
+			}
+			b[i] = newBand(sb.above, r)
+		}
+		return b, true
+	}
+	b[0] = newBand(0, resolve(&pr.given, &st.given))
+	for i := range pr.Tiers {
+		var own *level
+		for j := range st.Tiers {
+			if st.Tiers[j].Above == pr.Tiers[i].Above {
+				own = &st.Tiers[j].given
+			}
+		}
+		b[i+1] = newBand(pr.Tiers[i].Above, resolve(&pr.given, &st.given, &pr.Tiers[i].given, own))
+	}
+	return b, true
+}
+
+func newBand(above int64, r Rates) band { return band{above: above, r: r.word(), rates: r} }
+
+// providers parses the `providers` section: default service tiers per
+// provider.
+func (p *parser) providers(n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		p.fail(n.Line, "", "providers", "field %q must be a mapping of provider names, not %s", "providers", kindName(n))
+		return
+	}
+	p.c.providers = make(map[string][]ServiceTier)
+	lines := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := p.resolve(n.Content[i], "", "providers"), p.resolve(n.Content[i+1], "", "providers")
+		if k == nil || v == nil {
+			continue
+		}
+		name, ok := p.str(k, "", "providers")
+		if !ok {
+			continue
+		}
+		item := fmt.Sprintf("provider %q", truncate(name, 64))
+		if first, dup := lines[name]; dup {
+			p.fail(k.Line, item, "", "duplicate provider (first on line %d)", first)
+			continue
+		}
+		lines[name] = k.Line
+		keys, vals := p.fields(v, item, "a provider", "service_tiers")
+		if keys == nil {
+			continue
+		}
+		sv, has := vals["service_tiers"]
+		if !has {
+			p.fail(v.Line, item, "service_tiers", "missing field %q", "service_tiers")
+			continue
+		}
+		if sts, ok := p.serviceTiers(sv, item, nil, true); ok {
+			p.c.providers[name] = sts
+		}
+	}
+}
+
+// applyProviderDefaults gives every price the service tiers of its
+// provider's defaults that it does not define itself.
+func (p *parser) applyProviderDefaults() {
+	for _, e := range p.c.entries {
+		defs := p.c.providers[e.Provider]
+		if len(defs) == 0 {
+			continue
+		}
+		for i := range e.Prices {
+			pr := &e.Prices[i]
+			for j := range defs {
+				st := &defs[j]
+				if _, own := pr.svc[st.Name]; own {
+					continue
+				}
+				b, ok := serviceBands(pr, st)
+				if !ok {
+					p.fail(pr.Line, entryName(e), "multiplier", "provider %q service tier %q: a rate times the multiplier exceeds the maximum %d", e.Provider, st.Name, MaxPriceUSD)
+					continue
+				}
+				if pr.svc == nil {
+					pr.svc = make(map[string][]band)
+				}
+				pr.svc[st.Name] = b
+			}
+		}
+	}
+}
+
+func entryName(e *Entry) string {
+	return fmt.Sprintf("%s %q (entry %d)", e.kind(), truncate(e.Name(), 64), e.Index)
 }
 
 // parseFrom accepts a UTC date (2024-08-06) or an RFC 3339 time.

@@ -48,7 +48,7 @@ func TestParseRejects(t *testing.T) {
 		{"typo in an entry field", "models:\n  - provider: p\n    modle: m\n    prices: []\n",
 			[]string{`test.yaml:3: entry 1: unknown field "modle" in a model entry`}},
 		{"typo at the top level", "model:\n  - provider: p\n",
-			[]string{`test.yaml:1: unknown field "model" in the catalog (want one of models, tenants)`, `test.yaml:1: missing field "models"`}},
+			[]string{`test.yaml:1: unknown field "model" in the catalog (want one of source, updated, providers, models, tenants)`, `test.yaml:1: missing field "models"`}},
 		{"missing provider", "models:\n  - model: m\n    prices:\n      - from: 2024-08-06\n" + io,
 			[]string{`test.yaml:2: model "m" (entry 1): missing field "provider"`}},
 		{"empty provider", "models:\n  - provider: \"\"\n    model: m\n    prices:\n      - from: 2024-08-06\n" + io,
