@@ -37,6 +37,8 @@ var keyColumns = []keyColumn{
 	{Column{"provider", "String"}, func(r *Rollup) any { return r.Provider }},
 	{Column{"model", "String"}, func(r *Rollup) any { return r.Model }},
 	{Column{"error_type", "String"}, func(r *Rollup) any { return r.ErrorType }},
+	{Column{"service_tier", "String"}, func(r *Rollup) any { return r.ServiceTier }},
+	{Column{"context_band", "UInt32"}, func(r *Rollup) any { return r.ContextBand }},
 	{Column{"src_topic", "String"}, func(r *Rollup) any { return r.SrcTopic }},
 	{Column{"src_partition", "Int32"}, func(r *Rollup) any { return r.SrcPartition }},
 }
@@ -44,8 +46,11 @@ var keyColumns = []keyColumn{
 // SortKey is the ORDER BY of the state tables: the dimensions first, so that
 // one series' consecutive buckets sit together and compress; src_topic and
 // src_partition so that merges never mix Kafka partitions (the landing marks
-// are maxMerge(src_offset) per partition); ts last.
-const SortKey = "tenant, application, provider, model, error_type, src_topic, src_partition, ts"
+// are maxMerge(src_offset) per partition); ts; then service_tier and
+// context_band, which migration 0004 added (ClickHouse can only append new
+// columns to a sort key). They are constant within almost every series, so
+// their place costs no compression.
+const SortKey = "tenant, application, provider, model, error_type, src_topic, src_partition, ts, service_tier, context_band"
 
 // measure is one aggregate-state column of the state tables, fed from one
 // or two (histograms) columns of the input table.
@@ -106,6 +111,7 @@ var measures = func() []measure {
 		u64("input_tokens", func(r *Rollup) *uint64 { return &r.InputTokens }),
 		u64("cached_input_tokens", func(r *Rollup) *uint64 { return &r.CachedInputTokens }),
 		u64("cache_write_tokens", func(r *Rollup) *uint64 { return &r.CacheWriteTokens }),
+		u64("cache_write_1h_tokens", func(r *Rollup) *uint64 { return &r.CacheWrite1hTokens }),
 		u64("output_tokens", func(r *Rollup) *uint64 { return &r.OutputTokens }),
 		u64("reasoning_tokens", func(r *Rollup) *uint64 { return &r.ReasoningTokens }),
 		u64("gpu_us", func(r *Rollup) *uint64 { return &r.GPUMicros }),

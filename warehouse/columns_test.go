@@ -50,11 +50,11 @@ func TestSchemaMatchesColumns(t *testing.T) {
 	if err := w.CheckSchema(ctx); err != nil {
 		t.Fatalf("CheckSchema on a migrated database: %v", err)
 	}
-	if err := w.Conn().Exec(ctx, "ALTER TABLE "+w.Database()+".usage_1h_input_v3 MODIFY COLUMN gpu_us UInt32"); err != nil {
+	if err := w.Conn().Exec(ctx, "ALTER TABLE "+w.Database()+"."+Hour.InputName()+" MODIFY COLUMN gpu_us UInt32"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.CheckSchema(ctx); err == nil || !strings.Contains(err.Error(), "usage_1h_input_v3") || !strings.Contains(err.Error(), "gpu_us UInt32") {
-		t.Errorf("CheckSchema after changing gpu_us = %v, want an error naming usage_1h_input_v3 and gpu_us UInt32", err)
+	if err := w.CheckSchema(ctx); err == nil || !strings.Contains(err.Error(), Hour.InputName()) || !strings.Contains(err.Error(), "gpu_us UInt32") {
+		t.Errorf("CheckSchema after changing gpu_us = %v, want an error naming %s and gpu_us UInt32", err, Hour.InputName())
 	}
 }
 
@@ -134,7 +134,7 @@ func TestInsertRollupsRefusesOverflow(t *testing.T) {
 }
 
 // TestMigrationUsesGeneratedSelect: the views of the newest migration that
-// defines them (0003) are the SELECT that MVSelect generates from the list,
+// defines them (0004) are the SELECT that MVSelect generates from the list,
 // word for word. A migration that redefines the views moves this check.
 func TestMigrationUsesGeneratedSelect(t *testing.T) {
 	ms, err := chschema.Migrations()
@@ -143,14 +143,14 @@ func TestMigrationUsesGeneratedSelect(t *testing.T) {
 	}
 	var sql string
 	for _, m := range ms {
-		if m.Version == 3 {
+		if m.Version == 4 {
 			sql = m.SQL
 		}
 	}
 	for _, tb := range Tables {
 		want := "CREATE MATERIALIZED VIEW IF NOT EXISTS {database}." + tb.MVName() + " TO {database}." + tb.Name() + " AS\n" + MVSelect("{database}", tb) + ";"
 		if !strings.Contains(sql, want) {
-			t.Errorf("0003 does not define %s as generated:\n%s", tb.MVName(), want)
+			t.Errorf("0004 does not define %s as generated:\n%s", tb.MVName(), want)
 		}
 	}
 }

@@ -14,7 +14,8 @@ import (
 type Table uint8
 
 // The rollup tables. Each is fed through its own Null input table and
-// materialized view (see schemas/clickhouse/0003_compact_rollups.sql).
+// materialized view (see schemas/clickhouse/0003_compact_rollups.sql and
+// 0004_service_tiers.sql).
 const (
 	Minute Table = 1 << iota // usage_1m
 	Hour                     // usage_1h
@@ -41,13 +42,13 @@ func (t Table) Name() string {
 }
 
 // InputName is the table the aggregator inserts into, e.g.
-// "usage_1m_input_v3". Its name carries the schema version that last changed
+// "usage_1m_input_v4". Its name carries the schema version that last changed
 // what an insert means, so an aggregator built for an older schema cannot
 // land into a newer one: its inserts fail and its offsets stay uncommitted.
-func (t Table) InputName() string { return t.Name() + "_input_v3" }
+func (t Table) InputName() string { return t.Name() + "_input_v4" }
 
 // MVName is the materialized view from InputName to Name.
-func (t Table) MVName() string { return t.Name() + "_mv_v3" }
+func (t Table) MVName() string { return t.Name() + "_mv_v4" }
 
 // Truncate returns the start of t's bucket containing ts, in UTC: the
 // minute, the hour or the UTC day. The server computes the same buckets:
@@ -92,22 +93,25 @@ type Rollup struct {
 	Provider     string
 	Model        string
 	ErrorType    string
+	ServiceTier  string // the call's service tier, normalized ("" standard)
+	ContextBand  uint32 // pricing.ContextBand of the calls' input tokens
 	SrcTopic     string
 	SrcPartition int32
 	SrcOffset    int64
 
-	Requests          uint64
-	Errors            uint64
-	InputTokens       uint64
-	CachedInputTokens uint64
-	CacheWriteTokens  uint64
-	OutputTokens      uint64
-	ReasoningTokens   uint64
-	GPUMicros         uint64
-	UnpricedRequests  uint64
-	Cost              pricing.Pico
-	Latency           Dist
-	TTFT              Dist
+	Requests           uint64
+	Errors             uint64
+	InputTokens        uint64
+	CachedInputTokens  uint64
+	CacheWriteTokens   uint64
+	CacheWrite1hTokens uint64
+	OutputTokens       uint64
+	ReasoningTokens    uint64
+	GPUMicros          uint64
+	UnpricedRequests   uint64
+	Cost               pricing.Pico
+	Latency            Dist
+	TTFT               Dist
 }
 
 // InsertRollups lands rows into table t as ONE block. Every row must fall in

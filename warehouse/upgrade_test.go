@@ -22,13 +22,36 @@ func landV1(t *testing.T, w *Warehouse, tb Table, rows []Rollup) {
 }
 
 func insertV1(w *Warehouse, tb Table, rows []Rollup) error {
+	return insertLegacy(w, tb.Name()+"_input", rows)
+}
+
+// addedBy0004 are the input columns migration 0004 added.
+var addedBy0004 = map[string]bool{"service_tier": true, "context_band": true, "cache_write_1h_tokens": true}
+
+// insertLegacy inserts rows into an input table of schema 0001 or 0003 (the
+// columns of InputColumns but those added by 0004), as an aggregator of
+// that version did.
+func insertLegacy(w *Warehouse, table string, rows []Rollup) error {
 	ctx := context.Background()
-	b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+w.Database()+"."+tb.Name()+"_input ("+insertColumns+")")
+	var names []string
+	var keep []int
+	for i, c := range InputColumns() {
+		if !addedBy0004[c.Name] {
+			names = append(names, c.Name)
+			keep = append(keep, i)
+		}
+	}
+	b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+w.Database()+"."+table+" ("+strings.Join(names, ", ")+")")
 	if err != nil {
 		return err
 	}
 	for i := range rows {
-		if err := b.Append(appendValues(&rows[i], nil)...); err != nil {
+		all := appendValues(&rows[i], nil)
+		vals := make([]any, len(keep))
+		for j, k := range keep {
+			vals[j] = all[k]
+		}
+		if err := b.Append(vals...); err != nil {
 			b.Abort()
 			return err
 		}
@@ -76,7 +99,17 @@ func takeSnapshot(t *testing.T, w *Warehouse) snapshot {
 	ctx := context.Background()
 	s := snapshot{groups: map[string]Rollup{}}
 	for _, tb := range Tables {
-		rows, err := w.Conn().Query(ctx, "SELECT toUInt32(ts), tenant, src_partition, "+MergeSelect()+" FROM "+w.Database()+"."+tb.Name()+
+		// Before 0004 the tables have no cache_write_1h_tokens: read it as 0.
+		sel := MergeSelect()
+		var has uint64
+		if err := w.Conn().QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = 'cache_write_1h_tokens'",
+			w.Database(), tb.Name()).Scan(&has); err != nil {
+			t.Fatal(err)
+		}
+		if has == 0 {
+			sel = strings.Replace(sel, "sumMerge(cache_write_1h_tokens)", "toUInt64(0)", 1)
+		}
+		rows, err := w.Conn().Query(ctx, "SELECT toUInt32(ts), tenant, src_partition, "+sel+" FROM "+w.Database()+"."+tb.Name()+
 			" GROUP BY ts, tenant, src_partition")
 		if err != nil {
 			t.Fatal(err)
@@ -134,8 +167,8 @@ func TestUpgradeFrom0001(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := res[len(res)-1]; last.Version != 3 || !last.Applied {
-		t.Fatalf("last migration %+v, want 0003 applied", last)
+	if last := res[len(res)-1]; last.Version != 4 || !last.Applied {
+		t.Fatalf("last migration %+v, want 0004 applied", last)
 	}
 	before.mustEqual(t, takeSnapshot(t, w))
 	for _, tb := range Tables {
@@ -260,5 +293,70 @@ func TestMigrateStaleLock(t *testing.T) {
 	}
 	if _, err := w.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate after the lock was dropped: %v", err)
+	}
+}
+
+// TestUpgradeFrom0003 lands data through the v3 input tables, migrates to
+// 0004, and finds the same measures and landing marks; the v3 input tables
+// refuse inserts; and rows that differ only in the new dimensions stay
+// apart through merges (they are in the sort key).
+func TestUpgradeFrom0003(t *testing.T) {
+	w, _, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := w.migrate(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 31, 23, 54, 0, 0, time.UTC)
+	for _, tb := range Tables {
+		byMonth := map[Month][]Rollup{}
+		for i := 0; i < 12; i++ {
+			ts := tb.Truncate(base.Add(time.Duration(i) * time.Minute))
+			r := testRollup(ts, int32(i%3), int64(10+i), uint64(1+i))
+			byMonth[MonthOf(ts)] = append(byMonth[MonthOf(ts)], r)
+		}
+		for _, rows := range byMonth {
+			if err := insertLegacy(w, tb.Name()+"_input_v3", rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := takeSnapshot(t, w)
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before.mustEqual(t, takeSnapshot(t, w))
+	r := testRollup(base, 0, 99, 1)
+	if err := insertLegacy(w, Minute.Name()+"_input_v3", []Rollup{r}); err == nil {
+		t.Error("an insert into usage_1m_input_v3 after 0004 succeeded")
+	}
+	if err := w.CheckSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Same key but the service tier and the context band: three rows after
+	// OPTIMIZE FINAL, not one.
+	ts := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var rows []Rollup
+	for i, d := range []struct {
+		tier string
+		band uint32
+	}{{"", 0}, {"batch", 0}, {"", 200_000}} {
+		x := testRollup(ts, 0, int64(200+i), 1)
+		x.ServiceTier, x.ContextBand, x.CacheWrite1hTokens = d.tier, d.band, uint64(i)
+		rows = append(rows, x)
+	}
+	if err := w.InsertRollups(ctx, Minute, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Conn().Exec(ctx, "OPTIMIZE TABLE "+w.Database()+".usage_1m FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	var n, cw1h uint64
+	if err := w.Conn().QueryRow(ctx, "SELECT count(), sum(finalizeAggregation(cache_write_1h_tokens)) FROM "+w.Database()+
+		".usage_1m WHERE ts = toDateTime(?, 'UTC')", ts.Unix()).Scan(&n, &cw1h); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || cw1h != 3 {
+		t.Errorf("after OPTIMIZE FINAL: %d rows, cache_write_1h_tokens %d; want 3 rows, 3", n, cw1h)
 	}
 }

@@ -571,6 +571,11 @@ func roundDiv(x u128, d uint64) u128 {
 // picoOf converts a non-negative cost below 2^127 (costs are below 2^72).
 func picoOf(x u128) Pico { return Pico{hi: int64(x.hi), lo: x.lo} }
 
+// GPUMicros converts an event's gpu_ms (in [0, 24 h]) to the whole
+// microseconds its cost is computed from: its shortest decimal
+// representation rounded half to even.
+func GPUMicros(ms float64) uint64 { return gpuMicros(ms) }
+
 // gpuMicros converts gpu_ms (in [0, 24 h]) to whole microseconds by rounding
 // its shortest decimal representation half to even.
 func gpuMicros(ms float64) uint64 {

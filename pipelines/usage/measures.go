@@ -30,6 +30,10 @@ type Dims struct {
 	Provider    string
 	Model       string
 	ErrorType   string
+	// ServiceTier is the call's service tier, normalized ("" standard).
+	ServiceTier string
+	// ContextBand is pricing.ContextBand of the call's input tokens.
+	ContextBand uint32
 }
 
 // Dist accumulates one duration (latency or TTFT) of a window.
@@ -75,18 +79,19 @@ func (d *Dist) reset() {
 
 // Measures are the partial sums of one window.
 type Measures struct {
-	Requests          uint64
-	Errors            uint64
-	InputTokens       uint64
-	CachedInputTokens uint64
-	CacheWriteTokens  uint64
-	OutputTokens      uint64
-	ReasoningTokens   uint64
-	GPUMicros         uint64
-	Unpriced          uint64
-	Cost              pricing.Pico
-	Latency           Dist
-	TTFT              Dist
+	Requests           uint64
+	Errors             uint64
+	InputTokens        uint64
+	CachedInputTokens  uint64
+	CacheWriteTokens   uint64
+	CacheWrite1hTokens uint64
+	OutputTokens       uint64
+	ReasoningTokens    uint64
+	GPUMicros          uint64
+	Unpriced           uint64
+	Cost               pricing.Pico
+	Latency            Dist
+	TTFT               Dist
 }
 
 // Add accounts one event with its cost (priced false: unpriced, cost 0).
@@ -98,9 +103,14 @@ func (m *Measures) Add(e *schemas.Event, cost pricing.Pico, priced bool) {
 	m.InputTokens += uint64(e.InputTokens)
 	m.CachedInputTokens += uint64(e.CachedInputTokens)
 	m.CacheWriteTokens += uint64(e.CacheWriteTokens)
+	m.CacheWrite1hTokens += uint64(e.CacheWrite1hTokens)
 	m.OutputTokens += uint64(e.OutputTokens)
 	m.ReasoningTokens += uint64(e.ReasoningTokens)
-	m.GPUMicros += uint64(math.Round(e.GPUMs * 1000))
+	if e.GPUMs != 0 {
+		// The microseconds pricing charged for, so that re-pricing the
+		// sums (what-if pricing) is exact.
+		m.GPUMicros += pricing.GPUMicros(e.GPUMs)
+	}
 	if priced {
 		m.Cost = m.Cost.Add(cost)
 	} else {
@@ -121,6 +131,7 @@ func (m *Measures) Merge(o *Measures) {
 	m.InputTokens += o.InputTokens
 	m.CachedInputTokens += o.CachedInputTokens
 	m.CacheWriteTokens += o.CacheWriteTokens
+	m.CacheWrite1hTokens += o.CacheWrite1hTokens
 	m.OutputTokens += o.OutputTokens
 	m.ReasoningTokens += o.ReasoningTokens
 	m.GPUMicros += o.GPUMicros

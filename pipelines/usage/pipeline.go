@@ -92,7 +92,8 @@ func sameStr(a, b string) bool {
 
 func slotOf(k *winKey, part int32) int {
 	h := uintptr(k.minute) ^ uintptr(k.tables)<<7 ^ uintptr(part)<<11
-	for _, s := range [...]string{k.Tenant, k.Application, k.Provider, k.Model, k.ErrorType} {
+	h ^= uintptr(k.ContextBand) << 17
+	for _, s := range [...]string{k.Tenant, k.Application, k.Provider, k.Model, k.ErrorType, k.ServiceTier} {
 		h = (h ^ uintptr(unsafe.Pointer(unsafe.StringData(s)))) * 0x9E3779B97F4A7C15 >> 7
 		h ^= uintptr(len(s))
 	}
@@ -264,7 +265,9 @@ func (p *Pipeline) Add(id int32, offset int64, e *schemas.Event) bool {
 		p.m.skipped.Inc()
 		return false
 	}
-	key := winKey{Dims: Dims{Tenant: e.Tenant, Application: e.Application, Provider: e.Provider, Model: e.Model}, minute: minute, tables: tables}
+	key := winKey{Dims: Dims{Tenant: e.Tenant, Application: e.Application, Provider: e.Provider, Model: e.Model,
+		ServiceTier: pricing.NormalizeServiceTier(e.ServiceTier), ContextBand: pricing.ContextBand(e.InputTokens)},
+		minute: minute, tables: tables}
 	if e.Status == schemas.StatusError {
 		key.ErrorType = e.ErrorType
 		if key.ErrorType == "" {
@@ -276,7 +279,8 @@ func (p *Pipeline) Add(id int32, offset int64, e *schemas.Event) bool {
 	var entry *pricing.Entry
 	if slot.m != nil && slot.part == id && slot.key.minute == key.minute && slot.key.tables == key.tables &&
 		sameStr(slot.key.Tenant, key.Tenant) && sameStr(slot.key.Model, key.Model) && sameStr(slot.key.Provider, key.Provider) &&
-		sameStr(slot.key.Application, key.Application) && sameStr(slot.key.ErrorType, key.ErrorType) {
+		sameStr(slot.key.Application, key.Application) && sameStr(slot.key.ErrorType, key.ErrorType) &&
+		sameStr(slot.key.ServiceTier, key.ServiceTier) && slot.key.ContextBand == key.ContextBand {
 		m, entry = slot.m, slot.entry
 	} else {
 		m = part.windows[key]
@@ -325,7 +329,7 @@ func (p *Pipeline) release(m *Measures) {
 
 func (p *Pipeline) intern(d Dims) Dims {
 	return Dims{Tenant: p.str(d.Tenant), Application: p.str(d.Application), Provider: p.str(d.Provider),
-		Model: p.str(d.Model), ErrorType: p.str(d.ErrorType)}
+		Model: p.str(d.Model), ErrorType: p.str(d.ErrorType), ServiceTier: p.str(d.ServiceTier), ContextBand: d.ContextBand}
 }
 
 func (p *Pipeline) str(s string) string {
@@ -498,9 +502,10 @@ type rowBuilder struct {
 func (rb *rowBuilder) row(ts time.Time, d *Dims, topic string, part int32, end int64, m *Measures) warehouse.Rollup {
 	return warehouse.Rollup{
 		TS: ts, Tenant: d.Tenant, Application: d.Application, Provider: d.Provider, Model: d.Model,
-		ErrorType: d.ErrorType, SrcTopic: topic, SrcPartition: part, SrcOffset: end,
+		ErrorType: d.ErrorType, ServiceTier: d.ServiceTier, ContextBand: d.ContextBand,
+		SrcTopic: topic, SrcPartition: part, SrcOffset: end,
 		Requests: m.Requests, Errors: m.Errors, InputTokens: m.InputTokens, CachedInputTokens: m.CachedInputTokens,
-		CacheWriteTokens: m.CacheWriteTokens, OutputTokens: m.OutputTokens, ReasoningTokens: m.ReasoningTokens,
+		CacheWriteTokens: m.CacheWriteTokens, CacheWrite1hTokens: m.CacheWrite1hTokens, OutputTokens: m.OutputTokens, ReasoningTokens: m.ReasoningTokens,
 		GPUMicros: m.GPUMicros, UnpricedRequests: m.Unpriced, Cost: m.Cost,
 		Latency: rb.dist(&m.Latency), TTFT: rb.dist(&m.TTFT),
 	}
