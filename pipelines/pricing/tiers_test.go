@@ -408,3 +408,92 @@ func TestNormalizeServiceTier(t *testing.T) {
 		t.Errorf("NormalizeServiceTier allocates %v times", n)
 	}
 }
+
+// TestCostOfSumsMatchesPerEvent groups random events the way the rollups
+// do and prices the sums: equal to the sum of the per-event costs (exactly
+// without a discount, within half a pico-dollar per call with one).
+func TestCostOfSumsMatchesPerEvent(t *testing.T) {
+	c := mustParse(t, tierCatalog+`
+  - provider: self-hosted
+    model: llama
+    prices:
+      - from: 2025-01-01
+        input: "0.1"
+        output: "0.2"
+        gpu_hour: "2.5"
+        request: "0.001"
+tenants:
+  acme: { discount: "0.15" }
+`)
+	rng := rand.New(rand.NewPCG(3, 4))
+	type acc struct {
+		s     Sums
+		total Pico
+		n     int64
+	}
+	groups := map[SumsKey]*acc{}
+	tiers := []string{"", "batch", "flex", "priority", "Scale"}
+	models := [][2]string{{"openai", "gpt-5"}, {"anthropic", "sonnet"}, {"self-hosted", "llama"}}
+	for i := 0; i < 5000; i++ {
+		m := models[rng.IntN(len(models))]
+		e := schemas.Event{Timestamp: t0, Provider: m[0], Model: m[1], ServiceTier: tiers[rng.IntN(len(tiers))]}
+		if rng.IntN(2) == 0 {
+			e.Tenant = "acme"
+		}
+		e.InputTokens = rng.Int64N(400_000)
+		e.CachedInputTokens = rng.Int64N(e.InputTokens/2 + 1)
+		e.CacheWriteTokens = rng.Int64N(e.InputTokens - e.CachedInputTokens + 1)
+		e.CacheWrite1hTokens = rng.Int64N(e.CacheWriteTokens + 1)
+		e.OutputTokens = rng.Int64N(50_000)
+		e.ReasoningTokens = rng.Int64N(e.OutputTokens + 1)
+		if m[0] == "self-hosted" {
+			e.GPUMs = float64(rng.IntN(100_000)) / 1000
+		}
+		cost, ok := c.Total(&e)
+		if !ok {
+			t.Fatal("unpriced")
+		}
+		k := SumsKey{Tenant: e.Tenant, Provider: e.Provider, Model: e.Model, ServiceTier: NormalizeServiceTier(e.ServiceTier),
+			ContextBand: ContextBand(e.InputTokens), At: t0}
+		a := groups[k]
+		if a == nil {
+			a = &acc{}
+			groups[k] = a
+		}
+		a.n++
+		a.total = a.total.Add(cost)
+		a.s.Requests++
+		a.s.InputTokens += uint64(e.InputTokens)
+		a.s.CachedInputTokens += uint64(e.CachedInputTokens)
+		a.s.CacheWriteTokens += uint64(e.CacheWriteTokens)
+		a.s.CacheWrite1hTokens += uint64(e.CacheWrite1hTokens)
+		a.s.OutputTokens += uint64(e.OutputTokens)
+		a.s.ReasoningTokens += uint64(e.ReasoningTokens)
+		a.s.GPUMicros += GPUMicros(e.GPUMs)
+	}
+	for k, a := range groups {
+		got, ok, err := c.CostOfSums(k, a.s)
+		if err != nil || !ok {
+			t.Fatalf("%+v: %v %v", k, ok, err)
+		}
+		diff := got.Sub(a.total)
+		if diff.Sign() < 0 {
+			diff = diff.Neg()
+		}
+		exact := k.Tenant == "" && k.Provider != "self-hosted"
+		if exact && !diff.IsZero() || diff.Cmp(FromPicos((a.n+1)/2)) > 0 {
+			t.Errorf("%+v: CostOfSums = %s, per-event sum %s (%d calls)", k, got, a.total, a.n)
+		}
+	}
+	// Unpriced and inexact cases.
+	if _, ok, err := c.CostOfSums(SumsKey{Provider: "nope", Model: "x", At: t0}, Sums{Requests: 1}); ok || err != nil {
+		t.Errorf("unknown model: ok %v err %v", ok, err)
+	}
+	odd := mustParse(t, "models:\n  - provider: p\n    model: m\n    prices:\n      - from: 2025-01-01\n        input: \"1\"\n        output: \"1\"\n        tiers:\n          - above: 150000\n            input: \"2\"\n")
+	if _, _, err := odd.CostOfSums(SumsKey{Provider: "p", Model: "m", At: t0}, Sums{Requests: 1}); err == nil || !strings.Contains(err.Error(), "above 150000") {
+		t.Errorf("tier above 150000: err %v", err)
+	}
+	if _, _, err := c.CostOfSums(SumsKey{Provider: "openai", Model: "gpt-5", At: t0}, Sums{InputTokens: 1, CachedInputTokens: 2}); err == nil {
+		t.Error("inconsistent sums accepted")
+	}
+}
