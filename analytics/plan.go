@@ -21,10 +21,26 @@ const (
 	DimProvider    Dim = "provider"
 	DimModel       Dim = "model"
 	DimErrorType   Dim = "error_type" // empty for successful calls
+	// DimServiceTier is the calls' service tier, lower case; empty for the
+	// standard tier.
+	DimServiceTier Dim = "service_tier"
+	// DimContextBand is the long-context band of the calls' input tokens
+	// (pricing.ContextBand): "0", "128000", "200000", …
+	DimContextBand Dim = "context_band"
 )
 
 // allDims is the allow-list, in canonical order.
-var allDims = []Dim{DimTenant, DimApplication, DimProvider, DimModel, DimErrorType}
+var allDims = []Dim{DimTenant, DimApplication, DimProvider, DimModel, DimErrorType, DimServiceTier, DimContextBand}
+
+// expr is the SQL expression of d's values as strings; alias names it in
+// the inner SELECT of a query (a different name where expr is not the
+// column itself, so that no alias shadows a column).
+func (d Dim) expr() (expr, alias string) {
+	if d == DimContextBand {
+		return "toString(context_band)", "context_band_text"
+	}
+	return string(d), string(d)
+}
 
 // Dims returns every dimension, in canonical order.
 func Dims() []Dim { return append([]Dim(nil), allDims...) }
@@ -228,9 +244,15 @@ func dimPos(d Dim) int {
 func usageSQL(db string, n normalized, segs []segment, limit int) (string, []any) {
 	var sb strings.Builder
 	var args []any
-	keys := make([]string, len(n.by))
+	keys := make([]string, len(n.by))  // aliases, in the outer query
+	inner := make([]string, len(n.by)) // expressions AS aliases
 	for i, d := range n.by {
-		keys[i] = string(d)
+		e, a := d.expr()
+		keys[i] = a
+		inner[i] = a
+		if e != a {
+			inner[i] = e + " AS " + a
+		}
 	}
 	keyList := strings.Join(keys, ", ")
 
@@ -255,12 +277,13 @@ func usageSQL(db string, n normalized, segs []segment, limit int) (string, []any
 		if mixed {
 			cols = warehouse.UnionColumns(s.table)
 		}
-		sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, keys...), cols...), ", "))
+		sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), cols...), ", "))
 		sb.WriteString("\n    FROM " + db + "." + s.table.Name())
 		sb.WriteString("\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')")
 		args = append(args, s.from.Unix(), s.to.Unix())
 		for _, f := range n.where {
-			sb.WriteString(" AND " + string(f.dim) + " IN (")
+			e, _ := f.dim.expr()
+			sb.WriteString(" AND " + e + " IN (")
 			for j, v := range f.values {
 				if j > 0 {
 					sb.WriteString(", ")

@@ -79,14 +79,14 @@ func TestPlan(t *testing.T) {
 }
 
 const outerCols = "count(), sumMerge(requests), sumMerge(errors), sumMerge(input_tokens), sumMerge(cached_input_tokens), " +
-	"sumMerge(cache_write_tokens), sumMerge(output_tokens), sumMerge(reasoning_tokens), sumMerge(gpu_us), " +
+	"sumMerge(cache_write_tokens), sumMerge(cache_write_1h_tokens), sumMerge(output_tokens), sumMerge(reasoning_tokens), sumMerge(gpu_us), " +
 	"sumMerge(unpriced_requests), toString(sumMerge(cost_usd)), " +
 	"sumMerge(latency_count), sumMerge(latency_sum_us), minMerge(latency_min_ms), maxMerge(latency_max_ms), " +
 	"sumMapMerge(latency_hist).1, arrayMap(x -> toUInt64(x), sumMapMerge(latency_hist).2), " +
 	"sumMerge(ttft_count), sumMerge(ttft_sum_us), minMerge(ttft_min_ms), maxMerge(ttft_max_ms), " +
 	"sumMapMerge(ttft_hist).1, arrayMap(x -> toUInt64(x), sumMapMerge(ttft_hist).2)"
 
-const innerCols = "requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, " +
+const innerCols = "requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, " +
 	"reasoning_tokens, gpu_us, unpriced_requests, cost_usd, latency_count, latency_sum_us, latency_min_ms, " +
 	"latency_max_ms, latency_hist, ttft_count, ttft_sum_us, ttft_min_ms, ttft_max_ms, ttft_hist"
 
@@ -193,7 +193,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, s := range []string{"", "Tenant", "region", "tenant,model", "src_partition", "ts"} {
 		_, err := ParseDim(s)
-		want := fmt.Sprintf("unknown dimension %q: want tenant, application, provider, model or error_type", s)
+		want := fmt.Sprintf("unknown dimension %q: want tenant, application, provider, model, error_type, service_tier or context_band", s)
 		if err == nil || err.Error() != want {
 			t.Errorf("ParseDim(%q) err = %v, want %q", s, err, want)
 		}
@@ -206,7 +206,7 @@ func TestParse(t *testing.T) {
 	if _, err := ParseGranularity("1h"); err == nil || !strings.Contains(err.Error(), `"1h"`) {
 		t.Errorf("ParseGranularity(1h) err = %v", err)
 	}
-	if got := Dims(); len(got) != 5 || got[0] != DimTenant || got[4] != DimErrorType {
+	if got := Dims(); len(got) != 7 || got[0] != DimTenant || got[4] != DimErrorType || got[6] != DimContextBand {
 		t.Errorf("Dims() = %v", got)
 	}
 }

@@ -3,6 +3,8 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +32,10 @@ type UsageQuery struct {
 	Where map[Dim][]string
 	// Granularity chooses the tables read; zero is GranularityAuto.
 	Granularity Granularity
+	// Reprice, when set, also prices every group's stored token, GPU and
+	// request sums with this catalog, as if it had priced every call
+	// (what-if pricing): see UsageRow.Reprice and pricing.CostOfSums.
+	Reprice *pricing.Catalog
 }
 
 // UsageRow is the usage of one group (or the totals).
@@ -42,9 +48,12 @@ type UsageRow struct {
 	InputTokens       uint64 // all prompt tokens, cached ones included
 	CachedInputTokens uint64 // prompt tokens read from cache (part of InputTokens)
 	CacheWriteTokens  uint64 // prompt tokens written to cache (part of InputTokens)
-	OutputTokens      uint64 // all completion tokens, reasoning included
-	ReasoningTokens   uint64 // part of OutputTokens
-	UnpricedRequests  uint64 // calls whose model had no price (cost 0)
+	// CacheWrite1hTokens are the cache writes with a 1-hour lifetime (part
+	// of CacheWriteTokens).
+	CacheWrite1hTokens uint64
+	OutputTokens       uint64 // all completion tokens, reasoning included
+	ReasoningTokens    uint64 // part of OutputTokens
+	UnpricedRequests   uint64 // calls whose model had no price (cost 0)
 	// GPUMicros is the accelerator time in microseconds (exact).
 	GPUMicros uint64
 	// GPUMs is GPUMicros/1000, for display.
@@ -55,6 +64,20 @@ type UsageRow struct {
 	// Latency and TTFT summarise the calls that reported latency_ms and
 	// ttft_ms respectively.
 	Latency, TTFT Percentiles
+
+	// Reprice is the group's usage priced with UsageQuery.Reprice; nil
+	// without one.
+	Reprice *Repriced
+}
+
+// Repriced is a group's usage priced with another catalog.
+type Repriced struct {
+	// CostUSD is the cost under the catalog, exact (rounded once per
+	// tenant, provider, model, service tier, context band and price period;
+	// see pricing.CostOfSums).
+	CostUSD pricing.Pico
+	// UnpricedRequests are the calls the catalog has no price for (cost 0).
+	UnpricedRequests uint64
 }
 
 // Percentiles summarise a duration, in milliseconds, over a group's calls.
@@ -135,7 +158,126 @@ func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot read usage rows: %w", err)
 	}
+	if uq.Reprice != nil {
+		if err := q.reprice(ctx, n, out, uq.Reprice); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// maxRepriceGroups bounds the finer groups a what-if query reads.
+const maxRepriceGroups = 1_000_000
+
+// priceDims are the dimensions that decide a call's rates.
+var priceDims = []Dim{DimTenant, DimProvider, DimModel, DimServiceTier, DimContextBand}
+
+// reprice fills the Reprice of out, the groups of n: it reads the usage by
+// n's dimensions and the price dimensions, for each period in which every
+// entry of cat has one price, and prices each finer group's sums.
+func (q *Querier) reprice(ctx context.Context, n normalized, out []UsageRow, cat *pricing.Catalog) error {
+	groups := make(map[string]*UsageRow, len(out))
+	for i := range out {
+		out[i].Reprice = &Repriced{}
+		groups[groupKey(n.by, out[i].Group)] = &out[i]
+	}
+	fine := n
+	fine.by = nil
+	for _, d := range allDims {
+		if slices.Contains(n.by, d) || slices.Contains(priceDims, d) {
+			fine.by = append(fine.by, d)
+		}
+	}
+	bounds := append(append([]time.Time{n.from}, cat.PriceChanges(n.from, n.to)...), n.to)
+	for i := 0; i+1 < len(bounds); i++ {
+		fine.from, fine.to = bounds[i], bounds[i+1]
+		if i > 0 && !fine.from.Truncate(time.Minute).Equal(fine.from) {
+			return fmt.Errorf("cannot reprice: catalog %s changes a price at %s, inside a minute, and the rollups' finest bucket is a minute",
+				cat.Name(), fine.from.Format(time.RFC3339))
+		}
+		segs, err := plan(fine.from, fine.to, fine.g)
+		if err != nil {
+			return fmt.Errorf("cannot reprice across the price change at %s: %w", fine.from.Format(time.RFC3339), err)
+		}
+		query, args := usageSQL(q.w.Database(), fine, segs, maxRepriceGroups+1)
+		if err := q.repricePeriod(ctx, query, args, fine, n.by, groups, cat); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (q *Querier) repricePeriod(ctx context.Context, query string, args []any, fine normalized, by []Dim,
+	groups map[string]*UsageRow, cat *pricing.Catalog) error {
+	rows, err := q.w.Conn().Query(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("cannot query usage to reprice in [%s, %s): %w", fine.from.Format(time.RFC3339), fine.to.Format(time.RFC3339), err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		if seen++; seen > maxRepriceGroups {
+			return fmt.Errorf("cannot reprice: more than %d tenant, provider, model, service tier and context band groups; narrow the range or filter", maxRepriceGroups)
+		}
+		var s scanned
+		keys := make([]string, len(fine.by))
+		dest := make([]any, 0, len(keys)+32)
+		for i := range keys {
+			dest = append(dest, &keys[i])
+		}
+		if err := rows.Scan(append(dest, s.dest()...)...); err != nil {
+			return fmt.Errorf("cannot read usage row: %w", err)
+		}
+		if s.rows == 0 {
+			continue
+		}
+		if err := s.m.Done(); err != nil {
+			return err
+		}
+		val := make(map[Dim]string, len(keys))
+		for i, d := range fine.by {
+			val[d] = keys[i]
+		}
+		g := groups[groupKey(by, val)]
+		if g == nil {
+			continue // a group that appeared since the first query
+		}
+		band, err := strconv.ParseUint(val[DimContextBand], 10, 32)
+		if err != nil {
+			return fmt.Errorf("cannot read context_band %q: %w", val[DimContextBand], err)
+		}
+		r := &s.m.Rollup
+		cost, ok, err := cat.CostOfSums(pricing.SumsKey{
+			Tenant: val[DimTenant], Provider: val[DimProvider], Model: val[DimModel],
+			ServiceTier: val[DimServiceTier], ContextBand: uint32(band), At: fine.from,
+		}, pricing.Sums{
+			Requests: r.Requests, InputTokens: r.InputTokens, CachedInputTokens: r.CachedInputTokens,
+			CacheWriteTokens: r.CacheWriteTokens, CacheWrite1hTokens: r.CacheWrite1hTokens,
+			OutputTokens: r.OutputTokens, ReasoningTokens: r.ReasoningTokens, GPUMicros: r.GPUMicros,
+		})
+		if err != nil {
+			return fmt.Errorf("cannot reprice with %s: %w", cat.Name(), err)
+		}
+		if ok {
+			g.Reprice.CostUSD = g.Reprice.CostUSD.Add(cost)
+		} else {
+			g.Reprice.UnpricedRequests += r.Requests
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read usage rows: %w", err)
+	}
+	return nil
+}
+
+// groupKey identifies a group by the values of by.
+func groupKey(by []Dim, val map[Dim]string) string {
+	var b strings.Builder
+	for _, d := range by {
+		b.WriteString(val[d])
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 // Totals returns the usage of every call in [from, to) as one row (zero
@@ -183,19 +325,20 @@ func (s *scanned) row() (UsageRow, error) {
 		return UsageRow{}, fmt.Errorf("ttft: %w", err)
 	}
 	return UsageRow{
-		Requests:          r.Requests,
-		Errors:            r.Errors,
-		InputTokens:       r.InputTokens,
-		CachedInputTokens: r.CachedInputTokens,
-		CacheWriteTokens:  r.CacheWriteTokens,
-		OutputTokens:      r.OutputTokens,
-		ReasoningTokens:   r.ReasoningTokens,
-		UnpricedRequests:  r.UnpricedRequests,
-		GPUMicros:         r.GPUMicros,
-		GPUMs:             float64(r.GPUMicros) / 1000,
-		CostUSD:           r.Cost,
-		Latency:           lat,
-		TTFT:              ttft,
+		Requests:           r.Requests,
+		Errors:             r.Errors,
+		InputTokens:        r.InputTokens,
+		CachedInputTokens:  r.CachedInputTokens,
+		CacheWriteTokens:   r.CacheWriteTokens,
+		CacheWrite1hTokens: r.CacheWrite1hTokens,
+		OutputTokens:       r.OutputTokens,
+		ReasoningTokens:    r.ReasoningTokens,
+		UnpricedRequests:   r.UnpricedRequests,
+		GPUMicros:          r.GPUMicros,
+		GPUMs:              float64(r.GPUMicros) / 1000,
+		CostUSD:            r.Cost,
+		Latency:            lat,
+		TTFT:               ttft,
 	}, nil
 }
 

@@ -382,7 +382,7 @@ func TestUsage(t *testing.T) {
 			{UsageQuery{To: end}, "needs a start time"},
 			{UsageQuery{From: end, To: end}, "is empty"},
 			{UsageQuery{From: end, To: fixtureStart}, "is empty"},
-			{UsageQuery{From: fixtureStart, To: end, By: []Dim{"tenant; DROP TABLE x"}}, `cannot group by "tenant; DROP TABLE x": want tenant, application, provider, model or error_type`},
+			{UsageQuery{From: fixtureStart, To: end, By: []Dim{"tenant; DROP TABLE x"}}, `cannot group by "tenant; DROP TABLE x": want tenant, application, provider, model, error_type, service_tier or context_band`},
 			{UsageQuery{From: fixtureStart, To: end, By: []Dim{DimModel, DimModel}}, `cannot group by "model" twice`},
 			{UsageQuery{From: fixtureStart, To: end, Where: map[Dim][]string{"region": {"eu"}}}, `cannot filter on "region"`},
 			{UsageQuery{From: fixtureStart, To: end, Where: map[Dim][]string{DimModel: {}}}, `filter on "model" has no values`},

@@ -218,7 +218,7 @@ func parseUsageFlags(c *cli.Context, now time.Time) (usageRequest, error) {
 		}
 		d, err := analytics.ParseDim(s)
 		if err != nil {
-			return req, fmt.Errorf("invalid --by dimension %q: want tenant, application, provider, model or error_type", s)
+			return req, fmt.Errorf("invalid --by dimension %q: want tenant, application, provider, model, error_type, service_tier or context_band", s)
 		}
 		if seen[d] {
 			return req, fmt.Errorf("invalid --by: dimension %q given twice", s)

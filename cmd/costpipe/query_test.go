@@ -283,7 +283,7 @@ func TestQueryUsageBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--by", "tenant,foo"}, `invalid --by dimension "foo": want tenant, application, provider, model or error_type`},
+		{[]string{"--by", "tenant,foo"}, `invalid --by dimension "foo": want tenant, application, provider, model, error_type, service_tier or context_band`},
 		{[]string{"--by", "model,model"}, `dimension "model" given twice`},
 		{[]string{"--from", "2026-01-01", "--since", "2h"}, "--from and --since are mutually exclusive"},
 		{[]string{"--from", "yesterday"}, `invalid --from: cannot parse "yesterday": want RFC 3339`},
@@ -291,7 +291,7 @@ func TestQueryUsageBadFlags(t *testing.T) {
 		{[]string{"--since", "-1h"}, `invalid --since "-1h": must be positive`},
 		{[]string{"--since", "week"}, `invalid --since "week"`},
 		{[]string{"--where", "tenant"}, `invalid --where "tenant": want DIMENSION=VALUE`},
-		{[]string{"--where", "region=eu"}, `invalid --where "region=eu": unknown dimension "region": want tenant, application, provider, model or error_type`},
+		{[]string{"--where", "region=eu"}, `invalid --where "region=eu": unknown dimension "region": want tenant, application, provider, model, error_type, service_tier or context_band`},
 		{[]string{"--format", "xml"}, `invalid --format "xml": want table, json, csv or arrow`},
 		{[]string{"--granularity", "week"}, `unknown granularity "week"`},
 		{[]string{"--nope"}, "flag provided but not defined: -nope"},
