@@ -27,16 +27,17 @@ func connFlagSpecs() []cli.StringFlag {
 // connUsers maps a command path (as typed, "query usage") to the connection
 // flags it reads.
 var connUsers = map[string][]string{
-	"broker":      {"topic"},
-	"migrate":     {"clickhouse"},
-	"aggregate":   {"brokers", "topic", "clickhouse", "prices"},
-	"demo":        {"clickhouse", "prices"},
-	"produce":     {"brokers", "topic"},
-	"ingest":      {"brokers", "topic"},
-	"loadgen":     {"brokers", "topic", "prices"},
-	"prices list": {"prices"},
-	"prices cost": {"prices"},
-	"query usage": {"clickhouse"},
+	"broker":          {"topic"},
+	"migrate":         {"clickhouse"},
+	"aggregate":       {"brokers", "topic", "clickhouse", "prices"},
+	"demo":            {"clickhouse", "prices"},
+	"produce":         {"brokers", "topic"},
+	"ingest":          {"brokers", "topic"},
+	"loadgen":         {"brokers", "topic", "prices"},
+	"prices list":     {"prices"},
+	"prices cost":     {"prices"},
+	"prices coverage": {"clickhouse", "prices"},
+	"query usage":     {"clickhouse"},
 }
 
 // connFlags is the set of connection flags of one App.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,9 +37,9 @@ func pricesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "prices",
 		Usage: "inspect and check price catalogs, and price events",
-		Description: `The catalog is the embedded default (current public list prices), or the YAML
-file given with --prices. Amounts are USD per 1M tokens, except gpu_hour (per
-GPU-hour) and request (per call).`,
+		Description: `The catalog is the embedded default (generated from LiteLLM's community price
+list, with costpipe's overrides), or the YAML file given with --prices. Amounts
+are USD per 1M tokens, except gpu_hour (per GPU-hour) and request (per call).`,
 		Subcommands: []*cli.Command{
 			{
 				Name:  "list",
@@ -55,6 +56,37 @@ GPU-hour) and request (per call).`,
 				Usage:     "validate a price catalog file and report every problem",
 				ArgsUsage: "FILE",
 				Action:    pricesCheck,
+			},
+			{
+				Name:      "diff",
+				Usage:     "show what changed between two catalogs: models added, removed, and every rate that differs",
+				ArgsUsage: "OLD NEW",
+				Description: `OLD and NEW are catalog files, or "default" for the embedded catalog. The
+prices in effect at --at are compared, with their long-context tiers and
+service tiers, rate by rate (the rate a call pays, defaults applied).`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "at", Usage: "`TIME` (RFC 3339 or YYYY-MM-DD) at which prices are compared (default: now)"},
+					&cli.BoolFlag{Name: "exit-code", Usage: "exit with status 1 when the catalogs differ"},
+					formatFlag,
+				},
+				Action: pricesDiff,
+			},
+			{
+				Name:  "coverage",
+				Usage: "models seen in the rollups that the catalog does not price, prices by a regex or at a stale price",
+				Description: `Reads the usage of the last --since from ClickHouse by provider, model and
+service tier, and classifies each under the catalog (--prices or the embedded
+one): unpriced (no entry), regex (priced by a match entry, check it is the
+right one), service_tier (no price for that service tier: charged the standard
+rates), stale (the price, or the catalog's updated date, is older than
+--stale-after), ok. Only problems are listed unless --all.`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "since", Value: "7d", Usage: "how far back to read usage, a Go `DURATION` or days (7d)"},
+					&cli.StringFlag{Name: "stale-after", Value: "180d", Usage: "a price older than this `DURATION` is stale"},
+					&cli.BoolFlag{Name: "all", Usage: "list every model, not only problems"},
+					formatFlag,
+				},
+				Action: pricesCoverage,
 			},
 			{
 				Name:      "cost",
@@ -95,17 +127,38 @@ func parseAt(s string) (time.Time, error) {
 }
 
 type priceRow struct {
-	Provider    string    `json:"provider"`
-	Model       string    `json:"model,omitempty"`
-	Match       string    `json:"match,omitempty"`
-	From        time.Time `json:"from"`
-	Input       string    `json:"input"`
-	CachedInput string    `json:"cached_input"`
-	CacheWrite  string    `json:"cache_write"`
-	Output      string    `json:"output"`
-	Reasoning   string    `json:"reasoning"`
-	GPUHour     string    `json:"gpu_hour"`
-	Request     string    `json:"request"`
+	Provider     string    `json:"provider"`
+	Model        string    `json:"model,omitempty"`
+	Match        string    `json:"match,omitempty"`
+	Source       string    `json:"source,omitempty"`
+	From         time.Time `json:"from"`
+	Input        string    `json:"input"`
+	CachedInput  string    `json:"cached_input"`
+	CacheWrite   string    `json:"cache_write"`
+	CacheWrite1h string    `json:"cache_write_1h"`
+	Output       string    `json:"output"`
+	Reasoning    string    `json:"reasoning"`
+	GPUHour      string    `json:"gpu_hour"`
+	Request      string    `json:"request"`
+	// Tiers are the long-context tiers' effective standard rates.
+	Tiers []tierRow `json:"tiers,omitempty"`
+	// ServiceTiers maps each service tier to its effective rates below
+	// every long-context tier.
+	ServiceTiers map[string]map[string]string `json:"service_tiers,omitempty"`
+}
+
+type tierRow struct {
+	Above int64             `json:"above"`
+	Rates map[string]string `json:"rates"`
+}
+
+// rateMap is r by catalog field name.
+func rateMap(r pricing.Rates) map[string]string {
+	m := map[string]string{}
+	for i, v := range rateValues(r) {
+		m[rateNames[i]] = usd(v)
+	}
+	return m
 }
 
 func pricesList(c *cli.Context) error {
@@ -126,9 +179,21 @@ func pricesList(c *cli.Context) error {
 		if !ok {
 			continue // not yet in effect at --at
 		}
-		rows = append(rows, priceRow{Provider: e.Provider, Model: e.Model, Match: e.Match, From: pr.From,
-			Input: usd(pr.Input), CachedInput: usd(pr.CachedInput), CacheWrite: usd(pr.CacheWrite),
-			Output: usd(pr.Output), Reasoning: usd(pr.Reasoning), GPUHour: usd(pr.GPUHour), Request: usd(pr.Request)})
+		row := priceRow{Provider: e.Provider, Model: e.Model, Match: e.Match, Source: e.Source, From: pr.From,
+			Input: usd(pr.Input), CachedInput: usd(pr.CachedInput), CacheWrite: usd(pr.CacheWrite), CacheWrite1h: usd(pr.CacheWrite1h),
+			Output: usd(pr.Output), Reasoning: usd(pr.Reasoning), GPUHour: usd(pr.GPUHour), Request: usd(pr.Request)}
+		for _, t := range pr.Tiers {
+			r, _, _ := pr.RatesFor("", t.Above+1)
+			row.Tiers = append(row.Tiers, tierRow{Above: t.Above, Rates: rateMap(r)})
+		}
+		for _, st := range pr.ServiceTierNames() {
+			if row.ServiceTiers == nil {
+				row.ServiceTiers = map[string]map[string]string{}
+			}
+			r, _, _ := pr.RatesFor(st, 0)
+			row.ServiceTiers[st] = rateMap(r)
+		}
+		rows = append(rows, row)
 	}
 	switch c.String("format") {
 	case "json":
@@ -137,19 +202,40 @@ func pricesList(c *cli.Context) error {
 		return enc.Encode(rows)
 	case "table":
 		tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "PROVIDER\tMODEL\tFROM\tINPUT\tCACHED\tCACHE_WRITE\tOUTPUT\tREASONING\tGPU_HOUR\tREQUEST\t")
+		fmt.Fprintln(tw, "PROVIDER\tMODEL\tFROM\tINPUT\tCACHED\tCACHE_WRITE\tCACHE_WRITE_1H\tOUTPUT\tREASONING\tGPU_HOUR\tREQUEST\tLONG CONTEXT\tSERVICE TIERS\t")
 		for _, r := range rows {
 			name := r.Model
 			if name == "" {
 				name = "~" + r.Match
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Provider, name, r.From.Format("2006-01-02"),
-				r.Input, r.CachedInput, r.CacheWrite, r.Output, r.Reasoning, r.GPUHour, r.Request)
+			lc := "-"
+			if len(r.Tiers) > 0 {
+				var parts []string
+				for _, t := range r.Tiers {
+					parts = append(parts, fmt.Sprintf(">%dk: %s/%s", t.Above/1000, t.Rates["input"], t.Rates["output"]))
+				}
+				lc = strings.Join(parts, " ")
+			}
+			sts := "-"
+			if len(r.ServiceTiers) > 0 {
+				var names []string
+				for n := range r.ServiceTiers {
+					names = append(names, n)
+				}
+				slices.Sort(names)
+				sts = strings.Join(names, ",")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Provider, name, r.From.Format("2006-01-02"),
+				r.Input, r.CachedInput, r.CacheWrite, r.CacheWrite1h, r.Output, r.Reasoning, r.GPUHour, r.Request, lc, sts)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.Writer, "%d models in %s at %s; USD per 1M tokens (~ = regex match)\n", len(rows), cat.Name(), at.Format(time.RFC3339))
+		fmt.Fprintf(c.App.Writer, "%d models in %s at %s; USD per 1M tokens (~ = regex match; long context: input/output above N input tokens)\n",
+			len(rows), cat.Name(), at.Format(time.RFC3339))
+		if cat.Source() != "" || cat.Updated() != "" {
+			fmt.Fprintf(c.App.Writer, "source: %s; updated: %s\n", orDash(cat.Source()), orDash(cat.Updated()))
+		}
 		return nil
 	default:
 		return &exitError{code: 2, msg: fmt.Sprintf("invalid --format %q: want table or json", c.String("format"))}
@@ -192,27 +278,38 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 type costRow struct {
-	Line        int    `json:"line"`
-	EventID     string `json:"event_id,omitempty"`
-	Tenant      string `json:"tenant,omitempty"`
-	Provider    string `json:"provider,omitempty"`
-	Model       string `json:"model,omitempty"`
-	Priced      bool   `json:"priced"`
-	Reason      string `json:"reason,omitempty"`
-	Entry       string `json:"entry,omitempty"`
-	PriceFrom   string `json:"price_from,omitempty"`
-	Input       string `json:"input_usd"`
-	CachedInput string `json:"cached_input_usd"`
-	CacheWrite  string `json:"cache_write_usd"`
-	Output      string `json:"output_usd"`
-	Reasoning   string `json:"reasoning_usd"`
-	GPU         string `json:"gpu_usd"`
-	Request     string `json:"request_usd"`
-	List        string `json:"list_usd"`
-	Discount    string `json:"discount_usd"`
-	Total       string `json:"cost_usd"`
-	Error       string `json:"error,omitempty"`
+	Line         int    `json:"line"`
+	EventID      string `json:"event_id,omitempty"`
+	Tenant       string `json:"tenant,omitempty"`
+	Provider     string `json:"provider,omitempty"`
+	Model        string `json:"model,omitempty"`
+	Priced       bool   `json:"priced"`
+	Reason       string `json:"reason,omitempty"`
+	Entry        string `json:"entry,omitempty"`
+	PriceFrom    string `json:"price_from,omitempty"`
+	Input        string `json:"input_usd"`
+	CachedInput  string `json:"cached_input_usd"`
+	CacheWrite   string `json:"cache_write_usd"`
+	CacheWrite1h string `json:"cache_write_1h_usd"`
+	ServiceTier  string `json:"service_tier,omitempty"`        // the event's, normalized
+	PricedTier   string `json:"priced_service_tier,omitempty"` // whose rates applied
+	LongContext  int64  `json:"long_context_above,omitempty"`  // the tier applied
+	Output       string `json:"output_usd"`
+	Reasoning    string `json:"reasoning_usd"`
+	GPU          string `json:"gpu_usd"`
+	Request      string `json:"request_usd"`
+	List         string `json:"list_usd"`
+	Discount     string `json:"discount_usd"`
+	Total        string `json:"cost_usd"`
+	Error        string `json:"error,omitempty"`
 }
 
 func pricesCost(c *cli.Context) error {
@@ -239,7 +336,7 @@ func pricesCost(c *cli.Context) error {
 	var tw *tabwriter.Writer
 	if format == "table" {
 		tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "LINE\tTENANT\tPROVIDER\tMODEL\tINPUT\tCACHED\tCACHE_WRITE\tOUTPUT\tREASONING\tGPU\tREQUEST\tDISCOUNT\tCOST_USD\t")
+		fmt.Fprintln(tw, "LINE\tTENANT\tPROVIDER\tMODEL\tTIER\tINPUT\tCACHED\tCACHE_WRITE\tOUTPUT\tREASONING\tGPU\tREQUEST\tDISCOUNT\tCOST_USD\t")
 	}
 	var total pricing.Pico
 	var n, unpriced, invalid int
@@ -267,6 +364,7 @@ func pricesCost(c *cli.Context) error {
 		r := costRow{Line: line, EventID: ev.EventID, Tenant: ev.Tenant, Provider: ev.Provider, Model: ev.Model,
 			Priced: q.Priced, Reason: q.Reason,
 			Input: q.Input.String(), CachedInput: q.CachedInput.String(), CacheWrite: q.CacheWrite.String(),
+			CacheWrite1h: q.CacheWrite1h.String(), ServiceTier: q.ServiceTier, PricedTier: q.PricedServiceTier, LongContext: q.Tier,
 			Output: q.Output.String(), Reasoning: q.Reasoning.String(), GPU: q.GPU.String(), Request: q.Request.String(),
 			List: q.List.String(), Discount: q.Discount.String(), Total: q.Total.String()}
 		if q.Entry != nil {
@@ -286,8 +384,15 @@ func pricesCost(c *cli.Context) error {
 		if !q.Priced {
 			cost = "unpriced: " + q.Reason
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", line, ev.Tenant, ev.Provider, ev.Model,
-			usd(q.Input), usd(q.CachedInput), usd(q.CacheWrite), usd(q.Output), usd(q.Reasoning), usd(q.GPU), usd(q.Request), usd(q.Discount), cost)
+		tier := orDash(q.PricedServiceTier)
+		if q.ServiceTier != q.PricedServiceTier {
+			tier = q.ServiceTier + "→standard"
+		}
+		if q.Tier > 0 {
+			tier += fmt.Sprintf(" >%dk", q.Tier/1000)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", line, ev.Tenant, ev.Provider, ev.Model, tier,
+			usd(q.Input), usd(q.CachedInput), usd(q.CacheWrite.Add(q.CacheWrite1h)), usd(q.Output), usd(q.Reasoning), usd(q.GPU), usd(q.Request), usd(q.Discount), cost)
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {

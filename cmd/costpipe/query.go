@@ -40,13 +40,22 @@ errors, tokens, GPU time, exact cost in USD, unpriced calls, and latency and TTF
 percentiles (within 1%) merged from the stored histograms.
 
 Dimensions: tenant, application, provider, model, error_type (empty for
-successful calls). --where DIM=VALUE keeps only matching rows; repeat it to
-allow several values of one dimension (OR) or to filter several dimensions (AND).
+successful calls), service_tier (empty for the standard tier) and context_band
+(the long-context band of the calls' input tokens: 0, 128000, 200000, …).
+--where DIM=VALUE keeps only matching rows; repeat it to allow several values of
+one dimension (OR) or to filter several dimensions (AND).
+
+What-if pricing: --reprice FILE also prices every group's stored token, GPU and
+request sums with the catalog FILE (a price cut, a negotiated discount, moving a
+tenant to another model's prices), exactly: calls are kept apart by tenant,
+provider, model, service tier and context band, so each is priced at the rates
+FILE gives it. Output gains reprice_cost_usd and reprice_unpriced_requests.
 
 Examples:
   costpipe query usage --since 168h --by tenant,model
   costpipe query usage --from 2026-01-01 --to 2026-02-01 --by model --format csv
   costpipe query usage --where tenant=acme --where tenant=globex --format json
+  costpipe query usage --since 30d --by model,service_tier --reprice negotiated.yaml
 
 Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage error.`,
 		Flags: []cli.Flag{
@@ -62,6 +71,8 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 				Usage: "keep rows with `DIM=VALUE` (repeatable: same dimension = OR, different = AND)"},
 			&cli.StringFlag{Name: "format", Value: "table", EnvVars: []string{"COSTPIPE_QUERY_FORMAT"},
 				Usage: "output `FORMAT`: table, json, csv or arrow (an Arrow IPC stream, cost as decimal128(38,12))"},
+			&cli.StringFlag{Name: "reprice", EnvVars: []string{"COSTPIPE_QUERY_REPRICE"},
+				Usage: "also price the usage with the catalog `FILE` (what-if pricing; \"default\" is the embedded catalog)"},
 			&cli.StringFlag{Name: "granularity", Value: "auto", EnvVars: []string{"COSTPIPE_QUERY_GRANULARITY"},
 				Usage: "rollup tables to read, `G`: auto (the coarsest that fits each part of the range), minute, hour or day"},
 		},
@@ -184,6 +195,13 @@ func parseUsageFlags(c *cli.Context, now time.Time) (usageRequest, error) {
 		return req, fmt.Errorf("invalid --granularity: %w", err)
 	}
 	req.query.Granularity = g
+	if path := c.String("reprice"); path != "" {
+		if path == "default" {
+			req.query.Reprice = pricing.Default()
+		} else if req.query.Reprice, err = pricing.Load(path); err != nil {
+			return req, fmt.Errorf("invalid --reprice:\n%w", err)
+		}
+	}
 
 	to := now.UTC()
 	if s := c.String("to"); s != "" {
@@ -283,6 +301,7 @@ var usageCounters = []struct {
 	{"input_tokens", func(r *analytics.UsageRow) uint64 { return r.InputTokens }},
 	{"cached_input_tokens", func(r *analytics.UsageRow) uint64 { return r.CachedInputTokens }},
 	{"cache_write_tokens", func(r *analytics.UsageRow) uint64 { return r.CacheWriteTokens }},
+	{"cache_write_1h_tokens", func(r *analytics.UsageRow) uint64 { return r.CacheWrite1hTokens }},
 	{"output_tokens", func(r *analytics.UsageRow) uint64 { return r.OutputTokens }},
 	{"reasoning_tokens", func(r *analytics.UsageRow) uint64 { return r.ReasoningTokens }},
 }
@@ -327,6 +346,10 @@ func writeUsageJSON(w io.Writer, by []analytics.Dim, rows []analytics.UsageRow) 
 		field("gpu_ms", json.Number(gpuMs(r.GPUMicros)))
 		field("unpriced_requests", r.UnpricedRequests)
 		field("cost_usd", r.CostUSD.String())
+		if r.Reprice != nil {
+			field("reprice_cost_usd", r.Reprice.CostUSD.String())
+			field("reprice_unpriced_requests", r.Reprice.UnpricedRequests)
+		}
 		for _, p := range []struct {
 			name string
 			p    analytics.Percentiles
@@ -369,6 +392,10 @@ func writeUsageCSV(w io.Writer, by []analytics.Dim, rows []analytics.UsageRow) e
 		header = append(header, c.name)
 	}
 	header = append(header, "gpu_ms", "unpriced_requests", "cost_usd")
+	reprice := len(rows) > 0 && rows[0].Reprice != nil
+	if reprice {
+		header = append(header, "reprice_cost_usd", "reprice_unpriced_requests")
+	}
 	for _, p := range []string{"latency", "ttft"} {
 		for _, s := range []string{"p50", "p90", "p99", "avg", "min", "max"} {
 			header = append(header, p+"_"+s+"_ms")
@@ -388,6 +415,9 @@ func writeUsageCSV(w io.Writer, by []analytics.Dim, rows []analytics.UsageRow) e
 			rec = append(rec, strconv.FormatUint(c.get(r), 10))
 		}
 		rec = append(rec, gpuMs(r.GPUMicros), strconv.FormatUint(r.UnpricedRequests, 10), r.CostUSD.String())
+		if reprice {
+			rec = append(rec, r.Reprice.CostUSD.String(), strconv.FormatUint(r.Reprice.UnpricedRequests, 10))
+		}
 		for _, p := range []analytics.Percentiles{r.Latency, r.TTFT} {
 			if p.Present() {
 				rec = append(rec, fmtFloat(p.P50), fmtFloat(p.P90), fmtFloat(p.P99), fmtFloat(p.Avg), fmtFloat(p.Min), fmtFloat(p.Max))
@@ -539,6 +569,21 @@ func writeUsageTable(w io.Writer, req usageRequest, rows []analytics.UsageRow, t
 		}})
 	}
 	cols = append(cols, col{"COST USD", true, func(r *analytics.UsageRow) string { return formatCost(r.CostUSD) }})
+	if req.query.Reprice != nil {
+		cols = append(cols,
+			col{"REPRICED USD", true, func(r *analytics.UsageRow) string {
+				if r.Reprice == nil {
+					return "-"
+				}
+				return formatCost(r.Reprice.CostUSD)
+			}},
+			col{"CHANGE", true, func(r *analytics.UsageRow) string {
+				if r.Reprice == nil || r.CostUSD.IsZero() {
+					return "-"
+				}
+				return fmt.Sprintf("%+.1f%%", (r.Reprice.CostUSD.Float64()/r.CostUSD.Float64()-1)*100)
+			}})
+	}
 	if unpriced > 0 {
 		cols = append(cols, num("UNPRICED", func(r *analytics.UsageRow) uint64 { return r.UnpricedRequests }))
 	}
@@ -613,6 +658,19 @@ func writeUsageTable(w io.Writer, req usageRequest, rows []analytics.UsageRow, t
 			calls = "call"
 		}
 		fmt.Fprintf(&b, "note: %s %s had no price (counted at cost 0): add the models to the price catalog\n", thousands(unpriced), calls)
+	}
+	if req.query.Reprice != nil {
+		var n uint64
+		for i := range rows {
+			if rows[i].Reprice != nil {
+				n += rows[i].Reprice.UnpricedRequests
+			}
+		}
+		fmt.Fprintf(&b, "repriced with %s", req.query.Reprice.Name())
+		if n > 0 {
+			fmt.Fprintf(&b, ": %s calls have no price there (counted at cost 0)", thousands(n))
+		}
+		b.WriteString("\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -187,7 +187,7 @@ func TestQueryUsageCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHeader := "model,error_type,requests,errors,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens," +
+	wantHeader := "model,error_type,requests,errors,input_tokens,cached_input_tokens,cache_write_tokens,cache_write_1h_tokens,output_tokens,reasoning_tokens," +
 		"gpu_ms,unpriced_requests,cost_usd," +
 		"latency_p50_ms,latency_p90_ms,latency_p99_ms,latency_avg_ms,latency_min_ms,latency_max_ms,latency_count," +
 		"ttft_p50_ms,ttft_p90_ms,ttft_p99_ms,ttft_avg_ms,ttft_min_ms,ttft_max_ms,ttft_count"
@@ -197,16 +197,16 @@ func TestQueryUsageCSV(t *testing.T) {
 	// Cost desc, then keys: claude 1.5; gpt-4o "" 0.000123456789; then the
 	// zero-cost groups by model, error_type.
 	for i, want := range []string{
-		"claude-sonnet,,1,0,10,0,0,20,0,0,0,1.500000000000,",
-		"gpt-4o,,2,0,1000,200,0,300,50,0,0,0.000123456789,",
-		"gpt-4o,timeout,1,1,0,0,0,0,0,0,0,0.000000000000,",
-		"llama-local,,1,0,0,0,0,0,0,1234.567,1,0.000000000000,,,,,,,0,,,,,,,0",
+		"claude-sonnet,,1,0,10,0,0,0,20,0,0,0,1.500000000000,",
+		"gpt-4o,,2,0,1000,200,0,0,300,50,0,0,0.000123456789,",
+		"gpt-4o,timeout,1,1,0,0,0,0,0,0,0,0,0.000000000000,",
+		"llama-local,,1,0,0,0,0,0,0,0,1234.567,1,0.000000000000,,,,,,,0,,,,,,,0",
 	} {
 		if got := strings.Join(recs[i+1], ","); !strings.HasPrefix(got, want) {
 			t.Errorf("row %d = %s\nwant prefix %s", i+1, got, want)
 		}
 	}
-	if rec := recs[3]; math.Abs(mustFloat(t, rec[12])-3000) > 30 || rec[16] != "3000" || rec[18] != "1" || rec[25] != "0" {
+	if rec := recs[3]; math.Abs(mustFloat(t, rec[13])-3000) > 30 || rec[17] != "3000" || rec[19] != "1" || rec[26] != "0" {
 		t.Errorf("timeout row percentiles: %v", rec)
 	}
 }
@@ -268,7 +268,7 @@ func TestQueryUsageEmpty(t *testing.T) {
 	for format, want := range map[string]string{
 		"table": "no usage in [2025-01-01T00:00:00Z, 2025-01-02T00:00:00Z)\n",
 		"json":  "[]\n",
-		"csv":   "requests,errors,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens,gpu_ms,unpriced_requests,cost_usd,latency_p50_ms,latency_p90_ms,latency_p99_ms,latency_avg_ms,latency_min_ms,latency_max_ms,latency_count,ttft_p50_ms,ttft_p90_ms,ttft_p99_ms,ttft_avg_ms,ttft_min_ms,ttft_max_ms,ttft_count\n",
+		"csv":   "requests,errors,input_tokens,cached_input_tokens,cache_write_tokens,cache_write_1h_tokens,output_tokens,reasoning_tokens,gpu_ms,unpriced_requests,cost_usd,latency_p50_ms,latency_p90_ms,latency_p99_ms,latency_avg_ms,latency_min_ms,latency_max_ms,latency_count,ttft_p50_ms,ttft_p90_ms,ttft_p99_ms,ttft_avg_ms,ttft_min_ms,ttft_max_ms,ttft_count\n",
 	} {
 		r := run(t, "", nil, "--clickhouse", dsn, "query", "usage", "--from", "2025-01-01", "--to", "2025-01-02", "--format", format)
 		if r.code != 0 || r.stdout != want {
@@ -331,18 +331,18 @@ func TestQueryUsageArrow(t *testing.T) {
 		t.Fatalf("no record batch: %v", rd.Err())
 	}
 	rec := rd.Record()
-	if rec.NumRows() != 4 || rec.Schema().Field(0).Name != "model" || rec.Schema().Field(11).Name != "cost_usd" {
+	if rec.NumRows() != 4 || rec.Schema().Field(0).Name != "model" || rec.Schema().Field(12).Name != "cost_usd" {
 		t.Fatalf("rows %d, schema %v", rec.NumRows(), rec.Schema())
 	}
 	// Same first row as the csv test: claude-sonnet, 1 request, cost exactly 1.5.
 	model := rec.Column(0).(*array.String).Value(0)
 	reqs := rec.Column(2).(*array.Uint64).Value(0)
-	cost := rec.Column(11).(*array.Decimal128).Value(0)
+	cost := rec.Column(12).(*array.Decimal128).Value(0)
 	if model != "claude-sonnet" || reqs != 1 || cost.ToString(12) != "1.500000000000" {
 		t.Errorf("row 0: model %q requests %d cost %s; want claude-sonnet 1 1.500000000000", model, reqs, cost.ToString(12))
 	}
 	// llama-local has no latency: the percentile columns are null.
-	if lat := rec.Column(12).(*array.Float64); !lat.IsNull(3) {
+	if lat := rec.Column(13).(*array.Float64); !lat.IsNull(3) {
 		t.Errorf("latency_p50_ms of a group without latency is %v, want null", lat.Value(3))
 	}
 }

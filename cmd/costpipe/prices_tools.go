@@ -1,0 +1,413 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+// loadNamedCatalog loads a catalog named on the command line: a file, or
+// "default" for the embedded one.
+func loadNamedCatalog(arg, what string) (*pricing.Catalog, error) {
+	if arg == "default" {
+		return pricing.Default(), nil
+	}
+	cat, err := pricing.Load(arg)
+	if err != nil {
+		return nil, &exitError{code: 2, msg: fmt.Sprintf("cannot load %s catalog %s:\n%v", what, arg, err)}
+	}
+	return cat, nil
+}
+
+// rateNames are the rate fields in catalog order.
+var rateNames = []string{"input", "cached_input", "cache_write", "cache_write_1h", "output", "reasoning", "gpu_hour", "request"}
+
+func rateValues(r pricing.Rates) []pricing.Pico {
+	return []pricing.Pico{r.Input, r.CachedInput, r.CacheWrite, r.CacheWrite1h, r.Output, r.Reasoning, r.GPUHour, r.Request}
+}
+
+// flattenPrice lists every effective rate of a price by a path such as
+// "input", "tier>200000 output", "batch input" or "priority tier>272000
+// input": what a call on that service tier and long-context tier pays.
+func flattenPrice(p *pricing.Price) map[string]pricing.Pico {
+	out := map[string]pricing.Pico{}
+	tiers := append([]string{""}, p.ServiceTierNames()...)
+	aboves := []int64{0}
+	for _, t := range p.Tiers {
+		aboves = append(aboves, t.Above)
+	}
+	for _, st := range tiers {
+		for _, a := range aboves {
+			r, _, _ := p.RatesFor(st, a+1)
+			prefix := ""
+			if st != "" {
+				prefix = st + " "
+			}
+			if a > 0 {
+				prefix += "tier>" + strconv.FormatInt(a, 10) + " "
+			}
+			for i, v := range rateValues(r) {
+				out[prefix+rateNames[i]] = v
+			}
+		}
+	}
+	return out
+}
+
+// entryKey names an entry across catalogs: provider and model, or the
+// regex prefixed with "~".
+func entryKey(e *pricing.Entry) string {
+	if e.Match != "" {
+		return e.Provider + "\x00~" + e.Match
+	}
+	return e.Provider + "\x00" + e.Model
+}
+
+type diffRow struct {
+	Change   string `json:"change"` // added, removed, changed
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	Field    string `json:"field,omitempty"`
+	Old      string `json:"old,omitempty"`
+	New      string `json:"new,omitempty"`
+	Percent  string `json:"change_pct,omitempty"`
+}
+
+func pricesDiff(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return &exitError{code: 2, msg: "usage: costpipe prices diff OLD NEW (files, or \"default\" for the embedded catalog)"}
+	}
+	format := c.String("format")
+	if format != "table" && format != "json" {
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --format %q: want table or json", format)}
+	}
+	at, err := parseAt(c.String("at"))
+	if err != nil {
+		return &exitError{code: 2, msg: "--at: " + err.Error()}
+	}
+	oldCat, err := loadNamedCatalog(c.Args().Get(0), "old")
+	if err != nil {
+		return err
+	}
+	newCat, err := loadNamedCatalog(c.Args().Get(1), "new")
+	if err != nil {
+		return err
+	}
+	rows, counts := diffCatalogs(oldCat, newCat, at)
+	if format == "json" {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		if rows == nil {
+			rows = []diffRow{}
+		}
+		if err := enc.Encode(rows); err != nil {
+			return err
+		}
+	} else {
+		out := bufio.NewWriter(c.App.Writer)
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		if len(rows) > 0 {
+			fmt.Fprintln(tw, "CHANGE\tPROVIDER\tMODEL\tFIELD\tOLD\tNEW\tCHANGE %\t")
+		}
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Change, r.Provider, r.Model, r.Field, r.Old, r.New, r.Percent)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s → %s at %s: %d added, %d removed, %d changed, %d unchanged (USD per 1M tokens)\n",
+			oldCat.Name(), newCat.Name(), at.Format(time.RFC3339), counts[0], counts[1], counts[2], counts[3])
+		if err := out.Flush(); err != nil {
+			return err
+		}
+	}
+	if c.Bool("exit-code") && counts[0]+counts[1]+counts[2] > 0 {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// diffCatalogs compares the prices in effect at at. counts are added,
+// removed, changed and unchanged entries.
+func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [4]int) {
+	type side struct {
+		e *pricing.Entry
+		p *pricing.Price
+	}
+	collect := func(cat *pricing.Catalog) map[string]side {
+		m := map[string]side{}
+		for _, e := range cat.Entries() {
+			if p, ok := e.PriceAt(at); ok {
+				m[entryKey(e)] = side{e, &p}
+			}
+		}
+		return m
+	}
+	olds, news := collect(oldCat), collect(newCat)
+	keys := make([]string, 0, len(olds)+len(news))
+	for k := range olds {
+		keys = append(keys, k)
+	}
+	for k := range news {
+		if _, ok := olds[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var rows []diffRow
+	var counts [4]int
+	name := func(e *pricing.Entry) string {
+		if e.Match != "" {
+			return "~" + e.Match
+		}
+		return e.Model
+	}
+	summary := func(p *pricing.Price) string {
+		return "input " + usd(p.Input) + ", output " + usd(p.Output)
+	}
+	for _, k := range keys {
+		o, hasOld := olds[k]
+		n, hasNew := news[k]
+		switch {
+		case !hasOld:
+			counts[0]++
+			rows = append(rows, diffRow{Change: "added", Provider: n.e.Provider, Model: name(n.e), New: summary(n.p)})
+		case !hasNew:
+			counts[1]++
+			rows = append(rows, diffRow{Change: "removed", Provider: o.e.Provider, Model: name(o.e), Old: summary(o.p)})
+		default:
+			fo, fn := flattenPrice(o.p), flattenPrice(n.p)
+			var fields []string
+			for f := range fo {
+				fields = append(fields, f)
+			}
+			for f := range fn {
+				if _, ok := fo[f]; !ok {
+					fields = append(fields, f)
+				}
+			}
+			slices.SortFunc(fields, compareRateField)
+			changed := false
+			for _, f := range fields {
+				ov, okO := fo[f]
+				nv, okN := fn[f]
+				if okO && okN && ov == nv {
+					continue
+				}
+				changed = true
+				r := diffRow{Change: "changed", Provider: n.e.Provider, Model: name(n.e), Field: f}
+				if okO {
+					r.Old = usd(ov)
+				}
+				if okN {
+					r.New = usd(nv)
+				}
+				if okO && okN && !ov.IsZero() {
+					r.Percent = percentChange(ov, nv)
+				}
+				rows = append(rows, r)
+			}
+			if changed {
+				counts[2]++
+			} else {
+				counts[3]++
+			}
+		}
+	}
+	return rows, counts
+}
+
+// compareRateField orders paths by service tier, then tier, then the
+// catalog's field order.
+func compareRateField(a, b string) int {
+	pa, fa := splitField(a)
+	pb, fb := splitField(b)
+	if pa != pb {
+		return strings.Compare(pa, pb)
+	}
+	return slices.Index(rateNames, fa) - slices.Index(rateNames, fb)
+}
+
+func splitField(s string) (prefix, field string) {
+	if i := strings.LastIndexByte(s, ' '); i >= 0 {
+		return s[:i], s[i+1:]
+	}
+	return "", s
+}
+
+// percentChange is (n − o)/o in percent, exactly computed, one decimal.
+func percentChange(o, n pricing.Pico) string {
+	r := new(big.Rat).SetFrac(new(big.Int).Sub(n.BigInt(), o.BigInt()), o.BigInt())
+	r.Mul(r, big.NewRat(100, 1))
+	f, _ := r.Float64()
+	return fmt.Sprintf("%+.1f", f)
+}
+
+type coverageRow struct {
+	Status      string `json:"status"` // unpriced, regex, stale, service_tier, ok
+	Provider    string `json:"provider"`
+	Model       string `json:"model"`
+	ServiceTier string `json:"service_tier"`
+	Requests    uint64 `json:"requests"`
+	// UnpricedAtIngest are the calls the aggregator's catalog had no price for.
+	UnpricedAtIngest uint64 `json:"unpriced_at_ingest"`
+	CostUSD          string `json:"cost_usd"`
+	Note             string `json:"note,omitempty"`
+}
+
+func pricesCoverage(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("prices coverage takes no arguments, got %q", c.Args().First())}
+	}
+	format := c.String("format")
+	if format != "table" && format != "json" {
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --format %q: want table or json", format)}
+	}
+	since, err := parseSince(c.String("since"))
+	if err != nil {
+		return &exitError{code: 2, msg: "invalid --since: " + err.Error()}
+	}
+	stale, err := parseSince(c.String("stale-after"))
+	if err != nil {
+		return &exitError{code: 2, msg: "invalid --stale-after: " + err.Error()}
+	}
+	cat, err := loadCatalog(c)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	opts := warehouse.DefaultOptions()
+	opts.DSN = c.String("clickhouse")
+	w, err := warehouse.Open(c.Context, opts)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	q := analytics.New(w, analytics.DefaultOptions())
+	usage, err := q.Usage(c.Context, analytics.UsageQuery{From: now.Add(-since), To: now,
+		By: []analytics.Dim{analytics.DimProvider, analytics.DimModel, analytics.DimServiceTier}})
+	if err != nil {
+		return err
+	}
+	rows := coverage(cat, usage, now, stale)
+	var total, problem uint64
+	var shown []coverageRow
+	for _, r := range rows {
+		total += r.Requests
+		if r.Status != "ok" {
+			problem += r.Requests
+		}
+		if r.Status != "ok" || c.Bool("all") {
+			shown = append(shown, r)
+		}
+	}
+	if format == "json" {
+		if shown == nil {
+			shown = []coverageRow{}
+		}
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(shown)
+	}
+	out := bufio.NewWriter(c.App.Writer)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	if len(shown) > 0 {
+		fmt.Fprintln(tw, "STATUS\tPROVIDER\tMODEL\tSERVICE_TIER\tCALLS\tUNPRICED AT INGEST\tCOST USD\tNOTE\t")
+	}
+	for _, r := range shown {
+		st := r.ServiceTier
+		if st == "" {
+			st = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Status, r.Provider, r.Model, st, thousands(r.Requests),
+			thousands(r.UnpricedAtIngest), r.CostUSD, r.Note)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	pct := 0.0
+	if total > 0 {
+		pct = float64(problem) / float64(total) * 100
+	}
+	fmt.Fprintf(out, "%s of %s calls (%.2f%%) in the last %s are unpriced, priced by a regex, at a stale price or on a service tier without its own price, under %s",
+		thousands(problem), thousands(total), pct, c.String("since"), cat.Name())
+	if cat.Updated() != "" {
+		fmt.Fprintf(out, " (updated %s)", cat.Updated())
+	}
+	fmt.Fprintln(out)
+	return out.Flush()
+}
+
+// coverage classifies the usage groups (provider, model, service tier)
+// under cat at now: unpriced (no entry or no price yet), regex (priced by a
+// match entry), service_tier (the entry has no price for the group's
+// service tier: standard rates), stale (the price is older than stale:
+// its from, or the catalog's updated date if later), or ok. Worst first,
+// then by calls.
+func coverage(cat *pricing.Catalog, usage []analytics.UsageRow, now time.Time, stale time.Duration) []coverageRow {
+	var updated time.Time
+	if u := cat.Updated(); u != "" {
+		if t, err := parseAt(u); err == nil {
+			updated = t
+		}
+	}
+	rank := map[string]int{"unpriced": 0, "regex": 1, "service_tier": 2, "stale": 3, "ok": 4}
+	var rows []coverageRow
+	for i := range usage {
+		u := &usage[i]
+		r := coverageRow{Provider: u.Group[analytics.DimProvider], Model: u.Group[analytics.DimModel],
+			ServiceTier: u.Group[analytics.DimServiceTier], Requests: u.Requests, UnpricedAtIngest: u.UnpricedRequests,
+			CostUSD: usd(u.CostUSD), Status: "ok"}
+		e := cat.Lookup(r.Provider, r.Model)
+		var p pricing.Price
+		ok := false
+		if e != nil {
+			p, ok = e.PriceAt(now)
+		}
+		switch {
+		case e == nil:
+			r.Status, r.Note = "unpriced", "no entry for this provider and model"
+		case !ok:
+			r.Status, r.Note = "unpriced", "the entry's first price is later than now"
+		case e.Match != "":
+			r.Status, r.Note = "regex", "priced by match "+strconv.Quote(e.Match)
+		case r.ServiceTier != "" && !slices.Contains(p.ServiceTierNames(), r.ServiceTier):
+			r.Status, r.Note = "service_tier", "no "+r.ServiceTier+" price: charged the standard rates"
+		default:
+			asOf := p.From
+			if updated.After(asOf) {
+				asOf = updated
+			}
+			if now.Sub(asOf) > stale {
+				r.Status = "stale"
+				r.Note = fmt.Sprintf("price as of %s, %d days ago", asOf.Format("2006-01-02"), int(now.Sub(asOf).Hours()/24))
+			}
+		}
+		rows = append(rows, r)
+	}
+	slices.SortStableFunc(rows, func(a, b coverageRow) int {
+		if d := rank[a.Status] - rank[b.Status]; d != 0 {
+			return d
+		}
+		switch {
+		case a.Requests > b.Requests:
+			return -1
+		case a.Requests < b.Requests:
+			return 1
+		}
+		return strings.Compare(a.Provider+"\x00"+a.Model+"\x00"+a.ServiceTier, b.Provider+"\x00"+b.Model+"\x00"+b.ServiceTier)
+	})
+	return rows
+}
