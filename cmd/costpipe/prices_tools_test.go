@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPricesDiff(t *testing.T) {
+	dir := t.TempDir()
+	old, new := filepath.Join(dir, "old.yaml"), filepath.Join(dir, "new.yaml")
+	os.WriteFile(old, []byte(`models:
+  - provider: openai
+    model: gpt-5
+    prices:
+      - from: 2025-01-01
+        input: "1.25"
+        output: "10"
+        service_tiers:
+          flex: { input: "0.625", output: "5" }
+  - provider: openai
+    model: gone
+    prices:
+      - from: 2025-01-01
+        input: "1"
+        output: "2"
+  - provider: openai
+    model: same
+    prices:
+      - from: 2025-01-01
+        input: "1"
+        output: "2"
+`), 0o644)
+	os.WriteFile(new, []byte(`models:
+  - provider: openai
+    model: gpt-5
+    prices:
+      - from: 2025-01-01
+        input: "1.25"
+        output: "10"
+        tiers:
+          - above: 272000
+            input: "2.50"
+        service_tiers:
+          flex: { input: "0.5", output: "5" }
+  - provider: openai
+    model: added
+    prices:
+      - from: 2025-01-01
+        input: "3"
+        output: "4"
+  - provider: openai
+    model: same
+    prices:
+      - from: 2025-01-01
+        input: "1"
+        output: "2"
+`), 0o644)
+	r := run(t, "", nil, "prices", "diff", "--format", "json", old, new)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var rows []diffRow
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	got := map[string]diffRow{}
+	for _, d := range rows {
+		got[d.Change+" "+d.Model+" "+d.Field] = d
+	}
+	for key, want := range map[string]diffRow{
+		"added added ":                         {New: "input 3.00, output 4.00"},
+		"removed gone ":                        {Old: "input 1.00, output 2.00"},
+		"changed gpt-5 flex input":             {Old: "0.625", New: "0.50", Percent: "-20.0"},
+		"changed gpt-5 tier>272000 input":      {New: "2.50"},
+		"changed gpt-5 flex tier>272000 input": {New: "2.50"},
+	} {
+		d, ok := got[key]
+		if !ok {
+			t.Errorf("missing %q in %s", key, r.stdout)
+			continue
+		}
+		if d.Old != want.Old || d.New != want.New || d.Percent != want.Percent {
+			t.Errorf("%s: %+v, want old %q new %q pct %q", key, d, want.Old, want.New, want.Percent)
+		}
+	}
+	for k := range got {
+		if strings.Contains(k, " same ") {
+			t.Errorf("unchanged entry listed: %s", k)
+		}
+	}
+	r = run(t, "", nil, "prices", "diff", "--exit-code", old, new)
+	if r.code != 1 || !strings.Contains(r.stdout, "1 added, 1 removed, 1 changed, 1 unchanged") {
+		t.Errorf("--exit-code: exit %d, stdout %s", r.code, r.stdout)
+	}
+	if r := run(t, "", nil, "prices", "diff", "--exit-code", old, old); r.code != 0 {
+		t.Errorf("same catalog: exit %d, %s", r.code, r.stdout)
+	}
+	if r := run(t, "", nil, "prices", "diff", old); r.code != 2 || !strings.Contains(r.stderr, "usage: costpipe prices diff OLD NEW") {
+		t.Errorf("one argument: exit %d, %s", r.code, r.stderr)
+	}
+}
