@@ -33,6 +33,9 @@ const (
 	MaxProviderLen    = 64
 	MaxModelLen       = 256
 	MaxApplicationLen = 128
+	// MaxServiceTierLen bounds service_tier, which must also be ASCII
+	// letters, digits, '_', '-' and '.' only (see ValidServiceTier).
+	MaxServiceTierLen = 32
 	// MaxLabelLen bounds the optional free-form strings (error_type, operation,
 	// region) and attribute keys and values, so one event cannot carry megabytes.
 	MaxLabelLen = 256
@@ -96,12 +99,20 @@ type Event struct {
 	Application string
 	Operation   string
 	Region      string
+	// ServiceTier is the provider's service tier the call ran on ("batch",
+	// "flex", "priority", ...; OTel gen_ai.openai.response.service_tier),
+	// kept as sent: "" (absent), "standard", "default", "auto" and
+	// "on_demand" all mean the standard tier, compared case-insensitively
+	// by pricing. At most MaxServiceTierLen bytes of ASCII letters, digits,
+	// '_', '-' and '.'.
+	ServiceTier string
 
-	InputTokens       int64 // all prompt tokens, including cached and cache-write ones
-	CachedInputTokens int64 // part of InputTokens
-	CacheWriteTokens  int64 // part of InputTokens
-	OutputTokens      int64 // all completion tokens, including reasoning
-	ReasoningTokens   int64 // part of OutputTokens
+	InputTokens        int64 // all prompt tokens, including cached and cache-write ones
+	CachedInputTokens  int64 // part of InputTokens
+	CacheWriteTokens   int64 // part of InputTokens
+	CacheWrite1hTokens int64 // part of CacheWriteTokens written with a 1-hour cache lifetime
+	OutputTokens       int64 // all completion tokens, including reasoning
+	ReasoningTokens    int64 // part of OutputTokens
 
 	LatencyMs  float64
 	HasLatency bool
@@ -122,10 +133,10 @@ func (e *Event) Equal(o *Event) bool {
 	if e.EventID != o.EventID || !e.Timestamp.Equal(o.Timestamp) || e.Tenant != o.Tenant ||
 		e.Provider != o.Provider || e.Model != o.Model || e.Status != o.Status ||
 		e.ErrorType != o.ErrorType || e.Application != o.Application ||
-		e.Operation != o.Operation || e.Region != o.Region ||
+		e.Operation != o.Operation || e.Region != o.Region || e.ServiceTier != o.ServiceTier ||
 		e.InputTokens != o.InputTokens || e.CachedInputTokens != o.CachedInputTokens ||
-		e.CacheWriteTokens != o.CacheWriteTokens || e.OutputTokens != o.OutputTokens ||
-		e.ReasoningTokens != o.ReasoningTokens || e.HasLatency != o.HasLatency ||
+		e.CacheWriteTokens != o.CacheWriteTokens || e.CacheWrite1hTokens != o.CacheWrite1hTokens ||
+		e.OutputTokens != o.OutputTokens || e.ReasoningTokens != o.ReasoningTokens || e.HasLatency != o.HasLatency ||
 		e.HasTTFT != o.HasTTFT || e.GPUMs != o.GPUMs || len(e.Attributes) != len(o.Attributes) {
 		return false
 	}

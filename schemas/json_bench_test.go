@@ -3,6 +3,7 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -76,6 +77,23 @@ func BenchmarkDecodeJSONMixed(b *testing.B) {
 	reportEventsPerSec(b)
 }
 
+// BenchmarkDecodeJSONServiceTier is BenchmarkDecodeJSON with 1-hour cache
+// writes and a service tier.
+func BenchmarkDecodeJSONServiceTier(b *testing.B) {
+	data := []byte(strings.Replace(benchEvent, `"reasoning_tokens":128,`,
+		`"reasoning_tokens":128,"cache_write_1h_tokens":200,"service_tier":"priority",`, 1))
+	d := NewDecoder()
+	var e Event
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Decode(data, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEventsPerSec(b)
+}
+
 // BenchmarkDecodeJSONNoIntern measures DecodeJSON, which allocates every string.
 func BenchmarkDecodeJSONNoIntern(b *testing.B) {
 	data := []byte(benchEvent)
@@ -107,25 +125,27 @@ func BenchmarkEncodeJSON(b *testing.B) {
 
 // stdlibEvent mirrors the contract for encoding/json, for comparison only.
 type stdlibEvent struct {
-	EventID           string            `json:"event_id"`
-	Timestamp         string            `json:"timestamp"`
-	Tenant            string            `json:"tenant"`
-	Provider          string            `json:"provider"`
-	Model             string            `json:"model"`
-	Status            string            `json:"status"`
-	ErrorType         string            `json:"error_type"`
-	Application       string            `json:"application"`
-	Operation         string            `json:"operation"`
-	Region            string            `json:"region"`
-	InputTokens       int64             `json:"input_tokens"`
-	CachedInputTokens int64             `json:"cached_input_tokens"`
-	CacheWriteTokens  int64             `json:"cache_write_tokens"`
-	OutputTokens      int64             `json:"output_tokens"`
-	ReasoningTokens   int64             `json:"reasoning_tokens"`
-	LatencyMs         *float64          `json:"latency_ms"`
-	TTFTMs            *float64          `json:"ttft_ms"`
-	GPUMs             float64           `json:"gpu_ms"`
-	Attributes        map[string]string `json:"attributes"`
+	EventID            string            `json:"event_id"`
+	Timestamp          string            `json:"timestamp"`
+	Tenant             string            `json:"tenant"`
+	Provider           string            `json:"provider"`
+	Model              string            `json:"model"`
+	Status             string            `json:"status"`
+	ErrorType          string            `json:"error_type"`
+	Application        string            `json:"application"`
+	Operation          string            `json:"operation"`
+	Region             string            `json:"region"`
+	InputTokens        int64             `json:"input_tokens"`
+	CachedInputTokens  int64             `json:"cached_input_tokens"`
+	CacheWriteTokens   int64             `json:"cache_write_tokens"`
+	OutputTokens       int64             `json:"output_tokens"`
+	ReasoningTokens    int64             `json:"reasoning_tokens"`
+	CacheWrite1hTokens int64             `json:"cache_write_1h_tokens"`
+	ServiceTier        string            `json:"service_tier"`
+	LatencyMs          *float64          `json:"latency_ms"`
+	TTFTMs             *float64          `json:"ttft_ms"`
+	GPUMs              float64           `json:"gpu_ms"`
+	Attributes         map[string]string `json:"attributes"`
 }
 
 // BenchmarkStdlibDecodeJSON is encoding/json into a mirror struct, without

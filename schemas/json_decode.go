@@ -16,8 +16,8 @@ const maxErrValueLen = 128
 
 // Decoder decodes JSON events. It owns a bounded intern table that lets
 // repeated low-cardinality strings (tenant, provider, model, application,
-// operation, region, error_type, attribute keys) be decoded without
-// allocating.
+// operation, region, service_tier, error_type, attribute keys) be decoded
+// without allocating.
 //
 // A Decoder is not safe for concurrent use: keep one per goroutine (e.g. per
 // partition). The zero value is ready to use and decodes without interning.
@@ -126,14 +126,20 @@ func (d *Decoder) decodeObject(data []byte, e *Event) error {
 			if i >= len(data) || data[i] != '"' {
 				return syntaxErr(data, i, "expected '\"' to start an object key")
 			}
-			// Producers mostly write fields in contract order: try the key
-			// after the previous one with a plain compare before scanning.
+			// Producers mostly write fields in contract order, leaving
+			// out absent optional ones: try the key after the previous one
+			// and the few after it with plain compares before scanning.
 			var (
 				f    = fieldUnknown
 				next int
 			)
-			if n := eventKeys[expect].match(data, i); n > 0 {
+			keys := (*[predictAhead]keyPattern)(eventKeys[expect:])
+			if n := keys[0].match(data, i); n > 0 {
 				f, next = expect, i+n-1 // at the ':'
+			} else if n := keys[1].match(data, i); n > 0 {
+				f, next = expect+1, i+n-1
+			} else if n := keys[2].match(data, i); n > 0 {
+				f, next = expect+2, i+n-1
 			} else {
 				key, n, nonASCII, err := d.scanString(data, i)
 				if err != nil {

@@ -47,6 +47,8 @@ func AppendJSON(dst []byte, e *Event) []byte {
 	dst = appendOptInt(dst, `,"cache_write_tokens":`, e.CacheWriteTokens)
 	dst = appendOptInt(dst, `,"output_tokens":`, e.OutputTokens)
 	dst = appendOptInt(dst, `,"reasoning_tokens":`, e.ReasoningTokens)
+	dst = appendOptInt(dst, `,"cache_write_1h_tokens":`, e.CacheWrite1hTokens)
+	dst = appendOptString(dst, `,"service_tier":`, e.ServiceTier)
 	if e.HasLatency {
 		dst = append(dst, `,"latency_ms":`...)
 		dst = appendFloat(dst, e.LatencyMs)

@@ -28,6 +28,8 @@ const (
 	fCacheWriteTokens
 	fOutputTokens
 	fReasoningTokens
+	fCacheWrite1hTokens
+	fServiceTier
 	fLatencyMs
 	fTTFTMs
 	fGPUMs
@@ -43,7 +45,7 @@ func (d *Decoder) decodeField(data []byte, i int, f int, e *Event) (int, error) 
 	// The common case of each kind is handled here, one call from the
 	// scanning primitive; nulls and wrong types go through the *Value helpers.
 	switch f {
-	case fEventID, fTenant, fProvider, fModel, fErrorType, fApplication, fOperation, fRegion:
+	case fEventID, fTenant, fProvider, fModel, fErrorType, fApplication, fOperation, fRegion, fServiceTier:
 		var s []byte
 		if c == '"' {
 			s, i, _, err = d.scanString(data, i)
@@ -59,7 +61,7 @@ func (d *Decoder) decodeField(data []byte, i int, f int, e *Event) (int, error) 
 		e.Timestamp, i, err = d.timestampValue(data, i)
 	case fStatus:
 		e.Status, i, err = d.statusValue(data, i)
-	case fInputTokens, fCachedInputTokens, fCacheWriteTokens, fOutputTokens, fReasoningTokens:
+	case fInputTokens, fCachedInputTokens, fCacheWriteTokens, fOutputTokens, fReasoningTokens, fCacheWrite1hTokens:
 		var v int64
 		if c == '-' || c-'0' <= 9 {
 			start := i
@@ -118,6 +120,8 @@ func labelField(e *Event, f int) *string {
 		return &e.Application
 	case fOperation:
 		return &e.Operation
+	case fServiceTier:
+		return &e.ServiceTier
 	}
 	return &e.Region
 }
@@ -133,6 +137,8 @@ func tokenField(e *Event, f int) *int64 {
 		return &e.CacheWriteTokens
 	case fOutputTokens:
 		return &e.OutputTokens
+	case fCacheWrite1hTokens:
+		return &e.CacheWrite1hTokens
 	}
 	return &e.ReasoningTokens
 }
@@ -170,6 +176,10 @@ func fieldIndex(key []byte) int {
 		return fOutputTokens
 	case "reasoning_tokens":
 		return fReasoningTokens
+	case "cache_write_1h_tokens":
+		return fCacheWrite1hTokens
+	case "service_tier":
+		return fServiceTier
 	case "latency_ms":
 		return fLatencyMs
 	case "ttft_ms":
@@ -189,12 +199,21 @@ var eventFields = [...]string{
 	"event_id", "timestamp", "tenant", "provider", "model", "status", "error_type",
 	"application", "operation", "region",
 	"input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
+	"cache_write_1h_tokens", "service_tier",
 	"latency_ms", "ttft_ms", "gpu_ms", "attributes",
 }
 
+// predictAhead is how many keys in contract order the object walk tries
+// with plain compares, from the one after the previous key: enough to skip
+// two absent optional fields in a row (error_type; cache_write_1h_tokens and
+// service_tier, which most events lack) without scanning the key.
+const predictAhead = 3
+
 // eventKeys holds `"name":` for each of eventFields, to match a key and its
-// colon with a few word compares.
-var eventKeys = func() (k [len(eventFields)]keyPattern) {
+// colon with a few word compares, then predictAhead-1 empty patterns that
+// never match, so the object walk can try predictAhead keys from any field
+// without a bounds check.
+var eventKeys = func() (k [len(eventFields) + predictAhead - 1]keyPattern) {
 	for i, f := range eventFields {
 		k[i] = newKeyPattern(`"` + f + `":`)
 	}
@@ -220,7 +239,8 @@ func newKeyPattern(s string) keyPattern {
 	return p
 }
 
-// match returns len(p.s) when data[i:] starts with p.s, else 0.
+// match returns len(p.s) when data[i:] starts with p.s, else 0 (always 0
+// for the empty pattern).
 func (p *keyPattern) match(data []byte, i int) int {
 	if len(data)-i >= 24 {
 		b := data[i : i+24]

@@ -40,6 +40,8 @@ func FuzzDecodeJSON(f *testing.F) {
 		benchEvent, ev(""), ev(`,"x":{"a":[1,"\ud83d\ude00",{"b":null}]}`), ev(`,"attributes":{"k":"v"}`),
 		ev(`,"latency_ms":1e-7,"input_tokens":12.0`), `{}`, `{"event_id":"\u0000"}`, `[]`, `{"a":}`, "{\"a\":\"\xff\"}",
 		`{"timestamp":"2025-01-02t03:04:05.999999999999+23:59"}`,
+		ev(`,"input_tokens":9,"cache_write_tokens":5,"cache_write_1h_tokens":5,"service_tier":"Priority"`),
+		ev(`,"cache_write_1h_tokens":1,"service_tier":"on demand"`), ev(`,"service_tier":"fl\u00e9x","cache_write_1h_tokens":null`),
 	} {
 		f.Add([]byte(s))
 	}
@@ -107,22 +109,22 @@ func caseFold(data []byte) bool {
 // decode from its encoding to an Equal event, and every encoding, valid
 // event or not, must be valid JSON.
 func FuzzJSONRoundTrip(f *testing.F) {
-	f.Add("id", int64(1764320832345000000), "tenant", "openai", "gpt-4o", uint8(1), "", "app", "chat", "eu",
-		int64(100), int64(50), int64(10), int64(20), int64(5), 12.5, true, 0.25, false, 0.0, "k", "v")
-	f.Add("é\"\\\n\x00\u2028", int64(0), "t", "p", "m", uint8(2), "timeout", "", "", "",
-		int64(0), int64(0), int64(0), int64(0), int64(0), 0.0, true, 0.0, true, 1e-300, "", "")
-	f.Add("x", int64(253402300799999999), "\xff", "p", "m", uint8(0), "", "", "", "",
-		int64(-1), int64(0), int64(0), int64(1e9), int64(1e9), math.NaN(), true, math.Inf(1), true, -1.0, "\x01", "\xc3")
+	f.Add("id", int64(1764320832345000000), "tenant", "openai", "gpt-4o", uint8(1), "", "app", "chat", "eu", "priority",
+		int64(100), int64(50), int64(10), int64(4), int64(20), int64(5), 12.5, true, 0.25, false, 0.0, "k", "v")
+	f.Add("é\"\\\n\x00\u2028", int64(0), "t", "p", "m", uint8(2), "timeout", "", "", "", "",
+		int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), 0.0, true, 0.0, true, 1e-300, "", "")
+	f.Add("x", int64(253402300799999999), "\xff", "p", "m", uint8(0), "", "", "", "", "on demand\x1b",
+		int64(-1), int64(0), int64(0), int64(1), int64(1e9), int64(1e9), math.NaN(), true, math.Inf(1), true, -1.0, "\x01", "\xc3")
 	d := NewDecoder()
 	f.Fuzz(func(t *testing.T, id string, tsNanos int64, tenant, provider, model string, status uint8,
-		errType, app, op, region string, in, cached, cacheWrite, out, reasoning int64,
+		errType, app, op, region, tier string, in, cached, cacheWrite, cacheWrite1h, out, reasoning int64,
 		latency float64, hasLatency bool, ttft float64, hasTTFT bool, gpu float64, attrK, attrV string) {
 		e := Event{
 			EventID: id, Timestamp: time.Unix(0, tsNanos).UTC(), Tenant: tenant, Provider: provider, Model: model,
 			Status: Status(status % 4), ErrorType: errType, Application: app, Operation: op, Region: region,
-			InputTokens: in, CachedInputTokens: cached, CacheWriteTokens: cacheWrite, OutputTokens: out,
-			ReasoningTokens: reasoning, LatencyMs: latency, HasLatency: hasLatency, TTFTMs: ttft, HasTTFT: hasTTFT,
-			GPUMs: gpu,
+			ServiceTier: tier, InputTokens: in, CachedInputTokens: cached, CacheWriteTokens: cacheWrite,
+			CacheWrite1hTokens: cacheWrite1h, OutputTokens: out, ReasoningTokens: reasoning, LatencyMs: latency,
+			HasLatency: hasLatency, TTFTMs: ttft, HasTTFT: hasTTFT, GPUMs: gpu,
 		}
 		if attrK != "" || attrV != "" {
 			e.Attributes = map[string]string{attrK: attrV, "fixed": attrV}
@@ -136,7 +138,7 @@ func FuzzJSONRoundTrip(f *testing.F) {
 		if e.Validate() != nil {
 			// An invalid event stays invalid once encoded, except for
 			// invalid UTF-8, which the encoder replaces with U+FFFD.
-			if err == nil && allValidUTF8(id, tenant, provider, model, errType, app, op, region, attrK, attrV) {
+			if err == nil && allValidUTF8(id, tenant, provider, model, errType, app, op, region, tier, attrK, attrV) {
 				t.Fatalf("invalid event %+v (%v) decoded from %s", e, e.Validate(), enc)
 			}
 			return

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,23 +71,33 @@ func TestDecodeValid(t *testing.T) {
 		{"full", `{"event_id":"0b7e3f1c","timestamp":"2025-11-28T09:07:12.345Z","tenant":"acme","provider":"anthropic",` +
 			`"model":"claude-sonnet-4-5-20250929","status":"error","error_type":"timeout","application":"support",` +
 			`"operation":"chat","region":"us-east-1","input_tokens":1834,"cached_input_tokens":1024,"cache_write_tokens":256,` +
-			`"output_tokens":412,"reasoning_tokens":128,"latency_ms":2314.7,"ttft_ms":412.3,"gpu_ms":1500.25,` +
-			`"attributes":{"env":"prod","team":"search"}}`,
+			`"output_tokens":412,"reasoning_tokens":128,"cache_write_1h_tokens":200,"service_tier":"priority",` +
+			`"latency_ms":2314.7,"ttft_ms":412.3,"gpu_ms":1500.25,"attributes":{"env":"prod","team":"search"}}`,
 			Event{EventID: "0b7e3f1c", Timestamp: ts("2025-11-28T09:07:12.345Z"), Tenant: "acme", Provider: "anthropic",
 				Model: "claude-sonnet-4-5-20250929", Status: StatusError, ErrorType: "timeout", Application: "support",
-				Operation: "chat", Region: "us-east-1", InputTokens: 1834, CachedInputTokens: 1024, CacheWriteTokens: 256,
-				OutputTokens: 412, ReasoningTokens: 128, LatencyMs: 2314.7, HasLatency: true, TTFTMs: 412.3, HasTTFT: true,
-				GPUMs: 1500.25, Attributes: map[string]string{"env": "prod", "team": "search"}}},
-		{"fields in reverse order", `{"attributes":{"a":"b"},"gpu_ms":1,"ttft_ms":2,"latency_ms":3,"reasoning_tokens":4,` +
+				Operation: "chat", Region: "us-east-1", ServiceTier: "priority", InputTokens: 1834, CachedInputTokens: 1024,
+				CacheWriteTokens: 256, CacheWrite1hTokens: 200, OutputTokens: 412, ReasoningTokens: 128, LatencyMs: 2314.7,
+				HasLatency: true, TTFTMs: 412.3, HasTTFT: true, GPUMs: 1500.25,
+				Attributes: map[string]string{"env": "prod", "team": "search"}}},
+		{"fields in reverse order", `{"attributes":{"a":"b"},"gpu_ms":1,"ttft_ms":2,"latency_ms":3,"service_tier":"flex",` +
+			`"cache_write_1h_tokens":5,"reasoning_tokens":4,` +
 			`"output_tokens":5,"cache_write_tokens":6,"cached_input_tokens":7,"input_tokens":13,"region":"r","operation":"o",` +
 			`"application":"a","error_type":"x","status":"ok","model":"m","provider":"p","tenant":"t",` +
 			`"timestamp":"2025-01-02T03:04:05Z","event_id":"e1"}`,
 			with(func(e *Event) {
 				e.Attributes = map[string]string{"a": "b"}
 				e.GPUMs, e.TTFTMs, e.HasTTFT, e.LatencyMs, e.HasLatency = 1, 2, true, 3, true
+				e.ServiceTier, e.CacheWrite1hTokens = "flex", 5
 				e.ReasoningTokens, e.OutputTokens, e.CacheWriteTokens, e.CachedInputTokens, e.InputTokens = 4, 5, 6, 7, 13
 				e.Region, e.Operation, e.Application, e.ErrorType = "r", "o", "a", "x"
 			})},
+		{"new fields next to their kin", ev(`,"region":"r","service_tier":"batch","input_tokens":10,"cache_write_tokens":8,` +
+			`"cache_write_1h_tokens":8,"output_tokens":1`),
+			with(func(e *Event) {
+				e.Region, e.ServiceTier, e.InputTokens, e.CacheWriteTokens, e.CacheWrite1hTokens, e.OutputTokens = "r", "batch", 10, 8, 8, 1
+			})},
+		{"some fields, in contract order", ev(`,"application":"a","input_tokens":3,"service_tier":"flex","gpu_ms":2`),
+			with(func(e *Event) { e.Application, e.InputTokens, e.ServiceTier, e.GPUMs = "a", 3, "flex", 2 })},
 		{"whitespace everywhere", " \t\r\n{ \"event_id\" :\n\"e1\" , \"timestamp\"\t:\"2025-01-02T03:04:05Z\",\"tenant\":\"t\"," +
 			"\"provider\":\"p\",\"model\":\"m\",\"status\":\"ok\" , \"attributes\" : { \"k\" : \"v\" } , \"x\" : [ 1 , { } , [ ] ] \n} \r\n\t",
 			with(func(e *Event) { e.Attributes = map[string]string{"k": "v"} })},
@@ -154,6 +165,7 @@ func TestDecodeValid(t *testing.T) {
 		// null and duplicates
 		{"null optional fields", ev(`,"error_type":null,"application":null,"operation":null,"region":null,"input_tokens":null,` +
 			`"cached_input_tokens":null,"cache_write_tokens":null,"output_tokens":null,"reasoning_tokens":null,` +
+			`"cache_write_1h_tokens":null,"service_tier":null,` +
 			`"latency_ms":null,"ttft_ms":null,"gpu_ms":null,"attributes":null`), minimalEvent()},
 		{"duplicate key: last wins", ev(`,"tenant":"t2","input_tokens":5,"input_tokens":7`),
 			with(func(e *Event) { e.Tenant, e.InputTokens = "t2", 7 })},
@@ -181,6 +193,19 @@ func TestDecodeValid(t *testing.T) {
 		{"token limit", ev(`,"input_tokens":1000000000,"output_tokens":1000000000,"reasoning_tokens":1000000000`),
 			with(func(e *Event) { e.InputTokens, e.OutputTokens, e.ReasoningTokens = 1e9, 1e9, 1e9 })},
 		{"status error", ev(`,"status":"error"`), with(func(e *Event) { e.Status = StatusError })},
+
+		// service_tier and cache_write_1h_tokens
+		{"service tier kept as sent", ev(`,"service_tier":"Priority"`), with(func(e *Event) { e.ServiceTier = "Priority" })},
+		{"service tier of every allowed character", ev(`,"service_tier":"AZaz09_-.x"`), with(func(e *Event) { e.ServiceTier = "AZaz09_-.x" })},
+		{"service tier at the limit", ev(`,"service_tier":"` + strings.Repeat("t", MaxServiceTierLen) + `"`),
+			with(func(e *Event) { e.ServiceTier = strings.Repeat("t", MaxServiceTierLen) })},
+		{"service tier escaped", ev(`,"service_tier":"\u0062atch"`), with(func(e *Event) { e.ServiceTier = "batch" })},
+		{"empty service tier is absent", ev(`,"service_tier":""`), minimalEvent()},
+		{"standard service tier kept", ev(`,"service_tier":"standard"`), with(func(e *Event) { e.ServiceTier = "standard" })},
+		{"1-hour cache writes up to all cache writes", ev(`,"input_tokens":100,"cache_write_tokens":60,"cache_write_1h_tokens":60`),
+			with(func(e *Event) { e.InputTokens, e.CacheWriteTokens, e.CacheWrite1hTokens = 100, 60, 60 })},
+		{"1-hour cache writes written as float", ev(`,"input_tokens":100,"cache_write_tokens":60,"cache_write_1h_tokens":2e1`),
+			with(func(e *Event) { e.InputTokens, e.CacheWriteTokens, e.CacheWrite1hTokens = 100, 60, 20 })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -372,6 +397,34 @@ func TestDecodeFieldErrors(t *testing.T) {
 		{"invalid UTF-8 in attribute value", ev(",\"attributes\":{\"k\":\"\xed\xa0\x80\"}"), "attributes.k", "\xed\xa0\x80", ""},
 		{"invalid UTF-8 in attribute key", ev(",\"attributes\":{\"\xff\":\"v\"}"), "attributes", "\xff", ""},
 		{"cross-field invariant", ev(`,"input_tokens":10,"cached_input_tokens":8,"cache_write_tokens":3`), "cached_input_tokens", "8", ""},
+		{"1-hour cache writes exceed cache writes", ev(`,"input_tokens":10,"cache_write_tokens":3,"cache_write_1h_tokens":4`),
+			"cache_write_1h_tokens", "4", `invalid field "cache_write_1h_tokens" = "4": exceeds cache_write_tokens (3)`},
+		{"1-hour cache writes without cache writes", ev(`,"input_tokens":10,"cache_write_1h_tokens":1`),
+			"cache_write_1h_tokens", "1", `invalid field "cache_write_1h_tokens" = "1": exceeds cache_write_tokens (0)`},
+		{"1-hour cache writes negative", ev(`,"cache_write_1h_tokens":-1`), "cache_write_1h_tokens", "-1",
+			`invalid field "cache_write_1h_tokens" = "-1": must be ≥ 0`},
+		{"1-hour cache writes above limit", ev(`,"input_tokens":1000000000,"cache_write_tokens":1000000000,"cache_write_1h_tokens":1000000001`),
+			"cache_write_1h_tokens", "1000000001", `invalid field "cache_write_1h_tokens" = "1000000001": exceeds the limit of 10^9 tokens`},
+		{"1-hour cache writes as string", ev(`,"cache_write_1h_tokens":"4"`), "cache_write_1h_tokens", `"4"`,
+			`invalid field "cache_write_1h_tokens" = "\"4\"": must be an integer`},
+		{"1-hour cache writes with fraction", ev(`,"cache_write_1h_tokens":0.5`), "cache_write_1h_tokens", "0.5", ""},
+		{"service tier as number", ev(`,"service_tier":1`), "service_tier", "1", `invalid field "service_tier" = "1": must be a string`},
+		{"service tier as array", ev(`,"service_tier":["batch"]`), "service_tier", `["batch"]`, ""},
+		{"service tier with a space", ev(`,"service_tier":"batch tier"`), "service_tier", "batch tier",
+			`invalid field "service_tier" = "batch tier": character ' ' (U+0020) at byte 5 (only ASCII letters, digits, '_', '-' and '.' are allowed)`},
+		{"service tier with a slash", ev(`,"service_tier":"a/b"`), "service_tier", "a/b",
+			`invalid field "service_tier" = "a/b": character '/' (U+002F) at byte 1 (only ASCII letters, digits, '_', '-' and '.' are allowed)`},
+		{"service tier with a colon", ev(`,"service_tier":"tier:1"`), "service_tier", "tier:1", ""},
+		{"service tier not ASCII", ev(`,"service_tier":"flé"`), "service_tier", "flé",
+			`invalid field "service_tier" = "flé": character 'é' (U+00E9) at byte 2 (only ASCII letters, digits, '_', '-' and '.' are allowed)`},
+		{"service tier with an escaped quote", ev(`,"service_tier":"a\"b"`), "service_tier", `a"b`,
+			`invalid field "service_tier" = "a\"b": character '"' (U+0022) at byte 1 (only ASCII letters, digits, '_', '-' and '.' are allowed)`},
+		{"service tier too long", ev(`,"service_tier":"` + strings.Repeat("t", MaxServiceTierLen+1) + `"`), "service_tier", "ttt",
+			`invalid field "service_tier" = "` + strings.Repeat("t", MaxServiceTierLen+1) + `": longer than 32 bytes (33)`},
+		{"service tier with a control character", ev(`,"service_tier":"batch\u001b"`), "service_tier", "batch\x1b",
+			`invalid field "service_tier" = "batch\x1b": control character U+001B at byte 5 (not allowed in strings)`},
+		{"service tier invalid UTF-8", ev(",\"service_tier\":\"a\xffb\""), "service_tier", "a\xffb",
+			`invalid field "service_tier" = "a\xffb": not valid UTF-8 at byte 1`},
 		{"first error wins", ev(`,"tenant":1,"model":2`), "tenant", "1", ""},
 		{"long value is cut", ev(`,"tenant":[` + strings.Repeat(`"x",`, 100) + `1]`), "tenant", `["x","x"`, ""},
 	}
@@ -446,7 +499,7 @@ func TestDecodeKnowsEveryField(t *testing.T) {
 func TestDecodeNoAlias(t *testing.T) {
 	in := `{"event_id":"id-1","timestamp":"2025-01-02T03:04:05Z","tenant":"te\u006eant","provider":"prov",` +
 		`"model":"mod","status":"ok","error_type":"boom","application":"app","operation":"op","region":"reg",` +
-		`"attributes":{"k\u0031":"v1","k2":"v\u0032"}}`
+		`"service_tier":"fl\u0065x","attributes":{"k\u0031":"v1","k2":"v\u0032"}}`
 	for _, d := range []*Decoder{NewDecoder(), new(Decoder)} {
 		buf := []byte(in)
 		var e Event
@@ -464,7 +517,7 @@ func TestDecodeNoAlias(t *testing.T) {
 			t.Fatal(err)
 		}
 		if e.EventID != "id-1" || e.Tenant != "tenant" || e.Provider != "prov" || e.Model != "mod" || e.ErrorType != "boom" ||
-			e.Application != "app" || e.Operation != "op" || e.Region != "reg" || !e.Equal(&want) {
+			e.Application != "app" || e.Operation != "op" || e.Region != "reg" || e.ServiceTier != "flex" || !e.Equal(&want) {
 			t.Fatalf("decoded strings changed with the buffer: %+v", e)
 		}
 	}
@@ -481,6 +534,17 @@ func TestDecodeAllocs(t *testing.T) {
 	})
 	if allocs > 1 { // event_id
 		t.Fatalf("%v allocations per decode, want ≤ 1", allocs)
+	}
+	// service_tier is interned like the other labels.
+	withTier := []byte(strings.Replace(benchEvent, `"reasoning_tokens":128,`,
+		`"reasoning_tokens":128,"cache_write_1h_tokens":200,"service_tier":"priority",`, 1))
+	allocs = testing.AllocsPerRun(100, func() {
+		if err := d.Decode(withTier, &e); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 || e.ServiceTier != "priority" || e.CacheWrite1hTokens != 200 {
+		t.Fatalf("%v allocations per decode with a service tier (%q, %d), want ≤ 1", allocs, e.ServiceTier, e.CacheWrite1hTokens)
 	}
 	withAttrs := []byte(ev(`,"attributes":{"env":"prod"}`))
 	allocs = testing.AllocsPerRun(100, func() {
@@ -546,6 +610,15 @@ func TestInternShares(t *testing.T) {
 	}
 	if a.Region != b.Region || unsafe.StringData(a.Region) != unsafe.StringData(b.Region) {
 		t.Fatalf("region not shared: %q %q", a.Region, b.Region)
+	}
+	if err := d.Decode([]byte(ev(`,"service_tier":"priority"`)), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Decode([]byte(ev(`,"service_tier":"priorit\u0079"`)), &b); err != nil {
+		t.Fatal(err)
+	}
+	if a.ServiceTier != b.ServiceTier || unsafe.StringData(a.ServiceTier) != unsafe.StringData(b.ServiceTier) {
+		t.Fatalf("service_tier not shared: %q %q", a.ServiceTier, b.ServiceTier)
 	}
 }
 
@@ -690,8 +763,9 @@ func TestIntValue(t *testing.T) {
 func TestAppendJSON(t *testing.T) {
 	full := Event{EventID: "id", Timestamp: time.Date(2025, 11, 28, 9, 7, 12, 345000000, time.UTC), Tenant: "acme",
 		Provider: "anthropic", Model: "claude", Status: StatusError, ErrorType: "timeout", Application: "app",
-		Operation: "chat", Region: "eu", InputTokens: 10, CachedInputTokens: 4, CacheWriteTokens: 2, OutputTokens: 8,
-		ReasoningTokens: 3, LatencyMs: 2314.7, HasLatency: true, TTFTMs: 0.5, HasTTFT: true, GPUMs: 1e-7,
+		Operation: "chat", Region: "eu", ServiceTier: "Flex", InputTokens: 10, CachedInputTokens: 4, CacheWriteTokens: 2,
+		CacheWrite1hTokens: 1, OutputTokens: 8, ReasoningTokens: 3, LatencyMs: 2314.7, HasLatency: true, TTFTMs: 0.5,
+		HasTTFT: true, GPUMs: 1e-7,
 		Attributes: map[string]string{"z": "1", "a": "2", "m": ""}}
 	tests := []struct {
 		name string
@@ -702,6 +776,7 @@ func TestAppendJSON(t *testing.T) {
 		{"full", full, `{"event_id":"id","timestamp":"2025-11-28T09:07:12.345Z","tenant":"acme","provider":"anthropic",` +
 			`"model":"claude","status":"error","error_type":"timeout","application":"app","operation":"chat","region":"eu",` +
 			`"input_tokens":10,"cached_input_tokens":4,"cache_write_tokens":2,"output_tokens":8,"reasoning_tokens":3,` +
+			`"cache_write_1h_tokens":1,"service_tier":"Flex",` +
 			`"latency_ms":2314.7,"ttft_ms":0.5,"gpu_ms":1e-7,"attributes":{"a":"2","m":"","z":"1"}}`},
 		{"zero durations kept when present", with(func(e *Event) { e.HasLatency, e.HasTTFT = true, true }),
 			`{"event_id":"e1","timestamp":"2025-01-02T03:04:05Z","tenant":"t","provider":"p","model":"m","status":"ok","latency_ms":0,"ttft_ms":0}`},
@@ -966,6 +1041,7 @@ func TestJSONSchema(t *testing.T) {
 		Maximum   *float64 `json:"maximum"`
 		Enum      []string `json:"enum"`
 		MaxProps  *int     `json:"maxProperties"`
+		Pattern   string   `json:"pattern"`
 	}
 	var schema struct {
 		Schema     string          `json:"$schema"`
@@ -991,13 +1067,14 @@ func TestJSONSchema(t *testing.T) {
 		t.Fatalf("required %v, want %v", schema.Required, want)
 	}
 	maxLen := map[string]int{"event_id": MaxEventIDLen, "tenant": MaxTenantLen, "provider": MaxProviderLen,
-		"model": MaxModelLen, "application": MaxApplicationLen, "error_type": MaxLabelLen, "operation": MaxLabelLen, "region": MaxLabelLen}
+		"model": MaxModelLen, "application": MaxApplicationLen, "error_type": MaxLabelLen, "operation": MaxLabelLen, "region": MaxLabelLen,
+		"service_tier": MaxServiceTierLen}
 	for f, n := range maxLen {
 		if p := schema.Properties[f]; p.MaxLength == nil || *p.MaxLength != n {
 			t.Errorf("%s: maxLength %v, want %d", f, p.MaxLength, n)
 		}
 	}
-	for _, f := range []string{"input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens"} {
+	for _, f := range []string{"input_tokens", "cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens", "reasoning_tokens"} {
 		if p := schema.Properties[f]; p.Minimum == nil || *p.Minimum != 0 || p.Maximum == nil || *p.Maximum != MaxTokens {
 			t.Errorf("%s: bounds %v %v", f, p.Minimum, p.Maximum)
 		}
@@ -1012,6 +1089,28 @@ func TestJSONSchema(t *testing.T) {
 	}
 	if p := schema.Properties["attributes"]; p.MaxProps == nil || *p.MaxProps != MaxAttributes {
 		t.Errorf("attributes maxProperties %v", p.MaxProps)
+	}
+	// service_tier's pattern and maxLength (characters, which are bytes
+	// here: the pattern allows ASCII only) accept exactly what
+	// ValidServiceTier and Validate do.
+	p := schema.Properties["service_tier"]
+	re, err := regexp.Compile(p.Pattern)
+	if err != nil || p.MaxLength == nil {
+		t.Fatalf("service_tier pattern %q: %v", p.Pattern, err)
+	}
+	tiers := []string{"", "batch", "flex", "priority", "on_demand", "Standard", "v1.2-x_Y", strings.Repeat("t", MaxServiceTierLen),
+		strings.Repeat("t", MaxServiceTierLen+1), "batch tier", "a/b", "é", "x\n", "x\x00", " ", "a+b", "tier:1", "\u0130", "K\u212a"}
+	for c := range 256 {
+		tiers = append(tiers, "t"+string(rune(c)), "t"+string([]byte{byte(c)}))
+	}
+	for _, s := range tiers {
+		schemaOK := utf8.ValidString(s) && re.MatchString(s) && utf8.RuneCountInString(s) <= *p.MaxLength
+		if schemaOK != ValidServiceTier(s) {
+			t.Errorf("service_tier %q: schema accepts %v, ValidServiceTier %v", s, schemaOK, ValidServiceTier(s))
+		}
+		if e := with(func(e *Event) { e.ServiceTier = s }); (e.Validate() == nil) != ValidServiceTier(s) {
+			t.Errorf("service_tier %q: Validate %v, ValidServiceTier %v", s, e.Validate(), ValidServiceTier(s))
+		}
 	}
 }
 
@@ -1032,29 +1131,32 @@ func TestEncodeDecodeRandom(t *testing.T) {
 		in := r.Int64N(MaxTokens + 1)
 		out := r.Int64N(MaxTokens + 1)
 		cached := r.Int64N(in + 1)
+		cacheWrite := r.Int64N(in - cached + 1)
 		e := Event{
 			EventID: pick("a", "0b7e3f1c-5d2a-4e8f-9a61-3c4d5e6f7a8b", "é\\\"x", "\u00a0\u2028", "😀"),
 			// A day away from the ends of the range: Validate checks the year
 			// in the timestamp's own location, the encoding is in UTC.
-			Timestamp:         time.Unix(86400+r.Int64N(253402300799-2*86400), r.Int64N(1e9)).In(time.FixedZone("", 3600*(r.IntN(25)-12))),
-			Tenant:            pick("t", "acme", "ünïcode", "<script>&"),
-			Provider:          pick("openai", "anthropic"),
-			Model:             pick("m", "claude-sonnet-4-5-20250929", "\u2028"),
-			Status:            Status(1 + r.IntN(2)),
-			ErrorType:         pick("", "timeout"),
-			Application:       pick("", "app"),
-			Operation:         pick("", "chat"),
-			Region:            pick("", "eu x"),
-			InputTokens:       in,
-			CachedInputTokens: cached,
-			CacheWriteTokens:  r.Int64N(in - cached + 1),
-			OutputTokens:      out,
-			ReasoningTokens:   r.Int64N(out + 1),
-			LatencyMs:         r.Float64() * MaxDurationMs,
-			HasLatency:        r.IntN(2) == 0,
-			TTFTMs:            float64(r.IntN(1000)) / 8,
-			HasTTFT:           r.IntN(2) == 0,
-			GPUMs:             pick2(r, 0, r.Float64()*1e-3, r.NormFloat64()*r.NormFloat64()*1e6),
+			Timestamp:          time.Unix(86400+r.Int64N(253402300799-2*86400), r.Int64N(1e9)).In(time.FixedZone("", 3600*(r.IntN(25)-12))),
+			Tenant:             pick("t", "acme", "ünïcode", "<script>&"),
+			Provider:           pick("openai", "anthropic"),
+			Model:              pick("m", "claude-sonnet-4-5-20250929", "\u2028"),
+			Status:             Status(1 + r.IntN(2)),
+			ErrorType:          pick("", "timeout"),
+			Application:        pick("", "app"),
+			Operation:          pick("", "chat"),
+			Region:             pick("", "eu x"),
+			ServiceTier:        pick("", "batch", "Priority", "on_demand", "v1.2-x"),
+			InputTokens:        in,
+			CachedInputTokens:  cached,
+			CacheWriteTokens:   cacheWrite,
+			CacheWrite1hTokens: r.Int64N(cacheWrite + 1),
+			OutputTokens:       out,
+			ReasoningTokens:    r.Int64N(out + 1),
+			LatencyMs:          r.Float64() * MaxDurationMs,
+			HasLatency:         r.IntN(2) == 0,
+			TTFTMs:             float64(r.IntN(1000)) / 8,
+			HasTTFT:            r.IntN(2) == 0,
+			GPUMs:              pick2(r, 0, r.Float64()*1e-3, r.NormFloat64()*r.NormFloat64()*1e6),
 		}
 		if e.GPUMs < 0 {
 			e.GPUMs = -e.GPUMs

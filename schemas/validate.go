@@ -109,6 +109,48 @@ func load64(s string, i int) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
+// ValidServiceTier reports whether s is a valid service_tier, as Validate
+// requires: "" (absent), or at most MaxServiceTierLen bytes of ASCII
+// letters, digits, '_', '-' and '.'. Decoders use it for checks that mirror
+// Validate.
+func ValidServiceTier(s string) bool {
+	return len(s) <= MaxServiceTierLen && serviceTierFault(s) < 0
+}
+
+// serviceTierChar flags the bytes allowed in a service_tier.
+var serviceTierChar = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'
+	}
+	return t
+}()
+
+// serviceTierFault returns the byte offset in s of the first byte that is
+// not allowed in a service_tier, or -1.
+func serviceTierFault(s string) int {
+	for i := 0; i < len(s); i++ {
+		if !serviceTierChar[s[i]] {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkServiceTier checks service_tier: the rules of every optional string
+// (length, UTF-8, no control characters) with their messages, then the
+// character set.
+func checkServiceTier(v string) error {
+	if err := checkString("service_tier", v, false, MaxServiceTierLen); err != nil {
+		return err
+	}
+	if off := serviceTierFault(v); off >= 0 {
+		r, _ := utf8.DecodeRuneInString(v[off:]) // valid UTF-8: checkString passed
+		return fieldErr("service_tier", v, "character "+strconv.QuoteRune(r)+fmt.Sprintf(" (U+%04X)", r)+
+			" at byte "+strconv.Itoa(off)+" (only ASCII letters, digits, '_', '-' and '.' are allowed)")
+	}
+	return nil
+}
+
 // textFaultReason describes what textFault found at byte off.
 func textFaultReason(off int, r rune) string {
 	at := " at byte " + strconv.Itoa(off)
@@ -177,18 +219,29 @@ func (e *Event) Validate() error {
 	if err := checkString("region", e.Region, false, MaxLabelLen); err != nil {
 		return err
 	}
-	for _, t := range [...]struct {
-		name string
-		v    int64
-	}{
-		{"input_tokens", e.InputTokens},
-		{"cached_input_tokens", e.CachedInputTokens},
-		{"cache_write_tokens", e.CacheWriteTokens},
-		{"output_tokens", e.OutputTokens},
-		{"reasoning_tokens", e.ReasoningTokens},
-	} {
-		if err := checkTokens(t.name, t.v); err != nil {
+	if e.ServiceTier != "" {
+		if err := checkServiceTier(e.ServiceTier); err != nil {
 			return err
+		}
+	}
+	// Counts read as unsigned: a negative one is out of range too.
+	if uint64(e.InputTokens) > MaxTokens || uint64(e.CachedInputTokens) > MaxTokens ||
+		uint64(e.CacheWriteTokens) > MaxTokens || uint64(e.CacheWrite1hTokens) > MaxTokens ||
+		uint64(e.OutputTokens) > MaxTokens || uint64(e.ReasoningTokens) > MaxTokens {
+		for _, t := range [...]struct {
+			name string
+			v    int64
+		}{
+			{"input_tokens", e.InputTokens},
+			{"cached_input_tokens", e.CachedInputTokens},
+			{"cache_write_tokens", e.CacheWriteTokens},
+			{"cache_write_1h_tokens", e.CacheWrite1hTokens},
+			{"output_tokens", e.OutputTokens},
+			{"reasoning_tokens", e.ReasoningTokens},
+		} {
+			if err := checkTokens(t.name, t.v); err != nil {
+				return err
+			}
 		}
 	}
 	if e.CachedInputTokens+e.CacheWriteTokens > e.InputTokens {
@@ -196,6 +249,10 @@ func (e *Event) Validate() error {
 			strconv.FormatInt(e.CachedInputTokens, 10),
 			"cached_input_tokens + cache_write_tokens ("+strconv.FormatInt(e.CachedInputTokens+e.CacheWriteTokens, 10)+
 				") exceeds input_tokens ("+strconv.FormatInt(e.InputTokens, 10)+")")
+	}
+	if e.CacheWrite1hTokens > e.CacheWriteTokens {
+		return fieldErr("cache_write_1h_tokens", strconv.FormatInt(e.CacheWrite1hTokens, 10),
+			"exceeds cache_write_tokens ("+strconv.FormatInt(e.CacheWriteTokens, 10)+")")
 	}
 	if e.ReasoningTokens > e.OutputTokens {
 		return fieldErr("reasoning_tokens", strconv.FormatInt(e.ReasoningTokens, 10),

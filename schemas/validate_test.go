@@ -18,27 +18,29 @@ import (
 // validEvent sets every field, each at a value that passes.
 func validEvent() Event {
 	return Event{
-		EventID:           "0b7e3f1c-5d2a-4e8f-9a61-3c4d5e6f7a8b",
-		Timestamp:         time.Date(2025, 11, 28, 9, 7, 12, 345000000, time.UTC),
-		Tenant:            "acme",
-		Provider:          "anthropic",
-		Model:             "claude-sonnet-4-5-20250929",
-		Status:            StatusOK,
-		ErrorType:         "timeout",
-		Application:       "support",
-		Operation:         "chat",
-		Region:            "us-east-1",
-		InputTokens:       1000,
-		CachedInputTokens: 600,
-		CacheWriteTokens:  400,
-		OutputTokens:      500,
-		ReasoningTokens:   500,
-		LatencyMs:         2314.7,
-		HasLatency:        true,
-		TTFTMs:            412.3,
-		HasTTFT:           true,
-		GPUMs:             1500,
-		Attributes:        map[string]string{"env": "prod"},
+		EventID:            "0b7e3f1c-5d2a-4e8f-9a61-3c4d5e6f7a8b",
+		Timestamp:          time.Date(2025, 11, 28, 9, 7, 12, 345000000, time.UTC),
+		Tenant:             "acme",
+		Provider:           "anthropic",
+		Model:              "claude-sonnet-4-5-20250929",
+		Status:             StatusOK,
+		ErrorType:          "timeout",
+		Application:        "support",
+		Operation:          "chat",
+		Region:             "us-east-1",
+		ServiceTier:        "priority",
+		InputTokens:        1000,
+		CachedInputTokens:  600,
+		CacheWriteTokens:   400,
+		CacheWrite1hTokens: 100,
+		OutputTokens:       500,
+		ReasoningTokens:    500,
+		LatencyMs:          2314.7,
+		HasLatency:         true,
+		TTFTMs:             412.3,
+		HasTTFT:            true,
+		GPUMs:              1500,
+		Attributes:         map[string]string{"env": "prod"},
 	}
 }
 
@@ -55,7 +57,9 @@ func TestValidateAcceptsLimits(t *testing.T) {
 			e.Application = strings.Repeat("a", MaxApplicationLen)
 			e.Operation = strings.Repeat("o", MaxLabelLen)
 			e.Region = strings.Repeat("r", MaxLabelLen)
+			e.ServiceTier = strings.Repeat("s", MaxServiceTierLen)
 			e.InputTokens, e.CachedInputTokens, e.CacheWriteTokens = MaxTokens, MaxTokens/2, MaxTokens/2
+			e.CacheWrite1hTokens = MaxTokens / 2
 			e.OutputTokens, e.ReasoningTokens = MaxTokens, MaxTokens
 			e.LatencyMs, e.TTFTMs, e.GPUMs = MaxDurationMs, MaxDurationMs, MaxDurationMs
 			e.Attributes = map[string]string{}
@@ -73,6 +77,13 @@ func TestValidateAcceptsLimits(t *testing.T) {
 			e.LatencyMs, e.TTFTMs = math.NaN(), -1
 		}),
 		"zero durations": with(func(e *Event) { e.HasLatency, e.HasTTFT = true, true }),
+		"every service tier character": with(func(e *Event) {
+			e.ServiceTier = "abcdefghijklmnopqrstuvwxyz_-.09"
+		}),
+		"upper-case service tier": with(func(e *Event) { e.ServiceTier = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345" }),
+		"all cache writes 1-hour": with(func(e *Event) {
+			e.InputTokens, e.CacheWriteTokens, e.CacheWrite1hTokens = 10, 10, 10
+		}),
 	} {
 		if err := e.Validate(); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -116,6 +127,7 @@ func TestValidateViolations(t *testing.T) {
 		{"application too long", func(e *Event) { e.Application = long(MaxApplicationLen) }, "application", ""},
 		{"operation too long", func(e *Event) { e.Operation = long(MaxLabelLen) }, "operation", ""},
 		{"region too long", func(e *Event) { e.Region = long(MaxLabelLen) }, "region", ""},
+		{"service_tier too long", func(e *Event) { e.ServiceTier = long(MaxServiceTierLen) }, "service_tier", ""},
 		{"length counts bytes, not characters", func(e *Event) { e.Provider = strings.Repeat("é", MaxProviderLen/2+1) }, "provider", ""},
 
 		// UTF-8
@@ -127,16 +139,29 @@ func TestValidateViolations(t *testing.T) {
 		{"application invalid UTF-8", func(e *Event) { e.Application = "\xfe" }, "application", "application"},
 		{"operation invalid UTF-8", func(e *Event) { e.Operation = "\xc0\xaf" }, "operation", "operation"},
 		{"region invalid UTF-8", func(e *Event) { e.Region = "\xf8\x88\x80\x80\x80" }, "region", "region"},
+		{"service_tier invalid UTF-8", func(e *Event) { e.ServiceTier = "flex\xff" }, "service_tier", "service_tier"},
+
+		// service_tier characters
+		{"service_tier with a space", func(e *Event) { e.ServiceTier = "on demand" }, "service_tier", ""},
+		{"service_tier with a plus", func(e *Event) { e.ServiceTier = "a+b" }, "service_tier", ""},
+		{"service_tier with a slash", func(e *Event) { e.ServiceTier = "tier/2" }, "service_tier", ""},
+		{"service_tier with a colon", func(e *Event) { e.ServiceTier = "tier:2" }, "service_tier", ""},
+		{"service_tier not ASCII", func(e *Event) { e.ServiceTier = "prïority" }, "service_tier", ""},
+		{"service_tier dotless capital I", func(e *Event) { e.ServiceTier = "PR\u0130ORITY" }, "service_tier", ""},
+		{"service_tier no-break space", func(e *Event) { e.ServiceTier = "flex\u00a0" }, "service_tier", ""},
 
 		// token counts
 		{"input_tokens negative", func(e *Event) { e.InputTokens = -1 }, "input_tokens", ""},
 		{"cached_input_tokens negative", func(e *Event) { e.CachedInputTokens = -1 }, "cached_input_tokens", ""},
 		{"cache_write_tokens negative", func(e *Event) { e.CacheWriteTokens = -1 }, "cache_write_tokens", ""},
+		{"cache_write_1h_tokens negative", func(e *Event) { e.CacheWrite1hTokens = -1 }, "cache_write_1h_tokens", ""},
 		{"output_tokens negative", func(e *Event) { e.OutputTokens = -1 }, "output_tokens", ""},
 		{"reasoning_tokens negative", func(e *Event) { e.ReasoningTokens = -1 }, "reasoning_tokens", ""},
 		{"input_tokens over 1e9", func(e *Event) { e.InputTokens = MaxTokens + 1 }, "input_tokens", ""},
 		{"cached_input_tokens over 1e9", func(e *Event) { e.CachedInputTokens = MaxTokens + 1 }, "cached_input_tokens", ""},
 		{"cache_write_tokens over 1e9", func(e *Event) { e.CacheWriteTokens = MaxTokens + 1 }, "cache_write_tokens", ""},
+		{"cache_write_1h_tokens over 1e9", func(e *Event) { e.CacheWrite1hTokens = MaxTokens + 1 }, "cache_write_1h_tokens", ""},
+		{"cache_write_1h_tokens near int64 min", func(e *Event) { e.CacheWrite1hTokens = math.MinInt64 }, "cache_write_1h_tokens", ""},
 		{"output_tokens over 1e9", func(e *Event) { e.OutputTokens = MaxTokens + 1 }, "output_tokens", ""},
 		{"reasoning_tokens over 1e9", func(e *Event) { e.ReasoningTokens = MaxTokens + 1 }, "reasoning_tokens", ""},
 		{"token count near int64 max", func(e *Event) { e.InputTokens = math.MaxInt64 }, "input_tokens", ""},
@@ -146,6 +171,11 @@ func TestValidateViolations(t *testing.T) {
 		{"cached alone > input", func(e *Event) { e.CachedInputTokens, e.CacheWriteTokens = 1001, 0 }, "cached_input_tokens", ""},
 		{"cache_write alone > input", func(e *Event) { e.CachedInputTokens, e.CacheWriteTokens = 0, 1001 }, "cached_input_tokens", ""},
 		{"reasoning > output", func(e *Event) { e.ReasoningTokens = 501 }, "reasoning_tokens", ""},
+		{"cache_write_1h > cache_write", func(e *Event) { e.CacheWrite1hTokens = 401 }, "cache_write_1h_tokens", ""},
+		{"cache_write_1h without cache_write", func(e *Event) { e.CacheWriteTokens, e.CacheWrite1hTokens = 0, 1 }, "cache_write_1h_tokens", ""},
+		{"cache_write_1h > cache_write but ≤ input", func(e *Event) {
+			e.CachedInputTokens, e.CacheWriteTokens, e.CacheWrite1hTokens = 0, 10, 11
+		}, "cache_write_1h_tokens", ""},
 
 		// durations
 		{"latency negative", func(e *Event) { e.LatencyMs = -0.001 }, "latency_ms", ""},
@@ -230,6 +260,8 @@ func rawUTF8JSON(t *testing.T, e *Event, field string) []byte {
 		raw, c.Operation = c.Operation, marker
 	case "region":
 		raw, c.Region = c.Region, marker
+	case "service_tier":
+		raw, c.ServiceTier = c.ServiceTier, marker
 	case "attributes":
 		for k, v := range c.Attributes {
 			raw = k
@@ -255,6 +287,25 @@ func TestFieldErrorMessage(t *testing.T) {
 	const want = `invalid field "reasoning_tokens" = "12": exceeds output_tokens (10)`
 	if err := e.Validate(); err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
+	}
+	for _, c := range []struct {
+		edit func(e *Event)
+		want string
+	}{
+		{func(e *Event) { e.CacheWrite1hTokens = 401 },
+			`invalid field "cache_write_1h_tokens" = "401": exceeds cache_write_tokens (400)`},
+		{func(e *Event) { e.ServiceTier = "on demand" },
+			`invalid field "service_tier" = "on demand": character ' ' (U+0020) at byte 2 (only ASCII letters, digits, '_', '-' and '.' are allowed)`},
+		{func(e *Event) { e.ServiceTier = "😀" },
+			`invalid field "service_tier" = "😀": character '😀' (U+1F600) at byte 0 (only ASCII letters, digits, '_', '-' and '.' are allowed)`},
+		{func(e *Event) { e.ServiceTier = "priority-processing-tier-2025-ab" + "c" },
+			`invalid field "service_tier" = "priority-processing-tier-2025-abc": longer than 32 bytes (33)`},
+	} {
+		e := validEvent()
+		c.edit(&e)
+		if err := e.Validate(); err == nil || err.Error() != c.want {
+			t.Errorf("got %v, want %s", err, c.want)
+		}
 	}
 }
 
@@ -331,15 +382,16 @@ func FuzzValidText(f *testing.F) {
 // the byte offset, from Validate and from the decoder alike.
 func TestValidateControlCharacters(t *testing.T) {
 	setters := map[string]func(e *Event, s string){
-		"event_id":    func(e *Event, s string) { e.EventID = s },
-		"tenant":      func(e *Event, s string) { e.Tenant = s },
-		"provider":    func(e *Event, s string) { e.Provider = s },
-		"model":       func(e *Event, s string) { e.Model = s },
-		"error_type":  func(e *Event, s string) { e.ErrorType = s },
-		"application": func(e *Event, s string) { e.Application = s },
-		"operation":   func(e *Event, s string) { e.Operation = s },
-		"region":      func(e *Event, s string) { e.Region = s },
-		"attributes":  func(e *Event, s string) { e.Attributes = map[string]string{s: "v"} },
+		"event_id":     func(e *Event, s string) { e.EventID = s },
+		"tenant":       func(e *Event, s string) { e.Tenant = s },
+		"provider":     func(e *Event, s string) { e.Provider = s },
+		"model":        func(e *Event, s string) { e.Model = s },
+		"error_type":   func(e *Event, s string) { e.ErrorType = s },
+		"application":  func(e *Event, s string) { e.Application = s },
+		"operation":    func(e *Event, s string) { e.Operation = s },
+		"region":       func(e *Event, s string) { e.Region = s },
+		"service_tier": func(e *Event, s string) { e.ServiceTier = s },
+		"attributes":   func(e *Event, s string) { e.Attributes = map[string]string{s: "v"} },
 		"attributes.team": func(e *Event, s string) {
 			e.Attributes = map[string]string{"team": s}
 		},
@@ -424,7 +476,7 @@ func TestJSONSchemaTextRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	const ref = "#/$defs/text"
-	for _, f := range []string{"event_id", "tenant", "provider", "model", "error_type", "application", "operation", "region"} {
+	for _, f := range []string{"event_id", "tenant", "provider", "model", "error_type", "application", "operation", "region", "service_tier"} {
 		if got := schema.Properties[f].Ref; got != ref {
 			t.Errorf("%s: $ref %q, want %q", f, got, ref)
 		}

@@ -127,8 +127,8 @@ func validRow(id string) row {
 	return row{
 		ColEventID: id, ColTimestamp: t0.UnixNano(), ColTenant: "acme", ColProvider: "openai",
 		ColModel: "gpt-4o", ColStatus: "ok", ColInputTokens: 100, ColCachedInputTokens: 10,
-		ColCacheWriteTokens: 5, ColOutputTokens: 50, ColReasoningTokens: 20,
-		ColLatencyMs: 120.5, ColTTFTMs: 30.25, ColGPUMs: 0.0,
+		ColCacheWriteTokens: 5, ColOutputTokens: 50, ColReasoningTokens: 20, ColCacheWrite1hTokens: 3,
+		ColServiceTier: "flex", ColLatencyMs: 120.5, ColTTFTMs: 30.25, ColGPUMs: 0.0,
 	}
 }
 

@@ -94,11 +94,19 @@ func TestDecodeInvalidRows(t *testing.T) {
 		validRow("ok-14").with(ColAttributes, []kv{{"a", strp("1")}, {"a", strp("2")}}), // last duplicate wins
 		validRow("ok-15").with(ColLatencyMs, nil, ColTTFTMs, nil, ColErrorType, nil),
 		validRow(""), // empty event_id
+		validRow("bad-17").with(ColCacheWrite1hTokens, 6),                                         // > cache_write_tokens
+		validRow("bad-18").with(ColCacheWrite1hTokens, -1),                                        // negative
+		validRow("bad-19").with(ColServiceTier, "on demand"),                                      // not a service tier character
+		validRow("bad-20").with(ColServiceTier, strings.Repeat("t", schemas.MaxServiceTierLen+1)), // too long
+		validRow("ok-21").with(ColServiceTier, nil, ColCacheWrite1hTokens, nil),                   // absent
+		validRow("ok-22").with(ColServiceTier, "Priority", ColCacheWrite1hTokens, 5),              // kept as sent, all writes 1-hour
+		validRow("bad-23").with(ColServiceTier, "flé"),                                            // not ASCII
 	}
 	wantField := map[int]string{
 		1: ColReasoningTokens, 2: ColTenant, 3: ColStatus, 4: ColInputTokens, 5: ColTimestamp,
 		6: ColTimestamp, 7: ColEventID, 8: ColCachedInputTokens, 9: "attributes.k", 10: ColAttributes,
 		11: ColOutputTokens, 12: ColApplication, 13: ColModel, 16: ColEventID,
+		17: ColCacheWrite1hTokens, 18: ColCacheWrite1hTokens, 19: ColServiceTier, 20: ColServiceTier, 23: ColServiceTier,
 	}
 	data := streamOf(t, Schema(), rows, 5) // several record batches
 	got, bad, err := decodeCollect(t, data)
@@ -116,8 +124,17 @@ func TestDecodeInvalidRows(t *testing.T) {
 		re.Error() != `invalid event at row 3 (event_id "bad-3"): invalid field "status" = "maybe": must be "ok" or "error"`) {
 		t.Errorf("row error %+v: %v", re, re)
 	}
-	if len(got) != 3 || got[0].EventID != "ok-0" || got[1].EventID != "ok-14" || got[2].EventID != "ok-15" {
+	if len(got) != 5 || got[0].EventID != "ok-0" || got[1].EventID != "ok-14" || got[2].EventID != "ok-15" ||
+		got[3].EventID != "ok-21" || got[4].EventID != "ok-22" {
 		t.Fatalf("valid rows %+v", got)
+	}
+	if got[0].ServiceTier != "flex" || got[0].CacheWrite1hTokens != 3 || got[3].ServiceTier != "" || got[3].CacheWrite1hTokens != 0 ||
+		got[4].ServiceTier != "Priority" || got[4].CacheWrite1hTokens != 5 {
+		t.Errorf("service tiers and 1-hour cache writes decoded as %+v, %+v, %+v", got[0], got[3], got[4])
+	}
+	if re := new(RowError); errors.As(bad[19], &re) && re.Error() != `invalid event at row 19 (event_id "bad-19"): invalid field "service_tier" = "on demand": `+
+		`character ' ' (U+0020) at byte 2 (only ASCII letters, digits, '_', '-' and '.' are allowed)` {
+		t.Errorf("row error %v", re)
 	}
 	if got[1].Attributes["a"] != "2" || len(got[1].Attributes) != 1 {
 		t.Errorf("duplicate attribute keys decoded as %v", got[1].Attributes)
@@ -139,6 +156,58 @@ func TestDecodeInvalidRows(t *testing.T) {
 	}
 	if _, err := DecodeAll(data); !errors.As(err, &re) {
 		t.Fatalf("DecodeAll: %v", err)
+	}
+}
+
+// TestDecodeServiceTierColumns: streams without the cache_write_1h_tokens
+// and service_tier columns (older producers) decode with both zero; other
+// producers may write them as plain strings and narrower integers; the
+// service tier rule is checked once per distinct value of any form.
+func TestDecodeServiceTierColumns(t *testing.T) {
+	rows := []row{
+		validRow("a").with(ColServiceTier, "batch", ColCacheWrite1hTokens, 5),
+		validRow("b").with(ColServiceTier, nil, ColCacheWrite1hTokens, nil),
+		validRow("c").with(ColServiceTier, "a b"),
+		validRow("d").with(ColServiceTier, "batch", ColCacheWrite1hTokens, 6),
+	}
+	without := schemaWith(map[string]arrow.DataType{ColServiceTier: nil, ColCacheWrite1hTokens: nil}, nil)
+	got, bad, err := decodeCollect(t, streamOf(t, without, rows, 3))
+	if err != nil || len(bad) != 0 || len(got) != 4 {
+		t.Fatalf("without the columns: %d events, invalid %v, %v", len(got), bad, err)
+	}
+	for _, e := range got {
+		if e.ServiceTier != "" || e.CacheWrite1hTokens != 0 || e.CacheWriteTokens != 5 {
+			t.Errorf("without the columns: %+v", e)
+		}
+	}
+	for name, sc := range map[string]*arrow.Schema{
+		"contract": Schema(),
+		"plain": schemaWith(map[string]arrow.DataType{ColServiceTier: arrow.BinaryTypes.String,
+			ColCacheWrite1hTokens: arrow.PrimitiveTypes.Int32}, nil),
+		"view": schemaWith(map[string]arrow.DataType{ColServiceTier: arrow.BinaryTypes.StringView,
+			ColCacheWrite1hTokens: arrow.PrimitiveTypes.Uint64}, nil),
+	} {
+		for _, batchSize := range []int{1, 4} {
+			got, bad, err := decodeCollect(t, streamOf(t, sc, rows, batchSize))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if len(got) != 2 || got[0].ServiceTier != "batch" || got[0].CacheWrite1hTokens != 5 ||
+				got[1].ServiceTier != "" || got[1].CacheWrite1hTokens != 0 {
+				t.Fatalf("%s: valid rows %+v", name, got)
+			}
+			if len(bad) != 2 {
+				t.Fatalf("%s: invalid rows %v", name, bad)
+			}
+			assertFieldError(t, bad[2], ColServiceTier)
+			assertFieldError(t, bad[3], ColCacheWrite1hTokens)
+		}
+	}
+	// A wrong type is a schema error naming the column.
+	wrong := schemaWith(map[string]arrow.DataType{ColServiceTier: arrow.PrimitiveTypes.Int64}, nil)
+	err = NewDecoder().Decode(streamOf(t, wrong, nil, 1), func(schemas.Event) error { return nil }, nil)
+	if err == nil || err.Error() != `cannot decode arrow batch: column "service_tier" has type int64, want utf8 or dictionary<int32, utf8>` {
+		t.Fatalf("service_tier as int64: %v", err)
 	}
 }
 
@@ -293,7 +362,7 @@ func TestDecodeControlCharacters(t *testing.T) {
 	plain := map[string]arrow.DataType{}
 	large := map[string]arrow.DataType{}
 	view := map[string]arrow.DataType{}
-	for _, c := range []string{ColTenant, ColProvider, ColModel, ColErrorType, ColApplication, ColOperation, ColRegion} {
+	for _, c := range []string{ColTenant, ColProvider, ColModel, ColErrorType, ColApplication, ColOperation, ColRegion, ColServiceTier} {
 		plain[c] = arrow.BinaryTypes.String
 		large[c] = arrow.BinaryTypes.LargeString
 		view[c] = arrow.BinaryTypes.StringView
@@ -316,7 +385,7 @@ func TestDecodeControlCharacters(t *testing.T) {
 			for i, bad := range []string{"a\x1b[31m", "\t", "x\n", "\x00", "del\x7f", "c1\u0085", "csi\u009b"} {
 				id := "bad-" + strconv.Itoa(i)
 				add(validRow(id+"\x01"), ColEventID)
-				for _, c := range []string{ColTenant, ColProvider, ColModel, ColErrorType, ColApplication, ColOperation, ColRegion} {
+				for _, c := range []string{ColTenant, ColProvider, ColModel, ColErrorType, ColApplication, ColOperation, ColRegion, ColServiceTier} {
 					add(validRow(id).with(c, bad), c)
 				}
 				add(validRow(id).with(ColAttributes, []kv{{bad, strp("v")}}), ColAttributes)

@@ -91,8 +91,11 @@ type Encoder struct {
 }
 
 const (
-	numDictCols  = 8 // tenant, provider, model, status, error_type, application, operation, region
-	numTokenCols = 5
+	numDictCols  = 9 // tenant, provider, model, status, error_type, application, operation, region, service_tier
+	numTokenCols = 6 // input, cached_input, cache_write, output, reasoning, cache_write_1h
+	// dictServiceTier is the index in Encoder.dicts of service_tier, the
+	// one dictionary column after the token counts in the schema.
+	dictServiceTier = 8
 )
 
 // NewEncoder returns an Encoder with default options using mem for arrow
@@ -208,7 +211,7 @@ func (enc *Encoder) encode(events []schemas.Event) error {
 		enc.id.Append(e.EventID)
 		enc.ts.UnsafeAppend(arrow.Timestamp(e.Timestamp.UnixNano()))
 		for j, s := range [numDictCols]string{e.Tenant, e.Provider, e.Model, e.Status.String(),
-			e.ErrorType, e.Application, e.Operation, e.Region} {
+			e.ErrorType, e.Application, e.Operation, e.Region, e.ServiceTier} {
 			enc.dicts[j].append(s)
 		}
 		enc.toks[0].UnsafeAppend(e.InputTokens)
@@ -216,6 +219,7 @@ func (enc *Encoder) encode(events []schemas.Event) error {
 		enc.toks[2].UnsafeAppend(e.CacheWriteTokens)
 		enc.toks[3].UnsafeAppend(e.OutputTokens)
 		enc.toks[4].UnsafeAppend(e.ReasoningTokens)
+		enc.toks[5].UnsafeAppend(e.CacheWrite1hTokens)
 		appendOptFloat(enc.lat, e.LatencyMs, e.HasLatency)
 		appendOptFloat(enc.ttft, e.TTFTMs, e.HasTTFT)
 		enc.gpu.UnsafeAppend(e.GPUMs)
@@ -269,12 +273,13 @@ func appendOptFloat(b *array.Float64Builder, v float64, ok bool) {
 func (enc *Encoder) newArrays() []arrow.Array {
 	cols := make([]arrow.Array, 0, len(schema.Fields()))
 	cols = append(cols, enc.id.NewArray(), enc.ts.NewArray())
-	for j := range enc.dicts {
+	for j := range dictServiceTier { // tenant … region
 		cols = append(cols, enc.dicts[j].newArray(enc.dictV))
 	}
-	for _, b := range enc.toks {
+	for _, b := range enc.toks { // input … reasoning, cache_write_1h
 		cols = append(cols, b.NewArray())
 	}
+	cols = append(cols, enc.dicts[dictServiceTier].newArray(enc.dictV))
 	cols = append(cols, enc.lat.NewArray(), enc.ttft.NewArray(), enc.gpu.NewArray(), enc.attrs.NewArray())
 	return cols
 }

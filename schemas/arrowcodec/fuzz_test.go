@@ -3,6 +3,8 @@ package arrowcodec
 import (
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -39,7 +41,12 @@ func decodeWith(d *Decoder, data []byte) decodeResult {
 
 // decodeArrowSeeds are valid streams of many shapes for FuzzDecodeArrow.
 func decodeArrowSeeds(f testing.TB) [][]byte {
+	old, err := os.ReadFile(filepath.Join("testdata", "events_v1_before_service_tier.arrows"))
+	if err != nil {
+		f.Fatal(err)
+	}
 	seeds := [][]byte{
+		old,
 		mustEncode(f, variedEvents()),
 		mustEncode(f, typicalEvents(20, 1)),
 		mustEncode(f, nil),
@@ -136,20 +143,21 @@ func checkDecodeArrow(t *testing.T, data []byte) {
 }
 
 func FuzzArrowRoundTrip(f *testing.F) {
-	f.Add("e-1", int64(1741964966535897932), "acme", "openai", "gpt-4o", true, "", "search", "chat", "us-east-1",
-		int64(100), int64(10), int64(5), int64(50), int64(20), 120.5, true, 30.25, true, 0.0, "k", "v", uint8(1))
-	f.Add("é-日本", int64(0), "Zürich", "self-hosted", "llama", false, "timeout", "", "", "",
-		int64(0), int64(0), int64(0), int64(0), int64(0), 0.0, false, 0.0, false, 86400000.0, "", "", uint8(0))
-	f.Add("x", int64(math.MaxInt64), "t", "p", "m", true, "\xff", "a", "o", "r",
-		int64(1e9), int64(1e9), int64(0), int64(1e9), int64(1e9), math.NaN(), true, -1.0, true, 1.5, "key", "\x00", uint8(3))
+	f.Add("e-1", int64(1741964966535897932), "acme", "openai", "gpt-4o", true, "", "search", "chat", "us-east-1", "priority",
+		int64(100), int64(10), int64(5), int64(3), int64(50), int64(20), 120.5, true, 30.25, true, 0.0, "k", "v", uint8(1))
+	f.Add("é-日本", int64(0), "Zürich", "self-hosted", "llama", false, "timeout", "", "", "", "",
+		int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), 0.0, false, 0.0, false, 86400000.0, "", "", uint8(0))
+	f.Add("x", int64(math.MaxInt64), "t", "p", "m", true, "\xff", "a", "o", "r", "on demand",
+		int64(1e9), int64(1e9), int64(0), int64(1), int64(1e9), int64(1e9), math.NaN(), true, -1.0, true, 1.5, "key", "\x00", uint8(3))
 	f.Fuzz(func(t *testing.T, id string, tsNanos int64, tenant, provider, model string, ok bool,
-		errType, app, op, region string, in, cached, cw, out, reasoning int64,
+		errType, app, op, region, tier string, in, cached, cw, cw1h, out, reasoning int64,
 		lat float64, hasLat bool, ttft float64, hasTTFT bool, gpu float64, ak, av string, copies uint8) {
 		e := schemas.Event{
 			EventID: id, Timestamp: time.Unix(0, tsNanos).UTC(), Tenant: tenant, Provider: provider, Model: model,
 			Status: schemas.StatusError, ErrorType: errType, Application: app, Operation: op, Region: region,
-			InputTokens: in, CachedInputTokens: cached, CacheWriteTokens: cw, OutputTokens: out, ReasoningTokens: reasoning,
-			LatencyMs: lat, HasLatency: hasLat, TTFTMs: ttft, HasTTFT: hasTTFT, GPUMs: gpu,
+			ServiceTier: tier, InputTokens: in, CachedInputTokens: cached, CacheWriteTokens: cw, CacheWrite1hTokens: cw1h,
+			OutputTokens: out, ReasoningTokens: reasoning, LatencyMs: lat, HasLatency: hasLat, TTFTMs: ttft, HasTTFT: hasTTFT,
+			GPUMs: gpu,
 		}
 		if ok {
 			e.Status = schemas.StatusOK

@@ -22,6 +22,8 @@ var (
 	operations = []string{"chat", "embeddings", "chat", "chat"}
 	regions    = []string{"us-east-1", "eu-west-1", "ap-south-1"}
 	errorTypes = []string{"rate_limited", "timeout", "server_error", "client_error"}
+	// serviceTiers: mostly absent, as in production traffic.
+	serviceTiers = []string{"", "", "", "", "", "", "batch", "flex", "priority", "default"}
 )
 
 // typicalEvents returns n events shaped like production traffic: ~20
@@ -48,6 +50,9 @@ func typicalEvents(n int, seed uint64) []schemas.Event {
 		e.InputTokens = int64(r.IntN(8000))
 		e.CachedInputTokens = e.InputTokens / 4
 		e.CacheWriteTokens = e.InputTokens / 8
+		if i%4 == 0 { // not from r: the other fields stay as they were before these two
+			e.CacheWrite1hTokens = e.CacheWriteTokens / 2
+		}
 		e.OutputTokens = int64(r.IntN(2000))
 		e.ReasoningTokens = e.OutputTokens / 3
 		e.LatencyMs, e.HasLatency = float64(r.IntN(30000))+0.25, true
@@ -58,6 +63,7 @@ func typicalEvents(n int, seed uint64) []schemas.Event {
 		if r.IntN(10) == 0 {
 			e.Attributes = map[string]string{"user_tier": "pro", "experiment": fmt.Sprint(r.IntN(3))}
 		}
+		e.ServiceTier = serviceTiers[i*7%len(serviceTiers)]
 	}
 	return evs
 }
@@ -65,6 +71,18 @@ func typicalEvents(n int, seed uint64) []schemas.Event {
 // variedEvents covers every field and edge: absent optionals, zero and
 // maximal values, unicode, attributes, both statuses.
 func variedEvents() []schemas.Event {
+	evs := variedEventsBeforeServiceTier()
+	evs[0].ServiceTier, evs[0].CacheWrite1hTokens = "priority", 60
+	evs[2].ServiceTier, evs[2].CacheWriteTokens, evs[2].CacheWrite1hTokens = "Flex-2.0_x", schemas.MaxTokens/2, schemas.MaxTokens/2
+	evs[2].CachedInputTokens = schemas.MaxTokens / 2
+	evs[4].ServiceTier = "priority" // the dictionary value of e-1 again
+	return evs
+}
+
+// variedEventsBeforeServiceTier is what variedEvents was before the
+// cache_write_1h_tokens and service_tier columns: the content of the golden
+// stream written by that encoder.
+func variedEventsBeforeServiceTier() []schemas.Event {
 	return []schemas.Event{
 		{
 			EventID: "e-1", Timestamp: t0, Tenant: "acme", Provider: "openai", Model: "gpt-4o",

@@ -20,18 +20,20 @@ const (
 	sApplication
 	sOperation
 	sRegion
+	sServiceTier
 	sTimestamp
 	sInput
 	sCached
 	sCacheWrite
 	sOutput
 	sReasoning
+	sCacheWrite1h
 	sLatency
 	sTTFT
 	sGPU
 	sAttributes
 	numSlots
-	numStrSlots = sRegion + 1
+	numStrSlots = sServiceTier + 1
 )
 
 type kind uint8
@@ -61,25 +63,27 @@ type colSpec struct {
 }
 
 var specs = [numSlots]colSpec{
-	sEventID:     {ColEventID, kindString, true, schemas.MaxEventIDLen},
-	sTenant:      {ColTenant, kindString, true, schemas.MaxTenantLen},
-	sProvider:    {ColProvider, kindString, true, schemas.MaxProviderLen},
-	sModel:       {ColModel, kindString, true, schemas.MaxModelLen},
-	sStatus:      {ColStatus, kindString, true, 0},
-	sErrorType:   {ColErrorType, kindString, false, schemas.MaxLabelLen},
-	sApplication: {ColApplication, kindString, false, schemas.MaxApplicationLen},
-	sOperation:   {ColOperation, kindString, false, schemas.MaxLabelLen},
-	sRegion:      {ColRegion, kindString, false, schemas.MaxLabelLen},
-	sTimestamp:   {ColTimestamp, kindTimestamp, true, 0},
-	sInput:       {ColInputTokens, kindInt, false, 0},
-	sCached:      {ColCachedInputTokens, kindInt, false, 0},
-	sCacheWrite:  {ColCacheWriteTokens, kindInt, false, 0},
-	sOutput:      {ColOutputTokens, kindInt, false, 0},
-	sReasoning:   {ColReasoningTokens, kindInt, false, 0},
-	sLatency:     {ColLatencyMs, kindFloat, false, 0},
-	sTTFT:        {ColTTFTMs, kindFloat, false, 0},
-	sGPU:         {ColGPUMs, kindFloat, false, 0},
-	sAttributes:  {ColAttributes, kindMap, false, 0},
+	sEventID:      {ColEventID, kindString, true, schemas.MaxEventIDLen},
+	sTenant:       {ColTenant, kindString, true, schemas.MaxTenantLen},
+	sProvider:     {ColProvider, kindString, true, schemas.MaxProviderLen},
+	sModel:        {ColModel, kindString, true, schemas.MaxModelLen},
+	sStatus:       {ColStatus, kindString, true, 0},
+	sErrorType:    {ColErrorType, kindString, false, schemas.MaxLabelLen},
+	sApplication:  {ColApplication, kindString, false, schemas.MaxApplicationLen},
+	sOperation:    {ColOperation, kindString, false, schemas.MaxLabelLen},
+	sRegion:       {ColRegion, kindString, false, schemas.MaxLabelLen},
+	sServiceTier:  {ColServiceTier, kindString, false, schemas.MaxServiceTierLen},
+	sTimestamp:    {ColTimestamp, kindTimestamp, true, 0},
+	sInput:        {ColInputTokens, kindInt, false, 0},
+	sCached:       {ColCachedInputTokens, kindInt, false, 0},
+	sCacheWrite:   {ColCacheWriteTokens, kindInt, false, 0},
+	sOutput:       {ColOutputTokens, kindInt, false, 0},
+	sReasoning:    {ColReasoningTokens, kindInt, false, 0},
+	sCacheWrite1h: {ColCacheWrite1hTokens, kindInt, false, 0},
+	sLatency:      {ColLatencyMs, kindFloat, false, 0},
+	sTTFT:         {ColTTFTMs, kindFloat, false, 0},
+	sGPU:          {ColGPUMs, kindFloat, false, 0},
+	sAttributes:   {ColAttributes, kindMap, false, 0},
 }
 
 var slotByName = func() map[string]int {
@@ -359,8 +363,12 @@ func (c *strCol) prepare(spec *colSpec, f *field, a *arr, dict *dictState, n int
 			ascii = stringsPrintableASCII(&f.typ, a)
 		}
 	}
+	tier := spec.name == ColServiceTier
 	for _, s := range c.vals {
 		ok := len(s) <= spec.max && (ascii || schemas.ValidText(s))
+		if tier {
+			ok = ok && schemas.ValidServiceTier(s)
+		}
 		if s == "" {
 			ok = !spec.required
 		}
@@ -490,6 +498,8 @@ func (b *batch) emit(row0 int, fn func(schemas.Event) error, onInvalid func(int,
 		ok = ok && k
 		e.Region, k = s[sRegion].at(i)
 		ok = ok && k
+		e.ServiceTier, k = s[sServiceTier].at(i)
+		ok = ok && k
 
 		if b.tsUnit == unitNano {
 			e.Timestamp = time.Unix(0, b.ts[i]).UTC()
@@ -498,12 +508,13 @@ func (b *batch) emit(row0 int, fn func(schemas.Event) error, onInvalid func(int,
 		}
 
 		in, cached, cw := b.toks[0][i], b.toks[1][i], b.toks[2][i]
-		out, reasoning := b.toks[3][i], b.toks[4][i]
+		out, reasoning, cw1h := b.toks[3][i], b.toks[4][i], b.toks[5][i]
 		e.InputTokens, e.CachedInputTokens, e.CacheWriteTokens = in, cached, cw
-		e.OutputTokens, e.ReasoningTokens = out, reasoning
+		e.OutputTokens, e.ReasoningTokens, e.CacheWrite1hTokens = out, reasoning, cw1h
 		ok = ok && uint64(in) <= schemas.MaxTokens && uint64(cached) <= schemas.MaxTokens &&
 			uint64(cw) <= schemas.MaxTokens && uint64(out) <= schemas.MaxTokens &&
-			uint64(reasoning) <= schemas.MaxTokens && cached+cw <= in && reasoning <= out
+			uint64(reasoning) <= schemas.MaxTokens && uint64(cw1h) <= schemas.MaxTokens &&
+			cached+cw <= in && reasoning <= out && cw1h <= cw
 
 		e.LatencyMs, e.HasLatency = b.lat[i], b.hasLat[i]
 		e.TTFTMs, e.HasTTFT = b.ttft[i], b.hasTTFT[i]

@@ -15,7 +15,10 @@
 // The decoder also reads streams written by other Arrow libraries (pyarrow,
 // polars, arrow-rs): string columns may be plain utf8, large_utf8 or
 // string_view instead of dictionaries, timestamps may use any unit, optional
-// columns may be missing and unknown columns are ignored.
+// columns may be missing and unknown columns are ignored. Missing optional
+// columns also keep streams of older producers readable: those written
+// before cache_write_1h_tokens and service_tier were added decode with both
+// zero (absent).
 package arrowcodec
 
 import (
@@ -29,25 +32,27 @@ const MetadataSchemaVersion = "costpipe.schema_version"
 
 // Column names. They equal the JSON field names of the event contract.
 const (
-	ColEventID           = "event_id"
-	ColTimestamp         = "timestamp"
-	ColTenant            = "tenant"
-	ColProvider          = "provider"
-	ColModel             = "model"
-	ColStatus            = "status"
-	ColErrorType         = "error_type"
-	ColApplication       = "application"
-	ColOperation         = "operation"
-	ColRegion            = "region"
-	ColInputTokens       = "input_tokens"
-	ColCachedInputTokens = "cached_input_tokens"
-	ColCacheWriteTokens  = "cache_write_tokens"
-	ColOutputTokens      = "output_tokens"
-	ColReasoningTokens   = "reasoning_tokens"
-	ColLatencyMs         = "latency_ms"
-	ColTTFTMs            = "ttft_ms"
-	ColGPUMs             = "gpu_ms"
-	ColAttributes        = "attributes"
+	ColEventID            = "event_id"
+	ColTimestamp          = "timestamp"
+	ColTenant             = "tenant"
+	ColProvider           = "provider"
+	ColModel              = "model"
+	ColStatus             = "status"
+	ColErrorType          = "error_type"
+	ColApplication        = "application"
+	ColOperation          = "operation"
+	ColRegion             = "region"
+	ColInputTokens        = "input_tokens"
+	ColCachedInputTokens  = "cached_input_tokens"
+	ColCacheWriteTokens   = "cache_write_tokens"
+	ColOutputTokens       = "output_tokens"
+	ColReasoningTokens    = "reasoning_tokens"
+	ColCacheWrite1hTokens = "cache_write_1h_tokens"
+	ColServiceTier        = "service_tier"
+	ColLatencyMs          = "latency_ms"
+	ColTTFTMs             = "ttft_ms"
+	ColGPUMs              = "gpu_ms"
+	ColAttributes         = "attributes"
 )
 
 // dictString is the type of the low-cardinality string columns: each
@@ -77,6 +82,8 @@ var schema = arrow.NewSchema([]arrow.Field{
 	{Name: ColCacheWriteTokens, Type: arrow.PrimitiveTypes.Int64},
 	{Name: ColOutputTokens, Type: arrow.PrimitiveTypes.Int64},
 	{Name: ColReasoningTokens, Type: arrow.PrimitiveTypes.Int64},
+	{Name: ColCacheWrite1hTokens, Type: arrow.PrimitiveTypes.Int64},
+	{Name: ColServiceTier, Type: dictString, Nullable: true},
 	{Name: ColLatencyMs, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: ColTTFTMs, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: ColGPUMs, Type: arrow.PrimitiveTypes.Float64},
