@@ -1,0 +1,451 @@
+package litellm
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/schemas"
+)
+
+// The exact-cost test prices events with the imported catalog (pricing.Parse
+// of Import's output, no overrides) and compares every cost with one
+// computed here independently, from the list's JSON numbers as big.Rat,
+// with LiteLLM's rules:
+//
+//   - threshold: the largest N of an input_cost_per_token_above_<N>_tokens
+//     key with input_tokens > N;
+//   - a rate <f> on service tier S is the first present of
+//     <f>_above_<N>_tokens_<S>, <f>_above_<N>_tokens, <f>_<S>, <f>;
+//   - then cached and cache write default to input, the 1-hour cache write
+//     to the cache write, reasoning to output;
+//   - a tiered_pricing entry: the tier with range_start < input_tokens ≤
+//     range_end (else the last), its rates with LiteLLM's fallbacks.
+//
+// cost = (input−cached−cache_write)·input + cached·cached_input
+//      + (cache_write−cw1h)·cache_write + cw1h·cache_write_1h
+//      + (output−reasoning)·output + reasoning·reasoning + request,
+// rounded half to even to 10^-12 USD like the engine.
+
+// listObjects decodes the list keeping numbers as text.
+func listObjects(t *testing.T, data []byte) map[string]map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var raw map[string]any
+	if err := dec.Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]map[string]any)
+	for k, v := range raw {
+		if m, ok := v.(map[string]any); ok {
+			out[k] = m
+		}
+	}
+	return out
+}
+
+func ratOf(t *testing.T, v any) *big.Rat {
+	t.Helper()
+	n, ok := v.(json.Number)
+	if !ok {
+		t.Fatalf("not a number: %v", v)
+	}
+	r, ok := new(big.Rat).SetString(string(n))
+	if !ok {
+		t.Fatalf("not a number: %v", v)
+	}
+	return r
+}
+
+var thresholdKey = regexp.MustCompile(`^input_cost_per_token_above_([0-9]+)(k?)_tokens$`)
+
+// thresholds returns an entry's thresholds, ascending, with the text LiteLLM
+// writes them in ("200k").
+func thresholds(obj map[string]any) (ns []int64, text map[int64]string) {
+	text = map[int64]string{}
+	for k := range obj {
+		m := thresholdKey.FindStringSubmatch(k)
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		if m[2] == "k" {
+			n *= 1000
+		}
+		ns = append(ns, n)
+		text[n] = m[1] + m[2]
+	}
+	slices.Sort(ns)
+	return ns, text
+}
+
+var suffixOf = map[string]string{"batch": "batches", "flex": "flex", "priority": "priority"}
+
+// litellmRates returns the per-token rates of a call of n input tokens on
+// service tier st: input, cached, cache write, 1-hour cache write, output,
+// reasoning, and the per-call request price.
+func litellmRates(t *testing.T, obj map[string]any, st string, n int64) [7]*big.Rat {
+	t.Helper()
+	zero := new(big.Rat)
+	if tp, ok := obj["tiered_pricing"].([]any); ok {
+		return tieredRates(t, obj, tp, n)
+	}
+	ns, text := thresholds(obj)
+	above := ""
+	for _, th := range ns {
+		if n > th {
+			above = text[th]
+		}
+	}
+	s := suffixOf[st]
+	lookup := func(f string) *big.Rat {
+		var keys []string
+		if above != "" {
+			if s != "" {
+				keys = append(keys, f+"_above_"+above+"_tokens_"+s)
+			}
+			keys = append(keys, f+"_above_"+above+"_tokens")
+		}
+		if s != "" {
+			keys = append(keys, f+"_"+s)
+		}
+		keys = append(keys, f)
+		for _, k := range keys {
+			if v, ok := obj[k]; ok {
+				return ratOf(t, v)
+			}
+		}
+		return nil
+	}
+	or := func(r, def *big.Rat) *big.Rat {
+		if r == nil {
+			return def
+		}
+		return r
+	}
+	in := lookup("input_cost_per_token")
+	out := or(lookup("output_cost_per_token"), zero)
+	cw := or(lookup("cache_creation_input_token_cost"), in)
+	return [7]*big.Rat{
+		in,
+		or(lookup("cache_read_input_token_cost"), in),
+		cw,
+		or(lookup("cache_creation_input_token_cost_above_1hr"), cw),
+		out,
+		or(lookup("output_cost_per_reasoning_token"), out),
+		or(lookup("input_cost_per_request"), zero),
+	}
+}
+
+// tieredRates are LiteLLM's rates from a tiered_pricing table.
+func tieredRates(t *testing.T, obj map[string]any, tp []any, n int64) [7]*big.Rat {
+	t.Helper()
+	tiers := make([]map[string]any, len(tp))
+	for i, x := range tp {
+		tiers[i] = x.(map[string]any)
+	}
+	start := func(m map[string]any) *big.Rat { return ratOf(t, m["range"].([]any)[0]) }
+	end := func(m map[string]any) *big.Rat { return ratOf(t, m["range"].([]any)[1]) }
+	slices.SortStableFunc(tiers, func(a, b map[string]any) int { return start(a).Cmp(start(b)) })
+	nr := new(big.Rat).SetInt64(n)
+	tier := tiers[len(tiers)-1]
+	for _, m := range tiers {
+		if start(m).Cmp(nr) < 0 && nr.Cmp(end(m)) <= 0 {
+			tier = m
+			break
+		}
+	}
+	zero := new(big.Rat)
+	// Python's `tier.get(k) or tier.get(fallback, 0)`: zero counts as absent.
+	get := func(keys ...string) *big.Rat {
+		for _, k := range keys {
+			if v, ok := tier[k]; ok {
+				if r := ratOf(t, v); r.Sign() != 0 {
+					return r
+				}
+			}
+		}
+		return zero
+	}
+	in := get("input_cost_per_token")
+	out := zero
+	if v, ok := tier["output_cost_per_token"]; ok {
+		out = ratOf(t, v)
+	} else if v, ok := obj["output_cost_per_token"]; ok {
+		out = ratOf(t, v)
+	}
+	cw := get("cache_creation_input_token_cost", "input_cost_per_token")
+	cw1h := get("cache_creation_input_token_cost_above_1hr", "cache_creation_input_token_cost")
+	if cw1h.Sign() == 0 {
+		cw1h = cw
+	}
+	reasoning := get("output_cost_per_reasoning_token", "output_cost_per_token")
+	if reasoning.Sign() == 0 {
+		reasoning = out
+	}
+	request := zero
+	if v, ok := obj["input_cost_per_request"]; ok {
+		request = ratOf(t, v)
+	}
+	return [7]*big.Rat{in, get("cache_read_input_token_cost", "input_cost_per_token"), cw, cw1h, out, reasoning, request}
+}
+
+// expectedCost is the cost of e at rates r (per token), rounded half to
+// even to 10^-12 USD.
+func expectedCost(e *schemas.Event, r [7]*big.Rat) *big.Rat {
+	sum := new(big.Rat)
+	addTokens := func(n int64, rate *big.Rat) {
+		sum.Add(sum, new(big.Rat).Mul(new(big.Rat).SetInt64(n), rate))
+	}
+	addTokens(e.InputTokens-e.CachedInputTokens-e.CacheWriteTokens, r[0])
+	addTokens(e.CachedInputTokens, r[1])
+	addTokens(e.CacheWriteTokens-e.CacheWrite1hTokens, r[2])
+	addTokens(e.CacheWrite1hTokens, r[3])
+	addTokens(e.OutputTokens-e.ReasoningTokens, r[4])
+	addTokens(e.ReasoningTokens, r[5])
+	sum.Add(sum, r[6])
+	return roundPico(sum)
+}
+
+// roundPico rounds x ≥ 0 half to even to a multiple of 10^-12.
+func roundPico(x *big.Rat) *big.Rat {
+	scaled := new(big.Rat).Mul(x, big.NewRat(1_000_000_000_000, 1))
+	q, m := new(big.Int).QuoRem(scaled.Num(), scaled.Denom(), new(big.Int))
+	twice := new(big.Int).Mul(m, big.NewInt(2))
+	if c := twice.Cmp(scaled.Denom()); c > 0 || c == 0 && q.Bit(0) == 1 {
+		q.Add(q, big.NewInt(1))
+	}
+	return new(big.Rat).SetFrac(q, big.NewInt(1_000_000_000_000))
+}
+
+func picoRat(t *testing.T, p pricing.Pico) *big.Rat {
+	t.Helper()
+	r, ok := new(big.Rat).SetString(p.String())
+	if !ok {
+		t.Fatalf("cannot read %s", p)
+	}
+	return r
+}
+
+var costTime = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+
+// events returns the events priced for one model: input tokens below and
+// above each threshold (or each tiered_pricing range start), with and
+// without cache reads, cache writes (5-minute and 1-hour) and reasoning.
+func events(obj map[string]any, provider, model string) []schemas.Event {
+	inputs := []int64{1, 1000}
+	ns, _ := thresholds(obj)
+	if tp, ok := obj["tiered_pricing"].([]any); ok {
+		for _, x := range tp {
+			r := x.(map[string]any)["range"].([]any)
+			s, _ := strconv.ParseFloat(string(r[0].(json.Number)), 64)
+			e, _ := strconv.ParseFloat(string(r[1].(json.Number)), 64)
+			ns = append(ns, int64(s), int64(e))
+		}
+	}
+	for _, n := range ns {
+		if n > 0 {
+			inputs = append(inputs, n, n+1)
+		}
+	}
+	var evs []schemas.Event
+	for _, st := range []string{"", "batch", "flex", "priority"} {
+		for _, n := range inputs {
+			base := schemas.Event{Provider: provider, Model: model, Timestamp: costTime, Status: schemas.StatusOK, ServiceTier: st, InputTokens: n}
+			plain := base
+			plain.OutputTokens = 777
+			full := base
+			full.CachedInputTokens = n / 3
+			full.CacheWriteTokens = n / 5
+			full.CacheWrite1hTokens = n / 11
+			full.OutputTokens = 1234
+			full.ReasoningTokens = 456
+			writes := base
+			writes.CacheWriteTokens = n
+			writes.CacheWrite1hTokens = n / 2
+			evs = append(evs, plain, full, writes)
+		}
+	}
+	return evs
+}
+
+// TestExactCost prices events for 30 models of the list chosen at random
+// (fixed seed; some with long-context tiers, some with service tiers, some
+// tiered_pricing tables) and compares the engine's cost with LiteLLM's.
+func TestExactCost(t *testing.T) {
+	data, err := os.ReadFile(sharedList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Import(bytes.NewReader(data), Options{SkipInexact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := pricing.Parse("imported.yaml", res.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := listObjects(t, data)
+	bySource := map[string]*pricing.Entry{}
+	var longCtx, serviced, tiered, all []string
+	for _, e := range cat.Entries() {
+		key := strings.TrimPrefix(e.Source, "litellm:")
+		bySource[key] = e
+		obj := objs[key]
+		all = append(all, key)
+		if _, ok := obj["tiered_pricing"]; ok {
+			tiered = append(tiered, key)
+			continue
+		}
+		if ns, _ := thresholds(obj); len(ns) > 0 {
+			longCtx = append(longCtx, key)
+		}
+		for k := range obj {
+			if strings.HasSuffix(k, "_flex") || strings.HasSuffix(k, "_priority") || strings.HasSuffix(k, "_batches") {
+				serviced = append(serviced, key)
+				break
+			}
+		}
+	}
+	for _, l := range [][]string{longCtx, serviced, tiered, all} {
+		slices.Sort(l)
+	}
+	r := rand.New(rand.NewPCG(14, 20260724))
+	chosen := map[string]bool{}
+	pick := func(from []string, n int) {
+		for added := 0; added < n && len(chosen) < 30; {
+			if k := from[r.IntN(len(from))]; !chosen[k] {
+				chosen[k] = true
+				added++
+			}
+		}
+	}
+	pick(longCtx, 10)
+	pick(serviced, 8)
+	pick(tiered, 3)
+	pick(all, 30)
+	keys := make([]string, 0, len(chosen))
+	for k := range chosen {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	priced := 0
+	for _, key := range keys {
+		e, obj := bySource[key], objs[key]
+		for _, ev := range events(obj, e.Provider, e.Model) {
+			want := expectedCost(&ev, litellmRates(t, obj, ev.ServiceTier, ev.InputTokens))
+			got, ok := cat.Total(&ev)
+			if !ok {
+				t.Fatalf("%s (%s/%s) is unpriced", key, e.Provider, e.Model)
+			}
+			if picoRat(t, got).Cmp(want) != 0 {
+				t.Errorf("%s (%s/%s) tier %q input %d cached %d writes %d/%d output %d reasoning %d: cost %s, want %s",
+					key, e.Provider, e.Model, ev.ServiceTier, ev.InputTokens, ev.CachedInputTokens, ev.CacheWriteTokens,
+					ev.CacheWrite1hTokens, ev.OutputTokens, ev.ReasoningTokens, got, want.FloatString(12))
+			}
+			priced++
+		}
+	}
+	t.Logf("%d events of %d models: %s", priced, len(keys), strings.Join(keys, ", "))
+}
+
+// usd is a cost written as a decimal, for the named checks.
+func usd(t *testing.T, s string) *big.Rat {
+	t.Helper()
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		t.Fatalf("bad decimal %q", s)
+	}
+	return r
+}
+
+// TestIssueChecks are the checks issue 14 names: Claude Sonnet 4.5 at the
+// above-200k rates for every token of a 250k-token call, at the base rates
+// for 150k; GPT-5 flex at its flex rates; GPT-5 batch at half the standard
+// rates, which needs the provider default of the overrides (so it is
+// checked against the embedded catalog, pricing.Default()).
+func TestIssueChecks(t *testing.T) {
+	data, err := os.ReadFile(sharedList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Import(bytes.NewReader(data), Options{SkipInexact: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imported, err := pricing.Parse("imported.yaml", res.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(provider, model, st string, in, cached, cw, cw1h, out int64) schemas.Event {
+		return schemas.Event{Provider: provider, Model: model, Timestamp: costTime, Status: schemas.StatusOK, ServiceTier: st,
+			InputTokens: in, CachedInputTokens: cached, CacheWriteTokens: cw, CacheWrite1hTokens: cw1h, OutputTokens: out}
+	}
+	for _, tc := range []struct {
+		name string
+		cat  *pricing.Catalog
+		e    schemas.Event
+		want string
+	}{
+		// Above 200k: 6 input, 0.6 cached, 7.5 cache write, 12 1-hour write,
+		// 22.5 output per 1M, for all tokens of the call.
+		{"sonnet 4.5 250k", imported, ev("anthropic", "claude-sonnet-4-5", "", 250_000, 50_000, 20_000, 10_000, 2_000),
+			// 180k·6 + 50k·0.6 + 10k·7.5 + 10k·12 + 2k·22.5 (µUSD)
+			"1.35"},
+		{"sonnet 4.5 150k", imported, ev("anthropic", "claude-sonnet-4-5", "", 150_000, 50_000, 20_000, 10_000, 2_000),
+			// 80k·3 + 50k·0.3 + 10k·3.75 + 10k·6 + 2k·15
+			"0.3825"},
+		{"sonnet 4.5 200k is not above", imported, ev("anthropic", "claude-sonnet-4-5", "", 200_000, 0, 0, 0, 0), "0.6"},
+		{"sonnet 4.5 200001", imported, ev("anthropic", "claude-sonnet-4-5", "", 200_001, 0, 0, 0, 0), "1.200006"},
+		// GPT-5 flex: 0.625 input, 0.0625 cached, 5 output.
+		{"gpt-5 flex", imported, ev("openai", "gpt-5", "flex", 10_000, 4_000, 0, 0, 1_000), "0.009"},
+		{"gpt-5 standard", imported, ev("openai", "gpt-5", "", 10_000, 4_000, 0, 0, 1_000), "0.018"},
+		// The import alone has no batch price for gpt-5: standard rates.
+		{"gpt-5 batch, import only", imported, ev("openai", "gpt-5", "batch", 10_000, 4_000, 0, 0, 1_000), "0.018"},
+		// The embedded catalog: the openai provider default halves them.
+		{"gpt-5 batch, default catalog", pricing.Default(), ev("openai", "gpt-5", "batch", 10_000, 4_000, 0, 0, 1_000), "0.009"},
+		{"gpt-5 flex, default catalog", pricing.Default(), ev("openai", "gpt-5", "flex", 10_000, 4_000, 0, 0, 1_000), "0.009"},
+		{"gpt-5 standard, default catalog", pricing.Default(), ev("openai", "gpt-5", "", 10_000, 4_000, 0, 0, 1_000), "0.018"},
+	} {
+		got, ok := tc.cat.Total(&tc.e)
+		if !ok || picoRat(t, got).Cmp(usd(t, tc.want)) != 0 {
+			t.Errorf("%s: cost %s %v, want %s", tc.name, got, ok, tc.want)
+		}
+	}
+	// And the same through the JSON, independently.
+	objs := listObjects(t, data)
+	for _, tc := range []struct{ key, st string }{{"gpt-5", "flex"}, {"claude-sonnet-4-5", ""}} {
+		for _, n := range []int64{150_000, 250_000} {
+			e := ev("", "", tc.st, n, 1000, 500, 100, 3000)
+			r := litellmRates(t, objs[tc.key], tc.st, n)
+			want := expectedCost(&e, r)
+			e.Provider, e.Model = map[string]string{"gpt-5": "openai", "claude-sonnet-4-5": "anthropic"}[tc.key], tc.key
+			if got, _ := imported.Total(&e); picoRat(t, got).Cmp(want) != 0 {
+				t.Errorf("%s %s %d: cost %s, want %s", tc.key, tc.st, n, got, want.FloatString(12))
+			}
+		}
+	}
+}
+
+func Example_perMillion() {
+	for _, s := range []string{"3e-06", "1.25e-07", "3E-6", "1e-18"} {
+		v, _ := shiftDecimal(s, 6)
+		fmt.Println(s, "→", v)
+	}
+	// Output:
+	// 3e-06 → 3
+	// 1.25e-07 → 0.125
+	// 3E-6 → 3
+	// 1e-18 → 0.000000000001
+}

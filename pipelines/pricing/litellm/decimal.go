@@ -1,0 +1,166 @@
+package litellm
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+)
+
+// Why a price cannot be converted.
+var (
+	errNotNumber = errors.New("not a JSON number")
+	errNegative  = errors.New("negative")
+	errTooLarge  = fmt.Errorf("exceeds the catalog's maximum of %d", pricing.MaxPriceUSD)
+)
+
+// InexactError is a price that a catalog cannot hold exactly: after the
+// conversion it has more than pricing.PicoDigits fraction digits. The
+// importer never rounds a price.
+type InexactError struct {
+	// Digits is the number of fraction digits the converted price needs.
+	Digits int
+}
+
+func (e *InexactError) Error() string {
+	return fmt.Sprintf("has %d fraction digits after the conversion, more than the catalog's %d (prices are never rounded)",
+		e.Digits, pricing.PicoDigits)
+}
+
+// shiftDecimal converts num, the text of a JSON number, to the decimal text
+// of num·10^shift: shift 6 turns a LiteLLM per-token price into USD per 1M
+// tokens, shift 0 keeps a per-request price. The conversion works on the
+// digits, never through floating point, so 1.25e-07 becomes "0.125" and
+// 3E-6 "3". The result is the shortest decimal text of the value (no
+// exponent, no leading or trailing zeros: "0", "2.5", "15", "0.075").
+//
+// It fails for text that is not a JSON number, for negative values (-0 is
+// 0), for values above pricing.MaxPriceUSD and, with an *InexactError, for
+// values with more than pricing.PicoDigits fraction digits.
+func shiftDecimal(num string, shift int) (string, error) {
+	digits, e, neg, err := parseNumber(num)
+	if err != nil {
+		return "", err
+	}
+	if digits == "" {
+		return "0", nil // 0, -0, 0.000e5 …
+	}
+	if neg {
+		return "", errNegative
+	}
+	e += int64(shift)
+	const maxIntDigits = 7 // MaxPriceUSD = 1 000 000 has 7 digits
+	var intText, fracText string
+	switch {
+	case e >= 0:
+		if int64(len(digits))+e > maxIntDigits {
+			return "", errTooLarge
+		}
+		intText = digits + strings.Repeat("0", int(e))
+	default:
+		fd := -e
+		if fd > pricing.PicoDigits {
+			if fd > 1<<30 {
+				fd = 1 << 30
+			}
+			return "", &InexactError{Digits: int(fd)}
+		}
+		if int64(len(digits)) > fd {
+			intText, fracText = digits[:int64(len(digits))-fd], digits[int64(len(digits))-fd:]
+		} else {
+			intText, fracText = "0", strings.Repeat("0", int(fd)-len(digits))+digits
+		}
+	}
+	if len(intText) > maxIntDigits || len(intText) == maxIntDigits && (intText > "1000000" || fracText != "") {
+		return "", errTooLarge
+	}
+	if fracText == "" {
+		return intText, nil
+	}
+	return intText + "." + fracText, nil
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// parseNumber splits the text of a JSON number into its significant digits
+// (no leading or trailing zeros; "" for zero) and a power of ten e, so that
+// the value is ±digits·10^e. e is exact for |exponents| up to 10^12 and
+// clamped beyond, where every nonzero value is out of any range we accept.
+func parseNumber(num string) (digits string, e int64, neg bool, err error) {
+	s := num
+	if strings.HasPrefix(s, "-") {
+		neg, s = true, s[1:]
+	}
+	// JSON grammar: int ("0" or [1-9][0-9]*), optional frac, optional exp.
+	i := 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	intPart := s[:i]
+	if intPart == "" || (len(intPart) > 1 && intPart[0] == '0') {
+		return "", 0, false, errNotNumber
+	}
+	fracPart := ""
+	if i < len(s) && s[i] == '.' {
+		j := i + 1
+		for j < len(s) && isDigit(s[j]) {
+			j++
+		}
+		fracPart = s[i+1 : j]
+		if fracPart == "" {
+			return "", 0, false, errNotNumber
+		}
+		i = j
+	}
+	var exp int64
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		expNeg := false
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			expNeg = s[i] == '-'
+			i++
+		}
+		j := i
+		for i < len(s) && isDigit(s[i]) {
+			if exp < 1e12 {
+				exp = exp*10 + int64(s[i]-'0')
+			}
+			i++
+		}
+		if i == j {
+			return "", 0, false, errNotNumber
+		}
+		if expNeg {
+			exp = -exp
+		}
+	}
+	if i != len(s) {
+		return "", 0, false, errNotNumber
+	}
+	digits = strings.TrimLeft(intPart+fracPart, "0")
+	if digits == "" {
+		return "", 0, neg, nil
+	}
+	e = exp - int64(len(fracPart))
+	trimmed := strings.TrimRight(digits, "0")
+	e += int64(len(digits) - len(trimmed))
+	return trimmed, e, neg, nil
+}
+
+// wholeNumber returns the value of the text of a JSON number that is a
+// whole number in [0, 10^12].
+func wholeNumber(num string) (int64, bool) {
+	digits, e, neg, err := parseNumber(num)
+	if err != nil || e < 0 || (neg && digits != "") || int64(len(digits))+e > 13 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(digits); i++ {
+		n = n*10 + int64(digits[i]-'0')
+	}
+	for ; e > 0; e-- {
+		n *= 10
+	}
+	return n, n <= 1e12
+}
