@@ -5,6 +5,11 @@ import (
 	"sync"
 )
 
+// The embedded catalog is generated from LiteLLM's price list and the
+// hand-written overrides (source/, README.md); regenerate it with
+// `go generate ./pipelines/pricing/`.
+//go:generate go run ./gen
+
 // defaultYAML is the embedded default catalog.
 //
 //go:embed default_prices.yaml
@@ -22,9 +27,10 @@ var defaultCatalog = sync.OnceValue(func() *Catalog {
 	return c
 })
 
-// Default returns the catalog embedded in the binary: current public list
-// prices of common hosted models (see default_prices.yaml for sources and
-// the date they were taken). It is parsed once and shared; it panics only
+// Default returns the catalog embedded in the binary: the list prices of
+// LiteLLM's community price list (thousands of hosted models) with
+// costpipe's overrides (see default_prices.yaml for the sources and the
+// snapshot date). It is parsed once and shared; it panics only
 // if the embedded file is broken, which TestDefaultCatalog rules out.
 func Default() *Catalog { return defaultCatalog() }
 

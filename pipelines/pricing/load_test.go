@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,9 +264,12 @@ func TestDefaultCatalog(t *testing.T) {
 	if c.Name() != DefaultName {
 		t.Errorf("name = %q", c.Name())
 	}
+	if !strings.Contains(c.Source(), "LiteLLM") || c.Updated() == "" {
+		t.Errorf("source %q, updated %q: want the generated catalog's provenance", c.Source(), c.Updated())
+	}
 	entries := c.Entries()
-	if len(entries) < 30 {
-		t.Fatalf("default catalog has %d entries, want ≥ 30", len(entries))
+	if len(entries) < 2000 {
+		t.Fatalf("default catalog has %d entries, want the ≥ 2000 of the generated catalog", len(entries))
 	}
 	providers := map[string]int{}
 	for _, e := range entries {
@@ -277,20 +281,19 @@ func TestDefaultCatalog(t *testing.T) {
 			t.Errorf("entry %d (%s) has no prices", e.Index, e.Name())
 		}
 		for _, p := range e.Prices {
-			for _, v := range []Pico{p.Input, p.CachedInput, p.CacheWrite, p.Output, p.Reasoning, p.GPUHour, p.Request} {
+			for _, v := range []Pico{p.Input, p.CachedInput, p.CacheWrite, p.CacheWrite1h, p.Output, p.Reasoning, p.GPUHour, p.Request} {
 				if v.Sign() < 0 || v.Cmp(maxPrice) > 0 {
 					t.Errorf("entry %d (%s) line %d: price %s out of range", e.Index, e.Name(), p.Line, v)
 				}
 			}
-			if p.CachedInput.Cmp(p.Input) > 0 {
-				t.Errorf("entry %d (%s) line %d: cached input %s above input %s", e.Index, e.Name(), p.Line, p.CachedInput, p.Input)
-			}
-			if p.From.Year() < 2022 || p.From.After(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+			// Imported prices apply from 1970 (the list has no dates);
+			// hand-written ones carry their real dates.
+			if y := p.From.Year(); y != 1970 && (y < 2022 || p.From.After(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))) {
 				t.Errorf("entry %d (%s): implausible from %s", e.Index, e.Name(), p.From)
 			}
 		}
 	}
-	for _, p := range []string{"openai", "anthropic", "google", "mistral", "deepseek", "groq", "together", "fireworks", "bedrock", "self-hosted"} {
+	for _, p := range []string{"openai", "anthropic", "google", "mistral", "deepseek", "groq", "together", "fireworks", "bedrock", "vertex_ai", "azure", "self-hosted"} {
 		if providers[p] == 0 {
 			t.Errorf("no entry for provider %q", p)
 		}
@@ -300,75 +303,83 @@ func TestDefaultCatalog(t *testing.T) {
 	}
 }
 
+// TestDefaultCatalogThresholds: every long-context threshold of the
+// embedded catalog is one the rollups keep calls apart by, so what-if
+// pricing with it (or with a catalog imported the same way) is exact.
+func TestDefaultCatalogThresholds(t *testing.T) {
+	n := 0
+	for _, e := range Default().Entries() {
+		for _, p := range e.Prices {
+			for _, tr := range p.Tiers {
+				n++
+				if !IsContextThreshold(tr.Above) {
+					t.Errorf("%s %q: tier above %d is not in ContextThresholds %v", e.Provider, e.Name(), tr.Above, ContextThresholds)
+				}
+			}
+		}
+	}
+	if n < 100 {
+		t.Errorf("only %d long-context tiers in the default catalog", n)
+	}
+}
+
 func TestDefaultCatalogPrices(t *testing.T) {
 	c := Default()
-	day := func(s string) time.Time {
-		t, err := parseFrom(s)
-		if err != nil {
-			panic(err)
-		}
-		return t
-	}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
-		provider, model, at string
-		entry               string // "" = unpriced
-		input, output       string
+		provider, model, tier string
+		input                 int64
+		entry                 string // "" = unpriced
+		in, out               string // effective input and output rates
 	}{
-		{"openai", "gpt-4o", "2024-09-01", "gpt-4o", "5", "15"},
-		{"openai", "gpt-4o", "2024-10-02", "gpt-4o", "2.5", "10"},
-		{"openai", "gpt-4o-2024-08-06", "2025-01-01", `^gpt-4o-2024-(08-06|11-20)$`, "2.5", "10"},
-		{"openai", "gpt-4o-mini-2024-07-18", "2025-01-01", `^gpt-4o-mini(-2024-07-18)?$`, "0.15", "0.6"},
-		{"openai", "gpt-4o-mini-tts", "2025-01-01", "", "", ""},
-		{"openai", "gpt-4.1", "2025-05-01", `^gpt-4\.1(-2025-04-14)?$`, "2", "8"},
-		{"openai", "gpt-4x1", "2025-05-01", "", "", ""}, // the dot is escaped
-		{"openai", "o3", "2025-06-09T23:59:59Z", `^o3(-2025-04-16)?$`, "10", "40"},
-		{"openai", "o3", "2025-06-10", `^o3(-2025-04-16)?$`, "2", "8"},
-		{"openai", "o3-mini", "2025-06-10", `^o3-mini(-2025-01-31)?$`, "1.1", "4.4"},
-		{"openai", "gpt-5-2025-08-07", "2025-09-01", `^gpt-5-(2025-08-07|chat-latest)$`, "1.25", "10"},
-		{"openai", "gpt-5-mini", "2025-09-01", `^gpt-5-mini(-2025-08-07)?$`, "0.25", "2"},
-		{"anthropic", "claude-sonnet-4-5-20250929", "2025-10-01", `^claude-sonnet-4-5(-\d{8})?$`, "3", "15"},
-		{"anthropic", "claude-sonnet-4-20250514", "2025-10-01", `^claude-sonnet-4(-0|-\d{8})?$`, "3", "15"},
-		{"anthropic", "claude-opus-4-1-20250805", "2025-10-01", `^claude-opus-4-1(-\d{8})?$`, "15", "75"},
-		{"anthropic", "claude-opus-4-0", "2025-10-01", `^claude-opus-4(-0|-\d{8})?$`, "15", "75"},
-		{"anthropic", "claude-3-5-haiku-latest", "2025-10-01", `^claude-3-5-haiku(-\d{8}|-latest)?$`, "0.8", "4"},
-		{"anthropic", "claude-haiku-4-5", "2025-10-01", "", "", ""}, // before its from (2025-10-15): unpriced
-		{"google", "gemini-2.0-flash-001", "2025-10-01", `^gemini-2\.0-flash(-001)?$`, "0.1", "0.4"},
-		{"google", "gemini-2.5-pro", "2025-10-01", "gemini-2.5-pro", "1.25", "10"},
-		{"deepseek", "deepseek-chat", "2025-02-08T15:59:59Z", "deepseek-chat", "0.14", "0.28"},
-		{"deepseek", "deepseek-chat", "2025-02-08T16:00:00Z", "deepseek-chat", "0.27", "1.1"},
-		{"deepseek", "deepseek-chat", "2025-09-10", "deepseek-chat", "0.56", "1.68"},
-		{"deepseek", "deepseek-reasoner", "2025-10-01", "deepseek-reasoner", "0.28", "0.42"},
-		{"bedrock", "us.meta.llama3-3-70b-instruct-v1:0", "2025-10-01", `^((us|eu|apac)\.)?meta\.llama3-3-70b-instruct-v1:0$`, "0.72", "0.72"},
-		{"groq", "llama-3.3-70b-versatile", "2025-10-01", "llama-3.3-70b-versatile", "0.59", "0.79"},
-		{"self-hosted", "my-finetune", "2025-10-01", ".*", "0", "0"},
-		{"OpenAI", "gpt-4o", "2025-10-01", "", "", ""},
+		{"openai", "gpt-4o", "", 1000, "gpt-4o", "2.5", "10"},
+		{"openai", "gpt-4o", "batch", 1000, "gpt-4o", "1.25", "5"},     // the list's own _batches prices
+		{"openai", "gpt-4o", "priority", 1000, "gpt-4o", "4.25", "17"}, // _priority
+		{"openai", "gpt-5", "flex", 1000, "gpt-5", "0.625", "5"},       // _flex
+		{"openai", "gpt-5", "batch", 1000, "gpt-5", "0.625", "5"},      // the provider default: 50%
+		{"openai", "gpt-5", "priority", 1000, "gpt-5", "2.5", "20"},    // _priority
+		{"openai", "gpt-5", "scale", 1000, "gpt-5", "1.25", "10"},      // no price: standard
+		{"anthropic", "claude-sonnet-4-5", "", 150_000, "claude-sonnet-4-5", "3", "15"},
+		{"anthropic", "claude-sonnet-4-5", "", 250_000, "claude-sonnet-4-5", "6", "22.5"},
+		{"anthropic", "claude-sonnet-4-5", "batch", 250_000, "claude-sonnet-4-5", "3", "11.25"},
+		{"anthropic", "claude-opus-4-0", "", 1000, `^claude-opus-4(-0|-\d{8})?$`, "15", "75"}, // an override
+		{"google", "gemini-2.5-pro", "", 1000, "gemini-2.5-pro", "1.25", "10"},
+		{"google", "gemini-2.5-pro", "", 300_000, "gemini-2.5-pro", "2.5", "15"},
+		{"vertex_ai", "gemini-2.5-pro", "", 1000, "gemini-2.5-pro", "1.25", "10"},
+		{"deepseek", "deepseek-chat", "", 1000, "deepseek-chat", "0.28", "0.42"},
+		{"groq", "llama-3.3-70b-versatile", "", 1000, "llama-3.3-70b-versatile", "0.59", "0.79"},
+		{"bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "", 1000, "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "3.3", "16.5"},
+		{"self-hosted", "my-finetune", "", 1000, ".*", "0", "0"},
+		{"openai", "gpt-4x1", "", 1000, "", "", ""},
+		{"OpenAI", "gpt-4o", "", 1000, "", "", ""}, // providers are case-sensitive
 	} {
-		e := schemas.Event{Provider: tc.provider, Model: tc.model, Timestamp: day(tc.at)}
+		e := schemas.Event{Provider: tc.provider, Model: tc.model, Timestamp: at, ServiceTier: tc.tier, InputTokens: tc.input}
 		q := c.Cost(&e)
+		name := fmt.Sprintf("%s/%s %q %d", tc.provider, tc.model, tc.tier, tc.input)
 		if tc.entry == "" {
 			if q.Priced {
-				t.Errorf("%s/%s at %s priced by %q, want unpriced", tc.provider, tc.model, tc.at, q.Entry.Name())
+				t.Errorf("%s priced by %q, want unpriced", name, q.Entry.Name())
 			}
 			continue
 		}
 		if !q.Priced || q.Entry.Name() != tc.entry {
-			t.Errorf("%s/%s at %s: priced %v by %v (%s), want %q", tc.provider, tc.model, tc.at, q.Priced, q.Entry, q.Reason, tc.entry)
+			t.Errorf("%s: priced %v by %v (%s), want %q", name, q.Priced, q.Entry, q.Reason, tc.entry)
 			continue
 		}
-		p, _ := q.Entry.PriceAt(e.Timestamp)
-		if p.Input != MustParsePico(tc.input) || p.Output != MustParsePico(tc.output) {
-			t.Errorf("%s/%s at %s: input %s output %s, want %s %s", tc.provider, tc.model, tc.at, p.Input, p.Output, tc.input, tc.output)
+		if q.Rates.Input != MustParsePico(tc.in) || q.Rates.Output != MustParsePico(tc.out) {
+			t.Errorf("%s: input %s output %s, want %s %s", name, q.Rates.Input, q.Rates.Output, tc.in, tc.out)
 		}
 	}
 	// A typical call: 800 × 2.50 + 200 × 1.25 + 500 × 10 = 7250 µUSD.
-	e := schemas.Event{Provider: "openai", Model: "gpt-4o", Timestamp: day("2025-10-01"), InputTokens: 1000, CachedInputTokens: 200, OutputTokens: 500}
+	e := schemas.Event{Provider: "openai", Model: "gpt-4o", Timestamp: at, InputTokens: 1000, CachedInputTokens: 200, OutputTokens: 500}
 	if got, ok := c.Total(&e); !ok || got.String() != "0.007250000000" {
 		t.Errorf("typical gpt-4o call = %s, %v; want 0.007250000000", got, ok)
 	}
-	// Anthropic cache write at 1.25 × input: 1000 × 3.75 = 3750 µUSD.
-	e = schemas.Event{Provider: "anthropic", Model: "claude-sonnet-4-5", Timestamp: day("2025-10-01"), InputTokens: 1000, CacheWriteTokens: 1000}
-	if got, ok := c.Total(&e); !ok || got.String() != "0.003750000000" {
-		t.Errorf("claude cache write = %s, %v; want 0.003750000000", got, ok)
+	// Anthropic cache writes: 5-minute at 1.25 × input, 1-hour at 2 ×:
+	// 600 × 3.75 + 400 × 6 = 4650 µUSD.
+	e = schemas.Event{Provider: "anthropic", Model: "claude-sonnet-4-5", Timestamp: at, InputTokens: 1000, CacheWriteTokens: 1000, CacheWrite1hTokens: 400}
+	if got, ok := c.Total(&e); !ok || got.String() != "0.004650000000" {
+		t.Errorf("claude cache writes = %s, %v; want 0.004650000000", got, ok)
 	}
 }
 

@@ -361,6 +361,14 @@ func (g *Generator) Next(e *schemas.Event) {
 		e.Operation = "embeddings"
 	}
 	g.usage(e, p)
+	// Service tiers and 1-hour cache writes, drawn from the event id rather
+	// than the generator's random source so that every other field stays as
+	// it was without them.
+	if h := strHash(e.EventID); len(p.tiers) > 0 && h%100 < 8 {
+		e.ServiceTier = p.tiers[(h/100)%uint64(len(p.tiers))]
+	} else if e.CacheWriteTokens > 0 && p.provider == "anthropic" && (h>>20)%4 == 0 {
+		e.CacheWrite1hTokens = e.CacheWriteTokens
+	}
 	if errRate := g.errorRate(p, ts); errRate > 0 && r.Float64() < errRate {
 		g.fail(e, p)
 		g.counts.Errors++
@@ -562,7 +570,7 @@ func (g *Generator) fail(e *schemas.Event, p *profile) {
 	default:
 		e.ErrorType = "client_error"
 	}
-	e.InputTokens, e.CachedInputTokens, e.CacheWriteTokens = 0, 0, 0
+	e.InputTokens, e.CachedInputTokens, e.CacheWriteTokens, e.CacheWrite1hTokens = 0, 0, 0, 0
 	e.OutputTokens, e.ReasoningTokens = 0, 0
 	e.TTFTMs, e.HasTTFT = 0, false
 	e.LatencyMs = round1(g.logNormal(120, 0.6))

@@ -122,16 +122,44 @@ func TestProfilesMatchTheDefaultCatalog(t *testing.T) {
 			t.Errorf("profile %s/%s should be unpriced but the default catalog prices it", p.provider, p.model)
 		}
 	}
-	// Every exactly-named catalog model is generated.
+	// The embedded catalog (thousands of models) yields the table, not
+	// thousands of generic models; its service tiers are known.
 	priced, _ := selectProfiles(cat, testNow)
-	have := map[string]bool{}
-	for _, p := range priced {
-		have[p.provider+"/"+p.model] = true
+	if len(priced) != len(knownProfiles) {
+		t.Errorf("%d models generated with the default catalog, want the %d of the table", len(priced), len(knownProfiles))
 	}
-	for _, e := range cat.Entries() {
-		if e.Model != "" && !have[e.Provider+"/"+e.Model] {
-			t.Errorf("catalog model %s/%s is never generated", e.Provider, e.Model)
+	tiers := map[string]bool{}
+	for _, p := range priced {
+		for _, st := range p.tiers {
+			tiers[st] = true
 		}
+	}
+	if !tiers["batch"] || !tiers["flex"] || !tiers["priority"] {
+		t.Errorf("service tiers of the table's models: %v, want batch, flex and priority among them", tiers)
+	}
+}
+
+func TestServiceTiersAndHourCacheWrites(t *testing.T) {
+	g := newGen(t, func(o *Options) { o.ErrorRate = 0; o.UnpricedRate = 0 })
+	cat := pricing.Default()
+	n, onTier, hour := 20_000, 0, 0
+	for _, e := range generate(g, n) {
+		if e.ServiceTier != "" {
+			onTier++
+			p, _ := cat.Lookup(e.Provider, e.Model).PriceAt(e.Timestamp)
+			if !slices.Contains(p.ServiceTierNames(), e.ServiceTier) {
+				t.Fatalf("%s/%s on service tier %q, which the catalog does not price", e.Provider, e.Model, e.ServiceTier)
+			}
+		}
+		if e.CacheWrite1hTokens > 0 {
+			hour++
+			if e.CacheWrite1hTokens > e.CacheWriteTokens || e.Provider != "anthropic" {
+				t.Fatalf("1-hour cache writes %+v", e)
+			}
+		}
+	}
+	if onTier < n/100 || onTier > n/10 || hour == 0 {
+		t.Errorf("%d of %d calls on a service tier (want 1–10%%), %d with 1-hour cache writes", onTier, n, hour)
 	}
 }
 

@@ -26,6 +26,9 @@ type profile struct {
 
 	unpriced bool   // deliberately not priced by the catalog
 	provHash uint64 // strHash(provider), set by New
+	// tiers are the service tiers the catalog prices for the model (batch,
+	// flex, priority, …), set by selectProfiles; a few calls use them.
+	tiers []string
 }
 
 // knownProfiles are realistic concrete model names and traffic shapes. For a
@@ -83,9 +86,14 @@ var knownProfiles = []profile{
 // catalog indeed leaves unpriced.
 var unpricedProfiles = []profile{
 	{provider: "openai", model: "ft:gpt-4o-mini-2024-07-18:acme-corp::A1b2C3d4", weight: 1, inMed: 900, inSigma: 0.9, outMed: 150, outSigma: 0.8, ttftMed: 350, tokPerSec: 120, unpriced: true},
-	{provider: "xai", model: "grok-4-0709", weight: 1, inMed: 2000, inSigma: 1.0, outMed: 800, outSigma: 0.9, reasoning: 0.5, ttftMed: 700, tokPerSec: 70, unpriced: true},
-	{provider: "cohere", model: "command-r-plus-08-2024", weight: 1, inMed: 2500, inSigma: 1.0, outMed: 300, outSigma: 0.9, ttftMed: 400, tokPerSec: 60, unpriced: true},
+	// An Azure deployment reports its own name, which no public list knows.
+	{provider: "azure", model: "acme-gpt4o-prod", weight: 1, inMed: 2000, inSigma: 1.0, outMed: 400, outSigma: 0.9, ttftMed: 500, tokPerSec: 80, unpriced: true},
+	{provider: "fireworks", model: "accounts/acme-corp/models/support-ft-v3", weight: 1, inMed: 2500, inSigma: 1.0, outMed: 300, outSigma: 0.9, ttftMed: 400, tokPerSec: 60, unpriced: true},
 }
+
+// maxGeneric bounds the catalog models without a known profile that a
+// custom catalog adds to the traffic.
+const maxGeneric = 256
 
 // genericProfile is the shape of a catalog model the table does not know.
 func genericProfile(provider, model string) profile {
@@ -111,11 +119,13 @@ func pricedAt(cat *pricing.Catalog, provider, model string, t time.Time) bool {
 }
 
 // selectProfiles returns the priced and the unpriced models to generate:
-// the known profiles the catalog prices from `from` on, plus every
-// exactly-named catalog entry the table lacks (with a generic shape); and
-// the unpriced profiles the catalog does not price. If the catalog prices
-// none of them, the table's models are used anyway (and will show as
-// unpriced).
+// the known profiles the catalog prices from `from` on; when the catalog
+// prices fewer than half of them (a catalog of one's own models), also its
+// exactly-named entries the table lacks (with a generic shape, at most
+// maxGeneric); and the unpriced profiles the catalog does not price. If the
+// catalog prices none of them, the table's models are used anyway (and will
+// show as unpriced). A big public catalog (the embedded one has thousands
+// of models) thus yields the realistic table, not thousands of models.
 func selectProfiles(cat *pricing.Catalog, from time.Time) (priced, unpriced []profile) {
 	have := map[[2]string]bool{}
 	for _, p := range knownProfiles {
@@ -124,12 +134,24 @@ func selectProfiles(cat *pricing.Catalog, from time.Time) (priced, unpriced []pr
 			have[[2]string{p.provider, p.model}] = true
 		}
 	}
-	for _, e := range cat.Entries() {
-		if e.Model == "" || have[[2]string{e.Provider, e.Model}] || !pricedAt(cat, e.Provider, e.Model, from) {
-			continue
+	if len(priced) < len(knownProfiles)/2 {
+		generic := 0
+		for _, e := range cat.Entries() {
+			if generic == maxGeneric {
+				break
+			}
+			if e.Model == "" || have[[2]string{e.Provider, e.Model}] || !pricedAt(cat, e.Provider, e.Model, from) {
+				continue
+			}
+			priced = append(priced, genericProfile(e.Provider, e.Model))
+			have[[2]string{e.Provider, e.Model}] = true
+			generic++
 		}
-		priced = append(priced, genericProfile(e.Provider, e.Model))
-		have[[2]string{e.Provider, e.Model}] = true
+	}
+	for i := range priced {
+		if p, ok := cat.Lookup(priced[i].provider, priced[i].model).PriceAt(from); ok {
+			priced[i].tiers = p.ServiceTierNames()
+		}
 	}
 	if len(priced) == 0 {
 		priced = append(priced, knownProfiles...)
