@@ -123,8 +123,15 @@ func TestPricesCheckNamesFileLineAndField(t *testing.T) {
 		t.Errorf("error does not name file:line, field and value:\n%s", r.stderr)
 	}
 	r = run(t, "", nil, "prices", "list", "--format", "json")
-	if r.code != 0 || strings.Count(r.stdout, `"provider"`) < 30 {
-		t.Errorf("prices list: exit %d, %d entries; want ≥ 30", r.code, strings.Count(r.stdout, `"provider"`))
+	if r.code != 0 || strings.Count(r.stdout, `"provider"`) < 2000 {
+		t.Errorf("prices list: exit %d, %d entries; want ≥ 2000", r.code, strings.Count(r.stdout, `"provider"`))
+	}
+	// The table says where the embedded catalog comes from and its date,
+	// and shows long-context and service tiers.
+	r = run(t, "", nil, "prices", "list", "--provider", "anthropic")
+	if r.code != 0 || !strings.Contains(r.stdout, "source: LiteLLM model_prices_and_context_window.json") ||
+		!strings.Contains(r.stdout, "updated: 2026-07-24") || !strings.Contains(r.stdout, ">200k: 6.00/22.50") {
+		t.Errorf("prices list: exit %d\n%s", r.code, r.stdout)
 	}
 }
 
