@@ -385,6 +385,7 @@ func TestDefaultCatalogPrices(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(testCatalog))
+	f.Add([]byte(tierCatalog))
 	f.Add([]byte("models:\n  - provider: p\n    match: '(a|b)*'\n    prices: &x\n      - {from: 2024-01-01, input: 1, output: 2}\n  - {provider: q, model: m, prices: *x}\ntenants: {a: {discount: 0.5}}\n"))
 	f.Add([]byte("a: &a [*a]"))
 	f.Add([]byte("models: [{provider: p, model: m, prices: [{from: 2024-01-01T00:00:00Z, input: \"1\", output: \"1\", gpu_hour: \"1000000\", request: \"1000000\"}]}]"))
@@ -403,11 +404,27 @@ func FuzzParse(f *testing.F) {
 				Provider: e.Provider, Model: e.Model, Tenant: "a", Timestamp: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC),
 				InputTokens: schemas.MaxTokens, CachedInputTokens: schemas.MaxTokens / 2, CacheWriteTokens: schemas.MaxTokens / 2,
 				OutputTokens: schemas.MaxTokens, ReasoningTokens: schemas.MaxTokens / 3, GPUMs: schemas.MaxDurationMs,
+				CacheWrite1hTokens: schemas.MaxTokens / 4,
 			}
-			total, ok := c.Total(&ev)
-			q := c.Cost(&ev)
-			if ok != q.Priced || total != q.Total || total.Sign() < 0 || total.Saturated() {
-				t.Fatalf("Total %s %v, Cost %s %v", total, ok, q.Total, q.Priced)
+			tiers := []string{""}
+			for _, p := range e.Prices {
+				tiers = append(tiers, p.ServiceTierNames()...)
+			}
+			for _, st := range tiers {
+				ev.ServiceTier = st
+				total, ok := c.Total(&ev)
+				q := c.Cost(&ev)
+				if ok != q.Priced || total != q.Total || total.Sign() < 0 || total.Saturated() {
+					t.Fatalf("Total %s %v, Cost %s %v", total, ok, q.Total, q.Priced)
+				}
+				sum, sok, err := c.CostOfSums(SumsKey{Tenant: ev.Tenant, Provider: ev.Provider, Model: ev.Model, ServiceTier: st,
+					ContextBand: ContextBand(ev.InputTokens), At: ev.Timestamp}, Sums{Requests: 1,
+					InputTokens: uint64(ev.InputTokens), CachedInputTokens: uint64(ev.CachedInputTokens), CacheWriteTokens: uint64(ev.CacheWriteTokens),
+					CacheWrite1hTokens: uint64(ev.CacheWrite1hTokens), OutputTokens: uint64(ev.OutputTokens), ReasoningTokens: uint64(ev.ReasoningTokens),
+					GPUMicros: GPUMicros(ev.GPUMs)})
+				if err == nil && (sok != ok || sum != total) {
+					t.Fatalf("CostOfSums %s %v, Total %s %v", sum, sok, total, ok)
+				}
 			}
 		}
 	})
