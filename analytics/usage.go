@@ -36,6 +36,12 @@ type UsageQuery struct {
 	// request sums with this catalog, as if it had priced every call
 	// (what-if pricing): see UsageRow.Reprice and pricing.CostOfSums.
 	Reprice *pricing.Catalog
+	// MapModel re-prices the calls of a model (the key) as calls of another
+	// (the value): "what if this tenant moved to that model". The new
+	// model's provider is the call's when the catalog prices the model
+	// there, else the one provider whose entry has that exact model name.
+	// Only with Reprice.
+	MapModel map[string]string
 }
 
 // UsageRow is the usage of one group (or the totals).
@@ -159,7 +165,7 @@ func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) 
 		return nil, fmt.Errorf("cannot read usage rows: %w", err)
 	}
 	if uq.Reprice != nil {
-		if err := q.reprice(ctx, n, out, uq.Reprice); err != nil {
+		if err := q.reprice(ctx, n, out, uq.Reprice, uq.MapModel); err != nil {
 			return nil, err
 		}
 	}
@@ -175,7 +181,12 @@ var priceDims = []Dim{DimTenant, DimProvider, DimModel, DimServiceTier, DimConte
 // reprice fills the Reprice of out, the groups of n: it reads the usage by
 // n's dimensions and the price dimensions, for each period in which every
 // entry of cat has one price, and prices each finer group's sums.
-func (q *Querier) reprice(ctx context.Context, n normalized, out []UsageRow, cat *pricing.Catalog) error {
+func (q *Querier) reprice(ctx context.Context, n normalized, out []UsageRow, cat *pricing.Catalog, mapModel map[string]string) error {
+	for from, to := range mapModel {
+		if len(providersOf(cat, to)) == 0 {
+			return fmt.Errorf("cannot map model %q to %q: catalog %s has no entry named %q (exact model names only)", from, to, cat.Name(), to)
+		}
+	}
 	groups := make(map[string]*UsageRow, len(out))
 	for i := range out {
 		out[i].Reprice = &Repriced{}
@@ -200,7 +211,7 @@ func (q *Querier) reprice(ctx context.Context, n normalized, out []UsageRow, cat
 			return fmt.Errorf("cannot reprice across the price change at %s: %w", fine.from.Format(time.RFC3339), err)
 		}
 		query, args := usageSQL(q.w.Database(), fine, segs, maxRepriceGroups+1)
-		if err := q.repricePeriod(ctx, query, args, fine, n.by, groups, cat); err != nil {
+		if err := q.repricePeriod(ctx, query, args, fine, n.by, groups, cat, mapModel); err != nil {
 			return err
 		}
 	}
@@ -208,7 +219,7 @@ func (q *Querier) reprice(ctx context.Context, n normalized, out []UsageRow, cat
 }
 
 func (q *Querier) repricePeriod(ctx context.Context, query string, args []any, fine normalized, by []Dim,
-	groups map[string]*UsageRow, cat *pricing.Catalog) error {
+	groups map[string]*UsageRow, cat *pricing.Catalog, mapModel map[string]string) error {
 	rows, err := q.w.Conn().Query(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("cannot query usage to reprice in [%s, %s): %w", fine.from.Format(time.RFC3339), fine.to.Format(time.RFC3339), err)
@@ -247,8 +258,17 @@ func (q *Querier) repricePeriod(ctx context.Context, query string, args []any, f
 			return fmt.Errorf("cannot read context_band %q: %w", val[DimContextBand], err)
 		}
 		r := &s.m.Rollup
+		provider, model := val[DimProvider], val[DimModel]
+		if to, ok := mapModel[model]; ok {
+			p := providerOf(cat, provider, to)
+			if p == "" {
+				return fmt.Errorf("cannot map the calls of %s %q to model %q: catalog %s has it for several providers (%s), none of them %q",
+					provider, model, to, cat.Name(), strings.Join(providersOf(cat, to), ", "), provider)
+			}
+			provider, model = p, to
+		}
 		cost, ok, err := cat.CostOfSums(pricing.SumsKey{
-			Tenant: val[DimTenant], Provider: val[DimProvider], Model: val[DimModel],
+			Tenant: val[DimTenant], Provider: provider, Model: model,
 			ServiceTier: val[DimServiceTier], ContextBand: uint32(band), At: fine.from,
 		}, pricing.Sums{
 			Requests: r.Requests, InputTokens: r.InputTokens, CachedInputTokens: r.CachedInputTokens,
@@ -268,6 +288,32 @@ func (q *Querier) repricePeriod(ctx context.Context, query string, args []any, f
 		return fmt.Errorf("cannot read usage rows: %w", err)
 	}
 	return nil
+}
+
+// providerOf is the provider whose entry prices model in cat: prefer
+// (the call's provider), else the only provider with an exact entry for
+// model; "" when none or several do.
+func providerOf(cat *pricing.Catalog, prefer, model string) string {
+	if prefer != "" {
+		if e := cat.Lookup(prefer, model); e != nil && e.Model == model {
+			return prefer
+		}
+	}
+	if ps := providersOf(cat, model); len(ps) == 1 {
+		return ps[0]
+	}
+	return ""
+}
+
+// providersOf lists the providers with an exact entry for model.
+func providersOf(cat *pricing.Catalog, model string) []string {
+	var out []string
+	for _, e := range cat.Entries() {
+		if e.Model == model && !slices.Contains(out, e.Provider) {
+			out = append(out, e.Provider)
+		}
+	}
+	return out
 }
 
 // groupKey identifies a group by the values of by.

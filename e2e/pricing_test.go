@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -204,20 +205,55 @@ func TestServiceTiersEndToEnd(t *testing.T) {
 		}
 		return rows
 	}
-	rows := query("--by", "tenant,model", "--reprice", other)
+	rows := query("--by", "tenant,model", "--reprice", other, "--compare")
 	if len(rows) != len(wantLive) {
 		t.Fatalf("%d groups, want %d: %v", len(rows), len(wantLive), rows)
 	}
 	for _, r := range rows {
 		k := groupKey{r["tenant"].(string), r["model"].(string)}
-		if got, want := r["cost_usd"], wantLive[k].String(); got != want {
-			t.Errorf("%v: cost_usd %v, want %s", k, got, want)
+		if got, want := r["stored_cost_usd"], wantLive[k].String(); got != want {
+			t.Errorf("%v: stored_cost_usd %v, want %s", k, got, want)
 		}
-		if got, want := r["reprice_cost_usd"], wantOther[k].String(); got != want {
-			t.Errorf("%v: reprice_cost_usd %v, want %s (every call priced with the other catalog)", k, got, want)
+		if got, want := r["cost_usd"], wantOther[k].String(); got != want {
+			t.Errorf("%v: re-priced cost_usd %v, want %s (every call priced with the other catalog)", k, got, want)
 		}
-		if r["reprice_unpriced_requests"].(float64) != 0 {
-			t.Errorf("%v: %v unpriced under the other catalog", k, r["reprice_unpriced_requests"])
+		if r["unpriced_requests"].(float64) != 0 {
+			t.Errorf("%v: %v unpriced under the other catalog", k, r["unpriced_requests"])
+		}
+	}
+	// Re-pricing with the live catalog reproduces the stored cost (within
+	// 1e-9 USD per group: the discounted tenant's costs are rounded per
+	// group instead of per call); a catalog that halves claude's prices
+	// halves exactly claude's cost.
+	half := filepath.Join(dir, "half.yaml")
+	halver := strings.NewReplacer(`input: "3"`, `input: "1.5"`, `cached_input: "0.30"`, `cached_input: "0.15"`,
+		`cache_write: "3.75"`, `cache_write: "1.875"`, `cache_write_1h: "6"`, `cache_write_1h: "3"`, `output: "15"`, `output: "7.5"`,
+		`input: "6"`, `input: "3"`, `cached_input: "0.60"`, `cached_input: "0.30"`, `cache_write: "7.50"`, `cache_write: "3.75"`,
+		`cache_write_1h: "12"`, `cache_write_1h: "6"`, `output: "22.50"`, `output: "11.25"`)
+	// Only the claude entry: it ends where gpt-5's begins.
+	cut := strings.Index(tieredCatalog, "  - provider: openai")
+	halved := halver.Replace(tieredCatalog[:cut]) + tieredCatalog[cut:]
+	if err := os.WriteFile(half, []byte(halved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	near := func(got any, want *big.Rat) bool {
+		g, ok := new(big.Rat).SetString(got.(string))
+		return ok && new(big.Rat).Abs(new(big.Rat).Sub(g, want)).Cmp(big.NewRat(1, 1e9)) <= 0
+	}
+	for _, tc := range []struct {
+		catalog string
+		factor  map[string]*big.Rat
+	}{
+		{live, map[string]*big.Rat{"claude-sonnet-4-5": big.NewRat(1, 1), "gpt-5": big.NewRat(1, 1)}},
+		{half, map[string]*big.Rat{"claude-sonnet-4-5": big.NewRat(1, 2), "gpt-5": big.NewRat(1, 1)}},
+	} {
+		for _, r := range query("--by", "tenant,model", "--reprice", tc.catalog, "--compare") {
+			k := groupKey{r["tenant"].(string), r["model"].(string)}
+			stored, _ := new(big.Rat).SetString(wantLive[k].String())
+			want := new(big.Rat).Mul(stored, tc.factor[k.model])
+			if !near(r["cost_usd"], want) {
+				t.Errorf("%s %v: re-priced %v, want %s ± 1e-9", filepath.Base(tc.catalog), k, r["cost_usd"], want.FloatString(12))
+			}
 		}
 	}
 	for _, r := range query("--by", "service_tier") {

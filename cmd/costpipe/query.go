@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,17 +46,21 @@ successful calls), service_tier (empty for the standard tier) and context_band
 --where DIM=VALUE keeps only matching rows; repeat it to allow several values of
 one dimension (OR) or to filter several dimensions (AND).
 
-What-if pricing: --reprice FILE also prices every group's stored token, GPU and
-request sums with the catalog FILE (a price cut, a negotiated discount, moving a
-tenant to another model's prices), exactly: calls are kept apart by tenant,
-provider, model, service tier and context band, so each is priced at the rates
-FILE gives it. Output gains reprice_cost_usd and reprice_unpriced_requests.
+What-if pricing: --reprice FILE prices every group's stored token, GPU and
+request sums with the catalog FILE instead (a price cut, a negotiated discount;
+--map-model OLD=NEW prices OLD's calls as NEW's), exactly: calls are kept apart
+by tenant, provider, model, service tier and long-context band, so each is priced
+at the rates FILE gives it, and a price change inside the range splits it.
+cost_usd and unpriced_requests are then the re-priced ones; --compare adds
+stored_cost_usd, stored_unpriced_requests and delta_usd beside them. (--prices
+is the catalog the aggregator prices with; it plays no part here.)
 
 Examples:
   costpipe query usage --since 168h --by tenant,model
   costpipe query usage --from 2026-01-01 --to 2026-02-01 --by model --format csv
   costpipe query usage --where tenant=acme --where tenant=globex --format json
-  costpipe query usage --since 30d --by model,service_tier --reprice negotiated.yaml
+  costpipe query usage --since 30d --by model,service_tier --reprice negotiated.yaml --compare
+  costpipe query usage --since 30d --where tenant=acme --reprice default --map-model gpt-4o=gpt-4.1-mini
 
 Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage error.`,
 		Flags: []cli.Flag{
@@ -72,7 +77,11 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 			&cli.StringFlag{Name: "format", Value: "table", EnvVars: []string{"COSTPIPE_QUERY_FORMAT"},
 				Usage: "output `FORMAT`: table, json, csv or arrow (an Arrow IPC stream, cost as decimal128(38,12))"},
 			&cli.StringFlag{Name: "reprice", EnvVars: []string{"COSTPIPE_QUERY_REPRICE"},
-				Usage: "also price the usage with the catalog `FILE` (what-if pricing; \"default\" is the embedded catalog)"},
+				Usage: "price the usage with the catalog `FILE` instead (what-if pricing; \"default\" is the embedded catalog)"},
+			&cli.BoolFlag{Name: "compare", EnvVars: []string{"COSTPIPE_QUERY_COMPARE"},
+				Usage: "with --reprice: also show the stored cost and the difference"},
+			&cli.StringSliceFlag{Name: "map-model", EnvVars: []string{"COSTPIPE_QUERY_MAP_MODEL"},
+				Usage: "with --reprice: price the calls of model OLD as calls of model NEW, `OLD=NEW` (repeatable)"},
 			&cli.StringFlag{Name: "granularity", Value: "auto", EnvVars: []string{"COSTPIPE_QUERY_GRANULARITY"},
 				Usage: "rollup tables to read, `G`: auto (the coarsest that fits each part of the range), minute, hour or day"},
 		},
@@ -124,9 +133,28 @@ func parseWhere(s string) (whereCond, error) {
 
 // usageRequest is the parsed command line of query usage.
 type usageRequest struct {
-	query  analytics.UsageQuery
-	format string
-	where  []whereCond
+	query   analytics.UsageQuery
+	format  string
+	where   []whereCond
+	compare bool
+}
+
+// swapRepriced makes the re-priced cost the rows' cost: CostUSD and
+// UnpricedRequests take the re-priced values, and Reprice then holds the
+// stored ones (kept only with --compare, for the writers' stored_* fields).
+func swapRepriced(rows []analytics.UsageRow, compare bool) {
+	for i := range rows {
+		r := &rows[i]
+		if r.Reprice == nil {
+			continue
+		}
+		stored := analytics.Repriced{CostUSD: r.CostUSD, UnpricedRequests: r.UnpricedRequests}
+		r.CostUSD, r.UnpricedRequests = r.Reprice.CostUSD, r.Reprice.UnpricedRequests
+		r.Reprice = nil
+		if compare {
+			r.Reprice = &stored
+		}
+	}
 }
 
 func runQueryUsage(c *cli.Context) error {
@@ -149,6 +177,11 @@ func runQueryUsage(c *cli.Context) error {
 		}
 		return err
 	}
+	if req.query.Reprice != nil {
+		swapRepriced(rows, req.compare)
+		// Most expensive first, by the re-priced cost.
+		slices.SortStableFunc(rows, func(a, b analytics.UsageRow) int { return b.CostUSD.Cmp(a.CostUSD) })
+	}
 	out := bufio.NewWriter(c.App.Writer)
 	switch req.format {
 	case "json":
@@ -166,6 +199,7 @@ func runQueryUsage(c *cli.Context) error {
 			if err != nil {
 				return err
 			}
+			swapRepriced(t, req.compare)
 			if len(t) == 1 {
 				total = &t[0]
 			}
@@ -195,6 +229,23 @@ func parseUsageFlags(c *cli.Context, now time.Time) (usageRequest, error) {
 		return req, fmt.Errorf("invalid --granularity: %w", err)
 	}
 	req.query.Granularity = g
+	req.compare = c.Bool("compare")
+	if maps := c.StringSlice("map-model"); len(maps) > 0 {
+		if c.String("reprice") == "" {
+			return req, fmt.Errorf("--map-model needs --reprice (the catalog to price the mapped calls with)")
+		}
+		req.query.MapModel = map[string]string{}
+		for _, m := range maps {
+			from, to, ok := strings.Cut(m, "=")
+			if !ok || from == "" || to == "" {
+				return req, fmt.Errorf("invalid --map-model %q: want OLD=NEW (model names)", m)
+			}
+			req.query.MapModel[from] = to
+		}
+	}
+	if req.compare && c.String("reprice") == "" {
+		return req, fmt.Errorf("--compare needs --reprice (the catalog to compare the stored cost with)")
+	}
 	if path := c.String("reprice"); path != "" {
 		if path == "default" {
 			req.query.Reprice = pricing.Default()
@@ -346,9 +397,10 @@ func writeUsageJSON(w io.Writer, by []analytics.Dim, rows []analytics.UsageRow) 
 		field("gpu_ms", json.Number(gpuMs(r.GPUMicros)))
 		field("unpriced_requests", r.UnpricedRequests)
 		field("cost_usd", r.CostUSD.String())
-		if r.Reprice != nil {
-			field("reprice_cost_usd", r.Reprice.CostUSD.String())
-			field("reprice_unpriced_requests", r.Reprice.UnpricedRequests)
+		if r.Reprice != nil { // --compare: the stored values
+			field("stored_cost_usd", r.Reprice.CostUSD.String())
+			field("stored_unpriced_requests", r.Reprice.UnpricedRequests)
+			field("delta_usd", r.CostUSD.Sub(r.Reprice.CostUSD).String())
 		}
 		for _, p := range []struct {
 			name string
@@ -392,9 +444,9 @@ func writeUsageCSV(w io.Writer, by []analytics.Dim, rows []analytics.UsageRow) e
 		header = append(header, c.name)
 	}
 	header = append(header, "gpu_ms", "unpriced_requests", "cost_usd")
-	reprice := len(rows) > 0 && rows[0].Reprice != nil
-	if reprice {
-		header = append(header, "reprice_cost_usd", "reprice_unpriced_requests")
+	compare := len(rows) > 0 && rows[0].Reprice != nil
+	if compare {
+		header = append(header, "stored_cost_usd", "stored_unpriced_requests", "delta_usd")
 	}
 	for _, p := range []string{"latency", "ttft"} {
 		for _, s := range []string{"p50", "p90", "p99", "avg", "min", "max"} {
@@ -415,8 +467,9 @@ func writeUsageCSV(w io.Writer, by []analytics.Dim, rows []analytics.UsageRow) e
 			rec = append(rec, strconv.FormatUint(c.get(r), 10))
 		}
 		rec = append(rec, gpuMs(r.GPUMicros), strconv.FormatUint(r.UnpricedRequests, 10), r.CostUSD.String())
-		if reprice {
-			rec = append(rec, r.Reprice.CostUSD.String(), strconv.FormatUint(r.Reprice.UnpricedRequests, 10))
+		if compare {
+			rec = append(rec, r.Reprice.CostUSD.String(), strconv.FormatUint(r.Reprice.UnpricedRequests, 10),
+				r.CostUSD.Sub(r.Reprice.CostUSD).String())
 		}
 		for _, p := range []analytics.Percentiles{r.Latency, r.TTFT} {
 			if p.Present() {
@@ -569,19 +622,19 @@ func writeUsageTable(w io.Writer, req usageRequest, rows []analytics.UsageRow, t
 		}})
 	}
 	cols = append(cols, col{"COST USD", true, func(r *analytics.UsageRow) string { return formatCost(r.CostUSD) }})
-	if req.query.Reprice != nil {
+	if req.compare {
 		cols = append(cols,
-			col{"REPRICED USD", true, func(r *analytics.UsageRow) string {
+			col{"STORED USD", true, func(r *analytics.UsageRow) string {
 				if r.Reprice == nil {
 					return "-"
 				}
 				return formatCost(r.Reprice.CostUSD)
 			}},
 			col{"CHANGE", true, func(r *analytics.UsageRow) string {
-				if r.Reprice == nil || r.CostUSD.IsZero() {
+				if r.Reprice == nil || r.Reprice.CostUSD.IsZero() {
 					return "-"
 				}
-				return fmt.Sprintf("%+.1f%%", (r.Reprice.CostUSD.Float64()/r.CostUSD.Float64()-1)*100)
+				return fmt.Sprintf("%+.1f%%", (r.CostUSD.Float64()/r.Reprice.CostUSD.Float64()-1)*100)
 			}})
 	}
 	if unpriced > 0 {
@@ -660,17 +713,7 @@ func writeUsageTable(w io.Writer, req usageRequest, rows []analytics.UsageRow, t
 		fmt.Fprintf(&b, "note: %s %s had no price (counted at cost 0): add the models to the price catalog\n", thousands(unpriced), calls)
 	}
 	if req.query.Reprice != nil {
-		var n uint64
-		for i := range rows {
-			if rows[i].Reprice != nil {
-				n += rows[i].Reprice.UnpricedRequests
-			}
-		}
-		fmt.Fprintf(&b, "repriced with %s", req.query.Reprice.Name())
-		if n > 0 {
-			fmt.Fprintf(&b, ": %s calls have no price there (counted at cost 0)", thousands(n))
-		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "costs re-priced with %s (what-if; the stored costs are unchanged)\n", req.query.Reprice.Name())
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -31,11 +31,12 @@ func writeUsageArrow(w io.Writer, by []analytics.Dim, rows []analytics.UsageRow)
 		arrow.Field{Name: "gpu_ms", Type: arrow.PrimitiveTypes.Float64},
 		arrow.Field{Name: "unpriced_requests", Type: arrow.PrimitiveTypes.Uint64},
 		arrow.Field{Name: "cost_usd", Type: &arrow.Decimal128Type{Precision: 38, Scale: 12}})
-	reprice := len(rows) > 0 && rows[0].Reprice != nil
-	if reprice {
+	compare := len(rows) > 0 && rows[0].Reprice != nil // the stored values, with --compare
+	if compare {
 		fields = append(fields,
-			arrow.Field{Name: "reprice_cost_usd", Type: &arrow.Decimal128Type{Precision: 38, Scale: 12}},
-			arrow.Field{Name: "reprice_unpriced_requests", Type: arrow.PrimitiveTypes.Uint64})
+			arrow.Field{Name: "stored_cost_usd", Type: &arrow.Decimal128Type{Precision: 38, Scale: 12}},
+			arrow.Field{Name: "stored_unpriced_requests", Type: arrow.PrimitiveTypes.Uint64},
+			arrow.Field{Name: "delta_usd", Type: &arrow.Decimal128Type{Precision: 38, Scale: 12}})
 	}
 	stats := []string{"p50", "p90", "p99", "avg", "min", "max"}
 	for _, p := range []string{"latency", "ttft"} {
@@ -63,11 +64,13 @@ func writeUsageArrow(w io.Writer, by []analytics.Dim, rows []analytics.UsageRow)
 		hi, lo := r.CostUSD.Int128()
 		b.Field(col + 2).(*array.Decimal128Builder).Append(decimal128.New(hi, lo))
 		col += 3
-		if reprice {
+		if compare {
 			hi, lo := r.Reprice.CostUSD.Int128()
 			b.Field(col).(*array.Decimal128Builder).Append(decimal128.New(hi, lo))
 			b.Field(col + 1).(*array.Uint64Builder).Append(r.Reprice.UnpricedRequests)
-			col += 2
+			hi, lo = r.CostUSD.Sub(r.Reprice.CostUSD).Int128()
+			b.Field(col + 2).(*array.Decimal128Builder).Append(decimal128.New(hi, lo))
+			col += 3
 		}
 		for _, p := range []analytics.Percentiles{r.Latency, r.TTFT} {
 			vals := []float64{p.P50, p.P90, p.P99, p.Avg, p.Min, p.Max}
