@@ -95,6 +95,7 @@ rates), stale (the price, or the catalog's updated date, is older than
 				Flags:     []cli.Flag{formatFlag},
 				Action:    pricesCost,
 			},
+			pricesImportCommand(),
 		},
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -86,9 +85,10 @@ func generate(dir string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// The importer's default: a price with more than 12 fraction digits per
+	// 1M tokens is rounded (and listed in the header), not an error.
 	res, err := litellm.Import(f, litellm.Options{
-		Source:      "LiteLLM model_prices_and_context_window.json (snapshot " + snapshot + ") and overrides.yaml",
-		SkipInexact: true,
+		Source: "LiteLLM model_prices_and_context_window.json (snapshot " + snapshot + ") and overrides.yaml",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot import %s: %w", listName, err)
@@ -244,27 +244,20 @@ func writeHeader(b *bytes.Buffer, listName, snapshot string, res *litellm.Result
 # long-context tiers); %d name conflicts resolved (the loser keeps its full
 # LiteLLM key as its model name).
 `, listName, snapshot, res.LastUpdated, s.Imported, s.Entries, s.FromTieredPricing, s.WithLongContext, len(s.Conflicts))
-	if len(s.Inexact) > 0 {
-		b.WriteString("# Not imported: entries with a price of more than 12 fraction digits in USD\n")
-		b.WriteString("# per 1M tokens (prices are never rounded):\n")
-		var last string
-		var line strings.Builder
-		flush := func() {
-			if line.Len() > 0 {
-				b.WriteString(line.String())
-				b.WriteString("\n")
-				line.Reset()
-			}
+	if n := len(s.CacheHitAsCacheRead); n > 0 {
+		fmt.Fprintf(b, "# %d entries without cache_read_input_token_cost take their cache-read price\n", n)
+		b.WriteString("# (cached_input) from input_cost_per_token_cache_hit.\n")
+	}
+	if len(s.Rounded) > 0 {
+		entries := map[string]bool{}
+		for _, r := range s.Rounded {
+			entries[r.Key] = true
 		}
-		for _, e := range s.Inexact {
-			if e.Key != last {
-				flush()
-				fmt.Fprintf(&line, "#   %s: %s %s", e.Key, e.Field, e.Value)
-				last = e.Key
-				continue
-			}
-			fmt.Fprintf(&line, ", %s %s", e.Field, e.Value)
+		fmt.Fprintf(b, "# %d prices of %d entries have more than 12 fraction digits per 1M tokens (float\n", len(s.Rounded), len(entries))
+		b.WriteString("# artefacts of the list); the list's USD per token -> the catalog's USD per 1M\n")
+		b.WriteString("# tokens, rounded half to even to 12 fraction digits per 1M tokens:\n")
+		for _, line := range litellm.RoundedLines(s.Rounded) {
+			b.WriteString("#   " + line + "\n")
 		}
-		flush()
 	}
 }

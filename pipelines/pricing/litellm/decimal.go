@@ -16,17 +16,21 @@ var (
 )
 
 // InexactError is a price that a catalog cannot hold exactly: after the
-// conversion it has more than pricing.PicoDigits fraction digits. The
-// importer never rounds a price.
+// conversion it has more than pricing.PicoDigits fraction digits. Import
+// rounds such a price (half to even, to pricing.PicoDigits digits) unless
+// Options.Strict, where it fails with this error.
 type InexactError struct {
 	// Digits is the number of fraction digits the converted price needs.
 	Digits int
 }
 
 func (e *InexactError) Error() string {
-	return fmt.Sprintf("has %d fraction digits after the conversion, more than the catalog's %d (prices are never rounded)",
+	return fmt.Sprintf("has %d fraction digits after the conversion, more than the catalog's %d (strict mode: not rounded)",
 		e.Digits, pricing.PicoDigits)
 }
+
+// maxIntDigits is the number of digits of pricing.MaxPriceUSD (1 000 000).
+const maxIntDigits = 7
 
 // shiftDecimal converts num, the text of a JSON number, to the decimal text
 // of num·10^shift: shift 6 turns a LiteLLM per-token price into USD per 1M
@@ -39,33 +43,62 @@ func (e *InexactError) Error() string {
 // 0), for values above pricing.MaxPriceUSD and, with an *InexactError, for
 // values with more than pricing.PicoDigits fraction digits.
 func shiftDecimal(num string, shift int) (string, error) {
+	s, _, err := convertDecimal(num, shift, false)
+	return s, err
+}
+
+// roundDecimal is shiftDecimal, except that a value with more than
+// pricing.PicoDigits fraction digits is rounded half to even to
+// pricing.PicoDigits fraction digits (decimal rounding of the exact value
+// of the text, never through floating point) instead of failing; rounded
+// reports it. 2.9999900000000002e-06 with shift 6 is "2.99999", rounded; a
+// value below half of 10^-PicoDigits rounds to "0".
+func roundDecimal(num string, shift int) (s string, rounded bool, err error) {
+	return convertDecimal(num, shift, true)
+}
+
+func convertDecimal(num string, shift int, round bool) (string, bool, error) {
 	digits, e, neg, err := parseNumber(num)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if digits == "" {
-		return "0", nil // 0, -0, 0.000e5 …
+		return "0", false, nil // 0, -0, 0.000e5 …
 	}
 	if neg {
-		return "", errNegative
+		return "", false, errNegative
 	}
 	e += int64(shift)
-	const maxIntDigits = 7 // MaxPriceUSD = 1 000 000 has 7 digits
+	rounded := false
+	if -e > pricing.PicoDigits {
+		// The value has a nonzero fraction digit (digits has no trailing
+		// zeros), so an integer part of 7 digits or more is above
+		// MaxPriceUSD whatever the rounding.
+		if int64(len(digits))+e >= maxIntDigits {
+			return "", false, errTooLarge
+		}
+		if !round {
+			fd := -e
+			if fd > 1<<30 {
+				fd = 1 << 30
+			}
+			return "", false, &InexactError{Digits: int(fd)}
+		}
+		digits, e = roundHalfEven(digits, e, pricing.PicoDigits)
+		rounded = true
+		if digits == "" {
+			return "0", true, nil
+		}
+	}
 	var intText, fracText string
 	switch {
 	case e >= 0:
 		if int64(len(digits))+e > maxIntDigits {
-			return "", errTooLarge
+			return "", false, errTooLarge
 		}
 		intText = digits + strings.Repeat("0", int(e))
 	default:
-		fd := -e
-		if fd > pricing.PicoDigits {
-			if fd > 1<<30 {
-				fd = 1 << 30
-			}
-			return "", &InexactError{Digits: int(fd)}
-		}
+		fd := -e // at most PicoDigits here
 		if int64(len(digits)) > fd {
 			intText, fracText = digits[:int64(len(digits))-fd], digits[int64(len(digits))-fd:]
 		} else {
@@ -73,12 +106,49 @@ func shiftDecimal(num string, shift int) (string, error) {
 		}
 	}
 	if len(intText) > maxIntDigits || len(intText) == maxIntDigits && (intText > "1000000" || fracText != "") {
-		return "", errTooLarge
+		return "", false, errTooLarge
 	}
 	if fracText == "" {
-		return intText, nil
+		return intText, rounded, nil
 	}
-	return intText + "." + fracText, nil
+	return intText + "." + fracText, rounded, nil
+}
+
+// roundHalfEven rounds digits·10^e, with digits as parseNumber returns
+// them (no leading or trailing zeros) and -e > places, half to even to a
+// multiple of 10^-places. It returns the result in the same form: "" for
+// zero.
+func roundHalfEven(digits string, e int64, places int) (string, int64) {
+	drop := -e - int64(places) // > 0: the digits below 10^-places
+	n := int64(len(digits))
+	if drop > n {
+		return "", 0 // below a tenth of 10^-places
+	}
+	kept := digits[:n-drop]
+	first, rest := digits[n-drop], digits[n-drop+1:]
+	// rest, when not empty, is nonzero: digits has no trailing zeros.
+	odd := kept != "" && (kept[len(kept)-1]-'0')%2 == 1
+	if first > '5' || first == '5' && (rest != "" || odd) {
+		kept = increment(kept)
+	}
+	trimmed := strings.TrimRight(kept, "0")
+	if trimmed == "" {
+		return "", 0
+	}
+	return trimmed, -int64(places) + int64(len(kept)-len(trimmed))
+}
+
+// increment adds one to the decimal digits s ("" is 0).
+func increment(s string) string {
+	b := []byte(s)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] != '9' {
+			b[i]++
+			return string(b)
+		}
+		b[i] = '0'
+	}
+	return "1" + string(b)
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -52,6 +52,7 @@ func TestShiftDecimal(t *testing.T) {
 		{"1e-19", 6, "", errInexact},
 		{"1e-30", 6, "", errInexact},
 		{"1e-999999999999999999999", 6, "", errInexact},
+		{"1.0000000000000000001", 6, "", errTooLarge}, // too large before inexact
 		{"2.9999900000000002e-06", 6, "", errInexact},
 		{"0.0000000000001", 0, "", errInexact},
 		{"-1e-6", 6, "", errNegative},
@@ -99,8 +100,61 @@ func TestInexactDigits(t *testing.T) {
 	}
 }
 
+func TestRoundDecimal(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		shift   int
+		want    string // "" with err
+		rounded bool
+		err     error
+	}{
+		// The float artefacts of the 2026-07-24 snapshot (databricks).
+		{"2.9999900000000002e-06", 6, "2.99999", true, nil},
+		{"1.5000020000000002e-05", 6, "15.00002", true, nil},
+		{"7.500003000000001e-05", 6, "75.00003", true, nil},
+		{"3.0001999999999996e-07", 6, "0.30002", true, nil},
+		{"2.4997000000000006e-07", 6, "0.24997", true, nil},
+		{"9.999990000000002e-06", 6, "9.99999", true, nil},
+		// Exact prices are not rounded.
+		{"3e-06", 6, "3", false, nil},
+		{"1e-18", 6, "0.000000000001", false, nil},
+		{"0.005", 0, "0.005", false, nil},
+		{"0", 6, "0", false, nil},
+		// Half to even, on the exact decimal value of the text.
+		{"5e-19", 6, "0", true, nil}, // 0.5e-12: to even 0
+		{"5.000000000000000001e-19", 6, "0.000000000001", true, nil},
+		{"1.5e-18", 6, "0.000000000002", true, nil}, // 1.5e-12: to even 2
+		{"2.5e-18", 6, "0.000000000002", true, nil}, // 2.5e-12: to even 2
+		{"2.50001e-18", 6, "0.000000000003", true, nil},
+		{"4.9999e-19", 6, "0", true, nil},
+		{"1e-19", 6, "0", true, nil},
+		{"1e-999999999999999999999", 6, "0", true, nil},
+		{"0.0000000000005", 0, "0", true, nil},
+		{"0.0000000000015", 0, "0.000000000002", true, nil},
+		{"123.4567891234565", 0, "123.456789123456", true, nil},
+		{"123.4567891234575", 0, "123.456789123458", true, nil},
+		{"123.45678912345650000000001", 0, "123.456789123457", true, nil},
+		// A carry through every digit.
+		{"9.9999999999999999e-06", 6, "10", true, nil},
+		{"0.9999999999999999995", 6, "1000000", true, nil},
+		{"999999.9999999999995", 0, "1000000", true, nil},
+		// Bounds and errors are those of shiftDecimal.
+		{"1.0000000000000000001", 6, "", false, errTooLarge},
+		{"1000000.0000000000001", 0, "", false, errTooLarge},
+		{"12345678.0000000000001", 0, "", false, errTooLarge},
+		{"-1e-30", 6, "", false, errNegative},
+		{"1e-30x", 6, "", false, errNotNumber},
+	} {
+		got, rounded, err := roundDecimal(tc.in, tc.shift)
+		if err != tc.err || got != tc.want || rounded != tc.rounded {
+			t.Errorf("roundDecimal(%q, %d) = %q, %v, %v; want %q, %v, %v", tc.in, tc.shift, got, rounded, err, tc.want, tc.rounded, tc.err)
+		}
+	}
+}
+
 // TestShiftDecimalAgainstBigRat compares the conversion of random numbers,
-// written in every JSON form, with exact rational arithmetic.
+// written in every JSON form, with exact rational arithmetic, strict and
+// rounding.
 func TestShiftDecimalAgainstBigRat(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 20000; i++ {
@@ -111,6 +165,8 @@ func TestShiftDecimalAgainstBigRat(t *testing.T) {
 		}
 		got, err := shiftDecimal(text, shift)
 		checkAgainstRat(t, text, shift, got, err)
+		got, rounded, err := roundDecimal(text, shift)
+		checkRoundAgainstRat(t, text, shift, got, rounded, err)
 	}
 }
 
@@ -162,13 +218,13 @@ func checkAgainstRat(t *testing.T, text string, shift int, got string, err error
 		if err != errNegative {
 			t.Fatalf("shiftDecimal(%q) = %q, %v; want errNegative", text, got, err)
 		}
+	case x.Cmp(big.NewRat(pricing.MaxPriceUSD, 1)) > 0: // inexact or not
+		if err != errTooLarge {
+			t.Fatalf("shiftDecimal(%q) = %q, %v; want errTooLarge", text, got, err)
+		}
 	case !scaled.IsInt():
 		if !errors.As(err, &ie) {
 			t.Fatalf("shiftDecimal(%q) = %q, %v; want InexactError", text, got, err)
-		}
-	case x.Cmp(big.NewRat(pricing.MaxPriceUSD, 1)) > 0:
-		if err != errTooLarge {
-			t.Fatalf("shiftDecimal(%q) = %q, %v; want errTooLarge", text, got, err)
 		}
 	default:
 		if err != nil {
@@ -189,8 +245,52 @@ func checkAgainstRat(t *testing.T, text string, shift int, got string, err error
 	}
 }
 
+// checkRoundAgainstRat checks roundDecimal's answer for text with big.Rat:
+// the value·10^shift rounded half to even to a multiple of 10^-12
+// (roundPico), rounded reporting whether that changed it.
+func checkRoundAgainstRat(t *testing.T, text string, shift int, got string, rounded bool, err error) {
+	t.Helper()
+	isNumber := json.Valid([]byte(text)) && strings.TrimSpace(text) == text && text != "" &&
+		(text[0] == '-' || isDigit(text[0]))
+	x, ok := new(big.Rat).SetString(text)
+	if !ok || !isNumber {
+		if err != errNotNumber {
+			t.Fatalf("roundDecimal(%q) = %q, %v; want errNotNumber", text, got, err)
+		}
+		return
+	}
+	x.Mul(x, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(shift)), nil)))
+	switch {
+	case x.Sign() < 0:
+		if err != errNegative {
+			t.Fatalf("roundDecimal(%q) = %q, %v; want errNegative", text, got, err)
+		}
+	case x.Cmp(big.NewRat(pricing.MaxPriceUSD, 1)) > 0:
+		if err != errTooLarge {
+			t.Fatalf("roundDecimal(%q) = %q, %v; want errTooLarge", text, got, err)
+		}
+	default:
+		want := roundPico(x)
+		if err != nil {
+			t.Fatalf("roundDecimal(%q) = %v", text, err)
+		}
+		g, ok := new(big.Rat).SetString(got)
+		if !ok || g.Cmp(want) != 0 || rounded != (want.Cmp(x) != 0) {
+			t.Fatalf("roundDecimal(%q, %d) = %q, %v; want %s, %v", text, shift, got, rounded, want.FloatString(12), want.Cmp(x) != 0)
+		}
+		if p, err := pricing.ParsePico(got); err != nil || p.Sign() < 0 {
+			t.Fatalf("roundDecimal(%q) = %q, which the catalog cannot parse: %v", text, got, err)
+		}
+		if strings.ContainsAny(got, "eE+-") || (strings.Contains(got, ".") && strings.HasSuffix(got, "0")) ||
+			(len(got) > 1 && got[0] == '0' && got[1] != '.') {
+			t.Fatalf("roundDecimal(%q) = %q, not canonical", text, got)
+		}
+	}
+}
+
 func FuzzShiftDecimal(f *testing.F) {
-	for _, s := range []string{"3e-06", "1.25e-07", "3E-6", "0", "-0", "1e-19", "2.9999900000000002e-06", "1e999", "01", "1.", "5E+2"} {
+	for _, s := range []string{"3e-06", "1.25e-07", "3E-6", "0", "-0", "1e-19", "2.9999900000000002e-06", "1e999", "01", "1.", "5E+2",
+		"5e-19", "1.5e-18", "0.9999999999999999995", "9.9999999999999999e-06", "1.0000000000000000001"} {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, text string, perMillion bool) {
@@ -199,17 +299,30 @@ func FuzzShiftDecimal(f *testing.F) {
 			shift = 6
 		}
 		got, err := shiftDecimal(text, shift)
+		rgot, rounded, rerr := roundDecimal(text, shift)
+		// Rounding changes only what strict conversion calls inexact.
+		var ie *InexactError
+		if errors.As(err, &ie) {
+			if !rounded || rerr != nil {
+				t.Fatalf("roundDecimal(%q) = %q, %v, %v; want it rounded, as shiftDecimal says %v", text, rgot, rounded, rerr, err)
+			}
+		} else if rerr != err || rgot != got || rounded {
+			t.Fatalf("roundDecimal(%q) = %q, %v, %v; shiftDecimal %q, %v", text, rgot, rounded, rerr, got, err)
+		}
 		// big.Rat would take long on huge exponents; those are checked by
 		// the error's kind only.
 		if i := strings.IndexAny(text, "eE"); i >= 0 && len(text)-i > 6 {
-			if err == nil && got != "0" {
-				if _, perr := pricing.ParsePico(got); perr != nil {
-					t.Fatalf("shiftDecimal(%q) = %q, unparsable: %v", text, got, perr)
+			for _, s := range []string{got, rgot} {
+				if s != "" && s != "0" {
+					if _, perr := pricing.ParsePico(s); perr != nil {
+						t.Fatalf("conversion of %q = %q, unparsable: %v", text, s, perr)
+					}
 				}
 			}
 			return
 		}
 		checkAgainstRat(t, text, shift, got, err)
+		checkRoundAgainstRat(t, text, shift, rgot, rounded, rerr)
 	})
 }
 

@@ -2,6 +2,7 @@ package litellm
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -139,4 +140,26 @@ func parseKey(k string) (keyInfo, bool) {
 		ki.service = serviceTierSuffixes[m[4]]
 	}
 	return ki, true
+}
+
+// ProviderRenames lists the renamings of ProviderName as LiteLLM name →
+// costpipe name pairs, sorted by LiteLLM name, "vertex_ai-*" included
+// (for help texts).
+func ProviderRenames() [][2]string {
+	out := [][2]string{{"vertex_ai-*", "vertex_ai"}}
+	for from, to := range providerNames {
+		out = append(out, [2]string{from, to})
+	}
+	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	return out
+}
+
+// FieldNames lists the LiteLLM fields Import reads with the catalog field
+// each becomes, in the catalog's order (for help texts).
+func FieldNames() [][2]string {
+	out := make([][2]string, 0, numFields)
+	for f := field(0); f < numFields; f++ {
+		out = append(out, [2]string{litellmFields[f], fieldNames[f]})
+	}
+	return out
 }

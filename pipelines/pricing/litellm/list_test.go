@@ -3,6 +3,7 @@ package litellm
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -24,28 +25,23 @@ var sharedList = func() string {
 	return m[0]
 }()
 
+// inexactPrice is a price of the list that is not a whole number of
+// 10^-12 USD per 1M tokens (or per request): key, LiteLLM field, JSON text.
+type inexactPrice struct{ key, field, text string }
+
 // independentCount counts, without the importer's code, the entries of the
 // list that have per-token prices (a numeric input_cost_per_token, or a
-// tiered_pricing table of token ranges), and the keys among them with a
-// price that is not a whole number of 10^-12 USD per 1M tokens (or per
-// request), exactly, with big.Rat.
-func independentCount(t *testing.T, data []byte) (priced int, inexact []string) {
+// tiered_pricing table of token ranges), and lists their prices that are
+// not a whole number of 10^-12 USD per 1M tokens (or per request),
+// exactly, with big.Rat. input_cost_per_token_cache_hit counts as a price
+// when the entry has no cache_read_input_token_cost.
+func independentCount(t *testing.T, data []byte) (priced int, inexact []inexactPrice) {
 	t.Helper()
 	var list map[string]json.RawMessage
 	if err := json.Unmarshal(data, &list); err != nil {
 		t.Fatal(err)
 	}
 	perToken := regexp.MustCompile(`^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost|output_cost_per_reasoning_token)`)
-	exact := func(v json.Number, perMillion bool) bool {
-		r, ok := new(big.Rat).SetString(v.String())
-		if !ok {
-			t.Fatalf("not a number: %s", v)
-		}
-		if perMillion {
-			r.Mul(r, big.NewRat(1_000_000, 1))
-		}
-		return r.Mul(r, big.NewRat(1_000_000_000_000, 1)).IsInt()
-	}
 	for key, raw := range list {
 		if key == "sample_spec" || key == "last_updated" {
 			continue
@@ -59,70 +55,114 @@ func independentCount(t *testing.T, data []byte) (priced int, inexact []string) 
 		if p, _ := e["litellm_provider"].(string); p == "" {
 			continue
 		}
-		prices := []map[string]any{e}
+		type priceSet struct {
+			prefix string
+			m      map[string]any
+		}
+		prices := []priceSet{{"", e}}
 		tokenTable := false
 		if tp, ok := e["tiered_pricing"].([]any); ok && len(tp) > 0 {
 			tokenTable = true
-			for _, x := range tp {
+			for i, x := range tp {
 				tier, ok := x.(map[string]any)
 				if _, hasRange := tier["range"]; !ok || !hasRange {
 					tokenTable = false
 					break
 				}
-				prices = append(prices, tier)
+				prices = append(prices, priceSet{fmt.Sprintf("tiered_pricing[%d].", i), tier})
 			}
 		}
 		if _, isNum := e["input_cost_per_token"].(json.Number); !isNum && !tokenTable {
 			continue
 		}
 		priced++
-		ok := true
-		for _, m := range prices {
-			for k, v := range m {
+		for _, ps := range prices {
+			for k, v := range ps.m {
 				n, isNum := v.(json.Number)
-				if !isNum || strings.Contains(k, "cache_hit") {
+				if !isNum {
 					continue
 				}
-				if perToken.MatchString(k) && !exact(n, true) || k == "input_cost_per_request" && !exact(n, false) {
-					ok = false
+				if k == "input_cost_per_token_cache_hit" {
+					if _, hasRead := ps.m["cache_read_input_token_cost"]; hasRead || tokenTable {
+						continue
+					}
+				}
+				perMillion := perToken.MatchString(k)
+				if !perMillion && k != "input_cost_per_request" {
+					continue
+				}
+				r, ok := new(big.Rat).SetString(n.String())
+				if !ok {
+					t.Fatalf("not a number: %s", n)
+				}
+				if perMillion {
+					r.Mul(r, big.NewRat(1_000_000, 1))
+				}
+				if !r.Mul(r, big.NewRat(1_000_000_000_000, 1)).IsInt() {
+					inexact = append(inexact, inexactPrice{key, ps.prefix + k, n.String()})
 				}
 			}
 		}
-		if !ok {
-			inexact = append(inexact, key)
-		}
 	}
-	slices.Sort(inexact)
+	slices.SortFunc(inexact, func(a, b inexactPrice) int {
+		return strings.Compare(a.key+"\x00"+a.field, b.key+"\x00"+b.field)
+	})
 	return priced, inexact
 }
 
+// perMillionRounded is the text of a LiteLLM price in the catalog's unit
+// rounded half to even to 12 fraction digits, with big.Rat.
+func perMillionRounded(t *testing.T, field, text string) *big.Rat {
+	t.Helper()
+	r, ok := new(big.Rat).SetString(text)
+	if !ok {
+		t.Fatalf("not a number: %s", text)
+	}
+	if !strings.HasSuffix(field, "input_cost_per_request") {
+		r.Mul(r, big.NewRat(1_000_000, 1))
+	}
+	return roundPico(r)
+}
+
 // TestImportSharedList imports the snapshot and checks that every entry
-// with per-token prices is in the catalog (under its own or its full key)
-// but for those with a price the catalog cannot hold exactly, which are
-// listed, and that without SkipInexact those are errors.
+// with per-token prices is in the catalog (under its own or its full key),
+// that exactly the prices the catalog cannot hold exactly were rounded,
+// each to the right value, and that with Strict those are errors.
 func TestImportSharedList(t *testing.T) {
 	data, err := os.ReadFile(sharedList)
 	if err != nil {
 		t.Fatal(err)
 	}
 	priced, inexact := independentCount(t, data)
-	res, err := Import(bytes.NewReader(data), Options{SkipInexact: true})
+	res, err := Import(bytes.NewReader(data), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := res.Stats
-	var gotInexact []string
-	for _, e := range s.Inexact {
-		if !slices.Contains(gotInexact, e.Key) {
-			gotInexact = append(gotInexact, e.Key)
+	var got []inexactPrice
+	inexactKeys := map[string]bool{}
+	for _, r := range s.Rounded {
+		got = append(got, inexactPrice{r.Key, r.Field, r.Original})
+		inexactKeys[r.Key] = true
+		want := perMillionRounded(t, r.Field, r.Original)
+		if v, ok := new(big.Rat).SetString(r.Rounded); !ok || v.Cmp(want) != 0 {
+			t.Errorf("%s %s %s rounded to %s, want %s", r.Key, r.Field, r.Original, r.Rounded, want.FloatString(12))
+		}
+		if _, err := pricing.ParsePico(r.Rounded); err != nil {
+			t.Errorf("%s %s rounded to %q: %v", r.Key, r.Field, r.Rounded, err)
 		}
 	}
-	slices.Sort(gotInexact)
-	if !slices.Equal(gotInexact, inexact) {
-		t.Errorf("inexact entries %v, want %v", gotInexact, inexact)
+	slices.SortFunc(got, func(a, b inexactPrice) int {
+		return strings.Compare(a.key+"\x00"+a.field, b.key+"\x00"+b.field)
+	})
+	if !slices.Equal(got, inexact) {
+		t.Errorf("rounded prices %v, want %v", got, inexact)
 	}
-	if s.Imported != priced-len(inexact) {
-		t.Errorf("imported %d entries, want %d with per-token prices − %d inexact", s.Imported, priced, len(inexact))
+	if s.Imported != priced {
+		t.Errorf("imported %d entries, want the %d with per-token prices", s.Imported, priced)
+	}
+	if s.Skipped["inexact price"] != 0 {
+		t.Errorf("%d entries skipped for an inexact price", s.Skipped["inexact price"])
 	}
 	skipped := 0
 	for _, n := range s.Skipped {
@@ -153,29 +193,51 @@ func TestImportSharedList(t *testing.T) {
 			t.Errorf("conflict %+v: winner %v, loser %v", c, w, l)
 		}
 	}
-	if filepath.Base(sharedList) == "litellm-model-prices-2026-07-24.json" {
-		// The numbers of the snapshot (docs: the report of issue 14).
-		if s.Entries != 2983 || priced != 2528 || len(inexact) != 23 || len(s.Inexact) != 31 || s.Imported != 2505 ||
-			len(s.Conflicts) != 36 || s.FromTieredPricing != 18 || len(s.CacheHitMismatches) != 8 {
-			t.Errorf("snapshot stats: %d entries, %d priced, %d inexact (%d prices), %d imported, %d conflicts, %d tiered, %d cache-hit mismatches",
-				s.Entries, priced, len(inexact), len(s.Inexact), s.Imported, len(s.Conflicts), s.FromTieredPricing, len(s.CacheHitMismatches))
+	// The header lists every rounded price.
+	for _, r := range s.Rounded {
+		if !bytes.Contains(res.YAML, []byte(" "+r.Field+" "+r.Original+" -> "+r.Rounded)) {
+			t.Errorf("the header does not list %s %s %s", r.Key, r.Field, r.Original)
 		}
 	}
-	t.Logf("%d entries: %d imported (%d tiered_pricing, %d long-context, service tiers %v), %d conflicts, %d inexact",
-		s.Entries, s.Imported, s.FromTieredPricing, s.WithLongContext, s.WithServiceTier, len(s.Conflicts), len(gotInexact))
-	t.Logf("skipped by reason %v", s.Skipped)
-	t.Logf("skipped by mode %v", s.SkippedByMode)
-
-	// Without SkipInexact, each inexact price is an error naming it.
-	_, err = Import(bytes.NewReader(data), Options{})
-	if len(inexact) > 0 {
-		if err == nil {
-			t.Fatal("no error for the inexact prices")
+	if filepath.Base(sharedList) == "litellm-model-prices-2026-07-24.json" {
+		// The numbers of the snapshot (docs: the report of issue 14).
+		if s.Entries != 2983 || priced != 2528 || len(inexactKeys) != 23 || len(s.Rounded) != 31 || s.Imported != 2528 ||
+			len(s.Conflicts) != 36 || s.FromTieredPricing != 18 || len(s.CacheHitMismatches) != 0 || len(s.CacheHitAsCacheRead) != 8 {
+			t.Errorf("snapshot stats: %d entries, %d priced, %d with rounded prices (%d prices), %d imported, %d conflicts, %d tiered, %d cache-hit mismatches, %d cache-hit as cache read",
+				s.Entries, priced, len(inexactKeys), len(s.Rounded), s.Imported, len(s.Conflicts), s.FromTieredPricing, len(s.CacheHitMismatches), len(s.CacheHitAsCacheRead))
 		}
-		for _, e := range s.Inexact {
-			if !strings.Contains(err.Error(), `model "`+e.Key+`": field "`+e.Field+`"`) {
-				t.Errorf("error does not name %s %s", e.Key, e.Field)
+		for k := range inexactKeys {
+			if !strings.HasPrefix(k, "databricks/") {
+				t.Errorf("rounded prices of %s: the snapshot's are all databricks/*", k)
 			}
 		}
 	}
+	t.Logf("%d entries: %d imported (%d tiered_pricing, %d long-context, service tiers %v), %d conflicts, %d rounded prices of %d entries",
+		s.Entries, s.Imported, s.FromTieredPricing, s.WithLongContext, s.WithServiceTier, len(s.Conflicts), len(s.Rounded), len(inexactKeys))
+	t.Logf("skipped by reason %v", s.Skipped)
+	t.Logf("skipped by mode %v", s.SkippedByMode)
+
+	// Strict: each inexact price is an error naming it.
+	_, err = Import(bytes.NewReader(data), Options{Strict: true})
+	if len(inexact) > 0 {
+		if err == nil {
+			t.Fatal("Strict: no error for the inexact prices")
+		}
+		for _, p := range inexact {
+			if !strings.Contains(err.Error(), `model "`+p.key+`": field "`+p.field+`" = `+p.text+": ") {
+				t.Errorf("Strict: the error does not name %s %s", p.key, p.field)
+			}
+		}
+		if n := len(unjoinErrs(err)); n != len(inexact) {
+			t.Errorf("Strict: %d errors, want %d", n, len(inexact))
+		}
+	}
+}
+
+// unjoinErrs returns the errors joined in err.
+func unjoinErrs(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

@@ -6,8 +6,11 @@
 //
 // The list maps a model key to an object of prices in USD per token (JSON
 // numbers such as 3e-06) and other facts. Import converts every per-token
-// price to USD per 1M tokens exactly, on the number's text (never through
-// floating point), and writes one catalog entry per model that has
+// price to USD per 1M tokens on the number's text (never through floating
+// point): exactly, except that a price with more than 12 fraction digits
+// per 1M tokens (a float artefact such as 2.9999900000000002e-06) is
+// rounded half to even to 12 digits and reported (Stats.Rounded), or is an
+// error with Options.Strict. It writes one catalog entry per model that has
 // per-token prices: an `input_cost_per_token`, or a `tiered_pricing` table
 // of token ranges. The field mapping, the provider table, model naming and
 // what is skipped are documented in ../README.md.
@@ -23,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,13 +57,15 @@ type Options struct {
 	// Default: the UTC date of the list's `last_updated`; no `updated`
 	// when the list has none that parses.
 	Updated string
-	// SkipInexact skips, instead of failing on, entries with a price that
-	// has more than 12 fraction digits in the catalog's unit (a price the
-	// catalog cannot hold; it is never rounded). Skipped entries are listed
-	// in Stats.Inexact and counted under Stats.Skipped["inexact price"].
-	// Default false: such a price is an error, like a negative or
-	// non-numeric one (which are errors either way).
-	SkipInexact bool
+	// Strict makes a price with more than 12 fraction digits in the
+	// catalog's unit (a price the catalog cannot hold exactly) an error
+	// naming the key and field, like a negative or non-numeric price
+	// (which are errors either way). Default false: such a price is rounded
+	// half to even to 12 fraction digits — at most 5·10^-13 USD per 1M
+	// tokens off — the entry is imported, and the price is listed in
+	// Stats.Rounded. Skipping the entry instead would leave its calls
+	// unpriced, a far larger error.
+	Strict bool
 }
 
 // Result is an imported catalog.
@@ -79,7 +85,7 @@ type Stats struct {
 	// last_updated are not entries).
 	Entries int
 	// Imported is the number of catalog entries written: every entry with
-	// per-token prices except those in Inexact.
+	// per-token prices.
 	Imported int
 	// FromTieredPricing counts the imported entries priced by a
 	// tiered_pricing table of token ranges.
@@ -98,17 +104,39 @@ type Stats struct {
 	// prefix was stripped, was another entry's; the loser keeps its full
 	// key as its name. In file order.
 	Conflicts []Conflict
-	// Inexact are the prices that made an entry be skipped (SkipInexact).
-	Inexact []*PriceError
-	// CacheHitMismatches are the keys of imported entries whose
-	// input_cost_per_token_cache_hit (ignored) is not their
-	// cache_read_input_token_cost, or has none to compare with.
+	// Rounded are the prices that had more than 12 fraction digits in the
+	// catalog's unit and were rounded (not with Strict), in file order of
+	// their entries.
+	Rounded []RoundedPrice
+	// CacheHitAsCacheRead are the keys of imported entries without a
+	// cache_read_input_token_cost whose input_cost_per_token_cache_hit is
+	// their cache-read price (cached_input), in file order.
+	CacheHitAsCacheRead []string
+	// CacheHitMismatches are the keys of imported entries that have both
+	// and whose input_cost_per_token_cache_hit (then ignored) differs from
+	// their cache_read_input_token_cost (or is not a valid price).
 	CacheHitMismatches []string
 	// IgnoredFields counts the price fields of imported entries that the
 	// catalog has no place for (audio, image, video, per-second,
-	// per-query, DBU … prices, input_cost_per_token_cache_hit, threshold
-	// keys LiteLLM itself never applies), by LiteLLM field name.
+	// per-query, DBU … prices, input_cost_per_token_cache_hit next to a
+	// cache_read_input_token_cost, threshold keys LiteLLM itself never
+	// applies), by LiteLLM field name.
 	IgnoredFields map[string]int
+}
+
+// RoundedPrice is a price of the list that was rounded to fit the catalog.
+type RoundedPrice struct {
+	// Key is the model key of the list's entry.
+	Key string
+	// Field is the LiteLLM field, e.g. "input_cost_per_token" or
+	// "tiered_pricing[1].output_cost_per_token".
+	Field string
+	// Original is the JSON text of the price (USD per token, or per call
+	// for input_cost_per_request), e.g. "2.9999900000000002e-06".
+	Original string
+	// Rounded is the catalog's price (USD per 1M tokens, or per call),
+	// e.g. "2.99999".
+	Rounded string
 }
 
 // Conflict is two entries of the list that want the same provider and
@@ -134,7 +162,8 @@ type PriceError struct {
 	Field string
 	// Value is the JSON text of the value (truncated).
 	Value string
-	// Err says what is wrong; an *InexactError for too many fraction digits.
+	// Err says what is wrong; an *InexactError for too many fraction
+	// digits (Strict).
 	Err error
 }
 
@@ -154,10 +183,10 @@ type listEntry struct {
 
 // Import reads a LiteLLM price list from r (at most MaxInputBytes) and
 // returns it as a catalog. It fails on input that is not a JSON object of
-// entries, on a duplicate key, and on a price it cannot convert exactly
-// (negative, not a number, above the catalog's maximum, or — unless
-// opts.SkipInexact — more than 12 fraction digits); price errors are
-// *PriceError values joined with errors.Join (at most 50).
+// entries, on a duplicate key, and on a price it cannot convert (negative,
+// not a number, above the catalog's maximum, or — with opts.Strict — more
+// than 12 fraction digits); price errors are *PriceError values joined
+// with errors.Join (at most 50).
 func Import(r io.Reader, opts Options) (*Result, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -312,6 +341,8 @@ type importer struct {
 	stats Stats
 	errs  []error
 	out   []*outEntry // imported entries, file order until name sorts them
+	// rounded are the rounded prices of the entry being imported.
+	rounded []RoundedPrice
 }
 
 // outEntry is an imported entry.
@@ -362,6 +393,7 @@ func (im *importer) entry(le listEntry) {
 		tiered  bool
 		problem string
 	)
+	im.rounded = im.rounded[:0]
 	if table, ok := rangeTable(obj["tiered_pricing"]); ok {
 		tiered = true
 		p, errs, problem = im.tiered(le.key, obj, table)
@@ -378,21 +410,13 @@ func (im *importer) entry(le listEntry) {
 		im.skip(obj, problem)
 		return
 	}
-	inexact := len(errs) > 0
-	for _, e := range errs {
-		var ie *InexactError
-		if !errors.As(e.Err, &ie) || !im.opts.SkipInexact {
-			im.fail(e)
-			inexact = false
-		}
-	}
 	if len(errs) > 0 {
-		if inexact { // every problem is an inexact price, and those are skipped
-			im.stats.Inexact = append(im.stats.Inexact, errs...)
-			im.skip(obj, "inexact price")
+		for _, e := range errs {
+			im.fail(e)
 		}
 		return
 	}
+	im.stats.Rounded = append(im.stats.Rounded, im.rounded...)
 	if tiered {
 		im.stats.FromTieredPricing++
 	}
@@ -445,18 +469,34 @@ func unpricedReason(obj map[string]any) string {
 func isCostKey(k string) bool { return strings.Contains(k, "cost") }
 
 // convert converts the value of field name of entry key, a price in
-// LiteLLM's unit for f, to the catalog's.
-func convert(key, name string, v any, f field) (string, *PriceError) {
+// LiteLLM's unit for f, to the catalog's: exactly, or rounded to 12
+// fraction digits and noted in im.rounded (unless Strict, where that is an
+// error).
+func (im *importer) convert(key, name string, v any, f field) (string, *PriceError) {
+	s, rounded, err := im.convertQuiet(key, name, v, f)
+	if err == nil && rounded {
+		im.rounded = append(im.rounded, RoundedPrice{Key: key, Field: name, Original: string(v.(json.Number)), Rounded: s})
+	}
+	return s, err
+}
+
+// convertQuiet is convert without noting a rounded price.
+func (im *importer) convertQuiet(key, name string, v any, f field) (string, bool, *PriceError) {
 	n, ok := v.(json.Number)
 	if !ok {
-		return "", &PriceError{Key: key, Field: name, Value: jsonText(v), Err: errNotNumber}
+		return "", false, &PriceError{Key: key, Field: name, Value: jsonText(v), Err: errNotNumber}
 	}
-	s, err := shiftDecimal(string(n), f.shift())
+	s, rounded, err := convertDecimal(string(n), f.shift(), !im.opts.Strict)
 	if err != nil {
-		return "", &PriceError{Key: key, Field: name, Value: truncate(string(n), 64), Err: err}
+		return "", false, &PriceError{Key: key, Field: name, Value: truncate(string(n), 64), Err: err}
 	}
-	return s, nil
+	return s, rounded, nil
 }
+
+// cacheHitKey is a cache-read price of some entries (deepseek's, …) under
+// another name: the entry's cached_input when it has no
+// cache_read_input_token_cost, else ignored.
+const cacheHitKey = "input_cost_per_token_cache_hit"
 
 func jsonText(v any) string {
 	b, err := json.Marshal(v)
@@ -492,6 +532,9 @@ func (im *importer) flat(key string, obj map[string]any) (*price, []*PriceError)
 	}
 	from := make(map[slot]string) // which key filled a slot
 	for _, k := range keys {
+		if k == cacheHitKey {
+			continue // below
+		}
 		ki, ok := parseKey(k)
 		if !ok || ki.above < 0 || (ki.above > 0 && !thresholds[ki.above]) {
 			if isCostKey(k) {
@@ -499,7 +542,7 @@ func (im *importer) flat(key string, obj map[string]any) (*price, []*PriceError)
 			}
 			continue
 		}
-		s, err := convert(key, k, obj[k], ki.f)
+		s, err := im.convert(key, k, obj[k], ki.f)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -513,17 +556,31 @@ func (im *importer) flat(key string, obj map[string]any) (*price, []*PriceError)
 		from[sl] = k
 		p.level(ki.service, ki.above).put(ki.f, s)
 	}
+	if hit, ok := obj[cacheHitKey]; ok {
+		if !p.base.set[fCachedInput] {
+			// The cache-read price under another name: LiteLLM's own
+			// calculator reads only cache_read_input_token_cost, but the
+			// cached tokens of these models are billed at this rate.
+			s, err := im.convert(key, cacheHitKey, hit, fCachedInput)
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				p.base.put(fCachedInput, s)
+				im.stats.CacheHitAsCacheRead = append(im.stats.CacheHitAsCacheRead, key)
+			}
+		} else {
+			im.stats.IgnoredFields[cacheHitKey]++
+			s, _, err := im.convertQuiet(key, cacheHitKey, hit, fCachedInput)
+			if err != nil || s != p.base.v[fCachedInput] {
+				im.stats.CacheHitMismatches = append(im.stats.CacheHitMismatches, key)
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	if !p.base.set[fOutput] { // embeddings and the like
 		p.base.put(fOutput, "0")
-	}
-	if hit, ok := obj["input_cost_per_token_cache_hit"]; ok {
-		s, err := convert(key, "input_cost_per_token_cache_hit", hit, fCachedInput)
-		if err != nil || !p.base.set[fCachedInput] || s != p.base.v[fCachedInput] {
-			im.stats.CacheHitMismatches = append(im.stats.CacheHitMismatches, key)
-		}
 	}
 	p.omitDefaults()
 	return p, nil
@@ -608,7 +665,7 @@ func (im *importer) tiered(key string, obj map[string]any, table []map[string]an
 	}
 	var errs []*PriceError
 	conv := func(name string, v any, f field) string {
-		s, err := convert(key, name, v, f)
+		s, err := im.convert(key, name, v, f)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -763,6 +820,13 @@ func (im *importer) yaml(source, updated, from string) ([]byte, error) {
 	add(root, "models", models)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, header, from)
+	if len(im.stats.Rounded) > 0 {
+		b.WriteString("# Rounded half to even to 12 fraction digits per 1M tokens (the list's value\n")
+		b.WriteString("# per token -> the catalog's per 1M tokens):\n")
+		for _, line := range RoundedLines(im.stats.Rounded) {
+			b.WriteString("#   " + line + "\n")
+		}
+	}
 	if err := Encode(&b, root); err != nil {
 		return nil, err
 	}
@@ -779,6 +843,47 @@ func Encode(w io.Writer, n *yaml.Node) error {
 		return fmt.Errorf("cannot write the catalog: %w", err)
 	}
 	return enc.Close()
+}
+
+// RoundedLines describes rounded prices, one line per entry in their
+// order: `key: field original -> rounded, field original -> rounded`. Keys
+// are written with DisplayKey, so a line never holds a line break.
+func RoundedLines(rs []RoundedPrice) []string {
+	var lines []string
+	var line strings.Builder
+	last := ""
+	for i, r := range rs {
+		if i == 0 || r.Key != last {
+			if line.Len() > 0 {
+				lines = append(lines, line.String())
+				line.Reset()
+			}
+			fmt.Fprintf(&line, "%s: ", DisplayKey(r.Key))
+			last = r.Key
+		} else {
+			line.WriteString(", ")
+		}
+		fmt.Fprintf(&line, "%s %s -> %s", DisplayKey(r.Field), r.Original, r.Rounded)
+	}
+	if line.Len() > 0 {
+		lines = append(lines, line.String())
+	}
+	return lines
+}
+
+// DisplayKey returns a key of the list for a comment or a message: as it
+// is when it is printable ASCII without spaces, else quoted (Go syntax,
+// ASCII only), so that it cannot break a line or hide in one.
+func DisplayKey(k string) string {
+	for i := 0; i < len(k); i++ {
+		if k[i] <= ' ' || k[i] > '~' || k[i] == '"' {
+			return strconv.QuoteToASCII(k)
+		}
+	}
+	if k == "" {
+		return `""`
+	}
+	return k
 }
 
 func truncate(s string, n int) string {

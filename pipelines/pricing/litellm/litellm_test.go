@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"regexp"
@@ -309,28 +310,37 @@ func TestImportErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, list string
 		want       []string // substrings of the error
+		strictOnly bool     // rounded, not an error, by default
 	}{
 		{"negative", `{"m": {"litellm_provider": "p", "input_cost_per_token": -1e-06}}`,
-			[]string{`model "m"`, `field "input_cost_per_token" = -1e-06`, "negative"}},
+			[]string{`model "m"`, `field "input_cost_per_token" = -1e-06`, "negative"}, false},
 		{"string", `{"m": {"litellm_provider": "p", "input_cost_per_token": 1e-06, "output_cost_per_token": "2e-06"}}`,
-			[]string{`model "m"`, `field "output_cost_per_token" = "2e-06"`, "not a JSON number"}},
+			[]string{`model "m"`, `field "output_cost_per_token" = "2e-06"`, "not a JSON number"}, false},
 		{"null", `{"m": {"litellm_provider": "p", "input_cost_per_token": null}}`,
-			[]string{`field "input_cost_per_token" = null`}},
+			[]string{`field "input_cost_per_token" = null`}, false},
 		{"too large", `{"m": {"litellm_provider": "p", "input_cost_per_token": 2}}`,
-			[]string{`field "input_cost_per_token" = 2`, "exceeds"}},
+			[]string{`field "input_cost_per_token" = 2`, "exceeds"}, false},
 		{"inexact", `{"m": {"litellm_provider": "p", "input_cost_per_token": 1e-06, "cache_read_input_token_cost_above_200k_tokens": 1e-20, "input_cost_per_token_above_200k_tokens": 2e-06}}`,
-			[]string{`field "cache_read_input_token_cost_above_200k_tokens" = 1e-20`, "14 fraction digits"}},
+			[]string{`field "cache_read_input_token_cost_above_200k_tokens" = 1e-20`, "14 fraction digits"}, true},
+		{"inexact tier", `{"m": {"litellm_provider": "p", "tiered_pricing": [{"range": [0, 10], "input_cost_per_token": 1.0000000000000001e-06}]}}`,
+			[]string{`model "m": field "tiered_pricing[0].input_cost_per_token" = 1.0000000000000001e-06`, "16 fraction digits"}, true},
+		{"inexact cache hit", `{"m": {"litellm_provider": "p", "input_cost_per_token": 1e-06, "input_cost_per_token_cache_hit": 1.25e-19}}`,
+			[]string{`model "m": field "input_cost_per_token_cache_hit" = 1.25e-19`}, true},
+		{"negative cache hit", `{"m": {"litellm_provider": "p", "input_cost_per_token": 1e-06, "input_cost_per_token_cache_hit": -1e-07}}`,
+			[]string{`model "m": field "input_cost_per_token_cache_hit" = -1e-07`, "negative"}, false},
+		{"inexact and too large", `{"m": {"litellm_provider": "p", "input_cost_per_token": 1.0000000000000000001}}`,
+			[]string{`field "input_cost_per_token" = 1.0000000000000000001`, "exceeds"}, false},
 		{"tier", `{"m": {"litellm_provider": "p", "tiered_pricing": [{"range": [0, 10], "input_cost_per_token": "x"}]}}`,
-			[]string{`field "tiered_pricing[0].input_cost_per_token" = "x"`}},
+			[]string{`field "tiered_pricing[0].input_cost_per_token" = "x"`}, false},
 		{"duplicate threshold", `{"m": {"litellm_provider": "p", "input_cost_per_token": 1e-06, "input_cost_per_token_above_200k_tokens": 2e-06, "input_cost_per_token_above_200000_tokens": 3e-06}}`,
-			[]string{"the same price as field"}},
-		{"duplicate key", `{"m": {}, "m": {}}`, []string{`duplicate key "m"`}},
-		{"not an object", `[1, 2]`, []string{"want a JSON object"}},
-		{"trailing", `{} {}`, []string{"data after the top-level object"}},
-		{"syntax", `{"m": {"input_cost_per_token": 1e-06,}}`, []string{"cannot decode"}},
-		{"empty", ``, []string{"cannot decode"}},
+			[]string{"the same price as field"}, false},
+		{"duplicate key", `{"m": {}, "m": {}}`, []string{`duplicate key "m"`}, false},
+		{"not an object", `[1, 2]`, []string{"want a JSON object"}, false},
+		{"trailing", `{} {}`, []string{"data after the top-level object"}, false},
+		{"syntax", `{"m": {"input_cost_per_token": 1e-06,}}`, []string{"cannot decode"}, false},
+		{"empty", ``, []string{"cannot decode"}, false},
 	} {
-		_, err := Import(strings.NewReader(tc.list), Options{})
+		_, err := Import(strings.NewReader(tc.list), Options{Strict: true})
 		if err == nil {
 			t.Errorf("%s: no error", tc.name)
 			continue
@@ -340,21 +350,20 @@ func TestImportErrors(t *testing.T) {
 				t.Errorf("%s: error %q does not say %q", tc.name, err, w)
 			}
 		}
+		_, err = Import(strings.NewReader(tc.list), Options{})
+		if tc.strictOnly != (err == nil) {
+			t.Errorf("%s: without Strict, error %v", tc.name, err)
+		}
 	}
 	var pe *PriceError
-	_, err := Import(strings.NewReader(`{"k": {"litellm_provider": "p", "input_cost_per_token": 1e-19}}`), Options{})
+	_, err := Import(strings.NewReader(`{"k": {"litellm_provider": "p", "input_cost_per_token": 1e-19}}`), Options{Strict: true})
 	var ie *InexactError
 	if !errors.As(err, &pe) || pe.Key != "k" || pe.Field != "input_cost_per_token" || !errors.As(err, &ie) || ie.Digits != 13 {
 		t.Errorf("err = %v, want a PriceError with an InexactError", err)
 	}
-	// SkipInexact skips the entry, and only for inexact prices.
-	res, err := Import(strings.NewReader(`{"k": {"litellm_provider": "p", "mode": "chat", "input_cost_per_token": 1e-19}, "j": {"litellm_provider": "p", "input_cost_per_token": 1e-06}}`), Options{SkipInexact: true})
-	if err != nil || res.Stats.Imported != 1 || res.Stats.Skipped["inexact price"] != 1 || res.Stats.SkippedByMode["chat"] != 1 ||
-		len(res.Stats.Inexact) != 1 || res.Stats.Inexact[0].Key != "k" {
-		t.Errorf("SkipInexact: %v %+v", err, res)
-	}
-	if _, err := Import(strings.NewReader(`{"k": {"litellm_provider": "p", "input_cost_per_token": 1e-19, "output_cost_per_token": -1}}`), Options{SkipInexact: true}); err == nil {
-		t.Error("SkipInexact accepted a negative price")
+	// Rounding does not excuse another problem of the entry.
+	if _, err := Import(strings.NewReader(`{"k": {"litellm_provider": "p", "input_cost_per_token": 1e-19, "output_cost_per_token": -1}}`), Options{}); err == nil {
+		t.Error("accepted a negative price next to a rounded one")
 	}
 	if _, err := Import(strings.NewReader(`{}`), Options{Updated: "yesterday"}); err == nil {
 		t.Error("accepted updated \"yesterday\"")
@@ -410,15 +419,131 @@ func TestDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := Import(bytes.NewReader(list), Options{SkipInexact: true})
+	a, err := Import(bytes.NewReader(list), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Import(bytes.NewReader(list), Options{SkipInexact: true})
+	b, err := Import(bytes.NewReader(list), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(a.YAML, b.YAML) {
 		t.Error("two imports of the same list differ")
+	}
+}
+
+// TestRoundedPrices: by default a price with more than 12 fraction digits
+// per 1M tokens is rounded half to even, the entry imported, the price
+// listed in the stats and the catalog's header; with Strict it is an error.
+func TestRoundedPrices(t *testing.T) {
+	list := `{
+	  "databricks/databricks-claude-3-7-sonnet": {"litellm_provider": "databricks", "mode": "chat",
+	    "input_cost_per_token": 2.9999900000000002e-06, "output_cost_per_token": 1.5000020000000002e-05},
+	  "half": {"litellm_provider": "p", "input_cost_per_token": 1.5e-18, "output_cost_per_token": 2.5e-18,
+	    "input_cost_per_request": 0.0000000000005},
+	  "tiny": {"litellm_provider": "p", "input_cost_per_token": 1e-19},
+	  "q\nx": {"litellm_provider": "p", "tiered_pricing": [{"range": [0, 10], "input_cost_per_token": 1.0000000000000001e-06}]},
+	  "exact": {"litellm_provider": "p", "input_cost_per_token": 1e-18}
+	}`
+	res, cat := importString(t, list, Options{})
+	s := res.Stats
+	if s.Imported != 5 || len(s.Skipped) != 0 {
+		t.Errorf("imported %d, skipped %v; want 5, none", s.Imported, s.Skipped)
+	}
+	want := []RoundedPrice{
+		{"databricks/databricks-claude-3-7-sonnet", "input_cost_per_token", "2.9999900000000002e-06", "2.99999"},
+		{"databricks/databricks-claude-3-7-sonnet", "output_cost_per_token", "1.5000020000000002e-05", "15.00002"},
+		{"half", "input_cost_per_request", "0.0000000000005", "0"},
+		{"half", "input_cost_per_token", "1.5e-18", "0.000000000002"},
+		{"half", "output_cost_per_token", "2.5e-18", "0.000000000002"},
+		{"tiny", "input_cost_per_token", "1e-19", "0"},
+		{"q\nx", "tiered_pricing[0].input_cost_per_token", "1.0000000000000001e-06", "1"},
+	}
+	if len(s.Rounded) != len(want) {
+		t.Fatalf("rounded %+v, want %+v", s.Rounded, want)
+	}
+	for i := range want {
+		if s.Rounded[i] != want[i] {
+			t.Errorf("rounded[%d] = %+v, want %+v", i, s.Rounded[i], want[i])
+		}
+	}
+	if got := ratesOf(t, cat, "databricks", "databricks-claude-3-7-sonnet", "", 10); got != rates12("2.99999", "2.99999", "2.99999", "2.99999", "15.00002", "15.00002", "0") {
+		t.Errorf("databricks rates %s", got)
+	}
+	if got := ratesOf(t, cat, "p", "q\nx", "", 10); got != rates12("1", "1", "1", "1", "0", "0", "0") {
+		t.Errorf("tiered rates %s", got)
+	}
+	y := string(res.YAML)
+	for _, line := range []string{
+		"#   databricks/databricks-claude-3-7-sonnet: input_cost_per_token 2.9999900000000002e-06 -> 2.99999, output_cost_per_token 1.5000020000000002e-05 -> 15.00002\n",
+		"#   half: input_cost_per_request 0.0000000000005 -> 0, input_cost_per_token 1.5e-18 -> 0.000000000002, output_cost_per_token 2.5e-18 -> 0.000000000002\n",
+		"#   \"q\\nx\": tiered_pricing[0].input_cost_per_token 1.0000000000000001e-06 -> 1\n",
+	} {
+		if !strings.Contains(y, line) {
+			t.Errorf("the header lacks %q:\n%s", line, y[:strings.Index(y, "source:")])
+		}
+	}
+	// Strict: every inexact price is an error naming the key and field.
+	_, err := Import(strings.NewReader(list), Options{Strict: true})
+	if err == nil {
+		t.Fatal("Strict accepted inexact prices")
+	}
+	for _, r := range want {
+		if !strings.Contains(err.Error(), fmt.Sprintf("model %q: field %q = %s: has ", r.Key, r.Field, r.Original)) {
+			t.Errorf("Strict: error does not name %q %s:\n%v", r.Key, r.Field, err)
+		}
+	}
+}
+
+// TestCacheHit: input_cost_per_token_cache_hit is the cache-read price of
+// an entry without cache_read_input_token_cost, and ignored (compared)
+// next to one.
+func TestCacheHit(t *testing.T) {
+	list := `{
+	  "deepseek/deepseek-coder": {"litellm_provider": "deepseek", "input_cost_per_token": 1.4e-07, "output_cost_per_token": 2.8e-07,
+	    "input_cost_per_token_cache_hit": 1.4e-08},
+	  "same": {"litellm_provider": "deepseek", "input_cost_per_token": 2.8e-07, "cache_read_input_token_cost": 2.8e-08,
+	    "input_cost_per_token_cache_hit": 2.8e-08},
+	  "differs": {"litellm_provider": "deepseek", "input_cost_per_token": 2.8e-07, "cache_read_input_token_cost": 2.8e-08,
+	    "input_cost_per_token_cache_hit": 1e-08},
+	  "tiered": {"litellm_provider": "deepseek", "input_cost_per_token_cache_hit": 1e-08, "tiered_pricing": [
+	    {"range": [0, 10], "input_cost_per_token": 1e-06}]},
+	  "above": {"litellm_provider": "deepseek", "input_cost_per_token": 1e-06, "input_cost_per_token_cache_hit": 1e-07,
+	    "input_cost_per_token_above_128k_tokens": 2e-06, "cache_read_input_token_cost_above_128k_tokens": 3e-07}
+	}`
+	res, cat := importString(t, list, Options{})
+	for _, tc := range []struct {
+		model string
+		n     int64
+		want  string
+	}{
+		{"deepseek-coder", 10, rates12("0.14", "0.014", "0.14", "0.14", "0.28", "0.28", "0")},
+		{"same", 10, rates12("0.28", "0.028", "0.28", "0.28", "0", "0", "0")},
+		{"differs", 10, rates12("0.28", "0.028", "0.28", "0.28", "0", "0", "0")},
+		// A tiered_pricing table replaces the entry's own keys.
+		{"tiered", 10, rates12("1", "1", "1", "1", "0", "0", "0")},
+		// The cache-hit price is the price's; a tier's cache read wins.
+		{"above", 10, rates12("1", "0.1", "1", "1", "0", "0", "0")},
+		{"above", 128001, rates12("2", "0.3", "2", "2", "0", "0", "0")},
+	} {
+		if got := ratesOf(t, cat, "deepseek", tc.model, "", tc.n); got != tc.want {
+			t.Errorf("%s n=%d: %s, want %s", tc.model, tc.n, got, tc.want)
+		}
+	}
+	s := res.Stats
+	if strings.Join(s.CacheHitAsCacheRead, " ") != "deepseek/deepseek-coder above" || strings.Join(s.CacheHitMismatches, " ") != "differs" ||
+		s.IgnoredFields[cacheHitKey] != 3 {
+		t.Errorf("as cache read %v, mismatches %v, ignored %d", s.CacheHitAsCacheRead, s.CacheHitMismatches, s.IgnoredFields[cacheHitKey])
+	}
+}
+
+func TestDisplayKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"gpt-5": "gpt-5", "databricks/x:1@y": "databricks/x:1@y", "": `""`, "a b": `"a b"`, "a\nb": `"a\nb"`,
+		"é": `"\u00e9"`, "\u2028": `"\u2028"`, `q"`: `"q\""`, "#x": "#x",
+	} {
+		if got := DisplayKey(in); got != want {
+			t.Errorf("DisplayKey(%q) = %s, want %s", in, got, want)
+		}
 	}
 }
