@@ -125,21 +125,8 @@ func (q *Querier) Daily(ctx context.Context, dq DailyQuery) (days []time.Time, o
 	}
 	// toDate(ts, zone) is the calendar day of the bucket start in the zone;
 	// every bucket of the chosen table lies within one day of the zone.
-	fmt.Fprintf(&sb, "toString(toDate(ts, '%s')) AS day, %s AS v\nFROM %s.%s\nWHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')",
-		zone, expr, q.w.Database(), table.Name())
-	args = append(args, first.Unix(), end.Unix())
-	for _, f := range n.where {
-		e, _ := f.dim.expr()
-		sb.WriteString(" AND " + e + " IN (")
-		for j, v := range f.values {
-			if j > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("?")
-			args = append(args, v)
-		}
-		sb.WriteString(")")
-	}
+	fmt.Fprintf(&sb, "toString(toDate(ts, '%s')) AS day, %s AS v\nFROM %s.%s\nWHERE ", zone, expr, q.w.Database(), table.Name())
+	args = appendWhere(&sb, args, first, end, n.where)
 	sb.WriteString("\nGROUP BY ")
 	for _, d := range n.by {
 		_, a := d.expr()

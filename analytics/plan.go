@@ -238,6 +238,26 @@ func dimPos(d Dim) int {
 	return len(allDims)
 }
 
+// appendWhere writes the condition "ts in [from, to) and every filter" and
+// returns args with its bound values appended.
+func appendWhere(sb *strings.Builder, args []any, from, to time.Time, where []filter) []any {
+	sb.WriteString("ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')")
+	args = append(args, from.Unix(), to.Unix())
+	for _, f := range where {
+		e, _ := f.dim.expr()
+		sb.WriteString(" AND " + e + " IN (")
+		for j, v := range f.values {
+			if j > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("?")
+			args = append(args, v)
+		}
+		sb.WriteString(")")
+	}
+	return args
+}
+
 // usageSQL builds the query of n over segs in database db, limited to
 // limit rows, and its bound arguments. Column names come from the
 // allow-list only; times and filter values are `?` parameters.
@@ -279,20 +299,8 @@ func usageSQL(db string, n normalized, segs []segment, limit int) (string, []any
 		}
 		sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), cols...), ", "))
 		sb.WriteString("\n    FROM " + db + "." + s.table.Name())
-		sb.WriteString("\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')")
-		args = append(args, s.from.Unix(), s.to.Unix())
-		for _, f := range n.where {
-			e, _ := f.dim.expr()
-			sb.WriteString(" AND " + e + " IN (")
-			for j, v := range f.values {
-				if j > 0 {
-					sb.WriteString(", ")
-				}
-				sb.WriteString("?")
-				args = append(args, v)
-			}
-			sb.WriteString(")")
-		}
+		sb.WriteString("\n    WHERE ")
+		args = appendWhere(&sb, args, s.from, s.to, n.where)
 	}
 	sb.WriteString("\n)")
 	if len(keys) > 0 {

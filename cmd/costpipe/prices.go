@@ -156,7 +156,7 @@ type tierRow struct {
 // rateMap is r by catalog field name.
 func rateMap(r pricing.Rates) map[string]string {
 	m := map[string]string{}
-	for i, v := range rateValues(r) {
+	for i, v := range r.Values() {
 		m[rateNames[i]] = usd(v)
 	}
 	return m

@@ -32,11 +32,7 @@ func loadNamedCatalog(arg, what string) (*pricing.Catalog, error) {
 }
 
 // rateNames are the rate fields in catalog order.
-var rateNames = []string{"input", "cached_input", "cache_write", "cache_write_1h", "output", "reasoning", "gpu_hour", "request"}
-
-func rateValues(r pricing.Rates) []pricing.Pico {
-	return []pricing.Pico{r.Input, r.CachedInput, r.CacheWrite, r.CacheWrite1h, r.Output, r.Reasoning, r.GPUHour, r.Request}
-}
+var rateNames = pricing.RateFields()
 
 // flattenPrice lists every effective rate of a price by a path such as
 // "input", "tier>200000 output", "batch input" or "priority tier>272000
@@ -58,7 +54,7 @@ func flattenPrice(p *pricing.Price) map[string]pricing.Pico {
 			if a > 0 {
 				prefix += "tier>" + strconv.FormatInt(a, 10) + " "
 			}
-			for i, v := range rateValues(r) {
+			for i, v := range r.Values() {
 				out[prefix+rateNames[i]] = v
 			}
 		}

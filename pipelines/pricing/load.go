@@ -744,34 +744,43 @@ func (p *parser) providers(n *yaml.Node) {
 		return
 	}
 	p.c.providers = make(map[string][]ServiceTier)
-	lines := make(map[string]int)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := p.resolve(n.Content[i], "", "providers"), p.resolve(n.Content[i+1], "", "providers")
-		if k == nil || v == nil {
-			continue
-		}
-		name, ok := p.str(k, "", "providers")
-		if !ok {
-			continue
-		}
-		item := fmt.Sprintf("provider %q", truncate(name, 64))
-		if first, dup := lines[name]; dup {
-			p.fail(k.Line, item, "", "duplicate provider (first on line %d)", first)
-			continue
-		}
-		lines[name] = k.Line
+	p.eachNamed(n, "providers", "provider", func(name, item string, v *yaml.Node) {
 		keys, vals := p.fields(v, item, "a provider", "service_tiers")
 		if keys == nil {
-			continue
+			return
 		}
 		sv, has := vals["service_tiers"]
 		if !has {
 			p.fail(v.Line, item, "service_tiers", "missing field %q", "service_tiers")
-			continue
+			return
 		}
 		if sts, ok := p.serviceTiers(sv, item, nil, true); ok {
 			p.c.providers[name] = sts
 		}
+	})
+}
+
+// eachNamed calls fn for each item of the mapping n (the catalog's field
+// named field) whose key is a name (a provider, a tenant), once per name:
+// item names it for messages ("tenant \"acme\""), v is its value.
+func (p *parser) eachNamed(n *yaml.Node, field, what string, fn func(name, item string, v *yaml.Node)) {
+	lines := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := p.resolve(n.Content[i], "", field), p.resolve(n.Content[i+1], "", field)
+		if k == nil || v == nil {
+			continue
+		}
+		name, ok := p.str(k, "", field)
+		if !ok {
+			continue
+		}
+		item := fmt.Sprintf("%s %q", what, truncate(name, 64))
+		if first, dup := lines[name]; dup {
+			p.fail(k.Line, item, "", "duplicate %s (first on line %d)", what, first)
+			continue
+		}
+		lines[name] = k.Line
+		fn(name, item, v)
 	}
 }
 
@@ -825,47 +834,32 @@ func (p *parser) tenants(n *yaml.Node) {
 		p.fail(n.Line, "", "tenants", "field %q must be a mapping of tenant names, not %s", "tenants", kindName(n))
 		return
 	}
-	lines := make(map[string]int)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := p.resolve(n.Content[i], "", "tenants"), p.resolve(n.Content[i+1], "", "tenants")
-		if k == nil || v == nil {
-			continue
-		}
-		name, ok := p.str(k, "", "tenants")
-		if !ok {
-			continue
-		}
-		item := fmt.Sprintf("tenant %q", truncate(name, 64))
-		if first, dup := lines[name]; dup {
-			p.fail(k.Line, item, "", "duplicate tenant (first on line %d)", first)
-			continue
-		}
-		lines[name] = k.Line
+	p.eachNamed(n, "tenants", "tenant", func(name, item string, v *yaml.Node) {
 		keys, vals := p.fields(v, item, "a tenant", "discount")
 		if keys == nil {
-			continue
+			return
 		}
 		dv, has := vals["discount"]
 		if !has {
 			p.fail(v.Line, item, "discount", "missing field %q", "discount")
-			continue
+			return
 		}
 		s, ok := p.str(dv, item, "discount")
 		if !ok {
-			continue
+			return
 		}
 		d, err := parsePico(s)
 		if err != nil {
 			p.fail(dv.Line, item, "discount", "cannot parse discount %q for field %q: %w", truncate(s, 64), "discount", err)
-			continue
+			return
 		}
 		if d.Sign() < 0 || d.Cmp(FromPicos(picoScale)) > 0 {
 			p.fail(dv.Line, item, "discount", "discount %q for field %q must be between 0 and 1", s, "discount")
-			continue
+			return
 		}
 		p.c.tenants[name] = picoScale - d.lo
 		p.c.tenantList = append(p.c.tenantList, Tenant{Name: name, Discount: d})
-	}
+	})
 }
 
 func kindName(n *yaml.Node) string {

@@ -93,6 +93,16 @@ type Rates struct {
 	Request      Pico // one call
 }
 
+// RateFields are the catalog's names of the rate fields, in catalog order:
+// input, cached_input, cache_write, cache_write_1h, output, reasoning,
+// gpu_hour, request.
+func RateFields() []string { return append([]string(nil), rateFields[:]...) }
+
+// Values returns the rates in RateFields order.
+func (r Rates) Values() []Pico {
+	return []Pico{r.Input, r.CachedInput, r.CacheWrite, r.CacheWrite1h, r.Output, r.Reasoning, r.GPUHour, r.Request}
+}
+
 func (r *Rates) word() rates {
 	return rates{
 		input: r.Input.lo, cachedInput: r.CachedInput.lo, cacheWrite: r.CacheWrite.lo,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -544,6 +545,16 @@ func TestDisplayKey(t *testing.T) {
 	} {
 		if got := DisplayKey(in); got != want {
 			t.Errorf("DisplayKey(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestFieldNamesAreCatalogFields: the importer writes only rate fields the
+// catalog declares (pricing.RateFields is the one list).
+func TestFieldNamesAreCatalogFields(t *testing.T) {
+	for _, name := range fieldNames {
+		if !slices.Contains(pricing.RateFields(), name) {
+			t.Errorf("importer field %q is not a catalog rate field %v", name, pricing.RateFields())
 		}
 	}
 }
