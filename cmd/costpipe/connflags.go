@@ -38,6 +38,8 @@ var connUsers = map[string][]string{
 	"prices cost":     {"prices"},
 	"prices coverage": {"clickhouse", "prices"},
 	"query usage":     {"clickhouse"},
+	"query growth":    {"clickhouse"},
+	"query forecast":  {"clickhouse"},
 }
 
 // connFlags is the set of connection flags of one App.

@@ -27,6 +27,8 @@ func queryCommand() *cli.Command {
 		Usage: "read usage, cost and latency percentiles from the ClickHouse rollups",
 		Subcommands: []*cli.Command{
 			queryUsageCommand(),
+			queryGrowthCommand(),
+			queryForecastCommand(),
 		},
 	}
 }
@@ -280,6 +282,12 @@ func parseUsageFlags(c *cli.Context, now time.Time) (usageRequest, error) {
 	}
 	req.query.From, req.query.To = from, to
 
+	req.query.By, req.query.Where, req.where, err = parseByWhere(c)
+	return req, err
+}
+
+// parseByWhere reads --by and --where.
+func parseByWhere(c *cli.Context) (by []analytics.Dim, where map[analytics.Dim][]string, conds []whereCond, err error) {
 	seen := map[analytics.Dim]bool{}
 	for _, s := range strings.Split(c.String("by"), ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -287,26 +295,26 @@ func parseUsageFlags(c *cli.Context, now time.Time) (usageRequest, error) {
 		}
 		d, err := analytics.ParseDim(s)
 		if err != nil {
-			return req, fmt.Errorf("invalid --by dimension %q: want tenant, application, provider, model, error_type, service_tier or context_band", s)
+			return nil, nil, nil, fmt.Errorf("invalid --by dimension %q: want tenant, application, provider, model, error_type, service_tier or context_band", s)
 		}
 		if seen[d] {
-			return req, fmt.Errorf("invalid --by: dimension %q given twice", s)
+			return nil, nil, nil, fmt.Errorf("invalid --by: dimension %q given twice", s)
 		}
 		seen[d] = true
-		req.query.By = append(req.query.By, d)
+		by = append(by, d)
 	}
 	if wf, ok := c.Generic("where").(*whereFlag); ok && len(wf.raw) > 0 {
-		req.query.Where = map[analytics.Dim][]string{}
+		where = map[analytics.Dim][]string{}
 		for _, s := range wf.raw {
 			cond, err := parseWhere(s)
 			if err != nil {
-				return req, err
+				return nil, nil, nil, err
 			}
-			req.where = append(req.where, cond)
-			req.query.Where[cond.dim] = append(req.query.Where[cond.dim], cond.value)
+			conds = append(conds, cond)
+			where[cond.dim] = append(where[cond.dim], cond.value)
 		}
 	}
-	return req, nil
+	return by, where, conds, nil
 }
 
 // parseTime accepts RFC 3339 (fraction optional) or a date, taken as UTC

@@ -1,0 +1,248 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/costpipe/costpipe/analytics/growth"
+	"github.com/costpipe/costpipe/pipelines/pricing"
+)
+
+// GrowthQuery asks how fast each group's usage grows.
+type GrowthQuery struct {
+	// At is the moment of the question; the series ends with the last
+	// complete day before it (in Location). Zero means the Querier's Now.
+	At time.Time
+	// Location is the calendar of the days; nil means UTC.
+	Location *time.Location
+	// By and Where are as in UsageQuery.
+	By    []Dim
+	Where map[Dim][]string
+	// Metric is what grows; zero is MetricCost.
+	Metric Metric
+	// Window is the number of days of the trend; zero means 28.
+	Window int
+}
+
+// GrowthRow is the growth of one group.
+type GrowthRow struct {
+	Group map[Dim]string
+	growth.Growth
+	// Days are the days of Daily, oldest first; Daily their values (the
+	// trend window and the two weeks before the last day).
+	Days  []time.Time
+	Daily []float64
+}
+
+// Growth returns the growth of every group with usage in the window,
+// ordered by the last 7 days' value (descending).
+func (q *Querier) Growth(ctx context.Context, gq GrowthQuery) ([]GrowthRow, error) {
+	if gq.Window == 0 {
+		gq.Window = growth.DefaultWindow
+	}
+	if gq.Window < growth.MinWindow || gq.Window > growth.MaxWindow {
+		return nil, fmt.Errorf("growth window of %d days: want %d to %d", gq.Window, growth.MinWindow, growth.MaxWindow)
+	}
+	at := gq.At
+	if at.IsZero() {
+		at = q.opts.Now()
+	}
+	loc := gq.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	last := dayStart(at, loc).AddDate(0, 0, -1) // the last complete day
+	n := max(gq.Window, 14)
+	days, series, err := q.Daily(ctx, DailyQuery{First: last.AddDate(0, 0, -(n - 1)), Last: last, Location: loc,
+		By: gq.By, Where: gq.Where, Metric: gq.Metric})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GrowthRow, 0, len(series))
+	for _, s := range series {
+		out = append(out, GrowthRow{Group: s.Group, Growth: growth.Compute(s.Values, gq.Window), Days: days, Daily: s.Values})
+	}
+	return out, nil
+}
+
+// Period is a calendar period a forecast is for.
+type Period string
+
+// The periods of forecasts and budgets.
+const (
+	PeriodDay   Period = "day"
+	PeriodWeek  Period = "week" // Monday to Sunday
+	PeriodMonth Period = "month"
+)
+
+// ParsePeriod returns the period named s ("" is month).
+func ParsePeriod(s string) (Period, error) {
+	switch p := Period(s); p {
+	case "":
+		return PeriodMonth, nil
+	case PeriodDay, PeriodWeek, PeriodMonth:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown period %q: want day, week or month", s)
+}
+
+// Bounds returns the start and end (exclusive) of the period containing t
+// in loc.
+func (p Period) Bounds(t time.Time, loc *time.Location) (start, end time.Time) {
+	d := dayStart(t, loc)
+	switch p {
+	case PeriodDay:
+		return d, d.AddDate(0, 0, 1)
+	case PeriodWeek:
+		back := (int(d.Weekday()) + 6) % 7 // days since Monday
+		start = d.AddDate(0, 0, -back)
+		return start, start.AddDate(0, 0, 7)
+	}
+	y, m, _ := d.Date()
+	start = time.Date(y, m, 1, 0, 0, 0, 0, loc)
+	return start, start.AddDate(0, 1, 0)
+}
+
+// ForecastQuery asks where each group's usage ends the current period.
+type ForecastQuery struct {
+	// At is now; zero means the Querier's Now.
+	At time.Time
+	// Location is the calendar of the period; nil means UTC.
+	Location *time.Location
+	// Period is the calendar period; zero is PeriodMonth.
+	Period Period
+	By     []Dim
+	Where  map[Dim][]string
+	// Metric is forecast; zero is MetricCost.
+	Metric Metric
+	// History is the days of history the methods are fitted and
+	// backtested on; zero means 91.
+	History int
+	// Budget, when set, is the period's budget in the metric's unit (USD
+	// for cost): exhaustion dates and the chance of overspending.
+	Budget *float64
+}
+
+// ForecastRow is the forecast of one group.
+type ForecastRow struct {
+	Group map[Dim]string
+	// PeriodStart and PeriodEnd bound the period (end exclusive); Today
+	// is the start of the current day, the day the forecast's offsets
+	// (ExhaustionP50, ExhaustionP90) count from.
+	PeriodStart, PeriodEnd, Today time.Time
+	// SoFar is the metric's value of the period so far (until At);
+	// SoFarCost the exact cost of it.
+	SoFar     float64
+	SoFarCost pricing.Pico
+	// Forecast is of the period total: the period until the start of
+	// today (exact) plus today and the days left, forecast.
+	growth.Forecast
+}
+
+// Forecast returns the period-end forecast of every group with usage in
+// the history or the period so far, ordered by the p50 (descending).
+func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow, error) {
+	at := fq.At
+	if at.IsZero() {
+		at = q.opts.Now()
+	}
+	loc := fq.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	if fq.Period == "" {
+		fq.Period = PeriodMonth
+	}
+	if fq.Metric == "" {
+		fq.Metric = MetricCost
+	}
+	if fq.History == 0 {
+		fq.History = 91
+	}
+	if fq.History < growth.MinForecastHistory || fq.History > growth.MaxHistory {
+		return nil, fmt.Errorf("forecast history of %d days: want %d to %d", fq.History, growth.MinForecastHistory, growth.MaxHistory)
+	}
+	start, end := fq.Period.Bounds(at, loc)
+	today := dayStart(at, loc)
+	// History: complete days before today; the period so far: from its
+	// start to now, exact.
+	days, series, err := q.Daily(ctx, DailyQuery{First: today.AddDate(0, 0, -fq.History), Last: today.AddDate(0, 0, -1),
+		Location: loc, By: fq.By, Where: fq.Where, Metric: fq.Metric})
+	if err != nil {
+		return nil, err
+	}
+	_ = days
+	// The period so far, exact (shown), and up to the start of today (the
+	// forecast's input: today is forecast as a whole day).
+	toDate, err := q.Usage(ctx, UsageQuery{From: start, To: at, By: fq.By, Where: fq.Where})
+	if err != nil {
+		return nil, err
+	}
+	var beforeToday []UsageRow
+	if today.After(start) {
+		if beforeToday, err = q.Usage(ctx, UsageQuery{From: start, To: today, By: fq.By, Where: fq.Where}); err != nil {
+			return nil, err
+		}
+	}
+	type acc struct {
+		group       map[Dim]string
+		history     []float64
+		toDate      *UsageRow
+		beforeToday *UsageRow
+	}
+	groups := map[string]*acc{}
+	var order []string
+	for i := range series {
+		k := groupKey(fq.By, series[i].Group)
+		groups[k] = &acc{group: series[i].Group, history: series[i].Values}
+		order = append(order, k)
+	}
+	for i := range toDate {
+		k := groupKey(fq.By, toDate[i].Group)
+		a := groups[k]
+		if a == nil {
+			a = &acc{group: toDate[i].Group, history: make([]float64, fq.History)}
+			groups[k] = a
+			order = append(order, k)
+		}
+		a.toDate = &toDate[i]
+	}
+	for i := range beforeToday {
+		if a := groups[groupKey(fq.By, beforeToday[i].Group)]; a != nil {
+			a.beforeToday = &beforeToday[i]
+		}
+	}
+	remaining := int(end.Sub(today).Hours()/24 + 0.5) // today included
+	out := make([]ForecastRow, 0, len(order))
+	for _, k := range order {
+		a := groups[k]
+		row := ForecastRow{Group: a.group, PeriodStart: start, PeriodEnd: end, Today: today}
+		if a.toDate != nil {
+			row.SoFarCost = a.toDate.CostUSD
+			row.SoFar = metricOf(fq.Metric, a.toDate)
+		}
+		before := 0.0
+		if a.beforeToday != nil {
+			before = metricOf(fq.Metric, a.beforeToday)
+		}
+		row.Forecast = growth.ForecastPeriod(a.history, before, remaining, growth.ForecastOptions{Budget: fq.Budget})
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// metricOf is a usage row's value of m.
+func metricOf(m Metric, r *UsageRow) float64 {
+	switch m {
+	case MetricRequests:
+		return float64(r.Requests)
+	case MetricInputTokens:
+		return float64(r.InputTokens)
+	case MetricOutputTokens:
+		return float64(r.OutputTokens)
+	case MetricTokens:
+		return float64(r.InputTokens + r.OutputTokens)
+	}
+	return r.CostUSD.Float64()
+}
