@@ -223,10 +223,14 @@ func isStandardTier(s string) bool {
 }
 
 // ContextThresholds are the long-context thresholds (input tokens) the
-// rollups keep calls apart by, ascending: every `above` of the embedded
-// catalog is one of them (TestDefaultCatalogThresholds), so what-if pricing
-// from the rollups is exact for any catalog whose tiers use only these.
-var ContextThresholds = []int64{32_000, 128_000, 200_000, 252_000, 256_000, 272_000, 512_000, 1_000_000}
+// rollups keep calls apart by, ascending, so what-if pricing from the
+// rollups is exact for any catalog whose tiers use only these. They are the
+// thresholds of the providers' long-context prices (Anthropic and Google
+// 200k, OpenAI 272k, xAI 128k, …) except the 32k tier of Alibaba's qwen
+// and ByteDance's doubao models (16 entries): splitting every series at 32k input tokens, a common size for
+// retrieval-augmented calls, would multiply rollup rows for all models to
+// serve those few (TestDefaultCatalogThresholds lists the exceptions).
+var ContextThresholds = []int64{128_000, 200_000, 256_000, 272_000, 512_000, 1_000_000}
 
 // ContextBand returns the largest of ContextThresholds below inputTokens
 // (0 when none is): the rollup dimension `context_band` of a call.

@@ -385,7 +385,7 @@ func TestContextBand(t *testing.T) {
 	for _, tc := range []struct {
 		in   int64
 		want uint32
-	}{{0, 0}, {32_000, 0}, {32_001, 32_000}, {200_000, 128_000}, {200_001, 200_000}, {999_999_999, 1_000_000}} {
+	}{{0, 0}, {32_001, 0}, {128_000, 0}, {128_001, 128_000}, {200_000, 128_000}, {200_001, 200_000}, {999_999_999, 1_000_000}} {
 		if got := ContextBand(tc.in); got != tc.want {
 			t.Errorf("ContextBand(%d) = %d, want %d", tc.in, got, tc.want)
 		}

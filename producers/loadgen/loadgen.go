@@ -361,12 +361,15 @@ func (g *Generator) Next(e *schemas.Event) {
 		e.Operation = "embeddings"
 	}
 	g.usage(e, p)
-	// Service tiers and 1-hour cache writes, drawn from the event id rather
-	// than the generator's random source so that every other field stays as
-	// it was without them.
-	if h := strHash(e.EventID); len(p.tiers) > 0 && h%100 < 8 {
-		e.ServiceTier = p.tiers[(h/100)%uint64(len(p.tiers))]
-	} else if e.CacheWriteTokens > 0 && p.provider == "anthropic" && (h>>20)%4 == 0 {
+	// Service tiers and 1-hour cache writes, drawn from hashes rather than
+	// the generator's random source so that every other field stays as it
+	// was without them. A service tier is a property of a workload, as in
+	// real use (a batch job, a latency-critical feature): one application of
+	// a tenant in twelve runs on one of its models' service tiers.
+	if h := strHash(e.Tenant + "\x00" + e.Application); len(p.tiers) > 0 && h%12 == 0 {
+		e.ServiceTier = p.tiers[(h/12)%uint64(len(p.tiers))]
+	}
+	if h := strHash(e.EventID); e.CacheWriteTokens > 0 && p.provider == "anthropic" && (h>>20)%4 == 0 {
 		e.CacheWrite1hTokens = e.CacheWriteTokens
 	}
 	if errRate := g.errorRate(p, ts); errRate > 0 && r.Float64() < errRate {

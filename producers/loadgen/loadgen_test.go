@@ -158,8 +158,8 @@ func TestServiceTiersAndHourCacheWrites(t *testing.T) {
 			}
 		}
 	}
-	if onTier < n/100 || onTier > n/10 || hour == 0 {
-		t.Errorf("%d of %d calls on a service tier (want 1–10%%), %d with 1-hour cache writes", onTier, n, hour)
+	if onTier == 0 || onTier > n/4 || hour == 0 {
+		t.Errorf("%d of %d calls on a service tier (want some, under 25%%), %d with 1-hour cache writes", onTier, n, hour)
 	}
 }
 
