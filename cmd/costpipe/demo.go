@@ -32,7 +32,11 @@ func demoCommand() *cli.Command {
 		Description: `Starts the embedded Kafka-protocol broker on a free port, applies the migrations
 to --clickhouse, runs the aggregator and the traffic generator (through the Go SDK)
 for --duration with a live progress line, waits until every event has landed, and
-prints cost, requests, tokens and latency percentiles by model and by tenant.
+prints cost, requests, tokens and latency percentiles by model and by tenant,
+growth rates by model and a month-end forecast. With --scenario growth (the
+default) the events are spread over the last --span with traffic compounding
+--growth-factor times, so growth shows a doubling time; --scenario steady sends
+them at the current time.
 ` + "`make demo`" + ` starts a ClickHouse for it; any reachable server works:
   costpipe --clickhouse clickhouse://127.0.0.1:9000/costpipe_demo demo`,
 		Flags: []cli.Flag{
@@ -43,6 +47,9 @@ prints cost, requests, tokens and latency percentiles by model and by tenant.
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "generator seed (same seed, same traffic)"},
 			&cli.DurationFlag{Name: "flush-interval", Value: 2 * time.Second, Usage: "aggregator flush interval"},
 			&cli.BoolFlag{Name: "reset", Usage: "drop the database first, so the report shows this run only (only for a database named costpipe_demo*)"},
+			&cli.StringFlag{Name: "scenario", Value: "growth", Usage: "traffic shape: growth (backdated over --span, compounding) or steady (now)"},
+			&cli.DurationFlag{Name: "span", Value: 35 * 24 * time.Hour, Usage: "growth scenario: the time range the events are spread over, ending now"},
+			&cli.Float64Flag{Name: "growth-factor", Value: 100, Usage: "growth scenario: how many times more traffic the last day has than the first"},
 		},
 		Action: runDemo,
 	}
@@ -102,10 +109,17 @@ func runDemo(c *cli.Context) error {
 	ver, _ := w.ServerVersion(ctx)
 	fmt.Fprintf(out, "clickhouse  %s, database %s (migrated)\n", ver, w.Database())
 
-	// 3. Aggregator.
+	// 3. Aggregator. The growth scenario backdates events across --span:
+	// the aggregator must accept them.
+	scenario := loadgen.Scenario(c.String("scenario"))
+	maxAge := usage.DefaultOptions().MaxEventAge
+	if scenario == loadgen.Growth {
+		maxAge = max(maxAge, c.Duration("span")+24*time.Hour)
+	}
 	reg := prometheus.NewRegistry()
 	popts := usage.DefaultOptions()
 	popts.Catalog, popts.Logger, popts.Registerer = cat, aggLog, reg
+	popts.MaxEventAge = maxAge
 	pipe, err := usage.New(w, popts)
 	if err != nil {
 		return err
@@ -114,6 +128,7 @@ func runDemo(c *cli.Context) error {
 	copts.Brokers = []string{b.Addr()}
 	copts.Group = "costpipe-demo"
 	copts.FlushInterval = c.Duration("flush-interval")
+	copts.MaxEventAge = maxAge
 	copts.Logger, copts.Registerer = aggLog, reg
 	cons, err := consumers.New(copts, pipe)
 	if err != nil {
@@ -143,6 +158,11 @@ func runDemo(c *cli.Context) error {
 	gopts.Seed = c.Uint64("seed")
 	gopts.DuplicateRate = 0.002
 	gopts.Catalog = cat
+	gopts.Scenario = scenario
+	if scenario == loadgen.Growth {
+		gopts.SimulatedSpan = c.Duration("span")
+		gopts.GrowthFactor = c.Float64("growth-factor")
+	}
 	start := time.Now()
 	eol := "\n"
 	if f, ok := out.(*os.File); ok {
@@ -164,7 +184,7 @@ func runDemo(c *cli.Context) error {
 		wg.Wait()
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	fmt.Fprintf(out, "traffic     %.0f events/s for %s, %d tenants, %s records, seed %d\n\n", gopts.Rate, gopts.Duration, gopts.Tenants, enc, gopts.Seed)
+	fmt.Fprintf(out, "traffic     %.0f events/s for %s, %d tenants, %s records, seed %d, scenario %s\n\n", gopts.Rate, gopts.Duration, gopts.Tenants, enc, gopts.Seed, gopts.Scenario)
 	stats, runErr := loadgen.Run(ctx, gen, loadgen.KafkaSink{Producer: prod}, gopts.Rate)
 	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 	prod.Close(cctx)
@@ -194,7 +214,11 @@ func runDemo(c *cli.Context) error {
 		stats.Written, counts.Duplicates, counts.Errors, counts.Unpriced, counter(reg, "costpipe_events_in_total"), counter(reg, "costpipe_duplicates_total"))
 
 	// 6. Report, through the same query layer as `costpipe query`.
-	return demoReport(context.Background(), out, analytics.New(w, analytics.DefaultOptions()), start.Add(-time.Hour), time.Now().Add(time.Hour))
+	from := start.Add(-time.Hour)
+	if scenario == loadgen.Growth {
+		from = start.Add(-c.Duration("span") - time.Hour)
+	}
+	return demoReport(context.Background(), out, analytics.New(w, analytics.DefaultOptions()), from, time.Now().Add(time.Hour))
 }
 
 func demoReport(ctx context.Context, out io.Writer, q *analytics.Querier, from, to time.Time) error {
@@ -246,7 +270,47 @@ func demoReport(ctx context.Context, out io.Writer, q *analytics.Querier, from, 
 	if len(unpriced) > 0 {
 		fmt.Fprintf(out, "UNPRICED models (cost counted as 0; add them to a --prices catalog): %s\n", strings.Join(unpriced, ", "))
 	}
+	if err := demoTrends(ctx, out, q); err != nil {
+		return err
+	}
 	fmt.Fprintln(out, "\nExplore further: costpipe --clickhouse ... query usage --since 2h --by tenant,model")
+	fmt.Fprintln(out, "                 costpipe --clickhouse ... query growth --by model; query forecast --by tenant --budget 1000")
+	return nil
+}
+
+// demoTrends prints the growth of the five most expensive models and the
+// month-end forecast of the total cost.
+func demoTrends(ctx context.Context, out io.Writer, q *analytics.Querier) error {
+	rows, err := q.Growth(ctx, analytics.GrowthQuery{By: []analytics.Dim{analytics.DimModel}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nGROWTH BY MODEL (cost per UTC day, 28-day trend)")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tLAST 7D\tWOW\tCMGR\tDOUBLING\tLAST 28 DAYS\t")
+	for i := range rows[:min(5, len(rows))] {
+		r := &rows[i]
+		doubling := "-"
+		if r.DoublingDays != nil {
+			doubling = fmt.Sprintf("%.1f d", *r.DoublingDays)
+		} else if r.Note != "" {
+			doubling = "(too little data)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Group[analytics.DimModel], metricText(analytics.MetricCost, r.Last7d),
+			optPct(r.WoWPct), optPct(r.CMGRPct), doubling, sparkline(tail(r.Daily, 28)))
+	}
+	tw.Flush()
+	fc, err := q.Forecast(ctx, analytics.ForecastQuery{})
+	if err != nil {
+		return err
+	}
+	if len(fc) == 1 && fc[0].P50 != nil {
+		f := &fc[0]
+		fmt.Fprintf(out, "\nMONTH-END FORECAST (%s … %s): so far $%s, p50 %s, p10–p90 %s … %s (%s, backtest MASE %s)\n",
+			f.PeriodStart.Format(time.DateOnly), f.PeriodEnd.AddDate(0, 0, -1).Format(time.DateOnly), formatCost(f.SoFarCost),
+			metricText(analytics.MetricCost, f.P50), metricText(analytics.MetricCost, f.P10), metricText(analytics.MetricCost, f.P90),
+			f.Method, optNum(f.MASE, 2))
+	}
 	return nil
 }
 
