@@ -1,0 +1,28 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestQueryGrowthForecastUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"growth", "--metric", "dollars"}, `invalid --metric: unknown metric "dollars"`},
+		{[]string{"growth", "--tz", "Mars/Olympus"}, `invalid --tz "Mars/Olympus"`},
+		{[]string{"growth", "--tz", "Local"}, `want an IANA zone name`},
+		{[]string{"growth", "--format", "xml"}, `invalid --format "xml"`},
+		{[]string{"growth", "--by", "region"}, `invalid --by dimension "region"`},
+		{[]string{"growth", "--at", "yesterday"}, `invalid --at`},
+		{[]string{"growth", "extra"}, `takes no arguments`},
+		{[]string{"forecast", "--period", "year"}, `invalid --period: unknown period "year"`},
+		{[]string{"forecast", "--budget", "-5"}, `invalid --budget -5`},
+	} {
+		r := run(t, "", nil, append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/none", "query"}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}
