@@ -3,8 +3,6 @@ package analytics
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/costpipe/costpipe/warehouse"
@@ -29,6 +27,15 @@ var metricExpr = map[Metric]string{
 	MetricInputTokens:  "toFloat64(sumMerge(input_tokens))",
 	MetricOutputTokens: "toFloat64(sumMerge(output_tokens))",
 	MetricTokens:       "toFloat64(sumMerge(input_tokens) + sumMerge(output_tokens))",
+}
+
+// orderExpr is each metric's exact merge expression, to order groups by.
+var orderExpr = map[Metric]string{
+	MetricCost:         "sumMerge(cost_usd)",
+	MetricRequests:     "sumMerge(requests)",
+	MetricInputTokens:  "sumMerge(input_tokens)",
+	MetricOutputTokens: "sumMerge(output_tokens)",
+	MetricTokens:       "sumMerge(input_tokens) + sumMerge(output_tokens)",
 }
 
 // ParseMetric returns the metric named s ("" is cost), or an error naming
@@ -109,41 +116,19 @@ func (q *Querier) Daily(ctx context.Context, dq DailyQuery) (days []time.Time, o
 	default:
 		table = warehouse.Minute
 	}
-	var sb strings.Builder
-	var args []any
-	keys := make([]string, len(n.by))
-	for i, d := range n.by {
-		e, a := d.expr()
-		keys[i] = a
-		if e != a {
-			keys[i] = e + " AS " + a
-		}
-	}
-	sb.WriteString("SELECT ")
-	for _, k := range keys {
-		sb.WriteString(k + ", ")
-	}
 	// toDate(ts, zone) is the calendar day of the bucket start in the zone;
 	// every bucket of the chosen table lies within one day of the zone.
-	fmt.Fprintf(&sb, "toString(toDate(ts, '%s')) AS day, %s AS v\nFROM %s.%s\nWHERE ", zone, expr, q.w.Database(), table.Name())
-	args = appendWhere(&sb, args, first, end, n.where)
-	sb.WriteString("\nGROUP BY ")
-	for _, d := range n.by {
-		_, a := d.expr()
-		sb.WriteString(a + ", ")
-	}
-	sb.WriteString("day")
-	rows, err := q.w.Conn().Query(ctx, sb.String(), args...)
+	query, args := bucketSQL(q.w.Database(), table, n, "toString(toDate(ts, '"+zone+"'))", expr)
+	rows, err := q.w.Conn().Query(ctx, query, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot query daily %s in [%s, %s]: %w", dq.Metric, first.Format(time.DateOnly), last.Format(time.DateOnly), err)
 	}
 	defer rows.Close()
 	index := map[string]int{}
-	byGroup := map[string]*DailySeries{}
 	for i, d := range days {
 		index[d.Format(time.DateOnly)] = i
 	}
-	var order []string
+	acc := newSeriesAcc(n.by, len(days), q.opts.MaxRows, "daily")
 	for rows.Next() {
 		vals := make([]string, len(n.by))
 		var day string
@@ -159,59 +144,19 @@ func (q *Querier) Daily(ctx context.Context, dq DailyQuery) (days []time.Time, o
 		if !ok {
 			continue // cannot happen: the WHERE bounds the days
 		}
-		g := map[Dim]string{}
-		for j, d := range n.by {
-			g[d] = vals[j]
-		}
-		k := groupKey(n.by, g)
-		s := byGroup[k]
-		if s == nil {
-			if len(byGroup) == q.opts.MaxRows {
-				return nil, nil, fmt.Errorf("daily query has more than %d groups: group by fewer dimensions or filter", q.opts.MaxRows)
-			}
-			s = &DailySeries{Group: g, Values: make([]float64, len(days))}
-			byGroup[k] = s
-			order = append(order, k)
+		s, err := acc.group(vals)
+		if err != nil {
+			return nil, nil, err
 		}
 		s.Values[i] += v
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("cannot read daily rows: %w", err)
 	}
-	for _, k := range order {
-		out = append(out, *byGroup[k])
+	for _, s := range acc.series() {
+		out = append(out, DailySeries{Group: s.Group, Values: s.Values})
 	}
-	sortSeries(n.by, out)
 	return days, out, nil
-}
-
-// sortSeries orders series by their total, descending, then by group.
-func sortSeries(by []Dim, s []DailySeries) {
-	type keyed struct {
-		total float64
-		key   string
-		s     DailySeries
-	}
-	ks := make([]keyed, len(s))
-	for i := range s {
-		t := 0.0
-		for _, v := range s[i].Values {
-			t += v
-		}
-		ks[i] = keyed{t, groupKey(by, s[i].Group), s[i]}
-	}
-	slices.SortFunc(ks, func(a, b keyed) int {
-		switch {
-		case a.total > b.total:
-			return -1
-		case a.total < b.total:
-			return 1
-		}
-		return strings.Compare(a.key, b.key)
-	})
-	for i := range ks {
-		s[i] = ks[i].s
-	}
 }
 
 // dayStart is the start of t's calendar day in loc.

@@ -177,6 +177,8 @@ type normalized struct {
 	by       []Dim
 	where    []filter
 	g        Granularity
+	// order is the metric groups are ordered by, descending; zero is cost.
+	order Metric
 }
 
 // filter is one dimension's accepted values (OR).
@@ -259,9 +261,10 @@ func appendWhere(sb *strings.Builder, args []any, from, to time.Time, where []fi
 }
 
 // usageSQL builds the query of n over segs in database db, limited to
-// limit rows, and its bound arguments. Column names come from the
-// allow-list only; times and filter values are `?` parameters.
-func usageSQL(db string, n normalized, segs []segment, limit int) (string, []any) {
+// limit rows, and its bound arguments; totals adds the totals of every
+// group (WITH TOTALS, computed before the limit). Column names come from
+// the allow-list only; times and filter values are `?` parameters.
+func usageSQL(db string, n normalized, segs []segment, limit int, totals bool) (string, []any) {
 	var sb strings.Builder
 	var args []any
 	keys := make([]string, len(n.by))  // aliases, in the outer query
@@ -305,7 +308,14 @@ func usageSQL(db string, n normalized, segs []segment, limit int) (string, []any
 	sb.WriteString("\n)")
 	if len(keys) > 0 {
 		sb.WriteString("\nGROUP BY " + keyList)
-		sb.WriteString("\nORDER BY sumMerge(cost_usd) DESC, " + keyList)
+		if totals {
+			sb.WriteString(" WITH TOTALS")
+		}
+		order := n.order
+		if order == "" {
+			order = MetricCost
+		}
+		sb.WriteString("\nORDER BY " + orderExpr[order] + " DESC, " + keyList)
 		fmt.Fprintf(&sb, "\nLIMIT %d", limit)
 	}
 	return sb.String(), args

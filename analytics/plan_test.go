@@ -97,10 +97,12 @@ func widened(h string) string {
 func TestUsageSQL(t *testing.T) {
 	jan1, jan2 := d(2026, 1, 1, 0, 0, 0), d(2026, 1, 2, 0, 0, 0)
 	for _, tc := range []struct {
-		name string
-		uq   UsageQuery
-		want string
-		args []any
+		name   string
+		uq     UsageQuery
+		order  Metric
+		totals bool
+		want   string
+		args   []any
 	}{
 		{
 			name: "totals of one day",
@@ -158,16 +160,32 @@ func TestUsageSQL(t *testing.T) {
 				"\nLIMIT 11",
 			args: []any{jan1.Unix(), jan1.Unix() + 2},
 		},
+		{
+			name:   "top groups by tokens, with totals",
+			uq:     UsageQuery{From: jan1, To: jan2, By: []Dim{DimTenant}},
+			order:  MetricTokens,
+			totals: true,
+			want: "SELECT tenant, " + outerCols + "\nFROM (" +
+				"\n    SELECT tenant, " + innerCols +
+				"\n    FROM cp.usage_1d" +
+				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')" +
+				"\n)" +
+				"\nGROUP BY tenant WITH TOTALS" +
+				"\nORDER BY sumMerge(input_tokens) + sumMerge(output_tokens) DESC, tenant" +
+				"\nLIMIT 11",
+			args: []any{jan1.Unix(), jan2.Unix()},
+		},
 	} {
 		n, err := normalize(tc.uq, time.Time{})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
+		n.order = tc.order
 		segs, err := plan(n.from, n.to, n.g)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		got, args := usageSQL("cp", n, segs, 11)
+		got, args := usageSQL("cp", n, segs, 11, tc.totals)
 		if got != tc.want {
 			t.Errorf("%s: SQL\n%s\nwant\n%s", tc.name, got, tc.want)
 		}

@@ -12,6 +12,11 @@
 // percentiles come from histograms merged in SQL (sumMapMerge) and evaluated
 // in Go with pipelines/sketch: percentiles are never averaged.
 //
+// Top ranks the groups by a metric in the same query (ORDER BY … LIMIT N
+// WITH TOTALS), with each group's share of the total. Series and Daily
+// read one value per step or calendar day per group from the one table
+// whose rows are the steps, filling steps without usage with zero.
+//
 // A *Querier is safe for concurrent use; it holds no state besides its
 // options and the warehouse connection pool it borrows.
 package analytics

@@ -96,7 +96,9 @@ type Percentiles struct {
 	Max   float64 // exact maximum
 	P50   float64 // median, within 1% (sketch.Alpha)
 	P90   float64 // 90th percentile, within 1%
+	P95   float64 // 95th percentile, within 1%
 	P99   float64 // 99th percentile, within 1%
+	P999  float64 // 99.9th percentile, within 1%
 
 	hist *sketch.Histogram // the merged histogram, nil when empty
 }
@@ -123,37 +125,62 @@ func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) 
 	if err != nil {
 		return nil, err
 	}
-	segs, err := plan(n.from, n.to, n.g)
+	out, _, err := q.usageRows(ctx, n, q.opts.MaxRows, false)
 	if err != nil {
 		return nil, err
 	}
-	query, args := usageSQL(q.w.Database(), n, segs, q.opts.MaxRows+1)
+	if uq.Reprice != nil {
+		if err := q.reprice(ctx, n, out, uq.Reprice, uq.MapModel); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// usageRows reads the groups of n, ordered by n.order (descending) then by
+// group. Without top it fails when there are more than limit groups; with
+// top it returns the first limit groups and, second, the totals of every
+// group (GROUP BY … WITH TOTALS: one query, so the groups and the totals
+// see the same data).
+func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bool) ([]UsageRow, UsageRow, error) {
+	total := UsageRow{Group: map[Dim]string{}}
+	segs, err := plan(n.from, n.to, n.g)
+	if err != nil {
+		return nil, total, err
+	}
+	sqlLimit := limit + 1
+	if top {
+		sqlLimit = limit
+	}
+	query, args := usageSQL(q.w.Database(), n, segs, sqlLimit, top)
 	rows, err := q.w.Conn().Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot query usage in [%s, %s): %w", n.from.Format(time.RFC3339), n.to.Format(time.RFC3339), err)
+		return nil, total, fmt.Errorf("cannot query usage in [%s, %s): %w", n.from.Format(time.RFC3339), n.to.Format(time.RFC3339), err)
 	}
 	defer rows.Close()
+	dest := func(s *scanned, keys []string) []any {
+		dst := make([]any, 0, len(keys)+32)
+		for i := range keys {
+			dst = append(dst, &keys[i])
+		}
+		return append(dst, s.dest()...)
+	}
 	out := []UsageRow{}
 	for rows.Next() {
-		if len(out) == q.opts.MaxRows {
-			return nil, fmt.Errorf("usage query has more than %d groups: group by fewer dimensions or filter", q.opts.MaxRows)
+		if len(out) == limit {
+			return nil, total, fmt.Errorf("usage query has more than %d groups: group by fewer dimensions or filter", limit)
 		}
 		var s scanned
 		keys := make([]string, len(n.by))
-		dest := make([]any, 0, len(keys)+32)
-		for i := range keys {
-			dest = append(dest, &keys[i])
-		}
-		dest = append(dest, s.dest()...)
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("cannot read usage row: %w", err)
+		if err := rows.Scan(dest(&s, keys)...); err != nil {
+			return nil, total, fmt.Errorf("cannot read usage row: %w", err)
 		}
 		if s.rows == 0 {
 			continue // totals over no rows
 		}
 		r, err := s.row()
 		if err != nil {
-			return nil, fmt.Errorf("group %s: %w", groupString(n.by, keys), err)
+			return nil, total, fmt.Errorf("group %s: %w", groupString(n.by, keys), err)
 		}
 		r.Group = make(map[Dim]string, len(keys))
 		for i, d := range n.by {
@@ -162,14 +189,24 @@ func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) 
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot read usage rows: %w", err)
+		return nil, total, fmt.Errorf("cannot read usage rows: %w", err)
 	}
-	if uq.Reprice != nil {
-		if err := q.reprice(ctx, n, out, uq.Reprice, uq.MapModel); err != nil {
-			return nil, err
+	if top && len(n.by) > 0 {
+		var s scanned
+		keys := make([]string, len(n.by))
+		if err := rows.Totals(dest(&s, keys)...); err != nil {
+			return nil, total, fmt.Errorf("cannot read usage totals: %w", err)
 		}
+		if s.rows > 0 {
+			if total, err = s.row(); err != nil {
+				return nil, total, fmt.Errorf("totals: %w", err)
+			}
+			total.Group = map[Dim]string{}
+		}
+	} else if top && len(out) == 1 {
+		total = out[0]
 	}
-	return out, nil
+	return out, total, nil
 }
 
 // maxRepriceGroups bounds the finer groups a what-if query reads.
@@ -210,7 +247,7 @@ func (q *Querier) reprice(ctx context.Context, n normalized, out []UsageRow, cat
 		if err != nil {
 			return fmt.Errorf("cannot reprice across the price change at %s: %w", fine.from.Format(time.RFC3339), err)
 		}
-		query, args := usageSQL(q.w.Database(), fine, segs, maxRepriceGroups+1)
+		query, args := usageSQL(q.w.Database(), fine, segs, maxRepriceGroups+1, false)
 		if err := q.repricePeriod(ctx, query, args, fine, n.by, groups, cat, mapModel); err != nil {
 			return err
 		}
@@ -411,6 +448,8 @@ func percentiles(d warehouse.Dist) (Percentiles, error) {
 	}
 	p.P50, _ = h.Quantile(0.50)
 	p.P90, _ = h.Quantile(0.90)
+	p.P95, _ = h.Quantile(0.95)
 	p.P99, _ = h.Quantile(0.99)
+	p.P999, _ = h.Quantile(0.999)
 	return p, nil
 }

@@ -184,7 +184,7 @@ func checkPercentiles(t *testing.T, label string, p Percentiles, vals []float64,
 	for _, c := range []struct {
 		q   float64
 		got float64
-	}{{0.5, p.P50}, {0.9, p.P90}, {0.99, p.P99}} {
+	}{{0.5, p.P50}, {0.9, p.P90}, {0.95, p.P95}, {0.99, p.P99}, {0.999, p.P999}} {
 		r := int(math.Ceil(c.q * float64(n)))
 		r = min(max(r, 1), n)
 		exact := vals[r-1]
