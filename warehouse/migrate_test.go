@@ -62,7 +62,7 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 		tables = append(tables, n)
 	}
 	rows.Close()
-	want := []string{"cost_by_model_daily", "schema_migrations",
+	want := []string{"cost_by_model_daily", "growth_daily", "schema_migrations",
 		"usage_1d", "usage_1d_input_v4", "usage_1d_mv_v4", "usage_1d_v1", "usage_1h", "usage_1h_input_v4", "usage_1h_mv_v4", "usage_1h_v1",
 		"usage_1m", "usage_1m_input_v4", "usage_1m_mv_v4", "usage_1m_v1", "usage_daily", "usage_hourly", "usage_minute", "usage_tiers_daily"}
 	if strings.Join(tables, ",") != strings.Join(want, ",") {

@@ -167,8 +167,8 @@ func TestUpgradeFrom0001(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := res[len(res)-1]; last.Version != 4 || !last.Applied {
-		t.Fatalf("last migration %+v, want 0004 applied", last)
+	if last := res[len(res)-1]; last.Version < 4 || !last.Applied {
+		t.Fatalf("last migration %+v, want 0004 or later applied", last)
 	}
 	before.mustEqual(t, takeSnapshot(t, w))
 	for _, tb := range Tables {

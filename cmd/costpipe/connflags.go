@@ -40,6 +40,7 @@ var connUsers = map[string][]string{
 	"query usage":     {"clickhouse"},
 	"query growth":    {"clickhouse"},
 	"query forecast":  {"clickhouse"},
+	"derive":          {"clickhouse"},
 }
 
 // connFlags is the set of connection flags of one App.

@@ -66,6 +66,7 @@ Every flag can also be set with the environment variable shown in its help.`,
 			pricesCommand(),
 			queryCommand(),
 			retentionCommand(),
+			deriveCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}
