@@ -175,9 +175,11 @@ func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow
 	_ = days
 	// The period so far, exact (shown), and up to the start of today (the
 	// forecast's input: today is forecast as a whole day).
-	toDate, err := q.Usage(ctx, UsageQuery{From: start, To: at, By: fq.By, Where: fq.Where})
-	if err != nil {
-		return nil, err
+	var toDate []UsageRow
+	if at.After(start) { // at the very start of the period nothing is spent yet
+		if toDate, err = q.Usage(ctx, UsageQuery{From: start, To: at, By: fq.By, Where: fq.Where}); err != nil {
+			return nil, err
+		}
 	}
 	var beforeToday []UsageRow
 	if today.After(start) {
