@@ -1,4 +1,4 @@
-package main
+package render
 
 import (
 	"bytes"
@@ -36,8 +36,8 @@ func TestCSVCell(t *testing.T) {
 		"-12E+3":          "-12E+3",
 		"42":              "42",
 	} {
-		if got := csvCell(in); got != want {
-			t.Errorf("csvCell(%q) = %q, want %q", in, got, want)
+		if got := CSVCell(in); got != want {
+			t.Errorf("CSVCell(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -56,7 +56,7 @@ func TestUsageCSVNeutralisesFormulas(t *testing.T) {
 		CostUSD:  pricing.MustParsePico("0.25"),
 	}}
 	var buf bytes.Buffer
-	if err := writeUsageCSV(&buf, by, rows); err != nil {
+	if err := WriteCSV(&buf, Usage(UsageReport{Scope: Scope{By: by}, Rows: rows})); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&buf).ReadAll()
