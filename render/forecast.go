@@ -1,0 +1,80 @@
+package render
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/costpipe/costpipe/analytics"
+)
+
+// ForecastReport is what Forecast renders: the answer of
+// analytics.Forecast.
+type ForecastReport struct {
+	// Scope gives By and Where.
+	Scope    Scope
+	Metric   analytics.Metric
+	Location *time.Location
+	Period   analytics.Period
+	// Budget tells whether the query had a budget: the table format then
+	// shows the exhaustion dates and the chance of overspending.
+	Budget bool
+	Rows   []analytics.ForecastRow
+}
+
+// Forecast is the forecast report: per group period_start, period_end
+// (the last day), to_date (the period so far: exact for cost, a JSON
+// number), forecast_p10/p50/p90 of the period's total, the method and
+// its backtest (mase, coverage, backtest_origins), exhaustion_p50/p90
+// (dates) and p_overspend with a budget, and a note.
+func Forecast(r ForecastReport) *Table {
+	by := r.Scope.By
+	unit, suffix := metricUnit(r.Metric), unitSuffix(r.Metric)
+	t := &Table{Empty: fmt.Sprintf("no %s in the forecast history%s", r.Metric, r.Scope.whereText())}
+	budget := ShowData
+	if r.Budget {
+		budget = ShowAll
+	}
+	toDate := Column{Name: "to_date", Head: "TO DATE" + suffix, Kind: KindFloat, Unit: unit}
+	if r.Metric == analytics.MetricCost || r.Metric == "" {
+		toDate.Kind, toDate.JSONNumber = KindMoney, true
+	}
+	t.Columns = append(dimColumns(by),
+		Column{Name: "period_start", Kind: KindDate, Show: ShowData},
+		Column{Name: "period_end", Kind: KindDate, Show: ShowData},
+		toDate,
+		Column{Name: "forecast_p10", Head: "P10" + suffix, Kind: KindFloat, Unit: unit, Nullable: true},
+		Column{Name: "forecast_p50", Head: "P50" + suffix, Kind: KindFloat, Unit: unit, Nullable: true},
+		Column{Name: "forecast_p90", Head: "P90" + suffix, Kind: KindFloat, Unit: unit, Nullable: true},
+		Column{Name: "method", Kind: KindText},
+		Column{Name: "mase", Kind: KindFloat, Unit: UnitRatio, Nullable: true},
+		Column{Name: "coverage", Kind: KindFloat, Unit: UnitRatio, Nullable: true},
+		Column{Name: "backtest_origins", Kind: KindInt, Show: ShowData},
+		Column{Name: "exhaustion_p50", Head: "EXHAUSTED P50", Kind: KindDate, Nullable: true, Show: budget},
+		Column{Name: "exhaustion_p90", Head: "EXHAUSTED P90", Kind: KindDate, Nullable: true, Show: budget},
+		Column{Name: "p_overspend", Head: "P(OVER)", Kind: KindFloat, Unit: UnitRatio, Nullable: true, Show: budget},
+		Column{Name: "note", Kind: KindText, HideEmpty: true})
+	for i := range r.Rows {
+		f := &r.Rows[i]
+		day := func(off *int) Value {
+			if off == nil {
+				return Null()
+			}
+			return Date(f.Today.AddDate(0, 0, *off))
+		}
+		so := Float(f.SoFar)
+		if toDate.Kind == KindMoney {
+			so = Money(f.SoFarCost)
+		}
+		t.Rows = append(t.Rows, append(dimValues(by, f.Group),
+			Date(f.PeriodStart), Date(f.PeriodEnd.AddDate(0, 0, -1)), so,
+			OptFloat(f.P10), OptFloat(f.P50), OptFloat(f.P90),
+			Text(f.Method), OptFloat(f.MASE), OptFloat(f.Coverage), Int(f.BacktestOrigins),
+			day(f.ExhaustionP50), day(f.ExhaustionP90), OptFloat(f.POverspend), Text(f.Note)))
+	}
+	if len(r.Rows) > 0 {
+		f := &r.Rows[0]
+		t.Notes = append(t.Notes, fmt.Sprintf("%s of the %s %s … %s (%s)%s; p10–p90 is the band of the period total", r.Metric, r.Period,
+			f.PeriodStart.Format(time.DateOnly), f.PeriodEnd.AddDate(0, 0, -1).Format(time.DateOnly), r.Location, r.Scope.whereText()))
+	}
+	return t
+}

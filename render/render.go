@@ -1,0 +1,331 @@
+// Package render writes costpipe's reports: one Table model, built once per
+// report from analytics results (usage.go, latency.go, top.go, series.go,
+// growth.go, forecast.go hold their column definitions), and one writer per
+// format (table.go for people; json.go, csv.go and arrow.go for machines).
+// `costpipe query`, the demo report, the alerts and any HTTP API render
+// through it, so a field has one name and one encoding everywhere.
+//
+// Money stays exact in every machine format (decimal text in JSON and CSV,
+// decimal128(38,12) in Arrow); an unknown value is null (JSON null, an
+// empty CSV cell, an Arrow null, "-" in tables). CSV cells are defused
+// against formula injection. Tables are aligned, numbers right-aligned
+// with thousands separators, units in the headers, and lists of values
+// drawn as sparklines.
+//
+// A Table is a plain value: build it, then hand it to any number of
+// writers, from any goroutine, as long as nobody modifies it meanwhile.
+package render
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+)
+
+// Format is an output format.
+type Format string
+
+// The formats.
+const (
+	FormatTable Format = "table" // aligned text for people
+	FormatJSON  Format = "json"  // an array of objects
+	FormatCSV   Format = "csv"   // a header and one line per row
+	FormatArrow Format = "arrow" // an Arrow IPC stream of one record batch
+)
+
+// ParseFormat returns the format named s, or an error naming the valid
+// ones.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case FormatTable, FormatJSON, FormatCSV, FormatArrow:
+		return f, nil
+	}
+	return "", fmt.Errorf("unknown format %q: want table, json, csv or arrow", s)
+}
+
+// Write writes t to w in format f.
+func Write(w io.Writer, f Format, t *Table) error {
+	switch f {
+	case FormatTable:
+		return WriteTable(w, t)
+	case FormatJSON:
+		return WriteJSON(w, t)
+	case FormatCSV:
+		return WriteCSV(w, t)
+	case FormatArrow:
+		return WriteArrow(w, t)
+	}
+	return fmt.Errorf("unknown format %q: want table, json, csv or arrow", f)
+}
+
+// Table is one report: columns, and a value per column in every row.
+// Title, Empty, Footer, Notes and View only concern the table format.
+type Table struct {
+	// Title is the line above the table format's header; "" for none.
+	Title string
+	// Empty is what the table format prints instead of a table without
+	// rows ("no usage in …").
+	Empty string
+	// Columns describe the values of every row, in order.
+	Columns []Column
+	// Rows hold one Value per column.
+	Rows [][]Value
+	// Footer rows follow the rows in the table format, under a rule
+	// (TOTAL, with Blank beside the label). One Value per column.
+	Footer [][]Value
+	// Notes are lines printed after the table format's table.
+	Notes []string
+	// View, when set, is what the table format prints instead of this
+	// table: the same data arranged for people (a long series pivoted to a
+	// column per group). The machine formats ignore it.
+	View *Table
+}
+
+// Column describes one column of a Table.
+type Column struct {
+	// Name is the column's machine name: the CSV header, the Arrow field
+	// and, unless JSON says otherwise, the JSON key.
+	Name string
+	// JSON is the column's JSON key when it is not Name. A key "obj.key"
+	// puts the value in the object "obj" with the key "key"; the members
+	// of one object are consecutive columns, and the object is left out
+	// of a row when each of its members there is null or zero.
+	JSON string
+	// JSONNumber writes a Money value in JSON as a bare number (its exact
+	// digits) instead of a string. Money is a string by default because
+	// most JSON readers turn numbers into binary floats.
+	JSONNumber bool
+	// Head is the table format's header; "" is Name upper-cased with
+	// spaces for underscores.
+	Head string
+	// Kind is the kind of the column's values; a null is allowed in any
+	// kind of column that is Nullable.
+	Kind Kind
+	// Unit chooses how the table format prints numbers (see Unit).
+	Unit Unit
+	// Nullable allows nulls (an Arrow nullable field).
+	Nullable bool
+	// Show selects the formats the column appears in; zero is all.
+	Show Show
+	// HideEmpty leaves the column out of the table format when every row
+	// (the footer aside) is null, zero or "".
+	HideEmpty bool
+}
+
+// head is the column's table header.
+func (c *Column) head() string {
+	if c.Head != "" {
+		return c.Head
+	}
+	return strings.ToUpper(strings.ReplaceAll(c.Name, "_", " "))
+}
+
+// jsonKey is the column's JSON key path.
+func (c *Column) jsonKey() string {
+	if c.JSON != "" {
+		return c.JSON
+	}
+	return c.Name
+}
+
+// Show selects the formats a column appears in.
+type Show uint8
+
+// The choices of Show.
+const (
+	ShowAll   Show = iota // every format
+	ShowTable             // the table format only: a view for people
+	ShowData              // json, csv and arrow only
+)
+
+// inTable and inData report whether a column with s appears in the table
+// format and in the machine formats.
+func (s Show) inTable() bool { return s != ShowData }
+func (s Show) inData() bool  { return s != ShowTable }
+
+// Kind is the kind of a column's values.
+type Kind uint8
+
+// The kinds of values, with their JSON, CSV and Arrow encodings.
+const (
+	KindText   Kind = iota + 1 // JSON string; CSV text; Arrow utf8
+	KindUint                   // JSON number; CSV digits; Arrow uint64
+	KindInt                    // JSON number; CSV digits; Arrow int64
+	KindFloat                  // JSON number (null for NaN or ±Inf); CSV shortest decimal; Arrow float64
+	KindMoney                  // pricing.Pico: JSON string "1.500000000000" (see JSONNumber); CSV the same digits; Arrow decimal128(38, 12)
+	KindTime                   // JSON and CSV RFC 3339 in UTC; Arrow timestamp[s, UTC]
+	KindDate                   // a calendar day: JSON and CSV 2006-01-02; Arrow date32
+	KindFloats                 // a list: JSON array; Arrow list<float64>; not in CSV; a sparkline in tables
+	KindDates                  // a list of days: JSON array of dates; Arrow list<date32>; not in CSV
+)
+
+// kindBlank is the kind of Blank: a null that tables print as nothing.
+const kindBlank Kind = 255
+
+// numeric reports whether values of k are numbers (right-aligned).
+func (k Kind) numeric() bool {
+	return k == KindUint || k == KindInt || k == KindFloat || k == KindMoney
+}
+
+// list reports whether values of k are lists (left out of CSV).
+func (k Kind) list() bool { return k == KindFloats || k == KindDates }
+
+// Unit says what a number measures, for the table format.
+type Unit uint8
+
+// The units. Integers (KindUint, KindInt) print with thousands separators
+// whatever their unit.
+const (
+	UnitNone    Unit = iota // floats: 3 significant digits (at least), thousands separators
+	UnitCount               // floats counting things: rounded to an integer, thousands separators
+	UnitUSD                 // money: 2 to 6 decimals (exact Money) or 2 (float estimates), thousands separators
+	UnitMs                  // milliseconds: no decimals from 100 up, else 3 significant digits
+	UnitHours               // 3 significant digits
+	UnitPercent             // a value in percent, signed: +12.3%
+	UnitShare               // a fraction (0.123) as a percent: 12.3%
+	UnitRatio               // 2 decimals (MASE, coverage, probabilities)
+	UnitDays                // 1 decimal and " d"
+)
+
+// Value is one cell: a null (the zero Value) or a value of one Kind. Make
+// values with the functions named after the kinds.
+type Value struct {
+	kind  Kind // 0: null
+	s     string
+	u     uint64
+	i     int64
+	f     float64
+	p     pricing.Pico
+	t     time.Time
+	fs    []float64
+	dates []time.Time
+}
+
+// Null is the unknown value.
+func Null() Value { return Value{} }
+
+// Blank is an empty table cell, such as the dimensions beside a footer's
+// TOTAL; machine formats read it as null.
+func Blank() Value { return Value{kind: kindBlank} }
+
+// Text is a text value.
+func Text(s string) Value { return Value{kind: KindText, s: s} }
+
+// Uint is a count.
+func Uint(u uint64) Value { return Value{kind: KindUint, u: u} }
+
+// Int is a signed integer.
+func Int(i int) Value { return Value{kind: KindInt, i: int64(i)} }
+
+// Float is a measurement or an estimate.
+func Float(f float64) Value { return Value{kind: KindFloat, f: f} }
+
+// OptFloat is *f, or null when f is nil.
+func OptFloat(f *float64) Value {
+	if f == nil {
+		return Null()
+	}
+	return Float(*f)
+}
+
+// Money is an exact amount of USD.
+func Money(p pricing.Pico) Value { return Value{kind: KindMoney, p: p} }
+
+// Time is an instant, written in UTC to the second.
+func Time(t time.Time) Value { return Value{kind: KindTime, t: t.UTC()} }
+
+// Date is the calendar day of t in t's location.
+func Date(t time.Time) Value {
+	y, m, d := t.Date()
+	return Value{kind: KindDate, t: time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
+}
+
+// Floats is a list of floats (a series); the table format draws it as a
+// sparkline.
+func Floats(fs []float64) Value { return Value{kind: KindFloats, fs: fs} }
+
+// Dates is a list of calendar days.
+func Dates(ts []time.Time) Value {
+	ds := make([]time.Time, len(ts))
+	for i, t := range ts {
+		ds[i] = Date(t).t
+	}
+	return Value{kind: KindDates, dates: ds}
+}
+
+// IsNull reports whether v is the unknown value (or Blank).
+func (v Value) IsNull() bool { return v.kind == 0 || v.kind == kindBlank }
+
+// Kind is v's kind, 0 for null.
+func (v Value) Kind() Kind {
+	if v.IsNull() {
+		return 0
+	}
+	return v.kind
+}
+
+// empty reports whether v is null, zero, "" or an empty list.
+func (v Value) empty() bool {
+	switch v.kind {
+	case 0, kindBlank:
+		return true
+	case KindText:
+		return v.s == ""
+	case KindUint:
+		return v.u == 0
+	case KindInt:
+		return v.i == 0
+	case KindFloat:
+		return v.f == 0
+	case KindMoney:
+		return v.p.IsZero()
+	case KindFloats:
+		return len(v.fs) == 0
+	case KindDates:
+		return len(v.dates) == 0
+	}
+	return v.t.IsZero()
+}
+
+// visible returns the indexes of t's columns that format shows: the table
+// format (table) or the machine formats.
+func (t *Table) visible(table bool) []int {
+	var out []int
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		if table && !c.Show.inTable() || !table && !c.Show.inData() {
+			continue
+		}
+		if table && c.HideEmpty && t.allEmpty(i) {
+			continue
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+// allEmpty reports whether column i is empty in every row.
+func (t *Table) allEmpty(i int) bool {
+	for _, r := range t.Rows {
+		if !r[i].empty() {
+			return false
+		}
+	}
+	return true
+}
+
+// check reports a row whose width is not the number of columns, a
+// programming error of the report's builder.
+func (t *Table) check() error {
+	for _, rows := range [][][]Value{t.Rows, t.Footer} {
+		for i, r := range rows {
+			if len(r) != len(t.Columns) {
+				return fmt.Errorf("render: row %d has %d values for %d columns", i, len(r), len(t.Columns))
+			}
+		}
+	}
+	return nil
+}

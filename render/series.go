@@ -1,0 +1,189 @@
+package render
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/pipelines/pricing"
+)
+
+// SeriesReport is what Series renders: the answer of analytics.Series.
+type SeriesReport struct {
+	// Scope gives By and Where; the range is Result's (whole steps).
+	Scope  Scope
+	Result analytics.SeriesResult
+}
+
+// MaxPivotGroups is the number of groups the table format of a series
+// shows as columns; the others are summed in OTHER.
+const MaxPivotGroups = 8
+
+// sparkWidth is the widest sparkline of a series' TREND line.
+const sparkWidth = 24
+
+// Series is the series report. Machine formats get one row per group and
+// step: the dimensions, ts (the start of the step) and the metric's value
+// (cost_usd exact, or a count), zero for a step without usage. The table
+// format shows one line per step and a column per group (the largest
+// MaxPivotGroups, then OTHER and TOTAL), with TOTAL and TREND (a
+// sparkline per column) lines under them.
+func Series(r SeriesReport) *Table {
+	by, res := r.Scope.By, &r.Result
+	metric := metricColumn(res.Metric)
+	scope := r.Scope
+	scope.From, scope.To = res.From, res.To
+	t := &Table{Empty: "no usage in " + scope.rangeText() + scope.whereText()}
+	t.Columns = append(dimColumns(by), Column{Name: "ts", Head: "STEP", Kind: KindTime}, metric)
+	value := func(s *analytics.GroupSeries, i int) Value {
+		if s.Cost != nil {
+			return Money(s.Cost[i])
+		}
+		return Uint(uint64(s.Values[i]))
+	}
+	for g := range res.Series {
+		s := &res.Series[g]
+		dims := dimValues(by, s.Group)
+		for i, ts := range res.Steps {
+			t.Rows = append(t.Rows, append(append(append([]Value(nil), dims...), Time(ts)), value(s, i)))
+		}
+	}
+	if len(res.Series) > 0 {
+		t.View = seriesPivot(scope, res, metric)
+	}
+	return t
+}
+
+// pivotColumn is one column of the pivot: exact per-step sums.
+type pivotColumn struct {
+	label  string
+	cost   []pricing.Pico
+	counts []uint64
+}
+
+func (c *pivotColumn) add(s *analytics.GroupSeries) {
+	for i, v := range s.Values {
+		if s.Cost != nil {
+			c.cost[i] = c.cost[i].Add(s.Cost[i])
+		} else {
+			c.counts[i] += uint64(v)
+		}
+	}
+}
+
+func (c *pivotColumn) value(i int) Value {
+	if c.cost != nil {
+		return Money(c.cost[i])
+	}
+	return Uint(c.counts[i])
+}
+
+// sum is the column's total.
+func (c *pivotColumn) sum() Value {
+	var p pricing.Pico
+	var u uint64
+	for i := range max(len(c.cost), len(c.counts)) {
+		if c.cost != nil {
+			p = p.Add(c.cost[i])
+		} else {
+			u += c.counts[i]
+		}
+	}
+	if c.cost != nil {
+		return Money(p)
+	}
+	return Uint(u)
+}
+
+// floats are the column's values as floats, for a sparkline.
+func (c *pivotColumn) floats() []float64 {
+	out := make([]float64, max(len(c.cost), len(c.counts)))
+	for i := range out {
+		if c.cost != nil {
+			out[i] = c.cost[i].Float64()
+		} else {
+			out[i] = float64(c.counts[i])
+		}
+	}
+	return out
+}
+
+// seriesPivot is the table format's view of a series: a line per step.
+func seriesPivot(scope Scope, res *analytics.SeriesResult, metric Column) *Table {
+	steps := len(res.Steps)
+	newCol := func(label string) *pivotColumn {
+		c := &pivotColumn{label: label}
+		if res.Metric == analytics.MetricCost {
+			c.cost = make([]pricing.Pico, steps)
+		} else {
+			c.counts = make([]uint64, steps)
+		}
+		return c
+	}
+	var cols []*pivotColumn
+	total := newCol("TOTAL")
+	var other *pivotColumn
+	for g := range res.Series {
+		s := &res.Series[g]
+		total.add(s)
+		if g < MaxPivotGroups {
+			label := groupLabel(scope.By, s.Group)
+			if len(scope.By) == 0 {
+				label = metric.head() // the one series: the totals
+			}
+			c := newCol(label)
+			c.add(s)
+			cols = append(cols, c)
+			continue
+		}
+		if other == nil {
+			other = newCol("OTHER")
+		}
+		other.add(s)
+	}
+	if other != nil {
+		cols = append(cols, other)
+	}
+	if len(res.Series) > 1 {
+		cols = append(cols, total)
+	}
+
+	unit := "per " + map[time.Duration]string{time.Minute: "minute", time.Hour: "hour", 24 * time.Hour: "day"}[res.Step]
+	what := string(res.Metric)
+	if res.Metric == analytics.MetricCost {
+		what = "cost (USD)"
+	}
+	v := &Table{Title: what + " " + unit + " in " + scope.rangeText() + scope.byText() + scope.whereText()}
+	stepCol := Column{Name: "step", Head: "STEP (UTC)", Kind: KindTime}
+	if res.Step == 24*time.Hour {
+		stepCol = Column{Name: "day", Head: "DAY (UTC)", Kind: KindDate}
+	}
+	v.Columns = []Column{stepCol}
+	for _, c := range cols {
+		v.Columns = append(v.Columns, Column{Name: c.label, Head: c.label, Kind: metric.Kind, Unit: metric.Unit})
+	}
+	for i, ts := range res.Steps {
+		row := []Value{Time(ts)}
+		if stepCol.Kind == KindDate {
+			row[0] = Date(ts)
+		}
+		for _, c := range cols {
+			row = append(row, c.value(i))
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	sums, trend := []Value{Text("TOTAL")}, []Value{Text("TREND")}
+	for _, c := range cols {
+		sums = append(sums, c.sum())
+		trend = append(trend, Floats(Downsample(c.floats(), sparkWidth)))
+	}
+	v.Footer = [][]Value{sums, trend}
+	if other != nil {
+		n := len(res.Series) - MaxPivotGroups
+		v.Notes = append(v.Notes, "OTHER sums "+strconv.Itoa(n)+" more groups; --format csv, json or arrow lists every group")
+	}
+	if steps > sparkWidth {
+		v.Notes = append(v.Notes, "TREND: one mark per "+strconv.Itoa((steps+sparkWidth-1)/sparkWidth)+" steps (their mean)")
+	}
+	return v
+}

@@ -1,0 +1,262 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+)
+
+// WriteTable writes t for people (t.View instead when set): the title, a
+// header, the rows in aligned columns two spaces apart (numbers right,
+// text left), the footer under a rule of dashes, then the notes. A table
+// without rows prints t.Empty instead.
+func WriteTable(w io.Writer, t *Table) error {
+	if t.View != nil {
+		t = t.View
+	}
+	if err := t.check(); err != nil {
+		return err
+	}
+	var b strings.Builder
+	if len(t.Rows) == 0 {
+		empty := t.Empty
+		if empty == "" {
+			empty = "no rows"
+		}
+		b.WriteString(empty + "\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	if t.Title != "" {
+		b.WriteString(t.Title + "\n")
+	}
+	cols := t.visible(true)
+	widths := make([]int, len(cols))
+	heads := make([]string, len(cols))
+	for j, i := range cols {
+		heads[j] = t.Columns[i].head()
+		widths[j] = utf8.RuneCountInString(heads[j])
+	}
+	cells := func(rows [][]Value) [][]string {
+		out := make([][]string, len(rows))
+		for r, row := range rows {
+			out[r] = make([]string, len(cols))
+			for j, i := range cols {
+				out[r][j] = Cell(row[i], t.Columns[i].Unit)
+				widths[j] = max(widths[j], utf8.RuneCountInString(out[r][j]))
+			}
+		}
+		return out
+	}
+	body, foot := cells(t.Rows), cells(t.Footer)
+	line := func(vals []string) {
+		var l strings.Builder
+		for j, v := range vals {
+			if j > 0 {
+				l.WriteString("  ")
+			}
+			pad := strings.Repeat(" ", widths[j]-utf8.RuneCountInString(v))
+			if t.Columns[cols[j]].Kind.numeric() {
+				l.WriteString(pad + v)
+			} else {
+				l.WriteString(v + pad)
+			}
+		}
+		b.WriteString(strings.TrimRight(l.String(), " ") + "\n")
+	}
+	line(heads)
+	for _, r := range body {
+		line(r)
+	}
+	if len(foot) > 0 {
+		rule := make([]string, len(cols))
+		for j := range rule {
+			rule[j] = strings.Repeat("-", widths[j])
+		}
+		line(rule)
+		for _, r := range foot {
+			line(r)
+		}
+	}
+	for _, n := range t.Notes {
+		b.WriteString(n + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Cell is v as the table format prints it in a column of unit u: "-" for
+// null and "", nothing for Blank, thousands separators, the unit's
+// precision, lists as sparklines.
+func Cell(v Value, u Unit) string {
+	switch v.kind {
+	case 0:
+		return "-"
+	case kindBlank:
+		return ""
+	case KindText:
+		if v.s == "" {
+			return "-"
+		}
+		return v.s
+	case KindUint:
+		return Thousands(v.u)
+	case KindInt:
+		if v.i < 0 {
+			return "-" + Thousands(uint64(-v.i))
+		}
+		return Thousands(uint64(v.i))
+	case KindMoney:
+		return USD(v.p)
+	case KindFloat:
+		return floatCell(v.f, u)
+	case KindTime:
+		return v.t.Format("2006-01-02 15:04")
+	case KindDate:
+		return v.t.Format(time.DateOnly)
+	case KindFloats:
+		return Sparkline(v.fs)
+	case KindDates:
+		if len(v.dates) == 0 {
+			return "-"
+		}
+		return v.dates[0].Format(time.DateOnly) + " … " + v.dates[len(v.dates)-1].Format(time.DateOnly)
+	}
+	return "?"
+}
+
+// floatCell prints f in unit u.
+func floatCell(f float64, u Unit) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "-"
+	}
+	switch u {
+	case UnitCount:
+		return signed(math.Round(f), func(a float64) string { return group(strconv.FormatFloat(a, 'f', 0, 64)) })
+	case UnitUSD:
+		return signed(f, func(a float64) string { return group(strconv.FormatFloat(a, 'f', 2, 64)) })
+	case UnitMs:
+		if f >= 100 {
+			return group(strconv.FormatFloat(f, 'f', 0, 64))
+		}
+		return sig(f)
+	case UnitHours:
+		return sig(f)
+	case UnitPercent:
+		return fmt.Sprintf("%+.1f%%", f)
+	case UnitShare:
+		return strconv.FormatFloat(100*f, 'f', 1, 64) + "%"
+	case UnitRatio:
+		return strconv.FormatFloat(f, 'f', 2, 64)
+	case UnitDays:
+		return strconv.FormatFloat(f, 'f', 1, 64) + " d"
+	}
+	return signed(f, func(a float64) string { return group(sig(a)) })
+}
+
+// signed prints |f| with p, and a minus sign when f < 0.
+func signed(f float64, p func(float64) string) string {
+	if f < 0 {
+		return "-" + p(-f)
+	}
+	return p(f)
+}
+
+// Thousands formats n with comma separators: 1234567 → "1,234,567".
+func Thousands(n uint64) string { return group(strconv.FormatUint(n, 10)) }
+
+// group puts comma separators into the integer part of the unsigned
+// decimal s: "1234567.5" → "1,234,567.5".
+func group(s string) string {
+	end := strings.IndexByte(s, '.')
+	if end < 0 {
+		end = len(s)
+	}
+	if end <= 3 {
+		return s
+	}
+	var b strings.Builder
+	lead := end % 3
+	b.WriteString(s[:lead])
+	for i := lead; i < end; i += 3 {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s[i : i+3])
+	}
+	b.WriteString(s[end:])
+	return b.String()
+}
+
+// USD prints an exact amount for people: rounded half away from zero to 6
+// decimals, trailing zeros dropped beyond the second, thousands
+// separators: 1234.5 → "1,234.50", 0.0001234567 → "0.000123".
+func USD(p pricing.Pico) string {
+	s := p.Decimal().Round(6).StringFixed(6)
+	for strings.HasSuffix(s, "0") && len(s)-strings.IndexByte(s, '.') > 3 {
+		s = s[:len(s)-1]
+	}
+	if neg, ok := strings.CutPrefix(s, "-"); ok {
+		return "-" + group(neg)
+	}
+	return group(s)
+}
+
+// sig prints v ≥ 0 in fixed notation with at least 3 significant digits
+// and at most 9 decimals: 1234, 12.3, 0.000343, 0.
+func sig(v float64) string {
+	if v == 0 {
+		return "0"
+	}
+	prec := 2 - int(math.Floor(math.Log10(v)))
+	return strconv.FormatFloat(v, 'f', min(max(prec, 0), 9), 64)
+}
+
+// sparkBars are the levels of a sparkline, lowest to highest.
+var sparkBars = []rune("▁▂▃▄▅▆▇█")
+
+// Sparkline draws values as block characters, one per value, scaled to
+// the largest; a value ≤ 0 (or not a number) is a space.
+func Sparkline(xs []float64) string {
+	hi := 0.0
+	for _, x := range xs {
+		if x > hi && !math.IsInf(x, 1) {
+			hi = x
+		}
+	}
+	var b strings.Builder
+	for _, x := range xs {
+		if hi <= 0 || !(x > 0) || math.IsInf(x, 1) {
+			b.WriteRune(' ')
+			continue
+		}
+		b.WriteRune(sparkBars[min(len(sparkBars)-1, int(x/hi*float64(len(sparkBars)-1)+0.5))])
+	}
+	return b.String()
+}
+
+// Downsample returns xs in at most n points, each the mean of consecutive
+// values, for a sparkline of a long series; xs itself when it is short
+// enough.
+func Downsample(xs []float64, n int) []float64 {
+	if n <= 0 || len(xs) <= n {
+		return xs
+	}
+	per := (len(xs) + n - 1) / n
+	out := make([]float64, 0, n)
+	for i := 0; i < len(xs); i += per {
+		end := min(i+per, len(xs))
+		s := 0.0
+		for _, x := range xs[i:end] {
+			s += x
+		}
+		out = append(out, s/float64(end-i))
+	}
+	return out
+}
