@@ -16,6 +16,10 @@ import (
 // week of minutes, 14 months of hours or 27 years of days.
 const MaxSeriesSteps = 10000
 
+// ErrTooManySteps is wrapped by the error of a series with more than
+// MaxSeriesSteps steps.
+var ErrTooManySteps = fmt.Errorf("a series has at most %d steps", MaxSeriesSteps)
+
 // MaxSeriesValues bounds the values one Series call holds (groups × steps).
 const MaxSeriesValues = 2_000_000
 
@@ -121,8 +125,8 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 	res.From, res.To = sq.From.UTC().Truncate(res.Step), ceil(to.UTC(), res.Step)
 	steps := int(res.To.Sub(res.From) / res.Step)
 	if steps > MaxSeriesSteps {
-		return res, fmt.Errorf("series of %d steps of %s in [%s, %s): at most %d; shorten the range or take a longer step",
-			steps, stepName(res.Step), res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), MaxSeriesSteps)
+		return res, fmt.Errorf("%w, not %d of %s in [%s, %s): shorten the range or take a longer step",
+			ErrTooManySteps, steps, stepName(res.Step), res.From.Format(time.RFC3339), res.To.Format(time.RFC3339))
 	}
 	for i := range steps {
 		res.Steps = append(res.Steps, res.From.Add(time.Duration(i)*res.Step))

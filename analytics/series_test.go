@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func TestSeries(t *testing.T) {
 			want string
 		}{
 			{q, SeriesQuery{From: fixtureStart, To: fixtureStart.Add(8 * day), Step: time.Minute},
-				"series of 11520 steps of 1m in [2026-01-30T00:00:00Z, 2026-02-07T00:00:00Z): at most 10000; shorten the range or take a longer step"},
+				"a series has at most 10000 steps, not 11520 of 1m in [2026-01-30T00:00:00Z, 2026-02-07T00:00:00Z): shorten the range or take a longer step"},
 			{q, SeriesQuery{From: fixtureStart, To: fixtureStart.Add(day), Step: 2 * time.Hour}, "unknown step 2h0m0s: want 1m, 1h or 1d"},
 			{q, SeriesQuery{To: fixtureStart}, "needs a start time"},
 			{q, SeriesQuery{From: fixtureStart, To: fixtureStart}, "is empty"},
@@ -143,8 +144,12 @@ func TestSeries(t *testing.T) {
 			{New(fx.w, Options{MaxRows: 1}), SeriesQuery{From: fixtureStart, To: fixtureStart.Add(day), By: []Dim{DimTenant}},
 				"series query has more than 1 groups of 24 steps"},
 		} {
-			if _, err := tc.q.Series(ctx, tc.sq); err == nil || !strings.Contains(err.Error(), tc.want) {
+			_, err := tc.q.Series(ctx, tc.sq)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Series(%+v) err = %v, want %q", tc.sq, err, tc.want)
+			}
+			if strings.Contains(tc.want, "at most") != errors.Is(err, ErrTooManySteps) {
+				t.Errorf("Series(%+v) err = %v: errors.Is(ErrTooManySteps) is wrong", tc.sq, err)
 			}
 		}
 		if s, err := ParseStep("1d"); err != nil || s != day {

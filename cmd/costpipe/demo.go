@@ -22,6 +22,7 @@ import (
 	"github.com/costpipe/costpipe/pipelines/usage"
 	"github.com/costpipe/costpipe/producers"
 	"github.com/costpipe/costpipe/producers/loadgen"
+	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -296,8 +297,9 @@ func demoTrends(ctx context.Context, out io.Writer, q *analytics.Querier) error 
 		} else if r.Note != "" {
 			doubling = "(too little data)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Group[analytics.DimModel], metricText(analytics.MetricCost, r.Last7d),
-			optPct(r.WoWPct), optPct(r.CMGRPct), doubling, sparkline(tail(r.Daily, 28)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Group[analytics.DimModel], dollars(r.Last7d),
+			render.Cell(render.OptFloat(r.WoWPct), render.UnitPercent), render.Cell(render.OptFloat(r.CMGRPct), render.UnitPercent),
+			doubling, render.Sparkline(r.Daily[max(0, len(r.Daily)-28):]))
 	}
 	tw.Flush()
 	fc, err := q.Forecast(ctx, analytics.ForecastQuery{})
@@ -307,11 +309,18 @@ func demoTrends(ctx context.Context, out io.Writer, q *analytics.Querier) error 
 	if len(fc) == 1 && fc[0].P50 != nil {
 		f := &fc[0]
 		fmt.Fprintf(out, "\nMONTH-END FORECAST (%s … %s): so far $%s, p50 %s, p10–p90 %s … %s (%s, backtest MASE %s)\n",
-			f.PeriodStart.Format(time.DateOnly), f.PeriodEnd.AddDate(0, 0, -1).Format(time.DateOnly), formatCost(f.SoFarCost),
-			metricText(analytics.MetricCost, f.P50), metricText(analytics.MetricCost, f.P10), metricText(analytics.MetricCost, f.P90),
-			f.Method, optNum(f.MASE, 2))
+			f.PeriodStart.Format(time.DateOnly), f.PeriodEnd.AddDate(0, 0, -1).Format(time.DateOnly), render.USD(f.SoFarCost),
+			dollars(f.P50), dollars(f.P10), dollars(f.P90), f.Method, render.Cell(render.OptFloat(f.MASE), render.UnitRatio))
 	}
 	return nil
+}
+
+// dollars is an amount of USD for people, "$1,234.57"; "-" for nil.
+func dollars(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return "$" + render.Cell(render.Float(*v), render.UnitUSD)
 }
 
 func ms(v float64, ok bool) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -327,8 +328,8 @@ func pricesCoverage(c *cli.Context) error {
 		if st == "" {
 			st = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Status, r.Provider, r.Model, st, thousands(r.Requests),
-			thousands(r.UnpricedAtIngest), r.CostUSD, r.Note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Status, r.Provider, r.Model, st, render.Thousands(r.Requests),
+			render.Thousands(r.UnpricedAtIngest), r.CostUSD, r.Note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -338,7 +339,7 @@ func pricesCoverage(c *cli.Context) error {
 		pct = float64(problem) / float64(total) * 100
 	}
 	fmt.Fprintf(out, "%s of %s calls (%.2f%%) in the last %s are unpriced, priced by a regex, at a stale price or on a service tier without its own price, under %s",
-		thousands(problem), thousands(total), pct, c.String("since"), cat.Name())
+		render.Thousands(problem), render.Thousands(total), pct, c.String("since"), cat.Name())
 	if cat.Updated() != "" {
 		fmt.Fprintf(out, " (updated %s)", cat.Updated())
 	}
