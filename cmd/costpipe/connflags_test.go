@@ -123,6 +123,7 @@ func TestConnUsersMatchSources(t *testing.T) {
 		"aggregate.go": {"aggregate"}, "broker.go": {"broker"}, "demo.go": {"demo"}, "ingest.go": {"ingest"},
 		"loadgen.go": {"loadgen"}, "migrate.go": {"migrate"}, "produce.go": {"produce"},
 		"query.go": {"query usage"}, "prices.go": {"prices list", "prices cost"},
+		"prices_tools.go": {"prices coverage"}, "derive.go": {"derive"},
 	}
 	var names []string
 	for _, s := range connFlagSpecs() {
