@@ -39,7 +39,9 @@ func (s Scope) byText() string {
 	return " by " + strings.Join(names, ", ")
 }
 
-// whereText is ` where tenant="acme", model="a"|"b"`, "" without filters.
+// WhereText is ` where tenant="acme", model="a"|"b"`, "" without filters.
+func (s Scope) WhereText() string { return s.whereText() }
+
 func (s Scope) whereText() string {
 	if len(s.Where) == 0 {
 		return ""

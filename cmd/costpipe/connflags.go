@@ -38,6 +38,7 @@ var connUsers = map[string][]string{
 	"prices cost":     {"prices"},
 	"prices coverage": {"clickhouse", "prices"},
 	"query usage":     {"clickhouse"},
+	"reprice":         {"clickhouse", "prices"},
 	"query latency":   {"clickhouse"},
 	"query top":       {"clickhouse"},
 	"query series":    {"clickhouse"},

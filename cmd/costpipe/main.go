@@ -67,6 +67,7 @@ Every flag can also be set with the environment variable shown in its help.`,
 			queryCommand(),
 			retentionCommand(),
 			deriveCommand(),
+			repriceCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}

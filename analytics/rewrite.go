@@ -1,0 +1,174 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+// RepriceTopic is the src_topic of the correction rows RewriteCosts lands:
+// never a Kafka topic, so the aggregators' landing marks never see them.
+const RepriceTopic = "costpipe.reprice"
+
+// RewriteQuery asks to correct the stored cost of a range after a catalog
+// correction.
+type RewriteQuery struct {
+	// From and To bound the range; both must be whole UTC days.
+	From, To time.Time
+	// Where keeps only matching rows, as in UsageQuery.
+	Where map[Dim][]string
+	// Catalog is the corrected catalog.
+	Catalog *pricing.Catalog
+	// DryRun computes the corrections without landing them.
+	DryRun bool
+}
+
+// RewriteResult says what RewriteCosts did, per rollup table.
+type RewriteResult struct {
+	Tables []RewriteTable
+}
+
+// RewriteTable is the outcome for one rollup table.
+type RewriteTable struct {
+	Table warehouse.Table
+	// Groups is the number of (bucket, dimensions) groups read;
+	// Corrected those whose cost changed (one correction row each).
+	Groups, Corrected int
+	// Unpriced counts the calls the catalog has no price for: their
+	// stored cost is kept (a correction never invents a zero).
+	Unpriced uint64
+	// Before and After are the range's total cost in the table before and
+	// after the correction.
+	Before, After pricing.Pico
+}
+
+// RewriteCosts re-prices the stored token, GPU and request sums of
+// [From, To) with Catalog in every rollup table and lands, for each group
+// whose cost differs, a correction row carrying only the difference of
+// cost (src_topic RepriceTopic; every other measure zero). Sums over the
+// range then equal the re-priced cost in every table and view.
+//
+// It is idempotent: the difference is computed against the stored cost
+// including earlier corrections, so a second run, or a run after an
+// interrupted one, lands only what is still missing. It must not run twice
+// at once for overlapping ranges. Calls the catalog cannot price keep their
+// stored cost; unpriced_requests is a count of calls unpriced at ingest and
+// is not rewritten. Deploy the corrected catalog to the aggregators first:
+// calls landing in the range later are priced by them.
+func (q *Querier) RewriteCosts(ctx context.Context, rq RewriteQuery) (RewriteResult, error) {
+	var res RewriteResult
+	if rq.Catalog == nil {
+		return res, fmt.Errorf("reprice needs a catalog")
+	}
+	for _, t := range []time.Time{rq.From, rq.To} {
+		if !t.UTC().Truncate(day).Equal(t) {
+			return res, fmt.Errorf("reprice range bounds must be whole UTC days, got %s", t.UTC().Format(time.RFC3339))
+		}
+	}
+	for _, c := range rq.Catalog.PriceChanges(rq.From, rq.To) {
+		if !c.UTC().Truncate(day).Equal(c) {
+			return res, fmt.Errorf("catalog %s changes a price at %s, inside a day: the daily rollups cannot be re-priced exactly; re-price the days before and after it separately with catalogs that do not change inside them",
+				rq.Catalog.Name(), c.UTC().Format(time.RFC3339))
+		}
+	}
+	n, err := normalize(UsageQuery{From: rq.From, To: rq.To, Where: rq.Where}, rq.To)
+	if err != nil {
+		return res, err
+	}
+	for _, t := range warehouse.Tables {
+		rt, err := q.rewriteTable(ctx, t, n, rq)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+		res.Tables = append(res.Tables, rt)
+	}
+	return res, nil
+}
+
+// rewriteKeys are the columns a correction row shares with the rows it
+// corrects.
+const rewriteKeys = "ts, tenant, application, provider, model, error_type, service_tier, context_band"
+
+func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normalized, rq RewriteQuery) (RewriteTable, error) {
+	rt := RewriteTable{Table: t}
+	var sb strings.Builder
+	sb.WriteString("SELECT toUInt32(ts), tenant, application, provider, model, error_type, service_tier, toString(context_band), " +
+		warehouse.MergeSelect() + "\nFROM " + q.w.Database() + "." + t.Name() + "\nWHERE ")
+	args := appendWhere(&sb, nil, n.from, n.to, n.where)
+	sb.WriteString("\nGROUP BY " + rewriteKeys)
+	rows, err := q.w.Conn().Query(ctx, sb.String(), args...)
+	if err != nil {
+		return rt, fmt.Errorf("cannot read the rows to re-price: %w", err)
+	}
+	byMonth := map[warehouse.Month][]warehouse.Rollup{}
+	for rows.Next() {
+		var (
+			ts                                                  uint32
+			tenant, app, provider, model, errType, tier, bandTx string
+			m                                                   warehouse.Merged
+		)
+		if err := rows.Scan(append([]any{&ts, &tenant, &app, &provider, &model, &errType, &tier, &bandTx}, m.Dest()...)...); err != nil {
+			rows.Close()
+			return rt, fmt.Errorf("cannot read a row to re-price: %w", err)
+		}
+		if err := m.Done(); err != nil {
+			rows.Close()
+			return rt, err
+		}
+		band, err := strconv.ParseUint(bandTx, 10, 32)
+		if err != nil {
+			rows.Close()
+			return rt, fmt.Errorf("cannot read context_band %q: %w", bandTx, err)
+		}
+		rt.Groups++
+		r := &m.Rollup
+		at := time.Unix(int64(ts), 0).UTC()
+		rt.Before = rt.Before.Add(r.Cost)
+		cost, ok, err := rq.Catalog.CostOfSums(pricing.SumsKey{Tenant: tenant, Provider: provider, Model: model,
+			ServiceTier: tier, ContextBand: uint32(band), At: at}, pricing.Sums{
+			Requests: r.Requests, InputTokens: r.InputTokens, CachedInputTokens: r.CachedInputTokens,
+			CacheWriteTokens: r.CacheWriteTokens, CacheWrite1hTokens: r.CacheWrite1hTokens,
+			OutputTokens: r.OutputTokens, ReasoningTokens: r.ReasoningTokens, GPUMicros: r.GPUMicros})
+		if err != nil {
+			rows.Close()
+			return rt, err
+		}
+		if !ok {
+			rt.Unpriced += r.Requests
+			rt.After = rt.After.Add(r.Cost)
+			continue
+		}
+		rt.After = rt.After.Add(cost)
+		delta := cost.Sub(r.Cost)
+		if delta.IsZero() {
+			continue
+		}
+		rt.Corrected++
+		c := warehouse.Rollup{TS: at, Tenant: tenant, Application: app, Provider: provider, Model: model,
+			ErrorType: errType, ServiceTier: tier, ContextBand: uint32(band), SrcTopic: RepriceTopic, Cost: delta,
+			Latency: warehouse.Dist{MinMs: math.Inf(1)}, TTFT: warehouse.Dist{MinMs: math.Inf(1)}}
+		mo := warehouse.MonthOf(at)
+		byMonth[mo] = append(byMonth[mo], c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return rt, fmt.Errorf("cannot read the rows to re-price: %w", err)
+	}
+	if rq.DryRun {
+		return rt, nil
+	}
+	for _, corr := range byMonth {
+		// One block per month: it lands whole or not at all, and a rerun
+		// after a failure corrects what is still missing.
+		if err := q.w.InsertRollups(ctx, t, corr); err != nil {
+			return rt, fmt.Errorf("cannot land %d correction rows: %w", len(corr), err)
+		}
+	}
+	return rt, nil
+}

@@ -1,0 +1,150 @@
+package analytics
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+// TestRewriteCosts corrects the stored cost of two days after a catalog
+// correction: every table and granularity then sums to the re-priced cost,
+// a second run lands nothing, the aggregators' landing marks are untouched,
+// and a dry run writes nothing.
+func TestRewriteCosts(t *testing.T) {
+	srv := chtest.Shared(t)
+	ctx := context.Background()
+	o := warehouse.DefaultOptions()
+	o.DSN = srv.DSN(srv.NewDatabase(t))
+	w, err := warehouse.Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wrong, err := pricing.Parse("wrong.yaml", []byte("models:\n  - provider: p\n    model: m\n    prices:\n      - {from: 2026-01-01, input: \"1\", output: \"2\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed, err := pricing.Parse("fixed.yaml", []byte(`
+models:
+  - provider: p
+    model: m
+    prices:
+      - from: 2026-01-01
+        input: "1.5"
+        output: "2"
+        tiers:
+          - above: 200000
+            input: "3"
+        service_tiers:
+          batch: { multiplier: "0.5" }
+tenants:
+  acme: { discount: "0.1" }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
+	var rows [3][]warehouse.Rollup
+	var want pricing.Pico
+	off := int64(0)
+	for h := 0; h < 48; h++ {
+		ts := start.Add(time.Duration(h)*time.Hour + 7*time.Minute)
+		r := warehouse.Rollup{TS: ts, Tenant: []string{"acme", "globex"}[h%2], Provider: "p", Model: "m", SrcTopic: "costpipe.events",
+			SrcPartition: int32(h % 3), Requests: 2, InputTokens: 1000 + uint64(h), OutputTokens: 100}
+		if h%3 == 0 {
+			r.ServiceTier = "batch"
+		}
+		if h%5 == 0 {
+			r.InputTokens, r.ContextBand = 400_000, 272_000
+		}
+		k := pricing.SumsKey{Tenant: r.Tenant, Provider: "p", Model: "m", ServiceTier: r.ServiceTier, ContextBand: r.ContextBand, At: ts}
+		s := pricing.Sums{Requests: r.Requests, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens}
+		r.Cost, _, _ = wrong.CostOfSums(k, s)
+		c, _, _ := fixed.CostOfSums(k, s)
+		want = want.Add(c)
+		for i, tb := range warehouse.Tables {
+			x := r
+			x.TS = tb.Truncate(ts)
+			off++
+			x.SrcOffset = off
+			rows[i] = append(rows[i], x)
+		}
+	}
+	for i, tb := range warehouse.Tables {
+		if err := w.InsertRollups(ctx, tb, rows[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	marks, err := w.LandingMarks(ctx, "costpipe.events", []int32{0, 1, 2}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := New(w, Options{Now: func() time.Time { return time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC) }})
+	end := start.Add(48 * time.Hour)
+	costIn := func(g Granularity) pricing.Pico {
+		t.Helper()
+		u, err := q.Usage(ctx, UsageQuery{From: start, To: end, Granularity: g})
+		if err != nil || len(u) != 1 {
+			t.Fatalf("usage %s: %v %v", g, u, err)
+		}
+		return u[0].CostUSD
+	}
+	before := costIn(GranularityDay)
+
+	dry, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: fixed, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range dry.Tables {
+		if rt.Before != before || rt.After != want || rt.Corrected == 0 {
+			t.Errorf("dry run %s: before %s after %s corrected %d; want %s → %s", rt.Table.Name(), rt.Before, rt.After, rt.Corrected, before, want)
+		}
+	}
+	if got := costIn(GranularityMinute); got != before {
+		t.Fatalf("the dry run wrote: %s, want %s", got, before)
+	}
+
+	if _, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: fixed}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []Granularity{GranularityMinute, GranularityHour, GranularityDay, GranularityAuto} {
+		if got := costIn(g); got != want {
+			t.Errorf("after the rewrite, %s tables: %s, want %s", g, got, want)
+		}
+	}
+	again, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: fixed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range again.Tables {
+		if rt.Corrected != 0 || rt.Before != want {
+			t.Errorf("second run %s: corrected %d, before %s; want 0 and %s", rt.Table.Name(), rt.Corrected, rt.Before, want)
+		}
+	}
+	after, err := w.LandingMarks(ctx, "costpipe.events", []int32{0, 1, 2}, 0)
+	if err != nil || !reflect.DeepEqual(after, marks) {
+		t.Errorf("landing marks changed: %v → %v (%v)", marks, after, err)
+	}
+	// Requests and tokens are untouched.
+	u, _ := q.Usage(ctx, UsageQuery{From: start, To: end})
+	if u[0].Requests != 96 {
+		t.Errorf("requests %d after the rewrite, want 96", u[0].Requests)
+	}
+
+	if _, err := q.RewriteCosts(ctx, RewriteQuery{From: start.Add(time.Hour), To: end, Catalog: fixed}); err == nil || !strings.Contains(err.Error(), "whole UTC days") {
+		t.Errorf("range not on days: %v", err)
+	}
+	midday, _ := pricing.Parse("midday.yaml", []byte("models:\n  - provider: p\n    model: m\n    prices:\n      - {from: 2026-01-01, input: \"1\", output: \"1\"}\n      - {from: \"2026-03-09T12:00:00Z\", input: \"2\", output: \"2\"}\n"))
+	if _, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: midday}); err == nil || !strings.Contains(err.Error(), "inside a day") {
+		t.Errorf("price change at noon: %v", err)
+	}
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/render"
+)
+
+func repriceCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "reprice",
+		Usage: "rewrite the stored cost of a range after a price catalog correction",
+		Description: `Re-prices the stored token, GPU and request sums of [--from, --to) with the
+catalog given by --prices (the corrected one, which the aggregators should price
+with from now on: deploy it to them first) and lands, in every rollup table, one
+correction row per group whose cost changed, carrying only the difference. Every
+view and query then reports the corrected cost; requests, tokens, latency and the
+aggregators' landing marks are untouched. The old and new totals are printed.
+
+It can be run again safely: the differences are computed against the stored cost
+including earlier corrections, so a second run, or a run after one that was
+interrupted, lands only what is still missing. Do not run two at once over
+overlapping ranges. Calls the catalog has no price for keep their stored cost.
+
+--from and --to are UTC dates (whole days); a catalog whose price changes inside
+a day of the range is refused. For a what-if without writing anything, use
+costpipe query usage --reprice FILE --compare.
+
+Examples:
+  costpipe reprice --prices corrected.yaml --from 2026-11-01 --to 2026-12-01 --dry-run
+  costpipe reprice --prices corrected.yaml --from 2026-11-01 --to 2026-12-01 --where model=gpt-5`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "from", Required: true, Usage: "first UTC `DATE` of the range (2026-11-01)"},
+			&cli.StringFlag{Name: "to", Required: true, Usage: "UTC `DATE` the range ends before (2026-12-01)"},
+			&cli.GenericFlag{Name: "where", Value: &whereFlag{}, Usage: "re-price only rows with `DIM=VALUE` (repeatable: same dimension = OR, different = AND)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the corrections; write nothing"},
+		},
+		Action: runReprice,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &exitError{code: 2, msg: err.Error() + " (see costpipe reprice --help)"}
+		},
+	}
+}
+
+func runReprice(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("reprice takes no arguments, got %q", c.Args().First())}
+	}
+	if c.String("prices") == "" {
+		return &exitError{code: 2, msg: "reprice rewrites stored costs: give the corrected catalog with --prices FILE (COSTPIPE_PRICES), the one the aggregators now price with"}
+	}
+	cat, err := loadCatalog(c)
+	if err != nil {
+		return err
+	}
+	var from, to time.Time
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		t, err := time.Parse(time.DateOnly, c.String(f.name))
+		if err != nil {
+			return &exitError{code: 2, msg: fmt.Sprintf("invalid --%s %q: want a UTC date such as 2026-11-01", f.name, c.String(f.name))}
+		}
+		*f.dst = t
+	}
+	if !from.Before(to) {
+		return &exitError{code: 2, msg: fmt.Sprintf("empty range: --from %s is not before --to %s", from.Format(time.DateOnly), to.Format(time.DateOnly))}
+	}
+	_, where, conds, err := parseByWhere(c)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	w, q, err := openQuerier(c)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	dry := c.Bool("dry-run")
+	res, err := q.RewriteCosts(c.Context, analytics.RewriteQuery{From: from, To: to, Where: where, Catalog: cat, DryRun: dry})
+	if err != nil {
+		return err
+	}
+	out := bufio.NewWriter(c.App.Writer)
+	verb := "corrected"
+	if dry {
+		verb = "would correct"
+	}
+	fmt.Fprintf(out, "re-priced [%s, %s)%s with %s\n", from.Format(time.DateOnly), to.Format(time.DateOnly), render.Scope{Where: conds}.WhereText(), cat.Name())
+	var before, after pricing.Pico
+	for _, t := range res.Tables {
+		fmt.Fprintf(out, "  %-9s %s of %s groups %s; cost %s → %s USD", t.Table.Name(), render.Thousands(uint64(t.Corrected)), render.Thousands(uint64(t.Groups)), verb,
+			t.Before.String(), t.After.String())
+		if t.Unpriced > 0 {
+			fmt.Fprintf(out, "; %s calls without a price kept their cost", render.Thousands(t.Unpriced))
+		}
+		fmt.Fprintln(out)
+		before, after = t.Before, t.After // every table holds the same calls; the last (usage_1d) is the total
+	}
+	fmt.Fprintf(out, "total cost %s → %s USD (%s)\n", before.String(), after.String(), strings.TrimSpace(signed(after.Sub(before))))
+	if dry {
+		fmt.Fprintln(out, "dry run: nothing was written")
+	}
+	return out.Flush()
+}
+
+// signed renders a difference with its sign.
+func signed(p pricing.Pico) string {
+	if p.Sign() >= 0 {
+		return "+" + p.String()
+	}
+	return p.String()
+}
