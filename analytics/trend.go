@@ -119,6 +119,9 @@ type ForecastQuery struct {
 	// History is the days of history the methods are fitted and
 	// backtested on; zero means 91.
 	History int
+	// Horizon, when > 0, replaces the calendar period by the next Horizon
+	// days from the start of today (in Location).
+	Horizon int
 	// Budget, when set, is the period's budget in the metric's unit (USD
 	// for cost): exhaustion dates and the chance of overspending.
 	Budget *float64
@@ -164,6 +167,13 @@ func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow
 		return nil, fmt.Errorf("forecast history of %d days: want %d to %d", fq.History, growth.MinForecastHistory, growth.MaxHistory)
 	}
 	start, end := fq.Period.Bounds(at, loc)
+	if fq.Horizon < 0 || fq.Horizon > growth.MaxHorizon {
+		return nil, fmt.Errorf("forecast horizon of %d days: want 1 to %d", fq.Horizon, growth.MaxHorizon)
+	}
+	if fq.Horizon > 0 {
+		start = dayStart(at, loc)
+		end = start.AddDate(0, 0, fq.Horizon)
+	}
 	today := dayStart(at, loc)
 	// History: complete days before today; the period so far: from its
 	// start to now, exact.

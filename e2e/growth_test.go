@@ -134,6 +134,15 @@ func TestGrowthEndToEnd(t *testing.T) {
 			t.Errorf("%v: p10 %v p50 %v p90 %v", r["tenant"], r["forecast_p10"], r["forecast_p50"], r["forecast_p90"])
 		}
 	}
+	// The next 14 days instead of the month.
+	out, err = exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "forecast", "--horizon", "14", "--format", "json").Output()
+	if err != nil {
+		t.Fatalf("query forecast --horizon: %v\n%s", err, out)
+	}
+	if err := json.Unmarshal(out, &rows); err != nil || len(rows) != 1 || rows[0]["forecast_p50"] == nil ||
+		rows[0]["period_end"] != today.AddDate(0, 0, 13).Format(time.DateOnly) {
+		t.Errorf("forecast --horizon 14: %v\n%s", err, out)
+	}
 	fc, _ := exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "forecast", "--by", "tenant", "--budget", "2000").CombinedOutput()
 	t.Logf("%d calls over 35 days\n%s\n%s", calls, table, fc)
 }

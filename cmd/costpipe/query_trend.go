@@ -138,6 +138,8 @@ Examples:
   costpipe query forecast --by tenant --budget 5000
   costpipe query forecast --period week --tz Europe/Berlin --format json`,
 		Flags: append(trendFlags(),
+			&cli.IntFlag{Name: "horizon", EnvVars: []string{"COSTPIPE_QUERY_HORIZON"},
+				Usage: "forecast the next `DAYS` days from the start of today instead of a calendar period"},
 			&cli.StringFlag{Name: "period", Value: "month", EnvVars: []string{"COSTPIPE_QUERY_PERIOD"},
 				Usage: "calendar `PERIOD` forecast: day, week (Monday to Sunday) or month"},
 			&cli.Float64Flag{Name: "budget", EnvVars: []string{"COSTPIPE_QUERY_BUDGET"},
@@ -168,13 +170,25 @@ func runQueryForecast(c *cli.Context) error {
 		}
 		budget = &b
 	}
+	horizon := c.Int("horizon")
+	if horizon != 0 {
+		if c.IsSet("period") {
+			return &exitError{code: 2, msg: "--period and --horizon are mutually exclusive: a calendar period or the next N days"}
+		}
+		if horizon < 1 || horizon > 366 {
+			return &exitError{code: 2, msg: fmt.Sprintf("invalid --horizon %d: want 1 to 366 days", horizon)}
+		}
+	}
 	w, q, err := openQuerier(c)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	rows, err := q.Forecast(c.Context, analytics.ForecastQuery{At: req.at, Location: req.loc, Period: period, By: req.by,
-		Where: req.where, Metric: req.metric, History: c.Int("history"), Budget: budget})
+		Where: req.where, Metric: req.metric, History: c.Int("history"), Budget: budget, Horizon: horizon})
+	if horizon > 0 {
+		period = analytics.Period(fmt.Sprintf("next %d days", horizon)) // for the report's title
+	}
 	if err != nil {
 		return migrateHint(err, w)
 	}

@@ -19,6 +19,8 @@ func TestQueryGrowthForecastUsageErrors(t *testing.T) {
 		{[]string{"growth", "extra"}, `takes no arguments`},
 		{[]string{"forecast", "--period", "year"}, `invalid --period: unknown period "year"`},
 		{[]string{"forecast", "--budget", "-5"}, `invalid --budget -5`},
+		{[]string{"forecast", "--horizon", "400"}, `invalid --horizon 400`},
+		{[]string{"forecast", "--horizon", "7", "--period", "week"}, `mutually exclusive`},
 	} {
 		r := run(t, "", nil, append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/none", "query"}, tc.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
