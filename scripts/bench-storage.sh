@@ -13,62 +13,24 @@
 #   EVENTS=300000 SPANS="3h" scripts/bench-storage.sh
 #   COSTPIPE_BIN=/tmp/costpipe-old scripts/bench-storage.sh   # another build, e.g. before 0003
 #
+# The shared parts (server, loadgen, landing, the raw table) are in scripts/lib-bench.sh.
 # The raw table (events_raw) holds every field of an event except `attributes`,
 # the timestamp at second precision, and the same partitioning as the rollups:
 #   MergeTree PARTITION BY toYYYYMM(timestamp) ORDER BY (tenant, model, timestamp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib-bench.sh
 events="${EVENTS:-3000000}"
 spans="${SPANS:-3h 168h}"
-state="$PWD/.costpipe/bench-storage"
-ch_port=19300 ch_http=18300 broker_port=19392
-rm -rf "$state" && mkdir -p "$state"
-bin="${COSTPIPE_BIN:-bin/costpipe}"
-[[ -n "${COSTPIPE_BIN:-}" ]] || go build -o bin/costpipe ./cmd/costpipe
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-CLICKHOUSE_DIR="$state/clickhouse" CH_TCP_PORT=$ch_port CH_HTTP_PORT=$ch_http scripts/clickhouse-local.sh >"$state/ch.out" 2>&1 &
-pids+=($!)
-ch() { clickhouse-client --port $ch_port "$@"; }
-for _ in $(seq 1 150); do ch -q "SELECT 1" >/dev/null 2>&1 && break; sleep 0.2; done
+bench_init "$PWD/.costpipe/bench-storage"
+bench_clickhouse 19300 18300
 echo "clickhouse $(ch -q 'SELECT version()'), compression ${CH_COMPRESSION:-lz4 (default)}, $(nproc) vCPU"
 
 for span in $spans; do
 	db="storage_${span}"
 	file="$state/events-$span.jsonl"
-	rate=100000
-	dur=$(awk -v n="$events" -v r=$rate 'BEGIN{printf "%.3fs", n/r}')
-	"$bin" loadgen --scenario growth --span "$span" --tenants 20 --seed 7 --rate $rate --duration "$dur" --output stdout --quiet >"$file" 2>"$state/loadgen-$span.err"
-	n=$(wc -l <"$file")
-
-	"$bin" broker --listen 127.0.0.1:$broker_port --partitions 6 >"$state/broker-$span.out" 2>&1 &
-	broker=$!
-	pids+=($broker)
-	export COSTPIPE_BROKERS=127.0.0.1:$broker_port COSTPIPE_CLICKHOUSE=clickhouse://127.0.0.1:$ch_port/$db
-	"$bin" migrate >/dev/null
-	"$bin" aggregate --flush-interval 5s --max-event-age 192h >"$state/aggregate-$span.out" 2>&1 &
-	agg=$!
-	pids+=($agg)
-	"$bin" produce <"$file" >"$state/produce-$span.out" 2>&1
-
-	ch -q "CREATE TABLE $db.events_raw (event_id String, timestamp DateTime('UTC'), tenant String, provider String, model String,
-		status String, error_type String, application String, operation String, region String,
-		input_tokens UInt64, cached_input_tokens UInt64, cache_write_tokens UInt64, output_tokens UInt64, reasoning_tokens UInt64,
-		latency_ms Float64, ttft_ms Float64, gpu_ms Float64)
-		ENGINE = MergeTree PARTITION BY toYYYYMM(timestamp) ORDER BY (tenant, model, timestamp)"
-	ch --date_time_input_format=best_effort --input_format_skip_unknown_fields=1 -q "INSERT INTO $db.events_raw FORMAT JSONEachRow" <"$file"
-
-	for _ in $(seq 1 600); do
-		landed=$(ch -q "SELECT sumMerge(requests) FROM $db.usage_1m")
-		[[ "$landed" == "$n" ]] && break
-		sleep 1
-	done
-	kill $agg $broker 2>/dev/null || true
-	wait $agg $broker 2>/dev/null || true
-	[[ "$landed" == "$n" ]] || { echo "only $landed of $n events landed"; exit 1; }
-	for t in usage_1m usage_1h usage_1d events_raw; do ch -q "OPTIMIZE TABLE $db.$t FINAL"; done
+	bench_loadgen "$span" "$events" >"$file" 2>"$state/loadgen-$span.err"
+	bench_land "$db" "$file" 192h 19392
 
 	size() { ch -q "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = '$db' AND table = '$1'"; }
 	rows() { ch -q "SELECT sum(rows) FROM system.parts WHERE active AND database = '$db' AND table = '$1'"; }
