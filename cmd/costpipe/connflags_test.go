@@ -80,6 +80,7 @@ func TestConnFlagsBothPositions(t *testing.T) {
 					args = append(args, "--"+name, tc.before)
 				}
 				args = append(args, strings.Fields(path)...)
+				args = append(args, requiredArgs(findCommand(t, app, path))...)
 				if tc.after != "" {
 					args = append(args, "--"+name, tc.after)
 				}
@@ -93,6 +94,19 @@ func TestConnFlagsBothPositions(t *testing.T) {
 			}
 		}
 	}
+}
+
+// requiredArgs gives each required flag of cmd a placeholder value, so the
+// test reaches the command's action (which it replaces) whatever else the
+// command requires.
+func requiredArgs(cmd *cli.Command) []string {
+	var args []string
+	for _, f := range cmd.Flags {
+		if r, ok := f.(cli.RequiredFlag); ok && r.IsRequired() {
+			args = append(args, "--"+f.Names()[0], "x")
+		}
+	}
+	return args
 }
 
 // TestConnFlagsInHelp: each command's --help lists its connection flags
