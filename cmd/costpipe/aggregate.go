@@ -46,7 +46,7 @@ func aggregateFlags() []cli.Flag {
 			Usage: "how long the group waits for members to rejoin during a rebalance; must exceed --flush-timeout-on-rebalance + --insert-timeout"},
 		&cli.DurationFlag{Name: "flush-timeout-on-rebalance", Value: d.FlushTimeoutOnRebalance, EnvVars: []string{"COSTPIPE_FLUSH_TIMEOUT_ON_REBALANCE"},
 			Usage: "how long, from the start of a rebalance, landing may retry before the unlanded state is dropped for the next owner to replay"},
-		&cli.DurationFlag{Name: "insert-timeout", Value: usage.DefaultOptions().InsertTimeout, EnvVars: []string{"COSTPIPE_INSERT_TIMEOUT"},
+		&cli.DurationFlag{Name: "insert-timeout", Value: usage.DefaultInsertTimeout, EnvVars: []string{"COSTPIPE_INSERT_TIMEOUT"},
 			Usage: "deadline of one ClickHouse insert; a failed or timed-out insert is checked (did it land?) before it is sent again"},
 		&cli.StringFlag{Name: "dlq-spool", Value: d.DLQSpoolDir, EnvVars: []string{"COSTPIPE_DLQ_SPOOL"},
 			Usage: "`DIR` receiving, as JSON lines, DLQ records that Kafka refuses for good (so one poison record neither stops consumption nor is lost)"},

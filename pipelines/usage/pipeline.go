@@ -43,10 +43,15 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
+// DefaultInsertTimeout is Options.InsertTimeout's default. It is a constant
+// so that flag defaults can name it without building DefaultOptions (which
+// parses the embedded price catalog, most of a command's start-up).
+const DefaultInsertTimeout = 30 * time.Second
+
 // DefaultOptions returns Options with every default filled in.
 func DefaultOptions() Options {
 	return Options{Topic: schemas.DefaultTopic, Catalog: pricing.Default(), RetryMin: 200 * time.Millisecond,
-		RetryMax: 10 * time.Second, InsertTimeout: 30 * time.Second,
+		RetryMax: 10 * time.Second, InsertTimeout: DefaultInsertTimeout,
 		MaxEventAge: 7 * 24 * time.Hour, Now: time.Now, Logger: slog.Default()}
 }
 
