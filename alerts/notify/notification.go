@@ -1,0 +1,156 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Notification types: the value of Notification.Type and of the body's "type".
+const (
+	TypeFiring   = "alert.firing"
+	TypeResolved = "alert.resolved"
+)
+
+// Notification is one alert state change to deliver. The alerts package
+// builds it; receivers only read it. It is a value: receivers never modify its
+// maps.
+type Notification struct {
+	// ID is the idempotency key: the webhook-id header and the Kafka record
+	// key. The same alert state change always has the same ID, so a receiver
+	// drops a repeat by ID. It must be non-empty, printable ASCII, without
+	// '.' or spaces (Standard Webhooks signs id "." timestamp "." body).
+	ID string
+	// Type is TypeFiring or TypeResolved.
+	Type string
+	// Rule is the rule's name.
+	Rule string
+	// Kind is the rule kind: budget, forecast, growth, anomaly, latency,
+	// error_rate or unpriced.
+	Kind string
+	// Group holds the dimension values of the alert's group, for example
+	// {"tenant": "acme"}; empty for an unscoped rule.
+	Group map[string]string
+	// Value is the measured value that crossed (or fell back under) the
+	// threshold, in the rule's unit (USD, ms, ratio, calls).
+	Value float64
+	// Threshold is the rule's threshold in the same unit.
+	Threshold float64
+	// PeriodStart and PeriodEnd bound the rule's period (budget, forecast);
+	// zero when the rule has no period.
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+	// StartedAt is when the alert started firing.
+	StartedAt time.Time
+	// Summary is one human-readable line.
+	Summary string
+	// Labels and Annotations are the rule's labels and annotations.
+	Labels      map[string]string
+	Annotations map[string]string
+	// Contributors are, for anomaly alerts, the groups that contributed most
+	// to the change, largest first.
+	Contributors []Contributor
+}
+
+// Contributor is one group's part in an anomaly.
+type Contributor struct {
+	// Group holds the dimension values of the contributing group.
+	Group map[string]string
+	// Value is the group's value in the anomalous window.
+	Value float64
+	// Baseline is the group's expected value (median of the same hour of
+	// the week).
+	Baseline float64
+	// Share is the group's share of the change, 0..1.
+	Share float64
+}
+
+// body is the JSON shape of Body; field order is the order on the wire.
+type body struct {
+	Type         string            `json:"type"`
+	ID           string            `json:"id"`
+	Rule         string            `json:"rule"`
+	Kind         string            `json:"kind"`
+	Group        map[string]string `json:"group"`
+	Value        float64           `json:"value"`
+	Threshold    float64           `json:"threshold"`
+	PeriodStart  string            `json:"period_start,omitempty"`
+	PeriodEnd    string            `json:"period_end,omitempty"`
+	StartedAt    string            `json:"started_at,omitempty"`
+	Summary      string            `json:"summary"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	Contributors []contributor     `json:"contributors,omitempty"`
+}
+
+type contributor struct {
+	Group    map[string]string `json:"group"`
+	Value    float64           `json:"value"`
+	Baseline float64           `json:"baseline"`
+	Share    float64           `json:"share"`
+}
+
+// Body is the JSON body every receiver but Slack sends, minified, with the
+// fields type, id, rule, kind, group, value, threshold, period_start,
+// period_end, started_at, summary, labels, annotations and contributors.
+// Times are RFC 3339 in UTC (fractional seconds only when not zero) and are
+// omitted when zero; group, labels and annotations are always objects ({}
+// when empty); contributors is omitted when empty. Maps are written with
+// sorted keys, so the same Notification always gives the same bytes.
+//
+// Body fails only when a number is NaN or infinite (JSON has neither).
+func (n Notification) Body() ([]byte, error) {
+	b := body{
+		Type: n.Type, ID: n.ID, Rule: n.Rule, Kind: n.Kind,
+		Group: orEmpty(n.Group), Value: n.Value, Threshold: n.Threshold,
+		PeriodStart: formatTime(n.PeriodStart), PeriodEnd: formatTime(n.PeriodEnd),
+		StartedAt: formatTime(n.StartedAt), Summary: n.Summary,
+		Labels: orEmpty(n.Labels), Annotations: orEmpty(n.Annotations),
+	}
+	if err := finite("value", n.Value); err != nil {
+		return nil, fmt.Errorf("cannot encode notification %q: %w", n.ID, err)
+	}
+	if err := finite("threshold", n.Threshold); err != nil {
+		return nil, fmt.Errorf("cannot encode notification %q: %w", n.ID, err)
+	}
+	for i, c := range n.Contributors {
+		for _, f := range []struct {
+			name string
+			v    float64
+		}{{"value", c.Value}, {"baseline", c.Baseline}, {"share", c.Share}} {
+			if err := finite(fmt.Sprintf("contributors[%d].%s", i, f.name), f.v); err != nil {
+				return nil, fmt.Errorf("cannot encode notification %q: %w", n.ID, err)
+			}
+		}
+		b.Contributors = append(b.Contributors, contributor{Group: orEmpty(c.Group),
+			Value: c.Value, Baseline: c.Baseline, Share: c.Share})
+	}
+	out, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode notification %q: %w", n.ID, err)
+	}
+	return out, nil
+}
+
+func finite(field string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("%s is %v, which JSON cannot carry", field, v)
+	}
+	return nil
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// formatTime writes t as RFC 3339 in UTC, or "" when t is zero.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
