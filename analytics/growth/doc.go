@@ -12,7 +12,8 @@
 // doubling or halving time when the interval says which). ForecastPeriod
 // projects the total of the current period (a month, say) with the method
 // that did best in a rolling-origin backtest of the series itself, and an
-// interval taken from that backtest's own errors.
+// interval taken from that backtest's own errors, after adjusting the
+// history for a lasting step in its level (a level shift) if it has one.
 //
 // A number that cannot be known from the data given — too little history,
 // too many days without usage, a ratio over zero, invalid input — is

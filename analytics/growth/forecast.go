@@ -87,12 +87,14 @@ type Forecast struct {
 	// backtest: its mean absolute error over all origins and horizons
 	// 1…BacktestHorizonDays, divided by the mean absolute error of the
 	// one-step seasonal naive forecast over the whole history (Hyndman and
-	// Koehler 2006). Below 1 is better than that in-sample baseline.
+	// Koehler 2006). Below 1 is better than that in-sample baseline. Both
+	// are measured on the history as adjusted for LevelShift.
 	MASE *float64 `json:"mase"`
 	// Coverage is the share of backtest origins whose realised
 	// BacktestHorizonDays-day sum fell inside the P10–P90 interval
 	// computed at that origin from the errors of earlier origins only
-	// (those whose days were all before it); nominal 0.8.
+	// (those whose days were all before it), on the history as adjusted
+	// for LevelShift; nominal 0.8.
 	Coverage *float64 `json:"coverage"`
 	// BacktestHorizonDays is H, the horizon of the backtest's forecasts
 	// (0 without a backtest).
@@ -123,7 +125,13 @@ type Forecast struct {
 	// 0 above the largest error seen); 1 when ToDate already exceeds it.
 	POverspend *float64 `json:"p_overspend"`
 
-	// Note says why numbers are unknown, "; "-separated.
+	// LevelShift is the latest lasting step in the history's level that
+	// the forecast adjusted for (see ForecastPeriod); nil when none was
+	// found.
+	LevelShift *LevelShift `json:"level_shift,omitempty"`
+
+	// Note says why numbers are unknown, and which level shifts the
+	// history was adjusted for, "; "-separated.
 	Note string `json:"note,omitempty"`
 }
 
@@ -149,6 +157,16 @@ type Forecast struct {
 // MinForecastHistory days) the forecast is the run rate, without MASE,
 // interval, Coverage, ExhaustionP90 or POverspend; with less than a week,
 // only ToDate is known.
+//
+// Before all this, a lasting step in the history's level (a new
+// customer, a switch of model) at least a week old is found and the days
+// before it are rescaled to the level after it (levelShifts), so that the
+// methods, the backtest, MASE, the interval and Coverage all work on the
+// history as if it had always been at today's level; LevelShift and Note
+// say so. Without that the origins whose days straddle the step have
+// errors no interval covers, which pull the interval's median and upper
+// quantile far up for weeks (and Holt–Winters overshoots); a step less
+// than a week old is not told from noise.
 //
 // Values must be finite and non-negative, and so must toDate and the
 // budget; otherwise Note says which input is invalid and only ToDate
@@ -195,7 +213,9 @@ type projection struct {
 	budget *float64 // nil without one
 	notes  []string
 
-	y     []float64 // history divided by scale
+	shifts []LevelShift // level shifts adjusted for, latest first
+
+	y     []float64 // history adjusted for shifts, divided by scale
 	scale float64   // history's maximum, 1 when it is all 0
 	cum   []float64 // cumulative point forecast of the remaining days, scaled
 	level float64   // mean of the last 7 days, scaled: the errors' unit
@@ -235,6 +255,12 @@ func (p *projection) run(history []float64, f *Forecast) {
 	if n < MinForecastHistory {
 		p.note("only %d days of history; a forecast needs at least %d", n, MinForecastHistory)
 		return
+	}
+	history, p.shifts = levelShifts(history)
+	if len(p.shifts) > 0 {
+		ls := p.shifts[0]
+		f.LevelShift = &ls
+		p.note("level ×%.2f since %d days ago: the %d days before were rescaled to it (%d level shifts found)", ls.Ratio, ls.DaysAgo, n-ls.DaysAgo, len(p.shifts))
 	}
 	p.scale = maxOf(history)
 	if p.scale == 0 {
