@@ -68,6 +68,7 @@ Every flag can also be set with the environment variable shown in its help.`,
 			retentionCommand(),
 			deriveCommand(),
 			repriceCommand(),
+			alertsCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}

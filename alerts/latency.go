@@ -1,0 +1,95 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/costpipe/costpipe/analytics"
+)
+
+// LatencySpec fires when a latency percentile over Window is above
+// ThresholdMs with at least MinRequests timed calls, or, with SLO set,
+// when the latency objective's error budget burns too fast.
+type LatencySpec struct {
+	// Percentile is 50, 90, 95, 99 or 99.9. Default 99.
+	Percentile float64
+	// ThresholdMs is the bound in milliseconds (threshold form).
+	ThresholdMs float64
+	// Window is the lookback of the threshold form. Default 5m.
+	Window time.Duration
+	// MinRequests is the fewest timed calls (in the window, or in the long
+	// window of a burn rate) that can fire. Default 100.
+	MinRequests float64
+	// SLO, when set, replaces the threshold form.
+	SLO *SLO
+}
+
+func parseLatency(p *parser, r *Rule, f map[string]*yaml.Node) spec {
+	s := &LatencySpec{Percentile: 99, Window: 5 * time.Minute, MinRequests: 100}
+	p.positive(f["min_requests"], &s.MinRequests, "min_requests", true)
+	if n := f["objective"]; n != nil {
+		for _, other := range []string{"threshold_ms", "percentile", "window"} {
+			if f[other] != nil {
+				p.errorf(f[other], "%s does not apply to an SLO rule (objective): its windows are the burn rates'", other)
+			}
+		}
+		if s.SLO = parseObjective(p, n, true); s.SLO != nil && f["burn_rates"] != nil {
+			s.SLO.BurnRates = parseBurnRates(p, f["burn_rates"])
+		}
+		return s
+	}
+	if f["burn_rates"] != nil {
+		p.errorf(f["burn_rates"], "burn_rates need an objective such as \"99%% under 2000 ms\"")
+	}
+	if !p.require(r, f, "threshold_ms") {
+		return nil
+	}
+	p.positive(f["threshold_ms"], &s.ThresholdMs, "threshold_ms", false)
+	if n := f["percentile"]; n != nil && p.float(n, &s.Percentile, "percentile") {
+		switch s.Percentile {
+		case 50, 90, 95, 99, 99.9:
+		default:
+			p.errorf(n, "percentile %v: want 50, 90, 95, 99 or 99.9", s.Percentile)
+		}
+	}
+	p.duration(f["window"], &s.Window, time.Minute, "window")
+	return s
+}
+
+// pick returns the percentile p of ps.
+func pick(ps analytics.Percentiles, p float64) float64 {
+	switch p {
+	case 50:
+		return ps.P50
+	case 90:
+		return ps.P90
+	case 95:
+		return ps.P95
+	case 99.9:
+		return ps.P999
+	}
+	return ps.P99
+}
+
+func (s *LatencySpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
+	if s.SLO != nil {
+		return evaluateSLO(ctx, e, s.SLO, s.MinRequests, fmt.Sprintf("latency (under %g ms)", s.SLO.ThresholdMs))
+	}
+	rows, err := e.src.Usage(ctx, e.usageQuery(e.now.Add(-s.Window), e.now))
+	if err != nil {
+		return nil, err
+	}
+	var out []Sample
+	for _, r := range rows {
+		g := group(r.Group)
+		v := pick(r.Latency, s.Percentile)
+		out = append(out, Sample{Group: g, Value: v, ThresholdValue: s.ThresholdMs,
+			Active: r.Latency.Count > 0 && float64(r.Latency.Count) >= s.MinRequests && v > s.ThresholdMs,
+			Summary: fmt.Sprintf("%s: %s p%g latency %.0f ms over the last %s (alert above %g ms, %d calls)",
+				e.rule.Name, groupText(g), s.Percentile, v, s.Window, s.ThresholdMs, r.Latency.Count)})
+	}
+	return out, nil
+}

@@ -1,0 +1,168 @@
+package alerts
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/analytics"
+)
+
+const goodRules = `interval: 1m
+tz: Europe/Berlin
+group_wait: 10s
+receivers:
+  - name: ops
+    type: log
+rules:
+  - name: acme-budget
+    kind: budget
+    scope: {tenant: acme}
+    by: [tenant]
+    period: month
+    amount_usd: 1000
+    thresholds: [50, 80, 100]
+    labels: {team: platform}
+    notify: [ops]
+  - name: month-forecast
+    kind: forecast
+    amount_usd: 5000
+    quantile: 0.9
+  - name: fast-growth
+    kind: growth
+    by: [model]
+    doubling_days: 14
+    min_spend_usd: 50
+  - name: spend-anomaly
+    kind: anomaly
+    by: [tenant]
+    z: 4
+    min_usd: 5
+    min_pct: 100
+  - name: slow-p99
+    kind: latency
+    by: [provider, model]
+    percentile: 99
+    threshold_ms: 8000
+    window: 10m
+    min_requests: 50
+    for: 5m
+  - name: latency-slo
+    kind: latency
+    by: [model]
+    objective: "99% under 2000 ms"
+  - name: provider-errors
+    kind: error_rate
+    by: [provider]
+    threshold_pct: 5
+    keep_firing_for: 10m
+  - name: availability
+    kind: error_rate
+    objective: "99.5%"
+    burn_rates: [{factor: 10, long: 2h, short: 10m}]
+  - name: unpriced-models
+    kind: unpriced
+    by: [provider, model]
+`
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := ParseConfig("r.yaml", []byte(goodRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Interval != time.Minute || cfg.TZ != "Europe/Berlin" || cfg.GroupWait != 10*time.Second || cfg.RepeatInterval != DefaultRepeatInterval {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if len(cfg.Rules) != 9 || len(cfg.Receivers) != 1 {
+		t.Fatalf("%d rules, %d receivers", len(cfg.Rules), len(cfg.Receivers))
+	}
+	b := cfg.Rule("acme-budget")
+	bs := b.Spec().(*BudgetSpec)
+	if bs.AmountUSD != 1000 || len(bs.Thresholds) != 3 || bs.Period != analytics.PeriodMonth || b.Scope[analytics.DimTenant][0] != "acme" || b.Line != 8 {
+		t.Errorf("budget: %+v %+v", b, bs)
+	}
+	if s := cfg.Rule("latency-slo").Spec().(*LatencySpec).SLO; s == nil || s.Objective != 0.99 || s.ThresholdMs != 2000 || len(s.BurnRates) != 2 {
+		t.Errorf("latency slo: %+v", s)
+	}
+	if s := cfg.Rule("availability").Spec().(*ErrorRateSpec).SLO; s == nil || s.Objective != 0.995 || len(s.BurnRates) != 1 || s.BurnRates[0].Long != 2*time.Hour {
+		t.Errorf("availability slo: %+v", s)
+	}
+	if a := cfg.Rule("spend-anomaly").Spec().(*AnomalySpec); a.Z != 4 || a.Window != time.Hour || a.ContributorsBy[0] != analytics.DimModel {
+		t.Errorf("anomaly: %+v", a)
+	}
+}
+
+func TestParseErrorsNameLineAndColumn(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"rules:\n  - name: x\n    kind: budgett\n", `r.yaml:3:11: unknown rule kind "budgett"`},
+		{"rules:\n  - name: x\n    kind: budget\n    amount_usd: lots\n", `r.yaml:4:17: cannot parse amount_usd "lots"`},
+		{"rules:\n  - name: x\n    kind: budget\n", `r.yaml:2:5: budget rule "x" needs amount_usd`},
+		{"rules:\n  - name: x\n    kind: budget\n    amount_usd: 5\n    thresold: [1]\n", `r.yaml:5:5: unknown field "thresold"`},
+		{"rules:\n  - name: x\n    kind: latency\n    objective: 99 percent\n", `r.yaml:4:16: cannot parse objective "99 percent"`},
+		{"rules:\n  - name: x\n    kind: unpriced\n    by: [region]\n", `r.yaml:4:9: cannot group by "region"`},
+		{"rules:\n  - name: x\n    kind: unpriced\n    notify: [pager]\n", `r.yaml:2:5: rule "x" notifies "pager"`},
+		{"rules:\n  - name: x\n    kind: unpriced\n  - name: x\n    kind: unpriced\n", `r.yaml:4:5: rule "x" is defined twice`},
+		{"tz: Mars/Olympus\nrules: []\n", `r.yaml:1:5: unknown time zone "Mars/Olympus"`},
+		{"rules:\n  - name: x\n\tkind: budget\n", `r.yaml:2:1: found a tab character that violates indentation`},
+		{"rules:\n  - name: x\n    kind: error_rate\n    threshold_pct: 5\n    for: 5 minutes\n", `r.yaml:5:10: cannot parse for "5 minutes"`},
+		{"receivers:\n  - name: w\n    type: webhook\nrules: []\n", `r.yaml:2:5: receiver "w"`},
+		{"rules:\n  - name: x\n    kind: anomaly\n    window: 10h\n", `r.yaml:4:13: anomaly window 10h0m0s`},
+	} {
+		_, err := ParseConfig("r.yaml", []byte(tc.src))
+		var es Errors
+		if !errors.As(err, &es) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\n got %v\nwant %s", tc.src, err, tc.want)
+		}
+	}
+	// Several problems are all reported, in file order.
+	_, err := ParseConfig("r.yaml", []byte("rules:\n  - name: a\n    kind: budget\n    amount_usd: -1\n  - name: b\n    kind: nope\n"))
+	if es, ok := err.(Errors); !ok || len(es) != 2 || es[0].Line != 4 || es[1].Line != 6 {
+		t.Errorf("two errors: %v", err)
+	}
+}
+
+func TestExampleRulesParse(t *testing.T) {
+	for _, f := range []string{"../docs/alerts-example.yaml"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseConfig(f, b); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// FuzzParseConfig: any input gives a config or located errors, never a
+// panic; every error has a positive line and column.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(goodRules))
+	f.Add([]byte("rules:\n  - {name: x, kind: budget, amount_usd: 1, thresholds: [1, 1]}\n"))
+	f.Add([]byte("rules: [{kind: latency, objective: '99% under 2 s', burn_rates: [{factor: 1, long: 1m, short: 2m}]}]"))
+	f.Add([]byte("receivers: [{name: a, type: slack, url: 'http://x'}]\nrules: [{name: a, kind: anomaly, window: 7d}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig("f.yaml", data)
+		if err == nil {
+			if cfg == nil {
+				t.Fatal("nil config without error")
+			}
+			for _, r := range cfg.Rules {
+				if r.spec == nil || r.Name == "" {
+					t.Fatalf("rule without spec or name: %+v", r)
+				}
+			}
+			return
+		}
+		var es Errors
+		if !errors.As(err, &es) || len(es) == 0 {
+			t.Fatalf("error is not Errors: %T %v", err, err)
+		}
+		for _, e := range es {
+			if e.Line < 1 || e.Column < 1 {
+				t.Fatalf("error without position: %v", e)
+			}
+		}
+	})
+}

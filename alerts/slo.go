@@ -1,0 +1,181 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/costpipe/costpipe/analytics"
+)
+
+// BurnRate is one multi-window burn-rate condition of an SLO rule: the
+// error budget burns faster than Factor over both the Long and the Short
+// window (Google SRE workbook, "Alerting on SLOs").
+type BurnRate struct {
+	Factor      float64
+	Long, Short time.Duration
+}
+
+// DefaultBurnRates are the two conditions of the SRE workbook's
+// recommended page: 14.4x over 1h and 5m (2% of a 30-day budget in an
+// hour), 6x over 6h and 30m (5% in six hours).
+var DefaultBurnRates = []BurnRate{{14.4, time.Hour, 5 * time.Minute}, {6, 6 * time.Hour, 30 * time.Minute}}
+
+// SLO is an objective: the share of calls that must be good.
+type SLO struct {
+	// Objective is the good fraction, 0 < Objective < 1 (0.99 for 99%).
+	Objective float64
+	// ThresholdMs is the latency bound of a latency objective; 0 for an
+	// availability (error rate) objective.
+	ThresholdMs float64
+	// BurnRates are the conditions; any one holding fires.
+	BurnRates []BurnRate
+}
+
+var (
+	latencyObjectiveRE = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*(?:under|<|<=|below)\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\s*$`)
+	errorObjectiveRE   = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*(?:success|successful|ok|available)?\s*$`)
+)
+
+func parseObjective(p *parser, n *yaml.Node, latency bool) *SLO {
+	s, ok := p.str(n, "objective")
+	if !ok {
+		return nil
+	}
+	re, want := errorObjectiveRE, `"99.5%" (the share of calls without error)`
+	if latency {
+		re, want = latencyObjectiveRE, `"99% under 2000 ms"`
+	}
+	m := re.FindStringSubmatch(s)
+	if m == nil {
+		p.errorf(n, "cannot parse objective %q: want %s", s, want)
+		return nil
+	}
+	pct, _ := strconv.ParseFloat(m[1], 64)
+	if !(pct > 0 && pct < 100) {
+		p.errorf(n, "objective %q: the percentage must be above 0 and below 100", s)
+		return nil
+	}
+	slo := &SLO{Objective: pct / 100, BurnRates: DefaultBurnRates}
+	if latency {
+		ms, _ := strconv.ParseFloat(m[2], 64)
+		if m[3] == "s" {
+			ms *= 1000
+		}
+		if !(ms > 0) {
+			p.errorf(n, "objective %q: the latency bound must be above 0", s)
+			return nil
+		}
+		slo.ThresholdMs = ms
+	}
+	return slo
+}
+
+func parseBurnRates(p *parser, n *yaml.Node) []BurnRate {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		p.errorf(n, "burn_rates must be a list such as [{factor: 14.4, long: 1h, short: 5m}]")
+		return nil
+	}
+	var out []BurnRate
+	for _, it := range n.Content {
+		f := p.mapping(it, "a burn rate", "factor", "long", "short")
+		if f == nil {
+			continue
+		}
+		var b BurnRate
+		if f["factor"] == nil || f["long"] == nil || f["short"] == nil {
+			p.errorf(it, "a burn rate needs factor, long and short")
+			continue
+		}
+		p.positive(f["factor"], &b.Factor, "factor", false)
+		p.duration(f["long"], &b.Long, time.Minute, "long")
+		p.duration(f["short"], &b.Short, time.Minute, "short")
+		if b.Short > b.Long {
+			p.errorf(it, "burn rate short window %s is longer than its long window %s", b.Short, b.Long)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// sloCounts are a group's total and bad calls in one window.
+type sloCounts struct{ total, bad uint64 }
+
+// evaluateSLO evaluates s's burn rates: minRequests applies to the long
+// windows.
+func evaluateSLO(ctx context.Context, e *env, s *SLO, minRequests float64, what string) ([]Sample, error) {
+	windows := map[time.Duration]map[string]sloCounts{}
+	groups := map[string]map[string]string{}
+	var order []string
+	for _, b := range s.BurnRates {
+		for _, w := range []time.Duration{b.Long, b.Short} {
+			if _, done := windows[w]; done {
+				continue
+			}
+			th := s.ThresholdMs
+			if th == 0 {
+				th = 1 // unused: availability counts errors
+			}
+			rows, err := e.src.SLO(ctx, analytics.SLOQuery{From: e.now.Add(-w), To: e.now, By: e.rule.By, Where: e.rule.Scope, ThresholdMs: th})
+			if err != nil {
+				return nil, err
+			}
+			m := map[string]sloCounts{}
+			for _, r := range rows {
+				g := group(r.Group)
+				k := groupKey(g)
+				c := sloCounts{total: r.Requests, bad: r.Errors}
+				if s.ThresholdMs > 0 {
+					c = sloCounts{total: r.Timed, bad: r.Over}
+				}
+				m[k] = c
+				if _, ok := groups[k]; !ok {
+					groups[k] = g
+					order = append(order, k)
+				}
+			}
+			windows[w] = m
+		}
+	}
+	budget := 1 - s.Objective
+	var out []Sample
+	for _, k := range order {
+		g := groups[k]
+		smp := Sample{Group: g, ThresholdValue: s.BurnRates[0].Factor}
+		var why []string
+		first := true
+		for _, b := range s.BurnRates {
+			long, short := windows[b.Long][k], windows[b.Short][k]
+			if float64(long.total) < minRequests || long.total == 0 || short.total == 0 {
+				continue
+			}
+			bl := float64(long.bad) / float64(long.total) / budget
+			bs := float64(short.bad) / float64(short.total) / budget
+			if first || bl > smp.Value {
+				smp.Value = bl
+				first = false
+			}
+			if bl > b.Factor && bs > b.Factor {
+				if !smp.Active || b.Factor > smp.ThresholdValue {
+					smp.ThresholdValue = b.Factor
+				}
+				smp.Active = true
+				smp.Value = bl
+				why = append(why, fmt.Sprintf("%.1fx over %s and %.1fx over %s (alert above %gx)", bl, b.Long, bs, b.Short, b.Factor))
+			}
+		}
+		if smp.Active {
+			smp.Summary = fmt.Sprintf("%s: %s burns its %s error budget (objective %g%%) at %s",
+				e.rule.Name, groupText(g), what, 100*s.Objective, strings.Join(why, "; "))
+		} else {
+			smp.Summary = fmt.Sprintf("%s: %s burns its %s error budget at %.2fx", e.rule.Name, groupText(g), what, smp.Value)
+		}
+		out = append(out, smp)
+	}
+	return out, nil
+}
