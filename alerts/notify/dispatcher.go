@@ -271,6 +271,13 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	return fmt.Errorf("cannot drain alert notifications: %w", ctx.Err())
 }
 
+// isClosed reports whether Close was called.
+func (d *Dispatcher) isClosed() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.closed
+}
+
 // run is a worker: it delivers its queue in order until Close closes it.
 func (d *Dispatcher) run(w *worker) {
 	for n := range w.queue {
