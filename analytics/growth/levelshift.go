@@ -173,9 +173,10 @@ func medianSorted(xs []float64) float64 {
 // times the standard error of the pairs' mean, √(Σ a_i²)·σ_l/N for N
 // pairs in which day i appears with net coefficient a_i, σ_l = σ_d/√2 and
 // σ_d from the median absolute deviation of d (robust to the step
-// itself). A candidate must move the level by at least shiftMinLog, and
-// the medians of d (less mu) over the weeks before and after its week
-// must be within shiftQuiet of its week's: a step lifts one week of
+// itself). A candidate's week of d (less mu) must have a median of at
+// least shiftMinLog/2, its pairs one of at least shiftMinLog, and the
+// medians of the weeks before and after its week must be within
+// shiftQuiet of its week's: a step lifts one week of
 // changes, a change of trend all of them from some day on. The median of
 // pairs is nearly as large a few days off the step, so the day is then
 // the one within 6 days whose week fits a step of size m best in d
@@ -201,35 +202,37 @@ func strongestStep(l, d []float64) (c int, z, mu float64) {
 	if sigmaL == 0 {
 		return -1, 0, mu
 	}
+	// wm[a] is the median of d[a:a+7] less mu, known (wok) with at
+	// least minShiftFinite known values.
+	wm, wok := make([]float64, n), make([]bool, n)
 	week := make([]float64, 0, shiftBlock)
-	// weekMedian is the median of d[a:a+7] less mu; ok is false with
-	// fewer than minShiftFinite known values.
-	weekMedian := func(a int) (m float64, ok bool) {
-		if a < shiftBlock {
-			return 0, false
-		}
+	for a := shiftBlock; a < n; a++ {
 		week = week[:0]
 		for _, v := range d[a:min(a+shiftBlock, n)] {
 			if !math.IsNaN(v) {
 				week = append(week, v)
 			}
 		}
-		if len(week) < minShiftFinite {
-			return 0, false
+		if len(week) >= minShiftFinite {
+			slices.Sort(week)
+			wm[a], wok[a] = medianSorted(week)-mu, true
 		}
-		slices.Sort(week)
-		return medianSorted(week) - mu, true
+	}
+	// quiet(b, w) is whether the week at b is unknown or its median lies
+	// within shiftQuiet·|w| of 0.
+	quiet := func(b int, w float64) bool {
+		return b < shiftBlock || b >= n || !wok[b] || math.Abs(wm[b]) < shiftQuiet*math.Abs(w)
 	}
 	var step float64
 	pairs := make([]float64, 0, 3*shiftBlock)
 	coef := make([]float64, 4*shiftBlock) // net coefficient of day c−14+i
 	c = -1
-	// quiet(v, ok)(w) is whether v lies within shiftQuiet·|w| of 0, or
-	// is unknown.
-	quiet := func(v float64, ok bool) func(w float64) bool {
-		return func(w float64) bool { return !ok || math.Abs(v) < shiftQuiet*math.Abs(w) }
-	}
 	for a := shiftBlock; a+shiftBlock <= n; a++ {
+		// A step's week of d is as high as the step (in expectation):
+		// weeks below half the smallest step are not looked at further.
+		if !wok[a] || math.Abs(wm[a]) < shiftMinLog/2 {
+			continue
+		}
 		pairs = pairs[:0]
 		clear(coef)
 		for _, lag := range []int{shiftBlock, 2 * shiftBlock} {
@@ -259,8 +262,7 @@ func strongestStep(l, d []float64) (c int, z, mu float64) {
 		}
 		// A step lifts the changes of its own week only; after (or
 		// before) a change of trend the neighbouring weeks' are as high.
-		w, ok := weekMedian(a)
-		if !ok || !quiet(weekMedian(a+shiftBlock))(w) || !quiet(weekMedian(a-shiftBlock))(w) {
+		if w := wm[a]; !quiet(a+shiftBlock, w) || !quiet(a-shiftBlock, w) {
 			continue
 		}
 		c, z, step = a, za, m
