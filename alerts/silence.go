@@ -1,0 +1,93 @@
+package alerts
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Silence mutes the notifications of the alerts it matches from StartsAt
+// until EndsAt. The alerts keep their state; a silenced alert still firing
+// when the silence ends is notified then.
+type Silence struct {
+	ID string
+	// Matchers must all equal the alert's: "rule", "kind", a group
+	// dimension (tenant, application, provider, model) or a rule label.
+	Matchers  map[string]string
+	StartsAt  time.Time
+	EndsAt    time.Time
+	CreatedBy string
+	Comment   string
+}
+
+var matcherRE = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)=(.*)$`)
+
+// ParseMatchers reads "name=value" matchers.
+func ParseMatchers(ms []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, m := range ms {
+		sm := matcherRE.FindStringSubmatch(strings.TrimSpace(m))
+		if sm == nil {
+			return nil, fmt.Errorf("cannot parse matcher %q: want name=value, e.g. tenant=acme or rule=monthly-budget", m)
+		}
+		if _, dup := out[sm[1]]; dup {
+			return nil, fmt.Errorf("matcher %q names %q twice", m, sm[1])
+		}
+		out[sm[1]] = sm[2]
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("a silence needs at least one matcher (name=value)")
+	}
+	return out, nil
+}
+
+// Active reports whether the silence mutes at now.
+func (s Silence) Active(now time.Time) bool { return !now.Before(s.StartsAt) && now.Before(s.EndsAt) }
+
+// Matches reports whether every matcher equals the alert's value.
+func (s Silence) Matches(a *Alert, r *Rule) bool {
+	for k, v := range s.Matchers {
+		var got string
+		var ok bool
+		switch k {
+		case "rule":
+			got, ok = a.Rule, true
+		case "kind":
+			got, ok = string(a.Kind), true
+		default:
+			if got, ok = a.Group[k]; !ok && r != nil {
+				got, ok = r.Labels[k]
+			}
+		}
+		if !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// MatchersText is "rule=x tenant=acme".
+func (s Silence) MatchersText() string {
+	keys := slices.Sorted(maps.Keys(s.Matchers))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + s.Matchers[k]
+	}
+	return strings.Join(parts, " ")
+}
+
+// silencedBy returns a func reporting whether any active silence of ss
+// mutes an alert at now.
+func silencedBy(ss []Silence, now time.Time) func(*Alert, *Rule) bool {
+	return func(a *Alert, r *Rule) bool {
+		for _, s := range ss {
+			if s.Active(now) && s.Matches(a, r) {
+				return true
+			}
+		}
+		return false
+	}
+}

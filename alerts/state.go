@@ -1,0 +1,382 @@
+package alerts
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/costpipe/costpipe/alerts/notify"
+	"github.com/costpipe/costpipe/analytics"
+)
+
+// State is where an alert is in its life:
+// inactive → pending → firing → resolved (→ pending again when the
+// condition holds anew).
+type State string
+
+// The states of an alert.
+const (
+	StateInactive State = "inactive"
+	StatePending  State = "pending"
+	StateFiring   State = "firing"
+	StateResolved State = "resolved"
+)
+
+// MaxAlertsPerRule bounds the alerts one rule keeps (groups × thresholds);
+// samples of further groups are dropped and counted.
+const MaxAlertsPerRule = 10000
+
+// resolvedRetention is how long a resolved alert is kept (so its resolved
+// notification can still be delivered) before it is forgotten.
+const resolvedRetention = 24 * time.Hour
+
+// Alert is the state of one rule's group (and threshold).
+type Alert struct {
+	Rule      string
+	Kind      Kind
+	Group     map[string]string
+	Threshold string
+	State     State
+	// ActiveAt is when the condition began to hold (this episode);
+	// FiredAt when the alert fired; LastActive the last evaluation at
+	// which the condition held; ResolvedAt when it resolved.
+	ActiveAt, FiredAt, LastActive, ResolvedAt time.Time
+	// Value, ThresholdValue, PeriodStart, PeriodEnd, Summary and
+	// Contributors are those of the last sample that held.
+	Value, ThresholdValue  float64
+	PeriodStart, PeriodEnd time.Time
+	Summary                string
+	Contributors           []notify.Contributor
+}
+
+// Key identifies the alert: rule, group and threshold.
+func (a *Alert) Key() string { return alertKey(a.Rule, a.Group, a.Threshold) }
+
+func alertKey(rule string, g map[string]string, threshold string) string {
+	return rule + "\x00" + groupKey(g) + "\x00" + threshold
+}
+
+// Episode is the start of the alert's current episode: the period start
+// for rules with a period, else when the condition began to hold.
+func (a *Alert) Episode() time.Time {
+	if !a.PeriodStart.IsZero() {
+		return a.PeriodStart
+	}
+	return a.ActiveAt
+}
+
+// NotificationID is the idempotency key of a notification of the alert:
+// a hash of (rule, group, period or episode start, threshold, state),
+// where state is "firing", "firing-rN" for the N-th repeat, or
+// "resolved". The same state change gives the same ID on every replica
+// and after a restart; it is the webhook-id.
+func NotificationID(rule string, g map[string]string, episode time.Time, threshold, state string) string {
+	h := sha256.New()
+	for _, s := range []string{rule, groupKey(g), strconv.FormatInt(episode.Unix(), 10), threshold, state} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return "cpa_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Engine evaluates the rules of a Config and keeps every alert's state.
+// It is not safe for concurrent use: one goroutine drives it.
+type Engine struct {
+	cfg    *Config
+	src    Source
+	alerts map[string]*Alert
+	// lastFlush is, per rule, when its notifications were last sent.
+	lastFlush map[string]time.Time
+	// Dropped counts samples dropped by MaxAlertsPerRule.
+	Dropped int
+}
+
+// NewEngine returns an engine over cfg's rules reading src.
+func NewEngine(cfg *Config, src Source) *Engine {
+	return &Engine{cfg: cfg, src: src, alerts: map[string]*Alert{}, lastFlush: map[string]time.Time{}}
+}
+
+// Config returns the engine's rules.
+func (e *Engine) Config() *Config { return e.cfg }
+
+// Restore replaces the engine's alerts of cfg's rules with as (loaded from
+// the store), keeping the newer of each.
+func (e *Engine) Restore(as []*Alert) {
+	for _, a := range as {
+		if e.cfg.Rule(a.Rule) == nil {
+			continue
+		}
+		cur := e.alerts[a.Key()]
+		if cur == nil || newer(a, cur) {
+			e.alerts[a.Key()] = a
+		}
+	}
+}
+
+// newer reports whether a is further in its life than b (another
+// replica's evaluation may be ahead).
+func newer(a, b *Alert) bool {
+	ta := latest(a.ActiveAt, a.FiredAt, a.LastActive, a.ResolvedAt)
+	tb := latest(b.ActiveAt, b.FiredAt, b.LastActive, b.ResolvedAt)
+	return ta.After(tb)
+}
+
+func latest(ts ...time.Time) time.Time {
+	var m time.Time
+	for _, t := range ts {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
+}
+
+// Alerts returns every alert the engine keeps, ordered by rule, group and
+// threshold.
+func (e *Engine) Alerts() []*Alert {
+	keys := slices.Sorted(maps.Keys(e.alerts))
+	out := make([]*Alert, len(keys))
+	for i, k := range keys {
+		out[i] = e.alerts[k]
+	}
+	return out
+}
+
+// RuleError is a rule whose evaluation failed.
+type RuleError struct {
+	Rule string
+	Err  error
+}
+
+// Eval evaluates every rule at now and advances the alerts. A rule whose
+// evaluation fails keeps its alerts as they were; the failures are
+// returned. changed are the alerts whose state changed.
+func (e *Engine) Eval(ctx context.Context, now time.Time) (changed []*Alert, failed []RuleError) {
+	for _, r := range e.cfg.Rules {
+		if ctx.Err() != nil {
+			failed = append(failed, RuleError{r.Name, ctx.Err()})
+			continue
+		}
+		samples, err := Evaluate(ctx, e.src, e.cfg, r, now)
+		if err != nil {
+			failed = append(failed, RuleError{r.Name, err})
+			continue
+		}
+		changed = append(changed, e.advanceRule(r, samples, now)...)
+	}
+	// Forget what is over.
+	for k, a := range e.alerts {
+		if a.State == StateInactive || a.State == StateResolved && now.Sub(a.ResolvedAt) > resolvedRetention {
+			delete(e.alerts, k)
+		}
+	}
+	return changed, failed
+}
+
+// advanceRule applies one evaluation's samples of r at now.
+func (e *Engine) advanceRule(r *Rule, samples []Sample, now time.Time) []*Alert {
+	seen := map[string]bool{}
+	count := 0
+	for _, a := range e.alerts {
+		if a.Rule == r.Name {
+			count++
+		}
+	}
+	var changed []*Alert
+	for i := range samples {
+		s := &samples[i]
+		k := alertKey(r.Name, s.Group, s.Threshold)
+		seen[k] = true
+		a := e.alerts[k]
+		if a == nil {
+			if !s.Active {
+				continue
+			}
+			if count >= MaxAlertsPerRule {
+				e.Dropped++
+				continue
+			}
+			count++
+			a = &Alert{Rule: r.Name, Kind: r.Kind, Group: s.Group, Threshold: s.Threshold, State: StateInactive}
+			e.alerts[k] = a
+		}
+		if advance(a, r, s, now) {
+			changed = append(changed, a)
+		}
+	}
+	for k, a := range e.alerts {
+		if a.Rule == r.Name && !seen[k] && advance(a, r, nil, now) {
+			changed = append(changed, a)
+		}
+	}
+	return changed
+}
+
+// advance moves a by one evaluation at t: s is the group's sample, nil
+// when the evaluation did not see the group. It reports a state change.
+func advance(a *Alert, r *Rule, s *Sample, t time.Time) bool {
+	holds := s != nil && s.Active
+	samePeriod := s == nil || a.PeriodStart.IsZero() || s.PeriodStart.Equal(a.PeriodStart)
+	take := func() {
+		a.Value, a.ThresholdValue, a.Summary, a.Contributors = s.Value, s.ThresholdValue, s.Summary, s.Contributors
+		a.PeriodStart, a.PeriodEnd = s.PeriodStart, s.PeriodEnd
+		a.LastActive = t
+	}
+	before := a.State
+	switch a.State {
+	case StateInactive, StateResolved:
+		if holds {
+			take()
+			a.ActiveAt, a.FiredAt, a.ResolvedAt = t, time.Time{}, time.Time{}
+			a.State = StatePending
+			if r.For == 0 {
+				a.State, a.FiredAt = StateFiring, t
+			}
+		}
+	case StatePending:
+		switch {
+		case !holds || !samePeriod:
+			a.State = StateInactive
+		default:
+			take()
+			if t.Sub(a.ActiveAt) >= r.For {
+				a.State, a.FiredAt = StateFiring, t
+			}
+		}
+	case StateFiring:
+		switch {
+		case !samePeriod:
+			a.State, a.ResolvedAt = StateResolved, t // the period is over
+		case holds:
+			take()
+		case t.Sub(a.LastActive) >= r.KeepFiringFor:
+			a.State, a.ResolvedAt = StateResolved, t
+		}
+	}
+	return a.State != before
+}
+
+// Outgoing is a notification due to the listed receivers.
+type Outgoing struct {
+	Notification notify.Notification
+	Receivers    []string
+	// Requires, for a resolved notification, is the ID of the episode's
+	// first firing notification: a receiver gets the resolved one only
+	// if it got that.
+	Requires string
+}
+
+// Due returns the notifications due at now: firing alerts (and repeats
+// every RepeatInterval, budgets excepted) and resolved ones, by the
+// rules' notify lists, held back by group_wait and group_interval, and
+// without inhibited or silenced alerts. silenced may be nil.
+func (e *Engine) Due(now time.Time, silenced func(*Alert, *Rule) bool) []Outgoing {
+	var out []Outgoing
+	for _, r := range e.cfg.Rules {
+		if len(r.Notify) == 0 {
+			continue
+		}
+		var firstFired time.Time
+		var as []*Alert
+		for _, a := range e.Alerts() {
+			if a.Rule != r.Name || a.State != StateFiring && a.State != StateResolved {
+				continue
+			}
+			as = append(as, a)
+			if a.State == StateFiring && (firstFired.IsZero() || a.FiredAt.Before(firstFired)) {
+				firstFired = a.FiredAt
+			}
+		}
+		if len(as) == 0 {
+			continue
+		}
+		if last := e.lastFlush[r.Name]; last.IsZero() {
+			if !firstFired.IsZero() && now.Sub(firstFired) < e.cfg.GroupWait {
+				continue
+			}
+		} else if now.Sub(last) < e.cfg.GroupInterval {
+			continue
+		}
+		for _, a := range as {
+			if e.inhibited(a, r) || silenced != nil && silenced(a, r) {
+				continue
+			}
+			out = append(out, e.outgoing(a, r, now))
+		}
+	}
+	return out
+}
+
+// Flushed records that r's notifications were sent at now (group_interval
+// counts from here).
+func (e *Engine) Flushed(rule string, now time.Time) { e.lastFlush[rule] = now }
+
+func (e *Engine) outgoing(a *Alert, r *Rule, now time.Time) Outgoing {
+	firing := NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, "firing")
+	n := notify.Notification{ID: firing, Type: notify.TypeFiring, Rule: a.Rule, Kind: string(a.Kind), Group: a.Group,
+		Value: a.Value, Threshold: a.ThresholdValue, PeriodStart: a.PeriodStart, PeriodEnd: a.PeriodEnd,
+		StartedAt: a.FiredAt, Summary: a.Summary, Labels: r.Labels, Annotations: r.Annotations, Contributors: a.Contributors}
+	o := Outgoing{Receivers: r.Notify}
+	switch {
+	case a.State == StateResolved:
+		n.ID = NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, "resolved")
+		n.Type = notify.TypeResolved
+		n.Summary = "resolved: " + a.Summary
+		o.Requires = firing
+	case r.Kind != KindBudget && e.cfg.RepeatInterval > 0:
+		if rep := int(now.Sub(a.FiredAt) / e.cfg.RepeatInterval); rep > 0 {
+			n.ID = NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, fmt.Sprintf("firing-r%d", rep))
+		}
+	}
+	o.Notification = n
+	return o
+}
+
+// inhibited: a firing budget alert silences the forecast and anomaly
+// alerts of rules with the same scope, for groups that agree on the
+// budget's group values.
+func (e *Engine) inhibited(a *Alert, r *Rule) bool {
+	if r.Kind != KindForecast && r.Kind != KindAnomaly {
+		return false
+	}
+	for _, b := range e.alerts {
+		if b.Kind != KindBudget || b.State != StateFiring {
+			continue
+		}
+		br := e.cfg.Rule(b.Rule)
+		if br == nil || !sameScope(br.Scope, r.Scope) {
+			continue
+		}
+		match := true
+		for d, v := range b.Group {
+			if av, ok := a.Group[d]; !ok || av != v {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+func sameScope(a, b map[analytics.Dim][]string) bool {
+	norm := func(m map[analytics.Dim][]string) map[analytics.Dim][]string {
+		out := map[analytics.Dim][]string{}
+		for d, vs := range m {
+			s := slices.Clone(vs)
+			sort.Strings(s)
+			out[d] = s
+		}
+		return out
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
+}
