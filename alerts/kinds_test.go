@@ -206,8 +206,8 @@ func TestLatencyAndErrorRules(t *testing.T) {
 	for rule, want := range map[string]map[string]State{
 		"p99":     {"model=slow|": StateFiring},
 		"p99-min": {},
-		"err":   {"model=slow|": StateFiring},
-		"avail": {"model=slow|": StateFiring},
+		"err":     {"model=slow|": StateFiring},
+		"avail":   {"model=slow|": StateFiring},
 	} {
 		if got := states(e, rule); !equalStates(got, want) {
 			t.Errorf("%s: %v, want %v", rule, got, want)
