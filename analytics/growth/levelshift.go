@@ -78,9 +78,9 @@ const seMedian7 = 0.459
 // weekly, flat, shrinking; ±15–40% noise) none was found, the largest z
 // 4.9; a ×2, ×3 or ×0.5 step with ±15% noise is found in every seed from
 // 7 days after it, on its day, its ratio within 20% and unbiased; with
-// ±30% noise a
-// ×2 step is found in about half the seeds (and then the interval is wide
-// enough without it, TestForecastOutOfSample).
+// ±30% noise a ×2 step is found in about half the seeds. Out of sample
+// the interval after a step then covers as without one
+// (TestForecastOutOfSample).
 func levelShifts(y []float64) ([]float64, []LevelShift) {
 	n := len(y)
 	if n < 2*shiftBlock+shiftBlock {
