@@ -63,6 +63,18 @@ func (systemClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// ClockFunc returns a Clock whose Now is now (time.Now when nil) and whose
+// Sleep waits real time: for a process that injects only a time source.
+func ClockFunc(now func() time.Time) Clock { return funcClock{now: nowOr(now)} }
+
+type funcClock struct{ now func() time.Time }
+
+func (c funcClock) Now() time.Time { return c.now() }
+
+func (funcClock) Sleep(ctx context.Context, d time.Duration) error {
+	return systemClock{}.Sleep(ctx, d)
+}
+
 // Dispatcher defaults.
 const (
 	DefaultQueueSize      = 256
@@ -231,11 +243,12 @@ func (d *Dispatcher) Enqueue(receiver string, n Notification) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if !d.closed {
+		w.m.depth.Inc() // before the send, so the worker's Dec never comes first
 		select {
 		case w.queue <- n:
-			w.m.depth.Inc()
 			return true
 		default:
+			w.m.depth.Dec()
 		}
 	}
 	w.m.drops.Inc()

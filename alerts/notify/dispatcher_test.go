@@ -445,3 +445,24 @@ func TestNewDispatcherValidation(t *testing.T) {
 		t.Error("a second dispatcher registered the same metrics")
 	}
 }
+
+func TestSystemAndFuncClockSleep(t *testing.T) {
+	fixed := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := ClockFunc(func() time.Time { return fixed })
+	if !c.Now().Equal(fixed) {
+		t.Errorf("Now = %v", c.Now())
+	}
+	if err := c.Sleep(context.Background(), 0); err != nil {
+		t.Errorf("Sleep(0) = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, clk := range []Clock{c, SystemClock()} {
+		if err := clk.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+			t.Errorf("Sleep on a cancelled ctx = %v", err)
+		}
+	}
+	if err := SystemClock().Sleep(context.Background(), time.Microsecond); err != nil {
+		t.Errorf("Sleep(1µs) = %v", err)
+	}
+}

@@ -255,3 +255,41 @@ func TestWebhookTimeout(t *testing.T) {
 		t.Errorf("err = %v, want a retryable deadline error", err)
 	}
 }
+
+func TestRefusalQuotesTheAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte("unknown tenant " + strings.Repeat("x", 2000)))
+	}))
+	defer srv.Close()
+	err := newTestWebhook(t, srv.URL, time.Now, testSecret1).Deliver(context.Background(), testNotification("e1"))
+	if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), `400 Bad Request: "unknown tenant xxx`) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(err.Error()) > maxErrorBody+200 {
+		t.Errorf("error is %d bytes: the answer's body is not bounded", len(err.Error()))
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2025, 11, 28, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"0", 0, true},
+		{" 12 ", 12 * time.Second, true},
+		{"-5", 0, false},
+		{"99999999999", maxRetryAfter, true},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
+		{now.Add(48 * time.Hour).Format(http.TimeFormat), maxRetryAfter, true},
+		{"tomorrow", 0, false},
+	} {
+		got, ok := parseRetryAfter(tc.in, now)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseRetryAfter(%q) = %s, %v; want %s, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
