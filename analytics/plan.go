@@ -240,11 +240,11 @@ func dimPos(d Dim) int {
 	return len(allDims)
 }
 
-// appendWhere writes the condition "ts in [from, to) and every filter" and
-// returns args with its bound values appended.
-func appendWhere(sb *strings.Builder, args []any, from, to time.Time, where []filter) []any {
-	sb.WriteString("ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')")
-	args = append(args, from.Unix(), to.Unix())
+// appendWhere writes the condition "ts in [from, to) of table t and every
+// filter" and returns args with its bound values appended.
+func appendWhere(sb *strings.Builder, args []any, t warehouse.Table, from, to time.Time, where []filter) []any {
+	sb.WriteString(t.TimeRange())
+	args = t.TimeRangeArgs(args, from, to)
 	for _, f := range where {
 		e, _ := f.dim.expr()
 		sb.WriteString(" AND " + e + " IN (")
@@ -303,7 +303,7 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals bool) (
 		sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), cols...), ", "))
 		sb.WriteString("\n    FROM " + db + "." + s.table.Name())
 		sb.WriteString("\n    WHERE ")
-		args = appendWhere(&sb, args, s.from, s.to, n.where)
+		args = appendWhere(&sb, args, s.table, s.from, s.to, n.where)
 	}
 	sb.WriteString("\n)")
 	if len(keys) > 0 {

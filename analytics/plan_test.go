@@ -82,17 +82,26 @@ const outerCols = "count(), sumMerge(requests), sumMerge(errors), sumMerge(input
 	"sumMerge(cache_write_tokens), sumMerge(cache_write_1h_tokens), sumMerge(output_tokens), sumMerge(reasoning_tokens), sumMerge(gpu_us), " +
 	"sumMerge(unpriced_requests), toString(sumMerge(cost_usd)), " +
 	"sumMerge(latency_count), sumMerge(latency_sum_us), minMerge(latency_min_ms), maxMerge(latency_max_ms), " +
-	"sumMapMerge(latency_hist).1, arrayMap(x -> toUInt64(x), sumMapMerge(latency_hist).2), " +
+	"sumMap(latency_histMap.idx, arrayMap(x -> toUInt64(x), latency_histMap.cnt)).1, sumMap(latency_histMap.idx, arrayMap(x -> toUInt64(x), latency_histMap.cnt)).2, " +
 	"sumMerge(ttft_count), sumMerge(ttft_sum_us), minMerge(ttft_min_ms), maxMerge(ttft_max_ms), " +
-	"sumMapMerge(ttft_hist).1, arrayMap(x -> toUInt64(x), sumMapMerge(ttft_hist).2)"
+	"sumMap(ttft_histMap.idx, arrayMap(x -> toUInt64(x), ttft_histMap.cnt)).1, sumMap(ttft_histMap.idx, arrayMap(x -> toUInt64(x), ttft_histMap.cnt)).2"
 
 const innerCols = "requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, " +
 	"reasoning_tokens, gpu_us, unpriced_requests, cost_usd, latency_count, latency_sum_us, latency_min_ms, " +
-	"latency_max_ms, latency_hist, ttft_count, ttft_sum_us, ttft_min_ms, ttft_max_ms, ttft_hist"
+	"latency_max_ms, latency_histMap.idx, latency_histMap.cnt, ttft_count, ttft_sum_us, ttft_min_ms, ttft_max_ms, ttft_histMap.idx, ttft_histMap.cnt"
 
+// widened is how a UNION ALL with usage_1d reads the UInt32 counts of the
+// other tables.
 func widened(h string) string {
-	return "arrayReduce('sumMapState', [finalizeAggregation(" + h + ").1], [arrayMap(x -> toUInt64(x), finalizeAggregation(" + h + ").2)]) AS " + h
+	return h + "Map.idx, arrayMap(x -> toUInt64(x), " + h + "Map.cnt) AS `" + h + "Map.cnt`"
 }
+
+// minuteRange and hourRange are the time conditions of usage_1m and
+// usage_1h: ts and the sort key's leading time bucket.
+const (
+	minuteRange = "ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC') AND toStartOfHour(ts) >= toStartOfHour(toDateTime(?, 'UTC')) AND toStartOfHour(ts) <= toStartOfHour(toDateTime(?, 'UTC'))"
+	hourRange   = "ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC') AND toDate(ts) >= toDate(toDateTime(?, 'UTC')) AND toDate(ts) <= toDate(toDateTime(?, 'UTC'))"
+)
 
 func TestUsageSQL(t *testing.T) {
 	jan1, jan2 := d(2026, 1, 1, 0, 0, 0), d(2026, 1, 2, 0, 0, 0)
@@ -121,31 +130,31 @@ func TestUsageSQL(t *testing.T) {
 			want: "SELECT model, tenant, " + outerCols + "\nFROM (" +
 				"\n    SELECT model, tenant, " + innerCols +
 				"\n    FROM cp.usage_1m" +
-				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC') AND tenant IN (?) AND model IN (?, ?)" +
+				"\n    WHERE " + minuteRange + " AND tenant IN (?) AND model IN (?, ?)" +
 				"\n    UNION ALL" +
 				"\n    SELECT model, tenant, " + innerCols +
 				"\n    FROM cp.usage_1h" +
-				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC') AND tenant IN (?) AND model IN (?, ?)" +
+				"\n    WHERE " + hourRange + " AND tenant IN (?) AND model IN (?, ?)" +
 				"\n)" +
 				"\nGROUP BY model, tenant" +
 				"\nORDER BY sumMerge(cost_usd) DESC, model, tenant" +
 				"\nLIMIT 11",
-			args: []any{jan1.Add(-30 * time.Minute).Unix(), jan1.Unix(), "acme", "gpt-4o", "it's",
-				jan1.Unix(), jan1.Add(time.Hour).Unix(), "acme", "gpt-4o", "it's"},
+			args: []any{jan1.Add(-30 * time.Minute).Unix(), jan1.Unix(), jan1.Add(-30 * time.Minute).Unix(), jan1.Unix(), "acme", "gpt-4o", "it's",
+				jan1.Unix(), jan1.Add(time.Hour).Unix(), jan1.Unix(), jan1.Add(time.Hour).Unix(), "acme", "gpt-4o", "it's"},
 		},
 		{
 			name: "days and hours: the hour states are read with UInt64 counts",
 			uq:   UsageQuery{From: jan1.Add(-time.Hour), To: jan2},
 			want: "SELECT " + outerCols + "\nFROM (" +
-				"\n    SELECT " + strings.ReplaceAll(strings.ReplaceAll(innerCols, "latency_hist", widened("latency_hist")), "ttft_hist", widened("ttft_hist")) +
+				"\n    SELECT " + strings.ReplaceAll(strings.ReplaceAll(innerCols, "latency_histMap.idx, latency_histMap.cnt", widened("latency_hist")), "ttft_histMap.idx, ttft_histMap.cnt", widened("ttft_hist")) +
 				"\n    FROM cp.usage_1h" +
-				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')" +
+				"\n    WHERE " + hourRange + "" +
 				"\n    UNION ALL" +
 				"\n    SELECT " + innerCols +
 				"\n    FROM cp.usage_1d" +
 				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')" +
 				"\n)",
-			args: []any{jan1.Add(-time.Hour).Unix(), jan1.Unix(), jan1.Unix(), jan2.Unix()},
+			args: []any{jan1.Add(-time.Hour).Unix(), jan1.Unix(), jan1.Add(-time.Hour).Unix(), jan1.Unix(), jan1.Unix(), jan2.Unix()},
 		},
 		{
 			name: "sub-second bounds round up",
@@ -153,12 +162,12 @@ func TestUsageSQL(t *testing.T) {
 			want: "SELECT error_type, " + outerCols + "\nFROM (" +
 				"\n    SELECT error_type, " + innerCols +
 				"\n    FROM cp.usage_1m" +
-				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')" +
+				"\n    WHERE " + minuteRange + "" +
 				"\n)" +
 				"\nGROUP BY error_type" +
 				"\nORDER BY sumMerge(cost_usd) DESC, error_type" +
 				"\nLIMIT 11",
-			args: []any{jan1.Unix(), jan1.Unix() + 2},
+			args: []any{jan1.Unix(), jan1.Unix() + 2, jan1.Unix(), jan1.Unix() + 2},
 		},
 		{
 			name:   "top groups by tokens, with totals",

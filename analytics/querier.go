@@ -9,7 +9,7 @@
 // whole hours from usage_1h, the ragged edges from usage_1m) and merges the
 // aggregate states in one SQL query, so the result equals summing usage_1m
 // over the whole range. Money stays exact (pricing.Pico); latency and TTFT
-// percentiles come from histograms merged in SQL (sumMapMerge) and evaluated
+// percentiles come from histograms merged in SQL (sumMap) and evaluated
 // in Go with pipelines/sketch: percentiles are never averaged.
 //
 // Top ranks the groups by a metric in the same query (ORDER BY … LIMIT N

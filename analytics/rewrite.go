@@ -100,7 +100,7 @@ func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normali
 	var sb strings.Builder
 	sb.WriteString("SELECT toUInt32(ts), tenant, application, provider, model, error_type, service_tier, toString(context_band), " +
 		warehouse.MergeSelect() + "\nFROM " + q.w.Database() + "." + t.Name() + "\nWHERE ")
-	args := appendWhere(&sb, nil, n.from, n.to, n.where)
+	args := appendWhere(&sb, nil, t, n.from, n.to, n.where)
 	sb.WriteString("\nGROUP BY " + rewriteKeys)
 	rows, err := q.w.Conn().Query(ctx, sb.String(), args...)
 	if err != nil {

@@ -217,7 +217,7 @@ func bucketSQL(db string, table warehouse.Table, n normalized, bucket, value str
 		sb.WriteString(e + ", ")
 	}
 	fmt.Fprintf(&sb, "%s AS bucket, %s AS v\nFROM %s.%s\nWHERE ", bucket, value, db, table.Name())
-	args := appendWhere(&sb, nil, n.from, n.to, n.where)
+	args := appendWhere(&sb, nil, table, n.from, n.to, n.where)
 	sb.WriteString("\nGROUP BY ")
 	for _, d := range n.by {
 		_, a := d.expr()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
 )
@@ -29,7 +30,7 @@ type keyColumn struct {
 }
 
 // keyColumns are the key columns in table order. Every one is in the sort
-// key of the state tables (see SortKey).
+// key of the state tables (see Table.SortKey).
 var keyColumns = []keyColumn{
 	{Column{"ts", "DateTime('UTC')"}, func(r *Rollup) any { return r.TS.UTC() }},
 	{Column{"tenant", "String"}, func(r *Rollup) any { return r.Tenant }},
@@ -43,20 +44,67 @@ var keyColumns = []keyColumn{
 	{Column{"src_partition", "Int32"}, func(r *Rollup) any { return r.SrcPartition }},
 }
 
-// SortKey is the ORDER BY of the state tables: the dimensions first, so that
-// one series' consecutive buckets sit together and compress; src_topic and
-// src_partition so that merges never mix Kafka partitions (the landing marks
-// are maxMerge(src_offset) per partition); ts; then service_tier and
-// context_band, which migration 0004 added (ClickHouse can only append new
-// columns to a sort key). They are constant within almost every series, so
-// their place costs no compression.
-const SortKey = "tenant, application, provider, model, error_type, src_topic, src_partition, ts, service_tier, context_band"
+// sortDims is the part of every state table's ORDER BY after its time
+// prefix: the dimensions, so that one series' consecutive buckets sit
+// together and compress; src_topic and src_partition, so that merges never
+// mix Kafka partitions (the landing marks are maxMerge(src_offset) per
+// partition); ts; then service_tier and context_band, which migration 0004
+// appended (constant within almost every series, their place costs no
+// compression).
+const sortDims = "tenant, application, provider, model, error_type, src_topic, src_partition, ts, service_tier, context_band"
 
-// measure is one aggregate-state column of the state tables, fed from one
-// or two (histograms) columns of the input table.
+// keyTimeFunc is the function of ts that leads t's sort key (migration
+// 0007): the hour for usage_1m, the UTC day for usage_1h, none for
+// usage_1d. A query of a few minutes or hours then reads the granules of
+// those hours or days only, not every series' rows of the month; within a
+// bucket one series' rows still sit together and compress.
+func (t Table) keyTimeFunc() string {
+	switch t {
+	case Minute:
+		return "toStartOfHour"
+	case Hour:
+		return "toDate"
+	}
+	return ""
+}
+
+// SortKey is t's ORDER BY: the time bucket (keyTimeFunc), then sortDims.
+func (t Table) SortKey() string {
+	if f := t.keyTimeFunc(); f != "" {
+		return f + "(ts), " + sortDims
+	}
+	return sortDims
+}
+
+// TimeRange is the condition selecting ts in [from, to) of t, with the `?`
+// parameters TimeRangeArgs gives. It also bounds the sort key's time
+// bucket, so that ClickHouse 18.16, which does not carry a range on ts over
+// to toStartOfHour(ts), skips by the sort key.
+func (t Table) TimeRange() string {
+	r := "ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')"
+	if f := t.keyTimeFunc(); f != "" {
+		r += " AND " + f + "(ts) >= " + f + "(toDateTime(?, 'UTC')) AND " + f + "(ts) <= " + f + "(toDateTime(?, 'UTC'))"
+	}
+	return r
+}
+
+// TimeRangeArgs are TimeRange's parameters for [from, to).
+func (t Table) TimeRangeArgs(args []any, from, to time.Time) []any {
+	args = append(args, from.Unix(), to.Unix())
+	if t.keyTimeFunc() != "" {
+		args = append(args, from.Unix(), to.Unix())
+	}
+	return args
+}
+
+// measure is one column of the state tables, fed from one column of the
+// input table, or a histogram: two columns of the input table, a Nested
+// "…Map" of the state tables (bucket indices idx, counts cnt) that
+// SummingMergeTree sums by bucket, merged in queries with sumMap.
 type measure struct {
 	name string
-	// fn is the aggregate function: sum, min, max or sumMap.
+	// fn is the aggregate function: sum, min, max (aggregate states) or
+	// sumMap (a histogram, plain arrays).
 	fn string
 	// inputs are its columns in the input table, in insert order.
 	inputs []Column
@@ -124,41 +172,58 @@ var measures = func() []measure {
 	return append(ms, dist("ttft", func(r *Rollup) *Dist { return &r.TTFT })...)
 }()
 
-// stateType is m's column type in table t.
-func (m measure) stateType(t Table) string {
+// hist reports whether m is a histogram (a Nested map of plain arrays).
+func (m measure) hist() bool { return m.fn == "sumMap" }
+
+// cntType is the element type of a histogram's counts in table t.
+func (m measure) cntType(t Table) string {
+	if m.narrow != "" && t != Day {
+		return m.narrow
+	}
+	return "UInt64"
+}
+
+// stateColumns are m's columns in the state table t: one aggregate state,
+// or a histogram's idx and cnt arrays (name + "Map.idx", name + "Map.cnt").
+func (m measure) stateColumns(t Table) []Column {
+	if m.hist() {
+		return []Column{{m.name + "Map.idx", "Array(Int16)"}, {m.name + "Map.cnt", "Array(" + m.cntType(t) + ")"}}
+	}
 	args := make([]string, len(m.inputs))
 	for i, in := range m.inputs {
 		args[i] = in.Type
 	}
-	if m.narrow != "" && t != Day {
-		args[len(args)-1] = "Array(" + m.narrow + ")"
-	}
-	return "AggregateFunction(" + m.fn + ", " + strings.Join(args, ", ") + ")"
+	return []Column{{m.name, "AggregateFunction(" + m.fn + ", " + strings.Join(args, ", ") + ")"}}
 }
 
 // stateExpr is the materialized view's expression turning one input row
-// into m's state (a projection: arrayReduce over a one-element array).
+// into m's state (a projection: arrayReduce over a one-element array), or
+// for a histogram its two arrays, the counts narrowed to the table's width.
 func (m measure) stateExpr(t Table) string {
+	if m.hist() {
+		idx, cnt := m.inputs[0].Name, m.inputs[1].Name
+		if m.cntType(t) != "UInt64" {
+			cnt = "arrayMap(x -> to" + m.cntType(t) + "(x), " + cnt + ")"
+		}
+		return idx + " AS `" + m.name + "Map.idx`, " + cnt + " AS `" + m.name + "Map.cnt`"
+	}
 	args := make([]string, len(m.inputs))
 	for i, in := range m.inputs {
 		args[i] = "[" + in.Name + "]"
-	}
-	if m.narrow != "" && t != Day {
-		last := m.inputs[len(m.inputs)-1].Name
-		args[len(args)-1] = "[arrayMap(x -> to" + m.narrow + "(x), " + last + ")]"
 	}
 	return "arrayReduce('" + m.fn + "State', " + strings.Join(args, ", ") + ") AS " + m.name
 }
 
 // mergeExprs are the expressions reading m's states merged over a group, as
-// Merged scans them. Histogram counts are read as UInt64 whatever the state
-// width; the decimal cost as text (exact).
+// Merged scans them. Histogram counts are summed as UInt64 whatever their
+// width in the table; the decimal cost is read as text (exact).
 func (m measure) mergeExprs() []string {
+	if m.hist() {
+		merge := "sumMap(" + m.name + "Map.idx, arrayMap(x -> toUInt64(x), " + m.name + "Map.cnt))"
+		return []string{merge + ".1", merge + ".2"}
+	}
 	merge := m.fn + "Merge(" + m.name + ")"
-	switch {
-	case m.fn == "sumMap":
-		return []string{merge + ".1", "arrayMap(x -> toUInt64(x), " + merge + ".2)"}
-	case m.name == "cost_usd":
+	if m.name == "cost_usd" {
 		return []string{"toString(" + merge + ")"}
 	}
 	return []string{merge}
@@ -172,7 +237,7 @@ func TableColumns(t Table) []Column {
 		out = append(out, k.Column)
 	}
 	for _, m := range measures {
-		out = append(out, Column{m.name, m.stateType(t)})
+		out = append(out, m.stateColumns(t)...)
 	}
 	return out
 }
@@ -257,26 +322,28 @@ func MeasureColumns() []string {
 	var out []string
 	for _, m := range measures {
 		if !m.mark {
-			out = append(out, m.name)
+			for _, c := range m.stateColumns(Day) {
+				out = append(out, c.Name)
+			}
 		}
 	}
 	return out
 }
 
-// UnionColumns are MeasureColumns of table t in the state types of
-// usage_1d, so that a UNION ALL of several tables has one type per column:
-// the UInt32 histogram states of usage_1m and usage_1h are re-stated with
-// UInt64 counts (row by row; merging afterwards gives the same result).
+// UnionColumns are MeasureColumns of table t in the types of usage_1d, so
+// that a UNION ALL of several tables has one type per column: the UInt32
+// histogram counts of usage_1m and usage_1h are read as UInt64.
 func UnionColumns(t Table) []string {
 	var out []string
 	for _, m := range measures {
 		switch {
 		case m.mark:
-		case m.narrow != "" && t != Day:
-			f := "finalizeAggregation(" + m.name + ")"
-			out = append(out, "arrayReduce('"+m.fn+"State', ["+f+".1], [arrayMap(x -> toUInt64(x), "+f+".2)]) AS "+m.name)
+		case m.hist() && m.cntType(t) != "UInt64":
+			out = append(out, m.name+"Map.idx", "arrayMap(x -> toUInt64(x), "+m.name+"Map.cnt) AS `"+m.name+"Map.cnt`")
 		default:
-			out = append(out, m.name)
+			for _, c := range m.stateColumns(t) {
+				out = append(out, c.Name)
+			}
 		}
 	}
 	return out

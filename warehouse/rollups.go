@@ -14,8 +14,8 @@ import (
 type Table uint8
 
 // The rollup tables. Each is fed through its own Null input table and
-// materialized view (see schemas/clickhouse/0003_compact_rollups.sql and
-// 0004_service_tiers.sql).
+// materialized view (see schemas/clickhouse/0003_compact_rollups.sql,
+// 0004_service_tiers.sql and 0007_fast_rollups.sql).
 const (
 	Minute Table = 1 << iota // usage_1m
 	Hour                     // usage_1h
@@ -42,13 +42,13 @@ func (t Table) Name() string {
 }
 
 // InputName is the table the aggregator inserts into, e.g.
-// "usage_1m_input_v4". Its name carries the schema version that last changed
-// what an insert means, so an aggregator built for an older schema cannot
-// land into a newer one: its inserts fail and its offsets stay uncommitted.
-func (t Table) InputName() string { return t.Name() + "_input_v4" }
+// "usage_1m_input_v7". Its name carries the schema version that last changed
+// what an insert means or the tables behind it, so an aggregator built for
+// an older schema cannot land into a newer one: its inserts fail and its offsets stay uncommitted.
+func (t Table) InputName() string { return t.Name() + "_input_v7" }
 
 // MVName is the materialized view from InputName to Name.
-func (t Table) MVName() string { return t.Name() + "_mv_v4" }
+func (t Table) MVName() string { return t.Name() + "_mv_v7" }
 
 // Truncate returns the start of t's bucket containing ts, in UTC: the
 // minute, the hour or the UTC day. The server computes the same buckets:

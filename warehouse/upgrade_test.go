@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"sync"
@@ -108,6 +109,18 @@ func takeSnapshot(t *testing.T, w *Warehouse) snapshot {
 		}
 		if has == 0 {
 			sel = strings.Replace(sel, "sumMerge(cache_write_1h_tokens)", "toUInt64(0)", 1)
+		}
+		// Before 0007 the histograms are sumMap states.
+		if err := w.Conn().QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = 'latency_hist'",
+			w.Database(), tb.Name()).Scan(&has); err != nil {
+			t.Fatal(err)
+		}
+		if has == 1 {
+			for _, h := range []string{"latency", "ttft"} {
+				merged := "sumMap(" + h + "_histMap.idx, arrayMap(x -> toUInt64(x), " + h + "_histMap.cnt))"
+				sel = strings.Replace(sel, merged+".1", "sumMapMerge("+h+"_hist).1", 1)
+				sel = strings.Replace(sel, merged+".2", "arrayMap(x -> toUInt64(x), sumMapMerge("+h+"_hist).2)", 1)
+			}
 		}
 		rows, err := w.Conn().Query(ctx, "SELECT toUInt32(ts), tenant, src_partition, "+sel+" FROM "+w.Database()+"."+tb.Name()+
 			" GROUP BY ts, tenant, src_partition")
@@ -358,5 +371,139 @@ func TestUpgradeFrom0003(t *testing.T) {
 	}
 	if n != 3 || cw1h != 3 {
 		t.Errorf("after OPTIMIZE FINAL: %d rows, cache_write_1h_tokens %d; want 3 rows, 3", n, cw1h)
+	}
+}
+
+// insertInput lands rows through the named input table with every column of
+// InputColumns, as an aggregator of schema 0004 to 0006 did (usage_G_input_v4).
+func insertInput(w *Warehouse, table string, rows []Rollup) error {
+	b, err := w.Conn().PrepareBatch(context.Background(), "INSERT INTO "+w.Database()+"."+table+" ("+insertColumns+")")
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		if err := b.Append(appendValues(&rows[i], nil)...); err != nil {
+			b.Abort()
+			return err
+		}
+	}
+	return b.Send()
+}
+
+// TestUpgradeFrom0006Interrupted lands data through the v4 input tables,
+// then runs 0007 by hand as a run that died right after usage_1m's new
+// input table and view were created; an aggregator lands a row there; the
+// next Migrate completes the upgrade without copying usage_1m again: the
+// old data once, the new row kept, the v4 input tables fenced. After
+// OPTIMIZE FINAL the histograms of one key are summed by bucket into one row
+// (SummingMergeTree's …Map columns).
+func TestUpgradeFrom0006Interrupted(t *testing.T) {
+	w, _, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := w.migrate(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 31, 23, 54, 0, 0, time.UTC)
+	for _, tb := range Tables {
+		byMonth := map[Month][]Rollup{}
+		for i := 0; i < 12; i++ {
+			ts := tb.Truncate(base.Add(time.Duration(i) * time.Minute))
+			r := testRollup(ts, int32(i%3), int64(10+i), uint64(1+i))
+			byMonth[MonthOf(ts)] = append(byMonth[MonthOf(ts)], r)
+		}
+		for _, rows := range byMonth {
+			if err := insertInput(w, tb.Name()+"_input_v4", rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := takeSnapshot(t, w)
+
+	ms, err := chschema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m7 chschema.Migration
+	for _, m := range ms {
+		if m.Version == 7 {
+			m7 = m
+		}
+	}
+	died := false
+	for i, st := range m7.Steps(w.Database()) {
+		if st.OnlyIf != "" {
+			var ok uint8
+			if err := w.Conn().QueryRow(ctx, st.OnlyIf).Scan(&ok); err != nil {
+				t.Fatal(err)
+			}
+			if ok != 1 {
+				continue
+			}
+		}
+		if err := w.Conn().Exec(ctx, st.SQL); err != nil {
+			t.Fatalf("0007 step %d: %v", i+1, err)
+		}
+		if i == 0 {
+			if err := insertInput(w, "usage_1m_input_v4", []Rollup{testRollup(base, 0, 1000, 1)}); err == nil {
+				t.Error("an insert into usage_1m_input_v4 succeeded after the fence")
+			}
+		}
+		if strings.HasPrefix(st.SQL, "CREATE MATERIALIZED VIEW") {
+			died = true
+			break
+		}
+	}
+	if !died {
+		t.Fatal("0007 creates no materialized view")
+	}
+	// The aggregator of this version lands into the new usage_1m before the
+	// migration is complete.
+	late := testRollup(time.Date(2026, 2, 1, 0, 7, 0, 0, time.UTC), 1, 500, 4)
+	if err := w.InsertRollups(ctx, Minute, []Rollup{late}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CheckSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := takeSnapshot(t, w)
+	lateKey := fmt.Sprintf("usage_1m %d %s %d", late.TS.Unix(), late.Tenant, late.SrcPartition)
+	if got := after.groups[lateKey]; got.Requests != late.Requests {
+		t.Errorf("the row landed during the upgrade: %d requests, want %d (lost or copied over)", got.Requests, late.Requests)
+	}
+	delete(after.groups, lateKey)
+	// The late row moved one landing mark.
+	want := before
+	want.marks = maps.Clone(before.marks)
+	want.marks[MarkKey{Minute, MonthOf(late.TS), 1}] = late.SrcOffset
+	want.mustEqual(t, after)
+
+	// Two inserts of one key: one row after OPTIMIZE FINAL, counts summed
+	// by bucket.
+	ts := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	a, b := testRollup(ts, 2, 600, 1), testRollup(ts, 2, 601, 1)
+	a.Latency.HistIdx, a.Latency.HistCnt = []int16{3, 9}, []uint64{1, 2}
+	b.Latency.HistIdx, b.Latency.HistCnt = []int16{9, 12}, []uint64{5, 7}
+	for _, r := range []Rollup{a, b} {
+		if err := w.InsertRollups(ctx, Minute, []Rollup{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Conn().Exec(ctx, "OPTIMIZE TABLE "+w.Database()+".usage_1m FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		n   uint64
+		idx []int16
+		cnt []uint32
+	)
+	if err := w.Conn().QueryRow(ctx, "SELECT count(), any(latency_histMap.idx), any(latency_histMap.cnt) FROM "+w.Database()+
+		".usage_1m WHERE ts = toDateTime(?, 'UTC') AND src_partition = 2", ts.Unix()).Scan(&n, &idx, &cnt); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || fmt.Sprint(idx, cnt) != "[3 9 12] [1 7 7]" {
+		t.Errorf("after OPTIMIZE FINAL: %d rows, histogram %v %v; want 1 row, [3 9 12] [1 7 7]", n, idx, cnt)
 	}
 }
