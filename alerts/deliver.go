@@ -1,0 +1,345 @@
+package alerts
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/costpipe/costpipe/alerts/notify"
+)
+
+// DeliverOptions configure a Deliverer.
+type DeliverOptions struct {
+	// Replica identifies this process in claims. Default: random.
+	Replica string
+	// Settle is how long a claimant waits between inserting its claims
+	// and reading the round back (docs/design.md "Alerts"). A claim whose
+	// insert took longer than Settle/2 from the check before it is given
+	// up. Default 1s.
+	Settle time.Duration
+	// Lease is how long a claim without an outcome (its claimant may have
+	// died) blocks the notification; then it is claimed again and sent
+	// again, with the same ID. It must exceed the dispatcher's longest
+	// retry sequence. Default 10m.
+	Lease time.Duration
+	// Now is the clock (claim times). Default time.Now.
+	Now func() time.Time
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultDeliverOptions returns the defaults.
+func DefaultDeliverOptions() DeliverOptions {
+	return DeliverOptions{Replica: randomReplica(), Settle: time.Second, Lease: 10 * time.Minute, Now: time.Now, Logger: slog.Default()}
+}
+
+func randomReplica() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("r%x", b)
+}
+
+// Validate reports options that cannot work.
+func (o DeliverOptions) Validate() error {
+	switch {
+	case o.Replica == "":
+		return errors.New("replica id must be set")
+	case o.Settle <= 0:
+		return fmt.Errorf("claim settle time %s: want > 0", o.Settle)
+	case o.Lease <= 2*o.Settle:
+		return fmt.Errorf("claim lease %s: want more than twice the settle time %s", o.Lease, o.Settle)
+	case o.Now == nil || o.Logger == nil:
+		return errors.New("clock and logger must be set")
+	}
+	return nil
+}
+
+// Enqueuer is what a Deliverer hands won notifications to:
+// *notify.Dispatcher.
+type Enqueuer interface {
+	Enqueue(receiver string, n notify.Notification) bool
+}
+
+// Deliverer sends each notification to each receiver once across
+// restarts and replicas: it claims (notification ID, receiver) in the
+// notification log, delivers only what it won, and records the outcome
+// (Result, the dispatcher's WithResults callback). Safe for concurrent
+// use.
+type Deliverer struct {
+	store *Store
+	opts  DeliverOptions
+	out   Enqueuer
+
+	mu       sync.Mutex
+	inflight map[[2]string]logRow // claims won and handed to out
+}
+
+// maxInflight bounds the claims one process holds at a time.
+const maxInflight = 10000
+
+// NewDeliverer returns a deliverer writing to store. Call SetOutput
+// before Send.
+func NewDeliverer(store *Store, opts DeliverOptions) (*Deliverer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &Deliverer{store: store, opts: opts, inflight: map[[2]string]logRow{}}, nil
+}
+
+// SetOutput sets where won notifications go (the dispatcher, created
+// with WithResults(d.Result)).
+func (d *Deliverer) SetOutput(out Enqueuer) { d.out = out }
+
+// Replica is this process's replica id.
+func (d *Deliverer) Replica() string { return d.opts.Replica }
+
+// pairState is what the log says about one (id, receiver).
+type pairState struct {
+	final     bool // delivered or dead
+	delivered bool
+	round     int // the newest round, -1 for none
+	winner    *logRow
+	released  map[uint32]bool
+}
+
+func index(rows []logRow) map[[2]string]*pairState {
+	out := map[[2]string]*pairState{}
+	claims := map[[2]string]map[uint32][]logRow{}
+	for _, r := range rows {
+		k := [2]string{r.ID, r.Receiver}
+		st := out[k]
+		if st == nil {
+			st = &pairState{round: -1, released: map[uint32]bool{}}
+			out[k] = st
+			claims[k] = map[uint32][]logRow{}
+		}
+		switch r.Status {
+		case logDelivered:
+			st.final, st.delivered = true, true
+		case logDead:
+			st.final = true
+		case logReleased:
+			st.released[r.Round] = true
+		case logSending:
+			claims[k][r.Round] = append(claims[k][r.Round], r)
+			if int(r.Round) > st.round {
+				st.round = int(r.Round)
+			}
+		}
+	}
+	for k, st := range out {
+		if st.round >= 0 {
+			w := winner(claims[k][uint32(st.round)])
+			st.winner = &w
+		}
+	}
+	return out
+}
+
+// winner is the claim with the smallest (nonce, replica).
+func winner(cs []logRow) logRow {
+	w := cs[0]
+	for _, c := range cs[1:] {
+		if c.Nonce < w.Nonce || c.Nonce == w.Nonce && c.Replica < w.Replica {
+			w = c
+		}
+	}
+	return w
+}
+
+// Send claims and hands over the due notifications that no one has
+// delivered or is delivering. It returns, per rule, how many
+// (notification, receiver) pairs it handed to the output.
+func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, error) {
+	sent := map[string]int{}
+	if len(due) == 0 {
+		return sent, nil
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, o := range due {
+		for _, id := range []string{o.Notification.ID, o.Requires} {
+			if id != "" && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	check := time.Now() // monotonic: the claim must land soon after the check
+	rows, err := d.store.logRows(ctx, ids)
+	if err != nil {
+		return sent, err
+	}
+	st := index(rows)
+	now := d.opts.Now()
+	type pending struct {
+		claim logRow
+		n     notify.Notification
+	}
+	var claims []pending
+	d.mu.Lock()
+	room := maxInflight - len(d.inflight)
+	for _, o := range due {
+		for _, rcv := range o.Receivers {
+			k := [2]string{o.Notification.ID, rcv}
+			if _, busy := d.inflight[k]; busy || room <= 0 {
+				continue
+			}
+			s := st[k]
+			if s != nil && s.final {
+				continue
+			}
+			if o.Requires != "" {
+				if rs := st[[2]string{o.Requires, rcv}]; rs == nil || !rs.delivered {
+					continue // never told this receiver it fired
+				}
+			}
+			round := uint32(0)
+			if s != nil && s.round >= 0 {
+				round = uint32(s.round)
+				if !s.released[round] && now.Sub(s.winner.At) < d.opts.Lease {
+					continue // someone holds a live claim
+				}
+				round++
+			}
+			room--
+			claims = append(claims, pending{n: o.Notification, claim: logRow{ID: o.Notification.ID, Receiver: rcv, Round: round,
+				Status: logSending, Replica: d.opts.Replica, Nonce: nonce(), At: now, Rule: o.Notification.Rule,
+				Type: o.Notification.Type, Group: o.Notification.Group}})
+		}
+	}
+	d.mu.Unlock()
+	if len(claims) == 0 {
+		return sent, nil
+	}
+	rowsOut := make([]logRow, len(claims))
+	for i, c := range claims {
+		rowsOut[i] = c.claim
+	}
+	if err := d.store.appendLog(ctx, rowsOut); err != nil {
+		d.release(rowsOut, "claim insert failed") // it may have landed
+		return sent, err
+	}
+	if took := time.Since(check); took > d.opts.Settle/2 {
+		d.release(rowsOut, fmt.Sprintf("claim took %s after the check, more than half the settle time", took.Round(time.Millisecond)))
+		return sent, fmt.Errorf("claim of %d notification(s) took %s after the check (settle %s): given up, retried at the next evaluation",
+			len(rowsOut), took.Round(time.Millisecond), d.opts.Settle)
+	}
+	select {
+	case <-ctx.Done():
+		d.release(rowsOut, "shutting down")
+		return sent, ctx.Err()
+	case <-time.After(d.opts.Settle):
+	}
+	back, err := d.store.logRows(ctx, uniqueIDs(rowsOut))
+	if err != nil {
+		d.release(rowsOut, "cannot read the claims back")
+		return sent, err
+	}
+	st = index(back)
+	var lost []logRow
+	for _, c := range claims {
+		k := [2]string{c.claim.ID, c.claim.Receiver}
+		s := st[k]
+		if s == nil || s.final || s.winner == nil || s.winner.Round != c.claim.Round {
+			continue
+		}
+		if s.winner.Replica != d.opts.Replica || s.winner.Nonce != c.claim.Nonce {
+			continue // another replica won
+		}
+		d.mu.Lock()
+		d.inflight[k] = c.claim
+		d.mu.Unlock()
+		if d.out == nil || !d.out.Enqueue(c.claim.Receiver, c.n) {
+			d.mu.Lock()
+			delete(d.inflight, k)
+			d.mu.Unlock()
+			lost = append(lost, c.claim)
+			continue
+		}
+		sent[c.n.Rule]++
+	}
+	if len(lost) > 0 {
+		d.release(lost, "receiver queue full or unknown")
+	}
+	return sent, nil
+}
+
+func uniqueIDs(rows []logRow) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range rows {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r.ID)
+		}
+	}
+	return out
+}
+
+func nonce() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// release voids claims (best effort): the round is retried.
+func (d *Deliverer) release(claims []logRow, why string) {
+	rows := make([]logRow, len(claims))
+	for i, c := range claims {
+		c.Status, c.At, c.Error = logReleased, d.opts.Now(), why
+		rows[i] = c
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.store.appendLog(ctx, rows); err != nil {
+		d.opts.Logger.Warn("cannot release alert notification claims; they expire after the lease", "claims", len(rows), "lease", d.opts.Lease, "err", err)
+	}
+}
+
+// Result records a dispatcher outcome: delivered, dead, or released when
+// the dispatcher closed before an answer. Pass it to notify.WithResults.
+func (d *Deliverer) Result(r notify.Result) {
+	k := [2]string{r.ID, r.Receiver}
+	d.mu.Lock()
+	c, ok := d.inflight[k]
+	delete(d.inflight, k)
+	d.mu.Unlock()
+	if !ok {
+		return
+	}
+	c.At, c.Attempts = r.At, uint32(r.Attempts)
+	switch {
+	case r.Err == nil:
+		c.Status = logDelivered
+	case errors.Is(r.Err, notify.ErrClosed):
+		c.Status, c.Error = logReleased, r.Err.Error()
+	default:
+		c.Status, c.Error = logDead, r.Err.Error()
+	}
+	if c.At.IsZero() {
+		c.At = d.opts.Now()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.store.appendLog(ctx, []logRow{c}); err != nil {
+		// The claim stays "sending": after the lease it is sent again
+		// with the same ID, which the receiver can drop.
+		d.opts.Logger.Error("cannot record an alert notification's outcome; it will be sent again after the lease", "id", c.ID,
+			"receiver", c.Receiver, "status", c.Status, "err", err)
+		return
+	}
+	d.opts.Logger.Info("alert notification "+c.Status, "id", c.ID, "receiver", c.Receiver, "rule", c.Rule, "type", c.Type, "attempts", c.Attempts)
+}
+
+// Inflight is the number of notifications handed over without an outcome.
+func (d *Deliverer) Inflight() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inflight)
+}

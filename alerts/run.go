@@ -1,0 +1,173 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// RunOptions configure a Runner.
+type RunOptions struct {
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the costpipe_alerts_* evaluation metrics; nil
+	// registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Runner is `alerts run`: every interval it loads the shared state,
+// evaluates every rule, saves what changed, and sends what is due through
+// the Deliverer. One goroutine drives it (Run).
+type Runner struct {
+	cfg     *Config
+	engine  *Engine
+	store   *Store
+	deliver *Deliverer
+	opts    RunOptions
+	m       runMetrics
+}
+
+type runMetrics struct {
+	evals    *prometheus.CounterVec
+	firing   *prometheus.GaugeVec
+	pending  *prometheus.GaugeVec
+	duration prometheus.Histogram
+	handed   *prometheus.CounterVec
+	last     prometheus.Gauge
+	dropped  prometheus.Counter
+}
+
+// NewRunner returns a runner of cfg's rules over src, keeping state in
+// store and sending through del.
+func NewRunner(cfg *Config, src Source, store *Store, del *Deliverer, opts RunOptions) (*Runner, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	m := runMetrics{
+		evals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_alerts_evaluations_total",
+			Help: "Rule evaluations, by rule and result (ok, error)."}, []string{"rule", "result"}),
+		firing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "costpipe_alerts_firing",
+			Help: "Alerts firing, by rule."}, []string{"rule"}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "costpipe_alerts_pending",
+			Help: "Alerts pending (condition holding for less than for:), by rule."}, []string{"rule"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "costpipe_alerts_evaluation_seconds",
+			Help: "Time to evaluate every rule once and send what is due.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
+		handed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_alerts_claims_won_total",
+			Help: "Notifications this replica claimed and handed to its receivers, by rule."}, []string{"rule"}),
+		last: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_alerts_last_evaluation_timestamp_seconds",
+			Help: "When the last complete evaluation ran (unix seconds)."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_alerts_groups_dropped_total",
+			Help: "Groups not tracked because a rule reached its limit of alerts."}),
+	}
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{m.evals, m.firing, m.pending, m.duration, m.handed, m.last, m.dropped} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("cannot register alert metrics: %w", err)
+			}
+		}
+	}
+	for _, r := range cfg.Rules {
+		m.evals.WithLabelValues(r.Name, "ok")
+		m.evals.WithLabelValues(r.Name, "error")
+		m.firing.WithLabelValues(r.Name)
+	}
+	return &Runner{cfg: cfg, engine: NewEngine(cfg, src), store: store, deliver: del, opts: opts, m: m}, nil
+}
+
+// Engine returns the runner's engine.
+func (r *Runner) Engine() *Engine { return r.engine }
+
+// Tick runs one evaluation at now: load, evaluate, save, send. Rule
+// failures are logged and counted, not returned; the error is a store
+// failure (the next tick retries).
+func (r *Runner) Tick(ctx context.Context, now time.Time) error {
+	start := time.Now()
+	defer func() { r.m.duration.Observe(time.Since(start).Seconds()) }()
+	loaded, err := r.store.LoadAlerts(ctx)
+	if err != nil {
+		return err
+	}
+	r.engine.Restore(loaded)
+	droppedBefore := r.engine.Dropped
+	_, failed := r.engine.Eval(ctx, now)
+	r.m.dropped.Add(float64(r.engine.Dropped - droppedBefore))
+	bad := map[string]bool{}
+	for _, f := range failed {
+		bad[f.Rule] = true
+		r.m.evals.WithLabelValues(f.Rule, "error").Inc()
+		if !errors.Is(f.Err, context.Canceled) {
+			r.opts.Logger.Warn("rule evaluation failed; its alerts keep their state", "rule", f.Rule, "err", f.Err)
+		}
+	}
+	firing, pending := map[string]int{}, map[string]int{}
+	var save []*Alert
+	for _, a := range r.engine.Alerts() {
+		switch a.State {
+		case StateFiring:
+			firing[a.Rule]++
+		case StatePending:
+			pending[a.Rule]++
+		}
+		if !bad[a.Rule] {
+			save = append(save, a)
+		}
+	}
+	for _, rule := range r.cfg.Rules {
+		if !bad[rule.Name] {
+			r.m.evals.WithLabelValues(rule.Name, "ok").Inc()
+		}
+		r.m.firing.WithLabelValues(rule.Name).Set(float64(firing[rule.Name]))
+		r.m.pending.WithLabelValues(rule.Name).Set(float64(pending[rule.Name]))
+	}
+	if err := r.store.SaveAlerts(ctx, r.deliver.Replica(), save); err != nil {
+		return err
+	}
+	silences, err := r.store.Silences(ctx, false)
+	if err != nil {
+		return err
+	}
+	due := r.engine.Due(now, silencedBy(silences, now))
+	sent, err := r.deliver.Send(ctx, due)
+	for rule, n := range sent {
+		r.engine.Flushed(rule, now)
+		r.m.handed.WithLabelValues(rule).Add(float64(n))
+	}
+	if err != nil {
+		return err
+	}
+	r.m.last.Set(float64(r.opts.Now().Unix()))
+	return nil
+}
+
+// Run evaluates at every multiple of the interval (aligned to the Unix
+// epoch, so replicas evaluate at the same instants and agree on when an
+// episode began) until ctx is done; it returns nil then. It evaluates
+// once right away first.
+func (r *Runner) Run(ctx context.Context) error {
+	iv := r.cfg.Interval
+	tick := func(at time.Time) {
+		if err := r.Tick(ctx, at); err != nil && ctx.Err() == nil {
+			r.opts.Logger.Warn("alert evaluation incomplete; retrying at the next interval", "err", err)
+		}
+	}
+	tick(r.opts.Now().Truncate(iv))
+	for {
+		now := r.opts.Now()
+		next := now.Truncate(iv).Add(iv)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(next.Sub(now)):
+		}
+		tick(next)
+	}
+}

@@ -1,0 +1,221 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/alerts/notify"
+	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+func TestMain(m *testing.M) { chtest.Main(m) }
+
+// openStore migrates a fresh database on the shared server.
+func openStore(t *testing.T) (*warehouse.Warehouse, *Store) {
+	t.Helper()
+	srv := chtest.Shared(t)
+	o := warehouse.DefaultOptions()
+	o.DSN = srv.DSN(srv.NewDatabase(t))
+	w, err := warehouse.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := w.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return w, NewStore(w, time.Now)
+}
+
+// counter is an Enqueuer that delivers at once and reports the result.
+type counter struct {
+	mu   sync.Mutex
+	got  map[string]int
+	fail bool
+	d    *Deliverer
+}
+
+func (c *counter) Enqueue(receiver string, n notify.Notification) bool {
+	c.mu.Lock()
+	c.got[n.ID+"/"+receiver]++
+	c.mu.Unlock()
+	var err error
+	if c.fail {
+		err = notify.ErrClosed
+	}
+	go c.d.Result(notify.Result{Receiver: receiver, ID: n.ID, Attempts: 1, Err: err, At: time.Now()})
+	return true
+}
+
+func newDeliverer(t *testing.T, s *Store, replica string, fail bool) (*Deliverer, *counter) {
+	o := DefaultDeliverOptions()
+	o.Replica, o.Settle, o.Lease = replica, 300*time.Millisecond, 3*time.Second
+	d, err := NewDeliverer(s, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{got: map[string]int{}, d: d, fail: fail}
+	d.SetOutput(c)
+	return d, c
+}
+
+func waitIdle(t *testing.T, ds ...*Deliverer) {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, d := range ds {
+		for d.Inflight() > 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("outcomes not recorded")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// Two replicas sending the same due notifications at the same time
+// deliver each (notification, receiver) once; a restarted replica sends
+// nothing already delivered; a resolved notification goes only to the
+// receivers that got the firing one; a release (shutdown before an
+// answer) lets it be claimed again at once.
+func TestDeliverOnceAcrossReplicas(t *testing.T) {
+	_, s := openStore(t)
+	due := func(round, n int) []Outgoing {
+		var out []Outgoing
+		for i := range n {
+			g := map[string]string{"tenant": fmt.Sprintf("t%d-%d", round, i)}
+			out = append(out, Outgoing{Receivers: []string{"x", "y"}, Notification: notify.Notification{
+				ID: NotificationID("r", g, ts("2026-03-01T00:00:00Z"), "80%", "firing"), Type: notify.TypeFiring, Rule: "r", Group: g}})
+		}
+		return out
+	}
+	for round := range 5 {
+		a, ca := newDeliverer(t, s, "A", false)
+		b, cb := newDeliverer(t, s, "B", false)
+		items := due(round, 1+round)
+		var wg sync.WaitGroup
+		for _, d := range []*Deliverer{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := d.Send(context.Background(), items); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		waitIdle(t, a, b)
+		total := map[string]int{}
+		for _, c := range []*counter{ca, cb} {
+			for k, v := range c.got {
+				total[k] += v
+			}
+		}
+		if len(total) != 2*len(items) {
+			t.Fatalf("round %d: %d pairs delivered, want %d: %v", round, len(total), 2*len(items), total)
+		}
+		for k, v := range total {
+			if v != 1 {
+				t.Errorf("round %d: %s delivered %d times", round, k, v)
+			}
+		}
+		// A restarted replica (new id) sends nothing again.
+		c2, cc := newDeliverer(t, s, "C", false)
+		if sent, err := c2.Send(context.Background(), items); err != nil || len(sent) != 0 || len(cc.got) != 0 {
+			t.Errorf("after restart: sent %v err %v", sent, err)
+		}
+	}
+	// Resolved: only to receivers that got the firing one.
+	g := map[string]string{"tenant": "z"}
+	firing := NotificationID("r", g, ts("2026-03-01T00:00:00Z"), "", "firing")
+	d, c := newDeliverer(t, s, "D", false)
+	d.Send(context.Background(), []Outgoing{{Receivers: []string{"x"}, Notification: notify.Notification{ID: firing, Rule: "r", Type: notify.TypeFiring}}})
+	waitIdle(t, d)
+	resolved := NotificationID("r", g, ts("2026-03-01T00:00:00Z"), "", "resolved")
+	d.Send(context.Background(), []Outgoing{{Receivers: []string{"x", "y"}, Requires: firing, Notification: notify.Notification{ID: resolved, Rule: "r", Type: notify.TypeResolved}}})
+	waitIdle(t, d)
+	if c.got[resolved+"/x"] != 1 || c.got[resolved+"/y"] != 0 {
+		t.Errorf("resolved: %v", c.got)
+	}
+	// Released by a closing dispatcher: claimed again right away.
+	e, ce := newDeliverer(t, s, "E", true)
+	item := []Outgoing{{Receivers: []string{"x"}, Notification: notify.Notification{ID: "cpa_release", Rule: "r"}}}
+	e.Send(context.Background(), item)
+	waitIdle(t, e)
+	f, cf := newDeliverer(t, s, "F", false)
+	f.Send(context.Background(), item)
+	waitIdle(t, f)
+	if ce.got["cpa_release/x"] != 1 || cf.got["cpa_release/x"] != 1 {
+		t.Errorf("release: %v %v", ce.got, cf.got)
+	}
+	// A claim whose claimant died without an outcome blocks until the
+	// lease expires, then is sent again (same ID).
+	g2, _ := newDeliverer(t, s, "G", false)
+	g2.SetOutput(enqueueNothing{})
+	crash := []Outgoing{{Receivers: []string{"x"}, Notification: notify.Notification{ID: "cpa_crash", Rule: "r"}}}
+	g2.Send(context.Background(), crash)
+	h, ch := newDeliverer(t, s, "H", false)
+	h.Send(context.Background(), crash)
+	if len(ch.got) != 0 {
+		t.Errorf("sent during another claim's lease: %v", ch.got)
+	}
+	time.Sleep(3 * time.Second)
+	h.Send(context.Background(), crash)
+	waitIdle(t, h)
+	if ch.got["cpa_crash/x"] != 1 {
+		t.Errorf("after the lease: %v", ch.got)
+	}
+}
+
+// enqueueNothing accepts and never answers: a claimant that died.
+type enqueueNothing struct{}
+
+func (enqueueNothing) Enqueue(string, notify.Notification) bool { return true }
+
+func TestStoreStateAndSilences(t *testing.T) {
+	_, s := openStore(t)
+	ctx := context.Background()
+	a := &Alert{Rule: "r", Kind: KindBudget, Group: map[string]string{"tenant": "acme"}, Threshold: "80%", State: StateFiring,
+		ActiveAt: ts("2026-03-05T10:00:00Z"), FiredAt: ts("2026-03-05T10:00:00Z"), LastActive: ts("2026-03-05T11:00:00Z"),
+		PeriodStart: ts("2026-03-01T00:00:00Z"), PeriodEnd: ts("2026-04-01T00:00:00Z"), Value: 812.5, ThresholdValue: 800, Summary: "s"}
+	if err := s.SaveAlerts(ctx, "A", []*Alert{a}); err != nil {
+		t.Fatal(err)
+	}
+	b := *a
+	b.State, b.ResolvedAt = StateResolved, ts("2026-04-01T00:00:30Z")
+	time.Sleep(time.Millisecond)
+	if err := s.SaveAlerts(ctx, "B", []*Alert{&b}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadAlerts(ctx)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%v %v", got, err)
+	}
+	if g := got[0]; g.State != StateResolved || !g.ResolvedAt.Equal(b.ResolvedAt) || g.Group["tenant"] != "acme" || g.Value != 812.5 || !g.ActiveAt.Equal(a.ActiveAt) {
+		t.Errorf("loaded %+v", g)
+	}
+	sil := Silence{ID: "s1", Matchers: map[string]string{"tenant": "acme"}, StartsAt: time.Now().Add(-time.Minute).Truncate(time.Second),
+		EndsAt: time.Now().Add(time.Hour).Truncate(time.Second), CreatedBy: "me", Comment: "load test"}
+	if err := s.AddSilence(ctx, sil); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := s.Silences(ctx, false)
+	if err != nil || len(ss) != 1 || ss[0].Matchers["tenant"] != "acme" || !ss[0].EndsAt.Equal(sil.EndsAt) {
+		t.Fatalf("silences %+v %v", ss, err)
+	}
+	time.Sleep(time.Millisecond)
+	if err := s.ExpireSilence(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if ss, _ := s.Silences(ctx, false); len(ss) != 0 {
+		t.Errorf("after expire: %+v", ss)
+	}
+	if ss, _ := s.Silences(ctx, true); len(ss) != 1 {
+		t.Errorf("all: %+v", ss)
+	}
+	if err := s.ExpireSilence(ctx, "nope"); err == nil {
+		t.Error("expired a silence that does not exist")
+	}
+}
