@@ -4,5 +4,5 @@ import "github.com/urfave/cli/v2"
 
 // alertsSubcommands lists the subcommands of `costpipe alerts`.
 func alertsSubcommands() []*cli.Command {
-	return []*cli.Command{alertsCheckCommand()}
+	return []*cli.Command{alertsCheckCommand(), alertsRunCommand(), alertsTestCommand(), alertsBacktestCommand(), alertsSilenceCommand()}
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestAlertsCheck(t *testing.T) {
+	r := run(t, "", nil, "alerts", "check", "../../docs/alerts-example.yaml")
+	if r.code != 0 || !strings.Contains(r.stdout, "9 rule(s), 4 receiver(s)") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("rules:\n  - name: x\n    kind: budget\n    amount_usd: lots\n  - name: y\n    kind: nope\n"), 0o644)
+	r = run(t, "", nil, "alerts", "check", bad)
+	if r.code != 1 || !strings.Contains(r.stderr, bad+`:4:17: cannot parse amount_usd "lots"`) || !strings.Contains(r.stderr, bad+`:6:11: unknown rule kind "nope"`) {
+		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func TestAlertsTestCommand(t *testing.T) {
+	r := run(t, "", nil, "alerts", "test", "../../docs/alerts-example.test.yaml")
+	if r.code != 0 || !strings.Contains(r.stdout, "2 test(s), 0 failed") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - {name: u, kind: unpriced}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "t.yaml"), []byte("rule_files: [r.yaml]\ntests:\n  - name: expects nothing\n    input_series:\n      - {group: {model: m}, start: 2026-01-01T00:00:00Z, unpriced: \"1\"}\n    alert_rule_test:\n      - {eval_time: 2026-01-01T00:01:00Z, rule: u, exp_alerts: []}\n"), 0o644)
+	r = run(t, "", nil, "alerts", "test", filepath.Join(dir, "t.yaml"))
+	if r.code != 1 || !strings.Contains(r.stdout, "FAIL") || !strings.Contains(r.stdout, "1 test(s), 1 failed") {
+		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// Backtest over the query fixture (usage at 10:42 on 2026-01-15) and
+// silences through the CLI.
+func TestAlertsBacktestAndSilences(t *testing.T) {
+	dsn := queryDB(t)
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte(`rules:
+  - {name: daily, kind: budget, by: [tenant], period: day, amount_usd: 1}
+  - {name: unpriced, kind: unpriced, by: [model]}
+  - {name: never, kind: budget, period: day, amount_usd: 1000}
+`), 0o644)
+	r := run(t, "", nil, "--clickhouse", dsn, "alerts", "backtest", "--rules", rules, "--from", "2026-01-15", "--to", "2026-01-16")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		`(?m)^daily\s+budget\s+24\s+0\s+1\s+13h0m0s\s+2026-01-15T11:00:00Z`,
+		`(?m)^unpriced\s+unpriced\s+24\s+0\s+1\s+1h0m0s\s+2026-01-15T11:00:00Z`,
+		`(?m)^never\s+budget\s+24\s+0\s+0\s+0s`,
+		`fired 2026-01-15T11:00:00Z, resolved 2026-01-15T12:00:00Z \{model=llama-local\}`,
+		`fired 2026-01-15T11:00:00Z, still firing \{tenant=o'hare\} threshold 100% peak 1.5`,
+	} {
+		if !regexp.MustCompile(want).MatchString(r.stdout) {
+			t.Errorf("backtest output lacks %s:\n%s", want, r.stdout)
+		}
+	}
+	r = run(t, "", nil, "--clickhouse", dsn, "alerts", "silence", "add", "--match", "tenant=acme", "--match", "rule=daily", "--duration", "1h", "--comment", "load test")
+	if r.code != 0 {
+		t.Fatalf("silence add: exit %d %s", r.code, r.stderr)
+	}
+	id := strings.Fields(r.stdout)[0]
+	r = run(t, "", nil, "alerts", "silence", "list", "--clickhouse", dsn)
+	if r.code != 0 || !strings.Contains(r.stdout, id) || !strings.Contains(r.stdout, "rule=daily tenant=acme") || !strings.Contains(r.stdout, "load test") {
+		t.Fatalf("silence list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, "alerts", "silence", "expire", "--clickhouse", dsn, id)
+	if r.code != 0 {
+		t.Fatalf("silence expire: exit %d %s", r.code, r.stderr)
+	}
+	if r = run(t, "", nil, "alerts", "silence", "list", "--clickhouse", dsn); strings.Contains(r.stdout, id) {
+		t.Errorf("expired silence still listed:\n%s", r.stdout)
+	}
+	if r = run(t, "", nil, "alerts", "silence", "list", "--all", "--clickhouse", dsn); !strings.Contains(r.stdout, id) {
+		t.Errorf("--all lacks the expired silence:\n%s", r.stdout)
+	}
+	if r = run(t, "", nil, "alerts", "silence", "expire", "--clickhouse", dsn, "nope"); r.code != 1 {
+		t.Errorf("expire of an unknown id: exit %d", r.code)
+	}
+}
