@@ -45,6 +45,7 @@ var connUsers = map[string][]string{
 	"query growth":          {"clickhouse"},
 	"query forecast":        {"clickhouse"},
 	"derive":                {"clickhouse"},
+	"serve":                 {"clickhouse", "prices"},
 	"alerts run":            {"brokers", "clickhouse"},
 	"alerts backtest":       {"clickhouse"},
 	"alerts silence add":    {"clickhouse"},

@@ -137,7 +137,7 @@ func TestConnUsersMatchSources(t *testing.T) {
 		"aggregate.go": {"aggregate"}, "broker.go": {"broker"}, "demo.go": {"demo"}, "ingest.go": {"ingest"},
 		"loadgen.go": {"loadgen"}, "migrate.go": {"migrate"}, "produce.go": {"produce"},
 		"query.go": {"query usage"}, "prices.go": {"prices list", "prices cost"},
-		"prices_tools.go": {"prices coverage"}, "derive.go": {"derive"},
+		"prices_tools.go": {"prices coverage"}, "derive.go": {"derive"}, "serve.go": {"serve"},
 	}
 	var names []string
 	for _, s := range connFlagSpecs() {

@@ -69,6 +69,7 @@ Every flag can also be set with the environment variable shown in its help.`,
 			deriveCommand(),
 			repriceCommand(),
 			alertsCommand(),
+			serveCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}

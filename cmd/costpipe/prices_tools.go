@@ -16,6 +16,7 @@ import (
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/render"
+	"github.com/costpipe/costpipe/report"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -347,64 +348,12 @@ func pricesCoverage(c *cli.Context) error {
 	return out.Flush()
 }
 
-// coverage classifies the usage groups (provider, model, service tier)
-// under cat at now: unpriced (no entry or no price yet), regex (priced by a
-// match entry), service_tier (the entry has no price for the group's
-// service tier: standard rates), stale (the price is older than stale:
-// its from, or the catalog's updated date if later), or ok. Worst first,
-// then by calls.
+// coverage classifies the usage groups under cat at now (report.Classify).
 func coverage(cat *pricing.Catalog, usage []analytics.UsageRow, now time.Time, stale time.Duration) []coverageRow {
-	var updated time.Time
-	if u := cat.Updated(); u != "" {
-		if t, err := parseAt(u); err == nil {
-			updated = t
-		}
-	}
-	rank := map[string]int{"unpriced": 0, "regex": 1, "service_tier": 2, "stale": 3, "ok": 4}
 	var rows []coverageRow
-	for i := range usage {
-		u := &usage[i]
-		r := coverageRow{Provider: u.Group[analytics.DimProvider], Model: u.Group[analytics.DimModel],
-			ServiceTier: u.Group[analytics.DimServiceTier], Requests: u.Requests, UnpricedAtIngest: u.UnpricedRequests,
-			CostUSD: usd(u.CostUSD), Status: "ok"}
-		e := cat.Lookup(r.Provider, r.Model)
-		var p pricing.Price
-		ok := false
-		if e != nil {
-			p, ok = e.PriceAt(now)
-		}
-		switch {
-		case e == nil:
-			r.Status, r.Note = "unpriced", "no entry for this provider and model"
-		case !ok:
-			r.Status, r.Note = "unpriced", "the entry's first price is later than now"
-		case e.Match != "":
-			r.Status, r.Note = "regex", "priced by match "+strconv.Quote(e.Match)
-		case r.ServiceTier != "" && !slices.Contains(p.ServiceTierNames(), r.ServiceTier):
-			r.Status, r.Note = "service_tier", "no "+r.ServiceTier+" price: charged the standard rates"
-		default:
-			asOf := p.From
-			if updated.After(asOf) {
-				asOf = updated
-			}
-			if now.Sub(asOf) > stale {
-				r.Status = "stale"
-				r.Note = fmt.Sprintf("price as of %s, %d days ago", asOf.Format("2006-01-02"), int(now.Sub(asOf).Hours()/24))
-			}
-		}
-		rows = append(rows, r)
+	for _, r := range report.Classify(cat, usage, now, stale) {
+		rows = append(rows, coverageRow{Status: r.Status, Provider: r.Provider, Model: r.Model, ServiceTier: r.ServiceTier,
+			Requests: r.Requests, UnpricedAtIngest: r.UnpricedAtIngest, CostUSD: usd(r.CostUSD), Note: r.Note})
 	}
-	slices.SortStableFunc(rows, func(a, b coverageRow) int {
-		if d := rank[a.Status] - rank[b.Status]; d != 0 {
-			return d
-		}
-		switch {
-		case a.Requests > b.Requests:
-			return -1
-		case a.Requests < b.Requests:
-			return 1
-		}
-		return strings.Compare(a.Provider+"\x00"+a.Model+"\x00"+a.ServiceTier, b.Provider+"\x00"+b.Model+"\x00"+b.ServiceTier)
-	})
 	return rows
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/render"
+	"github.com/costpipe/costpipe/report"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -121,7 +121,7 @@ func granularityFlag() cli.Flag {
 		Usage: "rollup tables to read, `G`: auto (the coarsest that fits each part of the range), minute, hour or day"}
 }
 
-// whereFlag collects repeated --where DIM=VALUE flags; parseByWhere
+// whereFlag collects repeated --where DIM=VALUE flags; report.ParseByWhere
 // validates them.
 type whereFlag struct {
 	raw []string
@@ -141,53 +141,42 @@ func (w *whereFlag) String() string {
 	return strings.Join(w.raw, " ")
 }
 
-// parseWhere parses DIM=VALUE.
-func parseWhere(s string) (render.Filter, error) {
-	name, value, ok := strings.Cut(s, "=")
-	if !ok {
-		return render.Filter{}, fmt.Errorf("invalid --where %q: want DIMENSION=VALUE, e.g. tenant=acme", s)
+// flagParams are a command's flags as report parameters.
+type flagParams struct{ c *cli.Context }
+
+// Value returns the flag's value as text ("" for a flag the command lacks).
+func (f flagParams) Value(name string) string {
+	if name == "where" {
+		return ""
 	}
-	d, err := analytics.ParseDim(strings.TrimSpace(name))
-	if err != nil {
-		return render.Filter{}, fmt.Errorf("invalid --where %q: %w", s, err)
-	}
-	return render.Filter{Dim: d, Value: value}, nil
-}
-
-// usageRequest is the parsed command line of query usage (and of query
-// latency, top and series, which read its range, --by and --where).
-type usageRequest struct {
-	query   analytics.UsageQuery
-	format  render.Format
-	where   []render.Filter
-	compare bool
-}
-
-// scope is what the request covers, for titles.
-func (r *usageRequest) scope() render.Scope {
-	return render.Scope{From: r.query.From, To: r.query.To, By: r.query.By, Where: r.where}
-}
-
-// swapRepriced makes the re-priced cost the rows' cost: CostUSD and
-// UnpricedRequests take the re-priced values, and Reprice then holds the
-// stored ones (kept only with --compare, for the stored_* fields).
-func swapRepriced(rows []analytics.UsageRow, compare bool) {
-	for i := range rows {
-		r := &rows[i]
-		if r.Reprice == nil {
-			continue
-		}
-		stored := analytics.Repriced{CostUSD: r.CostUSD, UnpricedRequests: r.UnpricedRequests}
-		r.CostUSD, r.UnpricedRequests = r.Reprice.CostUSD, r.Reprice.UnpricedRequests
-		r.Reprice = nil
-		if compare {
-			r.Reprice = &stored
-		}
+	switch v := f.c.Value(name).(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	default:
+		return fmt.Sprint(v)
 	}
 }
+
+// Values returns every --where.
+func (f flagParams) Values(name string) []string {
+	if wf, ok := f.c.Generic(name).(*whereFlag); ok {
+		return wf.raw
+	}
+	return nil
+}
+
+// IsSet reports whether the flag was given (or set from the environment).
+func (f flagParams) IsSet(name string) bool { return f.c.IsSet(name) }
+
+// Name is "--" + name.
+func (f flagParams) Name(name string) string { return "--" + name }
 
 func runQueryUsage(c *cli.Context) error {
-	req, err := parseUsageFlags(c, time.Now())
+	req, format, err := parseUsageFlags(c, time.Now())
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
@@ -196,38 +185,11 @@ func runQueryUsage(c *cli.Context) error {
 		return err
 	}
 	defer w.Close()
-	rows, err := q.Usage(c.Context, req.query)
+	t, err := report.UsageTable(c.Context, q, req, format == render.FormatTable)
 	if err != nil {
 		return migrateHint(err, w)
 	}
-	if req.query.Reprice != nil {
-		swapRepriced(rows, req.compare)
-		// Most expensive first, by the re-priced cost.
-		slices.SortStableFunc(rows, func(a, b analytics.UsageRow) int { return b.CostUSD.Cmp(a.CostUSD) })
-	}
-	report := render.UsageReport{Scope: req.scope(), Rows: rows, Compare: req.compare}
-	if req.query.Reprice != nil {
-		report.RepricedWith = req.query.Reprice.Name()
-	}
-	if req.format == render.FormatTable && len(rows) > 1 {
-		if report.Total, err = queryTotal(c, q, req); err != nil {
-			return err
-		}
-	}
-	return writeReport(c, req.format, render.Usage(report))
-}
-
-// queryTotal is the usage of every group of req (re-priced as req asks),
-// for the TOTAL line of a table; nil when nothing matched.
-func queryTotal(c *cli.Context, q *analytics.Querier, req usageRequest) (*analytics.UsageRow, error) {
-	tq := req.query
-	tq.By = nil
-	t, err := q.Usage(c.Context, tq)
-	if err != nil || len(t) != 1 {
-		return nil, err
-	}
-	swapRepriced(t, req.compare)
-	return &t[0], nil
+	return writeReport(c, format, t)
 }
 
 // openQuerier opens the warehouse of --clickhouse and a querier on it.
@@ -268,148 +230,61 @@ func parseFormat(c *cli.Context) (render.Format, error) {
 }
 
 // parseQueryFlags reads the flags query usage, latency, top and series
-// share: no arguments, --format, --granularity (auto when the command has
-// none), the range and --by and --where; now anchors --since.
-func parseQueryFlags(c *cli.Context, now time.Time) (usageRequest, error) {
-	var req usageRequest
+// share: no arguments and --format; report.ParseUsage reads the range,
+// --granularity (auto when the command has none), --by and --where.
+func parseQueryFlags(c *cli.Context, now time.Time) (report.Usage, render.Format, error) {
 	if c.NArg() > 0 {
-		return req, fmt.Errorf("query %s takes no arguments, got %q", c.Command.Name, c.Args().First())
+		return report.Usage{}, "", fmt.Errorf("query %s takes no arguments, got %q", c.Command.Name, c.Args().First())
 	}
-	var err error
-	if req.format, err = parseFormat(c); err != nil {
-		return req, err
+	format, err := parseFormat(c)
+	if err != nil {
+		return report.Usage{}, "", err
 	}
-	if req.query.Granularity, err = analytics.ParseGranularity(c.String("granularity")); err != nil {
-		return req, fmt.Errorf("invalid --granularity: %w", err)
-	}
-	if req.query.From, req.query.To, err = parseRange(c, now); err != nil {
-		return req, err
-	}
-	req.query.By, req.query.Where, req.where, err = parseByWhere(c)
-	return req, err
+	req, err := report.ParseUsage(flagParams{c}, now)
+	return req, format, err
 }
 
 // parseUsageFlags validates the flags of query usage; now anchors --since.
-func parseUsageFlags(c *cli.Context, now time.Time) (usageRequest, error) {
-	req, err := parseQueryFlags(c, now)
+func parseUsageFlags(c *cli.Context, now time.Time) (report.Usage, render.Format, error) {
+	req, format, err := parseQueryFlags(c, now)
 	if err != nil {
-		return req, err
+		return req, format, err
 	}
-	req.compare = c.Bool("compare")
+	req.Compare = c.Bool("compare")
 	if maps := c.StringSlice("map-model"); len(maps) > 0 {
 		if c.String("reprice") == "" {
-			return req, fmt.Errorf("--map-model needs --reprice (the catalog to price the mapped calls with)")
+			return req, format, fmt.Errorf("--map-model needs --reprice (the catalog to price the mapped calls with)")
 		}
-		req.query.MapModel = map[string]string{}
+		req.Query.MapModel = map[string]string{}
 		for _, m := range maps {
 			from, to, ok := strings.Cut(m, "=")
 			if !ok || from == "" || to == "" {
-				return req, fmt.Errorf("invalid --map-model %q: want OLD=NEW (model names)", m)
+				return req, format, fmt.Errorf("invalid --map-model %q: want OLD=NEW (model names)", m)
 			}
-			req.query.MapModel[from] = to
+			req.Query.MapModel[from] = to
 		}
 	}
-	if req.compare && c.String("reprice") == "" {
-		return req, fmt.Errorf("--compare needs --reprice (the catalog to compare the stored cost with)")
+	if req.Compare && c.String("reprice") == "" {
+		return req, format, fmt.Errorf("--compare needs --reprice (the catalog to compare the stored cost with)")
 	}
 	if path := c.String("reprice"); path != "" {
 		if path == "default" {
-			req.query.Reprice = pricing.Default()
-		} else if req.query.Reprice, err = pricing.Load(path); err != nil {
-			return req, fmt.Errorf("invalid --reprice:\n%w", err)
+			req.Query.Reprice = pricing.Default()
+		} else if req.Query.Reprice, err = pricing.Load(path); err != nil {
+			return req, format, fmt.Errorf("invalid --reprice:\n%w", err)
 		}
 	}
-	return req, nil
-}
-
-// parseRange reads --from, --to and --since; now anchors --since.
-func parseRange(c *cli.Context, now time.Time) (from, to time.Time, err error) {
-	to = now.UTC()
-	if s := c.String("to"); s != "" {
-		if to, err = parseTime(s); err != nil {
-			return from, to, fmt.Errorf("invalid --to: %w", err)
-		}
-	}
-	if s := c.String("from"); s != "" {
-		if c.IsSet("since") {
-			return from, to, fmt.Errorf("--from and --since are mutually exclusive: give a range with --from/--to or a length with --since")
-		}
-		if from, err = parseTime(s); err != nil {
-			return from, to, fmt.Errorf("invalid --from: %w", err)
-		}
-	} else {
-		d, err := parseSince(c.String("since"))
-		if err != nil {
-			return from, to, err
-		}
-		from = to.Add(-d)
-	}
-	if !from.Before(to) {
-		return from, to, fmt.Errorf("empty range: --from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
-	}
-	return from, to, nil
+	return req, format, nil
 }
 
 // parseByWhere reads --by and --where.
 func parseByWhere(c *cli.Context) (by []analytics.Dim, where map[analytics.Dim][]string, conds []render.Filter, err error) {
-	seen := map[analytics.Dim]bool{}
-	for _, s := range strings.Split(c.String("by"), ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		d, err := analytics.ParseDim(s)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("invalid --by dimension %q: want tenant, application, provider, model, error_type, service_tier or context_band", s)
-		}
-		if seen[d] {
-			return nil, nil, nil, fmt.Errorf("invalid --by: dimension %q given twice", s)
-		}
-		seen[d] = true
-		by = append(by, d)
-	}
-	if wf, ok := c.Generic("where").(*whereFlag); ok && len(wf.raw) > 0 {
-		where = map[analytics.Dim][]string{}
-		for _, s := range wf.raw {
-			cond, err := parseWhere(s)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			conds = append(conds, cond)
-			where[cond.Dim] = append(where[cond.Dim], cond.Value)
-		}
-	}
-	return by, where, conds, nil
-}
-
-// parseTime accepts RFC 3339 (fraction optional) or a date, taken as UTC
-// midnight.
-func parseTime(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("cannot parse %q: want RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02)", s)
+	return report.ParseByWhere(flagParams{c})
 }
 
 // parseSince accepts a positive Go duration or a whole number of days ("7d").
-func parseSince(s string) (time.Duration, error) {
-	var d time.Duration
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil {
-			return 0, fmt.Errorf("invalid --since %q: want a duration such as 90m, 24h or 7d", s)
-		}
-		d = time.Duration(n) * 24 * time.Hour
-	} else {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("invalid --since %q: want a duration such as 90m, 24h or 7d", s)
-		}
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("invalid --since %q: must be positive", s)
-	}
-	return d, nil
-}
+func parseSince(s string) (time.Duration, error) { return report.ParseSince(s) }
+
+// parseTime accepts RFC 3339 (fraction optional) or a date, taken as UTC
+// midnight.
+func parseTime(s string) (time.Time, error) { return report.ParseTime(s) }

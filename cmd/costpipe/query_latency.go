@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/render"
+	"github.com/costpipe/costpipe/report"
 )
 
 func queryLatencyCommand() *cli.Command {
@@ -35,7 +36,7 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 }
 
 func runQueryLatency(c *cli.Context) error {
-	req, err := parseQueryFlags(c, time.Now())
+	req, format, err := parseQueryFlags(c, time.Now())
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
@@ -44,15 +45,9 @@ func runQueryLatency(c *cli.Context) error {
 		return err
 	}
 	defer w.Close()
-	rows, err := q.Usage(c.Context, req.query)
+	t, err := report.LatencyTable(c.Context, q, req, format == render.FormatTable)
 	if err != nil {
 		return migrateHint(err, w)
 	}
-	report := render.LatencyReport{Scope: req.scope(), Rows: rows}
-	if req.format == render.FormatTable && len(rows) > 1 {
-		if report.Total, err = queryTotal(c, q, req); err != nil {
-			return err
-		}
-	}
-	return writeReport(c, req.format, render.Latency(report))
+	return writeReport(c, format, t)
 }

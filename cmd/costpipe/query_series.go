@@ -2,12 +2,13 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/analytics"
-	"github.com/costpipe/costpipe/render"
+	"github.com/costpipe/costpipe/report"
 )
 
 func querySeriesCommand() *cli.Command {
@@ -44,30 +45,28 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 }
 
 func runQuerySeries(c *cli.Context) error {
-	req, err := parseQueryFlags(c, time.Now())
+	if c.NArg() > 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("query series takes no arguments, got %q", c.Args().First())}
+	}
+	format, err := parseFormat(c)
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	step, err := analytics.ParseStep(c.String("step"))
+	req, err := report.ParseSeries(flagParams{c}, time.Now())
 	if err != nil {
-		return &exitError{code: 2, msg: "invalid --step: " + err.Error()}
-	}
-	metric, err := analytics.ParseMetric(c.String("metric"))
-	if err != nil {
-		return &exitError{code: 2, msg: "invalid --metric: " + err.Error()}
+		return &exitError{code: 2, msg: err.Error()}
 	}
 	w, q, err := openQuerier(c)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	res, err := q.Series(c.Context, analytics.SeriesQuery{From: req.query.From, To: req.query.To, Step: step,
-		By: req.query.By, Where: req.query.Where, Metric: metric})
+	t, err := report.SeriesTable(c.Context, q, req)
 	if errors.Is(err, analytics.ErrTooManySteps) {
 		return &exitError{code: 2, msg: err.Error()}
 	}
 	if err != nil {
 		return migrateHint(err, w)
 	}
-	return writeReport(c, req.format, render.Series(render.SeriesReport{Scope: req.scope(), Result: res}))
+	return writeReport(c, format, t)
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/analytics"
-	"github.com/costpipe/costpipe/render"
+	"github.com/costpipe/costpipe/report"
 )
 
 func queryTopCommand() *cli.Command {
@@ -41,30 +41,25 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 }
 
 func runQueryTop(c *cli.Context) error {
-	req, err := parseQueryFlags(c, time.Now())
+	if c.NArg() > 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("query top takes no arguments, got %q", c.Args().First())}
+	}
+	format, err := parseFormat(c)
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	metric, err := analytics.ParseMetric(c.String("metric"))
+	req, err := report.ParseTop(flagParams{c}, time.Now(), analytics.DefaultOptions().MaxRows)
 	if err != nil {
-		return &exitError{code: 2, msg: "invalid --metric: " + err.Error()}
-	}
-	if len(req.query.By) == 0 {
-		return &exitError{code: 2, msg: "query top needs --by: the dimensions of a group, e.g. --by tenant"}
-	}
-	n, maxN := c.Int("limit"), analytics.DefaultOptions().MaxRows
-	if n < 1 || n > maxN {
-		return &exitError{code: 2, msg: fmt.Sprintf("invalid --limit %d: want 1 to %d", n, maxN)}
+		return &exitError{code: 2, msg: err.Error()}
 	}
 	w, q, err := openQuerier(c)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	res, err := q.Top(c.Context, analytics.TopQuery{From: req.query.From, To: req.query.To, By: req.query.By, Where: req.query.Where,
-		Granularity: req.query.Granularity, Metric: metric, N: n})
+	t, err := report.TopTable(c.Context, q, req)
 	if err != nil {
 		return migrateHint(err, w)
 	}
-	return writeReport(c, req.format, render.Top(render.TopReport{Scope: req.scope(), Result: res}))
+	return writeReport(c, format, t)
 }

@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/render"
+	"github.com/costpipe/costpipe/report"
 )
 
 // trendFlags are the flags query growth and query forecast share.
@@ -29,44 +28,13 @@ func metricFlag(what string) cli.Flag {
 		Usage: what + ", `METRIC`: cost (USD), requests, input_tokens, output_tokens or tokens"}
 }
 
-// trendRequest is what query growth and query forecast read from flags.
-type trendRequest struct {
-	by     []analytics.Dim
-	where  map[analytics.Dim][]string
-	conds  []render.Filter
-	metric analytics.Metric
-	loc    *time.Location
-	at     time.Time
-	format render.Format
-}
-
-func parseTrendFlags(c *cli.Context) (trendRequest, error) {
-	var r trendRequest
-	var err error
+// parseTrendFlags checks that query growth and forecast got no arguments
+// and reads --format.
+func parseTrendFlags(c *cli.Context) (render.Format, error) {
 	if c.NArg() > 0 {
-		return r, fmt.Errorf("%s takes no arguments, got %q", c.Command.FullName(), c.Args().First())
+		return "", fmt.Errorf("%s takes no arguments, got %q", c.Command.FullName(), c.Args().First())
 	}
-	if r.by, r.where, r.conds, err = parseByWhere(c); err != nil {
-		return r, err
-	}
-	if r.metric, err = analytics.ParseMetric(c.String("metric")); err != nil {
-		return r, fmt.Errorf("invalid --metric: %w", err)
-	}
-	tz := c.String("tz")
-	if tz == "Local" || tz == "" {
-		return r, fmt.Errorf("invalid --tz %q: want an IANA zone name such as UTC or Europe/Berlin", tz)
-	}
-	if r.loc, err = time.LoadLocation(tz); err != nil {
-		return r, fmt.Errorf("invalid --tz %q: %v", tz, err)
-	}
-	r.at = time.Now()
-	if s := c.String("at"); s != "" {
-		if r.at, err = parseTime(s); err != nil {
-			return r, fmt.Errorf("invalid --at: %w", err)
-		}
-	}
-	r.format, err = parseFormat(c)
-	return r, err
+	return parseFormat(c)
 }
 
 func queryGrowthCommand() *cli.Command {
@@ -102,7 +70,11 @@ Examples:
 }
 
 func runQueryGrowth(c *cli.Context) error {
-	req, err := parseTrendFlags(c)
+	format, err := parseTrendFlags(c)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	req, err := report.ParseGrowth(flagParams{c}, time.Now())
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
@@ -111,13 +83,11 @@ func runQueryGrowth(c *cli.Context) error {
 		return err
 	}
 	defer w.Close()
-	rows, err := q.Growth(c.Context, analytics.GrowthQuery{At: req.at, Location: req.loc, By: req.by, Where: req.where,
-		Metric: req.metric, Window: c.Int("window")})
+	t, err := report.GrowthTable(c.Context, q, req)
 	if err != nil {
 		return migrateHint(err, w)
 	}
-	return writeReport(c, req.format, render.Growth(render.GrowthReport{Scope: render.Scope{By: req.by, Where: req.conds},
-		Metric: req.metric, Location: req.loc, Rows: rows}))
+	return writeReport(c, format, t)
 }
 
 func queryForecastCommand() *cli.Command {
@@ -154,44 +124,22 @@ Examples:
 }
 
 func runQueryForecast(c *cli.Context) error {
-	req, err := parseTrendFlags(c)
+	format, err := parseTrendFlags(c)
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	period, err := analytics.ParsePeriod(c.String("period"))
+	req, err := report.ParseForecast(flagParams{c}, time.Now())
 	if err != nil {
-		return &exitError{code: 2, msg: "invalid --period: " + err.Error()}
-	}
-	var budget *float64
-	if c.IsSet("budget") {
-		b := c.Float64("budget")
-		if !(b > 0) || math.IsInf(b, 0) {
-			return &exitError{code: 2, msg: fmt.Sprintf("invalid --budget %v: want a positive amount", b)}
-		}
-		budget = &b
-	}
-	horizon := c.Int("horizon")
-	if horizon != 0 {
-		if c.IsSet("period") {
-			return &exitError{code: 2, msg: "--period and --horizon are mutually exclusive: a calendar period or the next N days"}
-		}
-		if horizon < 1 || horizon > 366 {
-			return &exitError{code: 2, msg: fmt.Sprintf("invalid --horizon %d: want 1 to 366 days", horizon)}
-		}
+		return &exitError{code: 2, msg: err.Error()}
 	}
 	w, q, err := openQuerier(c)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	rows, err := q.Forecast(c.Context, analytics.ForecastQuery{At: req.at, Location: req.loc, Period: period, By: req.by,
-		Where: req.where, Metric: req.metric, History: c.Int("history"), Budget: budget, Horizon: horizon})
-	if horizon > 0 {
-		period = analytics.Period(fmt.Sprintf("next %d days", horizon)) // for the report's title
-	}
+	t, err := report.ForecastTable(c.Context, q, req)
 	if err != nil {
 		return migrateHint(err, w)
 	}
-	return writeReport(c, req.format, render.Forecast(render.ForecastReport{Scope: render.Scope{By: req.by, Where: req.conds},
-		Metric: req.metric, Location: req.loc, Period: period, Budget: budget != nil, Rows: rows}))
+	return writeReport(c, format, t)
 }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/costpipe/costpipe/alerts"
+	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/producers/ingest"
+	"github.com/costpipe/costpipe/serve"
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+func serveCommand() *cli.Command {
+	def := serve.DefaultOptions()
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "serve the query API (JSON, CSV, Arrow) and the dashboard over HTTP",
+		Description: `Serves on --listen:
+
+  GET /api/v1/usage, /latency, /top, /series, /growth, /forecast, /prices,
+      /alerts, /alerts/notifications
+                  the reports of costpipe query (and prices coverage), with its
+                  flags as query parameters: ?since=7d&by=model&where=tenant=acme.
+                  JSON; "Accept: application/vnd.apache.arrow.stream" gives Arrow,
+                  "Accept: text/csv" CSV. Errors are JSON naming the parameter.
+  GET /           the dashboard (one page, embedded)
+  GET /healthz, /readyz (ClickHouse answers), /metrics (Prometheus)
+
+API keys come from --keys, the ingest gateway's format: one "KEY TENANT" pair
+per line, TENANT a tenant name or * for all. Clients send "Authorization:
+Bearer KEY"; a tenant's key reads only that tenant (any other is 403), a *
+key every tenant. The page asks for a key and keeps it in the browser.
+
+SIGTERM or Ctrl-C stops accepting connections and finishes the requests in
+flight (up to --shutdown-timeout). Reference: docs/serve.md.
+
+Examples:
+  costpipe serve --listen 127.0.0.1:8090 --keys keys.txt
+  curl -H "Authorization: Bearer $KEY" 'http://127.0.0.1:8090/api/v1/usage?since=7d&by=model'
+
+Exit status: 0 clean stop, 1 serving failed, 2 usage error.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8090", EnvVars: []string{"COSTPIPE_SERVE_LISTEN"},
+				Usage: "`HOST:PORT` to serve HTTP on (port 0 picks a free one)"},
+			&cli.StringFlag{Name: "keys", EnvVars: []string{"COSTPIPE_SERVE_KEYS"}, TakesFile: true,
+				Usage: "API key `FILE` (the ingest gateway's format): one \"KEY TENANT\" per line, TENANT * for every tenant"},
+			&cli.DurationFlag{Name: "query-timeout", Value: def.QueryTimeout, EnvVars: []string{"COSTPIPE_SERVE_QUERY_TIMEOUT"},
+				Usage: "how long an API request may take before it is answered 503"},
+			&cli.IntFlag{Name: "max-concurrent", Value: def.MaxConcurrent, EnvVars: []string{"COSTPIPE_SERVE_MAX_CONCURRENT"},
+				Usage: "API requests querying at once; more wait for a slot"},
+			&cli.IntFlag{Name: "max-response-bytes", Value: def.MaxResponseBytes, EnvVars: []string{"COSTPIPE_SERVE_MAX_RESPONSE_BYTES"},
+				Usage: "largest API answer in `BYTES`; a larger one is refused with a hint to narrow the request"},
+			&cli.DurationFlag{Name: "shutdown-timeout", Value: def.ShutdownTimeout, EnvVars: []string{"COSTPIPE_SERVE_SHUTDOWN_TIMEOUT"},
+				Usage: "how long SIGTERM waits for requests in flight"},
+		},
+		Action: runServe,
+	}
+}
+
+func runServe(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("serve takes no arguments, got %q", c.Args().First())}
+	}
+	log, err := logger(c)
+	if err != nil {
+		return err
+	}
+	if c.String("keys") == "" {
+		return &exitError{code: 2, msg: "serve needs --keys FILE: one \"KEY TENANT\" per line (TENANT * for every tenant)"}
+	}
+	opts := serve.DefaultOptions()
+	if opts.Keys, err = ingest.LoadKeys(c.String("keys")); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	if opts.Catalog, err = loadCatalog(c); err != nil {
+		return err
+	}
+	opts.Logger = log
+	opts.QueryTimeout = c.Duration("query-timeout")
+	opts.WriteTimeout = opts.QueryTimeout + 10*time.Second
+	opts.MaxConcurrent = c.Int("max-concurrent")
+	opts.MaxResponseBytes = c.Int("max-response-bytes")
+	opts.ShutdownTimeout = c.Duration("shutdown-timeout")
+	if err := opts.Validate(); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	wopts := warehouse.DefaultOptions()
+	wopts.DSN = c.String("clickhouse")
+	wopts.MaxOpenConns = opts.MaxConcurrent
+	w, err := warehouse.Open(c.Context, wopts)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	opts.Alerts = alerts.NewStore(w, time.Now)
+	srv, err := serve.New(w, analytics.New(w, analytics.Options{MaxRows: 20000}), opts)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return &exitError{code: 1, msg: fmt.Sprintf("cannot listen on %s: %v", c.String("listen"), err)}
+	}
+	log.Info("serving the API and the dashboard", "url", "http://"+ln.Addr().String()+"/", "keys", opts.Keys.Len())
+	return srv.Serve(c.Context, ln)
+}

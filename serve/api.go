@@ -1,0 +1,268 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/render"
+	"github.com/costpipe/costpipe/report"
+)
+
+// ContentTypeArrow is the media type of an Arrow IPC stream.
+const ContentTypeArrow = "application/vnd.apache.arrow.stream"
+
+// endpoint is one API endpoint: its name under /api/v1/, its parameters,
+// and how it answers for a key bound to tenant.
+type endpoint struct {
+	name   string
+	params []string
+	run    func(ctx context.Context, tenant string, p urlParams) (*render.Table, error)
+}
+
+// endpoints lists the API.
+func (s *Server) endpoints() []endpoint {
+	eps := []endpoint{
+		{"usage", usageParams, s.usage},
+		{"latency", usageParams, s.latency},
+		{"top", topParams, s.top},
+		{"series", seriesParams, s.series},
+		{"growth", growthParams, s.growth},
+		{"forecast", forecastParams, s.forecast},
+		{"prices", pricesParams, s.prices},
+	}
+	if s.opts.Alerts != nil {
+		eps = append(eps, endpoint{"alerts", alertsParams, s.alerts}, endpoint{"alerts/notifications", logParams, s.notifications})
+	}
+	return eps
+}
+
+// errTooLarge is an answer over Options.MaxResponseBytes.
+var errTooLarge = errors.New("the answer is too large")
+
+// boundedBuffer is a buffer that refuses to grow past max bytes. It has
+// no WriteString or ReadFrom, so every write goes through Write.
+type boundedBuffer struct {
+	buf bytes.Buffer
+	max int
+}
+
+// Write appends p, or fails with errTooLarge when it does not fit.
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if b.buf.Len()+len(p) > b.max {
+		return 0, errTooLarge
+	}
+	return b.buf.Write(p)
+}
+
+// negotiate picks the format from the Accept header: Arrow or CSV when
+// asked for, JSON otherwise.
+func negotiate(accept string) (render.Format, string) {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case ContentTypeArrow:
+			return render.FormatArrow, ContentTypeArrow
+		case "text/csv":
+			return render.FormatCSV, "text/csv; charset=utf-8"
+		case "application/json":
+			return render.FormatJSON, "application/json"
+		}
+	}
+	return render.FormatJSON, "application/json"
+}
+
+// api serves one endpoint: authenticate, check the parameters, wait for a
+// slot, run, render into a bounded buffer, answer.
+func (s *Server) api(e endpoint) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Cache-Control", "no-store")
+		tenant, err := s.authenticate(r)
+		if err != nil {
+			rw.Header().Set("WWW-Authenticate", `Bearer realm="costpipe"`)
+			writeError(rw, http.StatusUnauthorized, "", err.Error())
+			return
+		}
+		p, err := newParams(r.URL.Query(), e.params)
+		if err != nil {
+			s.fail(rw, r, err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.QueryTimeout)
+		defer cancel()
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			writeError(rw, http.StatusServiceUnavailable, "", "busy: too many requests at once, try again")
+			return
+		}
+		defer func() { <-s.slots }()
+		t, err := e.run(ctx, tenant, p)
+		if err != nil {
+			s.fail(rw, r, err)
+			return
+		}
+		format, ctype := negotiate(r.Header.Get("Accept"))
+		buf := &boundedBuffer{max: s.opts.MaxResponseBytes}
+		if err := render.Write(buf, format, t); err != nil {
+			s.fail(rw, r, err)
+			return
+		}
+		rw.Header().Set("Content-Type", ctype)
+		rw.Header().Set("Content-Length", strconv.Itoa(buf.buf.Len()))
+		rw.Header().Set("Vary", "Accept, Authorization")
+		rw.Write(buf.buf.Bytes())
+	})
+}
+
+// fail answers err: a parameter error 400 naming the parameter, a
+// forbidden tenant 403, a deadline 503, anything else 500 with a generic
+// message (the details, which may quote SQL, go to the log only).
+func (s *Server) fail(rw http.ResponseWriter, r *http.Request, err error) {
+	var pe *report.ParamError
+	switch {
+	case errors.As(err, &pe):
+		msg := pe.Msg
+		if pe.Param == "where" {
+			// Never quote a where value back: it may name a tenant.
+			msg = "invalid where: want DIMENSION=VALUE with DIMENSION one of tenant, application, provider, model, error_type, service_tier or context_band"
+		}
+		writeError(rw, http.StatusBadRequest, pe.Param, msg)
+	case errors.Is(err, errForbidden):
+		writeError(rw, http.StatusForbidden, "where", err.Error())
+	case errors.Is(err, analytics.ErrTooManySteps):
+		writeError(rw, http.StatusBadRequest, "step", "too many steps: use a larger step or a shorter range (at most 10000 steps)")
+	case errors.Is(err, errTooLarge):
+		writeError(rw, http.StatusBadRequest, "", "the answer is larger than the server's response bound: narrow the range, group by fewer dimensions or filter")
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		writeError(rw, http.StatusServiceUnavailable, "", "the query took too long: narrow the range or try again")
+	default:
+		s.opts.Logger.Error("API request failed", "path", r.URL.Path, "err", err)
+		writeError(rw, http.StatusInternalServerError, "", "the query failed; the server log has the details")
+	}
+}
+
+// apiError is the body of an error answer.
+type apiError struct {
+	Error string `json:"error"`
+	Param string `json:"param,omitempty"`
+}
+
+// writeError answers code with a JSON error naming param (if any).
+func writeError(rw http.ResponseWriter, code int, param, msg string) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.Header().Set("Cache-Control", "no-store")
+	rw.WriteHeader(code)
+	json.NewEncoder(rw).Encode(apiError{Error: msg, Param: param})
+}
+
+// scoped runs restrict on a range and keeps its conditions in step.
+func scopeRange(tenant string, r *report.Range) error {
+	where, err := restrict(tenant, r.Where, &r.Conds)
+	r.Where = where
+	return err
+}
+
+// scopeTrend runs restrict on a trend request.
+func scopeTrend(tenant string, t *report.Trend) error {
+	where, err := restrict(tenant, t.Where, &t.Conds)
+	t.Where = where
+	return err
+}
+
+func (s *Server) usage(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+	u, err := report.ParseUsage(p, s.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := scopeRange(tenant, &u.Range); err != nil {
+		return nil, err
+	}
+	u.Query.Where = u.Where
+	return report.UsageTable(ctx, s.q, u, false)
+}
+
+func (s *Server) latency(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+	u, err := report.ParseUsage(p, s.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := scopeRange(tenant, &u.Range); err != nil {
+		return nil, err
+	}
+	u.Query.Where = u.Where
+	return report.LatencyTable(ctx, s.q, u, false)
+}
+
+func (s *Server) top(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+	t, err := report.ParseTop(p, s.opts.Now(), 1000)
+	if err != nil {
+		return nil, err
+	}
+	if err := scopeRange(tenant, &t.Range); err != nil {
+		return nil, err
+	}
+	return report.TopTable(ctx, s.q, t)
+}
+
+func (s *Server) series(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+	sr, err := report.ParseSeries(p, s.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := scopeRange(tenant, &sr.Range); err != nil {
+		return nil, err
+	}
+	return report.SeriesTable(ctx, s.q, sr)
+}
+
+func (s *Server) growth(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+	g, err := report.ParseGrowth(p, s.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := scopeTrend(tenant, &g.Trend); err != nil {
+		return nil, err
+	}
+	return report.GrowthTable(ctx, s.q, g)
+}
+
+func (s *Server) forecast(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+	f, err := report.ParseForecast(p, s.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := scopeTrend(tenant, &f.Trend); err != nil {
+		return nil, err
+	}
+	return report.ForecastTable(ctx, s.q, f)
+}
+
+func (s *Server) prices(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+	c, err := report.ParseCoverage(p)
+	if err != nil {
+		return nil, err
+	}
+	if c.Where, err = restrict(tenant, c.Where, nil); err != nil {
+		return nil, err
+	}
+	if v := p.Value("all"); v != "" {
+		if c.All, err = strconv.ParseBool(v); err != nil {
+			return nil, &report.ParamError{Param: "all", Msg: "invalid all: want true or false"}
+		}
+	}
+	rows, err := report.CoverageRows(ctx, s.q, s.opts.Catalog, c, s.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	return report.CoverageTable(rows, s.opts.Catalog), nil
+}

@@ -1,0 +1,97 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/costpipe/costpipe/alerts"
+	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/producers/ingest"
+)
+
+// Options configure a Server. Start from DefaultOptions; zero values are
+// not replaced by defaults.
+type Options struct {
+	// Keys are the API keys, the ingest gateway's key file format
+	// (ingest.LoadKeys): a key bound to a tenant reads only that tenant, a
+	// key bound to "*" reads every tenant. Required: there is no
+	// unauthenticated mode.
+	Keys *ingest.Keys
+
+	// Catalog classifies the traffic in /api/v1/prices. Default
+	// pricing.Default().
+	Catalog *pricing.Catalog
+
+	// Now is the clock that anchors since and the default at of growth and
+	// forecast. Default time.Now.
+	Now func() time.Time
+
+	// QueryTimeout bounds one API request's work (waiting for a slot and
+	// the queries); past it the request is answered 503. Default 30 s.
+	QueryTimeout time.Duration
+
+	// MaxConcurrent bounds the API requests running queries at once; more
+	// wait for a slot within QueryTimeout. Default 16.
+	MaxConcurrent int
+
+	// MaxResponseBytes bounds an API response body; a larger answer is
+	// refused with 400 and a hint to narrow the request, so a careless
+	// request never buffers an unbounded body. Default 32 MiB.
+	MaxResponseBytes int
+
+	// ReadHeaderTimeout, WriteTimeout and IdleTimeout are the HTTP
+	// server's. Defaults 5 s, QueryTimeout + 10 s, 120 s.
+	ReadHeaderTimeout, WriteTimeout, IdleTimeout time.Duration
+
+	// ShutdownTimeout bounds the graceful shutdown: requests in flight get
+	// this long to finish. Default 15 s.
+	ShutdownTimeout time.Duration
+
+	// Alerts, when set, serves /api/v1/alerts from the alerts tables
+	// (migration 0006). Default nil: the endpoint answers 404.
+	Alerts *alerts.Store
+
+	// Logger receives request failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns Options with every default filled in but Keys.
+func DefaultOptions() Options {
+	return Options{
+		Catalog:           pricing.Default(),
+		Now:               time.Now,
+		QueryTimeout:      30 * time.Second,
+		MaxConcurrent:     16,
+		MaxResponseBytes:  32 << 20,
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      40 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ShutdownTimeout:   15 * time.Second,
+		Logger:            slog.Default(),
+	}
+}
+
+// Validate reports the first option that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.Keys == nil:
+		return errors.New("serve needs API keys (--keys FILE): a key bound to a tenant reads that tenant, one bound to * every tenant")
+	case o.Catalog == nil:
+		return errors.New("serve catalog must be set")
+	case o.Now == nil:
+		return errors.New("serve clock Now must be set")
+	case o.Logger == nil:
+		return errors.New("serve logger must be set")
+	case o.QueryTimeout <= 0:
+		return fmt.Errorf("serve query timeout must be > 0, got %v", o.QueryTimeout)
+	case o.MaxConcurrent <= 0:
+		return fmt.Errorf("serve max concurrent requests must be > 0, got %d", o.MaxConcurrent)
+	case o.MaxResponseBytes < 1024:
+		return fmt.Errorf("serve max response bytes must be ≥ 1024, got %d", o.MaxResponseBytes)
+	case o.ReadHeaderTimeout <= 0 || o.WriteTimeout <= 0 || o.IdleTimeout <= 0 || o.ShutdownTimeout <= 0:
+		return errors.New("serve HTTP timeouts must be > 0")
+	}
+	return nil
+}

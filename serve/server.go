@@ -1,0 +1,115 @@
+// Package serve is `costpipe serve`: one HTTP process with a JSON (and
+// Arrow, and CSV) query API over the analytics layer, the dashboard page
+// that reads it, and the operational endpoints.
+//
+//	GET /api/v1/usage, /latency, /top, /series, /growth, /forecast, /prices, /alerts
+//	GET /healthz, /readyz, /metrics
+//	GET /            the dashboard (embedded: web/)
+//
+// The API takes `costpipe query`'s parameters as URL query parameters and
+// answers through package report, the code the CLI runs, so both give the
+// same numbers in the same encoding (render's JSON, CSV and Arrow
+// writers). Every API request needs "Authorization: Bearer KEY" with a key
+// of the ingest gateway's key file: a tenant's key reads only that tenant
+// (its where is forced; another tenant is 403), a "*" key every tenant.
+//
+// A Server is safe for concurrent use. Serve runs until its context ends,
+// then shuts down gracefully within Options.ShutdownTimeout.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+// Server serves the API, the dashboard and the operational endpoints.
+type Server struct {
+	w       *warehouse.Warehouse
+	q       *analytics.Querier
+	opts    Options
+	slots   chan struct{}
+	metrics *metrics
+	handler http.Handler
+}
+
+// New returns a Server answering from q, whose warehouse w /readyz pings.
+// w and q stay owned by the caller and must outlive the Server.
+func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{w: w, q: q, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), metrics: newMetrics()}
+	mux := http.NewServeMux()
+	for _, e := range s.endpoints() {
+		mux.Handle("GET /api/v1/"+e.name, s.instrument("/api/v1/"+e.name, s.api(e)))
+	}
+	mux.Handle("/api/", s.instrument("other", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		writeError(rw, http.StatusNotFound, "", "no such endpoint: the API has /api/v1/usage, latency, top, series, growth, forecast, prices and alerts (GET)")
+	})))
+	mux.Handle("GET /healthz", s.instrument("/healthz", http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Write([]byte("ok\n"))
+	})))
+	mux.Handle("GET /readyz", s.instrument("/readyz", http.HandlerFunc(s.readyz)))
+	mux.Handle("GET /metrics", s.metrics.handler())
+	web, err := fs.Sub(webFS, "web")
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", s.instrument("/", staticHandler(web)))
+	s.handler = mux
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// readyz answers 200 when ClickHouse answers a ping within 2 s, else 503.
+func (s *Server) readyz(rw http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.w.Conn().Ping(ctx); err != nil {
+		s.opts.Logger.Warn("readyz: ClickHouse does not answer", "err", err)
+		http.Error(rw, "not ready: ClickHouse does not answer\n", http.StatusServiceUnavailable)
+		return
+	}
+	rw.Write([]byte("ready\n"))
+}
+
+// Serve serves on ln until ctx ends, then stops accepting connections and
+// waits up to Options.ShutdownTimeout for the requests in flight. It closes
+// ln. The error is nil after a graceful shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadHeaderTimeout + 5*time.Second, // GET requests have no body to speak of
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("cannot serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("cannot shut down gracefully: %w", err)
+	}
+	return nil
+}
