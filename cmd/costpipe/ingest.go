@@ -20,12 +20,17 @@ func ingestCommand() *cli.Command {
 	def := ingest.DefaultOptions()
 	return &cli.Command{
 		Name:  "ingest",
-		Usage: "run the HTTP ingest gateway (POST /v1/events → Kafka)",
+		Usage: "run the HTTP ingest gateway (POST /v1/events and OTLP POST /v1/traces → Kafka)",
 		Description: `Serves POST /v1/events on --listen: a JSON event, a JSON array of events, NDJSON
 (application/x-ndjson) or CloudEvents (application/cloudevents+json,
 application/cloudevents-batch+json), optionally gzip-encoded. Valid events are
 produced to --topic with acks=all; 202 means Kafka acknowledged every accepted
 event. Also GET /healthz, /readyz (Kafka reachable) and /metrics (Prometheus).
+
+POST /v1/traces takes OTLP/HTTP trace exports (application/x-protobuf or
+application/json, optionally gzip) from OpenTelemetry SDKs and Collectors: every
+span with gen_ai usage attributes becomes one event (docs/otlp.md). With a key for
+every tenant, the tenant is the resource attribute --otlp-tenant-attribute.
 
 API keys come from --keys: one "KEY TENANT" pair per line ("#" comments), TENANT
 being a tenant name or * for all; clients send "Authorization: Bearer KEY". The
@@ -52,6 +57,10 @@ Exit status: 0 clean stop, 1 serving or draining failed, 2 usage error.`,
 				Usage: "how long a request waits for Kafka to acknowledge its events before answering 503"},
 			&cli.DurationFlag{Name: "linger", Value: def.ProducerLinger, EnvVars: []string{"COSTPIPE_INGEST_LINGER"},
 				Usage: "producer linger before sending a batch"},
+			&cli.StringFlag{Name: "otlp-tenant-attribute", Value: def.OTLPTenantAttribute, EnvVars: []string{"COSTPIPE_INGEST_OTLP_TENANT_ATTRIBUTE"},
+				Usage: "OTLP resource attribute `NAME` giving the tenant of spans sent with a * key"},
+			&cli.StringFlag{Name: "otlp-skip-operations", Value: strings.Join(def.OTLPSkipOperations, ","), EnvVars: []string{"COSTPIPE_INGEST_OTLP_SKIP_OPERATIONS"},
+				Usage: "gen_ai.operation.name values whose spans aggregate other calls and are ignored (`LIST`, comma-separated; \"\" for none)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: def.ShutdownTimeout, EnvVars: []string{"COSTPIPE_INGEST_SHUTDOWN_TIMEOUT"},
 				Usage: "how long SIGTERM waits for in-flight requests"},
 		},
@@ -76,6 +85,8 @@ func runIngest(c *cli.Context) error {
 	opts.ProduceTimeout = c.Duration("produce-timeout")
 	opts.ProducerLinger = c.Duration("linger")
 	opts.ShutdownTimeout = c.Duration("shutdown-timeout")
+	opts.OTLPTenantAttribute = c.String("otlp-tenant-attribute")
+	opts.OTLPSkipOperations = splitList(c.String("otlp-skip-operations"))
 	if opts.MaxBodyBytes, err = parseSize(c.String("max-body")); err != nil {
 		return &exitError{code: 2, msg: "invalid --max-body: " + err.Error()}
 	}

@@ -76,14 +76,37 @@ type Options struct {
 	// cut a request. Default 45 s.
 	ShutdownTimeout time.Duration
 
+	// OTLPTenantAttribute names the resource attribute that gives the
+	// tenant of OTLP spans (POST /v1/traces) sent with a key for every
+	// tenant; a span of a resource without it is rejected. With a key bound
+	// to one tenant the attribute may be absent, and naming another tenant
+	// refuses the request (403). Default "costpipe.tenant".
+	OTLPTenantAttribute string
+
+	// OTLPSkipOperations are gen_ai.operation.name values of spans that
+	// aggregate other calls; their usage is ignored (counted as skipped)
+	// so that an agent's total and its inference calls are not billed
+	// twice. Default invoke_agent, create_agent, execute_tool, workflow,
+	// invoke_workflow.
+	OTLPSkipOperations []string
+
 	// Logger receives the gateway's log lines. Default nil: discard.
 	Logger *slog.Logger
+}
+
+// DefaultOTLPTenantAttribute is the default Options.OTLPTenantAttribute.
+const DefaultOTLPTenantAttribute = "costpipe.tenant"
+
+// DefaultOTLPSkipOperations returns the default Options.OTLPSkipOperations.
+func DefaultOTLPSkipOperations() []string {
+	return []string{"invoke_agent", "create_agent", "execute_tool", "workflow", "invoke_workflow"}
 }
 
 // DefaultOptions returns the default Options: brokers 127.0.0.1:9092, topic
 // costpipe.events, no keys (so Validate fails until Keys or InsecureNoAuth
 // is set), 5 MiB bodies, 64 requests and 64 MiB in flight, 10 s produce
-// timeout, no linger, Retry-After 1 s, 30 s read timeout, 45 s shutdown drain.
+// timeout, no linger, Retry-After 1 s, 30 s read timeout, 45 s shutdown drain,
+// OTLP tenant attribute costpipe.tenant and the default skipped operations.
 func DefaultOptions() Options {
 	return Options{
 		Brokers:          []string{"127.0.0.1:9092"},
@@ -95,6 +118,9 @@ func DefaultOptions() Options {
 		RetryAfter:       time.Second,
 		ReadTimeout:      30 * time.Second,
 		ShutdownTimeout:  45 * time.Second,
+
+		OTLPTenantAttribute: DefaultOTLPTenantAttribute,
+		OTLPSkipOperations:  DefaultOTLPSkipOperations(),
 	}
 }
 
@@ -140,6 +166,14 @@ func (o Options) Validate() error {
 	}
 	if o.ShutdownTimeout <= 0 {
 		return fmt.Errorf("cannot use shutdown timeout %s: must be positive", o.ShutdownTimeout)
+	}
+	if o.OTLPTenantAttribute == "" || len(o.OTLPTenantAttribute) > schemas.MaxLabelLen || !schemas.ValidText(o.OTLPTenantAttribute) {
+		return fmt.Errorf("cannot use OTLP tenant attribute %q: must be 1 to %d bytes of text", o.OTLPTenantAttribute, schemas.MaxLabelLen)
+	}
+	for _, op := range o.OTLPSkipOperations {
+		if op == "" {
+			return errors.New("cannot skip an empty OTLP operation name")
+		}
 	}
 	return nil
 }

@@ -2,7 +2,9 @@
 // events as a JSON object or array, NDJSON or CloudEvents (optionally
 // gzip-encoded), checks each against the event contract and the caller's API
 // key, and produces the valid ones to Kafka, answering 202 only once Kafka
-// acknowledged every one (acks=all). See README.md for the HTTP API.
+// acknowledged every one (acks=all). POST /v1/traces takes OTLP/HTTP trace
+// exports and turns each span with OpenTelemetry GenAI usage into one event
+// on the same path (docs/otlp.md). See README.md for the HTTP API.
 //
 // A Server owns its Kafka client. Handler may serve many requests at once;
 // Serve runs an HTTP server until its context ends, then drains in-flight
@@ -65,6 +67,7 @@ type Server struct {
 	batches    sync.Pool // of *batch
 	headers    []kgo.RecordHeader
 	retryAfter string
+	otlp       *otlpState // POST /v1/traces (otlp.go)
 }
 
 // New validates opts and returns a Server with its own Kafka client. It does
@@ -116,6 +119,8 @@ func New(opts Options) (*Server, error) {
 	)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/events", s.serveEvents)
+	s.otlp = newOTLPState(&opts, s.metrics.reg)
+	mux.HandleFunc("/v1/traces", s.serveTraces)
 	mux.HandleFunc("/healthz", s.serveHealth)
 	mux.HandleFunc("/readyz", s.serveReady)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
@@ -124,8 +129,8 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the gateway's routes: POST /v1/events, GET /healthz,
-// GET /readyz and GET /metrics.
+// Handler returns the gateway's routes: POST /v1/events, POST /v1/traces
+// (OTLP/HTTP, otlp.go), GET /healthz, GET /readyz and GET /metrics.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // SetKeys replaces the API keys; requests already authenticated keep their

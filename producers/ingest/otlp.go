@@ -1,0 +1,403 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/costpipe/costpipe/schemas"
+)
+
+// This file is POST /v1/traces: OTLP/HTTP trace exports (protobuf or JSON,
+// optionally gzip), whose spans with OpenTelemetry GenAI usage become
+// costpipe events on the same Kafka path as POST /v1/events. The mapping of
+// one span is otlp_map.go; the HTTP contract is docs/otlp.md.
+
+// otlpEncoding is the encoding of an OTLP/HTTP request and of its answer.
+type otlpEncoding uint8
+
+const (
+	otlpProto otlpEncoding = iota // application/x-protobuf
+	otlpJSON                      // application/json (the OTLP JSON mapping)
+)
+
+// contentType is the Content-Type of answers in e.
+func (e otlpEncoding) contentType() string {
+	if e == otlpJSON {
+		return "application/json"
+	}
+	return "application/x-protobuf"
+}
+
+// parseOTLPContentType maps a Content-Type to an encoding. It returns
+// otlpJSON with the error for anything else, so that the 415 is readable.
+func parseOTLPContentType(ct string) (otlpEncoding, error) {
+	if ct == "" {
+		return otlpJSON, errors.New("cannot read an OTLP body without Content-Type: want application/x-protobuf or application/json")
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return otlpJSON, errors.New("cannot parse Content-Type " + quote(ct) + ": " + err.Error())
+	}
+	switch mt {
+	case "application/x-protobuf", "application/protobuf":
+		return otlpProto, nil
+	case "application/json":
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+			return otlpJSON, errors.New("cannot read charset " + quote(cs) + ": bodies must be UTF-8")
+		}
+		return otlpJSON, nil
+	}
+	return otlpJSON, errors.New("cannot read Content-Type " + quote(mt) + " on /v1/traces: want application/x-protobuf or application/json")
+}
+
+// maxListedSpanErrors bounds the reasons quoted in a partial success
+// message; the count of rejected spans is always complete.
+const maxListedSpanErrors = 10
+
+// otlpCodes are the codes POST /v1/traces answers with; their counters
+// exist from the start.
+var otlpCodes = []int{200, 400, 401, 403, 405, 413, 415, 429, 503}
+
+// otlpState is the Server's OTLP receiver: its options, metrics and
+// mappers. It is safe for concurrent use.
+type otlpState struct {
+	tenantAttr string
+	skipOps    []string
+	mappers    sync.Pool // of *otlpMapper
+
+	requests        *prometheus.CounterVec
+	byCode          map[int]prometheus.Counter
+	accepted        prometheus.Counter
+	rejected        prometheus.Counter
+	forbidden       prometheus.Counter
+	failed          prometheus.Counter
+	noUsage         prometheus.Counter
+	skipped         prometheus.Counter
+	requestSeconds  prometheus.Histogram
+	requestBodySize prometheus.Histogram
+}
+
+// newOTLPState builds the receiver and registers its metrics in reg.
+func newOTLPState(opts *Options, reg *prometheus.Registry) *otlpState {
+	o := &otlpState{tenantAttr: opts.OTLPTenantAttribute, skipOps: opts.OTLPSkipOperations}
+	o.mappers.New = func() any { return newOTLPMapper(o.tenantAttr, o.skipOps) }
+	o.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "costpipe_ingest_otlp_requests_total",
+		Help: "POST /v1/traces requests answered, by HTTP status code.",
+	}, []string{"code"})
+	o.byCode = make(map[int]prometheus.Counter, len(otlpCodes))
+	for _, c := range otlpCodes {
+		o.byCode[c] = o.requests.WithLabelValues(strconv.Itoa(c))
+	}
+	spans := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "costpipe_ingest_otlp_spans_total",
+		Help: "Spans received on /v1/traces, by result: accepted (an event Kafka acknowledged), rejected (a gen_ai span " +
+			"that cannot be an event), forbidden (tenant not allowed for the key), failed (Kafka did not acknowledge in time), " +
+			"no_usage (no gen_ai usage attribute: ignored), skipped (an aggregate operation such as invoke_agent: ignored).",
+	}, []string{"result"})
+	o.accepted = spans.WithLabelValues("accepted")
+	o.rejected = spans.WithLabelValues("rejected")
+	o.forbidden = spans.WithLabelValues("forbidden")
+	o.failed = spans.WithLabelValues("failed")
+	o.noUsage = spans.WithLabelValues("no_usage")
+	o.skipped = spans.WithLabelValues("skipped")
+	o.requestSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "costpipe_ingest_otlp_request_duration_seconds",
+		Help:    "Time to answer POST /v1/traces, from headers read to answer written.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	})
+	o.requestBodySize = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "costpipe_ingest_otlp_request_body_bytes",
+		Help:    "Size of POST /v1/traces bodies after decompression.",
+		Buckets: prometheus.ExponentialBuckets(256, 4, 10),
+	})
+	reg.MustRegister(o.requests, spans, o.requestSeconds, o.requestBodySize)
+	return o
+}
+
+// serveTraces is POST /v1/traces.
+func (s *Server) serveTraces(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code := s.traces(w, r)
+	c, ok := s.otlp.byCode[code]
+	if !ok {
+		c = s.otlp.requests.WithLabelValues(strconv.Itoa(code))
+	}
+	c.Inc()
+	s.otlp.requestSeconds.Observe(time.Since(start).Seconds())
+}
+
+// traceCounts are the outcomes of the spans of one request.
+type traceCounts struct {
+	spans, mapped, noUsage, skipped, rejected, forbidden int
+	reasons                                              []string // at most maxListedSpanErrors
+}
+
+func (c *traceCounts) reject(reason string) {
+	c.rejected++
+	if len(c.reasons) < maxListedSpanErrors {
+		c.reasons = append(c.reasons, reason)
+	}
+}
+
+// summary is the partial success or 403 message: how many spans and the
+// first reasons.
+func (c *traceCounts) summary(what string, n int) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s %d of %d span(s)", what, n, c.spans)
+	for i, r := range c.reasons {
+		if i == 0 {
+			sb.WriteString(": ")
+		} else {
+			sb.WriteString("; ")
+		}
+		sb.WriteString(r)
+	}
+	if n > len(c.reasons) {
+		fmt.Fprintf(&sb, "; and %d more", n-len(c.reasons))
+	}
+	return sb.String()
+}
+
+// traces handles one POST /v1/traces and returns the status it answered.
+func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
+	enc, encErr := parseOTLPContentType(r.Header.Get("Content-Type"))
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return s.otlpFail(w, enc, http.StatusMethodNotAllowed, "cannot "+r.Method+" /v1/traces: use POST")
+	}
+	tenant, err := s.authenticate(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="costpipe"`)
+		return s.otlpFail(w, enc, http.StatusUnauthorized, err.Error())
+	}
+	if encErr != nil {
+		return s.otlpFail(w, enc, http.StatusUnsupportedMediaType, encErr.Error())
+	}
+	gzipped, err := parseEncoding(r.Header.Get("Content-Encoding"))
+	if err != nil {
+		return s.otlpFail(w, enc, http.StatusUnsupportedMediaType, err.Error())
+	}
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		drain := !strings.EqualFold(r.Header.Get("Expect"), "100-continue") && r.ContentLength <= s.drainMax()
+		return s.otlpTooLarge(w, r, enc, drain)
+	}
+
+	// Admission, as for /v1/events: answer at once rather than queue.
+	if s.inflight.Add(1) > int64(s.opts.MaxInFlight) {
+		s.inflight.Add(-1)
+		w.Header().Set("Retry-After", s.retryAfter)
+		return s.otlpFail(w, enc, http.StatusTooManyRequests,
+			fmt.Sprintf("cannot take the request now: %d requests in flight, retry later", s.opts.MaxInFlight))
+	}
+	defer s.inflight.Add(-1)
+	var reserved int64
+	defer func() { s.budget.release(reserved) }()
+	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved)
+	switch {
+	case errors.Is(err, errTooLarge):
+		s.budget.release(reserved)
+		reserved = 0
+		return s.otlpTooLarge(w, r, enc, true)
+	case errors.Is(err, errOverloaded):
+		w.Header().Set("Retry-After", s.retryAfter)
+		return s.otlpFail(w, enc, http.StatusTooManyRequests,
+			fmt.Sprintf("cannot take the request now: %d bytes of requests in flight, retry later", s.opts.MaxInFlightBytes))
+	case err != nil:
+		return s.otlpFail(w, enc, http.StatusBadRequest, err.Error())
+	}
+	s.otlp.requestBodySize.Observe(float64(len(body)))
+
+	req := ptraceotlp.NewExportRequest()
+	if err := decodeOTLP(req, enc, body); err != nil {
+		return s.otlpFail(w, enc, http.StatusBadRequest, err.Error())
+	}
+
+	b := s.batches.Get().(*batch)
+	b.reset(tenant)
+	reuse := true
+	defer func() {
+		if reuse {
+			s.batches.Put(b)
+		}
+	}()
+	m := s.otlp.mappers.Get().(*otlpMapper)
+	var c traceCounts
+	s.mapTraces(m, req, tenant, b, &c)
+	s.otlp.mappers.Put(m)
+
+	s.otlp.noUsage.Add(float64(c.noUsage))
+	s.otlp.skipped.Add(float64(c.skipped))
+	s.otlp.rejected.Add(float64(c.rejected - c.forbidden))
+	s.otlp.forbidden.Add(float64(c.forbidden))
+	if c.forbidden > 0 {
+		return s.otlpFail(w, enc, http.StatusForbidden,
+			c.summary("cannot accept the request, no span was accepted: forbidden", c.forbidden))
+	}
+	if n := len(b.spans); n > 0 {
+		err, settled := s.produce(r.Context(), b)
+		if err != nil {
+			reuse = settled
+			s.otlp.failed.Add(float64(n))
+			s.log.Warn("cannot produce OTLP span events", "events", n, "err", err)
+			w.Header().Set("Retry-After", s.retryAfter)
+			return s.otlpFail(w, enc, http.StatusServiceUnavailable,
+				err.Error()+"; no span was accepted, retry the export (events are deduplicated by trace and span id)")
+		}
+		s.otlp.accepted.Add(float64(n))
+	}
+	resp := ptraceotlp.NewExportResponse()
+	if c.rejected > 0 {
+		ps := resp.PartialSuccess()
+		ps.SetRejectedSpans(int64(c.rejected))
+		ps.SetErrorMessage(c.summary("rejected", c.rejected))
+	}
+	var out []byte
+	if enc == otlpJSON {
+		out, err = resp.MarshalJSON()
+	} else {
+		out, err = resp.MarshalProto()
+	}
+	if err != nil { // cannot happen: a response of an int and a string
+		return s.otlpFail(w, enc, http.StatusInternalServerError, "cannot encode the response: "+err.Error())
+	}
+	return otlpWrite(w, enc, http.StatusOK, out)
+}
+
+// decodeOTLP decodes an ExportTraceServiceRequest body in enc into req.
+func decodeOTLP(req ptraceotlp.ExportRequest, enc otlpEncoding, body []byte) (err error) {
+	// The decoders return errors for malformed input; a panic on input
+	// they did not foresee must still be a 400, never a dead connection.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("cannot decode the OTLP body: %v", p)
+		}
+	}()
+	if enc == otlpJSON {
+		if err := req.UnmarshalJSON(body); err != nil {
+			return fmt.Errorf("cannot decode the OTLP JSON body (ExportTraceServiceRequest): %w", err)
+		}
+		return nil
+	}
+	if err := req.UnmarshalProto(body); err != nil {
+		return fmt.Errorf("cannot decode the OTLP protobuf body (ExportTraceServiceRequest): %w", err)
+	}
+	return nil
+}
+
+// mapTraces maps every span of req into b (accepted events) and c.
+func (s *Server) mapTraces(m *otlpMapper, req ptraceotlp.ExportRequest, tenant string, b *batch, c *traceCounts) {
+	rss := req.Traces().ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		ri, forbidden := m.resource(rs.Resource(), tenant)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				sp := spans.At(k)
+				c.spans++
+				outcome, err := m.mapSpan(&ri, sp)
+				switch outcome {
+				case spanMapped:
+					b.appendEvent(&m.ev)
+				case spanNoUsage:
+					c.noUsage++
+				case spanSkipped:
+					c.skipped++
+				case spanRejected:
+					if forbidden {
+						c.forbidden++
+					}
+					c.reject(spanName(sp) + ": " + err.Error())
+				}
+			}
+		}
+	}
+}
+
+// appendEvent adds a valid event's record to b, as addEvent does.
+func (b *batch) appendEvent(ev *schemas.Event) {
+	if b.arena == nil {
+		b.arena = make([]byte, 0, 64<<10)
+	}
+	k := len(b.arena)
+	b.arena = append(b.arena, ev.Tenant...)
+	b.arena = append(b.arena, 0)
+	b.arena = append(b.arena, ev.Model...)
+	v := len(b.arena)
+	b.arena = schemas.AppendJSON(b.arena, ev)
+	b.spans = append(b.spans, span{k: k, v: v, end: len(b.arena)})
+}
+
+// otlpTooLarge answers 413 and closes the connection; with drain, it then
+// reads what is left of the body (drainBody).
+func (s *Server) otlpTooLarge(w http.ResponseWriter, r *http.Request, enc otlpEncoding, drain bool) int {
+	w.Header().Set("Connection", "close")
+	code := s.otlpFail(w, enc, http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("cannot accept the request: the body exceeds %d bytes (after decompression too), export smaller batches", s.opts.MaxBodyBytes))
+	if drain {
+		s.drainBody(w, r)
+	}
+	return code
+}
+
+// rpcCode is the google.rpc.Code of an HTTP status, for the Status body
+// OTLP/HTTP answers errors with.
+func rpcCode(httpCode int) int32 {
+	switch httpCode {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return 3 // INVALID_ARGUMENT
+	case http.StatusUnauthorized:
+		return 16 // UNAUTHENTICATED
+	case http.StatusForbidden:
+		return 7 // PERMISSION_DENIED
+	case http.StatusTooManyRequests:
+		return 8 // RESOURCE_EXHAUSTED
+	case http.StatusServiceUnavailable:
+		return 14 // UNAVAILABLE
+	case http.StatusMethodNotAllowed:
+		return 12 // UNIMPLEMENTED
+	}
+	return 13 // INTERNAL
+}
+
+// otlpFail answers a request refused as a whole with a google.rpc.Status
+// in enc, as OTLP/HTTP specifies for 4xx and 5xx answers.
+func (s *Server) otlpFail(w http.ResponseWriter, enc otlpEncoding, code int, msg string) int {
+	st := &status.Status{Code: rpcCode(code), Message: strings.ToValidUTF8(msg, "\uFFFD")}
+	var out []byte
+	var err error
+	if enc == otlpJSON {
+		out, err = protojson.Marshal(st)
+	} else {
+		out, err = proto.Marshal(st)
+	}
+	if err != nil { // cannot happen: an int and a valid string
+		out = nil
+	}
+	return otlpWrite(w, enc, code, out)
+}
+
+// otlpWrite writes out with code in enc.
+func otlpWrite(w http.ResponseWriter, enc otlpEncoding, code int, out []byte) int {
+	h := w.Header()
+	h.Set("Content-Type", enc.contentType())
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(code)
+	w.Write(out)
+	return code
+}
