@@ -141,8 +141,8 @@ func (s *Server) serveTraces(w http.ResponseWriter, r *http.Request) {
 
 // traceCounts are the outcomes of the spans of one request.
 type traceCounts struct {
-	spans, mapped, noUsage, skipped, rejected, forbidden int
-	reasons                                              []string // at most maxListedSpanErrors
+	spans, noUsage, skipped, rejected, forbidden int
+	reasons                                      []string // at most maxListedSpanErrors
 }
 
 func (c *traceCounts) reject(reason string) {

@@ -1,0 +1,129 @@
+package ingest
+
+import (
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/costpipe/costpipe/schemas"
+)
+
+// specJSON is an OTLP/JSON export written by hand the way the OTLP spec
+// describes its JSON mapping: lowerCamelCase names, trace and span ids in
+// hex, int64 values as decimal strings, enums as names or integers.
+const specJSON = `{"resourceSpans":[{"resource":{"attributes":[
+  {"key":"service.name","value":{"stringValue":"chat-ui"}},
+  {"key":"costpipe.tenant","value":{"stringValue":"globex"}}]},
+ "scopeSpans":[{"scope":{"name":"openlit"},"spans":[
+  {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"chat gpt-4o",
+   "kind":"SPAN_KIND_CLIENT","startTimeUnixNano":"1795856832345000000","endTimeUnixNano":"1795856833157500000",
+   "attributes":[
+    {"key":"gen_ai.system","value":{"stringValue":"openai"}},
+    {"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}},
+    {"key":"gen_ai.usage.input_tokens","value":{"intValue":"1200"}},
+    {"key":"gen_ai.usage.output_tokens","value":{"intValue":350}},
+    {"key":"gen_ai.server.time_to_first_token","value":{"doubleValue":0.12}}],
+   "status":{"code":"STATUS_CODE_ERROR","message":"rate limited"}},
+  {"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203332","name":"db",
+   "kind":3,"startTimeUnixNano":1795856832345000000,"endTimeUnixNano":1795856833157500000,
+   "status":{"code":2}}]}]}]}`
+
+// TestOTLPJSONSpecMapping decodes specJSON and checks the one gen_ai span's
+// event: hex ids, int64 strings and enum names are read as the spec says.
+func TestOTLPJSONSpecMapping(t *testing.T) {
+	req := ptraceotlp.NewExportRequest()
+	if err := decodeOTLP(req, otlpJSON, []byte(specJSON)); err != nil {
+		t.Fatal(err)
+	}
+	b := newBatch()
+	b.reset(AnyTenant)
+	var c traceCounts
+	(&Server{}).mapTraces(newOTLPMapper(DefaultOTLPTenantAttribute, nil), req, AnyTenant, b, &c)
+	if c.spans != 2 || c.noUsage != 1 || len(b.spans) != 1 || c.rejected != 0 {
+		t.Fatalf("counts %+v, %d events", c, len(b.spans))
+	}
+	var got schemas.Event
+	if err := schemas.DecodeJSON(b.arena[b.spans[0].v:b.spans[0].end], &got); err != nil {
+		t.Fatal(err)
+	}
+	want := baseEvent()
+	want.Tenant = "globex"
+	want.Operation = ""
+	want.Status, want.ErrorType = schemas.StatusError, "_OTHER"
+	want.TTFTMs, want.HasTTFT = 120, true
+	if !got.Equal(&want) {
+		t.Errorf("event\n got %s\nwant %s", schemas.AppendJSON(nil, &got), schemas.AppendJSON(nil, &want))
+	}
+}
+
+// FuzzOTLPDecode feeds arbitrary bodies to the OTLP protobuf and JSON
+// decoders and the span mapping. A body either fails to decode, with a
+// message (the 400), or decodes, and then every span has exactly one
+// outcome and every accepted record is a valid event under the contract
+// key, for the key's tenant, with an event_id made of the span's ids.
+func FuzzOTLPDecode(f *testing.F) {
+	res := map[string]any{"service.name": "svc", "costpipe.tenant": "acme"}
+	td := testTraces(res, nil,
+		func(sp ptrace.Span) { sp.Attributes().PutStr("gen_ai.usage.output_tokens", "x") },
+		func(sp ptrace.Span) { sp.Attributes().PutStr("gen_ai.operation.name", "invoke_agent") },
+		func(sp ptrace.Span) { sp.Attributes().Clear() })
+	pb, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		f.Fatal(err)
+	}
+	js, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalJSON()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range [][]byte{pb, js, []byte(specJSON), pb[:len(pb)/2], js[:len(js)/2], nil, []byte("{}"),
+		[]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}`), {0x0a, 0x80}, {0xff}} {
+		f.Add(seed, false, false)
+		f.Add(seed, true, false)
+		f.Add(seed, false, true)
+		f.Add(seed, true, true)
+	}
+	m := newOTLPMapper(DefaultOTLPTenantAttribute, DefaultOTLPSkipOperations())
+	f.Fuzz(func(t *testing.T, body []byte, asJSON, anyTenant bool) {
+		enc, tenant := otlpProto, "acme"
+		if asJSON {
+			enc = otlpJSON
+		}
+		if anyTenant {
+			tenant = AnyTenant
+		}
+		req := ptraceotlp.NewExportRequest()
+		if err := decodeOTLP(req, enc, body); err != nil {
+			if !strings.HasPrefix(err.Error(), "cannot decode the OTLP ") {
+				t.Fatalf("decode error %q does not say what failed", err)
+			}
+			return
+		}
+		b := newBatch()
+		b.reset(tenant)
+		var c traceCounts
+		(&Server{}).mapTraces(m, req, tenant, b, &c)
+		if len(b.spans)+c.noUsage+c.skipped+c.rejected != c.spans {
+			t.Fatalf("%d spans: %d events, %d without usage, %d skipped, %d rejected", c.spans, len(b.spans), c.noUsage, c.skipped, c.rejected)
+		}
+		if len(c.reasons) != min(c.rejected, maxListedSpanErrors) || c.forbidden > c.rejected {
+			t.Fatalf("%d rejected, %d reasons, %d forbidden", c.rejected, len(c.reasons), c.forbidden)
+		}
+		for _, sp := range b.spans {
+			var ev schemas.Event
+			if err := schemas.DecodeJSON(b.arena[sp.v:sp.end], &ev); err != nil {
+				t.Fatalf("accepted record %q is invalid: %v", b.arena[sp.v:sp.end], err)
+			}
+			if string(b.arena[sp.k:sp.v]) != string(ev.Key()) {
+				t.Fatalf("record key %q, want %q", b.arena[sp.k:sp.v], ev.Key())
+			}
+			if tenant != AnyTenant && ev.Tenant != tenant {
+				t.Fatalf("event for tenant %q accepted with a key for %q", ev.Tenant, tenant)
+			}
+			if len(ev.EventID) != 49 || ev.EventID[32] != '-' || strings.Trim(ev.EventID, "0123456789abcdef-") != "" {
+				t.Fatalf("event_id %q is not trace id-span id in hex", ev.EventID)
+			}
+		}
+	})
+}
