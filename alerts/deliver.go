@@ -20,7 +20,7 @@ type DeliverOptions struct {
 	// Settle is how long a claimant waits between inserting its claims
 	// and reading the round back (docs/design.md "Alerts"). A claim whose
 	// insert took longer than Settle/2 from the check before it is given
-	// up. Default 1s.
+	// up. Default 2s.
 	Settle time.Duration
 	// Lease is how long a claim without an outcome (its claimant may have
 	// died) blocks the notification; then it is claimed again and sent
@@ -35,7 +35,7 @@ type DeliverOptions struct {
 
 // DefaultDeliverOptions returns the defaults.
 func DefaultDeliverOptions() DeliverOptions {
-	return DeliverOptions{Replica: randomReplica(), Settle: time.Second, Lease: 10 * time.Minute, Now: time.Now, Logger: slog.Default()}
+	return DeliverOptions{Replica: randomReplica(), Settle: 2 * time.Second, Lease: 10 * time.Minute, Now: time.Now, Logger: slog.Default()}
 }
 
 func randomReplica() string {

@@ -186,10 +186,10 @@ func TestLatencyAndErrorRules(t *testing.T) {
 	s := NewScript()
 	now := ts("2026-03-10T12:00:00Z")
 	fill(t, s, "acme", "fast", now.Add(-7*time.Hour), now, time.Minute, func(time.Time) Point {
-		return Point{Requests: 100, Timed: 100, Slow: 0, Errors: 1, LatencyMs: map[float64]float64{99: 900}}
+		return Point{Requests: 100, Timed: 100, Slow: 0, Errors: 1, Latency: Latencies{P99: 900}}
 	})
 	fill(t, s, "acme", "slow", now.Add(-7*time.Hour), now, time.Minute, func(at time.Time) Point {
-		p := Point{Requests: 100, Timed: 100, Slow: 2, Errors: 1, LatencyMs: map[float64]float64{99: 2500}}
+		p := Point{Requests: 100, Timed: 100, Slow: 2, Errors: 1, Latency: Latencies{P99: 2500}}
 		if at.After(now.Add(-30 * time.Minute)) { // the last half hour: 25% slow, 20% errors
 			p.Slow, p.Errors = 25, 20
 		}
@@ -223,7 +223,7 @@ func TestLatencyAndErrorRules(t *testing.T) {
 	// ... and fires 10 minutes later, when the last hour is 39 minutes
 	// at 25% and 21 at 2% (16.95x).
 	fill(t, s, "acme", "slow", now, now.Add(10*time.Minute), time.Minute, func(time.Time) Point {
-		return Point{Requests: 100, Timed: 100, Slow: 25, Errors: 20, LatencyMs: map[float64]float64{99: 2500}}
+		return Point{Requests: 100, Timed: 100, Slow: 25, Errors: 20, Latency: Latencies{P99: 2500}}
 	})
 	e.Eval(context.Background(), now.Add(10*time.Minute))
 	if got := states(e, "slo"); !equalStates(got, map[string]State{"model=slow|": StateFiring}) {

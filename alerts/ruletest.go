@@ -194,10 +194,10 @@ func runTest(ctx context.Context, cfg *Config, interval time.Duration, tc RuleTe
 			{"unpriced", in.Unpriced, func(p *Point, v float64) { p.Unpriced = v }},
 			{"timed", in.Timed, func(p *Point, v float64) { p.Timed = v }},
 			{"slow", in.Slow, func(p *Point, v float64) { p.Slow = v }},
-			{"latency_p50", in.LatencyP50, func(p *Point, v float64) { p.LatencyMs[50] = v }},
-			{"latency_p90", in.LatencyP90, func(p *Point, v float64) { p.LatencyMs[90] = v }},
-			{"latency_p95", in.LatencyP95, func(p *Point, v float64) { p.LatencyMs[95] = v }},
-			{"latency_p99", in.LatencyP99, func(p *Point, v float64) { p.LatencyMs[99] = v }},
+			{"latency_p50", in.LatencyP50, func(p *Point, v float64) { p.Latency.P50 = v }},
+			{"latency_p90", in.LatencyP90, func(p *Point, v float64) { p.Latency.P90 = v }},
+			{"latency_p95", in.LatencyP95, func(p *Point, v float64) { p.Latency.P95 = v }},
+			{"latency_p99", in.LatencyP99, func(p *Point, v float64) { p.Latency.P99 = v }},
 		}
 		points := map[int]*Point{}
 		for _, f := range fields {
@@ -211,7 +211,7 @@ func runTest(ctx context.Context, cfg *Config, interval time.Duration, tc RuleTe
 				}
 				p := points[k]
 				if p == nil {
-					p = &Point{LatencyMs: map[float64]float64{}}
+					p = &Point{}
 					points[k] = p
 				}
 				f.set(p, *v)

@@ -23,11 +23,17 @@ type Point struct {
 	// Timed are the calls that reported latency; Slow those of them over
 	// the latency objectives' bound (the SLO's bad calls).
 	Timed, Slow float64
-	// LatencyMs holds percentiles (50, 90, 95, 99, 99.9) of the step; a
-	// query over several steps reports the highest of each (an upper
-	// bound: percentiles cannot be merged without the histograms).
-	LatencyMs map[float64]float64
+	// SlowAbove, when set, holds the slow calls per latency bound in ms
+	// (a query for another bound reads Slow).
+	SlowAbove map[float64]float64
+	// Latency holds the step's latency percentiles; a query over several
+	// steps reports the highest of each (an upper bound: percentiles
+	// cannot be merged without the histograms).
+	Latency Latencies
 }
+
+// Latencies are latency percentiles in milliseconds.
+type Latencies struct{ P50, P90, P95, P99, P999 float64 }
 
 // MaxScriptPoints bounds the points of one Script.
 const MaxScriptPoints = 2_000_000
@@ -41,13 +47,25 @@ const MaxScriptPoints = 2_000_000
 type Script struct {
 	series map[string]*scriptSeries
 	points int
+	keys   []string // sorted keys of series; nil after an Add
+	// dailyMemo caches daily sums (forecasts and growth ask the same days
+	// at every evaluation of a day); cleared by Add.
+	dailyMemo map[string]dailyResult
+}
+
+type dailyResult struct {
+	days   []time.Time
+	series []analytics.DailySeries
 }
 
 type scriptSeries struct {
 	group map[analytics.Dim]string
 	at    []int64 // unix seconds, ascending
+	span  []int64 // seconds the point covers; 0: an instant
 	pts   []Point
 	dirty bool
+	// maxSpan is the longest span, so a range also looks that far back.
+	maxSpan int64
 }
 
 // NewScript returns an empty script.
@@ -56,6 +74,13 @@ func NewScript() *Script { return &Script{series: map[string]*scriptSeries{}} }
 // Add adds p at at to the group's series (tenant, application, provider,
 // model; missing dimensions are ""). Points at the same time add up.
 func (s *Script) Add(g map[analytics.Dim]string, at time.Time, p Point) error {
+	return s.AddSpan(g, at, 0, p)
+}
+
+// AddSpan adds p as the usage of [at, at+span): a range holding part of
+// it takes that part of its counts and cost (the rates of the span), and
+// its latency percentiles.
+func (s *Script) AddSpan(g map[analytics.Dim]string, at time.Time, span time.Duration, p Point) error {
 	if s.points >= MaxScriptPoints {
 		return fmt.Errorf("a script holds at most %d points", MaxScriptPoints)
 	}
@@ -75,9 +100,12 @@ func (s *Script) Add(g map[analytics.Dim]string, at time.Time, p Point) error {
 		s.series[k] = ser
 	}
 	ser.at = append(ser.at, at.Unix())
+	ser.span = append(ser.span, int64(span/time.Second))
+	ser.maxSpan = max(ser.maxSpan, int64(span/time.Second))
 	ser.pts = append(ser.pts, p)
 	ser.dirty = true
 	s.points++
+	s.keys, s.dailyMemo = nil, nil
 	return nil
 }
 
@@ -90,22 +118,30 @@ func (ser *scriptSeries) sort() {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return ser.at[idx[a]] < ser.at[idx[b]] })
-	at, pts := make([]int64, len(idx)), make([]Point, len(idx))
+	at, span, pts := make([]int64, len(idx)), make([]int64, len(idx)), make([]Point, len(idx))
 	for i, j := range idx {
-		at[i], pts[i] = ser.at[j], ser.pts[j]
+		at[i], span[i], pts[i] = ser.at[j], ser.span[j], ser.pts[j]
 	}
-	ser.at, ser.pts, ser.dirty = at, pts, false
+	ser.at, ser.span, ser.pts, ser.dirty = at, span, pts, false
 }
 
-// each calls fn for every point of a matching series in [from, to).
-func (s *Script) each(from, to time.Time, where map[analytics.Dim][]string, fn func(g map[analytics.Dim]string, at int64, p *Point)) {
-	keys := make([]string, 0, len(s.series))
-	for k := range s.series {
-		keys = append(keys, k)
+// each calls fn for every point of a matching series in [from, to):
+// instants that fall in it with weight 1, spans with the share of them
+// that overlaps it.
+func (s *Script) each(from, to time.Time, where map[analytics.Dim][]string, fn func(g map[analytics.Dim]string, at int64, w float64, p *Point)) {
+	s.eachSpan(from, to, where, func(g map[analytics.Dim]string, at, _ int64, w float64, p *Point) { fn(g, at, w, p) })
+}
+
+// eachSpan is each, also passing the point's own span in seconds.
+func (s *Script) eachSpan(from, to time.Time, where map[analytics.Dim][]string, fn func(g map[analytics.Dim]string, at, span int64, w float64, p *Point)) {
+	if s.keys == nil {
+		for k := range s.series {
+			s.keys = append(s.keys, k)
+		}
+		sort.Strings(s.keys)
 	}
-	sort.Strings(keys)
 	lo, hi := from.Unix(), to.Unix()
-	for _, k := range keys {
+	for _, k := range s.keys {
 		ser := s.series[k]
 		match := true
 		for d, vs := range where {
@@ -117,9 +153,18 @@ func (s *Script) each(from, to time.Time, where map[analytics.Dim][]string, fn f
 			continue
 		}
 		ser.sort()
-		i := sort.Search(len(ser.at), func(i int) bool { return ser.at[i] >= lo })
+		i := sort.Search(len(ser.at), func(i int) bool { return ser.at[i] > lo-ser.maxSpan-1 })
 		for ; i < len(ser.at) && ser.at[i] < hi; i++ {
-			fn(ser.group, ser.at[i], &ser.pts[i])
+			a, sp := ser.at[i], ser.span[i]
+			if sp == 0 {
+				if a >= lo {
+					fn(ser.group, a, 0, 1, &ser.pts[i])
+				}
+				continue
+			}
+			if ov := min(a+sp, hi) - max(a, lo); ov > 0 {
+				fn(ser.group, a, sp, float64(ov)/float64(sp), &ser.pts[i])
+			}
 		}
 	}
 }
@@ -133,6 +178,8 @@ func sub(g map[analytics.Dim]string, by []analytics.Dim) (map[analytics.Dim]stri
 	}
 	return out, k
 }
+
+func round(v float64) uint64 { return uint64(math.Round(v)) }
 
 func pico(v float64) pricing.Pico {
 	p, err := pricing.ParsePico(strconv.FormatFloat(v, 'f', 12, 64))
@@ -148,36 +195,91 @@ func (s *Script) Usage(_ context.Context, uq analytics.UsageQuery) ([]analytics.
 		return nil, fmt.Errorf("scripted usage needs From before To, got [%s, %s)", uq.From, uq.To)
 	}
 	type acc struct {
-		row  analytics.UsageRow
-		cost float64
+		row                        analytics.UsageRow
+		cost, req, err, unp, timed float64
+		seen                       bool
 	}
 	groups := map[string]*acc{}
 	var order []string
-	s.each(uq.From, uq.To, uq.Where, func(g map[analytics.Dim]string, _ int64, p *Point) {
-		sg, k := sub(g, uq.By)
-		a := groups[k]
-		if a == nil {
-			a = &acc{row: analytics.UsageRow{Group: sg}}
-			groups[k] = a
+	s.eachSeries(uq.Where, func(ser *scriptSeries) {
+		var a acc
+		s.points1(ser, uq.From.Unix(), uq.To.Unix(), func(w float64, p *Point) {
+			a.seen = true
+			a.cost += w * p.Cost
+			a.req += w * p.Requests
+			a.err += w * p.Errors
+			a.unp += w * p.Unpriced
+			a.timed += w * p.Timed
+			l := &a.row.Latency
+			l.P50, l.P90, l.P95 = math.Max(l.P50, p.Latency.P50), math.Max(l.P90, p.Latency.P90), math.Max(l.P95, p.Latency.P95)
+			l.P99, l.P999 = math.Max(l.P99, p.Latency.P99), math.Max(l.P999, p.Latency.P999)
+		})
+		if !a.seen {
+			return
+		}
+		sg, k := sub(ser.group, uq.By)
+		g := groups[k]
+		if g == nil {
+			g = &acc{row: analytics.UsageRow{Group: sg}}
+			groups[k] = g
 			order = append(order, k)
 		}
-		a.cost += p.Cost
-		a.row.Requests += uint64(p.Requests)
-		a.row.Errors += uint64(p.Errors)
-		a.row.UnpricedRequests += uint64(p.Unpriced)
-		a.row.Latency.Count += uint64(p.Timed)
-		l := &a.row.Latency
-		l.P50, l.P90, l.P95 = math.Max(l.P50, p.LatencyMs[50]), math.Max(l.P90, p.LatencyMs[90]), math.Max(l.P95, p.LatencyMs[95])
-		l.P99, l.P999 = math.Max(l.P99, p.LatencyMs[99]), math.Max(l.P999, p.LatencyMs[99.9])
+		g.cost, g.req, g.err, g.unp, g.timed = g.cost+a.cost, g.req+a.req, g.err+a.err, g.unp+a.unp, g.timed+a.timed
+		l, m := &g.row.Latency, a.row.Latency
+		l.P50, l.P90, l.P95 = math.Max(l.P50, m.P50), math.Max(l.P90, m.P90), math.Max(l.P95, m.P95)
+		l.P99, l.P999 = math.Max(l.P99, m.P99), math.Max(l.P999, m.P999)
 	})
 	out := make([]analytics.UsageRow, 0, len(order))
 	for _, k := range order {
 		a := groups[k]
 		a.row.CostUSD = pico(a.cost)
+		a.row.Requests, a.row.Errors, a.row.UnpricedRequests = round(a.req), round(a.err), round(a.unp)
+		a.row.Latency.Count = round(a.timed)
 		out = append(out, a.row)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CostUSD.Float64() > out[j].CostUSD.Float64() })
 	return out, nil
+}
+
+// eachSeries calls fn for every series matching where, in key order.
+func (s *Script) eachSeries(where map[analytics.Dim][]string, fn func(ser *scriptSeries)) {
+	if s.keys == nil {
+		for k := range s.series {
+			s.keys = append(s.keys, k)
+		}
+		sort.Strings(s.keys)
+	}
+	for _, k := range s.keys {
+		ser := s.series[k]
+		match := true
+		for d, vs := range where {
+			if !slices.Contains(vs, ser.group[d]) {
+				match = false
+			}
+		}
+		if match {
+			ser.sort()
+			fn(ser)
+		}
+	}
+}
+
+// points1 calls fn for the points of ser in [lo, hi) (unix seconds) with
+// their weights, as each does.
+func (s *Script) points1(ser *scriptSeries, lo, hi int64, fn func(w float64, p *Point)) {
+	i := sort.Search(len(ser.at), func(i int) bool { return ser.at[i] > lo-ser.maxSpan-1 })
+	for ; i < len(ser.at) && ser.at[i] < hi; i++ {
+		a, sp := ser.at[i], ser.span[i]
+		if sp == 0 {
+			if a >= lo {
+				fn(1, &ser.pts[i])
+			}
+			continue
+		}
+		if ov := min(a+sp, hi) - max(a, lo); ov > 0 {
+			fn(float64(ov)/float64(sp), &ser.pts[i])
+		}
+	}
 }
 
 // SLO counts the scripted Timed and Slow calls (the threshold is the
@@ -185,22 +287,31 @@ func (s *Script) Usage(_ context.Context, uq analytics.UsageQuery) ([]analytics.
 func (s *Script) SLO(_ context.Context, sq analytics.SLOQuery) ([]analytics.SLORow, error) {
 	groups := map[string]*analytics.SLORow{}
 	var order []string
-	s.each(sq.From, sq.To, sq.Where, func(g map[analytics.Dim]string, _ int64, p *Point) {
+	sums := map[string]*[4]float64{}
+	s.each(sq.From, sq.To, sq.Where, func(g map[analytics.Dim]string, _ int64, w float64, p *Point) {
 		sg, k := sub(g, sq.By)
 		r := groups[k]
 		if r == nil {
 			r = &analytics.SLORow{Group: sg}
 			groups[k] = r
+			sums[k] = &[4]float64{}
 			order = append(order, k)
 		}
-		r.Requests += uint64(p.Requests)
-		r.Errors += uint64(p.Errors)
-		r.Timed += uint64(p.Timed)
-		r.Over += uint64(p.Slow)
+		slow := p.Slow
+		if v, ok := p.SlowAbove[sq.ThresholdMs]; ok {
+			slow = v
+		}
+		c := sums[k]
+		c[0] += w * p.Requests
+		c[1] += w * p.Errors
+		c[2] += w * p.Timed
+		c[3] += w * slow
 	})
 	out := make([]analytics.SLORow, 0, len(order))
 	for _, k := range order {
-		out = append(out, *groups[k])
+		r, c := groups[k], sums[k]
+		r.Requests, r.Errors, r.Timed, r.Over = round(c[0]), round(c[1]), round(c[2]), round(c[3])
+		out = append(out, *r)
 	}
 	return out, nil
 }
@@ -225,7 +336,8 @@ func (s *Script) Series(_ context.Context, sq analytics.SeriesQuery) (analytics.
 		res.Steps = append(res.Steps, res.From.Add(time.Duration(i)*step))
 	}
 	idx := map[string]int{}
-	s.each(res.From, res.To, sq.Where, func(g map[analytics.Dim]string, at int64, p *Point) {
+	st, lo, hi := int64(step/time.Second), res.From.Unix(), res.To.Unix()
+	s.eachSpan(res.From, res.To, sq.Where, func(g map[analytics.Dim]string, a, sp int64, _ float64, p *Point) {
 		sg, k := sub(g, sq.By)
 		j, ok := idx[k]
 		if !ok {
@@ -237,33 +349,53 @@ func (s *Script) Series(_ context.Context, sq analytics.SeriesQuery) (analytics.
 		if sq.Metric == analytics.MetricRequests {
 			v = p.Requests
 		}
-		res.Series[j].Values[int(time.Unix(at, 0).Sub(res.From)/step)] += v
+		vals := res.Series[j].Values
+		if sp == 0 {
+			vals[(a-lo)/st] += v
+			return
+		}
+		// Spread the span over the steps it overlaps.
+		for i := max(a, lo) - lo; i < min(a+sp, hi)-lo; i = (i/st + 1) * st {
+			end := min((i/st+1)*st, a+sp-lo, hi-lo)
+			vals[i/st] += v * float64(end-i) / float64(sp)
+		}
 	})
 	return res, nil
 }
 
 // daily is the cost per day of [first, last] in loc, per group.
 func (s *Script) daily(first, last time.Time, loc *time.Location, by []analytics.Dim, where map[analytics.Dim][]string) ([]time.Time, []analytics.DailySeries) {
+	key := fmt.Sprint(first.Unix(), last.Unix(), loc.String(), by, where)
+	if r, ok := s.dailyMemo[key]; ok {
+		return r.days, r.series
+	}
+	days, out := s.dailyUncached(first, last, loc, by, where)
+	if s.dailyMemo == nil || len(s.dailyMemo) > 64 {
+		s.dailyMemo = map[string]dailyResult{}
+	}
+	s.dailyMemo[key] = dailyResult{days, out}
+	return days, out
+}
+
+func (s *Script) dailyUncached(first, last time.Time, loc *time.Location, by []analytics.Dim, where map[analytics.Dim][]string) ([]time.Time, []analytics.DailySeries) {
 	var days []time.Time
 	for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
 		days = append(days, d)
 	}
 	idx := map[string]int{}
 	var out []analytics.DailySeries
-	s.each(first, last.AddDate(0, 0, 1), where, func(g map[analytics.Dim]string, at int64, p *Point) {
-		sg, k := sub(g, by)
-		j, ok := idx[k]
-		if !ok {
-			j = len(out)
-			idx[k] = j
-			out = append(out, analytics.DailySeries{Group: sg, Values: make([]float64, len(days))})
-		}
-		t := time.Unix(at, 0).In(loc)
-		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
-		if i := sort.Search(len(days), func(i int) bool { return !days[i].Before(d) }); i < len(days) {
-			out[j].Values[i] += p.Cost
-		}
-	})
+	for i, d := range days {
+		s.each(d, d.AddDate(0, 0, 1), where, func(g map[analytics.Dim]string, _ int64, w float64, p *Point) {
+			sg, k := sub(g, by)
+			j, ok := idx[k]
+			if !ok {
+				j = len(out)
+				idx[k] = j
+				out = append(out, analytics.DailySeries{Group: sg, Values: make([]float64, len(days))})
+			}
+			out[j].Values[i] += w * p.Cost
+		})
+	}
 	return days, out
 }
 

@@ -53,7 +53,7 @@ func (c *counter) Enqueue(receiver string, n notify.Notification) bool {
 
 func newDeliverer(t *testing.T, s *Store, replica string, fail bool) (*Deliverer, *counter) {
 	o := DefaultDeliverOptions()
-	o.Replica, o.Settle, o.Lease = replica, 300*time.Millisecond, 3*time.Second
+	o.Replica, o.Settle, o.Lease = replica, time.Second, 4*time.Second
 	d, err := NewDeliverer(s, o)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func TestDeliverOnceAcrossReplicas(t *testing.T) {
 	if len(ch.got) != 0 {
 		t.Errorf("sent during another claim's lease: %v", ch.got)
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(4 * time.Second)
 	h.Send(context.Background(), crash)
 	waitIdle(t, h)
 	if ch.got["cpa_crash/x"] != 1 {
