@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/shopspring/decimal"
 )
 
 // This file is the one list of the rollup columns. The insert column list,
@@ -22,26 +23,49 @@ type Column struct {
 	Type string
 }
 
+// colFn reads one input column from rollup rows: one row's value (for a
+// row-wise insert) or the whole column of a batch as a typed slice, which
+// the driver appends at once (InsertRollups: no per-value boxing, one
+// allocation per column).
+type colFn struct {
+	value func(r *Rollup) any
+	fill  func(rows []Rollup) any
+}
+
+// col makes the colFn of the value f reads from a row.
+func col[T any](f func(r *Rollup) T) colFn {
+	return colFn{
+		value: func(r *Rollup) any { return f(r) },
+		fill: func(rows []Rollup) any {
+			out := make([]T, len(rows))
+			for i := range rows {
+				out[i] = f(&rows[i])
+			}
+			return out
+		},
+	}
+}
+
 // keyColumn is a plain column of both the input and the state tables: the
 // bucket start, a dimension or the Kafka position of the row.
 type keyColumn struct {
 	Column
-	get func(r *Rollup) any
+	colFn
 }
 
 // keyColumns are the key columns in table order. Every one is in the sort
 // key of the state tables (see Table.SortKey).
 var keyColumns = []keyColumn{
-	{Column{"ts", "DateTime('UTC')"}, func(r *Rollup) any { return r.TS.UTC() }},
-	{Column{"tenant", "String"}, func(r *Rollup) any { return r.Tenant }},
-	{Column{"application", "String"}, func(r *Rollup) any { return r.Application }},
-	{Column{"provider", "String"}, func(r *Rollup) any { return r.Provider }},
-	{Column{"model", "String"}, func(r *Rollup) any { return r.Model }},
-	{Column{"error_type", "String"}, func(r *Rollup) any { return r.ErrorType }},
-	{Column{"service_tier", "String"}, func(r *Rollup) any { return r.ServiceTier }},
-	{Column{"context_band", "UInt32"}, func(r *Rollup) any { return r.ContextBand }},
-	{Column{"src_topic", "String"}, func(r *Rollup) any { return r.SrcTopic }},
-	{Column{"src_partition", "Int32"}, func(r *Rollup) any { return r.SrcPartition }},
+	{Column{"ts", "DateTime('UTC')"}, col(func(r *Rollup) time.Time { return r.TS.UTC() })},
+	{Column{"tenant", "String"}, col(func(r *Rollup) string { return r.Tenant })},
+	{Column{"application", "String"}, col(func(r *Rollup) string { return r.Application })},
+	{Column{"provider", "String"}, col(func(r *Rollup) string { return r.Provider })},
+	{Column{"model", "String"}, col(func(r *Rollup) string { return r.Model })},
+	{Column{"error_type", "String"}, col(func(r *Rollup) string { return r.ErrorType })},
+	{Column{"service_tier", "String"}, col(func(r *Rollup) string { return r.ServiceTier })},
+	{Column{"context_band", "UInt32"}, col(func(r *Rollup) uint32 { return r.ContextBand })},
+	{Column{"src_topic", "String"}, col(func(r *Rollup) string { return r.SrcTopic })},
+	{Column{"src_partition", "Int32"}, col(func(r *Rollup) int32 { return r.SrcPartition })},
 }
 
 // sortDims is the part of every state table's ORDER BY after its time
@@ -113,36 +137,37 @@ type measure struct {
 	narrow string
 	// mark is set for src_offset, the exactly-once column that is not usage.
 	mark bool
-	// values appends the row's input values.
-	values func(r *Rollup, dst []any) []any
+	// cols read its input columns, one per input.
+	cols []colFn
 	// dest appends the scan destinations of the merged value(s).
 	dest func(s *Merged, dst []any) []any
 }
 
 func u64(name string, field func(r *Rollup) *uint64) measure {
 	return measure{name: name, fn: "sum", inputs: []Column{{name, "UInt64"}},
-		values: func(r *Rollup, dst []any) []any { return append(dst, *field(r)) },
-		dest:   func(s *Merged, dst []any) []any { return append(dst, field(&s.Rollup)) }}
+		cols: []colFn{col(func(r *Rollup) uint64 { return *field(r) })},
+		dest: func(s *Merged, dst []any) []any { return append(dst, field(&s.Rollup)) }}
 }
 
 func dist(prefix string, d func(r *Rollup) *Dist) []measure {
 	return []measure{
 		{name: prefix + "_count", fn: "sum", inputs: []Column{{prefix + "_count", "UInt64"}},
-			values: func(r *Rollup, dst []any) []any { return append(dst, d(r).Count) },
-			dest:   func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).Count) }},
+			cols: []colFn{col(func(r *Rollup) uint64 { return d(r).Count })},
+			dest: func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).Count) }},
 		{name: prefix + "_sum_us", fn: "sum", inputs: []Column{{prefix + "_sum_us", "UInt64"}},
-			values: func(r *Rollup, dst []any) []any { return append(dst, d(r).SumMicros) },
-			dest:   func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).SumMicros) }},
+			cols: []colFn{col(func(r *Rollup) uint64 { return d(r).SumMicros })},
+			dest: func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).SumMicros) }},
 		{name: prefix + "_min_ms", fn: "min", inputs: []Column{{prefix + "_min_ms", "Float64"}},
-			values: func(r *Rollup, dst []any) []any { return append(dst, minMs(*d(r))) },
-			dest:   func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).MinMs) }},
+			cols: []colFn{col(func(r *Rollup) float64 { return minMs(*d(r)) })},
+			dest: func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).MinMs) }},
 		{name: prefix + "_max_ms", fn: "max", inputs: []Column{{prefix + "_max_ms", "Float64"}},
-			values: func(r *Rollup, dst []any) []any { return append(dst, d(r).MaxMs) },
-			dest:   func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).MaxMs) }},
+			cols: []colFn{col(func(r *Rollup) float64 { return d(r).MaxMs })},
+			dest: func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).MaxMs) }},
 		{name: prefix + "_hist", fn: "sumMap", narrow: "UInt32",
 			inputs: []Column{{prefix + "_hist_idx", "Array(Int16)"}, {prefix + "_hist_cnt", "Array(UInt64)"}},
-			values: func(r *Rollup, dst []any) []any {
-				return append(dst, nonNil16(d(r).HistIdx), nonNil64(d(r).HistCnt))
+			cols: []colFn{
+				col(func(r *Rollup) []int16 { return nonNil16(d(r).HistIdx) }),
+				col(func(r *Rollup) []uint64 { return nonNil64(d(r).HistCnt) }),
 			},
 			dest: func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).HistIdx, &d(&s.Rollup).HistCnt) }},
 	}
@@ -152,8 +177,8 @@ func dist(prefix string, d func(r *Rollup) *Dist) []measure {
 var measures = func() []measure {
 	ms := []measure{
 		{name: "src_offset", fn: "max", inputs: []Column{{"src_offset", "Int64"}}, mark: true,
-			values: func(r *Rollup, dst []any) []any { return append(dst, r.SrcOffset) },
-			dest:   func(s *Merged, dst []any) []any { return append(dst, &s.SrcOffset) }},
+			cols: []colFn{col(func(r *Rollup) int64 { return r.SrcOffset })},
+			dest: func(s *Merged, dst []any) []any { return append(dst, &s.SrcOffset) }},
 		u64("requests", func(r *Rollup) *uint64 { return &r.Requests }),
 		u64("errors", func(r *Rollup) *uint64 { return &r.Errors }),
 		u64("input_tokens", func(r *Rollup) *uint64 { return &r.InputTokens }),
@@ -165,8 +190,8 @@ var measures = func() []measure {
 		u64("gpu_us", func(r *Rollup) *uint64 { return &r.GPUMicros }),
 		u64("unpriced_requests", func(r *Rollup) *uint64 { return &r.UnpricedRequests }),
 		{name: "cost_usd", fn: "sum", inputs: []Column{{"cost_usd", "Decimal(38, 12)"}},
-			values: func(r *Rollup, dst []any) []any { return append(dst, r.Cost.Decimal()) },
-			dest:   func(s *Merged, dst []any) []any { return append(dst, &s.cost) }},
+			cols: []colFn{col(func(r *Rollup) decimal.Decimal { return r.Cost.Decimal() })},
+			dest: func(s *Merged, dst []any) []any { return append(dst, &s.cost) }},
 	}
 	ms = append(ms, dist("latency", func(r *Rollup) *Dist { return &r.Latency })...)
 	return append(ms, dist("ttft", func(r *Rollup) *Dist { return &r.TTFT })...)
@@ -268,12 +293,29 @@ var insertColumns = func() string {
 // appendValues appends the insert values of r, in InputColumns order.
 func appendValues(r *Rollup, dst []any) []any {
 	for _, k := range keyColumns {
-		dst = append(dst, k.get(r))
+		dst = append(dst, k.value(r))
 	}
 	for _, m := range measures {
-		dst = m.values(r, dst)
+		for _, c := range m.cols {
+			dst = append(dst, c.value(r))
+		}
 	}
 	return dst
+}
+
+// columnValues returns the insert columns of rows, in InputColumns order,
+// each a typed slice of len(rows) values.
+func columnValues(rows []Rollup) []any {
+	out := make([]any, 0, len(keyColumns)+len(measures)+2)
+	for _, k := range keyColumns {
+		out = append(out, k.fill(rows))
+	}
+	for _, m := range measures {
+		for _, c := range m.cols {
+			out = append(out, c.fill(rows))
+		}
+	}
+	return out
 }
 
 // checkWidths reports a histogram count that does not fit the states of t:

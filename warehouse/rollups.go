@@ -138,12 +138,30 @@ func (w *Warehouse) InsertRollups(ctx context.Context, t Table, rows []Rollup) e
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into %s.%s: %w", w.database, t.InputName(), err)
 	}
-	vals := make([]any, 0, len(keyColumns)+len(measures)+2)
-	for i := range rows {
-		vals = appendValues(&rows[i], vals[:0])
-		if err := b.Append(vals...); err != nil {
+	// Column by column: one typed slice per column, appended at once; the
+	// arrays row by row as typed slices, which the driver copies without
+	// reflection (a [][]T is walked by reflection, element by element).
+	for i, c := range columnValues(rows) {
+		var err error
+		switch c := c.(type) {
+		case [][]int16:
+			for _, a := range c {
+				if err = b.Column(i).AppendRow(a); err != nil {
+					break
+				}
+			}
+		case [][]uint64:
+			for _, a := range c {
+				if err = b.Column(i).AppendRow(a); err != nil {
+					break
+				}
+			}
+		default:
+			err = b.Column(i).Append(c)
+		}
+		if err != nil {
 			b.Abort()
-			return fmt.Errorf("cannot append row %d to %s insert: %w", i, t.Name(), err)
+			return fmt.Errorf("cannot append column %s to %s insert: %w", InputColumns()[i].Name, t.Name(), err)
 		}
 	}
 	if err := b.Send(); err != nil {
