@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -304,4 +305,91 @@ rules:
 	}
 	hook.mu.Unlock()
 	_, _ = A2, B
+}
+
+// TestAlertsReceiverFailures: a receiver that fails its first 3 attempts
+// gets the alert once; one that never answers does not delay another, and
+// ends dead in the notification log.
+func TestAlertsReceiverFailures(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	prices := filepath.Join(dir, "prices.yaml")
+	os.WriteFile(prices, []byte("models:\n  - provider: p\n    model: m\n    prices:\n      - {from: 2020-01-01, input: \"1\", output: \"0\"}\n"), 0o644)
+	key := make([]byte, 24)
+	rand.Read(key)
+	good := &hookReceiver{t: t, secret: key}
+	flaky := &hookReceiver{t: t, secret: key}
+	var flakyMu sync.Mutex
+	flakyCalls := 0
+	hsGood := httptest.NewServer(good)
+	defer hsGood.Close()
+	hsFlaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		flakyMu.Lock()
+		flakyCalls++
+		n := flakyCalls
+		flakyMu.Unlock()
+		if n <= 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		flaky.ServeHTTP(w, r)
+	}))
+	defer hsFlaky.Close()
+	hang := make(chan struct{})
+	hsDead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // never answers
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hsDead.Close()
+	defer close(hang)
+	secrets := filepath.Join(dir, "secrets")
+	os.WriteFile(secrets, []byte("whsec_"+base64.StdEncoding.EncodeToString(key)+"\n"), 0o600)
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(fmt.Sprintf(`interval: 1s
+group_wait: 0s
+receivers:
+  - {name: dead, type: webhook, url: %q, secrets_file: %q}
+  - {name: flaky, type: webhook, url: %q, secrets_file: %q}
+  - {name: good, type: webhook, url: %q, secrets_file: %q}
+rules:
+  - {name: daily, kind: budget, period: day, amount_usd: 1, notify: [dead, flaky, good]}
+`, hsDead.URL, secrets, hsFlaky.URL, secrets, hsGood.URL, secrets)), 0o644)
+
+	srv := chtest.Start(t)
+	db := srv.NewDatabase(t)
+	conn := srv.Conn(t, db)
+	b := kafkatest.Start(t, 1)
+	a := startAggregator(t, "agg", b.Addr(), srv.DSN(db), "e2e-alerts-fail", "--flush-interval", "300ms", "--prices", prices)
+	defer a.mustTerm()
+	startAlerts(t, "A", "--clickhouse", srv.DSN(db), "alerts", "run", "--rules", rules, "--claim-settle", "500ms", "--claim-lease", "1m",
+		"--max-attempts", "5", "--attempt-timeout", "2s", "--backoff-min", "100ms", "--backoff-max", "400ms")
+	pr := newProducer(t, b.Addr(), "fail", 1)
+	produced := time.Now()
+	pr.produceEvents(schemas.Event{EventID: "spend-1", Timestamp: time.Now().Add(-2 * time.Second).Truncate(time.Millisecond),
+		Tenant: "acme", Provider: "p", Model: "m", Status: schemas.StatusOK, InputTokens: 2_000_000})
+	waitFor(t, 300*time.Millisecond+time.Second+5*time.Second, "the good receiver's delivery", func() bool { return len(good.deliveries()) == 1 })
+	t.Logf("good receiver: delivered %s after the event was produced, with a receiver that never answers", time.Since(produced).Round(time.Millisecond))
+	waitFor(t, 10*time.Second, "the flaky receiver's delivery", func() bool { return len(flaky.deliveries()) == 1 })
+	// The dead receiver: 5 attempts of 2 s and the backoffs, then dead.
+	var status string
+	var attempts uint32
+	waitFor(t, 30*time.Second, "the dead receiver's dead record", func() bool {
+		row := conn.QueryRow(context.Background(), "SELECT status, attempts FROM "+db+".alerts_notifications WHERE receiver = 'dead' AND status IN ('delivered', 'dead')")
+		return row.Scan(&status, &attempts) == nil
+	})
+	if status != "dead" || attempts != 5 {
+		t.Errorf("dead receiver: %s after %d attempts", status, attempts)
+	}
+	time.Sleep(3 * time.Second)
+	flakyMu.Lock()
+	calls := flakyCalls
+	flakyMu.Unlock()
+	if len(good.deliveries()) != 1 || len(flaky.deliveries()) != 1 || calls != 4 {
+		t.Errorf("good %d, flaky %d deliveries in %d calls; want 1, 1 in 4", len(good.deliveries()), len(flaky.deliveries()), calls)
+	}
+	if g, f := good.deliveries()[0], flaky.deliveries()[0]; g.ID != f.ID {
+		t.Errorf("the receivers got different webhook-ids: %s %s", g.ID, f.ID)
+	}
 }

@@ -65,6 +65,12 @@ Example:
 				Usage: "delivery attempts per notification and receiver before it is dead"},
 			&cli.IntFlag{Name: "queue-size", Value: 1000, EnvVars: []string{"COSTPIPE_ALERTS_QUEUE_SIZE"},
 				Usage: "notifications queued per receiver; more are dropped (counted) and retried at the next evaluation"},
+			&cli.DurationFlag{Name: "attempt-timeout", Value: notify.DefaultAttemptTimeout, EnvVars: []string{"COSTPIPE_ALERTS_ATTEMPT_TIMEOUT"},
+				Usage: "bound of one delivery attempt (a receiver's own timeout: may be shorter)"},
+			&cli.DurationFlag{Name: "backoff-min", Value: notify.DefaultMinBackoff, EnvVars: []string{"COSTPIPE_ALERTS_BACKOFF_MIN"},
+				Usage: "wait before the second attempt; doubles per attempt up to --backoff-max"},
+			&cli.DurationFlag{Name: "backoff-max", Value: time.Minute, EnvVars: []string{"COSTPIPE_ALERTS_BACKOFF_MAX"},
+				Usage: "longest wait between attempts"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 10 * time.Second, EnvVars: []string{"COSTPIPE_ALERTS_DRAIN_TIMEOUT"},
 				Usage: "on SIGTERM, how long queued notifications may still be delivered"},
 			&cli.DurationFlag{Name: "clock-offset", Hidden: true, Usage: "evaluate as if the time were now + this (tests)"},
@@ -97,6 +103,12 @@ func runAlerts(c *cli.Context) error {
 	do.Settle, do.Lease, do.Now, do.Logger = c.Duration("claim-settle"), c.Duration("claim-lease"), now, log
 	if err := do.Validate(); err != nil {
 		return &exitError{code: 2, msg: "invalid alerts options: " + err.Error()}
+	}
+	// A claim must outlive its deliveries' retries, or a slow receiver's
+	// notification is claimed (and sent) again by another replica.
+	if worst := retryBound(c.Int("max-attempts"), c.Duration("attempt-timeout"), c.Duration("backoff-min"), c.Duration("backoff-max")); worst >= do.Lease {
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --claim-lease %s: the retries of one notification may take %s (--max-attempts, --attempt-timeout, --backoff-*); make the lease longer",
+			do.Lease, worst.Round(time.Second))}
 	}
 
 	wo := warehouse.DefaultOptions()
@@ -141,7 +153,8 @@ func runAlerts(c *cli.Context) error {
 		return &exitError{code: 2, msg: err.Error()}
 	}
 	disp, err := notify.NewDispatcher(receivers, notify.WithResults(del.Result), notify.WithRegisterer(reg), notify.WithLogger(log),
-		notify.WithMaxAttempts(c.Int("max-attempts")), notify.WithQueueSize(c.Int("queue-size")))
+		notify.WithMaxAttempts(c.Int("max-attempts")), notify.WithQueueSize(c.Int("queue-size")),
+		notify.WithAttemptTimeout(c.Duration("attempt-timeout")), notify.WithBackoff(c.Duration("backoff-min"), c.Duration("backoff-max")))
 	if err != nil {
 		return &exitError{code: 2, msg: "invalid alerts options: " + err.Error()}
 	}
@@ -174,4 +187,17 @@ func runAlerts(c *cli.Context) error {
 	}
 	log.Info("alerts stopped", "undelivered", del.Inflight())
 	return err
+}
+
+// retryBound is the longest a notification's attempts and backoffs take.
+func retryBound(attempts int, timeout, minBackoff, maxBackoff time.Duration) time.Duration {
+	total, b := time.Duration(0), minBackoff
+	for i := 0; i < attempts; i++ {
+		total += timeout
+		if i+1 < attempts {
+			total += b
+			b = min(2*b, maxBackoff)
+		}
+	}
+	return total
 }
