@@ -233,6 +233,11 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 			s.batches.Put(b)
 		}
 	}()
+	// Events take about as many bytes as the protobuf spans they come
+	// from: size the arena once rather than grow it span by span.
+	if want := min(len(body)+len(body)/4+1024, maxPooledArena); cap(b.arena) < want {
+		b.arena = make([]byte, 0, want)
+	}
 	m := s.otlp.mappers.Get().(*otlpMapper)
 	var c traceCounts
 	s.mapTraces(m, req, tenant, b, &c)
@@ -258,12 +263,19 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 		}
 		s.otlp.accepted.Add(float64(n))
 	}
-	resp := ptraceotlp.NewExportResponse()
-	if c.rejected > 0 {
-		ps := resp.PartialSuccess()
-		ps.SetRejectedSpans(int64(c.rejected))
-		ps.SetErrorMessage(c.summary("rejected", c.rejected))
+	if c.rejected == 0 {
+		// Full success: an ExportTraceServiceResponse with partial_success
+		// unset, as the spec asks (empty in protobuf).
+		var out []byte
+		if enc == otlpJSON {
+			out = []byte("{}")
+		}
+		return otlpWrite(w, enc, http.StatusOK, out)
 	}
+	resp := ptraceotlp.NewExportResponse()
+	ps := resp.PartialSuccess()
+	ps.SetRejectedSpans(int64(c.rejected))
+	ps.SetErrorMessage(c.summary("rejected", c.rejected))
 	var out []byte
 	if enc == otlpJSON {
 		out, err = resp.MarshalJSON()

@@ -61,15 +61,15 @@ const (
 	attrKeepPrefix = "costpipe.attributes."
 )
 
-// keptSpanAttrs are span attributes copied to the event's attributes under
+// keptSpanAttr are span attributes copied to the event's attributes under
 // the same name (docs/otlp.md, "Kept attributes").
-var keptSpanAttrs = []string{
-	"gen_ai.response.id",
-	"gen_ai.response.finish_reasons",
-	"gen_ai.conversation.id",
-	"gen_ai.agent.name",
-	"gen_ai.request.max_tokens",
-	"server.address",
+var keptSpanAttr = map[string]bool{
+	"gen_ai.response.id":             true,
+	"gen_ai.response.finish_reasons": true,
+	"gen_ai.conversation.id":         true,
+	"gen_ai.agent.name":              true,
+	"gen_ai.request.max_tokens":      true,
+	"server.address":                 true,
 }
 
 // keptResourceAttrs are resource attributes copied to the event's
@@ -153,10 +153,13 @@ type otlpMapper struct {
 	tenantAttr string
 	skipOps    map[string]bool
 
-	ev    schemas.Event
-	attrs map[string]string // ev.Attributes, cleared for each span
-	src   [fieldCount]string
-	hex   [49]byte // trace id, '-', span id
+	ev         schemas.Event
+	attrs      map[string]string // ev.Attributes, cleared for each span
+	src        [fieldCount]string
+	hex        [49]byte // trace id, '-', span id
+	st         spanState
+	kept       []keptAttr // the resource's and the span's kept attributes
+	spanAttrFn func(string, pcommon.Value) bool
 }
 
 // Event fields whose value came from a named attribute, for error messages.
@@ -186,6 +189,7 @@ func newOTLPMapper(tenantAttr string, skipOps []string) *otlpMapper {
 	for _, op := range skipOps {
 		m.skipOps[op] = true
 	}
+	m.spanAttrFn = m.spanAttr
 	return m
 }
 
@@ -241,6 +245,144 @@ func spanName(sp ptrace.Span) string {
 	return "span " + hex.EncodeToString(tid[:]) + "/" + hex.EncodeToString(sid[:]) + " " + quote(sp.Name())
 }
 
+// spanState is what one pass over a span's attributes collects.
+type spanState struct {
+	hasUsage               bool
+	tokens                 [5]int64 // input, output, cache read, cache write, reasoning
+	tokenRank              [5]int8
+	tokenErr               error
+	provider, system       string
+	respModel, reqModel    string
+	operation, requestType string
+	errorType              string
+	httpStatus             int64
+	tier, tierSrc          string
+	tierRank               int8
+	ttftMs                 float64
+	ttftSrc                string
+	ttftRank               int8
+	ttftErr                error
+}
+
+// tokenFields are the event fields of spanState.tokens, for error messages.
+var tokenFields = [5]int{fieldInput, fieldOutput, fieldCached, fieldCacheWrite, fieldReasoning}
+
+func (st *spanState) reset() {
+	*st = spanState{tokenRank: [5]int8{99, 99, 99, 99, 99}, tierRank: 99, ttftRank: 99}
+}
+
+func (m *otlpMapper) setToken(slot int, rank int8, k string, v pcommon.Value) {
+	st := &m.st
+	st.hasUsage = true
+	if rank >= st.tokenRank[slot] {
+		return
+	}
+	n, err := tokenValue(k, v)
+	if err != nil {
+		if st.tokenErr == nil {
+			st.tokenErr = err
+		}
+		return
+	}
+	st.tokens[slot], st.tokenRank[slot] = n, rank
+	m.src[tokenFields[slot]] = k
+}
+
+func (m *otlpMapper) setTTFT(rank int8, k string, v pcommon.Value, unitMs float64) {
+	st := &m.st
+	if rank >= st.ttftRank {
+		return
+	}
+	f, ok := numberValue(v)
+	if !ok || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		if st.ttftErr == nil {
+			st.ttftErr = fmt.Errorf("attribute %q = %s: want a non-negative number", k, quote(v.AsString()))
+		}
+		return
+	}
+	st.ttftMs, st.ttftSrc, st.ttftRank = f*unitMs, k, rank
+}
+
+func (m *otlpMapper) setTier(rank int8, k string, v pcommon.Value) {
+	if st := &m.st; rank < st.tierRank {
+		st.tier, st.tierSrc, st.tierRank = v.AsString(), k, rank
+	}
+}
+
+// spanAttr collects one span attribute into m.st and m.kept; it is the
+// function of the span attributes' Range, bound once (m.spanAttrFn) so a
+// span costs no closure.
+func (m *otlpMapper) spanAttr(k string, v pcommon.Value) bool {
+	st := &m.st
+	switch k {
+	case attrInputTokens[0]:
+		m.setToken(0, 0, k, v)
+	case attrInputTokens[1]:
+		m.setToken(0, 1, k, v)
+	case attrOutputTokens[0]:
+		m.setToken(1, 0, k, v)
+	case attrOutputTokens[1]:
+		m.setToken(1, 1, k, v)
+	case attrCacheReadTokens[0]:
+		m.setToken(2, 0, k, v)
+	case attrCacheReadTokens[1]:
+		m.setToken(2, 1, k, v)
+	case attrCacheReadTokens[2]:
+		m.setToken(2, 2, k, v)
+	case attrCacheWriteTokens[0]:
+		m.setToken(3, 0, k, v)
+	case attrCacheWriteTokens[1]:
+		m.setToken(3, 1, k, v)
+	case attrCacheWriteTokens[2]:
+		m.setToken(3, 2, k, v)
+	case attrReasoningTokens[0]:
+		m.setToken(4, 0, k, v)
+	case attrReasoningTokens[1]:
+		m.setToken(4, 1, k, v)
+	case attrReasoningTokens[2]:
+		m.setToken(4, 2, k, v)
+	case attrProviderName:
+		st.provider = v.AsString()
+	case attrSystem:
+		st.system = v.AsString()
+	case attrResponseModel:
+		st.respModel = v.AsString()
+	case attrRequestModel:
+		st.reqModel = v.AsString()
+	case attrOperationName:
+		st.operation = v.AsString()
+	case attrLLMRequestType:
+		st.requestType = v.AsString()
+	case attrErrorType:
+		st.errorType = v.AsString()
+	case attrHTTPStatus:
+		if n, err := tokenValue(k, v); err == nil {
+			st.httpStatus = n
+		}
+	case attrServiceTierNew:
+		m.setTier(0, k, v)
+	case attrServiceTierOld:
+		m.setTier(1, k, v)
+	case attrServiceTierLIT:
+		m.setTier(2, k, v)
+	case attrTTFTChunk:
+		m.setTTFT(0, k, v, 1000)
+	case attrTTFTServer:
+		m.setTTFT(1, k, v, 1000)
+	case attrTTFTVercel:
+		m.setTTFT(2, k, v, 1)
+	case attrTTFTVercelStream:
+		m.setTTFT(3, k, v, 1)
+	default:
+		if keptSpanAttr[k] {
+			m.kept = append(m.kept, keptAttr{k, keptValue(v)})
+		} else if strings.HasPrefix(k, attrKeepPrefix) {
+			m.kept = append(m.kept, keptAttr{k[len(attrKeepPrefix):], keptValue(v)})
+		}
+	}
+	return true
+}
+
 // mapSpan maps sp of resource ri. On spanMapped the event is m.ev (valid,
 // valid until the next call); on spanRejected err says why.
 func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, error) {
@@ -248,131 +390,14 @@ func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, err
 	*ev = schemas.Event{}
 	clear(m.attrs)
 	m.src = [fieldCount]string{}
-
-	var (
-		hasUsage               bool
-		tokens                 [5]int64 // input, output, cache read, cache write, reasoning
-		tokenRank              = [5]int{99, 99, 99, 99, 99}
-		tokenErr               error
-		provider, system       string
-		respModel, reqModel    string
-		operation, requestType string
-		errorType              string
-		httpStatus             int64
-		tier, tierSrc          string
-		tierRank               = 99
-		ttftMs                 float64
-		ttftSrc                string
-		ttftRank               = 99
-		ttftErr                error
-		kept                   = ri.kept
-	)
-	setToken := func(slot, rank int, k string, v pcommon.Value) {
-		hasUsage = true
-		if rank >= tokenRank[slot] {
-			return
-		}
-		n, err := tokenValue(k, v)
-		if err != nil {
-			if tokenErr == nil {
-				tokenErr = err
-			}
-			return
-		}
-		tokens[slot], tokenRank[slot] = n, rank
-		m.src[[5]int{fieldInput, fieldOutput, fieldCached, fieldCacheWrite, fieldReasoning}[slot]] = k
-	}
-	setTTFT := func(rank int, k string, v pcommon.Value, unitMs float64) {
-		if rank >= ttftRank {
-			return
-		}
-		f, ok := numberValue(v)
-		if !ok || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-			if ttftErr == nil {
-				ttftErr = fmt.Errorf("attribute %q = %s: want a non-negative number", k, quote(v.AsString()))
-			}
-			return
-		}
-		ttftMs, ttftSrc, ttftRank = f*unitMs, k, rank
-	}
-	setTier := func(rank int, k string, v pcommon.Value) {
-		if rank < tierRank {
-			tier, tierSrc, tierRank = v.AsString(), k, rank
-		}
-	}
-
-	sp.Attributes().Range(func(k string, v pcommon.Value) bool {
-		switch k {
-		case attrInputTokens[0]:
-			setToken(0, 0, k, v)
-		case attrInputTokens[1]:
-			setToken(0, 1, k, v)
-		case attrOutputTokens[0]:
-			setToken(1, 0, k, v)
-		case attrOutputTokens[1]:
-			setToken(1, 1, k, v)
-		case attrCacheReadTokens[0]:
-			setToken(2, 0, k, v)
-		case attrCacheReadTokens[1]:
-			setToken(2, 1, k, v)
-		case attrCacheReadTokens[2]:
-			setToken(2, 2, k, v)
-		case attrCacheWriteTokens[0]:
-			setToken(3, 0, k, v)
-		case attrCacheWriteTokens[1]:
-			setToken(3, 1, k, v)
-		case attrCacheWriteTokens[2]:
-			setToken(3, 2, k, v)
-		case attrReasoningTokens[0]:
-			setToken(4, 0, k, v)
-		case attrReasoningTokens[1]:
-			setToken(4, 1, k, v)
-		case attrReasoningTokens[2]:
-			setToken(4, 2, k, v)
-		case attrProviderName:
-			provider = v.AsString()
-		case attrSystem:
-			system = v.AsString()
-		case attrResponseModel:
-			respModel = v.AsString()
-		case attrRequestModel:
-			reqModel = v.AsString()
-		case attrOperationName:
-			operation = v.AsString()
-		case attrLLMRequestType:
-			requestType = v.AsString()
-		case attrErrorType:
-			errorType = v.AsString()
-		case attrHTTPStatus:
-			if n, err := tokenValue(k, v); err == nil {
-				httpStatus = n
-			}
-		case attrServiceTierNew:
-			setTier(0, k, v)
-		case attrServiceTierOld:
-			setTier(1, k, v)
-		case attrServiceTierLIT:
-			setTier(2, k, v)
-		case attrTTFTChunk:
-			setTTFT(0, k, v, 1000)
-		case attrTTFTServer:
-			setTTFT(1, k, v, 1000)
-		case attrTTFTVercel:
-			setTTFT(2, k, v, 1)
-		case attrTTFTVercelStream:
-			setTTFT(3, k, v, 1)
-		default:
-			for _, name := range keptSpanAttrs {
-				if k == name {
-					kept = appendKept(kept, ri.kept, k, v)
-				}
-			}
-			if strings.HasPrefix(k, attrKeepPrefix) {
-				kept = appendKept(kept, ri.kept, k[len(attrKeepPrefix):], v)
-			}
-		}
-		return true
-	})
+	m.st.reset()
+	m.kept = append(m.kept[:0], ri.kept...)
+	sp.Attributes().Range(m.spanAttrFn)
+	st := &m.st
+	hasUsage, tokens, tokenErr := st.hasUsage, st.tokens, st.tokenErr
+	provider, system, respModel, reqModel := st.provider, st.system, st.respModel, st.reqModel
+	operation, requestType, errorType, httpStatus := st.operation, st.requestType, st.errorType, st.httpStatus
+	tier, tierSrc, ttftMs, ttftSrc, ttftErr := st.tier, st.tierSrc, st.ttftMs, st.ttftSrc, st.ttftErr
 	if !hasUsage {
 		return spanNoUsage, nil
 	}
@@ -495,7 +520,7 @@ func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, err
 
 	// Kept attributes: only values the contract accepts; others are left
 	// out rather than rejecting a call that was billed.
-	for _, a := range kept {
+	for _, a := range m.kept {
 		if len(m.attrs) >= schemas.MaxAttributes {
 			break
 		}
@@ -541,25 +566,24 @@ func (m *otlpMapper) explain(err error) error {
 	return err
 }
 
-// appendKept appends k=v to kept, copying the resource's shared slice
-// before the first append so that spans do not write into each other's.
-func appendKept(kept, shared []keptAttr, k string, v pcommon.Value) []keptAttr {
-	if len(kept) == len(shared) {
-		kept = append(make([]keptAttr, 0, len(shared)+4), shared...)
+// keptValue is an attribute value as an event attribute: its string
+// form; an array (finish_reasons) as a comma-separated list.
+func keptValue(v pcommon.Value) string {
+	if v.Type() != pcommon.ValueTypeSlice {
+		return v.AsString()
 	}
-	var s string
-	if v.Type() == pcommon.ValueTypeSlice {
-		// finish_reasons is an array: a comma-separated list.
-		sl := v.Slice()
-		parts := make([]string, sl.Len())
-		for i := range parts {
-			parts[i] = sl.At(i).AsString()
+	sl := v.Slice()
+	if sl.Len() == 1 {
+		return sl.At(0).AsString()
+	}
+	var sb strings.Builder
+	for i := 0; i < sl.Len(); i++ {
+		if i > 0 {
+			sb.WriteByte(',')
 		}
-		s = strings.Join(parts, ",")
-	} else {
-		s = v.AsString()
+		sb.WriteString(sl.At(i).AsString())
 	}
-	return append(kept, keptAttr{k, s})
+	return sb.String()
 }
 
 // tokenValue reads a count: an int, a double with an integral value, or a
