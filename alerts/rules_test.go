@@ -166,3 +166,32 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestDocsRulesParse: every rule example of docs/alerts.md parses.
+func TestDocsRulesParse(t *testing.T) {
+	b, err := os.ReadFile("../docs/alerts.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, block := range strings.Split(string(b), "```yaml\n")[1:] {
+		block = block[:strings.Index(block, "```")]
+		if !strings.HasPrefix(block, "- name:") {
+			continue
+		}
+		var sb strings.Builder
+		sb.WriteString("rules:\n")
+		for _, l := range strings.Split(strings.TrimRight(block, "\n"), "\n") {
+			sb.WriteString("  " + l + "\n")
+		}
+		cfg, err := ParseConfig("docs/alerts.md", []byte(sb.String()))
+		if err != nil {
+			t.Errorf("%v\n%s", err, sb.String())
+			continue
+		}
+		n += len(cfg.Rules)
+	}
+	if n < 9 {
+		t.Errorf("%d rule examples in docs/alerts.md, want one of every kind (9 with the SLO forms)", n)
+	}
+}
