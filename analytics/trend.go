@@ -122,6 +122,14 @@ type ForecastQuery struct {
 	// Horizon, when > 0, replaces the calendar period by the next Horizon
 	// days from the start of today (in Location).
 	Horizon int
+	// HorizonHours, when > 0, replaces the calendar period by the next
+	// HorizonHours hours (1 … growth.MaxHourlyHorizon) from the start of
+	// the current hour, forecast from hourly history (growth.ForecastHours:
+	// up to 12 weeks of complete hours before the current one, from the
+	// group's first hour with usage). Hours are UTC hours, whole hours in
+	// every zone but the few with a fractional offset. Not with Horizon or
+	// Budget.
+	HorizonHours int
 	// Budget, when set, is the period's budget in the metric's unit (USD
 	// for cost): exhaustion dates and the chance of overspending.
 	Budget *float64
@@ -165,6 +173,9 @@ func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow
 	}
 	if fq.History < growth.MinForecastHistory || fq.History > growth.MaxHistory {
 		return nil, fmt.Errorf("forecast history of %d days: want %d to %d", fq.History, growth.MinForecastHistory, growth.MaxHistory)
+	}
+	if fq.HorizonHours != 0 {
+		return q.forecastHours(ctx, fq, at)
 	}
 	start, end := fq.Period.Bounds(at, loc)
 	if fq.Horizon < 0 || fq.Horizon > growth.MaxHorizon {
@@ -257,4 +268,79 @@ func metricOf(m Metric, r *UsageRow) float64 {
 		return float64(r.InputTokens + r.OutputTokens)
 	}
 	return r.CostUSD.Float64()
+}
+
+// forecastHours is Forecast for fq.HorizonHours: the period is the current
+// hour and the ones after it, the history the complete hours before it.
+func (q *Querier) forecastHours(ctx context.Context, fq ForecastQuery, at time.Time) ([]ForecastRow, error) {
+	h := fq.HorizonHours
+	switch {
+	case h < 1 || h > growth.MaxHourlyHorizon:
+		return nil, fmt.Errorf("forecast horizon of %d hours: want 1 to %d", h, growth.MaxHourlyHorizon)
+	case fq.Horizon != 0:
+		return nil, fmt.Errorf("a forecast horizon is in days or in hours, not both")
+	case fq.Budget != nil:
+		return nil, fmt.Errorf("a budget applies to a calendar period or a horizon in days, not to hours")
+	}
+	hour := at.UTC().Truncate(time.Hour)
+	end := hour.Add(time.Duration(h) * time.Hour)
+	hist, err := q.Series(ctx, SeriesQuery{From: hour.Add(-growth.MaxHourlyHistory * time.Hour), To: hour, Step: time.Hour,
+		By: fq.By, Where: fq.Where, Metric: fq.Metric})
+	if err != nil {
+		return nil, err
+	}
+	var toDate []UsageRow
+	if at.After(hour) {
+		if toDate, err = q.Usage(ctx, UsageQuery{From: hour, To: at, By: fq.By, Where: fq.Where}); err != nil {
+			return nil, err
+		}
+	}
+	type acc struct {
+		group   map[Dim]string
+		history []float64
+		toDate  *UsageRow
+	}
+	groups := map[string]*acc{}
+	var order []string
+	for i := range hist.Series {
+		s := &hist.Series[i]
+		// The group's history starts at its first hour with usage: the
+		// hours before it did not exist, they were not quiet.
+		first := len(s.Values)
+		for j, v := range s.Values {
+			if v != 0 {
+				first = j
+				break
+			}
+		}
+		k := groupKey(fq.By, s.Group)
+		groups[k] = &acc{group: s.Group, history: s.Values[first:]}
+		order = append(order, k)
+	}
+	for i := range toDate {
+		k := groupKey(fq.By, toDate[i].Group)
+		a := groups[k]
+		if a == nil {
+			a = &acc{group: toDate[i].Group}
+			groups[k] = a
+			order = append(order, k)
+		}
+		a.toDate = &toDate[i]
+	}
+	out := make([]ForecastRow, 0, len(order))
+	for _, k := range order {
+		a := groups[k]
+		row := ForecastRow{Group: a.group, PeriodStart: hour, PeriodEnd: end, Today: hour}
+		if a.toDate != nil {
+			row.SoFarCost = a.toDate.CostUSD
+			row.SoFar = metricOf(fq.Metric, a.toDate)
+		}
+		// The current hour is forecast as a whole hour, like today in the
+		// daily forecast: nothing of the period is complete yet.
+		hf := growth.ForecastHours(a.history, 0, h)
+		row.Forecast = growth.Forecast{Method: hf.Method, MASE: hf.MASE, Coverage: hf.Coverage,
+			BacktestOrigins: hf.BacktestOrigins, ToDate: hf.ToDate, P10: hf.P10, P50: hf.P50, P90: hf.P90, Note: hf.Note}
+		out = append(out, row)
+	}
+	return out, nil
 }

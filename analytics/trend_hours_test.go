@@ -1,0 +1,107 @@
+package analytics
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/warehouse"
+)
+
+// TestForecastHours lands six weeks of hourly cost with a daily cycle for
+// (±10% noise) for one tenant and three days for another, and forecasts the next 24 hours:
+// the steady tenant's median is the cycle's daily total within 5% with a
+// backtest behind it; the new tenant's history is too short for a number
+// (its zero hours before it started do not count as history); the spend of
+// the current hour so far is exact.
+func TestForecastHours(t *testing.T) {
+	srv := chtest.Shared(t)
+	ctx := context.Background()
+	o := warehouse.DefaultOptions()
+	o.DSN = srv.DSN(srv.NewDatabase(t))
+	w, err := warehouse.Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 11, 10, 20, 0, 0, time.UTC)
+	hour := now.Truncate(time.Hour)
+	usd := func(v float64) pricing.Pico { return pricing.FromPicos(int64(math.Round(v * 1e12))) }
+	cycle := func(ts time.Time) float64 { return 1 + 0.5*math.Sin(2*math.Pi*float64(ts.Hour())/24) }
+	noise := rand.New(rand.NewPCG(3, 4))
+	byMonth := map[warehouse.Month][]warehouse.Rollup{}
+	off := int64(0)
+	for ts := hour.Add(-42 * 24 * time.Hour); ts.Before(hour); ts = ts.Add(time.Hour) {
+		off++
+		byMonth[warehouse.MonthOf(ts)] = append(byMonth[warehouse.MonthOf(ts)], warehouse.Rollup{TS: ts, Tenant: "steady",
+			SrcTopic: "costpipe.events", SrcOffset: off, Requests: 10, Cost: usd(cycle(ts) * (0.9 + 0.2*noise.Float64()))})
+		if hour.Sub(ts) <= 72*time.Hour {
+			byMonth[warehouse.MonthOf(ts)] = append(byMonth[warehouse.MonthOf(ts)], warehouse.Rollup{TS: ts, Tenant: "new",
+				SrcTopic: "costpipe.events", SrcPartition: 1, SrcOffset: off, Requests: 1, Cost: usd(0.25)})
+		}
+	}
+	for _, rows := range byMonth {
+		if err := w.InsertRollups(ctx, warehouse.Hour, rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The current hour so far, in minutes.
+	if err := w.InsertRollups(ctx, warehouse.Minute, []warehouse.Rollup{
+		{TS: hour.Add(5 * time.Minute), Tenant: "steady", SrcTopic: "costpipe.events", SrcOffset: off + 1, Requests: 3, Cost: usd(0.3)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	q := New(w, Options{Now: func() time.Time { return now }})
+	rows, err := q.Forecast(ctx, ForecastQuery{HorizonHours: 24, By: []Dim{DimTenant}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2 (steady, new): %+v", len(rows), rows)
+	}
+	var want float64
+	for ts := hour; ts.Before(hour.Add(24 * time.Hour)); ts = ts.Add(time.Hour) {
+		want += cycle(ts)
+	}
+	for _, r := range rows {
+		if !r.PeriodStart.Equal(hour) || !r.PeriodEnd.Equal(hour.Add(24*time.Hour)) {
+			t.Errorf("%v: period [%s, %s), want the next 24 hours from %s", r.Group, r.PeriodStart, r.PeriodEnd, hour)
+		}
+		switch r.Group[DimTenant] {
+		case "steady":
+			if r.SoFar != 0.3 || r.SoFarCost != usd(0.3) {
+				t.Errorf("steady so far %v (%s), want 0.3", r.SoFar, r.SoFarCost)
+			}
+			if r.P50 == nil || math.Abs(*r.P50-want)/want > 0.05 || r.Coverage == nil || r.MASE == nil || r.Method == "" {
+				t.Errorf("steady forecast %+v, want p50 within 5%% of %.3f with a backtest", r.Forecast, want)
+			} else if !(*r.P10 <= *r.P50 && *r.P50 <= *r.P90) {
+				t.Errorf("steady band %v %v %v not ordered", *r.P10, *r.P50, *r.P90)
+			}
+		case "new":
+			if r.P50 != nil || r.Note == "" {
+				t.Errorf("new tenant (3 days of history): %+v, want no number and a note", r.Forecast)
+			}
+		default:
+			t.Errorf("unexpected group %v", r.Group)
+		}
+	}
+
+	for _, bad := range []ForecastQuery{
+		{HorizonHours: 169},
+		{HorizonHours: 24, Horizon: 2},
+		{HorizonHours: 24, Budget: new(float64)},
+	} {
+		if _, err := q.Forecast(ctx, bad); err == nil || !strings.Contains(err.Error(), "hour") {
+			t.Errorf("Forecast(%+v) = %v, want an error about hours", bad, err)
+		}
+	}
+}
