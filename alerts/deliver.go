@@ -77,7 +77,14 @@ type Deliverer struct {
 
 	mu       sync.Mutex
 	inflight map[[2]string]logRow // claims won and handed to out
+	// final remembers (id, receiver) pairs the log has as delivered or
+	// dead, so a firing alert does not cost a log read at every tick;
+	// bounded by maxFinal (cleared when full).
+	final map[[2]string]bool
 }
+
+// maxFinal bounds Deliverer.final.
+const maxFinal = 100000
 
 // maxInflight bounds the claims one process holds at a time.
 const maxInflight = 10000
@@ -88,7 +95,7 @@ func NewDeliverer(store *Store, opts DeliverOptions) (*Deliverer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Deliverer{store: store, opts: opts, inflight: map[[2]string]logRow{}}, nil
+	return &Deliverer{store: store, opts: opts, inflight: map[[2]string]logRow{}, final: map[[2]string]bool{}}, nil
 }
 
 // SetOutput sets where won notifications go (the dispatcher, created
@@ -162,6 +169,18 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 	}
 	var ids []string
 	seen := map[string]bool{}
+	d.mu.Lock()
+	open := due[:0:0]
+	for _, o := range due {
+		for _, rcv := range o.Receivers {
+			if !d.final[[2]string{o.Notification.ID, rcv}] {
+				open = append(open, o)
+				break
+			}
+		}
+	}
+	d.mu.Unlock()
+	due = open
 	for _, o := range due {
 		for _, id := range []string{o.Notification.ID, o.Requires} {
 			if id != "" && !seen[id] {
@@ -192,6 +211,7 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 			}
 			s := st[k]
 			if s != nil && s.final {
+				d.remember(k)
 				continue
 			}
 			if o.Requires != "" {
@@ -288,6 +308,14 @@ func nonce() uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
+// remember notes a final pair; the caller holds d.mu.
+func (d *Deliverer) remember(k [2]string) {
+	if len(d.final) >= maxFinal {
+		clear(d.final)
+	}
+	d.final[k] = true
+}
+
 // release voids claims (best effort): the round is retried.
 func (d *Deliverer) release(claims []logRow, why string) {
 	rows := make([]logRow, len(claims))
@@ -308,11 +336,16 @@ func (d *Deliverer) Result(r notify.Result) {
 	k := [2]string{r.ID, r.Receiver}
 	d.mu.Lock()
 	c, ok := d.inflight[k]
-	delete(d.inflight, k)
 	d.mu.Unlock()
 	if !ok {
 		return
 	}
+	// In flight until the outcome is recorded (or its record failed).
+	defer func() {
+		d.mu.Lock()
+		delete(d.inflight, k)
+		d.mu.Unlock()
+	}()
 	c.At, c.Attempts = r.At, uint32(r.Attempts)
 	switch {
 	case r.Err == nil:
@@ -333,6 +366,11 @@ func (d *Deliverer) Result(r notify.Result) {
 		d.opts.Logger.Error("cannot record an alert notification's outcome; it will be sent again after the lease", "id", c.ID,
 			"receiver", c.Receiver, "status", c.Status, "err", err)
 		return
+	}
+	if c.Status != logReleased {
+		d.mu.Lock()
+		d.remember(k)
+		d.mu.Unlock()
 	}
 	d.opts.Logger.Info("alert notification "+c.Status, "id", c.ID, "receiver", c.Receiver, "rule", c.Rule, "type", c.Type, "attempts", c.Attempts)
 }

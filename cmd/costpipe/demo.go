@@ -274,6 +274,9 @@ func demoReport(ctx context.Context, out io.Writer, q *analytics.Querier, from, 
 	if err := demoTrends(ctx, out, q); err != nil {
 		return err
 	}
+	if err := demoAlerts(ctx, out, q, from, to); err != nil {
+		return err
+	}
 	fmt.Fprintln(out, "\nExplore further: costpipe --clickhouse ... query usage --since 2h --by tenant,model")
 	fmt.Fprintln(out, "                 costpipe --clickhouse ... query growth --by model; query forecast --by tenant --budget 1000")
 	return nil
