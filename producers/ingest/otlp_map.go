@@ -507,9 +507,13 @@ func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, err
 			if e.Name() != eventFirstChunk {
 				continue
 			}
-			if v, ok := e.Attributes().Get(attrTTFTVercel); ok {
+			v, ok := e.Attributes().Get(attrTTFTVercel)
+			if !ok {
+				v, ok = e.Attributes().Get(attrTTFTVercelStream)
+			}
+			if ok {
 				if f, ok := numberValue(v); ok && f >= 0 {
-					ev.TTFTMs, ev.HasTTFT, m.src[fieldTTFT] = f, true, eventFirstChunk+" event attribute "+attrTTFTVercel
+					ev.TTFTMs, ev.HasTTFT, m.src[fieldTTFT] = f, true, eventFirstChunk+" event attribute"
 				}
 			} else if ts := e.Timestamp(); ts >= start {
 				ev.TTFTMs, ev.HasTTFT, m.src[fieldTTFT] = float64(ts-start)/1e6, true, eventFirstChunk+" event time"
