@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make demo` need besides Go, when missing:
 # Debian's ClickHouse (clickhouse-server and clickhouse-client, 18.16 on
-# Debian 12) and kcat (the e2e tests produce through it, a librdkafka client).
+# Debian 12), kcat (the e2e tests produce through it, a librdkafka client) and
+# chromium (the dashboard's browser test drives it headless).
 #
 # Called by `make test`, `make demo` (scripts/demo.sh) and .ci/run. It does
 # nothing when everything is present; otherwise it needs root and apt-get,
@@ -12,7 +13,7 @@
 #   scripts/install-deps.sh --check  # only report; exit 1 when something is missing
 set -euo pipefail
 
-packages=(clickhouse-server clickhouse-client kcat)
+packages=(clickhouse-server clickhouse-client kcat chromium)
 
 # have reports an executable command (bash's command -v also names a
 # non-executable file when it finds nothing better).
@@ -31,10 +32,15 @@ have_kcat() {
 	have kcat
 }
 
+have_chromium() {
+	have chromium || have chromium-browser || have google-chrome
+}
+
 missing() {
 	local m=()
 	have_clickhouse || m+=(clickhouse-server)
 	have_kcat || m+=(kcat)
+	have_chromium || m+=(chromium)
 	echo "${m[*]}"
 }
 
@@ -60,8 +66,8 @@ fi
 if ! command -v apt-get >/dev/null 2>&1; then
 	cat >&2 <<EOF
 error: $need missing and apt-get not found (not Debian/Ubuntu). Install
-ClickHouse (clickhouse-server, 18.16 or later) and kcat with your package
-manager, or point CHTEST_CLICKHOUSE_BIN at a clickhouse-server binary.
+ClickHouse (clickhouse-server, 18.16 or later), kcat and chromium with your
+package manager, or point CHTEST_CLICKHOUSE_BIN at a clickhouse-server binary.
 EOF
 	exit 1
 fi

@@ -30,7 +30,7 @@ type endpoint struct {
 func (s *Server) endpoints() []endpoint {
 	eps := []endpoint{
 		{"usage", usageParams, s.usage},
-		{"latency", usageParams, s.latency},
+		{"latency", latencyParams, s.latency},
 		{"top", topParams, s.top},
 		{"series", seriesParams, s.series},
 		{"growth", growthParams, s.growth},
@@ -200,6 +200,17 @@ func (s *Server) latency(ctx context.Context, tenant string, p urlParams) (*rend
 		return nil, err
 	}
 	u.Query.Where = u.Where
+	if p.IsSet("step") {
+		step, err := analytics.ParseStep(p.Value("step"))
+		if err != nil {
+			return nil, &report.ParamError{Param: "step", Msg: "invalid step: " + err.Error()}
+		}
+		steps, err := report.LatencySteps(p, u.From, u.To, step)
+		if err != nil {
+			return nil, err
+		}
+		return report.LatencySeriesTable(ctx, s.q, u, steps, step)
+	}
 	return report.LatencyTable(ctx, s.q, u, false)
 }
 

@@ -14,6 +14,7 @@ import (
 var (
 	rangeParams    = []string{"since", "from", "to", "by", "where", "granularity"}
 	usageParams    = rangeParams
+	latencyParams  = append(slices.Clone(rangeParams), "step")
 	topParams      = append(slices.Clone(rangeParams), "metric", "limit")
 	seriesParams   = []string{"since", "from", "to", "by", "where", "step", "metric"}
 	trendParams    = []string{"by", "where", "metric", "tz", "at"}

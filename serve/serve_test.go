@@ -231,6 +231,11 @@ func TestAPIAnswers(t *testing.T) {
 	if len(got) != 2 || math.Abs(got[0]["p50_ms"].(float64)-200) > 2 {
 		t.Errorf("latency: %v", got)
 	}
+	got = rows(t, get(t, hs, "root", "/api/v1/latency?from=2026-03-01&to=2026-03-04&step=1d&by=model&where=model%3Dgpt-4o", ""))
+	if len(got) != 6 || got[0]["ts"] != "2026-03-01T00:00:00Z" || got[0]["measure"] != "latency" || got[0]["count"] != 3.0 ||
+		math.Abs(got[0]["p99_ms"].(float64)-400) > 4 || got[1]["measure"] != "ttft" || got[1]["count"] != 0.0 {
+		t.Errorf("latency per step: %v", got)
+	}
 	// Growth and forecast answer with numbers; prices lists the unpriced model.
 	got = rows(t, get(t, hs, "root", "/api/v1/growth?by=tenant&metric=requests&window=14", ""))
 	if len(got) != 4 || got[0]["wow_pct"] == nil {
@@ -258,6 +263,7 @@ func TestAPIAnswers(t *testing.T) {
 		{"/api/v1/top?since=1h", "by", 400},
 		{"/api/v1/top?by=model&limit=0", "limit", 400},
 		{"/api/v1/series?step=5m", "step", 400},
+		{"/api/v1/latency?step=1m&since=1d", "step", 400},
 		{"/api/v1/series?step=1m&since=30d", "step", 400},
 		{"/api/v1/growth?tz=Mars/Olympus", "tz", 400},
 		{"/api/v1/forecast?budget=-1", "budget", 400},
