@@ -14,6 +14,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,22 @@ type Options struct {
 
 	// Logger receives the broker's log lines. Default nil: discard.
 	Logger *slog.Logger
+
+	// TLS, when set, makes the listener TLS-only with this server config
+	// (its certificate; ClientAuth for mutual TLS). Default nil: plaintext.
+	TLS *tls.Config
+
+	// Users, when not empty, turn SASL authentication on: a client must
+	// log in as one of them before any other request. Default none.
+	Users []User
+}
+
+// User is a SASL login of the broker.
+type User struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string
+	// Name and Password are the credentials.
+	Name, Password string
 }
 
 // DefaultOptions returns the default Options: listen on 127.0.0.1:9092 with
@@ -93,6 +110,16 @@ func (o Options) Validate() error {
 	}
 	if o.Partitions < 1 || o.Partitions > maxPartitions {
 		return fmt.Errorf("cannot use %d partitions: must be from 1 to %d", o.Partitions, maxPartitions)
+	}
+	for _, u := range o.Users {
+		switch u.Mechanism {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			return fmt.Errorf("cannot add SASL user %q: mechanism %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", u.Name, u.Mechanism)
+		}
+		if u.Name == "" || u.Password == "" {
+			return fmt.Errorf("cannot add a SASL user without a name or password (name %q)", u.Name)
+		}
 	}
 	seen := make(map[string]bool, len(o.Topics))
 	for _, t := range o.Topics {
@@ -174,6 +201,15 @@ func Start(opts Options) (*Broker, error) {
 	}
 	if opts.Logger != nil {
 		kopts = append(kopts, kfake.WithLogger(slogAdapter{opts.Logger}))
+	}
+	if opts.TLS != nil {
+		kopts = append(kopts, kfake.TLS(opts.TLS))
+	}
+	if len(opts.Users) > 0 {
+		kopts = append(kopts, kfake.EnableSASL())
+		for _, u := range opts.Users {
+			kopts = append(kopts, kfake.Superuser(u.Mechanism, u.Name, u.Password))
+		}
 	}
 
 	cluster, err := kfake.NewCluster(kopts...)

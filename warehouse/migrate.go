@@ -95,6 +95,7 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 	conn := w.conn
 	if pending {
 		opts, _, _ := parseDSN(w.dsn)
+		applyTLS(opts, w.tls)
 		opts.Auth.Database = "default"
 		opts.ReadTimeout = migrationReadTimeout
 		opts.MaxOpenConns, opts.MaxIdleConns = 1, 1

@@ -9,6 +9,7 @@ package warehouse
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"regexp"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/costpipe/costpipe/internal/secure"
 )
 
 // DefaultDSN is the contract's default for --clickhouse / COSTPIPE_CLICKHOUSE.
@@ -33,6 +36,11 @@ type Options struct {
 	// MigrateLockWait bounds how long Migrate waits while another process
 	// holds the migration lock. Default 15m.
 	MigrateLockWait time.Duration
+	// TLS, when set, makes connections use TLS with this config (a CA file,
+	// a client certificate), with or without secure=true in the DSN; the
+	// DSN's skip_verify and tls_server_name still apply. Default nil: TLS
+	// only with secure=true, verified against the system roots.
+	TLS *tls.Config
 }
 
 // DefaultOptions returns Options with every default filled in.
@@ -87,6 +95,7 @@ type Warehouse struct {
 	conn     driver.Conn
 	database string
 	dsn      string
+	tls      *tls.Config // Options.TLS
 	lockWait time.Duration
 }
 
@@ -98,6 +107,7 @@ func Open(ctx context.Context, o Options) (*Warehouse, error) {
 		return nil, err
 	}
 	opts, db, _ := parseDSN(o.DSN)
+	applyTLS(opts, o.TLS)
 	opts.Auth.Database = "default"
 	opts.DialTimeout = o.DialTimeout
 	opts.MaxOpenConns = o.MaxOpenConns
@@ -110,9 +120,9 @@ func Open(ctx context.Context, o Options) (*Warehouse, error) {
 	}
 	if err := conn.Ping(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("cannot reach clickhouse at %q: %w", redact(o.DSN), err)
+		return nil, secure.ExplainClickHouse(fmt.Errorf("cannot reach clickhouse at %q: %w", redact(o.DSN), err), opts.TLS != nil)
 	}
-	return &Warehouse{conn: conn, database: db, dsn: o.DSN, lockWait: o.MigrateLockWait}, nil
+	return &Warehouse{conn: conn, database: db, dsn: o.DSN, tls: o.TLS, lockWait: o.MigrateLockWait}, nil
 }
 
 // Database is the costpipe database name taken from the DSN.

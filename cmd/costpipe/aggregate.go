@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/consumers"
+	"github.com/costpipe/costpipe/internal/secure"
 	"github.com/costpipe/costpipe/pipelines/usage"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -132,6 +133,9 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	copts.DLQSpoolDir = c.String("dlq-spool")
 	copts.Logger = log
 	copts.Registerer = reg
+	if copts.ClientOpts, err = kafkaClientOpts(c); err != nil {
+		return nil, err
+	}
 	if err := copts.Validate(); err != nil {
 		return nil, &exitError{code: 2, msg: "invalid aggregate options: " + err.Error()}
 	}
@@ -144,6 +148,9 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	}
 	wopts := warehouse.DefaultOptions()
 	wopts.DSN = c.String("clickhouse")
+	if err := clickhouseSecurity(c, &wopts); err != nil {
+		return nil, err
+	}
 	if err := wopts.Validate(); err != nil {
 		return nil, &exitError{code: 2, msg: err.Error()}
 	}
@@ -193,7 +200,7 @@ func openWarehouse(ctx context.Context, log *slog.Logger, o warehouse.Options) (
 		if err == nil {
 			return w, nil
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || secure.Permanent(err) {
 			return nil, err
 		}
 		log.Warn("clickhouse not reachable yet; retrying", "retry_in", backoff, "err", err)

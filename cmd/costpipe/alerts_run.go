@@ -113,6 +113,9 @@ func runAlerts(c *cli.Context) error {
 
 	wo := warehouse.DefaultOptions()
 	wo.DSN = c.String("clickhouse")
+	if err := clickhouseSecurity(c, &wo); err != nil {
+		return err
+	}
 	if err := wo.Validate(); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
@@ -137,7 +140,11 @@ func runAlerts(c *cli.Context) error {
 	var kafka *kgo.Client
 	for _, rc := range cfg.Receivers {
 		if rc.Type == notify.TypeKafka && kafka == nil {
-			if kafka, err = kgo.NewClient(kgo.SeedBrokers(splitList(c.String("brokers"))...), kgo.AllowAutoTopicCreation()); err != nil {
+			kopts, err := kafkaClientOpts(c)
+			if err != nil {
+				return err
+			}
+			if kafka, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(splitList(c.String("brokers"))...), kgo.AllowAutoTopicCreation()}, kopts...)...); err != nil {
 				return fmt.Errorf("cannot create the kafka receiver's client: %w", err)
 			}
 			defer kafka.Close()

@@ -276,6 +276,9 @@ ClickHouse (alerts_silences), shared by every ` + "`alerts run`" + ` replica.`,
 func withStore(c *cli.Context, fn func(*alerts.Store) error) error {
 	o := warehouse.DefaultOptions()
 	o.DSN = c.String("clickhouse")
+	if err := clickhouseSecurity(c, &o); err != nil {
+		return err
+	}
 	if err := o.Validate(); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}

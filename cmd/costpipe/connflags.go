@@ -10,9 +10,10 @@ import (
 // so they may come before the command name, and on each command that uses
 // them (connUsers), so they may come after it, with the same environment
 // variables. A value after the command name wins over one before it, which
-// wins over the environment, which wins over the default.
+// wins over the environment, which wins over the default. The TLS and SASL
+// flags (connsecure.go) come with --brokers and --clickhouse.
 func connFlagSpecs() []cli.StringFlag {
-	return []cli.StringFlag{
+	specs := []cli.StringFlag{
 		{Name: "brokers", Value: "127.0.0.1:9092", EnvVars: []string{"COSTPIPE_BROKERS"},
 			Usage: "comma-separated Kafka seed brokers `HOST:PORT,...`"},
 		{Name: "topic", Value: "costpipe.events", EnvVars: []string{"COSTPIPE_TOPIC"},
@@ -22,6 +23,7 @@ func connFlagSpecs() []cli.StringFlag {
 		{Name: "prices", EnvVars: []string{"COSTPIPE_PRICES"},
 			Usage: "price catalog YAML `FILE` replacing the embedded one (see `costpipe prices list`)", TakesFile: true},
 	}
+	return append(specs, secureStringFlagSpecs()...)
 }
 
 // connUsers maps a command path (as typed, "query usage") to the connection
@@ -56,6 +58,7 @@ var connUsers = map[string][]string{
 // connFlags is the set of connection flags of one App.
 type connFlags struct {
 	specs  []cli.StringFlag
+	bools  []cli.BoolFlag         // the boolean ones (secureBoolFlagSpecs)
 	before map[string]*givenValue // per name: the value given before the command
 }
 
@@ -66,8 +69,11 @@ type givenValue struct {
 }
 
 func newConnFlags() *connFlags {
-	cf := &connFlags{specs: connFlagSpecs(), before: map[string]*givenValue{}}
+	cf := &connFlags{specs: connFlagSpecs(), bools: secureBoolFlagSpecs(), before: map[string]*givenValue{}}
 	for _, s := range cf.specs {
+		cf.before[s.Name] = &givenValue{}
+	}
+	for _, s := range cf.bools {
 		cf.before[s.Name] = &givenValue{}
 	}
 	return cf
@@ -80,6 +86,9 @@ func (cf *connFlags) appFlags() []cli.Flag {
 	for _, s := range cf.specs {
 		fs = append(fs, &appConnFlag{StringFlag: s, given: cf.before[s.Name]})
 	}
+	for _, s := range cf.bools {
+		fs = append(fs, &appConnBoolFlag{BoolFlag: s, given: cf.before[s.Name]})
+	}
 	return fs
 }
 
@@ -90,10 +99,15 @@ func (cf *connFlags) attach(cmd *cli.Command, path string) *cli.Command {
 		path += " "
 	}
 	path += cmd.Name
-	for _, name := range connUsers[path] {
+	for _, name := range connFlagNames(path) {
 		for _, s := range cf.specs {
 			if s.Name == name {
 				cmd.Flags = append(cmd.Flags, &cmdConnFlag{StringFlag: s, before: cf.before[name]})
+			}
+		}
+		for _, s := range cf.bools {
+			if s.Name == name {
+				cmd.Flags = append(cmd.Flags, &cmdConnBoolFlag{BoolFlag: s, before: cf.before[name]})
 			}
 		}
 	}

@@ -89,6 +89,9 @@ func runDemo(c *cli.Context) error {
 	// 2. ClickHouse.
 	wopts := warehouse.DefaultOptions()
 	wopts.DSN = c.String("clickhouse")
+	if err := clickhouseSecurity(c, &wopts); err != nil {
+		return err
+	}
 	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
 	w, err := openWarehouse(octx, log, wopts)
 	ocancel()

@@ -129,6 +129,9 @@ func runDerive(c *cli.Context) error {
 
 	wo := warehouse.DefaultOptions()
 	wo.DSN = c.String("clickhouse")
+	if err := clickhouseSecurity(c, &wo); err != nil {
+		return err
+	}
 	if err := wo.Validate(); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}

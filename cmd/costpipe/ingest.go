@@ -80,6 +80,9 @@ func runIngest(c *cli.Context) error {
 	opts.Brokers = splitList(c.String("brokers"))
 	opts.Topic = c.String("topic")
 	opts.Logger = log
+	if opts.ClientOpts, err = kafkaClientOpts(c); err != nil {
+		return err
+	}
 	opts.InsecureNoAuth = c.Bool("insecure-no-auth")
 	opts.MaxInFlight = c.Int("max-inflight")
 	opts.ProduceTimeout = c.Duration("produce-timeout")

@@ -117,6 +117,9 @@ func runLoadgen(c *cli.Context) error {
 		po.Topic = c.String("topic")
 		po.Encoding = producers.Encoding(c.String("encoding"))
 		po.DeliveryTimeout = c.Duration("timeout")
+		if po.ClientOptions, err = kafkaClientOpts(c); err != nil {
+			return err
+		}
 		p, err := producers.New(po)
 		if err != nil {
 			return &exitError{code: 2, msg: fmt.Sprintf("cannot produce to kafka: %v", err)}

@@ -19,6 +19,9 @@ docs/design.md, "Schema upgrades"). Ends by checking the rollup tables' columns.
 		Action: func(c *cli.Context) error {
 			opts := warehouse.DefaultOptions()
 			opts.DSN = c.String("clickhouse")
+			if err := clickhouseSecurity(c, &opts); err != nil {
+				return err
+			}
 			w, err := warehouse.Open(c.Context, opts)
 			if err != nil {
 				return err

@@ -288,6 +288,9 @@ func pricesCoverage(c *cli.Context) error {
 	now := time.Now().UTC()
 	opts := warehouse.DefaultOptions()
 	opts.DSN = c.String("clickhouse")
+	if err := clickhouseSecurity(c, &opts); err != nil {
+		return err
+	}
 	w, err := warehouse.Open(c.Context, opts)
 	if err != nil {
 		return err

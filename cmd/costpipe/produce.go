@@ -42,11 +42,15 @@ Exit status: 0 all sent, 1 some line rejected or failed, 2 usage error.`,
 				defer fh.Close()
 				in, name = fh, f
 			}
-			cl, err := kgo.NewClient(
+			kopts, err := kafkaClientOpts(c)
+			if err != nil {
+				return err
+			}
+			cl, err := kgo.NewClient(append([]kgo.Opt{
 				kgo.SeedBrokers(splitList(c.String("brokers"))...),
 				kgo.RecordDeliveryTimeout(c.Duration("timeout")),
-				kgo.ProducerLinger(5*time.Millisecond),
-			)
+				kgo.ProducerLinger(5 * time.Millisecond),
+			}, kopts...)...)
 			if err != nil {
 				return &exitError{code: 2, msg: fmt.Sprintf("cannot create kafka client for --brokers %q: %v", c.String("brokers"), err)}
 			}

@@ -196,6 +196,9 @@ func runQueryUsage(c *cli.Context) error {
 func openQuerier(c *cli.Context) (*warehouse.Warehouse, *analytics.Querier, error) {
 	opts := warehouse.DefaultOptions()
 	opts.DSN = c.String("clickhouse")
+	if err := clickhouseSecurity(c, &opts); err != nil {
+		return nil, nil, err
+	}
 	w, err := warehouse.Open(c.Context, opts)
 	if err != nil {
 		return nil, nil, err

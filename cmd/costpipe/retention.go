@@ -60,6 +60,9 @@ func runRetention(c *cli.Context) error {
 
 	wo := warehouse.DefaultOptions()
 	wo.DSN = c.String("clickhouse")
+	if err := clickhouseSecurity(c, &wo); err != nil {
+		return err
+	}
 	w, err := warehouse.Open(c.Context, wo)
 	if err != nil {
 		return err

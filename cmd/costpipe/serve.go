@@ -90,6 +90,9 @@ func runServe(c *cli.Context) error {
 	}
 	wopts := warehouse.DefaultOptions()
 	wopts.DSN = c.String("clickhouse")
+	if err := clickhouseSecurity(c, &wopts); err != nil {
+		return err
+	}
 	wopts.MaxOpenConns = opts.MaxConcurrent
 	w, err := warehouse.Open(c.Context, wopts)
 	if err != nil {

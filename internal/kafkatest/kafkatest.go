@@ -50,3 +50,20 @@ func loggerFromEnv() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
+
+// StartWithOptions starts a broker as Start does, after edit has changed
+// its options (e.g. TLS or SASL users), and closes it in t.Cleanup.
+func StartWithOptions(t testing.TB, partitions int, edit func(*broker.Options)) *broker.Broker {
+	t.Helper()
+	opts := broker.DefaultOptions()
+	opts.Listen = "127.0.0.1:0"
+	opts.Partitions = partitions
+	opts.Logger = loggerFromEnv()
+	edit(&opts)
+	b, err := broker.Start(opts)
+	if err != nil {
+		t.Fatalf("cannot start test broker: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}

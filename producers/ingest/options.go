@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/costpipe/costpipe/schemas"
 )
 
@@ -19,6 +21,10 @@ type Options struct {
 
 	// Topic receives the accepted events. Default "costpipe.events".
 	Topic string
+
+	// ClientOpts are extra franz-go options of the Kafka client (TLS,
+	// SASL). Default nil.
+	ClientOpts []kgo.Opt
 
 	// Keys are the API keys the gateway accepts, each bound to one tenant
 	// or to every tenant. Default nil: no keys, which Validate refuses

@@ -88,7 +88,7 @@ func New(opts Options) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.keys.Store(opts.Keys)
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.DefaultProduceTopic(opts.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -100,9 +100,9 @@ func New(opts Options) (*Server, error) {
 		// and the client's retry is deduplicated downstream by event_id.
 		kgo.AllowIdempotentProduceCancellation(),
 		kgo.ProducerLinger(opts.ProducerLinger),
-		kgo.MaxBufferedBytes(int(2*opts.MaxInFlightBytes)),
+		kgo.MaxBufferedBytes(int(2 * opts.MaxInFlightBytes)),
 		kgo.MaxBufferedRecords(int(max(50_000, opts.MaxInFlightBytes/128))),
-	)
+	}, opts.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create Kafka client for brokers %q: %w", opts.Brokers, err)
 	}

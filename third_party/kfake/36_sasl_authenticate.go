@@ -41,8 +41,8 @@ func (c *Cluster) handleSASLAuthenticate(creq *clientReq) (kmsg.Response, error)
 		if c.sasls.plain == nil {
 			return nil, errors.New("invalid sasl")
 		}
-		if p != c.sasls.plain[u] {
-			return nil, errors.New("invalid sasl")
+		if pass, ok := c.sasls.plain[u]; !ok || p != pass {
+			return saslAuthFailed(creq.cc, resp, saslPlain) // costpipe patch
 		}
 		// On re-authentication, the principal must not change
 		// (SaslServerAuthenticator ensurePrincipalUnchanged).
@@ -63,7 +63,7 @@ func (c *Cluster) handleSASLAuthenticate(creq *clientReq) (kmsg.Response, error)
 		}
 		a, ok := c.sasls.scram256[c0.user]
 		if !ok {
-			return nil, errors.New("invalid sasl")
+			return saslAuthFailed(creq.cc, resp, saslScram256) // costpipe patch
 		}
 		if creq.cc.user != "" && creq.cc.user != c0.user {
 			return nil, errors.New("sasl reauthentication changed the authenticated user")
@@ -84,7 +84,7 @@ func (c *Cluster) handleSASLAuthenticate(creq *clientReq) (kmsg.Response, error)
 		}
 		a, ok := c.sasls.scram512[c0.user]
 		if !ok {
-			return nil, errors.New("invalid sasl")
+			return saslAuthFailed(creq.cc, resp, saslScram512) // costpipe patch
 		}
 		if creq.cc.user != "" && creq.cc.user != c0.user {
 			return nil, errors.New("sasl reauthentication changed the authenticated user")
@@ -97,6 +97,9 @@ func (c *Cluster) handleSASLAuthenticate(creq *clientReq) (kmsg.Response, error)
 
 	case saslStageAuthScram1:
 		serverFinal, err := creq.cc.s0.serverFinal(req.SASLAuthBytes)
+		if errors.Is(err, errSCRAMInvalidProof) {
+			return saslAuthFailed(creq.cc, resp, creq.cc.s0.a.mechanism) // costpipe patch
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -123,4 +126,20 @@ func (c *Cluster) maybeFillSessionLifetime(cc *clientConn, resp *kmsg.SASLAuthen
 		resp.SessionLifetimeMillis = reauthMs
 	}
 	cc.hasSessionExpiry = reauthMs > 0
+}
+
+// saslAuthFailed answers refused credentials as Kafka does
+// (SaslServerAuthenticator.handleSaslToken): SASL_AUTHENTICATION_FAILED with
+// a message, rather than closing the connection without an answer, so a
+// client can tell a wrong password from a broken connection. The
+// connection's SASL state starts over; the client closes it.
+// costpipe patch.
+func saslAuthFailed(cc *clientConn, resp *kmsg.SASLAuthenticateResponse, mechanism string) (kmsg.Response, error) {
+	resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+	msg := "Authentication failed during authentication due to invalid credentials with SASL mechanism " + mechanism
+	resp.ErrorMessage = &msg
+	cc.saslStage = saslStageBegin
+	cc.s0 = nil
+	cc.user = ""
+	return resp, nil
 }

@@ -175,6 +175,10 @@ type scramServer0 struct {
 }
 
 // validates client-final-message and replies with server-final-message
+// errSCRAMInvalidProof is serverFinal's error for a wrong password.
+// costpipe patch.
+var errSCRAMInvalidProof = errors.New("invalid password")
+
 func (s *scramServer0) serverFinal(clientFinal []byte) ([]byte, error) {
 	m := reClientFinal.FindSubmatch(clientFinal)
 	if len(m) == 0 {
@@ -239,7 +243,7 @@ func (s *scramServer0) serverFinal(clientFinal []byte) ([]byte, error) {
 		usedKey = h.Sum(nil)
 	}
 	if !bytes.Equal(usedKey, storedKey) {
-		return nil, errors.New("invalid password")
+		return nil, errSCRAMInvalidProof // costpipe patch: was errors.New("invalid password")
 	}
 
 	var serverKey []byte // := HMAC(SaltedPass, "Server Key")
