@@ -82,6 +82,9 @@ func expandValues(s string) ([]*float64, error) {
 			}
 			base, count = tok[:i], n
 		}
+		if len(out)+count > 1_000_000 {
+			return nil, fmt.Errorf("more than 1000000 values")
+		}
 		if base == "_" {
 			for range count {
 				out = append(out, nil)
@@ -100,9 +103,6 @@ func expandValues(s string) ([]*float64, error) {
 		for k := range count {
 			v := a + float64(k)*b
 			out = append(out, &v)
-		}
-		if len(out) > 1_000_000 {
-			return nil, fmt.Errorf("more than 1000000 values")
 		}
 	}
 	return out, nil

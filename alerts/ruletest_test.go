@@ -62,7 +62,7 @@ func TestExpandValues(t *testing.T) {
 	if strings.Join(got, " ") != "1 2 2 2 _ 5 10 15 10 9 _ _" {
 		t.Errorf("%v", got)
 	}
-	for _, bad := range []string{"x", "1x", "1x0", "a+b", "1xx2"} {
+	for _, bad := range []string{"x", "1x", "1x0", "a+b", "1xx2", "_x600000 1x600000"} {
 		if _, err := expandValues(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
@@ -95,4 +95,18 @@ func TestBacktestScript(t *testing.T) {
 		!d.Episodes[1].Start.Equal(ts("2026-03-03T10:00:00Z")) || !d.Episodes[1].End.IsZero() || d.FiringFor != 28*time.Hour {
 		t.Errorf("episodes %+v firing %s", d.Episodes, d.FiringFor)
 	}
+}
+
+// FuzzExpandValues: any value list gives values or an error, never a
+// panic or more than the bound.
+func FuzzExpandValues(f *testing.F) {
+	for _, s := range []string{"1 2x3 _ 5+5x3 10-1x2 _x2", "1e3x2", "-1+-1x3", "x", "_x1000000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := expandValues(s)
+		if err == nil && len(v) > 1_000_000 {
+			t.Fatalf("%d values", len(v))
+		}
+	})
 }

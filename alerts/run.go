@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,8 @@ type Runner struct {
 	deliver *Deliverer
 	opts    RunOptions
 	m       runMetrics
+	// last is the unix nanoseconds of the last complete evaluation.
+	last atomic.Int64
 }
 
 type runMetrics struct {
@@ -145,6 +148,23 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) error {
 		return err
 	}
 	r.m.last.Set(float64(r.opts.Now().Unix()))
+	r.last.Store(r.opts.Now().UnixNano())
+	return nil
+}
+
+// Healthy reports whether an evaluation completed (state loaded and
+// saved, due notifications claimed) within the last three intervals, and
+// at least the last minute; the error says since when not. Safe to call
+// from any goroutine (/healthz).
+func (r *Runner) Healthy() error {
+	limit := max(3*r.cfg.Interval, time.Minute)
+	last := r.last.Load()
+	if last == 0 {
+		return fmt.Errorf("no evaluation has completed yet")
+	}
+	if age := r.opts.Now().Sub(time.Unix(0, last)); age > limit {
+		return fmt.Errorf("the last complete evaluation was %s ago (limit %s): see the log", age.Round(time.Second), limit)
+	}
 	return nil
 }
 

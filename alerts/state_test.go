@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,26 @@ func TestNotificationIDIsValid(t *testing.T) {
 	}
 	if id == NotificationID("r", map[string]string{"tenant": "a.b c"}, ts("2026-03-01T00:00:00Z"), "99.5%", "resolved") {
 		t.Error("firing and resolved share an ID")
+	}
+}
+
+func TestRunnerHealthy(t *testing.T) {
+	cfg := mustConfig(t, "interval: 30s\nrules:\n  - {name: u, kind: unpriced}\n")
+	now := ts("2026-03-10T12:00:00Z")
+	r, err := NewRunner(cfg, NewScript(), nil, nil, RunOptions{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Healthy() == nil {
+		t.Error("healthy before any evaluation")
+	}
+	r.last.Store(now.UnixNano())
+	now = now.Add(90 * time.Second)
+	if err := r.Healthy(); err != nil {
+		t.Errorf("90 s after an evaluation (interval 30s, limit 90s): %v", err)
+	}
+	now = now.Add(time.Second)
+	if err := r.Healthy(); err == nil || !strings.Contains(err.Error(), "1m31s ago") {
+		t.Errorf("91 s after: %v", err)
 	}
 }

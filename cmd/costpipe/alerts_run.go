@@ -42,7 +42,9 @@ receiver) is claimed in the log before delivery and recorded after it. Only a cr
 between a receiver's answer and that record can repeat a delivery, with the same
 webhook-id (docs/alerts.md, "Delivery guarantees").
 
---metrics-listen serves /metrics (costpipe_alerts_*) and /healthz. SIGTERM stops
+--metrics-listen serves /metrics (costpipe_alerts_*) and /healthz (503 until an
+evaluation has completed, and when none has for three intervals, at least a minute:
+ClickHouse unreachable, say). SIGTERM stops
 evaluating, lets queued notifications finish for up to --drain-timeout and releases
 the rest for another replica or the next start.
 
@@ -174,7 +176,13 @@ func runAlerts(c *cli.Context) error {
 	if ln != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			if err := runner.Healthy(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ok\n")
+		})
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		defer srv.Close()
