@@ -68,6 +68,9 @@ type Server struct {
 	TCPAddr string
 	// HTTPAddr is the HTTP interface address, "127.0.0.1:PORT".
 	HTTPAddr string
+	// TLSAddr is the native protocol's TLS address, "127.0.0.1:PORT", with
+	// Options.TLS; "" without.
+	TLSAddr string
 	// Dir holds config.xml, users.xml, data/ and log/.
 	Dir string
 	// Version is the version the server reports, e.g. "18.16.1".
@@ -94,6 +97,9 @@ type Options struct {
 	// DateTime columns declared without one and of date functions called
 	// without one. Default "UTC" (Start, Shared).
 	Timezone string
+	// TLS, when set, opens a native TLS port too (Server.TLSAddr); see
+	// tls.go. Default nil: plaintext only.
+	TLS *TLS
 }
 
 // Start starts a private server and registers a t.Cleanup that kills it and
@@ -172,12 +178,15 @@ func startOnce(bin []string, major int, o Options) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("cannot write %q: %w", filepath.Join(dir, ownerFile), err)
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(3)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	config, err := writeConfig(dir, ports[0], ports[1], major, o.Timezone)
+	if err == nil && o.TLS != nil {
+		err = writeTLSConfig(dir, ports[2], o.TLS)
+	}
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -186,6 +195,7 @@ func startOnce(bin []string, major int, o Options) (*Server, error) {
 		TCPAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
 		HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
 		Dir:      dir,
+		TLSAddr:  tlsAddr(o.TLS, ports[2]),
 		bin:      bin,
 		config:   config,
 	}
