@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,11 +81,21 @@ func benchTraces(n int) []ptrace.Traces {
 	return out
 }
 
+// processCPU returns the user and system CPU time of this process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkOTLPTraces posts OTLP exports of 500 gen_ai spans over real HTTP
 // on loopback to a gateway backed by the embedded broker over TCP, from 8
 // concurrent clients; every request waits for Kafka's acknowledgement of
 // its events (acks=all). One op is one request; spans/s counts spans,
-// p50-ms and p99-ms are request latencies.
+// p50-ms and p99-ms are request latencies, cpu-µs/span the process's CPU
+// time (gateway, clients and broker together) per span.
 func BenchmarkOTLPTraces(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -149,6 +160,7 @@ func BenchmarkOTLPTraces(b *testing.B) {
 				failed atomic.Pointer[error]
 			)
 			b.SetBytes(int64(len(bodies[0])))
+			cpu0 := processCPU()
 			b.ResetTimer()
 			for range clients {
 				wg.Add(1)
@@ -174,6 +186,7 @@ func BenchmarkOTLPTraces(b *testing.B) {
 			}
 			wg.Wait()
 			b.StopTimer()
+			cpu := processCPU() - cpu0
 			if err := failed.Load(); err != nil {
 				b.Fatal(*err)
 			}
@@ -184,6 +197,9 @@ func BenchmarkOTLPTraces(b *testing.B) {
 			b.ReportMetric(float64(b.N)*benchSpans/b.Elapsed().Seconds(), "spans/s")
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.99), "p99-ms")
+			// CPU of the whole process (gateway, clients and broker) per span:
+			// what the machine's other load does not change.
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*benchSpans), "cpu-µs/span")
 			if n := metricValue(b, g, `costpipe_ingest_otlp_spans_total{result="accepted"}`); n != float64((b.N+1)*benchSpans) {
 				b.Fatalf("%v spans accepted, want %d", n, (b.N+1)*benchSpans)
 			}
