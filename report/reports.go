@@ -266,15 +266,40 @@ func GrowthTable(ctx context.Context, q *analytics.Querier, g Growth) (*render.T
 // Forecast is a forecast request.
 type Forecast struct {
 	Trend
-	Period  analytics.Period
-	Budget  *float64
-	Horizon int
-	History int
+	Period analytics.Period
+	Budget *float64
+	// Horizon, in days, or HorizonHours, replaces the calendar period.
+	Horizon      int
+	HorizonHours int
+	History      int
+}
+
+// parseHorizon reads a horizon: N or Nd (days, 1 to 366) or Nh (hours, 1
+// to growth.MaxHourlyHorizon).
+func parseHorizon(s string) (days, hours int, err error) {
+	unit, num := "d", s
+	if n := len(s); n > 0 && (s[n-1] == 'd' || s[n-1] == 'h') {
+		unit, num = s[n-1:], s[:n-1]
+	}
+	v, err := strconv.Atoi(num)
+	if err != nil {
+		return 0, 0, fmt.Errorf("want N days (7 or 7d) or N hours (24h)")
+	}
+	if unit == "h" {
+		if v < 1 || v > growth.MaxHourlyHorizon {
+			return 0, 0, fmt.Errorf("want 1h to %dh", growth.MaxHourlyHorizon)
+		}
+		return 0, v, nil
+	}
+	if v < 1 || v > 366 {
+		return 0, 0, fmt.Errorf("want 1 to 366 days")
+	}
+	return v, 0, nil
 }
 
 // ParseForecast reads the trend parameters, period (default month),
-// budget, horizon (1 to 366 days, excludes period) and history (default
-// 91 days).
+// budget, horizon (N or Nd: 1 to 366 days; Nh: 1 to 168 hours; excludes
+// period) and history (default 91 days).
 func ParseForecast(p Params, now time.Time) (Forecast, error) {
 	var f Forecast
 	var err error
@@ -302,15 +327,15 @@ func ParseForecast(p Params, now time.Time) (Forecast, error) {
 	if f.History < growth.MinForecastHistory || f.History > growth.MaxHistory {
 		return f, paramErr("history", "invalid %s %d: want %d to %d days", p.Name("history"), f.History, growth.MinForecastHistory, growth.MaxHistory)
 	}
-	if f.Horizon, err = intParam(p, "horizon", 0); err != nil {
-		return f, err
-	}
-	if f.Horizon != 0 {
+	if h := p.Value("horizon"); h != "" {
 		if p.IsSet("period") {
-			return f, paramErr("horizon", "%s and %s are mutually exclusive: a calendar period or the next N days", p.Name("period"), p.Name("horizon"))
+			return f, paramErr("horizon", "%s and %s are mutually exclusive: a calendar period or the next N days or hours", p.Name("period"), p.Name("horizon"))
 		}
-		if f.Horizon < 1 || f.Horizon > 366 {
-			return f, paramErr("horizon", "invalid %s %d: want 1 to 366 days", p.Name("horizon"), f.Horizon)
+		if f.Horizon, f.HorizonHours, err = parseHorizon(h); err != nil {
+			return f, paramErr("horizon", "invalid %s %s: %v", p.Name("horizon"), h, err)
+		}
+		if f.HorizonHours > 0 && f.Budget != nil {
+			return f, paramErr("budget", "%s applies to a calendar period or a horizon in days, not in hours", p.Name("budget"))
 		}
 	}
 	return f, nil
@@ -319,13 +344,16 @@ func ParseForecast(p Params, now time.Time) (Forecast, error) {
 // ForecastTable runs f and builds its report.
 func ForecastTable(ctx context.Context, q *analytics.Querier, f Forecast) (*render.Table, error) {
 	rows, err := q.Forecast(ctx, analytics.ForecastQuery{At: f.At, Location: f.Loc, Period: f.Period, By: f.By,
-		Where: f.Where, Metric: f.Metric, History: f.History, Budget: f.Budget, Horizon: f.Horizon})
+		Where: f.Where, Metric: f.Metric, History: f.History, Budget: f.Budget, Horizon: f.Horizon, HorizonHours: f.HorizonHours})
 	if err != nil {
 		return nil, err
 	}
-	period := f.Period
-	if f.Horizon > 0 {
-		period = analytics.Period(fmt.Sprintf("next %d days", f.Horizon)) // for the report's title
+	period := f.Period // for the report's title
+	switch {
+	case f.Horizon > 0:
+		period = analytics.Period(fmt.Sprintf("next %d days", f.Horizon))
+	case f.HorizonHours > 0:
+		period = analytics.Period(fmt.Sprintf("next %d hours", f.HorizonHours))
 	}
 	return render.Forecast(render.ForecastReport{Scope: f.scope(), Metric: f.Metric, Location: f.Loc, Period: period,
 		Budget: f.Budget != nil, Rows: rows}), nil

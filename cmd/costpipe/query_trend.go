@@ -103,13 +103,18 @@ last week's value) and the band's coverage (share of backtest origins whose
 outcome fell inside the p10–p90 band; nominal 0.8) are part of the output.
 Today is forecast as a whole day. With --budget: exhaustion_p50/p90 (the date
 the spend crosses it on the median and on the high path) and p_overspend.
+With --horizon 24h (1h to 168h): the next hours from the start of the current
+hour, fitted on up to 12 weeks of hourly history; the methods are the same hour
+last week, last week's mean hour and holt_winters with a daily and a weekly
+season (no --budget).
 
 Examples:
   costpipe query forecast --by tenant --budget 5000
-  costpipe query forecast --period week --tz Europe/Berlin --format json`,
+  costpipe query forecast --period week --tz Europe/Berlin --format json
+  costpipe query forecast --horizon 24h --by model`,
 		Flags: append(trendFlags(),
-			&cli.IntFlag{Name: "horizon", EnvVars: []string{"COSTPIPE_QUERY_HORIZON"},
-				Usage: "forecast the next `DAYS` days from the start of today instead of a calendar period"},
+			&cli.StringFlag{Name: "horizon", EnvVars: []string{"COSTPIPE_QUERY_HORIZON"},
+				Usage: "forecast the next `N` days (7 or 7d, from the start of today) or hours (24h, from the start of the hour, fitted on hourly history) instead of a calendar period"},
 			&cli.StringFlag{Name: "period", Value: "month", EnvVars: []string{"COSTPIPE_QUERY_PERIOD"},
 				Usage: "calendar `PERIOD` forecast: day, week (Monday to Sunday) or month"},
 			&cli.Float64Flag{Name: "budget", EnvVars: []string{"COSTPIPE_QUERY_BUDGET"},

@@ -21,6 +21,9 @@ func TestQueryGrowthForecastUsageErrors(t *testing.T) {
 		{[]string{"forecast", "--budget", "-5"}, `invalid --budget -5`},
 		{[]string{"forecast", "--horizon", "400"}, `invalid --horizon 400`},
 		{[]string{"forecast", "--horizon", "7", "--period", "week"}, `mutually exclusive`},
+		{[]string{"forecast", "--horizon", "169h"}, `invalid --horizon 169h: want 1h to 168h`},
+		{[]string{"forecast", "--horizon", "2w"}, `invalid --horizon 2w: want N days`},
+		{[]string{"forecast", "--horizon", "24h", "--budget", "10"}, `--budget applies to a calendar period`},
 	} {
 		r := run(t, "", nil, append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/none", "query"}, tc.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
