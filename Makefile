@@ -52,6 +52,25 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 60s).
 demo: ## Install deps if missing, start ClickHouse under .costpipe/, run the whole pipeline for ~30 s and print a report.
 	scripts/demo.sh
 
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_FILES ?= -f docker-compose.yml
+SECRETS_DIR ?= deploy/secrets
+
+.PHONY: up
+up: ## Start the production-like stack (docker-compose.yml; random secrets in deploy/secrets/ on first run). COMPOSE_FILES="-f docker-compose.yml -f docker-compose.cluster.yml" for 2 shards.
+	@mkdir -p $(SECRETS_DIR) && chmod 700 $(SECRETS_DIR)
+	@for f in clickhouse_password grafana_admin_password; do \
+	  [ -s $(SECRETS_DIR)/$$f ] || { head -c 24 /dev/urandom | base64 | tr -d '/+=\n' > $(SECRETS_DIR)/$$f; echo "wrote $(SECRETS_DIR)/$$f"; }; done
+	@for f in ingest_keys serve_keys; do \
+	  [ -s $(SECRETS_DIR)/$$f ] || { echo "$$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n') *" > $(SECRETS_DIR)/$$f; echo "wrote $(SECRETS_DIR)/$$f (one key for every tenant; see deploy/keys.example.txt)"; }; done
+	@chmod 644 $(SECRETS_DIR)/* # the containers' users read them; the directory (700) keeps other users out
+	COSTPIPE_SECRETS_DIR=./$(SECRETS_DIR) $(COMPOSE) $(COMPOSE_FILES) up -d --build $(ARGS)
+	@echo "started; \`$(COMPOSE) ps\` shows health. Grafana: http://127.0.0.1:3000 (admin, password in $(SECRETS_DIR)/grafana_admin_password)"
+
+.PHONY: down
+down: ## Stop the stack; volumes stay (ARGS=-v removes them too).
+	COSTPIPE_SECRETS_DIR=./$(SECRETS_DIR) $(COMPOSE) $(COMPOSE_FILES) down $(ARGS)
+
 .PHONY: clean
 clean: ## Remove build output and local state (.costpipe/).
 	rm -rf bin .costpipe

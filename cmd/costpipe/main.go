@@ -70,6 +70,7 @@ Every flag can also be set with the environment variable shown in its help.`,
 			repriceCommand(),
 			alertsCommand(),
 			serveCommand(),
+			probeCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}
