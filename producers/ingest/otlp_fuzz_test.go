@@ -1,11 +1,17 @@
 package ingest
 
 import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/costpipe/costpipe/schemas"
 )
@@ -59,10 +65,12 @@ func TestOTLPJSONSpecMapping(t *testing.T) {
 }
 
 // FuzzOTLPDecode feeds arbitrary bodies to the OTLP protobuf and JSON
-// decoders and the span mapping. A body either fails to decode, with a
-// message (the 400), or decodes, and then every span has exactly one
-// outcome and every accepted record is a valid event under the contract
-// key, for the key's tenant, with an event_id made of the span's ids.
+// decoders and the span mapping. A body either fails to decode, and the
+// handler answers 400 with a google.rpc.Status saying so, or decodes, and
+// then every span has exactly one outcome and every accepted record is a
+// valid event under the contract key, for the key's tenant, with an
+// event_id made of the span's ids; a body that yields no event is answered
+// 200 (403 when a resource names a tenant the key may not write).
 func FuzzOTLPDecode(f *testing.F) {
 	res := map[string]any{"service.name": "svc", "costpipe.tenant": "acme"}
 	td := testTraces(res, nil,
@@ -85,6 +93,36 @@ func FuzzOTLPDecode(f *testing.F) {
 		f.Add(seed, true, true)
 	}
 	m := newOTLPMapper(DefaultOTLPTenantAttribute, DefaultOTLPSkipOperations())
+	// The real handler, for the bodies that produce nothing: its Kafka
+	// client never connects (nothing is produced), so no broker is needed.
+	opts := DefaultOptions()
+	opts.Brokers = []string{"127.0.0.1:1"}
+	opts.Keys = testKeys(f)
+	srv, err := New(opts)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer srv.Close()
+	serve := func(t *testing.T, body []byte, enc otlpEncoding, key string) (int, *status.Status) {
+		req := httptest.NewRequest(http.MethodPost, "/v1/traces", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", enc.contentType())
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		st := &status.Status{}
+		if rec.Code != http.StatusOK {
+			var err error
+			if enc == otlpJSON {
+				err = protojson.Unmarshal(rec.Body.Bytes(), st)
+			} else {
+				err = proto.Unmarshal(rec.Body.Bytes(), st)
+			}
+			if err != nil || st.Message == "" {
+				t.Fatalf("answer %d %q is not a google.rpc.Status with a message: %v", rec.Code, rec.Body.Bytes(), err)
+			}
+		}
+		return rec.Code, st
+	}
 	f.Fuzz(func(t *testing.T, body []byte, asJSON, anyTenant bool) {
 		enc, tenant := otlpProto, "acme"
 		if asJSON {
@@ -93,10 +131,14 @@ func FuzzOTLPDecode(f *testing.F) {
 		if anyTenant {
 			tenant = AnyTenant
 		}
+		key := map[string]string{"acme": "key-acme", AnyTenant: "key-admin"}[tenant]
 		req := ptraceotlp.NewExportRequest()
 		if err := decodeOTLP(req, enc, body); err != nil {
 			if !strings.HasPrefix(err.Error(), "cannot decode the OTLP ") {
 				t.Fatalf("decode error %q does not say what failed", err)
+			}
+			if code, st := serve(t, body, enc, key); code != http.StatusBadRequest || !strings.Contains(st.Message, "cannot decode the OTLP") {
+				t.Fatalf("undecodable body answered %d %q, want 400", code, st.Message)
 			}
 			return
 		}
@@ -123,6 +165,16 @@ func FuzzOTLPDecode(f *testing.F) {
 			}
 			if len(ev.EventID) != 49 || ev.EventID[32] != '-' || strings.Trim(ev.EventID, "0123456789abcdef-") != "" {
 				t.Fatalf("event_id %q is not trace id-span id in hex", ev.EventID)
+			}
+		}
+		if len(b.spans) == 0 {
+			want := http.StatusOK
+			if c.forbidden > 0 {
+				want = http.StatusForbidden
+			}
+			if code, st := serve(t, body, enc, key); code != want {
+				t.Fatalf("body of %d spans (%d rejected, %d forbidden) answered %d %q, want %d",
+					c.spans, c.rejected, c.forbidden, code, st.Message, want)
 			}
 		}
 	})
