@@ -143,21 +143,28 @@ func (s *Server) serveTraces(w http.ResponseWriter, r *http.Request) {
 type traceCounts struct {
 	spans, noUsage, skipped, rejected, forbidden int
 	reasons                                      []string // at most maxListedSpanErrors
+	forbiddenReasons                             []string // the same, of forbidden spans
 }
 
-func (c *traceCounts) reject(reason string) {
+func (c *traceCounts) reject(reason string, forbidden bool) {
 	c.rejected++
 	if len(c.reasons) < maxListedSpanErrors {
 		c.reasons = append(c.reasons, reason)
+	}
+	if forbidden {
+		c.forbidden++
+		if len(c.forbiddenReasons) < maxListedSpanErrors {
+			c.forbiddenReasons = append(c.forbiddenReasons, reason)
+		}
 	}
 }
 
 // summary is the partial success or 403 message: how many spans and the
 // first reasons.
-func (c *traceCounts) summary(what string, n int) string {
+func (c *traceCounts) summary(what string, n int, reasons []string) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s %d of %d span(s)", what, n, c.spans)
-	for i, r := range c.reasons {
+	for i, r := range reasons {
 		if i == 0 {
 			sb.WriteString(": ")
 		} else {
@@ -165,8 +172,8 @@ func (c *traceCounts) summary(what string, n int) string {
 		}
 		sb.WriteString(r)
 	}
-	if n > len(c.reasons) {
-		fmt.Fprintf(&sb, "; and %d more", n-len(c.reasons))
+	if n > len(reasons) {
+		fmt.Fprintf(&sb, "; and %d more", n-len(reasons))
 	}
 	return sb.String()
 }
@@ -249,7 +256,7 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	s.otlp.forbidden.Add(float64(c.forbidden))
 	if c.forbidden > 0 {
 		return s.otlpFail(w, enc, http.StatusForbidden,
-			c.summary("cannot accept the request, no span was accepted: forbidden", c.forbidden))
+			c.summary("cannot accept the request, no span was accepted: forbidden", c.forbidden, c.forbiddenReasons))
 	}
 	if n := len(b.spans); n > 0 {
 		err, settled := s.produce(r.Context(), b)
@@ -275,7 +282,7 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	resp := ptraceotlp.NewExportResponse()
 	ps := resp.PartialSuccess()
 	ps.SetRejectedSpans(int64(c.rejected))
-	ps.SetErrorMessage(c.summary("rejected", c.rejected))
+	ps.SetErrorMessage(c.summary("rejected", c.rejected, c.reasons))
 	var out []byte
 	if enc == otlpJSON {
 		out, err = resp.MarshalJSON()
@@ -330,10 +337,7 @@ func (s *Server) mapTraces(m *otlpMapper, req ptraceotlp.ExportRequest, tenant s
 				case spanSkipped:
 					c.skipped++
 				case spanRejected:
-					if forbidden {
-						c.forbidden++
-					}
-					c.reject(spanName(sp) + ": " + err.Error())
+					c.reject(spanName(sp)+": "+err.Error(), forbidden)
 				}
 			}
 		}

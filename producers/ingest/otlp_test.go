@@ -374,6 +374,8 @@ func TestOTLPStatusCodes(t *testing.T) {
 			headers: []string{"Content-Encoding: gzip"}, code: 413, respCT: js, msg: "exceeds 65536 bytes"},
 		{name: "another tenant", key: "key-acme", ct: pb, body: protoBody(t, testTraces(map[string]any{"costpipe.tenant": "globex"}, nil)),
 			code: 403, respCT: pb, msg: `forbidden 1 of 1 span(s): span 0af7651916cd43dd8448eb211c80319c/b7ad6b7169203331 "chat gpt-4o": cannot write tenant "globex"`},
+		{name: "another tenant beside an invalid span", key: "key-acme", ct: pb, body: protoBody(t, mixedTenants()),
+			code: 403, respCT: pb, msg: `forbidden 1 of 2 span(s): span 0af7651916cd43dd8448eb211c80319c/b7ad6b7169203331 "chat gpt-4o": cannot write tenant "globex"`},
 		{name: "partial success", key: "key-acme", ct: js, code: 200, respCT: js, rejected: 2,
 			body: jsonBody(t, testTraces(res, nil,
 				func(sp ptrace.Span) { sp.Attributes().Remove("gen_ai.request.model") },
@@ -433,8 +435,8 @@ func TestOTLPStatusCodes(t *testing.T) {
 	if n := waitMetric(t, g, `costpipe_ingest_otlp_requests_total{code="413"}`, 2); n != 2 {
 		t.Errorf("413 answers counted %v, want 2", n)
 	}
-	if n := metricValue(t, g, `costpipe_ingest_otlp_spans_total{result="forbidden"}`); n != 1 {
-		t.Errorf("forbidden spans counted %v, want 1", n)
+	if n := metricValue(t, g, `costpipe_ingest_otlp_spans_total{result="forbidden"}`); n != 2 {
+		t.Errorf("forbidden spans counted %v, want 2", n)
 	}
 }
 
@@ -450,4 +452,12 @@ func waitMetric(t testing.TB, g *gateway, sample string, want float64) float64 {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// mixedTenants is an export of two resources: one of the key's tenant whose
+// span has no model, then one naming tenant globex.
+func mixedTenants() ptrace.Traces {
+	td := testTraces(map[string]any{"service.name": "chat-ui"}, func(sp ptrace.Span) { sp.Attributes().Remove("gen_ai.request.model") })
+	testTraces(map[string]any{"costpipe.tenant": "globex"}, nil).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	return td
 }
