@@ -461,3 +461,26 @@ func mixedTenants() ptrace.Traces {
 	testTraces(map[string]any{"costpipe.tenant": "globex"}, nil).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 	return td
 }
+
+// TestOTLPBudget checks that the decoded spans are reserved from the
+// in-flight byte budget without starving a request that is alone (a body
+// near the budget still succeeds) and that all of it is released.
+func TestOTLPBudget(t *testing.T) {
+	g := startGateway(t, func(o *Options) { o.MaxBodyBytes, o.MaxInFlightBytes = 256<<10, 256<<10 })
+	spans := make([]func(ptrace.Span), 600)
+	td := testTraces(map[string]any{"service.name": "chat-ui"}, spans...)
+	body := protoBody(t, td)
+	if len(body) < 64<<10 || len(body) > 200<<10 { // 5 × body (body and decoded spans) is over the budget
+		t.Fatalf("body of %d bytes: want one between 64 KiB and 200 KiB", len(body))
+	}
+	resp, out := postOTLP(t, g, "key-acme", "application/x-protobuf", body)
+	if resp.StatusCode != http.StatusOK || len(out) != 0 {
+		t.Fatalf("answer %d %q, want 200 and an empty response", resp.StatusCode, out)
+	}
+	if n := metricValue(t, g, `costpipe_ingest_otlp_spans_total{result="accepted"}`); n != 600 {
+		t.Errorf("%v spans accepted, want 600", n)
+	}
+	if n := waitMetric(t, g, "costpipe_ingest_inflight_bytes", 0); n != 0 {
+		t.Errorf("%v bytes still reserved after the request", n)
+	}
+}
