@@ -46,6 +46,9 @@ func (s *Server) endpoints() []endpoint {
 // errTooLarge is an answer over Options.MaxResponseBytes.
 var errTooLarge = errors.New("the answer is too large")
 
+// errBusy is a request that found no free slot within QueryTimeout.
+var errBusy = errors.New("busy")
+
 // boundedBuffer is a buffer that refuses to grow past max bytes. It has
 // no WriteString or ReadFrom, so every write goes through Write.
 type boundedBuffer struct {
@@ -97,30 +100,45 @@ func (s *Server) api(e endpoint) http.Handler {
 			s.fail(rw, r, err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.opts.QueryTimeout)
-		defer cancel()
-		select {
-		case s.slots <- struct{}{}:
-		case <-ctx.Done():
-			writeError(rw, http.StatusServiceUnavailable, "", "busy: too many requests at once, try again")
-			return
-		}
-		defer func() { <-s.slots }()
-		t, err := e.run(ctx, tenant, p)
+		format, ctype := negotiate(r.Header.Get("Accept"))
+		// The cache key holds the key's tenant: a tenant's answers are
+		// never served to another key.
+		key := e.name + "\x00" + tenant + "\x00" + r.URL.Query().Encode() + "\x00" + string(format)
+		body, ctype, how, err := s.cache.get(key, func() ([]byte, string, error) {
+			// A computation others may share does not end with the first
+			// requester's connection; it has its own deadline.
+			ctx := r.Context()
+			if s.cache != nil {
+				ctx = context.WithoutCancel(ctx)
+			}
+			ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
+			defer cancel()
+			select {
+			case s.slots <- struct{}{}:
+			case <-ctx.Done():
+				return nil, "", errBusy
+			}
+			defer func() { <-s.slots }()
+			t, err := e.run(ctx, tenant, p)
+			if err != nil {
+				return nil, "", err
+			}
+			buf := &boundedBuffer{max: s.opts.MaxResponseBytes}
+			if err := render.Write(buf, format, t); err != nil {
+				return nil, "", err
+			}
+			return buf.buf.Bytes(), ctype, nil
+		})
+		s.metrics.cache.WithLabelValues(string(how)).Inc()
 		if err != nil {
 			s.fail(rw, r, err)
 			return
 		}
-		format, ctype := negotiate(r.Header.Get("Accept"))
-		buf := &boundedBuffer{max: s.opts.MaxResponseBytes}
-		if err := render.Write(buf, format, t); err != nil {
-			s.fail(rw, r, err)
-			return
-		}
 		rw.Header().Set("Content-Type", ctype)
-		rw.Header().Set("Content-Length", strconv.Itoa(buf.buf.Len()))
+		rw.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		rw.Header().Set("Vary", "Accept, Authorization")
-		rw.Write(buf.buf.Bytes())
+		rw.Header().Set("X-Costpipe-Cache", string(how))
+		rw.Write(body)
 	})
 }
 
@@ -141,6 +159,8 @@ func (s *Server) fail(rw http.ResponseWriter, r *http.Request, err error) {
 		writeError(rw, http.StatusForbidden, "where", err.Error())
 	case errors.Is(err, analytics.ErrTooManySteps):
 		writeError(rw, http.StatusBadRequest, "step", "too many steps: use a larger step or a shorter range (at most 10000 steps)")
+	case errors.Is(err, errBusy):
+		writeError(rw, http.StatusServiceUnavailable, "", "busy: too many requests at once, try again")
 	case errors.Is(err, errTooLarge):
 		writeError(rw, http.StatusBadRequest, "", "the answer is larger than the server's response bound: narrow the range, group by fewer dimensions or filter")
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):

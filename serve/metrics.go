@@ -18,6 +18,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inflight prometheus.Gauge
+	cache    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -30,8 +31,10 @@ func newMetrics() *metrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .15, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"route"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_serve_requests_in_flight",
 			Help: "HTTP requests being answered."}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_serve_cache_total",
+			Help: "API answers by how they were obtained: hit (cached), shared (computed by a concurrent identical request), miss (computed)."}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.inflight,
+	m.reg.MustRegister(m.requests, m.duration, m.inflight, m.cache,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -49,6 +49,15 @@ type Options struct {
 	// this long to finish. Default 15 s.
 	ShutdownTimeout time.Duration
 
+	// CacheTTL keeps each rendered API answer this long and lets
+	// concurrent identical requests share one computation (answerCache);
+	// 0 turns the cache off. Default 5 s, the aggregator's default flush
+	// interval: the rollups are that stale already.
+	CacheTTL time.Duration
+
+	// MaxCacheBytes bounds the cached answers. Default 64 MiB.
+	MaxCacheBytes int
+
 	// Alerts, when set, serves /api/v1/alerts from the alerts tables
 	// (migration 0006). Default nil: the endpoint answers 404.
 	Alerts *alerts.Store
@@ -69,6 +78,8 @@ func DefaultOptions() Options {
 		WriteTimeout:      40 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ShutdownTimeout:   15 * time.Second,
+		CacheTTL:          5 * time.Second,
+		MaxCacheBytes:     64 << 20,
 		Logger:            slog.Default(),
 	}
 }
@@ -90,6 +101,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("serve max concurrent requests must be > 0, got %d", o.MaxConcurrent)
 	case o.MaxResponseBytes < 1024:
 		return fmt.Errorf("serve max response bytes must be ≥ 1024, got %d", o.MaxResponseBytes)
+	case o.CacheTTL < 0 || (o.CacheTTL > 0 && o.MaxCacheBytes < 1<<20):
+		return fmt.Errorf("serve cache: TTL must be ≥ 0 (0 turns it off) and the cache at least 1 MiB, got %v and %d bytes", o.CacheTTL, o.MaxCacheBytes)
 	case o.ReadHeaderTimeout <= 0 || o.WriteTimeout <= 0 || o.IdleTimeout <= 0 || o.ShutdownTimeout <= 0:
 		return errors.New("serve HTTP timeouts must be > 0")
 	}

@@ -58,7 +58,7 @@ var tenantFixture = map[string]struct {
 // fixture lands 20 days of usage of the four tenants (one row per hour
 // at 10:00, so minute, hour and day tables agree) and returns a warehouse
 // on it.
-func fixture(t *testing.T) *warehouse.Warehouse {
+func fixture(t testing.TB) *warehouse.Warehouse {
 	t.Helper()
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
@@ -103,7 +103,7 @@ func fixture(t *testing.T) *warehouse.Warehouse {
 }
 
 // testKeys binds a key to each tenant and "root" to every tenant.
-func testKeys(t *testing.T) *ingest.Keys {
+func testKeys(t testing.TB) *ingest.Keys {
 	var b strings.Builder
 	for _, tenant := range []string{acme, hostile, unicode, globex} {
 		fmt.Fprintf(&b, "key-%x %s\n", tenant, tenant)

@@ -37,6 +37,7 @@ type Server struct {
 	opts    Options
 	slots   chan struct{}
 	metrics *metrics
+	cache   *answerCache // nil when Options.CacheTTL is 0
 	handler http.Handler
 }
 
@@ -47,6 +48,9 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 		return nil, err
 	}
 	s := &Server{w: w, q: q, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), metrics: newMetrics()}
+	if opts.CacheTTL > 0 {
+		s.cache = newAnswerCache(opts.CacheTTL, opts.MaxCacheBytes, opts.Now)
+	}
 	mux := http.NewServeMux()
 	for _, e := range s.endpoints() {
 		mux.Handle("GET /api/v1/"+e.name, s.instrument("/api/v1/"+e.name, s.api(e)))

@@ -54,6 +54,10 @@ Exit status: 0 clean stop, 1 serving failed, 2 usage error.`,
 				Usage: "API requests querying at once; more wait for a slot"},
 			&cli.IntFlag{Name: "max-response-bytes", Value: def.MaxResponseBytes, EnvVars: []string{"COSTPIPE_SERVE_MAX_RESPONSE_BYTES"},
 				Usage: "largest API answer in `BYTES`; a larger one is refused with a hint to narrow the request"},
+			&cli.DurationFlag{Name: "cache-ttl", Value: def.CacheTTL, EnvVars: []string{"COSTPIPE_SERVE_CACHE_TTL"},
+				Usage: "keep each API answer this `DURATION` and let identical concurrent requests share one query (0: no cache); about the aggregator's flush interval, so answers are no staler than the rollups"},
+			&cli.IntFlag{Name: "max-cache-bytes", Value: def.MaxCacheBytes, EnvVars: []string{"COSTPIPE_SERVE_MAX_CACHE_BYTES"},
+				Usage: "bound of the cached answers in `BYTES`"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: def.ShutdownTimeout, EnvVars: []string{"COSTPIPE_SERVE_SHUTDOWN_TIMEOUT"},
 				Usage: "how long SIGTERM waits for requests in flight"},
 		},
@@ -85,6 +89,8 @@ func runServe(c *cli.Context) error {
 	opts.MaxConcurrent = c.Int("max-concurrent")
 	opts.MaxResponseBytes = c.Int("max-response-bytes")
 	opts.ShutdownTimeout = c.Duration("shutdown-timeout")
+	opts.CacheTTL = c.Duration("cache-ttl")
+	opts.MaxCacheBytes = c.Int("max-cache-bytes")
 	if err := opts.Validate(); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}

@@ -1,0 +1,131 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestAnswerCache(t *testing.T) {
+	clock := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	c := newAnswerCache(5*time.Second, 1<<20, func() time.Time { return clock })
+	var computed atomic.Int32
+	compute := func(body string) func() ([]byte, string, error) {
+		return func() ([]byte, string, error) {
+			computed.Add(1)
+			return []byte(body), "text/plain", nil
+		}
+	}
+	check := func(key, want string, wantHow cacheResult, f func() ([]byte, string, error)) {
+		t.Helper()
+		b, _, how, err := c.get(key, f)
+		if err != nil || string(b) != want || how != wantHow {
+			t.Errorf("get(%q) = %q, %s, %v; want %q, %s", key, b, how, err, want, wantHow)
+		}
+	}
+	check("a", "one", cacheMiss, compute("one"))
+	check("a", "one", cacheHit, compute("two"))
+	check("b", "three", cacheMiss, compute("three"))
+	clock = clock.Add(5 * time.Second) // expired
+	check("a", "four", cacheMiss, compute("four"))
+	if n := computed.Load(); n != 3 {
+		t.Errorf("computed %d times, want 3", n)
+	}
+
+	// Errors are not kept.
+	boom := errors.New("boom")
+	if _, _, _, err := c.get("c", func() ([]byte, string, error) { return nil, "", boom }); err != boom {
+		t.Fatalf("err %v, want boom", err)
+	}
+	check("c", "five", cacheMiss, compute("five"))
+
+	// Concurrent identical requests share one computation.
+	computed.Store(0)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	hows := make([]cacheResult, 8)
+	for i := range hows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, hows[i], _ = c.get("d", func() ([]byte, string, error) {
+				computed.Add(1)
+				<-release
+				return []byte("six"), "text/plain", nil
+			})
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		_, started := c.inflight["d"]
+		c.mu.Unlock()
+		if started || time.Now().After(deadline) {
+			break
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // let the others reach the flight (or the cache)
+	close(release)
+	wg.Wait()
+	if n := computed.Load(); n != 1 {
+		t.Errorf("8 concurrent identical requests computed %d times, want 1 (%v)", n, hows)
+	}
+
+	// Bounded: answers over a quarter of the cache are not kept, and the
+	// oldest go first.
+	small := newAnswerCache(time.Minute, 1000, func() time.Time { return clock })
+	small.get("big", func() ([]byte, string, error) { return make([]byte, 300), "", nil })
+	if _, ok := small.entries["big"]; ok {
+		t.Error("an answer over a quarter of the cache was kept")
+	}
+	for i := range 10 {
+		small.get(fmt.Sprint(i), func() ([]byte, string, error) { return make([]byte, 200), "", nil })
+	}
+	if small.bytes > 1000 || len(small.entries) != 5 || small.entries["9"] == nil || small.entries["0"] != nil {
+		t.Errorf("bounded cache holds %d bytes in %d entries (newest kept: %v, oldest gone: %v); want ≤ 1000 in 5",
+			small.bytes, len(small.entries), small.entries["9"] != nil, small.entries["0"] == nil)
+	}
+}
+
+// TestCacheKeepsTenantsApart: the same URL asked with the * key and then
+// with a tenant's key is two answers (the tenant's is computed, never the
+// cached all-tenants one); asked again, each key gets its own from the
+// cache.
+func TestCacheKeepsTenantsApart(t *testing.T) {
+	w := fixture(t)
+	hs := newTestServer(t, w, nil)
+	path := "/api/v1/usage?since=30d&by=tenant"
+	do := func(key string) (string, string) {
+		req, _ := http.NewRequest("GET", hs.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := hs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d, %v: %s", path, resp.StatusCode, err, b)
+		}
+		return string(b), resp.Header.Get("X-Costpipe-Cache")
+	}
+	all, how := do("root")
+	if how != "miss" || !strings.Contains(all, "globex") {
+		t.Fatalf("root: cache %q, body %s; want a computed answer naming globex", how, all)
+	}
+	mine, how := do(keyOf(acme))
+	if how != "miss" || strings.Contains(mine, "globex") || !strings.Contains(mine, acme) {
+		t.Fatalf("acme after root: cache %q, body %s; want its own computed answer", how, mine)
+	}
+	if again, how := do(keyOf(acme)); how != "hit" || again != mine {
+		t.Errorf("acme again: cache %q, same body %v; want a hit with the same body", how, again == mine)
+	}
+	if again, how := do("root"); how != "hit" || again != all {
+		t.Errorf("root again: cache %q, same body %v; want a hit with the same body", how, again == all)
+	}
+}
