@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -38,6 +39,15 @@ func LatencySteps(p Params, from, to time.Time, step time.Duration) ([]time.Time
 // in a leading ts column. Each step's percentiles come from that step's
 // merged histograms, as query latency computes them for a range.
 func LatencySeriesTable(ctx context.Context, q *analytics.Querier, u Usage, steps []time.Time, step time.Duration) (*render.Table, error) {
+	if step == time.Hour || step == 24*time.Hour {
+		return latencyStepsTable(ctx, q, u, steps, step)
+	}
+	return latencyPerStepTable(ctx, q, u, steps, step)
+}
+
+// latencyPerStepTable is LatencySeriesTable with one usage query per step
+// (minute steps, which usage_1m answers per range only).
+func latencyPerStepTable(ctx context.Context, q *analytics.Querier, u Usage, steps []time.Time, step time.Duration) (*render.Table, error) {
 	tables := make([]*render.Table, len(steps))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(latencyWorkers)
@@ -60,6 +70,47 @@ func LatencySeriesTable(ctx context.Context, q *analytics.Querier, u Usage, step
 	for i, t := range tables {
 		for _, row := range t.Rows {
 			out.Rows = append(out.Rows, append([]render.Value{render.Time(steps[i])}, row...))
+		}
+	}
+	return out, nil
+}
+
+// latencyStepsTable is LatencySeriesTable for hour and day steps: one
+// query (analytics.UsageSteps, each row what Usage gives for its step and
+// group) instead of one per step. Within a step the rows are in Usage's
+// order: cost descending, then the group.
+func latencyStepsTable(ctx context.Context, q *analytics.Querier, u Usage, steps []time.Time, step time.Duration) (*render.Table, error) {
+	out := &render.Table{Title: "latency and time to first token per step", Empty: "no usage",
+		Columns: append([]render.Column{{Name: "ts", Kind: render.KindTime}}, render.Latency(render.LatencyReport{Scope: u.Scope()}).Columns...)}
+	if len(steps) == 0 {
+		return out, nil
+	}
+	uq := u.Range.usageQuery()
+	uq.From, uq.To = steps[0], steps[len(steps)-1].Add(step)
+	rows, err := q.UsageSteps(ctx, uq, step)
+	if err != nil {
+		return nil, err
+	}
+	byStep := map[time.Time][]analytics.UsageRow{}
+	for _, r := range rows {
+		byStep[r.Start] = append(byStep[r.Start], r.UsageRow)
+	}
+	for _, s := range steps {
+		rs := byStep[s]
+		sort.SliceStable(rs, func(i, j int) bool {
+			if c := rs[i].CostUSD.Cmp(rs[j].CostUSD); c != 0 {
+				return c > 0
+			}
+			for _, d := range uq.By {
+				if a, b := rs[i].Group[d], rs[j].Group[d]; a != b {
+					return a < b
+				}
+			}
+			return false
+		})
+		t := render.Latency(render.LatencyReport{Scope: u.Scope(), Rows: rs})
+		for _, row := range t.Rows {
+			out.Rows = append(out.Rows, append([]render.Value{render.Time(s)}, row...))
 		}
 	}
 	return out, nil
