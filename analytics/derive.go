@@ -366,7 +366,7 @@ func (q *Querier) deriveScope(ctx context.Context, d time.Time, m Metric, s Scop
 	} else {
 		// The month ends with d: its total is known, nothing is left to
 		// forecast (Forecast at the next midnight is the next month's).
-		rows, err := q.Usage(ctx, UsageQuery{From: periodStart, To: at, By: by})
+		rows, err := q.Usage(ctx, UsageQuery{From: periodStart, To: at, By: by, NoLatency: true})
 		if err != nil {
 			return nil, 0, err
 		}

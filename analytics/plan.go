@@ -179,6 +179,8 @@ type normalized struct {
 	g        Granularity
 	// order is the metric groups are ordered by, descending; zero is cost.
 	order Metric
+	// noDists leaves the latency and TTFT histograms out (UsageQuery.NoLatency).
+	noDists bool
 }
 
 // filter is one dimension's accepted values (OR).
@@ -189,7 +191,7 @@ type filter struct {
 
 // normalize validates uq; now is the clock for a zero To.
 func normalize(uq UsageQuery, now time.Time) (normalized, error) {
-	n := normalized{g: uq.Granularity}
+	n := normalized{g: uq.Granularity, noDists: uq.NoLatency}
 	if uq.From.IsZero() {
 		return n, fmt.Errorf("usage query needs a start time (From)")
 	}
@@ -283,7 +285,11 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals bool) (
 	if len(keys) > 0 {
 		sb.WriteString(keyList + ", ")
 	}
-	sb.WriteString("count(), " + warehouse.MergeSelect())
+	merge := warehouse.MergeSelect()
+	if n.noDists {
+		merge = warehouse.MergeSelectNoHist()
+	}
+	sb.WriteString("count(), " + merge)
 	sb.WriteString("\nFROM (")
 	var days, others bool
 	for _, s := range segs {

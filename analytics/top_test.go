@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/big"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -132,4 +133,37 @@ func TestTop(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTopNoLatency: with NoLatency the ranking, shares and sums are those
+// of the full query, and the distributions are left out.
+func TestTopNoLatency(t *testing.T) {
+	f := loadFixture(t)
+	q := New(f.w, Options{})
+	tq := TopQuery{From: fixtureStart, To: fixtureStart.Add(72 * time.Hour), By: []Dim{DimModel}}
+	full, err := q.Top(context.Background(), tq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tq.NoLatency = true
+	lean, err := q.Top(context.Background(), tq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Rows) == 0 || len(lean.Rows) != len(full.Rows) {
+		t.Fatalf("%d rows without latency, %d with", len(lean.Rows), len(full.Rows))
+	}
+	strip := func(r UsageRow) UsageRow { r.Latency, r.TTFT = Percentiles{}, Percentiles{}; return r }
+	for i := range full.Rows {
+		a, b := full.Rows[i], lean.Rows[i]
+		if b.Latency.Count != 0 || b.TTFT.Count != 0 {
+			t.Errorf("row %d: latency read with NoLatency: %+v", i, b.Latency)
+		}
+		if !reflect.DeepEqual(strip(a.UsageRow), b.UsageRow) || a.Share != b.Share {
+			t.Errorf("row %d differs:\n full %+v\n lean %+v", i, a, b)
+		}
+	}
+	if !reflect.DeepEqual(strip(full.Total), lean.Total) {
+		t.Errorf("totals differ:\n full %+v\n lean %+v", full.Total, lean.Total)
+	}
 }

@@ -198,13 +198,13 @@ func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow
 	// forecast's input: today is forecast as a whole day).
 	var toDate []UsageRow
 	if at.After(start) { // at the very start of the period nothing is spent yet
-		if toDate, err = q.Usage(ctx, UsageQuery{From: start, To: at, By: fq.By, Where: fq.Where}); err != nil {
+		if toDate, err = q.Usage(ctx, UsageQuery{From: start, To: at, By: fq.By, Where: fq.Where, NoLatency: true}); err != nil {
 			return nil, err
 		}
 	}
 	var beforeToday []UsageRow
 	if today.After(start) {
-		if beforeToday, err = q.Usage(ctx, UsageQuery{From: start, To: today, By: fq.By, Where: fq.Where}); err != nil {
+		if beforeToday, err = q.Usage(ctx, UsageQuery{From: start, To: today, By: fq.By, Where: fq.Where, NoLatency: true}); err != nil {
 			return nil, err
 		}
 	}
@@ -291,7 +291,7 @@ func (q *Querier) forecastHours(ctx context.Context, fq ForecastQuery, at time.T
 	}
 	var toDate []UsageRow
 	if at.After(hour) {
-		if toDate, err = q.Usage(ctx, UsageQuery{From: hour, To: at, By: fq.By, Where: fq.Where}); err != nil {
+		if toDate, err = q.Usage(ctx, UsageQuery{From: hour, To: at, By: fq.By, Where: fq.Where, NoLatency: true}); err != nil {
 			return nil, err
 		}
 	}

@@ -42,6 +42,11 @@ type UsageQuery struct {
 	// there, else the one provider whose entry has that exact model name.
 	// Only with Reprice.
 	MapModel map[string]string
+	// NoLatency leaves the latency and TTFT distributions out: the rows'
+	// Latency and TTFT are empty, and a long range answers several times
+	// faster (merging the histograms is most of its query). For callers
+	// that need the sums only (top groups, a forecast's spend so far).
+	NoLatency bool
 }
 
 // UsageRow is the usage of one group (or the totals).
@@ -178,6 +183,7 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 		if s.rows == 0 {
 			continue // totals over no rows
 		}
+		s.noDists = n.noDists
 		r, err := s.row()
 		if err != nil {
 			return nil, total, fmt.Errorf("group %s: %w", groupString(n.by, keys), err)
@@ -198,6 +204,7 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 			return nil, total, fmt.Errorf("cannot read usage totals: %w", err)
 		}
 		if s.rows > 0 {
+			s.noDists = n.noDists
 			if total, err = s.row(); err != nil {
 				return nil, total, fmt.Errorf("totals: %w", err)
 			}
@@ -390,6 +397,9 @@ func groupString(by []Dim, keys []string) string {
 type scanned struct {
 	rows uint64
 	m    warehouse.Merged
+	// noDists: the query left the histograms out (MergeSelectNoHist); the
+	// row's Latency and TTFT stay empty.
+	noDists bool
 }
 
 func (s *scanned) dest() []any { return append([]any{&s.rows}, s.m.Dest()...) }
@@ -399,6 +409,9 @@ func (s *scanned) row() (UsageRow, error) {
 		return UsageRow{}, err
 	}
 	r := &s.m.Rollup
+	if s.noDists {
+		r.Latency, r.TTFT = warehouse.Dist{}, warehouse.Dist{}
+	}
 	lat, err := percentiles(r.Latency)
 	if err != nil {
 		return UsageRow{}, fmt.Errorf("latency: %w", err)

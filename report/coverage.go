@@ -69,7 +69,7 @@ func ParseCoverage(p Params) (Coverage, error) {
 // first (see Classify); without c.All only the problems.
 func CoverageRows(ctx context.Context, q *analytics.Querier, cat *pricing.Catalog, c Coverage, now time.Time) ([]CoverageRow, error) {
 	usage, err := q.Usage(ctx, analytics.UsageQuery{From: now.Add(-c.Since), To: now, Where: c.Where,
-		By: []analytics.Dim{analytics.DimProvider, analytics.DimModel, analytics.DimServiceTier}})
+		By: []analytics.Dim{analytics.DimProvider, analytics.DimModel, analytics.DimServiceTier}, NoLatency: true})
 	if err != nil {
 		return nil, err
 	}

@@ -393,10 +393,22 @@ func UnionColumns(t Table) []string {
 
 // MergeSelect is the select list merging the usage measures' states over a
 // group, "sumMerge(requests), …", in the order Merged.Dest scans them.
-func MergeSelect() string {
+func MergeSelect() string { return mergeSelect(true) }
+
+// MergeSelectNoHist is MergeSelect with empty arrays in place of the
+// merged histograms: the same columns for Merged.Dest, without the
+// histogram merge that costs most of a long range's query. The counts,
+// sums, minima and maxima of the durations are merged as usual.
+func MergeSelectNoHist() string { return mergeSelect(false) }
+
+func mergeSelect(hists bool) string {
 	var out []string
 	for _, m := range measures {
-		if !m.mark {
+		switch {
+		case m.mark:
+		case m.hist() && !hists:
+			out = append(out, "emptyArrayInt16()", "emptyArrayUInt64()")
+		default:
 			out = append(out, m.mergeExprs()...)
 		}
 	}
