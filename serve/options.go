@@ -20,8 +20,10 @@ type Options struct {
 	// unauthenticated mode.
 	Keys *ingest.Keys
 
-	// Catalog classifies the traffic in /api/v1/prices. Default
-	// pricing.Default().
+	// Catalog classifies the traffic in /api/v1/prices. Nil (the default)
+	// means pricing.Default(), parsed when New runs, not by DefaultOptions:
+	// flag defaults built from DefaultOptions must not parse the embedded
+	// catalog at every command's start-up.
 	Catalog *pricing.Catalog
 
 	// Now is the clock that anchors since and the default at of growth and
@@ -69,7 +71,6 @@ type Options struct {
 // DefaultOptions returns Options with every default filled in but Keys.
 func DefaultOptions() Options {
 	return Options{
-		Catalog:           pricing.Default(),
 		Now:               time.Now,
 		QueryTimeout:      30 * time.Second,
 		MaxConcurrent:     16,
@@ -89,8 +90,6 @@ func (o Options) Validate() error {
 	switch {
 	case o.Keys == nil:
 		return errors.New("serve needs API keys (--keys FILE): a key bound to a tenant reads that tenant, one bound to * every tenant")
-	case o.Catalog == nil:
-		return errors.New("serve catalog must be set")
 	case o.Now == nil:
 		return errors.New("serve clock Now must be set")
 	case o.Logger == nil:

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -46,6 +47,9 @@ type Server struct {
 func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.Catalog == nil {
+		opts.Catalog = pricing.Default()
 	}
 	s := &Server{w: w, q: q, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), metrics: newMetrics()}
 	if opts.CacheTTL > 0 {
