@@ -7,8 +7,10 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/render"
@@ -84,68 +86,116 @@ func negotiate(accept string) (render.Format, string) {
 	return render.FormatJSON, "application/json"
 }
 
-// api serves one endpoint: authenticate, check the parameters, wait for a
-// slot, run, render into a bounded buffer, answer.
+// api serves one endpoint: authenticate, then answer (check the
+// parameters, take the answer from the cache or compute it).
 func (s *Server) api(e endpoint) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Cache-Control", "no-store")
 		tenant, err := s.authenticate(r)
 		if err != nil {
-			rw.Header().Set("WWW-Authenticate", `Bearer realm="costpipe"`)
-			writeError(rw, http.StatusUnauthorized, "", err.Error())
-			return
-		}
-		p, err := newParams(r.URL.Query(), e.params)
-		if err != nil {
-			s.fail(rw, r, err)
+			unauthorized(rw, err)
 			return
 		}
 		format, ctype := negotiate(r.Header.Get("Accept"))
-		// The cache key holds the key's tenant: a tenant's answers are
-		// never served to another key.
-		key := e.name + "\x00" + tenant + "\x00" + r.URL.Query().Encode() + "\x00" + string(format)
-		body, ctype, how, err := s.cache.get(key, func() ([]byte, string, error) {
-			// A computation others may share does not end with the first
-			// requester's connection; it has its own deadline.
-			ctx := r.Context()
-			if s.cache != nil {
-				ctx = context.WithoutCancel(ctx)
-			}
-			ctx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
-			defer cancel()
-			select {
-			case s.slots <- struct{}{}:
-			case <-ctx.Done():
-				return nil, "", errBusy
-			}
-			defer func() { <-s.slots }()
-			t, err := e.run(ctx, tenant, p)
-			if err != nil {
-				return nil, "", err
-			}
-			buf := &boundedBuffer{max: s.opts.MaxResponseBytes}
-			if err := render.Write(buf, format, t); err != nil {
-				return nil, "", err
-			}
-			return buf.buf.Bytes(), ctype, nil
-		})
-		s.metrics.cache.WithLabelValues(string(how)).Inc()
-		if err != nil {
-			s.fail(rw, r, err)
+		a := s.answer(r.Context(), e, tenant, r.URL.Query(), format, ctype, time.Now().Add(s.opts.QueryTimeout))
+		if a.err != nil {
+			s.fail(rw, r, a.err)
 			return
 		}
-		rw.Header().Set("Content-Type", ctype)
-		rw.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		rw.Header().Set("Content-Type", a.ctype)
+		rw.Header().Set("Content-Length", strconv.Itoa(len(a.body)))
 		rw.Header().Set("Vary", "Accept, Authorization")
-		rw.Header().Set("X-Costpipe-Cache", string(how))
-		rw.Write(body)
+		rw.Header().Set("X-Costpipe-Cache", string(a.how))
+		rw.Header().Set("Server-Timing", a.timing())
+		rw.Write(a.body)
 	})
 }
 
-// fail answers err: a parameter error 400 naming the parameter, a
-// forbidden tenant 403, a deadline 503, anything else 500 with a generic
-// message (the details, which may quote SQL, go to the log only).
+// unauthorized answers 401 with the Bearer challenge.
+func unauthorized(rw http.ResponseWriter, err error) {
+	rw.Header().Set("WWW-Authenticate", `Bearer realm="costpipe"`)
+	writeError(rw, http.StatusUnauthorized, "", err.Error())
+}
+
+// answered is one endpoint's answer: the rendered body and how it was
+// obtained, or the error.
+type answered struct {
+	body       []byte
+	ctype      string
+	how        cacheResult
+	wait, work time.Duration // when this request computed it: waiting for a slot, querying and rendering
+	err        error
+}
+
+// answer is e's answer to the query parameters q for a key bound to
+// tenant, in format: checked, then from the answer cache or computed
+// (waiting for a slot, running, rendering into a bounded buffer) by
+// deadline. Every API answer, single or in a batch, goes through here, so
+// a batch item is the same answer as the single request.
+func (s *Server) answer(ctx context.Context, e endpoint, tenant string, q url.Values, format render.Format, ctype string, deadline time.Time) answered {
+	p, err := newParams(q, e.params)
+	if err != nil {
+		return answered{err: err, how: cacheMiss}
+	}
+	var a answered
+	// The cache key holds the key's tenant: a tenant's answers are never
+	// served to another key.
+	key := e.name + "\x00" + tenant + "\x00" + q.Encode() + "\x00" + string(format)
+	a.body, a.ctype, a.how, a.err = s.cache.get(key, func() ([]byte, string, error) {
+		// A computation others may share does not end with the first
+		// requester's connection; it has its own deadline.
+		if s.cache != nil {
+			ctx = context.WithoutCancel(ctx)
+		}
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		start := time.Now()
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, "", errBusy
+		}
+		defer func() { <-s.slots }()
+		a.wait = time.Since(start)
+		defer func() { a.work = time.Since(start) - a.wait }()
+		t, err := e.run(ctx, tenant, p)
+		if err != nil {
+			return nil, "", err
+		}
+		buf := &boundedBuffer{max: s.opts.MaxResponseBytes}
+		if err := render.Write(buf, format, t); err != nil {
+			return nil, "", err
+		}
+		return buf.buf.Bytes(), ctype, nil
+	})
+	s.metrics.cache.WithLabelValues(string(a.how)).Inc()
+	return a
+}
+
+// timing is the answer's Server-Timing header: how it was obtained and,
+// when this request computed it, the time it waited for a slot and the
+// time its queries and rendering took. Browsers show it in their network
+// panel and expose it to the page (PerformanceResourceTiming), so a slow
+// panel can be told from a slow network or a busy page.
+func (a answered) timing() string {
+	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) }
+	if a.how != cacheMiss {
+		return "cache;desc=" + string(a.how)
+	}
+	return "cache;desc=miss, wait;dur=" + ms(a.wait) + ", query;dur=" + ms(a.work)
+}
+
+// fail answers err (see classify).
 func (s *Server) fail(rw http.ResponseWriter, r *http.Request, err error) {
+	code, param, msg := s.classify(r, err)
+	writeError(rw, code, param, msg)
+}
+
+// classify maps err to an answer: a parameter error 400 naming the
+// parameter, a forbidden tenant 403, a deadline 503, anything else 500 with
+// a generic message (the details, which may quote SQL, go to the log
+// only).
+func (s *Server) classify(r *http.Request, err error) (code int, param, msg string) {
 	var pe *report.ParamError
 	switch {
 	case errors.As(err, &pe):
@@ -154,21 +204,22 @@ func (s *Server) fail(rw http.ResponseWriter, r *http.Request, err error) {
 			// Never quote a where value back: it may name a tenant.
 			msg = "invalid where: want DIMENSION=VALUE with DIMENSION one of tenant, application, provider, model, error_type, service_tier or context_band"
 		}
-		writeError(rw, http.StatusBadRequest, pe.Param, msg)
+		return http.StatusBadRequest, pe.Param, msg
 	case errors.Is(err, errForbidden):
-		writeError(rw, http.StatusForbidden, "where", err.Error())
+		return http.StatusForbidden, "where", err.Error()
+	case errors.Is(err, errNoEndpoint):
+		return http.StatusNotFound, "", err.Error()
 	case errors.Is(err, analytics.ErrTooManySteps):
-		writeError(rw, http.StatusBadRequest, "step", "too many steps: use a larger step or a shorter range (at most 10000 steps)")
+		return http.StatusBadRequest, "step", "too many steps: use a larger step or a shorter range (at most 10000 steps)"
 	case errors.Is(err, errBusy):
-		writeError(rw, http.StatusServiceUnavailable, "", "busy: too many requests at once, try again")
+		return http.StatusServiceUnavailable, "", "busy: too many requests at once, try again"
 	case errors.Is(err, errTooLarge):
-		writeError(rw, http.StatusBadRequest, "", "the answer is larger than the server's response bound: narrow the range, group by fewer dimensions or filter")
+		return http.StatusBadRequest, "", "the answer is larger than the server's response bound: narrow the range, group by fewer dimensions or filter"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-		writeError(rw, http.StatusServiceUnavailable, "", "the query took too long: narrow the range or try again")
-	default:
-		s.opts.Logger.Error("API request failed", "path", r.URL.Path, "err", err)
-		writeError(rw, http.StatusInternalServerError, "", "the query failed; the server log has the details")
+		return http.StatusServiceUnavailable, "", "the query took too long: narrow the range or try again"
 	}
+	s.opts.Logger.Error("API request failed", "path", r.URL.Path, "err", err)
+	return http.StatusInternalServerError, "", "the query failed; the server log has the details"
 }
 
 // apiError is the body of an error answer.

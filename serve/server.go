@@ -3,6 +3,7 @@
 // that reads it, and the operational endpoints.
 //
 //	GET /api/v1/usage, /latency, /top, /series, /growth, /forecast, /prices, /alerts
+//	GET /api/v1/batch  several of those questions in one request (NDJSON)
 //	GET /healthz, /readyz, /metrics
 //	GET /            the dashboard (embedded: web/)
 //
@@ -56,11 +57,14 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 		s.cache = newAnswerCache(opts.CacheTTL, opts.MaxCacheBytes, opts.Now)
 	}
 	mux := http.NewServeMux()
+	eps := map[string]endpoint{}
 	for _, e := range s.endpoints() {
 		mux.Handle("GET /api/v1/"+e.name, s.instrument("/api/v1/"+e.name, s.api(e)))
+		eps[e.name] = e
 	}
+	mux.Handle("GET /api/v1/batch", s.instrument("/api/v1/batch", s.batch(eps)))
 	mux.Handle("/api/", s.instrument("other", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		writeError(rw, http.StatusNotFound, "", "no such endpoint: the API has /api/v1/usage, latency, top, series, growth, forecast, prices and alerts (GET)")
+		writeError(rw, http.StatusNotFound, "", errNoEndpoint.Error())
 	})))
 	mux.Handle("GET /healthz", s.instrument("/healthz", http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Write([]byte("ok\n"))

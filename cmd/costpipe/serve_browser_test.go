@@ -21,6 +21,7 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -47,16 +48,16 @@ func chromiumPath(t *testing.T) string {
 
 // serveProc is a running `costpipe serve`.
 type serveProc struct {
-	url string
-	cmd *exec.Cmd
+	url, dsn, keys string
+	cmd            *exec.Cmd
 }
 
 // startServe runs costpipe serve on a free port with keys and returns its
 // base URL once it listens; the test stops it with SIGTERM and checks it
 // exits 0.
-func startServe(t *testing.T, dsn, keys string) *serveProc {
+func startServe(t *testing.T, dsn, keys string, args ...string) *serveProc {
 	t.Helper()
-	cmd := exec.Command(binPath, "--clickhouse", dsn, "serve", "--listen", "127.0.0.1:0", "--keys", keys)
+	cmd := exec.Command(binPath, append([]string{"--clickhouse", dsn, "serve", "--listen", "127.0.0.1:0", "--keys", keys}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +80,7 @@ func startServe(t *testing.T, dsn, keys string) *serveProc {
 			}
 		}
 	}()
-	p := &serveProc{cmd: cmd}
+	p := &serveProc{cmd: cmd, dsn: dsn, keys: keys}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
@@ -127,17 +128,13 @@ func apiRows(t *testing.T, base, key, path string) []map[string]any {
 	return out
 }
 
-// TestServeDashboardBrowser runs the real stack: the embedded broker,
-// 30 days of loadgen traffic (growth scenario) plus a steady last minute,
-// the aggregator landing it in a private ClickHouse, a firing alert in the
-// alerts tables, and `costpipe serve`. Headless chromium opens the
-// dashboard with a * key and checks: every panel renders with data and no
-// error, no console error or exception, the numbers on the page equal the
-// API's, the range picker and the tenant filter change what is shown, and
-// the page fits a phone's width. COSTPIPE_SCREENSHOTS=DIR saves
-// screenshots there (docs/ holds the committed ones).
-func TestServeDashboardBrowser(t *testing.T) {
-	chromium := chromiumPath(t)
+// dashboardStack runs the real stack the dashboard test reads: the
+// embedded broker, 30 days of loadgen traffic (growth scenario) plus a
+// steady last minute, the aggregator landing it in a private ClickHouse, a
+// firing alert in the alerts tables, and `costpipe serve` with the key
+// root-key (*), once every call has landed.
+func dashboardStack(t *testing.T) *serveProc {
+	t.Helper()
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
 	dsn := srv.DSN(db)
@@ -164,10 +161,10 @@ func TestServeDashboardBrowser(t *testing.T) {
 	if err := agg.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		agg.Process.Signal(syscall.SIGTERM)
 		agg.Wait()
-	}()
+	})
 
 	// A firing alert of one tenant, as `costpipe alerts run` saves it.
 	ctx := context.Background()
@@ -201,6 +198,22 @@ func TestServeDashboardBrowser(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	agg.Process.Signal(syscall.SIGTERM)
+	return sp
+}
+
+// TestServeDashboardBrowser runs the real stack: the embedded broker,
+// 30 days of loadgen traffic (growth scenario) plus a steady last minute,
+// the aggregator landing it in a private ClickHouse, a firing alert in the
+// alerts tables, and `costpipe serve`. Headless chromium opens the
+// dashboard with a * key and checks: every panel renders with data and no
+// error, no console error or exception, the numbers on the page equal the
+// API's, the range picker and the tenant filter change what is shown, and
+// the page fits a phone's width. COSTPIPE_SCREENSHOTS=DIR saves
+// screenshots there (docs/ holds the committed ones).
+func TestServeDashboardBrowser(t *testing.T) {
+	chromium := chromiumPath(t)
+	sp := dashboardStack(t)
+	ctx := context.Background()
 
 	// The browser.
 	actx, cancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
@@ -239,6 +252,12 @@ func TestServeDashboardBrowser(t *testing.T) {
 	var first time.Duration
 	if err := chromedp.Run(bctx, cdplog.Enable(), runtime.Enable(),
 		emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			// Long tasks of the main thread, for logWaterfall.
+			_, err := page.AddScriptToEvaluateOnNewDocument(`window.__longtasks = [];
+				new PerformanceObserver((l) => window.__longtasks.push(...l.getEntries())).observe({ type: 'longtask' });`).Do(ctx)
+			return err
+		}),
 		chromedp.Navigate(sp.url+"/"),
 		chromedp.WaitVisible("#key", chromedp.ByID),
 		chromedp.SendKeys("#key", "root-key", chromedp.ByID),
@@ -263,8 +282,17 @@ func TestServeDashboardBrowser(t *testing.T) {
 		defer consoleMu.Unlock()
 		t.Fatalf("the dashboard did not load: %v\nconsole:\n%s", err, strings.Join(console, "\n"))
 	}
-	t.Logf("first render with data: %v", first)
-	if first > 5*time.Second {
+	// The target is 1 s on a quiet 2-core machine (docs/BENCHMARKS.md has
+	// the figures); CI runs many packages at once on the same cores, where
+	// ClickHouse, the server and chromium share them with other tests, so
+	// the test fails only well above it.
+	within := "within"
+	if first > time.Second {
+		within = "over"
+	}
+	t.Logf("first render with data: %v (%s the 1 s target of a quiet machine)", first, within)
+	logWaterfall(t, bctx)
+	if first > 3*time.Second {
 		t.Errorf("first render took %v", first)
 	}
 
@@ -507,4 +535,36 @@ func jsNum(v any) string {
 		return n
 	}
 	return fmt.Sprint(v)
+}
+
+// logWaterfall logs the page's first load, relative to its start (the
+// marks app.js sets): the batch request (sent, first byte, last byte), each
+// answer's arrival with the server's timing (cache result, time waiting
+// for a slot, time querying), each panel drawn, the main thread's long
+// tasks (over 50 ms), and the load's end. It is how a slow first render is
+// taken apart.
+func logWaterfall(t *testing.T, ctx context.Context) {
+	t.Helper()
+	var lines []string
+	js := `(() => {
+		const m = performance.getEntriesByName('costpipe-load-1')[0], e = performance.getEntriesByName('costpipe-loaded-1')[0];
+		if (!m || !e) return ['no load marks'];
+		const t0 = m.startTime, r = (v) => String(Math.round(v - t0)).padStart(5), in1 = (x) => x.startTime >= t0 && x.startTime <= e.startTime;
+		const out = [];
+		for (const x of performance.getEntriesByType('resource').filter((x) => x.name.includes('/api/v1/') && in1(x)))
+			out.push([x.startTime, r(x.startTime) + ' ' + r(x.responseStart) + ' ' + r(x.responseEnd) + ' ms  request ' + decodeURIComponent(x.name.replace(location.origin, '')).slice(0, 60) + '…']);
+		for (const x of performance.getEntriesByName('costpipe-answer').filter(in1))
+			out.push([x.startTime, r(x.startTime) + ' ms  answer ' + x.detail.q + ' ' + x.detail.status + ' ' + (x.detail.timing || '')]);
+		for (const x of performance.getEntriesByName('costpipe-panel').filter(in1))
+			out.push([x.startTime, r(x.startTime) + ' ms  drawn ' + x.detail.panel]);
+		for (const x of (window.__longtasks || []).filter(in1))
+			out.push([x.startTime, r(x.startTime) + ' ms  long task of ' + Math.round(x.duration) + ' ms']);
+		out.push([e.startTime, r(e.startTime) + ' ms  loaded']);
+		return out.sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+	})()`
+	if err := chromedp.Run(ctx, chromedp.Evaluate(js, &lines)); err != nil {
+		t.Logf("no waterfall: %v", err)
+		return
+	}
+	t.Logf("first load:\n\t%s", strings.Join(lines, "\n\t"))
 }

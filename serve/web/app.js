@@ -1,7 +1,8 @@
 // costpipe dashboard: one page reading the JSON API of `costpipe serve`
 // (/api/v1/*) with the key the user gives, kept in localStorage. No build
 // step; charts by uPlot (vendor/uplot). Every panel loads on its own, so a
-// failing endpoint shows its error in its panel and the others still render.
+// failing endpoint shows its error in its panel and the others still render;
+// a load's questions travel in one batch request (see api).
 'use strict';
 (() => {
   const KEY = 'costpipe.key';
@@ -27,27 +28,85 @@
     constructor(status, msg, param) { super(msg); this.status = status; this.param = param; }
   }
 
-  // api GETs /api/v1/<path> with params (an array of [name, value]).
-  async function api(path, params) {
-    const u = new URL('/api/v1/' + path, location.origin);
-    for (const [k, v] of params) u.searchParams.append(k, v);
-    const r = await fetch(u, { headers: { Authorization: 'Bearer ' + localStorage.getItem(KEY), Accept: 'application/json' } });
-    let body = null;
-    try { body = await r.json(); } catch (e) { /* not JSON */ }
-    if (!r.ok) throw new APIError(r.status, (body && body.error) || r.statusText, body && body.param);
-    return body;
+  // api asks /api/v1/<path> with params (an array of [name, value]) and
+  // resolves to its JSON answer. The questions asked in one turn of the
+  // page (a load's panels) go to the server as one batch request
+  // (/api/v1/batch): a browser opens at most 6 connections to a server, so
+  // a dozen separate requests would queue behind each other. The batch
+  // streams each answer as it is ready, so a panel draws as soon as its own
+  // answers are in. The same question twice in a batch is asked once.
+  let pending = null;
+  function api(path, params) {
+    const u = new URLSearchParams();
+    for (const [k, v] of params) u.append(k, v);
+    const q = path + (params.length ? '?' + u : '');
+    if (!pending) { pending = new Map(); queueMicrotask(flush); }
+    if (!pending.has(q)) {
+      const item = { q };
+      item.promise = new Promise((resolve, reject) => { item.resolve = resolve; item.reject = reject; });
+      pending.set(q, item);
+    }
+    return pending.get(q).promise;
+  }
+
+  async function flush() {
+    const items = [...pending.values()];
+    pending = null;
+    const u = new URL('/api/v1/batch', location.origin);
+    for (const it of items) u.searchParams.append('q', it.q);
+    let settled = 0;
+    const settle = (line) => {
+      const a = JSON.parse(line);
+      const it = items[a.i];
+      if (!it || it.done) return;
+      it.done = true;
+      settled++;
+      performance.mark('costpipe-answer', { detail: { q: it.q, status: a.status, cache: a.cache, timing: a.timing } });
+      if (a.status === 200) it.resolve(a.body);
+      else it.reject(new APIError(a.status, a.error || 'HTTP ' + a.status, a.param));
+    };
+    try {
+      const r = await fetch(u, { headers: { Authorization: 'Bearer ' + localStorage.getItem(KEY), Accept: 'application/x-ndjson' } });
+      if (!r.ok) {
+        let body = null;
+        try { body = await r.json(); } catch (e) { /* not JSON */ }
+        throw new APIError(r.status, (body && body.error) || r.statusText, body && body.param);
+      }
+      const reader = r.body.getReader();
+      const dec = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (value) buf += dec.decode(value, { stream: true });
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line) settle(line);
+        }
+        if (done) break;
+      }
+      if (buf.trim()) settle(buf);
+      if (settled < items.length) throw new APIError(0, 'the server ended its answer early');
+    } catch (e) {
+      const err = e instanceof APIError ? e : new APIError(0, e.message);
+      for (const it of items) if (!it.done) { it.done = true; it.reject(err); }
+    }
   }
 
   // ---- formatting ----
+  // One formatter each (toLocaleString builds one per call).
+  const USD = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const INT = new Intl.NumberFormat('en-US');
   function fmtUSD(v) {
     const n = Number(v);
     if (!isFinite(n)) return '–';
-    if (Math.abs(n) >= 1) return '$' + n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    if (Math.abs(n) >= 1) return '$' + USD.format(n);
     if (n === 0) return '$0';
     return '$' + n.toPrecision(3);
   }
-  const fmtInt = (v) => Number(v).toLocaleString('en-US');
-  const fmtMs = (v) => (v == null ? '–' : Number(v) < 10 ? Number(v).toFixed(2) : Math.round(Number(v)).toLocaleString('en-US'));
+  const fmtInt = (v) => INT.format(Number(v));
+  const fmtMs = (v) => (v == null ? '–' : Number(v) < 10 ? Number(v).toFixed(2) : INT.format(Math.round(Number(v))));
   const fmtPct = (v) => (v == null ? '–' : (v > 0 ? '+' : '') + Number(v).toFixed(1) + '%');
   const fmtShare = (v) => (100 * Number(v)).toFixed(1) + '%';
 
@@ -74,7 +133,18 @@
     for (const r of rows) tb.append(r);
   }
 
-  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+  // css reads a colour of the theme, once per load: reading the computed
+  // style after the panels changed the page would recompute the styles.
+  const cssCache = new Map();
+  function css(name) {
+    if (!cssCache.has(name)) cssCache.set(name, getComputedStyle(document.documentElement).getPropertyValue(name).trim());
+    return cssCache.get(name);
+  }
+  // The charts' widths, read once per load before the panels change the
+  // page (reading one after a change would lay the page out again); the
+  // ResizeObserver follows later changes.
+  const CHARTS = ['cost-chart', 'latency-chart', 'ttft-chart'];
+  const widths = {};
 
   // ---- state ----
   function current() {
@@ -105,7 +175,7 @@
     const fg = css('--muted'), grid = css('--line');
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const opts = {
-      width: Math.max(box.clientWidth, 200),
+      width: Math.max(widths[id] || box.clientWidth, 200),
       height: box.classList.contains('small') ? 200 : 260,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
       scales: { x: { time: true } },
@@ -177,13 +247,16 @@
     status('p-cost', list.length ? `${list.length} ${q.stack}s, ${xs.length} steps of ${q.step}` : 'no usage in this range');
   }
 
+  // topQuestion is the top list of dim: the filters' list (FILTER_ROWS,
+  // no filter) or, filtered, the panel's; unfiltered, the panel shows the
+  // first MAX_ROWS of the filters' list, one question for both.
+  const FILTER_ROWS = 100;
+  const topQuestion = (q, dim, where) => api('top', [['since', q.since], ['by', dim], ['limit', String(where.length ? MAX_ROWS : FILTER_ROWS)], ...where]);
+
   async function topPanel(q) {
-    const [tenants, models] = await Promise.all([
-      api('top', [['since', q.since], ['by', 'tenant'], ['limit', '10'], ...q.where]),
-      api('top', [['since', q.since], ['by', 'model'], ['limit', '10'], ...q.where]),
-    ]);
+    const [tenants, models] = await Promise.all([topQuestion(q, 'tenant', q.where), topQuestion(q, 'model', q.where)]);
     for (const [id, dim, rows] of [['#top-tenant', 'tenant', tenants], ['#top-model', 'model', models]]) {
-      fillBody($(id), rows.map((r) => el('tr', { 'data-name': r[dim] },
+      fillBody($(id), rows.slice(0, MAX_ROWS).map((r) => el('tr', { 'data-name': r[dim] },
         el('td', { text: r[dim] }),
         num(r.cost_usd, fmtUSD(r.cost_usd)),
         el('td', { 'data-value': String(r.share), title: fmtShare(r.share) },
@@ -321,13 +394,14 @@
     status('p-alerts', '');
   }
 
-  // filters fills the tenant and model pickers from the range's top lists.
+  // filters fills the tenant and model pickers from the range's top lists
+  // by cost (unfiltered: the lists the top panel shows the head of).
   async function filters(q) {
-    for (const dim of ['tenant', 'model']) {
+    const lists = await Promise.all(['tenant', 'model'].map((dim) => topQuestion(q, dim, [])));
+    for (const [i, dim] of ['tenant', 'model'].entries()) {
       const sel = $('#f-' + dim);
       const keep = sel.value;
-      const rows = await api('top', [['since', q.since], ['by', dim], ['limit', '100'], ['metric', 'requests']]);
-      const names = rows.map((r) => r[dim]);
+      const names = lists[i].map((r) => r[dim]);
       if (keep && !names.includes(keep)) names.unshift(keep);
       sel.replaceChildren(el('option', { value: '', text: 'all' }), ...names.map((n) => el('option', { value: n, text: n })));
       sel.value = keep;
@@ -336,11 +410,18 @@
 
   async function load() {
     const gen = ++generation;
+    performance.mark('costpipe-load-' + gen);
+    cssCache.clear();
+    for (const id of CHARTS) widths[id] = $('#' + id).clientWidth;
     document.body.dataset.loading = 'true';
     const q = current();
-    const panels = [['p-cost', costPanel], ['p-top', topPanel], ['p-latency', latencyPanel], ['p-growth', growthPanel],
-      ['p-forecast', forecastPanel], ['p-unpriced', unpricedPanel], ['p-alerts', alertsPanel], [null, filters]];
-    const results = await Promise.allSettled(panels.map(([, f]) => f(q)));
+    // In the page's order, so the server starts on the panels at the top
+    // first.
+    const panels = [['p-cost', costPanel], ['p-top', topPanel], ['p-forecast', forecastPanel], ['p-latency', latencyPanel],
+      ['p-growth', growthPanel], ['p-unpriced', unpricedPanel], ['p-alerts', alertsPanel], [null, filters]];
+    const results = await Promise.allSettled(panels.map(([id, f]) => f(q).finally(() => {
+      performance.mark('costpipe-panel', { detail: { panel: id || 'filters', gen } });
+    })));
     if (gen !== generation) return; // a newer load runs
     let unauthorized = false;
     results.forEach((res, i) => {
@@ -353,6 +434,7 @@
     $('#updated').textContent = 'updated ' + new Date().toISOString().slice(11, 19) + ' UTC';
     document.body.dataset.loading = 'false';
     document.body.dataset.generation = String(gen);
+    performance.mark('costpipe-loaded-' + gen);
   }
 
   function schedule() {
@@ -380,7 +462,7 @@
   }
 
   restoreControls();
-  for (const id of ['cost-chart', 'latency-chart', 'ttft-chart']) resize.observe($('#' + id));
+  for (const id of CHARTS) resize.observe($('#' + id));
   $('#auth-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     localStorage.setItem(KEY, $('#key').value.trim());
