@@ -30,36 +30,52 @@ for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$ch_port) 2>/dev/null && b
 export COSTPIPE_BROKERS=127.0.0.1:$broker_port COSTPIPE_CLICKHOUSE=clickhouse://127.0.0.1:$ch_port/$db
 
 rate=$((events / 10))
-"$bin" loadgen --output stdout --scenario growth --span 3h --tenants 20 --rate "$rate" --duration 10s --quiet >"$state/events.jsonl"
-n=$(wc -l <"$state/events.jsonl")
-# Records keyed as the contract says (tenant \0 model), so one key's events
-# share a partition; kcat hashes keys as the Java client does.
-perl -ne 'm/"tenant":"([^"]*)".*?"model":"([^"]*)"/ or die "no tenant/model: $_"; print "$1\0$2|$_"' \
-	"$state/events.jsonl" >"$state/events.keyed"
+# REUSE_EVENTS=1 keeps the generated events for the next run (in
+# .costpipe/catchup-events-N.keyed; event times are relative to when they
+# were generated, so reuse them within hours, not days).
+cache="$PWD/.costpipe/catchup-events-$events.keyed"
+keyed="$state/events.keyed"
+if [[ -n "${REUSE_EVENTS:-}" && -s "$cache" ]]; then
+	keyed=$cache
+else
+	"$bin" loadgen --output stdout --scenario growth --span 3h --tenants 20 --rate "$rate" --duration 10s --quiet >"$state/events.jsonl"
+	# Records keyed as the contract says (tenant \0 model), so one key's events
+	# share a partition; kcat hashes keys as the Java client does.
+	perl -ne 'm/"tenant":"([^"]*)".*?"model":"([^"]*)"/ or die "no tenant/model: $_"; print "$1\0$2|$_"' \
+		"$state/events.jsonl" >"$state/events.keyed"
+	rm "$state/events.jsonl"
+	if [[ -n "${REUSE_EVENTS:-}" ]]; then mv "$keyed" "$cache" && keyed=$cache; else rm -f "$cache"; fi
+fi
+n=$(wc -l <"$keyed")
 t0=$(date +%s.%N)
 kcat -P -b 127.0.0.1:$broker_port -t costpipe.events -K '|' -H content-type=application/json \
 	-X topic.partitioner=murmur2_random -X linger.ms=20 -X batch.num.messages=10000 \
-	-X queue.buffering.max.messages=1000000 <"$state/events.keyed"
+	-X queue.buffering.max.messages=1000000 <"$keyed"
 echo "produced $n events with kcat in $(echo "$(date +%s.%N) - $t0" | bc) s"
 
 env ${AGG_ENV:-} "$bin" aggregate ${AGG_FLAGS:-} --metrics-listen 127.0.0.1:$metrics_port >"$state/aggregate.out" 2>&1 &
 agg=$!
 pids+=($agg)
 metric() { curl -s "127.0.0.1:$metrics_port/metrics" | awk -v m="$1" '$1==m {print $2}' | head -1; }
-cpu() { awk '{print $14 + $15}' /proc/$agg/stat; } # clock ticks
+cpu() { awk '{print $14 + $15}' /proc/$agg/stat; } # clock ticks, user + system
+sys() { awk '{print $15}' /proc/$agg/stat; }
+faults() { awk '{print $10}' /proc/$agg/stat; } # minor page faults
 hz=$(getconf CLK_TCK)
 until [[ "$(metric costpipe_events_in_total)" != "" && "$(metric costpipe_events_in_total)" != "0" ]]; do sleep 0.05; done
-c0=$(cpu) w0=$(date +%s.%N)
+c0=$(cpu) s0=$(sys) f0=$(faults) w0=$(date +%s.%N)
 if [[ -n "${PROFILE:-}" ]]; then # PROFILE=1: a 10 s CPU profile of the catch-up
 	curl -s -o "$state/cpu.pprof" "127.0.0.1:$metrics_port/debug/pprof/profile?seconds=10" &
 	prof=$!
 fi
 until [[ "$(clickhouse-client --port $ch_port -q "SELECT sumMerge(requests) FROM $db.usage_1m" 2>/dev/null)" == "$n" ]]; do sleep 0.2; done
-c1=$(cpu) w1=$(date +%s.%N)
+c1=$(cpu) s1=$(sys) f1=$(faults) w1=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$agg/status)
+flushes=$(metric costpipe_flushes_total) flush_rows=$(metric costpipe_flush_rows_sum)
 [[ -n "${PROFILE:-}" ]] && curl -s -o "$state/allocs.pprof" "127.0.0.1:$metrics_port/debug/pprof/allocs"
 cpu_s=$(echo "scale=3; ($c1 - $c0) / $hz" | bc)
+sys_s=$(echo "scale=3; ($s1 - $s0) / $hz" | bc)
 wall=$(echo "scale=3; $w1 - $w0" | bc)
-echo "catch-up of $n events: wall ${wall} s, aggregator CPU ${cpu_s} s = $(echo "scale=3; $cpu_s * 1000000 / $n" | bc) µs/event, peak RSS $((rss / 1024)) MiB"
-echo "flags: ${AGG_FLAGS:-(defaults)}; $(nproc) cores; $(go version | cut -d' ' -f3)"
+echo "catch-up of $n events: wall ${wall} s, aggregator CPU ${cpu_s} s = $(echo "scale=3; $cpu_s * 1000000 / $n" | bc) µs/event (system ${sys_s} s, $((f1 - f0)) page faults), peak RSS $((rss / 1024)) MiB"
+echo "flushes ${flushes:-?} landing ${flush_rows:-?} rollup rows (the first flushes of the catch-up)"
+echo "flags: ${AGG_FLAGS:-(defaults)}${AGG_ENV:+; env $AGG_ENV}; $(nproc) cores; $(go version | cut -d' ' -f3); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ -n "${PROFILE:-}" ]]; then wait "$prof" || true; echo "profile: go tool pprof -top $bin $state/cpu.pprof"; fi

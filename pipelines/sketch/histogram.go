@@ -171,6 +171,12 @@ func (h *Histogram) Count() uint64 {
 	return h.n
 }
 
+// Len returns the number of distinct buckets: the length of the arrays
+// AppendArrays appends.
+func (h *Histogram) Len() int {
+	return len(h.idx)
+}
+
 // Reset empties the histogram and keeps its storage for reuse.
 func (h *Histogram) Reset() {
 	h.idx = h.idx[:0]

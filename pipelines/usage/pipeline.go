@@ -444,61 +444,94 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 
 // build turns the windows into rows per (table, month). A minute window is
 // one minute row as it is; hour and day rows merge the windows of their
-// bucket first. Histogram arrays of all rows share two arenas (one
-// allocation each per flush instead of two per row).
+// bucket first. It counts the rows of each (table, month) and the histogram
+// buckets of all rows before making any, so each batch is one allocation of
+// its exact size and the histogram arrays of all rows share two arenas, also
+// exactly sized (no slice grows and copies itself while a flush is built).
 func (p *Pipeline) build() map[insertKey][]warehouse.Rollup {
-	out := map[insertKey][]warehouse.Rollup{}
-	var rb rowBuilder
+	type group struct {
+		id    int32
+		end   int64
+		table warehouse.Table
+		rows  map[rowKey]*Measures
+	}
+	var groups []group
+	count := map[insertKey]int{}
+	cells := 0
 	for id, part := range p.parts {
 		if len(part.windows) == 0 {
 			continue
 		}
-		landed := func(t warehouse.Table, minute int64) bool {
-			// Landed already by an earlier attempt of this flush.
-			hwm, ok := part.marks[markKey{t, p.monthOf(minute)}]
-			return ok && hwm >= part.end
-		}
 		for _, t := range warehouse.Tables {
 			if t == warehouse.Minute {
 				for k, m := range part.windows {
-					if k.tables&t == 0 || landed(t, k.minute) {
+					if k.tables&t == 0 || p.landedIn(part, t, k.minute) {
 						continue
 					}
-					ts := time.Unix(k.minute, 0).UTC()
-					ik := insertKey{table: t, month: p.monthOf(k.minute)}
-					rows := out[ik]
-					if rows == nil {
-						rows = make([]warehouse.Rollup, 0, len(part.windows))
-					}
-					out[ik] = append(rows, rb.row(ts, &k.Dims, p.opts.Topic, id, part.end, m))
+					count[insertKey{table: t, month: p.monthOf(k.minute)}]++
+					cells += m.Latency.Hist.Len() + m.TTFT.Hist.Len()
 				}
 				continue
 			}
 			grouped := map[rowKey]*Measures{}
 			for k, m := range part.windows {
-				if k.tables&t == 0 || landed(t, k.minute) {
+				if k.tables&t == 0 || p.landedIn(part, t, k.minute) {
 					continue
 				}
 				ts := t.Truncate(time.Unix(k.minute, 0)).Unix()
 				rk := rowKey{Dims: k.Dims, ts: ts, partition: id}
 				g := grouped[rk]
 				if g == nil {
-					g = new(Measures)
+					g = p.alloc()
 					grouped[rk] = g
 				}
 				g.Merge(m)
 			}
 			for rk, m := range grouped {
-				ts := time.Unix(rk.ts, 0).UTC()
-				ik := insertKey{table: t, month: warehouse.MonthOf(ts)}
-				out[ik] = append(out[ik], rb.row(ts, &rk.Dims, p.opts.Topic, id, part.end, m))
+				count[insertKey{table: t, month: p.monthOf(rk.ts)}]++
+				cells += m.Latency.Hist.Len() + m.TTFT.Hist.Len()
+			}
+			groups = append(groups, group{id: id, end: part.end, table: t, rows: grouped})
+		}
+	}
+	out := make(map[insertKey][]warehouse.Rollup, len(count))
+	for ik, n := range count {
+		out[ik] = make([]warehouse.Rollup, 0, n)
+	}
+	rb := rowBuilder{idx: make([]int16, 0, cells), cnt: make([]uint64, 0, cells)}
+	for id, part := range p.parts {
+		for k, m := range part.windows {
+			if k.tables&warehouse.Minute == 0 || p.landedIn(part, warehouse.Minute, k.minute) {
+				continue
+			}
+			ik := insertKey{table: warehouse.Minute, month: p.monthOf(k.minute)}
+			out[ik] = append(out[ik], rb.row(time.Unix(k.minute, 0).UTC(), &k.Dims, p.opts.Topic, id, part.end, m))
+		}
+	}
+	for _, g := range groups {
+		for rk, m := range g.rows {
+			ik := insertKey{table: g.table, month: p.monthOf(rk.ts)}
+			out[ik] = append(out[ik], rb.row(time.Unix(rk.ts, 0).UTC(), &rk.Dims, p.opts.Topic, g.id, g.end, m))
+			// The row holds copies of the sums and histogram arrays: the
+			// merged window goes back to the free list.
+			m.Reset()
+			if len(p.free) < 4096 {
+				p.free = append(p.free, m)
 			}
 		}
 	}
 	return out
 }
 
-// rowBuilder makes rollup rows, their histogram arrays cut from two arenas.
+// landedIn reports whether table t of part's window at minute landed already,
+// by an earlier attempt of this flush.
+func (p *Pipeline) landedIn(part *partition, t warehouse.Table, minute int64) bool {
+	hwm, ok := part.marks[markKey{t, p.monthOf(minute)}]
+	return ok && hwm >= part.end
+}
+
+// rowBuilder makes rollup rows, their histogram arrays cut from two arenas
+// that build sizes for all rows of a flush.
 type rowBuilder struct {
 	idx []int16
 	cnt []uint64
@@ -522,9 +555,6 @@ func (rb *rowBuilder) dist(d *Dist) warehouse.Dist {
 		return out
 	}
 	out.MinMs, out.MaxMs = d.Min, d.Max
-	if rb.idx == nil {
-		rb.idx, rb.cnt = make([]int16, 0, 1<<14), make([]uint64, 0, 1<<14)
-	}
 	a := len(rb.idx)
 	rb.idx, rb.cnt = d.Hist.AppendArrays(rb.idx, rb.cnt)
 	b := len(rb.idx)
