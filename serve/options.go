@@ -20,6 +20,11 @@ type Options struct {
 	// unauthenticated mode.
 	Keys *ingest.Keys
 
+	// KeysFile is the file Keys were read from, if any: Server.ReloadKeys
+	// (`costpipe serve` calls it on SIGHUP) reads it again and swaps the
+	// keys in without dropping a request. Default "": ReloadKeys fails.
+	KeysFile string
+
 	// Catalog classifies the traffic in /api/v1/prices. Nil (the default)
 	// means pricing.Default(), parsed when New runs, not by DefaultOptions:
 	// flag defaults built from DefaultOptions must not parse the embedded

@@ -25,10 +25,13 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/producers/ingest"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -41,6 +44,9 @@ type Server struct {
 	metrics *metrics
 	cache   *answerCache // nil when Options.CacheTTL is 0
 	handler http.Handler
+
+	keys     atomic.Pointer[ingest.Keys] // Options.Keys, then each reload's
+	reloadMu sync.Mutex                  // one reload at a time
 }
 
 // New returns a Server answering from q, whose warehouse w /readyz pings.
@@ -53,6 +59,8 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 		opts.Catalog = pricing.Default()
 	}
 	s := &Server{w: w, q: q, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), metrics: newMetrics()}
+	s.keys.Store(opts.Keys)
+	s.metrics.keys.Set(float64(opts.Keys.Len()))
 	if opts.CacheTTL > 0 {
 		s.cache = newAnswerCache(opts.CacheTTL, opts.MaxCacheBytes, opts.Now)
 	}
@@ -78,6 +86,33 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 	mux.Handle("/", s.instrument("/", staticHandler(web)))
 	s.handler = mux
 	return s, nil
+}
+
+// ReloadKeys reads Options.KeysFile again and, when it parses, makes its
+// keys the ones requests are checked against: a new key works from the
+// next request on, a removed one gets 401. Requests already authenticated
+// keep their tenant, and no request waits for or fails because of a
+// reload. A file that cannot be read or parsed changes nothing: the old
+// keys stay, the error is logged and returned, and
+// costpipe_serve_keys_reload_total{result="error"} counts it. It returns
+// the number of keys now in use.
+func (s *Server) ReloadKeys() (int, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.opts.KeysFile == "" {
+		return s.keys.Load().Len(), errors.New("cannot reload API keys: the server was not given a key file")
+	}
+	k, err := ingest.LoadKeys(s.opts.KeysFile)
+	if err != nil {
+		s.metrics.keysReload.WithLabelValues("error").Inc()
+		s.opts.Logger.Error("cannot reload API keys; keeping the old ones", "file", s.opts.KeysFile, "keys", s.keys.Load().Len(), "err", err)
+		return s.keys.Load().Len(), err
+	}
+	s.keys.Store(k)
+	s.metrics.keysReload.WithLabelValues("ok").Inc()
+	s.metrics.keys.Set(float64(k.Len()))
+	s.opts.Logger.Info("API keys reloaded", "file", s.opts.KeysFile, "keys", k.Len())
+	return k.Len(), nil
 }
 
 // Handler returns the server's HTTP handler.

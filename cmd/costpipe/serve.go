@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -34,6 +38,9 @@ API keys come from --keys, the ingest gateway's format: one "KEY TENANT" pair
 per line, TENANT a tenant name or * for all. Clients send "Authorization:
 Bearer KEY"; a tenant's key reads only that tenant (any other is 403), a *
 key every tenant. The page asks for a key and keeps it in the browser.
+SIGHUP reads the key file again without dropping a request: new keys work,
+removed ones get 401; a file that does not parse keeps the old keys (logged,
+and counted in costpipe_serve_keys_reload_total{result="error"}).
 
 SIGTERM or Ctrl-C stops accepting connections and finishes the requests in
 flight (up to --shutdown-timeout). Reference: docs/serve.md.
@@ -80,6 +87,7 @@ func runServe(c *cli.Context) error {
 	if opts.Keys, err = ingest.LoadKeys(c.String("keys")); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
+	opts.KeysFile = c.String("keys")
 	if opts.Catalog, err = loadCatalog(c); err != nil {
 		return err
 	}
@@ -114,6 +122,32 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return &exitError{code: 1, msg: fmt.Sprintf("cannot listen on %s: %v", c.String("listen"), err)}
 	}
+	defer reloadKeysOnHangup(c.Context, srv)()
 	log.Info("serving the API and the dashboard", "url", "http://"+ln.Addr().String()+"/", "keys", opts.Keys.Len())
 	return srv.Serve(c.Context, ln)
+}
+
+// reloadKeysOnHangup makes SIGHUP reload the server's key file
+// (serve.Server.ReloadKeys, which logs and counts the outcome) until ctx
+// ends or the returned stop is called.
+func reloadKeysOnHangup(ctx context.Context, srv *serve.Server) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-hup:
+				srv.ReloadKeys()
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
