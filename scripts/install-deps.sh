@@ -2,8 +2,9 @@
 # Installs what `make test` and `make demo` need besides Go, when missing:
 # Debian's ClickHouse (clickhouse-server and clickhouse-client, 18.16 on
 # Debian 12), kcat (the e2e tests produce through it, a librdkafka client) and
-# chromium (the dashboard's browser test drives it headless) and
-# docker-compose (deploy's test checks the compose files with
+# chromium (the dashboard's browser test drives it headless), zookeeper (the
+# local ClickHouse cluster of internal/chtest coordinates its replicas and
+# ON CLUSTER DDL through it; it brings Java) and docker-compose (deploy's test checks the compose files with
 # `docker-compose config -q`, which needs no Docker daemon).
 #
 # Called by `make test`, `make demo` (scripts/demo.sh) and .ci/run. It does
@@ -15,7 +16,7 @@
 #   scripts/install-deps.sh --check  # only report; exit 1 when something is missing
 set -euo pipefail
 
-packages=(clickhouse-server clickhouse-client kcat chromium docker-compose)
+packages=(clickhouse-server clickhouse-client kcat chromium zookeeper docker-compose)
 
 # have reports an executable command (bash's command -v also names a
 # non-executable file when it finds nothing better).
@@ -38,6 +39,10 @@ have_chromium() {
 	have chromium || have chromium-browser || have google-chrome
 }
 
+have_zookeeper() {
+	have java && [[ -f ${CHTEST_ZOOKEEPER_JAR:-/usr/share/java/zookeeper.jar} ]]
+}
+
 # Compose v2 (the docker CLI plugin) checks the files as well.
 have_compose() {
 	have docker-compose || docker compose version >/dev/null 2>&1
@@ -48,6 +53,7 @@ missing() {
 	have_clickhouse || m+=(clickhouse-server)
 	have_kcat || m+=(kcat)
 	have_chromium || m+=(chromium)
+	have_zookeeper || m+=(zookeeper)
 	have_compose || m+=(docker-compose)
 	echo "${m[*]}"
 }
@@ -74,7 +80,7 @@ fi
 if ! command -v apt-get >/dev/null 2>&1; then
 	cat >&2 <<EOF
 error: $need missing and apt-get not found (not Debian/Ubuntu). Install
-ClickHouse (clickhouse-server, 18.16 or later), kcat, chromium and docker-compose with your
+ClickHouse (clickhouse-server, 18.16 or later), kcat, chromium, ZooKeeper and docker-compose with your
 package manager, or point CHTEST_CLICKHOUSE_BIN at a clickhouse-server binary.
 EOF
 	exit 1

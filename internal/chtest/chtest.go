@@ -100,6 +100,12 @@ type Options struct {
 	// TLS, when set, opens a native TLS port too (Server.TLSAddr); see
 	// tls.go. Default nil: plaintext only.
 	TLS *TLS
+
+	// ports, when set, are the native, HTTP, TLS and interserver ports to
+	// use (StartCluster chooses them before writing every member's config).
+	ports []int
+	// configD are extra files for config.d, by name (cluster.go).
+	configD map[string]string
 }
 
 // Start starts a private server and registers a t.Cleanup that kills it and
@@ -178,14 +184,22 @@ func startOnce(bin []string, major int, o Options) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("cannot write %q: %w", filepath.Join(dir, ownerFile), err)
 	}
-	ports, err := freePorts(3)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+	ports := o.ports
+	if ports == nil {
+		if ports, err = freePorts(3); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
 	}
 	config, err := writeConfig(dir, ports[0], ports[1], major, o.Timezone)
 	if err == nil && o.TLS != nil {
 		err = writeTLSConfig(dir, ports[2], o.TLS)
+	}
+	for name, content := range o.configD {
+		if err != nil {
+			break
+		}
+		err = writeConfigD(dir, name, content)
 	}
 	if err != nil {
 		os.RemoveAll(dir)

@@ -39,10 +39,6 @@ func writeTLSConfig(dir string, port int, t *TLS) error {
 			return fmt.Errorf("cannot use TLS file: %w", err)
 		}
 	}
-	d := filepath.Join(dir, "config.d")
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		return fmt.Errorf("cannot create %q: %w", d, err)
-	}
 	xml := fmt.Sprintf(`<?xml version="1.0"?>
 <!-- Written by internal/chtest: the native protocol over TLS. -->
 <yandex>
@@ -60,8 +56,18 @@ func writeTLSConfig(dir string, port int, t *TLS) error {
   </openSSL>
 </yandex>
 `, port, t.CertFile, t.KeyFile)
-	p := filepath.Join(d, "tls.xml")
-	if err := os.WriteFile(p, []byte(xml), 0o644); err != nil {
+	return writeConfigD(dir, "tls.xml", xml)
+}
+
+// writeConfigD writes a file into the server's config.d, which the server
+// merges into config.xml.
+func writeConfigD(dir, name, content string) error {
+	d := filepath.Join(dir, "config.d")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return fmt.Errorf("cannot create %q: %w", d, err)
+	}
+	p := filepath.Join(d, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 		return fmt.Errorf("cannot write %q: %w", p, err)
 	}
 	return nil
