@@ -3,6 +3,7 @@ package consumers
 import (
 	"fmt"
 	"hash/maphash"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -107,4 +108,42 @@ func TestCommitMeta(t *testing.T) {
 			t.Errorf("parseCommitMeta(%q) accepted", s)
 		}
 	}
+}
+
+// Large sets live off the Go heap (Linux): they grow, are dropped with their
+// generation and are replaced whole without losing or inventing an id.
+func TestDedupeLargeSetsOffHeap(t *testing.T) {
+	const max = 1_000_000 // 250,000 ids per generation: 512Ki slots, 8 MiB
+	d := newDedupe(time.Hour, max, testSeeds())
+	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).Unix()
+	id := func(i int) string { return fmt.Sprintf("id-%07d", i) }
+	const n = 600_000 // gens[0] fills and a new generation starts early twice
+	for i := range n {
+		if d.seen(id(i), t0) {
+			t.Fatalf("new id %d reported as a duplicate", i)
+		}
+	}
+	if runtime.GOOS == "linux" && d.gens[1].unmap == nil {
+		t.Error("a full generation of 250,000 ids is on the Go heap")
+	}
+	for i := range n {
+		if !d.seen(id(i), t0) {
+			t.Fatalf("id %d forgotten within the window", i)
+		}
+	}
+	// Three generations of arrival time later every set was dropped (and
+	// unmapped): the ids are forgotten, and the window works on.
+	later := t0 + 3*3600
+	d.seen("another", later) // moves the window
+	for i := range 1000 {
+		if d.seen(id(i), later) {
+			t.Fatalf("id %d remembered 3 h later with a 1 h window", i)
+		}
+	}
+	if !d.seen(id(0), later) || d.size() != 1001 {
+		t.Fatalf("after the window moved: size %d, want 1001", d.size())
+	}
+	// A window replaced whole is unmapped by its cleanup.
+	d = nil
+	runtime.GC()
 }
