@@ -192,6 +192,7 @@ func (s *AnomalySpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 	}
 	sort.Strings(keys)
 	var out []Sample
+	var contrib *anomalySpans // the contributors' spans, read once per evaluation
 	for _, k := range keys {
 		g := groups[k]
 		hits := 0
@@ -222,23 +223,30 @@ func (s *AnomalySpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 		smp.Summary = fmt.Sprintf("%s: %s spent USD %.2f in the last %s against a median of USD %.2f for this time of the week over %d weeks (robust z %s; anomalous in %d of the last %d windows)",
 			e.rule.Name, groupText(g), x0, s.Window, med0, s.Weeks, zs, hits, anomalyWindows)
 		if smp.Active && len(s.ContributorsBy) > 0 {
-			if smp.Contributors, err = s.contributors(ctx, e, end, g, x0-med0); err != nil {
-				return nil, err
+			if contrib == nil {
+				contrib = &anomalySpans{}
+				if contrib.vals, contrib.groups, err = s.spans(ctx, e, end, append(slices.Clone(e.rule.By), s.ContributorsBy...)); err != nil {
+					return nil, err
+				}
 			}
+			smp.Contributors = s.contributors(contrib, g, x0-med0)
 		}
 		out = append(out, smp)
 	}
 	return out, nil
 }
 
+// anomalySpans are the spans of the groups of by and ContributorsBy
+// (AnomalySpec.spans).
+type anomalySpans struct {
+	vals   []map[string][]float64
+	groups map[string]map[string]string
+}
+
 // contributors names the groups of ContributorsBy within g whose spend in
 // the last window rose most above their own median.
-func (s *AnomalySpec) contributors(ctx context.Context, e *env, end time.Time, g map[string]string, change float64) ([]notify.Contributor, error) {
-	by := append(slices.Clone(e.rule.By), s.ContributorsBy...)
-	vals, groups, err := s.spans(ctx, e, end, by)
-	if err != nil {
-		return nil, err
-	}
+func (s *AnomalySpec) contributors(sp *anomalySpans, g map[string]string, change float64) []notify.Contributor {
+	vals, groups := sp.vals, sp.groups
 	var out []notify.Contributor
 	positive := 0.0
 	for k, sub := range groups {
@@ -283,5 +291,5 @@ func (s *AnomalySpec) contributors(ctx context.Context, e *env, end time.Time, g
 	if len(out) > s.Top {
 		out = out[:s.Top]
 	}
-	return out, nil
+	return out
 }

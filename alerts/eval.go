@@ -59,9 +59,19 @@ type env struct {
 	loc  *time.Location
 }
 
+// perRuleSource is a Source that answers each rule from the usage read
+// for it (History).
+type perRuleSource interface {
+	sourceFor(r *Rule) Source
+}
+
 // Evaluate evaluates rule r of cfg at now against src and returns a
-// sample per group seen (those whose condition holds have Active set).
+// sample per group seen (those whose condition holds have Active set). A
+// History answers r from r's own usage.
 func Evaluate(ctx context.Context, src Source, cfg *Config, r *Rule, now time.Time) ([]Sample, error) {
+	if p, ok := src.(perRuleSource); ok {
+		src = p.sourceFor(r)
+	}
 	out, err := r.spec.evaluate(ctx, &env{src: src, rule: r, now: now, loc: cfg.Location})
 	if err != nil {
 		return nil, fmt.Errorf("cannot evaluate rule %q: %w", r.Name, err)

@@ -337,27 +337,38 @@ func (s *Script) Series(_ context.Context, sq analytics.SeriesQuery) (analytics.
 	}
 	idx := map[string]int{}
 	st, lo, hi := int64(step/time.Second), res.From.Unix(), res.To.Unix()
-	s.eachSpan(res.From, res.To, sq.Where, func(g map[analytics.Dim]string, a, sp int64, _ float64, p *Point) {
-		sg, k := sub(g, sq.By)
-		j, ok := idx[k]
-		if !ok {
-			j = len(res.Series)
-			idx[k] = j
-			res.Series = append(res.Series, analytics.GroupSeries{Group: sg, Values: make([]float64, n)})
-		}
-		v := p.Cost
-		if sq.Metric == analytics.MetricRequests {
-			v = p.Requests
-		}
-		vals := res.Series[j].Values
-		if sp == 0 {
-			vals[(a-lo)/st] += v
-			return
-		}
-		// Spread the span over the steps it overlaps.
-		for i := max(a, lo) - lo; i < min(a+sp, hi)-lo; i = (i/st + 1) * st {
-			end := min((i/st+1)*st, a+sp-lo, hi-lo)
-			vals[i/st] += v * float64(end-i) / float64(sp)
+	s.eachSeries(sq.Where, func(ser *scriptSeries) {
+		j := -1 // the group's series, found at the first point in range
+		i := sort.Search(len(ser.at), func(i int) bool { return ser.at[i] > lo-ser.maxSpan-1 })
+		for ; i < len(ser.at) && ser.at[i] < hi; i++ {
+			a, sp := ser.at[i], ser.span[i]
+			if sp == 0 && a < lo || sp > 0 && min(a+sp, hi)-max(a, lo) <= 0 {
+				continue
+			}
+			if j < 0 {
+				sg, k := sub(ser.group, sq.By)
+				var ok bool
+				if j, ok = idx[k]; !ok {
+					j = len(res.Series)
+					idx[k] = j
+					res.Series = append(res.Series, analytics.GroupSeries{Group: sg, Values: make([]float64, n)})
+				}
+			}
+			p := &ser.pts[i]
+			v := p.Cost
+			if sq.Metric == analytics.MetricRequests {
+				v = p.Requests
+			}
+			vals := res.Series[j].Values
+			if sp == 0 {
+				vals[(a-lo)/st] += v
+				continue
+			}
+			// Spread the span over the steps it overlaps.
+			for t := max(a, lo) - lo; t < min(a+sp, hi)-lo; t = (t/st + 1) * st {
+				end := min((t/st+1)*st, a+sp-lo, hi-lo)
+				vals[t/st] += v * float64(end-t) / float64(sp)
+			}
 		}
 	})
 	return res, nil

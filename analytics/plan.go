@@ -181,6 +181,8 @@ type normalized struct {
 	order Metric
 	// noDists leaves the latency and TTFT histograms out (UsageQuery.NoLatency).
 	noDists bool
+	// noTTFT leaves the TTFT histogram out (UsageQuery.NoTTFT).
+	noTTFT bool
 }
 
 // filter is one dimension's accepted values (OR).
@@ -191,7 +193,7 @@ type filter struct {
 
 // normalize validates uq; now is the clock for a zero To.
 func normalize(uq UsageQuery, now time.Time) (normalized, error) {
-	n := normalized{g: uq.Granularity, noDists: uq.NoLatency}
+	n := normalized{g: uq.Granularity, noDists: uq.NoLatency, noTTFT: uq.NoTTFT}
 	if uq.From.IsZero() {
 		return n, fmt.Errorf("usage query needs a start time (From)")
 	}
@@ -285,11 +287,7 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals bool) (
 	if len(keys) > 0 {
 		sb.WriteString(keyList + ", ")
 	}
-	merge := warehouse.MergeSelect()
-	if n.noDists {
-		merge = warehouse.MergeSelectNoHist()
-	}
-	sb.WriteString("count(), " + merge)
+	sb.WriteString("count(), " + n.mergeSelect())
 	sb.WriteString("\nFROM (")
 	var days, others bool
 	for _, s := range segs {

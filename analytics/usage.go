@@ -47,6 +47,10 @@ type UsageQuery struct {
 	// faster (merging the histograms is most of its query). For callers
 	// that need the sums only (top groups, a forecast's spend so far).
 	NoLatency bool
+	// NoTTFT leaves the TTFT distribution out and keeps the latency one:
+	// the rows' TTFT is empty, and the query merges one histogram instead
+	// of two (the alert backtest's latency rules).
+	NoTTFT bool
 }
 
 // UsageRow is the usage of one group (or the totals).
@@ -183,7 +187,7 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 		if s.rows == 0 {
 			continue // totals over no rows
 		}
-		s.noDists = n.noDists
+		s.noDists, s.noTTFT = n.noDists, n.noTTFT
 		r, err := s.row()
 		if err != nil {
 			return nil, total, fmt.Errorf("group %s: %w", groupString(n.by, keys), err)
@@ -204,7 +208,7 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 			return nil, total, fmt.Errorf("cannot read usage totals: %w", err)
 		}
 		if s.rows > 0 {
-			s.noDists = n.noDists
+			s.noDists, s.noTTFT = n.noDists, n.noTTFT
 			if total, err = s.row(); err != nil {
 				return nil, total, fmt.Errorf("totals: %w", err)
 			}
@@ -400,6 +404,9 @@ type scanned struct {
 	// noDists: the query left the histograms out (MergeSelectNoHist); the
 	// row's Latency and TTFT stay empty.
 	noDists bool
+	// noTTFT: the query left the TTFT histogram out (mergeSelect); the
+	// row's TTFT stays empty.
+	noTTFT bool
 }
 
 func (s *scanned) dest() []any { return append([]any{&s.rows}, s.m.Dest()...) }
@@ -411,6 +418,9 @@ func (s *scanned) row() (UsageRow, error) {
 	r := &s.m.Rollup
 	if s.noDists {
 		r.Latency, r.TTFT = warehouse.Dist{}, warehouse.Dist{}
+	}
+	if s.noTTFT {
+		r.TTFT = warehouse.Dist{}
 	}
 	lat, err := percentiles(r.Latency)
 	if err != nil {

@@ -72,7 +72,8 @@ reports per rule the evaluations, the episodes (fired, resolved, peak value) and
 time spent firing: tune a threshold before it pages anyone. A for: or keep_firing_for:
 shorter than --step counts as one step. The history is read once, per hour (and per
 UTC day for the forecast and growth look-back beyond 30 days), and replayed in memory:
-a window shorter than an hour sees its hour's rates, a latency percentile over several
+each rule over its own usage (its scope, summed per group it reads); a window shorter
+than an hour sees its hour's rates, a latency percentile over several
 hours is the highest hourly one. So a backtest is an estimate of ` + "`alerts run`" + `, fast
 enough to try thresholds: 30 days of hourly steps take seconds.
 
