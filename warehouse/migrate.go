@@ -38,7 +38,18 @@ type MigrationResult struct {
 // aggregators starting at once) take turns: the one applying migrations
 // holds a lock table, {database}.schema_migrations_lock, and the others wait
 // for it (up to Options.MigrateLockWait) and then find nothing left to do.
+//
+// A database created on a cluster by MigrateCluster is recognised (ClusterOf)
+// and handled by MigrateCluster, so every command that migrates at start
+// works against either.
 func (w *Warehouse) Migrate(ctx context.Context) ([]MigrationResult, error) {
+	cluster, err := w.ClusterOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cluster != "" {
+		return w.MigrateCluster(ctx, cluster)
+	}
 	out, err := w.migrate(ctx, math.MaxInt)
 	if err != nil {
 		return out, err

@@ -35,11 +35,21 @@ func (w *Warehouse) Describe(ctx context.Context, table string) ([]Column, error
 // reports the first difference: a server whose tables were changed by hand,
 // or a binary newer than the database's migrations.
 func (w *Warehouse) CheckSchema(ctx context.Context) error {
+	return w.checkTables(ctx, true)
+}
+
+// checkTables is CheckSchema, of the rollup tables only without
+// withInputs (a cluster's Distributed tables have no input tables).
+func (w *Warehouse) checkTables(ctx context.Context, withInputs bool) error {
 	for _, t := range Tables {
-		for _, c := range []struct {
+		checks := []struct {
 			table string
 			want  []Column
-		}{{t.Name(), TableColumns(t)}, {t.InputName(), InputColumns()}, {t.MVName(), TableColumns(t)}} {
+		}{{t.Name(), TableColumns(t)}, {t.InputName(), InputColumns()}, {t.MVName(), TableColumns(t)}}
+		if !withInputs {
+			checks = checks[:1]
+		}
+		for _, c := range checks {
 			got, err := w.Describe(ctx, c.table)
 			if err != nil {
 				return err

@@ -2,6 +2,7 @@ package chtest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -127,7 +128,7 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 <yandex>
   <zookeeper>
     <node><host>127.0.0.1</host><port>%d</port></node>
-    <session_timeout_ms>10000</session_timeout_ms>
+    <session_timeout_ms>30000</session_timeout_ms>
   </zookeeper>
   <remote_servers>
     <%s>
@@ -243,7 +244,6 @@ func startZooKeeper() (*ZooKeeper, error) {
 	defer logf.Close()
 	cmd := exec.Command(java, "-Xmx256m", "-XX:+UseSerialGC",
 		"-Dzookeeper.admin.enableServer=false", "-Dzookeeper.jmx.log4j.disable=true",
-		"-Dzookeeper.4lw.commands.whitelist=ruok",
 		"-cp", jar, "org.apache.zookeeper.server.ZooKeeperServerMain",
 		strconv.Itoa(zk.Port), filepath.Join(dir, "data"))
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
@@ -267,12 +267,12 @@ func startZooKeeper() (*ZooKeeper, error) {
 		return nil, fmt.Errorf("cannot run ZooKeeper: %w", err)
 	}
 	zk.proc = p
-	// Ready when it answers "ruok" with "imok": ClickHouse's DDL worker
-	// gives up for good (18.16) if its first session fails, so servers must
-	// not start before.
+	// Ready when it grants a session: ClickHouse 18.16's DDL worker crashes
+	// the server if its first session fails, so servers must not start
+	// before.
 	deadline := time.Now().Add(startTimeout)
 	for {
-		if zk.ruok() {
+		if zk.serving() {
 			return zk, nil
 		}
 		select {
@@ -289,20 +289,31 @@ func startZooKeeper() (*ZooKeeper, error) {
 	}
 }
 
-// ruok reports whether ZooKeeper answers the four-letter word ruok.
-func (zk *ZooKeeper) ruok() bool {
+// serving reports whether ZooKeeper completes a session handshake: a
+// ConnectRequest answered by a ConnectResponse. (It answers "ruok" before it
+// serves sessions, and closes connections until then.)
+func (zk *ZooKeeper) serving() bool {
 	c, err := net.DialTimeout("tcp", zk.Addr, time.Second)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte("ruok")); err != nil {
+	// protocolVersion int32, lastZxidSeen int64, timeOut int32,
+	// sessionId int64, passwd (int32 length + 16 bytes), readOnly bool.
+	req := make([]byte, 4+4+8+4+8+4+16+1)
+	binary.BigEndian.PutUint32(req[0:], uint32(len(req)-4))
+	binary.BigEndian.PutUint32(req[16:], 10000)
+	binary.BigEndian.PutUint32(req[28:], 16)
+	if _, err := c.Write(req); err != nil {
 		return false
 	}
-	buf := make([]byte, 4)
-	n, _ := io.ReadFull(c, buf)
-	return string(buf[:n]) == "imok"
+	var n [4]byte
+	if _, err := io.ReadFull(c, n[:]); err != nil {
+		return false
+	}
+	// protocolVersion, timeOut, sessionId, passwd: a session was granted.
+	return binary.BigEndian.Uint32(n[:]) >= 4+4+8+4
 }
 
 func (zk *ZooKeeper) destroy() {

@@ -1,0 +1,587 @@
+package warehouse
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	chschema "github.com/costpipe/costpipe/schemas/clickhouse"
+)
+
+// A costpipe database on a ClickHouse cluster (docs/design.md, "Cluster
+// mode") is two databases on every member:
+//
+//   - {database}_local holds, per shard, the rollup tables usage_1m,
+//     usage_1h and usage_1d as Replicated*MergeTree tables (ZooKeeper path by
+//     {shard}, replica {replica}) with their Null input tables and
+//     materialized views: the aggregator lands into one shard's replica and
+//     reads that shard's landing marks there;
+//   - {database} holds Distributed tables of the same names and columns
+//     over them, the analyst views, and every other table (growth_daily, the
+//     alerts tables, schema_migrations) replicated on every member of the
+//     cluster: queries, derive, alerts and serve read it as they read a
+//     single server's database.
+
+// LocalDatabase names the database holding a cluster's shard-local rollup
+// tables, input tables and views: {database}_local.
+func LocalDatabase(database string) string { return database + "_local" }
+
+// Topology is a cluster as the server's system.clusters describes it.
+type Topology struct {
+	Name string
+	// Shards in shard_num order; each holds its replicas' native addresses
+	// ("host:port") in replica_num order.
+	Shards [][]string
+}
+
+var clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// Topology reads cluster's shards and replicas from the server's
+// <remote_servers> (system.clusters).
+func (w *Warehouse) Topology(ctx context.Context, cluster string) (Topology, error) {
+	if !clusterNameRE.MatchString(cluster) {
+		return Topology{}, fmt.Errorf("cluster name %q: want letters, digits, _ . - (as in <remote_servers>)", cluster)
+	}
+	rows, err := w.conn.Query(ctx, "SELECT shard_num, replica_num, host_name, port FROM system.clusters WHERE cluster = ? ORDER BY shard_num, replica_num", cluster)
+	if err != nil {
+		return Topology{}, fmt.Errorf("cannot read cluster %q from system.clusters: %w", cluster, err)
+	}
+	defer rows.Close()
+	t := Topology{Name: cluster}
+	last := uint32(0)
+	for rows.Next() {
+		var shard, replica uint32
+		var host string
+		var port uint16
+		if err := rows.Scan(&shard, &replica, &host, &port); err != nil {
+			return Topology{}, fmt.Errorf("cannot read cluster %q from system.clusters: %w", cluster, err)
+		}
+		if shard != last {
+			t.Shards = append(t.Shards, nil)
+			last = shard
+		}
+		i := len(t.Shards) - 1
+		t.Shards[i] = append(t.Shards[i], net.JoinHostPort(host, strconv.Itoa(int(port))))
+	}
+	if err := rows.Err(); err != nil {
+		return Topology{}, fmt.Errorf("cannot read cluster %q from system.clusters: %w", cluster, err)
+	}
+	if len(t.Shards) == 0 {
+		var names []string
+		if r, err := w.conn.Query(ctx, "SELECT DISTINCT cluster FROM system.clusters ORDER BY cluster"); err == nil {
+			for r.Next() {
+				var n string
+				if r.Scan(&n) == nil {
+					names = append(names, n)
+				}
+			}
+			r.Close()
+		}
+		return Topology{}, fmt.Errorf("cluster %q is not in the <remote_servers> of the server at %s (it knows: %s)",
+			cluster, redact(w.dsn), strings.Join(names, ", "))
+	}
+	return t, nil
+}
+
+// ClusterOf returns the cluster the database was created on by
+// MigrateCluster, or "" for a single-server database (or none yet): the
+// cluster named by the Distributed engine of {database}.usage_1m.
+func (w *Warehouse) ClusterOf(ctx context.Context) (string, error) {
+	var engine, full string
+	err := w.conn.QueryRow(ctx, "SELECT engine, engine_full FROM system.tables WHERE database = ? AND name = ?", w.database, Minute.Name()).Scan(&engine, &full)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot read the engine of %s.%s: %w", w.database, Minute.Name(), err)
+	}
+	if engine != "Distributed" {
+		return "", nil
+	}
+	m := distributedRE.FindStringSubmatch(full)
+	if m == nil {
+		return "", fmt.Errorf("cannot read the cluster of %s.%s from its engine %q", w.database, Minute.Name(), full)
+	}
+	return m[1], nil
+}
+
+var distributedRE = regexp.MustCompile(`^Distributed\(\s*'?([^',\s)]+)'?`)
+
+// replicatedPath is the ZooKeeper path of a replicated table created by
+// migration version: per shard for the rollups, one for the whole cluster
+// otherwise. The version makes a table that a later migration recreates
+// under the same name a new replicated table.
+func replicatedPath(cluster, database, table string, version int, sharded bool) string {
+	scope := "all"
+	if sharded {
+		scope = "shard-{shard}"
+	}
+	return fmt.Sprintf("/clickhouse/costpipe/%s/%s/%s/%s/v%d", cluster, database, scope, table, version)
+}
+
+var (
+	createRE = regexp.MustCompile("^CREATE (TABLE|VIEW|MATERIALIZED VIEW) `?([A-Za-z0-9_]+)`?\\.`?([A-Za-z0-9_]+)`?")
+	engineRE = regexp.MustCompile(`ENGINE = (\w*)MergeTree(\(([^)]*)\))?`)
+)
+
+// MigrateCluster creates (or checks) the costpipe database on cluster with
+// ON CLUSTER DDL: the shard-local rollups in LocalDatabase, Distributed tables
+// and the rest in the database (see the comment at the top of this file).
+//
+// The schema is the one the embedded migrations build on a single server,
+// derived from them rather than written twice: they are applied to a scratch
+// database on the server w is connected to, and each resulting table's
+// CREATE statement is turned into its cluster form (ON CLUSTER, a
+// Replicated engine, the target database). The scratch database is dropped
+// afterwards. Every migration is then recorded as applied.
+//
+// A cluster database is created at the binary's schema version; upgrading
+// one created by an older costpipe is refused (no migration has been
+// released since cluster mode was). Safe to run again and from several
+// processes (the migration lock of Migrate).
+func (w *Warehouse) MigrateCluster(ctx context.Context, cluster string) ([]MigrationResult, error) {
+	if _, err := w.Topology(ctx, cluster); err != nil {
+		return nil, err
+	}
+	for _, macro := range []string{"shard", "replica"} {
+		var n uint64
+		if err := w.conn.QueryRow(ctx, "SELECT count() FROM system.macros WHERE macro = ?", macro).Scan(&n); err != nil {
+			return nil, fmt.Errorf("cannot read system.macros: %w", err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("the server at %s defines no {%s} macro: every member of cluster %s needs <macros> with shard (its shard) and replica (unique in the cluster); see docs/operations.md", redact(w.dsn), macro, cluster)
+		}
+	}
+	db, local := w.database, LocalDatabase(w.database)
+	on := " ON CLUSTER `" + cluster + "`"
+	if found, err := w.ClusterOf(ctx); err != nil {
+		return nil, err
+	} else if found == "" {
+		var n uint64
+		if err := w.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", db, Minute.Name()).Scan(&n); err != nil {
+			return nil, fmt.Errorf("cannot read system.tables: %w", err)
+		}
+		if n > 0 {
+			return nil, fmt.Errorf("database %s on %s holds single-server rollup tables: a cluster database is created empty "+
+				"(copy the data afterwards; docs/operations.md, \"Moving to a cluster\")", db, redact(w.dsn))
+		}
+	} else if found != cluster {
+		return nil, fmt.Errorf("database %s was created on cluster %q, not %q", db, found, cluster)
+	}
+	for _, d := range []string{db, local} {
+		if err := w.exec(ctx, "CREATE DATABASE IF NOT EXISTS "+d+on); err != nil {
+			return nil, fmt.Errorf("cannot create database %s on cluster %s: %w", d, cluster, err)
+		}
+	}
+	all, err := chschema.Migrations()
+	if err != nil {
+		return nil, err
+	}
+	version := all[len(all)-1].Version
+	if err := w.exec(ctx, `CREATE TABLE IF NOT EXISTS `+db+`.schema_migrations`+on+`
+(version UInt32, name String, checksum String, applied_at DateTime)
+ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations", version, false)+`', '{replica}') ORDER BY version`); err != nil {
+		return nil, fmt.Errorf("cannot create %s.schema_migrations on cluster %s: %w", db, cluster, err)
+	}
+	applied, err := w.applied(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(applied) < len(all) {
+		unlock, err := w.lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if applied, err = w.applied(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var out []MigrationResult
+	switch {
+	case len(applied) == 0:
+		if err := w.createClusterSchema(ctx, cluster, version); err != nil {
+			return nil, err
+		}
+		for _, m := range all {
+			sum := sha256.Sum256([]byte(m.SQL))
+			if err := w.record(ctx, m.Version, m.Name, hex.EncodeToString(sum[:])); err != nil {
+				return out, fmt.Errorf("cannot record migration %s: %w", m.Name, err)
+			}
+			out = append(out, MigrationResult{Version: m.Version, Name: m.Name, Applied: true})
+		}
+	case len(applied) < len(all):
+		return nil, fmt.Errorf("database %s on cluster %s is at an older schema (%d of %d migrations): upgrading a cluster is not supported by this costpipe; see docs/operations.md",
+			db, cluster, len(applied), len(all))
+	default:
+		for _, m := range all {
+			sum := sha256.Sum256([]byte(m.SQL))
+			out = append(out, MigrationResult{Version: m.Version, Name: m.Name, ChecksumMismatch: applied[m.Version] != hex.EncodeToString(sum[:])})
+		}
+	}
+	return out, w.checkCluster(ctx)
+}
+
+// exec runs a statement on a connection that waits as long as ctx allows:
+// ON CLUSTER DDL answers once every member has run it.
+func (w *Warehouse) exec(ctx context.Context, q string) error {
+	return w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_ddl_task_timeout": 300})), q)
+}
+
+// checkCluster checks the columns of the local rollup tables, their input
+// tables and views, and of the Distributed tables (CheckSchema).
+func (w *Warehouse) checkCluster(ctx context.Context) error {
+	lw := *w
+	lw.database = LocalDatabase(w.database)
+	if err := lw.CheckSchema(ctx); err != nil {
+		return err
+	}
+	return w.checkTables(ctx, false)
+}
+
+// createClusterSchema applies the migrations to a scratch database and
+// recreates its tables on the cluster.
+func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, version int) error {
+	db, local := w.database, LocalDatabase(w.database)
+	scratch := db + "_costpipe_scratch"
+	on := " ON CLUSTER `" + cluster + "`"
+	if err := w.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+scratch); err != nil {
+		return fmt.Errorf("cannot drop the scratch database %s: %w", scratch, err)
+	}
+	sw := *w
+	sw.database = scratch
+	if _, err := sw.migrate(ctx, math.MaxInt); err != nil {
+		return fmt.Errorf("cannot build the schema in the scratch database %s: %w", scratch, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = w.conn.Exec(dctx, "DROP DATABASE IF EXISTS "+scratch)
+	}()
+
+	type object struct{ name, engine, query string }
+	rows, err := w.conn.Query(ctx, "SELECT name, engine, create_table_query FROM system.tables WHERE database = ? ORDER BY name", scratch)
+	if err != nil {
+		return fmt.Errorf("cannot list the scratch database's tables: %w", err)
+	}
+	var objs []object
+	for rows.Next() {
+		var o object
+		if err := rows.Scan(&o.name, &o.engine, &o.query); err != nil {
+			rows.Close()
+			return fmt.Errorf("cannot list the scratch database's tables: %w", err)
+		}
+		objs = append(objs, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot list the scratch database's tables: %w", err)
+	}
+
+	rollup := map[string]bool{}
+	localOnly := map[string]bool{}
+	var kept []*regexp.Regexp
+	for _, t := range Tables {
+		rollup[t.Name()] = true
+		localOnly[t.InputName()], localOnly[t.MVName()] = true, true
+		kept = append(kept, regexp.MustCompile("^"+t.Name()+`_v\d+$`))
+	}
+	isKept := func(name string) bool {
+		for _, re := range kept {
+			if re.MatchString(name) {
+				return true
+			}
+		}
+		return name == "schema_migrations" || name == "schema_migrations_lock"
+	}
+	// recreate turns a scratch CREATE into its cluster form in target.
+	recreate := func(o object, target string, sharded bool) (string, error) {
+		m := createRE.FindStringSubmatchIndex(o.query)
+		if m == nil {
+			return "", fmt.Errorf("cannot read the CREATE statement of %s.%s: %.80q", scratch, o.name, o.query)
+		}
+		kind := o.query[m[2]:m[3]]
+		q := "CREATE " + kind + " IF NOT EXISTS " + target + "." + o.name + on + o.query[m[1]:]
+		q = strings.ReplaceAll(q, "`"+scratch+"`.", target+".")
+		q = strings.ReplaceAll(q, scratch+".", target+".")
+		if kind == "TABLE" {
+			em := engineRE.FindStringSubmatchIndex(q)
+			if em != nil {
+				args := ""
+				if em[6] >= 0 && strings.TrimSpace(q[em[6]:em[7]]) != "" {
+					args = ", " + q[em[6]:em[7]]
+				}
+				path := replicatedPath(cluster, db, o.name, version, sharded)
+				q = q[:em[0]] + "ENGINE = Replicated" + q[em[2]:em[3]] + "MergeTree('" + path + "', '{replica}'" + args + ")" + q[em[1]:]
+			}
+		}
+		return q, nil
+	}
+
+	var tables, inputs, mvs, dist, others, views []string
+	for _, o := range objs {
+		var (
+			q   string
+			err error
+		)
+		switch {
+		case isKept(o.name):
+			continue
+		case rollup[o.name]:
+			if q, err = recreate(o, local, true); err == nil {
+				tables = append(tables, q)
+				dist = append(dist, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s AS %s.%s ENGINE = Distributed('%s', '%s', '%s')",
+					db, o.name, on, local, o.name, cluster, local, o.name))
+			}
+		case localOnly[o.name] && o.engine == "MaterializedView":
+			q, err = recreate(o, local, true)
+			mvs = append(mvs, q)
+		case localOnly[o.name]:
+			q, err = recreate(o, local, true)
+			inputs = append(inputs, q)
+		case o.engine == "View":
+			q, err = recreate(o, db, false)
+			views = append(views, q)
+		default:
+			q, err = recreate(o, db, false)
+			others = append(others, q)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, group := range [][]string{tables, inputs, mvs, dist, others} {
+		for _, q := range group {
+			if err := w.exec(ctx, q); err != nil {
+				return fmt.Errorf("cannot create on cluster %s (%q): %w", cluster, firstLine(q), err)
+			}
+		}
+	}
+	// Views may read other views: create what can be, round after round.
+	for len(views) > 0 {
+		var later []string
+		var lastErr error
+		for _, q := range views {
+			if err := w.exec(ctx, q); err != nil {
+				later, lastErr = append(later, q), fmt.Errorf("cannot create on cluster %s (%q): %w", cluster, firstLine(q), err)
+			}
+		}
+		if len(later) == len(views) {
+			return lastErr
+		}
+		views = later
+	}
+	return nil
+}
+
+// Sharded lands rollups on a cluster's shards. Kafka partition p lands on
+// shard p mod shards (system.clusters order), into that shard's local tables
+// on one replica, where its landing marks are read too.
+//
+// A shard's replica is chosen before first use and after any error: the
+// first, in <remote_servers> order, that answers SYSTEM SYNC REPLICA for the
+// three rollup tables within SyncTimeout. Syncing first makes the choice
+// safe: a replica that finished its replication queue holds every part any
+// replica acknowledged, so its landing marks are complete, even when another
+// aggregator wrote this partition through another replica before a
+// rebalance. A replica that cannot sync (another replica holding parts it
+// has not fetched is down) is not used; when none can, the call fails and
+// the pipeline retries with backoff, with its data still in Kafka.
+//
+// Its methods are safe for concurrent use; they take turns.
+type Sharded struct {
+	mu          sync.Mutex
+	topo        Topology
+	opts        Options
+	database    string // the local database
+	SyncTimeout time.Duration
+	shards      []*shard
+}
+
+type shard struct {
+	num   int
+	addrs []string
+	// w is the connection to the replica in use; nil until one is chosen.
+	w *Warehouse
+}
+
+// OpenSharded connects to the server of o.DSN, reads cluster's topology and
+// returns a Sharded landing into LocalDatabase of the DSN's database.
+// Connections to the shards' replicas open on first use.
+func OpenSharded(ctx context.Context, o Options, cluster string) (*Sharded, error) {
+	entry, err := Open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer entry.Close()
+	topo, err := entry.Topology(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sharded{topo: topo, opts: o, database: LocalDatabase(entry.database), SyncTimeout: 30 * time.Second}
+	for i, addrs := range topo.Shards {
+		s.shards = append(s.shards, &shard{num: i + 1, addrs: addrs})
+	}
+	return s, nil
+}
+
+// Topology is the cluster's shards and replicas as read at open.
+func (s *Sharded) Topology() Topology { return s.topo }
+
+// ShardOf is the index (from 0) of the shard partition lands on.
+func (s *Sharded) ShardOf(partition int32) int {
+	return int(uint32(partition) % uint32(len(s.shards)))
+}
+
+// InsertRollups inserts rows, all of one shard's partitions and one month,
+// into that shard as one block (see Warehouse.InsertRollups).
+func (s *Sharded) InsertRollups(ctx context.Context, t Table, rows []Rollup) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	i := s.ShardOf(rows[0].SrcPartition)
+	for _, r := range rows {
+		if s.ShardOf(r.SrcPartition) != i {
+			return fmt.Errorf("cannot insert into %s: rows of partitions %d and %d belong to shards %d and %d (an insert must touch one shard)",
+				t.Name(), rows[0].SrcPartition, r.SrcPartition, i+1, s.ShardOf(r.SrcPartition)+1)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.shards[i]
+	w, err := s.replica(ctx, sh)
+	if err != nil {
+		return err
+	}
+	if err := w.InsertRollups(ctx, t, rows); err != nil {
+		s.forget(sh)
+		return fmt.Errorf("shard %d: %w", sh.num, err)
+	}
+	return nil
+}
+
+// LandingMarks reads the marks of each partition from its shard's replica
+// (Warehouse.LandingMarks).
+func (s *Sharded) LandingMarks(ctx context.Context, topic string, partitions []int32, since Month) (map[MarkKey]int64, error) {
+	by := map[int][]int32{}
+	for _, p := range partitions {
+		by[s.ShardOf(p)] = append(by[s.ShardOf(p)], p)
+	}
+	out := map[MarkKey]int64{}
+	idx := make([]int, 0, len(by))
+	for i := range by {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, i := range idx {
+		sh := s.shards[i]
+		w, err := s.replica(ctx, sh)
+		if err != nil {
+			return nil, err
+		}
+		// Sync before every read: a partition handed over by a rebalance
+		// may have landed through another replica.
+		if err := s.sync(ctx, w); err != nil {
+			s.forget(sh)
+			return nil, fmt.Errorf("shard %d: %w", sh.num, err)
+		}
+		marks, err := w.LandingMarks(ctx, topic, by[i], since)
+		if err != nil {
+			s.forget(sh)
+			return nil, fmt.Errorf("shard %d: %w", sh.num, err)
+		}
+		for k, v := range marks {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// replica returns the connection to the shard's replica in use, choosing one
+// (and syncing it) when there is none.
+func (s *Sharded) replica(ctx context.Context, sh *shard) (*Warehouse, error) {
+	if sh.w != nil {
+		return sh.w, nil
+	}
+	var errs []error
+	for _, addr := range sh.addrs {
+		w, err := openAt(ctx, s.opts, addr, s.database)
+		if err == nil {
+			if err = s.sync(ctx, w); err == nil {
+				sh.w = w
+				return w, nil
+			}
+			w.Close()
+		}
+		errs = append(errs, fmt.Errorf("replica %s: %w", addr, err))
+	}
+	return nil, fmt.Errorf("no replica of shard %d can be used: %w", sh.num, errors.Join(errs...))
+}
+
+// sync waits, up to SyncTimeout, until the replica has fetched every part
+// its shard's other replicas acknowledged.
+func (s *Sharded) sync(ctx context.Context, w *Warehouse) error {
+	sctx, cancel := context.WithTimeout(ctx, s.SyncTimeout)
+	defer cancel()
+	for _, t := range Tables {
+		if err := w.conn.Exec(sctx, "SYSTEM SYNC REPLICA "+w.database+"."+t.Name()); err != nil {
+			return fmt.Errorf("cannot sync %s.%s with its shard's other replicas: %w", w.database, t.Name(), err)
+		}
+	}
+	return nil
+}
+
+func (s *Sharded) forget(sh *shard) {
+	if sh.w != nil {
+		sh.w.Close()
+		sh.w = nil
+	}
+}
+
+// Close closes the shards' connections.
+func (s *Sharded) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sh := range s.shards {
+		s.forget(sh)
+	}
+	return nil
+}
+
+// openAt is Open on the server at addr, with database as the costpipe
+// database, keeping the DSN's credentials and TLS settings.
+func openAt(ctx context.Context, o Options, addr, database string) (*Warehouse, error) {
+	opts, _, err := parseDSN(o.DSN)
+	if err != nil {
+		return nil, err
+	}
+	applyTLS(opts, o.TLS)
+	opts.Addr = []string{addr}
+	opts.Auth.Database = "default"
+	opts.DialTimeout = o.DialTimeout
+	opts.MaxOpenConns, opts.MaxIdleConns = o.MaxOpenConns, o.MaxOpenConns
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open clickhouse at %s: %w", addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("cannot reach clickhouse at %s: %w", addr, err)
+	}
+	return &Warehouse{conn: conn, database: database, dsn: o.DSN, tls: o.TLS, lockWait: o.MigrateLockWait}, nil
+}

@@ -1,0 +1,192 @@
+package warehouse
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/internal/chtest"
+)
+
+func openCluster(t *testing.T, c *chtest.Cluster, db string) *Warehouse {
+	t.Helper()
+	opts := DefaultOptions()
+	opts.DSN = c.DSN(db)
+	w, err := Open(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// engines returns name → engine of db's tables on s.
+func engines(t *testing.T, s *chtest.Server, db string) map[string]string {
+	t.Helper()
+	rows, err := s.Conn(t, "default").Query(t.Context(), "SELECT name, engine FROM system.tables WHERE database = ?", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var n, e string
+		if err := rows.Scan(&n, &e); err != nil {
+			t.Fatal(err)
+		}
+		out[n] = e
+	}
+	return out
+}
+
+// TestMigrateCluster creates the schema on two shards of one replica and on
+// one shard of two replicas: every member gets the local rollups (Replicated),
+// their inputs and views, the Distributed tables and the rest; the layout is
+// checked against the single-server schema's tables; a second run, and
+// Migrate (which recognises the cluster), change nothing.
+func TestMigrateCluster(t *testing.T) {
+	for _, shape := range []struct{ shards, replicas int }{{2, 1}, {1, 2}} {
+		t.Run(strings.Repeat("s", shape.shards)+strings.Repeat("r", shape.replicas), func(t *testing.T) {
+			c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: shape.shards, Replicas: shape.replicas})
+			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+			defer cancel()
+			w := openCluster(t, c, "costpipe")
+			res, err := w.MigrateCluster(ctx, c.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if !r.Applied {
+					t.Errorf("first run: %s not applied", r.Name)
+				}
+			}
+			single := chtest.Shared(t)
+			sw := openSingle(t, single, "cp_cluster_ref")
+			if _, err := sw.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ref := engines(t, single, "cp_cluster_ref")
+			for _, s := range c.Servers() {
+				got, loc := engines(t, s, "costpipe"), engines(t, s, "costpipe_local")
+				for _, tb := range Tables {
+					if got[tb.Name()] != "Distributed" {
+						t.Errorf("%s: costpipe.%s is %q, want Distributed", s.TCPAddr, tb.Name(), got[tb.Name()])
+					}
+					if want := "Replicated" + ref[tb.Name()]; loc[tb.Name()] != want {
+						t.Errorf("%s: costpipe_local.%s is %q, want %s", s.TCPAddr, tb.Name(), loc[tb.Name()], want)
+					}
+					for _, n := range []string{tb.InputName(), tb.MVName()} {
+						if loc[n] != ref[n] {
+							t.Errorf("%s: costpipe_local.%s is %q, want %q", s.TCPAddr, n, loc[n], ref[n])
+						}
+					}
+				}
+				for n, e := range ref {
+					switch {
+					case strings.HasPrefix(n, "usage_1") && (strings.Contains(n, "_v") || got[n] == "Distributed"):
+						// rollups, their inputs, views and kept copies: above
+					case strings.HasSuffix(e, "MergeTree"):
+						if got[n] != "Replicated"+e {
+							t.Errorf("%s: costpipe.%s is %q, want Replicated%s", s.TCPAddr, n, got[n], e)
+						}
+					default:
+						if got[n] != e {
+							t.Errorf("%s: costpipe.%s is %q, want %s", s.TCPAddr, n, got[n], e)
+						}
+					}
+				}
+				if _, ok := got["costpipe_costpipe_scratch"]; ok {
+					t.Errorf("scratch table left behind")
+				}
+			}
+			again, err := w.Migrate(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range again {
+				if r.Applied || r.ChecksumMismatch {
+					t.Errorf("second run: %+v", r)
+				}
+			}
+			if got, err := w.ClusterOf(ctx); err != nil || got != c.Name {
+				t.Errorf("ClusterOf = %q, %v; want %q", got, err, c.Name)
+			}
+			var n uint64
+			if err := w.Conn().QueryRow(ctx, "SELECT count() FROM system.databases WHERE name = 'costpipe_costpipe_scratch'").Scan(&n); err != nil || n != 0 {
+				t.Errorf("scratch database left behind: %d, %v", n, err)
+			}
+		})
+	}
+}
+
+func openSingle(t *testing.T, s *chtest.Server, db string) *Warehouse {
+	t.Helper()
+	opts := DefaultOptions()
+	opts.DSN = s.DSN(db)
+	w, err := Open(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// TestShardedLanding lands rows of four partitions on two shards: each
+// partition's rows are on its shard only, the marks come back per
+// partition, and the Distributed table sums both shards. An insert mixing
+// shards is refused.
+func TestShardedLanding(t *testing.T) {
+	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 2, Replicas: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	w := openCluster(t, c, "costpipe")
+	if _, err := w.MigrateCluster(ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions()
+	opts.DSN = c.DSN("costpipe")
+	s, err := OpenSharded(ctx, opts, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts := time.Date(2026, 11, 3, 10, 7, 0, 0, time.UTC)
+	for p := int32(0); p < 4; p++ {
+		if err := s.InsertRollups(ctx, Minute, []Rollup{testRollup(ts, p, 100+int64(p), 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.InsertRollups(ctx, Minute, []Rollup{testRollup(ts, 0, 5, 1), testRollup(ts, 1, 5, 1)}); err == nil || !strings.Contains(err.Error(), "one shard") {
+		t.Errorf("insert across shards: %v, want refused", err)
+	}
+	marks, err := s.LandingMarks(ctx, "costpipe.events", []int32{0, 1, 2, 3}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 4; p++ {
+		if got := marks[MarkKey{Table: Minute, Month: 202611, Partition: p}]; got != 100+int64(p) {
+			t.Errorf("partition %d: mark %d, want %d", p, got, 100+p)
+		}
+	}
+	for i, sh := range c.Shards {
+		var parts []int32
+		rows, err := sh[0].Conn(t, "default").Query(ctx, "SELECT DISTINCT src_partition FROM costpipe_local.usage_1m ORDER BY src_partition")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var p int32
+			rows.Scan(&p)
+			parts = append(parts, p)
+		}
+		rows.Close()
+		if len(parts) != 2 || int(parts[0])%2 != i || int(parts[1])%2 != i {
+			t.Errorf("shard %d holds partitions %v, want those ≡ %d mod 2", i+1, parts, i)
+		}
+	}
+	var req uint64
+	if err := w.Conn().QueryRow(ctx, "SELECT sumMerge(requests) FROM costpipe.usage_1m").Scan(&req); err != nil || req != 44 {
+		t.Errorf("Distributed total requests %d, %v; want 44", req, err)
+	}
+}
