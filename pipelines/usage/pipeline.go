@@ -126,10 +126,24 @@ type partition struct {
 	since warehouse.Month
 }
 
+// Lander is where a Pipeline lands rollups and reads their landing marks:
+// a *warehouse.Warehouse (one server) or a *warehouse.Sharded (a cluster).
+// An insert must land whole or not at all.
+type Lander interface {
+	InsertRollups(ctx context.Context, t warehouse.Table, rows []warehouse.Rollup) error
+	LandingMarks(ctx context.Context, topic string, partitions []int32, since warehouse.Month) (map[warehouse.MarkKey]int64, error)
+}
+
+// sharder is a Lander whose inserts may hold the rows of one shard only:
+// Flush makes one insert per (table, month, shard).
+type sharder interface {
+	ShardOf(partition int32) int
+}
+
 // Pipeline aggregates events of the partitions it owns and lands them.
 type Pipeline struct {
 	opts  Options
-	w     *warehouse.Warehouse
+	w     Lander
 	parts map[int32]*partition
 	free  []*Measures
 	names map[string]string // interned dimension values held by windows
@@ -154,9 +168,12 @@ type Pipeline struct {
 // New returns a Pipeline landing into w. A nil w gives a pipeline that only
 // aggregates (benchmarks, dry runs): Assign must then be AssignLanded and
 // Flush fails.
-func New(w *warehouse.Warehouse, opts Options) (*Pipeline, error) {
+func New(w Lander, opts Options) (*Pipeline, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
+	}
+	if wh, ok := w.(*warehouse.Warehouse); ok && wh == nil {
+		w = nil
 	}
 	p := &Pipeline{opts: opts, w: w, parts: map[int32]*partition{}, names: map[string]string{}, m: newMetrics(opts.Registerer), lastMinute: -1}
 	return p, nil
@@ -352,6 +369,15 @@ func (p *Pipeline) str(s string) string {
 type insertKey struct {
 	table warehouse.Table
 	month warehouse.Month
+	shard int // of a cluster (0 on one server): an insert lands on one shard
+}
+
+// shardOf is the shard partition id lands on.
+func (p *Pipeline) shardOf(id int32) int {
+	if s, ok := p.w.(sharder); ok {
+		return s.ShardOf(id)
+	}
+	return 0
 }
 
 type rowKey struct {
@@ -360,9 +386,9 @@ type rowKey struct {
 	partition int32
 }
 
-// Flush lands every window of every owned partition: for each (table, month)
-// one atomic insert carrying the rows of all partitions, each row stamped with
-// its partition's end offset. It retries with backoff until everything has
+// Flush lands every window of every owned partition: for each (table, month,
+// and shard of a cluster) one atomic insert carrying the rows of all its
+// partitions, each row stamped with its partition's end offset. It retries with backoff until everything has
 // landed or ctx ends.
 //
 // No insert is ever repeated blindly: after an insert failed, timed out or
@@ -399,7 +425,10 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 		if keys[i].month != keys[j].month {
 			return keys[i].month < keys[j].month
 		}
-		return keys[i].table < keys[j].table
+		if keys[i].table != keys[j].table {
+			return keys[i].table < keys[j].table
+		}
+		return keys[i].shard < keys[j].shard
 	})
 	rows := 0
 	for _, k := range keys {
@@ -468,7 +497,7 @@ func (p *Pipeline) build() map[insertKey][]warehouse.Rollup {
 					if k.tables&t == 0 || p.landedIn(part, t, k.minute) {
 						continue
 					}
-					count[insertKey{table: t, month: p.monthOf(k.minute)}]++
+					count[insertKey{table: t, month: p.monthOf(k.minute), shard: p.shardOf(id)}]++
 					cells += m.Latency.Hist.Len() + m.TTFT.Hist.Len()
 				}
 				continue
@@ -488,7 +517,7 @@ func (p *Pipeline) build() map[insertKey][]warehouse.Rollup {
 				g.Merge(m)
 			}
 			for rk, m := range grouped {
-				count[insertKey{table: t, month: p.monthOf(rk.ts)}]++
+				count[insertKey{table: t, month: p.monthOf(rk.ts), shard: p.shardOf(id)}]++
 				cells += m.Latency.Hist.Len() + m.TTFT.Hist.Len()
 			}
 			groups = append(groups, group{id: id, end: part.end, table: t, rows: grouped})
@@ -504,13 +533,13 @@ func (p *Pipeline) build() map[insertKey][]warehouse.Rollup {
 			if k.tables&warehouse.Minute == 0 || p.landedIn(part, warehouse.Minute, k.minute) {
 				continue
 			}
-			ik := insertKey{table: warehouse.Minute, month: p.monthOf(k.minute)}
+			ik := insertKey{table: warehouse.Minute, month: p.monthOf(k.minute), shard: p.shardOf(id)}
 			out[ik] = append(out[ik], rb.row(time.Unix(k.minute, 0).UTC(), &k.Dims, p.opts.Topic, id, part.end, m))
 		}
 	}
 	for _, g := range groups {
 		for rk, m := range g.rows {
-			ik := insertKey{table: g.table, month: p.monthOf(rk.ts)}
+			ik := insertKey{table: g.table, month: p.monthOf(rk.ts), shard: p.shardOf(g.id)}
 			out[ik] = append(out[ik], rb.row(time.Unix(rk.ts, 0).UTC(), &rk.Dims, p.opts.Topic, g.id, g.end, m))
 			// The row holds copies of the sums and histogram arrays: the
 			// merged window goes back to the free list.

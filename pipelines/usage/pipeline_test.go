@@ -128,7 +128,7 @@ func TestPartialFlushLandsTheRestOnly(t *testing.T) {
 	p.Add(3, 8, ev("b", ts, "acme", 50))
 	// Land only the minute rows, as an interrupted flush would have.
 	batches := p.build()
-	if err := w.InsertRollups(ctx, warehouse.Minute, batches[insertKey{warehouse.Minute, 202611}]); err != nil {
+	if err := w.InsertRollups(ctx, warehouse.Minute, batches[insertKey{table: warehouse.Minute, month: 202611}]); err != nil {
 		t.Fatal(err)
 	}
 	q, _ := New(w, p.opts)
