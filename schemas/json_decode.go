@@ -22,11 +22,15 @@ const maxErrValueLen = 128
 // A Decoder is not safe for concurrent use: keep one per goroutine (e.g. per
 // partition). The zero value is ready to use and decodes without interning.
 type Decoder struct {
-	strs     map[string]string   // intern table; nil disables interning
-	recent   *[recentSize]string // cache in front of strs; non-nil with strs
-	strBytes int                 // bytes held by strs
-	scratch  []byte              // unescaped content of the last escaped string
-	stack    []bool              // open containers while skipping; true = object
+	strs   map[string]string         // intern table; nil disables interning
+	recent *[recentSize]recentString // cache in front of strs; non-nil with strs
+	// text has bit f set when label field f of the event being decoded is
+	// known to be valid text (see internText).
+	text     uint32
+	strBytes int    // bytes held by strs
+	scratch  []byte // unescaped content of the last escaped string
+	ids      []byte // arena of event ids; see idString
+	stack    []bool // open containers while skipping; true = object
 
 	tsPrefix [2]uint64 // first 16 bytes of the last RFC 3339 timestamp
 	tsMinute int64     // its local minute, see parseRFC3339Minute
@@ -36,7 +40,7 @@ type Decoder struct {
 // NewDecoder returns a Decoder with an intern table of at most 65536 strings
 // and 4 MiB (plus a cache of 512 recent strings).
 func NewDecoder() *Decoder {
-	return &Decoder{strs: make(map[string]string, 64), recent: new([recentSize]string)}
+	return &Decoder{strs: make(map[string]string, 64), recent: new([recentSize]recentString)}
 }
 
 // DecodeJSON decodes one event with a throwaway Decoder (no interning). See
@@ -72,8 +76,9 @@ func (e *SyntaxError) Error() string {
 // caller may reuse the buffer.
 //
 // The decoder is a single-pass scanner specialised for the v1 event: no
-// reflection, no intermediate tree, and no allocation except for event_id,
-// attribute values, and strings missing from the intern table. What it
+// reflection, no intermediate tree, and no allocation except for attribute
+// values, strings missing from the intern table, and event_id (which a
+// Decoder from NewDecoder cuts from 16 KiB chunks: see idString). What it
 // accepts, beyond plain JSON:
 //   - Keys match field names exactly (case-sensitive, unlike encoding/json).
 //     Unknown keys are ignored; their values, however nested (up to 10000
@@ -106,10 +111,11 @@ func (e *SyntaxError) Error() string {
 // parsed. After an error e holds partial content and should not be used.
 func (d *Decoder) Decode(data []byte, e *Event) error {
 	e.Reset()
+	d.text = 0
 	if err := d.decodeObject(data, e); err != nil {
 		return err
 	}
-	return e.Validate()
+	return e.validate(d.text)
 }
 
 func (d *Decoder) decodeObject(data []byte, e *Event) error {

@@ -53,9 +53,12 @@ func (d *Decoder) decodeField(data []byte, i int, f int, e *Event) (int, error) 
 			s, i, err = d.stringValue(data, i, eventFields[f])
 		}
 		if f == fEventID {
-			e.EventID = string(s)
+			e.EventID = d.idString(s)
 		} else {
-			*labelField(e, f) = d.intern(s)
+			v, text := d.internText(s)
+			*labelField(e, f) = v
+			// The last value of a repeated key wins, and its bit with it.
+			d.text = d.text&^(1<<f) | b2u(text)<<f
 		}
 	case fTimestamp:
 		e.Timestamp, i, err = d.timestampValue(data, i)
@@ -254,6 +257,13 @@ func (p *keyPattern) match(data []byte, i int) int {
 	}
 	if len(data)-i >= len(p.s) && string(data[i:i+len(p.s)]) == p.s {
 		return len(p.s)
+	}
+	return 0
+}
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
 	}
 	return 0
 }

@@ -40,6 +40,12 @@ func fieldErr(field, value, reason string) error {
 }
 
 func checkString(field, v string, required bool, max int) error {
+	return checkText(field, v, required, max, false)
+}
+
+// checkText is checkString; text tells that v is known to be valid text
+// (ValidText), which is then not checked again.
+func checkText(field, v string, required bool, max int, text bool) error {
 	if v == "" {
 		if required {
 			return fieldErr(field, "", "required and must not be empty")
@@ -48,6 +54,9 @@ func checkString(field, v string, required bool, max int) error {
 	}
 	if len(v) > max {
 		return fieldErr(field, v, "longer than "+strconv.Itoa(max)+" bytes ("+strconv.Itoa(len(v))+")")
+	}
+	if text {
+		return nil
 	}
 	if off, r := textFault(v); off >= 0 {
 		return fieldErr(field, v, textFaultReason(off, r))
@@ -183,40 +192,53 @@ func checkDuration(field string, v float64) error {
 	return nil
 }
 
+// maxUnixSecond is 9999-12-31T23:59:59Z.
+const maxUnixSecond = 253402300799
+
 // Validate checks every invariant of schema v1 and returns the first
 // violation as a *FieldError naming the field and the bad value.
 func (e *Event) Validate() error {
+	return e.validate(0)
+}
+
+// validate is Validate; bit f of text (a field index of json_fields.go) set
+// tells that label field f is known to be valid text (the JSON Decoder's
+// intern cache checked it when it first met the string), which is then not
+// checked again. Lengths and every other rule are checked all the same.
+func (e *Event) validate(text uint32) error {
 	if err := checkString("event_id", e.EventID, true, MaxEventIDLen); err != nil {
 		return err
 	}
 	if e.Timestamp.IsZero() {
 		return fieldErr("timestamp", "", "required")
 	}
-	if y := e.Timestamp.UTC().Year(); y < 1970 || y > 9999 {
+	// Years 1970–9999 in UTC are exactly the unix seconds (floored) from 0
+	// to maxUnixSecond, a cheaper test than Year.
+	if u := e.Timestamp.Unix(); u < 0 || u > maxUnixSecond {
 		return fieldErr("timestamp", e.Timestamp.UTC().Format(time.RFC3339Nano), "outside years 1970–9999")
 	}
-	if err := checkString("tenant", e.Tenant, true, MaxTenantLen); err != nil {
+	if err := checkText("tenant", e.Tenant, true, MaxTenantLen, text&(1<<fTenant) != 0); err != nil {
 		return err
 	}
-	if err := checkString("provider", e.Provider, true, MaxProviderLen); err != nil {
+	if err := checkText("provider", e.Provider, true, MaxProviderLen, text&(1<<fProvider) != 0); err != nil {
 		return err
 	}
-	if err := checkString("model", e.Model, true, MaxModelLen); err != nil {
+	if err := checkText("model", e.Model, true, MaxModelLen, text&(1<<fModel) != 0); err != nil {
 		return err
 	}
 	if e.Status != StatusOK && e.Status != StatusError {
 		return fieldErr("status", "", `required: "ok" or "error"`)
 	}
-	if err := checkString("error_type", e.ErrorType, false, MaxLabelLen); err != nil {
+	if err := checkText("error_type", e.ErrorType, false, MaxLabelLen, text&(1<<fErrorType) != 0); err != nil {
 		return err
 	}
-	if err := checkString("application", e.Application, false, MaxApplicationLen); err != nil {
+	if err := checkText("application", e.Application, false, MaxApplicationLen, text&(1<<fApplication) != 0); err != nil {
 		return err
 	}
-	if err := checkString("operation", e.Operation, false, MaxLabelLen); err != nil {
+	if err := checkText("operation", e.Operation, false, MaxLabelLen, text&(1<<fOperation) != 0); err != nil {
 		return err
 	}
-	if err := checkString("region", e.Region, false, MaxLabelLen); err != nil {
+	if err := checkText("region", e.Region, false, MaxLabelLen, text&(1<<fRegion) != 0); err != nil {
 		return err
 	}
 	if e.ServiceTier != "" {

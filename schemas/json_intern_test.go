@@ -1,0 +1,46 @@
+package schemas
+
+import (
+	"strings"
+	"testing"
+)
+
+// The Decoder remembers which interned labels are valid text and skips
+// checking them again; a label that is not valid text is rejected every
+// time it comes, whichever field it is in, and event ids cut from the arena
+// stay intact while later events are decoded.
+func TestDecoderInternedTextStillValidated(t *testing.T) {
+	d := NewDecoder()
+	good := ev(`,"application":"rag-qa","region":"eu-west-1"`)
+	var ids []string
+	for i := range 3 {
+		var e Event
+		if err := d.Decode([]byte(good), &e); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		ids = append(ids, e.EventID)
+	}
+	for _, bad := range []string{
+		ev(`,"application":"rag\u001b[31m"`),
+		ev(`,"region":"eu\u0085west"`),
+		strings.Replace(ev(""), `"tenant":"`, `"tenant":"\u0007`, 1),
+		ev(`,"operation":"chat","operation":"ch\u007fat"`), // the last of a repeated key is checked
+	} {
+		for i := range 3 {
+			var e Event
+			if err := d.Decode([]byte(bad), &e); err == nil {
+				t.Fatalf("round %d accepted %s", i, bad)
+			}
+		}
+	}
+	// A valid label after an invalid one of the same key: the later wins.
+	var e Event
+	if err := d.Decode([]byte(ev(`,"operation":"ch\u007fat","operation":"chat"`)), &e); err != nil || e.Operation != "chat" {
+		t.Fatalf("operation %q: %v", e.Operation, err)
+	}
+	for i, id := range ids {
+		if want := (Event{}); id == want.EventID || id != ids[0] {
+			t.Fatalf("event id %d = %q, want %q", i, id, ids[0])
+		}
+	}
+}
