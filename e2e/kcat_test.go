@@ -11,7 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/kafkatest"
 	"github.com/costpipe/costpipe/schemas"
 )
@@ -68,14 +67,19 @@ func positionsOf(t *testing.T, brokers string, values map[string]string) map[pos
 // mid-stream and restarted, and ClickHouse is stopped and restarted. The
 // rollups must end exact per tenant and model (cost to the picodollar),
 // every duplicate dropped, every invalid record in the DLQ.
+//
+// TestKcatClientEndToEndCluster runs it unchanged against a two-shard
+// cluster (e2e/cluster_test.go).
 func TestKcatClientEndToEnd(t *testing.T) {
 	t.Parallel()
+	kcatClientEndToEnd(t, singleServer(t))
+}
+
+func kcatClientEndToEnd(t *testing.T, ch chTarget) {
 	if _, err := exec.LookPath("kcat"); err != nil {
 		t.Fatal("kcat is required (apt-get install kcat; .ci/run installs it)")
 	}
-	srv := chtest.Start(t)
-	db := srv.NewDatabase(t)
-	conn := srv.Conn(t, db)
+	db, conn := ch.db, ch.conn
 	b := kafkatest.Start(t, 4)
 	pr := newProducer(t, b.Addr(), "kc", 7) // generates events and keeps the truth
 	phase := phaser(t)
@@ -136,8 +140,8 @@ func TestKcatClientEndToEnd(t *testing.T) {
 	}
 
 	const group = "e2e-kcat"
-	flags := []string{"--flush-interval", "300ms"}
-	a1 := startAggregator(t, "A1", b.Addr(), srv.DSN(db), group, flags...)
+	flags := append([]string{"--flush-interval", "300ms"}, ch.flags...)
+	a1 := startAggregator(t, "A1", b.Addr(), ch.dsn, group, flags...)
 	for range 4 {
 		mustWave(2500)
 	}
@@ -165,15 +169,15 @@ func TestKcatClientEndToEnd(t *testing.T) {
 	}
 	phase("%d valid events produced", len(pr.valid))
 	evict(t, admin, group, dead)
-	a2 := startAggregator(t, "A2", b.Addr(), srv.DSN(db), group, flags...)
+	a2 := startAggregator(t, "A2", b.Addr(), ch.dsn, group, flags...)
 	mustWave(2500)
 	waitFor(t, 30*time.Second, "A2 to land", func() bool { return a2.metric("costpipe_flushes_total") >= 1 })
-	srv.Stop(t)
-	phase("stopped ClickHouse")
+	ch.stop(t)
+	phase("stopped %s", ch.what)
 	mustWave(2500)
 	time.Sleep(3 * time.Second)
-	srv.Restart(t)
-	phase("restarted ClickHouse")
+	ch.restart(t)
+	phase("restarted %s", ch.what)
 	mustWave(2500)
 	phase("produced %d valid events (%d delayed 24–48 h), %d retries, %d invalid records, all through kcat",
 		len(pr.valid), delayed, dups, len(invalid))

@@ -167,9 +167,11 @@ func (w *Warehouse) MigrateCluster(ctx context.Context, cluster string) ([]Migra
 	}
 	db, local := w.database, LocalDatabase(w.database)
 	on := " ON CLUSTER `" + cluster + "`"
-	if found, err := w.ClusterOf(ctx); err != nil {
+	found, err := w.ClusterOf(ctx)
+	if err != nil {
 		return nil, err
-	} else if found == "" {
+	}
+	if found == "" {
 		var n uint64
 		if err := w.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?", db, Minute.Name()).Scan(&n); err != nil {
 			return nil, fmt.Errorf("cannot read system.tables: %w", err)
@@ -181,24 +183,34 @@ func (w *Warehouse) MigrateCluster(ctx context.Context, cluster string) ([]Migra
 	} else if found != cluster {
 		return nil, fmt.Errorf("database %s was created on cluster %q, not %q", db, found, cluster)
 	}
-	for _, d := range []string{db, local} {
-		if err := w.exec(ctx, "CREATE DATABASE IF NOT EXISTS "+d+on); err != nil {
-			return nil, fmt.Errorf("cannot create database %s on cluster %s: %w", d, cluster, err)
-		}
-	}
 	all, err := chschema.Migrations()
 	if err != nil {
 		return nil, err
 	}
 	version := all[len(all)-1].Version
-	if err := w.exec(ctx, `CREATE TABLE IF NOT EXISTS `+db+`.schema_migrations`+on+`
+	// Nothing on the cluster is touched when the schema is complete: ON
+	// CLUSTER DDL waits for every member, and an aggregator starting while
+	// a replica is down must not.
+	var applied map[int]string
+	if found != "" {
+		if applied, err = w.applied(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if len(applied) < len(all) {
+		for _, d := range []string{db, local} {
+			if err := w.exec(ctx, "CREATE DATABASE IF NOT EXISTS "+d+on); err != nil {
+				return nil, fmt.Errorf("cannot create database %s on cluster %s: %w", d, cluster, err)
+			}
+		}
+		if err := w.exec(ctx, `CREATE TABLE IF NOT EXISTS `+db+`.schema_migrations`+on+`
 (version UInt32, name String, checksum String, applied_at DateTime)
 ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations", version, false)+`', '{replica}') ORDER BY version`); err != nil {
-		return nil, fmt.Errorf("cannot create %s.schema_migrations on cluster %s: %w", db, cluster, err)
-	}
-	applied, err := w.applied(ctx)
-	if err != nil {
-		return nil, err
+			return nil, fmt.Errorf("cannot create %s.schema_migrations on cluster %s: %w", db, cluster, err)
+		}
+		if applied, err = w.applied(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if len(applied) < len(all) {
 		unlock, err := w.lock(ctx)

@@ -55,6 +55,8 @@ func aggregateFlags() []cli.Flag {
 			Usage: "how often every instance reads the whole group's lag (committed against end offsets, costpipe_group_lag_records)"},
 		&cli.DurationFlag{Name: "stall-timeout", Value: d.StallTimeout, EnvVars: []string{"COSTPIPE_STALL_TIMEOUT"},
 			Usage: "a partition that lags while the group's committed offset does not move for this long makes the group stalled: /readyz fails and a warning is logged (0: 2m, or 2 × --flush-interval + --group-lag-interval when longer)"},
+		&cli.StringFlag{Name: "cluster", EnvVars: []string{"COSTPIPE_CLUSTER"},
+			Usage: "`NAME` of the ClickHouse cluster (<remote_servers>) to land on: partition p lands on shard p mod shards (docs/design.md, \"Cluster mode\"); default: the cluster the database was created on by `migrate --cluster`, else the single server of --clickhouse"},
 		&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
 			Usage: "`HOST:PORT` serving Prometheus /metrics, /healthz, /readyz and Go profiles under /debug/pprof/ (default: off)"},
 	}
@@ -90,6 +92,7 @@ type aggregator struct {
 	log        *slog.Logger
 	reg        *prometheus.Registry
 	w          *warehouse.Warehouse
+	sharded    *warehouse.Sharded // nil on a single server
 	cons       *consumers.Consumer
 	metrics    string
 	listener   net.Listener
@@ -158,9 +161,26 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	if err != nil {
 		return nil, err
 	}
-	if _, err := w.Migrate(c.Context); err != nil {
+	cluster := c.String("cluster")
+	if cluster != "" {
+		_, err = w.MigrateCluster(c.Context, cluster)
+	} else if _, err = w.Migrate(c.Context); err == nil {
+		cluster, err = w.ClusterOf(c.Context)
+	}
+	if err != nil {
 		w.Close()
 		return nil, err
+	}
+	var lander usage.Lander = w
+	var sharded *warehouse.Sharded
+	if cluster != "" {
+		if sharded, err = warehouse.OpenSharded(c.Context, wopts, cluster); err != nil {
+			w.Close()
+			return nil, err
+		}
+		lander = sharded
+		topo := sharded.Topology()
+		log.Info("landing on a cluster", "cluster", cluster, "shards", len(topo.Shards), "database", warehouse.LocalDatabase(w.Database()))
 	}
 	popts := usage.DefaultOptions()
 	popts.Topic = copts.Topic
@@ -169,22 +189,28 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	popts.MaxEventAge = copts.MaxEventAge
 	popts.Logger = log
 	popts.Registerer = reg
-	pipe, err := usage.New(w, popts)
-	if err != nil {
+	closeAll := func() {
 		w.Close()
+		if sharded != nil {
+			sharded.Close()
+		}
+	}
+	pipe, err := usage.New(lander, popts)
+	if err != nil {
+		closeAll()
 		return nil, err
 	}
 	cons, err := consumers.New(copts, pipe)
 	if err != nil {
-		w.Close()
+		closeAll()
 		return nil, err
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &aggregator{log: log, reg: reg, w: w, cons: cons, metrics: c.String("metrics-listen"), instanceID: copts.InstanceID}
+	a := &aggregator{log: log, reg: reg, w: w, sharded: sharded, cons: cons, metrics: c.String("metrics-listen"), instanceID: copts.InstanceID}
 	if a.metrics != "" {
 		ln, err := net.Listen("tcp", a.metrics)
 		if err != nil {
-			w.Close()
+			closeAll()
 			return nil, &exitError{code: 2, msg: fmt.Sprintf("cannot listen on --metrics-listen %q: %v", a.metrics, err)}
 		}
 		a.listener = ln
@@ -215,6 +241,9 @@ func openWarehouse(ctx context.Context, log *slog.Logger, o warehouse.Options) (
 
 func (a *aggregator) run(ctx context.Context) error {
 	defer a.w.Close()
+	if a.sharded != nil {
+		defer a.sharded.Close()
+	}
 	if a.listener != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))

@@ -15,7 +15,18 @@ func migrateCommand() *cli.Command {
 		Description: `Applies, in order, every versioned migration embedded in the binary that the
 database named in --clickhouse has not recorded yet, and prints what it did.
 Safe to run again and from several processes at once (they take turns; see
-docs/design.md, "Schema upgrades"). Ends by checking the rollup tables' columns.`,
+docs/design.md, "Schema upgrades"). Ends by checking the rollup tables' columns.
+
+With --cluster NAME it creates the database on every member of that cluster
+(a <remote_servers> entry of the server in --clickhouse) with ON CLUSTER DDL:
+Replicated rollup tables per shard in DATABASE_local, Distributed tables over
+them and every other table, replicated, in DATABASE (docs/design.md, "Cluster
+mode"; docs/operations.md, "Running on a ClickHouse cluster"). Every member
+needs the macros {shard} and {replica} and ZooKeeper or ClickHouse Keeper.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "cluster", EnvVars: []string{"COSTPIPE_CLUSTER"},
+				Usage: "create the database on ClickHouse cluster `NAME` (ON CLUSTER, replicated and Distributed tables)"},
+		},
 		Action: func(c *cli.Context) error {
 			opts := warehouse.DefaultOptions()
 			opts.DSN = c.String("clickhouse")
@@ -32,10 +43,24 @@ docs/design.md, "Schema upgrades"). Ends by checking the rollup tables' columns.
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "clickhouse %s, database %s\n", ver, w.Database())
-			res, err := w.Migrate(c.Context)
+			var res []warehouse.MigrationResult
+			if cluster := c.String("cluster"); cluster != "" {
+				topo, terr := w.Topology(c.Context, cluster)
+				if terr != nil {
+					return terr
+				}
+				fmt.Fprintf(c.App.Writer, "cluster %s: %d shard(s) of %d replica(s); rollups in %s, Distributed tables in %s\n",
+					cluster, len(topo.Shards), len(topo.Shards[0]), warehouse.LocalDatabase(w.Database()), w.Database())
+				res, err = w.MigrateCluster(c.Context, cluster)
+			} else {
+				res, err = w.Migrate(c.Context)
+			}
 			applied := 0
 			for _, r := range res {
 				switch {
+				case r.Applied && c.String("cluster") != "":
+					applied++
+					fmt.Fprintf(c.App.Writer, "applied  %s (in the cluster schema)\n", r.Name)
 				case r.Applied:
 					applied++
 					fmt.Fprintf(c.App.Writer, "applied  %s (%d statements)\n", r.Name, r.Statements)
