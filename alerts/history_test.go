@@ -180,7 +180,7 @@ func episodes(res []BacktestResult, rules ...string) []string {
 // (what `alerts run` does), for every kind whose windows are whole hours;
 // and every rule but the latency ones fires as over the history of
 // before (one Script of all dimensions, both histograms).
-func TestLoadHistoryFiresAsEvaluatingEveryStep(t *testing.T) {
+func TestBacktestHistoryFiresAsEvaluatingEveryStep(t *testing.T) {
 	w, _ := openStore(t)
 	dataFrom, dataTo := ts("2026-03-07T00:00:00Z"), ts("2026-03-31T00:00:00Z")
 	landHistory(t, w, historyCells(dataFrom, dataTo))

@@ -34,7 +34,13 @@ func demoCommand() *cli.Command {
 to --clickhouse, runs the aggregator and the traffic generator (through the Go SDK)
 for --duration with a live progress line, waits until every event has landed, and
 prints cost, requests, tokens and latency percentiles by model and by tenant,
-growth rates by model and a month-end forecast. With --scenario growth (the
+growth rates by model and a month-end forecast. Alongside the traffic it runs
+` + "`costpipe alerts run`" + ` (a process of its own, evaluating every second) with a
+budget the traffic crosses (90% of what it spends in the current UTC day, or week or
+month when the day has no traffic) at 50% and 100%, and in the growth scenario a
+growth rule; the notifications go to a local webhook receiver, which verifies their
+Standard Webhooks signatures, and to the log receiver, and are printed as they
+arrive. With --scenario growth (the
 default) the events are spread over the last --span with traffic compounding
 --growth-factor times, so growth shows a doubling time; --scenario steady sends
 them at the current time.
@@ -51,6 +57,8 @@ them at the current time.
 			&cli.StringFlag{Name: "scenario", Value: "growth", Usage: "traffic shape: growth (backdated over --span, compounding) or steady (now)"},
 			&cli.DurationFlag{Name: "span", Value: 35 * 24 * time.Hour, Usage: "growth scenario: the time range the events are spread over, ending now"},
 			&cli.Float64Flag{Name: "growth-factor", Value: 100, Usage: "growth scenario: how many times more traffic the last day has than the first"},
+			&cli.BoolFlag{Name: "no-alerts", Usage: "do not run costpipe alerts run alongside the traffic"},
+			&cli.DurationFlag{Name: "alerts-wait", Value: 20 * time.Second, Usage: "after the traffic has landed, how long to wait for the live alerts' notifications"},
 		},
 		Action: runDemo,
 	}
@@ -166,14 +174,37 @@ func runDemo(c *cli.Context) error {
 	if scenario == loadgen.Growth {
 		gopts.SimulatedSpan = c.Duration("span")
 		gopts.GrowthFactor = c.Float64("growth-factor")
+		// One clock for the generator and demoBudget's copy of it: the
+		// same span, so the same events.
+		genNow := time.Now()
+		gopts.Now = func() time.Time { return genNow }
 	}
-	start := time.Now()
 	eol := "\n"
 	if f, ok := out.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			eol = "" // a terminal: one live line
 		}
 	}
+	// 4a. A live `costpipe alerts run`: a budget the traffic crosses while
+	// it runs (90% of what it will spend in the period), and in the growth
+	// scenario a growth rule.
+	var live *demoLive
+	if !c.Bool("no-alerts") {
+		period, spend, err := demoBudget(gopts, cat, time.Now())
+		if err != nil {
+			stopAgg()
+			wg.Wait()
+			return &exitError{code: 2, msg: err.Error()}
+		}
+		if spend > 0 {
+			if live, err = startDemoLive(c, out, eol == "", period, 0.9*spend, scenario == loadgen.Growth); err != nil {
+				fmt.Fprintf(out, "alerts      not started: %v\n", err)
+			} else {
+				defer live.stop()
+			}
+		}
+	}
+	start := time.Now()
 	gopts.Progress = func(s loadgen.Stats) {
 		if eol == "" {
 			fmt.Fprint(out, "\r")
@@ -213,6 +244,14 @@ func runDemo(c *cli.Context) error {
 	wg.Wait()
 	if aggErr != nil {
 		return aggErr
+	}
+	if live != nil {
+		// Everything has landed: the next evaluations see it; give the
+		// notifications due a few seconds to be delivered.
+		all := live.wait(c.Duration("alerts-wait"))
+		live.stop()
+		live.report(all)
+		fmt.Fprintln(out)
 	}
 	fmt.Fprintf(out, "sent %d events (%d duplicates re-sent on purpose, %d errors, %d for unpriced models); aggregated %.0f, dropped %.0f duplicates\n\n",
 		stats.Written, counts.Duplicates, counts.Errors, counts.Unpriced, counter(reg, "costpipe_events_in_total"), counter(reg, "costpipe_duplicates_total"))

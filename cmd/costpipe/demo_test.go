@@ -1,0 +1,70 @@
+package main
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/costpipe/costpipe/internal/chtest"
+)
+
+// `costpipe demo` runs `costpipe alerts run` alongside its traffic: the
+// budget it sets is crossed at 50% and 100% and, in the growth scenario,
+// spend doubles faster than 14 days; each notification reaches the local
+// webhook receiver once with a signature that verifies, and the log
+// receiver; the report follows.
+func TestDemoLiveAlerts(t *testing.T) {
+	srv := chtest.Shared(t)
+	for _, tc := range []struct {
+		scenario string
+		want     []string // rule and threshold of each webhook notification
+	}{
+		{"growth", []string{"day-budget threshold 50%", "day-budget threshold 100%", "spend-growth"}},
+		{"steady", []string{"day-budget threshold 50%", "day-budget threshold 100%"}},
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			// A database of its own: a budget threshold is notified once
+			// per period, whichever run crossed it first.
+			dsn := srv.DSN(srv.NewDatabase(t))
+			r := run(t, "", nil, "--clickhouse", dsn, "demo", "--scenario", tc.scenario, "--duration", "5s", "--rate", "1500",
+				"--flush-interval", "500ms", "--alerts-wait", "15s")
+			if r.code != 0 {
+				t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			out := r.stdout
+			if !regexp.MustCompile(`alerts\s+costpipe alerts run \(pid \d+\), rules every 1s: day budget \$[0-9.]+ \(50%, 100%\)`).MatchString(out) {
+				t.Errorf("no live alerts line:\n%s", out)
+			}
+			hooks := regexp.MustCompile(`(?m)^\s+[0-9.]+s  webhook alert\.firing (\S+): .*\(signature verified, webhook-id cpa_[0-9a-f]+…\)$`).FindAllStringSubmatch(
+				out[:strings.Index(out+"LIVE ALERTS", "LIVE ALERTS")], -1)
+			if len(hooks) != len(tc.want) {
+				t.Errorf("%d webhook notifications, want %d (%v):\n%s", len(hooks), len(tc.want), tc.want, out)
+			}
+			for _, w := range tc.want {
+				rule, th, _ := strings.Cut(w, " ")
+				n := 0
+				for _, h := range hooks {
+					if h[1] == rule && strings.Contains(h[0], th+")") {
+						n++
+					}
+				}
+				logged := regexp.MustCompile(`alerts run \| .*msg="alert firing" receiver=log .*rule=` + regexp.QuoteMeta(rule) + ` .*` + regexp.QuoteMeta(th))
+				if n != 1 || !logged.MatchString(out) {
+					t.Errorf("%s: %d webhook notifications (want 1), log receiver line %v:\n%s", w, n, logged.MatchString(out), out)
+				}
+			}
+			if !strings.Contains(out, "LIVE ALERTS: costpipe alerts run delivered "+itoa(len(tc.want))+" signed webhook notifications") ||
+				strings.Contains(out, "did not verify") || strings.Contains(out, "not all arrived") {
+				t.Errorf("live alerts summary:\n%s", out)
+			}
+			for _, w := range []string{"TOTAL  cost $", "BY TENANT", "ALERTS BACKTEST"} {
+				if !strings.Contains(out, w) {
+					t.Errorf("report lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
