@@ -190,3 +190,57 @@ func TestShardedLanding(t *testing.T) {
 		t.Errorf("Distributed total requests %d, %v; want 44", req, err)
 	}
 }
+
+// TestClusterRetention drops an expired month of usage_1m on both shards
+// (listed through every shard's system.parts, dropped ON CLUSTER) and keeps
+// the current one.
+func TestClusterRetention(t *testing.T) {
+	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 2, Replicas: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	w := openCluster(t, c, "costpipe")
+	if _, err := w.MigrateCluster(ctx, c.Name); err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions()
+	opts.DSN = c.DSN("costpipe")
+	s, err := OpenSharded(ctx, opts, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	old := time.Date(2026, 9, 10, 10, 0, 0, 0, time.UTC)
+	for p := int32(0); p < 2; p++ {
+		for i, ts := range []time.Time{old, now} {
+			if err := s.InsertRollups(ctx, Minute, []Rollup{testRollup(ts, p, int64(i), 1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ro := DefaultRetentionOptions()
+	ro.Now = func() time.Time { return now }
+	got, err := w.Retention(ctx, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Month != 202609 || !got[0].Dropped || got[0].Rows != 2 {
+		t.Fatalf("Retention = %+v, want 202609 of usage_1m dropped, 2 rows (one per shard)", got)
+	}
+	for i, sh := range c.Shards {
+		var months []uint32
+		rows, err := sh[0].Conn(t, "default").Query(ctx, "SELECT DISTINCT toYYYYMM(ts) FROM costpipe_local.usage_1m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var m uint32
+			rows.Scan(&m)
+			months = append(months, m)
+		}
+		rows.Close()
+		if len(months) != 1 || months[0] != 202612 {
+			t.Errorf("shard %d keeps months %v, want [202612]", i+1, months)
+		}
+	}
+}

@@ -73,16 +73,27 @@ func (w *Warehouse) Retention(ctx context.Context, o RetentionOptions) ([]Partit
 		return nil, err
 	}
 	now := o.Now().UTC()
+	// On a cluster, the shard-local tables of every shard (one replica of
+	// each answers for system.parts through the cluster table function), and
+	// the drop ON CLUSTER.
+	cluster, err := w.ClusterOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	db, parts, on := w.database, "system.parts", ""
+	if cluster != "" {
+		db, parts, on = LocalDatabase(w.database), "cluster('"+cluster+"', system.parts)", " ON CLUSTER `"+cluster+"`"
+	}
 	var out []Partition
 	for _, c := range []struct {
 		t    Table
 		keep time.Duration
 	}{{Minute, o.KeepMinutes}, {Hour, o.KeepHours}} {
 		horizon := now.Add(-c.keep)
-		rows, err := w.conn.Query(ctx, "SELECT partition, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE active AND database = ? AND table = ? GROUP BY partition ORDER BY partition",
-			w.database, c.t.Name())
+		rows, err := w.conn.Query(ctx, "SELECT partition, sum(rows), sum(bytes_on_disk) FROM "+parts+" WHERE active AND database = ? AND table = ? GROUP BY partition ORDER BY partition",
+			db, c.t.Name())
 		if err != nil {
-			return out, fmt.Errorf("cannot list the partitions of %s.%s: %w", w.database, c.t.Name(), err)
+			return out, fmt.Errorf("cannot list the partitions of %s.%s: %w", db, c.t.Name(), err)
 		}
 		var expired []Partition
 		for rows.Next() {
@@ -92,12 +103,12 @@ func (w *Warehouse) Retention(ctx context.Context, o RetentionOptions) ([]Partit
 			)
 			if err := rows.Scan(&id, &nrows, &size); err != nil {
 				rows.Close()
-				return out, fmt.Errorf("cannot list the partitions of %s.%s: %w", w.database, c.t.Name(), err)
+				return out, fmt.Errorf("cannot list the partitions of %s.%s: %w", db, c.t.Name(), err)
 			}
 			m, err := strconv.Atoi(id)
 			if err != nil || m < 197001 || m%100 < 1 || m%100 > 12 {
 				rows.Close()
-				return out, fmt.Errorf("%s.%s has partition %q, not a month YYYYMM", w.database, c.t.Name(), id)
+				return out, fmt.Errorf("%s.%s has partition %q, not a month YYYYMM", db, c.t.Name(), id)
 			}
 			end := time.Date(m/100, time.Month(m%100)+1, 1, 0, 0, 0, 0, time.UTC)
 			if !end.After(horizon) {
@@ -106,12 +117,12 @@ func (w *Warehouse) Retention(ctx context.Context, o RetentionOptions) ([]Partit
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return out, fmt.Errorf("cannot list the partitions of %s.%s: %w", w.database, c.t.Name(), err)
+			return out, fmt.Errorf("cannot list the partitions of %s.%s: %w", db, c.t.Name(), err)
 		}
 		for _, p := range expired {
 			if !o.DryRun {
-				if err := w.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %d", w.database, c.t.Name(), p.Month)); err != nil {
-					return out, fmt.Errorf("cannot drop partition %d of %s.%s: %w", p.Month, w.database, c.t.Name(), err)
+				if err := w.exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION %d", db, c.t.Name(), on, p.Month)); err != nil {
+					return out, fmt.Errorf("cannot drop partition %d of %s.%s: %w", p.Month, db, c.t.Name(), err)
 				}
 				p.Dropped = true
 			}
