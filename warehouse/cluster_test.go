@@ -132,25 +132,33 @@ func openSingle(t *testing.T, s *chtest.Server, db string) *Warehouse {
 	return w
 }
 
+// shardedCluster starts two shards of one replica, creates the database
+// "costpipe" on them and opens a Sharded on it.
+func shardedCluster(t *testing.T) (*chtest.Cluster, *Warehouse, *Sharded) {
+	t.Helper()
+	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 2, Replicas: 1})
+	w := openCluster(t, c, "costpipe")
+	if _, err := w.MigrateCluster(t.Context(), c.Name); err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions()
+	opts.DSN = c.DSN("costpipe")
+	s, err := OpenSharded(t.Context(), opts, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return c, w, s
+}
+
 // TestShardedLanding lands rows of four partitions on two shards: each
 // partition's rows are on its shard only, the marks come back per
 // partition, and the Distributed table sums both shards. An insert mixing
 // shards is refused.
 func TestShardedLanding(t *testing.T) {
-	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 2, Replicas: 1})
+	c, w, s := shardedCluster(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	w := openCluster(t, c, "costpipe")
-	if _, err := w.MigrateCluster(ctx, c.Name); err != nil {
-		t.Fatal(err)
-	}
-	opts := DefaultOptions()
-	opts.DSN = c.DSN("costpipe")
-	s, err := OpenSharded(ctx, opts, c.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	ts := time.Date(2026, 11, 3, 10, 7, 0, 0, time.UTC)
 	for p := int32(0); p < 4; p++ {
 		if err := s.InsertRollups(ctx, Minute, []Rollup{testRollup(ts, p, 100+int64(p), 1)}); err != nil {
@@ -195,20 +203,9 @@ func TestShardedLanding(t *testing.T) {
 // (listed through every shard's system.parts, dropped ON CLUSTER) and keeps
 // the current one.
 func TestClusterRetention(t *testing.T) {
-	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 2, Replicas: 1})
+	c, w, s := shardedCluster(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	w := openCluster(t, c, "costpipe")
-	if _, err := w.MigrateCluster(ctx, c.Name); err != nil {
-		t.Fatal(err)
-	}
-	opts := DefaultOptions()
-	opts.DSN = c.DSN("costpipe")
-	s, err := OpenSharded(ctx, opts, c.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	old := time.Date(2026, 9, 10, 10, 0, 0, 0, time.UTC)
 	for p := int32(0); p < 2; p++ {

@@ -359,6 +359,26 @@ func (s *Server) launch() error {
 	cmd.Env = append(os.Environ(), "CLICKHOUSE_WATCHDOG_ENABLE=0")
 	cmd.SysProcAttr = sysProcAttr()
 
+	p, err := startProcess(cmd)
+	if err != nil {
+		return fmt.Errorf("cannot run %q: %w", strings.Join(s.bin, " "), err)
+	}
+	s.proc = p
+
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	version, err := s.waitReady(ctx, p)
+	if err != nil {
+		killGroup(p)
+		return err
+	}
+	s.Version = version
+	return nil
+}
+
+// startProcess starts cmd and reaps it in the background: done closes once
+// it has exited.
+func startProcess(cmd *exec.Cmd) (*process, error) {
 	p := &process{done: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
@@ -376,19 +396,9 @@ func (s *Server) launch() error {
 		close(p.done)
 	}()
 	if err := <-started; err != nil {
-		return fmt.Errorf("cannot run %q: %w", strings.Join(s.bin, " "), err)
+		return nil, err
 	}
-	s.proc = p
-
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	version, err := s.waitReady(ctx, p)
-	if err != nil {
-		killGroup(p)
-		return err
-	}
-	s.Version = version
-	return nil
+	return p, nil
 }
 
 // waitReady polls SELECT version() until the server answers, the process
