@@ -7,6 +7,10 @@
 // ends. StartWithOptions starts one in another time zone. Stop, Restart and Kill simulate outages; Restart keeps the ports and
 // the data.
 //
+// StartCluster (cluster.go) starts a local cluster instead: Debian's
+// ZooKeeper and shards × replicas of servers configured for replicated
+// tables and ON CLUSTER DDL.
+//
 // Shared gives every test of a binary one lazily started server; tests
 // isolate themselves with NewDatabase. It needs
 //
