@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -170,5 +171,44 @@ func TestClusterAggregators(t *testing.T) {
 			t.Errorf("shard %d: replicas hold %v requests, want equal and > 0", i+1, got)
 		}
 	}
+	queriesOnCluster(t, dsn, uint64(len(valid)))
 	phase("done: %s", fmt.Sprint(len(valid), " events exact"))
+}
+
+// queriesOnCluster runs the reading commands against a cluster database as
+// against one server: query usage sums every event, latency and growth
+// answer, derive writes growth_daily (replicated on every member).
+func queriesOnCluster(t *testing.T, dsn string, events uint64) {
+	t.Helper()
+	run := func(args ...string) []byte {
+		t.Helper()
+		out, err := exec.Command(binPath, append([]string{"--clickhouse", dsn}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("costpipe %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	var rows []struct {
+		Requests uint64 `json:"requests"`
+	}
+	out := run("query", "usage", "--since", "3d", "--by", "model", "--format", "json")
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("query usage: %v\n%s", err, out)
+	}
+	var sum uint64
+	for _, r := range rows {
+		sum += r.Requests
+	}
+	if sum != events {
+		t.Errorf("query usage on the cluster sums %d requests, want %d", sum, events)
+	}
+	for _, args := range [][]string{
+		{"query", "latency", "--since", "3d", "--by", "model", "--format", "json"},
+		{"query", "growth", "--by", "model", "--format", "json"},
+		{"derive", "--once", "--backfill", "2d"},
+	} {
+		if out := run(args...); len(out) == 0 {
+			t.Errorf("costpipe %s printed nothing", strings.Join(args, " "))
+		}
+	}
 }
