@@ -305,14 +305,16 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 
 	rollup := map[string]bool{}
 	localOnly := map[string]bool{}
-	var kept []*regexp.Regexp
+	// Upgrade leftovers (the single-server chain keeps old rollups as
+	// usage_G_vN) and the migration bookkeeping are not recreated.
+	var olds []*regexp.Regexp
 	for _, t := range Tables {
 		rollup[t.Name()] = true
 		localOnly[t.InputName()], localOnly[t.MVName()] = true, true
-		kept = append(kept, regexp.MustCompile("^"+t.Name()+`_v\d+$`))
+		olds = append(olds, regexp.MustCompile("^"+t.Name()+`_v\d+$`))
 	}
-	isKept := func(name string) bool {
-		for _, re := range kept {
+	leftover := func(name string) bool {
+		for _, re := range olds {
 			if re.MatchString(name) {
 				return true
 			}
@@ -350,7 +352,7 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 			err error
 		)
 		switch {
-		case isKept(o.name):
+		case leftover(o.name):
 			continue
 		case rollup[o.name]:
 			if q, err = recreate(o, local, true); err == nil {
