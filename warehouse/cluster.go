@@ -90,8 +90,12 @@ func (w *Warehouse) Topology(ctx context.Context, cluster string) (Topology, err
 			}
 			r.Close()
 		}
-		return Topology{}, fmt.Errorf("cluster %q is not in the <remote_servers> of the server at %s (it knows: %s)",
-			cluster, redact(w.dsn), strings.Join(names, ", "))
+		known := "it defines no cluster"
+		if len(names) > 0 {
+			known = "it knows: " + strings.Join(names, ", ")
+		}
+		return Topology{}, fmt.Errorf("cluster %q is not in the <remote_servers> of the server at %s (%s)",
+			cluster, redact(w.dsn), known)
 	}
 	return t, nil
 }
