@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,11 +337,14 @@ func TestGroupLagFromKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	// The clock is read by the client's group callbacks too (the consumer
+	// joins the group in the background): an atomic, not a captured var.
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC).UnixNano())
 	opts := DefaultOptions()
 	opts.Brokers = []string{b.Addr()}
 	opts.Group = group
-	opts.Now = func() time.Time { return now }
+	opts.Now = func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 	opts.Logger = slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
 	reg := prometheus.NewRegistry()
 	opts.Registerer = reg
@@ -361,7 +365,7 @@ func TestGroupLagFromKafka(t *testing.T) {
 	if got := gauge(t, reg, "costpipe_group_lag_age_seconds"); got != 0 {
 		t.Errorf("costpipe_group_lag_age_seconds = %v, want 0", got)
 	}
-	now = now.Add(3 * time.Minute) // nothing committed meanwhile
+	clock.Add(int64(3 * time.Minute)) // nothing committed meanwhile
 	c.refreshGroupLag(ctx)
 	if got := gauge(t, reg, "costpipe_group_stalled_partitions"); got != 2 {
 		t.Errorf("costpipe_group_stalled_partitions = %v, want 2", got)
