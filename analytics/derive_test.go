@@ -41,18 +41,8 @@ var growthSeries = []struct {
 // every rollup table (one insert per table and month, as the aggregator).
 func growthDB(t *testing.T) *warehouse.Warehouse {
 	t.Helper()
-	srv := chtest.Shared(t)
 	ctx := context.Background()
-	o := warehouse.DefaultOptions()
-	o.DSN = srv.DSN(srv.NewDatabase(t))
-	w, err := warehouse.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := w.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w := migratedDB(t)
 	off := int64(0)
 	for m := growthStart; m.Before(growthEnd); m = m.AddDate(0, 1, 0) {
 		var rows []warehouse.Rollup

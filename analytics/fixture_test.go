@@ -17,6 +17,24 @@ import (
 
 func TestMain(m *testing.M) { chtest.Main(m) }
 
+// migratedDB returns a new, migrated database of the shared server, closed
+// when the test ends.
+func migratedDB(t *testing.T) *warehouse.Warehouse {
+	t.Helper()
+	srv := chtest.Shared(t)
+	o := warehouse.DefaultOptions()
+	o.DSN = srv.DSN(srv.NewDatabase(t))
+	w, err := warehouse.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := w.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // event is one synthetic inference call. The fixture lands events the way
 // the aggregator does (partial rows per table, key, bucket, Kafka partition
 // and flush) and the tests compute every expected answer from the events

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -17,18 +16,8 @@ import (
 // are kept apart by service tier and context band; --map-model prices one
 // model's calls as another's.
 func TestRepriceAcrossAPriceChange(t *testing.T) {
-	srv := chtest.Shared(t)
 	ctx := context.Background()
-	o := warehouse.DefaultOptions()
-	o.DSN = srv.DSN(srv.NewDatabase(t))
-	w, err := warehouse.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w := migratedDB(t)
 	cat, err := pricing.Parse("whatif.yaml", []byte(`
 models:
   - provider: p

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -17,18 +16,8 @@ import (
 // a second run lands nothing, the aggregators' landing marks are untouched,
 // and a dry run writes nothing.
 func TestRewriteCosts(t *testing.T) {
-	srv := chtest.Shared(t)
 	ctx := context.Background()
-	o := warehouse.DefaultOptions()
-	o.DSN = srv.DSN(srv.NewDatabase(t))
-	w, err := warehouse.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w := migratedDB(t)
 	wrong, err := pricing.Parse("wrong.yaml", []byte("models:\n  - provider: p\n    model: m\n    prices:\n      - {from: 2026-01-01, input: \"1\", output: \"2\"}\n"))
 	if err != nil {
 		t.Fatal(err)

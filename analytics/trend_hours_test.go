@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -20,18 +19,8 @@ import (
 // (its zero hours before it started do not count as history); the spend of
 // the current hour so far is exact.
 func TestForecastHours(t *testing.T) {
-	srv := chtest.Shared(t)
 	ctx := context.Background()
-	o := warehouse.DefaultOptions()
-	o.DSN = srv.DSN(srv.NewDatabase(t))
-	w, err := warehouse.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w := migratedDB(t)
 	now := time.Date(2026, 3, 11, 10, 20, 0, 0, time.UTC)
 	hour := now.Truncate(time.Hour)
 	usd := func(v float64) pricing.Pico { return pricing.FromPicos(int64(math.Round(v * 1e12))) }
