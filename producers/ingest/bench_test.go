@@ -82,50 +82,62 @@ func BenchmarkIngestHTTP(b *testing.B) {
 			if err := post(bodies[0]); err != nil { // warm up: metadata, producer ID
 				b.Fatal(err)
 			}
-			var (
-				next   atomic.Int64
-				mu     sync.Mutex
-				lat    = make([]time.Duration, 0, b.N)
-				wg     sync.WaitGroup
-				failed atomic.Pointer[error]
-			)
-			b.ResetTimer()
-			for range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					var mine []time.Duration
-					for {
-						i := next.Add(1) - 1
-						if i >= int64(b.N) || failed.Load() != nil {
-							break
-						}
-						start := time.Now()
-						if err := post(bodies[i%int64(len(bodies))]); err != nil {
-							failed.Store(&err)
-							break
-						}
-						mine = append(mine, time.Since(start))
-					}
-					mu.Lock()
-					lat = append(lat, mine...)
-					mu.Unlock()
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			if err := failed.Load(); err != nil {
-				b.Fatal(*err)
-			}
-			slices.Sort(lat)
-			pct := func(p float64) float64 {
-				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-			}
+			lat := postConcurrently(b, clients, bodies, post)
+			pct := func(p float64) float64 { return percentileMs(lat, p) }
 			b.ReportMetric(float64(b.N)*benchBatch/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.99), "p99-ms")
 		})
 	}
+}
+
+// postConcurrently has clients goroutines post b.N requests, cycling
+// through bodies, between b.ResetTimer and b.StopTimer, and returns their
+// latencies, sorted. A failed post fails the benchmark.
+func postConcurrently(b *testing.B, clients int, bodies [][]byte, post func([]byte) error) []time.Duration {
+	b.Helper()
+	var (
+		next   atomic.Int64
+		mu     sync.Mutex
+		lat    = make([]time.Duration, 0, b.N)
+		wg     sync.WaitGroup
+		failed atomic.Pointer[error]
+	)
+	b.ResetTimer()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) || failed.Load() != nil {
+					break
+				}
+				start := time.Now()
+				if err := post(bodies[i%int64(len(bodies))]); err != nil {
+					failed.Store(&err)
+					break
+				}
+				mine = append(mine, time.Since(start))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
+	}
+	slices.Sort(lat)
+	return lat
+}
+
+// percentileMs is the p quantile (0..1) of sorted latencies, in ms.
+func percentileMs(lat []time.Duration, p float64) float64 {
+	return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
 }
 
 // BenchmarkDecodeBatch measures the CPU cost of decoding a 500-event JSON

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -152,48 +149,11 @@ func BenchmarkOTLPTraces(b *testing.B) {
 			if err := post(bodies[0]); err != nil { // warm up: metadata, producer ID
 				b.Fatal(err)
 			}
-			var (
-				next   atomic.Int64
-				mu     sync.Mutex
-				lat    = make([]time.Duration, 0, b.N)
-				wg     sync.WaitGroup
-				failed atomic.Pointer[error]
-			)
 			b.SetBytes(int64(len(bodies[0])))
 			cpu0 := processCPU()
-			b.ResetTimer()
-			for range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					var mine []time.Duration
-					for {
-						i := next.Add(1) - 1
-						if i >= int64(b.N) || failed.Load() != nil {
-							break
-						}
-						start := time.Now()
-						if err := post(bodies[i%int64(len(bodies))]); err != nil {
-							failed.Store(&err)
-							break
-						}
-						mine = append(mine, time.Since(start))
-					}
-					mu.Lock()
-					lat = append(lat, mine...)
-					mu.Unlock()
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
+			lat := postConcurrently(b, clients, bodies, post)
 			cpu := processCPU() - cpu0
-			if err := failed.Load(); err != nil {
-				b.Fatal(*err)
-			}
-			slices.Sort(lat)
-			pct := func(p float64) float64 {
-				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-			}
+			pct := func(p float64) float64 { return percentileMs(lat, p) }
 			b.ReportMetric(float64(b.N)*benchSpans/b.Elapsed().Seconds(), "spans/s")
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.99), "p99-ms")
