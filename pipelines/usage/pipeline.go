@@ -144,6 +144,7 @@ type sharder interface {
 type Pipeline struct {
 	opts  Options
 	w     Lander
+	shard sharder // w when it lands on a cluster's shards, else nil
 	parts map[int32]*partition
 	free  []*Measures
 	names map[string]string // interned dimension values held by windows
@@ -175,7 +176,8 @@ func New(w Lander, opts Options) (*Pipeline, error) {
 	if wh, ok := w.(*warehouse.Warehouse); ok && wh == nil {
 		w = nil
 	}
-	p := &Pipeline{opts: opts, w: w, parts: map[int32]*partition{}, names: map[string]string{}, m: newMetrics(opts.Registerer), lastMinute: -1}
+	sh, _ := w.(sharder)
+	p := &Pipeline{opts: opts, w: w, shard: sh, parts: map[int32]*partition{}, names: map[string]string{}, m: newMetrics(opts.Registerer), lastMinute: -1}
 	return p, nil
 }
 
@@ -374,10 +376,10 @@ type insertKey struct {
 
 // shardOf is the shard partition id lands on.
 func (p *Pipeline) shardOf(id int32) int {
-	if s, ok := p.w.(sharder); ok {
-		return s.ShardOf(id)
+	if p.shard == nil {
+		return 0
 	}
-	return 0
+	return p.shard.ShardOf(id)
 }
 
 type rowKey struct {
