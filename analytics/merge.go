@@ -71,7 +71,7 @@ func splitSelect(s string) []string {
 }
 
 // sumsKept are the measures a sums-only select reads (StepOptions.SumsOnly).
-var sumsKept = []string{"requests", "errors", "unpriced_requests", "cost_usd", "latency_count"}
+var sumsKept = []string{"requests", "errors", "unpriced_requests", "cost_usd"}
 
 // sumsOnly rewrites the select list sel (a mergeSelect) to read the
 // measures of sumsKept, the latency durations when sel merges the latency

@@ -81,14 +81,14 @@ func TestPlan(t *testing.T) {
 const outerCols = "count(), sumMerge(requests), sumMerge(errors), sumMerge(input_tokens), sumMerge(cached_input_tokens), " +
 	"sumMerge(cache_write_tokens), sumMerge(cache_write_1h_tokens), sumMerge(output_tokens), sumMerge(reasoning_tokens), sumMerge(gpu_us), " +
 	"sumMerge(unpriced_requests), toString(sumMerge(cost_usd)), " +
-	"sumMerge(latency_count), sumMerge(latency_sum_us), minMerge(latency_min_ms), maxMerge(latency_max_ms), " +
+	"sumMerge(latency_sum_us), sum(arraySum(latency_histMap.cnt)), " +
 	"sumMap(latency_histMap.idx, arrayMap(x -> toUInt64(x), latency_histMap.cnt)).1, sumMap(latency_histMap.idx, arrayMap(x -> toUInt64(x), latency_histMap.cnt)).2, " +
-	"sumMerge(ttft_count), sumMerge(ttft_sum_us), minMerge(ttft_min_ms), maxMerge(ttft_max_ms), " +
+	"sumMerge(ttft_sum_us), sum(arraySum(ttft_histMap.cnt)), " +
 	"sumMap(ttft_histMap.idx, arrayMap(x -> toUInt64(x), ttft_histMap.cnt)).1, sumMap(ttft_histMap.idx, arrayMap(x -> toUInt64(x), ttft_histMap.cnt)).2"
 
 const innerCols = "requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, " +
-	"reasoning_tokens, gpu_us, unpriced_requests, cost_usd, latency_count, latency_sum_us, latency_min_ms, " +
-	"latency_max_ms, latency_histMap.idx, latency_histMap.cnt, ttft_count, ttft_sum_us, ttft_min_ms, ttft_max_ms, ttft_histMap.idx, ttft_histMap.cnt"
+	"reasoning_tokens, gpu_us, unpriced_requests, cost_usd, latency_sum_us, " +
+	"latency_histMap.idx, latency_histMap.cnt, ttft_sum_us, ttft_histMap.idx, ttft_histMap.cnt"
 
 // widened is how a UNION ALL with usage_1d reads the UInt32 counts of the
 // other tables.

@@ -81,7 +81,7 @@ func TestUsageStepsEqualUsagePerStep(t *testing.T) {
 // percentiles as with both, TTFT empty; NoLatency drops both, the sums
 // unchanged. Usage and UsageSteps agree on it.
 func TestUsageStepsWithoutHistograms(t *testing.T) {
-	if sel := mergeSelectNoTTFT(); strings.Count(sel, "sumMap(") != 2 || strings.Count(sel, "sumMap(latency_histMap.idx") != 2 || strings.Contains(sel, "ttft_hist") {
+	if sel := mergeSelectNoTTFT(); strings.Count(sel, "sumMap(") != 2 || strings.Count(sel, "sumMap(latency_histMap.idx") != 2 || strings.Contains(sel, "sumMap(ttft_hist") {
 		t.Fatalf("select without TTFT: %s", sel)
 	}
 	fx := loadFixture(t)

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"github.com/costpipe/costpipe/pipelines/sketch"
 	"math"
 	"reflect"
 	"sort"
@@ -164,8 +165,10 @@ func checkRow(t *testing.T, label string, got UsageRow, w *expRow) {
 	checkPercentiles(t, label+" ttft", got.TTFT, w.ttft, w.ttftUs)
 }
 
-// checkPercentiles asserts exact count, min, max and mean, and quantiles
-// within sketch.Alpha of the exact sample quantile (rank ⌈q·n⌉).
+// checkPercentiles asserts exact count and mean, min and max exactly the
+// values of the extreme samples' buckets (the histogram's, within
+// sketch.Alpha of the samples), and quantiles within sketch.Alpha of the
+// exact sample quantile (rank ⌈q·n⌉).
 func checkPercentiles(t *testing.T, label string, p Percentiles, vals []float64, sumUs uint64) {
 	t.Helper()
 	n := len(vals)
@@ -175,8 +178,14 @@ func checkPercentiles(t *testing.T, label string, p Percentiles, vals []float64,
 		}
 		return
 	}
-	if p.Count != uint64(n) || p.Min != vals[0] || p.Max != vals[n-1] {
-		t.Errorf("%s: count/min/max = %d/%v/%v, want %d/%v/%v", label, p.Count, p.Min, p.Max, n, vals[0], vals[n-1])
+	lo, hi := sketch.Value(sketch.Index(vals[0])), sketch.Value(sketch.Index(vals[n-1]))
+	if p.Count != uint64(n) || p.Min != lo || p.Max != hi {
+		t.Errorf("%s: count/min/max = %d/%v/%v, want %d/%v/%v", label, p.Count, p.Min, p.Max, n, lo, hi)
+	}
+	for _, c := range [][2]float64{{p.Min, vals[0]}, {p.Max, vals[n-1]}} {
+		if math.Abs(c[0]-c[1]) > sketch.Alpha*c[1]+1e-9 {
+			t.Errorf("%s: extreme %v, sample %v: more than 1%% off", label, c[0], c[1])
+		}
 	}
 	if want := float64(sumUs) / float64(n) / 1000; p.Avg != want {
 		t.Errorf("%s: avg = %v, want %v", label, p.Avg, want)

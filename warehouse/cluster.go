@@ -181,11 +181,16 @@ var (
 // Replicated engine, the target database). The scratch database is dropped
 // afterwards. Every migration is then recorded as applied.
 //
-// A cluster database is created at the binary's schema version; upgrading
-// one created by an older costpipe is refused (no migration has been
-// released since cluster mode was). Safe to run again and from several
-// processes (the migration lock of Migrate).
+// A cluster database is created at the binary's schema version and
+// upgraded migration by migration (upgradeCluster). Safe to run again and
+// from several processes (the migration lock of Migrate).
 func (w *Warehouse) MigrateCluster(ctx context.Context, cluster string) ([]MigrationResult, error) {
+	return w.migrateCluster(ctx, cluster, math.MaxInt)
+}
+
+// migrateCluster is MigrateCluster up to migration upTo (tests build older
+// cluster databases with it).
+func (w *Warehouse) migrateCluster(ctx context.Context, cluster string, upTo int) ([]MigrationResult, error) {
 	if _, err := w.Topology(ctx, cluster); err != nil {
 		return nil, err
 	}
@@ -216,9 +221,15 @@ func (w *Warehouse) MigrateCluster(ctx context.Context, cluster string) ([]Migra
 	} else if found != cluster {
 		return nil, fmt.Errorf("database %s was created on cluster %q, not %q", db, found, cluster)
 	}
-	all, err := chschema.Migrations()
+	every, err := chschema.Migrations()
 	if err != nil {
 		return nil, err
+	}
+	var all []chschema.Migration
+	for _, m := range every {
+		if m.Version <= upTo {
+			all = append(all, m)
+		}
 	}
 	version := all[len(all)-1].Version
 	// Nothing on the cluster is touched when the schema is complete: ON
@@ -269,15 +280,113 @@ ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations",
 			out = append(out, MigrationResult{Version: m.Version, Name: m.Name, Applied: true})
 		}
 	case len(applied) < len(all):
-		return nil, fmt.Errorf("database %s on cluster %s is at an older schema (%d of %d migrations): upgrading a cluster is not supported by this costpipe; see docs/operations.md",
-			db, cluster, len(applied), len(all))
+		for _, m := range all {
+			sum := sha256.Sum256([]byte(m.SQL))
+			if _, ok := applied[m.Version]; ok {
+				out = append(out, MigrationResult{Version: m.Version, Name: m.Name, ChecksumMismatch: applied[m.Version] != hex.EncodeToString(sum[:])})
+				continue
+			}
+			if err := w.upgradeCluster(ctx, cluster, m); err != nil {
+				return out, err
+			}
+			if err := w.record(ctx, m.Version, m.Name, hex.EncodeToString(sum[:])); err != nil {
+				return out, fmt.Errorf("cannot record migration %s: %w", m.Name, err)
+			}
+			out = append(out, MigrationResult{Version: m.Version, Name: m.Name, Applied: true})
+		}
 	default:
 		for _, m := range all {
 			sum := sha256.Sum256([]byte(m.SQL))
 			out = append(out, MigrationResult{Version: m.Version, Name: m.Name, ChecksumMismatch: applied[m.Version] != hex.EncodeToString(sum[:])})
 		}
 	}
+	if version != every[len(every)-1].Version {
+		return out, nil // an older schema than the columns declared here
+	}
 	return out, w.checkCluster(ctx)
+}
+
+// clusterUpgradeRE matches what a migration may do to be applied to a
+// cluster by upgradeCluster: drop a rollup's input table or view, or alter
+// a rollup, its input table or view (the fence of 0003), by name.
+var clusterUpgradeRE = regexp.MustCompile("^(ALTER TABLE|DROP TABLE IF EXISTS) ([A-Za-z0-9_]+)\\.(usage_1[mhd](_input_v[0-9]+|_mv_v[0-9]+)?)( .*)?$")
+
+// upgradeCluster applies migration m to a cluster database. Its ALTER and
+// DROP statements run on every member in turn, each guard asked on that
+// member first: those of a rollup against both the shard-local table and
+// the Distributed table over it, those of an input table or view against
+// the local database. Not ON CLUSTER: 18.16 refuses it for the
+// non-replicated tables of a cluster with internal replication, and a
+// replicated ALTER, run on one replica, reaches the others through
+// ZooKeeper (which their guards then see). Its CREATE statements are not
+// run: what the migration creates is then created from the scratch build
+// of the schema, as for a new cluster database (createClusterSchema, IF
+// NOT EXISTS). A migration that does anything else (copies data, creates
+// views over dropped ones) is refused with an error that names it. Every
+// member must be up.
+func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chschema.Migration) error {
+	db, local := w.database, LocalDatabase(w.database)
+	type step struct{ sql, guard string }
+	var steps []step
+	for _, st := range m.Steps(db) {
+		q := strings.Join(strings.Fields(st.SQL), " ")
+		if strings.HasPrefix(q, "CREATE ") {
+			continue
+		}
+		sm := clusterUpgradeRE.FindStringSubmatch(q)
+		if sm == nil || sm[2] != db {
+			return fmt.Errorf("cannot upgrade database %s on cluster %s to migration %s: its statement %q has no cluster form in this costpipe (see docs/operations.md, \"Running on a ClickHouse cluster\")",
+				db, cluster, m.Name, firstLine(q))
+		}
+		targets := []string{local}
+		if sm[4] == "" {
+			targets = append(targets, db) // the Distributed table too
+		}
+		for _, target := range targets {
+			steps = append(steps, step{
+				sql:   sm[1] + " " + target + "." + sm[3] + sm[5],
+				guard: strings.ReplaceAll(st.OnlyIf, "database = '"+db+"'", "database = '"+target+"'"),
+			})
+		}
+	}
+	topo, err := w.Topology(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	o := DefaultOptions()
+	o.DSN, o.TLS, o.MaxOpenConns = w.dsn, w.tls, 1
+	var members []*Warehouse
+	defer func() {
+		for _, mw := range members {
+			mw.Close()
+		}
+	}()
+	for _, shard := range topo.Shards {
+		for _, addr := range shard {
+			mw, err := openAt(ctx, o, addr, db)
+			if err != nil {
+				return fmt.Errorf("migration %s on cluster %s needs every member: %w", m.Name, cluster, err)
+			}
+			members = append(members, mw)
+		}
+	}
+	for _, st := range steps {
+		for i, mw := range members {
+			if st.guard != "" {
+				var ok uint8
+				if err := mw.conn.QueryRow(ctx, st.guard).Scan(&ok); err != nil {
+					return fmt.Errorf("migration %s on cluster %s, member %d: guard %q: %w", m.Name, cluster, i+1, st.guard, err)
+				}
+				if ok != 1 {
+					continue
+				}
+			}
+			if err := mw.exec(ctx, st.sql); err != nil {
+				return fmt.Errorf("migration %s on cluster %s, member %d: %q: %w", m.Name, cluster, i+1, firstLine(st.sql), err)
+			}
+		}
+	}
+	return w.createClusterSchema(ctx, cluster, m.Version)
 }
 
 // exec runs a statement on a connection that waits as long as ctx allows:
@@ -308,7 +417,7 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 	}
 	sw := *w
 	sw.database = scratch
-	if _, err := sw.migrate(ctx, math.MaxInt); err != nil {
+	if _, err := sw.migrate(ctx, version); err != nil {
 		return fmt.Errorf("cannot build the schema in the scratch database %s: %w", scratch, err)
 	}
 	defer func() {
@@ -337,6 +446,9 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 	}
 
 	rollup := map[string]bool{}
+	// The rollups' input tables and views, of this version or (for a
+	// cluster built at an older version) another.
+	localOnlyRE := regexp.MustCompile(`^usage_1[mhd]_(input|mv)_v\d+$`)
 	localOnly := map[string]bool{}
 	// Upgrade leftovers (the single-server chain keeps old rollups as
 	// usage_G_vN) and the migration bookkeeping are not recreated.
@@ -345,6 +457,11 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 		rollup[t.Name()] = true
 		localOnly[t.InputName()], localOnly[t.MVName()] = true, true
 		olds = append(olds, regexp.MustCompile("^"+t.Name()+`_v\d+$`))
+	}
+	for _, o := range objs {
+		if localOnlyRE.MatchString(o.name) {
+			localOnly[o.name] = true
+		}
 	}
 	leftover := func(name string) bool {
 		for _, re := range olds {

@@ -2,6 +2,7 @@ package warehouse
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -275,4 +276,97 @@ func TestClusterOfDuringMigration(t *testing.T) {
 		}
 	}
 	t.Logf("%d reads during 4 migrations", reads)
+}
+
+// TestClusterUpgrade creates a cluster database at schema 0007 on one shard
+// of two replicas, lands rows through a 0007 input table, and upgrades it
+// (0008, upgradeCluster): both replicas and the Distributed tables get the
+// new columns, every measure and landing mark reads as before, the 0007
+// input tables are gone, and this version lands. A second run changes
+// nothing.
+func TestClusterUpgrade(t *testing.T) {
+	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 1, Replicas: 2})
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	w := openCluster(t, c, "costpipe")
+	if _, err := w.migrateCluster(ctx, c.Name, 7); err != nil {
+		t.Fatal(err)
+	}
+	servers := c.Servers()
+	first := openSingle(t, servers[0], "costpipe_local")
+	base := time.Date(2026, 1, 31, 22, 58, 0, 0, time.UTC)
+	for _, tb := range Tables {
+		byMonth := map[Month][]Rollup{}
+		for i := 0; i < 12; i++ {
+			ts := tb.Truncate(base.Add(time.Duration(i*17) * time.Minute))
+			r := testRollup(ts, int32(i%3), int64(10+i), uint64(1+i))
+			r.Tenant = fmt.Sprintf("t%d", i%4)
+			byMonth[MonthOf(ts)] = append(byMonth[MonthOf(ts)], r)
+		}
+		for _, rows := range byMonth {
+			if err := insertInput(first, tb.Name()+"_input_v7", rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	syncAll := func() {
+		t.Helper()
+		for _, s := range servers {
+			for _, tb := range Tables {
+				if err := s.Conn(t, "default").Exec(ctx, "SYSTEM SYNC REPLICA costpipe_local."+tb.Name()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	syncAll()
+	before := takeSnapshot(t, w)
+
+	res, err := w.MigrateCluster(ctx, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := res[len(res)-1]; last.Version != 8 || !last.Applied {
+		t.Fatalf("last migration %+v, want 0008 applied", last)
+	}
+	syncAll()
+	before.mustEqual(t, takeSnapshot(t, w))
+	for _, s := range servers {
+		local := openSingle(t, s, "costpipe_local")
+		if err := local.CheckSchema(ctx); err != nil {
+			t.Errorf("%s: %v", s.TCPAddr, err)
+		}
+		for _, db := range []string{"costpipe_local", "costpipe"} {
+			var n uint64
+			if err := s.Conn(t, "default").QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = 'usage_1m' AND default_kind = 'ALIAS'", db).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != uint64(len(derivedColumns)) {
+				t.Errorf("%s: %s.usage_1m has %d ALIAS columns, want %d", s.TCPAddr, db, n, len(derivedColumns))
+			}
+		}
+		if err := insertInput(local, "usage_1m_input_v7", []Rollup{testRollup(base, 0, 1000, 1)}); err == nil {
+			t.Errorf("%s: an insert into usage_1m_input_v7 succeeded after the upgrade", s.TCPAddr)
+		}
+	}
+	opts := DefaultOptions()
+	opts.DSN = c.DSN("costpipe")
+	sh, err := OpenSharded(ctx, opts, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	late := testRollup(time.Date(2026, 2, 1, 0, 7, 0, 0, time.UTC), 1, 500, 4)
+	if err := sh.InsertRollups(ctx, Minute, []Rollup{late}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := w.MigrateCluster(ctx, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range again {
+		if r.Applied || r.ChecksumMismatch {
+			t.Errorf("second run: %+v", r)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/pipelines/sketch"
 	"github.com/shopspring/decimal"
 )
 
@@ -151,27 +152,58 @@ func u64(name string, field func(r *Rollup) *uint64) measure {
 
 func dist(prefix string, d func(r *Rollup) *Dist) []measure {
 	return []measure{
-		{name: prefix + "_count", fn: "sum", inputs: []Column{{prefix + "_count", "UInt64"}},
-			cols: []colFn{col(func(r *Rollup) uint64 { return d(r).Count })},
-			dest: func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).Count) }},
 		{name: prefix + "_sum_us", fn: "sum", inputs: []Column{{prefix + "_sum_us", "UInt64"}},
 			cols: []colFn{col(func(r *Rollup) uint64 { return d(r).SumMicros })},
 			dest: func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).SumMicros) }},
-		{name: prefix + "_min_ms", fn: "min", inputs: []Column{{prefix + "_min_ms", "Float64"}},
-			cols: []colFn{col(func(r *Rollup) float64 { return minMs(*d(r)) })},
-			dest: func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).MinMs) }},
-		{name: prefix + "_max_ms", fn: "max", inputs: []Column{{prefix + "_max_ms", "Float64"}},
-			cols: []colFn{col(func(r *Rollup) float64 { return d(r).MaxMs })},
-			dest: func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).MaxMs) }},
 		{name: prefix + "_hist", fn: "sumMap", narrow: "UInt32",
 			inputs: []Column{{prefix + "_hist_idx", "Array(Int16)"}, {prefix + "_hist_cnt", "Array(UInt64)"}},
 			cols: []colFn{
 				col(func(r *Rollup) []int16 { return nonNil16(d(r).HistIdx) }),
 				col(func(r *Rollup) []uint64 { return nonNil64(d(r).HistCnt) }),
 			},
-			dest: func(s *Merged, dst []any) []any { return append(dst, &d(&s.Rollup).HistIdx, &d(&s.Rollup).HistCnt) }},
+			dest: func(s *Merged, dst []any) []any {
+				return append(dst, &d(&s.Rollup).Count, &d(&s.Rollup).HistIdx, &d(&s.Rollup).HistCnt)
+			}},
 	}
 }
+
+// derivedColumn is a column of the state tables that nothing stores: an
+// ALIAS computed from a histogram when read (migration 0008). The count of
+// a duration is its histogram's total, exactly; its minimum and maximum are
+// the values of the lowest and highest non-empty buckets (sketch.Value),
+// within sketch.Alpha like every quantile. They keep the names and types of
+// the states 0001 to 0007 stored, so SQL written against those (sumMerge,
+// minMerge, maxMerge) still reads them; costpipe's own queries derive the
+// three from the merged histogram instead (Merged.Done), which is cheaper.
+type derivedColumn struct {
+	Column
+	// Alias is the ALIAS expression.
+	Alias string
+}
+
+// bucketValueSQL is sketch.Value of bucket index i in SQL, to the last few
+// ulps (Go computes the exact float64 nearest).
+func bucketValueSQL(i string) string {
+	return fmt.Sprintf("if(%s = %d, 0., 0.99 * pow(101 / 99, %s))", i, sketch.ZeroIndex, i)
+}
+
+// derivedColumns are the ALIAS columns, after the stored ones in table
+// order (0008 adds them at the end).
+var derivedColumns = func() []derivedColumn {
+	var out []derivedColumn
+	for _, p := range []string{"latency", "ttft"} {
+		idx, cnt := p+"_histMap.idx", p+"_histMap.cnt"
+		out = append(out,
+			derivedColumn{Column{p + "_count", "AggregateFunction(sum, UInt64)"}, "arrayReduce('sumState', arrayMap(x -> toUInt64(x), " + cnt + "))"},
+			derivedColumn{Column{p + "_min_ms", "AggregateFunction(min, Float64)"}, "arrayReduce('minState', arrayMap(i -> " + bucketValueSQL("i") + ", " + idx + "))"},
+			derivedColumn{Column{p + "_max_ms", "AggregateFunction(max, Float64)"}, "arrayReduce('maxState', arrayMap(i -> " + bucketValueSQL("i") + ", " + idx + "))"},
+		)
+	}
+	return out
+}()
+
+// DerivedColumns returns the ALIAS columns of the state tables.
+func DerivedColumns() []derivedColumn { return derivedColumns }
 
 // measures are the aggregate-state columns in table order.
 var measures = func() []measure {
@@ -245,7 +277,7 @@ func (m measure) stateExpr(t Table) string {
 func (m measure) mergeExprs() []string {
 	if m.hist() {
 		merge := "sumMap(" + m.name + "Map.idx, arrayMap(x -> toUInt64(x), " + m.name + "Map.cnt))"
-		return []string{merge + ".1", merge + ".2"}
+		return []string{m.countExpr(), merge + ".1", merge + ".2"}
 	}
 	merge := m.fn + "Merge(" + m.name + ")"
 	if m.name == "cost_usd" {
@@ -254,10 +286,27 @@ func (m measure) mergeExprs() []string {
 	return []string{merge}
 }
 
+// countExpr merges a histogram's total over a group: the number of
+// samples, what the stored count column held before 0008.
+func (m measure) countExpr() string {
+	return "sum(arraySum(" + m.name + "Map.cnt))"
+}
+
 // TableColumns returns the columns of the state table t (usage_1m, …) as
-// DESCRIBE TABLE reports them.
+// DESCRIBE TABLE reports them: StoredColumns, then the ALIAS columns.
 func TableColumns(t Table) []Column {
-	out := make([]Column, 0, len(keyColumns)+len(measures))
+	out := StoredColumns(t)
+	for _, d := range derivedColumns {
+		out = append(out, d.Column)
+	}
+	return out
+}
+
+// StoredColumns returns the columns of the state table t that hold data:
+// the key columns and the measures' states, as t's materialized view
+// produces them.
+func StoredColumns(t Table) []Column {
+	out := make([]Column, 0, len(keyColumns)+len(measures)+len(derivedColumns))
 	for _, k := range keyColumns {
 		out = append(out, k.Column)
 	}
@@ -397,8 +446,9 @@ func MergeSelect() string { return mergeSelect(true) }
 
 // MergeSelectNoHist is MergeSelect with empty arrays in place of the
 // merged histograms: the same columns for Merged.Dest, without the
-// histogram merge that costs most of a long range's query. The counts,
-// sums, minima and maxima of the durations are merged as usual.
+// histogram merge that costs most of a long range's query. The counts and
+// sums of the durations are merged as usual; their minima and maxima,
+// which come from the histograms, are left unknown.
 func MergeSelectNoHist() string { return mergeSelect(false) }
 
 func mergeSelect(hists bool) string {
@@ -407,7 +457,7 @@ func mergeSelect(hists bool) string {
 		switch {
 		case m.mark:
 		case m.hist() && !hists:
-			out = append(out, "emptyArrayInt16()", "emptyArrayUInt64()")
+			out = append(out, m.countExpr(), "emptyArrayInt16()", "emptyArrayUInt64()")
 		default:
 			out = append(out, m.mergeExprs()...)
 		}
@@ -416,8 +466,9 @@ func mergeSelect(hists bool) string {
 }
 
 // Merged receives the measures of a group read with MergeSelect: the merged
-// sums, minima, maxima and histograms land in the fields of Rollup (its key
-// fields and SrcOffset stay zero). Call Done after Scan.
+// sums, counts and histograms land in the fields of Rollup (its key fields
+// and SrcOffset stay zero), and Done derives each duration's minimum and
+// maximum from its histogram. Call Done after Scan.
 type Merged struct {
 	Rollup
 	cost string
@@ -434,12 +485,21 @@ func (s *Merged) Dest() []any {
 	return dst
 }
 
-// Done converts what Scan wrote that needs converting (the cost).
+// Done converts what Scan wrote that needs converting (the cost) and sets
+// the durations' MinMs and MaxMs: the values of the lowest and highest
+// buckets of the merged histogram (sumMap returns them in index order), or
+// +Inf and 0 when it was not read or holds nothing.
 func (s *Merged) Done() error {
 	c, err := pricing.ParsePico(s.cost)
 	if err != nil {
 		return fmt.Errorf("cannot read merged cost %q: %w", s.cost, err)
 	}
 	s.Cost = c
+	for _, d := range []*Dist{&s.Latency, &s.TTFT} {
+		d.MinMs, d.MaxMs = math.Inf(1), 0
+		if n := len(d.HistIdx); n > 0 {
+			d.MinMs, d.MaxMs = sketch.Value(d.HistIdx[0]), sketch.Value(d.HistIdx[n-1])
+		}
+	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
+	"github.com/costpipe/costpipe/pipelines/sketch"
 	chschema "github.com/costpipe/costpipe/schemas/clickhouse"
 )
 
@@ -24,7 +25,7 @@ func TestSchemaMatchesColumns(t *testing.T) {
 		for _, c := range []struct {
 			table string
 			want  []Column
-		}{{tb.Name(), TableColumns(tb)}, {tb.InputName(), InputColumns()}, {tb.MVName(), TableColumns(tb)}} {
+		}{{tb.Name(), TableColumns(tb)}, {tb.InputName(), InputColumns()}, {tb.MVName(), StoredColumns(tb)}} {
 			got, err := w.Describe(ctx, c.table)
 			if err != nil {
 				t.Fatal(err)
@@ -42,6 +43,20 @@ func TestSchemaMatchesColumns(t *testing.T) {
 		for _, c := range TableColumns(tb) {
 			if strings.HasSuffix(c.Name, "_hist") && !strings.HasSuffix(c.Type, "Array("+want+"))") {
 				t.Errorf("%s.%s is %s, want counts of %s", tb.Name(), c.Name, c.Type, want)
+			}
+		}
+	}
+
+	// The derived columns store nothing: ALIAS columns of every table.
+	for _, tb := range Tables {
+		for _, d := range derivedColumns {
+			var kind string
+			if err := w.Conn().QueryRow(ctx, "SELECT default_kind FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+				w.Database(), tb.Name(), d.Name).Scan(&kind); err != nil {
+				t.Fatalf("%s.%s: %v", tb.Name(), d.Name, err)
+			}
+			if kind != "ALIAS" {
+				t.Errorf("%s.%s is %q, want an ALIAS column", tb.Name(), d.Name, kind)
 			}
 		}
 	}
@@ -84,7 +99,6 @@ func TestInsertRollupsRoundTrip(t *testing.T) {
 	ts := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
 	for _, tb := range Tables {
 		a, b := testRollup(tb.Truncate(ts), 2, 40, 1), testRollup(tb.Truncate(ts), 2, 90, 2)
-		b.Latency.MinMs, b.TTFT.MaxMs = 30.5, 44
 		for _, rows := range [][]Rollup{{a}, {b}} {
 			if err := w.InsertRollups(ctx, tb, rows); err != nil {
 				t.Fatal(err)
@@ -100,9 +114,30 @@ func TestInsertRollupsRoundTrip(t *testing.T) {
 		want := testRollup(time.Time{}, 0, 0, 3)
 		want.Tenant, want.Application, want.Provider, want.Model, want.SrcTopic = "", "", "", "", ""
 		want.Cost = a.Cost.Add(b.Cost)
-		want.Latency.MinMs, want.TTFT.MaxMs = 30.5, 44
+		// The extremes are the merged histogram's (0008), not the rows'.
+		want.Latency.MinMs, want.Latency.MaxMs = sketch.Value(187), sketch.Value(230)
+		want.TTFT.MinMs, want.TTFT.MaxMs = sketch.Value(-5), sketch.Value(190)
 		if !reflect.DeepEqual(got.Rollup, want) {
 			t.Errorf("%s merged:\n got %+v\nwant %+v", tb.Name(), got.Rollup, want)
+		}
+		// SQL written against the stored columns of 0001-0007 reads the
+		// ALIAS columns the same way, to the last few ulps.
+		var lc, tc uint64
+		var lmin, lmax, tmin, tmax float64
+		if err := w.Conn().QueryRow(ctx, "SELECT sumMerge(latency_count), minMerge(latency_min_ms), maxMerge(latency_max_ms), sumMerge(ttft_count), minMerge(ttft_min_ms), maxMerge(ttft_max_ms) FROM "+db+"."+tb.Name()).
+			Scan(&lc, &lmin, &lmax, &tc, &tmin, &tmax); err != nil {
+			t.Fatalf("%s aliases: %v", tb.Name(), err)
+		}
+		if lc != want.Latency.Count || tc != want.TTFT.Count {
+			t.Errorf("%s: latency_count %d, ttft_count %d, want %d, %d", tb.Name(), lc, tc, want.Latency.Count, want.TTFT.Count)
+		}
+		for _, c := range []struct {
+			name      string
+			got, want float64
+		}{{"latency_min_ms", lmin, want.Latency.MinMs}, {"latency_max_ms", lmax, want.Latency.MaxMs}, {"ttft_min_ms", tmin, want.TTFT.MinMs}, {"ttft_max_ms", tmax, want.TTFT.MaxMs}} {
+			if math.Abs(c.got-c.want) > 1e-12*c.want {
+				t.Errorf("%s.%s = %v, want %v", tb.Name(), c.name, c.got, c.want)
+			}
 		}
 		marks, err := w.LandingMarks(ctx, "costpipe.events", []int32{2}, 0)
 		if err != nil {
@@ -134,7 +169,7 @@ func TestInsertRollupsRefusesOverflow(t *testing.T) {
 }
 
 // TestMigrationUsesGeneratedSelect: the views of the newest migration that
-// defines them (0007) are the SELECT that MVSelect generates from the list,
+// defines them (0008) are the SELECT that MVSelect generates from the list,
 // word for word. A migration that redefines the views moves this check.
 func TestMigrationUsesGeneratedSelect(t *testing.T) {
 	ms, err := chschema.Migrations()
@@ -143,14 +178,21 @@ func TestMigrationUsesGeneratedSelect(t *testing.T) {
 	}
 	var sql string
 	for _, m := range ms {
-		if m.Version == 7 {
+		if m.Version == 8 {
 			sql = m.SQL
 		}
 	}
 	for _, tb := range Tables {
 		want := "CREATE MATERIALIZED VIEW IF NOT EXISTS {database}." + tb.MVName() + " TO {database}." + tb.Name() + " AS\n" + MVSelect("{database}", tb) + ";"
 		if !strings.Contains(sql, want) {
-			t.Errorf("0007 does not define %s as generated:\n%s", tb.MVName(), want)
+			t.Errorf("0008 does not define %s as generated:\n%s", tb.MVName(), want)
+		}
+	}
+	// And its ALIAS columns are derivedColumns, word for word.
+	for _, d := range derivedColumns {
+		want := "ADD COLUMN " + d.Name + " " + d.Type + " ALIAS " + d.Alias + ";"
+		if strings.Count(sql, want) != len(Tables) {
+			t.Errorf("0008 does not add %s to every table as declared:\n%s", d.Name, want)
 		}
 	}
 }

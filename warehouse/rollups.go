@@ -3,7 +3,6 @@ package warehouse
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -42,13 +41,13 @@ func (t Table) Name() string {
 }
 
 // InputName is the table the aggregator inserts into, e.g.
-// "usage_1m_input_v7". Its name carries the schema version that last changed
+// "usage_1m_input_v8". Its name carries the schema version that last changed
 // what an insert means or the tables behind it, so an aggregator built for
 // an older schema cannot land into a newer one: its inserts fail and its offsets stay uncommitted.
-func (t Table) InputName() string { return t.Name() + "_input_v7" }
+func (t Table) InputName() string { return t.Name() + "_input_v8" }
 
 // MVName is the materialized view from InputName to Name.
-func (t Table) MVName() string { return t.Name() + "_mv_v7" }
+func (t Table) MVName() string { return t.Name() + "_mv_v8" }
 
 // Truncate returns the start of t's bucket containing ts, in UTC: the
 // minute, the hour or the UTC day. The server computes the same buckets:
@@ -78,10 +77,12 @@ func MonthOf(ts time.Time) Month {
 type Dist struct {
 	Count     uint64
 	SumMicros uint64
-	MinMs     float64 // +Inf when Count == 0
-	MaxMs     float64 // 0 when Count == 0
-	HistIdx   []int16 // sketch bucket indices, sorted
-	HistCnt   []uint64
+	// MinMs and MaxMs are read, not landed: Merged.Done derives them from
+	// the merged histogram (the tables store neither since 0008).
+	MinMs   float64 // +Inf when Count == 0
+	MaxMs   float64 // 0 when Count == 0
+	HistIdx []int16 // sketch bucket indices, sorted
+	HistCnt []uint64
 }
 
 // Rollup is one row of a rollup table: the partial sums of one key in one
@@ -168,13 +169,6 @@ func (w *Warehouse) InsertRollups(ctx context.Context, t Table, rows []Rollup) e
 		return fmt.Errorf("cannot insert %d rows into %s: %w", len(rows), t.Name(), err)
 	}
 	return nil
-}
-
-func minMs(d Dist) float64 {
-	if d.Count == 0 {
-		return math.Inf(1)
-	}
-	return d.MinMs
 }
 
 func nonNil16(s []int16) []int16 {

@@ -45,7 +45,7 @@ func (w *Warehouse) checkTables(ctx context.Context, withInputs bool) error {
 		checks := []struct {
 			table string
 			want  []Column
-		}{{t.Name(), TableColumns(t)}, {t.InputName(), InputColumns()}, {t.MVName(), TableColumns(t)}}
+		}{{t.Name(), TableColumns(t)}, {t.InputName(), InputColumns()}, {t.MVName(), StoredColumns(t)}}
 		if !withInputs {
 			checks = checks[:1]
 		}

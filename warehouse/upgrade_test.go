@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -26,38 +27,81 @@ func insertV1(w *Warehouse, tb Table, rows []Rollup) error {
 	return insertLegacy(w, tb.Name()+"_input", rows)
 }
 
-// addedBy0004 are the input columns migration 0004 added.
-var addedBy0004 = map[string]bool{"service_tier": true, "context_band": true, "cache_write_1h_tokens": true}
+// removedBy0008 are the input columns migration 0008 removed (the counts
+// and extremes of the durations, derived from the histograms since), with
+// the values an aggregator of an older version inserted.
+var removedBy0008 = []struct {
+	name string
+	val  func(r *Rollup) any
+}{
+	{"latency_count", func(r *Rollup) any { return r.Latency.Count }},
+	{"latency_min_ms", func(r *Rollup) any { return legacyMin(r.Latency) }},
+	{"latency_max_ms", func(r *Rollup) any { return r.Latency.MaxMs }},
+	{"ttft_count", func(r *Rollup) any { return r.TTFT.Count }},
+	{"ttft_min_ms", func(r *Rollup) any { return legacyMin(r.TTFT) }},
+	{"ttft_max_ms", func(r *Rollup) any { return r.TTFT.MaxMs }},
+}
 
-// insertLegacy inserts rows into an input table of schema 0001 or 0003 (the
-// columns of InputColumns but those added by 0004), as an aggregator of
-// that version did.
-func insertLegacy(w *Warehouse, table string, rows []Rollup) error {
-	ctx := context.Background()
+func legacyMin(d Dist) float64 {
+	if d.Count == 0 {
+		return math.Inf(1)
+	}
+	return d.MinMs
+}
+
+// legacyInsert is the column list and values of an insert by an aggregator
+// of a schema before 0008: InputColumns but those added by 0004 unless
+// with0004, and the columns 0008 removed.
+func legacyInsert(rows []Rollup, with0004 bool) (cols string, vals [][]any) {
 	var names []string
 	var keep []int
 	for i, c := range InputColumns() {
-		if !addedBy0004[c.Name] {
+		if with0004 || !addedBy0004[c.Name] {
 			names = append(names, c.Name)
 			keep = append(keep, i)
 		}
 	}
-	b, err := w.Conn().PrepareBatch(ctx, "INSERT INTO "+w.Database()+"."+table+" ("+strings.Join(names, ", ")+")")
-	if err != nil {
-		return err
+	for _, c := range removedBy0008 {
+		names = append(names, c.name)
 	}
 	for i := range rows {
 		all := appendValues(&rows[i], nil)
-		vals := make([]any, len(keep))
-		for j, k := range keep {
-			vals[j] = all[k]
+		v := make([]any, 0, len(keep)+len(removedBy0008))
+		for _, k := range keep {
+			v = append(v, all[k])
 		}
-		if err := b.Append(vals...); err != nil {
+		for _, c := range removedBy0008 {
+			v = append(v, c.val(&rows[i]))
+		}
+		vals = append(vals, v)
+	}
+	return strings.Join(names, ", "), vals
+}
+
+// insertRows inserts vals into the named table's columns cols.
+func insertRows(w *Warehouse, table, cols string, vals [][]any) error {
+	b, err := w.Conn().PrepareBatch(context.Background(), "INSERT INTO "+w.Database()+"."+table+" ("+cols+")")
+	if err != nil {
+		return err
+	}
+	for _, v := range vals {
+		if err := b.Append(v...); err != nil {
 			b.Abort()
 			return err
 		}
 	}
 	return b.Send()
+}
+
+// addedBy0004 are the input columns migration 0004 added.
+var addedBy0004 = map[string]bool{"service_tier": true, "context_band": true, "cache_write_1h_tokens": true}
+
+// insertLegacy inserts rows into an input table of schema 0001 or 0003 (the
+// columns of InputColumns but those added by 0004, and those 0008
+// removed), as an aggregator of that version did.
+func insertLegacy(w *Warehouse, table string, rows []Rollup) error {
+	cols, vals := legacyInsert(rows, false)
+	return insertRows(w, table, cols, vals)
 }
 
 // oldData builds a 0001 database holding rows of two months, three Kafka
@@ -120,6 +164,7 @@ func takeSnapshot(t *testing.T, w *Warehouse) snapshot {
 				merged := "sumMap(" + h + "_histMap.idx, arrayMap(x -> toUInt64(x), " + h + "_histMap.cnt))"
 				sel = strings.Replace(sel, merged+".1", "sumMapMerge("+h+"_hist).1", 1)
 				sel = strings.Replace(sel, merged+".2", "arrayMap(x -> toUInt64(x), sumMapMerge("+h+"_hist).2)", 1)
+				sel = strings.Replace(sel, "sum(arraySum("+h+"_histMap.cnt))", "sumMerge("+h+"_count)", 1)
 			}
 		}
 		rows, err := w.Conn().Query(ctx, "SELECT toUInt32(ts), tenant, src_partition, "+sel+" FROM "+w.Database()+"."+tb.Name()+
@@ -375,19 +420,11 @@ func TestUpgradeFrom0003(t *testing.T) {
 }
 
 // insertInput lands rows through the named input table with every column of
-// InputColumns, as an aggregator of schema 0004 to 0006 did (usage_G_input_v4).
+// InputColumns and those 0008 removed, as an aggregator of schema 0004 to
+// 0007 did (usage_G_input_v4, usage_G_input_v7).
 func insertInput(w *Warehouse, table string, rows []Rollup) error {
-	b, err := w.Conn().PrepareBatch(context.Background(), "INSERT INTO "+w.Database()+"."+table+" ("+insertColumns+")")
-	if err != nil {
-		return err
-	}
-	for i := range rows {
-		if err := b.Append(appendValues(&rows[i], nil)...); err != nil {
-			b.Abort()
-			return err
-		}
-	}
-	return b.Send()
+	cols, vals := legacyInsert(rows, true)
+	return insertRows(w, table, cols, vals)
 }
 
 // TestUpgradeFrom0006Interrupted lands data through the v4 input tables,
@@ -456,10 +493,10 @@ func TestUpgradeFrom0006Interrupted(t *testing.T) {
 	if !died {
 		t.Fatal("0007 creates no materialized view")
 	}
-	// The aggregator of this version lands into the new usage_1m before the
+	// An aggregator of 0007 lands into the new usage_1m before the
 	// migration is complete.
 	late := testRollup(time.Date(2026, 2, 1, 0, 7, 0, 0, time.UTC), 1, 500, 4)
-	if err := w.InsertRollups(ctx, Minute, []Rollup{late}); err != nil {
+	if err := insertInput(w, "usage_1m_input_v7", []Rollup{late}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Migrate(ctx); err != nil {

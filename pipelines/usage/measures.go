@@ -36,21 +36,16 @@ type Dims struct {
 	ContextBand uint32
 }
 
-// Dist accumulates one duration (latency or TTFT) of a window.
+// Dist accumulates one duration (latency or TTFT) of a window: the count
+// and the sum for the mean, the histogram for everything else (its lowest
+// and highest buckets are the minimum and maximum, within sketch.Alpha).
 type Dist struct {
 	Count     uint64
 	SumMicros uint64
-	Min, Max  float64 // ms; meaningful when Count > 0
 	Hist      sketch.Histogram
 }
 
 func (d *Dist) add(ms float64) {
-	if d.Count == 0 || ms < d.Min {
-		d.Min = ms
-	}
-	if ms > d.Max {
-		d.Max = ms
-	}
 	d.Count++
 	d.SumMicros += uint64(math.Round(ms * 1000))
 	d.Hist.Add(ms)
@@ -59,12 +54,6 @@ func (d *Dist) add(ms float64) {
 func (d *Dist) merge(o *Dist) {
 	if o.Count == 0 {
 		return
-	}
-	if d.Count == 0 || o.Min < d.Min {
-		d.Min = o.Min
-	}
-	if o.Max > d.Max {
-		d.Max = o.Max
 	}
 	d.Count += o.Count
 	d.SumMicros += o.SumMicros

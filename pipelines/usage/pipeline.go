@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sort"
 	"strings"
 	"time"
@@ -581,11 +580,10 @@ func (rb *rowBuilder) row(ts time.Time, d *Dims, topic string, part int32, end i
 }
 
 func (rb *rowBuilder) dist(d *Dist) warehouse.Dist {
-	out := warehouse.Dist{Count: d.Count, SumMicros: d.SumMicros, MinMs: math.Inf(1)}
+	out := warehouse.Dist{Count: d.Count, SumMicros: d.SumMicros}
 	if d.Count == 0 {
 		return out
 	}
-	out.MinMs, out.MaxMs = d.Min, d.Max
 	a := len(rb.idx)
 	rb.idx, rb.cnt = d.Hist.AppendArrays(rb.idx, rb.cnt)
 	b := len(rb.idx)
