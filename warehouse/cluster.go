@@ -355,7 +355,10 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 	}
 	o := DefaultOptions()
 	o.DSN, o.TLS, o.MaxOpenConns = w.dsn, w.tls, 1
-	var members []*Warehouse
+	var (
+		members []*Warehouse
+		addrs   []string
+	)
 	defer func() {
 		for _, mw := range members {
 			mw.Close()
@@ -367,7 +370,7 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 			if err != nil {
 				return fmt.Errorf("migration %s on cluster %s needs every member: %w", m.Name, cluster, err)
 			}
-			members = append(members, mw)
+			members, addrs = append(members, mw), append(addrs, addr)
 		}
 	}
 	for _, st := range steps {
@@ -375,14 +378,14 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 			if st.guard != "" {
 				var ok uint8
 				if err := mw.conn.QueryRow(ctx, st.guard).Scan(&ok); err != nil {
-					return fmt.Errorf("migration %s on cluster %s, member %d: guard %q: %w", m.Name, cluster, i+1, st.guard, err)
+					return fmt.Errorf("migration %s on cluster %s, member %s: guard %q: %w", m.Name, cluster, addrs[i], st.guard, err)
 				}
 				if ok != 1 {
 					continue
 				}
 			}
 			if err := mw.exec(ctx, st.sql); err != nil {
-				return fmt.Errorf("migration %s on cluster %s, member %d: %q: %w", m.Name, cluster, i+1, firstLine(st.sql), err)
+				return fmt.Errorf("migration %s on cluster %s, member %s: %q: %w", m.Name, cluster, addrs[i], firstLine(st.sql), err)
 			}
 		}
 	}
