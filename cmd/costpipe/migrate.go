@@ -22,7 +22,9 @@ With --cluster NAME it creates the database on every member of that cluster
 Replicated rollup tables per shard in DATABASE_local, Distributed tables over
 them and every other table, replicated, in DATABASE (docs/design.md, "Cluster
 mode"; docs/operations.md, "Running on a ClickHouse cluster"). Every member
-needs the macros {shard} and {replica} and ZooKeeper or ClickHouse Keeper.`,
+needs the macros {shard} and {replica} and ZooKeeper or ClickHouse Keeper.
+A cluster database created by an older costpipe is upgraded member by member
+(every member must be up; docs/operations.md, "Upgrading a cluster").`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "cluster", EnvVars: []string{"COSTPIPE_CLUSTER"},
 				Usage: "create the database on ClickHouse cluster `NAME` (ON CLUSTER, replicated and Distributed tables)"},
