@@ -221,15 +221,9 @@ func (w *Warehouse) migrateCluster(ctx context.Context, cluster string, upTo int
 	} else if found != cluster {
 		return nil, fmt.Errorf("database %s was created on cluster %q, not %q", db, found, cluster)
 	}
-	every, err := chschema.Migrations()
+	all, latest, err := migrationsUpTo(upTo)
 	if err != nil {
 		return nil, err
-	}
-	var all []chschema.Migration
-	for _, m := range every {
-		if m.Version <= upTo {
-			all = append(all, m)
-		}
 	}
 	version := all[len(all)-1].Version
 	// Nothing on the cluster is touched when the schema is complete: ON
@@ -300,7 +294,7 @@ ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations",
 			out = append(out, MigrationResult{Version: m.Version, Name: m.Name, ChecksumMismatch: applied[m.Version] != hex.EncodeToString(sum[:])})
 		}
 	}
-	if version != every[len(every)-1].Version {
+	if version != latest {
 		return out, nil // an older schema than the columns declared here
 	}
 	return out, w.checkCluster(ctx)

@@ -202,8 +202,6 @@ var derivedColumns = func() []derivedColumn {
 	return out
 }()
 
-// DerivedColumns returns the ALIAS columns of the state tables.
-func DerivedColumns() []derivedColumn { return derivedColumns }
 
 // measures are the aggregate-state columns in table order.
 var measures = func() []measure {

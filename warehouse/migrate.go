@@ -57,18 +57,27 @@ func (w *Warehouse) Migrate(ctx context.Context) ([]MigrationResult, error) {
 	return out, w.CheckSchema(ctx)
 }
 
-// migrate applies the migrations up to version upTo (tests stop early to
-// build an old schema).
-func (w *Warehouse) migrate(ctx context.Context, upTo int) ([]MigrationResult, error) {
+// migrationsUpTo returns the embedded migrations of version upTo and below,
+// in order, and the version of the newest embedded one.
+func migrationsUpTo(upTo int) (ms []chschema.Migration, latest int, err error) {
 	all, err := chschema.Migrations()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var ms []chschema.Migration
 	for _, m := range all {
 		if m.Version <= upTo {
 			ms = append(ms, m)
 		}
+	}
+	return ms, all[len(all)-1].Version, nil
+}
+
+// migrate applies the migrations up to version upTo (tests stop early to
+// build an old schema).
+func (w *Warehouse) migrate(ctx context.Context, upTo int) ([]MigrationResult, error) {
+	ms, _, err := migrationsUpTo(upTo)
+	if err != nil {
+		return nil, err
 	}
 	db := w.database
 	if err := w.conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
