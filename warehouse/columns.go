@@ -202,7 +202,6 @@ var derivedColumns = func() []derivedColumn {
 	return out
 }()
 
-
 // measures are the aggregate-state columns in table order.
 var measures = func() []measure {
 	ms := []measure{
