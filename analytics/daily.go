@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/costpipe/costpipe/warehouse"
@@ -20,22 +21,53 @@ const (
 	MetricTokens       Metric = "tokens"        // input + output tokens
 )
 
-// metricExpr is each metric's merge expression over the state tables.
-var metricExpr = map[Metric]string{
-	MetricCost:         "toFloat64(sumMerge(cost_usd))",
-	MetricRequests:     "toFloat64(sumMerge(requests))",
-	MetricInputTokens:  "toFloat64(sumMerge(input_tokens))",
-	MetricOutputTokens: "toFloat64(sumMerge(output_tokens))",
-	MetricTokens:       "toFloat64(sumMerge(input_tokens) + sumMerge(output_tokens))",
+// metrics are the metrics in the order error messages list them, each with
+// the rollup measures it adds up.
+var metrics = []struct {
+	m        Metric
+	measures []string
+}{
+	{MetricCost, []string{"cost_usd"}},
+	{MetricRequests, []string{"requests"}},
+	{MetricInputTokens, []string{"input_tokens"}},
+	{MetricOutputTokens, []string{"output_tokens"}},
+	{MetricTokens, []string{"input_tokens", "output_tokens"}},
 }
 
-// orderExpr is each metric's exact merge expression, to order groups by.
-var orderExpr = map[Metric]string{
-	MetricCost:         "sumMerge(cost_usd)",
-	MetricRequests:     "sumMerge(requests)",
-	MetricInputTokens:  "sumMerge(input_tokens)",
-	MetricOutputTokens: "sumMerge(output_tokens)",
-	MetricTokens:       "sumMerge(input_tokens) + sumMerge(output_tokens)",
+// exactExpr is m's merge expression over the state tables in the measures'
+// own types (exact), to order groups by: the sum of its measures'
+// warehouse.MergeExpr. ok is false for an unknown metric.
+func (m Metric) exactExpr() (expr string, ok bool) {
+	for _, x := range metrics {
+		if x.m != m {
+			continue
+		}
+		parts := make([]string, len(x.measures))
+		for i, name := range x.measures {
+			e, err := warehouse.MergeExpr(name)
+			if err != nil {
+				panic(err) // a measure renamed in warehouse; TestMetricExprs catches it
+			}
+			parts[i] = e
+		}
+		return strings.Join(parts, " + "), true
+	}
+	return "", false
+}
+
+// floatExpr is exactExpr as a Float64, for series and trends.
+func (m Metric) floatExpr() (expr string, ok bool) {
+	e, ok := m.exactExpr()
+	return "toFloat64(" + e + ")", ok
+}
+
+// unknownMetric is the error for a metric named s that is none of metrics.
+func unknownMetric(s string) error {
+	names := make([]string, len(metrics))
+	for i, x := range metrics {
+		names[i] = string(x.m)
+	}
+	return fmt.Errorf("unknown metric %q: want %s or %s", s, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
 // ParseMetric returns the metric named s ("" is cost), or an error naming
@@ -44,10 +76,10 @@ func ParseMetric(s string) (Metric, error) {
 	if s == "" {
 		return MetricCost, nil
 	}
-	if _, ok := metricExpr[Metric(s)]; ok {
+	if _, ok := Metric(s).exactExpr(); ok {
 		return Metric(s), nil
 	}
-	return "", fmt.Errorf("unknown metric %q: want cost, requests, input_tokens, output_tokens or tokens", s)
+	return "", unknownMetric(s)
 }
 
 // DailyQuery asks for one value per calendar day in Location, per group.
@@ -85,9 +117,9 @@ func (q *Querier) Daily(ctx context.Context, dq DailyQuery) (days []time.Time, o
 	if dq.Metric == "" {
 		dq.Metric = MetricCost
 	}
-	expr, ok := metricExpr[dq.Metric]
+	expr, ok := dq.Metric.floatExpr()
 	if !ok {
-		return nil, nil, fmt.Errorf("unknown metric %q", dq.Metric)
+		return nil, nil, unknownMetric(string(dq.Metric))
 	}
 	zone, err := zoneName(loc)
 	if err != nil {

@@ -319,7 +319,8 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals bool) (
 		if order == "" {
 			order = MetricCost
 		}
-		sb.WriteString("\nORDER BY " + orderExpr[order] + " DESC, " + keyList)
+		exact, _ := order.exactExpr() // normalize accepted only known metrics
+		sb.WriteString("\nORDER BY " + exact + " DESC, " + keyList)
 		fmt.Fprintf(&sb, "\nLIMIT %d", limit)
 	}
 	return sb.String(), args

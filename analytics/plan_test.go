@@ -257,3 +257,39 @@ func TestOptions(t *testing.T) {
 		t.Errorf("New did not fill defaults: %+v", q.opts)
 	}
 }
+
+// TestMetricExprs: every metric parses, and its expressions are the
+// warehouse's merge expressions of its measures, not spelled here.
+func TestMetricExprs(t *testing.T) {
+	want := map[Metric]string{
+		MetricCost:         "sumMerge(cost_usd)",
+		MetricRequests:     "sumMerge(requests)",
+		MetricInputTokens:  "sumMerge(input_tokens)",
+		MetricOutputTokens: "sumMerge(output_tokens)",
+		MetricTokens:       "sumMerge(input_tokens) + sumMerge(output_tokens)",
+	}
+	if len(metrics) != len(want) {
+		t.Fatalf("%d metrics, want %d", len(metrics), len(want))
+	}
+	for m, exact := range want {
+		if got, err := ParseMetric(string(m)); err != nil || got != m {
+			t.Errorf("ParseMetric(%q) = %q, %v", m, got, err)
+		}
+		if got, ok := m.exactExpr(); !ok || got != exact {
+			t.Errorf("%s exact = %q, %v; want %q", m, got, ok, exact)
+		}
+		if got, _ := m.floatExpr(); got != "toFloat64("+exact+")" {
+			t.Errorf("%s float = %q", m, got)
+		}
+	}
+	if m, err := ParseMetric(""); err != nil || m != MetricCost {
+		t.Errorf(`ParseMetric("") = %q, %v; want cost`, m, err)
+	}
+	_, err := ParseMetric("latency")
+	if err == nil || err.Error() != `unknown metric "latency": want cost, requests, input_tokens, output_tokens or tokens` {
+		t.Errorf("ParseMetric(latency) error = %v", err)
+	}
+	if _, err := warehouse.MergeExpr("latency"); err == nil {
+		t.Error("MergeExpr(latency) (a histogram) should fail")
+	}
+}

@@ -103,9 +103,9 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 	if res.Step == 0 {
 		res.Step = time.Hour
 	}
-	exact, ok := orderExpr[res.Metric]
+	exact, ok := res.Metric.exactExpr()
 	if !ok {
-		return res, fmt.Errorf("unknown metric %q: want cost, requests, input_tokens, output_tokens or tokens", sq.Metric)
+		return res, unknownMetric(string(sq.Metric))
 	}
 	g, err := stepGranularity(res.Step)
 	if err != nil {

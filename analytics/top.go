@@ -66,8 +66,8 @@ func (q *Querier) Top(ctx context.Context, tq TopQuery) (TopResult, error) {
 	if res.Metric == "" {
 		res.Metric = MetricCost
 	}
-	if _, ok := orderExpr[res.Metric]; !ok {
-		return res, fmt.Errorf("unknown metric %q: want cost, requests, input_tokens, output_tokens or tokens", tq.Metric)
+	if _, ok := res.Metric.exactExpr(); !ok {
+		return res, unknownMetric(string(tq.Metric))
 	}
 	if len(tq.By) == 0 {
 		return res, fmt.Errorf("top groups need at least one dimension to group by")

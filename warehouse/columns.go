@@ -276,11 +276,24 @@ func (m measure) mergeExprs() []string {
 		merge := "sumMap(" + m.name + "Map.idx, arrayMap(x -> toUInt64(x), " + m.name + "Map.cnt))"
 		return []string{m.countExpr(), merge + ".1", merge + ".2"}
 	}
-	merge := m.fn + "Merge(" + m.name + ")"
+	merge, _ := MergeExpr(m.name)
 	if m.name == "cost_usd" {
 		return []string{"toString(" + merge + ")"}
 	}
 	return []string{merge}
+}
+
+// MergeExpr is the expression merging the states of the measure named name
+// over a group, "sumMerge(requests)", in the measure's own type (the
+// decimal cost as Decimal, not as text). It fails for a name that is not a
+// stored measure or is a histogram (merged by MergeSelect).
+func MergeExpr(name string) (string, error) {
+	for _, m := range measures {
+		if m.name == name && !m.hist() {
+			return m.fn + "Merge(" + m.name + ")", nil
+		}
+	}
+	return "", fmt.Errorf("no rollup measure %q to merge", name)
 }
 
 // countExpr merges a histogram's total over a group: the number of
