@@ -27,6 +27,11 @@ func openTest(t *testing.T) (*Warehouse, *chtest.Server, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
+	// A fresh database on every run: with -count=N a test's database is
+	// otherwise the previous run's, already migrated.
+	if err := w.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+		t.Fatal(err)
+	}
 	return w, srv, db
 }
 
