@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -217,5 +218,84 @@ func TestRetainedWindowReusedOnlyAtTheSameOffset(t *testing.T) {
 	}
 	if st := c.parts[1]; st.dedupe == d1 || st.committed != 12 {
 		t.Errorf("partition 1 reused a window from before another member's commit: %+v", st)
+	}
+}
+
+// orderSink records the events added, in order.
+type orderSink struct {
+	recSink
+	added []string // partition/offset/event_id
+}
+
+func (s *orderSink) Add(p int32, off int64, e *schemas.Event) bool {
+	s.added = append(s.added, fmt.Sprintf("%d/%d/%s", p, off, e.EventID))
+	return true
+}
+
+// The look-ahead queue (accept) changes nothing a Sink sees: every event of
+// a fetch is added once, in order, with its own partition and offset, and
+// a duplicate is dropped whether it follows its original at once, within
+// the queue's length or beyond it, also across partitions of one poll.
+func TestDedupeLookAheadKeepsOrderAndDrops(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	opts := DefaultOptions()
+	opts.Brokers = []string{"127.0.0.1:1"}
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.Now = func() time.Time { return now }
+	sink := &orderSink{}
+	c, err := New(opts, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.cl.Close)
+	c.onAssigned(context.Background(), nil, topicMap(0, 1))
+	for _, st := range c.parts {
+		st.assigned = true
+	}
+	record := func(p int32, off int64, id string) *kgo.Record {
+		e := schemas.Event{EventID: id, Timestamp: now.Add(-time.Minute), Tenant: "t", Provider: "openai", Model: "gpt-4o",
+			Status: schemas.StatusOK, InputTokens: 1}
+		return &kgo.Record{Topic: schemas.DefaultTopic, Partition: p, Offset: off, Value: schemas.AppendJSON(nil, &e), Timestamp: now}
+	}
+	// Partition 0: ids 0..39, with id 3 again at once, id 5 again 10 later
+	// (inside the queue), id 1 again 30 later (beyond it); partition 1
+	// repeats partition 0's id 7 (another partition's window: not a
+	// duplicate there) and its own id twice.
+	var p0, p1 []*kgo.Record
+	var want []string
+	off := int64(0)
+	add := func(id string, dup bool) {
+		p0 = append(p0, record(0, off, id))
+		if !dup {
+			want = append(want, fmt.Sprintf("0/%d/%s", off, id))
+		}
+		off++
+	}
+	for i := 0; i < 40; i++ {
+		add(fmt.Sprintf("e%d", i), false)
+		switch i {
+		case 3:
+			add("e3", true)
+		case 15:
+			add("e5", true)
+		case 31:
+			add("e1", true)
+		}
+	}
+	for i, id := range []string{"e7", "x", "x"} {
+		p1 = append(p1, record(1, int64(i), id))
+	}
+	want = append(want, "1/0/e7", "1/1/x")
+	fetches := kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: schemas.DefaultTopic, Partitions: []kgo.FetchPartition{
+		{Partition: 0, Records: p0}, {Partition: 1, Records: p1}}}}}}
+	c.processFetches(fetches)
+	if !slices.Equal(sink.added, want) {
+		t.Errorf("added\n%v\nwant\n%v", sink.added, want)
+	}
+	if c.aheadN != 0 {
+		t.Errorf("%d events left in the look-ahead queue after the poll", c.aheadN)
+	}
+	if got := counter(t, c.m.duplicates); got != 4 {
+		t.Errorf("duplicates = %v, want 4", got)
 	}
 }

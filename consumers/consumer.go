@@ -86,6 +86,11 @@ type Consumer struct {
 	json  *schemas.Decoder
 	arrow *arrowcodec.Decoder
 	ev    schemas.Event
+	// ahead is the look-ahead queue of deduped events (accept): aheadN
+	// events from index aheadHead, empty between polls.
+	ahead     [dedupeAhead]ahead
+	aheadHead int
+	aheadN    int
 	spool *spool
 	// topicID caches the events topic's ID for offset commits; nil until
 	// looked up. Used by the poll goroutine and the callbacks only.

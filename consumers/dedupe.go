@@ -176,8 +176,26 @@ func (s *idSet) insert(h idHash) {
 // seen reports whether id was seen in the window and remembers it otherwise.
 // at is the record's arrival time in unix seconds; arrival times that go
 // backwards (producers' clocks differ) leave the window where it is.
-func (d *dedupe) seen(id string, at int64) bool {
-	h := d.hash(id)
+func (d *dedupe) seen(id string, at int64) bool { return d.seenHash(d.hash(id), at) }
+
+// prefetch starts loading the memory seenHash(h, …) reads first: the
+// filter word and the newest generation's slot of h. Catching up, nearly
+// every id is new and both are cache misses (the filter is about 1 MiB and
+// the sets many MiB per partition); prefetching a few events ahead
+// overlaps those misses instead of paying them one after the other.
+func (d *dedupe) prefetch(h idHash) {
+	if !d.started {
+		return
+	}
+	cell := (h[0] >> 1) & d.mask
+	prefetch(unsafe.Pointer(&d.filter[cell>>4]))
+	if g := d.gens[0]; g != nil && len(g.slots) > 0 {
+		prefetch(unsafe.Pointer(&g.slots[h[1]&uint64(len(g.slots)-1)]))
+	}
+}
+
+// seenHash is seen of the id whose hash is h.
+func (d *dedupe) seenHash(h idHash, at int64) bool {
 	cell := (h[0] >> 1) & d.mask
 	word, shift := cell>>4, (cell&15)*4
 	if d.started {

@@ -40,6 +40,11 @@ func (c *Consumer) processFetches(fetches kgo.Fetches) {
 			// key, value and headers, which are not pooled).
 			r.Recycle()
 		}
+		// The events still in the look-ahead queue are the partition's
+		// last: nothing waits beyond this poll (flushes, revokes and
+		// commits run between polls and see every event added).
+		c.drainAhead()
+		c.countIn()
 		if len(fp.Records) > 0 {
 			c.m.lag.WithLabelValues(strconv.Itoa(int(fp.Partition))).Set(float64(fp.HighWatermark - 1 - st.consumed))
 		}
@@ -125,19 +130,69 @@ func (c *Consumer) arrival(r *kgo.Record) int64 {
 	return at
 }
 
-// accept dedupes e and hands it to the Sink.
+// accept dedupes e and hands it to the Sink, through the look-ahead queue
+// when the partition dedupes: e is copied there, its id hashed and its
+// dedupe memory prefetched, and the queue's oldest event is looked up and
+// added once the queue is full (or drained at the end of the partition's
+// records). Events leave the queue in the order they came, so the Sink sees
+// the same events in the same order as without it.
 func (c *Consumer) accept(st *partState, r *kgo.Record, e *schemas.Event, arrival int64, warm bool) {
-	if st.dedupe != nil && st.dedupe.seen(e.EventID, arrival) {
+	if st.dedupe == nil {
 		if !warm {
-			c.m.duplicates.Inc()
+			c.in++
+			c.sink.Add(r.Partition, r.Offset, e)
 		}
 		return
 	}
-	if warm {
-		return
+	if c.aheadN == len(c.ahead) {
+		c.finishAhead()
 	}
-	c.in++
-	c.sink.Add(r.Partition, r.Offset, e)
+	p := &c.ahead[(c.aheadHead+c.aheadN)%len(c.ahead)]
+	c.aheadN++
+	p.st, p.partition, p.offset, p.arrival, p.warm = st, r.Partition, r.Offset, arrival, warm
+	p.h = st.dedupe.hash(e.EventID)
+	st.dedupe.prefetch(p.h)
+	p.ev = *e
+}
+
+// dedupeAhead is how many deduped events wait in the look-ahead queue:
+// enough to overlap their cache misses, few enough that the lines fetched
+// for the oldest are still cached when it is looked up.
+const dedupeAhead = 16
+
+// ahead is an event waiting in the look-ahead queue (Consumer.accept).
+type ahead struct {
+	st        *partState
+	partition int32
+	offset    int64
+	arrival   int64
+	warm      bool
+	h         idHash
+	ev        schemas.Event
+}
+
+// finishAhead looks up the oldest event of the look-ahead queue and hands
+// it to the Sink unless it is a duplicate.
+func (c *Consumer) finishAhead() {
+	p := &c.ahead[c.aheadHead]
+	c.aheadHead = (c.aheadHead + 1) % len(c.ahead)
+	c.aheadN--
+	if p.st.dedupe.seenHash(p.h, p.arrival) {
+		if !p.warm {
+			c.m.duplicates.Inc()
+		}
+	} else if !p.warm {
+		c.in++
+		c.sink.Add(p.partition, p.offset, &p.ev)
+	}
+	p.st, p.ev = nil, schemas.Event{} // keep no strings alive
+}
+
+// drainAhead finishes every event of the look-ahead queue.
+func (c *Consumer) drainAhead() {
+	for c.aheadN > 0 {
+		c.finishAhead()
+	}
 }
 
 // countIn moves the events accepted from one record to the metric (one
