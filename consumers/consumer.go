@@ -91,7 +91,7 @@ type Consumer struct {
 	ahead     [dedupeAhead]ahead
 	aheadHead int
 	aheadN    int
-	spool *spool
+	spool     *spool
 	// topicID caches the events topic's ID for offset commits; nil until
 	// looked up. Used by the poll goroutine and the callbacks only.
 	topicID *[16]byte
