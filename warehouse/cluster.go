@@ -378,7 +378,11 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 					continue
 				}
 			}
-			if err := mw.exec(ctx, st.sql); err != nil {
+			version, err := mw.ServerVersion(ctx)
+			if err != nil {
+				return fmt.Errorf("migration %s on cluster %s, member %s: %w", m.Name, cluster, addrs[i], err)
+			}
+			if err := mw.execWith(ctx, st.sql, alterSettings(version, st.sql)); err != nil {
 				return fmt.Errorf("migration %s on cluster %s, member %s: %q: %w", m.Name, cluster, addrs[i], firstLine(st.sql), err)
 			}
 		}
@@ -388,8 +392,15 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 
 // exec runs a statement on a connection that waits as long as ctx allows:
 // ON CLUSTER DDL answers once every member has run it.
-func (w *Warehouse) exec(ctx context.Context, q string) error {
-	return w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_ddl_task_timeout": 300})), q)
+func (w *Warehouse) exec(ctx context.Context, q string) error { return w.execWith(ctx, q, nil) }
+
+// execWith is exec with more settings (alterSettings).
+func (w *Warehouse) execWith(ctx context.Context, q string, extra clickhouse.Settings) error {
+	set := clickhouse.Settings{"distributed_ddl_task_timeout": 300}
+	for k, v := range extra {
+		set[k] = v
+	}
+	return w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithSettings(set)), q)
 }
 
 // checkCluster checks the columns of the local rollup tables, their input

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,6 +126,12 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 		}
 	}
 
+	version := ""
+	if pending {
+		if version, err = w.ServerVersion(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var out []MigrationResult
 	for _, m := range ms {
 		sum := sha256.Sum256([]byte(m.SQL))
@@ -145,7 +152,11 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 					continue
 				}
 			}
-			if err := conn.Exec(ctx, st.SQL); err != nil {
+			sctx := ctx
+			if set := alterSettings(version, st.SQL); set != nil {
+				sctx = clickhouse.Context(ctx, clickhouse.WithSettings(set))
+			}
+			if err := conn.Exec(sctx, st.SQL); err != nil {
 				return out, fmt.Errorf("cannot apply migration %s (statement %d, %q): %w", m.Name, i+1, firstLine(st.SQL), err)
 			}
 			res.Statements++
@@ -157,6 +168,31 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// alterSettings are the settings to run the migration statement q with on a
+// server of version: an ALTER on ClickHouse 20 and later waits for the
+// mutation it starts, on every replica (mutations_sync = 2). There a DROP
+// COLUMN returns before the parts have lost the column, and a migration's
+// next statement may add a column of the same name (0008 replaces stored
+// columns by ALIAS columns): it must find the drop done. 18.16 runs an
+// ALTER to the end before answering and does not know the setting: nil.
+func alterSettings(version, q string) clickhouse.Settings {
+	if !strings.HasPrefix(strings.TrimSpace(q), "ALTER ") || serverMajor(version) < 20 {
+		return nil
+	}
+	return clickhouse.Settings{"mutations_sync": 2}
+}
+
+// serverMajor is the major version of a version() string, "24.8.4.13" → 24
+// (0 when it does not start with a number).
+func serverMajor(version string) int {
+	major, _, _ := strings.Cut(version, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // migrationReadTimeout bounds how long a migration statement may run without

@@ -165,3 +165,26 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestAlterSettings: ALTERs wait for their mutation on servers that run
+// them asynchronously (20 and later), and nothing is set on 18.16, which
+// does not know mutations_sync.
+func TestAlterSettings(t *testing.T) {
+	for _, c := range []struct {
+		version, q string
+		want       bool
+	}{
+		{"18.16.1", "ALTER TABLE db.usage_1m DROP COLUMN latency_count", false},
+		{"19.17.6.36", "ALTER TABLE db.usage_1m DROP COLUMN latency_count", false},
+		{"20.3.21.2", "ALTER TABLE db.usage_1m DROP COLUMN latency_count", true},
+		{"24.8.4.13", "\\n  ALTER TABLE db.usage_1m ADD COLUMN x UInt8 ALIAS 1", true},
+		{"25.3.1.1", "CREATE TABLE db.t (x UInt8) ENGINE = Null", false},
+		{"25.3.1.1", "DROP TABLE IF EXISTS db.usage_1m_mv_v7", false},
+		{"", "ALTER TABLE db.t DROP COLUMN x", false},
+	} {
+		got := alterSettings(c.version, strings.ReplaceAll(c.q, "\\n", "\n"))
+		if (got != nil) != c.want || (c.want && got["mutations_sync"] != 2) {
+			t.Errorf("alterSettings(%q, %q) = %v, want mutations_sync=2: %v", c.version, c.q, got, c.want)
+		}
+	}
+}
