@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -265,7 +266,7 @@ func (c *Config) Rule(name string) *Rule {
 	return nil
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: `)
+var yamlLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+)(?:, column (\d+))?: `) })
 
 // yamlErrorPos takes the position out of a yaml.v3 error message.
 func yamlErrorPos(err error) (line, col int, msg string) {
@@ -275,7 +276,7 @@ func yamlErrorPos(err error) (line, col int, msg string) {
 		msg = te.Errors[0]
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
-	if m := yamlLineRE.FindStringSubmatchIndex(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatchIndex(msg); m != nil {
 		line, _ = strconv.Atoi(msg[m[2]:m[3]])
 		if m[4] >= 0 {
 			col, _ = strconv.Atoi(msg[m[4]:m[5]])
@@ -469,7 +470,7 @@ func (p *parser) stringMap(n *yaml.Node, field string) map[string]string {
 	return out
 }
 
-var ruleNameRE = regexp.MustCompile(`^[A-Za-z0-9_:-]{1,128}$`)
+var ruleNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_:-]{1,128}$`) })
 
 // commonFields are the fields every rule has; each kind adds its own.
 var commonFields = []string{"name", "kind", "scope", "by", "for", "keep_firing_for", "labels", "annotations", "notify"}
@@ -508,7 +509,7 @@ func (p *parser) rule(n *yaml.Node) *Rule {
 	if nn := fields["name"]; nn == nil {
 		p.errorf(n, "rule has no name")
 	} else if s, ok := p.str(nn, "name"); ok {
-		if !ruleNameRE.MatchString(s) {
+		if !ruleNameRE().MatchString(s) {
 			p.errorf(nn, "invalid rule name %q: want 1 to 128 letters, digits, '_', '-' or ':'", s)
 		}
 		r.Name = s

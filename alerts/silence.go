@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,13 +24,13 @@ type Silence struct {
 	Comment   string
 }
 
-var matcherRE = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)=(.*)$`)
+var matcherRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)=(.*)$`) })
 
 // ParseMatchers reads "name=value" matchers.
 func ParseMatchers(ms []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, m := range ms {
-		sm := matcherRE.FindStringSubmatch(strings.TrimSpace(m))
+		sm := matcherRE().FindStringSubmatch(strings.TrimSpace(m))
 		if sm == nil {
 			return nil, fmt.Errorf("cannot parse matcher %q: want name=value, e.g. tenant=acme or rule=monthly-budget", m)
 		}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -38,8 +39,12 @@ type SLO struct {
 }
 
 var (
-	latencyObjectiveRE = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*(?:under|<|<=|below)\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\s*$`)
-	errorObjectiveRE   = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*(?:success|successful|ok|available)?\s*$`)
+	latencyObjectiveRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*(?:under|<|<=|below)\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\s*$`)
+	})
+	errorObjectiveRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*(?:success|successful|ok|available)?\s*$`)
+	})
 )
 
 func parseObjective(p *parser, n *yaml.Node, latency bool) *SLO {
@@ -51,7 +56,7 @@ func parseObjective(p *parser, n *yaml.Node, latency bool) *SLO {
 	if latency {
 		re, want = latencyObjectiveRE, `"99% under 2000 ms"`
 	}
-	m := re.FindStringSubmatch(s)
+	m := re().FindStringSubmatch(s)
 	if m == nil {
 		p.errorf(n, "cannot parse objective %q: want %s", s, want)
 		return nil

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/costpipe/costpipe/report"
 )
@@ -26,7 +27,7 @@ var (
 )
 
 // safeName is a parameter name an error may quote.
-var safeName = regexp.MustCompile(`^[a-z_-]{1,32}$`)
+var safeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_-]{1,32}$`) })
 
 // urlParams are a URL's query parameters as report parameters.
 type urlParams struct{ v url.Values }
@@ -38,7 +39,7 @@ func newParams(q url.Values, allowed []string) (urlParams, error) {
 	for name, vals := range q {
 		if !slices.Contains(allowed, name) {
 			pe := &report.ParamError{Msg: "unknown parameter: this endpoint takes " + strings.Join(allowed, ", ")}
-			if safeName.MatchString(name) {
+			if safeName().MatchString(name) {
 				pe.Param = name
 				pe.Msg = fmt.Sprintf("unknown parameter %q: this endpoint takes %s", name, strings.Join(allowed, ", "))
 			}

@@ -47,12 +47,12 @@ type Topology struct {
 	Shards [][]string
 }
 
-var clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+var clusterNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
 
 // Topology reads cluster's shards and replicas from the server's
 // <remote_servers> (system.clusters).
 func (w *Warehouse) Topology(ctx context.Context, cluster string) (Topology, error) {
-	if !clusterNameRE.MatchString(cluster) {
+	if !clusterNameRE().MatchString(cluster) {
 		return Topology{}, fmt.Errorf("cluster name %q: want letters, digits, _ . - (as in <remote_servers>)", cluster)
 	}
 	rows, err := w.conn.Query(ctx, "SELECT shard_num, replica_num, host_name, port FROM system.clusters WHERE cluster = ? ORDER BY shard_num, replica_num", cluster)
@@ -118,7 +118,7 @@ func (w *Warehouse) ClusterOf(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m := distributedRE.FindStringSubmatch(full)
+	m := distributedRE().FindStringSubmatch(full)
 	if m == nil {
 		return "", fmt.Errorf("cannot read the cluster of %s.%s from its engine %q", w.database, Minute.Name(), full)
 	}
@@ -151,7 +151,7 @@ func (w *Warehouse) tableEngine(ctx context.Context, column string) (string, err
 	}
 }
 
-var distributedRE = regexp.MustCompile(`^Distributed\(\s*'?([^',\s)]+)'?`)
+var distributedRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Distributed\(\s*'?([^',\s)]+)'?`) })
 
 // replicatedPath is the ZooKeeper path of a replicated table created by
 // migration version: per shard for the rollups, one for the whole cluster
@@ -166,8 +166,10 @@ func replicatedPath(cluster, database, table string, version int, sharded bool) 
 }
 
 var (
-	createRE = regexp.MustCompile("^CREATE (TABLE|VIEW|MATERIALIZED VIEW) `?([A-Za-z0-9_]+)`?\\.`?([A-Za-z0-9_]+)`?")
-	engineRE = regexp.MustCompile(`ENGINE = (\w*)MergeTree(\(([^)]*)\))?`)
+	createRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile("^CREATE (TABLE|VIEW|MATERIALIZED VIEW) `?([A-Za-z0-9_]+)`?\\.`?([A-Za-z0-9_]+)`?")
+	})
+	engineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`ENGINE = (\w*)MergeTree(\(([^)]*)\))?`) })
 )
 
 // MigrateCluster creates (or checks) the costpipe database on cluster with
@@ -303,7 +305,9 @@ ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations",
 // clusterUpgradeRE matches what a migration may do to be applied to a
 // cluster by upgradeCluster: drop a rollup's input table or view, or alter
 // a rollup, its input table or view (the fence of 0003), by name.
-var clusterUpgradeRE = regexp.MustCompile("^(ALTER TABLE|DROP TABLE IF EXISTS) ([A-Za-z0-9_]+)\\.(usage_1[mhd](_input_v[0-9]+|_mv_v[0-9]+)?)( .*)?$")
+var clusterUpgradeRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile("^(ALTER TABLE|DROP TABLE IF EXISTS) ([A-Za-z0-9_]+)\\.(usage_1[mhd](_input_v[0-9]+|_mv_v[0-9]+)?)( .*)?$")
+})
 
 // upgradeCluster applies migration m to a cluster database. Its ALTER and
 // DROP statements run on every member in turn, each guard asked on that
@@ -327,7 +331,7 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 		if strings.HasPrefix(q, "CREATE ") {
 			continue
 		}
-		sm := clusterUpgradeRE.FindStringSubmatch(q)
+		sm := clusterUpgradeRE().FindStringSubmatch(q)
 		if sm == nil || sm[2] != db {
 			return fmt.Errorf("cannot upgrade database %s on cluster %s to migration %s: its statement %q has no cluster form in this costpipe (see docs/operations.md, \"Running on a ClickHouse cluster\")",
 				db, cluster, m.Name, firstLine(q))
@@ -481,7 +485,7 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 	}
 	// recreate turns a scratch CREATE into its cluster form in target.
 	recreate := func(o object, target string, sharded bool) (string, error) {
-		m := createRE.FindStringSubmatchIndex(o.query)
+		m := createRE().FindStringSubmatchIndex(o.query)
 		if m == nil {
 			return "", fmt.Errorf("cannot read the CREATE statement of %s.%s: %.80q", scratch, o.name, o.query)
 		}
@@ -490,7 +494,7 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 		q = strings.ReplaceAll(q, "`"+scratch+"`.", target+".")
 		q = strings.ReplaceAll(q, scratch+".", target+".")
 		if kind == "TABLE" {
-			em := engineRE.FindStringSubmatchIndex(q)
+			em := engineRE().FindStringSubmatchIndex(q)
 			if em != nil {
 				args := ""
 				if em[6] >= 0 && strings.TrimSpace(q[em[6]:em[7]]) != "" {

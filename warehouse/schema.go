@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Describe returns the columns of db.table as DESCRIBE TABLE reports them.
@@ -79,10 +80,10 @@ func diffColumns(got, want []Column) error {
 
 // aggVersion is the state version newer servers may print,
 // "AggregateFunction(1, sumMap, …)".
-var aggVersion = regexp.MustCompile(`AggregateFunction\(\d+,`)
+var aggVersion = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`AggregateFunction\(\d+,`) })
 
 // normType removes what servers print differently in type names: spaces
 // ("Decimal(38, 12)") and aggregate state versions.
 func normType(t string) string {
-	return aggVersion.ReplaceAllString(strings.ReplaceAll(t, " ", ""), "AggregateFunction(")
+	return aggVersion().ReplaceAllString(strings.ReplaceAll(t, " ", ""), "AggregateFunction(")
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -48,7 +49,7 @@ func DefaultOptions() Options {
 	return Options{DSN: DefaultDSN, DialTimeout: 5 * time.Second, MaxOpenConns: 4, MigrateLockWait: 15 * time.Minute}
 }
 
-var dbNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+var dbNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`) })
 
 // Validate reports the first option that cannot work.
 func (o Options) Validate() error {
@@ -79,16 +80,16 @@ func parseDSN(dsn string) (*clickhouse.Options, string, error) {
 	if db == "" {
 		db = "costpipe"
 	}
-	if !dbNameRE.MatchString(db) {
-		return nil, "", fmt.Errorf("clickhouse DSN %q: database name %q must match %s", redact(dsn), db, dbNameRE)
+	if !dbNameRE().MatchString(db) {
+		return nil, "", fmt.Errorf("clickhouse DSN %q: database name %q must match %s", redact(dsn), db, dbNameRE())
 	}
 	return opts, db, nil
 }
 
-var passwordRE = regexp.MustCompile(`(//[^:/@]*:)[^@]*@`)
+var passwordRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(//[^:/@]*:)[^@]*@`) })
 
 // redact hides a password in a DSN for error messages and logs.
-func redact(dsn string) string { return passwordRE.ReplaceAllString(dsn, "${1}***@") }
+func redact(dsn string) string { return passwordRE().ReplaceAllString(dsn, "${1}***@") }
 
 // Warehouse is a connection to the ClickHouse server that holds costpipe's database.
 type Warehouse struct {

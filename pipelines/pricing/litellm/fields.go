@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // providerNames maps LiteLLM's `litellm_provider` to costpipe's provider
@@ -96,9 +97,11 @@ var serviceTierSuffixes = map[string]string{
 // `_above_<N>_tokens`, optionally a service tier suffix. The alternation
 // lists cache_creation_input_token_cost_above_1hr before its prefix; the
 // rest of the key decides between them (1hr is not a threshold).
-var priceKey = regexp.MustCompile(`^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|` +
-	`cache_creation_input_token_cost_above_1hr|cache_creation_input_token_cost|output_cost_per_reasoning_token|` +
-	`input_cost_per_request)(?:_above_([0-9]+)(k?)_tokens)?(?:_(flex|priority|batches))?$`)
+var priceKey = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|` +
+		`cache_creation_input_token_cost_above_1hr|cache_creation_input_token_cost|output_cost_per_reasoning_token|` +
+		`input_cost_per_request)(?:_above_([0-9]+)(k?)_tokens)?(?:_(flex|priority|batches))?$`)
+})
 
 // keyInfo is a parsed price key.
 type keyInfo struct {
@@ -113,7 +116,7 @@ const maxAbove = 1_000_000_000
 // parseKey parses a LiteLLM key; ok is false for keys the importer does not
 // read. A threshold of 0 or above maxAbove gives above = -1.
 func parseKey(k string) (keyInfo, bool) {
-	m := priceKey.FindStringSubmatch(k)
+	m := priceKey().FindStringSubmatch(k)
 	if m == nil {
 		return keyInfo{}, false
 	}
