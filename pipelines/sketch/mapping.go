@@ -65,7 +65,6 @@ package sketch
 
 import (
 	"math"
-	"math/big"
 )
 
 // Alpha is the guaranteed relative accuracy of every quantile: 1%.
@@ -99,59 +98,32 @@ const numBuckets = int(MaxIndex) - int(MinIndex) + 1
 // than Gamma, so each holds at most one bucket boundary.
 const keyShift = 52 - 6
 
+// bounds[i−MinIndex] is fl(γ^i), the upper boundary of bucket i, and
+// values[i−MinIndex] is fl((1−α)·γ^i), the value of bucket i: tables.go,
+// written from exact rational arithmetic by
+//
+//go:generate go test -run TestTablesFile -update
+//
+// (compiled in, so that no process spends its start-up computing them;
+// TestTablesAreCorrectlyRounded checks every entry).
+
 var (
-	// bounds[i−MinIndex] is fl(γ^i), the upper boundary of bucket i.
-	bounds [numBuckets]float64
-	// values[i−MinIndex] is fl((1−α)·γ^i), the value of bucket i.
-	values [numBuckets]float64
 	// maxBound is bounds of MaxIndex; larger values are clamped.
-	maxBound float64
+	maxBound = bounds[numBuckets-1]
 	// keyBase is the key of MinValue.
-	keyBase uint64
+	keyBase = math.Float64bits(MinValue) >> keyShift
 	// lowIndex[key−keyBase] is the index of the smallest value ≥ MinValue
 	// having that key; a value with that key maps to it or to the next index.
-	lowIndex []int16
+	lowIndex = func() []int16 {
+		keyTop := math.Float64bits(maxBound) >> keyShift
+		low := make([]int16, keyTop-keyBase+1)
+		for k := range low {
+			lo := math.Float64frombits((keyBase + uint64(k)) << keyShift)
+			low[k] = searchIndex(max(lo, MinValue))
+		}
+		return low
+	}()
 )
-
-// init computes the tables: boundaries and values in 256-bit big.Float
-// arithmetic, each rounded once to float64, then the key look-up table.
-func init() {
-	const prec = 256
-	newF := func(v int64) *big.Float { return new(big.Float).SetPrec(prec).SetInt64(v) }
-	up := newF(101)
-	up.Quo(up, newF(99)) // γ
-	down := newF(99)
-	down.Quo(down, newF(101)) // 1/γ
-	oneMinusAlpha := newF(99)
-	oneMinusAlpha.Quo(oneMinusAlpha, newF(100))
-
-	v := newF(0)
-	set := func(i int, p *big.Float) {
-		bounds[i-int(MinIndex)], _ = p.Float64()
-		values[i-int(MinIndex)], _ = v.Mul(p, oneMinusAlpha).Float64()
-	}
-	// p is γ^i; q takes the next power (Mul into an operand would
-	// allocate).
-	p, q := newF(1), newF(0)
-	for i := 0; i <= int(MaxIndex); i++ {
-		set(i, p)
-		p, q = q.Mul(p, up), p
-	}
-	p.SetInt64(1)
-	for i := -1; i >= int(MinIndex); i-- {
-		p, q = q.Mul(p, down), p
-		set(i, p)
-	}
-	maxBound = bounds[numBuckets-1]
-
-	keyBase = math.Float64bits(MinValue) >> keyShift
-	keyTop := math.Float64bits(maxBound) >> keyShift
-	lowIndex = make([]int16, keyTop-keyBase+1)
-	for k := range lowIndex {
-		lo := math.Float64frombits((keyBase + uint64(k)) << keyShift)
-		lowIndex[k] = searchIndex(max(lo, MinValue))
-	}
-}
 
 // searchIndex is the reference mapping: the smallest i in [MinIndex,
 // MaxIndex] with x ≤ fl(γ^i), by binary search over the boundaries, for
