@@ -28,7 +28,7 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
 		return "", errors.New("cannot authenticate: the Authorization header is not \"Bearer KEY\"")
 	}
-	tenant, ok := s.keys.Load().Tenant(strings.TrimSpace(key))
+	tenant, ok := s.keys.Keys().Tenant(strings.TrimSpace(key))
 	if !ok {
 		return "", errors.New("cannot authenticate: unknown API key")
 	}

@@ -19,9 +19,6 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	inflight prometheus.Gauge
 	cache    *prometheus.CounterVec
-
-	keysReload *prometheus.CounterVec
-	keys       prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -36,14 +33,8 @@ func newMetrics() *metrics {
 			Help: "HTTP requests being answered."}),
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_serve_cache_total",
 			Help: "API answers by how they were obtained: hit (cached), shared (computed by a concurrent identical request), miss (computed)."}, []string{"result"}),
-		keysReload: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_serve_keys_reload_total",
-			Help: "Reloads of the API key file (SIGHUP), by result: ok, or error (the old keys stay)."}, []string{"result"}),
-		keys: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_serve_keys",
-			Help: "API keys in use."}),
 	}
-	m.keysReload.WithLabelValues("ok")
-	m.keysReload.WithLabelValues("error")
-	m.reg.MustRegister(m.requests, m.duration, m.inflight, m.cache, m.keysReload, m.keys,
+	m.reg.MustRegister(m.requests, m.duration, m.inflight, m.cache,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

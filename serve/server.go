@@ -25,8 +25,6 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/costpipe/costpipe/analytics"
@@ -45,8 +43,7 @@ type Server struct {
 	cache   *answerCache // nil when Options.CacheTTL is 0
 	handler http.Handler
 
-	keys     atomic.Pointer[ingest.Keys] // Options.Keys, then each reload's
-	reloadMu sync.Mutex                  // one reload at a time
+	keys *ingest.KeyRing // Options.Keys, then each reload's
 }
 
 // New returns a Server answering from q, whose warehouse w /readyz pings.
@@ -59,8 +56,8 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 		opts.Catalog = pricing.Default()
 	}
 	s := &Server{w: w, q: q, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), metrics: newMetrics()}
-	s.keys.Store(opts.Keys)
-	s.metrics.keys.Set(float64(opts.Keys.Len()))
+	s.keys = ingest.NewKeyRing(opts.Keys, opts.KeysFile, "costpipe_serve")
+	s.metrics.reg.MustRegister(s.keys.Collectors()...)
 	if opts.CacheTTL > 0 {
 		s.cache = newAnswerCache(opts.CacheTTL, opts.MaxCacheBytes, opts.Now)
 	}
@@ -97,22 +94,13 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 // costpipe_serve_keys_reload_total{result="error"} counts it. It returns
 // the number of keys now in use.
 func (s *Server) ReloadKeys() (int, error) {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	if s.opts.KeysFile == "" {
-		return s.keys.Load().Len(), errors.New("cannot reload API keys: the server was not given a key file")
-	}
-	k, err := ingest.LoadKeys(s.opts.KeysFile)
+	n, err := s.keys.Reload()
 	if err != nil {
-		s.metrics.keysReload.WithLabelValues("error").Inc()
-		s.opts.Logger.Error("cannot reload API keys; keeping the old ones", "file", s.opts.KeysFile, "keys", s.keys.Load().Len(), "err", err)
-		return s.keys.Load().Len(), err
+		s.opts.Logger.Error("cannot reload API keys; keeping the old ones", "file", s.opts.KeysFile, "keys", n, "err", err)
+		return n, err
 	}
-	s.keys.Store(k)
-	s.metrics.keysReload.WithLabelValues("ok").Inc()
-	s.metrics.keys.Set(float64(k.Len()))
-	s.opts.Logger.Info("API keys reloaded", "file", s.opts.KeysFile, "keys", k.Len())
-	return k.Len(), nil
+	s.opts.Logger.Info("API keys reloaded", "file", s.opts.KeysFile, "keys", n)
+	return n, nil
 }
 
 // Handler returns the server's HTTP handler.

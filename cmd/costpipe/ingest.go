@@ -106,6 +106,7 @@ func runIngest(c *cli.Context) error {
 		if opts.Keys, err = ingest.LoadKeys(keyFile); err != nil {
 			return &exitError{code: 2, msg: err.Error()}
 		}
+		opts.KeysFile = keyFile
 	}
 	if err := opts.Validate(); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
@@ -130,13 +131,12 @@ func runIngest(c *cli.Context) error {
 				case <-c.Context.Done():
 					return
 				case <-hup:
-					k, err := ingest.LoadKeys(keyFile)
+					n, err := srv.ReloadKeys()
 					if err != nil {
-						log.Error("cannot reload API keys; keeping the old ones", "err", err)
+						log.Error("cannot reload API keys; keeping the old ones", "file", keyFile, "keys", n, "err", err)
 						continue
 					}
-					srv.SetKeys(k)
-					log.Info("API keys reloaded", "file", keyFile, "keys", k.Len())
+					log.Info("API keys reloaded", "file", keyFile, "keys", n)
 				}
 			}
 		}()

@@ -28,9 +28,13 @@ type Options struct {
 
 	// Keys are the API keys the gateway accepts, each bound to one tenant
 	// or to every tenant. Default nil: no keys, which Validate refuses
-	// unless InsecureNoAuth is set. Server.SetKeys replaces them while
-	// serving (e.g. on SIGHUP).
+	// unless InsecureNoAuth is set.
 	Keys *Keys
+
+	// KeysFile is the file Keys were read from, if any: Server.ReloadKeys
+	// reads it again while serving (`costpipe ingest` on SIGHUP). Default
+	// "": ReloadKeys fails.
+	KeysFile string
 
 	// InsecureNoAuth, when Keys is nil, accepts requests without an
 	// Authorization header, for any tenant; events without a tenant are

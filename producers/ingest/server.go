@@ -56,7 +56,7 @@ type Server struct {
 	opts       Options
 	log        *slog.Logger
 	client     *kgo.Client
-	keys       atomic.Pointer[Keys]
+	keys       *KeyRing // Options.Keys, then each reload's; nil Keys: InsecureNoAuth
 	metrics    *metrics
 	handler    http.Handler
 	budget     byteBudget
@@ -87,7 +87,8 @@ func New(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.keys.Store(opts.Keys)
+	s.keys = NewKeyRing(opts.Keys, opts.KeysFile, "costpipe_ingest")
+	s.metrics.reg.MustRegister(s.keys.Collectors()...)
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.DefaultProduceTopic(opts.Topic),
@@ -133,12 +134,16 @@ func New(opts Options) (*Server, error) {
 // (OTLP/HTTP, otlp.go), GET /healthz, GET /readyz and GET /metrics.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// SetKeys replaces the API keys; requests already authenticated keep their
-// tenant. A nil k is ignored: use Options.InsecureNoAuth to run without keys.
-func (s *Server) SetKeys(k *Keys) {
-	if k != nil {
-		s.keys.Store(k)
+// ReloadKeys reads Options.KeysFile again and, when it parses, makes its
+// keys the ones requests are checked against (KeyRing.Reload): a file that
+// cannot be read or parsed changes nothing, and
+// costpipe_ingest_keys_reload_total{result="error"} counts it. It returns
+// the number of keys in use.
+func (s *Server) ReloadKeys() (int, error) {
+	if s.opts.Keys == nil {
+		return 0, errors.New("cannot reload API keys: the gateway runs without them (--insecure-no-auth)")
 	}
+	return s.keys.Reload()
 }
 
 // Serve answers HTTP requests on ln until ctx ends, then drains: it stops
@@ -345,7 +350,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 
 // authenticate returns the tenant of the request's API key.
 func (s *Server) authenticate(r *http.Request) (string, error) {
-	keys := s.keys.Load()
+	keys := s.keys.Keys()
 	if keys == nil {
 		return AnyTenant, nil // Options.InsecureNoAuth
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -506,18 +508,41 @@ func TestDrainTimeoutCutsOff(t *testing.T) {
 	abort()
 }
 
-func TestSetKeysReplacesKeys(t *testing.T) {
-	g := startGateway(t, nil)
-	k, err := ParseKeys(strings.NewReader("key-new acme\n"), "new.txt")
-	if err != nil {
+// ReloadKeys swaps the keys in from the file: the removed key is refused,
+// the new one accepted; a broken file keeps them, and the metrics count
+// both reloads.
+func TestReloadKeysReplacesKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys.txt")
+	if err := os.WriteFile(file, []byte("key-acme acme\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g.srv.SetKeys(k)
+	g := startGateway(t, func(o *Options) { o.KeysFile = file })
+	if err := os.WriteFile(file, []byte("key-new acme\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := g.srv.ReloadKeys(); err != nil || n != 1 {
+		t.Fatalf("ReloadKeys = %d, %v", n, err)
+	}
 	if resp, _ := g.post(t, "key-acme", event("k-1", "acme")); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("old key: status %d, want 401", resp.StatusCode)
 	}
 	if resp, _ := g.post(t, "key-new", event("k-2", "acme")); resp.StatusCode != http.StatusAccepted {
 		t.Errorf("new key: status %d, want 202", resp.StatusCode)
+	}
+	if err := os.WriteFile(file, []byte("key-new acme\nkey-new beta\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.srv.ReloadKeys(); err == nil || !strings.Contains(err.Error(), "keys.txt:2") {
+		t.Errorf("ReloadKeys of a file with a repeated key = %v, want an error naming keys.txt:2", err)
+	}
+	if resp, _ := g.post(t, "key-new", event("k-3", "acme")); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("after a failed reload: status %d, want 202 (the old keys stay)", resp.StatusCode)
+	}
+	for sample, want := range map[string]float64{`costpipe_ingest_keys_reload_total{result="ok"}`: 1,
+		`costpipe_ingest_keys_reload_total{result="error"}`: 1, "costpipe_ingest_keys": 1} {
+		if got := metricValue(t, g, sample); got != want {
+			t.Errorf("%s = %v, want %v", sample, got, want)
+		}
 	}
 }
 
