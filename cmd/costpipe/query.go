@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -176,7 +178,19 @@ func (f flagParams) IsSet(name string) bool { return f.c.IsSet(name) }
 func (f flagParams) Name(name string) string { return "--" + name }
 
 func runQueryUsage(c *cli.Context) error {
-	req, format, err := parseUsageFlags(c, time.Now())
+	return runReport(c, func(c *cli.Context) (report.Usage, render.Format, error) { return parseUsageFlags(c, time.Now()) },
+		func(ctx context.Context, q *analytics.Querier, req report.Usage, f render.Format) (*render.Table, error) {
+			return report.UsageTable(ctx, q, req, f == render.FormatTable)
+		})
+}
+
+// runReport is the body of every query subcommand: parse the request and
+// --format from the flags (an error is a usage error, exit status 2), open
+// the querier, build the table (an error fails the query, status 1, with
+// the migrate hint; an *exitError keeps its status) and write it.
+func runReport[R any](c *cli.Context, parse func(*cli.Context) (R, render.Format, error),
+	table func(context.Context, *analytics.Querier, R, render.Format) (*render.Table, error)) error {
+	req, format, err := parse(c)
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
@@ -185,11 +199,30 @@ func runQueryUsage(c *cli.Context) error {
 		return err
 	}
 	defer w.Close()
-	t, err := report.UsageTable(c.Context, q, req, format == render.FormatTable)
+	t, err := table(c.Context, q, req, format)
 	if err != nil {
+		if ee := (*exitError)(nil); errors.As(err, &ee) {
+			return err
+		}
 		return migrateHint(err, w)
 	}
 	return writeReport(c, format, t)
+}
+
+// withFormat adds --format to a parser of the request alone.
+func withFormat[R any](parse func(*cli.Context) (R, error)) func(*cli.Context) (R, render.Format, error) {
+	return func(c *cli.Context) (R, render.Format, error) {
+		var zero R
+		if c.NArg() > 0 {
+			return zero, "", fmt.Errorf("query %s takes no arguments, got %q", c.Command.Name, c.Args().First())
+		}
+		format, err := parseFormat(c)
+		if err != nil {
+			return zero, "", err
+		}
+		req, err := parse(c)
+		return req, format, err
+	}
 }
 
 // openQuerier opens the warehouse of --clickhouse and a querier on it.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/report"
 )
@@ -36,18 +38,8 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 }
 
 func runQueryLatency(c *cli.Context) error {
-	req, format, err := parseQueryFlags(c, time.Now())
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	w, q, err := openQuerier(c)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	t, err := report.LatencyTable(c.Context, q, req, format == render.FormatTable)
-	if err != nil {
-		return migrateHint(err, w)
-	}
-	return writeReport(c, format, t)
+	return runReport(c, func(c *cli.Context) (report.Usage, render.Format, error) { return parseQueryFlags(c, time.Now()) },
+		func(ctx context.Context, q *analytics.Querier, req report.Usage, f render.Format) (*render.Table, error) {
+			return report.LatencyTable(ctx, q, req, f == render.FormatTable)
+		})
 }

@@ -266,6 +266,9 @@ func TestQueryReportsBadFlags(t *testing.T) {
 	}{
 		{[]string{"latency", "--format", "xml"}, `invalid --format "xml": want table, json, csv or arrow`},
 		{[]string{"latency", "stray"}, `query latency takes no arguments, got "stray"`},
+		{[]string{"top", "stray"}, `query top takes no arguments, got "stray"`},
+		{[]string{"series", "stray"}, `query series takes no arguments, got "stray"`},
+		{[]string{"forecast", "stray"}, `query forecast takes no arguments, got "stray"`},
 		{[]string{"latency", "--by", "region"}, `invalid --by dimension "region"`},
 		{[]string{"top"}, "query top needs --by"},
 		{[]string{"top", "--by", "tenant", "-n", "0"}, "invalid --limit 0: want 1 to 100000"},

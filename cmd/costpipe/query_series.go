@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/report"
 )
 
@@ -45,28 +46,12 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 }
 
 func runQuerySeries(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return &exitError{code: 2, msg: fmt.Sprintf("query series takes no arguments, got %q", c.Args().First())}
-	}
-	format, err := parseFormat(c)
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	req, err := report.ParseSeries(flagParams{c}, time.Now())
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	w, q, err := openQuerier(c)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	t, err := report.SeriesTable(c.Context, q, req)
-	if errors.Is(err, analytics.ErrTooManySteps) {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	if err != nil {
-		return migrateHint(err, w)
-	}
-	return writeReport(c, format, t)
+	return runReport(c, withFormat(func(c *cli.Context) (report.Series, error) { return report.ParseSeries(flagParams{c}, time.Now()) }),
+		func(ctx context.Context, q *analytics.Querier, req report.Series, _ render.Format) (*render.Table, error) {
+			t, err := report.SeriesTable(ctx, q, req)
+			if errors.Is(err, analytics.ErrTooManySteps) {
+				return nil, &exitError{code: 2, msg: err.Error()}
+			}
+			return t, err
+		})
 }

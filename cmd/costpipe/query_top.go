@@ -1,12 +1,13 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/report"
 )
 
@@ -41,25 +42,9 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 }
 
 func runQueryTop(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return &exitError{code: 2, msg: fmt.Sprintf("query top takes no arguments, got %q", c.Args().First())}
-	}
-	format, err := parseFormat(c)
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	req, err := report.ParseTop(flagParams{c}, time.Now(), analytics.DefaultOptions().MaxRows)
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	w, q, err := openQuerier(c)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	t, err := report.TopTable(c.Context, q, req)
-	if err != nil {
-		return migrateHint(err, w)
-	}
-	return writeReport(c, format, t)
+	return runReport(c, withFormat(func(c *cli.Context) (report.Top, error) {
+		return report.ParseTop(flagParams{c}, time.Now(), analytics.DefaultOptions().MaxRows)
+	}), func(ctx context.Context, q *analytics.Querier, req report.Top, _ render.Format) (*render.Table, error) {
+		return report.TopTable(ctx, q, req)
+	})
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/report"
 )
@@ -32,7 +34,7 @@ func metricFlag(what string) cli.Flag {
 // and reads --format.
 func parseTrendFlags(c *cli.Context) (render.Format, error) {
 	if c.NArg() > 0 {
-		return "", fmt.Errorf("%s takes no arguments, got %q", c.Command.FullName(), c.Args().First())
+		return "", fmt.Errorf("query %s takes no arguments, got %q", c.Command.Name, c.Args().First())
 	}
 	return parseFormat(c)
 }
@@ -62,32 +64,22 @@ Examples:
 		Flags: append(trendFlags(),
 			&cli.IntFlag{Name: "window", Value: 28, EnvVars: []string{"COSTPIPE_QUERY_WINDOW"},
 				Usage: "`DAYS` of the trend (14 to 366)"}),
-		Action: runQueryGrowth,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &exitError{code: 2, msg: err.Error() + " (see costpipe query growth --help)"}
-		},
+		Action:       runQueryGrowth,
+		OnUsageError: usageError("growth"),
 	}
 }
 
 func runQueryGrowth(c *cli.Context) error {
-	format, err := parseTrendFlags(c)
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	req, err := report.ParseGrowth(flagParams{c}, time.Now())
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	w, q, err := openQuerier(c)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	t, err := report.GrowthTable(c.Context, q, req)
-	if err != nil {
-		return migrateHint(err, w)
-	}
-	return writeReport(c, format, t)
+	return runReport(c, func(c *cli.Context) (report.Growth, render.Format, error) {
+		format, err := parseTrendFlags(c)
+		if err != nil {
+			return report.Growth{}, "", err
+		}
+		req, err := report.ParseGrowth(flagParams{c}, time.Now())
+		return req, format, err
+	}, func(ctx context.Context, q *analytics.Querier, req report.Growth, _ render.Format) (*render.Table, error) {
+		return report.GrowthTable(ctx, q, req)
+	})
 }
 
 func queryForecastCommand() *cli.Command {
@@ -121,30 +113,20 @@ Examples:
 				Usage: "the period's budget in the metric's unit (`USD` for cost), per group"},
 			&cli.IntFlag{Name: "history", Value: 91, EnvVars: []string{"COSTPIPE_QUERY_HISTORY"},
 				Usage: "`DAYS` of history to fit and backtest on"}),
-		Action: runQueryForecast,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &exitError{code: 2, msg: err.Error() + " (see costpipe query forecast --help)"}
-		},
+		Action:       runQueryForecast,
+		OnUsageError: usageError("forecast"),
 	}
 }
 
 func runQueryForecast(c *cli.Context) error {
-	format, err := parseTrendFlags(c)
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	req, err := report.ParseForecast(flagParams{c}, time.Now())
-	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	w, q, err := openQuerier(c)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	t, err := report.ForecastTable(c.Context, q, req)
-	if err != nil {
-		return migrateHint(err, w)
-	}
-	return writeReport(c, format, t)
+	return runReport(c, func(c *cli.Context) (report.Forecast, render.Format, error) {
+		format, err := parseTrendFlags(c)
+		if err != nil {
+			return report.Forecast{}, "", err
+		}
+		req, err := report.ParseForecast(flagParams{c}, time.Now())
+		return req, format, err
+	}, func(ctx context.Context, q *analytics.Querier, req report.Forecast, _ render.Format) (*render.Table, error) {
+		return report.ForecastTable(ctx, q, req)
+	})
 }

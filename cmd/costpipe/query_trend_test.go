@@ -16,7 +16,7 @@ func TestQueryGrowthForecastUsageErrors(t *testing.T) {
 		{[]string{"growth", "--format", "xml"}, `invalid --format "xml"`},
 		{[]string{"growth", "--by", "region"}, `invalid --by dimension "region"`},
 		{[]string{"growth", "--at", "yesterday"}, `invalid --at`},
-		{[]string{"growth", "extra"}, `takes no arguments`},
+		{[]string{"growth", "extra"}, `query growth takes no arguments, got "extra"`},
 		{[]string{"forecast", "--period", "year"}, `invalid --period: unknown period "year"`},
 		{[]string{"forecast", "--budget", "-5"}, `invalid --budget -5`},
 		{[]string{"forecast", "--horizon", "400"}, `invalid --horizon 400`},
