@@ -25,19 +25,9 @@ type ErrorRateSpec struct {
 func parseErrorRate(p *parser, r *Rule, f map[string]*yaml.Node) spec {
 	s := &ErrorRateSpec{Window: 5 * time.Minute, MinRequests: 100}
 	p.positive(f["min_requests"], &s.MinRequests, "min_requests", true)
-	if n := f["objective"]; n != nil {
-		for _, other := range []string{"threshold_pct", "window"} {
-			if f[other] != nil {
-				p.errorf(f[other], "%s does not apply to an SLO rule (objective): its windows are the burn rates'", other)
-			}
-		}
-		if s.SLO = parseObjective(p, n, false); s.SLO != nil && f["burn_rates"] != nil {
-			s.SLO.BurnRates = parseBurnRates(p, f["burn_rates"])
-		}
+	if slo, ok := parseSLORule(p, f, false, "threshold_pct", "window"); ok {
+		s.SLO = slo
 		return s
-	}
-	if f["burn_rates"] != nil {
-		p.errorf(f["burn_rates"], "burn_rates need an objective such as \"99.5%%\"")
 	}
 	if !p.require(r, f, "threshold_pct") {
 		return nil

@@ -30,19 +30,9 @@ type LatencySpec struct {
 func parseLatency(p *parser, r *Rule, f map[string]*yaml.Node) spec {
 	s := &LatencySpec{Percentile: 99, Window: 5 * time.Minute, MinRequests: 100}
 	p.positive(f["min_requests"], &s.MinRequests, "min_requests", true)
-	if n := f["objective"]; n != nil {
-		for _, other := range []string{"threshold_ms", "percentile", "window"} {
-			if f[other] != nil {
-				p.errorf(f[other], "%s does not apply to an SLO rule (objective): its windows are the burn rates'", other)
-			}
-		}
-		if s.SLO = parseObjective(p, n, true); s.SLO != nil && f["burn_rates"] != nil {
-			s.SLO.BurnRates = parseBurnRates(p, f["burn_rates"])
-		}
+	if slo, ok := parseSLORule(p, f, true, "threshold_ms", "percentile", "window"); ok {
+		s.SLO = slo
 		return s
-	}
-	if f["burn_rates"] != nil {
-		p.errorf(f["burn_rates"], "burn_rates need an objective such as \"99%% under 2000 ms\"")
 	}
 	if !p.require(r, f, "threshold_ms") {
 		return nil

@@ -47,6 +47,34 @@ var (
 	})
 )
 
+// parseSLORule reads the SLO part of an error_rate (latency false) or
+// latency rule: ok when the rule has an objective, then the SLO (nil when
+// it does not parse; p has the error). The threshold fields named in
+// notSLO do not apply to it and are errors; burn_rates without an
+// objective are too.
+func parseSLORule(p *parser, f map[string]*yaml.Node, latency bool, notSLO ...string) (slo *SLO, ok bool) {
+	n := f["objective"]
+	if n == nil {
+		if f["burn_rates"] != nil {
+			example := `"99.5%"`
+			if latency {
+				example = `"99% under 2000 ms"`
+			}
+			p.errorf(f["burn_rates"], "burn_rates need an objective such as %s", example)
+		}
+		return nil, false
+	}
+	for _, other := range notSLO {
+		if f[other] != nil {
+			p.errorf(f[other], "%s does not apply to an SLO rule (objective): its windows are the burn rates'", other)
+		}
+	}
+	if slo = parseObjective(p, n, latency); slo != nil && f["burn_rates"] != nil {
+		slo.BurnRates = parseBurnRates(p, f["burn_rates"])
+	}
+	return slo, true
+}
+
 func parseObjective(p *parser, n *yaml.Node, latency bool) *SLO {
 	s, ok := p.str(n, "objective")
 	if !ok {
