@@ -504,3 +504,33 @@ func TestTimezone(t *testing.T) {
 		t.Error("start accepted a time zone that is not a name")
 	}
 }
+
+// TestWriteConfigLocal: the development server's choices (cmd/chlocal)
+// reach the files, and the tests' defaults stay as they were.
+func TestWriteConfigLocal(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := WriteConfig(Config{Dir: dir, TCPPort: 9000, HTTPPort: 8123, Major: 18, MarkCacheBytes: 256 << 20,
+		LogFiles: 3, ZSTD: true, WrittenBy: "scripts/clickhouse-local.sh"}); err != nil {
+		t.Fatal(err)
+	}
+	config, _ := os.ReadFile(filepath.Join(dir, "config.xml"))
+	for _, want := range []string{"<count>3</count>", "<mark_cache_size>268435456</mark_cache_size>", "<method>zstd</method>",
+		"<timezone>UTC</timezone>", "Written by scripts/clickhouse-local.sh"} {
+		if !strings.Contains(string(config), want) {
+			t.Errorf("config lacks %q:\n%s", want, config)
+		}
+	}
+	dir = t.TempDir()
+	if _, err := writeConfig(dir, 1, 2, 24, "Europe/Berlin"); err != nil {
+		t.Fatal(err)
+	}
+	config, _ = os.ReadFile(filepath.Join(dir, "config.xml"))
+	for _, want := range []string{"<count>1</count>", "<mark_cache_size>67108864</mark_cache_size>", "<timezone>Europe/Berlin</timezone>"} {
+		if !strings.Contains(string(config), want) {
+			t.Errorf("test config lacks %q:\n%s", want, config)
+		}
+	}
+	if strings.Contains(string(config), "zstd") {
+		t.Error("test config compresses with zstd")
+	}
+}
