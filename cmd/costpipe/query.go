@@ -209,7 +209,21 @@ func runReport[R any](c *cli.Context, parse func(*cli.Context) (R, render.Format
 	return writeReport(c, format, t)
 }
 
-// withFormat adds --format to a parser of the request alone.
+// fromFlags is a parser of runReport: the report request as parse reads it
+// from the flags, now, and --format.
+func fromFlags[R any](parse func(report.Params, time.Time) (R, error)) func(*cli.Context) (R, render.Format, error) {
+	return withFormat(func(c *cli.Context) (R, error) { return parse(flagParams{c}, time.Now()) })
+}
+
+// tableOf is a table builder of runReport that does not depend on --format.
+func tableOf[R any](table func(context.Context, *analytics.Querier, R) (*render.Table, error)) func(context.Context, *analytics.Querier, R, render.Format) (*render.Table, error) {
+	return func(ctx context.Context, q *analytics.Querier, req R, _ render.Format) (*render.Table, error) {
+		return table(ctx, q, req)
+	}
+}
+
+// withFormat adds --format to a parser of the request alone, refusing
+// arguments.
 func withFormat[R any](parse func(*cli.Context) (R, error)) func(*cli.Context) (R, render.Format, error) {
 	return func(c *cli.Context) (R, render.Format, error) {
 		var zero R

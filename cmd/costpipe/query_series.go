@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,12 +45,11 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 }
 
 func runQuerySeries(c *cli.Context) error {
-	return runReport(c, withFormat(func(c *cli.Context) (report.Series, error) { return report.ParseSeries(flagParams{c}, time.Now()) }),
-		func(ctx context.Context, q *analytics.Querier, req report.Series, _ render.Format) (*render.Table, error) {
-			t, err := report.SeriesTable(ctx, q, req)
-			if errors.Is(err, analytics.ErrTooManySteps) {
-				return nil, &exitError{code: 2, msg: err.Error()}
-			}
-			return t, err
-		})
+	return runReport(c, fromFlags(report.ParseSeries), tableOf(func(ctx context.Context, q *analytics.Querier, req report.Series) (*render.Table, error) {
+		t, err := report.SeriesTable(ctx, q, req)
+		if errors.Is(err, analytics.ErrTooManySteps) {
+			return nil, &exitError{code: 2, msg: err.Error()} // a usage error: a larger --step
+		}
+		return t, err
+	}))
 }

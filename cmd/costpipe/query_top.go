@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/analytics"
-	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/report"
 )
 
@@ -42,9 +40,8 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 }
 
 func runQueryTop(c *cli.Context) error {
-	return runReport(c, withFormat(func(c *cli.Context) (report.Top, error) {
-		return report.ParseTop(flagParams{c}, time.Now(), analytics.DefaultOptions().MaxRows)
-	}), func(ctx context.Context, q *analytics.Querier, req report.Top, _ render.Format) (*render.Table, error) {
-		return report.TopTable(ctx, q, req)
-	})
+	parse := func(p report.Params, now time.Time) (report.Top, error) {
+		return report.ParseTop(p, now, analytics.DefaultOptions().MaxRows)
+	}
+	return runReport(c, fromFlags(parse), tableOf(report.TopTable))
 }

@@ -1,14 +1,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"time"
-
 	"github.com/urfave/cli/v2"
 
-	"github.com/costpipe/costpipe/analytics"
-	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/report"
 )
 
@@ -28,15 +22,6 @@ func trendFlags() []cli.Flag {
 func metricFlag(what string) cli.Flag {
 	return &cli.StringFlag{Name: "metric", Value: "cost", EnvVars: []string{"COSTPIPE_QUERY_METRIC"},
 		Usage: what + ", `METRIC`: cost (USD), requests, input_tokens, output_tokens or tokens"}
-}
-
-// parseTrendFlags checks that query growth and forecast got no arguments
-// and reads --format.
-func parseTrendFlags(c *cli.Context) (render.Format, error) {
-	if c.NArg() > 0 {
-		return "", fmt.Errorf("query %s takes no arguments, got %q", c.Command.Name, c.Args().First())
-	}
-	return parseFormat(c)
 }
 
 func queryGrowthCommand() *cli.Command {
@@ -70,16 +55,7 @@ Examples:
 }
 
 func runQueryGrowth(c *cli.Context) error {
-	return runReport(c, func(c *cli.Context) (report.Growth, render.Format, error) {
-		format, err := parseTrendFlags(c)
-		if err != nil {
-			return report.Growth{}, "", err
-		}
-		req, err := report.ParseGrowth(flagParams{c}, time.Now())
-		return req, format, err
-	}, func(ctx context.Context, q *analytics.Querier, req report.Growth, _ render.Format) (*render.Table, error) {
-		return report.GrowthTable(ctx, q, req)
-	})
+	return runReport(c, fromFlags(report.ParseGrowth), tableOf(report.GrowthTable))
 }
 
 func queryForecastCommand() *cli.Command {
@@ -119,14 +95,5 @@ Examples:
 }
 
 func runQueryForecast(c *cli.Context) error {
-	return runReport(c, func(c *cli.Context) (report.Forecast, render.Format, error) {
-		format, err := parseTrendFlags(c)
-		if err != nil {
-			return report.Forecast{}, "", err
-		}
-		req, err := report.ParseForecast(flagParams{c}, time.Now())
-		return req, format, err
-	}, func(ctx context.Context, q *analytics.Querier, req report.Forecast, _ render.Format) (*render.Table, error) {
-		return report.ForecastTable(ctx, q, req)
-	})
+	return runReport(c, fromFlags(report.ParseForecast), tableOf(report.ForecastTable))
 }
