@@ -9,6 +9,7 @@ import (
 
 	"github.com/costpipe/costpipe/alerts/notify"
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -18,16 +19,7 @@ func TestMain(m *testing.M) { chtest.Main(m) }
 func openStore(t *testing.T) (*warehouse.Warehouse, *Store) {
 	t.Helper()
 	srv := chtest.Shared(t)
-	o := warehouse.DefaultOptions()
-	o.DSN = srv.DSN(srv.NewDatabase(t))
-	w, err := warehouse.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := w.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w := whtest.Migrated(t, srv.DSN(srv.NewDatabase(t)))
 	return w, NewStore(w, time.Now)
 }
 

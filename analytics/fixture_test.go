@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/pipelines/sketch"
 	"github.com/costpipe/costpipe/warehouse"
@@ -22,17 +23,7 @@ func TestMain(m *testing.M) { chtest.Main(m) }
 func migratedDB(t *testing.T) *warehouse.Warehouse {
 	t.Helper()
 	srv := chtest.Shared(t)
-	o := warehouse.DefaultOptions()
-	o.DSN = srv.DSN(srv.NewDatabase(t))
-	w, err := warehouse.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := w.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return w
+	return whtest.Migrated(t, srv.DSN(srv.NewDatabase(t)))
 }
 
 // event is one synthetic inference call. The fixture lands events the way

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -19,16 +20,7 @@ func TestTimezoneServers(t *testing.T) {
 		t.Run(tz, func(t *testing.T) {
 			srv := chtest.StartWithOptions(t, chtest.Options{Timezone: tz})
 			ctx := context.Background()
-			o := warehouse.DefaultOptions()
-			o.DSN = srv.DSN("costpipe")
-			w, err := warehouse.Open(ctx, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			if _, err := w.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			w := whtest.Migrated(t, srv.DSN("costpipe"))
 			for i, ev := range []struct {
 				ts       time.Time
 				requests uint64

@@ -15,6 +15,7 @@ import (
 	"github.com/costpipe/costpipe/consumers"
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/kafkatest"
+	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/pipelines/usage"
 	"github.com/costpipe/costpipe/schemas"
@@ -39,16 +40,7 @@ func newEnv(t *testing.T, partitions int) *env {
 	b := kafkatest.Start(t, partitions)
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
-	opts := warehouse.DefaultOptions()
-	opts.DSN = srv.DSN(db)
-	w, err := warehouse.Open(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := w.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w := whtest.Migrated(t, srv.DSN(db))
 	return &env{t: t, b: b, brokers: b.Addr(), srv: srv, db: db, w: w, now: time.Now().UTC()}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/pipelines/sketch"
 	"github.com/costpipe/costpipe/warehouse"
@@ -22,16 +23,7 @@ func TestMain(m *testing.M) { chtest.Main(m) }
 func TestLatencyStepsTableEqualsPerStep(t *testing.T) {
 	srv := chtest.Shared(t)
 	ctx := context.Background()
-	o := warehouse.DefaultOptions()
-	o.DSN = srv.DSN(srv.NewDatabase(t))
-	w, err := warehouse.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w := whtest.Migrated(t, srv.DSN(srv.NewDatabase(t)))
 	start := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
 	off := int64(0)
 	for _, tb := range warehouse.Tables {

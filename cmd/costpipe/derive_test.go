@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -24,16 +25,8 @@ func deriveDB(t *testing.T) (string, *warehouse.Warehouse) {
 	t.Helper()
 	srv := chtest.Shared(t)
 	ctx := context.Background()
-	o := warehouse.DefaultOptions()
-	o.DSN = srv.DSN(srv.NewDatabase(t))
-	w, err := warehouse.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := w.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	dsn := srv.DSN(srv.NewDatabase(t))
+	w := whtest.Migrated(t, dsn)
 	start := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
 	end := time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
 	byMonth := map[warehouse.Month][]warehouse.Rollup{}
@@ -56,7 +49,7 @@ func deriveDB(t *testing.T) (string, *warehouse.Warehouse) {
 			}
 		}
 	}
-	return o.DSN, w
+	return dsn, w
 }
 
 // TestDeriveCommand: derive --once back-fills the missing days and says

@@ -14,6 +14,7 @@ import (
 
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/faultproxy"
+	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -205,16 +206,7 @@ func testLogOut() io.Writer {
 func TestClickHouseStoppedMidFlush(t *testing.T) {
 	srv := chtest.Start(t)
 	db := srv.NewDatabase(t)
-	o := warehouse.DefaultOptions()
-	o.DSN = srv.DSN(db)
-	w, err := warehouse.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := w.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w := whtest.Migrated(t, srv.DSN(db))
 	opts := DefaultOptions()
 	opts.RetryMin, opts.RetryMax = 20*time.Millisecond, 200*time.Millisecond
 	opts.InsertTimeout = 5 * time.Second

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/schemas"
 	"github.com/costpipe/costpipe/warehouse"
@@ -17,16 +18,7 @@ func newPipeline(t *testing.T) (*Pipeline, *warehouse.Warehouse, string) {
 	t.Helper()
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
-	o := warehouse.DefaultOptions()
-	o.DSN = srv.DSN(db)
-	w, err := warehouse.Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if _, err := w.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	w := whtest.Migrated(t, srv.DSN(db))
 	opts := DefaultOptions()
 	opts.MaxEventAge = 20 * 365 * 24 * time.Hour // the tests' events are from fixed dates
 	p, err := New(w, opts)
