@@ -185,7 +185,9 @@ func (c *Consumer) finishAhead() {
 		c.in++
 		c.sink.Add(p.partition, p.offset, &p.ev)
 	}
-	p.st, p.ev = nil, schemas.Event{} // keep no strings alive
+	// The slot keeps its event until it is reused: at most dedupeAhead
+	// events' strings stay reachable, and clearing it would cost a write
+	// of a whole event per event.
 }
 
 // drainAhead finishes every event of the look-ahead queue.
