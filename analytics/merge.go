@@ -23,6 +23,14 @@ func (n normalized) mergeSelect() string {
 	return warehouse.MergeSelect()
 }
 
+// twoStage is mergeSelect as the two select lists of a query merging each
+// branch of a union first (warehouse.TwoStageSelect).
+func (n normalized) twoStage() (partial, final string) {
+	return warehouse.TwoStageSelect(func(name string) bool {
+		return !n.noDists && (!n.noTTFT || !strings.HasPrefix(name, "ttft"))
+	})
+}
+
 // mergeSelectNoTTFT is warehouse.MergeSelect with the expressions of the
 // TTFT histogram taken from warehouse.MergeSelectNoHist (empty arrays):
 // the two lists hold the same columns in the same order, and differ only

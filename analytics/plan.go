@@ -283,31 +283,26 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals bool) (
 	}
 	keyList := strings.Join(keys, ", ")
 
+	partial, final := n.twoStage()
 	sb.WriteString("SELECT ")
 	if len(keys) > 0 {
 		sb.WriteString(keyList + ", ")
 	}
-	sb.WriteString("count(), " + n.mergeSelect())
+	sb.WriteString("sum(_rows), " + final)
 	sb.WriteString("\nFROM (")
-	var days, others bool
-	for _, s := range segs {
-		days, others = days || s.table == table1d, others || s.table != table1d
-	}
-	mixed := days && others
 	for i, s := range segs {
 		if i > 0 {
 			sb.WriteString("\n    UNION ALL")
 		}
-		// Tables whose states differ in type (histogram counts) are read in
-		// usage_1d's types when one query mixes them.
-		cols := warehouse.MeasureColumns()
-		if mixed {
-			cols = warehouse.UnionColumns(s.table)
-		}
-		sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), cols...), ", "))
+		// Each piece merges its own rows per group first (two stages: see
+		// warehouse.TwoStageSelect).
+		sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), "count() AS _rows", partial), ", "))
 		sb.WriteString("\n    FROM " + db + "." + s.table.Name())
 		sb.WriteString("\n    WHERE ")
 		args = appendWhere(&sb, args, s.table, s.from, s.to, n.where)
+		if len(keys) > 0 {
+			sb.WriteString("\n    GROUP BY " + keyList)
+		}
 	}
 	sb.WriteString("\n)")
 	if len(keys) > 0 {

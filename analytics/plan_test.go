@@ -78,23 +78,24 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-const outerCols = "count(), sumMerge(requests), sumMerge(errors), sumMerge(input_tokens), sumMerge(cached_input_tokens), " +
+const outerCols = "sum(_rows), sumMerge(requests), sumMerge(errors), sumMerge(input_tokens), sumMerge(cached_input_tokens), " +
 	"sumMerge(cache_write_tokens), sumMerge(cache_write_1h_tokens), sumMerge(output_tokens), sumMerge(reasoning_tokens), sumMerge(gpu_us), " +
 	"sumMerge(unpriced_requests), toString(sumMerge(cost_usd)), " +
-	"sumMerge(latency_sum_us), sum(arraySum(latency_histMap.cnt)), " +
-	"sumMap(latency_histMap.idx, arrayMap(x -> toUInt64(x), latency_histMap.cnt)).1, sumMap(latency_histMap.idx, arrayMap(x -> toUInt64(x), latency_histMap.cnt)).2, " +
-	"sumMerge(ttft_sum_us), sum(arraySum(ttft_histMap.cnt)), " +
-	"sumMap(ttft_histMap.idx, arrayMap(x -> toUInt64(x), ttft_histMap.cnt)).1, sumMap(ttft_histMap.idx, arrayMap(x -> toUInt64(x), ttft_histMap.cnt)).2"
+	"sumMerge(latency_sum_us), sum(latency_hist_n), " +
+	"sumMap(latency_hist_m.1, latency_hist_m.2).1, sumMap(latency_hist_m.1, latency_hist_m.2).2, " +
+	"sumMerge(ttft_sum_us), sum(ttft_hist_n), " +
+	"sumMap(ttft_hist_m.1, ttft_hist_m.2).1, sumMap(ttft_hist_m.1, ttft_hist_m.2).2"
 
-const innerCols = "requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, " +
-	"reasoning_tokens, gpu_us, unpriced_requests, cost_usd, latency_sum_us, " +
-	"latency_histMap.idx, latency_histMap.cnt, ttft_sum_us, ttft_histMap.idx, ttft_histMap.cnt"
-
-// widened is how a UNION ALL with usage_1d reads the UInt32 counts of the
-// other tables.
-func widened(h string) string {
-	return h + "Map.idx, arrayMap(x -> toUInt64(x), " + h + "Map.cnt) AS `" + h + "Map.cnt`"
-}
+// innerCols merge one table's rows per group: the states as states, the
+// histograms summed with their counts widened to UInt64 in every table.
+const innerCols = "count() AS _rows, sumMergeState(requests) AS requests, sumMergeState(errors) AS errors, " +
+	"sumMergeState(input_tokens) AS input_tokens, sumMergeState(cached_input_tokens) AS cached_input_tokens, " +
+	"sumMergeState(cache_write_tokens) AS cache_write_tokens, sumMergeState(cache_write_1h_tokens) AS cache_write_1h_tokens, " +
+	"sumMergeState(output_tokens) AS output_tokens, sumMergeState(reasoning_tokens) AS reasoning_tokens, sumMergeState(gpu_us) AS gpu_us, " +
+	"sumMergeState(unpriced_requests) AS unpriced_requests, sumMergeState(cost_usd) AS cost_usd, sumMergeState(latency_sum_us) AS latency_sum_us, " +
+	"sum(arraySum(latency_histMap.cnt)) AS latency_hist_n, sumMap(latency_histMap.idx, arrayMap(x -> toUInt64(x), latency_histMap.cnt)) AS latency_hist_m, " +
+	"sumMergeState(ttft_sum_us) AS ttft_sum_us, " +
+	"sum(arraySum(ttft_histMap.cnt)) AS ttft_hist_n, sumMap(ttft_histMap.idx, arrayMap(x -> toUInt64(x), ttft_histMap.cnt)) AS ttft_hist_m"
 
 // minuteRange and hourRange are the time conditions of usage_1m and
 // usage_1h: ts and the sort key's leading time bucket.
@@ -131,10 +132,12 @@ func TestUsageSQL(t *testing.T) {
 				"\n    SELECT model, tenant, " + innerCols +
 				"\n    FROM cp.usage_1m" +
 				"\n    WHERE " + minuteRange + " AND tenant IN (?) AND model IN (?, ?)" +
+				"\n    GROUP BY model, tenant" +
 				"\n    UNION ALL" +
 				"\n    SELECT model, tenant, " + innerCols +
 				"\n    FROM cp.usage_1h" +
 				"\n    WHERE " + hourRange + " AND tenant IN (?) AND model IN (?, ?)" +
+				"\n    GROUP BY model, tenant" +
 				"\n)" +
 				"\nGROUP BY model, tenant" +
 				"\nORDER BY sumMerge(cost_usd) DESC, model, tenant" +
@@ -143,10 +146,10 @@ func TestUsageSQL(t *testing.T) {
 				jan1.Unix(), jan1.Add(time.Hour).Unix(), jan1.Unix(), jan1.Add(time.Hour).Unix(), "acme", "gpt-4o", "it's"},
 		},
 		{
-			name: "days and hours: the hour states are read with UInt64 counts",
+			name: "days and hours, each merged on its own",
 			uq:   UsageQuery{From: jan1.Add(-time.Hour), To: jan2},
 			want: "SELECT " + outerCols + "\nFROM (" +
-				"\n    SELECT " + strings.ReplaceAll(strings.ReplaceAll(innerCols, "latency_histMap.idx, latency_histMap.cnt", widened("latency_hist")), "ttft_histMap.idx, ttft_histMap.cnt", widened("ttft_hist")) +
+				"\n    SELECT " + innerCols +
 				"\n    FROM cp.usage_1h" +
 				"\n    WHERE " + hourRange + "" +
 				"\n    UNION ALL" +
@@ -163,6 +166,7 @@ func TestUsageSQL(t *testing.T) {
 				"\n    SELECT error_type, " + innerCols +
 				"\n    FROM cp.usage_1m" +
 				"\n    WHERE " + minuteRange + "" +
+				"\n    GROUP BY error_type" +
 				"\n)" +
 				"\nGROUP BY error_type" +
 				"\nORDER BY sumMerge(cost_usd) DESC, error_type" +
@@ -178,6 +182,7 @@ func TestUsageSQL(t *testing.T) {
 				"\n    SELECT tenant, " + innerCols +
 				"\n    FROM cp.usage_1d" +
 				"\n    WHERE ts >= toDateTime(?, 'UTC') AND ts < toDateTime(?, 'UTC')" +
+				"\n    GROUP BY tenant" +
 				"\n)" +
 				"\nGROUP BY tenant WITH TOTALS" +
 				"\nORDER BY sumMerge(input_tokens) + sumMerge(output_tokens) DESC, tenant" +

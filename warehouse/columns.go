@@ -416,38 +416,43 @@ func MVSelect(db string, t Table) string {
 	return b.String()
 }
 
-// MeasureColumns are the state columns of the usage measures (src_offset
-// excluded), in order: what a query over several tables selects before
-// merging them with MergeSelect.
-func MeasureColumns() []string {
-	var out []string
-	for _, m := range measures {
-		if !m.mark {
-			for _, c := range m.stateColumns(Day) {
-				out = append(out, c.Name)
-			}
-		}
-	}
-	return out
-}
-
-// UnionColumns are MeasureColumns of table t in the types of usage_1d, so
-// that a UNION ALL of several tables has one type per column: the UInt32
-// histogram counts of usage_1m and usage_1h are read as UInt64.
-func UnionColumns(t Table) []string {
-	var out []string
+// TwoStageSelect is a merge in two stages for a query over a UNION ALL of
+// several tables (the minute, hour and day pieces of a range): partial is
+// the select list of each branch, merging its rows per group into one
+// (aggregate states, histogram arrays summed by sumMap, counts as UInt64
+// in every table); final is the select list of the outer query, merging
+// the branches' partial rows in the order Merged.Dest scans them, as
+// MergeSelect does. hist reports whether the histogram measure named name
+// ("latency_hist", "ttft_hist") is merged; the others are read as empty
+// arrays (MergeSelectNoHist), their counts kept.
+//
+// Merging each branch first keeps the union small: the outer query merges
+// a few rows per group instead of every rollup row, and no branch copies
+// its histogram arrays to widen their counts.
+func TwoStageSelect(hist func(name string) bool) (partial, final string) {
+	var p, f []string
 	for _, m := range measures {
 		switch {
 		case m.mark:
-		case m.hist() && m.cntType(t) != "UInt64":
-			out = append(out, m.name+"Map.idx", "arrayMap(x -> toUInt64(x), "+m.name+"Map.cnt) AS `"+m.name+"Map.cnt`")
-		default:
-			for _, c := range m.stateColumns(t) {
-				out = append(out, c.Name)
+		case m.hist():
+			n, mm := m.name+"_n", m.name+"_m"
+			p = append(p, m.countExpr()+" AS "+n)
+			f = append(f, "sum("+n+")")
+			if hist(m.name) {
+				p = append(p, "sumMap("+m.name+"Map.idx, arrayMap(x -> toUInt64(x), "+m.name+"Map.cnt)) AS "+mm)
+				merge := "sumMap(" + mm + ".1, " + mm + ".2)"
+				f = append(f, merge+".1", merge+".2")
+			} else {
+				f = append(f, "emptyArrayInt16()", "emptyArrayUInt64()")
 			}
+		default:
+			// The partial state keeps the column's name, so that the final
+			// list and any ORDER BY read it as MergeExpr spells it.
+			p = append(p, m.fn+"MergeState("+m.name+") AS "+m.name)
+			f = append(f, m.mergeExprs()...)
 		}
 	}
-	return out
+	return strings.Join(p, ", "), strings.Join(f, ", ")
 }
 
 // MergeSelect is the select list merging the usage measures' states over a
