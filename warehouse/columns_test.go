@@ -120,6 +120,29 @@ func TestInsertRollupsRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got.Rollup, want) {
 			t.Errorf("%s merged:\n got %+v\nwant %+v", tb.Name(), got.Rollup, want)
 		}
+		// The two-stage merge (a branch with the rows, an empty one) reads
+		// the same; without histograms it keeps their counts only.
+		for _, hists := range []bool{true, false} {
+			partial, final := TwoStageSelect(func(string) bool { return hists })
+			var two Merged
+			q := "SELECT " + final + " FROM (SELECT " + partial + " FROM " + db + "." + tb.Name() +
+				" UNION ALL SELECT " + partial + " FROM " + db + "." + tb.Name() + " WHERE 0)"
+			if err := w.Conn().QueryRow(ctx, q).Scan(two.Dest()...); err != nil {
+				t.Fatalf("%s two stages: %v", tb.Name(), err)
+			}
+			if err := two.Done(); err != nil {
+				t.Fatal(err)
+			}
+			w2 := want
+			if !hists {
+				for _, d := range []*Dist{&w2.Latency, &w2.TTFT} {
+					d.MinMs, d.MaxMs, d.HistIdx, d.HistCnt = math.Inf(1), 0, []int16{}, []uint64{}
+				}
+			}
+			if !reflect.DeepEqual(two.Rollup, w2) {
+				t.Errorf("%s merged in two stages (histograms %v):\n got %+v\nwant %+v", tb.Name(), hists, two.Rollup, w2)
+			}
+		}
 		// SQL written against the stored columns of 0001-0007 reads the
 		// ALIAS columns the same way, to the last few ulps.
 		var lc, tc uint64
