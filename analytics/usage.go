@@ -396,8 +396,9 @@ func groupString(by []Dim, keys []string) string {
 	return strings.Join(parts, " ")
 }
 
-// scanned is one result row as ClickHouse returns it: count() then
-// warehouse.MergeSelect.
+// scanned is one result row as ClickHouse returns it: the number of
+// rollup rows merged (count(), or sum(_rows) of a two-stage merge), then
+// warehouse.MergeSelect's measures.
 type scanned struct {
 	rows uint64
 	m    warehouse.Merged
