@@ -3,6 +3,7 @@ package secure_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/secure"
@@ -12,7 +13,7 @@ import (
 
 // TestClickHouseTLS opens a private server's TLS port through
 // warehouse.Open with a trusted CA, an untrusted one, and a plaintext
-// client, and checks the errors say which.
+// client, and its plaintext port with TLS, and checks the errors say which.
 func TestClickHouseTLS(t *testing.T) {
 	pki := testpki.New(t, "costpipe test CA")
 	other := testpki.New(t, "another CA")
@@ -21,6 +22,7 @@ func TestClickHouseTLS(t *testing.T) {
 	open := func(dsn string, tlsFiles secure.TLS) error {
 		o := warehouse.DefaultOptions()
 		o.DSN = dsn
+		o.DialTimeout = 30 * time.Second // a loaded CI machine, not a slow answer, is what a shorter one measures
 		var err error
 		if o.TLS, err = tlsFiles.Config(); err != nil {
 			t.Fatal(err)
@@ -51,9 +53,14 @@ func TestClickHouseTLS(t *testing.T) {
 	if !secure.Permanent(err) || !strings.Contains(err.Error(), "not trusted") {
 		t.Errorf("secure=true with the system roots: %v", err)
 	}
-	err = open("clickhouse://"+s.HTTPAddr+"/costpipe", secure.TLS{CAFile: pki.CAFile})
+	// TLS to the plaintext native port, the usual mistake (9000 for 9440):
+	// the server answers the hello in plaintext. (This used the HTTP port
+	// until its answer once took longer than the 5 s dial timeout in CI, with
+	// every package's servers running at once; 200 tries here all answered
+	// within 3 ms. The dial timeout is generous for the same reason.)
+	err = open("clickhouse://"+s.TCPAddr+"/costpipe", secure.TLS{CAFile: pki.CAFile})
 	if !secure.Permanent(err) || !strings.Contains(err.Error(), "does not speak TLS at this address") {
-		t.Errorf("TLS to the HTTP port: %v", err)
+		t.Errorf("TLS to the plaintext native port: %v", err)
 	}
 	err = open("clickhouse://wrong:password@"+s.TCPAddr+"/costpipe", secure.TLS{})
 	if !secure.Permanent(err) || !strings.Contains(err.Error(), "clickhouse: wrong user name or password") {
