@@ -38,7 +38,8 @@ func benchRows(n int) []Rollup {
 }
 
 // BenchmarkInsertRollups lands 10,000 minute rows per op through the
-// production path (columnar: one typed slice per column) and, for
+// production path (columnar: each column encoded in Native format and
+// decoded by the driver's column, native.go) and, for
 // comparison, row by row through the driver's Append. cpu-µs/row is this
 // process's CPU (the client side of a flush), rows/s the wall rate
 // including the server.

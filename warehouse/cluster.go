@@ -759,5 +759,5 @@ func openAt(ctx context.Context, o Options, addr, database string) (*Warehouse, 
 		conn.Close()
 		return nil, fmt.Errorf("cannot reach clickhouse at %s: %w", addr, err)
 	}
-	return &Warehouse{conn: conn, database: database, dsn: o.DSN, tls: o.TLS, lockWait: o.MigrateLockWait}, nil
+	return &Warehouse{conn: conn, database: database, dsn: o.DSN, tls: o.TLS, lockWait: o.MigrateLockWait, enc: new(nativeBuf)}, nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/pipelines/sketch"
-	"github.com/shopspring/decimal"
 )
 
 // This file is the one list of the rollup columns. The insert column list,
@@ -25,26 +24,16 @@ type Column struct {
 }
 
 // colFn reads one input column from rollup rows: one row's value (for a
-// row-wise insert) or the whole column of a batch as a typed slice, which
-// the driver appends at once (InsertRollups: no per-value boxing, one
-// allocation per column).
+// row-wise insert) or the whole column of a batch in ClickHouse's Native
+// format, which InsertRollups hands to the driver at once (native.go).
 type colFn struct {
-	value func(r *Rollup) any
-	fill  func(rows []Rollup) any
+	value  func(r *Rollup) any
+	native nativeFn
 }
 
 // col makes the colFn of the value f reads from a row.
 func col[T any](f func(r *Rollup) T) colFn {
-	return colFn{
-		value: func(r *Rollup) any { return f(r) },
-		fill: func(rows []Rollup) any {
-			out := make([]T, len(rows))
-			for i := range rows {
-				out[i] = f(&rows[i])
-			}
-			return out
-		},
-	}
+	return colFn{value: func(r *Rollup) any { return f(r) }, native: nativeOf(f)}
 }
 
 // keyColumn is a plain column of both the input and the state tables: the
@@ -219,7 +208,10 @@ var measures = func() []measure {
 		u64("gpu_us", func(r *Rollup) *uint64 { return &r.GPUMicros }),
 		u64("unpriced_requests", func(r *Rollup) *uint64 { return &r.UnpricedRequests }),
 		{name: "cost_usd", fn: "sum", inputs: []Column{{"cost_usd", "Decimal(38, 12)"}},
-			cols: []colFn{col(func(r *Rollup) decimal.Decimal { return r.Cost.Decimal() })},
+			cols: []colFn{{
+				value:  func(r *Rollup) any { return r.Cost.Decimal() },
+				native: nativeOf(func(r *Rollup) pricing.Pico { return r.Cost }),
+			}},
 			dest: func(s *Merged, dst []any) []any { return append(dst, &s.cost) }},
 	}
 	ms = append(ms, dist("latency", func(r *Rollup) *Dist { return &r.Latency })...)
@@ -362,20 +354,20 @@ func appendValues(r *Rollup, dst []any) []any {
 	return dst
 }
 
-// columnValues returns the insert columns of rows, in InputColumns order,
-// each a typed slice of len(rows) values.
-func columnValues(rows []Rollup) []any {
-	out := make([]any, 0, len(keyColumns)+len(measures)+2)
+// nativeColumns are the Native encoders of the insert columns, in
+// InputColumns order.
+var nativeColumns = func() []nativeFn {
+	out := make([]nativeFn, 0, len(keyColumns)+len(measures)+2)
 	for _, k := range keyColumns {
-		out = append(out, k.fill(rows))
+		out = append(out, k.native)
 	}
 	for _, m := range measures {
 		for _, c := range m.cols {
-			out = append(out, c.fill(rows))
+			out = append(out, c.native)
 		}
 	}
 	return out
-}
+}()
 
 // checkWidths reports a histogram count that does not fit the states of t:
 // ClickHouse would wrap it silently.

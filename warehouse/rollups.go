@@ -1,10 +1,14 @@
 package warehouse
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
 )
@@ -134,39 +138,44 @@ func (w *Warehouse) InsertRollups(ctx context.Context, t Table, rows []Rollup) e
 		if err := checkWidths(t, &rows[i]); err != nil {
 			return fmt.Errorf("cannot insert into %s: %w", t.Name(), err)
 		}
+		if err := checkTime(&rows[i]); err != nil {
+			return fmt.Errorf("cannot insert into %s: %w", t.Name(), err)
+		}
 	}
 	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.database+"."+t.InputName()+" ("+insertColumns+")")
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into %s.%s: %w", w.database, t.InputName(), err)
 	}
-	// Column by column: one typed slice per column, appended at once; the
-	// arrays row by row as typed slices, which the driver copies without
-	// reflection (a [][]T is walked by reflection, element by element).
-	for i, c := range columnValues(rows) {
-		var err error
-		switch c := c.(type) {
-		case [][]int16:
-			for _, a := range c {
-				if err = b.Column(i).AppendRow(a); err != nil {
-					break
-				}
-			}
-		case [][]uint64:
-			for _, a := range c {
-				if err = b.Column(i).AppendRow(a); err != nil {
-					break
-				}
-			}
-		default:
-			err = b.Column(i).Append(c)
-		}
-		if err != nil {
-			b.Abort()
-			return fmt.Errorf("cannot append column %s to %s insert: %w", InputColumns()[i].Name, t.Name(), err)
-		}
+	if err := w.fillColumns(b.Columns(), rows); err != nil {
+		b.Abort()
+		return fmt.Errorf("cannot build the %s insert: %w", t.Name(), err)
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("cannot insert %d rows into %s: %w", len(rows), t.Name(), err)
+	}
+	return nil
+}
+
+// fillColumns writes rows into the columns of an insert, column by column:
+// each encoded in Native format into w.enc, then decoded by the driver's
+// column into one allocation of its exact size (native.go).
+func (w *Warehouse) fillColumns(cols []column.Interface, rows []Rollup) error {
+	names := InputColumns()
+	if len(cols) != len(names) {
+		return fmt.Errorf("the server expects %d columns, costpipe sends %d", len(cols), len(names))
+	}
+	w.enc.Lock()
+	defer w.enc.Unlock()
+	for i, c := range cols {
+		// The encoding is the type's: a column of another type would read
+		// the bytes as something else, so both must match exactly.
+		if c.Name() != names[i].Name || string(c.Type()) != names[i].Type {
+			return fmt.Errorf("column %d is %s %s on the server, %s %s in costpipe", i+1, c.Name(), c.Type(), names[i].Name, names[i].Type)
+		}
+		w.enc.buf = nativeColumns[i](rows, w.enc.buf[:0])
+		if err := c.Decode(proto.NewReader(bytes.NewReader(w.enc.buf)), len(rows)); err != nil {
+			return fmt.Errorf("cannot fill column %s (%s): %w", names[i].Name, names[i].Type, err)
+		}
 	}
 	return nil
 }

@@ -98,6 +98,11 @@ type Warehouse struct {
 	dsn      string
 	tls      *tls.Config // Options.TLS
 	lockWait time.Duration
+
+	// enc is InsertRollups' buffer for one column's Native encoding, kept
+	// from one insert to the next so that a flush writes into memory the
+	// process already has (see native.go). Copies of a Warehouse share it.
+	enc *nativeBuf
 }
 
 // Open connects to ClickHouse and checks the server answers. It does not
@@ -123,7 +128,7 @@ func Open(ctx context.Context, o Options) (*Warehouse, error) {
 		conn.Close()
 		return nil, secure.ExplainClickHouse(fmt.Errorf("cannot reach clickhouse at %q: %w", redact(o.DSN), err), opts.TLS != nil)
 	}
-	return &Warehouse{conn: conn, database: db, dsn: o.DSN, tls: o.TLS, lockWait: o.MigrateLockWait}, nil
+	return &Warehouse{conn: conn, database: db, dsn: o.DSN, tls: o.TLS, lockWait: o.MigrateLockWait, enc: new(nativeBuf)}, nil
 }
 
 // Database is the costpipe database name taken from the DSN.

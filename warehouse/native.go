@@ -1,0 +1,133 @@
+package warehouse
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+)
+
+// The insert path writes each input column of a batch in ClickHouse's Native
+// format, the layout of a column in a block on the wire, and hands it to the
+// driver's column through Decode, as if the server had sent it. The driver
+// then holds every column in one allocation of its exact size.
+//
+// The alternative, the driver's Append, converts value by value (each
+// histogram element passes through an interface) and grows every column
+// from empty by appending: a catch-up flush of 10k–40k rows allocated about
+// 5 KiB per row that way, most of it slices abandoned by their own growth,
+// and the fresh memory cost page faults on every flush (docs/BENCHMARKS.md).
+//
+// The formats used, all little-endian:
+//   - UInt32, Int32, UInt64, Int64: the fixed-width integer;
+//   - DateTime: seconds since the epoch as UInt32;
+//   - Decimal(38, S): the scaled value as a 128-bit two's complement
+//     integer, low word first;
+//   - String: the length as an unsigned LEB128 varint, then the bytes;
+//   - Array(T): the cumulative end offset of every row as UInt64, then all
+//     elements of all rows in T's format.
+
+// nativeBuf holds the encoding of one column while the driver decodes it.
+type nativeBuf struct {
+	sync.Mutex
+	buf []byte
+}
+
+// nativeFn appends the Native encoding of one column of rows to b.
+type nativeFn func(rows []Rollup, b []byte) []byte
+
+// nativeOf returns the Native encoder of a column whose value f reads from a
+// row. It panics for a type it cannot encode: a programming error in the
+// column list, caught by any test that loads the package.
+func nativeOf[T any](f func(r *Rollup) T) nativeFn {
+	switch f := any(f).(type) {
+	case func(*Rollup) uint64:
+		return func(rows []Rollup, b []byte) []byte {
+			for i := range rows {
+				b = binary.LittleEndian.AppendUint64(b, f(&rows[i]))
+			}
+			return b
+		}
+	case func(*Rollup) int64:
+		return func(rows []Rollup, b []byte) []byte {
+			for i := range rows {
+				b = binary.LittleEndian.AppendUint64(b, uint64(f(&rows[i])))
+			}
+			return b
+		}
+	case func(*Rollup) uint32:
+		return func(rows []Rollup, b []byte) []byte {
+			for i := range rows {
+				b = binary.LittleEndian.AppendUint32(b, f(&rows[i]))
+			}
+			return b
+		}
+	case func(*Rollup) int32:
+		return func(rows []Rollup, b []byte) []byte {
+			for i := range rows {
+				b = binary.LittleEndian.AppendUint32(b, uint32(f(&rows[i])))
+			}
+			return b
+		}
+	case func(*Rollup) time.Time:
+		// checkRow has refused times outside DateTime's range.
+		return func(rows []Rollup, b []byte) []byte {
+			for i := range rows {
+				b = binary.LittleEndian.AppendUint32(b, uint32(f(&rows[i]).Unix()))
+			}
+			return b
+		}
+	case func(*Rollup) string:
+		return func(rows []Rollup, b []byte) []byte {
+			for i := range rows {
+				s := f(&rows[i])
+				b = binary.AppendUvarint(b, uint64(len(s)))
+				b = append(b, s...)
+			}
+			return b
+		}
+	case func(*Rollup) pricing.Pico:
+		return func(rows []Rollup, b []byte) []byte {
+			for i := range rows {
+				hi, lo := f(&rows[i]).Int128()
+				b = binary.LittleEndian.AppendUint64(b, lo)
+				b = binary.LittleEndian.AppendUint64(b, uint64(hi))
+			}
+			return b
+		}
+	case func(*Rollup) []int16:
+		return nativeArray(f, func(b []byte, v int16) []byte { return binary.LittleEndian.AppendUint16(b, uint16(v)) })
+	case func(*Rollup) []uint64:
+		return nativeArray(f, binary.LittleEndian.AppendUint64)
+	}
+	var zero T
+	panic(fmt.Sprintf("warehouse: no Native encoding for a column of %T", zero))
+}
+
+// nativeArray encodes an Array column: the offsets, then the elements.
+func nativeArray[E any](f func(*Rollup) []E, elem func([]byte, E) []byte) nativeFn {
+	return func(rows []Rollup, b []byte) []byte {
+		end := uint64(0)
+		for i := range rows {
+			end += uint64(len(f(&rows[i])))
+			b = binary.LittleEndian.AppendUint64(b, end)
+		}
+		for i := range rows {
+			for _, v := range f(&rows[i]) {
+				b = elem(b, v)
+			}
+		}
+		return b
+	}
+}
+
+// checkTime reports a bucket start that a DateTime column cannot hold.
+func checkTime(r *Rollup) error {
+	if s := r.TS.Unix(); s < 0 || s > math.MaxUint32 {
+		return fmt.Errorf("bucket start %s of %s is outside ClickHouse's DateTime range (1970 to 2106)", r.TS.UTC().Format(time.RFC3339), r.Tenant)
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package warehouse
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
+)
+
+// nativeTestRows are rows that reach every corner of the encodings: a
+// negative and a maximal cost (a reprice correction, a saturated sum),
+// strings of 0, 1 and 128+ bytes (a two-byte length) with non-ASCII text,
+// empty and long histograms, counts above 2^32, the last second DateTime
+// holds.
+func nativeTestRows() []Rollup {
+	ts := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
+	a := testRollup(ts, 0, 0, 1)
+	b := testRollup(ts.Add(time.Minute), 5, 1<<40, 3)
+	b.Tenant, b.Application, b.Model = "", "é", strings.Repeat("模型", 50)
+	b.Cost = pricing.MustParsePico("-12.345678901234")
+	b.Latency = Dist{}
+	b.ContextBand = 200_000
+	c := testRollup(time.Unix(1<<32-1, 0), -1, -7, 2)
+	c.Cost = pricing.MustParsePico("99999999999999999999999999.999999999999")
+	c.TTFT.HistIdx, c.TTFT.HistCnt = make([]int16, 600), make([]uint64, 600)
+	for i := range c.TTFT.HistIdx {
+		c.TTFT.HistIdx[i], c.TTFT.HistCnt[i] = int16(i-300), uint64(i)<<33
+	}
+	return []Rollup{a, b, c}
+}
+
+// TestNativeColumnsMatchTheDriver fills each insert column twice, through
+// the driver's own Append (the values a row-wise insert sends) and through
+// fillColumns' Native encoding, and requires the two columns to encode to
+// the same bytes: what InsertRollups sends is what the driver would have.
+func TestNativeColumnsMatchTheDriver(t *testing.T) {
+	rows := nativeTestRows()
+	sc := &column.ServerContext{Timezone: time.UTC}
+	for i, c := range InputColumns() {
+		want, err := column.Type(c.Type).Column(c.Name, sc)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		got, _ := column.Type(c.Type).Column(c.Name, sc)
+		for r := range rows {
+			if err := want.AppendRow(appendValues(&rows[r], nil)[i]); err != nil {
+				t.Fatalf("%s row %d: driver: %v", c.Name, r, err)
+			}
+		}
+		enc := nativeColumns[i](rows, nil)
+		if err := got.Decode(proto.NewReader(bytes.NewReader(enc)), len(rows)); err != nil {
+			t.Fatalf("%s: decoding the Native encoding: %v", c.Name, err)
+		}
+		if got.Rows() != len(rows) {
+			t.Fatalf("%s: %d rows decoded, want %d", c.Name, got.Rows(), len(rows))
+		}
+		var wb, gb proto.Buffer
+		want.Encode(&wb)
+		got.Encode(&gb)
+		if !bytes.Equal(wb.Buf, gb.Buf) {
+			t.Errorf("%s (%s): Native encoding differs from the driver's:\n got %x\nwant %x", c.Name, c.Type, gb.Buf, wb.Buf)
+		}
+	}
+}
+
+// TestInsertRollupsRefusesTimesOutsideDateTime: a bucket start DateTime
+// cannot hold is an error naming it, not a wrapped timestamp.
+func TestInsertRollupsRefusesTimesOutsideDateTime(t *testing.T) {
+	for _, ts := range []time.Time{time.Unix(-60, 0), time.Unix(1<<32, 0)} {
+		r := testRollup(ts, 0, 1, 1)
+		if err := checkTime(&r); err == nil || !strings.Contains(err.Error(), "DateTime") {
+			t.Errorf("%s: err = %v, want an error about DateTime's range", ts, err)
+		}
+	}
+	r := testRollup(time.Unix(1<<32-1, 0), 0, 1, 1)
+	if err := checkTime(&r); err != nil {
+		t.Errorf("last DateTime second refused: %v", err)
+	}
+}
+
+// TestFillColumnsRefusesOtherTypes: a server column whose type differs from
+// the list's (a table changed behind costpipe's back) is an error naming
+// it, never bytes read as another type.
+func TestFillColumnsRefusesOtherTypes(t *testing.T) {
+	sc := &column.ServerContext{Timezone: time.UTC}
+	var cols []column.Interface
+	for _, c := range InputColumns() {
+		typ := c.Type
+		if c.Name == "cost_usd" {
+			typ = "Decimal(18, 6)"
+		}
+		col, err := column.Type(typ).Column(c.Name, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, col)
+	}
+	w := &Warehouse{enc: new(nativeBuf)}
+	err := w.fillColumns(cols, nativeTestRows())
+	if err == nil || !strings.Contains(err.Error(), "cost_usd Decimal(18, 6) on the server") {
+		t.Fatalf("err = %v, want the cost column's type named", err)
+	}
+	if err := w.fillColumns(cols[:3], nativeTestRows()); err == nil {
+		t.Fatal("3 server columns accepted")
+	}
+}
