@@ -1,11 +1,17 @@
 package warehouse
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sync"
 	"time"
+
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
 )
@@ -30,10 +36,33 @@ import (
 //   - Array(T): the cumulative end offset of every row as UInt64, then all
 //     elements of all rows in T's format.
 
-// nativeBuf holds the encoding of one column while the driver decodes it.
+// nativeBuf holds the encoding of one column while the driver decodes it,
+// and the reader the driver decodes it from (its 128 KiB read buffer is
+// made once, not once per column).
 type nativeBuf struct {
 	sync.Mutex
 	buf []byte
+	src bytes.Reader
+	r   *proto.Reader // reads src; nil until first used and after an error
+}
+
+// decode fills c with the rows encoded in buf, which must hold exactly
+// that: bytes left over are an error (an encoder that disagrees with the
+// column's type).
+func (n *nativeBuf) decode(c column.Interface, rows int) error {
+	n.src.Reset(n.buf)
+	if n.r == nil {
+		n.r = proto.NewReader(&n.src)
+	}
+	if err := c.Decode(n.r, rows); err != nil {
+		n.r = nil // it may hold the rest of this column
+		return err
+	}
+	if _, err := n.r.ReadByte(); !errors.Is(err, io.EOF) {
+		n.r = nil
+		return fmt.Errorf("%d bytes encoded, fewer decoded", len(n.buf))
+	}
+	return nil
 }
 
 // nativeFn appends the Native encoding of one column of rows to b.

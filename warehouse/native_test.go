@@ -41,6 +41,7 @@ func nativeTestRows() []Rollup {
 func TestNativeColumnsMatchTheDriver(t *testing.T) {
 	rows := nativeTestRows()
 	sc := &column.ServerContext{Timezone: time.UTC}
+	nb := new(nativeBuf) // one reader for all columns, as fillColumns decodes
 	for i, c := range InputColumns() {
 		want, err := column.Type(c.Type).Column(c.Name, sc)
 		if err != nil {
@@ -52,8 +53,8 @@ func TestNativeColumnsMatchTheDriver(t *testing.T) {
 				t.Fatalf("%s row %d: driver: %v", c.Name, r, err)
 			}
 		}
-		enc := nativeColumns[i](rows, nil)
-		if err := got.Decode(proto.NewReader(bytes.NewReader(enc)), len(rows)); err != nil {
+		nb.buf = nativeColumns[i](rows, nb.buf[:0])
+		if err := nb.decode(got, len(rows)); err != nil {
 			t.Fatalf("%s: decoding the Native encoding: %v", c.Name, err)
 		}
 		if got.Rows() != len(rows) {
@@ -107,5 +108,25 @@ func TestFillColumnsRefusesOtherTypes(t *testing.T) {
 	}
 	if err := w.fillColumns(cols[:3], nativeTestRows()); err == nil {
 		t.Fatal("3 server columns accepted")
+	}
+}
+
+// TestNativeDecodeRefusesLeftovers: an encoding longer than the column
+// decodes is an error, and the reader decodes the next column cleanly.
+func TestNativeDecodeRefusesLeftovers(t *testing.T) {
+	sc := &column.ServerContext{Timezone: time.UTC}
+	nb := new(nativeBuf)
+	col, _ := column.Type("UInt64").Column("requests", sc)
+	nb.buf = []byte{1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 9}
+	if err := nb.decode(col, 2); err == nil {
+		t.Fatal("a trailing byte was accepted")
+	}
+	col, _ = column.Type("UInt64").Column("requests", sc)
+	nb.buf = []byte{7, 0, 0, 0, 0, 0, 0, 0}
+	if err := nb.decode(col, 1); err != nil {
+		t.Fatal(err)
+	}
+	if v := col.Row(0, false); v != uint64(7) {
+		t.Fatalf("decoded %v after the error, want 7", v)
 	}
 }

@@ -1,13 +1,11 @@
 package warehouse
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
@@ -173,7 +171,7 @@ func (w *Warehouse) fillColumns(cols []column.Interface, rows []Rollup) error {
 			return fmt.Errorf("column %d is %s %s on the server, %s %s in costpipe", i+1, c.Name(), c.Type(), names[i].Name, names[i].Type)
 		}
 		w.enc.buf = nativeColumns[i](rows, w.enc.buf[:0])
-		if err := c.Decode(proto.NewReader(bytes.NewReader(w.enc.buf)), len(rows)); err != nil {
+		if err := w.enc.decode(c, len(rows)); err != nil {
 			return fmt.Errorf("cannot fill column %s (%s): %w", names[i].Name, names[i].Type, err)
 		}
 	}
