@@ -70,12 +70,12 @@ fi
 until [[ "$(clickhouse-client --port $ch_port -q "SELECT sumMerge(requests) FROM $db.usage_1m" 2>/dev/null)" == "$n" ]]; do sleep 0.2; done
 c1=$(cpu) s1=$(sys) f1=$(faults) w1=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$agg/status)
-flushes=$(metric costpipe_flushes_total) flush_rows=$(metric costpipe_flush_rows_sum)
+flushes=$(metric costpipe_flushes_total) flush_rows=$(metric costpipe_flush_rows_sum) flush_s=$(metric costpipe_flush_duration_seconds_sum)
 [[ -n "${PROFILE:-}" ]] && curl -s -o "$state/allocs.pprof" "127.0.0.1:$metrics_port/debug/pprof/allocs"
 cpu_s=$(echo "scale=3; ($c1 - $c0) / $hz" | bc)
 sys_s=$(echo "scale=3; ($s1 - $s0) / $hz" | bc)
 wall=$(echo "scale=3; $w1 - $w0" | bc)
 echo "catch-up of $n events: wall ${wall} s, aggregator CPU ${cpu_s} s = $(echo "scale=3; $cpu_s * 1000000 / $n" | bc) µs/event (system ${sys_s} s, $((f1 - f0)) page faults), peak RSS $((rss / 1024)) MiB"
-echo "flushes ${flushes:-?} landing ${flush_rows:-?} rollup rows (the first flushes of the catch-up)"
+echo "flushes ${flushes:-?} landing ${flush_rows:-?} rollup rows in ${flush_s:-?} s of wall time (the first flushes of the catch-up)"
 echo "flags: ${AGG_FLAGS:-(defaults)}${AGG_ENV:+; env $AGG_ENV}; $(nproc) cores; $(go version | cut -d' ' -f3); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ -n "${PROFILE:-}" ]]; then wait "$prof" || true; echo "profile: go tool pprof -top $bin $state/cpu.pprof"; fi
