@@ -109,7 +109,8 @@ type Percentiles struct {
 	P99   float64 // 99th percentile, within 1%
 	P999  float64 // 99.9th percentile, within 1%
 
-	hist *sketch.Histogram // the merged histogram, nil when empty
+	hist      *sketch.Histogram // the merged histogram, nil when empty
+	sumMicros uint64            // the exact sum Avg is computed from
 }
 
 // Present reports whether any call reported the duration.
@@ -463,17 +464,19 @@ func percentiles(d warehouse.Dist) (Percentiles, error) {
 	if h.Count() != d.Count {
 		return Percentiles{}, fmt.Errorf("histogram holds %d samples but the count is %d", h.Count(), d.Count)
 	}
-	p := Percentiles{
-		Count: d.Count,
-		Avg:   float64(d.SumMicros) / float64(d.Count) / 1000,
-		Min:   d.MinMs,
-		Max:   d.MaxMs,
-		hist:  h,
-	}
+	p := Percentiles{Count: d.Count, Min: d.MinMs, Max: d.MaxMs, hist: h, sumMicros: d.SumMicros}
+	p.fromHistogram()
+	return p, nil
+}
+
+// fromHistogram sets the mean from the sum and the quantiles from the
+// histogram.
+func (p *Percentiles) fromHistogram() {
+	h := p.hist
+	p.Avg = float64(p.sumMicros) / float64(p.Count) / 1000
 	p.P50, _ = h.Quantile(0.50)
 	p.P90, _ = h.Quantile(0.90)
 	p.P95, _ = h.Quantile(0.95)
 	p.P99, _ = h.Quantile(0.99)
 	p.P999, _ = h.Quantile(0.999)
-	return p, nil
 }

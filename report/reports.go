@@ -64,21 +64,9 @@ func (u *Usage) rows(ctx context.Context, q *analytics.Querier) ([]analytics.Usa
 	return rows, nil
 }
 
-// total is the usage of every group of u (re-priced as u asks), for a
-// TOTAL line; nil when nothing matched.
-func (u *Usage) total(ctx context.Context, q *analytics.Querier) (*analytics.UsageRow, error) {
-	tq := u.Query
-	tq.By = nil
-	t, err := q.Usage(ctx, tq)
-	if err != nil || len(t) != 1 {
-		return nil, err
-	}
-	SwapRepriced(t, u.Compare)
-	return &t[0], nil
-}
-
 // UsageTable runs u and builds its report; with total (and more than one
-// row) it adds the TOTAL line of the table format.
+// row) it adds the TOTAL line of the table format, the sum of the rows
+// (analytics.Total).
 func UsageTable(ctx context.Context, q *analytics.Querier, u Usage, total bool) (*render.Table, error) {
 	rows, err := u.rows(ctx, q)
 	if err != nil {
@@ -89,9 +77,8 @@ func UsageTable(ctx context.Context, q *analytics.Querier, u Usage, total bool) 
 		report.RepricedWith = u.Query.Reprice.Name()
 	}
 	if total && len(rows) > 1 {
-		if report.Total, err = u.total(ctx, q); err != nil {
-			return nil, err
-		}
+		t := analytics.Total(rows)
+		report.Total = &t
 	}
 	return render.Usage(report), nil
 }
@@ -104,9 +91,8 @@ func LatencyTable(ctx context.Context, q *analytics.Querier, u Usage, total bool
 	}
 	report := render.LatencyReport{Scope: u.Scope(), Rows: rows}
 	if total && len(rows) > 1 {
-		if report.Total, err = u.total(ctx, q); err != nil {
-			return nil, err
-		}
+		t := analytics.Total(rows)
+		report.Total = &t
 	}
 	return render.Latency(report), nil
 }
