@@ -2,6 +2,8 @@ package warehouse
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -34,12 +36,63 @@ func nativeTestRows() []Rollup {
 	return []Rollup{a, b, c}
 }
 
+// randomRows are n rows of random values within the columns' types:
+// strings of any bytes (invalid UTF-8 included) and length, costs of either
+// sign over the whole 128-bit range Decimal(38, 12) holds, histograms of 0
+// to 400 entries.
+func randomRows(r *rand.Rand, n int) []Rollup {
+	str := func() string {
+		b := make([]byte, r.IntN(300))
+		for i := range b {
+			b[i] = byte(r.UintN(256))
+		}
+		return string(b)
+	}
+	hist := func() ([]int16, []uint64) {
+		k := r.IntN(401)
+		idx, cnt := make([]int16, k), make([]uint64, k)
+		for i := range idx {
+			idx[i], cnt[i] = int16(r.UintN(1<<16)), r.Uint64()
+		}
+		return idx, cnt
+	}
+	rows := make([]Rollup, n)
+	for i := range rows {
+		cost, err := pricing.FromInt128(r.Int64N(1<<37)-1<<36, r.Uint64())
+		if err != nil {
+			panic(err)
+		}
+		x := Rollup{
+			TS: time.Unix(r.Int64N(1<<32), 0), Tenant: str(), Application: str(), Provider: str(), Model: str(),
+			ErrorType: str(), ServiceTier: str(), ContextBand: r.Uint32(), SrcTopic: str(),
+			SrcPartition: r.Int32(), SrcOffset: r.Int64(), Requests: r.Uint64(), Errors: r.Uint64(),
+			InputTokens: r.Uint64(), CachedInputTokens: r.Uint64(), CacheWriteTokens: r.Uint64(),
+			CacheWrite1hTokens: r.Uint64(), OutputTokens: r.Uint64(), ReasoningTokens: r.Uint64(),
+			GPUMicros: r.Uint64(), UnpricedRequests: r.Uint64(), Cost: cost,
+		}
+		x.Latency.SumMicros, x.TTFT.SumMicros = r.Uint64(), r.Uint64()
+		x.Latency.HistIdx, x.Latency.HistCnt = hist()
+		x.TTFT.HistIdx, x.TTFT.HistCnt = hist()
+		rows[i] = x
+	}
+	return rows
+}
+
 // TestNativeColumnsMatchTheDriver fills each insert column twice, through
 // the driver's own Append (the values a row-wise insert sends) and through
 // fillColumns' Native encoding, and requires the two columns to encode to
 // the same bytes: what InsertRollups sends is what the driver would have.
 func TestNativeColumnsMatchTheDriver(t *testing.T) {
-	rows := nativeTestRows()
+	t.Run("corners", func(t *testing.T) { nativeMatchesDriver(t, nativeTestRows()) })
+	r := rand.New(rand.NewPCG(7, 11))
+	for i := range 20 {
+		rows := randomRows(r, 1+r.IntN(50))
+		t.Run(fmt.Sprintf("random %d", i), func(t *testing.T) { nativeMatchesDriver(t, rows) })
+	}
+}
+
+func nativeMatchesDriver(t *testing.T, rows []Rollup) {
+	t.Helper()
 	sc := &column.ServerContext{Timezone: time.UTC}
 	nb := new(nativeBuf) // one reader for all columns, as fillColumns decodes
 	for i, c := range InputColumns() {
