@@ -331,11 +331,13 @@ func InputColumns() []Column {
 	return out
 }
 
+// inputColumns is InputColumns, computed once for the insert path.
+var inputColumns = InputColumns()
+
 // insertColumns is the column list of the INSERT, "ts, tenant, …".
 var insertColumns = func() string {
-	cols := InputColumns()
-	names := make([]string, len(cols))
-	for i, c := range cols {
+	names := make([]string, len(inputColumns))
+	for i, c := range inputColumns {
 		names[i] = c.Name
 	}
 	return strings.Join(names, ", ")

@@ -72,68 +72,43 @@ type nativeFn func(rows []Rollup, b []byte) []byte
 // row. It panics for a type it cannot encode: a programming error in the
 // column list, caught by any test that loads the package.
 func nativeOf[T any](f func(r *Rollup) T) nativeFn {
+	le := binary.LittleEndian
 	switch f := any(f).(type) {
 	case func(*Rollup) uint64:
-		return func(rows []Rollup, b []byte) []byte {
-			for i := range rows {
-				b = binary.LittleEndian.AppendUint64(b, f(&rows[i]))
-			}
-			return b
-		}
+		return nativeEach(f, le.AppendUint64)
 	case func(*Rollup) int64:
-		return func(rows []Rollup, b []byte) []byte {
-			for i := range rows {
-				b = binary.LittleEndian.AppendUint64(b, uint64(f(&rows[i])))
-			}
-			return b
-		}
+		return nativeEach(f, func(b []byte, v int64) []byte { return le.AppendUint64(b, uint64(v)) })
 	case func(*Rollup) uint32:
-		return func(rows []Rollup, b []byte) []byte {
-			for i := range rows {
-				b = binary.LittleEndian.AppendUint32(b, f(&rows[i]))
-			}
-			return b
-		}
+		return nativeEach(f, le.AppendUint32)
 	case func(*Rollup) int32:
-		return func(rows []Rollup, b []byte) []byte {
-			for i := range rows {
-				b = binary.LittleEndian.AppendUint32(b, uint32(f(&rows[i])))
-			}
-			return b
-		}
+		return nativeEach(f, func(b []byte, v int32) []byte { return le.AppendUint32(b, uint32(v)) })
 	case func(*Rollup) time.Time:
-		// checkRow has refused times outside DateTime's range.
-		return func(rows []Rollup, b []byte) []byte {
-			for i := range rows {
-				b = binary.LittleEndian.AppendUint32(b, uint32(f(&rows[i]).Unix()))
-			}
-			return b
-		}
+		// checkTime has refused times outside DateTime's range.
+		return nativeEach(f, func(b []byte, v time.Time) []byte { return le.AppendUint32(b, uint32(v.Unix())) })
 	case func(*Rollup) string:
-		return func(rows []Rollup, b []byte) []byte {
-			for i := range rows {
-				s := f(&rows[i])
-				b = binary.AppendUvarint(b, uint64(len(s)))
-				b = append(b, s...)
-			}
-			return b
-		}
+		return nativeEach(f, func(b []byte, v string) []byte { return append(binary.AppendUvarint(b, uint64(len(v))), v...) })
 	case func(*Rollup) pricing.Pico:
-		return func(rows []Rollup, b []byte) []byte {
-			for i := range rows {
-				hi, lo := f(&rows[i]).Int128()
-				b = binary.LittleEndian.AppendUint64(b, lo)
-				b = binary.LittleEndian.AppendUint64(b, uint64(hi))
-			}
-			return b
-		}
+		return nativeEach(f, func(b []byte, v pricing.Pico) []byte {
+			hi, lo := v.Int128()
+			return le.AppendUint64(le.AppendUint64(b, lo), uint64(hi))
+		})
 	case func(*Rollup) []int16:
-		return nativeArray(f, func(b []byte, v int16) []byte { return binary.LittleEndian.AppendUint16(b, uint16(v)) })
+		return nativeArray(f, func(b []byte, v int16) []byte { return le.AppendUint16(b, uint16(v)) })
 	case func(*Rollup) []uint64:
-		return nativeArray(f, binary.LittleEndian.AppendUint64)
+		return nativeArray(f, le.AppendUint64)
 	}
 	var zero T
 	panic(fmt.Sprintf("warehouse: no Native encoding for a column of %T", zero))
+}
+
+// nativeEach encodes a column of fixed layout: each row's value in turn.
+func nativeEach[V any](f func(*Rollup) V, put func([]byte, V) []byte) nativeFn {
+	return func(rows []Rollup, b []byte) []byte {
+		for i := range rows {
+			b = put(b, f(&rows[i]))
+		}
+		return b
+	}
 }
 
 // nativeArray encodes an Array column: the offsets, then the elements.

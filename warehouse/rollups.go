@@ -158,7 +158,7 @@ func (w *Warehouse) InsertRollups(ctx context.Context, t Table, rows []Rollup) e
 // each encoded in Native format into w.enc, then decoded by the driver's
 // column into one allocation of its exact size (native.go).
 func (w *Warehouse) fillColumns(cols []column.Interface, rows []Rollup) error {
-	names := InputColumns()
+	names := inputColumns
 	if len(cols) != len(names) {
 		return fmt.Errorf("the server expects %d columns, costpipe sends %d", len(cols), len(names))
 	}
