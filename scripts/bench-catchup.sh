@@ -8,6 +8,7 @@
 #
 #   scripts/bench-catchup.sh [EVENTS]          # default 3000000
 #   AGG_FLAGS="--dedupe-window 0" scripts/bench-catchup.sh 1000000
+#   KCAT_FLAGS="-X compression.codec=lz4" scripts/bench-catchup.sh   # compressed producer batches
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-3000000}"
@@ -50,7 +51,7 @@ n=$(wc -l <"$keyed")
 t0=$(date +%s.%N)
 kcat -P -b 127.0.0.1:$broker_port -t costpipe.events -K '|' -H content-type=application/json \
 	-X topic.partitioner=murmur2_random -X linger.ms=20 -X batch.num.messages=10000 \
-	-X queue.buffering.max.messages=1000000 <"$keyed"
+	-X queue.buffering.max.messages=1000000 ${KCAT_FLAGS:-} <"$keyed"
 echo "produced $n events with kcat in $(echo "$(date +%s.%N) - $t0" | bc) s"
 
 env ${AGG_ENV:-} "$bin" aggregate ${AGG_FLAGS:-} --metrics-listen 127.0.0.1:$metrics_port >"$state/aggregate.out" 2>&1 &

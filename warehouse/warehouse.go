@@ -91,6 +91,14 @@ var passwordRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompil
 // redact hides a password in a DSN for error messages and logs.
 func redact(dsn string) string { return passwordRE().ReplaceAllString(dsn, "${1}***@") }
 
+// sendChunk is how many bytes of an insert's block the driver gathers
+// before writing them to the socket (its MaxCompressionBuffer, 10 MiB by
+// default; a DSN's max_compression_buffer overrides this). The driver keeps
+// that buffer per connection, grown to the chunk plus the largest column it
+// encoded: a smaller chunk grows it less on a catch-up's first flush and
+// keeps less memory afterwards, for a few more writes of at least 1 MiB.
+const sendChunk = 1 << 20
+
 // Warehouse is a connection to the ClickHouse server that holds costpipe's database.
 type Warehouse struct {
 	conn     driver.Conn
@@ -121,6 +129,9 @@ func Open(ctx context.Context, o Options) (*Warehouse, error) {
 	opts.MaxOpenConns = o.MaxOpenConns
 	if opts.MaxIdleConns > o.MaxOpenConns || opts.MaxIdleConns == 0 {
 		opts.MaxIdleConns = o.MaxOpenConns
+	}
+	if opts.MaxCompressionBuffer == 0 { // not in the DSN
+		opts.MaxCompressionBuffer = sendChunk
 	}
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
