@@ -31,6 +31,10 @@ deps: ## Install ClickHouse (Debian's 18.16) and kcat when missing (needs root t
 test: deps vet ## Install missing deps, vet, then unit + integration tests (real ClickHouse and Kafka protocol) under the race detector.
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
 
+.PHONY: compat
+compat: deps ## Replay every statement a costpipe run sends on ClickHouse 26.5 (libchdb, downloaded once into .costpipe/) and on 18.16, and compare the answers.
+	scripts/check-clickhouse-current.sh
+
 .PHONY: test-short
 test-short: ## Unit tests only (no servers), fast.
 	$(GO) test -short -count=1 $(PKGS)

@@ -5,7 +5,9 @@
 # chromium (the dashboard's browser test drives it headless), zookeeper (the
 # local ClickHouse cluster of internal/chtest coordinates its replicas and
 # ON CLUSTER DDL through it; it brings Java) and docker-compose (deploy's test checks the compose files with
-# `docker-compose config -q`, which needs no Docker daemon).
+# `docker-compose config -q`, which needs no Docker daemon) and gcc with the C
+# library's headers (the race detector needs cgo, and
+# scripts/check-clickhouse-current.sh builds a small C program).
 #
 # Called by `make test`, `make demo` (scripts/demo.sh) and .ci/run. It does
 # nothing when everything is present; otherwise it needs root and apt-get,
@@ -16,7 +18,7 @@
 #   scripts/install-deps.sh --check  # only report; exit 1 when something is missing
 set -euo pipefail
 
-packages=(clickhouse-server clickhouse-client kcat chromium zookeeper docker-compose)
+packages=(clickhouse-server clickhouse-client kcat chromium zookeeper docker-compose gcc libc6-dev)
 
 # have reports an executable command (bash's command -v also names a
 # non-executable file when it finds nothing better).
@@ -48,8 +50,13 @@ have_compose() {
 	have docker-compose || docker compose version >/dev/null 2>&1
 }
 
+have_gcc() {
+	have gcc && [[ -f /usr/include/stdio.h ]]
+}
+
 missing() {
 	local m=()
+	have_gcc || m+=(gcc)
 	have_clickhouse || m+=(clickhouse-server)
 	have_kcat || m+=(kcat)
 	have_chromium || m+=(chromium)

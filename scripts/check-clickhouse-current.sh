@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Checks that the SQL costpipe sends works on a current ClickHouse, not only on
+# the 18.16 the tests run (production runs 24.x/25.x and later):
+#
+#  1. starts a private 18.16 server and runs costpipe against it with every
+#     query logged: the demo (migrations 0001–0008, the aggregator, live
+#     alerts, the report), every `query` command in every format, retention,
+#     derive, reprice and an alerts backtest;
+#  2. replays everything costpipe sent (scripts/compat) on ClickHouse 26.5
+#     embedded as a library (libchdb from the chdb project, downloaded once from
+#     the npm registry into .costpipe/, pinned by version and checksum) and on
+#     18.16 itself, each in a fresh database, and fails if a statement fails on
+#     either or the two answer differently.
+#
+# Needs gcc (the replay's runner is a small C program linked to libchdb) and
+# scripts/install-deps.sh's ClickHouse. About a minute after the first download
+# (166 MB).
+#
+#   scripts/check-clickhouse-current.sh
+#   COMPAT_KEEP=1 scripts/check-clickhouse-current.sh   # keep the run, the replay and both answers
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+chdb="$root/.costpipe/chdb"
+state=$(mktemp -d /tmp/costpipe-compat.XXXXXX)
+ch_port=19140 ch_http=18240
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	[[ -n "${COMPAT_KEEP:-}" ]] && echo "kept $state" || rm -rf "$state"
+}
+trap cleanup EXIT
+
+command -v gcc >/dev/null || { echo "check-clickhouse-current: needs gcc (apt-get install gcc)" >&2; exit 1; }
+go run ./scripts/compat -fetch "$chdb"
+gcc -O1 -o "$chdb/chdb_runner" scripts/compat/chdb/chdb_runner.c -L"$chdb" -lchdb -Wl,-rpath,"$chdb"
+
+go build -o "$state/costpipe" ./cmd/costpipe
+CLICKHOUSE_DIR="$state/clickhouse" CH_TCP_PORT=$ch_port CH_HTTP_PORT=$ch_http scripts/clickhouse-local.sh >"$state/clickhouse.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 150); do (exec 3<>/dev/tcp/127.0.0.1/$ch_port) 2>/dev/null && break; sleep 0.2; done
+
+db=costpipe_compat_src
+export COSTPIPE_CLICKHOUSE="clickhouse://127.0.0.1:$ch_port/$db?log_queries=1"
+cp=("$state/costpipe")
+echo "==> costpipe against ClickHouse 18.16, every query logged (output in $state/run.out)"
+{
+	"${cp[@]}" demo --duration 10s --rate 2000 --alerts-wait 3s
+	for f in table json csv arrow; do "${cp[@]}" query usage --since 30d --by tenant,model --format "$f"; done
+	"${cp[@]}" query usage --since 2h --by model --compare --reprice pipelines/pricing/default_prices.yaml
+	"${cp[@]}" query usage --since 7d --by provider,service_tier --where tenant=acme-corp
+	"${cp[@]}" query latency --since 30d --by model
+	"${cp[@]}" query latency --since 3h --by tenant --format json
+	"${cp[@]}" query top --since 30d --by tenant --limit 5
+	"${cp[@]}" query top --since 30d --by model --metric tokens
+	for s in 1m 1h 1d; do "${cp[@]}" query series --since 2h --step "$s" --by model; done
+	"${cp[@]}" query series --since 30d --step 1d
+	"${cp[@]}" query growth --by model
+	"${cp[@]}" query growth --by tenant --metric requests
+	"${cp[@]}" query forecast --by tenant --budget 1000
+	"${cp[@]}" query forecast --period week
+	"${cp[@]}" derive --once
+	"${cp[@]}" reprice --from "$(date -u -d '-3 days' +%F)" --to "$(date -u -d '+1 day' +%F)"
+	"${cp[@]}" alerts backtest --rules docs/alerts-example.yaml --from "$(date -u -d '-7 days' +%F)"
+	"${cp[@]}" retention --keep-minutes 2d --keep-hours 2d --max-event-age 1d
+} >"$state/run.out" 2>&1 || { tail -20 "$state/run.out"; echo "check-clickhouse-current: a costpipe command failed on 18.16" >&2; exit 1; }
+
+echo "==> replay on ClickHouse 26.5 (libchdb) and 18.16"
+go run ./scripts/compat -http "http://127.0.0.1:$ch_http" -src "$db" -dst costpipe_compat_dst \
+	-runner "$chdb/chdb_runner" -work "$state/replay"
