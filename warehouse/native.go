@@ -67,8 +67,19 @@ func (n *nativeBuf) decode(c column.Interface, rows int) error {
 	return nil
 }
 
-// nativeFn appends the Native encoding of one column of rows to b.
-type nativeFn func(rows []Rollup, b []byte) []byte
+// nativeFn encodes one column of rows in Native format.
+type nativeFn struct {
+	size func(rows []Rollup) int              // the exact length of the encoding
+	put  func(rows []Rollup, b []byte) []byte // appends the encoding to b
+}
+
+// encode appends the column's encoding to b, after growing b once by its
+// exact size: appended value by value, a buffer too small for the column
+// would grow by a quarter at a time, copying it into fresh memory again and
+// again (on the first flush of a catch-up that was most of the flush's CPU).
+func (n nativeFn) encode(rows []Rollup, b []byte) []byte {
+	return n.put(rows, slices.Grow(b, n.size(rows)))
+}
 
 // nativeOf returns the Native encoder of a column whose value f reads from a
 // row. It panics for a type it cannot encode: a programming error in the
@@ -103,37 +114,38 @@ func nativeOf[T any](f func(r *Rollup) T) nativeFn {
 	panic(fmt.Sprintf("warehouse: no Native encoding for a column of %T", zero))
 }
 
-// Every encoder first grows b by the exact size of its column, once: a
-// column appended value by value into a buffer too small for it would grow
-// it by a quarter at a time, copying it into fresh memory again and again
-// (on the first flush of a catch-up that was most of the flush's CPU).
-
 // nativeEach encodes a column of fixed layout, width bytes per value: each
 // row's value in turn.
 func nativeEach[V any](f func(*Rollup) V, width int, put func([]byte, V) []byte) nativeFn {
-	return func(rows []Rollup, b []byte) []byte {
-		b = slices.Grow(b, width*len(rows))
-		for i := range rows {
-			b = put(b, f(&rows[i]))
-		}
-		return b
+	return nativeFn{
+		size: func(rows []Rollup) int { return width * len(rows) },
+		put: func(rows []Rollup, b []byte) []byte {
+			for i := range rows {
+				b = put(b, f(&rows[i]))
+			}
+			return b
+		},
 	}
 }
 
 // nativeString encodes a String column: each row's length, then its bytes.
 func nativeString(f func(*Rollup) string) nativeFn {
-	return func(rows []Rollup, b []byte) []byte {
-		n := 0
-		for i := range rows {
-			v := f(&rows[i])
-			n += uvarintLen(uint64(len(v))) + len(v)
-		}
-		b = slices.Grow(b, n)
-		for i := range rows {
-			v := f(&rows[i])
-			b = append(binary.AppendUvarint(b, uint64(len(v))), v...)
-		}
-		return b
+	return nativeFn{
+		size: func(rows []Rollup) int {
+			n := 0
+			for i := range rows {
+				v := f(&rows[i])
+				n += uvarintLen(uint64(len(v))) + len(v)
+			}
+			return n
+		},
+		put: func(rows []Rollup, b []byte) []byte {
+			for i := range rows {
+				v := f(&rows[i])
+				b = append(binary.AppendUvarint(b, uint64(len(v))), v...)
+			}
+			return b
+		},
 	}
 }
 
@@ -143,23 +155,27 @@ func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 // nativeArray encodes an Array column of elements width bytes wide: the
 // offsets, then the elements.
 func nativeArray[E any](f func(*Rollup) []E, width int, elem func([]byte, E) []byte) nativeFn {
-	return func(rows []Rollup, b []byte) []byte {
-		n := 0
-		for i := range rows {
-			n += len(f(&rows[i]))
-		}
-		b = slices.Grow(b, 8*len(rows)+width*n)
-		end := uint64(0)
-		for i := range rows {
-			end += uint64(len(f(&rows[i])))
-			b = binary.LittleEndian.AppendUint64(b, end)
-		}
-		for i := range rows {
-			for _, v := range f(&rows[i]) {
-				b = elem(b, v)
+	return nativeFn{
+		size: func(rows []Rollup) int {
+			n := 0
+			for i := range rows {
+				n += len(f(&rows[i]))
 			}
-		}
-		return b
+			return 8*len(rows) + width*n
+		},
+		put: func(rows []Rollup, b []byte) []byte {
+			end := uint64(0)
+			for i := range rows {
+				end += uint64(len(f(&rows[i])))
+				b = binary.LittleEndian.AppendUint64(b, end)
+			}
+			for i := range rows {
+				for _, v := range f(&rows[i]) {
+					b = elem(b, v)
+				}
+			}
+			return b
+		},
 	}
 }
 

@@ -170,7 +170,7 @@ func (w *Warehouse) fillColumns(cols []column.Interface, rows []Rollup) error {
 		if c.Name() != names[i].Name || string(c.Type()) != names[i].Type {
 			return fmt.Errorf("column %d is %s %s on the server, %s %s in costpipe", i+1, c.Name(), c.Type(), names[i].Name, names[i].Type)
 		}
-		w.enc.buf = nativeColumns[i](rows, w.enc.buf[:0])
+		w.enc.buf = nativeColumns[i].encode(rows, w.enc.buf[:0])
 		if err := w.enc.decode(c, len(rows)); err != nil {
 			return fmt.Errorf("cannot fill column %s (%s): %w", names[i].Name, names[i].Type, err)
 		}
