@@ -9,8 +9,9 @@
 #  2. replays everything costpipe sent (scripts/compat) on ClickHouse 26.5
 #     embedded as a library (libchdb from the chdb project, downloaded once from
 #     the npm registry into .costpipe/, pinned by version and checksum) and on
-#     18.16 itself, each in a fresh database, and fails if a statement fails on
-#     either or the two answer differently.
+#     18.16 itself, each in a fresh database (on 26.5 in UTC, Europe/Berlin and
+#     America/New_York), and fails if a statement fails on either or the two
+#     answer differently.
 #
 # Needs gcc (the replay's runner is a small C program linked to libchdb) and
 # scripts/install-deps.sh's ClickHouse. About a minute after the first download

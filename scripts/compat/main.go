@@ -1,9 +1,10 @@
 // Command compat checks that the SQL costpipe sends works on a current
 // ClickHouse as it does on the 18.16 the tests run: it replays every
 // statement a costpipe run sent to an 18.16 server (that server's
-// system.query_log) on ClickHouse 26.5 embedded as a library (libchdb) and
-// on the 18.16 server itself, in a fresh database each, and compares the two
-// answers of every statement. scripts/check-clickhouse-current.sh makes the
+// system.query_log) on ClickHouse 26.5 embedded as a library (libchdb), in
+// UTC, Europe/Berlin and America/New_York, and on the 18.16 server itself in
+// UTC, in a fresh database each, and compares the answers of every
+// statement. scripts/check-clickhouse-current.sh makes the
 // run to replay and calls it; docs/operations.md says what it covers.
 //
 //	go run ./scripts/compat -fetch DIR                 # download libchdb into DIR
@@ -195,9 +196,49 @@ func run(s *server, src, dst, runner, work string) error {
 		}
 	}
 
-	data := filepath.Join(work, "chdb-data")
+	failed := 0
+	for _, zone := range zones {
+		cur, err := runChdb(runner, filepath.Join(work, "chdb-data"), zone, stmts)
+		if err != nil {
+			return err
+		}
+		for i, q := range stmts {
+			head := strings.SplitN(q, "\n", 2)[0]
+			switch {
+			case !old[i].ok:
+				failed++
+				log.Printf("statement %d fails on 18.16 (the replay's order or its synthetic rows are wrong): %s\n    %s", i, head, old[i].out)
+			case !cur[i].ok:
+				failed++
+				log.Printf("statement %d fails on ClickHouse 26.5 in %s: %s\n    %s", i, zone, head, cur[i].out)
+			case skipCompare.MatchString(q):
+			default:
+				a, b := normalize(q, old[i].out), normalize(q, cur[i].out)
+				if !slices.Equal(a, b) {
+					failed++
+					log.Printf("statement %d answers differently on 26.5 in %s: %s\n    18.16: %.300q\n    26.5:  %.300q", i, zone, head, strings.Join(a, " | "), strings.Join(b, " | "))
+				}
+			}
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d of %d statements fail or answer differently on ClickHouse 26.5 in %s and on 18.16 in UTC (replay in %s)", failed, len(stmts), zone, filepath.Join(work, "replay.sql"))
+		}
+		log.Printf("all %d statements run on ClickHouse 26.5 in %s with the answers of 18.16 in UTC", len(stmts), zone)
+	}
+	return nil
+}
+
+// zones are the server time zones the replay runs in on 26.5: costpipe's
+// SQL names UTC wherever a time is read or bucketed, so a server in another
+// zone must answer as 18.16 does in UTC (many servers run in Europe/* or
+// America/*; docs/design.md, "Time zone: UTC in the column types").
+var zones = []string{"UTC", "Europe/Berlin", "America/New_York"}
+
+// runChdb replays stmts on a fresh embedded server whose time zone is zone
+// (libchdb takes the process's TZ) and returns its answers.
+func runChdb(runner, data, zone string, stmts []string) ([]answer, error) {
 	if err := os.RemoveAll(data); err != nil {
-		return err
+		return nil, err
 	}
 	var in bytes.Buffer
 	for _, q := range stmts {
@@ -205,40 +246,13 @@ func run(s *server, src, dst, runner, work string) error {
 		in.WriteByte(0)
 	}
 	cmd := exec.Command(runner, data)
+	cmd.Env = append(os.Environ(), "TZ="+zone)
 	cmd.Stdin, cmd.Stderr = &in, os.Stderr
 	raw, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("%s: %w", runner, err)
+		return nil, fmt.Errorf("%s in %s: %w", runner, zone, err)
 	}
-	cur, err := parseRunner(raw, len(stmts))
-	if err != nil {
-		return err
-	}
-
-	failed := 0
-	for i, q := range stmts {
-		head := strings.SplitN(q, "\n", 2)[0]
-		switch {
-		case !old[i].ok:
-			failed++
-			log.Printf("statement %d fails on 18.16 (the replay's order or its synthetic rows are wrong): %s\n    %s", i, head, old[i].out)
-		case !cur[i].ok:
-			failed++
-			log.Printf("statement %d fails on ClickHouse 26.5: %s\n    %s", i, head, cur[i].out)
-		case skipCompare.MatchString(q):
-		default:
-			a, b := normalize(q, old[i].out), normalize(q, cur[i].out)
-			if !slices.Equal(a, b) {
-				failed++
-				log.Printf("statement %d answers differently: %s\n    18.16: %.300q\n    26.5:  %.300q", i, head, strings.Join(a, " | "), strings.Join(b, " | "))
-			}
-		}
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d statements fail or answer differently on ClickHouse 26.5 and 18.16 (replay in %s)", failed, len(stmts), filepath.Join(work, "replay.sql"))
-	}
-	log.Printf("all %d statements run on ClickHouse 26.5 and 18.16 with the same answers", len(stmts))
-	return nil
+	return parseRunner(raw, len(stmts))
 }
 
 // replay returns the statements costpipe sent about src, in the order it
@@ -257,15 +271,16 @@ func replay(s *server, src, dst string) ([]string, error) {
 		return nil, err
 	}
 	types := map[[2]string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(cols), "\n") {
+	for _, line := range lines(cols) {
 		var c struct{ T, N, Ty string }
 		if err := json.Unmarshal([]byte(line), &c); err != nil {
 			return nil, fmt.Errorf("system.columns: %q: %w", line, err)
 		}
 		types[[2]string{c.T, c.N}] = c.Ty
 	}
+	base := time.Now().Unix() / 3600 * 3600
 	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(logged), "\n") {
+	for _, line := range lines(logged) {
 		var r struct{ Query string }
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			return nil, fmt.Errorf("system.query_log: %q: %w", line, err)
@@ -285,7 +300,7 @@ func replay(s *server, src, dst string) ([]string, error) {
 						t = "DateTime('UTC')"
 					}
 				}
-				names, exprs = append(names, c), append(exprs, synthetic(t))
+				names, exprs = append(names, c), append(exprs, synthetic(t, base))
 			}
 			q = "INSERT INTO " + m[1] + " (" + strings.Join(names, ", ") + ") SELECT " + strings.Join(exprs, ", ") + " FROM numbers(20)"
 		}
@@ -303,19 +318,30 @@ var (
 	describe     = regexp.MustCompile(`^(DESCRIBE|DESC)\b`)
 )
 
+// lines returns the non-empty lines of s.
+func lines(s string) []string {
+	return slices.DeleteFunc(strings.Split(s, "\n"), func(l string) bool { return l == "" })
+}
+
 // synthetic is an SQL expression of type t over numbers()' number: values
-// that spread over hours, tenants and histogram buckets.
-func synthetic(t string) string {
+// that spread over tenants, histogram buckets and, back from base (Unix
+// seconds, the hour of the replay), over six days at 7-hour steps, so that
+// days and often a month change inside the data (and in a time zone other
+// than UTC, local days differ from UTC days).
+func synthetic(t string, base int64) string {
+	b := strconv.FormatInt(base, 10)
 	switch {
 	case strings.HasPrefix(t, "Nullable("):
-		return "CAST(" + synthetic(t[len("Nullable("):len(t)-1]) + " AS " + t + ")"
+		return "CAST(" + synthetic(t[len("Nullable("):len(t)-1], base) + " AS " + t + ")"
 	case strings.HasPrefix(t, "DateTime"):
-		return "toDateTime(1796300000 - number * 3600, 'UTC')"
+		return "toDateTime(" + b + " - number * 25200, 'UTC')"
 	case t == "Date":
-		return "toDate(toDateTime(1796300000 - number * 86400, 'UTC'))"
+		return "toDate(toDateTime(" + b + " - number * 86400, 'UTC'))"
 	case t == "String":
 		return "concat('s', toString(number % 3))"
-	case regexp.MustCompile(`^U?Int\d+$|^Float\d+$|^Decimal`).MatchString(t):
+	case strings.HasPrefix(t, "Decimal"):
+		return "CAST(concat(toString(number % 5), '.5') AS " + t + ")" // exact, with a fraction
+	case regexp.MustCompile(`^U?Int\d+$|^Float\d+$`).MatchString(t):
 		return "CAST(number % 5 AS " + t + ")"
 	case t == "Array(Int16)":
 		return "CAST([number % 5, 7] AS Array(Int16))"

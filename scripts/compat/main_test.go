@@ -56,13 +56,14 @@ func TestNativeInsertsBecomeRows(t *testing.T) {
 		t.Error("an INSERT … SELECT is replayed as it is, not replaced")
 	}
 	for typ, want := range map[string]string{
-		"Decimal(38, 12)":                 "CAST(number % 5 AS Decimal(38, 12))",
+		"Decimal(38, 12)":                 "CAST(concat(toString(number % 5), '.5') AS Decimal(38, 12))",
+		"DateTime('UTC')":                 "toDateTime(1796256000 - number * 25200, 'UTC')",
 		"Array(UInt32)":                   "CAST([1, 2] AS Array(UInt32))",
 		"AggregateFunction(sum, UInt64)":  "defaultValueOfTypeName('AggregateFunction(sum, UInt64)')",
 		"Nullable(String)":                "CAST(concat('s', toString(number % 3)) AS Nullable(String))",
 		"AggregateFunction(max, Float64)": "defaultValueOfTypeName('AggregateFunction(max, Float64)')",
 	} {
-		if got := synthetic(typ); got != want {
+		if got := synthetic(typ, 1796256000); got != want {
 			t.Errorf("synthetic(%s) = %s, want %s", typ, got, want)
 		}
 	}
