@@ -68,3 +68,19 @@ func TestNativeInsertsBecomeRows(t *testing.T) {
 		}
 	}
 }
+
+// TestStopMerges: every table the replay creates gets its merges stopped,
+// on both servers; other statements get nothing.
+func TestStopMerges(t *testing.T) {
+	for q, want := range map[string]string{
+		"CREATE TABLE IF NOT EXISTS db.usage_1m\n(ts DateTime)":         "SYSTEM STOP MERGES db.usage_1m",
+		"CREATE TABLE db.schema_migrations_lock (owner String)":         "SYSTEM STOP MERGES db.schema_migrations_lock",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS db.mv TO db.t AS":       "",
+		"CREATE VIEW IF NOT EXISTS db.usage_daily AS":                   "",
+		"SELECT count() FROM system.tables WHERE name = 'CREATE TABLE'": "",
+	} {
+		if got := stopMerges(q); got != want {
+			t.Errorf("%q: %q, want %q", q, got, want)
+		}
+	}
+}
