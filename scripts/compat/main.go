@@ -4,21 +4,23 @@
 // system.query_log) on ClickHouse 26.5 embedded as a library (libchdb), in
 // UTC, Europe/Berlin and America/New_York, and on the 18.16 server itself in
 // UTC, in a fresh database each, and compares the answers of every
-// statement. scripts/check-clickhouse-current.sh makes the
-// run to replay and calls it; docs/operations.md says what it covers.
+// statement. scripts/check-clickhouse-current.sh makes the run to replay and
+// calls it; docs/operations.md says what it covers.
 //
 //	go run ./scripts/compat -fetch DIR                 # download libchdb into DIR
 //	go run ./scripts/compat -http URL -src DB -dst DB -runner PATH -work DIR
 //
 // Inserts costpipe sent in Native format carry no SQL data; the replay
 // inserts 20 synthetic rows instead, typed from the 18.16 server's
-// system.columns, so the materialized views, merges and queries after them
-// see the same rows on both servers. Answers are compared row by row after
-// sorting (a query without ORDER BY may return its rows in any order) and
-// with trailing zeros of decimals removed (18.16 prints Decimal(38, 12) with
-// all 12 digits, current releases without the trailing zeros; costpipe parses
-// both). DESCRIBE is compared on names and types (current releases add
-// columns), and the sizes of parts on disk are not compared.
+// system.columns (a unique application per row, so no two share a rollup
+// key), and no table merges on either server: the materialized views and the
+// queries after them see the same rows on both. Answers are compared row by
+// row after sorting (a query without ORDER BY may return its rows in any
+// order) and with trailing zeros of decimals removed (18.16 prints
+// Decimal(38, 12) with all 12 digits, current releases without the trailing
+// zeros; costpipe parses both). DESCRIBE is compared on names and types
+// (current releases add columns), and the sizes of parts on disk are not
+// compared.
 package main
 
 import (
