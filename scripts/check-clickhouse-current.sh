@@ -38,9 +38,15 @@ go run ./scripts/compat -fetch "$chdb"
 gcc -O1 -o "$chdb/chdb_runner" scripts/compat/chdb/chdb_runner.c -L"$chdb" -lchdb -Wl,-rpath,"$chdb"
 
 go build -o "$state/costpipe" ./cmd/costpipe
+if (exec 3<>/dev/tcp/127.0.0.1/$ch_port) 2>/dev/null; then
+	echo "check-clickhouse-current: port $ch_port is taken (another run of this script?)" >&2
+	exit 1
+fi
 CLICKHOUSE_DIR="$state/clickhouse" CH_TCP_PORT=$ch_port CH_HTTP_PORT=$ch_http scripts/clickhouse-local.sh >"$state/clickhouse.out" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 150); do (exec 3<>/dev/tcp/127.0.0.1/$ch_port) 2>/dev/null && break; sleep 0.2; done
+up=false
+for _ in $(seq 1 150); do (exec 3<>/dev/tcp/127.0.0.1/$ch_port) 2>/dev/null && up=true && break; sleep 0.2; done
+$up || { cat "$state/clickhouse.out" >&2; echo "check-clickhouse-current: ClickHouse did not start on port $ch_port in 30 s" >&2; exit 1; }
 
 db=costpipe_compat_src
 export COSTPIPE_CLICKHOUSE="clickhouse://127.0.0.1:$ch_port/$db?log_queries=1"
