@@ -4,8 +4,8 @@
 #
 #  1. starts a private 18.16 server and runs costpipe against it with every
 #     query logged: the demo (migrations 0001–0008, the aggregator, live
-#     alerts, the report), every `query` command in every format, retention,
-#     derive, reprice and an alerts backtest;
+#     alerts, the report), every `query` command in every format, the HTTP
+#     API (`serve`), retention, derive, reprice and an alerts backtest;
 #  2. replays everything costpipe sent (scripts/compat) on ClickHouse 26.5
 #     embedded as a library (libchdb from the chdb project, downloaded once from
 #     the npm registry into .costpipe/, pinned by version and checksum) and on
@@ -50,28 +50,43 @@ $up || { cat "$state/clickhouse.out" >&2; echo "check-clickhouse-current: ClickH
 
 db=costpipe_compat_src
 export COSTPIPE_CLICKHOUSE="clickhouse://127.0.0.1:$ch_port/$db?log_queries=1"
-cp=("$state/costpipe")
-echo "==> costpipe against ClickHouse 18.16, every query logged (output in $state/run.out)"
-{
-	"${cp[@]}" demo --duration 10s --rate 2000 --alerts-wait 3s
-	for f in table json csv arrow; do "${cp[@]}" query usage --since 30d --by tenant,model --format "$f"; done
-	"${cp[@]}" query usage --since 2h --by model --compare --reprice pipelines/pricing/default_prices.yaml
-	"${cp[@]}" query usage --since 7d --by provider,service_tier --where tenant=acme-corp
-	"${cp[@]}" query latency --since 30d --by model
-	"${cp[@]}" query latency --since 3h --by tenant --format json
-	"${cp[@]}" query top --since 30d --by tenant --limit 5
-	"${cp[@]}" query top --since 30d --by model --metric tokens
-	for s in 1m 1h 1d; do "${cp[@]}" query series --since 2h --step "$s" --by model; done
-	"${cp[@]}" query series --since 30d --step 1d
-	"${cp[@]}" query growth --by model
-	"${cp[@]}" query growth --by tenant --metric requests
-	"${cp[@]}" query forecast --by tenant --budget 1000
-	"${cp[@]}" query forecast --period week
-	"${cp[@]}" derive --once
-	"${cp[@]}" reprice --from "$(date -u -d '-3 days' +%F)" --to "$(date -u -d '+1 day' +%F)"
-	"${cp[@]}" alerts backtest --rules docs/alerts-example.yaml --from "$(date -u -d '-7 days' +%F)"
-	"${cp[@]}" retention --keep-minutes 2d --keep-hours 2d --max-event-age 1d
-} >"$state/run.out" 2>&1 || { tail -20 "$state/run.out"; echo "check-clickhouse-current: a costpipe command failed on 18.16" >&2; exit 1; }
+cp="$state/costpipe"
+log="$state/run.out"
+# step runs one command of the run; the first that fails ends the check.
+step() {
+	"$@" >>"$log" 2>&1 && return
+	tail -20 "$log" >&2
+	echo "check-clickhouse-current: failed on 18.16: ${*#"$cp"}" >&2
+	exit 1
+}
+echo "==> costpipe against ClickHouse 18.16, every query logged (output in $log)"
+step "$cp" demo --duration 10s --rate 2000 --alerts-wait 3s
+for f in table json csv arrow; do step "$cp" query usage --since 30d --by tenant,model --format "$f"; done
+step "$cp" query usage --since 2h --by model --compare --reprice pipelines/pricing/default_prices.yaml
+step "$cp" query usage --since 7d --by provider,service_tier --where tenant=acme-corp
+step "$cp" query latency --since 30d --by model
+step "$cp" query latency --since 3h --by tenant --format json
+step "$cp" query top --since 30d --by tenant --limit 5
+step "$cp" query top --since 30d --by model --metric tokens
+for s in 1m 1h 1d; do step "$cp" query series --since 2h --step "$s" --by model; done
+step "$cp" query series --since 30d --step 1d
+step "$cp" query growth --by model
+step "$cp" query growth --by tenant --metric requests
+step "$cp" query forecast --by tenant --budget 1000
+step "$cp" query forecast --period week
+step "$cp" derive --once
+# A corrected catalog (every output price of 1.6 USD per million tokens halved), so
+# that reprice writes its corrections.
+sed 's/output: "1.6"$/output: "0.8"/' pipelines/pricing/default_prices.yaml >"$state/prices.yaml"
+step "$cp" reprice --prices "$state/prices.yaml" --from "$(date -u -d '-3 days' +%F)" --to "$(date -u -d '+1 day' +%F)"
+step "$cp" alerts backtest --rules docs/alerts-example.yaml --from "$(date -u -d '-7 days' +%F)"
+# The HTTP API and the dashboard's batch (docs/serve.md), each answer required to be a 200.
+echo "compat-key *" >"$state/keys"
+"$cp" serve --keys "$state/keys" --listen 127.0.0.1:18241 >>"$log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/18241) 2>/dev/null && break; sleep 0.1; done
+step go run ./scripts/compat -api http://127.0.0.1:18241 -key compat-key
+step "$cp" retention --keep-minutes 2d --keep-hours 2d --max-event-age 1d
 
 echo "==> replay on ClickHouse 26.5 (libchdb) and 18.16"
 go run ./scripts/compat -http "http://127.0.0.1:$ch_http" -src "$db" -dst costpipe_compat_dst \

@@ -58,6 +58,8 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("compat: ")
 	fetch := flag.String("fetch", "", "download libchdb.so into `DIR` (kept when already there) and exit")
+	api := flag.String("api", "", "GET every question of the HTTP API from costpipe serve at `URL` (with -key) and exit")
+	key := flag.String("key", "", "the API `KEY` of -api")
 	httpURL := flag.String("http", "", "HTTP `URL` of the 18.16 server costpipe ran against")
 	src := flag.String("src", "", "`DB` costpipe used there (its queries are replayed)")
 	dst := flag.String("dst", "", "`DB` the replay creates on both servers (dropped first on 18.16)")
@@ -66,6 +68,12 @@ func main() {
 	flag.Parse()
 	if *fetch != "" {
 		if err := fetchChdb(*fetch); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if *api != "" {
+		if err := askAPI(*api, *key); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -145,6 +153,39 @@ func get(u string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return io.ReadAll(resp.Body)
+}
+
+// apiQuestions are the HTTP API's questions the run asks costpipe serve, so
+// that their SQL is replayed too (docs/serve.md): every endpoint, and the
+// dashboard's batch.
+var apiQuestions = []string{
+	"usage?since=30d&by=tenant,model", "latency?since=24h&by=model&step=1h",
+	"top?since=7d&by=tenant&metric=requests&limit=5", "series?since=24h&step=1h&by=model",
+	"growth?by=model&window=28", "forecast?by=tenant&budget=5000", "forecast?horizon=24h",
+	"prices?since=30d", "alerts", "alerts/notifications?since=24h",
+	"batch?q=usage%3Fsince%3D24h&q=top%3Fby%3Dmodel",
+}
+
+// askAPI asks base every apiQuestion and requires a 200 to each.
+func askAPI(base, key string) error {
+	c := &http.Client{Timeout: time.Minute}
+	for _, q := range apiQuestions {
+		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/"+q, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /api/v1/%s: %s: %s", q, resp.Status, body)
+		}
+	}
+	return nil
 }
 
 // server is ClickHouse's HTTP interface: answers in TabSeparated, the format
