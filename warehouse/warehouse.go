@@ -83,6 +83,9 @@ func parseDSN(dsn string) (*clickhouse.Options, string, error) {
 	if !dbNameRE().MatchString(db) {
 		return nil, "", fmt.Errorf("clickhouse DSN %q: database name %q must match %s", redact(dsn), db, dbNameRE())
 	}
+	if opts.MaxCompressionBuffer == 0 { // not in the DSN
+		opts.MaxCompressionBuffer = sendChunk
+	}
 	return opts, db, nil
 }
 
@@ -129,9 +132,6 @@ func Open(ctx context.Context, o Options) (*Warehouse, error) {
 	opts.MaxOpenConns = o.MaxOpenConns
 	if opts.MaxIdleConns > o.MaxOpenConns || opts.MaxIdleConns == 0 {
 		opts.MaxIdleConns = o.MaxOpenConns
-	}
-	if opts.MaxCompressionBuffer == 0 { // not in the DSN
-		opts.MaxCompressionBuffer = sendChunk
 	}
 	conn, err := clickhouse.Open(opts)
 	if err != nil {

@@ -409,6 +409,8 @@ var (
 	skipCompare  = regexp.MustCompile(`version\(\)|bytes_on_disk|data_compressed_bytes|data_uncompressed_bytes`)
 	decimalZeros = regexp.MustCompile(`\b(\d+)\.(\d*?)0+\b`)
 	describe     = regexp.MustCompile(`^(DESCRIBE|DESC)\b`)
+	numberType   = regexp.MustCompile(`^U?Int\d+$|^Float\d+$`)
+	intArrayType = regexp.MustCompile(`^Array\(U?Int\d+\)$`)
 	createTable  = regexp.MustCompile(`^CREATE TABLE (?:IF NOT EXISTS )?([\w.]+)`)
 )
 
@@ -435,11 +437,11 @@ func synthetic(t string, base int64) string {
 		return "concat('s', toString(number % 3))"
 	case strings.HasPrefix(t, "Decimal"):
 		return "CAST(concat(toString(number % 5), '.5') AS " + t + ")" // exact, with a fraction
-	case regexp.MustCompile(`^U?Int\d+$|^Float\d+$`).MatchString(t):
+	case numberType.MatchString(t):
 		return "CAST(number % 5 AS " + t + ")"
 	case t == "Array(Int16)":
 		return "CAST([number % 5, 7] AS Array(Int16))"
-	case regexp.MustCompile(`^Array\(U?Int\d+\)$`).MatchString(t):
+	case intArrayType.MatchString(t):
 		return "CAST([1, 2] AS " + t + ")"
 	}
 	return "defaultValueOfTypeName('" + strings.ReplaceAll(t, "'", "\\'") + "')" // aggregate states
