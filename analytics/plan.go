@@ -266,9 +266,11 @@ func appendWhere(sb *strings.Builder, args []any, t warehouse.Table, from, to ti
 
 // usageSQL builds the query of n over segs in database db, limited to
 // limit rows, and its bound arguments; totals adds the totals of every
-// group (WITH TOTALS, computed before the limit). Column names come from
-// the allow-list only; times and filter values are `?` parameters.
-func usageSQL(db string, n normalized, segs []segment, limit int, totals bool) (string, []any) {
+// group (WITH TOTALS, computed before the limit); summary reads each
+// segment's per-model summary instead of its rollup (n must be
+// summarizable). Column names come from the allow-list only; times and
+// filter values are `?` parameters.
+func usageSQL(db string, n normalized, segs []segment, limit int, totals, summary bool) (string, []any) {
 	var sb strings.Builder
 	var args []any
 	keys := make([]string, len(n.by))  // aliases, in the outer query
@@ -297,7 +299,11 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals bool) (
 		// Each piece merges its own rows per group first (two stages: see
 		// warehouse.TwoStageSelect).
 		sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), "count() AS _rows", partial), ", "))
-		sb.WriteString("\n    FROM " + db + "." + s.table.Name())
+		name := s.table.Name()
+		if summary {
+			name = s.table.ModelName()
+		}
+		sb.WriteString("\n    FROM " + db + "." + name)
 		sb.WriteString("\n    WHERE ")
 		args = appendWhere(&sb, args, s.table, s.from, s.to, n.where)
 		if len(keys) > 0 {

@@ -199,7 +199,7 @@ func TestUsageSQL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		got, args := usageSQL("cp", n, segs, 11, tc.totals)
+		got, args := usageSQL("cp", n, segs, 11, tc.totals, false)
 		if got != tc.want {
 			t.Errorf("%s: SQL\n%s\nwant\n%s", tc.name, got, tc.want)
 		}

@@ -23,6 +23,8 @@ package analytics
 
 import (
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/costpipe/costpipe/warehouse"
@@ -37,11 +39,19 @@ type Options struct {
 	// producing more fails and asks for fewer dimensions or a filter, so a
 	// careless --by never buffers an unbounded result. Default 100000.
 	MaxRows int
+	// NoSummaries reads the rollups even where the per-model summaries
+	// could answer (usage grouped and filtered by provider and model only).
+	// Default false.
+	NoSummaries bool
+	// Logger receives a warning whenever the summaries could not be used
+	// (they disagree with the rollups, or cannot be read). Default
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultOptions returns Options with every default filled in.
 func DefaultOptions() Options {
-	return Options{Now: time.Now, MaxRows: 100000}
+	return Options{Now: time.Now, MaxRows: 100000, Logger: slog.Default()}
 }
 
 // Validate reports the first option that cannot work.
@@ -59,7 +69,15 @@ func (o Options) Validate() error {
 type Querier struct {
 	w    *warehouse.Warehouse
 	opts Options
+	// fallbacks counts the queries the summaries could have answered and
+	// the rollups did (SummaryFallbacks).
+	fallbacks atomic.Uint64
 }
+
+// SummaryFallbacks returns how many queries since New were answered from
+// the rollups because the per-model summaries disagreed with them or
+// could not be read.
+func (q *Querier) SummaryFallbacks() uint64 { return q.fallbacks.Load() }
 
 // New returns a Querier reading the rollups of w's database. Zero fields of
 // opts take their defaults (DefaultOptions); New panics when the options
@@ -72,6 +90,9 @@ func New(w *warehouse.Warehouse, opts Options) *Querier {
 	}
 	if opts.MaxRows == 0 {
 		opts.MaxRows = def.MaxRows
+	}
+	if opts.Logger == nil {
+		opts.Logger = def.Logger
 	}
 	if err := opts.Validate(); err != nil {
 		panic("analytics.New: " + err.Error())

@@ -152,17 +152,54 @@ func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) 
 // top it returns the first limit groups and, second, the totals of every
 // group (GROUP BY … WITH TOTALS: one query, so the groups and the totals
 // see the same data).
+//
+// A query that groups and filters by provider and model only reads the
+// per-model summaries, while a second query checks them against the
+// rollups over the same range (verifySummaries); when they disagree, or
+// reading them fails, the rollups answer and the Logger says why.
 func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bool) ([]UsageRow, UsageRow, error) {
-	total := UsageRow{Group: map[Dim]string{}}
 	segs, err := plan(n.from, n.to, n.g)
 	if err != nil {
-		return nil, total, err
+		return nil, UsageRow{Group: map[Dim]string{}}, err
 	}
+	if q.opts.NoSummaries || !summarizable(n) {
+		return q.readUsage(ctx, n, segs, limit, top, false)
+	}
+	vctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	verdict := make(chan summaryVerdict, 1)
+	go func() { verdict <- q.verifySummaries(vctx, n, segs) }()
+	out, total, err := q.readUsage(ctx, n, segs, limit, top, true)
+	if err != nil {
+		cancel()
+	}
+	v := <-verdict
+	switch {
+	case ctx.Err() != nil:
+		return nil, total, ctx.Err()
+	case err == nil && v.ok:
+		return out, total, nil
+	case err != nil:
+		q.opts.Logger.Warn("cannot read the per-model summaries; answering from the rollups", "range", rangeString(n.from, n.to), "err", err)
+	case v.err != nil:
+		q.opts.Logger.Warn("cannot check the per-model summaries; answering from the rollups", "range", rangeString(n.from, n.to), "err", v.err)
+	default:
+		q.opts.Logger.Warn("the per-model summaries disagree with the rollups; answering from the rollups (docs/operations.md, \"Per-model summaries\")",
+			"range", rangeString(n.from, n.to), "difference", v.why)
+	}
+	q.fallbacks.Add(1)
+	return q.readUsage(ctx, n, segs, limit, top, false)
+}
+
+// readUsage is usageRows reading segs from the rollups, or from their
+// per-model summaries with summary.
+func (q *Querier) readUsage(ctx context.Context, n normalized, segs []segment, limit int, top, summary bool) ([]UsageRow, UsageRow, error) {
+	total := UsageRow{Group: map[Dim]string{}}
 	sqlLimit := limit + 1
 	if top {
 		sqlLimit = limit
 	}
-	query, args := usageSQL(q.w.Database(), n, segs, sqlLimit, top)
+	query, args := usageSQL(q.w.Database(), n, segs, sqlLimit, top, summary)
 	rows, err := q.w.Conn().Query(ctx, query, args...)
 	if err != nil {
 		return nil, total, fmt.Errorf("cannot query usage in [%s, %s): %w", n.from.Format(time.RFC3339), n.to.Format(time.RFC3339), err)
@@ -259,7 +296,7 @@ func (q *Querier) reprice(ctx context.Context, n normalized, out []UsageRow, cat
 		if err != nil {
 			return fmt.Errorf("cannot reprice across the price change at %s: %w", fine.from.Format(time.RFC3339), err)
 		}
-		query, args := usageSQL(q.w.Database(), fine, segs, maxRepriceGroups+1, false)
+		query, args := usageSQL(q.w.Database(), fine, segs, maxRepriceGroups+1, false, false)
 		if err := q.repricePeriod(ctx, query, args, fine, n.by, groups, cat, mapModel); err != nil {
 			return err
 		}

@@ -25,8 +25,9 @@ import (
 // mode") is two databases on every member:
 //
 //   - {database}_local holds, per shard, the rollup tables usage_1m,
-//     usage_1h and usage_1d as Replicated*MergeTree tables (ZooKeeper path by
-//     {shard}, replica {replica}) with their Null input tables and
+//     usage_1h and usage_1d and their per-model summaries (usage_model_1m,
+//     …) as Replicated*MergeTree tables (ZooKeeper path by {shard}, replica
+//     {replica}) with their Null input tables and
 //     materialized views: the aggregator lands into one shard's replica and
 //     reads that shard's landing marks there;
 //   - {database} holds Distributed tables of the same names and columns
@@ -309,6 +310,13 @@ var clusterUpgradeRE = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile("^(ALTER TABLE|DROP TABLE IF EXISTS) ([A-Za-z0-9_]+)\\.(usage_1[mhd](_input_v[0-9]+|_mv_v[0-9]+)?)( .*)?$")
 })
 
+// clusterFillRE matches the two statements of a summary's fill (0009):
+// emptying it (DROP TABLE IF EXISTS, redone as dropping its partitions)
+// and filling it from its rollup (INSERT … SELECT … FROM the rollup).
+var clusterFillRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile("^(DROP TABLE IF EXISTS|INSERT INTO) ([A-Za-z0-9_]+)\\.(usage_model_1[mhd])( .*)?$")
+})
+
 // upgradeCluster applies migration m to a cluster database. Its ALTER and
 // DROP statements run on every member in turn, each guard asked on that
 // member first: those of a rollup against both the shard-local table and
@@ -319,16 +327,27 @@ var clusterUpgradeRE = sync.OnceValue(func() *regexp.Regexp {
 // ZooKeeper (which their guards then see). Its CREATE statements are not
 // run: what the migration creates is then created from the scratch build
 // of the schema, as for a new cluster database (createClusterSchema, IF
-// NOT EXISTS). A migration that does anything else (copies data, creates
-// views over dropped ones) is refused with an error that names it. Every
-// member must be up.
+// NOT EXISTS). A per-model summary's fill (0009) then runs on one replica
+// of every shard, from that shard's rollup, into the summary emptied first
+// (its partitions dropped), so that a run that died halfway is redone; no
+// aggregator lands meanwhile (the old input tables are fenced, new
+// aggregators wait for the migration lock). A migration that does anything
+// else (copies other data, creates views over dropped ones) is refused with
+// an error that names it. Every member must be up.
 func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chschema.Migration) error {
 	db, local := w.database, LocalDatabase(w.database)
 	type step struct{ sql, guard string }
 	var steps []step
+	var fills []string // summary fills, in the local database
 	for _, st := range m.Steps(db) {
 		q := strings.Join(strings.Fields(st.SQL), " ")
 		if strings.HasPrefix(q, "CREATE ") {
+			continue
+		}
+		if fm := clusterFillRE().FindStringSubmatch(q); fm != nil && fm[2] == db {
+			if fm[1] == "INSERT INTO" {
+				fills = append(fills, strings.ReplaceAll(q, " "+db+".", " "+local+"."))
+			}
 			continue
 		}
 		sm := clusterUpgradeRE().FindStringSubmatch(q)
@@ -356,6 +375,7 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 	var (
 		members []*Warehouse
 		addrs   []string
+		firsts  []int // each shard's first member, in members
 	)
 	defer func() {
 		for _, mw := range members {
@@ -363,8 +383,9 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 		}
 	}()
 	for _, shard := range topo.Shards {
+		firsts = append(firsts, len(members))
 		for _, addr := range shard {
-			mw, err := openAt(ctx, o, addr, db)
+			mw, err := openAtWith(ctx, o, addr, db, migrationReadTimeout)
 			if err != nil {
 				return fmt.Errorf("migration %s on cluster %s needs every member: %w", m.Name, cluster, err)
 			}
@@ -391,7 +412,37 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 			}
 		}
 	}
-	return w.createClusterSchema(ctx, cluster, m.Version)
+	if err := w.createClusterSchema(ctx, cluster, m.Version); err != nil {
+		return err
+	}
+	for _, q := range fills {
+		fm := clusterFillRE().FindStringSubmatch(q)
+		table := local + "." + fm[3]
+		for _, i := range firsts {
+			if err := members[i].emptyTable(ctx, table); err != nil {
+				return fmt.Errorf("migration %s on cluster %s, member %s: %w", m.Name, cluster, addrs[i], err)
+			}
+			if err := members[i].execWith(ctx, q, nil); err != nil {
+				return fmt.Errorf("migration %s on cluster %s, member %s: %q: %w", m.Name, cluster, addrs[i], firstLine(q), err)
+			}
+		}
+	}
+	return nil
+}
+
+// emptyTable drops every partition of the (replicated) table db.name.
+func (w *Warehouse) emptyTable(ctx context.Context, table string) error {
+	db, name, _ := strings.Cut(table, ".")
+	months, err := partitionsOf(ctx, w, db, name)
+	if err != nil {
+		return err
+	}
+	for _, m := range months {
+		if err := w.exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", table, m)); err != nil {
+			return fmt.Errorf("cannot empty %s: %w", table, err)
+		}
+	}
+	return nil
 }
 
 // exec runs a statement on a connection that waits as long as ctx allows:
@@ -460,14 +511,14 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 	rollup := map[string]bool{}
 	// The rollups' input tables and views, of this version or (for a
 	// cluster built at an older version) another.
-	localOnlyRE := regexp.MustCompile(`^usage_1[mhd]_(input|mv)_v\d+$`)
+	localOnlyRE := regexp.MustCompile(`^usage_(model_)?1[mhd]_(input|mv)_v\d+$`)
 	localOnly := map[string]bool{}
 	// Upgrade leftovers (the single-server chain keeps old rollups as
 	// usage_G_vN) and the migration bookkeeping are not recreated.
 	var olds []*regexp.Regexp
 	for _, t := range Tables {
-		rollup[t.Name()] = true
-		localOnly[t.InputName()], localOnly[t.MVName()] = true, true
+		rollup[t.Name()], rollup[t.ModelName()] = true, true
+		localOnly[t.InputName()], localOnly[t.MVName()], localOnly[t.ModelMVName()] = true, true, true
 		olds = append(olds, regexp.MustCompile("^"+t.Name()+`_v\d+$`))
 	}
 	for _, o := range objs {
@@ -742,6 +793,12 @@ func (s *Sharded) Close() error {
 // openAt is Open on the server at addr, with database as the costpipe
 // database, keeping the DSN's credentials and TLS settings.
 func openAt(ctx context.Context, o Options, addr, database string) (*Warehouse, error) {
+	return openAtWith(ctx, o, addr, database, 0)
+}
+
+// openAtWith is openAt with the connections' read timeout (0: the DSN's):
+// a statement that copies a table answers only when it is done.
+func openAtWith(ctx context.Context, o Options, addr, database string, readTimeout time.Duration) (*Warehouse, error) {
 	opts, _, err := parseDSN(o.DSN)
 	if err != nil {
 		return nil, err
@@ -750,6 +807,9 @@ func openAt(ctx context.Context, o Options, addr, database string) (*Warehouse, 
 	opts.Addr = []string{addr}
 	opts.Auth.Database = "default"
 	opts.DialTimeout = o.DialTimeout
+	if readTimeout > 0 {
+		opts.ReadTimeout = readTimeout
+	}
 	opts.MaxOpenConns, opts.MaxIdleConns = o.MaxOpenConns, o.MaxOpenConns
 	conn, err := clickhouse.Open(opts)
 	if err != nil {

@@ -71,13 +71,15 @@ func TestMigrateCluster(t *testing.T) {
 			for _, s := range c.Servers() {
 				got, loc := engines(t, s, "costpipe"), engines(t, s, "costpipe_local")
 				for _, tb := range Tables {
-					if got[tb.Name()] != "Distributed" {
-						t.Errorf("%s: costpipe.%s is %q, want Distributed", s.TCPAddr, tb.Name(), got[tb.Name()])
+					for _, name := range []string{tb.Name(), tb.ModelName()} {
+						if got[name] != "Distributed" {
+							t.Errorf("%s: costpipe.%s is %q, want Distributed", s.TCPAddr, name, got[name])
+						}
+						if want := "Replicated" + ref[name]; loc[name] != want {
+							t.Errorf("%s: costpipe_local.%s is %q, want %s", s.TCPAddr, name, loc[name], want)
+						}
 					}
-					if want := "Replicated" + ref[tb.Name()]; loc[tb.Name()] != want {
-						t.Errorf("%s: costpipe_local.%s is %q, want %s", s.TCPAddr, tb.Name(), loc[tb.Name()], want)
-					}
-					for _, n := range []string{tb.InputName(), tb.MVName()} {
+					for _, n := range []string{tb.InputName(), tb.MVName(), tb.ModelMVName()} {
 						if loc[n] != ref[n] {
 							t.Errorf("%s: costpipe_local.%s is %q, want %q", s.TCPAddr, n, loc[n], ref[n])
 						}
@@ -85,8 +87,8 @@ func TestMigrateCluster(t *testing.T) {
 				}
 				for n, e := range ref {
 					switch {
-					case strings.HasPrefix(n, "usage_1") && (strings.Contains(n, "_v") || got[n] == "Distributed"):
-						// rollups, their inputs, views and kept copies: above
+					case (strings.HasPrefix(n, "usage_1") || strings.HasPrefix(n, "usage_model_")) && (strings.Contains(n, "_v") || got[n] == "Distributed"):
+						// rollups, summaries, their inputs, views and kept copies: above
 					case strings.HasSuffix(e, "MergeTree"):
 						if got[n] != "Replicated"+e {
 							t.Errorf("%s: costpipe.%s is %q, want Replicated%s", s.TCPAddr, n, got[n], e)
@@ -280,7 +282,7 @@ func TestClusterOfDuringMigration(t *testing.T) {
 
 // TestClusterUpgrade creates a cluster database at schema 0007 on one shard
 // of two replicas, lands rows through a 0007 input table, and upgrades it
-// (0008, upgradeCluster): both replicas and the Distributed tables get the
+// (0008 and 0009, upgradeCluster): both replicas and the Distributed tables get the
 // new columns, every measure and landing mark reads as before, the 0007
 // input tables are gone, and this version lands. A second run changes
 // nothing.
@@ -309,28 +311,37 @@ func TestClusterUpgrade(t *testing.T) {
 			}
 		}
 	}
-	syncAll := func() {
+	syncAll := func(summaries bool) {
 		t.Helper()
 		for _, s := range servers {
 			for _, tb := range Tables {
-				if err := s.Conn(t, "default").Exec(ctx, "SYSTEM SYNC REPLICA costpipe_local."+tb.Name()); err != nil {
-					t.Fatal(err)
+				names := []string{tb.Name()}
+				if summaries {
+					names = append(names, tb.ModelName())
+				}
+				for _, name := range names {
+					if err := s.Conn(t, "default").Exec(ctx, "SYSTEM SYNC REPLICA costpipe_local."+name); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 		}
 	}
-	syncAll()
+	syncAll(false)
 	before := takeSnapshot(t, w)
 
 	res, err := w.MigrateCluster(ctx, c.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := res[len(res)-1]; last.Version != 8 || !last.Applied {
-		t.Fatalf("last migration %+v, want 0008 applied", last)
+	if last := res[len(res)-1]; last.Version != 9 || !last.Applied {
+		t.Fatalf("last migration %+v, want 0009 applied", last)
 	}
-	syncAll()
+	syncAll(true)
 	before.mustEqual(t, takeSnapshot(t, w))
+	// 0009 filled the summaries from the shard's rollups, once although
+	// the shard has two replicas.
+	summariesMatch(t, w)
 	for _, s := range servers {
 		local := openSingle(t, s, "costpipe_local")
 		if err := local.CheckSchema(ctx); err != nil {
@@ -369,4 +380,19 @@ func TestClusterUpgrade(t *testing.T) {
 			t.Errorf("second run: %+v", r)
 		}
 	}
+
+	// A summary that gained a stray row on one replica is refilled on one
+	// replica of the shard, and both agree with the rollups again.
+	if err := first.Conn().Exec(ctx, "INSERT INTO costpipe_local.usage_model_1d SELECT * FROM costpipe_local.usage_model_1d LIMIT 1"); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, err := w.RebuildSummaries(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rebuilt) == 0 || rebuilt[0].Shard != 1 {
+		t.Errorf("rebuilt %+v, want months of shard 1", rebuilt)
+	}
+	syncAll(true)
+	summariesMatch(t, w)
 }

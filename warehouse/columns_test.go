@@ -25,7 +25,8 @@ func TestSchemaMatchesColumns(t *testing.T) {
 		for _, c := range []struct {
 			table string
 			want  []Column
-		}{{tb.Name(), TableColumns(tb)}, {tb.InputName(), InputColumns()}, {tb.MVName(), StoredColumns(tb)}} {
+		}{{tb.Name(), TableColumns(tb)}, {tb.InputName(), InputColumns()}, {tb.MVName(), StoredColumns(tb)},
+			{tb.ModelName(), ModelColumns(tb)}, {tb.ModelMVName(), ModelColumns(tb)}} {
 			got, err := w.Describe(ctx, c.table)
 			if err != nil {
 				t.Fatal(err)
@@ -192,25 +193,38 @@ func TestInsertRollupsRefusesOverflow(t *testing.T) {
 }
 
 // TestMigrationUsesGeneratedSelect: the views of the newest migration that
-// defines them (0008) are the SELECT that MVSelect generates from the list,
-// word for word. A migration that redefines the views moves this check.
+// defines them (0009) are the SELECT that MVSelect and ModelMVSelect
+// generate from the list, word for word, and so is its fill of the
+// summaries (ModelFillSelect). A migration that redefines the views moves
+// this check.
 func TestMigrationUsesGeneratedSelect(t *testing.T) {
 	ms, err := chschema.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sql string
-	for _, m := range ms {
-		if m.Version == 8 {
-			sql = m.SQL
+	migration := func(v int) string {
+		for _, m := range ms {
+			if m.Version == v {
+				return m.SQL
+			}
 		}
+		t.Fatalf("no migration %d", v)
+		return ""
 	}
+	sql9 := migration(9)
 	for _, tb := range Tables {
-		want := "CREATE MATERIALIZED VIEW IF NOT EXISTS {database}." + tb.MVName() + " TO {database}." + tb.Name() + " AS\n" + MVSelect("{database}", tb) + ";"
-		if !strings.Contains(sql, want) {
-			t.Errorf("0008 does not define %s as generated:\n%s", tb.MVName(), want)
+		for _, want := range []string{
+			"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}." + tb.MVName() + " TO {database}." + tb.Name() + " AS\n" + MVSelect("{database}", tb) + ";",
+			"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}." + tb.ModelMVName() + " TO {database}." + tb.ModelName() + " AS\n" + ModelMVSelect("{database}", tb) + ";",
+			"(" + columnList(ModelColumns(tb)) + ")\n" + ModelFillSelect("{database}", tb) + ";",
+			"ORDER BY (" + tb.ModelSortKey() + ")",
+		} {
+			if !strings.Contains(sql9, want) {
+				t.Errorf("0009 does not have, as generated:\n%s", want)
+			}
 		}
 	}
+	sql := migration(8)
 	// And its ALIAS columns are derivedColumns, word for word.
 	for _, d := range derivedColumns {
 		want := "ADD COLUMN " + d.Name + " " + d.Type + " ALIAS " + d.Alias + ";"

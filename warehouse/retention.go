@@ -64,7 +64,8 @@ type Partition struct {
 
 // Retention drops the month partitions of usage_1m older than KeepMinutes
 // and of usage_1h older than KeepHours (a month goes when its last second
-// is older than the limit; usage_1d is never touched), with ALTER TABLE …
+// is older than the limit; usage_1d is never touched), and the same months
+// of their per-model summaries (usage_model_1m, usage_model_1h), with ALTER TABLE …
 // DROP PARTITION, which 18.16 and current servers run alike. It returns the
 // expired partitions in table and month order, marked Dropped as they go;
 // on error, those before the failing one are dropped.
@@ -121,8 +122,14 @@ func (w *Warehouse) Retention(ctx context.Context, o RetentionOptions) ([]Partit
 		}
 		for _, p := range expired {
 			if !o.DryRun {
-				if err := w.exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION %d", db, c.t.Name(), on, p.Month)); err != nil {
-					return out, fmt.Errorf("cannot drop partition %d of %s.%s: %w", p.Month, db, c.t.Name(), err)
+				// The summary's month first: a summary that lacks a month
+				// its rollup still has is noticed by readers and not used;
+				// the opposite would be too, but reads older than the
+				// rollups' retention are not expected at all.
+				for _, name := range []string{c.t.ModelName(), c.t.Name()} {
+					if err := w.exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION %d", db, name, on, p.Month)); err != nil {
+						return out, fmt.Errorf("cannot drop partition %d of %s.%s: %w", p.Month, db, name, err)
+					}
 				}
 				p.Dropped = true
 			}

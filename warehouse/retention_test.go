@@ -90,6 +90,10 @@ func TestRetention(t *testing.T) {
 		"usage_1m": {"202602"},
 		"usage_1h": {"202510", "202601", "202602"},
 		"usage_1d": {"202412", "202510", "202601", "202602"},
+		// The summaries lose the same months as their rollups.
+		"usage_model_1m": {"202602"},
+		"usage_model_1h": {"202510", "202601", "202602"},
+		"usage_model_1d": {"202412", "202510", "202601", "202602"},
 	} {
 		if got := partitions(t, w, table); !reflect.DeepEqual(got, parts) {
 			t.Errorf("%s partitions %v, want %v", table, got, parts)

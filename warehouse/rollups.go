@@ -46,10 +46,15 @@ func (t Table) Name() string {
 // "usage_1m_input_v8". Its name carries the schema version that last changed
 // what an insert means or the tables behind it, so an aggregator built for
 // an older schema cannot land into a newer one: its inserts fail and its offsets stay uncommitted.
-func (t Table) InputName() string { return t.Name() + "_input_v8" }
+func (t Table) InputName() string { return t.Name() + "_input" + inputVersion }
 
 // MVName is the materialized view from InputName to Name.
-func (t Table) MVName() string { return t.Name() + "_mv_v8" }
+func (t Table) MVName() string { return t.Name() + "_mv" + inputVersion }
+
+// inputVersion is the suffix of the input tables and views: the schema
+// version that last changed them (0009 added the per-model summaries'
+// views, summaries.go).
+const inputVersion = "_v9"
 
 // Truncate returns the start of t's bucket containing ts, in UTC: the
 // minute, the hour or the UTC day. The server computes the same buckets:

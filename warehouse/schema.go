@@ -31,24 +31,25 @@ func (w *Warehouse) Describe(ctx context.Context, table string) ([]Column, error
 	return out, rows.Err()
 }
 
-// CheckSchema compares the rollup tables, their input tables and views
-// with the columns declared in columns.go (TableColumns, InputColumns) and
+// CheckSchema compares the rollup tables, their per-model summaries, their
+// input tables and views with the columns declared in columns.go and
+// summaries.go (TableColumns, ModelColumns, InputColumns) and
 // reports the first difference: a server whose tables were changed by hand,
 // or a binary newer than the database's migrations.
 func (w *Warehouse) CheckSchema(ctx context.Context) error {
 	return w.checkTables(ctx, true)
 }
 
-// checkTables is CheckSchema, of the rollup tables only without
-// withInputs (a cluster's Distributed tables have no input tables).
+// checkTables is CheckSchema, of the rollup and summary tables only
+// without withInputs (a cluster's Distributed tables have no input tables).
 func (w *Warehouse) checkTables(ctx context.Context, withInputs bool) error {
 	for _, t := range Tables {
 		checks := []struct {
 			table string
 			want  []Column
-		}{{t.Name(), TableColumns(t)}, {t.InputName(), InputColumns()}, {t.MVName(), StoredColumns(t)}}
+		}{{t.Name(), TableColumns(t)}, {t.ModelName(), ModelColumns(t)}, {t.InputName(), InputColumns()}, {t.MVName(), StoredColumns(t)}, {t.ModelMVName(), ModelColumns(t)}}
 		if !withInputs {
-			checks = checks[:1]
+			checks = checks[:2]
 		}
 		for _, c := range checks {
 			got, err := w.Describe(ctx, c.table)

@@ -544,3 +544,190 @@ func TestUpgradeFrom0006Interrupted(t *testing.T) {
 		t.Errorf("after OPTIMIZE FINAL: %d rows, histogram %v %v; want 1 row, [3 9 12] [1 7 7]", n, idx, cnt)
 	}
 }
+
+// summariesMatch fails unless every per-model summary holds, per bucket,
+// provider and model, exactly the merged measures of its rollup.
+func summariesMatch(t *testing.T, w *Warehouse) {
+	t.Helper()
+	ctx := context.Background()
+	read := func(table string) map[string]Rollup {
+		out := map[string]Rollup{}
+		rows, err := w.Conn().Query(ctx, "SELECT toUInt32(ts), provider, model, "+MergeSelect()+" FROM "+w.Database()+"."+table+
+			" GROUP BY ts, provider, model")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				ts              uint32
+				provider, model string
+				m               Merged
+			)
+			if err := rows.Scan(append([]any{&ts, &provider, &model}, m.Dest()...)...); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Done(); err != nil {
+				t.Fatal(err)
+			}
+			out[fmt.Sprintf("%d %s %s", ts, provider, model)] = m.Rollup
+		}
+		return out
+	}
+	for _, tb := range Tables {
+		want, got := read(tb.Name()), read(tb.ModelName())
+		if len(want) == 0 {
+			t.Fatalf("%s is empty: nothing to compare its summary with", tb.Name())
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s does not hold what %s holds per bucket, provider and model:\n got %+v\nwant %+v", tb.ModelName(), tb.Name(), got, want)
+		}
+	}
+}
+
+// TestUpgradeTo0009FillsSummaries: data landed under 0008 (two providers,
+// several models, tenants and Kafka partitions) is in the summaries after
+// the upgrade, merged per model; a fill that died halfway (here: a stray
+// row in usage_model_1m, as a half-done INSERT … SELECT leaves) is redone
+// from an empty table; after the upgrade every insert reaches both.
+func TestUpgradeTo0009FillsSummaries(t *testing.T) {
+	w, _, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := w.migrate(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 31, 23, 50, 0, 0, time.UTC)
+	land := func(input func(Table) string, off int64) {
+		for _, tb := range Tables {
+			byMonth := map[Month][]Rollup{}
+			for i := 0; i < 24; i++ {
+				ts := tb.Truncate(base.Add(time.Duration(i*7) * time.Minute))
+				r := testRollup(ts, int32(i%3), off+int64(i), uint64(1+i))
+				r.Tenant, r.Model = fmt.Sprintf("t%d", i%4), fmt.Sprintf("m%d", i%3)
+				if i%5 == 0 {
+					r.Provider = "anthropic"
+				}
+				byMonth[MonthOf(ts)] = append(byMonth[MonthOf(ts)], r)
+			}
+			for _, rows := range byMonth {
+				vals := make([][]any, len(rows))
+				for j := range rows {
+					vals[j] = appendValues(&rows[j], nil)
+				}
+				if err := insertRows(w, input(tb), insertColumns, vals); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	land(func(tb Table) string { return tb.Name() + "_input_v8" }, 0)
+
+	ms, err := chschema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m9 := ms[len(ms)-1]
+	if m9.Version != 9 {
+		t.Fatalf("newest migration is %d, want 9", m9.Version)
+	}
+	died := false
+	for i, st := range m9.Steps(w.Database()) {
+		if st.OnlyIf != "" {
+			var ok uint8
+			if err := w.Conn().QueryRow(ctx, st.OnlyIf).Scan(&ok); err != nil {
+				t.Fatal(err)
+			}
+			if ok != 1 {
+				continue
+			}
+		}
+		if err := w.Conn().Exec(ctx, st.SQL); err != nil {
+			t.Fatalf("0009 step %d: %v", i+1, err)
+		}
+		if strings.HasPrefix(st.SQL, "INSERT INTO "+w.Database()+"."+Minute.ModelName()) {
+			died = true
+			break
+		}
+	}
+	if !died {
+		t.Fatal("0009 does not fill usage_model_1m")
+	}
+	if err := w.Conn().Exec(ctx, "INSERT INTO "+w.Database()+"."+Minute.ModelName()+" SELECT * FROM "+w.Database()+"."+Minute.ModelName()+" LIMIT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	summariesMatch(t, w)
+
+	// From now on the new input tables feed rollups and summaries alike.
+	land(func(tb Table) string { return tb.InputName() }, 1000)
+	summariesMatch(t, w)
+	// The summaries are much smaller than the rollups per bucket: one row
+	// per bucket, provider and model once merged.
+	for _, tb := range Tables {
+		if err := w.Conn().Exec(ctx, "OPTIMIZE TABLE "+w.Database()+"."+tb.ModelName()+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+		var rows, keys uint64
+		if err := w.Conn().QueryRow(ctx, "SELECT count(), uniqExact(ts, provider, model) FROM "+w.Database()+"."+tb.ModelName()).Scan(&rows, &keys); err != nil {
+			t.Fatal(err)
+		}
+		if rows != keys {
+			t.Errorf("%s after OPTIMIZE FINAL: %d rows for %d keys", tb.ModelName(), rows, keys)
+		}
+	}
+	summariesMatch(t, w)
+}
+
+// TestRebuildSummaries: summaries that lost an insert and gained a stray
+// row, in two months, are refilled from the rollups; a month only the
+// summary still has (its rollup's dropped) is emptied.
+func TestRebuildSummaries(t *testing.T) {
+	w, _, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 31, 23, 50, 0, 0, time.UTC)
+	for _, tb := range Tables {
+		byMonth := map[Month][]Rollup{}
+		for i := 0; i < 24; i++ {
+			ts := tb.Truncate(base.Add(time.Duration(i*7) * time.Minute))
+			r := testRollup(ts, int32(i%3), int64(i), uint64(1+i))
+			r.Tenant, r.Model = fmt.Sprintf("t%d", i%4), fmt.Sprintf("m%d", i%3)
+			byMonth[MonthOf(ts)] = append(byMonth[MonthOf(ts)], r)
+		}
+		for _, rows := range byMonth {
+			if err := w.InsertRollups(ctx, tb, rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db := w.Database()
+	for _, q := range []string{
+		// A stray copy of one row (January) and a lost part (February).
+		"INSERT INTO " + db + ".usage_model_1m SELECT * FROM " + db + ".usage_model_1m WHERE toYYYYMM(ts) = 202601 LIMIT 1",
+		"ALTER TABLE " + db + ".usage_model_1h DROP PARTITION 202602",
+		// A month of the summary whose rollup month is gone.
+		"INSERT INTO " + db + ".usage_model_1d SELECT toDateTime('2025-06-01 00:00:00', 'UTC'), provider, model, requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, gpu_us, unpriced_requests, cost_usd, latency_sum_us, latency_histMap.idx, latency_histMap.cnt, ttft_sum_us, ttft_histMap.idx, ttft_histMap.cnt FROM " + db + ".usage_model_1d LIMIT 1",
+	} {
+		if err := w.Conn().Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var seen []string
+	res, err := w.RebuildSummaries(ctx, func(r Rebuilt) { seen = append(seen, fmt.Sprintf("%s %d", r.Table.ModelName(), r.Month)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"usage_model_1m 202601", "usage_model_1m 202602", "usage_model_1h 202601", "usage_model_1h 202602",
+		"usage_model_1d 202506", "usage_model_1d 202601", "usage_model_1d 202602"}
+	if !reflect.DeepEqual(seen, want) || len(res) != len(want) {
+		t.Errorf("rebuilt %v, want %v", seen, want)
+	}
+	summariesMatch(t, w)
+	if got := partitions(t, w, "usage_model_1d"); !reflect.DeepEqual(got, []string{"202601", "202602"}) {
+		t.Errorf("usage_model_1d partitions %v after the rebuild, want 202601 and 202602", got)
+	}
+}

@@ -146,6 +146,11 @@ func TestMigrate(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "0 migration(s) applied") {
 		t.Fatalf("second migrate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// An empty database: nothing to rebuild, and it says so.
+	r = run(t, "", nil, "--clickhouse", srv.DSN(db), "migrate", "--rebuild-summaries")
+	if r.code != 0 || !strings.Contains(r.stdout, "0 summary month(s) rebuilt from the rollups") {
+		t.Fatalf("migrate --rebuild-summaries: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	r = run(t, "", nil, "--clickhouse", "clickhouse://127.0.0.1:1/x", "migrate")
 	if r.code == 0 || !strings.Contains(r.stderr, "cannot reach clickhouse") {
 		t.Errorf("unreachable server: exit %d, stderr %s", r.code, r.stderr)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -24,10 +25,19 @@ them and every other table, replicated, in DATABASE (docs/design.md, "Cluster
 mode"; docs/operations.md, "Running on a ClickHouse cluster"). Every member
 needs the macros {shard} and {replica} and ZooKeeper or ClickHouse Keeper.
 A cluster database created by an older costpipe is upgraded member by member
-(every member must be up; docs/operations.md, "Upgrading a cluster").`,
+(every member must be up; docs/operations.md, "Upgrading a cluster").
+
+With --rebuild-summaries it then refills the per-model summaries
+(usage_model_1m, usage_model_1h, usage_model_1d) from the rollups, month by
+month: do it when a query logs that they disagree with the rollups (answers
+stay exact meanwhile, only slower). Stop the aggregators first, or run it
+when they are quiet: an insert landing in a month while it is rebuilt can be
+missed by its summary (docs/operations.md, "Per-model summaries").`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "cluster", EnvVars: []string{"COSTPIPE_CLUSTER"},
 				Usage: "create the database on ClickHouse cluster `NAME` (ON CLUSTER, replicated and Distributed tables)"},
+			&cli.BoolFlag{Name: "rebuild-summaries",
+				Usage: "after migrating, refill the per-model summaries from the rollups, month by month (stop the aggregators first)"},
 		},
 		Action: func(c *cli.Context) error {
 			opts := warehouse.DefaultOptions()
@@ -81,6 +91,19 @@ A cluster database created by an older costpipe is upgraded member by member
 					fmt.Fprintf(c.App.Writer, "the rollup tables of 0001 are kept as %[1]s.usage_1m_v1, %[1]s.usage_1h_v1 and %[1]s.usage_1d_v1 "+
 						"(their data was copied and checked); DROP them once satisfied\n", w.Database())
 				}
+			}
+			if c.Bool("rebuild-summaries") {
+				rebuilt, err := w.RebuildSummaries(c.Context, func(r warehouse.Rebuilt) {
+					shard := ""
+					if r.Shard > 0 {
+						shard = fmt.Sprintf(" on shard %d", r.Shard)
+					}
+					fmt.Fprintf(c.App.Writer, "rebuilt  %s month %d%s in %s\n", r.Table.ModelName(), r.Month, shard, r.Took.Round(time.Millisecond))
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%d summary month(s) rebuilt from the rollups\n", len(rebuilt))
 			}
 			return nil
 		},

@@ -1,0 +1,261 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Per-model summaries (migration 0009; docs/design.md, "Per-model
+// summaries"). usage_model_1m, usage_model_1h and usage_model_1d hold the
+// rollups' measures per bucket, provider and model only: no tenant,
+// application, error type, tier, band or Kafka partition. A month of days
+// is about 1,100 rows instead of 27,000, so a question that groups and
+// filters by provider and model only (`query usage --by model`) merges a
+// twentieth of the histogram entries.
+//
+// Each is fed by a second materialized view on its rollup's input table,
+// so every insert (the aggregator's, reprice's corrections) reaches both.
+// The two views are two parts written one after the other, not one
+// transaction: a server that dies between them, or a view that fails
+// after the other committed, leaves a summary that disagrees with its
+// rollup. Readers therefore use a summary only after checking it
+// (analytics.Querier compares the requests and cost of the range in both);
+// the rollups, which carry the landing marks, stay the truth.
+
+// ModelName is t's per-model summary table, e.g. "usage_model_1m".
+func (t Table) ModelName() string { return "usage_model_" + strings.TrimPrefix(t.Name(), "usage_") }
+
+// ModelMVName is the materialized view from InputName to ModelName.
+func (t Table) ModelMVName() string { return t.ModelName() + "_mv" + inputVersion }
+
+// modelKeys are the key columns the summaries keep, in table order.
+var modelKeys = []string{"ts", "provider", "model"}
+
+// ModelDims are the dimensions a summary can be grouped and filtered by.
+func ModelDims() []string { return append([]string(nil), modelKeys[1:]...) }
+
+// ModelSortKey is the ORDER BY of t's summary: the time bucket that leads
+// t's own sort key, then provider, model and ts.
+func (t Table) ModelSortKey() string {
+	k := strings.Join(ModelDims(), ", ") + ", ts"
+	if f := t.keyTimeFunc(); f != "" {
+		return f + "(ts), " + k
+	}
+	return k
+}
+
+// modelMeasures are the measures a summary holds: all but the landing mark.
+func modelMeasures() []measure {
+	var out []measure
+	for _, m := range measures {
+		if !m.mark {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// ModelColumns returns the columns of t's summary as DESCRIBE TABLE reports
+// them: ts, provider, model, then the measures' states, with histogram
+// counts of UInt64 in every table (a bucket summed over every tenant of a
+// busy model must not wrap).
+func ModelColumns(t Table) []Column {
+	var out []Column
+	for _, name := range modelKeys {
+		for _, k := range keyColumns {
+			if k.Name == name {
+				out = append(out, k.Column)
+			}
+		}
+	}
+	for _, m := range modelMeasures() {
+		if m.hist() {
+			out = append(out, Column{m.name + "Map.idx", "Array(Int16)"}, Column{m.name + "Map.cnt", "Array(UInt64)"})
+			continue
+		}
+		out = append(out, m.stateColumns(t)...)
+	}
+	return out
+}
+
+// ModelMVSelect is the SELECT of t's summary view from its input table in
+// database db: each inserted block merged per bucket, provider and model.
+func ModelMVSelect(db string, t Table) string {
+	return modelSelect(db+"."+t.InputName(), "Map.", func(m measure) (state, idx, cnt string) {
+		if m.hist() {
+			return "", m.inputs[0].Name, m.inputs[1].Name
+		}
+		return m.fn + "State(" + m.inputs[0].Name + ")", "", ""
+	})
+}
+
+// ModelFillSelect is the SELECT filling t's summary from the rollup t in
+// database db (migration 0009 runs it once, before the views exist).
+func ModelFillSelect(db string, t Table) string { return modelFill(db, t, "") }
+
+// modelFill is ModelFillSelect of the rollup rows matching where (none: "").
+func modelFill(db string, t Table, where string) string {
+	from := db + "." + t.Name()
+	if where != "" {
+		from += "\nWHERE " + where
+	}
+	return modelSelect(from, "_", func(m measure) (state, idx, cnt string) {
+		if m.hist() {
+			return "", m.name + "Map.idx", "arrayMap(x -> toUInt64(x), " + m.name + "Map.cnt)"
+		}
+		return m.fn + "MergeState(" + m.name + ")", "", ""
+	})
+}
+
+// modelSelect groups from by the summary's keys; expr gives a measure's
+// state expression, or a histogram's index and count arrays to sumMap. A
+// histogram's merged arrays are named name+sep+"idx" and name+sep+"cnt":
+// the view needs the summary's names ("Map."); the fill, whose INSERT
+// lists the columns, must not alias its source's columns ("_").
+func modelSelect(from, sep string, expr func(m measure) (state, idx, cnt string)) string {
+	var b strings.Builder
+	b.WriteString("SELECT " + strings.Join(modelKeys, ", "))
+	for _, m := range modelMeasures() {
+		state, idx, cnt := expr(m)
+		if m.hist() {
+			sm := "sumMap(" + idx + ", " + cnt + ")"
+			b.WriteString(",\n    " + sm + ".1 AS `" + m.name + sep + "idx`, " + sm + ".2 AS `" + m.name + sep + "cnt`")
+			continue
+		}
+		b.WriteString(",\n    " + state + " AS " + m.name)
+	}
+	b.WriteString("\nFROM " + from + "\nGROUP BY " + strings.Join(modelKeys, ", "))
+	return b.String()
+}
+
+// Rebuilt is one month of one summary that RebuildSummaries refilled.
+type Rebuilt struct {
+	Table Table
+	Month Month
+	// Shard is the shard's number on a cluster (1, 2, …), 0 on a single server.
+	Shard int
+	// Took is how long the drop and the fill took.
+	Took time.Duration
+}
+
+// RebuildSummaries refills the per-model summaries from their rollups,
+// month by month: each month partition of a summary is dropped and filled
+// again from the same month of its rollup, as migration 0009 filled them.
+// On a cluster it runs on one replica of every shard (every member must be
+// up). progress, when not nil, is called after each month.
+//
+// Inserts landing in a month while it is rebuilt can be missed by the
+// summary (they reach it through its view, into the partition the rebuild
+// then drops) or counted twice: stop the aggregators first, or rebuild
+// when they are quiet and rerun if readers still report a difference.
+// Past months that receive no inserts are rebuilt exactly either way.
+func (w *Warehouse) RebuildSummaries(ctx context.Context, progress func(Rebuilt)) ([]Rebuilt, error) {
+	cluster, err := w.ClusterOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Connections that wait as long as a fill takes (ctx still bounds it):
+	// to the server itself, or to one replica of every shard.
+	opts, _, err := parseDSN(w.dsn)
+	if err != nil {
+		return nil, err
+	}
+	addrs, db := opts.Addr[:1], w.database
+	if cluster != "" {
+		topo, err := w.Topology(ctx, cluster)
+		if err != nil {
+			return nil, err
+		}
+		addrs, db = nil, LocalDatabase(w.database)
+		for _, shard := range topo.Shards {
+			addrs = append(addrs, shard[0])
+		}
+	}
+	o := DefaultOptions()
+	o.DSN, o.TLS, o.MaxOpenConns = w.dsn, w.tls, 1
+	var targets []*Warehouse
+	defer func() {
+		for _, t := range targets {
+			t.Close()
+		}
+	}()
+	for _, addr := range addrs {
+		sw, err := openAtWith(ctx, o, addr, db, migrationReadTimeout)
+		if err != nil {
+			return nil, fmt.Errorf("cannot rebuild the summaries (every shard needs a replica up): %w", err)
+		}
+		targets = append(targets, sw)
+	}
+	var out []Rebuilt
+	for i, sw := range targets {
+		shard := 0
+		if cluster != "" {
+			shard = i + 1
+		}
+		for _, t := range Tables {
+			// The rollup's months, and any the summary has beyond them.
+			months, err := partitionsOf(ctx, sw, sw.database, t.Name())
+			if err != nil {
+				return out, err
+			}
+			extra, err := partitionsOf(ctx, sw, sw.database, t.ModelName())
+			if err != nil {
+				return out, err
+			}
+			months = append(months, extra...)
+			slices.Sort(months)
+			for _, m := range slices.Compact(months) {
+				start := time.Now()
+				if err := sw.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %d", sw.database, t.ModelName(), m)); err != nil {
+					return out, fmt.Errorf("cannot empty month %d of %s.%s: %w", m, sw.database, t.ModelName(), err)
+				}
+				q := "INSERT INTO " + sw.database + "." + t.ModelName() + " (" + columnList(ModelColumns(t)) + ")\n" +
+					modelFill(sw.database, t, fmt.Sprintf("toYYYYMM(ts) = %d", m))
+				if err := sw.conn.Exec(ctx, q); err != nil {
+					return out, fmt.Errorf("cannot fill month %d of %s.%s: %w", m, sw.database, t.ModelName(), err)
+				}
+				r := Rebuilt{Table: t, Month: m, Shard: shard, Took: time.Since(start)}
+				out = append(out, r)
+				if progress != nil {
+					progress(r)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// partitionsOf lists the month partitions of db.table on w's server, in
+// order.
+func partitionsOf(ctx context.Context, w *Warehouse, db, table string) ([]Month, error) {
+	rows, err := w.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active ORDER BY partition", db, table)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list the partitions of %s.%s: %w", db, table, err)
+	}
+	defer rows.Close()
+	var out []Month
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("cannot list the partitions of %s.%s: %w", db, table, err)
+		}
+		var m int
+		if _, err := fmt.Sscanf(p, "%d", &m); err != nil || m < 197001 || m%100 < 1 || m%100 > 12 {
+			return nil, fmt.Errorf("%s.%s has partition %q, not a month YYYYMM", db, table, p)
+		}
+		out = append(out, Month(m))
+	}
+	return out, rows.Err()
+}
+
+// columnList is "ts, provider, …".
+func columnList(cols []Column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}
