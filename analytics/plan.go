@@ -301,7 +301,7 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals, summar
 		sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), "count() AS _rows", partial), ", "))
 		name := s.table.Name()
 		if summary {
-			name = s.table.ModelName()
+			name = s.table.SummaryName()
 		}
 		sb.WriteString("\n    FROM " + db + "." + name)
 		sb.WriteString("\n    WHERE ")

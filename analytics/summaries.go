@@ -36,6 +36,17 @@ func summarizable(n normalized) bool {
 	return true
 }
 
+// coarse reports whether segs read whole hours or days: ranges of minutes
+// only read few rollup rows.
+func coarse(segs []segment) bool {
+	for _, s := range segs {
+		if s.table != warehouse.Minute {
+			return true
+		}
+	}
+	return false
+}
+
 // summaryCheck is the requests and cost of a range, read from the rollups
 // or from the summaries.
 type summaryCheck struct {
@@ -43,8 +54,9 @@ type summaryCheck struct {
 	cost     string
 }
 
-// checkSummaries reads the requests and cost of segs under n's filters from
-// both the rollups and the summaries, in one query. They agree unless a
+// checkSummaries reads the requests and cost of the segments of segs that
+// have a summary, under n's filters, from both the rollups and the
+// summaries, in one query (the others are read from their rollup either way). They agree unless a
 // summary missed an insert its rollup got (the two views of one insert are
 // two parts: a server that died between them), in which case the
 // summaries must not be used for this range. A row landing while the
@@ -57,8 +69,11 @@ func (q *Querier) checkSummaries(ctx context.Context, n normalized, segs []segme
 	cost, _ := warehouse.MergeExpr("cost_usd")
 	sb.WriteString("SELECT src, sum(r), toString(sum(c)) FROM (")
 	first := true
-	for src, name := range []func(warehouse.Table) string{warehouse.Table.Name, warehouse.Table.ModelName} {
+	for src, name := range []func(warehouse.Table) string{warehouse.Table.Name, warehouse.Table.SummaryName} {
 		for _, s := range segs {
+			if !s.table.HasSummary() {
+				continue // read from the rollup on both sides
+			}
 			if !first {
 				sb.WriteString("\n    UNION ALL")
 			}
@@ -66,6 +81,9 @@ func (q *Querier) checkSummaries(ctx context.Context, n normalized, segs []segme
 			fmt.Fprintf(&sb, "\n    SELECT toUInt8(%d) AS src, %s AS r, %s AS c FROM %s.%s WHERE ", src, requests, cost, q.w.Database(), name(s.table))
 			args = appendWhere(&sb, args, s.table, s.from, s.to, n.where)
 		}
+	}
+	if first {
+		return rollups, summaries, nil // no summary in segs: nothing to compare
 	}
 	sb.WriteString("\n) GROUP BY src")
 	rows, err := q.w.Conn().Query(ctx, sb.String(), args...)

@@ -95,6 +95,15 @@ func TestSummariesAnswerAsTheRollups(t *testing.T) {
 		t.Fatalf("%d fallbacks on consistent summaries (log: %s)", n, logs.String())
 	}
 
+	// Minutes only: the rollups answer, nothing is checked.
+	segs, err := plan(d(2026, 1, 31, 23, 10, 0), d(2026, 1, 31, 23, 50, 0), GranularityAuto)
+	if err != nil || coarse(segs) {
+		t.Errorf("40 minutes: coarse = %v (%v), want minutes only", coarse(segs), err)
+	}
+	if segs, _ := plan(d(2026, 1, 31, 21, 10, 0), d(2026, 1, 31, 23, 50, 0), GranularityAuto); !coarse(segs) {
+		t.Error("a range with a whole hour is not coarse")
+	}
+
 	// A question by tenant never reads them.
 	if summarizable(mustNormalize(t, UsageQuery{From: fixtureStart, By: []Dim{DimTenant, DimModel}})) ||
 		summarizable(mustNormalize(t, UsageQuery{From: fixtureStart, By: []Dim{DimModel}, Where: map[Dim][]string{DimErrorType: {""}}})) {
@@ -114,7 +123,7 @@ func TestSummariesAnswerAsTheRollups(t *testing.T) {
 
 	// The summaries gone (a database migrated by an older costpipe).
 	before := q.SummaryFallbacks()
-	for _, tb := range warehouse.Tables {
+	for _, tb := range warehouse.SummaryTables {
 		if err := w.Conn().Exec(ctx, "DROP TABLE "+db+"."+tb.ModelMVName()); err != nil {
 			t.Fatal(err)
 		}

@@ -153,8 +153,10 @@ func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) 
 // group (GROUP BY … WITH TOTALS: one query, so the groups and the totals
 // see the same data).
 //
-// A query that groups and filters by provider and model only reads the
-// per-model summaries, while a second query checks them against the
+// A query that groups and filters by provider and model only, over a range
+// holding at least one whole hour, reads the per-model summaries (a
+// shorter one reads few rows anyway, and the check would cost more than it
+// saves), while a second query checks them against the
 // rollups over the same range (verifySummaries); when they disagree, or
 // reading them fails, the rollups answer and the Logger says why.
 func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bool) ([]UsageRow, UsageRow, error) {
@@ -162,7 +164,7 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 	if err != nil {
 		return nil, UsageRow{Group: map[Dim]string{}}, err
 	}
-	if q.opts.NoSummaries || !summarizable(n) {
+	if q.opts.NoSummaries || !summarizable(n) || !coarse(segs) {
 		return q.readUsage(ctx, n, segs, limit, top, false)
 	}
 	vctx, cancel := context.WithCancel(ctx)

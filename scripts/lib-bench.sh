@@ -70,7 +70,7 @@ bench_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b - a}
 # events inserted into DB.events_raw. FILE "-" streams `bench_loadgen SPAN EVENTS`
 # through a FIFO into both instead of reading a file. Waits until usage_1m counts
 # every event of events_raw, stops aggregator and broker, and runs OPTIMIZE TABLE …
-# FINAL on usage_1m, usage_1h, usage_1d and events_raw. Sets n to the events landed;
+# FINAL on usage_1m, usage_1h, usage_1d, the summaries and events_raw. Sets n to the events landed;
 # prints the time of each phase on stderr.
 bench_land() {
 	local db=$1 file=$2 max_age=$3 broker_port=$4 span=${5:-} events=${6:-}
@@ -113,7 +113,7 @@ bench_land() {
 	kill $agg $broker 2>/dev/null || true
 	wait $agg $broker 2>/dev/null || true
 	[[ "$landed" == "$n" ]] || { echo "only $landed of $n events landed"; exit 1; }
-	for t in usage_1m usage_1h usage_1d events_raw; do ch -q "OPTIMIZE TABLE $db.$t FINAL"; done
+	for t in usage_1m usage_1h usage_1d usage_model_1h usage_model_1d events_raw; do ch -q "OPTIMIZE TABLE $db.$t FINAL"; done
 	echo "  [$(bench_since "$t0") s] OPTIMIZE FINAL done" >&2
 }
 

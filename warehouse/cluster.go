@@ -25,8 +25,8 @@ import (
 // mode") is two databases on every member:
 //
 //   - {database}_local holds, per shard, the rollup tables usage_1m,
-//     usage_1h and usage_1d and their per-model summaries (usage_model_1m,
-//     …) as Replicated*MergeTree tables (ZooKeeper path by {shard}, replica
+//     usage_1h and usage_1d and the per-model summaries (usage_model_1h,
+//     usage_model_1d) as Replicated*MergeTree tables (ZooKeeper path by {shard}, replica
 //     {replica}) with their Null input tables and
 //     materialized views: the aggregator lands into one shard's replica and
 //     reads that shard's landing marks there;
@@ -314,7 +314,7 @@ var clusterUpgradeRE = sync.OnceValue(func() *regexp.Regexp {
 // emptying it (DROP TABLE IF EXISTS, redone as dropping its partitions)
 // and filling it from its rollup (INSERT … SELECT … FROM the rollup).
 var clusterFillRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile("^(DROP TABLE IF EXISTS|INSERT INTO) ([A-Za-z0-9_]+)\\.(usage_model_1[mhd])( .*)?$")
+	return regexp.MustCompile("^(DROP TABLE IF EXISTS|INSERT INTO) ([A-Za-z0-9_]+)\\.(usage_model_1[hd])( .*)?$")
 })
 
 // upgradeCluster applies migration m to a cluster database. Its ALTER and
@@ -517,8 +517,11 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 	// usage_G_vN) and the migration bookkeeping are not recreated.
 	var olds []*regexp.Regexp
 	for _, t := range Tables {
-		rollup[t.Name()], rollup[t.ModelName()] = true, true
-		localOnly[t.InputName()], localOnly[t.MVName()], localOnly[t.ModelMVName()] = true, true, true
+		rollup[t.Name()] = true
+		localOnly[t.InputName()], localOnly[t.MVName()] = true, true
+		if t.HasSummary() {
+			rollup[t.ModelName()], localOnly[t.ModelMVName()] = true, true
+		}
 		olds = append(olds, regexp.MustCompile("^"+t.Name()+`_v\d+$`))
 	}
 	for _, o := range objs {

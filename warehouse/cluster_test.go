@@ -71,7 +71,11 @@ func TestMigrateCluster(t *testing.T) {
 			for _, s := range c.Servers() {
 				got, loc := engines(t, s, "costpipe"), engines(t, s, "costpipe_local")
 				for _, tb := range Tables {
-					for _, name := range []string{tb.Name(), tb.ModelName()} {
+					names := []string{tb.Name()}
+					if tb.HasSummary() {
+						names = append(names, tb.ModelName())
+					}
+					for _, name := range names {
 						if got[name] != "Distributed" {
 							t.Errorf("%s: costpipe.%s is %q, want Distributed", s.TCPAddr, name, got[name])
 						}
@@ -79,7 +83,11 @@ func TestMigrateCluster(t *testing.T) {
 							t.Errorf("%s: costpipe_local.%s is %q, want %s", s.TCPAddr, name, loc[name], want)
 						}
 					}
-					for _, n := range []string{tb.InputName(), tb.MVName(), tb.ModelMVName()} {
+					locals := []string{tb.InputName(), tb.MVName()}
+					if tb.HasSummary() {
+						locals = append(locals, tb.ModelMVName())
+					}
+					for _, n := range locals {
 						if loc[n] != ref[n] {
 							t.Errorf("%s: costpipe_local.%s is %q, want %q", s.TCPAddr, n, loc[n], ref[n])
 						}
@@ -316,7 +324,7 @@ func TestClusterUpgrade(t *testing.T) {
 		for _, s := range servers {
 			for _, tb := range Tables {
 				names := []string{tb.Name()}
-				if summaries {
+				if summaries && tb.HasSummary() {
 					names = append(names, tb.ModelName())
 				}
 				for _, name := range names {

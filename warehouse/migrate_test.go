@@ -75,7 +75,7 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 		"usage_1h", "usage_1h_input_v9", "usage_1h_mv_v9", "usage_1h_v1", "usage_1h_v4",
 		"usage_1m", "usage_1m_input_v9", "usage_1m_mv_v9", "usage_1m_v1", "usage_1m_v4",
 		"usage_daily", "usage_hourly", "usage_minute",
-		"usage_model_1d", "usage_model_1d_mv_v9", "usage_model_1h", "usage_model_1h_mv_v9", "usage_model_1m", "usage_model_1m_mv_v9",
+		"usage_model_1d", "usage_model_1d_mv_v9", "usage_model_1h", "usage_model_1h_mv_v9",
 		"usage_tiers_daily"}
 	if strings.Join(tables, ",") != strings.Join(want, ",") {
 		t.Errorf("tables in %s:\n got %v\nwant %v", db, tables, want)

@@ -65,7 +65,7 @@ type Partition struct {
 // Retention drops the month partitions of usage_1m older than KeepMinutes
 // and of usage_1h older than KeepHours (a month goes when its last second
 // is older than the limit; usage_1d is never touched), and the same months
-// of their per-model summaries (usage_model_1m, usage_model_1h), with ALTER TABLE …
+// of usage_model_1h (the per-model summary of hours), with ALTER TABLE …
 // DROP PARTITION, which 18.16 and current servers run alike. It returns the
 // expired partitions in table and month order, marked Dropped as they go;
 // on error, those before the failing one are dropped.
@@ -126,7 +126,11 @@ func (w *Warehouse) Retention(ctx context.Context, o RetentionOptions) ([]Partit
 				// its rollup still has is noticed by readers and not used;
 				// the opposite would be too, but reads older than the
 				// rollups' retention are not expected at all.
-				for _, name := range []string{c.t.ModelName(), c.t.Name()} {
+				names := []string{c.t.Name()}
+				if c.t.HasSummary() {
+					names = []string{c.t.ModelName(), c.t.Name()}
+				}
+				for _, name := range names {
 					if err := w.exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION %d", db, name, on, p.Month)); err != nil {
 						return out, fmt.Errorf("cannot drop partition %d of %s.%s: %w", p.Month, db, name, err)
 					}

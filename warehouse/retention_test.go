@@ -90,8 +90,7 @@ func TestRetention(t *testing.T) {
 		"usage_1m": {"202602"},
 		"usage_1h": {"202510", "202601", "202602"},
 		"usage_1d": {"202412", "202510", "202601", "202602"},
-		// The summaries lose the same months as their rollups.
-		"usage_model_1m": {"202602"},
+		// The summary of hours loses the same months as its rollup.
 		"usage_model_1h": {"202510", "202601", "202602"},
 		"usage_model_1d": {"202412", "202510", "202601", "202602"},
 	} {

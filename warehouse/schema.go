@@ -43,13 +43,20 @@ func (w *Warehouse) CheckSchema(ctx context.Context) error {
 // checkTables is CheckSchema, of the rollup and summary tables only
 // without withInputs (a cluster's Distributed tables have no input tables).
 func (w *Warehouse) checkTables(ctx context.Context, withInputs bool) error {
+	type check struct {
+		table string
+		want  []Column
+	}
 	for _, t := range Tables {
-		checks := []struct {
-			table string
-			want  []Column
-		}{{t.Name(), TableColumns(t)}, {t.ModelName(), ModelColumns(t)}, {t.InputName(), InputColumns()}, {t.MVName(), StoredColumns(t)}, {t.ModelMVName(), ModelColumns(t)}}
-		if !withInputs {
-			checks = checks[:2]
+		checks := []check{{t.Name(), TableColumns(t)}}
+		if t.HasSummary() {
+			checks = append(checks, check{t.ModelName(), ModelColumns(t)})
+		}
+		if withInputs {
+			checks = append(checks, check{t.InputName(), InputColumns()}, check{t.MVName(), StoredColumns(t)})
+			if t.HasSummary() {
+				checks = append(checks, check{t.ModelMVName(), ModelColumns(t)})
+			}
 		}
 		for _, c := range checks {
 			got, err := w.Describe(ctx, c.table)

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Per-model summaries (migration 0009; docs/design.md, "Per-model
-// summaries"). usage_model_1m, usage_model_1h and usage_model_1d hold the
+// Per-model summaries (migration 0009; docs/design.md, "Two-stage merges,
+// and per-model summaries"). usage_model_1h and usage_model_1d hold the
 // rollups' measures per bucket, provider and model only: no tenant,
 // application, error type, tier, band or Kafka partition. A month of days
 // is about 1,100 rows instead of 27,000, so a question that groups and
@@ -25,8 +25,26 @@ import (
 // (analytics.Querier compares the requests and cost of the range in both);
 // the rollups, which carry the landing marks, stay the truth.
 
-// ModelName is t's per-model summary table, e.g. "usage_model_1m".
+// SummaryTables are the rollups that have a per-model summary. usage_1m
+// has none: a range reads at most two hours of minutes (its ragged ends),
+// which its own rows answer quickly, while a summary of minutes would add
+// half as much again to the rollups' storage.
+var SummaryTables = [...]Table{Hour, Day}
+
+// HasSummary reports whether t is one of SummaryTables.
+func (t Table) HasSummary() bool { return t == Hour || t == Day }
+
+// ModelName is t's per-model summary table, e.g. "usage_model_1h".
 func (t Table) ModelName() string { return "usage_model_" + strings.TrimPrefix(t.Name(), "usage_") }
+
+// SummaryName is the table a per-model question reads for t: its summary,
+// or t itself when it has none.
+func (t Table) SummaryName() string {
+	if t.HasSummary() {
+		return t.ModelName()
+	}
+	return t.Name()
+}
 
 // ModelMVName is the materialized view from InputName to ModelName.
 func (t Table) ModelMVName() string { return t.ModelName() + "_mv" + inputVersion }
@@ -195,7 +213,7 @@ func (w *Warehouse) RebuildSummaries(ctx context.Context, progress func(Rebuilt)
 		if cluster != "" {
 			shard = i + 1
 		}
-		for _, t := range Tables {
+		for _, t := range SummaryTables {
 			// The rollup's months, and any the summary has beyond them.
 			months, err := partitionsOf(ctx, sw, sw.database, t.Name())
 			if err != nil {

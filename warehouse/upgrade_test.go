@@ -574,7 +574,7 @@ func summariesMatch(t *testing.T, w *Warehouse) {
 		}
 		return out
 	}
-	for _, tb := range Tables {
+	for _, tb := range SummaryTables {
 		want, got := read(tb.Name()), read(tb.ModelName())
 		if len(want) == 0 {
 			t.Fatalf("%s is empty: nothing to compare its summary with", tb.Name())
@@ -588,7 +588,7 @@ func summariesMatch(t *testing.T, w *Warehouse) {
 // TestUpgradeTo0009FillsSummaries: data landed under 0008 (two providers,
 // several models, tenants and Kafka partitions) is in the summaries after
 // the upgrade, merged per model; a fill that died halfway (here: a stray
-// row in usage_model_1m, as a half-done INSERT … SELECT leaves) is redone
+// row in usage_model_1h, as a half-done INSERT … SELECT leaves) is redone
 // from an empty table; after the upgrade every insert reaches both.
 func TestUpgradeTo0009FillsSummaries(t *testing.T) {
 	w, _, _ := openTest(t)
@@ -644,15 +644,15 @@ func TestUpgradeTo0009FillsSummaries(t *testing.T) {
 		if err := w.Conn().Exec(ctx, st.SQL); err != nil {
 			t.Fatalf("0009 step %d: %v", i+1, err)
 		}
-		if strings.HasPrefix(st.SQL, "INSERT INTO "+w.Database()+"."+Minute.ModelName()) {
+		if strings.HasPrefix(st.SQL, "INSERT INTO "+w.Database()+"."+Hour.ModelName()) {
 			died = true
 			break
 		}
 	}
 	if !died {
-		t.Fatal("0009 does not fill usage_model_1m")
+		t.Fatal("0009 does not fill usage_model_1h")
 	}
-	if err := w.Conn().Exec(ctx, "INSERT INTO "+w.Database()+"."+Minute.ModelName()+" SELECT * FROM "+w.Database()+"."+Minute.ModelName()+" LIMIT 1"); err != nil {
+	if err := w.Conn().Exec(ctx, "INSERT INTO "+w.Database()+"."+Hour.ModelName()+" SELECT * FROM "+w.Database()+"."+Hour.ModelName()+" LIMIT 1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Migrate(ctx); err != nil {
@@ -665,7 +665,7 @@ func TestUpgradeTo0009FillsSummaries(t *testing.T) {
 	summariesMatch(t, w)
 	// The summaries are much smaller than the rollups per bucket: one row
 	// per bucket, provider and model once merged.
-	for _, tb := range Tables {
+	for _, tb := range SummaryTables {
 		if err := w.Conn().Exec(ctx, "OPTIMIZE TABLE "+w.Database()+"."+tb.ModelName()+" FINAL"); err != nil {
 			t.Fatal(err)
 		}
@@ -707,7 +707,7 @@ func TestRebuildSummaries(t *testing.T) {
 	db := w.Database()
 	for _, q := range []string{
 		// A stray copy of one row (January) and a lost part (February).
-		"INSERT INTO " + db + ".usage_model_1m SELECT * FROM " + db + ".usage_model_1m WHERE toYYYYMM(ts) = 202601 LIMIT 1",
+		"INSERT INTO " + db + ".usage_model_1d SELECT * FROM " + db + ".usage_model_1d WHERE toYYYYMM(ts) = 202601 LIMIT 1",
 		"ALTER TABLE " + db + ".usage_model_1h DROP PARTITION 202602",
 		// A month of the summary whose rollup month is gone.
 		"INSERT INTO " + db + ".usage_model_1d SELECT toDateTime('2025-06-01 00:00:00', 'UTC'), provider, model, requests, errors, input_tokens, cached_input_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, gpu_us, unpriced_requests, cost_usd, latency_sum_us, latency_histMap.idx, latency_histMap.cnt, ttft_sum_us, ttft_histMap.idx, ttft_histMap.cnt FROM " + db + ".usage_model_1d LIMIT 1",
@@ -721,7 +721,7 @@ func TestRebuildSummaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"usage_model_1m 202601", "usage_model_1m 202602", "usage_model_1h 202601", "usage_model_1h 202602",
+	want := []string{"usage_model_1h 202601", "usage_model_1h 202602",
 		"usage_model_1d 202506", "usage_model_1d 202601", "usage_model_1d 202602"}
 	if !reflect.DeepEqual(seen, want) || len(res) != len(want) {
 		t.Errorf("rebuilt %v, want %v", seen, want)
