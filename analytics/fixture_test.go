@@ -265,14 +265,9 @@ func loadFixture(t *testing.T) *fixture {
 			return
 		}
 		evs := genEvents()
-		for _, tb := range []struct {
-			table warehouse.Table
-			unit  time.Duration
-		}{{warehouse.Minute, time.Minute}, {warehouse.Hour, time.Hour}, {warehouse.Day, day}} {
-			if err := land(w, tb.table, rollup(evs, tb.unit)); err != nil {
-				fixtureErr = err.Error()
-				return
-			}
+		if err := landAll(w, evs); err != nil {
+			fixtureErr = err.Error()
+			return
 		}
 		fixtureVal = &fixture{w: w, events: evs}
 	})
@@ -280,6 +275,19 @@ func loadFixture(t *testing.T) *fixture {
 		t.Fatalf("cannot build the analytics fixture: %s", fixtureErr)
 	}
 	return fixtureVal
+}
+
+// landAll lands evs into the three rollup tables, as the aggregator would.
+func landAll(w *warehouse.Warehouse, evs []event) error {
+	for _, tb := range []struct {
+		table warehouse.Table
+		unit  time.Duration
+	}{{warehouse.Minute, time.Minute}, {warehouse.Hour, time.Hour}, {warehouse.Day, day}} {
+		if err := land(w, tb.table, rollup(evs, tb.unit)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (fx *fixture) querier(now time.Time) *Querier {

@@ -56,12 +56,12 @@ type summaryCheck struct {
 
 // checkSummaries reads the requests and cost of the segments of segs that
 // have a summary, under n's filters, from both the rollups and the
-// summaries, in one query (the others are read from their rollup either way). They agree unless a
-// summary missed an insert its rollup got (the two views of one insert are
-// two parts: a server that died between them), in which case the
-// summaries must not be used for this range. A row landing while the
-// query runs may also show in one and not yet in the other: that too
-// answers "do not use them", which is only slower.
+// summaries, in one query (the other segments are read from their rollup
+// either way). They agree unless a summary missed an insert its rollup got
+// (the two views of one insert are two parts: a server that died between
+// them), in which case the summaries must not be used for this range. A
+// row landing while the query runs may also show in one and not yet in the
+// other: that too answers "do not use them", which is only slower.
 func (q *Querier) checkSummaries(ctx context.Context, n normalized, segs []segment) (rollups, summaries summaryCheck, err error) {
 	var sb strings.Builder
 	var args []any

@@ -42,13 +42,8 @@ func TestSummariesAnswerAsTheRollups(t *testing.T) {
 	w := migratedDB(t)
 	ctx := context.Background()
 	evs := genEvents()
-	for _, tb := range []struct {
-		table warehouse.Table
-		unit  time.Duration
-	}{{warehouse.Minute, time.Minute}, {warehouse.Hour, time.Hour}, {warehouse.Day, day}} {
-		if err := land(w, tb.table, rollup(evs, tb.unit)); err != nil {
-			t.Fatal(err)
-		}
+	if err := landAll(w, evs); err != nil {
+		t.Fatal(err)
 	}
 	end := d(2026, 2, 2, 0, 0, 0)
 	var logs bytes.Buffer

@@ -21,7 +21,9 @@ type metrics struct {
 	cache    *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// newMetrics makes the metrics; summaryFallbacks reads the Querier's count
+// of queries the per-model summaries could not answer.
+func newMetrics(summaryFallbacks func() uint64) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_serve_requests_total",
@@ -34,7 +36,10 @@ func newMetrics() *metrics {
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_serve_cache_total",
 			Help: "API answers by how they were obtained: hit (cached), shared (computed by a concurrent identical request), miss (computed)."}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.inflight, m.cache,
+	fallbacks := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "costpipe_summary_fallbacks_total",
+		Help: "Queries the per-model summaries could have answered that read the rollups instead, because the two disagreed or the summaries could not be read (docs/operations.md, \"Per-model summaries\")."},
+		func() float64 { return float64(summaryFallbacks()) })
+	m.reg.MustRegister(m.requests, m.duration, m.inflight, m.cache, fallbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

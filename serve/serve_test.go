@@ -298,7 +298,8 @@ func TestAPIAnswers(t *testing.T) {
 	}
 	m := get(t, hs, "", "/metrics", "")
 	for _, want := range []string{`costpipe_serve_requests_total{code="401",route="/api/v1/usage"} 4`,
-		`costpipe_serve_requests_total{code="200",route="/api/v1/usage"} 2`, `costpipe_serve_request_duration_seconds_bucket{route="/api/v1/top"`} {
+		`costpipe_serve_requests_total{code="200",route="/api/v1/usage"} 2`, `costpipe_serve_request_duration_seconds_bucket{route="/api/v1/top"`,
+		"costpipe_summary_fallbacks_total 0"} {
 		if !strings.Contains(m.body, want) {
 			t.Errorf("metrics lack %s", want)
 		}

@@ -55,7 +55,7 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 	if opts.Catalog == nil {
 		opts.Catalog = pricing.Default()
 	}
-	s := &Server{w: w, q: q, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), metrics: newMetrics()}
+	s := &Server{w: w, q: q, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), metrics: newMetrics(q.SummaryFallbacks)}
 	s.keys = ingest.NewKeyRing(opts.Keys, opts.KeysFile, "costpipe_serve")
 	s.metrics.reg.MustRegister(s.keys.Collectors()...)
 	if opts.CacheTTL > 0 {

@@ -466,33 +466,14 @@ func TestUpgradeFrom0006Interrupted(t *testing.T) {
 			m7 = m
 		}
 	}
-	died := false
-	for i, st := range m7.Steps(w.Database()) {
-		if st.OnlyIf != "" {
-			var ok uint8
-			if err := w.Conn().QueryRow(ctx, st.OnlyIf).Scan(&ok); err != nil {
-				t.Fatal(err)
-			}
-			if ok != 1 {
-				continue
-			}
-		}
-		if err := w.Conn().Exec(ctx, st.SQL); err != nil {
-			t.Fatalf("0007 step %d: %v", i+1, err)
-		}
+	runStepsUntil(t, w, m7, func(i int, sql string) bool {
 		if i == 0 {
 			if err := insertInput(w, "usage_1m_input_v4", []Rollup{testRollup(base, 0, 1000, 1)}); err == nil {
 				t.Error("an insert into usage_1m_input_v4 succeeded after the fence")
 			}
 		}
-		if strings.HasPrefix(st.SQL, "CREATE MATERIALIZED VIEW") {
-			died = true
-			break
-		}
-	}
-	if !died {
-		t.Fatal("0007 creates no materialized view")
-	}
+		return strings.HasPrefix(sql, "CREATE MATERIALIZED VIEW")
+	})
 	// An aggregator of 0007 lands into the new usage_1m before the
 	// migration is complete.
 	late := testRollup(time.Date(2026, 2, 1, 0, 7, 0, 0, time.UTC), 1, 500, 4)
@@ -630,28 +611,9 @@ func TestUpgradeTo0009FillsSummaries(t *testing.T) {
 	if m9.Version != 9 {
 		t.Fatalf("newest migration is %d, want 9", m9.Version)
 	}
-	died := false
-	for i, st := range m9.Steps(w.Database()) {
-		if st.OnlyIf != "" {
-			var ok uint8
-			if err := w.Conn().QueryRow(ctx, st.OnlyIf).Scan(&ok); err != nil {
-				t.Fatal(err)
-			}
-			if ok != 1 {
-				continue
-			}
-		}
-		if err := w.Conn().Exec(ctx, st.SQL); err != nil {
-			t.Fatalf("0009 step %d: %v", i+1, err)
-		}
-		if strings.HasPrefix(st.SQL, "INSERT INTO "+w.Database()+"."+Hour.ModelName()) {
-			died = true
-			break
-		}
-	}
-	if !died {
-		t.Fatal("0009 does not fill usage_model_1h")
-	}
+	runStepsUntil(t, w, m9, func(_ int, sql string) bool {
+		return strings.HasPrefix(sql, "INSERT INTO "+w.Database()+"."+Hour.ModelName())
+	})
 	if err := w.Conn().Exec(ctx, "INSERT INTO "+w.Database()+"."+Hour.ModelName()+" SELECT * FROM "+w.Database()+"."+Hour.ModelName()+" LIMIT 1"); err != nil {
 		t.Fatal(err)
 	}
@@ -730,4 +692,30 @@ func TestRebuildSummaries(t *testing.T) {
 	if got := partitions(t, w, "usage_model_1d"); !reflect.DeepEqual(got, []string{"202601", "202602"}) {
 		t.Errorf("usage_model_1d partitions %v after the rebuild, want 202601 and 202602", got)
 	}
+}
+
+// runStepsUntil runs m's statements as Migrate does (guards asked first),
+// up to and including the first one for which stop is true, as a run that
+// died right after it; it fails the test when no statement stops it.
+func runStepsUntil(t *testing.T, w *Warehouse, m chschema.Migration, stop func(i int, sql string) bool) {
+	t.Helper()
+	ctx := context.Background()
+	for i, st := range m.Steps(w.Database()) {
+		if st.OnlyIf != "" {
+			var ok uint8
+			if err := w.Conn().QueryRow(ctx, st.OnlyIf).Scan(&ok); err != nil {
+				t.Fatal(err)
+			}
+			if ok != 1 {
+				continue
+			}
+		}
+		if err := w.Conn().Exec(ctx, st.SQL); err != nil {
+			t.Fatalf("%s step %d: %v", m.Name, i+1, err)
+		}
+		if stop(i, st.SQL) {
+			return
+		}
+	}
+	t.Fatalf("no statement of %s stops the run", m.Name)
 }
