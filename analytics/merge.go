@@ -109,10 +109,10 @@ func tailSelect(sel string, j int16) string {
 	exprs := splitSelect(sel)
 	keep := fmt.Sprintf("arrayFilter((c, i) -> i > %d, `latency_histMap.cnt`, `latency_histMap.idx`)", j)
 	tail := fmt.Sprintf("sumMap(arrayFilter(i -> i > %d, `latency_histMap.idx`), arrayMap(x -> toUInt64(x), %s))", j, keep)
+	// The merged latency histogram, wherever the select list reads it.
+	const whole = "sumMap(latency_histMap.idx, arrayMap(x -> toUInt64(x), latency_histMap.cnt))"
 	for i, e := range exprs {
-		if strings.HasPrefix(e, "sumMap(latency_histMap.idx,") {
-			exprs[i] = tail + e[strings.LastIndex(e, ")")+1:] // .1 or .2
-		}
+		exprs[i] = strings.ReplaceAll(e, whole, tail)
 	}
 	return strings.Join(exprs, ", ")
 }

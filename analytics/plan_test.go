@@ -82,9 +82,11 @@ const outerCols = "sum(_rows), sumMerge(requests), sumMerge(errors), sumMerge(in
 	"sumMerge(cache_write_tokens), sumMerge(cache_write_1h_tokens), sumMerge(output_tokens), sumMerge(reasoning_tokens), sumMerge(gpu_us), " +
 	"sumMerge(unpriced_requests), toString(sumMerge(cost_usd)), " +
 	"sumMerge(latency_sum_us), sum(latency_hist_n), " +
-	"sumMap(latency_hist_m.1, latency_hist_m.2).1, sumMap(latency_hist_m.1, latency_hist_m.2).2, " +
+	"arrayStringConcat(arrayMap(x -> toString(x), sumMap(latency_hist_m.1, latency_hist_m.2).1), ','), " +
+	"arrayStringConcat(arrayMap(x -> toString(x), sumMap(latency_hist_m.1, latency_hist_m.2).2), ','), " +
 	"sumMerge(ttft_sum_us), sum(ttft_hist_n), " +
-	"sumMap(ttft_hist_m.1, ttft_hist_m.2).1, sumMap(ttft_hist_m.1, ttft_hist_m.2).2"
+	"arrayStringConcat(arrayMap(x -> toString(x), sumMap(ttft_hist_m.1, ttft_hist_m.2).1), ','), " +
+	"arrayStringConcat(arrayMap(x -> toString(x), sumMap(ttft_hist_m.1, ttft_hist_m.2).2), ',')"
 
 // innerCols merge one table's rows per group: the states as states, the
 // histograms summed with their counts widened to UInt64 in every table.

@@ -154,6 +154,9 @@ func (q *Querier) UsageStepsWith(ctx context.Context, uq UsageQuery, step time.D
 		}
 		timed := s.m.Latency.Count // before row, which clears it with NoLatency
 		if o.TailMs > 0 {
+			if err := s.m.ReadHists(); err != nil {
+				return nil, fmt.Errorf("cannot read usage step row: %w", err)
+			}
 			if err := untail(&s.m.Latency, sketch.Index(o.TailMs)); err != nil {
 				return nil, fmt.Errorf("group %s at %s: %w", groupString(n.by, keys), time.Unix(int64(bucket), 0).UTC().Format(time.RFC3339), err)
 			}
