@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,35 @@ func coarse(segs []segment) bool {
 	return false
 }
 
+// toEndOfDay returns segs with its last, partial day read as the whole day
+// from usage_1d's summary when the range ends now (within endsNow of now):
+// the day's row then holds the same calls as its hours and minutes so far,
+// for nothing can have landed with a later time yet. It is one row per
+// model instead of up to 23 hours and 59 minutes of them. Should something
+// have landed later after all (a clock ahead of now), the check against
+// the rollups' exact range (checkSummaries) sees it. Otherwise, and with
+// whole false, it returns segs.
+func toEndOfDay(segs []segment, now time.Time) (out []segment, whole bool) {
+	to := segs[len(segs)-1].to
+	d := to.Truncate(day)
+	if d.Equal(to) || to.Before(now.Add(-endsNow)) || segs[0].from.After(d) {
+		return segs, false
+	}
+	for _, s := range segs {
+		switch {
+		case !s.to.After(d):
+			out = append(out, s)
+		case s.from.Before(d):
+			return segs, false // one table's segment across midnight (a fixed granularity)
+		}
+	}
+	return append(out, segment{warehouse.Day, d, d.Add(day)}), true
+}
+
+// endsNow is how close to now a range must end for toEndOfDay: a range
+// "since 30d" ends at the clock the command read before it queried.
+const endsNow = 5 * time.Second
+
 // summaryCheck is the requests and cost of a range, read from the rollups
 // or from the summaries.
 type summaryCheck struct {
@@ -54,31 +84,38 @@ type summaryCheck struct {
 	cost     string
 }
 
-// checkSummaries reads the requests and cost of the segments of segs that
-// have a summary, under n's filters, from both the rollups and the
-// summaries, in one query (the other segments are read from their rollup
-// either way). They agree unless a summary missed an insert its rollup got
+// checkSummaries reads the requests and cost of the range under n's
+// filters from the rollups (its segments exact) and from what the
+// summaries' query reads (planned: exact, or with its last day whole,
+// toEndOfDay), in one query; a minute segment both read alike is left out
+// of both sides. They agree unless a summary missed an insert its rollup got
 // (the two views of one insert are two parts: a server that died between
 // them), in which case the summaries must not be used for this range. A
 // row landing while the query runs may also show in one and not yet in the
 // other: that too answers "do not use them", which is only slower.
-func (q *Querier) checkSummaries(ctx context.Context, n normalized, segs []segment) (rollups, summaries summaryCheck, err error) {
+func (q *Querier) checkSummaries(ctx context.Context, n normalized, exact, planned []segment) (rollups, summaries summaryCheck, err error) {
 	var sb strings.Builder
 	var args []any
 	requests, _ := warehouse.MergeExpr("requests")
 	cost, _ := warehouse.MergeExpr("cost_usd")
 	sb.WriteString("SELECT src, sum(r), toString(sum(c)) FROM (")
 	first := true
-	for src, name := range []func(warehouse.Table) string{warehouse.Table.Name, warehouse.Table.SummaryName} {
-		for _, s := range segs {
-			if !s.table.HasSummary() {
+	shared := func(s segment, in []segment) bool {
+		return !s.table.HasSummary() && slices.Contains(in, s)
+	}
+	for src, side := range []struct {
+		segs, other []segment
+		name        func(warehouse.Table) string
+	}{{exact, planned, warehouse.Table.Name}, {planned, exact, warehouse.Table.SummaryName}} {
+		for _, s := range side.segs {
+			if shared(s, side.other) {
 				continue // read from the rollup on both sides
 			}
 			if !first {
 				sb.WriteString("\n    UNION ALL")
 			}
 			first = false
-			fmt.Fprintf(&sb, "\n    SELECT toUInt8(%d) AS src, %s AS r, %s AS c FROM %s.%s WHERE ", src, requests, cost, q.w.Database(), name(s.table))
+			fmt.Fprintf(&sb, "\n    SELECT toUInt8(%d) AS src, %s AS r, %s AS c FROM %s.%s WHERE ", src, requests, cost, q.w.Database(), side.name(s.table))
 			args = appendWhere(&sb, args, s.table, s.from, s.to, n.where)
 		}
 	}
@@ -118,8 +155,8 @@ type summaryVerdict struct {
 
 // verifySummaries runs checkSummaries and says whether the summaries may
 // answer; the decimal costs are compared as numbers (trailing zeros).
-func (q *Querier) verifySummaries(ctx context.Context, n normalized, segs []segment) summaryVerdict {
-	r, s, err := q.checkSummaries(ctx, n, segs)
+func (q *Querier) verifySummaries(ctx context.Context, n normalized, exact, planned []segment) summaryVerdict {
+	r, s, err := q.checkSummaries(ctx, n, exact, planned)
 	if err != nil {
 		return summaryVerdict{err: err}
 	}

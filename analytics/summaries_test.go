@@ -90,8 +90,55 @@ func TestSummariesAnswerAsTheRollups(t *testing.T) {
 		t.Fatalf("%d fallbacks on consistent summaries (log: %s)", n, logs.String())
 	}
 
+	// A range that ends now reads its last day whole from the summary when
+	// nothing landed later in that day, and is checked against the
+	// rollups' exact range: the answer is the range's, with no fallback.
+	var last time.Time
+	for _, e := range evs {
+		if e.ts.Before(d(2026, 2, 2, 0, 0, 0)) && e.ts.After(last) {
+			last = e.ts
+		}
+	}
+	now := last.Add(time.Second)
+	if now.Truncate(day) != d(2026, 2, 1, 0, 0, 0) {
+		t.Fatalf("the fixture's last event is at %s", last)
+	}
+	atNow := New(w, Options{Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	endsNow := UsageQuery{From: d(2026, 1, 30, 10, 17, 30), By: []Dim{DimModel}}
+	exact, _ := plan(endsNow.From, now, GranularityAuto)
+	if got, whole := toEndOfDay(exact, now); !whole || len(got) < 2 || !reflect.DeepEqual(got[len(got)-2:],
+		[]segment{{warehouse.Day, d(2026, 1, 31, 0, 0, 0), d(2026, 2, 1, 0, 0, 0)}, {warehouse.Day, d(2026, 2, 1, 0, 0, 0), d(2026, 2, 2, 0, 0, 0)}}) {
+		t.Fatalf("a range ending now at %s does not read its last day whole: %v", now, got)
+	}
+	got, err := atNow.Usage(ctx, endsNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRows(t, "ends now", endsNow.By, got, expect(evs, endsNow.From, now, endsNow.By, nil))
+	if n := atNow.SummaryFallbacks(); n != 0 {
+		t.Errorf("a range ending now after the day's last call: %d fallbacks (log %s)", n, logs.String())
+	}
+	// With calls later in the day (a clock behind the data), the whole day
+	// holds more than the range: the check sees it, and the summaries are
+	// read again with the range's own segments, quietly.
+	noon := d(2026, 2, 1, 12, 0, 0)
+	atNoon := New(w, Options{Now: func() time.Time { return noon }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	got, err = atNoon.Usage(ctx, endsNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRows(t, "ends at noon", endsNow.By, got, expect(evs, endsNow.From, noon, endsNow.By, nil))
+	if n := atNoon.SummaryFallbacks(); n != 0 || strings.Contains(logs.String(), "disagree") {
+		t.Errorf("a range ending at noon with calls after it: %d fallbacks, log %q; want none", n, logs.String())
+	}
+	// A fixed granularity's segment across midnight is not cut.
+	segs := []segment{{warehouse.Hour, d(2026, 1, 31, 20, 0, 0), d(2026, 2, 1, 3, 0, 0)}}
+	if got, whole := toEndOfDay(segs, d(2026, 2, 1, 3, 0, 0)); whole || !reflect.DeepEqual(got, segs) {
+		t.Errorf("toEndOfDay cut an hour segment across midnight: %v", got)
+	}
+
 	// Minutes only: the rollups answer, nothing is checked.
-	segs, err := plan(d(2026, 1, 31, 23, 10, 0), d(2026, 1, 31, 23, 50, 0), GranularityAuto)
+	segs, err = plan(d(2026, 1, 31, 23, 10, 0), d(2026, 1, 31, 23, 50, 0), GranularityAuto)
 	if err != nil || coarse(segs) {
 		t.Errorf("40 minutes: coarse = %v (%v), want minutes only", coarse(segs), err)
 	}

@@ -156,9 +156,12 @@ func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) 
 // A query that groups and filters by provider and model only, over a range
 // holding at least one whole hour, reads the per-model summaries (a
 // shorter one reads few rows anyway, and the check would cost more than it
-// saves), while a second query checks them against the
-// rollups over the same range (verifySummaries); when they disagree, or
-// reading them fails, the rollups answer and the Logger says why.
+// saves), its last day whole when the range ends now (toEndOfDay), while a
+// second query checks them against the rollups over the same range
+// (verifySummaries). When today whole holds more than the range (calls
+// stamped after now), the summaries are read again with the range's own
+// segments; when they still disagree, or reading them fails, the rollups
+// answer and the Logger says why.
 func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bool) ([]UsageRow, UsageRow, error) {
 	segs, err := plan(n.from, n.to, n.g)
 	if err != nil {
@@ -167,15 +170,13 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 	if q.opts.NoSummaries || !summarizable(n) || !coarse(segs) {
 		return q.readUsage(ctx, n, segs, limit, top, false)
 	}
-	vctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	verdict := make(chan summaryVerdict, 1)
-	go func() { verdict <- q.verifySummaries(vctx, n, segs) }()
-	out, total, err := q.readUsage(ctx, n, segs, limit, top, true)
-	if err != nil {
-		cancel()
+	planned, whole := toEndOfDay(segs, q.opts.Now())
+	out, total, v, err := q.trySummaries(ctx, n, segs, planned, limit, top)
+	if err == nil && v.why != "" && whole {
+		// Today whole held more than the range (calls stamped after now):
+		// the range's own segments, checked again.
+		out, total, v, err = q.trySummaries(ctx, n, segs, segs, limit, top)
 	}
-	v := <-verdict
 	switch {
 	case ctx.Err() != nil:
 		return nil, total, ctx.Err()
@@ -191,6 +192,21 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 	}
 	q.fallbacks.Add(1)
 	return q.readUsage(ctx, n, segs, limit, top, false)
+}
+
+// trySummaries reads planned from the summaries while it checks them
+// against the rollups' exact segments (verifySummaries), the two queries
+// side by side; err is the read's.
+func (q *Querier) trySummaries(ctx context.Context, n normalized, exact, planned []segment, limit int, top bool) ([]UsageRow, UsageRow, summaryVerdict, error) {
+	vctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	verdict := make(chan summaryVerdict, 1)
+	go func() { verdict <- q.verifySummaries(vctx, n, exact, planned) }()
+	out, total, err := q.readUsage(ctx, n, planned, limit, top, true)
+	if err != nil {
+		cancel()
+	}
+	return out, total, <-verdict, err
 }
 
 // readUsage is usageRows reading segs from the rollups, or from their
