@@ -506,7 +506,11 @@ const noHist = "''"
 // parseHist reads a histogram read as histText into d's HistIdx and
 // HistCnt (empty, not nil, when it holds nothing).
 func parseHist(d *Dist, idx, cnt string) error {
-	d.HistIdx, d.HistCnt = []int16{}, []uint64{}
+	n := 0
+	if idx != "" {
+		n = strings.Count(idx, ",") + 1
+	}
+	d.HistIdx, d.HistCnt = make([]int16, 0, n), make([]uint64, 0, n)
 	if idx != "" {
 		for f := range strings.SplitSeq(idx, ",") {
 			v, err := strconv.ParseInt(f, 10, 16)
