@@ -106,9 +106,15 @@ func TestSummariesAnswerAsTheRollups(t *testing.T) {
 	atNow := New(w, Options{Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	endsNow := UsageQuery{From: d(2026, 1, 30, 10, 17, 30), By: []Dim{DimModel}}
 	exact, _ := plan(endsNow.From, now, GranularityAuto)
-	if got, whole := toEndOfDay(exact, now); !whole || len(got) < 2 || !reflect.DeepEqual(got[len(got)-2:],
-		[]segment{{warehouse.Day, d(2026, 1, 31, 0, 0, 0), d(2026, 2, 1, 0, 0, 0)}, {warehouse.Day, d(2026, 2, 1, 0, 0, 0), d(2026, 2, 2, 0, 0, 0)}}) {
-		t.Fatalf("a range ending now at %s does not read its last day whole: %v", now, got)
+	if got, whole := toEndOfDay(exact, now); !whole || len(got) < 2 || !reflect.DeepEqual(got[len(got)-1],
+		segment{warehouse.Day, d(2026, 1, 31, 0, 0, 0), d(2026, 2, 2, 0, 0, 0)}) || got[len(got)-2].table == warehouse.Day {
+		t.Fatalf("a range ending now at %s does not read its last day whole, with the day before it: %v", now, got)
+	}
+	// A range from the last day's midnight reads that day alone.
+	todayOnly, _ := plan(d(2026, 2, 1, 0, 0, 0), now, GranularityAuto)
+	if got, whole := toEndOfDay(todayOnly, now); !whole || !reflect.DeepEqual(got,
+		[]segment{{warehouse.Day, d(2026, 2, 1, 0, 0, 0), d(2026, 2, 2, 0, 0, 0)}}) {
+		t.Errorf("a range from midnight ending now at %s: %v (whole %v), want the whole day", now, got, whole)
 	}
 	got, err := atNow.Usage(ctx, endsNow)
 	if err != nil {
