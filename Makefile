@@ -15,7 +15,7 @@ help: ## Show this help.
 
 .PHONY: build
 build: ## Build bin/costpipe.
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/costpipe
+	VERSION=$(VERSION) scripts/build.sh $(BIN)
 
 .PHONY: vet
 vet: ## gofmt check and go vet.

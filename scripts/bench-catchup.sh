@@ -18,7 +18,7 @@ db=costpipe_catchup
 
 rm -rf "$state" && mkdir -p "$state"
 bin="${COSTPIPE_BIN:-bin/costpipe}" # COSTPIPE_BIN: measure another build
-[[ -n "${COSTPIPE_BIN:-}" ]] || go build -o "$bin" ./cmd/costpipe
+[[ -n "${COSTPIPE_BIN:-}" ]] || scripts/build.sh "$bin"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT

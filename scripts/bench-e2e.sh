@@ -18,7 +18,7 @@ ch_port=19100 ch_http=18200 broker_port=19192 metrics_port=19464
 db=costpipe_bench
 
 rm -rf "$state" && mkdir -p "$state"
-go build -o bin/costpipe ./cmd/costpipe
+scripts/build.sh bin/costpipe
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT

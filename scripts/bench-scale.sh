@@ -19,7 +19,7 @@ ch_port=19120 ch_http=18220 broker_port=19194 metrics_base=19470
 
 rm -rf "$state" && mkdir -p "$state"
 bin="${COSTPIPE_BIN:-bin/costpipe}"
-[[ -n "${COSTPIPE_BIN:-}" ]] || go build -o "$bin" ./cmd/costpipe
+[[ -n "${COSTPIPE_BIN:-}" ]] || scripts/build.sh "$bin"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT

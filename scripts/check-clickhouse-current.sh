@@ -37,7 +37,7 @@ command -v gcc >/dev/null || { echo "check-clickhouse-current: needs gcc (apt-ge
 go run ./scripts/compat -fetch "$chdb"
 gcc -O1 -o "$chdb/chdb_runner" scripts/compat/chdb/chdb_runner.c -L"$chdb" -lchdb -Wl,-rpath,"$chdb"
 
-go build -o "$state/costpipe" ./cmd/costpipe
+scripts/build.sh "$state/costpipe"
 if (exec 3<>/dev/tcp/127.0.0.1/$ch_port) 2>/dev/null; then
 	echo "check-clickhouse-current: port $ch_port is taken (another run of this script?)" >&2
 	exit 1

@@ -43,5 +43,5 @@ for _ in $(seq 1 100); do
 done
 
 echo "==> building costpipe"
-go build -o bin/costpipe ./cmd/costpipe
+scripts/build.sh bin/costpipe
 bin/costpipe --clickhouse "clickhouse://127.0.0.1:$tcp_port/costpipe_demo" demo --reset "$@"

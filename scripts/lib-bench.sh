@@ -20,7 +20,7 @@ bench_init() {
 	state="$1"
 	rm -rf "$state" && mkdir -p "$state"
 	bin="${COSTPIPE_BIN:-bin/costpipe}"
-	[[ -n "${COSTPIPE_BIN:-}" ]] || go build -o bin/costpipe ./cmd/costpipe
+	[[ -n "${COSTPIPE_BIN:-}" ]] || scripts/build.sh bin/costpipe
 	pids=()
 	trap bench_cleanup EXIT
 }

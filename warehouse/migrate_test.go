@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +165,18 @@ func TestOptionsValidate(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "secret") {
 			t.Errorf("Validate(%q) leaks the password: %v", tc.dsn, err)
+		}
+	}
+}
+
+// TestValidDBName: the hand-written check accepts exactly what the
+// regexp it replaces does.
+func TestValidDBName(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	long := strings.Repeat("a", 64)
+	for _, db := range []string{"", "costpipe", "_x", "x_1", "1x", "9", "a-b", "a b", "é", "Ab_Z9", long, long + "a", "_" + long[1:], "a.b", "a\x00"} {
+		if got, want := validDBName(db), re.MatchString(db); got != want {
+			t.Errorf("validDBName(%q) = %v, want %v", db, got, want)
 		}
 	}
 }
