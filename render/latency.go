@@ -50,7 +50,7 @@ func Latency(r LatencyReport) *Table {
 			name string
 			p    *analytics.Percentiles
 		}{{"latency", &u.Latency}, {"ttft", &u.TTFT}} {
-			vals := append(append([]Value(nil), dims...), Text(m.name), Uint(m.p.Count))
+			vals := append(append(make([]Value, 0, len(t.Columns)), dims...), Text(m.name), Uint(m.p.Count))
 			for _, s := range latencyStats {
 				if m.p.Present() {
 					vals = append(vals, Float(stat(m.p, s.stat)))

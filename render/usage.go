@@ -120,7 +120,7 @@ func Usage(r UsageReport) *Table {
 	}
 
 	row := func(u *analytics.UsageRow, dims []Value) []Value {
-		vals := dims
+		vals := append(make([]Value, 0, len(t.Columns)), dims...) // one allocation per row
 		for _, c := range usageCounters {
 			vals = append(vals, Uint(c.get(u)))
 		}
