@@ -108,9 +108,9 @@ func sumsOnly(sel string) string {
 func tailSelect(sel string, j int16) string {
 	exprs := splitSelect(sel)
 	keep := fmt.Sprintf("arrayFilter((c, i) -> i > %d, `latency_histMap.cnt`, `latency_histMap.idx`)", j)
-	tail := fmt.Sprintf("sumMap(arrayFilter(i -> i > %d, `latency_histMap.idx`), arrayMap(x -> toUInt64(x), %s))", j, keep)
+	tail := fmt.Sprintf("sumMap(arrayFilter(i -> i > %d, `latency_histMap.idx`), %s)", j, warehouse.WidenCounts(keep))
 	// The merged latency histogram, wherever the select list reads it.
-	const whole = "sumMap(latency_histMap.idx, arrayMap(x -> toUInt64(x), latency_histMap.cnt))"
+	whole := warehouse.HistSumMap("latency_hist")
 	for i, e := range exprs {
 		exprs[i] = strings.ReplaceAll(e, whole, tail)
 	}

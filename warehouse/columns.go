@@ -186,7 +186,7 @@ var derivedColumns = func() []derivedColumn {
 	for _, p := range []string{"latency", "ttft"} {
 		idx, cnt := p+"_histMap.idx", p+"_histMap.cnt"
 		out = append(out,
-			derivedColumn{Column{p + "_count", "AggregateFunction(sum, UInt64)"}, "arrayReduce('sumState', arrayMap(x -> toUInt64(x), " + cnt + "))"},
+			derivedColumn{Column{p + "_count", "AggregateFunction(sum, UInt64)"}, "arrayReduce('sumState', " + WidenCounts(cnt) + ")"},
 			derivedColumn{Column{p + "_min_ms", "AggregateFunction(min, Float64)"}, "arrayReduce('minState', arrayMap(i -> " + bucketValueSQL("i") + ", " + idx + "))"},
 			derivedColumn{Column{p + "_max_ms", "AggregateFunction(max, Float64)"}, "arrayReduce('maxState', arrayMap(i -> " + bucketValueSQL("i") + ", " + idx + "))"},
 		)
@@ -269,7 +269,7 @@ func (m measure) stateExpr(t Table) string {
 // decimal cost is read as text (exact).
 func (m measure) mergeExprs() []string {
 	if m.hist() {
-		merge := "sumMap(" + m.name + "Map.idx, arrayMap(x -> toUInt64(x), " + m.name + "Map.cnt))"
+		merge := HistSumMap(m.name)
 		return []string{m.countExpr(), histText(merge + ".1"), histText(merge + ".2")}
 	}
 	merge, _ := MergeExpr(m.name)
@@ -278,6 +278,20 @@ func (m measure) mergeExprs() []string {
 	}
 	return []string{merge}
 }
+
+// HistSumMap is the expression merging the histogram measure named name
+// ("latency_hist") over a group, the one spelling every query uses (a
+// rewrite such as analytics' latency tail finds it by it): its counts
+// summed as UInt64 whatever their width in the table (UInt32 in usage_1m
+// and usage_1h, where sumMap would keep UInt32 and wrap).
+func HistSumMap(name string) string {
+	return "sumMap(" + name + "Map.idx, " + WidenCounts(name+"Map.cnt") + ")"
+}
+
+// WidenCounts is the array of histogram counts cnt as Array(UInt64).
+// (CAST instead of the lambda measured the same on 18.16: 49.1 against
+// 49.8 ms median of a 30-day query by model, 40 runs each.)
+func WidenCounts(cnt string) string { return "arrayMap(x -> toUInt64(x), " + cnt + ")" }
 
 // MergeExpr is the expression merging the states of the measure named name
 // over a group, "sumMerge(requests)", in the measure's own type (the
@@ -437,7 +451,7 @@ func TwoStageSelect(hist func(name string) bool) (partial, final string) {
 			p = append(p, m.countExpr()+" AS "+n)
 			f = append(f, "sum("+n+")")
 			if hist(m.name) {
-				p = append(p, "sumMap("+m.name+"Map.idx, arrayMap(x -> toUInt64(x), "+m.name+"Map.cnt)) AS "+mm)
+				p = append(p, HistSumMap(m.name)+" AS "+mm)
 				merge := "sumMap(" + mm + ".1, " + mm + ".2)"
 				f = append(f, histText(merge+".1"), histText(merge+".2"))
 			} else {

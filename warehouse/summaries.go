@@ -122,7 +122,7 @@ func modelFill(db string, t Table, where string) string {
 	}
 	return modelSelect(from, "_", func(m measure) (state, idx, cnt string) {
 		if m.hist() {
-			return "", m.name + "Map.idx", "arrayMap(x -> toUInt64(x), " + m.name + "Map.cnt)"
+			return "", m.name + "Map.idx", WidenCounts(m.name + "Map.cnt")
 		}
 		return m.fn + "MergeState(" + m.name + ")", "", ""
 	})

@@ -161,7 +161,7 @@ func takeSnapshot(t *testing.T, w *Warehouse) snapshot {
 		}
 		if has == 1 {
 			for _, h := range []string{"latency", "ttft"} {
-				merged := "sumMap(" + h + "_histMap.idx, arrayMap(x -> toUInt64(x), " + h + "_histMap.cnt))"
+				merged := HistSumMap(h + "_hist")
 				sel = strings.Replace(sel, merged+".1", "sumMapMerge("+h+"_hist).1", 1)
 				sel = strings.Replace(sel, merged+".2", "arrayMap(x -> toUInt64(x), sumMapMerge("+h+"_hist).2)", 1)
 				sel = strings.Replace(sel, "sum(arraySum("+h+"_histMap.cnt))", "sumMerge("+h+"_count)", 1)
