@@ -11,10 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/costpipe/costpipe/schemas"
 )
@@ -239,8 +236,8 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 		reserved += decoded
 	}
 
-	req := ptraceotlp.NewExportRequest()
-	if err := decodeOTLP(req, enc, body); err != nil {
+	td, err := decodeTraces(enc, body)
+	if err != nil {
 		return s.otlpFail(w, enc, http.StatusBadRequest, err.Error())
 	}
 
@@ -259,7 +256,7 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	}
 	m := s.otlp.mappers.Get().(*otlpMapper)
 	var c traceCounts
-	s.mapTraces(m, req, tenant, b, &c)
+	s.mapTraces(m, td, tenant, b, &c)
 	s.otlp.mappers.Put(m)
 
 	s.otlp.noUsage.Add(float64(c.noUsage))
@@ -291,20 +288,7 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 		}
 		return otlpWrite(w, enc, http.StatusOK, out)
 	}
-	resp := ptraceotlp.NewExportResponse()
-	ps := resp.PartialSuccess()
-	ps.SetRejectedSpans(int64(c.rejected))
-	ps.SetErrorMessage(c.summary("rejected", c.rejected, c.reasons))
-	var out []byte
-	if enc == otlpJSON {
-		out, err = resp.MarshalJSON()
-	} else {
-		out, err = resp.MarshalProto()
-	}
-	if err != nil { // cannot happen: a response of an int and a string
-		return s.otlpFail(w, enc, http.StatusInternalServerError, "cannot encode the response: "+err.Error())
-	}
-	return otlpWrite(w, enc, http.StatusOK, out)
+	return otlpWrite(w, enc, http.StatusOK, partialSuccess(enc, int64(c.rejected), c.summary("rejected", c.rejected, c.reasons)))
 }
 
 // decodedFactor is how many bytes of decoded spans (pdata objects) a byte
@@ -317,30 +301,9 @@ func decodedFactor(enc otlpEncoding) int64 {
 	return 4
 }
 
-// decodeOTLP decodes an ExportTraceServiceRequest body in enc into req.
-func decodeOTLP(req ptraceotlp.ExportRequest, enc otlpEncoding, body []byte) (err error) {
-	// The decoders return errors for malformed input; a panic on input
-	// they did not foresee must still be a 400, never a dead connection.
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("cannot decode the OTLP body: %v", p)
-		}
-	}()
-	if enc == otlpJSON {
-		if err := req.UnmarshalJSON(body); err != nil {
-			return fmt.Errorf("cannot decode the OTLP JSON body (ExportTraceServiceRequest): %w", err)
-		}
-		return nil
-	}
-	if err := req.UnmarshalProto(body); err != nil {
-		return fmt.Errorf("cannot decode the OTLP protobuf body (ExportTraceServiceRequest): %w", err)
-	}
-	return nil
-}
-
-// mapTraces maps every span of req into b (accepted events) and c.
-func (s *Server) mapTraces(m *otlpMapper, req ptraceotlp.ExportRequest, tenant string, b *batch, c *traceCounts) {
-	rss := req.Traces().ResourceSpans()
+// mapTraces maps every span of td into b (accepted events) and c.
+func (s *Server) mapTraces(m *otlpMapper, td ptrace.Traces, tenant string, b *batch, c *traceCounts) {
+	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		ri, forbidden := m.resource(rs.Resource(), tenant)
@@ -415,18 +378,7 @@ func rpcCode(httpCode int) int32 {
 // otlpFail answers a request refused as a whole with a google.rpc.Status
 // in enc, as OTLP/HTTP specifies for 4xx and 5xx answers.
 func (s *Server) otlpFail(w http.ResponseWriter, enc otlpEncoding, code int, msg string) int {
-	st := &status.Status{Code: rpcCode(code), Message: strings.ToValidUTF8(msg, "\uFFFD")}
-	var out []byte
-	var err error
-	if enc == otlpJSON {
-		out, err = protojson.Marshal(st)
-	} else {
-		out, err = proto.Marshal(st)
-	}
-	if err != nil { // cannot happen: an int and a valid string
-		out = nil
-	}
-	return otlpWrite(w, enc, code, out)
+	return otlpWrite(w, enc, code, statusBody(enc, rpcCode(code), msg))
 }
 
 // otlpWrite writes out with code in enc.

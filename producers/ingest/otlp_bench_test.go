@@ -181,8 +181,8 @@ func BenchmarkOTLPDecodeMap(b *testing.B) {
 	b.SetBytes(int64(len(body) / benchSpans))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i += benchSpans {
-		req := ptraceotlp.NewExportRequest()
-		if err := decodeOTLP(req, otlpProto, body); err != nil {
+		req, err := decodeTraces(otlpProto, body)
+		if err != nil {
 			b.Fatal(err)
 		}
 		bt.reset(AnyTenant)

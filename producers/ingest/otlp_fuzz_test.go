@@ -39,8 +39,8 @@ const specJSON = `{"resourceSpans":[{"resource":{"attributes":[
 // TestOTLPJSONSpecMapping decodes specJSON and checks the one gen_ai span's
 // event: hex ids, int64 strings and enum names are read as the spec says.
 func TestOTLPJSONSpecMapping(t *testing.T) {
-	req := ptraceotlp.NewExportRequest()
-	if err := decodeOTLP(req, otlpJSON, []byte(specJSON)); err != nil {
+	req, err := decodeTraces(otlpJSON, []byte(specJSON))
+	if err != nil {
 		t.Fatal(err)
 	}
 	b := newBatch()
@@ -132,8 +132,8 @@ func FuzzOTLPDecode(f *testing.F) {
 			tenant = AnyTenant
 		}
 		key := map[string]string{"acme": "key-acme", AnyTenant: "key-admin"}[tenant]
-		req := ptraceotlp.NewExportRequest()
-		if err := decodeOTLP(req, enc, body); err != nil {
+		req, err := decodeTraces(enc, body)
+		if err != nil {
 			if !strings.HasPrefix(err.Error(), "cannot decode the OTLP ") {
 				t.Fatalf("decode error %q does not say what failed", err)
 			}

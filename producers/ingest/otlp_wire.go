@@ -1,0 +1,100 @@
+package ingest
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// This file is the OTLP/HTTP messages /v1/traces reads and writes, without
+// the OTLP gRPC service package (ptraceotlp) and google.golang.org/protobuf:
+// linking them put gRPC and its package inits in every costpipe process,
+// about 6 ms of each command's start (docs/design.md, "OTLP in").
+// The request decodes as TracesData and the two answers are small enough
+// to write by hand; the tests read them back with the official packages.
+
+// decodeTraces decodes an ExportTraceServiceRequest body in enc. The
+// request's one field, repeated ResourceSpans resource_spans = 1, is
+// TracesData's: the same bytes in protobuf, the same object in JSON.
+func decodeTraces(enc otlpEncoding, body []byte) (td ptrace.Traces, err error) {
+	// The decoders return errors for malformed input; a panic on input
+	// they did not foresee must still be a 400, never a dead connection.
+	defer func() {
+		if p := recover(); p != nil {
+			td, err = ptrace.Traces{}, fmt.Errorf("cannot decode the OTLP body: %v", p)
+		}
+	}()
+	if enc == otlpJSON {
+		if td, err = (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(body); err != nil {
+			return ptrace.Traces{}, fmt.Errorf("cannot decode the OTLP JSON body (ExportTraceServiceRequest): %w", err)
+		}
+		return td, nil
+	}
+	if td, err = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(body); err != nil {
+		return ptrace.Traces{}, fmt.Errorf("cannot decode the OTLP protobuf body (ExportTraceServiceRequest): %w", err)
+	}
+	return td, nil
+}
+
+// partialSuccess is an ExportTraceServiceResponse whose partial_success
+// (field 1) holds rejected_spans (1, int64) and error_message (2, string),
+// in enc. In JSON the int64 is a decimal string, as ProtoJSON writes it.
+func partialSuccess(enc otlpEncoding, rejected int64, msg string) []byte {
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	if enc == otlpJSON {
+		type ps struct {
+			RejectedSpans string `json:"rejectedSpans,omitempty"`
+			ErrorMessage  string `json:"errorMessage,omitempty"`
+		}
+		out, _ := json.Marshal(struct {
+			PartialSuccess ps `json:"partialSuccess"`
+		}{ps{RejectedSpans: strconv.FormatInt(rejected, 10), ErrorMessage: msg}}) // cannot fail: two strings
+		return out
+	}
+	// error_message first, as pdata writes it: any order decodes the same,
+	// and the tests compare bytes.
+	inner := appendStringField(nil, 2, msg)
+	inner = appendVarintField(inner, 1, uint64(rejected))
+	return appendBytesField(nil, 1, inner)
+}
+
+// statusBody is a google.rpc.Status of code (field 1, int32) and msg
+// (field 2, string) in enc, the body OTLP/HTTP answers errors with.
+func statusBody(enc otlpEncoding, code int32, msg string) []byte {
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	if enc == otlpJSON {
+		out, _ := json.Marshal(struct {
+			Code    int32  `json:"code,omitempty"`
+			Message string `json:"message,omitempty"`
+		}{code, msg}) // cannot fail: an int and a string
+		return out
+	}
+	return appendStringField(appendVarintField(nil, 1, uint64(code)), 2, msg)
+}
+
+// appendVarintField appends protobuf field n of varint v (nothing for 0, a
+// default value).
+func appendVarintField(b []byte, n int, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	return binary.AppendUvarint(binary.AppendUvarint(b, uint64(n)<<3), v)
+}
+
+// appendStringField appends protobuf field n holding s (nothing for "").
+func appendStringField(b []byte, n int, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return append(binary.AppendUvarint(binary.AppendUvarint(b, uint64(n)<<3|2), uint64(len(s))), s...)
+}
+
+// appendBytesField appends protobuf field n holding the message m (always:
+// a present, empty message differs from an absent one).
+func appendBytesField(b []byte, n int, m []byte) []byte {
+	return append(binary.AppendUvarint(binary.AppendUvarint(b, uint64(n)<<3|2), uint64(len(m))), m...)
+}
