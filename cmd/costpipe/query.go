@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -24,10 +22,6 @@ func queryCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "query",
 		Usage: "read usage, cost and latency percentiles from the ClickHouse rollups",
-		Before: func(*cli.Context) error {
-			lazyGC()
-			return nil
-		},
 		Subcommands: []*cli.Command{
 			queryUsageCommand(),
 			queryLatencyCommand(),
@@ -36,17 +30,6 @@ func queryCommand() *cli.Command {
 			queryGrowthCommand(),
 			queryForecastCommand(),
 		},
-	}
-}
-
-// lazyGC lets a command that answers once and exits (the query commands)
-// grow its heap to five times what is live before collecting, instead of
-// twice (GOGC=400 instead of 100) unless GOGC is set: a 30-day question
-// allocates a few MiB, a collection at the 4 MiB mark costs it about 5 ms of
-// CPU and first touches of fresh pages, and it holds nothing for long.
-func lazyGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
 	}
 }
 
