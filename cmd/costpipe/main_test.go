@@ -249,3 +249,25 @@ func TestBrokerCommand(t *testing.T) {
 		t.Errorf("--partitions 0: exit %d, stderr %s", r.code, r.stderr)
 	}
 }
+
+// TestStartupDependencies: packages that only slowed every command's start
+// stay out of the binary as scripts/build.sh builds it (docs/design.md, "One
+// build script"): gRPC and genproto, which OTLP ingest linked through pdata's
+// service package, and urfave/cli's Markdown library.
+func TestStartupDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-tags", "urfave_cli_no_docs", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 100 {
+		t.Fatalf("go list -deps listed %d packages: %q", len(deps), out)
+	}
+	for _, d := range deps {
+		for _, banned := range []string{"google.golang.org/grpc", "google.golang.org/genproto/", "github.com/russross/blackfriday/"} {
+			if d == banned || strings.HasPrefix(d, banned) && strings.HasSuffix(banned, "/") || strings.HasPrefix(d, banned+"/") {
+				t.Errorf("costpipe links %s again", d)
+			}
+		}
+	}
+}
