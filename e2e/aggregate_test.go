@@ -286,6 +286,10 @@ func TestMonthBoundary(t *testing.T) {
 	a := startAggregator(t, "A", b.Addr(), srv.DSN(db), "e2e-month", flags...)
 	valid, _, _, _ := pr.snapshot()
 	waitTotals(t, conn, db, valid, 30*time.Second)
+	// The counter moves after the flush's last table has landed, a moment
+	// after the totals can be read: wait for it, then for any later flush.
+	waitFor(t, 10*time.Second, "A's flush to be counted", func() bool { return a.metric("costpipe_flushes_total") >= 1 })
+	time.Sleep(time.Second) // three flush intervals
 	if n := a.metric("costpipe_flushes_total"); n != 1 {
 		t.Errorf("the two events landed in %v flushes, want 1", n)
 	}
