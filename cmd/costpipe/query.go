@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +24,10 @@ func queryCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "query",
 		Usage: "read usage, cost and latency percentiles from the ClickHouse rollups",
+		Before: func(*cli.Context) error {
+			lazyGC()
+			return nil
+		},
 		Subcommands: []*cli.Command{
 			queryUsageCommand(),
 			queryLatencyCommand(),
@@ -30,6 +36,19 @@ func queryCommand() *cli.Command {
 			queryGrowthCommand(),
 			queryForecastCommand(),
 		},
+	}
+}
+
+// lazyGC lets a command that answers once and exits (the query commands)
+// grow its heap to three times what is live before collecting instead of
+// twice (GOGC=200 instead of 100), unless GOGC is set. A 30-day question
+// allocates about 4 MiB, right at the default's first collection: at 100
+// half of its runs collected once (about 200 more page faults, 2–3 ms of
+// CPU here), at 200 none of them did; 400 bought nothing more and would
+// let a query of two million step rows peak at five times its live heap.
+func lazyGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"math"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -342,5 +343,22 @@ func TestQueryUsageArrow(t *testing.T) {
 	// llama-local has no latency: the percentile columns are null.
 	if lat := rec.Column(13).(*array.Float64); !lat.IsNull(3) {
 		t.Errorf("latency_p50_ms of a group without latency is %v, want null", lat.Value(3))
+	}
+}
+
+// TestLazyGC: the query commands collect at three times the live heap
+// unless GOGC says otherwise.
+func TestLazyGC(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	t.Setenv("GOGC", "")
+	lazyGC()
+	if got := debug.SetGCPercent(100); got != 200 {
+		t.Errorf("without GOGC: GC percent %d, want 200", got)
+	}
+	t.Setenv("GOGC", "50")
+	lazyGC()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC=50 in the environment: GC percent %d, want it left alone (100 here)", got)
 	}
 }
