@@ -43,7 +43,7 @@ func (t Table) Name() string {
 }
 
 // InputName is the table the aggregator inserts into, e.g.
-// "usage_1m_input_v8". Its name carries the schema version that last changed
+// "usage_1m_input_v9". Its name carries the schema version that last changed
 // what an insert means or the tables behind it, so an aggregator built for
 // an older schema cannot land into a newer one: its inserts fail and its offsets stay uncommitted.
 func (t Table) InputName() string { return t.Name() + "_input" + inputVersion }

@@ -32,7 +32,7 @@ import (
 var SummaryTables = [...]Table{Hour, Day}
 
 // HasSummary reports whether t is one of SummaryTables.
-func (t Table) HasSummary() bool { return t == Hour || t == Day }
+func (t Table) HasSummary() bool { return slices.Contains(SummaryTables[:], t) }
 
 // ModelName is t's per-model summary table, e.g. "usage_model_1h".
 func (t Table) ModelName() string { return "usage_model_" + strings.TrimPrefix(t.Name(), "usage_") }

@@ -28,11 +28,11 @@ A cluster database created by an older costpipe is upgraded member by member
 (every member must be up; docs/operations.md, "Upgrading a cluster").
 
 With --rebuild-summaries it then refills the per-model summaries
-(usage_model_1m, usage_model_1h, usage_model_1d) from the rollups, month by
-month: do it when a query logs that they disagree with the rollups (answers
-stay exact meanwhile, only slower). Stop the aggregators first, or run it
-when they are quiet: an insert landing in a month while it is rebuilt can be
-missed by its summary (docs/operations.md, "Per-model summaries").`,
+(usage_model_1h, usage_model_1d) from the rollups, month by month: do it
+when a query logs that they disagree with the rollups (answers stay exact
+meanwhile, only slower). Stop the aggregators first, or run it when they
+are quiet: an insert landing in a month while it is rebuilt can be missed
+by its summary (docs/operations.md, "Per-model summaries").`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "cluster", EnvVars: []string{"COSTPIPE_CLUSTER"},
 				Usage: "create the database on ClickHouse cluster `NAME` (ON CLUSTER, replicated and Distributed tables)"},
