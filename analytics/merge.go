@@ -23,9 +23,10 @@ func (n normalized) mergeSelect() string {
 	return warehouse.MergeSelect()
 }
 
-// twoStage is mergeSelect as the two select lists of a query merging each
-// branch of a union first (warehouse.TwoStageSelect).
-func (n normalized) twoStage() (partial, final string) {
+// twoStage is mergeSelect as the select lists of a query over a union
+// (warehouse.TwoStageSelect): each branch merged first (partial) or read as
+// its rows (rows), then the outer merge (final).
+func (n normalized) twoStage() (partial, rows, final string) {
 	return warehouse.TwoStageSelect(func(name string) bool {
 		return !n.noDists && (!n.noTTFT || !strings.HasPrefix(name, "ttft"))
 	})

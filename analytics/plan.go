@@ -268,7 +268,8 @@ func appendWhere(sb *strings.Builder, args []any, t warehouse.Table, from, to ti
 // limit rows, and its bound arguments; totals adds the totals of every
 // group (WITH TOTALS, computed before the limit); summary reads each
 // segment's per-model summary instead of its rollup (n must be
-// summarizable). Column names come from the allow-list only; times and
+// summarizable), merging the pieces' rows once instead of in two stages.
+// Column names come from the allow-list only; times and
 // filter values are `?` parameters.
 func usageSQL(db string, n normalized, segs []segment, limit int, totals, summary bool) (string, []any) {
 	var sb strings.Builder
@@ -285,7 +286,7 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals, summar
 	}
 	keyList := strings.Join(keys, ", ")
 
-	partial, final := n.twoStage()
+	partial, rows, final := n.twoStage()
 	sb.WriteString("SELECT ")
 	if len(keys) > 0 {
 		sb.WriteString(keyList + ", ")
@@ -296,17 +297,22 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals, summar
 		if i > 0 {
 			sb.WriteString("\n    UNION ALL")
 		}
-		// Each piece merges its own rows per group first (two stages: see
-		// warehouse.TwoStageSelect).
-		sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), "count() AS _rows", partial), ", "))
+		// A piece of the rollups merges its own rows per group first (two
+		// stages: see warehouse.TwoStageSelect); the summaries' pieces, a
+		// few rows per group each, and the ragged minutes beside them are
+		// merged once, by the outer query (docs/design.md, "One merge for
+		// the summaries").
 		name := s.table.Name()
 		if summary {
 			name = s.table.SummaryName()
+			sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), "toUInt64(1) AS _rows", rows), ", "))
+		} else {
+			sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), "count() AS _rows", partial), ", "))
 		}
 		sb.WriteString("\n    FROM " + db + "." + name)
 		sb.WriteString("\n    WHERE ")
 		args = appendWhere(&sb, args, s.table, s.from, s.to, n.where)
-		if len(keys) > 0 {
+		if len(keys) > 0 && !summary {
 			sb.WriteString("\n    GROUP BY " + keyList)
 		}
 	}

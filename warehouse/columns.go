@@ -438,20 +438,31 @@ func MVSelect(db string, t Table) string {
 // ("latency_hist", "ttft_hist") is merged; the others are read as empty
 // arrays (MergeSelectNoHist), their counts kept.
 //
+// rows is the one-stage alternative to partial: each row of a branch as it
+// is stored (its states, its histogram with the counts widened to UInt64,
+// its count of observations), under the names and types partial gives its
+// merged rows, so that final merges a union of rows exactly as it merges a
+// union of partial groups. A branch of rows that are already few per group
+// (the per-model summaries) is cheaper read this way: its own merge would
+// be a second aggregation that shrinks little (docs/design.md, "One merge
+// for the summaries").
+//
 // Merging each branch first keeps the union small: the outer query merges
 // a few rows per group instead of every rollup row, and no branch copies
 // its histogram arrays to widen their counts.
-func TwoStageSelect(hist func(name string) bool) (partial, final string) {
-	var p, f []string
+func TwoStageSelect(hist func(name string) bool) (partial, rows, final string) {
+	var p, r, f []string
 	for _, m := range measures {
 		switch {
 		case m.mark:
 		case m.hist():
 			n, mm := m.name+"_n", m.name+"_m"
 			p = append(p, m.countExpr()+" AS "+n)
+			r = append(r, "arraySum("+m.name+"Map.cnt) AS "+n)
 			f = append(f, "sum("+n+")")
 			if hist(m.name) {
 				p = append(p, HistSumMap(m.name)+" AS "+mm)
+				r = append(r, "("+m.name+"Map.idx, "+WidenCounts(m.name+"Map.cnt")+") AS "+mm)
 				merge := "sumMap(" + mm + ".1, " + mm + ".2)"
 				f = append(f, histText(merge+".1"), histText(merge+".2"))
 			} else {
@@ -461,10 +472,11 @@ func TwoStageSelect(hist func(name string) bool) (partial, final string) {
 			// The partial state keeps the column's name, so that the final
 			// list and any ORDER BY read it as MergeExpr spells it.
 			p = append(p, m.fn+"MergeState("+m.name+") AS "+m.name)
+			r = append(r, m.name)
 			f = append(f, m.mergeExprs()...)
 		}
 	}
-	return strings.Join(p, ", "), strings.Join(f, ", ")
+	return strings.Join(p, ", "), strings.Join(r, ", "), strings.Join(f, ", ")
 }
 
 // MergeSelect is the select list merging the usage measures' states over a

@@ -132,26 +132,39 @@ func TestInsertRollupsRoundTrip(t *testing.T) {
 			t.Errorf("%s merged:\n got %+v\nwant %+v", tb.Name(), got.Rollup, want)
 		}
 		// The two-stage merge (a branch with the rows, an empty one) reads
-		// the same; without histograms it keeps their counts only.
-		for _, hists := range []bool{true, false} {
-			partial, final := TwoStageSelect(func(string) bool { return hists })
+		// the same, and so does the one-stage merge of the rows, alone or
+		// beside a branch of the day summary's (an empty one: the union's
+		// types must agree); without histograms they keep the counts only.
+		partial0, rows0, _ := TwoStageSelect(func(string) bool { return true })
+		if partial0 == rows0 {
+			t.Fatal("TwoStageSelect's partial and rows lists are the same")
+		}
+		for _, c := range []struct {
+			hists  bool
+			rows   bool
+			second string // the union's second, empty branch
+		}{{true, false, tb.Name()}, {false, false, tb.Name()}, {true, true, tb.Name()}, {false, true, tb.Name()}, {true, true, Day.SummaryName()}} {
+			partial, rows, final := TwoStageSelect(func(string) bool { return c.hists })
+			if c.rows {
+				partial = rows
+			}
 			var two Merged
 			q := "SELECT " + final + " FROM (SELECT " + partial + " FROM " + db + "." + tb.Name() +
-				" UNION ALL SELECT " + partial + " FROM " + db + "." + tb.Name() + " WHERE 0)"
+				" UNION ALL SELECT " + partial + " FROM " + db + "." + c.second + " WHERE 0)"
 			if err := w.Conn().QueryRow(ctx, q).Scan(two.Dest()...); err != nil {
-				t.Fatalf("%s two stages: %v", tb.Name(), err)
+				t.Fatalf("%s two stages (rows %v, beside %s): %v", tb.Name(), c.rows, c.second, err)
 			}
 			if err := two.Done(); err != nil {
 				t.Fatal(err)
 			}
 			w2 := want
-			if !hists {
+			if !c.hists {
 				for _, d := range []*Dist{&w2.Latency, &w2.TTFT} {
 					d.MinMs, d.MaxMs, d.HistIdx, d.HistCnt = math.Inf(1), 0, []int16{}, []uint64{}
 				}
 			}
 			if !reflect.DeepEqual(two.Rollup, w2) {
-				t.Errorf("%s merged in two stages (histograms %v):\n got %+v\nwant %+v", tb.Name(), hists, two.Rollup, w2)
+				t.Errorf("%s merged in two stages (histograms %v, rows %v):\n got %+v\nwant %+v", tb.Name(), c.hists, c.rows, two.Rollup, w2)
 			}
 		}
 		// SQL written against the stored columns of 0001-0007 reads the
