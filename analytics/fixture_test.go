@@ -202,7 +202,31 @@ func rollup(evs []event, unit time.Duration) []*partial {
 
 // land inserts rows into table through warehouse.InsertRollups, one insert
 // per month as the aggregator does.
-func land(w *warehouse.Warehouse, table warehouse.Table, rows []*partial) error {
+// inserter is what land writes through: a Warehouse, or byShard over a
+// cluster's Sharded.
+type inserter interface {
+	InsertRollups(ctx context.Context, t warehouse.Table, rows []warehouse.Rollup) error
+}
+
+// byShard inserts rows into a cluster, one insert per shard (Sharded takes
+// only one shard's partitions in an insert).
+type byShard struct{ s *warehouse.Sharded }
+
+func (b byShard) InsertRollups(ctx context.Context, t warehouse.Table, rows []warehouse.Rollup) error {
+	per := map[int][]warehouse.Rollup{}
+	for _, r := range rows {
+		i := b.s.ShardOf(r.SrcPartition)
+		per[i] = append(per[i], r)
+	}
+	for i := range len(b.s.Topology().Shards) {
+		if err := b.s.InsertRollups(ctx, t, per[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func land(w inserter, table warehouse.Table, rows []*partial) error {
 	ctx := context.Background()
 	byMonth := map[warehouse.Month][]warehouse.Rollup{}
 	var months []warehouse.Month
@@ -278,7 +302,7 @@ func loadFixture(t *testing.T) *fixture {
 }
 
 // landAll lands evs into the three rollup tables, as the aggregator would.
-func landAll(w *warehouse.Warehouse, evs []event) error {
+func landAll(w inserter, evs []event) error {
 	for _, tb := range []struct {
 		table warehouse.Table
 		unit  time.Duration

@@ -305,7 +305,11 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals, summar
 		name := s.table.Name()
 		if summary {
 			name = s.table.SummaryName()
-			sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), "toUInt64(1) AS _rows", rows), ", "))
+			// materialize: through a Distributed table (a cluster) the shards
+			// send a constant as a full column, and a constant _rows in the
+			// local part fails the union (code 171, "non constant in source
+			// stream but must be constant in result").
+			sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), "materialize(toUInt64(1)) AS _rows", rows), ", "))
 		} else {
 			sb.WriteString("\n    SELECT " + strings.Join(append(append([]string{}, inner...), "count() AS _rows", partial), ", "))
 		}
