@@ -51,42 +51,7 @@ func TestSummariesAnswerAsTheRollups(t *testing.T) {
 	q := New(w, Options{Now: func() time.Time { return end }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ref := New(w, Options{Now: func() time.Time { return end }, NoSummaries: true})
 
-	same := func(label string) {
-		t.Helper()
-		for _, uq := range summaryQueries() {
-			if !summarizable(mustNormalize(t, uq)) {
-				t.Fatalf("%v by %v where %v: not summarizable", uq.From, uq.By, uq.Where)
-			}
-			got, err := q.Usage(ctx, uq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := ref.Usage(ctx, uq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("%s: [%s, %s) by %v where %v: the summaries answer\n%+v\nthe rollups\n%+v", label, uq.From, uq.To, uq.By, uq.Where, got, want)
-			}
-			checkRows(t, label, uq.By, got, expect(evs, uq.From, uq.To, uq.By, uq.Where))
-			if len(uq.By) == 0 {
-				continue
-			}
-			tq := TopQuery{From: uq.From, To: uq.To, Where: uq.Where, By: uq.By, N: 2}
-			topGot, err := q.Top(ctx, tq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			topWant, err := ref.Top(ctx, tq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(topGot, topWant) {
-				t.Errorf("%s: top 2 by %v differs between the summaries and the rollups:\n%+v\n%+v", label, uq.By, topGot, topWant)
-			}
-		}
-	}
-	same("consistent")
+	sameAsRollups(t, "consistent", q, ref, evs)
 	if n := q.SummaryFallbacks(); n != 0 {
 		t.Fatalf("%d fallbacks on consistent summaries (log: %s)", n, logs.String())
 	}
@@ -165,7 +130,7 @@ func TestSummariesAnswerAsTheRollups(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs.Reset()
-	same("a summary with an extra row")
+	sameAsRollups(t, "a summary with an extra row", q, ref, evs)
 	if q.SummaryFallbacks() == 0 || !strings.Contains(logs.String(), "disagree") {
 		t.Errorf("no fallback noticed (%d): log %q", q.SummaryFallbacks(), logs.String())
 	}
@@ -181,7 +146,7 @@ func TestSummariesAnswerAsTheRollups(t *testing.T) {
 		}
 	}
 	logs.Reset()
-	same("no summaries")
+	sameAsRollups(t, "no summaries", q, ref, evs)
 	if q.SummaryFallbacks() == before || !strings.Contains(logs.String(), "cannot") {
 		t.Errorf("no fallback without summaries: log %q", logs.String())
 	}
@@ -234,7 +199,22 @@ func TestSummariesOnACluster(t *testing.T) {
 	var logs bytes.Buffer
 	q := New(w, Options{Now: func() time.Time { return end }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ref := New(w, Options{Now: func() time.Time { return end }, NoSummaries: true})
+	sameAsRollups(t, "cluster", q, ref, evs)
+	if n := q.SummaryFallbacks(); n != 0 {
+		t.Errorf("%d of %d questions fell back to the rollups on a cluster; log:\n%s", n, len(summaryQueries()), logs.String())
+	}
+}
+
+// sameAsRollups asks every summarizable question of q (summaries) and of
+// ref (NoSummaries): the usage answers and the top groups are identical,
+// and equal the truth of evs.
+func sameAsRollups(t *testing.T, label string, q, ref *Querier, evs []event) {
+	t.Helper()
+	ctx := t.Context()
 	for _, uq := range summaryQueries() {
+		if !summarizable(mustNormalize(t, uq)) {
+			t.Fatalf("%v by %v where %v: not summarizable", uq.From, uq.By, uq.Where)
+		}
 		got, err := q.Usage(ctx, uq)
 		if err != nil {
 			t.Fatal(err)
@@ -244,11 +224,23 @@ func TestSummariesOnACluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("[%s, %s) by %v where %v: the summaries answer\n%+v\nthe rollups\n%+v", uq.From, uq.To, uq.By, uq.Where, got, want)
+			t.Errorf("%s: [%s, %s) by %v where %v: the summaries answer\n%+v\nthe rollups\n%+v", label, uq.From, uq.To, uq.By, uq.Where, got, want)
 		}
-		checkRows(t, "cluster", uq.By, got, expect(evs, uq.From, uq.To, uq.By, uq.Where))
-	}
-	if n := q.SummaryFallbacks(); n != 0 {
-		t.Errorf("%d of %d questions fell back to the rollups on a cluster; log:\n%s", n, len(summaryQueries()), logs.String())
+		checkRows(t, label, uq.By, got, expect(evs, uq.From, uq.To, uq.By, uq.Where))
+		if len(uq.By) == 0 {
+			continue
+		}
+		tq := TopQuery{From: uq.From, To: uq.To, Where: uq.Where, By: uq.By, N: 2}
+		topGot, err := q.Top(ctx, tq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		topWant, err := ref.Top(ctx, tq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(topGot, topWant) {
+			t.Errorf("%s: top 2 by %v differs between the summaries and the rollups:\n%+v\n%+v", label, uq.By, topGot, topWant)
+		}
 	}
 }
