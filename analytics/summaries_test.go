@@ -124,11 +124,26 @@ func TestSummariesAnswerAsTheRollups(t *testing.T) {
 		t.Error("a question by tenant or error type is summarizable")
 	}
 
-	// One day of usage_model_1d counted twice.
+	// Today's row of one model counted twice in usage_model_1d: the check
+	// compares today whole with usage_1d's row and notices, and the range's
+	// own segments (hours and minutes, which agree) answer.
 	db := w.Database()
-	if err := w.Conn().Exec(ctx, "INSERT INTO "+db+".usage_model_1d SELECT * FROM "+db+".usage_model_1d WHERE ts = toDateTime('2026-01-31 00:00:00', 'UTC') AND model = 'gpt-4o'"); err != nil {
+	dupDay := func(day string) {
+		t.Helper()
+		if err := w.Conn().Exec(ctx, "INSERT INTO "+db+".usage_model_1d SELECT * FROM "+db+".usage_model_1d WHERE ts = toDateTime('"+day+" 00:00:00', 'UTC') AND model = 'gpt-4o'"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dupDay("2026-02-01")
+	fromMidnight := UsageQuery{From: d(2026, 2, 1, 0, 0, 0), By: []Dim{DimModel}}
+	got, err = atNow.Usage(ctx, fromMidnight)
+	if err != nil {
 		t.Fatal(err)
 	}
+	checkRows(t, "today's summary row doubled", fromMidnight.By, got, expect(evs, fromMidnight.From, now, fromMidnight.By, nil))
+
+	// One day of usage_model_1d counted twice.
+	dupDay("2026-01-31")
 	logs.Reset()
 	sameAsRollups(t, "a summary with an extra row", q, ref, evs)
 	if q.SummaryFallbacks() == 0 || !strings.Contains(logs.String(), "disagree") {
