@@ -52,11 +52,11 @@ func TestWriteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "title\n" +
-		"TENANT   REQUESTS   DELTA      COST USD  P50 MS   SHARE  TS                DAY         DAILY\n" +
-		"=acme   1,234,567  -1,234      1,234.50   3,000   45.7%  2026-01-15 10:42  2026-01-15   ▃▅█\n" +
-		"-               0       0      0.000123       -   10.0%  2026-01-15 11:42  -\n" +
-		"------  ---------  ------  ------------  ------  ------  ----------------  ----------  -----\n" +
-		"TOTAL   1,234,567          1,234.500123       -  100.0%\n" +
+		"TENANT   REQUESTS   DELTA  COST USD  P50 MS   SHARE  TS                DAY         DAILY\n" +
+		"=acme   1,234,567  -1,234  1,234.50   3,000   45.7%  2026-01-15 10:42  2026-01-15   ▃▅█\n" +
+		"-               0       0  0.000123       -   10.0%  2026-01-15 11:42  -\n" +
+		"------  ---------  ------  --------  ------  ------  ----------------  ----------  -----\n" +
+		"TOTAL   1,234,567          1,234.50       -  100.0%\n" +
 		"a note\n"
 	// Numbers right, text left, no blanks at the ends of lines; GPU is
 	// hidden (all zero), lat_count and days are data only.
@@ -93,10 +93,26 @@ func TestCell(t *testing.T) {
 		{Uint(1000), 0, "1,000"},
 		{Int(-1234567), 0, "-1,234,567"},
 		{Money(pricing.MustParsePico("12.5")), UnitUSD, "12.50"},
-		{Money(pricing.MustParsePico("-1234567.0000005")), UnitUSD, "-1,234,567.000001"},
+		// Money for people: cents from a dollar up, three significant
+		// digits below it (at most 6 decimals).
+		{Money(pricing.MustParsePico("-1234567.0000005")), UnitUSD, "-1,234,567.00"},
+		{Money(pricing.MustParsePico("42894.753891")), UnitUSD, "42,894.75"},
+		{Money(pricing.MustParsePico("7791.575")), UnitUSD, "7,791.58"},
+		{Money(pricing.MustParsePico("0.999999")), UnitUSD, "1.00"},
+		{Money(pricing.MustParsePico("0.5")), UnitUSD, "0.50"},
+		{Money(pricing.MustParsePico("0.123456")), UnitUSD, "0.123"},
+		{Money(pricing.MustParsePico("0.0593")), UnitUSD, "0.0593"},
 		{Money(pricing.MustParsePico("0.0001234567")), UnitUSD, "0.000123"},
+		{Money(pricing.MustParsePico("-0.0001234567")), UnitUSD, "-0.000123"},
+		{Money(pricing.MustParsePico("0.0000001")), UnitUSD, "0.00"},
+		{Money(pricing.MustParsePico("-0.0000001")), UnitUSD, "0.00"},
+		{Money(pricing.Pico{}), UnitUSD, "0.00"},
 		{Float(1234.567), UnitUSD, "1,234.57"},
 		{Float(-0.5), UnitUSD, "-0.50"},
+		{Float(0.0593), UnitUSD, "0.0593"},
+		{Float(0.000123456), UnitUSD, "0.000123"},
+		{Float(-0.0000001), UnitUSD, "0.00"},
+		{Float(0), UnitUSD, "0.00"},
 		{Float(1234.5), UnitCount, "1,235"},
 		{Float(78.91), UnitMs, "78.9"},
 		{Float(0.1234), UnitMs, "0.123"},

@@ -140,7 +140,7 @@ func floatCell(f float64, u Unit) string {
 	case UnitCount:
 		return signed(math.Round(f), func(a float64) string { return group(strconv.FormatFloat(a, 'f', 0, 64)) })
 	case UnitUSD:
-		return signed(f, func(a float64) string { return group(strconv.FormatFloat(a, 'f', 2, 64)) })
+		return usdFloat(f)
 	case UnitMs:
 		if f >= 100 {
 			return group(strconv.FormatFloat(f, 'f', 0, 64))
@@ -194,16 +194,51 @@ func group(s string) string {
 	return b.String()
 }
 
-// USD prints an exact amount for people: rounded half away from zero to 6
-// decimals, trailing zeros dropped beyond the second, thousands
-// separators: 1234.5 → "1,234.50", 0.0001234567 → "0.000123".
+// USD prints an exact amount for people: cents from one dollar up, below
+// it three significant digits (at most 6 decimals), rounded half away from
+// zero, trailing zeros dropped beyond the second decimal, thousands
+// separators: 1234.5 → "1,234.50", 42894.753891 → "42,894.75", 0.5 →
+// "0.50", 0.0593 → "0.0593", 0.0001234567 → "0.000123". JSON, CSV and
+// Arrow carry the exact amount.
 func USD(p pricing.Pico) string {
-	s := p.Decimal().Round(6).StringFixed(6)
+	d := p.Decimal()
+	n := usdDecimals(d.Abs().InexactFloat64())
+	s := trimCents(d.Round(int32(n)).StringFixed(int32(n)))
+	if neg, ok := strings.CutPrefix(s, "-"); ok {
+		if strings.Trim(neg, "0.") == "" {
+			return neg // rounded to zero: no sign
+		}
+		return "-" + group(neg)
+	}
+	return group(s)
+}
+
+// usdDecimals is how many decimals USD and a float in UnitUSD print of an
+// amount a ≥ 0: 2 from one dollar up (and for 0), below it enough for
+// three significant digits, at most 6.
+func usdDecimals(a float64) int {
+	if a >= 1 || a == 0 {
+		return 2
+	}
+	return min(max(2-int(math.Floor(math.Log10(a))), 2), 6)
+}
+
+// trimCents drops the trailing zeros of the decimal s beyond its second
+// decimal: "0.500" → "0.50", "0.000120" → "0.00012".
+func trimCents(s string) string {
 	for strings.HasSuffix(s, "0") && len(s)-strings.IndexByte(s, '.') > 3 {
 		s = s[:len(s)-1]
 	}
-	if neg, ok := strings.CutPrefix(s, "-"); ok {
-		return "-" + group(neg)
+	return s
+}
+
+// usdFloat is USD of a float amount.
+func usdFloat(f float64) string {
+	a := math.Abs(f)
+	n := usdDecimals(a)
+	s := trimCents(strconv.FormatFloat(a, 'f', n, 64))
+	if f < 0 && strings.Trim(s, "0.") != "" {
+		return "-" + group(s)
 	}
 	return group(s)
 }

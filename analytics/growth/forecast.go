@@ -36,6 +36,9 @@ const (
 	maxOrigins = 56
 	// minCoverageOrigins is the fewest origins Coverage is measured on.
 	minCoverageOrigins = 7
+	// coverageUnknown is the note of a forecast whose coverage could not
+	// be measured: minOrigins, minCoverageOrigins, the origins evaluated.
+	coverageUnknown = "coverage is unknown: it is measured at backtest origins with %d earlier outcomes known to draw an interval from, and needs %d such origins; there were %d"
 	// tieMargin is how much lower (relatively) a method's error must be
 	// than every simpler method's to be chosen over them.
 	tieMargin = 0.01
@@ -395,7 +398,7 @@ func (p *projection) run(history []float64, f *Forecast) {
 	if evaluated >= minCoverageOrigins {
 		f.Coverage = ptr(float64(covered) / float64(evaluated))
 	} else {
-		p.note("coverage is unknown: only %d backtest origins had %d earlier errors to take an interval from; it needs %d", evaluated, minOrigins, minCoverageOrigins)
+		p.note(coverageUnknown, minOrigins, minCoverageOrigins, evaluated)
 	}
 
 	for _, e := range byK {

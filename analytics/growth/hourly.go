@@ -260,7 +260,7 @@ func forecastHours(history []float64, toDate float64, h int) (f HourlyForecast, 
 	if evaluated >= minCoverageOrigins {
 		f.Coverage = ptr(float64(covered) / float64(evaluated))
 	} else {
-		note("coverage is unknown: only %d backtest origins had %d earlier errors to take an interval from; it needs %d", evaluated, minOrigins, minCoverageOrigins)
+		note(coverageUnknown, minOrigins, minCoverageOrigins, evaluated)
 	}
 	for _, o := range used {
 		bt.errs = append(bt.errs, (o.realH-o.fcH)/o.unit)
