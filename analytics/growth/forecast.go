@@ -324,9 +324,12 @@ func (p *projection) run(history []float64, f *Forecast) {
 	}
 	q /= float64(n - 7)
 	p.naiveQ = q
-	if q > 0 {
+	switch {
+	case q > 0:
 		f.MASE = ptr(bestMAE / q)
-	} else {
+	case maxOf(history) == 0:
+		p.note("nothing in the %d days of history: the forecast is the total so far, without interval", n)
+	default:
 		p.note("mase is unknown: the history repeats every week exactly")
 	}
 

@@ -391,6 +391,11 @@ func TestForecastEdges(t *testing.T) {
 	if f := ForecastPeriod(quiet, 3, 10, ForecastOptions{}); f.P10 != nil || !strings.Contains(f.Note, "no usage in the last 7 days") {
 		t.Errorf("quiet last week: %+v", f)
 	}
+	// Nothing ever: the total so far, no interval, and a note that says so.
+	if f := ForecastPeriod(make([]float64, 60), 2, 10, ForecastOptions{}); f.P50 == nil || *f.P50 != 2 || f.P10 != nil || f.MASE != nil ||
+		!strings.HasPrefix(f.Note, "nothing in the 60 days of history") {
+		t.Errorf("all-zero history: P50 %v P10 %v MASE %v note %q", fmtp(f.P50), fmtp(f.P10), fmtp(f.MASE), f.Note)
+	}
 	// Scale does not matter.
 	big := make([]float64, len(y))
 	for i, v := range y {

@@ -199,9 +199,12 @@ func forecastHours(history []float64, toDate float64, h int) (f HourlyForecast, 
 	}
 	q /= float64(n - HoursPerWeek)
 	bt.naiveQ = q
-	if q > 0 {
+	switch {
+	case q > 0:
 		f.MASE = ptr(bestMAE / q)
-	} else {
+	case maxOf(history) == 0:
+		note("nothing in the %d hours of history: the forecast is the total so far, without interval", n)
+	default:
 		note("mase is unknown: the history repeats every week exactly")
 	}
 	bestStates[no].path(n, fc)
