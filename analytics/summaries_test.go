@@ -125,8 +125,10 @@ func TestSummariesAnswerAsTheRollups(t *testing.T) {
 	}
 
 	// Today's row of one model counted twice in usage_model_1d: the check
-	// compares today whole with usage_1d's row and notices, and the range's
-	// own segments (hours and minutes, which agree) answer.
+	// of a range that ends now, which compares today whole in the summary
+	// with today's hours and minutes in the rollups, notices, and the
+	// range's own segments (the summaries' hours and usage_1m's minutes,
+	// which agree) answer.
 	db := w.Database()
 	dupDay := func(day string) {
 		t.Helper()
