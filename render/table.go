@@ -202,15 +202,8 @@ func group(s string) string {
 // Arrow carry the exact amount.
 func USD(p pricing.Pico) string {
 	d := p.Decimal()
-	n := usdDecimals(d.Abs().InexactFloat64())
-	s := trimCents(d.Round(int32(n)).StringFixed(int32(n)))
-	if neg, ok := strings.CutPrefix(s, "-"); ok {
-		if strings.Trim(neg, "0.") == "" {
-			return neg // rounded to zero: no sign
-		}
-		return "-" + group(neg)
-	}
-	return group(s)
+	n := int32(usdDecimals(d.Abs().InexactFloat64()))
+	return cents(d.Round(n).StringFixed(n))
 }
 
 // usdDecimals is how many decimals USD and a float in UnitUSD print of an
@@ -234,11 +227,18 @@ func trimCents(s string) string {
 
 // usdFloat is USD of a float amount.
 func usdFloat(f float64) string {
-	a := math.Abs(f)
-	n := usdDecimals(a)
-	s := trimCents(strconv.FormatFloat(a, 'f', n, 64))
-	if f < 0 && strings.Trim(s, "0.") != "" {
-		return "-" + group(s)
+	return cents(strconv.FormatFloat(f, 'f', usdDecimals(math.Abs(f)), 64))
+}
+
+// cents prints the rounded decimal s as USD does: trailing zeros dropped
+// beyond the second decimal, thousands separators, no sign on a zero.
+func cents(s string) string {
+	s = trimCents(s)
+	if neg, ok := strings.CutPrefix(s, "-"); ok {
+		if strings.Trim(neg, "0.") == "" {
+			return neg // rounded to zero: no sign
+		}
+		return "-" + group(neg)
 	}
 	return group(s)
 }
