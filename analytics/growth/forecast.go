@@ -324,10 +324,11 @@ func (p *projection) run(history []float64, f *Forecast) {
 	}
 	q /= float64(n - 7)
 	p.naiveQ = q
+	empty := maxOf(history) == 0
 	switch {
 	case q > 0:
 		f.MASE = ptr(bestMAE / q)
-	case maxOf(history) == 0:
+	case empty:
 		p.note("nothing in the %d days of history: the forecast is the total so far, without interval", n)
 	default:
 		p.note("mase is unknown: the history repeats every week exactly")
@@ -340,6 +341,9 @@ func (p *projection) run(history []float64, f *Forecast) {
 	for k, v := range daily {
 		s += v
 		p.cum[k] = s
+	}
+	if empty {
+		return // the note above says all there is: no origin has an error to draw an interval from
 	}
 
 	// Errors of the chosen method's k-day sums, in units of the mean of

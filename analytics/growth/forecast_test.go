@@ -393,7 +393,7 @@ func TestForecastEdges(t *testing.T) {
 	}
 	// Nothing ever: the total so far, no interval, and a note that says so.
 	if f := ForecastPeriod(make([]float64, 60), 2, 10, ForecastOptions{}); f.P50 == nil || *f.P50 != 2 || f.P10 != nil || f.MASE != nil ||
-		!strings.HasPrefix(f.Note, "nothing in the 60 days of history") {
+		f.Note != "nothing in the 60 days of history: the forecast is the total so far, without interval" {
 		t.Errorf("all-zero history: P50 %v P10 %v MASE %v note %q", fmtp(f.P50), fmtp(f.P10), fmtp(f.MASE), f.Note)
 	}
 	// Scale does not matter.

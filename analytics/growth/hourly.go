@@ -199,10 +199,11 @@ func forecastHours(history []float64, toDate float64, h int) (f HourlyForecast, 
 	}
 	q /= float64(n - HoursPerWeek)
 	bt.naiveQ = q
+	empty := maxOf(history) == 0
 	switch {
 	case q > 0:
 		f.MASE = ptr(bestMAE / q)
-	case maxOf(history) == 0:
+	case empty:
 		note("nothing in the %d hours of history: the forecast is the total so far, without interval", n)
 	default:
 		note("mase is unknown: the history repeats every week exactly")
@@ -211,6 +212,10 @@ func forecastHours(history []float64, toDate float64, h int) (f HourlyForecast, 
 	point := 0.0
 	for _, v := range fc {
 		point += v
+	}
+	if empty { // the note above says all there is: no origin has an error to draw an interval from
+		f.P50 = fs(toDate+scale*point, "forecast_p50")
+		return f, bt
 	}
 
 	// Errors of the chosen method's h-hour sums, in units of the mean

@@ -157,7 +157,7 @@ func TestForecastHoursEdges(t *testing.T) {
 	}
 	// Nothing ever: the total so far, no interval, and a note that says so.
 	if f := ForecastHours(make([]float64, 1000), 2, 24); f.P50 == nil || *f.P50 != 2 || f.P10 != nil || f.MASE != nil ||
-		!strings.HasPrefix(f.Note, "nothing in the 1000 hours of history") {
+		f.Note != "nothing in the 1000 hours of history: the forecast is the total so far, without interval" {
 		t.Errorf("all-zero history: P50 %v P10 %v MASE %v note %q", fmtp(f.P50), fmtp(f.P10), fmtp(f.MASE), f.Note)
 	}
 	// Longer history than MaxHourlyHistory is cut, not refused; scale
