@@ -76,6 +76,9 @@ type SeriesResult struct {
 	From, To time.Time
 	// Steps are the start of each step, UTC, oldest first.
 	Steps []time.Time
+	// AsOf is the Querier's Now when the series was read (UTC). A step
+	// that ends after it had not ended: its value is the step so far.
+	AsOf time.Time
 	// Series are the groups with usage in the range, ordered by the sum of
 	// their values (descending), then by group.
 	Series []GroupSeries
@@ -114,9 +117,10 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 	if sq.From.IsZero() {
 		return res, fmt.Errorf("series query needs a start time (From)")
 	}
+	res.AsOf = q.opts.Now().UTC()
 	to := sq.To
 	if to.IsZero() {
-		to = q.opts.Now()
+		to = res.AsOf
 	}
 	if !sq.From.Before(to) {
 		return res, fmt.Errorf("series range [%s, %s) is empty: from must be before to",

@@ -128,6 +128,20 @@ func TestSeries(t *testing.T) {
 		})
 	}
 
+	t.Run("read while the last step runs", func(t *testing.T) {
+		now := d(2026, 1, 31, 22, 30, 0)
+		res, err := fx.querier(now).Series(ctx, SeriesQuery{From: d(2026, 1, 31, 20, 0, 0), Step: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.AsOf.Equal(now) || res.AsOf.Location() != time.UTC || len(res.Steps) != 3 || !res.To.Equal(d(2026, 1, 31, 23, 0, 0)) {
+			t.Errorf("as of %s, %d steps to %s; want as of %s, 3 steps to 23:00", res.AsOf, len(res.Steps), res.To, now)
+		}
+		if res, err := q.Series(ctx, SeriesQuery{From: d(2026, 1, 31, 20, 0, 0), To: d(2026, 1, 31, 22, 0, 0)}); err != nil || !res.AsOf.Equal(d(2026, 3, 1, 0, 0, 0)) {
+			t.Errorf("a past range: as of %s (%v), want the querier's now", res.AsOf, err)
+		}
+	})
+
 	t.Run("bounds and invalid queries", func(t *testing.T) {
 		for _, tc := range []struct {
 			q    *Querier

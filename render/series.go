@@ -182,8 +182,41 @@ func seriesPivot(scope Scope, res *analytics.SeriesResult, metric Column) *Table
 		n := len(res.Series) - MaxPivotGroups
 		v.Notes = append(v.Notes, "OTHER sums "+strconv.Itoa(n)+" more groups; --format csv, json or arrow lists every group")
 	}
+	if n := openSteps(res); n > 0 {
+		v.Notes = append(v.Notes, openNote(res, n, stepCol.Kind))
+	}
 	if steps > sparkWidth {
 		v.Notes = append(v.Notes, "TREND: one mark per "+strconv.Itoa((steps+sparkWidth-1)/sparkWidth)+" steps (their mean)")
 	}
 	return v
+}
+
+// openSteps is the number of steps at the end of res that had not ended
+// at res.AsOf (0 when AsOf is unknown).
+func openSteps(res *analytics.SeriesResult) int {
+	n := 0
+	for i := len(res.Steps) - 1; i >= 0 && !res.AsOf.IsZero() && res.Steps[i].Add(res.Step).After(res.AsOf); i-- {
+		n++
+	}
+	return n
+}
+
+// openNote says which of the last n steps had not ended when the series
+// was read, so that a last step that looks low is not read as a fall.
+func openNote(res *analytics.SeriesResult, n int, kind Kind) string {
+	name := func(ts time.Time) string {
+		if kind == KindDate {
+			return ts.Format(time.DateOnly)
+		}
+		return ts.Format("2006-01-02 15:04")
+	}
+	at := res.AsOf.Format("2006-01-02 15:04:05") + " UTC"
+	first := res.Steps[len(res.Steps)-n]
+	switch {
+	case !first.After(res.AsOf) && n == 1:
+		return "the last step (" + name(first) + ") had not ended at " + at + ": its value is so far"
+	case !first.After(res.AsOf):
+		return "the steps from " + name(first) + " on had not ended at " + at + ": their values are so far"
+	}
+	return "the steps from " + name(first) + " on had not begun at " + at
 }

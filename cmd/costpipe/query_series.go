@@ -23,7 +23,8 @@ there with 0. At most 10000 steps.
 json, csv and arrow give one row per group and step: the group, ts (the start
 of the step, UTC) and the value (cost_usd exact in USD, or a count). The table
 shows a line per step and a column per group (the 8 largest, then OTHER and
-TOTAL), with a TOTAL line and a TREND sparkline under each column.
+TOTAL), with a TOTAL line and a TREND sparkline under each column, and says
+when the last step had not ended yet (its value is the step so far).
 
 Metrics: cost (USD), requests, tokens (input + output), input_tokens,
 output_tokens. Dimensions and --where are those of query usage.

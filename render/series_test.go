@@ -1,0 +1,56 @@
+package render
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/pipelines/pricing"
+)
+
+// TestSeriesOpenSteps: a series read while its last step runs says that
+// step's value is so far, so that a low last step is not read as a fall;
+// a series of steps that had all ended says nothing of the kind.
+func TestSeriesOpenSteps(t *testing.T) {
+	from := time.Date(2026, 1, 14, 0, 0, 0, 0, time.UTC)
+	series := func(step time.Duration, n int, asOf time.Time) analytics.SeriesResult {
+		res := analytics.SeriesResult{Metric: analytics.MetricCost, Step: step, From: from, To: from.Add(time.Duration(n) * step), AsOf: asOf}
+		g := analytics.GroupSeries{Values: make([]float64, n), Cost: make([]pricing.Pico, n)}
+		for i := range n {
+			res.Steps = append(res.Steps, from.Add(time.Duration(i)*step))
+			g.Cost[i] = pricing.MustParsePico("2.5")
+			g.Values[i] = 2.5
+		}
+		res.Series = []analytics.GroupSeries{g}
+		return res
+	}
+	for _, tc := range []struct {
+		name string
+		res  analytics.SeriesResult
+		want string // the note, "" for none
+	}{
+		{"days, the last one running", series(24*time.Hour, 3, from.Add(60*time.Hour)),
+			"the last step (2026-01-16) had not ended at 2026-01-16 12:00:00 UTC: its value is so far"},
+		{"hours, two open", series(time.Hour, 4, from.Add(150*time.Minute)),
+			"the steps from 2026-01-14 02:00 on had not ended at 2026-01-14 02:30:00 UTC: their values are so far"},
+		{"hours, the range in the future", series(time.Hour, 4, from.Add(-time.Minute)),
+			"the steps from 2026-01-14 00:00 on had not begun at 2026-01-13 23:59:00 UTC"},
+		{"all ended, read at the end", series(24*time.Hour, 3, from.Add(72*time.Hour)), ""},
+		{"all ended, read later", series(time.Hour, 3, from.AddDate(0, 1, 0)), ""},
+		{"read time unknown", series(time.Hour, 3, time.Time{}), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteTable(&b, Series(SeriesReport{Result: tc.res})); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			has := strings.Contains(out, "had not")
+			if tc.want == "" && has || tc.want != "" && !strings.Contains(out, "\n"+tc.want+"\n") {
+				t.Errorf("note %q missing or unexpected in\n%s", tc.want, out)
+			}
+		})
+	}
+}
