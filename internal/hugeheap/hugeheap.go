@@ -1,0 +1,54 @@
+// Package hugeheap puts the start of the Go heap on transparent huge pages,
+// so that a short command does not pay one page fault for every 4 KiB of
+// heap it touches.
+//
+// A `costpipe query` allocates a few MiB and exits well before its first
+// collection, so every allocation is fresh memory and every 4 KiB of it a
+// page fault: about 1,000 in a 30-day question, at 10–15 µs each on the
+// virtual machines of docs/BENCHMARKS.md ("Query speed"). Go no longer asks
+// Linux for huge pages under its heap (since Go 1.21.1), and most hosts
+// leave transparent huge pages to the programs that ask (`madvise`). Its
+// init, run before most other packages' inits, therefore
+//
+//   - makes the heap map Reserve bytes (one allocation that is never
+//     touched, so it costs no memory),
+//   - asks for huge pages over the heap mapped so far (MADV_HUGEPAGE), so that
+//     the first touch of each 2 MiB maps all of it at once,
+//   - collapses into huge pages the 2 MiB regions the runtime had already
+//     touched (MADV_COLLAPSE, Linux 6.1 and later), and
+//   - drops the reservation: the heap is then past Go's first goal, so a
+//     collection starts at the next allocation, runs beside the inits and
+//     frees it, and the allocations after it reuse the advised addresses.
+//
+// It costs about a millisecond and saves 500–600 page faults of a 30-day
+// question (docs/design.md, "One build script; a command's start-up is part
+// of its answer"). A long-running command keeps the pages it touches within
+// the first Reserve bytes of its heap, as it would anyway; the heap beyond
+// them is Go's as usual. Under GOGC=off the reservation is never freed: it
+// stays address space that nothing touches.
+//
+// GODEBUG=disablethp=1 (Go's own switch for huge pages under the heap)
+// turns it off, as does a kernel without transparent huge pages or with
+// them set to `never`. Import it for its side effect, from a main package
+// only; on systems other than Linux it does nothing.
+package hugeheap
+
+// Reserve is how much of the heap, from its start, is advised: a
+// 30-day question's heap (4–8 MiB) with room to spare.
+const Reserve = 16 << 20
+
+// Result is what the package's init did.
+type Result struct {
+	// Lo and Hi bound the advised heap, [Lo, Hi); zero when nothing was.
+	Lo, Hi uintptr
+	// Collapsed is the number of huge pages made of memory the runtime
+	// had touched before the advice.
+	Collapsed int
+	// Skipped says why nothing was advised ("" when something was).
+	Skipped string
+}
+
+var result Result
+
+// Advised returns what the package's init did.
+func Advised() Result { return result }
