@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/internal/hugeheap"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/report"
@@ -26,6 +27,7 @@ func queryCommand() *cli.Command {
 		Usage: "read usage, cost and latency percentiles from the ClickHouse rollups",
 		Before: func(*cli.Context) error {
 			lazyGC()
+			hugeheap.Advise() // a short command: the heap it touches on huge pages
 			return nil
 		},
 		Subcommands: []*cli.Command{

@@ -1,43 +1,47 @@
 // Package hugeheap puts the start of the Go heap on transparent huge pages,
-// so that a short command does not pay one page fault for every 4 KiB of
-// heap it touches.
+// so that a command that answers once and exits does not pay one page fault
+// for every 4 KiB of heap it touches.
 //
-// A `costpipe query` allocates a few MiB and exits well before its first
+// A `costpipe query` allocates a few MiB and exits before its first
 // collection, so every allocation is fresh memory and every 4 KiB of it a
-// page fault: about 1,000 in a 30-day question, at 10–15 µs each on the
-// virtual machines of docs/BENCHMARKS.md ("Query speed"). Go no longer asks
-// Linux for huge pages under its heap (since Go 1.21.1), and most hosts
-// leave transparent huge pages to the programs that ask (`madvise`). Its
-// init, run before most other packages' inits, therefore
+// page fault: about 500 after the command starts in a 30-day question, at
+// 10–15 µs each on the virtual machines of docs/BENCHMARKS.md ("Query
+// speed"). Go no longer asks Linux for huge pages under its heap (since Go
+// 1.21.1), and most hosts leave transparent huge pages to the programs that
+// ask (`madvise`). Advise therefore
 //
 //   - makes the heap map Reserve bytes (one allocation that is never
 //     touched, so it costs no memory),
 //   - asks for huge pages over the heap mapped so far (MADV_HUGEPAGE), so that
 //     the first touch of each 2 MiB maps all of it at once,
-//   - collapses into huge pages the 2 MiB regions the runtime had already
-//     touched (MADV_COLLAPSE, Linux 6.1 and later), and
-//   - drops the reservation: the heap is then past Go's first goal, so a
-//     collection starts at the next allocation, runs beside the inits and
+//   - collapses into huge pages the 2 MiB regions already touched
+//     (MADV_COLLAPSE, Linux 6.1 and later), and
+//   - drops the reservation: the heap is then past the collector's goal, so
+//     a collection starts at the next allocation, runs beside the command and
 //     frees it, and the allocations after it reuse the advised addresses.
 //
-// It costs about a millisecond and saves 500–600 page faults of a 30-day
-// question (docs/design.md, "One build script; a command's start-up is part
-// of its answer"). A long-running command keeps the pages it touches within
-// the first Reserve bytes of its heap, as it would anyway; the heap beyond
-// them is Go's as usual. Under GOGC=off the reservation is never freed: it
-// stays address space that nothing touches.
+// The package's init calls Advise when the command line is a `costpipe
+// query` (an argument "query" before any "--"): that way the inits of
+// about 240 packages, which follow it, allocate on huge pages too (a 30-day
+// question's page faults 1,480 → 910, against 1,140 when the query command
+// calls Advise). Other commands call Advise themselves or not at all.
+//
+// It is for short commands only: a long-running one churns its heap, and on
+// the machine of docs/BENCHMARKS.md the aggregator's catch-up took 15% more
+// CPU with its first 16 MiB advised (docs/design.md, "One build script; a
+// command's start-up is part of its answer"). Under GOGC=off the reservation
+// is never freed: it stays address space that nothing touches.
 //
 // GODEBUG=disablethp=1 (Go's own switch for huge pages under the heap)
 // turns it off, as does a kernel without transparent huge pages or with
-// them set to `never`. Import it for its side effect, from a main package
-// only; on systems other than Linux it does nothing.
+// them set to `never`; on systems other than Linux it does nothing.
 package hugeheap
 
 // Reserve is how much of the heap, from its start, is advised: a
 // 30-day question's heap (4–8 MiB) with room to spare.
 const Reserve = 16 << 20
 
-// Result is what the package's init did.
+// Result is what Advise did.
 type Result struct {
 	// Lo and Hi bound the advised heap, [Lo, Hi); zero when nothing was.
 	Lo, Hi uintptr
@@ -48,7 +52,17 @@ type Result struct {
 	Skipped string
 }
 
-var result Result
-
-// Advised returns what the package's init did.
-func Advised() Result { return result }
+// queryCommand says whether args (os.Args) run a costpipe query command: an
+// argument "query" before any "--". A flag's value "query" would count too;
+// the cost of that mistake is the start of one heap on huge pages.
+func queryCommand(args []string) bool {
+	for _, a := range args[min(1, len(args)):] {
+		switch a {
+		case "query":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
+}

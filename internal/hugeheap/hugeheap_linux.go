@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -24,7 +25,25 @@ const (
 // thpDir is where Linux says how transparent huge pages are set up.
 const thpDir = "/sys/kernel/mm/transparent_hugepage/"
 
-func init() { result = advise(os.Getenv("GODEBUG"), thpDir) }
+var (
+	once   sync.Once
+	result Result
+)
+
+// Advise puts the start of the heap on huge pages, once per process, and
+// says what it did. Call it early in a command that answers once and exits.
+func Advise() Result {
+	once.Do(func() { result = advise(os.Getenv("GODEBUG"), thpDir) })
+	return result
+}
+
+// init advises at start-up, before most other packages' inits allocate,
+// when the command line is one of the query commands (queryCommand).
+func init() {
+	if queryCommand(os.Args) {
+		Advise()
+	}
+}
 
 func advise(godebug, dir string) Result {
 	if disabledByGodebug(godebug) {
@@ -46,8 +65,8 @@ func advise(godebug, dir string) Result {
 		r.Skipped = "madvise(MADV_HUGEPAGE): " + e.Error()
 	} else {
 		r.Lo, r.Hi = lo, hi
-		// The regions below the reservation hold what the runtime and
-		// earlier inits allocated: collapse them, or each keeps faulting
+		// The regions below the reservation hold what was allocated
+		// before: collapse them, or each keeps faulting
 		// 4 KiB at a time (a region with any small page mapped gets no huge
 		// page on a fault). Errors leave a region as it was: EINVAL before
 		// Linux 6.1, EAGAIN or ENOMEM without a free huge page.
@@ -59,10 +78,10 @@ func advise(godebug, dir string) Result {
 			}
 		}
 	}
-	// The heap is now past Go's first goal, so the next allocation starts a
-	// collection, which runs beside the inits and frees the reservation
-	// for the allocations after it. (A forced one, runtime.GC, would block
-	// for 2–7 ms here.)
+	// The heap is now past the collector's goal, so the next allocation
+	// starts a collection, which runs beside the command and frees the
+	// reservation for the allocations after it. (A forced one, runtime.GC,
+	// would block for 2–7 ms here.)
 	debug.SetGCPercent(old)
 	runtime.KeepAlive(first)
 	return r

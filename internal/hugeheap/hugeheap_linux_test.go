@@ -14,12 +14,16 @@ import (
 	"unsafe"
 )
 
-// TestAdvised: on a kernel that offers transparent huge pages, the init
-// advised at least Reserve bytes of heap from the heap's start, and Linux
-// marked the mapping for huge pages (VmFlags "hg" in /proc/self/smaps); on
-// one that does not, it says why and advised nothing.
-func TestAdvised(t *testing.T) {
-	r := Advised()
+// TestAdvise: on a kernel that offers transparent huge pages, Advise
+// advises at least Reserve bytes of heap from the heap's start, and Linux
+// marks the mapping for huge pages (VmFlags "hg" in /proc/self/smaps); on
+// one that does not, it says why and advises nothing. A second call does
+// nothing more.
+func TestAdvise(t *testing.T) {
+	r := Advise()
+	if again := Advise(); again != r {
+		t.Errorf("a second Advise: %+v, the first %+v", again, r)
+	}
 	if _, why := hugePageSize(thpDir); why != "" {
 		if r.Skipped == "" || r.Lo != 0 {
 			t.Fatalf("no huge pages here (%s), yet %+v", why, r)
@@ -33,7 +37,7 @@ func TestAdvised(t *testing.T) {
 	if !strings.Contains(" "+flags+" ", " hg ") {
 		t.Errorf("the heap mapping at %#x has VmFlags %q: no hg (MADV_HUGEPAGE)", r.Lo, flags)
 	}
-	// Once the collection the init leads to has run, what the test
+	// Once the collection that Advise leads to has run, what the test
 	// allocates lands in the advised range: the reservation was freed.
 	runtime.GC()
 	p := uintptr(unsafe.Pointer(&make([]byte, 1<<20)[0]))
@@ -132,5 +136,25 @@ func TestHeapMapping(t *testing.T) {
 	text := reflect.ValueOf(TestHeapMapping).Pointer()
 	if _, _, err := heapMapping(text, text); err == nil || !strings.Contains(err.Error(), "not an anonymous read-write mapping") {
 		t.Errorf("the text: %v", err)
+	}
+}
+
+func TestQueryCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"costpipe", "query", "usage"}, true},
+		{[]string{"costpipe", "--clickhouse", "clickhouse://h:9000/db", "query", "latency", "--since", "30d"}, true},
+		{[]string{"costpipe", "aggregate", "--brokers", "k:9092"}, false},
+		{[]string{"costpipe", "serve"}, false},
+		{[]string{"costpipe", "alerts", "run", "--", "query"}, false},
+		{[]string{"costpipe"}, false},
+		{[]string{"query"}, false}, // the program's own name
+		{nil, false},
+	} {
+		if got := queryCommand(tc.args); got != tc.want {
+			t.Errorf("%q: %v, want %v", tc.args, got, tc.want)
+		}
 	}
 }
