@@ -4,7 +4,7 @@
 //
 // A `costpipe query` allocates a few MiB and exits before its first
 // collection, so every allocation is fresh memory and every 4 KiB of it a
-// page fault: about 500 after the command starts in a 30-day question, at
+// page fault: about 600 after main starts in a 30-day question, at
 // 10–15 µs each on the virtual machines of docs/BENCHMARKS.md ("Query
 // speed"). Go no longer asks Linux for huge pages under its heap (since Go
 // 1.21.1), and most hosts leave transparent huge pages to the programs that
@@ -21,10 +21,9 @@
 //     frees it, and the allocations after it reuse the advised addresses.
 //
 // The package's init calls Advise when the command line is a `costpipe
-// query` (an argument "query" before any "--"): that way the inits of
-// about 240 packages, which follow it, allocate on huge pages too (a 30-day
-// question's page faults 1,480 → 910, against 1,140 when the query command
-// calls Advise). Other commands call Advise themselves or not at all.
+// query` (an argument "query" before any "--"), so that the inits of the
+// packages that follow it allocate on huge pages too. Other commands call
+// Advise themselves or not at all.
 //
 // It is for short commands only: a long-running one churns its heap, and on
 // the machine of docs/BENCHMARKS.md the aggregator's catch-up took 15% more

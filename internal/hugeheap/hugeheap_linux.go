@@ -66,10 +66,14 @@ func advise(godebug, dir string) Result {
 	} else {
 		r.Lo, r.Hi = lo, hi
 		// The regions below the reservation hold what was allocated
-		// before: collapse them, or each keeps faulting
-		// 4 KiB at a time (a region with any small page mapped gets no huge
-		// page on a fault). Errors leave a region as it was: EINVAL before
-		// Linux 6.1, EAGAIN or ENOMEM without a free huge page.
+		// before: collapse them, or each keeps faulting 4 KiB at a time (a
+		// region with any small page mapped gets no huge page on a fault),
+		// and the allocations that follow fill them first. Errors leave a
+		// region as it was: EINVAL before Linux 6.1, EAGAIN or ENOMEM
+		// without a free huge page. A collapse usually takes 0.2–0.4 ms a
+		// region here, and now and then 4–10 ms (in a quarter of 40 runs
+		// on 2 vCPUs); without it the question's faults stay at 1,000–1,400
+		// and its median as before the advice (docs/BENCHMARKS.md).
 		for p := lo &^ (huge - 1); p < start; p += huge {
 			if p >= lo && p+huge <= hi {
 				if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, p, huge, madvCollapse); e == 0 {
