@@ -44,24 +44,9 @@ const Reserve = 16 << 20
 type Result struct {
 	// Lo and Hi bound the advised heap, [Lo, Hi); zero when nothing was.
 	Lo, Hi uintptr
-	// Collapsed is the number of huge pages made of memory the runtime
-	// had touched before the advice.
+	// Collapsed is the number of 2 MiB regions, touched before the
+	// advice, that became huge pages.
 	Collapsed int
 	// Skipped says why nothing was advised ("" when something was).
 	Skipped string
-}
-
-// queryCommand says whether args (os.Args) run a costpipe query command: an
-// argument "query" before any "--". A flag's value "query" would count too;
-// the cost of that mistake is the start of one heap on huge pages.
-func queryCommand(args []string) bool {
-	for _, a := range args[min(1, len(args)):] {
-		switch a {
-		case "query":
-			return true
-		case "--":
-			return false
-		}
-	}
-	return false
 }

@@ -169,3 +169,18 @@ func heapMapping(a, z uintptr) (lo, hi uintptr, err error) {
 	}
 	return 0, 0, fmt.Errorf("/proc/self/maps holds no mapping of %#x–%#x", a, z)
 }
+
+// queryCommand says whether args (os.Args) run a costpipe query command: an
+// argument "query" before any "--". A flag's value "query" would count too;
+// the cost of that mistake is the start of one heap on huge pages.
+func queryCommand(args []string) bool {
+	for _, a := range args[min(1, len(args)):] {
+		switch a {
+		case "query":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
+}
