@@ -194,8 +194,11 @@ func seriesPivot(scope Scope, res *analytics.SeriesResult, metric Column) *Table
 // openSteps is the number of steps at the end of res that had not ended
 // at res.AsOf (0 when AsOf is unknown).
 func openSteps(res *analytics.SeriesResult) int {
+	if res.AsOf.IsZero() {
+		return 0
+	}
 	n := 0
-	for i := len(res.Steps) - 1; i >= 0 && !res.AsOf.IsZero() && res.Steps[i].Add(res.Step).After(res.AsOf); i-- {
+	for n < len(res.Steps) && res.Steps[len(res.Steps)-1-n].Add(res.Step).After(res.AsOf) {
 		n++
 	}
 	return n

@@ -342,9 +342,6 @@ func (p *projection) run(history []float64, f *Forecast) {
 		s += v
 		p.cum[k] = s
 	}
-	if empty {
-		return // the note above says all there is: no origin has an error to draw an interval from
-	}
 
 	// Errors of the chosen method's k-day sums, in units of the mean of
 	// the 7 days before their origin; origins without usage in those days
@@ -372,7 +369,9 @@ func (p *projection) run(history []float64, f *Forecast) {
 		used = append(used, origin{t: t, unit: unit, fcH: fs, realH: rs, errH: (rs - fs) / unit})
 	}
 	if len(used) < minOrigins {
-		p.note("only %d backtest origins had usage in the week before them; an interval needs %d", len(used), minOrigins)
+		if !empty { // an empty history's note says all there is
+			p.note("only %d backtest origins had usage in the week before them; an interval needs %d", len(used), minOrigins)
+		}
 		return
 	}
 	if p.level == 0 {

@@ -213,10 +213,6 @@ func forecastHours(history []float64, toDate float64, h int) (f HourlyForecast, 
 	for _, v := range fc {
 		point += v
 	}
-	if empty { // the note above says all there is: no origin has an error to draw an interval from
-		f.P50 = fs(toDate+scale*point, "forecast_p50")
-		return f, bt
-	}
 
 	// Errors of the chosen method's h-hour sums, in units of the mean
 	// hour of the week before their origin; coverage honestly, from the
@@ -240,7 +236,9 @@ func forecastHours(history []float64, toDate float64, h int) (f HourlyForecast, 
 		used = append(used, o)
 	}
 	if len(used) < minOrigins {
-		note("only %d backtest origins had usage in the week before them; an interval needs %d", len(used), minOrigins)
+		if !empty { // an empty history's note says all there is
+			note("only %d backtest origins had usage in the week before them; an interval needs %d", len(used), minOrigins)
+		}
 		f.P50 = fs(toDate+scale*point, "forecast_p50")
 		return f, bt
 	}

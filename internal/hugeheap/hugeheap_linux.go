@@ -140,13 +140,10 @@ func heapMapping(a, z uintptr) (lo, hi uintptr, err error) {
 		if len(fields) < 5 {
 			continue
 		}
-		from, to, ok := strings.Cut(fields[0], "-")
-		s, err1 := strconv.ParseUint(from, 16, 64)
-		e, err2 := strconv.ParseUint(to, 16, 64)
-		if !ok || err1 != nil || err2 != nil {
+		start, end, ok := addressRange(fields[0])
+		if !ok {
 			return 0, 0, fmt.Errorf("/proc/self/maps: cannot read %q", sc.Text())
 		}
-		start, end := uintptr(s), uintptr(e)
 		anonRW := fields[1] == "rw-p" && fields[4] == "0"
 		switch {
 		case lo == 0 && start <= a && a < end:
@@ -168,6 +165,15 @@ func heapMapping(a, z uintptr) (lo, hi uintptr, err error) {
 		return 0, 0, err
 	}
 	return 0, 0, fmt.Errorf("/proc/self/maps holds no mapping of %#x–%#x", a, z)
+}
+
+// addressRange reads a mapping's "start-end" (hexadecimal) of
+// /proc/self/maps or smaps.
+func addressRange(field string) (start, end uintptr, ok bool) {
+	from, to, ok := strings.Cut(field, "-")
+	s, err1 := strconv.ParseUint(from, 16, 64)
+	e, err2 := strconv.ParseUint(to, 16, 64)
+	return uintptr(s), uintptr(e), ok && err1 == nil && err2 == nil
 }
 
 // queryCommand says whether args (os.Args) run a costpipe query command: an

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -58,13 +57,9 @@ func vmFlags(t *testing.T, addr uintptr) string {
 	in := false
 	for sc.Scan() {
 		line := sc.Text()
-		if from, to, ok := strings.Cut(strings.Fields(line)[0], "-"); ok && !strings.HasSuffix(from, ":") {
-			s, err1 := strconv.ParseUint(from, 16, 64)
-			e, err2 := strconv.ParseUint(to, 16, 64)
-			if err1 == nil && err2 == nil {
-				in = uintptr(s) <= addr && addr < uintptr(e)
-				continue
-			}
+		if start, end, ok := addressRange(strings.Fields(line)[0]); ok {
+			in = start <= addr && addr < end
+			continue
 		}
 		if v, ok := strings.CutPrefix(line, "VmFlags:"); ok && in {
 			return strings.TrimSpace(v)
