@@ -363,6 +363,42 @@ func TestUsage(t *testing.T) {
 		}
 	})
 
+	// A range reaching past what DateTime holds (1970 to 2106) covers the
+	// same rows as its part inside it: ClickHouse wraps an out-of-range
+	// toDateTime(n) instead of refusing it, so --from 1960-01-01 once
+	// answered "no usage".
+	t.Run("range beyond DateTime's years", func(t *testing.T) {
+		want := expect(fx.events, fixtureStart, end, []Dim{DimTenant}, nil)
+		for _, tc := range []struct {
+			name     string
+			from, to time.Time
+		}{
+			{"from 1960", d(1960, 1, 1, 0, 0, 0), end},
+			{"from year 1", time.Time{}.Add(time.Second), end},
+			{"to 2200", fixtureStart, d(2200, 1, 1, 0, 0, 0)},
+			{"1960 to 2200", d(1960, 1, 1, 0, 0, 0), d(2200, 1, 1, 0, 0, 0)},
+			{"from 1960, ragged", d(1960, 1, 1, 0, 0, 7), end},
+		} {
+			got, err := q.Usage(ctx, UsageQuery{From: tc.from, To: tc.to, By: []Dim{DimTenant}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRows(t, tc.name, []Dim{DimTenant}, got, want)
+		}
+		for _, tc := range []struct {
+			name     string
+			from, to time.Time
+		}{
+			{"before 1970", d(1960, 1, 1, 0, 0, 0), d(1969, 12, 31, 0, 0, 0)},
+			{"after 2106", d(2107, 1, 1, 0, 0, 0), d(2200, 1, 1, 0, 0, 0)},
+		} {
+			got, err := q.Usage(ctx, UsageQuery{From: tc.from, To: tc.to})
+			if err != nil || len(got) != 0 {
+				t.Errorf("%s: %v, %v; want no rows", tc.name, got, err)
+			}
+		}
+	})
+
 	t.Run("zero To is the clock's now", func(t *testing.T) {
 		now := d(2026, 1, 31, 12, 34, 56)
 		got, err := fx.querier(now).Usage(ctx, UsageQuery{From: fixtureStart})

@@ -104,12 +104,22 @@ func (t Table) TimeRange() string {
 }
 
 // TimeRangeArgs are TimeRange's parameters for [from, to).
+// Bounds outside what a DateTime holds are clamped to it: ClickHouse wraps
+// an out-of-range toDateTime(n) around (18.16 turns 1960 into 2096) instead
+// of refusing it, and no row lies outside anyway.
 func (t Table) TimeRangeArgs(args []any, from, to time.Time) []any {
-	args = append(args, from.Unix(), to.Unix())
+	f, e := dateTimeSeconds(from), dateTimeSeconds(to)
+	args = append(args, f, e)
 	if t.keyTimeFunc() != "" {
-		args = append(args, from.Unix(), to.Unix())
+		args = append(args, f, e)
 	}
 	return args
+}
+
+// dateTimeSeconds is t in unix seconds clamped to what a ClickHouse
+// DateTime holds, 1970-01-01T00:00:00Z to 2106-02-07T06:28:15Z.
+func dateTimeSeconds(t time.Time) int64 {
+	return min(max(t.Unix(), 0), math.MaxUint32)
 }
 
 // measure is one column of the state tables, fed from one column of the
