@@ -141,6 +141,23 @@ func (k Kafka) Check(ctx context.Context, brokers []string, timeout time.Duratio
 	if err != nil {
 		return err
 	}
+	if err := ping(ctx, brokers, timeout, opts); err != nil {
+		err = fmt.Errorf("cannot reach kafka at %q: %w", brokers, err)
+		explained := k.Explain(err)
+		if Permanent(explained) {
+			return explained
+		}
+		if e := k.lessSecure(ctx, brokers, err); e != nil {
+			return e
+		}
+		return explained
+	}
+	return nil
+}
+
+// ping connects to brokers with opts and asks one broker for its API
+// versions, waiting at most timeout.
+func ping(ctx context.Context, brokers []string, timeout time.Duration, opts []kgo.Opt) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.RetryTimeout(timeout)}, opts...)...)
@@ -148,8 +165,37 @@ func (k Kafka) Check(ctx context.Context, brokers []string, timeout time.Duratio
 		return fmt.Errorf("cannot create kafka client for %q: %w", brokers, err)
 	}
 	defer cl.Close()
-	if err := cl.Ping(ctx); err != nil {
-		return k.Explain(fmt.Errorf("cannot reach kafka at %q: %w", brokers, err))
+	return cl.Ping(ctx)
+}
+
+// lessSecureTimeout bounds each of lessSecure's checks.
+const lessSecureTimeout = 5 * time.Second
+
+// lessSecure finds out, after a check that failed for a reason Explain
+// could not name (cause), whether the brokers answer with less than the
+// settings ask for, and returns an *Error saying so (nil otherwise). A
+// plaintext Kafka listener never answers a TLS client hello (it waits for
+// the rest of a request of the hello's "size") and one without SASL
+// closes the connection on a SASL handshake, so either would otherwise
+// look like a broker that is not up yet.
+func (k Kafka) lessSecure(ctx context.Context, brokers []string, cause error) error {
+	h := k.hints()
+	if k.TLS.On() && ping(ctx, brokers, lessSecureTimeout, nil) == nil {
+		return &Error{Reason: "no TLS at this address", err: cause, msg: fmt.Sprintf(
+			"kafka: the brokers at %q speak plaintext Kafka, not TLS: use the port of their TLS listener, or drop %s (%v)",
+			brokers, h.TLS, cause)}
+	}
+	if k.SASL.mechanism() == "" {
+		return nil
+	}
+	var opts []kgo.Opt
+	if tc, err := k.TLS.Config(); err == nil && tc != nil {
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if ping(ctx, brokers, lessSecureTimeout, opts) == nil {
+		return &Error{Reason: "SASL not enabled", err: cause, msg: fmt.Sprintf(
+			"kafka: the brokers at %q answer without SASL and close the connection when asked for %s: their listener does not enable SASL; use the port of their SASL listener, or drop %s (%v)",
+			brokers, k.SASL.mechanism(), h.SASLMechanism, cause)}
 	}
 	return nil
 }

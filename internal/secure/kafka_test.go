@@ -88,6 +88,41 @@ func TestKafkaCheck(t *testing.T) {
 		})
 	}
 
+	// A Kafka listener with less than the settings ask for: it never
+	// answers a TLS hello and closes on a SASL handshake, which looked
+	// like a broker not up yet (the command waited, then timed out).
+	plain := kafkatest.Start(t, 1)
+	for _, tc := range []struct {
+		name, reason, message string
+		k                     secure.Kafka
+	}{
+		{"TLS to a plaintext Kafka broker", "no TLS at this address", "speak plaintext Kafka, not TLS: use the port of their TLS listener, or drop --kafka-tls",
+			secure.Kafka{TLS: secure.TLS{Enabled: true}}},
+		{"TLS and SASL to a plaintext Kafka broker", "no TLS at this address", "drop --kafka-tls", good},
+		{"SASL to a broker without SASL", "SASL not enabled", "answer without SASL and close the connection when asked for SCRAM-SHA-256: their listener does not enable SASL",
+			secure.Kafka{SASL: good.SASL}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.k.Check(t.Context(), []string{plain.Addr()}, 3*time.Second)
+			var e *secure.Error
+			if !asError(err, &e) || e.Reason != tc.reason || !strings.Contains(err.Error(), tc.message) {
+				t.Errorf("Check = %v, want a permanent error %q saying %q", err, tc.reason, tc.message)
+			}
+		})
+	}
+	t.Run("nothing listening", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		err = good.Check(t.Context(), []string{addr}, time.Second)
+		if err == nil || secure.Permanent(err) {
+			t.Errorf("Check = %v, want an error left to the command's retries", err)
+		}
+	})
+
 	t.Run("plaintext to the TLS broker", func(t *testing.T) {
 		err := secure.Kafka{SASL: good.SASL}.Check(t.Context(), []string{b.Addr()}, 3*time.Second)
 		if err == nil || secure.Permanent(err) || !strings.Contains(err.Error(), "does it require TLS (--kafka-tls)") {
