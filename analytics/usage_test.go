@@ -376,14 +376,20 @@ func TestUsage(t *testing.T) {
 			{"from 1960", d(1960, 1, 1, 0, 0, 0), end},
 			{"from year 1", time.Time{}.Add(time.Second), end},
 			{"to 2200", fixtureStart, d(2200, 1, 1, 0, 0, 0)},
+			{"to DateTime's last day", fixtureStart, d(2106, 2, 7, 0, 0, 0)},
 			{"1960 to 2200", d(1960, 1, 1, 0, 0, 0), d(2200, 1, 1, 0, 0, 0)},
 			{"from 1960, ragged", d(1960, 1, 1, 0, 0, 7), end},
 		} {
-			got, err := q.Usage(ctx, UsageQuery{From: tc.from, To: tc.to, By: []Dim{DimTenant}})
-			if err != nil {
-				t.Fatal(err)
+			for _, g := range []Granularity{GranularityAuto, GranularityMinute, GranularityHour} {
+				if g == GranularityHour && tc.from.Truncate(time.Hour) != tc.from {
+					continue
+				}
+				got, err := q.Usage(ctx, UsageQuery{From: tc.from, To: tc.to, By: []Dim{DimTenant}, Granularity: g})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkRows(t, tc.name+" "+string(g), []Dim{DimTenant}, got, want)
 			}
-			checkRows(t, tc.name, []Dim{DimTenant}, got, want)
 		}
 		for _, tc := range []struct {
 			name     string

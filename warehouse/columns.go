@@ -116,11 +116,16 @@ func (t Table) TimeRangeArgs(args []any, from, to time.Time) []any {
 	return args
 }
 
-// dateTimeSeconds is t in unix seconds clamped to what a ClickHouse
-// DateTime holds, 1970-01-01T00:00:00Z to 2106-02-07T06:28:15Z.
+// dateTimeSeconds is t in unix seconds clamped to the DateTimes ClickHouse
+// computes with: from 1970-01-01 to maxDateTime.
 func dateTimeSeconds(t time.Time) int64 {
-	return min(max(t.Unix(), 0), math.MaxUint32)
+	return min(max(t.Unix(), 0), maxDateTime)
 }
+
+// maxDateTime is 2106-02-06T00:00:00Z, the end of the last day whose
+// DateTimes toDate and toStartOfHour take correctly on 18.16 (a DateTime
+// holds up to 2106-02-07T06:28:15Z, but both wrap to 1970 on its last day).
+const maxDateTime = 4294857600
 
 // measure is one column of the state tables, fed from one column of the
 // input table, or a histogram: two columns of the input table, a Nested
