@@ -47,6 +47,7 @@ var connUsers = map[string][]string{
 	"query growth":          {"clickhouse"},
 	"query forecast":        {"clickhouse"},
 	"derive":                {"clickhouse"},
+	"retention":             {"clickhouse"},
 	"serve":                 {"clickhouse", "prices"},
 	"alerts run":            {"brokers", "clickhouse"},
 	"alerts backtest":       {"clickhouse"},

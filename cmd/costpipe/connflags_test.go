@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -130,7 +131,8 @@ func TestConnFlagsInHelp(t *testing.T) {
 }
 
 // TestConnUsersMatchSources keeps connUsers honest: the connection flags a
-// command's file reads (c.String("name"), or loadCatalog for --prices) are
+// command's file reads (c.String("name"), loadCatalog for --prices,
+// openQuerier for --clickhouse) are
 // the ones connUsers declares for its commands.
 func TestConnUsersMatchSources(t *testing.T) {
 	files := map[string][]string{
@@ -138,12 +140,35 @@ func TestConnUsersMatchSources(t *testing.T) {
 		"loadgen.go": {"loadgen"}, "migrate.go": {"migrate"}, "produce.go": {"produce"},
 		"query.go": {"query usage"}, "prices.go": {"prices list", "prices cost"},
 		"prices_tools.go": {"prices coverage"}, "derive.go": {"derive"}, "serve.go": {"serve"},
+		"retention.go": {"retention"}, "reprice.go": {"reprice"}, "alerts_run.go": {"alerts run"},
+		"alerts_tools.go": {"alerts backtest", "alerts silence add", "alerts silence list", "alerts silence expire"},
 	}
+	// Files of helpers every command shares, which read a flag on behalf
+	// of the command that calls them.
+	shared := map[string]bool{"connflags.go": true, "connsecure.go": true}
 	var names []string
 	for _, s := range connFlagSpecs() {
 		names = append(names, s.Name)
 	}
 	read := regexp.MustCompile(`c\.String\("(` + strings.Join(names, "|") + `)"\)`)
+	// Every file that reads a connection flag is one of files: a command
+	// added without its connUsers entry rejects the flag after its name.
+	all, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range all {
+		if strings.HasSuffix(file, "_test.go") || shared[file] || files[file] != nil {
+			continue
+		}
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := read.FindString(string(src)); m != "" {
+			t.Errorf("%s reads %s: map it to its commands here and declare them in connUsers", file, m)
+		}
+	}
 	for file, cmds := range files {
 		src, err := os.ReadFile(file)
 		if err != nil {
@@ -155,6 +180,9 @@ func TestConnUsersMatchSources(t *testing.T) {
 		}
 		if strings.Contains(strings.ReplaceAll(string(src), "func loadCatalog(", ""), "loadCatalog(") {
 			used = append(used, "prices")
+		}
+		if strings.Contains(strings.ReplaceAll(string(src), "func openQuerier(", ""), "openQuerier(") {
+			used = append(used, "clickhouse")
 		}
 		var declared []string
 		for _, c := range cmds {
@@ -168,7 +196,7 @@ func TestConnUsersMatchSources(t *testing.T) {
 	}
 }
 
-// TestConnFlagsAfterCommandRun: query usage and migrate use --clickhouse
+// TestConnFlagsAfterCommandRun: query usage, migrate and retention use --clickhouse
 // given after the command name, over one given before it.
 func TestConnFlagsAfterCommandRun(t *testing.T) {
 	dsn := queryDB(t)
@@ -185,5 +213,9 @@ func TestConnFlagsAfterCommandRun(t *testing.T) {
 	r = run(t, "", nil, "migrate", "--clickhouse", dsn)
 	if r.code != 0 {
 		t.Errorf("migrate --clickhouse after: exit %d: %s", r.code, r.stderr)
+	}
+	r = run(t, "", nil, "--clickhouse", bogus, "retention", "--dry-run", "--clickhouse", dsn)
+	if r.code != 0 {
+		t.Errorf("retention --clickhouse after: exit %d: %s", r.code, r.stderr)
 	}
 }
