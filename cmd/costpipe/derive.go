@@ -51,9 +51,6 @@ Examples:
 			&cli.StringFlag{Name: "now", Hidden: true, Usage: "RFC 3339 time to use as now (tests)"},
 		},
 		Action: runDerive,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &exitError{code: 2, msg: err.Error() + " (see costpipe derive --help)"}
-		},
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -74,11 +76,40 @@ Every flag can also be set with the environment variable shown in its help.`,
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}
+	app.OnUsageError = usageErrorOf("")
 	for _, cmd := range app.Commands {
 		conn.attach(cmd, "")
+		setUsageErrors(cmd, "")
 	}
 	return app
 }
+
+// setUsageErrors gives cmd and its subcommands that have none the one
+// answer to a flag they cannot take: exit status 2 and one line naming the
+// flag and the help to read, not "Incorrect Usage" and the whole help
+// page with status 1. path is the names of cmd's parents.
+func setUsageErrors(cmd *cli.Command, path string) {
+	path = strings.TrimSpace(path + " " + cmd.Name)
+	if cmd.OnUsageError == nil {
+		cmd.OnUsageError = usageErrorOf(path)
+	}
+	for _, sub := range cmd.Subcommands {
+		setUsageErrors(sub, path)
+	}
+}
+
+// usageErrorOf is the usage error of the command at path ("" for the
+// app's own flags).
+func usageErrorOf(path string) cli.OnUsageErrorFunc {
+	help := strings.Join(strings.Fields("costpipe "+path+" --help"), " ")
+	return func(_ *cli.Context, err error, _ bool) error {
+		return &exitError{code: 2, msg: goFlagName.ReplaceAllString(err.Error(), "$1--$2") + " (see " + help + ")"}
+	}
+}
+
+// goFlagName is a flag as Go's flag package names it in its errors (-name),
+// which costpipe's help spells --name.
+var goFlagName = regexp.MustCompile(`(flag |: )-([a-z])`)
 
 // globalFlags are the app's flags other than the connection flags
 // (connflags.go); they go before the command name only.

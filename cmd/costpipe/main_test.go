@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/kafkatest"
@@ -269,5 +270,42 @@ func TestStartupDependencies(t *testing.T) {
 				t.Errorf("costpipe links %s again", d)
 			}
 		}
+	}
+}
+
+// TestUsageErrorsExitTwo: a flag a command cannot take, before or after
+// its name, ends every command with status 2 and one line that names the
+// flag as the help spells it and the help to read (some commands printed
+// "Incorrect Usage" and their whole help page with status 1).
+func TestUsageErrorsExitTwo(t *testing.T) {
+	var paths []string
+	var walk func(prefix string, cmds []*cli.Command)
+	walk = func(prefix string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Name == "help" {
+				continue
+			}
+			p := strings.TrimSpace(prefix + " " + c.Name)
+			paths = append(paths, p)
+			walk(p, c.Subcommands)
+		}
+	}
+	walk("", newApp().Commands)
+	paths = append(paths, "")
+	for _, p := range paths {
+		args := append(strings.Fields(p), "--no-such-flag")
+		r := run(t, "", nil, args...)
+		want := "costpipe: flag provided but not defined: --no-such-flag (see " + strings.Join(strings.Fields("costpipe "+p+" --help"), " ") + ")\n"
+		if r.code != 2 || r.stderr != want || r.stdout != "" {
+			t.Errorf("costpipe %s --no-such-flag: exit %d, stdout %d bytes, stderr %q; want exit 2 and %q", p, r.code, len(r.stdout), r.stderr, want)
+		}
+	}
+	r := run(t, "", nil, "ingest", "--shutdown-timeout", "abc")
+	if want := `costpipe: invalid value "abc" for flag --shutdown-timeout: parse error (see costpipe ingest --help)` + "\n"; r.code != 2 || r.stderr != want {
+		t.Errorf("ingest --shutdown-timeout abc: exit %d, stderr %q; want 2 and %q", r.code, r.stderr, want)
+	}
+	r = run(t, "", []string{"COSTPIPE_FLUSH_INTERVAL=abc"}, "aggregate")
+	if r.code != 2 || !strings.Contains(r.stderr, `"COSTPIPE_FLUSH_INTERVAL"`) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("COSTPIPE_FLUSH_INTERVAL=abc aggregate: exit %d, stderr %q; want 2 and one line naming the variable", r.code, r.stderr)
 	}
 }

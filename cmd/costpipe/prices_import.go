@@ -86,7 +86,7 @@ Exit status: 0 written, 1 the list cannot be imported (nothing is written),
 func pricesImport(c *cli.Context) error {
 	fl, args, err := parseLateFlags(c)
 	if err != nil {
-		return &exitError{code: 2, msg: fmt.Sprintf("%v\n%s", err, pricesImportUsage)}
+		return &exitError{code: 2, msg: goFlagName.ReplaceAllString(err.Error(), "$1--$2") + "\n" + pricesImportUsage}
 	}
 	if fl.given("help") {
 		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)

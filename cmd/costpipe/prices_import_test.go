@@ -133,7 +133,7 @@ func TestPricesImportErrors(t *testing.T) {
 				"problem(s); nothing written", "without --strict"}},
 		{"no file", "", nil, 2, []string{"usage: costpipe prices import"}},
 		{"two files", "", []string{list, list}, 2, []string{"usage: costpipe prices import"}},
-		{"unknown flag after the file", "", []string{list, "--bogus"}, 2, []string{"flag provided but not defined: -bogus", "usage: costpipe prices import"}},
+		{"unknown flag after the file", "", []string{list, "--bogus"}, 2, []string{"flag provided but not defined: --bogus", "usage: costpipe prices import"}},
 		{"strict after the file", "", []string{list, "--strict", "-o", out}, 1, []string{"problem(s); nothing written"}},
 		{"missing file", "", []string{filepath.Join(dir, "missing.json")}, 2, []string{"cannot open the price list"}},
 		{"bad from", "", []string{"--from", "yesterday", list}, 2, []string{"--from: "}},

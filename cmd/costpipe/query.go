@@ -83,14 +83,6 @@ func formatFlag() cli.Flag {
 		Usage: "output `FORMAT`: table, json, csv or arrow (an Arrow IPC stream, cost as decimal128(38,12))"}
 }
 
-// usageError turns a flag error of the query subcommand name into exit
-// status 2 with a pointer to its help.
-func usageError(name string) cli.OnUsageErrorFunc {
-	return func(_ *cli.Context, err error, _ bool) error {
-		return &exitError{code: 2, msg: err.Error() + " (see costpipe query " + name + " --help)"}
-	}
-}
-
 func queryUsageCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "usage",
@@ -133,8 +125,7 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 				Usage: "with --reprice: price the calls of model OLD as calls of model NEW, `OLD=NEW` (repeatable)"},
 			granularityFlag(),
 		),
-		Action:       runQueryUsage,
-		OnUsageError: usageError("usage"),
+		Action: runQueryUsage,
 	}
 }
 

@@ -31,9 +31,8 @@ Examples:
   costpipe query latency --from 2026-01-01 --to 2026-01-02 --format json
 
 Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage error.`,
-		Flags:        append(append(rangeFlags("24h"), groupFlags()...), formatFlag(), granularityFlag()),
-		Action:       runQueryLatency,
-		OnUsageError: usageError("latency"),
+		Flags:  append(append(rangeFlags("24h"), groupFlags()...), formatFlag(), granularityFlag()),
+		Action: runQueryLatency,
 	}
 }
 

@@ -276,7 +276,7 @@ func TestQueryReportsBadFlags(t *testing.T) {
 		{[]string{"top", "--by", "tenant", "--from", "2026-01-02", "--to", "2026-01-01"}, "empty range"},
 		{[]string{"series", "--step", "5m"}, `invalid --step: unknown step "5m": want 1m, 1h or 1d`},
 		{[]string{"series", "--where", "tenant"}, `invalid --where "tenant"`},
-		{[]string{"series", "--nope"}, "flag provided but not defined: -nope (see costpipe query series --help)"},
+		{[]string{"series", "--nope"}, "flag provided but not defined: --nope (see costpipe query series --help)"},
 		{[]string{"growth", "--format", "parquet"}, `invalid --format "parquet": want table, json, csv or arrow`},
 	} {
 		r := run(t, "", nil, append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/none", "query"}, tc.args...)...)

@@ -40,8 +40,7 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 				Usage: "the width of a step, `STEP`: 1m, 1h or 1d"},
 			metricFlag("the value of a step"),
 			formatFlag()),
-		Action:       runQuerySeries,
-		OnUsageError: usageError("series"),
+		Action: runQuerySeries,
 	}
 }
 

@@ -293,7 +293,7 @@ func TestQueryUsageBadFlags(t *testing.T) {
 		{[]string{"--where", "region=eu"}, `invalid --where "region=eu": unknown dimension "region": want tenant, application, provider, model, error_type, service_tier or context_band`},
 		{[]string{"--format", "xml"}, `invalid --format "xml": want table, json, csv or arrow`},
 		{[]string{"--granularity", "week"}, `unknown granularity "week"`},
-		{[]string{"--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"--nope"}, "flag provided but not defined: --nope"},
 		{[]string{"stray"}, `query usage takes no arguments, got "stray"`},
 	} {
 		args := append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/none", "query", "usage"}, tc.args...)

@@ -34,8 +34,7 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Value: analytics.DefaultTopN, EnvVars: []string{"COSTPIPE_QUERY_LIMIT"},
 				Usage: "the number `N` of groups to list"},
 			formatFlag(), granularityFlag()),
-		Action:       runQueryTop,
-		OnUsageError: usageError("top"),
+		Action: runQueryTop,
 	}
 }
 

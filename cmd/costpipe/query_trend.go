@@ -49,8 +49,7 @@ Examples:
 		Flags: append(trendFlags(),
 			&cli.IntFlag{Name: "window", Value: 28, EnvVars: []string{"COSTPIPE_QUERY_WINDOW"},
 				Usage: "`DAYS` of the trend (14 to 366)"}),
-		Action:       runQueryGrowth,
-		OnUsageError: usageError("growth"),
+		Action: runQueryGrowth,
 	}
 }
 
@@ -89,8 +88,7 @@ Examples:
 				Usage: "the period's budget in the metric's unit (`USD` for cost), per group"},
 			&cli.IntFlag{Name: "history", Value: 91, EnvVars: []string{"COSTPIPE_QUERY_HISTORY"},
 				Usage: "`DAYS` of history to fit and backtest on"}),
-		Action:       runQueryForecast,
-		OnUsageError: usageError("forecast"),
+		Action: runQueryForecast,
 	}
 }
 

@@ -43,9 +43,6 @@ Examples:
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the corrections; write nothing"},
 		},
 		Action: runReprice,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &exitError{code: 2, msg: err.Error() + " (see costpipe reprice --help)"}
-		},
 	}
 }
 
