@@ -45,6 +45,41 @@ func ParseMatchers(ms []string) (map[string]string, error) {
 	return out, nil
 }
 
+// Validate checks what a silence must be to be stored: an id, at least one
+// matcher, and StartsAt before EndsAt, both within MinTime..MaxTime (outside,
+// a DateTime column would store them wrapped). The errors name the field.
+func (s Silence) Validate() error {
+	if s.ID == "" {
+		return fmt.Errorf("a silence needs an id")
+	}
+	if len(s.Matchers) == 0 {
+		return fmt.Errorf("a silence needs at least one matcher (name=value)")
+	}
+	for _, f := range []struct {
+		name string
+		t    time.Time
+	}{{"starts_at", s.StartsAt}, {"ends_at", s.EndsAt}} {
+		if err := checkStored(f.t); err != nil {
+			return fmt.Errorf("%s %w", f.name, err)
+		}
+	}
+	if !s.EndsAt.After(s.StartsAt) {
+		return fmt.Errorf("ends_at %s is not after starts_at %s", s.EndsAt.UTC().Format(time.RFC3339), s.StartsAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// checkStored says why t cannot be stored in the alerts tables, or nil.
+func checkStored(t time.Time) error {
+	switch {
+	case t.Before(MinTime):
+		return fmt.Errorf("%s is before %s, the earliest time stored", t.UTC().Format(time.RFC3339), MinTime.Format(time.RFC3339))
+	case t.After(MaxTime):
+		return fmt.Errorf("%s is after %s, the latest time stored correctly", t.UTC().Format(time.RFC3339), MaxTime.Format(time.RFC3339))
+	}
+	return nil
+}
+
 // Active reports whether the silence mutes at now.
 func (s Silence) Active(now time.Time) bool { return !now.Before(s.StartsAt) && now.Before(s.EndsAt) }
 

@@ -29,10 +29,26 @@ func NewStore(w *warehouse.Warehouse, now func() time.Time) *Store {
 
 func (s *Store) table(name string) string { return s.w.Database() + "." + name }
 
-// dt is t for a DateTime column: the zero time is 1970-01-01.
+// MinTime and MaxTime bound the times the alerts tables store correctly.
+// A DateTime column holds 1970-01-01T00:00:00Z to 2106-02-07T06:28:15Z and
+// wraps what lies outside (an end in 2141 is stored as 2004), and
+// ClickHouse 18.16's toDate and toStartOfHour wrap to 1970 on its last day,
+// so the last time taken is 2106-02-06T00:00:00Z, as in the warehouse's
+// ranges. A silence outside them is refused (Silence.Validate); the state's
+// and the log's times are clamped to them.
+var (
+	MinTime = time.Unix(0, 0).UTC()
+	MaxTime = time.Unix(4294857600, 0).UTC()
+)
+
+// dt is t for a DateTime column, clamped to MinTime..MaxTime: the zero
+// time is 1970-01-01.
 func dt(t time.Time) time.Time {
-	if t.IsZero() || t.Unix() < 0 {
-		return time.Unix(0, 0).UTC()
+	switch {
+	case t.IsZero() || t.Before(MinTime):
+		return MinTime
+	case t.After(MaxTime):
+		return MaxTime
 	}
 	return t.UTC()
 }
@@ -116,7 +132,11 @@ func orEmpty(m map[string]string) map[string]string {
 }
 
 // AddSilence stores a silence (a new version of it when the ID exists).
+// It refuses one that Silence.Validate refuses.
 func (s *Store) AddSilence(ctx context.Context, sil Silence) error {
+	if err := sil.Validate(); err != nil {
+		return fmt.Errorf("cannot store silence %s: %w", sil.ID, err)
+	}
 	m, _ := json.Marshal(sil.Matchers)
 	b, err := s.w.Conn().PrepareBatch(ctx, "INSERT INTO "+s.table("alerts_silences")+" (id, matchers, starts_at, ends_at, created_by, comment, version)")
 	if err == nil {

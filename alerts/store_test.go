@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -209,5 +210,51 @@ func TestStoreStateAndSilences(t *testing.T) {
 	}
 	if err := s.ExpireSilence(ctx, "nope"); err == nil {
 		t.Error("expired a silence that does not exist")
+	}
+}
+
+// A silence whose start or end a DateTime column cannot hold (it would be
+// stored wrapped: an end in 2141 as 2004) is refused, naming the field;
+// the alert state's times are clamped to what is stored correctly.
+func TestStoreRefusesTimesOutsideDateTime(t *testing.T) {
+	_, s := openStore(t)
+	ctx := context.Background()
+	start := ts("2026-03-01T00:00:00Z")
+	for _, tc := range []struct {
+		name       string
+		start, end time.Time
+		want       string
+	}{
+		{"end after 2106", start, start.Add(999999 * time.Hour), "ends_at 2140-03-29T15:00:00Z is after 2106-02-06T00:00:00Z"},
+		{"end on the last day", start, ts("2106-02-06T00:00:01Z"), "ends_at 2106-02-06T00:00:01Z is after 2106-02-06T00:00:00Z"},
+		{"start before 1970", ts("1900-01-01T00:00:00Z"), start, "starts_at 1900-01-01T00:00:00Z is before 1970-01-01T00:00:00Z"},
+		{"end before start", start, start.Add(-time.Hour), "ends_at 2026-02-28T23:00:00Z is not after starts_at"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.AddSilence(ctx, Silence{ID: "s-" + tc.name, Matchers: map[string]string{"rule": "x"}, StartsAt: tc.start, EndsAt: tc.end})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("AddSilence = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	if err := s.AddSilence(ctx, Silence{ID: "s-max", Matchers: map[string]string{"rule": "x"}, StartsAt: MinTime, EndsAt: MaxTime}); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := s.Silences(ctx, true)
+	if err != nil || len(ss) != 1 || !ss[0].EndsAt.Equal(MaxTime) || !ss[0].StartsAt.Equal(MinTime) {
+		t.Fatalf("silences %+v %v", ss, err)
+	}
+
+	a := &Alert{Rule: "r", Kind: KindBudget, Group: map[string]string{}, State: StateFiring, ActiveAt: start, FiredAt: start,
+		LastActive: start, PeriodStart: start, PeriodEnd: ts("2200-01-01T00:00:00Z")}
+	if err := s.SaveAlerts(ctx, "A", []*Alert{a}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadAlerts(ctx)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%v %v", got, err)
+	}
+	if !got[0].PeriodEnd.Equal(MaxTime) {
+		t.Errorf("period end 2200 stored as %s, want %s", got[0].PeriodEnd, MaxTime)
 	}
 }

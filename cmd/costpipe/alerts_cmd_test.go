@@ -83,3 +83,25 @@ func TestAlertsBacktestAndSilences(t *testing.T) {
 		t.Errorf("expire of an unknown id: exit %d", r.code)
 	}
 }
+
+// A silence starting or ending outside what a DateTime column stores
+// (it would be stored wrapped and never silence anything) is a usage
+// error naming the flag, before anything is stored.
+func TestAlertsSilenceAddOutsideDateTime(t *testing.T) {
+	nowhere := "clickhouse://127.0.0.1:1/costpipe"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--duration", "999999h"}, "invalid --duration 999999h0m0s: the silence would end at 21"},
+		{[]string{"--start", "2106-02-05T00:00:00Z", "--duration", "24h1s"}, "invalid --duration 24h0m1s: the silence would end at 2106-02-06T00:00:01Z, after 2106-02-06T00:00:00Z"},
+		{[]string{"--start", "1900-01-01T00:00:00Z"}, "invalid --start 1900-01-01T00:00:00Z: before 1970-01-01T00:00:00Z"},
+		{[]string{"--start", "2200-01-01"}, "invalid --start 2200-01-01T00:00:00Z: want a start before 2106-02-06T00:00:00Z"},
+	} {
+		args := append([]string{"--clickhouse", nowhere, "alerts", "silence", "add", "--match", "rule=x"}, tc.args...)
+		r := run(t, "", nil, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, want 2 and %q\n%s%s", tc.args, r.code, tc.want, r.stdout, r.stderr)
+		}
+	}
+}

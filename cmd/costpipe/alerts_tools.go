@@ -192,8 +192,8 @@ ClickHouse (alerts_silences), shared by every ` + "`alerts run`" + ` replica.`,
 				Usage: "add a silence; prints its id",
 				Flags: []cli.Flag{
 					&cli.StringSliceFlag{Name: "match", Required: true, Usage: "`NAME=VALUE` matcher (repeatable): rule=…, kind=…, tenant=…, a label"},
-					&cli.DurationFlag{Name: "duration", Value: 2 * time.Hour, Usage: "how long from --start"},
-					&cli.StringFlag{Name: "start", Usage: "start, RFC 3339 (default now)"},
+					&cli.DurationFlag{Name: "duration", Value: 2 * time.Hour, Usage: "how long from --start; the end must be at most 2106-02-06T00:00:00Z"},
+					&cli.StringFlag{Name: "start", Usage: "start, RFC 3339 or a date (UTC), from 1970-01-01 (default now)"},
 					&cli.StringFlag{Name: "comment", Usage: "why (shown by list)"},
 					&cli.StringFlag{Name: "author", Usage: "who (default: the user name)"},
 				},
@@ -208,8 +208,23 @@ ClickHouse (alerts_silences), shared by every ` + "`alerts run`" + ` replica.`,
 							return &exitError{code: 2, msg: "invalid --start: " + err.Error()}
 						}
 					}
-					if c.Duration("duration") <= 0 {
+					// A ClickHouse DateTime stores 1970 to 2106 and wraps what lies
+					// outside: such a silence would never silence anything.
+					if start.Before(alerts.MinTime) {
+						return &exitError{code: 2, msg: fmt.Sprintf("invalid --start %s: before %s, the earliest start a silence is stored with",
+							start.Format(time.RFC3339), alerts.MinTime.Format(time.RFC3339))}
+					}
+					if !start.Before(alerts.MaxTime) {
+						return &exitError{code: 2, msg: fmt.Sprintf("invalid --start %s: want a start before %s, the latest end a silence is stored with",
+							start.Format(time.RFC3339), alerts.MaxTime.Format(time.RFC3339))}
+					}
+					d := c.Duration("duration")
+					if d <= 0 {
 						return &exitError{code: 2, msg: "invalid --duration: want > 0"}
+					}
+					if end := start.Add(d); end.After(alerts.MaxTime) {
+						return &exitError{code: 2, msg: fmt.Sprintf("invalid --duration %s: the silence would end at %s, after %s, the latest end a silence is stored with",
+							d, end.Format(time.RFC3339), alerts.MaxTime.Format(time.RFC3339))}
 					}
 					author := c.String("author")
 					if author == "" {
@@ -219,7 +234,7 @@ ClickHouse (alerts_silences), shared by every ` + "`alerts run`" + ` replica.`,
 					}
 					var b [8]byte
 					rand.Read(b[:])
-					sil := alerts.Silence{ID: hex.EncodeToString(b[:]), Matchers: m, StartsAt: start, EndsAt: start.Add(c.Duration("duration")),
+					sil := alerts.Silence{ID: hex.EncodeToString(b[:]), Matchers: m, StartsAt: start, EndsAt: start.Add(d),
 						CreatedBy: author, Comment: c.String("comment")}
 					return withStore(c, func(s *alerts.Store) error {
 						if err := s.AddSilence(c.Context, sil); err != nil {
