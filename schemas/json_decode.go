@@ -31,6 +31,10 @@ type Decoder struct {
 	scratch  []byte // unescaped content of the last escaped string
 	ids      []byte // arena of event ids; see idString
 	stack    []bool // open containers while skipping; true = object
+	// lones counts the escaped lone UTF-16 surrogates scanEscaped has
+	// replaced with U+FFFD; a known field whose string changed it is
+	// rejected (loneSurrogate).
+	lones int
 
 	tsPrefix [2]uint64 // first 16 bytes of the last RFC 3339 timestamp
 	tsMinute int64     // its local minute, see parseRFC3339Minute
@@ -97,7 +101,10 @@ func (e *SyntaxError) Error() string {
 //     §5.6 allows; the result is in UTC) or a number of unix milliseconds (an
 //     integer by the same rule as token counts).
 //   - Strings may use every JSON escape. An escaped lone UTF-16 surrogate
-//     decodes to U+FFFD, as in encoding/json. Raw bytes that are not valid
+//     (\ud800 not followed by a low surrogate, or \udc00 alone) is not a
+//     character: a known field holding one is rejected (encoding/json would
+//     make it U+FFFD, and two event ids that differ only there would be one
+//     id to the dedupe); elsewhere it decodes to U+FFFD. Raw bytes that are not valid
 //     UTF-8 are rejected: in a known field by validation, elsewhere as a
 //     syntax error. A known field (attribute keys and values included) must
 //     not hold control characters, escaped (\n, \t, \u001b) or raw (DEL,
@@ -212,6 +219,13 @@ func errValue(b []byte) string {
 	return string(b)
 }
 
+// loneSurrogate is the error of a known field whose string value v held an
+// escaped lone UTF-16 surrogate (decoded as U+FFFD).
+func loneSurrogate(field string, v []byte) error {
+	return &FieldError{Field: field, Value: errValue(v),
+		Reason: "holds an escaped lone UTF-16 surrogate (shown as U+FFFD), which is not a character: escape a character above U+FFFF as a surrogate pair, or send it as UTF-8"}
+}
+
 // stringValue reads a string field; null gives nil. The result may alias data
 // or d.scratch and must be copied before the next scan.
 func (d *Decoder) stringValue(data []byte, i int, field string) ([]byte, int, error) {
@@ -320,9 +334,13 @@ func (d *Decoder) attributesValue(data []byte, i int) (map[string]string, int, e
 		if i >= len(data) || data[i] != '"' {
 			return m, i, syntaxErr(data, i, "expected '\"' to start an object key")
 		}
+		keyLones := d.lones
 		kb, next, _, err := d.scanString(data, i)
 		if err != nil {
 			return m, next, err
+		}
+		if d.lones != keyLones {
+			return m, next, loneSurrogate("attributes", kb)
 		}
 		k := d.intern(kb) // before the value overwrites d.scratch
 		i = skipWS(data, next)
@@ -337,9 +355,13 @@ func (d *Decoder) attributesValue(data []byte, i int) (map[string]string, int, e
 			next, err := d.typeError(data, i, "attributes."+truncate(k, 64), "must be a string")
 			return m, next, err
 		}
+		lones := d.lones
 		vb, next, _, err := d.scanString(data, i)
 		if err != nil {
 			return m, next, err
+		}
+		if d.lones != lones {
+			return m, next, loneSurrogate("attributes."+truncate(k, 64), vb)
 		}
 		if m == nil {
 			m = make(map[string]string)

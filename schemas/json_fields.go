@@ -47,10 +47,14 @@ func (d *Decoder) decodeField(data []byte, i int, f int, e *Event) (int, error) 
 	switch f {
 	case fEventID, fTenant, fProvider, fModel, fErrorType, fApplication, fOperation, fRegion, fServiceTier:
 		var s []byte
+		lones := d.lones
 		if c == '"' {
 			s, i, _, err = d.scanString(data, i)
 		} else {
 			s, i, err = d.stringValue(data, i, eventFields[f])
+		}
+		if d.lones != lones && err == nil {
+			return i, loneSurrogate(eventFields[f], s)
 		}
 		if f == fEventID {
 			e.EventID = d.idString(s)

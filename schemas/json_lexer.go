@@ -145,6 +145,7 @@ func (d *Decoder) scanEscaped(data []byte, start, j int, nonASCII bool) ([]byte,
 				}
 				if utf16.IsSurrogate(r) {
 					r = utf8.RuneError
+					d.lones++
 				}
 			}
 			if r >= 0x80 {
