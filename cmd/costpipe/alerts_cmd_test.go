@@ -64,7 +64,12 @@ func TestAlertsBacktestAndSilences(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("silence add: exit %d %s", r.code, r.stderr)
 	}
-	id := strings.Fields(r.stdout)[0]
+	// stdout is the id alone (id=$(costpipe alerts silence add …)); the
+	// rest is on stderr.
+	id := strings.TrimSuffix(r.stdout, "\n")
+	if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(id) || !strings.Contains(r.stderr, "silence "+id+" until ") || !strings.Contains(r.stderr, "rule=daily tenant=acme") {
+		t.Fatalf("silence add: stdout %q, want the id alone; stderr %q", r.stdout, r.stderr)
+	}
 	r = run(t, "", nil, "alerts", "silence", "list", "--clickhouse", dsn)
 	if r.code != 0 || !strings.Contains(r.stdout, id) || !strings.Contains(r.stdout, "rule=daily tenant=acme") || !strings.Contains(r.stdout, "load test") {
 		t.Fatalf("silence list: exit %d\n%s%s", r.code, r.stdout, r.stderr)

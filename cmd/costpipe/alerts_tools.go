@@ -189,7 +189,7 @@ ClickHouse (alerts_silences), shared by every ` + "`alerts run`" + ` replica.`,
 		Subcommands: []*cli.Command{
 			{
 				Name:  "add",
-				Usage: "add a silence; prints its id",
+				Usage: "add a silence; prints its id alone on stdout (its end and matchers on stderr)",
 				Flags: []cli.Flag{
 					&cli.StringSliceFlag{Name: "match", Required: true, Usage: "`NAME=VALUE` matcher (repeatable): rule=…, kind=…, tenant=…, a label"},
 					&cli.DurationFlag{Name: "duration", Value: 2 * time.Hour, Usage: "how long from --start; the end must be at most 2106-02-06T00:00:00Z"},
@@ -240,7 +240,9 @@ ClickHouse (alerts_silences), shared by every ` + "`alerts run`" + ` replica.`,
 						if err := s.AddSilence(c.Context, sil); err != nil {
 							return err
 						}
-						fmt.Fprintf(c.App.Writer, "%s\tuntil %s\t%s\n", sil.ID, sil.EndsAt.Format(time.RFC3339), sil.MatchersText())
+						// The id alone on stdout, for id=$(costpipe alerts silence add …).
+						fmt.Fprintln(c.App.Writer, sil.ID)
+						fmt.Fprintf(c.App.ErrWriter, "silence %s until %s: %s\n", sil.ID, sil.EndsAt.Format(time.RFC3339), sil.MatchersText())
 						return nil
 					})
 				},
