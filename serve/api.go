@@ -96,8 +96,15 @@ func (s *Server) api(e endpoint) http.Handler {
 			unauthorized(rw, err)
 			return
 		}
+		// Not r.URL.Query(): it leaves out the pairs it cannot decode, and
+		// the answer would then be for a question not asked.
+		q, err := parseQuery(r.URL.RawQuery)
+		if err != nil {
+			s.fail(rw, r, err)
+			return
+		}
 		format, ctype := negotiate(r.Header.Get("Accept"))
-		a := s.answer(r.Context(), e, tenant, r.URL.Query(), format, ctype, time.Now().Add(s.opts.QueryTimeout))
+		a := s.answer(r.Context(), e, tenant, q, format, ctype, time.Now().Add(s.opts.QueryTimeout))
 		if a.err != nil {
 			s.fail(rw, r, a.err)
 			return
@@ -191,13 +198,17 @@ func (s *Server) fail(rw http.ResponseWriter, r *http.Request, err error) {
 	writeError(rw, code, param, msg)
 }
 
-// classify maps err to an answer: a parameter error 400 naming the
-// parameter, a forbidden tenant 403, a deadline 503, anything else 500 with
+// classify maps err to an answer: a parameter error or a query string
+// that is not URL-encoded 400 naming the parameter, a forbidden tenant 403,
+// a deadline 503, anything else 500 with
 // a generic message (the details, which may quote SQL, go to the log
 // only).
 func (s *Server) classify(r *http.Request, err error) (code int, param, msg string) {
 	var pe *report.ParamError
+	var qe *queryError
 	switch {
+	case errors.As(err, &qe):
+		return http.StatusBadRequest, qe.Param, qe.Msg // it quotes no value
 	case errors.As(err, &pe):
 		msg := pe.Msg
 		if pe.Param == "where" {

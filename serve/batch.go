@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -61,7 +60,11 @@ func (s *Server) batch(eps map[string]endpoint) http.Handler {
 			return
 		}
 		start := time.Now()
-		query := r.URL.Query()
+		query, err := parseQuery(r.URL.RawQuery)
+		if err != nil {
+			s.fail(rw, r, err)
+			return
+		}
 		for name := range query {
 			if name != "q" {
 				s.fail(rw, r, &report.ParamError{Param: "q", Msg: "a batch takes only q parameters: q=ENDPOINT?QUERY (URL-encoded), once per question"})
@@ -125,8 +128,8 @@ func (s *Server) batchItem(r *http.Request, eps map[string]endpoint, tenant stri
 	var a answered
 	if !ok {
 		err = errNoEndpoint
-	} else if vals, perr := url.ParseQuery(rawQuery); perr != nil {
-		err = &report.ParamError{Param: "q", Msg: "invalid question: its query string is not URL-encoded"}
+	} else if vals, perr := parseQuery(rawQuery); perr != nil {
+		err = perr // as the single request answers it
 	} else {
 		a = s.answer(r.Context(), e, tenant, vals, render.FormatJSON, "application/json", deadline)
 		err = a.err
