@@ -2,6 +2,7 @@ package serve
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,5 +44,63 @@ func TestQueryNotURLEncoded(t *testing.T) {
 	// A "%" encoded as %25 is a value like any other.
 	if got := rows(t, get(t, hs, "root", "/api/v1/usage?by=model&where=model%3Dgpt%25", "")); len(got) != 0 {
 		t.Errorf("where=model=gpt%%: %v, want no rows", got)
+	}
+}
+
+// TestMethodNotAllowed: another method than GET or HEAD on a path the
+// server has is 405 with Allow, on the API (JSON), the operational
+// endpoints and the dashboard; an unknown path stays 404.
+func TestMethodNotAllowed(t *testing.T) {
+	w := fixture(t)
+	hs := newTestServer(t, w, nil)
+	do := func(method, path string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, hs.URL+path, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer root")
+		resp, err := hs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+	paths := []string{"/api/v1/usage", "/api/v1/latency", "/api/v1/top", "/api/v1/series", "/api/v1/growth", "/api/v1/forecast",
+		"/api/v1/prices", "/api/v1/alerts", "/api/v1/alerts/notifications", "/api/v1/batch", "/healthz", "/readyz", "/metrics",
+		"/", "/index.html", "/app.js"}
+	for _, path := range paths {
+		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
+			resp, body := do(method, path)
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" ||
+				!strings.Contains(body, "method "+method+" not allowed") {
+				t.Errorf("%s %s: %d, Allow %q, %q; want 405 with Allow: GET, HEAD", method, path, resp.StatusCode, resp.Header.Get("Allow"), body)
+			}
+			if strings.HasPrefix(path, "/api/") {
+				var e apiError
+				if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error == "" {
+					t.Errorf("%s %s: %q is not the API's JSON error", method, path, body)
+				}
+			}
+		}
+		// GET and HEAD answer (top without by and a batch without
+		// questions are 400 for that, not for the method).
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			if resp, body := do(method, path); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("%s %s: %d %.200s", method, path, resp.StatusCode, body)
+			}
+		}
+	}
+	for _, path := range []string{"/api/v1/nothing", "/api/v2/usage", "/nothing.html"} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			if resp, body := do(method, path); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s %s: %d %.200s; want 404", method, path, resp.StatusCode, body)
+			}
+		}
 	}
 }

@@ -7,6 +7,8 @@
 //	GET /healthz, /readyz, /metrics
 //	GET /            the dashboard (embedded: web/)
 //
+// Every path answers GET and HEAD; another method is 405 with Allow.
+//
 // The API takes `costpipe query`'s parameters as URL query parameters and
 // answers through package report, the code the CLI runs, so both give the
 // same numbers in the same encoding (render's JSON, CSV and Arrow
@@ -61,26 +63,30 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 	if opts.CacheTTL > 0 {
 		s.cache = newAnswerCache(opts.CacheTTL, opts.MaxCacheBytes, opts.Now)
 	}
+	// Paths are registered without a method and each handler checks it
+	// (allowGet), so another method on a known path is 405 with Allow: with
+	// "GET /api/v1/usage" the catch-alls "/api/" and "/" took POST and
+	// answered 404 and the page.
 	mux := http.NewServeMux()
 	eps := map[string]endpoint{}
 	for _, e := range s.endpoints() {
-		mux.Handle("GET /api/v1/"+e.name, s.instrument("/api/v1/"+e.name, s.api(e)))
+		mux.Handle("/api/v1/"+e.name, s.instrument("/api/v1/"+e.name, allowGet(s.api(e), true)))
 		eps[e.name] = e
 	}
-	mux.Handle("GET /api/v1/batch", s.instrument("/api/v1/batch", s.batch(eps)))
+	mux.Handle("/api/v1/batch", s.instrument("/api/v1/batch", allowGet(s.batch(eps), true)))
 	mux.Handle("/api/", s.instrument("other", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusNotFound, "", errNoEndpoint.Error())
 	})))
-	mux.Handle("GET /healthz", s.instrument("/healthz", http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+	mux.Handle("/healthz", s.instrument("/healthz", allowGet(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Write([]byte("ok\n"))
-	})))
-	mux.Handle("GET /readyz", s.instrument("/readyz", http.HandlerFunc(s.readyz)))
-	mux.Handle("GET /metrics", s.metrics.handler())
+	}), false)))
+	mux.Handle("/readyz", s.instrument("/readyz", allowGet(http.HandlerFunc(s.readyz), false)))
+	mux.Handle("/metrics", allowGet(s.metrics.handler(), false))
 	web, err := fs.Sub(webFS, "web")
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle("/", s.instrument("/", staticHandler(web)))
+	mux.Handle("/", s.instrument("/", dashboard(web)))
 	s.handler = mux
 	return s, nil
 }
@@ -101,6 +107,31 @@ func (s *Server) ReloadKeys() (int, error) {
 	}
 	s.opts.Logger.Info("API keys reloaded", "file", s.opts.KeysFile, "keys", n)
 	return n, nil
+}
+
+// allowGet answers 405 Method Not Allowed, with "Allow: GET, HEAD", to a
+// request of another method than GET or HEAD, and passes those to h. With
+// api the error is the API's JSON, else plain text.
+func allowGet(h http.Handler, api bool) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			h.ServeHTTP(rw, r)
+			return
+		}
+		methodNotAllowed(rw, r, api)
+	})
+}
+
+// methodNotAllowed answers 405 with "Allow: GET, HEAD", naming the method
+// and the path (the path is the one the mux matched, not arbitrary text).
+func methodNotAllowed(rw http.ResponseWriter, r *http.Request, api bool) {
+	rw.Header().Set("Allow", "GET, HEAD")
+	msg := fmt.Sprintf("method %s not allowed: %s answers GET (and HEAD)", r.Method, r.URL.Path)
+	if api {
+		writeError(rw, http.StatusMethodNotAllowed, "", msg)
+		return
+	}
+	http.Error(rw, msg, http.StatusMethodNotAllowed)
 }
 
 // Handler returns the server's HTTP handler.
