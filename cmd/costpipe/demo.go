@@ -82,6 +82,31 @@ func runDemo(c *cli.Context) error {
 	if enc != producers.EncodingJSON && enc != producers.EncodingArrow {
 		return &exitError{code: 2, msg: fmt.Sprintf("invalid --encoding %q: want json or arrow", enc)}
 	}
+	// The traffic and the aggregator's flags are checked before anything
+	// starts: --reset must not drop the database of a run that cannot go.
+	scenario := loadgen.Scenario(c.String("scenario"))
+	gopts := loadgen.DefaultOptions()
+	gopts.Rate = c.Float64("rate")
+	gopts.Duration = c.Duration("duration")
+	gopts.Tenants = c.Int("tenants")
+	gopts.Seed = c.Uint64("seed")
+	gopts.DuplicateRate = 0.002
+	gopts.Catalog = cat
+	gopts.Scenario = scenario
+	if scenario == loadgen.Growth {
+		gopts.SimulatedSpan = c.Duration("span")
+		gopts.GrowthFactor = c.Float64("growth-factor")
+		// One clock for the generator and demoBudget's copy of it: the
+		// same span, so the same events.
+		genNow := time.Now()
+		gopts.Now = func() time.Time { return genNow }
+	}
+	if err := gopts.Validate(); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	if d := c.Duration("flush-interval"); d < 10*time.Millisecond {
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --flush-interval %s: want at least 10ms", d)}
+	}
 
 	// 1. Broker.
 	bopts := broker.DefaultOptions()
@@ -123,7 +148,6 @@ func runDemo(c *cli.Context) error {
 
 	// 3. Aggregator. The growth scenario backdates events across --span:
 	// the aggregator must accept them.
-	scenario := loadgen.Scenario(c.String("scenario"))
 	maxAge := usage.DefaultOptions().MaxEventAge
 	if scenario == loadgen.Growth {
 		maxAge = max(maxAge, c.Duration("span")+24*time.Hour)
@@ -162,22 +186,6 @@ func runDemo(c *cli.Context) error {
 		stopAgg()
 		wg.Wait()
 		return err
-	}
-	gopts := loadgen.DefaultOptions()
-	gopts.Rate = c.Float64("rate")
-	gopts.Duration = c.Duration("duration")
-	gopts.Tenants = c.Int("tenants")
-	gopts.Seed = c.Uint64("seed")
-	gopts.DuplicateRate = 0.002
-	gopts.Catalog = cat
-	gopts.Scenario = scenario
-	if scenario == loadgen.Growth {
-		gopts.SimulatedSpan = c.Duration("span")
-		gopts.GrowthFactor = c.Float64("growth-factor")
-		// One clock for the generator and demoBudget's copy of it: the
-		// same span, so the same events.
-		genNow := time.Now()
-		gopts.Now = func() time.Time { return genNow }
 	}
 	eol := "\n"
 	if f, ok := out.(*os.File); ok {

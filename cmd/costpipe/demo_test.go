@@ -68,3 +68,28 @@ func TestDemoLiveAlerts(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDemoResetChecksFlagsFirst: a demo that cannot run (a bad traffic or
+// aggregator flag) stops before --reset drops its database.
+func TestDemoResetChecksFlagsFirst(t *testing.T) {
+	srv := chtest.Shared(t)
+	const db = "costpipe_demo_flags_first"
+	conn := srv.Conn(t, "default")
+	ctx := t.Context()
+	for _, q := range []string{"DROP DATABASE IF EXISTS " + db, "CREATE DATABASE " + db, "CREATE TABLE " + db + ".marker (x UInt8) ENGINE = Log"} {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { conn.Exec(t.Context(), "DROP DATABASE IF EXISTS "+db) })
+	for _, args := range [][]string{{"--rate", "0"}, {"--tenants", "0"}, {"--flush-interval", "0s"}} {
+		r := run(t, "", nil, append([]string{"--clickhouse", srv.DSN(db), "demo", "--reset", "--duration", "1s"}, args...)...)
+		if r.code != 2 || strings.Contains(r.stdout, "migrated") {
+			t.Errorf("demo --reset %v: exit %d, want 2 before touching ClickHouse\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'marker'", db).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("demo --reset %v: the marker table is gone (%d, %v)", args, n, err)
+		}
+	}
+}
