@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/costpipe/costpipe/schemas"
 )
 
 // Silence mutes the notifications of the alerts it matches from StartsAt
@@ -30,6 +32,9 @@ var matcherRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile
 func ParseMatchers(ms []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, m := range ms {
+		if !schemas.ValidText(m) {
+			return nil, fmt.Errorf("matcher %q has a control character or is not UTF-8 (%s)", m, noControls)
+		}
 		sm := matcherRE().FindStringSubmatch(strings.TrimSpace(m))
 		if sm == nil {
 			return nil, fmt.Errorf("cannot parse matcher %q: want name=value, e.g. tenant=acme or rule=monthly-budget", m)
@@ -45,15 +50,33 @@ func ParseMatchers(ms []string) (map[string]string, error) {
 	return out, nil
 }
 
+// noControls says which characters silences refuse.
+const noControls = "control characters, tabs and line breaks included, are not allowed: silences are shown in terminals"
+
 // Validate checks what a silence must be to be stored: an id, at least one
-// matcher, and StartsAt before EndsAt, both within MinTime..MaxTime (outside,
-// a DateTime column would store them wrapped). The errors name the field.
+// matcher, StartsAt before EndsAt, both within MinTime..MaxTime (outside, a
+// DateTime column would store them wrapped), and matchers, author and
+// comment without control characters (schemas.ValidText: `alerts silence
+// list` prints them to a terminal). The errors name the field.
 func (s Silence) Validate() error {
-	if s.ID == "" {
-		return fmt.Errorf("a silence needs an id")
+	if s.ID == "" || !schemas.ValidText(s.ID) {
+		return fmt.Errorf("a silence needs an id of printable text, not %q", s.ID)
 	}
 	if len(s.Matchers) == 0 {
 		return fmt.Errorf("a silence needs at least one matcher (name=value)")
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Matchers)) {
+		if !schemas.ValidText(k) {
+			return fmt.Errorf("matcher name %q has a control character or is not UTF-8 (%s)", k, noControls)
+		}
+		if v := s.Matchers[k]; !schemas.ValidText(v) {
+			return fmt.Errorf("matcher %s: value %q has a control character or is not UTF-8 (%s)", k, v, noControls)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"created_by", s.CreatedBy}, {"comment", s.Comment}} {
+		if !schemas.ValidText(f.v) {
+			return fmt.Errorf("%s %q has a control character or is not UTF-8 (%s)", f.name, f.v, noControls)
+		}
 	}
 	for _, f := range []struct {
 		name string

@@ -110,3 +110,35 @@ func TestAlertsSilenceAddOutsideDateTime(t *testing.T) {
 		}
 	}
 }
+
+// Control characters in a comment, author or matcher (an ESC sequence that
+// `silence list` would write to a terminal, a tab that shifts its columns)
+// are a usage error naming the flag, before anything is stored.
+func TestAlertsSilenceAddRefusesControlCharacters(t *testing.T) {
+	nowhere := "clickhouse://127.0.0.1:1/costpipe"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--match", "rule=x", "--comment", "a\x1b[2Jb"}, `invalid --comment "a\x1b[2Jb": control characters`},
+		{[]string{"--match", "rule=x", "--comment", "two\tcolumns"}, `invalid --comment "two\tcolumns": control characters`},
+		{[]string{"--match", "rule=x", "--author", "me\r"}, `invalid --author "me\r": control characters`},
+		{[]string{"--match", "tenant=a\x1b]0;x\x07"}, `invalid --match: matcher "tenant=a\x1b]0;x\a" has a control character`},
+	} {
+		r := run(t, "", nil, append([]string{"--clickhouse", nowhere, "alerts", "silence", "add"}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%q: exit %d, want 2 and %q\n%s%s", tc.args, r.code, tc.want, r.stdout, r.stderr)
+		}
+	}
+}
+
+// silence list quotes what a silence stored before control characters were
+// refused holds, so it cannot write an escape sequence to the terminal.
+func TestAlertsSilenceListPrintable(t *testing.T) {
+	if got := printable("load test"); got != "load test" {
+		t.Errorf("printable(plain) = %q", got)
+	}
+	if got := printable("a\x1b[2Jb"); got != `"a\x1b[2Jb"` {
+		t.Errorf("printable(ESC) = %q", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"os/user"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/alerts"
+	"github.com/costpipe/costpipe/schemas"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -200,7 +202,12 @@ ClickHouse (alerts_silences), shared by every ` + "`alerts run`" + ` replica.`,
 				Action: func(c *cli.Context) error {
 					m, err := alerts.ParseMatchers(c.StringSlice("match"))
 					if err != nil {
-						return &exitError{code: 2, msg: err.Error()}
+						return &exitError{code: 2, msg: "invalid --match: " + err.Error()}
+					}
+					for _, f := range []string{"comment", "author"} {
+						if v := c.String(f); !schemas.ValidText(v) {
+							return &exitError{code: 2, msg: fmt.Sprintf("invalid --%s %q: control characters (tabs and line breaks included) and invalid UTF-8 are not allowed: silence list shows it in a terminal", f, v)}
+						}
 					}
 					start := time.Now().UTC().Truncate(time.Second)
 					if s := c.String("start"); s != "" {
@@ -260,8 +267,8 @@ ClickHouse (alerts_silences), shared by every ` + "`alerts run`" + ` replica.`,
 						tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 						fmt.Fprintln(tw, "id\tstarts\tends\tmatchers\tby\tcomment")
 						for _, sil := range ss {
-							fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sil.ID, sil.StartsAt.UTC().Format(time.RFC3339), sil.EndsAt.UTC().Format(time.RFC3339),
-								sil.MatchersText(), sil.CreatedBy, sil.Comment)
+							fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(sil.ID), sil.StartsAt.UTC().Format(time.RFC3339), sil.EndsAt.UTC().Format(time.RFC3339),
+								printable(sil.MatchersText()), printable(sil.CreatedBy), printable(sil.Comment))
 						}
 						return tw.Flush()
 					})
@@ -288,6 +295,15 @@ ClickHouse (alerts_silences), shared by every ` + "`alerts run`" + ` replica.`,
 			},
 		},
 	}
+}
+
+// printable is s, quoted when it has a control character: a silence
+// stored before they were refused cannot write escapes to a terminal.
+func printable(s string) string {
+	if schemas.ValidText(s) {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // withStore opens the database (migrating it) and calls fn with its store.
