@@ -29,6 +29,17 @@ type MigrationResult struct {
 	// ChecksumMismatch is true when the recorded checksum differs from the
 	// embedded file: someone edited a released migration.
 	ChecksumMismatch bool
+	// Kept are the tables (database.name) from before the migration that
+	// this run kept with their data, for the user to drop once satisfied.
+	// Empty ones are dropped: a new database has nothing to keep.
+	Kept []string
+}
+
+// upgradeLeftovers are, per migration version, the tables it renames away
+// and keeps (the rollups of the schema it replaces, copied and checked).
+var upgradeLeftovers = map[int][]string{
+	3: {"usage_1m_v1", "usage_1h_v1", "usage_1d_v1"},
+	7: {"usage_1m_v4", "usage_1h_v4", "usage_1d_v4"},
 }
 
 // Migrate creates the database when missing and applies, in version order,
@@ -165,9 +176,40 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 			return out, fmt.Errorf("cannot record migration %s: %w", m.Name, err)
 		}
 		res.Applied = true
+		if res.Kept, err = w.keepLeftovers(ctx, conn, upgradeLeftovers[m.Version]); err != nil {
+			return append(out, res), fmt.Errorf("migration %s: %w", m.Name, err)
+		}
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// keepLeftovers drops those of tables (names in the database) that exist
+// and hold no rows and returns the others that exist, as database.name.
+func (w *Warehouse) keepLeftovers(ctx context.Context, conn clickhouse.Conn, tables []string) ([]string, error) {
+	var kept []string
+	for _, t := range tables {
+		name := w.database + "." + t
+		var exists uint8
+		if err := conn.QueryRow(ctx, "SELECT count() > 0 FROM system.tables WHERE database = ? AND name = ?", w.database, t).Scan(&exists); err != nil {
+			return kept, fmt.Errorf("cannot look for %s: %w", name, err)
+		}
+		if exists == 0 {
+			continue
+		}
+		var rows uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+name).Scan(&rows); err != nil {
+			return kept, fmt.Errorf("cannot count the rows of %s: %w", name, err)
+		}
+		if rows > 0 {
+			kept = append(kept, name)
+			continue
+		}
+		if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+name); err != nil {
+			return kept, fmt.Errorf("cannot drop the empty %s: %w", name, err)
+		}
+	}
+	return kept, nil
 }
 
 // alterSettings are the settings to run the migration statement q with on a

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -229,10 +230,21 @@ func TestUpgradeFrom0001(t *testing.T) {
 		t.Fatalf("last migration %+v, want 0004 or later applied", last)
 	}
 	before.mustEqual(t, takeSnapshot(t, w))
+	// 0003 keeps the old tables as usage_G_v1, 0007 the ones 0003 made
+	// (the same data) as usage_G_v4; both say so.
+	kept := map[int][]string{}
 	for _, tb := range Tables {
-		var n uint64
-		if err := w.Conn().QueryRow(ctx, "SELECT count() FROM "+w.Database()+"."+tb.Name()+"_v1").Scan(&n); err != nil || n == 0 {
-			t.Errorf("old table %s_v1: %d rows, %v; want it kept", tb.Name(), n, err)
+		for v, suffix := range map[int]string{3: "_v1", 7: "_v4"} {
+			var n uint64
+			if err := w.Conn().QueryRow(ctx, "SELECT count() FROM "+w.Database()+"."+tb.Name()+suffix).Scan(&n); err != nil || n == 0 {
+				t.Errorf("old table %s%s: %d rows, %v; want it kept", tb.Name(), suffix, n, err)
+			}
+			kept[v] = append(kept[v], w.Database()+"."+tb.Name()+suffix)
+		}
+	}
+	for _, r := range res {
+		if want := kept[r.Version]; !slices.Equal(r.Kept, want) {
+			t.Errorf("%s kept %v, want %v", r.Name, r.Kept, want)
 		}
 	}
 	// The old version's insert now fails (and would be retried, its offsets

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -87,9 +88,9 @@ by its summary (docs/operations.md, "Per-model summaries").`,
 			}
 			fmt.Fprintf(c.App.Writer, "%d migration(s) applied, %d already present\n", applied, len(res)-applied)
 			for _, r := range res {
-				if r.Applied && r.Version == 3 {
-					fmt.Fprintf(c.App.Writer, "the rollup tables of 0001 are kept as %[1]s.usage_1m_v1, %[1]s.usage_1h_v1 and %[1]s.usage_1d_v1 "+
-						"(their data was copied and checked); DROP them once satisfied\n", w.Database())
+				if len(r.Kept) > 0 {
+					fmt.Fprintf(c.App.Writer, "%s kept the rollup tables it replaces as %s (their data was copied and checked); DROP them once satisfied\n",
+						r.Name, strings.Join(r.Kept, ", "))
 				}
 			}
 			if c.Bool("rebuild-summaries") {
