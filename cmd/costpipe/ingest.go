@@ -27,6 +27,10 @@ application/cloudevents-batch+json), optionally gzip-encoded. Valid events are
 produced to --topic with acks=all; 202 means Kafka acknowledged every accepted
 event. Also GET /healthz, /readyz (Kafka reachable) and /metrics (Prometheus).
 
+Events older than --max-event-age or further ahead than --max-future (by this
+process's clock) are rejected as invalid, as the aggregator would send them to its
+DLQ: give both the aggregators' values (they read the same variables).
+
 POST /v1/traces takes OTLP/HTTP trace exports (application/x-protobuf or
 application/json, optionally gzip) from OpenTelemetry SDKs and Collectors: every
 span with gen_ai usage attributes becomes one event (docs/otlp.md). With a key for
@@ -63,6 +67,12 @@ Exit status: 0 clean stop, 1 serving or draining failed, 2 usage error.`,
 				Usage: "gen_ai.operation.name values whose spans aggregate other calls and are ignored (`LIST`, comma-separated; \"\" for none)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: def.ShutdownTimeout, EnvVars: []string{"COSTPIPE_INGEST_SHUTDOWN_TIMEOUT"},
 				Usage: "how long SIGTERM waits for in-flight requests"},
+			// The aggregator's flags, names and variables: a deployment that
+			// sets the variable sets both.
+			&cli.DurationFlag{Name: "max-event-age", Value: def.MaxEventAge, EnvVars: []string{"COSTPIPE_MAX_EVENT_AGE"},
+				Usage: "events older than this are rejected (the aggregator would send them to its DLQ); must match the aggregators' --max-event-age"},
+			&cli.DurationFlag{Name: "max-future", Value: def.MaxFuture, EnvVars: []string{"COSTPIPE_MAX_FUTURE"},
+				Usage: "events further in the future than this are rejected; must match the aggregators' --max-future"},
 		},
 		Action: runIngest,
 	}
@@ -90,6 +100,8 @@ func runIngest(c *cli.Context) error {
 	opts.ShutdownTimeout = c.Duration("shutdown-timeout")
 	opts.OTLPTenantAttribute = c.String("otlp-tenant-attribute")
 	opts.OTLPSkipOperations = splitList(c.String("otlp-skip-operations"))
+	opts.MaxEventAge = c.Duration("max-event-age")
+	opts.MaxFuture = c.Duration("max-future")
 	if opts.MaxBodyBytes, err = parseSize(c.String("max-body")); err != nil {
 		return &exitError{code: 2, msg: "invalid --max-body: " + err.Error()}
 	}

@@ -8,13 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/urfave/cli/v2"
 
+	"github.com/costpipe/costpipe/consumers"
 	"github.com/costpipe/costpipe/internal/kafkatest"
 )
 
@@ -55,7 +58,8 @@ func TestIngestServesReloadsKeysAndDrainsOnSIGTERM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, "ingest", "--listen", "127.0.0.1:0", "--max-body", "64KiB")
-	cmd.Env = append(os.Environ(), "COSTPIPE_BROKERS="+b.Addr(), "COSTPIPE_INGEST_KEYS="+keys)
+	// COSTPIPE_MAX_EVENT_AGE is the aggregator's variable: ingest reads it too.
+	cmd.Env = append(os.Environ(), "COSTPIPE_BROKERS="+b.Addr(), "COSTPIPE_INGEST_KEYS="+keys, "COSTPIPE_MAX_EVENT_AGE=1h")
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -85,9 +89,20 @@ func TestIngestServesReloadsKeysAndDrainsOnSIGTERM(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	ev := func(id string) string { return strings.Replace(goodEvent, `"e1"`, `"`+id+`"`, 1) }
+	// goodEvent, a minute ago: within --max-event-age.
+	evAt := func(id string, ts time.Time) string {
+		e := strings.Replace(goodEvent, `"e1"`, `"`+id+`"`, 1)
+		return strings.Replace(e, `"2025-11-01T10:00:00Z"`, `"`+ts.UTC().Format(time.RFC3339)+`"`, 1)
+	}
+	ev := func(id string) string { return evAt(id, time.Now().Add(-time.Minute)) }
 	if code := post("key-1", ev("cli-1")); code != http.StatusAccepted {
 		t.Fatalf("POST: %d, want 202; stderr %s", code, stderr.String())
+	}
+	if code := post("key-1", evAt("cli-old", time.Now().Add(-2*time.Hour))); code != http.StatusBadRequest {
+		t.Errorf("POST of an event 2h old with COSTPIPE_MAX_EVENT_AGE=1h: %d, want 400", code)
+	}
+	if code := post("key-1", evAt("cli-ahead", time.Now().Add(time.Hour))); code != http.StatusBadRequest {
+		t.Errorf("POST of an event 1h ahead (--max-future 5m): %d, want 400", code)
 	}
 	if code := post("key-1", `[`+strings.Repeat(ev("big")+",", 400)+ev("big")+`]`); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("POST over --max-body 64KiB: %d, want 413", code)
@@ -157,5 +172,33 @@ func TestParseSize(t *testing.T) {
 		if got := formatSize(n); got != want {
 			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestIngestTimeBoundsAreTheAggregators: ingest's --max-event-age and
+// --max-future are the aggregator's flags, environment variables and
+// defaults, so one setting configures both, and the gateway never accepts
+// an event the aggregator sends to its DLQ by default.
+func TestIngestTimeBoundsAreTheAggregators(t *testing.T) {
+	find := func(flags []cli.Flag, name string) *cli.DurationFlag {
+		for _, f := range flags {
+			if df, ok := f.(*cli.DurationFlag); ok && df.Name == name {
+				return df
+			}
+		}
+		return nil
+	}
+	d := consumers.DefaultOptions()
+	for name, def := range map[string]time.Duration{"max-event-age": d.MaxEventAge, "max-future": d.MaxFuture} {
+		in, agg := find(ingestCommand().Flags, name), find(aggregateFlags(), name)
+		if in == nil || agg == nil {
+			t.Fatalf("--%s: ingest has %v, aggregate %v; want a duration flag in both", name, in, agg)
+		}
+		if in.Value != def || agg.Value != def || !slices.Equal(in.EnvVars, agg.EnvVars) || len(in.EnvVars) != 1 {
+			t.Errorf("--%s: ingest %s %v, aggregate %s %v; want the same default (%s) and variable", name, in.Value, in.EnvVars, agg.Value, agg.EnvVars, def)
+		}
+	}
+	if r := run(t, "", nil, "ingest", "--insecure-no-auth", "--max-event-age", "0s"); r.code != 2 || !strings.Contains(r.stderr, "cannot use max event age 0s") {
+		t.Errorf("--max-event-age 0s: exit %d, stderr %q; want 2", r.code, r.stderr)
 	}
 }

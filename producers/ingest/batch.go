@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -96,7 +98,8 @@ type batch struct {
 	ev    schemas.Event
 	stack []byte // scratch for the scanner
 
-	tenant string // the API key's tenant, or AnyTenant
+	tenant string     // the API key's tenant, or AnyTenant
+	times  timeBounds // the event times the request accepts
 
 	arena []byte // keys and values of the accepted events
 	spans []span // one per accepted event, in request order
@@ -117,9 +120,10 @@ const (
 	maxPooledRecords = 16 << 10
 )
 
-// reset readies b for a new request by a key bound to tenant.
-func (b *batch) reset(tenant string) {
-	b.tenant = tenant
+// reset readies b for a new request by a key bound to tenant, whose
+// events' times must be within times.
+func (b *batch) reset(tenant string, times timeBounds) {
+	b.tenant, b.times = tenant, times
 	if cap(b.arena) > maxPooledArena {
 		b.arena = nil
 	}
@@ -197,6 +201,10 @@ func (b *batch) addEvent(index int, elem []byte) {
 		b.reject(index, b.ev.EventID, "cannot write tenant "+quote(b.ev.Tenant)+": the API key is bound to tenant "+quote(b.tenant))
 		return
 	}
+	if err := b.times.check(b.ev.Timestamp); err != nil {
+		b.reject(index, b.ev.EventID, err.Error())
+		return
+	}
 	k := len(b.arena)
 	b.arena = append(b.arena, b.ev.Tenant...)
 	b.arena = append(b.arena, 0)
@@ -204,6 +212,46 @@ func (b *batch) addEvent(index int, elem []byte) {
 	v := len(b.arena)
 	b.arena = schemas.AppendJSON(b.arena, &b.ev)
 	b.spans = append(b.spans, span{k: k, v: v, end: len(b.arena)})
+}
+
+// timeBounds are the event times a request accepts, [now − maxAge,
+// now + maxFuture]: the aggregator's --max-event-age and --max-future
+// (consumers, checkAge), which send an event outside them to the DLQ. now
+// is read once per request. The zero value accepts every time (tests of
+// the decoding alone).
+type timeBounds struct {
+	now               time.Time
+	maxAge, maxFuture time.Duration
+}
+
+// timeBounds reads the clock for one request.
+func (s *Server) timeBounds() timeBounds {
+	return timeBounds{now: s.opts.Now(), maxAge: s.opts.MaxEventAge, maxFuture: s.opts.MaxFuture}
+}
+
+// check returns a *schemas.FieldError about timestamp when ts is outside
+// the bounds, naming the flag it breaks; nil otherwise.
+func (tb *timeBounds) check(ts time.Time) error {
+	if tb.now.IsZero() || !tb.outside(ts) {
+		return nil
+	}
+	var reason string
+	if age := tb.now.Sub(ts); age > tb.maxAge {
+		reason = fmt.Sprintf("%s old, beyond --max-event-age %s: the aggregator would send it to its DLQ", age.Truncate(time.Second), tb.maxAge)
+	} else {
+		reason = fmt.Sprintf("%s in the future, beyond --max-future %s: the aggregator would send it to its DLQ (is the sender's clock right?)",
+			ts.Sub(tb.now).Truncate(time.Second), tb.maxFuture)
+	}
+	if ms := ts.UnixMilli(); ms >= 0 && ms < 1e11 && !tb.outside(time.Unix(ms, 0)) {
+		// A number is read as Unix milliseconds; this one is in range as seconds.
+		reason += "; a number is Unix milliseconds, this one looks like seconds: multiply it by 1000"
+	}
+	return &schemas.FieldError{Field: "timestamp", Value: ts.UTC().Format(time.RFC3339Nano), Reason: reason}
+}
+
+// outside reports whether ts is before now − maxAge or after now + maxFuture.
+func (tb *timeBounds) outside(ts time.Time) bool {
+	return tb.now.Sub(ts) > tb.maxAge || ts.Sub(tb.now) > tb.maxFuture
 }
 
 // missingTenant reports the validation error of an absent or empty tenant.

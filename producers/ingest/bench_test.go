@@ -149,7 +149,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	b.SetBytes(int64(len(body) / benchBatch))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i += benchBatch {
-		bt.reset(AnyTenant)
+		bt.reset(AnyTenant, timeBounds{})
 		if err := bt.decode(formatJSON, body); err != nil || len(bt.spans) != benchBatch {
 			b.Fatalf("decode: %v, %d accepted", err, len(bt.spans))
 		}

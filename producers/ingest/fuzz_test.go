@@ -68,7 +68,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 
 		b := newBatch()
-		b.reset(tenant)
+		b.reset(tenant, timeBounds{})
 		derr := b.decode(fm, body)
 		isArray := len(bytes.TrimLeft(body, " \t\r\n")) > 0 && bytes.TrimLeft(body, " \t\r\n")[0] == '['
 		if (fm == formatJSON && isArray || fm == formatCloudEventBatch) && json.Valid(body) {

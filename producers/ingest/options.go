@@ -100,9 +100,31 @@ type Options struct {
 	// invoke_workflow.
 	OTLPSkipOperations []string
 
+	// MaxEventAge refuses events whose timestamp is further in the past
+	// than this, by Now: the aggregator sends them to its DLQ (its
+	// --max-event-age), so the client learns it from the answer instead.
+	// It must match the aggregators' (`costpipe ingest` reads the same
+	// flag and environment variable). Default 7 days, the aggregator's.
+	MaxEventAge time.Duration
+
+	// MaxFuture refuses events whose timestamp is further in the future
+	// than this, by Now (the aggregator's --max-future). Default 5 min.
+	MaxFuture time.Duration
+
+	// Now is the clock event times are checked against, read once per
+	// request. Default time.Now.
+	Now func() time.Time
+
 	// Logger receives the gateway's log lines. Default nil: discard.
 	Logger *slog.Logger
 }
+
+// The defaults of Options.MaxEventAge and MaxFuture: the aggregator's
+// (consumers.DefaultOptions), which cmd/costpipe's tests compare them with.
+const (
+	DefaultMaxEventAge = 7 * 24 * time.Hour
+	DefaultMaxFuture   = 5 * time.Minute
+)
 
 // DefaultOTLPTenantAttribute is the default Options.OTLPTenantAttribute.
 const DefaultOTLPTenantAttribute = "costpipe.tenant"
@@ -116,7 +138,9 @@ func DefaultOTLPSkipOperations() []string {
 // costpipe.events, no keys (so Validate fails until Keys or InsecureNoAuth
 // is set), 5 MiB bodies, 64 requests and 64 MiB in flight, 10 s produce
 // timeout, no linger, Retry-After 1 s, 30 s read timeout, 45 s shutdown drain,
-// OTLP tenant attribute costpipe.tenant and the default skipped operations.
+// OTLP tenant attribute costpipe.tenant and the default skipped operations,
+// events from 7 days ago to 5 minutes ahead by time.Now (the aggregator's
+// defaults).
 func DefaultOptions() Options {
 	return Options{
 		Brokers:          []string{"127.0.0.1:9092"},
@@ -128,6 +152,9 @@ func DefaultOptions() Options {
 		RetryAfter:       time.Second,
 		ReadTimeout:      30 * time.Second,
 		ShutdownTimeout:  45 * time.Second,
+		MaxEventAge:      DefaultMaxEventAge,
+		MaxFuture:        DefaultMaxFuture,
+		Now:              time.Now,
 
 		OTLPTenantAttribute: DefaultOTLPTenantAttribute,
 		OTLPSkipOperations:  DefaultOTLPSkipOperations(),
@@ -176,6 +203,15 @@ func (o Options) Validate() error {
 	}
 	if o.ShutdownTimeout <= 0 {
 		return fmt.Errorf("cannot use shutdown timeout %s: must be positive", o.ShutdownTimeout)
+	}
+	if o.MaxEventAge <= 0 {
+		return fmt.Errorf("cannot use max event age %s: must be positive", o.MaxEventAge)
+	}
+	if o.MaxFuture < 0 {
+		return fmt.Errorf("cannot use max future %s: must be 0 or more", o.MaxFuture)
+	}
+	if o.Now == nil {
+		return errors.New("cannot check event times without a clock: Now is nil")
 	}
 	if o.OTLPTenantAttribute == "" || len(o.OTLPTenantAttribute) > schemas.MaxLabelLen || !schemas.ValidText(o.OTLPTenantAttribute) {
 		return fmt.Errorf("cannot use OTLP tenant attribute %q: must be 1 to %d bytes of text", o.OTLPTenantAttribute, schemas.MaxLabelLen)

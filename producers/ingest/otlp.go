@@ -242,7 +242,7 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	}
 
 	b := s.batches.Get().(*batch)
-	b.reset(tenant)
+	b.reset(tenant, s.timeBounds())
 	reuse := true
 	defer func() {
 		if reuse {
@@ -316,6 +316,13 @@ func (s *Server) mapTraces(m *otlpMapper, td ptrace.Traces, tenant string, b *ba
 				outcome, err := m.mapSpan(&ri, sp)
 				switch outcome {
 				case spanMapped:
+					// The event time is checked here, as /v1/events checks
+					// it after the contract: a span the aggregator would
+					// send to its DLQ is a rejected span.
+					if err := b.times.check(m.ev.Timestamp); err != nil {
+						c.reject(spanName(sp)+": "+err.Error()+" (from start_time_unix_nano)", false)
+						continue
+					}
 					b.appendEvent(&m.ev)
 				case spanNoUsage:
 					c.noUsage++

@@ -185,7 +185,7 @@ func BenchmarkOTLPDecodeMap(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		bt.reset(AnyTenant)
+		bt.reset(AnyTenant, timeBounds{})
 		var c traceCounts
 		s.mapTraces(m, req, AnyTenant, bt, &c)
 		if len(bt.spans) != benchSpans {

@@ -44,7 +44,7 @@ func TestOTLPJSONSpecMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := newBatch()
-	b.reset(AnyTenant)
+	b.reset(AnyTenant, timeBounds{})
 	var c traceCounts
 	(&Server{}).mapTraces(newOTLPMapper(DefaultOTLPTenantAttribute, nil), req, AnyTenant, b, &c)
 	if c.spans != 2 || c.noUsage != 1 || len(b.spans) != 1 || c.rejected != 0 {
@@ -143,7 +143,7 @@ func FuzzOTLPDecode(f *testing.F) {
 			return
 		}
 		b := newBatch()
-		b.reset(tenant)
+		b.reset(tenant, timeBounds{})
 		var c traceCounts
 		(&Server{}).mapTraces(m, req, tenant, b, &c)
 		if len(b.spans)+c.noUsage+c.skipped+c.rejected != c.spans {

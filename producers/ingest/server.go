@@ -309,7 +309,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 	s.metrics.requestBodySize.Observe(float64(len(body)))
 
 	b := s.batches.Get().(*batch)
-	b.reset(tenant)
+	b.reset(tenant, s.timeBounds())
 	reuse := true
 	defer func() {
 		if reuse {
