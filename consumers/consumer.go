@@ -102,6 +102,9 @@ type Consumer struct {
 	// dlqFailed are DLQ records franz-go gave up on; waitDLQ resends them.
 	dlqFailed  []dlqFailure
 	dlqLastErr error
+	// dlqLogs is, per DLQ reason, what noteDLQ has logged. Used by the
+	// poll goroutine only.
+	dlqLogs map[string]*dlqLog
 
 	lastFlush atomic.Int64 // unix nanoseconds (by opts.Now) of the last flush
 	// rebalanceSince is when (unix nanoseconds by opts.Now) a rebalance
