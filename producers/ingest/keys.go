@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/costpipe/costpipe/schemas"
@@ -76,6 +77,11 @@ func ParseKeys(r io.Reader, name string) (*Keys, error) {
 			if len(tenant) > schemas.MaxTenantLen || !utf8.ValidString(tenant) {
 				return nil, fmt.Errorf("%s:%d: cannot use tenant %q: must be valid UTF-8 of at most %d bytes", name, line, tenant, schemas.MaxTenantLen)
 			}
+			// An event's tenant may hold no control character (the
+			// contract), so a key bound to such a tenant could write nothing.
+			if !schemas.ValidText(tenant) {
+				return nil, fmt.Errorf("%s:%d: cannot use tenant %q: %s (a tenant may hold none, as in events)", name, line, tenant, controlChar(tenant))
+			}
 		}
 		h := sha256.Sum256([]byte(key))
 		if first, dup := firstLine[h]; dup {
@@ -94,6 +100,17 @@ func ParseKeys(r io.Reader, name string) (*Keys, error) {
 		return nil, fmt.Errorf("%s: cannot use API key file: it holds no keys", name)
 	}
 	return k, nil
+}
+
+// controlChar names the first control character of s (Unicode category
+// Cc: C0, DEL, C1) and its byte offset.
+func controlChar(s string) string {
+	for i, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("control character U+%04X at byte %d", r, i)
+		}
+	}
+	return "a control character"
 }
 
 // Len returns the number of keys.

@@ -46,6 +46,10 @@ func TestParseKeysErrorsNameFileAndLine(t *testing.T) {
 		{"empty", "# nothing\n\n", "keys.txt: cannot use API key file: it holds no keys"},
 		{"tenant too long", "k1 " + strings.Repeat("t", 129) + "\n", "keys.txt:1: cannot use tenant"},
 		{"invalid utf-8", "k1 t\xff\n", "keys.txt:1: cannot use tenant"},
+		{"control character", "k0 acme\nk1 t\x01x\n", `keys.txt:2: cannot use tenant "t\x01x": control character U+0001 at byte 1`},
+		{"escape", "k1 t\x1b[31m\n", `keys.txt:1: cannot use tenant "t\x1b[31m": control character U+001B at byte 1`},
+		{"DEL", "k1 t\x7f\n", "keys.txt:1: cannot use tenant \"t\\x7f\": control character U+007F at byte 1"},
+		{"C1 control", "k1 t\u0080\n", `keys.txt:1: cannot use tenant "t\u0080": control character U+0080 at byte 1`},
 		{"line too long", "k1 t1\n" + strings.Repeat("x", 70<<10) + "\n", "keys.txt:2: cannot read API key file: line longer than 64 KiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
