@@ -87,6 +87,11 @@ type Config struct {
 	Rules []*Rule
 }
 
+// MinInterval is the shortest evaluation interval, in the file (interval:)
+// and on the command line (alerts run --interval): every evaluation queries
+// ClickHouse.
+const MinInterval = time.Second
+
 // Defaults of a rules file's top-level settings.
 const (
 	DefaultInterval       = 30 * time.Second
@@ -172,7 +177,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	if fields == nil {
 		return nil, p.errs
 	}
-	p.duration(fields["interval"], &cfg.Interval, time.Second, "interval")
+	p.duration(fields["interval"], &cfg.Interval, MinInterval, "interval")
 	p.duration(fields["group_wait"], &cfg.GroupWait, 0, "group_wait")
 	p.duration(fields["group_interval"], &cfg.GroupInterval, time.Second, "group_interval")
 	p.duration(fields["repeat_interval"], &cfg.RepeatInterval, time.Minute, "repeat_interval")

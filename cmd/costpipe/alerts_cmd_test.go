@@ -142,3 +142,30 @@ func TestAlertsSilenceListPrintable(t *testing.T) {
 		t.Errorf("printable(ESC) = %q", got)
 	}
 }
+
+// --interval refuses what the rules file's interval: refuses (below 1s:
+// every evaluation queries ClickHouse), naming the flag, before connecting.
+// (A --metrics-listen that cannot listen ends a run that got past the
+// interval before it connects to ClickHouse, which it would retry.)
+func TestAlertsRunIntervalAtLeastASecond(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte("receivers:\n  - {name: l, type: log}\nrules:\n  - {name: u, kind: unpriced, notify: [l]}\n"), 0o644)
+	args := func(extra ...string) []string {
+		return append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/costpipe", "alerts", "run", "--rules", rules, "--metrics-listen", "no:such:address"}, extra...)
+	}
+	for _, iv := range []string{"1ms", "999ms", "0s", "-1s"} {
+		r := run(t, "", nil, args("--interval", iv)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "invalid --interval "+iv+": want at least 1s") {
+			t.Errorf("--interval %s: exit %d, want 2\n%s", iv, r.code, r.stderr)
+		}
+	}
+	r := run(t, "", []string{"COSTPIPE_ALERTS_INTERVAL=10ms"}, args()...)
+	if r.code != 2 || !strings.Contains(r.stderr, "invalid --interval 10ms") {
+		t.Errorf("COSTPIPE_ALERTS_INTERVAL=10ms: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+	// 1s is accepted: the run gets as far as --metrics-listen.
+	r = run(t, "", nil, args("--interval", "1s")...)
+	if strings.Contains(r.stderr, "invalid --interval") || !strings.Contains(r.stderr, "cannot listen on --metrics-listen") {
+		t.Errorf("--interval 1s: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -54,7 +54,7 @@ Example:
 			&cli.StringFlag{Name: "rules", Required: true, EnvVars: []string{"COSTPIPE_ALERTS_RULES"}, TakesFile: true,
 				Usage: "rules `FILE` (see costpipe alerts check)"},
 			&cli.DurationFlag{Name: "interval", EnvVars: []string{"COSTPIPE_ALERTS_INTERVAL"},
-				Usage: "evaluation interval, replacing the file's interval: (default 30s)"},
+				Usage: "evaluation interval, at least 1s, replacing the file's interval: (default 30s)"},
 			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
 				Usage: "serve /metrics and /healthz on `HOST:PORT`"},
 			&cli.StringFlag{Name: "replica", Value: "", EnvVars: []string{"COSTPIPE_ALERTS_REPLICA"},
@@ -86,14 +86,16 @@ func runAlerts(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	iv := c.Duration("interval")
+	if c.IsSet("interval") && iv < alerts.MinInterval {
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --interval %s: want at least %s, as the rules file's interval: (every evaluation queries ClickHouse)", iv, alerts.MinInterval)}
+	}
 	cfg, err := loadRules(c.String("rules"))
 	if err != nil {
 		return err
 	}
-	if iv := c.Duration("interval"); iv > 0 {
+	if c.IsSet("interval") {
 		cfg.Interval = iv
-	} else if c.IsSet("interval") {
-		return &exitError{code: 2, msg: fmt.Sprintf("invalid --interval %s: want > 0", iv)}
 	}
 	offset := c.Duration("clock-offset")
 	now := func() time.Time { return time.Now().Add(offset) }
