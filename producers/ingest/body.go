@@ -69,16 +69,19 @@ func readBody(w http.ResponseWriter, r *http.Request, gzipped bool, limit int64,
 			size = 4*r.ContentLength + 1
 		}
 	}
+	readErr := bodyErr
 	if gzipped {
+		gz := &gzipSource{r: src}
+		readErr = gz.err
 		zr, _ := gzipReaders.Get().(*gzip.Reader)
 		var err error
 		if zr == nil {
-			zr, err = gzip.NewReader(src)
+			zr, err = gzip.NewReader(gz)
 		} else {
-			err = zr.Reset(src)
+			err = zr.Reset(gz)
 		}
 		if err != nil {
-			return nil, bodyErr(err)
+			return nil, readErr(err)
 		}
 		defer gzipReaders.Put(zr)
 		src = zr
@@ -114,7 +117,7 @@ func readBody(w http.ResponseWriter, r *http.Request, gzipped bool, limit int64,
 			return buf, nil
 		}
 		if err != nil {
-			return nil, bodyErr(err)
+			return nil, readErr(err)
 		}
 	}
 }
@@ -126,4 +129,44 @@ func bodyErr(err error) error {
 		return errTooLarge
 	}
 	return fmt.Errorf("cannot read the request body: %w", err)
+}
+
+// gzipSource is a gzip-encoded body as the gzip reader reads it: it counts
+// the bytes and keeps the first two, so that an error can say whether the
+// body was empty, not gzip at all, or cut short ("EOF" says none of it).
+type gzipSource struct {
+	r    io.Reader
+	n    int64
+	head [2]byte
+	rerr error // the body's own error, but its end
+}
+
+// Read reads from the body.
+func (g *gzipSource) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	for i := 0; i < n && g.n+int64(i) < int64(len(g.head)); i++ {
+		g.head[g.n+int64(i)] = p[i]
+	}
+	g.n += int64(n)
+	if err != nil && err != io.EOF {
+		g.rerr = err
+	}
+	return n, err
+}
+
+// err maps an error of reading a gzip-encoded body (see bodyErr): an
+// empty body, one that does not start with gzip's magic bytes, or one that
+// ends inside the gzip stream says so.
+func (g *gzipSource) err(err error) error {
+	switch {
+	case g.rerr != nil: // reading the body failed (over the limit, or the client left), not gzip
+		return bodyErr(err)
+	case g.n == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+		return errors.New("cannot read the request body: it is empty, but Content-Encoding is gzip (an empty gzip stream is 20 bytes)")
+	case g.head[0] != 0x1f || g.n > 1 && g.head[1] != 0x8b:
+		return errors.New("cannot read the request body: Content-Encoding is gzip, but the body does not start as gzip does (bytes 1f 8b)")
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("cannot read the request body: the gzip body is truncated: it ends after %d bytes, inside the gzip stream", g.n)
+	}
+	return bodyErr(err) // "gzip: invalid checksum", …
 }

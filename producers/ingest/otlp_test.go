@@ -366,9 +366,19 @@ func TestOTLPStatusCodes(t *testing.T) {
 		{name: "no content type", key: "key-acme", body: valid, code: 415, respCT: js, msg: "without Content-Type"},
 		{name: "brotli", key: "key-acme", ct: pb, body: valid, headers: []string{"Content-Encoding: br"}, code: 415, respCT: pb, msg: "Content-Encoding"},
 		{name: "malformed protobuf", key: "key-acme", ct: pb, body: []byte{0x0a, 0xff, 0x01}, code: 400, respCT: pb, msg: "cannot decode the OTLP protobuf body"},
-		{name: "malformed JSON", key: "key-acme", ct: js, body: []byte(`{"resourceSpans":[{`), code: 400, respCT: js, msg: "cannot decode the OTLP JSON body"},
-		{name: "JSON with a wrong type", key: "key-acme", ct: js, body: []byte(`{"resourceSpans":"x"}`), code: 400, respCT: js, msg: "cannot decode the OTLP JSON body"},
-		{name: "bad gzip", key: "key-acme", ct: pb, body: []byte("not gzip"), headers: []string{"Content-Encoding: gzip"}, code: 400, respCT: pb, msg: "cannot read the request body"},
+		{name: "malformed JSON", key: "key-acme", ct: js, body: []byte(`{"resourceSpans":[{`), code: 400, respCT: js,
+			msg: "cannot decode the OTLP JSON body: not valid OTLP JSON (ExportTraceServiceRequest): the body ends at byte 19 inside a JSON value ("},
+		{name: "JSON with a NUL", key: "key-acme", ct: js, body: []byte("{\"resourceSpans\":[]\x00}"), code: 400, respCT: js,
+			msg: `not valid OTLP JSON (ExportTraceServiceRequest) at byte 19: invalid character '\x00' after object key:value pair (`},
+		{name: "JSON not JSON", key: "key-acme", ct: js, body: []byte("\x00"), code: 400, respCT: js,
+			msg: `not valid OTLP JSON (ExportTraceServiceRequest) at byte 0: invalid character '\x00' looking for beginning of value (ReadObject: expect { or , or } or n, but found \x00`},
+		{name: "JSON with a wrong type", key: "key-acme", ct: js, body: []byte(`{"resourceSpans":"x"}`), code: 400, respCT: js,
+			msg: "cannot decode the OTLP JSON body: not valid OTLP JSON (ExportTraceServiceRequest): ReadArray: expect [ or , or ] or n"},
+		{name: "empty JSON", key: "key-acme", ct: js, body: nil, code: 400, respCT: js, msg: "not valid OTLP JSON (ExportTraceServiceRequest): the body is empty"},
+		{name: "bad gzip", key: "key-acme", ct: pb, body: []byte("not gzip"), headers: []string{"Content-Encoding: gzip"}, code: 400, respCT: pb,
+			msg: "cannot read the request body: Content-Encoding is gzip, but the body does not start as gzip does"},
+		{name: "empty gzip", key: "key-acme", ct: pb, body: nil, headers: []string{"Content-Encoding: gzip"}, code: 400, respCT: pb,
+			msg: "cannot read the request body: it is empty, but Content-Encoding is gzip"},
 		{name: "over the limit", key: "key-acme", ct: pb, body: make([]byte, 65<<10), code: 413, respCT: pb, msg: "exceeds 65536 bytes"},
 		{name: "over the limit after gzip", key: "key-acme", ct: js, body: []byte(gzipped(strings.Repeat(" ", 1<<20))),
 			headers: []string{"Content-Encoding: gzip"}, code: 413, respCT: js, msg: "exceeds 65536 bytes"},
@@ -407,8 +417,12 @@ func TestOTLPStatusCodes(t *testing.T) {
 				t.Fatalf("answer %d %q %q, want %d %s", resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.code, tc.respCT)
 			}
 			if tc.code != 200 {
-				if st := rpcStatus(t, resp, body); !strings.Contains(st.Message, tc.msg) {
+				st := rpcStatus(t, resp, body)
+				if !strings.Contains(st.Message, tc.msg) {
 					t.Errorf("message %q, want it to contain %q", st.Message, tc.msg)
+				}
+				if !schemas.ValidText(st.Message) {
+					t.Errorf("message %q holds a control character", st.Message)
 				}
 				return
 			}

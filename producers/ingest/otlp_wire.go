@@ -1,13 +1,19 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/costpipe/costpipe/schemas"
 )
 
 // This file is the OTLP/HTTP messages /v1/traces reads and writes, without
@@ -30,7 +36,7 @@ func decodeTraces(enc otlpEncoding, body []byte) (td ptrace.Traces, err error) {
 	}()
 	if enc == otlpJSON {
 		if td, err = (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(body); err != nil {
-			return ptrace.Traces{}, fmt.Errorf("cannot decode the OTLP JSON body (ExportTraceServiceRequest): %w", err)
+			return ptrace.Traces{}, otlpJSONError(body, err)
 		}
 		return td, nil
 	}
@@ -38,6 +44,57 @@ func decodeTraces(enc otlpEncoding, body []byte) (td ptrace.Traces, err error) {
 		return ptrace.Traces{}, fmt.Errorf("cannot decode the OTLP protobuf body (ExportTraceServiceRequest): %w", err)
 	}
 	return td, nil
+}
+
+// otlpJSONError is the error of an OTLP JSON body that pdata refused with
+// err. pdata's messages are its JSON parser's ("ReadObject: expect { or ,
+// or } or n, but found \x00, error found in #0 byte of ...", the count
+// relative to a window of the body): the answer says first that the body
+// is not valid OTLP JSON and, when it is not JSON at all, at which byte
+// (encoding/json's syntax check, run only on this error path), then
+// pdata's detail, made printable.
+func otlpJSONError(body []byte, err error) error {
+	const what = "cannot decode the OTLP JSON body: not valid OTLP JSON (ExportTraceServiceRequest)"
+	detail := printable(err.Error())
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fmt.Errorf("%s: the body is empty; an export without spans is {} (%s)", what, detail)
+	}
+	var v struct{}
+	var se *json.SyntaxError
+	if !errors.As(json.Unmarshal(body, &v), &se) {
+		return fmt.Errorf("%s: %s", what, detail) // JSON, but not of the request's shape
+	}
+	// Offset counts the bytes read: the one at fault is the last of them,
+	// unless the body ended first.
+	if strings.HasPrefix(se.Error(), "unexpected end") {
+		return fmt.Errorf("%s: the body ends at byte %d inside a JSON value (%s)", what, len(body), detail)
+	}
+	return fmt.Errorf("%s at byte %d: %s (%s)", what, se.Offset-1, se.Error(), detail)
+}
+
+// printable is s with control characters and invalid UTF-8 escaped (\x00,
+// \u0085, \xff), so that a parser's message quoting the body reads in a
+// log or a terminal.
+func printable(s string) string {
+	if schemas.ValidText(s) {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&sb, `\x%02x`, s[i])
+		case unicode.IsControl(r) && r < utf8.RuneSelf:
+			fmt.Fprintf(&sb, `\x%02x`, r)
+		case unicode.IsControl(r):
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		default:
+			sb.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return sb.String()
 }
 
 // partialSuccess is an ExportTraceServiceResponse whose partial_success

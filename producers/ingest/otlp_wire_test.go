@@ -138,3 +138,18 @@ func FuzzOTLPAnswers(f *testing.F) {
 		}
 	})
 }
+
+// TestPrintable: a parser's message quoting the body has its control
+// characters and invalid UTF-8 escaped, and the rest kept.
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain ü 租户":             "plain ü 租户",
+		"a\x00b\x1bc\x7f":        `a\x00b\x1bc\x7f`,
+		"d\u0085e\xffg\xc3":      `d\u0085e\xffg\xc3`,
+		"found \x00, error ...|": `found \x00, error ...|`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -156,7 +156,11 @@ func TestBadRequest400WholeBody(t *testing.T) {
 		{"junk after array", "[" + event("x", "acme") + "] x", "", "", "expected end of body"},
 		{"missing comma", "[" + event("x", "acme") + event("y", "acme") + "]", "", "", "expected ',' or ']'"},
 		{"cloudevents batch not an array", `{"a":1}`, "application/cloudevents-batch+json", "", "expected '['"},
-		{"bad gzip", "not gzip at all", "", "gzip", "cannot read the request body"},
+		{"bad gzip", "not gzip at all", "", "gzip", "cannot read the request body: Content-Encoding is gzip, but the body does not start as gzip does"},
+		{"short bad gzip", "[]", "", "gzip", "the body does not start as gzip does"},
+		{"empty gzip", "", "", "gzip", "cannot read the request body: it is empty, but Content-Encoding is gzip"},
+		{"gzip header cut", gzipped(event("x", "acme"))[:5], "", "gzip", "the gzip body is truncated: it ends after 5 bytes"},
+		{"gzip stream cut", gzipped(event("x", "acme"))[:40], "", "gzip", "the gzip body is truncated: it ends after 40 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := []string{}
