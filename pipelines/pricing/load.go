@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/costpipe/costpipe/schemas"
 )
 
 // MaxCatalogBytes bounds the size of a catalog file Load reads (16 MiB).
@@ -227,6 +229,18 @@ func (p *parser) fields(n *yaml.Node, item, what string, allowed ...string) (key
 	return keys, vals
 }
 
+// label returns the text of a field naming what events carry (a provider,
+// model or tenant): a str that is also valid event text (schemas.ValidText),
+// since an entry for a name with a control character could match no event.
+func (p *parser) label(n *yaml.Node, item, field string) (string, bool) {
+	s, ok := p.str(n, item, field)
+	if ok && !schemas.ValidText(s) {
+		p.fail(n.Line, item, field, "field %q = %q holds a control character or invalid UTF-8, which no event may carry", field, truncate(s, 64))
+		return "", false
+	}
+	return s, ok
+}
+
 // str returns the text of a scalar field that must not be empty.
 func (p *parser) str(n *yaml.Node, item, field string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
@@ -307,7 +321,7 @@ func (p *parser) entry(index int, n *yaml.Node) {
 	e := &Entry{Index: index, Line: n.Line}
 	ok := true
 	if v, has := vals["model"]; has {
-		e.Model, ok = p.str(v, item, "model")
+		e.Model, ok = p.label(v, item, "model")
 	}
 	if v, has := vals["match"]; has {
 		var okm bool
@@ -331,7 +345,7 @@ func (p *parser) entry(index int, n *yaml.Node) {
 	}
 	if v, has := vals["provider"]; has {
 		var okp bool
-		e.Provider, okp = p.str(v, item, "provider")
+		e.Provider, okp = p.label(v, item, "provider")
 		ok = ok && okp
 	} else {
 		p.fail(n.Line, item, "provider", "missing field %q", "provider")
@@ -770,7 +784,7 @@ func (p *parser) eachNamed(n *yaml.Node, field, what string, fn func(name, item 
 		if k == nil || v == nil {
 			continue
 		}
-		name, ok := p.str(k, "", field)
+		name, ok := p.label(k, "", field)
 		if !ok {
 			continue
 		}

@@ -54,6 +54,16 @@ func TestParseRejects(t *testing.T) {
 			[]string{`test.yaml:2: model "m" (entry 1): missing field "provider"`}},
 		{"empty provider", "models:\n  - provider: \"\"\n    model: m\n    prices:\n      - from: 2024-08-06\n" + io,
 			[]string{`test.yaml:2: model "m" (entry 1): field "provider" is empty`}},
+		// Names no event may carry (schemas.ValidText): entries that
+		// could never match were accepted without a word.
+		{"control character in a provider", "models:\n  - provider: \"open\\x1bai\"\n    model: m\n    prices:\n      - from: 2024-08-06\n" + io,
+			[]string{`test.yaml:2: model "m" (entry 1): field "provider" = "open\x1bai" holds a control character or invalid UTF-8, which no event may carry`}},
+		{"tab in a model", "models:\n  - provider: p\n    model: \"gpt\\t4o\"\n    prices:\n      - from: 2024-08-06\n" + io,
+			[]string{`test.yaml:3: model "gpt\t4o" (entry 1): field "model" = "gpt\t4o" holds a control character`}},
+		{"tab in a tenant", entry(io) + "tenants:\n  \"ac\\tme\": { discount: \"0.1\" }\n",
+			[]string{`test.yaml:9: field "tenants" = "ac\tme" holds a control character`}},
+		{"control character in a provider's defaults", "providers:\n  \"p\\x01\": { service_tiers: {} }\n" + entry(io),
+			[]string{`field "providers" = "p\x01" holds a control character`}},
 		{"both model and match", "models:\n  - provider: p\n    model: m\n    match: '^m'\n    prices:\n      - from: 2024-08-06\n" + io,
 			[]string{`test.yaml:4: model "m" (entry 1): has both "model" and "match"; want exactly one`}},
 		{"neither model nor match", "models:\n  - provider: p\n    prices:\n      - from: 2024-08-06\n" + io,

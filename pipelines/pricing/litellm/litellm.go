@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/costpipe/costpipe/schemas"
 )
 
 // MaxInputBytes bounds the list Import reads (64 MiB; the list is about
@@ -385,6 +387,11 @@ func (im *importer) entry(le listEntry) {
 	prov, _ := obj["litellm_provider"].(string)
 	if prov == "" {
 		im.skip(obj, "no litellm_provider")
+		return
+	}
+	if !schemas.ValidText(le.key) || !schemas.ValidText(prov) {
+		// No event can carry the name, and the catalog refuses it.
+		im.skip(obj, "control character or invalid UTF-8 in its key or litellm_provider")
 		return
 	}
 	var (

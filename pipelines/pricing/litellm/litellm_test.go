@@ -405,12 +405,26 @@ func TestOptions(t *testing.T) {
 }
 
 func TestYAMLQuoting(t *testing.T) {
-	for _, name := range []string{"a: b", "#x", "@cf/meta/llama", "yes", "1e3", "null", "~", "a\"b\\c", "x\ny", "tab\there",
-		"\u2028", "é", "- x", "[x]", "{x}", "*a", "&a", "!t", "%x", "`x`", "'q'", " lead", "trail ", ">", "|", "emoji 😀", "\x01\x7f"} {
+	for _, name := range []string{"a: b", "#x", "@cf/meta/llama", "yes", "1e3", "null", "~", "a\"b\\c",
+		"\u2028", "é", "- x", "[x]", "{x}", "*a", "&a", "!t", "%x", "`x`", "'q'", " lead", "trail ", ">", "|", "emoji 😀"} {
 		list, _ := json.Marshal(map[string]any{name: map[string]any{"litellm_provider": "p", "input_cost_per_token": json.Number("1e-06")}})
 		_, cat := importString(t, string(list), Options{})
 		if e := cat.Lookup("p", name); e == nil {
 			t.Errorf("model %q not found after the round trip", name)
+		}
+	}
+	// Names no event may carry are skipped: the catalog would refuse them.
+	for _, name := range []string{"x\ny", "tab\there", "\x01\x7f", "\u0085"} {
+		good := map[string]any{"litellm_provider": "p", "input_cost_per_token": json.Number("1e-06")}
+		for _, obj := range []map[string]any{
+			{name: map[string]any{"litellm_provider": "p", "input_cost_per_token": json.Number("1e-06")}, "good": good},
+			{"m": map[string]any{"litellm_provider": name, "input_cost_per_token": json.Number("1e-06")}, "good": good},
+		} {
+			list, _ := json.Marshal(obj)
+			res, _ := importString(t, string(list), Options{})
+			if res.Stats.Imported != 1 || res.Stats.Skipped["control character or invalid UTF-8 in its key or litellm_provider"] != 1 {
+				t.Errorf("%q: imported %d, skipped %v; want it skipped", name, res.Stats.Imported, res.Stats.Skipped)
+			}
 		}
 	}
 }
@@ -443,7 +457,7 @@ func TestRoundedPrices(t *testing.T) {
 	  "half": {"litellm_provider": "p", "input_cost_per_token": 1.5e-18, "output_cost_per_token": 2.5e-18,
 	    "input_cost_per_request": 0.0000000000005},
 	  "tiny": {"litellm_provider": "p", "input_cost_per_token": 1e-19},
-	  "q\nx": {"litellm_provider": "p", "tiered_pricing": [{"range": [0, 10], "input_cost_per_token": 1.0000000000000001e-06}]},
+	  "q\"x": {"litellm_provider": "p", "tiered_pricing": [{"range": [0, 10], "input_cost_per_token": 1.0000000000000001e-06}]},
 	  "exact": {"litellm_provider": "p", "input_cost_per_token": 1e-18}
 	}`
 	res, cat := importString(t, list, Options{})
@@ -458,7 +472,7 @@ func TestRoundedPrices(t *testing.T) {
 		{"half", "input_cost_per_token", "1.5e-18", "0.000000000002"},
 		{"half", "output_cost_per_token", "2.5e-18", "0.000000000002"},
 		{"tiny", "input_cost_per_token", "1e-19", "0"},
-		{"q\nx", "tiered_pricing[0].input_cost_per_token", "1.0000000000000001e-06", "1"},
+		{"q\"x", "tiered_pricing[0].input_cost_per_token", "1.0000000000000001e-06", "1"},
 	}
 	if len(s.Rounded) != len(want) {
 		t.Fatalf("rounded %+v, want %+v", s.Rounded, want)
@@ -471,14 +485,14 @@ func TestRoundedPrices(t *testing.T) {
 	if got := ratesOf(t, cat, "databricks", "databricks-claude-3-7-sonnet", "", 10); got != rates12("2.99999", "2.99999", "2.99999", "2.99999", "15.00002", "15.00002", "0") {
 		t.Errorf("databricks rates %s", got)
 	}
-	if got := ratesOf(t, cat, "p", "q\nx", "", 10); got != rates12("1", "1", "1", "1", "0", "0", "0") {
+	if got := ratesOf(t, cat, "p", "q\"x", "", 10); got != rates12("1", "1", "1", "1", "0", "0", "0") {
 		t.Errorf("tiered rates %s", got)
 	}
 	y := string(res.YAML)
 	for _, line := range []string{
 		"#   databricks/databricks-claude-3-7-sonnet: input_cost_per_token 2.9999900000000002e-06 -> 2.99999, output_cost_per_token 1.5000020000000002e-05 -> 15.00002\n",
 		"#   half: input_cost_per_request 0.0000000000005 -> 0, input_cost_per_token 1.5e-18 -> 0.000000000002, output_cost_per_token 2.5e-18 -> 0.000000000002\n",
-		"#   \"q\\nx\": tiered_pricing[0].input_cost_per_token 1.0000000000000001e-06 -> 1\n",
+		"#   \"q\\\"x\": tiered_pricing[0].input_cost_per_token 1.0000000000000001e-06 -> 1\n",
 	} {
 		if !strings.Contains(y, line) {
 			t.Errorf("the header lacks %q:\n%s", line, y[:strings.Index(y, "source:")])
