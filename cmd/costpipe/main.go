@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
@@ -80,8 +81,40 @@ Every flag can also be set with the environment variable shown in its help.`,
 	for _, cmd := range app.Commands {
 		conn.attach(cmd, "")
 		setUsageErrors(cmd, "")
+		setEnvVars(cmd, "")
 	}
 	return app
+}
+
+// setEnvVars gives every visible flag of cmd and its subcommands that
+// declares no environment variable one named after its command and itself:
+// `reprice --dry-run` reads COSTPIPE_REPRICE_DRY_RUN. Flags shared by
+// several commands (the connection flags, --max-event-age, the query
+// flags) declare theirs, one name for all. path is the names of cmd's
+// parents.
+func setEnvVars(cmd *cli.Command, path string) {
+	path = strings.TrimSpace(path + " " + cmd.Name)
+	for _, f := range cmd.Flags {
+		v := reflect.ValueOf(f)
+		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+			continue
+		}
+		env, hidden := v.Elem().FieldByName("EnvVars"), v.Elem().FieldByName("Hidden")
+		if !env.IsValid() || env.Len() > 0 || !env.CanSet() || hidden.IsValid() && hidden.Bool() {
+			continue
+		}
+		env.Set(reflect.ValueOf([]string{envVarName(path, f.Names()[0])}))
+	}
+	for _, sub := range cmd.Subcommands {
+		setEnvVars(sub, path)
+	}
+}
+
+// envVarName is the environment variable setEnvVars gives flag name of the
+// command at path: COSTPIPE_, the path and the name in upper case, words
+// joined by '_'.
+func envVarName(path, name string) string {
+	return strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_").Replace("costpipe " + path + " " + name))
 }
 
 // setUsageErrors gives cmd and its subcommands that have none the one

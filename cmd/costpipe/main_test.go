@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +308,50 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	r = run(t, "", []string{"COSTPIPE_FLUSH_INTERVAL=abc"}, "aggregate")
 	if r.code != 2 || !strings.Contains(r.stderr, `"COSTPIPE_FLUSH_INTERVAL"`) || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("COSTPIPE_FLUSH_INTERVAL=abc aggregate: exit %d, stderr %q; want 2 and one line naming the variable", r.code, r.stderr)
+	}
+}
+
+// TestEveryFlagReadsAnEnvVar: the contract says every flag also reads an
+// environment variable. A flag shared by several commands reads one name
+// everywhere, and no name is read by two different flags.
+func TestEveryFlagReadsAnEnvVar(t *testing.T) {
+	app := newApp()
+	flagOf := map[string]string{} // env var → flag name
+	check := func(where string, fs []cli.Flag) {
+		for _, f := range fs {
+			v := reflect.ValueOf(f).Elem()
+			if h := v.FieldByName("Hidden"); h.IsValid() && h.Bool() {
+				continue
+			}
+			envs, _ := v.FieldByName("EnvVars").Interface().([]string)
+			if len(envs) == 0 {
+				t.Errorf("%s --%s reads no environment variable", where, f.Names()[0])
+			}
+			for _, e := range envs {
+				if prev, ok := flagOf[e]; ok && prev != f.Names()[0] {
+					t.Errorf("$%s is read by --%s and by %s --%s", e, prev, where, f.Names()[0])
+				}
+				flagOf[e] = f.Names()[0]
+			}
+		}
+	}
+	check("costpipe", app.Flags)
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			p := strings.TrimSpace(path + " " + c.Name)
+			check(p, c.Flags)
+			walk(p, c.Subcommands)
+		}
+	}
+	walk("", app.Commands)
+	if flagOf["COSTPIPE_REPRICE_DRY_RUN"] != "dry-run" {
+		t.Errorf("reprice --dry-run reads %v", flagOf)
+	}
+	// Read for real: a bad value in a derived variable is a usage error
+	// naming it.
+	r := run(t, "", []string{"COSTPIPE_PROBE_TIMEOUT=soon"}, "probe", "http://127.0.0.1:1/healthz")
+	if r.code != 2 || !strings.Contains(r.stderr, `"COSTPIPE_PROBE_TIMEOUT"`) {
+		t.Errorf("COSTPIPE_PROBE_TIMEOUT=soon probe: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
