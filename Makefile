@@ -24,7 +24,7 @@ vet: ## gofmt check and go vet.
 	$(GO) vet $(PKGS)
 
 .PHONY: deps
-deps: ## Install ClickHouse (Debian's 18.16) and kcat when missing (needs root then; a no-op otherwise).
+deps: ## Install what the tests and the demo need when missing: ClickHouse (Debian's 18.16), kcat, chromium, zookeeper, docker-compose, gcc (needs root then; a no-op otherwise).
 	scripts/install-deps.sh
 
 .PHONY: test

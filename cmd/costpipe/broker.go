@@ -12,7 +12,7 @@ import (
 func brokerCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "broker",
-		Usage: "run an embedded Kafka-protocol broker for development (in memory)",
+		Usage: "run an embedded Kafka-protocol broker for development (in memory, or kept under --data-dir)",
 		Description: `Runs franz-go's kfake, a Kafka wire-protocol broker kept in memory, on --listen,
 with the events topic (--topic) and its DLQ (--topic + ".dlq") created with
 --partitions partitions. Any Kafka client (franz-go, kcat, librdkafka) can use it.

@@ -78,7 +78,7 @@ func secureStringFlagSpecs() []cli.StringFlag {
 func secureBoolFlagSpecs() []cli.BoolFlag {
 	return []cli.BoolFlag{
 		{Name: "kafka-tls", EnvVars: []string{"COSTPIPE_KAFKA_TLS"},
-			Usage: "connect to Kafka over TLS, verifying the brokers' certificates (any --kafka-*-file or --kafka-server-name implies it)"},
+			Usage: "connect to Kafka over TLS, verifying the brokers' certificates (--kafka-ca-file, --kafka-cert-file, --kafka-key-file or --kafka-server-name implies it; SASL does not)"},
 		{Name: "kafka-tls-insecure-skip-verify", EnvVars: []string{"COSTPIPE_KAFKA_TLS_INSECURE_SKIP_VERIFY"},
 			Usage: "accept any Kafka broker certificate: encrypted but NOT authenticated; tests and emergencies only"},
 	}

@@ -38,7 +38,7 @@ func ExplainClickHouse(err error, secure bool) error {
 	}
 	h := DefaultClickHouseHints()
 	if e := explainTLS(err, hints{what: "clickhouse", caFile: h.CAFile, serverName: "tls_server_name=NAME in the DSN",
-		clientCert: h.CertFile + " and " + h.KeyFile, noTLS: "drop secure=true from the DSN"}); e != nil {
+		clientCert: h.CertFile + " and " + h.KeyFile, noTLS: "drop secure=true from the DSN (and " + h.CAFile + ", which turns TLS on too)"}); e != nil {
 		return e
 	}
 	var ex *clickhouse.Exception
