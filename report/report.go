@@ -115,6 +115,11 @@ func ParseTimeRange(p Params, now time.Time) (from, to time.Time, err error) {
 		if from, err = ParseTime(s); err != nil {
 			return from, to, paramErr("from", "invalid %s: %v", p.Name("from"), err)
 		}
+		// Nothing is older than 1970 (event times start there), and Go's
+		// zero time, 0001-01-01, would read as no start at all.
+		if epoch := time.Unix(0, 0).UTC(); from.Before(epoch) {
+			from = epoch
+		}
 	} else {
 		since := p.Value("since")
 		if since == "" {

@@ -266,6 +266,11 @@ func (d *Decoder) timestampValue(data []byte, i int) (time.Time, int, error) {
 			return time.Time{}, next, &FieldError{Field: "timestamp", Value: errValue(s),
 				Reason: `must be an RFC 3339 date-time such as "2025-01-02T15:04:05.123Z" or integer unix milliseconds`}
 		}
+		if t.IsZero() {
+			// 0001-01-01T00:00:00Z is Go's zero time, which Validate
+			// would call missing.
+			return time.Time{}, next, &FieldError{Field: "timestamp", Value: errValue(s), Reason: "outside years 1970–9999"}
+		}
 		return t, next, nil
 	case c == '-' || c-'0' <= 9:
 		ms, next, reason, err := intValue(data, i)

@@ -384,6 +384,8 @@ func TestDecodeFieldErrors(t *testing.T) {
 		{"timestamp millis huge", ev(`,"timestamp":1e30`), "timestamp", "1e30", ""},
 		{"timestamp null", ev(`,"timestamp":null`), "timestamp", "", `invalid field "timestamp": required`},
 		{"timestamp before 1970", ev(`,"timestamp":"1969-12-31T23:59:59Z"`), "timestamp", "1969-12-31T23:59:59Z", `invalid field "timestamp" = "1969-12-31T23:59:59Z": outside years 1970–9999`},
+		{"timestamp at Go's zero time", ev(`,"timestamp":"0001-01-01T00:00:00Z"`), "timestamp", "0001-01-01T00:00:00Z", `invalid field "timestamp" = "0001-01-01T00:00:00Z": outside years 1970–9999`},
+		{"timestamp at Go's zero time with an offset", ev(`,"timestamp":"0001-01-01T01:00:00+01:00"`), "timestamp", "0001-01-01T01:00:00+01:00", ""},
 		{"required missing", `{"event_id":"e1","timestamp":1,"provider":"p","model":"m","status":"ok"}`, "tenant", "", `invalid field "tenant": required and must not be empty`},
 		{"required null", ev(`,"model":null`), "model", "", ""},
 		{"invalid UTF-8 in tenant", ev(",\"tenant\":\"a\xffb\""), "tenant", "a\xffb", `invalid field "tenant" = "a\xffb": not valid UTF-8 at byte 1`},
