@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -155,8 +156,28 @@ func (es Errors) Error() string {
 
 // ParseConfig parses and validates a rules file. file names it in errors.
 // Every problem found is reported (an Errors, each with line and column),
-// not only the first.
+// not only the first. It reads no other file: a receiver's url_file and
+// secrets_file are only named (LoadConfig reads them).
 func ParseConfig(file string, data []byte) (*Config, error) {
+	return parseConfig(file, data, false)
+}
+
+// LoadConfig reads the rules file named file and parses it as ParseConfig
+// does, and reads every receiver's url_file and secrets_file as `alerts
+// run` needs them (notify.ReceiverConfig.ReadFiles): a file that is
+// missing, a directory, empty, or holds a URL or secret the receiver would
+// refuse is an Error at its field, among the file's other errors. The
+// receivers come back with the URL and secrets in place of the files. An
+// unreadable rules file is a plain error.
+func LoadConfig(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read rules file: %w", err)
+	}
+	return parseConfig(file, data, true)
+}
+
+func parseConfig(file string, data []byte, readFiles bool) (*Config, error) {
 	p := &parser{file: file}
 	if len(data) > MaxFileBytes {
 		return nil, Errors{{File: file, Line: 1, Column: 1, Msg: fmt.Sprintf("file has %d bytes, more than the %d accepted", len(data), MaxFileBytes)}}
@@ -191,6 +212,8 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			}
 		}
 	}
+	// receivers are the names of the receivers defined, valid or not: a
+	// rule notifying an invalid one is not a second error.
 	receivers := map[string]bool{}
 	if n := fields["receivers"]; n != nil {
 		if p.kind(n, yaml.SequenceNode, "receivers", "a list of receivers") {
@@ -200,6 +223,14 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 					p.errorf(item, "a receiver must be a mapping with name and type")
 					continue
 				}
+				name := receiverName(item)
+				if receivers[name] {
+					p.errorf(item, "receiver %q is defined twice", name)
+					continue
+				}
+				if name != "" {
+					receivers[name] = true
+				}
 				if err := item.Decode(&rc); err != nil {
 					line, col, msg := yamlErrorPos(err)
 					if line == 0 {
@@ -208,15 +239,16 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 					p.errs = append(p.errs, &Error{File: file, Line: line, Column: col, Msg: "receiver: " + msg})
 					continue
 				}
-				if err := rc.Validate(); err != nil {
-					p.errorf(item, "receiver %q: %v", rc.Name, err)
+				var err error
+				if readFiles {
+					rc, err = rc.ReadFiles()
+				} else {
+					err = rc.Validate()
+				}
+				if err != nil {
+					p.receiverError(item, err)
 					continue
 				}
-				if receivers[rc.Name] {
-					p.errorf(item, "receiver %q is defined twice", rc.Name)
-					continue
-				}
-				receivers[rc.Name] = true
 				cfg.Receivers = append(cfg.Receivers, rc)
 			}
 		}
@@ -259,6 +291,41 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		return nil, p.errs
 	}
 	return cfg, nil
+}
+
+// receiverName is the name: of a receiver's mapping, or "".
+func receiverName(item *yaml.Node) string {
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		if k, v := item.Content[i], item.Content[i+1]; k.Value == "name" && v.Kind == yaml.ScalarNode {
+			return v.Value
+		}
+	}
+	return ""
+}
+
+// receiverError reports a receiver's configuration error (it names the
+// receiver) at the field it is about when the file has that field
+// (notify.FieldError: "secrets_file", "secrets[1]"), else at the receiver.
+func (p *parser) receiverError(item *yaml.Node, err error) {
+	at := item
+	var fe *notify.FieldError
+	if errors.As(err, &fe) {
+		field, idx := fe.Field, -1
+		if i := strings.IndexByte(field, '['); i > 0 && strings.HasSuffix(field, "]") {
+			if n, err := strconv.Atoi(field[i+1 : len(field)-1]); err == nil {
+				field, idx = field[:i], n
+			}
+		}
+		for i := 0; i+1 < len(item.Content); i += 2 {
+			if k, v := item.Content[i], item.Content[i+1]; k.Value == field {
+				at = v
+				if idx >= 0 && v.Kind == yaml.SequenceNode && idx < len(v.Content) {
+					at = v.Content[idx]
+				}
+			}
+		}
+	}
+	p.errorf(at, "%v", err)
 }
 
 // Rule returns the rule named name, or nil.

@@ -3,6 +3,7 @@ package alerts
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +199,96 @@ func TestDocsRulesParse(t *testing.T) {
 	if n < 9 {
 		t.Errorf("%d rule examples in docs/alerts.md, want one of every kind (9 with the SLO forms)", n)
 	}
+}
+
+// A receiver's error names it once, at the field it is about, and a rule
+// notifying that (defined but invalid) receiver is not a second error.
+func TestReceiverErrorsOnceAtTheField(t *testing.T) {
+	src := "receivers:\n  - name: wh3\n    type: webhook\n    url: ftp://hooks.example.com/x\n    secrets: [whsec_x]\n" +
+		"rules:\n  - {name: u, kind: unpriced, notify: [wh3]}\n  - {name: v, kind: unpriced, notify: [nope]}\n"
+	_, err := ParseConfig("r.yaml", []byte(src))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 2 {
+		t.Fatalf("want 2 errors, got %v", err)
+	}
+	if got, want := es[0].Error(), `r.yaml:4:10: receiver "wh3": url: scheme "ftp": want http or https`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got, want := es[1].Error(), `r.yaml:8:5: rule "v" notifies "nope", which is not among the receivers`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// An element of a list is pointed at.
+	_, err = ParseConfig("r.yaml", []byte("receivers:\n  - name: w\n    type: webhook\n    url: https://h.example\n    secrets: [whsec_dGVzdA==, whsec_x]\nrules: []\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), `r.yaml:5:15: receiver "w": secrets[0]: cannot parse webhook secret`) {
+		t.Errorf("got %v", err)
+	}
+}
+
+// LoadConfig reads the receivers' files as `alerts run` does, so `alerts
+// check` reports what run would refuse, at the field; ParseConfig (alerts
+// test, backtest) does not read them.
+func TestLoadConfigReadsReceiverFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	good := write("good-secrets", "# dev\nwhsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+	noPrefix := write("no-prefix", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+	slackURL := write("slack-url", "https://hooks.slack.com/services/T0/B0/X\n")
+	rules := func(secrets, url string) string {
+		return write("rules.yaml", "receivers:\n"+
+			"  - name: wh\n    type: webhook\n    url: https://hooks.example.com/x\n    secrets_file: "+secrets+"\n"+
+			"  - name: team\n    type: slack\n    url_file: "+url+"\n"+
+			"rules:\n  - {name: u, kind: unpriced, notify: [wh, team]}\n")
+	}
+	f := rules(good, slackURL)
+	cfg, err := LoadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Receivers; len(r) != 2 || r[0].SecretsFile != "" || len(r[0].Secrets) != 1 || r[1].URL != "https://hooks.slack.com/services/T0/B0/X" {
+		t.Errorf("receivers %+v", r)
+	}
+	for _, tc := range []struct {
+		name, secrets, url string
+		want               []string
+	}{
+		{"missing secrets_file", filepath.Join(dir, "nope"), slackURL, []string{`:5:19: receiver "wh": secrets_file: cannot read: open ` + filepath.Join(dir, "nope")}},
+		{"secret without whsec_", noPrefix, slackURL, []string{`:5:19: receiver "wh": secrets_file: "` + noPrefix + `", line 1: cannot parse webhook secret: it must start with "whsec_"`}},
+		{"url_file a directory", good, dir, []string{`:8:15: receiver "team": url_file: cannot read: read ` + dir + `: is a directory`}},
+		{"both", filepath.Join(dir, "nope"), filepath.Join(dir, "nope"), []string{`:5:19: receiver "wh": secrets_file: cannot read`, `:8:15: receiver "team": url_file: cannot read`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := rules(tc.secrets, tc.url)
+			if _, err := ParseConfig(f, mustRead(t, f)); err != nil {
+				t.Fatalf("ParseConfig reads no receiver file, but: %v", err)
+			}
+			_, err := LoadConfig(f)
+			var es Errors
+			if !errors.As(err, &es) || len(es) != len(tc.want) {
+				t.Fatalf("LoadConfig = %v, want %d error(s)", err, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(es[i].Error(), f+w) {
+					t.Errorf("error %d:\n got %s\nwant %s…", i, es[i], f+w)
+				}
+			}
+		})
+	}
+	if _, err := LoadConfig(filepath.Join(dir, "none.yaml")); err == nil || !strings.Contains(err.Error(), "cannot read rules file") {
+		t.Errorf("missing rules file: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, f string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -61,15 +61,28 @@ type ReceiverConfig struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
+// FieldError is what is wrong with one field of a receiver's
+// configuration: "receiver NAME: FIELD: message". Field is the YAML name,
+// with an index for an element of a list ("secrets[1]"), so a rules
+// file's parser can point at it.
+type FieldError struct {
+	Receiver, Field, Msg string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("receiver %q: %s: %s", e.Receiver, e.Field, e.Msg)
+}
+
 // Validate checks the configuration without reading files or the network,
-// and says which field is wrong and why. Errors never quote a secret or a
-// Slack URL.
+// and says which field is wrong and why (a *FieldError, but for a missing
+// or invalid name). Errors never quote a secret or a Slack URL. ReadFiles
+// checks what url_file and secrets_file hold.
 func (c ReceiverConfig) Validate() error {
 	if err := validateName(c.Name); err != nil {
 		return err
 	}
 	fail := func(field, format string, args ...any) error {
-		return fmt.Errorf("receiver %q: %s: %s", c.Name, field, fmt.Sprintf(format, args...))
+		return &FieldError{Receiver: c.Name, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
 	if c.Timeout < 0 || c.Timeout > MaxTimeout {
 		return fail("timeout", "%s is out of range: want 0 (the dispatcher's) to %s", c.Timeout, MaxTimeout)
@@ -253,8 +266,8 @@ type Deps struct {
 	Clock func() time.Time
 }
 
-// Build validates every configuration, reads url_file and secrets_file, and
-// returns the receivers in order. Names must be unique.
+// Build validates every configuration, reads url_file and secrets_file
+// (ReadFiles), and returns the receivers in order. Names must be unique.
 func Build(cfgs []ReceiverConfig, deps Deps) ([]Receiver, error) {
 	seen := make(map[string]bool, len(cfgs))
 	out := make([]Receiver, 0, len(cfgs))
@@ -275,29 +288,54 @@ func Build(cfgs []ReceiverConfig, deps Deps) ([]Receiver, error) {
 	return out, nil
 }
 
-func build(c ReceiverConfig, deps Deps) (Receiver, error) {
+// ReadFiles returns c, valid (Validate), with the URL of its url_file and
+// the secrets of its secrets_file in place of the files, read now. Its
+// errors are *FieldErrors of the field naming the file: one that cannot be
+// read (missing, a directory), is empty, or holds a URL or secret that
+// url or secrets would refuse. They never quote a secret or a URL.
+func (c ReceiverConfig) ReadFiles() (ReceiverConfig, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	fail := func(field, format string, args ...any) (ReceiverConfig, error) {
+		return c, &FieldError{Receiver: c.Name, Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
 	if c.URLFile != "" {
 		raw, err := os.ReadFile(c.URLFile)
 		if err != nil {
-			return nil, fmt.Errorf("receiver %q: url_file: cannot read: %w", c.Name, err)
+			return fail("url_file", "cannot read: %v", err)
 		}
-		c.URL = strings.TrimSpace(string(raw))
-		if c.URL == "" {
-			return nil, fmt.Errorf("receiver %q: url_file: %q is empty", c.Name, c.URLFile)
+		u := strings.TrimSpace(string(raw))
+		if u == "" {
+			return fail("url_file", "%q is empty", c.URLFile)
 		}
-		if err := checkURL(c.URL); err != nil {
-			return nil, fmt.Errorf("receiver %q: url_file: the URL in %q: %w", c.Name, c.URLFile, err)
+		if err := checkURL(u); err != nil {
+			return fail("url_file", "the URL in %q: %v", c.URLFile, err)
 		}
+		c.URL, c.URLFile = u, ""
 	}
 	if c.SecretsFile != "" {
-		secrets, err := readSecrets(c.SecretsFile)
+		secrets, lines, err := readSecrets(c.SecretsFile)
 		if err != nil {
-			return nil, fmt.Errorf("receiver %q: secrets_file: %w", c.Name, err)
+			return fail("secrets_file", "%v", err)
+		}
+		if len(secrets) > MaxSecrets {
+			return fail("secrets_file", "%q holds %d secrets, at most %d (the current and, while rotating, the previous one)", c.SecretsFile, len(secrets), MaxSecrets)
+		}
+		for i, sec := range secrets {
+			if _, err := ParseSecret(sec); err != nil {
+				return fail("secrets_file", "%q, line %d: %v", c.SecretsFile, lines[i], err)
+			}
 		}
 		c.Secrets, c.SecretsFile = secrets, ""
-		if err := c.Validate(); err != nil {
-			return nil, fmt.Errorf("%w (secrets read from the secrets_file)", err)
-		}
+	}
+	return c, nil
+}
+
+func build(c ReceiverConfig, deps Deps) (Receiver, error) {
+	c, err := c.ReadFiles()
+	if err != nil {
+		return nil, err
 	}
 	switch c.Type {
 	case TypeWebhook:
@@ -311,22 +349,22 @@ func build(c ReceiverConfig, deps Deps) (Receiver, error) {
 	}
 }
 
-// readSecrets reads one secret per line, skipping blank and # lines.
-func readSecrets(path string) ([]string, error) {
+// readSecrets reads one secret per line, skipping blank and # lines, and
+// returns the secrets with their line numbers.
+func readSecrets(path string) (secrets []string, lines []int, err error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read: %w", err)
+		return nil, nil, fmt.Errorf("cannot read: %w", err)
 	}
-	var out []string
-	for _, line := range strings.Split(string(raw), "\n") {
+	for i, line := range strings.Split(string(raw), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		out = append(out, line)
+		secrets, lines = append(secrets, line), append(lines, i+1)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%q holds no secret", path)
+	if len(secrets) == 0 {
+		return nil, nil, fmt.Errorf("%q holds no secret", path)
 	}
-	return out, nil
+	return secrets, lines, nil
 }

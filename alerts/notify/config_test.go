@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,7 +185,7 @@ func TestBuildErrors(t *testing.T) {
 		{"empty url file", []ReceiverConfig{{Name: "s", Type: TypeSlack, URLFile: blank}}, "is empty"},
 		{"bad url in file", []ReceiverConfig{{Name: "s", Type: TypeSlack, URLFile: badURL}}, "url_file: the URL in"},
 		{"no secret in file", []ReceiverConfig{{Name: "h", Type: TypeWebhook, URL: "https://x.example", SecretsFile: empty}}, "holds no secret"},
-		{"bad secret in file", []ReceiverConfig{{Name: "h", Type: TypeWebhook, URL: "https://x.example", SecretsFile: badSecret}}, "secrets[0]: cannot parse webhook secret"},
+		{"bad secret in file", []ReceiverConfig{{Name: "h", Type: TypeWebhook, URL: "https://x.example", SecretsFile: badSecret}}, `secrets_file: "` + badSecret + `", line 1: cannot parse webhook secret`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Build(tc.cfgs, Deps{})
@@ -239,4 +240,56 @@ func FuzzReceiverConfigValidate(f *testing.F) {
 			t.Fatalf("Build = %v", rs)
 		}
 	})
+}
+
+// ReadFiles puts what url_file and secrets_file hold in place of the files,
+// and its errors are FieldErrors of the file's field, for a rules file's
+// position: a directory, a missing file, a secret without whsec_.
+func TestReadFiles(t *testing.T) {
+	dir := t.TempDir()
+	secrets := filepath.Join(dir, "secrets")
+	_ = os.WriteFile(secrets, []byte("# rotated 2026-03\n"+testSecret1+"\n\n"+testSecret2+"\n"), 0o600)
+	noPrefix := filepath.Join(dir, "no-prefix")
+	_ = os.WriteFile(noPrefix, []byte("# the current one\n"+strings.TrimPrefix(testSecret1, SecretPrefix)+"\n"), 0o600)
+	three := filepath.Join(dir, "three")
+	_ = os.WriteFile(three, []byte(testSecret1+"\n"+testSecret2+"\n"+testSecret1+"\n"), 0o600)
+	urlFile := filepath.Join(dir, "url")
+	_ = os.WriteFile(urlFile, []byte(" https://hooks.slack.com/services/T0/B0/SECRETPATH\n"), 0o600)
+
+	got, err := ReceiverConfig{Name: "h", Type: TypeWebhook, URLFile: urlFile, SecretsFile: secrets}.ReadFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.URL != "https://hooks.slack.com/services/T0/B0/SECRETPATH" || got.URLFile != "" || got.SecretsFile != "" ||
+		len(got.Secrets) != 2 || got.Secrets[1] != testSecret2 {
+		t.Errorf("ReadFiles = %+v", got)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("the result does not validate: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		c     ReceiverConfig
+		field string
+		want  string
+	}{
+		{"url_file a directory", ReceiverConfig{Name: "s", Type: TypeSlack, URLFile: dir}, "url_file", "is a directory"},
+		{"url_file missing", ReceiverConfig{Name: "s", Type: TypeSlack, URLFile: filepath.Join(dir, "nope")}, "url_file", "no such file"},
+		{"secrets_file missing", ReceiverConfig{Name: "h", Type: TypeWebhook, URL: "https://x.example", SecretsFile: filepath.Join(dir, "nope")}, "secrets_file", "no such file"},
+		{"secret without whsec_", ReceiverConfig{Name: "h", Type: TypeWebhook, URL: "https://x.example", SecretsFile: noPrefix}, "secrets_file",
+			`"` + noPrefix + `", line 2: cannot parse webhook secret: it must start with "whsec_"`},
+		{"three secrets", ReceiverConfig{Name: "h", Type: TypeWebhook, URL: "https://x.example", SecretsFile: three}, "secrets_file", "holds 3 secrets, at most 2"},
+		{"invalid inline", ReceiverConfig{Name: "h", Type: TypeWebhook, URL: "ftp://x.example", SecretsFile: secrets}, "url", `scheme "ftp"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.c.ReadFiles()
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || fe.Receiver != tc.c.Name || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ReadFiles = %v, want a FieldError of %s with %q", err, tc.field, tc.want)
+			}
+			if strings.Contains(err.Error(), strings.TrimPrefix(testSecret1, SecretPrefix)) {
+				t.Errorf("error quotes a secret: %v", err)
+			}
+		})
+	}
 }

@@ -34,14 +34,16 @@ func alertsCheckCommand() *cli.Command {
 		Name:      "check",
 		Usage:     "validate a rules file: every error as FILE:LINE:COL: message, exit 1",
 		ArgsUsage: "FILE",
-		Description: `Parses the rules file as ` + "`alerts run`" + ` would, without connecting anywhere, and
-prints every problem found (not only the first) as FILE:LINE:COL: message on stderr
-(exit 1), or a summary of the rules on stdout (exit 0).`,
+		Description: `Parses the rules file as ` + "`alerts run`" + ` would, without connecting anywhere: reads
+every receiver's url_file and secrets_file too (a missing file, a directory, a secret
+without whsec_ fail here as they would fail run), and prints every problem found (not
+only the first) as FILE:LINE:COL: message on stderr (exit 1), or a summary of the rules
+on stdout (exit 0).`,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return &exitError{code: 2, msg: "alerts check takes one rules FILE"}
 			}
-			cfg, err := loadRules(c.Args().First())
+			cfg, err := loadRules(c.Args().First(), true)
 			if err != nil {
 				return err
 			}
@@ -54,14 +56,22 @@ prints every problem found (not only the first) as FILE:LINE:COL: message on std
 	}
 }
 
-// loadRules reads and parses a rules file; the errors are printed one per
-// line (FILE:LINE:COL: message) and exit 1.
-func loadRules(file string) (*alerts.Config, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, &exitError{code: 1, msg: fmt.Sprintf("cannot read rules file: %v", err)}
+// loadRules reads and parses a rules file, with receiverFiles its
+// receivers' url_file and secrets_file too (alerts.LoadConfig: what run
+// needs); the errors are printed one per line (FILE:LINE:COL: message) and
+// exit 1.
+func loadRules(file string, receiverFiles bool) (*alerts.Config, error) {
+	var cfg *alerts.Config
+	var err error
+	if receiverFiles {
+		cfg, err = alerts.LoadConfig(file)
+	} else {
+		var data []byte
+		if data, err = os.ReadFile(file); err != nil {
+			return nil, &exitError{code: 1, msg: fmt.Sprintf("cannot read rules file: %v", err)}
+		}
+		cfg, err = alerts.ParseConfig(file, data)
 	}
-	cfg, err := alerts.ParseConfig(file, data)
 	if err != nil {
 		var es alerts.Errors
 		if errors.As(err, &es) {

@@ -4,12 +4,24 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
 
 func TestAlertsCheck(t *testing.T) {
-	r := run(t, "", nil, "alerts", "check", "../../docs/alerts-example.yaml")
+	// The example's receivers read /etc/costpipe/webhook-secrets and
+	// slack-url: here, files of a temporary directory.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "webhook-secrets"), []byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "slack-url"), []byte("https://hooks.slack.com/services/T0/B0/X\n"), 0o600)
+	example, err := os.ReadFile("../../docs/alerts-example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := filepath.Join(dir, "alerts-example.yaml")
+	os.WriteFile(rules, []byte(strings.ReplaceAll(string(example), "/etc/costpipe/", dir+"/")), 0o644)
+	r := run(t, "", nil, "alerts", "check", rules)
 	if r.code != 0 || !strings.Contains(r.stdout, "9 rule(s), 4 receiver(s)") {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -18,6 +30,35 @@ func TestAlertsCheck(t *testing.T) {
 	r = run(t, "", nil, "alerts", "check", bad)
 	if r.code != 1 || !strings.Contains(r.stderr, bad+`:4:17: cannot parse amount_usd "lots"`) || !strings.Contains(r.stderr, bad+`:6:11: unknown rule kind "nope"`) {
 		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// alerts check reads the receivers' files as alerts run does, and both
+// report what is wrong with them at FILE:LINE:COL, once per receiver.
+func TestAlertsCheckReadsReceiverFiles(t *testing.T) {
+	dir := t.TempDir()
+	noPrefix := filepath.Join(dir, "no-prefix")
+	os.WriteFile(noPrefix, []byte("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"), 0o600)
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte("receivers:\n"+
+		"  - name: wh\n    type: webhook\n    url: https://hooks.example.com/x\n    secrets_file: "+noPrefix+"\n"+
+		"  - name: team\n    type: slack\n    url_file: "+dir+"\n"+
+		"  - name: wh3\n    type: webhook\n    url: https://hooks.example.com/x\n    secrets_file: "+filepath.Join(dir, "missing")+"\n"+
+		"rules:\n  - {name: u, kind: unpriced, notify: [wh, team, wh3]}\n"), 0o644)
+	want := []string{
+		rules + `:5:19: receiver "wh": secrets_file: "` + noPrefix + `", line 1: cannot parse webhook secret: it must start with "whsec_" (Standard Webhooks form whsec_<base64>)`,
+		rules + `:8:15: receiver "team": url_file: cannot read: read ` + dir + `: is a directory`,
+		rules + `:12:19: receiver "wh3": secrets_file: cannot read: open ` + filepath.Join(dir, "missing") + `: no such file or directory`,
+		"costpipe: " + rules + ": 3 error(s)",
+	}
+	for _, args := range [][]string{
+		{"alerts", "check", rules},
+		{"--clickhouse", "clickhouse://127.0.0.1:1/costpipe", "alerts", "run", "--rules", rules, "--metrics-listen", "no:such:address"},
+	} {
+		r := run(t, "", nil, args...)
+		if got := strings.Split(strings.TrimSpace(r.stderr), "\n"); r.code != 1 || !slices.Equal(got, want) {
+			t.Errorf("%v: exit %d, want 1 and\n%s\ngot\n%s", args, r.code, strings.Join(want, "\n"), r.stderr)
+		}
 	}
 }
 

@@ -90,7 +90,7 @@ func runAlerts(c *cli.Context) error {
 	if c.IsSet("interval") && iv < alerts.MinInterval {
 		return &exitError{code: 2, msg: fmt.Sprintf("invalid --interval %s: want at least %s, as the rules file's interval: (every evaluation queries ClickHouse)", iv, alerts.MinInterval)}
 	}
-	cfg, err := loadRules(c.String("rules"))
+	cfg, err := loadRules(c.String("rules"), true) // the receivers' files too: errors at FILE:LINE:COL before connecting
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ Example:
 }
 
 func runAlertsBacktest(c *cli.Context) error {
-	cfg, err := loadRules(c.String("rules"))
+	cfg, err := loadRules(c.String("rules"), false) // nothing is sent: the receivers' files are not needed
 	if err != nil {
 		return err
 	}
