@@ -78,6 +78,12 @@ Every flag can also be set with the environment variable shown in its help.`,
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}
 	app.OnUsageError = usageErrorOf("")
+	// Every command's --log-level is checked, including those that log
+	// nothing at info level (query accepted any value).
+	app.Before = func(c *cli.Context) error {
+		_, err := logger(c)
+		return err
+	}
 	for _, cmd := range app.Commands {
 		conn.attach(cmd, "")
 		setUsageErrors(cmd, "")

@@ -305,6 +305,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	if want := `costpipe: invalid value "abc" for flag --shutdown-timeout: parse error (see costpipe ingest --help)` + "\n"; r.code != 2 || r.stderr != want {
 		t.Errorf("ingest --shutdown-timeout abc: exit %d, stderr %q; want 2 and %q", r.code, r.stderr, want)
 	}
+	r = run(t, "", []string{"COSTPIPE_LOG_LEVEL=verbose"}, "query", "usage")
+	if want := `costpipe: invalid --log-level "verbose": want debug, info, warn or error` + "\n"; r.code != 2 || r.stderr != want {
+		t.Errorf("COSTPIPE_LOG_LEVEL=verbose query usage: exit %d, stderr %q; want 2 and %q", r.code, r.stderr, want)
+	}
 	r = run(t, "", []string{"COSTPIPE_FLUSH_INTERVAL=abc"}, "aggregate")
 	if r.code != 2 || !strings.Contains(r.stderr, `"COSTPIPE_FLUSH_INTERVAL"`) || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("COSTPIPE_FLUSH_INTERVAL=abc aggregate: exit %d, stderr %q; want 2 and one line naming the variable", r.code, r.stderr)

@@ -323,6 +323,9 @@ func parseUsageFlags(c *cli.Context, now time.Time) (report.Usage, render.Format
 			if !ok || from == "" || to == "" {
 				return req, format, fmt.Errorf("invalid --map-model %q: want OLD=NEW (model names)", m)
 			}
+			if prev, dup := req.Query.MapModel[from]; dup && prev != to {
+				return req, format, fmt.Errorf("invalid --map-model %q: %s is already mapped to %s", m, from, prev)
+			}
 			req.Query.MapModel[from] = to
 		}
 	}

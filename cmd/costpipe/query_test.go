@@ -295,6 +295,7 @@ func TestQueryUsageBadFlags(t *testing.T) {
 		{[]string{"--granularity", "week"}, `unknown granularity "week"`},
 		{[]string{"--nope"}, "flag provided but not defined: --nope"},
 		{[]string{"stray"}, `query usage takes no arguments, got "stray"`},
+		{[]string{"--reprice", "default", "--map-model", "gpt=gpt-4o", "--map-model", "gpt=o1"}, `invalid --map-model "gpt=o1": gpt is already mapped to gpt-4o`},
 	} {
 		args := append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/none", "query", "usage"}, tc.args...)
 		r := run(t, "", nil, args...)
