@@ -7,6 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"gopkg.in/yaml.v3"
+
+	"github.com/costpipe/costpipe/alerts"
+	"github.com/costpipe/costpipe/alerts/notify"
 )
 
 func TestAlertsCheck(t *testing.T) {
@@ -208,5 +214,117 @@ func TestAlertsRunIntervalAtLeastASecond(t *testing.T) {
 	r = run(t, "", nil, args("--interval", "1s")...)
 	if strings.Contains(r.stderr, "invalid --interval") || !strings.Contains(r.stderr, "cannot listen on --metrics-listen") {
 		t.Errorf("--interval 1s: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestComposeAlertsRulesLoad: the rules file docker-compose.yml's alerts
+// service runs passes alerts run's loading (alerts.LoadConfig: the
+// receivers' url_file and secrets_file read) and its receivers build, with
+// exactly the files the service mounts (defaults of the ${VAR:-default}
+// sources) placed at their container paths under a temporary root, each
+// readable by the image's non-root user. Without them the service exits 1
+// at start and restart-loops.
+func TestComposeAlertsRulesLoad(t *testing.T) {
+	const repo = "../.."
+	data, err := os.ReadFile(filepath.Join(repo, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+			Volumes []string `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(data, &compose); err != nil {
+		t.Fatal(err)
+	}
+	svc, ok := compose.Services["alerts"]
+	if !ok {
+		t.Fatal("docker-compose.yml has no alerts service")
+	}
+	i := slices.Index(svc.Command, "--rules")
+	if len(svc.Command) < 2 || svc.Command[0] != "alerts" || svc.Command[1] != "run" || i < 0 || i+1 >= len(svc.Command) {
+		t.Fatalf("the alerts service's command %q is not alerts run --rules FILE", svc.Command)
+	}
+	rulesPath := svc.Command[i+1]
+
+	// Mounts: host path (a ${VAR:-default} source takes its default) to
+	// container path, copied under root.
+	root := t.TempDir()
+	mounted := map[string]string{} // container path → path under root
+	def := regexp.MustCompile(`^\$\{[A-Z0-9_]+:-([^}]*)\}$`)
+	for _, v := range svc.Volumes {
+		// SOURCE:TARGET[:MODE], where SOURCE may be ${VAR:-default}.
+		cut := strings.IndexByte(v, ':')
+		if strings.HasPrefix(v, "${") {
+			cut = strings.IndexByte(v, '}') + 1
+		}
+		if cut <= 0 || cut >= len(v) || v[cut] != ':' {
+			t.Fatalf("cannot read volume %q", v)
+		}
+		dst, _, _ := strings.Cut(v[cut+1:], ":")
+		src := v[:cut]
+		if m := def.FindStringSubmatch(src); m != nil {
+			src = m[1]
+		}
+		if !strings.HasPrefix(src, "./") {
+			continue // a named volume
+		}
+		b, err := os.ReadFile(filepath.Join(repo, src))
+		if err != nil {
+			t.Fatalf("volume %q: %v", v, err)
+		}
+		if fi, _ := os.Stat(filepath.Join(repo, src)); fi.Mode().Perm()&0o004 == 0 {
+			t.Errorf("volume %q: %s is not readable by others (the image runs as nonroot)", v, src)
+		}
+		at := filepath.Join(root, dst)
+		os.MkdirAll(filepath.Dir(at), 0o755)
+		if err := os.WriteFile(at, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mounted[dst] = at
+	}
+	rulesAt, ok := mounted[rulesPath]
+	if !ok {
+		t.Fatalf("--rules %s is not mounted: volumes %q", rulesPath, svc.Volumes)
+	}
+	rules, err := os.ReadFile(rulesAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every file a receiver reads must be mounted; its path in the rules
+	// becomes the copy's under root.
+	parsed, err := alerts.ParseConfig(rulesPath, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(rules)
+	for _, rc := range parsed.Receivers {
+		for _, f := range []string{rc.URLFile, rc.SecretsFile} {
+			if f == "" {
+				continue
+			}
+			at, ok := mounted[f]
+			if !ok {
+				t.Errorf("receiver %q reads %s, which the alerts service does not mount", rc.Name, f)
+				continue
+			}
+			text = strings.ReplaceAll(text, f, at)
+		}
+	}
+	rewritten := filepath.Join(root, "rules-as-mounted.yaml")
+	os.WriteFile(rewritten, []byte(text), 0o644)
+	cfg, err := loadRules(rewritten, true)
+	if err != nil {
+		t.Fatalf("alerts run would not start on the mounted rules: %v", err)
+	}
+	kafka, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kafka.Close()
+	if _, err := notify.Build(cfg.Receivers, notify.Deps{Kafka: kafka}); err != nil {
+		t.Fatalf("alerts run could not build the mounted rules' receivers: %v", err)
 	}
 }
