@@ -159,6 +159,7 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 		kgo.AllowAutoTopicCreation(), // the DLQ topic, where the cluster allows it
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.WithPools(new(recordPool)),
+		kgo.WithHooks(&connLog{log: opts.Logger, now: opts.Now}),
 	}
 	if opts.InstanceID != "" {
 		kopts = append(kopts, kgo.InstanceID(opts.InstanceID))

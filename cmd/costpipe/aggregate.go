@@ -143,6 +143,11 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 		return nil, &exitError{code: 2, msg: "invalid aggregate options: " + err.Error()}
 	}
 	insertTimeout := c.Duration("insert-timeout")
+	if insertTimeout < time.Second {
+		// Checked here too, to name the flag: the pipeline checks it when
+		// ClickHouse has been reached.
+		return nil, &exitError{code: 2, msg: fmt.Sprintf("invalid --insert-timeout %s: want at least 1s", insertTimeout)}
+	}
 	if insertTimeout+copts.FlushTimeoutOnRebalance >= copts.RebalanceTimeout {
 		// An insert started just before the rebalance deadline must end
 		// before the group gives the partitions to another member.

@@ -13,6 +13,7 @@ func TestAggregateRefusesTimeoutsThatOutlastTheRebalance(t *testing.T) {
 		want string
 	}{
 		{[]string{"--insert-timeout", "45s"}, "--insert-timeout 45s + --flush-timeout-on-rebalance 20s must be below --rebalance-timeout 1m0s"},
+		{[]string{"--insert-timeout", "0s"}, "invalid --insert-timeout 0s: want at least 1s"},
 		{[]string{"--flush-timeout-on-rebalance", "70s"}, "flush timeout on rebalance 1m10s must be > 0 and below the rebalance timeout 1m0s"},
 		{[]string{"--dlq-spool", ""}, "empty DLQ spool directory"},
 	} {
