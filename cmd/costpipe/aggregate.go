@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -167,11 +168,13 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 		return nil, err
 	}
 	cluster := c.String("cluster")
+	var res []warehouse.MigrationResult
 	if cluster != "" {
-		_, err = w.MigrateCluster(c.Context, cluster)
-	} else if _, err = w.Migrate(c.Context); err == nil {
+		res, err = w.MigrateCluster(c.Context, cluster)
+	} else if res, err = w.Migrate(c.Context); err == nil {
 		cluster, err = w.ClusterOf(c.Context)
 	}
+	logMigrations(log, w.Database(), res)
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -272,4 +275,25 @@ func (a *aggregator) run(ctx context.Context) error {
 	}
 	a.log.Info("aggregator stopped")
 	return nil
+}
+
+// logMigrations logs the migrations a long-running command applied at
+// start, and warns when they created the database's tables from nothing:
+// a typo in --clickhouse's database lands everything in a new one.
+func logMigrations(log *slog.Logger, db string, res []warehouse.MigrationResult) {
+	var applied []string
+	fresh := false
+	for _, r := range res {
+		if r.Applied {
+			applied = append(applied, r.Name)
+			fresh = fresh || r.Version == 1
+		}
+	}
+	switch {
+	case fresh:
+		log.Warn("created the costpipe tables in a database that had none: if you meant an existing one, check the database in --clickhouse",
+			"database", db, "migrations", len(applied))
+	case len(applied) > 0:
+		log.Info("applied migrations", "database", db, "migrations", strings.Join(applied, ","))
+	}
 }

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/costpipe/costpipe/warehouse"
 )
 
 // Options that cannot work together are refused before anything connects,
@@ -21,5 +25,22 @@ func TestAggregateRefusesTimeoutsThatOutlastTheRebalance(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("aggregate %v: exit %d, stderr %q; want exit 2 naming %q", tc.args, r.code, r.stderr, tc.want)
 		}
+	}
+}
+
+// TestLogMigrations: migrations applied at start are logged, and creating
+// the tables from nothing is a warning (a typo in the DSN's database
+// landed everything in a new database without a word).
+func TestLogMigrations(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	logMigrations(log, "nodb", []warehouse.MigrationResult{{Version: 1, Name: "0001_a", Applied: true}, {Version: 2, Name: "0002_b", Applied: true}})
+	logMigrations(log, "costpipe", []warehouse.MigrationResult{{Version: 1, Name: "0001_a"}, {Version: 2, Name: "0002_b", Applied: true}})
+	logMigrations(log, "costpipe", []warehouse.MigrationResult{{Version: 1, Name: "0001_a"}})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `level=WARN msg="created the costpipe tables in a database that had none`) ||
+		!strings.Contains(lines[0], "database=nodb migrations=2") ||
+		!strings.Contains(lines[1], `level=INFO msg="applied migrations" database=costpipe migrations=0002_b`) {
+		t.Errorf("log:\n%s", buf.String())
 	}
 }

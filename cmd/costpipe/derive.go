@@ -137,7 +137,9 @@ func runDerive(c *cli.Context) error {
 		return err
 	}
 	defer w.Close()
-	if _, err := w.Migrate(c.Context); err != nil {
+	res, err := w.Migrate(c.Context)
+	logMigrations(log, w.Database(), res)
+	if err != nil {
 		return err
 	}
 	q := analytics.New(w, analytics.Options{Now: now})
