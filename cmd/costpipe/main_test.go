@@ -305,6 +305,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	if want := `costpipe: invalid value "abc" for flag --shutdown-timeout: parse error (see costpipe ingest --help)` + "\n"; r.code != 2 || r.stderr != want {
 		t.Errorf("ingest --shutdown-timeout abc: exit %d, stderr %q; want 2 and %q", r.code, r.stderr, want)
 	}
+	r = run(t, "", nil, "produce", "--timeout", "-1s", "/dev/null")
+	if want := "costpipe: invalid --timeout -1s: want at least 1s\n"; r.code != 2 || r.stderr != want {
+		t.Errorf("produce --timeout -1s: exit %d, stderr %q; want 2 and %q", r.code, r.stderr, want)
+	}
 	r = run(t, "", []string{"COSTPIPE_LOG_LEVEL=verbose"}, "query", "usage")
 	if want := `costpipe: invalid --log-level "verbose": want debug, info, warn or error` + "\n"; r.code != 2 || r.stderr != want {
 		t.Errorf("COSTPIPE_LOG_LEVEL=verbose query usage: exit %d, stderr %q; want 2 and %q", r.code, r.stderr, want)

@@ -33,6 +33,9 @@ Exit status: 0 all sent, 1 some line rejected or failed, 2 usage error.`,
 				return &exitError{code: 2, msg: "produce takes at most one FILE argument"}
 			}
 			var in io.Reader = os.Stdin
+			if d := c.Duration("timeout"); d < time.Second {
+				return &exitError{code: 2, msg: fmt.Sprintf("invalid --timeout %s: want at least 1s", d)}
+			}
 			name := "stdin"
 			if f := c.Args().First(); f != "" && f != "-" {
 				fh, err := os.Open(f)

@@ -95,18 +95,27 @@ func runRetention(c *cli.Context) error {
 	return nil
 }
 
+// maxRetentionDays bounds a length in days (100 years).
+const maxRetentionDays = 100 * 365
+
 // parseDays parses "35d" as 35 days, or a Go duration such as "840h".
 func parseDays(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(strings.TrimSpace(s), "d"); ok {
 		d, err := strconv.ParseFloat(n, 64)
-		if err != nil || d <= 0 || d > 100*365 {
+		switch {
+		case err != nil:
 			return 0, fmt.Errorf("cannot parse %q: want days such as 35d", s)
+		case !(d > 0) || d > maxRetentionDays:
+			return 0, fmt.Errorf("%q is out of range: want more than 0 and at most %dd", s, maxRetentionDays)
 		}
 		return time.Duration(d * float64(24*time.Hour)), nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
+	switch {
+	case err != nil:
 		return 0, fmt.Errorf("cannot parse %q: want days such as 35d or a duration such as 840h", s)
+	case d <= 0:
+		return 0, fmt.Errorf("%q is out of range: want more than 0", s)
 	}
 	return d, nil
 }

@@ -46,9 +46,13 @@ func TestParseDays(t *testing.T) {
 			t.Errorf("parseDays(%q) = %v, %v; want %vh", in, d, err, want)
 		}
 	}
-	for _, in := range []string{"", "d", "-1d", "0h", "35 days"} {
+	for _, in := range []string{"", "d", "-1d", "0h", "35 days", "NaNd"} {
 		if _, err := parseDays(in); err == nil {
 			t.Errorf("parseDays(%q) accepted", in)
 		}
+	}
+	// A number out of range says so, not that it cannot be parsed.
+	if _, err := parseDays("99999d"); err == nil || err.Error() != `"99999d" is out of range: want more than 0 and at most 36500d` {
+		t.Errorf("parseDays(99999d): %v", err)
 	}
 }
