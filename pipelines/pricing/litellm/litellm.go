@@ -219,7 +219,12 @@ func Import(r io.Reader, opts Options) (*Result, error) {
 		return nil, errors.Join(im.errs...)
 	}
 	if len(im.out) == 0 {
-		return nil, fmt.Errorf("cannot import the LiteLLM price list: none of its %d entries has per-token prices", len(list))
+		why := make([]string, 0, len(im.stats.Skipped))
+		for reason, n := range im.stats.Skipped {
+			why = append(why, fmt.Sprintf("%s: %d", reason, n))
+		}
+		slices.Sort(why)
+		return nil, fmt.Errorf("cannot import the LiteLLM price list: none of its %d entries could be imported (skipped: %s)", len(list), strings.Join(why, "; "))
 	}
 	if err := im.name(); err != nil {
 		return nil, err
@@ -292,6 +297,10 @@ func decodeList(data []byte) ([]listEntry, string, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	fail := func(err error) ([]listEntry, string, error) {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// encoding/json says only "EOF" for a list cut short.
+			return nil, "", fmt.Errorf("cannot decode the LiteLLM price list: it ends at byte %d, inside a value (a truncated download?): %w", len(data), err)
+		}
 		return nil, "", fmt.Errorf("cannot decode the LiteLLM price list: %w", err)
 	}
 	tok, err := dec.Token()

@@ -340,6 +340,10 @@ func TestImportErrors(t *testing.T) {
 		{"trailing", `{} {}`, []string{"data after the top-level object"}, false},
 		{"syntax", `{"m": {"input_cost_per_token": 1e-06,}}`, []string{"cannot decode"}, false},
 		{"empty", ``, []string{"cannot decode"}, false},
+		{"truncated", `{"m": {"litellm_provider": "p", "input_cost_per_token": 1e-06}`,
+			[]string{"cannot decode the LiteLLM price list: it ends at byte 62, inside a value (a truncated download?)"}, false},
+		{"nothing importable", `{"m": {"litellm_provider": "", "input_cost_per_token": 1e-06}, "n": {"litellm_provider": "p"}}`,
+			[]string{"none of its 2 entries could be imported (skipped: no litellm_provider: 1; "}, false},
 	} {
 		_, err := Import(strings.NewReader(tc.list), Options{Strict: true})
 		if err == nil {
