@@ -297,6 +297,9 @@ func decodeList(data []byte) ([]listEntry, string, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	fail := func(err error) ([]listEntry, string, error) {
+		if len(bytes.TrimSpace(data)) == 0 {
+			return nil, "", errors.New("cannot decode the LiteLLM price list: it is empty")
+		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			// encoding/json says only "EOF" for a list cut short.
 			return nil, "", fmt.Errorf("cannot decode the LiteLLM price list: it ends at byte %d, inside a value (a truncated download?): %w", len(data), err)

@@ -339,7 +339,7 @@ func TestImportErrors(t *testing.T) {
 		{"not an object", `[1, 2]`, []string{"want a JSON object"}, false},
 		{"trailing", `{} {}`, []string{"data after the top-level object"}, false},
 		{"syntax", `{"m": {"input_cost_per_token": 1e-06,}}`, []string{"cannot decode"}, false},
-		{"empty", ``, []string{"cannot decode"}, false},
+		{"empty", ``, []string{"cannot decode the LiteLLM price list: it is empty"}, false},
 		{"truncated", `{"m": {"litellm_provider": "p", "input_cost_per_token": 1e-06}`,
 			[]string{"cannot decode the LiteLLM price list: it ends at byte 62, inside a value (a truncated download?)"}, false},
 		{"nothing importable", `{"m": {"litellm_provider": "", "input_cost_per_token": 1e-06}, "n": {"litellm_provider": "p"}}`,
