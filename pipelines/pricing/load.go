@@ -784,6 +784,10 @@ func (p *parser) eachNamed(n *yaml.Node, field, what string, fn func(name, item 
 		if k == nil || v == nil {
 			continue
 		}
+		if k.Kind == yaml.ScalarNode && (k.Value == "" || k.Tag == "!!null") {
+			p.fail(k.Line, "", field, "a %s name in %q is empty", what, field)
+			continue
+		}
 		name, ok := p.label(k, "", field)
 		if !ok {
 			continue

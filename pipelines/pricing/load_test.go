@@ -62,6 +62,8 @@ func TestParseRejects(t *testing.T) {
 			[]string{`test.yaml:3: model "gpt\t4o" (entry 1): field "model" = "gpt\t4o" holds a control character`}},
 		{"tab in a tenant", entry(io) + "tenants:\n  \"ac\\tme\": { discount: \"0.1\" }\n",
 			[]string{`test.yaml:9: field "tenants" = "ac\tme" holds a control character`}},
+		{"empty tenant name", entry(io) + "tenants:\n  \"\": { discount: \"0.1\" }\n",
+			[]string{`test.yaml:9: a tenant name in "tenants" is empty`}},
 		{"control character in a provider's defaults", "providers:\n  \"p\\x01\": { service_tiers: {} }\n" + entry(io),
 			[]string{`field "providers" = "p\x01" holds a control character`}},
 		{"both model and match", "models:\n  - provider: p\n    model: m\n    match: '^m'\n    prices:\n      - from: 2024-08-06\n" + io,
