@@ -73,7 +73,7 @@ func groupFlags() []cli.Flag {
 		&cli.StringFlag{Name: "by", EnvVars: []string{"COSTPIPE_QUERY_BY"},
 			Usage: "comma-separated `DIMENSIONS` to group by: tenant, application, provider, model, error_type, service_tier, context_band"},
 		&cli.GenericFlag{Name: "where", Value: &whereFlag{}, EnvVars: []string{"COSTPIPE_QUERY_WHERE"},
-			Usage: "keep rows with `DIM=VALUE` (repeatable: same dimension = OR, different = AND)"},
+			Usage: "keep rows with `DIM=VALUE` (repeatable: same dimension = OR, different = AND; a value may hold commas, so the environment variable holds one condition)"},
 	}
 }
 
