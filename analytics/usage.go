@@ -101,8 +101,8 @@ type Repriced struct {
 type Percentiles struct {
 	Count uint64  // calls that reported the duration
 	Avg   float64 // exact mean (from the microsecond sum)
-	Min   float64 // exact minimum
-	Max   float64 // exact maximum
+	Min   float64 // minimum, from the lowest histogram bucket (within 1%)
+	Max   float64 // maximum, from the highest histogram bucket (within 1%)
 	P50   float64 // median, within 1% (sketch.Alpha)
 	P90   float64 // 90th percentile, within 1%
 	P95   float64 // 95th percentile, within 1%

@@ -28,7 +28,7 @@ var latencyStats = []struct{ stat, name, head string }{
 
 // Latency is the latency report: per group two rows, measure "latency"
 // (the whole call) and "ttft" (time to first token), each with count (the
-// calls that reported it), mean, min, max (exact) and p50, p90, p95, p99
+// calls that reported it), mean (exact), min, max and p50, p90, p95, p99
 // and p99.9 (from the merged histograms, within 1%) in ms; null when no
 // call reported the duration.
 func Latency(r LatencyReport) *Table {
@@ -36,7 +36,7 @@ func Latency(r LatencyReport) *Table {
 	t := &Table{
 		Title: "latency and time to first token in " + r.Scope.rangeText() + r.Scope.byText() + r.Scope.whereText(),
 		Empty: "no usage in " + r.Scope.rangeText() + r.Scope.whereText(),
-		Notes: []string{"count: calls that reported the duration; mean, min and max exact, percentiles from the merged histograms (within 1%)"},
+		Notes: []string{"count: calls that reported the duration; mean exact; min, max and the percentiles from the merged histograms (within 1%)"},
 	}
 	t.Columns = append(dimColumns(by),
 		Column{Name: "measure", Kind: KindText},

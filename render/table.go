@@ -195,11 +195,12 @@ func group(s string) string {
 }
 
 // USD prints an exact amount for people: cents from one dollar up, below
-// it three significant digits (at most 6 decimals), rounded half away from
-// zero, trailing zeros dropped beyond the second decimal, thousands
-// separators: 1234.5 → "1,234.50", 42894.753891 → "42,894.75", 0.5 →
-// "0.50", 0.0593 → "0.0593", 0.0001234567 → "0.000123". JSON, CSV and
-// Arrow carry the exact amount.
+// it three significant digits (down to 10⁻¹², costpipe's precision, so
+// no cost prints as zero), rounded half away from zero, trailing zeros
+// dropped beyond the second decimal, thousands separators: 1234.5 →
+// "1,234.50", 42894.753891 → "42,894.75", 0.5 → "0.50", 0.0593 →
+// "0.0593", 0.0001234567 → "0.000123", 0.0000001 → "0.0000001". JSON, CSV
+// and Arrow carry the exact amount.
 func USD(p pricing.Pico) string {
 	d := p.Decimal()
 	n := int32(usdDecimals(d.Abs().InexactFloat64()))
@@ -208,12 +209,13 @@ func USD(p pricing.Pico) string {
 
 // usdDecimals is how many decimals USD and a float in UnitUSD print of an
 // amount a ≥ 0: 2 from one dollar up (and for 0), below it enough for
-// three significant digits, at most 6.
+// three significant digits, at most 12 (amounts are exact to 10⁻¹²; at 6,
+// a cost of 10⁻⁷ printed as 0.00, like no cost at all).
 func usdDecimals(a float64) int {
 	if a >= 1 || a == 0 {
 		return 2
 	}
-	return min(max(2-int(math.Floor(math.Log10(a))), 2), 6)
+	return min(max(2-int(math.Floor(math.Log10(a))), 2), 12)
 }
 
 // trimCents drops the trailing zeros of the decimal s beyond its second

@@ -19,7 +19,7 @@ func queryLatencyCommand() *cli.Command {
 [--from, --to) (or the last --since) and prints, per group of --by dimensions
 (most expensive first), one line for the whole call (measure latency) and one
 for the time to first token (measure ttft): count (the calls that reported
-it), mean, min and max (exact), and p50, p90, p95, p99 and p99.9 in ms (within
+it), mean (exact), min, max and p50, p90, p95, p99 and p99.9 in ms (within
 1%: percentiles are evaluated on the merged histograms, never averaged).
 Groups whose calls reported no duration show nulls ("-").
 
