@@ -191,6 +191,14 @@ type filter struct {
 	values []string
 }
 
+// AlignRange is the range [from, to) the rollups answer: both bounds
+// rounded up to a whole minute (UTC), since a rollup row holds the calls of
+// one minute, stamped with its start. A range inside one minute aligns to
+// an empty one. Callers that print a range print the aligned one.
+func AlignRange(from, to time.Time) (time.Time, time.Time) {
+	return ceil(from, time.Minute).UTC(), ceil(to, time.Minute).UTC()
+}
+
 // normalize validates uq; now is the clock for a zero To.
 func normalize(uq UsageQuery, now time.Time) (normalized, error) {
 	n := normalized{g: uq.Granularity, noDists: uq.NoLatency, noTTFT: uq.NoTTFT}
@@ -201,8 +209,11 @@ func normalize(uq UsageQuery, now time.Time) (normalized, error) {
 	if to.IsZero() {
 		to = now
 	}
-	// ts holds whole seconds: ts >= From iff ts >= ⌈From⌉, likewise for To.
-	n.from, n.to = ceil(uq.From, time.Second).UTC(), ceil(to, time.Second).UTC()
+	// A rollup row holds a whole minute, stamped with its start: a bound
+	// inside a minute is rounded up to the next (AlignRange), which is the
+	// range the rows answer (ts >= from is ts >= ⌈from⌉; ts < to counts the
+	// minute holding to).
+	n.from, n.to = AlignRange(uq.From, to)
 	if !n.from.Before(n.to) {
 		return n, fmt.Errorf("usage range [%s, %s) is empty: from must be before to",
 			uq.From.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))

@@ -162,7 +162,7 @@ func TestUsageSQL(t *testing.T) {
 			args: []any{jan1.Add(-time.Hour).Unix(), jan1.Unix(), jan1.Add(-time.Hour).Unix(), jan1.Unix(), jan1.Unix(), jan2.Unix()},
 		},
 		{
-			name: "sub-second bounds round up",
+			name: "bounds inside a minute round up to the minute",
 			uq:   UsageQuery{From: jan1.Add(-time.Nanosecond), To: jan1.Add(1500 * time.Millisecond), Granularity: GranularityMinute, By: []Dim{DimErrorType}},
 			want: "SELECT error_type, " + outerCols + "\nFROM (" +
 				"\n    SELECT error_type, " + innerCols +
@@ -173,7 +173,7 @@ func TestUsageSQL(t *testing.T) {
 				"\nGROUP BY error_type" +
 				"\nORDER BY sumMerge(cost_usd) DESC, error_type" +
 				"\nLIMIT 11",
-			args: []any{jan1.Unix(), jan1.Unix() + 2, jan1.Unix(), jan1.Unix() + 2},
+			args: []any{jan1.Unix(), jan1.Unix() + 60, jan1.Unix(), jan1.Unix() + 60},
 		},
 		{
 			name:   "top groups by tokens, with totals",

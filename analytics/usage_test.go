@@ -307,13 +307,20 @@ func TestUsage(t *testing.T) {
 			{"from on the row, to one minute later", m, m.Add(time.Minute), minuteOnly},
 			{"from one ns before rounds up to the row", m.Add(-time.Nanosecond), m.Add(time.Minute), minuteOnly},
 			{"to on the row excludes it", m.Add(-time.Minute), m, expect(fx.events, m.Add(-time.Minute), m, nil, nil)},
-			{"from after the row's ts excludes it", m.Add(time.Second), m.Add(time.Minute), nil},
+			// A row holds its whole minute: a bound inside it rounds up to
+			// the next minute (AlignRange), on both sides. [m+1s, m+1min)
+			// once answered nothing while printing a range that held calls.
+			{"from inside the row's minute excludes it", m.Add(time.Second), m.Add(2 * time.Minute), expect(fx.events, m.Add(time.Minute), m.Add(2*time.Minute), nil, nil)},
+			{"to inside the row's minute includes it", m.Add(-time.Minute), m.Add(time.Second), expect(fx.events, m.Add(-time.Minute), m.Add(time.Minute), nil, nil)},
 		} {
 			got, err := q.Usage(ctx, UsageQuery{From: tc.from, To: tc.to})
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkRows(t, tc.name, nil, got, tc.want)
+		}
+		if _, err := q.Usage(ctx, UsageQuery{From: m.Add(time.Second), To: m.Add(59 * time.Second)}); err == nil {
+			t.Error("a range inside one minute answered")
 		}
 	})
 

@@ -99,7 +99,8 @@ func ParseRange(p Params, now time.Time) (Range, error) {
 	return r, err
 }
 
-// ParseTimeRange reads from, to and since; now anchors since.
+// ParseTimeRange reads from, to and since; now anchors since. The range
+// returned is aligned to whole minutes (analytics.AlignRange).
 func ParseTimeRange(p Params, now time.Time) (from, to time.Time, err error) {
 	to = now.UTC()
 	if s := p.Value("to"); s != "" {
@@ -135,7 +136,14 @@ func ParseTimeRange(p Params, now time.Time) (from, to time.Time, err error) {
 		return from, to, paramErr("from", "empty range: %s %s is not before %s %s", p.Name("from"), from.Format(time.RFC3339),
 			p.Name("to"), to.Format(time.RFC3339))
 	}
-	return from, to, nil
+	// The rollups hold whole minutes: the range answered, and printed, is
+	// the one with both bounds rounded up to a minute.
+	af, at := analytics.AlignRange(from, to)
+	if !af.Before(at) {
+		return from, to, paramErr("from", "empty range: %s %s and %s %s are in the same minute, and the rollups hold whole minutes: give a range of at least a minute",
+			p.Name("from"), from.Format(time.RFC3339Nano), p.Name("to"), to.Format(time.RFC3339Nano))
+	}
+	return af, at, nil
 }
 
 // dimNames lists the dimensions, for messages.

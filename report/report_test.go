@@ -75,3 +75,21 @@ func FuzzParseUsage(f *testing.F) {
 		ParseForecast(p, testNow)
 	})
 }
+
+// TestParseTimeRangeWholeMinutes: the range returned is the one the
+// rollups answer, both bounds rounded up to a minute, so titles and JSON
+// print what was counted; a range inside one minute is refused.
+func TestParseTimeRangeWholeMinutes(t *testing.T) {
+	f, to, err := ParseTimeRange(mapParams{"from": {"2026-11-19T14:59:30Z"}, "to": {"2026-11-19T15:00:30Z"}}, testNow)
+	if err != nil || f != time.Date(2026, 11, 19, 15, 0, 0, 0, time.UTC) || to != time.Date(2026, 11, 19, 15, 1, 0, 0, time.UTC) {
+		t.Errorf("[%s, %s), %v; want [15:00, 15:01)", f, to, err)
+	}
+	f, to, err = ParseTimeRange(mapParams{"since": {"24h"}}, testNow.Add(42*time.Second))
+	if err != nil || f != testNow.Add(-23*time.Hour-59*time.Minute) || to != testNow.Add(time.Minute) {
+		t.Errorf("--since 24h at 12:00:42: [%s, %s), %v; want [12:01 the day before, 12:01)", f, to, err)
+	}
+	_, _, err = ParseTimeRange(mapParams{"from": {"2026-11-19T14:59:30Z"}, "to": {"2026-11-19T14:59:50Z"}}, testNow)
+	if err == nil || !strings.Contains(err.Error(), "are in the same minute, and the rollups hold whole minutes") {
+		t.Errorf("a range inside a minute: %v", err)
+	}
+}

@@ -87,8 +87,9 @@ func queryUsageCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "usage",
 		Usage: "usage, cost and latency per group over a time range",
-		Description: `Sums the rollups over the half-open range [--from, --to) (or the last --since)
-and prints one row per group of --by dimensions, most expensive first: calls,
+		Description: `Sums the rollups over the half-open range [--from, --to) (or the last --since),
+its bounds rounded up to whole minutes as the rollups hold them (the range
+printed is the one counted), and prints one row per group of --by dimensions, most expensive first: calls,
 errors, tokens, GPU time, exact cost in USD, unpriced calls, and latency and TTFT
 percentiles (within 1%) merged from the stored histograms.
 

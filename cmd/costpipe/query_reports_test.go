@@ -287,7 +287,7 @@ func TestQueryReportsBadFlags(t *testing.T) {
 	// Too many steps is a usage error too, found by the query layer.
 	dsn := queryDB(t)
 	r := run(t, "", nil, "--clickhouse", dsn, "query", "series", "--since", "8d", "--step", "1m")
-	if r.code != 2 || !strings.Contains(r.stderr, "a series has at most 10000 steps, not 11521 of 1m") {
+	if r.code != 2 || !strings.Contains(r.stderr, "a series has at most 10000 steps, not 11520 of 1m") {
 		t.Errorf("8 days of minutes: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
