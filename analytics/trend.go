@@ -218,14 +218,14 @@ func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow
 	var order []string
 	for i := range series {
 		k := groupKey(fq.By, series[i].Group)
-		groups[k] = &acc{group: series[i].Group, history: series[i].Values}
+		groups[k] = &acc{group: series[i].Group, history: fromFirstUse(series[i].Values)}
 		order = append(order, k)
 	}
 	for i := range toDate {
 		k := groupKey(fq.By, toDate[i].Group)
 		a := groups[k]
 		if a == nil {
-			a = &acc{group: toDate[i].Group, history: make([]float64, fq.History)}
+			a = &acc{group: toDate[i].Group} // no history: it began this period
 			groups[k] = a
 			order = append(order, k)
 		}
@@ -249,7 +249,10 @@ func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow
 		if a.beforeToday != nil {
 			before = metricOf(fq.Metric, a.beforeToday)
 		}
-		row.Forecast = growth.ForecastPeriod(a.history, before, remaining, growth.ForecastOptions{Budget: fq.Budget})
+		// Today is forecast as a whole day from before; what it has spent
+		// already is the floor of every total.
+		row.Forecast = growth.ForecastPeriod(a.history, before, remaining,
+			growth.ForecastOptions{Budget: fq.Budget, SpentToday: max(row.SoFar-before, 0)})
 		out = append(out, row)
 	}
 	return out, nil
@@ -268,6 +271,19 @@ func metricOf(m Metric, r *UsageRow) float64 {
 		return float64(r.InputTokens + r.OutputTokens)
 	}
 	return r.CostUSD.Float64()
+}
+
+// fromFirstUse is a group's history from its first day or hour with
+// usage: the ones before it did not exist, they were not quiet, and read
+// as zeros they would invent a backtest and an interval (a tenant two
+// weeks old got 91 days of history and a p10 below what it had spent).
+func fromFirstUse(values []float64) []float64 {
+	for j, v := range values {
+		if v != 0 {
+			return values[j:]
+		}
+	}
+	return nil
 }
 
 // forecastHours is Forecast for fq.HorizonHours: the period is the current
@@ -304,17 +320,8 @@ func (q *Querier) forecastHours(ctx context.Context, fq ForecastQuery, at time.T
 	var order []string
 	for i := range hist.Series {
 		s := &hist.Series[i]
-		// The group's history starts at its first hour with usage: the
-		// hours before it did not exist, they were not quiet.
-		first := len(s.Values)
-		for j, v := range s.Values {
-			if v != 0 {
-				first = j
-				break
-			}
-		}
 		k := groupKey(fq.By, s.Group)
-		groups[k] = &acc{group: s.Group, history: s.Values[first:]}
+		groups[k] = &acc{group: s.Group, history: fromFirstUse(s.Values)}
 		order = append(order, k)
 	}
 	for i := range toDate {
@@ -340,6 +347,13 @@ func (q *Querier) forecastHours(ctx context.Context, fq ForecastQuery, at time.T
 		hf := growth.ForecastHours(a.history, 0, h)
 		row.Forecast = growth.Forecast{Method: hf.Method, MASE: hf.MASE, Coverage: hf.Coverage,
 			BacktestOrigins: hf.BacktestOrigins, ToDate: hf.ToDate, P10: hf.P10, P50: hf.P50, P90: hf.P90, Note: hf.Note}
+		// What the current hour has spent is the floor of every total.
+		for _, v := range []**float64{&row.Forecast.P10, &row.Forecast.P50, &row.Forecast.P90} {
+			if *v != nil && **v < row.SoFar {
+				spent := row.SoFar
+				*v = &spent
+			}
+		}
 		out = append(out, row)
 	}
 	return out, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +94,68 @@ func TestForecastHours(t *testing.T) {
 			t.Errorf("Forecast(%+v) = %v, want an error about hours", bad, err)
 		}
 	}
+}
+
+// TestForecastDailyYoungGroupAndSpentToday: a tenant that began 15 days
+// ago has 15 days of history, not 91 with 76 zeros before it (those
+// invented a backtest, a method and an interval); and no total falls below
+// what the period has spent so far, today's spend included, even when
+// today has already spent more than a usual day.
+func TestForecastDailyYoungGroupAndSpentToday(t *testing.T) {
+	ctx := context.Background()
+	w := migratedDB(t)
+	now := time.Date(2026, 3, 20, 15, 0, 0, 0, time.UTC)
+	today := now.Truncate(24 * time.Hour)
+	usd := func(v float64) pricing.Pico { return pricing.FromPicos(int64(math.Round(v * 1e12))) }
+	byMonth := map[warehouse.Month][]warehouse.Rollup{}
+	off := int64(0)
+	add := func(table warehouse.Table, ts time.Time, tenant string, cost float64) {
+		off++
+		byMonth[warehouse.MonthOf(ts)] = append(byMonth[warehouse.MonthOf(ts)], warehouse.Rollup{TS: ts, Tenant: tenant,
+			SrcTopic: "costpipe.events", SrcOffset: off, Requests: 1, Cost: usd(cost)})
+	}
+	for d := today.AddDate(0, 0, -15); d.Before(today); d = d.AddDate(0, 0, 1) {
+		add(warehouse.Day, d, "young", 1+0.1*float64(d.Weekday()))
+	}
+	for _, rows := range byMonth {
+		if err := w.InsertRollups(ctx, warehouse.Day, rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Today so far: 30, far above a usual day (landed as the aggregator
+	// does, in every table).
+	for _, table := range []warehouse.Table{warehouse.Minute, warehouse.Hour, warehouse.Day} {
+		ts := today.Add(9 * time.Hour)
+		if table == warehouse.Day {
+			ts = today
+		}
+		if err := w.InsertRollups(ctx, table, []warehouse.Rollup{
+			{TS: ts, Tenant: "young", SrcTopic: "costpipe.events", SrcOffset: off + 1, Requests: 1, Cost: usd(30)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := New(w, Options{Now: func() time.Time { return now }})
+	rows, err := q.Forecast(ctx, ForecastQuery{By: []Dim{DimTenant}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 {
+		t.Fatalf("%d rows, want 1: %+v", len(rows), rows)
+	}
+	r := rows[0]
+	if !strings.Contains(r.Note, "only 15 days of history") || r.P10 != nil || r.BacktestOrigins != 0 {
+		t.Errorf("young tenant: %+v; want 15 days of history (a note, no interval, no backtest)", r.Forecast)
+	}
+	if r.SoFar < 30 || r.P50 == nil || *r.P50 < r.SoFar {
+		t.Errorf("young tenant: p50 %v below the %v spent so far", fmtPtr(r.P50), r.SoFar)
+	}
+}
+
+// fmtPtr prints a *float64 for messages.
+func fmtPtr(v *float64) string {
+	if v == nil {
+		return "nil"
+	}
+	return strconv.FormatFloat(*v, 'g', -1, 64)
 }

@@ -50,6 +50,11 @@ type ForecastOptions struct {
 	// default) leaves ExhaustionP50, ExhaustionP90 and POverspend nil. It
 	// must be finite and non-negative.
 	Budget *float64
+	// SpentToday is what today has spent so far, which toDate leaves out
+	// (today is forecast as a whole day): no path of the period's total
+	// falls below toDate + SpentToday, the money already spent. Default 0;
+	// it must be finite and non-negative.
+	SpentToday float64
 }
 
 // DefaultForecastOptions returns the defaults: no budget.
@@ -59,6 +64,9 @@ func DefaultForecastOptions() ForecastOptions { return ForecastOptions{} }
 func (o ForecastOptions) Validate() error {
 	if o.Budget != nil && (!(*o.Budget >= 0) || math.IsInf(*o.Budget, 1)) {
 		return fmt.Errorf("cannot use budget %v: it must be finite and non-negative", *o.Budget)
+	}
+	if !(o.SpentToday >= 0) || math.IsInf(o.SpentToday, 1) {
+		return fmt.Errorf("cannot use today's spend %v: it must be finite and non-negative", o.SpentToday)
 	}
 	return nil
 }
@@ -144,7 +152,8 @@ type Forecast struct {
 // last MaxHistory are read). toDate is the period's spend so far.
 // remainingDays is the number of whole days left in the period, today
 // included, at most MaxHorizon: every one of them is forecast as a whole
-// day. To count today once, pass toDate up to the end of yesterday; a
+// day. To count today once, pass toDate up to the end of yesterday (and
+// today's spend so far as opts.SpentToday, the floor of every total); a
 // toDate that includes today's partial spend makes the totals high by
 // that amount. remainingDays 0 means the period is over: the total is
 // toDate.
@@ -203,7 +212,7 @@ func forecastPeriod(history []float64, toDate float64, remainingDays int, opts F
 	if len(history) > MaxHistory {
 		history = history[len(history)-MaxHistory:]
 	}
-	p := projection{toDate: toDate, h: remainingDays, budget: opts.Budget}
+	p := projection{toDate: toDate, spent: toDate + opts.SpentToday, h: remainingDays, budget: opts.Budget}
 	p.run(history, &f)
 	p.finish(&f)
 	return f, &p
@@ -212,6 +221,9 @@ func forecastPeriod(history []float64, toDate float64, remainingDays int, opts F
 // projection is the work of one ForecastPeriod call.
 type projection struct {
 	toDate float64
+	// spent is toDate plus today's spend so far: the floor of every total
+	// from today on.
+	spent  float64
 	h      int      // remaining days
 	budget *float64 // nil without one
 	notes  []string
@@ -433,9 +445,9 @@ func (p *projection) quantileAt(k int, q float64) float64 {
 
 // total is the period's total at the end of remaining day k (1 ≤ k ≤ h)
 // on the q path: to date plus the forecast plus the error quantile, the
-// remaining spend never below 0.
+// remaining spend never below 0 and the total never below what is spent.
 func (p *projection) total(k int, q float64) float64 {
-	return p.toDate + max(p.scale*(p.cum[k-1]+p.level*p.quantileAt(k, q)), 0)
+	return max(p.toDate+max(p.scale*(p.cum[k-1]+p.level*p.quantileAt(k, q)), 0), p.spent)
 }
 
 // finish fills f's totals, budget figures and note from the projection.
@@ -446,7 +458,7 @@ func (p *projection) finish(f *Forecast) {
 	case p.cum == nil:
 		// No forecast.
 	case p.errs == nil:
-		f.P50 = p.finite(p.toDate+p.scale*p.cum[p.h-1], "forecast_p50")
+		f.P50 = p.finite(max(p.toDate+p.scale*p.cum[p.h-1], p.spent), "forecast_p50")
 	default:
 		f.P10 = p.finite(p.total(p.h, 0.1), "forecast_p10")
 		f.P50 = p.finite(p.total(p.h, 0.5), "forecast_p50")
@@ -463,14 +475,14 @@ func (p *projection) budgetFigures(f *Forecast, budget float64) {
 	switch {
 	case p.h == 0:
 		f.POverspend = ptr(0.0)
-		if p.toDate > budget {
+		if p.spent > budget {
 			f.POverspend = ptr(1.0)
 		}
 		return
-	case p.toDate > budget:
+	case p.spent > budget:
 		f.POverspend = ptr(1.0)
 	}
-	if p.toDate >= budget {
+	if p.spent >= budget {
 		f.ExhaustionP50, f.ExhaustionP90 = ptr(0), ptr(0)
 	}
 	if p.cum == nil {
@@ -486,7 +498,7 @@ func (p *projection) budgetFigures(f *Forecast, budget float64) {
 	}
 	if p.errs == nil {
 		if f.ExhaustionP50 == nil {
-			f.ExhaustionP50 = crossing(func(k int) float64 { return p.toDate + p.scale*p.cum[k-1] })
+			f.ExhaustionP50 = crossing(func(k int) float64 { return max(p.toDate+p.scale*p.cum[k-1], p.spent) })
 		}
 		return
 	}

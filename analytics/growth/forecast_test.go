@@ -369,6 +369,7 @@ func TestForecastEdges(t *testing.T) {
 		{y, 0, 400, ForecastOptions{}, "invalid input: remaining days 400"},
 		{y, 0, 3, ForecastOptions{Budget: &nan}, "invalid input: cannot use budget NaN"},
 		{y, 0, 3, ForecastOptions{Budget: &neg}, "invalid input: cannot use budget -1"},
+		{y, 0, 3, ForecastOptions{SpentToday: -1}, "invalid input: cannot use today's spend -1"},
 	} {
 		f := ForecastPeriod(c.hist, c.toDate, c.rem, c.opts)
 		if !strings.HasPrefix(f.Note, c.note) || f.P50 != nil || f.Method != "" {
@@ -404,5 +405,31 @@ func TestForecastEdges(t *testing.T) {
 	a, bb := ForecastPeriod(y, 1, 10, ForecastOptions{}), ForecastPeriod(big, 1e12, 10, ForecastOptions{})
 	if a.Method != bb.Method || math.Abs(*a.P50*1e12-*bb.P50) / *bb.P50 > 1e-9 {
 		t.Errorf("scaled ×1e12: %s %v vs %s %v", a.Method, *a.P50, bb.Method, *bb.P50)
+	}
+}
+
+// TestForecastFloorIsWhatIsSpent: today's spend so far (SpentToday, left
+// out of toDate since today is forecast whole) is the floor of every
+// total and counts for the budget: a p10 below the money already spent
+// was printed when today's spend beat the low path's forecast of it.
+func TestForecastFloorIsWhatIsSpent(t *testing.T) {
+	y := synth{level: 10, noise: 0.3, weekend: 0.5}.gen(60, 3)
+	for _, spent := range []float64{0, 5, 200} {
+		budget := 150.0
+		f := ForecastPeriod(y, 100, 3, ForecastOptions{Budget: &budget, SpentToday: spent})
+		floor := 100 + spent
+		for name, v := range map[string]*float64{"p10": f.P10, "p50": f.P50, "p90": f.P90} {
+			if v == nil || *v < floor {
+				t.Errorf("spent today %v: %s = %v, below the %v spent", spent, name, fmtp(v), floor)
+			}
+		}
+		if spent == 200 && (f.POverspend == nil || *f.POverspend != 1 || f.ExhaustionP50 == nil || *f.ExhaustionP50 != 0) {
+			t.Errorf("spent today 200 of a 150 budget: p_overspend %v, exhaustion %v; want 1 and today", fmtp(f.POverspend), f.ExhaustionP50)
+		}
+	}
+	// Without an interval (a short history) the p50 is floored too.
+	f := ForecastPeriod([]float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 10, 2, ForecastOptions{SpentToday: 30})
+	if f.P50 == nil || *f.P50 < 40 {
+		t.Errorf("short history: p50 %v, want at least 40", fmtp(f.P50))
 	}
 }
