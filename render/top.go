@@ -27,27 +27,34 @@ func Top(r TopReport) *Table {
 	t.Columns = append([]Column{{Name: "rank", Head: "#", Kind: KindUint}}, dimColumns(by)...)
 	t.Columns = append(t.Columns, metric,
 		Column{Name: "share", Kind: KindFloat, Unit: UnitShare},
-		Column{Name: "cumulative_share", Head: "CUMULATIVE", Kind: KindFloat, Unit: UnitShare})
+		Column{Name: "cumulative_share", Head: "CUMULATIVE", Kind: KindFloat, Unit: UnitShare},
+		// Calls counted at cost 0 for want of a price: a cost of 0 is
+		// never silently free (the table says it in a note).
+		Column{Name: "unpriced_requests", Kind: KindUint, Show: ShowData})
 	cum := 0.0
 	for i := range res.Rows {
 		row := &res.Rows[i]
 		cum += row.Share
 		vals := append([]Value{Uint(uint64(i + 1))}, dimValues(by, row.Group)...)
-		t.Rows = append(t.Rows, append(vals, metricValue(res.Metric, &row.UsageRow), Float(row.Share), Float(min(cum, 1))))
+		t.Rows = append(t.Rows, append(vals, metricValue(res.Metric, &row.UsageRow), Float(row.Share), Float(min(cum, 1)),
+			Uint(row.UnpricedRequests)))
 	}
 	if len(res.Rows) == 0 {
 		return t
 	}
 	if rest := metricValue(res.Metric, &res.Rest); !rest.empty() {
 		vals := append([]Value{Blank()}, labelValues(by, "OTHER")...)
-		t.Footer = append(t.Footer, append(vals, rest, Float(res.RestShare), Blank()))
+		t.Footer = append(t.Footer, append(vals, rest, Float(res.RestShare), Blank(), Uint(res.Rest.UnpricedRequests)))
 	}
 	total := Null()
 	if !metricValue(res.Metric, &res.Total).empty() {
 		total = Float(1)
 	}
 	vals := append([]Value{Blank()}, labelValues(by, "TOTAL")...)
-	t.Footer = append(t.Footer, append(vals, metricValue(res.Metric, &res.Total), total, Blank()))
+	t.Footer = append(t.Footer, append(vals, metricValue(res.Metric, &res.Total), total, Blank(), Uint(res.Total.UnpricedRequests)))
 	t.Notes = append(t.Notes, "the top "+strconv.Itoa(len(res.Rows))+" groups hold "+Cell(Float(cum), UnitShare)+" of the total")
+	if n := unpricedNote(res.Total.UnpricedRequests); n != "" && res.Metric == analytics.MetricCost {
+		t.Notes = append(t.Notes, n)
+	}
 	return t
 }

@@ -158,15 +158,24 @@ func Usage(r UsageReport) *Table {
 	if r.Total != nil && len(r.Rows) > 1 {
 		t.Footer = append(t.Footer, row(r.Total, labelValues(by, "TOTAL")))
 	}
-	if unpriced > 0 {
-		calls := "calls"
-		if unpriced == 1 {
-			calls = "call"
-		}
-		t.Notes = append(t.Notes, "note: "+Thousands(unpriced)+" "+calls+" had no price (counted at cost 0): add the models to the price catalog")
+	if n := unpricedNote(unpriced); n != "" {
+		t.Notes = append(t.Notes, n)
 	}
 	if r.RepricedWith != "" {
 		t.Notes = append(t.Notes, "costs re-priced with "+r.RepricedWith+" (what-if; the stored costs are unchanged)")
 	}
 	return t
+}
+
+// unpricedNote is the note of a report whose calls include n unpriced ones
+// ("" for none): their cost is counted as 0, never silently.
+func unpricedNote(n uint64) string {
+	if n == 0 {
+		return ""
+	}
+	calls := "calls"
+	if n == 1 {
+		calls = "call"
+	}
+	return "note: " + Thousands(n) + " " + calls + " had no price (counted at cost 0): add the models to the price catalog"
 }

@@ -161,7 +161,7 @@ func TestQueryTop(t *testing.T) {
 	}
 
 	r = run(t, "", nil, append(base, "--by", "tenant", "--format", "csv", "--where", "tenant=nobody")...)
-	if r.code != 0 || r.stdout != "rank,tenant,cost_usd,share,cumulative_share\n" {
+	if r.code != 0 || r.stdout != "rank,tenant,cost_usd,share,cumulative_share,unpriced_requests\n" {
 		t.Errorf("no match: exit %d %q", r.code, r.stdout)
 	}
 }
