@@ -130,7 +130,7 @@ func apiRows(t *testing.T, base, key, path string) []map[string]any {
 }
 
 // dashboardStack runs the real stack the dashboard test reads: the
-// embedded broker, 30 days of loadgen traffic (growth scenario) plus a
+// embedded broker, 45 days of loadgen traffic (growth scenario) plus a
 // steady last minute, the aggregator landing it in a private ClickHouse, a
 // firing alert in the alerts tables, and `costpipe serve` with the key
 // root-key (*), once every call has landed.
@@ -145,7 +145,9 @@ func dashboardStack(t *testing.T) *serveProc {
 	}
 	sent := 0
 	for _, args := range [][]string{
-		{"--scenario", "growth", "--span", "720h", "--growth-factor", "3", "--rate", "30000", "--duration", "1s", "--seed", "3"},
+		// 45 days: a forecast's band needs 35 days of history since the
+		// first use (the days before it are not read as quiet ones).
+		{"--scenario", "growth", "--span", "1080h", "--growth-factor", "3", "--rate", "30000", "--duration", "1s", "--seed", "3"},
 		{"--rate", "1000", "--duration", "2s", "--seed", "4"},
 	} {
 		r := run(t, "", nil, append([]string{"--brokers", b.Addr(), "loadgen", "--quiet", "--duplicate-rate", "0", "--unpriced-rate", "0.02"}, args...)...)
@@ -157,7 +159,7 @@ func dashboardStack(t *testing.T) *serveProc {
 		sent += n
 	}
 	agg := exec.Command(binPath, "--brokers", b.Addr(), "--clickhouse", dsn, "--log-level", "warn", "aggregate",
-		"--group", "browser", "--flush-interval", "300ms", "--max-event-age", fmt.Sprint(40*24*time.Hour))
+		"--group", "browser", "--flush-interval", "300ms", "--max-event-age", fmt.Sprint(50*24*time.Hour))
 	agg.Stderr = os.Stderr
 	if err := agg.Start(); err != nil {
 		t.Fatal(err)
@@ -203,7 +205,7 @@ func dashboardStack(t *testing.T) *serveProc {
 }
 
 // TestServeDashboardBrowser runs the real stack: the embedded broker,
-// 30 days of loadgen traffic (growth scenario) plus a steady last minute,
+// 45 days of loadgen traffic (growth scenario) plus a steady last minute,
 // the aggregator landing it in a private ClickHouse, a firing alert in the
 // alerts tables, and `costpipe serve`. Headless chromium opens the
 // dashboard with a * key and checks: every panel renders with data and no
