@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,19 +245,44 @@ func contentType(r *kgo.Record) string {
 }
 
 // recordPool recycles franz-go's per-batch record slices (kgo.WithPools):
-// catching up, they are a large share of what the consumer allocates.
-type recordPool struct{ p sync.Pool }
+// catching up, they are a large share of what the consumer allocates. A
+// slice's capacity is the batch's record count rounded up to a power of
+// two (at least 8), one pool per capacity: a batch of a few records holds
+// a few records' room, not the 256 (40 KiB) every batch once took, which
+// made the fetched-ahead batches of a restart or a recovery cost hundreds
+// of MiB.
+type recordPool struct {
+	classes [recordClasses]sync.Pool
+}
+
+// The capacities of recordPool's classes: 1<<minRecordShift (8) to
+// 1<<(minRecordShift+recordClasses-1) (65,536) records.
+const (
+	minRecordShift = 3
+	recordClasses  = 14
+)
+
+// recordClass is the class of a batch of n records, recordClasses and more
+// for one too large to pool.
+func recordClass(n int) int {
+	return max(bits.Len(uint(max(n, 1)-1)), minRecordShift) - minRecordShift
+}
 
 func (rp *recordPool) GetRecords(n int) []kgo.Record {
-	if s, ok := rp.p.Get().(*[]kgo.Record); ok && cap(*s) >= n {
+	c := recordClass(n)
+	if c >= recordClasses {
+		return make([]kgo.Record, 0, n) // an unusually large batch
+	}
+	if s, ok := rp.classes[c].Get().(*[]kgo.Record); ok {
 		return (*s)[:0]
 	}
-	return make([]kgo.Record, 0, max(n, 256))
+	return make([]kgo.Record, 0, 1<<(c+minRecordShift))
 }
 
 func (rp *recordPool) PutRecords(s []kgo.Record) {
-	if cap(s) > 1<<16 {
-		return // an unusually large batch: let it go
+	c := recordClass(cap(s))
+	if c >= recordClasses || cap(s) != 1<<(c+minRecordShift) {
+		return // not one of ours
 	}
-	rp.p.Put(&s)
+	rp.classes[c].Put(&s)
 }
