@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,6 +18,31 @@ import (
 
 	"github.com/urfave/cli/v2"
 )
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, which it
+// reports on w (a command shutting down may take its time: landing what it
+// holds, draining requests); the next one ends the process at once, as
+// Go's default handling does, instead of being ignored.
+func signalContext(w io.Writer) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-ch:
+			name := "SIGTERM"
+			if sig == os.Interrupt {
+				name = "SIGINT"
+			}
+			fmt.Fprintf(w, "costpipe: %s received: shutting down (send another to stop at once)\n", name)
+			signal.Stop(ch) // the next one gets Go's default: exit
+			cancel()
+		case <-ctx.Done():
+			signal.Stop(ch)
+		}
+	}()
+	return ctx, cancel
+}
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -30,7 +56,7 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(os.Stderr)
 	defer stop()
 	err := newApp().RunContext(ctx, os.Args)
 	if err == nil {

@@ -218,6 +218,8 @@ func TestBrokerCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +247,11 @@ func TestBrokerCommand(t *testing.T) {
 	<-drained // Wait closes the pipe: finish reading first
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("broker did not exit cleanly on SIGINT: %v", err)
+	}
+	// The signal is acknowledged (a shutdown may take a while); a second
+	// one would end the process at once.
+	if !strings.Contains(stderr.String(), "costpipe: SIGINT received: shutting down (send another to stop at once)") {
+		t.Errorf("no acknowledgement of SIGINT on stderr:\n%s", stderr.String())
 	}
 	r := run(t, "", nil, "broker", "--partitions", "0")
 	if r.code != 2 || !strings.Contains(r.stderr, "partitions") {
