@@ -299,6 +299,12 @@ func (d *Dispatcher) run(w *worker) {
 		switch {
 		case res.Err == nil:
 			w.m.delivered.Inc()
+		case errors.Is(res.Err, ErrClosed):
+			// Stopped before delivery: not dead, the next run (or another
+			// replica) delivers it. An ERROR here fired on every restart.
+			w.m.released.Inc()
+			d.opts.logger.Info("alert notification left for the next run", "receiver", w.name, "id", n.ID,
+				"attempts", res.Attempts, "err", res.Err)
 		default:
 			w.m.dead.Inc()
 			d.opts.logger.Error("alert notification dead", "receiver", w.name, "id", n.ID,

@@ -258,12 +258,16 @@ func TestCloseDrains(t *testing.T) {
 }
 
 // When Close's context ends first, attempts in flight are cut and every
-// notification left is reported dead with ErrClosed before Close returns.
+// notification left is reported with ErrClosed before Close returns; they
+// are counted released, not dead (the next run delivers them: counting
+// them dead, with an ERROR each, fired dead-letter alerts on every restart).
 func TestCloseDeadlineReportsTheRestDead(t *testing.T) {
 	srv, arrived, _ := blockingServer(t)
 	hook := newTestWebhook(t, srv.URL, time.Now, testSecret1)
 	res := newResults()
-	d, err := NewDispatcher([]Receiver{hook}, WithResults(res.add), WithLogger(quietLogger), WithClock(newFakeClock()), WithAttemptTimeout(time.Hour))
+	reg := prometheus.NewRegistry()
+	d, err := NewDispatcher([]Receiver{hook}, WithResults(res.add), WithLogger(quietLogger), WithClock(newFakeClock()), WithAttemptTimeout(time.Hour),
+		WithRegisterer(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,6 +292,26 @@ func TestCloseDeadlineReportsTheRestDead(t *testing.T) {
 		if !errors.Is(r.Err, ErrClosed) || r.Attempts != wantAttempts {
 			t.Errorf("result %d = %+v, want ErrClosed after %d attempts", i, r, wantAttempts)
 		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "costpipe_alerts_notifications_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" {
+					counts[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if counts["released"] != 3 || counts["dead"] != 0 {
+		t.Errorf("notifications by result %v, want 3 released and none dead", counts)
 	}
 }
 
