@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,6 +82,11 @@ in memory, commits and exits 0.`,
 			}
 			agg, err := newAggregator(c, log, prometheus.NewRegistry())
 			if err != nil {
+				if c.Context.Err() != nil && !errors.As(err, new(*exitError)) {
+					// Stopped while waiting for ClickHouse: nothing held.
+					log.Info("aggregator stopped before it started", "waiting_for", err)
+					return nil
+				}
 				return err
 			}
 			return agg.run(c.Context)
@@ -90,21 +96,29 @@ in memory, commits and exits 0.`,
 
 // aggregator bundles what `aggregate` and `demo` run.
 type aggregator struct {
-	log        *slog.Logger
-	reg        *prometheus.Registry
-	w          *warehouse.Warehouse
-	sharded    *warehouse.Sharded // nil on a single server
-	cons       *consumers.Consumer
-	metrics    string
-	listener   net.Listener
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	w       *warehouse.Warehouse
+	sharded *warehouse.Sharded // nil on a single server
+	cons    *consumers.Consumer
+	// started is the consumer once the aggregator has one: /readyz reads
+	// it while ClickHouse is still being waited for.
+	started    atomic.Pointer[consumers.Consumer]
+	srv        *http.Server // the --metrics-listen server; nil without one
 	instanceID string
 }
 
 // readyz answers 200 while the consumer is ready, else 503 with the reasons
-// (consumers.Consumer.Ready).
+// (consumers.Consumer.Ready), or that it is starting.
 func (a *aggregator) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := a.cons.Ready(); err != nil {
+	cons := a.started.Load()
+	if cons == nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "not ready: starting (connecting to ClickHouse and applying migrations)\n")
+		return
+	}
+	if err := cons.Ready(); err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "not ready: "+err.Error()+"\n")
 		return
@@ -163,8 +177,15 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	if err := wopts.Validate(); err != nil {
 		return nil, &exitError{code: 2, msg: err.Error()}
 	}
+	// /metrics, /healthz and /readyz answer from here on, while ClickHouse
+	// is waited for: a liveness probe must not find the port closed then.
+	a := &aggregator{log: log, reg: reg, instanceID: copts.InstanceID}
+	if err := a.listen(c.String("metrics-listen")); err != nil {
+		return nil, err
+	}
 	w, err := openWarehouse(c.Context, log, wopts)
 	if err != nil {
+		a.closeServer()
 		return nil, err
 	}
 	cluster := c.String("cluster")
@@ -177,6 +198,7 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	logMigrations(log, w.Database(), res)
 	if err != nil {
 		w.Close()
+		a.closeServer()
 		return nil, err
 	}
 	var lander usage.Lander = w
@@ -184,6 +206,7 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	if cluster != "" {
 		if sharded, err = warehouse.OpenSharded(c.Context, wopts, cluster); err != nil {
 			w.Close()
+			a.closeServer()
 			return nil, err
 		}
 		lander = sharded
@@ -202,6 +225,7 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 		if sharded != nil {
 			sharded.Close()
 		}
+		a.closeServer()
 	}
 	pipe, err := usage.New(lander, popts)
 	if err != nil {
@@ -213,17 +237,44 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 		closeAll()
 		return nil, err
 	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &aggregator{log: log, reg: reg, w: w, sharded: sharded, cons: cons, metrics: c.String("metrics-listen"), instanceID: copts.InstanceID}
-	if a.metrics != "" {
-		ln, err := net.Listen("tcp", a.metrics)
-		if err != nil {
-			closeAll()
-			return nil, &exitError{code: 2, msg: fmt.Sprintf("cannot listen on --metrics-listen %q: %v", a.metrics, err)}
-		}
-		a.listener = ln
-	}
+	a.w, a.sharded, a.cons = w, sharded, cons
+	a.started.Store(cons)
 	return a, nil
+}
+
+// listen serves /metrics, /healthz, /readyz and the profiles on addr ("":
+// none), from now until closeServer. The Go and process collectors are
+// registered here, the consumer's and the pipeline's when they are made.
+func (a *aggregator) listen(addr string) error {
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return &exitError{code: 2, msg: fmt.Sprintf("cannot listen on --metrics-listen %q: %v", addr, err)}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", a.readyz)
+	// Profiles, as Prometheus and VictoriaMetrics serve them: the
+	// listener is an operator's port, not a public one.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go a.srv.Serve(ln)
+	a.log.Info("serving metrics", "addr", ln.Addr().String()+"/metrics")
+	return nil
+}
+
+// closeServer stops the --metrics-listen server, if any.
+func (a *aggregator) closeServer() {
+	if a.srv != nil {
+		a.srv.Close()
+	}
 }
 
 // openWarehouse connects, retrying with backoff while ClickHouse is down.
@@ -252,22 +303,7 @@ func (a *aggregator) run(ctx context.Context) error {
 	if a.sharded != nil {
 		defer a.sharded.Close()
 	}
-	if a.listener != nil {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-		mux.HandleFunc("/readyz", a.readyz)
-		// Profiles, as Prometheus and VictoriaMetrics serve them: the
-		// listener is an operator's port, not a public one.
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(a.listener)
-		defer srv.Close()
-		a.log.Info("serving metrics", "addr", a.listener.Addr().String()+"/metrics")
-	}
+	defer a.closeServer()
 	a.log.Info("aggregator starting", "database", a.w.Database(), "instance_id", a.instanceID)
 	err := a.cons.Run(ctx)
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -1,10 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"io"
 	"log/slog"
+	"net/http"
+	"os/exec"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -42,5 +50,63 @@ func TestLogMigrations(t *testing.T) {
 		!strings.Contains(lines[0], "database=nodb migrations=2") ||
 		!strings.Contains(lines[1], `level=INFO msg="applied migrations" database=costpipe migrations=0002_b`) {
 		t.Errorf("log:\n%s", buf.String())
+	}
+}
+
+// TestAggregateHealthWhileWaitingForClickHouse: /healthz and /readyz answer
+// while ClickHouse is still unreachable (the port opened only once it was
+// reached, so a liveness probe restarted a pod waiting for it), and a
+// SIGTERM then stops the command cleanly.
+func TestAggregateHealthWhileWaitingForClickHouse(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "--brokers", "127.0.0.1:1", "--clickhouse", "clickhouse://127.0.0.1:1/x",
+		"aggregate", "--metrics-listen", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var addr string
+	var logged strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		logged.WriteString(sc.Text() + "\n")
+		if m := regexp.MustCompile(`msg="serving metrics" addr=(\S+)/metrics`).FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+			break
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		for sc.Scan() {
+			logged.WriteString(sc.Text() + "\n")
+		}
+		close(done)
+	}()
+	if addr == "" {
+		t.Fatalf("no metrics address logged:\n%s", logged.String())
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 {
+		t.Errorf("/healthz while waiting for ClickHouse: %d %s", code, body)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "starting") {
+		t.Errorf("/readyz while waiting for ClickHouse: %d %s", code, body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-done
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM while waiting for ClickHouse: %v\n%s", err, logged.String())
 	}
 }
