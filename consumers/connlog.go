@@ -29,8 +29,8 @@ type connLog struct {
 
 // brokerDown is a broker whose last connection failed.
 type brokerDown struct {
-	since, logged time.Time
-	failures      int // since the last line
+	since time.Time
+	lines logLimit
 }
 
 var _ kgo.HookBrokerConnect = (*connLog)(nil)
@@ -56,11 +56,8 @@ func (l *connLog) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ ne
 		d = &brokerDown{since: now}
 		l.down[addr] = d
 	}
-	d.failures++
-	if !d.logged.IsZero() && now.Sub(d.logged) < connLogEvery {
-		return
+	if n, _, due := d.lines.note(now, connLogEvery); due {
+		l.log.Warn("cannot connect to a Kafka broker; retrying", "broker", addr, "failures", n,
+			"down_for", now.Sub(d.since).Round(time.Second), "err", err)
 	}
-	l.log.Warn("cannot connect to a Kafka broker; retrying", "broker", addr, "failures", d.failures,
-		"down_for", now.Sub(d.since).Round(time.Second), "err", err)
-	d.logged, d.failures = now, 0
 }

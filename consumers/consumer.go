@@ -104,7 +104,7 @@ type Consumer struct {
 	dlqLastErr error
 	// dlqLogs is, per DLQ reason, what noteDLQ has logged. Used by the
 	// poll goroutine only.
-	dlqLogs map[string]*dlqLog
+	dlqLogs map[string]*logLimit
 
 	lastFlush atomic.Int64 // unix nanoseconds (by opts.Now) of the last flush
 	// rebalanceSince is when (unix nanoseconds by opts.Now) a rebalance

@@ -79,14 +79,6 @@ func (c *Consumer) dlq(r *kgo.Record, reason, msg string, rows []string) {
 // dlqLogEvery is how often at most noteDLQ logs the records of one reason.
 const dlqLogEvery = time.Minute
 
-// dlqLog is what noteDLQ logged of one reason: when, and how many records
-// came since.
-type dlqLog struct {
-	at     time.Time
-	logged bool
-	since  int
-}
-
 // noteDLQ logs the DLQ record r: the first of its reason at once, then one
 // line a dlqLogEvery at most, with how many records of the reason came
 // since the line before and this one's message as the example. Events
@@ -94,24 +86,23 @@ type dlqLog struct {
 // costpipe_dlq_records_total.
 func (c *Consumer) noteDLQ(r *kgo.Record, reason, msg string) {
 	if c.dlqLogs == nil {
-		c.dlqLogs = map[string]*dlqLog{}
+		c.dlqLogs = map[string]*logLimit{}
 	}
 	l := c.dlqLogs[reason]
 	if l == nil {
-		l = &dlqLog{}
+		l = &logLimit{}
 		c.dlqLogs[reason] = l
 	}
-	l.since++
 	now := c.opts.Now()
-	if l.logged && now.Sub(l.at) < dlqLogEvery {
+	n, prev, due := l.note(now, dlqLogEvery)
+	if !due {
 		return
 	}
-	attrs := []any{"reason", reason, "records", l.since, "partition", r.Partition, "offset", r.Offset, "example", msg}
-	if l.logged {
-		attrs = append(attrs, "in_the_last", now.Sub(l.at).Round(time.Second))
+	attrs := []any{"reason", reason, "records", n, "partition", r.Partition, "offset", r.Offset, "example", msg}
+	if !prev.IsZero() {
+		attrs = append(attrs, "in_the_last", now.Sub(prev).Round(time.Second))
 	}
 	c.log.Warn("records sent to the DLQ", attrs...)
-	l.at, l.logged, l.since = now, true, 0
 }
 
 // produceDLQ sends one DLQ record; a failure keeps it for waitDLQ to resend.

@@ -1,8 +1,6 @@
 package consumers
 
 import (
-	"bytes"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,15 +11,9 @@ import (
 // TestNoteDLQ: the first DLQ record of a reason is logged at once, the
 // next ones at most once a minute per reason, with how many came since.
 func TestNoteDLQ(t *testing.T) {
-	var buf bytes.Buffer
+	var buf lockedBuffer
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	c := &Consumer{opts: Options{Now: func() time.Time { return now }},
-		log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		}}))}
+	c := &Consumer{opts: Options{Now: func() time.Time { return now }}, log: textLogger(&buf)}
 	rec := func(off int64) *kgo.Record { return &kgo.Record{Partition: 2, Offset: off} }
 	c.noteDLQ(rec(10), reasonTooOld, "event \"a\" is 192h0m0s old, beyond --max-event-age 168h0m0s")
 	for i := int64(11); i < 40; i++ {

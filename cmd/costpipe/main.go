@@ -112,19 +112,22 @@ Every flag can also be set with the environment variable shown in its help.`,
 	}
 	for _, cmd := range app.Commands {
 		conn.attach(cmd, "")
-		setUsageErrors(cmd, "")
-		setEnvVars(cmd, "")
+		finishCommand(cmd, "")
 	}
 	return app
 }
 
-// setEnvVars gives every visible flag of cmd and its subcommands that
-// declares no environment variable one named after its command and itself:
-// `reprice --dry-run` reads COSTPIPE_REPRICE_DRY_RUN. Flags shared by
-// several commands (the connection flags, --max-event-age, the query
-// flags) declare theirs, one name for all. path is the names of cmd's
-// parents.
-func setEnvVars(cmd *cli.Command, path string) {
+// finishCommand gives cmd and its subcommands what every command has,
+// path being the names of cmd's parents:
+//   - an environment variable for each visible flag that declares none,
+//     named after its command and itself: `reprice --dry-run` reads
+//     COSTPIPE_REPRICE_DRY_RUN (flags shared by several commands, the
+//     connection flags, --max-event-age, the query flags, declare theirs,
+//     one name for all);
+//   - the one answer to a flag it cannot take, unless it has its own: exit
+//     status 2 and one line naming the flag and the help to read, not
+//     "Incorrect Usage" and the whole help page with status 1.
+func finishCommand(cmd *cli.Command, path string) {
 	path = strings.TrimSpace(path + " " + cmd.Name)
 	for _, f := range cmd.Flags {
 		v := reflect.ValueOf(f)
@@ -137,30 +140,19 @@ func setEnvVars(cmd *cli.Command, path string) {
 		}
 		env.Set(reflect.ValueOf([]string{envVarName(path, f.Names()[0])}))
 	}
-	for _, sub := range cmd.Subcommands {
-		setEnvVars(sub, path)
-	}
-}
-
-// envVarName is the environment variable setEnvVars gives flag name of the
-// command at path: COSTPIPE_, the path and the name in upper case, words
-// joined by '_'.
-func envVarName(path, name string) string {
-	return strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_").Replace("costpipe " + path + " " + name))
-}
-
-// setUsageErrors gives cmd and its subcommands that have none the one
-// answer to a flag they cannot take: exit status 2 and one line naming the
-// flag and the help to read, not "Incorrect Usage" and the whole help
-// page with status 1. path is the names of cmd's parents.
-func setUsageErrors(cmd *cli.Command, path string) {
-	path = strings.TrimSpace(path + " " + cmd.Name)
 	if cmd.OnUsageError == nil {
 		cmd.OnUsageError = usageErrorOf(path)
 	}
 	for _, sub := range cmd.Subcommands {
-		setUsageErrors(sub, path)
+		finishCommand(sub, path)
 	}
+}
+
+// envVarName is the environment variable finishCommand gives flag name of
+// the command at path: COSTPIPE_, the path and the name in upper case,
+// words joined by '_'.
+func envVarName(path, name string) string {
+	return strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_").Replace("costpipe " + path + " " + name))
 }
 
 // usageErrorOf is the usage error of the command at path ("" for the
