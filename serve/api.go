@@ -15,6 +15,7 @@ import (
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/report"
+	"github.com/costpipe/costpipe/warehouse"
 )
 
 // ContentTypeArrow is the media type of an Arrow IPC stream.
@@ -166,6 +167,7 @@ func (s *Server) answer(ctx context.Context, e endpoint, tenant string, q url.Va
 		a.wait = time.Since(start)
 		defer func() { a.work = time.Since(start) - a.wait }()
 		t, err := e.run(ctx, tenant, p)
+		s.outage.note(err)
 		if err != nil {
 			return nil, "", err
 		}
@@ -192,15 +194,23 @@ func (a answered) timing() string {
 	return "cache;desc=miss, wait;dur=" + ms(a.wait) + ", query;dur=" + ms(a.work)
 }
 
-// fail answers err (see classify).
+// fail answers err (see classify). A 503 says when to try again.
 func (s *Server) fail(rw http.ResponseWriter, r *http.Request, err error) {
 	code, param, msg := s.classify(r, err)
+	if code == http.StatusServiceUnavailable {
+		rw.Header().Set("Retry-After", retryAfter)
+	}
 	writeError(rw, code, param, msg)
 }
 
+// retryAfter is the Retry-After of a 503, in seconds: a busy server or an
+// unreachable ClickHouse is worth asking again soon.
+const retryAfter = "5"
+
 // classify maps err to an answer: a parameter error or a query string
 // that is not URL-encoded 400 naming the parameter, a forbidden tenant 403,
-// a deadline 503, anything else 500 with
+// ClickHouse unreachable (warehouse.Unavailable: logged by the outage
+// tracker, a line a minute) or a deadline 503, anything else 500 with
 // a generic message (the details, which may quote SQL, go to the log
 // only).
 func (s *Server) classify(r *http.Request, err error) (code int, param, msg string) {
@@ -226,6 +236,8 @@ func (s *Server) classify(r *http.Request, err error) (code int, param, msg stri
 		return http.StatusServiceUnavailable, "", "busy: too many requests at once, try again"
 	case errors.Is(err, errTooLarge):
 		return http.StatusBadRequest, "", "the answer is larger than the server's response bound: narrow the range, group by fewer dimensions or filter"
+	case warehouse.Unavailable(err):
+		return http.StatusServiceUnavailable, "", "ClickHouse is unreachable: try again shortly"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, "", "the query took too long: narrow the range or try again"
 	}

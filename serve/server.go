@@ -46,6 +46,8 @@ type Server struct {
 	handler http.Handler
 
 	keys *ingest.KeyRing // Options.Keys, then each reload's
+
+	outage *outage // ClickHouse's reachability, for the log
 }
 
 // New returns a Server answering from q, whose warehouse w /readyz pings.
@@ -57,7 +59,8 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 	if opts.Catalog == nil {
 		opts.Catalog = pricing.Default()
 	}
-	s := &Server{w: w, q: q, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), metrics: newMetrics(q.SummaryFallbacks)}
+	s := &Server{w: w, q: q, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), metrics: newMetrics(q.SummaryFallbacks),
+		outage: &outage{log: opts.Logger, clock: time.Now}}
 	s.keys = ingest.NewKeyRing(opts.Keys, opts.KeysFile, "costpipe_serve")
 	s.metrics.reg.MustRegister(s.keys.Collectors()...)
 	if opts.CacheTTL > 0 {
@@ -137,12 +140,17 @@ func methodNotAllowed(rw http.ResponseWriter, r *http.Request, api bool) {
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// readyz answers 200 when ClickHouse answers a ping within 2 s, else 503.
+// readyz answers 200 when ClickHouse answers a ping within 2 s, else 503
+// (logged as the API's failures are: see outage).
 func (s *Server) readyz(rw http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.w.Conn().Ping(ctx); err != nil {
-		s.opts.Logger.Warn("readyz: ClickHouse does not answer", "err", err)
+	err := s.w.Ping(ctx)
+	s.outage.note(err)
+	if err != nil {
+		if !warehouse.Unavailable(err) {
+			s.opts.Logger.Warn("readyz: ClickHouse does not answer", "err", err)
+		}
 		http.Error(rw, "not ready: ClickHouse does not answer\n", http.StatusServiceUnavailable)
 		return
 	}

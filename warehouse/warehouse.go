@@ -122,6 +122,7 @@ type Warehouse struct {
 	database string
 	dsn      string
 	tls      *tls.Config // Options.TLS
+	secure   bool        // connections use TLS (Options.TLS or the DSN's secure=true)
 	lockWait time.Duration
 
 	// enc is InsertRollups' buffer for one column's Native encoding, kept
@@ -136,6 +137,29 @@ type Warehouse struct {
 // require the database to exist (Migrate creates it): the session's default
 // database is "default" and every statement names the costpipe database.
 func Open(ctx context.Context, o Options) (*Warehouse, error) {
+	w, err := open(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Ping(ctx); err != nil {
+		w.conn.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// OpenLazy is Open without the check that the server answers: the pool
+// connects when the first statements run, and again after an outage. A
+// long-running reader (costpipe serve) starts with it before ClickHouse
+// does, answers 503 while it is unreachable (see Unavailable) and needs no
+// restart when it comes back; Ping says whether it answers now.
+func OpenLazy(o Options) (*Warehouse, error) {
+	w, err := open(o)
+	return w, err
+}
+
+// open makes the Warehouse of o without connecting.
+func open(o Options) (*Warehouse, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -151,11 +175,16 @@ func Open(ctx context.Context, o Options) (*Warehouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open clickhouse %q: %w", redact(o.DSN), err)
 	}
-	if err := conn.Ping(ctx); err != nil {
-		conn.Close()
-		return nil, secure.ExplainClickHouse(fmt.Errorf("cannot reach clickhouse at %q: %w", redact(o.DSN), err), opts.TLS != nil)
+	return &Warehouse{conn: conn, database: db, dsn: o.DSN, tls: o.TLS, secure: opts.TLS != nil, lockWait: o.MigrateLockWait, enc: new(nativeBuf)}, nil
+}
+
+// Ping checks that the server answers, with the same explanation of a TLS
+// or plaintext mismatch as Open.
+func (w *Warehouse) Ping(ctx context.Context) error {
+	if err := w.conn.Ping(ctx); err != nil {
+		return secure.ExplainClickHouse(fmt.Errorf("cannot reach clickhouse at %q: %w", redact(w.dsn), err), w.secure)
 	}
-	return &Warehouse{conn: conn, database: db, dsn: o.DSN, tls: o.TLS, lockWait: o.MigrateLockWait, enc: new(nativeBuf)}, nil
+	return nil
 }
 
 // Database is the costpipe database name taken from the DSN.

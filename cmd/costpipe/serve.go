@@ -34,6 +34,11 @@ func serveCommand() *cli.Command {
   GET /           the dashboard (one page, embedded)
   GET /healthz, /readyz (ClickHouse answers), /metrics (Prometheus)
 
+It starts whether or not ClickHouse answers: while ClickHouse is unreachable,
+API requests are answered 503 with Retry-After and /readyz 503, and the log
+says so once a minute (with how many requests failed) and again when it
+answers.
+
 API keys come from --keys, the ingest gateway's format: one "KEY TENANT" pair
 per line, TENANT a tenant name or * for all. Clients send "Authorization:
 Bearer KEY"; a tenant's key reads only that tenant (any other is 403), a *
@@ -108,11 +113,22 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	wopts.MaxOpenConns = opts.MaxConcurrent
-	w, err := warehouse.Open(c.Context, wopts)
+	// Lazily: serve starts before ClickHouse does (a compose stack, a
+	// rolling restart) and rides out its outages, answering 503 meanwhile.
+	w, err := warehouse.OpenLazy(wopts)
 	if err != nil {
-		return err
+		return &exitError{code: 2, msg: err.Error()}
 	}
 	defer w.Close()
+	pctx, cancel := context.WithTimeout(c.Context, 2*time.Second)
+	if err := w.Ping(pctx); err != nil {
+		if !warehouse.Unavailable(err) {
+			cancel()
+			return err // TLS or credentials: it will not get better by itself
+		}
+		log.Warn("ClickHouse does not answer yet: serving anyway; the API answers 503 and /readyz 503 until it does", "err", err)
+	}
+	cancel()
 	opts.Alerts = alerts.NewStore(w, time.Now)
 	srv, err := serve.New(w, analytics.New(w, analytics.Options{MaxRows: 20000}), opts)
 	if err != nil {

@@ -1,0 +1,41 @@
+package warehouse
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// Unavailable reports whether err says the server could not be reached or
+// dropped the connection (refused, reset, closed mid-answer, a dial that
+// timed out, a host name that does not resolve): an outage, worth a retry
+// later, not a fault of the statement. An error the server answered with
+// (a clickhouse.Exception), a read that reached its deadline, a context's
+// end and anything else are not.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		return false
+	}
+	for _, e := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
+		syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT, io.EOF, io.ErrUnexpectedEOF} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	// A failed dial is an outage, whatever its cause; a read or write
+	// that failed is one unless it only hit its deadline (a slow query
+	// cut by the caller's time bound, which is the caller's to report).
+	var op *net.OpError
+	return errors.As(err, &op) && (op.Op == "dial" || !op.Timeout())
+}
