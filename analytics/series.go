@@ -82,6 +82,10 @@ type SeriesResult struct {
 	// Series are the groups with usage in the range, ordered by the sum of
 	// their values (descending), then by group.
 	Series []GroupSeries
+	// UnpricedRequests, for MetricCost, are the calls of the range whose
+	// model had no price when they were priced: their cost is 0 in the
+	// values. Zero for other metrics.
+	UnpricedRequests uint64
 }
 
 // GroupSeries is one group's values, one per step; a step without usage
@@ -93,6 +97,9 @@ type GroupSeries struct {
 	// Cost[i] is the exact cost of step i when the metric is MetricCost
 	// (Values[i] is its float64); nil otherwise.
 	Cost []pricing.Pico
+	// UnpricedRequests, for MetricCost, are the group's calls in the range
+	// whose model had no price (cost 0); zero for other metrics.
+	UnpricedRequests uint64
 }
 
 // Series returns the value of sq.Metric in every step of the range, per
@@ -143,24 +150,36 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 	if err != nil {
 		return res, err
 	}
-	// The exact value as text: Decimal(38,12) for cost, UInt64 otherwise.
-	query, args := bucketSQL(q.w.Database(), segs[0].table, n, "toUInt32(ts)", "toString("+exact+")")
+	// The exact value as text: Decimal(38,12) for cost, UInt64 otherwise;
+	// for cost also the calls priced at 0 because their model had no price.
+	value := "toString(" + exact + ")"
+	cost := res.Metric == MetricCost
+	if cost {
+		unpriced, _ := warehouse.MergeExpr("unpriced_requests")
+		value += ", " + unpriced
+	}
+	query, args := bucketSQL(q.w.Database(), segs[0].table, n, "toUInt32(ts)", value)
 	rows, err := q.w.Conn().Query(ctx, query, args...)
 	if err != nil {
 		return res, fmt.Errorf("cannot query the %s series in [%s, %s): %w", res.Metric, res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), err)
 	}
 	defer rows.Close()
 	acc := newSeriesAcc(n.by, steps, min(q.opts.MaxRows, MaxSeriesValues/max(steps, 1)), "series")
-	acc.cost = res.Metric == MetricCost
+	acc.cost = cost
 	for rows.Next() {
 		vals := make([]string, len(n.by))
 		var ts uint32
 		var v string
-		dest := make([]any, 0, len(vals)+2)
+		var unpriced uint64
+		dest := make([]any, 0, len(vals)+3)
 		for i := range vals {
 			dest = append(dest, &vals[i])
 		}
-		if err := rows.Scan(append(dest, &ts, &v)...); err != nil {
+		dest = append(dest, &ts, &v)
+		if cost {
+			dest = append(dest, &unpriced)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return res, fmt.Errorf("cannot read series row: %w", err)
 		}
 		i := int(time.Unix(int64(ts), 0).Sub(res.From) / res.Step)
@@ -178,6 +197,8 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 			}
 			s.Cost[i] = s.Cost[i].Add(c)
 			s.Values[i] = s.Cost[i].Float64()
+			s.UnpricedRequests += unpriced
+			res.UnpricedRequests += unpriced
 			continue
 		}
 		u, err := strconv.ParseUint(v, 10, 64)

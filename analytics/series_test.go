@@ -52,9 +52,11 @@ func TestSeries(t *testing.T) {
 				}
 			}
 			type exp struct {
-				cost   []pricing.Pico
-				values []float64
+				cost     []pricing.Pico
+				values   []float64
+				unpriced uint64
 			}
+			var unpriced uint64 // of the range, for MetricCost
 			want := map[string]*exp{}
 			var order []string
 			for _, e := range fx.events {
@@ -80,6 +82,10 @@ func TestSeries(t *testing.T) {
 				}
 				w := want[k]
 				w.cost[i] = w.cost[i].Add(e.cost)
+				if e.unpriced && tc.metric == MetricCost {
+					w.unpriced++
+					unpriced++
+				}
 				switch tc.metric {
 				case MetricCost:
 					w.values[i] = w.cost[i].Float64()
@@ -114,6 +120,9 @@ func TestSeries(t *testing.T) {
 					filled = filled || v == 0
 					total += v
 				}
+				if s.UnpricedRequests != w.unpriced {
+					t.Errorf("group %v: %d unpriced calls, want %d", s.Group, s.UnpricedRequests, w.unpriced)
+				}
 				if (tc.metric == MetricCost) != (s.Cost != nil) {
 					t.Errorf("group %v: exact costs %v with metric %s", s.Group, s.Cost != nil, tc.metric)
 				}
@@ -121,6 +130,12 @@ func TestSeries(t *testing.T) {
 					t.Errorf("series not ordered by total: %v after %v", total, prev)
 				}
 				prev = total
+			}
+			if res.UnpricedRequests != unpriced {
+				t.Errorf("%d unpriced calls in the range, want %d", res.UnpricedRequests, unpriced)
+			}
+			if tc.metric == MetricCost && tc.by != nil && unpriced == 0 {
+				t.Errorf("the test range of a cost series has no unpriced call to count")
 			}
 			if tc.wantFilled && !filled {
 				t.Errorf("the test range has no empty step to fill")

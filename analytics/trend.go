@@ -146,6 +146,9 @@ type ForecastRow struct {
 	// SoFarCost the exact cost of it.
 	SoFar     float64
 	SoFarCost pricing.Pico
+	// UnpricedSoFar are the calls of the period so far whose model had no
+	// price (in SoFarCost at 0).
+	UnpricedSoFar uint64
 	// Forecast is of the period total: the period until the start of
 	// today (exact) plus today and the days left, forecast.
 	growth.Forecast
@@ -242,7 +245,7 @@ func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow
 		a := groups[k]
 		row := ForecastRow{Group: a.group, PeriodStart: start, PeriodEnd: end, Today: today}
 		if a.toDate != nil {
-			row.SoFarCost = a.toDate.CostUSD
+			row.SoFarCost, row.UnpricedSoFar = a.toDate.CostUSD, a.toDate.UnpricedRequests
 			row.SoFar = metricOf(fq.Metric, a.toDate)
 		}
 		before := 0.0
@@ -339,7 +342,7 @@ func (q *Querier) forecastHours(ctx context.Context, fq ForecastQuery, at time.T
 		a := groups[k]
 		row := ForecastRow{Group: a.group, PeriodStart: hour, PeriodEnd: end, Today: hour}
 		if a.toDate != nil {
-			row.SoFarCost = a.toDate.CostUSD
+			row.SoFarCost, row.UnpricedSoFar = a.toDate.CostUSD, a.toDate.UnpricedRequests
 			row.SoFar = metricOf(fq.Metric, a.toDate)
 		}
 		// The current hour is forecast as a whole hour, like today in the

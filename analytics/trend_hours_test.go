@@ -18,7 +18,7 @@ import (
 // the steady tenant's median is the cycle's daily total within 5% with a
 // backtest behind it; the new tenant's history is too short for a number
 // (its zero hours before it started do not count as history); the spend of
-// the current hour so far is exact.
+// the current hour so far is exact, its unpriced calls counted.
 func TestForecastHours(t *testing.T) {
 	ctx := context.Background()
 	w := migratedDB(t)
@@ -46,6 +46,8 @@ func TestForecastHours(t *testing.T) {
 	// The current hour so far, in minutes.
 	if err := w.InsertRollups(ctx, warehouse.Minute, []warehouse.Rollup{
 		{TS: hour.Add(5 * time.Minute), Tenant: "steady", SrcTopic: "costpipe.events", SrcOffset: off + 1, Requests: 3, Cost: usd(0.3)},
+		{TS: hour.Add(6 * time.Minute), Tenant: "steady", Model: "unknown-model", SrcTopic: "costpipe.events", SrcOffset: off + 2,
+			Requests: 2, UnpricedRequests: 2},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +70,8 @@ func TestForecastHours(t *testing.T) {
 		}
 		switch r.Group[DimTenant] {
 		case "steady":
-			if r.SoFar != 0.3 || r.SoFarCost != usd(0.3) {
-				t.Errorf("steady so far %v (%s), want 0.3", r.SoFar, r.SoFarCost)
+			if r.SoFar != 0.3 || r.SoFarCost != usd(0.3) || r.UnpricedSoFar != 2 {
+				t.Errorf("steady so far %v (%s), %d unpriced calls; want 0.3 and 2", r.SoFar, r.SoFarCost, r.UnpricedSoFar)
 			}
 			if r.P50 == nil || math.Abs(*r.P50-want)/want > 0.05 || r.Coverage == nil || r.MASE == nil || r.Method == "" {
 				t.Errorf("steady forecast %+v, want p50 within 5%% of %.3f with a backtest", r.Forecast, want)

@@ -71,6 +71,13 @@ func Forecast(r ForecastReport) *Table {
 			Text(f.Method), OptFloat(f.MASE), OptFloat(f.Coverage), Int(f.BacktestOrigins),
 			day(f.ExhaustionP50), day(f.ExhaustionP90), OptFloat(f.POverspend), Text(f.Note)))
 	}
+	var unpriced uint64
+	for i := range r.Rows {
+		unpriced += r.Rows[i].UnpricedSoFar
+	}
+	if n := unpricedNote(unpriced); n != "" && (r.Metric == analytics.MetricCost || r.Metric == "") {
+		t.Notes = append(t.Notes, n+" (in the period so far)")
+	}
 	if len(r.Rows) > 0 {
 		f := &r.Rows[0]
 		t.Notes = append(t.Notes, fmt.Sprintf("%s of the %s %s … %s (%s)%s; p10–p90 is the band of the period total", r.Metric, r.Period,

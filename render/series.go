@@ -185,6 +185,9 @@ func seriesPivot(scope Scope, res *analytics.SeriesResult, metric Column) *Table
 	if n := openSteps(res); n > 0 {
 		v.Notes = append(v.Notes, openNote(res, n, stepCol.Kind))
 	}
+	if n := unpricedNote(res.UnpricedRequests); n != "" {
+		v.Notes = append(v.Notes, n)
+	}
 	if steps > sparkWidth {
 		v.Notes = append(v.Notes, "TREND: one mark per "+strconv.Itoa((steps+sparkWidth-1)/sparkWidth)+" steps (their mean)")
 	}

@@ -54,3 +54,27 @@ func TestSeriesOpenSteps(t *testing.T) {
 		})
 	}
 }
+
+// TestSeriesUnpriced: a cost series whose calls include unpriced ones
+// (counted at cost 0) says how many, as the usage table does; one without
+// says nothing.
+func TestSeriesUnpriced(t *testing.T) {
+	from := time.Date(2026, 1, 14, 0, 0, 0, 0, time.UTC)
+	res := analytics.SeriesResult{Metric: analytics.MetricCost, Step: time.Hour, From: from, To: from.Add(2 * time.Hour),
+		Steps: []time.Time{from, from.Add(time.Hour)}, AsOf: from.AddDate(0, 1, 0)}
+	res.Series = []analytics.GroupSeries{{Values: []float64{1, 0}, Cost: []pricing.Pico{pricing.MustParsePico("1"), {}}, UnpricedRequests: 1234}}
+	res.UnpricedRequests = 1234
+	for _, tc := range []struct {
+		unpriced uint64
+		want     string
+	}{{1234, "note: 1,234 calls had no price (counted at cost 0): add the models to the price catalog"}, {0, ""}} {
+		res.UnpricedRequests = tc.unpriced
+		var b bytes.Buffer
+		if err := WriteTable(&b, Series(SeriesReport{Result: res})); err != nil {
+			t.Fatal(err)
+		}
+		if out := b.String(); tc.want == "" && strings.Contains(out, "had no price") || tc.want != "" && !strings.Contains(out, "\n"+tc.want+"\n") {
+			t.Errorf("unpriced %d: note %q missing or unexpected in\n%s", tc.unpriced, tc.want, out)
+		}
+	}
+}
