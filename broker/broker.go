@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -107,6 +108,9 @@ func (o Options) Validate() error {
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return fmt.Errorf("cannot use listen address %q: port must be a number from 0 to 65535", o.Listen)
+	}
+	if h := o.AdvertisedHost; h != "" && !validHost(h) {
+		return fmt.Errorf("cannot advertise host %q: want a host name or an IP address, without a port (clients connect to it on the --listen port)", h)
 	}
 	if o.Partitions < 1 || o.Partitions > maxPartitions {
 		return fmt.Errorf("cannot use %d partitions: must be from 1 to %d", o.Partitions, maxPartitions)
@@ -283,4 +287,27 @@ func (a slogAdapter) Logf(level kfake.LogLevel, msg string, args ...any) {
 		return
 	}
 	a.l.Log(ctx, sl, fmt.Sprintf(msg, args...), "component", "kfake")
+}
+
+// validHost reports whether h is an IP address or a DNS host name (labels
+// of letters, digits, '-' and '_', dot-separated, at most 253 bytes).
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }

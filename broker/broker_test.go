@@ -59,6 +59,11 @@ func TestValidate(t *testing.T) {
 		{"reserved topic", func(o *broker.Options) { o.Topics = []string{".."} }, "reserved"},
 		{"long topic", func(o *broker.Options) { o.Topics = []string{strings.Repeat("x", 250)} }, "longer than 249"},
 		{"duplicate topic", func(o *broker.Options) { o.Topics = []string{"a", "b", "a"} }, `cannot create topic "a" twice`},
+		{"advertise a name", func(o *broker.Options) { o.AdvertisedHost = "kafka-0.kafka.svc" }, ""},
+		{"advertise an IPv6 address", func(o *broker.Options) { o.AdvertisedHost = "::1" }, ""},
+		{"advertise with a port", func(o *broker.Options) { o.AdvertisedHost = "broker:9092" }, `cannot advertise host "broker:9092"`},
+		{"advertise a space", func(o *broker.Options) { o.AdvertisedHost = "bad host" }, `cannot advertise host "bad host"`},
+		{"advertise a URL", func(o *broker.Options) { o.AdvertisedHost = "http://broker" }, "without a port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

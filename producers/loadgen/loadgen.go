@@ -110,10 +110,16 @@ func DefaultOptions() Options {
 	}
 }
 
+// MaxRate bounds Options.Rate: far above what one generator process
+// reaches (about a million events a second), and low enough that rate ×
+// duration is an exact count (a rate of 1e300 ran for its duration and
+// generated nothing).
+const MaxRate = 100_000_000
+
 // Validate reports the first invalid option.
 func (o Options) Validate() error {
-	if !(o.Rate > 0) || math.IsInf(o.Rate, 0) {
-		return fmt.Errorf("cannot generate at rate %v: must be a positive number of events per second", o.Rate)
+	if !(o.Rate > 0) || o.Rate > MaxRate {
+		return fmt.Errorf("cannot generate at rate %v: must be a positive number of events per second, at most %.0f", o.Rate, float64(MaxRate))
 	}
 	if o.Duration < 0 {
 		return fmt.Errorf("cannot run for %v: duration must be ≥ 0", o.Duration)

@@ -374,6 +374,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"defaults", func(*Options) {}, ""},
 		{"rate", func(o *Options) { o.Rate = 0 }, "rate 0"},
 		{"rate nan", func(o *Options) { o.Rate = math.NaN() }, "rate NaN"},
+		{"rate inf", func(o *Options) { o.Rate = math.Inf(1) }, "rate +Inf"},
+		{"rate beyond any generator", func(o *Options) { o.Rate = 1e300 }, "at most 100000000"},
 		{"duration", func(o *Options) { o.Duration = -time.Second }, "-1s"},
 		{"tenants", func(o *Options) { o.Tenants = 0 }, "0 tenants"},
 		{"scenario", func(o *Options) { o.Scenario = "spiky" }, `scenario "spiky"`},
