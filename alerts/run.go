@@ -2,9 +2,9 @@ package alerts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +34,20 @@ type Runner struct {
 	m       runMetrics
 	// last is the unix nanoseconds of the last complete evaluation.
 	last atomic.Int64
+	// failing holds the rules whose evaluations fail, by name.
+	failing map[string]*failure
+}
+
+// failureLogEvery is how often at most a rule's failing evaluations are
+// logged.
+const failureLogEvery = time.Minute
+
+// failure is a rule whose evaluations have failed since since, every one
+// of them: a success ends it.
+type failure struct {
+	since time.Time
+	line  time.Time // of the last line logged about it
+	n     int       // failed evaluations since that line
 }
 
 type runMetrics struct {
@@ -83,33 +97,45 @@ func NewRunner(cfg *Config, src Source, store *Store, del *Deliverer, opts RunOp
 		m.evals.WithLabelValues(r.Name, "error")
 		m.firing.WithLabelValues(r.Name)
 	}
-	return &Runner{cfg: cfg, engine: NewEngine(cfg, src), store: store, deliver: del, opts: opts, m: m}, nil
+	return &Runner{cfg: cfg, engine: NewEngine(cfg, src), store: store, deliver: del, opts: opts, m: m, failing: map[string]*failure{}}, nil
 }
 
 // Engine returns the runner's engine.
 func (r *Runner) Engine() *Engine { return r.engine }
 
-// Tick runs one evaluation at now: load, evaluate, save, send. Rule
-// failures are logged and counted, not returned; the error is a store
-// failure (the next tick retries).
-func (r *Runner) Tick(ctx context.Context, now time.Time) error {
+// Tick runs one evaluation at now: load, evaluate, save, send. A rule's
+// evaluation is counted ok when its query answered and the tick completed
+// (its state saved, what was due claimed), else error: when the store
+// fails (ClickHouse unreachable), every rule's. Failures are logged
+// (failures) and the error is the store's; the next tick retries. A tick
+// cut short by ctx is neither counted nor logged.
+func (r *Runner) Tick(ctx context.Context, now time.Time) (err error) {
 	start := time.Now()
-	defer func() { r.m.duration.Observe(time.Since(start).Seconds()) }()
+	failed := map[string]error{}
+	defer func() {
+		r.m.duration.Observe(time.Since(start).Seconds())
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			for _, rule := range r.cfg.Rules {
+				if failed[rule.Name] == nil {
+					failed[rule.Name] = err
+				}
+			}
+		}
+		r.count(failed)
+	}()
 	loaded, err := r.store.LoadAlerts(ctx)
 	if err != nil {
 		return err
 	}
 	r.engine.Restore(loaded)
 	droppedBefore := r.engine.Dropped
-	_, failed := r.engine.Eval(ctx, now)
+	_, fails := r.engine.Eval(ctx, now)
 	r.m.dropped.Add(float64(r.engine.Dropped - droppedBefore))
-	bad := map[string]bool{}
-	for _, f := range failed {
-		bad[f.Rule] = true
-		r.m.evals.WithLabelValues(f.Rule, "error").Inc()
-		if !errors.Is(f.Err, context.Canceled) {
-			r.opts.Logger.Warn("rule evaluation failed; its alerts keep their state", "rule", f.Rule, "err", f.Err)
-		}
+	for _, f := range fails {
+		failed[f.Rule] = f.Err
 	}
 	firing, pending := map[string]int{}, map[string]int{}
 	var save []*Alert
@@ -120,14 +146,11 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) error {
 		case StatePending:
 			pending[a.Rule]++
 		}
-		if !bad[a.Rule] {
+		if failed[a.Rule] == nil {
 			save = append(save, a)
 		}
 	}
 	for _, rule := range r.cfg.Rules {
-		if !bad[rule.Name] {
-			r.m.evals.WithLabelValues(rule.Name, "ok").Inc()
-		}
 		r.m.firing.WithLabelValues(rule.Name).Set(float64(firing[rule.Name]))
 		r.m.pending.WithLabelValues(rule.Name).Set(float64(pending[rule.Name]))
 	}
@@ -152,11 +175,72 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// Healthy reports whether an evaluation completed (state loaded and
-// saved, due notifications claimed) within the last three intervals, and
-// at least the last minute; the error says since when not. Safe to call
-// from any goroutine (/healthz).
-func (r *Runner) Healthy() error {
+// count counts each rule's evaluation of a tick, failed holding the
+// errors of those that failed, and logs the failures: a rule's first at
+// once, then one line a failureLogEvery at most, with the failures since
+// the line before, and one line when it evaluates again, with how long it
+// failed. Rules that began to fail at the same tick (every rule, when the
+// store fails) share their lines.
+func (r *Runner) count(failed map[string]error) {
+	now := r.opts.Now()
+	type lines struct {
+		since time.Time
+		rules []string
+		n     int
+		err   error
+	}
+	var down, up []*lines
+	add := func(ls []*lines, since time.Time, rule string) ([]*lines, *lines) {
+		for _, l := range ls {
+			if l.since.Equal(since) {
+				l.rules = append(l.rules, rule)
+				return ls, l
+			}
+		}
+		l := &lines{since: since, rules: []string{rule}}
+		return append(ls, l), l
+	}
+	for _, rule := range r.cfg.Rules {
+		f, err := r.failing[rule.Name], failed[rule.Name]
+		if err == nil {
+			r.m.evals.WithLabelValues(rule.Name, "ok").Inc()
+			if f != nil {
+				delete(r.failing, rule.Name)
+				up, _ = add(up, f.since, rule.Name)
+			}
+			continue
+		}
+		r.m.evals.WithLabelValues(rule.Name, "error").Inc()
+		if f == nil {
+			f = &failure{since: now}
+			r.failing[rule.Name] = f
+		}
+		f.n++
+		if !f.line.IsZero() && now.Sub(f.line) < failureLogEvery {
+			continue
+		}
+		var l *lines
+		down, l = add(down, f.since, rule.Name)
+		if l.err == nil {
+			l.n, l.err = f.n, err
+		}
+		f.line, f.n = now, 0
+	}
+	for _, l := range down {
+		r.opts.Logger.Warn("alert rule evaluation failed; its alerts keep their state", "rules", strings.Join(l.rules, ","),
+			"failures", l.n, "failing_for", now.Sub(l.since).Round(time.Second), "err", l.err)
+	}
+	for _, l := range up {
+		r.opts.Logger.Info("alert rule evaluation recovered", "rules", strings.Join(l.rules, ","),
+			"failed_for", now.Sub(l.since).Round(time.Second))
+	}
+}
+
+// Ready reports whether an evaluation completed (state loaded and saved,
+// due notifications claimed) within the last three intervals, and at
+// least the last minute; the error says since when not. Safe to call from
+// any goroutine (/readyz).
+func (r *Runner) Ready() error {
 	limit := max(3*r.cfg.Interval, time.Minute)
 	last := r.last.Load()
 	if last == 0 {
@@ -174,12 +258,7 @@ func (r *Runner) Healthy() error {
 // once right away first.
 func (r *Runner) Run(ctx context.Context) error {
 	iv := r.cfg.Interval
-	tick := func(at time.Time) {
-		if err := r.Tick(ctx, at); err != nil && ctx.Err() == nil {
-			r.opts.Logger.Warn("alert evaluation incomplete; retrying at the next interval", "err", err)
-		}
-	}
-	tick(r.opts.Now().Truncate(iv))
+	r.Tick(ctx, r.opts.Now().Truncate(iv)) // a failed tick is logged and counted; the next retries
 	for {
 		now := r.opts.Now()
 		next := now.Truncate(iv).Add(iv)
@@ -188,6 +267,6 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(next.Sub(now)):
 		}
-		tick(next)
+		r.Tick(ctx, next)
 	}
 }

@@ -128,23 +128,23 @@ func TestNotificationIDIsValid(t *testing.T) {
 	}
 }
 
-func TestRunnerHealthy(t *testing.T) {
+func TestRunnerReady(t *testing.T) {
 	cfg := mustConfig(t, "interval: 30s\nrules:\n  - {name: u, kind: unpriced}\n")
 	now := ts("2026-03-10T12:00:00Z")
 	r, err := NewRunner(cfg, NewScript(), nil, nil, RunOptions{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Healthy() == nil {
+	if r.Ready() == nil {
 		t.Error("healthy before any evaluation")
 	}
 	r.last.Store(now.UnixNano())
 	now = now.Add(90 * time.Second)
-	if err := r.Healthy(); err != nil {
+	if err := r.Ready(); err != nil {
 		t.Errorf("90 s after an evaluation (interval 30s, limit 90s): %v", err)
 	}
 	now = now.Add(time.Second)
-	if err := r.Healthy(); err == nil || !strings.Contains(err.Error(), "1m31s ago") {
+	if err := r.Ready(); err == nil || !strings.Contains(err.Error(), "1m31s ago") {
 		t.Errorf("91 s after: %v", err)
 	}
 }

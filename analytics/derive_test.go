@@ -3,15 +3,19 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/faultproxy"
 	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
@@ -538,4 +542,141 @@ func mustParse(t *testing.T, s string) float64 {
 		t.Fatalf("cannot parse %q: %v", s, err)
 	}
 	return f
+}
+
+// logBuffer is a log buffer safe for concurrent writes and reads.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the lines logged so far that contain s.
+func (l *logBuffer) lines(s string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// proxiedDeriver is a Deriver over growthDB's database reached through a
+// fault proxy, with the clock the test moves (start 2026-03-11T00:30:00Z,
+// 2026-03-10 due), checking every 20 ms.
+type proxiedDeriver struct {
+	dv    *Deriver
+	proxy *faultproxy.Proxy
+	clock *atomic.Int64
+	log   *logBuffer
+}
+
+func newProxiedDeriver(t *testing.T, o DeriverOptions) *proxiedDeriver {
+	t.Helper()
+	w := growthDB(t)
+	proxy := faultproxy.Start(t, chtest.Shared(t).TCPAddr)
+	wo := warehouse.DefaultOptions()
+	wo.DSN, wo.DialTimeout = "clickhouse://"+proxy.Addr+"/"+w.Database(), time.Second
+	pw, err := warehouse.Open(context.Background(), wo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pw.Close() })
+	p := &proxiedDeriver{proxy: proxy, clock: new(atomic.Int64), log: &logBuffer{}}
+	p.clock.Store(time.Date(2026, 3, 11, 0, 30, 0, 0, time.UTC).UnixNano())
+	q := New(pw, Options{Now: func() time.Time { return time.Unix(0, p.clock.Load()).UTC() }})
+	o.Backfill, o.Interval, o.Logger = 2, 20*time.Millisecond, slog.New(slog.NewTextHandler(p.log, nil))
+	if p.dv, err = NewDeriver(q, o); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// run runs the Deriver until the test ends.
+func (p *proxiedDeriver) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.dv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// waitLines waits up to 20 s for n lines containing s and returns them.
+func (p *proxiedDeriver) waitLines(t *testing.T, s string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := p.log.lines(s)
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines with %q after 20 s, want %d:\n%s", len(got), s, n, p.log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestDeriverOutageLogged: while ClickHouse is unreachable Run logs its
+// first failed pass at once, then one line a minute with the failures
+// since, and the first pass that completes again one line saying how long
+// deriving failed (it logged every failed pass, every --interval); Ready
+// fails once no pass completed for a minute (three 20 ms intervals are
+// less) and holds again after the next complete pass.
+func TestDeriverOutageLogged(t *testing.T) {
+	p := newProxiedDeriver(t, DeriverOptions{})
+	p.run(t)
+	p.waitLines(t, `msg="derived growth" day=2026-03-10`, 1)
+
+	p.proxy.Refuse(true)
+	p.proxy.Cut()
+	const failed = `level=WARN msg="cannot derive growth; retrying"`
+	if got := p.waitLines(t, failed, 1); !strings.Contains(got[0], "failures=1 failing_for=0s") {
+		t.Errorf("first failure line %q, want failures=1 failing_for=0s", got[0])
+	}
+	time.Sleep(300 * time.Millisecond) // about 15 more failed passes
+	if got := p.log.lines(failed); len(got) != 1 {
+		t.Fatalf("%d failure lines within a minute, want 1:\n%s", len(got), p.log.String())
+	}
+	if err := p.dv.Ready(); err != nil {
+		t.Errorf("not ready within a minute of the last complete pass: %v", err)
+	}
+	p.clock.Add(int64(61 * time.Second))
+	if err := p.dv.Ready(); err == nil || !strings.Contains(err.Error(), "the last complete derive pass was 1m1s ago (limit 1m0s)") {
+		t.Errorf("Ready 61 s after the last complete pass: %v", err)
+	}
+	got := p.waitLines(t, failed, 2)
+	if m := regexp.MustCompile(`failures=(\d+) failing_for=1m1s`).FindStringSubmatch(got[1]); m == nil || m[1] == "1" {
+		t.Errorf("second failure line %q, want the failed passes since the first (several) and failing_for=1m1s", got[1])
+	}
+
+	p.proxy.Refuse(false)
+	if got := p.waitLines(t, `msg="derive recovered"`, 1); !strings.Contains(got[0], "level=INFO") || !strings.Contains(got[0], "failed_for=1m1s") {
+		t.Errorf("recovery line %q, want INFO with failed_for=1m1s", got[0])
+	}
+	if err := p.dv.Ready(); err != nil {
+		t.Errorf("not ready after a complete pass: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(p.log.lines(failed)); n != 2 || len(p.log.lines("recovered")) != 1 {
+		t.Errorf("%d failure lines, want 2 and one recovery:\n%s", n, p.log.String())
+	}
 }

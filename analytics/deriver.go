@@ -2,11 +2,15 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DeriverOptions configure a Deriver.
@@ -26,6 +30,9 @@ type DeriverOptions struct {
 	// Logger receives one line per derived day and the errors Run
 	// retries. Default: discard.
 	Logger *slog.Logger
+	// Registerer receives the costpipe_derive_* metrics (passes, rows,
+	// the last success); nil registers nothing.
+	Registerer prometheus.Registerer
 }
 
 // DefaultDeriverOptions returns DeriverOptions with every default filled
@@ -57,13 +64,67 @@ func (o DeriverOptions) Validate() error {
 
 // Deriver keeps growth_daily up to date: every day that ended (UTC) more
 // than Delay ago, back to Backfill days, is derived once. It reads the
-// time from its Querier's clock. A Deriver is used by one goroutine.
+// time from its Querier's clock. A Deriver is used by one goroutine; Ready
+// may be called from any.
 type Deriver struct {
 	q *Querier
 	o DeriverOptions
 	// empty holds days derived without a row (no usage at all), so that
 	// a check does not derive them again; bounded by Backfill.
 	empty map[string]bool
+	m     deriverMetrics
+	// last is the unix nanoseconds (Querier's clock) of the end of the
+	// last pass that completed; 0 before the first.
+	last atomic.Int64
+	// failing is the run of failed passes Run is in; zero when the last
+	// pass completed.
+	failing passFailures
+}
+
+// passFailures are consecutive failed passes of Run.
+type passFailures struct {
+	since time.Time // the first of them
+	line  time.Time // the last line logged about them
+	n     int       // failed passes since that line
+}
+
+// failureLogEvery is how often at most Run logs its failing passes.
+const failureLogEvery = time.Minute
+
+type deriverMetrics struct {
+	runs     *prometheus.CounterVec
+	rows     prometheus.Counter
+	days     prometheus.Counter
+	dropped  prometheus.Counter
+	last     prometheus.Gauge
+	duration prometheus.Histogram
+}
+
+func newDeriverMetrics(reg prometheus.Registerer) (deriverMetrics, error) {
+	m := deriverMetrics{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_derive_runs_total",
+			Help: "Derive passes (read which due days growth_daily lacks, derive them), by result (ok, error)."}, []string{"result"}),
+		rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_derive_rows_written_total",
+			Help: "Rows inserted into growth_daily."}),
+		days: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_derive_days_derived_total",
+			Help: "Days derived into growth_daily (a day without usage writes no row and counts)."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_derive_groups_dropped_total",
+			Help: "Groups not derived because a scope and metric reached --max-groups on a day."}),
+		last: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_derive_last_success_timestamp_seconds",
+			Help: "When the last derive pass completed (unix seconds); 0 before the first."}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "costpipe_derive_run_duration_seconds",
+			Help: "Time one derive pass took, failed ones included.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}),
+	}
+	m.runs.WithLabelValues("ok")
+	m.runs.WithLabelValues("error")
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.runs, m.rows, m.days, m.dropped, m.last, m.duration} {
+			if err := reg.Register(c); err != nil {
+				return m, fmt.Errorf("cannot register derive metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
 }
 
 // NewDeriver returns a Deriver writing with q. Zero Derive fields,
@@ -84,7 +145,11 @@ func NewDeriver(q *Querier, o DeriverOptions) (*Deriver, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	return &Deriver{q: q, o: o, empty: map[string]bool{}}, nil
+	m, err := newDeriverMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Deriver{q: q, o: o, empty: map[string]bool{}, m: m}, nil
 }
 
 // LastDue is the last day due at now: the day before the UTC day of
@@ -131,9 +196,47 @@ func (d *Deriver) Pending(ctx context.Context) ([]time.Time, error) {
 	return out, nil
 }
 
-// RunOnce derives every pending day, oldest first, and returns what it
-// wrote; it stops at the first error.
+// RunOnce is one pass: it derives every pending day, oldest first, and
+// returns what it wrote; it stops at the first error. The pass is counted
+// in the metrics (unless ctx ended it) and, when it completes, is what
+// Ready reports.
 func (d *Deriver) RunOnce(ctx context.Context) ([]DeriveResult, error) {
+	start := time.Now()
+	out, err := d.runOnce(ctx)
+	if err != nil && ctx.Err() != nil {
+		return out, err // cut short: not a failure
+	}
+	d.m.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		d.m.runs.WithLabelValues("error").Inc()
+		return out, err
+	}
+	d.m.runs.WithLabelValues("ok").Inc()
+	now := d.q.opts.Now()
+	d.m.last.Set(float64(now.Unix()))
+	d.last.Store(now.UnixNano())
+	return out, nil
+}
+
+// ReadyLimit is how long after the last completed pass Ready still
+// reports ready: three Intervals, at least a minute.
+func (d *Deriver) ReadyLimit() time.Duration { return max(3*d.o.Interval, time.Minute) }
+
+// Ready reports whether a pass (RunOnce) completed within the last
+// ReadyLimit; the error says why not. Safe to call from any goroutine
+// (/readyz).
+func (d *Deriver) Ready() error {
+	last := d.last.Load()
+	if last == 0 {
+		return errors.New("no derive pass has completed yet")
+	}
+	if age, limit := d.q.opts.Now().Sub(time.Unix(0, last)), d.ReadyLimit(); age > limit {
+		return fmt.Errorf("the last complete derive pass was %s ago (limit %s): see the log", age.Round(time.Second), limit)
+	}
+	return nil
+}
+
+func (d *Deriver) runOnce(ctx context.Context) ([]DeriveResult, error) {
 	days, err := d.Pending(ctx)
 	if err != nil {
 		return nil, err
@@ -156,6 +259,9 @@ func (d *Deriver) DeriveDay(ctx context.Context, day time.Time) (DeriveResult, e
 	if err != nil {
 		return res, err
 	}
+	d.m.days.Inc()
+	d.m.rows.Add(float64(res.Rows))
+	d.m.dropped.Add(float64(res.Dropped))
 	if res.Rows == 0 {
 		d.empty[res.Day.Format(time.DateOnly)] = true
 	}
@@ -171,13 +277,16 @@ func (d *Deriver) DeriveDay(ctx context.Context, day time.Time) (DeriveResult, e
 // Run derives the pending days, then checks again every Interval until
 // ctx is done, when it returns nil: a day whose derivation was cut short
 // is not written (one INSERT per day) and is pending at the next start.
-// A failed check is logged and retried at the next interval.
+// A failed pass is retried at the next interval and logged: the first of
+// a run of failures at once, then one line a minute at most with the
+// failures since the line before, and the pass that completes again with
+// how long passes failed.
 func (d *Deriver) Run(ctx context.Context) error {
 	t := time.NewTicker(d.o.Interval)
 	defer t.Stop()
 	for {
-		if _, err := d.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			d.o.Logger.Warn("cannot derive growth; retrying", "retry_in", d.o.Interval, "err", err)
+		if _, err := d.RunOnce(ctx); ctx.Err() == nil {
+			d.notePass(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -185,4 +294,27 @@ func (d *Deriver) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// notePass logs a pass of Run that ended with err (nil: completed), as
+// Run says.
+func (d *Deriver) notePass(err error) {
+	now, f := d.q.opts.Now(), &d.failing
+	if err == nil {
+		if !f.since.IsZero() {
+			d.o.Logger.Info("derive recovered", "failed_for", now.Sub(f.since).Round(time.Second))
+			*f = passFailures{}
+		}
+		return
+	}
+	if f.since.IsZero() {
+		f.since = now
+	}
+	f.n++
+	if !f.line.IsZero() && now.Sub(f.line) < failureLogEvery {
+		return
+	}
+	d.o.Logger.Warn("cannot derive growth; retrying", "retry_in", d.o.Interval, "failures", f.n,
+		"failing_for", now.Sub(f.since).Round(time.Second), "err", err)
+	f.line, f.n = now, 0
 }

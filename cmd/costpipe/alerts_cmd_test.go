@@ -1,18 +1,34 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
 	"github.com/costpipe/costpipe/alerts"
 	"github.com/costpipe/costpipe/alerts/notify"
+	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/faultproxy"
+	"github.com/costpipe/costpipe/internal/whtest"
+	"github.com/costpipe/costpipe/warehouse"
 )
 
 func TestAlertsCheck(t *testing.T) {
@@ -327,4 +343,247 @@ func TestComposeAlertsRulesLoad(t *testing.T) {
 	if _, err := notify.Build(cfg.Receivers, notify.Deps{Kafka: kafka}); err != nil {
 		t.Fatalf("alerts run could not build the mounted rules' receivers: %v", err)
 	}
+}
+
+// served is a costpipe process serving --metrics-listen 127.0.0.1:0.
+type served struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	log  *deriveLog
+	done chan struct{} // closed when stderr is read to its end
+}
+
+// startServed starts costpipe with args (which include --metrics-listen
+// 127.0.0.1:0) and waits for it to log the address it serves.
+func startServed(t *testing.T, args ...string) *served {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &served{t: t, cmd: cmd, log: &deriveLog{}, done: make(chan struct{})}
+	found := make(chan string, 1)
+	go func() {
+		defer close(s.done)
+		sc := bufio.NewScanner(stderr)
+		re := regexp.MustCompile(`msg="serving metrics" addr=(\S+)/metrics`)
+		for sc.Scan() {
+			s.log.Write([]byte(sc.Text() + "\n"))
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case s.addr = <-found:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-s.done
+		cmd.Wait()
+		t.Fatalf("costpipe %v logged no metrics address within 20 s:\n%s", args, s.log.String())
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-s.done
+			cmd.Wait()
+		}
+	})
+	return s
+}
+
+// get GETs path and returns the status and body (status 0 and the error
+// when there is no answer within 5 s).
+func (s *served) get(path string) (int, string) {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + s.addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitFor polls path until it answers code with a body matching re, for up
+// to 30 s, and returns the body.
+func (s *served) waitFor(path string, code int, re string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, body := s.get(path)
+		if c == code && regexp.MustCompile(re).MatchString(body) {
+			return body
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s: %d %q, want %d and %s; log:\n%s", path, c, body, code, re, s.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and returns the exit error.
+func (s *served) stop() error {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.done
+	return s.cmd.Wait()
+}
+
+// TestAlertsRunHealthAndReadiness: alerts run's /healthz answers 200 from
+// the start, while ClickHouse is still waited for, and /readyz 503 saying
+// it is starting (a SIGTERM then exits 0); with ClickHouse reachable
+// /readyz answers 200 once an evaluation completed, /healthz 200 all along.
+// (/healthz answered 503 until the first evaluation and during a
+// ClickHouse outage, and nothing at all before ClickHouse was reached: a
+// liveness probe restarted the pod.)
+func TestAlertsRunHealthAndReadiness(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - {name: u, kind: unpriced}\n"), 0o644)
+	s := startServed(t, "--clickhouse", "clickhouse://127.0.0.1:1/costpipe", "alerts", "run", "--rules", rules,
+		"--interval", "1s", "--metrics-listen", "127.0.0.1:0")
+	if code, body := s.get("/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz while waiting for ClickHouse: %d %q, want 200 ok", code, body)
+	}
+	if code, body := s.get("/readyz"); code != 503 || !strings.Contains(body, "not ready: starting") {
+		t.Errorf("/readyz while waiting for ClickHouse: %d %q, want 503 not ready: starting", code, body)
+	}
+	if code, body := s.get("/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics while waiting for ClickHouse: %d, want 200 with the Go collector's metrics", code)
+	}
+	if err := s.stop(); err != nil {
+		t.Errorf("exit after SIGTERM while waiting for ClickHouse: %v\n%s", err, s.log.String())
+	}
+
+	srv := chtest.Shared(t)
+	s = startServed(t, "--clickhouse", srv.DSN(srv.NewDatabase(t)), "alerts", "run", "--rules", rules,
+		"--interval", "1s", "--metrics-listen", "127.0.0.1:0")
+	s.waitFor("/readyz", 200, `^ready\n$`)
+	if code, body := s.get("/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q, want 200 ok", code, body)
+	}
+	if code, body := s.get("/metrics"); code != 200 || !strings.Contains(body, `costpipe_alerts_evaluations_total{result="ok",rule="u"}`) {
+		t.Errorf("/metrics: %d, want the evaluations:\n%s", code, body)
+	}
+	if err := s.stop(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, s.log.String())
+	}
+}
+
+// proxiedDB is a migrated database of the shared server reached through a
+// fault proxy, and a clock the test moves (start 2026-03-11T00:30:00Z).
+type proxiedDB struct {
+	w     *warehouse.Warehouse
+	proxy *faultproxy.Proxy
+	clock atomic.Int64
+}
+
+func newProxiedDB(t *testing.T, dsn string) *proxiedDB {
+	t.Helper()
+	whtest.Migrated(t, dsn)
+	srv := chtest.Shared(t)
+	p := &proxiedDB{proxy: faultproxy.Start(t, srv.TCPAddr)}
+	p.clock.Store(time.Date(2026, 3, 11, 0, 30, 0, 0, time.UTC).UnixNano())
+	wo := warehouse.DefaultOptions()
+	wo.DSN, wo.DialTimeout = "clickhouse://"+p.proxy.Addr+"/"+dsn[strings.LastIndexByte(dsn, '/')+1:], time.Second
+	var err error
+	if p.w, err = warehouse.Open(context.Background(), wo); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.w.Close() })
+	return p
+}
+
+func (p *proxiedDB) now() time.Time          { return time.Unix(0, p.clock.Load()).UTC() }
+func (p *proxiedDB) advance(d time.Duration) { p.clock.Add(int64(d)) }
+
+// down makes ClickHouse unreachable (true) or reachable again.
+func (p *proxiedDB) down(on bool) {
+	p.proxy.Refuse(on)
+	if on {
+		p.proxy.Cut()
+	}
+}
+
+// probe GETs path from h and returns the status and body.
+func probe(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+// TestAlertsRunProbesDuringOutage: through alerts run's handler, with a
+// real runner on a real ClickHouse: /readyz answers 503 "starting" before
+// the runner exists, 503 until its first evaluation, 200 after it, 503
+// again once no evaluation completed for three intervals (at least a
+// minute) while ClickHouse is unreachable, saying since when, and 200 once
+// an evaluation completes again; /healthz answers 200 throughout, and
+// /metrics counts the failed evaluations.
+func TestAlertsRunProbesDuringOutage(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := newProxiedDB(t, srv.DSN(srv.NewDatabase(t)))
+	reg := prometheus.NewRegistry()
+	probes := &probeServer{reg: reg}
+	h := probes.handler()
+	expect := func(step string, wantReady int, why string) {
+		t.Helper()
+		if code, body := probe(t, h, "/healthz"); code != 200 || body != "ok\n" {
+			t.Errorf("%s: /healthz %d %q, want 200 ok", step, code, body)
+		}
+		code, body := probe(t, h, "/readyz")
+		if code != wantReady || !strings.Contains(body, why) {
+			t.Errorf("%s: /readyz %d %q, want %d and %q", step, code, body, wantReady, why)
+		}
+	}
+	expect("before the runner", 503, "not ready: starting (connecting to ClickHouse")
+
+	cfg, err := alerts.ParseConfig("rules.yaml", []byte("interval: 30s\nrules:\n  - {name: u, kind: unpriced}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := alerts.NewStore(db.w, db.now)
+	do := alerts.DefaultDeliverOptions()
+	do.Now = db.now
+	del, err := alerts.NewDeliverer(store, do)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner, err := alerts.NewRunner(cfg, analytics.New(db.w, analytics.Options{Now: db.now}), store, del,
+		alerts.RunOptions{Now: db.now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes.setReady(runner.Ready)
+	expect("before the first evaluation", 503, "not ready: no evaluation has completed yet")
+	tick := func() error { return runner.Tick(context.Background(), db.now()) }
+	if err := tick(); err != nil {
+		t.Fatal(err)
+	}
+	expect("after an evaluation", 200, "ready\n")
+
+	db.down(true)
+	for range 3 {
+		db.advance(30 * time.Second)
+		if err := tick(); err == nil {
+			t.Fatal("an evaluation with ClickHouse unreachable completed")
+		}
+		expect("within three intervals of the last evaluation", 200, "ready\n")
+	}
+	db.advance(time.Second)
+	expect("91 s after the last evaluation", 503, "not ready: the last complete evaluation was 1m31s ago (limit 1m30s)")
+	if _, body := probe(t, h, "/metrics"); !strings.Contains(body, `costpipe_alerts_evaluations_total{result="error",rule="u"} 3`) {
+		t.Errorf("/metrics does not count 3 failed evaluations:\n%s", body)
+	}
+
+	db.down(false)
+	if err := tick(); err != nil {
+		t.Fatalf("evaluation with ClickHouse back: %v", err)
+	}
+	expect("once an evaluation completed again", 200, "ready\n")
 }

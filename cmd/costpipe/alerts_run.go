@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,11 +44,15 @@ receiver) is claimed in the log before delivery and recorded after it. Only a cr
 between a receiver's answer and that record can repeat a delivery, with the same
 webhook-id (docs/alerts.md, "Delivery guarantees").
 
---metrics-listen serves /metrics (costpipe_alerts_*) and /healthz (503 until an
-evaluation has completed, and when none has for three intervals, at least a minute:
-ClickHouse unreachable, say). SIGTERM stops
-evaluating, lets queued notifications finish for up to --drain-timeout and releases
-the rest for another replica or the next start.
+--metrics-listen serves, from the start (while ClickHouse is still waited for),
+/metrics (costpipe_alerts_*), /healthz (liveness: 200 while the process and its
+evaluation loop run, whatever ClickHouse does, since a restart cures no outage) and
+/readyz (readiness: 503 until an evaluation has completed, and when none has for
+three intervals, at least a minute: ClickHouse unreachable, say; the body says why).
+A failing rule is counted in costpipe_alerts_evaluations_total{result="error"} and
+logged at once, then once a minute while it fails, and once when it evaluates again.
+SIGTERM stops evaluating, lets queued notifications finish for up to --drain-timeout
+and releases the rest for another replica or the next start.
 
 Example:
   costpipe alerts run --rules rules.yaml --metrics-listen :9465`,
@@ -56,7 +62,7 @@ Example:
 			&cli.DurationFlag{Name: "interval", EnvVars: []string{"COSTPIPE_ALERTS_INTERVAL"},
 				Usage: "evaluation interval, at least 1s, replacing the file's interval: (default 30s)"},
 			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
-				Usage: "serve /metrics and /healthz on `HOST:PORT`"},
+				Usage: "serve Prometheus /metrics, /healthz (alive) and /readyz (evaluating) on `HOST:PORT` (default: off)"},
 			&cli.StringFlag{Name: "replica", Value: "", EnvVars: []string{"COSTPIPE_ALERTS_REPLICA"},
 				Usage: "this replica's id in the notification log (default: random per start)"},
 			&cli.DurationFlag{Name: "claim-settle", Value: d.Settle, EnvVars: []string{"COSTPIPE_ALERTS_CLAIM_SETTLE"},
@@ -123,24 +129,29 @@ func runAlerts(c *cli.Context) error {
 	if err := wo.Validate(); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	var ln net.Listener
-	if addr := c.String("metrics-listen"); addr != "" {
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return &exitError{code: 2, msg: fmt.Sprintf("cannot listen on --metrics-listen %q: %v", addr, err)}
-		}
-		defer ln.Close()
-	}
-	w, err := openWarehouse(c.Context, log, wo)
+	// /metrics, /healthz and /readyz answer from here on, while ClickHouse
+	// is waited for: a liveness probe must not find the port closed then.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	probes := &probeServer{reg: reg}
+	closeProbes, err := probes.listen(log, c.String("metrics-listen"))
 	if err != nil {
 		return err
 	}
-	defer w.Close()
-	if _, err := w.Migrate(c.Context); err != nil {
+	defer closeProbes()
+	w, err := openWarehouse(c.Context, log, wo)
+	if err == nil {
+		defer w.Close()
+		_, err = w.Migrate(c.Context)
+	}
+	if err != nil {
+		if c.Context.Err() != nil {
+			log.Info("alerts stopped before they started", "waiting_for", err)
+			return nil
+		}
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var kafka *kgo.Client
 	for _, rc := range cfg.Receivers {
 		if rc.Type == notify.TypeKafka && kafka == nil {
@@ -175,21 +186,7 @@ func runAlerts(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if ln != nil {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-			if err := runner.Healthy(); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-			io.WriteString(w, "ok\n")
-		})
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		log.Info("serving metrics", "addr", ln.Addr().String()+"/metrics")
-	}
+	probes.setReady(runner.Ready)
 	names := make([]string, len(cfg.Rules))
 	for i, r := range cfg.Rules {
 		names[i] = r.Name
@@ -197,6 +194,7 @@ func runAlerts(c *cli.Context) error {
 	log.Info("evaluating alert rules", "rules", strings.Join(names, ","), "interval", cfg.Interval, "tz", cfg.TZ,
 		"replica", del.Replica(), "database", w.Database())
 	err = runner.Run(c.Context)
+	probes.setReady(func() error { return errors.New("stopping") })
 	drain, cancel := context.WithTimeout(context.Background(), c.Duration("drain-timeout"))
 	defer cancel()
 	if cerr := disp.Close(drain); cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {
@@ -217,4 +215,58 @@ func retryBound(attempts int, timeout, minBackoff, maxBackoff time.Duration) tim
 		}
 	}
 	return total
+}
+
+// probeServer is the --metrics-listen server of alerts run and derive:
+// /metrics from reg; /healthz 200 while the process runs (its loop runs in
+// it, and restarting it cures no ClickHouse outage: liveness); /readyz 200
+// while the readiness given to setReady reports nil, else 503 with
+// "not ready: " and its reason, and "starting" until it is given.
+type probeServer struct {
+	reg   *prometheus.Registry
+	ready atomic.Pointer[func() error]
+}
+
+// setReady makes /readyz answer from ready.
+func (p *probeServer) setReady(ready func() error) { p.ready.Store(&ready) }
+
+// handler serves /metrics, /healthz and /readyz.
+func (p *probeServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		why := "starting (connecting to ClickHouse and applying migrations)"
+		if ready := p.ready.Load(); ready != nil {
+			err := (*ready)()
+			if err == nil {
+				io.WriteString(w, "ready\n")
+				return
+			}
+			why = err.Error()
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "not ready: "+why+"\n")
+	})
+	return mux
+}
+
+// listen serves handler on addr ("": nothing) until the returned function
+// is called; an address it cannot listen on is a usage error.
+func (p *probeServer) listen(log *slog.Logger, addr string) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, &exitError{code: 2, msg: fmt.Sprintf("cannot listen on --metrics-listen %q: %v", addr, err)}
+	}
+	srv := &http.Server{Handler: p.handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	log.Info("serving metrics", "addr", ln.Addr().String()+"/metrics")
+	return func() { srv.Close() }, nil
 }

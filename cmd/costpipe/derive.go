@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/analytics"
@@ -23,12 +26,19 @@ model and per tenant × model, for each of --metrics. On start it derives the da
 the last --backfill that the table lacks, then checks every --interval. Deriving a day
 again replaces its rows (ReplacingMergeTree: read with FINAL). Applies pending
 migrations at start. SIGTERM stops it; a day cut short is derived at the next start.
+A failed pass is retried every --interval and logged at once, then once a minute
+while passes fail, and once when one completes again.
+
+--metrics-listen serves, from the start (while ClickHouse is still waited for),
+/metrics (costpipe_derive_*), /healthz (liveness: 200 while the process runs) and
+/readyz (readiness: 503 until a pass has completed, and when none has for three
+--interval, at least a minute; the body says why).
 
   --once         derive the missing days and exit (cron, tests)
   --day DATE     derive these days again (repeatable) and exit
 
 Examples:
-  costpipe derive
+  costpipe derive --metrics-listen :9466
   costpipe derive --once --backfill 30d
   costpipe derive --day 2026-03-01 --day 2026-03-02`,
 		Flags: []cli.Flag{
@@ -46,6 +56,8 @@ Examples:
 				Usage: "`DAYS` of the growth trend (14 to 366), as query growth --window"},
 			&cli.IntFlag{Name: "history", Value: d.Derive.History, EnvVars: []string{"COSTPIPE_DERIVE_HISTORY"},
 				Usage: "`DAYS` of history the forecast is fitted and backtested on (7 to 182)"},
+			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
+				Usage: "serve Prometheus /metrics, /healthz (alive) and /readyz (a pass completed recently) on `HOST:PORT` (default: off; not with --once or --day)"},
 			&cli.BoolFlag{Name: "once", Usage: "derive the missing days and exit"},
 			&cli.StringSliceFlag{Name: "day", Usage: "derive `DATE` (YYYY-MM-DD, UTC) again and exit; repeatable"},
 			&cli.StringFlag{Name: "now", Hidden: true, Usage: "RFC 3339 time to use as now (tests)"},
@@ -132,14 +144,32 @@ func runDerive(c *cli.Context) error {
 	if err := wo.Validate(); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	w, err := openWarehouse(c.Context, log, wo)
-	if err != nil {
-		return err
+	// The long-running derive serves /metrics, /healthz and /readyz from
+	// here on, while ClickHouse is waited for; --once and --day do not
+	// (they end before anything scrapes them).
+	longRunning := len(days) == 0 && !c.Bool("once")
+	probes := &probeServer{reg: prometheus.NewRegistry()}
+	if longRunning {
+		probes.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		o.Registerer = probes.reg
+		closeProbes, err := probes.listen(log, c.String("metrics-listen"))
+		if err != nil {
+			return err
+		}
+		defer closeProbes()
 	}
-	defer w.Close()
-	res, err := w.Migrate(c.Context)
-	logMigrations(log, w.Database(), res)
+	w, err := openWarehouse(c.Context, log, wo)
+	if err == nil {
+		defer w.Close()
+		var res []warehouse.MigrationResult
+		res, err = w.Migrate(c.Context)
+		logMigrations(log, w.Database(), res)
+	}
 	if err != nil {
+		if longRunning && c.Context.Err() != nil {
+			log.Info("derive stopped before it started", "waiting_for", err)
+			return nil
+		}
 		return err
 	}
 	q := analytics.New(w, analytics.Options{Now: now})
@@ -180,9 +210,11 @@ func runDerive(c *cli.Context) error {
 			last.AddDate(0, 0, -(o.Backfill-1)).Format(time.DateOnly), last.Format(time.DateOnly))
 		return nil
 	}
+	probes.setReady(dv.Ready)
 	log.Info("deriving growth", "table", table, "backfill_days", o.Backfill, "delay", o.Delay, "interval", o.Interval,
-		"metrics", joinMetrics(o.Derive.Metrics), "max_groups", o.Derive.MaxGroups)
+		"metrics", joinMetrics(o.Derive.Metrics), "max_groups", o.Derive.MaxGroups, "ready_limit", dv.ReadyLimit())
 	err = dv.Run(c.Context)
+	probes.setReady(func() error { return errors.New("stopping") })
 	log.Info("derive stopped")
 	return err
 }

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
@@ -185,4 +190,134 @@ func (l *deriveLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestDeriveMetricsListen: derive --metrics-listen serves /metrics with its
+// passes, rows and the Go and process collectors, /healthz 200 all along
+// and /readyz 503 "starting" while ClickHouse is waited for (a SIGTERM then
+// exits 0), 200 once a pass completed.
+func TestDeriveMetricsListen(t *testing.T) {
+	s := startServed(t, "--clickhouse", "clickhouse://127.0.0.1:1/costpipe", "derive", "--metrics-listen", "127.0.0.1:0")
+	if code, body := s.get("/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz while waiting for ClickHouse: %d %q, want 200 ok", code, body)
+	}
+	if code, body := s.get("/readyz"); code != 503 || !strings.Contains(body, "not ready: starting") {
+		t.Errorf("/readyz while waiting for ClickHouse: %d %q, want 503 not ready: starting", code, body)
+	}
+	if err := s.stop(); err != nil {
+		t.Errorf("exit after SIGTERM while waiting for ClickHouse: %v\n%s", err, s.log.String())
+	}
+
+	dsn, _ := deriveDB(t)
+	s = startServed(t, "--clickhouse", dsn, "derive", "--backfill", "2d", "--interval", "100ms",
+		"--now=2026-03-11T00:30:00Z", "--metrics-listen", "127.0.0.1:0")
+	s.waitFor("/readyz", 200, `^ready\n$`)
+	body := s.waitFor("/metrics", 200, `(?m)^costpipe_derive_runs_total\{result="ok"\} [2-9]`)
+	for _, want := range []string{
+		`(?m)^costpipe_derive_runs_total\{result="error"\} 0$`,
+		`(?m)^costpipe_derive_rows_written_total 28$`, // 2 days × 14 rows
+		`(?m)^costpipe_derive_days_derived_total 2$`,
+		`(?m)^costpipe_derive_last_success_timestamp_seconds 1.773189e\+09$`, // --now
+		`(?m)^costpipe_derive_run_duration_seconds_count [2-9]`,
+		`(?m)^go_goroutines `, `(?m)^process_start_time_seconds `,
+	} {
+		if !regexp.MustCompile(want).MatchString(body) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+	if code, body := s.get("/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if err := s.stop(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, s.log.String())
+	}
+}
+
+// TestDeriveProbesDuringOutage: through derive's handler, with a real
+// Deriver running on a real ClickHouse: a pass shows in /metrics and makes
+// /readyz 200; with ClickHouse unreachable the failed passes rise in
+// costpipe_derive_runs_total{result="error"}, /readyz stays 200 within its
+// bound and answers 503 saying since when once it passed, /healthz 200
+// throughout; with ClickHouse back, 200 again.
+func TestDeriveProbesDuringOutage(t *testing.T) {
+	dsn, _ := deriveDB(t)
+	db := newProxiedDB(t, dsn)
+	reg := prometheus.NewRegistry()
+	probes := &probeServer{reg: reg}
+	h := probes.handler()
+	o := analytics.DefaultDeriverOptions()
+	o.Backfill, o.Interval, o.Registerer = 2, 20*time.Millisecond, reg
+	dv, err := analytics.NewDeriver(analytics.New(db.w, analytics.Options{Now: db.now}), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := probe(t, h, "/readyz"); code != 503 || body != "not ready: starting (connecting to ClickHouse and applying migrations)\n" {
+		t.Errorf("/readyz before the deriver: %d %q", code, body)
+	}
+	probes.setReady(dv.Ready)
+	if code, body := probe(t, h, "/readyz"); code != 503 || body != "not ready: no derive pass has completed yet\n" {
+		t.Errorf("/readyz before the first pass: %d %q", code, body)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dv.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	// metric waits up to 20 s for the sample name to reach at least min
+	// in /metrics and returns its value.
+	metric := func(name string, min float64) float64 {
+		t.Helper()
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, body := probe(t, h, "/metrics")
+			var v float64
+			if m := re.FindStringSubmatch(body); m != nil {
+				fmt.Sscan(m[1], &v)
+				if v >= min {
+					return v
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %v after 20 s, want at least %v:\n%s", name, v, min, body)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	metric(`costpipe_derive_runs_total{result="ok"}`, 1)
+	if v := metric("costpipe_derive_rows_written_total", 0); v != 28 {
+		t.Errorf("costpipe_derive_rows_written_total %v, want 28 (2 days × 14 rows)", v)
+	}
+	if v := metric("costpipe_derive_last_success_timestamp_seconds", 0); v != float64(db.now().Unix()) {
+		t.Errorf("costpipe_derive_last_success_timestamp_seconds %v, want %d", v, db.now().Unix())
+	}
+	if code, body := probe(t, h, "/readyz"); code != 200 || body != "ready\n" {
+		t.Errorf("/readyz after a pass: %d %q", code, body)
+	}
+
+	db.down(true)
+	errorsBefore := metric(`costpipe_derive_runs_total{result="error"}`, 0)
+	metric(`costpipe_derive_runs_total{result="error"}`, errorsBefore+3)
+	db.advance(time.Minute) // the bound: max(3 × 20ms, 1m)
+	if code, body := probe(t, h, "/readyz"); code != 200 {
+		t.Errorf("/readyz a minute after the last pass: %d %q, want 200", code, body)
+	}
+	db.advance(time.Second)
+	if code, body := probe(t, h, "/readyz"); code != 503 || body != "not ready: the last complete derive pass was 1m1s ago (limit 1m0s): see the log\n" {
+		t.Errorf("/readyz 61 s after the last pass: %d %q", code, body)
+	}
+	if code, body := probe(t, h, "/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz with ClickHouse unreachable: %d %q", code, body)
+	}
+
+	db.down(false)
+	okBefore := metric(`costpipe_derive_runs_total{result="ok"}`, 0)
+	metric(`costpipe_derive_runs_total{result="ok"}`, okBefore+1)
+	if code, body := probe(t, h, "/readyz"); code != 200 {
+		t.Errorf("/readyz with ClickHouse back: %d %q", code, body)
+	}
 }
