@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/costpipe/costpipe/internal/loglimit"
 )
 
 // RunOptions configure a Runner.
@@ -35,20 +37,12 @@ type Runner struct {
 	// last is the unix nanoseconds of the last complete evaluation.
 	last atomic.Int64
 	// failing holds the rules whose evaluations fail, by name.
-	failing map[string]*failure
+	failing map[string]*loglimit.Failures
 }
 
 // failureLogEvery is how often at most a rule's failing evaluations are
 // logged.
 const failureLogEvery = time.Minute
-
-// failure is a rule whose evaluations have failed since since, every one
-// of them: a success ends it.
-type failure struct {
-	since time.Time
-	line  time.Time // of the last line logged about it
-	n     int       // failed evaluations since that line
-}
 
 type runMetrics struct {
 	evals    *prometheus.CounterVec
@@ -97,7 +91,7 @@ func NewRunner(cfg *Config, src Source, store *Store, del *Deliverer, opts RunOp
 		m.evals.WithLabelValues(r.Name, "error")
 		m.firing.WithLabelValues(r.Name)
 	}
-	return &Runner{cfg: cfg, engine: NewEngine(cfg, src), store: store, deliver: del, opts: opts, m: m, failing: map[string]*failure{}}, nil
+	return &Runner{cfg: cfg, engine: NewEngine(cfg, src), store: store, deliver: del, opts: opts, m: m, failing: map[string]*loglimit.Failures{}}, nil
 }
 
 // Engine returns the runner's engine.
@@ -206,25 +200,25 @@ func (r *Runner) count(failed map[string]error) {
 			r.m.evals.WithLabelValues(rule.Name, "ok").Inc()
 			if f != nil {
 				delete(r.failing, rule.Name)
-				up, _ = add(up, f.since, rule.Name)
+				since, _, _ := f.Succeed()
+				up, _ = add(up, since, rule.Name)
 			}
 			continue
 		}
 		r.m.evals.WithLabelValues(rule.Name, "error").Inc()
 		if f == nil {
-			f = &failure{since: now}
+			f = &loglimit.Failures{}
 			r.failing[rule.Name] = f
 		}
-		f.n++
-		if !f.line.IsZero() && now.Sub(f.line) < failureLogEvery {
+		n, since, due := f.Fail(now, failureLogEvery)
+		if !due {
 			continue
 		}
 		var l *lines
-		down, l = add(down, f.since, rule.Name)
+		down, l = add(down, since, rule.Name)
 		if l.err == nil {
-			l.n, l.err = f.n, err
+			l.n, l.err = n, err
 		}
-		f.line, f.n = now, 0
 	}
 	for _, l := range down {
 		r.opts.Logger.Warn("alert rule evaluation failed; its alerts keep their state", "rules", strings.Join(l.rules, ","),

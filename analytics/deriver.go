@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/costpipe/costpipe/internal/loglimit"
 )
 
 // DeriverOptions configure a Deriver.
@@ -78,14 +80,7 @@ type Deriver struct {
 	last atomic.Int64
 	// failing is the run of failed passes Run is in; zero when the last
 	// pass completed.
-	failing passFailures
-}
-
-// passFailures are consecutive failed passes of Run.
-type passFailures struct {
-	since time.Time // the first of them
-	line  time.Time // the last line logged about them
-	n     int       // failed passes since that line
+	failing loglimit.Failures
 }
 
 // failureLogEvery is how often at most Run logs its failing passes.
@@ -299,22 +294,15 @@ func (d *Deriver) Run(ctx context.Context) error {
 // notePass logs a pass of Run that ended with err (nil: completed), as
 // Run says.
 func (d *Deriver) notePass(err error) {
-	now, f := d.q.opts.Now(), &d.failing
+	now := d.q.opts.Now()
 	if err == nil {
-		if !f.since.IsZero() {
-			d.o.Logger.Info("derive recovered", "failed_for", now.Sub(f.since).Round(time.Second))
-			*f = passFailures{}
+		if since, _, ok := d.failing.Succeed(); ok {
+			d.o.Logger.Info("derive recovered", "failed_for", now.Sub(since).Round(time.Second))
 		}
 		return
 	}
-	if f.since.IsZero() {
-		f.since = now
+	if n, since, due := d.failing.Fail(now, failureLogEvery); due {
+		d.o.Logger.Warn("cannot derive growth; retrying", "retry_in", d.o.Interval, "failures", n,
+			"failing_for", now.Sub(since).Round(time.Second), "err", err)
 	}
-	f.n++
-	if !f.line.IsZero() && now.Sub(f.line) < failureLogEvery {
-		return
-	}
-	d.o.Logger.Warn("cannot derive growth; retrying", "retry_in", d.o.Interval, "failures", f.n,
-		"failing_for", now.Sub(f.since).Round(time.Second), "err", err)
-	f.line, f.n = now, 0
 }

@@ -2,8 +2,6 @@ package serve
 
 import (
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/costpipe/costpipe/internal/loglimit"
@@ -21,12 +19,7 @@ const outageLogEvery = time.Minute
 type outage struct {
 	log   *slog.Logger
 	clock func() time.Time
-	lines loglimit.Limit
-
-	down   atomic.Bool // an outage is under way: the fast path of success checks only this
-	mu     sync.Mutex
-	since  time.Time // the outage's first failure
-	failed int       // requests and pings it failed
+	run   loglimit.Failures
 }
 
 // note records the outcome of a request's queries or a ping: err nil is a
@@ -35,41 +28,13 @@ type outage struct {
 func (o *outage) note(err error) {
 	switch {
 	case err == nil:
-		if o.down.Load() {
-			o.recovered()
+		if since, failures, ok := o.run.Succeed(); ok {
+			o.log.Info("ClickHouse answers again", "unreachable_for", o.clock().Sub(since).Round(time.Millisecond).String(), "failures", failures)
 		}
 	case warehouse.Unavailable(err):
-		o.failure(err)
+		if n, since, due := o.run.Fail(o.clock(), outageLogEvery); due {
+			o.log.Warn("ClickHouse is unreachable: API requests are answered 503 and /readyz 503 until it answers",
+				"failures", n, "since", since.UTC().Format(time.RFC3339), "err", err)
+		}
 	}
-}
-
-func (o *outage) failure(err error) {
-	now := o.clock()
-	o.mu.Lock()
-	if !o.down.Load() {
-		o.since = now
-		o.down.Store(true)
-	}
-	o.failed++
-	since := o.since
-	o.mu.Unlock()
-	if n, _, due := o.lines.Note(now, outageLogEvery); due {
-		o.log.Warn("ClickHouse is unreachable: API requests are answered 503 and /readyz 503 until it answers",
-			"failures", n, "since", since.UTC().Format(time.RFC3339), "err", err)
-	}
-}
-
-func (o *outage) recovered() {
-	now := o.clock()
-	o.mu.Lock()
-	if !o.down.Load() {
-		o.mu.Unlock()
-		return
-	}
-	since, failed := o.since, o.failed
-	o.since, o.failed = time.Time{}, 0
-	o.down.Store(false)
-	o.mu.Unlock()
-	o.lines.Reset()
-	o.log.Info("ClickHouse answers again", "unreachable_for", now.Sub(since).Round(time.Millisecond).String(), "failures", failed)
 }

@@ -39,3 +39,29 @@ func TestLimit(t *testing.T) {
 		t.Fatal("after Reset the next occurrence is not logged at once")
 	}
 }
+
+func TestFailures(t *testing.T) {
+	var f Failures
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, _, failing := f.Succeed(); failing || f.Failing() {
+		t.Fatal("a success without failures ends a run")
+	}
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	for _, s := range []struct {
+		at  int
+		n   int
+		due bool
+	}{{0, 1, true}, {20, 0, false}, {40, 0, false}, {60, 3, true}, {70, 0, false}} {
+		n, since, due := f.Fail(at(s.at), time.Minute)
+		if n != s.n || due != s.due || !since.Equal(t0) {
+			t.Fatalf("Fail(+%ds) = %d, %v, %v; want %d, %v, the run's start %v", s.at, n, since, due, s.n, s.due, t0)
+		}
+	}
+	since, total, failing := f.Succeed()
+	if !failing || !since.Equal(t0) || total != 5 || f.Failing() {
+		t.Fatalf("Succeed = %v, %d, %v; want the run from %v with 5 failures, ended", since, total, failing, t0)
+	}
+	if n, since, due := f.Fail(at(80), time.Minute); n != 1 || !due || !since.Equal(at(80)) {
+		t.Fatalf("a new run's first failure: %d, %v, %v; want it logged at once, from +80s", n, since, due)
+	}
+}
