@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/costpipe/costpipe/internal/loglimit"
 )
 
 // connLogEvery is how often at most connLog logs the failures of one broker.
@@ -30,7 +32,7 @@ type connLog struct {
 // brokerDown is a broker whose last connection failed.
 type brokerDown struct {
 	since time.Time
-	lines logLimit
+	lines loglimit.Limit
 }
 
 var _ kgo.HookBrokerConnect = (*connLog)(nil)
@@ -56,7 +58,7 @@ func (l *connLog) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ ne
 		d = &brokerDown{since: now}
 		l.down[addr] = d
 	}
-	if n, _, due := d.lines.note(now, connLogEvery); due {
+	if n, _, due := d.lines.Note(now, connLogEvery); due {
 		l.log.Warn("cannot connect to a Kafka broker; retrying", "broker", addr, "failures", n,
 			"down_for", now.Sub(d.since).Round(time.Second), "err", err)
 	}

@@ -17,7 +17,8 @@
 //
 // Files: options.go (Options), consumer.go (the Consumer and its loop),
 // rebalance.go (assignment, warm-up, revoke, loss), flush.go (landing,
-// committing, fencing), health.go (membership, stall and readiness),
+// committing, fencing), shutdown.go (the shutdown's single time budget),
+// health.go (membership, stall and readiness),
 // grouplag.go (the group lag watcher), record.go (one record: decode,
 // validate, dedupe), dedupe.go (the window of event ids), dlq.go and
 // spool.go (invalid records), metrics.go.
@@ -36,6 +37,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/costpipe/costpipe/internal/loglimit"
 	"github.com/costpipe/costpipe/schemas"
 	"github.com/costpipe/costpipe/schemas/arrowcodec"
 )
@@ -49,9 +51,11 @@ type Sink interface {
 	// Add takes one valid, deduplicated event read at offset of partition.
 	Add(partition int32, offset int64, e *schemas.Event) bool
 	// Flush lands everything added. Cancelling ctx stops it between
-	// inserts; ctx's deadline also bounds an insert in flight. On error the
-	// state is kept for a retry, or the consumer drops the partitions and
-	// replays them.
+	// inserts; ctx's deadline also bounds an insert in flight, and so does
+	// ending ctx with the cause context.DeadlineExceeded (the shutdown's
+	// budget, which begins after a flush may have). On error the state is
+	// kept for a retry, or the consumer drops the partitions and replays
+	// them.
 	Flush(ctx context.Context) error
 	// Drop forgets partitions and their unlanded state.
 	Drop(partitions []int32)
@@ -68,6 +72,7 @@ type partState struct {
 	lastTime  int64 // Kafka timestamp (unix ms) of the record at consumed
 	dedupe    *dedupe
 	evicted   uint64 // dedupe.evicted already reported
+	added     int64  // events handed to the Sink since its last landed flush
 }
 
 // Consumer consumes the events topic into a Sink.
@@ -104,9 +109,14 @@ type Consumer struct {
 	dlqLastErr error
 	// dlqLogs is, per DLQ reason, what noteDLQ has logged. Used by the
 	// poll goroutine only.
-	dlqLogs map[string]*logLimit
+	dlqLogs map[string]*loglimit.Limit
 
 	lastFlush atomic.Int64 // unix nanoseconds (by opts.Now) of the last flush
+	// stop is Run's shutdown clock (shutdown.go); nil before Run.
+	stop atomic.Pointer[stopClock]
+	// assignFailing is the run of failed Sink.Assign calls since the last
+	// that worked (prepare): their warnings are rate-limited.
+	assignFailing loglimit.Failures
 	// rebalanceSince is when (unix nanoseconds by opts.Now) a rebalance
 	// began waiting for the poll loop; 0 when none waits.
 	rebalanceSince atomic.Int64
@@ -176,14 +186,20 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 
 // Run consumes until ctx ends, then lands what it holds, commits and leaves
 // the group (a static member stays: see Options.InstanceID). It returns nil
-// on a clean shutdown.
+// on a clean shutdown, an error when what it held could not land (its
+// offsets are not committed: the next start reads it again). The shutdown,
+// from ctx's end to Run's return, takes at most shutdownTimeout (shutdown.go).
 func (c *Consumer) Run(ctx context.Context) error {
-	defer c.cl.Close()
+	sd := newStopClock(ctx)
+	c.stop.Store(sd)
+	defer sd.release() // after closeClient: the leave may still use the budget
+	defer c.closeClient(sd)
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { defer close(watched); c.watchGroup(wctx) }()
 	defer func() { stopWatch(); <-watched }()
 	c.lastFlush.Store(c.opts.Now().UnixNano())
+	var failed error // a landing that failed after ctx ended
 	for {
 		// Poll no longer than until the next flush is due, so windows land
 		// on time even when no record arrives.
@@ -209,49 +225,68 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		c.processFetches(fetches)
 		if c.sinceFlush() >= c.opts.FlushInterval || c.sink.Windows() >= c.opts.MaxWindows || c.rebalanceSince.Load() != 0 {
-			if err := c.flushOrAbandon(ctx); err != nil && ctx.Err() != nil {
+			// A flush under way when ctx ends goes on landing within the
+			// shutdown's budget (sd.land): it is the shutdown's landing.
+			if err := c.flushOrAbandon(ctx, sd.land); err != nil && ctx.Err() != nil {
+				if !errors.Is(err, errFenced) {
+					failed = err
+				}
 				break
 			}
 		}
 		c.cl.AllowRebalance()
 	}
-	return c.shutdown()
+	return c.shutdown(sd, failed)
 }
-
-// shutdownTimeout bounds the final flush when no rebalance waits for it.
-const shutdownTimeout = 30 * time.Second
 
 // shutdown lands and commits, then leaves the group. Rebalances are still
 // blocked (the last poll was not released), so the revoke callback cannot
-// flush concurrently with this one. The flush gets shutdownTimeout, or what
-// is left of FlushTimeoutOnRebalance when a rebalance waits for it (the
-// other members wait too); unlanded state is replayed from Kafka by the
-// partitions' next owner. An insert that the cancellation interrupted is
-// checked, not repeated blindly (the Sink's contract).
-func (c *Consumer) shutdown() error {
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	fctx, stop := c.untilRebalance(sctx, c.opts.FlushTimeoutOnRebalance)
-	err := c.flush(fctx)
-	stop()
+// flush concurrently with this one. Landing gets what is left of the
+// shutdown's budget (sd.land), or of FlushTimeoutOnRebalance when a
+// rebalance waits for it (the other members wait too). failed is a landing
+// that failed already after ctx ended (the budget is spent, or the
+// rebalance's): it is not tried again, here nor in the revoke callback.
+// Unlanded state is read again from Kafka by the partitions' next owner
+// (its offsets are not committed). An insert that the cancellation
+// interrupted is checked, not repeated blindly (the Sink's contract).
+func (c *Consumer) shutdown(sd *stopClock, failed error) error {
+	sd.begin()
+	err := failed
+	if err == nil {
+		err = sd.failure() // the revoke callback of a last rebalance
+	}
+	if err == nil {
+		fctx, stop := c.untilRebalance(sd.land, c.opts.FlushTimeoutOnRebalance)
+		err = c.flush(fctx)
+		stop()
+	}
+	switch {
+	case errors.Is(err, errFenced):
+		c.log.Warn("shutdown: landed, but the group had moved on; the next owner's replay skips what landed", "err", err)
+		err = nil
+	case err != nil:
+		// Before the revoke callback can run: it must not land again.
+		sd.fail(err)
+		events, parts := c.unlanded()
+		msg := "shutdown: cannot land before stopping: ClickHouse unreachable; the events not landed will be read again from Kafka at the next start (offsets not committed)"
+		if !errors.As(err, new(*sinkError)) {
+			msg = "shutdown: cannot stop cleanly (DLQ records not confirmed by Kafka); the records since the last commit will be read again from Kafka at the next start (offsets not committed)"
+		}
+		c.log.Error(msg, "events", events, "partitions", parts, "after", time.Since(sd.began).Round(time.Millisecond), "err", err)
+		err = fmt.Errorf("cannot land the last windows on shutdown (%d events, read again from Kafka at the next start): %w", events, err)
+	default:
+		c.log.Info("shutdown: landed and committed")
+	}
 	// Start the leave before releasing the rebalance: released first, the
 	// group management loop could rejoin a rebalance in progress and the
 	// group would rebalance twice (with us, then without us). Started first,
 	// its cancellation reaches the loop while the loop runs the revoke
-	// callback. A nil context only starts the leave; Close (deferred by Run)
-	// waits for it. A static member does not leave (franz-go sends no
-	// LeaveGroup for it).
+	// callback. A nil context only starts the leave; closeClient (deferred
+	// by Run) waits for it, within the budget. A static member does not
+	// leave (franz-go sends no LeaveGroup for it).
 	c.cl.LeaveGroupContext(nil)
 	c.cl.AllowRebalance()
-	if errors.Is(err, errFenced) {
-		c.log.Warn("shutdown: landed, but the group had moved on; the next owner's replay skips what landed", "err", err)
-		return nil
-	} else if err != nil {
-		c.log.Error("shutdown: cannot land the last windows; they will be replayed from Kafka on restart", "err", err)
-		return fmt.Errorf("cannot land the last windows on shutdown: %w", err)
-	}
-	c.log.Info("shutdown: landed and committed")
-	return nil
+	return err
 }
 
 // groupSessionErrors takes franz-go's group session errors (a failed join or

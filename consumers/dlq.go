@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/costpipe/costpipe/internal/loglimit"
 )
 
 // DLQ reasons, the value of the costpipe-dlq-reason header and the label of
@@ -86,15 +88,15 @@ const dlqLogEvery = time.Minute
 // costpipe_dlq_records_total.
 func (c *Consumer) noteDLQ(r *kgo.Record, reason, msg string) {
 	if c.dlqLogs == nil {
-		c.dlqLogs = map[string]*logLimit{}
+		c.dlqLogs = map[string]*loglimit.Limit{}
 	}
 	l := c.dlqLogs[reason]
 	if l == nil {
-		l = &logLimit{}
+		l = &loglimit.Limit{}
 		c.dlqLogs[reason] = l
 	}
 	now := c.opts.Now()
-	n, prev, due := l.note(now, dlqLogEvery)
+	n, prev, due := l.Note(now, dlqLogEvery)
 	if !due {
 		return
 	}
@@ -141,7 +143,7 @@ func (c *Consumer) waitDLQ(ctx context.Context) error {
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("cannot confirm %d DLQ records: %w", pending, ctx.Err())
+				return fmt.Errorf("cannot confirm %d DLQ records: %w", pending, context.Cause(ctx))
 			case <-time.After(2 * time.Millisecond):
 			}
 		}

@@ -15,13 +15,15 @@ import (
 // or its generation: its partitions may already belong to another member.
 var errFenced = errors.New("no longer a member of the group's current generation")
 
-// flushOrAbandon flushes. If a rebalance waits and landing does not finish
-// within FlushTimeoutOnRebalance of when the rebalance began, it drops the
-// unlanded state and rewinds the partitions so that nothing is lost. If the
-// commit shows the member was fenced, it stops landing for its partitions
-// and rejoins the group.
-func (c *Consumer) flushOrAbandon(ctx context.Context) error {
-	fctx, cancel := c.untilRebalance(ctx, c.opts.FlushTimeoutOnRebalance)
+// flushOrAbandon flushes within land (which ends with the shutdown's budget,
+// not when ctx, Run's, ends: a flush under way at a SIGTERM goes on landing).
+// If a rebalance waits and landing does not finish within
+// FlushTimeoutOnRebalance of when the rebalance began, it drops the
+// unlanded state and rewinds the partitions so that nothing is lost (unless
+// ctx has ended: the shutdown follows). If the commit shows the member was
+// fenced, it stops landing for its partitions and rejoins the group.
+func (c *Consumer) flushOrAbandon(ctx, land context.Context) error {
+	fctx, cancel := c.untilRebalance(land, c.opts.FlushTimeoutOnRebalance)
 	defer cancel()
 	err := c.flush(fctx)
 	switch {
@@ -111,7 +113,7 @@ func (c *Consumer) rewind(ctx context.Context) {
 	seek := map[int32]kgo.EpochOffset{}
 	for p, st := range c.parts {
 		off := max(st.committed, 0)
-		st.assigned, st.consumed, st.warmUntil = false, -1, 0
+		st.assigned, st.consumed, st.warmUntil, st.added = false, -1, 0, 0
 		if from, ok := starts[p]; ok && from >= 0 && from < off {
 			st.warmUntil = off
 			off = from
@@ -146,7 +148,10 @@ func (c *Consumer) flush(ctx context.Context) error {
 	}
 	c.m.dedupeIDs.Set(float64(ids))
 	if err := c.sink.Flush(ctx); err != nil {
-		return err
+		return &sinkError{err}
+	}
+	for _, st := range c.parts {
+		st.added = 0
 	}
 	if err := c.waitDLQ(ctx); err != nil {
 		return err

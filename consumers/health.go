@@ -38,6 +38,11 @@ type health struct {
 	lagErr            error     // error of the refreshes since lagAt
 	lagErrAt          time.Time // first of those errors
 	warned            map[string]time.Time
+	// stalled are the partitions the last refresh found stalled, and
+	// stalledSince when their committed offsets stopped moving (the
+	// longest standstill when the stall was first seen).
+	stalled      []int32
+	stalledSince time.Time
 }
 
 // partLag is one partition's lag and how long its committed offset has
@@ -174,8 +179,23 @@ func (h *health) observe(now time.Time, committed, start, end map[int32]int64) l
 		}
 	}
 	slices.Sort(snap.stalled)
+	if _, warned := h.warned["lag_unknown"]; warned && h.lagErr != nil {
+		h.log.Info("reading the consumer group's lag again", "group", h.group, "state", "lag_unknown", "after", now.Sub(h.lagErrAt).Round(time.Second))
+		delete(h.warned, "lag_unknown")
+	}
 	h.lag, h.lagAt, h.lagErr = next, now, nil
-	if len(snap.stalled) == 0 {
+	switch {
+	case len(snap.stalled) > 0 && h.stalled == nil:
+		h.stalled, h.stalledSince = snap.stalled, now.Add(-snap.longest)
+	case len(snap.stalled) > 0:
+		h.stalled = snap.stalled
+	case h.stalled != nil:
+		// Cleared: committed offsets moved (or nothing waits any more).
+		h.log.Info("consumer group no longer stalled", "group", h.group, "state", "stalled", "partitions", h.stalled,
+			"after", now.Sub(h.stalledSince).Round(time.Second))
+		h.stalled = nil
+		delete(h.warned, "stalled")
+	default:
 		delete(h.warned, "stalled")
 	}
 	return snap

@@ -198,6 +198,48 @@ func TestLagUnknown(t *testing.T) {
 	}
 }
 
+// A stall that clears and a lag that can be read again say so, once, at
+// INFO (both cleared silently before): how long the commits had stood still
+// and which partitions; how long the lag could not be read. A stall seen
+// again later is a new one.
+func TestStallAndLagUnknownClearedAreLogged(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	h, buf := testHealth(t0)
+	h.join(t0)
+	start := map[int32]int64{0: 0, 1: 0}
+	observe := func(d time.Duration, c0, c1, end int64) {
+		h.observe(t0.Add(d), map[int32]int64{0: c0, 1: c1}, start, map[int32]int64{0: end, 1: end})
+	}
+	observe(0, 10, 10, 20)
+	observe(2*time.Minute, 10, 20, 30)                // partition 0 stalled since 0
+	observe(3*time.Minute, 10, 30, 40)                // still
+	observe(3*time.Minute+15*time.Second, 12, 40, 40) // partition 0 committed
+	observe(4*time.Minute, 12, 40, 40)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `level=INFO msg="consumer group no longer stalled" group=g state=stalled partitions=[0] after=3m15s`) {
+		t.Errorf("log after a stall cleared:\n%s", buf)
+	}
+	buf.Reset()
+	observe(7*time.Minute, 12, 40, 60) // both lag; 0 stood still since 3m15s, 1 since 4m
+	observe(8*time.Minute, 80, 50, 80)
+	if !strings.Contains(buf.String(), `msg="consumer group no longer stalled" group=g state=stalled partitions="[0 1]" after=4m45s`) {
+		t.Errorf("log after a second stall cleared:\n%s", buf)
+	}
+
+	buf.Reset()
+	h.lagFailed(t0.Add(10*time.Minute), errors.New("broker down"))
+	h.observe(t0.Add(11*time.Minute), nil, start, map[int32]int64{0: 0, 1: 0})
+	if buf.Len() != 0 {
+		t.Errorf("a lag unknown for 1 m, never warned about, logged its end: %s", buf)
+	}
+	h.lagFailed(t0.Add(12*time.Minute), errors.New("broker down"))
+	h.warn(t0.Add(14 * time.Minute))
+	h.observe(t0.Add(15*time.Minute), nil, start, map[int32]int64{0: 0, 1: 0})
+	if !strings.Contains(buf.String(), `level=INFO msg="reading the consumer group's lag again" group=g state=lag_unknown after=3m0s`) {
+		t.Errorf("log after the lag could be read again:\n%s", buf)
+	}
+}
+
 // Warnings name the state and its duration, at most once per warnEvery per
 // state; starting up is no warning.
 func TestWarningsAreRateLimited(t *testing.T) {

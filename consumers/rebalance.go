@@ -229,9 +229,29 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[str
 		c.forget(ids)
 		return
 	}
+	// During the shutdown, landing shares the shutdown's budget, and a
+	// landing the shutdown could not do is not tried again here: it would
+	// only hold the stop up (ClickHouse unreachable). Nothing is lost: the
+	// offsets of what did not land are not committed.
+	var sd *stopClock
+	if sd = c.stop.Load(); sd != nil && sd.isStopping() {
+		if err := sd.failure(); err != nil {
+			c.log.Info("partitions revoked without landing: the shutdown could not land them; their events are read again from Kafka at the next start",
+				"partitions", ids)
+			c.forget(ids)
+			return
+		}
+		ctx = sd.land
+	} else {
+		sd = nil
+	}
 	fctx, cancel := context.WithTimeout(ctx, c.opts.FlushTimeoutOnRebalance-waited)
 	defer cancel()
-	if err := c.flush(fctx); errors.Is(err, errFenced) {
+	err := c.flush(fctx)
+	if err != nil && !errors.Is(err, errFenced) && sd != nil {
+		sd.fail(err)
+	}
+	if errors.Is(err, errFenced) {
 		// Landed, but the group had moved on: the next owner's replay skips
 		// what landed (the landing marks), nothing is retained.
 		c.log.Warn("partitions revoked after the group moved on; their state landed but the commit was refused", "partitions", ids, "err", err)
@@ -327,7 +347,7 @@ func (c *Consumer) prepare(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("cannot load landing state of partitions %v: %w", ids, err)
 		}
-		c.log.Warn("cannot load landing state of assigned partitions; retrying", "partitions", ids, "retry_in", backoff, "err", err)
+		c.assignFailed(ids, backoff, err)
 		if err := c.sleepUnlessRebalance(ctx, backoff); err != nil {
 			return fmt.Errorf("cannot load landing state of partitions %v: %w", ids, err)
 		}
@@ -336,7 +356,26 @@ func (c *Consumer) prepare(ctx context.Context) error {
 	for _, p := range ids {
 		c.parts[p].assigned = true
 	}
+	if since, attempts, failing := c.assignFailing.Succeed(); failing {
+		c.log.Info("landing state of assigned partitions loaded again", "partitions", ids,
+			"failing_for", c.opts.Now().Sub(since).Round(time.Millisecond), "failed_attempts", attempts)
+	}
 	return nil
+}
+
+// landingLogEvery is how often at most the failures to load the landing
+// state of one outage are logged: the first at once, then one line with
+// how many failed since the line before (the retries' backoff alone
+// allowed one every 10 s).
+const landingLogEvery = time.Minute
+
+// assignFailed counts a failed Sink.Assign of ids and logs it when due.
+func (c *Consumer) assignFailed(ids []int32, retryIn time.Duration, err error) {
+	now := c.opts.Now()
+	if n, since, due := c.assignFailing.Fail(now, landingLogEvery); due {
+		c.log.Warn("cannot load landing state of assigned partitions; retrying", "partitions", ids, "retry_in", retryIn,
+			"failures", n, "failing_for", now.Sub(since).Round(time.Millisecond), "err", err)
+	}
 }
 
 // assignAttemptTimeout bounds one Sink.Assign (a ClickHouse query that

@@ -45,7 +45,7 @@ func (c *Consumer) processFetches(fetches kgo.Fetches) {
 		// last: nothing waits beyond this poll (flushes, revokes and
 		// commits run between polls and see every event added).
 		c.drainAhead()
-		c.countIn()
+		c.countIn(st)
 		if len(fp.Records) > 0 {
 			c.m.lag.WithLabelValues(strconv.Itoa(int(fp.Partition))).Set(float64(fp.HighWatermark - 1 - st.consumed))
 		}
@@ -58,7 +58,7 @@ func (c *Consumer) process(st *partState, r *kgo.Record) {
 		return
 	}
 	warm := r.Offset < st.warmUntil
-	defer c.countIn()
+	defer c.countIn(st)
 	arrival := c.arrival(r)
 	ct := contentType(r)
 	if warm {
@@ -198,11 +198,12 @@ func (c *Consumer) drainAhead() {
 	}
 }
 
-// countIn moves the events accepted from one record to the metric (one
-// atomic add per record, not per event).
-func (c *Consumer) countIn() {
+// countIn moves the events accepted from one record of st to the metric
+// (one atomic add per record, not per event) and to st's events not landed.
+func (c *Consumer) countIn(st *partState) {
 	if c.in > 0 {
 		c.m.eventsIn.Add(float64(c.in))
+		st.added += int64(c.in)
 		c.in = 0
 	}
 }

@@ -73,7 +73,8 @@ func aggregateCommand() *cli.Command {
 and lands per-minute, hourly and daily rollups in ClickHouse every --flush-interval.
 Landing is exactly-once: crashes, restarts and ClickHouse outages never lose or
 double-count an event. Applies pending migrations at start. SIGTERM lands what is
-in memory, commits and exits 0.`,
+in memory, commits and exits 0, within 25 s; if ClickHouse cannot take it in that
+time, it exits 1 without committing, and the next start reads it again from Kafka.`,
 		Flags: aggregateFlags(),
 		Action: func(c *cli.Context) error {
 			log, err := logger(c)
@@ -305,8 +306,11 @@ func (a *aggregator) run(ctx context.Context) error {
 	}
 	defer a.closeServer()
 	a.log.Info("aggregator starting", "database", a.w.Database(), "instance_id", a.instanceID)
-	err := a.cons.Run(ctx)
-	if err != nil && !errors.Is(err, context.Canceled) {
+	// Run returns nil on a clean stop; an error, whatever it wraps (a
+	// landing cut by a rebalance wraps context.Canceled), means that what
+	// it held did not land: exit 1 (it is read again from Kafka at the
+	// next start).
+	if err := a.cons.Run(ctx); err != nil {
 		return err
 	}
 	a.log.Info("aggregator stopped")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,7 +212,8 @@ func TestClickHouseStoppedMidFlush(t *testing.T) {
 	opts.RetryMin, opts.RetryMax = 20*time.Millisecond, 200*time.Millisecond
 	opts.InsertTimeout = 5 * time.Second
 	opts.Now = func() time.Time { return time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC) }
-	opts.Logger = slog.New(slog.NewTextHandler(testLogOut(), nil))
+	log := &logRecords{next: slog.NewTextHandler(testLogOut(), nil)}
+	opts.Logger = slog.New(log)
 	p, err := New(w, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -252,4 +254,109 @@ func TestClickHouseStoppedMidFlush(t *testing.T) {
 	if p.Windows() != 0 {
 		t.Errorf("%d windows left after landing", p.Windows())
 	}
+	// The failed attempts (every 20..200 ms) were logged once: the first,
+	// the next within a minute only counted. The landing that worked says
+	// so, with the outage's figures: 40 minute rows, an hour and a day row
+	// per partition.
+	warnings := 0
+	for _, r := range log.all() {
+		if r.Level == slog.LevelWarn {
+			warnings++
+		}
+	}
+	if warnings != 1 {
+		t.Errorf("%d warnings about failed landing attempts, want 1 (then one a minute at most)", warnings)
+	}
+	again := log.find("landing again")
+	if len(again) != 1 || again[0].Level != slog.LevelInfo {
+		t.Fatalf("landing again: %v, want one line at INFO", again)
+	}
+	a := map[string]slog.Value{}
+	again[0].Attrs(func(at slog.Attr) bool { a[at.Key] = at.Value; return true })
+	if a["rows"].Int64() != 44 || a["events"].Int64() != 40 || a["failed_attempts"].Int64() < 2 || a["failing_for"].Duration() < time.Second {
+		t.Errorf("landing again: rows=%v events=%v failed_attempts=%v failing_for=%v, want 44, 40, ≥ 2, ≥ 1s",
+			a["rows"], a["events"], a["failed_attempts"], a["failing_for"])
+	}
+	// The next flush that lands is no recovery.
+	p.Add(0, 40, ev("e", t0.Add(time.Hour), "acme", 3))
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(log.find("landing again")); n != 1 {
+		t.Errorf("%d landing again lines after a flush that landed at once, want still 1", n)
+	}
+}
+
+// An insert in flight when ctx ends with the cause context.DeadlineExceeded
+// (the consumer's shutdown budget: it starts with the shutdown, after the
+// flush began, so ctx could not carry it as a deadline) ends then, not at
+// InsertTimeout; nothing is counted twice once the server answers again.
+// Before, the insert ran on to InsertTimeout (30 s by default) and held the
+// shutdown up past its budget.
+func TestShutdownDeadlineEndsTheInsertInFlight(t *testing.T) {
+	p, proxy, direct, db := faultyPipeline(t)
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := int64(0); i < 30; i++ {
+		p.Add(0, i, ev("e", t0.Add(time.Duration(i)*time.Second), "acme", 5))
+	}
+	proxy.Hold() // the server works, its answers do not reach the client
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan error, 1)
+	began := time.Now()
+	go func() { done <- p.Flush(ctx) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel(context.DeadlineExceeded)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("flush still running 10 s after its deadline")
+	}
+	took := time.Since(began)
+	proxy.Release()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("flush ended by the deadline: %v, want an error naming context.DeadlineExceeded", err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("flush took %s after a deadline at 300 ms: the insert in flight ran on to InsertTimeout (5 s)", took.Round(100*time.Millisecond))
+	}
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertExact(t, direct, db, 202611, 30, 150)
+}
+
+// logRecords keeps the records logged through it (for tests of log lines)
+// and passes them on to next.
+type logRecords struct {
+	mu   sync.Mutex
+	recs []slog.Record
+	next slog.Handler
+}
+
+func (l *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecords) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecords) WithGroup(string) slog.Handler            { return l }
+
+func (l *logRecords) Handle(ctx context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.recs = append(l.recs, r.Clone())
+	l.mu.Unlock()
+	return l.next.Handle(ctx, r)
+}
+
+func (l *logRecords) all() []slog.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]slog.Record(nil), l.recs...)
+}
+
+func (l *logRecords) find(msg string) []slog.Record {
+	var out []slog.Record
+	for _, r := range l.all() {
+		if r.Message == msg {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/costpipe/costpipe/internal/loglimit"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/schemas"
 	"github.com/costpipe/costpipe/warehouse"
@@ -156,6 +157,10 @@ type Pipeline struct {
 	// out or was interrupted, and ClickHouse has not been asked since): no
 	// insert is sent before the landing marks are read again.
 	uncertain bool
+	// failing is the run of failed landing attempts (inserts, landed
+	// checks, landing-mark reads) since the last flush that landed: its
+	// warnings are rate-limited, its end logged.
+	failing loglimit.Failures
 	// cache maps recently used window keys, compared by string identity
 	// (decoders hand out the same string for the same value), to their
 	// window and price entry, skipping the map's hashing of five strings.
@@ -400,9 +405,16 @@ type rowKey struct {
 // Cancelling ctx stops Flush between inserts but does not interrupt an
 // insert in flight (a shutdown must not cut an insert that the server then
 // commits); an insert ends at InsertTimeout or at ctx's deadline, whichever
-// comes first. On success the windows are cleared and the landing marks
-// advanced. On error the windows are kept: the caller either retries Flush
-// or drops the partitions and replays them from Kafka.
+// comes first. A deadline ctx could not carry when Flush began (a
+// shutdown's, which starts with the shutdown) is given by ending ctx with
+// the cause context.DeadlineExceeded: it ends an insert in flight too. On
+// success the windows are cleared and the landing marks advanced. On error
+// the windows are kept: the caller either retries Flush or drops the
+// partitions and replays them from Kafka.
+//
+// Failed attempts (inserts, checks, landing-mark reads) are logged at once,
+// then at most once a landingLogEvery with how many failed meanwhile; the
+// first Flush that lands after failures logs "landing again".
 func (p *Pipeline) Flush(ctx context.Context) error {
 	if p.nwin == 0 {
 		return nil
@@ -433,9 +445,9 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 	})
 	rows := 0
 	for _, k := range keys {
-		if err := ctx.Err(); err != nil {
+		if ctx.Err() != nil {
 			p.unlanded = true
-			return fmt.Errorf("flush interrupted before landing %d rows into %s (month %d): %w", len(batches[k]), k.table.Name(), k.month, err)
+			return fmt.Errorf("flush interrupted before landing %d rows into %s (month %d): %w", len(batches[k]), k.table.Name(), k.month, context.Cause(ctx))
 		}
 		if err := p.land(ctx, k, batches[k]); err != nil {
 			p.unlanded = true
@@ -455,14 +467,17 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 		}
 	}
 	p.clearCache()
+	var events uint64
 	for _, part := range p.parts {
 		for k, m := range part.windows {
+			events += m.Requests
 			p.release(m)
 			delete(part.windows, k)
 		}
 		part.end = -1
 	}
 	p.unlanded = false
+	p.landingAgain(rows, events)
 	if len(p.names) > 100_000 {
 		p.names = map[string]string{}
 	}
@@ -608,7 +623,7 @@ func (p *Pipeline) land(ctx context.Context, k insertKey, rows []warehouse.Rollu
 		// otherwise, its outcome is unknown.
 		p.uncertain = true
 		p.m.chErrors.Inc()
-		p.opts.Logger.Warn("cannot land rollups in clickhouse; checking whether the insert landed before retrying (Kafka keeps the data meanwhile)",
+		p.failed("cannot land rollups in clickhouse; checking whether the insert landed before retrying (Kafka keeps the data meanwhile)",
 			"table", k.table.Name(), "month", k.month, "rows", len(rows), "attempt", attempt, "err", err)
 		for check := 1; ; check++ {
 			if err := sleepCtx(ctx, backoff); err != nil {
@@ -618,7 +633,7 @@ func (p *Pipeline) land(ctx context.Context, k insertKey, rows []warehouse.Rollu
 			landed, lerr := p.landed(ctx, k, rows)
 			if lerr != nil {
 				p.m.chErrors.Inc()
-				p.opts.Logger.Warn("cannot check whether an insert landed; checking again", "table", k.table.Name(), "month", k.month,
+				p.failed("cannot check whether an insert landed; checking again", "table", k.table.Name(), "month", k.month,
 					"check", check, "retry_in", backoff, "err", lerr)
 				continue
 			}
@@ -634,7 +649,9 @@ func (p *Pipeline) land(ctx context.Context, k insertKey, rows []warehouse.Rollu
 }
 
 // insert sends one batch with its own deadline: InsertTimeout, or ctx's
-// deadline when sooner. Cancelling ctx does not interrupt it.
+// deadline when sooner. Cancelling ctx does not interrupt it, unless the
+// cause is context.DeadlineExceeded (a deadline set after the insert began,
+// such as a shutdown's).
 func (p *Pipeline) insert(ctx context.Context, k insertKey, rows []warehouse.Rollup) error {
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.InsertTimeout)
 	defer cancel()
@@ -643,6 +660,12 @@ func (p *Pipeline) insert(ctx context.Context, k insertKey, rows []warehouse.Rol
 		ictx, cancelDL = context.WithDeadline(ictx, dl)
 		defer cancelDL()
 	}
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	defer stop()
 	return p.w.InsertRollups(ictx, k.table, rows)
 }
 
@@ -673,7 +696,7 @@ func (p *Pipeline) refreshMarks(ctx context.Context) error {
 			return nil
 		}
 		p.m.chErrors.Inc()
-		p.opts.Logger.Warn("cannot read landing marks after an insert of unknown outcome; retrying before inserting anything", "retry_in", backoff, "err", err)
+		p.failed("cannot read landing marks after an insert of unknown outcome; retrying before inserting anything", "retry_in", backoff, "err", err)
 		if err := sleepCtx(ctx, backoff); err != nil {
 			return fmt.Errorf("cannot read landing marks after an insert of unknown outcome: %w", err)
 		}
@@ -681,12 +704,44 @@ func (p *Pipeline) refreshMarks(ctx context.Context) error {
 	}
 }
 
+// landingLogEvery is how often at most the failed landing attempts of one
+// outage are logged: the first at once, then one line with how many failed
+// since the line before (the retries' backoff alone allowed one line every
+// RetryMax, 360 an hour).
+const landingLogEvery = time.Minute
+
+// failed counts a failed landing attempt and logs it at WARN (msg, attrs,
+// with failures: the attempts failed since the last warning, this one
+// included, and failing_for) when it is the outage's first failure or the
+// last warning is landingLogEvery old.
+func (p *Pipeline) failed(msg string, attrs ...any) {
+	now := time.Now()
+	n, since, due := p.failing.Fail(now, landingLogEvery)
+	if !due {
+		return
+	}
+	attrs = append(attrs, "failures", n, "failing_for", now.Sub(since).Round(time.Millisecond))
+	p.opts.Logger.Warn(msg, attrs...)
+}
+
+// landingAgain ends a run of failed landing attempts with a flush that
+// landed rows rollup rows of events events: logged at INFO, once.
+func (p *Pipeline) landingAgain(rows int, events uint64) {
+	since, attempts, failing := p.failing.Succeed()
+	if !failing {
+		return
+	}
+	p.opts.Logger.Info("landing again", "failing_for", time.Since(since).Round(time.Millisecond),
+		"failed_attempts", attempts, "rows", rows, "events", int64(events))
+}
+
+// sleepCtx sleeps for d, or until ctx ends (its cause returned).
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	case <-t.C:
 		return nil
 	}
