@@ -27,6 +27,18 @@ type RewriteQuery struct {
 	Catalog *pricing.Catalog
 	// DryRun computes the corrections without landing them.
 	DryRun bool
+	// Land receives the correction rows; nil lands them through the
+	// Querier's Warehouse, a single server's tables. On a cluster, whose
+	// costpipe database holds Distributed tables that take no inserts of
+	// costpipe's, it is the database's warehouse.Sharded.
+	Land RollupInserter
+}
+
+// RollupInserter lands rollup rows: a warehouse.Warehouse or, on a
+// cluster, a warehouse.Sharded (whose one insert takes the rows of one
+// shard: correction rows all have src_partition 0).
+type RollupInserter interface {
+	InsertRollups(ctx context.Context, t warehouse.Table, rows []warehouse.Rollup) error
 }
 
 // RewriteResult says what RewriteCosts did, per rollup table.
@@ -163,10 +175,14 @@ func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normali
 	if rq.DryRun {
 		return rt, nil
 	}
+	var land RollupInserter = q.w
+	if rq.Land != nil {
+		land = rq.Land
+	}
 	for _, corr := range byMonth {
 		// One block per month: it lands whole or not at all, and a rerun
 		// after a failure corrects what is still missing.
-		if err := q.w.InsertRollups(ctx, t, corr); err != nil {
+		if err := land.InsertRollups(ctx, t, corr); err != nil {
 			return rt, fmt.Errorf("cannot land %d correction rows: %w", len(corr), err)
 		}
 	}

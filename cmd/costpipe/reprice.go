@@ -11,6 +11,7 @@ import (
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/render"
+	"github.com/costpipe/costpipe/warehouse"
 )
 
 func repriceCommand() *cli.Command {
@@ -81,7 +82,27 @@ func runReprice(c *cli.Context) error {
 	}
 	defer w.Close()
 	dry := c.Bool("dry-run")
-	res, err := q.RewriteCosts(c.Context, analytics.RewriteQuery{From: from, To: to, Where: where, Catalog: cat, DryRun: dry})
+	rq := analytics.RewriteQuery{From: from, To: to, Where: where, Catalog: cat, DryRun: dry}
+	// On a cluster the corrections land in the local tables, through the
+	// shards, as the aggregators' rows do (the Distributed tables only read).
+	cluster, err := w.ClusterOf(c.Context)
+	if err != nil {
+		return err
+	}
+	if cluster != "" && !dry {
+		wopts := warehouse.DefaultOptions()
+		wopts.DSN = c.String("clickhouse")
+		if err := clickhouseSecurity(c, &wopts); err != nil {
+			return err
+		}
+		sharded, err := warehouse.OpenSharded(c.Context, wopts, cluster)
+		if err != nil {
+			return err
+		}
+		defer sharded.Close()
+		rq.Land = sharded
+	}
+	res, err := q.RewriteCosts(c.Context, rq)
 	if err != nil {
 		return err
 	}
