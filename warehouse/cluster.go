@@ -48,6 +48,21 @@ type Topology struct {
 	Shards [][]string
 }
 
+// Shape describes the shards and their replicas: "2 shard(s) of 2
+// replica(s)", or "2 shard(s) of 2, 1 replica(s)" when they differ.
+func (t Topology) Shape() string {
+	counts := make([]string, len(t.Shards))
+	same := true
+	for i, s := range t.Shards {
+		counts[i] = strconv.Itoa(len(s))
+		same = same && len(s) == len(t.Shards[0])
+	}
+	if same && len(counts) > 0 {
+		counts = counts[:1]
+	}
+	return fmt.Sprintf("%d shard(s) of %s replica(s)", len(t.Shards), strings.Join(counts, ", "))
+}
+
 var clusterNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
 
 // Topology reads cluster's shards and replicas from the server's
@@ -194,7 +209,8 @@ func (w *Warehouse) MigrateCluster(ctx context.Context, cluster string) ([]Migra
 // migrateCluster is MigrateCluster up to migration upTo (tests build older
 // cluster databases with it).
 func (w *Warehouse) migrateCluster(ctx context.Context, cluster string, upTo int) ([]MigrationResult, error) {
-	if _, err := w.Topology(ctx, cluster); err != nil {
+	topo, err := w.Topology(ctx, cluster)
+	if err != nil {
 		return nil, err
 	}
 	for _, macro := range []string{"shard", "replica"} {
@@ -239,6 +255,9 @@ func (w *Warehouse) migrateCluster(ctx context.Context, cluster string, upTo int
 		}
 	}
 	if len(applied) < len(all) {
+		if err := w.checkMembers(ctx, cluster, topo, "migrate"); err != nil {
+			return nil, err
+		}
 		for _, d := range []string{db, local} {
 			if err := w.exec(ctx, "CREATE DATABASE IF NOT EXISTS "+d+on); err != nil {
 				return nil, fmt.Errorf("cannot create database %s on cluster %s: %w", d, cluster, err)
@@ -455,7 +474,22 @@ func (w *Warehouse) execWith(ctx context.Context, q string, extra clickhouse.Set
 	for k, v := range extra {
 		set[k] = v
 	}
-	return w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithSettings(set)), q)
+	return explainKeeper(w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithSettings(set)), q))
+}
+
+// keeperException is ClickHouse's KEEPER_EXCEPTION (its message is only
+// ZooKeeper's, such as "Session expired").
+const keeperException = 999
+
+// explainKeeper adds to a KEEPER_EXCEPTION that it comes from the
+// cluster's ZooKeeper or ClickHouse Keeper, which replicated tables and ON
+// CLUSTER statements need: "Session expired" alone does not say so.
+func explainKeeper(err error) error {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && ex.Code == keeperException {
+		return fmt.Errorf("%w (ZooKeeper or ClickHouse Keeper error: check that the servers' <zookeeper> ensemble is up and reachable from every member)", err)
+	}
+	return err
 }
 
 // checkCluster checks the columns of the local rollup tables, their input
@@ -770,7 +804,7 @@ func (s *Sharded) sync(ctx context.Context, w *Warehouse) error {
 	defer cancel()
 	for _, t := range Tables {
 		if err := w.conn.Exec(sctx, "SYSTEM SYNC REPLICA "+w.database+"."+t.Name()); err != nil {
-			return fmt.Errorf("cannot sync %s.%s with its shard's other replicas: %w", w.database, t.Name(), err)
+			return fmt.Errorf("cannot sync %s.%s with its shard's other replicas: %w", w.database, t.Name(), explainKeeper(err))
 		}
 	}
 	return nil
@@ -823,4 +857,39 @@ func openAtWith(ctx context.Context, o Options, addr, database string, readTimeo
 		return nil, fmt.Errorf("cannot reach clickhouse at %s: %w", addr, err)
 	}
 	return &Warehouse{conn: conn, database: database, dsn: o.DSN, tls: o.TLS, lockWait: o.MigrateLockWait, enc: new(nativeBuf)}, nil
+}
+
+// memberCheckTimeout bounds the ping of each member by checkMembers.
+const memberCheckTimeout = 5 * time.Second
+
+// checkMembers pings every member of topo and fails, naming the ones that
+// do not answer, before what (migrate, retention) sends ON CLUSTER
+// statements: with a member down ClickHouse waits
+// distributed_ddl_task_timeout (150 s by default) without a word, then
+// fails, having applied the statement on the other members only (a
+// retention drop forwarded to a dead replica left the live replica of its
+// shard undropped).
+func (w *Warehouse) checkMembers(ctx context.Context, cluster string, topo Topology, what string) error {
+	o := Options{DSN: w.dsn, TLS: w.tls, DialTimeout: memberCheckTimeout, MaxOpenConns: 1}
+	var down []string
+	for i, addrs := range topo.Shards {
+		for _, addr := range addrs {
+			pctx, cancel := context.WithTimeout(ctx, memberCheckTimeout)
+			m, err := openAt(pctx, o, addr, w.database)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				down = append(down, fmt.Sprintf("%s (shard %d): %v", addr, i+1, err))
+				continue
+			}
+			m.Close()
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("cannot %s on cluster %s: %d member(s) do not answer, and an ON CLUSTER statement needs every member (it would wait distributed_ddl_task_timeout, then leave the change on the others only); bring them back, or drop them from <remote_servers>:\n  %s",
+			what, cluster, len(down), strings.Join(down, "\n  "))
+	}
+	return nil
 }

@@ -2,10 +2,13 @@ package warehouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/costpipe/costpipe/internal/chtest"
 )
@@ -403,4 +406,56 @@ func TestClusterUpgrade(t *testing.T) {
 	}
 	syncAll(true)
 	summariesMatch(t, w)
+
+	// A replica down: an up-to-date database still migrates (nothing is
+	// sent ON CLUSTER), while creating another database and retention
+	// fail at once naming the member, instead of waiting 150 s
+	// (distributed_ddl_task_timeout) and leaving the change on the live
+	// members only.
+	servers[1].Kill(t)
+	if _, err := w.MigrateCluster(ctx, c.Name); err != nil {
+		t.Errorf("migrating an up-to-date database with a replica down: %v", err)
+	}
+	start := time.Now()
+	other := openCluster(t, c, "costpipe_other")
+	_, err = other.MigrateCluster(ctx, c.Name)
+	if err == nil || !strings.Contains(err.Error(), servers[1].TCPAddr+" (shard 1)") || time.Since(start) > 30*time.Second {
+		t.Errorf("a new database with a replica down: %v after %s; want an error naming %s within seconds", err, time.Since(start).Round(time.Second), servers[1].TCPAddr)
+	}
+	ro := DefaultRetentionOptions()
+	ro.KeepMinutes, ro.KeepHours = 8*24*time.Hour, 8*24*time.Hour
+	if _, err := w.Retention(ctx, ro); err == nil || !strings.Contains(err.Error(), "cannot apply retention on cluster") || !strings.Contains(err.Error(), servers[1].TCPAddr) {
+		t.Errorf("retention with a replica down: %v; want an error naming %s", err, servers[1].TCPAddr)
+	}
+}
+
+// TestExplainKeeper: ZooKeeper's own message ("Session expired") gets a
+// hint naming ZooKeeper; other errors are left as they are.
+func TestExplainKeeper(t *testing.T) {
+	keeper := fmt.Errorf("cannot create database: %w", &clickhouse.Exception{Code: 999, Message: "Session expired"})
+	if err := explainKeeper(keeper); !errors.Is(err, keeper) || !strings.Contains(err.Error(), "ZooKeeper or ClickHouse Keeper error") {
+		t.Errorf("explainKeeper(%v) = %v", keeper, err)
+	}
+	other := &clickhouse.Exception{Code: 60, Message: "Table doesn't exist"}
+	if err := explainKeeper(other); err != other {
+		t.Errorf("explainKeeper(%v) = %v, want it unchanged", other, err)
+	}
+	if explainKeeper(nil) != nil {
+		t.Error("explainKeeper(nil) != nil")
+	}
+}
+
+func TestTopologyShape(t *testing.T) {
+	for _, tc := range []struct {
+		shards [][]string
+		want   string
+	}{
+		{[][]string{{"a", "b"}, {"c", "d"}}, "2 shard(s) of 2 replica(s)"},
+		{[][]string{{"a", "b"}, {"c"}}, "2 shard(s) of 2, 1 replica(s)"},
+		{[][]string{{"a"}}, "1 shard(s) of 1 replica(s)"},
+	} {
+		if got := (Topology{Shards: tc.shards}).Shape(); got != tc.want {
+			t.Errorf("Shape of %v = %q, want %q", tc.shards, got, tc.want)
+		}
+	}
 }

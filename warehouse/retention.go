@@ -83,6 +83,13 @@ func (w *Warehouse) Retention(ctx context.Context, o RetentionOptions) ([]Partit
 	}
 	db, parts, on := w.database, "system.parts", ""
 	if cluster != "" {
+		topo, err := w.Topology(ctx, cluster)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.checkMembers(ctx, cluster, topo, "apply retention"); err != nil {
+			return nil, err
+		}
 		db, parts, on = LocalDatabase(w.database), "cluster('"+cluster+"', system.parts)", " ON CLUSTER `"+cluster+"`"
 	}
 	var out []Partition

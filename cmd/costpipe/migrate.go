@@ -62,8 +62,8 @@ by its summary (docs/operations.md, "Per-model summaries").`,
 				if terr != nil {
 					return terr
 				}
-				fmt.Fprintf(c.App.Writer, "cluster %s: %d shard(s) of %d replica(s); rollups in %s, Distributed tables in %s\n",
-					cluster, len(topo.Shards), len(topo.Shards[0]), warehouse.LocalDatabase(w.Database()), w.Database())
+				fmt.Fprintf(c.App.Writer, "cluster %s: %s; rollups in %s, Distributed tables in %s\n",
+					cluster, topo.Shape(), warehouse.LocalDatabase(w.Database()), w.Database())
 				res, err = w.MigrateCluster(c.Context, cluster)
 			} else {
 				res, err = w.Migrate(c.Context)
