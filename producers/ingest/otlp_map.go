@@ -196,7 +196,7 @@ func newOTLPMapper(tenantAttr string, skipOps []string) *otlpMapper {
 // resource reads one resource's attributes. keyTenant is the API key's
 // tenant (AnyTenant for a `*` key or without authentication). forbidden
 // reports a resource whose tenant attribute names another tenant than the
-// key's.
+// key's (an empty one names none: the key's tenant).
 func (m *otlpMapper) resource(res pcommon.Resource, keyTenant string) (ri resourceInfo, forbidden bool) {
 	var attrTenant string
 	var hasTenant bool
@@ -225,7 +225,10 @@ func (m *otlpMapper) resource(res pcommon.Resource, keyTenant string) (ri resour
 	switch {
 	case keyTenant != AnyTenant:
 		ri.tenant = keyTenant
-		forbidden = hasTenant && attrTenant != keyTenant
+		// An empty attribute is no tenant, as an absent, null or "" tenant
+		// of /v1/events is (a Collector's resource processor set from an
+		// unset variable writes ""): the key's tenant.
+		forbidden = hasTenant && attrTenant != "" && attrTenant != keyTenant
 		if forbidden {
 			ri.tenantErr = "cannot write tenant " + quote(attrTenant) + " (resource attribute " + quote(m.tenantAttr) +
 				"): the API key is bound to tenant " + quote(keyTenant)

@@ -189,6 +189,10 @@ func TestOTLPMapping(t *testing.T) {
 			want: func(e *schemas.Event) { e.Tenant = "globex" }},
 		{name: "same tenant attribute with a bound key", res: map[string]any{"service.name": "chat-ui", "costpipe.tenant": "acme"},
 			want: func(*schemas.Event) {}},
+		{name: "empty tenant attribute with a bound key: the key's tenant", res: map[string]any{"service.name": "chat-ui", "costpipe.tenant": ""},
+			want: func(*schemas.Event) {}},
+		{name: "empty tenant attribute with a * key", key: AnyTenant, res: map[string]any{"costpipe.tenant": ""}, outcome: spanRejected,
+			rejected: `must carry the attribute "costpipe.tenant"`},
 
 		{name: "no usage", span: func(sp ptrace.Span) {
 			sp.Attributes().Remove("gen_ai.usage.input_tokens")
