@@ -1,13 +1,10 @@
 package alerts
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,38 +15,13 @@ import (
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/faultproxy"
+	"github.com/costpipe/costpipe/internal/logtest"
 	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
-// syncBuffer is a log buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// lines returns the log lines matching re.
-func (s *syncBuffer) lines(re string) []string {
-	var out []string
-	for _, l := range strings.Split(s.String(), "\n") {
-		if regexp.MustCompile(re).MatchString(l) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
+// syncBuffer is the shared concurrent log buffer.
+type syncBuffer = logtest.Buffer
 
 // outageRunner is a Runner of cfg over a migrated database of the shared
 // server reached through a fault proxy, with the clock the test moves
@@ -146,7 +118,7 @@ func TestRunnerOutageCountedAndLogged(t *testing.T) {
 				t.Errorf("tick %d with ClickHouse unreachable: %s counts %v ok, want 1", i, rule, ok)
 			}
 		}
-		got := o.log.lines(failed)
+		got := o.log.Lines(failed)
 		if len(got) != step.lines || step.last != "" && !strings.Contains(got[len(got)-1], step.last) {
 			t.Fatalf("after tick %d with ClickHouse unreachable, %d failure lines, want %d, the last with %q:\n%s",
 				i, len(got), step.lines, step.last, o.log.String())
@@ -161,7 +133,7 @@ func TestRunnerOutageCountedAndLogged(t *testing.T) {
 	if err := o.tick(t); err != nil {
 		t.Fatalf("tick with ClickHouse back: %v", err)
 	}
-	if got := o.log.lines(`msg="alert rule evaluation recovered"`); len(got) != 1 ||
+	if got := o.log.Lines(`msg="alert rule evaluation recovered"`); len(got) != 1 ||
 		!strings.Contains(got[0], "level=INFO") || !strings.Contains(got[0], "rules=spend,unpriced failed_for=2m1s") {
 		t.Errorf("recovery lines %q, want one naming both rules and failed_for=2m1s:\n%s", got, o.log.String())
 	}
@@ -172,7 +144,7 @@ func TestRunnerOutageCountedAndLogged(t *testing.T) {
 	if err := o.tick(t); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(o.log.lines(`msg="alert rule evaluation`)); n != 3 {
+	if n := len(o.log.Lines(`msg="alert rule evaluation`)); n != 3 {
 		t.Errorf("%d failure and recovery lines, want 3 (nothing more once recovered):\n%s", n, o.log.String())
 	}
 	for _, rule := range []string{"spend", "unpriced"} {
@@ -212,7 +184,7 @@ func TestRunnerRuleFailureCountedAndLogged(t *testing.T) {
 	if ok, bad, other := o.evals("fast", "ok"), o.evals("fast", "error"), o.evals("unpriced", "ok"); ok != 0 || bad != 3 || other != 3 {
 		t.Errorf("fast ok %v error %v, unpriced ok %v; want 0, 3, 3", ok, bad, other)
 	}
-	got := o.log.lines(`msg="alert rule evaluation failed`)
+	got := o.log.Lines(`msg="alert rule evaluation failed`)
 	if len(got) != 2 || !strings.Contains(got[0], `rules=fast failures=1 failing_for=0s err="cannot evaluate rule \"fast\": growth is broken"`) ||
 		!strings.Contains(got[1], "rules=fast failures=2 failing_for=1m0s") {
 		t.Errorf("failure lines %q, want two for fast alone:\n%s", got, o.log.String())
@@ -224,7 +196,7 @@ func TestRunnerRuleFailureCountedAndLogged(t *testing.T) {
 	if err := o.tick(t); err != nil {
 		t.Fatal(err)
 	}
-	if got := o.log.lines(`msg="alert rule evaluation recovered"`); len(got) != 1 || !strings.Contains(got[0], "rules=fast failed_for=1m30s") {
+	if got := o.log.Lines(`msg="alert rule evaluation recovered"`); len(got) != 1 || !strings.Contains(got[0], "rules=fast failed_for=1m30s") {
 		t.Errorf("recovery lines %q:\n%s", got, o.log.String())
 	}
 }

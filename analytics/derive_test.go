@@ -9,13 +9,13 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/faultproxy"
+	"github.com/costpipe/costpipe/internal/logtest"
 	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
@@ -544,36 +544,8 @@ func mustParse(t *testing.T, s string) float64 {
 	return f
 }
 
-// logBuffer is a log buffer safe for concurrent writes and reads.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines returns the lines logged so far that contain s.
-func (l *logBuffer) lines(s string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		if strings.Contains(line, s) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer is the shared concurrent log buffer.
+type logBuffer = logtest.Buffer
 
 // proxiedDeriver is a Deriver over growthDB's database reached through a
 // fault proxy, with the clock the test moves (start 2026-03-11T00:30:00Z,
@@ -624,7 +596,7 @@ func (p *proxiedDeriver) waitLines(t *testing.T, s string, n int) []string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		got := p.log.lines(s)
+		got := p.log.Lines(s)
 		if len(got) >= n {
 			return got
 		}
@@ -653,7 +625,7 @@ func TestDeriverOutageLogged(t *testing.T) {
 		t.Errorf("first failure line %q, want failures=1 failing_for=0s", got[0])
 	}
 	time.Sleep(300 * time.Millisecond) // about 15 more failed passes
-	if got := p.log.lines(failed); len(got) != 1 {
+	if got := p.log.Lines(failed); len(got) != 1 {
 		t.Fatalf("%d failure lines within a minute, want 1:\n%s", len(got), p.log.String())
 	}
 	if err := p.dv.Ready(); err != nil {
@@ -676,7 +648,7 @@ func TestDeriverOutageLogged(t *testing.T) {
 		t.Errorf("not ready after a complete pass: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if n := len(p.log.lines(failed)); n != 2 || len(p.log.lines("recovered")) != 1 {
+	if n := len(p.log.Lines(failed)); n != 2 || len(p.log.Lines("recovered")) != 1 {
 		t.Errorf("%d failure lines, want 2 and one recovery:\n%s", n, p.log.String())
 	}
 }

@@ -1,36 +1,16 @@
 package consumers
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/costpipe/costpipe/internal/logtest"
 )
-
-// syncWriter serialises the writes of loggers used by several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fmt.Sprint(s.w)
-}
 
 // failingAssignSink is a recSink whose Assign fails fails times first.
 type failingAssignSink struct {
@@ -51,7 +31,7 @@ func (s *failingAssignSink) Assign(context.Context, []int32) error {
 // (each retry logged a warning before), and the load that works says so,
 // with how long and how many attempts it had failed.
 func TestAssignFailuresAreRateLimitedAndTheirEndLogged(t *testing.T) {
-	buf := &syncWriter{w: &bytes.Buffer{}}
+	buf := &logtest.Buffer{}
 	opts := DefaultOptions()
 	opts.Brokers = []string{"127.0.0.1:1"}
 	opts.Logger = slog.New(slog.NewTextHandler(buf, nil))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/logtest"
 	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
@@ -174,23 +173,8 @@ func TestDeriveRunsUntilSIGTERM(t *testing.T) {
 	}
 }
 
-// deriveLog is a buffer safe to read while the process writes it.
-type deriveLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *deriveLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *deriveLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// deriveLog is the shared concurrent log buffer.
+type deriveLog = logtest.Buffer
 
 // TestDeriveMetricsListen: derive --metrics-listen serves /metrics with its
 // passes, rows and the Go and process collectors, /healthz 200 all along
