@@ -188,9 +188,9 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 // the group (a static member stays: see Options.InstanceID). It returns nil
 // on a clean shutdown, an error when what it held could not land (its
 // offsets are not committed: the next start reads it again). The shutdown,
-// from ctx's end to Run's return, takes at most shutdownTimeout (shutdown.go).
+// from ctx's end to Run's return, takes at most Options.ShutdownTimeout (shutdown.go).
 func (c *Consumer) Run(ctx context.Context) error {
-	sd := newStopClock(ctx)
+	sd := newStopClock(ctx, c.opts.ShutdownTimeout)
 	c.stop.Store(sd)
 	defer sd.release() // after closeClient: the leave may still use the budget
 	defer c.closeClient(sd)

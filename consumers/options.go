@@ -63,6 +63,11 @@ type Options struct {
 	// it the unlanded state is dropped and replayed from Kafka by the
 	// partitions' next owner. Must be below RebalanceTimeout. Default 20s.
 	FlushTimeoutOnRebalance time.Duration
+	// ShutdownTimeout is the shutdown's single budget, from the end of
+	// Run's context (SIGTERM) to Run's return: landing stops 3 s before it
+	// ends, the rest is for leaving the group. Default 25s, within
+	// Kubernetes' default grace period of 30 s; at least 5s.
+	ShutdownTimeout time.Duration
 	// RebalanceTimeout is how long the group coordinator waits for members
 	// to rejoin during a rebalance; a member slower than that is out of the
 	// group and must not land for its old partitions any more. Default 60s.
@@ -114,7 +119,8 @@ func DefaultOptions() Options {
 		Group: "costpipe-aggregator", FlushInterval: 5 * time.Second, MaxEventAge: 7 * 24 * time.Hour,
 		MaxFuture: 5 * time.Minute, DedupeWindow: time.Hour, DedupeMaxIDs: 1_000_000, MaxWindows: 500_000,
 		MaxPollRecords: 10_000, FlushTimeoutOnRebalance: 20 * time.Second, RebalanceTimeout: 60 * time.Second,
-		SessionTimeout: 45 * time.Second, HeartbeatInterval: time.Second, GroupLagInterval: 15 * time.Second,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		SessionTimeout:  45 * time.Second, HeartbeatInterval: time.Second, GroupLagInterval: 15 * time.Second,
 		DLQSpoolDir: "costpipe-dlq-spool", DLQMaxAttempts: 5,
 		Now: time.Now, Logger: slog.Default(),
 	}
@@ -169,6 +175,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("rebalance timeout %s is below 1s", o.RebalanceTimeout)
 	case o.FlushTimeoutOnRebalance <= 0 || o.FlushTimeoutOnRebalance >= o.RebalanceTimeout:
 		return fmt.Errorf("flush timeout on rebalance %s must be > 0 and below the rebalance timeout %s", o.FlushTimeoutOnRebalance, o.RebalanceTimeout)
+	case o.ShutdownTimeout < minShutdownTimeout:
+		return fmt.Errorf("shutdown timeout %s is below %s (the last %s of it are for leaving the group)", o.ShutdownTimeout, minShutdownTimeout, shutdownLeaveReserve)
 	case o.DLQSpoolDir == "":
 		return errors.New("empty DLQ spool directory")
 	case o.DLQMaxAttempts < 1:

@@ -8,18 +8,23 @@ import (
 	"time"
 )
 
-// shutdownTimeout is the shutdown's single budget, from the end of Run's
-// context (SIGTERM) to Run's return. Every landing attempt after that moment
-// shares it: the flush under way, the shutdown flush, a revoke callback's
-// flush; so do leaving the group and closing the Kafka client. 25 s fits in
+// DefaultShutdownTimeout is Options.ShutdownTimeout's default: the
+// shutdown's single budget, from the end of Run's context (SIGTERM) to
+// Run's return. Every landing attempt after that moment shares it: the
+// flush under way, the shutdown flush, a revoke callback's flush; so do
+// leaving the group and closing the Kafka client. 25 s fits in
 // Kubernetes' default terminationGracePeriodSeconds (30 s) with room for
 // the process to exit. (Before, the shutdown flush had 30 s of its own and
 // the revoke callback of the leave tried the same doomed landing for 20 s
 // more: about 50 s with ClickHouse down, and a SIGKILL.)
-const shutdownTimeout = 25 * time.Second
+const DefaultShutdownTimeout = 25 * time.Second
+
+// minShutdownTimeout is the smallest Options.ShutdownTimeout: a few
+// seconds of landing beside the leave's reserve.
+const minShutdownTimeout = 5 * time.Second
 
 // shutdownLeaveReserve is the end of the budget kept for leaving the group
-// and closing the client: landing stops shutdownTimeout −
+// and closing the client: landing stops Options.ShutdownTimeout −
 // shutdownLeaveReserve after the shutdown began.
 const shutdownLeaveReserve = 3 * time.Second
 
@@ -27,9 +32,10 @@ const shutdownLeaveReserve = 3 * time.Second
 // (begin), and is safe for concurrent use (the poll loop, the group
 // callbacks, the context's AfterFunc).
 type stopClock struct {
-	ctx context.Context // Run's
+	ctx    context.Context // Run's
+	budget time.Duration   // Options.ShutdownTimeout
 	// land bounds landing during the shutdown: it ends, with the cause
-	// context.DeadlineExceeded, shutdownTimeout − shutdownLeaveReserve
+	// context.DeadlineExceeded, budget − shutdownLeaveReserve
 	// after begin; before, it does not end. A Sink's insert in flight ends
 	// with it too (see Sink.Flush).
 	land      context.Context
@@ -45,8 +51,8 @@ type stopClock struct {
 	err error // the first landing that failed after began
 }
 
-func newStopClock(ctx context.Context) *stopClock {
-	s := &stopClock{ctx: ctx}
+func newStopClock(ctx context.Context, budget time.Duration) *stopClock {
+	s := &stopClock{ctx: ctx, budget: budget}
 	s.land, s.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
 	s.stopAfter = context.AfterFunc(ctx, s.begin)
 	return s
@@ -56,7 +62,7 @@ func newStopClock(ctx context.Context) *stopClock {
 func (s *stopClock) begin() {
 	s.once.Do(func() {
 		s.began = time.Now()
-		s.timer = time.AfterFunc(shutdownTimeout-shutdownLeaveReserve, func() { s.cancel(context.DeadlineExceeded) })
+		s.timer = time.AfterFunc(s.budget-shutdownLeaveReserve, func() { s.cancel(context.DeadlineExceeded) })
 		s.stopping.Store(true)
 	})
 }
@@ -94,7 +100,7 @@ func (s *stopClock) failure() error {
 // deadline is when Run must have returned; zero before begin.
 func (s *stopClock) deadline() time.Time {
 	s.begin()
-	return s.began.Add(shutdownTimeout)
+	return s.began.Add(s.budget)
 }
 
 // release frees the timers and ends land (Run has returned).
@@ -118,7 +124,7 @@ func (c *Consumer) closeClient(sd *stopClock) {
 	case <-done:
 	case <-t.C:
 		c.log.Warn("shutdown: leaving the consumer group did not finish within the shutdown's budget; stopping without waiting (the group moves the partitions after --session-timeout)",
-			"budget", shutdownTimeout)
+			"budget", sd.budget)
 	}
 }
 

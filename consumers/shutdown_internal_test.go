@@ -74,7 +74,7 @@ func TestOnRevokedAtShutdownAfterAFailedLandingDoesNotLand(t *testing.T) {
 	sink.windows = 3
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // SIGTERM
-	sd := newStopClock(ctx)
+	sd := newStopClock(ctx, DefaultShutdownTimeout)
 	defer sd.release()
 	c.stop.Store(sd)
 	sd.fail(errors.New("cannot land 3 rows: connection refused"))

@@ -49,6 +49,8 @@ func aggregateFlags() []cli.Flag {
 			Usage: "how long the group waits for members to rejoin during a rebalance; must exceed --flush-timeout-on-rebalance + --insert-timeout"},
 		&cli.DurationFlag{Name: "flush-timeout-on-rebalance", Value: d.FlushTimeoutOnRebalance, EnvVars: []string{"COSTPIPE_FLUSH_TIMEOUT_ON_REBALANCE"},
 			Usage: "how long, from the start of a rebalance, landing may retry before the unlanded state is dropped for the next owner to replay"},
+		&cli.DurationFlag{Name: "shutdown-timeout", Value: consumers.DefaultShutdownTimeout,
+			Usage: "how long SIGTERM may take, whatever ClickHouse does: landing stops 3 s before it, the rest is for leaving the group (at least 5s; keep it below your grace period, Kubernetes' is 30 s)"},
 		&cli.DurationFlag{Name: "insert-timeout", Value: usage.DefaultInsertTimeout, EnvVars: []string{"COSTPIPE_INSERT_TIMEOUT"},
 			Usage: "deadline of one ClickHouse insert; a failed or timed-out insert is checked (did it land?) before it is sent again"},
 		&cli.StringFlag{Name: "dlq-spool", Value: d.DLQSpoolDir, EnvVars: []string{"COSTPIPE_DLQ_SPOOL"},
@@ -149,6 +151,7 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	copts.SessionTimeout = c.Duration("session-timeout")
 	copts.RebalanceTimeout = c.Duration("rebalance-timeout")
 	copts.FlushTimeoutOnRebalance = c.Duration("flush-timeout-on-rebalance")
+	copts.ShutdownTimeout = c.Duration("shutdown-timeout")
 	copts.DLQSpoolDir = c.String("dlq-spool")
 	copts.Logger = log
 	copts.Registerer = reg
