@@ -75,8 +75,9 @@ func aggregateCommand() *cli.Command {
 and lands per-minute, hourly and daily rollups in ClickHouse every --flush-interval.
 Landing is exactly-once: crashes, restarts and ClickHouse outages never lose or
 double-count an event. Applies pending migrations at start. SIGTERM lands what is
-in memory, commits and exits 0, within 25 s; if ClickHouse cannot take it in that
-time, it exits 1 without committing, and the next start reads it again from Kafka.`,
+in memory, commits and exits 0, within --shutdown-timeout (25 s); if ClickHouse
+cannot take it in that time, it exits 1 without committing, and the next start reads
+it again from Kafka.`,
 		Flags: aggregateFlags(),
 		Action: func(c *cli.Context) error {
 			log, err := logger(c)

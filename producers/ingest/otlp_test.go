@@ -379,6 +379,9 @@ func TestOTLPStatusCodes(t *testing.T) {
 		{name: "JSON with a wrong type", key: "key-acme", ct: js, body: []byte(`{"resourceSpans":"x"}`), code: 400, respCT: js,
 			msg: "cannot decode the OTLP JSON body: not valid OTLP JSON (ExportTraceServiceRequest): ReadArray: expect [ or , or ] or n"},
 		{name: "empty JSON", key: "key-acme", ct: js, body: nil, code: 400, respCT: js, msg: "not valid OTLP JSON (ExportTraceServiceRequest): the body is empty"},
+		{name: "JSON nested too deep", key: "key-acme", ct: js, code: 400, respCT: js,
+			body: []byte(`{"resourceSpans":` + strings.Repeat("[", 1500) + strings.Repeat("]", 1500) + `}`),
+			msg:  "cannot decode the OTLP JSON body: nested deeper than 1000 levels at byte 1016"},
 		{name: "bad gzip", key: "key-acme", ct: pb, body: []byte("not gzip"), headers: []string{"Content-Encoding: gzip"}, code: 400, respCT: pb,
 			msg: "cannot read the request body: Content-Encoding is gzip, but the body does not start as gzip does"},
 		{name: "empty gzip", key: "key-acme", ct: pb, body: nil, headers: []string{"Content-Encoding: gzip"}, code: 400, respCT: pb,
@@ -500,5 +503,22 @@ func TestOTLPBudget(t *testing.T) {
 	}
 	if n := waitMetric(t, g, "costpipe_ingest_inflight_bytes", 0); n != 0 {
 		t.Errorf("%v bytes still reserved after the request", n)
+	}
+}
+
+func TestJSONDepthWithin(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"a":[{"b":[]}]}`, true},         // depth 4
+		{`{"a":[{"b":[[]]}]}`, false},      // depth 5
+		{`{"a":"[[[[[[{{{{"}`, true},       // brackets in a string
+		{`{"a":"\"[[[[[","b":[]}`, true},   // an escaped quote does not end the string
+		{`{"a":"\\","b":[[[[]]]]}`, false}, // an escaped backslash does
+	} {
+		if err := jsonDepthWithin([]byte(tc.body), 4); (err == nil) != tc.ok {
+			t.Errorf("jsonDepthWithin(%s, 4) = %v, want ok %v", tc.body, err, tc.ok)
+		}
 	}
 }

@@ -35,6 +35,9 @@ func decodeTraces(enc otlpEncoding, body []byte) (td ptrace.Traces, err error) {
 		}
 	}()
 	if enc == otlpJSON {
+		if err := jsonDepthWithin(body, maxJSONDepth); err != nil {
+			return ptrace.Traces{}, fmt.Errorf("cannot decode the OTLP JSON body: %w", err)
+		}
 		if td, err = (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(body); err != nil {
 			return ptrace.Traces{}, otlpJSONError(body, err)
 		}
@@ -44,6 +47,41 @@ func decodeTraces(enc otlpEncoding, body []byte) (td ptrace.Traces, err error) {
 		return ptrace.Traces{}, fmt.Errorf("cannot decode the OTLP protobuf body (ExportTraceServiceRequest): %w", err)
 	}
 	return td, nil
+}
+
+// maxJSONDepth bounds the nesting of an OTLP JSON body. A real export
+// nests about ten levels (resource spans, scope spans, span, attribute,
+// value) plus its array and map values; pdata's JSON parser recurses once
+// per level, so 150,000 levels in a 4 MB body took that much stack per
+// request. Protobuf bodies are bounded by their decoder's recursion limit.
+const maxJSONDepth = 1000
+
+// jsonDepthWithin fails when body nests objects and arrays deeper than max
+// (strings skipped, escapes included); it does not check the syntax.
+func jsonDepthWithin(body []byte, max int) error {
+	depth, inString, escaped := 0, false, false
+	for i, c := range body {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > max {
+				return fmt.Errorf("nested deeper than %d levels at byte %d", max, i)
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return nil
 }
 
 // otlpJSONError is the error of an OTLP JSON body that pdata refused with
