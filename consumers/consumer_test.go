@@ -55,13 +55,21 @@ func (e *env) run(group string, flush time.Duration) (stop func() error) {
 // wrapped by wrap (each may be nil).
 func (e *env) runWith(group string, flush time.Duration, opt func(*consumers.Options), wrap func(consumers.Sink) consumers.Sink) (stop func() error) {
 	e.t.Helper()
-	popts := usage.DefaultOptions()
-	popts.RetryMin, popts.RetryMax = 50*time.Millisecond, 500*time.Millisecond
 	level := slog.LevelWarn
 	if os.Getenv("COSTPIPE_TEST_LOG") == "info" {
 		level = slog.LevelInfo
 	}
-	popts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return e.start(group, flush, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), opt, wrap)
+}
+
+// start runs a consumer and its pipeline, both logging to log, in group;
+// opt edits the consumer's options and wrap its Sink (each may be nil).
+// stop cancels Run and returns its error.
+func (e *env) start(group string, flush time.Duration, log *slog.Logger, opt func(*consumers.Options), wrap func(consumers.Sink) consumers.Sink) (stop func() error) {
+	e.t.Helper()
+	popts := usage.DefaultOptions()
+	popts.RetryMin, popts.RetryMax = 50*time.Millisecond, 500*time.Millisecond
+	popts.Logger = log
 	pipe, err := usage.New(e.w, popts)
 	if err != nil {
 		e.t.Fatal(err)
@@ -70,7 +78,7 @@ func (e *env) runWith(group string, flush time.Duration, opt func(*consumers.Opt
 	copts.Brokers = []string{e.brokers}
 	copts.Group = group
 	copts.FlushInterval = flush
-	copts.Logger = popts.Logger
+	copts.Logger = log
 	copts.DLQSpoolDir = e.t.TempDir()
 	if opt != nil {
 		opt(&copts)

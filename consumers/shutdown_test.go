@@ -18,7 +18,6 @@ import (
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/kafkatest"
 	"github.com/costpipe/costpipe/internal/whtest"
-	"github.com/costpipe/costpipe/pipelines/usage"
 	"github.com/costpipe/costpipe/schemas"
 )
 
@@ -96,35 +95,12 @@ func attrsOf(rec slog.Record) map[string]slog.Value {
 // reg, started in group; stop cancels Run and returns its error.
 func (e *env) aggregator(group string, flush time.Duration, log *slog.Logger, reg *prometheus.Registry, opt func(*consumers.Options)) (stop func() error) {
 	e.t.Helper()
-	popts := usage.DefaultOptions()
-	popts.RetryMin, popts.RetryMax = 50*time.Millisecond, 500*time.Millisecond
-	popts.Logger = log
-	pipe, err := usage.New(e.w, popts)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	copts := consumers.DefaultOptions()
-	copts.Brokers = []string{e.brokers}
-	copts.Group = group
-	copts.FlushInterval = flush
-	copts.Logger = log
-	copts.Registerer = reg
-	copts.DLQSpoolDir = e.t.TempDir()
-	if opt != nil {
-		opt(&copts)
-	}
-	c, err := consumers.New(copts, pipe)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var runErr error
-	done := make(chan struct{})
-	go func() { defer close(done); runErr = c.Run(ctx) }()
-	var once sync.Once
-	stop = func() error { once.Do(func() { cancel(); <-done }); return runErr }
-	e.t.Cleanup(func() { stop() })
-	return stop
+	return e.start(group, flush, log, func(o *consumers.Options) {
+		o.Registerer = reg
+		if opt != nil {
+			opt(o)
+		}
+	}, nil)
 }
 
 // committed returns the group's committed offsets of the events topic.
