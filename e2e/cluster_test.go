@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -172,7 +175,64 @@ func TestClusterAggregators(t *testing.T) {
 		}
 	}
 	queriesOnCluster(t, dsn, uint64(len(valid)))
+	repriceOnCluster(t, c, dsn)
 	phase("done: %s", fmt.Sprint(len(valid), " events exact"))
+}
+
+// repriceOnCluster corrects the stored cost of openai's calls with a
+// catalog that prices them differently, through the binary: the
+// corrections land through the shards (into the Distributed database they
+// failed: "usage_1m_input_v9 doesn't exist"), the cost query usage then
+// reads is the one reprice printed, and a second pass finds nothing left.
+func repriceOnCluster(t *testing.T, c *chtest.Cluster, dsn string) {
+	t.Helper()
+	cat := filepath.Join(t.TempDir(), "corrected.yaml")
+	if err := os.WriteFile(cat, []byte("models:\n  - provider: openai\n    match: \".*\"\n    prices:\n      - {from: 2020-01-01, input: \"7\", output: \"11\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	from, to := today.AddDate(0, 0, -9).Format(time.DateOnly), today.AddDate(0, 0, 2).Format(time.DateOnly)
+	reprice := func(extra ...string) string {
+		t.Helper()
+		args := append([]string{"--clickhouse", dsn, "--prices", cat, "reprice", "--from", from, "--to", to}, extra...)
+		out, err := exec.Command(binPath, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("costpipe %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		// Reads go through the Distributed tables: let every replica fetch
+		// the corrections first.
+		for _, sh := range c.Shards {
+			for _, r := range sh {
+				for _, tb := range []string{"usage_1m", "usage_1h", "usage_1d"} {
+					if err := r.Conn(t, "default").Exec(t.Context(), "SYSTEM SYNC REPLICA costpipe_local."+tb); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		return string(out)
+	}
+	out := reprice()
+	m := regexp.MustCompile(`usage_1d +([0-9,]+) of [0-9,]+ groups corrected; cost [0-9.]+ → ([0-9.]+) USD`).FindStringSubmatch(out)
+	if m == nil || m[1] == "0" {
+		t.Fatalf("reprice on the cluster corrected nothing in usage_1d:\n%s", out)
+	}
+	usage, err := exec.Command(binPath, "--clickhouse", dsn, "query", "usage", "--from", from, "--to", to, "--format", "json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct {
+		Cost json.Number `json:"cost_usd"`
+	}
+	if err := json.Unmarshal(usage, &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("query usage after reprice: %v\n%s", err, usage)
+	}
+	if got, want := strings.TrimRight(strings.TrimRight(rows[0].Cost.String(), "0"), "."), strings.TrimRight(strings.TrimRight(m[2], "0"), "."); got != want {
+		t.Errorf("after reprice on the cluster, query usage costs %s USD; reprice printed %s", got, want)
+	}
+	if again := reprice("--dry-run"); !regexp.MustCompile(`usage_1d +0 of`).MatchString(again) {
+		t.Errorf("a second pass would correct more:\n%s", again)
+	}
 }
 
 // queriesOnCluster runs the reading commands against a cluster database as
