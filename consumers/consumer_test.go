@@ -37,8 +37,13 @@ type env struct {
 
 func newEnv(t *testing.T, partitions int) *env {
 	t.Helper()
+	return newEnvOn(t, partitions, chtest.Shared(t))
+}
+
+// newEnvOn is newEnv with its database on srv.
+func newEnvOn(t *testing.T, partitions int, srv *chtest.Server) *env {
+	t.Helper()
 	b := kafkatest.Start(t, partitions)
-	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
 	w := whtest.Migrated(t, srv.DSN(db))
 	return &env{t: t, b: b, brokers: b.Addr(), srv: srv, db: db, w: w, now: time.Now().UTC()}
@@ -123,6 +128,19 @@ func (e *env) event(i int, tenant, model string) schemas.Event {
 		Tenant: tenant, Provider: "openai", Model: model, Status: schemas.StatusOK,
 		InputTokens: int64(1000 + i), CachedInputTokens: int64(i % 100), OutputTokens: int64(200 + i%7),
 		LatencyMs: float64(100 + i%300), HasLatency: true}
+}
+
+// jsonEvents returns the events from (inclusive) to to of model, of tenants
+// t0 … t(tenants-1) in turn, and their JSON records.
+func (e *env) jsonEvents(from, to, tenants int, model string) ([]schemas.Event, []*kgo.Record) {
+	var events []schemas.Event
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		ev := e.event(i, fmt.Sprintf("t%d", i%tenants), model)
+		events = append(events, ev)
+		recs = append(recs, jsonRecord(&ev))
+	}
+	return events, recs
 }
 
 type totals struct {

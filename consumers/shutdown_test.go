@@ -2,7 +2,6 @@ package consumers_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/costpipe/costpipe/consumers"
 	"github.com/costpipe/costpipe/internal/chtest"
-	"github.com/costpipe/costpipe/internal/kafkatest"
-	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/schemas"
 )
 
@@ -25,11 +22,7 @@ import (
 // it may stop and restart.
 func newPrivateEnv(t *testing.T, partitions int) *env {
 	t.Helper()
-	b := kafkatest.Start(t, partitions)
-	srv := chtest.Start(t)
-	db := srv.NewDatabase(t)
-	w := whtest.Migrated(t, srv.DSN(db))
-	return &env{t: t, b: b, brokers: b.Addr(), srv: srv, db: db, w: w, now: time.Now().UTC()}
+	return newEnvOn(t, partitions, chtest.Start(t))
 }
 
 // records is a slog.Handler keeping every record (for tests of log lines),
@@ -162,13 +155,7 @@ func TestShutdownWithClickHouseDownFitsTheGracePeriod(t *testing.T) {
 	const budget = 6 * time.Second
 	stop := e.aggregator("sd", 200*time.Millisecond, slog.New(log), reg, func(o *consumers.Options) { o.ShutdownTimeout = budget })
 
-	var events []schemas.Event
-	var recs []*kgo.Record
-	for i := 0; i < 200; i++ {
-		ev := e.event(i, fmt.Sprintf("t%d", i%4), "gpt-4o")
-		events = append(events, ev)
-		recs = append(recs, jsonRecord(&ev))
-	}
+	events, recs := e.jsonEvents(0, 200, 4, "gpt-4o")
 	e.produce(recs...)
 	e.waitTotals(truth(events))
 	landedEnds := e.endOffsets()
@@ -183,12 +170,8 @@ func TestShutdownWithClickHouseDownFitsTheGracePeriod(t *testing.T) {
 	})
 
 	e.srv.Stop(t)
-	recs = recs[:0]
-	for i := 200; i < 300; i++ {
-		ev := e.event(i, fmt.Sprintf("t%d", i%4), "gpt-4o-mini")
-		events = append(events, ev)
-		recs = append(recs, jsonRecord(&ev))
-	}
+	late, recs := e.jsonEvents(200, 300, 4, "gpt-4o-mini")
+	events = append(events, late...)
 	e.produce(recs...)
 	waitFor(t, "the events produced while ClickHouse is down to be read", 30*time.Second, func() bool {
 		return metric(t, reg, "costpipe_events_in_total") == 300
@@ -255,24 +238,14 @@ func TestLandingAgainAndStallClearedAreLogged(t *testing.T) {
 		o.GroupLagInterval = 100 * time.Millisecond
 		o.StallTimeout = time.Second
 	})
-	var events []schemas.Event
-	var recs []*kgo.Record
-	for i := 0; i < 100; i++ {
-		ev := e.event(i, fmt.Sprintf("t%d", i%4), "gpt-4o")
-		events = append(events, ev)
-		recs = append(recs, jsonRecord(&ev))
-	}
+	events, recs := e.jsonEvents(0, 100, 4, "gpt-4o")
 	e.produce(recs...)
 	e.waitTotals(truth(events))
 
 	e.srv.Stop(t)
 	down := time.Now()
-	recs = recs[:0]
-	for i := 100; i < 160; i++ {
-		ev := e.event(i, fmt.Sprintf("t%d", i%4), "gpt-4o-mini")
-		events = append(events, ev)
-		recs = append(recs, jsonRecord(&ev))
-	}
+	late, recs := e.jsonEvents(100, 160, 4, "gpt-4o-mini")
+	events = append(events, late...)
 	e.produce(recs...)
 	waitFor(t, "the events produced while ClickHouse is down to be read", 30*time.Second, func() bool {
 		return metric(t, reg, "costpipe_events_in_total") == 160
