@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,14 +41,38 @@ func (s *recSink) Flush(ctx context.Context) error {
 	return nil
 }
 
+// fakeClock is a test's clock, safe to read from the Kafka client's
+// goroutines (its broker-connect hook reads Options.Now) while the test
+// moves it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
+
+// Now is the clock's time.
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+// Advance moves the clock d forward.
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = f.t.Add(d)
+}
+
 // callbackConsumer is a Consumer whose client points at nothing: the
 // callbacks under test must not need Kafka (no commit is due).
-func callbackConsumer(t *testing.T, now *time.Time) (*Consumer, *recSink) {
+func callbackConsumer(t *testing.T, now *fakeClock) (*Consumer, *recSink) {
 	t.Helper()
 	opts := DefaultOptions()
 	opts.Brokers = []string{"127.0.0.1:1"}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.Now = func() time.Time { return *now }
+	opts.Now = now.Now
 	sink := &recSink{}
 	c, err := New(opts, sink)
 	if err != nil {
@@ -71,8 +96,8 @@ func counter(t *testing.T, c prometheus.Counter) float64 {
 // Revoked after landing and committing everything: the windows of fully
 // committed partitions are retained, the partitions forgotten.
 func TestOnRevokedRetainsCommittedWindows(t *testing.T) {
-	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	c, sink := callbackConsumer(t, &now)
+	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	c, sink := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0, 1, 2))
 	c.parts[0].assigned, c.parts[0].consumed, c.parts[0].committed = true, 9, 10 // all committed
 	c.parts[1].assigned, c.parts[1].consumed, c.parts[1].committed = true, 9, 5  // read beyond the commit
@@ -103,12 +128,12 @@ func TestOnRevokedRetainsCommittedWindows(t *testing.T) {
 // from when the rebalance began; when it fails the state is dropped and
 // nothing is retained.
 func TestOnRevokedFlushDeadlineFromRebalanceStart(t *testing.T) {
-	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	c, sink := callbackConsumer(t, &now)
+	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	c, sink := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0))
 	c.parts[0].assigned, c.parts[0].consumed, c.parts[0].committed = true, 9, 10
 	c.onCallbackBlocked(context.Background(), nil)
-	now = now.Add(15 * time.Second) // 15 s of the 20 s are gone
+	now.Advance(15 * time.Second) // 15 s of the 20 s are gone
 	sink.flushErr = errors.New("clickhouse down")
 	c.onRevoked(context.Background(), nil, topicMap(0))
 	dl, ok := sink.flushCtx.Deadline()
@@ -129,12 +154,12 @@ func TestOnRevokedFlushDeadlineFromRebalanceStart(t *testing.T) {
 // A member that blocked a rebalance longer than the rebalance timeout is out
 // of the group: its revoke must not land anything.
 func TestOnRevokedAfterRebalanceTimeoutDoesNotLand(t *testing.T) {
-	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	c, sink := callbackConsumer(t, &now)
+	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	c, sink := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0, 1))
 	sink.windows = 5
 	c.onCallbackBlocked(context.Background(), nil)
-	now = now.Add(c.opts.RebalanceTimeout)
+	now.Advance(c.opts.RebalanceTimeout)
 	c.onRevoked(context.Background(), nil, topicMap(0, 1))
 	if sink.flushes != 0 {
 		t.Errorf("landed %d times after the rebalance timeout", sink.flushes)
@@ -146,8 +171,8 @@ func TestOnRevokedAfterRebalanceTimeoutDoesNotLand(t *testing.T) {
 
 // Lost partitions are forgotten without landing or committing.
 func TestOnLostDropsWithoutLanding(t *testing.T) {
-	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	c, sink := callbackConsumer(t, &now)
+	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	c, sink := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0, 1))
 	c.parts[0].assigned, c.parts[0].consumed, c.parts[0].committed = true, 9, 10
 	sink.windows = 3
@@ -178,10 +203,10 @@ func TestOnLostDropsWithoutLanding(t *testing.T) {
 // cannot say where to warm from, it starts at the committed offset and the
 // failure is counted.
 func TestRetainedWindowReusedOnlyAtTheSameOffset(t *testing.T) {
-	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	c, _ := callbackConsumer(t, &now)
+	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	c, _ := callbackConsumer(t, now)
 	d0 := newDedupe(time.Hour, 10_000, c.seeds)
-	d0.seen("kept", now.Unix())
+	d0.seen("kept", now.Now().Unix())
 	d1 := newDedupe(time.Hour, 10_000, c.seeds)
 	c.retained[0] = retainedWindow{next: 10, lastTime: 77, dedupe: d0}
 	c.retained[1] = retainedWindow{next: 10, dedupe: d1}
@@ -213,7 +238,7 @@ func TestRetainedWindowReusedOnlyAtTheSameOffset(t *testing.T) {
 	if st := c.parts[0]; st.dedupe != d0 || st.lastTime != 77 || st.committed != 10 || st.warmUntil != 0 || !st.assigned {
 		t.Fatalf("partition 0: retained window not installed: %+v", st)
 	}
-	if !c.parts[0].dedupe.seen("kept", now.Unix()) {
+	if !c.parts[0].dedupe.seen("kept", now.Now().Unix()) {
 		t.Error("the retained window forgot its ids")
 	}
 	if st := c.parts[1]; st.dedupe == d1 || st.committed != 12 {

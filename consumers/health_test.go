@@ -288,8 +288,8 @@ func TestWarningsAreRateLimited(t *testing.T) {
 // counts them and reports the instance as out of the group; other fetch
 // errors and records stay.
 func TestGroupSessionErrorsLeaveTheFetches(t *testing.T) {
-	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	c, _ := callbackConsumer(t, &now)
+	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	c, _ := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0))
 	other := errors.New("NOT_LEADER_FOR_PARTITION")
 	fetches := kgo.Fetches{
@@ -311,7 +311,7 @@ func TestGroupSessionErrorsLeaveTheFetches(t *testing.T) {
 	if counter(t, c.m.sessionErrors) != 1 {
 		t.Errorf("costpipe_group_session_errors_total = %v, want 1", counter(t, c.m.sessionErrors))
 	}
-	now = now.Add(2 * time.Minute)
+	now.Advance(2 * time.Minute)
 	if err := c.Ready(); err == nil || !strings.Contains(err.Error(), "i/o timeout") {
 		t.Errorf("Ready after a failed join 2 min ago = %v, want the join error", err)
 	}

@@ -67,8 +67,8 @@ func TestAssignFailuresAreRateLimitedAndTheirEndLogged(t *testing.T) {
 // revoke callback of the leave does not land the same windows again: it
 // drops them (their offsets are not committed) at once.
 func TestOnRevokedAtShutdownAfterAFailedLandingDoesNotLand(t *testing.T) {
-	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	c, sink := callbackConsumer(t, &now)
+	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	c, sink := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0, 1))
 	c.parts[0].assigned, c.parts[0].consumed, c.parts[0].committed = true, 9, 5
 	sink.windows = 3
