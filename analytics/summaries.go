@@ -79,6 +79,44 @@ func toEndOfDay(segs []segment, now time.Time) (out []segment, whole bool) {
 	return append(out, segment{warehouse.Day, d, d.Add(day)}), true
 }
 
+// toWeeks returns planned (per-model summary segments: plan's, or
+// toEndOfDay's) with the whole ISO weeks of its days read from the weekly
+// summary, usage_model_1w: one row per model and week instead of seven.
+// With lastWhole (toEndOfDay read the last day whole: the range ends now),
+// the days of the current week up to today are read as the whole week, for
+// the same reason. Days before the first Monday stay days. Weeks are used
+// only when they replace at least two weeks of days: each segment is a
+// branch of the query, which costs a few milliseconds on its own.
+func toWeeks(planned []segment, lastWhole bool) []segment {
+	const week = 7 * day
+	for i, s := range planned {
+		if s.table != warehouse.Day {
+			continue
+		}
+		ws := warehouse.Week.Truncate(s.from)
+		if ws.Before(s.from) {
+			ws = ws.Add(week)
+		}
+		we := warehouse.Week.Truncate(s.to)
+		if lastWhole && i == len(planned)-1 && we.Before(s.to) {
+			we = we.Add(week)
+		}
+		if we.Sub(ws) < 2*week {
+			return planned
+		}
+		out := append([]segment(nil), planned[:i]...)
+		if s.from.Before(ws) {
+			out = append(out, segment{warehouse.Day, s.from, ws})
+		}
+		out = append(out, segment{warehouse.Week, ws, we})
+		if we.Before(s.to) {
+			out = append(out, segment{warehouse.Day, we, s.to})
+		}
+		return append(out, planned[i+1:]...)
+	}
+	return planned
+}
+
 // endsNow is how close to now a range must end for toEndOfDay: a range
 // "since 30d" ends at the clock the command read before it queried.
 const endsNow = 5 * time.Second

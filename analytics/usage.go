@@ -156,7 +156,8 @@ func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) 
 // A query that groups and filters by provider and model only, over a range
 // holding at least one whole hour, reads the per-model summaries (a
 // shorter one reads few rows anyway, and the check would cost more than it
-// saves), its last day whole when the range ends now (toEndOfDay), while a
+// saves), its whole weeks of days from the weekly summary (toWeeks), its
+// last day and week whole when the range ends now (toEndOfDay), while a
 // second query checks them against the rollups over the same range
 // (verifySummaries). When today whole holds more than the range (calls
 // stamped after now), the summaries are read again with the range's own
@@ -171,11 +172,11 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 		return q.readUsage(ctx, n, segs, limit, top, false)
 	}
 	planned, whole := toEndOfDay(segs, q.opts.Now())
-	out, total, v, err := q.trySummaries(ctx, n, segs, planned, limit, top)
+	out, total, v, err := q.trySummaries(ctx, n, segs, toWeeks(planned, whole), limit, top)
 	if err == nil && v.why != "" && whole {
-		// Today whole held more than the range (calls stamped after now):
-		// the range's own segments, checked again.
-		out, total, v, err = q.trySummaries(ctx, n, segs, segs, limit, top)
+		// Today (and this week) whole held more than the range (calls
+		// stamped after now): the range's own segments, checked again.
+		out, total, v, err = q.trySummaries(ctx, n, segs, toWeeks(segs, false), limit, top)
 	}
 	switch {
 	case ctx.Err() != nil:

@@ -3,7 +3,7 @@
 # the 18.16 the tests run (production runs 24.x/25.x and later):
 #
 #  1. starts a private 18.16 server and runs costpipe against it with every
-#     query logged: the demo (migrations 0001–0008, the aggregator, live
+#     query logged: the demo (migrations 0001–0010, the aggregator, live
 #     alerts, the report), every `query` command in every format, the HTTP
 #     API (`serve`), retention, derive, reprice and an alerts backtest;
 #  2. replays everything costpipe sent (scripts/compat) on ClickHouse 26.5

@@ -26,7 +26,7 @@ import (
 //
 //   - {database}_local holds, per shard, the rollup tables usage_1m,
 //     usage_1h and usage_1d and the per-model summaries (usage_model_1h,
-//     usage_model_1d) as Replicated*MergeTree tables (ZooKeeper path by {shard}, replica
+//     usage_model_1d, usage_model_1w) as Replicated*MergeTree tables (ZooKeeper path by {shard}, replica
 //     {replica}) with their Null input tables and
 //     materialized views: the aggregator lands into one shard's replica and
 //     reads that shard's landing marks there;
@@ -323,17 +323,18 @@ ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations",
 }
 
 // clusterUpgradeRE matches what a migration may do to be applied to a
-// cluster by upgradeCluster: drop a rollup's input table or view, or alter
-// a rollup, its input table or view (the fence of 0003), by name.
+// cluster by upgradeCluster: drop a rollup's input table, its view or a
+// summary's view (0010), or alter a rollup, its input table or view (the
+// fence of 0003), by name.
 var clusterUpgradeRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile("^(ALTER TABLE|DROP TABLE IF EXISTS) ([A-Za-z0-9_]+)\\.(usage_1[mhd](_input_v[0-9]+|_mv_v[0-9]+)?)( .*)?$")
+	return regexp.MustCompile("^(ALTER TABLE|DROP TABLE IF EXISTS) ([A-Za-z0-9_]+)\\.(usage_1[mhd](_input_v[0-9]+|_mv_v[0-9]+)?|usage_model_1[hdw](_mv_v[0-9]+))( .*)?$")
 })
 
 // clusterFillRE matches the two statements of a summary's fill (0009):
 // emptying it (DROP TABLE IF EXISTS, redone as dropping its partitions)
 // and filling it from its rollup (INSERT … SELECT … FROM the rollup).
 var clusterFillRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile("^(DROP TABLE IF EXISTS|INSERT INTO) ([A-Za-z0-9_]+)\\.(usage_model_1[hd])( .*)?$")
+	return regexp.MustCompile("^(DROP TABLE IF EXISTS|INSERT INTO) ([A-Za-z0-9_]+)\\.(usage_model_1[hdw])( .*)?$")
 })
 
 // upgradeCluster applies migration m to a cluster database. Its ALTER and
@@ -375,12 +376,12 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 				db, cluster, m.Name, firstLine(q))
 		}
 		targets := []string{local}
-		if sm[4] == "" {
-			targets = append(targets, db) // the Distributed table too
+		if sm[4] == "" && sm[5] == "" {
+			targets = append(targets, db) // a rollup: the Distributed table too
 		}
 		for _, target := range targets {
 			steps = append(steps, step{
-				sql:   sm[1] + " " + target + "." + sm[3] + sm[5],
+				sql:   sm[1] + " " + target + "." + sm[3] + sm[6],
 				guard: strings.ReplaceAll(st.OnlyIf, "database = '"+db+"'", "database = '"+target+"'"),
 			})
 		}
@@ -545,7 +546,7 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 	rollup := map[string]bool{}
 	// The rollups' input tables and views, of this version or (for a
 	// cluster built at an older version) another.
-	localOnlyRE := regexp.MustCompile(`^usage_(model_)?1[mhd]_(input|mv)_v\d+$`)
+	localOnlyRE := regexp.MustCompile(`^usage_(model_)?1[mhdw]_(input|mv)_v\d+$`)
 	localOnly := map[string]bool{}
 	// Upgrade leftovers (the single-server chain keeps old rollups as
 	// usage_G_vN) and the migration bookkeeping are not recreated.
@@ -553,10 +554,10 @@ func (w *Warehouse) createClusterSchema(ctx context.Context, cluster string, ver
 	for _, t := range Tables {
 		rollup[t.Name()] = true
 		localOnly[t.InputName()], localOnly[t.MVName()] = true, true
-		if t.HasSummary() {
-			rollup[t.ModelName()], localOnly[t.ModelMVName()] = true, true
-		}
 		olds = append(olds, regexp.MustCompile("^"+t.Name()+`_v\d+$`))
+	}
+	for _, t := range SummaryTables {
+		rollup[t.ModelName()], localOnly[t.ModelMVName()] = true, true
 	}
 	for _, o := range objs {
 		if localOnlyRE.MatchString(o.name) {

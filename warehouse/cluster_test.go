@@ -73,27 +73,31 @@ func TestMigrateCluster(t *testing.T) {
 			ref := engines(t, single, "cp_cluster_ref")
 			for _, s := range c.Servers() {
 				got, loc := engines(t, s, "costpipe"), engines(t, s, "costpipe_local")
+				var names []string
 				for _, tb := range Tables {
-					names := []string{tb.Name()}
-					if tb.HasSummary() {
-						names = append(names, tb.ModelName())
+					names = append(names, tb.Name())
+				}
+				for _, tb := range SummaryTables {
+					names = append(names, tb.ModelName())
+				}
+				for _, name := range names {
+					if got[name] != "Distributed" {
+						t.Errorf("%s: costpipe.%s is %q, want Distributed", s.TCPAddr, name, got[name])
 					}
-					for _, name := range names {
-						if got[name] != "Distributed" {
-							t.Errorf("%s: costpipe.%s is %q, want Distributed", s.TCPAddr, name, got[name])
-						}
-						if want := "Replicated" + ref[name]; loc[name] != want {
-							t.Errorf("%s: costpipe_local.%s is %q, want %s", s.TCPAddr, name, loc[name], want)
-						}
+					if want := "Replicated" + ref[name]; loc[name] != want {
+						t.Errorf("%s: costpipe_local.%s is %q, want %s", s.TCPAddr, name, loc[name], want)
 					}
-					locals := []string{tb.InputName(), tb.MVName()}
-					if tb.HasSummary() {
-						locals = append(locals, tb.ModelMVName())
-					}
-					for _, n := range locals {
-						if loc[n] != ref[n] {
-							t.Errorf("%s: costpipe_local.%s is %q, want %q", s.TCPAddr, n, loc[n], ref[n])
-						}
+				}
+				var locals []string
+				for _, tb := range Tables {
+					locals = append(locals, tb.InputName(), tb.MVName())
+				}
+				for _, tb := range SummaryTables {
+					locals = append(locals, tb.ModelMVName())
+				}
+				for _, n := range locals {
+					if loc[n] != ref[n] {
+						t.Errorf("%s: costpipe_local.%s is %q, want %q", s.TCPAddr, n, loc[n], ref[n])
 					}
 				}
 				for n, e := range ref {
@@ -325,15 +329,18 @@ func TestClusterUpgrade(t *testing.T) {
 	syncAll := func(summaries bool) {
 		t.Helper()
 		for _, s := range servers {
+			var names []string
 			for _, tb := range Tables {
-				names := []string{tb.Name()}
-				if summaries && tb.HasSummary() {
+				names = append(names, tb.Name())
+			}
+			if summaries {
+				for _, tb := range SummaryTables {
 					names = append(names, tb.ModelName())
 				}
-				for _, name := range names {
-					if err := s.Conn(t, "default").Exec(ctx, "SYSTEM SYNC REPLICA costpipe_local."+name); err != nil {
-						t.Fatal(err)
-					}
+			}
+			for _, name := range names {
+				if err := s.Conn(t, "default").Exec(ctx, "SYSTEM SYNC REPLICA costpipe_local."+name); err != nil {
+					t.Fatal(err)
 				}
 			}
 		}
@@ -345,13 +352,13 @@ func TestClusterUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := res[len(res)-1]; last.Version != 9 || !last.Applied {
-		t.Fatalf("last migration %+v, want 0009 applied", last)
+	if last := res[len(res)-1]; last.Version != 10 || !last.Applied {
+		t.Fatalf("last migration %+v, want 0010 applied", last)
 	}
 	syncAll(true)
 	before.mustEqual(t, takeSnapshot(t, w))
-	// 0009 filled the summaries from the shard's rollups, once although
-	// the shard has two replicas.
+	// 0009 and 0010 filled the summaries from the shard's rollups, once
+	// although the shard has two replicas.
 	summariesMatch(t, w)
 	for _, s := range servers {
 		local := openSingle(t, s, "costpipe_local")

@@ -216,10 +216,11 @@ func TestInsertRollupsRefusesOverflow(t *testing.T) {
 }
 
 // TestMigrationUsesGeneratedSelect: the views of the newest migration that
-// defines them (0009) are the SELECT that MVSelect and ModelMVSelect
-// generate from the list, word for word, and so is its fill of the
-// summaries (ModelFillSelect). A migration that redefines the views moves
-// this check.
+// defines them (0010) are the SELECT that MVSelect and ModelMVSelect
+// generate from the list, word for word, and so are the fills of the
+// summaries (ModelFillSelect) in the migrations that create them (0009
+// hours and days, 0010 weeks) and their sort keys. A migration that
+// redefines the views moves this check.
 func TestMigrationUsesGeneratedSelect(t *testing.T) {
 	ms, err := chschema.Migrations()
 	if err != nil {
@@ -234,22 +235,31 @@ func TestMigrationUsesGeneratedSelect(t *testing.T) {
 		t.Fatalf("no migration %d", v)
 		return ""
 	}
-	sql9 := migration(9)
-	for _, tb := range Tables {
-		wants := []string{"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}." + tb.MVName() + " TO {database}." + tb.Name() + " AS\n" + MVSelect("{database}", tb) + ";"}
-		if tb.HasSummary() {
-			wants = append(wants,
-				"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}."+tb.ModelMVName()+" TO {database}."+tb.ModelName()+" AS\n"+ModelMVSelect("{database}", tb)+";",
-				"("+columnList(ModelColumns(tb))+")\n"+ModelFillSelect("{database}", tb)+";",
-				"ORDER BY ("+tb.ModelSortKey()+")")
-		} else if strings.Contains(sql9, tb.ModelName()) {
-			t.Errorf("0009 creates %s, which SummaryTables does not list", tb.ModelName())
-		}
+	views := migration(10)
+	check := func(v int, sql string, wants ...string) {
 		for _, want := range wants {
-			if !strings.Contains(sql9, want) {
-				t.Errorf("0009 does not have, as generated:\n%s", want)
+			if !strings.Contains(sql, want) {
+				t.Errorf("%04d does not have, as generated:\n%s", v, want)
 			}
 		}
+	}
+	for _, tb := range Tables {
+		check(10, views, "CREATE MATERIALIZED VIEW IF NOT EXISTS {database}."+tb.MVName()+" TO {database}."+tb.Name()+" AS\n"+MVSelect("{database}", tb)+";")
+		if !tb.HasSummary() && strings.Contains(migration(9)+views, "usage_model_"+strings.TrimPrefix(tb.Name(), "usage_")) {
+			t.Errorf("a migration creates the summary of %s, which SummaryTables does not list", tb.Name())
+		}
+	}
+	created := map[Table]int{Hour: 9, Day: 9, Week: 10} // the migration creating each summary
+	for _, tb := range SummaryTables {
+		v, ok := created[tb]
+		if !ok {
+			t.Fatalf("no migration creates %s", tb.ModelName())
+		}
+		check(10, views, "CREATE MATERIALIZED VIEW IF NOT EXISTS {database}."+tb.ModelMVName()+" TO {database}."+tb.ModelName()+" AS\n"+ModelMVSelect("{database}", tb)+";")
+		check(v, migration(v),
+			"INSERT INTO {database}."+tb.ModelName()+" ("+columnList(ModelColumns(tb))+")\n"+ModelFillSelect("{database}", tb)+";",
+			"CREATE TABLE IF NOT EXISTS {database}."+tb.ModelName()+"\n",
+			"ORDER BY ("+tb.ModelSortKey()+")")
 	}
 	sql := migration(8)
 	// And its ALIAS columns are derivedColumns, word for word.

@@ -74,11 +74,12 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 	want := []string{"cost_by_model_daily", "growth_daily", "schema_migrations",
 		// No usage_G_v1 or usage_G_v4: what an upgrade keeps of the old
 		// rollups is dropped when empty, as on a new database.
-		"usage_1d", "usage_1d_input_v9", "usage_1d_mv_v9",
-		"usage_1h", "usage_1h_input_v9", "usage_1h_mv_v9",
-		"usage_1m", "usage_1m_input_v9", "usage_1m_mv_v9",
+		"usage_1d", "usage_1d_input_v10", "usage_1d_mv_v10",
+		"usage_1h", "usage_1h_input_v10", "usage_1h_mv_v10",
+		"usage_1m", "usage_1m_input_v10", "usage_1m_mv_v10",
 		"usage_daily", "usage_hourly", "usage_minute",
-		"usage_model_1d", "usage_model_1d_mv_v9", "usage_model_1h", "usage_model_1h_mv_v9",
+		"usage_model_1d", "usage_model_1d_mv_v10", "usage_model_1h", "usage_model_1h_mv_v10",
+		"usage_model_1w", "usage_model_1w_mv_v10",
 		"usage_tiers_daily"}
 	if strings.Join(tables, ",") != strings.Join(want, ",") {
 		t.Errorf("tables in %s:\n got %v\nwant %v", db, tables, want)

@@ -21,6 +21,12 @@ const (
 	Minute Table = 1 << iota // usage_1m
 	Hour                     // usage_1h
 	Day                      // usage_1d
+	// Week is not a rollup: nothing lands into a usage_1w. It names the
+	// per-model summary usage_model_1w (migration 0010), usage_1d's days
+	// summed per ISO week (from Monday 00:00 UTC), which a question of
+	// whole weeks of days reads instead of seven rows per model
+	// (summaries.go). Its Rollup is Day.
+	Week
 
 	// AllTables is the mask of every rollup table.
 	AllTables = Minute | Hour | Day
@@ -38,12 +44,23 @@ func (t Table) Name() string {
 		return "usage_1h"
 	case Day:
 		return "usage_1d"
+	case Week:
+		return "usage_1w" // no such table: the stem of ModelName
 	}
 	return fmt.Sprintf("table(%d)", uint8(t))
 }
 
+// Rollup is the rollup table t's rows come from: t itself, or Day for
+// Week.
+func (t Table) Rollup() Table {
+	if t == Week {
+		return Day
+	}
+	return t
+}
+
 // InputName is the table the aggregator inserts into, e.g.
-// "usage_1m_input_v9". Its name carries the schema version that last changed
+// "usage_1m_input_v10". Its name carries the schema version that last changed
 // what an insert means or the tables behind it, so an aggregator built for
 // an older schema cannot land into a newer one: its inserts fail and its offsets stay uncommitted.
 func (t Table) InputName() string { return t.Name() + "_input" + inputVersion }
@@ -53,19 +70,23 @@ func (t Table) MVName() string { return t.Name() + "_mv" + inputVersion }
 
 // inputVersion is the suffix of the input tables and views: the schema
 // version that last changed them (0009 added the per-model summaries'
-// views, summaries.go).
-const inputVersion = "_v9"
+// views, 0010 the weekly summary's; summaries.go).
+const inputVersion = "_v10"
 
 // Truncate returns the start of t's bucket containing ts, in UTC: the
-// minute, the hour or the UTC day. The server computes the same buckets:
-// ts columns are DateTime('UTC').
+// minute, the hour, the UTC day or the ISO week's Monday (UTC). The server
+// computes the same buckets: ts columns are DateTime('UTC').
 func (t Table) Truncate(ts time.Time) time.Time {
 	switch t {
 	case Hour:
 		return ts.UTC().Truncate(time.Hour)
-	case Day:
+	case Day, Week:
 		y, m, d := ts.UTC().Date()
-		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		if t == Week {
+			day = day.AddDate(0, 0, -(int(day.Weekday())+6)%7) // back to Monday
+		}
+		return day
 	}
 	return ts.UTC().Truncate(time.Minute)
 }

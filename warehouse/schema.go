@@ -47,25 +47,26 @@ func (w *Warehouse) checkTables(ctx context.Context, withInputs bool) error {
 		table string
 		want  []Column
 	}
+	var checks []check
 	for _, t := range Tables {
-		checks := []check{{t.Name(), TableColumns(t)}}
-		if t.HasSummary() {
-			checks = append(checks, check{t.ModelName(), ModelColumns(t)})
-		}
+		checks = append(checks, check{t.Name(), TableColumns(t)})
 		if withInputs {
 			checks = append(checks, check{t.InputName(), InputColumns()}, check{t.MVName(), StoredColumns(t)})
-			if t.HasSummary() {
-				checks = append(checks, check{t.ModelMVName(), ModelColumns(t)})
-			}
 		}
-		for _, c := range checks {
-			got, err := w.Describe(ctx, c.table)
-			if err != nil {
-				return err
-			}
-			if err := diffColumns(got, c.want); err != nil {
-				return fmt.Errorf("%s.%s does not have the columns costpipe expects (run costpipe migrate): %w", w.database, c.table, err)
-			}
+	}
+	for _, t := range SummaryTables {
+		checks = append(checks, check{t.ModelName(), ModelColumns(t)})
+		if withInputs {
+			checks = append(checks, check{t.ModelMVName(), ModelColumns(t)})
+		}
+	}
+	for _, c := range checks {
+		got, err := w.Describe(ctx, c.table)
+		if err != nil {
+			return err
+		}
+		if err := diffColumns(got, c.want); err != nil {
+			return fmt.Errorf("%s.%s does not have the columns costpipe expects (run costpipe migrate): %w", w.database, c.table, err)
 		}
 	}
 	return nil

@@ -8,28 +8,30 @@ import (
 	"time"
 )
 
-// Per-model summaries (migration 0009; docs/design.md, "Two-stage merges,
-// and per-model summaries"). usage_model_1h and usage_model_1d hold the
-// rollups' measures per bucket, provider and model only: no tenant,
-// application, error type, tier, band or Kafka partition. A month of days
-// is about 1,100 rows instead of 27,000, so a question that groups and
-// filters by provider and model only (`query usage --by model`) merges a
-// twentieth of the histogram entries.
+// Per-model summaries (migrations 0009 and 0010; docs/design.md, "Two-stage
+// merges, and per-model summaries"). usage_model_1h, usage_model_1d and
+// usage_model_1w hold the rollups' measures per bucket, provider and model
+// only: no tenant, application, error type, tier, band or Kafka partition.
+// A month of days is about 1,100 rows instead of 27,000, so a question that
+// groups and filters by provider and model only (`query usage --by model`)
+// merges a twentieth of the histogram entries; its whole weeks are a
+// seventh of that again (usage_model_1w: usage_1d's days per ISO week).
 //
-// Each is fed by a second materialized view on its rollup's input table,
-// so every insert (the aggregator's, reprice's corrections) reaches both.
-// The two views are two parts written one after the other, not one
-// transaction: a server that dies between them, or a view that fails
-// after the other committed, leaves a summary that disagrees with its
-// rollup. Readers therefore use a summary only after checking it
+// Each is fed by a materialized view on its rollup's input table (the
+// weekly one on usage_1d's), so every insert (the aggregator's, reprice's
+// corrections) reaches all of them. The views are parts written one after
+// the other, not one transaction: a server that dies between them, or a
+// view that fails after another committed, leaves a summary that disagrees
+// with its rollup. Readers therefore use a summary only after checking it
 // (analytics.Querier compares the requests and cost of the range in both);
 // the rollups, which carry the landing marks, stay the truth.
 
-// SummaryTables are the rollups that have a per-model summary. usage_1m
-// has none: a range reads at most two hours of minutes (its ragged ends),
-// which its own rows answer quickly, while a summary of minutes would add
-// half as much again to the rollups' storage.
-var SummaryTables = [...]Table{Hour, Day}
+// SummaryTables are the buckets that have a per-model summary: hours and
+// days, each from its rollup, and weeks, from the days (Week). usage_1m has
+// none: a range reads at most two hours of minutes (its ragged ends), which
+// its own rows answer quickly, while a summary of minutes would add half as
+// much again to the rollups' storage.
+var SummaryTables = [...]Table{Hour, Day, Week}
 
 // HasSummary reports whether t is one of SummaryTables.
 func (t Table) HasSummary() bool { return slices.Contains(SummaryTables[:], t) }
@@ -46,7 +48,8 @@ func (t Table) SummaryName() string {
 	return t.Name()
 }
 
-// ModelMVName is the materialized view from InputName to ModelName.
+// ModelMVName is the materialized view from the input table of t's Rollup
+// to ModelName.
 func (t Table) ModelMVName() string { return t.ModelName() + "_mv" + inputVersion }
 
 // modelKeys are the key columns the summaries keep, in table order.
@@ -99,10 +102,11 @@ func ModelColumns(t Table) []Column {
 	return out
 }
 
-// ModelMVSelect is the SELECT of t's summary view from its input table in
-// database db: each inserted block merged per bucket, provider and model.
+// ModelMVSelect is the SELECT of t's summary view from its rollup's input
+// table in database db: each inserted block merged per bucket, provider and
+// model.
 func ModelMVSelect(db string, t Table) string {
-	return modelSelect(db+"."+t.InputName(), "Map.", func(m measure) (state, idx, cnt string) {
+	return modelSelect(db+"."+t.Rollup().InputName(), t, "Map.", func(m measure) (state, idx, cnt string) {
 		if m.hist() {
 			return "", m.inputs[0].Name, m.inputs[1].Name
 		}
@@ -110,17 +114,18 @@ func ModelMVSelect(db string, t Table) string {
 	})
 }
 
-// ModelFillSelect is the SELECT filling t's summary from the rollup t in
-// database db (migration 0009 runs it once, before the views exist).
+// ModelFillSelect is the SELECT filling t's summary from its rollup in
+// database db (migrations 0009 and 0010 run it once, before the views
+// exist).
 func ModelFillSelect(db string, t Table) string { return modelFill(db, t, "") }
 
 // modelFill is ModelFillSelect of the rollup rows matching where (none: "").
 func modelFill(db string, t Table, where string) string {
-	from := db + "." + t.Name()
+	from := db + "." + t.Rollup().Name()
 	if where != "" {
 		from += "\nWHERE " + where
 	}
-	return modelSelect(from, "_", func(m measure) (state, idx, cnt string) {
+	return modelSelect(from, t, "_", func(m measure) (state, idx, cnt string) {
 		if m.hist() {
 			return "", m.name + "Map.idx", WidenCounts(m.name + "Map.cnt")
 		}
@@ -128,14 +133,19 @@ func modelFill(db string, t Table, where string) string {
 	})
 }
 
-// modelSelect groups from by the summary's keys; expr gives a measure's
+// modelSelect groups from by t's summary keys; expr gives a measure's
 // state expression, or a histogram's index and count arrays to sumMap. A
 // histogram's merged arrays are named name+sep+"idx" and name+sep+"cnt":
 // the view needs the summary's names ("Map."); the fill, whose INSERT
-// lists the columns, must not alias its source's columns ("_").
-func modelSelect(from, sep string, expr func(m measure) (state, idx, cnt string)) string {
+// lists the columns, must not alias its source's columns ("_"). The week
+// summary's ts is the Monday of its rows' days (weekStart).
+func modelSelect(from string, t Table, sep string, expr func(m measure) (state, idx, cnt string)) string {
 	var b strings.Builder
-	b.WriteString("SELECT " + strings.Join(modelKeys, ", "))
+	keys := strings.Join(modelKeys, ", ")
+	if t == Week {
+		keys = strings.Replace(keys, "ts", weekStart+" AS ts", 1)
+	}
+	b.WriteString("SELECT " + keys)
 	for _, m := range modelMeasures() {
 		state, idx, cnt := expr(m)
 		if m.hist() {
@@ -147,6 +157,21 @@ func modelSelect(from, sep string, expr func(m measure) (state, idx, cnt string)
 	}
 	b.WriteString("\nFROM " + from + "\nGROUP BY " + strings.Join(modelKeys, ", "))
 	return b.String()
+}
+
+// weekStart is the Monday 00:00 UTC of the week holding ts, a DateTime('UTC')
+// (toMonday takes the column's time zone, UTC, whatever the server's).
+const weekStart = "toDateTime(toMonday(ts), 'UTC')"
+
+// partitionOf is the expression of the summary partition (YYYYMM) that a
+// row of t's rollup with time ts belongs to: its own month, or for the
+// weekly summary the month of its week's Monday (the days of a week that
+// begins in one month and ends in the next are one row, in the first).
+func (t Table) partitionOf() string {
+	if t == Week {
+		return "toYYYYMM(" + weekStart + ")"
+	}
+	return "toYYYYMM(ts)"
 }
 
 // Rebuilt is one month of one summary that RebuildSummaries refilled.
@@ -161,7 +186,9 @@ type Rebuilt struct {
 
 // RebuildSummaries refills the per-model summaries from their rollups,
 // month by month: each month partition of a summary is dropped and filled
-// again from the same month of its rollup, as migration 0009 filled them.
+// again from the same month of its rollup (the weekly summary's from the
+// days of the weeks that begin in that month), as migrations 0009 and 0010
+// filled them.
 // On a cluster it runs on one replica of every shard (every member must be
 // up). progress, when not nil, is called after each month.
 //
@@ -215,9 +242,16 @@ func (w *Warehouse) RebuildSummaries(ctx context.Context, progress func(Rebuilt)
 		}
 		for _, t := range SummaryTables {
 			// The rollup's months, and any the summary has beyond them.
-			months, err := partitionsOf(ctx, sw, sw.database, t.Name())
+			months, err := partitionsOf(ctx, sw, sw.database, t.Rollup().Name())
 			if err != nil {
 				return out, err
+			}
+			if t == Week {
+				// A month's first days may belong to a week that began in
+				// the month before, and so to that month's partition.
+				if months, err = weekMonths(ctx, sw); err != nil {
+					return out, err
+				}
 			}
 			extra, err := partitionsOf(ctx, sw, sw.database, t.ModelName())
 			if err != nil {
@@ -231,7 +265,7 @@ func (w *Warehouse) RebuildSummaries(ctx context.Context, progress func(Rebuilt)
 					return out, fmt.Errorf("cannot empty month %d of %s.%s: %w", m, sw.database, t.ModelName(), err)
 				}
 				q := "INSERT INTO " + sw.database + "." + t.ModelName() + " (" + columnList(ModelColumns(t)) + ")\n" +
-					modelFill(sw.database, t, fmt.Sprintf("toYYYYMM(ts) = %d", m))
+					modelFill(sw.database, t, fmt.Sprintf("%s = %d", t.partitionOf(), m))
 				if err := sw.conn.Exec(ctx, q); err != nil {
 					return out, fmt.Errorf("cannot fill month %d of %s.%s: %w", m, sw.database, t.ModelName(), err)
 				}
@@ -244,6 +278,25 @@ func (w *Warehouse) RebuildSummaries(ctx context.Context, progress func(Rebuilt)
 		}
 	}
 	return out, nil
+}
+
+// weekMonths lists the partitions of usage_model_1w that the days of w's
+// usage_1d fill: the months of their weeks' Mondays.
+func weekMonths(ctx context.Context, w *Warehouse) ([]Month, error) {
+	rows, err := w.conn.Query(ctx, "SELECT DISTINCT toUInt32("+Week.partitionOf()+") AS m FROM "+w.database+"."+Day.Name()+" ORDER BY m")
+	if err != nil {
+		return nil, fmt.Errorf("cannot list the weeks of %s.%s: %w", w.database, Day.Name(), err)
+	}
+	defer rows.Close()
+	var out []Month
+	for rows.Next() {
+		var m uint32
+		if err := rows.Scan(&m); err != nil {
+			return nil, fmt.Errorf("cannot list the weeks of %s.%s: %w", w.database, Day.Name(), err)
+		}
+		out = append(out, Month(m))
+	}
+	return out, rows.Err()
 }
 
 // partitionsOf lists the month partitions of db.table on w's server, in

@@ -543,10 +543,10 @@ func TestUpgradeFrom0006Interrupted(t *testing.T) {
 func summariesMatch(t *testing.T, w *Warehouse) {
 	t.Helper()
 	ctx := context.Background()
-	read := func(table string) map[string]Rollup {
+	read := func(table, ts string) map[string]Rollup {
 		out := map[string]Rollup{}
-		rows, err := w.Conn().Query(ctx, "SELECT toUInt32(ts), provider, model, "+MergeSelect()+" FROM "+w.Database()+"."+table+
-			" GROUP BY ts, provider, model")
+		rows, err := w.Conn().Query(ctx, "SELECT toUInt32("+ts+") AS bucket, provider, model, "+MergeSelect()+" FROM "+w.Database()+"."+table+
+			" GROUP BY bucket, provider, model")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -568,33 +568,55 @@ func summariesMatch(t *testing.T, w *Warehouse) {
 		return out
 	}
 	for _, tb := range SummaryTables {
-		want, got := read(tb.Name()), read(tb.ModelName())
+		bucket := "ts"
+		if tb == Week {
+			bucket = weekStart
+		}
+		src := tb.Rollup().Name()
+		want, got := read(src, bucket), read(tb.ModelName(), "ts")
 		if len(want) == 0 {
-			t.Fatalf("%s is empty: nothing to compare its summary with", tb.Name())
+			t.Fatalf("%s is empty: nothing to compare %s with", src, tb.ModelName())
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s does not hold what %s holds per bucket, provider and model:\n got %+v\nwant %+v", tb.ModelName(), tb.Name(), got, want)
+			t.Errorf("%s does not hold what %s holds per bucket, provider and model:\n got %+v\nwant %+v", tb.ModelName(), src, got, want)
 		}
 	}
 }
 
-// TestUpgradeTo0009FillsSummaries: data landed under 0008 (two providers,
-// several models, tenants and Kafka partitions) is in the summaries after
-// the upgrade, merged per model; a fill that died halfway (here: a stray
-// row in usage_model_1h, as a half-done INSERT … SELECT leaves) is redone
-// from an empty table; after the upgrade every insert reaches both.
-func TestUpgradeTo0009FillsSummaries(t *testing.T) {
+// TestUpgradeFillsSummaries: data landed under the migration before one
+// that creates a summary (0009: hours and days; 0010: weeks), from two
+// providers, several models, tenants and Kafka partitions, is in the
+// summaries after the upgrade, merged per model; a fill that died halfway
+// (here: a stray row in the new summary, as a half-done INSERT … SELECT
+// leaves) is redone from an empty table; after the upgrade every insert
+// reaches all of them.
+func TestUpgradeFillsSummaries(t *testing.T) {
+	for _, c := range []struct {
+		version int
+		summary Table // the summary the interrupted fill was writing
+	}{{9, Hour}, {10, Week}} {
+		t.Run(fmt.Sprintf("%04d", c.version), func(t *testing.T) {
+			upgradeFillsSummaries(t, c.version, c.summary)
+		})
+	}
+}
+
+func upgradeFillsSummaries(t *testing.T, version int, summary Table) {
 	w, _, _ := openTest(t)
 	ctx := context.Background()
-	if _, err := w.migrate(ctx, 8); err != nil {
+	if _, err := w.migrate(ctx, version-1); err != nil {
 		t.Fatal(err)
 	}
+	// Two months, and a week that begins in the first (Monday 26 January).
 	base := time.Date(2026, 1, 31, 23, 50, 0, 0, time.UTC)
 	land := func(input func(Table) string, off int64) {
 		for _, tb := range Tables {
 			byMonth := map[Month][]Rollup{}
 			for i := 0; i < 24; i++ {
 				ts := tb.Truncate(base.Add(time.Duration(i*7) * time.Minute))
+				if tb == Day && i%6 == 5 {
+					ts = ts.AddDate(0, 0, i) // later weeks of February
+				}
 				r := testRollup(ts, int32(i%3), off+int64(i), uint64(1+i))
 				r.Tenant, r.Model = fmt.Sprintf("t%d", i%4), fmt.Sprintf("m%d", i%3)
 				if i%5 == 0 {
@@ -613,20 +635,25 @@ func TestUpgradeTo0009FillsSummaries(t *testing.T) {
 			}
 		}
 	}
-	land(func(tb Table) string { return tb.Name() + "_input_v8" }, 0)
+	land(func(tb Table) string { return fmt.Sprintf("%s_input_v%d", tb.Name(), version-1) }, 0)
 
 	ms, err := chschema.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	m9 := ms[len(ms)-1]
-	if m9.Version != 9 {
-		t.Fatalf("newest migration is %d, want 9", m9.Version)
+	var m chschema.Migration
+	for _, mm := range ms {
+		if mm.Version == version {
+			m = mm
+		}
 	}
-	runStepsUntil(t, w, m9, func(_ int, sql string) bool {
-		return strings.HasPrefix(sql, "INSERT INTO "+w.Database()+"."+Hour.ModelName())
+	if m.Version != version {
+		t.Fatalf("no migration %d", version)
+	}
+	runStepsUntil(t, w, m, func(_ int, sql string) bool {
+		return strings.HasPrefix(sql, "INSERT INTO "+w.Database()+"."+summary.ModelName())
 	})
-	if err := w.Conn().Exec(ctx, "INSERT INTO "+w.Database()+"."+Hour.ModelName()+" SELECT * FROM "+w.Database()+"."+Hour.ModelName()+" LIMIT 1"); err != nil {
+	if err := w.Conn().Exec(ctx, "INSERT INTO "+w.Database()+"."+summary.ModelName()+" SELECT * FROM "+w.Database()+"."+summary.ModelName()+" LIMIT 1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Migrate(ctx); err != nil {
@@ -652,6 +679,13 @@ func TestUpgradeTo0009FillsSummaries(t *testing.T) {
 		}
 	}
 	summariesMatch(t, w)
+	var weeks uint64
+	if err := w.Conn().QueryRow(ctx, "SELECT uniqExact(ts) FROM "+w.Database()+"."+Week.ModelName()).Scan(&weeks); err != nil {
+		t.Fatal(err)
+	}
+	if weeks < 3 {
+		t.Errorf("%s holds %d weeks, want the test's days to span at least 3", Week.ModelName(), weeks)
+	}
 }
 
 // TestRebuildSummaries: summaries that lost an insert and gained a stray
@@ -696,7 +730,8 @@ func TestRebuildSummaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"usage_model_1h 202601", "usage_model_1h 202602",
-		"usage_model_1d 202506", "usage_model_1d 202601", "usage_model_1d 202602"}
+		"usage_model_1d 202506", "usage_model_1d 202601", "usage_model_1d 202602",
+		"usage_model_1w 202601"} // Saturday 31 January and Sunday 1 February: the week of Monday 26 January
 	if !reflect.DeepEqual(seen, want) || len(res) != len(want) {
 		t.Errorf("rebuilt %v, want %v", seen, want)
 	}

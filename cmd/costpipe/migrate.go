@@ -29,7 +29,7 @@ A cluster database created by an older costpipe is upgraded member by member
 (every member must be up; docs/operations.md, "Upgrading a cluster").
 
 With --rebuild-summaries it then refills the per-model summaries
-(usage_model_1h, usage_model_1d) from the rollups, month by month: do it
+(usage_model_1h, usage_model_1d, usage_model_1w) from the rollups, month by month: do it
 when a query logs that they disagree with the rollups (answers stay exact
 meanwhile, only slower). Stop the aggregators first, or run it when they
 are quiet: an insert landing in a month while it is rebuilt can be missed
