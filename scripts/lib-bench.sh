@@ -113,7 +113,7 @@ bench_land() {
 	kill $agg $broker 2>/dev/null || true
 	wait $agg $broker 2>/dev/null || true
 	[[ "$landed" == "$n" ]] || { echo "only $landed of $n events landed"; exit 1; }
-	for t in usage_1m usage_1h usage_1d usage_model_1h usage_model_1d events_raw; do ch -q "OPTIMIZE TABLE $db.$t FINAL"; done
+	for t in usage_1m usage_1h usage_1d usage_model_1h usage_model_1d usage_model_1w events_raw; do ch -q "OPTIMIZE TABLE $db.$t FINAL"; done
 	echo "  [$(bench_since "$t0") s] OPTIMIZE FINAL done" >&2
 }
 
