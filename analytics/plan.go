@@ -313,7 +313,7 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals, summar
 		// few rows per group each, and the ragged minutes beside them are
 		// merged once, by the outer query (docs/design.md, "One merge for
 		// the summaries").
-		name := s.table.Name()
+		name := s.table.Rollup().Name() // a week's days, when a week segment reaches the rollups
 		if summary {
 			name = s.table.SummaryName()
 			// materialize: through a Distributed table (a cluster) the shards

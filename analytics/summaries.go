@@ -150,7 +150,7 @@ func (q *Querier) checkSummaries(ctx context.Context, n normalized, exact, plann
 	for src, side := range []struct {
 		segs, other []segment
 		name        func(warehouse.Table) string
-	}{{exact, planned, warehouse.Table.Name}, {planned, exact, warehouse.Table.SummaryName}} {
+	}{{exact, planned, rollupName}, {planned, exact, warehouse.Table.SummaryName}} {
 		for _, s := range side.segs {
 			if shared(s, side.other) {
 				continue // read from the rollup on both sides
@@ -188,6 +188,10 @@ func (q *Querier) checkSummaries(ctx context.Context, n normalized, exact, plann
 	}
 	return rollups, summaries, rows.Err()
 }
+
+// rollupName is the rollup holding t's rows: a week segment is read as its
+// days.
+func rollupName(t warehouse.Table) string { return t.Rollup().Name() }
 
 // summaryVerdict is the outcome of checkSummaries for one query.
 type summaryVerdict struct {

@@ -156,8 +156,8 @@ func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) 
 // A query that groups and filters by provider and model only, over a range
 // holding at least one whole hour, reads the per-model summaries (a
 // shorter one reads few rows anyway, and the check would cost more than it
-// saves), its whole weeks of days from the weekly summary (toWeeks), its
-// last day and week whole when the range ends now (toEndOfDay), while a
+// saves), its whole weeks of days from the weekly summary and its last day
+// and week whole when the range ends now (toEndOfDay, toWeeks), while a
 // second query checks them against the rollups over the same range
 // (verifySummaries). When today whole holds more than the range (calls
 // stamped after now), the summaries are read again with the range's own

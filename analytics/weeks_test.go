@@ -127,6 +127,15 @@ func TestWeeklySummaryAnswersAsTheRollups(t *testing.T) {
 			t.Errorf("[%s, %s) by %v where %v: the summaries answer\n%+v\nthe rollups\n%+v", uq.From, uq.To, uq.By, uq.Where, got, want)
 		}
 		checkRows(t, "weeks", uq.By, got, expect(evs, n.from, n.to, uq.By, uq.Where))
+		// The same segments read from the rollups (a week as its days) are
+		// the same answer.
+		fromRollups, _, err := ref.readUsage(ctx, n, toWeeks(planned, whole), 1000, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fromRollups, want) {
+			t.Errorf("[%s, %s) by %v: the weekly segments read from the rollups answer\n%+v\nnot\n%+v", n.from, n.to, uq.By, fromRollups, want)
+		}
 	}
 	if n := q.SummaryFallbacks(); n != 0 {
 		t.Fatalf("%d fallbacks on consistent summaries (log: %s)", n, logs.String())

@@ -44,10 +44,10 @@ for span in $spans; do
 	printf "%-10s %10s rows %12s bytes %8.1f bytes/row\n" usage_1d "$dr" "$d" "$(awk -v a="$d" -v b="$dr" 'BEGIN{print a/b}')"
 	printf "%-10s %10s rows %12s bytes %8.1f bytes/event\n" events_raw "$n" "$raw" "$(awk -v a="$raw" -v b="$n" 'BEGIN{print a/b}')"
 	awk -v m="$m" -v h="$h" -v d="$d" -v r="$raw" 'BEGIN{printf "rollups %d bytes: %.1fx smaller than raw (usage_1m alone %.1fx)\n", m+h+d, r/(m+h+d), r/m}'
-	# The per-model summaries (0009) are stored beside the rollups.
-	sh=$(size usage_model_1h) sd=$(size usage_model_1d)
-	printf "%-14s %10s rows %12s bytes\n" usage_model_1h "$(rows usage_model_1h)" "$sh" usage_model_1d "$(rows usage_model_1d)" "$sd"
-	awk -v m="$m" -v h="$h" -v d="$d" -v s="$sh" -v t="$sd" -v r="$raw" 'BEGIN{printf "rollups and summaries %d bytes: %.1fx smaller than raw\n", m+h+d+s+t, r/(m+h+d+s+t)}'
+	# The per-model summaries (0009, 0010) are stored beside the rollups.
+	sh=$(size usage_model_1h) sd=$(size usage_model_1d) sw=$(size usage_model_1w)
+	printf "%-14s %10s rows %12s bytes\n" usage_model_1h "$(rows usage_model_1h)" "$sh" usage_model_1d "$(rows usage_model_1d)" "$sd" usage_model_1w "$(rows usage_model_1w)" "$sw"
+	awk -v m="$m" -v h="$h" -v d="$d" -v s="$((sh + sd + sw))" -v r="$raw" 'BEGIN{printf "rollups and summaries %d bytes: %.1fx smaller than raw\n", m+h+d+s, r/(m+h+d+s)}'
 	echo "largest usage_1m columns (bytes/row):" $(ch -q "SELECT concat(name, ' ', toString(round(data_compressed_bytes / $mr, 1))) FROM system.columns WHERE database = '$db' AND table = 'usage_1m' ORDER BY data_compressed_bytes DESC LIMIT 6" | tr '\n' ',' | sed 's/,$//; s/,/, /g')
 	rm -f "$file"
 done

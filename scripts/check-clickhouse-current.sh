@@ -5,7 +5,8 @@
 #  1. starts a private 18.16 server and runs costpipe against it with every
 #     query logged: the demo (migrations 0001–0010, the aggregator, live
 #     alerts, the report), every `query` command in every format, the HTTP
-#     API (`serve`), retention, derive, reprice and an alerts backtest;
+#     API (`serve`), retention, derive, reprice, an alerts backtest and a
+#     rebuild of the per-model summaries;
 #  2. replays everything costpipe sent (scripts/compat) on ClickHouse 26.5
 #     embedded as a library (libchdb from the chdb project, downloaded once from
 #     the npm registry into .costpipe/, pinned by version and checksum) and on
@@ -80,6 +81,8 @@ step "$cp" derive --once
 sed 's/output: "1.6"$/output: "0.8"/' pipelines/pricing/default_prices.yaml >"$state/prices.yaml"
 step "$cp" reprice --prices "$state/prices.yaml" --from "$(date -u -d '-3 days' +%F)" --to "$(date -u -d '+1 day' +%F)"
 step "$cp" alerts backtest --rules docs/alerts-example.yaml --from "$(date -u -d '-7 days' +%F)"
+# Refill the per-model summaries month by month (the weekly one by its weeks' Mondays).
+step "$cp" migrate --rebuild-summaries
 # The HTTP API and the dashboard's batch (docs/serve.md), each answer required to be a 200.
 echo "compat-key *" >"$state/keys"
 "$cp" serve --keys "$state/keys" --listen 127.0.0.1:18241 >>"$log" 2>&1 &

@@ -241,7 +241,7 @@ func (m measure) hist() bool { return m.fn == "sumMap" }
 
 // cntType is the element type of a histogram's counts in table t.
 func (m measure) cntType(t Table) string {
-	if m.narrow != "" && t != Day {
+	if m.narrow != "" && t != Day && t != Week {
 		return m.narrow
 	}
 	return "UInt64"

@@ -45,7 +45,7 @@ func (t Table) Name() string {
 	case Day:
 		return "usage_1d"
 	case Week:
-		return "usage_1w" // no such table: the stem of ModelName
+		return "usage_1w" // no such table: the stem of ModelName; its rows are Rollup's
 	}
 	return fmt.Sprintf("table(%d)", uint8(t))
 }

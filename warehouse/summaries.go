@@ -167,6 +167,10 @@ const weekStart = "toDateTime(toMonday(ts), 'UTC')"
 // row of t's rollup with time ts belongs to: its own month, or for the
 // weekly summary the month of its week's Monday (the days of a week that
 // begins in one month and ends in the next are one row, in the first).
+// In the fill's WHERE (modelFill) ts names the SELECT's alias, the week's
+// Monday, when it is the weekly one: the same month, for the Monday of a
+// Monday is itself. A bound on the days themselves would have to be
+// written against the rollup in a subquery.
 func (t Table) partitionOf() string {
 	if t == Week {
 		return "toYYYYMM(" + weekStart + ")"
@@ -196,7 +200,9 @@ type Rebuilt struct {
 // summary (they reach it through its view, into the partition the rebuild
 // then drops) or counted twice: stop the aggregators first, or rebuild
 // when they are quiet and rerun if readers still report a difference.
-// Past months that receive no inserts are rebuilt exactly either way.
+// Past months that receive no inserts are rebuilt exactly either way (a
+// weekly partition takes inserts until its last week ends, up to six days
+// into the next month).
 func (w *Warehouse) RebuildSummaries(ctx context.Context, progress func(Rebuilt)) ([]Rebuilt, error) {
 	cluster, err := w.ClusterOf(ctx)
 	if err != nil {
@@ -241,17 +247,16 @@ func (w *Warehouse) RebuildSummaries(ctx context.Context, progress func(Rebuilt)
 			shard = i + 1
 		}
 		for _, t := range SummaryTables {
-			// The rollup's months, and any the summary has beyond them.
-			months, err := partitionsOf(ctx, sw, sw.database, t.Rollup().Name())
+			// The rollup's months (for weeks: those of the weeks' Mondays,
+			// weekMonths), and any the summary has beyond them.
+			var months []Month
+			if t == Week {
+				months, err = weekMonths(ctx, sw)
+			} else {
+				months, err = partitionsOf(ctx, sw, sw.database, t.Rollup().Name())
+			}
 			if err != nil {
 				return out, err
-			}
-			if t == Week {
-				// A month's first days may belong to a week that began in
-				// the month before, and so to that month's partition.
-				if months, err = weekMonths(ctx, sw); err != nil {
-					return out, err
-				}
 			}
 			extra, err := partitionsOf(ctx, sw, sw.database, t.ModelName())
 			if err != nil {
