@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -182,7 +183,7 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 	d.mu.Unlock()
 	due = open
 	for _, o := range due {
-		for _, id := range []string{o.Notification.ID, o.Requires} {
+		for _, id := range append([]string{o.Notification.ID}, o.Requires...) {
 			if id != "" && !seen[id] {
 				seen[id] = true
 				ids = append(ids, id)
@@ -214,10 +215,11 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 				d.remember(k)
 				continue
 			}
-			if o.Requires != "" {
-				if rs := st[[2]string{o.Requires, rcv}]; rs == nil || !rs.delivered {
-					continue // never told this receiver it fired
-				}
+			if len(o.Requires) > 0 && !slices.ContainsFunc(o.Requires, func(id string) bool {
+				rs := st[[2]string{id, rcv}]
+				return rs != nil && rs.delivered
+			}) {
+				continue // never told this receiver it fired
 			}
 			round := uint32(0)
 			if s != nil && s.round >= 0 {

@@ -55,7 +55,8 @@ func (s *ErrorRateSpec) evaluate(ctx context.Context, e *env) ([]Sample, error) 
 			rate = 100 * float64(r.Errors) / float64(r.Requests)
 		}
 		out = append(out, Sample{Group: g, Value: rate, ThresholdValue: s.ThresholdPct,
-			Active: r.Requests > 0 && float64(r.Requests) >= s.MinRequests && rate > s.ThresholdPct,
+			Active:  r.Requests > 0 && float64(r.Requests) >= s.MinRequests && rate > s.ThresholdPct,
+			Unknown: float64(r.Requests) < s.MinRequests,
 			Summary: fmt.Sprintf("%s: %s error rate %.2f%% over the last %s (%d of %d calls; alert above %g%%)",
 				e.rule.Name, groupText(g), rate, s.Window, r.Errors, r.Requests, s.ThresholdPct)})
 	}

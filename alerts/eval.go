@@ -37,6 +37,10 @@ type Sample struct {
 	Value, ThresholdValue float64
 	// Active is true when the condition holds.
 	Active bool
+	// Unknown is true when the group was seen with too little data to say
+	// (fewer calls than the rule's min_requests): its alert keeps its
+	// state, neither firing nor resolving on it.
+	Unknown bool
 	// PeriodStart and PeriodEnd bound the calendar period of budget and
 	// forecast rules; zero otherwise.
 	PeriodStart, PeriodEnd time.Time

@@ -77,7 +77,8 @@ func (s *LatencySpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 		g := group(r.Group)
 		v := pick(r.Latency, s.Percentile)
 		out = append(out, Sample{Group: g, Value: v, ThresholdValue: s.ThresholdMs,
-			Active: r.Latency.Count > 0 && float64(r.Latency.Count) >= s.MinRequests && v > s.ThresholdMs,
+			Active:  r.Latency.Count > 0 && float64(r.Latency.Count) >= s.MinRequests && v > s.ThresholdMs,
+			Unknown: float64(r.Latency.Count) < s.MinRequests,
 			Summary: fmt.Sprintf("%s: %s p%g latency %.0f ms over the last %s (alert above %g ms, %d calls)",
 				e.rule.Name, groupText(g), s.Percentile, v, s.Window, s.ThresholdMs, r.Latency.Count)})
 	}

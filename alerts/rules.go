@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -231,6 +232,11 @@ func parseConfig(file string, data []byte, readFiles bool) (*Config, error) {
 				if name != "" {
 					receivers[name] = true
 				}
+				// Unknown keys (a misspelt `headers` would send without
+				// its authorization, every delivery a permanent 401).
+				if errs := len(p.errs); p.mapping(item, "receiver "+strconv.Quote(name), receiverFields()...) == nil || len(p.errs) > errs {
+					continue
+				}
 				if err := item.Decode(&rc); err != nil {
 					line, col, msg := yamlErrorPos(err)
 					if line == 0 {
@@ -381,6 +387,19 @@ func (p *parser) kind(n *yaml.Node, k yaml.Kind, field, want string) bool {
 	}
 	return true
 }
+
+// receiverFields are the keys of a receiver: notify.ReceiverConfig's yaml
+// names.
+var receiverFields = sync.OnceValue(func() []string {
+	var out []string
+	t := reflect.TypeFor[notify.ReceiverConfig]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
+})
 
 // mapping returns the values of n's keys, reporting keys not in allowed
 // and keys given twice; nil when n is not a mapping.

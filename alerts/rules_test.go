@@ -101,6 +101,7 @@ func TestParseErrorsNameLineAndColumn(t *testing.T) {
 		{"rules:\n  - name: x\n    kind: budget\n    amount_usd: lots\n", `r.yaml:4:17: cannot parse amount_usd "lots"`},
 		{"rules:\n  - name: x\n    kind: budget\n", `r.yaml:2:5: budget rule "x" needs amount_usd`},
 		{"rules:\n  - name: x\n    kind: budget\n    amount_usd: 5\n    thresold: [1]\n", `r.yaml:5:5: unknown field "thresold"`},
+		{"receivers:\n  - name: hook\n    type: webhook\n    url: https://example.com/h\n    header: {Authorization: x}\nrules:\n  - {name: x, kind: unpriced, notify: [hook]}\n", `r.yaml:5:5: unknown field "header" in receiver "hook"`},
 		{"rules:\n  - name: x\n    kind: latency\n    objective: 99 percent\n", `r.yaml:4:16: cannot parse objective "99 percent"`},
 		{"rules:\n  - name: x\n    kind: unpriced\n    by: [region]\n", `r.yaml:4:9: cannot group by "region"`},
 		{"rules:\n  - name: x\n    kind: latency\n    objective: 99% under 2 s\n    percentile: 95\n", `r.yaml:5:17: percentile does not apply to an SLO rule (objective)`},

@@ -126,7 +126,7 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) (err error) {
 	}
 	r.engine.Restore(loaded)
 	droppedBefore := r.engine.Dropped
-	_, fails := r.engine.Eval(ctx, now)
+	changed, fails := r.engine.Eval(ctx, now)
 	r.m.dropped.Add(float64(r.engine.Dropped - droppedBefore))
 	for _, f := range fails {
 		failed[f.Rule] = f.Err
@@ -141,6 +141,14 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) (err error) {
 			pending[a.Rule]++
 		}
 		if failed[a.Rule] == nil {
+			save = append(save, a)
+		}
+	}
+	// Alerts that stopped pending are forgotten by Eval: their stored row
+	// must say so, or the next tick restores them pending, with their old
+	// start, and a `for` delay would count from it.
+	for _, a := range changed {
+		if a.State == StateInactive && failed[a.Rule] == nil {
 			save = append(save, a)
 		}
 	}

@@ -222,6 +222,9 @@ func (e *Engine) advanceRule(r *Rule, samples []Sample, now time.Time) []*Alert 
 // advance moves a by one evaluation at t: s is the group's sample, nil
 // when the evaluation did not see the group. It reports a state change.
 func advance(a *Alert, r *Rule, s *Sample, t time.Time) bool {
+	if s != nil && s.Unknown {
+		return false // too little data: as it was
+	}
 	holds := s != nil && s.Active
 	samePeriod := s == nil || a.PeriodStart.IsZero() || s.PeriodStart.Equal(a.PeriodStart)
 	take := func() {
@@ -243,7 +246,10 @@ func advance(a *Alert, r *Rule, s *Sample, t time.Time) bool {
 	case StatePending:
 		switch {
 		case !holds || !samePeriod:
-			a.State = StateInactive
+			// Dated (ResolvedAt), so that the stored row is newer than the
+			// pending one it replaces (Restore): a `for` delay starts again
+			// from the next time it holds.
+			a.State, a.ResolvedAt = StateInactive, t
 		default:
 			take()
 			if t.Sub(a.ActiveAt) >= r.For {
@@ -267,10 +273,12 @@ func advance(a *Alert, r *Rule, s *Sample, t time.Time) bool {
 type Outgoing struct {
 	Notification notify.Notification
 	Receivers    []string
-	// Requires, for a resolved notification, is the ID of the episode's
-	// first firing notification: a receiver gets the resolved one only
-	// if it got that.
-	Requires string
+	// Requires, for a resolved notification, are the IDs of the episode's
+	// firing notifications (the first and its repeats): a receiver gets
+	// the resolved one only if it got one of them. A first one that was
+	// silenced, or that a receiver never took, is then followed by a
+	// repeat it did get, and the resolved one still reaches it.
+	Requires []string
 }
 
 // Due returns the notifications due at now: firing alerts (and repeats
@@ -318,6 +326,10 @@ func (e *Engine) Due(now time.Time, silenced func(*Alert, *Rule) bool) []Outgoin
 // counts from here).
 func (e *Engine) Flushed(rule string, now time.Time) { e.lastFlush[rule] = now }
 
+// maxRepeatIDs bounds the repeats a resolved notification looks for (a
+// year of repeats every 4 h is 2,190).
+const maxRepeatIDs = 4096
+
 func (e *Engine) outgoing(a *Alert, r *Rule, now time.Time) Outgoing {
 	firing := NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, "firing")
 	n := notify.Notification{ID: firing, Type: notify.TypeFiring, Rule: a.Rule, Kind: string(a.Kind), Group: a.Group,
@@ -329,7 +341,13 @@ func (e *Engine) outgoing(a *Alert, r *Rule, now time.Time) Outgoing {
 		n.ID = NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, "resolved")
 		n.Type = notify.TypeResolved
 		n.Summary = "resolved: " + a.Summary
-		o.Requires = firing
+		o.Requires = []string{firing}
+		if r.Kind != KindBudget && e.cfg.RepeatInterval > 0 && !a.ResolvedAt.Before(a.FiredAt) {
+			reps := min(int(a.ResolvedAt.Sub(a.FiredAt)/e.cfg.RepeatInterval), maxRepeatIDs)
+			for rep := 1; rep <= reps; rep++ {
+				o.Requires = append(o.Requires, NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, fmt.Sprintf("firing-r%d", rep)))
+			}
+		}
 	case r.Kind != KindBudget && e.cfg.RepeatInterval > 0:
 		if rep := int(now.Sub(a.FiredAt) / e.cfg.RepeatInterval); rep > 0 {
 			n.ID = NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, fmt.Sprintf("firing-r%d", rep))

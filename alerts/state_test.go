@@ -55,7 +55,7 @@ rules:
 		}
 		for _, o := range due {
 			ids = append(ids, o.Notification.Type)
-			if o.Notification.Type == notify.TypeResolved && o.Requires == "" {
+			if o.Notification.Type == notify.TypeResolved && len(o.Requires) == 0 {
 				t.Errorf("resolved without Requires")
 			}
 			if m < 5 {

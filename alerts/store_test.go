@@ -127,7 +127,7 @@ func TestDeliverOnceAcrossReplicas(t *testing.T) {
 	d.Send(context.Background(), []Outgoing{{Receivers: []string{"x"}, Notification: notify.Notification{ID: firing, Rule: "r", Type: notify.TypeFiring}}})
 	waitIdle(t, d)
 	resolved := NotificationID("r", g, ts("2026-03-01T00:00:00Z"), "", "resolved")
-	d.Send(context.Background(), []Outgoing{{Receivers: []string{"x", "y"}, Requires: firing, Notification: notify.Notification{ID: resolved, Rule: "r", Type: notify.TypeResolved}}})
+	d.Send(context.Background(), []Outgoing{{Receivers: []string{"x", "y"}, Requires: []string{firing}, Notification: notify.Notification{ID: resolved, Rule: "r", Type: notify.TypeResolved}}})
 	waitIdle(t, d)
 	if c.got[resolved+"/x"] != 1 || c.got[resolved+"/y"] != 0 {
 		t.Errorf("resolved: %v", c.got)
