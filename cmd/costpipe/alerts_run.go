@@ -59,8 +59,11 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "rules", Required: true, EnvVars: []string{"COSTPIPE_ALERTS_RULES"}, TakesFile: true,
 				Usage: "rules `FILE` (see costpipe alerts check)"},
+			// No Value: unset, the rules file's interval: applies (IsSet below);
+			// DefaultText says so instead of the zero value's "0s".
 			&cli.DurationFlag{Name: "interval", EnvVars: []string{"COSTPIPE_ALERTS_INTERVAL"},
-				Usage: "evaluation interval, at least 1s, replacing the file's interval: (default 30s)"},
+				Usage:       "evaluation interval, at least 1s, replacing the rules file's interval:",
+				DefaultText: "the file's interval:, or " + alerts.DefaultInterval.String()},
 			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
 				Usage: "serve Prometheus /metrics, /healthz (alive) and /readyz (evaluating) on `HOST:PORT` (default: off)"},
 			&cli.StringFlag{Name: "replica", Value: "", EnvVars: []string{"COSTPIPE_ALERTS_REPLICA"},
@@ -159,10 +162,12 @@ func runAlerts(c *cli.Context) error {
 			if err != nil {
 				return err
 			}
-			if kafka, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(splitList(c.String("brokers"))...), kgo.AllowAutoTopicCreation()}, kopts...)...); err != nil {
+			kopts = append(append([]kgo.Opt{kgo.SeedBrokers(splitList(c.String("brokers"))...), kgo.AllowAutoTopicCreation()},
+				alertsKafkaBounds(c.Duration("attempt-timeout"))...), kopts...)
+			if kafka, err = kgo.NewClient(kopts...); err != nil {
 				return fmt.Errorf("cannot create the kafka receiver's client: %w", err)
 			}
-			defer kafka.Close()
+			defer closeKafkaWithin(log, kafka, kafkaCloseTimeout)
 		}
 	}
 	receivers, err := notify.Build(cfg.Receivers, notify.Deps{HTTP: &http.Client{}, Kafka: kafka, Logger: log, Clock: time.Now})
@@ -202,6 +207,52 @@ func runAlerts(c *cli.Context) error {
 	}
 	log.Info("alerts stopped", "undelivered", del.Inflight())
 	return err
+}
+
+// alertsKafkaBounds bounds how long the Kafka receiver's client keeps a
+// record, from the attempt timeout: franz-go's defaults keep one forever (no
+// delivery timeout, and an idempotent producer never gives up a request a
+// broker took but did not answer), so behind a silent broker every attempt's
+// record would pile up in the client. A record is failed once its attempt
+// could no longer use it, even when it was sent (a broker may then still
+// have written it: the retry writes it again under the same key, the
+// notification ID, which receivers deduplicate on); a produce request is
+// abandoned, and its connection closed, after the attempt timeout plus an
+// overhead of half of it, between 1 s and franz-go's default 10 s. (The
+// attempt timeout is taken between 1 s, franz-go's least record timeout, and
+// a day, within the int32 milliseconds of a produce request's timeout.) The
+// Kafka receiver itself returns when its attempt's ctx ends, whatever the
+// client does.
+func alertsKafkaBounds(attempt time.Duration) []kgo.Opt {
+	attempt = min(max(attempt, time.Second), 24*time.Hour)
+	overhead := min(max(attempt/2, time.Second), 10*time.Second)
+	return []kgo.Opt{
+		kgo.AllowIdempotentProduceCancellation(),
+		kgo.RecordDeliveryTimeout(attempt),
+		kgo.ProduceRequestTimeout(attempt),
+		kgo.RequestTimeoutOverhead(overhead),
+	}
+}
+
+// kafkaCloseTimeout bounds closing the Kafka receiver's client at exit.
+const kafkaCloseTimeout = 5 * time.Second
+
+// closeKafkaWithin closes cl, waiting at most timeout: the process is
+// exiting, and a client that does not finish closing must not keep it
+// alive past --drain-timeout until SIGKILL.
+func closeKafkaWithin(log *slog.Logger, cl *kgo.Client, timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cl.Close()
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		log.Warn("the kafka receiver's client did not close in time; exiting anyway", "timeout", timeout)
+	}
 }
 
 // retryBound is the longest a notification's attempts and backoffs take.
