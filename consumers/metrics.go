@@ -28,6 +28,7 @@ type metrics struct {
 	warmErrors   prometheus.Counter
 	fenced       prometheus.Counter
 	lost         prometheus.Counter
+	marksAhead   prometheus.Counter
 
 	sessionErrors   prometheus.Counter
 	groupLag        *prometheus.GaugeVec
@@ -77,6 +78,8 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 			Help: "Assignments whose dedupe window could not be warmed (Kafka did not answer where to start)."}),
 		fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_fenced_total",
 			Help: "Times a commit showed this instance was no longer in the group's generation; it stopped landing and rejoined."}),
+		marksAhead: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_landing_marks_ahead_total",
+			Help: "Assigned partitions whose landing marks in ClickHouse reach past the end of their log (the topic was recreated or truncated): their records up to the mark are skipped."}),
 		lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_partitions_lost_total",
 			Help: "Times partitions were lost (session expired) and their unlanded state dropped for replay."}),
 		sessionErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_group_session_errors_total",
@@ -97,7 +100,7 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 	m.recordsArrow = m.recordsIn.WithLabelValues("application/vnd.apache.arrow.stream")
 	if reg != nil {
 		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.assigned, m.owned, m.abandoned, m.commitErrors, m.dedupeEvict, m.dedupeIDs, m.windows, m.dlqErrors,
-			m.dlqSpooled, m.warmRecords, m.warmErrors, m.fenced, m.lost,
+			m.dlqSpooled, m.warmRecords, m.warmErrors, m.fenced, m.lost, m.marksAhead,
 			m.sessionErrors, m.groupLag, m.groupLagTotal, m.groupLagErrors, m.stalled, m.stallSeconds,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_seconds_since_assignment",
 				Help: "Seconds since this instance's last successful join of the consumer group (an assignment, maybe of no partitions); since the start before the first."},

@@ -356,6 +356,7 @@ func (c *Consumer) prepare(ctx context.Context) error {
 	for _, p := range ids {
 		c.parts[p].assigned = true
 	}
+	c.checkMarksAgainstLog(actx, ids)
 	if since, attempts, failing := c.assignFailing.Succeed(); failing {
 		c.log.Info("landing state of assigned partitions loaded again", "partitions", ids,
 			"failing_for", c.opts.Now().Sub(since).Round(time.Millisecond), "failed_attempts", attempts)
@@ -375,6 +376,48 @@ func (c *Consumer) assignFailed(ids []int32, retryIn time.Duration, err error) {
 	if n, since, due := c.assignFailing.Fail(now, landingLogEvery); due {
 		c.log.Warn("cannot load landing state of assigned partitions; retrying", "partitions", ids, "retry_in", retryIn,
 			"failures", n, "failing_for", now.Sub(since).Round(time.Millisecond), "err", err)
+	}
+}
+
+// LandedReporter is implemented by a Sink that can say how far a
+// partition has landed: the highest offset ClickHouse's landing marks hold
+// for it (ok false: none).
+type LandedReporter interface {
+	LandedThrough(partition int32) (offset int64, ok bool)
+}
+
+// checkMarksAgainstLog logs an error for each of ids whose landing marks
+// reach past the end of its log: the topic was recreated or truncated (an
+// in-memory `costpipe broker` restarted, a topic deleted and created again,
+// an unclean leader election), and every record below the marks would be
+// skipped as already landed, silently. It only warns: marks above a log
+// that another cluster holds may be right. A failure to read the offsets is
+// logged at debug level and the check skipped.
+func (c *Consumer) checkMarksAgainstLog(ctx context.Context, ids []int32) {
+	lr, ok := c.sink.(LandedReporter)
+	if !ok || c.adm == nil {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ends, err := c.adm.ListEndOffsets(lctx, c.opts.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		c.log.Debug("cannot compare the landing marks with the log end offsets", "topic", c.opts.Topic, "err", err)
+		return
+	}
+	for _, p := range ids {
+		mark, ok := lr.LandedThrough(p)
+		end, found := ends.Lookup(c.opts.Topic, p)
+		if !ok || !found || mark < end.Offset {
+			continue
+		}
+		c.m.marksAhead.Inc()
+		c.log.Error("ClickHouse holds landing marks past the end of this partition's log: the topic was recreated or truncated (an in-memory costpipe broker restarted?); "+
+			"records at offsets up to the mark are skipped as already landed. Use a new topic or database (docs/operations.md, \"Landing marks ahead of the log\")",
+			"topic", c.opts.Topic, "partition", p, "log_end", end.Offset, "landed_through", mark)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/costpipe/costpipe/consumers"
+	"github.com/costpipe/costpipe/internal/kafkatest"
+	"github.com/costpipe/costpipe/internal/logtest"
 	"github.com/costpipe/costpipe/schemas"
 )
 
@@ -495,5 +498,50 @@ func TestLostPartitionsAreReplayedExactly(t *testing.T) {
 	e.waitTotals(truth(events))
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLandingMarksAheadOfTheLogAreReported: a broker that comes back
+// empty (an in-memory `costpipe broker` restarted) under a database whose
+// landing marks reach past its log makes the aggregator skip the new
+// records as already landed; it says so, at error level and in a metric,
+// instead of nothing at all.
+func TestLandingMarksAheadOfTheLogAreReported(t *testing.T) {
+	e := newEnv(t, 1)
+	_, recs := e.jsonEvents(0, 40, 2, "gpt-4o")
+	e.produce(recs...)
+	stop := e.run("marks", 100*time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); e.totals("usage_1m").requests < 40; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("40 events not landed: %+v", e.totals("usage_1m"))
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	e.b = kafkatest.Start(t, 1) // the broker restarted: offsets from 0 again
+	e.brokers = e.b.Addr()
+	_, recs = e.jsonEvents(100, 110, 2, "gpt-4o")
+	e.produce(recs...)
+	var logs logtest.Buffer
+	reg := prometheus.NewRegistry()
+	stop = e.runWith("marks", 100*time.Millisecond, func(o *consumers.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		o.Registerer = reg
+	}, nil)
+	defer stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "landing marks past the end") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no error about the landing marks ahead of the log; log:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "log_end=10") {
+		t.Errorf("the error does not say where the log ends:\n%s", logs.String())
+	}
+	if n := metric(t, reg, "costpipe_landing_marks_ahead_total"); n != 1 {
+		t.Errorf("costpipe_landing_marks_ahead_total = %v, want 1", n)
 	}
 }

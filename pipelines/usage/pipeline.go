@@ -229,6 +229,19 @@ func (p *Pipeline) assign(partitions []int32, marks map[warehouse.MarkKey]int64,
 	}
 }
 
+// LandedThrough is the highest offset the landing marks hold for an owned
+// partition (its latest flush that landed), ok false when it has none.
+func (p *Pipeline) LandedThrough(partition int32) (offset int64, ok bool) {
+	part := p.parts[partition]
+	if part == nil {
+		return 0, false
+	}
+	for _, v := range part.marks {
+		offset, ok = max(offset, v), true
+	}
+	return offset, ok
+}
+
 // Drop forgets partitions (revoked or lost) and their unlanded windows.
 func (p *Pipeline) Drop(partitions []int32) {
 	for _, id := range partitions {
