@@ -186,7 +186,7 @@ func runAlerts(c *cli.Context) error {
 		return &exitError{code: 2, msg: "invalid alerts options: " + err.Error()}
 	}
 	del.SetOutput(disp)
-	q := analytics.New(w, analytics.Options{Now: now})
+	q := analytics.New(w, analytics.Options{Now: now, Logger: log})
 	runner, err := alerts.NewRunner(cfg, q, store, del, alerts.RunOptions{Now: now, Logger: log, Registerer: reg})
 	if err != nil {
 		return err

@@ -269,7 +269,7 @@ func runDemo(c *cli.Context) error {
 	if scenario == loadgen.Growth {
 		from = start.Add(-c.Duration("span") - time.Hour)
 	}
-	return demoReport(context.Background(), out, analytics.New(w, analytics.DefaultOptions()), from, time.Now().Add(time.Hour))
+	return demoReport(context.Background(), out, analytics.New(w, querierOptions(c)), from, time.Now().Add(time.Hour))
 }
 
 func demoReport(ctx context.Context, out io.Writer, q *analytics.Querier, from, to time.Time) error {

@@ -172,7 +172,7 @@ func runDerive(c *cli.Context) error {
 		}
 		return err
 	}
-	q := analytics.New(w, analytics.Options{Now: now})
+	q := analytics.New(w, analytics.Options{Now: now, Logger: log})
 	if err := q.CheckGrowthSchema(c.Context); err != nil {
 		return err
 	}

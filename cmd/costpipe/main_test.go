@@ -159,6 +159,39 @@ func TestMigrate(t *testing.T) {
 	}
 }
 
+// TestSummaryWarningsFollowLogLevel: the per-model summaries' warning (a
+// summary that disagrees with its rollup) goes through the command's
+// logger: slog text at the --log-level, not Go's default logger printing
+// whatever the level.
+func TestSummaryWarningsFollowLogLevel(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	dsn := srv.DSN(db)
+	if r := run(t, "", nil, "--clickhouse", dsn, "migrate"); r.code != 0 {
+		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
+	}
+	day := time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly)
+	conn := srv.Conn(t, db)
+	for _, q := range []string{
+		"INSERT INTO " + db + ".usage_1d_input_v10 (ts, tenant, provider, model, src_topic, src_partition, src_offset, requests) SELECT toDateTime('" + day + " 00:00:00', 'UTC'), 't', 'openai', 'gpt-4o', 'x', toInt32(0), toInt64(1), toUInt64(5)",
+		// Counted twice in the summaries a 30-day question may read.
+		"INSERT INTO " + db + ".usage_model_1d SELECT * FROM " + db + ".usage_model_1d",
+		"INSERT INTO " + db + ".usage_model_1w SELECT * FROM " + db + ".usage_model_1w",
+	} {
+		if err := conn.Exec(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	r := run(t, "", nil, "--clickhouse", dsn, "query", "usage", "--since", "30d", "--by", "model")
+	if r.code != 0 || !strings.Contains(r.stderr, "level=WARN") || !strings.Contains(r.stderr, "disagree") || !strings.Contains(r.stdout, "gpt-4o") {
+		t.Errorf("default level: exit %d, want the answer and a WARN line saying the summaries disagree:\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, "--clickhouse", dsn, "--log-level", "error", "query", "usage", "--since", "30d", "--by", "model")
+	if r.code != 0 || strings.Contains(r.stderr, "WARN") || !strings.Contains(r.stdout, "gpt-4o") {
+		t.Errorf("--log-level error: exit %d, want the answer and no warning:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 func TestProduceReportsRejectedLinesAndSendsTheRest(t *testing.T) {
 	b := kafkatest.Start(t, 3)
 	input := goodEvent + "\n" +

@@ -296,7 +296,7 @@ func pricesCoverage(c *cli.Context) error {
 		return err
 	}
 	defer w.Close()
-	q := analytics.New(w, analytics.DefaultOptions())
+	q := analytics.New(w, querierOptions(c))
 	usage, err := q.Usage(c.Context, analytics.UsageQuery{From: now.Add(-since), To: now,
 		By: []analytics.Dim{analytics.DimProvider, analytics.DimModel, analytics.DimServiceTier}})
 	if err != nil {

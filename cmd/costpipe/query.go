@@ -263,7 +263,17 @@ func openQuerier(c *cli.Context) (*warehouse.Warehouse, *analytics.Querier, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return w, analytics.New(w, analytics.DefaultOptions()), nil
+	return w, analytics.New(w, querierOptions(c)), nil
+}
+
+// querierOptions are analytics' defaults with the command's logger
+// (--log-level), which the per-model summaries' warnings go to.
+func querierOptions(c *cli.Context) analytics.Options {
+	o := analytics.DefaultOptions()
+	if l, err := logger(c); err == nil {
+		o.Logger = l
+	}
+	return o
 }
 
 // migrateHint adds a hint to an error about a missing table.

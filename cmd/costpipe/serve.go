@@ -130,7 +130,7 @@ func runServe(c *cli.Context) error {
 	}
 	cancel()
 	opts.Alerts = alerts.NewStore(w, time.Now)
-	srv, err := serve.New(w, analytics.New(w, analytics.Options{MaxRows: 20000}), opts)
+	srv, err := serve.New(w, analytics.New(w, analytics.Options{MaxRows: 20000, Logger: log}), opts)
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
