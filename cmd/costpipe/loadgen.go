@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"time"
@@ -41,7 +42,7 @@ NDJSON batches of --batch events to the ingest gateway with --api-key, retrying
 			&cli.Float64Flag{Name: "rate", Value: def.Rate, EnvVars: env("RATE"), Usage: "events per second"},
 			&cli.DurationFlag{Name: "duration", Value: def.Duration, EnvVars: env("DURATION"), Usage: "how long to run; 0 runs until interrupted (steady only)"},
 			&cli.IntFlag{Name: "tenants", Value: def.Tenants, EnvVars: env("TENANTS"), Usage: "number of tenants"},
-			&cli.Uint64Flag{Name: "seed", Value: def.Seed, EnvVars: env("SEED"), Usage: "random seed; the same seed gives the same events"},
+			&cli.Uint64Flag{Name: "seed", Value: def.Seed, EnvVars: env("SEED"), Usage: "random seed; the same seed gives the same traffic. Without --seed the event ids are new on every run (seed 1's traffic); with it they repeat, and a second run's events are duplicates the aggregator drops"},
 			&cli.StringFlag{Name: "scenario", Value: string(def.Scenario), EnvVars: env("SCENARIO"), Usage: "steady or growth"},
 			&cli.Float64Flag{Name: "growth-factor", Value: def.GrowthFactor, EnvVars: env("GROWTH_FACTOR"), Usage: "growth: traffic of the last simulated day over the first"},
 			&cli.DurationFlag{Name: "span", Value: def.SimulatedSpan, EnvVars: env("SPAN"), Usage: "growth: simulated time range, ending now"},
@@ -72,6 +73,11 @@ func runLoadgen(c *cli.Context) error {
 	opts.Duration = c.Duration("duration")
 	opts.Tenants = c.Int("tenants")
 	opts.Seed = c.Uint64("seed")
+	if !c.IsSet("seed") {
+		// New ids on every run: the aggregator would drop a second run's
+		// events as retries of the first's (--dedupe-window).
+		opts.IDSalt = rand.Uint64()
+	}
 	opts.Scenario = loadgen.Scenario(c.String("scenario"))
 	opts.GrowthFactor = c.Float64("growth-factor")
 	opts.SimulatedSpan = c.Duration("span")

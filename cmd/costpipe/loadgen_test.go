@@ -60,6 +60,22 @@ func TestLoadgenStdout(t *testing.T) {
 	if len(again) != 200 {
 		t.Errorf("second run wrote %d lines, want 200", len(again))
 	}
+	// Without --seed, two runs send the same traffic as different calls:
+	// new event ids, the calls as seed 1 gives them (but for what the
+	// generator derives from an id, such as the 1-hour cache writes).
+	a := jsonLines(t, run(t, "", nil, "loadgen", "--output", "stdout", "--rate", "2000", "--duration", "50ms", "--quiet").stdout)
+	b := jsonLines(t, run(t, "", nil, "loadgen", "--output", "stdout", "--rate", "2000", "--duration", "50ms", "--quiet").stdout)
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("two runs without --seed wrote %d and %d lines", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].EventID == b[i].EventID {
+			t.Fatalf("event %d has the same id %s in two runs without --seed", i, a[i].EventID)
+		}
+		if a[i].Tenant != b[i].Tenant || a[i].Model != b[i].Model || a[i].InputTokens != b[i].InputTokens || a[i].OutputTokens != b[i].OutputTokens {
+			t.Fatalf("event %d differs beyond its id between two runs without --seed:\n%+v\n%+v", i, a[i], b[i])
+		}
+	}
 }
 
 func TestLoadgenGrowthBackdates(t *testing.T) {

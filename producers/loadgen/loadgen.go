@@ -61,6 +61,11 @@ type Options struct {
 	Tenants int
 	// Seed makes runs reproducible. Default 1.
 	Seed uint64
+	// IDSalt changes the event ids, and only them: two runs with the same
+	// Seed and different salts send the same traffic as different calls
+	// (the second is not deduplicated away as a retry of the first). Zero
+	// keeps the ids Seed alone gives.
+	IDSalt uint64
 	// Scenario is Steady or Growth. Default Steady.
 	Scenario Scenario
 	// GrowthFactor is how many times more traffic the last simulated day
@@ -455,8 +460,9 @@ func (g *Generator) growthTime() float64 {
 // and the same for the same seed.
 func (g *Generator) nextID() string {
 	g.counter++
-	hi := splitmix(g.opts.Seed*0x9e3779b97f4a7c15 + g.counter)
-	lo := splitmix(hi ^ g.opts.Seed)
+	seed := g.opts.Seed ^ g.opts.IDSalt
+	hi := splitmix(seed*0x9e3779b97f4a7c15 + g.counter)
+	lo := splitmix(hi ^ seed)
 	var b [36]byte
 	putHex(b[0:8], hi>>32)
 	b[8] = '-'
