@@ -210,6 +210,13 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 	if err := rows.Err(); err != nil {
 		return res, fmt.Errorf("cannot read series rows: %w", err)
 	}
+	if len(n.by) == 0 {
+		// Ungrouped, the range's one series exists with or without usage:
+		// its empty steps are 0 like any other's.
+		if _, err := acc.group(nil); err != nil {
+			return res, err
+		}
+	}
 	res.Series = acc.series()
 	return res, nil
 }

@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,15 @@ func TestSeries(t *testing.T) {
 	fx := loadFixture(t)
 	ctx := context.Background()
 	q := fx.querier(d(2026, 3, 1, 0, 0, 0))
+	// Ungrouped and without usage: one series of zeros, not none.
+	empty, err := q.Series(ctx, SeriesQuery{From: d(2026, 1, 31, 20, 0, 0), To: d(2026, 2, 1, 0, 0, 0), Step: time.Hour,
+		Where: map[Dim][]string{DimTenant: {"nobody"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(empty.Series) != 1 || len(empty.Series[0].Values) != 4 || slices.ContainsFunc(empty.Series[0].Values, func(v float64) bool { return v != 0 }) {
+		t.Errorf("ungrouped series without usage: %+v, want one series of 4 zeros", empty.Series)
+	}
 	for _, tc := range []struct {
 		name       string
 		from, to   time.Time

@@ -159,6 +159,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"clickhouse://127.0.0.1:9000/bad-name", `database name "bad-name"`},
 		{"clickhouse://u:secret@127.0.0.1:9000/x y", `database name "x y"`},
 		{"clickhouse://u:secret@127.0.0.1:9000/db?dial_timeout=soon", "cannot parse clickhouse DSN"},
+		{"http://u:secret@127.0.0.1:8123/costpipe", "want clickhouse://HOST:9000/DATABASE"},
+		{"HTTPS://127.0.0.1:8443/costpipe", "is an HTTP address"},
 	} {
 		o := DefaultOptions()
 		o.DSN = tc.dsn

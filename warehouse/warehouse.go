@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,6 +86,11 @@ func (o Options) Validate() error {
 func parseDSN(dsn string) (*clickhouse.Options, string, error) {
 	if dsn == "" {
 		return nil, "", errors.New("clickhouse DSN is empty: want e.g. " + DefaultDSN)
+	}
+	if scheme, _, ok := strings.Cut(dsn, "://"); ok && (strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) {
+		// clickhouse-go would take it, then fail on the first query with
+		// "Unknown setting client_protocol_version".
+		return nil, "", fmt.Errorf("clickhouse DSN %q is an HTTP address: costpipe speaks ClickHouse's native protocol, want clickhouse://HOST:9000/DATABASE (port 9000 or 9440 with TLS, not the HTTP port 8123)", redact(dsn))
 	}
 	opts, err := clickhouse.ParseDSN(dsn)
 	if err != nil {

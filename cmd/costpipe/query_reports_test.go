@@ -223,9 +223,15 @@ func TestQuerySeries(t *testing.T) {
 		t.Errorf("arrow: %v %v", rd.Err(), rd.Schema())
 	}
 
+	// A range without usage: every step there, with 0 (the help's promise),
+	// in the table and in CSV.
 	r = run(t, "", nil, append(base, "--from", "2025-01-01", "--to", "2025-01-02")...)
-	if r.code != 0 || r.stdout != "no usage in [2025-01-01T00:00:00Z, 2025-01-02T00:00:00Z)\n" {
+	if r.code != 0 || !strings.Contains(r.stdout, "2025-01-01 23:00") || !strings.Contains(r.stdout, "TOTAL") || strings.Count(r.stdout, "0.00") != 25 {
 		t.Errorf("empty: exit %d %q", r.code, r.stdout)
+	}
+	r = run(t, "", nil, append(base, "--from", "2025-01-01", "--to", "2025-01-02", "--format", "csv")...)
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 25 || !strings.Contains(r.stdout, "2025-01-01T23:00:00Z,0") {
+		t.Errorf("empty, csv: exit %d %q", r.code, r.stdout)
 	}
 }
 
