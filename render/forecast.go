@@ -66,7 +66,7 @@ func Forecast(r ForecastReport) *Table {
 			so = Money(f.SoFarCost)
 		}
 		t.Rows = append(t.Rows, append(dimValues(by, f.Group),
-			Date(f.PeriodStart), Date(f.PeriodEnd.AddDate(0, 0, -1)), so,
+			Date(f.PeriodStart), Date(lastDay(f.PeriodEnd)), so,
 			OptFloat(f.P10), OptFloat(f.P50), OptFloat(f.P90),
 			Text(f.Method), OptFloat(f.MASE), OptFloat(f.Coverage), Int(f.BacktestOrigins),
 			day(f.ExhaustionP50), day(f.ExhaustionP90), OptFloat(f.POverspend), Text(f.Note)))
@@ -80,8 +80,18 @@ func Forecast(r ForecastReport) *Table {
 	}
 	if len(r.Rows) > 0 {
 		f := &r.Rows[0]
+		from, to := f.PeriodStart.Format(time.DateOnly), lastDay(f.PeriodEnd).Format(time.DateOnly)
+		if y, m, d := f.PeriodStart.Date(); !f.PeriodStart.Equal(time.Date(y, m, d, 0, 0, 0, 0, f.PeriodStart.Location())) {
+			// A horizon of hours: its start and (exclusive) end to the minute.
+			from, to = f.PeriodStart.Format("2006-01-02 15:04"), f.PeriodEnd.Format("2006-01-02 15:04")
+		}
 		t.Notes = append(t.Notes, fmt.Sprintf("%s of the %s %s … %s (%s)%s; p10–p90 is the band of the period total", r.Metric, r.Period,
-			f.PeriodStart.Format(time.DateOnly), f.PeriodEnd.AddDate(0, 0, -1).Format(time.DateOnly), r.Location, r.Scope.whereText()))
+			from, to, r.Location, r.Scope.whereText()))
 	}
 	return t
 }
+
+// lastDay is the day holding the last instant of a period that ends
+// (exclusive) at end: the day before a midnight, end's own day otherwise
+// (a horizon of hours).
+func lastDay(end time.Time) time.Time { return end.Add(-time.Nanosecond) }

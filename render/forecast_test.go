@@ -37,3 +37,31 @@ func TestForecastUnpriced(t *testing.T) {
 		}
 	}
 }
+
+// TestForecastHorizonEnds: a forecast of the next 24 hours ends on the
+// next day; its note says the hours, its period_end the day of its last
+// hour; a calendar month still ends on its last day.
+func TestForecastHorizonEnds(t *testing.T) {
+	start := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	hours := analytics.ForecastRow{PeriodStart: start, PeriodEnd: start.Add(24 * time.Hour), Today: start, SoFarCost: pricing.MustParsePico("1")}
+	var table, csv bytes.Buffer
+	rep := ForecastReport{Metric: analytics.MetricCost, Location: time.UTC, Period: "next 24 hours", Rows: []analytics.ForecastRow{hours}}
+	if err := WriteTable(&table, Forecast(rep)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteCSV(&csv, Forecast(rep)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "2026-12-04 20:00 … 2026-12-05 20:00") || !strings.Contains(csv.String(), "2026-12-04,2026-12-05,") {
+		t.Errorf("a 24-hour horizon from 2026-12-04 20:00:\n%s\n%s", table.String(), csv.String())
+	}
+	month := analytics.ForecastRow{PeriodStart: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), PeriodEnd: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), SoFarCost: pricing.MustParsePico("1")}
+	csv.Reset()
+	rep.Period, rep.Rows = analytics.PeriodMonth, []analytics.ForecastRow{month}
+	if err := WriteCSV(&csv, Forecast(rep)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(csv.String(), "2026-12-01,2026-12-31,") {
+		t.Errorf("a calendar month:\n%s", csv.String())
+	}
+}
