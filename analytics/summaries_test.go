@@ -256,6 +256,27 @@ func TestSummariesOnACluster(t *testing.T) {
 	}
 }
 
+// usageAsRollups asks uq of q (summaries) and of ref (NoSummaries): the
+// answers are identical and equal the truth of evs over uq's aligned
+// range. It returns the rollups' answer.
+func usageAsRollups(t *testing.T, label string, q, ref *Querier, evs []event, uq UsageQuery) []UsageRow {
+	t.Helper()
+	got, err := q.Usage(t.Context(), uq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ref.Usage(t.Context(), uq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := mustNormalize(t, uq)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: [%s, %s) by %v where %v: the summaries answer\n%+v\nthe rollups\n%+v", label, n.from, n.to, uq.By, uq.Where, got, want)
+	}
+	checkRows(t, label, uq.By, got, expect(evs, n.from, n.to, uq.By, uq.Where))
+	return want
+}
+
 // sameAsRollups asks every summarizable question of q (summaries) and of
 // ref (NoSummaries): the usage answers and the top groups are identical,
 // and equal the truth of evs.
@@ -266,18 +287,7 @@ func sameAsRollups(t *testing.T, label string, q, ref *Querier, evs []event) {
 		if !summarizable(mustNormalize(t, uq)) {
 			t.Fatalf("%v by %v where %v: not summarizable", uq.From, uq.By, uq.Where)
 		}
-		got, err := q.Usage(ctx, uq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := ref.Usage(ctx, uq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: [%s, %s) by %v where %v: the summaries answer\n%+v\nthe rollups\n%+v", label, uq.From, uq.To, uq.By, uq.Where, got, want)
-		}
-		checkRows(t, label, uq.By, got, expect(evs, uq.From, uq.To, uq.By, uq.Where))
+		usageAsRollups(t, label, q, ref, evs, uq)
 		if len(uq.By) == 0 {
 			continue
 		}
