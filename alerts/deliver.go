@@ -26,8 +26,18 @@ type DeliverOptions struct {
 	// Lease is how long a claim without an outcome (its claimant may have
 	// died) blocks the notification; then it is claimed again and sent
 	// again, with the same ID. It must exceed the dispatcher's longest
-	// retry sequence. Default 10m.
+	// retry sequence. Default 10m. The dispatcher starts no attempt that
+	// could end after the lease less Settle (Notification.Deadline).
 	Lease time.Duration
+	// GiveUp is how long a notification is retried, counted from its
+	// first claim: a round of attempts that fails on retryable errors
+	// before then is deferred (claimed again at a later evaluation, after
+	// RetryPause), after it the notification is dead. 0: dead after the
+	// first round. Default 1h.
+	GiveUp time.Duration
+	// RetryPause is the least time between a deferred round and the next
+	// claim. Default 1m.
+	RetryPause time.Duration
 	// Now is the clock (claim times). Default time.Now.
 	Now func() time.Time
 	// Logger. Default slog.Default().
@@ -36,7 +46,8 @@ type DeliverOptions struct {
 
 // DefaultDeliverOptions returns the defaults.
 func DefaultDeliverOptions() DeliverOptions {
-	return DeliverOptions{Replica: randomReplica(), Settle: 2 * time.Second, Lease: 10 * time.Minute, Now: time.Now, Logger: slog.Default()}
+	return DeliverOptions{Replica: randomReplica(), Settle: 2 * time.Second, Lease: 10 * time.Minute,
+		GiveUp: time.Hour, RetryPause: time.Minute, Now: time.Now, Logger: slog.Default()}
 }
 
 func randomReplica() string {
@@ -54,6 +65,10 @@ func (o DeliverOptions) Validate() error {
 		return fmt.Errorf("claim settle time %s: want > 0", o.Settle)
 	case o.Lease <= 2*o.Settle:
 		return fmt.Errorf("claim lease %s: want more than twice the settle time %s", o.Lease, o.Settle)
+	case o.GiveUp < 0:
+		return fmt.Errorf("give-up time %s: want >= 0", o.GiveUp)
+	case o.RetryPause <= 0:
+		return fmt.Errorf("retry pause %s: want > 0", o.RetryPause)
 	case o.Now == nil || o.Logger == nil:
 		return errors.New("clock and logger must be set")
 	}
@@ -113,6 +128,8 @@ type pairState struct {
 	round     int // the newest round, -1 for none
 	winner    *logRow
 	released  map[uint32]bool
+	deferred  map[uint32]time.Time // rounds whose attempts were used up, and when
+	first     time.Time            // the first claim
 }
 
 func index(rows []logRow) map[[2]string]*pairState {
@@ -122,7 +139,7 @@ func index(rows []logRow) map[[2]string]*pairState {
 		k := [2]string{r.ID, r.Receiver}
 		st := out[k]
 		if st == nil {
-			st = &pairState{round: -1, released: map[uint32]bool{}}
+			st = &pairState{round: -1, released: map[uint32]bool{}, deferred: map[uint32]time.Time{}}
 			out[k] = st
 			claims[k] = map[uint32][]logRow{}
 		}
@@ -133,8 +150,13 @@ func index(rows []logRow) map[[2]string]*pairState {
 			st.final = true
 		case logReleased:
 			st.released[r.Round] = true
+		case logDeferred:
+			st.deferred[r.Round] = r.At
 		case logSending:
 			claims[k][r.Round] = append(claims[k][r.Round], r)
+			if st.first.IsZero() || r.At.Before(st.first) {
+				st.first = r.At
+			}
 			if int(r.Round) > st.round {
 				st.round = int(r.Round)
 			}
@@ -200,6 +222,7 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 	type pending struct {
 		claim logRow
 		n     notify.Notification
+		first time.Time // the pair's first claim
 	}
 	var claims []pending
 	d.mu.Lock()
@@ -221,16 +244,20 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 			}) {
 				continue // never told this receiver it fired
 			}
-			round := uint32(0)
+			round, first := uint32(0), now
 			if s != nil && s.round >= 0 {
-				round = uint32(s.round)
-				if !s.released[round] && now.Sub(s.winner.At) < d.opts.Lease {
+				round, first = uint32(s.round), s.first
+				if at, ok := s.deferred[round]; ok {
+					if now.Sub(at) < d.opts.RetryPause {
+						continue // its receiver just failed a whole round
+					}
+				} else if !s.released[round] && now.Sub(s.winner.At) < d.opts.Lease {
 					continue // someone holds a live claim
 				}
 				round++
 			}
 			room--
-			claims = append(claims, pending{n: o.Notification, claim: logRow{ID: o.Notification.ID, Receiver: rcv, Round: round,
+			claims = append(claims, pending{n: o.Notification, first: first, claim: logRow{ID: o.Notification.ID, Receiver: rcv, Round: round,
 				Status: logSending, Replica: d.opts.Replica, Nonce: nonce(), At: now, Rule: o.Notification.Rule,
 				Type: o.Notification.Type, Group: o.Notification.Group}})
 		}
@@ -277,7 +304,13 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 		d.mu.Lock()
 		d.inflight[k] = c.claim
 		d.mu.Unlock()
-		if d.out == nil || !d.out.Enqueue(c.claim.Receiver, c.n) {
+		n := c.n
+		// Attempts end before another replica may take the claim over.
+		n.Deadline = c.claim.At.Add(d.opts.Lease - d.opts.Settle)
+		if d.opts.GiveUp > 0 {
+			n.RetryUntil = c.first.Add(d.opts.GiveUp)
+		}
+		if d.out == nil || !d.out.Enqueue(c.claim.Receiver, n) {
 			d.mu.Lock()
 			delete(d.inflight, k)
 			d.mu.Unlock()
@@ -332,8 +365,11 @@ func (d *Deliverer) release(claims []logRow, why string) {
 	}
 }
 
-// Result records a dispatcher outcome: delivered, dead, or released when
-// the dispatcher closed before an answer. Pass it to notify.WithResults.
+// Result records a dispatcher outcome: delivered; released when the
+// dispatcher closed or the claim's deadline came before an answer
+// (claimed again at once); deferred when a round of attempts failed
+// before GiveUp (claimed again after RetryPause); else dead. Pass it to
+// notify.WithResults.
 func (d *Deliverer) Result(r notify.Result) {
 	k := [2]string{r.ID, r.Receiver}
 	d.mu.Lock()
@@ -352,8 +388,10 @@ func (d *Deliverer) Result(r notify.Result) {
 	switch {
 	case r.Err == nil:
 		c.Status = logDelivered
-	case errors.Is(r.Err, notify.ErrClosed):
+	case errors.Is(r.Err, notify.ErrClosed), errors.Is(r.Err, notify.ErrExpired):
 		c.Status, c.Error = logReleased, r.Err.Error()
+	case errors.Is(r.Err, notify.ErrDeferred):
+		c.Status, c.Error = logDeferred, r.Err.Error()
 	default:
 		c.Status, c.Error = logDead, r.Err.Error()
 	}
@@ -369,7 +407,7 @@ func (d *Deliverer) Result(r notify.Result) {
 			"receiver", c.Receiver, "status", c.Status, "err", err)
 		return
 	}
-	if c.Status != logReleased {
+	if c.Status == logDelivered || c.Status == logDead {
 		d.mu.Lock()
 		d.remember(k)
 		d.mu.Unlock()

@@ -205,6 +205,7 @@ const (
 	logDelivered = "delivered"
 	logDead      = "dead"
 	logReleased  = "released"
+	logDeferred  = "deferred" // a round of attempts failed; retried later
 )
 
 // logRow is one row of the notification log.
@@ -284,11 +285,12 @@ type LogEntry struct {
 	Error                                     string
 }
 
-// Log returns the notification log's final rows (delivered, dead) since
-// from, newest first, at most limit.
+// Log returns the notification log's outcome rows (delivered, dead, and
+// deferred: a round that failed and is retried) since from, newest first,
+// at most limit.
 func (s *Store) Log(ctx context.Context, from time.Time, limit int) ([]LogEntry, error) {
 	rows, err := s.w.Conn().Query(ctx, "SELECT id, receiver, rule, type, status, replica, at, attempts, error FROM "+s.table("alerts_notifications")+
-		" WHERE at >= ? AND status IN ('delivered', 'dead') ORDER BY at DESC, id LIMIT ?", dt(from), uint64(limit))
+		" WHERE at >= ? AND status IN ('delivered', 'dead', 'deferred') ORDER BY at DESC, id LIMIT ?", dt(from), uint64(limit))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the notification log: %w", err)
 	}

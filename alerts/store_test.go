@@ -3,6 +3,8 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -256,5 +258,137 @@ func TestStoreRefusesTimesOutsideDateTime(t *testing.T) {
 	}
 	if !got[0].PeriodEnd.Equal(MaxTime) {
 		t.Errorf("period end 2200 stored as %s, want %s", got[0].PeriodEnd, MaxTime)
+	}
+}
+
+// flaky is a receiver that fails while down is set, and counts calls.
+type flaky struct {
+	mu    sync.Mutex
+	down  bool
+	calls map[string]int
+	last  notify.Notification
+}
+
+func (*flaky) Name() string { return "x" }
+
+func (f *flaky) Deliver(_ context.Context, n notify.Notification) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[n.ID]++
+	f.last = n
+	if f.down {
+		return fmt.Errorf("503 from the receiver")
+	}
+	return nil
+}
+
+func (f *flaky) set(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+func (f *flaky) count(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[id]
+}
+
+// A receiver outage longer than one round of attempts does not lose the
+// notification: the round is deferred and claimed again at a later
+// evaluation (not before RetryPause), until GiveUp from the first claim;
+// only then is it dead. Through the real dispatcher and notification log.
+func TestFailedRoundIsRetriedUntilGiveUp(t *testing.T) {
+	_, s := openStore(t)
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	o := DefaultDeliverOptions()
+	o.Replica, o.Settle, o.Lease, o.Now = "A", 300*time.Millisecond, 5*time.Minute, now
+	o.GiveUp, o.RetryPause, o.Logger = time.Hour, time.Minute, slog.New(slog.DiscardHandler)
+	d, err := NewDeliverer(s, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := &flaky{down: true, calls: map[string]int{}}
+	disp, err := notify.NewDispatcher([]notify.Receiver{rcv}, notify.WithMaxAttempts(2), notify.WithBackoff(time.Millisecond, time.Millisecond),
+		notify.WithClock(notify.ClockFunc(now)), notify.WithResults(d.Result), notify.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { disp.Close(context.Background()) })
+	d.SetOutput(disp)
+	item := func(id string) []Outgoing {
+		return []Outgoing{{Receivers: []string{"x"}, Notification: notify.Notification{ID: id, Rule: "r", Type: notify.TypeFiring}}}
+	}
+	send := func(id string) int {
+		t.Helper()
+		sent, err := d.Send(context.Background(), item(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitIdle(t, d)
+		return sent["r"]
+	}
+	status := func(id string) []string {
+		t.Helper()
+		rows, err := s.logRows(context.Background(), []string{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rows {
+			if r.Status != logSending {
+				out = append(out, fmt.Sprintf("%d:%s", r.Round, r.Status))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	// An outage of one round, then the receiver is back.
+	first := now()
+	if n := send("cpa_outage"); n != 1 || rcv.count("cpa_outage") != 2 {
+		t.Fatalf("first round: sent %d, %d calls, want 1 and 2", n, rcv.count("cpa_outage"))
+	}
+	// Attempts stop a settle time before another replica may take the
+	// claim over; rounds are retried for GiveUp from the first claim.
+	if got := rcv.last; !got.Deadline.Equal(first.Add(o.Lease-o.Settle)) || !got.RetryUntil.Equal(first.Add(o.GiveUp)) {
+		t.Errorf("deadline %s, retry until %s; want %s and %s", got.Deadline, got.RetryUntil, first.Add(o.Lease-o.Settle), first.Add(o.GiveUp))
+	}
+	if got := status("cpa_outage"); !slices.Equal(got, []string{"0:deferred"}) {
+		t.Fatalf("after a failed round the log says %v, want [0:deferred] (not dead)", got)
+	}
+	advance(30 * time.Second)
+	if n := send("cpa_outage"); n != 0 {
+		t.Errorf("claimed again %d time(s) within the retry pause", n)
+	}
+	rcv.set(false)
+	advance(time.Minute)
+	if n := send("cpa_outage"); n != 1 || rcv.count("cpa_outage") != 3 {
+		t.Fatalf("after the pause: sent %d, %d calls, want 1 and 3", n, rcv.count("cpa_outage"))
+	}
+	if got := status("cpa_outage"); !slices.Equal(got, []string{"0:deferred", "1:delivered"}) {
+		t.Errorf("log %v, want [0:deferred 1:delivered]", got)
+	}
+	if n := send("cpa_outage"); n != 0 {
+		t.Errorf("delivered notification claimed again %d time(s)", n)
+	}
+
+	// A receiver down for longer than GiveUp: dead after the first round
+	// that ends past it, and never claimed again.
+	rcv.set(true)
+	send("cpa_gone")
+	for range 3 {
+		advance(25 * time.Minute)
+		send("cpa_gone")
+	}
+	if got := status("cpa_gone"); !slices.Equal(got, []string{"0:deferred", "1:deferred", "2:deferred", "3:dead"}) {
+		t.Errorf("log %v, want three deferred rounds, then dead past the hour", got)
+	}
+	advance(25 * time.Minute)
+	if n := send("cpa_gone"); n != 0 || rcv.count("cpa_gone") != 8 {
+		t.Errorf("dead notification: sent %d, %d calls in all, want 0 and 8", n, rcv.count("cpa_gone"))
 	}
 }

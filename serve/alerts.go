@@ -81,9 +81,9 @@ func (s *Server) alerts(ctx context.Context, tenant string, p urlParams) (*rende
 	return t, nil
 }
 
-// notifications lists the notification log's final rows since since
-// (default 7d), newest first, at most limit (default 100, at most
-// maxLogRows). The log records no tenant, so only a "*" key may read it.
+// notifications lists the notification log's outcomes (delivered, dead,
+// deferred) since since (default 7d), newest first, at most limit
+// (default 100, at most maxLogRows). The log records no tenant, so only a "*" key may read it.
 func (s *Server) notifications(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
 	if tenant != ingest.AnyTenant {
 		return nil, errForbidden

@@ -16,6 +16,17 @@ import (
 // retried when Close gave up draining.
 var ErrClosed = errors.New("dispatcher closed before delivery")
 
+// ErrDeferred wraps the last attempt's error of a notification whose
+// attempts were used up on retryable errors before its RetryUntil: the
+// sender offers it again later. It is not dead.
+var ErrDeferred = errors.New("attempts used up, to be retried later")
+
+// ErrExpired is the Result error of a notification whose Deadline left no
+// room for another attempt (it waited in the queue, or its retries ran
+// long): the sender's hold on it ended, so it is left to the sender (alerts
+// run: another replica or a later evaluation). Not dead.
+var ErrExpired = errors.New("the notification's deadline left no room for an attempt")
+
 // Result is the outcome of one enqueued notification at one receiver.
 type Result struct {
 	// Receiver is the receiver's name.
@@ -25,9 +36,11 @@ type Result struct {
 	// Attempts is how many times Deliver was called (0 when Close gave up
 	// before the first attempt).
 	Attempts int
-	// Err is nil when the notification was delivered. Otherwise it is dead:
-	// the last attempt's error (retries exhausted or ErrPermanent), or an
-	// error wrapping ErrClosed (and the last attempt's error, if any).
+	// Err is nil when the notification was delivered. An error wrapping
+	// ErrClosed (Close gave up), ErrExpired (its Deadline came) or
+	// ErrDeferred (attempts used up before its RetryUntil) leaves it to
+	// the sender, with the last attempt's error if any. Any other error
+	// is the last attempt's (retries exhausted or ErrPermanent): dead.
 	Err error
 	// At is when the outcome was decided, by the dispatcher's clock.
 	At time.Time
@@ -305,6 +318,14 @@ func (d *Dispatcher) run(w *worker) {
 			w.m.released.Inc()
 			d.opts.logger.Info("alert notification left for the next run", "receiver", w.name, "id", n.ID,
 				"attempts", res.Attempts, "err", res.Err)
+		case errors.Is(res.Err, ErrExpired):
+			w.m.released.Inc()
+			d.opts.logger.Warn("alert notification's deadline came before delivery; left to its sender", "receiver", w.name, "id", n.ID,
+				"attempts", res.Attempts, "deadline", n.Deadline, "err", res.Err)
+		case errors.Is(res.Err, ErrDeferred):
+			w.m.deferred.Inc()
+			d.opts.logger.Warn("alert notification not delivered yet; retried later", "receiver", w.name, "id", n.ID,
+				"attempts", res.Attempts, "retry_until", n.RetryUntil, "err", res.Err)
 		default:
 			w.m.dead.Inc()
 			d.opts.logger.Error("alert notification dead", "receiver", w.name, "id", n.ID,
@@ -316,7 +337,8 @@ func (d *Dispatcher) run(w *worker) {
 	}
 }
 
-// deliver tries n at w's receiver until it is delivered or dead.
+// deliver tries n at w's receiver until it is delivered, dead, deferred
+// or expired.
 func (d *Dispatcher) deliver(w *worker, n Notification) Result {
 	res := Result{Receiver: w.name, ID: n.ID}
 	var last error
@@ -326,6 +348,10 @@ func (d *Dispatcher) deliver(w *worker, n Notification) Result {
 			res.At = d.opts.clock.Now()
 			return res
 		}
+		if now := d.opts.clock.Now(); !n.Deadline.IsZero() && now.Add(d.opts.attemptTimeout).After(n.Deadline) {
+			res.Err, res.At = wrapLast(ErrExpired, last), now
+			return res
+		}
 		res.Attempts++
 		err := d.attempt(w, n)
 		if err == nil {
@@ -333,15 +359,27 @@ func (d *Dispatcher) deliver(w *worker, n Notification) Result {
 			return res
 		}
 		last = err
-		if errors.Is(err, ErrPermanent) || res.Attempts >= d.opts.maxAttempts {
+		if errors.Is(err, ErrPermanent) {
 			res.Err, res.At = err, d.opts.clock.Now()
+			return res
+		}
+		if res.Attempts >= d.opts.maxAttempts {
+			res.Err, res.At = err, d.opts.clock.Now()
+			if res.At.Before(n.RetryUntil) {
+				res.Err = wrapLast(ErrDeferred, err)
+			}
 			return res
 		}
 		if d.ctx.Err() != nil {
 			continue // reported as closed at the top
 		}
-		w.m.retried.Inc()
 		wait := d.backoff(res.Attempts, err)
+		if now := d.opts.clock.Now(); !n.Deadline.IsZero() && now.Add(wait+d.opts.attemptTimeout).After(n.Deadline) {
+			// No attempt fits after this wait: hand it back now.
+			res.Err, res.At = wrapLast(ErrExpired, err), now
+			return res
+		}
+		w.m.retried.Inc()
 		d.opts.logger.Warn("alert notification failed, retrying", "receiver", w.name, "id", n.ID,
 			"attempt", res.Attempts, "retry_in", wait, "err", err)
 		_ = d.opts.clock.Sleep(d.ctx, wait) // cut short by Close: reported at the top
@@ -380,9 +418,12 @@ func (d *Dispatcher) backoff(attempt int, err error) time.Duration {
 	return wait
 }
 
-func closedError(last error) error {
+func closedError(last error) error { return wrapLast(ErrClosed, last) }
+
+// wrapLast is sentinel, with the last attempt's error when there was one.
+func wrapLast(sentinel, last error) error {
 	if last == nil {
-		return ErrClosed
+		return sentinel
 	}
-	return fmt.Errorf("%w; last attempt: %w", ErrClosed, last)
+	return fmt.Errorf("%w; last attempt: %w", sentinel, last)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -386,6 +387,78 @@ func TestMaxAttemptsThenDead(t *testing.T) {
 	}
 	if s := clock.Sleeps(); len(s) != 2 {
 		t.Errorf("sleeps %v, want 2", s)
+	}
+}
+
+// Attempts used up on retryable errors before the notification's
+// RetryUntil defer it (its sender offers it again later), not kill it;
+// after RetryUntil, or on a permanent error, it is dead.
+func TestDeferredUntilRetryUntil(t *testing.T) {
+	status := http.StatusBadGateway
+	var mu sync.Mutex
+	rec := newRecorder(t, func(int, http.ResponseWriter) int { mu.Lock(); defer mu.Unlock(); return status })
+	hook := newTestWebhook(t, rec.srv.URL, time.Now, testSecret1)
+	d, clock, reg, res := newTestDispatcher(t, []Receiver{hook}, WithMaxAttempts(3))
+	result := func(id string, retryUntil time.Time) Result {
+		t.Helper()
+		n := testNotification(id)
+		n.RetryUntil = retryUntil
+		d.Enqueue("hook", n)
+		return res.next(t)
+	}
+	r := result("d-1", clock.Now().Add(time.Hour))
+	if !errors.Is(r.Err, ErrDeferred) || r.Attempts != 3 || !strings.Contains(r.Err.Error(), "502") {
+		t.Fatalf("Result = %+v, want deferred after 3 failures, with the last error", r)
+	}
+	if r := result("d-2", clock.Now().Add(-time.Second)); r.Err == nil || errors.Is(r.Err, ErrDeferred) || r.Attempts != 3 {
+		t.Errorf("past RetryUntil: Result = %+v, want dead", r)
+	}
+	mu.Lock()
+	status = http.StatusUnprocessableEntity
+	mu.Unlock()
+	if r := result("d-3", clock.Now().Add(time.Hour)); !errors.Is(r.Err, ErrPermanent) || errors.Is(r.Err, ErrDeferred) || r.Attempts != 1 {
+		t.Errorf("permanent: Result = %+v, want dead at once", r)
+	}
+	for result, want := range map[string]float64{"deferred": 1, "dead": 2, "retried": 4} {
+		if got := metricValue(t, reg, "costpipe_alerts_notifications_total", map[string]string{"receiver": "hook", "result": result}); got != want {
+			t.Errorf("%s = %v, want %v", result, got, want)
+		}
+	}
+}
+
+// A notification is not attempted when its Deadline (its sender's hold on
+// it) leaves no room for an attempt's timeout, before the first attempt
+// (it waited in the queue) or before a retry: ErrExpired, counted
+// released, no sleep that cannot lead to an attempt.
+func TestDeadlineLeavesItToTheSender(t *testing.T) {
+	rec := newRecorder(t, func(int, http.ResponseWriter) int { return http.StatusServiceUnavailable })
+	hook := newTestWebhook(t, rec.srv.URL, time.Now, testSecret1)
+	d, clock, reg, res := newTestDispatcher(t, []Receiver{hook}, WithAttemptTimeout(10*time.Second),
+		WithBackoff(time.Second, time.Minute), withJitter(func() float64 { return 0.999 }))
+	n := testNotification("e-1")
+	n.Deadline = clock.Now().Add(9 * time.Second)
+	d.Enqueue("hook", n)
+	if r := res.next(t); !errors.Is(r.Err, ErrExpired) || r.Attempts != 0 {
+		t.Fatalf("Result = %+v, want expired before any attempt", r)
+	}
+	if got := len(rec.requests()); got != 0 {
+		t.Errorf("%d requests after the deadline, want 0", got)
+	}
+	n = testNotification("e-2")
+	n.Deadline = clock.Now().Add(10*time.Second + 500*time.Millisecond) // one attempt fits, not a retry after a 1 s wait
+	d.Enqueue("hook", n)
+	r := res.next(t)
+	if !errors.Is(r.Err, ErrExpired) || r.Attempts != 1 || !strings.Contains(r.Err.Error(), "503") {
+		t.Fatalf("Result = %+v, want expired after 1 attempt, with its error", r)
+	}
+	if s := clock.Sleeps(); len(s) != 0 {
+		t.Errorf("slept %v before a retry that could not fit", s)
+	}
+	if got := metricValue(t, reg, "costpipe_alerts_notifications_total", map[string]string{"receiver": "hook", "result": "released"}); got != 2 {
+		t.Errorf("released = %v, want 2", got)
+	}
+	if got := metricValue(t, reg, "costpipe_alerts_notifications_total", map[string]string{"receiver": "hook", "result": "dead"}); got != 0 {
+		t.Errorf("dead = %v, want 0", got)
 	}
 }
 

@@ -10,9 +10,13 @@
 // worker tries each notification until it is delivered, a receiver reports
 // ErrPermanent, or MaxAttempts (8) attempts failed, waiting between attempts
 // with exponential backoff and full jitter (1 s doubling up to 5 min) and at
-// least a Retry-After the receiver was given. Each outcome is reported once
-// as a Result; the alerts package records a Result with an error as a
-// dead letter. Close drains the queues until its context is done.
+// least a Retry-After the receiver was given. A notification's RetryUntil
+// turns attempts used up before it into a deferral (ErrDeferred: its sender
+// offers it again later) and its Deadline stops attempts that could end
+// after it (ErrExpired). Each outcome is reported once as a Result; the
+// alerts package records a deferred one to claim it again at a later
+// evaluation and any other failure as a dead letter. Close drains the queues
+// until its context is done.
 //
 // # Receivers
 //

@@ -17,16 +17,16 @@ type metrics struct {
 
 // workerMetrics are one receiver's children, resolved once.
 type workerMetrics struct {
-	delivered, retried, dead, released, dropped prometheus.Counter
-	drops                                       prometheus.Counter
-	depth                                       prometheus.Gauge
-	seconds                                     prometheus.Observer
+	delivered, retried, dead, deferred, released, dropped prometheus.Counter
+	drops                                                 prometheus.Counter
+	depth                                                 prometheus.Gauge
+	seconds                                               prometheus.Observer
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_alerts_notifications_total",
-			Help: "Alert notifications by receiver and result: delivered, retried (one per failed attempt that is retried), dead (retries exhausted or permanent error), released (undelivered when the dispatcher stopped: the next run delivers it), dropped (queue full or dispatcher closed)."},
+			Help: "Alert notifications by receiver and result: delivered, retried (one per failed attempt that is retried), dead (retries exhausted or permanent error), deferred (retries exhausted before the notification's retry limit: offered again later), released (undelivered when the dispatcher stopped or the sender's deadline came: the next run or another replica delivers it), dropped (queue full or dispatcher closed)."},
 			[]string{"receiver", "result"}),
 		drops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_alerts_queue_drops_total",
 			Help: "Alert notifications not queued because the receiver's queue was full or the dispatcher closed."},
@@ -59,6 +59,7 @@ func (m *metrics) forReceiver(name string) workerMetrics {
 		delivered: m.notifications.WithLabelValues(name, "delivered"),
 		retried:   m.notifications.WithLabelValues(name, "retried"),
 		dead:      m.notifications.WithLabelValues(name, "dead"),
+		deferred:  m.notifications.WithLabelValues(name, "deferred"),
 		released:  m.notifications.WithLabelValues(name, "released"),
 		dropped:   m.notifications.WithLabelValues(name, "dropped"),
 		drops:     m.drops.WithLabelValues(name),

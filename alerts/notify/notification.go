@@ -51,6 +51,20 @@ type Notification struct {
 	// Contributors are, for anomaly alerts, the groups that contributed most
 	// to the change, largest first.
 	Contributors []Contributor
+
+	// RetryUntil and Deadline steer the Dispatcher; they are not part of
+	// what a receiver is sent. Zero means unset.
+	//
+	// RetryUntil: a notification whose attempts are used up on retryable
+	// errors before this time is deferred, not dead: its Result's error
+	// wraps ErrDeferred and the sender offers it again later (alerts run:
+	// at a later evaluation).
+	RetryUntil time.Time
+	// Deadline is when the sender's hold on the notification ends (alerts
+	// run: its claim's lease, after which another replica may send it). No
+	// attempt starts that its timeout could carry past it: the Result's
+	// error then wraps ErrExpired.
+	Deadline time.Time
 }
 
 // Contributor is one group's part in an anomaly.

@@ -73,7 +73,9 @@ Example:
 			&cli.DurationFlag{Name: "claim-lease", Value: d.Lease, EnvVars: []string{"COSTPIPE_ALERTS_CLAIM_LEASE"},
 				Usage: "a claim without an outcome (its replica died) is taken over after this long; longer than the retries last"},
 			&cli.IntFlag{Name: "max-attempts", Value: 6, EnvVars: []string{"COSTPIPE_ALERTS_MAX_ATTEMPTS"},
-				Usage: "delivery attempts per notification and receiver before it is dead"},
+				Usage: "delivery attempts per notification and receiver in one round; a failed round is retried at a later evaluation until --give-up-after, then the notification is dead"},
+			&cli.DurationFlag{Name: "give-up-after", Value: d.GiveUp, EnvVars: []string{"COSTPIPE_ALERTS_GIVE_UP_AFTER"},
+				Usage: "retry a notification's failed rounds (each --max-attempts) for this long from its first claim, a round at most every --backoff-max; 0: dead after the first round"},
 			&cli.IntFlag{Name: "queue-size", Value: 1000, EnvVars: []string{"COSTPIPE_ALERTS_QUEUE_SIZE"},
 				Usage: "notifications queued per receiver; more are dropped (counted) and retried at the next evaluation"},
 			&cli.DurationFlag{Name: "attempt-timeout", Value: notify.DefaultAttemptTimeout, EnvVars: []string{"COSTPIPE_ALERTS_ATTEMPT_TIMEOUT"},
@@ -114,6 +116,7 @@ func runAlerts(c *cli.Context) error {
 		do.Replica = r
 	}
 	do.Settle, do.Lease, do.Now, do.Logger = c.Duration("claim-settle"), c.Duration("claim-lease"), now, log
+	do.GiveUp, do.RetryPause = c.Duration("give-up-after"), c.Duration("backoff-max")
 	if err := do.Validate(); err != nil {
 		return &exitError{code: 2, msg: "invalid alerts options: " + err.Error()}
 	}
