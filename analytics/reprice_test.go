@@ -116,4 +116,21 @@ models:
 	if _, err := q.Usage(ctx, UsageQuery{From: start, To: start.Add(72 * time.Hour), Reprice: cat, MapModel: map[string]string{"m": "nope"}}); err == nil || !strings.Contains(err.Error(), `no entry named "nope"`) {
 		t.Errorf("map to an unknown model: %v", err)
 	}
+	// A change inside an hour is read from the hour's minute rows; once
+	// retention dropped them, the hour's call must not silently vanish
+	// from the re-priced cost (it was 71 of 72 calls before the check).
+	halfHour, err := pricing.Parse("half.yaml", []byte("models:\n  - provider: p\n    model: m\n    prices:\n      - {from: 2026-01-01, input: \"1\", output: \"1\"}\n      - {from: \"2026-03-10T12:30:00Z\", input: \"2\", output: \"2\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Usage(ctx, UsageQuery{From: start, To: start.Add(72 * time.Hour), Reprice: halfHour}); err != nil {
+		t.Fatalf("change at 12:30 with the minute rows kept: %v", err)
+	}
+	if err := w.Conn().Exec(ctx, "ALTER TABLE "+w.Database()+".usage_1m DROP PARTITION 202603"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = q.Usage(ctx, UsageQuery{From: start, To: start.Add(72 * time.Hour), Reprice: halfHour})
+	if err == nil || !strings.Contains(err.Error(), "1 of its 72 calls") || !strings.Contains(err.Error(), "2026-03-10T12:30:00Z") {
+		t.Errorf("change at 12:30 after the minute rows were dropped: %v, want an error naming the call and the change", err)
+	}
 }

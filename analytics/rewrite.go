@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,12 @@ type RollupInserter interface {
 	InsertRollups(ctx context.Context, t warehouse.Table, rows []warehouse.Rollup) error
 }
 
+// replicaSyncer is a RollupInserter whose reads may go to several
+// replicas (warehouse.Sharded): RewriteCosts syncs them before reading.
+type replicaSyncer interface {
+	SyncReplicas(ctx context.Context) error
+}
+
 // RewriteResult says what RewriteCosts did, per rollup table.
 type RewriteResult struct {
 	Tables []RewriteTable
@@ -55,6 +62,12 @@ type RewriteTable struct {
 	// Unpriced counts the calls the catalog has no price for: their
 	// stored cost is kept (a correction never invents a zero).
 	Unpriced uint64
+	// NowPriced counts the calls that were unpriced at ingest and that
+	// the catalog prices: their correction rows also take them off
+	// unpriced_requests.
+	NowPriced uint64
+	// Months are the months holding correction rows, in order.
+	Months []warehouse.Month
 	// Before and After are the range's total cost in the table before and
 	// after the correction.
 	Before, After pricing.Pico
@@ -69,9 +82,13 @@ type RewriteTable struct {
 // It is idempotent: the difference is computed against the stored cost
 // including earlier corrections, so a second run, or a run after an
 // interrupted one, lands only what is still missing. It must not run twice
-// at once for overlapping ranges. Calls the catalog cannot price keep their
-// stored cost; unpriced_requests is a count of calls unpriced at ingest and
-// is not rewritten. Deploy the corrected catalog to the aggregators first:
+// at once for overlapping ranges. Every table's corrections are computed
+// before any lands, so an error in the catalog changes nothing. Calls the
+// catalog cannot price keep their stored cost; calls unpriced at ingest
+// that it prices are taken off unpriced_requests by the same correction
+// row (the sum wraps: the row carries 2^64 − n). A difference within the
+// rounding of the stored per-call costs (half a picodollar per call) is
+// not a correction. Deploy the corrected catalog to the aggregators first:
 // calls landing in the range later are priced by them.
 func (q *Querier) RewriteCosts(ctx context.Context, rq RewriteQuery) (RewriteResult, error) {
 	var res RewriteResult
@@ -93,12 +110,42 @@ func (q *Querier) RewriteCosts(ctx context.Context, rq RewriteQuery) (RewriteRes
 	if err != nil {
 		return res, err
 	}
-	for _, t := range warehouse.Tables {
-		rt, err := q.rewriteTable(ctx, t, n, rq)
+	var land RollupInserter = q.w
+	if rq.Land != nil {
+		land = rq.Land
+	}
+	if s, ok := land.(replicaSyncer); ok && !rq.DryRun {
+		if err := s.SyncReplicas(ctx); err != nil {
+			return res, fmt.Errorf("cannot reprice on the cluster: %w", err)
+		}
+	}
+	corrections := make([]map[warehouse.Month][]warehouse.Rollup, len(warehouse.Tables))
+	for i, t := range warehouse.Tables {
+		rt, byMonth, err := q.rewriteTable(ctx, t, n, rq)
 		if err != nil {
-			return res, fmt.Errorf("%s: %w", t.Name(), err)
+			return res, fmt.Errorf("%s: %w (nothing was written)", t.Name(), err)
 		}
 		res.Tables = append(res.Tables, rt)
+		corrections[i] = byMonth
+	}
+	if rq.DryRun {
+		return res, nil
+	}
+	var landed []string
+	for i, t := range warehouse.Tables {
+		for _, mo := range res.Tables[i].Months {
+			// One block per table and month: it lands whole or not at
+			// all, and a rerun corrects what is still missing.
+			if err := land.InsertRollups(ctx, t, corrections[i][mo]); err != nil {
+				done := "nothing was written"
+				if len(landed) > 0 {
+					done = "landed before it: " + strings.Join(landed, ", ")
+				}
+				return res, fmt.Errorf("cannot land %d correction rows in %s for %d (%s; run reprice again to land the rest): %w",
+					len(corrections[i][mo]), t.Name(), mo, done, err)
+			}
+			landed = append(landed, fmt.Sprintf("%s %d", t.Name(), mo))
+		}
 	}
 	return res, nil
 }
@@ -107,7 +154,7 @@ func (q *Querier) RewriteCosts(ctx context.Context, rq RewriteQuery) (RewriteRes
 // corrects.
 const rewriteKeys = "ts, tenant, application, provider, model, error_type, service_tier, context_band"
 
-func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normalized, rq RewriteQuery) (RewriteTable, error) {
+func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normalized, rq RewriteQuery) (RewriteTable, map[warehouse.Month][]warehouse.Rollup, error) {
 	rt := RewriteTable{Table: t}
 	var sb strings.Builder
 	sb.WriteString("SELECT toUInt32(ts), tenant, application, provider, model, error_type, service_tier, toString(context_band), " +
@@ -116,7 +163,7 @@ func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normali
 	sb.WriteString("\nGROUP BY " + rewriteKeys)
 	rows, err := q.w.Conn().Query(ctx, sb.String(), args...)
 	if err != nil {
-		return rt, fmt.Errorf("cannot read the rows to re-price: %w", err)
+		return rt, nil, fmt.Errorf("cannot read the rows to re-price: %w", err)
 	}
 	byMonth := map[warehouse.Month][]warehouse.Rollup{}
 	for rows.Next() {
@@ -127,16 +174,16 @@ func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normali
 		)
 		if err := rows.Scan(append([]any{&ts, &tenant, &app, &provider, &model, &errType, &tier, &bandTx}, m.Dest()...)...); err != nil {
 			rows.Close()
-			return rt, fmt.Errorf("cannot read a row to re-price: %w", err)
+			return rt, nil, fmt.Errorf("cannot read a row to re-price: %w", err)
 		}
 		if err := m.Done(); err != nil {
 			rows.Close()
-			return rt, err
+			return rt, nil, err
 		}
 		band, err := strconv.ParseUint(bandTx, 10, 32)
 		if err != nil {
 			rows.Close()
-			return rt, fmt.Errorf("cannot read context_band %q: %w", bandTx, err)
+			return rt, nil, fmt.Errorf("cannot read context_band %q: %w", bandTx, err)
 		}
 		rt.Groups++
 		r := &m.Rollup
@@ -149,42 +196,51 @@ func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normali
 			OutputTokens: r.OutputTokens, ReasoningTokens: r.ReasoningTokens, GPUMicros: r.GPUMicros})
 		if err != nil {
 			rows.Close()
-			return rt, err
+			return rt, nil, err
 		}
 		if !ok {
 			rt.Unpriced += r.Requests
 			rt.After = rt.After.Add(r.Cost)
 			continue
 		}
-		rt.After = rt.After.Add(cost)
 		delta := cost.Sub(r.Cost)
-		if delta.IsZero() {
+		fix := !withinRounding(delta, r.Requests)
+		if !fix {
+			delta = pricing.Pico{} // the stored per-call costs' rounding, not a price change
+		}
+		if !fix && r.UnpricedRequests == 0 {
+			rt.After = rt.After.Add(r.Cost)
 			continue
 		}
+		rt.After = rt.After.Add(r.Cost.Add(delta))
 		rt.Corrected++
+		rt.NowPriced += r.UnpricedRequests
 		c := warehouse.Rollup{TS: at, Tenant: tenant, Application: app, Provider: provider, Model: model,
 			ErrorType: errType, ServiceTier: tier, ContextBand: uint32(band), SrcTopic: RepriceTopic, Cost: delta,
-			Latency: warehouse.Dist{MinMs: math.Inf(1)}, TTFT: warehouse.Dist{MinMs: math.Inf(1)}}
+			UnpricedRequests: -r.UnpricedRequests, // sums wrap: takes the group's count to 0
+			Latency:          warehouse.Dist{MinMs: math.Inf(1)}, TTFT: warehouse.Dist{MinMs: math.Inf(1)}}
 		mo := warehouse.MonthOf(at)
+		if byMonth[mo] == nil {
+			rt.Months = append(rt.Months, mo)
+		}
 		byMonth[mo] = append(byMonth[mo], c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return rt, fmt.Errorf("cannot read the rows to re-price: %w", err)
+		return rt, nil, fmt.Errorf("cannot read the rows to re-price: %w", err)
 	}
-	if rq.DryRun {
-		return rt, nil
+	slices.Sort(rt.Months)
+	return rt, byMonth, nil
+}
+
+// withinRounding reports whether a difference of cost over requests calls
+// is no more than the rounding of their stored costs: each call's cost was
+// rounded to the picodollar (half even) when it was priced, the group's
+// re-priced cost once, so the two may differ by half a picodollar a call
+// with the same prices.
+func withinRounding(delta pricing.Pico, requests uint64) bool {
+	if delta.Sign() < 0 {
+		delta = delta.Neg()
 	}
-	var land RollupInserter = q.w
-	if rq.Land != nil {
-		land = rq.Land
-	}
-	for _, corr := range byMonth {
-		// One block per month: it lands whole or not at all, and a rerun
-		// after a failure corrects what is still missing.
-		if err := land.InsertRollups(ctx, t, corr); err != nil {
-			return rt, fmt.Errorf("cannot land %d correction rows: %w", len(corr), err)
-		}
-	}
-	return rt, nil
+	return delta.Add(delta).Cmp(pricing.FromPicos(int64(min(requests, math.MaxInt64)))) <= 0
 }

@@ -137,3 +137,101 @@ tenants:
 		t.Errorf("price change at noon: %v", err)
 	}
 }
+
+// TestRewriteCostsPricesTheUnpricedAllOrNothing: calls unpriced at ingest
+// that the corrected catalog prices lose their unpriced count with their
+// cost correction; a group within the stored costs' per-call rounding of
+// the catalog's cost is not "corrected" (a rerun with the aggregators' own
+// catalog lands nothing); an error in a later table writes nothing.
+func TestRewriteCostsPricesTheUnpricedAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	w := migratedDB(t)
+	cat, err := pricing.Parse("fixed.yaml", []byte("models:\n  - provider: p\n    model: m\n    prices:\n      - {from: 2026-01-01, input: \"1\", output: \"2\"}\n"+
+		"  - provider: p\n    model: new\n    prices:\n      - {from: 2026-01-01, input: \"4\", output: \"8\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
+	var rows [3][]warehouse.Rollup
+	var wantNew pricing.Pico
+	for h := range 4 {
+		ts := start.Add(time.Duration(h)*time.Hour + 7*time.Minute)
+		m := warehouse.Rollup{TS: ts, Tenant: "acme", Provider: "p", Model: "m", SrcTopic: "costpipe.events", Requests: 2, InputTokens: 1000, OutputTokens: 100}
+		c, _, _ := cat.CostOfSums(pricing.SumsKey{Tenant: "acme", Provider: "p", Model: "m", At: ts}, pricing.Sums{Requests: 2, InputTokens: 1000, OutputTokens: 100})
+		m.Cost = c.Add(pricing.FromPicos(1)) // each call rounded on its own: within half a pico a call
+		n := warehouse.Rollup{TS: ts, Tenant: "acme", Provider: "p", Model: "new", SrcTopic: "costpipe.events", Requests: 3, UnpricedRequests: 3, InputTokens: 300, OutputTokens: 30}
+		c, _, _ = cat.CostOfSums(pricing.SumsKey{Tenant: "acme", Provider: "p", Model: "new", At: ts}, pricing.Sums{Requests: 3, InputTokens: 300, OutputTokens: 30})
+		wantNew = wantNew.Add(c)
+		for i, tb := range warehouse.Tables {
+			for _, r := range []warehouse.Rollup{m, n} {
+				r.TS = tb.Truncate(ts)
+				rows[i] = append(rows[i], r)
+			}
+		}
+	}
+	// A group only the daily table holds, whose sums the catalog refuses.
+	rows[2] = append(rows[2], warehouse.Rollup{TS: start, Tenant: "bad", Provider: "p", Model: "m", SrcTopic: "costpipe.events", Requests: 1, InputTokens: 1, CachedInputTokens: 2})
+	for i, tb := range warehouse.Tables {
+		if err := w.InsertRollups(ctx, tb, rows[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := New(w, Options{Now: func() time.Time { return time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC) }})
+	end := start.Add(24 * time.Hour)
+	byModel := func(g Granularity) map[string]UsageRow {
+		t.Helper()
+		u, err := q.Usage(ctx, UsageQuery{From: start, To: end, Granularity: g, By: []Dim{DimModel}, Where: map[Dim][]string{DimTenant: {"acme"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]UsageRow{}
+		for _, r := range u {
+			out[r.Group[DimModel]] = r
+		}
+		return out
+	}
+	if _, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: cat}); err == nil ||
+		!strings.Contains(err.Error(), "usage_1d") || !strings.Contains(err.Error(), "nothing was written") {
+		t.Fatalf("a catalog error in usage_1d: %v", err)
+	}
+	if got := byModel(GranularityMinute)["new"]; got.UnpricedRequests != 12 || !got.CostUSD.IsZero() {
+		t.Fatalf("usage_1m was written before usage_1d failed: %+v", got)
+	}
+	acme := map[Dim][]string{DimTenant: {"acme"}}
+	res, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: cat, Where: acme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range res.Tables {
+		want := 4 // the four rows of "new"; m is within rounding
+		if rt.Table == warehouse.Day {
+			want = 1
+		}
+		if rt.Corrected != want || rt.NowPriced != 12 {
+			t.Errorf("%s: corrected %d, now priced %d; want %d and 12", rt.Table.Name(), rt.Corrected, rt.NowPriced, want)
+		}
+	}
+	for _, g := range []Granularity{GranularityMinute, GranularityHour, GranularityDay} {
+		got := byModel(g)
+		if n := got["new"]; n.UnpricedRequests != 0 || n.CostUSD != wantNew || n.Requests != 12 {
+			t.Errorf("%s: new %+v; want 0 unpriced of 12 calls, cost %s", g, n, wantNew)
+		}
+		if m := got["m"]; m.UnpricedRequests != 0 || m.Requests != 8 {
+			t.Errorf("%s: m %+v", g, m)
+		}
+	}
+	// The per-model summaries, fed from the same inserts, agree.
+	u, err := q.Usage(ctx, UsageQuery{From: start, To: end, By: []Dim{DimProvider, DimModel}, Where: map[Dim][]string{DimModel: {"new"}}})
+	if err != nil || len(u) != 1 || u[0].UnpricedRequests != 0 || u[0].CostUSD != wantNew {
+		t.Errorf("per-model summary of new: %+v %v; want 0 unpriced, cost %s", u, err, wantNew)
+	}
+	again, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: cat, Where: acme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range again.Tables {
+		if rt.Corrected != 0 || rt.NowPriced != 0 {
+			t.Errorf("second run %s: corrected %d, now priced %d; want nothing", rt.Table.Name(), rt.Corrected, rt.NowPriced)
+		}
+	}
+}

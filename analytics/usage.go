@@ -93,6 +93,8 @@ type Repriced struct {
 	CostUSD pricing.Pico
 	// UnpricedRequests are the calls the catalog has no price for (cost 0).
 	UnpricedRequests uint64
+
+	requests uint64 // the calls re-priced, priced or not (coverage check)
 }
 
 // Percentiles summarise a duration, in milliseconds, over a group's calls.
@@ -320,7 +322,38 @@ func (q *Querier) reprice(ctx context.Context, n normalized, out []UsageRow, cat
 			return err
 		}
 	}
+	// Every call must have been read again. A price change inside an
+	// hour is read from that hour's minute rows; once retention has
+	// dropped them, its calls would silently be left out. (Calls landing
+	// between the queries only add: a range ending now reads more.)
+	for i := range out {
+		g := &out[i]
+		if g.Reprice.requests >= g.Requests {
+			continue
+		}
+		var inside []string
+		for _, c := range bounds[1 : len(bounds)-1] {
+			if !c.Truncate(time.Hour).Equal(c) {
+				inside = append(inside, c.UTC().Format(time.RFC3339))
+			}
+		}
+		where := "in its price periods"
+		if len(inside) > 0 {
+			where = "around the price change(s) inside an hour at " + strings.Join(inside, ", ")
+		}
+		return fmt.Errorf("cannot reprice group %s exactly: %d of its %d calls are not stored at minute resolution %s (retention drops minute rows after --keep-minutes); re-price a range that leaves those hours out, or a catalog whose prices change on whole hours",
+			groupString(n.by, groupValues(n.by, g.Group)), g.Requests-g.Reprice.requests, g.Requests, where)
+	}
 	return nil
+}
+
+// groupValues are g's values in the order of by.
+func groupValues(by []Dim, g map[Dim]string) []string {
+	out := make([]string, len(by))
+	for i, d := range by {
+		out[i] = g[d]
+	}
+	return out
 }
 
 func (q *Querier) repricePeriod(ctx context.Context, query string, args []any, fine normalized, by []Dim,
@@ -383,6 +416,7 @@ func (q *Querier) repricePeriod(ctx context.Context, query string, args []any, f
 		if err != nil {
 			return fmt.Errorf("cannot reprice with %s: %w", cat.Name(), err)
 		}
+		g.Reprice.requests += r.Requests
 		if ok {
 			g.Reprice.CostUSD = g.Reprice.CostUSD.Add(cost)
 		} else {

@@ -811,6 +811,30 @@ func (s *Sharded) sync(ctx context.Context, w *Warehouse) error {
 	return nil
 }
 
+// SyncReplicas waits, up to SyncTimeout per replica, until every replica
+// of every shard has fetched the parts its shard's other replicas
+// acknowledged: a read through the Distributed tables then sees them
+// whichever replica answers. reprice calls it before reading the cost it
+// corrects, so that a rerun never reads a replica that missed the first
+// run's corrections (and lands them again). Every replica must answer.
+func (s *Sharded) SyncReplicas(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sh := range s.shards {
+		for _, addr := range sh.addrs {
+			w, err := openAt(ctx, s.opts, addr, s.database)
+			if err == nil {
+				err = s.sync(ctx, w)
+				w.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("replica %s of shard %d: %w (every replica must be in sync to read the stored cost exactly once)", addr, sh.num, err)
+			}
+		}
+	}
+	return nil
+}
+
 func (s *Sharded) forget(sh *shard) {
 	if sh.w != nil {
 		sh.w.Close()

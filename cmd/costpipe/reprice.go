@@ -27,8 +27,14 @@ aggregators' landing marks are untouched. The old and new totals are printed.
 
 It can be run again safely: the differences are computed against the stored cost
 including earlier corrections, so a second run, or a run after one that was
-interrupted, lands only what is still missing. Do not run two at once over
-overlapping ranges. Calls the catalog has no price for keep their stored cost.
+interrupted, lands only what is still missing. Every table's corrections are
+computed before any is written, so a catalog error writes nothing. Do not run two
+at once over overlapping ranges. Calls the catalog has no price for keep their
+stored cost; calls that were unpriced at ingest and that it prices are counted as
+priced from then on (unpriced_requests). A group whose stored cost is within the
+rounding of its calls' costs (half a picodollar a call) is left as it is. On a
+cluster every replica is synced first, so that a rerun reads the earlier run's
+corrections whichever replica answers.
 
 --from and --to are UTC dates (whole days); a catalog whose price changes inside
 a day of the range is refused. For a what-if without writing anything, use
@@ -116,6 +122,9 @@ func runReprice(c *cli.Context) error {
 	for _, t := range res.Tables {
 		fmt.Fprintf(out, "  %-9s %s of %s groups %s; cost %s → %s USD", t.Table.Name(), render.Thousands(uint64(t.Corrected)), render.Thousands(uint64(t.Groups)), verb,
 			t.Before.String(), t.After.String())
+		if t.NowPriced > 0 {
+			fmt.Fprintf(out, "; %s calls unpriced at ingest now priced", render.Thousands(t.NowPriced))
+		}
 		if t.Unpriced > 0 {
 			fmt.Fprintf(out, "; %s calls without a price kept their cost", render.Thousands(t.Unpriced))
 		}
