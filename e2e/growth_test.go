@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/kafkatest"
+	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/schemas"
 )
 
@@ -126,10 +128,19 @@ func TestGrowthEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(out, &rows); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	// Money, the forecasts of cost included, is an exact decimal string.
+	usd := func(v any) (float64, bool) {
+		s, ok := v.(string)
+		if _, err := pricing.ParsePico(s); !ok || err != nil {
+			return 0, false
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		return f, err == nil
+	}
 	for _, r := range rows {
-		p10, ok1 := r["forecast_p10"].(float64)
-		p50, ok2 := r["forecast_p50"].(float64)
-		p90, ok3 := r["forecast_p90"].(float64)
+		p10, ok1 := usd(r["forecast_p10"])
+		p50, ok2 := usd(r["forecast_p50"])
+		p90, ok3 := usd(r["forecast_p90"])
 		if r["tenant"] != "new" && (!ok1 || !ok2 || !ok3 || p10 > p50 || p50 > p90) {
 			t.Errorf("%v: p10 %v p50 %v p90 %v", r["tenant"], r["forecast_p10"], r["forecast_p50"], r["forecast_p90"])
 		}

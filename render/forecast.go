@@ -22,10 +22,12 @@ type ForecastReport struct {
 }
 
 // Forecast is the forecast report: per group period_start, period_end
-// (the last day), to_date (the period so far: exact for cost, a JSON
-// number), forecast_p10/p50/p90 of the period's total, the method and
-// its backtest (mase, coverage, backtest_origins), exhaustion_p50/p90
-// (dates) and p_overspend with a budget, and a note.
+// (the last day), to_date (the period so far), forecast_p10/p50/p90 of
+// the period's total, the method and its backtest (mase, coverage,
+// backtest_origins), exhaustion_p50/p90 (dates) and p_overspend with a
+// budget, and a note. For cost, to_date (exact) and the forecasts
+// (rounded to 10⁻¹² USD) are Money, as cost_usd is in every report: a
+// decimal string in JSON; other metrics are numbers.
 func Forecast(r ForecastReport) *Table {
 	by := r.Scope.By
 	unit, suffix := metricUnit(r.Metric), unitSuffix(r.Metric)
@@ -34,17 +36,18 @@ func Forecast(r ForecastReport) *Table {
 	if r.Budget {
 		budget = ShowAll
 	}
-	toDate := Column{Name: "to_date", Head: "TO DATE" + suffix, Kind: KindFloat, Unit: unit}
-	if r.Metric == analytics.MetricCost || r.Metric == "" {
-		toDate.Kind, toDate.JSONNumber = KindMoney, true
+	usd := r.Metric == analytics.MetricCost || r.Metric == ""
+	amount := KindFloat
+	if usd {
+		amount = KindMoney
 	}
 	t.Columns = append(dimColumns(by),
 		Column{Name: "period_start", Kind: KindDate, Show: ShowData},
 		Column{Name: "period_end", Kind: KindDate, Show: ShowData},
-		toDate,
-		Column{Name: "forecast_p10", Head: "P10" + suffix, Kind: KindFloat, Unit: unit, Nullable: true},
-		Column{Name: "forecast_p50", Head: "P50" + suffix, Kind: KindFloat, Unit: unit, Nullable: true},
-		Column{Name: "forecast_p90", Head: "P90" + suffix, Kind: KindFloat, Unit: unit, Nullable: true},
+		Column{Name: "to_date", Head: "TO DATE" + suffix, Kind: amount, Unit: unit},
+		Column{Name: "forecast_p10", Head: "P10" + suffix, Kind: amount, Unit: unit, Nullable: true},
+		Column{Name: "forecast_p50", Head: "P50" + suffix, Kind: amount, Unit: unit, Nullable: true},
+		Column{Name: "forecast_p90", Head: "P90" + suffix, Kind: amount, Unit: unit, Nullable: true},
 		Column{Name: "method", Kind: KindText},
 		Column{Name: "mase", Kind: KindFloat, Unit: UnitRatio, Nullable: true},
 		Column{Name: "coverage", Kind: KindFloat, Unit: UnitRatio, Nullable: true},
@@ -61,13 +64,13 @@ func Forecast(r ForecastReport) *Table {
 			}
 			return Date(f.Today.AddDate(0, 0, *off))
 		}
-		so := Float(f.SoFar)
-		if toDate.Kind == KindMoney {
-			so = Money(f.SoFarCost)
+		so, amount := Float(f.SoFar), OptFloat
+		if usd {
+			so, amount = Money(f.SoFarCost), OptUSD
 		}
 		t.Rows = append(t.Rows, append(dimValues(by, f.Group),
 			Date(f.PeriodStart), Date(lastDay(f.PeriodEnd)), so,
-			OptFloat(f.P10), OptFloat(f.P50), OptFloat(f.P90),
+			amount(f.P10), amount(f.P50), amount(f.P90),
 			Text(f.Method), OptFloat(f.MASE), OptFloat(f.Coverage), Int(f.BacktestOrigins),
 			day(f.ExhaustionP50), day(f.ExhaustionP90), OptFloat(f.POverspend), Text(f.Note)))
 	}
@@ -75,7 +78,7 @@ func Forecast(r ForecastReport) *Table {
 	for i := range r.Rows {
 		unpriced += r.Rows[i].UnpricedSoFar
 	}
-	if n := unpricedNote(unpriced); n != "" && (r.Metric == analytics.MetricCost || r.Metric == "") {
+	if n := unpricedNote(unpriced); n != "" && usd {
 		t.Notes = append(t.Notes, n+" (in the period so far)")
 	}
 	if len(r.Rows) > 0 {

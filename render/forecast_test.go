@@ -2,11 +2,13 @@ package render
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/analytics/growth"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 )
 
@@ -63,5 +65,54 @@ func TestForecastHorizonEnds(t *testing.T) {
 	}
 	if !strings.Contains(csv.String(), "2026-12-01,2026-12-31,") {
 		t.Errorf("a calendar month:\n%s", csv.String())
+	}
+}
+
+// TestForecastJSONMoney: the USD amounts of a cost forecast (to_date and
+// forecast_p10/p50/p90) are exact decimal strings in JSON, as cost_usd is
+// in query usage; the ratios and counts beside them stay numbers, and a
+// forecast of another metric is numbers throughout.
+func TestForecastJSONMoney(t *testing.T) {
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	f := func(v float64) *float64 { return &v }
+	in := 20
+	row := analytics.ForecastRow{PeriodStart: start, PeriodEnd: start.AddDate(0, 1, 0), Today: start.AddDate(0, 0, 10),
+		SoFar: 12.5, SoFarCost: pricing.MustParsePico("12.5"),
+		Forecast: growth.Forecast{Method: "run_rate", MASE: f(0.8), Coverage: f(0.75), BacktestOrigins: 9,
+			P10: f(30.25), P50: f(36), P90: f(41.125), ExhaustionP50: &in, POverspend: f(0.4)}}
+	for _, tc := range []struct {
+		metric analytics.Metric
+		want   map[string]any
+	}{
+		{analytics.MetricCost, map[string]any{"to_date": "12.500000000000", "forecast_p10": "30.250000000000",
+			"forecast_p50": "36.000000000000", "forecast_p90": "41.125000000000",
+			"mase": 0.8, "coverage": 0.75, "backtest_origins": 9.0, "p_overspend": 0.4, "exhaustion_p50": "2026-03-31"}},
+		{analytics.MetricRequests, map[string]any{"to_date": 12.5, "forecast_p10": 30.25, "forecast_p50": 36.0, "forecast_p90": 41.125,
+			"mase": 0.8, "p_overspend": 0.4}},
+	} {
+		var b bytes.Buffer
+		rep := ForecastReport{Metric: tc.metric, Location: time.UTC, Period: analytics.PeriodMonth, Budget: true, Rows: []analytics.ForecastRow{row}}
+		if err := WriteJSON(&b, Forecast(rep)); err != nil {
+			t.Fatal(err)
+		}
+		var got []map[string]any
+		if err := json.Unmarshal(b.Bytes(), &got); err != nil || len(got) != 1 {
+			t.Fatalf("%s: %v\n%s", tc.metric, err, b.String())
+		}
+		for k, w := range tc.want {
+			if got[0][k] != w {
+				t.Errorf("%s: %s = %#v, want %#v", tc.metric, k, got[0][k], w)
+			}
+		}
+	}
+	// A forecast not known is null, not "0" nor a string.
+	row.P10, row.P50, row.P90 = nil, nil, nil
+	var b bytes.Buffer
+	if err := WriteJSON(&b, Forecast(ForecastReport{Metric: analytics.MetricCost, Location: time.UTC, Period: analytics.PeriodMonth,
+		Rows: []analytics.ForecastRow{row}})); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"forecast_p10": null, "forecast_p50": null, "forecast_p90": null`) {
+		t.Errorf("unknown forecasts:\n%s", b.String())
 	}
 }

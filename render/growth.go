@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/analytics/growth"
 )
 
 // GrowthReport is what Growth renders: the answer of analytics.Growth.
@@ -15,7 +16,10 @@ type GrowthReport struct {
 	Scope    Scope
 	Metric   analytics.Metric
 	Location *time.Location
-	Rows     []analytics.GrowthRow
+	// Window is the trend's days (growth.DefaultWindow when 0), for the
+	// note of a report without rows.
+	Window int
+	Rows   []analytics.GrowthRow
 }
 
 // growthFields are the growth.Growth figures, in column order.
@@ -43,17 +47,28 @@ const trendDays = 28
 // Growth is the growth report: per group the growth.Growth figures (null
 // when there is too little data, with a note), window, days_used,
 // zero_days, note, and the daily values (days, daily) the trend was
-// fitted on; CSV leaves the lists out. The table format shows the
-// doubling or halving time, the 90% interval of the monthly growth and a
-// sparkline of the last 28 days.
+// fitted on; CSV leaves the lists out. The sums of the metric (last_7d,
+// prev_7d) are Money for cost, as cost_usd is in every report (a decimal
+// string in JSON); the daily values are a list of numbers. Without any
+// usage in the window (fresh data) the machine formats get one row
+// without a group whose note says so, the table format a line. The table
+// format shows the doubling or halving time, the 90% interval of the
+// monthly growth and a sparkline of the last 28 days.
 func Growth(r GrowthReport) *Table {
 	by := r.Scope.By
 	t := &Table{Empty: fmt.Sprintf("no %s in the growth window%s", r.Metric, r.Scope.whereText())}
+	usd := r.Metric == analytics.MetricCost || r.Metric == ""
 	t.Columns = dimColumns(by)
+	for i := range t.Columns {
+		t.Columns[i].Nullable = true // null in the row of a report without groups
+	}
 	for _, f := range growthFields {
 		c := Column{Name: f.name, Head: f.head, Kind: KindFloat, Unit: f.unit, Nullable: true, Show: f.show}
 		if f.unit == 0 {
 			c.Unit, c.Head = metricUnit(r.Metric), f.head+unitSuffix(r.Metric)
+			if usd {
+				c.Kind = KindMoney
+			}
 		}
 		t.Columns = append(t.Columns, c)
 	}
@@ -71,7 +86,11 @@ func Growth(r GrowthReport) *Table {
 		g := &r.Rows[i]
 		vals := dimValues(by, g.Group)
 		for _, f := range growthFields {
-			vals = append(vals, OptFloat(f.get(g)))
+			if f.unit == 0 && usd {
+				vals = append(vals, OptUSD(f.get(g)))
+			} else {
+				vals = append(vals, OptFloat(f.get(g)))
+			}
 		}
 		doubling := Null()
 		switch {
@@ -88,11 +107,28 @@ func Growth(r GrowthReport) *Table {
 			Floats(g.Daily[max(0, len(g.Daily)-trendDays):]), Text(g.Note), Dates(g.Days), Floats(g.Daily))
 		t.Rows = append(t.Rows, vals)
 	}
-	if len(r.Rows) > 0 {
-		last := r.Rows[0].Days[len(r.Rows[0].Days)-1]
-		t.Notes = append(t.Notes, fmt.Sprintf("%s per day in %s up to %s%s; CMGR = compound monthly growth of the %d-day trend",
-			r.Metric, r.Location, last.Format(time.DateOnly), r.Scope.whereText(), r.Rows[0].Window))
+	if len(r.Rows) == 0 {
+		// Nothing to measure: the machine formats say why in the note
+		// column, as for a group with too little data; the table format
+		// prints Empty.
+		window := r.Window
+		if window <= 0 {
+			window = growth.DefaultWindow
+		}
+		vals := make([]Value, len(by), len(t.Columns))
+		for range growthFields {
+			vals = append(vals, Null())
+		}
+		note := fmt.Sprintf("no %s in the %d-day window (complete days in %s): too little data for a growth rate; a trend needs usage on at least %d days",
+			r.Metric, window, r.Location, growth.MinTrendDays)
+		t.Rows = append(t.Rows, append(vals, Null(), Null(), Int(window), Int(0), Int(window), Floats(nil), Text(note),
+			Dates(nil), Floats(nil)))
+		t.View = &Table{Empty: t.Empty}
+		return t
 	}
+	last := r.Rows[0].Days[len(r.Rows[0].Days)-1]
+	t.Notes = append(t.Notes, fmt.Sprintf("%s per day in %s up to %s%s; CMGR = compound monthly growth of the %d-day trend",
+		r.Metric, r.Location, last.Format(time.DateOnly), r.Scope.whereText(), r.Rows[0].Window))
 	return t
 }
 

@@ -40,7 +40,7 @@ func WriteJSON(w io.Writer, t *Table) error {
 			obj, _, nested := strings.Cut(c.jsonKey(), ".")
 			if !nested {
 				key(obj)
-				writeJSONValue(&b, row[cols[j]], c)
+				writeJSONValue(&b, row[cols[j]])
 				j++
 				continue
 			}
@@ -66,7 +66,7 @@ func WriteJSON(w io.Writer, t *Table) error {
 					}
 					writeJSONString(&b, member)
 					b.WriteString(":")
-					writeJSONValue(&b, row[cols[k]], m)
+					writeJSONValue(&b, row[cols[k]])
 				}
 				b.WriteString("}")
 			}
@@ -88,8 +88,8 @@ func writeJSONString(b *strings.Builder, s string) {
 	b.Write(q)
 }
 
-// writeJSONValue writes v, a value of column c.
-func writeJSONValue(b *strings.Builder, v Value, c *Column) {
+// writeJSONValue writes v.
+func writeJSONValue(b *strings.Builder, v Value) {
 	if v.IsNull() {
 		b.WriteString("null")
 		return
@@ -104,11 +104,7 @@ func writeJSONValue(b *strings.Builder, v Value, c *Column) {
 	case KindFloat:
 		writeJSONFloat(b, v.f)
 	case KindMoney:
-		if c.JSONNumber {
-			b.WriteString(v.p.String())
-		} else {
-			b.WriteString(`"` + v.p.String() + `"`)
-		}
+		b.WriteString(`"` + v.p.String() + `"`)
 	case KindTime:
 		b.WriteString(`"` + v.t.Format(time.RFC3339) + `"`)
 	case KindDate:

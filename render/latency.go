@@ -12,6 +12,9 @@ type LatencyReport struct {
 	// Total, when set, is the TOTAL lines of the table format (when there
 	// are several groups).
 	Total *analytics.UsageRow
+	// Per names the step of a latency series ("hour"), for the title;
+	// "" for the whole range.
+	Per string
 }
 
 // latencyStats are the statistics of Latency, in column order.
@@ -33,8 +36,12 @@ var latencyStats = []struct{ stat, name, head string }{
 // call reported the duration.
 func Latency(r LatencyReport) *Table {
 	by := r.Scope.By
+	per := ""
+	if r.Per != "" {
+		per = " per " + r.Per
+	}
 	t := &Table{
-		Title: "latency and time to first token in " + r.Scope.rangeText() + r.Scope.byText() + r.Scope.whereText(),
+		Title: "latency and time to first token" + per + " in " + r.Scope.rangeText() + r.Scope.byText() + r.Scope.whereText(),
 		Empty: "no usage in " + r.Scope.rangeText() + r.Scope.whereText(),
 		Notes: []string{"count: calls that reported the duration; mean exact; min, max and the percentiles from the merged histograms (within 1%)"},
 	}

@@ -6,11 +6,12 @@
 // through it, so a field has one name and one encoding everywhere.
 //
 // Money stays exact in every machine format (decimal text in JSON and CSV,
-// decimal128(38,12) in Arrow); an unknown value is null (JSON null, an
-// empty CSV cell, an Arrow null, "-" in tables). CSV cells are defused
-// against formula injection. Tables are aligned, numbers right-aligned
-// with thousands separators, units in the headers, and lists of values
-// drawn as sparklines.
+// decimal128(38,12) in Arrow), and estimates of USD (forecasts) are
+// written the same way, rounded to 10⁻¹² USD (OptUSD); an unknown value
+// is null (JSON null, an empty CSV cell, an Arrow null, "-" in tables).
+// CSV cells are defused against formula injection. Tables are aligned,
+// numbers right-aligned with thousands separators, units in the headers,
+// and lists of values drawn as sparklines.
 //
 // A Table is a plain value: build it, then hand it to any number of
 // writers, from any goroutine, as long as nobody modifies it meanwhile.
@@ -19,6 +20,8 @@ package render
 import (
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,10 +97,6 @@ type Column struct {
 	// of one object are consecutive columns, and the object is left out
 	// of a row when each of its members there is null or zero.
 	JSON string
-	// JSONNumber writes a Money value in JSON as a bare number (its exact
-	// digits) instead of a string. Money is a string by default because
-	// most JSON readers turn numbers into binary floats.
-	JSONNumber bool
 	// Head is the table format's header; "" is Name upper-cased with
 	// spaces for underscores.
 	Head string
@@ -155,7 +154,7 @@ const (
 	KindUint                   // JSON number; CSV digits; Arrow uint64
 	KindInt                    // JSON number; CSV digits; Arrow int64
 	KindFloat                  // JSON number (null for NaN or ±Inf); CSV shortest decimal; Arrow float64
-	KindMoney                  // pricing.Pico: JSON string "1.500000000000" (see JSONNumber); CSV the same digits; Arrow decimal128(38, 12)
+	KindMoney                  // pricing.Pico: JSON string "1.500000000000" (most JSON readers would turn a number into a binary float); CSV the same digits; Arrow decimal128(38, 12)
 	KindTime                   // JSON and CSV RFC 3339 in UTC; Arrow timestamp[s, UTC]
 	KindDate                   // a calendar day: JSON and CSV 2006-01-02; Arrow date32
 	KindFloats                 // a list: JSON array; Arrow list<float64>; not in CSV; a sparkline in tables
@@ -233,6 +232,21 @@ func OptFloat(f *float64) Value {
 
 // Money is an exact amount of USD.
 func Money(p pricing.Pico) Value { return Value{kind: KindMoney, p: p} }
+
+// OptUSD is an estimate of *f USD (a forecast, a sum of float daily
+// values) as Money rounded to 10⁻¹² USD, so that every amount of USD in a
+// report is written the same way (a decimal string in JSON, decimal128 in
+// Arrow); null when f is nil, not finite or beyond Money's range.
+func OptUSD(f *float64) Value {
+	if f == nil || math.IsNaN(*f) || math.IsInf(*f, 0) {
+		return Null()
+	}
+	p, err := pricing.ParsePico(strconv.FormatFloat(*f, 'f', pricing.PicoDigits, 64))
+	if err != nil { // beyond ±10^26 USD
+		return Null()
+	}
+	return Money(p)
+}
 
 // Time is an instant, written in UTC to the second.
 func Time(t time.Time) Value { return Value{kind: KindTime, t: t.UTC()} }

@@ -177,14 +177,14 @@ func TestWriteJSON(t *testing.T) {
 	if got := b.String(); got != want {
 		t.Errorf("json:\n%s\nwant:\n%s", got, want)
 	}
-	num := &Table{Columns: []Column{{Name: "to_date", Kind: KindMoney, JSONNumber: true}, {Name: "f", Kind: KindFloat, Nullable: true},
+	num := &Table{Columns: []Column{{Name: "to_date", Kind: KindMoney}, {Name: "f", Kind: KindFloat, Nullable: true},
 		{Name: "s", Kind: KindText}},
 		Rows: [][]Value{{Money(pricing.MustParsePico("-0.5")), Float(math.NaN()), Text("<a&b>\"\n")}, {Money(pricing.Pico{}), Float(1e-7), Text("")}}}
 	b.Reset()
 	if err := WriteJSON(&b, num); err != nil {
 		t.Fatal(err)
 	}
-	want = "[\n  {\"to_date\": -0.500000000000, \"f\": null, \"s\": \"\\u003ca\\u0026b\\u003e\\\"\\n\"},\n  {\"to_date\": 0.000000000000, \"f\": 1e-7, \"s\": \"\"}\n]\n"
+	want = "[\n  {\"to_date\": \"-0.500000000000\", \"f\": null, \"s\": \"\\u003ca\\u0026b\\u003e\\\"\\n\"},\n  {\"to_date\": \"0.000000000000\", \"f\": 1e-7, \"s\": \"\"}\n]\n"
 	if b.String() != want {
 		t.Errorf("json:\n%s\nwant:\n%s", b.String(), want)
 	}

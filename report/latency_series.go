@@ -34,6 +34,23 @@ func LatencySteps(p Params, from, to time.Time, step time.Duration) ([]time.Time
 	return out, nil
 }
 
+// ParseLatencyStep reads the step of a latency series (1m, 1h or 1d), when
+// step is given, and the starts of the steps of u's range (LatencySteps):
+// step 0 and no steps without it, for the latency report of the whole
+// range. Errors are *ParamError values naming step.
+func ParseLatencyStep(p Params, u Usage) (step time.Duration, steps []time.Time, err error) {
+	if !p.IsSet("step") {
+		return 0, nil, nil
+	}
+	if step, err = analytics.ParseStep(p.Value("step")); err != nil {
+		return 0, nil, paramErr("step", "invalid %s: %v", p.Name("step"), err)
+	}
+	if steps, err = LatencySteps(p, u.From, u.To, step); err != nil {
+		return 0, nil, err
+	}
+	return step, steps, nil
+}
+
 // LatencySeriesTable is the latency report of u for each step of steps
 // (step long), one row per step, group and measure, with the step's start
 // in a leading ts column. Each step's percentiles come from that step's
@@ -43,6 +60,20 @@ func LatencySeriesTable(ctx context.Context, q *analytics.Querier, u Usage, step
 		return latencyStepsTable(ctx, q, u, steps, step)
 	}
 	return latencyPerStepTable(ctx, q, u, steps, step)
+}
+
+// latencySeriesShell is a latency series' table without rows: a ts column
+// (the step's start) before the latency report's, and for the table format
+// its title, with the step and the range of whole steps, and notes.
+func latencySeriesShell(u Usage, steps []time.Time, step time.Duration) *render.Table {
+	scope := u.Scope()
+	if len(steps) > 0 {
+		scope.From, scope.To = steps[0], steps[len(steps)-1].Add(step)
+	}
+	per := map[time.Duration]string{time.Minute: "minute", time.Hour: "hour", 24 * time.Hour: "day"}[step]
+	t := render.Latency(render.LatencyReport{Scope: scope, Per: per})
+	t.Columns = append([]render.Column{{Name: "ts", Kind: render.KindTime}}, t.Columns...)
+	return t
 }
 
 // latencyPerStepTable is LatencySeriesTable with one usage query per step
@@ -65,8 +96,7 @@ func latencyPerStepTable(ctx context.Context, q *analytics.Querier, u Usage, ste
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	out := &render.Table{Title: "latency and time to first token per step", Empty: "no usage",
-		Columns: append([]render.Column{{Name: "ts", Kind: render.KindTime}}, render.Latency(render.LatencyReport{Scope: u.Scope()}).Columns...)}
+	out := latencySeriesShell(u, steps, step)
 	for i, t := range tables {
 		for _, row := range t.Rows {
 			out.Rows = append(out.Rows, append([]render.Value{render.Time(steps[i])}, row...))
@@ -80,8 +110,7 @@ func latencyPerStepTable(ctx context.Context, q *analytics.Querier, u Usage, ste
 // group) instead of one per step. Within a step the rows are in Usage's
 // order: cost descending, then the group.
 func latencyStepsTable(ctx context.Context, q *analytics.Querier, u Usage, steps []time.Time, step time.Duration) (*render.Table, error) {
-	out := &render.Table{Title: "latency and time to first token per step", Empty: "no usage",
-		Columns: append([]render.Column{{Name: "ts", Kind: render.KindTime}}, render.Latency(render.LatencyReport{Scope: u.Scope()}).Columns...)}
+	out := latencySeriesShell(u, steps, step)
 	if len(steps) == 0 {
 		return out, nil
 	}

@@ -246,7 +246,7 @@ func GrowthTable(ctx context.Context, q *analytics.Querier, g Growth) (*render.T
 	if err != nil {
 		return nil, err
 	}
-	return render.Growth(render.GrowthReport{Scope: g.scope(), Metric: g.Metric, Location: g.Loc, Rows: rows}), nil
+	return render.Growth(render.GrowthReport{Scope: g.scope(), Metric: g.Metric, Location: g.Loc, Window: g.Window, Rows: rows}), nil
 }
 
 // Forecast is a forecast request.

@@ -294,15 +294,11 @@ func (s *Server) latency(ctx context.Context, tenant string, p urlParams) (*rend
 		return nil, err
 	}
 	u.Query.Where = u.Where
-	if p.IsSet("step") {
-		step, err := analytics.ParseStep(p.Value("step"))
-		if err != nil {
-			return nil, &report.ParamError{Param: "step", Msg: "invalid step: " + err.Error()}
-		}
-		steps, err := report.LatencySteps(p, u.From, u.To, step)
-		if err != nil {
-			return nil, err
-		}
+	step, steps, err := report.ParseLatencyStep(p, u)
+	if err != nil {
+		return nil, err
+	}
+	if step > 0 {
 		return report.LatencySeriesTable(ctx, s.q, u, steps, step)
 	}
 	return report.LatencyTable(ctx, s.q, u, false)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -236,13 +237,14 @@ func TestAPIAnswers(t *testing.T) {
 		math.Abs(got[0]["p99_ms"].(float64)-400) > 4 || got[1]["measure"] != "ttft" || got[1]["count"] != 0.0 {
 		t.Errorf("latency per step: %v", got)
 	}
-	// Growth and forecast answer with numbers; prices lists the unpriced model.
+	// Growth and forecast answer with numbers, and with money as exact
+	// decimal strings; prices lists the unpriced model.
 	got = rows(t, get(t, hs, "root", "/api/v1/growth?by=tenant&metric=requests&window=14", ""))
 	if len(got) != 4 || got[0]["wow_pct"] == nil {
 		t.Errorf("growth: %v", got)
 	}
 	got = rows(t, get(t, hs, "root", "/api/v1/forecast?budget=100", ""))
-	if len(got) != 1 || got[0]["forecast_p50"] == nil {
+	if len(got) != 1 || !regexp.MustCompile(`^[0-9]+\.[0-9]{12}$`).MatchString(fmt.Sprint(got[0]["forecast_p50"])) {
 		t.Errorf("forecast: %v", got)
 	}
 	got = rows(t, get(t, hs, "root", "/api/v1/prices?since=30d", ""))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -269,7 +270,43 @@ func runDemo(c *cli.Context) error {
 	if scenario == loadgen.Growth {
 		from = start.Add(-c.Duration("span") - time.Hour)
 	}
-	return demoReport(context.Background(), out, analytics.New(w, querierOptions(c)), from, time.Now().Add(time.Hour))
+	if err := demoReport(context.Background(), out, analytics.New(w, querierOptions(c)), from, time.Now().Add(time.Hour)); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nExplore further (while this ClickHouse runs):")
+	for _, l := range exploreCommands(os.Args[0], wopts.DSN) {
+		fmt.Fprintln(out, "  "+l)
+	}
+	return nil
+}
+
+// exploreCommands are the demo's closing suggestions: query commands that
+// work as printed, the program as it was invoked, against the database the
+// demo filled. A password in the DSN is left out (a command line is
+// visible to every user of the machine), with a hint to add it.
+func exploreCommands(prog, dsn string) []string {
+	hint := ""
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.User(u.User.Username())
+			dsn, hint = u.String(), "   # add --clickhouse-password-file FILE"
+		}
+	}
+	base := shellQuote(prog) + " --clickhouse " + shellQuote(dsn) + " query "
+	return []string{
+		base + "usage --since 2h --by tenant,model" + hint,
+		base + "growth --by model" + hint,
+		base + "forecast --by tenant --budget 1000" + hint,
+	}
+}
+
+// shellQuote is s as one word of a POSIX shell: as it is when it holds
+// only characters no shell treats specially, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func demoReport(ctx context.Context, out io.Writer, q *analytics.Querier, from, to time.Time) error {
@@ -324,12 +361,7 @@ func demoReport(ctx context.Context, out io.Writer, q *analytics.Querier, from, 
 	if err := demoTrends(ctx, out, q); err != nil {
 		return err
 	}
-	if err := demoAlerts(ctx, out, q, from, to); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "\nExplore further: costpipe --clickhouse ... query usage --since 2h --by tenant,model")
-	fmt.Fprintln(out, "                 costpipe --clickhouse ... query growth --by model; query forecast --by tenant --budget 1000")
-	return nil
+	return demoAlerts(ctx, out, q, from, to)
 }
 
 // demoTrends prints the growth of the five most expensive models and the

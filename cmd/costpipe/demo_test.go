@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -63,7 +64,33 @@ func TestDemoLiveAlerts(t *testing.T) {
 					t.Errorf("report lacks %q:\n%s", w, out)
 				}
 			}
+			// The report ends with commands to explore further that work
+			// as printed (the binary as invoked, the demo's database).
+			_, explore, _ := strings.Cut(out, "\nExplore further")
+			cmds := regexp.MustCompile(`(?m)^  (\S+ --clickhouse \S+ query .*)$`).FindAllStringSubmatch(explore, -1)
+			if len(cmds) != 3 {
+				t.Errorf("%d commands to explore further, want 3:\n%s", len(cmds), explore)
+			}
+			for _, c := range cmds {
+				r, err := exec.Command("sh", "-c", c[1]).CombinedOutput()
+				if err != nil || len(r) == 0 || strings.Contains(string(r), "costpipe:") {
+					t.Errorf("%s: %v\n%s", c[1], err, r)
+				}
+			}
 		})
+	}
+}
+
+// TestDemoExploreCommands: the demo's closing commands name the DSN
+// without its password, quoted for a shell when it needs it.
+func TestDemoExploreCommands(t *testing.T) {
+	got := exploreCommands("bin/costpipe", "clickhouse://app:s3cret@db.example:9440/costpipe_demo?secure=true&dial_timeout=5s")
+	want := "bin/costpipe --clickhouse 'clickhouse://app@db.example:9440/costpipe_demo?secure=true&dial_timeout=5s' query usage --since 2h --by tenant,model   # add --clickhouse-password-file FILE"
+	if len(got) != 3 || got[0] != want || strings.Contains(strings.Join(got, "\n"), "s3cret") {
+		t.Errorf("got\n%s\nwant first\n%s", strings.Join(got, "\n"), want)
+	}
+	if got := exploreCommands("/tmp/it's/costpipe", "clickhouse://127.0.0.1:19000/costpipe_demo")[1]; got != `'/tmp/it'\''s/costpipe' --clickhouse clickhouse://127.0.0.1:19000/costpipe_demo query growth --by model` {
+		t.Errorf("got %s", got)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"github.com/costpipe/costpipe/pipelines/sketch"
 	"math"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -311,5 +312,96 @@ func TestQueryReportsHelp(t *testing.T) {
 			!strings.Contains(r.stdout, "--clickhouse") || !strings.Contains(r.stdout, "--format FORMAT") {
 			t.Errorf("query %s --help: exit %d\n%s", c, r.code, r.stdout)
 		}
+	}
+}
+
+// TestQueryLatencyStep: --step gives what the API's latency?step= gives:
+// one row per step, group and measure, the step's start in ts, each
+// step's percentiles those of a query over that step alone. A bad step or
+// too many steps is a usage error worded as query series' and the API's,
+// found before connecting.
+func TestQueryLatencyStep(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--step", "5m"}, `invalid --step: unknown step "5m": want 1m, 1h or 1d`},
+		{[]string{"--since", "9d", "--step", "1h"}, "invalid --step: more than 200 steps of latency: use a larger step or a shorter range"},
+	} {
+		r := run(t, "", nil, append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/none", "query", "latency"}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+	dsn := queryDB(t)
+	base := []string{"--clickhouse", dsn, "query", "latency", "--by", "model"}
+	r := run(t, "", nil, append(base, "--from", "2026-01-15T09:00:00Z", "--to", "2026-01-15T12:00:00Z", "--step", "1h", "--format", "json")...)
+	if r.code != 0 {
+		t.Fatalf("--step 1h: exit %d: %s", r.code, r.stderr)
+	}
+	steps := decodeJSON(t, r.stdout)
+	whole := decodeJSON(t, run(t, "", nil, append(base, "--from", "2026-01-15T10:00:00Z", "--to", "2026-01-15T11:00:00Z", "--format", "json")...).stdout)
+	if len(steps) != 6 || len(whole) != 6 {
+		t.Fatalf("%d rows per step, %d for the hour of usage; want 6 (only 10:00 has usage):\n%s", len(steps), len(whole), r.stdout)
+	}
+	for i, s := range steps {
+		ts := s["ts"]
+		delete(s, "ts")
+		if ts != "2026-01-15T10:00:00Z" || !reflect.DeepEqual(s, whole[i]) {
+			t.Errorf("row %d: ts %v %v, want 2026-01-15T10:00:00Z %v", i, ts, s, whole[i])
+		}
+	}
+	r = run(t, "", nil, append(base, "--from", "2026-01-15T10:40:00Z", "--to", "2026-01-15T10:45:00Z", "--step", "1m", "--format", "csv")...)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 7 || lines[0] != "ts,model,measure,count,mean_ms,min_ms,max_ms,p50_ms,p90_ms,p95_ms,p99_ms,p999_ms" ||
+		!strings.Contains(r.stdout, "\n2026-01-15T10:42:00Z,gpt-4o,latency,3,1100,") || strings.Count(r.stdout, "\n2026-01-15T10:42:00Z,") != 6 {
+		t.Errorf("--step 1m, csv: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, append(base, "--from", "2026-01-15T09:00:00Z", "--to", "2026-01-15T12:00:00Z", "--step", "1h")...)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "latency and time to first token per hour in [2026-01-15T09:00:00Z, 2026-01-15T12:00:00Z) by model\n") ||
+		!strings.Contains(r.stdout, "2026-01-15 10:00  gpt-4o") {
+		t.Errorf("--step 1h, table: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestQueryTrendJSON: through the command, the USD amounts of a cost
+// forecast are exact decimal strings in JSON, as cost_usd is; growth on
+// fresh data (no complete day before --at) says so in a note in JSON and
+// CSV, as the table does in a line.
+func TestQueryTrendJSON(t *testing.T) {
+	dsn := queryDB(t)
+	r := run(t, "", nil, "--clickhouse", dsn, "query", "forecast", "--at", "2026-01-16T12:00:00Z", "--history", "7", "--by", "tenant", "--format", "json")
+	fc := decodeJSON(t, r.stdout)
+	if r.code != 0 || len(fc) != 2 {
+		t.Fatalf("forecast: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, o := range fc {
+		for _, k := range []string{"to_date", "forecast_p10", "forecast_p50", "forecast_p90"} {
+			if s, ok := o[k].(string); o[k] != nil && (!ok || !regexp.MustCompile(`^[0-9]+\.[0-9]{12}$`).MatchString(s)) {
+				t.Errorf("forecast %v: %s = %#v, want a decimal string", o["tenant"], k, o[k])
+			}
+		}
+		if _, ok := o["backtest_origins"].(json.Number); !ok {
+			t.Errorf("forecast %v: backtest_origins = %#v, want a number", o["tenant"], o["backtest_origins"])
+		}
+	}
+	if fc[0]["tenant"] != "o'hare" || fc[0]["to_date"] != "1.500000000000" || fc[1]["to_date"] != "0.000123456789" {
+		t.Errorf("forecast:\n%s", r.stdout)
+	}
+
+	fresh := []string{"--clickhouse", dsn, "query", "growth", "--at", "2026-01-15T12:00:00Z", "--by", "tenant"}
+	r = run(t, "", nil, fresh...)
+	if r.code != 0 || r.stdout != "no cost in the growth window\n" {
+		t.Errorf("growth on fresh data, table: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, append(fresh, "--format", "json")...)
+	g := append(decodeJSON(t, r.stdout), nil)
+	if note, _ := g[0]["note"].(string); r.code != 0 || len(g) != 2 || g[0]["tenant"] != nil || g[0]["last_7d"] != nil ||
+		!strings.HasPrefix(note, "no cost in the 28-day window") {
+		t.Errorf("growth on fresh data, json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, append(fresh, "--format", "csv")...)
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); r.code != 0 || len(lines) != 2 || !strings.Contains(lines[1], ",no cost in the 28-day window") {
+		t.Errorf("growth on fresh data, csv: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -41,7 +41,11 @@ func queryGrowthCommand() *cli.Command {
   halving_days                the same for a shrinking series
 
 Too little data (fewer than 7 days with usage in the window, or more than half
-of its days without) gives a note instead of a number.
+of its days without) gives a note instead of a number; no usage at all in the
+window (fresh data: no complete day yet) gives, in json, csv and arrow, one row
+without a group (null dimensions) whose note says so. With --metric cost,
+last_7d and prev_7d are USD as cost_usd is in query usage: an exact decimal
+string in JSON ("12.345000000000").
 
 Examples:
   costpipe query growth --by model
@@ -70,6 +74,10 @@ last week's value) and the band's coverage (share of backtest origins whose
 outcome fell inside the p10–p90 band; nominal 0.8) are part of the output.
 Today is forecast as a whole day. With --budget: exhaustion_p50/p90 (the date
 the spend crosses it on the median and on the high path) and p_overspend.
+With --metric cost (the default), to_date and the forecasts are USD as cost_usd
+is in query usage: an exact decimal string in JSON ("12.345000000000"; the
+forecasts rounded to 1e-12 USD), decimal128 in Arrow; mase, coverage and
+p_overspend are numbers.
 With --horizon 24h (1h to 168h): the next hours from the start of the current
 hour, fitted on up to 12 weeks of hourly history; the methods are the same hour
 last week, last week's mean hour and holt_winters with a daily and a weekly

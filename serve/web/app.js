@@ -98,7 +98,10 @@
   // One formatter each (toLocaleString builds one per call).
   const USD = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   const INT = new Intl.NumberFormat('en-US');
+  // fmtUSD formats an amount of USD: a number, or money as the API sends
+  // it, an exact decimal string; null (unknown) is a dash.
   function fmtUSD(v) {
+    if (v == null) return '–';
     const n = Number(v);
     if (!isFinite(n)) return '–';
     if (Math.abs(n) >= 1) return '$' + USD.format(n);
@@ -321,8 +324,12 @@
   }
 
   async function growthPanel(q) {
-    const rows = await api('growth', [['by', q.stack], ...q.where]);
+    const answer = await api('growth', [['by', q.stack], ...q.where]);
     $('#growth-by').textContent = 'by ' + q.stack + ', cost, complete UTC days';
+    // Without usage in the window the answer is one row without a group
+    // whose note says so; last_7d is money, a decimal string.
+    const rows = answer.filter((r) => r[q.stack] != null);
+    const none = answer.length && !rows.length ? answer[0].note : '';
     fillBody($('#growth-table'), rows.slice(0, MAX_ROWS).map((r) => {
       const wow = el('td', { class: 'num ' + (r.wow_pct > 0 ? 'up' : r.wow_pct < 0 ? 'down' : ''), 'data-value': String(r.wow_pct), text: fmtPct(r.wow_pct) });
       const dbl = r.doubling_days != null ? `${r.doubling_days.toFixed(1)} d` : r.halving_days != null ? `halves ${r.halving_days.toFixed(1)} d` : (r.note ? '–' : 'no trend');
@@ -332,7 +339,7 @@
         el('td', {}, sparkline(r.daily || [])));
     }), 'no usage in the growth window', 6);
     const more = rows.length > MAX_ROWS ? `${rows.length - MAX_ROWS} smaller groups not shown; ` : '';
-    status('p-growth', more + (rows.some((r) => r.note) ? 'hover a group for why a number is missing' : ''));
+    status('p-growth', none || more + (rows.some((r) => r.note) ? 'hover a group for why a number is missing' : ''));
   }
 
   async function forecastPanel(q) {
@@ -345,7 +352,11 @@
     const r = rows[0];
     if (!r) { box.append(el('p', { class: 'empty', text: 'no usage to forecast' })); status('p-forecast', ''); return; }
     const b = budget && Number(budget) > 0 ? Number(budget) : null;
-    const hi = Math.max(r.forecast_p90 || 0, r.to_date, b || 0) * 1.08 || 1;
+    // Money comes as exact decimal strings ("12.345000000000"): numbers
+    // for the drawing, the strings as they are for the legend's values.
+    const n = (v) => (v == null ? null : Number(v));
+    const [toDate, p10, p50, p90] = [n(r.to_date), n(r.forecast_p10), n(r.forecast_p50), n(r.forecast_p90)];
+    const hi = Math.max(p90 || 0, toDate, b || 0) * 1.08 || 1;
     const x = (v) => (100 * v / hi).toFixed(2) + '%';
     const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
     svg.setAttribute('class', 'fc');
@@ -355,9 +366,9 @@
       e.setAttribute('fill', fill); if (op) e.setAttribute('opacity', op);
       svg.append(e); return e;
     };
-    if (r.forecast_p10 != null) rect(r.forecast_p10, r.forecast_p90, 14, 28, css('--band')).setAttribute('data-band', 'p10-p90');
-    rect(0, r.to_date, 22, 12, css('--accent'));
-    if (r.forecast_p50 != null) rect(r.forecast_p50, r.forecast_p50 + hi / 400, 8, 40, css('--fg'));
+    if (p10 != null && p90 != null) rect(p10, p90, 14, 28, css('--band')).setAttribute('data-band', 'p10-p90');
+    rect(0, toDate, 22, 12, css('--accent'));
+    if (p50 != null) rect(p50, p50 + hi / 400, 8, 40, css('--fg'));
     if (b) rect(b, b + hi / 300, 2, 54, css('--bad')).setAttribute('data-budget', String(b));
     box.append(svg);
     const item = (label, v, key) => el('span', {}, label + ' ', el('b', { 'data-key': key, 'data-value': String(v), text: fmtUSD(v) }));
