@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strconv"
@@ -127,19 +128,23 @@ func pricesDiff(c *cli.Context) error {
 		}
 		fmt.Fprintf(out, "%s → %s at %s: %d added, %d removed, %d changed, %d unchanged (USD per 1M tokens)\n",
 			oldCat.Name(), newCat.Name(), at.Format(time.RFC3339), counts[0], counts[1], counts[2], counts[3])
+		if counts[4] > 0 {
+			fmt.Fprintf(out, "%d alike at %s price differently in another period (CHANGE \"other period\"): compare there with --at; costpipe reprice corrects the stored cost of a past one\n", counts[4], at.Format(time.DateOnly))
+		}
 		if err := out.Flush(); err != nil {
 			return err
 		}
 	}
-	if c.Bool("exit-code") && counts[0]+counts[1]+counts[2] > 0 {
+	if c.Bool("exit-code") && counts[0]+counts[1]+counts[2]+counts[4] > 0 {
 		return &exitError{code: 1}
 	}
 	return nil
 }
 
 // diffCatalogs compares the prices in effect at at. counts are added,
-// removed, changed and unchanged entries.
-func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [4]int) {
+// removed, changed and unchanged entries, and of those unchanged (or
+// absent from both) at at, the ones that differ in another period.
+func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [5]int) {
 	type side struct {
 		e *pricing.Entry
 		p *pricing.Price
@@ -165,7 +170,7 @@ func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [4]
 	}
 	slices.Sort(keys)
 	var rows []diffRow
-	var counts [4]int
+	var counts [5]int
 	name := func(e *pricing.Entry) string {
 		if e.Match != "" {
 			return "~" + e.Match
@@ -219,12 +224,59 @@ func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [4]
 			}
 			if changed {
 				counts[2]++
-			} else {
-				counts[3]++
+				continue
 			}
+			counts[3]++
+		}
+	}
+	// An entry that prices alike at at may still differ in another period
+	// (a past price corrected, a future one added): the very change that
+	// costpipe reprice rewrites stored costs for. Say where.
+	listed := len(rows)
+	for _, e := range newCat.Entries() {
+		k := entryKey(e)
+		oe := entryOf(oldCat, k)
+		if oe == nil || slices.ContainsFunc(rows[:listed], func(r diffRow) bool { return r.Provider == e.Provider && r.Model == name(e) }) {
+			continue
+		}
+		ne := e
+		if from, ok := firstDifference(oe, ne); ok {
+			counts[4]++
+			rows = append(rows, diffRow{Change: "other period", Provider: ne.Provider, Model: name(ne), Field: "from " + from.Format(time.RFC3339)})
 		}
 	}
 	return rows, counts
+}
+
+// entryOf is the entry of cat named by entryKey k, nil when none.
+func entryOf(cat *pricing.Catalog, k string) *pricing.Entry {
+	for _, e := range cat.Entries() {
+		if entryKey(e) == k {
+			return e
+		}
+	}
+	return nil
+}
+
+// firstDifference is the earliest time at which a and b (two catalogs'
+// entries for one model) price differently, or at which one has a price
+// and the other none.
+func firstDifference(a, b *pricing.Entry) (time.Time, bool) {
+	var froms []time.Time
+	for _, e := range []*pricing.Entry{a, b} {
+		for _, p := range e.Prices {
+			froms = append(froms, p.From)
+		}
+	}
+	slices.SortFunc(froms, time.Time.Compare)
+	for _, t := range froms {
+		pa, okA := a.PriceAt(t)
+		pb, okB := b.PriceAt(t)
+		if okA != okB || okA && !maps.Equal(flattenPrice(&pa), flattenPrice(&pb)) {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // compareRateField orders paths by service tier, then tier, then the

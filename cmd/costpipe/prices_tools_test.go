@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,19 @@ func TestPricesDiff(t *testing.T) {
 	}
 	if r := run(t, "", nil, "prices", "diff", old); r.code != 2 || !strings.Contains(r.stderr, "usage: costpipe prices diff OLD NEW") {
 		t.Errorf("one argument: exit %d, %s", r.code, r.stderr)
+	}
+	// A corrected past price, alike today: listed, and --exit-code sees it
+	// (it printed "0 changed, 1 unchanged" and exited 0).
+	h1, h2 := filepath.Join(dir, "h1.yaml"), filepath.Join(dir, "h2.yaml")
+	hist := "models:\n  - provider: p\n    model: m\n    prices:\n      - {from: 2026-01-01, input: \"%s\", output: \"2\"}\n      - {from: 2026-06-01, input: \"3\", output: \"4\"}\n"
+	os.WriteFile(h1, []byte(fmt.Sprintf(hist, "1")), 0o644)
+	os.WriteFile(h2, []byte(fmt.Sprintf(hist, "1.5")), 0o644)
+	r = run(t, "", nil, "prices", "diff", "--exit-code", "--at", "2026-07-01", h1, h2)
+	if r.code != 1 || !strings.Contains(r.stdout, "other period") || !strings.Contains(r.stdout, "from 2026-01-01T00:00:00Z") ||
+		!strings.Contains(r.stdout, "0 changed, 1 unchanged") || !strings.Contains(r.stdout, "1 alike at 2026-07-01 price differently in another period") {
+		t.Errorf("corrected past price: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := run(t, "", nil, "prices", "diff", "--exit-code", "--at", "2026-07-01", h1, h1); r.code != 0 || strings.Contains(r.stdout, "other period") {
+		t.Errorf("same history: exit %d\n%s", r.code, r.stdout)
 	}
 }
