@@ -49,7 +49,7 @@ up=false
 for _ in $(seq 1 150); do (exec 3<>/dev/tcp/127.0.0.1/$ch_port) 2>/dev/null && up=true && break; sleep 0.2; done
 $up || { cat "$state/clickhouse.out" >&2; echo "check-clickhouse-current: ClickHouse did not start on port $ch_port in 30 s" >&2; exit 1; }
 
-db=costpipe_compat_src
+db=costpipe_demo_compat_src # the demo runs only in costpipe_demo* databases
 export COSTPIPE_CLICKHOUSE="clickhouse://127.0.0.1:$ch_port/$db?log_queries=1"
 cp="$state/costpipe"
 log="$state/run.out"

@@ -172,3 +172,15 @@ func (f *cmdConnFlag) Apply(set *flag.FlagSet) error {
 	given.Value, given.EnvVars, given.FilePath = f.before.v, nil, ""
 	return given.Apply(set)
 }
+
+// connFlagGiven reports whether the connection flag name was given on the
+// command line, before or after the command name, or by its environment
+// variable (the command's own IsSet misses the first).
+func connFlagGiven(c *cli.Context, name string) bool {
+	for _, x := range c.Lineage() {
+		if x.IsSet(name) {
+			return true
+		}
+	}
+	return false
+}

@@ -45,7 +45,12 @@ arrive. With --scenario growth (the
 default) the events are spread over the last --span with traffic compounding
 --growth-factor times, so growth shows a doubling time; --scenario steady sends
 them at the current time.
-` + "`make demo`" + ` starts a ClickHouse for it; any reachable server works:
+` + "`make demo`" + ` starts a ClickHouse for it; any reachable server works. The demo lands
+synthetic traffic, alert state and landing marks for the events topic, which would
+mix with real usage (and make an aggregator skip real events as already landed), so
+it runs only in a database whose name starts with costpipe_demo: without
+--clickhouse (or COSTPIPE_CLICKHOUSE) it uses 127.0.0.1:9000/costpipe_demo, and any
+other database is refused:
   costpipe --clickhouse clickhouse://127.0.0.1:9000/costpipe_demo demo`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 30 * time.Second, Usage: "how long traffic runs"},
@@ -64,6 +69,12 @@ them at the current time.
 		Action: runDemo,
 	}
 }
+
+// demoDatabasePrefix starts the name of every database the demo writes.
+const demoDatabasePrefix = "costpipe_demo"
+
+// demoDSN is the demo's ClickHouse when --clickhouse is not given.
+const demoDSN = "clickhouse://127.0.0.1:9000/" + demoDatabasePrefix
 
 func runDemo(c *cli.Context) error {
 	ctx := c.Context
@@ -120,9 +131,12 @@ func runDemo(c *cli.Context) error {
 	defer b.Close()
 	fmt.Fprintf(out, "broker      embedded Kafka protocol on %s (%d partitions)\n", b.Addr(), bopts.Partitions)
 
-	// 2. ClickHouse.
+	// 2. ClickHouse: a database of the demo's own.
 	wopts := warehouse.DefaultOptions()
 	wopts.DSN = c.String("clickhouse")
+	if !connFlagGiven(c, "clickhouse") {
+		wopts.DSN = demoDSN
+	}
 	if err := clickhouseSecurity(c, &wopts); err != nil {
 		return err
 	}
@@ -133,10 +147,11 @@ func runDemo(c *cli.Context) error {
 		return fmt.Errorf("%w (make demo starts one; or pass --clickhouse)", err)
 	}
 	defer w.Close()
+	if !strings.HasPrefix(w.Database(), demoDatabasePrefix) {
+		return &exitError{code: 2, msg: fmt.Sprintf("the demo lands synthetic traffic, alert state and landing marks: refusing database %q, which may hold real usage; give it a database of its own whose name starts with %s, e.g. --clickhouse clickhouse://HOST:9000/costpipe_demo",
+			w.Database(), demoDatabasePrefix)}
+	}
 	if c.Bool("reset") {
-		if !strings.HasPrefix(w.Database(), "costpipe_demo") {
-			return &exitError{code: 2, msg: fmt.Sprintf("--reset drops the database: refusing for %q (only costpipe_demo*)", w.Database())}
-		}
 		if err := w.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+w.Database()); err != nil {
 			return fmt.Errorf("cannot reset database %s: %w", w.Database(), err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -27,7 +28,7 @@ func TestDemoLiveAlerts(t *testing.T) {
 		t.Run(tc.scenario, func(t *testing.T) {
 			// A database of its own: a budget threshold is notified once
 			// per period, whichever run crossed it first.
-			dsn := srv.DSN(srv.NewDatabase(t))
+			dsn := srv.DSN(demoDatabase(t, srv))
 			r := run(t, "", nil, "--clickhouse", dsn, "demo", "--scenario", tc.scenario, "--duration", "5s", "--rate", "1500",
 				"--flush-interval", "500ms", "--alerts-wait", "15s")
 			if r.code != 0 {
@@ -95,6 +96,42 @@ func TestDemoExploreCommands(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// demoDatabase names a database of the demo's own (costpipe_demo…), dropped
+// at the end of the test.
+func demoDatabase(t *testing.T, srv *chtest.Server) string {
+	t.Helper()
+	conn := srv.Conn(t, "default")
+	db := demoDatabasePrefix + "_" + strings.TrimPrefix(srv.NewDatabase(t), "test_")
+	t.Cleanup(func() { conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
+	return db
+}
+
+// TestDemoRefusesOtherDatabases: the demo's synthetic traffic, alert state
+// and landing marks never go into a database that may hold real usage.
+func TestDemoRefusesOtherDatabases(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	// The DSN given before the command name, after it, or by the
+	// environment: each is the user's choice, and each is refused.
+	for _, given := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"--clickhouse", srv.DSN(db), "demo", "--duration", "1s"}},
+		{nil, []string{"demo", "--clickhouse", srv.DSN(db), "--duration", "1s"}},
+		{[]string{"COSTPIPE_CLICKHOUSE=" + srv.DSN(db)}, []string{"demo", "--duration", "1s"}},
+	} {
+		r := run(t, "", given.env, given.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, `refusing database "`+db+`"`) || strings.Contains(r.stdout, "migrated") {
+			t.Errorf("demo in %s (%v %v): exit %d, want 2 before migrating\n%s%s", db, given.env, given.args, r.code, r.stdout, r.stderr)
+		}
+	}
+	var n uint64
+	if err := srv.Conn(t, "default").QueryRow(t.Context(), "SELECT count() FROM system.tables WHERE database = ?", db).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the refused database has %d tables (%v)", n, err)
+	}
+}
 
 // TestDemoResetChecksFlagsFirst: a demo that cannot run (a bad traffic or
 // aggregator flag) stops before --reset drops its database.
