@@ -115,7 +115,8 @@ func NewDeliverer(store *Store, opts DeliverOptions) (*Deliverer, error) {
 }
 
 // SetOutput sets where won notifications go (the dispatcher, created
-// with WithResults(d.Result)).
+// with WithResults(d.Result) and a clock reading DeliverOptions.Now: the
+// notifications' Deadline and RetryUntil are in that time).
 func (d *Deliverer) SetOutput(out Enqueuer) { d.out = out }
 
 // Replica is this process's replica id.

@@ -37,6 +37,7 @@ func Total(rows []UsageRow) UsageRow {
 			}
 			t.Reprice.CostUSD = t.Reprice.CostUSD.Add(r.Reprice.CostUSD)
 			t.Reprice.UnpricedRequests += r.Reprice.UnpricedRequests
+			t.Reprice.requests += r.Reprice.requests
 		}
 		lat, ttft = append(lat, &r.Latency), append(ttft, &r.TTFT)
 	}

@@ -182,7 +182,8 @@ func runAlerts(c *cli.Context) error {
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	disp, err := notify.NewDispatcher(receivers, notify.WithResults(del.Result), notify.WithRegisterer(reg), notify.WithLogger(log),
+	// The deliverer's clock: claims' deadlines and retry limits are in it.
+	disp, err := notify.NewDispatcher(receivers, notify.WithResults(del.Result), notify.WithRegisterer(reg), notify.WithLogger(log), notify.WithClock(notify.ClockFunc(now)),
 		notify.WithMaxAttempts(c.Int("max-attempts")), notify.WithQueueSize(c.Int("queue-size")),
 		notify.WithAttemptTimeout(c.Duration("attempt-timeout")), notify.WithBackoff(c.Duration("backoff-min"), c.Duration("backoff-max")))
 	if err != nil {
