@@ -124,6 +124,14 @@ func TestPricesCheckNamesFileLineAndField(t *testing.T) {
 	if !strings.Contains(r.stderr, "bad.yaml:6") || !strings.Contains(r.stderr, `"input"`) || !strings.Contains(r.stderr, `"2,50"`) {
 		t.Errorf("error does not name file:line, field and value:\n%s", r.stderr)
 	}
+	// A tier the rollups cannot split at: fine for pricing calls, refused
+	// by what-if and reprice, which check warns about at its line.
+	odd := filepath.Join(dir, "odd.yaml")
+	os.WriteFile(odd, []byte("models:\n  - provider: p\n    model: m\n    prices:\n      - from: 2024-01-01\n        input: \"1\"\n        output: \"2\"\n        tiers:\n          - {above: 100000, input: \"3\"}\n"), 0o644)
+	r = run(t, "", nil, "prices", "check", odd)
+	if r.code != 0 || !strings.Contains(r.stdout, "ok") || !strings.Contains(r.stderr, "warning: "+odd+":2: ") || !strings.Contains(r.stderr, "above 100000") {
+		t.Errorf("tier at 100000: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	r = run(t, "", nil, "prices", "list", "--format", "json")
 	if r.code != 0 || strings.Count(r.stdout, `"provider"`) < 2000 {
 		t.Errorf("prices list: exit %d, %d entries; want ≥ 2000", r.code, strings.Count(r.stdout, `"provider"`))

@@ -229,7 +229,11 @@ func pricesList(c *cli.Context) error {
 				slices.Sort(names)
 				sts = strings.Join(names, ",")
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Provider, name, r.From.Format("2006-01-02"),
+			from := r.From.UTC().Format(time.DateOnly) // a price from midnight UTC, as most are
+			if !r.From.UTC().Truncate(24 * time.Hour).Equal(r.From) {
+				from = r.From.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Provider, name, from,
 				r.Input, r.CachedInput, r.CacheWrite, r.CacheWrite1h, r.Output, r.Reasoning, r.GPUHour, r.Request, lc, sts)
 		}
 		if err := tw.Flush(); err != nil {
@@ -267,6 +271,10 @@ func pricesCheck(c *cli.Context) error {
 		prices += len(e.Prices)
 	}
 	fmt.Fprintf(c.App.Writer, "%s: ok: %d models, %d prices, %d tenant discounts\n", path, len(cat.Entries()), prices, len(cat.Tenants()))
+	// Valid for pricing each call, but not from the rollups' sums.
+	for _, p := range cat.SumsProblems() {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s: calls are priced right, but query usage --reprice and costpipe reprice refuse this catalog\n", p)
+	}
 	return nil
 }
 

@@ -64,8 +64,7 @@ func (c *Catalog) CostOfSums(k SumsKey, s Sums) (cost Pico, ok bool, err error) 
 	}
 	for _, t := range p.Tiers {
 		if !IsContextThreshold(t.Above) {
-			return Pico{}, false, fmt.Errorf("%s %q of provider %q has a long-context tier above %d input tokens, which the rollups do not keep apart (they split calls at %v): its cost cannot be computed from them exactly",
-				ent.kind(), ent.Name(), ent.Provider, t.Above, ContextThresholds)
+			return Pico{}, false, fmt.Errorf("%s: its cost cannot be computed from them exactly", c.tierProblem(ent, p, t))
 		}
 	}
 	b, _ := p.bands(NormalizeServiceTier(k.ServiceTier))
@@ -126,5 +125,30 @@ func (c *Catalog) PriceChanges(from, to time.Time) []time.Time {
 		}
 	}
 	slices.SortFunc(out, time.Time.Compare)
+	return out
+}
+
+// tierProblem says, at the entry's FILE:LINE, that tier t of price p is not
+// one the rollups keep apart.
+func (c *Catalog) tierProblem(ent *Entry, p *Price, t Tier) string {
+	return fmt.Sprintf("%s:%d: %s %q of provider %q has, from %s, a long-context tier above %d input tokens, which the rollups do not keep apart (they split calls at %v)",
+		c.name, ent.Line, ent.kind(), ent.Name(), ent.Provider, p.From.Format(time.RFC3339), t.Above, ContextThresholds)
+}
+
+// SumsProblems lists the prices whose cost cannot be computed from the
+// rollups' sums (CostOfSums refuses them: what-if pricing and costpipe
+// reprice), though every call is priced right when it is aggregated: a
+// long-context tier at a threshold the rollups do not split calls at.
+func (c *Catalog) SumsProblems() []string {
+	var out []string
+	for _, ent := range c.entries {
+		for i := range ent.Prices {
+			for _, t := range ent.Prices[i].Tiers {
+				if !IsContextThreshold(t.Above) {
+					out = append(out, c.tierProblem(ent, &ent.Prices[i], t))
+				}
+			}
+		}
+	}
 	return out
 }
