@@ -41,8 +41,10 @@ being a tenant name or * for all; clients send "Authorization: Bearer KEY". The
 file is read again on SIGHUP (a bad file keeps the old keys). Without --keys the
 gateway refuses to start, unless --insecure-no-auth accepts every request.
 
-SIGTERM or Ctrl-C stops accepting connections, finishes in-flight requests
-(up to --shutdown-timeout), flushes the producer and exits 0.
+SIGTERM or Ctrl-C makes /readyz answer 503 while requests are still served for
+--shutdown-delay (so load balancers stop sending first), then stops accepting
+connections, finishes in-flight requests, flushes the producer and exits 0, all
+within --shutdown-timeout of the signal.
 Exit status: 0 clean stop, 1 serving or draining failed, 2 usage error.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", EnvVars: []string{"COSTPIPE_INGEST_LISTEN"},
@@ -55,6 +57,8 @@ Exit status: 0 clean stop, 1 serving or draining failed, 2 usage error.`,
 				Usage: "largest request body, before and after gzip (`SIZE`: bytes, or with KiB, MiB, GiB, KB, MB, GB)"},
 			&cli.IntFlag{Name: "max-inflight", Value: def.MaxInFlight, EnvVars: []string{"COSTPIPE_INGEST_MAX_INFLIGHT"},
 				Usage: "requests processed at once; more are answered 429"},
+			&cli.IntFlag{Name: "max-receiving-per-key", Value: def.MaxReceivingPerKey, EnvVars: []string{"COSTPIPE_INGEST_MAX_RECEIVING_PER_KEY"},
+				Usage: "requests of one API key still receiving their body at once; more are answered 429 (0: no limit)"},
 			&cli.StringFlag{Name: "max-inflight-bytes", Value: formatSize(def.MaxInFlightBytes), EnvVars: []string{"COSTPIPE_INGEST_MAX_INFLIGHT_BYTES"},
 				Usage: "request bytes held at once over all requests (`SIZE`); more are answered 429"},
 			&cli.DurationFlag{Name: "produce-timeout", Value: def.ProduceTimeout, EnvVars: []string{"COSTPIPE_INGEST_PRODUCE_TIMEOUT"},
@@ -66,7 +70,9 @@ Exit status: 0 clean stop, 1 serving or draining failed, 2 usage error.`,
 			&cli.StringFlag{Name: "otlp-skip-operations", Value: strings.Join(def.OTLPSkipOperations, ","), EnvVars: []string{"COSTPIPE_INGEST_OTLP_SKIP_OPERATIONS"},
 				Usage: "gen_ai.operation.name values whose spans aggregate other calls and are ignored (`LIST`, comma-separated; \"\" for none)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: def.ShutdownTimeout, EnvVars: []string{"COSTPIPE_INGEST_SHUTDOWN_TIMEOUT"},
-				Usage: "how long SIGTERM waits for in-flight requests"},
+				Usage: "from SIGTERM to exit at most: the --shutdown-delay, then the drain of in-flight requests"},
+			&cli.DurationFlag{Name: "shutdown-delay", Value: def.ShutdownDelay, EnvVars: []string{"COSTPIPE_INGEST_SHUTDOWN_DELAY"},
+				Usage: "after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (0: at once); part of --shutdown-timeout"},
 			// The aggregator's flags, names and variables: a deployment that
 			// sets the variable sets both.
 			&cli.DurationFlag{Name: "max-event-age", Value: def.MaxEventAge, EnvVars: []string{"COSTPIPE_MAX_EVENT_AGE"},
@@ -95,9 +101,11 @@ func runIngest(c *cli.Context) error {
 	}
 	opts.InsecureNoAuth = c.Bool("insecure-no-auth")
 	opts.MaxInFlight = c.Int("max-inflight")
+	opts.MaxReceivingPerKey = c.Int("max-receiving-per-key")
 	opts.ProduceTimeout = c.Duration("produce-timeout")
 	opts.ProducerLinger = c.Duration("linger")
 	opts.ShutdownTimeout = c.Duration("shutdown-timeout")
+	opts.ShutdownDelay = c.Duration("shutdown-delay")
 	opts.OTLPTenantAttribute = c.String("otlp-tenant-attribute")
 	opts.OTLPSkipOperations = splitList(c.String("otlp-skip-operations"))
 	opts.MaxEventAge = c.Duration("max-event-age")

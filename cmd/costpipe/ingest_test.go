@@ -38,6 +38,7 @@ func TestIngestRefusesBadSetups(t *testing.T) {
 		{"keys and no auth", []string{"ingest", "--keys", good, "--insecure-no-auth"}, "choose one"},
 		{"bad size", []string{"ingest", "--keys", good, "--max-body", "5 parsecs"}, `invalid --max-body: cannot parse size "5 parsecs"`},
 		{"bad listen", []string{"ingest", "--keys", good, "--listen", "nowhere"}, `cannot listen on --listen "nowhere"`},
+		{"delay beyond timeout", []string{"ingest", "--keys", good, "--shutdown-delay", "50s"}, "cannot use shutdown delay 50s: must be from 0 to below the shutdown timeout 50s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, "", nil, tc.args...)
@@ -57,7 +58,7 @@ func TestIngestServesReloadsKeysAndDrainsOnSIGTERM(t *testing.T) {
 	os.WriteFile(keys, []byte("key-1 acme\n"), 0o600)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, "ingest", "--listen", "127.0.0.1:0", "--max-body", "64KiB")
+	cmd := exec.CommandContext(ctx, binPath, "ingest", "--listen", "127.0.0.1:0", "--max-body", "64KiB", "--shutdown-delay", "2s")
 	// COSTPIPE_MAX_EVENT_AGE is the aggregator's variable: ingest reads it too.
 	cmd.Env = append(os.Environ(), "COSTPIPE_BROKERS="+b.Addr(), "COSTPIPE_INGEST_KEYS="+keys, "COSTPIPE_MAX_EVENT_AGE=1h")
 	stdout, _ := cmd.StdoutPipe()
@@ -125,7 +126,36 @@ func TestIngestServesReloadsKeysAndDrainsOnSIGTERM(t *testing.T) {
 		t.Errorf("old key after reload: %d, want 401", code)
 	}
 
+	// SIGTERM: /readyz answers 503 at once, while requests, on new
+	// connections too, are still served for --shutdown-delay.
+	signalled := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	for {
+		resp, err := fresh.Get(url + "/readyz")
+		if err != nil {
+			t.Fatalf("readyz after SIGTERM: %v; want 503 during --shutdown-delay", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Since(signalled) > time.Second {
+			t.Fatalf("readyz still %d a second after SIGTERM, want 503", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/events", strings.NewReader(ev("cli-4")))
+	req.Header.Set("Authorization", "Bearer key-2")
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := fresh.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Errorf("POST on a new connection during --shutdown-delay: %v %v; want 202", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if d := time.Since(signalled); d > 1500*time.Millisecond {
+		t.Errorf("the checks during the 2s delay took %s", d)
+	}
 	rest, _ := io.ReadAll(stdout)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v; stderr %s", err, stderr.String())
@@ -146,11 +176,11 @@ func TestIngestServesReloadsKeysAndDrainsOnSIGTERM(t *testing.T) {
 	var got []string
 	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer pcancel()
-	for len(got) < 2 && pctx.Err() == nil {
+	for len(got) < 3 && pctx.Err() == nil {
 		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
 	}
-	if len(got) != 2 || !strings.Contains(strings.Join(got, " "), `"cli-1"`) || !strings.Contains(strings.Join(got, " "), `"cli-2"`) {
-		t.Errorf("topic holds %q, want cli-1 and cli-2", got)
+	if all := strings.Join(got, " "); len(got) != 3 || !strings.Contains(all, `"cli-1"`) || !strings.Contains(all, `"cli-2"`) || !strings.Contains(all, `"cli-4"`) {
+		t.Errorf("topic holds %q, want cli-1, cli-2 and cli-4", got)
 	}
 }
 

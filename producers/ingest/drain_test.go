@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 // Content-Length, while reading a chunked body, or after decompressing.
 func TestTooLargeWholeBodySentFirst(t *testing.T) {
 	const limit = 512 << 10
-	addr := startSmallBufferGateway(t, limit)
+	addr, _ := startSmallBufferGateway(t, func(o *Options) { o.MaxBodyBytes = limit })
 
 	// Over the limit by more than the socket buffers hold.
 	plain := bytes.Repeat([]byte(" "), limit*7/4)
@@ -84,14 +85,17 @@ func TestTooLargeWholeBodySentFirst(t *testing.T) {
 // startSmallBufferGateway serves a gateway whose connections have small
 // receive buffers, so a body the gateway does not read fills the socket
 // buffers and the client's write waits on the gateway, as over a real
-// network; it returns the address.
-func startSmallBufferGateway(t *testing.T, maxBody int64) string {
+// network; edit changes the options. It returns the address and the server.
+func startSmallBufferGateway(t *testing.T, edit func(*Options)) (string, *Server) {
 	t.Helper()
 	b := kafkatest.Start(t, 1)
 	opts := DefaultOptions()
 	opts.Brokers = []string{b.Addr()}
 	opts.Keys = testKeys(t)
-	opts.MaxBodyBytes = maxBody
+	opts.ShutdownDelay = 0
+	if edit != nil {
+		edit(&opts)
+	}
 	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +112,7 @@ func startSmallBufferGateway(t *testing.T, maxBody int64) string {
 		<-served
 		srv.Close()
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), srv
 }
 
 type smallBufListener struct{ net.Listener }
@@ -116,7 +120,9 @@ type smallBufListener struct{ net.Listener }
 func (l smallBufListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetReadBuffer(16 << 10)
+		// Not below 64 KiB, loopback's segment size: a smaller window
+		// opens only by the sender's zero-window probes, seconds apart.
+		tc.SetReadBuffer(64 << 10)
 	}
 	return c, err
 }
@@ -125,7 +131,7 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 // sent its body, so the 413 comes at once and the connection closes without
 // waiting for a body.
 func TestTooLargeExpectContinue(t *testing.T) {
-	addr := startSmallBufferGateway(t, 64<<10)
+	addr, _ := startSmallBufferGateway(t, func(o *Options) { o.MaxBodyBytes = 64 << 10 })
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -148,5 +154,100 @@ func TestTooLargeExpectContinue(t *testing.T) {
 	}
 	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("after the 413: read %d bytes, %v; want the connection closed", n, err)
+	}
+}
+
+// TestRefusedWholeBodySentFirst: every refusal made before the body is
+// read (401, 415, 429 for requests in flight and for bytes), on both
+// endpoints, reaches a client that writes its whole body before reading
+// (Python's urllib, many SDKs) as an answer, not as a connection reset.
+func TestRefusedWholeBodySentFirst(t *testing.T) {
+	const limit = 1 << 20
+	addr, srv := startSmallBufferGateway(t, func(o *Options) {
+		o.MaxBodyBytes, o.MaxInFlightBytes, o.MaxInFlight = limit, limit*3/2, 2
+	})
+	// More than the socket buffers and the 256 KiB Go's server discards
+	// itself after the handler.
+	body := bytes.Repeat([]byte(" "), limit)
+	send := func(t *testing.T, path, headers string) *http.Response {
+		t.Helper()
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.(*net.TCPConn).SetWriteBuffer(16 << 10)
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		req := "POST " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n" + headers +
+			"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+		if _, err := conn.Write(append([]byte(req), body...)); err != nil {
+			t.Fatalf("writing the request: %v", err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("reading the response: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp
+	}
+	type refusal struct {
+		name, headers string
+		code          int
+	}
+	check := func(t *testing.T, cases []refusal) {
+		for _, path := range []string{"/v1/events", "/v1/traces"} {
+			for _, tc := range cases {
+				t.Run(path+"/"+tc.name, func(t *testing.T) {
+					ct := "Content-Type: application/json\r\n"
+					if path == "/v1/traces" {
+						ct = "Content-Type: application/x-protobuf\r\n"
+					}
+					headers := strings.ReplaceAll(tc.headers, "CT\r\n", ct)
+					resp := send(t, path, headers)
+					if resp.StatusCode != tc.code {
+						t.Fatalf("status %d, want %d", resp.StatusCode, tc.code)
+					}
+					if tc.code == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+						t.Errorf("429 without Retry-After")
+					}
+				})
+			}
+		}
+	}
+	check(t, []refusal{
+		{"no key", "CT\r\n", http.StatusUnauthorized},
+		{"unknown key", "Authorization: Bearer nope\r\nCT\r\n", http.StatusUnauthorized},
+		{"content type", "Authorization: Bearer key-acme\r\nContent-Type: text/plain\r\n", http.StatusUnsupportedMediaType},
+		{"content encoding", "Authorization: Bearer key-acme\r\nCT\r\nContent-Encoding: br\r\n", http.StatusUnsupportedMediaType},
+	})
+	// One request holding most of the bytes: the next is refused for bytes.
+	holdSlot(t, addr, srv, limit)
+	check(t, []refusal{{"bytes in flight", "Authorization: Bearer key-acme\r\nCT\r\n", http.StatusTooManyRequests}})
+	// Both slots held: refused for requests.
+	holdSlot(t, addr, srv, 100)
+	check(t, []refusal{{"requests in flight", "Authorization: Bearer key-acme\r\nCT\r\n", http.StatusTooManyRequests}})
+}
+
+// holdSlot starts a POST /v1/events of contentLength bytes that sends only
+// its first byte, and returns once the gateway holds it in flight; the
+// connection closes when the test ends.
+func holdSlot(t *testing.T, addr string, srv *Server, contentLength int) {
+	t.Helper()
+	before := srv.inflight.Load()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	req := "POST /v1/events HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer key-globex\r\n" +
+		"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(contentLength) + "\r\n\r\n["
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); srv.inflight.Load() == before; {
+		if time.Now().After(deadline) {
+			t.Fatal("the held request never got in flight")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

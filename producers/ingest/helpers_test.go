@@ -56,6 +56,7 @@ func startGateway(t testing.TB, edit func(*Options)) *gateway {
 	// The tests' events are from fixed dates; TestEventTimeBounds checks
 	// the bounds with a clock of its own.
 	opts.MaxEventAge = 20 * 365 * 24 * time.Hour
+	opts.ShutdownDelay = 0 // TestShutdownDelayKeepsServing sets one
 	if edit != nil {
 		edit(&opts)
 	}

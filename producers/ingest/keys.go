@@ -119,6 +119,16 @@ func (k *Keys) Len() int { return len(k.byHash) }
 // Tenant returns the tenant key is bound to (AnyTenant for every tenant),
 // and false for an unknown key.
 func (k *Keys) Tenant(key string) (string, bool) {
-	t, ok := k.byHash[sha256.Sum256([]byte(key))]
+	t, _, ok := k.lookup(key)
 	return t, ok
+}
+
+// keyHash is the SHA-256 of an API key, which names it in the gateway.
+type keyHash = [sha256.Size]byte
+
+// lookup is Tenant, with the key's hash.
+func (k *Keys) lookup(key string) (string, keyHash, bool) {
+	h := sha256.Sum256([]byte(key))
+	t, ok := k.byHash[h]
+	return t, h, ok
 }

@@ -104,6 +104,9 @@ func TestOptionsValidate(t *testing.T) {
 		{"produce timeout", func(o *Options) { o.ProduceTimeout = 10 * 1e6 }, "produce timeout 10ms"},
 		{"linger", func(o *Options) { o.ProducerLinger = -1 }, "producer linger"},
 		{"retry after", func(o *Options) { o.RetryAfter = 0 }, "Retry-After"},
+		{"per key", func(o *Options) { o.MaxReceivingPerKey = -1 }, "-1 requests receiving per key"},
+		{"negative delay", func(o *Options) { o.ShutdownDelay = -1 }, "shutdown delay -1ns"},
+		{"delay at timeout", func(o *Options) { o.ShutdownDelay = o.ShutdownTimeout }, "below the shutdown timeout 50s"},
 	} {
 		o := base
 		tc.edit(&o)

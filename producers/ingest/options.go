@@ -42,21 +42,38 @@ type Options struct {
 	InsecureNoAuth bool
 
 	// MaxBodyBytes bounds a request body, both as sent and after gzip
-	// decompression; a larger one is answered 413, after which up to
-	// twice MaxBodyBytes more (at least 4 MiB) are read and discarded for at
-	// most 5 s, so a client that sends its whole body before reading sees the
-	// 413 rather than a connection reset. Default 5 MiB.
+	// decompression; a larger one is answered 413. After that answer, as
+	// after every refusal (401, 415, 429, …) before the body was read
+	// whole, up to twice MaxBodyBytes more (at least 4 MiB) are read and
+	// discarded for at most 5 s, so a client that sends its whole body
+	// before reading sees the answer rather than a connection reset.
+	// Default 5 MiB.
 	MaxBodyBytes int64
 
-	// MaxInFlight bounds the POST /v1/events requests being processed at
-	// once; one more is answered 429 at once. Default 64.
+	// MaxInFlight bounds the requests (POST /v1/events and /v1/traces)
+	// being processed at once; one more is answered 429 at once. Default 64.
 	MaxInFlight int
 
-	// MaxInFlightBytes bounds the decompressed request bodies held in
-	// memory at once, over all requests; a request that would exceed it is
-	// answered 429 at once. The Kafka producer buffers at most twice as
-	// many bytes of records (a request's records are about the size of its
-	// body), and fails a request at once when that buffer is full. Peak
+	// MaxReceivingPerKey bounds the requests of one API key still receiving
+	// their body at once (from admission until the body is read), so that
+	// slow connections of one key, which declare a large Content-Length and
+	// send nothing, cannot take every request slot nor, since a request
+	// reserves the bytes it declares, the whole byte budget until
+	// ReadTimeout: keep MaxReceivingPerKey × MaxBodyBytes well below
+	// MaxInFlightBytes. One more is answered 429. Requests whose body is in
+	// (decoding, waiting for Kafka) do not count. 0: no limit. Default 8
+	// (8 × 5 MiB of 64 MiB).
+	MaxReceivingPerKey int
+
+	// MaxInFlightBytes bounds the request data held in memory at once,
+	// over all requests: each request reserves its decompressed body, then
+	// what the body decodes to, before decoding it: for /v1/events the
+	// records (about 1.25 times the body, and ~200 bytes an event), for
+	// /v1/traces the decoded spans, priced by counting them and their
+	// attributes (otlp_cost.go), and the records. A request that does not
+	// fit now is answered 429 at once; one that could never fit, even
+	// alone, 413. The Kafka producer buffers at most twice as many bytes of
+	// records, and fails a request at once when that buffer is full. Peak
 	// memory for request data is therefore a small multiple of this value.
 	// Default 64 MiB.
 	MaxInFlightBytes int64
@@ -80,11 +97,20 @@ type Options struct {
 	// client cannot hold an in-flight slot forever. Default 30 s.
 	ReadTimeout time.Duration
 
-	// ShutdownTimeout bounds the drain of in-flight requests when Serve's
-	// context ends; requests still running then are cut off and Serve
-	// returns an error. Keep it above ReadTimeout + ProduceTimeout to never
-	// cut a request. Default 45 s.
+	// ShutdownTimeout bounds the shutdown when Serve's context ends, from
+	// then to Serve's return: the ShutdownDelay, then the drain of in-flight
+	// requests (requests still running at its end are cut off and Serve
+	// returns an error) and the producer's flush. Keep it above
+	// ShutdownDelay + ReadTimeout + ProduceTimeout + 1 s to never cut a
+	// request. Default 50 s.
 	ShutdownTimeout time.Duration
+
+	// ShutdownDelay is how long, once Serve's context ends, GET /readyz
+	// answers 503 while requests, on new connections too, are still
+	// served, so that load balancers stop sending before the listener
+	// closes; it counts in ShutdownTimeout, and must be below it. 0: close
+	// the listener at once. Default 5 s.
+	ShutdownDelay time.Duration
 
 	// OTLPTenantAttribute names the resource attribute that gives the
 	// tenant of OTLP spans (POST /v1/traces) sent with a key for every
@@ -136,25 +162,29 @@ func DefaultOTLPSkipOperations() []string {
 
 // DefaultOptions returns the default Options: brokers 127.0.0.1:9092, topic
 // costpipe.events, no keys (so Validate fails until Keys or InsecureNoAuth
-// is set), 5 MiB bodies, 64 requests and 64 MiB in flight, 10 s produce
-// timeout, no linger, Retry-After 1 s, 30 s read timeout, 45 s shutdown drain,
+// is set), 5 MiB bodies, 64 requests (8 of a key receiving their body) and
+// 64 MiB in flight,
+// 10 s produce timeout, no linger, Retry-After 1 s, 30 s read timeout, a
+// 50 s shutdown whose first 5 s still serve,
 // OTLP tenant attribute costpipe.tenant and the default skipped operations,
 // events from 7 days ago to 5 minutes ahead by time.Now (the aggregator's
 // defaults).
 func DefaultOptions() Options {
 	return Options{
-		Brokers:          []string{"127.0.0.1:9092"},
-		Topic:            schemas.DefaultTopic,
-		MaxBodyBytes:     5 << 20,
-		MaxInFlight:      64,
-		MaxInFlightBytes: 64 << 20,
-		ProduceTimeout:   10 * time.Second,
-		RetryAfter:       time.Second,
-		ReadTimeout:      30 * time.Second,
-		ShutdownTimeout:  45 * time.Second,
-		MaxEventAge:      DefaultMaxEventAge,
-		MaxFuture:        DefaultMaxFuture,
-		Now:              time.Now,
+		Brokers:            []string{"127.0.0.1:9092"},
+		Topic:              schemas.DefaultTopic,
+		MaxBodyBytes:       5 << 20,
+		MaxInFlight:        64,
+		MaxReceivingPerKey: 8,
+		MaxInFlightBytes:   64 << 20,
+		ProduceTimeout:     10 * time.Second,
+		RetryAfter:         time.Second,
+		ReadTimeout:        30 * time.Second,
+		ShutdownTimeout:    50 * time.Second,
+		ShutdownDelay:      5 * time.Second,
+		MaxEventAge:        DefaultMaxEventAge,
+		MaxFuture:          DefaultMaxFuture,
+		Now:                time.Now,
 
 		OTLPTenantAttribute: DefaultOTLPTenantAttribute,
 		OTLPSkipOperations:  DefaultOTLPSkipOperations(),
@@ -186,6 +216,9 @@ func (o Options) Validate() error {
 	if o.MaxInFlight < 1 {
 		return fmt.Errorf("cannot use %d in-flight requests: must be at least 1", o.MaxInFlight)
 	}
+	if o.MaxReceivingPerKey < 0 {
+		return fmt.Errorf("cannot use %d requests receiving per key: must be 0 (no limit) or more", o.MaxReceivingPerKey)
+	}
 	if o.MaxInFlightBytes < o.MaxBodyBytes {
 		return fmt.Errorf("cannot use %d in-flight bytes: must be at least the body limit (%d)", o.MaxInFlightBytes, o.MaxBodyBytes)
 	}
@@ -203,6 +236,9 @@ func (o Options) Validate() error {
 	}
 	if o.ShutdownTimeout <= 0 {
 		return fmt.Errorf("cannot use shutdown timeout %s: must be positive", o.ShutdownTimeout)
+	}
+	if o.ShutdownDelay < 0 || o.ShutdownDelay >= o.ShutdownTimeout {
+		return fmt.Errorf("cannot use shutdown delay %s: must be from 0 to below the shutdown timeout %s, which it counts in", o.ShutdownDelay, o.ShutdownTimeout)
 	}
 	if o.MaxEventAge <= 0 {
 		return fmt.Errorf("cannot use max event age %s: must be positive", o.MaxEventAge)

@@ -180,64 +180,74 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	enc, encErr := parseOTLPContentType(r.Header.Get("Content-Type"))
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return s.otlpFail(w, enc, http.StatusMethodNotAllowed, "cannot "+r.Method+" /v1/traces: use POST")
+		return s.refuse(w, r, false, func() int {
+			return s.otlpFail(w, enc, http.StatusMethodNotAllowed, "cannot "+r.Method+" /v1/traces: use POST")
+		})
 	}
-	tenant, err := s.authenticate(r)
+	tenant, key, err := s.authenticate(r)
 	if err != nil {
+		ae := err.(*authError)
+		s.refused(r, ae.reason, http.StatusUnauthorized, "", ae.key, ae.msg)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="costpipe"`)
-		return s.otlpFail(w, enc, http.StatusUnauthorized, err.Error())
+		return s.refuse(w, r, false, func() int { return s.otlpFail(w, enc, http.StatusUnauthorized, ae.msg) })
+	}
+	var gzipped bool
+	if encErr == nil {
+		gzipped, encErr = parseEncoding(r.Header.Get("Content-Encoding"))
 	}
 	if encErr != nil {
-		return s.otlpFail(w, enc, http.StatusUnsupportedMediaType, encErr.Error())
-	}
-	gzipped, err := parseEncoding(r.Header.Get("Content-Encoding"))
-	if err != nil {
-		return s.otlpFail(w, enc, http.StatusUnsupportedMediaType, err.Error())
+		s.refused(r, reasonUnsupported, http.StatusUnsupportedMediaType, tenant, "", encErr.Error())
+		return s.refuse(w, r, false, func() int { return s.otlpFail(w, enc, http.StatusUnsupportedMediaType, encErr.Error()) })
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
-		drain := !strings.EqualFold(r.Header.Get("Expect"), "100-continue") && r.ContentLength <= s.drainMax()
-		return s.otlpTooLarge(w, r, enc, drain)
+		return s.otlpTooLarge(w, r, enc, tenant, false)
 	}
 
 	// Admission, as for /v1/events: answer at once rather than queue.
-	if s.inflight.Add(1) > int64(s.opts.MaxInFlight) {
-		s.inflight.Add(-1)
-		w.Header().Set("Retry-After", s.retryAfter)
-		return s.otlpFail(w, enc, http.StatusTooManyRequests,
-			fmt.Sprintf("cannot take the request now: %d requests in flight, retry later", s.opts.MaxInFlight))
+	unavailable := func(code int, msg string) int {
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", s.retryAfter)
+		}
+		return s.otlpFail(w, enc, code, msg)
 	}
-	defer s.inflight.Add(-1)
+	if reason := s.admit(key); reason != "" {
+		msg := s.admitError(reason)
+		s.refused(r, reason, http.StatusTooManyRequests, tenant, "", msg)
+		return s.refuse(w, r, false, func() int { return unavailable(http.StatusTooManyRequests, msg) })
+	}
+	defer s.leave()
 	var reserved int64
 	defer func() { s.budget.release(reserved) }()
 	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved)
+	s.received(key)
 	switch {
 	case errors.Is(err, errTooLarge):
 		s.budget.release(reserved)
 		reserved = 0
-		return s.otlpTooLarge(w, r, enc, true)
+		return s.otlpTooLarge(w, r, enc, tenant, true)
 	case errors.Is(err, errOverloaded):
-		w.Header().Set("Retry-After", s.retryAfter)
-		return s.otlpFail(w, enc, http.StatusTooManyRequests,
-			fmt.Sprintf("cannot take the request now: %d bytes of requests in flight, retry later", s.opts.MaxInFlightBytes))
+		msg := s.admitError(reasonMaxInFlightBytes)
+		s.refused(r, reasonMaxInFlightBytes, http.StatusTooManyRequests, tenant, "", msg)
+		// reserved is 0 when the body was refused before reading began.
+		return s.refuse(w, r, reserved > 0, func() int { return unavailable(http.StatusTooManyRequests, msg) })
 	case err != nil:
-		return s.otlpFail(w, enc, http.StatusBadRequest, err.Error())
+		s.refused(r, reasonBadBody, http.StatusBadRequest, tenant, "", err.Error())
+		return s.refuse(w, r, true, func() int { return s.otlpFail(w, enc, http.StatusBadRequest, err.Error()) })
 	}
 	s.otlp.requestBodySize.Observe(float64(len(body)))
 
-	// The decoded spans are held too: reserve them from the same budget,
-	// capped so that one request alone always fits.
-	decoded := min(int64(len(body))*decodedFactor(enc), s.budget.max-reserved)
-	if decoded > 0 {
-		if !s.budget.tryAcquire(decoded) {
-			w.Header().Set("Retry-After", s.retryAfter)
-			return s.otlpFail(w, enc, http.StatusTooManyRequests,
-				fmt.Sprintf("cannot take the request now: %d bytes of requests in flight, retry later", s.opts.MaxInFlightBytes))
-		}
-		reserved += decoded
+	// The decoded spans are held too, and the records made of them:
+	// reserve both from the same budget before decoding (otlp_cost.go),
+	// and refuse a body that could never fit.
+	cost := costOf(enc, body)
+	forBatch := min(int64(len(body)+len(body)/4+1024), maxPooledArena)
+	if code := s.reserveDecoded(r, tenant, cost.bytes+forBatch, cost.String(), &reserved, unavailable); code != 0 {
+		return code
 	}
 
 	td, err := decodeTraces(enc, body)
 	if err != nil {
+		s.refused(r, reasonBadBody, http.StatusBadRequest, tenant, "", err.Error())
 		return s.otlpFail(w, enc, http.StatusBadRequest, err.Error())
 	}
 
@@ -258,14 +268,16 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	var c traceCounts
 	s.mapTraces(m, td, tenant, b, &c)
 	s.otlp.mappers.Put(m)
+	s.trueUp(b, forBatch, &reserved)
 
 	s.otlp.noUsage.Add(float64(c.noUsage))
 	s.otlp.skipped.Add(float64(c.skipped))
 	s.otlp.rejected.Add(float64(c.rejected - c.forbidden))
 	s.otlp.forbidden.Add(float64(c.forbidden))
 	if c.forbidden > 0 {
-		return s.otlpFail(w, enc, http.StatusForbidden,
-			c.summary("cannot accept the request, no span was accepted: forbidden", c.forbidden, c.forbiddenReasons))
+		msg := c.summary("cannot accept the request, no span was accepted: forbidden", c.forbidden, c.forbiddenReasons)
+		s.refused(r, reasonForbiddenTenant, http.StatusForbidden, tenant, "", msg)
+		return s.otlpFail(w, enc, http.StatusForbidden, msg)
 	}
 	if n := len(b.spans); n > 0 {
 		err, settled := s.produce(r.Context(), b)
@@ -289,16 +301,6 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 		return otlpWrite(w, enc, http.StatusOK, out)
 	}
 	return otlpWrite(w, enc, http.StatusOK, partialSuccess(enc, int64(c.rejected), c.summary("rejected", c.rejected, c.reasons)))
-}
-
-// decodedFactor is how many bytes of decoded spans (pdata objects) a byte
-// of body in enc becomes, about: BenchmarkOTLPDecodeMap allocates ~2 KB per
-// span of ~500 protobuf bytes; the same span in JSON is ~2.5 times larger.
-func decodedFactor(enc otlpEncoding) int64 {
-	if enc == otlpJSON {
-		return 2
-	}
-	return 4
 }
 
 // mapTraces maps every span of td into b (accepted events) and c.
@@ -350,16 +352,11 @@ func (b *batch) appendEvent(ev *schemas.Event) {
 	b.spans = append(b.spans, span{k: k, v: v, end: len(b.arena)})
 }
 
-// otlpTooLarge answers 413 and closes the connection; with drain, it then
-// reads what is left of the body (drainBody).
-func (s *Server) otlpTooLarge(w http.ResponseWriter, r *http.Request, enc otlpEncoding, drain bool) int {
-	w.Header().Set("Connection", "close")
-	code := s.otlpFail(w, enc, http.StatusRequestEntityTooLarge,
-		fmt.Sprintf("cannot accept the request: the body exceeds %d bytes (after decompression too), export smaller batches", s.opts.MaxBodyBytes))
-	if drain {
-		s.drainBody(w, r)
-	}
-	return code
+// otlpTooLarge answers 413 for a body over MaxBodyBytes, as tooLarge.
+func (s *Server) otlpTooLarge(w http.ResponseWriter, r *http.Request, enc otlpEncoding, tenant string, started bool) int {
+	msg := fmt.Sprintf("cannot accept the request: the body exceeds %d bytes (after decompression too), export smaller batches", s.opts.MaxBodyBytes)
+	s.refused(r, reasonTooLarge, http.StatusRequestEntityTooLarge, tenant, "", msg)
+	return s.refuse(w, r, started, func() int { return s.otlpFail(w, enc, http.StatusRequestEntityTooLarge, msg) })
 }
 
 // rpcCode is the google.rpc.Code of an HTTP status, for the Status body

@@ -483,15 +483,15 @@ func mixedTenants() ptrace.Traces {
 	return td
 }
 
-// TestOTLPBudget checks that the decoded spans are reserved from the
-// in-flight byte budget without starving a request that is alone (a body
-// near the budget still succeeds) and that all of it is released.
+// TestOTLPBudget checks that a request whose body and decoded spans fit the
+// in-flight byte budget succeeds and that all of its reservation is
+// released.
 func TestOTLPBudget(t *testing.T) {
-	g := startGateway(t, func(o *Options) { o.MaxBodyBytes, o.MaxInFlightBytes = 256<<10, 256<<10 })
+	g := startGateway(t, func(o *Options) { o.MaxBodyBytes, o.MaxInFlightBytes = 256<<10, 4<<20 })
 	spans := make([]func(ptrace.Span), 600)
 	td := testTraces(map[string]any{"service.name": "chat-ui"}, spans...)
 	body := protoBody(t, td)
-	if len(body) < 64<<10 || len(body) > 200<<10 { // 5 × body (body and decoded spans) is over the budget
+	if len(body) < 64<<10 || len(body) > 200<<10 {
 		t.Fatalf("body of %d bytes: want one between 64 KiB and 200 KiB", len(body))
 	}
 	resp, out := postOTLP(t, g, "key-acme", "application/x-protobuf", body)
@@ -520,5 +520,49 @@ func TestJSONDepthWithin(t *testing.T) {
 		if err := jsonDepthWithin([]byte(tc.body), 4); (err == nil) != tc.ok {
 			t.Errorf("jsonDepthWithin(%s, 4) = %v, want ok %v", tc.body, err, tc.ok)
 		}
+	}
+}
+
+// emptySpans returns an export of one resource and scope holding n empty
+// spans, in enc: 2 bytes a span in protobuf (12 00), 3 in JSON ({},), each
+// a ~250-byte object once decoded.
+func emptySpans(enc otlpEncoding, n int) []byte {
+	if enc == otlpJSON {
+		return []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[` + strings.TrimSuffix(strings.Repeat("{},", n), ",") + `]}]}]}`)
+	}
+	spans := bytes.Repeat([]byte{0x12, 0x00}, n) // ScopeSpans.spans (2), each empty
+	return appendBytesField(nil, 1, appendBytesField(nil, 2, spans))
+}
+
+// TestOTLPBudgetBoundsDecodedSpans: a body of empty spans decodes to about
+// 100 times its size. Its reservation must cover that: a body that could
+// never fit the in-flight budget is answered 413 naming the budget, before
+// it is decoded.
+func TestOTLPBudgetBoundsDecodedSpans(t *testing.T) {
+	const budget = 4 << 20
+	g := startGateway(t, func(o *Options) { o.MaxBodyBytes, o.MaxInFlightBytes = 256<<10, budget })
+	for _, tc := range []struct {
+		name string
+		ct   string
+		body []byte
+	}{
+		{"protobuf", "application/x-protobuf", emptySpans(otlpProto, 80_000)},
+		{"JSON", "application/json", emptySpans(otlpJSON, 80_000)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if len(tc.body) > 256<<10 {
+				t.Fatalf("body of %d bytes is over the body limit", len(tc.body))
+			}
+			resp, out := postOTLP(t, g, "key-acme", tc.ct, tc.body)
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Fatalf("answer %d %q, want 413", resp.StatusCode, out)
+			}
+			if st := rpcStatus(t, resp, out); !strings.Contains(st.Message, "80000 spans") || !strings.Contains(st.Message, "--max-inflight-bytes") {
+				t.Errorf("message %q, want the span count and the budget named", st.Message)
+			}
+		})
+	}
+	if n := waitMetric(t, g, "costpipe_ingest_inflight_bytes", 0); n != 0 {
+		t.Errorf("%v bytes still reserved after the requests", n)
 	}
 }

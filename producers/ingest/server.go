@@ -9,7 +9,8 @@
 // A Server owns its Kafka client. Handler may serve many requests at once;
 // Serve runs an HTTP server until its context ends, then drains in-flight
 // requests. Memory is bounded: beyond Options.MaxInFlight requests or
-// Options.MaxInFlightBytes of bodies, requests are answered 429 at once.
+// Options.MaxInFlightBytes of request data (bodies, and what they decode
+// to, reserved before decoding), requests are answered 429 at once.
 package ingest
 
 import (
@@ -44,7 +45,7 @@ const produceGrace = time.Second
 // readyTimeout bounds the Kafka check of GET /readyz.
 const readyTimeout = 2 * time.Second
 
-// Bounds of reading what is left of a body answered 413 (see drainBody).
+// Bounds of reading what is left of a refused body (see drainBody).
 const (
 	drainMinBytes = 4 << 20         // discard up to at least this much, whatever MaxBodyBytes
 	drainTimeout  = 5 * time.Second // for at most this long
@@ -68,6 +69,8 @@ type Server struct {
 	headers    []kgo.RecordHeader
 	retryAfter string
 	otlp       *otlpState // POST /v1/traces (otlp.go)
+	perKey     keySlots   // requests receiving their body, by API key (admission.go)
+	refusals   *refusals  // refused requests' metric and log lines (refusals.go)
 }
 
 // New validates opts and returns a Server with its own Kafka client. It does
@@ -87,6 +90,8 @@ func New(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.perKey.max = opts.MaxReceivingPerKey
+	s.refusals = newRefusals(s.metrics.reg)
 	s.keys = NewKeyRing(opts.Keys, opts.KeysFile, "costpipe_ingest")
 	s.metrics.reg.MustRegister(s.keys.Collectors()...)
 	cl, err := kgo.NewClient(append([]kgo.Opt{
@@ -111,11 +116,11 @@ func New(opts Options) (*Server, error) {
 	s.metrics.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "costpipe_ingest_inflight_requests",
-			Help: "POST /v1/events requests being processed.",
+			Help: "Requests (POST /v1/events and /v1/traces) being processed.",
 		}, func() float64 { return float64(s.inflight.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "costpipe_ingest_inflight_bytes",
-			Help: "Bytes of request body buffers reserved by requests being processed.",
+			Help: "Bytes of the in-flight budget reserved by requests being processed: bodies and what they decode to.",
 		}, func() float64 { return float64(s.budget.used.Load()) }),
 	)
 	mux := http.NewServeMux()
@@ -146,13 +151,16 @@ func (s *Server) ReloadKeys() (int, error) {
 	return s.keys.Reload()
 }
 
-// Serve answers HTTP requests on ln until ctx ends, then drains: it stops
-// accepting connections, makes GET /readyz answer 503, waits up to
-// Options.ShutdownTimeout for in-flight requests to finish, and flushes the
-// producer, giving records not yet acknowledged (their requests were
-// answered 503) at most ProduceTimeout more. It returns nil after a complete
-// drain, an error when requests had to be cut off or the listener failed.
-// Serve may be called once; it closes ln.
+// Serve answers HTTP requests on ln until ctx ends, then shuts down within
+// Options.ShutdownTimeout of that: GET /readyz answers 503 at once, while
+// requests, on new connections too, are still served for
+// Options.ShutdownDelay, so that load balancers see the 503 and stop
+// sending; then Serve stops accepting connections, waits for in-flight
+// requests to finish, and flushes the producer, giving records not yet
+// acknowledged (their requests were answered 503) at most ProduceTimeout
+// and what is left of the timeout. It returns nil after a complete drain,
+// an error when requests had to be cut off or the listener failed. Serve
+// may be called once; it closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.serving.CompareAndSwap(false, true) {
 		ln.Close()
@@ -179,13 +187,26 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
-	s.log.Info("ingest draining", "inflight_requests", s.inflight.Load(), "timeout", s.opts.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
+	if d := s.opts.ShutdownDelay; d > 0 {
+		// Answers say Connection: close from now on, so that clients
+		// reconnect, through the load balancer, elsewhere.
+		hs.SetKeepAlivesEnabled(false)
+		s.log.Info("ingest shutting down: /readyz answers 503, requests are served until the delay ends", "delay", d)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return fmt.Errorf("cannot serve HTTP on %s: %w", ln.Addr(), err)
+		}
+	}
+	s.log.Info("ingest draining", "inflight_requests", s.inflight.Load(), "timeout", s.opts.ShutdownTimeout-s.opts.ShutdownDelay)
 	if err := hs.Shutdown(sctx); err != nil {
 		hs.Close()
 		<-errc
-		return fmt.Errorf("cannot drain in-flight requests within %s: %w", s.opts.ShutdownTimeout, err)
+		return fmt.Errorf("cannot drain in-flight requests within the shutdown timeout (%s from the signal): %w", s.opts.ShutdownTimeout, err)
 	}
 	<-errc
 	// Every request answered 202 had its records acknowledged already;
@@ -264,49 +285,66 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return s.fail(w, http.StatusMethodNotAllowed, "cannot "+r.Method+" /v1/events: use POST")
+		return s.refuse(w, r, false, func() int {
+			return s.fail(w, http.StatusMethodNotAllowed, "cannot "+r.Method+" /v1/events: use POST")
+		})
 	}
-	tenant, err := s.authenticate(r)
+	tenant, key, err := s.authenticate(r)
 	if err != nil {
+		ae := err.(*authError)
+		s.refused(r, ae.reason, http.StatusUnauthorized, "", ae.key, ae.msg)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="costpipe"`)
-		return s.fail(w, http.StatusUnauthorized, err.Error())
+		return s.refuse(w, r, false, func() int { return s.fail(w, http.StatusUnauthorized, ae.msg) })
 	}
 	f, err := parseFormat(r.Header.Get("Content-Type"))
-	if err != nil {
-		return s.fail(w, http.StatusUnsupportedMediaType, err.Error())
+	var gzipped bool
+	if err == nil {
+		gzipped, err = parseEncoding(r.Header.Get("Content-Encoding"))
 	}
-	gzipped, err := parseEncoding(r.Header.Get("Content-Encoding"))
 	if err != nil {
-		return s.fail(w, http.StatusUnsupportedMediaType, err.Error())
+		s.refused(r, reasonUnsupported, http.StatusUnsupportedMediaType, tenant, "", err.Error())
+		return s.refuse(w, r, false, func() int { return s.fail(w, http.StatusUnsupportedMediaType, err.Error()) })
 	}
 	if r.ContentLength > s.opts.MaxBodyBytes {
-		// A client that asked for 100-continue has not sent the body.
-		drain := !strings.EqualFold(r.Header.Get("Expect"), "100-continue") && r.ContentLength <= s.drainMax()
-		return s.tooLarge(w, r, drain)
+		return s.tooLarge(w, r, tenant, false)
 	}
 
 	// Admission: answer at once rather than queue, so memory stays bounded.
-	if s.inflight.Add(1) > int64(s.opts.MaxInFlight) {
-		s.inflight.Add(-1)
-		return s.unavailable(w, http.StatusTooManyRequests, nil,
-			fmt.Sprintf("cannot take the request now: %d requests in flight, retry later", s.opts.MaxInFlight))
+	if reason := s.admit(key); reason != "" {
+		msg := s.admitError(reason)
+		s.refused(r, reason, http.StatusTooManyRequests, tenant, "", msg)
+		return s.refuse(w, r, false, func() int { return s.unavailable(w, http.StatusTooManyRequests, nil, msg) })
 	}
-	defer s.inflight.Add(-1)
+	defer s.leave()
 	var reserved int64
 	defer func() { s.budget.release(reserved) }()
 	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved)
+	s.received(key)
 	switch {
 	case errors.Is(err, errTooLarge):
 		s.budget.release(reserved) // the buffer is garbage: free its share before draining
 		reserved = 0
-		return s.tooLarge(w, r, true)
+		return s.tooLarge(w, r, tenant, true)
 	case errors.Is(err, errOverloaded):
-		return s.unavailable(w, http.StatusTooManyRequests, nil,
-			fmt.Sprintf("cannot take the request now: %d bytes of requests in flight, retry later", s.opts.MaxInFlightBytes))
+		msg := s.admitError(reasonMaxInFlightBytes)
+		s.refused(r, reasonMaxInFlightBytes, http.StatusTooManyRequests, tenant, "", msg)
+		// reserved is 0 when the body was refused before reading began.
+		return s.refuse(w, r, reserved > 0, func() int { return s.unavailable(w, http.StatusTooManyRequests, nil, msg) })
 	case err != nil:
-		return s.fail(w, http.StatusBadRequest, err.Error())
+		s.refused(r, reasonBadBody, http.StatusBadRequest, tenant, "", err.Error())
+		return s.refuse(w, r, true, func() int { return s.fail(w, http.StatusBadRequest, err.Error()) })
 	}
 	s.metrics.requestBodySize.Observe(float64(len(body)))
+
+	// The records made of the body are held too (eventsCost), at most
+	// what leaves the request room to run alone: their true size is
+	// counted once decoded (trueUp).
+	forBatch := min(eventsCost(body), s.budget.max-reserved)
+	if code := s.reserveDecoded(r, tenant, forBatch, "", &reserved, func(code int, msg string) int {
+		return s.unavailable(w, code, nil, msg)
+	}); code != 0 {
+		return code
+	}
 
 	b := s.batches.Get().(*batch)
 	b.reset(tenant, s.timeBounds())
@@ -317,16 +355,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 		}
 	}()
 	if err := b.decode(f, body); err != nil {
+		s.refused(r, reasonBadBody, http.StatusBadRequest, tenant, "", err.Error())
 		return s.fail(w, http.StatusBadRequest, err.Error())
 	}
+	s.trueUp(b, forBatch, &reserved)
 	s.metrics.rejected.Add(float64(b.nRejected - b.forbidden))
 	s.metrics.forbidden.Add(float64(b.forbidden))
 	if b.forbidden > 0 {
+		msg := fmt.Sprintf("cannot accept the request: %d event(s) belong to a tenant the API key may not write; no event was accepted",
+			b.forbidden)
+		s.refused(r, reasonForbiddenTenant, http.StatusForbidden, tenant, "", firstForbidden(b, msg))
 		return s.respond(w, http.StatusForbidden, &Response{
 			Rejected:      b.rejected,
 			RejectedCount: b.nRejected,
-			Error: fmt.Sprintf("cannot accept the request: %d event(s) belong to a tenant the API key may not write; no event was accepted",
-				b.forbidden),
+			Error:         msg,
 		})
 	}
 	n := len(b.spans)
@@ -344,29 +386,52 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 	code := http.StatusAccepted
 	if b.nRejected > 0 {
 		code = http.StatusBadRequest
+		s.refused(r, reasonInvalidEvents, code, tenant, "",
+			fmt.Sprintf("%d of %d event(s) invalid, the others accepted; the first: %s", b.nRejected, b.nRejected+n, b.rejected[0].Error))
 	}
 	return s.respond(w, code, &Response{Accepted: n, Rejected: b.rejected, RejectedCount: b.nRejected})
 }
 
-// authenticate returns the tenant of the request's API key.
-func (s *Server) authenticate(r *http.Request) (string, error) {
+// firstForbidden is msg with the first forbidden event's reason, for the log.
+func firstForbidden(b *batch, msg string) string {
+	for _, rj := range b.rejected {
+		if strings.HasPrefix(rj.Error, "cannot write tenant") {
+			return msg + "; the first: " + rj.Error
+		}
+	}
+	return msg
+}
+
+// authError is why a request has no valid API key.
+type authError struct {
+	reason string // reasonMissingKey, reasonBadAuthorization or reasonUnknownKey
+	msg    string
+	key    string // the unknown key, for its fingerprint in the log; never shown
+}
+
+func (e *authError) Error() string { return e.msg }
+
+// authenticate returns the tenant of the request's API key and the key's
+// hash (zero with Options.InsecureNoAuth), or an *authError.
+func (s *Server) authenticate(r *http.Request) (string, keyHash, error) {
 	keys := s.keys.Keys()
 	if keys == nil {
-		return AnyTenant, nil // Options.InsecureNoAuth
+		return AnyTenant, keyHash{}, nil // Options.InsecureNoAuth
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return "", errors.New("cannot authenticate: missing API key, send \"Authorization: Bearer KEY\"")
+		return "", keyHash{}, &authError{reason: reasonMissingKey, msg: "cannot authenticate: missing API key, send \"Authorization: Bearer KEY\""}
 	}
 	scheme, key, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
-		return "", errors.New("cannot authenticate: the Authorization header is not \"Bearer KEY\"")
+		return "", keyHash{}, &authError{reason: reasonBadAuthorization, msg: "cannot authenticate: the Authorization header is not \"Bearer KEY\""}
 	}
-	tenant, ok := keys.Tenant(strings.TrimSpace(key))
+	key = strings.TrimSpace(key)
+	tenant, hash, ok := keys.lookup(key)
 	if !ok {
-		return "", errors.New("cannot authenticate: unknown API key")
+		return "", keyHash{}, &authError{reason: reasonUnknownKey, msg: "cannot authenticate: unknown API key", key: key}
 	}
-	return tenant, nil
+	return tenant, hash, nil
 }
 
 // produce sends b's records and waits until Kafka acknowledged them all, one
@@ -433,16 +498,12 @@ func (s *Server) fail(w http.ResponseWriter, code int, msg string) int {
 	return s.respond(w, code, &Response{Error: msg})
 }
 
-// tooLarge answers 413 and closes the connection; with drain, it then reads
-// what is left of the body (drainBody).
-func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request, drain bool) int {
-	w.Header().Set("Connection", "close")
-	code := s.fail(w, http.StatusRequestEntityTooLarge,
-		fmt.Sprintf("cannot accept the request: the body exceeds %d bytes (after decompression too), split it", s.opts.MaxBodyBytes))
-	if drain {
-		s.drainBody(w, r)
-	}
-	return code
+// tooLarge answers 413 for a body over MaxBodyBytes, by its declared
+// length or once reading it began (started), through refuse.
+func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request, tenant string, started bool) int {
+	msg := fmt.Sprintf("cannot accept the request: the body exceeds %d bytes (after decompression too), split it", s.opts.MaxBodyBytes)
+	s.refused(r, reasonTooLarge, http.StatusRequestEntityTooLarge, tenant, "", msg)
+	return s.refuse(w, r, started, func() int { return s.fail(w, http.StatusRequestEntityTooLarge, msg) })
 }
 
 // drainMax is how many bytes of a refused body drainBody discards at most:
@@ -454,7 +515,8 @@ func (s *Server) drainMax() int64 { return max(2*s.opts.MaxBodyBytes, drainMinBy
 // ReadTimeout if shorter). Closing a connection with unread data makes the
 // kernel reset it, and a client that sends its whole body before reading
 // the answer (Python's urllib, many SDKs) then sees "connection reset"
-// instead of the 413. Past either bound the connection is closed anyway.
+// instead of the answer. Every refusal before the body is read whole comes
+// here (refuse). Past either bound the connection is closed anyway.
 func (s *Server) drainBody(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	if err := rc.Flush(); err != nil {

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -601,4 +602,132 @@ func keys(m map[string]consumed) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestShutdownDelayKeepsServing: once Serve's context ends, /readyz answers
+// 503 at once while requests, on new connections too, are still served for
+// ShutdownDelay, so that a load balancer sees the 503 and stops sending
+// before the listener closes; the drain follows, within ShutdownTimeout
+// counted from the signal.
+func TestShutdownDelayKeepsServing(t *testing.T) {
+	const delay = time.Second
+	g := startGateway(t, func(o *Options) { o.ShutdownDelay = delay; o.ShutdownTimeout = 5 * time.Second })
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	start := time.Now()
+	g.cancel() // as SIGTERM does
+	resp, err := fresh.Get(g.url + "/readyz")
+	if err != nil {
+		t.Fatalf("readyz during the shutdown delay: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "shutting down") {
+		t.Errorf("readyz during the shutdown delay: %d %s; want 503 shutting down", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, g.url+"/v1/events", strings.NewReader(event("delay-1", "acme")))
+	resp, r := do(t, req, "key-acme") // a new connection: no request went to this gateway before
+	if resp.StatusCode != http.StatusAccepted || r.Accepted != 1 {
+		t.Errorf("POST on a new connection during the shutdown delay: %d %+v; want 202", resp.StatusCode, r)
+	}
+	if d := time.Since(start); d > delay*3/4 {
+		t.Fatalf("the checks took %s, too close to the %s delay to mean anything", d, delay)
+	}
+	select {
+	case err := <-g.served:
+		if err != nil {
+			t.Errorf("Serve after a clean drain: %v", err)
+		}
+		if d := time.Since(start); d < delay {
+			t.Errorf("Serve returned %s after the signal, before the %s delay", d, delay)
+		}
+		g.served <- nil // for the cleanup
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after the delay and the drain")
+	}
+	if _, err := fresh.Get(g.url + "/healthz"); err == nil {
+		t.Error("the listener still accepts connections after the drain")
+	}
+}
+
+// TestEventsBudgetCoversRecords: while a request's events are produced,
+// the in-flight byte budget holds its records (arena, spans, kgo.Records)
+// as well as its body: with Kafka down, a request waits out the produce
+// timeout holding them.
+func TestEventsBudgetCoversRecords(t *testing.T) {
+	g := startGateway(t, func(o *Options) { o.ProduceTimeout = time.Second; o.MaxBodyBytes = 1 << 20 })
+	var sb strings.Builder
+	for i := 0; sb.Len() < 256<<10; i++ {
+		sb.WriteString(event("rec-"+strconv.Itoa(i), "acme") + "\n")
+	}
+	body := sb.String()
+	g.broker.Close()
+	done := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, g.url+"/v1/events", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer key-acme")
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	var peak int64
+	for {
+		select {
+		case code := <-done:
+			if code != http.StatusServiceUnavailable {
+				t.Errorf("status %d with Kafka down, want 503", code)
+			}
+			if want := int64(2 * len(body)); peak < want {
+				t.Errorf("the request held at most %d bytes of the budget, want at least %d: its %d-byte body and its records", peak, want, len(body))
+			}
+			if used := g.srv.budget.used.Load(); used != 0 {
+				t.Errorf("%d bytes still reserved after the request", used)
+			}
+			return
+		default:
+			peak = max(peak, g.srv.budget.used.Load())
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// TestPerKeyReceivingLimit: one API key with MaxReceivingPerKey requests
+// whose body has not arrived (slow connections) gets 429 for one more,
+// while other keys are still served.
+func TestPerKeyReceivingLimit(t *testing.T) {
+	g := startGateway(t, func(o *Options) { o.MaxInFlight = 4; o.MaxReceivingPerKey = 2 })
+	body := event("held-1", "acme")
+	var releases []func(string) (*http.Response, Response)
+	for range 2 {
+		release, _ := slowPost(t, g, int64(len(body)), body[:10])
+		releases = append(releases, release)
+	}
+	resp, r := g.post(t, "key-acme", event("third-1", "acme"))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(r.Error, "the API key has 2 requests still sending their body") {
+		t.Errorf("a third request of the key: %d %+v; want 429 naming the key's limit", resp.StatusCode, r)
+	}
+	req, _ := http.NewRequest(http.MethodPost, g.url+"/v1/traces", bytes.NewReader(nil))
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	if resp, _ := do(t, req, "key-acme"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a third request of the key on /v1/traces: %d, want 429", resp.StatusCode)
+	}
+	if resp, _ := g.post(t, "key-globex", event("other-1", "globex")); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("another key meanwhile: %d, want 202", resp.StatusCode)
+	}
+	for _, release := range releases {
+		if resp, _ := release(body[10:]); resp.StatusCode != http.StatusAccepted {
+			t.Errorf("held request: %d, want 202", resp.StatusCode)
+		}
+	}
+	if resp, _ := g.post(t, "key-acme", event("after-1", "acme")); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("the key after its requests ended: %d, want 202", resp.StatusCode)
+	}
+	if n := metricValue(t, g, `costpipe_ingest_refused_requests_total{endpoint="events",reason="max_receiving_per_key"}`); n != 1 {
+		t.Errorf("refusals for the key's limit counted %v, want 1", n)
+	}
 }
