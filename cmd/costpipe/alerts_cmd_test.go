@@ -587,3 +587,17 @@ func TestAlertsRunProbesDuringOutage(t *testing.T) {
 	}
 	expect("once an evaluation completed again", 200, "ready\n")
 }
+
+// TestAlertsRunRefusesALeaseTheRetriesDoNotFit: a round of attempts must end
+// within the lease less two settle times, or every round would be cut at
+// its deadline and never reach its end (deferred or dead).
+func TestAlertsRunRefusesALeaseTheRetriesDoNotFit(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - {name: b, kind: budget, period: day, amount_usd: 1}\n"), 0o644)
+	// 2 attempts of 10 s and a 1 s wait: 21 s; a 25 s lease less 2 × 3 s is 19 s.
+	r := run(t, "", nil, "alerts", "run", "--rules", rules, "--claim-lease", "25s", "--claim-settle", "3s",
+		"--max-attempts", "2", "--attempt-timeout", "10s", "--backoff-min", "1s")
+	if r.code != 2 || !strings.Contains(r.stderr, "invalid --claim-lease 25s") || !strings.Contains(r.stderr, "twice --claim-settle") {
+		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

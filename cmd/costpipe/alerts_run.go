@@ -121,10 +121,13 @@ func runAlerts(c *cli.Context) error {
 		return &exitError{code: 2, msg: "invalid alerts options: " + err.Error()}
 	}
 	// A claim must outlive its deliveries' retries, or a slow receiver's
-	// notification is claimed (and sent) again by another replica.
-	if worst := retryBound(c.Int("max-attempts"), c.Duration("attempt-timeout"), c.Duration("backoff-min"), c.Duration("backoff-max")); worst >= do.Lease {
-		return &exitError{code: 2, msg: fmt.Sprintf("invalid --claim-lease %s: the retries of one notification may take %s (--max-attempts, --attempt-timeout, --backoff-*); make the lease longer",
-			do.Lease, worst.Round(time.Second))}
+	// notification is claimed (and sent) again by another replica. A
+	// round's attempts have the lease less two settle times (the claim's
+	// settle wait, and the margin its deadline keeps): a round that does
+	// not fit would be cut short every time and never reach its end.
+	if worst := retryBound(c.Int("max-attempts"), c.Duration("attempt-timeout"), c.Duration("backoff-min"), c.Duration("backoff-max")); worst >= do.Lease-2*do.Settle {
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --claim-lease %s: the retries of one notification may take %s (--max-attempts, --attempt-timeout, --backoff-*), and they must end within the lease less twice --claim-settle (%s); make the lease longer",
+			do.Lease, worst.Round(time.Second), do.Settle)}
 	}
 
 	wo := warehouse.DefaultOptions()
