@@ -185,6 +185,15 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 		return nil, total, ctx.Err()
 	case err == nil && v.ok:
 		return out, total, nil
+	case warehouse.Unavailable(err) || warehouse.PoolExhausted(err) ||
+		err == nil && (warehouse.Unavailable(v.err) || warehouse.PoolExhausted(v.err)):
+		// ClickHouse down (or every connection busy): the rollups would
+		// fail the same way, and the caller reports the outage once; not a
+		// fault of the summaries, so no warning and no fallback counted.
+		if err == nil {
+			err = v.err
+		}
+		return nil, total, err
 	case err != nil:
 		q.opts.Logger.Warn("cannot read the per-model summaries; answering from the rollups", "range", rangeString(n.from, n.to), "err", err)
 	case v.err != nil:

@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -54,12 +55,14 @@ func ParseLatencyStep(p Params, u Usage) (step time.Duration, steps []time.Time,
 // LatencySeriesTable is the latency report of u for each step of steps
 // (step long), one row per step, group and measure, with the step's start
 // in a leading ts column. Each step's percentiles come from that step's
-// merged histograms, as query latency computes them for a range.
-func LatencySeriesTable(ctx context.Context, q *analytics.Querier, u Usage, steps []time.Time, step time.Duration) (*render.Table, error) {
+// merged histograms, as query latency computes them for a range. maxCells,
+// when > 0, refuses (ErrTooLarge) a table of more cells as soon as the
+// rows are counted.
+func LatencySeriesTable(ctx context.Context, q *analytics.Querier, u Usage, steps []time.Time, step time.Duration, maxCells int) (*render.Table, error) {
 	if step == time.Hour || step == 24*time.Hour {
-		return latencyStepsTable(ctx, q, u, steps, step)
+		return latencyStepsTable(ctx, q, u, steps, step, maxCells)
 	}
-	return latencyPerStepTable(ctx, q, u, steps, step)
+	return latencyPerStepTable(ctx, q, u, steps, step, maxCells)
 }
 
 // latencySeriesShell is a latency series' table without rows: a ts column
@@ -78,8 +81,10 @@ func latencySeriesShell(u Usage, steps []time.Time, step time.Duration) *render.
 
 // latencyPerStepTable is LatencySeriesTable with one usage query per step
 // (minute steps, which usage_1m answers per range only).
-func latencyPerStepTable(ctx context.Context, q *analytics.Querier, u Usage, steps []time.Time, step time.Duration) (*render.Table, error) {
+func latencyPerStepTable(ctx context.Context, q *analytics.Querier, u Usage, steps []time.Time, step time.Duration, maxCells int) (*render.Table, error) {
 	tables := make([]*render.Table, len(steps))
+	cols := len(latencySeriesShell(u, steps, step).Columns)
+	var rows atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(latencyWorkers)
 	for i, s := range steps {
@@ -89,8 +94,11 @@ func latencyPerStepTable(ctx context.Context, q *analytics.Querier, u Usage, ste
 			su.Query = su.Range.usageQuery()
 			su.Query.Granularity = analytics.GranularityAuto
 			t, err := LatencyTable(gctx, q, su, false)
+			if err != nil {
+				return err
+			}
 			tables[i] = t
-			return err
+			return checkCells(int(rows.Add(int64(len(t.Rows)))), cols, maxCells)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -109,7 +117,7 @@ func latencyPerStepTable(ctx context.Context, q *analytics.Querier, u Usage, ste
 // query (analytics.UsageSteps, each row what Usage gives for its step and
 // group) instead of one per step. Within a step the rows are in Usage's
 // order: cost descending, then the group.
-func latencyStepsTable(ctx context.Context, q *analytics.Querier, u Usage, steps []time.Time, step time.Duration) (*render.Table, error) {
+func latencyStepsTable(ctx context.Context, q *analytics.Querier, u Usage, steps []time.Time, step time.Duration, maxCells int) (*render.Table, error) {
 	out := latencySeriesShell(u, steps, step)
 	if len(steps) == 0 {
 		return out, nil
@@ -118,6 +126,10 @@ func latencyStepsTable(ctx context.Context, q *analytics.Querier, u Usage, steps
 	uq.From, uq.To = steps[0], steps[len(steps)-1].Add(step)
 	rows, err := q.UsageSteps(ctx, uq, step)
 	if err != nil {
+		return nil, err
+	}
+	// Each group and step is a row of latency and one of TTFT.
+	if err := checkCells(2*len(rows), len(out.Columns), maxCells); err != nil {
 		return nil, err
 	}
 	byStep := map[time.Time][]analytics.UsageRow{}

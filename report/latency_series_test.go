@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"errors"
 	"math"
 	"reflect"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/pipelines/sketch"
+	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -63,17 +65,31 @@ func TestLatencyStepsTableEqualsPerStep(t *testing.T) {
 		for s := u.From.Truncate(tc.step); s.Before(u.To); s = s.Add(tc.step) {
 			steps = append(steps, s)
 		}
-		one, err := latencyStepsTable(ctx, q, u, steps, tc.step)
+		one, err := latencyStepsTable(ctx, q, u, steps, tc.step, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		each, err := latencyPerStepTable(ctx, q, u, steps, tc.step)
+		each, err := latencyPerStepTable(ctx, q, u, steps, tc.step, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(one.Rows) == 0 || !reflect.DeepEqual(one.Rows, each.Rows) {
 			t.Errorf("step %s, where %v, by %v: one query gives %d rows, one per step %d; differ: %v",
 				tc.step, tc.where, tc.by, len(one.Rows), len(each.Rows), !reflect.DeepEqual(one.Rows, each.Rows))
+		}
+		// A bound one cell short of the table: refused by both ways, the
+		// exact size allowed.
+		cells := len(one.Rows) * len(one.Columns)
+		for name, f := range map[string]func(int) (*render.Table, error){
+			"one query": func(m int) (*render.Table, error) { return latencyStepsTable(ctx, q, u, steps, tc.step, m) },
+			"per step":  func(m int) (*render.Table, error) { return latencyPerStepTable(ctx, q, u, steps, tc.step, m) },
+		} {
+			if _, err := f(cells - 1); !errors.Is(err, ErrTooLarge) {
+				t.Errorf("%s, step %s: %d cells under a bound of %d: %v, want ErrTooLarge", name, tc.step, cells, cells-1, err)
+			}
+			if _, err := f(cells); err != nil {
+				t.Errorf("%s, step %s: %d cells under a bound of %d: %v", name, tc.step, cells, cells, err)
+			}
 		}
 	}
 }

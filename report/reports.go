@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -142,6 +143,22 @@ type Series struct {
 	Range
 	Step   time.Duration
 	Metric analytics.Metric
+	// MaxCells, when > 0, refuses (ErrTooLarge) an answer whose table
+	// would hold more cells (values × columns), before it is built.
+	MaxCells int
+}
+
+// ErrTooLarge is wrapped by the error of a report whose table would hold
+// more cells than its bound: a server refuses it before building it (a
+// table costs about 136 bytes a cell in memory, whatever it renders to).
+var ErrTooLarge = errors.New("the answer has too many values")
+
+// checkCells fails with ErrTooLarge when rows × cols is over max (> 0).
+func checkCells(rows, cols, max int) error {
+	if max > 0 && rows*cols > max {
+		return fmt.Errorf("%w: %d rows of %d columns, at most %d values", ErrTooLarge, rows, cols, max)
+	}
+	return nil
 }
 
 // ParseSeries reads the parameters of a series report: the range, step
@@ -168,6 +185,9 @@ func ParseSeries(p Params, now time.Time) (Series, error) {
 func SeriesTable(ctx context.Context, q *analytics.Querier, s Series) (*render.Table, error) {
 	res, err := q.Series(ctx, analytics.SeriesQuery{From: s.From, To: s.To, Step: s.Step, By: s.By, Where: s.Where, Metric: s.Metric})
 	if err != nil {
+		return nil, err
+	}
+	if err := checkCells(len(res.Series)*len(res.Steps), len(s.By)+2, s.MaxCells); err != nil {
 		return nil, err
 	}
 	return render.Series(render.SeriesReport{Scope: s.Scope(), Result: res}), nil

@@ -52,6 +52,15 @@ var errTooLarge = errors.New("the answer is too large")
 // errBusy is a request that found no free slot within QueryTimeout.
 var errBusy = errors.New("busy")
 
+// maxCells bounds the cells of a table an answer may build before its
+// rendering meets MaxResponseBytes (series and latency steps, whose size
+// is known before their rows are built): a cell takes about 136 bytes in
+// memory, so MaxResponseBytes/24 cells already hold 5.7 times the response
+// bound (190 MB at the default), and rendered they are mostly timestamps
+// and decimal amounts of 20–25 bytes each. Building first took gigabytes
+// (2,000,000 values of a minute series: 3 GB).
+func (s *Server) maxCells() int { return s.opts.MaxResponseBytes / 24 }
+
 // boundedBuffer is a buffer that refuses to grow past max bytes. It has
 // no WriteString or ReadFrom, so every write goes through Write.
 type boundedBuffer struct {
@@ -232,9 +241,9 @@ func (s *Server) classify(r *http.Request, err error) (code int, param, msg stri
 		return http.StatusNotFound, "", err.Error()
 	case errors.Is(err, analytics.ErrTooManySteps):
 		return http.StatusBadRequest, "step", "too many steps: use a larger step or a shorter range (at most 10000 steps)"
-	case errors.Is(err, errBusy):
+	case errors.Is(err, errBusy), warehouse.PoolExhausted(err):
 		return http.StatusServiceUnavailable, "", "busy: too many requests at once, try again"
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, errTooLarge), errors.Is(err, report.ErrTooLarge):
 		return http.StatusBadRequest, "", "the answer is larger than the server's response bound: narrow the range, group by fewer dimensions or filter"
 	case warehouse.Unavailable(err):
 		return http.StatusServiceUnavailable, "", "ClickHouse is unreachable: try again shortly"
@@ -299,7 +308,7 @@ func (s *Server) latency(ctx context.Context, tenant string, p urlParams) (*rend
 		return nil, err
 	}
 	if step > 0 {
-		return report.LatencySeriesTable(ctx, s.q, u, steps, step)
+		return report.LatencySeriesTable(ctx, s.q, u, steps, step, s.maxCells())
 	}
 	return report.LatencyTable(ctx, s.q, u, false)
 }
@@ -323,6 +332,7 @@ func (s *Server) series(ctx context.Context, tenant string, p urlParams) (*rende
 	if err := scopeRange(tenant, &sr.Range); err != nil {
 		return nil, err
 	}
+	sr.MaxCells = s.maxCells()
 	return report.SeriesTable(ctx, s.q, sr)
 }
 

@@ -39,7 +39,7 @@ func TestClickHouseOutage(t *testing.T) {
 	opts.Now = func() time.Time { return now }
 	opts.CacheTTL = 0
 	opts.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
-	s, err := New(w, analytics.New(w, analytics.Options{Now: func() time.Time { return now }}), opts)
+	s, err := New(w, analytics.New(w, analytics.Options{Now: func() time.Time { return now }, Logger: opts.Logger}), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,11 @@ func TestClickHouseOutage(t *testing.T) {
 	p.Refuse(true)
 	p.Cut()
 	for i := 0; i < 3; i++ {
-		code, h, body := do(usage)
+		path := usage
+		if i == 2 {
+			path = "/api/v1/usage?since=30d&by=model" // read from the per-model summaries
+		}
+		code, h, body := do(path)
 		if code != http.StatusServiceUnavailable || h.Get("Retry-After") != "5" || !strings.Contains(body, `"ClickHouse is unreachable: try again shortly"`) {
 			t.Fatalf("request %d in the outage: %d, Retry-After %q, %s; want 503, 5 and the reason", i+1, code, h.Get("Retry-After"), body)
 		}
@@ -90,6 +94,9 @@ func TestClickHouseOutage(t *testing.T) {
 	}
 	if got := lines(down); len(got) != 1 || !strings.Contains(got[0], "failures=1") {
 		t.Fatalf("log lines of the outage's first minute (4 failures): %q; want one, at the first failure", got)
+	}
+	if got := lines("per-model summaries"); len(got) != 0 {
+		t.Fatalf("the outage is logged as a fault of the per-model summaries: %q", got)
 	}
 	if strings.Contains(logBuf.String(), "API request failed") {
 		t.Fatalf("the outage is logged as request errors too:\n%s", logBuf.String())

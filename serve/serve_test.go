@@ -320,6 +320,10 @@ func TestResponseBound(t *testing.T) {
 	if a.code != 400 || !strings.Contains(a.body, "larger than") {
 		t.Errorf("a large answer: %d %.300s", a.code, a.body)
 	}
+	// Refused once its rows are counted, before the table is built.
+	if a := get(t, hs, "root", "/api/v1/latency?from=2026-03-01&to=2026-03-08&step=1h&by=tenant", ""); a.code != 400 || !strings.Contains(a.body, "larger than") {
+		t.Errorf("a large latency series: %d %.300s", a.code, a.body)
+	}
 	if a := get(t, hs, "root", "/api/v1/usage?since=30d", ""); a.code != 200 {
 		t.Errorf("a small answer: %d %s", a.code, a.body)
 	}

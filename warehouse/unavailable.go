@@ -39,3 +39,9 @@ func Unavailable(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && (op.Op == "dial" || !op.Timeout())
 }
+
+// PoolExhausted reports whether err is clickhouse-go's timeout waiting for
+// a free connection of the pool (every connection busy for the dial
+// timeout): the process is saturated, not ClickHouse down, and a client
+// is told to come back (503), not that the query failed.
+func PoolExhausted(err error) bool { return errors.Is(err, clickhouse.ErrAcquireConnTimeout) }

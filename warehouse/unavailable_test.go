@@ -3,10 +3,14 @@ package warehouse_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/faultproxy"
@@ -93,4 +97,16 @@ func TestUnavailable(t *testing.T) {
 			t.Fatal("nil, context.Canceled or a plain error reported as an outage")
 		}
 	})
+}
+
+// TestPoolExhausted: waiting for a free pool connection is saturation, not
+// an outage (a 503 "busy" in serve, not "ClickHouse is unreachable").
+func TestPoolExhausted(t *testing.T) {
+	err := fmt.Errorf("cannot query usage: %w", clickhouse.ErrAcquireConnTimeout)
+	if !warehouse.PoolExhausted(err) || warehouse.Unavailable(err) {
+		t.Errorf("acquire timeout: exhausted %v, unavailable %v", warehouse.PoolExhausted(err), warehouse.Unavailable(err))
+	}
+	if warehouse.PoolExhausted(io.EOF) {
+		t.Error("EOF read as an exhausted pool")
+	}
 }

@@ -63,7 +63,7 @@ func runQueryLatency(c *cli.Context) error {
 		return req, format, err
 	}, func(ctx context.Context, q *analytics.Querier, req latencyRequest, f render.Format) (*render.Table, error) {
 		if req.step > 0 {
-			return report.LatencySeriesTable(ctx, q, req.Usage, req.steps, req.step)
+			return report.LatencySeriesTable(ctx, q, req.Usage, req.steps, req.step, 0)
 		}
 		return report.LatencyTable(ctx, q, req.Usage, f == render.FormatTable)
 	})

@@ -47,8 +47,10 @@ SIGHUP reads the key file again without dropping a request: new keys work,
 removed ones get 401; a file that does not parse keeps the old keys (logged,
 and counted in costpipe_serve_keys_reload_total{result="error"}).
 
-SIGTERM or Ctrl-C stops accepting connections and finishes the requests in
-flight (up to --shutdown-timeout). Reference: docs/serve.md.
+SIGTERM or Ctrl-C stops accepting connections and lets the requests in flight
+finish until 2 s before --shutdown-timeout; those still running then are
+cancelled and answered 503 with Retry-After, and serve exits 0.
+Reference: docs/serve.md.
 
 Examples:
   costpipe serve --listen 127.0.0.1:8090 --keys keys.txt
@@ -71,7 +73,7 @@ Exit status: 0 clean stop, 1 serving failed, 2 usage error.`,
 			&cli.IntFlag{Name: "max-cache-bytes", Value: def.MaxCacheBytes, EnvVars: []string{"COSTPIPE_SERVE_MAX_CACHE_BYTES"},
 				Usage: "bound of the cached answers in `BYTES`"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: def.ShutdownTimeout, EnvVars: []string{"COSTPIPE_SERVE_SHUTDOWN_TIMEOUT"},
-				Usage: "how long SIGTERM waits for requests in flight"},
+				Usage: "longest SIGTERM shutdown: requests in flight run until 2 s before it, then are cancelled (503 with Retry-After); above --query-timeout + 2 s none is cut, but keep it under the orchestrator's grace period (Kubernetes: 30 s)"},
 		},
 		Action: runServe,
 	}
@@ -112,7 +114,10 @@ func runServe(c *cli.Context) error {
 	if err := clickhouseSecurity(c, &wopts); err != nil {
 		return err
 	}
-	wopts.MaxOpenConns = opts.MaxConcurrent
+	// A request may hold several connections at once (a latency series
+	// queries 4 steps at a time; the summaries' check runs beside the
+	// question): a pool of one per request made saturation 500s.
+	wopts.MaxOpenConns = 4 * opts.MaxConcurrent
 	// Lazily: serve starts before ClickHouse does (a compose stack, a
 	// rolling restart) and rides out its outages, answering 503 meanwhile.
 	w, err := warehouse.OpenLazy(wopts)
