@@ -94,6 +94,12 @@ func (s *Server) batch(eps map[string]endpoint) http.Handler {
 		for range min(batchParallel, len(qs)) {
 			go func() {
 				for i := range next {
+					if r.Context().Err() != nil {
+						// The client left: the questions not begun are
+						// not computed for nobody.
+						done <- batchItem{I: i, Status: http.StatusServiceUnavailable, Error: "the client left"}
+						continue
+					}
 					done <- s.batchItem(r, eps, tenant, i, qs[i], deadline)
 				}
 			}()
@@ -109,7 +115,8 @@ func (s *Server) batch(eps map[string]endpoint) http.Handler {
 			}
 			if _, err := rw.Write(line.Bytes()); err != nil {
 				// The client left; the questions still running finish into
-				// the cache (done has room for every answer).
+				// the cache (done has room for every answer), the others are
+				// not begun.
 				return
 			}
 			if flusher != nil {
