@@ -247,6 +247,8 @@ func (s *Server) classify(r *http.Request, err error) (code int, param, msg stri
 		return http.StatusBadRequest, "", "the answer is larger than the server's response bound: narrow the range, group by fewer dimensions or filter"
 	case warehouse.Unavailable(err):
 		return http.StatusServiceUnavailable, "", "ClickHouse is unreachable: try again shortly"
+	case errors.Is(err, errShuttingDown):
+		return http.StatusServiceUnavailable, "", "the server is shutting down: try again"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, "", "the query took too long: narrow the range or try again"
 	}

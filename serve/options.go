@@ -52,8 +52,15 @@ type Options struct {
 	// server's. Defaults 5 s, QueryTimeout + 10 s, 120 s.
 	ReadHeaderTimeout, WriteTimeout, IdleTimeout time.Duration
 
-	// ShutdownTimeout bounds the graceful shutdown: requests in flight get
-	// this long to finish. Default 15 s.
+	// ShutdownTimeout bounds the graceful shutdown (Serve's context ended):
+	// no new connection is accepted, the requests in flight run on until
+	// ShutdownTimeout less min(2 s, half of it) (shutdownGrace), then their
+	// work is cancelled and each is answered 503 with Retry-After, so Serve
+	// returns within ShutdownTimeout. A request may run QueryTimeout, so
+	// with ShutdownTimeout below QueryTimeout + 2 s the longest requests are
+	// cut at a shutdown; the default stays within Kubernetes' default
+	// grace period (30 s) before SIGKILL, which cuts every request. Default
+	// 25 s.
 	ShutdownTimeout time.Duration
 
 	// CacheTTL keeps each rendered API answer this long and lets
@@ -83,7 +90,7 @@ func DefaultOptions() Options {
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      40 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ShutdownTimeout:   15 * time.Second,
+		ShutdownTimeout:   25 * time.Second,
 		CacheTTL:          5 * time.Second,
 		MaxCacheBytes:     64 << 20,
 		Logger:            slog.Default(),

@@ -17,7 +17,8 @@
 // (its where is forced; another tenant is 403), a "*" key every tenant.
 //
 // A Server is safe for concurrent use. Serve runs until its context ends,
-// then shuts down gracefully within Options.ShutdownTimeout.
+// then shuts down within Options.ShutdownTimeout: the requests in flight
+// run on until shortly before it, then are cancelled and answered 503.
 package serve
 
 import (
@@ -27,11 +28,14 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/producers/ingest"
+	"github.com/costpipe/costpipe/render"
+	"github.com/costpipe/costpipe/report"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -48,7 +52,20 @@ type Server struct {
 	keys *ingest.KeyRing // Options.Keys, then each reload's
 
 	outage *outage // ClickHouse's reachability, for the log
+
+	// stop ends when a shutdown cancels the work still running (Serve,
+	// shortly before ShutdownTimeout), with cause errShuttingDown. The
+	// requests' contexts derive from it (http.Server.BaseContext), and each
+	// endpoint's work ends with it too (stoppable): a computation shared
+	// through the answer cache runs without its requester's cancellation.
+	stop     context.Context
+	stopWork context.CancelCauseFunc
+	running  atomic.Int64 // requests being answered by Serve
 }
+
+// errShuttingDown is the error of work cancelled by a shutdown. It is a
+// context.Canceled, which the API answers 503 with Retry-After.
+var errShuttingDown = fmt.Errorf("the server is shutting down: %w", context.Canceled)
 
 // New returns a Server answering from q, whose warehouse w /readyz pings.
 // w and q stay owned by the caller and must outlive the Server.
@@ -61,6 +78,7 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 	}
 	s := &Server{w: w, q: q, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), metrics: newMetrics(q.SummaryFallbacks),
 		outage: &outage{log: opts.Logger, clock: time.Now}}
+	s.stop, s.stopWork = context.WithCancelCause(context.Background())
 	s.keys = ingest.NewKeyRing(opts.Keys, opts.KeysFile, "costpipe_serve")
 	s.metrics.reg.MustRegister(s.keys.Collectors()...)
 	if opts.CacheTTL > 0 {
@@ -73,6 +91,7 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 	mux := http.NewServeMux()
 	eps := map[string]endpoint{}
 	for _, e := range s.endpoints() {
+		e.run = s.stoppable(e.run)
 		mux.Handle("/api/v1/"+e.name, s.instrument("/api/v1/"+e.name, allowGet(s.api(e), true)))
 		eps[e.name] = e
 	}
@@ -92,6 +111,28 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 	mux.Handle("/", s.instrument("/", dashboard(web)))
 	s.handler = mux
 	return s, nil
+}
+
+// stoppable makes run end when a shutdown cancels the work still running
+// (s.stop), whatever context it runs under: answer runs a computation that
+// others may share under context.WithoutCancel of the first requester's,
+// so the cancellation of the requests' contexts does not reach it. Its
+// error is then errShuttingDown (unless it is the request's own fault),
+// which the API answers 503 with Retry-After, a batch's question too.
+func (s *Server) stoppable(run func(context.Context, string, urlParams) (*render.Table, error)) func(context.Context, string, urlParams) (*render.Table, error) {
+	return func(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		defer context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })()
+		t, err := run(ctx, tenant, p)
+		var pe *report.ParamError
+		if err != nil && errors.Is(context.Cause(ctx), errShuttingDown) && !errors.As(err, &pe) && !errors.Is(err, analytics.ErrTooManySteps) {
+			// Not ClickHouse's error about its closed connection: that
+			// would be a 500, or an outage in the log.
+			err = errShuttingDown
+		}
+		return t, err
+	}
 }
 
 // ReloadKeys reads Options.KeysFile again and, when it parses, makes its
@@ -157,18 +198,36 @@ func (s *Server) readyz(rw http.ResponseWriter, r *http.Request) {
 	rw.Write([]byte("ready\n"))
 }
 
-// Serve serves on ln until ctx ends, then stops accepting connections and
-// waits up to Options.ShutdownTimeout for the requests in flight. It closes
-// ln. The error is nil after a graceful shutdown.
+// shutdownGrace is how long before the shutdown timeout the work still
+// running is cancelled: 2 s, or half of a shorter timeout. It leaves the
+// cancelled requests time to answer 503 and http.Server.Shutdown, which
+// looks for idle connections every 500 ms at most, time to see them done.
+func shutdownGrace(timeout time.Duration) time.Duration { return min(2*time.Second, timeout/2) }
+
+// Serve serves on ln until ctx ends, then shuts down within
+// Options.ShutdownTimeout: it stops accepting connections (ln is closed),
+// lets the requests in flight run on until shutdownGrace before the
+// timeout, then cancels their work (also computations shared through the
+// answer cache), so each is answered 503 with Retry-After, and returns once
+// every connection is done. The error is nil after such a shutdown, and an
+// error when a request still had not ended at the timeout (its connection
+// is then closed) or serving failed. A Server serves once: the
+// cancellation is final.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.handler,
+		Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			s.running.Add(1)
+			defer s.running.Add(-1)
+			s.handler.ServeHTTP(rw, r)
+		}),
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		ReadTimeout:       s.opts.ReadHeaderTimeout + 5*time.Second, // GET requests have no body to speak of
 		WriteTimeout:      s.opts.WriteTimeout,
 		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return s.stop },
 	}
+	defer s.stopWork(errShuttingDown)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -176,14 +235,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("cannot serve: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	timeout := s.opts.ShutdownTimeout
+	cancelAt := timeout - shutdownGrace(timeout)
+	s.opts.Logger.Info("shutting down: accepting no more connections, finishing the requests in flight",
+		"requests", s.running.Load(), "cancel_after", cancelAt.String(), "timeout", timeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	stopWork := time.AfterFunc(cancelAt, func() {
+		if n := s.running.Load(); n > 0 {
+			s.opts.Logger.Warn("shutting down: cancelling the requests still running (answered 503 with Retry-After)", "requests", n, "after", cancelAt.String())
+		}
+		s.stopWork(errShuttingDown)
+	})
+	defer stopWork.Stop()
 	err := hs.Shutdown(sctx)
+	if err != nil {
+		hs.Close() // the requests that ignored their cancellation lose their connection
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
 	if err != nil {
-		return fmt.Errorf("cannot shut down gracefully: %w", err)
+		return fmt.Errorf("cannot shut down gracefully within %v (%d requests did not end when cancelled; their connections are closed): %w", timeout, s.running.Load(), err)
 	}
 	return nil
 }

@@ -512,6 +512,7 @@ func TestServeDashboardBrowser(t *testing.T) {
 	if hour := check("1h", ""); hour == all {
 		t.Errorf("the range picker changed nothing: 1h and 90d both show %s", hour)
 	}
+	staleLoad(t, bctx, all)
 	// The tenant filter.
 	if err := chromedp.Run(bctx, pick("#range", "90d"), pick("#f-tenant", tenants[0])); err != nil {
 		t.Fatal(err)
@@ -560,6 +561,74 @@ func TestServeDashboardBrowser(t *testing.T) {
 	defer consoleMu.Unlock()
 	if len(console) > 0 {
 		t.Errorf("console errors and warnings:\n%s", strings.Join(console, "\n"))
+	}
+}
+
+// staleLoad checks that an older load never overwrites a newer one: 90d
+// picked, then 1h 50 ms later, while 90d's batch request is held back (the
+// page's fetch wrapped) until the 1h load has drawn, and then delivered
+// whatever the page did with it. The page must still show 1h (its cost
+// panel's steps of 1m, not the 90d total all) and must have aborted the
+// 90d request. Before, the late 90d answers redrew the panels under a
+// picker saying 1h.
+func staleLoad(t *testing.T, bctx context.Context, all string) {
+	t.Helper()
+	var before int
+	hold := `(() => {
+		const orig = window.fetch;
+		let release;
+		window.__stale = { aborted: null, done: false, held: false, release: new Promise((r) => { release = r; }) };
+		window.__releaseStale = () => release();
+		window.fetch = async (input, init) => {
+			if (!decodeURIComponent(String(input)).includes('since=90d')) return orig(input, init);
+			window.fetch = orig; // only the first
+			window.__stale.held = true;
+			await window.__stale.release;
+			window.__stale.aborted = !!(init && init.signal && init.signal.aborted);
+			const r = await orig(input, Object.assign({}, init, { signal: undefined }));
+			const body = await r.text();
+			window.__stale.done = true;
+			return new Response(body, { status: r.status, headers: r.headers });
+		};
+		return Number(document.body.dataset.generation);
+	})()`
+	picks := `(async () => {
+		const r = document.querySelector('#range');
+		r.value = '90d'; r.dispatchEvent(new Event('change'));
+		await new Promise((res) => setTimeout(res, 50));
+		r.value = '1h'; r.dispatchEvent(new Event('change'));
+		return window.__stale.held;
+	})()`
+	var held bool
+	var page struct {
+		Range, Status, Total string
+		Aborted              bool
+	}
+	awaitPromise := func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
+	wctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+	defer cancel()
+	err := chromedp.Run(wctx, chromedp.Evaluate(hold, &before), chromedp.Evaluate(picks, &held, awaitPromise),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			if !held {
+				return fmt.Errorf("the 90d load asked nothing")
+			}
+			return chromedp.Poll(fmt.Sprintf(`document.body.dataset.loading === 'false' && Number(document.body.dataset.generation) >= %d`, before+2),
+				nil, chromedp.WithPollingInterval(50*time.Millisecond)).Do(ctx)
+		}),
+		chromedp.Evaluate(`window.__releaseStale()`, nil),
+		chromedp.Poll(`window.__stale.done`, nil, chromedp.WithPollingInterval(20*time.Millisecond)),
+		chromedp.Sleep(500*time.Millisecond), // the late answers' turn to (not) draw
+		chromedp.Evaluate(`({Range: document.querySelector('#range').value, Status: document.querySelector('#p-cost .status').textContent,
+			Total: document.querySelector('#cost-total').dataset.value, Aborted: window.__stale.aborted})`, &page))
+	if err != nil {
+		t.Fatalf("90d then 1h: %v", err)
+	}
+	if page.Range != "1h" || !strings.Contains(page.Status, "of 1m") || page.Total == all {
+		t.Errorf("90d then 1h, 90d answered last: the picker says %s, the cost panel %q with the total %s (90d: %s); want 1h's (steps of 1m)",
+			page.Range, page.Status, page.Total, all)
+	}
+	if !page.Aborted {
+		t.Error("90d then 1h: the 90d load's request was not aborted when the 1h load began")
 	}
 }
 

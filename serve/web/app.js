@@ -22,36 +22,49 @@
   const $ = (sel) => document.querySelector(sel);
   const charts = {};
   let timer = null;
+  // Each load has a generation and an AbortController: a newer load (a
+  // control changed while one runs) aborts the older one's request, and
+  // the older one's panels draw nothing of answers that still arrive (stale
+  // checks the generation after every wait), so the page never shows an
+  // older range or filter than its controls say.
   let generation = 0;
+  let running = null; // the AbortController of the load in progress
+  const stale = (q) => q.gen !== generation;
 
   class APIError extends Error {
     constructor(status, msg, param) { super(msg); this.status = status; this.param = param; }
   }
 
-  // api asks /api/v1/<path> with params (an array of [name, value]) and
-  // resolves to its JSON answer. The questions asked in one turn of the
-  // page (a load's panels) go to the server as one batch request
-  // (/api/v1/batch): a browser opens at most 6 connections to a server, so
-  // a dozen separate requests would queue behind each other. The batch
-  // streams each answer as it is ready, so a panel draws as soon as its own
-  // answers are in. The same question twice in a batch is asked once.
+  // api asks /api/v1/<path> with params (an array of [name, value]) for
+  // the load whose AbortController's signal is signal and resolves to its
+  // JSON answer. The questions asked in one turn of the page (a load's
+  // panels) go to the server as one batch request (/api/v1/batch): a
+  // browser opens at most 6 connections to a server, so a dozen separate
+  // requests would queue behind each other. The batch streams each answer
+  // as it is ready, so a panel draws as soon as its own answers are in. The
+  // same question twice in a batch is asked once. Aborting signal ends the
+  // batch: its unanswered questions reject.
   let pending = null;
-  function api(path, params) {
+  function api(path, params, signal) {
     const u = new URLSearchParams();
     for (const [k, v] of params) u.append(k, v);
     const q = path + (params.length ? '?' + u : '');
-    if (!pending) { pending = new Map(); queueMicrotask(flush); }
-    if (!pending.has(q)) {
+    if (!pending || pending.signal !== signal) {
+      const batch = { signal, items: new Map() };
+      pending = batch;
+      queueMicrotask(() => { if (pending === batch) pending = null; flush(batch); });
+    }
+    const items = pending.items;
+    if (!items.has(q)) {
       const item = { q };
       item.promise = new Promise((resolve, reject) => { item.resolve = resolve; item.reject = reject; });
-      pending.set(q, item);
+      items.set(q, item);
     }
-    return pending.get(q).promise;
+    return items.get(q).promise;
   }
 
-  async function flush() {
-    const items = [...pending.values()];
-    pending = null;
+  async function flush(batch) {
+    const items = [...batch.items.values()];
     const u = new URL('/api/v1/batch', location.origin);
     for (const it of items) u.searchParams.append('q', it.q);
     let settled = 0;
@@ -66,7 +79,7 @@
       else it.reject(new APIError(a.status, a.error || 'HTTP ' + a.status, a.param));
     };
     try {
-      const r = await fetch(u, { headers: { Authorization: 'Bearer ' + localStorage.getItem(KEY), Accept: 'application/x-ndjson' } });
+      const r = await fetch(u, { signal: batch.signal, headers: { Authorization: 'Bearer ' + localStorage.getItem(KEY), Accept: 'application/x-ndjson' } });
       if (!r.ok) {
         let body = null;
         try { body = await r.json(); } catch (e) { /* not JSON */ }
@@ -205,11 +218,14 @@
   }
 
   // ---- panels ----
+  // Each panel draws the answers of load q (q.gen, q.signal), unless a
+  // newer load started while it waited for them (stale).
   async function costPanel(q) {
     const [series, total] = await Promise.all([
-      api('series', [['since', q.since], ['step', q.step], ['by', q.stack], ['metric', 'cost'], ...q.where]),
-      api('usage', [['since', q.since], ...q.where]),
+      api('series', [['since', q.since], ['step', q.step], ['by', q.stack], ['metric', 'cost'], ...q.where], q.signal),
+      api('usage', [['since', q.since], ...q.where], q.signal),
     ]);
+    if (stale(q)) return;
     const t = total[0] || { cost_usd: '0', requests: 0, unpriced_requests: 0 };
     $('#cost-total').textContent = fmtUSD(t.cost_usd);
     $('#cost-total').dataset.value = t.cost_usd;
@@ -254,10 +270,11 @@
   // no filter) or, filtered, the panel's; unfiltered, the panel shows the
   // first MAX_ROWS of the filters' list, one question for both.
   const FILTER_ROWS = 100;
-  const topQuestion = (q, dim, where) => api('top', [['since', q.since], ['by', dim], ['limit', String(where.length ? MAX_ROWS : FILTER_ROWS)], ...where]);
+  const topQuestion = (q, dim, where) => api('top', [['since', q.since], ['by', dim], ['limit', String(where.length ? MAX_ROWS : FILTER_ROWS)], ...where], q.signal);
 
   async function topPanel(q) {
     const [tenants, models] = await Promise.all([topQuestion(q, 'tenant', q.where), topQuestion(q, 'model', q.where)]);
+    if (stale(q)) return;
     for (const [id, dim, rows] of [['#top-tenant', 'tenant', tenants], ['#top-model', 'model', models]]) {
       fillBody($(id), rows.slice(0, MAX_ROWS).map((r) => el('tr', { 'data-name': r[dim] },
         el('td', { text: r[dim] }),
@@ -271,9 +288,10 @@
 
   async function latencyPanel(q) {
     const [steps, whole] = await Promise.all([
-      api('latency', [['since', q.since], ['step', q.lat], ['by', 'model'], ...q.where]),
-      api('latency', [['since', q.since], ['by', 'model'], ...q.where]),
+      api('latency', [['since', q.since], ['step', q.lat], ['by', 'model'], ...q.where], q.signal),
+      api('latency', [['since', q.since], ['by', 'model'], ...q.where], q.signal),
     ]);
+    if (stale(q)) return;
     // The whole range per model, busiest first (the API orders by cost).
     const models = [];
     const byModel = new Map();
@@ -324,7 +342,8 @@
   }
 
   async function growthPanel(q) {
-    const answer = await api('growth', [['by', q.stack], ...q.where]);
+    const answer = await api('growth', [['by', q.stack], ...q.where], q.signal);
+    if (stale(q)) return;
     $('#growth-by').textContent = 'by ' + q.stack + ', cost, complete UTC days';
     // Without usage in the window the answer is one row without a group
     // whose note says so; last_7d is money, a decimal string.
@@ -346,7 +365,8 @@
     const budget = $('#budget').value;
     const params = [...q.where];
     if (budget && Number(budget) > 0) params.push(['budget', budget]);
-    const rows = await api('forecast', params);
+    const rows = await api('forecast', params, q.signal);
+    if (stale(q)) return;
     const box = $('#forecast-body');
     box.replaceChildren();
     const r = rows[0];
@@ -384,21 +404,23 @@
   }
 
   async function unpricedPanel(q) {
-    const rows = await api('prices', [['since', q.range === '1h' || q.range === '6h' ? '24h' : q.since], ...q.where]);
+    const rows = await api('prices', [['since', q.range === '1h' || q.range === '6h' ? '24h' : q.since], ...q.where], q.signal);
+    if (stale(q)) return;
     fillBody($('#unpriced-table'), rows.map((r) => el('tr', { 'data-name': r.model },
       el('td', { text: r.status, title: r.note }), el('td', { text: `${r.provider} / ${r.model}` + (r.service_tier ? ` (${r.service_tier})` : '') }),
       num(r.requests, fmtInt(r.requests)))), 'every model is priced', 3);
     status('p-unpriced', rows.length ? 'fix the price catalog: these calls cost $0 or the wrong amount' : '');
   }
 
-  async function alertsPanel() {
+  async function alertsPanel(q) {
     let rows;
     try {
-      rows = await api('alerts', [['state', 'firing']]);
+      rows = await api('alerts', [['state', 'firing']], q.signal);
     } catch (e) {
-      if (e.status === 404) { $('#p-alerts').hidden = true; return; }
+      if (e.status === 404 && !stale(q)) { $('#p-alerts').hidden = true; return; }
       throw e;
     }
+    if (stale(q)) return;
     fillBody($('#alerts-table'), rows.map((r) => el('tr', {}, el('td', { text: r.rule }), el('td', { text: r.group }),
       el('td', { text: r.summary }), el('td', { class: 'num', text: r.fired_at ? r.fired_at.replace('T', ' ').slice(0, 16) : '–' }))),
     'nothing is firing', 4);
@@ -409,6 +431,7 @@
   // by cost (unfiltered: the lists the top panel shows the head of).
   async function filters(q) {
     const lists = await Promise.all(['tenant', 'model'].map((dim) => topQuestion(q, dim, [])));
+    if (stale(q)) return;
     for (const [i, dim] of ['tenant', 'model'].entries()) {
       const sel = $('#f-' + dim);
       const keep = sel.value;
@@ -421,11 +444,14 @@
 
   async function load() {
     const gen = ++generation;
+    if (running) running.abort(); // the older load's request: its answers would be thrown away
+    const ctl = new AbortController();
+    running = ctl;
     performance.mark('costpipe-load-' + gen);
     cssCache.clear();
     for (const id of CHARTS) widths[id] = $('#' + id).clientWidth;
     document.body.dataset.loading = 'true';
-    const q = current();
+    const q = Object.assign(current(), { gen, signal: ctl.signal });
     // In the page's order, so the server starts on the panels at the top
     // first.
     const panels = [['p-cost', costPanel], ['p-top', topPanel], ['p-forecast', forecastPanel], ['p-latency', latencyPanel],
@@ -433,7 +459,8 @@
     const results = await Promise.allSettled(panels.map(([id, f]) => f(q).finally(() => {
       performance.mark('costpipe-panel', { detail: { panel: id || 'filters', gen } });
     })));
-    if (gen !== generation) return; // a newer load runs
+    if (gen !== generation) return; // a newer load runs (and aborted this one)
+    running = null;
     let unauthorized = false;
     results.forEach((res, i) => {
       if (res.status === 'fulfilled') return;
@@ -451,12 +478,15 @@
   function schedule() {
     clearInterval(timer);
     const s = Number($('#refresh').value);
-    if (s > 0) timer = setInterval(() => { if (!document.hidden) load(); }, s * 1000);
+    // A refresh never cuts short the load in progress (a slow range could
+    // then never finish); a change of the controls does.
+    if (s > 0) timer = setInterval(() => { if (!document.hidden && !running) load(); }, s * 1000);
   }
 
   function signOut(msg) {
     localStorage.removeItem(KEY);
     clearInterval(timer);
+    if (running) { generation++; running.abort(); running = null; } // the load in progress draws nothing more
     $('#dash').hidden = true;
     $('#controls').hidden = true;
     $('#auth').hidden = false;
