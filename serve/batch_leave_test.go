@@ -9,34 +9,13 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/costpipe/costpipe/analytics"
-	"github.com/costpipe/costpipe/internal/chtest"
-	"github.com/costpipe/costpipe/internal/faultproxy"
-	"github.com/costpipe/costpipe/warehouse"
 )
 
 // TestBatchClientLeaves: once the client of a batch has left, the
 // questions not begun are not computed (the ones running finish into the
 // cache, which another request may share). It computed all eight.
 func TestBatchClientLeaves(t *testing.T) {
-	db := fixture(t).Database()
-	p := faultproxy.Start(t, chtest.Shared(t).TCPAddr)
-	o := warehouse.DefaultOptions()
-	o.DSN = "clickhouse://" + p.Addr + "/" + db
-	o.MaxOpenConns = 16
-	w, err := warehouse.OpenLazy(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	opts := DefaultOptions()
-	opts.Keys = testKeys(t)
-	opts.Now = func() time.Time { return now }
-	s, err := New(w, analytics.New(w, analytics.Options{Now: func() time.Time { return now }}), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p := proxiedServer(t, 16, nil)
 	hs := httptest.NewServer(s.Handler())
 	defer hs.Close()
 	p.Delay(300 * time.Millisecond) // every question takes a while

@@ -9,11 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/costpipe/costpipe/analytics"
-	"github.com/costpipe/costpipe/internal/chtest"
-	"github.com/costpipe/costpipe/internal/faultproxy"
-	"github.com/costpipe/costpipe/warehouse"
 )
 
 // TestClickHouseOutage: with ClickHouse unreachable (connections cut and
@@ -23,26 +18,11 @@ import (
 // when ClickHouse answers again; the same Server then answers 200 without
 // a restart.
 func TestClickHouseOutage(t *testing.T) {
-	db := fixture(t).Database()
-	p := faultproxy.Start(t, chtest.Shared(t).TCPAddr)
-	o := warehouse.DefaultOptions()
-	o.DSN = "clickhouse://" + p.Addr + "/" + db
-	w, err := warehouse.OpenLazy(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-
 	var logBuf syncBuffer
-	opts := DefaultOptions()
-	opts.Keys = testKeys(t)
-	opts.Now = func() time.Time { return now }
-	opts.CacheTTL = 0
-	opts.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
-	s, err := New(w, analytics.New(w, analytics.Options{Now: func() time.Time { return now }, Logger: opts.Logger}), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p := proxiedServer(t, 0, func(o *Options) {
+		o.CacheTTL = 0
+		o.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
+	})
 	var mu sync.Mutex
 	clock := time.Date(2026, 3, 21, 12, 0, 0, 0, time.UTC)
 	s.outage.clock = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }

@@ -13,10 +13,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/costpipe/costpipe/analytics"
-	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/faultproxy"
-	"github.com/costpipe/costpipe/warehouse"
 )
 
 // shutdownServer serves the fixture through a fault proxy in front of
@@ -25,27 +22,12 @@ import (
 // shutdown timeout, and Serve running until the returned cancel.
 func shutdownServer(t *testing.T, shutdown time.Duration) (s *Server, p *faultproxy.Proxy, base string, cancel context.CancelFunc, served <-chan error) {
 	t.Helper()
-	db := fixture(t).Database()
-	p = faultproxy.Start(t, chtest.Shared(t).TCPAddr)
-	o := warehouse.DefaultOptions()
-	o.DSN = "clickhouse://" + p.Addr + "/" + db
-	o.MaxOpenConns = 8
-	w, err := warehouse.OpenLazy(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	opts := DefaultOptions()
-	opts.Keys = testKeys(t)
-	opts.Now = func() time.Time { return now }
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.QueryTimeout = 30 * time.Second
-	opts.WriteTimeout = opts.QueryTimeout + 10*time.Second
-	opts.ShutdownTimeout = shutdown
-	s, err = New(w, analytics.New(w, analytics.Options{Now: func() time.Time { return now }}), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p = proxiedServer(t, 8, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.QueryTimeout = 30 * time.Second
+		o.WriteTimeout = o.QueryTimeout + 10*time.Second
+		o.ShutdownTimeout = shutdown
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

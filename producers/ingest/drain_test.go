@@ -221,19 +221,25 @@ func TestRefusedWholeBodySentFirst(t *testing.T) {
 		{"content encoding", "Authorization: Bearer key-acme\r\nCT\r\nContent-Encoding: br\r\n", http.StatusUnsupportedMediaType},
 	})
 	// One request holding most of the bytes: the next is refused for bytes.
-	holdSlot(t, addr, srv, limit)
+	holdSlot(t, addr, srv, limit, 1)
 	check(t, []refusal{{"bytes in flight", "Authorization: Bearer key-acme\r\nCT\r\n", http.StatusTooManyRequests}})
 	// Both slots held: refused for requests.
-	holdSlot(t, addr, srv, 100)
+	holdSlot(t, addr, srv, 100, 2)
 	check(t, []refusal{{"requests in flight", "Authorization: Bearer key-acme\r\nCT\r\n", http.StatusTooManyRequests}})
 }
 
 // holdSlot starts a POST /v1/events of contentLength bytes that sends only
-// its first byte, and returns once the gateway holds it in flight; the
-// connection closes when the test ends.
-func holdSlot(t *testing.T, addr string, srv *Server, contentLength int) {
+// its first byte, once the gateway has n-1 requests in flight (refused
+// ones may still be draining their bodies), and returns once it holds n;
+// the connection closes when the test ends.
+func holdSlot(t *testing.T, addr string, srv *Server, contentLength int, n int64) {
 	t.Helper()
-	before := srv.inflight.Load()
+	for deadline := time.Now().Add(10 * time.Second); srv.inflight.Load() != n-1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests in flight before holding one, want %d", srv.inflight.Load(), n-1)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -244,9 +250,9 @@ func holdSlot(t *testing.T, addr string, srv *Server, contentLength int) {
 	if _, err := io.WriteString(conn, req); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); srv.inflight.Load() == before; {
+	for deadline := time.Now().Add(10 * time.Second); srv.inflight.Load() != n; {
 		if time.Now().After(deadline) {
-			t.Fatal("the held request never got in flight")
+			t.Fatalf("the held request never got in flight (%d in flight, want %d)", srv.inflight.Load(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
