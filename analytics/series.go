@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -19,6 +20,11 @@ const MaxSeriesSteps = 10000
 // ErrTooManySteps is wrapped by the error of a series with more than
 // MaxSeriesSteps steps.
 var ErrTooManySteps = fmt.Errorf("a series has at most %d steps", MaxSeriesSteps)
+
+// ErrTooManyGroups is wrapped by the error of a question with more groups
+// than the Querier returns (Options.MaxRows, or a series' values bound):
+// the asker's to narrow, not a failure.
+var ErrTooManyGroups = errors.New("too many groups")
 
 // MaxSeriesValues bounds the values one Series call holds (groups × steps).
 const MaxSeriesValues = 2_000_000
@@ -288,9 +294,9 @@ func (a *seriesAcc) group(vals []string) (*GroupSeries, error) {
 	}
 	if len(a.groups) == a.maxGroups {
 		if a.what == "series" {
-			return nil, fmt.Errorf("series query has more than %d groups of %d steps: group by fewer dimensions, filter, or take a longer step or range", a.maxGroups, a.steps)
+			return nil, fmt.Errorf("%w: series query has more than %d groups of %d steps: group by fewer dimensions, filter, or take a longer step or range", ErrTooManyGroups, a.maxGroups, a.steps)
 		}
-		return nil, fmt.Errorf("%s query has more than %d groups: group by fewer dimensions or filter", a.what, a.maxGroups)
+		return nil, fmt.Errorf("%w: %s query has more than %d groups: group by fewer dimensions or filter", ErrTooManyGroups, a.what, a.maxGroups)
 	}
 	s := &GroupSeries{Group: g, Values: make([]float64, a.steps)}
 	if a.cost {

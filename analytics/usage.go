@@ -245,7 +245,7 @@ func (q *Querier) readUsage(ctx context.Context, n normalized, segs []segment, l
 	out := []UsageRow{}
 	for rows.Next() {
 		if len(out) == limit {
-			return nil, total, fmt.Errorf("usage query has more than %d groups: group by fewer dimensions or filter", limit)
+			return nil, total, fmt.Errorf("%w: usage query has more than %d groups: group by fewer dimensions or filter", ErrTooManyGroups, limit)
 		}
 		var s scanned
 		keys := make([]string, len(n.by))

@@ -2,13 +2,15 @@ package analytics
 
 import (
 	"context"
-	"github.com/costpipe/costpipe/pipelines/sketch"
+	"errors"
 	"math"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/costpipe/costpipe/pipelines/sketch"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
 )
@@ -424,7 +426,7 @@ func TestUsage(t *testing.T) {
 	t.Run("max rows", func(t *testing.T) {
 		small := New(fx.w, Options{MaxRows: 3})
 		_, err := small.Usage(ctx, UsageQuery{From: fixtureStart, To: end, By: []Dim{DimTenant, DimModel}})
-		if err == nil || !strings.Contains(err.Error(), "more than 3 groups") {
+		if !errors.Is(err, ErrTooManyGroups) || !strings.Contains(err.Error(), "more than 3 groups") {
 			t.Errorf("8 groups with MaxRows 3: err = %v", err)
 		}
 		if _, err := small.Usage(ctx, UsageQuery{From: fixtureStart, To: end, By: []Dim{DimTenant}}); err != nil {

@@ -239,6 +239,8 @@ func (s *Server) classify(r *http.Request, err error) (code int, param, msg stri
 		return http.StatusForbidden, "where", err.Error()
 	case errors.Is(err, errNoEndpoint):
 		return http.StatusNotFound, "", err.Error()
+	case errors.Is(err, analytics.ErrTooManyGroups):
+		return http.StatusBadRequest, "by", "too many groups: group by fewer dimensions or filter (where=)"
 	case errors.Is(err, analytics.ErrTooManySteps):
 		return http.StatusBadRequest, "step", "too many steps: use a larger step or a shorter range (at most 10000 steps)"
 	case errors.Is(err, errBusy), warehouse.PoolExhausted(err):

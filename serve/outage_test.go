@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/costpipe/costpipe/analytics"
 )
 
 // TestClickHouseOutage: with ClickHouse unreachable (connections cut and
@@ -101,5 +104,17 @@ func TestClickHouseOutage(t *testing.T) {
 	do(usage)
 	if got := lines(up); len(got) != 1 {
 		t.Fatalf("recovery logged again without an outage: %q", got)
+	}
+}
+
+// TestTooManyGroupsIsABadRequest: a question with more groups than the
+// server returns is the asker's to narrow (400 naming by), not a 500 that
+// says "see the server log".
+func TestTooManyGroupsIsABadRequest(t *testing.T) {
+	s := &Server{opts: DefaultOptions()}
+	r := httptest.NewRequest("GET", "/api/v1/usage?by=tenant,model,application", nil)
+	code, param, msg := s.classify(r, fmt.Errorf("cannot answer: %w", fmt.Errorf("%w: usage query has more than 20000 groups", analytics.ErrTooManyGroups)))
+	if code != http.StatusBadRequest || param != "by" || !strings.Contains(msg, "too many groups") {
+		t.Errorf("classify: %d %q %q; want 400, by and the hint", code, param, msg)
 	}
 }
