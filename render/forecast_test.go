@@ -2,7 +2,6 @@ package render
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -90,20 +89,8 @@ func TestForecastJSONMoney(t *testing.T) {
 		{analytics.MetricRequests, map[string]any{"to_date": 12.5, "forecast_p10": 30.25, "forecast_p50": 36.0, "forecast_p90": 41.125,
 			"mase": 0.8, "p_overspend": 0.4}},
 	} {
-		var b bytes.Buffer
 		rep := ForecastReport{Metric: tc.metric, Location: time.UTC, Period: analytics.PeriodMonth, Budget: true, Rows: []analytics.ForecastRow{row}}
-		if err := WriteJSON(&b, Forecast(rep)); err != nil {
-			t.Fatal(err)
-		}
-		var got []map[string]any
-		if err := json.Unmarshal(b.Bytes(), &got); err != nil || len(got) != 1 {
-			t.Fatalf("%s: %v\n%s", tc.metric, err, b.String())
-		}
-		for k, w := range tc.want {
-			if got[0][k] != w {
-				t.Errorf("%s: %s = %#v, want %#v", tc.metric, k, got[0][k], w)
-			}
-		}
+		checkJSONFields(t, string(tc.metric), Forecast(rep), tc.want)
 	}
 	// A forecast not known is null, not "0" nor a string.
 	row.P10, row.P50, row.P90 = nil, nil, nil

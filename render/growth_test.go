@@ -27,20 +27,27 @@ func TestGrowthJSONMoney(t *testing.T) {
 		{analytics.MetricCost, map[string]any{"last_7d": "70.500000000000", "prev_7d": "35.250000000000", "wow_pct": 100.0, "window": 14.0}},
 		{analytics.MetricRequests, map[string]any{"last_7d": 70.5, "prev_7d": 35.25, "wow_pct": 100.0}},
 	} {
-		var b bytes.Buffer
 		rep := GrowthReport{Scope: Scope{By: []analytics.Dim{analytics.DimModel}}, Metric: tc.metric, Location: time.UTC, Window: 14,
 			Rows: []analytics.GrowthRow{row}}
-		if err := WriteJSON(&b, Growth(rep)); err != nil {
-			t.Fatal(err)
-		}
-		var got []map[string]any
-		if err := json.Unmarshal(b.Bytes(), &got); err != nil || len(got) != 1 {
-			t.Fatalf("%s: %v\n%s", tc.metric, err, b.String())
-		}
-		for k, w := range tc.want {
-			if got[0][k] != w {
-				t.Errorf("%s: %s = %#v, want %#v", tc.metric, k, got[0][k], w)
-			}
+		checkJSONFields(t, string(tc.metric), Growth(rep), tc.want)
+	}
+}
+
+// checkJSONFields writes t as JSON and checks that its one row has the
+// fields of want with those values (as encoding/json reads them).
+func checkJSONFields(t *testing.T, name string, tab *Table, want map[string]any) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteJSON(&b, tab); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil || len(got) != 1 {
+		t.Fatalf("%s: %v\n%s", name, err, b.String())
+	}
+	for k, w := range want {
+		if got[0][k] != w {
+			t.Errorf("%s: %s = %#v, want %#v", name, k, got[0][k], w)
 		}
 	}
 }

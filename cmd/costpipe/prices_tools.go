@@ -232,30 +232,25 @@ func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [5]
 	// An entry that prices alike at at may still differ in another period
 	// (a past price corrected, a future one added): the very change that
 	// costpipe reprice rewrites stored costs for. Say where.
-	listed := len(rows)
-	for _, e := range newCat.Entries() {
-		k := entryKey(e)
-		oe := entryOf(oldCat, k)
-		if oe == nil || slices.ContainsFunc(rows[:listed], func(r diffRow) bool { return r.Provider == e.Provider && r.Model == name(e) }) {
+	listed := map[string]bool{}
+	for _, r := range rows {
+		listed[r.Provider+"\x00"+r.Model] = true
+	}
+	oldByKey := make(map[string]*pricing.Entry, len(oldCat.Entries()))
+	for _, e := range oldCat.Entries() {
+		oldByKey[entryKey(e)] = e
+	}
+	for _, ne := range newCat.Entries() {
+		oe := oldByKey[entryKey(ne)]
+		if oe == nil || listed[ne.Provider+"\x00"+name(ne)] {
 			continue
 		}
-		ne := e
 		if from, ok := firstDifference(oe, ne); ok {
 			counts[4]++
 			rows = append(rows, diffRow{Change: "other period", Provider: ne.Provider, Model: name(ne), Field: "from " + from.Format(time.RFC3339)})
 		}
 	}
 	return rows, counts
-}
-
-// entryOf is the entry of cat named by entryKey k, nil when none.
-func entryOf(cat *pricing.Catalog, k string) *pricing.Entry {
-	for _, e := range cat.Entries() {
-		if entryKey(e) == k {
-			return e
-		}
-	}
-	return nil
 }
 
 // firstDifference is the earliest time at which a and b (two catalogs'
