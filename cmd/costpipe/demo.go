@@ -220,7 +220,11 @@ func runDemo(c *cli.Context) error {
 			wg.Wait()
 			return &exitError{code: 2, msg: err.Error()}
 		}
-		if spend > 0 {
+		if spend == 0 {
+			// Under a cent in each (a tiny run, or the growth scenario just
+			// after midnight on a Monday that starts a month).
+			fmt.Fprintln(out, "alerts      not started: no traffic falls in the current UTC day, week or month yet")
+		} else {
 			if live, err = startDemoLive(c, out, eol == "", period, 0.9*spend, scenario == loadgen.Growth); err != nil {
 				fmt.Fprintf(out, "alerts      not started: %v\n", err)
 			} else {
