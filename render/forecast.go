@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/pipelines/pricing"
 )
 
 // ForecastReport is what Forecast renders: the answer of
@@ -18,7 +19,10 @@ type ForecastReport struct {
 	// Budget tells whether the query had a budget: the table format then
 	// shows the exhaustion dates and the chance of overspending.
 	Budget bool
-	Rows   []analytics.ForecastRow
+	// History is the query's days of history (0: not in days), for the
+	// note of an answer without groups.
+	History int
+	Rows    []analytics.ForecastRow
 }
 
 // Forecast is the forecast report: per group period_start, period_end
@@ -27,7 +31,10 @@ type ForecastReport struct {
 // backtest_origins), exhaustion_p50/p90 (dates) and p_overspend with a
 // budget, and a note. For cost, to_date (exact) and the forecasts
 // (rounded to 10⁻¹² USD) are Money, as cost_usd is in every report: a
-// decimal string in JSON; other metrics are numbers.
+// decimal string in JSON; other metrics are numbers. Without any usage in
+// the history or the period so far the machine formats get one row without
+// a group whose note says so (to_date 0, the rest null), the table format
+// a line.
 func Forecast(r ForecastReport) *Table {
 	by := r.Scope.By
 	unit, suffix := metricUnit(r.Metric), unitSuffix(r.Metric)
@@ -41,9 +48,13 @@ func Forecast(r ForecastReport) *Table {
 	if usd {
 		amount = KindMoney
 	}
-	t.Columns = append(dimColumns(by),
-		Column{Name: "period_start", Kind: KindDate, Show: ShowData},
-		Column{Name: "period_end", Kind: KindDate, Show: ShowData},
+	t.Columns = dimColumns(by)
+	for i := range t.Columns {
+		t.Columns[i].Nullable = true // null in the row of a report without groups
+	}
+	t.Columns = append(t.Columns,
+		Column{Name: "period_start", Kind: KindDate, Show: ShowData, Nullable: true},
+		Column{Name: "period_end", Kind: KindDate, Show: ShowData, Nullable: true},
 		Column{Name: "to_date", Head: "TO DATE" + suffix, Kind: amount, Unit: unit},
 		Column{Name: "forecast_p10", Head: "P10" + suffix, Kind: amount, Unit: unit, Nullable: true},
 		Column{Name: "forecast_p50", Head: "P50" + suffix, Kind: amount, Unit: unit, Nullable: true},
@@ -73,6 +84,24 @@ func Forecast(r ForecastReport) *Table {
 			amount(f.P10), amount(f.P50), amount(f.P90),
 			Text(f.Method), OptFloat(f.MASE), OptFloat(f.Coverage), Int(f.BacktestOrigins),
 			day(f.ExhaustionP50), day(f.ExhaustionP90), OptFloat(f.POverspend), Text(f.Note)))
+	}
+	if len(r.Rows) == 0 {
+		// Nothing to forecast: the machine formats say why in the note
+		// column, as growth does; the table format prints Empty.
+		vals := make([]Value, len(by), len(t.Columns))
+		zero := Float(0)
+		if usd {
+			zero = Money(pricing.Pico{})
+		}
+		hist := "the history"
+		if r.History > 0 {
+			hist = fmt.Sprintf("the %d days of history", r.History)
+		}
+		note := fmt.Sprintf("no %s in %s or the period so far%s: nothing to forecast", r.Metric, hist, r.Scope.whereText())
+		t.Rows = append(t.Rows, append(vals, Null(), Null(), zero, Null(), Null(), Null(), Text(""), Null(), Null(), Int(0),
+			Null(), Null(), Null(), Text(note)))
+		t.View = &Table{Empty: t.Empty}
+		return t
 	}
 	var unpriced uint64
 	for i := range r.Rows {

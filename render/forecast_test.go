@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,39 @@ func TestForecastJSONMoney(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), `"forecast_p10": null, "forecast_p50": null, "forecast_p90": null`) {
 		t.Errorf("unknown forecasts:\n%s", b.String())
+	}
+}
+
+// TestForecastEmptyNote: with no usage in the history or the period so
+// far, the table says so, and JSON and CSV say it in a note (to_date 0,
+// the forecasts null) instead of an empty answer, as growth does.
+func TestForecastEmptyNote(t *testing.T) {
+	rep := ForecastReport{Scope: Scope{By: []analytics.Dim{analytics.DimModel}}, Metric: analytics.MetricCost,
+		Location: time.UTC, Period: analytics.PeriodMonth, History: 91}
+	var table, js, csv, ab bytes.Buffer
+	for _, w := range []struct {
+		b *bytes.Buffer
+		f Format
+	}{{&table, FormatTable}, {&js, FormatJSON}, {&csv, FormatCSV}, {&ab, FormatArrow}} {
+		if err := Write(w.b, w.f, Forecast(rep)); err != nil {
+			t.Fatalf("%s: %v", w.f, err)
+		}
+	}
+	if table.String() != "no cost in the forecast history\n" {
+		t.Errorf("table:\n%s", table.String())
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(js.Bytes(), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("json: %v\n%s", err, js.String())
+	}
+	r := rows[0]
+	note, _ := r["note"].(string)
+	if note != "no cost in the 91 days of history or the period so far: nothing to forecast" || r["model"] != nil ||
+		r["to_date"] != "0.000000000000" || r["forecast_p50"] != nil || r["period_start"] != nil || r["mase"] != nil {
+		t.Errorf("json:\n%s", js.String())
+	}
+	lines := strings.Split(strings.TrimSpace(csv.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], note) {
+		t.Errorf("csv:\n%s", csv.String())
 	}
 }

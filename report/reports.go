@@ -354,13 +354,14 @@ func ForecastTable(ctx context.Context, q *analytics.Querier, f Forecast) (*rend
 	if err != nil {
 		return nil, err
 	}
-	period := f.Period // for the report's title
+	period, history := f.Period, f.History // for the report's title and note
 	switch {
 	case f.Horizon > 0:
 		period = analytics.Period(fmt.Sprintf("next %d days", f.Horizon))
 	case f.HorizonHours > 0:
 		period = analytics.Period(fmt.Sprintf("next %d hours", f.HorizonHours))
+		history = 0 // hours, not f.History days
 	}
 	return render.Forecast(render.ForecastReport{Scope: f.scope(), Metric: f.Metric, Location: f.Loc, Period: period,
-		Budget: f.Budget != nil, Rows: rows}), nil
+		Budget: f.Budget != nil, History: history, Rows: rows}), nil
 }

@@ -370,7 +370,8 @@
     const box = $('#forecast-body');
     box.replaceChildren();
     const r = rows[0];
-    if (!r) { box.append(el('p', { class: 'empty', text: 'no usage to forecast' })); status('p-forecast', ''); return; }
+    // Without usage the answer is one row without a period whose note says so.
+    if (!r || r.period_start == null) { box.append(el('p', { class: 'empty', text: 'no usage to forecast' })); status('p-forecast', r ? r.note : ''); return; }
     const b = budget && Number(budget) > 0 ? Number(budget) : null;
     // Money comes as exact decimal strings ("12.345000000000"): numbers
     // for the drawing, the strings as they are for the legend's values.
