@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -34,10 +35,11 @@ import (
 
 // demoBudget prices a copy of the demo's traffic (the same generator
 // options and seed make the same events) and returns the first calendar
-// period (UTC) of day, week and month that the traffic spends in, with
+// period (UTC) of day, week and month that lasts past until (the end of
+// the run) and in which the traffic spends at least demoMinSpend, with
 // what it will have spent there by the end of the run: the live budget is
 // set below it, so it is crossed while the demo runs.
-func demoBudget(gopts loadgen.Options, cat *pricing.Catalog, now time.Time) (analytics.Period, float64, error) {
+func demoBudget(gopts loadgen.Options, cat *pricing.Catalog, now, until time.Time) (analytics.Period, float64, error) {
 	gen, err := loadgen.New(gopts)
 	if err != nil {
 		return "", 0, err
@@ -45,8 +47,9 @@ func demoBudget(gopts loadgen.Options, cat *pricing.Catalog, now time.Time) (ana
 	periods := []analytics.Period{analytics.PeriodDay, analytics.PeriodWeek, analytics.PeriodMonth}
 	spend := make([]pricing.Pico, len(periods))
 	starts := make([]time.Time, len(periods))
+	ends := make([]time.Time, len(periods))
 	for i, p := range periods {
-		starts[i], _ = p.Bounds(now, time.UTC)
+		starts[i], ends[i] = p.Bounds(now, time.UTC)
 	}
 	total := int(max(1, gopts.Rate*gopts.Duration.Seconds()+0.5))
 	var e schemas.Event
@@ -67,12 +70,24 @@ func demoBudget(gopts loadgen.Options, cat *pricing.Catalog, now time.Time) (ana
 		}
 	}
 	for i, p := range periods {
-		if v := spend[i].Float64(); v >= 0.01 {
+		// A period that ends during the run would see its budget crossed,
+		// if at all, and then resolved.
+		if v := spend[i].Float64(); v >= demoMinSpend && ends[i].After(until) {
 			return p, v, nil
 		}
 	}
 	return "", 0, nil
 }
+
+// demoMinSpend is the least a period's traffic must spend, in USD, for the
+// demo's budget: 90% of it rounded down to cents is then at least a cent
+// and below it.
+const demoMinSpend = 0.02
+
+// demoBudgetAmount is the demo's budget for a period in which the traffic
+// spends spend USD: 90% of it, rounded down to cents (rounded to nearest,
+// $0.0186 gave a budget of $0.02 that the traffic never reached).
+func demoBudgetAmount(spend float64) float64 { return math.Floor(0.9*spend*100) / 100 }
 
 // demoLive is the demo's live `costpipe alerts run`: a process of this
 // binary evaluating a rules file every second, delivering to a local

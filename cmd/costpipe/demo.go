@@ -38,7 +38,8 @@ prints cost, requests, tokens and latency percentiles by model and by tenant,
 growth rates by model and a month-end forecast. Alongside the traffic it runs
 ` + "`costpipe alerts run`" + ` (a process of its own, evaluating every second) with a
 budget the traffic crosses (90% of what it spends in the current UTC day, or week or
-month when the day has no traffic) at 50% and 100%, and in the growth scenario a
+month when the day has too little traffic or ends during the run) at 50% and 100%,
+and in the growth scenario a
 growth rule; the notifications go to a local webhook receiver, which verifies their
 Standard Webhooks signatures, and to the log receiver, and are printed as they
 arrive. With --scenario growth (the
@@ -214,18 +215,23 @@ func runDemo(c *cli.Context) error {
 	// scenario a growth rule.
 	var live *demoLive
 	if !c.Bool("no-alerts") {
-		period, spend, err := demoBudget(gopts, cat, time.Now())
+		now := time.Now()
+		// The run's end: the traffic, its landing and the wait for the
+		// notifications (a generous bound).
+		until := now.Add(gopts.Duration + c.Duration("alerts-wait") + time.Minute)
+		period, spend, err := demoBudget(gopts, cat, now, until)
 		if err != nil {
 			stopAgg()
 			wg.Wait()
 			return &exitError{code: 2, msg: err.Error()}
 		}
 		if spend == 0 {
-			// Under a cent in each (a tiny run, or the growth scenario just
-			// after midnight on a Monday that starts a month).
-			fmt.Fprintln(out, "alerts      not started: no traffic falls in the current UTC day, week or month yet")
+			// Under demoMinSpend in each (a tiny run, or the growth scenario
+			// just after midnight on a Monday that starts a month), or the
+			// month ends during the run.
+			fmt.Fprintln(out, "alerts      not started: too little traffic falls in the current UTC day, week or month, or it ends during the run")
 		} else {
-			if live, err = startDemoLive(c, out, eol == "", period, 0.9*spend, scenario == loadgen.Growth); err != nil {
+			if live, err = startDemoLive(c, out, eol == "", period, demoBudgetAmount(spend), scenario == loadgen.Growth); err != nil {
 				fmt.Fprintf(out, "alerts      not started: %v\n", err)
 			} else {
 				defer live.stop()

@@ -42,7 +42,7 @@ NDJSON batches of --batch events to the ingest gateway with --api-key, retrying
 			&cli.Float64Flag{Name: "rate", Value: def.Rate, EnvVars: env("RATE"), Usage: "events per second"},
 			&cli.DurationFlag{Name: "duration", Value: def.Duration, EnvVars: env("DURATION"), Usage: "how long to run; 0 runs until interrupted (steady only)"},
 			&cli.IntFlag{Name: "tenants", Value: def.Tenants, EnvVars: env("TENANTS"), Usage: "number of tenants"},
-			&cli.Uint64Flag{Name: "seed", Value: def.Seed, EnvVars: env("SEED"), Usage: "random seed; the same seed gives the same traffic. Without --seed the event ids are new on every run (seed 1's traffic); with it they repeat, and a second run's events are duplicates the aggregator drops"},
+			&cli.Uint64Flag{Name: "seed", Value: def.Seed, EnvVars: env("SEED"), Usage: "random seed; the same seed gives the same traffic (steady traffic's error bursts follow the 10-minute slots of its timestamps). Without --seed the event ids are new on every run (seed 1's traffic); with it they repeat, and a second run's events are duplicates the aggregator drops"},
 			&cli.StringFlag{Name: "scenario", Value: string(def.Scenario), EnvVars: env("SCENARIO"), Usage: "steady or growth"},
 			&cli.Float64Flag{Name: "growth-factor", Value: def.GrowthFactor, EnvVars: env("GROWTH_FACTOR"), Usage: "growth: traffic of the last simulated day over the first"},
 			&cli.DurationFlag{Name: "span", Value: def.SimulatedSpan, EnvVars: env("SPAN"), Usage: "growth: simulated time range, ending now"},
@@ -55,6 +55,7 @@ NDJSON batches of --batch events to the ingest gateway with --api-key, retrying
 			&cli.IntFlag{Name: "batch", Value: loadgen.DefaultHTTPOptions().BatchEvents, EnvVars: env("BATCH"), Usage: "http: events per request"},
 			&cli.StringFlag{Name: "api-key", EnvVars: []string{"COSTPIPE_API_KEY"}, Usage: "http: API `KEY` sent as Authorization: Bearer KEY"},
 			&cli.BoolFlag{Name: "quiet", EnvVars: env("QUIET"), Usage: "no live rate line on stderr"},
+			&cli.StringFlag{Name: "now", Hidden: true, Usage: "RFC 3339 time the clock starts at (tests)"},
 		},
 		Action: runLoadgen,
 	}
@@ -85,6 +86,14 @@ func runLoadgen(c *cli.Context) error {
 	opts.UnpricedRate = c.Float64("unpriced-rate")
 	opts.DuplicateRate = c.Float64("duplicate-rate")
 	opts.Catalog = cat
+	if s := c.String("now"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return &exitError{code: 2, msg: fmt.Sprintf("invalid --now %q: want RFC 3339", s)}
+		}
+		started := time.Now()
+		opts.Now = func() time.Time { return t.Add(time.Since(started)) }
+	}
 	stderr := c.App.ErrWriter
 	endLine := func() {}
 	if !c.Bool("quiet") {

@@ -35,7 +35,11 @@ func jsonLines(t *testing.T, s string) []schemas.Event {
 
 func TestLoadgenStdout(t *testing.T) {
 	start := time.Now()
-	r := run(t, "", nil, "loadgen", "--output", "stdout", "--rate", "2000", "--duration", "1s", "--seed", "7")
+	// Every run's clock starts at the same time: provider incidents are
+	// drawn per 10-minute slot of the event time, so runs on either side of
+	// a slot's end would fail different calls and then differ.
+	const clock = "2026-03-04T12:03:00Z"
+	r := run(t, "", nil, "loadgen", "--output", "stdout", "--rate", "2000", "--duration", "1s", "--seed", "7", "--now", clock)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -44,13 +48,16 @@ func TestLoadgenStdout(t *testing.T) {
 	}
 	evs := jsonLines(t, r.stdout)
 	if len(evs) != 2000 {
-		t.Errorf("%d lines, want 2000", len(evs))
+		t.Fatalf("%d lines, want 2000", len(evs))
+	}
+	if c, _ := time.Parse(time.RFC3339, clock); evs[0].Timestamp.Before(c) || evs[1999].Timestamp.After(c.Add(10*time.Second)) {
+		t.Errorf("timestamps %v … %v, want from --now %s on", evs[0].Timestamp, evs[1999].Timestamp, clock)
 	}
 	if !strings.Contains(r.stderr, "loadgen: wrote 2000 events") || !strings.Contains(r.stderr, "/s (target 2000/s)") {
 		t.Errorf("stderr lacks the live line or the summary:\n%s", r.stderr)
 	}
 	// The same seed gives the same events (but for steady timestamps).
-	again := jsonLines(t, run(t, "", nil, "loadgen", "--output", "stdout", "--rate", "2000", "--duration", "100ms", "--seed", "7", "--quiet").stdout)
+	again := jsonLines(t, run(t, "", nil, "loadgen", "--output", "stdout", "--rate", "2000", "--duration", "100ms", "--seed", "7", "--quiet", "--now", clock).stdout)
 	for i := range again {
 		again[i].Timestamp = evs[i].Timestamp
 		if !again[i].Equal(&evs[i]) {
@@ -63,8 +70,8 @@ func TestLoadgenStdout(t *testing.T) {
 	// Without --seed, two runs send the same traffic as different calls:
 	// new event ids, the calls as seed 1 gives them (but for what the
 	// generator derives from an id, such as the 1-hour cache writes).
-	a := jsonLines(t, run(t, "", nil, "loadgen", "--output", "stdout", "--rate", "2000", "--duration", "50ms", "--quiet").stdout)
-	b := jsonLines(t, run(t, "", nil, "loadgen", "--output", "stdout", "--rate", "2000", "--duration", "50ms", "--quiet").stdout)
+	a := jsonLines(t, run(t, "", nil, "loadgen", "--output", "stdout", "--rate", "2000", "--duration", "50ms", "--quiet", "--now", clock).stdout)
+	b := jsonLines(t, run(t, "", nil, "loadgen", "--output", "stdout", "--rate", "2000", "--duration", "50ms", "--quiet", "--now", clock).stdout)
 	if len(a) == 0 || len(a) != len(b) {
 		t.Fatalf("two runs without --seed wrote %d and %d lines", len(a), len(b))
 	}

@@ -20,6 +20,9 @@
 //
 // Everything but the steady scenario's timestamps is a function of
 // Options.Seed: the same seed gives the same events, event_id included.
+// (Provider incidents, bursts of failed calls, are drawn per 10-minute slot
+// of the event time, so steady events started in another slot fail
+// differently, and so differ after the first that does.)
 //
 // Run paces a Generator at a rate into a Sink: the Kafka producer SDK
 // (KafkaSink), the HTTP ingest gateway (HTTPSink) or JSON lines on an
@@ -346,6 +349,11 @@ func (g *Generator) Next(e *schemas.Event) {
 	if g.ringN > 0 && r.Float64() < g.opts.DuplicateRate {
 		*e = g.ring[r.IntN(g.ringN)]
 		g.counts.Duplicates++
+		if g.opts.Scenario == Growth {
+			// Its place in the span is skipped, not the span's end: the
+			// traffic still reaches now.
+			g.gi++
+		}
 		return
 	}
 	ts := g.nextTime()
