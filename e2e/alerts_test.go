@@ -366,11 +366,17 @@ rules:
 	b := kafkatest.Start(t, 1)
 	a := startAggregator(t, "agg", b.Addr(), srv.DSN(db), "e2e-alerts-fail", "--flush-interval", "300ms", "--prices", prices)
 	defer a.mustTerm()
+	// The evaluator's clock: noon of the last UTC day, so that no midnight
+	// (a new budget day: nothing spent, the alert resolved) falls in the
+	// test, whenever it runs.
+	now := time.Now()
+	offset := now.UTC().Truncate(24*time.Hour).Add(-12 * time.Hour).Sub(now)
 	startAlerts(t, "A", "--clickhouse", srv.DSN(db), "alerts", "run", "--rules", rules, "--claim-settle", "500ms", "--claim-lease", "1m",
-		"--max-attempts", "2", "--attempt-timeout", "2s", "--backoff-min", "100ms", "--backoff-max", "400ms", "--give-up-after", "6s")
+		"--max-attempts", "2", "--attempt-timeout", "2s", "--backoff-min", "100ms", "--backoff-max", "400ms", "--give-up-after", "6s",
+		"--clock-offset", offset.String())
 	pr := newProducer(t, b.Addr(), "fail", 1)
 	produced := time.Now()
-	pr.produceEvents(schemas.Event{EventID: "spend-1", Timestamp: time.Now().Add(-2 * time.Second).Truncate(time.Millisecond),
+	pr.produceEvents(schemas.Event{EventID: "spend-1", Timestamp: time.Now().Add(offset - 2*time.Second).Truncate(time.Millisecond),
 		Tenant: "acme", Provider: "p", Model: "m", Status: schemas.StatusOK, InputTokens: 2_000_000})
 	waitFor(t, 300*time.Millisecond+time.Second+5*time.Second, "the good receiver's delivery", func() bool { return len(good.deliveries()) == 1 })
 	t.Logf("good receiver: delivered %s after the event was produced, with a receiver that never answers", time.Since(produced).Round(time.Millisecond))

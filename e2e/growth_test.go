@@ -43,6 +43,9 @@ func TestGrowthEndToEnd(t *testing.T) {
 
 	now := time.Now().UTC()
 	today := now.Truncate(24 * time.Hour)
+	// Every question is asked at the test's now: a midnight between it
+	// and the questions would move "today".
+	at := now.Format(time.RFC3339)
 	rng := rand.New(rand.NewPCG(8, 8))
 	curves := map[string]func(day int) float64{ // day 0 = today, −1 = yesterday, …
 		"doubling":  func(d int) float64 { return 100 * math.Pow(2, float64(d)/5) },
@@ -89,7 +92,7 @@ func TestGrowthEndToEnd(t *testing.T) {
 	waitFor(t, 60*time.Second, "every call to land", func() bool { return landedRequests(conn, db) >= calls })
 	a.mustTerm()
 
-	out, err := exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "growth", "--by", "tenant", "--format", "json").Output()
+	out, err := exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "growth", "--at", at, "--by", "tenant", "--format", "json").Output()
 	if err != nil {
 		t.Fatalf("query growth: %v\n%s", err, out)
 	}
@@ -116,12 +119,12 @@ func TestGrowthEndToEnd(t *testing.T) {
 	if got["new"]["daily_rate"] != nil || got["new"]["note"] == "" {
 		t.Errorf("new: daily_rate %v note %q, want a note and no rate", got["new"]["daily_rate"], got["new"]["note"])
 	}
-	table, err := exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "growth", "--by", "tenant").CombinedOutput()
+	table, err := exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "growth", "--at", at, "--by", "tenant").CombinedOutput()
 	if err != nil {
 		t.Fatalf("query growth (table): %v\n%s", err, table)
 	}
 
-	out, err = exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "forecast", "--by", "tenant", "--format", "json", "--budget", "2000").Output()
+	out, err = exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "forecast", "--at", at, "--by", "tenant", "--format", "json", "--budget", "2000").Output()
 	if err != nil {
 		t.Fatalf("query forecast: %v\n%s", err, out)
 	}
@@ -146,7 +149,7 @@ func TestGrowthEndToEnd(t *testing.T) {
 		}
 	}
 	// The next 14 days instead of the month.
-	out, err = exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "forecast", "--horizon", "14", "--format", "json").Output()
+	out, err = exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "forecast", "--at", at, "--horizon", "14", "--format", "json").Output()
 	if err != nil {
 		t.Fatalf("query forecast --horizon: %v\n%s", err, out)
 	}
@@ -154,6 +157,6 @@ func TestGrowthEndToEnd(t *testing.T) {
 		rows[0]["period_end"] != today.AddDate(0, 0, 13).Format(time.DateOnly) {
 		t.Errorf("forecast --horizon 14: %v\n%s", err, out)
 	}
-	fc, _ := exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "forecast", "--by", "tenant", "--budget", "2000").CombinedOutput()
+	fc, _ := exec.Command(binPath, "--clickhouse", srv.DSN(db), "query", "forecast", "--at", at, "--by", "tenant", "--budget", "2000").CombinedOutput()
 	t.Logf("%d calls over 35 days\n%s\n%s", calls, table, fc)
 }
