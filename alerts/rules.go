@@ -186,6 +186,9 @@ func parseConfig(file string, data []byte, readFiles bool) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, col, msg := yamlErrorPos(err)
+		if l := yamlSyntaxLine(data, line); l != line {
+			line, col = l, 1
+		}
 		return nil, Errors{{File: file, Line: line, Column: col, Msg: msg}}
 	}
 	cfg := &Config{File: file, Interval: DefaultInterval, Location: time.UTC, TZ: "UTC", GroupWait: DefaultGroupWait,
@@ -368,6 +371,41 @@ func yamlErrorPos(err error) (line, col int, msg string) {
 		col = 1
 	}
 	return line, col, strings.TrimSpace(msg)
+}
+
+// yamlSyntaxLine is the line of a syntax error that yaml.v3 reports at
+// line: it names the line where the enclosing block starts (a misindented
+// key on line 5 of a rules list is reported at line 1), so this finds the
+// first line from there on whose addition makes the file's prefix fail to
+// parse, by bisection (a prefix that ends inside a multi-line flow
+// collection also fails, so the line found can be such a collection's
+// first). It returns line when the prefix before it does not parse.
+func yamlSyntaxLine(data []byte, line int) int {
+	ends := []int{0} // ends[k]: the length of the first k lines
+	for i, c := range data {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if ends[len(ends)-1] < len(data) {
+		ends = append(ends, len(data))
+	}
+	parses := func(k int) bool {
+		var n yaml.Node
+		return yaml.Unmarshal(data[:ends[k]], &n) == nil
+	}
+	lo, hi := max(line-1, 0), len(ends)-1 // parses(lo), !parses(hi)
+	if lo >= hi || !parses(lo) || parses(hi) {
+		return line
+	}
+	for hi-lo > 1 {
+		if mid := (lo + hi) / 2; parses(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
 }
 
 // parser collects the errors of one file.

@@ -111,7 +111,12 @@ func TestParseErrorsNameLineAndColumn(t *testing.T) {
 		{"rules:\n  - name: x\n    kind: unpriced\n    notify: [pager]\n", `r.yaml:2:5: rule "x" notifies "pager"`},
 		{"rules:\n  - name: x\n    kind: unpriced\n  - name: x\n    kind: unpriced\n", `r.yaml:4:5: rule "x" is defined twice`},
 		{"tz: Mars/Olympus\nrules: []\n", `r.yaml:1:5: unknown time zone "Mars/Olympus"`},
-		{"rules:\n  - name: x\n\tkind: budget\n", `r.yaml:2:1: found a tab character that violates indentation`},
+		// Syntax errors at the line that holds them (yaml.v3 names the line
+		// where the enclosing block starts).
+		{"rules:\n  - name: x\n\tkind: budget\n", `r.yaml:3:1: found a tab character that violates indentation`},
+		{"interval: 30s\nrules:\n  - name: x\n    kind: unpriced\n   by: [tenant]\n", `r.yaml:5:1: did not find expected '-' indicator`},
+		{"interval: 30s\nrules:\n  - name: x\n    kind: unpriced\n  - {name: y, kind: unpriced\n", `r.yaml:5:1: did not find expected ',' or '}'`},
+		{"rules:\n  - {name: x,\n     kind: unpriced}\n  - name: y\n    kind: unpriced\n   by: [tenant]\n", `r.yaml:6:1: did not find expected '-' indicator`},
 		{"rules:\n  - name: x\n    kind: error_rate\n    threshold_pct: 5\n    for: 5 minutes\n", `r.yaml:5:10: cannot parse for "5 minutes"`},
 		{"receivers:\n  - name: w\n    type: webhook\nrules: []\n", `r.yaml:2:5: receiver "w"`},
 		{"rules:\n  - name: x\n    kind: anomaly\n    window: 10h\n", `r.yaml:4:13: anomaly window 10h0m0s`},

@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -126,6 +127,10 @@ func RunTestFile(ctx context.Context, path string) ([]TestResult, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&tf); err != nil {
 		line, col, msg := yamlErrorPos(err)
+		var te *yaml.TypeError
+		if l := yamlSyntaxLine(data, line); !errors.As(err, &te) && l != line {
+			line, col = l, 1
+		}
 		return nil, &Error{File: path, Line: line, Column: col, Msg: msg}
 	}
 	if len(tf.RuleFiles) != 1 {
