@@ -35,12 +35,13 @@ type SLORow struct {
 }
 
 // SLO returns the SLO counts of every group with usage in the range, in
-// the order of Usage. It reads what Usage reads (one query).
+// the order of Usage. It reads what Usage reads but the TTFT histograms
+// (one query).
 func (q *Querier) SLO(ctx context.Context, sq SLOQuery) ([]SLORow, error) {
 	if !(sq.ThresholdMs > 0) || math.IsInf(sq.ThresholdMs, 1) {
 		return nil, fmt.Errorf("SLO latency threshold %v ms: want a finite number > 0", sq.ThresholdMs)
 	}
-	rows, err := q.Usage(ctx, UsageQuery{From: sq.From, To: sq.To, By: sq.By, Where: sq.Where})
+	rows, err := q.Usage(ctx, UsageQuery{From: sq.From, To: sq.To, By: sq.By, Where: sq.Where, NoTTFT: true})
 	if err != nil {
 		return nil, err
 	}
