@@ -22,6 +22,14 @@ import (
 // three windows end now, Window/3 and 2·Window/3 ago (whole minutes), so a
 // spike must last about a third of a window to count. The alert names the
 // Top groups of ContributorsBy that contributed most to the change.
+//
+// A group is compared only with the weeks it can be: those that began
+// after its first usage (a week before it did not exist is not a week of
+// no spend) and whose minutes the minute rollups still hold (retention,
+// --keep-minutes, may have dropped them). With fewer than 2 such weeks
+// the sample is Unknown: an alert keeps its state, a new group or a fresh
+// install neither fires nor resolves until it has two weeks of history.
+// See usableWeeks.
 type AnomalySpec struct {
 	// Window is the spend window, 15m to 6h in whole minutes. Default 1h.
 	Window time.Duration
@@ -32,7 +40,8 @@ type AnomalySpec struct {
 	// MinPct is the least change in percent of the median. Default 50.
 	MinPct float64
 	// Weeks of history for the median, 2 to 4 (minute rollups are kept
-	// 35 days). Default 4.
+	// 35 days by default). Default 4. Weeks a group cannot be compared
+	// with are left out; with fewer than 2 left it is Unknown.
 	Weeks int
 	// ContributorsBy are the dimensions the contributors are named by.
 	// Default model (tenant when the rule groups by model).
@@ -44,6 +53,18 @@ type AnomalySpec struct {
 // anomalyWindows is the number of windows looked at, anomalyNeeded how
 // many of them must be anomalous.
 const anomalyWindows, anomalyNeeded = 3, 2
+
+// anomalyMinWeeks is the fewest baseline weeks a group is compared with:
+// with one, the median is that week and the MAD 0, and any rise is an
+// infinite z.
+const anomalyMinWeeks = 2
+
+// anomalyLookbackDays is how many days before the day of the oldest
+// baseline week's span a group's first usage is looked for: a group that
+// spent on none of them is taken to begin on its first day with spend
+// after them, and one that spends once a week is still known to exist
+// before its oldest week.
+const anomalyLookbackDays = 7
 
 func parseAnomaly(p *parser, r *Rule, f map[string]*yaml.Node) spec {
 	s := &AnomalySpec{Window: time.Hour, Z: 3.5, MinUSD: 1, MinPct: 50, Weeks: 4, Top: 3}
@@ -186,6 +207,10 @@ func (s *AnomalySpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 	if err != nil {
 		return nil, err
 	}
+	usable, err := s.usableWeeks(ctx, e, end, vals, groups)
+	if err != nil {
+		return nil, err
+	}
 	keys := make([]string, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
@@ -195,13 +220,21 @@ func (s *AnomalySpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 	var contrib *anomalySpans // the contributors' spans, read once per evaluation
 	for _, k := range keys {
 		g := groups[k]
+		weeks := usable[k]
+		if len(weeks) < anomalyMinWeeks {
+			x := s.windowSum(vals[0][k], 0)
+			out = append(out, Sample{Group: g, Value: x, Unknown: true,
+				Summary: fmt.Sprintf("%s: %s spent USD %.2f in the last %s; no baseline yet: %d of the last %d weeks at this time of the week can be compared with (those after the group's first usage whose minute rollups are kept), at least %d needed",
+					e.rule.Name, groupText(g), x, s.Window, len(weeks), s.Weeks, anomalyMinWeeks)})
+			continue
+		}
 		hits := 0
 		var x0, z0, med0, mad0 float64
 		for w := range anomalyWindows {
 			x := s.windowSum(vals[0][k], w)
-			base := make([]float64, s.Weeks)
-			for j := 1; j <= s.Weeks; j++ {
-				base[j-1] = s.windowSum(vals[j][k], w)
+			base := make([]float64, len(weeks))
+			for i, j := range weeks {
+				base[i] = s.windowSum(vals[j][k], w)
 			}
 			hit, z, med, mad := s.anomalous(x, base)
 			if hit {
@@ -221,7 +254,7 @@ func (s *AnomalySpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 			zs = fmt.Sprintf("%.1f", z0)
 		}
 		smp.Summary = fmt.Sprintf("%s: %s spent USD %.2f in the last %s against a median of USD %.2f for this time of the week over %d weeks (robust z %s; anomalous in %d of the last %d windows)",
-			e.rule.Name, groupText(g), x0, s.Window, med0, s.Weeks, zs, hits, anomalyWindows)
+			e.rule.Name, groupText(g), x0, s.Window, med0, len(weeks), zs, hits, anomalyWindows)
 		if smp.Active && len(s.ContributorsBy) > 0 {
 			if contrib == nil {
 				contrib = &anomalySpans{}
@@ -229,11 +262,108 @@ func (s *AnomalySpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 					return nil, err
 				}
 			}
-			smp.Contributors = s.contributors(contrib, g, x0-med0)
+			smp.Contributors = s.contributors(contrib, g, weeks, x0-med0)
 		}
 		out = append(out, smp)
 	}
 	return out, nil
+}
+
+// usableWeeks returns, per group of groups (by key), the baseline weeks
+// (1 … Weeks, of vals) the group can be compared with: those whose span
+// began after the group's first usage and whose minutes the minute
+// rollups hold. A week before a group existed, or one whose minute rows
+// retention dropped, reads as no spend; counted as such, a group with one
+// real week had a median of 0 and an infinite z, and paged on flat spend.
+//
+// First usage is the first UTC day with spend in the daily series (one
+// query, usage_1d) from anomalyLookbackDays before the day of the oldest
+// span to the day before the latest span's; a week counts when that day
+// is before the day its span starts (a week whose span starts on the
+// first day is left out: the day's first call may have come after it). Whether the minute rollups hold a week is told by
+// the week's own read: any spend in it, and they do; none, and the hours
+// covering the span are read (usage_1h, kept longer): no spend in them,
+// and the week's zero is right; spend, and the minute rows of those hours
+// are read: some spend in them, and the span was just quiet, none, and
+// the minutes are gone.
+func (s *AnomalySpec) usableWeeks(ctx context.Context, e *env, end time.Time, vals []map[string][]float64, groups map[string]map[string]string) (map[string][]int, error) {
+	_, _, span := s.geometry()
+	starts := make([]time.Time, s.Weeks+1)
+	held := make([]bool, s.Weeks+1)
+	for j := 1; j <= s.Weeks; j++ {
+		to := weekEnd(end, j, e.loc)
+		starts[j] = to.Add(-time.Duration(span) * time.Minute)
+		ok, err := s.minutesHeld(ctx, e, starts[j], to, vals[j])
+		if err != nil {
+			return nil, err
+		}
+		held[j] = ok
+	}
+	utcDay := func(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
+	res, err := e.src.Series(ctx, analytics.SeriesQuery{From: utcDay(starts[s.Weeks]).AddDate(0, 0, -anomalyLookbackDays), To: utcDay(starts[1]),
+		Step: 24 * time.Hour, By: e.rule.By, Where: e.rule.Scope, Metric: analytics.MetricCost})
+	if err != nil {
+		return nil, err
+	}
+	first := map[string]time.Time{}
+	for _, gs := range res.Series {
+		for i, v := range gs.Values {
+			if v != 0 {
+				first[groupKey(group(gs.Group))] = res.From.Add(time.Duration(i) * 24 * time.Hour)
+				break
+			}
+		}
+	}
+	out := make(map[string][]int, len(groups))
+	for k := range groups {
+		f, ok := first[k]
+		if !ok {
+			continue
+		}
+		for j := 1; j <= s.Weeks; j++ {
+			if held[j] && f.Before(utcDay(starts[j])) {
+				out[k] = append(out[k], j)
+			}
+		}
+	}
+	return out, nil
+}
+
+// minutesHeld reports whether the minute rollups hold the span [from, to)
+// of a baseline week whose minute costs per group are week
+// (usableWeeks).
+func (s *AnomalySpec) minutesHeld(ctx context.Context, e *env, from, to time.Time, week map[string][]float64) (bool, error) {
+	for _, v := range week {
+		if slices.ContainsFunc(v, func(x float64) bool { return x != 0 }) {
+			return true, nil
+		}
+	}
+	// Nothing spent in the span: the scope's spend in the hours covering
+	// it, from the hours, and if any, from the minutes.
+	lo, hi := from.Truncate(time.Hour), to.Truncate(time.Hour)
+	if hi.Before(to) {
+		hi = hi.Add(time.Hour)
+	}
+	spent := func(step time.Duration) (bool, error) {
+		res, err := e.src.Series(ctx, analytics.SeriesQuery{From: lo, To: hi, Step: step, Where: e.rule.Scope, Metric: analytics.MetricCost})
+		if err != nil {
+			return false, err
+		}
+		for _, gs := range res.Series {
+			if slices.ContainsFunc(gs.Values, func(x float64) bool { return x != 0 }) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	h, err := spent(time.Hour)
+	if err != nil {
+		return false, err
+	}
+	if !h {
+		return true, nil // no spend in those hours: the zero is right
+	}
+	return spent(time.Minute)
 }
 
 // anomalySpans are the spans of the groups of by and ContributorsBy
@@ -244,8 +374,9 @@ type anomalySpans struct {
 }
 
 // contributors names the groups of ContributorsBy within g whose spend in
-// the last window rose most above their own median.
-func (s *AnomalySpec) contributors(sp *anomalySpans, g map[string]string, change float64) []notify.Contributor {
+// the last window rose most above their own median over g's usable weeks
+// (a contributor new within g has a median of 0: it is the change).
+func (s *AnomalySpec) contributors(sp *anomalySpans, g map[string]string, weeks []int, change float64) []notify.Contributor {
 	vals, groups := sp.vals, sp.groups
 	var out []notify.Contributor
 	positive := 0.0
@@ -260,9 +391,9 @@ func (s *AnomalySpec) contributors(sp *anomalySpans, g map[string]string, change
 			continue
 		}
 		x := s.windowSum(vals[0][k], 0)
-		base := make([]float64, s.Weeks)
-		for j := 1; j <= s.Weeks; j++ {
-			base[j-1] = s.windowSum(vals[j][k], 0)
+		base := make([]float64, len(weeks))
+		for i, j := range weeks {
+			base[i] = s.windowSum(vals[j][k], 0)
 		}
 		med := medianOf(base)
 		if x-med <= 0 {
@@ -293,3 +424,11 @@ func (s *AnomalySpec) contributors(sp *anomalySpans, g map[string]string, change
 	}
 	return out
 }
+
+// unknownLimit: a firing anomaly whose group has lost its baseline (fewer
+// than 2 usable weeks) resolves after three windows without one.
+func (s *AnomalySpec) unknownLimit() time.Duration { return 3 * s.Window }
+
+// unseen: a group the evaluation did not return spent nothing in the
+// windows: it does not hold.
+func (s *AnomalySpec) unseen(*Rule, map[string]string) *Sample { return nil }

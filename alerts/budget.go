@@ -52,6 +52,20 @@ func parseBudget(p *parser, r *Rule, f map[string]*yaml.Node) spec {
 	return s
 }
 
+// thresholdName is the Sample.Threshold of threshold t (percent): "80%".
+func thresholdName(t float64) string { return fmt.Sprintf("%g%%", t) }
+
+// breached reports whether threshold, the name of one of s's thresholds,
+// is 100% or more: its alert fires once the budget is used up.
+func (s *BudgetSpec) breached(threshold string) bool {
+	for _, t := range s.Thresholds {
+		if thresholdName(t) == threshold {
+			return t >= 100
+		}
+	}
+	return false
+}
+
 func (s *BudgetSpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 	start, end := s.Period.Bounds(e.now, e.loc)
 	if !e.now.After(start) {
@@ -68,7 +82,7 @@ func (s *BudgetSpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 		for _, t := range s.Thresholds {
 			limit := s.AmountUSD * t / 100
 			out = append(out, Sample{
-				Group: g, Threshold: fmt.Sprintf("%g%%", t), Value: cost, ThresholdValue: limit,
+				Group: g, Threshold: thresholdName(t), Value: cost, ThresholdValue: limit,
 				Active: cost >= limit, PeriodStart: start, PeriodEnd: end,
 				Summary: fmt.Sprintf("%s: %s spent USD %.2f of the %s budget of USD %.2f since %s (%.1f%%, threshold %g%%)",
 					e.rule.Name, groupText(g), cost, s.Period, s.AmountUSD, start.Format("2006-01-02 15:04 MST"), 100*cost/s.AmountUSD, t),

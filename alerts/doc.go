@@ -11,10 +11,12 @@
 // An Engine (state.go) keeps each alert (rule × group × threshold) in the
 // state machine inactive → pending → firing → resolved with for: and
 // keep_firing_for:, and says which notifications are Due at a time:
-// group_wait, group_interval, repeat_interval, inhibition (a firing budget
-// silences the forecast and anomaly alerts of the same scope) and
-// silences. Every notification has an idempotency key (NotificationID: rule,
-// group, period or episode start, threshold, state), the webhook-id.
+// group_wait, group_interval, repeat_interval, inhibition (a budget firing
+// at 100% or more silences the anomaly alerts of the same scope and group,
+// and the forecast alerts of the same period too) and silences. Every
+// notification has an idempotency key (NotificationID: rule, group, episode
+// start — for budgets the period start and the limit in USD —, threshold,
+// state), the webhook-id.
 //
 // A Store (store.go) keeps state, silences and the notification log in
 // ClickHouse (migration 0006). A Deliverer (deliver.go) claims each

@@ -81,9 +81,12 @@ rules:
 }
 
 // TestTooLittleDataKeepsTheState: a firing error-rate alert neither
-// resolves nor changes on fewer calls than min_requests (a provider's
-// callers backing off during its outage), and resolves on enough healthy
-// calls; a group first seen with too few calls does not start pending.
+// resolves nor changes on fewer calls than min_requests that do not
+// decide the rate (a provider's callers backing off during its outage),
+// and resolves on enough healthy calls; a group first seen with too few
+// calls to decide does not start pending. (Fewer calls with more errors
+// than threshold × min_requests do decide: see
+// TestLifecycleFewCallsDecide.)
 func TestTooLittleDataKeepsTheState(t *testing.T) {
 	cfg := mustConfig(t, `
 rules:
@@ -103,10 +106,10 @@ rules:
 			t.Errorf("%d calls, %d errors: %s, want %s", requests, errors, s, want)
 		}
 	}
-	step(20, 20, "none") // too few calls to start anything
+	step(20, 2, "none") // 2 errors: 82 of 100 calls could fail, or 2: unknown, nothing starts
 	step(500, 400, StateFiring)
-	step(20, 20, StateFiring) // 100% of 20 calls: unknown, still firing
-	step(20, 0, StateFiring)  // 0% of 20 calls: unknown too
+	step(20, 5, StateFiring) // 5 errors of 20 calls (25%): 5 to 85 of 100 calls, unknown, still firing
+	step(20, 0, StateFiring) // 0% of 20 calls: unknown too
 	step(500, 0, StateResolved)
 }
 

@@ -38,8 +38,9 @@ type Sample struct {
 	// Active is true when the condition holds.
 	Active bool
 	// Unknown is true when the group was seen with too little data to say
-	// (fewer calls than the rule's min_requests): its alert keeps its
-	// state, neither firing nor resolving on it.
+	// (fewer calls than the rule's min_requests, no forecast, no baseline):
+	// its alert keeps its state, neither firing nor resolving on it, up to
+	// the kind's limit (undecidable.unknownLimit), then resolves.
 	Unknown bool
 	// PeriodStart and PeriodEnd bound the calendar period of budget and
 	// forecast rules; zero otherwise.
@@ -120,7 +121,16 @@ func groupText(g map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
-// usageQuery is the rule's usage in [from, to).
+// usageQuery is the rule's usage in [from, to), with only the histograms
+// the rule reads: a latency rule the latency one (NoTTFT), every other
+// kind none (NoLatency: budget, error rate and unpriced rules read sums).
+// Merging the histograms is most of a usage query's work.
 func (e *env) usageQuery(from, to time.Time) analytics.UsageQuery {
-	return analytics.UsageQuery{From: from, To: to, By: e.rule.By, Where: e.rule.Scope}
+	uq := analytics.UsageQuery{From: from, To: to, By: e.rule.By, Where: e.rule.Scope}
+	if e.rule.Kind == KindLatency {
+		uq.NoTTFT = true
+	} else {
+		uq.NoLatency = true
+	}
+	return uq
 }

@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -58,16 +59,38 @@ func (s *ForecastSpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 		}
 		g := group(r.Group)
 		smp := Sample{Group: g, ThresholdValue: s.AmountUSD, PeriodStart: r.PeriodStart, PeriodEnd: r.PeriodEnd}
-		if q == nil {
-			smp.Summary = fmt.Sprintf("%s: %s has no forecast (%s)", e.rule.Name, groupText(g), r.Note)
-			out = append(out, smp)
-			continue
+		switch {
+		case r.SoFar >= s.AmountUSD && (q == nil || *q <= s.AmountUSD):
+			// Whatever the forecast (none: too little history), the
+			// period's spend is over the budget: the value is the spend.
+			fc := "no forecast: " + r.Note
+			if q != nil {
+				fc = fmt.Sprintf("forecast USD %.2f (p%g)", *q, 100*s.Quantile)
+			}
+			smp.Value, smp.Active = r.SoFar, true
+			smp.Summary = fmt.Sprintf("%s: %s has spent USD %.2f this %s, already over the budget of USD %.2f (%s)",
+				e.rule.Name, groupText(g), r.SoFar, s.Period, s.AmountUSD, fc)
+		case q == nil:
+			smp.Value, smp.Unknown = r.SoFar, true
+			smp.Summary = fmt.Sprintf("%s: %s has no forecast (%s); USD %.2f spent so far this %s of the budget of USD %.2f",
+				e.rule.Name, groupText(g), r.Note, r.SoFar, s.Period, s.AmountUSD)
+		default:
+			smp.Value = *q
+			smp.Active = *q > s.AmountUSD
+			smp.Summary = fmt.Sprintf("%s: %s is forecast to spend USD %.2f (p%g) this %s, over the budget of USD %.2f; USD %.2f spent so far",
+				e.rule.Name, groupText(g), *q, 100*s.Quantile, s.Period, s.AmountUSD, r.SoFar)
 		}
-		smp.Value = *q
-		smp.Active = *q > s.AmountUSD
-		smp.Summary = fmt.Sprintf("%s: %s is forecast to spend USD %.2f (p%g) this %s, over the budget of USD %.2f; USD %.2f spent so far",
-			e.rule.Name, groupText(g), *q, 100*s.Quantile, s.Period, s.AmountUSD, r.SoFar)
 		out = append(out, smp)
 	}
 	return out, nil
 }
+
+// forecastUnknownLimit is how long a firing forecast alert stays firing
+// without a forecast (a day: the forecast is refitted on each day's
+// history).
+const forecastUnknownLimit = 24 * time.Hour
+
+func (s *ForecastSpec) unknownLimit() time.Duration { return forecastUnknownLimit }
+
+// unseen: a group without history or spend this period does not hold.
+func (s *ForecastSpec) unseen(*Rule, map[string]string) *Sample { return nil }

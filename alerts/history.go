@@ -135,10 +135,11 @@ func (n need) match(g map[analytics.Dim]string) bool {
 // LoadHistory reads what cfg's rules need to be replayed over [from, to)
 // (a History for Backtest): the hourly usage from 30 days before from
 // (anomaly baselines, latency and error windows, budgets) and the daily
-// usage (UTC days) of the days before that which forecasts and growth
-// trends look back on. The backtest then evaluates in memory; windows
-// shorter than an hour see their hour's rates, and a latency percentile
-// over several hours is the highest hourly one.
+// usage (UTC days) of the days before that which forecasts, growth
+// trends and anomaly rules (their groups' first usage) look back on. The
+// backtest then evaluates in memory; windows shorter than an hour see
+// their hour's rates, and a latency percentile over several hours is the
+// highest hourly one.
 //
 // Each rule sees its own usage: the calls in its scope, summed per group
 // of the dimensions it reads, so its hourly latency percentiles are those
@@ -161,6 +162,11 @@ func LoadHistory(ctx context.Context, q *analytics.Querier, cfg *Config, from, t
 		case *GrowthSpec:
 			w := max(s.WindowDays, 28)
 			daily = max(daily, w+1-back)
+		case *AnomalySpec:
+			// The groups' first usage: the UTC days from
+			// anomalyLookbackDays before the oldest baseline week (a
+			// day for its span, one for a change of the clocks).
+			daily = max(daily, 7*s.Weeks+anomalyLookbackDays+2-back)
 		}
 	}
 	hourFrom := from.UTC().Truncate(24*time.Hour).AddDate(0, 0, -back)

@@ -109,6 +109,12 @@ func historyCells(from, to time.Time) []historyCell {
 // and day tables.
 func landHistory(t *testing.T, w *warehouse.Warehouse, cells []historyCell) {
 	t.Helper()
+	landTables(t, w, cells, warehouse.Minute, warehouse.Hour, warehouse.Day)
+}
+
+// landTables lands cells in tables as landHistory does.
+func landTables(t *testing.T, w *warehouse.Warehouse, cells []historyCell, tables ...warehouse.Table) {
+	t.Helper()
 	type key struct {
 		at                                   time.Time
 		tenant, application, provider, model string
@@ -121,6 +127,9 @@ func landHistory(t *testing.T, w *warehouse.Warehouse, cells []historyCell) {
 		{warehouse.Hour, func(t time.Time) time.Time { return t }},
 		{warehouse.Day, func(t time.Time) time.Time { return t.Truncate(24 * time.Hour) }},
 	} {
+		if !slices.Contains(tables, tb.table) {
+			continue
+		}
 		rows := map[key]*warehouse.Rollup{}
 		hists := map[key]*sketch.Histogram{}
 		var order []key
@@ -317,4 +326,116 @@ func loadHistoryOneScript(ctx context.Context, q *analytics.Querier, cfg *Config
 		return nil, err
 	}
 	return s, nil
+}
+
+// youngCells are the usage of three tenants around the day of 2026-03-20
+// (UTC): old spends USD 10 a day since February 20; young the same since
+// March 5 (15 days before), and USD 500 at 09:00 on March 20; newborn USD
+// 5 an hour from its first call at 10:00 on March 20 (no complete day).
+func youngCells() []historyCell {
+	usd := func(v float64) pricing.Pico { return pricing.FromPicos(int64(math.Round(v * 1e12))) }
+	var out []historyCell
+	day := ts("2026-03-20T00:00:00Z")
+	for at := ts("2026-02-20T00:00:00Z"); at.Before(day.AddDate(0, 0, 1)); at = at.Add(time.Hour) {
+		out = append(out, historyCell{at: at, tenant: "old", provider: "p", model: "m", requests: 1, cost: usd(10.0 / 24)})
+		if !at.Before(ts("2026-03-05T00:00:00Z")) {
+			c := historyCell{at: at, tenant: "young", provider: "p", model: "m", requests: 1, cost: usd(10.0 / 24)}
+			if at.Equal(day.Add(9 * time.Hour)) {
+				c.cost = usd(500)
+			}
+			out = append(out, c)
+		}
+		if !at.Before(day.Add(10 * time.Hour)) {
+			out = append(out, historyCell{at: at, tenant: "newborn", provider: "p", model: "m", requests: 1, cost: usd(5)})
+		}
+	}
+	return out
+}
+
+// `alerts backtest` (a Script over LoadHistory) forecasts as `alerts run`
+// (the query layer) also for the groups whose history is short, which a
+// history_days of 7 hides: a group 15 days old is forecast from its first
+// day with usage (not from 91 days mostly of zeros), today's spend so far
+// is the floor of its forecast, and a group whose first day is today is
+// forecast too.
+func TestBacktestForecastsYoungGroupsAsRun(t *testing.T) {
+	w, _ := openStore(t)
+	var feb, mar []historyCell // an insert touches one month
+	for _, c := range youngCells() {
+		if c.at.Month() == time.February {
+			feb = append(feb, c)
+		} else {
+			mar = append(mar, c)
+		}
+	}
+	landHistory(t, w, feb)
+	landHistory(t, w, mar)
+	cfg := mustConfig(t, `
+tz: Europe/Berlin
+rules:
+  - {name: month, kind: forecast, by: [tenant], period: month, amount_usd: 400}
+  - {name: month-p90, kind: forecast, by: [tenant], period: month, amount_usd: 400, quantile: 0.9}
+  - {name: day, kind: forecast, by: [tenant], period: day, amount_usd: 100}
+  - {name: week-p10, kind: forecast, by: [tenant], period: week, amount_usd: 300, quantile: 0.1}
+`)
+	ctx := context.Background()
+	q := analytics.New(w, analytics.DefaultOptions())
+	from, to := ts("2026-03-20T00:00:00Z"), ts("2026-03-21T00:00:00Z")
+	hist, err := LoadHistory(ctx, q, cfg, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every group's sample at every hour, alike.
+	line := func(s Sample) string {
+		return fmt.Sprintf("{%s} active=%v unknown=%v value=%.6f %s", groupKey(s.Group), s.Active, s.Unknown, s.Value, s.Summary)
+	}
+	groups := map[string]bool{}
+	for at := from; at.Before(to); at = at.Add(time.Hour) {
+		for _, r := range cfg.Rules {
+			run, err := Evaluate(ctx, q, cfg, r, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := Evaluate(ctx, hist, cfg, r, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a, b []string
+			for _, s := range run {
+				a = append(a, line(s))
+				groups[groupKey(s.Group)] = true
+			}
+			for _, s := range back {
+				b = append(b, line(s))
+			}
+			slices.Sort(a)
+			slices.Sort(b)
+			if !slices.Equal(a, b) {
+				t.Errorf("%s at %s:\nrun:\n  %s\nbacktest:\n  %s", r.Name, at.Format(time.RFC3339), strings.Join(a, "\n  "), strings.Join(b, "\n  "))
+			}
+		}
+	}
+	if len(groups) != 3 {
+		t.Errorf("groups forecast: %v", groups)
+	}
+	// And so the replay fires alike, the young group included.
+	o := BacktestOptions{From: from, To: to, Step: time.Hour}
+	got, err := Backtest(ctx, cfg, hist, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perStep, err := Backtest(ctx, cfg, q, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := episodes(got), episodes(perStep); !slices.Equal(g, w) {
+		t.Errorf("backtest over the history:\n%s\nevaluated at every step:\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"))
+	}
+	young := false
+	for _, ep := range perStep[0].Episodes {
+		young = young || ep.Group["tenant"] == "young"
+	}
+	if !young {
+		t.Errorf("the young tenant's monthly forecast never fired: %s", strings.Join(episodes(perStep), "\n"))
+	}
 }

@@ -20,8 +20,9 @@ type LatencySpec struct {
 	ThresholdMs float64
 	// Window is the lookback of the threshold form. Default 5m.
 	Window time.Duration
-	// MinRequests is the fewest timed calls (in the window, or in the long
-	// window of a burn rate) that can fire. Default 100.
+	// MinRequests is the fewest timed calls in the window that decide
+	// (fewer: Unknown), or the calls a burn rate's long window is judged
+	// over (fewer are decided by decideFew). Default 100.
 	MinRequests float64
 	// SLO, when set, replaces the threshold form.
 	SLO *SLO
@@ -76,11 +77,36 @@ func (s *LatencySpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 	for _, r := range rows {
 		g := group(r.Group)
 		v := pick(r.Latency, s.Percentile)
-		out = append(out, Sample{Group: g, Value: v, ThresholdValue: s.ThresholdMs,
-			Active:  r.Latency.Count > 0 && float64(r.Latency.Count) >= s.MinRequests && v > s.ThresholdMs,
-			Unknown: float64(r.Latency.Count) < s.MinRequests,
+		smp := Sample{Group: g, Value: v, ThresholdValue: s.ThresholdMs,
+			Active: r.Latency.Count > 0 && float64(r.Latency.Count) >= s.MinRequests && v > s.ThresholdMs,
 			Summary: fmt.Sprintf("%s: %s p%g latency %.0f ms over the last %s (alert above %g ms, %d calls)",
-				e.rule.Name, groupText(g), s.Percentile, v, s.Window, s.ThresholdMs, r.Latency.Count)})
+				e.rule.Name, groupText(g), s.Percentile, v, s.Window, s.ThresholdMs, r.Latency.Count)}
+		// A percentile of fewer calls says nothing of the calls missing up
+		// to min_requests (no count of slow calls to bound them with).
+		if r.Latency.Count == 0 || float64(r.Latency.Count) < s.MinRequests {
+			smp.Unknown = true
+			smp.Summary += fmt.Sprintf(": too little traffic to decide (fewer than min_requests, %g timed calls)", s.MinRequests)
+		}
+		out = append(out, smp)
 	}
 	return out, nil
+}
+
+// unknownLimit: three windows (for the threshold form) of too few calls
+// resolve a firing alert.
+func (s *LatencySpec) unknownLimit() time.Duration {
+	if s.SLO != nil {
+		return s.SLO.unknownLimit()
+	}
+	return 3 * s.Window
+}
+
+// unseen: a group without calls in the window has too few calls to
+// decide.
+func (s *LatencySpec) unseen(r *Rule, g map[string]string) *Sample {
+	if s.SLO != nil {
+		return s.SLO.unseen(r, g)
+	}
+	return &Sample{Group: g, ThresholdValue: s.ThresholdMs, Unknown: true,
+		Summary: fmt.Sprintf("%s: %s had no timed calls over the last %s: too little traffic to decide", r.Name, groupText(g), s.Window)}
 }

@@ -235,6 +235,9 @@ func (s *Script) Usage(_ context.Context, uq analytics.UsageQuery) ([]analytics.
 		a.row.CostUSD = pico(a.cost)
 		a.row.Requests, a.row.Errors, a.row.UnpricedRequests = round(a.req), round(a.err), round(a.unp)
 		a.row.Latency.Count = round(a.timed)
+		if uq.NoLatency {
+			a.row.Latency = analytics.Percentiles{} // as the query layer answers
+		}
 		out = append(out, a.row)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CostUSD.Float64() > out[j].CostUSD.Float64() })
@@ -334,6 +337,15 @@ func (s *Script) Series(_ context.Context, sq analytics.SeriesQuery) (analytics.
 	}
 	for i := range n {
 		res.Steps = append(res.Steps, res.From.Add(time.Duration(i)*step))
+	}
+	if step == 24*time.Hour && sq.Metric != analytics.MetricRequests {
+		// UTC days of cost: the daily sums, which an anomaly rule asks
+		// alike at every evaluation of a day (its groups' first usage).
+		_, daily := s.daily(res.From, res.To.Add(-step), time.UTC, sq.By, sq.Where)
+		for _, d := range daily {
+			res.Series = append(res.Series, analytics.GroupSeries{Group: d.Group, Values: slices.Clone(d.Values)})
+		}
+		return res, nil
 	}
 	idx := map[string]int{}
 	st, lo, hi := int64(step/time.Second), res.From.Unix(), res.To.Unix()
@@ -435,38 +447,105 @@ func (s *Script) Growth(_ context.Context, gq analytics.GrowthQuery) ([]analytic
 	return out, nil
 }
 
-// Forecast computes growth.ForecastPeriod over the scripted daily cost.
+// Forecast computes growth.ForecastPeriod over the scripted daily cost as
+// analytics.Querier.Forecast does over the rollups, so that `alerts test`
+// and `alerts backtest` forecast what `alerts run` forecasts: every group
+// with usage in the history or in the period so far (a group whose first
+// day is today too), its history from its first day with usage
+// (analytics.FromFirstUse), the period's spend before today as the
+// forecast's input, and today's spend so far as the floor of every total
+// (growth.ForecastOptions.SpentToday). Cost only; Horizon (days) as the
+// Querier's, HorizonHours not.
 func (s *Script) Forecast(ctx context.Context, fq analytics.ForecastQuery) ([]analytics.ForecastRow, error) {
+	if fq.Metric != "" && fq.Metric != analytics.MetricCost {
+		return nil, fmt.Errorf("a script forecasts cost, not %s", fq.Metric)
+	}
+	if fq.HorizonHours != 0 {
+		return nil, fmt.Errorf("a script forecasts days, not hours")
+	}
 	loc := fq.Location
 	if loc == nil {
 		loc = time.UTC
+	}
+	if fq.Period == "" {
+		fq.Period = analytics.PeriodMonth
 	}
 	hist := fq.History
 	if hist == 0 {
 		hist = 91
 	}
+	if hist < growth.MinForecastHistory || hist > growth.MaxHistory {
+		return nil, fmt.Errorf("forecast history of %d days: want %d to %d", hist, growth.MinForecastHistory, growth.MaxHistory)
+	}
+	if fq.Horizon < 0 || fq.Horizon > growth.MaxHorizon {
+		return nil, fmt.Errorf("forecast horizon of %d days: want 1 to %d", fq.Horizon, growth.MaxHorizon)
+	}
 	start, end := fq.Period.Bounds(fq.At, loc)
 	today := dayOf(fq.At, loc)
-	_, series := s.daily(today.AddDate(0, 0, -hist), today.AddDate(0, 0, -1), loc, fq.By, fq.Where)
-	sum := func(from, to time.Time) map[string]float64 {
-		m := map[string]float64{}
-		if !from.Before(to) {
-			return m
-		}
-		rows, _ := s.Usage(ctx, analytics.UsageQuery{From: from, To: to, By: fq.By, Where: fq.Where})
-		for _, r := range rows {
-			_, k := sub(r.Group, fq.By)
-			m[k] = r.CostUSD.Float64()
-		}
-		return m
+	if fq.Horizon > 0 {
+		start, end = today, today.AddDate(0, 0, fq.Horizon)
 	}
-	toDate, before := sum(start, fq.At), sum(start, today)
-	remaining := int(end.Sub(today).Hours()/24 + 0.5)
-	var out []analytics.ForecastRow
+	// History: the complete days before today.
+	_, series := s.daily(today.AddDate(0, 0, -hist), today.AddDate(0, 0, -1), loc, fq.By, fq.Where)
+	// The period so far, until now (shown, and today's floor) and until
+	// the start of today (the forecast's input: today is forecast whole).
+	usage := func(from, to time.Time) ([]analytics.UsageRow, error) {
+		if !from.Before(to) {
+			return nil, nil
+		}
+		return s.Usage(ctx, analytics.UsageQuery{From: from, To: to, By: fq.By, Where: fq.Where, NoLatency: true})
+	}
+	toDate, err := usage(start, fq.At)
+	if err != nil {
+		return nil, err
+	}
+	beforeToday, err := usage(start, today)
+	if err != nil {
+		return nil, err
+	}
+	type acc struct {
+		group               map[analytics.Dim]string
+		history             []float64
+		toDate, beforeToday *analytics.UsageRow
+	}
+	groups := map[string]*acc{}
+	var order []string
 	for _, sr := range series {
 		_, k := sub(sr.Group, fq.By)
-		row := analytics.ForecastRow{Group: sr.Group, PeriodStart: start, PeriodEnd: end, Today: today, SoFar: toDate[k]}
-		row.Forecast = growth.ForecastPeriod(sr.Values, before[k], remaining, growth.ForecastOptions{Budget: fq.Budget})
+		groups[k] = &acc{group: sr.Group, history: analytics.FromFirstUse(sr.Values)}
+		order = append(order, k)
+	}
+	for i := range toDate {
+		_, k := sub(toDate[i].Group, fq.By)
+		a := groups[k]
+		if a == nil {
+			a = &acc{group: toDate[i].Group} // no history: it began this period
+			groups[k] = a
+			order = append(order, k)
+		}
+		a.toDate = &toDate[i]
+	}
+	for i := range beforeToday {
+		_, k := sub(beforeToday[i].Group, fq.By)
+		if a := groups[k]; a != nil {
+			a.beforeToday = &beforeToday[i]
+		}
+	}
+	remaining := int(end.Sub(today).Hours()/24 + 0.5) // today included
+	out := make([]analytics.ForecastRow, 0, len(order))
+	for _, k := range order {
+		a := groups[k]
+		row := analytics.ForecastRow{Group: a.group, PeriodStart: start, PeriodEnd: end, Today: today}
+		if a.toDate != nil {
+			row.SoFarCost, row.UnpricedSoFar = a.toDate.CostUSD, a.toDate.UnpricedRequests
+			row.SoFar = a.toDate.CostUSD.Float64()
+		}
+		before := 0.0
+		if a.beforeToday != nil {
+			before = a.beforeToday.CostUSD.Float64()
+		}
+		row.Forecast = growth.ForecastPeriod(a.history, before, remaining,
+			growth.ForecastOptions{Budget: fq.Budget, SpentToday: max(row.SoFar-before, 0)})
 		out = append(out, row)
 	}
 	return out, nil

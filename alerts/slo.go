@@ -180,35 +180,85 @@ func evaluateSLO(ctx context.Context, e *env, s *SLO, minRequests float64, what 
 	for _, k := range order {
 		g := groups[k]
 		smp := Sample{Group: g, ThresholdValue: s.BurnRates[0].Factor}
-		var why []string
-		first := true
+		var why, few []string
+		first, undecided := true, false
 		for _, b := range s.BurnRates {
 			long, short := windows[b.Long][k], windows[b.Short][k]
-			if float64(long.total) < minRequests || long.total == 0 || short.total == 0 {
-				continue
+			var bl, bs float64
+			if long.total > 0 {
+				bl = float64(long.bad) / float64(long.total) / budget
+				if first || bl > smp.Value {
+					smp.Value = bl
+					first = false
+				}
 			}
-			bl := float64(long.bad) / float64(long.total) / budget
-			bs := float64(short.bad) / float64(short.total) / budget
-			if first || bl > smp.Value {
-				smp.Value = bl
-				first = false
+			if short.total > 0 {
+				bs = float64(short.bad) / float64(short.total) / budget
 			}
-			if bl > b.Factor && bs > b.Factor {
+			// The long window needs min_requests calls, or calls that
+			// decide whatever the missing ones would be (decideFew); the
+			// short one any call.
+			longHolds, longKnown := bl > b.Factor, long.total > 0 && float64(long.total) >= minRequests
+			if !longKnown {
+				longHolds, longKnown = decideFew(long.bad, long.total, minRequests, b.Factor*budget)
+			}
+			shortHolds, shortKnown := bs > b.Factor, short.total > 0
+			switch {
+			case longKnown && !longHolds, shortKnown && !shortHolds:
+				// does not hold
+			case longKnown && shortKnown:
 				if !smp.Active || b.Factor > smp.ThresholdValue {
 					smp.ThresholdValue = b.Factor
 				}
 				smp.Active = true
 				smp.Value = bl
-				why = append(why, fmt.Sprintf("%.1fx over %s and %.1fx over %s (alert above %gx)", bl, b.Long, bs, b.Short, b.Factor))
+				w := fmt.Sprintf("%.1fx over %s and %.1fx over %s (alert above %gx)", bl, b.Long, bs, b.Short, b.Factor)
+				if float64(long.total) < minRequests {
+					w += fmt.Sprintf(", %d bad of %d calls over %s: fewer than min_requests (%g calls), but decided whatever the missing calls would be",
+						long.bad, long.total, b.Long, minRequests)
+				}
+				why = append(why, w)
+			default:
+				undecided = true
+				few = append(few, fmt.Sprintf("%d bad of %d calls over %s, %d of %d over %s (alert above %gx)",
+					long.bad, long.total, b.Long, short.bad, short.total, b.Short, b.Factor))
 			}
 		}
-		if smp.Active {
+		switch {
+		case smp.Active:
 			smp.Summary = fmt.Sprintf("%s: %s burns its %s error budget (objective %g%%) at %s",
 				e.rule.Name, groupText(g), what, 100*s.Objective, strings.Join(why, "; "))
-		} else {
+		case undecided:
+			smp.Unknown = true
+			smp.Summary = fmt.Sprintf("%s: %s burns its %s error budget at %.2fx: too little traffic to decide (min_requests %g calls over the long window): %s",
+				e.rule.Name, groupText(g), what, smp.Value, minRequests, strings.Join(few, "; "))
+		default:
 			smp.Summary = fmt.Sprintf("%s: %s burns its %s error budget at %.2fx", e.rule.Name, groupText(g), what, smp.Value)
 		}
 		out = append(out, smp)
 	}
 	return out, nil
+}
+
+// unknownLimit: three times the shortest long window of too few calls
+// (3 h with the default burn rates) resolve a firing alert.
+func (s *SLO) unknownLimit() time.Duration {
+	var shortest time.Duration
+	for _, b := range s.BurnRates {
+		if shortest == 0 || b.Long < shortest {
+			shortest = b.Long
+		}
+	}
+	return 3 * shortest
+}
+
+// unseen: a group without calls in any window has too few calls to
+// decide.
+func (s *SLO) unseen(r *Rule, g map[string]string) *Sample {
+	var longest time.Duration
+	for _, b := range s.BurnRates {
+		longest = max(longest, b.Long)
+	}
+	return &Sample{Group: g, ThresholdValue: s.BurnRates[0].Factor, Unknown: true,
+		Summary: fmt.Sprintf("%s: %s had no calls over the last %s: too little traffic to decide", r.Name, groupText(g), longest)}
 }

@@ -64,22 +64,43 @@ func alertKey(rule string, g map[string]string, threshold string) string {
 }
 
 // Episode is the start of the alert's current episode: the period start
-// for rules with a period, else when the condition began to hold.
+// for budgets (a threshold fires once per period and amount), else when
+// the condition began to hold (ActiveAt). A forecast, which can resolve
+// and hold again within its period, starts a new episode each time.
 func (a *Alert) Episode() time.Time {
-	if !a.PeriodStart.IsZero() {
+	if a.Kind == KindBudget && !a.PeriodStart.IsZero() {
 		return a.PeriodStart
 	}
 	return a.ActiveAt
 }
 
-// NotificationID is the idempotency key of a notification of the alert:
-// a hash of (rule, group, period or episode start, threshold, state),
-// where state is "firing", "firing-rN" for the N-th repeat, or
-// "resolved". The same state change gives the same ID on every replica
-// and after a restart; it is the webhook-id.
+// notificationID is the idempotency key of the alert's notification in
+// state: NotificationID of its episode, and for a budget also of the limit
+// in USD (ThresholdValue, stored with the state), so a threshold of a
+// changed amount_usd crossed within the period is a new notification
+// while the same crossing stays one per period on every replica and
+// after restarts.
+func (a *Alert) notificationID(state string) string {
+	episode := strconv.FormatInt(a.Episode().Unix(), 10)
+	if a.Kind == KindBudget {
+		episode += " limit " + strconv.FormatFloat(a.ThresholdValue, 'g', -1, 64)
+	}
+	return hashID(a.Rule, groupKey(a.Group), episode, a.Threshold, state)
+}
+
+// NotificationID is the idempotency key of a notification of an alert:
+// a hash of (rule, group, episode start, threshold, state), where state is
+// "firing", "firing-rN" for the N-th repeat, or "resolved". The same state
+// change gives the same ID on every replica and after a restart; it is the
+// webhook-id. The engine's keys of budget notifications also hash the
+// threshold's limit in USD (Alert.notificationID).
 func NotificationID(rule string, g map[string]string, episode time.Time, threshold, state string) string {
+	return hashID(rule, groupKey(g), strconv.FormatInt(episode.Unix(), 10), threshold, state)
+}
+
+func hashID(parts ...string) string {
 	h := sha256.New()
-	for _, s := range []string{rule, groupKey(g), strconv.FormatInt(episode.Unix(), 10), threshold, state} {
+	for _, s := range parts {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -211,22 +232,53 @@ func (e *Engine) advanceRule(r *Rule, samples []Sample, now time.Time) []*Alert 
 			changed = append(changed, a)
 		}
 	}
+	u, _ := r.spec.(undecidable)
 	for k, a := range e.alerts {
-		if a.Rule == r.Name && !seen[k] && advance(a, r, nil, now) {
+		if a.Rule != r.Name || seen[k] {
+			continue
+		}
+		var s *Sample
+		if u != nil {
+			s = u.unseen(r, a.Group)
+		}
+		if advance(a, r, s, now) {
 			changed = append(changed, a)
 		}
 	}
 	return changed
 }
 
+// undecidable is a rule kind whose samples can be Unknown (too little
+// data to decide): error_rate and latency (fewer calls than min_requests),
+// forecast (no forecast) and anomaly (fewer than 2 usable baseline weeks).
+type undecidable interface {
+	// unknownLimit is how long a pending or firing alert may go without a
+	// sample that holds before it resolves (pending: becomes inactive) on
+	// Unknown samples.
+	unknownLimit() time.Duration
+	// unseen is the sample of a group the evaluation did not return: nil
+	// when such a group does not hold, an Unknown sample when not seen
+	// means no calls, too few to decide.
+	unseen(r *Rule, g map[string]string) *Sample
+}
+
+// unknownLimit is r's unknownLimit, 0 (none) for a kind without Unknown
+// samples.
+func unknownLimit(r *Rule) time.Duration {
+	if u, ok := r.spec.(undecidable); ok {
+		return u.unknownLimit()
+	}
+	return 0
+}
+
 // advance moves a by one evaluation at t: s is the group's sample, nil
 // when the evaluation did not see the group. It reports a state change.
 func advance(a *Alert, r *Rule, s *Sample, t time.Time) bool {
-	if s != nil && s.Unknown {
-		return false // too little data: as it was
-	}
-	holds := s != nil && s.Active
 	samePeriod := s == nil || a.PeriodStart.IsZero() || s.PeriodStart.Equal(a.PeriodStart)
+	if s != nil && s.Unknown && samePeriod {
+		return advanceUnknown(a, r, s, t)
+	}
+	holds := s != nil && s.Active && !s.Unknown
 	take := func() {
 		a.Value, a.ThresholdValue, a.Summary, a.Contributors = s.Value, s.ThresholdValue, s.Summary, s.Contributors
 		a.PeriodStart, a.PeriodEnd = s.PeriodStart, s.PeriodEnd
@@ -267,6 +319,34 @@ func advance(a *Alert, r *Rule, s *Sample, t time.Time) bool {
 		}
 	}
 	return a.State != before
+}
+
+// advanceUnknown moves a by an Unknown sample s at t (too little data to
+// decide): the alert keeps its state, unless it has been pending or firing
+// without holding (since LastActive) for r's unknownLimit, and firing for
+// its keep_firing_for too: then a pending alert becomes inactive and a
+// firing one resolves, its value and summary those of s (what is known
+// now, not the last value that held) with why it resolved.
+func advanceUnknown(a *Alert, r *Rule, s *Sample, t time.Time) bool {
+	limit := unknownLimit(r)
+	if limit <= 0 || a.State != StatePending && a.State != StateFiring {
+		return false
+	}
+	if a.State == StateFiring {
+		limit = max(limit, r.KeepFiringFor)
+	}
+	since := t.Sub(a.LastActive)
+	if since < limit {
+		return false
+	}
+	if a.State == StatePending {
+		a.State, a.ResolvedAt = StateInactive, t
+		return true
+	}
+	a.State, a.ResolvedAt = StateResolved, t
+	a.Value, a.Summary, a.Contributors = s.Value, fmt.Sprintf("%s; undecided since it last held at %s (%s, limit %s): resolved for too little data",
+		s.Summary, a.LastActive.UTC().Format("2006-01-02 15:04:05 MST"), since, limit), nil
+	return true
 }
 
 // Outgoing is a notification due to the listed receivers.
@@ -331,57 +411,59 @@ func (e *Engine) Flushed(rule string, now time.Time) { e.lastFlush[rule] = now }
 const maxRepeatIDs = 4096
 
 func (e *Engine) outgoing(a *Alert, r *Rule, now time.Time) Outgoing {
-	firing := NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, "firing")
+	firing := a.notificationID("firing")
 	n := notify.Notification{ID: firing, Type: notify.TypeFiring, Rule: a.Rule, Kind: string(a.Kind), Group: a.Group,
 		Value: a.Value, Threshold: a.ThresholdValue, PeriodStart: a.PeriodStart, PeriodEnd: a.PeriodEnd,
 		StartedAt: a.FiredAt, Summary: a.Summary, Labels: r.Labels, Annotations: r.Annotations, Contributors: a.Contributors}
 	o := Outgoing{Receivers: r.Notify}
 	switch {
 	case a.State == StateResolved:
-		n.ID = NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, "resolved")
+		n.ID = a.notificationID("resolved")
 		n.Type = notify.TypeResolved
 		n.Summary = "resolved: " + a.Summary
 		o.Requires = []string{firing}
 		if r.Kind != KindBudget && e.cfg.RepeatInterval > 0 && !a.ResolvedAt.Before(a.FiredAt) {
 			reps := min(int(a.ResolvedAt.Sub(a.FiredAt)/e.cfg.RepeatInterval), maxRepeatIDs)
 			for rep := 1; rep <= reps; rep++ {
-				o.Requires = append(o.Requires, NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, fmt.Sprintf("firing-r%d", rep)))
+				o.Requires = append(o.Requires, a.notificationID(fmt.Sprintf("firing-r%d", rep)))
 			}
 		}
 	case r.Kind != KindBudget && e.cfg.RepeatInterval > 0:
 		if rep := int(now.Sub(a.FiredAt) / e.cfg.RepeatInterval); rep > 0 {
-			n.ID = NotificationID(a.Rule, a.Group, a.Episode(), a.Threshold, fmt.Sprintf("firing-r%d", rep))
+			n.ID = a.notificationID(fmt.Sprintf("firing-r%d", rep))
 		}
 	}
 	o.Notification = n
 	return o
 }
 
-// inhibited: a firing budget alert silences the forecast and anomaly
-// alerts of rules with the same scope, for groups that agree on the
-// budget's group values.
+// inhibited: a breached budget makes a forecast or a spike old news. An
+// alert of a forecast or anomaly rule is not sent while a budget alert of
+// a threshold of 100% or more (the budget used up) fires for the same
+// group (the same dimensions and values; a budget rule without by
+// inhibits only alerts without group) of a budget rule with the same
+// scope, and for a forecast, the same period.
 func (e *Engine) inhibited(a *Alert, r *Rule) bool {
 	if r.Kind != KindForecast && r.Kind != KindAnomaly {
 		return false
 	}
+	g := groupKey(a.Group)
 	for _, b := range e.alerts {
-		if b.Kind != KindBudget || b.State != StateFiring {
+		if b.Kind != KindBudget || b.State != StateFiring || groupKey(b.Group) != g {
 			continue
 		}
 		br := e.cfg.Rule(b.Rule)
 		if br == nil || !sameScope(br.Scope, r.Scope) {
 			continue
 		}
-		match := true
-		for d, v := range b.Group {
-			if av, ok := a.Group[d]; !ok || av != v {
-				match = false
-				break
-			}
+		bs, ok := br.spec.(*BudgetSpec)
+		if !ok || !bs.breached(b.Threshold) {
+			continue
 		}
-		if match {
-			return true
+		if fs, ok := r.spec.(*ForecastSpec); ok && fs.Period != bs.Period {
+			continue
 		}
+		return true
 	}
 	return false
 }

@@ -221,7 +221,7 @@ func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow
 	var order []string
 	for i := range series {
 		k := groupKey(fq.By, series[i].Group)
-		groups[k] = &acc{group: series[i].Group, history: fromFirstUse(series[i].Values)}
+		groups[k] = &acc{group: series[i].Group, history: FromFirstUse(series[i].Values)}
 		order = append(order, k)
 	}
 	for i := range toDate {
@@ -276,11 +276,14 @@ func metricOf(m Metric, r *UsageRow) float64 {
 	return r.CostUSD.Float64()
 }
 
-// fromFirstUse is a group's history from its first day or hour with
-// usage: the ones before it did not exist, they were not quiet, and read
-// as zeros they would invent a backtest and an interval (a tenant two
-// weeks old got 91 days of history and a p10 below what it had spent).
-func fromFirstUse(values []float64) []float64 {
+// FromFirstUse is a group's history from its first day or hour with
+// usage (a value other than 0), nil when it has none: the ones before it
+// did not exist, they were not quiet, and read as zeros they would invent
+// a backtest and an interval (a tenant two weeks old got 91 days of
+// history and a p10 below what it had spent). Forecast trims every
+// group's history with it; so must any other source of forecasts (the
+// alerts' scripted one) to forecast alike.
+func FromFirstUse(values []float64) []float64 {
 	for j, v := range values {
 		if v != 0 {
 			return values[j:]
@@ -324,7 +327,7 @@ func (q *Querier) forecastHours(ctx context.Context, fq ForecastQuery, at time.T
 	for i := range hist.Series {
 		s := &hist.Series[i]
 		k := groupKey(fq.By, s.Group)
-		groups[k] = &acc{group: s.Group, history: fromFirstUse(s.Values)}
+		groups[k] = &acc{group: s.Group, history: FromFirstUse(s.Values)}
 		order = append(order, k)
 	}
 	for i := range toDate {

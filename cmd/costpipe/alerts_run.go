@@ -33,8 +33,9 @@ func alertsRunCommand() *cli.Command {
 default 30s, or --interval) through the query layer, advances each alert
 (inactive → pending → firing → resolved, with for: and keep_firing_for:), and sends
 what is due to the rules' receivers, held back by group_wait and group_interval,
-repeated every repeat_interval (budgets never), without inhibited alerts (a firing
-budget silences the forecast and anomaly alerts of the same scope) or silenced ones
+repeated every repeat_interval (budgets never), without inhibited alerts (a budget
+firing at 100% or more silences the anomaly alerts of the same scope and group, and
+its period's forecast alerts) or silenced ones
 (costpipe alerts silence).
 
 State, silences and the notification log live in ClickHouse (migration 0006, applied
