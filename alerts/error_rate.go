@@ -36,10 +36,11 @@ func parseErrorRate(p *parser, r *Rule, f map[string]*yaml.Node) spec {
 	if !p.require(r, f, "threshold_pct") {
 		return nil
 	}
-	if p.positive(f["threshold_pct"], &s.ThresholdPct, "threshold_pct", false) && s.ThresholdPct > 100 {
-		p.errorf(f["threshold_pct"], "threshold_pct %v: want at most 100", s.ThresholdPct)
+	if p.positive(f["threshold_pct"], &s.ThresholdPct, "threshold_pct", false) && s.ThresholdPct >= 100 {
+		// The rule fires above the threshold: no rate is above 100%.
+		p.errorf(f["threshold_pct"], "threshold_pct %v: want below 100 (the rule fires on a rate above it)", s.ThresholdPct)
 	}
-	p.duration(f["window"], &s.Window, time.Minute, "window")
+	p.window(f["window"], &s.Window, time.Minute, MaxWindow)
 	return s
 }
 

@@ -46,7 +46,7 @@ func parseLatency(p *parser, r *Rule, f map[string]*yaml.Node) spec {
 			p.errorf(n, "percentile %v: want 50, 90, 95, 99 or 99.9", s.Percentile)
 		}
 	}
-	p.duration(f["window"], &s.Window, time.Minute, "window")
+	p.window(f["window"], &s.Window, time.Minute, MaxWindow)
 	return s
 }
 

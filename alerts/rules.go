@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -550,6 +551,30 @@ func (p *parser) duration(n *yaml.Node, dst *time.Duration, least time.Duration,
 	return true
 }
 
+// window parses a rule's window of least to most: a window beyond most would
+// read (and merge the histograms of) days of rollups at every evaluation.
+func (p *parser) window(n *yaml.Node, dst *time.Duration, least, most time.Duration) {
+	if d := *dst; p.duration(n, dst, least, "window") && *dst > most {
+		p.errorf(n, "window %s: want at most %s", n.Value, fmtDuration(most))
+		*dst = d
+	}
+}
+
+// MaxWindow is the longest window of an error_rate, latency or unpriced
+// rule; a burn rate's long window may be up to MaxBurnWindow.
+const (
+	MaxWindow     = 24 * time.Hour
+	MaxBurnWindow = 3 * 24 * time.Hour
+)
+
+// fmtDuration writes d as the rules file would: 24h, 3d, 90m.
+func fmtDuration(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
+}
+
 // parseDuration accepts Go durations and whole days ("7d").
 func parseDuration(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
@@ -672,6 +697,15 @@ func (p *parser) rule(n *yaml.Node) *Rule {
 		r.Notify = p.strings(nn, "notify")
 	}
 	r.spec = parse(p, r, fields)
+	if b, ok := r.spec.(*BudgetSpec); ok && r.For > 0 {
+		// A budget alert lasts until its period ends: one that must hold
+		// for the whole period (the shortest month) never fires.
+		if shortest := map[analytics.Period]time.Duration{analytics.PeriodDay: 24 * time.Hour,
+			analytics.PeriodWeek: 7 * 24 * time.Hour}[b.Period]; shortest == 0 && r.For >= 28*24*time.Hour || shortest > 0 && r.For >= shortest {
+			period := cmp.Or(b.Period, analytics.PeriodMonth)
+			p.errorf(fields["for"], "for %s: a budget alert lasts at most its %s, so it would never fire", fields["for"].Value, period)
+		}
+	}
 	if len(p.errs) > before || r.spec == nil {
 		return nil
 	}

@@ -120,6 +120,14 @@ func TestParseErrorsNameLineAndColumn(t *testing.T) {
 		{"rules:\n  - name: x\n    kind: error_rate\n    threshold_pct: 5\n    for: 5 minutes\n", `r.yaml:5:10: cannot parse for "5 minutes"`},
 		{"receivers:\n  - name: w\n    type: webhook\nrules: []\n", `r.yaml:2:5: receiver "w"`},
 		{"rules:\n  - name: x\n    kind: anomaly\n    window: 10h\n", `r.yaml:4:13: anomaly window 10h0m0s`},
+		// Settings that can never fire.
+		{"rules:\n  - name: x\n    kind: error_rate\n    threshold_pct: 100\n", `r.yaml:4:20: threshold_pct 100: want below 100`},
+		{"rules:\n  - name: x\n    kind: latency\n    objective: 90% under 2 s\n", `r.yaml:4:16: objective 90% under 2 s: the default burn rate factor 14.4 can never hold (it needs more than 100% of calls bad); set burn_rates with factors up to 10`},
+		{"rules:\n  - name: x\n    kind: error_rate\n    objective: 99%\n    burn_rates: [{factor: 6, long: 6h, short: 30m}, {factor: 120, long: 1h, short: 5m}]\n", `r.yaml:5:53: burn rate factor 120 can never hold with objective 99%: it needs 120% of calls bad (at most 100 with this objective)`},
+		{"rules:\n  - name: x\n    kind: error_rate\n    objective: 99%\n    burn_rates: [{factor: 1, long: 30d, short: 1h}]\n", `r.yaml:5:36: long 30d: want at most 3d`},
+		{"rules:\n  - name: x\n    kind: budget\n    period: day\n    amount_usd: 5\n    for: 25h\n", `r.yaml:6:10: for 25h: a budget alert lasts at most its day, so it would never fire`},
+		{"rules:\n  - name: x\n    kind: budget\n    amount_usd: 5\n    for: 30d\n", `r.yaml:5:10: for 30d: a budget alert lasts at most its month`},
+		{"rules:\n  - name: x\n    kind: error_rate\n    threshold_pct: 5\n    window: 30d\n", `r.yaml:5:13: window 30d: want at most 1d`},
 	} {
 		_, err := ParseConfig("r.yaml", []byte(tc.src))
 		var es Errors

@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -71,9 +72,30 @@ func parseSLORule(p *parser, f map[string]*yaml.Node, latency bool, notSLO ...st
 	}
 	if slo = parseObjective(p, n, latency); slo != nil && f["burn_rates"] != nil {
 		slo.BurnRates = parseBurnRates(p, f["burn_rates"])
+		for i, b := range slo.BurnRates {
+			if !slo.possible(b) {
+				p.errorf(f["burn_rates"].Content[i], "burn rate factor %g can never hold with objective %s: it needs %.0f%% of calls bad (at most %g with this objective)",
+					b.Factor, n.Value, 100*b.Factor*(1-slo.Objective), math.Floor(1/(1-slo.Objective)*100+1e-6)/100)
+			}
+		}
+	} else if slo != nil {
+		var never []string
+		for _, b := range slo.BurnRates {
+			if !slo.possible(b) {
+				never = append(never, fmt.Sprintf("%g", b.Factor))
+			}
+		}
+		if len(never) > 0 {
+			p.errorf(n, "objective %s: the default burn rate factor %s can never hold (it needs more than 100%% of calls bad); set burn_rates with factors up to %g",
+				n.Value, strings.Join(never, " and "), math.Floor(1/(1-slo.Objective)*100+1e-6)/100)
+		}
 	}
 	return slo, true
 }
+
+// possible tells whether burn rate b can ever hold: its factor times the
+// error budget (1 − Objective) is a share of bad calls of at most 1.
+func (s *SLO) possible(b BurnRate) bool { return b.Factor*(1-s.Objective) <= 1 }
 
 func parseObjective(p *parser, n *yaml.Node, latency bool) *SLO {
 	s, ok := p.str(n, "objective")
@@ -126,7 +148,9 @@ func parseBurnRates(p *parser, n *yaml.Node) []BurnRate {
 			continue
 		}
 		p.positive(f["factor"], &b.Factor, "factor", false)
-		p.duration(f["long"], &b.Long, time.Minute, "long")
+		if p.duration(f["long"], &b.Long, time.Minute, "long") && b.Long > MaxBurnWindow {
+			p.errorf(f["long"], "long %s: want at most %s", f["long"].Value, fmtDuration(MaxBurnWindow))
+		}
 		p.duration(f["short"], &b.Short, time.Minute, "short")
 		if b.Short > b.Long {
 			p.errorf(it, "burn rate short window %s is longer than its long window %s", b.Short, b.Long)

@@ -19,7 +19,7 @@ type UnpricedSpec struct {
 
 func parseUnpriced(p *parser, _ *Rule, f map[string]*yaml.Node) spec {
 	s := &UnpricedSpec{Window: time.Hour, MinRequests: 1}
-	p.duration(f["window"], &s.Window, time.Minute, "window")
+	p.window(f["window"], &s.Window, time.Minute, MaxWindow)
 	p.positive(f["min_requests"], &s.MinRequests, "min_requests", false)
 	return s
 }
