@@ -17,6 +17,7 @@ import (
 // webhook receiver once with a signature that verifies, and the log
 // receiver; the report follows.
 func TestDemoLiveAlerts(t *testing.T) {
+	t.Parallel() // its own databases and broker; mostly waiting on the demo
 	srv := chtest.Shared(t)
 	for _, tc := range []struct {
 		scenario string
