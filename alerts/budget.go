@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -20,11 +21,45 @@ type BudgetSpec struct {
 	AmountUSD float64
 	// Thresholds are percentages of AmountUSD, ascending; default [100].
 	Thresholds []float64
+	// LateDataGrace is how long after a period ends its spend is still
+	// evaluated (late_data_grace; 0: not at all): the spend of a period's
+	// last minutes lands after it ended (the aggregator's flush interval,
+	// Kafka lag, an aggregator outage, late events), and a crossing that
+	// only this spend makes is notified then, once (Engine, pickPeriod).
+	// Default DefaultLateDataGrace.
+	LateDataGrace time.Duration
 }
 
+// DefaultLateDataGrace is a budget's late_data_grace when the rule sets
+// none: an hour covers the flush interval, ordinary Kafka lag and a short
+// aggregator restart.
+const DefaultLateDataGrace = time.Hour
+
+// maxLateDataGrace is the longest late_data_grace of a budget of period
+// p: 12 hours for a day, a day for a week or a month. While a late
+// crossing's alert fires, a crossing of the same threshold in the new
+// period waits for the grace to end (an alert is one per threshold), so
+// the grace must be a small part of the period; and a resolved alert is
+// remembered for a day (resolvedRetention), which is what keeps a
+// crossing notified before the period ended from being notified again.
+func maxLateDataGrace(p analytics.Period) time.Duration {
+	if p == analytics.PeriodDay {
+		return 12 * time.Hour
+	}
+	return resolvedRetention
+}
+
+// The field late_data_grace of budget rules. kindFields (rules.go) lists
+// the fields a kind's rules may have; this adds the budget's new one until
+// kindFields lists it itself.
 func parseBudget(p *parser, r *Rule, f map[string]*yaml.Node) spec {
-	s := &BudgetSpec{Thresholds: []float64{100}}
+	s := &BudgetSpec{Thresholds: []float64{100}, LateDataGrace: DefaultLateDataGrace}
 	p.period(f["period"], &s.Period)
+	if n := f["late_data_grace"]; n != nil && p.duration(n, &s.LateDataGrace, 0, "late_data_grace") {
+		if most := maxLateDataGrace(s.Period); s.LateDataGrace > most {
+			p.errorf(n, "late_data_grace %s: want at most %s for a %s budget (0 turns it off)", n.Value, most, s.Period)
+		}
+	}
 	if !p.require(r, f, "amount_usd") {
 		return nil
 	}
@@ -66,28 +101,56 @@ func (s *BudgetSpec) breached(threshold string) bool {
 	return false
 }
 
+// evaluate returns a sample per group and threshold of the current
+// period's spend so far and, within LateDataGrace after the previous
+// period ended, one of the previous period's whole spend too (PeriodEnd
+// not after now), first. The engine decides which of a threshold's two
+// samples its alert takes (pickPeriod): the previous period's only for a
+// crossing of it not notified before it ended.
 func (s *BudgetSpec) evaluate(ctx context.Context, e *env) ([]Sample, error) {
 	start, end := s.Period.Bounds(e.now, e.loc)
+	var out []Sample
+	if s.LateDataGrace > 0 && e.now.Before(start.Add(s.LateDataGrace)) {
+		prev, _ := s.Period.Bounds(start.Add(-time.Nanosecond), e.loc)
+		rows, err := e.src.Usage(ctx, e.usageQuery(prev, start))
+		if err != nil {
+			return nil, err
+		}
+		out = s.samples(e, rows, prev, start, out)
+	}
 	if !e.now.After(start) {
-		return nil, nil // nothing spent yet in the new period
+		return out, nil // nothing spent yet in the new period
 	}
 	rows, err := e.src.Usage(ctx, e.usageQuery(start, e.now))
 	if err != nil {
 		return nil, err
 	}
-	var out []Sample
+	return s.samples(e, rows, start, end, out), nil
+}
+
+// samples appends to out the samples of rows, the spend of the period
+// [start, end) until now or, when it ended, in all of it.
+func (s *BudgetSpec) samples(e *env, rows []analytics.UsageRow, start, end time.Time, out []Sample) []Sample {
+	ended := !end.After(e.now)
 	for _, r := range rows {
 		cost := r.CostUSD.Float64()
 		g := group(r.Group)
 		for _, t := range s.Thresholds {
 			limit := s.AmountUSD * t / 100
-			out = append(out, Sample{
-				Group: g, Threshold: thresholdName(t), Value: cost, ThresholdValue: limit,
-				Active: cost >= limit, PeriodStart: start, PeriodEnd: end,
-				Summary: fmt.Sprintf("%s: %s spent USD %.2f of the %s budget of USD %.2f since %s (%.1f%%, threshold %g%%)",
-					e.rule.Name, groupText(g), cost, s.Period, s.AmountUSD, start.Format("2006-01-02 15:04 MST"), 100*cost/s.AmountUSD, t),
-			})
+			sm := Sample{Group: g, Threshold: thresholdName(t), Value: cost, ThresholdValue: limit,
+				Active: cost >= limit, PeriodStart: start, PeriodEnd: end}
+			if !ended {
+				sm.Summary = fmt.Sprintf("%s: %s spent USD %.2f of the %s budget of USD %.2f since %s (%.1f%%, threshold %g%%)",
+					e.rule.Name, groupText(g), cost, s.Period, s.AmountUSD, start.Format("2006-01-02 15:04 MST"), 100*cost/s.AmountUSD, t)
+			} else {
+				// The engine takes such a sample only for a crossing
+				// found after the period ended.
+				sm.Summary = fmt.Sprintf("%s: %s spent USD %.2f of the %s budget of USD %.2f in the previous %s, %s to %s (%.1f%%, threshold %g%%): crossed only after the %s ended, by spend that landed late",
+					e.rule.Name, groupText(g), cost, s.Period, s.AmountUSD, s.Period, start.Format("2006-01-02 15:04 MST"), end.Format("2006-01-02 15:04 MST"),
+					100*cost/s.AmountUSD, t, s.Period)
+			}
+			out = append(out, sm)
 		}
 	}
-	return out, nil
+	return out
 }

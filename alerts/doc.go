@@ -16,7 +16,12 @@
 // and the forecast alerts of the same period too) and silences. Every
 // notification has an idempotency key (NotificationID: rule, group, episode
 // start — for budgets the period start and the limit in USD —, threshold,
-// state), the webhook-id.
+// state), the webhook-id. A budget also reads its ended period for
+// late_data_grace (default 1h), so a crossing by spend that landed after
+// the period ended is notified once, under that period's key. Each rule's
+// evaluation has a deadline (Engine.RuleTimeout): a rule that times out
+// keeps its alerts' state and does not hold up the others, whose queries
+// run a few at a time (Engine.Parallel).
 //
 // A Store (store.go) keeps state, silences and the notification log in
 // ClickHouse (migration 0006). A Deliverer (deliver.go) claims each

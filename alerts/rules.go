@@ -741,7 +741,7 @@ func (p *parser) scope(n *yaml.Node) map[analytics.Dim][]string {
 
 // kindFields are the fields of each kind beyond the common ones.
 var kindFields = map[Kind][]string{
-	KindBudget:    {"period", "amount_usd", "thresholds"},
+	KindBudget:    {"period", "amount_usd", "thresholds", "late_data_grace"},
 	KindForecast:  {"period", "amount_usd", "quantile", "history_days"},
 	KindGrowth:    {"doubling_days", "min_spend_usd", "window_days"},
 	KindAnomaly:   {"window", "z", "min_usd", "min_pct", "weeks", "contributors_by", "top"},

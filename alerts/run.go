@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -22,7 +23,21 @@ type RunOptions struct {
 	// Registerer receives the costpipe_alerts_* evaluation metrics; nil
 	// registers nothing.
 	Registerer prometheus.Registerer
+	// RuleTimeout bounds each rule's evaluation (Engine.RuleTimeout): a
+	// rule that takes longer is counted as result="timeout" and logged, its
+	// alerts keep their state, and the other rules go on. Default (0) the
+	// evaluation interval.
+	RuleTimeout time.Duration
+	// RuleConcurrency is how many rules are evaluated at once
+	// (Engine.Parallel). Default (0) DefaultRuleConcurrency.
+	RuleConcurrency int
 }
+
+// DefaultRuleConcurrency is how many rules `alerts run` evaluates at once
+// by default: a rule slow to answer then holds up one of two lanes, not
+// every rule after it, and two rules' queries (a usage query may hold two
+// connections) fit the warehouse's default pool of four.
+const DefaultRuleConcurrency = 2
 
 // Runner is `alerts run`: every interval it loads the shared state,
 // evaluates every rule, saves what changed, and sends what is due through
@@ -65,7 +80,7 @@ func NewRunner(cfg *Config, src Source, store *Store, del *Deliverer, opts RunOp
 	}
 	m := runMetrics{
 		evals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "costpipe_alerts_evaluations_total",
-			Help: "Rule evaluations, by rule and result (ok, error)."}, []string{"rule", "result"}),
+			Help: "Rule evaluations, by rule and result (ok, error, timeout: not answered within the rule timeout)."}, []string{"rule", "result"}),
 		firing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "costpipe_alerts_firing",
 			Help: "Alerts firing, by rule."}, []string{"rule"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "costpipe_alerts_pending",
@@ -89,9 +104,21 @@ func NewRunner(cfg *Config, src Source, store *Store, del *Deliverer, opts RunOp
 	for _, r := range cfg.Rules {
 		m.evals.WithLabelValues(r.Name, "ok")
 		m.evals.WithLabelValues(r.Name, "error")
+		m.evals.WithLabelValues(r.Name, "timeout")
 		m.firing.WithLabelValues(r.Name)
 	}
-	return &Runner{cfg: cfg, engine: NewEngine(cfg, src), store: store, deliver: del, opts: opts, m: m, failing: map[string]*loglimit.Failures{}}, nil
+	if opts.RuleTimeout < 0 || opts.RuleConcurrency < 0 {
+		return nil, fmt.Errorf("invalid rule timeout %s or concurrency %d: want more than 0 (0: the default)", opts.RuleTimeout, opts.RuleConcurrency)
+	}
+	if opts.RuleTimeout == 0 {
+		opts.RuleTimeout = cfg.Interval
+	}
+	if opts.RuleConcurrency == 0 {
+		opts.RuleConcurrency = DefaultRuleConcurrency
+	}
+	e := NewEngine(cfg, src)
+	e.RuleTimeout, e.Parallel = opts.RuleTimeout, opts.RuleConcurrency
+	return &Runner{cfg: cfg, engine: e, store: store, deliver: del, opts: opts, m: m, failing: map[string]*loglimit.Failures{}}, nil
 }
 
 // Engine returns the runner's engine.
@@ -99,10 +126,11 @@ func (r *Runner) Engine() *Engine { return r.engine }
 
 // Tick runs one evaluation at now: load, evaluate, save, send. A rule's
 // evaluation is counted ok when its query answered and the tick completed
-// (its state saved, what was due claimed), else error: when the store
-// fails (ClickHouse unreachable), every rule's. Failures are logged
-// (failures) and the error is the store's; the next tick retries. A tick
-// cut short by ctx is neither counted nor logged.
+// (its state saved, what was due claimed), timeout when it did not answer
+// within RuleTimeout, else error: when the store fails (ClickHouse
+// unreachable), every rule's. Failures are logged (failures) and the
+// error is the store's; the next tick retries. A tick cut short by ctx is
+// neither counted nor logged.
 func (r *Runner) Tick(ctx context.Context, now time.Time) (err error) {
 	start := time.Now()
 	failed := map[string]error{}
@@ -213,7 +241,11 @@ func (r *Runner) count(failed map[string]error) {
 			}
 			continue
 		}
-		r.m.evals.WithLabelValues(rule.Name, "error").Inc()
+		result := "error"
+		if errors.Is(err, ErrRuleTimeout) {
+			result = "timeout"
+		}
+		r.m.evals.WithLabelValues(rule.Name, result).Inc()
 		if f == nil {
 			f = &loglimit.Failures{}
 			r.failing[rule.Name] = f

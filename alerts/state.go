@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/costpipe/costpipe/alerts/notify"
@@ -117,7 +119,21 @@ type Engine struct {
 	lastFlush map[string]time.Time
 	// Dropped counts samples dropped by MaxAlertsPerRule.
 	Dropped int
+	// RuleTimeout bounds each rule's evaluation (its queries) in Eval; 0:
+	// no bound but Eval's ctx. A rule that does not answer within it fails
+	// with an error wrapping ErrRuleTimeout, and its alerts keep their
+	// state, as on any failed evaluation.
+	RuleTimeout time.Duration
+	// Parallel is how many rules Eval evaluates at once; 0 or 1: one after
+	// another. Only the evaluations (the queries) run concurrently, so the
+	// Source must be safe for concurrent use (the query layer is; a Script
+	// is not); the alerts advance in file order whatever it is.
+	Parallel int
 }
+
+// ErrRuleTimeout is wrapped by the error of a rule whose evaluation did
+// not end within the engine's RuleTimeout.
+var ErrRuleTimeout = errors.New("rule evaluation timed out")
 
 // NewEngine returns an engine over cfg's rules reading src.
 func NewEngine(cfg *Config, src Source) *Engine {
@@ -170,27 +186,49 @@ func (e *Engine) Alerts() []*Alert {
 	return out
 }
 
-// RuleError is a rule whose evaluation failed.
+// RuleError is a rule whose evaluation failed. Err wraps ErrRuleTimeout
+// when it did not end within the engine's RuleTimeout.
 type RuleError struct {
 	Rule string
 	Err  error
 }
 
 // Eval evaluates every rule at now and advances the alerts. A rule whose
-// evaluation fails keeps its alerts as they were; the failures are
-// returned. changed are the alerts whose state changed.
+// evaluation fails, or does not end within RuleTimeout, keeps its alerts
+// as they were; the failures are returned, and the other rules go on.
+// changed are the alerts whose state changed.
 func (e *Engine) Eval(ctx context.Context, now time.Time) (changed []*Alert, failed []RuleError) {
-	for _, r := range e.cfg.Rules {
-		if ctx.Err() != nil {
-			failed = append(failed, RuleError{r.Name, ctx.Err()})
-			continue
+	type result struct {
+		samples []Sample
+		err     error
+	}
+	res := make([]result, len(e.cfg.Rules))
+	eval := func(i int) {
+		res[i].samples, res[i].err = e.evaluate(ctx, e.cfg.Rules[i], now)
+	}
+	if e.Parallel <= 1 {
+		for i := range e.cfg.Rules {
+			eval(i)
 		}
-		samples, err := Evaluate(ctx, e.src, e.cfg, r, now)
-		if err != nil {
+	} else {
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, e.Parallel)
+		for i := range e.cfg.Rules {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				eval(i)
+			}()
+		}
+		wg.Wait()
+	}
+	for i, r := range e.cfg.Rules {
+		if err := res[i].err; err != nil {
 			failed = append(failed, RuleError{r.Name, err})
 			continue
 		}
-		changed = append(changed, e.advanceRule(r, samples, now)...)
+		changed = append(changed, e.advanceRule(r, res[i].samples, now)...)
 	}
 	// Forget what is over.
 	for k, a := range e.alerts {
@@ -201,8 +239,31 @@ func (e *Engine) Eval(ctx context.Context, now time.Time) (changed []*Alert, fai
 	return changed, failed
 }
 
+// evaluate evaluates r at now within RuleTimeout: an evaluation that
+// fails once that deadline has passed (and ctx is not done) fails with
+// ErrRuleTimeout. The deadline is checked on the clock, not only through
+// the context's Err: the ClickHouse driver sets it on the connection, whose
+// read can fail with an i/o timeout before the context's timer has fired.
+func (e *Engine) evaluate(ctx context.Context, r *Rule, now time.Time) ([]Sample, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if e.RuleTimeout <= 0 {
+		return Evaluate(ctx, e.src, e.cfg, r, now)
+	}
+	deadline := time.Now().Add(e.RuleTimeout)
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	samples, err := Evaluate(rctx, e.src, e.cfg, r, now)
+	if err != nil && ctx.Err() == nil && (rctx.Err() != nil || !time.Now().Before(deadline)) {
+		return nil, fmt.Errorf("%w after %s: %w", ErrRuleTimeout, e.RuleTimeout, err)
+	}
+	return samples, err
+}
+
 // advanceRule applies one evaluation's samples of r at now.
 func (e *Engine) advanceRule(r *Rule, samples []Sample, now time.Time) []*Alert {
+	samples = e.pickPeriods(r, samples, now)
 	seen := map[string]bool{}
 	count := 0
 	for _, a := range e.alerts {
@@ -246,6 +307,85 @@ func (e *Engine) advanceRule(r *Rule, samples []Sample, now time.Time) []*Alert 
 		}
 	}
 	return changed
+}
+
+// pickPeriods leaves one sample per alert of a budget evaluated within
+// its late_data_grace, when it has a sample of the period that ended
+// (PeriodEnd not after now) and maybe one of the current period
+// (BudgetSpec.evaluate): the one pickPeriod picks; none, when it picks
+// none (the alert is then not seen, as before the grace). Samples of other
+// kinds and times pass as they are.
+func (e *Engine) pickPeriods(r *Rule, samples []Sample, now time.Time) []Sample {
+	if r.Kind != KindBudget || !slices.ContainsFunc(samples, func(s Sample) bool { return ended(&s, now) }) {
+		return samples
+	}
+	type pair struct{ prev, cur *Sample }
+	pairs := map[string]*pair{}
+	var order []string
+	for i := range samples {
+		s := &samples[i]
+		k := alertKey(r.Name, s.Group, s.Threshold)
+		p := pairs[k]
+		if p == nil {
+			p = &pair{}
+			pairs[k] = p
+			order = append(order, k)
+		}
+		if ended(s, now) {
+			p.prev = s
+		} else {
+			p.cur = s
+		}
+	}
+	out := make([]Sample, 0, len(order))
+	for _, k := range order {
+		p := pairs[k]
+		if s := pickPeriod(e.alerts[k], p.prev, p.cur); s != nil {
+			out = append(out, *s)
+		}
+	}
+	return out
+}
+
+// ended reports whether s is of a calendar period that ended by now.
+func ended(s *Sample, now time.Time) bool {
+	return !s.PeriodEnd.IsZero() && !s.PeriodEnd.After(now)
+}
+
+// pickPeriod is the sample a budget alert a (nil: none yet) takes within
+// the grace after a period ended, from prev, its threshold's sample of the
+// whole period that ended, and cur, that of the current period (either
+// may be nil). An alert is one per threshold, and one period at a time:
+//
+//   - An alert of the ended period that is pending (for:), or that fired
+//     after the period ended (FiredAt at or after its end: a crossing
+//     found late, or a for: that passed in the grace), stays with it
+//     (prev) until the grace ends: a crossing of the current period waits
+//     until then.
+//   - A crossing in prev that the alert has not fired on in that period
+//     (no alert, or one of an older period, or one that never fired) and
+//     that no alert of the current period is pending or firing over is
+//     taken (prev): it fires late, once, with the ended period's key
+//     (Alert.notificationID: period start and limit), so a restart or a
+//     replica that sees the same crossing computes the same notification.
+//   - Else cur: an alert that fired before its period ended resolves at
+//     the first evaluation of the next one (the period is over), as
+//     without a grace, and a crossing notified in a period is not
+//     notified again in its grace (nor after a restart: the resolved
+//     alert is stored, and remembered for a day).
+func pickPeriod(a *Alert, prev, cur *Sample) *Sample {
+	if prev == nil {
+		return cur
+	}
+	ofPrev := a != nil && a.PeriodStart.Equal(prev.PeriodStart)
+	live := a != nil && (a.State == StatePending || a.State == StateFiring)
+	switch {
+	case ofPrev && (a.State == StatePending || a.State == StateFiring && !a.FiredAt.Before(prev.PeriodEnd)):
+		return prev
+	case prev.Active && !live && !(ofPrev && !a.FiredAt.IsZero()):
+		return prev
+	}
+	return cur
 }
 
 // undecidable is a rule kind whose samples can be Unknown (too little
@@ -393,7 +533,7 @@ func (e *Engine) Due(now time.Time, silenced func(*Alert, *Rule) bool) []Outgoin
 			continue
 		}
 		for _, a := range as {
-			if e.inhibited(a, r) || silenced != nil && silenced(a, r) {
+			if e.inhibited(a, r, now) || silenced != nil && silenced(a, r) {
 				continue
 			}
 			out = append(out, e.outgoing(a, r, now))
@@ -438,18 +578,23 @@ func (e *Engine) outgoing(a *Alert, r *Rule, now time.Time) Outgoing {
 }
 
 // inhibited: a breached budget makes a forecast or a spike old news. An
-// alert of a forecast or anomaly rule is not sent while a budget alert of
-// a threshold of 100% or more (the budget used up) fires for the same
-// group (the same dimensions and values; a budget rule without by
-// inhibits only alerts without group) of a budget rule with the same
-// scope, and for a forecast, the same period.
-func (e *Engine) inhibited(a *Alert, r *Rule) bool {
+// alert of a forecast or anomaly rule is not sent at now while a budget
+// alert of a threshold of 100% or more (the budget used up) of the current
+// period fires for the same group (the same dimensions and values; a
+// budget rule without by inhibits only alerts without group) of a budget
+// rule with the same scope, and for a forecast, the same period. A budget
+// alert of a period that ended (a crossing found late, firing in the grace
+// after its period) inhibits nothing: the spend now is another period's.
+func (e *Engine) inhibited(a *Alert, r *Rule, now time.Time) bool {
 	if r.Kind != KindForecast && r.Kind != KindAnomaly {
 		return false
 	}
 	g := groupKey(a.Group)
 	for _, b := range e.alerts {
 		if b.Kind != KindBudget || b.State != StateFiring || groupKey(b.Group) != g {
+			continue
+		}
+		if !b.PeriodEnd.IsZero() && !b.PeriodEnd.After(now) {
 			continue
 		}
 		br := e.cfg.Rule(b.Rule)

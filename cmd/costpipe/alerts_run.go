@@ -52,6 +52,9 @@ evaluation loop run, whatever ClickHouse does, since a restart cures no outage) 
 three intervals, at least a minute: ClickHouse unreachable, say; the body says why).
 A failing rule is counted in costpipe_alerts_evaluations_total{result="error"} and
 logged at once, then once a minute while it fails, and once when it evaluates again.
+Each rule's evaluation has --rule-timeout (default: the interval); a rule that does
+not answer in time counts result="timeout" and is logged the same way, its alerts
+keep their state, and the other rules go on (--rule-concurrency of them at once).
 SIGTERM stops evaluating, lets queued notifications finish for up to --drain-timeout
 and releases the rest for another replica or the next start.
 
@@ -65,6 +68,12 @@ Example:
 			&cli.DurationFlag{Name: "interval", EnvVars: []string{"COSTPIPE_ALERTS_INTERVAL"},
 				Usage:       "evaluation interval, at least 1s, replacing the rules file's interval:",
 				DefaultText: "the file's interval:, or " + alerts.DefaultInterval.String()},
+			// No Value: unset, the interval applies (IsSet below).
+			&cli.DurationFlag{Name: "rule-timeout", EnvVars: []string{"COSTPIPE_ALERTS_RULE_TIMEOUT"},
+				Usage:       "bound of one rule's evaluation (its queries): a rule that takes longer counts result=\"timeout\", keeps its alerts' state, and holds up no other rule",
+				DefaultText: "the interval"},
+			&cli.IntFlag{Name: "rule-concurrency", Value: alerts.DefaultRuleConcurrency, EnvVars: []string{"COSTPIPE_ALERTS_RULE_CONCURRENCY"},
+				Usage: "rules evaluated at once (1 to 8; the ClickHouse connection pool is twice this, at least 4)"},
 			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
 				Usage: "serve Prometheus /metrics, /healthz (alive) and /readyz (evaluating) on `HOST:PORT` (default: off)"},
 			&cli.StringFlag{Name: "replica", Value: "", EnvVars: []string{"COSTPIPE_ALERTS_REPLICA"},
@@ -102,12 +111,22 @@ func runAlerts(c *cli.Context) error {
 	if c.IsSet("interval") && iv < alerts.MinInterval {
 		return &exitError{code: 2, msg: fmt.Sprintf("invalid --interval %s: want at least %s, as the rules file's interval: (every evaluation queries ClickHouse)", iv, alerts.MinInterval)}
 	}
+	ruleTimeout := c.Duration("rule-timeout")
+	if c.IsSet("rule-timeout") && ruleTimeout <= 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --rule-timeout %s: want more than 0", ruleTimeout)}
+	}
+	if n := c.Int("rule-concurrency"); n < 1 || n > maxRuleConcurrency {
+		return &exitError{code: 2, msg: fmt.Sprintf("invalid --rule-concurrency %d: want 1 to %d", n, maxRuleConcurrency)}
+	}
 	cfg, err := loadRules(c.String("rules"), true) // the receivers' files too: errors at FILE:LINE:COL before connecting
 	if err != nil {
 		return err
 	}
 	if c.IsSet("interval") {
 		cfg.Interval = iv
+	}
+	if !c.IsSet("rule-timeout") {
+		ruleTimeout = cfg.Interval
 	}
 	offset := c.Duration("clock-offset")
 	now := func() time.Time { return time.Now().Add(offset) }
@@ -133,6 +152,9 @@ func runAlerts(c *cli.Context) error {
 
 	wo := warehouse.DefaultOptions()
 	wo.DSN = c.String("clickhouse")
+	// A rule's usage query may hold two connections (the rollups and a
+	// check of the summaries, at once).
+	wo.MaxOpenConns = max(wo.MaxOpenConns, 2*c.Int("rule-concurrency"))
 	if err := clickhouseSecurity(c, &wo); err != nil {
 		return err
 	}
@@ -195,7 +217,8 @@ func runAlerts(c *cli.Context) error {
 	}
 	del.SetOutput(disp)
 	q := analytics.New(w, analytics.Options{Now: now, Logger: log})
-	runner, err := alerts.NewRunner(cfg, q, store, del, alerts.RunOptions{Now: now, Logger: log, Registerer: reg})
+	runner, err := alerts.NewRunner(cfg, q, store, del, alerts.RunOptions{Now: now, Logger: log, Registerer: reg,
+		RuleTimeout: ruleTimeout, RuleConcurrency: c.Int("rule-concurrency")})
 	if err != nil {
 		return err
 	}
@@ -205,7 +228,7 @@ func runAlerts(c *cli.Context) error {
 		names[i] = r.Name
 	}
 	log.Info("evaluating alert rules", "rules", strings.Join(names, ","), "interval", cfg.Interval, "tz", cfg.TZ,
-		"replica", del.Replica(), "database", w.Database())
+		"rule_timeout", ruleTimeout, "rule_concurrency", c.Int("rule-concurrency"), "replica", del.Replica(), "database", w.Database())
 	err = runner.Run(c.Context)
 	probes.setReady(func() error { return errors.New("stopping") })
 	drain, cancel := context.WithTimeout(context.Background(), c.Duration("drain-timeout"))
@@ -216,6 +239,11 @@ func runAlerts(c *cli.Context) error {
 	log.Info("alerts stopped", "undelivered", del.Inflight())
 	return err
 }
+
+// maxRuleConcurrency bounds --rule-concurrency: a few lanes are what keeps
+// one slow rule from holding up the others; more would mostly load
+// ClickHouse with every rule's queries at once.
+const maxRuleConcurrency = 8
 
 // alertsKafkaBounds bounds how long the Kafka receiver's client keeps a
 // record, from the attempt timeout: franz-go's defaults keep one forever (no
