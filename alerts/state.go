@@ -550,10 +550,46 @@ func (e *Engine) Flushed(rule string, now time.Time) { e.lastFlush[rule] = now }
 // year of repeats every 4 h is 2,190).
 const maxRepeatIDs = 4096
 
+// unit is the unit of r's values and thresholds (notify.Notification.Unit).
+func (r *Rule) unit() string {
+	switch s := r.spec.(type) {
+	case *BudgetSpec, *ForecastSpec, *AnomalySpec:
+		return "USD"
+	case *GrowthSpec:
+		return "days"
+	case *LatencySpec:
+		if s.SLO != nil {
+			return "burn_rate"
+		}
+		return "ms"
+	case *ErrorRateSpec:
+		if s.SLO != nil {
+			return "burn_rate"
+		}
+		return "percent"
+	case *UnpricedSpec:
+		return "calls"
+	}
+	return ""
+}
+
+// scopeMap is r's scope by dimension name; nil for all calls.
+func (r *Rule) scopeMap() map[string][]string {
+	if len(r.Scope) == 0 {
+		return nil
+	}
+	m := make(map[string][]string, len(r.Scope))
+	for d, v := range r.Scope {
+		m[string(d)] = v
+	}
+	return m
+}
+
 func (e *Engine) outgoing(a *Alert, r *Rule, now time.Time) Outgoing {
 	firing := a.notificationID("firing")
 	n := notify.Notification{ID: firing, Type: notify.TypeFiring, Rule: a.Rule, Kind: string(a.Kind), Group: a.Group,
-		Value: a.Value, Threshold: a.ThresholdValue, PeriodStart: a.PeriodStart, PeriodEnd: a.PeriodEnd,
+		Scope: r.scopeMap(), Value: a.Value, Threshold: a.ThresholdValue, Unit: r.unit(), ThresholdLabel: a.Threshold,
+		PeriodStart: a.PeriodStart, PeriodEnd: a.PeriodEnd,
 		StartedAt: a.FiredAt, Summary: a.Summary, Labels: r.Labels, Annotations: r.Annotations, Contributors: a.Contributors}
 	o := Outgoing{Receivers: r.Notify}
 	switch {

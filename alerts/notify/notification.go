@@ -32,11 +32,22 @@ type Notification struct {
 	// Group holds the dimension values of the alert's group, for example
 	// {"tenant": "acme"}; empty for an unscoped rule.
 	Group map[string]string
+	// Scope is the rule's scope: the calls it reads, by dimension; empty
+	// for all calls.
+	Scope map[string][]string
 	// Value is the measured value that crossed (or fell back under) the
-	// threshold, in the rule's unit (USD, ms, ratio, calls).
+	// threshold, in Unit.
 	Value float64
 	// Threshold is the rule's threshold in the same unit.
 	Threshold float64
+	// Unit is the unit of Value and Threshold: USD (budget, forecast,
+	// anomaly), days (growth: the doubling time), ms (latency), percent
+	// (error_rate), burn_rate (the SLO forms: the bad calls' share over the
+	// error budget) or calls (unpriced).
+	Unit string
+	// ThresholdLabel names the threshold of a rule with several, as the
+	// rules file does ("80%" of a budget); empty otherwise.
+	ThresholdLabel string
 	// PeriodStart and PeriodEnd bound the rule's period (budget, forecast);
 	// zero when the rule has no period.
 	PeriodStart time.Time
@@ -82,20 +93,23 @@ type Contributor struct {
 
 // body is the JSON shape of Body; field order is the order on the wire.
 type body struct {
-	Type         string            `json:"type"`
-	ID           string            `json:"id"`
-	Rule         string            `json:"rule"`
-	Kind         string            `json:"kind"`
-	Group        map[string]string `json:"group"`
-	Value        float64           `json:"value"`
-	Threshold    float64           `json:"threshold"`
-	PeriodStart  string            `json:"period_start,omitempty"`
-	PeriodEnd    string            `json:"period_end,omitempty"`
-	StartedAt    string            `json:"started_at,omitempty"`
-	Summary      string            `json:"summary"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	Contributors []contributor     `json:"contributors,omitempty"`
+	Type           string              `json:"type"`
+	ID             string              `json:"id"`
+	Rule           string              `json:"rule"`
+	Kind           string              `json:"kind"`
+	Group          map[string]string   `json:"group"`
+	Scope          map[string][]string `json:"scope"`
+	Value          float64             `json:"value"`
+	Threshold      float64             `json:"threshold"`
+	Unit           string              `json:"unit,omitempty"`
+	ThresholdLabel string              `json:"threshold_label,omitempty"`
+	PeriodStart    string              `json:"period_start,omitempty"`
+	PeriodEnd      string              `json:"period_end,omitempty"`
+	StartedAt      string              `json:"started_at,omitempty"`
+	Summary        string              `json:"summary"`
+	Labels         map[string]string   `json:"labels"`
+	Annotations    map[string]string   `json:"annotations"`
+	Contributors   []contributor       `json:"contributors,omitempty"`
 }
 
 type contributor struct {
@@ -106,18 +120,21 @@ type contributor struct {
 }
 
 // Body is the JSON body every receiver but Slack sends, minified, with the
-// fields type, id, rule, kind, group, value, threshold, period_start,
-// period_end, started_at, summary, labels, annotations and contributors.
+// fields type, id, rule, kind, group, scope, value, threshold, unit,
+// threshold_label, period_start, period_end, started_at, summary, labels,
+// annotations and contributors.
 // Times are RFC 3339 in UTC (fractional seconds only when not zero) and are
 // omitted when zero; group, labels and annotations are always objects ({}
-// when empty); contributors is omitted when empty. Maps are written with
+// when empty), and so is scope; unit, threshold_label and contributors are
+// omitted when empty. Maps are written with
 // sorted keys, so the same Notification always gives the same bytes.
 //
 // Body fails only when a number is NaN or infinite (JSON has neither).
 func (n Notification) Body() ([]byte, error) {
 	b := body{
 		Type: n.Type, ID: n.ID, Rule: n.Rule, Kind: n.Kind,
-		Group: orEmpty(n.Group), Value: n.Value, Threshold: n.Threshold,
+		Group: orEmpty(n.Group), Scope: orEmpty(n.Scope), Value: n.Value, Threshold: n.Threshold,
+		Unit: n.Unit, ThresholdLabel: n.ThresholdLabel,
 		PeriodStart: formatTime(n.PeriodStart), PeriodEnd: formatTime(n.PeriodEnd),
 		StartedAt: formatTime(n.StartedAt), Summary: n.Summary,
 		Labels: orEmpty(n.Labels), Annotations: orEmpty(n.Annotations),
@@ -154,9 +171,9 @@ func finite(field string, v float64) error {
 	return nil
 }
 
-func orEmpty(m map[string]string) map[string]string {
+func orEmpty[V any](m map[string]V) map[string]V {
 	if m == nil {
-		return map[string]string{}
+		return map[string]V{}
 	}
 	return m
 }

@@ -17,6 +17,8 @@ func TestBodyFields(t *testing.T) {
 		{Group: map[string]string{"model": "gpt-4o"}, Value: 412.25, Baseline: 120.5, Share: 0.72},
 		{Group: map[string]string{"model": "o3"}, Value: 150, Baseline: 80, Share: 0.2},
 	}
+	n.Unit, n.ThresholdLabel = "USD", "100%"
+	n.Scope = map[string][]string{"application": {"chat", "search"}}
 	raw, err := n.Body()
 	if err != nil {
 		t.Fatal(err)
@@ -26,13 +28,13 @@ func TestBodyFields(t *testing.T) {
 		t.Fatalf("body is not JSON: %v\n%s", err, raw)
 	}
 	wantKeys := []string{"annotations", "contributors", "group", "id", "kind", "labels", "period_end",
-		"period_start", "rule", "started_at", "summary", "threshold", "type", "value"}
+		"period_start", "rule", "scope", "started_at", "summary", "threshold", "threshold_label", "type", "unit", "value"}
 	if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, wantKeys) {
 		t.Errorf("keys = %q, want %q", keys, wantKeys)
 	}
 	for k, want := range map[string]any{
 		"type": "alert.firing", "id": "a1b2c3", "rule": "monthly-spend", "kind": "anomaly",
-		"value": 812.5, "threshold": 800.0,
+		"value": 812.5, "threshold": 800.0, "unit": "USD", "threshold_label": "100%",
 		// November 1st 00:00 in Berlin (CET, UTC+1) is October 31st 23:00 UTC.
 		"period_start": "2025-10-31T23:00:00Z", "period_end": "2025-11-30T23:00:00Z",
 		"started_at": "2025-11-24T09:00:00Z", "summary": "acme spent $812.50 of its $800 monthly budget",
@@ -43,6 +45,9 @@ func TestBodyFields(t *testing.T) {
 	}
 	if g, _ := got["group"].(map[string]any); g["tenant"] != "acme" || len(g) != 1 {
 		t.Errorf("group = %#v", got["group"])
+	}
+	if s, _ := got["scope"].(map[string]any); len(s) != 1 || len(s["application"].([]any)) != 2 {
+		t.Errorf("scope = %#v", got["scope"])
 	}
 	if l, _ := got["labels"].(map[string]any); l["severity"] != "page" {
 		t.Errorf("labels = %#v", got["labels"])
@@ -75,12 +80,12 @@ func TestBodyOmitsZeroTimesAndEmptyContributors(t *testing.T) {
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"period_start", "period_end", "contributors"} {
+	for _, k := range []string{"period_start", "period_end", "contributors", "unit", "threshold_label"} {
 		if _, ok := got[k]; ok {
 			t.Errorf("%s present in %s", k, raw)
 		}
 	}
-	for _, k := range []string{"group", "labels", "annotations"} {
+	for _, k := range []string{"group", "scope", "labels", "annotations"} {
 		if m, ok := got[k].(map[string]any); !ok || len(m) != 0 {
 			t.Errorf("%s = %#v, want {}", k, got[k])
 		}

@@ -67,7 +67,7 @@ const maxSlackText = 3000
 // SlackText is the message text Slack shows for n, in Slack mrkdwn:
 //
 //	:rotating_light: *FIRING* budget `monthly-spend` tenant=acme
-//	value 812.5 · threshold 800 · period 2025-11-01 00:00 CET → 2025-12-01 00:00 CET · since 2025-11-24 09:00 UTC
+//	value 812.5 USD · threshold 800 USD (100%) · period 2025-11-01 00:00 CET → 2025-12-01 00:00 CET · since 2025-11-24 09:00 UTC
 //	Spend reached 101% of the $800 monthly budget
 //	top contributors: model=gpt-4o 72% (412.3 vs 120.1), model=o3 20% (150 vs 80)
 //	id 9f2c…
@@ -85,7 +85,14 @@ func SlackText(n Notification) string {
 	if g := formatGroup(n.Group); g != "" {
 		b.WriteString(" " + slackEscape(g))
 	}
-	b.WriteString("\nvalue " + formatNumber(n.Value) + " · threshold " + formatNumber(n.Threshold))
+	unit := ""
+	if n.Unit != "" {
+		unit = " " + strings.ReplaceAll(n.Unit, "_", " ")
+	}
+	b.WriteString("\nvalue " + formatNumber(n.Value) + unit + " · threshold " + formatNumber(n.Threshold) + unit)
+	if n.ThresholdLabel != "" {
+		b.WriteString(" (" + slackEscape(n.ThresholdLabel) + ")")
+	}
 	if !n.PeriodStart.IsZero() || !n.PeriodEnd.IsZero() {
 		b.WriteString(" · period " + formatDay(n.PeriodStart) + " → " + formatDay(n.PeriodEnd))
 	}

@@ -19,6 +19,7 @@ func TestSlackDelivery(t *testing.T) {
 	}
 	n := testNotification("s1")
 	n.Group = map[string]string{"tenant": "<!channel> & co"}
+	n.Unit, n.ThresholdLabel = "USD", "100%"
 	if err := s.Deliver(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestSlackDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"*FIRING*", "budget", "`monthly-spend`", "tenant=&lt;!channel&gt; &amp; co",
-		"value 812.5", "threshold 800", "period 2025-11-01 00:00 CET → 2025-12-01 00:00 CET",
+		"value 812.5 USD · threshold 800 USD (100%)", "period 2025-11-01 00:00 CET → 2025-12-01 00:00 CET",
 		"since 2025-11-24 09:00 UTC", "acme spent $812.50", "runbook_url: https://runbooks.example/budget", "id s1"} {
 		if !strings.Contains(msg.Text, want) {
 			t.Errorf("text lacks %q:\n%s", want, msg.Text)
