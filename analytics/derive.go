@@ -2,12 +2,16 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/costpipe/costpipe/analytics/growth"
+	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -250,31 +254,51 @@ type DeriveResult struct {
 	// Dropped is the number of groups left out by MaxGroups, over all
 	// scopes and metrics.
 	Dropped int
+	// Failed is the number of scopes (of a metric) that could not be
+	// derived; Derive's error says why. The others are written.
+	Failed int
+	// Again is set by the Deriver on a day it derived before and derives
+	// again because its usage changed since (late calls, a reprice).
+	Again bool
+	// Err is set by the Deriver (RunOnce) on a day that failed, wholly or
+	// in part: what Derive returned. Nil for a day derived.
+	Err error
 }
 
 // Derive computes the growth_daily rows of the UTC day containing day and
-// inserts them in one INSERT (one part of one partition: a day is derived
-// wholly or not at all). For every metric and scope, the growth is
-// Querier.Growth at the start of the next day (the series ends with day)
-// and the forecast Querier.Forecast of the month at the same instant,
-// except on the month's last day, where Forecast would be the next month's:
-// there the forecast is the month's total so far (no day is left).
+// inserts them in one INSERT (one part of one partition). For every metric
+// and scope, the growth is what Querier.Growth answers at the start of the
+// next day (the series ends with day) and the forecast what
+// Querier.Forecast answers for the month at the same instant, except on
+// the month's last day, where Forecast would be the next month's: there
+// the forecast is the month's total so far (no day is left). Each metric
+// and scope is one read of the daily values of at most MaxGroups groups
+// (the biggest, chosen in SQL), from which the growth and forecast are
+// computed as Growth and Forecast compute them (the same functions of the
+// same values: TestDeriveMatchesGrowthAndForecast), so a scope with more
+// groups than the Querier's MaxRows is derived for its biggest ones
+// instead of failing.
+//
+// A scope that fails (a query that times out, say) does not lose the
+// others: they are inserted, res.Failed counts the failed ones, and the
+// error says which and why; the Deriver derives such a day again at its
+// next pass. A day cut short by ctx is not written at all.
+//
 // Deriving a day again inserts rows with the same keys and a newer
 // computed_at (the Querier's clock), which replace the old rows; a group
 // that is no longer among the MaxGroups biggest keeps its older row.
 //
-// The day should be complete (before today, UTC) and old enough that late
-// events have landed; Derive does not check.
+// The day should be complete (before today, UTC); Derive does not check.
 func (q *Querier) Derive(ctx context.Context, day time.Time, o DeriveOptions) (DeriveResult, error) {
 	rows, res, err := q.DeriveRows(ctx, day, o)
-	if err != nil {
-		return res, err
+	if ctx.Err() != nil {
+		return res, ctx.Err()
 	}
-	if err := q.insertGrowth(ctx, res.Day, rows); err != nil {
-		return res, err
+	if ierr := q.insertGrowth(ctx, res.Day, rows); ierr != nil {
+		return res, errors.Join(err, ierr)
 	}
 	res.Rows = len(rows)
-	return res, nil
+	return res, err
 }
 
 // insertGrowth inserts the rows of day into growth_daily as one block.
@@ -302,8 +326,13 @@ func (q *Querier) insertGrowth(ctx context.Context, day time.Time, rows []Growth
 	return nil
 }
 
+// deriveScopeFault, when set (tests only), is called before each scope of
+// DeriveRows; an error it returns is that scope's.
+var deriveScopeFault func(day time.Time, m Metric, s Scope) error
+
 // DeriveRows computes what Derive inserts, without inserting it; the
-// result's Rows is 0.
+// result's Rows is 0. The rows are those of the scopes that could be
+// derived; the error (and the result's Failed) says which could not.
 func (q *Querier) DeriveRows(ctx context.Context, day time.Time, o DeriveOptions) ([]GrowthDailyRow, DeriveResult, error) {
 	o = o.withDefaults()
 	d := dayStart(day, time.UTC)
@@ -313,11 +342,25 @@ func (q *Querier) DeriveRows(ctx context.Context, day time.Time, o DeriveOptions
 	}
 	now := q.opts.Now().UTC()
 	var out []GrowthDailyRow
+	var errs []error
 	for _, m := range o.Metrics {
 		for _, s := range Scopes() {
-			rows, dropped, err := q.deriveScope(ctx, d, m, s, o)
+			if ctx.Err() != nil {
+				return nil, res, ctx.Err()
+			}
+			var rows []GrowthDailyRow
+			var dropped int
+			var err error
+			if deriveScopeFault != nil {
+				err = deriveScopeFault(d, m, s)
+			}
+			if err == nil {
+				rows, dropped, err = q.deriveScope(ctx, d, m, s, o)
+			}
 			if err != nil {
-				return nil, res, fmt.Errorf("cannot derive %s growth of %s by %s: %w", m, d.Format(time.DateOnly), s, err)
+				res.Failed++
+				errs = append(errs, fmt.Errorf("cannot derive %s growth of %s by %s: %w", m, d.Format(time.DateOnly), s, err))
+				continue
 			}
 			for i := range rows {
 				rows[i].ComputedAt = now
@@ -326,91 +369,230 @@ func (q *Querier) DeriveRows(ctx context.Context, day time.Time, o DeriveOptions
 			res.Dropped += dropped
 		}
 	}
-	return out, res, nil
+	return out, res, errors.Join(errs...)
+}
+
+// deriveGroup is one group of a scope as deriveScope reads it.
+type deriveGroup struct {
+	group map[Dim]string
+	key   string
+	// values are the metric of the days read (Float64, as Daily reads
+	// them), oldest first.
+	values []float64
+	// inWindow is whether the group has a rollup row in the growth window;
+	// window and month are the exact sums of the growth window and of the
+	// month up to the day.
+	inWindow      bool
+	window, month pricing.Pico
 }
 
 // deriveScope computes the rows of one metric and scope of day d: the
-// groups of Growth (biggest first), then those with usage only this month,
-// at most o.MaxGroups.
+// groups with usage in the growth window (the biggest first, by its sum),
+// then those with usage only earlier this month, at most o.MaxGroups,
+// chosen in SQL (ORDER BY … DESC LIMIT), so that no more than that many
+// groups are read. The numbers are those Growth and Forecast compute at
+// the next midnight, from the same daily values.
 func (q *Querier) deriveScope(ctx context.Context, d time.Time, m Metric, s Scope, o DeriveOptions) ([]GrowthDailyRow, int, error) {
 	by := s.Dims()
 	at := d.AddDate(0, 0, 1)
 	periodStart, periodEnd := PeriodMonth.Bounds(d, time.UTC)
 	daysLeft := int(periodEnd.Sub(at).Hours()/24 + 0.5)
-	gs, err := q.Growth(ctx, GrowthQuery{At: at, Location: time.UTC, By: by, Metric: m, Window: o.Window})
+	n := max(o.Window, 14) // the days Growth reads
+	span := max(n, int(at.Sub(periodStart).Hours()/24+0.5))
+	if daysLeft > 0 {
+		span = max(span, o.History)
+	}
+	first := at.AddDate(0, 0, -span)
+	windowStart := at.AddDate(0, 0, -n)
+	groups, total, err := q.readScope(ctx, scopeRead{by: by, metric: m, first: first, at: at, windowStart: windowStart,
+		periodStart: periodStart, limit: o.MaxGroups})
 	if err != nil {
 		return nil, 0, err
 	}
-	type forecast struct {
-		toDate float64
-		f      growth.Forecast
-	}
-	fcs := map[string]forecast{}
-	var fcOrder []string
-	groups := map[string]map[Dim]string{}
-	if daysLeft > 0 {
-		rows, err := q.Forecast(ctx, ForecastQuery{At: at, Location: time.UTC, Period: PeriodMonth, By: by, Metric: m, History: o.History})
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, r := range rows {
-			if !r.PeriodStart.Equal(periodStart) {
-				return nil, 0, fmt.Errorf("forecast at %s is for the period from %s, want %s", at.Format(time.RFC3339),
-					r.PeriodStart.Format(time.DateOnly), periodStart.Format(time.DateOnly))
-			}
-			k := groupKey(by, r.Group)
-			fcs[k] = forecast{r.SoFar, r.Forecast}
-			fcOrder = append(fcOrder, k)
-			groups[k] = r.Group
-		}
-	} else {
-		// The month ends with d: its total is known, nothing is left to
-		// forecast (Forecast at the next midnight is the next month's).
-		rows, err := q.Usage(ctx, UsageQuery{From: periodStart, To: at, By: by, NoLatency: true})
-		if err != nil {
-			return nil, 0, err
-		}
-		for i := range rows {
-			v := metricOf(m, &rows[i])
-			k := groupKey(by, rows[i].Group)
-			fcs[k] = forecast{v, growth.ForecastPeriod(nil, v, 0, growth.DefaultForecastOptions())}
-			fcOrder = append(fcOrder, k)
-			groups[k] = rows[i].Group
-		}
-	}
-
-	var out []GrowthDailyRow
-	seen := map[string]bool{}
-	dropped := 0
-	add := func(k string, g growth.Growth) {
-		seen[k] = true
-		if len(out) == o.MaxGroups {
-			dropped++
-			return
-		}
-		grp := groups[k]
-		r := GrowthDailyRow{Day: d, Metric: m, Scope: s, Tenant: grp[DimTenant], Provider: grp[DimProvider], Model: grp[DimModel],
-			Growth: g, PeriodStart: periodStart, DaysLeft: daysLeft}
-		if fc, ok := fcs[k]; ok {
-			r.ToDate, r.Forecast = fc.toDate, fc.f
+	out := make([]GrowthDailyRow, 0, len(groups))
+	for _, g := range groups {
+		toDate := g.month.Float64()
+		r := GrowthDailyRow{Day: d, Metric: m, Scope: s, Tenant: g.group[DimTenant], Provider: g.group[DimProvider], Model: g.group[DimModel],
+			Growth: growth.Compute(g.values[span-n:], o.Window), PeriodStart: periodStart, DaysLeft: daysLeft, ToDate: toDate}
+		if daysLeft > 0 {
+			// Forecast at the next midnight: the history is the days
+			// before it from the group's first use, the month so far is
+			// exact, nothing of the next day is spent yet.
+			r.Forecast = growth.ForecastPeriod(FromFirstUse(g.values[span-o.History:]), toDate, daysLeft, growth.ForecastOptions{})
 		} else {
-			// Usage in the growth window but none in the forecast's
-			// history or this month: nothing spent, nothing forecast.
-			r.Forecast = growth.ForecastPeriod(nil, 0, daysLeft, growth.DefaultForecastOptions())
+			// The month ends with d: its total is known, nothing is left to
+			// forecast (Forecast at the next midnight is the next month's).
+			r.Forecast = growth.ForecastPeriod(nil, toDate, 0, growth.DefaultForecastOptions())
 		}
 		out = append(out, r)
 	}
-	for _, g := range gs {
-		k := groupKey(by, g.Group)
-		if _, ok := groups[k]; !ok {
-			groups[k] = g.Group
-		}
-		add(k, g.Growth)
+	return out, max(total-len(out), 0), nil
+}
+
+// scopeRead is one read of deriveScope.
+type scopeRead struct {
+	by     []Dim
+	metric Metric
+	// first and at bound the days read, [first, at); windowStart and
+	// periodStart start the growth window and the month, within them.
+	first, at, windowStart, periodStart time.Time
+	// limit bounds the groups read (by ≠ nil).
+	limit int
+}
+
+// readScope reads the daily values of the groups of r, at most r.limit:
+// those with a rollup row in the growth window or a sum above 0 in the
+// month so far, ordered by (a row in the window, the window's sum, the
+// month's sum, the group), the biggest first. total is the number of such
+// groups, r.limit or fewer read.
+//
+// The groups are chosen in the query that reads their values (a GLOBAL IN
+// over the ranking subquery, which on a cluster is ranked over every
+// shard once), so what is read is bounded by the limit; counting the
+// groups left out takes a second query, only when the limit was reached.
+func (q *Querier) readScope(ctx context.Context, r scopeRead) (groups []*deriveGroup, total int, err error) {
+	exact, ok := r.metric.exactExpr()
+	if !ok {
+		return nil, 0, unknownMetric(string(r.metric))
 	}
-	for _, k := range fcOrder {
-		if !seen[k] && fcs[k].toDate > 0 {
-			add(k, growth.Compute(make([]float64, max(o.Window, 14)), o.Window))
+	db := q.w.Database()
+	table := warehouse.Day
+	keys := make([]string, len(r.by))  // the dimensions' aliases
+	exprs := make([]string, len(r.by)) // expr AS alias
+	for i, d := range r.by {
+		e, a := d.expr()
+		keys[i], exprs[i] = a, a
+		if e != a {
+			exprs[i] = e + " AS " + a
 		}
 	}
-	return out, dropped, nil
+	keyList := strings.Join(keys, ", ")
+	days := int(r.at.Sub(r.first).Hours()/24 + 0.5)
+	rankFrom := r.windowStart
+	if r.periodStart.Before(rankFrom) {
+		rankFrom = r.periodStart
+	}
+
+	// ranked is the subquery of the groups worth a row, its HAVING and
+	// ORDER BY, and its arguments.
+	rankedArgs := []any{dateTimeArg(r.windowStart), dateTimeArg(r.periodStart)}
+	ranked := "SELECT " + strings.Join(exprs, ", ") + ", ts >= toDateTime(?, 'UTC') AS in_window, ts >= toDateTime(?, 'UTC') AS in_month, " +
+		exact + " AS x\n    FROM " + db + "." + table.Name() + "\n    WHERE " + table.TimeRange() + "\n    GROUP BY " + keyList + ", ts"
+	rankedArgs = table.TimeRangeArgs(rankedArgs, rankFrom, r.at)
+	const worthy = "max(in_window) = 1 OR sumIf(x, in_month) > 0"
+
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	for _, e := range exprs {
+		sb.WriteString(e + ", ")
+	}
+	sb.WriteString("toString(toDate(ts, 'UTC')) AS bucket, toFloat64(" + exact + ") AS v, toString(" + exact + ") AS exact\nFROM " +
+		db + "." + table.Name() + "\nWHERE " + table.TimeRange())
+	args := table.TimeRangeArgs(nil, r.first, r.at)
+	if len(r.by) > 0 {
+		// Tuples of one element are not tuples: compare the column.
+		lhs := keyList
+		if len(keys) > 1 {
+			lhs = "(" + keyList + ")"
+		}
+		sb.WriteString(" AND " + lhs + " GLOBAL IN\n(\n    SELECT " + keyList + " FROM\n    (\n    " + ranked + "\n    )\n    GROUP BY " + keyList +
+			"\n    HAVING " + worthy + "\n    ORDER BY max(in_window) DESC, sumIf(x, in_window) DESC, sumIf(x, in_month) DESC, " + keyList +
+			"\n    LIMIT " + strconv.Itoa(r.limit) + "\n)")
+		args = append(args, rankedArgs...)
+	}
+	sb.WriteString("\nGROUP BY ")
+	for _, k := range keys {
+		sb.WriteString(k + ", ")
+	}
+	sb.WriteString("bucket")
+
+	rows, err := q.w.Conn().Query(ctx, sb.String(), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot query daily %s in [%s, %s): %w", r.metric, r.first.Format(time.DateOnly), r.at.Format(time.DateOnly), err)
+	}
+	defer rows.Close()
+	byKey := map[string]*deriveGroup{}
+	windowDay := r.windowStart.Format(time.DateOnly)
+	monthDay := r.periodStart.Format(time.DateOnly)
+	for rows.Next() {
+		vals := make([]string, len(keys))
+		var day, x string
+		var v float64
+		dest := make([]any, 0, len(vals)+3)
+		for i := range vals {
+			dest = append(dest, &vals[i])
+		}
+		if err := rows.Scan(append(dest, &day, &v, &x)...); err != nil {
+			return nil, 0, fmt.Errorf("cannot read daily row: %w", err)
+		}
+		t, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			return nil, 0, fmt.Errorf("cannot read daily row: day %q: %w", day, err)
+		}
+		i := int(t.Sub(r.first).Hours()/24 + 0.5)
+		if i < 0 || i >= days {
+			continue // cannot happen: the WHERE bounds the days
+		}
+		p, err := pricing.ParsePico(x)
+		if err != nil {
+			return nil, 0, fmt.Errorf("cannot read the %s of %s on %s: %w", r.metric, groupString(r.by, vals), day, err)
+		}
+		g := map[Dim]string{}
+		for i, d := range r.by {
+			g[d] = vals[i]
+		}
+		k := groupKey(r.by, g)
+		dg := byKey[k]
+		if dg == nil {
+			dg = &deriveGroup{group: g, key: k, values: make([]float64, days)}
+			byKey[k] = dg
+		}
+		dg.values[i] += v
+		if day >= windowDay {
+			dg.inWindow = true
+			dg.window = dg.window.Add(p)
+		}
+		if day >= monthDay {
+			dg.month = dg.month.Add(p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("cannot read daily rows: %w", err)
+	}
+	for _, g := range byKey {
+		if g.inWindow || g.month.Sign() > 0 { // the HAVING of ranked (the total scope has none)
+			groups = append(groups, g)
+		}
+	}
+	slices.SortFunc(groups, func(a, b *deriveGroup) int {
+		switch {
+		case a.inWindow != b.inWindow:
+			if a.inWindow {
+				return -1
+			}
+			return 1
+		case a.window.Cmp(b.window) != 0:
+			return -a.window.Cmp(b.window)
+		case a.month.Cmp(b.month) != 0:
+			return -a.month.Cmp(b.month)
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	if len(r.by) == 0 || len(groups) < r.limit {
+		return groups, len(groups), nil
+	}
+	groups = groups[:r.limit]
+	// The limit was reached: count the groups it left out.
+	var n uint64
+	if err := q.w.Conn().QueryRow(ctx, "SELECT count() FROM\n(\n    SELECT "+keyList+" FROM\n    (\n    "+ranked+"\n    )\n    GROUP BY "+keyList+
+		"\n    HAVING "+worthy+"\n)", rankedArgs...).Scan(&n); err != nil {
+		return nil, 0, fmt.Errorf("cannot count the %s groups by %s: %w", r.metric, keyList, err)
+	}
+	return groups, max(int(n), len(groups)), nil
+}
+
+// dateTimeArg is t as a toDateTime(?, 'UTC') argument (unix seconds,
+// clamped as the rollups' time ranges are).
+func dateTimeArg(t time.Time) int64 {
+	return warehouse.Day.TimeRangeArgs(nil, t, t)[0].(int64)
 }

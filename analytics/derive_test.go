@@ -312,7 +312,7 @@ func TestDeriveGrowthDaily(t *testing.T) {
 
 // TestDeriverBackfill: on start the Deriver derives the due days of its
 // backfill window that growth_daily lacks, then nothing until the next day
-// is due (Delay after midnight).
+// is due (Delay after midnight); days without usage are not derived.
 func TestDeriverBackfill(t *testing.T) {
 	w := growthDB(t)
 	ctx := context.Background()
@@ -344,15 +344,14 @@ func TestDeriverBackfill(t *testing.T) {
 	if got, err := dv.RunOnce(ctx); err != nil || days(got) != "2026-03-10:16" {
 		t.Fatalf("after the delay derived %q, %v; want 2026-03-10", days(got), err)
 	}
-	// Days without any usage are tried once per process.
+	// Days without usage (none in their growth window or month) are not
+	// derived: they would write no row.
 	clock = time.Date(2026, 6, 1, 0, 10, 0, 0, time.UTC)
-	if got, err := dv.RunOnce(ctx); err != nil || days(got) != "2026-05-29:0 2026-05-30:0 2026-05-31:0" {
-		t.Fatalf("after the data ends derived %q, %v; want three empty days", days(got), err)
-	}
 	if got, err := dv.RunOnce(ctx); err != nil || len(got) != 0 {
-		t.Fatalf("empty days derived again: %q, %v", days(got), err)
+		t.Fatalf("after the data ends derived %q, %v; want nothing", days(got), err)
 	}
-	for _, o := range []DeriverOptions{{Backfill: -1}, {Interval: -time.Second}, {Delay: 25 * time.Hour}, {Derive: DeriveOptions{Metrics: []Metric{"cost", "cost"}}},
+	for _, o := range []DeriverOptions{{Backfill: -1}, {Recheck: -1}, {Recheck: 367}, {Interval: -time.Second}, {Delay: 25 * time.Hour},
+		{Derive: DeriveOptions{Metrics: []Metric{"cost", "cost"}}},
 		{Derive: DeriveOptions{Metrics: []Metric{"dollars"}}}, {Derive: DeriveOptions{MaxGroups: -1}}} {
 		if _, err := NewDeriver(q, o); err == nil {
 			t.Errorf("NewDeriver(%+v): no error", o)

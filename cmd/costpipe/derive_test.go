@@ -19,6 +19,7 @@ import (
 	"github.com/costpipe/costpipe/internal/logtest"
 	"github.com/costpipe/costpipe/internal/whtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
+	chschema "github.com/costpipe/costpipe/schemas/clickhouse"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -178,15 +179,24 @@ type deriveLog = logtest.Buffer
 
 // TestDeriveMetricsListen: derive --metrics-listen serves /metrics with its
 // passes, rows and the Go and process collectors, /healthz 200 all along
-// and /readyz 503 "starting" while ClickHouse is waited for (a SIGTERM then
-// exits 0), 200 once a pass completed.
+// and /readyz 503 "starting" while ClickHouse is waited for, with the
+// costpipe_derive_* metrics already there, the failed attempts counted as
+// failed passes (the staleness alert has its series) and the last success
+// 0 (a SIGTERM then exits 0); 200 once a pass completed.
 func TestDeriveMetricsListen(t *testing.T) {
 	s := startServed(t, "--clickhouse", "clickhouse://127.0.0.1:1/costpipe", "derive", "--metrics-listen", "127.0.0.1:0")
 	if code, body := s.get("/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz while waiting for ClickHouse: %d %q, want 200 ok", code, body)
 	}
-	if code, body := s.get("/readyz"); code != 503 || !strings.Contains(body, "not ready: starting") {
-		t.Errorf("/readyz while waiting for ClickHouse: %d %q, want 503 not ready: starting", code, body)
+	s.waitFor("/metrics", 200, `(?m)^costpipe_derive_runs_total\{result="error"\} [1-9]`)
+	body := s.waitFor("/metrics", 200, `(?m)^costpipe_derive_last_success_timestamp_seconds 0$`)
+	for _, want := range []string{`(?m)^costpipe_derive_runs_total\{result="ok"\} 0$`, `(?m)^costpipe_derive_days_failed_total 0$`} {
+		if !regexp.MustCompile(want).MatchString(body) {
+			t.Errorf("/metrics while waiting for ClickHouse lacks %s:\n%s", want, body)
+		}
+	}
+	if code, body := s.get("/readyz"); code != 503 || !strings.Contains(body, "not ready: starting: cannot reach clickhouse") {
+		t.Errorf("/readyz while waiting for ClickHouse: %d %q, want 503 not ready: starting: cannot reach clickhouse …", code, body)
 	}
 	if err := s.stop(); err != nil {
 		t.Errorf("exit after SIGTERM while waiting for ClickHouse: %v\n%s", err, s.log.String())
@@ -196,7 +206,7 @@ func TestDeriveMetricsListen(t *testing.T) {
 	s = startServed(t, "--clickhouse", dsn, "derive", "--backfill", "2d", "--interval", "100ms",
 		"--now=2026-03-11T00:30:00Z", "--metrics-listen", "127.0.0.1:0")
 	s.waitFor("/readyz", 200, `^ready\n$`)
-	body := s.waitFor("/metrics", 200, `(?m)^costpipe_derive_runs_total\{result="ok"\} [2-9]`)
+	body = s.waitFor("/metrics", 200, `(?m)^costpipe_derive_runs_total\{result="ok"\} [2-9]`)
 	for _, want := range []string{
 		`(?m)^costpipe_derive_runs_total\{result="error"\} 0$`,
 		`(?m)^costpipe_derive_rows_written_total 28$`, // 2 days × 14 rows
@@ -239,7 +249,7 @@ func TestDeriveProbesDuringOutage(t *testing.T) {
 		t.Errorf("/readyz before the deriver: %d %q", code, body)
 	}
 	probes.setReady(dv.Ready)
-	if code, body := probe(t, h, "/readyz"); code != 503 || body != "not ready: no derive pass has completed yet\n" {
+	if code, body := probe(t, h, "/readyz"); code != 503 || body != "not ready: starting: connecting to ClickHouse and checking its schema\n" {
 		t.Errorf("/readyz before the first pass: %d %q", code, body)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -303,5 +313,150 @@ func TestDeriveProbesDuringOutage(t *testing.T) {
 	metric(`costpipe_derive_runs_total{result="ok"}`, okBefore+1)
 	if code, body := probe(t, h, "/readyz"); code != 200 {
 		t.Errorf("/readyz with ClickHouse back: %d %q", code, body)
+	}
+}
+
+// TestDeriveFollowsLateData: derive --once derives again the days whose
+// usage changed since they were derived (calls that landed late), and
+// --day takes a range.
+func TestDeriveFollowsLateData(t *testing.T) {
+	dsn, w := deriveDB(t)
+	now := "--now=2026-03-11T06:00:00Z"
+	if r := run(t, "", nil, "--clickhouse", dsn, "derive", "--once", "--backfill", "3d", now); r.code != 0 {
+		t.Fatalf("derive --once: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	late := warehouse.Rollup{TS: time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC), Tenant: "acme", Provider: "openai", Model: "gpt-4o",
+		SrcTopic: "costpipe.events", SrcPartition: 3, SrcOffset: 1, Requests: 1000, Cost: pricing.MustParsePico("1")}
+	for _, tb := range warehouse.Tables {
+		if err := w.InsertRollups(context.Background(), tb, []warehouse.Rollup{late}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := run(t, "", nil, "--clickhouse", dsn, "derive", "--once", "--backfill", "3d", now)
+	if r.code != 0 || !strings.Contains(r.stdout, "derived 2026-03-10 again (its usage changed): 14 rows") ||
+		!strings.Contains(r.stdout, "1 day(s) derived, 14 rows") || !strings.Contains(r.stderr, `why="usage changed"`) {
+		t.Errorf("derive --once after late calls: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var toDate float64
+	if err := w.Conn().QueryRow(context.Background(), "SELECT to_date FROM "+w.Database()+".growth_daily FINAL WHERE day = '2026-03-10' AND metric = 'requests' AND scope = 'total'").
+		Scan(&toDate); err != nil || toDate != 10*15+1000 {
+		t.Errorf("2026-03-10 requests to_date %v, %v; want %d", toDate, err, 10*15+1000)
+	}
+	r = run(t, "", nil, "--clickhouse", dsn, "derive", "--day", "2026-03-07..2026-03-08", now)
+	if r.code != 0 || !strings.Contains(r.stdout, "derived 2026-03-07: 14 rows") || !strings.Contains(r.stdout, "derived 2026-03-08: 14 rows") ||
+		!strings.Contains(r.stdout, "2 day(s) derived, 28 rows") {
+		t.Errorf("derive --day 2026-03-07..2026-03-08: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestDeriveNeedsMigrate: derive applies no migration (a new derive rolled
+// out before `costpipe migrate` would fence the running aggregators): on a
+// database without costpipe's tables, or lacking a migration of this
+// binary, --once exits 1 saying to run costpipe migrate and creates
+// nothing; the long-running derive waits, counting failed passes and
+// answering /readyz 503 with the reason, and derives once migrate has run.
+func TestDeriveNeedsMigrate(t *testing.T) {
+	srv := chtest.Shared(t)
+	ctx := context.Background()
+	db := srv.NewDatabase(t)
+	conn := srv.Conn(t, "default")
+	tables := func() uint64 {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ?", db).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	r := run(t, "", nil, "--clickhouse", srv.DSN(db), "derive", "--once")
+	if r.code != 1 || !strings.Contains(r.stderr, "has no costpipe tables") || !strings.Contains(r.stderr, "run `costpipe migrate` first") {
+		t.Errorf("derive --once on an empty database: exit %d, want 1 and run costpipe migrate\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if n := tables(); n != 0 {
+		t.Errorf("derive --once created %d tables", n)
+	}
+
+	// A database migrated by an older costpipe: the last migration missing.
+	ms, err := chschema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := srv.NewDatabase(t)
+	if err := conn.Exec(ctx, "CREATE TABLE "+old+".schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) ENGINE = MergeTree ORDER BY version"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+old+".schema_migrations (version, name, checksum, applied_at)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:len(ms)-1] {
+		if err := b.Append(uint32(m.Version), m.Name, "", time.Now().UTC().Truncate(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "", nil, "--clickhouse", srv.DSN(old), "derive", "--day", "2026-03-01")
+	if want := "lacks migration(s) " + ms[len(ms)-1].Name + ": run `costpipe migrate` with this costpipe first"; r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("derive --day on a database lacking %s: exit %d, want 1 and %q\n%s%s", ms[len(ms)-1].Name, r.code, want, r.stdout, r.stderr)
+	}
+
+	s := startServed(t, "--clickhouse", srv.DSN(db), "derive", "--interval", "100ms", "--metrics-listen", "127.0.0.1:0")
+	s.waitFor("/metrics", 200, `(?m)^costpipe_derive_runs_total\{result="error"\} [2-9]`)
+	if code, body := s.get("/readyz"); code != 503 || !strings.Contains(body, "not ready: starting: ") || !strings.Contains(body, "run `costpipe migrate` first") {
+		t.Errorf("/readyz before migrate: %d %q", code, body)
+	}
+	if lines := s.log.Lines(`msg="cannot derive growth; retrying"`); len(lines) == 0 || !strings.Contains(lines[0], "costpipe migrate") {
+		t.Errorf("no retry line naming costpipe migrate:\n%s", s.log.String())
+	}
+	if n := tables(); n != 0 {
+		t.Errorf("the long-running derive created %d tables", n)
+	}
+	if r := run(t, "", nil, "--clickhouse", srv.DSN(db), "migrate"); r.code != 0 {
+		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
+	}
+	s.waitFor("/readyz", 200, `^ready\n$`)
+	if err := s.stop(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, s.log.String())
+	}
+}
+
+// TestDeriveOneShotWaitsBounded: derive --once and --day wait up to --wait
+// for a ClickHouse that does not answer, then exit 1 saying so (they
+// waited forever).
+func TestDeriveOneShotWaitsBounded(t *testing.T) {
+	for _, mode := range [][]string{{"--once"}, {"--day", "2026-03-01"}} {
+		start := time.Now()
+		r := run(t, "", nil, append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/costpipe", "derive", "--wait", "2s", "--now=2026-03-11T00:30:00Z"}, mode...)...)
+		if took := time.Since(start); r.code != 1 || !strings.Contains(r.stderr, "ClickHouse did not answer within --wait 2s: cannot reach clickhouse") || took > 20*time.Second {
+			t.Errorf("derive %v against no ClickHouse: exit %d after %s, want 1 after about 2 s\n%s", mode, r.code, took.Round(time.Millisecond), r.stderr)
+		}
+	}
+}
+
+// TestDeriveContradictoryFlags: flags of one mode given to another are
+// refused (exit 2), not ignored: --day with --once (--day won),
+// --metrics-listen with a one-shot mode (nothing served), --wait with the
+// long-running derive; and malformed --recheck and --day ranges.
+func TestDeriveContradictoryFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--once", "--day", "2026-03-01"}, "--once and --day are two ways of deriving once"},
+		{[]string{"--once", "--metrics-listen", "127.0.0.1:0"}, "--metrics-listen (COSTPIPE_METRICS_LISTEN) serves the long-running derive"},
+		{[]string{"--day", "2026-03-01", "--metrics-listen", "127.0.0.1:0"}, "not with --once or --day"},
+		{[]string{"--wait", "5s"}, "--wait bounds how long --once and --day wait"},
+		{[]string{"--once", "--wait", "0s"}, "invalid --wait 0s"},
+		{[]string{"--once", "--recheck", "1.5d"}, "invalid --recheck"},
+		{[]string{"--once", "--recheck", "400d"}, "recheck of 400 days"},
+		{[]string{"--day", "2026-03-05..2026-03-01"}, "the range ends before it starts"},
+		{[]string{"--day", "2026-03-01..2026-03-11"}, "invalid --day 2026-03-10: the day has not ended yet"},
+	} {
+		start := time.Now()
+		r := run(t, "", nil, append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/costpipe", "derive", "--now=2026-03-10T12:00:00Z"}, c.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) || time.Since(start) > 10*time.Second {
+			t.Errorf("derive %v: exit %d, stderr %q; want 2 and %q at once", c.args, r.code, r.stderr, c.want)
+		}
 	}
 }
