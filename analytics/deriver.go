@@ -219,7 +219,7 @@ func (q *Querier) CheckMigrated(ctx context.Context) error {
 		return fmt.Errorf("cannot read the schema version of database %s: %w", db, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: database %s has no costpipe tables (no %s.schema_migrations): run `costpipe migrate` first (derive does not apply migrations)",
+		return fmt.Errorf("%w: database %s has no costpipe tables (no %s.schema_migrations): run `costpipe migrate` first (derive and alerts run apply no migrations)",
 			ErrNotMigrated, db, db)
 	}
 	rows, err := q.w.Conn().Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
@@ -250,7 +250,7 @@ func (q *Querier) CheckMigrated(ctx context.Context) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: database %s lacks migration(s) %s: run `costpipe migrate` with this costpipe first "+
-			"(derive does not apply migrations: one that changes the landing tables fences the running aggregators, so migrate, then roll the aggregators and derive)",
+			"(derive and alerts run apply no migrations: one that changes the landing tables fences the running aggregators, so migrate, then roll the aggregators, derive and alerts run)",
 			ErrNotMigrated, db, strings.Join(missing, ", "))
 	}
 	return nil

@@ -460,9 +460,23 @@ func TestAlertsRunHealthAndReadiness(t *testing.T) {
 		t.Errorf("exit after SIGTERM while waiting for ClickHouse: %v\n%s", err, s.log.String())
 	}
 
+	// A database without the migrations: alerts run applies none (one
+	// may fence the running aggregators), it waits until costpipe migrate
+	// has run.
 	srv := chtest.Shared(t)
-	s = startServed(t, "--clickhouse", srv.DSN(srv.NewDatabase(t)), "alerts", "run", "--rules", rules,
+	dsn := srv.DSN(srv.NewDatabase(t))
+	s = startServed(t, "--clickhouse", dsn, "alerts", "run", "--rules", rules,
 		"--interval", "1s", "--metrics-listen", "127.0.0.1:0")
+	time.Sleep(1500 * time.Millisecond)
+	if code, body := s.get("/readyz"); code != 503 || !strings.Contains(body, "waiting for its migrations") {
+		t.Errorf("/readyz before costpipe migrate: %d %q", code, body)
+	}
+	if !strings.Contains(s.log.String(), "waiting for costpipe migrate") {
+		t.Errorf("no log line says what it waits for:\n%s", s.log.String())
+	}
+	if r := run(t, "", nil, "--clickhouse", dsn, "migrate"); r.code != 0 {
+		t.Fatalf("migrate: exit %d\n%s", r.code, r.stderr)
+	}
 	s.waitFor("/readyz", 200, `^ready\n$`)
 	if code, body := s.get("/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q, want 200 ok", code, body)

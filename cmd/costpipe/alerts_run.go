@@ -38,8 +38,8 @@ firing at 100% or more silences the anomaly alerts of the same scope and group, 
 its period's forecast alerts) or silenced ones
 (costpipe alerts silence).
 
-State, silences and the notification log live in ClickHouse (migration 0006, applied
-at start), so a restarted process or a second replica on the same database continues
+State, silences and the notification log live in ClickHouse (migration 0006; alerts
+run applies no migrations and waits, /readyz 503, until ` + "`costpipe migrate`" + ` has run), so a restarted process or a second replica on the same database continues
 where the first left off and never sends a notification twice: each (notification,
 receiver) is claimed in the log before delivery and recorded after it. Only a crash
 between a receiver's answer and that record can repeat a delivery, with the same
@@ -174,7 +174,7 @@ func runAlerts(c *cli.Context) error {
 	w, err := openWarehouse(c.Context, log, wo)
 	if err == nil {
 		defer w.Close()
-		_, err = w.Migrate(c.Context)
+		err = waitMigrated(c.Context, log, analytics.New(w, analytics.Options{Logger: log}), time.Second, 30*time.Second)
 	}
 	if err != nil {
 		if c.Context.Err() != nil {
@@ -327,7 +327,7 @@ func (p *probeServer) handler() http.Handler {
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		why := "starting (connecting to ClickHouse and applying migrations)"
+		why := "starting (connecting to ClickHouse, waiting for its migrations)"
 		if ready := p.ready.Load(); ready != nil {
 			err := (*ready)()
 			if err == nil {
@@ -356,4 +356,26 @@ func (p *probeServer) listen(log *slog.Logger, addr string) (func(), error) {
 	go srv.Serve(ln)
 	log.Info("serving metrics", "addr", ln.Addr().String()+"/metrics")
 	return func() { srv.Close() }, nil
+}
+
+// waitMigrated waits until q's database holds every migration of this
+// binary, checking every pause (doubled up to most): alerts run applies
+// none, since a migration that changes the landing tables fences the
+// running aggregators (migrations are costpipe migrate's, run before new
+// binaries are rolled out), and starts evaluating once someone has run it.
+// Other errors end the wait.
+func waitMigrated(ctx context.Context, log *slog.Logger, q *analytics.Querier, pause, most time.Duration) error {
+	for {
+		err := q.CheckMigrated(ctx)
+		if err == nil || !errors.Is(err, analytics.ErrNotMigrated) {
+			return err
+		}
+		log.Warn("waiting for costpipe migrate", "err", err, "retry_in", pause)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, most)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/whtest"
 )
 
 // TestAlertsRunRuleTimeoutFlags: --rule-timeout must be more than 0 and
@@ -45,7 +46,9 @@ func TestAlertsRunRuleTimeout(t *testing.T) {
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	os.WriteFile(rules, []byte("rules:\n  - {name: u, kind: unpriced}\n"), 0o644)
 	srv := chtest.Shared(t)
-	s := startServed(t, "--clickhouse", srv.DSN(srv.NewDatabase(t)), "--log-level", "info", "alerts", "run", "--rules", rules,
+	dsn := srv.DSN(srv.NewDatabase(t))
+	whtest.Migrated(t, dsn) // alerts run applies no migrations
+	s := startServed(t, "--clickhouse", dsn, "--log-level", "info", "alerts", "run", "--rules", rules,
 		"--interval", "1s", "--rule-timeout", "1ns", "--metrics-listen", "127.0.0.1:0")
 	s.waitFor("/readyz", 200, `^ready\n$`)
 	_, body := s.get("/metrics")

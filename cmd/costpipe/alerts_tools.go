@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/alerts"
+	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/schemas"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -306,7 +307,8 @@ func printable(s string) string {
 	return strconv.Quote(s)
 }
 
-// withStore opens the database (migrating it) and calls fn with its store.
+// withStore opens the database, checks it holds this binary's migrations
+// (it applies none: costpipe migrate does), and calls fn with its store.
 func withStore(c *cli.Context, fn func(*alerts.Store) error) error {
 	o := warehouse.DefaultOptions()
 	o.DSN = c.String("clickhouse")
@@ -321,7 +323,7 @@ func withStore(c *cli.Context, fn func(*alerts.Store) error) error {
 		return err
 	}
 	defer w.Close()
-	if _, err := w.Migrate(c.Context); err != nil {
+	if err := analytics.New(w, analytics.Options{}).CheckMigrated(c.Context); err != nil {
 		return err
 	}
 	return fn(alerts.NewStore(w, time.Now))

@@ -245,7 +245,7 @@ func TestDeriveProbesDuringOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, body := probe(t, h, "/readyz"); code != 503 || body != "not ready: starting (connecting to ClickHouse and applying migrations)\n" {
+	if code, body := probe(t, h, "/readyz"); code != 503 || body != "not ready: starting (connecting to ClickHouse, waiting for its migrations)\n" {
 		t.Errorf("/readyz before the deriver: %d %q", code, body)
 	}
 	probes.setReady(dv.Ready)
