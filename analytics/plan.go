@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -346,4 +347,151 @@ func usageSQL(db string, n normalized, segs []segment, limit int, totals, summar
 		fmt.Fprintf(&sb, "\nLIMIT %d", limit)
 	}
 	return sb.String(), args
+}
+
+// retained is what `costpipe retention` has left of the minute and hour
+// rollups: the months whose minute rows (usage_1m) or hour rows (usage_1h)
+// it has dropped while usage_1d, never dropped, still holds them. The zero
+// value knows of no dropped month.
+type retained struct {
+	minutesGone map[warehouse.Month]bool
+	hoursGone   map[warehouse.Month]bool
+}
+
+// gone reports whether retention has dropped month m of table t (usage_1d
+// is never dropped).
+func (k retained) gone(t warehouse.Table, m warehouse.Month) bool {
+	switch t {
+	case warehouse.Minute:
+		return k.minutesGone[m]
+	case warehouse.Hour:
+		return k.hoursGone[m]
+	}
+	return false
+}
+
+// widen returns [from, to) (whole minutes, from < to) with each ragged edge
+// rounded out to what the rollups still hold: to a whole hour (UTC) where
+// retention has dropped that hour's minute rows, then to a whole UTC day
+// where it has dropped that day's hour rows. plan then reads the edge from
+// usage_1h or usage_1d, whose rows hold all the calls of their hour or
+// day: the answer counts the calls of the widened range, exactly, instead
+// of silently missing those of the dropped minutes (or hours). Only the
+// edges can need it: plan reads whole hours and days in between from
+// usage_1h and usage_1d.
+func (k retained) widen(from, to time.Time) (time.Time, time.Time) {
+	for _, u := range []struct {
+		t    warehouse.Table
+		unit time.Duration
+	}{{warehouse.Minute, time.Hour}, {warehouse.Hour, day}} {
+		if f := from.Truncate(u.unit); !f.Equal(from) && k.gone(u.t, warehouse.MonthOf(from)) {
+			from = f
+		}
+		if t := to.Truncate(u.unit); !t.Equal(to) && k.gone(u.t, warehouse.MonthOf(to)) {
+			to = t.Add(u.unit)
+		}
+	}
+	return from, to
+}
+
+// missing returns the months of [from, to) whose rows of table t
+// retention has dropped, oldest first; none when it has dropped none of
+// them.
+func (k retained) missing(t warehouse.Table, from, to time.Time) []warehouse.Month {
+	var out []warehouse.Month
+	for m := from.UTC(); m.Before(to); {
+		if k.gone(t, warehouse.MonthOf(m)) {
+			out = append(out, warehouse.MonthOf(m))
+		}
+		y, mo, _ := m.Date()
+		m = time.Date(y, mo+1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return out
+}
+
+// ErrDropped is wrapped by the error of a question that reads one table
+// only (a fixed granularity, a series' step) over months whose rows
+// retention has dropped: read as if no call was made there, it would be
+// silently wrong. Ask at a coarser granularity or step.
+var ErrDropped = errors.New("rows no longer kept")
+
+// DroppedError is the error of a question that reads Table only over
+// [From, To), whose Months retention has dropped. It wraps ErrDropped.
+type DroppedError struct {
+	Table    warehouse.Table
+	Months   []warehouse.Month
+	From, To time.Time
+}
+
+// Error names the table, the months, the retention flag and what to ask
+// instead.
+func (e *DroppedError) Error() string {
+	return fmt.Sprintf("%s: %s no longer holds %s, which [%s, %s) reads (costpipe retention %s); %s",
+		ErrDropped, e.Table.Name(), monthNames(e.Months), e.From.UTC().Format(time.RFC3339), e.To.UTC().Format(time.RFC3339), e.flag(), e.coarser())
+}
+
+// Unwrap returns ErrDropped.
+func (e *DroppedError) Unwrap() error { return ErrDropped }
+
+// StepsNote is the note of a series whose steps in e.Months read as zero,
+// for a caller that keeps what it read: "the steps of 2026-01 read as
+// zero: usage_1m no longer holds them …".
+func (e *DroppedError) StepsNote() string {
+	return fmt.Sprintf("the steps of %s read as zero: %s no longer holds them (costpipe retention %s); %s",
+		monthNames(e.Months), e.Table.Name(), e.flag(), e.coarser())
+}
+
+// flag is the retention flag that dropped e's rows.
+func (e *DroppedError) flag() string {
+	if e.Table == warehouse.Hour {
+		return "--keep-hours"
+	}
+	return "--keep-minutes"
+}
+
+// coarser says what to ask instead.
+func (e *DroppedError) coarser() string {
+	if e.Table == warehouse.Hour {
+		return "ask for days (granularity auto or day, a step of 1d)"
+	}
+	return "ask for hours or days (granularity auto or hour, a step of 1h or 1d)"
+}
+
+// monthNames is "2025-12, 2026-01".
+func monthNames(ms []warehouse.Month) string {
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = fmt.Sprintf("%04d-%02d", int(m)/100, int(m)%100)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Answered is the range a usage question was answered over: the one asked,
+// aligned to whole minutes (AlignRange), and widened at an edge where
+// retention has dropped the minute or hour rows it needs (retained.widen).
+type Answered struct {
+	From, To time.Time
+	// Note says how and why the range differs from the one asked, "" when
+	// only the minute alignment does: a report prints it beside the range.
+	Note string
+}
+
+// answered is the Answered of a question asked over [from, to) (aligned)
+// and read over [wfrom, wto) (retained.widen).
+func answered(from, to, wfrom, wto time.Time) Answered {
+	var notes []string
+	edge := func(what string, asked, read, hour time.Time) {
+		if asked.Equal(read) {
+			return
+		}
+		unit, rows, flag := "hour", "minute", "--keep-minutes"
+		if !read.Equal(hour) {
+			unit, rows, flag = "day", "hour", "--keep-hours"
+		}
+		notes = append(notes, fmt.Sprintf("the range %s at %s, not %s: the %s rows of that %s are no longer kept (costpipe retention %s), so the whole %s is counted",
+			what, read.UTC().Format(time.RFC3339), asked.UTC().Format(time.RFC3339), rows, unit, flag, unit))
+	}
+	edge("starts", from, wfrom, from.Truncate(time.Hour))
+	edge("ends", to, wto, ceil(to, time.Hour))
+	return Answered{From: wfrom, To: wto, Note: strings.Join(notes, "; ")}
 }

@@ -3,7 +3,9 @@ package analytics
 import (
 	"github.com/costpipe/costpipe/warehouse"
 
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -298,5 +300,162 @@ func TestMetricExprs(t *testing.T) {
 	}
 	if _, err := warehouse.MergeExpr("latency"); err == nil {
 		t.Error("MergeExpr(latency) (a histogram) should fail")
+	}
+}
+
+// goneMonths is a retained with the minutes of minutes and the hours of
+// hours dropped.
+func goneMonths(minutes, hours []warehouse.Month) retained {
+	k := retained{minutesGone: map[warehouse.Month]bool{}, hoursGone: map[warehouse.Month]bool{}}
+	for _, m := range minutes {
+		k.minutesGone[m] = true
+	}
+	for _, m := range hours {
+		k.hoursGone[m] = true
+	}
+	return k
+}
+
+// TestRetainedWiden: a ragged edge in a month whose minutes (hours) are
+// dropped is rounded out to the hour (day); the rest of the range, and
+// edges in months still held, are not.
+func TestRetainedWiden(t *testing.T) {
+	k := goneMonths([]warehouse.Month{202512, 202601}, []warehouse.Month{202512})
+	for _, c := range []struct {
+		name             string
+		from, to         time.Time
+		wantFrom, wantTo time.Time
+	}{
+		{"the review's range: its first hour's minutes are gone", d(2026, 1, 15, 10, 30, 0), d(2026, 1, 16, 0, 0, 0),
+			d(2026, 1, 15, 10, 0, 0), d(2026, 1, 16, 0, 0, 0)},
+		{"both edges in January", d(2026, 1, 15, 10, 30, 0), d(2026, 1, 20, 7, 45, 0),
+			d(2026, 1, 15, 10, 0, 0), d(2026, 1, 20, 8, 0, 0)},
+		{"inside one hour", d(2026, 1, 15, 10, 30, 0), d(2026, 1, 15, 10, 45, 0),
+			d(2026, 1, 15, 10, 0, 0), d(2026, 1, 15, 11, 0, 0)},
+		{"from February on: nothing gone", d(2026, 2, 1, 0, 1, 0), d(2026, 3, 5, 10, 1, 0),
+			d(2026, 2, 1, 0, 1, 0), d(2026, 3, 5, 10, 1, 0)},
+		{"a month boundary inside the ragged minutes", d(2026, 1, 31, 23, 30, 0), d(2026, 2, 1, 0, 15, 0),
+			d(2026, 1, 31, 23, 0, 0), d(2026, 2, 1, 0, 15, 0)},
+		{"December's hours are gone too: whole days", d(2025, 12, 20, 10, 30, 0), d(2025, 12, 21, 6, 0, 0),
+			d(2025, 12, 20, 0, 0, 0), d(2025, 12, 22, 0, 0, 0)},
+		{"since 60 days: the end is now, the start a dropped month", d(2025, 12, 20, 10, 31, 0), d(2026, 3, 20, 10, 31, 0),
+			d(2025, 12, 20, 0, 0, 0), d(2026, 3, 20, 10, 31, 0)},
+		{"whole hours stay", d(2026, 1, 15, 10, 0, 0), d(2026, 1, 15, 12, 0, 0),
+			d(2026, 1, 15, 10, 0, 0), d(2026, 1, 15, 12, 0, 0)},
+	} {
+		f, to := k.widen(c.from, c.to)
+		if !f.Equal(c.wantFrom) || !to.Equal(c.wantTo) {
+			t.Errorf("%s: widen [%s, %s) = [%s, %s), want [%s, %s)", c.name, c.from.Format(time.RFC3339), c.to.Format(time.RFC3339),
+				f.Format(time.RFC3339), to.Format(time.RFC3339), c.wantFrom.Format(time.RFC3339), c.wantTo.Format(time.RFC3339))
+		}
+	}
+	if f, to := (retained{}).widen(d(2026, 1, 15, 10, 30, 0), d(2026, 1, 16, 0, 0, 0)); !f.Equal(d(2026, 1, 15, 10, 30, 0)) || !to.Equal(d(2026, 1, 16, 0, 0, 0)) {
+		t.Errorf("knowing of no dropped month, widen changed the range: [%s, %s)", f, to)
+	}
+}
+
+// TestRetainedWidenPlans: over random ranges and dropped months, the plan
+// of the widened range reads no segment from a dropped month, holds the
+// range asked, and each edge moves at most to its hour or day.
+func TestRetainedWidenPlans(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	base := d(2025, 10, 1, 0, 0, 0)
+	for i := range 20000 {
+		var minutes, hours []warehouse.Month
+		for m := base; m.Before(d(2026, 4, 1, 0, 0, 0)); m = m.AddDate(0, 1, 0) {
+			switch r.IntN(3) {
+			case 0:
+				minutes = append(minutes, warehouse.MonthOf(m))
+			case 1:
+				minutes, hours = append(minutes, warehouse.MonthOf(m)), append(hours, warehouse.MonthOf(m))
+			}
+		}
+		k := goneMonths(minutes, hours)
+		from := base.Add(time.Duration(r.IntN(180*24*60)) * time.Minute)
+		to := from.Add(time.Duration(1+r.IntN([]int{90, 3 * 24 * 60, 60 * 24 * 60}[i%3])) * time.Minute)
+		wf, wt := k.widen(from, to)
+		if wf.After(from) || wt.Before(to) || from.Sub(wf) >= day || wt.Sub(to) >= day {
+			t.Fatalf("widen [%s, %s) = [%s, %s): not an edge's hour or day around the range", from, to, wf, wt)
+		}
+		segs, err := plan(wf, wt, GranularityAuto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range segs {
+			if ms := k.missing(s.table, s.from, s.to); len(ms) > 0 {
+				t.Fatalf("widen [%s, %s) = [%s, %s), whose plan reads %s over [%s, %s): months %v are dropped",
+					from, to, wf, wt, s.table.Name(), s.from, s.to, ms)
+			}
+		}
+	}
+}
+
+// TestRetainedMissing names the dropped months a one-table read
+// touches, and its error the table, the months and what to ask instead.
+func TestRetainedMissing(t *testing.T) {
+	k := goneMonths([]warehouse.Month{202512, 202601}, []warehouse.Month{202512})
+	if got := k.missing(warehouse.Minute, d(2025, 11, 20, 0, 0, 0), d(2026, 2, 1, 0, 0, 0)); !reflect.DeepEqual(got, []warehouse.Month{202512, 202601}) {
+		t.Errorf("missing minutes = %v; want [202512 202601]", got)
+	}
+	if got := k.missing(warehouse.Minute, d(2026, 2, 1, 0, 0, 0), d(2026, 3, 1, 0, 0, 0)); len(got) != 0 {
+		t.Errorf("missing minutes of February = %v, want none", got)
+	}
+	if got := k.missing(warehouse.Hour, d(2026, 1, 1, 0, 0, 0), d(2026, 2, 1, 0, 0, 0)); len(got) != 0 {
+		t.Errorf("missing hours of January = %v, want none", got)
+	}
+	if got := k.missing(warehouse.Day, d(2025, 12, 1, 0, 0, 0), d(2026, 2, 1, 0, 0, 0)); len(got) != 0 {
+		t.Errorf("days are never dropped: %v", got)
+	}
+	var err error = &DroppedError{Table: warehouse.Minute, Months: []warehouse.Month{202512, 202601}, From: d(2025, 12, 15, 0, 0, 0), To: d(2026, 1, 16, 0, 0, 0)}
+	var de *DroppedError
+	if !errors.Is(err, ErrDropped) || !errors.As(err, &de) ||
+		err.Error() != "rows no longer kept: usage_1m no longer holds 2025-12, 2026-01, which [2025-12-15T00:00:00Z, 2026-01-16T00:00:00Z) reads "+
+			"(costpipe retention --keep-minutes); ask for hours or days (granularity auto or hour, a step of 1h or 1d)" {
+		t.Errorf("DroppedError = %v", err)
+	}
+	if got := de.StepsNote(); got != "the steps of 2025-12, 2026-01 read as zero: usage_1m no longer holds them (costpipe retention --keep-minutes); "+
+		"ask for hours or days (granularity auto or hour, a step of 1h or 1d)" {
+		t.Errorf("StepsNote = %q", got)
+	}
+}
+
+// TestAnswered says which edge moved, to what, and why.
+func TestAnswered(t *testing.T) {
+	a := answered(d(2026, 1, 15, 10, 30, 0), d(2026, 3, 20, 10, 31, 0), d(2026, 1, 15, 10, 0, 0), d(2026, 3, 20, 10, 31, 0))
+	want := "the range starts at 2026-01-15T10:00:00Z, not 2026-01-15T10:30:00Z: the minute rows of that hour are no longer kept (costpipe retention --keep-minutes), so the whole hour is counted"
+	if a.Note != want || !a.From.Equal(d(2026, 1, 15, 10, 0, 0)) {
+		t.Errorf("answered = %+v,\nwant note %q", a, want)
+	}
+	a = answered(d(2025, 12, 20, 10, 30, 0), d(2025, 12, 21, 6, 0, 0), d(2025, 12, 20, 0, 0, 0), d(2025, 12, 22, 0, 0, 0))
+	for _, want := range []string{"starts at 2025-12-20T00:00:00Z, not 2025-12-20T10:30:00Z: the hour rows of that day are no longer kept (costpipe retention --keep-hours), so the whole day is counted",
+		"; the range ends at 2025-12-22T00:00:00Z, not 2025-12-21T06:00:00Z: the hour rows of that day"} {
+		if !strings.Contains(a.Note, want) {
+			t.Errorf("answered note %q lacks %q", a.Note, want)
+		}
+	}
+	if a := answered(d(2026, 3, 1, 0, 1, 0), d(2026, 3, 2, 0, 0, 0), d(2026, 3, 1, 0, 1, 0), d(2026, 3, 2, 0, 0, 0)); a.Note != "" {
+		t.Errorf("a range read as asked has the note %q", a.Note)
+	}
+}
+
+// TestExposed: only minute and hour rows of a month before now's may have
+// been dropped; likely, only those the default retention would have.
+func TestExposed(t *testing.T) {
+	now := d(2026, 3, 20, 10, 0, 0)
+	for _, c := range []struct {
+		from, to        time.Time
+		exposed, likely bool
+	}{
+		{d(2026, 3, 19, 10, 30, 0), now, false, false},                   // this month's minutes
+		{d(2026, 2, 28, 10, 30, 0), now, true, false},                    // last month's, within 35 days
+		{d(2026, 1, 15, 10, 30, 0), now, true, true},                     // 35 days after January
+		{d(2026, 1, 15, 0, 0, 0), d(2026, 3, 20, 0, 0, 0), false, false}, // whole days only
+		{d(2025, 2, 15, 10, 0, 0), d(2026, 3, 20, 0, 0, 0), true, false}, // hours of a month that ended within 400 days
+		{d(2025, 2, 15, 10, 30, 0), d(2026, 3, 20, 0, 0, 0), true, true}, // its minutes: likely dropped
+	} {
+		segs, _ := plan(c.from, c.to, GranularityAuto)
+		if got, likely := exposed(segs, now, false), exposed(segs, now, true); got != c.exposed || likely != c.likely {
+			t.Errorf("exposed [%s, %s) = %v, likely %v; want %v, %v", c.from, c.to, got, likely, c.exposed, c.likely)
+		}
 	}
 }

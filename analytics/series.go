@@ -92,6 +92,10 @@ type SeriesResult struct {
 	// model had no price when they were priced: their cost is 0 in the
 	// values. Zero for other metrics.
 	UnpricedRequests uint64
+	// Note says which steps read as zero because retention has dropped
+	// their rows (minute steps past --keep-minutes, hour steps past
+	// --keep-hours); "" when none did.
+	Note string
 }
 
 // GroupSeries is one group's values, one per step; a step without usage
@@ -152,9 +156,21 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 	if err != nil {
 		return res, err
 	}
+	_, err = q.retainedRead(ctx, n, func(n normalized) error { return q.readSeries(ctx, n, &res, exact, steps) })
+	if de := (*DroppedError)(nil); errors.As(err, &de) {
+		// Its other steps are right, and a reader of steps (the anomaly
+		// rules) tells the empty ones apart: kept, with a note.
+		res.Note = de.StepsNote()
+		return res, nil
+	}
+	return res, err
+}
+
+// readSeries is Series reading n (one table: the steps') into res.
+func (q *Querier) readSeries(ctx context.Context, n normalized, res *SeriesResult, exact string, steps int) error {
 	segs, err := plan(n.from, n.to, n.g)
 	if err != nil {
-		return res, err
+		return err
 	}
 	// The exact value as text: Decimal(38,12) for cost, UInt64 otherwise;
 	// for cost also the calls priced at 0 because their model had no price.
@@ -167,7 +183,7 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 	query, args := bucketSQL(q.w.Database(), segs[0].table, n, "toUInt32(ts)", value)
 	rows, err := q.w.Conn().Query(ctx, query, args...)
 	if err != nil {
-		return res, fmt.Errorf("cannot query the %s series in [%s, %s): %w", res.Metric, res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), err)
+		return fmt.Errorf("cannot query the %s series in [%s, %s): %w", res.Metric, res.From.Format(time.RFC3339), res.To.Format(time.RFC3339), err)
 	}
 	defer rows.Close()
 	acc := newSeriesAcc(n.by, steps, min(q.opts.MaxRows, MaxSeriesValues/max(steps, 1)), "series")
@@ -186,7 +202,7 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 			dest = append(dest, &unpriced)
 		}
 		if err := rows.Scan(dest...); err != nil {
-			return res, fmt.Errorf("cannot read series row: %w", err)
+			return fmt.Errorf("cannot read series row: %w", err)
 		}
 		i := int(time.Unix(int64(ts), 0).Sub(res.From) / res.Step)
 		if i < 0 || i >= steps {
@@ -194,12 +210,12 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 		}
 		s, err := acc.group(vals)
 		if err != nil {
-			return res, err
+			return err
 		}
 		if acc.cost {
 			c, err := pricing.ParsePico(v)
 			if err != nil {
-				return res, fmt.Errorf("cannot read the cost of %s at %s: %w", groupString(n.by, vals), res.Steps[i].Format(time.RFC3339), err)
+				return fmt.Errorf("cannot read the cost of %s at %s: %w", groupString(n.by, vals), res.Steps[i].Format(time.RFC3339), err)
 			}
 			s.Cost[i] = s.Cost[i].Add(c)
 			s.Values[i] = s.Cost[i].Float64()
@@ -209,22 +225,22 @@ func (q *Querier) Series(ctx context.Context, sq SeriesQuery) (SeriesResult, err
 		}
 		u, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return res, fmt.Errorf("cannot read the %s of %s at %s: %w", res.Metric, groupString(n.by, vals), res.Steps[i].Format(time.RFC3339), err)
+			return fmt.Errorf("cannot read the %s of %s at %s: %w", res.Metric, groupString(n.by, vals), res.Steps[i].Format(time.RFC3339), err)
 		}
 		s.Values[i] += float64(u)
 	}
 	if err := rows.Err(); err != nil {
-		return res, fmt.Errorf("cannot read series rows: %w", err)
+		return fmt.Errorf("cannot read series rows: %w", err)
 	}
 	if len(n.by) == 0 {
 		// Ungrouped, the range's one series exists with or without usage:
 		// its empty steps are 0 like any other's.
 		if _, err := acc.group(nil); err != nil {
-			return res, err
+			return err
 		}
 	}
 	res.Series = acc.series()
-	return res, nil
+	return nil
 }
 
 // stepName is "1m", "1h" or "1d".

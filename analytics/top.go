@@ -55,6 +55,8 @@ type TopResult struct {
 	Rest UsageRow
 	// RestShare is Rest's part of the total's metric.
 	RestShare float64
+	// Answered is the range the groups count (UsageAnswered).
+	Answered Answered
 }
 
 // Top returns the tq.N largest groups by tq.Metric, with their share of
@@ -85,10 +87,18 @@ func (q *Querier) Top(ctx context.Context, tq TopQuery) (TopResult, error) {
 		return res, err
 	}
 	norm.order = res.Metric
-	rows, total, err := q.usageRows(ctx, norm, n, true)
+	var (
+		rows  []UsageRow
+		total UsageRow
+	)
+	read, err := q.retainedRead(ctx, norm, func(norm normalized) (err error) {
+		rows, total, err = q.usageRows(ctx, norm, n, true)
+		return err
+	})
 	if err != nil {
 		return res, err
 	}
+	res.Answered = answered(norm.from, norm.to, read.from, read.to)
 	res.Total = total
 	res.Rest = total
 	res.Rest.Latency, res.Rest.TTFT = Percentiles{}, Percentiles{}

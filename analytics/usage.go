@@ -131,22 +131,38 @@ func (p Percentiles) Quantile(q float64) (v float64, ok bool) {
 // Usage returns the usage of uq, one row per group ordered by cost
 // (descending) then the group's values; an empty slice when nothing
 // matched. It fails on an invalid query, naming the bad value, and when
-// there are more groups than Options.MaxRows.
+// there are more groups than Options.MaxRows. The rows count the range
+// UsageAnswered returns: an edge whose minute (or hour) rows retention
+// has dropped is read whole.
 func (q *Querier) Usage(ctx context.Context, uq UsageQuery) ([]UsageRow, error) {
+	out, _, err := q.UsageAnswered(ctx, uq)
+	return out, err
+}
+
+// UsageAnswered is Usage that also returns the range its rows count:
+// uq's, aligned to whole minutes, and with GranularityAuto each edge
+// widened to the whole hour (or UTC day) where retention has dropped the
+// minute (or hour) rows it needs, Answered.Note saying so. A fixed
+// granularity over a month whose rows are dropped fails (ErrDropped).
+func (q *Querier) UsageAnswered(ctx context.Context, uq UsageQuery) ([]UsageRow, Answered, error) {
 	n, err := normalize(uq, q.opts.Now())
 	if err != nil {
-		return nil, err
+		return nil, Answered{}, err
 	}
-	out, _, err := q.usageRows(ctx, n, q.opts.MaxRows, false)
+	var out []UsageRow
+	read, err := q.retainedRead(ctx, n, func(n normalized) (err error) {
+		out, _, err = q.usageRows(ctx, n, q.opts.MaxRows, false)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, Answered{}, err
 	}
 	if uq.Reprice != nil {
-		if err := q.reprice(ctx, n, out, uq.Reprice, uq.MapModel); err != nil {
-			return nil, err
+		if err := q.reprice(ctx, read, out, uq.Reprice, uq.MapModel); err != nil {
+			return nil, Answered{}, err
 		}
 	}
-	return out, nil
+	return out, answered(n.from, n.to, read.from, read.to), nil
 }
 
 // usageRows reads the groups of n, ordered by n.order (descending) then by

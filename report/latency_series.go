@@ -92,7 +92,10 @@ func latencyPerStepTable(ctx context.Context, q *analytics.Querier, u Usage, ste
 			su := u
 			su.From, su.To = s, s.Add(step)
 			su.Query = su.Range.usageQuery()
-			su.Query.Granularity = analytics.GranularityAuto
+			// A minute's rows only: a minute whose rows retention has
+			// dropped fails (analytics.ErrDropped) rather than be answered
+			// with its whole hour, as a range of minutes is.
+			su.Query.Granularity = analytics.GranularityMinute
 			t, err := LatencyTable(gctx, q, su, false)
 			if err != nil {
 				return err

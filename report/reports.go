@@ -51,29 +51,40 @@ func SwapRepriced(rows []analytics.UsageRow, compare bool) {
 	}
 }
 
-// rows runs the usage query, re-priced as asked, most expensive first.
-func (u *Usage) rows(ctx context.Context, q *analytics.Querier) ([]analytics.UsageRow, error) {
-	rows, err := q.Usage(ctx, u.Query)
+// rows runs the usage query, re-priced as asked, most expensive first,
+// and says which range they count (analytics.Answered).
+func (u *Usage) rows(ctx context.Context, q *analytics.Querier) ([]analytics.UsageRow, analytics.Answered, error) {
+	rows, ans, err := q.UsageAnswered(ctx, u.Query)
 	if err != nil {
-		return nil, err
+		return nil, ans, err
 	}
 	if u.Query.Reprice != nil {
 		SwapRepriced(rows, u.Compare)
 		// Most expensive first, by the re-priced cost.
 		slices.SortStableFunc(rows, func(a, b analytics.UsageRow) int { return b.CostUSD.Cmp(a.CostUSD) })
 	}
-	return rows, nil
+	return rows, ans, nil
+}
+
+// answeredScope is scope with the range the rows count, and its note.
+func answeredScope(scope render.Scope, ans analytics.Answered) (render.Scope, []string) {
+	scope.From, scope.To = ans.From, ans.To
+	if ans.Note == "" {
+		return scope, nil
+	}
+	return scope, []string{ans.Note}
 }
 
 // UsageTable runs u and builds its report; with total (and more than one
 // row) it adds the TOTAL line of the table format, the sum of the rows
 // (analytics.Total).
 func UsageTable(ctx context.Context, q *analytics.Querier, u Usage, total bool) (*render.Table, error) {
-	rows, err := u.rows(ctx, q)
+	rows, ans, err := u.rows(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	report := render.UsageReport{Scope: u.Scope(), Rows: rows, Compare: u.Compare}
+	scope, notes := answeredScope(u.Scope(), ans)
+	report := render.UsageReport{Scope: scope, Rows: rows, Compare: u.Compare}
 	if u.Query.Reprice != nil {
 		report.RepricedWith = u.Query.Reprice.Name()
 	}
@@ -81,21 +92,26 @@ func UsageTable(ctx context.Context, q *analytics.Querier, u Usage, total bool) 
 		t := analytics.Total(rows)
 		report.Total = &t
 	}
-	return render.Usage(report), nil
+	t := render.Usage(report)
+	t.Notes = append(t.Notes, notes...)
+	return t, nil
 }
 
 // LatencyTable runs u and builds its latency report; total as UsageTable.
 func LatencyTable(ctx context.Context, q *analytics.Querier, u Usage, total bool) (*render.Table, error) {
-	rows, err := q.Usage(ctx, u.Query)
+	rows, ans, err := q.UsageAnswered(ctx, u.Query)
 	if err != nil {
 		return nil, err
 	}
-	report := render.LatencyReport{Scope: u.Scope(), Rows: rows}
+	scope, notes := answeredScope(u.Scope(), ans)
+	report := render.LatencyReport{Scope: scope, Rows: rows}
 	if total && len(rows) > 1 {
 		t := analytics.Total(rows)
 		report.Total = &t
 	}
-	return render.Latency(report), nil
+	t := render.Latency(report)
+	t.Notes = append(t.Notes, notes...)
+	return t, nil
 }
 
 // Top is a top request.
@@ -135,7 +151,10 @@ func TopTable(ctx context.Context, q *analytics.Querier, t Top) (*render.Table, 
 	if err != nil {
 		return nil, err
 	}
-	return render.Top(render.TopReport{Scope: t.Scope(), Result: res}), nil
+	scope, notes := answeredScope(t.Scope(), res.Answered)
+	table := render.Top(render.TopReport{Scope: scope, Result: res})
+	table.Notes = append(table.Notes, notes...)
+	return table, nil
 }
 
 // Series is a series request.
@@ -190,7 +209,14 @@ func SeriesTable(ctx context.Context, q *analytics.Querier, s Series) (*render.T
 	if err := checkCells(len(res.Series)*len(res.Steps), len(s.By)+2, s.MaxCells); err != nil {
 		return nil, err
 	}
-	return render.Series(render.SeriesReport{Scope: s.Scope(), Result: res}), nil
+	t := render.Series(render.SeriesReport{Scope: s.Scope(), Result: res})
+	if res.Note != "" {
+		if t.View != nil {
+			t.View.Notes = append(t.View.Notes, res.Note)
+		}
+		t.Notes = append(t.Notes, res.Note)
+	}
+	return t, nil
 }
 
 // Trend is what growth and forecast requests share.

@@ -239,8 +239,8 @@ func TestClusterRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].Month != 202609 || !got[0].Dropped || got[0].Rows != 2 {
-		t.Fatalf("Retention = %+v, want 202609 of usage_1m dropped, 2 rows (one per shard)", got)
+	if len(got) != 1 || got[0].Month != 202609 || !got[0].Dropped || got[0].Rows != 2 || got[0].Database != "costpipe_local" {
+		t.Fatalf("Retention = %+v, want 202609 of costpipe_local.usage_1m dropped, 2 rows (one per shard)", got)
 	}
 	for i, sh := range c.Shards {
 		var months []uint32
