@@ -370,7 +370,7 @@ rules:
 	// (a new budget day: nothing spent, the alert resolved) falls in the
 	// test, whenever it runs.
 	now := time.Now()
-	offset := now.UTC().Truncate(24*time.Hour).Add(-12 * time.Hour).Sub(now)
+	offset := now.UTC().Truncate(24 * time.Hour).Add(-12 * time.Hour).Sub(now)
 	startAlerts(t, "A", "--clickhouse", srv.DSN(db), "alerts", "run", "--rules", rules, "--claim-settle", "500ms", "--claim-lease", "1m",
 		"--max-attempts", "2", "--attempt-timeout", "2s", "--backoff-min", "100ms", "--backoff-max", "400ms", "--give-up-after", "6s",
 		"--clock-offset", offset.String())
