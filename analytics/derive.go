@@ -282,7 +282,11 @@ type DeriveResult struct {
 // A scope that fails (a query that times out, say) does not lose the
 // others: they are inserted, res.Failed counts the failed ones, and the
 // error says which and why; the Deriver derives such a day again at its
-// next pass. A day cut short by ctx is not written at all.
+// next pass. The total rows are then left out: on a day derived before,
+// the total's stale to_date is what tells the next pass (and a restarted
+// process) that the day is still to derive again — a fresh one would
+// match the rollups and the failed scope's old rows would stay. A day cut
+// short by ctx is not written at all.
 //
 // Deriving a day again inserts rows with the same keys and a newer
 // computed_at (the Querier's clock), which replace the old rows; a group
@@ -293,6 +297,9 @@ func (q *Querier) Derive(ctx context.Context, day time.Time, o DeriveOptions) (D
 	rows, res, err := q.DeriveRows(ctx, day, o)
 	if ctx.Err() != nil {
 		return res, ctx.Err()
+	}
+	if err != nil {
+		rows = slices.DeleteFunc(rows, func(r GrowthDailyRow) bool { return r.Scope == ScopeTotal })
 	}
 	if ierr := q.insertGrowth(ctx, res.Day, rows); ierr != nil {
 		return res, errors.Join(err, ierr)
