@@ -122,7 +122,7 @@ func TestParseErrorsNameLineAndColumn(t *testing.T) {
 		{"rules:\n  - name: x\n    kind: anomaly\n    window: 10h\n", `r.yaml:4:13: anomaly window 10h0m0s`},
 		// Settings that can never fire.
 		{"rules:\n  - name: x\n    kind: error_rate\n    threshold_pct: 100\n", `r.yaml:4:20: threshold_pct 100: want below 100`},
-		{"rules:\n  - name: x\n    kind: latency\n    objective: 90% under 2 s\n", `r.yaml:4:16: objective 90% under 2 s: the default burn rate factor 14.4 can never hold (it needs more than 100% of calls bad); set burn_rates with factors up to 10`},
+		{"rules:\n  - name: x\n    kind: latency\n    objective: 80% under 2 s\n", `r.yaml:4:16: objective 80% under 2 s: no default burn rate can hold (each needs more than 100% of calls bad); set burn_rates with factors up to 5`},
 		{"rules:\n  - name: x\n    kind: error_rate\n    objective: 99%\n    burn_rates: [{factor: 6, long: 6h, short: 30m}, {factor: 120, long: 1h, short: 5m}]\n", `r.yaml:5:53: burn rate factor 120 can never hold with objective 99%: it needs 120% of calls bad (at most 100 with this objective)`},
 		{"rules:\n  - name: x\n    kind: error_rate\n    objective: 99%\n    burn_rates: [{factor: 1, long: 30d, short: 1h}]\n", `r.yaml:5:36: long 30d: want at most 3d`},
 		{"rules:\n  - name: x\n    kind: budget\n    period: day\n    amount_usd: 5\n    for: 25h\n", `r.yaml:6:10: for 25h: a budget alert lasts at most its day, so it would never fire`},
@@ -305,4 +305,23 @@ func mustRead(t *testing.T, f string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The default burn rates that can hold with a low objective are kept (a
+// 90% objective keeps 6×: 60% of calls bad; 14.4× would need 144%), and a
+// factor of exactly 1/(1 − objective) can hold (every call bad).
+func TestDefaultBurnRatesThatCanHold(t *testing.T) {
+	cfg, err := ParseConfig("r.yaml", []byte(`rules:
+  - {name: l, kind: latency, objective: "90% under 2 s"}
+  - {name: e, kind: error_rate, objective: "99%", burn_rates: [{factor: 100, long: 1h, short: 5m}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if br := cfg.Rule("l").spec.(*LatencySpec).SLO.BurnRates; len(br) != 1 || br[0].Factor != 6 {
+		t.Errorf("90%% objective: burn rates %+v, want the 6× one", br)
+	}
+	if br := DefaultBurnRates; len(br) != 2 {
+		t.Errorf("the defaults were changed: %+v", br)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,23 +80,22 @@ func parseSLORule(p *parser, f map[string]*yaml.Node, latency bool, notSLO ...st
 			}
 		}
 	} else if slo != nil {
-		var never []string
-		for _, b := range slo.BurnRates {
-			if !slo.possible(b) {
-				never = append(never, fmt.Sprintf("%g", b.Factor))
-			}
-		}
-		if len(never) > 0 {
-			p.errorf(n, "objective %s: the default burn rate factor %s can never hold (it needs more than 100%% of calls bad); set burn_rates with factors up to %g",
-				n.Value, strings.Join(never, " and "), math.Floor(1/(1-slo.Objective)*100+1e-6)/100)
+		// The default conditions that can hold with this objective (a low
+		// objective's budget is too large for 14.4×: 144% of calls bad at
+		// 90%); none at all is an error.
+		slo.BurnRates = slices.DeleteFunc(slices.Clone(slo.BurnRates), func(b BurnRate) bool { return !slo.possible(b) })
+		if len(slo.BurnRates) == 0 {
+			p.errorf(n, "objective %s: no default burn rate can hold (each needs more than 100%% of calls bad); set burn_rates with factors up to %g",
+				n.Value, math.Floor(1/(1-slo.Objective)*100+1e-6)/100)
 		}
 	}
 	return slo, true
 }
 
 // possible tells whether burn rate b can ever hold: its factor times the
-// error budget (1 − Objective) is a share of bad calls of at most 1.
-func (s *SLO) possible(b BurnRate) bool { return b.Factor*(1-s.Objective) <= 1 }
+// error budget (1 − Objective) is a share of bad calls of at most 1 (up to
+// rounding: 100 × (1 − 0.99) is 1.0000000000000009).
+func (s *SLO) possible(b BurnRate) bool { return b.Factor*(1-s.Objective) <= 1+1e-9 }
 
 func parseObjective(p *parser, n *yaml.Node, latency bool) *SLO {
 	s, ok := p.str(n, "objective")

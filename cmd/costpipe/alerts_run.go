@@ -73,7 +73,7 @@ Example:
 				Usage:       "bound of one rule's evaluation (its queries): a rule that takes longer counts result=\"timeout\", keeps its alerts' state, and holds up no other rule",
 				DefaultText: "the interval"},
 			&cli.IntFlag{Name: "rule-concurrency", Value: alerts.DefaultRuleConcurrency, EnvVars: []string{"COSTPIPE_ALERTS_RULE_CONCURRENCY"},
-				Usage: "rules evaluated at once (1 to 8; the ClickHouse connection pool is twice this, at least 4)"},
+				Usage: "rules evaluated at once (1 to 8; the ClickHouse connection pool is three times this and one, at least 4)"},
 			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_METRICS_LISTEN"},
 				Usage: "serve Prometheus /metrics, /healthz (alive) and /readyz (evaluating) on `HOST:PORT` (default: off)"},
 			&cli.StringFlag{Name: "replica", Value: "", EnvVars: []string{"COSTPIPE_ALERTS_REPLICA"},
@@ -152,9 +152,10 @@ func runAlerts(c *cli.Context) error {
 
 	wo := warehouse.DefaultOptions()
 	wo.DSN = c.String("clickhouse")
-	// A rule's usage query may hold two connections (the rollups and a
-	// check of the summaries, at once).
-	wo.MaxOpenConns = max(wo.MaxOpenConns, 2*c.Int("rule-concurrency"))
+	// A usage question can hold three connections (the read, the summaries'
+	// check, the look at which months retention dropped), and the
+	// deliverer needs one besides.
+	wo.MaxOpenConns = max(wo.MaxOpenConns, 3*c.Int("rule-concurrency")+1)
 	if err := clickhouseSecurity(c, &wo); err != nil {
 		return err
 	}
