@@ -206,7 +206,7 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 	d.mu.Unlock()
 	due = open
 	for _, o := range due {
-		for _, id := range append([]string{o.Notification.ID}, o.Requires...) {
+		for _, id := range append([]string{o.Notification.ID, o.Supersedes}, o.Requires...) {
 			if id != "" && !seen[id] {
 				seen[id] = true
 				ids = append(ids, id)
@@ -237,6 +237,10 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 			s := st[k]
 			if s != nil && s.final {
 				d.remember(k)
+				continue
+			}
+			if old := st[[2]string{o.Supersedes, rcv}]; o.Supersedes != "" && old != nil && old.final && !old.first.Before(o.Since) {
+				d.remember(k) // sent before the upgrade, under its old key
 				continue
 			}
 			if len(o.Requires) > 0 && !slices.ContainsFunc(o.Requires, func(id string) bool {

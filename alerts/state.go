@@ -499,6 +499,14 @@ type Outgoing struct {
 	// silenced, or that a receiver never took, is then followed by a
 	// repeat it did get, and the resolved one still reaches it.
 	Requires []string
+	// Supersedes is the ID the same notification had before the keys of
+	// budgets and forecasts changed (the period start alone), and Since
+	// the start of the episode it stands for: a receiver whose log holds
+	// it final, first claimed at or after Since, had this notification
+	// (an upgrade does not send every firing budget again). Empty when the
+	// keys agree.
+	Supersedes string
+	Since      time.Time
 }
 
 // Due returns the notifications due at now: firing alerts (and repeats
@@ -585,6 +593,16 @@ func (r *Rule) scopeMap() map[string][]string {
 	return m
 }
 
+// legacyID is the ID a notification of a had before the keys of budgets
+// and forecasts changed: the period start stood for the episode and the
+// limit was not hashed. "" where the keys agree (kinds without a period).
+func (a *Alert) legacyID(state string) string {
+	if a.PeriodStart.IsZero() || (a.Kind != KindBudget && a.Kind != KindForecast) {
+		return ""
+	}
+	return NotificationID(a.Rule, a.Group, a.PeriodStart, a.Threshold, state)
+}
+
 func (e *Engine) outgoing(a *Alert, r *Rule, now time.Time) Outgoing {
 	firing := a.notificationID("firing")
 	n := notify.Notification{ID: firing, Type: notify.TypeFiring, Rule: a.Rule, Kind: string(a.Kind), Group: a.Group,
@@ -598,16 +616,27 @@ func (e *Engine) outgoing(a *Alert, r *Rule, now time.Time) Outgoing {
 		n.Type = notify.TypeResolved
 		n.Summary = "resolved: " + a.Summary
 		o.Requires = []string{firing}
+		if old := a.legacyID("firing"); old != "" {
+			o.Requires = append(o.Requires, old) // told under the key before the upgrade
+		}
 		if r.Kind != KindBudget && e.cfg.RepeatInterval > 0 && !a.ResolvedAt.Before(a.FiredAt) {
 			reps := min(int(a.ResolvedAt.Sub(a.FiredAt)/e.cfg.RepeatInterval), maxRepeatIDs)
 			for rep := 1; rep <= reps; rep++ {
 				o.Requires = append(o.Requires, a.notificationID(fmt.Sprintf("firing-r%d", rep)))
+				if old := a.legacyID(fmt.Sprintf("firing-r%d", rep)); old != "" {
+					o.Requires = append(o.Requires, old)
+				}
 			}
 		}
+		o.Supersedes, o.Since = a.legacyID("resolved"), a.Episode()
 	case r.Kind != KindBudget && e.cfg.RepeatInterval > 0:
+		o.Supersedes, o.Since = a.legacyID("firing"), a.Episode()
 		if rep := int(now.Sub(a.FiredAt) / e.cfg.RepeatInterval); rep > 0 {
 			n.ID = a.notificationID(fmt.Sprintf("firing-r%d", rep))
+			o.Supersedes = a.legacyID(fmt.Sprintf("firing-r%d", rep))
 		}
+	default:
+		o.Supersedes, o.Since = a.legacyID("firing"), a.Episode()
 	}
 	o.Notification = n
 	return o
