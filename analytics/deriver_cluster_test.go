@@ -1,11 +1,9 @@
 package analytics
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -15,24 +13,7 @@ import (
 // cluster (acme, half of its calls on each shard), not the biggest of one
 // shard (globex, all on one), and its numbers are those of query growth.
 func TestDeriveOnACluster(t *testing.T) {
-	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 2, Replicas: 1})
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	opts := warehouse.DefaultOptions()
-	opts.DSN = c.DSN("costpipe")
-	w, err := warehouse.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.MigrateCluster(ctx, c.Name); err != nil {
-		t.Fatal(err)
-	}
-	s, err := warehouse.OpenSharded(ctx, opts, c.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, w, s := migratedCluster(t)
 	// 20 days: acme 60 calls a day on each shard (partitions 0 and 1),
 	// globex 100 on shard 0 only.
 	var rows []warehouse.Rollup

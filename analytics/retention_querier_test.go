@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -265,24 +264,7 @@ func TestRetainedRead(t *testing.T) {
 // through the shard-local database (the DSN's holds Distributed tables),
 // and a month retention dropped ON CLUSTER is found dropped.
 func TestLookRetainedOnACluster(t *testing.T) {
-	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 2, Replicas: 1})
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	opts := warehouse.DefaultOptions()
-	opts.DSN = c.DSN("costpipe")
-	w, err := warehouse.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.MigrateCluster(ctx, c.Name); err != nil {
-		t.Fatal(err)
-	}
-	s, err := warehouse.OpenSharded(ctx, opts, c.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, w, s := migratedCluster(t)
 	for p := int32(0); p < 2; p++ {
 		for i, ts := range []time.Time{d(2026, 1, 15, 10, 45, 0), d(2026, 2, 15, 10, 45, 0)} {
 			for _, tb := range warehouse.Tables {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -184,24 +183,7 @@ func mustNormalize(t *testing.T, uq UsageQuery) normalized {
 // without a fallback. (A constant row count in the one-stage merge of the
 // summaries failed there, code 171: the shards send it as a full column.)
 func TestSummariesOnACluster(t *testing.T) {
-	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 2, Replicas: 1})
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	opts := warehouse.DefaultOptions()
-	opts.DSN = c.DSN("costpipe")
-	w, err := warehouse.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.MigrateCluster(ctx, c.Name); err != nil {
-		t.Fatal(err)
-	}
-	s, err := warehouse.OpenSharded(ctx, opts, c.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, w, s := migratedCluster(t)
 	evs := genEvents()
 	shards := map[int]bool{}
 	for _, e := range evs {
