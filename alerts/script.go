@@ -454,8 +454,9 @@ func (s *Script) Growth(_ context.Context, gq analytics.GrowthQuery) ([]analytic
 // day is today too), its history from its first day with usage
 // (analytics.FromFirstUse), the period's spend before today as the
 // forecast's input, and today's spend so far as the floor of every total
-// (growth.ForecastOptions.SpentToday). Cost only; Horizon (days) as the
-// Querier's, HorizonHours not.
+// (growth.ForecastOptions.SpentToday): analytics.ForecastRows, which the
+// Querier calls too. Cost only; Horizon (days) as the Querier's,
+// HorizonHours not.
 func (s *Script) Forecast(ctx context.Context, fq analytics.ForecastQuery) ([]analytics.ForecastRow, error) {
 	if fq.Metric != "" && fq.Metric != analytics.MetricCost {
 		return nil, fmt.Errorf("a script forecasts cost, not %s", fq.Metric)
@@ -503,50 +504,5 @@ func (s *Script) Forecast(ctx context.Context, fq analytics.ForecastQuery) ([]an
 	if err != nil {
 		return nil, err
 	}
-	type acc struct {
-		group               map[analytics.Dim]string
-		history             []float64
-		toDate, beforeToday *analytics.UsageRow
-	}
-	groups := map[string]*acc{}
-	var order []string
-	for _, sr := range series {
-		_, k := sub(sr.Group, fq.By)
-		groups[k] = &acc{group: sr.Group, history: analytics.FromFirstUse(sr.Values)}
-		order = append(order, k)
-	}
-	for i := range toDate {
-		_, k := sub(toDate[i].Group, fq.By)
-		a := groups[k]
-		if a == nil {
-			a = &acc{group: toDate[i].Group} // no history: it began this period
-			groups[k] = a
-			order = append(order, k)
-		}
-		a.toDate = &toDate[i]
-	}
-	for i := range beforeToday {
-		_, k := sub(beforeToday[i].Group, fq.By)
-		if a := groups[k]; a != nil {
-			a.beforeToday = &beforeToday[i]
-		}
-	}
-	remaining := int(end.Sub(today).Hours()/24 + 0.5) // today included
-	out := make([]analytics.ForecastRow, 0, len(order))
-	for _, k := range order {
-		a := groups[k]
-		row := analytics.ForecastRow{Group: a.group, PeriodStart: start, PeriodEnd: end, Today: today}
-		if a.toDate != nil {
-			row.SoFarCost, row.UnpricedSoFar = a.toDate.CostUSD, a.toDate.UnpricedRequests
-			row.SoFar = a.toDate.CostUSD.Float64()
-		}
-		before := 0.0
-		if a.beforeToday != nil {
-			before = a.beforeToday.CostUSD.Float64()
-		}
-		row.Forecast = growth.ForecastPeriod(a.history, before, remaining,
-			growth.ForecastOptions{Budget: fq.Budget, SpentToday: max(row.SoFar-before, 0)})
-		out = append(out, row)
-	}
-	return out, nil
+	return analytics.ForecastRows(fq, start, end, today, series, toDate, beforeToday), nil
 }

@@ -211,6 +211,18 @@ func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow
 			return nil, err
 		}
 	}
+	return ForecastRows(fq, start, end, today, series, toDate, beforeToday), nil
+}
+
+// ForecastRows is the daily forecast of every group with usage in the
+// history (series: the complete days before today) or in the period so
+// far (toDate: from start to now; beforeToday: from start to today's
+// start), for the period [start, end): each group's history from its first
+// day with usage (FromFirstUse), the period before today as the
+// forecast's input (today is forecast whole), and today's spend so far as
+// the floor of every total. Forecast and the alerts' scripted source both
+// call it, so a rule test forecasts what alerts run does.
+func ForecastRows(fq ForecastQuery, start, end, today time.Time, series []DailySeries, toDate, beforeToday []UsageRow) []ForecastRow {
 	type acc struct {
 		group       map[Dim]string
 		history     []float64
@@ -258,7 +270,7 @@ func (q *Querier) Forecast(ctx context.Context, fq ForecastQuery) ([]ForecastRow
 			growth.ForecastOptions{Budget: fq.Budget, SpentToday: max(row.SoFar-before, 0)})
 		out = append(out, row)
 	}
-	return out, nil
+	return out
 }
 
 // metricOf is a usage row's value of m.
