@@ -554,9 +554,8 @@ func (p *parser) duration(n *yaml.Node, dst *time.Duration, least time.Duration,
 // window parses a rule's window of least to most: a window beyond most would
 // read (and merge the histograms of) days of rollups at every evaluation.
 func (p *parser) window(n *yaml.Node, dst *time.Duration, least, most time.Duration) {
-	if d := *dst; p.duration(n, dst, least, "window") && *dst > most {
+	if p.duration(n, dst, least, "window") && *dst > most {
 		p.errorf(n, "window %s: want at most %s", n.Value, fmtDuration(most))
-		*dst = d
 	}
 }
 

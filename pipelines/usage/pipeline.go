@@ -204,10 +204,11 @@ func (p *Pipeline) Assign(ctx context.Context, partitions []int32) error {
 var errNoWarehouse = errors.New("usage pipeline has no warehouse")
 
 // marksSince is the oldest month an event handed over now can fall in, with
-// a day of margin (a wall clock stepping back must not make the consumer
-// accept an event older than the marks read).
+// warehouse.ClockMargin (a wall clock stepping back must not make the
+// consumer accept an event older than the marks read; retention keeps the
+// minutes that long).
 func (p *Pipeline) marksSince() warehouse.Month {
-	return warehouse.MonthOf(p.opts.Now().Add(-p.opts.MaxEventAge - 24*time.Hour))
+	return warehouse.MonthOf(p.opts.Now().Add(-p.opts.MaxEventAge - warehouse.ClockMargin))
 }
 
 // AssignLanded is Assign with landing marks the caller already read (see
