@@ -3,6 +3,8 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,9 +108,12 @@ type DailySeries struct {
 
 // Daily returns the daily series of every group with usage in the range,
 // ordered by the sum of their values (descending), then by group. Days in
-// UTC are read from usage_1d; in a zone whose offset is a whole number of
-// hours over the range from usage_1h; otherwise (e.g. Asia/Kolkata, UTC+5:30)
-// from usage_1m, which retention keeps for 35 days.
+// UTC are read from usage_1d, days in other zones from usage_1h. In a zone
+// whose midnight falls inside a UTC hour (Asia/Kolkata, UTC+5:30) that hour
+// is split at midnight from its usage_1m rows; where retention no longer
+// keeps them (older than --keep-minutes, 35 days by default) it counts
+// whole for the day it starts in, so such a day is off by up to the
+// offset's odd minutes at each end (never missing).
 func (q *Querier) Daily(ctx context.Context, dq DailyQuery) (days []time.Time, out []DailySeries, err error) {
 	loc := dq.Location
 	if loc == nil {
@@ -140,50 +145,116 @@ func (q *Querier) Daily(ctx context.Context, dq DailyQuery) (days []time.Time, o
 	if err != nil {
 		return nil, nil, err
 	}
+	// UTC days are usage_1d's rows. In another zone every hour of usage_1h
+	// counts for the day it starts in; where a day starts inside a UTC
+	// hour (offsets such as +5:30, +5:45, -3:30) that hour is split at
+	// midnight from its usage_1m rows, or, for a group with none (retention
+	// no longer keeps the minutes), counted whole for the day it starts in.
 	table := warehouse.Day
-	switch {
-	case loc == time.UTC:
-	case wholeHourOffsets(loc, first, end):
+	var edges []time.Time
+	if loc != time.UTC {
 		table = warehouse.Hour
-	default:
-		table = warehouse.Minute
+		edges = splitHours(days, end)
 	}
-	// toDate(ts, zone) is the calendar day of the bucket start in the zone;
-	// every bucket of the chosen table lies within one day of the zone.
-	query, args := bucketSQL(q.w.Database(), table, n, "toString(toDate(ts, '"+zone+"'))", expr)
-	rows, err := q.w.Conn().Query(ctx, query, args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot query daily %s in [%s, %s]: %w", dq.Metric, first.Format(time.DateOnly), last.Format(time.DateOnly), err)
+	dayExpr := "toString(toDate(ts, '" + zone + "'))"
+	bucket, inEdges := dayExpr, ""
+	if len(edges) > 0 {
+		inEdges = timeList(edges)
+		bucket = "concat(" + dayExpr + ", if(ts IN " + inEdges + ", '" + edgeMark + "', ''))"
 	}
-	defer rows.Close()
-	index := map[string]int{}
+	index := make(map[string]int, len(days))
 	for i, d := range days {
 		index[d.Format(time.DateOnly)] = i
 	}
 	acc := newSeriesAcc(n.by, len(days), q.opts.MaxRows, "daily")
-	for rows.Next() {
-		vals := make([]string, len(n.by))
-		var day string
-		var v float64
-		dest := make([]any, 0, len(vals)+2)
-		for i := range vals {
-			dest = append(dest, &vals[i])
-		}
-		if err := rows.Scan(append(dest, &day, &v)...); err != nil {
-			return nil, nil, fmt.Errorf("cannot read daily row: %w", err)
-		}
-		i, ok := index[day]
-		if !ok {
-			continue // cannot happen: the WHERE bounds the days
-		}
-		s, err := acc.group(vals)
-		if err != nil {
-			return nil, nil, err
-		}
-		s.Values[i] += v
+	edgeOf := make(map[string]time.Time, len(edges)) // the edge hour starting in a day
+	for _, h := range edges {
+		edgeOf[h.In(loc).Format(time.DateOnly)] = h
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("cannot read daily rows: %w", err)
+	type groupHour struct {
+		s    *GroupSeries
+		hour int64
+	}
+	whole := map[groupHour]float64{}    // an edge hour's usage_1h value
+	split := map[groupHour][]dayValue{} // its usage_1m values by day
+	read := func(table warehouse.Table, bucket string, and []string, row func(s *GroupSeries, bucket string, v float64) error) error {
+		query, args := bucketSQL(q.w.Database(), table, n, bucket, expr, and...)
+		rows, err := q.w.Conn().Query(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("cannot query daily %s in [%s, %s]: %w", dq.Metric, first.Format(time.DateOnly), last.Format(time.DateOnly), err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			vals := make([]string, len(n.by))
+			var b string
+			var v float64
+			dest := make([]any, 0, len(vals)+2)
+			for i := range vals {
+				dest = append(dest, &vals[i])
+			}
+			if err := rows.Scan(append(dest, &b, &v)...); err != nil {
+				return fmt.Errorf("cannot read daily row: %w", err)
+			}
+			s, err := acc.group(vals)
+			if err != nil {
+				return err
+			}
+			if err := row(s, b, v); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("cannot read daily rows: %w", err)
+		}
+		return nil
+	}
+	err = read(table, bucket, nil, func(s *GroupSeries, b string, v float64) error {
+		if day, ok := strings.CutSuffix(b, edgeMark); ok {
+			if h, ok := edgeOf[day]; ok {
+				whole[groupHour{s, h.Unix()}] += v
+			}
+			return nil
+		}
+		if i, ok := index[b]; ok { // always: the WHERE bounds the days
+			s.Values[i] += v
+		}
+		return nil
+	})
+	if err == nil && len(edges) > 0 {
+		err = read(warehouse.Minute, "concat(toString(toUInt32(toStartOfHour(ts))), ' ', "+dayExpr+")",
+			[]string{"toStartOfHour(ts) IN " + inEdges}, func(s *GroupSeries, b string, v float64) error {
+				hour, day, _ := strings.Cut(b, " ")
+				h, err := strconv.ParseInt(hour, 10, 64)
+				if err != nil {
+					return fmt.Errorf("cannot read daily row: hour %q: %w", hour, err)
+				}
+				k := groupHour{s, h}
+				split[k] = append(split[k], dayValue{day, v})
+				return nil
+			})
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// Edge hours in order, each group's in the order of its days, so that
+	// the sums come out the same in every run.
+	for _, key := range acc.order {
+		s := acc.groups[key]
+		for _, h := range edges {
+			k := groupHour{s, h.Unix()}
+			if dvs, ok := split[k]; ok {
+				slices.SortFunc(dvs, func(a, b dayValue) int { return strings.Compare(a.day, b.day) })
+				for _, dv := range dvs {
+					if i, ok := index[dv.day]; ok { // always: the WHERE bounds the minutes
+						s.Values[i] += dv.v
+					}
+				}
+			} else if v, ok := whole[k]; ok {
+				if i, ok := index[h.In(loc).Format(time.DateOnly)]; ok {
+					s.Values[i] += v
+				}
+			}
+		}
 	}
 	for _, s := range acc.series() {
 		out = append(out, DailySeries{Group: s.Group, Values: s.Values})
@@ -191,27 +262,47 @@ func (q *Querier) Daily(ctx context.Context, dq DailyQuery) (days []time.Time, o
 	return days, out, nil
 }
 
+// edgeMark marks, in Daily's usage_1h query, the bucket of a day's edge
+// hour (one that a midnight of the zone splits).
+const edgeMark = "*"
+
+// dayValue is a metric's value on a day (YYYY-MM-DD).
+type dayValue struct {
+	day string
+	v   float64
+}
+
+// splitHours returns the UTC hours, in order, that hold the start of one
+// of days or end inside them (not at their start): those a zone whose
+// offset is not a whole number of hours splits between two days.
+func splitHours(days []time.Time, end time.Time) []time.Time {
+	var out []time.Time
+	for _, b := range append(days[:len(days):len(days)], end) {
+		if h := b.UTC().Truncate(time.Hour); !h.Equal(b) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// timeList is ts as a SQL list of UTC DateTimes, "(toDateTime(…), …)".
+func timeList(ts []time.Time) string {
+	var sb strings.Builder
+	sb.WriteString("(")
+	for i, t := range ts {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "toDateTime(%d, 'UTC')", t.Unix())
+	}
+	sb.WriteString(")")
+	return sb.String()
+}
+
 // dayStart is the start of t's calendar day in loc.
 func dayStart(t time.Time, loc *time.Location) time.Time {
 	y, m, d := t.In(loc).Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, loc)
-}
-
-// wholeHourOffsets reports whether loc's UTC offset is a whole number of
-// hours at every instant of [from, to) (checked at each transition).
-func wholeHourOffsets(loc *time.Location, from, to time.Time) bool {
-	for t := from; t.Before(to); {
-		_, off := t.In(loc).Zone()
-		if off%3600 != 0 {
-			return false
-		}
-		_, end := t.In(loc).ZoneBounds()
-		if end.IsZero() {
-			break
-		}
-		t = end
-	}
-	return true
 }
 
 // zoneName is loc's IANA name as ClickHouse knows it, checked to be a

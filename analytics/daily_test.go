@@ -3,17 +3,19 @@ package analytics
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
 
-// TestDaily: the daily series of every zone (UTC from usage_1d, a
-// whole-hour zone from usage_1h, a half-hour zone from usage_1m) equal the
-// events summed by their calendar day in that zone.
+// TestDaily: the daily series of every zone (UTC from usage_1d, the others
+// from usage_1h, the hours that a midnight of +5:30, +5:45 or -3:30 splits
+// from usage_1m) equal the events summed by their calendar day in that
+// zone.
 func TestDaily(t *testing.T) {
 	fx := loadFixture(t)
 	q := fx.querier(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
-	for _, zone := range []string{"UTC", "Europe/Berlin", "Asia/Kolkata", "America/New_York"} {
+	for _, zone := range []string{"UTC", "Europe/Berlin", "Asia/Kolkata", "America/New_York", "Asia/Kathmandu", "America/St_Johns"} {
 		loc, err := time.LoadLocation(zone)
 		if err != nil {
 			t.Fatal(err)
@@ -62,5 +64,48 @@ func TestDaily(t *testing.T) {
 	}
 	if _, _, err := q.Daily(context.Background(), DailyQuery{First: time.Now(), Last: time.Now(), Location: time.Local}); err == nil {
 		t.Error("the machine's Local zone was accepted")
+	}
+}
+
+// TestDailyOddOffsetAfterRetention: in a zone whose midnight falls inside
+// a UTC hour, a day whose minutes retention has dropped still counts its
+// calls (the hour that midnight splits goes whole to the day it starts
+// in), where it read as zero; days whose minutes are kept stay exact.
+func TestDailyOddOffsetAfterRetention(t *testing.T) {
+	w := migratedDB(t)
+	ctx := context.Background()
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	landCalls(t, w, d(2026, 1, 15, 18, 10, 0), 3, 1) // 23:40 on the 15th in Kolkata
+	landCalls(t, w, d(2026, 1, 15, 18, 40, 0), 5, 2) // 00:10 on the 16th
+	landCalls(t, w, d(2026, 1, 16, 10, 0, 0), 7, 3)  // 15:30 on the 16th
+	landCalls(t, w, d(2026, 3, 10, 18, 10, 0), 1, 4) // 23:40 on March 10th
+	landCalls(t, w, d(2026, 3, 10, 18, 40, 0), 2, 5) // 00:10 on March 11th
+	now := d(2026, 3, 20, 0, 0, 0)
+	q := New(w, Options{Now: func() time.Time { return now }})
+	daily := func(first, last time.Time) []float64 {
+		t.Helper()
+		_, series, err := q.Daily(ctx, DailyQuery{First: first, Last: last, Location: kolkata, Metric: MetricRequests})
+		if err != nil || len(series) != 1 {
+			t.Fatalf("daily %s: %+v, %v", first.Format(time.DateOnly), series, err)
+		}
+		return series[0].Values
+	}
+	jan15, mar10 := time.Date(2026, 1, 15, 0, 0, 0, 0, kolkata), time.Date(2026, 3, 10, 0, 0, 0, 0, kolkata)
+	if got := daily(jan15, jan15.AddDate(0, 0, 1)); !slices.Equal(got, []float64{3, 12}) {
+		t.Errorf("January with its minutes: %v, want [3 12]", got)
+	}
+	retain(t, w, now, 0) // drops January's minutes
+	if got := daily(jan15, jan15.AddDate(0, 0, 1)); !slices.Equal(got, []float64{8, 7}) {
+		t.Errorf("January without its minutes: %v, want [8 7] (18:00–19:00 UTC whole on the 15th)", got)
+	}
+	if got := daily(mar10, mar10.AddDate(0, 0, 1)); !slices.Equal(got, []float64{1, 2}) {
+		t.Errorf("March, minutes kept: %v, want [1 2]", got)
+	}
+	// A range across both: each day as above.
+	if got := daily(jan15, mar10.AddDate(0, 0, 1)); got[0] != 8 || got[1] != 7 || got[len(got)-2] != 1 || got[len(got)-1] != 2 {
+		t.Errorf("January to March: first days %v, last %v", got[:2], got[len(got)-2:])
 	}
 }

@@ -259,8 +259,9 @@ func stepName(step time.Duration) string {
 // bucketSQL builds the query of one value per group and bucket of table
 // over [n.from, n.to) filtered by n.where: the group's keys, then bucket
 // (an expression of ts naming the step or day) and value (a merge
-// expression), one row per group and bucket that has usage.
-func bucketSQL(db string, table warehouse.Table, n normalized, bucket, value string) (string, []any) {
+// expression), one row per group and bucket that has usage. Each of and is
+// one more condition of the WHERE (SQL built by the caller, no parameters).
+func bucketSQL(db string, table warehouse.Table, n normalized, bucket, value string, and ...string) (string, []any) {
 	var sb strings.Builder
 	sb.WriteString("SELECT ")
 	for _, d := range n.by {
@@ -272,6 +273,9 @@ func bucketSQL(db string, table warehouse.Table, n normalized, bucket, value str
 	}
 	fmt.Fprintf(&sb, "%s AS bucket, %s AS v\nFROM %s.%s\nWHERE ", bucket, value, db, table.Name())
 	args := appendWhere(&sb, nil, table, n.from, n.to, n.where)
+	for _, c := range and {
+		sb.WriteString(" AND " + c)
+	}
 	sb.WriteString("\nGROUP BY ")
 	for _, d := range n.by {
 		_, a := d.expr()
