@@ -131,13 +131,13 @@ func plan(from, to time.Time, g Granularity) ([]segment, error) {
 		}
 		for _, t := range []time.Time{from, to} {
 			if !t.Truncate(unit).Equal(t) {
-				return nil, fmt.Errorf("granularity %q needs a range on whole %ss (UTC), got %s", g, g, t.UTC().Format(time.RFC3339))
+				return nil, granularityError(fmt.Sprintf("granularity %q needs a range on whole %ss (UTC), got %s", g, g, t.UTC().Format(time.RFC3339)))
 			}
 		}
 		return []segment{{table, from, to}}, nil
 	case "", GranularityAuto:
 	default:
-		return nil, fmt.Errorf("unknown granularity %q: want auto, minute, hour or day", g)
+		return nil, granularityError(fmt.Sprintf("unknown granularity %q: want auto, minute, hour or day", g))
 	}
 	var segs []segment
 	add := func(table warehouse.Table, a, b time.Time) {
@@ -408,6 +408,19 @@ func (k retained) missing(t warehouse.Table, from, to time.Time) []warehouse.Mon
 	}
 	return out
 }
+
+// ErrGranularity is wrapped by the error of a question whose fixed
+// granularity does not fit its range (hour or day on a range whose bounds
+// are not whole hours or days) or is unknown: the question's fault, its
+// message says what to change.
+var ErrGranularity = errors.New("invalid granularity")
+
+// granularityError is an error that is ErrGranularity, its message its
+// own.
+type granularityError string
+
+func (e granularityError) Error() string        { return string(e) }
+func (e granularityError) Is(target error) bool { return target == ErrGranularity }
 
 // ErrDropped is wrapped by the error of a question that reads one table
 // only (a fixed granularity, a series' step) over months whose rows

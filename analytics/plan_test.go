@@ -459,3 +459,14 @@ func TestExposed(t *testing.T) {
 		}
 	}
 }
+
+// TestGranularityErrorIs: a granularity that does not fit is ErrGranularity
+// (serve answers it 400), with its own message.
+func TestGranularityErrorIs(t *testing.T) {
+	for _, g := range []Granularity{GranularityHour, "week"} {
+		_, err := plan(d(2026, 1, 30, 0, 0, 0), d(2026, 2, 2, 0, 30, 0), g)
+		if !errors.Is(err, ErrGranularity) || strings.HasPrefix(err.Error(), "invalid granularity") {
+			t.Errorf("granularity %q: %v; want ErrGranularity with its own message", g, err)
+		}
+	}
+}

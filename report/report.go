@@ -196,12 +196,16 @@ func parseWhere(p Params, s string) (render.Filter, error) {
 
 // ParseTime accepts RFC 3339 (fraction optional) or a date, taken as UTC
 // midnight.
-func ParseTime(s string) (time.Time, error) {
+func ParseTime(s string) (time.Time, error) { return ParseTimeIn(s, time.UTC) }
+
+// ParseTimeIn is ParseTime with a date taken as midnight in loc (the start
+// of that day in the zone a question's days are in), returned in UTC.
+func ParseTimeIn(s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), nil
 	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
+	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+		return t.UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("cannot parse %q: want RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02)", s)
 }

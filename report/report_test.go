@@ -93,3 +93,25 @@ func TestParseTimeRangeWholeMinutes(t *testing.T) {
 		t.Errorf("a range inside a minute: %v", err)
 	}
 }
+
+// TestTrendAtDateInZone: a date given as at is the start of that day in
+// tz, so a forecast at=2026-04-01 tz=America/New_York is for April there
+// (it read as UTC midnight, 20:00 on March 31 in New York: March).
+func TestTrendAtDateInZone(t *testing.T) {
+	f, err := ParseForecast(mapParams{"at": {"2026-04-01"}, "tz": {"America/New_York"}}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ny, _ := time.LoadLocation("America/New_York")
+	if want := time.Date(2026, 4, 1, 0, 0, 0, 0, ny); !f.At.Equal(want) {
+		t.Errorf("at = %s, want %s", f.At, want)
+	}
+	if start, _ := f.Period.Bounds(f.At, f.Loc); start.Month() != time.April {
+		t.Errorf("the period starts %s, want April", start)
+	}
+	// RFC 3339 stays the instant it names.
+	g, err := ParseGrowth(mapParams{"at": {"2026-04-01T02:00:00Z"}, "tz": {"America/New_York"}}, testNow)
+	if err != nil || !g.At.Equal(time.Date(2026, 4, 1, 2, 0, 0, 0, time.UTC)) {
+		t.Errorf("at RFC 3339: %s, %v", g.At, err)
+	}
+}

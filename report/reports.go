@@ -255,7 +255,9 @@ func ParseTrend(p Params, now time.Time) (Trend, error) {
 	}
 	r.At = now
 	if s := p.Value("at"); s != "" {
-		if r.At, err = ParseTime(s); err != nil {
+		// A date is the start of that day in tz: at=2026-04-01 with
+		// tz=America/New_York asks about April there.
+		if r.At, err = ParseTimeIn(s, r.Loc); err != nil {
 			return r, paramErr("at", "invalid %s: %v", p.Name("at"), err)
 		}
 	}

@@ -13,7 +13,7 @@ func trendFlags() []cli.Flag {
 		&cli.StringFlag{Name: "tz", Value: "UTC", EnvVars: []string{"COSTPIPE_QUERY_TZ"},
 			Usage: "IANA time `ZONE` of the calendar days (Europe/Berlin, America/New_York, …)"},
 		&cli.StringFlag{Name: "at", EnvVars: []string{"COSTPIPE_QUERY_AT"},
-			Usage: "answer as of `TIME` (RFC 3339 or a date; default now)"},
+			Usage: "answer as of `TIME` (RFC 3339, or a date: its midnight in --tz; default now)"},
 		formatFlag(),
 	)
 }
