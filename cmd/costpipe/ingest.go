@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -25,7 +27,9 @@ func ingestCommand() *cli.Command {
 (application/x-ndjson) or CloudEvents (application/cloudevents+json,
 application/cloudevents-batch+json), optionally gzip-encoded. Valid events are
 produced to --topic with acks=all; 202 means Kafka acknowledged every accepted
-event. Also GET /healthz, /readyz (Kafka reachable) and /metrics (Prometheus).
+event. Also GET /healthz, /readyz (Kafka reachable, checked at most once a
+second) and /metrics (Prometheus; with --metrics-listen only there, off the
+public listener).
 
 Events older than --max-event-age or further ahead than --max-future (by this
 process's clock) are rejected as invalid, as the aggregator would send them to its
@@ -49,6 +53,8 @@ Exit status: 0 clean stop, 1 serving or draining failed, 2 usage error.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", EnvVars: []string{"COSTPIPE_INGEST_LISTEN"},
 				Usage: "`HOST:PORT` to serve HTTP on (port 0 picks a free one)"},
+			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"COSTPIPE_INGEST_METRICS_LISTEN"},
+				Usage: "`HOST:PORT` of an operator's listener serving /metrics, /healthz, /readyz and Go profiles under /debug/pprof/; /metrics then leaves --listen (default: off, /metrics on --listen)"},
 			&cli.StringFlag{Name: "keys", EnvVars: []string{"COSTPIPE_INGEST_KEYS"}, TakesFile: true,
 				Usage: "API key `FILE`: one \"KEY TENANT\" per line, TENANT * for every tenant"},
 			&cli.BoolFlag{Name: "insecure-no-auth", EnvVars: []string{"COSTPIPE_INGEST_INSECURE_NO_AUTH"},
@@ -60,7 +66,7 @@ Exit status: 0 clean stop, 1 serving or draining failed, 2 usage error.`,
 			&cli.IntFlag{Name: "max-receiving-per-key", Value: def.MaxReceivingPerKey, EnvVars: []string{"COSTPIPE_INGEST_MAX_RECEIVING_PER_KEY"},
 				Usage: "requests of one API key still receiving their body at once; more are answered 429 (0: no limit)"},
 			&cli.StringFlag{Name: "max-inflight-bytes", Value: formatSize(def.MaxInFlightBytes), EnvVars: []string{"COSTPIPE_INGEST_MAX_INFLIGHT_BYTES"},
-				Usage: "request bytes held at once over all requests (`SIZE`); more are answered 429"},
+				Usage: "request bytes held at once over all requests (`SIZE`); more are answered 429 (a request that could never fit, 413)"},
 			&cli.DurationFlag{Name: "produce-timeout", Value: def.ProduceTimeout, EnvVars: []string{"COSTPIPE_INGEST_PRODUCE_TIMEOUT"},
 				Usage: "how long a request waits for Kafka to acknowledge its events before answering 503"},
 			&cli.DurationFlag{Name: "linger", Value: def.ProducerLinger, EnvVars: []string{"COSTPIPE_INGEST_LINGER"},
@@ -70,7 +76,7 @@ Exit status: 0 clean stop, 1 serving or draining failed, 2 usage error.`,
 			&cli.StringFlag{Name: "otlp-skip-operations", Value: strings.Join(def.OTLPSkipOperations, ","), EnvVars: []string{"COSTPIPE_INGEST_OTLP_SKIP_OPERATIONS"},
 				Usage: "gen_ai.operation.name values whose spans aggregate other calls and are ignored (`LIST`, comma-separated; \"\" for none)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: def.ShutdownTimeout, EnvVars: []string{"COSTPIPE_INGEST_SHUTDOWN_TIMEOUT"},
-				Usage: "from SIGTERM to exit at most: the --shutdown-delay, then the drain of in-flight requests"},
+				Usage: "from SIGTERM to exit at most: the --shutdown-delay, then the drain of in-flight requests (keep it above --shutdown-delay + 30s of reading + --produce-timeout + 1s, or a request still waiting for Kafka may be cut off; a warning says so)"},
 			&cli.DurationFlag{Name: "shutdown-delay", Value: def.ShutdownDelay, EnvVars: []string{"COSTPIPE_INGEST_SHUTDOWN_DELAY"},
 				Usage: "after SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (0: at once); part of --shutdown-timeout"},
 			// The aggregator's flags, names and variables: a deployment that
@@ -100,6 +106,7 @@ func runIngest(c *cli.Context) error {
 		return err
 	}
 	opts.InsecureNoAuth = c.Bool("insecure-no-auth")
+	opts.PrivateMetrics = c.String("metrics-listen") != ""
 	opts.MaxInFlight = c.Int("max-inflight")
 	opts.MaxReceivingPerKey = c.Int("max-receiving-per-key")
 	opts.ProduceTimeout = c.Duration("produce-timeout")
@@ -139,6 +146,24 @@ func runIngest(c *cli.Context) error {
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return &exitError{code: 2, msg: fmt.Sprintf("cannot listen on --listen %q: %v", c.String("listen"), err)}
+	}
+	if addr := c.String("metrics-listen"); addr != "" {
+		ops, err := net.Listen("tcp", addr)
+		if err != nil {
+			ln.Close()
+			return &exitError{code: 2, msg: fmt.Sprintf("cannot listen on --metrics-listen %q: %v", addr, err)}
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/", srv.OpsHandler())
+		// Profiles, as the aggregator serves them: an operator's port.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go hs.Serve(ops)
+		defer hs.Close() // after the drain: /readyz answers 503 through it
+		log.Info("serving metrics", "addr", ops.Addr().String()+"/metrics")
 	}
 
 	if keyFile != "" {

@@ -112,6 +112,12 @@ type Options struct {
 	// the listener at once. Default 5 s.
 	ShutdownDelay time.Duration
 
+	// PrivateMetrics leaves GET /metrics out of Handler (the public
+	// listener's routes): serve OpsHandler on an operator's listener
+	// instead. The metrics count keys and refusals, which the public need
+	// not see. Default false (Handler serves /metrics too).
+	PrivateMetrics bool
+
 	// OTLPTenantAttribute names the resource attribute that gives the
 	// tenant of OTLP spans (POST /v1/traces) sent with a key for every
 	// tenant; a span of a resource without it is rejected. With a key bound

@@ -45,6 +45,11 @@ const produceGrace = time.Second
 // readyTimeout bounds the Kafka check of GET /readyz.
 const readyTimeout = 2 * time.Second
 
+// readyFresh is how long a Kafka check answers GET /readyz: probes from
+// every load balancer (or anyone on the public listener) cost Kafka at most
+// one metadata request a second.
+const readyFresh = time.Second
+
 // Bounds of reading what is left of a refused body (see drainBody).
 const (
 	drainMinBytes = 4 << 20         // discard up to at least this much, whatever MaxBodyBytes
@@ -71,6 +76,14 @@ type Server struct {
 	otlp       *otlpState // POST /v1/traces (otlp.go)
 	perKey     keySlots   // requests receiving their body, by API key (admission.go)
 	refusals   *refusals  // refused requests' metric and log lines (refusals.go)
+	opsRoutes  http.Handler
+
+	// The last Kafka check of GET /readyz (readyFresh); readySem lets one
+	// request at a time run it.
+	readySem chan struct{}
+	readyMu  sync.Mutex
+	readyAt  time.Time
+	readyErr error
 }
 
 // New validates opts and returns a Server with its own Kafka client. It does
@@ -123,21 +136,39 @@ func New(opts Options) (*Server, error) {
 			Help: "Bytes of the in-flight budget reserved by requests being processed: bodies and what they decode to.",
 		}, func() float64 { return float64(s.budget.used.Load()) }),
 	)
+	s.readySem = make(chan struct{}, 1)
+	metricsHandler := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/events", s.serveEvents)
 	s.otlp = newOTLPState(&opts, s.metrics.reg)
 	mux.HandleFunc("/v1/traces", s.serveTraces)
 	mux.HandleFunc("/healthz", s.serveHealth)
 	mux.HandleFunc("/readyz", s.serveReady)
-	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	if !opts.PrivateMetrics {
+		mux.Handle("/metrics", metricsHandler)
+	}
 	s.handler = mux
+	ops := http.NewServeMux()
+	ops.HandleFunc("/healthz", s.serveHealth)
+	ops.HandleFunc("/readyz", s.serveReady)
+	ops.Handle("/metrics", metricsHandler)
+	s.opsRoutes = ops
+	if need := opts.ShutdownDelay + opts.ReadTimeout + opts.ProduceTimeout + time.Second; opts.ShutdownTimeout < need {
+		s.log.Warn("the shutdown timeout is shorter than a request can take to finish: a request still waiting for Kafka at shutdown may be cut off (its client then retries, and the aggregators drop the copies of events that did land)",
+			"shutdown_timeout", opts.ShutdownTimeout, "needed", need, "as", "shutdown delay + read timeout + produce timeout + 1s")
+	}
 	s.batches.New = func() any { return newBatch() }
 	return s, nil
 }
 
 // Handler returns the gateway's routes: POST /v1/events, POST /v1/traces
-// (OTLP/HTTP, otlp.go), GET /healthz, GET /readyz and GET /metrics.
+// (OTLP/HTTP, otlp.go), GET /healthz, GET /readyz and, unless
+// Options.PrivateMetrics, GET /metrics.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// OpsHandler returns the routes for an operator's listener: GET /metrics,
+// /healthz and /readyz.
+func (s *Server) OpsHandler() http.Handler { return s.opsRoutes }
 
 // ReloadKeys reads Options.KeysFile again and, when it parses, makes its
 // keys the ones requests are checked against (KeyRing.Reload): a file that
@@ -237,23 +268,94 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// serveReady answers 200 when Kafka answers a metadata request for the
-// topic within 2 s and the server is not draining, else 503.
+// serveReady answers 200 when Kafka answered a metadata request for the
+// topic within 2 s (a check at most readyFresh old) and the server is not
+// draining, else 503. The body names the kind of failure only ("Kafka
+// unreachable"): the listener may be public, and the brokers' addresses
+// and errors go to the log.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err := s.ready(r.Context()); err != nil {
 		w.Header().Set("Retry-After", s.retryAfter)
 		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, "not ready: "+err.Error()+"\n")
+		io.WriteString(w, "not ready: "+readyReason(err)+"\n")
 		return
 	}
 	io.WriteString(w, "ok\n")
 }
 
+// errDraining is ready's answer once Serve's context has ended.
+var errDraining = errors.New("shutting down")
+
+// notReady is a failed Kafka check: reason for the client, err for the log.
+type notReady struct {
+	reason string
+	err    error
+}
+
+func (e *notReady) Error() string { return e.err.Error() }
+func (e *notReady) Unwrap() error { return e.err }
+
+// readyReason is what GET /readyz tells its client of err.
+func readyReason(err error) string {
+	var nr *notReady
+	switch {
+	case errors.As(err, &nr):
+		return nr.reason
+	case errors.Is(err, errDraining):
+		return "shutting down"
+	}
+	return "check interrupted"
+}
+
+// ready reports whether the gateway can take events: not draining, and
+// Kafka answered the last check, run again when it is over readyFresh old
+// (one at a time; the others wait for it or their context).
 func (s *Server) ready(ctx context.Context) error {
 	if s.draining.Load() {
-		return errors.New("shutting down")
+		return errDraining
 	}
+	if ok, err := s.readyCached(); ok {
+		return err
+	}
+	select {
+	case s.readySem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.readySem }()
+	if ok, err := s.readyCached(); ok { // another request just checked
+		return err
+	}
+	err := s.checkKafka(ctx)
+	if ctx.Err() != nil {
+		return ctx.Err() // the client left: nothing learnt about Kafka
+	}
+	s.readyMu.Lock()
+	was := s.readyErr
+	s.readyAt, s.readyErr = time.Now(), err
+	s.readyMu.Unlock()
+	switch {
+	case err != nil && (was == nil || was.Error() != err.Error()):
+		s.log.Warn("not ready", "err", err)
+	case err == nil && was != nil:
+		s.log.Info("ready again: Kafka answers")
+	}
+	return err
+}
+
+// readyCached is the last Kafka check's answer while it is fresh.
+func (s *Server) readyCached() (bool, error) {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if s.readyAt.IsZero() || time.Since(s.readyAt) >= readyFresh {
+		return false, nil
+	}
+	return true, s.readyErr
+}
+
+// checkKafka asks Kafka for the topic's metadata within readyTimeout.
+func (s *Server) checkKafka(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	req := kmsg.NewPtrMetadataRequest()
@@ -262,13 +364,13 @@ func (s *Server) ready(ctx context.Context) error {
 	req.Topics = append(req.Topics, t)
 	resp, err := req.RequestWith(ctx, s.client)
 	if err != nil {
-		return fmt.Errorf("cannot reach Kafka brokers %q: %w", s.opts.Brokers, err)
+		return &notReady{"Kafka unreachable", fmt.Errorf("cannot reach Kafka brokers %q: %w", s.opts.Brokers, err)}
 	}
 	if len(resp.Topics) != 1 {
-		return fmt.Errorf("cannot find topic %q: Kafka returned %d topics", s.opts.Topic, len(resp.Topics))
+		return &notReady{"topic not found", fmt.Errorf("cannot find topic %q: Kafka returned %d topics", s.opts.Topic, len(resp.Topics))}
 	}
 	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
-		return fmt.Errorf("cannot use topic %q: %w", s.opts.Topic, err)
+		return &notReady{"topic not usable", fmt.Errorf("cannot use topic %q: %w", s.opts.Topic, err)}
 	}
 	return nil
 }
