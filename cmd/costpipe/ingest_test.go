@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -58,7 +59,14 @@ func TestIngestServesReloadsKeysAndDrainsOnSIGTERM(t *testing.T) {
 	os.WriteFile(keys, []byte("key-1 acme\n"), 0o600)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, "ingest", "--listen", "127.0.0.1:0", "--max-body", "64KiB", "--shutdown-delay", "2s")
+	opsLn, err := net.Listen("tcp", "127.0.0.1:0") // a free port for --metrics-listen
+	if err != nil {
+		t.Fatal(err)
+	}
+	opsAddr := opsLn.Addr().String()
+	opsLn.Close()
+	cmd := exec.CommandContext(ctx, binPath, "ingest", "--listen", "127.0.0.1:0", "--max-body", "64KiB", "--shutdown-delay", "2s",
+		"--metrics-listen", opsAddr)
 	// COSTPIPE_MAX_EVENT_AGE is the aggregator's variable: ingest reads it too.
 	cmd.Env = append(os.Environ(), "COSTPIPE_BROKERS="+b.Addr(), "COSTPIPE_INGEST_KEYS="+keys, "COSTPIPE_MAX_EVENT_AGE=1h")
 	stdout, _ := cmd.StdoutPipe()
@@ -110,6 +118,19 @@ func TestIngestServesReloadsKeysAndDrainsOnSIGTERM(t *testing.T) {
 	}
 	if resp, err := http.Get(url + "/readyz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("readyz: %v %v", resp, err)
+	}
+	// --metrics-listen: /metrics there, not on the public --listen.
+	if resp, err := http.Get(url + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("public /metrics with --metrics-listen: %v %v; want 404", resp, err)
+	}
+	if resp, err := http.Get("http://" + opsAddr + "/metrics"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/metrics on --metrics-listen: %v %v", resp, err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `costpipe_ingest_requests_total{code="202"} 1`) {
+			t.Errorf("/metrics on --metrics-listen lacks the 202: %.500s", b)
+		}
 	}
 
 	// SIGHUP reloads the key file.
