@@ -130,6 +130,9 @@ func (b *batch) reset(tenant string, times timeBounds) {
 	if cap(b.recs) > maxPooledRecords {
 		b.recs = nil
 	}
+	if cap(b.spans) > maxPooledRecords {
+		b.spans = nil // one per event, as recs
+	}
 	clear(b.recs[:cap(b.recs)]) // drop references to the previous arena
 	b.recs = b.recs[:0]
 	b.arena = b.arena[:0]
