@@ -82,6 +82,7 @@ type otlpState struct {
 	failed          prometheus.Counter
 	noUsage         prometheus.Counter
 	skipped         prometheus.Counter
+	fieldsDropped   [len(droppedFieldNames)]prometheus.Counter // by drop bit
 	requestSeconds  prometheus.Histogram
 	requestBodySize prometheus.Histogram
 }
@@ -110,6 +111,15 @@ func newOTLPState(opts *Options, reg *prometheus.Registry) *otlpState {
 	o.failed = spans.WithLabelValues("failed")
 	o.noUsage = spans.WithLabelValues("no_usage")
 	o.skipped = spans.WithLabelValues("skipped")
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "costpipe_ingest_otlp_fields_dropped_total",
+		Help: "Optional fields left out of the events of /v1/traces because their value breaks the event contract " +
+			"(the event is accepted without them), by event field: application (resource service.name), region " +
+			"(resource cloud.region), operation, error_type (error.type) and ttft_ms.",
+	}, []string{"field"})
+	for i, f := range droppedFieldNames {
+		o.fieldsDropped[i] = dropped.WithLabelValues(f)
+	}
 	o.requestSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "costpipe_ingest_otlp_request_duration_seconds",
 		Help:    "Time to answer POST /v1/traces, from headers read to answer written.",
@@ -120,7 +130,7 @@ func newOTLPState(opts *Options, reg *prometheus.Registry) *otlpState {
 		Help:    "Size of POST /v1/traces bodies after decompression.",
 		Buckets: prometheus.ExponentialBuckets(256, 4, 10),
 	})
-	reg.MustRegister(o.requests, spans, o.requestSeconds, o.requestBodySize)
+	reg.MustRegister(o.requests, spans, dropped, o.requestSeconds, o.requestBodySize)
 	return o
 }
 
@@ -139,21 +149,43 @@ func (s *Server) serveTraces(w http.ResponseWriter, r *http.Request) {
 // traceCounts are the outcomes of the spans of one request.
 type traceCounts struct {
 	spans, noUsage, skipped, rejected, forbidden int
-	reasons                                      []string // at most maxListedSpanErrors
-	forbiddenReasons                             []string // the same, of forbidden spans
+	reasons                                      []string                    // at most maxListedSpanErrors, of rejected spans not forbidden
+	forbiddenReasons                             []string                    // the same, of forbidden spans
+	dropped                                      [len(droppedFieldNames)]int // optional fields left out of events, by drop bit
 }
 
+// reject counts a rejected span; forbidden tells that its resource names a
+// tenant the key may not write.
 func (c *traceCounts) reject(reason string, forbidden bool) {
 	c.rejected++
-	if len(c.reasons) < maxListedSpanErrors {
-		c.reasons = append(c.reasons, reason)
-	}
 	if forbidden {
 		c.forbidden++
 		if len(c.forbiddenReasons) < maxListedSpanErrors {
 			c.forbiddenReasons = append(c.forbiddenReasons, reason)
 		}
+	} else if len(c.reasons) < maxListedSpanErrors {
+		c.reasons = append(c.reasons, reason)
 	}
+}
+
+// drop counts the optional fields (drop bits) an event goes without.
+func (c *traceCounts) drop(bits uint8) {
+	for i := range c.dropped {
+		if bits&(1<<i) != 0 {
+			c.dropped[i]++
+		}
+	}
+}
+
+// rejectedReasons are the reasons a partial success lists: the forbidden
+// spans' first, so that the message names the tenant, then the others',
+// at most maxListedSpanErrors in all.
+func (c *traceCounts) rejectedReasons() []string {
+	if len(c.forbiddenReasons) == 0 {
+		return c.reasons
+	}
+	r := append(c.forbiddenReasons[:len(c.forbiddenReasons):len(c.forbiddenReasons)], c.reasons...)
+	return r[:min(len(r), maxListedSpanErrors)]
 }
 
 // summary is the partial success or 403 message: how many spans and the
@@ -274,7 +306,16 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	s.otlp.skipped.Add(float64(c.skipped))
 	s.otlp.rejected.Add(float64(c.rejected - c.forbidden))
 	s.otlp.forbidden.Add(float64(c.forbidden))
-	if c.forbidden > 0 {
+	for i, n := range c.dropped {
+		if n > 0 {
+			s.otlp.fieldsDropped[i].Add(float64(n))
+		}
+	}
+	// Forbidden spans are rejected as the other invalid ones are, in the
+	// partial success: OTLP exporters never retry a 403, so answering one
+	// would lose the request's permitted spans. Only a request whose every
+	// gen_ai span is forbidden is answered 403.
+	if c.forbidden > 0 && c.forbidden == c.rejected && len(b.spans) == 0 {
 		msg := c.summary("cannot accept the request, no span was accepted: forbidden", c.forbidden, c.forbiddenReasons)
 		s.refused(r, reasonForbiddenTenant, http.StatusForbidden, tenant, "", msg)
 		return s.otlpFail(w, enc, http.StatusForbidden, msg)
@@ -291,6 +332,11 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 		}
 		s.otlp.accepted.Add(float64(n))
 	}
+	if c.forbidden > 0 {
+		s.refused(r, reasonForbiddenTenant, http.StatusOK, tenant, "",
+			c.summary("accepted the request but for its forbidden spans (in the partial success): forbidden",
+				c.forbidden, c.forbiddenReasons))
+	}
 	if c.rejected == 0 {
 		// Full success: an ExportTraceServiceResponse with partial_success
 		// unset, as the spec asks (empty in protobuf).
@@ -300,7 +346,7 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 		}
 		return otlpWrite(w, enc, http.StatusOK, out)
 	}
-	return otlpWrite(w, enc, http.StatusOK, partialSuccess(enc, int64(c.rejected), c.summary("rejected", c.rejected, c.reasons)))
+	return otlpWrite(w, enc, http.StatusOK, partialSuccess(enc, int64(c.rejected), c.summary("rejected", c.rejected, c.rejectedReasons())))
 }
 
 // mapTraces maps every span of td into b (accepted events) and c.
@@ -326,6 +372,9 @@ func (s *Server) mapTraces(m *otlpMapper, td ptrace.Traces, tenant string, b *ba
 						continue
 					}
 					b.appendEvent(&m.ev)
+					if m.dropped != 0 {
+						c.drop(m.dropped)
+					}
 				case spanNoUsage:
 					c.noUsage++
 				case spanSkipped:

@@ -70,7 +70,8 @@ func TestOTLPJSONSpecMapping(t *testing.T) {
 // then every span has exactly one outcome and every accepted record is a
 // valid event under the contract key, for the key's tenant, with an
 // event_id made of the span's ids; a body that yields no event is answered
-// 200 (403 when a resource names a tenant the key may not write).
+// 200 (403 when every rejected span's resource names a tenant the key may
+// not write).
 func FuzzOTLPDecode(f *testing.F) {
 	res := map[string]any{"service.name": "svc", "costpipe.tenant": "acme"}
 	td := testTraces(res, nil,
@@ -149,8 +150,9 @@ func FuzzOTLPDecode(f *testing.F) {
 		if len(b.spans)+c.noUsage+c.skipped+c.rejected != c.spans {
 			t.Fatalf("%d spans: %d events, %d without usage, %d skipped, %d rejected", c.spans, len(b.spans), c.noUsage, c.skipped, c.rejected)
 		}
-		if len(c.reasons) != min(c.rejected, maxListedSpanErrors) || c.forbidden > c.rejected {
-			t.Fatalf("%d rejected, %d reasons, %d forbidden", c.rejected, len(c.reasons), c.forbidden)
+		if c.forbidden > c.rejected || len(c.reasons) != min(c.rejected-c.forbidden, maxListedSpanErrors) ||
+			len(c.forbiddenReasons) != min(c.forbidden, maxListedSpanErrors) {
+			t.Fatalf("%d rejected, %d reasons, %d forbidden, %d reasons", c.rejected, len(c.reasons), c.forbidden, len(c.forbiddenReasons))
 		}
 		for _, sp := range b.spans {
 			var ev schemas.Event
@@ -169,7 +171,7 @@ func FuzzOTLPDecode(f *testing.F) {
 		}
 		if len(b.spans) == 0 {
 			want := http.StatusOK
-			if c.forbidden > 0 {
+			if c.forbidden > 0 && c.forbidden == c.rejected {
 				want = http.StatusForbidden
 			}
 			if code, st := serve(t, body, enc, key); code != want {

@@ -109,13 +109,56 @@ var providerNames = map[string]string{
 	"perplexity":         "perplexity",
 }
 
+// aiSDKProviders maps provider ids of the Vercel AI SDK that are neither a
+// key nor a value of providerNames to catalog names. The AI SDK sets
+// gen_ai.system to its model's provider, `<provider>.<api>` (openai.chat,
+// openai.responses, anthropic.messages, azure.chat, mistral.chat,
+// vertex.anthropic.messages, …) or a bare id (amazon-bedrock).
+var aiSDKProviders = map[string]string{
+	"amazon-bedrock": "bedrock",
+	"vertex":         "vertex_ai", // vertex.anthropic.messages: Anthropic models on Vertex AI
+	"togetherai":     "together",
+	"fireworks":      "fireworks",
+	"cerebras":       "cerebras",
+	"deepinfra":      "deepinfra",
+	"ollama":         "ollama",
+}
+
+// providerHeads maps the part before the first '.' of a provider value
+// (all of it when there is none) to a catalog name: each undotted key of
+// providerNames to its name, each catalog name of providerNames to itself
+// (mistral.chat → mistral, azure.chat → azure), and aiSDKProviders.
+var providerHeads = func() map[string]string {
+	h := make(map[string]string, 2*len(providerNames)+len(aiSDKProviders))
+	for k, v := range providerNames {
+		h[v] = v
+		if !strings.Contains(k, ".") {
+			h[k] = v
+		}
+	}
+	for k, v := range aiSDKProviders {
+		h[k] = v
+	}
+	return h
+}()
+
 // ProviderName returns the costpipe provider name for an OpenTelemetry
 // gen_ai.provider.name or gen_ai.system value: the documented mapping
 // (aws.bedrock → bedrock, gcp.vertex_ai → vertex_ai, azure.ai.openai →
-// azure, …), else the value lower-cased.
+// azure, …); else, for the Vercel AI SDK's `<provider>.<api>` values, the
+// name of the provider part when it is known (anthropic.messages →
+// anthropic, amazon-bedrock → bedrock, google.generative-ai → google,
+// google.vertex.chat → vertex_ai); else the value lower-cased.
 func ProviderName(otel string) string {
 	v := strings.ToLower(strings.TrimSpace(otel))
 	if p, ok := providerNames[v]; ok {
+		return p
+	}
+	head, rest, _ := strings.Cut(v, ".")
+	if head == "google" && (rest == "vertex" || strings.HasPrefix(rest, "vertex.")) {
+		return "vertex_ai" // google.vertex.chat, google.vertex.embedding, …
+	}
+	if p, ok := providerHeads[head]; ok {
 		return p
 	}
 	return v
@@ -135,12 +178,41 @@ const (
 	spanRejected                    // a gen_ai span that cannot be an event
 )
 
+// Optional event fields that the mapping leaves out, rather than reject a
+// call that was billed, when their value breaks the event contract (too
+// long, control characters, invalid UTF-8, a duration out of range): bits
+// of otlpMapper.dropped, and the values of the field label of
+// costpipe_ingest_otlp_fields_dropped_total (droppedFieldNames).
+const (
+	dropApplication uint8 = 1 << iota
+	dropRegion
+	dropOperation
+	dropErrorType
+	dropTTFT
+)
+
+// droppedFieldNames are the event fields of the drop bits, bit i at index i.
+var droppedFieldNames = [...]string{"application", "region", "operation", "error_type", "ttft_ms"}
+
+// validLabel reports whether s may be an optional string field of at most
+// max bytes: "" (absent), or valid text (schemas.ValidText) within max.
+func validLabel(s string, max int) bool {
+	return len(s) <= max && schemas.ValidText(s)
+}
+
+// validDuration reports whether ms may be a duration of the event contract:
+// finite, from 0 to 24 h (NaN fails both comparisons).
+func validDuration(ms float64) bool {
+	return ms >= 0 && ms <= schemas.MaxDurationMs
+}
+
 // resourceInfo is what the mapping takes from one ResourceSpans.
 type resourceInfo struct {
 	tenant      string // "" when it could not be decided (see otlpMapper.resource)
 	tenantErr   string // why the spans of this resource have no tenant
-	application string
-	region      string
+	application string // "" when service.name is absent or invalid
+	region      string // "" when cloud.region is absent or invalid
+	dropped     uint8  // drop bits of application and region
 	kept        []keptAttr
 }
 
@@ -158,6 +230,7 @@ type otlpMapper struct {
 	src        [fieldCount]string
 	hex        [49]byte // trace id, '-', span id
 	st         spanState
+	dropped    uint8      // drop bits of the last mapped span's event
 	kept       []keptAttr // the resource's and the span's kept attributes
 	spanAttrFn func(string, pcommon.Value) bool
 }
@@ -222,6 +295,14 @@ func (m *otlpMapper) resource(res pcommon.Resource, keyTenant string) (ri resour
 		}
 		return true
 	})
+	// An invalid application or region is left out of every event of the
+	// resource, not a reason to reject them (mapSpan counts it).
+	if !validLabel(ri.application, schemas.MaxApplicationLen) {
+		ri.application, ri.dropped = "", ri.dropped|dropApplication
+	}
+	if !validLabel(ri.region, schemas.MaxLabelLen) {
+		ri.region, ri.dropped = "", ri.dropped|dropRegion
+	}
 	switch {
 	case keyTenant != AnyTenant:
 		ri.tenant = keyTenant
@@ -248,12 +329,16 @@ func spanName(sp ptrace.Span) string {
 	return "span " + hex.EncodeToString(tid[:]) + "/" + hex.EncodeToString(sid[:]) + " " + quote(sp.Name())
 }
 
-// spanState is what one pass over a span's attributes collects.
+// spanState is what one pass over a span's attributes collects. For each
+// field read from several attributes, the rank of the highest-precedence
+// attribute present decides, whatever the attributes' order: its value if
+// valid, its error if not; attributes of lower precedence are ignored,
+// valid or not.
 type spanState struct {
 	hasUsage               bool
 	tokens                 [5]int64 // input, output, cache read, cache write, reasoning
 	tokenRank              [5]int8
-	tokenErr               error
+	tokenErr               [5]error // the winning attribute's error, per field
 	provider, system       string
 	respModel, reqModel    string
 	operation, requestType string
@@ -262,9 +347,9 @@ type spanState struct {
 	tier, tierSrc          string
 	tierRank               int8
 	ttftMs                 float64
-	ttftSrc                string
+	ttftSrc                string // "" when no valid attribute won
 	ttftRank               int8
-	ttftErr                error
+	ttftBad                bool // the winning TTFT attribute is not a valid duration
 }
 
 // tokenFields are the event fields of spanState.tokens, for error messages.
@@ -274,6 +359,9 @@ func (st *spanState) reset() {
 	*st = spanState{tokenRank: [5]int8{99, 99, 99, 99, 99}, tierRank: 99, ttftRank: 99}
 }
 
+// setToken reads token attribute k of precedence rank (0 first) into
+// field slot, unless an attribute of higher precedence was read: the
+// winner's value, or its error when it is not a valid count.
 func (m *otlpMapper) setToken(slot int, rank int8, k string, v pcommon.Value) {
 	st := &m.st
 	st.hasUsage = true
@@ -281,29 +369,27 @@ func (m *otlpMapper) setToken(slot int, rank int8, k string, v pcommon.Value) {
 		return
 	}
 	n, err := tokenValue(k, v)
-	if err != nil {
-		if st.tokenErr == nil {
-			st.tokenErr = err
-		}
-		return
-	}
-	st.tokens[slot], st.tokenRank[slot] = n, rank
+	st.tokens[slot], st.tokenErr[slot], st.tokenRank[slot] = n, err, rank
 	m.src[tokenFields[slot]] = k
 }
 
+// setTTFT reads TTFT attribute k of precedence rank, in units of unitMs
+// milliseconds, unless an attribute of higher precedence was read. A
+// winner that is not a duration of the contract (not a number, negative,
+// over 24 h: often milliseconds in a seconds attribute) marks the field
+// bad, and the event goes without it.
 func (m *otlpMapper) setTTFT(rank int8, k string, v pcommon.Value, unitMs float64) {
 	st := &m.st
 	if rank >= st.ttftRank {
 		return
 	}
+	st.ttftRank = rank
 	f, ok := numberValue(v)
-	if !ok || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-		if st.ttftErr == nil {
-			st.ttftErr = fmt.Errorf("attribute %q = %s: want a non-negative number", k, quote(v.AsString()))
-		}
+	if f *= unitMs; !ok || !validDuration(f) {
+		st.ttftMs, st.ttftSrc, st.ttftBad = 0, "", true
 		return
 	}
-	st.ttftMs, st.ttftSrc, st.ttftRank = f*unitMs, k, rank
+	st.ttftMs, st.ttftSrc, st.ttftBad = f, k, false
 }
 
 func (m *otlpMapper) setTier(rank int8, k string, v pcommon.Value) {
@@ -386,22 +472,43 @@ func (m *otlpMapper) spanAttr(k string, v pcommon.Value) bool {
 	return true
 }
 
+// isError reports whether a span of status code, with error.type
+// errorType, is a failed call: status ERROR, or status UNSET with
+// error.type (the conventions set error.type only when the call failed);
+// an explicit OK wins over error.type.
+func isError(code ptrace.StatusCode, errorType string) bool {
+	return code == ptrace.StatusCodeError || code == ptrace.StatusCodeUnset && errorType != ""
+}
+
+// failedCall reports whether a span without gen_ai usage is a failed
+// gen_ai call all the same (a 429, a timeout: the provider reported no
+// usage): an error (isError) that names a provider, a model and an
+// operation. It becomes an event of zero tokens with status error, so that
+// error rates count it.
+func (st *spanState) failedCall(code ptrace.StatusCode) bool {
+	return isError(code, st.errorType) && (st.provider != "" || st.system != "") &&
+		(st.respModel != "" || st.reqModel != "") && (st.operation != "" || st.requestType != "")
+}
+
 // mapSpan maps sp of resource ri. On spanMapped the event is m.ev (valid,
-// valid until the next call); on spanRejected err says why.
+// valid until the next call) and m.dropped tells which optional fields it
+// goes without; on spanRejected err says why.
 func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, error) {
 	ev := &m.ev
 	*ev = schemas.Event{}
 	clear(m.attrs)
 	m.src = [fieldCount]string{}
 	m.st.reset()
+	m.dropped = 0
 	m.kept = append(m.kept[:0], ri.kept...)
 	sp.Attributes().Range(m.spanAttrFn)
 	st := &m.st
-	hasUsage, tokens, tokenErr := st.hasUsage, st.tokens, st.tokenErr
+	hasUsage, tokens := st.hasUsage, st.tokens
 	provider, system, respModel, reqModel := st.provider, st.system, st.respModel, st.reqModel
 	operation, requestType, errorType, httpStatus := st.operation, st.requestType, st.errorType, st.httpStatus
-	tier, tierSrc, ttftMs, ttftSrc, ttftErr := st.tier, st.tierSrc, st.ttftMs, st.ttftSrc, st.ttftErr
-	if !hasUsage {
+	tier, tierSrc, ttftMs, ttftSrc, ttftBad := st.tier, st.tierSrc, st.ttftMs, st.ttftSrc, st.ttftBad
+	statusCode := sp.Status().Code()
+	if !hasUsage && !st.failedCall(statusCode) {
 		return spanNoUsage, nil
 	}
 	if operation == "" {
@@ -413,12 +520,12 @@ func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, err
 	if ri.tenantErr != "" {
 		return spanRejected, errors.New(ri.tenantErr)
 	}
-	if tokenErr != nil {
-		return spanRejected, tokenErr
+	for _, err := range st.tokenErr {
+		if err != nil {
+			return spanRejected, err
+		}
 	}
-	if ttftErr != nil {
-		return spanRejected, ttftErr
-	}
+	m.dropped = ri.dropped
 
 	// Identity and time.
 	tid, sid := sp.TraceID(), sp.SpanID()
@@ -463,7 +570,12 @@ func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, err
 	default:
 		return spanRejected, errors.New("no model: neither gen_ai.response.model nor gen_ai.request.model is set")
 	}
-	ev.Operation = operation
+	// An invalid operation is left out, as every optional field below.
+	if validLabel(operation, schemas.MaxLabelLen) {
+		ev.Operation = operation
+	} else {
+		m.dropped |= dropOperation
+	}
 
 	// Tokens. Input includes cache reads and writes, output includes
 	// reasoning (the conventions' and costpipe's rule). A span whose cache
@@ -480,15 +592,19 @@ func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, err
 	}
 
 	// Status: the span status; an unset status with error.type is an error
-	// (the conventions set error.type only when the call failed).
-	switch code := sp.Status().Code(); {
-	case code == ptrace.StatusCodeError || code == ptrace.StatusCodeUnset && errorType != "":
+	// (isError). An invalid error.type is left out: the type is then the
+	// HTTP status's, as without error.type.
+	if isError(statusCode, errorType) {
 		ev.Status = schemas.StatusError
-		ev.ErrorType = errorType
+		if validLabel(errorType, schemas.MaxLabelLen) {
+			ev.ErrorType = errorType
+		} else {
+			m.dropped |= dropErrorType
+		}
 		if ev.ErrorType == "" {
 			ev.ErrorType = errorTypeOfHTTP(httpStatus)
 		}
-	default:
+	} else {
 		ev.Status = schemas.StatusOK
 	}
 
@@ -500,10 +616,14 @@ func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, err
 		}
 	}
 
-	// Time to first token: an attribute, else the Vercel AI SDK's span event.
-	if ttftSrc != "" {
+	// Time to first token: an attribute, else the Vercel AI SDK's span
+	// event. A value that is no duration of the contract is left out.
+	switch {
+	case ttftBad:
+		m.dropped |= dropTTFT
+	case ttftSrc != "":
 		ev.TTFTMs, ev.HasTTFT, m.src[fieldTTFT] = ttftMs, true, ttftSrc
-	} else {
+	default:
 		evs := sp.Events()
 		for i := 0; i < evs.Len(); i++ {
 			e := evs.At(i)
@@ -514,12 +634,18 @@ func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, err
 			if !ok {
 				v, ok = e.Attributes().Get(attrTTFTVercelStream)
 			}
+			f, src := -1.0, eventFirstChunk+" event attribute"
 			if ok {
-				if f, ok := numberValue(v); ok && f >= 0 {
-					ev.TTFTMs, ev.HasTTFT, m.src[fieldTTFT] = f, true, eventFirstChunk+" event attribute"
+				if f, ok = numberValue(v); !ok {
+					f = -1
 				}
 			} else if ts := e.Timestamp(); ts >= start {
-				ev.TTFTMs, ev.HasTTFT, m.src[fieldTTFT] = float64(ts-start)/1e6, true, eventFirstChunk+" event time"
+				f, src = float64(ts-start)/1e6, eventFirstChunk+" event time"
+			}
+			if validDuration(f) {
+				ev.TTFTMs, ev.HasTTFT, m.src[fieldTTFT] = f, true, src
+			} else {
+				m.dropped |= dropTTFT
 			}
 			break
 		}
