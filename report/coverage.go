@@ -44,7 +44,7 @@ type Coverage struct {
 	All bool
 }
 
-// ParseCoverage reads since (default 7d), stale_after (default 180d) and
+// ParseCoverage reads since (default 7d), stale-after (default 180d) and
 // where; all is left to the caller.
 func ParseCoverage(p Params) (Coverage, error) {
 	var c Coverage

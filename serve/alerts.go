@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -81,12 +82,16 @@ func (s *Server) alerts(ctx context.Context, tenant string, p urlParams) (*rende
 	return t, nil
 }
 
+// errNeedsAnyKey is a tenant's key asking for the notification log, which
+// records no tenant.
+var errNeedsAnyKey = errors.New("forbidden: the notification log records no tenant, so it needs a key for every tenant (*)")
+
 // notifications lists the notification log's outcomes (delivered, dead,
 // deferred) since since (default 7d), newest first, at most limit
 // (default 100, at most maxLogRows). The log records no tenant, so only a "*" key may read it.
 func (s *Server) notifications(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
 	if tenant != ingest.AnyTenant {
-		return nil, errForbidden
+		return nil, errNeedsAnyKey
 	}
 	since := p.Value("since")
 	if since == "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -76,24 +77,39 @@ func (b *boundedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-// negotiate picks the format from the Accept header: Arrow or CSV when
-// asked for, JSON otherwise.
+// negotiate picks the format from the Accept header: of Arrow, CSV and
+// JSON, the one with the highest quality value (q, 1 when not given; ties
+// go to the one named first), never one with q=0; JSON when none is
+// acceptable or none is named.
 func negotiate(accept string) (render.Format, string) {
+	format, ctype, best := render.FormatJSON, "application/json", 0.0
 	for _, part := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
 			continue
 		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if q, err = strconv.ParseFloat(v, 64); err != nil || q < 0 || q > 1 {
+				continue // not a quality value: not an acceptable type either
+			}
+		}
+		if q <= best {
+			continue // q=0, or not preferred to the one before
+		}
 		switch mt {
 		case ContentTypeArrow:
-			return render.FormatArrow, ContentTypeArrow
+			format, ctype = render.FormatArrow, ContentTypeArrow
 		case "text/csv":
-			return render.FormatCSV, "text/csv; charset=utf-8"
+			format, ctype = render.FormatCSV, "text/csv; charset=utf-8"
 		case "application/json":
-			return render.FormatJSON, "application/json"
+			format, ctype = render.FormatJSON, "application/json"
+		default:
+			continue
 		}
+		best = q
 	}
-	return render.FormatJSON, "application/json"
+	return format, ctype
 }
 
 // api serves one endpoint: authenticate, then answer (check the
@@ -135,20 +151,23 @@ func unauthorized(rw http.ResponseWriter, err error) {
 }
 
 // answered is one endpoint's answer: the rendered body and how it was
-// obtained, or the error.
+// obtained (and when this request computed it, its wait for a slot and
+// its work: querying and rendering), or the error.
 type answered struct {
-	body       []byte
-	ctype      string
-	how        cacheResult
-	wait, work time.Duration // when this request computed it: waiting for a slot, querying and rendering
-	err        error
+	rendered
+	how cacheResult
+	err error
 }
 
 // answer is e's answer to the query parameters q for a key bound to
 // tenant, in format: checked, then from the answer cache or computed
 // (waiting for a slot, running, rendering into a bounded buffer) by
 // deadline. Every API answer, single or in a batch, goes through here, so
-// a batch item is the same answer as the single request.
+// a batch item is the same answer as the single request. It returns when
+// ctx ends too (the client left, a shutdown), with its cause; a
+// computation shared through the cache goes on while another request
+// waits for it. The computation's deadline is the first requester's: a
+// request that joins it later has no earlier one.
 func (s *Server) answer(ctx context.Context, e endpoint, tenant string, q url.Values, format render.Format, ctype string, deadline time.Time) answered {
 	p, err := newParams(q, e.params)
 	if err != nil {
@@ -158,36 +177,94 @@ func (s *Server) answer(ctx context.Context, e endpoint, tenant string, q url.Va
 	// The cache key holds the key's tenant: a tenant's answers are never
 	// served to another key.
 	key := e.name + "\x00" + tenant + "\x00" + q.Encode() + "\x00" + string(format)
-	a.body, a.ctype, a.how, a.err = s.cache.get(key, func() ([]byte, string, error) {
-		// A computation others may share does not end with the first
-		// requester's connection; it has its own deadline.
-		if s.cache != nil {
-			ctx = context.WithoutCancel(ctx)
-		}
+	a.rendered, a.how, a.err = s.cache.get(ctx, key, func(ctx context.Context) (rendered, error) {
+		// A computation others may share runs without its first
+		// requester's cancellation (the cache cancels it when no request
+		// waits any more); it has its own deadline.
 		ctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
 		start := time.Now()
 		select {
 		case s.slots <- struct{}{}:
 		case <-ctx.Done():
-			return nil, "", errBusy
+			return rendered{}, s.noSlot(ctx)
+		case <-s.stop.Done():
+			return rendered{}, errShuttingDown
 		}
 		defer func() { <-s.slots }()
-		a.wait = time.Since(start)
-		defer func() { a.work = time.Since(start) - a.wait }()
+		var r rendered
+		r.wait = time.Since(start)
 		t, err := e.run(ctx, tenant, p)
 		s.outage.note(err)
 		if err != nil {
-			return nil, "", err
+			return r, questionFault(err, p)
 		}
 		buf := &boundedBuffer{max: s.opts.MaxResponseBytes}
 		if err := render.Write(buf, format, t); err != nil {
-			return nil, "", err
+			return r, err
 		}
-		return buf.buf.Bytes(), ctype, nil
+		r.body, r.ctype = buf.buf.Bytes(), ctype
+		r.work = time.Since(start) - r.wait
+		return r, nil
 	})
 	s.metrics.cache.WithLabelValues(string(a.how)).Inc()
 	return a
+}
+
+// noSlot is the error of a request whose context ended while it waited
+// for a slot: a shutdown's, errBusy at the deadline, else the cause.
+func (s *Server) noSlot(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, errShuttingDown) || s.stop.Err() != nil:
+		return errShuttingDown
+	case errors.Is(cause, context.DeadlineExceeded):
+		return errBusy
+	}
+	return cause
+}
+
+// questionError is an error of the question itself that only answering
+// it finds (analytics.ErrGranularity, analytics.ErrDropped): answered 400
+// with Msg, which says what to ask instead and names no tenant, naming
+// Param when one fits.
+type questionError struct {
+	Param, Msg string
+	err        error
+}
+
+// Error returns the message.
+func (e *questionError) Error() string { return e.Msg }
+
+// Unwrap returns the analytics error.
+func (e *questionError) Unwrap() error { return e.err }
+
+// questionFault makes err a *questionError when it is the question's
+// fault: a fixed granularity that does not fit the range (param
+// granularity), or one table's rows asked over months retention has
+// dropped (param step for a question with steps, else granularity when
+// given). Other errors are returned as they are.
+func questionFault(err error, p urlParams) error {
+	var de *analytics.DroppedError
+	switch {
+	case errors.As(err, &de):
+		qe := &questionError{Msg: de.Error(), err: err}
+		if p.IsSet("step") {
+			qe.Param = "step"
+		} else if p.IsSet("granularity") {
+			qe.Param = "granularity"
+		}
+		return qe
+	case errors.Is(err, analytics.ErrGranularity):
+		// The innermost error that is ErrGranularity: analytics' own
+		// message, without what may wrap it.
+		inner := err
+		for u := errors.Unwrap(inner); u != nil && errors.Is(u, analytics.ErrGranularity); u = errors.Unwrap(inner) {
+			inner = u
+		}
+		return &questionError{Param: "granularity", Msg: inner.Error(), err: err}
+	}
+	return err
 }
 
 // timing is the answer's Server-Timing header: how it was obtained and,
@@ -216,18 +293,24 @@ func (s *Server) fail(rw http.ResponseWriter, r *http.Request, err error) {
 // unreachable ClickHouse is worth asking again soon.
 const retryAfter = "5"
 
-// classify maps err to an answer: a parameter error or a query string
-// that is not URL-encoded 400 naming the parameter, a forbidden tenant 403,
-// ClickHouse unreachable (warehouse.Unavailable: logged by the outage
-// tracker, a line a minute) or a deadline 503, anything else 500 with
-// a generic message (the details, which may quote SQL, go to the log
-// only).
+// classify maps err to an answer: a parameter error, a query string
+// that is not URL-encoded or a question analytics finds wrong (a
+// granularity that does not fit, rows no longer kept: questionError) 400
+// naming the parameter, a forbidden tenant 403, ClickHouse unreachable
+// (warehouse.Unavailable: logged by the outage tracker, a line a minute),
+// a deadline or a shutdown 503, anything else (a panic too, logged with
+// its stack) 500 with a generic message (the details, which may quote SQL,
+// go to the log only).
 func (s *Server) classify(r *http.Request, err error) (code int, param, msg string) {
 	var pe *report.ParamError
 	var qe *queryError
+	var fe *questionError
+	var pnc *panicError
 	switch {
 	case errors.As(err, &qe):
 		return http.StatusBadRequest, qe.Param, qe.Msg // it quotes no value
+	case errors.As(err, &fe):
+		return http.StatusBadRequest, fe.Param, fe.Msg
 	case errors.As(err, &pe):
 		msg := pe.Msg
 		if pe.Param == "where" {
@@ -237,6 +320,8 @@ func (s *Server) classify(r *http.Request, err error) (code int, param, msg stri
 		return http.StatusBadRequest, pe.Param, msg
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden, "where", err.Error()
+	case errors.Is(err, errNeedsAnyKey):
+		return http.StatusForbidden, "", err.Error()
 	case errors.Is(err, errNoEndpoint):
 		return http.StatusNotFound, "", err.Error()
 	case errors.Is(err, analytics.ErrTooManyGroups):
@@ -253,10 +338,17 @@ func (s *Server) classify(r *http.Request, err error) (code int, param, msg stri
 		return http.StatusServiceUnavailable, "", "the server is shutting down: try again"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, "", "the query took too long: narrow the range or try again"
+	case errors.As(err, &pnc):
+		s.opts.Logger.Error("API request failed: computing the answer panicked", "path", r.URL.Path, "panic", fmt.Sprint(pnc.value), "stack", string(pnc.stack))
+		return http.StatusInternalServerError, "", msgFailed
 	}
 	s.opts.Logger.Error("API request failed", "path", r.URL.Path, "err", err)
-	return http.StatusInternalServerError, "", "the query failed; the server log has the details"
+	return http.StatusInternalServerError, "", msgFailed
 }
+
+// msgFailed is the message of a 500: the details, which may quote SQL, go
+// to the log only.
+const msgFailed = "the query failed; the server log has the details"
 
 // apiError is the body of an error answer.
 type apiError struct {

@@ -2,10 +2,12 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -22,8 +24,10 @@ const maxBatch = 32
 // more at once than the machine has cores only makes each slower.
 const batchParallel = 4
 
-// errNoEndpoint is a batch question for an endpoint the API does not have.
-var errNoEndpoint = errors.New("no such endpoint: the API has /api/v1/usage, latency, top, series, growth, forecast, prices and alerts (GET)")
+// errNoEndpoint is a request or a batch question for an endpoint the API
+// does not have. The error answered (Server.noEndpoint) wraps it with the
+// list of the endpoints served.
+var errNoEndpoint = errors.New("no such endpoint")
 
 // ContentTypeNDJSON is the media type of a batch answer: one JSON object
 // per line.
@@ -85,7 +89,17 @@ func (s *Server) batch(eps map[string]endpoint) http.Handler {
 		}
 
 		deadline := start.Add(s.opts.QueryTimeout)
-		done := make(chan batchItem, len(qs))
+		// The questions' work ends when the client leaves, the server shuts
+		// down, or a write fails (cancel).
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		// done is unbuffered: a worker holds its answer until the handler
+		// takes it, so at most one answer per worker and the one being
+		// written wait for a slow reader (not every answer of the batch,
+		// each up to MaxResponseBytes).
+		done := make(chan batchItem)
+		quit := make(chan struct{}) // closed when the handler returns
+		defer close(quit)
 		next := make(chan int, len(qs))
 		for i := range qs {
 			next <- i
@@ -94,13 +108,11 @@ func (s *Server) batch(eps map[string]endpoint) http.Handler {
 		for range min(batchParallel, len(qs)) {
 			go func() {
 				for i := range next {
-					if r.Context().Err() != nil {
-						// The client left: the questions not begun are
-						// not computed for nobody.
-						done <- batchItem{I: i, Status: http.StatusServiceUnavailable, Error: "the client left"}
-						continue
+					select {
+					case done <- s.batchQuestion(ctx, r, eps, tenant, i, qs[i], deadline):
+					case <-quit:
+						return // nobody writes the answers any more
 					}
-					done <- s.batchItem(r, eps, tenant, i, qs[i], deadline)
 				}
 			}()
 		}
@@ -114,9 +126,9 @@ func (s *Server) batch(eps map[string]endpoint) http.Handler {
 				json.NewEncoder(&line).Encode(it)
 			}
 			if _, err := rw.Write(line.Bytes()); err != nil {
-				// The client left; the questions still running finish into
-				// the cache (done has room for every answer), the others are
-				// not begun.
+				// The client left: the questions running are abandoned
+				// (their computations end unless another request waits for
+				// them), the others are not begun.
 				return
 			}
 			if flusher != nil {
@@ -126,19 +138,42 @@ func (s *Server) batch(eps map[string]endpoint) http.Handler {
 	})
 }
 
+// batchQuestion is batchItem run by a batch's worker: a question not begun
+// when ctx has ended is answered 503 at once (the client left, or the
+// server is shutting down), and a panic is the question's 500, logged
+// with its stack, not the end of the process.
+func (s *Server) batchQuestion(ctx context.Context, r *http.Request, eps map[string]endpoint, tenant string, i int, q string, deadline time.Time) (it batchItem) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			it = batchItem{I: i}
+			it.Status, it.Param, it.Error = s.classify(r, &panicError{value: v, stack: stack[:min(len(stack), maxStack)]})
+		}
+	}()
+	if ctx.Err() != nil {
+		// Not begun, so not computed for nobody.
+		it = batchItem{I: i, Status: http.StatusServiceUnavailable, Error: "the client left"}
+		if errors.Is(context.Cause(ctx), errShuttingDown) || s.stop.Err() != nil {
+			it.Status, it.Param, it.Error = s.classify(r, errShuttingDown)
+		}
+		return it
+	}
+	return s.batchItem(ctx, r, eps, tenant, i, q, deadline)
+}
+
 // batchItem answers question i of a batch, q: "ENDPOINT?QUERY".
-func (s *Server) batchItem(r *http.Request, eps map[string]endpoint, tenant string, i int, q string, deadline time.Time) batchItem {
+func (s *Server) batchItem(ctx context.Context, r *http.Request, eps map[string]endpoint, tenant string, i int, q string, deadline time.Time) batchItem {
 	it := batchItem{I: i}
 	path, rawQuery, _ := strings.Cut(q, "?")
 	e, ok := eps[strings.TrimPrefix(path, "/api/v1/")]
 	var err error
 	var a answered
 	if !ok {
-		err = errNoEndpoint
+		err = s.noEndpoint
 	} else if vals, perr := parseQuery(rawQuery); perr != nil {
 		err = perr // as the single request answers it
 	} else {
-		a = s.answer(r.Context(), e, tenant, vals, render.FormatJSON, "application/json", deadline)
+		a = s.answer(ctx, e, tenant, vals, render.FormatJSON, "application/json", deadline)
 		err = a.err
 	}
 	if err != nil {

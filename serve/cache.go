@@ -1,6 +1,10 @@
 package serve
 
 import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -16,41 +20,77 @@ import (
 //
 // The key is the endpoint, the key's tenant (a tenant key's answers are
 // never served to another key), the canonical query string and the format,
-// so isolation does not depend on the cache. Only successful answers are
-// kept; the cache is bounded in bytes and in entries.
+// so isolation does not depend on the cache. Entries are found by the
+// key's SHA-256 digest: a key carries the whole query string (up to 64 KiB
+// of headers), and kept as such it took far more memory than the answers
+// the bound counts. Only successful answers are kept; the cache is bounded
+// in bytes (each entry's body and entryOverhead) and in entries.
+//
+// A computation runs for the requests waiting for it: each waits on its
+// own context too, and when the last has gone (a client that left, a
+// dashboard that aborted its batch) the computation is cancelled instead
+// of holding a slot until its deadline.
 type answerCache struct {
 	ttl      time.Duration
 	maxBytes int
 	now      func() time.Time
 
 	mu       sync.Mutex
-	entries  map[string]*cached
-	order    []string // insertion order, for eviction
+	entries  map[digest]*cached
+	order    []*cached // insertion order, which is expiry order: every entry has the same TTL
 	bytes    int
-	inflight map[string]*flight
+	inflight map[digest]*flight
 }
 
-// cached is one rendered answer.
+// digest is a cache key's SHA-256.
+type digest [sha256.Size]byte
+
+// rendered is an answer: its body and content type and, when this request
+// computed it, the time it waited for a slot and the time its queries and
+// rendering took.
+type rendered struct {
+	body       []byte
+	ctype      string
+	wait, work time.Duration
+}
+
+// cached is one rendered answer kept under key.
 type cached struct {
+	key     digest
 	body    []byte
 	ctype   string
 	expires time.Time
+	gone    bool // replaced or evicted: its place in order is stale
 }
 
-// flight is a computation other requests for the same key wait on.
+// size is what e counts against the bound.
+func (e *cached) size() int { return len(e.body) + entryOverhead }
+
+// entryOverhead is what an entry takes besides its body: the map's and
+// the order's slots, the digest, the struct (about 150 bytes, rounded up).
+const entryOverhead = 256
+
+// flight is a computation the requests for the same key wait on. waiters
+// and the inflight entry are guarded by the cache's mu; the result is
+// written before done is closed.
 type flight struct {
-	done  chan struct{}
-	body  []byte
-	ctype string
-	err   error
+	done    chan struct{}
+	cancel  context.CancelCauseFunc // cancels the computation
+	waiters int
+	r       rendered
+	err     error
 }
 
 // maxCacheEntries bounds the entries whatever their size.
 const maxCacheEntries = 4096
 
+// errAbandoned is the cause of a computation cancelled because every
+// request waiting for it has gone. It is a context.Canceled.
+var errAbandoned = fmt.Errorf("every request waiting for the answer has gone: %w", context.Canceled)
+
 func newAnswerCache(ttl time.Duration, maxBytes int, now func() time.Time) *answerCache {
 	return &answerCache{ttl: ttl, maxBytes: maxBytes, now: now,
-		entries: map[string]*cached{}, inflight: map[string]*flight{}}
+		entries: map[digest]*cached{}, inflight: map[digest]*flight{}}
 }
 
 // cacheResult says how an answer was obtained.
@@ -62,68 +102,152 @@ const (
 	cacheMiss   cacheResult = "miss"   // computed by this request
 )
 
-// get returns key's answer: cached, shared with a computation in flight, or
-// computed by compute (and kept when it succeeds). A nil cache computes.
-func (c *answerCache) get(key string, compute func() ([]byte, string, error)) ([]byte, string, cacheResult, error) {
-	if c == nil {
-		b, t, err := compute()
-		return b, t, cacheMiss, err
-	}
-	c.mu.Lock()
-	if e, ok := c.entries[key]; ok && c.now().Before(e.expires) {
-		c.mu.Unlock()
-		return e.body, e.ctype, cacheHit, nil
-	}
-	if f, ok := c.inflight[key]; ok {
-		c.mu.Unlock()
-		<-f.done
-		return f.body, f.ctype, cacheShared, f.err
-	}
-	f := &flight{done: make(chan struct{})}
-	c.inflight[key] = f
-	c.mu.Unlock()
-
-	f.body, f.ctype, f.err = compute()
-	c.mu.Lock()
-	delete(c.inflight, key)
-	if f.err == nil {
-		c.put(key, &cached{body: f.body, ctype: f.ctype, expires: c.now().Add(c.ttl)})
-	}
-	c.mu.Unlock()
-	close(f.done)
-	return f.body, f.ctype, cacheMiss, f.err
+// panicError is a computation that panicked: answered 500, and the log
+// has the value and the stack (classify).
+type panicError struct {
+	value any
+	stack []byte
 }
 
-// put stores e under key, evicting expired entries and then the oldest
-// until it fits. Called with mu held.
-func (c *answerCache) put(key string, e *cached) {
-	if len(e.body) > c.maxBytes/4 {
+// Error says what panicked.
+func (e *panicError) Error() string { return fmt.Sprintf("computing the answer panicked: %v", e.value) }
+
+// maxStack bounds the stack a panicError keeps.
+const maxStack = 64 << 10
+
+// protect runs compute, turning a panic into a *panicError with the stack.
+func protect(ctx context.Context, compute func(context.Context) (rendered, error)) (r rendered, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			r, err = rendered{}, &panicError{value: v, stack: stack[:min(len(stack), maxStack)]}
+		}
+	}()
+	return compute(ctx)
+}
+
+// get returns key's answer: cached, shared with a computation in flight, or
+// computed by compute (and kept when it succeeds). A computation runs in
+// its own goroutine under ctx's values but not its cancellation; get
+// returns when it is done or when ctx ends (with context.Cause(ctx)), and
+// the last waiter to leave cancels it. A panic in compute is a
+// *panicError. A nil cache computes under ctx.
+func (c *answerCache) get(ctx context.Context, key string, compute func(context.Context) (rendered, error)) (rendered, cacheResult, error) {
+	if c == nil {
+		r, err := protect(ctx, compute)
+		return r, cacheMiss, err
+	}
+	k := digest(sha256.Sum256([]byte(key)))
+	c.mu.Lock()
+	if e, ok := c.entries[k]; ok && c.now().Before(e.expires) {
+		r := rendered{body: e.body, ctype: e.ctype}
+		c.mu.Unlock()
+		return r, cacheHit, nil
+	}
+	how := cacheShared
+	f, ok := c.inflight[k]
+	if !ok {
+		how = cacheMiss
+		fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		c.inflight[k] = f
+		go c.compute(fctx, k, f, compute)
+	}
+	f.waiters++
+	c.mu.Unlock()
+
+	select {
+	case <-f.done:
+		return f.result(how)
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	if f.waiters--; f.waiters == 0 {
+		// Nobody waits any more: a request arriving now starts afresh
+		// rather than join a cancelled computation.
+		if c.inflight[k] == f {
+			delete(c.inflight, k)
+		}
+		f.cancel(errAbandoned)
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done: // done too: the answer is there
+		return f.result(how)
+	default:
+		return rendered{}, how, context.Cause(ctx)
+	}
+}
+
+// result is f's answer, obtained as how; only a miss has its timings.
+func (f *flight) result(how cacheResult) (rendered, cacheResult, error) {
+	r := f.r
+	if how != cacheMiss {
+		r.wait, r.work = 0, 0
+	}
+	return r, how, f.err
+}
+
+// compute runs f's computation and then, whatever happened (also a
+// panic), removes f from the flights, keeps a successful answer and closes
+// f.done.
+func (c *answerCache) compute(ctx context.Context, k digest, f *flight, compute func(context.Context) (rendered, error)) {
+	defer func() {
+		if v := recover(); v != nil { // not compute's (protect): the cache's own
+			f.r, f.err = rendered{}, &panicError{value: v, stack: debug.Stack()}
+		}
+		c.mu.Lock()
+		if c.inflight[k] == f {
+			delete(c.inflight, k)
+		}
+		if f.err == nil {
+			c.put(k, &cached{key: k, body: f.r.body, ctype: f.r.ctype, expires: c.now().Add(c.ttl)})
+		}
+		c.mu.Unlock()
+		f.cancel(nil)
+		close(f.done)
+	}()
+	f.r, f.err = protect(ctx, compute)
+}
+
+// put stores e under k, evicting the expired entries (from the front of
+// order: every entry has the same TTL) and then the oldest until it fits.
+// Called with mu held.
+func (c *answerCache) put(k digest, e *cached) {
+	if e.size() > c.maxBytes/4 {
 		return // one answer never takes more than a quarter of the cache
 	}
-	if old, ok := c.entries[key]; ok {
-		c.bytes -= len(old.body)
-		delete(c.entries, key)
+	if old, ok := c.entries[k]; ok {
+		c.remove(old)
 	}
 	now := c.now()
-	kept := c.order[:0]
-	for _, k := range c.order {
-		if x, ok := c.entries[k]; ok && now.Before(x.expires) {
-			kept = append(kept, k)
-		} else if ok {
-			c.bytes -= len(x.body)
-			delete(c.entries, k)
-		}
+	for len(c.order) > 0 && (c.order[0].gone || !now.Before(c.order[0].expires)) {
+		c.pop()
 	}
-	c.order = kept
-	for len(c.order) > 0 && (c.bytes+len(e.body) > c.maxBytes || len(c.order) >= maxCacheEntries) {
-		k := c.order[0]
-		c.order = c.order[1:]
-		if x, ok := c.entries[k]; ok {
-			c.bytes -= len(x.body)
-			delete(c.entries, k)
-		}
+	for len(c.order) > 0 && (c.bytes+e.size() > c.maxBytes || len(c.entries) >= maxCacheEntries) {
+		c.pop()
 	}
-	c.entries[key] = e
-	c.order = append(c.order, key)
-	c.bytes += len(e.body)
+	c.entries[k] = e
+	c.order = append(c.order, e)
+	c.bytes += e.size()
+}
+
+// pop removes the oldest place in order and its entry, if still there.
+// Called with mu held.
+func (c *answerCache) pop() {
+	e := c.order[0]
+	c.order[0] = nil // no longer keeps its body alive
+	c.order = c.order[1:]
+	if !e.gone {
+		c.remove(e)
+	}
+}
+
+// remove drops e from the entries; its place in order goes when it reaches
+// the front. Called with mu held.
+func (c *answerCache) remove(e *cached) {
+	delete(c.entries, e.key)
+	c.bytes -= e.size()
+	e.gone = true
+	e.body = nil
 }

@@ -1,6 +1,8 @@
 package serve
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -16,17 +18,18 @@ func TestAnswerCache(t *testing.T) {
 	clock := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	c := newAnswerCache(5*time.Second, 1<<20, func() time.Time { return clock })
 	var computed atomic.Int32
-	compute := func(body string) func() ([]byte, string, error) {
-		return func() ([]byte, string, error) {
+	ctx := context.Background()
+	compute := func(body string) func(context.Context) (rendered, error) {
+		return func(context.Context) (rendered, error) {
 			computed.Add(1)
-			return []byte(body), "text/plain", nil
+			return rendered{body: []byte(body), ctype: "text/plain"}, nil
 		}
 	}
-	check := func(key, want string, wantHow cacheResult, f func() ([]byte, string, error)) {
+	check := func(key, want string, wantHow cacheResult, f func(context.Context) (rendered, error)) {
 		t.Helper()
-		b, _, how, err := c.get(key, f)
-		if err != nil || string(b) != want || how != wantHow {
-			t.Errorf("get(%q) = %q, %s, %v; want %q, %s", key, b, how, err, want, wantHow)
+		r, how, err := c.get(ctx, key, f)
+		if err != nil || string(r.body) != want || how != wantHow {
+			t.Errorf("get(%q) = %q, %s, %v; want %q, %s", key, r.body, how, err, want, wantHow)
 		}
 	}
 	check("a", "one", cacheMiss, compute("one"))
@@ -40,7 +43,7 @@ func TestAnswerCache(t *testing.T) {
 
 	// Errors are not kept.
 	boom := errors.New("boom")
-	if _, _, _, err := c.get("c", func() ([]byte, string, error) { return nil, "", boom }); err != boom {
+	if _, _, err := c.get(ctx, "c", func(context.Context) (rendered, error) { return rendered{}, boom }); err != boom {
 		t.Fatalf("err %v, want boom", err)
 	}
 	check("c", "five", cacheMiss, compute("five"))
@@ -54,16 +57,16 @@ func TestAnswerCache(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, hows[i], _ = c.get("d", func() ([]byte, string, error) {
+			_, hows[i], _ = c.get(ctx, "d", func(context.Context) (rendered, error) {
 				computed.Add(1)
 				<-release
-				return []byte("six"), "text/plain", nil
+				return rendered{body: []byte("six"), ctype: "text/plain"}, nil
 			})
 		}()
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		c.mu.Lock()
-		_, started := c.inflight["d"]
+		_, started := c.inflight[sha256.Sum256([]byte("d"))]
 		c.mu.Unlock()
 		if started || time.Now().After(deadline) {
 			break
@@ -78,17 +81,18 @@ func TestAnswerCache(t *testing.T) {
 
 	// Bounded: answers over a quarter of the cache are not kept, and the
 	// oldest go first.
-	small := newAnswerCache(time.Minute, 1000, func() time.Time { return clock })
-	small.get("big", func() ([]byte, string, error) { return make([]byte, 300), "", nil })
-	if _, ok := small.entries["big"]; ok {
+	small := newAnswerCache(time.Minute, 4000, func() time.Time { return clock })
+	has := func(key string) bool { _, ok := small.entries[sha256.Sum256([]byte(key))]; return ok }
+	small.get(ctx, "big", func(context.Context) (rendered, error) { return rendered{body: make([]byte, 1000)}, nil })
+	if has("big") {
 		t.Error("an answer over a quarter of the cache was kept")
 	}
 	for i := range 10 {
-		small.get(fmt.Sprint(i), func() ([]byte, string, error) { return make([]byte, 200), "", nil })
+		small.get(ctx, fmt.Sprint(i), func(context.Context) (rendered, error) { return rendered{body: make([]byte, 550)}, nil })
 	}
-	if small.bytes > 1000 || len(small.entries) != 5 || small.entries["9"] == nil || small.entries["0"] != nil {
-		t.Errorf("bounded cache holds %d bytes in %d entries (newest kept: %v, oldest gone: %v); want ≤ 1000 in 5",
-			small.bytes, len(small.entries), small.entries["9"] != nil, small.entries["0"] == nil)
+	if small.bytes > 4000 || len(small.entries) != 4 || !has("9") || has("0") {
+		t.Errorf("bounded cache holds %d bytes in %d entries (newest kept: %v, oldest gone: %v); want ≤ 4000 in 4",
+			small.bytes, len(small.entries), has("9"), !has("0"))
 	}
 }
 

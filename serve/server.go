@@ -2,7 +2,8 @@
 // Arrow, and CSV) query API over the analytics layer, the dashboard page
 // that reads it, and the operational endpoints.
 //
-//	GET /api/v1/usage, /latency, /top, /series, /growth, /forecast, /prices, /alerts
+//	GET /api/v1/usage, /latency, /top, /series, /growth, /forecast, /prices
+//	GET /api/v1/alerts, /alerts/notifications  when Options.Alerts is set
 //	GET /api/v1/batch  several of those questions in one request (NDJSON)
 //	GET /healthz, /readyz, /metrics
 //	GET /            the dashboard (embedded: web/)
@@ -28,6 +29,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +54,8 @@ type Server struct {
 	keys *ingest.KeyRing // Options.Keys, then each reload's
 
 	outage *outage // ClickHouse's reachability, for the log
+
+	noEndpoint error // errNoEndpoint listing the endpoints served
 
 	// stop ends when a shutdown cancels the work still running (Serve,
 	// shortly before ShutdownTimeout), with cause errShuttingDown. The
@@ -90,14 +94,18 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 	// answered 404 and the page.
 	mux := http.NewServeMux()
 	eps := map[string]endpoint{}
+	var names []string // the endpoints served, for errNoEndpoint
 	for _, e := range s.endpoints() {
+		names = append(names, e.name)
 		e.run = s.stoppable(e.run)
 		mux.Handle("/api/v1/"+e.name, s.instrument("/api/v1/"+e.name, allowGet(s.api(e), true)))
 		eps[e.name] = e
 	}
 	mux.Handle("/api/v1/batch", s.instrument("/api/v1/batch", allowGet(s.batch(eps), true)))
+	names = append(names, "batch")
+	s.noEndpoint = fmt.Errorf("%w: the API has /api/v1/%s and %s (GET)", errNoEndpoint, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 	mux.Handle("/api/", s.instrument("other", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		writeError(rw, http.StatusNotFound, "", errNoEndpoint.Error())
+		writeError(rw, http.StatusNotFound, "", s.noEndpoint.Error())
 	})))
 	mux.Handle("/healthz", s.instrument("/healthz", allowGet(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Write([]byte("ok\n"))

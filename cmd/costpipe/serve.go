@@ -73,7 +73,7 @@ Exit status: 0 clean stop, 1 serving failed, 2 usage error.`,
 			&cli.IntFlag{Name: "max-cache-bytes", Value: def.MaxCacheBytes, EnvVars: []string{"COSTPIPE_SERVE_MAX_CACHE_BYTES"},
 				Usage: "bound of the cached answers in `BYTES`"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: def.ShutdownTimeout, EnvVars: []string{"COSTPIPE_SERVE_SHUTDOWN_TIMEOUT"},
-				Usage: "longest SIGTERM shutdown: requests in flight run until 2 s before it, then are cancelled (503 with Retry-After); above --query-timeout + 2 s none is cut, but keep it under the orchestrator's grace period (Kubernetes: 30 s)"},
+				Usage: "longest SIGTERM shutdown: requests in flight run until 2 s before it (half of it when shorter than 4 s), then are cancelled (503 with Retry-After); above --query-timeout + 2 s none is cut, but keep it under the orchestrator's grace period (Kubernetes: 30 s)"},
 		},
 		Action: runServe,
 	}
