@@ -215,6 +215,25 @@ func TestShardedLanding(t *testing.T) {
 	if err := w.Conn().QueryRow(ctx, "SELECT sumMerge(requests) FROM costpipe.usage_1m").Scan(&req); err != nil || req != 44 {
 		t.Errorf("Distributed total requests %d, %v; want 44", req, err)
 	}
+
+	// Two flushes whose per-model summary blocks are identical (the same
+	// calls in the same hour; only the offsets, which summaries do not
+	// keep, differ) both count: replicated deduplication dropped the
+	// second summary block (11 requests in usage_model_1h, 22 in usage_1h).
+	hour := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	for _, off := range []int64{200, 300} {
+		for _, tb := range []Table{Hour, Day} {
+			if err := s.InsertRollups(ctx, tb, []Rollup{testRollup(tb.Truncate(hour), 0, off, 1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, table := range []string{"usage_1h", "usage_model_1h", "usage_1d", "usage_model_1d", "usage_model_1w"} {
+		var n uint64
+		if err := w.Conn().QueryRow(ctx, "SELECT sumMerge(requests) FROM costpipe."+table).Scan(&n); err != nil || n != 22 {
+			t.Errorf("%s: %d requests, %v; want 22 (two flushes of 11)", table, n, err)
+		}
+	}
 }
 
 // TestClusterRetention drops an expired month of usage_1m on both shards

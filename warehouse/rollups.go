@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
@@ -166,7 +167,7 @@ func (w *Warehouse) InsertRollups(ctx context.Context, t Table, rows []Rollup) e
 			return fmt.Errorf("cannot insert into %s: %w", t.Name(), err)
 		}
 	}
-	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.database+"."+t.InputName()+" ("+insertColumns+")")
+	b, err := w.conn.PrepareBatch(noDedupe(ctx), "INSERT INTO "+w.database+"."+t.InputName()+" ("+insertColumns+")")
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into %s.%s: %w", w.database, t.InputName(), err)
 	}
@@ -280,4 +281,14 @@ func (w *Warehouse) LandingMarks(ctx context.Context, topic string, partitions [
 		return nil, fmt.Errorf("cannot read landing marks: %w", err)
 	}
 	return out, nil
+}
+
+// noDedupe is ctx with replicated deduplication off for an insert
+// (insert_deduplicate=0). The landing marks make landing exact, not block
+// hashes; and the per-model summaries, which keep no offsets, get
+// identical blocks from different flushes (the same calls of a model in
+// the same hour), of which a Replicated table kept only the first.
+// Non-replicated tables do not deduplicate either way.
+func noDedupe(ctx context.Context) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplicate": 0}))
 }
