@@ -214,7 +214,8 @@ func (w *Warehouse) keepLeftovers(ctx context.Context, conn clickhouse.Conn, tab
 
 // alterSettings are the settings to run the migration statement q with on a
 // server of version: an ALTER on ClickHouse 20 and later waits for the
-// mutation it starts, on every replica (mutations_sync = 2). There a DROP
+// mutation it starts, on every replica (mutations_sync = 2), and for a
+// metadata change to reach every replica. There a DROP
 // COLUMN returns before the parts have lost the column, and a migration's
 // next statement may add a column of the same name (0008 replaces stored
 // columns by ALIAS columns): it must find the drop done. 18.16 runs an
@@ -223,7 +224,11 @@ func alterSettings(version, q string) clickhouse.Settings {
 	if !strings.HasPrefix(strings.TrimSpace(q), "ALTER ") || serverMajor(version) < 20 {
 		return nil
 	}
-	return clickhouse.Settings{"mutations_sync": 2}
+	// mutations_sync waits for the mutations of every replica, and
+	// replication_alter_partitions_sync (alter_sync on current servers) for
+	// a metadata ALTER to reach every replica: otherwise the next member's
+	// guard may still see the old columns and issue the ALTER again.
+	return clickhouse.Settings{"mutations_sync": 2, "replication_alter_partitions_sync": 2}
 }
 
 // serverMajor is the major version of a version() string, "24.8.4.13" → 24

@@ -203,8 +203,8 @@ func TestAlterSettings(t *testing.T) {
 		{"", "ALTER TABLE db.t DROP COLUMN x", false},
 	} {
 		got := alterSettings(c.version, strings.ReplaceAll(c.q, "\\n", "\n"))
-		if (got != nil) != c.want || (c.want && got["mutations_sync"] != 2) {
-			t.Errorf("alterSettings(%q, %q) = %v, want mutations_sync=2: %v", c.version, c.q, got, c.want)
+		if (got != nil) != c.want || (c.want && (got["mutations_sync"] != 2 || got["replication_alter_partitions_sync"] != 2)) {
+			t.Errorf("alterSettings(%q, %q) = %v, want mutations_sync=2 and replication_alter_partitions_sync=2: %v", c.version, c.q, got, c.want)
 		}
 	}
 }
