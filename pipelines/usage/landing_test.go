@@ -360,3 +360,36 @@ func (l *logRecords) find(msg string) []slog.Record {
 	}
 	return out
 }
+
+// A ClickHouse that stops answering (the connection open, nothing coming
+// back) after an insert: each "did it land?" check has a deadline, so the
+// checks keep failing, counted and logged, instead of the first one
+// waiting forever with the error count frozen at 1 (the outage then showed
+// in no metric until the stall alert). Once the server answers again the
+// flush lands, once.
+func TestHungClickHouseChecksKeepFailing(t *testing.T) {
+	p, proxy, direct, db := faultyPipeline(t)
+	p.opts.InsertTimeout = 300 * time.Millisecond
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for i := int64(0); i < 20; i++ {
+		p.Add(0, i, ev("e", t0.Add(time.Duration(i)*time.Second), "acme", 10))
+	}
+	proxy.Hold()
+	done := make(chan error, 1)
+	go func() { done <- p.Flush(context.Background()) }()
+	time.Sleep(3 * time.Second)
+	if got := counterValue(t, p.m.chErrors); got < 4 {
+		t.Errorf("costpipe_clickhouse_errors_total = %v after 3 s of a hung server with a 300 ms insert timeout; want the checks to keep failing (≥ 4)", got)
+	}
+	proxy.Release()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		proxy.Release()
+		t.Fatal("flush did not finish once the server answered again")
+	}
+	assertExact(t, direct, db, 202611, 20, 200)
+}

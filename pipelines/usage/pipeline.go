@@ -683,6 +683,37 @@ func (p *Pipeline) insert(ctx context.Context, k insertKey, rows []warehouse.Rol
 	return p.w.InsertRollups(ictx, k.table, rows)
 }
 
+// readMarks reads the landing marks of partitions since month after a
+// failed insert, within InsertTimeout: a server that stops answering fails
+// the read, which is counted, logged and tried again, rather than holding
+// it with no sign of the outage. The driver bounds a new connection's
+// handshake by its dial timeout, not by the context, so a read that
+// outlives the deadline is left to end on its own.
+func (p *Pipeline) readMarks(ctx context.Context, partitions []int32, since warehouse.Month) (map[warehouse.MarkKey]int64, error) {
+	rctx, cancel := context.WithTimeout(ctx, p.opts.InsertTimeout)
+	defer cancel()
+	type result struct {
+		marks map[warehouse.MarkKey]int64
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := p.w.LandingMarks(rctx, p.opts.Topic, partitions, since)
+		done <- result{m, err}
+	}()
+	select {
+	case r := <-done:
+		return r.marks, r.err
+	case <-rctx.Done(): // the deadline, or ctx: never the read itself
+		select {
+		case r := <-done: // it answered just in time
+			return r.marks, r.err
+		default:
+		}
+		return nil, fmt.Errorf("cannot read the landing marks: no answer within the insert timeout %s: %w", p.opts.InsertTimeout, context.Cause(rctx))
+	}
+}
+
 // refreshMarks reads the landing marks of every owned partition again after
 // an insert whose outcome is unknown, retrying while ClickHouse fails, and
 // raises the in-memory marks to them: build then leaves out what landed.
@@ -693,7 +724,7 @@ func (p *Pipeline) refreshMarks(ctx context.Context) error {
 	}
 	backoff := p.opts.RetryMin
 	for {
-		marks, err := p.w.LandingMarks(ctx, p.opts.Topic, ids, p.marksSince())
+		marks, err := p.readMarks(ctx, ids, p.marksSince())
 		if err == nil {
 			for k, v := range marks {
 				part := p.parts[k.Partition]
@@ -774,7 +805,7 @@ func (p *Pipeline) landed(ctx context.Context, k insertKey, rows []warehouse.Rol
 	for id := range want {
 		ids = append(ids, id)
 	}
-	marks, err := p.w.LandingMarks(ctx, p.opts.Topic, ids, k.month)
+	marks, err := p.readMarks(ctx, ids, k.month)
 	if err != nil {
 		return false, err
 	}
