@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/consumers"
+	"github.com/costpipe/costpipe/internal/loglimit"
 	"github.com/costpipe/costpipe/internal/secure"
 	"github.com/costpipe/costpipe/pipelines/usage"
 	"github.com/costpipe/costpipe/warehouse"
@@ -108,7 +109,8 @@ type aggregator struct {
 	// started is the consumer once the aggregator has one: /readyz reads
 	// it while ClickHouse is still being waited for.
 	started    atomic.Pointer[consumers.Consumer]
-	srv        *http.Server // the --metrics-listen server; nil without one
+	srv        *http.Server           // the --metrics-listen server; nil without one
+	startup    []prometheus.Collector // the metrics of an instance still starting (listen)
 	instanceID string
 }
 
@@ -237,6 +239,9 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 		closeAll()
 		return nil, err
 	}
+	for _, m := range a.startup {
+		reg.Unregister(m) // the consumer registers costpipe_ready
+	}
 	cons, err := consumers.New(copts, pipe)
 	if err != nil {
 		closeAll()
@@ -252,6 +257,17 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 // registered here, the consumer's and the pipeline's when they are made.
 func (a *aggregator) listen(addr string) error {
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Until the consumer is made (ClickHouse waited for, migrations), the
+	// instance is not ready, and says so: an instance stuck there would
+	// otherwise export no costpipe_* series for an alert to see.
+	begun := time.Now()
+	a.startup = []prometheus.Collector{
+		prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_ready", Help: "1 when /readyz answers 200, else 0."}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_starting_seconds",
+			Help: "Seconds this instance has been starting (waiting for ClickHouse, migrating); the series goes once it consumes."},
+			func() float64 { return time.Since(begun).Seconds() }),
+	}
+	a.reg.MustRegister(a.startup...)
 	if addr == "" {
 		return nil
 	}
@@ -285,6 +301,7 @@ func (a *aggregator) closeServer() {
 // openWarehouse connects, retrying with backoff while ClickHouse is down.
 func openWarehouse(ctx context.Context, log *slog.Logger, o warehouse.Options) (*warehouse.Warehouse, error) {
 	backoff := 500 * time.Millisecond
+	var failing loglimit.Failures
 	for {
 		w, err := warehouse.Open(ctx, o)
 		if err == nil {
@@ -293,7 +310,10 @@ func openWarehouse(ctx context.Context, log *slog.Logger, o warehouse.Options) (
 		if ctx.Err() != nil || secure.Permanent(err) {
 			return nil, err
 		}
-		log.Warn("clickhouse not reachable yet; retrying", "retry_in", backoff, "err", err)
+		// The first failure at once, then a line a minute with the count.
+		if n, _, due := failing.Fail(time.Now(), time.Minute); due {
+			log.Warn("clickhouse not reachable yet; retrying", "retry_in", backoff, "attempts", n, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, err

@@ -104,8 +104,17 @@ func TestAggregateHealthWhileWaitingForClickHouse(t *testing.T) {
 	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "starting") {
 		t.Errorf("/readyz while waiting for ClickHouse: %d %s", code, body)
 	}
+	// The metrics say so too (an instance stuck here exported no
+	// costpipe_* series at all, so no alert could see it).
+	time.Sleep(1500 * time.Millisecond) // a few attempts: still one warning
+	if _, body := get("/metrics"); !strings.Contains(body, "\ncostpipe_ready 0\n") || !strings.Contains(body, "\ncostpipe_starting_seconds ") {
+		t.Errorf("/metrics while waiting for ClickHouse lacks costpipe_ready 0 and costpipe_starting_seconds:\n%.2000s", body)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	<-done
+	if n := strings.Count(logged.String(), "clickhouse not reachable yet"); n != 1 {
+		t.Errorf("%d warnings in the first seconds of waiting for ClickHouse, want 1 (then one a minute):\n%s", n, logged.String())
+	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM while waiting for ClickHouse: %v\n%s", err, logged.String())
 	}
