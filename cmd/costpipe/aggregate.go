@@ -16,6 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/consumers"
@@ -239,6 +242,12 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 		closeAll()
 		return nil, err
 	}
+	// The consumer's client may create a missing topic (for the DLQ): a
+	// mistyped --topic would then be consumed, empty, and look healthy.
+	if err := waitTopic(c.Context, log, copts); err != nil {
+		closeAll()
+		return nil, err
+	}
 	for _, m := range a.startup {
 		reg.Unregister(m) // the consumer registers costpipe_ready
 	}
@@ -295,6 +304,55 @@ func (a *aggregator) listen(addr string) error {
 func (a *aggregator) closeServer() {
 	if a.srv != nil {
 		a.srv.Close()
+	}
+}
+
+// waitTopic returns once the topic to consume exists, asking Kafka without
+// creating it; until then it warns (the first time at once, then once a
+// minute) that the topic is missing and not ready. A missing topic is
+// usually a typo in --topic, or a topic not created yet.
+func waitTopic(ctx context.Context, log *slog.Logger, o consumers.Options) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...)}, o.ClientOpts...)...)
+	if err != nil {
+		return &exitError{code: 2, msg: fmt.Sprintf("cannot create a Kafka client for %q: %v", o.Brokers, err)}
+	}
+	defer cl.Close()
+	var failing loglimit.Failures
+	backoff := 200 * time.Millisecond
+	for {
+		req := kmsg.NewPtrMetadataRequest()
+		t := kmsg.NewMetadataRequestTopic()
+		t.Topic = kmsg.StringPtr(o.Topic)
+		req.Topics = append(req.Topics, t)
+		req.AllowAutoTopicCreation = false
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err := req.RequestWith(rctx, cl)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			err = fmt.Errorf("cannot ask Kafka about topic %q: %w", o.Topic, err)
+		case len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 && len(resp.Topics[0].Partitions) > 0:
+			if failing.Failing() {
+				log.Info("topic found; consuming", "topic", o.Topic)
+			}
+			return nil
+		case len(resp.Topics) == 1 && resp.Topics[0].ErrorCode != 0:
+			err = fmt.Errorf("topic %q: %w", o.Topic, kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+		default:
+			err = fmt.Errorf("topic %q has no partitions", o.Topic)
+		}
+		if n, _, due := failing.Fail(time.Now(), time.Minute); due {
+			log.Warn("waiting for the topic to consume: check --topic (COSTPIPE_TOPIC) and that the topic is created; not ready meanwhile",
+				"topic", o.Topic, "attempts", n, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -14,6 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/kafkatest"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -117,5 +122,69 @@ func TestAggregateHealthWhileWaitingForClickHouse(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM while waiting for ClickHouse: %v\n%s", err, logged.String())
+	}
+}
+
+// TestAggregateWaitsForAMissingTopic: a mistyped --topic is not created
+// (the consumer's client may create topics, for the DLQ, so the typo used
+// to be consumed, empty, and reported ready): the aggregator says what it
+// waits for, is not ready, and stops cleanly on SIGTERM.
+func TestAggregateWaitsForAMissingTopic(t *testing.T) {
+	b := kafkatest.Start(t, 2)
+	srv := chtest.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "--brokers", b.Addr(), "--clickhouse", srv.DSN(srv.NewDatabase(t)),
+		"--topic", "costpipe.evnets", "aggregate", "--metrics-listen", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var addr string
+	var logged strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		logged.WriteString(sc.Text() + "\n")
+		if m := regexp.MustCompile(`msg="serving metrics" addr=(\S+)/metrics`).FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+		}
+		if strings.Contains(sc.Text(), "waiting for the topic to consume") {
+			break
+		}
+	}
+	if addr == "" || !strings.Contains(logged.String(), `topic=costpipe.evnets`) {
+		t.Fatalf("no metrics address, or no warning naming the topic:\n%s", logged.String())
+	}
+	done := make(chan struct{})
+	go func() {
+		for sc.Scan() {
+			logged.WriteString(sc.Text() + "\n")
+		}
+		close(done)
+	}()
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("/readyz while the topic is missing: %d, want 503", resp.StatusCode)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if topics, err := kadm.NewClient(cl).ListTopics(ctx); err != nil || topics.Has("costpipe.evnets") {
+		t.Errorf("the mistyped topic was created (%v): %v", err, topics.Names())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-done
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM while waiting for the topic: %v\n%s", err, logged.String())
 	}
 }
