@@ -46,6 +46,7 @@ func benchConsumer(b *testing.B, now time.Time, dedupe bool) (*Consumer, *partSt
 	}
 	opts.Now = func() time.Time { return now }
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.DLQSpoolDir = b.TempDir()
 	popts := usage.DefaultOptions()
 	popts.Logger = opts.Logger
 	pipe, err := usage.New(nil, popts)

@@ -73,6 +73,7 @@ func callbackConsumer(t *testing.T, now *fakeClock) (*Consumer, *recSink) {
 	opts.Brokers = []string{"127.0.0.1:1"}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts.Now = now.Now
+	opts.DLQSpoolDir = t.TempDir()
 	sink := &recSink{}
 	c, err := New(opts, sink)
 	if err != nil {
@@ -267,6 +268,7 @@ func TestDedupeLookAheadKeepsOrderAndDrops(t *testing.T) {
 	opts.Brokers = []string{"127.0.0.1:1"}
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts.Now = func() time.Time { return now }
+	opts.DLQSpoolDir = t.TempDir()
 	sink := &orderSink{}
 	c, err := New(opts, sink)
 	if err != nil {

@@ -38,7 +38,7 @@ func TestConnLogBrokerUnreachable(t *testing.T) {
 	ln.Close()
 	var buf lockedBuffer
 	o := DefaultOptions()
-	o.Brokers, o.Group, o.Logger = []string{addr}, "connlog", textLogger(&buf)
+	o.Brokers, o.Group, o.Logger, o.DLQSpoolDir = []string{addr}, "connlog", textLogger(&buf), t.TempDir()
 	c, err := New(o, &recSink{})
 	if err != nil {
 		t.Fatal(err)

@@ -107,6 +107,11 @@ type Consumer struct {
 	// dlqFailed are DLQ records franz-go gave up on; waitDLQ resends them.
 	dlqFailed  []dlqFailure
 	dlqLastErr error
+	// dlqOpen are the source positions of the DLQ records not confirmed
+	// yet (in flight, failed or held): one read again is not sent twice.
+	dlqOpen map[dlqPos]struct{}
+	// held are the DLQ records neither Kafka nor the spool took (dlq.go).
+	held dlqHold
 	// dlqLogs is, per DLQ reason, what noteDLQ has logged. Used by the
 	// poll goroutine only.
 	dlqLogs map[string]*loglimit.Limit
@@ -142,11 +147,15 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	if err := CheckSpoolDir(opts.DLQSpoolDir); err != nil {
+		return nil, err
+	}
 	c := &Consumer{opts: opts, sink: sink, log: opts.Logger, health: newHealth(opts),
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, parts: map[int32]*partState{},
 		json: schemas.NewDecoder(), arrow: arrowcodec.NewDecoder(), ready: make(chan struct{}),
 		adjusted: map[int32]startPos{}, retained: map[int32]retainedWindow{}, spool: newSpool(opts.DLQSpoolDir)}
 	c.m = newMetrics(opts.Registerer, c)
+	c.noteSpoolUsage()
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ConsumerGroup(opts.Group),
@@ -267,13 +276,18 @@ func (c *Consumer) shutdown(sd *stopClock, failed error) error {
 	case err != nil:
 		// Before the revoke callback can run: it must not land again.
 		sd.fail(err)
-		events, parts := c.unlanded()
-		msg := "shutdown: cannot land before stopping: ClickHouse unreachable; the events not landed will be read again from Kafka at the next start (offsets not committed)"
-		if !errors.As(err, new(*sinkError)) {
-			msg = "shutdown: cannot stop cleanly (DLQ records not confirmed by Kafka); the records since the last commit will be read again from Kafka at the next start (offsets not committed)"
+		if errors.As(err, new(*sinkError)) {
+			events, parts := c.unlanded()
+			c.log.Error("shutdown: cannot land before stopping: ClickHouse unreachable; the events not landed will be read again from Kafka at the next start (offsets not committed)",
+				"events", events, "partitions", parts, "after", time.Since(sd.began).Round(time.Millisecond), "err", err)
+			err = fmt.Errorf("cannot land the last windows on shutdown (%d events, read again from Kafka at the next start): %w", events, err)
+		} else {
+			// The windows landed; the DLQ copies of invalid records are
+			// neither in Kafka nor in the spool (waitDLQ, spoolHeld).
+			c.log.Error("shutdown: DLQ records not confirmed (neither Kafka nor the --dlq-spool directory took them); offsets are not committed past them: they are read again from Kafka at the next start",
+				"after", time.Since(sd.began).Round(time.Millisecond), "err", err)
+			err = fmt.Errorf("DLQ records not confirmed on shutdown (offsets not committed past them; read again from Kafka at the next start): %w", err)
 		}
-		c.log.Error(msg, "events", events, "partitions", parts, "after", time.Since(sd.began).Round(time.Millisecond), "err", err)
-		err = fmt.Errorf("cannot land the last windows on shutdown (%d events, read again from Kafka at the next start): %w", events, err)
 	default:
 		c.log.Info("shutdown: landed and committed")
 	}

@@ -21,13 +21,19 @@ var errFenced = errors.New("no longer a member of the group's current generation
 // FlushTimeoutOnRebalance of when the rebalance began, it drops the
 // unlanded state and rewinds the partitions so that nothing is lost (unless
 // ctx has ended: the shutdown follows). If the commit shows the member was
-// fenced, it stops landing for its partitions and rejoins the group.
+// fenced, it stops landing for its partitions and rejoins the group. DLQ
+// records that neither Kafka nor the spool took (a *dlqHeldError) drop
+// nothing: the windows landed, offsets were committed up to the first of
+// them, and the next flushes retry the spool.
 func (c *Consumer) flushOrAbandon(ctx, land context.Context) error {
 	fctx, cancel := c.untilRebalance(land, c.opts.FlushTimeoutOnRebalance)
 	defer cancel()
 	err := c.flush(fctx)
 	switch {
-	case err == nil || ctx.Err() != nil:
+	case ctx.Err() != nil:
+		return err
+	case err == nil, errors.As(err, new(*dlqHeldError)):
+		c.rereadDropped(ctx)
 		return err
 	case errors.Is(err, errFenced):
 		c.fence(err)
@@ -131,7 +137,10 @@ func (c *Consumer) rewind(ctx context.Context) {
 // flush lands the Sink's windows, waits for the DLQ records, then commits
 // the consumed offsets with the Kafka time of the last record (the next
 // warm-up starts from it). A commit the coordinator refuses because the
-// member or its generation is unknown returns errFenced.
+// member or its generation is unknown returns errFenced. When DLQ records
+// are held (neither Kafka nor the spool took them), it commits each
+// partition only up to its first held record and returns the
+// *dlqHeldError.
 func (c *Consumer) flush(ctx context.Context) error {
 	c.lastFlush.Store(c.opts.Now().UnixNano())
 	c.m.windows.Set(float64(c.sink.Windows()))
@@ -153,18 +162,27 @@ func (c *Consumer) flush(ctx context.Context) error {
 	for _, st := range c.parts {
 		st.added = 0
 	}
-	if err := c.waitDLQ(ctx); err != nil {
-		return err
+	held := c.waitDLQ(ctx)
+	if held != nil && !errors.As(held, new(*dlqHeldError)) {
+		return held
 	}
-	commit := map[int32]*partState{}
+	limits := c.held.commitLimits()
+	commit := map[int32]commitPos{}
 	for p, st := range c.parts {
-		if st.consumed < 0 || st.consumed+1 <= st.committed {
+		if st.consumed < 0 {
 			continue
 		}
-		commit[p] = st
+		pos := commitPos{next: st.consumed + 1, lastTime: st.lastTime}
+		if l, ok := limits[p]; ok && l.pos.off < pos.next {
+			pos = commitPos{next: l.pos.off, lastTime: l.time}
+		}
+		if pos.next <= st.committed {
+			continue
+		}
+		commit[p] = pos
 	}
 	if len(commit) == 0 {
-		return nil
+		return held
 	}
 	if err := c.commit(ctx, commit); err != nil {
 		if errors.Is(err, errFenced) {
@@ -174,17 +192,25 @@ func (c *Consumer) flush(ctx context.Context) error {
 		// cover these records on replay.
 		c.log.Warn("cannot commit offsets (landed data is safe; replay will skip it)", "err", err)
 		c.m.commitErrors.Inc()
-		return nil
+		return held
 	}
-	for _, st := range commit {
-		st.committed = st.consumed + 1
+	for p, pos := range commit {
+		c.parts[p].committed = pos.next
 	}
-	return nil
+	return held
 }
 
-// commit commits consumed+1 of each partition in the member's current
+// commitPos is what flush commits for a partition: the next offset to
+// read, and the Kafka time (unix ms) of the record before it (of the held
+// DLQ record itself when that limits the commit: close enough for the
+// warm-up, which starts a dedupe window before it).
+type commitPos struct {
+	next, lastTime int64
+}
+
+// commit commits the offset next of each partition in the member's current
 // generation, with commitMeta(lastTime) as the metadata.
-func (c *Consumer) commit(ctx context.Context, parts map[int32]*partState) error {
+func (c *Consumer) commit(ctx context.Context, parts map[int32]commitPos) error {
 	topicID, err := c.topicIDOf(ctx)
 	if err != nil {
 		return err
@@ -202,12 +228,12 @@ func (c *Consumer) commit(ctx context.Context, parts map[int32]*partState) error
 	rt := kmsg.NewOffsetCommitRequestTopic()
 	rt.Topic = c.opts.Topic // up to v9
 	rt.TopicID = topicID    // v10 on
-	for p, st := range parts {
+	for p, pos := range parts {
 		rp := kmsg.NewOffsetCommitRequestTopicPartition()
 		rp.Partition = p
-		rp.Offset = st.consumed + 1
+		rp.Offset = pos.next
 		rp.LeaderEpoch = -1
-		meta := commitMeta(st.lastTime)
+		meta := commitMeta(pos.lastTime)
 		rp.Metadata = &meta
 		rt.Partitions = append(rt.Partitions, rp)
 	}

@@ -390,6 +390,7 @@ func TestGroupLagFromKafka(t *testing.T) {
 	opts.Logger = slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
 	reg := prometheus.NewRegistry()
 	opts.Registerer = reg
+	opts.DLQSpoolDir = t.TempDir()
 	c, err := New(opts, &recSink{})
 	if err != nil {
 		t.Fatal(err)
@@ -442,13 +443,13 @@ func TestOptionsOfMembership(t *testing.T) {
 	}{
 		{func(o *Options) { o.InstanceID = "costpipe-aggregator-0" }, ""},
 		{func(o *Options) { o.InstanceID = "host.example.com_1" }, ""},
-		{func(o *Options) { o.InstanceID = "pod 0" }, `instance id "pod 0" must be at most 249 characters`},
-		{func(o *Options) { o.InstanceID = "a@b" }, `instance id "a@b"`},
-		{func(o *Options) { o.InstanceID = ".." }, `instance id ".."`},
+		{func(o *Options) { o.InstanceID = "pod 0" }, `--instance-id "pod 0" must be at most 249 characters`},
+		{func(o *Options) { o.InstanceID = "a@b" }, `--instance-id "a@b"`},
+		{func(o *Options) { o.InstanceID = ".." }, `--instance-id ".."`},
 		{func(o *Options) { o.InstanceID = strings.Repeat("a", 250) }, "at most 249 characters"},
-		{func(o *Options) { o.HeartbeatInterval = 16 * time.Second }, "heartbeat interval 16s must be between 100ms and a third of the session timeout 45s"},
-		{func(o *Options) { o.GroupLagInterval = 0 }, "group lag interval 0s is below 100ms"},
-		{func(o *Options) { o.StallTimeout = 20 * time.Second }, "stall timeout 20s must exceed the flush interval 5s plus the group lag interval 15s"},
+		{func(o *Options) { o.HeartbeatInterval = 16 * time.Second }, "--heartbeat-interval 16s must be between 100ms and a third of --session-timeout 45s"},
+		{func(o *Options) { o.GroupLagInterval = 0 }, "--group-lag-interval 0s is below 100ms"},
+		{func(o *Options) { o.StallTimeout = 20 * time.Second }, "--stall-timeout 20s must exceed --flush-interval 5s plus --group-lag-interval 15s"},
 		{func(o *Options) { o.FlushInterval = time.Hour }, ""}, // the default stall timeout follows
 	} {
 		o := DefaultOptions()

@@ -24,6 +24,7 @@ type metrics struct {
 	commitErrors prometheus.Counter
 	dlqErrors    prometheus.Counter
 	dlqSpooled   prometheus.Counter
+	spoolBytes   prometheus.Gauge
 	warmRecords  prometheus.Counter
 	warmErrors   prometheus.Counter
 	fenced       prometheus.Counter
@@ -72,6 +73,8 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 			Help: "Failed Kafka offset commits (landed data stays exact through the landing marks)."}),
 		dlqSpooled: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dlq_spooled_total",
 			Help: "DLQ records Kafka refused for good, written to the local --dlq-spool directory instead."}),
+		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_dlq_spool_bytes",
+			Help: "Bytes of the files in the --dlq-spool directory (DLQ records Kafka refused, to re-produce), as of the start or the consumer's last write to it."}),
 		warmRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dedupe_warm_records_total",
 			Help: "Records re-read after an assignment only to warm the dedupe window."}),
 		warmErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dedupe_warm_errors_total",
@@ -100,7 +103,7 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 	m.recordsArrow = m.recordsIn.WithLabelValues("application/vnd.apache.arrow.stream")
 	if reg != nil {
 		reg.MustRegister(m.recordsIn, m.eventsIn, m.duplicates, m.dlq, m.lag, m.assigned, m.owned, m.abandoned, m.commitErrors, m.dedupeEvict, m.dedupeIDs, m.windows, m.dlqErrors,
-			m.dlqSpooled, m.warmRecords, m.warmErrors, m.fenced, m.lost, m.marksAhead,
+			m.dlqSpooled, m.spoolBytes, m.warmRecords, m.warmErrors, m.fenced, m.lost, m.marksAhead,
 			m.sessionErrors, m.groupLag, m.groupLagTotal, m.groupLagErrors, m.stalled, m.stallSeconds,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_seconds_since_assignment",
 				Help: "Seconds since this instance's last successful join of the consumer group (an assignment, maybe of no partitions); since the start before the first."},

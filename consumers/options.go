@@ -73,7 +73,8 @@ type Options struct {
 	// group and must not land for its old partitions any more. Default 60s.
 	RebalanceTimeout time.Duration
 	// SessionTimeout is how long the group waits for a silent member (a
-	// crashed instance) before moving its partitions. Default 45s.
+	// crashed instance) before moving its partitions. From 6s to 30m (the
+	// brokers' default group.min/max.session.timeout.ms). Default 45s.
 	SessionTimeout time.Duration
 	// HeartbeatInterval is how often the member heartbeats; it is also how
 	// long a member may take to learn that a rebalance began (the answer to
@@ -96,6 +97,7 @@ type Options struct {
 	// DLQSpoolDir receives DLQ records that Kafka refuses for good (a
 	// non-retriable error, or DLQMaxAttempts failed sends), as JSON lines,
 	// so that one poison record neither stops consumption nor is lost.
+	// New creates it and checks that it can be written (CheckSpoolDir).
 	// Default "costpipe-dlq-spool" (relative to the working directory).
 	DLQSpoolDir string
 	// DLQMaxAttempts is how many times a DLQ record is sent before it goes
@@ -136,49 +138,57 @@ func (o Options) stallTimeout() time.Duration {
 
 const instanceIDChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
-// Validate reports the first option that cannot work.
+// maxSessionTimeout is Kafka's default group.max.session.timeout.ms: a
+// broker refuses a longer session timeout on every join
+// (INVALID_SESSION_TIMEOUT).
+const maxSessionTimeout = 30 * time.Minute
+
+// Validate reports the first option that cannot work. Options set by a
+// flag of `costpipe aggregate` are named by the flag.
 func (o Options) Validate() error {
 	switch {
 	case len(o.Brokers) == 0:
-		return errors.New("no Kafka brokers")
+		return errors.New("no Kafka brokers (--brokers)")
 	case o.Topic == "":
-		return errors.New("empty topic")
+		return errors.New("empty topic (--topic)")
 	case o.DLQTopic == "" || o.DLQTopic == o.Topic:
-		return fmt.Errorf("DLQ topic %q must be set and differ from the events topic", o.DLQTopic)
+		return fmt.Errorf("DLQ topic %q must be set and differ from the events topic (--topic)", o.DLQTopic)
 	case o.Group == "":
-		return errors.New("empty consumer group")
+		return errors.New("empty consumer group (--group)")
 	case o.FlushInterval < 10*time.Millisecond:
-		return fmt.Errorf("flush interval %s is below 10ms", o.FlushInterval)
+		return fmt.Errorf("--flush-interval %s is below 10ms", o.FlushInterval)
 	case o.MaxEventAge <= 0:
-		return fmt.Errorf("max event age %s must be > 0", o.MaxEventAge)
+		return fmt.Errorf("--max-event-age %s must be > 0", o.MaxEventAge)
 	case o.MaxFuture < 0:
-		return fmt.Errorf("max future %s must be ≥ 0", o.MaxFuture)
+		return fmt.Errorf("--max-future %s must be ≥ 0", o.MaxFuture)
 	case o.DedupeWindow != 0 && o.DedupeWindow < time.Minute:
-		return fmt.Errorf("dedupe window %s is below 1m (0 turns dedupe off)", o.DedupeWindow)
+		return fmt.Errorf("--dedupe-window %s is below 1m (0 turns dedupe off)", o.DedupeWindow)
 	case o.DedupeMaxIDs < 1000:
-		return fmt.Errorf("dedupe max ids %d is below 1000", o.DedupeMaxIDs)
+		return fmt.Errorf("--dedupe-max-ids %d is below 1000", o.DedupeMaxIDs)
 	case o.MaxWindows < 1 || o.MaxPollRecords < 1:
 		return errors.New("max windows and max poll records must be ≥ 1")
 	case o.SessionTimeout < 6*time.Second:
-		return fmt.Errorf("session timeout %s is below 6s (the broker minimum)", o.SessionTimeout)
+		return fmt.Errorf("--session-timeout %s is below 6s (the broker minimum)", o.SessionTimeout)
+	case o.SessionTimeout > maxSessionTimeout:
+		return fmt.Errorf("--session-timeout %s is above 30m (Kafka's default group.max.session.timeout.ms): the broker would refuse every join with INVALID_SESSION_TIMEOUT", o.SessionTimeout)
 	case o.HeartbeatInterval < 100*time.Millisecond || o.HeartbeatInterval > o.SessionTimeout/3:
-		return fmt.Errorf("heartbeat interval %s must be between 100ms and a third of the session timeout %s", o.HeartbeatInterval, o.SessionTimeout)
+		return fmt.Errorf("--heartbeat-interval %s must be between 100ms and a third of --session-timeout %s", o.HeartbeatInterval, o.SessionTimeout)
 	case o.GroupLagInterval < 100*time.Millisecond:
-		return fmt.Errorf("group lag interval %s is below 100ms", o.GroupLagInterval)
+		return fmt.Errorf("--group-lag-interval %s is below 100ms", o.GroupLagInterval)
 	case o.StallTimeout != 0 && o.StallTimeout <= o.FlushInterval+o.GroupLagInterval:
-		return fmt.Errorf("stall timeout %s must exceed the flush interval %s plus the group lag interval %s (a healthy group commits once per flush)",
+		return fmt.Errorf("--stall-timeout %s must exceed --flush-interval %s plus --group-lag-interval %s (a healthy group commits once per flush)",
 			o.StallTimeout, o.FlushInterval, o.GroupLagInterval)
 	case len(o.InstanceID) > 249 || strings.Trim(o.InstanceID, instanceIDChars) != "" || o.InstanceID == "." || o.InstanceID == "..":
 		// Kafka's rule for group.instance.id (the one for topic names).
-		return fmt.Errorf("instance id %q must be at most 249 characters of ASCII letters, digits, '.', '_' and '-' (and not \".\" or \"..\")", o.InstanceID)
+		return fmt.Errorf("--instance-id %q must be at most 249 characters of ASCII letters, digits, '.', '_' and '-' (and not \".\" or \"..\")", o.InstanceID)
 	case o.RebalanceTimeout < time.Second:
-		return fmt.Errorf("rebalance timeout %s is below 1s", o.RebalanceTimeout)
+		return fmt.Errorf("--rebalance-timeout %s is below 1s", o.RebalanceTimeout)
 	case o.FlushTimeoutOnRebalance <= 0 || o.FlushTimeoutOnRebalance >= o.RebalanceTimeout:
-		return fmt.Errorf("flush timeout on rebalance %s must be > 0 and below the rebalance timeout %s", o.FlushTimeoutOnRebalance, o.RebalanceTimeout)
+		return fmt.Errorf("--flush-timeout-on-rebalance %s must be > 0 and below --rebalance-timeout %s", o.FlushTimeoutOnRebalance, o.RebalanceTimeout)
 	case o.ShutdownTimeout < minShutdownTimeout:
-		return fmt.Errorf("shutdown timeout %s is below %s (the last %s of it are for leaving the group)", o.ShutdownTimeout, minShutdownTimeout, shutdownLeaveReserve)
+		return fmt.Errorf("--shutdown-timeout %s is below %s (the last %s of it are for leaving the group)", o.ShutdownTimeout, minShutdownTimeout, shutdownLeaveReserve)
 	case o.DLQSpoolDir == "":
-		return errors.New("empty DLQ spool directory")
+		return errors.New("empty DLQ spool directory (--dlq-spool)")
 	case o.DLQMaxAttempts < 1:
 		return fmt.Errorf("DLQ max attempts %d must be ≥ 1", o.DLQMaxAttempts)
 	case o.Now == nil || o.Logger == nil:

@@ -370,8 +370,11 @@ func TestUndeliverableDLQRecordIsSpooled(t *testing.T) {
 		var rec struct {
 			Topic   string `json:"topic"`
 			Value   []byte `json:"value"`
-			Headers []struct{ Key, Value string }
-			Error   string `json:"error"`
+			Headers []struct {
+				Key   string
+				Value []byte // base64 in the line, as key and value
+			}
+			Error string `json:"error"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			t.Fatalf("spool line %q: %v", sc.Text(), err)
@@ -380,7 +383,7 @@ func TestUndeliverableDLQRecordIsSpooled(t *testing.T) {
 		reason := ""
 		for _, h := range rec.Headers {
 			if h.Key == consumers.HeaderDLQReason {
-				reason = h.Value
+				reason = string(h.Value)
 			}
 		}
 		if rec.Topic != schemas.DefaultDLQTopic || !strings.HasPrefix(string(rec.Value), `{"event_id":"bad-`) || reason != "invalid" || rec.Error == "" {

@@ -35,6 +35,7 @@ func TestAssignFailuresAreRateLimitedAndTheirEndLogged(t *testing.T) {
 	opts := DefaultOptions()
 	opts.Brokers = []string{"127.0.0.1:1"}
 	opts.Logger = slog.New(slog.NewTextHandler(buf, nil))
+	opts.DLQSpoolDir = t.TempDir()
 	sink := &failingAssignSink{fails: 3}
 	c, err := New(opts, sink)
 	if err != nil {

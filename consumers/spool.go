@@ -3,86 +3,184 @@ package consumers
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // spool is the local last resort for DLQ records that Kafka refuses for
-// good: one JSON object per line in DIR/dlq-YYYYMMDD.jsonl (UTC date),
-// appended and fsynced before the consumer commits past the record. The
-// directory is created on first use. Safe for concurrent use.
+// good: one JSON object per line (spooledRecord) in DIR/dlq-YYYYMMDD.jsonl
+// (UTC date), appended and fsynced before the consumer commits past the
+// record. A write that fails is undone (the file is truncated back), so a
+// file holds whole lines only. New checks the directory (CheckSpoolDir).
+// Safe for concurrent use.
 type spool struct {
 	dir string
 	mu  sync.Mutex
+	// open opens a spool file for appending (a test's hook).
+	open func(path string) (spoolFile, error)
 }
 
-func newSpool(dir string) *spool { return &spool{dir: dir} }
+// spoolFile is what the spool needs of an *os.File.
+type spoolFile interface {
+	io.Writer
+	Stat() (os.FileInfo, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
 
-// spooledRecord is one line of a spool file. Key and value are base64 (JSON
-// []byte); headers keep their order and include the costpipe-dlq-* ones.
+func newSpool(dir string) *spool {
+	return &spool{dir: dir, open: func(path string) (spoolFile, error) {
+		return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	}}
+}
+
+// spoolFormat is the value of the "v" field of the lines this version
+// writes. Version 2 encodes header values in base64, like key and value;
+// lines without "v" (version 1) held them as text, binary bytes replaced by
+// U+FFFD.
+const spoolFormat = 2
+
+// spooledRecord is one line of a spool file. Key, value and header values
+// are base64 (JSON []byte; null when absent); headers keep their order and
+// include the costpipe-dlq-* ones. The source fields and the reason repeat
+// those headers in clear, for reading the file.
 type spooledRecord struct {
-	SpooledAt time.Time    `json:"spooled_at"`
-	Topic     string       `json:"topic"`
-	Key       []byte       `json:"key"`
-	Value     []byte       `json:"value"`
-	Headers   []spooledHdr `json:"headers"`
-	Error     string       `json:"error"`
-	Attempts  int          `json:"attempts"`
+	Version         int          `json:"v"`
+	SpooledAt       time.Time    `json:"spooled_at"`
+	Topic           string       `json:"topic"`
+	Key             []byte       `json:"key"`
+	Value           []byte       `json:"value"`
+	Headers         []spooledHdr `json:"headers"`
+	SourceTopic     string       `json:"source_topic"`
+	SourcePartition int32        `json:"source_partition"`
+	SourceOffset    int64        `json:"source_offset"`
+	Reason          string       `json:"reason"`
+	Error           string       `json:"error"`
+	Attempts        int          `json:"attempts"`
 }
 
 type spooledHdr struct {
 	Key   string `json:"key"`
-	Value string `json:"value"`
+	Value []byte `json:"value"`
+}
+
+// CheckSpoolDir creates the DLQ spool directory dir (mode 0750) if needed
+// and checks that a file can be written in it (a test file, removed
+// again), so that a directory the process cannot write fails at the start
+// rather than at the first record Kafka refuses. The error names the
+// directory and the cause.
+func CheckSpoolDir(dir string) error {
+	fail := func(err error) error {
+		return fmt.Errorf("DLQ spool directory %q (--dlq-spool) is not writable: %w; create it writable by this process, or point --dlq-spool elsewhere", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fail(err)
+	}
+	f, err := os.CreateTemp(dir, ".costpipe-write-check-*")
+	if err != nil {
+		return fail(err)
+	}
+	_, werr := f.Write([]byte("costpipe\n"))
+	if err := f.Close(); werr == nil {
+		werr = err
+	}
+	if err := os.Remove(f.Name()); werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return fail(werr)
+	}
+	return nil
+}
+
+// usage returns the bytes of the regular files in the spool directory.
+func (s *spool) usage() (int64, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		n += fi.Size()
+	}
+	return n, nil
 }
 
 // write appends fs to today's spool file and syncs it. It returns the file's
-// path.
+// path. On error the file is as it was (truncated back to its size before
+// the write; the error says when that failed too).
 func (s *spool) write(now time.Time, fs []dlqFailure) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := os.MkdirAll(s.dir, 0o750); err != nil {
-		return "", fmt.Errorf("cannot create DLQ spool directory %q: %w", s.dir, err)
-	}
-	path := filepath.Join(s.dir, "dlq-"+now.UTC().Format("20060102")+".jsonl")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return "", fmt.Errorf("cannot open DLQ spool file: %w", err)
-	}
 	var buf []byte
 	for _, x := range fs {
-		line, err := json.Marshal(spoolLine(now, x.rec, x.err, x.attempts))
+		line, err := json.Marshal(spoolLine(now, x))
 		if err != nil {
-			f.Close()
 			return "", fmt.Errorf("cannot encode a DLQ record for the spool: %w", err)
 		}
 		buf = append(append(buf, line...), '\n')
 	}
-	if _, err := f.Write(buf); err != nil {
+	if err := os.MkdirAll(s.dir, 0o750); err != nil {
+		return "", fmt.Errorf("cannot create DLQ spool directory %q: %w", s.dir, err)
+	}
+	path := filepath.Join(s.dir, "dlq-"+now.UTC().Format("20060102")+".jsonl")
+	f, err := s.open(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot open DLQ spool file: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
 		f.Close()
-		return "", fmt.Errorf("cannot write DLQ spool file %q: %w", path, err)
+		return "", fmt.Errorf("cannot open DLQ spool file %q: %w", path, err)
+	}
+	size := fi.Size()
+	undo := func(err error) error {
+		// A short write (a full disk) left part of a line, which the next
+		// append would continue.
+		if terr := f.Truncate(size); terr != nil {
+			err = fmt.Errorf("%w; and cannot truncate it back to %d bytes (its last line may be incomplete: remove it before re-producing the file): %v", err, size, terr)
+		}
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(buf); err != nil {
+		return "", undo(fmt.Errorf("cannot write DLQ spool file %q: %w", path, err))
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return "", fmt.Errorf("cannot sync DLQ spool file %q: %w", path, err)
+		return "", undo(fmt.Errorf("cannot sync DLQ spool file %q: %w", path, err))
 	}
 	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("cannot close DLQ spool file %q: %w", path, err)
+		err = fmt.Errorf("cannot close DLQ spool file %q: %w", path, err)
+		if terr := os.Truncate(path, size); terr != nil {
+			err = fmt.Errorf("%w; and cannot truncate it back to %d bytes (its last lines may be written twice): %v", err, size, terr)
+		}
+		return "", err
 	}
 	return path, nil
 }
 
-func spoolLine(now time.Time, r *kgo.Record, err error, attempts int) spooledRecord {
+func spoolLine(now time.Time, x dlqFailure) spooledRecord {
+	r := x.rec
 	hs := make([]spooledHdr, len(r.Headers))
 	for i, h := range r.Headers {
-		hs[i] = spooledHdr{Key: h.Key, Value: string(h.Value)}
+		hs[i] = spooledHdr{Key: h.Key, Value: h.Value}
 	}
 	msg := ""
-	if err != nil {
-		msg = err.Error()
+	if x.err != nil {
+		msg = x.err.Error()
 	}
-	return spooledRecord{SpooledAt: now.UTC(), Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: hs, Error: msg, Attempts: attempts}
+	return spooledRecord{Version: spoolFormat, SpooledAt: now.UTC(), Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: hs,
+		SourceTopic: x.src.topic, SourcePartition: x.src.pos.part, SourceOffset: x.src.pos.off,
+		Reason: x.src.reason, Error: msg, Attempts: x.attempts}
 }

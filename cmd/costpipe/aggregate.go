@@ -167,6 +167,11 @@ func newAggregator(c *cli.Context, log *slog.Logger, reg *prometheus.Registry) (
 	if err := copts.Validate(); err != nil {
 		return nil, &exitError{code: 2, msg: "invalid aggregate options: " + err.Error()}
 	}
+	// Before anything connects: a spool that cannot be written would only
+	// show at the first record Kafka refuses.
+	if err := consumers.CheckSpoolDir(copts.DLQSpoolDir); err != nil {
+		return nil, &exitError{code: 2, msg: "invalid aggregate options: " + err.Error()}
+	}
 	insertTimeout := c.Duration("insert-timeout")
 	if insertTimeout < time.Second {
 		// Checked here too, to name the flag: the pipeline checks it when

@@ -31,8 +31,9 @@ func TestAggregateRefusesTimeoutsThatOutlastTheRebalance(t *testing.T) {
 	}{
 		{[]string{"--insert-timeout", "45s"}, "--insert-timeout 45s + --flush-timeout-on-rebalance 20s must be below --rebalance-timeout 1m0s"},
 		{[]string{"--insert-timeout", "0s"}, "invalid --insert-timeout 0s: want at least 1s"},
-		{[]string{"--flush-timeout-on-rebalance", "70s"}, "flush timeout on rebalance 1m10s must be > 0 and below the rebalance timeout 1m0s"},
+		{[]string{"--flush-timeout-on-rebalance", "70s"}, "--flush-timeout-on-rebalance 1m10s must be > 0 and below --rebalance-timeout 1m0s"},
 		{[]string{"--dlq-spool", ""}, "empty DLQ spool directory"},
+		{[]string{"--dlq-spool", "/proc/nope/spool"}, `DLQ spool directory "/proc/nope/spool" (--dlq-spool) is not writable`},
 	} {
 		r := run(t, "", nil, append([]string{"--brokers", "127.0.0.1:1", "--clickhouse", "clickhouse://127.0.0.1:1/x", "aggregate"}, tc.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {

@@ -183,6 +183,12 @@ func runDemo(c *cli.Context) error {
 	copts.FlushInterval = c.Duration("flush-interval")
 	copts.MaxEventAge = maxAge
 	copts.Logger, copts.Registerer = aggLog, reg
+	// Synthetic traffic on the embedded broker: a spool of its own, not a
+	// directory in the caller's working directory.
+	if copts.DLQSpoolDir, err = os.MkdirTemp("", "costpipe-demo-dlq-spool-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(copts.DLQSpoolDir)
 	cons, err := consumers.New(copts, pipe)
 	if err != nil {
 		return err
