@@ -117,6 +117,9 @@ type Consumer struct {
 	dlqLogs map[string]*loglimit.Limit
 
 	lastFlush atomic.Int64 // unix nanoseconds (by opts.Now) of the last flush
+	// lastLanded is when (unix nanoseconds, by opts.Now) the last flush
+	// that landed its windows ended.
+	lastLanded atomic.Int64
 	// stop is Run's shutdown clock (shutdown.go); nil before Run.
 	stop atomic.Pointer[stopClock]
 	// assignFailing is the run of failed Sink.Assign calls since the last

@@ -33,6 +33,7 @@ func (c *Consumer) flushOrAbandon(ctx, land context.Context) error {
 	case ctx.Err() != nil:
 		return err
 	case err == nil, errors.As(err, new(*dlqHeldError)):
+		c.lastLanded.Store(c.opts.Now().UnixNano()) // the windows landed
 		c.rereadDropped(ctx)
 		return err
 	case errors.Is(err, errFenced):

@@ -471,3 +471,34 @@ func TestOptionsOfMembership(t *testing.T) {
 		t.Errorf("stall timeout with a 1h flush interval %s, want 2h0m15s", d)
 	}
 }
+
+// TestLastFlushSuccessTimestamp: costpipe_last_flush_success_timestamp_seconds
+// is 0 before the first flush and the flush's time after one that landed
+// (an idle one too), so an alert on its age tells a landing that fails or
+// a stuck flush loop from no traffic.
+func TestLastFlushSuccessTimestamp(t *testing.T) {
+	b := kafkatest.Start(t, 1)
+	at := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	opts := DefaultOptions()
+	opts.Brokers = []string{b.Addr()}
+	opts.Now = func() time.Time { return at }
+	opts.Logger = slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
+	reg := prometheus.NewRegistry()
+	opts.Registerer = reg
+	opts.DLQSpoolDir = t.TempDir()
+	c, err := New(opts, &recSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.cl.Close()
+	if got := gauge(t, reg, "costpipe_last_flush_success_timestamp_seconds"); got != 0 {
+		t.Errorf("before any flush: %v, want 0", got)
+	}
+	ctx := context.Background()
+	if err := c.flushOrAbandon(ctx, ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := gauge(t, reg, "costpipe_last_flush_success_timestamp_seconds"), float64(at.Unix()); got != want {
+		t.Errorf("after an idle flush: %v, want %v", got, want)
+	}
+}

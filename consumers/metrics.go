@@ -114,6 +114,14 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_group_lag_age_seconds",
 				Help: "Seconds since the group lag was last read successfully (since the start before the first)."},
 				func() float64 { return c.health.lagAge(c.opts.Now()).Seconds() }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_last_flush_success_timestamp_seconds",
+				Help: "Unix time of the last flush that landed what it held (nothing, when idle) and committed; 0 before the first. Alert on time() minus it: landing that fails, or a flush loop that is stuck."},
+				func() float64 {
+					if ns := c.lastLanded.Load(); ns != 0 {
+						return float64(ns) / 1e9
+					}
+					return 0
+				}),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_ready",
 				Help: "1 when /readyz answers 200, else 0."},
 				func() float64 {
