@@ -136,7 +136,9 @@ func (q *Querier) RewriteCosts(ctx context.Context, rq RewriteQuery) (RewriteRes
 		for _, mo := range res.Tables[i].Months {
 			// One block per table and month: it lands whole or not at
 			// all, and a rerun corrects what is still missing.
-			if err := land.InsertRollups(ctx, t, corrections[i][mo]); err != nil {
+			// Without deduplication: a correction identical to an earlier
+			// run's (reprice, revert, reprice again) must land too.
+			if err := land.InsertRollups(warehouse.NoDeduplication(ctx), t, corrections[i][mo]); err != nil {
 				done := "nothing was written"
 				if len(landed) > 0 {
 					done = "landed before it: " + strings.Join(landed, ", ")

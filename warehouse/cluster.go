@@ -442,7 +442,7 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 			if err := members[i].emptyTable(ctx, table); err != nil {
 				return fmt.Errorf("migration %s on cluster %s, member %s: %w", m.Name, cluster, addrs[i], err)
 			}
-			if err := members[i].execWith(ctx, q, clickhouse.Settings{"insert_deduplicate": 0}); err != nil { // as noDedupe
+			if err := members[i].execWith(ctx, q, clickhouse.Settings{"insert_deduplicate": 0}); err != nil { // as NoDeduplication
 				return fmt.Errorf("migration %s on cluster %s, member %s: %q: %w", m.Name, cluster, addrs[i], firstLine(q), err)
 			}
 		}

@@ -216,23 +216,40 @@ func TestShardedLanding(t *testing.T) {
 		t.Errorf("Distributed total requests %d, %v; want 44", req, err)
 	}
 
-	// Two flushes whose per-model summary blocks are identical (the same
-	// calls in the same hour; only the offsets, which summaries do not
-	// keep, differ) both count: replicated deduplication dropped the
-	// second summary block (11 requests in usage_model_1h, 22 in usage_1h).
+	// Inserts whose blocks may be identical to earlier ones (reprice
+	// corrections: reprice, revert, reprice again) land with
+	// NoDeduplication: both count. Replicated deduplication dropped the
+	// second (11 requests where 22 were inserted).
 	hour := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
-	for _, off := range []int64{200, 300} {
+	for _, off := range []int64{200, 200} {
 		for _, tb := range []Table{Hour, Day} {
-			if err := s.InsertRollups(ctx, tb, []Rollup{testRollup(tb.Truncate(hour), 0, off, 1)}); err != nil {
+			if err := s.InsertRollups(NoDeduplication(ctx), tb, []Rollup{testRollup(tb.Truncate(hour), 0, off, 1)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	for _, table := range []string{"usage_1h", "usage_model_1h", "usage_1d", "usage_model_1d", "usage_model_1w"} {
+	requests := func(table string) uint64 {
+		t.Helper()
 		var n uint64
-		if err := w.Conn().QueryRow(ctx, "SELECT sumMerge(requests) FROM costpipe."+table).Scan(&n); err != nil || n != 22 {
-			t.Errorf("%s: %d requests, %v; want 22 (two flushes of 11)", table, n, err)
+		if err := w.Conn().QueryRow(ctx, "SELECT sumMerge(requests) FROM costpipe."+table).Scan(&n); err != nil {
+			t.Fatal(err)
 		}
+		return n
+	}
+	for _, table := range []string{"usage_1h", "usage_model_1h", "usage_1d", "usage_model_1d", "usage_model_1w"} {
+		if n := requests(table); n != 22 {
+			t.Errorf("%s: %d requests; want 22 (two identical inserts of 11 without deduplication)", table, n)
+		}
+	}
+	// The aggregator's landing keeps deduplication: a retried batch (the
+	// same rows, its first insert committed after all) is dropped.
+	for range 2 {
+		if err := s.InsertRollups(ctx, Hour, []Rollup{testRollup(hour, 0, 400, 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := requests("usage_1h"); n != 33 {
+		t.Errorf("usage_1h after a batch inserted twice: %d requests; want 33 (the retry dropped)", n)
 	}
 }
 

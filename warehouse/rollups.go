@@ -167,7 +167,7 @@ func (w *Warehouse) InsertRollups(ctx context.Context, t Table, rows []Rollup) e
 			return fmt.Errorf("cannot insert into %s: %w", t.Name(), err)
 		}
 	}
-	b, err := w.conn.PrepareBatch(noDedupe(ctx), "INSERT INTO "+w.database+"."+t.InputName()+" ("+insertColumns+")")
+	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.database+"."+t.InputName()+" ("+insertColumns+")")
 	if err != nil {
 		return fmt.Errorf("cannot prepare insert into %s.%s: %w", w.database, t.InputName(), err)
 	}
@@ -283,12 +283,17 @@ func (w *Warehouse) LandingMarks(ctx context.Context, topic string, partitions [
 	return out, nil
 }
 
-// noDedupe is ctx with replicated deduplication off for an insert
-// (insert_deduplicate=0). The landing marks make landing exact, not block
-// hashes; and the per-model summaries, which keep no offsets, get
-// identical blocks from different flushes (the same calls of a model in
-// the same hour), of which a Replicated table kept only the first.
-// Non-replicated tables do not deduplicate either way.
-func noDedupe(ctx context.Context) context.Context {
+// NoDeduplication is ctx with replicated deduplication off for the inserts
+// made with it (insert_deduplicate=0); non-replicated tables do not
+// deduplicate either way. The aggregator's landing keeps it on: a retried
+// batch, whose first insert may still commit after the retry's check found
+// it missing, is then dropped as the identical block it is. Inserts that
+// must land even when a block is identical to an earlier one use it:
+// reprice corrections (reprice, revert, reprice again writes the first
+// run's block once more) and the summary fills (after their partition is
+// dropped). Its cost: per-model summary blocks from two flushes can be
+// identical (they keep no offsets), and the second is then dropped
+// (docs/design.md, "Cluster mode").
+func NoDeduplication(ctx context.Context) context.Context {
 	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplicate": 0}))
 }

@@ -279,7 +279,7 @@ func (w *Warehouse) RebuildSummaries(ctx context.Context, progress func(Rebuilt)
 				}
 				q := "INSERT INTO " + sw.database + "." + t.ModelName() + " (" + columnList(ModelColumns(t)) + ")\n" +
 					modelFill(sw.database, t, fmt.Sprintf("%s = %d", t.partitionOf(), m))
-				if err := sw.conn.Exec(noDedupe(ctx), q); err != nil {
+				if err := sw.conn.Exec(NoDeduplication(ctx), q); err != nil {
 					return out, fmt.Errorf("cannot fill month %d of %s.%s: %w", m, sw.database, t.ModelName(), err)
 				}
 				r := Rebuilt{Table: t, Month: m, Shard: shard, Took: time.Since(start)}
