@@ -112,8 +112,10 @@ type DailySeries struct {
 // whose midnight falls inside a UTC hour (Asia/Kolkata, UTC+5:30) that hour
 // is split at midnight from its usage_1m rows; where retention no longer
 // keeps them (older than --keep-minutes, 35 days by default) it counts
-// whole for the day it starts in, so such a day is off by up to the
-// offset's odd minutes at each end (never missing).
+// whole for the day it starts in: such a day runs from the offset's odd
+// minutes past midnight to the same time the next day (in Kolkata 00:30 to
+// 00:30), each call counted on one day — for the calls of the first day's
+// first half hour, the day before the range.
 func (q *Querier) Daily(ctx context.Context, dq DailyQuery) (days []time.Time, out []DailySeries, err error) {
 	loc := dq.Location
 	if loc == nil {

@@ -367,32 +367,6 @@ func (q *Querier) lookFailed(n normalized, err error) {
 		"range", rangeString(n.from, n.to), "err", err)
 }
 
-// keptFrom returns the instant from which table t (usage_1m or usage_1h)
-// holds [from, to) whole: the end of the newest month of the range whose
-// rows retention has dropped, or from when it has dropped none. It looks
-// (lookRetained) only when the range reaches into a month before the
-// current one. A reader of one table per calendar day in a zone whose days
-// do not start on the table's buckets (Daily in Asia/Kolkata reads
-// usage_1m) reads the days before it from a coarser table, or says they
-// are not known.
-func (q *Querier) keptFrom(ctx context.Context, t warehouse.Table, from, to time.Time) (time.Time, error) {
-	if !exposed([]segment{{t, from, to}}, q.clock(), false) {
-		return from, nil
-	}
-	k, err := q.lookRetained(ctx)
-	if err != nil {
-		return from, err
-	}
-	kept := from
-	for _, m := range k.missing(t, from, to) {
-		y, mo := int(m)/100, time.Month(int(m)%100)
-		if end := time.Date(y, mo+1, 1, 0, 0, 0, 0, time.UTC); end.After(kept) {
-			kept = end
-		}
-	}
-	return kept, nil
-}
-
 // Answerable returns the range a usage question over [from, to)
 // (GranularityAuto) is answered over: aligned to whole minutes (AlignRange;
 // a zero to is the Querier's Now), and each edge widened to a whole hour

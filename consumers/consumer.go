@@ -158,7 +158,6 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 		json: schemas.NewDecoder(), arrow: arrowcodec.NewDecoder(), ready: make(chan struct{}),
 		adjusted: map[int32]startPos{}, retained: map[int32]retainedWindow{}, spool: newSpool(opts.DLQSpoolDir)}
 	c.m = newMetrics(opts.Registerer, c)
-	c.noteSpoolUsage()
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ConsumerGroup(opts.Group),

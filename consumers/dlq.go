@@ -308,6 +308,37 @@ func (c *Consumer) hold(f dlqFailure) {
 	c.dlqMu.Unlock()
 }
 
+// dropHeld forgets the held DLQ records, and the positions of those not
+// held, of partitions this member no longer owns: their commits stopped
+// before them, so the next owner reads them again and makes their DLQ
+// copies (kept here too, they would be spooled twice).
+func (c *Consumer) dropHeld(ids []int32) {
+	h := &c.held
+	gone := make(map[int32]bool, len(ids))
+	for _, p := range ids {
+		gone[p] = true
+	}
+	kept := h.recs[:0]
+	c.dlqMu.Lock()
+	for _, f := range h.recs {
+		if gone[f.src.pos.part] {
+			h.bytes -= heldSize(f.rec)
+			delete(c.dlqOpen, f.src.pos)
+			continue
+		}
+		kept = append(kept, f)
+	}
+	c.dlqMu.Unlock()
+	clear(h.recs[len(kept):])
+	h.recs = kept
+	for _, p := range ids {
+		delete(h.floor, p)
+	}
+	if len(h.floor) == 0 {
+		h.dropped = 0
+	}
+}
+
 // commitLimits returns, per partition, the first record whose DLQ copy is
 // neither in Kafka nor in the spool: offsets are not committed past it.
 func (h *dlqHold) commitLimits() map[int32]dlqSource {
@@ -340,7 +371,6 @@ func (c *Consumer) spoolHeld() error {
 		return c.heldError()
 	}
 	path, err := c.spool.write(now, h.recs)
-	c.noteSpoolUsage()
 	if err != nil {
 		h.lastErr = err
 		h.backoff = min(max(2*h.backoff, spoolRetryMin), spoolRetryMax)
@@ -400,13 +430,6 @@ func (c *Consumer) noteSpooled(now time.Time, path string, batch []dlqFailure) {
 	}
 	h.spooledRecs = 0
 	c.log.Error("DLQ records refused by Kafka written to the spool instead", attrs...)
-}
-
-// noteSpoolUsage publishes the bytes held in the spool directory.
-func (c *Consumer) noteSpoolUsage() {
-	if n, err := c.spool.usage(); err == nil {
-		c.m.spoolBytes.Set(float64(n))
-	}
 }
 
 // rereadDropped rewinds, once the spool has taken every held record, to

@@ -24,7 +24,7 @@ type metrics struct {
 	commitErrors prometheus.Counter
 	dlqErrors    prometheus.Counter
 	dlqSpooled   prometheus.Counter
-	spoolBytes   prometheus.Gauge
+	spoolBytes   prometheus.GaugeFunc
 	warmRecords  prometheus.Counter
 	warmErrors   prometheus.Counter
 	fenced       prometheus.Counter
@@ -73,8 +73,15 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 			Help: "Failed Kafka offset commits (landed data stays exact through the landing marks)."}),
 		dlqSpooled: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dlq_spooled_total",
 			Help: "DLQ records Kafka refused for good, written to the local --dlq-spool directory instead."}),
-		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "costpipe_dlq_spool_bytes",
-			Help: "Bytes of the files in the --dlq-spool directory (DLQ records Kafka refused, to re-produce), as of the start or the consumer's last write to it."}),
+		spoolBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "costpipe_dlq_spool_bytes",
+			Help: "Bytes of the files in the --dlq-spool directory (DLQ records Kafka refused, to re-produce), read at each scrape: 0 once an operator has moved them away."},
+			func() float64 {
+				n, err := c.spool.usage()
+				if err != nil {
+					return 0
+				}
+				return float64(n)
+			}),
 		warmRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dedupe_warm_records_total",
 			Help: "Records re-read after an assignment only to warm the dedupe window."}),
 		warmErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "costpipe_dedupe_warm_errors_total",

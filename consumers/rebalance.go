@@ -258,6 +258,14 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[str
 		c.m.fenced.Inc()
 		c.forget(ids)
 		return
+	} else if errors.As(err, new(*dlqHeldError)) {
+		// Landed, committed up to the first DLQ record neither Kafka nor
+		// the spool took: the next owner reads from there and makes the
+		// DLQ copies; this member forgets its own.
+		c.log.Warn("partitions revoked with DLQ records not confirmed; the next owner reads them again from the last commit", "partitions", ids, "err", err)
+		c.dropHeld(ids)
+		c.forget(ids)
+		return
 	} else if err != nil {
 		c.log.Warn("partitions revoked before their state landed; dropping it for the next owner to replay", "partitions", ids, "err", err)
 		c.m.abandoned.Inc()

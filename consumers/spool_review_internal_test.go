@@ -140,8 +140,8 @@ func TestSpoolLineFormat(t *testing.T) {
 }
 
 // TestSpoolBytesGauge: costpipe_dlq_spool_bytes holds the bytes of the
-// spool directory's files from the start, and follows the consumer's
-// writes.
+// spool directory's files, read at each scrape: from the start, after the
+// consumer's writes, and after an operator moved the files away.
 func TestSpoolBytesGauge(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "dlq-20261203.jsonl"), bytes.Repeat([]byte("x"), 100), 0o640); err != nil {
@@ -162,6 +162,16 @@ func TestSpoolBytesGauge(t *testing.T) {
 	}
 	if got := gauge(t, reg, "costpipe_dlq_spool_bytes"); got != float64(100+fi.Size()) {
 		t.Errorf("costpipe_dlq_spool_bytes after a write = %v, want %d", got, 100+fi.Size())
+	}
+	// An operator re-produced the records and moved the files away: the
+	// gauge (and an alert on it) clears without a restart.
+	for _, f := range []string{"dlq-20261203.jsonl", "dlq-20261204.jsonl"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := gauge(t, reg, "costpipe_dlq_spool_bytes"); got != 0 {
+		t.Errorf("costpipe_dlq_spool_bytes after the files were moved away = %v, want 0", got)
 	}
 }
 

@@ -200,7 +200,10 @@ func (c *answerCache) compute(ctx context.Context, k digest, f *flight, compute 
 		if c.inflight[k] == f {
 			delete(c.inflight, k)
 		}
-		if f.err == nil {
+		// Kept only when it succeeded uncancelled: a computation abandoned
+		// midway may have been answered without one of its parts (a
+		// look that the cancellation cut short and that degrades quietly).
+		if f.err == nil && ctx.Err() == nil {
 			c.put(k, &cached{key: k, body: f.r.body, ctype: f.r.ctype, expires: c.now().Add(c.ttl)})
 		}
 		c.mu.Unlock()

@@ -133,3 +133,36 @@ func TestCacheKeepsTenantsApart(t *testing.T) {
 		t.Errorf("root again: cache %q, same body %v; want a hit with the same body", how, again == all)
 	}
 }
+
+// TestAbandonedAnswerIsNotKept: a computation every requester left is
+// cancelled; if it still returns an answer (a part of it that the
+// cancellation cut short may have degraded quietly), that answer is not
+// kept: the next request computes afresh.
+func TestAbandonedAnswerIsNotKept(t *testing.T) {
+	c := newAnswerCache(time.Minute, 1<<20, time.Now)
+	release := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.get(ctx, "k", func(cctx context.Context) (rendered, error) {
+			<-release
+			return rendered{body: []byte("partial"), ctype: "text/plain"}, nil // ignores cctx
+		})
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel() // the only requester leaves
+	if err := <-done; err == nil {
+		t.Fatal("the requester that left got no error")
+	}
+	close(release)
+	time.Sleep(50 * time.Millisecond) // the abandoned computation ends
+	computed := false
+	r, how, err := c.get(context.Background(), "k", func(context.Context) (rendered, error) {
+		computed = true
+		return rendered{body: []byte("whole"), ctype: "text/plain"}, nil
+	})
+	if err != nil || !computed || how != cacheMiss || string(r.body) != "whole" {
+		t.Errorf("after an abandoned computation: %q, %s, computed %v, %v; want computed afresh", r.body, how, computed, err)
+	}
+}

@@ -124,7 +124,7 @@ func (a *aggregator) readyz(w http.ResponseWriter, _ *http.Request) {
 	cons := a.started.Load()
 	if cons == nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, "not ready: starting (connecting to ClickHouse and applying migrations)\n")
+		io.WriteString(w, "not ready: starting (connecting to ClickHouse, applying migrations, waiting for the topic)\n")
 		return
 	}
 	if err := cons.Ready(); err != nil {
