@@ -11,6 +11,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -25,37 +26,115 @@ const MaxLineBytes = 1 << 20
 type Rejection struct {
 	Line int   // 1-based line number in the input
 	Err  error // why: a decode/validation error, a line too long, or a Kafka error
+	// Delivery is true when the line was valid but Kafka did not
+	// acknowledge it (Err is the Kafka error); false for invalid lines.
+	Delivery bool
 }
 
 // LinesReport counts what SendLines did.
 type LinesReport struct {
+	Read     int64 // input lines read (blank ones included)
 	Sent     int64 // acknowledged by Kafka
 	Rejected int64 // invalid lines, never sent
 	Failed   int64 // valid lines Kafka did not acknowledge
+}
+
+// DefaultMaxConsecutiveFailures is how many delivery failures in a row make
+// SendLines give up when LinesOptions.MaxConsecutiveFailures is 0.
+const DefaultMaxConsecutiveFailures = 100
+
+// maxLinesInFlight bounds the records SendLines has produced whose callback
+// has not run yet (franz-go's default MaxBufferedRecords).
+const maxLinesInFlight = 10000
+
+// ErrDeliveryStopped is returned (wrapped) by SendLinesWith when it stopped
+// reading because Kafka failed to acknowledge too many records in a row.
+var ErrDeliveryStopped = errors.New("kafka did not acknowledge")
+
+// LinesOptions tunes SendLinesWith.
+type LinesOptions struct {
+	// OnReject is called (from one goroutine at a time) for each rejected
+	// or failed line.
+	OnReject func(Rejection)
+	// MaxConsecutiveFailures stops the run after this many delivery
+	// failures in a row with no acknowledgement in between: 0 means
+	// DefaultMaxConsecutiveFailures, a negative value never stops.
+	MaxConsecutiveFailures int
+	// OnProgress, if set, is called every ProgressEvery (default 5s) from
+	// another goroutine with the counts so far.
+	OnProgress    func(LinesReport)
+	ProgressEvery time.Duration
 }
 
 // SendLines reads JSON events, one per line, validates each and produces the
 // valid ones to topic with the contract's key and headers. Blank lines are
 // skipped. Each rejected or failed line is reported to onReject (called from
 // one goroutine at a time) with its line number. It waits for every produced
-// record to be acknowledged before it returns. The error is non-nil only when
-// reading the input fails or ctx ends; per-line problems are counted instead.
-// Events are re-encoded canonically before sending, so what lands on the topic
-// is exactly what was validated.
+// record to be acknowledged before it returns. The error is non-nil when
+// reading the input fails, ctx ends, or delivery stopped after
+// DefaultMaxConsecutiveFailures failures in a row (ErrDeliveryStopped);
+// other per-line problems are counted instead.
+//
+// A line that validates is sent as it was read, minus surrounding
+// whitespace, so fields this version does not know (the contract's forward
+// compatibility) reach the topic intact.
 func SendLines(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, onReject func(Rejection)) (LinesReport, error) {
+	return SendLinesWith(ctx, cl, topic, r, LinesOptions{OnReject: onReject})
+}
+
+// SendLinesWith is SendLines with options.
+func SendLinesWith(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, o LinesOptions) (LinesReport, error) {
 	var (
-		rep  LinesReport
-		mu   sync.Mutex // serialises onReject
-		sent atomic.Int64
-		fail atomic.Int64
-		wg   sync.WaitGroup
+		rep     LinesReport
+		mu      sync.Mutex // serialises OnReject
+		read    atomic.Int64
+		rejd    atomic.Int64
+		sent    atomic.Int64
+		fail    atomic.Int64
+		consec  atomic.Int64                            // delivery failures since the last success
+		slots   = make(chan struct{}, maxLinesInFlight) // records awaiting their callback
+		stopped atomic.Bool
+		wg      sync.WaitGroup
 	)
+	maxConsec := int64(o.MaxConsecutiveFailures)
+	if maxConsec == 0 {
+		maxConsec = DefaultMaxConsecutiveFailures
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	reject := func(rj Rejection) {
-		if onReject != nil {
+		if o.OnReject != nil {
 			mu.Lock()
-			onReject(rj)
+			o.OnReject(rj)
 			mu.Unlock()
 		}
+	}
+	snapshot := func() LinesReport {
+		return LinesReport{Read: read.Load(), Sent: sent.Load(), Rejected: rejd.Load(), Failed: fail.Load()}
+	}
+	if o.OnProgress != nil {
+		every := o.ProgressEvery
+		if every <= 0 {
+			every = 5 * time.Second
+		}
+		done := make(chan struct{})
+		var pwg sync.WaitGroup
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					o.OnProgress(snapshot())
+				}
+			}
+		}()
+		defer pwg.Wait()
+		defer close(done)
 	}
 	dec := schemas.NewDecoder()
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -63,6 +142,9 @@ func SendLines(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, o
 	line := 0
 	var readErr error
 	for {
+		if stopped.Load() {
+			break
+		}
 		if ctx.Err() != nil {
 			readErr = ctx.Err()
 			break
@@ -76,33 +158,57 @@ func SendLines(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, o
 			break
 		}
 		line++
+		read.Store(int64(line))
+		trimmed := bytes.TrimSpace(data)
 		switch {
 		case tooLong:
-			rep.Rejected++
+			rejd.Add(1)
 			reject(Rejection{Line: line, Err: fmt.Errorf("line longer than %d bytes", MaxLineBytes)})
-		case len(bytes.TrimSpace(data)) == 0:
+		case len(trimmed) == 0:
 			// blank line: nothing to send
 		default:
-			if derr := dec.Decode(data, &ev); derr != nil {
-				rep.Rejected++
+			if derr := dec.Decode(trimmed, &ev); derr != nil {
+				rejd.Add(1)
 				reject(Rejection{Line: line, Err: derr})
 				break
 			}
+			// Forward the line as read (readLine returns a fresh buffer
+			// per line), not a re-encoding: unknown fields must survive.
 			rec := &kgo.Record{
 				Topic:   topic,
 				Key:     ev.Key(),
-				Value:   schemas.AppendJSON(nil, &ev),
+				Value:   trimmed,
 				Headers: []kgo.RecordHeader{{Key: schemas.HeaderContentType, Value: []byte(schemas.ContentTypeJSON)}},
+			}
+			// Bound the records awaiting their callback: franz-go frees
+			// its buffer before it runs the callbacks, so without this
+			// the input would race far ahead of the failures that stop it.
+			acquired := false
+			select {
+			case slots <- struct{}{}:
+				acquired = true
+			case <-pctx.Done():
+			}
+			if !acquired || stopped.Load() {
+				if acquired {
+					<-slots
+				}
+				break // the loop's next check ends the run
 			}
 			n := line
 			wg.Add(1)
-			cl.Produce(ctx, rec, func(_ *kgo.Record, perr error) {
+			cl.Produce(pctx, rec, func(_ *kgo.Record, perr error) {
 				defer wg.Done()
+				defer func() { <-slots }()
 				if perr != nil {
 					fail.Add(1)
-					reject(Rejection{Line: n, Err: fmt.Errorf("cannot produce to %q: %w", topic, perr)})
+					if maxConsec > 0 && consec.Add(1) >= maxConsec && !stopped.Swap(true) {
+						cancel() // unblock a Produce waiting for buffer space
+					}
+					reject(Rejection{Line: n, Err: fmt.Errorf("cannot produce to %q: %w", topic, perr), Delivery: true})
 					return
 				}
+				consec.Store(0)
 				sent.Add(1)
 			})
 		}
@@ -111,7 +217,10 @@ func SendLines(ctx context.Context, cl *kgo.Client, topic string, r io.Reader, o
 		}
 	}
 	wg.Wait()
-	rep.Sent, rep.Failed = sent.Load(), fail.Load()
+	rep = snapshot()
+	if stopped.Load() && readErr == nil {
+		readErr = fmt.Errorf("%w: stopped after %d delivery failures in a row (last read line %d)", ErrDeliveryStopped, maxConsec, line)
+	}
 	return rep, readErr
 }
 

@@ -35,7 +35,10 @@ const (
 type FullPolicy string
 
 const (
-	// Block makes Emit wait until there is room or its ctx ends.
+	// Block makes Emit wait until there is room or its ctx ends: back
+	// pressure, for batch jobs that would rather slow down than lose
+	// events. Never use it on a request path with a ctx that has no
+	// deadline: while Kafka is down, every Emit would wait forever.
 	Block FullPolicy = "block"
 	// Drop makes Emit drop the event, count it in Stats.Dropped, report it
 	// to Options.OnError (aggregated, at most once a second) and return
@@ -96,8 +99,34 @@ type Options struct {
 	BufferEvents int
 
 	// WhenFull is what Emit does when BufferEvents are buffered: Block or
-	// Drop. Default Block.
+	// Drop. Default Drop, so that a Kafka outage never slows the request
+	// path that calls Emit: once the buffer is full, Emit returns
+	// ErrBufferFull at once and the drop is counted and reported. Choose
+	// Block for batch jobs that want back pressure instead.
 	WhenFull FullPolicy
+
+	// MaxEventAge, when positive, makes Emit refuse (with a
+	// *schemas.FieldError for "timestamp") an event whose Timestamp is
+	// older than this, which the aggregator would send to the DLQ as
+	// too_old. Keep it at most the aggregator's MaxEventAge
+	// (--max-event-age). 0 turns the check off. Default 7 days, the
+	// aggregator's default.
+	MaxEventAge time.Duration
+
+	// MaxFuture, when positive, makes Emit refuse (with a
+	// *schemas.FieldError for "timestamp") an event whose Timestamp is
+	// further than this in the future, which the aggregator would send to
+	// the DLQ. Keep it at most the aggregator's MaxFuture (--max-future).
+	// 0 turns the check off. Default 5 minutes, the aggregator's default.
+	MaxFuture time.Duration
+
+	// CloseTimeout bounds Close when its ctx has no deadline: after that
+	// long Close gives up as if its ctx had ended (the events not yet
+	// acknowledged are failed, counted and reported, and Close returns a
+	// *LossError). A ctx with a deadline is used as is. 0 turns the bound
+	// off: Close(context.Background()) then waits as long as Kafka is
+	// unreachable, forever without a DeliveryTimeout. Default 30s.
+	CloseTimeout time.Duration
 
 	// DeliveryTimeout, when positive, fails events that could not be
 	// delivered within about that long (franz-go's RecordDeliveryTimeout,
@@ -120,16 +149,23 @@ type Options struct {
 	// a second) events dropped by the Drop policy. Calls come from the
 	// Producer's goroutines, one at a time; keep it short, and do not call
 	// Flush, Close or a blocking Emit from it (they may wait for the very
-	// goroutine that runs it). Default nil: losses are only counted in Stats.
+	// goroutine that runs it). Default nil: losses are not logged; they are
+	// counted in Stats, drops are returned by Emit (ErrBufferFull), and
+	// failures are returned by Flush and Close (a *LossError) when they
+	// happen during the call, but a failure between two calls shows only
+	// in Stats.Failed (and in the next Flush or Close only if it happens
+	// during that call). Set OnError to see every loss.
 	OnError func(err *LossError)
 
 	// ClientOptions are extra franz-go options (TLS, SASL, compression,
 	// client ID, logger, ...), applied before the Producer's own: the seed
 	// brokers, the default topic, AllowAutoTopicCreation (a cluster that
 	// allows it creates a missing topic), the partitioner,
-	// MaxBufferedRecords, ProducerLinger(0) and RecordDeliveryTimeout are
-	// always set by the Producer. Default nil: franz-go's defaults (acks=all, idempotent,
-	// snappy compression).
+	// MaxBufferedRecords and ProducerLinger(0) are always set by the
+	// Producer, and so are RecordDeliveryTimeout and
+	// AllowIdempotentProduceCancellation when DeliveryTimeout is positive.
+	// Default nil: franz-go's defaults (acks=all, idempotent, snappy
+	// compression).
 	ClientOptions []kgo.Opt
 }
 
@@ -142,7 +178,10 @@ func DefaultOptions() Options {
 		Linger:       10 * time.Millisecond,
 		BatchEvents:  1000,
 		BufferEvents: 100_000,
-		WhenFull:     Block,
+		WhenFull:     Drop,
+		MaxEventAge:  7 * 24 * time.Hour,
+		MaxFuture:    5 * time.Minute,
+		CloseTimeout: 30 * time.Second,
 		Workers:      min(4, runtime.GOMAXPROCS(0)),
 	}
 }
@@ -157,8 +196,8 @@ func (o Options) Validate() error {
 			return fmt.Errorf("cannot use broker %q: empty address", b)
 		}
 	}
-	if o.Topic == "" || len(o.Topic) > 249 {
-		return fmt.Errorf("cannot produce to topic %q: the name must be 1 to 249 bytes", o.Topic)
+	if err := validTopic(o.Topic); err != nil {
+		return err
 	}
 	switch o.Encoding {
 	case EncodingJSON, EncodingArrow:
@@ -183,8 +222,35 @@ func (o Options) Validate() error {
 	if o.DeliveryTimeout < 0 || o.DeliveryTimeout > 0 && o.DeliveryTimeout < time.Second {
 		return fmt.Errorf("cannot use delivery timeout %v: must be 0 (none) or at least 1s", o.DeliveryTimeout)
 	}
+	if o.MaxEventAge < 0 {
+		return fmt.Errorf("cannot use max event age %v: must be 0 (no check) or positive", o.MaxEventAge)
+	}
+	if o.MaxFuture < 0 {
+		return fmt.Errorf("cannot use max future %v: must be 0 (no check) or positive", o.MaxFuture)
+	}
+	if o.CloseTimeout < 0 {
+		return fmt.Errorf("cannot use close timeout %v: must be 0 (no bound) or positive", o.CloseTimeout)
+	}
 	if o.Workers < 1 || o.Workers > MaxWorkers {
 		return fmt.Errorf("cannot use %d workers: must be from 1 to %d", o.Workers, MaxWorkers)
+	}
+	return nil
+}
+
+// validTopic applies Kafka's rules for topic names: 1 to 249 characters
+// from [a-zA-Z0-9._-], and neither "." nor "..".
+func validTopic(t string) error {
+	if t == "" || len(t) > 249 {
+		return fmt.Errorf("cannot produce to topic %q: the name must be 1 to 249 bytes", t)
+	}
+	if t == "." || t == ".." {
+		return fmt.Errorf("cannot produce to topic %q: Kafka does not allow it", t)
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("cannot produce to topic %q: the name may only hold ASCII letters, digits, '.', '_' and '-'", t)
+		}
 	}
 	return nil
 }
@@ -305,8 +371,11 @@ type Producer struct {
 	reporterDone chan struct{}
 	cancel       context.CancelFunc // cancels the Producer's internal context
 
-	errMu     sync.Mutex // serialises OnError
+	errMu     sync.Mutex            // serialises OnError
+	lastFail  atomic.Pointer[error] // the error of the latest failed events
 	closeOnce sync.Once
+	closeDone chan struct{} // closed when the first Close returns
+	closeErr  error         // the first Close's result, set before closeDone
 }
 
 // New validates opts, creates the franz-go client and starts the Producer's
@@ -331,6 +400,7 @@ func New(opts Options) (*Producer, error) {
 		flusherDone:  make(chan struct{}),
 		reporterDone: make(chan struct{}),
 		drained:      make(chan struct{}),
+		closeDone:    make(chan struct{}),
 	}
 	kopts := append([]kgo.Opt(nil), opts.ClientOptions...)
 	kopts = append(kopts,
@@ -378,12 +448,14 @@ func New(opts Options) (*Producer, error) {
 }
 
 // Emit validates *e and buffers a copy of it for sending. It returns the
-// *schemas.FieldError of an invalid event (which is not sent; in Arrow mode
-// a timestamp after 2262-04-11, the end of Arrow's timestamp range, is
-// invalid too), ErrClosed after Close, and when the buffer is full either
-// ErrBufferFull (Drop policy: the event is dropped and counted) or, once ctx
-// ends, an error wrapping ctx.Err() (Block policy: the event is not
-// buffered). ctx is only used for that wait.
+// *schemas.FieldError of an invalid event (which is not sent; a timestamp
+// older than Options.MaxEventAge or further than Options.MaxFuture in the
+// future is invalid too, and so, in Arrow mode, is a timestamp after
+// 2262-04-11, the end of Arrow's timestamp range), ErrClosed after Close,
+// and when the buffer is full either ErrBufferFull (Drop policy, the
+// default: the event is dropped and counted, and Emit does not wait) or,
+// once ctx ends, an error wrapping ctx.Err() (Block policy: the event is
+// not buffered). ctx is only used for that wait.
 //
 // The caller keeps ownership of e and may reuse it as soon as Emit returns:
 // the event is copied, including the entries of its Attributes map, so
@@ -393,6 +465,11 @@ func New(opts Options) (*Producer, error) {
 func (p *Producer) Emit(ctx context.Context, e *schemas.Event) error {
 	if err := e.Validate(); err != nil {
 		return err
+	}
+	if p.opts.MaxEventAge > 0 || p.opts.MaxFuture > 0 {
+		if err := p.checkAge(e.Timestamp); err != nil {
+			return err
+		}
 	}
 	if p.arrow && e.Timestamp.After(maxArrowTime) {
 		return &schemas.FieldError{Field: "timestamp", Value: e.Timestamp.UTC().Format(time.RFC3339Nano),
@@ -432,6 +509,21 @@ func (p *Producer) Emit(ctx context.Context, e *schemas.Event) error {
 		}
 	}
 	p.mu.Unlock()
+	return nil
+}
+
+// checkAge returns the *schemas.FieldError of a timestamp the aggregator
+// would send to the DLQ as too old or too far in the future.
+func (p *Producer) checkAge(ts time.Time) error {
+	now := time.Now()
+	if p.opts.MaxEventAge > 0 && ts.Before(now.Add(-p.opts.MaxEventAge)) {
+		return &schemas.FieldError{Field: "timestamp", Value: ts.UTC().Format(time.RFC3339Nano),
+			Reason: fmt.Sprintf("older than MaxEventAge (%v): the aggregator would send it to the DLQ as too_old", p.opts.MaxEventAge)}
+	}
+	if p.opts.MaxFuture > 0 && ts.After(now.Add(p.opts.MaxFuture)) {
+		return &schemas.FieldError{Field: "timestamp", Value: ts.UTC().Format(time.RFC3339Nano),
+			Reason: fmt.Sprintf("more than MaxFuture (%v) in the future: the aggregator would send it to the DLQ", p.opts.MaxFuture)}
+	}
 	return nil
 }
 
@@ -509,11 +601,15 @@ func (p *Producer) release(n int64) {
 // every event emitted before the call is acknowledged by Kafka or failed
 // (and counted and reported as such). Events emitted during the call may or
 // may not be waited for. It returns ctx's error if ctx ends first (the
-// events stay buffered), and ErrClosed after Close.
+// events stay buffered), ErrClosed after Close, and a *LossError when
+// events failed during the call (counted in Stats.Failed; its Err is the
+// error of the latest failure), so that a nil error means nothing failed
+// while Flush waited.
 func (p *Producer) Flush(ctx context.Context) error {
 	if p.isClosed.Load() {
 		return ErrClosed
 	}
+	failedBefore := p.failed.Load()
 	reply := make(chan []*epoch, 1)
 	select {
 	case p.flushReq <- reply:
@@ -541,22 +637,56 @@ func (p *Producer) Flush(ctx context.Context) error {
 			return fmt.Errorf("cannot flush %d buffered events: %w", p.buffered.Load(), ctx.Err())
 		}
 	}
+	if n := p.failed.Load() - failedBefore; n > 0 {
+		return &LossError{Events: n, Topic: p.opts.Topic, Partition: -1, Err: p.lastFailure()}
+	}
 	return nil
+}
+
+// lastFailure returns the error of the latest failed events.
+func (p *Producer) lastFailure() error {
+	if e := p.lastFail.Load(); e != nil {
+		return *e
+	}
+	return errors.New("delivery failed")
 }
 
 // Close stops accepting events, sends everything buffered and waits until
 // Kafka acknowledged or failed all of it, then stops the Producer. If ctx
-// ends first, Close gives up: the events not yet acknowledged are failed,
-// counted in Stats.Failed and reported to OnError, and Close returns an
-// error wrapping ctx.Err(). Emit and Flush return ErrClosed once Close has
-// begun. Close is safe to call more than once; later calls return nil at
-// once.
+// ends first, or Options.CloseTimeout passes when ctx has no deadline,
+// Close gives up: the events not yet acknowledged are failed, counted in
+// Stats.Failed and reported to OnError. Close returns nil only when no
+// event failed during the call; otherwise a *LossError with the number of
+// events that failed or were abandoned, whose Err wraps ctx.Err() (or
+// context.DeadlineExceeded for CloseTimeout) when Close gave up, or the
+// latest Kafka error. Emit and Flush return ErrClosed once Close has
+// begun. Close is safe to call more than once: later calls wait until the
+// first returns and return its result (or, if their own ctx ends first,
+// an error wrapping ctx.Err()).
 func (p *Producer) Close(ctx context.Context) error {
 	first := false
 	p.closeOnce.Do(func() { first = true })
 	if !first {
-		return nil
+		select {
+		case <-p.closeDone:
+			return p.closeErr
+		case <-ctx.Done():
+			return fmt.Errorf("cannot wait for close: %w", ctx.Err())
+		}
 	}
+	p.closeErr = p.close(ctx)
+	close(p.closeDone)
+	return p.closeErr
+}
+
+// close is the first Close.
+func (p *Producer) close(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok && p.opts.CloseTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.opts.CloseTimeout)
+		defer cancel()
+	}
+	failedBefore := p.failed.Load()
 	p.mu.Lock()
 	p.closed = true
 	p.isClosed.Store(true)
@@ -603,6 +733,12 @@ func (p *Producer) Close(ctx context.Context) error {
 	}
 	close(p.dropSig)
 	<-p.reporterDone
+	if n := p.failed.Load() - failedBefore; n > 0 {
+		if err == nil {
+			err = p.lastFailure()
+		}
+		return &LossError{Events: n, Topic: p.opts.Topic, Partition: -1, Err: err}
+	}
 	return err
 }
 
@@ -633,6 +769,7 @@ func (p *Producer) fail(n int64, partition int32, err error) {
 	if n == 0 {
 		return
 	}
+	p.lastFail.Store(&err)
 	p.failed.Add(n)
 	p.report(&LossError{Events: n, Topic: p.opts.Topic, Partition: partition, Err: err})
 	p.release(n)

@@ -10,10 +10,15 @@
 // buffer and returns, costing the caller well under a microsecond (see
 // BenchmarkEmit); background goroutines encode and produce the buffered
 // events with franz-go's idempotent producer (acks=all); Flush waits for what
-// was emitted before it; Close flushes and stops. Every event ends up in
-// exactly one of the Stats counters Sent, Failed or Dropped (Buffered counts
-// those still on their way), and every failed or dropped event is also
-// reported to Options.OnError: nothing is lost silently.
+// was emitted before it; Close flushes and stops (within
+// Options.CloseTimeout, 30s by default, when its ctx has no deadline). Every
+// event ends up in exactly one of the Stats counters Sent, Failed or Dropped
+// (Buffered counts those still on their way). Every failed or dropped event
+// is reported to Options.OnError when it is set; either way Emit returns
+// ErrBufferFull for a drop, and Flush and Close return a *LossError when
+// events failed during the call. Without OnError, a failure that happens
+// between two Flush or Close calls shows only in Stats.Failed: set OnError
+// (or watch Stats) so that nothing is lost silently.
 //
 // # Design
 //
@@ -23,8 +28,10 @@
 // Options.BufferEvents, counting every event from Emit until Kafka
 // acknowledges or fails it, so it bounds the events waiting in the SDK and
 // in franz-go together (franz-go's MaxBufferedRecords is set above that
-// bound and never blocks). When it is full Emit blocks until there is room
-// or its ctx ends (Block), or drops the event and counts it (Drop).
+// bound and never blocks). When it is full Emit drops the event, counts it
+// and returns ErrBufferFull (Drop, the default: a Kafka outage never slows
+// the request path), or waits until there is room or its ctx ends (Block,
+// for batch jobs that want back pressure).
 //
 // A single flusher goroutine takes the buffered events when Linger has passed
 // since the first of them or BatchEvents (per partition, in Arrow mode) have

@@ -19,7 +19,9 @@ import (
 )
 
 var (
-	testT0     = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	// testT0 is an hour ago, whole milliseconds: test events must pass
+	// Options.MaxEventAge and MaxFuture.
+	testT0     = time.Now().Add(-time.Hour).Truncate(time.Millisecond).UTC()
 	testModels = []struct{ provider, model string }{
 		{"openai", "gpt-4o"}, {"anthropic", "claude-sonnet-4-5-20250929"},
 		{"google", "gemini-2.5-flash"}, {"openai", "o4-mini"},
@@ -451,7 +453,7 @@ func TestDropPolicyCountsExactly(t *testing.T) {
 }
 
 func TestBlockPolicyHonorsContext(t *testing.T) {
-	p := newTestProducer(t, deadAddr(t), func(o *Options) { o.BufferEvents, o.BatchEvents = 10, 5 })
+	p := newTestProducer(t, deadAddr(t), func(o *Options) { o.BufferEvents, o.BatchEvents, o.WhenFull = 10, 5, Block })
 	emitN(t, p, 0, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -563,7 +565,12 @@ func TestOutageWithDeliveryTimeoutReportsFailures(t *testing.T) {
 				b.Close()
 			}
 			emitN(t, p, 100, 300)
-			flush(t, p, 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var le *LossError
+			if err := p.Flush(ctx); !errors.As(err, &le) || le.Events != 300 {
+				t.Errorf("Flush = %v, want a *LossError for 300 events", err)
+			}
 			want := Stats{Failed: 300}
 			if tc.connected {
 				want.Sent = 100
@@ -592,6 +599,10 @@ func TestCloseGivesUpAndReports(t *testing.T) {
 	err := p.Close(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Close = %v, want a deadline error", err)
+	}
+	var le *LossError
+	if !errors.As(err, &le) || le.Events != 50 {
+		t.Errorf("Close = %v, want a *LossError for 50 events", err)
 	}
 	if s := p.Stats(); s != (Stats{Failed: 50}) {
 		t.Errorf("stats %+v, want 50 failed", s)
@@ -629,7 +640,7 @@ func TestCloseTwiceThenEmit(t *testing.T) {
 func TestBlockedEmitResumes(t *testing.T) {
 	r := startRestartable(t, 2)
 	r.b.Close()
-	p := newTestProducer(t, r.opts.Listen, func(o *Options) { o.BufferEvents, o.BatchEvents = 50, 10 })
+	p := newTestProducer(t, r.opts.Listen, func(o *Options) { o.BufferEvents, o.BatchEvents, o.WhenFull = 50, 10, Block })
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < 500; i++ {
@@ -668,6 +679,16 @@ func TestOptionsValidate(t *testing.T) {
 		{"no brokers", func(o *Options) { o.Brokers = nil }, "without brokers"},
 		{"empty broker", func(o *Options) { o.Brokers = []string{" "} }, `broker " "`},
 		{"no topic", func(o *Options) { o.Topic = "" }, `topic ""`},
+		{"topic space", func(o *Options) { o.Topic = "cost events" }, `topic "cost events"`},
+		{"topic slash", func(o *Options) { o.Topic = "costpipe/events" }, `topic "costpipe/events"`},
+		{"topic non-ascii", func(o *Options) { o.Topic = "événements" }, `topic "événements"`},
+		{"topic dot", func(o *Options) { o.Topic = ".." }, `topic ".."`},
+		{"topic long", func(o *Options) { o.Topic = strings.Repeat("a", 250) }, "1 to 249"},
+		{"topic max", func(o *Options) { o.Topic = strings.Repeat("a", 249) }, ""},
+		{"topic chars", func(o *Options) { o.Topic = "Cost_pipe-2.events" }, ""},
+		{"max event age", func(o *Options) { o.MaxEventAge = -1 }, "max event age"},
+		{"max future", func(o *Options) { o.MaxFuture = -1 }, "max future"},
+		{"close timeout", func(o *Options) { o.CloseTimeout = -1 }, "close timeout"},
 		{"encoding", func(o *Options) { o.Encoding = "avro" }, `encoding "avro"`},
 		{"linger", func(o *Options) { o.Linger = -1 }, "linger"},
 		{"buffer", func(o *Options) { o.BufferEvents = 0 }, "buffer of 0"},
@@ -706,6 +727,7 @@ func TestConcurrentEmitAndFlush(t *testing.T) {
 			p := newTestProducer(t, b.Addr(), func(o *Options) {
 				o.Encoding = enc
 				o.BufferEvents, o.BatchEvents = 500, 50
+				o.WhenFull = Block
 				o.Workers = 3
 			})
 			const goroutines, per = 6, 1000

@@ -204,6 +204,9 @@ func runDemo(c *cli.Context) error {
 	sopts := producers.DefaultOptions()
 	sopts.Brokers = []string{b.Addr()}
 	sopts.Encoding = enc
+	// Back pressure, not drops; the growth scenario's event times go back
+	// further than the SDK's default bound (the demo's aggregator takes them).
+	sopts.WhenFull, sopts.MaxEventAge, sopts.MaxFuture = producers.Block, 0, 0
 	prod, err := producers.New(sopts)
 	if err != nil {
 		stopAgg()

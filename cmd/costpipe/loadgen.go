@@ -132,6 +132,10 @@ func runLoadgen(c *cli.Context) error {
 		po.Topic = c.String("topic")
 		po.Encoding = producers.Encoding(c.String("encoding"))
 		po.DeliveryTimeout = c.Duration("timeout")
+		// A generator wants back pressure, not drops, and sends the event
+		// times it was asked for (the growth scenario's go back weeks): the
+		// aggregator's bounds decide, not the SDK's.
+		po.WhenFull, po.MaxEventAge, po.MaxFuture = producers.Block, 0, 0
 		if po.ClientOptions, err = kafkaClientOpts(c); err != nil {
 			return err
 		}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +26,10 @@ validates each against the event contract and produces the valid ones to --topic
 with key tenant+"\x00"+model and header content-type: application/json, waiting
 for Kafka to acknowledge every record. Rejected lines are printed to stderr with
 their line number and reason; the summary counts sent, rejected and failed.
+Lines are sent as given (minus surrounding whitespace), so fields this version
+does not know are kept. Gzip input (file or stdin) is detected and decompressed.
+After 100 delivery failures in a row produce stops; only the first 20 delivery
+errors are printed. A long run from a file reports progress every 5s on stderr.
 Exit status: 0 all sent, 1 some line rejected or failed, 2 usage error.`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, EnvVars: []string{"COSTPIPE_PRODUCE_TIMEOUT"},
@@ -37,13 +44,22 @@ Exit status: 0 all sent, 1 some line rejected or failed, 2 usage error.`,
 				return &exitError{code: 2, msg: fmt.Sprintf("invalid --timeout %s: want at least 1s", d)}
 			}
 			name := "stdin"
+			inFile := os.Stdin
 			if f := c.Args().First(); f != "" && f != "-" {
 				fh, err := os.Open(f)
 				if err != nil {
 					return &exitError{code: 2, msg: fmt.Sprintf("cannot open input: %v", err)}
 				}
 				defer fh.Close()
-				in, name = fh, f
+				in, name, inFile = fh, f, fh
+			}
+			in, err := maybeGunzip(in)
+			if err != nil {
+				return &exitError{code: 2, msg: fmt.Sprintf("cannot read %s: %v", name, err)}
+			}
+			gz, gzipped := in.(*gzip.Reader)
+			if gzipped {
+				defer gz.Close()
 			}
 			kopts, err := kafkaClientOpts(c)
 			if err != nil {
@@ -51,7 +67,13 @@ Exit status: 0 all sent, 1 some line rejected or failed, 2 usage error.`,
 			}
 			cl, err := kgo.NewClient(append([]kgo.Opt{
 				kgo.SeedBrokers(splitList(c.String("brokers"))...),
+				// As the SDK does: a cluster that allows it creates a missing topic.
+				kgo.AllowAutoTopicCreation(),
 				kgo.RecordDeliveryTimeout(c.Duration("timeout")),
+				// Without this franz-go never fails a record whose request was
+				// written to a connection that then broke, so the timeout would
+				// not bound anything in exactly the outage it is set for.
+				kgo.AllowIdempotentProduceCancellation(),
 				kgo.ProducerLinger(5 * time.Millisecond),
 			}, kopts...)...)
 			if err != nil {
@@ -59,12 +81,43 @@ Exit status: 0 all sent, 1 some line rejected or failed, 2 usage error.`,
 			}
 			defer cl.Close()
 			topic := c.String("topic")
-			rep, err := producers.SendLines(c.Context, cl, topic, in, func(r producers.Rejection) {
-				fmt.Fprintf(c.App.ErrWriter, "%s:%d: %v\n", name, r.Line, r.Err)
-			})
+			var shownFailures, hiddenFailures int64
+			opts := producers.LinesOptions{
+				OnReject: func(r producers.Rejection) {
+					if r.Delivery {
+						if shownFailures >= maxShownFailures {
+							hiddenFailures++
+							return
+						}
+						shownFailures++
+					}
+					fmt.Fprintf(c.App.ErrWriter, "%s:%d: %v\n", name, r.Line, r.Err)
+				},
+			}
+			if inFile != os.Stdin || isTerminal(os.Stderr) {
+				// Progress for long runs only: the first report comes after
+				// progressEvery, so short runs (and tests) stay quiet.
+				opts.OnProgress = func(p producers.LinesReport) {
+					fmt.Fprintf(c.App.ErrWriter, "%s: read %d lines, sent %d, rejected %d, failed %d so far\n",
+						name, p.Read, p.Sent, p.Rejected, p.Failed)
+				}
+				opts.ProgressEvery = progressEvery
+			}
+			rep, err := producers.SendLinesWith(c.Context, cl, topic, in, opts)
+			if hiddenFailures > 0 {
+				fmt.Fprintf(c.App.ErrWriter, "%s: %d more delivery failures not shown\n", name, hiddenFailures)
+			}
 			fmt.Fprintf(c.App.Writer, "sent %d, rejected %d, failed %d (topic %s)\n", rep.Sent, rep.Rejected, rep.Failed, topic)
+			if errors.Is(err, producers.ErrDeliveryStopped) {
+				return &exitError{code: 1, msg: fmt.Sprintf(
+					"Kafka (--brokers %q) did not acknowledge %d records in a row; stopped after reading %d lines of %s: sent %d, failed %d, rejected %d",
+					c.String("brokers"), producers.DefaultMaxConsecutiveFailures, rep.Read, name, rep.Sent, rep.Failed, rep.Rejected)}
+			}
+			if err != nil && gzipped && c.Context.Err() == nil {
+				return fmt.Errorf("%s (gzip, possibly corrupt or truncated): %w", name, err)
+			}
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			if rep.Rejected > 0 || rep.Failed > 0 {
 				return &exitError{code: 1}
@@ -72,6 +125,37 @@ Exit status: 0 all sent, 1 some line rejected or failed, 2 usage error.`,
 			return nil
 		},
 	}
+}
+
+// maxShownFailures caps the per-line delivery errors printed; the rest are
+// counted in one line.
+const maxShownFailures = 20
+
+// progressEvery is how often produce reports progress on a long run.
+const progressEvery = 5 * time.Second
+
+// maybeGunzip returns r, or a gzip reader over it when it starts with the
+// gzip magic bytes.
+func maybeGunzip(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic, err := br.Peek(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("corrupt gzip: %w", err)
+		}
+		return gz, nil
+	}
+	return br, nil
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

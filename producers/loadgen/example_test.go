@@ -25,6 +25,7 @@ func Example() {
 	po := producers.DefaultOptions()
 	po.Brokers = []string{b.Addr()}
 	po.Encoding = producers.EncodingArrow
+	po.WhenFull, po.MaxEventAge, po.MaxFuture = producers.Block, 0, 0 // a generator: back pressure, its own event times
 	p, err := producers.New(po)
 	if err != nil {
 		log.Fatal(err)

@@ -187,6 +187,7 @@ func TestRunToKafka(t *testing.T) {
 	po := producers.DefaultOptions()
 	po.Brokers = []string{b.Addr()}
 	po.Encoding = producers.EncodingArrow
+	po.WhenFull, po.MaxEventAge, po.MaxFuture = producers.Block, 0, 0 // a generator: back pressure, its own event times
 	p, err := producers.New(po)
 	if err != nil {
 		t.Fatal(err)

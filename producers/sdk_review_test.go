@@ -1,0 +1,171 @@
+package producers
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/schemas"
+)
+
+// TestDefaultsNeverBlockEmit checks that with the default options a full
+// buffer (Kafka down) makes Emit return ErrBufferFull at once, even with a
+// ctx that never ends.
+func TestDefaultsNeverBlockEmit(t *testing.T) {
+	p := newTestProducer(t, deadAddr(t), func(o *Options) { o.BufferEvents, o.BatchEvents = 10, 5 })
+	emitN(t, p, 0, 10)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		e := testEvent(10)
+		done <- p.Emit(context.Background(), &e)
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrBufferFull) {
+			t.Errorf("Emit on a full buffer = %v, want ErrBufferFull", err)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("Emit took %v on a full buffer", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("Emit on a full buffer with the defaults still blocked after 2s; stats %+v", p.Stats())
+	}
+	if s := p.Stats(); s != (Stats{Buffered: 10, Dropped: 1}) {
+		t.Errorf("stats %+v, want 10 buffered and 1 dropped", s)
+	}
+}
+
+// TestCloseWithoutDeadlineIsBounded checks that Close(context.Background())
+// with Kafka unreachable gives up after CloseTimeout, fails what is left
+// and says so.
+func TestCloseWithoutDeadlineIsBounded(t *testing.T) {
+	if d := DefaultOptions().CloseTimeout; d != 30*time.Second {
+		t.Errorf("default CloseTimeout %v, want 30s", d)
+	}
+	var l losses
+	p := newTestProducer(t, deadAddr(t), func(o *Options) {
+		o.CloseTimeout = 300 * time.Millisecond
+		o.OnError = l.onError
+	})
+	emitN(t, p, 0, 20)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- p.Close(context.Background()) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Close(context.Background()) still running after 5s; stats %+v", p.Stats())
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("Close gave up after %v, before CloseTimeout", d)
+	}
+	var le *LossError
+	if !errors.As(err, &le) || le.Events != 20 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want a *LossError for 20 events wrapping a deadline error", err)
+	}
+	if s := p.Stats(); s != (Stats{Failed: 20}) {
+		t.Errorf("stats %+v, want 20 failed", s)
+	}
+	if f := l.count("fail"); f != 20 {
+		t.Errorf("OnError reported %d failed events, want 20", f)
+	}
+}
+
+// TestFlushReportsFailures checks that Flush does not return nil when the
+// events it waited for failed, even without OnError.
+func TestFlushReportsFailures(t *testing.T) {
+	p := newTestProducer(t, deadAddr(t), func(o *Options) { o.DeliveryTimeout = time.Second })
+	emitN(t, p, 0, 30)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := p.Flush(ctx)
+	var le *LossError
+	if !errors.As(err, &le) || le.Events != 30 {
+		t.Fatalf("Flush = %v, want a *LossError for 30 events", err)
+	}
+	if le.Err == nil || errors.Is(err, ErrBufferFull) {
+		t.Errorf("LossError.Err = %v, want the delivery error", le.Err)
+	}
+	if s := p.Stats(); s != (Stats{Failed: 30}) {
+		t.Errorf("stats %+v, want 30 failed", s)
+	}
+	// Nothing new failed: the next Flush is clean.
+	if err := p.Flush(ctx); err != nil {
+		t.Errorf("second Flush = %v, want nil", err)
+	}
+}
+
+// TestSecondCloseWaitsForFirst checks that a Close called while another is
+// still sending waits for it and returns its result.
+func TestSecondCloseWaitsForFirst(t *testing.T) {
+	p := newTestProducer(t, deadAddr(t), nil)
+	emitN(t, p, 0, 10)
+	first := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		defer cancel()
+		first <- p.Close(ctx)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	second := p.Close(context.Background())
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("second Close returned after %v, before the first gave up", d)
+	}
+	ferr := <-first
+	var le *LossError
+	if !errors.As(ferr, &le) || le.Events != 10 {
+		t.Fatalf("first Close = %v, want a *LossError for 10 events", ferr)
+	}
+	if second != ferr {
+		t.Errorf("second Close = %v, want the first's result %v", second, ferr)
+	}
+	if s := p.Stats(); s != (Stats{Failed: 10}) {
+		t.Errorf("stats %+v, want 10 failed", s)
+	}
+}
+
+// TestEmitRefusesWhatTheAggregatorWouldDLQ checks MaxEventAge and MaxFuture.
+func TestEmitRefusesWhatTheAggregatorWouldDLQ(t *testing.T) {
+	o := DefaultOptions()
+	if o.MaxEventAge != 7*24*time.Hour || o.MaxFuture != 5*time.Minute {
+		t.Errorf("defaults MaxEventAge %v, MaxFuture %v; want 168h and 5m (the aggregator's)", o.MaxEventAge, o.MaxFuture)
+	}
+	now := time.Now()
+	for _, tc := range []struct {
+		name    string
+		edit    func(*Options)
+		ts      time.Time
+		refused bool
+	}{
+		{"recent", nil, now.Add(-time.Hour), false},
+		{"six days", nil, now.Add(-6 * 24 * time.Hour), false},
+		{"eight days", nil, now.Add(-8 * 24 * time.Hour), true},
+		{"four minutes ahead", nil, now.Add(4 * time.Minute), false},
+		{"ten minutes ahead", nil, now.Add(10 * time.Minute), true},
+		{"age off", func(o *Options) { o.MaxEventAge = 0 }, now.Add(-30 * 24 * time.Hour), false},
+		{"future off", func(o *Options) { o.MaxFuture = 0 }, now.Add(24 * time.Hour), false},
+		{"custom age", func(o *Options) { o.MaxEventAge = time.Hour }, now.Add(-2 * time.Hour), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestProducer(t, deadAddr(t), tc.edit)
+			e := testEvent(1)
+			e.Timestamp = tc.ts
+			err := p.Emit(context.Background(), &e)
+			var fe *schemas.FieldError
+			if tc.refused {
+				if !errors.As(err, &fe) || fe.Field != "timestamp" {
+					t.Fatalf("Emit = %v, want a *schemas.FieldError for timestamp", err)
+				}
+				if s := p.Stats(); s != (Stats{}) {
+					t.Errorf("stats %+v, want nothing counted", s)
+				}
+			} else if err != nil {
+				t.Fatalf("Emit = %v, want nil", err)
+			}
+		})
+	}
+}
