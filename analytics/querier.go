@@ -291,14 +291,9 @@ func (q *Querier) retainedRead(ctx context.Context, n normalized, read func(norm
 		if !exposed(segs, now, false) {
 			return n, read(n)
 		}
-		var k retained
-		var lerr error
-		if err := beside(func() error { return read(n) }, func() { k, lerr = q.lookRetained(ctx) }); err != nil {
+		k, ok, err := q.readLooking(ctx, n, n, read)
+		if err != nil || !ok {
 			return n, err
-		}
-		if lerr != nil {
-			q.lookFailed(n, lerr)
-			return n, nil
 		}
 		if ms := k.missing(segs[0].table, n.from, n.to); len(ms) > 0 {
 			return n, &DroppedError{Table: segs[0].table, Months: ms, From: n.from, To: n.to}
@@ -327,14 +322,9 @@ func (q *Querier) retainedRead(ctx context.Context, n normalized, read func(norm
 		w.from, w.to = k.widen(n.from, n.to)
 		return w, read(w)
 	}
-	var k retained
-	var lerr error
-	if err := beside(func() error { return read(guess) }, func() { k, lerr = q.lookRetained(ctx) }); err != nil {
+	k, ok, err := q.readLooking(ctx, n, guess, read)
+	if err != nil || !ok {
 		return guess, err
-	}
-	if lerr != nil {
-		q.lookFailed(n, lerr)
-		return guess, nil
 	}
 	w := n
 	if w.from, w.to = k.widen(n.from, n.to); w.from.Equal(guess.from) && w.to.Equal(guess.to) {
@@ -354,6 +344,21 @@ func beside(read func() error, look func()) error {
 	err := read()
 	<-done
 	return err
+}
+
+// readLooking runs read(r) with the look at which months retention has
+// dropped beside it (lookRetained), for question n. ok is false when the
+// look failed (logged by lookFailed): r's answer stands as read.
+func (q *Querier) readLooking(ctx context.Context, n, r normalized, read func(normalized) error) (k retained, ok bool, err error) {
+	var lerr error
+	if err := beside(func() error { return read(r) }, func() { k, lerr = q.lookRetained(ctx) }); err != nil {
+		return k, false, err
+	}
+	if lerr != nil {
+		q.lookFailed(n, lerr)
+		return k, false, nil
+	}
+	return k, true, nil
 }
 
 // lookFailed logs that a question is answered as asked because the months

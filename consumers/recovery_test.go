@@ -313,27 +313,7 @@ func TestWarmUpFailureFallsBackToCommitted(t *testing.T) {
 // written to the spool, counted, and the valid records land and commit.
 func TestUndeliverableDLQRecordIsSpooled(t *testing.T) {
 	e := newEnv(t, 1)
-	dlqID := e.topicID(schemas.DefaultDLQTopic)
-	e.b.Cluster().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		r := req.(*kmsg.ProduceRequest)
-		if len(r.Topics) == 0 || (r.Topics[0].Topic != schemas.DefaultDLQTopic && r.Topics[0].TopicID != dlqID) {
-			return nil, nil, false
-		}
-		e.b.Cluster().KeepControl()
-		resp := r.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range r.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	e.refuseDLQProduces()
 	reg := prometheus.NewRegistry()
 	spool := t.TempDir()
 	stop := e.runWith("spool", 100*time.Millisecond, func(o *consumers.Options) {

@@ -372,7 +372,12 @@ func TestAbandonedComputationIsCancelled(t *testing.T) {
 	}
 }
 
-// serveProxied is shutdownServer with the options changed by edit.
+// serveProxied serves the fixture through a fault proxy in front of
+// ClickHouse, with the options changed by edit (shutdownServer's), and
+// Serve running until the returned cancel. It opens the pool's connections
+// first: a connection's handshake held back by the proxy would fail on its
+// own (dial timeout), not as a long query; slow answers make the questions
+// overlap, each on a connection.
 func serveProxied(t *testing.T, edit func(*Options)) (s *Server, p *faultproxy.Proxy, base string, cancel context.CancelFunc, served <-chan error) {
 	t.Helper()
 	s, p = proxiedServer(t, 8, func(o *Options) {

@@ -3,8 +3,6 @@ package serve
 import (
 	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,39 +20,7 @@ import (
 // shutdown timeout, and Serve running until the returned cancel.
 func shutdownServer(t *testing.T, shutdown time.Duration) (s *Server, p *faultproxy.Proxy, base string, cancel context.CancelFunc, served <-chan error) {
 	t.Helper()
-	s, p = proxiedServer(t, 8, func(o *Options) {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		o.QueryTimeout = 30 * time.Second
-		o.WriteTimeout = o.QueryTimeout + 10*time.Second
-		o.ShutdownTimeout = shutdown
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		p.Release()
-		// No request may outlive the warehouse (closed after this).
-		for deadline := time.Now().Add(10 * time.Second); s.inFlight() > 0 && time.Now().Before(deadline); {
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-	// Open the pool's connections now: a connection's handshake held back
-	// by the proxy would fail on its own (dial timeout), not as a long
-	// query. Slow answers make the questions overlap, each on a connection.
-	base = "http://" + ln.Addr().String()
-	p.Delay(300 * time.Millisecond)
-	for _, a := range askAll(base, "/api/v1/usage?since=1d", "/api/v1/usage?since=2d", "/api/v1/latency?since=1d", "/api/v1/series?since=1d")() {
-		if a.err != nil || a.code != http.StatusOK {
-			t.Fatalf("warming up: %d %q %v", a.code, a.body, a.err)
-		}
-	}
-	p.Delay(0)
-	return s, p, "http://" + ln.Addr().String(), cancel, done
+	return serveProxied(t, func(o *Options) { o.ShutdownTimeout = shutdown })
 }
 
 // shutdownAnswer is what a client got: the status, Retry-After, the body,
