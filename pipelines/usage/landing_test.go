@@ -377,9 +377,22 @@ func TestHungClickHouseChecksKeepFailing(t *testing.T) {
 	proxy.Hold()
 	done := make(chan error, 1)
 	go func() { done <- p.Flush(context.Background()) }()
+	// The insert fails at its deadline, or, when it needed a new
+	// connection, once the handshake's dial timeout (5 s) passed: the
+	// driver bounds a handshake by that alone. The checks after it are
+	// bounded by the insert timeout.
+	first := time.Now().Add(10 * time.Second)
+	for counterValue(t, p.m.chErrors) == 0 {
+		if time.Now().After(first) {
+			proxy.Release()
+			t.Fatal("the insert into a hung server did not fail within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := counterValue(t, p.m.chErrors)
 	time.Sleep(3 * time.Second)
-	if got := counterValue(t, p.m.chErrors); got < 4 {
-		t.Errorf("costpipe_clickhouse_errors_total = %v after 3 s of a hung server with a 300 ms insert timeout; want the checks to keep failing (≥ 4)", got)
+	if got := counterValue(t, p.m.chErrors) - before; got < 4 {
+		t.Errorf("costpipe_clickhouse_errors_total grew by %v in 3 s of a hung server with a 300 ms insert timeout; want the checks to keep failing (≥ 4)", got)
 	}
 	proxy.Release()
 	select {
