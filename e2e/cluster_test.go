@@ -100,8 +100,13 @@ func TestClusterAggregators(t *testing.T) {
 	flags := []string{"--flush-interval", "300ms"}
 	a1 := startAggregator(t, "A1", b.Addr(), dsn, group, flags...)
 	a2 := startAggregator(t, "A2", b.Addr(), dsn, group, flags...)
-	if !a1.logContains("landing on a cluster") {
-		t.Fatalf("A1 did not find the cluster from the database:\n%s", a1.log(20))
+	// Serving metrics comes before looking at the database: wait for the line.
+	deadline := time.Now().Add(30 * time.Second)
+	for !a1.logContains("landing on a cluster") {
+		if time.Now().After(deadline) || !a1.running() {
+			t.Fatalf("A1 did not find the cluster from the database:\n%s", a1.log(20))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	bg := produceInBackground(pr, 100)
 	defer bg.stop()
