@@ -8,6 +8,7 @@ import (
 // The group membership flags are checked before anything connects, with
 // the bad value quoted; each has its environment variable.
 func TestAggregateRefusesBadGroupFlags(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		env  []string
 		args []string

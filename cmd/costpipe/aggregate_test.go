@@ -25,6 +25,7 @@ import (
 // Options that cannot work together are refused before anything connects,
 // with the flags named.
 func TestAggregateRefusesTimeoutsThatOutlastTheRebalance(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -46,6 +47,7 @@ func TestAggregateRefusesTimeoutsThatOutlastTheRebalance(t *testing.T) {
 // the tables from nothing is a warning (a typo in the DSN's database
 // landed everything in a new database without a word).
 func TestLogMigrations(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	logMigrations(log, "nodb", []warehouse.MigrationResult{{Version: 1, Name: "0001_a", Applied: true}, {Version: 2, Name: "0002_b", Applied: true}})
@@ -64,6 +66,7 @@ func TestLogMigrations(t *testing.T) {
 // reached, so a liveness probe restarted a pod waiting for it), and a
 // SIGTERM then stops the command cleanly.
 func TestAggregateHealthWhileWaitingForClickHouse(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, "--brokers", "127.0.0.1:1", "--clickhouse", "clickhouse://127.0.0.1:1/x",
@@ -131,6 +134,7 @@ func TestAggregateHealthWhileWaitingForClickHouse(t *testing.T) {
 // to be consumed, empty, and reported ready): the aggregator says what it
 // waits for, is not ready, and stops cleanly on SIGTERM.
 func TestAggregateWaitsForAMissingTopic(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 2)
 	srv := chtest.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

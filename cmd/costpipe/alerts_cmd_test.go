@@ -32,6 +32,7 @@ import (
 )
 
 func TestAlertsCheck(t *testing.T) {
+	t.Parallel()
 	// The example's receivers read /etc/costpipe/webhook-secrets and
 	// slack-url: here, files of a temporary directory.
 	dir := t.TempDir()
@@ -58,6 +59,7 @@ func TestAlertsCheck(t *testing.T) {
 // alerts check reads the receivers' files as alerts run does, and both
 // report what is wrong with them at FILE:LINE:COL, once per receiver.
 func TestAlertsCheckReadsReceiverFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	noPrefix := filepath.Join(dir, "no-prefix")
 	os.WriteFile(noPrefix, []byte("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"), 0o600)
@@ -85,6 +87,7 @@ func TestAlertsCheckReadsReceiverFiles(t *testing.T) {
 }
 
 func TestAlertsTestCommand(t *testing.T) {
+	t.Parallel()
 	r := run(t, "", nil, "alerts", "test", "../../docs/alerts-example.test.yaml")
 	if r.code != 0 || !strings.Contains(r.stdout, "2 test(s), 0 failed") {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -101,6 +104,7 @@ func TestAlertsTestCommand(t *testing.T) {
 // Backtest over the query fixture (usage at 10:42 on 2026-01-15) and
 // silences through the CLI.
 func TestAlertsBacktestAndSilences(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	os.WriteFile(rules, []byte(`rules:
@@ -156,6 +160,7 @@ func TestAlertsBacktestAndSilences(t *testing.T) {
 // (it would be stored wrapped and never silence anything) is a usage
 // error naming the flag, before anything is stored.
 func TestAlertsSilenceAddOutsideDateTime(t *testing.T) {
+	t.Parallel()
 	nowhere := "clickhouse://127.0.0.1:1/costpipe"
 	for _, tc := range []struct {
 		args []string
@@ -178,6 +183,7 @@ func TestAlertsSilenceAddOutsideDateTime(t *testing.T) {
 // `silence list` would write to a terminal, a tab that shifts its columns)
 // are a usage error naming the flag, before anything is stored.
 func TestAlertsSilenceAddRefusesControlCharacters(t *testing.T) {
+	t.Parallel()
 	nowhere := "clickhouse://127.0.0.1:1/costpipe"
 	for _, tc := range []struct {
 		args []string
@@ -198,6 +204,7 @@ func TestAlertsSilenceAddRefusesControlCharacters(t *testing.T) {
 // silence list quotes what a silence stored before control characters were
 // refused holds, so it cannot write an escape sequence to the terminal.
 func TestAlertsSilenceListPrintable(t *testing.T) {
+	t.Parallel()
 	if got := printable("load test"); got != "load test" {
 		t.Errorf("printable(plain) = %q", got)
 	}
@@ -211,6 +218,7 @@ func TestAlertsSilenceListPrintable(t *testing.T) {
 // (A --metrics-listen that cannot listen ends a run that got past the
 // interval before it connects to ClickHouse, which it would retry.)
 func TestAlertsRunIntervalAtLeastASecond(t *testing.T) {
+	t.Parallel()
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	os.WriteFile(rules, []byte("receivers:\n  - {name: l, type: log}\nrules:\n  - {name: u, kind: unpriced, notify: [l]}\n"), 0o644)
 	args := func(extra ...string) []string {
@@ -241,6 +249,7 @@ func TestAlertsRunIntervalAtLeastASecond(t *testing.T) {
 // readable by the image's non-root user. Without them the service exits 1
 // at start and restart-loops.
 func TestComposeAlertsRulesLoad(t *testing.T) {
+	t.Parallel()
 	const repo = "../.."
 	data, err := os.ReadFile(filepath.Join(repo, "docker-compose.yml"))
 	if err != nil {
@@ -443,6 +452,7 @@ func (s *served) stop() error {
 // ClickHouse outage, and nothing at all before ClickHouse was reached: a
 // liveness probe restarted the pod.)
 func TestAlertsRunHealthAndReadiness(t *testing.T) {
+	t.Parallel()
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	os.WriteFile(rules, []byte("rules:\n  - {name: u, kind: unpriced}\n"), 0o644)
 	s := startServed(t, "--clickhouse", "clickhouse://127.0.0.1:1/costpipe", "alerts", "run", "--rules", rules,
@@ -540,6 +550,7 @@ func probe(t *testing.T, h http.Handler, path string) (int, string) {
 // an evaluation completes again; /healthz answers 200 throughout, and
 // /metrics counts the failed evaluations.
 func TestAlertsRunProbesDuringOutage(t *testing.T) {
+	t.Parallel()
 	srv := chtest.Shared(t)
 	db := newProxiedDB(t, srv.DSN(srv.NewDatabase(t)))
 	reg := prometheus.NewRegistry()
@@ -606,6 +617,7 @@ func TestAlertsRunProbesDuringOutage(t *testing.T) {
 // within the lease less two settle times, or every round would be cut at
 // its deadline and never reach its end (deferred or dead).
 func TestAlertsRunRefusesALeaseTheRetriesDoNotFit(t *testing.T) {
+	t.Parallel()
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	os.WriteFile(rules, []byte("rules:\n  - {name: b, kind: budget, period: day, amount_usd: 1}\n"), 0o644)
 	// 2 attempts of 10 s and a 1 s wait: 21 s; a 25 s lease less 2 × 3 s is 19 s.

@@ -15,6 +15,7 @@ import (
 // just after or just before midnight must still have a budget its traffic
 // crosses, and none that resolves while it runs.
 func TestDemoBudgetPeriod(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		now  string
 		want analytics.Period

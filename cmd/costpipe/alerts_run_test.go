@@ -16,6 +16,7 @@ import (
 // --rule-concurrency 1 to 8, refused (exit 2, naming the flag) before
 // connecting; valid values get as far as --metrics-listen.
 func TestAlertsRunRuleTimeoutFlags(t *testing.T) {
+	t.Parallel()
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	os.WriteFile(rules, []byte("rules:\n  - {name: u, kind: unpriced}\n"), 0o644)
 	args := func(extra ...string) []string {
@@ -43,6 +44,7 @@ func TestAlertsRunRuleTimeoutFlags(t *testing.T) {
 // query can) is counted result="timeout" at every evaluation and logged,
 // and the evaluations still complete: /readyz answers ready.
 func TestAlertsRunRuleTimeout(t *testing.T) {
+	t.Parallel()
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	os.WriteFile(rules, []byte("rules:\n  - {name: u, kind: unpriced}\n"), 0o644)
 	srv := chtest.Shared(t)

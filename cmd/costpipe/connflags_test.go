@@ -113,6 +113,7 @@ func requiredArgs(cmd *cli.Command) []string {
 // TestConnFlagsInHelp: each command's --help lists its connection flags
 // with their environment variables.
 func TestConnFlagsInHelp(t *testing.T) {
+	t.Parallel()
 	envs := map[string]string{}
 	for _, s := range connFlagSpecs() {
 		envs[s.Name] = s.EnvVars[0]
@@ -135,6 +136,7 @@ func TestConnFlagsInHelp(t *testing.T) {
 // openQuerier for --clickhouse) are
 // the ones connUsers declares for its commands.
 func TestConnUsersMatchSources(t *testing.T) {
+	t.Parallel()
 	files := map[string][]string{
 		"aggregate.go": {"aggregate"}, "broker.go": {"broker"}, "demo.go": {"demo"}, "ingest.go": {"ingest"},
 		"loadgen.go": {"loadgen"}, "migrate.go": {"migrate"}, "produce.go": {"produce"},
@@ -199,6 +201,7 @@ func TestConnUsersMatchSources(t *testing.T) {
 // TestConnFlagsAfterCommandRun: query usage, migrate and retention use --clickhouse
 // given after the command name, over one given before it.
 func TestConnFlagsAfterCommandRun(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	const bogus = "clickhouse://127.0.0.1:1/nowhere"
 	r := run(t, "", nil, "--clickhouse", bogus, "query", "usage", "--clickhouse", dsn,

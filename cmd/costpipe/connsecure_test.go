@@ -104,6 +104,7 @@ func TestSecureFlagsBothPositions(t *testing.T) {
 // TestSecureFlagsInHelp: the Kafka commands list the Kafka TLS and SASL
 // flags, the ClickHouse commands ClickHouse's, each with its variable.
 func TestSecureFlagsInHelp(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{"aggregate", "produce", "ingest", "loadgen", "alerts run", "query usage", "migrate", "serve"} {
 		r := run(t, "", nil, append(strings.Fields(path), "--help")...)
 		if r.code != 0 {
@@ -167,6 +168,7 @@ func TestKafkaSecurityPassword(t *testing.T) {
 }
 
 func TestDSNWithPassword(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ dsn, want string }{
 		{"clickhouse://127.0.0.1:9440/costpipe?secure=true", "clickhouse://default:p%40ss@127.0.0.1:9440/costpipe?secure=true"},
 		{"clickhouse://reader:old@ch:9000/costpipe", "clickhouse://reader:p%40ss@ch:9000/costpipe"},

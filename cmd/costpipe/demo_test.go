@@ -94,6 +94,7 @@ func TestDemoLiveAlerts(t *testing.T) {
 // TestDemoExploreCommands: the demo's closing commands name the DSN
 // without its password, quoted for a shell when it needs it.
 func TestDemoExploreCommands(t *testing.T) {
+	t.Parallel()
 	got := exploreCommands("bin/costpipe", "clickhouse://app:s3cret@db.example:9440/costpipe_demo?secure=true&dial_timeout=5s")
 	want := "bin/costpipe --clickhouse 'clickhouse://app@db.example:9440/costpipe_demo?secure=true&dial_timeout=5s' query usage --since 2h --by tenant,model   # add --clickhouse-password-file FILE"
 	if len(got) != 3 || got[0] != want || strings.Contains(strings.Join(got, "\n"), "s3cret") {
@@ -119,6 +120,7 @@ func demoDatabase(t *testing.T, srv *chtest.Server) string {
 // TestDemoRefusesOtherDatabases: the demo's synthetic traffic, alert state
 // and landing marks never go into a database that may hold real usage.
 func TestDemoRefusesOtherDatabases(t *testing.T) {
+	t.Parallel()
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
 	// The DSN given before the command name, after it, or by the
@@ -145,6 +147,7 @@ func TestDemoRefusesOtherDatabases(t *testing.T) {
 // TestDemoResetChecksFlagsFirst: a demo that cannot run (a bad traffic or
 // aggregator flag) stops before --reset drops its database.
 func TestDemoResetChecksFlagsFirst(t *testing.T) {
+	t.Parallel()
 	srv := chtest.Shared(t)
 	const db = "costpipe_demo_flags_first"
 	conn := srv.Conn(t, "default")

@@ -61,6 +61,7 @@ func deriveDB(t *testing.T) (string, *warehouse.Warehouse) {
 // so, a second run has nothing to do, --day derives a day again without
 // adding rows under FINAL, and the table agrees with query growth.
 func TestDeriveCommand(t *testing.T) {
+	t.Parallel()
 	dsn, w := deriveDB(t)
 	ctx := context.Background()
 	now := "--now=2026-03-11T00:30:00Z"
@@ -144,6 +145,7 @@ func TestDeriveCommand(t *testing.T) {
 // TestDeriveRunsUntilSIGTERM: without --once, derive back-fills, keeps
 // checking, and exits 0 on SIGTERM.
 func TestDeriveRunsUntilSIGTERM(t *testing.T) {
+	t.Parallel()
 	dsn, _ := deriveDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -184,6 +186,7 @@ type deriveLog = logtest.Buffer
 // failed passes (the staleness alert has its series) and the last success
 // 0 (a SIGTERM then exits 0); 200 once a pass completed.
 func TestDeriveMetricsListen(t *testing.T) {
+	t.Parallel()
 	s := startServed(t, "--clickhouse", "clickhouse://127.0.0.1:1/costpipe", "derive", "--metrics-listen", "127.0.0.1:0")
 	if code, body := s.get("/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz while waiting for ClickHouse: %d %q, want 200 ok", code, body)
@@ -234,6 +237,7 @@ func TestDeriveMetricsListen(t *testing.T) {
 // bound and answers 503 saying since when once it passed, /healthz 200
 // throughout; with ClickHouse back, 200 again.
 func TestDeriveProbesDuringOutage(t *testing.T) {
+	t.Parallel()
 	dsn, _ := deriveDB(t)
 	db := newProxiedDB(t, dsn)
 	reg := prometheus.NewRegistry()
@@ -320,6 +324,7 @@ func TestDeriveProbesDuringOutage(t *testing.T) {
 // usage changed since they were derived (calls that landed late), and
 // --day takes a range.
 func TestDeriveFollowsLateData(t *testing.T) {
+	t.Parallel()
 	dsn, w := deriveDB(t)
 	now := "--now=2026-03-11T06:00:00Z"
 	if r := run(t, "", nil, "--clickhouse", dsn, "derive", "--once", "--backfill", "3d", now); r.code != 0 {
@@ -356,6 +361,7 @@ func TestDeriveFollowsLateData(t *testing.T) {
 // nothing; the long-running derive waits, counting failed passes and
 // answering /readyz 503 with the reason, and derives once migrate has run.
 func TestDeriveNeedsMigrate(t *testing.T) {
+	t.Parallel()
 	srv := chtest.Shared(t)
 	ctx := context.Background()
 	db := srv.NewDatabase(t)
@@ -425,6 +431,7 @@ func TestDeriveNeedsMigrate(t *testing.T) {
 // for a ClickHouse that does not answer, then exit 1 saying so (they
 // waited forever).
 func TestDeriveOneShotWaitsBounded(t *testing.T) {
+	t.Parallel()
 	for _, mode := range [][]string{{"--once"}, {"--day", "2026-03-01"}} {
 		start := time.Now()
 		r := run(t, "", nil, append([]string{"--clickhouse", "clickhouse://127.0.0.1:1/costpipe", "derive", "--wait", "2s", "--now=2026-03-11T00:30:00Z"}, mode...)...)
@@ -439,6 +446,7 @@ func TestDeriveOneShotWaitsBounded(t *testing.T) {
 // --metrics-listen with a one-shot mode (nothing served), --wait with the
 // long-running derive; and malformed --recheck and --day ranges.
 func TestDeriveContradictoryFlags(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		args []string
 		want string

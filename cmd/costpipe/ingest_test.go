@@ -23,6 +23,7 @@ import (
 )
 
 func TestIngestRefusesBadSetups(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "keys.txt")
 	os.WriteFile(bad, []byte("# keys\nsecret-1 acme extra\n"), 0o600)
@@ -54,6 +55,7 @@ func TestIngestRefusesBadSetups(t *testing.T) {
 }
 
 func TestIngestServesReloadsKeysAndDrainsOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 3)
 	keys := filepath.Join(t.TempDir(), "keys.txt")
 	os.WriteFile(keys, []byte("key-1 acme\n"), 0o600)
@@ -206,6 +208,7 @@ func TestIngestServesReloadsKeysAndDrainsOnSIGTERM(t *testing.T) {
 }
 
 func TestParseSize(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]int64{
 		"5242880": 5 << 20, "5MiB": 5 << 20, "5 mib": 5 << 20, "512KiB": 512 << 10, "1GiB": 1 << 30,
 		"1KB": 1000, "2MB": 2e6, "3GB": 3e9, "7B": 7, "0": 0,
@@ -231,6 +234,7 @@ func TestParseSize(t *testing.T) {
 // defaults, so one setting configures both, and the gateway never accepts
 // an event the aggregator sends to its DLQ by default.
 func TestIngestTimeBoundsAreTheAggregators(t *testing.T) {
+	t.Parallel()
 	find := func(flags []cli.Flag, name string) *cli.DurationFlag {
 		for _, f := range flags {
 			if df, ok := f.(*cli.DurationFlag); ok && df.Name == name {

@@ -34,6 +34,7 @@ func jsonLines(t *testing.T, s string) []schemas.Event {
 }
 
 func TestLoadgenStdout(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	// Every run's clock starts at the same time: provider incidents are
 	// drawn per 10-minute slot of the event time, so runs on either side of
@@ -86,6 +87,7 @@ func TestLoadgenStdout(t *testing.T) {
 }
 
 func TestLoadgenGrowthBackdates(t *testing.T) {
+	t.Parallel()
 	r := run(t, "", []string{"COSTPIPE_LOADGEN_SCENARIO=growth"}, "loadgen", "--output", "stdout",
 		"--rate", "20000", "--duration", "500ms", "--span", "240h", "--growth-factor", "10", "--quiet")
 	if r.code != 0 {
@@ -111,6 +113,7 @@ func TestLoadgenGrowthBackdates(t *testing.T) {
 }
 
 func TestLoadgenKafka(t *testing.T) {
+	t.Parallel()
 	for _, enc := range []string{"json", "arrow"} {
 		t.Run(enc, func(t *testing.T) {
 			b := kafkatest.Start(t, 3)
@@ -148,6 +151,7 @@ func TestLoadgenKafka(t *testing.T) {
 }
 
 func TestLoadgenHTTP(t *testing.T) {
+	t.Parallel()
 	var (
 		mu     sync.Mutex
 		events int
@@ -198,6 +202,7 @@ func TestLoadgenHTTP(t *testing.T) {
 }
 
 func TestLoadgenUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"loadgen", "--output", "stdout", "--scenario", "spiky"},
 		{"loadgen", "--output", "ftp://x"},

@@ -66,6 +66,7 @@ func run(t *testing.T, stdin string, env []string, args ...string) result {
 }
 
 func TestHelpListsOnlyWorkingCommands(t *testing.T) {
+	t.Parallel()
 	r := run(t, "", nil, "--help")
 	if r.code != 0 {
 		t.Fatalf("--help exit %d: %s", r.code, r.stderr)
@@ -85,6 +86,7 @@ func TestHelpListsOnlyWorkingCommands(t *testing.T) {
 const goodEvent = `{"event_id":"e1","timestamp":"2025-11-01T10:00:00Z","tenant":"acme","provider":"openai","model":"gpt-4o","status":"ok","input_tokens":1000000,"cached_input_tokens":200000,"output_tokens":100000}`
 
 func TestPricesCost(t *testing.T) {
+	t.Parallel()
 	// 800k uncached × 2.50 + 200k cached × 1.25 + 100k output × 10.00 (per 1M) = 2.00 + 0.25 + 1.00
 	r := run(t, goodEvent+"\n", nil, "prices", "cost", "--format", "json")
 	if r.code != 0 {
@@ -114,6 +116,7 @@ tenants:
 }
 
 func TestPricesCheckNamesFileLineAndField(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("models:\n  - provider: openai\n    model: gpt-4o\n    prices:\n      - from: 2024-01-01\n        input: \"2,50\"\n        output: \"10\"\n"), 0o644)
@@ -146,6 +149,7 @@ func TestPricesCheckNamesFileLineAndField(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t) + "_m"
 	r := run(t, "", []string{"COSTPIPE_CLICKHOUSE=" + srv.DSN(db)}, "migrate")
@@ -172,6 +176,7 @@ func TestMigrate(t *testing.T) {
 // logger: slog text at the --log-level, not Go's default logger printing
 // whatever the level.
 func TestSummaryWarningsFollowLogLevel(t *testing.T) {
+	t.Parallel()
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
 	dsn := srv.DSN(db)
@@ -201,6 +206,7 @@ func TestSummaryWarningsFollowLogLevel(t *testing.T) {
 }
 
 func TestProduceReportsRejectedLinesAndSendsTheRest(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 3)
 	input := goodEvent + "\n" +
 		"\n" + // blank: skipped, not an error
@@ -252,6 +258,7 @@ func TestProduceReportsRejectedLinesAndSendsTheRest(t *testing.T) {
 }
 
 func TestBrokerCommand(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, "broker", "--listen", "127.0.0.1:0", "--partitions", "2")
@@ -305,6 +312,7 @@ func TestBrokerCommand(t *testing.T) {
 // build script"): gRPC and genproto, which OTLP ingest linked through pdata's
 // service package, and urfave/cli's Markdown library.
 func TestStartupDependencies(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", "-tags", "urfave_cli_no_docs", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
@@ -327,6 +335,7 @@ func TestStartupDependencies(t *testing.T) {
 // flag as the help spells it and the help to read (some commands printed
 // "Incorrect Usage" and their whole help page with status 1).
 func TestUsageErrorsExitTwo(t *testing.T) {
+	t.Parallel()
 	var paths []string
 	var walk func(prefix string, cmds []*cli.Command)
 	walk = func(prefix string, cmds []*cli.Command) {
@@ -371,6 +380,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 // environment variable. A flag shared by several commands reads one name
 // everywhere, and no name is read by two different flags.
 func TestEveryFlagReadsAnEnvVar(t *testing.T) {
+	t.Parallel()
 	app := newApp()
 	flagOf := map[string]string{} // env var → flag name
 	check := func(where string, fs []cli.Flag) {

@@ -22,6 +22,7 @@ func sharedLiteLLMList(t *testing.T) string {
 }
 
 func TestPricesImport(t *testing.T) {
+	t.Parallel()
 	list := sharedLiteLLMList(t)
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
@@ -111,6 +112,7 @@ func TestPricesImport(t *testing.T) {
 }
 
 func TestPricesImportErrors(t *testing.T) {
+	t.Parallel()
 	list := sharedLiteLLMList(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.yaml")
@@ -160,6 +162,7 @@ func TestPricesImportErrors(t *testing.T) {
 }
 
 func TestPricesImportHelp(t *testing.T) {
+	t.Parallel()
 	r := run(t, "", nil, "prices", "import", "--help")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)

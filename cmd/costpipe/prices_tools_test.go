@@ -10,6 +10,7 @@ import (
 )
 
 func TestPricesDiff(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	old, new := filepath.Join(dir, "old.yaml"), filepath.Join(dir, "new.yaml")
 	os.WriteFile(old, []byte(`models:

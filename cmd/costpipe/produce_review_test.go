@@ -41,6 +41,7 @@ func consumeN(t *testing.T, addr string, n int) []*kgo.Record {
 // TestProduceKeepsUnknownFields: a field a newer aggregator understands
 // reaches the topic; produce forwards the line, not a re-encoding.
 func TestProduceKeepsUnknownFields(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 1)
 	line := strings.Replace(goodEvent, `"status":"ok"`, `"status":"ok","audio_input_tokens":500`, 1)
 	r := run(t, "  "+line+"\r\n", []string{"COSTPIPE_BROKERS=" + b.Addr()}, "produce")
@@ -59,6 +60,7 @@ func TestProduceKeepsUnknownFields(t *testing.T) {
 // TestProduceStopsWhenKafkaIsDown: with no broker, produce gives up soon
 // with one message instead of one error line (and one timeout) per line.
 func TestProduceStopsWhenKafkaIsDown(t *testing.T) {
+	t.Parallel()
 	var sb strings.Builder
 	const n = 50000
 	for i := range n {
@@ -92,6 +94,7 @@ func TestProduceStopsWhenKafkaIsDown(t *testing.T) {
 // TestProduceGzipInput: a gzip file (or gzip on stdin) is decompressed; a
 // corrupt one is an error naming the file.
 func TestProduceGzipInput(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 1)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)

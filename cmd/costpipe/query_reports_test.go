@@ -43,6 +43,7 @@ func num(t *testing.T, v any) float64 {
 // min, max (exact) and p50 … p99.9 (within 1%); nulls where no call
 // reported the duration; the table lines them up with a TOTAL.
 func TestQueryLatency(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	args := []string{"--clickhouse", dsn, "query", "latency", "--from", "2026-01-15", "--to", "2026-01-16", "--by", "model"}
 	r := run(t, "", nil, append(args, "--format", "json")...)
@@ -106,6 +107,7 @@ func TestQueryLatency(t *testing.T) {
 // TestQueryTop: groups ranked by the metric, exact cost, shares of the
 // total summing to at most 100%, the rest in the table's OTHER line.
 func TestQueryTop(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	base := []string{"--clickhouse", dsn, "query", "top", "--from", "2026-01-15", "--to", "2026-01-16"}
 
@@ -170,6 +172,7 @@ func TestQueryTop(t *testing.T) {
 // TestQuerySeries: a value per step, the steps without usage filled with
 // zero; the range widened to whole steps; exact cost.
 func TestQuerySeries(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	base := []string{"--clickhouse", dsn, "query", "series"}
 
@@ -239,6 +242,7 @@ func TestQuerySeries(t *testing.T) {
 // TestQueryGrowthArrow: growth and forecast have an Arrow format too, the
 // daily values as a list.
 func TestQueryGrowthArrow(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	r := run(t, "", nil, "--clickhouse", dsn, "query", "growth", "--at", "2026-01-16", "--by", "tenant", "--format", "arrow")
 	rd, err := ipc.NewReader(strings.NewReader(r.stdout))
@@ -267,6 +271,7 @@ func TestQueryGrowthArrow(t *testing.T) {
 
 // TestQueryReportsBadFlags needs no server: flags are checked first.
 func TestQueryReportsBadFlags(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -300,6 +305,7 @@ func TestQueryReportsBadFlags(t *testing.T) {
 }
 
 func TestQueryReportsHelp(t *testing.T) {
+	t.Parallel()
 	r := run(t, "", nil, "query", "--help")
 	for _, c := range []string{"usage", "latency", "top", "series", "growth", "forecast"} {
 		if !strings.Contains(r.stdout, "   "+c+" ") {
@@ -321,6 +327,7 @@ func TestQueryReportsHelp(t *testing.T) {
 // too many steps is a usage error worded as query series' and the API's,
 // found before connecting.
 func TestQueryLatencyStep(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -369,6 +376,7 @@ func TestQueryLatencyStep(t *testing.T) {
 // fresh data (no complete day before --at) says so in a note in JSON and
 // CSV, as the table does in a line.
 func TestQueryTrendJSON(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	r := run(t, "", nil, "--clickhouse", dsn, "query", "forecast", "--at", "2026-01-16T12:00:00Z", "--history", "7", "--by", "tenant", "--format", "json")
 	fc := decodeJSON(t, r.stdout)

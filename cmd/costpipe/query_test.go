@@ -97,6 +97,7 @@ func queryDB(t *testing.T) string {
 }
 
 func TestQueryUsageJSON(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	r := run(t, "", nil, "--clickhouse", dsn, "query", "usage", "--from", "2026-01-15", "--to", "2026-01-16",
 		"--by", "tenant,model", "--format", "json")
@@ -176,6 +177,7 @@ func TestQueryUsageJSON(t *testing.T) {
 }
 
 func TestQueryUsageCSV(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	r := run(t, "", nil, "--clickhouse", dsn, "query", "usage", "--from", "2026-01-15T10:00:00Z", "--to", "2026-01-15T11:00:00Z",
 		"--by", "model,error_type", "--format", "csv")
@@ -220,6 +222,7 @@ func mustFloat(t *testing.T, s string) float64 {
 }
 
 func TestQueryUsageTable(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	r := run(t, "", nil, "--clickhouse", dsn, "query", "usage", "--from", "2026-01-15", "--to", "2026-01-16", "--by", "tenant,model")
 	if r.code != 0 {
@@ -263,6 +266,7 @@ func TestQueryUsageTable(t *testing.T) {
 }
 
 func TestQueryUsageEmpty(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	for format, want := range map[string]string{
 		"table": "no usage in [2025-01-01T00:00:00Z, 2025-01-02T00:00:00Z)\n",
@@ -278,6 +282,7 @@ func TestQueryUsageEmpty(t *testing.T) {
 
 // TestQueryUsageBadFlags needs no server: flags are checked first.
 func TestQueryUsageBadFlags(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -309,6 +314,7 @@ func TestQueryUsageBadFlags(t *testing.T) {
 }
 
 func TestQueryHelpListsQuery(t *testing.T) {
+	t.Parallel()
 	r := run(t, "", nil, "--help")
 	if !strings.Contains(r.stdout, "   query ") {
 		t.Errorf("--help lacks the query command:\n%s", r.stdout)
@@ -316,6 +322,7 @@ func TestQueryHelpListsQuery(t *testing.T) {
 }
 
 func TestQueryUsageArrow(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	r := run(t, "", nil, "--clickhouse", dsn, "query", "usage", "--from", "2026-01-15T10:00:00Z", "--to", "2026-01-15T11:00:00Z",
 		"--by", "model,error_type", "--format", "arrow")

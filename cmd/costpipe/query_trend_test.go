@@ -6,6 +6,7 @@ import (
 )
 
 func TestQueryGrowthForecastUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -8,6 +8,7 @@ import (
 )
 
 func TestReprice(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	file := filepath.Join(t.TempDir(), "fixed.yaml")
 	os.WriteFile(file, []byte(`models:

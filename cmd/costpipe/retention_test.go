@@ -17,6 +17,7 @@ import (
 // TestRetentionCommand: the query fixture has one row per table on
 // 2026-01-15; 35 days after January usage_1m's January goes, the rest stays.
 func TestRetentionCommand(t *testing.T) {
+	t.Parallel()
 	dsn := queryDB(t)
 	now := "--now=2026-03-08T00:00:00Z"
 	r := run(t, "", nil, "--clickhouse", dsn, "retention", now, "--dry-run")
@@ -93,6 +94,7 @@ func TestRetentionCommand(t *testing.T) {
 // naming it and how to proceed, after every other expired partition was
 // dropped; copies an upgrade kept are pointed out.
 func TestRetentionFailures(t *testing.T) {
+	t.Parallel()
 	srv := chtest.Start(t)
 	ctx := context.Background()
 	dsn := srv.DSN("costpipe")
@@ -158,6 +160,7 @@ func TestRetentionFailures(t *testing.T) {
 // the shard-local database on every shard, not from the Distributed
 // tables' database the DSN names.
 func TestRetentionClusterHeader(t *testing.T) {
+	t.Parallel()
 	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 2, Replicas: 1})
 	dsn := c.DSN("costpipe")
 	if r := run(t, "", nil, "--clickhouse", dsn, "migrate", "--cluster", c.Name); r.code != 0 {
@@ -171,6 +174,7 @@ func TestRetentionClusterHeader(t *testing.T) {
 }
 
 func TestParseDays(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]float64{"35d": 35 * 24, "0.5d": 12, "840h": 840} {
 		if d, err := parseDays(in); err != nil || d.Hours() != want {
 			t.Errorf("parseDays(%q) = %v, %v; want %vh", in, d, err, want)

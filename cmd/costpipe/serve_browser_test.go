@@ -214,6 +214,7 @@ func dashboardStack(t *testing.T) *serveProc {
 // the page fits a phone's width. COSTPIPE_SCREENSHOTS=DIR saves
 // screenshots there (docs/ holds the committed ones).
 func TestServeDashboardBrowser(t *testing.T) {
+	t.Parallel()
 	chromium := chromiumPath(t)
 	sp := dashboardStack(t)
 	ctx := context.Background()

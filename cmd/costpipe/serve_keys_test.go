@@ -18,6 +18,7 @@ import (
 // the old keys and is counted in /metrics, and the process keeps serving
 // (and still stops cleanly on SIGTERM: startServe checks).
 func TestServeReloadsKeysOnSIGHUP(t *testing.T) {
+	t.Parallel()
 	srv := chtest.Shared(t)
 	dsn := srv.DSN(srv.NewDatabase(t))
 	if r := run(t, "", nil, "--clickhouse", dsn, "migrate"); r.code != 0 {

@@ -15,6 +15,7 @@ import (
 // (/healthz 200) but not ready (/readyz 503), and answers API requests 503
 // with Retry-After instead of exiting at start.
 func TestServeStartsBeforeClickHouse(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
