@@ -81,6 +81,9 @@ func TestMain(m *testing.M) {
 		if testing.Verbose() {
 			fmt.Fprintf(os.Stderr, "e2e: built %s in %s\n", binPath, time.Since(start).Round(time.Millisecond))
 		}
+		// The aggregators' default spool directory is relative to the
+		// working directory: keep it out of the source tree.
+		os.Setenv("COSTPIPE_DLQ_SPOOL", filepath.Join(dir, "dlq-spool"))
 	}
 	chtest.Main(m)
 }

@@ -38,6 +38,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	defer os.RemoveAll(dir)
+	// The aggregator's default spool directory is relative to the working
+	// directory: keep it out of the source tree.
+	os.Setenv("COSTPIPE_DLQ_SPOOL", filepath.Join(dir, "dlq-spool"))
 	chtest.Main(m)
 }
 
