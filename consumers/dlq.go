@@ -424,7 +424,7 @@ func (c *Consumer) noteSpooled(now time.Time, path string, batch []dlqFailure) {
 	first := batch[0]
 	attrs := []any{"records", h.spooledRecs, "file", path, "topic", c.opts.DLQTopic,
 		"first_partition", first.src.pos.part, "first_offset", first.src.pos.off, "reason", first.src.reason, "attempts", first.attempts, "err", first.err,
-		"action", "grant produce on " + c.opts.DLQTopic + " or create it, then re-produce the records of " + path}
+		"action", "grant produce on " + c.opts.DLQTopic + " or create it, then re-produce the records of " + path + " (costpipe dlq unspool --dlq-spool " + c.opts.DLQSpoolDir + ")"}
 	if !prev.IsZero() {
 		attrs = append(attrs, "batches", n, "in_the_last", now.Sub(prev).Round(time.Second))
 	}

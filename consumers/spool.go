@@ -135,14 +135,9 @@ func (s *spool) write(now time.Time, fs []dlqFailure) (string, error) {
 		return "", fmt.Errorf("cannot create DLQ spool directory %q: %w", s.dir, err)
 	}
 	path := filepath.Join(s.dir, "dlq-"+now.UTC().Format("20060102")+".jsonl")
-	f, err := s.open(path)
+	f, fi, err := s.openLocked(path)
 	if err != nil {
-		return "", fmt.Errorf("cannot open DLQ spool file: %w", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return "", fmt.Errorf("cannot open DLQ spool file %q: %w", path, err)
+		return "", err
 	}
 	size := fi.Size()
 	undo := func(err error) error {
@@ -168,6 +163,35 @@ func (s *spool) write(now time.Time, fs []dlqFailure) (string, error) {
 		return "", err
 	}
 	return path, nil
+}
+
+// openLocked opens the spool file path for appending, locked against
+// `costpipe dlq unspool`, which renames a file away under the lock: a file
+// that is no longer at path once locked is closed and path opened again.
+// The lock goes with the file's Close.
+func (s *spool) openLocked(path string) (spoolFile, os.FileInfo, error) {
+	for range 10 {
+		f, err := s.open(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot open DLQ spool file: %w", err)
+		}
+		if osf, ok := f.(*os.File); ok {
+			if err := lockFile(osf); err != nil {
+				f.Close()
+				return nil, nil, fmt.Errorf("cannot lock DLQ spool file %q: %w", path, err)
+			}
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("cannot open DLQ spool file %q: %w", path, err)
+		}
+		if now, err := os.Stat(path); err == nil && os.SameFile(fi, now) {
+			return f, fi, nil
+		}
+		f.Close() // unspooled meanwhile: a new file
+	}
+	return nil, nil, fmt.Errorf("cannot open DLQ spool file %q: it keeps being renamed away", path)
 }
 
 func spoolLine(now time.Time, x dlqFailure) spooledRecord {

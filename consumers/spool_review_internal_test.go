@@ -199,7 +199,7 @@ func TestSpooledBatchIsOneLogLine(t *testing.T) {
 	now.Advance(50 * time.Second)
 	spool(16)
 	file := filepath.Join(dir, "dlq-20261204.jsonl")
-	action := `action="grant produce on costpipe.events.dlq or create it, then re-produce the records of ` + file + `"`
+	action := `action="grant produce on costpipe.events.dlq or create it, then re-produce the records of ` + file + ` (costpipe dlq unspool --dlq-spool ` + dir + `)"`
 	want := []string{
 		`level=ERROR msg="DLQ records refused by Kafka written to the spool instead" records=3 file=` + file + ` topic=costpipe.events.dlq first_partition=1 first_offset=10 reason=invalid attempts=5 ` +
 			`err="TOPIC_AUTHORIZATION_FAILED: denied" ` + action,

@@ -1,0 +1,298 @@
+package consumers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/costpipe/costpipe/consumers"
+	"github.com/costpipe/costpipe/schemas"
+)
+
+// readDLQ returns every record of the DLQ topic, read to its end.
+func (e *env) readDLQ() []consumers.DLQRecord {
+	e.t.Helper()
+	var out []consumers.DLQRecord
+	err := consumers.ReadDLQ(context.Background(), []kgo.Opt{kgo.SeedBrokers(e.brokers)}, consumers.DLQReadOptions{Topic: schemas.DefaultDLQTopic},
+		func(d consumers.DLQRecord) error {
+			out = append(out, d)
+			return nil
+		})
+	if err != nil {
+		e.t.Fatalf("reading the DLQ: %v", err)
+	}
+	return out
+}
+
+// readTopic returns every record of topic, read to its end.
+func (e *env) readTopic(topic string) []*kgo.Record {
+	e.t.Helper()
+	var out []*kgo.Record
+	err := consumers.ReadDLQ(context.Background(), []kgo.Opt{kgo.SeedBrokers(e.brokers)}, consumers.DLQReadOptions{Topic: topic},
+		func(d consumers.DLQRecord) error {
+			out = append(out, &kgo.Record{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Key: d.Key, Value: d.Value, Headers: d.Headers})
+			return nil
+		})
+	if err != nil {
+		e.t.Fatalf("reading %s: %v", topic, err)
+	}
+	return out
+}
+
+// The aggregator refuses events older than --max-event-age (a backfill)
+// and invalid ones. dlq read shows each with its reason and source record;
+// dlq replay of that reason into a backfill topic, which an aggregator
+// with a longer max event age reads, sends exactly those, unchanged, and
+// they are counted; a second replay sends nothing; the invalid ones are
+// passed over.
+func TestReplayDLQ(t *testing.T) {
+	e := newEnv(t, 2)
+	var events, old []schemas.Event
+	var recs []*kgo.Record
+	for i := 0; i < 30; i++ {
+		ev := e.event(i, fmt.Sprintf("t%d", i%3), "gpt-4o")
+		if i%10 == 3 {
+			ev.Timestamp = e.now.Add(-9 * 24 * time.Hour)
+			old = append(old, ev)
+		} else {
+			events = append(events, ev)
+		}
+		recs = append(recs, jsonRecord(&ev))
+		if i%10 == 7 {
+			recs = append(recs, &kgo.Record{Key: []byte("k"), Value: []byte(fmt.Sprintf(`{"event_id":"bad-%d"`, i)),
+				Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("x")}}})
+		}
+	}
+	for _, r := range recs {
+		r.Topic = schemas.DefaultTopic
+	}
+	stop := e.run("agg", 100*time.Millisecond)
+	e.produce(recs...)
+	e.waitTotals(truth(events))
+	base := []kgo.Opt{kgo.SeedBrokers(e.brokers)}
+	var dlq []consumers.DLQRecord
+	waitFor(t, "6 DLQ records", 20*time.Second, func() bool {
+		dlq = e.readDLQ()
+		return len(dlq) == 6
+	})
+	reasons := map[string]int{}
+	for _, d := range dlq {
+		reasons[d.Reason]++
+		if d.SourceTopic != schemas.DefaultTopic || d.SourceOffset < 0 || d.Error == "" {
+			t.Errorf("DLQ record %s: source %q, error %q; want the source record and the error", d.Where(), d.Source(), d.Error)
+		}
+		for _, h := range d.Headers {
+			if strings.HasPrefix(h.Key, "costpipe-dlq-") {
+				t.Errorf("DLQ record %s: header %s left among the original ones", d.Where(), h.Key)
+			}
+		}
+		if d.Reason == "invalid" && (len(d.Headers) != 1 || d.Headers[0].Key != "trace" || string(d.Key) != "k") {
+			t.Errorf("invalid record %s: key %q headers %v; want the original key and header", d.Where(), d.Key, d.Headers)
+		}
+	}
+	if want := map[string]int{"too_old": 3, "invalid": 3}; !reflect.DeepEqual(reasons, want) {
+		t.Fatalf("DLQ reasons %v, want %v", reasons, want)
+	}
+
+	const backfill = "costpipe.backfill"
+	o := consumers.DLQReplayOptions{Topic: schemas.DefaultDLQTopic, To: backfill, Group: "replay",
+		Reasons: []string{"too_old"}, DryRun: true}
+	st, err := consumers.ReplayDLQ(context.Background(), base, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if consumers.Total(st.Sent) != 3 || consumers.Total(st.PassedOver) != 3 {
+		t.Fatalf("dry run: would send %v, pass over %v; want 3 and 3", st.Sent, st.PassedOver)
+	}
+	o.DryRun = false
+	st, err = consumers.ReplayDLQ(context.Background(), base, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sent["too_old"] != 3 || consumers.Total(st.Sent) != 3 || st.PassedOver["invalid"] != 3 {
+		t.Fatalf("replay sent %v, passed over %v; want 3 too_old sent (the dry run sent nothing), 3 invalid passed over", st.Sent, st.PassedOver)
+	}
+	// The backfill group: its own topic, a longer max event age.
+	stopBackfill := e.runWith("backfill", 100*time.Millisecond, func(o *consumers.Options) {
+		o.Topic, o.DLQTopic, o.MaxEventAge = backfill, backfill+".dlq", 30*24*time.Hour
+	}, nil)
+	e.waitTotals(truth(append(append([]schemas.Event(nil), events...), old...)))
+	var replayed int
+	for _, r := range e.readTopic(backfill) {
+		for _, h := range r.Headers {
+			if h.Key == consumers.HeaderReplayedFrom {
+				replayed++
+				if !strings.HasPrefix(string(h.Value), schemas.DefaultDLQTopic+"/") {
+					t.Errorf("%s = %q, want the DLQ record", h.Key, h.Value)
+				}
+			}
+			if strings.HasPrefix(h.Key, "costpipe-dlq-") {
+				t.Errorf("replayed record carries %s", h.Key)
+			}
+		}
+	}
+	if replayed != 3 {
+		t.Errorf("%d replayed records in %s, want 3", replayed, backfill)
+	}
+	st, err = consumers.ReplayDLQ(context.Background(), base, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if consumers.Total(st.Read) != 0 || consumers.Total(st.Sent) != 0 {
+		t.Errorf("second replay read %v, sent %v; want nothing (the group's offsets are past them)", st.Read, st.Sent)
+	}
+	for _, s := range []func() error{stop, stopBackfill} {
+		if err := s(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(e.readDLQ()); n != 6 {
+		t.Errorf("DLQ holds %d records after the replay, want 6", n)
+	}
+	if _, err := consumers.ReplayDLQ(context.Background(), base, consumers.DLQReplayOptions{Topic: "nope.dlq", To: "x", Group: "g"}); !errors.Is(err, consumers.ErrNoDLQTopic) {
+		t.Errorf("replaying a missing topic: %v, want ErrNoDLQTopic", err)
+	}
+}
+
+// refuseDLQWhile is refuseDLQProduces while *refuse is set.
+func (e *env) refuseDLQWhile(refuse *atomic.Bool) {
+	e.t.Helper()
+	dlqID := e.topicID(schemas.DefaultDLQTopic)
+	e.b.Cluster().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.b.Cluster().KeepControl()
+		r := req.(*kmsg.ProduceRequest)
+		if !refuse.Load() || len(r.Topics) == 0 || (r.Topics[0].Topic != schemas.DefaultDLQTopic && r.Topics[0].TopicID != dlqID) {
+			return nil, nil, false
+		}
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for _, t := range r.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			for _, p := range t.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+}
+
+// Kafka refuses the DLQ records for good, so the aggregator spools them.
+// Once it takes them again, dlq unspool sends them to the DLQ topic as the
+// aggregator would have (original record, costpipe-dlq-* headers), moves
+// the file out of the spool gauge, and a second run has nothing to send.
+func TestUnspoolDLQ(t *testing.T) {
+	e := newEnv(t, 1)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	e.refuseDLQWhile(&refuse)
+	spool := filepath.Join(t.TempDir(), "spool")
+	reg := prometheus.NewRegistry()
+	stop := e.runWith("agg", 100*time.Millisecond, func(o *consumers.Options) {
+		o.Registerer, o.DLQSpoolDir, o.DLQMaxAttempts = reg, spool, 2
+	}, nil)
+	var events []schemas.Event
+	var recs []*kgo.Record
+	var bad []string
+	for i := 0; i < 20; i++ {
+		ev := e.event(i, "t0", "gpt-4o")
+		events = append(events, ev)
+		recs = append(recs, jsonRecord(&ev))
+		if i%5 == 4 {
+			v := fmt.Sprintf(`{"event_id":"bad-%d"`, i)
+			bad = append(bad, v)
+			recs = append(recs, &kgo.Record{Value: []byte(v)})
+		}
+	}
+	e.produce(recs...)
+	e.waitTotals(truth(events))
+	waitFor(t, "4 spooled DLQ records", 30*time.Second, func() bool { return metric(t, reg, "costpipe_dlq_spooled_total") == 4 })
+	refuse.Store(false)
+
+	base := []kgo.Opt{kgo.SeedBrokers(e.brokers)}
+	st, err := consumers.UnspoolDLQ(context.Background(), base, consumers.DLQUnspoolOptions{Dir: spool, DryRun: true})
+	if err != nil || st.Records[schemas.DefaultDLQTopic] != 4 {
+		t.Fatalf("dry run: %v, %v; want 4 records for %s", st.Records, err, schemas.DefaultDLQTopic)
+	}
+	st, err = consumers.UnspoolDLQ(context.Background(), base, consumers.DLQUnspoolOptions{Dir: spool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records[schemas.DefaultDLQTopic] != 4 || len(st.Files) != 1 {
+		t.Fatalf("unspool sent %v of files %v; want 4 records of one file", st.Records, st.Files)
+	}
+	var got []string
+	for _, d := range e.readDLQ() {
+		got = append(got, string(d.Value))
+		if d.Reason != "invalid" || d.SourceTopic != schemas.DefaultTopic || d.SourceOffset < 0 {
+			t.Errorf("unspooled record %s: reason %q source %q; want the aggregator's headers", d.Where(), d.Reason, d.Source())
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(bad)
+	if !reflect.DeepEqual(got, bad) {
+		t.Errorf("DLQ topic holds %q, want %q", got, bad)
+	}
+	if v := metric(t, reg, "costpipe_dlq_spool_bytes"); v != 0 {
+		t.Errorf("costpipe_dlq_spool_bytes = %v after unspool, want 0", v)
+	}
+	sent, _ := filepath.Glob(filepath.Join(spool, "sent", "dlq-*.jsonl.*"))
+	if len(sent) != 1 {
+		t.Errorf("files in sent/: %v, want the one sent", sent)
+	}
+	st, err = consumers.UnspoolDLQ(context.Background(), base, consumers.DLQUnspoolOptions{Dir: spool})
+	if err != nil || consumers.Total(st.Records) != 0 {
+		t.Errorf("second unspool: %v, %v; want nothing sent", st.Records, err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A spool line that cannot be read stops unspool at its file, naming the
+// line, and sends nothing of that file; format 1 lines (header values as
+// text) are read.
+func TestUnspoolBadLine(t *testing.T) {
+	e := newEnv(t, 1)
+	dir := t.TempDir()
+	v1 := `{"spooled_at":"2026-12-01T00:00:00Z","topic":"costpipe.events.dlq","key":null,"value":"e30=","headers":[{"key":"costpipe-dlq-reason","value":"invalid"}],"reason":"invalid"}`
+	if err := os.WriteFile(filepath.Join(dir, "dlq-20261201.jsonl"), []byte(v1+"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	badFile := filepath.Join(dir, "dlq-20261202.jsonl")
+	if err := os.WriteFile(badFile, []byte(v1+"\n{\"v\":2,\"topic\":\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	base := []kgo.Opt{kgo.SeedBrokers(e.brokers)}
+	st, err := consumers.UnspoolDLQ(context.Background(), base, consumers.DLQUnspoolOptions{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("unspool of a file with a broken line 2: %v; want an error naming line 2", err)
+	}
+	if st.Records[schemas.DefaultDLQTopic] != 1 {
+		t.Errorf("sent %v; want the 1 record of the good file (before the bad one)", st.Records)
+	}
+	dlq := e.readDLQ()
+	if len(dlq) != 1 || string(dlq[0].Value) != "{}" || dlq[0].Reason != "invalid" {
+		t.Errorf("DLQ topic holds %+v; want the good file's one record ({}, reason invalid from its format 1 header)", dlq)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "dlq-20261202.jsonl*"))
+	if len(left) != 1 {
+		t.Errorf("the bad file: %v; want it left in the spool", left)
+	}
+}
