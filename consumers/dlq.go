@@ -211,14 +211,29 @@ func (c *Consumer) waitDLQ(ctx context.Context) error {
 		backoff = min(backoff*2, 5*time.Second)
 		for _, f := range resend {
 			r := &kgo.Record{Topic: f.rec.Topic, Key: f.rec.Key, Value: f.rec.Value, Headers: f.rec.Headers}
-			if r.Value != nil && (errors.Is(f.err, kerr.MessageTooLarge) || errors.Is(f.err, kerr.RecordListTooLarge)) {
-				r.Headers = append(append([]kgo.RecordHeader(nil), r.Headers...), kgo.RecordHeader{Key: HeaderDLQTruncated,
-					Value: []byte(fmt.Sprintf("value of %d bytes dropped: %v", len(r.Value), f.err))})
-				r.Value = nil
+			if tooLarge(f.err) {
+				r = withoutValue(r, f.err)
 			}
 			c.produceDLQ(r, f.src, f.attempts)
 		}
 	}
+}
+
+// tooLarge reports whether a produce failed because the record is larger
+// than the topic takes.
+func tooLarge(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
+}
+
+// withoutValue returns a copy of the DLQ record r without its value and
+// with HeaderDLQTruncated saying why (err), for a DLQ topic that refused
+// it as too large. A record without a value is returned as it is.
+func withoutValue(r *kgo.Record, err error) *kgo.Record {
+	if r.Value == nil {
+		return r
+	}
+	return &kgo.Record{Topic: r.Topic, Key: r.Key, Headers: append(append([]kgo.RecordHeader(nil), r.Headers...),
+		kgo.RecordHeader{Key: HeaderDLQTruncated, Value: []byte(fmt.Sprintf("value of %d bytes dropped: %v", len(r.Value), err))})}
 }
 
 // The held DLQ records (dlqHold) are bounded: beyond these, a record is

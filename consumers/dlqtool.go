@@ -1,14 +1,10 @@
 package consumers
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -164,14 +160,16 @@ func dlqRanges(ctx context.Context, adm *kadm.Client, topic string, since time.T
 	return out, nil
 }
 
-// dlqQuiet is how long readDLQ waits for a partition that has records left
-// in its range before it says so: offsets with no record (a compacted or
-// transactional topic; the aggregator writes neither) never come.
+// dlqQuiet is how long readDLQ waits for the next record of a range before
+// it says so: a partition whose leader is away, or offsets with no record
+// (a compacted or transactional topic; the aggregator writes neither).
 const dlqQuiet = 30 * time.Second
 
 // readDLQ reads the ranges of topic in offset order within each partition,
 // calling fn for each batch of one partition's records (never past the
-// range's end). It returns when every range is read, fn fails or ctx ends.
+// range's end). A partition read to its end is paused. It returns when
+// every range is read, fn fails, no record of a range came for dlqQuiet, or
+// ctx ends.
 func readDLQ(ctx context.Context, base []kgo.Opt, topic string, ranges map[int32]dlqRange, fn func(p int32, recs []*kgo.Record) error) error {
 	offs := map[int32]kgo.Offset{}
 	pos := map[int32]int64{} // the next offset to read, of partitions not done
@@ -191,8 +189,9 @@ func readDLQ(ctx context.Context, base []kgo.Opt, topic string, ranges map[int32
 		return fmt.Errorf("cannot create a Kafka client to read %s: %w", topic, err)
 	}
 	defer cl.Close()
+	progress := time.Now()
 	for len(pos) > 0 {
-		pctx, cancel := context.WithTimeout(ctx, dlqQuiet)
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		fs := cl.PollFetches(pctx)
 		cancel()
 		if err := ctx.Err(); err != nil {
@@ -206,14 +205,6 @@ func readDLQ(ctx context.Context, base []kgo.Opt, topic string, ranges map[int32
 		})
 		if ferr != nil {
 			return ferr
-		}
-		if fs.NumRecords() == 0 {
-			var stuck []string
-			for p, at := range pos {
-				stuck = append(stuck, fmt.Sprintf("partition %d at offset %d of %d", p, at, ranges[p].to))
-			}
-			sort.Strings(stuck)
-			return fmt.Errorf("no records came from %s for %s although the log holds more (%s)", topic, dlqQuiet, strings.Join(stuck, ", "))
 		}
 		var batchErr error
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
@@ -229,18 +220,29 @@ func readDLQ(ctx context.Context, base []kgo.Opt, topic string, ranges map[int32
 					return
 				}
 				at = recs[n-1].Offset + 1
+				progress = time.Now()
 			}
 			if n < len(recs) {
 				at = end
 			}
 			if at >= end {
 				delete(pos, fp.Partition)
+				// Records that arrive meanwhile are not this run's.
+				cl.PauseFetchPartitions(map[string][]int32{topic: {fp.Partition}})
 			} else {
 				pos[fp.Partition] = at
 			}
 		})
 		if batchErr != nil {
 			return batchErr
+		}
+		if len(pos) > 0 && time.Since(progress) > dlqQuiet {
+			var stuck []string
+			for p, at := range pos {
+				stuck = append(stuck, fmt.Sprintf("partition %d at offset %d of %d", p, at, ranges[p].to))
+			}
+			sort.Strings(stuck)
+			return fmt.Errorf("no record came from %s for %s although the log holds more (%s)", topic, dlqQuiet, strings.Join(stuck, ", "))
 		}
 	}
 	return nil
@@ -278,18 +280,28 @@ func ReadDLQ(ctx context.Context, base []kgo.Opt, o DLQReadOptions, fn func(DLQR
 	})
 }
 
+// ReplayReasons are the DLQ reasons whose records ReplayDLQ can send back:
+// all but invalid_rows, an Arrow batch whose valid rows were counted (sent
+// back whole, they would be counted twice).
+var ReplayReasons = []string{reasonInvalid, reasonTooOld, reasonFuture, reasonContentType}
+
+// ErrNotReplayable is returned for a reason ReplayDLQ cannot send back.
+var ErrNotReplayable = errors.New("cannot be replayed")
+
 // DLQReplayOptions say what ReplayDLQ sends back.
 type DLQReplayOptions struct {
-	// Topic is the DLQ topic, To the topic the records go back to.
+	// Topic is the DLQ topic, To the topic the records go back to, which
+	// must exist (a mistyped name would swallow them).
 	Topic, To string
-	// Group is the consumer group whose committed offsets on Topic say
-	// where the last replay stopped: a replay starts there and commits
-	// past every record it sent or passed over, so running it again sends
-	// nothing twice. It never joins the group (no member is needed).
+	// Group prefixes the consumer groups, one per reason, GROUP.REASON,
+	// whose committed offsets on Topic say up to where that reason was
+	// replayed: a replay sends a record only past its reason's offset and
+	// moves that offset past what Kafka acknowledged, so no record is sent
+	// twice by two runs, whatever reasons each names. The groups are never
+	// joined (no member is needed).
 	Group string
-	// Reasons, when not empty, replays only the records refused for one of
-	// these reasons; the others are passed over (and the group's offsets
-	// move past them too: use another Group to replay them later).
+	// Reasons are the reasons whose records go back, at least one of
+	// ReplayReasons.
 	Reasons []string
 	// DryRun reads and counts, sends and commits nothing.
 	DryRun bool
@@ -299,25 +311,24 @@ type DLQReplayOptions struct {
 
 // DLQReplayStats counts what a replay did, by reason.
 type DLQReplayStats struct {
-	// Read is every record read, Sent those sent back to To, PassedOver
-	// those of other reasons, NoValue those the DLQ holds without their
-	// value (too large for it: they cannot be replayed from the DLQ).
-	Read, Sent, PassedOver, NoValue map[string]int
+	// Sent are the records Kafka acknowledged on To (with DryRun, those
+	// that would be sent); Earlier those an earlier replay sent; NoValue
+	// those the DLQ holds without their value (too large for it), which
+	// cannot be replayed; Other the records of reasons not asked for.
+	Sent, Earlier, NoValue, Other map[string]int
 	// NoValueSources names the source records of NoValue (at most 100),
 	// for finding them in the events topic.
 	NoValueSources []string
-	// From and To are the offsets read per partition: [From, To).
-	From, To map[int32]int64
 }
 
-func (s *DLQReplayStats) add(m *map[string]int, reason string) {
+func count(m *map[string]int, reason string, n int) {
 	if *m == nil {
 		*m = map[string]int{}
 	}
 	if reason == "" {
 		reason = "(none)"
 	}
-	(*m)[reason]++
+	(*m)[reason] += n
 }
 
 // Total sums a count map of the stats.
@@ -329,57 +340,90 @@ func Total(m map[string]int) int {
 	return n
 }
 
-// ReplayDLQ sends the records of the DLQ topic back to o.To as they were
-// first produced (key, value, the original headers, plus
-// HeaderReplayedFrom), from where o.Group's last replay stopped to the end
+// ReplayDLQ sends the records of o.Reasons in the DLQ topic back to o.To as
+// they were first produced (key, value, the original headers, plus
+// HeaderReplayedFrom), from where each reason's group stopped to the end
 // of each partition as of the call. Each batch is acknowledged by Kafka
-// before the group's offset moves past it, so a replay that stops (an
-// error, SIGTERM, a crash) resumes where it stopped, sending at most the
-// unacknowledged part of one batch twice.
+// before the groups' offsets move past it: a replay that stops (an error,
+// SIGTERM, a crash) resumes where it stopped, and only a stop between
+// Kafka's acknowledgement of a batch and the commit after it sends that
+// batch again.
 func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQReplayStats, error) {
-	st := DLQReplayStats{From: map[int32]int64{}, To: map[int32]int64{}}
+	var st DLQReplayStats
 	if o.Topic == "" || o.To == "" || o.Group == "" {
 		return st, errors.New("replay needs the DLQ topic, the topic to send to and a group")
 	}
 	if o.Topic == o.To {
 		return st, fmt.Errorf("cannot replay %s into itself", o.Topic)
 	}
+	if len(o.Reasons) == 0 {
+		return st, fmt.Errorf("name the reasons to replay (one or more of %s)", strings.Join(ReplayReasons, ", "))
+	}
+	want := map[string]bool{}
+	for _, r := range o.Reasons {
+		if r == reasonInvalidRows {
+			return st, fmt.Errorf("%s records %w: an Arrow batch with invalid rows is in the DLQ whole, but its valid rows were counted; sent back, they would be counted twice. Correct the rows its %s header lists and produce them", r, ErrNotReplayable, HeaderDLQRows)
+		}
+		if !slices.Contains(ReplayReasons, r) {
+			return st, fmt.Errorf("unknown reason %q: want one of %s", r, strings.Join(ReplayReasons, ", "))
+		}
+		want[r] = true
+	}
 	adm, err := admin(base)
 	if err != nil {
 		return st, err
 	}
 	defer adm.Close()
-	committed, err := adm.FetchOffsetsForTopics(ctx, o.Group, o.Topic)
-	if err == nil {
-		err = committed.Error()
-	}
-	if errors.Is(err, kerr.GroupIDNotFound) {
-		committed, err = nil, nil // the first replay of this group
-	}
-	if err != nil {
-		return st, noTopic(err, o.Topic, fmt.Sprintf("cannot read the offsets of group %s on %s", o.Group, o.Topic))
-	}
-	start := map[int32]int64{}
-	committed.Each(func(r kadm.OffsetResponse) {
-		if r.Topic == o.Topic && r.At >= 0 {
-			start[r.Partition] = r.At
+	if !o.DryRun {
+		if err := topicExists(ctx, adm, o.To); err != nil {
+			return st, err
 		}
-	})
+	}
+	// cursors[reason][partition]: the next offset of that reason to send
+	// (none: from the start of the log).
+	cursors := map[string]map[int32]int64{}
+	for r := range want {
+		group := o.Group + "." + r
+		committed, err := adm.FetchOffsetsForTopics(ctx, group, o.Topic)
+		if err == nil {
+			err = committed.Error()
+		}
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			committed, err = nil, nil // the first replay of this reason
+		}
+		if err != nil {
+			return st, noTopic(err, o.Topic, fmt.Sprintf("cannot read the offsets of group %s on %s", group, o.Topic))
+		}
+		cursors[r] = map[int32]int64{}
+		committed.Each(func(c kadm.OffsetResponse) {
+			if c.Topic == o.Topic && c.At >= 0 {
+				cursors[r][c.Partition] = c.At
+			}
+		})
+	}
+	// Each partition is read from the least cursor of its reasons.
+	start := map[int32]int64{}
+	for p := range cursors[o.Reasons[0]] {
+		least := int64(-1)
+		for r := range want {
+			c, ok := cursors[r][p]
+			if !ok {
+				least = 0
+				break
+			}
+			if least < 0 || c < least {
+				least = c
+			}
+		}
+		start[p] = least
+	}
 	ranges, err := dlqRanges(ctx, adm, o.Topic, time.Time{}, start)
 	if err != nil {
 		return st, err
 	}
-	for p, r := range ranges {
-		st.From[p], st.To[p] = r.from, r.to
-	}
-	want := map[string]bool{}
-	for _, r := range o.Reasons {
-		want[r] = true
-	}
 	var pr *kgo.Client
 	if !o.DryRun {
 		pr, err = kgo.NewClient(append(append([]kgo.Opt(nil), base...),
-			kgo.AllowAutoTopicCreation(),
 			kgo.RecordDeliveryTimeout(time.Minute),
 			kgo.AllowIdempotentProduceCancellation(),
 		)...)
@@ -388,36 +432,41 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 		}
 		defer pr.Close()
 	}
+	var mu sync.Mutex // guards st.Sent and sendErr, written by produce callbacks
 	err = readDLQ(ctx, base, o.Topic, ranges, func(p int32, recs []*kgo.Record) error {
-		var (
-			mu      sync.Mutex
-			sendErr error
-		)
+		var sendErr error
 		for _, r := range recs {
 			d := ParseDLQRecord(r)
-			st.add(&st.Read, d.Reason)
 			switch {
-			case len(want) > 0 && !want[d.Reason]:
-				st.add(&st.PassedOver, d.Reason)
+			case !want[d.Reason]:
+				count(&st.Other, d.Reason, 1)
+				continue
+			case d.Offset < cursors[d.Reason][p]:
+				count(&st.Earlier, d.Reason, 1)
 				continue
 			case d.Truncated:
-				st.add(&st.NoValue, d.Reason)
+				count(&st.NoValue, d.Reason, 1)
 				if len(st.NoValueSources) < 100 {
 					st.NoValueSources = append(st.NoValueSources, d.Source())
 				}
 				continue
 			}
-			st.add(&st.Sent, d.Reason)
 			if o.DryRun {
+				count(&st.Sent, d.Reason, 1)
 				continue
 			}
 			hs := append(append([]kgo.RecordHeader(nil), d.Headers...), kgo.RecordHeader{Key: HeaderReplayedFrom, Value: []byte(d.Where())})
+			reason := d.Reason
 			pr.Produce(ctx, &kgo.Record{Topic: o.To, Key: d.Key, Value: d.Value, Headers: hs}, func(_ *kgo.Record, err error) {
 				mu.Lock()
-				if err != nil && sendErr == nil {
-					sendErr = err
+				defer mu.Unlock()
+				if err != nil {
+					if sendErr == nil {
+						sendErr = err
+					}
+					return
 				}
-				mu.Unlock()
+				count(&st.Sent, reason, 1)
 			})
 		}
 		if !o.DryRun {
@@ -431,22 +480,47 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 				return fmt.Errorf("cannot send to %s: %w", o.To, err)
 			}
 			next := recs[len(recs)-1].Offset + 1
-			var offs kadm.Offsets
-			offs.Add(kadm.Offset{Topic: o.Topic, Partition: p, At: next, LeaderEpoch: -1})
-			resp, err := adm.CommitOffsets(ctx, o.Group, offs)
-			if err == nil {
-				err = resp.Error()
-			}
-			if err != nil {
-				return fmt.Errorf("sent up to %s partition %d offset %d, but cannot commit that for group %s (a new run sends that batch again): %w", o.Topic, p, next-1, o.Group, err)
+			for r := range want {
+				if next <= cursors[r][p] {
+					continue // this reason's replay is ahead already
+				}
+				group := o.Group + "." + r
+				var offs kadm.Offsets
+				offs.Add(kadm.Offset{Topic: o.Topic, Partition: p, At: next, LeaderEpoch: -1})
+				resp, err := adm.CommitOffsets(ctx, group, offs)
+				if err == nil {
+					err = resp.Error()
+				}
+				if err != nil {
+					return fmt.Errorf("sent %s up to partition %d offset %d, but cannot commit that for group %s (a new run sends that batch again): %w", o.Topic, p, next-1, group, err)
+				}
+				cursors[r][p] = next
 			}
 		}
 		if o.Progress != nil {
+			mu.Lock()
 			o.Progress(st)
+			mu.Unlock()
 		}
 		return nil
 	})
+	mu.Lock()
+	defer mu.Unlock()
 	return st, err
+}
+
+// topicExists returns nil when topic exists, else an error that says so.
+func topicExists(ctx context.Context, adm *kadm.Client, topic string) error {
+	ts, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("cannot look up topic %s: %w", topic, err)
+	}
+	if d, ok := ts[topic]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("topic %s does not exist: create it first (a replay creates no topic, so that a mistyped name does not take the records)", topic)
+	} else if d.Err != nil {
+		return fmt.Errorf("cannot look up topic %s: %w", topic, d.Err)
+	}
+	return nil
 }
 
 // admin makes an admin client from base.
@@ -456,217 +530,4 @@ func admin(base []kgo.Opt) (*kadm.Client, error) {
 		return nil, fmt.Errorf("cannot create a Kafka client: %w", err)
 	}
 	return kadm.NewClient(cl), nil
-}
-
-// DLQUnspoolOptions say what UnspoolDLQ re-produces.
-type DLQUnspoolOptions struct {
-	// Dir is the spool directory (aggregate --dlq-spool).
-	Dir string
-	// DryRun reads and counts, sends and moves nothing.
-	DryRun bool
-}
-
-// DLQUnspoolStats counts what UnspoolDLQ did.
-type DLQUnspoolStats struct {
-	// Files are the spool files sent, each moved to Dir/sent/ afterwards.
-	Files []string
-	// Records counts the records sent, by DLQ topic.
-	Records map[string]int
-}
-
-// spoolSentDir is where UnspoolDLQ moves the files it sent, under the
-// spool directory: out of costpipe_dlq_spool_bytes (regular files of the
-// directory itself), kept for the operator to remove.
-const spoolSentDir = "sent"
-
-// unspoolingSuffix marks a spool file that UnspoolDLQ took from the
-// aggregator and is sending: a file left so by a failed run is sent by the
-// next (records of it that Kafka took the first time go twice, to the DLQ
-// topic only).
-const unspoolingSuffix = ".unspooling"
-
-// UnspoolDLQ sends the records of the spool directory's files to the DLQ
-// topics they were refused by, as the aggregator would have (the original
-// record with its costpipe-dlq-* headers), file by file, oldest first. A
-// file is taken from the aggregators first (renamed under its lock, so an
-// aggregator spooling meanwhile starts a new file), then sent, each record
-// acknowledged, then moved to Dir/sent/. A line that cannot be read stops
-// at its file, which stays as it is, with an error naming the line.
-func UnspoolDLQ(ctx context.Context, base []kgo.Opt, o DLQUnspoolOptions) (DLQUnspoolStats, error) {
-	st := DLQUnspoolStats{Records: map[string]int{}}
-	entries, err := os.ReadDir(o.Dir)
-	if err != nil {
-		return st, fmt.Errorf("cannot read the spool directory: %w", err)
-	}
-	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		if e.Type().IsRegular() && strings.HasPrefix(n, "dlq-") && (strings.HasSuffix(n, ".jsonl") || strings.Contains(n, ".jsonl"+unspoolingSuffix)) {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	if len(names) == 0 {
-		return st, nil
-	}
-	var pr *kgo.Client
-	if !o.DryRun {
-		pr, err = kgo.NewClient(append(append([]kgo.Opt(nil), base...),
-			kgo.RecordDeliveryTimeout(time.Minute),
-			kgo.AllowIdempotentProduceCancellation(),
-			kgo.ProducerBatchMaxBytes(16<<20),
-		)...)
-		if err != nil {
-			return st, fmt.Errorf("cannot create a Kafka client: %w", err)
-		}
-		defer pr.Close()
-	}
-	for _, name := range names {
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		n, err := unspoolFile(ctx, pr, o, name, st.Records)
-		if err != nil {
-			return st, err
-		}
-		if n > 0 || !o.DryRun {
-			st.Files = append(st.Files, name)
-		}
-	}
-	return st, nil
-}
-
-// unspoolFile sends the spool file name (of o.Dir), counting its records by
-// topic into counts, and returns how many it sent.
-func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name string, counts map[string]int) (int, error) {
-	path := filepath.Join(o.Dir, name)
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("cannot open spool file: %w", err)
-	}
-	defer f.Close()
-	// Under the lock no aggregator is appending; after the rename the next
-	// append creates a new file.
-	if err := lockFile(f); err != nil {
-		return 0, fmt.Errorf("cannot lock spool file %s: %w", path, err)
-	}
-	if !o.DryRun && strings.HasSuffix(name, ".jsonl") {
-		taken := path + unspoolingSuffix + "-" + strconv.FormatInt(time.Now().UnixNano(), 10)
-		if err := os.Rename(path, taken); err != nil {
-			return 0, fmt.Errorf("cannot take spool file %s from the aggregators: %w", path, err)
-		}
-		path = taken
-	}
-	recs, err := readSpoolFile(f, path)
-	if err != nil {
-		return 0, err
-	}
-	if o.DryRun {
-		for _, r := range recs {
-			counts[r.Topic]++
-		}
-		return len(recs), nil
-	}
-	var (
-		mu      sync.Mutex
-		sendErr error
-	)
-	for _, r := range recs {
-		pr.Produce(ctx, r, func(r *kgo.Record, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && sendErr == nil {
-				sendErr = fmt.Errorf("%s (record of %s): %w", r.Topic, path, err)
-			}
-		})
-	}
-	if err := pr.Flush(ctx); err != nil {
-		return 0, fmt.Errorf("cannot send %s: %w", path, err)
-	}
-	mu.Lock()
-	err = sendErr
-	mu.Unlock()
-	if err != nil {
-		return 0, fmt.Errorf("cannot send to %w; the file stays, a new run sends it again", err)
-	}
-	for _, r := range recs {
-		counts[r.Topic]++
-	}
-	sent := filepath.Join(o.Dir, spoolSentDir)
-	if err := os.MkdirAll(sent, 0o750); err != nil {
-		return len(recs), fmt.Errorf("sent %s, but cannot create %s to move it to (move it away by hand, or a new run sends it again): %w", path, sent, err)
-	}
-	dest := filepath.Join(sent, strings.SplitN(filepath.Base(path), unspoolingSuffix, 2)[0]+"."+time.Now().UTC().Format("20060102T150405.000000000Z"))
-	if err := os.Rename(path, dest); err != nil {
-		return len(recs), fmt.Errorf("sent %s, but cannot move it to %s (move it away by hand, or a new run sends it again): %w", path, dest, err)
-	}
-	return len(recs), nil
-}
-
-// readSpoolFile decodes the lines of a spool file (path names it in
-// errors) into the records to send.
-func readSpoolFile(f *os.File, path string) ([]*kgo.Record, error) {
-	var out []*kgo.Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 256<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		r, err := decodeSpoolLine(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s line %d: %w (nothing of the file sent; fix or remove the line, then run again)", path, line, err)
-		}
-		out = append(out, r)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("cannot read %s after line %d: %w", path, line, err)
-	}
-	return out, nil
-}
-
-// decodeSpoolLine decodes one spool line of format 1 (header values as
-// text) or 2 (base64) into the DLQ record it holds.
-func decodeSpoolLine(b []byte) (*kgo.Record, error) {
-	var l struct {
-		Version int    `json:"v"`
-		Topic   string `json:"topic"`
-		Key     []byte `json:"key"`
-		Value   []byte `json:"value"`
-		Headers []struct {
-			Key   string          `json:"key"`
-			Value json.RawMessage `json:"value"`
-		} `json:"headers"`
-	}
-	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, fmt.Errorf("not a spool line: %w", err)
-	}
-	if l.Version > spoolFormat {
-		return nil, fmt.Errorf("spool format %d is newer than this costpipe reads (%d): use the version that wrote it", l.Version, spoolFormat)
-	}
-	if l.Topic == "" {
-		return nil, errors.New("the line names no topic")
-	}
-	r := &kgo.Record{Topic: l.Topic, Key: l.Key, Value: l.Value}
-	for _, h := range l.Headers {
-		var v []byte
-		if l.Version >= 2 {
-			if err := json.Unmarshal(h.Value, &v); err != nil {
-				return nil, fmt.Errorf("header %q: %w", h.Key, err)
-			}
-		} else {
-			var sv *string
-			if err := json.Unmarshal(h.Value, &sv); err != nil {
-				return nil, fmt.Errorf("header %q: %w", h.Key, err)
-			}
-			if sv != nil {
-				v = []byte(*sv)
-			}
-		}
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: v})
-	}
-	return r, nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -108,22 +109,30 @@ func TestReplayDLQ(t *testing.T) {
 	}
 
 	const backfill = "costpipe.backfill"
+	adm, err := kgo.NewClient(kgo.SeedBrokers(e.brokers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if _, err := kadm.NewClient(adm).CreateTopic(context.Background(), 2, 1, nil, backfill); err != nil {
+		t.Fatal(err)
+	}
 	o := consumers.DLQReplayOptions{Topic: schemas.DefaultDLQTopic, To: backfill, Group: "replay",
 		Reasons: []string{"too_old"}, DryRun: true}
 	st, err := consumers.ReplayDLQ(context.Background(), base, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if consumers.Total(st.Sent) != 3 || consumers.Total(st.PassedOver) != 3 {
-		t.Fatalf("dry run: would send %v, pass over %v; want 3 and 3", st.Sent, st.PassedOver)
+	if consumers.Total(st.Sent) != 3 || consumers.Total(st.Other) != 3 {
+		t.Fatalf("dry run: would send %v, others %v; want 3 and 3", st.Sent, st.Other)
 	}
 	o.DryRun = false
 	st, err = consumers.ReplayDLQ(context.Background(), base, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Sent["too_old"] != 3 || consumers.Total(st.Sent) != 3 || st.PassedOver["invalid"] != 3 {
-		t.Fatalf("replay sent %v, passed over %v; want 3 too_old sent (the dry run sent nothing), 3 invalid passed over", st.Sent, st.PassedOver)
+	if st.Sent["too_old"] != 3 || consumers.Total(st.Sent) != 3 || st.Other["invalid"] != 3 {
+		t.Fatalf("replay sent %v, others %v; want 3 too_old sent (the dry run sent nothing), 3 invalid left", st.Sent, st.Other)
 	}
 	// The backfill group: its own topic, a longer max event age.
 	stopBackfill := e.runWith("backfill", 100*time.Millisecond, func(o *consumers.Options) {
@@ -151,8 +160,25 @@ func TestReplayDLQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if consumers.Total(st.Read) != 0 || consumers.Total(st.Sent) != 0 {
-		t.Errorf("second replay read %v, sent %v; want nothing (the group's offsets are past them)", st.Read, st.Sent)
+	if consumers.Total(st.Sent) != 0 {
+		t.Errorf("second replay sent %v; want nothing (the reason's offsets are past them)", st.Sent)
+	}
+	// Another reason has its own offsets: the first replay did not pass
+	// its records by. Both reasons at once send only what was not sent.
+	o.Reasons = []string{"too_old", "invalid"}
+	if st, err = consumers.ReplayDLQ(context.Background(), base, o); err != nil || consumers.Total(st.Sent) != 3 || st.Sent["invalid"] != 3 || st.Earlier["too_old"] != 3 {
+		t.Errorf("replay of too_old and invalid after too_old: sent %v, earlier %v, %v; want the 3 invalid sent, the 3 too_old left", st.Sent, st.Earlier, err)
+	}
+	if st, err = consumers.ReplayDLQ(context.Background(), base, o); err != nil || consumers.Total(st.Sent) != 0 {
+		t.Errorf("replay of both again: sent %v, %v; want nothing", st.Sent, err)
+	}
+	o.Reasons = []string{"invalid_rows"}
+	if _, err := consumers.ReplayDLQ(context.Background(), base, o); !errors.Is(err, consumers.ErrNotReplayable) {
+		t.Errorf("replay of invalid_rows: %v, want ErrNotReplayable (its valid rows were counted)", err)
+	}
+	o.Reasons, o.To = []string{"too_old"}, "costpipe.backfil"
+	if _, err := consumers.ReplayDLQ(context.Background(), base, o); err == nil || !strings.Contains(err.Error(), "costpipe.backfil does not exist") {
+		t.Errorf("replay into a missing topic: %v, want an error naming it", err)
 	}
 	for _, s := range []func() error{stop, stopBackfill} {
 		if err := s(); err != nil {
@@ -162,7 +188,7 @@ func TestReplayDLQ(t *testing.T) {
 	if n := len(e.readDLQ()); n != 6 {
 		t.Errorf("DLQ holds %d records after the replay, want 6", n)
 	}
-	if _, err := consumers.ReplayDLQ(context.Background(), base, consumers.DLQReplayOptions{Topic: "nope.dlq", To: "x", Group: "g"}); !errors.Is(err, consumers.ErrNoDLQTopic) {
+	if _, err := consumers.ReplayDLQ(context.Background(), base, consumers.DLQReplayOptions{Topic: "nope.dlq", To: backfill, Group: "g", Reasons: []string{"invalid"}}); !errors.Is(err, consumers.ErrNoDLQTopic) {
 		t.Errorf("replaying a missing topic: %v, want ErrNoDLQTopic", err)
 	}
 }

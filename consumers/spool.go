@@ -26,6 +26,7 @@ type spool struct {
 // spoolFile is what the spool needs of an *os.File.
 type spoolFile interface {
 	io.Writer
+	io.ReaderAt
 	Stat() (os.FileInfo, error)
 	Truncate(size int64) error
 	Sync() error
@@ -34,7 +35,7 @@ type spoolFile interface {
 
 func newSpool(dir string) *spool {
 	return &spool{dir: dir, open: func(path string) (spoolFile, error) {
-		return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		return os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o640)
 	}}
 }
 
@@ -140,6 +141,15 @@ func (s *spool) write(now time.Time, fs []dlqFailure) (string, error) {
 		return "", err
 	}
 	size := fi.Size()
+	if size > 0 {
+		// A process killed in the middle of an append left part of a line:
+		// it ends here, as a line of its own that unspool reports, rather
+		// than running into this record.
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], size-1); err == nil && last[0] != '\n' {
+			buf = append([]byte{'\n'}, buf...)
+		}
+	}
 	undo := func(err error) error {
 		// A short write (a full disk) left part of a line, which the next
 		// append would continue.

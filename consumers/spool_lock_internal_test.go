@@ -1,13 +1,17 @@
 package consumers
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // A spool write that opened today's file just before dlq unspool took it
@@ -86,5 +90,57 @@ func TestDecodeSpoolLineRoundTrip(t *testing.T) {
 	}
 	if r.Topic != x.rec.Topic || string(r.Value) != string(x.rec.Value) || !reflect.DeepEqual(r.Headers, x.rec.Headers) {
 		t.Errorf("decoded %+v, want the spooled %+v", r, x.rec)
+	}
+}
+
+// A spool file whose last line was cut short (the process killed in the
+// middle of an append) gets a line break before the next record: the cut
+// line stands alone, reported by unspool with its number, and the new
+// record is whole.
+func TestSpoolWriteEndsACutLine(t *testing.T) {
+	dir := t.TempDir()
+	s := newSpool(dir)
+	now := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
+	path := filepath.Join(dir, "dlq-20261205.jsonl")
+	if err := os.WriteFile(path, []byte(`{"v":2,"topic":"costpipe.ev`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.write(now, []dlqFailure{heldFailure(0, 9)}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []*kgo.Record
+	err = eachSpoolLine(f, path, func(r *kgo.Record) error { got = append(got, r); return nil })
+	if err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("reading the file: %v; want line 1 reported", err)
+	}
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("file holds %q, want the cut line and the record on lines of their own", b)
+	}
+	if _, err := decodeSpoolLine([]byte(lines[1])); err != nil {
+		t.Errorf("the record after the cut line: %v", err)
+	}
+}
+
+// One unspool works on a directory at a time: two at once (a cron job and
+// an operator) would send a file twice, or move one not read.
+func TestUnspoolRefusesASecondRun(t *testing.T) {
+	dir := t.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if ok, err := tryLockFile(d); !ok || err != nil {
+		t.Fatalf("locking the directory: %v, %v", ok, err)
+	}
+	if _, err := UnspoolDLQ(context.Background(), []kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")}, DLQUnspoolOptions{Dir: dir}); !errors.Is(err, ErrUnspoolRunning) {
+		t.Errorf("unspool while another runs: %v, want ErrUnspoolRunning", err)
 	}
 }

@@ -72,7 +72,7 @@ func TestSpoolShortWriteIsUndone(t *testing.T) {
 	s := newSpool(dir)
 	fail := false
 	s.open = func(path string) (spoolFile, error) {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o640)
 		return shortFile{f, &fail}, err
 	}
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)

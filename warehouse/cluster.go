@@ -881,7 +881,7 @@ func openAtWith(ctx context.Context, o Options, addr, database string, readTimeo
 		conn.Close()
 		return nil, fmt.Errorf("cannot reach clickhouse at %s: %w", addr, err)
 	}
-	return &Warehouse{conn: conn, database: database, dsn: o.DSN, tls: o.TLS, lockWait: o.MigrateLockWait, enc: new(nativeBuf)}, nil
+	return &Warehouse{conn: conn, database: database, dsn: o.DSN, tls: o.TLS, lockWait: o.MigrateLockWait, enc: new(nativeBuf), closed: new(sync.Once)}, nil
 }
 
 // memberCheckTimeout bounds the ping of each member by checkMembers.

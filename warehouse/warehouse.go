@@ -137,6 +137,12 @@ type Warehouse struct {
 	// column of the largest insert so far, a few MB in steady state, tens
 	// after a catch-up flush. Copies of a Warehouse share it.
 	enc *nativeBuf
+
+	// closed makes Close close the pool once, for every copy. conn is
+	// never cleared: a query still running in another goroutine (an
+	// abandoned computation of serve) gets the driver's "connection
+	// closed" error, not a data race on the field.
+	closed *sync.Once
 }
 
 // Open connects to ClickHouse and checks the server answers. It does not
@@ -181,7 +187,7 @@ func open(o Options) (*Warehouse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open clickhouse %q: %w", redact(o.DSN), err)
 	}
-	return &Warehouse{conn: conn, database: db, dsn: o.DSN, tls: o.TLS, secure: opts.TLS != nil, lockWait: o.MigrateLockWait, enc: new(nativeBuf)}, nil
+	return &Warehouse{conn: conn, database: db, dsn: o.DSN, tls: o.TLS, secure: opts.TLS != nil, lockWait: o.MigrateLockWait, enc: new(nativeBuf), closed: new(sync.Once)}, nil
 }
 
 // Ping checks that the server answers, with the same explanation of a TLS
@@ -214,7 +220,7 @@ func (w *Warehouse) Close() error {
 	if w == nil || w.conn == nil {
 		return nil
 	}
-	err := w.conn.Close()
-	w.conn = nil
+	var err error
+	w.closed.Do(func() { err = w.conn.Close() })
 	return err
 }

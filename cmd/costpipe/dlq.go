@@ -131,7 +131,7 @@ values that are not one line of text are left out and counted on stderr.`,
 			})
 			w.Flush()
 			if errors.Is(err, consumers.ErrNoDLQTopic) {
-				return &exitError{code: 1, msg: fmt.Sprintf("%v: no record was ever sent to the DLQ of --topic %s (or --brokers %q is another cluster)", err, c.String("topic"), c.String("brokers"))}
+				return &exitError{code: 1, msg: fmt.Sprintf("%v: no record was ever sent to the DLQ of --topic %s, or the aggregators cannot create it and spool their DLQ records (see their --dlq-spool directory and costpipe dlq unspool), or --brokers %q is another cluster", err, c.String("topic"), c.String("brokers"))}
 			}
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", topic, err)
@@ -156,17 +156,21 @@ too_far_in_future after a producer's clock was fixed, unsupported_content after 
 upgrade, too_old into a backfill group's topic with a longer --max-event-age. An event
 that is itself wrong must be corrected: dlq read --format values, fix, costpipe produce.
 
-A replay reads from where the last one of --group stopped (committed offsets of that
-group on the DLQ topic; it never joins the group) to the end of the topic as of its
-start, and commits after Kafka acknowledged each batch: running it again sends nothing
-twice, and one that stopped resumes. Records of other reasons than --reason are passed
-over, and the group's offsets move past them: replay those with another --group.
-Records the DLQ holds without their value (too large for it) cannot be replayed; their
-source positions are printed. --dry-run counts what would be sent.`,
+Each reason has its own cursor: the committed offsets of consumer group PREFIX.REASON
+(--group is the prefix; the groups are never joined) on the DLQ topic. A replay sends the
+records of each --reason past its cursor, up to the end of the topic as of its start,
+and moves the cursors past each batch once Kafka acknowledged it: run again, with any
+reasons, it sends no record twice; stopped, it resumes (only a stop between Kafka's
+acknowledgement of a batch and the commit after it sends that batch again). --to must
+exist: a replay creates no topic. invalid_rows (an Arrow batch with invalid rows) cannot
+be replayed: its valid rows were counted, and would be again; correct the rows its
+costpipe-dlq-rows header lists and produce them. Records the DLQ holds without their
+value (too large for it) cannot be replayed either; their source positions are printed.
+--dry-run counts what would be sent.`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "reason", Usage: "only records of this `REASON` (repeat for several; default all): " + dlqReasonsUsage},
-			&cli.StringFlag{Name: "to", Usage: "the `TOPIC` to send to; default --topic"},
-			&cli.StringFlag{Name: "group", Value: "costpipe-dlq-replay", Usage: "consumer `GROUP` whose offsets on the DLQ topic record what was replayed"},
+			&cli.StringSliceFlag{Name: "reason", Usage: "replay the records of this `REASON` (required; repeat for several): invalid, too_old, too_far_in_future, unsupported_content"},
+			&cli.StringFlag{Name: "to", Usage: "the `TOPIC` to send to, which must exist; default --topic"},
+			&cli.StringFlag{Name: "group", Value: "costpipe-dlq-replay", Usage: "`PREFIX` of the consumer groups, PREFIX.REASON, whose offsets on the DLQ topic record what each reason's replays sent"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "count what would be sent; send and commit nothing"},
 		},
 		Action: func(c *cli.Context) error {
@@ -193,11 +197,15 @@ source positions are printed. --dry-run counts what would be sent.`,
 			for r := range reasons {
 				o.Reasons = append(o.Reasons, r)
 			}
+			if len(o.Reasons) == 0 {
+				return &exitError{code: 2, msg: "dlq replay needs --reason: name the reasons whose cause is gone (" + strings.Join(consumers.ReplayReasons, ", ") + ")"}
+			}
+			sort.Strings(o.Reasons)
 			last := time.Now()
 			o.Progress = func(st consumers.DLQReplayStats) {
 				if time.Since(last) >= progressEvery {
 					last = time.Now()
-					fmt.Fprintf(c.App.ErrWriter, "read %d, sent %d so far\n", consumers.Total(st.Read), consumers.Total(st.Sent))
+					fmt.Fprintf(c.App.ErrWriter, "sent %d so far\n", consumers.Total(st.Sent))
 				}
 			}
 			st, err := consumers.ReplayDLQ(c.Context, base, o)
@@ -205,12 +213,14 @@ source positions are printed. --dry-run counts what would be sent.`,
 			if o.DryRun {
 				verb = "would send"
 			}
-			fmt.Fprintf(c.App.Writer, "%s: read %d record(s) (%s)\n", topic, consumers.Total(st.Read), countsLine(st.Read))
-			fmt.Fprintf(c.App.Writer, "%s %d to %s (%s)\n", verb, consumers.Total(st.Sent), to, countsLine(st.Sent))
-			if n := consumers.Total(st.PassedOver); n > 0 {
-				fmt.Fprintf(c.App.Writer, "passed over %d of other reasons (%s)\n", n, countsLine(st.PassedOver))
+			fmt.Fprintf(c.App.Writer, "%s: %s %d record(s) to %s (%s)\n", topic, verb, consumers.Total(st.Sent), to, countsLine(st.Sent))
+			if n := consumers.Total(st.Earlier); n > 0 {
+				fmt.Fprintf(c.App.Writer, "left %d sent by an earlier replay (%s)\n", n, countsLine(st.Earlier))
 			}
-			if n := st.Sent["invalid"] + st.Sent["invalid_rows"]; n > 0 {
+			if n := consumers.Total(st.Other); n > 0 {
+				fmt.Fprintf(c.App.Writer, "left %d of other reasons (%s)\n", n, countsLine(st.Other))
+			}
+			if n := st.Sent["invalid"]; n > 0 {
 				fmt.Fprintf(c.App.Writer, "note: %d invalid record(s) went back unchanged: an aggregator of this version refuses them again unless it now accepts them; correct them instead (dlq read --format values, then costpipe produce)\n", n)
 			}
 			if n := consumers.Total(st.NoValue); n > 0 {
@@ -219,6 +229,9 @@ source positions are printed. --dry-run counts what would be sent.`,
 			}
 			if errors.Is(err, consumers.ErrNoDLQTopic) {
 				return &exitError{code: 1, msg: fmt.Sprintf("%v: nothing to replay", err)}
+			}
+			if errors.Is(err, consumers.ErrNotReplayable) {
+				return &exitError{code: 2, msg: err.Error()}
 			}
 			if err != nil {
 				return fmt.Errorf("replay stopped (run it again to resume): %w", err)
@@ -238,9 +251,13 @@ a record too large even without its value, an ACL) to its --dlq-spool directory
 (costpipe_dlq_spool_bytes says how much waits). Once Kafka takes them, unspool sends
 each file's records to the topic each names, as the aggregator would have, oldest file
 first, then moves the file to DIR/sent/ (remove it from there when you like). It can run
-while the aggregator does: a file is taken under a lock, and the aggregator starts a new
-one. A file whose sending fails stays (renamed *.unspooling-N) and the next run sends it
-again; a line that cannot be read stops at its file, named with its line number.`,
+while the aggregator does (on Unix systems: elsewhere stop the aggregator first): a file
+is taken under a lock, and the aggregator starts a new one; one unspool works on a directory at a time. A file is read through first: a line
+that cannot be read leaves the file unsent (named with the line number). A record the
+topic refuses as too large goes without its value (header costpipe-dlq-truncated), as
+the aggregator does. A file that cannot be sent stays (renamed *.unspooling-N), the
+others are still sent, and the next run sends it again (the records Kafka took the first
+time then reach the DLQ topic twice). Exit status 1 when a file was left.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dlq-spool", Value: consumers.DefaultOptions().DLQSpoolDir, EnvVars: []string{"COSTPIPE_DLQ_SPOOL"},
 				Usage: "the aggregator's spool `DIR`", TakesFile: true},
@@ -264,10 +281,16 @@ again; a line that cannot be read stops at its file, named with its line number.
 				verb = "would send"
 			}
 			fmt.Fprintf(c.App.Writer, "%s: %s %d record(s) of %d file(s) (%s)\n", dir, verb, consumers.Total(st.Records), len(st.Files), countsLine(st.Records))
-			if err != nil {
-				return err
+			if st.Truncated > 0 {
+				fmt.Fprintf(c.App.Writer, "%d of them without their value: too large for the topic (header %s)\n", st.Truncated, consumers.HeaderDLQTruncated)
 			}
-			return nil
+			if len(st.Failed) > 0 {
+				fmt.Fprintf(c.App.Writer, "%d file(s) not sent, left in %s: %s\n", len(st.Failed), dir, strings.Join(st.Failed, ", "))
+			}
+			if errors.Is(err, consumers.ErrUnspoolRunning) {
+				return &exitError{code: 1, msg: err.Error()}
+			}
+			return err
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/costpipe/costpipe/consumers"
@@ -69,13 +70,28 @@ func TestDLQCommands(t *testing.T) {
 	}
 
 	r = run(t, "", nil, append(brokers, "dlq", "replay", "--reason", "too_far_in_future", "--to", "costpipe.replayed")...)
-	if r.code != 0 || !strings.Contains(r.stdout, "sent 2 to costpipe.replayed (too_far_in_future 2)") ||
-		!strings.Contains(r.stdout, "passed over 2 of other reasons (invalid 2)") {
+	if r.code != 1 || !strings.Contains(r.stderr, "topic costpipe.replayed does not exist") {
+		t.Fatalf("dlq replay --to a missing topic: code %d\nstdout:\n%s\nstderr:\n%s; want 1, the topic named", r.code, r.stdout, r.stderr)
+	}
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, nil, "costpipe.replayed"); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "", nil, append(brokers, "dlq", "replay", "--reason", "too_far_in_future", "--to", "costpipe.replayed")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "costpipe.events.dlq: sent 2 record(s) to costpipe.replayed (too_far_in_future 2)") ||
+		!strings.Contains(r.stdout, "left 2 of other reasons (invalid 2)") {
 		t.Fatalf("dlq replay: code %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	r = run(t, "", nil, append(brokers, "dlq", "replay", "--reason", "too_far_in_future", "--to", "costpipe.replayed")...)
-	if r.code != 0 || !strings.Contains(r.stdout, "sent 0 to costpipe.replayed") {
+	if r.code != 0 || !strings.Contains(r.stdout, "sent 0 record(s)") {
 		t.Fatalf("dlq replay again: code %d\nstdout:\n%s\nstderr:\n%s; want nothing sent twice", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, append(brokers, "dlq", "replay", "--reason", "too_far_in_future,invalid", "--to", "costpipe.replayed", "--dry-run")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "would send 2 record(s) to costpipe.replayed (invalid 2)") || !strings.Contains(r.stdout, "left 2 sent by an earlier replay (too_far_in_future 2)") {
+		t.Fatalf("dlq replay of both reasons: code %d\nstdout:\n%s\nstderr:\n%s; want the invalid ones only", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, append(brokers, "dlq", "replay", "--reason", "invalid_rows")...)
+	if r.code != 2 || !strings.Contains(r.stderr, "invalid_rows records cannot be replayed") {
+		t.Errorf("dlq replay --reason invalid_rows: code %d, stderr %q; want 2 and why", r.code, r.stderr)
 	}
 
 	for _, tc := range []struct {
@@ -86,6 +102,7 @@ func TestDLQCommands(t *testing.T) {
 		{[]string{"dlq", "read", "--reason", "bogus"}, `invalid --reason "bogus"`},
 		{[]string{"dlq", "read", "--since", "soon"}, `invalid --since "soon"`},
 		{[]string{"dlq", "replay", "--reason", "too-old"}, `invalid --reason "too-old"`},
+		{[]string{"dlq", "replay"}, "dlq replay needs --reason"},
 		{[]string{"dlq", "unspool", "--dlq-spool", ""}, "invalid --dlq-spool: empty"},
 	} {
 		r := run(t, "", nil, append(brokers, tc.args...)...)

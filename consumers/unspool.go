@@ -1,0 +1,296 @@
+package consumers
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// DLQUnspoolOptions say what UnspoolDLQ re-produces.
+type DLQUnspoolOptions struct {
+	// Dir is the spool directory (aggregate --dlq-spool).
+	Dir string
+	// DryRun reads and counts, sends and moves nothing.
+	DryRun bool
+}
+
+// DLQUnspoolStats counts what UnspoolDLQ did.
+type DLQUnspoolStats struct {
+	// Files are the spool files sent (or, with DryRun, read), each moved to
+	// Dir/sent/ afterwards.
+	Files []string
+	// Records counts the records sent, by DLQ topic; Truncated those of
+	// them sent without their value (too large for the topic).
+	Records   map[string]int
+	Truncated int
+	// Failed are the files that could not be sent; the error says why.
+	Failed []string
+}
+
+// spoolSentDir is where UnspoolDLQ moves the files it sent, under the
+// spool directory: out of costpipe_dlq_spool_bytes (regular files of the
+// directory itself), kept for the operator to remove.
+const spoolSentDir = "sent"
+
+// unspoolingSuffix marks a spool file that UnspoolDLQ took from the
+// aggregator and is sending: a file left so by a failed run is sent by the
+// next (records of it that Kafka took the first time go twice, to the DLQ
+// topic only).
+const unspoolingSuffix = ".unspooling"
+
+// ErrUnspoolRunning is returned when another UnspoolDLQ works on the
+// directory.
+var ErrUnspoolRunning = errors.New("another costpipe dlq unspool is working on this directory")
+
+// UnspoolDLQ sends the records of the spool directory's files to the DLQ
+// topics they were refused by, as the aggregator would have (the original
+// record with its costpipe-dlq-* headers; a record the topic refuses as too
+// large goes without its value, with HeaderDLQTruncated), file by file,
+// oldest first. A file is taken from the aggregator first (renamed under
+// the lock its writer takes, so an aggregator spooling meanwhile starts a
+// new file), read through once to check every line, then sent, each record
+// acknowledged, then moved to Dir/sent/. A file that cannot be read or sent
+// is left (as *.unspooling-N) and the others are still sent; the error
+// names each such file (and the line that cannot be read). One UnspoolDLQ
+// works on a directory at a time.
+func UnspoolDLQ(ctx context.Context, base []kgo.Opt, o DLQUnspoolOptions) (DLQUnspoolStats, error) {
+	st := DLQUnspoolStats{Records: map[string]int{}}
+	dir, err := os.Open(o.Dir)
+	if err != nil {
+		return st, fmt.Errorf("cannot open the spool directory: %w", err)
+	}
+	defer dir.Close()
+	if ok, err := tryLockFile(dir); err != nil {
+		return st, fmt.Errorf("cannot lock the spool directory %s: %w", o.Dir, err)
+	} else if !ok {
+		return st, fmt.Errorf("%s: %w", o.Dir, ErrUnspoolRunning)
+	}
+	entries, err := os.ReadDir(o.Dir)
+	if err != nil {
+		return st, fmt.Errorf("cannot read the spool directory: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.Type().IsRegular() && strings.HasPrefix(n, "dlq-") && (strings.HasSuffix(n, ".jsonl") || strings.Contains(n, ".jsonl"+unspoolingSuffix)) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return st, nil
+	}
+	var pr *kgo.Client
+	if !o.DryRun {
+		pr, err = kgo.NewClient(append(append([]kgo.Opt(nil), base...),
+			kgo.RecordDeliveryTimeout(time.Minute),
+			kgo.AllowIdempotentProduceCancellation(),
+		)...)
+		if err != nil {
+			return st, fmt.Errorf("cannot create a Kafka client: %w", err)
+		}
+		defer pr.Close()
+	}
+	var errs []error
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return st, errors.Join(append(errs, err)...)
+		}
+		err := unspoolFile(ctx, pr, o, name, &st)
+		if err != nil {
+			st.Failed = append(st.Failed, name)
+			errs = append(errs, err)
+			continue
+		}
+		st.Files = append(st.Files, name)
+	}
+	return st, errors.Join(errs...)
+}
+
+// unspoolFile sends the spool file name (of o.Dir), counting into st.
+func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name string, st *DLQUnspoolStats) error {
+	path := filepath.Join(o.Dir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot open spool file: %w", err)
+	}
+	defer f.Close()
+	// Under the lock no aggregator is appending; after the rename its next
+	// append creates a new file (it checks, once locked, that its file is
+	// still at the path).
+	if err := lockFile(f); err != nil {
+		return fmt.Errorf("cannot lock spool file %s: %w", path, err)
+	}
+	if fi, err := f.Stat(); err != nil {
+		return fmt.Errorf("cannot read spool file %s: %w", path, err)
+	} else if now, err := os.Stat(path); err != nil || !os.SameFile(fi, now) {
+		return nil // moved meanwhile: nothing of it to send here
+	}
+	if !o.DryRun && strings.HasSuffix(name, ".jsonl") {
+		taken := path + unspoolingSuffix + "-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+		if err := os.Rename(path, taken); err != nil {
+			return fmt.Errorf("cannot take spool file %s from the aggregator: %w", path, err)
+		}
+		path = taken
+	}
+	if !o.DryRun {
+		unlockFile(f) // the writer appends to a new file now
+	}
+	// First pass: every line must read, or nothing of the file is sent.
+	counts := map[string]int{}
+	if err := eachSpoolLine(f, path, func(r *kgo.Record) error { counts[r.Topic]++; return nil }); err != nil {
+		return err
+	}
+	if o.DryRun {
+		for t, n := range counts {
+			st.Records[t] += n
+		}
+		return nil
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return fmt.Errorf("cannot read %s again: %w", path, err)
+	}
+	var (
+		mu       sync.Mutex
+		sendErr  error
+		tooBig   []*kgo.Record
+		produced = map[string]int{}
+	)
+	done := func(r *kgo.Record, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			produced[r.Topic]++
+		case tooLarge(err) && r.Value != nil:
+			tooBig = append(tooBig, withoutValue(r, err))
+		case sendErr == nil:
+			sendErr = fmt.Errorf("cannot send a record of %s to %s: %w; the file stays, a new run sends it again", path, r.Topic, err)
+		}
+	}
+	err = eachSpoolLine(f, path, func(r *kgo.Record) error {
+		pr.Produce(ctx, r, done) // blocks while the client's buffer is full
+		return nil
+	})
+	if err == nil {
+		err = pr.Flush(ctx)
+	}
+	mu.Lock()
+	resend := tooBig
+	tooBig = nil
+	mu.Unlock()
+	if err == nil && len(resend) > 0 {
+		for _, r := range resend {
+			pr.Produce(ctx, r, done)
+		}
+		err = pr.Flush(ctx)
+	}
+	mu.Lock()
+	if err == nil {
+		err = sendErr
+	}
+	if len(tooBig) > 0 && err == nil {
+		err = fmt.Errorf("%d record(s) of %s are too large for their topic even without their value; the file stays", len(tooBig), path)
+	}
+	mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for t, n := range produced {
+		st.Records[t] += n
+	}
+	st.Truncated += len(resend)
+	sent := filepath.Join(o.Dir, spoolSentDir)
+	if err := os.MkdirAll(sent, 0o750); err != nil {
+		return fmt.Errorf("sent %s, but cannot create %s to move it to (move it away by hand, or a new run sends it again): %w", path, sent, err)
+	}
+	dest := filepath.Join(sent, strings.SplitN(filepath.Base(path), unspoolingSuffix, 2)[0]+"."+time.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := os.Rename(path, dest); err != nil {
+		return fmt.Errorf("sent %s, but cannot move it to %s (move it away by hand, or a new run sends it again): %w", path, dest, err)
+	}
+	return nil
+}
+
+// eachSpoolLine decodes the lines of a spool file (path names it in
+// errors) from its current position, calling fn with each record.
+func eachSpoolLine(f *os.File, path string, fn func(*kgo.Record) error) error {
+	br := bufio.NewReaderSize(f, 64<<10)
+	line := 0
+	for {
+		b, err := br.ReadBytes('\n')
+		if len(b) > 0 {
+			line++
+			if b = bytes.TrimSpace(b); len(b) > 0 {
+				r, derr := decodeSpoolLine(b)
+				if derr != nil {
+					return fmt.Errorf("%s line %d: %w (nothing of the file sent; it stays: fix or remove the line, then run again)", path, line, derr)
+				}
+				if ferr := fn(r); ferr != nil {
+					return ferr
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read %s after line %d: %w", path, line, err)
+		}
+	}
+}
+
+// decodeSpoolLine decodes one spool line of format 1 (header values as
+// text) or 2 (base64) into the DLQ record it holds.
+func decodeSpoolLine(b []byte) (*kgo.Record, error) {
+	var l struct {
+		Version int    `json:"v"`
+		Topic   string `json:"topic"`
+		Key     []byte `json:"key"`
+		Value   []byte `json:"value"`
+		Headers []struct {
+			Key   string          `json:"key"`
+			Value json.RawMessage `json:"value"`
+		} `json:"headers"`
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("not a spool line: %w", err)
+	}
+	if l.Version > spoolFormat {
+		return nil, fmt.Errorf("spool format %d is newer than this costpipe reads (%d): use the version that wrote it", l.Version, spoolFormat)
+	}
+	if l.Topic == "" {
+		return nil, errors.New("the line names no topic")
+	}
+	r := &kgo.Record{Topic: l.Topic, Key: l.Key, Value: l.Value}
+	for _, h := range l.Headers {
+		var v []byte
+		if l.Version >= 2 {
+			if err := json.Unmarshal(h.Value, &v); err != nil {
+				return nil, fmt.Errorf("header %q: %w", h.Key, err)
+			}
+		} else {
+			var sv *string
+			if err := json.Unmarshal(h.Value, &sv); err != nil {
+				return nil, fmt.Errorf("header %q: %w", h.Key, err)
+			}
+			if sv != nil {
+				v = []byte(*sv)
+			}
+		}
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: v})
+	}
+	return r, nil
+}
