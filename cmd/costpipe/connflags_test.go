@@ -140,7 +140,7 @@ func TestConnUsersMatchSources(t *testing.T) {
 	files := map[string][]string{
 		"aggregate.go": {"aggregate"}, "broker.go": {"broker"}, "demo.go": {"demo"}, "ingest.go": {"ingest"},
 		"loadgen.go": {"loadgen"}, "migrate.go": {"migrate"}, "produce.go": {"produce"},
-		"dlq.go": {"dlq read", "dlq replay", "dlq unspool"},
+		"dlq.go":   {"dlq read", "dlq replay", "dlq unspool"},
 		"query.go": {"query usage"}, "prices.go": {"prices list", "prices cost"},
 		"prices_tools.go": {"prices coverage"}, "derive.go": {"derive"}, "serve.go": {"serve"},
 		"retention.go": {"retention"}, "reprice.go": {"reprice"}, "alerts_run.go": {"alerts run"},
