@@ -33,7 +33,7 @@ deps: ## Install what the tests and the demo need when missing: ClickHouse (Debi
 
 .PHONY: test
 test: deps vet ## Install missing deps, vet, then unit + integration tests (real ClickHouse and Kafka protocol) under the race detector.
-	$(GO) test -race -count=1 -p 3 -timeout 9m $(SLOW_PKGS) $(PKGS)
+	$(GO) test -race -count=1 -timeout 9m $(SLOW_PKGS) $(PKGS)
 
 .PHONY: compat
 compat: deps ## Replay every statement a costpipe run sends on ClickHouse 26.5 (libchdb, downloaded once into .costpipe/) and on 18.16, and compare the answers.
