@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/costpipe/costpipe/internal/loglimit"
 	"github.com/costpipe/costpipe/schemas"
 )
 
@@ -149,13 +151,17 @@ type Options struct {
 	// a second) events dropped by the Drop policy. Calls come from the
 	// Producer's goroutines, one at a time; keep it short, and do not call
 	// Flush, Close or a blocking Emit from it (they may wait for the very
-	// goroutine that runs it). Default nil: losses are not logged; they are
-	// counted in Stats, drops are returned by Emit (ErrBufferFull), and
-	// failures are returned by Flush and Close (a *LossError) when they
-	// happen during the call, but a failure between two calls shows only
-	// in Stats.Failed (and in the next Flush or Close only if it happens
-	// during that call). Set OnError to see every loss.
+	// goroutine that runs it). Default nil: losses are logged to Logger at
+	// WARN, one line a minute at most with the events lost since the line
+	// before (and a last line at Close); they are also counted in Stats,
+	// drops are returned by Emit (ErrBufferFull), and failures by Flush and
+	// Close (a *LossError) when they happen during the call. Set OnError to
+	// handle every loss yourself (nothing is logged then).
 	OnError func(err *LossError)
+
+	// Logger receives the loss lines when OnError is nil. Default nil:
+	// slog.Default().
+	Logger *slog.Logger
 
 	// ClientOptions are extra franz-go options (TLS, SASL, compression,
 	// client ID, logger, ...), applied before the Producer's own: the seed
@@ -371,7 +377,10 @@ type Producer struct {
 	reporterDone chan struct{}
 	cancel       context.CancelFunc // cancels the Producer's internal context
 
-	errMu     sync.Mutex            // serialises OnError
+	errMu     sync.Mutex            // serialises OnError and the loss log
+	lossLog   loglimit.Limit        // the loss lines without OnError
+	lossN     int64                 // events lost since the last loss line (errMu)
+	lossLast  *LossError            // the latest of them (errMu)
 	lastFail  atomic.Pointer[error] // the error of the latest failed events
 	closeOnce sync.Once
 	closeDone chan struct{} // closed when the first Close returns
@@ -733,6 +742,7 @@ func (p *Producer) close(ctx context.Context) error {
 	}
 	close(p.dropSig)
 	<-p.reporterDone
+	p.logLossAtClose()
 	if n := p.failed.Load() - failedBefore; n > 0 {
 		if err == nil {
 			err = p.lastFailure()
@@ -754,14 +764,52 @@ func (p *Producer) Stats() Stats {
 	}
 }
 
-// report passes a loss to OnError, one call at a time.
+// lossLogEvery is how often at most a Producer without OnError logs its
+// losses.
+const lossLogEvery = time.Minute
+
+// report passes a loss to OnError, one call at a time, or, without
+// OnError, logs it (lossLogEvery at most).
 func (p *Producer) report(e *LossError) {
-	if p.opts.OnError == nil {
-		return
-	}
 	p.errMu.Lock()
 	defer p.errMu.Unlock()
-	p.opts.OnError(e)
+	if p.opts.OnError != nil {
+		p.opts.OnError(e)
+		return
+	}
+	p.lossN += e.Events
+	p.lossLast = e
+	if _, prev, due := p.lossLog.Note(time.Now(), lossLogEvery); due {
+		p.logLoss(prev)
+	}
+}
+
+// logLoss logs the events lost since the last line (prev: when it was;
+// zero for none) and forgets them. errMu is held.
+func (p *Producer) logLoss(prev time.Time) {
+	if p.lossN == 0 {
+		return
+	}
+	l := p.opts.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	attrs := []any{"events", p.lossN, "topic", p.opts.Topic, "latest", p.lossLast.Error()}
+	if !prev.IsZero() {
+		attrs = append(attrs, "in_the_last", time.Since(prev).Round(time.Second))
+	}
+	l.Warn("costpipe producer lost events (set Options.OnError to handle each loss)", attrs...)
+	p.lossN, p.lossLast = 0, nil
+}
+
+// logLossAtClose logs the losses not logged yet, without OnError.
+func (p *Producer) logLossAtClose() {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	if p.opts.OnError == nil {
+		_, prev := p.lossLog.Reset()
+		p.logLoss(prev)
+	}
 }
 
 // fail counts n accepted events as failed and reports them.

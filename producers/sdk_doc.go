@@ -16,9 +16,9 @@
 // (Buffered counts those still on their way). Every failed or dropped event
 // is reported to Options.OnError when it is set; either way Emit returns
 // ErrBufferFull for a drop, and Flush and Close return a *LossError when
-// events failed during the call. Without OnError, a failure that happens
-// between two Flush or Close calls shows only in Stats.Failed: set OnError
-// (or watch Stats) so that nothing is lost silently.
+// events failed during the call. Without OnError, losses are logged to
+// Options.Logger (slog.Default()) at most once a minute, with the events
+// lost since the line before, so that nothing is lost silently.
 //
 // # Design
 //

@@ -3,9 +3,12 @@ package producers
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/costpipe/costpipe/internal/logtest"
 	"github.com/costpipe/costpipe/schemas"
 )
 
@@ -167,5 +170,40 @@ func TestEmitRefusesWhatTheAggregatorWouldDLQ(t *testing.T) {
 				t.Fatalf("Emit = %v, want nil", err)
 			}
 		})
+	}
+}
+
+// TestLossesAreLoggedWithoutOnError: a Producer without OnError logs its
+// losses, one line a minute at most with the events lost since the line
+// before, and the rest at Close; before, they showed only in Stats.
+func TestLossesAreLoggedWithoutOnError(t *testing.T) {
+	var logs logtest.Buffer
+	p := newTestProducer(t, deadAddr(t), func(o *Options) {
+		o.BufferEvents, o.BatchEvents = 10, 5
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	emitN(t, p, 0, 10)
+	for i := 10; i < 15; i++ {
+		e := testEvent(i)
+		if err := p.Emit(context.Background(), &e); !errors.Is(err, ErrBufferFull) {
+			t.Fatalf("Emit on a full buffer = %v, want ErrBufferFull", err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(logs.Lines("costpipe producer lost events")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	lines := logs.Lines("costpipe producer lost events")
+	if len(lines) != 1 || !strings.Contains(lines[0], "events=5") || !strings.Contains(lines[0], "producer buffer full") {
+		t.Fatalf("loss lines after 5 drops: %q; want one naming 5 events and the full buffer", lines)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := p.Close(ctx); err == nil {
+		t.Fatal("Close with Kafka down returned nil")
+	}
+	lines = logs.Lines("costpipe producer lost events")
+	if len(lines) != 2 || !strings.Contains(lines[1], "events=10") {
+		t.Errorf("loss lines after Close: %q; want a second one for the 10 buffered events it failed", lines)
 	}
 }
