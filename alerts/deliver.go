@@ -133,9 +133,14 @@ type pairState struct {
 	first     time.Time            // the first claim
 }
 
+// index reads the log rows of notifications into their state per
+// (notification, receiver). A round counts as released only when its
+// winning claim was: a replica that gives up a claim it did not win (it
+// released before learning it lost) leaves the winner's delivery alone.
 func index(rows []logRow) map[[2]string]*pairState {
 	out := map[[2]string]*pairState{}
 	claims := map[[2]string]map[uint32][]logRow{}
+	releases := map[[2]string][]logRow{}
 	for _, r := range rows {
 		k := [2]string{r.ID, r.Receiver}
 		st := out[k]
@@ -150,7 +155,7 @@ func index(rows []logRow) map[[2]string]*pairState {
 		case logDead:
 			st.final = true
 		case logReleased:
-			st.released[r.Round] = true
+			releases[k] = append(releases[k], r)
 		case logDeferred:
 			st.deferred[r.Round] = r.At
 		case logSending:
@@ -167,6 +172,13 @@ func index(rows []logRow) map[[2]string]*pairState {
 		if st.round >= 0 {
 			w := winner(claims[k][uint32(st.round)])
 			st.winner = &w
+		}
+		for _, r := range releases[k] {
+			if cs := claims[k][r.Round]; len(cs) > 0 {
+				if w := winner(cs); w.Replica == r.Replica && w.Nonce == r.Nonce {
+					st.released[r.Round] = true
+				}
+			}
 		}
 	}
 	return out
