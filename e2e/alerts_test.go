@@ -214,7 +214,7 @@ rules:
 	shifted := func() time.Time { return time.Now().Add(offset) }
 	args := func(replica string) []string {
 		return []string{"--clickhouse", srv.DSN(db), "--log-level", "info", "alerts", "run", "--rules", rules,
-			"--replica", replica, "--claim-settle", "1s", "--claim-lease", "2m", "--clock-offset", offset.String()}
+			"--replica", replica, "--claim-settle", "1s", "--claim-lease", "2m", "--backoff-max", "10s", "--clock-offset", offset.String()}
 	}
 	pr := newProducer(t, b.Addr(), "alerts", 1)
 	var produced uint64

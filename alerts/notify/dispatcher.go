@@ -272,8 +272,9 @@ func (d *Dispatcher) Enqueue(receiver string, n Notification) bool {
 
 // Close stops accepting notifications and lets every worker deliver what
 // is queued (with retries) until ctx is done. Then it cancels attempts and
-// backoff in progress, reports every notification not delivered as dead
-// (an error wrapping ErrClosed), and returns once every worker stopped:
+// backoff in progress, reports every notification not delivered with an
+// error wrapping ErrClosed (released, for the next run to deliver: not
+// dead), and returns once every worker stopped:
 // every Result has been reported when Close returns. The error is nil when
 // everything drained, else ctx's error. Close is safe to call twice.
 func (d *Dispatcher) Close(ctx context.Context) error {

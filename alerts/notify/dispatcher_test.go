@@ -262,7 +262,7 @@ func TestCloseDrains(t *testing.T) {
 // notification left is reported with ErrClosed before Close returns; they
 // are counted released, not dead (the next run delivers them: counting
 // them dead, with an ERROR each, fired dead-letter alerts on every restart).
-func TestCloseDeadlineReportsTheRestDead(t *testing.T) {
+func TestCloseDeadlineReportsTheRestClosed(t *testing.T) {
 	srv, arrived, _ := blockingServer(t)
 	hook := newTestWebhook(t, srv.URL, time.Now, testSecret1)
 	res := newResults()

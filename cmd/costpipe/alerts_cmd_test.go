@@ -622,8 +622,16 @@ func TestAlertsRunRefusesALeaseTheRetriesDoNotFit(t *testing.T) {
 	os.WriteFile(rules, []byte("rules:\n  - {name: b, kind: budget, period: day, amount_usd: 1}\n"), 0o644)
 	// 2 attempts of 10 s and a 1 s wait: 21 s; a 25 s lease less 2 × 3 s is 19 s.
 	r := run(t, "", nil, "alerts", "run", "--rules", rules, "--claim-lease", "25s", "--claim-settle", "3s",
-		"--max-attempts", "2", "--attempt-timeout", "10s", "--backoff-min", "1s")
+		"--max-attempts", "2", "--attempt-timeout", "10s", "--backoff-min", "1s", "--backoff-max", "1s")
 	if r.code != 2 || !strings.Contains(r.stderr, "invalid --claim-lease 25s") || !strings.Contains(r.stderr, "twice --claim-settle") {
 		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// 3 attempts of 2 s and waits doubling from 1 s (1 s, 2 s): 9 s; but a
+	// Retry-After can make each wait --backoff-max, 20 s: 46 s, more than a
+	// 40 s lease less 2 × 1 s.
+	r = run(t, "", nil, "alerts", "run", "--rules", rules, "--claim-lease", "40s", "--claim-settle", "1s",
+		"--max-attempts", "3", "--attempt-timeout", "2s", "--backoff-min", "1s", "--backoff-max", "20s")
+	if r.code != 2 || !strings.Contains(r.stderr, "invalid --claim-lease 40s") || !strings.Contains(r.stderr, "may take 46s") {
+		t.Errorf("a lease the waits Retry-After asks for do not fit: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

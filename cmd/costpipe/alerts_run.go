@@ -145,7 +145,7 @@ func runAlerts(c *cli.Context) error {
 	// round's attempts have the lease less two settle times (the claim's
 	// settle wait, and the margin its deadline keeps): a round that does
 	// not fit would be cut short every time and never reach its end.
-	if worst := retryBound(c.Int("max-attempts"), c.Duration("attempt-timeout"), c.Duration("backoff-min"), c.Duration("backoff-max")); worst >= do.Lease-2*do.Settle {
+	if worst := retryBound(c.Int("max-attempts"), c.Duration("attempt-timeout"), c.Duration("backoff-max")); worst >= do.Lease-2*do.Settle {
 		return &exitError{code: 2, msg: fmt.Sprintf("invalid --claim-lease %s: the retries of one notification may take %s (--max-attempts, --attempt-timeout, --backoff-*), and they must end within the lease less twice --claim-settle (%s); make the lease longer",
 			do.Lease, worst.Round(time.Second), do.Settle)}
 	}
@@ -292,17 +292,17 @@ func closeKafkaWithin(log *slog.Logger, cl *kgo.Client, timeout time.Duration) {
 	}
 }
 
-// retryBound is the longest a notification's attempts and backoffs take.
-func retryBound(attempts int, timeout, minBackoff, maxBackoff time.Duration) time.Duration {
-	total, b := time.Duration(0), minBackoff
-	for i := 0; i < attempts; i++ {
-		total += timeout
-		if i+1 < attempts {
-			total += b
-			b = min(2*b, maxBackoff)
-		}
+// retryBound is the longest a notification's attempts and backoffs take:
+// every wait may be the longest, a receiver's Retry-After raising it up to
+// maxBackoff whatever the doubling from minBackoff has reached. (Counting
+// the doubling alone let a lease pass the check that every round then
+// outlived against such a receiver: released at its deadline, claimed
+// again at once, never given up.)
+func retryBound(attempts int, timeout, maxBackoff time.Duration) time.Duration {
+	if attempts <= 0 {
+		return 0
 	}
-	return total
+	return time.Duration(attempts)*timeout + time.Duration(attempts-1)*maxBackoff
 }
 
 // probeServer is the --metrics-listen server of alerts run and derive:
