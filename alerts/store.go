@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -61,11 +62,13 @@ func fromDT(t time.Time) time.Time {
 	return t.UTC()
 }
 
-// LoadAlerts reads the newest state of every alert.
+// LoadAlerts reads the newest state of every alert, the most recently
+// active first: beyond maxStoredRows, the alerts inactive the longest are
+// the ones left out.
 func (s *Store) LoadAlerts(ctx context.Context) ([]*Alert, error) {
 	rows, err := s.w.Conn().Query(ctx, `SELECT rule, kind, group_json, threshold, state, active_at, fired_at, last_active, resolved_at,
 		period_start, period_end, value, threshold_value, summary, contributors
-		FROM `+s.table("alerts_state")+` FINAL LIMIT `+fmt.Sprint(maxStoredRows))
+		FROM `+s.table("alerts_state")+` FINAL ORDER BY last_active DESC LIMIT `+fmt.Sprint(maxStoredRows))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read alert state: %w", err)
 	}
@@ -155,7 +158,7 @@ func (s *Store) AddSilence(ctx context.Context, sil Silence) error {
 // Silences returns the silences, the expired ones only with all.
 func (s *Store) Silences(ctx context.Context, all bool) ([]Silence, error) {
 	rows, err := s.w.Conn().Query(ctx, "SELECT id, matchers, starts_at, ends_at, created_by, comment FROM "+s.table("alerts_silences")+
-		" FINAL ORDER BY starts_at, id LIMIT "+fmt.Sprint(maxStoredRows))
+		" FINAL ORDER BY ends_at DESC, id LIMIT "+fmt.Sprint(maxStoredRows))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read silences: %w", err)
 	}
@@ -175,6 +178,14 @@ func (s *Store) Silences(ctx context.Context, all bool) ([]Silence, error) {
 			out = append(out, sil)
 		}
 	}
+	// Read latest-ending first, so that a limit drops the long-expired
+	// ones; returned in order of start.
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].StartsAt.Equal(out[j].StartsAt) {
+			return out[i].StartsAt.Before(out[j].StartsAt)
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out, rows.Err()
 }
 
