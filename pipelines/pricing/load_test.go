@@ -360,6 +360,14 @@ func TestDefaultCatalogPrices(t *testing.T) {
 		{"anthropic", "claude-sonnet-4-5", "", 150_000, "claude-sonnet-4-5", "3", "15"},
 		{"anthropic", "claude-sonnet-4-5", "", 250_000, "claude-sonnet-4-5", "6", "22.5"},
 		{"anthropic", "claude-sonnet-4-5", "batch", 250_000, "claude-sonnet-4-5", "3", "11.25"},
+		// A service tier with its own rates, above a long-context threshold
+		// it gives none for: scaled from the long-context rates as it scales
+		// the standard ones (was the full standard long-context 5 / 22.5).
+		{"openai", "gpt-5.4", "batch", 271_000, "gpt-5.4", "1.25", "7.5"},
+		{"openai", "gpt-5.4", "batch", 300_000, "gpt-5.4", "2.5", "11.25"},
+		{"openai", "gpt-5.4", "flex", 300_000, "gpt-5.4", "2.5", "11.25"},
+		{"openai", "gpt-5.4", "priority", 300_000, "gpt-5.4", "10", "45"},
+		{"openai", "gpt-5.4", "", 300_000, "gpt-5.4", "5", "22.5"},
 		{"anthropic", "claude-opus-4-0", "", 1000, `^claude-opus-4(-0|-\d{8})?$`, "15", "75"}, // an override
 		{"google", "gemini-2.5-pro", "", 1000, "gemini-2.5-pro", "1.25", "10"},
 		{"google", "gemini-2.5-pro", "", 300_000, "gemini-2.5-pro", "2.5", "15"},

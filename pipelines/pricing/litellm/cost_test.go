@@ -150,23 +150,42 @@ func litellmRates(t *testing.T, obj map[string]any, st string, n int64) [7]*big.
 		}
 		return r
 	}
-	in := lookup("input_cost_per_token")
-	out := or(lookup("output_cost_per_token"), zero)
-	cw := or(lookup("cache_creation_input_token_cost"), in)
+	// The rates as given (nil: not), then costpipe's one departure from
+	// LiteLLM (price.go, scaleServiceTiers): above a threshold, a rate the
+	// service tier gives flat, with no _above_<N>_tokens_<S> key, is the
+	// standard long-context rate scaled as the tier scales the standard
+	// rate (LiteLLM takes the standard long-context rate whole). Then the
+	// defaults.
+	var g [7]*big.Rat
+	for i, f := range rateKeys {
+		g[i] = lookup(f)
+	}
+	if above != "" && s != "" {
+		long := litellmRates(t, obj, "", n)
+		short := litellmRates(t, obj, "", 0)
+		for i, f := range rateKeys {
+			sv, own := obj[f+"_"+s]
+			_, tiered := obj[f+"_above_"+above+"_tokens_"+s]
+			if !own || tiered || short[i].Sign() == 0 || long[i].Cmp(short[i]) == 0 {
+				continue
+			}
+			v := new(big.Rat).Mul(long[i], ratOf(t, sv))
+			g[i] = v.Quo(v, short[i])
+		}
+	}
+	in := g[0]
+	out := or(g[4], zero)
+	cw := or(g[2], in)
 	cacheHit := in
 	if v, ok := obj["input_cost_per_token_cache_hit"]; ok {
 		cacheHit = ratOf(t, v)
 	}
-	return [7]*big.Rat{
-		in,
-		or(lookup("cache_read_input_token_cost"), cacheHit),
-		cw,
-		or(lookup("cache_creation_input_token_cost_above_1hr"), cw),
-		out,
-		or(lookup("output_cost_per_reasoning_token"), out),
-		or(lookup("input_cost_per_request"), zero),
-	}
+	return [7]*big.Rat{in, or(g[1], cacheHit), cw, or(g[3], cw), out, or(g[5], out), or(g[6], zero)}
 }
+
+// rateKeys are the list's keys of the rates litellmRates returns, in order.
+var rateKeys = [7]string{"input_cost_per_token", "cache_read_input_token_cost", "cache_creation_input_token_cost",
+	"cache_creation_input_token_cost_above_1hr", "output_cost_per_token", "output_cost_per_reasoning_token", "input_cost_per_request"}
 
 // tieredRates are LiteLLM's rates from a tiered_pricing table.
 func tieredRates(t *testing.T, obj map[string]any, tp []any, n int64) [7]*big.Rat {

@@ -3,6 +3,7 @@ package litellm
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
@@ -233,4 +234,35 @@ func wholeNumber(num string) (int64, bool) {
 		n *= 10
 	}
 	return n, n <= 1e12
+}
+
+// scaleDecimal returns x·num/den, decimal texts in the canonical form,
+// rounded half to even to pricing.PicoDigits fraction digits; false when
+// den is zero or a text is not a decimal.
+func scaleDecimal(x, num, den string) (string, bool) {
+	var rx, rn, rd big.Rat
+	if _, ok := rx.SetString(x); !ok {
+		return "", false
+	}
+	if _, ok := rn.SetString(num); !ok {
+		return "", false
+	}
+	if _, ok := rd.SetString(den); !ok || rd.Sign() == 0 {
+		return "", false
+	}
+	rx.Mul(&rx, &rn)
+	rx.Quo(&rx, &rd)
+	// Half to even at PicoDigits: scale, round the integer, scale back.
+	scale := new(big.Int).Exp(big.NewInt(10), big.NewInt(pricing.PicoDigits), nil)
+	v := new(big.Rat).Mul(&rx, new(big.Rat).SetInt(scale))
+	q, r := new(big.Int).QuoRem(v.Num(), v.Denom(), new(big.Int))
+	twice := new(big.Int).Mul(r, big.NewInt(2))
+	if c := twice.CmpAbs(v.Denom()); c > 0 || c == 0 && q.Bit(0) == 1 {
+		q.Add(q, big.NewInt(int64(v.Num().Sign())))
+	}
+	out := new(big.Rat).SetFrac(q, scale).FloatString(pricing.PicoDigits)
+	if strings.Contains(out, ".") {
+		out = strings.TrimRight(strings.TrimRight(out, "0"), ".")
+	}
+	return out, true
 }

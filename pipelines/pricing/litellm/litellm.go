@@ -601,6 +601,7 @@ func (im *importer) flat(key string, obj map[string]any) (*price, []*PriceError)
 	if !p.base.set[fOutput] { // embeddings and the like
 		p.base.put(fOutput, "0")
 	}
+	p.scaleServiceTiers()
 	p.omitDefaults()
 	return p, nil
 }

@@ -94,9 +94,13 @@ func TestFieldMapping(t *testing.T) {
 		// Service tier: its own rates, the rest from the standard price.
 		{"flex", 1000, rates12("1.5", "0.3", "3.75", "6", "7.5", "20", "0.005")},
 		{"FLEX", 1000, rates12("1.5", "0.3", "3.75", "6", "7.5", "20", "0.005")},
-		// Above the threshold: S's tier, the tier, S, the price.
-		{"flex", 200001, rates12("6", "0.6", "7.5", "12", "22.5", "20", "0.005")},
-		{"priority", 200001, rates12("12", "0.6", "7.5", "12", "22.5", "20", "0.005")},
+		// Above the threshold: S's tier, the tier, S, the price; a rate S
+		// gives flat but not for the tier is the tier's standard rate
+		// scaled as S scales the standard one (flex: half of 6 and of
+		// 22.5; priority's output: twice 22.5), where LiteLLM would take
+		// the standard long-context rate whole.
+		{"flex", 200001, rates12("3", "0.6", "7.5", "12", "11.25", "20", "0.005")},
+		{"priority", 200001, rates12("12", "0.6", "7.5", "12", "45", "20", "0.005")},
 		{"priority", 10, rates12("6", "0.3", "3.75", "6", "30", "20", "0.005")},
 		{"batch", 10, rates12("1.5", "0.3", "3.75", "6", "7.5", "20", "0.005")},
 		{"unknown-tier", 10, rates12("3", "0.3", "3.75", "6", "15", "20", "0.005")},

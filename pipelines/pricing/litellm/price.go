@@ -163,6 +163,45 @@ func (p *price) resolve(c combo) rates {
 	return r
 }
 
+// scaleServiceTiers gives a service tier's rate that is given flat but not
+// for a long-context tier (LiteLLM's input_cost_per_token_batches without
+// an _above_272k_tokens_batches) that tier's standard rate scaled as the
+// service tier scales the standard one, field by field: gpt-5.4 batch is half of
+// standard below 272k input tokens and, as OpenAI bills it, half of the
+// long-context rate above. Without it, the contract's rule (a long-context
+// rate wins over a flat service tier rate) billed a batch call above the
+// threshold at the full standard long-context rate, four times what the
+// same call cost one token below it. A field the service tier does not set
+// keeps resolving as before; a rate scaled from a standard rate of zero
+// cannot be, and stays unset.
+func (p *price) scaleServiceTiers() {
+	if len(p.tiers) == 0 {
+		return
+	}
+	std := p.resolve(combo{})
+	for _, name := range p.serviceNames() {
+		s := p.svc[name]
+		for _, a := range p.aboves() {
+			long := p.resolve(combo{"", a})
+			var l level
+			if s.tiers[a] != nil {
+				l = *s.tiers[a]
+			}
+			for f := field(0); f < numFields; f++ {
+				if !s.own.set[f] || l.set[f] || long[f] == std[f] {
+					continue // not given flat, given for the tier (LiteLLM's _above_N_tokens_S), or the same above
+				}
+				if v, ok := scaleDecimal(long[f], s.own.v[f], std[f]); ok {
+					l.put(f, v)
+				}
+			}
+			if l.set != ([numFields]bool{}) {
+				s.tiers[a] = &l
+			}
+		}
+	}
+}
+
 func (p *price) resolveAll() map[combo]rates {
 	all := make(map[combo]rates)
 	for _, c := range p.combos() {
