@@ -32,6 +32,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/schemas"
 )
 
@@ -240,6 +241,11 @@ func Import(r io.Reader, opts Options) (*Result, error) {
 	out, err := im.yaml(source, updated, from)
 	if err != nil {
 		return nil, err
+	}
+	// What is written must load: a catalog --prices then refuses would be
+	// found only when an aggregator starts with it.
+	if _, err := pricing.Parse("imported", out); err != nil {
+		return nil, fmt.Errorf("cannot import the LiteLLM price list: the catalog made of it does not load (a costpipe bug; please report it with the list): %w", err)
 	}
 	im.stats.Imported = len(im.out)
 	return &Result{YAML: out, Stats: im.stats, LastUpdated: lastUpdated}, nil

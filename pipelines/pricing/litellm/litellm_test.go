@@ -580,3 +580,22 @@ func TestFieldNamesAreCatalogFields(t *testing.T) {
 		}
 	}
 }
+
+// A service tier whose only rate is what the default would give (a flex
+// cache-read price equal to the input price) keeps it: dropped as a
+// default, it left `flex: {}`, a catalog that does not load, while import
+// exited 0.
+func TestServiceTierKeepsItsLastField(t *testing.T) {
+	list := `{
+	  "last_updated": "2026-07-24T18:23:43.215560+00:00",
+	  "m": {
+	    "litellm_provider": "openai", "mode": "chat",
+	    "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,
+	    "cache_read_input_token_cost_flex": 1e-06
+	  }
+	}`
+	_, cat := importString(t, list, Options{})
+	if got, want := ratesOf(t, cat, "openai", "m", "flex", 1000), rates12("1", "1", "1", "1", "2", "2", "0"); got != want {
+		t.Errorf("flex rates %s, want %s", got, want)
+	}
+}

@@ -18,6 +18,17 @@ type level struct {
 
 func (l *level) put(f field, s string) { l.v[f], l.set[f] = s, true }
 
+// count is the number of fields l gives.
+func (l *level) count() int {
+	n := 0
+	for _, s := range l.set {
+		if s {
+			n++
+		}
+	}
+	return n
+}
+
 // serviceTier is a `service_tiers` item with its own prices.
 type serviceTier struct {
 	own   level
@@ -247,6 +258,9 @@ func (p *price) omitDefaults() {
 		for _, f := range []field{fCachedInput, fCacheWrite, fCacheWrite1h, fReasoning} {
 			if !pl.l.set[f] || truth[pl.c][f] != truth[pl.c][defaultOf[f]] {
 				continue
+			}
+			if pl.c.st != "" && pl.c.above == 0 && pl.l.count() == 1 && len(p.svc[pl.c.st].tiers) == 0 {
+				continue // a service tier's last field: an empty one does not load
 			}
 			pl.l.set[f] = false
 			for c, r := range p.resolveAll() {
