@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -146,15 +147,32 @@ func yamlError(name string, err error) error {
 	return &ParseError{File: name, Err: fmt.Errorf("cannot parse YAML: %w", err)}
 }
 
-// unmarshal is yaml.Unmarshal, turning a panic of the YAML library on
-// malformed input into an error.
+// unmarshal decodes the one YAML document of data into n, turning a panic
+// of the YAML library on malformed input into an error. A second document
+// (after `---`) is an error naming its line: yaml.Unmarshal would drop it
+// silently, and with it every price it holds.
 func unmarshal(data []byte, n *yaml.Node) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("YAML library failed: %v", r)
 		}
 	}()
-	return yaml.Unmarshal(data, n)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(n); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty: the callers report the missing fields
+		}
+		return err
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return err
+	default:
+		return fmt.Errorf("line %d: a second YAML document (after ---); a catalog is one document: merge them", next.Line)
+	}
 }
 
 type parser struct {

@@ -455,3 +455,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A second YAML document is refused, naming its line: it was dropped
+// silently, and every price in it with it (`prices check` said ok).
+func TestParseRefusesASecondDocument(t *testing.T) {
+	data := "models:\n  - provider: openai\n    model: a\n    prices:\n      - {from: \"2026-01-01\", input: \"1\", output: \"2\"}\n---\nmodels:\n  - provider: openai\n    model: b\n    prices:\n      - {from: \"2026-01-01\", input: \"1\", output: \"2\"}\n"
+	_, err := Parse("two.yaml", []byte(data))
+	if err == nil || !strings.Contains(err.Error(), "line 6: a second YAML document") {
+		t.Fatalf("Parse of two documents: %v; want an error naming line 6 (the ---)", err)
+	}
+	if _, err := Parse("one.yaml", []byte(strings.SplitN(data, "---\n", 2)[0])); err != nil {
+		t.Fatalf("the first document alone: %v", err)
+	}
+}
