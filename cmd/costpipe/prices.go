@@ -65,8 +65,10 @@ are USD per 1M tokens, except gpu_hour (per GPU-hour) and request (per call).`,
 prices in effect at --at are compared, with their long-context tiers and
 service tiers, rate by rate (the rate a call pays, defaults applied). An entry
 that prices alike at --at but differently in another period (a corrected past
-price, a future one) is listed as "other period" with the first date at which
-the two differ; --exit-code counts it.`,
+price, a future one, a model only one catalog has from a later date) is listed
+as "other period" with the first date at which the two differ; --exit-code counts
+it. A tenant discount added, removed or changed is a "changed" row of provider
+"(tenant)".`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "at", Usage: "`TIME` (RFC 3339 or YYYY-MM-DD) at which prices are compared (default: now)"},
 					&cli.BoolFlag{Name: "exit-code", Usage: "exit with status 1 when the catalogs differ"},

@@ -240,17 +240,78 @@ func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [5]
 	for _, e := range oldCat.Entries() {
 		oldByKey[entryKey(e)] = e
 	}
+	newByKey := make(map[string]*pricing.Entry, len(newCat.Entries()))
+	for _, e := range newCat.Entries() {
+		newByKey[entryKey(e)] = e
+	}
+	none := &pricing.Entry{} // an entry without prices, for one-sided keys
 	for _, ne := range newCat.Entries() {
 		oe := oldByKey[entryKey(ne)]
-		if oe == nil || listed[ne.Provider+"\x00"+name(ne)] {
+		if listed[ne.Provider+"\x00"+name(ne)] {
 			continue
+		}
+		if oe == nil {
+			oe = none // an entry whose prices all start after at: added later
 		}
 		if from, ok := firstDifference(oe, ne); ok {
 			counts[4]++
 			rows = append(rows, diffRow{Change: "other period", Provider: ne.Provider, Model: name(ne), Field: "from " + from.Format(time.RFC3339)})
 		}
 	}
+	for _, oe := range oldCat.Entries() {
+		if newByKey[entryKey(oe)] != nil || listed[oe.Provider+"\x00"+name(oe)] {
+			continue
+		}
+		if from, ok := firstDifference(oe, none); ok {
+			counts[4]++
+			rows = append(rows, diffRow{Change: "other period", Provider: oe.Provider, Model: name(oe), Field: "from " + from.Format(time.RFC3339)})
+		}
+	}
+	// Tenant discounts change what every call of the tenant costs.
+	oldT, newT := map[string]pricing.Pico{}, map[string]pricing.Pico{}
+	for _, t := range oldCat.Tenants() {
+		oldT[t.Name] = t.Discount
+	}
+	for _, t := range newCat.Tenants() {
+		newT[t.Name] = t.Discount
+	}
+	var tenants []string
+	for n := range oldT {
+		tenants = append(tenants, n)
+	}
+	for n := range newT {
+		if _, ok := oldT[n]; !ok {
+			tenants = append(tenants, n)
+		}
+	}
+	slices.Sort(tenants)
+	for _, n := range tenants {
+		ov, okO := oldT[n]
+		nv, okN := newT[n]
+		if okO && okN && ov == nv {
+			continue
+		}
+		r := diffRow{Change: "changed", Provider: "(tenant)", Model: n, Field: "discount"}
+		if okO {
+			r.Old = shortFraction(ov)
+		}
+		if okN {
+			r.New = shortFraction(nv)
+		}
+		counts[2]++
+		rows = append(rows, r)
+	}
 	return rows, counts
+}
+
+// shortFraction writes a fraction without trailing zeros: 0.1, not
+// 0.100000000000.
+func shortFraction(p pricing.Pico) string {
+	s := p.String()
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }
 
 // firstDifference is the earliest time at which a and b (two catalogs'

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/costpipe/costpipe/pipelines/pricing"
 )
 
 func TestPricesDiff(t *testing.T) {
@@ -116,5 +119,44 @@ func TestPricesDiff(t *testing.T) {
 	}
 	if r := run(t, "", nil, "prices", "diff", "--exit-code", "--at", "2026-07-01", h1, h1); r.code != 0 || strings.Contains(r.stdout, "other period") {
 		t.Errorf("same history: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// diffCatalogs reports a tenant's discount changed, added or removed, and
+// a model only one catalog has whose prices all start after --at: before,
+// both showed "0 changed" (and --exit-code 0).
+func TestPricesDiffTenantsAndLaterModels(t *testing.T) {
+	t.Parallel()
+	parse := func(s string) *pricing.Catalog {
+		t.Helper()
+		c, err := pricing.Parse("c.yaml", []byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	model := "  - provider: openai\n    model: m\n    prices:\n      - {from: \"2025-01-01\", input: \"1\", output: \"2\"}\n"
+	oldCat := parse("models:\n" + model + "  - provider: openai\n    model: retired\n    prices:\n      - {from: \"2027-01-01\", input: \"1\", output: \"2\"}\n" +
+		"tenants:\n  acme: { discount: \"0.10\" }\n  gone: { discount: \"0.05\" }\n")
+	newCat := parse("models:\n" + model + "  - provider: openai\n    model: next\n    prices:\n      - {from: \"2027-01-01\", input: \"3\", output: \"4\"}\n" +
+		"tenants:\n  acme: { discount: \"0.20\" }\n  new: { discount: \"0.15\" }\n")
+	rows, counts := diffCatalogs(oldCat, newCat, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	got := map[string]diffRow{}
+	for _, r := range rows {
+		got[r.Change+" "+r.Provider+" "+r.Model+" "+r.Field] = r
+	}
+	for _, k := range []string{
+		"changed (tenant) acme discount", "changed (tenant) gone discount", "changed (tenant) new discount",
+		"other period openai next from 2027-01-01T00:00:00Z", "other period openai retired from 2027-01-01T00:00:00Z",
+	} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("no row %q; rows %+v", k, rows)
+		}
+	}
+	if r := got["changed (tenant) acme discount"]; r.Old != "0.1" || r.New != "0.2" {
+		t.Errorf("acme: %+v, want 0.1 → 0.2", r)
+	}
+	if counts[2] != 3 || counts[4] != 2 {
+		t.Errorf("counts %v, want 3 changed (the tenants) and 2 in another period", counts)
 	}
 }
