@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/costpipe/costpipe/analytics"
 	"github.com/costpipe/costpipe/schemas"
 )
 
@@ -48,6 +49,21 @@ func ParseMatchers(ms []string) (map[string]string, error) {
 		return nil, fmt.Errorf("a silence needs at least one matcher (name=value)")
 	}
 	return out, nil
+}
+
+// UnknownMatcherNames returns the names of matchers that no alert has
+// unless a rule gives it as a label: not rule, kind or a dimension
+// (tenant, model, …). A typo (tennant=acme) silences nothing.
+func UnknownMatcherNames(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		if k == "rule" || k == "kind" || analytics.Dim(k).Valid() {
+			continue
+		}
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // noControls says which characters silences refuse.

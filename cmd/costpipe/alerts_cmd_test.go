@@ -137,6 +137,14 @@ func TestAlertsBacktestAndSilences(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(id) || !strings.Contains(r.stderr, "silence "+id+" until ") || !strings.Contains(r.stderr, "rule=daily tenant=acme") {
 		t.Fatalf("silence add: stdout %q, want the id alone; stderr %q", r.stdout, r.stderr)
 	}
+	if strings.Contains(r.stderr, "warning") {
+		t.Errorf("silence add of rule= and tenant= warned: %q", r.stderr)
+	}
+	// A name no alert has without a rule label (a typo) is warned about.
+	r = run(t, "", nil, "--clickhouse", dsn, "alerts", "silence", "add", "--match", "tennant=acme", "--duration", "1m")
+	if r.code != 0 || !strings.Contains(r.stderr, `warning: --match tennant=…: "tennant" is not rule, kind or a dimension`) {
+		t.Errorf("silence add --match tennant=acme: exit %d, stderr %q; want a warning", r.code, r.stderr)
+	}
 	r = run(t, "", nil, "alerts", "silence", "list", "--clickhouse", dsn)
 	if r.code != 0 || !strings.Contains(r.stdout, id) || !strings.Contains(r.stdout, "rule=daily tenant=acme") || !strings.Contains(r.stdout, "load test") {
 		t.Fatalf("silence list: exit %d\n%s%s", r.code, r.stdout, r.stderr)

@@ -205,6 +205,10 @@ ClickHouse (alerts_silences), shared by every ` + "`alerts run`" + ` replica.`,
 					if err != nil {
 						return &exitError{code: 2, msg: "invalid --match: " + err.Error()}
 					}
+					for _, k := range alerts.UnknownMatcherNames(m) {
+						fmt.Fprintf(c.App.ErrWriter, "warning: --match %s=…: %q is not rule, kind or a dimension (%s); it matches only alerts of rules that set it as a label\n",
+							k, k, dimNames())
+					}
 					for _, f := range []string{"comment", "author"} {
 						if v := c.String(f); !schemas.ValidText(v) {
 							return &exitError{code: 2, msg: fmt.Sprintf("invalid --%s %q: control characters (tabs and line breaks included) and invalid UTF-8 are not allowed: silence list shows it in a terminal", f, v)}
@@ -327,4 +331,14 @@ func withStore(c *cli.Context, fn func(*alerts.Store) error) error {
 		return err
 	}
 	return fn(alerts.NewStore(w, time.Now))
+}
+
+// dimNames lists the dimensions a silence can match: "tenant, application, …".
+func dimNames() string {
+	ds := analytics.Dims()
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = string(d)
+	}
+	return strings.Join(names, ", ")
 }
