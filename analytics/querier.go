@@ -1,7 +1,7 @@
 // Package analytics is costpipe's one query layer over the ClickHouse
 // rollups (usage_1m, usage_1h, usage_1d): `costpipe query`, the alert
 // evaluator and any HTTP API read usage through it, so every number a user
-// sees is computed one way (ARCHITECTURE.md §4).
+// sees is computed one way (docs/design.md).
 //
 // Usage answers "what happened in [From, To)", grouped by any of the rollup
 // dimensions and filtered by their values. It reads each part of the range

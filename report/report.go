@@ -4,7 +4,7 @@
 // and builds the render.Table the writers print. `costpipe query` reads
 // the parameters from flags and `costpipe serve` from a URL's query, both
 // through Params, so a parameter means the same in both and every report
-// is computed once (ARCHITECTURE.md §4: one query layer).
+// is computed once (docs/design.md: one query layer).
 //
 // Parse errors are *ParamError values naming the parameter the way the
 // caller spells it (Params.Name: "--since" on the command line, "since"

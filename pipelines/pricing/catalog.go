@@ -1,5 +1,5 @@
 // Package pricing prices inference calls: it loads the price catalog (the YAML
-// contract of ARCHITECTURE.md §2), finds the price that applies to an event,
+// contract of docs/contracts.md §2), finds the price that applies to an event,
 // and computes the event's cost exactly as a Pico, a fixed-point amount of
 // 10^-12 USD that fits ClickHouse Decimal(38,12).
 //

@@ -84,7 +84,7 @@ func Load(path string) (*Catalog, error) {
 	return Parse(path, data)
 }
 
-// Parse parses a price catalog (ARCHITECTURE.md §2) from data; name is used
+// Parse parses a price catalog (docs/contracts.md §2) from data; name is used
 // in error messages, usually the file name. It checks everything and returns
 // every problem it finds (up to 50), each a *ParseError, joined with
 // errors.Join; errors.As finds the first.

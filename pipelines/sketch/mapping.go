@@ -1,6 +1,6 @@
 // Package sketch is the mergeable latency histogram of the pipelines: a
 // DDSketch-style log-bucket histogram with a fixed bucket mapping, used for
-// latency_ms and ttft_ms of every key-window (ARCHITECTURE.md §4).
+// latency_ms and ttft_ms of every key-window (docs/design.md).
 //
 // A Histogram holds exact counts per bucket index. Rows flushed to ClickHouse
 // carry it as two parallel arrays (idx Array(Int16), cnt Array(UInt64)),
