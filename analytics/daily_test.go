@@ -13,6 +13,7 @@ import (
 // from usage_1m) equal the events summed by their calendar day in that
 // zone.
 func TestDaily(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t)
 	q := fx.querier(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	for _, zone := range []string{"UTC", "Europe/Berlin", "Asia/Kolkata", "America/New_York", "Asia/Kathmandu", "America/St_Johns"} {
@@ -72,6 +73,7 @@ func TestDaily(t *testing.T) {
 // calls (the hour that midnight splits goes whole to the day it starts
 // in), where it read as zero; days whose minutes are kept stay exact.
 func TestDailyOddOffsetAfterRetention(t *testing.T) {
+	t.Parallel()
 	w := migratedDB(t)
 	ctx := context.Background()
 	kolkata, err := time.LoadLocation("Asia/Kolkata")

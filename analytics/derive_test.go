@@ -72,6 +72,7 @@ func growthDB(t *testing.T) *warehouse.Warehouse {
 // TestGrowthDailySchema: the migrated growth_daily has the columns of the
 // one list in derive.go, and a column changed by hand is reported.
 func TestGrowthDailySchema(t *testing.T) {
+	t.Parallel()
 	srv := chtest.Shared(t)
 	ctx := context.Background()
 	w := whtest.Migrated(t, srv.DSN(srv.NewDatabase(t)))
@@ -173,6 +174,7 @@ func colIndex(t *testing.T, name string) int {
 // is closed; deriving again replaces the rows (same rows under FINAL, a
 // newer computed_at).
 func TestDeriveGrowthDaily(t *testing.T) {
+	t.Parallel()
 	w := growthDB(t)
 	ctx := context.Background()
 	clock := time.Date(2026, 3, 11, 0, 15, 0, 0, time.UTC)
@@ -314,6 +316,7 @@ func TestDeriveGrowthDaily(t *testing.T) {
 // backfill window that growth_daily lacks, then nothing until the next day
 // is due (Delay after midnight); days without usage are not derived.
 func TestDeriverBackfill(t *testing.T) {
+	t.Parallel()
 	w := growthDB(t)
 	ctx := context.Background()
 	clock := time.Date(2026, 3, 11, 0, 5, 0, 0, time.UTC) // 2026-03-10 is not due before 00:10
@@ -378,6 +381,7 @@ func growthRecipes(t *testing.T) map[string]string {
 // word for word (the database renamed, now() pinned), against derived
 // data and checks their answers against the query layer.
 func TestGrowthRecipes(t *testing.T) {
+	t.Parallel()
 	w := growthDB(t)
 	ctx := context.Background()
 	now := time.Date(2026, 3, 11, 6, 0, 0, 0, time.UTC)
@@ -613,6 +617,7 @@ func (p *proxiedDeriver) waitLines(t *testing.T, s string, n int) []string {
 // fails once no pass completed for a minute (three 20 ms intervals are
 // less) and holds again after the next complete pass.
 func TestDeriverOutageLogged(t *testing.T) {
+	t.Parallel()
 	p := newProxiedDeriver(t, DeriverOptions{})
 	p.run(t)
 	p.waitLines(t, `msg="derived growth" day=2026-03-10`, 1)

@@ -13,6 +13,7 @@ import (
 // cluster (acme, half of its calls on each shard), not the biggest of one
 // shard (globex, all on one), and its numbers are those of query growth.
 func TestDeriveOnACluster(t *testing.T) {
+	t.Parallel()
 	ctx, w, s := migratedCluster(t)
 	// 20 days: acme 60 calls a day on each shard (partitions 0 and 1),
 	// globex 100 on shard 0 only.

@@ -16,6 +16,8 @@ import (
 // it in costpipe_derive_days_failed_total, and the next pass derives it
 // again.
 func TestDeriverFailingScopeAndDay(t *testing.T) {
+	// Not parallel: deriveScopeFault is the package's (sequential tests
+	// end before the parallel ones start).
 	w := growthDB(t)
 	ctx := context.Background()
 	clock := time.Date(2026, 3, 11, 0, 30, 0, 0, time.UTC)

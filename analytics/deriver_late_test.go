@@ -93,6 +93,7 @@ func totalRow(t *testing.T, w *warehouse.Warehouse, day string, m Metric) (toDat
 // costpipe_derive_days_rederived_total; the pass after that has nothing to
 // do, and a day before the late one is not touched.
 func TestDeriverLateData(t *testing.T) {
+	t.Parallel()
 	w := growthDB(t)
 	ctx := context.Background()
 	clock := time.Date(2026, 3, 11, 0, 30, 0, 0, time.UTC)
@@ -150,6 +151,7 @@ func TestDeriverLateData(t *testing.T) {
 // an aggregator catching up), the next pass of the same process derives
 // them.
 func TestDeriverEmptyDaysThenData(t *testing.T) {
+	t.Parallel()
 	w := migratedDB(t)
 	ctx := context.Background()
 	clock := time.Date(2026, 3, 11, 0, 30, 0, 0, time.UTC)
@@ -180,6 +182,7 @@ func TestDeriverEmptyDaysThenData(t *testing.T) {
 // Growth and Forecast), every day is derived with the biggest group of
 // each scope, and the others are counted as dropped.
 func TestDeriverTooManyGroups(t *testing.T) {
+	t.Parallel()
 	w := growthDB(t)
 	ctx := context.Background()
 	clock := time.Date(2026, 3, 11, 0, 30, 0, 0, time.UTC)
@@ -210,6 +213,7 @@ func TestDeriverTooManyGroups(t *testing.T) {
 // TestDeriverRepriced: a reprice (correction rows in the rollups) of days
 // in the recheck window reaches growth_daily at the next pass.
 func TestDeriverRepriced(t *testing.T) {
+	t.Parallel()
 	w := growthDB(t)
 	ctx := context.Background()
 	clock := time.Date(2026, 3, 11, 0, 30, 0, 0, time.UTC)
@@ -259,6 +263,7 @@ models:
 // rollups but whose derivation writes nothing (its usage is gone) is tried
 // once, not at every pass.
 func TestDeriverUnreplaceableDay(t *testing.T) {
+	t.Parallel()
 	w := growthDB(t) // usage until 2026-03-31
 	ctx := context.Background()
 	clock := time.Date(2026, 6, 1, 0, 30, 0, 0, time.UTC)

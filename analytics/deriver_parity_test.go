@@ -85,6 +85,7 @@ func referenceScope(t *testing.T, q *Querier, d time.Time, m Metric, s Scope, o 
 // the default and with other windows and histories (with a 14-day window
 // 2026-04-20 has no usage in its window and none in its month: no row).
 func TestDeriveMatchesGrowthAndForecast(t *testing.T) {
+	t.Parallel()
 	w := growthDB(t) // 2026-01-01 … 2026-03-31
 	q := New(w, Options{Now: func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }})
 	ctx := context.Background()

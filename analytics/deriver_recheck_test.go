@@ -12,6 +12,7 @@ import (
 // the window's first month, the window's days, whose month to date
 // includes it, are derived again.
 func TestDeriverRecheckWindow(t *testing.T) {
+	t.Parallel()
 	w := growthDB(t)
 	ctx := context.Background()
 	clock := time.Date(2026, 3, 11, 0, 30, 0, 0, time.UTC)

@@ -21,6 +21,7 @@ import (
 // starting and why; once ClickHouse answers, the next pass (within seconds,
 // not the hour-long Interval) checks the schema and derives.
 func TestDeriverWaitsForClickHouse(t *testing.T) {
+	t.Parallel()
 	w := growthDB(t)
 	proxy := faultproxy.Start(t, chtest.Shared(t).TCPAddr)
 	proxy.Refuse(true)
@@ -84,6 +85,7 @@ func TestDeriverWaitsForClickHouse(t *testing.T) {
 // its UTC day (18:30 in New York), and a second pass finds every day up
 // to date.
 func TestDeriverNewYorkServer(t *testing.T) {
+	t.Parallel()
 	srv := chtest.StartWithOptions(t, chtest.Options{Timezone: "America/New_York"})
 	ctx := context.Background()
 	w := whtest.Migrated(t, srv.DSN("costpipe"))

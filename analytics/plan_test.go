@@ -13,6 +13,7 @@ import (
 )
 
 func TestPlan(t *testing.T) {
+	t.Parallel()
 	seg := func(table warehouse.Table, from, to time.Time) segment { return segment{table, from, to} }
 	for _, tc := range []struct {
 		name     string
@@ -109,6 +110,7 @@ const (
 )
 
 func TestUsageSQL(t *testing.T) {
+	t.Parallel()
 	jan1, jan2 := d(2026, 1, 1, 0, 0, 0), d(2026, 1, 2, 0, 0, 0)
 	for _, tc := range []struct {
 		name   string
@@ -222,6 +224,7 @@ func TestUsageSQL(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"tenant", "application", "provider", "model", "error_type"} {
 		if d, err := ParseDim(s); err != nil || string(d) != s {
 			t.Errorf("ParseDim(%q) = %q, %v", s, d, err)
@@ -248,6 +251,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
+	t.Parallel()
 	if err := DefaultOptions().Validate(); err != nil {
 		t.Errorf("defaults invalid: %v", err)
 	}
@@ -270,6 +274,7 @@ func TestOptions(t *testing.T) {
 // TestMetricExprs: every metric parses, and its expressions are the
 // warehouse's merge expressions of its measures, not spelled here.
 func TestMetricExprs(t *testing.T) {
+	t.Parallel()
 	want := map[Metric]string{
 		MetricCost:         "sumMerge(cost_usd)",
 		MetricRequests:     "sumMerge(requests)",
@@ -320,6 +325,7 @@ func goneMonths(minutes, hours []warehouse.Month) retained {
 // dropped is rounded out to the hour (day); the rest of the range, and
 // edges in months still held, are not.
 func TestRetainedWiden(t *testing.T) {
+	t.Parallel()
 	k := goneMonths([]warehouse.Month{202512, 202601}, []warehouse.Month{202512})
 	for _, c := range []struct {
 		name             string
@@ -358,6 +364,7 @@ func TestRetainedWiden(t *testing.T) {
 // of the widened range reads no segment from a dropped month, holds the
 // range asked, and each edge moves at most to its hour or day.
 func TestRetainedWidenPlans(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(3, 4))
 	base := d(2025, 10, 1, 0, 0, 0)
 	for i := range 20000 {
@@ -393,6 +400,7 @@ func TestRetainedWidenPlans(t *testing.T) {
 // TestRetainedMissing names the dropped months a one-table read
 // touches, and its error the table, the months and what to ask instead.
 func TestRetainedMissing(t *testing.T) {
+	t.Parallel()
 	k := goneMonths([]warehouse.Month{202512, 202601}, []warehouse.Month{202512})
 	if got := k.missing(warehouse.Minute, d(2025, 11, 20, 0, 0, 0), d(2026, 2, 1, 0, 0, 0)); !reflect.DeepEqual(got, []warehouse.Month{202512, 202601}) {
 		t.Errorf("missing minutes = %v; want [202512 202601]", got)
@@ -421,6 +429,7 @@ func TestRetainedMissing(t *testing.T) {
 
 // TestAnswered says which edge moved, to what, and why.
 func TestAnswered(t *testing.T) {
+	t.Parallel()
 	a := answered(d(2026, 1, 15, 10, 30, 0), d(2026, 3, 20, 10, 31, 0), d(2026, 1, 15, 10, 0, 0), d(2026, 3, 20, 10, 31, 0))
 	want := "the range starts at 2026-01-15T10:00:00Z, not 2026-01-15T10:30:00Z: the minute rows of that hour are no longer kept (costpipe retention --keep-minutes), so the whole hour is counted"
 	if a.Note != want || !a.From.Equal(d(2026, 1, 15, 10, 0, 0)) {
@@ -441,6 +450,7 @@ func TestAnswered(t *testing.T) {
 // TestExposed: only minute and hour rows of a month before now's may have
 // been dropped; likely, only those the default retention would have.
 func TestExposed(t *testing.T) {
+	t.Parallel()
 	now := d(2026, 3, 20, 10, 0, 0)
 	for _, c := range []struct {
 		from, to        time.Time
@@ -463,6 +473,7 @@ func TestExposed(t *testing.T) {
 // TestGranularityErrorIs: a granularity that does not fit is ErrGranularity
 // (serve answers it 400), with its own message.
 func TestGranularityErrorIs(t *testing.T) {
+	t.Parallel()
 	for _, g := range []Granularity{GranularityHour, "week"} {
 		_, err := plan(d(2026, 1, 30, 0, 0, 0), d(2026, 2, 2, 0, 30, 0), g)
 		if !errors.Is(err, ErrGranularity) || strings.HasPrefix(err.Error(), "invalid granularity") {

@@ -16,6 +16,7 @@ import (
 // are kept apart by service tier and context band; --map-model prices one
 // model's calls as another's.
 func TestRepriceAcrossAPriceChange(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := migratedDB(t)
 	cat, err := pricing.Parse("whatif.yaml", []byte(`

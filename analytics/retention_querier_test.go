@@ -57,6 +57,7 @@ func monthList(set map[warehouse.Month]bool) []warehouse.Month {
 // TestLookRetained reads which months retention dropped: those usage_1d
 // holds and usage_1m (or usage_1h) no longer does.
 func TestLookRetained(t *testing.T) {
+	t.Parallel()
 	w := migratedDB(t)
 	ctx := context.Background()
 	for i, ts := range []time.Time{d(2025, 12, 10, 10, 45, 0), d(2026, 1, 15, 10, 45, 0), d(2026, 3, 2, 10, 45, 0)} {
@@ -88,6 +89,7 @@ func TestLookRetained(t *testing.T) {
 // January's minutes, the range is answered from 10:00, the hour's row, and
 // says so; a usage question over that range counts the calls again.
 func TestAnswerableAfterRetention(t *testing.T) {
+	t.Parallel()
 	w := migratedDB(t)
 	ctx := context.Background()
 	landCalls(t, w, d(2026, 1, 15, 10, 45, 0), 7, 1)
@@ -165,6 +167,7 @@ func (r *reads) take() []string {
 // meanwhile); one table's rows over a dropped month fail. The months are
 // the wall clock's: those before its month may have been dropped.
 func TestRetainedRead(t *testing.T) {
+	t.Parallel()
 	w := migratedDB(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
@@ -256,6 +259,7 @@ func TestRetainedRead(t *testing.T) {
 // through the shard-local database (the DSN's holds Distributed tables),
 // and a month retention dropped ON CLUSTER is found dropped.
 func TestLookRetainedOnACluster(t *testing.T) {
+	t.Parallel()
 	ctx, w, s := migratedCluster(t)
 	for p := int32(0); p < 2; p++ {
 		for i, ts := range []time.Time{d(2026, 1, 15, 10, 45, 0), d(2026, 2, 15, 10, 45, 0)} {

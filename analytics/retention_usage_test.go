@@ -17,6 +17,7 @@ import (
 // asked); a minute series over January says its steps read as zero, and a
 // minute granularity fails.
 func TestUsageAfterRetention(t *testing.T) {
+	t.Parallel()
 	w := migratedDB(t)
 	ctx := context.Background()
 	landCalls(t, w, d(2026, 1, 15, 10, 45, 0), 7, 1)

@@ -16,6 +16,7 @@ import (
 // a second run lands nothing, the aggregators' landing marks are untouched,
 // and a dry run writes nothing.
 func TestRewriteCosts(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := migratedDB(t)
 	wrong, err := pricing.Parse("wrong.yaml", []byte("models:\n  - provider: p\n    model: m\n    prices:\n      - {from: 2026-01-01, input: \"1\", output: \"2\"}\n"))
@@ -144,6 +145,7 @@ tenants:
 // the catalog's cost is not "corrected" (a rerun with the aggregators' own
 // catalog lands nothing); an error in a later table writes nothing.
 func TestRewriteCostsPricesTheUnpricedAllOrNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := migratedDB(t)
 	cat, err := pricing.Parse("fixed.yaml", []byte("models:\n  - provider: p\n    model: m\n    prices:\n      - {from: 2026-01-01, input: \"1\", output: \"2\"}\n"+

@@ -15,6 +15,7 @@ import (
 // UTC minute, hour or day; steps without events are there with 0; the
 // range widens to whole steps.
 func TestSeries(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t)
 	ctx := context.Background()
 	q := fx.querier(d(2026, 3, 1, 0, 0, 0))

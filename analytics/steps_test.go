@@ -14,6 +14,7 @@ import (
 // same groups, counts, cost and latency percentiles; and SLO's count over a
 // bound agrees with the fixture's events.
 func TestUsageStepsEqualUsagePerStep(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t)
 	q := fx.querier(fixtureStart.Add(72 * time.Hour))
 	ctx := context.Background()
@@ -81,6 +82,7 @@ func TestUsageStepsEqualUsagePerStep(t *testing.T) {
 // percentiles as with both, TTFT empty; NoLatency drops both, the sums
 // unchanged. Usage and UsageSteps agree on it.
 func TestUsageStepsWithoutHistograms(t *testing.T) {
+	t.Parallel()
 	if sel := mergeSelectNoTTFT(); strings.Count(sel, "sumMap(") != 2 || strings.Count(sel, "sumMap(latency_histMap.idx") != 2 || strings.Contains(sel, "sumMap(ttft_hist") {
 		t.Fatalf("select without TTFT: %s", sel)
 	}
@@ -137,6 +139,7 @@ func TestUsageStepsWithoutHistograms(t *testing.T) {
 // the merged histograms, without merging them (also with NoLatency), and
 // Only keeps the steps asked.
 func TestUsageStepsWithOverAndOnly(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t)
 	q := fx.querier(fixtureStart.Add(72 * time.Hour))
 	ctx := context.Background()
@@ -213,6 +216,7 @@ func TestUsageStepsWithOverAndOnly(t *testing.T) {
 // exact ones, the others that bucket's value (an upper bound); the counts
 // and CountAbove at or above the bound are exact.
 func TestUsageStepsTail(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t)
 	q := fx.querier(fixtureStart.Add(72 * time.Hour))
 	ctx := context.Background()

@@ -40,6 +40,7 @@ func summaryQueries() []UsageQuery {
 // answer comes from the rollups, is still the truth, and the fallback is
 // counted and logged. The same happens when the summaries cannot be read.
 func TestSummariesAnswerAsTheRollups(t *testing.T) {
+	t.Parallel()
 	w := migratedDB(t)
 	ctx := context.Background()
 	evs := genEvents()
@@ -183,6 +184,7 @@ func mustNormalize(t *testing.T, uq UsageQuery) normalized {
 // without a fallback. (A constant row count in the one-stage merge of the
 // summaries failed there, code 171: the shards send it as a full column.)
 func TestSummariesOnACluster(t *testing.T) {
+	t.Parallel()
 	ctx, w, s := migratedCluster(t)
 	evs := genEvents()
 	shards := map[int]bool{}

@@ -15,6 +15,7 @@ import (
 // from servers in Europe/Berlin and America/New_York: every UTC day, month
 // and granularity holds exactly its own calls.
 func TestTimezoneServers(t *testing.T) {
+	t.Parallel()
 	jan, feb := time.Date(2026, 1, 31, 23, 30, 0, 0, time.UTC), time.Date(2026, 2, 1, 0, 30, 0, 0, time.UTC)
 	for _, tz := range []string{"Europe/Berlin", "America/New_York"} {
 		t.Run(tz, func(t *testing.T) {

@@ -29,6 +29,7 @@ func expValue(m Metric, r *expRow) *big.Int {
 // ranked and cut in Go; shares are the exact ratios; the rest is the total
 // minus the rows, exactly.
 func TestTop(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t)
 	ctx := context.Background()
 	end := d(2026, 2, 2, 0, 0, 0)
@@ -138,6 +139,7 @@ func TestTop(t *testing.T) {
 // TestTopNoLatency: with NoLatency the ranking, shares and sums are those
 // of the full query, and the distributions are left out.
 func TestTopNoLatency(t *testing.T) {
+	t.Parallel()
 	f := loadFixture(t)
 	q := New(f.w, Options{})
 	tq := TopQuery{From: fixtureStart, To: fixtureStart.Add(72 * time.Hour), By: []Dim{DimModel}}

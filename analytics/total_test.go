@@ -13,6 +13,7 @@ import (
 // included, over a range with ragged minutes and hours at both ends, for
 // several groupings and with what-if pricing.
 func TestTotalIsTheQueryWithoutBy(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t)
 	ctx := context.Background()
 	end := d(2026, 2, 2, 0, 0, 0)

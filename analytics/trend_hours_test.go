@@ -20,6 +20,7 @@ import (
 // (its zero hours before it started do not count as history); the spend of
 // the current hour so far is exact, its unpriced calls counted.
 func TestForecastHours(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := migratedDB(t)
 	now := time.Date(2026, 3, 11, 10, 20, 0, 0, time.UTC)
@@ -104,6 +105,7 @@ func TestForecastHours(t *testing.T) {
 // what the period has spent so far, today's spend included, even when
 // today has already spent more than a usual day.
 func TestForecastDailyYoungGroupAndSpentToday(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := migratedDB(t)
 	now := time.Date(2026, 3, 20, 15, 0, 0, 0, time.UTC)

@@ -213,6 +213,7 @@ func d(y int, m time.Month, dd, h, mi, s int) time.Time {
 }
 
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t)
 	ctx := context.Background()
 	end := d(2026, 2, 2, 0, 0, 0)

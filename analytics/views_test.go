@@ -16,6 +16,7 @@ import (
 // TestViews checks that every analyst view of migration 0002 runs on the
 // real server and agrees with the query layer.
 func TestViews(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t)
 	ctx := context.Background()
 	end := d(2026, 2, 2, 0, 0, 0)
@@ -121,6 +122,7 @@ FROM `+db+`.`+view+` WHERE ts >= toDateTime(?) AND ts < toDateTime(?)`, from.Uni
 // with now() pinned to the end of the fixture, and checks that each returns
 // rows; the percentile recipe must agree with the query layer.
 func TestCookbook(t *testing.T) {
+	t.Parallel()
 	fx := loadFixture(t)
 	ctx := context.Background()
 	end := d(2026, 2, 2, 0, 0, 0)

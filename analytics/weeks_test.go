@@ -18,6 +18,7 @@ import (
 // current week is read whole only when the last day was (the range ends
 // now), and fewer than two weeks are left as days.
 func TestToWeeks(t *testing.T) {
+	t.Parallel()
 	h := func(from, to time.Time) segment { return segment{warehouse.Hour, from, to} }
 	dd := func(from, to time.Time) segment { return segment{warehouse.Day, from, to} }
 	wk := func(from, to time.Time) segment { return segment{warehouse.Week, from, to} }
@@ -74,6 +75,7 @@ func TestToWeeks(t *testing.T) {
 // weekly summary is noticed by the check: the rollups answer, and the
 // fallback is counted.
 func TestWeeklySummaryAnswersAsTheRollups(t *testing.T) {
+	t.Parallel()
 	w := migratedDB(t)
 	ctx := t.Context()
 	evs := genEvents()

@@ -50,6 +50,7 @@ func engines(t *testing.T, s *chtest.Server, db string) map[string]string {
 // checked against the single-server schema's tables; a second run, and
 // Migrate (which recognises the cluster), change nothing.
 func TestMigrateCluster(t *testing.T) {
+	t.Parallel()
 	for _, shape := range []struct{ shards, replicas int }{{2, 1}, {1, 2}} {
 		t.Run(strings.Repeat("s", shape.shards)+strings.Repeat("r", shape.replicas), func(t *testing.T) {
 			c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: shape.shards, Replicas: shape.replicas})
@@ -174,6 +175,7 @@ func shardedCluster(t *testing.T) (*chtest.Cluster, *Warehouse, *Sharded) {
 // partition, and the Distributed table sums both shards. An insert mixing
 // shards is refused.
 func TestShardedLanding(t *testing.T) {
+	t.Parallel()
 	c, w, s := shardedCluster(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -257,6 +259,7 @@ func TestShardedLanding(t *testing.T) {
 // (listed through every shard's system.parts, dropped ON CLUSTER) and keeps
 // the current one.
 func TestClusterRetention(t *testing.T) {
+	t.Parallel()
 	c, w, s := shardedCluster(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -301,6 +304,7 @@ func TestClusterRetention(t *testing.T) {
 // starting at once): 18.16's system.tables fails such reads now and then
 // (UNKNOWN_TABLE of a table being dropped), which must not fail the reader.
 func TestClusterOfDuringMigration(t *testing.T) {
+	t.Parallel()
 	var reads int
 	for range 4 {
 		w, _, db := openTest(t)
@@ -338,6 +342,7 @@ func TestClusterOfDuringMigration(t *testing.T) {
 // input tables are gone, and this version lands. A second run changes
 // nothing.
 func TestClusterUpgrade(t *testing.T) {
+	t.Parallel()
 	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 1, Replicas: 2})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
@@ -475,6 +480,7 @@ func TestClusterUpgrade(t *testing.T) {
 // TestExplainKeeper: ZooKeeper's own message ("Session expired") gets a
 // hint naming ZooKeeper; other errors are left as they are.
 func TestExplainKeeper(t *testing.T) {
+	t.Parallel()
 	keeper := fmt.Errorf("cannot create database: %w", &clickhouse.Exception{Code: 999, Message: "Session expired"})
 	if err := explainKeeper(keeper); !errors.Is(err, keeper) || !strings.Contains(err.Error(), "ZooKeeper or ClickHouse Keeper error") {
 		t.Errorf("explainKeeper(%v) = %v", keeper, err)
@@ -489,6 +495,7 @@ func TestExplainKeeper(t *testing.T) {
 }
 
 func TestTopologyShape(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		shards [][]string
 		want   string

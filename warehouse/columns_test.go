@@ -16,6 +16,7 @@ import (
 // TestSchemaMatchesColumns runs DESCRIBE TABLE on the migrated tables of a
 // real server and compares them with the one list of columns.
 func TestSchemaMatchesColumns(t *testing.T) {
+	t.Parallel()
 	w, _, _ := openTest(t)
 	ctx := context.Background()
 	if _, err := w.Migrate(ctx); err != nil {
@@ -102,6 +103,7 @@ func testRollup(ts time.Time, partition int32, offset int64, k uint64) Rollup {
 // insert), lets the views turn them into states, and reads them back with
 // MergeSelect: every measure must come back merged, in every table.
 func TestInsertRollupsRoundTrip(t *testing.T) {
+	t.Parallel()
 	w, _, db := openTest(t)
 	ctx := context.Background()
 	if _, err := w.Migrate(ctx); err != nil {
@@ -199,6 +201,7 @@ func TestInsertRollupsRoundTrip(t *testing.T) {
 // TestInsertRollupsRefusesOverflow: a histogram count that the UInt32
 // states of usage_1m cannot hold is refused, not wrapped; usage_1d takes it.
 func TestInsertRollupsRefusesOverflow(t *testing.T) {
+	t.Parallel()
 	w, _, _ := openTest(t)
 	ctx := context.Background()
 	if _, err := w.Migrate(ctx); err != nil {
@@ -222,6 +225,7 @@ func TestInsertRollupsRefusesOverflow(t *testing.T) {
 // hours and days, 0010 weeks) and their sort keys. A migration that
 // redefines the views moves this check.
 func TestMigrationUsesGeneratedSelect(t *testing.T) {
+	t.Parallel()
 	ms, err := chschema.Migrations()
 	if err != nil {
 		t.Fatal(err)

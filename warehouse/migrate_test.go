@@ -37,6 +37,7 @@ func openTest(t *testing.T) (*Warehouse, *chtest.Server, string) {
 }
 
 func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
+	t.Parallel()
 	w, _, db := openTest(t)
 	ctx := context.Background()
 	ms, err := chschema.Migrations()
@@ -107,6 +108,7 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 // chain end to end on the real server: values inserted into usage_1m_input_v3 come
 // back merged, including the Decimal(38,12) cost and the histogram sumMap.
 func TestRollupAcceptsInput(t *testing.T) {
+	t.Parallel()
 	w, _, db := openTest(t)
 	ctx := context.Background()
 	if _, err := w.Migrate(ctx); err != nil {
@@ -152,6 +154,7 @@ func TestRollupAcceptsInput(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		dsn, want string
 	}{
@@ -177,6 +180,7 @@ func TestOptionsValidate(t *testing.T) {
 // TestValidDBName: the hand-written check accepts exactly what the
 // regexp it replaces does.
 func TestValidDBName(t *testing.T) {
+	t.Parallel()
 	re := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 	long := strings.Repeat("a", 64)
 	for _, db := range []string{"", "costpipe", "_x", "x_1", "1x", "9", "a-b", "a b", "é", "Ab_Z9", long, long + "a", "_" + long[1:], "a.b", "a\x00"} {
@@ -190,6 +194,7 @@ func TestValidDBName(t *testing.T) {
 // them asynchronously (20 and later), and nothing is set on 18.16, which
 // does not know mutations_sync.
 func TestAlterSettings(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		version, q string
 		want       bool

@@ -84,6 +84,7 @@ func randomRows(r *rand.Rand, n int) []Rollup {
 // fillColumns' Native encoding, and requires the two columns to encode to
 // the same bytes: what InsertRollups sends is what the driver would have.
 func TestNativeColumnsMatchTheDriver(t *testing.T) {
+	t.Parallel()
 	t.Run("corners", func(t *testing.T) { nativeMatchesDriver(t, nativeTestRows()) })
 	r := rand.New(rand.NewPCG(7, 11))
 	for i := range 20 {
@@ -129,6 +130,7 @@ func nativeMatchesDriver(t *testing.T, rows []Rollup) {
 // growing value by value would copy the column into fresh memory again at
 // every quarter (native.go).
 func TestNativeEncodersSizeTheirColumnOnce(t *testing.T) {
+	t.Parallel()
 	rows := append(nativeTestRows(), randomRows(rand.New(rand.NewPCG(3, 5)), 200)...)
 	rows[0].Model = strings.Repeat("m", 1<<14) // a three-byte length
 	rows[1].Tenant = strings.Repeat("t", 1<<14-1)
@@ -157,6 +159,7 @@ func TestNativeEncodersSizeTheirColumnOnce(t *testing.T) {
 // TestInsertRollupsRefusesTimesOutsideDateTime: a bucket start DateTime
 // cannot hold is an error naming it, not a wrapped timestamp.
 func TestInsertRollupsRefusesTimesOutsideDateTime(t *testing.T) {
+	t.Parallel()
 	for _, ts := range []time.Time{time.Unix(-60, 0), time.Unix(1<<32, 0)} {
 		r := testRollup(ts, 0, 1, 1)
 		if err := checkTime(&r); err == nil || !strings.Contains(err.Error(), "DateTime") {
@@ -173,6 +176,7 @@ func TestInsertRollupsRefusesTimesOutsideDateTime(t *testing.T) {
 // the list's (a table changed behind costpipe's back) is an error naming
 // it, never bytes read as another type.
 func TestFillColumnsRefusesOtherTypes(t *testing.T) {
+	t.Parallel()
 	sc := &column.ServerContext{Timezone: time.UTC}
 	var cols []column.Interface
 	for _, c := range InputColumns() {
@@ -199,6 +203,7 @@ func TestFillColumnsRefusesOtherTypes(t *testing.T) {
 // TestNativeDecodeRefusesLeftovers: an encoding longer than the column
 // decodes is an error, and the reader decodes the next column cleanly.
 func TestNativeDecodeRefusesLeftovers(t *testing.T) {
+	t.Parallel()
 	sc := &column.ServerContext{Timezone: time.UTC}
 	nb := new(nativeBuf)
 	col, _ := column.Type("UInt64").Column("requests", sc)

@@ -15,6 +15,7 @@ import (
 )
 
 func TestRetention(t *testing.T) {
+	t.Parallel()
 	w, _, _ := openTest(t)
 	ctx := context.Background()
 	if _, err := w.Migrate(ctx); err != nil {
@@ -145,6 +146,7 @@ func TestRetention(t *testing.T) {
 // TestRetentionMargin: minutes are kept for the aggregators' max event age
 // plus the day of margin they read landing marks for, and no less.
 func TestRetentionMargin(t *testing.T) {
+	t.Parallel()
 	o := DefaultRetentionOptions()
 	o.KeepMinutes = o.MaxEventAge + ClockMargin
 	if err := o.Validate(); err != nil {
@@ -161,6 +163,7 @@ func TestRetentionMargin(t *testing.T) {
 // other expired partitions, later months and the hours included, are
 // dropped, and the error names the refused one and says why.
 func TestRetentionKeepsGoing(t *testing.T) {
+	t.Parallel()
 	srv := chtest.Start(t)
 	ctx := context.Background()
 	open := func() *Warehouse {
@@ -246,6 +249,7 @@ func TestRetentionKeepsGoing(t *testing.T) {
 
 // TestRetentionUpgradeCopies lists the copies of the rollups an upgrade kept.
 func TestRetentionUpgradeCopies(t *testing.T) {
+	t.Parallel()
 	w, _, _ := openTest(t)
 	ctx := context.Background()
 	if _, err := w.Migrate(ctx); err != nil {

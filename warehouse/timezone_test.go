@@ -65,6 +65,7 @@ func partitions(t *testing.T, w *Warehouse, table string) []string {
 // (whose DateTime columns followed the server's zone) the way `costpipe
 // migrate` and `costpipe aggregate` do.
 func TestTimezoneServers(t *testing.T) {
+	t.Parallel()
 	for _, tz := range []string{"Europe/Berlin", "America/New_York"} {
 		t.Run(tz, func(t *testing.T) {
 			srv := chtest.StartWithOptions(t, chtest.Options{Timezone: tz})

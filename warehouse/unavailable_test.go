@@ -23,6 +23,7 @@ import (
 // checks that errors the server answers with, or a deadline, are not
 // outages.
 func TestUnavailable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	query := func(w *warehouse.Warehouse) error {
 		var one uint8
@@ -102,6 +103,7 @@ func TestUnavailable(t *testing.T) {
 // TestPoolExhausted: waiting for a free pool connection is saturation, not
 // an outage (a 503 "busy" in serve, not "ClickHouse is unreachable").
 func TestPoolExhausted(t *testing.T) {
+	t.Parallel()
 	err := fmt.Errorf("cannot query usage: %w", clickhouse.ErrAcquireConnTimeout)
 	if !warehouse.PoolExhausted(err) || warehouse.Unavailable(err) {
 		t.Errorf("acquire timeout: exhausted %v, unavailable %v", warehouse.PoolExhausted(err), warehouse.Unavailable(err))

@@ -219,6 +219,7 @@ func (s snapshot) mustEqual(t *testing.T, o snapshot) {
 // same measures and landing marks in the new tables; an aggregator of the
 // old version can no longer land.
 func TestUpgradeFrom0001(t *testing.T) {
+	t.Parallel()
 	w := oldData(t)
 	ctx := context.Background()
 	before := takeSnapshot(t, w)
@@ -259,6 +260,7 @@ func TestUpgradeFrom0001(t *testing.T) {
 // copying usage_1m and creating its view) and then Migrate: nothing counted
 // twice. From the first statement on, an old aggregator cannot insert.
 func TestUpgradeInterrupted(t *testing.T) {
+	t.Parallel()
 	w := oldData(t)
 	ctx := context.Background()
 	before := takeSnapshot(t, w)
@@ -296,6 +298,7 @@ func TestUpgradeInterrupted(t *testing.T) {
 // once, as aggregators starting together do: they take turns, the data is
 // copied once.
 func TestUpgradeConcurrent(t *testing.T) {
+	t.Parallel()
 	w := oldData(t)
 	before := takeSnapshot(t, w)
 	var wg sync.WaitGroup
@@ -331,6 +334,7 @@ func TestUpgradeConcurrent(t *testing.T) {
 // TestMigrateStaleLock: a lock left by a run that died makes Migrate wait,
 // then fail naming the lock, its holder and the way out.
 func TestMigrateStaleLock(t *testing.T) {
+	t.Parallel()
 	w, _, db := openTest(t)
 	ctx := context.Background()
 	if err := w.Conn().Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
@@ -371,6 +375,7 @@ func TestMigrateStaleLock(t *testing.T) {
 // refuse inserts; and rows that differ only in the new dimensions stay
 // apart through merges (they are in the sort key).
 func TestUpgradeFrom0003(t *testing.T) {
+	t.Parallel()
 	w, _, _ := openTest(t)
 	ctx := context.Background()
 	if _, err := w.migrate(ctx, 3); err != nil {
@@ -447,6 +452,7 @@ func insertInput(w *Warehouse, table string, rows []Rollup) error {
 // OPTIMIZE FINAL the histograms of one key are summed by bucket into one row
 // (SummingMergeTree's …Map columns).
 func TestUpgradeFrom0006Interrupted(t *testing.T) {
+	t.Parallel()
 	w, _, _ := openTest(t)
 	ctx := context.Background()
 	if _, err := w.migrate(ctx, 6); err != nil {
@@ -591,6 +597,7 @@ func summariesMatch(t *testing.T, w *Warehouse) {
 // leaves) is redone from an empty table; after the upgrade every insert
 // reaches all of them.
 func TestUpgradeFillsSummaries(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		version int
 		summary Table // the summary the interrupted fill was writing
@@ -692,6 +699,7 @@ func upgradeFillsSummaries(t *testing.T, version int, summary Table) {
 // row, in two months, are refilled from the rollups; a month only the
 // summary still has (its rollup's dropped) is emptied.
 func TestRebuildSummaries(t *testing.T) {
+	t.Parallel()
 	w, _, _ := openTest(t)
 	ctx := context.Background()
 	if _, err := w.Migrate(ctx); err != nil {
