@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/costpipe/costpipe/internal/loglimit"
@@ -216,6 +217,9 @@ func (q *Querier) CheckMigrated(ctx context.Context) error {
 	db := q.w.Database()
 	var n uint64
 	if err := q.w.Conn().QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'schema_migrations'", db).Scan(&n); err != nil {
+		if migrating(err) {
+			return fmt.Errorf("%w: database %s is being migrated (%v)", ErrNotMigrated, db, err)
+		}
 		return fmt.Errorf("cannot read the schema version of database %s: %w", db, err)
 	}
 	if n == 0 {
@@ -224,6 +228,9 @@ func (q *Querier) CheckMigrated(ctx context.Context) error {
 	}
 	rows, err := q.w.Conn().Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
 	if err != nil {
+		if migrating(err) {
+			return fmt.Errorf("%w: database %s is being migrated (%v)", ErrNotMigrated, db, err)
+		}
 		return fmt.Errorf("cannot read %s.schema_migrations: %w", db, err)
 	}
 	defer rows.Close()
@@ -254,6 +261,15 @@ func (q *Querier) CheckMigrated(ctx context.Context) error {
 			ErrNotMigrated, db, strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// migrating reports whether err is what reading a database's tables gives
+// while another process migrates it: ClickHouse 18.16 fails a read of
+// system.tables with UNKNOWN_TABLE (60) while a materialized view's target
+// is still to be created, and the database itself may not exist yet (81).
+func migrating(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && (ex.Code == 60 || ex.Code == 81)
 }
 
 // Check is the start-up check of the first passes: ClickHouse answers, the
