@@ -423,11 +423,7 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 	}
 	var pr *kgo.Client
 	if !o.DryRun {
-		pr, err = kgo.NewClient(append(append([]kgo.Opt(nil), base...),
-			kgo.RecordDeliveryTimeout(time.Minute),
-			kgo.AllowIdempotentProduceCancellation(),
-		)...)
-		if err != nil {
+		if pr, err = toolProducer(base); err != nil {
 			return st, fmt.Errorf("cannot create a Kafka client to send to %s: %w", o.To, err)
 		}
 		defer pr.Close()
@@ -521,6 +517,16 @@ func topicExists(ctx context.Context, adm *kadm.Client, topic string) error {
 		return fmt.Errorf("cannot look up topic %s: %w", topic, d.Err)
 	}
 	return nil
+}
+
+// toolProducer is the producing client of the DLQ tools: a record not
+// acknowledged within a minute fails (franz-go would otherwise retry it
+// for as long as the broker is away, and the tool would never end).
+func toolProducer(base []kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(append(append([]kgo.Opt(nil), base...),
+		kgo.RecordDeliveryTimeout(time.Minute),
+		kgo.AllowIdempotentProduceCancellation(),
+	)...)
 }
 
 // admin makes an admin client from base.

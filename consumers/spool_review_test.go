@@ -6,13 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/costpipe/costpipe/consumers"
 	"github.com/costpipe/costpipe/internal/logtest"
@@ -23,27 +22,9 @@ import (
 // with TOPIC_AUTHORIZATION_FAILED (a DLQ topic this instance may not write).
 func (e *env) refuseDLQProduces() {
 	e.t.Helper()
-	dlqID := e.topicID(schemas.DefaultDLQTopic)
-	e.b.Cluster().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		r := req.(*kmsg.ProduceRequest)
-		if len(r.Topics) == 0 || (r.Topics[0].Topic != schemas.DefaultDLQTopic && r.Topics[0].TopicID != dlqID) {
-			return nil, nil, false
-		}
-		e.b.Cluster().KeepControl()
-		resp := r.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range r.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	var always atomic.Bool
+	always.Store(true)
+	e.refuseDLQWhile(&always)
 }
 
 // breakDir replaces the directory dir with a regular file: nothing can be

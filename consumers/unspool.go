@@ -95,11 +95,7 @@ func UnspoolDLQ(ctx context.Context, base []kgo.Opt, o DLQUnspoolOptions) (DLQUn
 	}
 	var pr *kgo.Client
 	if !o.DryRun {
-		pr, err = kgo.NewClient(append(append([]kgo.Opt(nil), base...),
-			kgo.RecordDeliveryTimeout(time.Minute),
-			kgo.AllowIdempotentProduceCancellation(),
-		)...)
-		if err != nil {
+		if pr, err = toolProducer(base); err != nil {
 			return st, fmt.Errorf("cannot create a Kafka client: %w", err)
 		}
 		defer pr.Close()
