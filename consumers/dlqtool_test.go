@@ -23,6 +23,23 @@ import (
 	"github.com/costpipe/costpipe/schemas"
 )
 
+// withInvalid returns n events (tenant t0, gpt-4o) and their JSON records,
+// with an invalid record ({"event_id":"bad-I") after event I wherever
+// I%every == at, and the invalid records' values.
+func (e *env) withInvalid(n, every, at int) (events []schemas.Event, recs []*kgo.Record, bad []string) {
+	for i := 0; i < n; i++ {
+		ev := e.event(i, "t0", "gpt-4o")
+		events = append(events, ev)
+		recs = append(recs, jsonRecord(&ev))
+		if i%every == at {
+			v := fmt.Sprintf(`{"event_id":"bad-%d"`, i)
+			bad = append(bad, v)
+			recs = append(recs, &kgo.Record{Value: []byte(v)})
+		}
+	}
+	return events, recs, bad
+}
+
 // readDLQ returns every record of the DLQ topic, read to its end.
 func (e *env) readDLQ() []consumers.DLQRecord {
 	e.t.Helper()
@@ -233,19 +250,7 @@ func TestUnspoolDLQ(t *testing.T) {
 	stop := e.runWith("agg", 100*time.Millisecond, func(o *consumers.Options) {
 		o.Registerer, o.DLQSpoolDir, o.DLQMaxAttempts = reg, spool, 2
 	}, nil)
-	var events []schemas.Event
-	var recs []*kgo.Record
-	var bad []string
-	for i := 0; i < 20; i++ {
-		ev := e.event(i, "t0", "gpt-4o")
-		events = append(events, ev)
-		recs = append(recs, jsonRecord(&ev))
-		if i%5 == 4 {
-			v := fmt.Sprintf(`{"event_id":"bad-%d"`, i)
-			bad = append(bad, v)
-			recs = append(recs, &kgo.Record{Value: []byte(v)})
-		}
-	}
+	events, recs, bad := e.withInvalid(20, 5, 4)
 	e.produce(recs...)
 	e.waitTotals(truth(events))
 	waitFor(t, "4 spooled DLQ records", 30*time.Second, func() bool { return metric(t, reg, "costpipe_dlq_spooled_total") == 4 })

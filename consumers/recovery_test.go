@@ -319,16 +319,7 @@ func TestUndeliverableDLQRecordIsSpooled(t *testing.T) {
 	stop := e.runWith("spool", 100*time.Millisecond, func(o *consumers.Options) {
 		o.Registerer, o.DLQSpoolDir, o.DLQMaxAttempts = reg, spool, 2
 	}, nil)
-	var events []schemas.Event
-	var recs []*kgo.Record
-	for i := 0; i < 50; i++ {
-		ev := e.event(i, "t0", "gpt-4o")
-		events = append(events, ev)
-		recs = append(recs, jsonRecord(&ev))
-		if i%10 == 0 {
-			recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf(`{"event_id":"bad-%d"`, i))})
-		}
-	}
+	events, recs, _ := e.withInvalid(50, 10, 0)
 	e.produce(recs...)
 	e.waitTotals(truth(events))
 	waitFor(t, "5 spooled DLQ records", 20*time.Second, func() bool { return metric(t, reg, "costpipe_dlq_spooled_total") == 5 })

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/costpipe/costpipe/consumers"
 	"github.com/costpipe/costpipe/internal/logtest"
@@ -73,16 +72,7 @@ func TestUnspoolableDLQRecordsAreHeld(t *testing.T) {
 	breakDir(t, spool) // after the start: the consumer checked it then
 
 	// Events 0-9 at offsets 0-9, the first invalid record at offset 10.
-	var events []schemas.Event
-	var recs []*kgo.Record
-	for i := 0; i < 50; i++ {
-		ev := e.event(i, "t0", "gpt-4o")
-		events = append(events, ev)
-		recs = append(recs, jsonRecord(&ev))
-		if i%10 == 9 {
-			recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf(`{"event_id":"bad-%d"`, i))})
-		}
-	}
+	events, recs, _ := e.withInvalid(50, 10, 9)
 	e.produce(recs...)
 	e.waitTotals(truth(events))
 	waitFor(t, "the commit up to the first held DLQ record", 20*time.Second, func() bool { return e.committed("held")[0] == 10 })
@@ -151,16 +141,7 @@ func TestHeldDLQRecordsGoToTheSpoolOnceItWorks(t *testing.T) {
 		o.Registerer, o.DLQSpoolDir, o.DLQMaxAttempts = reg, spool, 2
 	}, nil)
 	breakDir(t, spool)
-	var events []schemas.Event
-	var recs []*kgo.Record
-	for i := 0; i < 20; i++ {
-		ev := e.event(i, "t0", "gpt-4o")
-		events = append(events, ev)
-		recs = append(recs, jsonRecord(&ev))
-		if i%10 == 4 {
-			recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf(`{"event_id":"bad-%d"`, i))})
-		}
-	}
+	events, recs, _ := e.withInvalid(20, 10, 4)
 	e.produce(recs...)
 	e.waitTotals(truth(events))
 	waitFor(t, "the commit up to the first held DLQ record", 20*time.Second, func() bool { return e.committed("retry")[0] == 5 })

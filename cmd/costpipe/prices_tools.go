@@ -159,16 +159,7 @@ func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [5]
 		return m
 	}
 	olds, news := collect(oldCat), collect(newCat)
-	keys := make([]string, 0, len(olds)+len(news))
-	for k := range olds {
-		keys = append(keys, k)
-	}
-	for k := range news {
-		if _, ok := olds[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
+	keys := sortedKeys(olds, news)
 	var rows []diffRow
 	var counts [5]int
 	name := func(e *pricing.Entry) string {
@@ -275,17 +266,7 @@ func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [5]
 	for _, t := range newCat.Tenants() {
 		newT[t.Name] = t.Discount
 	}
-	var tenants []string
-	for n := range oldT {
-		tenants = append(tenants, n)
-	}
-	for n := range newT {
-		if _, ok := oldT[n]; !ok {
-			tenants = append(tenants, n)
-		}
-	}
-	slices.Sort(tenants)
-	for _, n := range tenants {
+	for _, n := range sortedKeys(oldT, newT) {
 		ov, okO := oldT[n]
 		nv, okN := newT[n]
 		if okO && okN && ov == nv {
@@ -302,6 +283,18 @@ func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [5]
 		rows = append(rows, r)
 	}
 	return rows, counts
+}
+
+// sortedKeys is the keys of a and b, each once, sorted.
+func sortedKeys[V any](a, b map[string]V) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // shortFraction writes a fraction without trailing zeros: 0.1, not
