@@ -3,6 +3,7 @@ package consumers
 import (
 	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
@@ -146,4 +147,78 @@ func TestDedupeLargeSetsOffHeap(t *testing.T) {
 	// A window replaced whole is unmapped by its cleanup.
 	d = nil
 	runtime.GC()
+}
+
+// The window behaves as a plain model of its rule: generations of arrival
+// time, each a set of ids, the oldest dropped as time moves on or when the
+// newest is full; an id is a duplicate while any generation holds it. Random
+// arrivals (repeats of recent and old ids, time that jumps, stalls and goes
+// backwards, bursts past the bound) must get the same answers, and the
+// window as many ids.
+func TestDedupeMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const max, window = 2000, 30 * 60 // 500 ids per generation, 10 min each
+	d := newDedupe(window*time.Second, max, testSeeds())
+	var gens [dedupeGenerations]map[string]bool
+	for i := range gens {
+		gens[i] = map[string]bool{}
+	}
+	shift := func(n int64) {
+		for ; n > 0; n-- {
+			copy(gens[1:], gens[:dedupeGenerations-1])
+			gens[0] = map[string]bool{}
+		}
+	}
+	span := int64(window / (dedupeGenerations - 1))
+	at, genOf, started := int64(1_000_000), int64(0), false
+	next := 0
+	for step := range 400_000 {
+		switch r := rng.IntN(1000); {
+		case r < 5:
+			at += rng.Int64N(3 * span) // a jump, sometimes past the window
+		case r < 10:
+			at -= rng.Int64N(span) // a producer's clock behind
+		case r < 600:
+			at += rng.Int64N(2)
+		}
+		var id string
+		if next == 0 || rng.IntN(4) > 0 {
+			id = fmt.Sprint("id-", next)
+			next++
+		} else {
+			id = fmt.Sprint("id-", next-1-rng.IntN(min(next, 3000)))
+		}
+		// The model: a duplicate while any generation holds the id;
+		// otherwise the window moves to the id's arrival time, a full
+		// newest generation makes way for a new one, and the id joins the
+		// newest.
+		want := false
+		for _, m := range gens {
+			want = want || m[id]
+		}
+		if !want {
+			g := at / span
+			if !started {
+				started, genOf = true, g
+			}
+			if g > genOf {
+				shift(g - genOf)
+				genOf = g
+			}
+			if len(gens[0]) >= max/dedupeGenerations {
+				shift(1)
+			}
+			gens[0][id] = true
+		}
+		if got := d.seen(id, at); got != want {
+			t.Fatalf("step %d: seen(%s, %d) = %v, the model says %v", step, id, at, got, want)
+		}
+		held := 0
+		for _, m := range gens {
+			held += len(m)
+		}
+		if d.size() != held {
+			t.Fatalf("step %d: the window holds %d ids, the model %d", step, d.size(), held)
+		}
+	}
 }
