@@ -275,6 +275,9 @@ func printImportSummary(w io.Writer, name, output string, res *litellm.Result) {
 	if n := len(s.CacheHitAsCacheRead); n > 0 {
 		fmt.Fprintf(w, "%d entries take their cached_input from input_cost_per_token_cache_hit\n", n)
 	}
+	if n := len(s.AnthropicCacheWrite1h); n > 0 {
+		fmt.Fprintf(w, "%d Claude entries without cache_creation_input_token_cost_above_1hr take cache_write_1h = 2 × input, as Anthropic bills 1-hour cache writes\n", n)
+	}
 	if n := len(s.CacheHitMismatches); n > 0 {
 		fmt.Fprintf(w, "%d entries have an input_cost_per_token_cache_hit that is not their cache_read_input_token_cost (ignored)\n", n)
 	}

@@ -407,6 +407,25 @@ func TestDefaultCatalogPrices(t *testing.T) {
 	if got, ok := c.Total(&e); !ok || got.String() != "0.004650000000" {
 		t.Errorf("claude cache writes = %s, %v; want 0.004650000000", got, ok)
 	}
+	// The same rule where LiteLLM's list has no 1-hour price (Bedrock, the
+	// gateways, a long-context tier): tokens all written to the 1-hour cache
+	// cost 2 × input, not the 5-minute 1.25 ×.
+	for _, tc := range []struct {
+		provider, model string
+		input           int64
+		want            string
+	}{
+		{"bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0", 100_000, "0.600000000000"},
+		{"bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0", 250_000, "3.000000000000"}, // 12 per 1M above 200k
+		{"openrouter", "anthropic/claude-opus-4.5", 100_000, "1.000000000000"},
+		{"anthropic", "claude-4-opus-20250514", 100_000, "3.000000000000"},
+		{"anthropic", "claude-sonnet-4-20250514", 250_000, "3.000000000000"}, // the tier lacked the 1-hour price
+	} {
+		e := schemas.Event{Provider: tc.provider, Model: tc.model, Timestamp: at, InputTokens: tc.input, CacheWriteTokens: tc.input, CacheWrite1hTokens: tc.input}
+		if got, ok := c.Total(&e); !ok || got.String() != tc.want {
+			t.Errorf("%s/%s: %d 1-hour cache write tokens cost %s, %v; want %s", tc.provider, tc.model, tc.input, got, ok, tc.want)
+		}
+	}
 }
 
 func FuzzParse(f *testing.F) {

@@ -248,6 +248,11 @@ func writeHeader(b *bytes.Buffer, listName, snapshot string, res *litellm.Result
 		fmt.Fprintf(b, "# %d entries without cache_read_input_token_cost take their cache-read price\n", n)
 		b.WriteString("# (cached_input) from input_cost_per_token_cache_hit.\n")
 	}
+	if n := len(s.AnthropicCacheWrite1h); n > 0 {
+		fmt.Fprintf(b, "# %d Claude entries without cache_creation_input_token_cost_above_1hr take their\n", n)
+		b.WriteString("# 1-hour cache write price (cache_write_1h) from Anthropic's rule, 2 × input\n")
+		b.WriteString("# (their 5-minute cache write is Anthropic's 1.25 × input).\n")
+	}
 	if len(s.Rounded) > 0 {
 		entries := map[string]bool{}
 		for _, r := range s.Rounded {

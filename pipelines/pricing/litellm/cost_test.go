@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"math/rand/v2"
 	"os"
@@ -181,6 +182,41 @@ func litellmRates(t *testing.T, obj map[string]any, st string, n int64) [7]*big.
 		cacheHit = ratOf(t, v)
 	}
 	return [7]*big.Rat{in, or(g[1], cacheHit), cw, or(g[3], cw), out, or(g[5], out), or(g[6], zero)}
+}
+
+// withAnthropic1h is obj with costpipe's second departure from LiteLLM
+// (price.go, anthropicCacheWrite1h) written in as keys: a Claude entry's
+// level (the entry's own keys, or its _above_<N>_tokens keys) without a
+// 1-hour cache write key but with a cache write of exactly 1.25 × its input
+// gets 2 × its input, as Anthropic bills it (LiteLLM takes the 5-minute
+// rate, or below a threshold's level the price's own 1-hour rate).
+func withAnthropic1h(t *testing.T, key string, obj map[string]any) map[string]any {
+	t.Helper()
+	if !strings.Contains(strings.ToLower(key), "claude") {
+		return obj
+	}
+	if _, ok := obj["tiered_pricing"]; ok {
+		return obj
+	}
+	out := maps.Clone(obj)
+	_, text := thresholds(obj)
+	suffixes := []string{""}
+	for _, a := range text {
+		suffixes = append(suffixes, "_above_"+a+"_tokens")
+	}
+	for _, sfx := range suffixes {
+		in, okIn := obj["input_cost_per_token"+sfx]
+		cw, okCW := obj["cache_creation_input_token_cost"+sfx]
+		if _, ok := obj["cache_creation_input_token_cost_above_1hr"+sfx]; ok || !okIn || !okCW {
+			continue
+		}
+		r := ratOf(t, in)
+		if r.Sign() == 0 || new(big.Rat).Mul(r, big.NewRat(5, 4)).Cmp(ratOf(t, cw)) != 0 {
+			continue
+		}
+		out["cache_creation_input_token_cost_above_1hr"+sfx] = json.Number(new(big.Rat).Mul(r, big.NewRat(2, 1)).FloatString(20))
+	}
+	return out
 }
 
 // rateKeys are the list's keys of the rates litellmRates returns, in order.
@@ -408,6 +444,14 @@ func TestExactCost(t *testing.T) {
 			chosen[key] = true
 		}
 	}
+	// Every entry given Anthropic's 1-hour cache write price: the 78 of the
+	// snapshot and their long-context tiers.
+	if n := len(res.Stats.AnthropicCacheWrite1h); n < 70 {
+		t.Errorf("%d entries given Anthropic's 1-hour cache write price, want the snapshot's 78", n)
+	}
+	for _, k := range res.Stats.AnthropicCacheWrite1h {
+		chosen[k] = true
+	}
 	keys := make([]string, 0, len(chosen))
 	for k := range chosen {
 		keys = append(keys, k)
@@ -417,7 +461,7 @@ func TestExactCost(t *testing.T) {
 	halfPerToken := big.NewRat(1, 2_000_000_000_000_000_000) // 5·10^-19 USD
 	priced, inexact := 0, 0
 	for _, key := range keys {
-		e, obj := bySource[key], objs[key]
+		e, obj := bySource[key], withAnthropic1h(t, key, objs[key])
 		evs := events(obj, e.Provider, e.Model)
 		if rounded[key] {
 			evs = append(evs, schemas.Event{Provider: e.Provider, Model: e.Model, Timestamp: costTime, Status: schemas.StatusOK,

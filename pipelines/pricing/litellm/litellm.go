@@ -119,6 +119,11 @@ type Stats struct {
 	// and whose input_cost_per_token_cache_hit (then ignored) differs from
 	// their cache_read_input_token_cost (or is not a valid price).
 	CacheHitMismatches []string
+	// AnthropicCacheWrite1h are the keys of imported Claude entries whose
+	// 1-hour cache write price is not in the list and was written as
+	// Anthropic's rule prices it, 2 × input (their 5-minute cache write
+	// being Anthropic's 1.25 × input), in file order.
+	AnthropicCacheWrite1h []string
 	// IgnoredFields counts the price fields of imported entries that the
 	// catalog has no place for (audio, image, video, per-second,
 	// per-query, DBU … prices, input_cost_per_token_cache_hit next to a
@@ -606,6 +611,9 @@ func (im *importer) flat(key string, obj map[string]any) (*price, []*PriceError)
 	}
 	if !p.base.set[fOutput] { // embeddings and the like
 		p.base.put(fOutput, "0")
+	}
+	if p.anthropicCacheWrite1h(key) {
+		im.stats.AnthropicCacheWrite1h = append(im.stats.AnthropicCacheWrite1h, key)
 	}
 	p.scaleServiceTiers()
 	p.omitDefaults()

@@ -3,6 +3,7 @@ package litellm
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -211,6 +212,41 @@ func (p *price) scaleServiceTiers() {
 			}
 		}
 	}
+}
+
+// anthropicCacheWrite1h writes the 1-hour cache write price of a Claude
+// entry that the list does not give, as Anthropic prices it: 2 × input
+// (https://docs.anthropic.com/en/docs/about-claude/pricing), at every
+// standard level (the price and its long-context tiers) whose 5-minute
+// cache write is Anthropic's 1.25 × input. Without it the contract's
+// default (cache_write_1h = cache_write) billed 1-hour cache writes at the
+// 5-minute rate, 37.5% under what the call cost: LiteLLM's list has the
+// 1-hour key for most Claude entries of Anthropic's API and Vertex, and
+// lacks it for most of Bedrock's and the gateways' (which bill Anthropic's
+// rates). A level whose cache write is not 1.25 × input follows another
+// price structure, and keeps the default. It reports whether it wrote any.
+func (p *price) anthropicCacheWrite1h(key string) bool {
+	if !strings.Contains(strings.ToLower(key), "claude") {
+		return false
+	}
+	levels := []*level{&p.base}
+	for _, a := range p.aboves() {
+		levels = append(levels, p.tiers[a])
+	}
+	wrote := false
+	for _, l := range levels {
+		if l.set[fCacheWrite1h] || !l.set[fCacheWrite] || !l.set[fInput] || l.v[fInput] == "0" {
+			continue
+		}
+		if w, ok := scaleDecimal(l.v[fInput], "5", "4"); !ok || w != l.v[fCacheWrite] {
+			continue
+		}
+		if v, ok := scaleDecimal(l.v[fInput], "2", "1"); ok {
+			l.put(fCacheWrite1h, v)
+			wrote = true
+		}
+	}
+	return wrote
 }
 
 func (p *price) resolveAll() map[combo]rates {
