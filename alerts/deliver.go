@@ -97,7 +97,16 @@ type Deliverer struct {
 	// dead, so a firing alert does not cost a log read at every tick;
 	// bounded by maxFinal (cleared when full).
 	final map[[2]string]bool
+	// outcomes are the dispatcher's results waiting to be written to the
+	// log, by one writer goroutine while writing is set; drained is
+	// closed when that writer finds nothing left and exits.
+	outcomes []logRow
+	writing  bool
+	drained  chan struct{}
 }
+
+// maxOutcomeBatch bounds the outcomes written to the log in one insert.
+const maxOutcomeBatch = 1000
 
 // maxFinal bounds Deliverer.final.
 const maxFinal = 100000
@@ -195,16 +204,33 @@ func winner(cs []logRow) logRow {
 	return w
 }
 
+// claimGroup is how many due notifications one claim covers (Send). The
+// claim must land within half the settle time of its check; a burst of
+// thousands claimed at once read and wrote thousands of log rows in that
+// span, overran it at every tick and was given up whole, so nothing was
+// sent for as long as the burst lasted.
+const claimGroup = 250
+
+// pending is a claim inserted in time, waiting for the settle read.
+type pending struct {
+	claim logRow
+	n     notify.Notification
+	first time.Time // the pair's first claim
+}
+
 // Send claims and hands over the due notifications that no one has
 // delivered or is delivering. It returns, per rule, how many
 // (notification, receiver) pairs it handed to the output.
+//
+// It claims claimGroup notifications at a time, each group with its own
+// check, then waits the settle time once for all of them. A group whose
+// claim fails or comes too late is given up with the groups after it
+// (retried at the next evaluation), and the groups before it go on.
 func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, error) {
 	sent := map[string]int{}
 	if len(due) == 0 {
 		return sent, nil
 	}
-	var ids []string
-	seen := map[string]bool{}
 	d.mu.Lock()
 	open := due[:0:0]
 	for _, o := range due {
@@ -216,7 +242,81 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 		}
 	}
 	d.mu.Unlock()
-	due = open
+	var claims []pending
+	var claimErr error
+	for len(open) > 0 {
+		g := open[:min(len(open), claimGroup)]
+		open = open[len(g):]
+		cs, err := d.claim(ctx, g, len(claims))
+		claims = append(claims, cs...)
+		if err != nil {
+			claimErr = err
+			break
+		}
+	}
+	if len(claims) == 0 {
+		return sent, claimErr
+	}
+	rowsOut := make([]logRow, len(claims))
+	for i, c := range claims {
+		rowsOut[i] = c.claim
+	}
+	// Every group's claim was acknowledged before this wait began: each
+	// is read back at least the settle time after its own.
+	select {
+	case <-ctx.Done():
+		d.release(rowsOut, "shutting down")
+		return sent, ctx.Err()
+	case <-time.After(d.opts.Settle):
+	}
+	back, err := d.store.logRows(ctx, uniqueIDs(rowsOut))
+	if err != nil {
+		d.release(rowsOut, "cannot read the claims back")
+		return sent, err
+	}
+	st := index(back)
+	var lost []logRow
+	for _, c := range claims {
+		k := [2]string{c.claim.ID, c.claim.Receiver}
+		s := st[k]
+		if s == nil || s.final || s.winner == nil || s.winner.Round != c.claim.Round {
+			continue
+		}
+		if s.winner.Replica != d.opts.Replica || s.winner.Nonce != c.claim.Nonce {
+			continue // another replica won
+		}
+		d.mu.Lock()
+		d.inflight[k] = c.claim
+		d.mu.Unlock()
+		n := c.n
+		// Attempts end before another replica may take the claim over.
+		n.Deadline = c.claim.At.Add(d.opts.Lease - d.opts.Settle)
+		if d.opts.GiveUp > 0 {
+			n.RetryUntil = c.first.Add(d.opts.GiveUp)
+		}
+		if d.out == nil || !d.out.Enqueue(c.claim.Receiver, n) {
+			d.mu.Lock()
+			delete(d.inflight, k)
+			d.mu.Unlock()
+			lost = append(lost, c.claim)
+			continue
+		}
+		sent[c.n.Rule]++
+	}
+	if len(lost) > 0 {
+		d.release(lost, "receiver queue full or unknown")
+	}
+	return sent, claimErr
+}
+
+// claim checks the log for one group of due notifications and inserts
+// claims for the pairs no one holds (at most maxInflight, counting the
+// claims in flight and the pending ones of this Send). It returns the
+// claims inserted in time; a claim insert that failed or landed later than
+// half the settle time after the check is released and reported.
+func (d *Deliverer) claim(ctx context.Context, due []Outgoing, pendingN int) ([]pending, error) {
+	var ids []string
+	seen := map[string]bool{}
 	for _, o := range due {
 		for _, id := range append([]string{o.Notification.ID, o.Supersedes}, o.Requires...) {
 			if id != "" && !seen[id] {
@@ -228,18 +328,13 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 	check := time.Now() // monotonic: the claim must land soon after the check
 	rows, err := d.store.logRows(ctx, ids)
 	if err != nil {
-		return sent, err
+		return nil, err
 	}
 	st := index(rows)
 	now := d.opts.Now()
-	type pending struct {
-		claim logRow
-		n     notify.Notification
-		first time.Time // the pair's first claim
-	}
 	var claims []pending
 	d.mu.Lock()
-	room := maxInflight - len(d.inflight)
+	room := maxInflight - len(d.inflight) - pendingN
 	for _, o := range due {
 		for _, rcv := range o.Receivers {
 			k := [2]string{o.Notification.ID, rcv}
@@ -281,7 +376,7 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 	}
 	d.mu.Unlock()
 	if len(claims) == 0 {
-		return sent, nil
+		return nil, nil
 	}
 	rowsOut := make([]logRow, len(claims))
 	for i, c := range claims {
@@ -289,57 +384,14 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 	}
 	if err := d.store.appendLog(ctx, rowsOut); err != nil {
 		d.release(rowsOut, "claim insert failed") // it may have landed
-		return sent, err
+		return nil, err
 	}
 	if took := time.Since(check); took > d.opts.Settle/2 {
 		d.release(rowsOut, fmt.Sprintf("claim took %s after the check, more than half the settle time", took.Round(time.Millisecond)))
-		return sent, fmt.Errorf("claim of %d notification(s) took %s after the check (settle %s): given up, retried at the next evaluation",
+		return nil, fmt.Errorf("claim of %d notification(s) took %s after the check (settle %s): given up, retried at the next evaluation",
 			len(rowsOut), took.Round(time.Millisecond), d.opts.Settle)
 	}
-	select {
-	case <-ctx.Done():
-		d.release(rowsOut, "shutting down")
-		return sent, ctx.Err()
-	case <-time.After(d.opts.Settle):
-	}
-	back, err := d.store.logRows(ctx, uniqueIDs(rowsOut))
-	if err != nil {
-		d.release(rowsOut, "cannot read the claims back")
-		return sent, err
-	}
-	st = index(back)
-	var lost []logRow
-	for _, c := range claims {
-		k := [2]string{c.claim.ID, c.claim.Receiver}
-		s := st[k]
-		if s == nil || s.final || s.winner == nil || s.winner.Round != c.claim.Round {
-			continue
-		}
-		if s.winner.Replica != d.opts.Replica || s.winner.Nonce != c.claim.Nonce {
-			continue // another replica won
-		}
-		d.mu.Lock()
-		d.inflight[k] = c.claim
-		d.mu.Unlock()
-		n := c.n
-		// Attempts end before another replica may take the claim over.
-		n.Deadline = c.claim.At.Add(d.opts.Lease - d.opts.Settle)
-		if d.opts.GiveUp > 0 {
-			n.RetryUntil = c.first.Add(d.opts.GiveUp)
-		}
-		if d.out == nil || !d.out.Enqueue(c.claim.Receiver, n) {
-			d.mu.Lock()
-			delete(d.inflight, k)
-			d.mu.Unlock()
-			lost = append(lost, c.claim)
-			continue
-		}
-		sent[c.n.Rule]++
-	}
-	if len(lost) > 0 {
-		d.release(lost, "receiver queue full or unknown")
-	}
-	return sent, nil
+	return claims, nil
 }
 
 func uniqueIDs(rows []logRow) []string {
@@ -387,20 +439,22 @@ func (d *Deliverer) release(claims []logRow, why string) {
 // (claimed again at once); deferred when a round of attempts failed
 // before GiveUp (claimed again after RetryPause); else dead. Pass it to
 // notify.WithResults.
+//
+// It does not wait for the log: outcomes are written in batches by one
+// goroutine (a burst of thousands of notifications cost an insert, and a
+// part in ClickHouse, per outcome, each holding up the receiver's next
+// delivery; a shutdown with thousands queued wrote their releases one by
+// one, each waiting up to 30 s on a server that was down). A notification
+// stays in flight until its outcome is written or the write failed; Close
+// waits for the outcomes to be written.
 func (d *Deliverer) Result(r notify.Result) {
 	k := [2]string{r.ID, r.Receiver}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	c, ok := d.inflight[k]
-	d.mu.Unlock()
 	if !ok {
 		return
 	}
-	// In flight until the outcome is recorded (or its record failed).
-	defer func() {
-		d.mu.Lock()
-		delete(d.inflight, k)
-		d.mu.Unlock()
-	}()
 	c.At, c.Attempts = r.At, uint32(r.Attempts)
 	switch {
 	case r.Err == nil:
@@ -415,21 +469,75 @@ func (d *Deliverer) Result(r notify.Result) {
 	if c.At.IsZero() {
 		c.At = d.opts.Now()
 	}
+	d.outcomes = append(d.outcomes, c)
+	if !d.writing {
+		d.writing, d.drained = true, make(chan struct{})
+		go d.writeOutcomes()
+	}
+}
+
+// writeOutcomes writes the waiting outcomes, a batch at a time, until
+// there are none.
+func (d *Deliverer) writeOutcomes() {
+	for {
+		d.mu.Lock()
+		if len(d.outcomes) == 0 {
+			d.writing = false
+			close(d.drained)
+			d.mu.Unlock()
+			return
+		}
+		n := min(len(d.outcomes), maxOutcomeBatch)
+		batch := slices.Clone(d.outcomes[:n])
+		d.outcomes = slices.Delete(d.outcomes, 0, n)
+		d.mu.Unlock()
+		d.record(batch)
+	}
+}
+
+// record writes one batch of outcomes to the log.
+func (d *Deliverer) record(rows []logRow) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := d.store.appendLog(ctx, []logRow{c}); err != nil {
-		// The claim stays "sending": after the lease it is sent again
-		// with the same ID, which the receiver can drop.
-		d.opts.Logger.Error("cannot record an alert notification's outcome; it will be sent again after the lease", "id", c.ID,
-			"receiver", c.Receiver, "status", c.Status, "err", err)
+	err := d.store.appendLog(ctx, rows)
+	cancel()
+	d.mu.Lock()
+	for _, c := range rows {
+		k := [2]string{c.ID, c.Receiver}
+		delete(d.inflight, k)
+		if err == nil && (c.Status == logDelivered || c.Status == logDead) {
+			d.remember(k)
+		}
+	}
+	d.mu.Unlock()
+	if err != nil {
+		// The claims stay "sending": after the lease they are sent again
+		// with the same IDs, which the receivers can drop.
+		d.opts.Logger.Error("cannot record alert notification outcomes; they will be sent again after the lease",
+			"outcomes", len(rows), "first_id", rows[0].ID, "receiver", rows[0].Receiver, "status", rows[0].Status, "err", err)
 		return
 	}
-	if c.Status == logDelivered || c.Status == logDead {
-		d.mu.Lock()
-		d.remember(k)
-		d.mu.Unlock()
+	for _, c := range rows {
+		d.opts.Logger.Info("alert notification "+c.Status, "id", c.ID, "receiver", c.Receiver, "rule", c.Rule, "type", c.Type, "attempts", c.Attempts)
 	}
-	d.opts.Logger.Info("alert notification "+c.Status, "id", c.ID, "receiver", c.Receiver, "rule", c.Rule, "type", c.Type, "attempts", c.Attempts)
+}
+
+// Close waits until the outcomes received so far are written to the log,
+// or ctx ends (those not written then stay "sending" and are sent again
+// after the lease). Call it after closing the dispatcher.
+func (d *Deliverer) Close(ctx context.Context) error {
+	d.mu.Lock()
+	if !d.writing {
+		d.mu.Unlock()
+		return nil
+	}
+	drained := d.drained
+	d.mu.Unlock()
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("alert notification outcomes not all recorded: %w", context.Cause(ctx))
+	}
 }
 
 // Inflight is the number of notifications handed over without an outcome.

@@ -17,6 +17,9 @@ import (
 type Store struct {
 	w   *warehouse.Warehouse
 	now func() time.Time
+	// slowLogReads and slowLogWrites, set by tests, are added to every
+	// query of and insert into the notification log (a server under load).
+	slowLogReads, slowLogWrites time.Duration
 }
 
 // maxStoredRows bounds what one read of the state or log returns.
@@ -243,6 +246,7 @@ func (s *Store) logRows(ctx context.Context, ids []string) ([]logRow, error) {
 		for i, id := range chunk {
 			args[i] = id
 		}
+		time.Sleep(s.slowLogReads)
 		rows, err := s.w.Conn().Query(ctx, "SELECT id, receiver, round, status, replica, nonce, at, rule, type, attempts, error FROM "+
 			s.table("alerts_notifications")+" WHERE id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+") LIMIT "+fmt.Sprint(maxStoredRows), args...)
 		if err != nil {
@@ -270,6 +274,7 @@ func (s *Store) appendLog(ctx context.Context, rows []logRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	time.Sleep(s.slowLogWrites)
 	b, err := s.w.Conn().PrepareBatch(ctx, "INSERT INTO "+s.table("alerts_notifications")+
 		" (id, receiver, round, status, replica, nonce, at, rule, type, group_json, attempts, error)")
 	if err != nil {

@@ -56,7 +56,8 @@ Each rule's evaluation has --rule-timeout (default: the interval); a rule that d
 not answer in time counts result="timeout" and is logged the same way, its alerts
 keep their state, and the other rules go on (--rule-concurrency of them at once).
 SIGTERM stops evaluating, lets queued notifications finish for up to --drain-timeout
-and releases the rest for another replica or the next start.
+and releases the rest for another replica or the next start (the outcomes and
+releases are written to the log within 5 s more).
 
 Example:
   costpipe alerts run --rules rules.yaml --metrics-listen :9465`,
@@ -237,9 +238,21 @@ func runAlerts(c *cli.Context) error {
 	if cerr := disp.Close(drain); cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {
 		log.Warn("closing the dispatcher", "err", cerr)
 	}
+	// The outcomes, releases of what the drain cut short included, get
+	// their own budget: written, a release is claimed again at once by
+	// another replica or the next run; unwritten, only after the lease.
+	rec, cancelRec := context.WithTimeout(context.Background(), outcomeRecordTimeout)
+	defer cancelRec()
+	if cerr := del.Close(rec); cerr != nil {
+		log.Warn("closing the deliverer", "err", cerr)
+	}
 	log.Info("alerts stopped", "undelivered", del.Inflight())
 	return err
 }
+
+// outcomeRecordTimeout bounds the wait at shutdown, after the dispatcher's
+// drain, for the notification outcomes to be written to the log.
+const outcomeRecordTimeout = 5 * time.Second
 
 // maxRuleConcurrency bounds --rule-concurrency: a few lanes are what keeps
 // one slow rule from holding up the others; more would mostly load
