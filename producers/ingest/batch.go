@@ -195,13 +195,15 @@ func (b *batch) addEvent(index int, elem []byte) {
 		b.ev.Tenant = b.tenant
 		err = b.ev.Validate()
 	}
-	if err != nil {
-		b.reject(index, b.ev.EventID, err.Error())
-		return
-	}
-	if b.tenant != AnyTenant && b.ev.Tenant != b.tenant {
+	// An event for another tenant is forbidden whether or not it is
+	// valid otherwise: the whole request is 403, not 400.
+	if b.tenant != AnyTenant && b.ev.Tenant != b.tenant && (err == nil || b.ev.Tenant != "") {
 		b.forbidden++
 		b.reject(index, b.ev.EventID, "cannot write tenant "+quote(b.ev.Tenant)+": the API key is bound to tenant "+quote(b.tenant))
+		return
+	}
+	if err != nil {
+		b.reject(index, b.ev.EventID, err.Error())
 		return
 	}
 	if err := b.times.check(b.ev.Timestamp); err != nil {

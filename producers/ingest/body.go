@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,12 @@ import (
 var (
 	errTooLarge   = errors.New("request body too large")          // 413
 	errOverloaded = errors.New("too much request data in flight") // 429
+	// errNeverFits: the buffer the body needs exceeds the whole byte
+	// budget (--max-inflight-bytes), so no retry could succeed: 413.
+	errNeverFits = errors.New("request body needs more buffer than the in-flight byte budget")
+	// errSlowBody: the body did not arrive within the read timeout; the
+	// request may succeed when sent again (408, or 503 for OTLP).
+	errSlowBody = errors.New("request body not received within the read timeout")
 )
 
 // byteBudget bounds the bytes of request bodies held at once.
@@ -58,15 +65,18 @@ const minBodyBuf = 64 << 10
 // readBody reads r's body whole, decompressing it when gzipped. It holds at
 // most limit bytes (before and after decompression; errTooLarge beyond) and
 // reserves from budget every byte of buffer it allocates (errOverloaded
-// when the budget is spent). The caller must release *reserved bytes from
-// budget once done with the returned buffer, also after an error.
-func readBody(w http.ResponseWriter, r *http.Request, gzipped bool, limit int64, budget *byteBudget, reserved *int64) ([]byte, error) {
-	var src io.Reader = http.MaxBytesReader(w, r.Body, limit)
+// when the budget is spent now, errNeverFits when the buffer would exceed
+// the whole budget). The caller must release *reserved bytes from budget
+// once done with the returned buffer, also after an error. *started tells
+// that reading the body began (a client that asked for 100-continue was
+// told to send it).
+func readBody(w http.ResponseWriter, r *http.Request, gzipped bool, limit int64, budget *byteBudget, reserved *int64, started *bool) ([]byte, error) {
+	var src io.Reader = &startedReader{r: http.MaxBytesReader(w, r.Body, limit), started: started}
 	size := int64(minBodyBuf)
 	if r.ContentLength >= 0 {
-		size = r.ContentLength + 1 // room to see EOF without growing
+		size = r.ContentLength
 		if gzipped {
-			size = 4*r.ContentLength + 1
+			size = 4 * r.ContentLength
 		}
 	}
 	readErr := bodyErr
@@ -86,7 +96,9 @@ func readBody(w http.ResponseWriter, r *http.Request, gzipped bool, limit int64,
 		defer gzipReaders.Put(zr)
 		src = zr
 	}
-	size = min(max(size, 512), limit+1)
+	// An estimate (4× for gzip) is cut to what the budget can ever hold;
+	// the buffer grows if the body needs more.
+	size = min(max(size, 512), limit, budget.max)
 	if !budget.tryAcquire(size) {
 		return nil, errOverloaded
 	}
@@ -94,25 +106,36 @@ func readBody(w http.ResponseWriter, r *http.Request, gzipped bool, limit int64,
 	buf := make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
-			if int64(len(buf)) > limit {
+			// Full: the body may end here (a declared length fills the
+			// buffer exactly). One more byte tells.
+			var probe [1]byte
+			n, err := io.ReadFull(src, probe[:])
+			if n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+				return buf, nil
+			}
+			if n == 0 {
+				return nil, readErr(err)
+			}
+			if int64(len(buf)) >= limit {
 				return nil, errTooLarge
 			}
-			// Double, up to limit+1. The old buffer stays reserved until
-			// the request ends: an overestimate, never an underestimate.
-			grow := min(int64(cap(buf)), limit+1-int64(cap(buf)))
+			// Double, up to limit. The old buffer stays reserved until the
+			// request ends: an overestimate, never an underestimate.
+			grow := max(min(int64(cap(buf)), limit-int64(cap(buf))), 1)
+			if *reserved+int64(len(buf))+grow > budget.max {
+				return nil, errNeverFits
+			}
 			if !budget.tryAcquire(int64(len(buf)) + grow) {
 				return nil, errOverloaded
 			}
 			*reserved += int64(len(buf)) + grow
 			nb := make([]byte, len(buf), int64(len(buf))+grow)
 			copy(nb, buf)
-			buf = nb
+			buf = append(nb, probe[0])
+			continue
 		}
 		n, err := src.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			return nil, errTooLarge
-		}
 		if err == io.EOF {
 			return buf, nil
 		}
@@ -122,11 +145,26 @@ func readBody(w http.ResponseWriter, r *http.Request, gzipped bool, limit int64,
 	}
 }
 
+// startedReader notes the first Read of a request body: from then on the
+// client was told to send it (100-continue).
+type startedReader struct {
+	r       io.Reader
+	started *bool
+}
+
+func (s *startedReader) Read(p []byte) (int, error) {
+	*s.started = true
+	return s.r.Read(p)
+}
+
 // bodyErr maps a read error: the MaxBytesReader's limit is errTooLarge.
 func bodyErr(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return errTooLarge
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errSlowBody
 	}
 	return fmt.Errorf("cannot read the request body: %w", err)
 }
@@ -159,8 +197,8 @@ func (g *gzipSource) Read(p []byte) (int, error) {
 // ends inside the gzip stream says so.
 func (g *gzipSource) err(err error) error {
 	switch {
-	case g.rerr != nil: // reading the body failed (over the limit, or the client left), not gzip
-		return bodyErr(err)
+	case g.rerr != nil: // reading the body failed (over the limit, too slow, or the client left), not gzip
+		return bodyErr(g.rerr)
 	case g.n == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
 		return errors.New("cannot read the request body: it is empty, but Content-Encoding is gzip (an empty gzip stream is 20 bytes)")
 	case g.head[0] != 0x1f || g.n > 1 && g.head[1] != 0x8b:

@@ -50,7 +50,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		req := httptest.NewRequest("POST", "/v1/events", bytes.NewReader(sent))
 		budget := &byteBudget{max: 4 * limit}
 		var reserved int64
-		body, err := readBody(httptest.NewRecorder(), req, gz, limit, budget, &reserved)
+		var started bool
+		body, err := readBody(httptest.NewRecorder(), req, gz, limit, budget, &reserved, &started)
 		if reserved <= 0 || budget.used.Load() != reserved {
 			t.Fatalf("reserved %d, budget used %d", reserved, budget.used.Load())
 		}

@@ -247,21 +247,46 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 		s.refused(r, reason, http.StatusTooManyRequests, tenant, "", msg)
 		return s.refuse(w, r, false, func() int { return unavailable(http.StatusTooManyRequests, msg) })
 	}
-	defer s.leave()
+	inFlight := true
+	defer func() {
+		if inFlight {
+			s.leave()
+		}
+	}()
 	var reserved int64
 	defer func() { s.budget.release(reserved) }()
-	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved)
-	s.received(key)
-	switch {
-	case errors.Is(err, errTooLarge):
+	var started bool
+	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved, &started)
+	if err != nil {
+		// As for /v1/events: a refused body is discarded holding only
+		// the key's receiving slot.
 		s.budget.release(reserved)
 		reserved = 0
+		s.leave()
+		inFlight = false
+		defer s.received(key)
+	} else {
+		s.received(key)
+	}
+	switch {
+	case errors.Is(err, errTooLarge):
 		return s.otlpTooLarge(w, r, enc, tenant, true)
+	case errors.Is(err, errNeverFits):
+		msg := s.neverFits()
+		s.refused(r, reasonTooLarge, http.StatusRequestEntityTooLarge, tenant, "", msg)
+		return s.refuse(w, r, true, func() int { return s.otlpFail(w, enc, http.StatusRequestEntityTooLarge, msg) })
 	case errors.Is(err, errOverloaded):
 		msg := s.admitError(reasonMaxInFlightBytes)
 		s.refused(r, reasonMaxInFlightBytes, http.StatusTooManyRequests, tenant, "", msg)
-		// reserved is 0 when the body was refused before reading began.
-		return s.refuse(w, r, reserved > 0, func() int { return unavailable(http.StatusTooManyRequests, msg) })
+		return s.refuse(w, r, started, func() int { return unavailable(http.StatusTooManyRequests, msg) })
+	case errors.Is(err, errSlowBody):
+		// Retryable for an OTLP exporter (a 400 is not: it drops the spans).
+		msg := s.slowBody()
+		s.refused(r, reasonBadBody, http.StatusServiceUnavailable, tenant, "", msg)
+		return s.refuse(w, r, true, func() int {
+			w.Header().Set("Retry-After", s.retryAfter)
+			return s.otlpFail(w, enc, http.StatusServiceUnavailable, msg)
+		})
 	case err != nil:
 		s.refused(r, reasonBadBody, http.StatusBadRequest, tenant, "", err.Error())
 		return s.refuse(w, r, true, func() int { return s.otlpFail(w, enc, http.StatusBadRequest, err.Error()) })

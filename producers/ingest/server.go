@@ -417,21 +417,44 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 		s.refused(r, reason, http.StatusTooManyRequests, tenant, "", msg)
 		return s.refuse(w, r, false, func() int { return s.unavailable(w, http.StatusTooManyRequests, nil, msg) })
 	}
-	defer s.leave()
+	inFlight := true
+	defer func() {
+		if inFlight {
+			s.leave()
+		}
+	}()
 	var reserved int64
 	defer func() { s.budget.release(reserved) }()
-	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved)
-	s.received(key)
+	var started bool
+	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved, &started)
+	if err != nil {
+		// What is left of a refused body is discarded (refuse) holding
+		// only the key's receiving slot: its bytes and its request slot
+		// go back first, so one key's bad bodies cannot take the slots
+		// and the budget of every other key while they are discarded.
+		s.budget.release(reserved)
+		reserved = 0
+		s.leave()
+		inFlight = false
+		defer s.received(key)
+	} else {
+		s.received(key)
+	}
 	switch {
 	case errors.Is(err, errTooLarge):
-		s.budget.release(reserved) // the buffer is garbage: free its share before draining
-		reserved = 0
 		return s.tooLarge(w, r, tenant, true)
+	case errors.Is(err, errNeverFits):
+		msg := s.neverFits()
+		s.refused(r, reasonTooLarge, http.StatusRequestEntityTooLarge, tenant, "", msg)
+		return s.refuse(w, r, true, func() int { return s.fail(w, http.StatusRequestEntityTooLarge, msg) })
 	case errors.Is(err, errOverloaded):
 		msg := s.admitError(reasonMaxInFlightBytes)
 		s.refused(r, reasonMaxInFlightBytes, http.StatusTooManyRequests, tenant, "", msg)
-		// reserved is 0 when the body was refused before reading began.
-		return s.refuse(w, r, reserved > 0, func() int { return s.unavailable(w, http.StatusTooManyRequests, nil, msg) })
+		return s.refuse(w, r, started, func() int { return s.unavailable(w, http.StatusTooManyRequests, nil, msg) })
+	case errors.Is(err, errSlowBody):
+		msg := s.slowBody()
+		s.refused(r, reasonBadBody, http.StatusRequestTimeout, tenant, "", msg)
+		return s.refuse(w, r, true, func() int { return s.fail(w, http.StatusRequestTimeout, msg) })
 	case err != nil:
 		s.refused(r, reasonBadBody, http.StatusBadRequest, tenant, "", err.Error())
 		return s.refuse(w, r, true, func() int { return s.fail(w, http.StatusBadRequest, err.Error()) })
@@ -606,6 +629,18 @@ func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request, tenant string,
 	msg := fmt.Sprintf("cannot accept the request: the body exceeds %d bytes (after decompression too), split it", s.opts.MaxBodyBytes)
 	s.refused(r, reasonTooLarge, http.StatusRequestEntityTooLarge, tenant, "", msg)
 	return s.refuse(w, r, started, func() int { return s.fail(w, http.StatusRequestEntityTooLarge, msg) })
+}
+
+// neverFits is the error of a 413 for a body whose buffer would exceed the
+// whole byte budget.
+func (s *Server) neverFits() string {
+	return fmt.Sprintf("cannot accept the request: reading its body needs more buffer than --max-inflight-bytes (%d) lets one request hold "+
+		"(a body of unknown length can need twice its size while it is read); send smaller batches", s.opts.MaxInFlightBytes)
+}
+
+// slowBody is the error of a request whose body did not arrive in time.
+func (s *Server) slowBody() string {
+	return fmt.Sprintf("cannot read the request body: it did not arrive within %s (--read-timeout); send it again", s.opts.ReadTimeout)
 }
 
 // drainMax is how many bytes of a refused body drainBody discards at most:
