@@ -353,7 +353,7 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 			s.log.Warn("cannot produce OTLP span events", "events", n, "err", err)
 			w.Header().Set("Retry-After", s.retryAfter)
 			return s.otlpFail(w, enc, http.StatusServiceUnavailable,
-				err.Error()+"; no span was accepted, retry the export (events are deduplicated by trace and span id)")
+				publicError(err)+"; no span was accepted, retry the export (events are deduplicated by trace and span id)")
 		}
 		s.otlp.accepted.Add(float64(n))
 	}

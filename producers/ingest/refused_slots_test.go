@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -134,5 +136,18 @@ func TestForbiddenTenantOfAnInvalidEvent(t *testing.T) {
 	resp, r := g.post(t, "key-acme", body)
 	if resp.StatusCode != http.StatusForbidden || r.Accepted != 0 {
 		t.Errorf("status %d %+v, want 403 with nothing accepted", resp.StatusCode, r)
+	}
+}
+
+// A failed produce's cause stays in the log: franz-go's errors can name
+// broker addresses, and the gateway's listener may be public.
+func TestProduceErrorKeepsBrokersOutOfAnswers(t *testing.T) {
+	err := error(&produceError{public: "cannot produce 3 events to topic \"t\": Kafka did not take them",
+		cause: errors.New("unable to dial: dial tcp 10.0.0.5:9092: connect: connection refused")})
+	if got := publicError(fmt.Errorf("wrapped: %w", err)); strings.Contains(got, "10.0.0.5") || !strings.Contains(got, "Kafka did not take them") {
+		t.Errorf("answer %q", got)
+	}
+	if !strings.Contains(err.Error(), "10.0.0.5:9092") {
+		t.Errorf("log %q lost the cause", err.Error())
 	}
 }

@@ -504,7 +504,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 			s.metrics.failed.Add(float64(n))
 			s.log.Warn("cannot produce events", "events", n, "err", err)
 			return s.unavailable(w, http.StatusServiceUnavailable, b,
-				err.Error()+"; no event was accepted, retry the request (events are deduplicated by event_id)")
+				publicError(err)+"; no event was accepted, retry the request (events are deduplicated by event_id)")
 		}
 		s.metrics.accepted.Add(float64(n))
 	}
@@ -559,6 +559,26 @@ func (s *Server) authenticate(r *http.Request) (string, keyHash, error) {
 	return tenant, hash, nil
 }
 
+// produceError is a produce that failed: public is what the client is
+// told, cause what the log says besides (a client error can name broker
+// addresses, which the gateway's answers never do: its listener may be
+// public, as /readyz's answers do not either).
+type produceError struct {
+	public string
+	cause  error
+}
+
+func (e *produceError) Error() string { return e.public + ": " + e.cause.Error() }
+func (e *produceError) Unwrap() error { return e.cause }
+
+// publicError is err as a client may read it.
+func publicError(err error) string {
+	if pe := (*produceError)(nil); errors.As(err, &pe) {
+		return pe.public
+	}
+	return err.Error()
+}
+
 // produce sends b's records and waits until Kafka acknowledged them all, one
 // failed, or the produce timeout passed. settled reports whether the
 // producer is done with b's records, so b may be reused.
@@ -588,7 +608,8 @@ func (s *Server) produce(ctx context.Context, b *batch) (err error, settled bool
 	case <-fl.done:
 		s.metrics.produceSeconds.Observe(time.Since(start).Seconds())
 		if fl.err != nil {
-			return fmt.Errorf("cannot produce %d events to topic %q: %w", n, s.opts.Topic, fl.err), true
+			return &produceError{public: fmt.Sprintf("cannot produce %d events to topic %q: Kafka did not take them (the gateway's log has the cause)", n, s.opts.Topic),
+				cause: fl.err}, true
 		}
 		return nil, true
 	case <-timer.C:
