@@ -56,6 +56,8 @@
 // events. Until the partition count is known (the broker is unreachable
 // when the Producer starts) events stay buffered, and with a
 // DeliveryTimeout they fail once they waited longer than it. If the topic
-// gains partitions, events keep the old mapping until the next refresh,
-// just as with Kafka's own key partitioner.
+// gains partitions, events keep the old mapping until the next refresh
+// that franz-go's producer has seen the new partitions too (it is asked to
+// look at once; a record sent to a partition it does not know yet would
+// fail), just as with Kafka's own key partitioner.
 package producers

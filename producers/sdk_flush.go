@@ -24,8 +24,6 @@ const (
 	// bigger batch is split in halves. It leaves room under franz-go's and
 	// Kafka's default 1 000 012-byte batch limit for headers and framing.
 	maxArrowValue = 900_000
-	// partitionRefresh is how often Arrow mode re-reads the partition count.
-	partitionRefresh = time.Minute
 	// metadataTimeout bounds one metadata request.
 	metadataTimeout = 10 * time.Second
 	// Backoff between failed metadata requests while no partition count is
@@ -33,6 +31,10 @@ const (
 	minStallBackoff = 100 * time.Millisecond
 	maxStallBackoff = 5 * time.Second
 )
+
+// partitionRefresh is how often Arrow mode re-reads the partition count (a
+// variable for tests).
+var partitionRefresh = time.Minute
 
 // errAbandoned is the reason of events failed because Close gave up.
 var errAbandoned = errors.New("producer closed before the events were delivered")
@@ -390,7 +392,8 @@ func (f *flusher) getEvents() []schemas.Event {
 // partitions returns the topic's partition count, reading it from Kafka
 // when it is unknown or older than partitionRefresh. A failed refresh keeps
 // the old count (and is retried after maxStallBackoff); an error means no
-// count is known.
+// count is known. A count that grew is used once franz-go's producer knows
+// the new partitions too.
 func (f *flusher) partitions(ctx context.Context) (int, error) {
 	if f.parts > 0 && time.Since(f.partsAt) < partitionRefresh {
 		return f.parts, nil
@@ -404,6 +407,17 @@ func (f *flusher) partitions(ctx context.Context) (int, error) {
 			return f.parts, nil
 		}
 		return 0, err
+	}
+	if n > f.parts && f.parts > 0 {
+		// The topic grew. franz-go's producer reads metadata on its own
+		// schedule (up to MetadataMaxAge) and fails at once a record sent
+		// to a partition it has not seen: keep the count it knows, ask it
+		// to look now, and check again shortly.
+		if leader, _, _ := f.p.cl.PartitionLeader(f.p.opts.Topic, int32(n-1)); leader < 0 {
+			f.p.cl.ForceMetadataRefresh()
+			f.partsAt = time.Now().Add(min(time.Second, partitionRefresh) - partitionRefresh)
+			return f.parts, nil
+		}
 	}
 	f.parts, f.partsAt = n, time.Now()
 	f.p.mu.Lock()
