@@ -159,6 +159,10 @@ func SendLinesWith(ctx context.Context, cl *kgo.Client, topic string, r io.Reade
 		}
 		line++
 		read.Store(int64(line))
+		if line == 1 {
+			// A byte order mark, as editors on Windows save UTF-8.
+			data = bytes.TrimPrefix(data, utf8BOM)
+		}
 		trimmed := bytes.TrimSpace(data)
 		switch {
 		case tooLong:
@@ -193,6 +197,11 @@ func SendLinesWith(ctx context.Context, cl *kgo.Client, topic string, r io.Reade
 				if acquired {
 					<-slots
 				}
+				// Not sent: the line does not count as read, so the report
+				// (sent + failed + rejected + blank = read) and a resume
+				// after the last read line do not skip it.
+				line--
+				read.Store(int64(line))
 				break // the loop's next check ends the run
 			}
 			n := line
@@ -223,6 +232,10 @@ func SendLinesWith(ctx context.Context, cl *kgo.Client, topic string, r io.Reade
 	}
 	return rep, readErr
 }
+
+// utf8BOM is the byte order mark some editors write at the start of a
+// UTF-8 file.
+var utf8BOM = []byte("\xEF\xBB\xBF")
 
 // readLine returns the next line without its newline. A line longer than
 // MaxLineBytes is consumed and reported as tooLong with no data.

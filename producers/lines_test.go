@@ -30,7 +30,8 @@ func TestSendLinesForwardsOriginalLine(t *testing.T) {
 		`{"event_id":"e-\u00e9 1","timestamp":"2025-11-01T10:00:00Z","tenant":"acme","provider":"openai","model":"gpt-4o","status":"ok","input_tokens":10,"audio_input_tokens":500,"future":{"x":[1,2]}}`,
 		`{"model":"gpt-4o", "event_id":"e2","timestamp":"2025-11-01T10:00:01Z","tenant":"acme","provider":"openai","status":"ok"}`,
 	}
-	input := "  " + lines[0] + " \r\n\t" + lines[1] + "\n"
+	// A byte order mark first, as editors on Windows save UTF-8.
+	input := "\xEF\xBB\xBF  " + lines[0] + " \r\n\t" + lines[1] + "\n"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rep, err := SendLines(ctx, cl, schemas.DefaultTopic, strings.NewReader(input), func(r Rejection) { t.Errorf("rejected: %+v", r) })
@@ -96,5 +97,31 @@ func TestSendLinesStopsWhenKafkaIsDown(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("took %v to give up", d)
+	}
+}
+
+// When delivery stops while the reader waits for room (maxLinesInFlight
+// records awaiting their callback), the line it holds is not sent: it must
+// not count as read either, or "stopped after reading N lines" makes a
+// resume from line N+1 skip it.
+func TestSendLinesStopAccountsForEveryLine(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"),
+		kgo.RecordDeliveryTimeout(time.Second), kgo.AllowIdempotentProduceCancellation(),
+		kgo.MaxBufferedRecords(4*maxLinesInFlight))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	n := maxLinesInFlight + 500
+	var sb strings.Builder
+	for i := range n {
+		fmt.Fprintf(&sb, `{"event_id":"e%d","timestamp":"2025-11-01T10:00:00Z","tenant":"acme","provider":"openai","model":"gpt-4o","status":"ok"}`+"\n", i)
+	}
+	rep, err := SendLinesWith(context.Background(), cl, schemas.DefaultTopic, strings.NewReader(sb.String()), LinesOptions{OnReject: func(Rejection) {}})
+	if !errors.Is(err, ErrDeliveryStopped) {
+		t.Fatalf("err %v, want ErrDeliveryStopped", err)
+	}
+	if rep.Read == 0 || rep.Sent+rep.Failed+rep.Rejected != rep.Read {
+		t.Errorf("report %+v: sent + failed + rejected is not the lines read", rep)
 	}
 }

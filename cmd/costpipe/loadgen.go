@@ -51,7 +51,7 @@ NDJSON batches of --batch events to the ingest gateway with --api-key, retrying
 			&cli.Float64Flag{Name: "duplicate-rate", Value: def.DuplicateRate, EnvVars: env("DUPLICATE_RATE"), Usage: "share of events re-sent with an earlier event_id"},
 			&cli.StringFlag{Name: "output", Value: "kafka", EnvVars: env("OUTPUT"), Usage: "kafka, stdout, or the gateway's `URL` (http://HOST:PORT)"},
 			&cli.StringFlag{Name: "encoding", Value: string(producers.EncodingJSON), EnvVars: env("ENCODING"), Usage: "kafka: json (one event per record) or arrow (batches)"},
-			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, EnvVars: env("TIMEOUT"), Usage: "kafka: delivery timeout of an event"},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, EnvVars: env("TIMEOUT"), Usage: "kafka: delivery timeout of an event (positive: an event Kafka has not taken by then is counted failed)"},
 			&cli.IntFlag{Name: "batch", Value: loadgen.DefaultHTTPOptions().BatchEvents, EnvVars: env("BATCH"), Usage: "http: events per request"},
 			&cli.StringFlag{Name: "api-key", EnvVars: []string{"COSTPIPE_API_KEY"}, Usage: "http: API `KEY` sent as Authorization: Bearer KEY"},
 			&cli.BoolFlag{Name: "quiet", EnvVars: env("QUIET"), Usage: "no live rate line on stderr"},
@@ -131,6 +131,11 @@ func runLoadgen(c *cli.Context) error {
 		po.Brokers = splitList(c.String("brokers"))
 		po.Topic = c.String("topic")
 		po.Encoding = producers.Encoding(c.String("encoding"))
+		if c.Duration("timeout") <= 0 {
+			// 0 would retry an event until Kafka takes it, and the run's
+			// last flush would wait for a broker that is down for ever.
+			return &exitError{code: 2, msg: fmt.Sprintf("invalid --timeout %s: must be positive", c.Duration("timeout"))}
+		}
 		po.DeliveryTimeout = c.Duration("timeout")
 		// A generator wants back pressure, not drops, and sends the event
 		// times it was asked for (the growth scenario's go back weeks): the

@@ -208,6 +208,7 @@ func TestLoadgenUsageErrors(t *testing.T) {
 		{"loadgen", "--output", "ftp://x"},
 		{"loadgen", "--output", "stdout", "--rate", "0"},
 		{"loadgen", "--encoding", "avro"},
+		{"loadgen", "--output", "kafka", "--brokers", "127.0.0.1:1", "--timeout", "0", "--duration", "1s"}, // would wait for ever
 	} {
 		r := run(t, "", nil, args...)
 		if r.code != 2 || r.stdout != "" {

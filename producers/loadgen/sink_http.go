@@ -131,14 +131,24 @@ type gatewayAnswer struct {
 	} `json:"rejected"`
 }
 
-// post sends the batch, retrying transient failures, and empties it.
+// post sends the batch, retrying transient failures, and empties it;
+// unless ctx ended first: then the batch is kept for a Flush with another
+// context (a stopped run still delivers what it made; the gateway may have
+// taken a batch whose answer never came, and its events come again with
+// the same event_ids, which the aggregator drops as duplicates).
 func (s *HTTPSink) post(ctx context.Context) error {
 	n := s.n
-	defer func() { s.body, s.n = s.body[:0], 0 }()
+	sent := false
+	defer func() {
+		if sent || ctx.Err() == nil {
+			s.body, s.n = s.body[:0], 0
+		}
+	}()
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		wait, err := s.try(ctx, n)
 		if err == nil {
+			sent = true
 			return nil
 		}
 		var re *retryable

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -223,5 +224,36 @@ func TestRunToKafka(t *testing.T) {
 	}
 	if n != 1000 {
 		t.Errorf("read %d events back, want 1000", n)
+	}
+}
+
+// A run stopped while a batch waits to be sent again keeps the batch: the
+// Flush that Run makes with a fresh context delivers it (it was emptied,
+// and a Ctrl-C lost up to a batch of events that "wrote N" had counted).
+func TestHTTPSinkKeepsTheBatchWhenStopped(t *testing.T) {
+	gw := &fakeGateway{events: map[string]int{}, script: []func(http.ResponseWriter){
+		answer(http.StatusServiceUnavailable, "5", `{"accepted":0,"rejected":[],"rejected_count":0,"error":"kafka down"}`),
+	}}
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	o := DefaultHTTPOptions()
+	o.URL, o.APIKey, o.BatchEvents = srv.URL, "k1", 10
+	s, err := NewHTTPSink(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := generate(newGen(t, nil), 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := s.Write(ctx, evs); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Write while the gateway asks to wait 5 s, stopped after 300 ms: %v", err)
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if gw.events[e.EventID] != 1 {
+			t.Fatalf("event %s received %d times after the stopped run's flush", e.EventID, gw.events[e.EventID])
+		}
 	}
 }
