@@ -35,8 +35,8 @@ rate × duration events over --span ending now, compounding so the last day has
 Output (--output): kafka (default: --brokers, --topic, --encoding), stdout (JSON
 lines, the input format of "costpipe produce"), or http://HOST:PORT to POST
 NDJSON batches of --batch events to the ingest gateway with --api-key, retrying
-429, 500, 502, 503, 504 and network errors (after Retry-After when given). A live line on stderr shows the achieved rate
-(--quiet hides it). Exit status: 0 done (also after Ctrl-C), 1 the output failed,
+429, 500, 502, 503, 504 and network errors (after Retry-After when given). A
+live line on stderr shows the achieved rate (--quiet hides it). Exit status: 0 done (also after Ctrl-C), 1 the output failed,
 2 usage error.`,
 		Flags: []cli.Flag{
 			&cli.Float64Flag{Name: "rate", Value: def.Rate, EnvVars: env("RATE"), Usage: "events per second"},
