@@ -24,6 +24,9 @@ const maxErrValueLen = 128
 type Decoder struct {
 	strs   map[string]string         // intern table; nil disables interning
 	recent *[recentSize]recentString // cache in front of strs; non-nil with strs
+	// maxEntries and maxBytes bound strs (NewDecoderSized); 0 takes
+	// internMaxEntries and internMaxBytes.
+	maxEntries, maxBytes int
 	// text has bit f set when label field f of the event being decoded is
 	// known to be valid text (see internText).
 	text     uint32
@@ -45,6 +48,16 @@ type Decoder struct {
 // and 4 MiB (plus a cache of 512 recent strings).
 func NewDecoder() *Decoder {
 	return &Decoder{strs: make(map[string]string, 64), recent: new([recentSize]recentString)}
+}
+
+// NewDecoderSized returns a Decoder whose intern table holds at most
+// entries strings and bytes bytes of them (at most NewDecoder's): for many
+// short-lived decoders, such as one per request, whose tables would
+// otherwise each grow to NewDecoder's bounds.
+func NewDecoderSized(entries, bytes int) *Decoder {
+	d := NewDecoder()
+	d.maxEntries, d.maxBytes = min(max(entries, 1), internMaxEntries), min(max(bytes, 1), internMaxBytes)
+	return d
 }
 
 // DecodeJSON decodes one event with a throwaway Decoder (no interning). See

@@ -39,7 +39,11 @@ func (d *Decoder) internText(b []byte) (string, bool) {
 	}
 	s, ok := d.strs[string(b)]
 	if !ok {
-		if len(d.strs) >= internMaxEntries || d.strBytes+len(b) > internMaxBytes {
+		maxEntries, maxBytes := internMaxEntries, internMaxBytes
+		if d.maxEntries > 0 {
+			maxEntries, maxBytes = d.maxEntries, d.maxBytes
+		}
+		if len(d.strs) >= maxEntries || d.strBytes+len(b) > maxBytes {
 			clear(d.strs)
 			d.strBytes = 0
 		}

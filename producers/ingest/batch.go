@@ -110,8 +110,16 @@ type batch struct {
 	forbidden int         // rejections for a tenant the key may not write
 }
 
+// The intern table of a batch's decoder: a request's labels, not an
+// aggregator's (schemas.NewDecoder's 65,536 strings and 4 MiB, kept by
+// every pooled batch, were up to 0.5 GB outside --max-inflight-bytes).
+const (
+	batchInternEntries = 4096
+	batchInternBytes   = 256 << 10
+)
+
 func newBatch() *batch {
-	return &batch{dec: schemas.NewDecoder()}
+	return &batch{dec: schemas.NewDecoderSized(batchInternEntries, batchInternBytes)}
 }
 
 // Largest arena and record slice kept for reuse.
