@@ -108,6 +108,12 @@ type Deliverer struct {
 // maxOutcomeBatch bounds the outcomes written to the log in one insert.
 const maxOutcomeBatch = 1000
 
+// The backoff between attempts to write a batch of outcomes.
+const (
+	outcomeRetryMin = 500 * time.Millisecond
+	outcomeRetryMax = 30 * time.Second
+)
+
 // maxFinal bounds Deliverer.final.
 const maxFinal = 100000
 
@@ -211,6 +217,18 @@ func winner(cs []logRow) logRow {
 // sent for as long as the burst lasted.
 const claimGroup = 250
 
+// GivenUpError is Send's error when it gave up claiming some due
+// notifications (the log could not be read or written in time): they are
+// offered again at the next evaluation. Rules names the rules they belong
+// to, whose group_interval should not start with this tick.
+type GivenUpError struct {
+	Rules map[string]bool
+	Err   error
+}
+
+func (e *GivenUpError) Error() string { return e.Err.Error() }
+func (e *GivenUpError) Unwrap() error { return e.Err }
+
 // pending is a claim inserted in time, waiting for the settle read.
 type pending struct {
 	claim logRow
@@ -246,13 +264,17 @@ func (d *Deliverer) Send(ctx context.Context, due []Outgoing) (map[string]int, e
 	var claimErr error
 	for len(open) > 0 {
 		g := open[:min(len(open), claimGroup)]
-		open = open[len(g):]
 		cs, err := d.claim(ctx, g, len(claims))
 		claims = append(claims, cs...)
 		if err != nil {
-			claimErr = err
+			gu := &GivenUpError{Rules: map[string]bool{}, Err: err}
+			for _, o := range open {
+				gu.Rules[o.Notification.Rule] = true
+			}
+			claimErr = gu
 			break
 		}
+		open = open[len(g):]
 	}
 	if len(claims) == 0 {
 		return sent, claimErr
@@ -496,10 +518,29 @@ func (d *Deliverer) writeOutcomes() {
 }
 
 // record writes one batch of outcomes to the log.
+//
+// A failed insert is tried again with backoff, the notifications still in
+// flight (no round of theirs is claimed again meanwhile), for up to half
+// the lease: giving up at once would send the whole batch again after the
+// lease for one failed insert.
 func (d *Deliverer) record(rows []logRow) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err := d.store.appendLog(ctx, rows)
-	cancel()
+	giveUp := time.Now().Add(d.opts.Lease / 2)
+	backoff := outcomeRetryMin
+	var err error
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = d.store.appendLog(ctx, rows)
+		cancel()
+		if err == nil || time.Now().Add(backoff).After(giveUp) {
+			break
+		}
+		if attempt == 1 {
+			d.opts.Logger.Warn("cannot record alert notification outcomes; trying again", "outcomes", len(rows),
+				"retry_for", time.Until(giveUp).Round(time.Second), "err", err)
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, outcomeRetryMax)
+	}
 	d.mu.Lock()
 	for _, c := range rows {
 		k := [2]string{c.ID, c.Receiver}

@@ -193,8 +193,14 @@ func (r *Runner) Tick(ctx context.Context, now time.Time) (err error) {
 	}
 	due := r.engine.Due(now, silencedBy(silences, now))
 	sent, err := r.deliver.Send(ctx, due)
+	var givenUp *GivenUpError
+	errors.As(err, &givenUp)
 	for rule, n := range sent {
-		r.engine.Flushed(rule, now)
+		// A rule with notifications given up is offered whole again at the
+		// next evaluation, not after its group_interval.
+		if givenUp == nil || !givenUp.Rules[rule] {
+			r.engine.Flushed(rule, now)
+		}
 		r.m.handed.WithLabelValues(rule).Add(float64(n))
 	}
 	if err != nil {

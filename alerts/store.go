@@ -18,8 +18,11 @@ type Store struct {
 	w   *warehouse.Warehouse
 	now func() time.Time
 	// slowLogReads and slowLogWrites, set by tests, are added to every
-	// query of and insert into the notification log (a server under load).
+	// query of and insert into the notification log (a server under load);
+	// beforeLogWrite, when set, runs before each insert into the log and
+	// fails it with its error.
 	slowLogReads, slowLogWrites time.Duration
+	beforeLogWrite              func() error
 }
 
 // maxStoredRows bounds what one read of the state or log returns.
@@ -275,6 +278,11 @@ func (s *Store) appendLog(ctx context.Context, rows []logRow) error {
 		return nil
 	}
 	time.Sleep(s.slowLogWrites)
+	if s.beforeLogWrite != nil {
+		if err := s.beforeLogWrite(); err != nil {
+			return fmt.Errorf("cannot write the notification log: %w", err)
+		}
+	}
 	b, err := s.w.Conn().PrepareBatch(ctx, "INSERT INTO "+s.table("alerts_notifications")+
 		" (id, receiver, round, status, replica, nonce, at, rule, type, group_json, attempts, error)")
 	if err != nil {

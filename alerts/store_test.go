@@ -2,12 +2,14 @@ package alerts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -502,4 +504,107 @@ func (q *queue) Enqueue(receiver string, n notify.Notification) bool {
 	defer q.mu.Unlock()
 	q.ids = append(q.ids, n.ID)
 	return true
+}
+
+// An outcome batch whose insert fails is written again (its notifications
+// still in flight, so no round of theirs is claimed again meanwhile):
+// giving up at once sent the whole batch again after the lease for one
+// failed insert.
+func TestOutcomeWriteRetried(t *testing.T) {
+	_, s := openStore(t)
+	d, _ := newDeliverer(t, s, "A", false)
+	q := &queue{}
+	d.SetOutput(q)
+	due := burst("retried", 20)
+	if sent, err := d.Send(context.Background(), due); err != nil || sent["r"] != len(due) {
+		t.Fatalf("sent %v, %v", sent, err)
+	}
+	var fails atomic.Int32
+	fails.Store(2)
+	s.beforeLogWrite = func() error {
+		if fails.Add(-1) >= 0 {
+			return errors.New("injected failure")
+		}
+		return nil
+	}
+	for _, id := range q.ids {
+		d.Result(notify.Result{Receiver: "x", ID: id, Attempts: 1, At: time.Now()})
+	}
+	if n := d.Inflight(); n != len(due) {
+		t.Errorf("%d in flight while their outcomes wait to be written, want %d", n, len(due))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := deliveredIn(t, s); n != len(due) {
+		t.Errorf("%d outcomes recorded as delivered after two failed inserts, want %d", n, len(due))
+	}
+}
+
+// A group given up (its claim insert failed) is reported with the rules it
+// held, while the groups before it are sent: the runner does not start
+// those rules' group_interval, so the rest goes out at the next evaluation.
+func TestSendReportsGivenUpRules(t *testing.T) {
+	_, s := openStore(t)
+	d, c := newDeliverer(t, s, "A", false)
+	due := append(burst("a", claimGroup+10), burst("b", 5)...)
+	for i := range due {
+		due[i].Notification.Rule = map[bool]string{true: "a", false: "b"}[i < claimGroup+10]
+	}
+	writes := 0
+	s.beforeLogWrite = func() error {
+		if writes++; writes == 2 { // the second group's claim
+			return errors.New("injected failure")
+		}
+		return nil
+	}
+	sent, err := d.Send(context.Background(), due)
+	s.beforeLogWrite = nil
+	var gu *GivenUpError
+	if !errors.As(err, &gu) || !gu.Rules["a"] || !gu.Rules["b"] || len(gu.Rules) != 2 {
+		t.Fatalf("err %v, want a GivenUpError naming rules a and b", err)
+	}
+	if sent["a"] != claimGroup || sent["b"] != 0 {
+		t.Errorf("sent %v, want the first group's %d of rule a", sent, claimGroup)
+	}
+	waitIdle(t, d)
+	// The next evaluation sends the rest, once.
+	if sent, err := d.Send(context.Background(), due); err != nil || sent["a"] != 10 || sent["b"] != 5 {
+		t.Fatalf("second Send: sent %v, %v; want the 15 given up", sent, err)
+	}
+	waitIdle(t, d)
+	for k, n := range c.snapshot() {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", k, n)
+		}
+	}
+}
+
+// burst is n due notifications of rule r to receiver x, one per tenant.
+func burst(prefix string, n int) []Outgoing {
+	var due []Outgoing
+	for i := range n {
+		g := map[string]string{"tenant": fmt.Sprintf("%s-%d", prefix, i)}
+		due = append(due, Outgoing{Receivers: []string{"x"}, Notification: notify.Notification{
+			ID: NotificationID("r", g, ts("2026-03-01T00:00:00Z"), "80%", "firing"), Type: notify.TypeFiring, Rule: "r", Group: g}})
+	}
+	return due
+}
+
+// deliveredIn counts the log's delivered rows.
+func deliveredIn(t *testing.T, s *Store) int {
+	t.Helper()
+	log, err := s.Log(context.Background(), time.Time{}, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range log {
+		if e.Status == logDelivered {
+			n++
+		}
+	}
+	return n
 }
