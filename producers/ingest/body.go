@@ -110,10 +110,12 @@ func readBody(w http.ResponseWriter, r *http.Request, gzipped bool, limit int64,
 			// buffer exactly). One more byte tells.
 			var probe [1]byte
 			n, err := io.ReadFull(src, probe[:])
-			if n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+			if n == 0 && err == io.EOF {
 				return buf, nil
 			}
 			if n == 0 {
+				// io.ErrUnexpectedEOF too: a chunked body or a gzip stream
+				// cut short, never a whole body.
 				return nil, readErr(err)
 			}
 			if int64(len(buf)) >= limit {

@@ -151,3 +151,38 @@ func TestProduceErrorKeepsBrokersOutOfAnswers(t *testing.T) {
 		t.Errorf("log %q lost the cause", err.Error())
 	}
 }
+
+// A chunked body cut off (the connection closed before its last chunk)
+// exactly where the read buffer fills is refused, not produced: the probe
+// for its end took the chunked reader's io.ErrUnexpectedEOF for the end.
+func TestChunkedBodyCutAtTheBufferIsRefused(t *testing.T) {
+	g := startGateway(t, nil)
+	var body strings.Builder
+	for i := 0; body.Len() < minBodyBuf-600; i++ {
+		body.WriteString(event(fmt.Sprintf("cut-%d", i), "acme") + "\n")
+	}
+	body.WriteString(strings.Repeat(" ", minBodyBuf-body.Len()))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	req := "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer key-acme\r\nContent-Type: application/x-ndjson\r\n" +
+		"Transfer-Encoding: chunked\r\n\r\n" + strconv.FormatInt(minBodyBuf, 16) + "\r\n" + body.String() + "\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	conn.(*net.TCPConn).CloseWrite() // no last chunk
+	if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil && resp.StatusCode == http.StatusAccepted {
+		t.Errorf("a cut-off chunked body: status %d, want a refusal", resp.StatusCode)
+	}
+	// Only the next, whole request reaches the topic.
+	if resp, _ := g.post(t, "key-acme", event("after", "acme")); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the next request: status %d", resp.StatusCode)
+	}
+	got := consumeAll(t, g.broker.Addr(), g.opts.Topic, 1, time.Second)
+	if _, ok := got["after"]; !ok || len(got) != 1 {
+		t.Errorf("the topic holds %d events (want only \"after\")", len(got))
+	}
+}
