@@ -418,12 +418,7 @@ func TestClaimBurstOnASlowServer(t *testing.T) {
 	}
 	c := &counter{got: map[string]int{}, d: d}
 	d.SetOutput(c)
-	var due []Outgoing
-	for i := range 8 * claimGroup {
-		g := map[string]string{"tenant": fmt.Sprintf("t%d", i)}
-		due = append(due, Outgoing{Receivers: []string{"x"}, Notification: notify.Notification{
-			ID: NotificationID("r", g, ts("2026-03-01T00:00:00Z"), "80%", "firing"), Type: notify.TypeFiring, Rule: "r", Group: g}})
-	}
+	due := burst("t", 8*claimGroup)
 	// Each evaluation offers the burst again; a loaded machine may give up
 	// a late group now and then, never all of them.
 	for tick := 0; tick < 10 && len(c.snapshot()) < len(due); tick++ {
@@ -451,12 +446,7 @@ func TestClaimBurstOnASlowServer(t *testing.T) {
 func TestOutcomesRecordedInBatches(t *testing.T) {
 	_, s := openStore(t)
 	d, _ := newDeliverer(t, s, "A", false)
-	var due []Outgoing
-	for i := range 1000 {
-		g := map[string]string{"tenant": fmt.Sprintf("t%d", i)}
-		due = append(due, Outgoing{Receivers: []string{"x"}, Notification: notify.Notification{
-			ID: NotificationID("r", g, ts("2026-03-01T00:00:00Z"), "80%", "firing"), Type: notify.TypeFiring, Rule: "r", Group: g}})
-	}
+	due := burst("t", 1000)
 	q := &queue{}
 	d.SetOutput(q)
 	if sent, err := d.Send(context.Background(), due); err != nil || sent["r"] != len(due) {
@@ -478,17 +468,7 @@ func TestOutcomesRecordedInBatches(t *testing.T) {
 	if n := d.Inflight(); n != 0 {
 		t.Errorf("%d notifications still in flight after Close", n)
 	}
-	log, err := s.Log(context.Background(), time.Time{}, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	delivered := 0
-	for _, e := range log {
-		if e.Status == logDelivered {
-			delivered++
-		}
-	}
-	if delivered != len(due) {
+	if delivered := deliveredIn(t, s); delivered != len(due) {
 		t.Errorf("%d outcomes recorded as delivered after Close, want %d", delivered, len(due))
 	}
 }

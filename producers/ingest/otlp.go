@@ -258,12 +258,7 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	var started bool
 	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved, &started)
 	if err != nil {
-		// As for /v1/events: a refused body is discarded holding only
-		// the key's receiving slot.
-		s.budget.release(reserved)
-		reserved = 0
-		s.leave()
-		inFlight = false
+		s.freeForDrain(&reserved, &inFlight)
 		defer s.received(key)
 	} else {
 		s.received(key)

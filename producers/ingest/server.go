@@ -428,14 +428,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 	var started bool
 	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved, &started)
 	if err != nil {
-		// What is left of a refused body is discarded (refuse) holding
-		// only the key's receiving slot: its bytes and its request slot
-		// go back first, so one key's bad bodies cannot take the slots
-		// and the budget of every other key while they are discarded.
-		s.budget.release(reserved)
-		reserved = 0
-		s.leave()
-		inFlight = false
+		s.freeForDrain(&reserved, &inFlight)
 		defer s.received(key)
 	} else {
 		s.received(key)
@@ -650,6 +643,19 @@ func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request, tenant string,
 	msg := fmt.Sprintf("cannot accept the request: the body exceeds %d bytes (after decompression too), split it", s.opts.MaxBodyBytes)
 	s.refused(r, reasonTooLarge, http.StatusRequestEntityTooLarge, tenant, "", msg)
 	return s.refuse(w, r, started, func() int { return s.fail(w, http.StatusRequestEntityTooLarge, msg) })
+}
+
+// freeForDrain gives back what a request whose body could not be read
+// holds but its key's receiving slot: its reserved bytes and its request
+// slot. What is left of the body is then discarded (refuse) holding only
+// the key's slot, which the caller gives back once the discard ended, so
+// one key's bad bodies cannot take the slots and the budget of every other
+// key while they are discarded.
+func (s *Server) freeForDrain(reserved *int64, inFlight *bool) {
+	s.budget.release(*reserved)
+	*reserved = 0
+	s.leave()
+	*inFlight = false
 }
 
 // neverFits is the error of a 413 for a body whose buffer would exceed the
