@@ -533,15 +533,15 @@ func TestSendReportsGivenUpRules(t *testing.T) {
 	for i := range due {
 		due[i].Notification.Rule = map[bool]string{true: "a", false: "b"}[i < claimGroup+10]
 	}
-	writes := 0
+	// Set once, before any write (the outcome writer reads it too).
+	var writes atomic.Int32
 	s.beforeLogWrite = func() error {
-		if writes++; writes == 2 { // the second group's claim
+		if writes.Add(1) == 2 { // the second group's claim
 			return errors.New("injected failure")
 		}
 		return nil
 	}
 	sent, err := d.Send(context.Background(), due)
-	s.beforeLogWrite = nil
 	var gu *GivenUpError
 	if !errors.As(err, &gu) || !gu.Rules["a"] || !gu.Rules["b"] || len(gu.Rules) != 2 {
 		t.Fatalf("err %v, want a GivenUpError naming rules a and b", err)
