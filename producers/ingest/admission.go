@@ -67,6 +67,55 @@ func (s *Server) admit(key keyHash) string {
 	return ""
 }
 
+// held is what an admitted request holds: its request slot and its key's
+// receiving slot (admit), and the bytes it reserved from the budget. The
+// handler defers release, which gives back what is still held.
+type held struct {
+	s                   *Server
+	key                 keyHash
+	inFlight, receiving bool
+	reserved            int64
+}
+
+// hold is what a request admit let in holds.
+func (s *Server) hold(key keyHash) *held {
+	return &held{s: s, key: key, inFlight: true, receiving: true}
+}
+
+// readBody reads the request's body (readBody). Once it is read the key's
+// receiving slot goes back. A body that could not be read gives back its
+// bytes and its request slot at once and keeps only the key's slot, until
+// release, after the handler discarded the rest of it (refuse): one key's
+// bad bodies cannot take the slots and the budget of every other key while
+// they are discarded.
+func (h *held) readBody(w http.ResponseWriter, r *http.Request, gzipped bool) (body []byte, started bool, err error) {
+	body, err = readBody(w, r, gzipped, h.s.opts.MaxBodyBytes, &h.s.budget, &h.reserved, &started)
+	if err != nil {
+		h.s.budget.release(h.reserved)
+		h.reserved = 0
+		h.s.leave()
+		h.inFlight = false
+		return nil, started, err
+	}
+	h.s.received(h.key)
+	h.receiving = false
+	return body, started, nil
+}
+
+// release gives back what the request still holds.
+func (h *held) release() {
+	h.s.budget.release(h.reserved)
+	h.reserved = 0
+	if h.inFlight {
+		h.s.leave()
+		h.inFlight = false
+	}
+	if h.receiving {
+		h.s.received(h.key)
+		h.receiving = false
+	}
+}
+
 // received gives back the key's slot admit took.
 func (s *Server) received(key keyHash) { s.perKey.release(key) }
 

@@ -247,22 +247,9 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 		s.refused(r, reason, http.StatusTooManyRequests, tenant, "", msg)
 		return s.refuse(w, r, false, func() int { return unavailable(http.StatusTooManyRequests, msg) })
 	}
-	inFlight := true
-	defer func() {
-		if inFlight {
-			s.leave()
-		}
-	}()
-	var reserved int64
-	defer func() { s.budget.release(reserved) }()
-	var started bool
-	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved, &started)
-	if err != nil {
-		s.freeForDrain(&reserved, &inFlight)
-		defer s.received(key)
-	} else {
-		s.received(key)
-	}
+	h := s.hold(key)
+	defer h.release()
+	body, started, err := h.readBody(w, r, gzipped)
 	switch {
 	case errors.Is(err, errTooLarge):
 		return s.otlpTooLarge(w, r, enc, tenant, true)
@@ -293,7 +280,7 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	// and refuse a body that could never fit.
 	cost := costOf(enc, body)
 	forBatch := min(int64(len(body)+len(body)/4+1024), maxPooledArena)
-	if code := s.reserveDecoded(r, tenant, cost.bytes+forBatch, cost.String(), &reserved, unavailable); code != 0 {
+	if code := s.reserveDecoded(r, tenant, cost.bytes+forBatch, cost.String(), &h.reserved, unavailable); code != 0 {
 		return code
 	}
 
@@ -320,7 +307,7 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	var c traceCounts
 	s.mapTraces(m, td, tenant, b, &c)
 	s.otlp.mappers.Put(m)
-	s.trueUp(b, forBatch, &reserved)
+	s.trueUp(b, forBatch, &h.reserved)
 
 	s.otlp.noUsage.Add(float64(c.noUsage))
 	s.otlp.skipped.Add(float64(c.skipped))

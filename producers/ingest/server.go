@@ -417,22 +417,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 		s.refused(r, reason, http.StatusTooManyRequests, tenant, "", msg)
 		return s.refuse(w, r, false, func() int { return s.unavailable(w, http.StatusTooManyRequests, nil, msg) })
 	}
-	inFlight := true
-	defer func() {
-		if inFlight {
-			s.leave()
-		}
-	}()
-	var reserved int64
-	defer func() { s.budget.release(reserved) }()
-	var started bool
-	body, err := readBody(w, r, gzipped, s.opts.MaxBodyBytes, &s.budget, &reserved, &started)
-	if err != nil {
-		s.freeForDrain(&reserved, &inFlight)
-		defer s.received(key)
-	} else {
-		s.received(key)
-	}
+	h := s.hold(key)
+	defer h.release()
+	body, started, err := h.readBody(w, r, gzipped)
 	switch {
 	case errors.Is(err, errTooLarge):
 		return s.tooLarge(w, r, tenant, true)
@@ -457,8 +444,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 	// The records made of the body are held too (eventsCost), at most
 	// what leaves the request room to run alone: their true size is
 	// counted once decoded (trueUp).
-	forBatch := min(eventsCost(body), s.budget.max-reserved)
-	if code := s.reserveDecoded(r, tenant, forBatch, "", &reserved, func(code int, msg string) int {
+	forBatch := min(eventsCost(body), s.budget.max-h.reserved)
+	if code := s.reserveDecoded(r, tenant, forBatch, "", &h.reserved, func(code int, msg string) int {
 		return s.unavailable(w, code, nil, msg)
 	}); code != 0 {
 		return code
@@ -476,7 +463,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) int {
 		s.refused(r, reasonBadBody, http.StatusBadRequest, tenant, "", err.Error())
 		return s.fail(w, http.StatusBadRequest, err.Error())
 	}
-	s.trueUp(b, forBatch, &reserved)
+	s.trueUp(b, forBatch, &h.reserved)
 	s.metrics.rejected.Add(float64(b.nRejected - b.forbidden))
 	s.metrics.forbidden.Add(float64(b.forbidden))
 	if b.forbidden > 0 {
@@ -643,19 +630,6 @@ func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request, tenant string,
 	msg := fmt.Sprintf("cannot accept the request: the body exceeds %d bytes (after decompression too), split it", s.opts.MaxBodyBytes)
 	s.refused(r, reasonTooLarge, http.StatusRequestEntityTooLarge, tenant, "", msg)
 	return s.refuse(w, r, started, func() int { return s.fail(w, http.StatusRequestEntityTooLarge, msg) })
-}
-
-// freeForDrain gives back what a request whose body could not be read
-// holds but its key's receiving slot: its reserved bytes and its request
-// slot. What is left of the body is then discarded (refuse) holding only
-// the key's slot, which the caller gives back once the discard ended, so
-// one key's bad bodies cannot take the slots and the budget of every other
-// key while they are discarded.
-func (s *Server) freeForDrain(reserved *int64, inFlight *bool) {
-	s.budget.release(*reserved)
-	*reserved = 0
-	s.leave()
-	*inFlight = false
 }
 
 // neverFits is the error of a 413 for a body whose buffer would exceed the
