@@ -10,18 +10,21 @@ import (
 	"github.com/costpipe/costpipe/schemas"
 )
 
-// Sink receives generated events. Write may keep nothing of evs after it
-// returns (Run reuses the slice). Flush sends anything the sink batches and
-// waits until it is delivered. Run calls both from one goroutine.
+// Sink receives generated events. Write returns how many of evs it took
+// (sent, or kept for its Flush to send): all of them unless it fails, and
+// on a failure the events it took before it, so the run counts what the
+// sink will still deliver. Write may keep nothing of evs after it returns
+// (Run reuses the slice). Flush sends anything the sink batches and waits
+// until it is delivered. Run calls both from one goroutine.
 type Sink interface {
-	Write(ctx context.Context, evs []schemas.Event) error
+	Write(ctx context.Context, evs []schemas.Event) (int, error)
 	Flush(ctx context.Context) error
 }
 
 // Stats report a run.
 type Stats struct {
 	Counts                // what the generator made
-	Written int64         // events handed to the sink without error
+	Written int64         // events the sink took (sent or kept for its flush)
 	Elapsed time.Duration // since Run started
 }
 
@@ -110,11 +113,12 @@ loop:
 		for i := 0; i < k; i++ {
 			gen.Next(&evs[i])
 		}
-		if err := sink.Write(ctx, evs[:k]); err != nil {
+		n, err := sink.Write(ctx, evs[:k])
+		written += int64(n)
+		if err != nil {
 			runErr = err
 			break
 		}
-		written += int64(k)
 		if ended && rate <= 0 {
 			break
 		}

@@ -98,17 +98,19 @@ func NewHTTPSink(opts HTTPOptions) (*HTTPSink, error) {
 func (s *HTTPSink) Stats() HTTPStats { return s.stats }
 
 // Write adds evs to the current batch, posting each batch that fills up.
-func (s *HTTPSink) Write(ctx context.Context, evs []schemas.Event) error {
+// When a post fails it returns the events it took up to then: those of the
+// batch it posted are kept for Flush when ctx ended (see post).
+func (s *HTTPSink) Write(ctx context.Context, evs []schemas.Event) (int, error) {
 	for i := range evs {
 		s.body = append(schemas.AppendJSON(s.body, &evs[i]), '\n')
 		s.n++
 		if s.n >= s.opts.BatchEvents {
 			if err := s.post(ctx); err != nil {
-				return err
+				return i + 1, err
 			}
 		}
 	}
-	return nil
+	return len(evs), nil
 }
 
 // Flush posts the partial batch.

@@ -15,15 +15,16 @@ type KafkaSink struct {
 	Producer *producers.Producer
 }
 
-// Write emits each event. Under the Drop policy a full buffer is not an
-// error: the drop is counted in the Producer's Stats.
-func (s KafkaSink) Write(ctx context.Context, evs []schemas.Event) error {
+// Write emits each event and returns how many it emitted. Under the Drop
+// policy a full buffer is not an error: the drop is counted in the
+// Producer's Stats.
+func (s KafkaSink) Write(ctx context.Context, evs []schemas.Event) (int, error) {
 	for i := range evs {
 		if err := s.Producer.Emit(ctx, &evs[i]); err != nil && !errors.Is(err, producers.ErrBufferFull) {
-			return err
+			return i, err
 		}
 	}
-	return nil
+	return len(evs), nil
 }
 
 // Flush waits until Kafka acknowledged or failed every emitted event.

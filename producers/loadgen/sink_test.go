@@ -98,10 +98,10 @@ func TestHTTPSinkBatchesAndRetries(t *testing.T) {
 	g := newGen(t, nil)
 	evs := generate(g, 1000)
 	start := time.Now()
-	if err := s.Write(context.Background(), evs[:600]); err != nil {
+	if _, err := s.Write(context.Background(), evs[:600]); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Write(context.Background(), evs[600:]); err != nil {
+	if _, err := s.Write(context.Background(), evs[600:]); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(context.Background()); err != nil {
@@ -157,7 +157,7 @@ func TestHTTPSinkErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = s.Write(context.Background(), generate(newGen(t, nil), 10))
+			_, err = s.Write(context.Background(), generate(newGen(t, nil), 10))
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("Write = %v, want an error containing %q", err, tc.want)
 			}
@@ -245,8 +245,8 @@ func TestHTTPSinkKeepsTheBatchWhenStopped(t *testing.T) {
 	evs := generate(newGen(t, nil), 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if err := s.Write(ctx, evs); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Write while the gateway asks to wait 5 s, stopped after 300 ms: %v", err)
+	if n, err := s.Write(ctx, evs); !errors.Is(err, context.DeadlineExceeded) || n != len(evs) {
+		t.Fatalf("Write while the gateway asks to wait 5 s, stopped after 300 ms: took %d, %v; want all %d kept", n, err, len(evs))
 	}
 	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -255,5 +255,60 @@ func TestHTTPSinkKeepsTheBatchWhenStopped(t *testing.T) {
 		if gw.events[e.EventID] != 1 {
 			t.Fatalf("event %s received %d times after the stopped run's flush", e.EventID, gw.events[e.EventID])
 		}
+	}
+}
+
+// A run stopped while the sink holds a batch counts the events the sink
+// took: "wrote N" is what the gateway got from the run's final flush (it
+// counted none of the stopped Write's events).
+func TestRunCountsWhatAStoppedSinkKept(t *testing.T) {
+	gw := &fakeGateway{events: map[string]int{}, script: []func(http.ResponseWriter){
+		answer(http.StatusServiceUnavailable, "5", `{"accepted":0,"rejected":[],"rejected_count":0,"error":"kafka down"}`),
+	}}
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	o := DefaultHTTPOptions()
+	o.URL, o.APIKey, o.BatchEvents = srv.URL, "k1", 10
+	s, err := NewHTTPSink(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	st, err := Run(ctx, newGen(t, nil), s, 0)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("run stopped while the gateway asks to wait 5 s: %v", err)
+	}
+	gw.mu.Lock()
+	got := len(gw.events)
+	gw.mu.Unlock()
+	if got != 10 || st.Written != int64(got) {
+		t.Errorf("wrote %d, the gateway got %d events; want both 10 (the kept batch)", st.Written, got)
+	}
+}
+
+// kafkaLikeSink takes events until its limit, then fails as an Emit whose
+// context ended does.
+type kafkaLikeSink struct{ limit, took int }
+
+func (k *kafkaLikeSink) Write(_ context.Context, evs []schemas.Event) (int, error) {
+	n := min(len(evs), k.limit-k.took)
+	k.took += n
+	if n < len(evs) {
+		return n, context.Canceled
+	}
+	return n, nil
+}
+func (k *kafkaLikeSink) Flush(context.Context) error { return nil }
+
+// A Write cut short counts the events it took before it failed.
+func TestRunCountsACutShortWrite(t *testing.T) {
+	k := &kafkaLikeSink{limit: 2500}
+	st, err := Run(context.Background(), newGen(t, nil), k, 0)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("run: %v, want the sink's error", err)
+	}
+	if st.Written != 2500 {
+		t.Errorf("wrote %d, want the 2500 the sink took", st.Written)
 	}
 }

@@ -23,14 +23,14 @@ func NewWriterSink(w io.Writer) *WriterSink {
 }
 
 // Write encodes evs, one line each.
-func (s *WriterSink) Write(_ context.Context, evs []schemas.Event) error {
+func (s *WriterSink) Write(_ context.Context, evs []schemas.Event) (int, error) {
 	for i := range evs {
 		s.buf = append(schemas.AppendJSON(s.buf[:0], &evs[i]), '\n')
 		if _, err := s.w.Write(s.buf); err != nil {
-			return fmt.Errorf("cannot write events: %w", err)
+			return i, fmt.Errorf("cannot write events: %w", err)
 		}
 	}
-	return nil
+	return len(evs), nil
 }
 
 // Flush writes out the buffer.
