@@ -41,12 +41,18 @@ func optTime(t time.Time) render.Value {
 // state=firing for the firing ones), firing first. A tenant's key sees
 // only the alerts of groups of its tenant: an alert over every tenant's
 // usage (no tenant in its group) would show others' numbers.
-func (s *Server) alerts(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+func (s *Server) alerts(tenant string, p urlParams, _ time.Time) (compute, error) {
 	state := p.Value("state")
 	valid := []string{string(alerts.StateInactive), string(alerts.StatePending), string(alerts.StateFiring), string(alerts.StateResolved)}
 	if state != "" && !slices.Contains(valid, state) {
 		return nil, &report.ParamError{Param: "state", Msg: "invalid state: want " + strings.Join(valid, ", ")}
 	}
+	return func(ctx context.Context) (*render.Table, error) { return s.alertsTable(ctx, tenant, state) }, nil
+}
+
+// alertsTable is the alerts endpoint's table for a key bound to tenant,
+// of the alerts in state ("": all but inactive ones).
+func (s *Server) alertsTable(ctx context.Context, tenant, state string) (*render.Table, error) {
 	as, err := s.opts.Alerts.LoadAlerts(ctx)
 	if err != nil {
 		return nil, err
@@ -89,7 +95,7 @@ var errNeedsAnyKey = errors.New("forbidden: the notification log records no tena
 // notifications lists the notification log's outcomes (delivered, dead,
 // deferred) since since (default 7d), newest first, at most limit
 // (default 100, at most maxLogRows). The log records no tenant, so only a "*" key may read it.
-func (s *Server) notifications(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+func (s *Server) notifications(tenant string, p urlParams, now time.Time) (compute, error) {
 	if tenant != ingest.AnyTenant {
 		return nil, errNeedsAnyKey
 	}
@@ -108,7 +114,13 @@ func (s *Server) notifications(ctx context.Context, tenant string, p urlParams) 
 			return nil, &report.ParamError{Param: "limit", Msg: fmt.Sprintf("invalid limit: want 1 to %d", maxLogRows)}
 		}
 	}
-	log, err := s.opts.Alerts.Log(ctx, s.opts.Now().Add(-d), limit)
+	return func(ctx context.Context) (*render.Table, error) { return s.notificationsTable(ctx, now.Add(-d), limit) }, nil
+}
+
+// notificationsTable is the notification log's outcomes since since,
+// newest first, at most limit.
+func (s *Server) notificationsTable(ctx context.Context, since time.Time, limit int) (*render.Table, error) {
+	log, err := s.opts.Alerts.Log(ctx, since, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -23,12 +23,19 @@ import (
 const ContentTypeArrow = "application/vnd.apache.arrow.stream"
 
 // endpoint is one API endpoint: its name under /api/v1/, its parameters,
-// and how it answers for a key bound to tenant.
+// and how it answers for a key bound to tenant. prepare checks the
+// question (its parameters, read at now, and the tenant's scope) before
+// the request waits for anything, so a question that can never be
+// answered gets its 400 or 403 at once, even when every slot is busy;
+// the compute it returns runs the queries.
 type endpoint struct {
-	name   string
-	params []string
-	run    func(ctx context.Context, tenant string, p urlParams) (*render.Table, error)
+	name    string
+	params  []string
+	prepare func(tenant string, p urlParams, now time.Time) (compute, error)
 }
+
+// compute runs a prepared question's queries and builds its table.
+type compute func(ctx context.Context) (*render.Table, error)
 
 // endpoints lists the API.
 func (s *Server) endpoints() []endpoint {
@@ -173,6 +180,10 @@ func (s *Server) answer(ctx context.Context, e endpoint, tenant string, q url.Va
 	if err != nil {
 		return answered{err: err, how: cacheMiss}
 	}
+	run, err := e.prepare(tenant, p, s.opts.Now())
+	if err != nil {
+		return answered{err: err, how: cacheMiss}
+	}
 	var a answered
 	// The cache key holds the key's tenant: a tenant's answers are never
 	// served to another key.
@@ -194,7 +205,7 @@ func (s *Server) answer(ctx context.Context, e endpoint, tenant string, q url.Va
 		defer func() { <-s.slots }()
 		var r rendered
 		r.wait = time.Since(start)
-		t, err := e.run(ctx, tenant, p)
+		t, err := s.stoppable(run)(ctx)
 		s.outage.note(err)
 		if err != nil {
 			return r, questionFault(err, p)
@@ -378,8 +389,8 @@ func scopeTrend(tenant string, t *report.Trend) error {
 	return err
 }
 
-func (s *Server) usage(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
-	u, err := report.ParseUsage(p, s.opts.Now())
+func (s *Server) usage(tenant string, p urlParams, now time.Time) (compute, error) {
+	u, err := report.ParseUsage(p, now)
 	if err != nil {
 		return nil, err
 	}
@@ -387,11 +398,11 @@ func (s *Server) usage(ctx context.Context, tenant string, p urlParams) (*render
 		return nil, err
 	}
 	u.Query.Where = u.Where
-	return report.UsageTable(ctx, s.q, u, false)
+	return func(ctx context.Context) (*render.Table, error) { return report.UsageTable(ctx, s.q, u, false) }, nil
 }
 
-func (s *Server) latency(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
-	u, err := report.ParseUsage(p, s.opts.Now())
+func (s *Server) latency(tenant string, p urlParams, now time.Time) (compute, error) {
+	u, err := report.ParseUsage(p, now)
 	if err != nil {
 		return nil, err
 	}
@@ -403,25 +414,27 @@ func (s *Server) latency(ctx context.Context, tenant string, p urlParams) (*rend
 	if err != nil {
 		return nil, err
 	}
-	if step > 0 {
-		return report.LatencySeriesTable(ctx, s.q, u, steps, step, s.maxCells())
-	}
-	return report.LatencyTable(ctx, s.q, u, false)
+	return func(ctx context.Context) (*render.Table, error) {
+		if step > 0 {
+			return report.LatencySeriesTable(ctx, s.q, u, steps, step, s.maxCells())
+		}
+		return report.LatencyTable(ctx, s.q, u, false)
+	}, nil
 }
 
-func (s *Server) top(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
-	t, err := report.ParseTop(p, s.opts.Now(), 1000)
+func (s *Server) top(tenant string, p urlParams, now time.Time) (compute, error) {
+	t, err := report.ParseTop(p, now, 1000)
 	if err != nil {
 		return nil, err
 	}
 	if err := scopeRange(tenant, &t.Range); err != nil {
 		return nil, err
 	}
-	return report.TopTable(ctx, s.q, t)
+	return func(ctx context.Context) (*render.Table, error) { return report.TopTable(ctx, s.q, t) }, nil
 }
 
-func (s *Server) series(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
-	sr, err := report.ParseSeries(p, s.opts.Now())
+func (s *Server) series(tenant string, p urlParams, now time.Time) (compute, error) {
+	sr, err := report.ParseSeries(p, now)
 	if err != nil {
 		return nil, err
 	}
@@ -429,32 +442,32 @@ func (s *Server) series(ctx context.Context, tenant string, p urlParams) (*rende
 		return nil, err
 	}
 	sr.MaxCells = s.maxCells()
-	return report.SeriesTable(ctx, s.q, sr)
+	return func(ctx context.Context) (*render.Table, error) { return report.SeriesTable(ctx, s.q, sr) }, nil
 }
 
-func (s *Server) growth(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
-	g, err := report.ParseGrowth(p, s.opts.Now())
+func (s *Server) growth(tenant string, p urlParams, now time.Time) (compute, error) {
+	g, err := report.ParseGrowth(p, now)
 	if err != nil {
 		return nil, err
 	}
 	if err := scopeTrend(tenant, &g.Trend); err != nil {
 		return nil, err
 	}
-	return report.GrowthTable(ctx, s.q, g)
+	return func(ctx context.Context) (*render.Table, error) { return report.GrowthTable(ctx, s.q, g) }, nil
 }
 
-func (s *Server) forecast(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
-	f, err := report.ParseForecast(p, s.opts.Now())
+func (s *Server) forecast(tenant string, p urlParams, now time.Time) (compute, error) {
+	f, err := report.ParseForecast(p, now)
 	if err != nil {
 		return nil, err
 	}
 	if err := scopeTrend(tenant, &f.Trend); err != nil {
 		return nil, err
 	}
-	return report.ForecastTable(ctx, s.q, f)
+	return func(ctx context.Context) (*render.Table, error) { return report.ForecastTable(ctx, s.q, f) }, nil
 }
 
-func (s *Server) prices(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+func (s *Server) prices(tenant string, p urlParams, now time.Time) (compute, error) {
 	c, err := report.ParseCoverage(p)
 	if err != nil {
 		return nil, err
@@ -467,9 +480,11 @@ func (s *Server) prices(ctx context.Context, tenant string, p urlParams) (*rende
 			return nil, &report.ParamError{Param: "all", Msg: "invalid all: want true or false"}
 		}
 	}
-	rows, err := report.CoverageRows(ctx, s.q, s.opts.Catalog, c, s.opts.Now())
-	if err != nil {
-		return nil, err
-	}
-	return report.CoverageTable(rows, s.opts.Catalog), nil
+	return func(ctx context.Context) (*render.Table, error) {
+		rows, err := report.CoverageRows(ctx, s.q, s.opts.Catalog, c, now)
+		if err != nil {
+			return nil, err
+		}
+		return report.CoverageTable(rows, s.opts.Catalog), nil
+	}, nil
 }

@@ -166,8 +166,8 @@ func TestNegotiateQuality(t *testing.T) {
 }
 
 // panicking is an endpoint whose computation panics.
-func panicking(context.Context, string, urlParams) (*render.Table, error) {
-	panic("deliberate panic in a test endpoint")
+func panicking(string, urlParams, time.Time) (compute, error) {
+	return func(context.Context) (*render.Table, error) { panic("deliberate panic in a test endpoint") }, nil
 }
 
 // TestPanicIsAnError: a computation that panics is answered 500 (logged
@@ -182,7 +182,7 @@ func TestPanicIsAnError(t *testing.T) {
 			o.CacheTTL = ttl
 			o.Logger = slog.New(slog.NewTextHandler(&log, nil))
 		})
-		hs := httptest.NewServer(s.api(endpoint{name: "boom", run: panicking}))
+		hs := httptest.NewServer(s.api(endpoint{name: "boom", prepare: panicking}))
 		client := &http.Client{Timeout: 5 * time.Second}
 		for i := range 2 {
 			req, _ := http.NewRequest("GET", hs.URL+"/api/v1/boom", nil)
@@ -220,7 +220,7 @@ func TestBatchPanicIsALine(t *testing.T) {
 		{"outside the computation", func(s *Server) { s.metrics = nil }, 5 * time.Second},
 	} {
 		s := newServer(t, w, func(o *Options) { o.CacheTTL = c.ttl })
-		eps := map[string]endpoint{"boom": {name: "boom", params: []string{"x"}, run: panicking}, "usage": {name: "usage", params: usageParams, run: s.usage}}
+		eps := map[string]endpoint{"boom": {name: "boom", params: []string{"x"}, prepare: panicking}, "usage": {name: "usage", params: usageParams, prepare: s.usage}}
 		if c.edit != nil {
 			c.edit(s)
 		}

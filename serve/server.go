@@ -30,6 +30,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,7 +54,13 @@ type Server struct {
 
 	keys *ingest.KeyRing // Options.Keys, then each reload's
 
-	outage *outage // ClickHouse's reachability, for the log
+	outage *outage // ClickHouse's reachability, for the log and /readyz
+
+	// ping serializes /readyz's pings; pinged and pingErr are the last
+	// one's time and outcome.
+	ping    sync.Mutex
+	pinged  time.Time
+	pingErr error
 
 	noEndpoint error // errNoEndpoint listing the endpoints served
 
@@ -97,7 +104,6 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 	var names []string // the endpoints served, for errNoEndpoint
 	for _, e := range s.endpoints() {
 		names = append(names, e.name)
-		e.run = s.stoppable(e.run)
 		mux.Handle("/api/v1/"+e.name, s.instrument("/api/v1/"+e.name, allowGet(s.api(e), true)))
 		eps[e.name] = e
 	}
@@ -127,12 +133,12 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 // so the cancellation of the requests' contexts does not reach it. Its
 // error is then errShuttingDown (unless it is the request's own fault),
 // which the API answers 503 with Retry-After, a batch's question too.
-func (s *Server) stoppable(run func(context.Context, string, urlParams) (*render.Table, error)) func(context.Context, string, urlParams) (*render.Table, error) {
-	return func(ctx context.Context, tenant string, p urlParams) (*render.Table, error) {
+func (s *Server) stoppable(run compute) compute {
+	return func(ctx context.Context) (*render.Table, error) {
 		ctx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
 		defer context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })()
-		t, err := run(ctx, tenant, p)
+		t, err := run(ctx)
 		var pe *report.ParamError
 		if err != nil && errors.Is(context.Cause(ctx), errShuttingDown) && !errors.As(err, &pe) && !errors.Is(err, analytics.ErrTooManySteps) {
 			// Not ClickHouse's error about its closed connection: that
@@ -189,21 +195,48 @@ func methodNotAllowed(rw http.ResponseWriter, r *http.Request, api bool) {
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// readyz answers 200 when ClickHouse answers a ping within 2 s, else 503
-// (logged as the API's failures are: see outage).
+// readyFresh is how recent an answer from ClickHouse (a query's or a
+// ping's) makes the server ready without a ping of its own.
+const readyFresh = 10 * time.Second
+
+// readyz answers 200 when ClickHouse answered within readyFresh (a query
+// or a ping, and nothing found it unreachable since) or answers a ping
+// within 2 s, else 503 (logged as the API's failures are: see outage).
+// The API's queries are the evidence while they succeed: a ping on the
+// same pool waited for a connection when every one was taken by queries
+// and was then reported "not ready" at peak load. One ping runs at a
+// time, and the probes arriving meanwhile take its result (within a
+// second), so a flood of probes takes one connection, not the pool.
 func (s *Server) readyz(rw http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	err := s.w.Ping(ctx)
-	s.outage.note(err)
-	if err != nil {
-		if !warehouse.Unavailable(err) {
-			s.opts.Logger.Warn("readyz: ClickHouse does not answer", "err", err)
-		}
+	if err := s.ready(r.Context()); err != nil {
 		http.Error(rw, "not ready: ClickHouse does not answer\n", http.StatusServiceUnavailable)
 		return
 	}
 	rw.Write([]byte("ready\n"))
+}
+
+// ready is readyz's finding (see readyz).
+func (s *Server) ready(ctx context.Context) error {
+	if s.outage.answeredWithin(readyFresh) {
+		return nil
+	}
+	s.ping.Lock()
+	defer s.ping.Unlock()
+	if s.outage.answeredWithin(readyFresh) {
+		return nil
+	}
+	if !s.pinged.IsZero() && time.Since(s.pinged) < time.Second {
+		return s.pingErr
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := s.w.Ping(ctx)
+	s.outage.note(err)
+	if err != nil && !warehouse.Unavailable(err) {
+		s.opts.Logger.Warn("readyz: ClickHouse does not answer", "err", err)
+	}
+	s.pinged, s.pingErr = time.Now(), err
+	return err
 }
 
 // shutdownGrace is how long before the shutdown timeout the work still
