@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -319,6 +320,12 @@ type DLQReplayStats struct {
 	// NoValueSources names the source records of NoValue (at most 100),
 	// for finding them in the events topic.
 	NoValueSources []string
+	// NoCursor are the reasons whose group had no offsets, replayed from
+	// the start of the DLQ topic: a first replay, or one whose offsets
+	// Kafka dropped (offsets.retention.minutes, 7 days by default, after
+	// the group's last commit), when records the earlier replays sent go
+	// again.
+	NoCursor []string
 }
 
 func count(m *map[string]int, reason string, n int) {
@@ -400,7 +407,11 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 				cursors[r][c.Partition] = c.At
 			}
 		})
+		if len(cursors[r]) == 0 {
+			st.NoCursor = append(st.NoCursor, r)
+		}
 	}
+	slices.Sort(st.NoCursor)
 	// Each partition is read from the least cursor of its reasons.
 	start := map[int32]int64{}
 	for p := range cursors[o.Reasons[0]] {
@@ -423,37 +434,54 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 	}
 	var pr *kgo.Client
 	if !o.DryRun {
-		if pr, err = toolProducer(base); err != nil {
+		if pr, err = toolProducer(base, kgo.RecordPartitioner(replayPartitioner())); err != nil {
 			return st, fmt.Errorf("cannot create a Kafka client to send to %s: %w", o.To, err)
 		}
 		defer pr.Close()
 	}
-	var mu sync.Mutex // guards st.Sent and sendErr, written by produce callbacks
+	var mu sync.Mutex // guards st.Sent, sendErr and done, written by produce callbacks
+	progress := func() error {
+		if o.Progress != nil {
+			mu.Lock()
+			o.Progress(st)
+			mu.Unlock()
+		}
+		return nil
+	}
 	err = readDLQ(ctx, base, o.Topic, ranges, func(p int32, recs []*kgo.Record) error {
 		var sendErr error
-		for _, r := range recs {
+		// done[i]: recs[i] needs nothing more (acknowledged, or not sent).
+		done := make([]bool, len(recs))
+		for i, r := range recs {
 			d := ParseDLQRecord(r)
 			switch {
 			case !want[d.Reason]:
 				count(&st.Other, d.Reason, 1)
+				done[i] = true
 				continue
 			case d.Offset < cursors[d.Reason][p]:
 				count(&st.Earlier, d.Reason, 1)
+				done[i] = true
 				continue
 			case d.Truncated:
 				count(&st.NoValue, d.Reason, 1)
 				if len(st.NoValueSources) < 100 {
 					st.NoValueSources = append(st.NoValueSources, d.Source())
 				}
+				done[i] = true
 				continue
 			}
 			if o.DryRun {
 				count(&st.Sent, d.Reason, 1)
+				done[i] = true
 				continue
 			}
 			hs := append(append([]kgo.RecordHeader(nil), d.Headers...), kgo.RecordHeader{Key: HeaderReplayedFrom, Value: []byte(d.Where())})
 			reason := d.Reason
-			pr.Produce(ctx, &kgo.Record{Topic: o.To, Key: d.Key, Value: d.Value, Headers: hs}, func(_ *kgo.Record, err error) {
+			// A record without a key (an Arrow batch: its events' key's
+			// partition) goes back to its source partition (replayPartitioner).
+			out := &kgo.Record{Topic: o.To, Key: d.Key, Value: d.Value, Headers: hs, Partition: d.SourcePartition}
+			pr.Produce(ctx, out, func(_ *kgo.Record, err error) {
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -462,47 +490,74 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 					}
 					return
 				}
+				done[i] = true
 				count(&st.Sent, reason, 1)
 			})
 		}
-		if !o.DryRun {
-			if err := pr.Flush(ctx); err != nil {
-				return fmt.Errorf("cannot send to %s: %w", o.To, err)
-			}
-			mu.Lock()
-			err := sendErr
-			mu.Unlock()
-			if err != nil {
-				return fmt.Errorf("cannot send to %s: %w", o.To, err)
-			}
-			next := recs[len(recs)-1].Offset + 1
-			for r := range want {
-				if next <= cursors[r][p] {
-					continue // this reason's replay is ahead already
-				}
-				group := o.Group + "." + r
-				var offs kadm.Offsets
-				offs.Add(kadm.Offset{Topic: o.Topic, Partition: p, At: next, LeaderEpoch: -1})
-				resp, err := adm.CommitOffsets(ctx, group, offs)
-				if err == nil {
-					err = resp.Error()
-				}
-				if err != nil {
-					return fmt.Errorf("sent %s up to partition %d offset %d, but cannot commit that for group %s (a new run sends that batch again): %w", o.Topic, p, next-1, group, err)
-				}
-				cursors[r][p] = next
+		if o.DryRun {
+			return progress()
+		}
+		err := pr.Flush(ctx)
+		if err != nil {
+			// Stopped: what is in flight is acknowledged or fails first
+			// (briefly), so the offsets move past what Kafka took.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			pr.Flush(fctx)
+			cancel()
+		}
+		mu.Lock()
+		if err == nil {
+			err = sendErr
+		}
+		// The records up to the first one not acknowledged are sent: the
+		// offsets move past them even when the batch failed, so the next
+		// run does not send them again.
+		acked := 0
+		for acked < len(recs) && done[acked] {
+			acked++
+		}
+		mu.Unlock()
+		if acked > 0 {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			cerr := commitReplayed(cctx, adm, o, want, cursors, p, recs[acked-1].Offset+1)
+			cancel()
+			if cerr != nil {
+				return cerr
 			}
 		}
-		if o.Progress != nil {
-			mu.Lock()
-			o.Progress(st)
-			mu.Unlock()
+		if err != nil {
+			if acked > 0 {
+				return fmt.Errorf("cannot send to %s (%s partition %d is sent up to offset %d): %w", o.To, o.Topic, p, recs[acked-1].Offset, err)
+			}
+			return fmt.Errorf("cannot send to %s: %w", o.To, err)
 		}
-		return nil
+		return progress()
 	})
 	mu.Lock()
 	defer mu.Unlock()
 	return st, err
+}
+
+// commitReplayed moves the offsets of o's reasons' groups on partition p of
+// the DLQ topic to next, where they are behind it.
+func commitReplayed(ctx context.Context, adm *kadm.Client, o DLQReplayOptions, want map[string]bool, cursors map[string]map[int32]int64, p int32, next int64) error {
+	for r := range want {
+		if next <= cursors[r][p] {
+			continue // this reason's replay is ahead already
+		}
+		group := o.Group + "." + r
+		var offs kadm.Offsets
+		offs.Add(kadm.Offset{Topic: o.Topic, Partition: p, At: next, LeaderEpoch: -1})
+		resp, err := adm.CommitOffsets(ctx, group, offs)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			return fmt.Errorf("sent %s up to partition %d offset %d, but cannot commit that for group %s (a new run sends that batch again): %w", o.Topic, p, next-1, group, err)
+		}
+		cursors[r][p] = next
+	}
+	return nil
 }
 
 // topicExists returns nil when topic exists, else an error that says so.
@@ -522,11 +577,37 @@ func topicExists(ctx context.Context, adm *kadm.Client, topic string) error {
 // toolProducer is the producing client of the DLQ tools: a record not
 // acknowledged within a minute fails (franz-go would otherwise retry it
 // for as long as the broker is away, and the tool would never end).
-func toolProducer(base []kgo.Opt) (*kgo.Client, error) {
-	return kgo.NewClient(append(append([]kgo.Opt(nil), base...),
+// extra are options of one tool.
+func toolProducer(base []kgo.Opt, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts := append(append([]kgo.Opt(nil), base...),
 		kgo.RecordDeliveryTimeout(time.Minute),
 		kgo.AllowIdempotentProduceCancellation(),
-	)...)
+	)
+	return kgo.NewClient(append(opts, extra...)...)
+}
+
+// replayPartitioner places a replayed record as its producer did: a record
+// with a key on the partition Kafka's key partitioner (murmur2) gives it,
+// as for every keyed record the producers send; a record without a key
+// (an Arrow batch, which the SDK sends to the partition of its events'
+// key) on the partition set on it, its source partition, when the topic
+// has it, else on a random one. Franz-go's default partitioner sent an
+// Arrow batch to any partition, away from its key's other events (and
+// from the dedupe of the partition they are on).
+func replayPartitioner() kgo.Partitioner {
+	keyed := kgo.StickyKeyPartitioner(nil)
+	return kgo.BasicConsistentPartitioner(func(topic string) func(*kgo.Record, int) int {
+		tp := keyed.ForTopic(topic)
+		return func(r *kgo.Record, n int) int {
+			switch {
+			case r.Key != nil:
+				return tp.Partition(r, n)
+			case r.Partition >= 0 && int(r.Partition) < n:
+				return int(r.Partition)
+			}
+			return rand.IntN(n)
+		}
+	})
 }
 
 // admin makes an admin client from base.

@@ -297,8 +297,10 @@ func TestUnspoolDLQ(t *testing.T) {
 }
 
 // A spool line that cannot be read stops unspool at its file, naming the
-// line, and sends nothing of that file; format 1 lines (header values as
-// text) are read.
+// line, and sends nothing of that file; a line cut short (a killed append,
+// whose record the aggregator spooled again) is skipped and reported, and
+// the rest of its file sent; format 1 lines (header values as text) are
+// read.
 func TestUnspoolBadLine(t *testing.T) {
 	e := newEnv(t, 1)
 	dir := t.TempDir()
@@ -307,20 +309,24 @@ func TestUnspoolBadLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	badFile := filepath.Join(dir, "dlq-20261202.jsonl")
-	if err := os.WriteFile(badFile, []byte(v1+"\n{\"v\":2,\"topic\":\n"), 0o640); err != nil {
+	if err := os.WriteFile(badFile, []byte(v1+"\n{\"v\":2,\"topic\":]\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cutFile := filepath.Join(dir, "dlq-20261203.jsonl")
+	if err := os.WriteFile(cutFile, []byte("{\"v\":2,\"topic\":\"costpipe.ev\n"+v1+"\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	base := []kgo.Opt{kgo.SeedBrokers(e.brokers)}
 	st, err := consumers.UnspoolDLQ(context.Background(), base, consumers.DLQUnspoolOptions{Dir: dir})
-	if err == nil || !strings.Contains(err.Error(), "line 2") {
+	if err == nil || !strings.Contains(err.Error(), "dlq-20261202.jsonl.unspooling-") || !strings.Contains(err.Error(), " line 2: ") {
 		t.Fatalf("unspool of a file with a broken line 2: %v; want an error naming line 2", err)
 	}
-	if st.Records[schemas.DefaultDLQTopic] != 1 {
-		t.Errorf("sent %v; want the 1 record of the good file (before the bad one)", st.Records)
+	if st.Records[schemas.DefaultDLQTopic] != 2 || !reflect.DeepEqual(st.Cut, []string{"dlq-20261203.jsonl line 1"}) {
+		t.Errorf("sent %v, cut %q; want the records of the good file and of the cut one, its line 1 cut", st.Records, st.Cut)
 	}
 	dlq := e.readDLQ()
-	if len(dlq) != 1 || string(dlq[0].Value) != "{}" || dlq[0].Reason != "invalid" {
-		t.Errorf("DLQ topic holds %+v; want the good file's one record ({}, reason invalid from its format 1 header)", dlq)
+	if len(dlq) != 2 || string(dlq[0].Value) != "{}" || dlq[0].Reason != "invalid" {
+		t.Errorf("DLQ topic holds %+v; want two records ({}, reason invalid from its format 1 header)", dlq)
 	}
 	left, _ := filepath.Glob(filepath.Join(dir, "dlq-20261202.jsonl*"))
 	if len(left) != 1 {

@@ -25,7 +25,18 @@ type DLQUnspoolOptions struct {
 	Dir string
 	// DryRun reads and counts, sends and moves nothing.
 	DryRun bool
+	// Progress, when set, is called with the records sent so far (by DLQ
+	// topic) every unspoolProgressEvery records and after each file.
+	Progress func(sent int)
 }
+
+// unspoolProgressEvery is how many records go between Progress calls.
+const unspoolProgressEvery = 10000
+
+// unspoolBufferBytes bounds the bytes the unspool's producer holds
+// unacknowledged: a file is produced whole before its flush, and spooled
+// records can be up to the DLQ topic's size limit each.
+const unspoolBufferBytes = 64 << 20
 
 // DLQUnspoolStats counts what UnspoolDLQ did.
 type DLQUnspoolStats struct {
@@ -38,6 +49,12 @@ type DLQUnspoolStats struct {
 	Truncated int
 	// Failed are the files that could not be sent; the error says why.
 	Failed []string
+	// Cut are the lines skipped as cut short ("FILE line N"): an
+	// aggregator killed in the middle of an append left part of a record,
+	// which it read again and sent whole after its restart, to the DLQ
+	// topic or the spool (it commits no offset past a record before the
+	// record is in the spool, synced).
+	Cut []string
 }
 
 // spoolSentDir is where UnspoolDLQ moves the files it sent, under the
@@ -95,7 +112,7 @@ func UnspoolDLQ(ctx context.Context, base []kgo.Opt, o DLQUnspoolOptions) (DLQUn
 	}
 	var pr *kgo.Client
 	if !o.DryRun {
-		if pr, err = toolProducer(base); err != nil {
+		if pr, err = toolProducer(base, kgo.MaxBufferedBytes(unspoolBufferBytes)); err != nil {
 			return st, fmt.Errorf("cannot create a Kafka client: %w", err)
 		}
 		defer pr.Close()
@@ -112,6 +129,9 @@ func UnspoolDLQ(ctx context.Context, base []kgo.Opt, o DLQUnspoolOptions) (DLQUn
 			continue
 		}
 		st.Files = append(st.Files, name)
+		if o.Progress != nil {
+			o.Progress(Total(st.Records))
+		}
 	}
 	return st, errors.Join(errs...)
 }
@@ -142,14 +162,19 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 		}
 		path = taken
 	}
-	if !o.DryRun {
-		unlockFile(f) // the writer appends to a new file now
-	}
+	// The writer appends to a new file now; or, in a dry run, appends
+	// to this one meanwhile (the run reads what is there), rather than
+	// wait for the whole read with its consumption stopped.
+	unlockFile(f)
 	// First pass: every line must read, or nothing of the file is sent.
 	counts := map[string]int{}
-	if err := eachSpoolLine(f, path, func(r *kgo.Record) error { counts[r.Topic]++; return nil }); err != nil {
+	var cut []string
+	err = eachSpoolLine(ctx, f, path, func(r *kgo.Record) error { counts[r.Topic]++; return nil },
+		func(line int) { cut = append(cut, fmt.Sprintf("%s line %d", name, line)) })
+	if err != nil {
 		return err
 	}
+	st.Cut = append(st.Cut, cut...)
 	if o.DryRun {
 		for t, n := range counts {
 			st.Records[t] += n
@@ -177,10 +202,17 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 			sendErr = fmt.Errorf("cannot send a record of %s to %s: %w; the file stays, a new run sends it again", path, r.Topic, err)
 		}
 	}
-	err = eachSpoolLine(f, path, func(r *kgo.Record) error {
+	n := 0
+	err = eachSpoolLine(ctx, f, path, func(r *kgo.Record) error {
 		pr.Produce(ctx, r, done) // blocks while the client's buffer is full
+		if n++; o.Progress != nil && n%unspoolProgressEvery == 0 {
+			mu.Lock()
+			sent := Total(produced)
+			mu.Unlock()
+			o.Progress(Total(st.Records) + sent)
+		}
 		return nil
-	})
+	}, nil)
 	if err == nil {
 		err = pr.Flush(ctx)
 	}
@@ -221,21 +253,35 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 }
 
 // eachSpoolLine decodes the lines of a spool file (path names it in
-// errors) from its current position, calling fn with each record.
-func eachSpoolLine(f *os.File, path string, fn func(*kgo.Record) error) error {
+// errors) from its current position, calling fn with each record. A line
+// cut short (JSON that ends too early: a killed append) is skipped and
+// passed to cut when cut is set; any other line that does not decode is an
+// error. It stops when ctx ends.
+func eachSpoolLine(ctx context.Context, f *os.File, path string, fn func(*kgo.Record) error, cut func(line int)) error {
 	br := bufio.NewReaderSize(f, 64<<10)
 	line := 0
 	for {
+		if line%1000 == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("stopped reading %s at line %d: %w", path, line, err)
+			}
+		}
 		b, err := br.ReadBytes('\n')
 		if len(b) > 0 {
 			line++
 			if b = bytes.TrimSpace(b); len(b) > 0 {
 				r, derr := decodeSpoolLine(b)
-				if derr != nil {
+				switch {
+				case derr != nil && cutShort(derr):
+					if cut != nil {
+						cut(line)
+					}
+				case derr != nil:
 					return fmt.Errorf("%s line %d: %w (nothing of the file sent; it stays: fix or remove the line, then run again)", path, line, derr)
-				}
-				if ferr := fn(r); ferr != nil {
-					return ferr
+				default:
+					if ferr := fn(r); ferr != nil {
+						return ferr
+					}
 				}
 			}
 		}
@@ -246,6 +292,13 @@ func eachSpoolLine(f *os.File, path string, fn func(*kgo.Record) error) error {
 			return fmt.Errorf("cannot read %s after line %d: %w", path, line, err)
 		}
 	}
+}
+
+// cutShort reports whether err, decodeSpoolLine's, is JSON that ends too
+// early: the start of a line whose append was cut off.
+func cutShort(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se) && se.Error() == "unexpected end of JSON input"
 }
 
 // decodeSpoolLine decodes one spool line of format 1 (header values as

@@ -227,6 +227,11 @@ value (too large for it) cannot be replayed either; their source positions are p
 				fmt.Fprintf(c.App.Writer, "cannot replay %d held without their value (too large for the DLQ topic); their source records: %s\n",
 					n, strings.Join(st.NoValueSources, ", "))
 			}
+			if len(st.NoCursor) > 0 {
+				fmt.Fprintf(c.App.Writer, "note: no cursor for %s (groups %s.REASON): replayed from the start of %s. That is right for a first replay; "+
+					"if these reasons were replayed before, Kafka dropped their offsets (offsets.retention.minutes, 7 days by default, after the last replay) and the records of those replays went again\n",
+					strings.Join(st.NoCursor, ", "), o.Group, topic)
+			}
 			if errors.Is(err, consumers.ErrNoDLQTopic) {
 				return &exitError{code: 1, msg: fmt.Sprintf("%v: nothing to replay", err)}
 			}
@@ -275,7 +280,14 @@ time then reach the DLQ topic twice). Exit status 1 when a file was left.`,
 			if err != nil {
 				return err
 			}
-			st, err := consumers.UnspoolDLQ(c.Context, base, consumers.DLQUnspoolOptions{Dir: dir, DryRun: c.Bool("dry-run")})
+			last := time.Now()
+			progress := func(sent int) {
+				if time.Since(last) >= progressEvery {
+					last = time.Now()
+					fmt.Fprintf(c.App.ErrWriter, "sent %d so far\n", sent)
+				}
+			}
+			st, err := consumers.UnspoolDLQ(c.Context, base, consumers.DLQUnspoolOptions{Dir: dir, DryRun: c.Bool("dry-run"), Progress: progress})
 			verb := "sent"
 			if c.Bool("dry-run") {
 				verb = "would send"
@@ -283,6 +295,10 @@ time then reach the DLQ topic twice). Exit status 1 when a file was left.`,
 			fmt.Fprintf(c.App.Writer, "%s: %s %d record(s) of %d file(s) (%s)\n", dir, verb, consumers.Total(st.Records), len(st.Files), countsLine(st.Records))
 			if st.Truncated > 0 {
 				fmt.Fprintf(c.App.Writer, "%d of them without their value: too large for the topic (header %s)\n", st.Truncated, consumers.HeaderDLQTruncated)
+			}
+			if len(st.Cut) > 0 {
+				fmt.Fprintf(c.App.Writer, "skipped %d line(s) cut short by an aggregator killed while appending (after its restart it sent their records again, to the DLQ topic or the spool): %s\n",
+					len(st.Cut), strings.Join(st.Cut, ", "))
 			}
 			if len(st.Failed) > 0 {
 				fmt.Fprintf(c.App.Writer, "%d file(s) not sent, left in %s: %s\n", len(st.Failed), dir, strings.Join(st.Failed, ", "))

@@ -1,0 +1,158 @@
+package consumers_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/costpipe/costpipe/consumers"
+	"github.com/costpipe/costpipe/internal/kafkatest"
+	"github.com/costpipe/costpipe/schemas"
+)
+
+// replayFixture is a broker whose DLQ topic (one partition) holds recs as
+// an aggregator wrote them (reason too_old, source events/SOURCE/i), and a
+// topic to replay into with the given partitions and configs.
+func replayFixture(t *testing.T, partitions int32, configs map[string]*string, recs []*kgo.Record, sources []int32) (base []kgo.Opt, adm *kadm.Client) {
+	t.Helper()
+	b := kafkatest.Start(t, 1)
+	base = []kgo.Opt{kgo.SeedBrokers(b.Addr())}
+	cl, err := kgo.NewClient(append(base, kgo.DefaultProduceTopic(schemas.DefaultDLQTopic))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm = kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(context.Background(), partitions, 1, configs, replayTo); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		r.Headers = append(r.Headers,
+			kgo.RecordHeader{Key: consumers.HeaderDLQReason, Value: []byte("too_old")},
+			kgo.RecordHeader{Key: consumers.HeaderDLQError, Value: []byte("older than --max-event-age")},
+			kgo.RecordHeader{Key: consumers.HeaderDLQSourceTopic, Value: []byte(schemas.DefaultTopic)},
+			kgo.RecordHeader{Key: consumers.HeaderDLQSourcePartition, Value: []byte(strconv.Itoa(int(sources[i])))},
+			kgo.RecordHeader{Key: consumers.HeaderDLQSourceOffset, Value: []byte(strconv.Itoa(i))})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return base, adm
+}
+
+const replayTo = "costpipe.backfill"
+
+// replayed reads the replay topic and returns, per DLQ record it came
+// from (HeaderReplayedFrom), the partitions its copies are on.
+func replayed(t *testing.T, base []kgo.Opt) map[string][]int32 {
+	t.Helper()
+	out := map[string][]int32{}
+	err := consumers.ReadDLQ(context.Background(), base, consumers.DLQReadOptions{Topic: replayTo}, func(d consumers.DLQRecord) error {
+		for _, h := range d.Headers {
+			if h.Key == consumers.HeaderReplayedFrom {
+				out[string(h.Value)] = append(out[string(h.Value)], d.Partition)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A replay that fails part-way through a batch (Kafka refuses some of its
+// records for good) moves the reason's offsets past the records Kafka
+// acknowledged before the first failure, so the next run sends only the
+// rest: each record reaches the topic once. The batch was sent again
+// whole: the 20 records acknowledged before the failure twice.
+func TestReplayFailureKeepsWhatWasSent(t *testing.T) {
+	t.Parallel()
+	part := func(key string) int {
+		return kgo.StickyKeyPartitioner(nil).ForTopic(replayTo).Partition(&kgo.Record{Key: []byte(key)}, 2)
+	}
+	ka, kb := "a", "b"
+	for i := 0; part(kb) == part(ka); i++ {
+		kb = fmt.Sprintf("b%d", i)
+	}
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, &kgo.Record{Key: []byte(ka), Value: []byte(fmt.Sprintf(`{"event_id":"a-%d"}`, i))})
+	}
+	// Random, so that the producer's compression does not shrink them.
+	raw := make([]byte, 200<<10)
+	rand.Read(raw)
+	big := base64.StdEncoding.EncodeToString(raw)
+	for i := range 5 {
+		recs = append(recs, &kgo.Record{Key: []byte(kb), Value: []byte(fmt.Sprintf(`{"event_id":"b-%d","pad":"%s"}`, i, big))})
+	}
+	limit := "102400" // the b records are too large for the topic: refused for good
+	base, adm := replayFixture(t, 2, map[string]*string{"max.message.bytes": &limit}, recs, make([]int32, len(recs)))
+	o := consumers.DLQReplayOptions{Topic: schemas.DefaultDLQTopic, To: replayTo, Group: "replay", Reasons: []string{"too_old"}}
+	st, err := consumers.ReplayDLQ(context.Background(), base, o)
+	if err == nil {
+		t.Fatalf("replay with records Kafka refuses: no error (sent %v)", st.Sent)
+	}
+	if !strings.Contains(err.Error(), "sent up to offset 19") {
+		t.Errorf("replay with records Kafka refuses: %v; want an error saying what was sent", err)
+	}
+	if st.Sent["too_old"] != 20 {
+		t.Errorf("sent %v, want the 20 small records", st.Sent)
+	}
+	limit = "10485760"
+	if _, err := adm.AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "max.message.bytes", Value: &limit}}, replayTo); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = consumers.ReplayDLQ(context.Background(), base, o); err != nil || st.Sent["too_old"] != 5 {
+		t.Fatalf("replay once the topic takes them: sent %v, %v; want the 5 refused before", st.Sent, err)
+	}
+	got := replayed(t, base)
+	if len(got) != len(recs) {
+		t.Errorf("%d DLQ records replayed, want %d", len(got), len(recs))
+	}
+	for from, parts := range got {
+		if len(parts) != 1 {
+			t.Errorf("%s replayed %d times", from, len(parts))
+		}
+	}
+}
+
+// A record without a key (an Arrow batch, which its producer sends to the
+// partition of its events' key) goes back to its source partition; a keyed
+// record to its key's partition. Franz-go's default partitioner sent the
+// keyless ones anywhere.
+func TestReplayKeylessRecordToItsSourcePartition(t *testing.T) {
+	t.Parallel()
+	sources := []int32{3, 1, 2, 1, 3, 2, 0, 3}
+	var recs []*kgo.Record
+	for i := range sources {
+		recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf("arrow batch %d", i)),
+			Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/vnd.apache.arrow.stream")}}})
+	}
+	keyed := &kgo.Record{Key: []byte("t0\x00gpt-4o"), Value: []byte(`{"event_id":"k"}`)}
+	recs = append(recs, keyed)
+	sources = append(sources, 0)
+	base, _ := replayFixture(t, 4, nil, recs, sources)
+	o := consumers.DLQReplayOptions{Topic: schemas.DefaultDLQTopic, To: replayTo, Group: "replay", Reasons: []string{"too_old"}}
+	if st, err := consumers.ReplayDLQ(context.Background(), base, o); err != nil || st.Sent["too_old"] != len(recs) {
+		t.Fatalf("replay: sent %v, %v", st.Sent, err)
+	}
+	got := replayed(t, base)
+	for i, src := range sources[:len(sources)-1] {
+		from := fmt.Sprintf("%s/0/%d", schemas.DefaultDLQTopic, i)
+		if p := got[from]; len(p) != 1 || p[0] != src {
+			t.Errorf("keyless record %s (source partition %d) replayed to partitions %v", from, src, p)
+		}
+	}
+	want := int32(kgo.StickyKeyPartitioner(nil).ForTopic(replayTo).Partition(keyed, 4))
+	if p := got[fmt.Sprintf("%s/0/%d", schemas.DefaultDLQTopic, len(recs)-1)]; len(p) != 1 || p[0] != want {
+		t.Errorf("keyed record replayed to partitions %v, want [%d] (its key's)", p, want)
+	}
+}
