@@ -19,11 +19,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/costpipe/costpipe/internal/flock"
 )
 
 // Default topic names seeded by DefaultOptions.
@@ -65,7 +69,11 @@ type Options struct {
 
 	// DataDir, when set, persists topics, records and committed offsets in
 	// that directory and reloads them on the next Start with the same
-	// directory. Default "": everything lives in memory and is lost on Close.
+	// directory (Topics missing from it are created; a topic it has keeps
+	// its partitions). Writes are not fsynced: what a process crash or a
+	// kill leaves is kept, an operating system crash may lose the last
+	// writes. One Broker at a time uses a directory (a lock file in it).
+	// Default "": everything lives in memory and is lost on Close.
 	DataDir string
 
 	// Logger receives the broker's log lines. Default nil: discard.
@@ -161,6 +169,32 @@ type Broker struct {
 	cluster   *kfake.Cluster
 	addr      string
 	closeOnce sync.Once
+	lock      *os.File // DataDir's lock file, held until Close
+}
+
+// ErrDataDirInUse is Start's error when another broker uses Options.DataDir.
+var ErrDataDirInUse = errors.New("another broker uses this data directory")
+
+// lockDataDir takes dir's lock file (creating dir), or fails with
+// ErrDataDirInUse: two brokers writing one directory would each overwrite
+// the other's state.
+func lockDataDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("cannot create data directory %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".costpipe-broker.lock"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the lock file of data directory %s: %w", dir, err)
+	}
+	ok, err := flock.TryLock(f)
+	if err != nil || !ok {
+		f.Close()
+		if err == nil {
+			err = ErrDataDirInUse
+		}
+		return nil, fmt.Errorf("cannot lock data directory %s: %w", dir, err)
+	}
+	return f, nil
 }
 
 // Start validates opts, starts the broker and returns once it accepts
@@ -200,7 +234,12 @@ func Start(opts Options) (*Broker, error) {
 	if opts.AutoCreateTopics {
 		kopts = append(kopts, kfake.AllowAutoTopicCreation())
 	}
+	var lock *os.File
 	if opts.DataDir != "" {
+		var err error
+		if lock, err = lockDataDir(opts.DataDir); err != nil {
+			return nil, err
+		}
 		kopts = append(kopts, kfake.DataDir(opts.DataDir))
 	}
 	if opts.Logger != nil {
@@ -218,14 +257,34 @@ func Start(opts Options) (*Broker, error) {
 
 	cluster, err := kfake.NewCluster(kopts...)
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("cannot start broker on %q: %w", opts.Listen, err)
 	}
+	b := &Broker{cluster: cluster, lock: lock}
 	addrs := cluster.ListenAddrs()
 	if len(addrs) != 1 {
-		cluster.Close()
+		b.Close()
 		return nil, fmt.Errorf("cannot start broker on %q: got %d listeners, want 1", opts.Listen, len(addrs))
 	}
-	b := &Broker{cluster: cluster, addr: addrs[0]}
+	b.addr = addrs[0]
+	// A data directory's state was loaded instead of the seeded topics:
+	// create the ones it lacks (a new --topic); one it has keeps its
+	// partitions, which Partitions reports.
+	for _, t := range opts.Topics {
+		if cluster.TopicInfo(t) != nil {
+			if n := len(cluster.PartitionInfos(t)); n != opts.Partitions && opts.Logger != nil {
+				opts.Logger.Warn("topic kept from the data directory with another partition count", "topic", t,
+					"partitions", n, "asked", opts.Partitions, "data_dir", opts.DataDir)
+			}
+			continue
+		}
+		if err := cluster.CreateTopic(t, int32(opts.Partitions), nil); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("cannot create topic %s: %w", t, err)
+		}
+	}
 	if opts.Logger != nil {
 		opts.Logger.Info("broker started", "addr", b.addr, "listen", opts.Listen,
 			"partitions", opts.Partitions, "topics", opts.Topics, "data_dir", opts.DataDir)
@@ -237,11 +296,26 @@ func Start(opts Options) (*Broker, error) {
 // actually bound (never 0), e.g. "127.0.0.1:9092".
 func (b *Broker) Addr() string { return b.addr }
 
+// Partitions returns the number of partitions of topic, 0 when the broker
+// has no such topic.
+func (b *Broker) Partitions(topic string) int {
+	if b.cluster.TopicInfo(topic) == nil {
+		return 0
+	}
+	return len(b.cluster.PartitionInfos(topic))
+}
+
 // Close stops listening, closes client connections and, with
-// Options.DataDir, writes the final state to disk. It is safe to call more
-// than once and from several goroutines.
+// Options.DataDir, writes the final state to disk and releases the
+// directory. It is safe to call more than once and from several
+// goroutines.
 func (b *Broker) Close() {
-	b.closeOnce.Do(b.cluster.Close)
+	b.closeOnce.Do(func() {
+		b.cluster.Close()
+		if b.lock != nil {
+			b.lock.Close()
+		}
+	})
 }
 
 // advertisedListener reports host:<bound port> as its address, which kfake

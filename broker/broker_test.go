@@ -649,3 +649,45 @@ func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 func newAdmin(t *testing.T, addr string) *kadm.Client {
 	return kadm.NewClient(newClient(t, addr))
 }
+
+// TestDataDirTopicsAndLock: a restart on a data directory with another
+// --topic creates it (the state loaded from the directory replaced the
+// seeded topics, so the new topic was missing and the start line claimed
+// it), a topic the directory has keeps its partitions and Partitions says
+// so; a second broker on a directory in use is refused.
+func TestDataDirTopicsAndLock(t *testing.T) {
+	dir := t.TempDir()
+	o := broker.DefaultOptions()
+	o.Listen = "127.0.0.1:0"
+	o.DataDir = dir
+	o.AutoCreateTopics = false
+	b, err := broker.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.Start(o); !errors.Is(err, broker.ErrDataDirInUse) {
+		t.Errorf("a second broker on %s: %v, want ErrDataDirInUse", dir, err)
+	}
+	b.Close()
+
+	o.Topics = []string{broker.EventsTopic, "acme.events"}
+	o.Partitions = 12
+	b2, err := broker.Start(o)
+	if err != nil {
+		t.Fatalf("cannot restart on %s: %v", dir, err)
+	}
+	defer b2.Close()
+	if n := b2.Partitions("acme.events"); n != 12 {
+		t.Errorf("acme.events has %d partitions after the restart, want 12 (created)", n)
+	}
+	if n := b2.Partitions(broker.EventsTopic); n != 6 {
+		t.Errorf("%s has %d partitions after the restart, want the 6 it was created with", broker.EventsTopic, n)
+	}
+	topics, err := newAdmin(t, b2.Addr()).ListTopics(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !topics.Has("acme.events") {
+		t.Errorf("topics after the restart: %v, want acme.events", topics.Names())
+	}
+}

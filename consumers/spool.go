@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/costpipe/costpipe/internal/flock"
 )
 
 // spool is the local last resort for DLQ records that Kafka refuses for
@@ -186,7 +188,7 @@ func (s *spool) openLocked(path string) (spoolFile, os.FileInfo, error) {
 			return nil, nil, fmt.Errorf("cannot open DLQ spool file: %w", err)
 		}
 		if osf, ok := f.(*os.File); ok {
-			if err := lockFile(osf); err != nil {
+			if err := flock.Lock(osf); err != nil {
 				f.Close()
 				return nil, nil, fmt.Errorf("cannot lock DLQ spool file %q: %w", path, err)
 			}

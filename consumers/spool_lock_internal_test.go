@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/costpipe/costpipe/internal/flock"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -31,7 +32,7 @@ func TestSpoolWriteAfterUnspoolTookTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lockFile(f); err != nil {
+	if err := flock.Lock(f); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -140,7 +141,7 @@ func TestUnspoolRefusesASecondRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if ok, err := tryLockFile(d); !ok || err != nil {
+	if ok, err := flock.TryLock(d); !ok || err != nil {
 		t.Fatalf("locking the directory: %v, %v", ok, err)
 	}
 	if _, err := UnspoolDLQ(context.Background(), []kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")}, DLQUnspoolOptions{Dir: dir}); !errors.Is(err, ErrUnspoolRunning) {

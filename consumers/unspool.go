@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/costpipe/costpipe/internal/flock"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -90,7 +91,7 @@ func UnspoolDLQ(ctx context.Context, base []kgo.Opt, o DLQUnspoolOptions) (DLQUn
 		return st, fmt.Errorf("cannot open the spool directory: %w", err)
 	}
 	defer dir.Close()
-	if ok, err := tryLockFile(dir); err != nil {
+	if ok, err := flock.TryLock(dir); err != nil {
 		return st, fmt.Errorf("cannot lock the spool directory %s: %w", o.Dir, err)
 	} else if !ok {
 		return st, fmt.Errorf("%s: %w", o.Dir, ErrUnspoolRunning)
@@ -147,7 +148,7 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 	// Under the lock no aggregator is appending; after the rename its next
 	// append creates a new file (it checks, once locked, that its file is
 	// still at the path).
-	if err := lockFile(f); err != nil {
+	if err := flock.Lock(f); err != nil {
 		return fmt.Errorf("cannot lock spool file %s: %w", path, err)
 	}
 	if fi, err := f.Stat(); err != nil {
@@ -165,7 +166,7 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 	// The writer appends to a new file now; or, in a dry run, appends
 	// to this one meanwhile (the run reads what is there), rather than
 	// wait for the whole read with its consumption stopped.
-	unlockFile(f)
+	flock.Unlock(f)
 	// First pass: every line must read, or nothing of the file is sent.
 	counts := map[string]int{}
 	var cut []string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,8 +17,12 @@ func brokerCommand() *cli.Command {
 		Description: `Runs franz-go's kfake, a Kafka wire-protocol broker kept in memory, on --listen,
 with the events topic (--topic) and its DLQ (--topic + ".dlq") created with
 --partitions partitions. Any Kafka client (franz-go, kcat, librdkafka) can use it.
-Data is lost when it stops unless --data-dir is set. Not for production: use
-Apache Kafka or Redpanda there.`,
+Data is lost when it stops unless --data-dir is set: then topics, records and
+offsets are kept there (not fsynced: a process kill keeps them, an operating
+system crash may lose the last writes), topics it lacks are created, and a
+topic it has keeps its partition count whatever --partitions says. One broker
+at a time uses a directory. Not for production: use Apache Kafka or Redpanda
+there.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:9092", EnvVars: []string{"COSTPIPE_BROKER_LISTEN"},
 				Usage: "`HOST:PORT` to listen on (port 0 picks a free one)"},
@@ -49,7 +54,11 @@ Apache Kafka or Redpanda there.`,
 				return err
 			}
 			defer b.Close()
-			fmt.Fprintf(c.App.Writer, "broker listening on %s (topics %v, %d partitions); Ctrl-C to stop\n", b.Addr(), opts.Topics, opts.Partitions)
+			var topics []string
+			for _, t := range opts.Topics {
+				topics = append(topics, fmt.Sprintf("%s (%d partitions)", t, b.Partitions(t)))
+			}
+			fmt.Fprintf(c.App.Writer, "broker listening on %s (topics %s); Ctrl-C to stop\n", b.Addr(), strings.Join(topics, ", "))
 			<-c.Context.Done()
 			fmt.Fprintln(c.App.Writer, "broker stopping")
 			return nil
