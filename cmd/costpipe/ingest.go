@@ -6,11 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -94,6 +92,8 @@ func runIngest(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return &exitError{code: 2, msg: "ingest takes no arguments"}
 	}
+	hup := catchHangups()
+	defer signal.Stop(hup)
 	log, err := logger(c)
 	if err != nil {
 		return err
@@ -167,24 +167,14 @@ func runIngest(c *cli.Context) error {
 	}
 
 	if keyFile != "" {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() { // ends with c.Context
-			for {
-				select {
-				case <-c.Context.Done():
-					return
-				case <-hup:
-					n, err := srv.ReloadKeys()
-					if err != nil {
-						log.Error("cannot reload API keys; keeping the old ones", "file", keyFile, "keys", n, "err", err)
-						continue
-					}
-					log.Info("API keys reloaded", "file", keyFile, "keys", n)
-				}
+		go reloadOnHangup(c.Context, hup, func() {
+			n, err := srv.ReloadKeys()
+			if err != nil {
+				log.Error("cannot reload API keys; keeping the old ones", "file", keyFile, "keys", n, "err", err)
+				return
 			}
-		}()
+			log.Info("API keys reloaded", "file", keyFile, "keys", n)
+		})
 	}
 
 	auth := "NO AUTHENTICATION (--insecure-no-auth)"

@@ -83,6 +83,8 @@ func runServe(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return &exitError{code: 2, msg: fmt.Sprintf("serve takes no arguments, got %q", c.Args().First())}
 	}
+	hup := catchHangups()
+	defer signal.Stop(hup)
 	log, err := logger(c)
 	if err != nil {
 		return err
@@ -143,32 +145,31 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return &exitError{code: 1, msg: fmt.Sprintf("cannot listen on %s: %v", c.String("listen"), err)}
 	}
-	defer reloadKeysOnHangup(c.Context, srv)()
+	go reloadOnHangup(c.Context, hup, func() { srv.ReloadKeys() }) // it logs and counts the outcome
 	log.Info("serving the API and the dashboard", "url", "http://"+ln.Addr().String()+"/", "keys", opts.Keys.Len())
 	return srv.Serve(c.Context, ln)
 }
 
-// reloadKeysOnHangup makes SIGHUP reload the server's key file
-// (serve.Server.ReloadKeys, which logs and counts the outcome) until ctx
-// ends or the returned stop is called.
-func reloadKeysOnHangup(ctx context.Context, srv *serve.Server) (stop func()) {
+// catchHangups makes SIGHUP arrive on the channel it returns instead of
+// ending the process, as Go does by default: a command that reloads its
+// key file on SIGHUP calls it first thing, so a SIGHUP during its start
+// (a key-rotation sidecar's, while it connects) is a reload once it
+// serves rather than the end of the process. Stop it with signal.Stop.
+func catchHangups() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-done:
-				return
-			case <-hup:
-				srv.ReloadKeys()
-			}
+	return hup
+}
+
+// reloadOnHangup calls reload for each SIGHUP that hup (catchHangups)
+// delivers until ctx ends; one that arrived before is served at once.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, reload func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			reload()
 		}
-	}()
-	return func() {
-		signal.Stop(hup)
-		close(done)
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/costpipe/costpipe/internal/logtest"
 )
 
 // TestServeReloadsKeysOnSIGHUP: `costpipe serve` reads its key file again
@@ -81,5 +84,57 @@ func TestServeReloadsKeysOnSIGHUP(t *testing.T) {
 	waitFor("the failed reload counted", func() bool { return strings.Contains(metrics(), `costpipe_serve_keys_reload_total{result="error"} 1`) })
 	if status("second-key") != 200 || status("first-key") != 401 {
 		t.Error("a broken key file changed the keys")
+	}
+}
+
+// TestServeSurvivesSIGHUPWhileStarting: a SIGHUP during the start (here
+// while the first ping waits on a ClickHouse that accepts, says nothing
+// for a second and hangs up) is a key reload once serve serves, not the
+// end of the process: SIGHUP was caught only once the server existed, and
+// Go's default action for it ended the process silently.
+func TestServeSurvivesSIGHUPWhileStarting(t *testing.T) {
+	t.Parallel()
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	go func() {
+		for {
+			c, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			time.AfterFunc(time.Second, func() { c.Close() }) // no answer, then hung up
+		}
+	}()
+	keys := filepath.Join(t.TempDir(), "keys.txt")
+	if err := os.WriteFile(keys, []byte("k1 *\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binPath, "--clickhouse", "clickhouse://"+hole.Addr().String()+"/x", "serve", "--listen", "127.0.0.1:0", "--keys", keys)
+	var stderr logtest.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.After(15 * time.Second)
+	for !strings.Contains(stderr.String(), "API keys reloaded") {
+		select {
+		case err := <-exited:
+			t.Fatalf("serve ended after a SIGHUP during its start: %v\n%s", err, stderr.String())
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("no key reload within 15 s of a SIGHUP during the start:\n%s", stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Errorf("serve after SIGTERM: %v\n%s", err, stderr.String())
 	}
 }
