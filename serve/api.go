@@ -173,14 +173,17 @@ type answered struct {
 // a batch item is the same answer as the single request. It returns when
 // ctx ends too (the client left, a shutdown), with its cause; a
 // computation shared through the cache goes on while another request
-// waits for it. The computation's deadline is the first requester's: a
-// request that joins it later has no earlier one.
+// waits for it. The computation's deadline is the latest of its
+// requests': a request that joins it keeps its own time (a batch's later
+// questions carry the batch's deadline, seconds away, and a request
+// joining one of them was answered 503 at it).
 func (s *Server) answer(ctx context.Context, e endpoint, tenant string, q url.Values, format render.Format, ctype string, deadline time.Time) answered {
 	p, err := newParams(q, e.params)
 	if err != nil {
 		return answered{err: err, how: cacheMiss}
 	}
-	run, err := e.prepare(tenant, p, s.opts.Now())
+	now := s.opts.Now()
+	run, err := e.prepare(tenant, p, now)
 	if err != nil {
 		return answered{err: err, how: cacheMiss}
 	}
@@ -188,12 +191,10 @@ func (s *Server) answer(ctx context.Context, e endpoint, tenant string, q url.Va
 	// The cache key holds the key's tenant: a tenant's answers are never
 	// served to another key.
 	key := e.name + "\x00" + tenant + "\x00" + q.Encode() + "\x00" + string(format)
-	a.rendered, a.how, a.err = s.cache.get(ctx, key, func(ctx context.Context) (rendered, error) {
+	a.rendered, a.how, a.err = s.cache.get(ctx, key, now, deadline, func(ctx context.Context) (rendered, error) {
 		// A computation others may share runs without its first
 		// requester's cancellation (the cache cancels it when no request
-		// waits any more); it has its own deadline.
-		ctx, cancel := context.WithDeadline(ctx, deadline)
-		defer cancel()
+		// waits any more), until the latest deadline of its requests.
 		start := time.Now()
 		select {
 		case s.slots <- struct{}{}:
@@ -300,6 +301,11 @@ func (s *Server) fail(rw http.ResponseWriter, r *http.Request, err error) {
 	writeError(rw, code, param, msg)
 }
 
+// statusClientClosed is the status recorded for a request whose client
+// left before its answer (nginx's 499): costpipe_serve_requests_total
+// counts those apart from the server's 503s.
+const statusClientClosed = 499
+
 // retryAfter is the Retry-After of a 503, in seconds: a busy server or an
 // unreachable ClickHouse is worth asking again soon.
 const retryAfter = "5"
@@ -347,6 +353,10 @@ func (s *Server) classify(r *http.Request, err error) (code int, param, msg stri
 		return http.StatusServiceUnavailable, "", "ClickHouse is unreachable: try again shortly"
 	case errors.Is(err, errShuttingDown):
 		return http.StatusServiceUnavailable, "", "the server is shutting down: try again"
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil && s.stop.Err() == nil:
+		// Nobody reads this answer: the code is for the metrics and the
+		// log, where a 503 "took too long" would blame the server.
+		return statusClientClosed, "", "the client closed the request"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, "", "the query took too long: narrow the range or try again"
 	case errors.As(err, &pnc):

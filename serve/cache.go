@@ -79,7 +79,18 @@ type flight struct {
 	waiters int
 	r       rendered
 	err     error
+	// deadline is the latest of its waiters' deadlines, at which timer
+	// cancels the computation (errFlightDeadline): a request that joins it
+	// keeps its own time, not the first requester's.
+	deadline time.Time
+	timer    *time.Timer
+	asOf     time.Time // the computing request's "now": the answer expires ttl after it
 }
+
+// errFlightDeadline is the cause of a computation cancelled at the latest
+// deadline of the requests waiting for it. It is a
+// context.DeadlineExceeded.
+var errFlightDeadline = fmt.Errorf("the deadline of every request waiting for the answer passed: %w", context.DeadlineExceeded)
 
 // maxCacheEntries bounds the entries whatever their size.
 const maxCacheEntries = 4096
@@ -126,14 +137,18 @@ func protect(ctx context.Context, compute func(context.Context) (rendered, error
 	return compute(ctx)
 }
 
-// get returns key's answer: cached, shared with a computation in flight, or
-// computed by compute (and kept when it succeeds). A computation runs in
-// its own goroutine under ctx's values but not its cancellation; get
-// returns when it is done or when ctx ends (with context.Cause(ctx)), and
-// the last waiter to leave cancels it. A panic in compute is a
-// *panicError. A nil cache computes under ctx.
-func (c *answerCache) get(ctx context.Context, key string, compute func(context.Context) (rendered, error)) (rendered, cacheResult, error) {
+// get returns key's answer as of asOf (the request's "now", which its
+// question was read at): cached, shared with a computation in flight, or
+// computed by compute by deadline (and kept until asOf + ttl when it
+// succeeds). A computation runs in its own goroutine under ctx's values but
+// not its cancellation, until the latest deadline of the requests waiting
+// for it; get returns when it is done or when ctx ends (with
+// context.Cause(ctx)), and the last waiter to leave cancels it. A panic in
+// compute is a *panicError. A nil cache computes under ctx, by deadline.
+func (c *answerCache) get(ctx context.Context, key string, asOf, deadline time.Time, compute func(context.Context) (rendered, error)) (rendered, cacheResult, error) {
 	if c == nil {
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
 		r, err := protect(ctx, compute)
 		return r, cacheMiss, err
 	}
@@ -149,9 +164,13 @@ func (c *answerCache) get(ctx context.Context, key string, compute func(context.
 	if !ok {
 		how = cacheMiss
 		fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-		f = &flight{done: make(chan struct{}), cancel: cancel}
+		f = &flight{done: make(chan struct{}), cancel: cancel, deadline: deadline, asOf: asOf}
+		f.timer = time.AfterFunc(time.Until(deadline), func() { cancel(errFlightDeadline) })
 		c.inflight[k] = f
 		go c.compute(fctx, k, f, compute)
+	} else if deadline.After(f.deadline) {
+		f.deadline = deadline
+		f.timer.Reset(time.Until(deadline))
 	}
 	f.waiters++
 	c.mu.Unlock()
@@ -203,9 +222,10 @@ func (c *answerCache) compute(ctx context.Context, k digest, f *flight, compute 
 		// Kept only when it succeeded uncancelled: a computation abandoned
 		// midway may have been answered without one of its parts (a
 		// look that the cancellation cut short and that degrades quietly).
-		if f.err == nil && ctx.Err() == nil {
-			c.put(k, &cached{key: k, body: f.r.body, ctype: f.r.ctype, expires: c.now().Add(c.ttl)})
+		if expires := f.asOf.Add(c.ttl); f.err == nil && ctx.Err() == nil && c.now().Before(expires) {
+			c.put(k, &cached{key: k, body: f.r.body, ctype: f.r.ctype, expires: expires})
 		}
+		f.timer.Stop()
 		c.mu.Unlock()
 		f.cancel(nil)
 		close(f.done)

@@ -14,6 +14,11 @@ import (
 	"time"
 )
 
+// getNow is get as of the cache's clock, with an hour to compute.
+func (c *answerCache) getNow(ctx context.Context, key string, compute func(context.Context) (rendered, error)) (rendered, cacheResult, error) {
+	return c.get(ctx, key, c.now(), time.Now().Add(time.Hour), compute)
+}
+
 func TestAnswerCache(t *testing.T) {
 	clock := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	c := newAnswerCache(5*time.Second, 1<<20, func() time.Time { return clock })
@@ -27,7 +32,7 @@ func TestAnswerCache(t *testing.T) {
 	}
 	check := func(key, want string, wantHow cacheResult, f func(context.Context) (rendered, error)) {
 		t.Helper()
-		r, how, err := c.get(ctx, key, f)
+		r, how, err := c.getNow(ctx, key, f)
 		if err != nil || string(r.body) != want || how != wantHow {
 			t.Errorf("get(%q) = %q, %s, %v; want %q, %s", key, r.body, how, err, want, wantHow)
 		}
@@ -43,7 +48,7 @@ func TestAnswerCache(t *testing.T) {
 
 	// Errors are not kept.
 	boom := errors.New("boom")
-	if _, _, err := c.get(ctx, "c", func(context.Context) (rendered, error) { return rendered{}, boom }); err != boom {
+	if _, _, err := c.getNow(ctx, "c", func(context.Context) (rendered, error) { return rendered{}, boom }); err != boom {
 		t.Fatalf("err %v, want boom", err)
 	}
 	check("c", "five", cacheMiss, compute("five"))
@@ -57,7 +62,7 @@ func TestAnswerCache(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, hows[i], _ = c.get(ctx, "d", func(context.Context) (rendered, error) {
+			_, hows[i], _ = c.getNow(ctx, "d", func(context.Context) (rendered, error) {
 				computed.Add(1)
 				<-release
 				return rendered{body: []byte("six"), ctype: "text/plain"}, nil
@@ -83,12 +88,12 @@ func TestAnswerCache(t *testing.T) {
 	// oldest go first.
 	small := newAnswerCache(time.Minute, 4000, func() time.Time { return clock })
 	has := func(key string) bool { _, ok := small.entries[sha256.Sum256([]byte(key))]; return ok }
-	small.get(ctx, "big", func(context.Context) (rendered, error) { return rendered{body: make([]byte, 1000)}, nil })
+	small.getNow(ctx, "big", func(context.Context) (rendered, error) { return rendered{body: make([]byte, 1000)}, nil })
 	if has("big") {
 		t.Error("an answer over a quarter of the cache was kept")
 	}
 	for i := range 10 {
-		small.get(ctx, fmt.Sprint(i), func(context.Context) (rendered, error) { return rendered{body: make([]byte, 550)}, nil })
+		small.getNow(ctx, fmt.Sprint(i), func(context.Context) (rendered, error) { return rendered{body: make([]byte, 550)}, nil })
 	}
 	if small.bytes > 4000 || len(small.entries) != 4 || !has("9") || has("0") {
 		t.Errorf("bounded cache holds %d bytes in %d entries (newest kept: %v, oldest gone: %v); want ≤ 4000 in 4",
@@ -144,7 +149,7 @@ func TestAbandonedAnswerIsNotKept(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := c.get(ctx, "k", func(cctx context.Context) (rendered, error) {
+		_, _, err := c.getNow(ctx, "k", func(cctx context.Context) (rendered, error) {
 			<-release
 			return rendered{body: []byte("partial"), ctype: "text/plain"}, nil // ignores cctx
 		})
@@ -158,7 +163,7 @@ func TestAbandonedAnswerIsNotKept(t *testing.T) {
 	close(release)
 	time.Sleep(50 * time.Millisecond) // the abandoned computation ends
 	computed := false
-	r, how, err := c.get(context.Background(), "k", func(context.Context) (rendered, error) {
+	r, how, err := c.getNow(context.Background(), "k", func(context.Context) (rendered, error) {
 		computed = true
 		return rendered{body: []byte("whole"), ctype: "text/plain"}, nil
 	})

@@ -1,12 +1,18 @@
 package serve
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/costpipe/costpipe/render"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // ask sends one GET with key and returns its status, body and duration.
@@ -92,4 +98,91 @@ func TestReadyWhileEveryConnectionIsBusy(t *testing.T) {
 			t.Errorf("held question %d: %d %q %v", i, a.code, a.body, a.err)
 		}
 	}
+}
+
+// TestJoiningRequestKeepsItsDeadline: a request that joins a computation
+// begun by a request with less time left (a batch's later question, whose
+// deadline is the batch's) is answered when the computation ends within its
+// own time; the computation was cancelled at the first requester's
+// deadline and both were answered 503.
+func TestJoiningRequestKeepsItsDeadline(t *testing.T) {
+	t.Parallel()
+	s, p, _, _, _ := serveProxied(t, func(*Options) {})
+	var usage endpoint
+	for _, e := range s.endpoints() {
+		if e.name == "usage" {
+			usage = e
+		}
+	}
+	q := url.Values{"since": {"11d"}, "by": {"model"}}
+	p.Hold()
+	first := make(chan answered, 1)
+	go func() {
+		first <- s.answer(context.Background(), usage, "*", q, render.FormatJSON, "application/json", time.Now().Add(300*time.Millisecond))
+	}()
+	time.Sleep(100 * time.Millisecond) // the first request's computation is under way
+	time.AfterFunc(time.Second, p.Release)
+	a := s.answer(context.Background(), usage, "*", q, render.FormatJSON, "application/json", time.Now().Add(10*time.Second))
+	if a.err != nil || a.how != cacheShared {
+		t.Fatalf("the request that joined with 10 s left: %s, %v; want the shared answer", a.how, a.err)
+	}
+	if f := <-first; f.err != nil || string(f.body) != string(a.body) {
+		t.Errorf("the first request: %v; want the same answer", f.err)
+	}
+}
+
+// TestAnswerExpiresTTLAfterItsNow: a cached answer expires the TTL after
+// the "now" its question was read at, not after its computation ended: a
+// 20 s computation with a 5 s TTL is not kept (it was served for 5 s more
+// as "the last 24 h"), a 2 s one is kept 3 s.
+func TestAnswerExpiresTTLAfterItsNow(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	c := newAnswerCache(5*time.Second, 1<<20, now)
+	taking := func(d time.Duration) func(context.Context) (rendered, error) {
+		return func(context.Context) (rendered, error) { advance(d); return rendered{body: []byte("x")}, nil }
+	}
+	if _, how, _ := c.getNow(context.Background(), "slow", taking(20*time.Second)); how != cacheMiss {
+		t.Fatalf("first: %s", how)
+	}
+	if _, how, _ := c.getNow(context.Background(), "slow", taking(0)); how != cacheMiss {
+		t.Errorf("after a 20 s computation with a 5 s TTL: %s, want a miss (it was never fresh)", how)
+	}
+	c.getNow(context.Background(), "quick", taking(2*time.Second))
+	advance(2 * time.Second) // 4 s after its now
+	if _, how, _ := c.getNow(context.Background(), "quick", taking(0)); how != cacheHit {
+		t.Errorf("4 s after the now of a 2 s computation: %s, want a hit", how)
+	}
+	advance(time.Second) // 5 s after
+	if _, how, _ := c.getNow(context.Background(), "quick", taking(0)); how != cacheMiss {
+		t.Errorf("5 s after the now of a 2 s computation: %s, want a miss", how)
+	}
+}
+
+// TestClientThatLeftIsNot503: a client that gives up on a slow answer is
+// counted code="499", not as the server's 503 "the query took too long"
+// (which an SLO alert on 503s would then page on).
+func TestClientThatLeftIsNot503(t *testing.T) {
+	t.Parallel()
+	s, p, base, _, _ := serveProxied(t, func(o *Options) { o.CacheTTL = 0 })
+	p.Hold()
+	req, _ := http.NewRequest("GET", base+"/api/v1/usage?since=12d&by=model", nil)
+	req.Header.Set("Authorization", "Bearer root")
+	if _, err := (&http.Client{Timeout: 300 * time.Millisecond}).Do(req); err == nil {
+		t.Fatal("an answer through a held ClickHouse")
+	}
+	count := func(code string) float64 {
+		var m dto.Metric
+		if err := s.metrics.requests.WithLabelValues("/api/v1/usage", code).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	waitInFlight(t, s, 0)
+	if n499, n503 := count("499"), count("503"); n499 != 1 || n503 != 0 {
+		t.Errorf("a client that left: code 499 counted %v, 503 %v; want 1 and 0", n499, n503)
+	}
+	p.Release()
 }
