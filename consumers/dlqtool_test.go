@@ -2,6 +2,7 @@ package consumers_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -331,5 +332,79 @@ func TestUnspoolBadLine(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(dir, "dlq-20261202.jsonl*"))
 	if len(left) != 1 {
 		t.Errorf("the bad file: %v; want it left in the spool", left)
+	}
+}
+
+// A spool file whose sending fails part-way keeps only the records from
+// the first one Kafka did not take: the next run does not send again the
+// ones Kafka took before it (the whole file was sent again, and they
+// reached the DLQ topic twice).
+func TestUnspoolFailureKeepsOnlyWhatWasNotSent(t *testing.T) {
+	e := newEnv(t, 1)
+	dir := t.TempDir()
+	var lines []string
+	for i := range 40 {
+		lines = append(lines, fmt.Sprintf(`{"v":2,"topic":%q,"key":null,"value":%q,"headers":[]}`, schemas.DefaultDLQTopic,
+			base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"event_id":"s-%d"}`, i)))))
+	}
+	path := filepath.Join(dir, "dlq-20261201.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	// Kafka takes the first produce request and refuses the others for
+	// good while refuse is set.
+	var requests atomic.Int32
+	var refuse atomic.Bool
+	refuse.Store(true)
+	e.b.Cluster().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.b.Cluster().KeepControl()
+		if requests.Add(1) == 1 || !refuse.Load() {
+			return nil, nil, false
+		}
+		r := req.(*kmsg.ProduceRequest)
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for _, t := range r.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			for _, p := range t.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+	// Small batches: the first request cannot hold every record.
+	base := []kgo.Opt{kgo.SeedBrokers(e.brokers), kgo.ProducerBatchMaxBytes(1024)}
+	st, err := consumers.UnspoolDLQ(context.Background(), base, consumers.DLQUnspoolOptions{Dir: dir})
+	if err == nil {
+		t.Fatal("unspool with Kafka refusing all but its first request: no error")
+	}
+	took := consumers.Total(st.Records)
+	if took == 0 || took == len(lines) {
+		t.Fatalf("sent %d of %d records before the refusals; the test needs some of both (%v)", took, len(lines), err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "dlq-20261201.jsonl*"))
+	if len(left) != 1 {
+		t.Fatalf("spool files after the failed run: %v", left)
+	}
+	b, _ := os.ReadFile(left[0])
+	if n := strings.Count(string(b), "\n"); n != len(lines)-took {
+		t.Errorf("the file keeps %d lines after %d of %d were sent, want %d", n, took, len(lines), len(lines)-took)
+	}
+	refuse.Store(false)
+	if st, err = consumers.UnspoolDLQ(context.Background(), base, consumers.DLQUnspoolOptions{Dir: dir}); err != nil || consumers.Total(st.Records) != len(lines)-took {
+		t.Fatalf("second unspool: sent %v, %v; want the %d left", st.Records, err, len(lines)-took)
+	}
+	seen := map[string]int{}
+	for _, d := range e.readDLQ() {
+		seen[string(d.Value)]++
+	}
+	for i := range lines {
+		if v := fmt.Sprintf(`{"event_id":"s-%d"}`, i); seen[v] != 1 {
+			t.Errorf("%s reached the DLQ topic %d times", v, seen[v])
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,9 +65,8 @@ type DLQUnspoolStats struct {
 const spoolSentDir = "sent"
 
 // unspoolingSuffix marks a spool file that UnspoolDLQ took from the
-// aggregator and is sending: a file left so by a failed run is sent by the
-// next (records of it that Kafka took the first time go twice, to the DLQ
-// topic only).
+// aggregator and is sending: a file left so by a failed run, without the
+// records Kafka took before the first it did not, is sent by the next.
 const unspoolingSuffix = ".unspooling"
 
 // ErrUnspoolRunning is returned when another UnspoolDLQ works on the
@@ -81,9 +81,10 @@ var ErrUnspoolRunning = errors.New("another costpipe dlq unspool is working on t
 // the lock its writer takes, so an aggregator spooling meanwhile starts a
 // new file), read through once to check every line, then sent, each record
 // acknowledged, then moved to Dir/sent/. A file that cannot be read or sent
-// is left (as *.unspooling-N) and the others are still sent; the error
-// names each such file (and the line that cannot be read). One UnspoolDLQ
-// works on a directory at a time.
+// is left (as *.unspooling-N; one whose sending failed part-way without the
+// records Kafka took before the first it did not) and the others are still
+// sent; the error names each such file (and the line that cannot be read).
+// One UnspoolDLQ works on a directory at a time.
 func UnspoolDLQ(ctx context.Context, base []kgo.Opt, o DLQUnspoolOptions) (DLQUnspoolStats, error) {
 	st := DLQUnspoolStats{Records: map[string]int{}}
 	dir, err := os.Open(o.Dir)
@@ -170,7 +171,7 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 	// First pass: every line must read, or nothing of the file is sent.
 	counts := map[string]int{}
 	var cut []string
-	err = eachSpoolLine(ctx, f, path, func(r *kgo.Record) error { counts[r.Topic]++; return nil },
+	err = eachSpoolLine(ctx, f, path, func(r *kgo.Record, _ int64) error { counts[r.Topic]++; return nil },
 		func(line int) { cut = append(cut, fmt.Sprintf("%s line %d", name, line)) })
 	if err != nil {
 		return err
@@ -185,28 +186,42 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 	if _, err := f.Seek(0, 0); err != nil {
 		return fmt.Errorf("cannot read %s again: %w", path, err)
 	}
+	// The records in file order, each with its line's offset; acked[i]
+	// once Kafka took records[i] (or its copy without the value).
+	type big struct {
+		i   int
+		rec *kgo.Record
+	}
 	var (
 		mu       sync.Mutex
 		sendErr  error
-		tooBig   []*kgo.Record
+		tooBig   []big
 		produced = map[string]int{}
+		offsets  []int64
+		acked    []bool
 	)
-	done := func(r *kgo.Record, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err == nil:
-			produced[r.Topic]++
-		case tooLarge(err) && r.Value != nil:
-			tooBig = append(tooBig, withoutValue(r, err))
-		case sendErr == nil:
-			sendErr = fmt.Errorf("cannot send a record of %s to %s: %w; the file stays, a new run sends it again", path, r.Topic, err)
+	done := func(i int) func(*kgo.Record, error) {
+		return func(r *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				produced[r.Topic]++
+				acked[i] = true
+			case tooLarge(err) && r.Value != nil:
+				tooBig = append(tooBig, big{i, withoutValue(r, err)})
+			case sendErr == nil:
+				sendErr = fmt.Errorf("cannot send a record of %s to %s: %w", path, r.Topic, err)
+			}
 		}
 	}
-	n := 0
-	err = eachSpoolLine(ctx, f, path, func(r *kgo.Record) error {
-		pr.Produce(ctx, r, done) // blocks while the client's buffer is full
-		if n++; o.Progress != nil && n%unspoolProgressEvery == 0 {
+	err = eachSpoolLine(ctx, f, path, func(r *kgo.Record, off int64) error {
+		mu.Lock()
+		i := len(offsets)
+		offsets, acked = append(offsets, off), append(acked, false)
+		mu.Unlock()
+		pr.Produce(ctx, r, done(i)) // blocks while the client's buffer is full
+		if n := i + 1; o.Progress != nil && n%unspoolProgressEvery == 0 {
 			mu.Lock()
 			sent := Total(produced)
 			mu.Unlock()
@@ -222,21 +237,43 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 	tooBig = nil
 	mu.Unlock()
 	if err == nil && len(resend) > 0 {
-		for _, r := range resend {
-			pr.Produce(ctx, r, done)
+		for _, b := range resend {
+			pr.Produce(ctx, b.rec, done(b.i))
 		}
 		err = pr.Flush(ctx)
+	}
+	if err != nil {
+		// Stopped: what is in flight is acknowledged or fails first
+		// (briefly), so the file can lose the lines Kafka took.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		pr.Flush(fctx)
+		cancel()
 	}
 	mu.Lock()
 	if err == nil {
 		err = sendErr
 	}
 	if len(tooBig) > 0 && err == nil {
-		err = fmt.Errorf("%d record(s) of %s are too large for their topic even without their value; the file stays", len(tooBig), path)
+		err = fmt.Errorf("%d record(s) of %s are too large for their topic even without their value", len(tooBig), path)
+	}
+	first := slices.Index(acked, false) // the first record Kafka did not take
+	var keepFrom int64
+	if first >= 0 {
+		keepFrom = offsets[first]
 	}
 	mu.Unlock()
-	if err != nil {
-		return err
+	if err != nil && first >= 0 {
+		// The file keeps the records from the first one not sent: the
+		// next run does not send again those Kafka took before it.
+		for t, n := range produced {
+			st.Records[t] += n
+		}
+		if first > 0 {
+			if kerr := keepTail(f, path, keepFrom); kerr != nil {
+				return fmt.Errorf("%w; and cannot drop the %d record(s) sent from the file (a new run sends them again): %v", err, first, kerr)
+			}
+		}
+		return fmt.Errorf("%w; the file stays with the %d record(s) from the first not sent, which a new run sends", err, len(acked)-first)
 	}
 	for t, n := range produced {
 		st.Records[t] += n
@@ -258,9 +295,10 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 // cut short (JSON that ends too early: a killed append) is skipped and
 // passed to cut when cut is set; any other line that does not decode is an
 // error. It stops when ctx ends.
-func eachSpoolLine(ctx context.Context, f *os.File, path string, fn func(*kgo.Record) error, cut func(line int)) error {
+func eachSpoolLine(ctx context.Context, f *os.File, path string, fn func(r *kgo.Record, off int64) error, cut func(line int)) error {
 	br := bufio.NewReaderSize(f, 64<<10)
 	line := 0
+	var off int64 // of the line read next, from the current position
 	for {
 		if line%1000 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -268,6 +306,8 @@ func eachSpoolLine(ctx context.Context, f *os.File, path string, fn func(*kgo.Re
 			}
 		}
 		b, err := br.ReadBytes('\n')
+		at := off
+		off += int64(len(b))
 		if len(b) > 0 {
 			line++
 			if b = bytes.TrimSpace(b); len(b) > 0 {
@@ -280,7 +320,7 @@ func eachSpoolLine(ctx context.Context, f *os.File, path string, fn func(*kgo.Re
 				case derr != nil:
 					return fmt.Errorf("%s line %d: %w (nothing of the file sent; it stays: fix or remove the line, then run again)", path, line, derr)
 				default:
-					if ferr := fn(r); ferr != nil {
+					if ferr := fn(r, at); ferr != nil {
 						return ferr
 					}
 				}
@@ -293,6 +333,40 @@ func eachSpoolLine(ctx context.Context, f *os.File, path string, fn func(*kgo.Re
 			return fmt.Errorf("cannot read %s after line %d: %w", path, line, err)
 		}
 	}
+}
+
+// keepTail rewrites the spool file at path (open as f) to hold only its
+// bytes from off: written to a temporary file beside it, synced, renamed
+// over it, the directory synced.
+func keepTail(f *os.File, path string, off int64) error {
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	// Not named dlq-…: a run finds no spool file in a tail left by a crash.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tail-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone by the rename when it succeeds
+	if _, err := io.Copy(tmp, f); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // cutShort reports whether err, decodeSpoolLine's, is JSON that ends too
