@@ -81,8 +81,10 @@ type RewriteTable struct {
 //
 // It is idempotent: the difference is computed against the stored cost
 // including earlier corrections, so a second run, or a run after an
-// interrupted one, lands only what is still missing. It must not run twice
-// at once for overlapping ranges. Every table's corrections are computed
+// interrupted one, lands only what is still missing. Two runs at once
+// would each land the difference: a run that writes takes the reprice lock
+// (warehouse.LockReprice) and fails with ErrRepriceRunning while another
+// holds it. Every table's corrections are computed
 // before any lands, so an error in the catalog changes nothing. Calls the
 // catalog cannot price keep their stored cost; calls unpriced at ingest
 // that it prices are taken off unpriced_requests by the same correction
@@ -113,6 +115,13 @@ func (q *Querier) RewriteCosts(ctx context.Context, rq RewriteQuery) (RewriteRes
 	var land RollupInserter = q.w
 	if rq.Land != nil {
 		land = rq.Land
+	}
+	if !rq.DryRun {
+		release, err := q.w.LockReprice(ctx)
+		if err != nil {
+			return res, err
+		}
+		defer release()
 	}
 	if s, ok := land.(replicaSyncer); ok && !rq.DryRun {
 		if err := s.SyncReplicas(ctx); err != nil {
@@ -160,7 +169,9 @@ func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normali
 	rt := RewriteTable{Table: t}
 	var sb strings.Builder
 	sb.WriteString("SELECT toUInt32(ts), tenant, application, provider, model, error_type, service_tier, toString(context_band), " +
-		warehouse.MergeSelect() + "\nFROM " + q.w.Database() + "." + t.Name() + "\nWHERE ")
+		// Without the histograms: a correction carries sums only, and their
+		// merge was most of the read's time and memory.
+		warehouse.MergeSelectNoHist() + "\nFROM " + q.w.Database() + "." + t.Name() + "\nWHERE ")
 	args := appendWhere(&sb, nil, t, n.from, n.to, n.where)
 	sb.WriteString("\nGROUP BY " + rewriteKeys)
 	rows, err := q.w.Conn().Query(ctx, sb.String(), args...)

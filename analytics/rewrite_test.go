@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -103,8 +104,28 @@ tenants:
 		t.Fatalf("the dry run wrote: %s, want %s", got, before)
 	}
 
+	// Another reprice holds the lock (a cron job and a person, a retried
+	// job): this one refuses, rather than land the difference a second
+	// time; the dry run above took no lock.
+	lock := w.Database() + ".reprice_lock"
+	if err := w.Conn().Exec(ctx, "CREATE TABLE "+lock+" ENGINE = Log AS SELECT 'host-b pid 9' AS owner, toDateTime(now(), 'UTC') AS since, toUInt8(1) AS beat"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: fixed}); !errors.Is(err, warehouse.ErrRepriceRunning) || !strings.Contains(err.Error(), "host-b pid 9") {
+		t.Fatalf("reprice while another holds the lock: %v, want ErrRepriceRunning naming it", err)
+	}
+	if got := costIn(GranularityMinute); got != before {
+		t.Fatalf("the refused reprice wrote: %s, want %s", got, before)
+	}
+	if err := w.Conn().Exec(ctx, "DROP TABLE "+lock); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: fixed}); err != nil {
 		t.Fatal(err)
+	}
+	var locks uint8
+	if err := w.Conn().QueryRow(ctx, "EXISTS TABLE "+lock).Scan(&locks); err != nil || locks != 0 {
+		t.Errorf("reprice left its lock: exists=%d, %v", locks, err)
 	}
 	for _, g := range []Granularity{GranularityMinute, GranularityHour, GranularityDay, GranularityAuto} {
 		if got := costIn(g); got != want {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -270,51 +269,20 @@ func (w *Warehouse) applied(ctx context.Context) (map[int]string, error) {
 	return applied, nil
 }
 
-// lock takes the migration lock: creating a table fails when it exists, so
-// exactly one run creates it. It waits, polling, while another run holds
-// it. The returned func drops it.
+// lock takes the migration lock, {database}.schema_migrations_lock (see
+// takeLock: a holder that died is taken over after a minute without its
+// heartbeat), waiting up to Options.MigrateLockWait while another run
+// applies migrations. The returned func drops it.
 func (w *Warehouse) lock(ctx context.Context) (func(), error) {
 	name := w.database + ".schema_migrations_lock"
-	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s pid %d", host, os.Getpid())
-	deadline := time.Now().Add(w.lockWait)
-	for {
-		err := w.conn.Exec(ctx, "CREATE TABLE "+name+" (owner String, since DateTime('UTC')) ENGINE = Log")
-		if err == nil {
-			if b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+name+" (owner, since)"); err == nil {
-				if b.Append(owner, time.Now().UTC()) == nil {
-					_ = b.Send()
-				} else {
-					b.Abort()
-				}
-			}
-			return func() {
-				// Drop the lock even when ctx has ended.
-				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				_ = w.conn.Exec(dctx, "DROP TABLE IF EXISTS "+name)
-			}, nil
-		}
-		var ex *clickhouse.Exception
-		if !errors.As(err, &ex) || ex.Code != 57 { // TABLE_ALREADY_EXISTS
-			return nil, fmt.Errorf("cannot take the migration lock %s: %w", name, err)
-		}
-		if time.Now().After(deadline) {
-			holder := "unknown"
-			var who string
-			var since time.Time
-			if w.conn.QueryRow(ctx, "SELECT owner, since FROM "+name+" LIMIT 1").Scan(&who, &since) == nil {
-				holder = who + " since " + since.UTC().Format(time.RFC3339)
-			}
-			return nil, fmt.Errorf("another costpipe is applying migrations to %s (lock %s held by %s) for more than %s; "+
-				"wait for it, or if no migration is running, DROP TABLE %s and retry", w.database, name, holder, w.lockWait, name)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for the migration lock %s: %w", name, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
+	release, err := w.takeLock(ctx, name, w.lockWait)
+	var held *LockHeldError
+	if errors.As(err, &held) {
+		return nil, fmt.Errorf("another costpipe is applying migrations to %s (lock %s held by %s) for more than %s; "+
+			"wait for it (a holder that died is taken over a minute after its last heartbeat), or if the lock has no heartbeat "+
+			"(a costpipe older than this one holds it) and no migration is running, DROP TABLE %s and retry", w.database, name, held.Holder, w.lockWait, name)
 	}
+	return release, err
 }
 
 func firstLine(s string) string {
@@ -335,4 +303,15 @@ func (w *Warehouse) record(ctx context.Context, version int, name, checksum stri
 		return err
 	}
 	return b.Send()
+}
+
+// MigrationApplied returns when migration version was applied to the
+// database (its earliest record; ok false when it is not recorded).
+func (w *Warehouse) MigrationApplied(ctx context.Context, version int) (at time.Time, ok bool, err error) {
+	var n uint64
+	err = w.conn.QueryRow(ctx, "SELECT count(), min(applied_at) FROM "+w.database+".schema_migrations WHERE version = ?", uint32(version)).Scan(&n, &at)
+	if err != nil {
+		return at, false, fmt.Errorf("cannot read %s.schema_migrations: %w", w.database, err)
+	}
+	return at.UTC(), n > 0, nil
 }

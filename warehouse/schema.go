@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -66,7 +67,12 @@ func (w *Warehouse) checkTables(ctx context.Context, withInputs bool) error {
 			return err
 		}
 		if err := diffColumns(got, c.want); err != nil {
-			return fmt.Errorf("%s.%s does not have the columns costpipe expects (run costpipe migrate): %w", w.database, c.table, err)
+			fix := "run costpipe migrate"
+			if newest, known := w.newerMigration(ctx); newest > known {
+				fix = fmt.Sprintf("the database has migrations this costpipe does not know, up to %04d where it knows up to %04d: "+
+					"run the costpipe version that applied them", newest, known)
+			}
+			return fmt.Errorf("%s.%s does not have the columns this costpipe expects (%s): %w", w.database, c.table, fix, err)
 		}
 	}
 	return nil
@@ -95,4 +101,23 @@ var aggVersion = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompil
 // ("Decimal(38, 12)") and aggregate state versions.
 func normType(t string) string {
 	return aggVersion().ReplaceAllString(strings.ReplaceAll(t, " ", ""), "AggregateFunction(")
+}
+
+// newerMigration returns the newest migration version the database
+// records and the newest this binary embeds (0, 0 when either cannot be
+// read): a database migrated by a newer costpipe has the first above the
+// second.
+func (w *Warehouse) newerMigration(ctx context.Context) (newest, known int) {
+	applied, err := w.applied(ctx)
+	if err != nil {
+		return 0, 0
+	}
+	_, known, err = migrationsUpTo(math.MaxInt)
+	if err != nil {
+		return 0, 0
+	}
+	for v := range applied {
+		newest = max(newest, v)
+	}
+	return newest, known
 }

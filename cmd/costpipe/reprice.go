@@ -22,14 +22,18 @@ func repriceCommand() *cli.Command {
 catalog given by --prices (the corrected one, which the aggregators should price
 with from now on: deploy it to them first) and lands, in every rollup table, one
 correction row per group whose cost changed, carrying only the difference. Every
-view and query then reports the corrected cost; requests, tokens, latency and the
-aggregators' landing marks are untouched. The old and new totals are printed.
+rollup, view and query then reports the corrected cost (growth_daily, which
+costpipe derive writes, follows by itself only for the days of its --recheck: the
+command prints the derive --day run for older days); requests, tokens, latency and
+the aggregators' landing marks are untouched. The old and new totals are printed.
 
 It can be run again safely: the differences are computed against the stored cost
 including earlier corrections, so a second run, or a run after one that was
 interrupted, lands only what is still missing. Every table's corrections are
-computed before any is written, so a catalog error writes nothing. Do not run two
-at once over overlapping ranges. Calls the catalog has no price for keep their
+computed before any is written, so a catalog error writes nothing. Two at once
+would each land the difference: a run takes a lock on the database (the table
+reprice_lock; on a cluster, the member's it is connected to: run it through one
+member) and another run fails while it is held. Calls the catalog has no price for keep their
 stored cost; calls that were unpriced at ingest and that it prices are counted as
 priced from then on (unpriced_requests). A group whose stored cost is within the
 rounding of its calls' costs (half a picodollar a call) is left as it is. On a
@@ -132,8 +136,22 @@ func runReprice(c *cli.Context) error {
 		before, after = t.Before, t.After // every table holds the same calls; the last (usage_1d) is the total
 	}
 	fmt.Fprintf(out, "total cost %s → %s USD (%s)\n", before.String(), after.String(), strings.TrimSpace(signed(after.Sub(before))))
+	// Rows landed before 0004 hold no service tier, context band or
+	// 1-hour cache writes: their columns' defaults are what is re-priced.
+	// A database created at 0004 or later (its first migration applied
+	// with it) has no such rows.
+	at, ok, err := w.MigrationApplied(c.Context, 4)
+	first, _, ferr := w.MigrationApplied(c.Context, 1)
+	if err == nil && ferr == nil && ok && at.Sub(first) > time.Minute && from.Before(at) {
+		fmt.Fprintf(out, "note: calls landed before migration 0004 was applied (%s) have no service tier, long-context band or 1-hour cache writes recorded: they are re-priced as standard-tier calls below every context threshold, their cache writes at the 5-minute rate\n",
+			at.Format(time.DateTime))
+	}
 	if dry {
 		fmt.Fprintln(out, "dry run: nothing was written")
+	} else if today := time.Now().UTC().Truncate(24 * time.Hour); from.Before(today.AddDate(0, 0, -analytics.DefaultDeriverOptions().Recheck)) && !after.Sub(before).IsZero() {
+		// derive follows changed days only within its --recheck.
+		fmt.Fprintf(out, "growth_daily (costpipe derive): days older than derive's --recheck are not derived again by themselves; derive them with\n  costpipe derive --day %s..%s\n",
+			from.Format(time.DateOnly), today.AddDate(0, 0, -1).Format(time.DateOnly))
 	}
 	return out.Flush()
 }
