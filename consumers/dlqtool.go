@@ -499,11 +499,7 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 		}
 		err := pr.Flush(ctx)
 		if err != nil {
-			// Stopped: what is in flight is acknowledged or fails first
-			// (briefly), so the offsets move past what Kafka took.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			pr.Flush(fctx)
-			cancel()
+			settleBriefly(ctx, pr)
 		}
 		mu.Lock()
 		if err == nil {
@@ -512,10 +508,7 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 		// The records up to the first one not acknowledged are sent: the
 		// offsets move past them even when the batch failed, so the next
 		// run does not send them again.
-		acked := 0
-		for acked < len(recs) && done[acked] {
-			acked++
-		}
+		acked := ackedPrefix(done)
 		mu.Unlock()
 		if acked > 0 {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -536,6 +529,25 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 	mu.Lock()
 	defer mu.Unlock()
 	return st, err
+}
+
+// settleBriefly gives the records pr still has in flight, when a send
+// stopped (an error, ctx), up to 10 s to be acknowledged or fail, so that
+// what Kafka took is known before the tool records how far it got.
+func settleBriefly(ctx context.Context, pr *kgo.Client) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	pr.Flush(fctx)
+}
+
+// ackedPrefix is how many of the records, in order, need nothing more
+// (done: acknowledged, or not to be sent) before the first that does.
+func ackedPrefix(done []bool) int {
+	n := 0
+	for n < len(done) && done[n] {
+		n++
+	}
+	return n
 }
 
 // commitReplayed moves the offsets of o's reasons' groups on partition p of

@@ -408,3 +408,58 @@ func TestUnspoolFailureKeepsOnlyWhatWasNotSent(t *testing.T) {
 		}
 	}
 }
+
+// cancelAfter is a context whose Err reports it cancelled from its n+1st
+// call on: it stops eachSpoolLine at a chosen check (one at line 0 and
+// every 1000 lines of each pass, one before each file).
+type cancelAfter struct {
+	context.Context
+	calls, n int32
+}
+
+func (c *cancelAfter) Err() error {
+	if atomic.AddInt32(&c.calls, 1) > c.n {
+		return context.Canceled
+	}
+	return nil
+}
+
+// An unspool stopped part-way through a file's sending, every record it
+// produced acknowledged, keeps the rest of the file: it moved the whole
+// file to sent/ and returned no error (the unread records were lost).
+func TestUnspoolStoppedKeepsTheRest(t *testing.T) {
+	e := newEnv(t, 1)
+	dir := t.TempDir()
+	var lines []string
+	for i := range 1500 {
+		lines = append(lines, fmt.Sprintf(`{"v":2,"topic":%q,"key":null,"value":%q,"headers":[]}`, schemas.DefaultDLQTopic,
+			base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"event_id":"r-%d"}`, i)))))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dlq-20261201.jsonl"), []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	// Checks: before the file; the first pass at lines 0 and 1000; the
+	// second at line 0, then at line 1000: stopped there.
+	ctx := &cancelAfter{Context: context.Background(), n: 4}
+	st, err := consumers.UnspoolDLQ(ctx, []kgo.Opt{kgo.SeedBrokers(e.brokers)}, consumers.DLQUnspoolOptions{Dir: dir})
+	if err == nil {
+		t.Fatalf("unspool stopped at line 1000: no error (sent %v)", st.Records)
+	}
+	if sent, _ := filepath.Glob(filepath.Join(dir, "sent", "*")); len(sent) != 0 {
+		t.Fatalf("a file sent up to line 1000 of 1500 was moved to sent/: %v", sent)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "dlq-20261201.jsonl*"))
+	if len(left) != 1 {
+		t.Fatalf("spool files: %v", left)
+	}
+	b, _ := os.ReadFile(left[0])
+	if n := strings.Count(string(b), "\n"); consumers.Total(st.Records) != 1000 || n != 500 {
+		t.Errorf("sent %d, the file keeps %d lines; want 1000 and 500", consumers.Total(st.Records), n)
+	}
+	if st, err = consumers.UnspoolDLQ(context.Background(), []kgo.Opt{kgo.SeedBrokers(e.brokers)}, consumers.DLQUnspoolOptions{Dir: dir}); err != nil || consumers.Total(st.Records) != 500 {
+		t.Fatalf("second unspool: %v, %v; want the 500 left", st.Records, err)
+	}
+	if n := len(e.readDLQ()); n != 1500 {
+		t.Errorf("DLQ topic holds %d records, want 1500", n)
+	}
+}

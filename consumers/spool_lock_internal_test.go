@@ -117,7 +117,7 @@ func TestSpoolWriteEndsACutLine(t *testing.T) {
 	defer f.Close()
 	var got []*kgo.Record
 	var cut []int
-	err = eachSpoolLine(context.Background(), f, path, func(r *kgo.Record, _ int64) error { got = append(got, r); return nil },
+	err = eachSpoolLine(context.Background(), f, path, func(r *kgo.Record, _, _ int64) error { got = append(got, r); return nil },
 		func(line int) { cut = append(cut, line) })
 	if err != nil || len(got) != 1 || !reflect.DeepEqual(cut, []int{1}) {
 		t.Errorf("reading the file: %d records, cut lines %v, %v; want the record, line 1 cut", len(got), cut, err)

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,6 +103,10 @@ func UnspoolDLQ(ctx context.Context, base []kgo.Opt, o DLQUnspoolOptions) (DLQUn
 	var names []string
 	for _, e := range entries {
 		n := e.Name()
+		if strings.HasPrefix(n, tailPrefix) && !o.DryRun {
+			os.Remove(filepath.Join(o.Dir, n)) // a rewrite a crash cut short; its file is whole
+			continue
+		}
 		if e.Type().IsRegular() && strings.HasPrefix(n, "dlq-") && (strings.HasSuffix(n, ".jsonl") || strings.Contains(n, ".jsonl"+unspoolingSuffix)) {
 			names = append(names, n)
 		}
@@ -171,12 +174,16 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 	// First pass: every line must read, or nothing of the file is sent.
 	counts := map[string]int{}
 	var cut []string
-	err = eachSpoolLine(ctx, f, path, func(r *kgo.Record, _ int64) error { counts[r.Topic]++; return nil },
+	err = eachSpoolLine(ctx, f, path, func(r *kgo.Record, _, _ int64) error { counts[r.Topic]++; return nil },
 		func(line int) { cut = append(cut, fmt.Sprintf("%s line %d", name, line)) })
 	if err != nil {
 		return err
 	}
-	st.Cut = append(st.Cut, cut...)
+	if !o.DryRun {
+		// A dry run reads while an aggregator may append: its last line
+		// may be one being written, not one cut short.
+		st.Cut = append(st.Cut, cut...)
+	}
 	if o.DryRun {
 		for t, n := range counts {
 			st.Records[t] += n
@@ -197,8 +204,9 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 		sendErr  error
 		tooBig   []big
 		produced = map[string]int{}
-		offsets  []int64
+		offsets  []int64 // of each record's line
 		acked    []bool
+		readTo   int64 // the end of the last line produced
 	)
 	done := func(i int) func(*kgo.Record, error) {
 		return func(r *kgo.Record, err error) {
@@ -215,10 +223,10 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 			}
 		}
 	}
-	err = eachSpoolLine(ctx, f, path, func(r *kgo.Record, off int64) error {
+	err = eachSpoolLine(ctx, f, path, func(r *kgo.Record, off, end int64) error {
 		mu.Lock()
 		i := len(offsets)
-		offsets, acked = append(offsets, off), append(acked, false)
+		offsets, acked, readTo = append(offsets, off), append(acked, false), end
 		mu.Unlock()
 		pr.Produce(ctx, r, done(i)) // blocks while the client's buffer is full
 		if n := i + 1; o.Progress != nil && n%unspoolProgressEvery == 0 {
@@ -243,11 +251,7 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 		err = pr.Flush(ctx)
 	}
 	if err != nil {
-		// Stopped: what is in flight is acknowledged or fails first
-		// (briefly), so the file can lose the lines Kafka took.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		pr.Flush(fctx)
-		cancel()
+		settleBriefly(ctx, pr)
 	}
 	mu.Lock()
 	if err == nil {
@@ -256,24 +260,26 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 	if len(tooBig) > 0 && err == nil {
 		err = fmt.Errorf("%d record(s) of %s are too large for their topic even without their value", len(tooBig), path)
 	}
-	first := slices.Index(acked, false) // the first record Kafka did not take
-	var keepFrom int64
-	if first >= 0 {
-		keepFrom = offsets[first]
+	// The file keeps what follows the records Kafka took up to the first
+	// it did not: from that one's line, or, when it took every record
+	// produced (the reading stopped: a read error, ctx), from the end of
+	// the last line produced.
+	n := ackedPrefix(acked)
+	keepFrom := readTo
+	if n < len(acked) {
+		keepFrom = offsets[n]
 	}
 	mu.Unlock()
-	if err != nil && first >= 0 {
-		// The file keeps the records from the first one not sent: the
-		// next run does not send again those Kafka took before it.
-		for t, n := range produced {
-			st.Records[t] += n
+	if err != nil {
+		for t, k := range produced {
+			st.Records[t] += k
 		}
-		if first > 0 {
+		if n > 0 {
 			if kerr := keepTail(f, path, keepFrom); kerr != nil {
-				return fmt.Errorf("%w; and cannot drop the %d record(s) sent from the file (a new run sends them again): %v", err, first, kerr)
+				return fmt.Errorf("%w; and cannot drop the %d record(s) sent from the file (a new run sends them again): %v", err, n, kerr)
 			}
 		}
-		return fmt.Errorf("%w; the file stays with the %d record(s) from the first not sent, which a new run sends", err, len(acked)-first)
+		return fmt.Errorf("%w; the file stays without the %d record(s) sent, and a new run sends the rest", err, n)
 	}
 	for t, n := range produced {
 		st.Records[t] += n
@@ -295,7 +301,7 @@ func unspoolFile(ctx context.Context, pr *kgo.Client, o DLQUnspoolOptions, name 
 // cut short (JSON that ends too early: a killed append) is skipped and
 // passed to cut when cut is set; any other line that does not decode is an
 // error. It stops when ctx ends.
-func eachSpoolLine(ctx context.Context, f *os.File, path string, fn func(r *kgo.Record, off int64) error, cut func(line int)) error {
+func eachSpoolLine(ctx context.Context, f *os.File, path string, fn func(r *kgo.Record, off, end int64) error, cut func(line int)) error {
 	br := bufio.NewReaderSize(f, 64<<10)
 	line := 0
 	var off int64 // of the line read next, from the current position
@@ -320,7 +326,7 @@ func eachSpoolLine(ctx context.Context, f *os.File, path string, fn func(r *kgo.
 				case derr != nil:
 					return fmt.Errorf("%s line %d: %w (nothing of the file sent; it stays: fix or remove the line, then run again)", path, line, derr)
 				default:
-					if ferr := fn(r, at); ferr != nil {
+					if ferr := fn(r, at, off); ferr != nil {
 						return ferr
 					}
 				}
@@ -335,6 +341,9 @@ func eachSpoolLine(ctx context.Context, f *os.File, path string, fn func(r *kgo.
 	}
 }
 
+// tailPrefix names keepTail's temporary files.
+const tailPrefix = ".tail-"
+
 // keepTail rewrites the spool file at path (open as f) to hold only its
 // bytes from off: written to a temporary file beside it, synced, renamed
 // over it, the directory synced.
@@ -342,9 +351,14 @@ func keepTail(f *os.File, path string, off int64) error {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return err
 	}
-	// Not named dlq-…: a run finds no spool file in a tail left by a crash.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tail-*")
+	// Not named dlq-…: a run finds no spool file in a tail left by a
+	// crash (UnspoolDLQ removes those).
+	tmp, err := os.CreateTemp(filepath.Dir(path), tailPrefix+"*")
 	if err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o640); err != nil { // as the spool files
+		tmp.Close()
 		return err
 	}
 	defer os.Remove(tmp.Name()) // gone by the rename when it succeeds
