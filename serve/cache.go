@@ -34,6 +34,10 @@ type answerCache struct {
 	ttl      time.Duration
 	maxBytes int
 	now      func() time.Time
+	// maxFlight bounds how long requests joining a computation can keep
+	// it running (0: as long as one waits): a question that never ends
+	// does not hold a slot for as long as a dashboard keeps asking it.
+	maxFlight time.Duration
 
 	mu       sync.Mutex
 	entries  map[digest]*cached
@@ -79,12 +83,15 @@ type flight struct {
 	waiters int
 	r       rendered
 	err     error
-	// deadline is the latest of its waiters' deadlines, at which timer
-	// cancels the computation (errFlightDeadline): a request that joins it
-	// keeps its own time, not the first requester's.
-	deadline time.Time
-	timer    *time.Timer
-	asOf     time.Time // the computing request's "now": the answer expires ttl after it
+	// deadline is the latest of its waiters' deadlines (at most limit,
+	// the cache's maxFlight after it began; zero: none), at which timer
+	// cancels the computation (errFlightDeadline): a request that joins
+	// it keeps its own time, not the first requester's. Each waiter still
+	// leaves at its own.
+	deadline, limit time.Time
+	timer           *time.Timer
+	ctx             context.Context // the computation's: done once it is cancelled
+	asOf            time.Time       // the computing request's "now": the answer expires ttl after it
 }
 
 // errFlightDeadline is the cause of a computation cancelled at the latest
@@ -161,24 +168,42 @@ func (c *answerCache) get(ctx context.Context, key string, asOf, deadline time.T
 	}
 	how := cacheShared
 	f, ok := c.inflight[k]
+	if ok && f.ctx.Err() != nil {
+		ok = false // cancelled (its deadline passed), ending: start afresh
+	}
 	if !ok {
 		how = cacheMiss
 		fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-		f = &flight{done: make(chan struct{}), cancel: cancel, deadline: deadline, asOf: asOf}
-		f.timer = time.AfterFunc(time.Until(deadline), func() { cancel(errFlightDeadline) })
+		var limit time.Time // none
+		if c.maxFlight > 0 {
+			limit = time.Now().Add(c.maxFlight)
+		}
+		f = &flight{done: make(chan struct{}), cancel: cancel, ctx: fctx, deadline: deadline, limit: limit, asOf: asOf}
+		f.timer = time.AfterFunc(time.Until(deadline), func() { c.expire(k, f) })
 		c.inflight[k] = f
 		go c.compute(fctx, k, f, compute)
-	} else if deadline.After(f.deadline) {
-		f.deadline = deadline
-		f.timer.Reset(time.Until(deadline))
+	} else if d := deadline; d.After(f.deadline) {
+		if !f.limit.IsZero() && d.After(f.limit) {
+			d = f.limit
+		}
+		f.deadline = d
+		f.timer.Reset(time.Until(d))
 	}
 	f.waiters++
 	c.mu.Unlock()
 
+	own := time.NewTimer(time.Until(deadline))
+	defer own.Stop()
+	var leave error
 	select {
 	case <-f.done:
 		return f.result(how)
 	case <-ctx.Done():
+		leave = context.Cause(ctx)
+	case <-own.C:
+		// This request's time is up; the computation goes on for the
+		// others waiting for it, if any.
+		leave = context.DeadlineExceeded
 	}
 	c.mu.Lock()
 	if f.waiters--; f.waiters == 0 {
@@ -194,8 +219,24 @@ func (c *answerCache) get(ctx context.Context, key string, asOf, deadline time.T
 	case <-f.done: // done too: the answer is there
 		return f.result(how)
 	default:
-		return rendered{}, how, context.Cause(ctx)
+		return rendered{}, how, leave
 	}
+}
+
+// expire cancels f (key k) at its deadline, unless a request that joined
+// it moved the deadline meanwhile; a cancelled flight leaves the flights,
+// so that a request arriving while it winds down starts afresh.
+func (c *answerCache) expire(k digest, f *flight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if left := time.Until(f.deadline); left > 0 {
+		f.timer.Reset(left)
+		return
+	}
+	if c.inflight[k] == f {
+		delete(c.inflight, k)
+	}
+	f.cancel(errFlightDeadline)
 }
 
 // result is f's answer, obtained as how; only a miss has its timings.

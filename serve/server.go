@@ -94,6 +94,7 @@ func New(w *warehouse.Warehouse, q *analytics.Querier, opts Options) (*Server, e
 	s.metrics.reg.MustRegister(s.keys.Collectors()...)
 	if opts.CacheTTL > 0 {
 		s.cache = newAnswerCache(opts.CacheTTL, opts.MaxCacheBytes, opts.Now)
+		s.cache.maxFlight = 2 * opts.QueryTimeout
 	}
 	// Paths are registered without a method and each handler checks it
 	// (allowGet), so another method on a known path is 405 with Allow: with
@@ -228,7 +229,9 @@ func (s *Server) ready(ctx context.Context) error {
 	if !s.pinged.IsZero() && time.Since(s.pinged) < time.Second {
 		return s.pingErr
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// Not the probe's context: a probe that gives up (Kubernetes' default
+	// timeout is 1 s) would fail the ping, and the probes sharing it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	err := s.w.Ping(ctx)
 	s.outage.note(err)
