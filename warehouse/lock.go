@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"os"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -17,14 +19,21 @@ import (
 // with its first row, which names the holder, and dropped at the end. Its
 // holder appends a heartbeat row every lockBeat; a lock whose newest
 // heartbeat is older than lockStale was left by a holder that died (a kill,
-// its server restarted before the DROP) and is taken over: renamed away
-// (of several waiters one RENAME wins), dropped, and created again. A lock
-// table without the beat column (made by a costpipe from before the
-// heartbeats) is never taken over: its holder may still be at work.
+// its server restarted before the DROP) and is taken over: renamed away to
+// a name made from the stale lock's owner and times, then created again.
+// Two waiters that judged the same lock stale rename it to the same name,
+// so the second RENAME fails (its source or its target is there no more)
+// rather than take away the first one's new lock; the renamed copies are
+// dropped at the release, long after any such race. A lock table without
+// the beat column (made by a costpipe from before the heartbeats) is never
+// taken over: its holder may still be at work.
 const (
 	lockBeat  = 10 * time.Second
 	lockStale = time.Minute
 )
+
+// staleSuffix marks a lock table renamed away by a takeover.
+const staleSuffix = "_stale_"
 
 // errLockHeld is the error of a lock another process holds.
 var errLockHeld = errors.New("held by another process")
@@ -49,7 +58,8 @@ func (e *LockHeldError) Unwrap() error { return errLockHeld }
 // this process's. At the wait's end the error is a *LockHeldError.
 func (w *Warehouse) takeLock(ctx context.Context, name string, wait time.Duration) (release func(), err error) {
 	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s pid %d", host, os.Getpid())
+	// The token tells apart processes of one host and pid (containers).
+	owner := fmt.Sprintf("%s pid %d #%08x", host, os.Getpid(), rand.Uint32())
 	deadline := time.Now().Add(wait)
 	for {
 		err := w.conn.Exec(ctx, "CREATE TABLE "+name+" ENGINE = Log AS SELECT toString(?) AS owner, toDateTime(now(), 'UTC') AS since, toUInt8(1) AS beat", owner)
@@ -62,9 +72,7 @@ func (w *Warehouse) takeLock(ctx context.Context, name string, wait time.Duratio
 		}
 		holder, stale := w.lockHolder(ctx, name)
 		if stale {
-			gone := name + "_stale_" + strconv.FormatInt(time.Now().UnixNano(), 10)
-			if w.conn.Exec(ctx, "RENAME TABLE "+name+" TO "+gone) == nil {
-				_ = w.conn.Exec(ctx, "DROP TABLE IF EXISTS "+gone)
+			if w.renameStale(ctx, name, holder) == nil {
 				slog.Warn("took over a lock whose holder died holding it", "lock", name, "holder", holder, "no_heartbeat_for_over", lockStale.String())
 			}
 			continue
@@ -78,6 +86,16 @@ func (w *Warehouse) takeLock(ctx context.Context, name string, wait time.Duratio
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// renameStale renames the lock name, judged stale as held by holder (as
+// lockHolder describes it), away to a name made from holder: a second
+// waiter that judged the same lock stale fails, its source gone or its
+// target taken, instead of renaming away the lock the first one made.
+func (w *Warehouse) renameStale(ctx context.Context, name, holder string) error {
+	h := fnv.New64a()
+	h.Write([]byte(holder))
+	return w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s TO %s%s%016x", name, name, staleSuffix, h.Sum64()))
 }
 
 // holdLock starts the heartbeats of the lock name that owner just took and
@@ -95,7 +113,9 @@ func (w *Warehouse) holdLock(ctx context.Context, name, owner string) func() {
 				return
 			case <-t.C:
 				bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockBeat)
-				_ = w.conn.Exec(bctx, "INSERT INTO "+name+" (owner, since, beat) SELECT toString(?), toDateTime(now(), 'UTC'), toUInt8(1)", owner)
+				if err := w.conn.Exec(bctx, "INSERT INTO "+name+" (owner, since, beat) SELECT toString(?), toDateTime(now(), 'UTC'), toUInt8(1)", owner); err != nil {
+					slog.Warn("cannot write the lock's heartbeat; after a minute without one another process may take the lock over", "lock", name, "err", err)
+				}
 				cancel()
 			}
 		}
@@ -108,10 +128,27 @@ func (w *Warehouse) holdLock(ctx context.Context, name, owner string) func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		var first string
-		if err := w.conn.QueryRow(dctx, "SELECT owner FROM "+name+" LIMIT 1").Scan(&first); err == nil && first != owner {
+		if err := w.conn.QueryRow(dctx, "SELECT owner FROM "+name+" LIMIT 1").Scan(&first); err != nil || first == owner {
+			_ = w.conn.Exec(dctx, "DROP TABLE IF EXISTS "+name)
+		}
+		// The stale locks renamed away by takeovers, this one's or a
+		// crashed taker's: no waiter races for them any more.
+		db, table, _ := strings.Cut(name, ".")
+		rows, err := w.conn.Query(dctx, "SELECT name FROM system.tables WHERE database = ?", db)
+		if err != nil {
 			return
 		}
-		_ = w.conn.Exec(dctx, "DROP TABLE IF EXISTS "+name)
+		var gone []string
+		for rows.Next() {
+			var n string
+			if rows.Scan(&n) == nil && strings.HasPrefix(n, table+staleSuffix) {
+				gone = append(gone, n)
+			}
+		}
+		rows.Close()
+		for _, n := range gone {
+			_ = w.conn.Exec(dctx, "DROP TABLE IF EXISTS "+db+"."+n)
+		}
 	}
 }
 

@@ -52,7 +52,7 @@ func TestMigrateTakesOverADeadLock(t *testing.T) {
 	}
 	var n uint64
 	if err := w.Conn().QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name LIKE 'schema_migrations_lock%'", db).Scan(&n); err != nil || n != 0 {
-		t.Errorf("lock tables left after the migration: %d, %v", n, err)
+		t.Errorf("lock tables (and renamed stale ones) left after the migration: %d, %v", n, err)
 	}
 }
 
@@ -119,5 +119,32 @@ func TestSchemaOfANewerCostpipe(t *testing.T) {
 	_, err = w.Migrate(ctx)
 	if err == nil || !strings.Contains(err.Error(), "migrations this costpipe does not know") || strings.Contains(err.Error(), "run costpipe migrate") {
 		t.Fatalf("Migrate of a newer costpipe's database: %v; want it to say so", err)
+	}
+}
+
+// TestStaleLockTakenOverOnce: two waiters that judged the same lock stale
+// both try to rename it away; the second, coming after the first took the
+// lock over and made its own, fails instead of renaming the new lock away
+// (both would then have held it).
+func TestStaleLockTakenOverOnce(t *testing.T) {
+	t.Parallel()
+	w, _, db := openTest(t)
+	ctx := context.Background()
+	name := db + ".test_lock"
+	makeLock(t, w, name, "host-a pid 7", 2*time.Minute, true)
+	holder, stale := w.lockHolder(ctx, name)
+	if !stale {
+		t.Fatalf("a lock 2 min without a heartbeat is not stale: %s", holder)
+	}
+	release, err := w.takeLock(ctx, name, 0) // the first waiter: takes it over
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := w.renameStale(ctx, name, holder); err == nil { // the second, late
+		t.Fatal("a second rename of the same stale lock succeeded: it took the new holder's lock away")
+	}
+	if h, stale := w.lockHolder(ctx, name); stale || strings.Contains(h, "host-a") {
+		t.Errorf("the lock after the late rename: %s (stale %v); want the first waiter's", h, stale)
 	}
 }
