@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -92,8 +93,11 @@ func runIngest(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return &exitError{code: 2, msg: "ingest takes no arguments"}
 	}
-	hup := catchHangups()
-	defer signal.Stop(hup)
+	var hup chan os.Signal // SIGHUP reloads --keys: caught from the start
+	if c.String("keys") != "" {
+		hup = catchHangups()
+		defer signal.Stop(hup)
+	}
 	log, err := logger(c)
 	if err != nil {
 		return err

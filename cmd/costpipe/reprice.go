@@ -150,7 +150,7 @@ func runReprice(c *cli.Context) error {
 		fmt.Fprintln(out, "dry run: nothing was written")
 	} else if today := time.Now().UTC().Truncate(24 * time.Hour); from.Before(today.AddDate(0, 0, -analytics.DefaultDeriverOptions().Recheck)) && !after.Sub(before).IsZero() {
 		// derive follows changed days only within its --recheck.
-		fmt.Fprintf(out, "growth_daily (costpipe derive): days older than derive's --recheck are not derived again by themselves; derive them with\n  costpipe derive --day %s..%s\n",
+		fmt.Fprintf(out, "growth_daily (costpipe derive): days older than derive's --recheck are not derived again by themselves; derive them, and the days after them (whose growth windows and forecasts read them), with\n  costpipe derive --day %s..%s\n",
 			from.Format(time.DateOnly), today.AddDate(0, 0, -1).Format(time.DateOnly))
 	}
 	return out.Flush()

@@ -99,11 +99,16 @@ func TestServeSurvivesSIGHUPWhileStarting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hole.Close()
+	dialled := make(chan struct{}, 1)
 	go func() {
 		for {
 			c, err := hole.Accept()
 			if err != nil {
 				return
+			}
+			select {
+			case dialled <- struct{}{}:
+			default:
 			}
 			time.AfterFunc(time.Second, func() { c.Close() }) // no answer, then hung up
 		}
@@ -120,7 +125,12 @@ func TestServeSurvivesSIGHUPWhileStarting(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	time.Sleep(300 * time.Millisecond)
+	select { // serve is dialling ClickHouse: well into its start
+	case <-dialled:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("serve never dialled ClickHouse:\n%s", stderr.String())
+	}
 	cmd.Process.Signal(syscall.SIGHUP)
 	deadline := time.After(15 * time.Second)
 	for !strings.Contains(stderr.String(), "API keys reloaded") {

@@ -98,15 +98,21 @@ func NewHTTPSink(opts HTTPOptions) (*HTTPSink, error) {
 func (s *HTTPSink) Stats() HTTPStats { return s.stats }
 
 // Write adds evs to the current batch, posting each batch that fills up.
-// When a post fails it returns the events it took up to then: those of the
-// batch it posted are kept for Flush when ctx ended (see post).
+// When a post fails it returns the events of evs it took: with the batch,
+// kept for Flush when ctx ended (see post); without those of the batch
+// when the post failed for good and the batch was dropped (its events of
+// earlier Writes stay counted by them).
 func (s *HTTPSink) Write(ctx context.Context, evs []schemas.Event) (int, error) {
 	for i := range evs {
 		s.body = append(schemas.AppendJSON(s.body, &evs[i]), '\n')
 		s.n++
 		if s.n >= s.opts.BatchEvents {
+			batch := s.n
 			if err := s.post(ctx); err != nil {
-				return i + 1, err
+				if s.n > 0 { // kept
+					return i + 1, err
+				}
+				return max(0, i+1-batch), err
 			}
 		}
 	}

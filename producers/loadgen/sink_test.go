@@ -312,3 +312,26 @@ func TestRunCountsACutShortWrite(t *testing.T) {
 		t.Errorf("wrote %d, want the 2500 the sink took", st.Written)
 	}
 }
+
+// A batch the gateway refuses for good (401) is dropped: the run does not
+// count its events as written ("wrote 10" for none delivered).
+func TestRunDoesNotCountARefusedBatch(t *testing.T) {
+	gw := &fakeGateway{events: map[string]int{}, script: []func(http.ResponseWriter){
+		answer(http.StatusUnauthorized, "", `{"accepted":0,"rejected":[],"rejected_count":0,"error":"missing or unknown API key"}`),
+	}}
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	o := DefaultHTTPOptions()
+	o.URL, o.APIKey, o.BatchEvents = srv.URL, "k1", 10
+	s, err := NewHTTPSink(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Run(context.Background(), newGen(t, nil), s, 0)
+	if err == nil {
+		t.Fatal("run against a gateway that refuses the key: no error")
+	}
+	if st.Written != 0 {
+		t.Errorf("wrote %d, want 0: the only batch was refused", st.Written)
+	}
+}
