@@ -71,12 +71,12 @@ func (w *Warehouse) takeLock(ctx context.Context, name string, wait time.Duratio
 			return nil, fmt.Errorf("cannot take the lock %s: %w", name, err)
 		}
 		holder, stale := w.lockHolder(ctx, name)
-		if stale {
-			if w.renameStale(ctx, name, holder) == nil {
-				slog.Warn("took over a lock whose holder died holding it", "lock", name, "holder", holder, "no_heartbeat_for_over", lockStale.String())
-			}
+		if stale && w.renameStale(ctx, name, holder) == nil {
+			slog.Warn("took over a lock whose holder died holding it", "lock", name, "holder", holder, "no_heartbeat_for_over", lockStale.String())
 			continue
 		}
+		// Held, or a rename that failed (another waiter's came first, or
+		// the user may not rename): wait, as for a live holder.
 		if !time.Now().Before(deadline) {
 			return nil, &LockHeldError{Table: name, Holder: holder}
 		}
