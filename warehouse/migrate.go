@@ -308,10 +308,14 @@ func (w *Warehouse) record(ctx context.Context, version int, name, checksum stri
 // MigrationApplied returns when migration version was applied to the
 // database (its earliest record; ok false when it is not recorded).
 func (w *Warehouse) MigrationApplied(ctx context.Context, version int) (at time.Time, ok bool, err error) {
-	var n uint64
-	err = w.conn.QueryRow(ctx, "SELECT count(), min(applied_at) FROM "+w.database+".schema_migrations WHERE version = ?", uint32(version)).Scan(&n, &at)
+	var (
+		n    uint64
+		unix uint32
+	)
+	// As a Unix time: applied_at is a DateTime of the server's zone.
+	err = w.conn.QueryRow(ctx, "SELECT count(), toUnixTimestamp(min(applied_at)) FROM "+w.database+".schema_migrations WHERE version = ?", uint32(version)).Scan(&n, &unix)
 	if err != nil {
 		return at, false, fmt.Errorf("cannot read %s.schema_migrations: %w", w.database, err)
 	}
-	return at.UTC(), n > 0, nil
+	return time.Unix(int64(unix), 0).UTC(), n > 0, nil
 }
