@@ -215,10 +215,19 @@ func TestReplayDLQ(t *testing.T) {
 func (e *env) refuseDLQWhile(refuse *atomic.Bool) {
 	e.t.Helper()
 	dlqID := e.topicID(schemas.DefaultDLQTopic)
+	e.refuseProduces(func(r *kmsg.ProduceRequest) bool {
+		return refuse.Load() && len(r.Topics) > 0 && (r.Topics[0].Topic == schemas.DefaultDLQTopic || r.Topics[0].TopicID == dlqID)
+	})
+}
+
+// refuseProduces answers every produce request for which refuse holds with
+// TOPIC_AUTHORIZATION_FAILED for each of its partitions (refused for good);
+// the others are served.
+func (e *env) refuseProduces(refuse func(*kmsg.ProduceRequest) bool) {
 	e.b.Cluster().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		e.b.Cluster().KeepControl()
 		r := req.(*kmsg.ProduceRequest)
-		if !refuse.Load() || len(r.Topics) == 0 || (r.Topics[0].Topic != schemas.DefaultDLQTopic && r.Topics[0].TopicID != dlqID) {
+		if !refuse(r) {
 			return nil, nil, false
 		}
 		resp := r.ResponseKind().(*kmsg.ProduceResponse)
@@ -356,26 +365,7 @@ func TestUnspoolFailureKeepsOnlyWhatWasNotSent(t *testing.T) {
 	var requests atomic.Int32
 	var refuse atomic.Bool
 	refuse.Store(true)
-	e.b.Cluster().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		e.b.Cluster().KeepControl()
-		if requests.Add(1) == 1 || !refuse.Load() {
-			return nil, nil, false
-		}
-		r := req.(*kmsg.ProduceRequest)
-		resp := r.ResponseKind().(*kmsg.ProduceResponse)
-		for _, t := range r.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	e.refuseProduces(func(*kmsg.ProduceRequest) bool { return requests.Add(1) > 1 && refuse.Load() })
 	// Small batches: the first request cannot hold every record.
 	base := []kgo.Opt{kgo.SeedBrokers(e.brokers), kgo.ProducerBatchMaxBytes(1024)}
 	st, err := consumers.UnspoolDLQ(context.Background(), base, consumers.DLQUnspoolOptions{Dir: dir})
