@@ -31,19 +31,14 @@ vet: ## gofmt check and go vet.
 deps: ## Install what the tests and the demo need when missing: ClickHouse (Debian's 18.16), kcat, chromium, zookeeper, docker-compose, gcc (needs root then; a no-op otherwise).
 	scripts/install-deps.sh
 
-# e2e drives the built costpipe binary, which it builds without the race
-# detector (COSTPIPE_E2E_RACE=1 builds it with it): under -race only its
-# harness is instrumented, for about 60 CPU-seconds on two cores, while the
-# product code it runs is tested under -race in its own packages. So it runs
-# without it, beside the other packages, its output printed after theirs.
-E2E_PKG := ./e2e
-
+# e2e and cmd/costpipe run the costpipe binary; it is built once, first
+# (COSTPIPE_TEST_BIN): both test binaries built it at the same moment.
+# (Running e2e without -race beside the others saved CPU but made its
+# timing-sensitive tests wait on a machine loaded by three packages at once.)
 .PHONY: test
-test: deps vet ## Install missing deps, vet, then unit + integration tests (real ClickHouse and Kafka protocol), under the race detector but for e2e (see the Makefile).
-	@out=$$(mktemp); $(GO) test -count=1 -timeout 9m $(E2E_PKG) >$$out 2>&1 & e2e=$$!; \
-	$(GO) test -race -count=1 -timeout 9m $(filter-out $(E2E_PKG),$(SLOW_PKGS)) $$($(GO) list $(PKGS) | grep -v '/e2e$$'); rc=$$?; \
-	wait $$e2e; erc=$$?; cat $$out; rm -f $$out; \
-	if [ $$rc -ne 0 ] || [ $$erc -ne 0 ]; then echo "make test: FAIL (packages $$rc, e2e $$erc)"; exit 1; fi
+test: deps vet ## Install missing deps, vet, then unit + integration tests (real ClickHouse and Kafka protocol) under the race detector.
+	@bin=$$(mktemp -d); trap 'rm -rf $$bin' EXIT; $(GO) build -o $$bin/costpipe ./cmd/costpipe || exit 1; \
+	COSTPIPE_TEST_BIN=$$bin/costpipe $(GO) test -race -count=1 -timeout 9m $(SLOW_PKGS) $(PKGS)
 
 .PHONY: compat
 compat: deps ## Replay every statement a costpipe run sends on ClickHouse 26.5 (libchdb, downloaded once into .costpipe/) and on 18.16, and compare the answers.

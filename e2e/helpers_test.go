@@ -71,12 +71,16 @@ func TestMain(m *testing.M) {
 		args := []string{"build", "-o", binPath}
 		if os.Getenv("COSTPIPE_E2E_RACE") != "" {
 			args = append(args, "-race") // aggregators report data races on stderr and exit 66
+		} else if b := os.Getenv("COSTPIPE_TEST_BIN"); b != "" {
+			binPath = b // built once by make test for this package and cmd/costpipe
 		}
-		out, err := exec.Command("go", append(args, "github.com/costpipe/costpipe/cmd/costpipe")...).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "cannot build costpipe: %v\n%s", err, out)
-			os.RemoveAll(dir)
-			os.Exit(1)
+		if binPath != os.Getenv("COSTPIPE_TEST_BIN") {
+			out, err := exec.Command("go", append(args, "github.com/costpipe/costpipe/cmd/costpipe")...).CombinedOutput()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "cannot build costpipe: %v\n%s", err, out)
+				os.RemoveAll(dir)
+				os.Exit(1)
+			}
 		}
 		if testing.Verbose() {
 			fmt.Fprintf(os.Stderr, "e2e: built %s in %s\n", binPath, time.Since(start).Round(time.Millisecond))
