@@ -351,15 +351,7 @@ func TestUnspoolBadLine(t *testing.T) {
 func TestUnspoolFailureKeepsOnlyWhatWasNotSent(t *testing.T) {
 	e := newEnv(t, 1)
 	dir := t.TempDir()
-	var lines []string
-	for i := range 40 {
-		lines = append(lines, fmt.Sprintf(`{"v":2,"topic":%q,"key":null,"value":%q,"headers":[]}`, schemas.DefaultDLQTopic,
-			base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"event_id":"s-%d"}`, i)))))
-	}
-	path := filepath.Join(dir, "dlq-20261201.jsonl")
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
-		t.Fatal(err)
-	}
+	lines := writeSpool(t, filepath.Join(dir, "dlq-20261201.jsonl"), "s", 40)
 	// Kafka takes the first produce request and refuses the others for
 	// good while refuse is set.
 	var requests atomic.Int32
@@ -420,14 +412,7 @@ func (c *cancelAfter) Err() error {
 func TestUnspoolStoppedKeepsTheRest(t *testing.T) {
 	e := newEnv(t, 1)
 	dir := t.TempDir()
-	var lines []string
-	for i := range 1500 {
-		lines = append(lines, fmt.Sprintf(`{"v":2,"topic":%q,"key":null,"value":%q,"headers":[]}`, schemas.DefaultDLQTopic,
-			base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"event_id":"r-%d"}`, i)))))
-	}
-	if err := os.WriteFile(filepath.Join(dir, "dlq-20261201.jsonl"), []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
-		t.Fatal(err)
-	}
+	writeSpool(t, filepath.Join(dir, "dlq-20261201.jsonl"), "r", 1500)
 	// Checks: before the file; the first pass at lines 0 and 1000; the
 	// second at line 0, then at line 1000: stopped there.
 	ctx := &cancelAfter{Context: context.Background(), n: 4}
@@ -452,4 +437,19 @@ func TestUnspoolStoppedKeepsTheRest(t *testing.T) {
 	if n := len(e.readDLQ()); n != 1500 {
 		t.Errorf("DLQ topic holds %d records, want 1500", n)
 	}
+}
+
+// writeSpool writes a spool file at path of n records for the DLQ topic,
+// values {"event_id":"PREFIX-I"}, and returns its lines.
+func writeSpool(t *testing.T, path, prefix string, n int) []string {
+	t.Helper()
+	var lines []string
+	for i := range n {
+		lines = append(lines, fmt.Sprintf(`{"v":2,"topic":%q,"key":null,"value":%q,"headers":[]}`, schemas.DefaultDLQTopic,
+			base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"event_id":"%s-%d"}`, prefix, i)))))
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return lines
 }

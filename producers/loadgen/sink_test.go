@@ -231,17 +231,7 @@ func TestRunToKafka(t *testing.T) {
 // Flush that Run makes with a fresh context delivers it (it was emptied,
 // and a Ctrl-C lost up to a batch of events that "wrote N" had counted).
 func TestHTTPSinkKeepsTheBatchWhenStopped(t *testing.T) {
-	gw := &fakeGateway{events: map[string]int{}, script: []func(http.ResponseWriter){
-		answer(http.StatusServiceUnavailable, "5", `{"accepted":0,"rejected":[],"rejected_count":0,"error":"kafka down"}`),
-	}}
-	srv := httptest.NewServer(gw)
-	defer srv.Close()
-	o := DefaultHTTPOptions()
-	o.URL, o.APIKey, o.BatchEvents = srv.URL, "k1", 10
-	s, err := NewHTTPSink(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gw, s := scriptedSink(t, answer(http.StatusServiceUnavailable, "5", `{"accepted":0,"rejected":[],"rejected_count":0,"error":"kafka down"}`))
 	evs := generate(newGen(t, nil), 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -262,17 +252,7 @@ func TestHTTPSinkKeepsTheBatchWhenStopped(t *testing.T) {
 // took: "wrote N" is what the gateway got from the run's final flush (it
 // counted none of the stopped Write's events).
 func TestRunCountsWhatAStoppedSinkKept(t *testing.T) {
-	gw := &fakeGateway{events: map[string]int{}, script: []func(http.ResponseWriter){
-		answer(http.StatusServiceUnavailable, "5", `{"accepted":0,"rejected":[],"rejected_count":0,"error":"kafka down"}`),
-	}}
-	srv := httptest.NewServer(gw)
-	defer srv.Close()
-	o := DefaultHTTPOptions()
-	o.URL, o.APIKey, o.BatchEvents = srv.URL, "k1", 10
-	s, err := NewHTTPSink(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gw, s := scriptedSink(t, answer(http.StatusServiceUnavailable, "5", `{"accepted":0,"rejected":[],"rejected_count":0,"error":"kafka down"}`))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	st, err := Run(ctx, newGen(t, nil), s, 0)
@@ -316,17 +296,7 @@ func TestRunCountsACutShortWrite(t *testing.T) {
 // A batch the gateway refuses for good (401) is dropped: the run does not
 // count its events as written ("wrote 10" for none delivered).
 func TestRunDoesNotCountARefusedBatch(t *testing.T) {
-	gw := &fakeGateway{events: map[string]int{}, script: []func(http.ResponseWriter){
-		answer(http.StatusUnauthorized, "", `{"accepted":0,"rejected":[],"rejected_count":0,"error":"missing or unknown API key"}`),
-	}}
-	srv := httptest.NewServer(gw)
-	defer srv.Close()
-	o := DefaultHTTPOptions()
-	o.URL, o.APIKey, o.BatchEvents = srv.URL, "k1", 10
-	s, err := NewHTTPSink(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s := scriptedSink(t, answer(http.StatusUnauthorized, "", `{"accepted":0,"rejected":[],"rejected_count":0,"error":"missing or unknown API key"}`))
 	st, err := Run(context.Background(), newGen(t, nil), s, 0)
 	if err == nil {
 		t.Fatal("run against a gateway that refuses the key: no error")
@@ -334,4 +304,20 @@ func TestRunDoesNotCountARefusedBatch(t *testing.T) {
 	if st.Written != 0 {
 		t.Errorf("wrote %d, want 0: the only batch was refused", st.Written)
 	}
+}
+
+// scriptedSink is an HTTP sink posting batches of 10 to a fake gateway that
+// answers its first request with first and accepts the others.
+func scriptedSink(t *testing.T, first func(http.ResponseWriter)) (*fakeGateway, *HTTPSink) {
+	t.Helper()
+	gw := &fakeGateway{events: map[string]int{}, script: []func(http.ResponseWriter){first}}
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	o := DefaultHTTPOptions()
+	o.URL, o.APIKey, o.BatchEvents = srv.URL, "k1", 10
+	s, err := NewHTTPSink(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gw, s
 }
