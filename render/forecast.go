@@ -22,11 +22,15 @@ type ForecastReport struct {
 	// History is the query's days of history (0: not in days), for the
 	// note of an answer without groups.
 	History int
-	Rows    []analytics.ForecastRow
+	// Hours tells a horizon of hours (UTC hours, whatever Location): the
+	// period's bounds are then instants, its end exclusive.
+	Hours bool
+	Rows  []analytics.ForecastRow
 }
 
 // Forecast is the forecast report: per group period_start, period_end
-// (the last day), to_date (the period so far), forecast_p10/p50/p90 of
+// (the last day; for a horizon of hours both are instants, the end
+// exclusive), to_date (the period so far), forecast_p10/p50/p90 of
 // the period's total, the method and its backtest (mase, coverage,
 // backtest_origins), exhaustion_p50/p90 (dates) and p_overspend with a
 // budget, and a note. For cost, to_date (exact) and the forecasts
@@ -52,9 +56,13 @@ func Forecast(r ForecastReport) *Table {
 	for i := range t.Columns {
 		t.Columns[i].Nullable = true // null in the row of a report without groups
 	}
+	bound, start, end := KindDate, Date, func(t time.Time) Value { return Date(lastDay(t)) }
+	if r.Hours {
+		bound, start, end = KindTime, Time, Time
+	}
 	t.Columns = append(t.Columns,
-		Column{Name: "period_start", Kind: KindDate, Show: ShowData, Nullable: true},
-		Column{Name: "period_end", Kind: KindDate, Show: ShowData, Nullable: true},
+		Column{Name: "period_start", Kind: bound, Show: ShowData, Nullable: true},
+		Column{Name: "period_end", Kind: bound, Show: ShowData, Nullable: true},
 		Column{Name: "to_date", Head: "TO DATE" + suffix, Kind: amount, Unit: unit},
 		Column{Name: "forecast_p10", Head: "P10" + suffix, Kind: amount, Unit: unit, Nullable: true},
 		Column{Name: "forecast_p50", Head: "P50" + suffix, Kind: amount, Unit: unit, Nullable: true},
@@ -80,7 +88,7 @@ func Forecast(r ForecastReport) *Table {
 			so, amount = Money(f.SoFarCost), OptUSD
 		}
 		t.Rows = append(t.Rows, append(dimValues(by, f.Group),
-			Date(f.PeriodStart), Date(lastDay(f.PeriodEnd)), so,
+			start(f.PeriodStart), end(f.PeriodEnd), so,
 			amount(f.P10), amount(f.P50), amount(f.P90),
 			Text(f.Method), OptFloat(f.MASE), OptFloat(f.Coverage), Int(f.BacktestOrigins),
 			day(f.ExhaustionP50), day(f.ExhaustionP90), OptFloat(f.POverspend), Text(f.Note)))
@@ -112,13 +120,13 @@ func Forecast(r ForecastReport) *Table {
 	}
 	if len(r.Rows) > 0 {
 		f := &r.Rows[0]
-		from, to := f.PeriodStart.Format(time.DateOnly), lastDay(f.PeriodEnd).Format(time.DateOnly)
-		if y, m, d := f.PeriodStart.Date(); !f.PeriodStart.Equal(time.Date(y, m, d, 0, 0, 0, 0, f.PeriodStart.Location())) {
-			// A horizon of hours: its start and (exclusive) end to the minute.
-			from, to = f.PeriodStart.Format("2006-01-02 15:04"), f.PeriodEnd.Format("2006-01-02 15:04")
+		from, to, loc := f.PeriodStart.Format(time.DateOnly), lastDay(f.PeriodEnd).Format(time.DateOnly), r.Location.String()
+		if r.Hours {
+			// UTC hours: the start and the (exclusive) end, to the minute.
+			from, to, loc = f.PeriodStart.UTC().Format("2006-01-02 15:04"), f.PeriodEnd.UTC().Format("2006-01-02 15:04"), "UTC"
 		}
 		t.Notes = append(t.Notes, fmt.Sprintf("%s of the %s %s … %s (%s)%s; p10–p90 is the band of the period total", r.Metric, r.Period,
-			from, to, r.Location, r.Scope.whereText()))
+			from, to, loc, r.Scope.whereText()))
 	}
 	return t
 }

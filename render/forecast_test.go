@@ -40,23 +40,38 @@ func TestForecastUnpriced(t *testing.T) {
 	}
 }
 
-// TestForecastHorizonEnds: a forecast of the next 24 hours ends on the
-// next day; its note says the hours, its period_end the day of its last
-// hour; a calendar month still ends on its last day.
+// TestForecastHorizonEnds: a forecast of the next hours is of UTC hours,
+// whatever the --tz zone: its note gives them in UTC and its period_start
+// and period_end are instants (the end exclusive), also when it starts at
+// midnight; a calendar month still ends on its last day.
 func TestForecastHorizonEnds(t *testing.T) {
-	start := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
-	hours := analytics.ForecastRow{PeriodStart: start, PeriodEnd: start.Add(24 * time.Hour), Today: start, SoFarCost: pricing.MustParsePico("1")}
-	var table, csv bytes.Buffer
-	rep := ForecastReport{Metric: analytics.MetricCost, Location: time.UTC, Period: "next 24 hours", Rows: []analytics.ForecastRow{hours}}
-	if err := WriteTable(&table, Forecast(rep)); err != nil {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteCSV(&csv, Forecast(rep)); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		start     time.Time
+		hours     int
+		note, csv string
+	}{
+		{time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC), 24, "2026-12-04 20:00 … 2026-12-05 20:00 (UTC)", "2026-12-04T20:00:00Z,2026-12-05T20:00:00Z,"},
+		{time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC), 6, "2026-12-04 00:00 … 2026-12-04 06:00 (UTC)", "2026-12-04T00:00:00Z,2026-12-04T06:00:00Z,"},
+	} {
+		hours := analytics.ForecastRow{PeriodStart: tc.start, PeriodEnd: tc.start.Add(time.Duration(tc.hours) * time.Hour), Today: tc.start, SoFarCost: pricing.MustParsePico("1")}
+		var table, csv bytes.Buffer
+		rep := ForecastReport{Metric: analytics.MetricCost, Location: ny, Period: "next hours", Hours: true, Rows: []analytics.ForecastRow{hours}}
+		if err := WriteTable(&table, Forecast(rep)); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteCSV(&csv, Forecast(rep)); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(table.String(), tc.note) || !strings.Contains(csv.String(), tc.csv) {
+			t.Errorf("%d hours from %s: want %q and %q in\n%s\n%s", tc.hours, tc.start, tc.note, tc.csv, table.String(), csv.String())
+		}
 	}
-	if !strings.Contains(table.String(), "2026-12-04 20:00 … 2026-12-05 20:00") || !strings.Contains(csv.String(), "2026-12-04,2026-12-05,") {
-		t.Errorf("a 24-hour horizon from 2026-12-04 20:00:\n%s\n%s", table.String(), csv.String())
-	}
+	var csv bytes.Buffer
+	rep := ForecastReport{Metric: analytics.MetricCost, Location: time.UTC}
 	month := analytics.ForecastRow{PeriodStart: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), PeriodEnd: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), SoFarCost: pricing.MustParsePico("1")}
 	csv.Reset()
 	rep.Period, rep.Rows = analytics.PeriodMonth, []analytics.ForecastRow{month}

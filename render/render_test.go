@@ -269,3 +269,46 @@ func TestParseFormat(t *testing.T) {
 		t.Errorf("ParseFormat(xml) err = %v", err)
 	}
 }
+
+// TestTableEscapesWhatTerminalsInterpret: text a terminal would act on
+// (escape sequences, line breaks, bidirectional controls, invalid UTF-8)
+// is printed as its escape in the table format, in cells and notes, so a
+// model name stored with one cannot clear the screen or cut or reorder a
+// row; plain and accented text is printed as it is, and CSV keeps the
+// value unchanged.
+func TestTableEscapesWhatTerminalsInterpret(t *testing.T) {
+	for in, want := range map[string]string{
+		"gpt\x1b[2J":   `gpt\x1b[2J`,
+		"a\u202eb":     `a\u202eb`,
+		"two\nlines\r": `two\nlines\r`,
+		"bad\xffbyte":  `bad\xffbyte`,
+		"nb\u00a0sp":   `nb\u00a0sp`,
+		"c1\u009b31m":  `c1\u009b31m`,
+		"café – 東京 ok": "café – 東京 ok",
+	} {
+		if got := Cell(Text(in), 0); got != want {
+			t.Errorf("Cell(%q) = %s, want %s", in, got, want)
+		}
+	}
+	tb := &Table{Columns: []Column{{Name: "model", Kind: KindText}, {Name: "requests", Kind: KindUint}},
+		Rows:  [][]Value{{Text("evil\x1b]0;title\x07"), Uint(1)}, {Text("plain"), Uint(22)}},
+		Notes: []string{"note: model \x1b[31mred"}}
+	var b bytes.Buffer
+	if err := WriteTable(&b, tb); err != nil {
+		t.Fatal(err)
+	}
+	want := "MODEL               REQUESTS\n" +
+		`evil\x1b]0;title\a         1` + "\n" +
+		"plain                     22\n" +
+		`note: model \x1b[31mred` + "\n"
+	if b.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	if err := WriteCSV(&b, tb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "evil\x1b]0;title\x07,1") {
+		t.Errorf("CSV changed the value: %q", b.String())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
@@ -85,7 +86,7 @@ func WriteTable(w io.Writer, t *Table) error {
 		}
 	}
 	for _, n := range t.Notes {
-		b.WriteString(n + "\n")
+		b.WriteString(printable(n) + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -104,7 +105,7 @@ func Cell(v Value, u Unit) string {
 		if v.s == "" {
 			return "-"
 		}
-		return v.s
+		return printable(v.s)
 	case KindUint:
 		return Thousands(v.u)
 	case KindInt:
@@ -129,6 +130,42 @@ func Cell(v Value, u Unit) string {
 		return v.dates[0].Format(time.DateOnly) + " … " + v.dates[len(v.dates)-1].Format(time.DateOnly)
 	}
 	return "?"
+}
+
+// printable is s with every character a terminal would not print as one
+// visible glyph written as its Go escape (\x1b, \u202e, \ufffd for
+// invalid UTF-8 written \xff): the escape sequences that would move the
+// cursor, clear the screen or set the window title, the line breaks that
+// would cut a row, the bidirectional controls that would reorder it. Text
+// stored before costpipe rejected control characters at ingest, or by
+// another writer, still reaches the table format; CSV, JSON and Arrow
+// keep it as it is, for programs.
+func printable(s string) string {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == ' ' || unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r) // '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // floatCell prints f in unit u.

@@ -391,5 +391,5 @@ func ForecastTable(ctx context.Context, q *analytics.Querier, f Forecast) (*rend
 		history = 0 // hours, not f.History days
 	}
 	return render.Forecast(render.ForecastReport{Scope: f.scope(), Metric: f.Metric, Location: f.Loc, Period: period,
-		Budget: f.Budget != nil, History: history, Rows: rows}), nil
+		Budget: f.Budget != nil, History: history, Hours: f.HorizonHours > 0, Rows: rows}), nil
 }

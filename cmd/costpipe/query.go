@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -22,7 +23,7 @@ import (
 )
 
 func queryCommand() *cli.Command {
-	return &cli.Command{
+	return withCmdline(&cli.Command{
 		Name:  "query",
 		Usage: "read usage, cost and latency percentiles from the ClickHouse rollups",
 		Before: func(*cli.Context) error {
@@ -38,7 +39,7 @@ func queryCommand() *cli.Command {
 			queryGrowthCommand(),
 			queryForecastCommand(),
 		},
-	}
+	})
 }
 
 // lazyGC lets a command that answers once and exits (the query commands)
@@ -73,7 +74,7 @@ func groupFlags() []cli.Flag {
 		&cli.StringFlag{Name: "by", EnvVars: []string{"COSTPIPE_QUERY_BY"},
 			Usage: "comma-separated `DIMENSIONS` to group by: tenant, application, provider, model, error_type, service_tier, context_band"},
 		&cli.GenericFlag{Name: "where", Value: &whereFlag{}, EnvVars: []string{"COSTPIPE_QUERY_WHERE"},
-			Usage: "keep rows with `DIM=VALUE` (repeatable: same dimension = OR, different = AND; a value may hold commas, so the environment variable holds one condition)"},
+			Usage: "keep rows with `DIM=VALUE` (repeatable: same dimension = OR, different = AND; a value may hold commas, so the environment variable holds one condition, which conditions on the command line replace)"},
 	}
 }
 
@@ -133,13 +134,14 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 // granularityFlag is --granularity.
 func granularityFlag() cli.Flag {
 	return &cli.StringFlag{Name: "granularity", Value: "auto", EnvVars: []string{"COSTPIPE_QUERY_GRANULARITY"},
-		Usage: "rollup tables to read, `G`: auto (the coarsest that fits each part of the range), minute, hour or day"}
+		Usage: "rollup tables to read, `G`: auto (the coarsest that fits each part of the range), minute, hour or day (hour and day need --from and --to on whole hours or days, UTC)"}
 }
 
 // whereFlag collects repeated --where DIM=VALUE flags; report.ParseByWhere
 // validates them.
 type whereFlag struct {
 	raw []string
+	env int // how many of raw its environment variable set (cmdlineFlag)
 }
 
 // Set records one condition.
@@ -156,12 +158,83 @@ func (w *whereFlag) String() string {
 	return strings.Join(w.raw, " ")
 }
 
+// fromEnvironment marks the conditions recorded so far as its environment
+// variable's: conditions given on the command line replace them.
+func (w *whereFlag) fromEnvironment() { w.env = len(w.raw) }
+
+// conditions are the command line's conditions, or the environment
+// variable's when the command line gives none.
+func (w *whereFlag) conditions() []string {
+	if len(w.raw) > w.env {
+		return w.raw[w.env:]
+	}
+	return w.raw
+}
+
+// cmdlineFlag tells which flags of a command were given on its command
+// line rather than by their environment variable, which urfave/cli's IsSet
+// does not: a flag typed wins over its own variable and over the variable
+// of a flag it excludes (rivalFlags), as docs/contracts.md says. It is a
+// command's last flag, hidden: its Apply, called after every other flag's
+// (once their variables are read, before the command line is parsed),
+// keeps the command's flag set, whose Visit then lists the flags given on
+// the command line, and tells the flags that collect repeated values
+// (whereFlag) that what they hold so far came from the environment.
+type cmdlineFlag struct{ set *flag.FlagSet }
+
+// Apply keeps set and marks the values the environment gave.
+func (f *cmdlineFlag) Apply(set *flag.FlagSet) error {
+	f.set = set
+	set.VisitAll(func(fl *flag.Flag) {
+		if e, ok := fl.Value.(interface{ fromEnvironment() }); ok {
+			e.fromEnvironment()
+		}
+	})
+	return nil
+}
+
+// Names is empty: the flag cannot be given.
+func (f *cmdlineFlag) Names() []string { return nil }
+
+// IsSet is false: the flag cannot be given.
+func (f *cmdlineFlag) IsSet() bool { return false }
+
+// String is empty: the flag is not shown in help.
+func (f *cmdlineFlag) String() string { return "" }
+
+// withCmdline appends a cmdlineFlag to cmd's flags and its subcommands'.
+func withCmdline(cmd *cli.Command) *cli.Command {
+	cmd.Flags = append(cmd.Flags, &cmdlineFlag{})
+	for _, sc := range cmd.Subcommands {
+		withCmdline(sc)
+	}
+	return cmd
+}
+
+// onCommandLine reports whether flag name was given on c's command line
+// (false for a command without a cmdlineFlag).
+func onCommandLine(c *cli.Context, name string) bool {
+	given := false
+	for _, f := range c.Command.Flags {
+		if cf, ok := f.(*cmdlineFlag); ok && cf.set != nil {
+			cf.set.Visit(func(fl *flag.Flag) { given = given || fl.Name == name })
+		}
+	}
+	return given
+}
+
+// rivalFlags are the query flags that exclude each other: one set by its
+// environment variable alone gives way to the other given on the command
+// line (COSTPIPE_QUERY_SINCE=7d in a profile, then --from typed: --from).
+var rivalFlags = map[string]string{"from": "since", "since": "from", "period": "horizon", "horizon": "period"}
+
 // flagParams are a command's flags as report parameters.
 type flagParams struct{ c *cli.Context }
 
-// Value returns the flag's value as text ("" for a flag the command lacks).
+// Value returns the flag's value as text ("" for a flag the command lacks
+// or one that yields to its rival).
 func (f flagParams) Value(name string) string {
-	if name == "where" {
+	if name == "where" || f.yields(name) {
 		return ""
 	}
 	switch v := f.c.Value(name).(type) {
@@ -179,13 +252,21 @@ func (f flagParams) Value(name string) string {
 // Values returns every --where.
 func (f flagParams) Values(name string) []string {
 	if wf, ok := f.c.Generic(name).(*whereFlag); ok {
-		return wf.raw
+		return wf.conditions()
 	}
 	return nil
 }
 
-// IsSet reports whether the flag was given (or set from the environment).
-func (f flagParams) IsSet(name string) bool { return f.c.IsSet(name) }
+// IsSet reports whether the flag was given (or set from the environment),
+// false for one that yields to its rival.
+func (f flagParams) IsSet(name string) bool { return f.c.IsSet(name) && !f.yields(name) }
+
+// yields reports whether flag name, set by its environment variable alone,
+// gives way to its rival (rivalFlags) given on the command line.
+func (f flagParams) yields(name string) bool {
+	r, ok := rivalFlags[name]
+	return ok && !onCommandLine(f.c, name) && onCommandLine(f.c, r)
+}
 
 // Name is "--" + name.
 func (f flagParams) Name(name string) string { return "--" + name }
@@ -217,9 +298,37 @@ func runReport[R any](c *cli.Context, parse func(*cli.Context) (R, render.Format
 		if ee := (*exitError)(nil); errors.As(err, &ee) {
 			return err
 		}
+		if ue := questionFault(err); ue != nil {
+			return ue
+		}
 		return migrateHint(err, w)
 	}
 	return writeReport(c, format, t)
+}
+
+// questionFault is the usage error (exit status 2) of a question that only
+// answering it finds wrong, saying which flag to change, or nil for any
+// other error: a fixed --granularity the range does not fit, rows that
+// retention dropped read at one granularity or step, too many groups or
+// steps. serve answers the same questions 400.
+func questionFault(err error) *exitError {
+	var de *analytics.DroppedError
+	switch {
+	case errors.As(err, &de):
+		return &exitError{code: 2, msg: de.Error()} // it says what to ask instead
+	case errors.Is(err, analytics.ErrGranularity):
+		inner := err // analytics' own message, without what may wrap it
+		for u := errors.Unwrap(inner); u != nil && errors.Is(u, analytics.ErrGranularity); u = errors.Unwrap(inner) {
+			inner = u
+		}
+		return &exitError{code: 2, msg: "invalid --granularity: " + inner.Error() +
+			": give --from and --to on whole hours or days, or leave --granularity at auto"}
+	case errors.Is(err, analytics.ErrTooManyGroups):
+		return &exitError{code: 2, msg: err.Error() + " (--by, --where)"}
+	case errors.Is(err, analytics.ErrTooManySteps):
+		return &exitError{code: 2, msg: err.Error()} // it names the step and range
+	}
+	return nil
 }
 
 // fromFlags is a parser of runReport: the report request as parse reads it

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-
 	"github.com/urfave/cli/v2"
 
-	"github.com/costpipe/costpipe/analytics"
-	"github.com/costpipe/costpipe/render"
 	"github.com/costpipe/costpipe/report"
 )
 
@@ -45,11 +40,5 @@ Exit status: 0 success (also when nothing matched), 1 query failed, 2 usage erro
 }
 
 func runQuerySeries(c *cli.Context) error {
-	return runReport(c, fromFlags(report.ParseSeries), tableOf(func(ctx context.Context, q *analytics.Querier, req report.Series) (*render.Table, error) {
-		t, err := report.SeriesTable(ctx, q, req)
-		if errors.Is(err, analytics.ErrTooManySteps) {
-			return nil, &exitError{code: 2, msg: err.Error()} // a usage error: a larger --step
-		}
-		return t, err
-	}))
+	return runReport(c, fromFlags(report.ParseSeries), tableOf(report.SeriesTable))
 }

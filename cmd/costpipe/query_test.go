@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math"
 	"runtime/debug"
 	"strings"
@@ -368,5 +369,70 @@ func TestLazyGC(t *testing.T) {
 	lazyGC()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("with GOGC=50 in the environment: GC percent %d, want it left alone (100 here)", got)
+	}
+}
+
+// TestQueryFlagBeatsEnvironment: a flag typed on the command line wins over
+// its own environment variable (--where, whose variable holds one more
+// condition) and over the variable of a flag it excludes (--from against
+// COSTPIPE_QUERY_SINCE, --since against COSTPIPE_QUERY_FROM); two
+// variables that exclude each other are still an error.
+func TestQueryFlagBeatsEnvironment(t *testing.T) {
+	t.Parallel()
+	dsn := queryDB(t)
+	tenants := func(t *testing.T, env []string, args ...string) []string {
+		t.Helper()
+		r := run(t, "", env, append([]string{"--clickhouse", dsn, "query", "usage", "--by", "tenant", "--format", "json"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("%v %v: exit %d: %s", env, args, r.code, r.stderr)
+		}
+		var got []map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+			t.Fatalf("%v %v: %v\n%s", env, args, err, r.stdout)
+		}
+		var names []string
+		for _, o := range got {
+			names = append(names, o["tenant"].(string))
+		}
+		return names
+	}
+	day := []string{"--from", "2026-01-15", "--to", "2026-01-16"}
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{[]string{"COSTPIPE_QUERY_WHERE=tenant=acme"}, day, "[acme]"},
+		{[]string{"COSTPIPE_QUERY_WHERE=tenant=acme"}, append([]string{"--where", "tenant=o'hare"}, day...), "[o'hare]"},
+		{[]string{"COSTPIPE_QUERY_SINCE=1h"}, day, "[o'hare acme]"},
+		{[]string{"COSTPIPE_QUERY_FROM=2026-01-15T11:00:00Z"}, []string{"--since", "2h", "--to", "2026-01-15T12:00:00Z"}, "[o'hare acme]"},
+	} {
+		if got := fmt.Sprint(tenants(t, tc.env, tc.args...)); got != tc.want {
+			t.Errorf("%v %v: tenants %s, want %s", tc.env, tc.args, got, tc.want)
+		}
+	}
+	r := run(t, "", []string{"COSTPIPE_QUERY_FROM=2026-01-15", "COSTPIPE_QUERY_SINCE=2h"}, "--clickhouse", dsn, "query", "usage")
+	if r.code != 2 || !strings.Contains(r.stderr, "--from and --since are mutually exclusive") {
+		t.Errorf("both variables: exit %d, stderr %q; want exit 2, mutually exclusive", r.code, r.stderr)
+	}
+	r = run(t, "", []string{"COSTPIPE_QUERY_PERIOD=week"}, "--clickhouse", "clickhouse://127.0.0.1:1/none", "query", "forecast", "--horizon", "7")
+	if r.code == 2 || strings.Contains(r.stderr, "mutually exclusive") {
+		t.Errorf("COSTPIPE_QUERY_PERIOD and --horizon: exit %d, stderr %q; want --horizon to win (then the unreachable server: exit 1)", r.code, r.stderr)
+	}
+}
+
+// TestQueryQuestionFaultIsAUsageError: a question that only answering it
+// finds wrong (a fixed granularity the range does not fit) exits 2 with a
+// message that names the flag, as serve answers it 400.
+func TestQueryQuestionFaultIsAUsageError(t *testing.T) {
+	t.Parallel()
+	dsn := queryDB(t)
+	r := run(t, "", nil, "--clickhouse", dsn, "query", "usage", "--granularity", "hour", "--from", "2026-01-15T10:30:00Z", "--to", "2026-01-15T12:00:00Z")
+	if r.code != 2 || !strings.Contains(r.stderr, `invalid --granularity: granularity "hour" needs a range on whole hours (UTC), got 2026-01-15T10:30:00Z: give --from and --to on whole hours`) {
+		t.Errorf("exit %d, stderr %q; want exit 2 naming --granularity", r.code, r.stderr)
+	}
+	r = run(t, "", nil, "--clickhouse", dsn, "query", "usage", "--granularity", "hour", "--from", "2026-01-15T10:00:00Z", "--to", "2026-01-15T12:00:00Z")
+	if r.code != 0 {
+		t.Errorf("whole hours: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
