@@ -28,6 +28,7 @@ import (
 
 	"github.com/costpipe/costpipe/alerts"
 	"github.com/costpipe/costpipe/analytics"
+	"github.com/costpipe/costpipe/internal/childproc"
 	"github.com/costpipe/costpipe/pipelines/pricing"
 	"github.com/costpipe/costpipe/producers/loadgen"
 	"github.com/costpipe/costpipe/schemas"
@@ -113,8 +114,8 @@ type demoLive struct {
 
 // startDemoLive writes the rules (a budget over period at amount USD with
 // thresholds 50% and 100%; with growth also a growth rule) and starts the
-// receiver and `costpipe alerts run` against the demo's ClickHouse.
-func startDemoLive(c *cli.Context, out io.Writer, tty bool, period analytics.Period, amount float64, growth bool) (*demoLive, error) {
+// receiver and `costpipe alerts run` against the demo's ClickHouse, dsn.
+func startDemoLive(c *cli.Context, dsn string, out io.Writer, tty bool, period analytics.Period, amount float64, growth bool) (*demoLive, error) {
 	d := &demoLive{out: out, tty: tty, start: time.Now(), done: make(chan struct{})}
 	var err error
 	if d.dir, err = os.MkdirTemp("", "costpipe-demo-alerts-"); err != nil {
@@ -165,16 +166,7 @@ rules:
 		d.close()
 		return nil, err
 	}
-	args := []string{"--log-level", "warn"}
-	for _, f := range connFlagSpecs() {
-		if f.Name == "clickhouse" || strings.HasPrefix(f.Name, "clickhouse-") {
-			if v := c.String(f.Name); v != "" {
-				args = append(args, "--"+f.Name+"="+v)
-			}
-		}
-	}
-	args = append(args, "alerts", "run", "--rules", file, "--claim-settle", "300ms", "--replica", "demo")
-	d.cmd = exec.Command(exe, args...)
+	d.cmd = demoAlertsCommand(c, exe, file, dsn)
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		d.close()
@@ -254,8 +246,31 @@ func (d *demoLive) receive(key []byte, w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 }
 
-// wait waits until every expected notification arrived, or timeout.
-func (d *demoLive) wait(timeout time.Duration) bool {
+// demoAlertsCommand is the demo's `exe alerts run --rules rules` against
+// the demo's database, dsn, with the ClickHouse flags of c. They go by
+// environment variable, not on the command line, which every user of the
+// machine can read (ps): a DSN may hold a password. The process has a
+// process group of its own, so that a Ctrl-C in the terminal reaches the
+// demo alone, which stops it (demoLive.stop), and it ends if the demo is
+// killed (Linux).
+func demoAlertsCommand(c *cli.Context, exe, rules, dsn string) *exec.Cmd {
+	env := append(os.Environ(), "COSTPIPE_CLICKHOUSE="+dsn)
+	for _, f := range connFlagSpecs() {
+		if strings.HasPrefix(f.Name, "clickhouse-") {
+			if v := c.String(f.Name); v != "" {
+				env = append(env, f.EnvVars[0]+"="+v)
+			}
+		}
+	}
+	cmd := exec.Command(exe, "--log-level", "warn", "alerts", "run", "--rules", rules, "--claim-settle", "300ms", "--replica", "demo")
+	cmd.Env = env
+	cmd.SysProcAttr = childproc.Attr(syscall.SIGTERM)
+	return cmd
+}
+
+// wait waits until every expected notification arrived, timeout passed or
+// ctx ended.
+func (d *demoLive) wait(ctx context.Context, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for {
 		d.mu.Lock()
@@ -267,7 +282,11 @@ func (d *demoLive) wait(timeout time.Duration) bool {
 		if all || time.Now().After(deadline) {
 			return all
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

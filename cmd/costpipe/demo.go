@@ -138,6 +138,7 @@ func runDemo(c *cli.Context) error {
 	if !connFlagGiven(c, "clickhouse") {
 		wopts.DSN = demoDSN
 	}
+	dsn := wopts.DSN // before --clickhouse-password-file adds to it
 	if err := clickhouseSecurity(c, &wopts); err != nil {
 		return err
 	}
@@ -240,7 +241,7 @@ func runDemo(c *cli.Context) error {
 			// month ends during the run.
 			fmt.Fprintln(out, "alerts      not started: too little traffic falls in the current UTC day, week or month, or it ends during the run")
 		} else {
-			if live, err = startDemoLive(c, out, eol == "", period, demoBudgetAmount(spend), scenario == loadgen.Growth); err != nil {
+			if live, err = startDemoLive(c, dsn, out, eol == "", period, demoBudgetAmount(spend), scenario == loadgen.Growth); err != nil {
 				fmt.Fprintf(out, "alerts      not started: %v\n", err)
 			} else {
 				defer live.stop()
@@ -288,10 +289,15 @@ func runDemo(c *cli.Context) error {
 	if aggErr != nil {
 		return aggErr
 	}
+	if ctx.Err() != nil {
+		// SIGINT or SIGTERM: what landed stays in the database; the
+		// deferred stops end the alerts process and the broker.
+		return errDemoInterrupted
+	}
 	if live != nil {
 		// Everything has landed: the next evaluations see it; give the
 		// notifications due a few seconds to be delivered.
-		all := live.wait(c.Duration("alerts-wait"))
+		all := live.wait(ctx, c.Duration("alerts-wait"))
 		live.stop()
 		live.report(all)
 		fmt.Fprintln(out)
@@ -304,7 +310,10 @@ func runDemo(c *cli.Context) error {
 	if scenario == loadgen.Growth {
 		from = start.Add(-c.Duration("span") - time.Hour)
 	}
-	if err := demoReport(context.Background(), out, analytics.New(w, querierOptions(c)), from, time.Now().Add(time.Hour)); err != nil {
+	if err := demoReport(ctx, out, analytics.New(w, querierOptions(c)), from, time.Now().Add(time.Hour)); err != nil {
+		if ctx.Err() != nil {
+			return errDemoInterrupted
+		}
 		return err
 	}
 	fmt.Fprintln(out, "\nExplore further (while this ClickHouse runs):")
@@ -313,6 +322,10 @@ func runDemo(c *cli.Context) error {
 	}
 	return nil
 }
+
+// errDemoInterrupted ends a demo stopped by SIGINT or SIGTERM before its
+// report, with the shell's status of a command ended by Ctrl-C.
+var errDemoInterrupted = &exitError{code: 130, msg: "demo interrupted: what landed stays in the demo's database"}
 
 // exploreCommands are the demo's closing suggestions: query commands that
 // work as printed, the program as it was invoked, against the database the

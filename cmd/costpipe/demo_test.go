@@ -1,14 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/costpipe/costpipe/internal/chtest"
+	"github.com/urfave/cli/v2"
 )
 
 // `costpipe demo` runs `costpipe alerts run` alongside its traffic: the
@@ -167,5 +174,103 @@ func TestDemoResetChecksFlagsFirst(t *testing.T) {
 		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'marker'", db).Scan(&n); err != nil || n != 1 {
 			t.Fatalf("demo --reset %v: the marker table is gone (%d, %v)", args, n, err)
 		}
+	}
+}
+
+// TestDemoAlertsCommand: the demo's `alerts run` gets the database the
+// demo itself uses (also when --clickhouse was not given and the demo
+// picked its own), by environment variable over any the user set, with the
+// ClickHouse flags given to the demo, and none of them on its command
+// line, which every user of the machine can read.
+func TestDemoAlertsCommand(t *testing.T) {
+	t.Setenv("COSTPIPE_CLICKHOUSE", "clickhouse://user:secret@elsewhere:9000/costpipe")
+	app := newApp()
+	var cmd *exec.Cmd
+	for _, c := range app.Commands {
+		if c.Name == "demo" {
+			c.Action = func(c *cli.Context) error {
+				cmd = demoAlertsCommand(c, "/bin/costpipe", "/tmp/rules.yaml", demoDSN)
+				return nil
+			}
+		}
+	}
+	if err := app.Run([]string{"costpipe", "--clickhouse-ca-file", "/etc/ca.pem", "demo"}); err != nil {
+		t.Fatal(err)
+	}
+	if cmd == nil {
+		t.Fatal("the demo command did not run")
+	}
+	if args := strings.Join(cmd.Args, " "); strings.Contains(args, "clickhouse") || strings.Contains(args, "secret") {
+		t.Errorf("command line %q names ClickHouse", args)
+	}
+	got := map[string]string{}
+	for _, kv := range cmd.Env { // the last value of a key is the one used
+		k, v, _ := strings.Cut(kv, "=")
+		got[k] = v
+	}
+	if got["COSTPIPE_CLICKHOUSE"] != demoDSN || got["COSTPIPE_CLICKHOUSE_CA_FILE"] != "/etc/ca.pem" {
+		t.Errorf("environment: COSTPIPE_CLICKHOUSE=%q COSTPIPE_CLICKHOUSE_CA_FILE=%q; want %q and /etc/ca.pem",
+			got["COSTPIPE_CLICKHOUSE"], got["COSTPIPE_CLICKHOUSE_CA_FILE"], demoDSN)
+	}
+	if cmd.SysProcAttr == nil || !cmd.SysProcAttr.Setpgid {
+		t.Errorf("SysProcAttr %+v: want a process group of its own", cmd.SysProcAttr)
+	}
+}
+
+// TestDemoInterrupted: a SIGINT while the traffic runs (a Ctrl-C, which a
+// terminal sends to the whole foreground process group) stops the demo
+// within seconds with status 130, not after the wait for notifications
+// and a report with status 0, and its `alerts run` and temporary
+// directories end with it.
+func TestDemoInterrupted(t *testing.T) {
+	t.Parallel()
+	srv := chtest.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	tmp := t.TempDir()
+	cmd := exec.CommandContext(ctx, binPath, "--clickhouse", srv.DSN(demoDatabase(t, srv)), "demo", "--duration", "60s", "--rate", "300",
+		"--flush-interval", "500ms", "--alerts-wait", "30s")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a group of its own, as a terminal's foreground job
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	var out strings.Builder
+	child := 0
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if m := regexp.MustCompile(`costpipe alerts run \(pid (\d+)\)`).FindStringSubmatch(sc.Text()); m != nil {
+			child, _ = strconv.Atoi(m[1])
+		}
+		if strings.HasPrefix(sc.Text(), "traffic ") {
+			break
+		}
+	}
+	if child == 0 {
+		t.Fatalf("no alerts run started:\n%s%s", out.String(), stderr.String())
+	}
+	time.Sleep(time.Second)
+	start := time.Now()
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) // the whole group, as Ctrl-C
+	go io.Copy(io.Discard, stdout)
+	err = cmd.Wait()
+	took := time.Since(start)
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 130 || took > 15*time.Second {
+		t.Errorf("after SIGINT: %v after %s; want exit status 130 within 15s\n%s%s", err, took, out.String(), stderr.String())
+	}
+	if syscall.Kill(child, 0) == nil {
+		t.Errorf("alerts run (pid %d) still runs after the demo ended", child)
+		syscall.Kill(child, syscall.SIGKILL)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left in TMPDIR: %v", left)
 	}
 }

@@ -53,6 +53,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/costpipe/costpipe/internal/childproc"
 )
 
 const (
@@ -361,7 +362,9 @@ func (s *Server) launch() error {
 	cmd.Stdout = stdout
 	cmd.Stderr = stdout
 	cmd.Env = append(os.Environ(), "CLICKHOUSE_WATCHDOG_ENABLE=0")
-	cmd.SysProcAttr = sysProcAttr()
+	// Its own process group, so it can be signalled as a whole, killed
+	// when the test binary dies (Linux; elsewhere Main and t.Cleanup do).
+	cmd.SysProcAttr = childproc.Attr(syscall.SIGKILL)
 
 	p, err := startProcess(cmd)
 	if err != nil {

@@ -13,8 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/costpipe/costpipe/internal/childproc"
 )
 
 // ClusterOptions shape a local ClickHouse cluster of StartCluster.
@@ -246,7 +249,7 @@ func startZooKeeper() (*ZooKeeper, error) {
 		"-cp", jar, "org.apache.zookeeper.server.ZooKeeperServerMain",
 		strconv.Itoa(zk.Port), filepath.Join(dir, "data"))
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = childproc.Attr(syscall.SIGKILL) // as the servers'
 	p, err := startProcess(cmd)
 	if err != nil {
 		os.RemoveAll(dir)
