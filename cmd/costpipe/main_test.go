@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,6 +121,22 @@ tenants:
 	r = run(t, goodEvent+"\n", []string{"COSTPIPE_PRICES=" + file}, "prices", "cost", "--format", "json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"cost_usd":"2.925000000000"`) {
 		t.Errorf("with discount: exit %d, stdout %s stderr %s; want cost 2.925", r.code, r.stdout, r.stderr)
+	}
+	// Flags after the file count as before it (urfave/cli leaves them as
+	// arguments); a second file is refused, not skipped.
+	events := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(events, []byte(goodEvent+"\n"), 0o644)
+	r = run(t, "", nil, "prices", "cost", events, "--prices", file, "--format", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"cost_usd":"2.925000000000"`) {
+		t.Errorf("flags after the file: exit %d, stdout %s stderr %s; want JSON and cost 2.925", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, "prices", "list", "--provider", "nosuch", "--format", "json")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("prices list matching nothing: exit %d, stdout %q; want []", r.code, r.stdout)
+	}
+	r = run(t, "", nil, "prices", "cost", events, events)
+	if r.code != 2 || !strings.Contains(r.stderr, "prices cost takes one FILE (or - for stdin), got 2") {
+		t.Errorf("two files: exit %d, stderr %s; want exit 2", r.code, r.stderr)
 	}
 }
 
@@ -427,5 +444,28 @@ func TestEveryFlagReadsAnEnvVar(t *testing.T) {
 	r := run(t, "", []string{"COSTPIPE_PROBE_TIMEOUT=soon"}, "probe", "http://127.0.0.1:1/healthz")
 	if r.code != 2 || !strings.Contains(r.stderr, `"COSTPIPE_PROBE_TIMEOUT"`) {
 		t.Errorf("COSTPIPE_PROBE_TIMEOUT=soon probe: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestProbe: a healthcheck written `probe URL --timeout 500ms` reads the
+// flag, and against a server that accepts and never answers gives up
+// after it with status 1; --timeout 0, which would wait forever, is a
+// usage error.
+func TestProbe(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // accepted by the kernel, never answered
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	url := "http://" + ln.Addr().String() + "/readyz"
+	start := time.Now()
+	r := run(t, "", nil, "probe", url, "--timeout", "500ms")
+	if took := time.Since(start); r.code != 1 || !strings.Contains(r.stderr, "probe:") || took > 10*time.Second {
+		t.Errorf("silent server: exit %d after %s, stderr %q; want exit 1 after about 500ms", r.code, took, r.stderr)
+	}
+	r = run(t, "", nil, "probe", "--timeout", "0", url)
+	if r.code != 2 || !strings.Contains(r.stderr, "invalid --timeout 0s") {
+		t.Errorf("--timeout 0: exit %d, stderr %q; want exit 2", r.code, r.stderr)
 	}
 }

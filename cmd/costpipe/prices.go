@@ -21,13 +21,22 @@ import (
 
 // loadCatalog returns the catalog named by --prices, or the embedded default.
 func loadCatalog(c *cli.Context) (*pricing.Catalog, error) {
-	path := c.String("prices")
+	return loadCatalogFile(c.App.ErrWriter, c.String("prices"))
+}
+
+// loadCatalogFile returns the catalog in the file path ("": the embedded
+// default); an error names --prices. What is valid but likely a mistake
+// (a provider in providers without models) is a warning on w.
+func loadCatalogFile(w io.Writer, path string) (*pricing.Catalog, error) {
 	if path == "" {
 		return pricing.Default(), nil
 	}
 	cat, err := pricing.Load(path)
 	if err != nil {
 		return nil, &exitError{code: 2, msg: fmt.Sprintf("cannot load --prices %s:\n%v", path, err)}
+	}
+	for _, p := range cat.ProviderProblems() {
+		fmt.Fprintf(w, "costpipe: warning: %s\n", p)
 	}
 	return cat, nil
 }
@@ -68,7 +77,9 @@ that prices alike at --at but differently in another period (a corrected past
 price, a future one, a model only one catalog has from a later date) is listed
 as "other period" with the first date at which the two differ; --exit-code counts
 it. A tenant discount added, removed or changed is a "changed" row of provider
-"(tenant)".`,
+"(tenant)". Among a provider's regexes the first in file order wins, so a regex
+whose place among the regexes both catalogs have moved is a "reordered" row
+(its rank before and after), counted as changed.`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "at", Usage: "`TIME` (RFC 3339 or YYYY-MM-DD) at which prices are compared (default: now)"},
 					&cli.BoolFlag{Name: "exit-code", Usage: "exit with status 1 when the catalogs differ"},
@@ -176,7 +187,7 @@ func pricesList(c *cli.Context) error {
 	if err != nil {
 		return &exitError{code: 2, msg: "--at: " + err.Error()}
 	}
-	var rows []priceRow
+	rows := []priceRow{} // JSON [] when nothing matches, as diff and coverage
 	for _, e := range cat.Entries() {
 		if p := c.String("provider"); p != "" && e.Provider != p {
 			continue
@@ -277,6 +288,9 @@ func pricesCheck(c *cli.Context) error {
 	for _, p := range cat.SumsProblems() {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %s: calls are priced right, but query usage --reprice and costpipe reprice refuse this catalog\n", p)
 	}
+	for _, p := range cat.ProviderProblems() {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", p)
+	}
 	return nil
 }
 
@@ -327,17 +341,30 @@ type costRow struct {
 }
 
 func pricesCost(c *cli.Context) error {
-	cat, err := loadCatalog(c)
+	// Flags after the file (`prices cost events.jsonl --prices x.yaml`),
+	// which urfave/cli leaves as arguments, count as before it.
+	fl, args, err := parseLateFlags(c)
+	if err != nil {
+		return &exitError{code: 2, msg: goFlagName.ReplaceAllString(err.Error(), "$1--$2")}
+	}
+	if fl.given("help") {
+		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
+		return nil
+	}
+	if len(args) > 1 {
+		return &exitError{code: 2, msg: fmt.Sprintf("prices cost takes one FILE (or - for stdin), got %d: %s", len(args), strings.Join(args, " "))}
+	}
+	cat, err := loadCatalogFile(c.App.ErrWriter, fl.String("prices"))
 	if err != nil {
 		return err
 	}
-	format := c.String("format")
+	format := fl.String("format")
 	if format != "table" && format != "json" {
 		return &exitError{code: 2, msg: fmt.Sprintf("invalid --format %q: want table or json", format)}
 	}
 	var in io.Reader = os.Stdin
-	if f := c.Args().First(); f != "" && f != "-" {
-		fh, err := os.Open(f)
+	if len(args) == 1 && args[0] != "-" {
+		fh, err := os.Open(args[0])
 		if err != nil {
 			return &exitError{code: 2, msg: fmt.Sprintf("cannot open input: %v", err)}
 		}

@@ -75,7 +75,7 @@ func entryKey(e *pricing.Entry) string {
 }
 
 type diffRow struct {
-	Change   string `json:"change"` // added, removed, changed
+	Change   string `json:"change"` // added, removed, changed, reordered, other period
 	Provider string `json:"provider"`
 	Model    string `json:"model"`
 	Field    string `json:"field,omitempty"`
@@ -162,6 +162,7 @@ func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [5]
 	keys := sortedKeys(olds, news)
 	var rows []diffRow
 	var counts [5]int
+	unchanged := map[string]bool{}
 	name := func(e *pricing.Entry) string {
 		if e.Match != "" {
 			return "~" + e.Match
@@ -218,6 +219,40 @@ func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [5]
 				continue
 			}
 			counts[3]++
+			unchanged[k] = true
+		}
+	}
+	// Among a provider's regexes the first in file order wins: two that
+	// keep their prices but trade places can price a model at the other's
+	// rates. Each regex of both catalogs whose rank among the provider's
+	// regexes of both changed is a change.
+	order := func(cat *pricing.Catalog, other map[string]side, own map[string]side) map[string]int {
+		rank, next := map[string]int{}, map[string]int{}
+		for _, e := range cat.Entries() {
+			k := entryKey(e)
+			if _, ok := own[k]; !ok || e.Match == "" {
+				continue
+			}
+			if _, ok := other[k]; ok {
+				next[e.Provider]++
+				rank[k] = next[e.Provider]
+			}
+		}
+		return rank
+	}
+	oldRank, newRank := order(oldCat, news, olds), order(newCat, olds, news)
+	for _, k := range keys {
+		or, nr := oldRank[k], newRank[k]
+		if or == 0 || or == nr {
+			continue
+		}
+		e := news[k].e
+		rows = append(rows, diffRow{Change: "reordered", Provider: e.Provider, Model: name(e), Field: "regex order",
+			Old: strconv.Itoa(or), New: strconv.Itoa(nr)})
+		if unchanged[k] {
+			unchanged[k] = false
+			counts[3]--
+			counts[2]++
 		}
 	}
 	// An entry that prices alike at at may still differ in another period

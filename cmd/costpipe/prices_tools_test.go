@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +159,40 @@ func TestPricesDiffTenantsAndLaterModels(t *testing.T) {
 	}
 	if counts[2] != 3 || counts[4] != 2 {
 		t.Errorf("counts %v, want 3 changed (the tenants) and 2 in another period", counts)
+	}
+}
+
+// TestPricesDiffRegexOrder: two regexes that keep their prices but trade
+// places price gpt-4o at the other's rates (the first in file order wins):
+// the diff reports both as reordered and --exit-code fails; the same
+// regexes in the same order are no change.
+func TestPricesDiffRegexOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	entry := func(re, input string) string {
+		return "  - provider: openai\n    match: '" + re + "'\n    prices:\n      - from: 2025-01-01\n        input: \"" + input + "\"\n        output: \"8\"\n"
+	}
+	old, new := filepath.Join(dir, "old.yaml"), filepath.Join(dir, "new.yaml")
+	os.WriteFile(old, []byte("models:\n"+entry("^gpt-4", "1")+entry("^gpt-4o", "2")), 0o644)
+	os.WriteFile(new, []byte("models:\n"+entry("^gpt-4o", "2")+entry("^gpt-4", "1")), 0o644)
+	r := run(t, "", nil, "prices", "diff", "--format", "json", "--exit-code", old, new)
+	var rows []diffRow
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	want := []diffRow{
+		{Change: "reordered", Provider: "openai", Model: "~^gpt-4", Field: "regex order", Old: "1", New: "2"},
+		{Change: "reordered", Provider: "openai", Model: "~^gpt-4o", Field: "regex order", Old: "2", New: "1"},
+	}
+	if r.code != 1 || !slices.Equal(rows, want) {
+		t.Errorf("exit %d, rows %+v; want exit 1 and %+v", r.code, rows, want)
+	}
+	r = run(t, "", nil, "prices", "diff", "--exit-code", old, old)
+	if r.code != 0 || !strings.Contains(r.stdout, "0 added, 0 removed, 0 changed, 2 unchanged") {
+		t.Errorf("same order: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, "", nil, "prices", "diff", old, new)
+	if !strings.Contains(r.stdout, "0 added, 0 removed, 2 changed, 0 unchanged") {
+		t.Errorf("table summary: %s", r.stdout)
 	}
 }

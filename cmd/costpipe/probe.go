@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,14 +22,31 @@ answer is 2xx, 1 otherwise, printing the status and the first line of the body.
 For healthchecks in images without curl:
   healthcheck: { test: ["CMD", "/costpipe", "probe", "http://127.0.0.1:9464/readyz"] }`,
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "timeout", Value: 3 * time.Second, Usage: "give up after `DURATION`"},
+			&cli.DurationFlag{Name: "timeout", Value: 3 * time.Second, Usage: "give up after `DURATION` (more than 0), the answer's body read included"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return &exitError{code: 2, msg: "probe takes one URL argument"}
+			// `probe URL --timeout 1s` as healthchecks are often written:
+			// flags after the URL count as before it.
+			fl, args, err := parseLateFlags(c)
+			if err != nil {
+				return &exitError{code: 2, msg: goFlagName.ReplaceAllString(err.Error(), "$1--$2")}
 			}
-			cl := &http.Client{Timeout: c.Duration("timeout")}
-			resp, err := cl.Get(c.Args().First())
+			if len(args) != 1 {
+				return &exitError{code: 2, msg: fmt.Sprintf("probe takes one URL argument, got %d", len(args))}
+			}
+			timeout, err := time.ParseDuration(fl.String("timeout"))
+			if err != nil || timeout <= 0 {
+				// 0 would wait forever on a server that accepts and never
+				// answers: the one case a healthcheck must catch.
+				return &exitError{code: 2, msg: fmt.Sprintf("invalid --timeout %s: want a positive duration", fl.String("timeout"))}
+			}
+			ctx, cancel := context.WithTimeout(c.Context, timeout)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
+			if err != nil {
+				return &exitError{code: 2, msg: fmt.Sprintf("probe: %v", err)}
+			}
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return &exitError{code: 1, msg: fmt.Sprintf("probe: %v", err)}
 			}

@@ -104,6 +104,7 @@ type Catalog struct {
 
 	source, updated string
 	providers       map[string][]ServiceTier // provider → default service tiers
+	providerLines   map[string]int           // provider → its line in providers
 }
 
 type modelKey struct{ provider, model string }

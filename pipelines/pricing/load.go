@@ -776,7 +776,9 @@ func (p *parser) providers(n *yaml.Node) {
 		return
 	}
 	p.c.providers = make(map[string][]ServiceTier)
-	p.eachNamed(n, "providers", "provider", func(name, item string, v *yaml.Node) {
+	p.c.providerLines = make(map[string]int)
+	p.eachNamed(n, "providers", "provider", func(name, item string, line int, v *yaml.Node) {
+		p.c.providerLines[name] = line
 		keys, vals := p.fields(v, item, "a provider", "service_tiers")
 		if keys == nil {
 			return
@@ -794,8 +796,9 @@ func (p *parser) providers(n *yaml.Node) {
 
 // eachNamed calls fn for each item of the mapping n (the catalog's field
 // named field) whose key is a name (a provider, a tenant), once per name:
-// item names it for messages ("tenant \"acme\""), v is its value.
-func (p *parser) eachNamed(n *yaml.Node, field, what string, fn func(name, item string, v *yaml.Node)) {
+// item names it for messages ("tenant \"acme\""), line is its key's line, v
+// its value.
+func (p *parser) eachNamed(n *yaml.Node, field, what string, fn func(name, item string, line int, v *yaml.Node)) {
 	lines := make(map[string]int)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := p.resolve(n.Content[i], "", field), p.resolve(n.Content[i+1], "", field)
@@ -816,7 +819,7 @@ func (p *parser) eachNamed(n *yaml.Node, field, what string, fn func(name, item 
 			continue
 		}
 		lines[name] = k.Line
-		fn(name, item, v)
+		fn(name, item, k.Line, v)
 	}
 }
 
@@ -870,7 +873,7 @@ func (p *parser) tenants(n *yaml.Node) {
 		p.fail(n.Line, "", "tenants", "field %q must be a mapping of tenant names, not %s", "tenants", kindName(n))
 		return
 	}
-	p.eachNamed(n, "tenants", "tenant", func(name, item string, v *yaml.Node) {
+	p.eachNamed(n, "tenants", "tenant", func(name, item string, _ int, v *yaml.Node) {
 		keys, vals := p.fields(v, item, "a tenant", "discount")
 		if keys == nil {
 			return

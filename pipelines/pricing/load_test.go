@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -485,5 +486,43 @@ func TestParseRefusesASecondDocument(t *testing.T) {
 	}
 	if _, err := Parse("one.yaml", []byte(strings.SplitN(data, "---\n", 2)[0])); err != nil {
 		t.Fatalf("the first document alone: %v", err)
+	}
+}
+
+// TestProviderProblems: a provider in providers that no model has (a
+// differently cased name) is a warning naming its line and the models'
+// spelling, not an error; one whose models exist is none.
+func TestProviderProblems(t *testing.T) {
+	cat, err := Parse("p.yaml", []byte(`providers:
+  openai:
+    service_tiers:
+      flex: { multiplier: "0.5" }
+  Anthropic:
+    service_tiers:
+      batch: { multiplier: "0.5" }
+  nobody:
+    service_tiers:
+      batch: { multiplier: "0.5" }
+models:
+  - provider: openai
+    model: gpt-x
+    prices: [{ from: 2025-01-01, input: "2", output: "8" }]
+  - provider: anthropic
+    model: claude-x
+    prices: [{ from: 2025-01-01, input: "3", output: "15" }]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cat.ProviderProblems()
+	want := []string{
+		`p.yaml:5: provider "Anthropic" in providers has no models: its service tiers apply to nothing (provider names match exactly; the models' provider is "anthropic")`,
+		`p.yaml:8: provider "nobody" in providers has no models: its service tiers apply to nothing (provider names match exactly)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ProviderProblems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if p := Default().ProviderProblems(); len(p) > 0 {
+		t.Errorf("the embedded catalog: %v", p)
 	}
 }

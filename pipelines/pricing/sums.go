@@ -2,8 +2,10 @@ package pricing
 
 import (
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -149,6 +151,35 @@ func (c *Catalog) SumsProblems() []string {
 				}
 			}
 		}
+	}
+	return out
+}
+
+// ProviderProblems lists the providers of the catalog's providers section
+// that none of its models has: their default service tiers apply to
+// nothing, most often because the name is misspelt or differently cased
+// (provider names match exactly: "OpenAI" is not "openai"). A catalog may
+// still hold them, so they are warnings, not errors.
+func (c *Catalog) ProviderProblems() []string {
+	has := map[string]bool{}
+	for _, e := range c.entries {
+		has[e.Provider] = true
+	}
+	var out []string
+	names := slices.Collect(maps.Keys(c.providerLines))
+	slices.SortFunc(names, func(a, b string) int { return c.providerLines[a] - c.providerLines[b] }) // file order
+	for _, name := range names {
+		if has[name] {
+			continue
+		}
+		msg := fmt.Sprintf("%s:%d: provider %q in providers has no models: its service tiers apply to nothing (provider names match exactly", c.name, c.providerLines[name], name)
+		for other := range has {
+			if strings.EqualFold(other, name) {
+				msg += fmt.Sprintf("; the models' provider is %q", other)
+				break
+			}
+		}
+		out = append(out, msg+")")
 	}
 	return out
 }
