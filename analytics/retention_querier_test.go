@@ -291,3 +291,37 @@ func TestLookRetainedOnACluster(t *testing.T) {
 		t.Errorf("usage over the answerable range = %+v, %v; want 14 calls (7 per shard)", rows, err)
 	}
 }
+
+// TestUsageStepsAfterRetention: hour steps over a month whose hour rows
+// retention dropped are a DroppedError (they would read as no calls),
+// naming the table and the month; hour steps over a month kept, and day
+// steps over the dropped one, count the calls.
+func TestUsageStepsAfterRetention(t *testing.T) {
+	t.Parallel()
+	w := migratedDB(t)
+	ctx := context.Background()
+	landCalls(t, w, d(2025, 12, 10, 10, 45, 0), 7, 1)
+	landCalls(t, w, d(2026, 3, 2, 10, 45, 0), 5, 2)
+	now := d(2026, 3, 20, 0, 0, 0)
+	retain(t, w, now, 70*24*time.Hour)
+	q := New(w, Options{Now: func() time.Time { return now }})
+	calls := func(from, to time.Time, step time.Duration) (uint64, error) {
+		rows, err := q.UsageSteps(ctx, UsageQuery{From: from, To: to}, step)
+		var n uint64
+		for _, r := range rows {
+			n += r.Requests
+		}
+		return n, err
+	}
+	_, err := calls(d(2025, 12, 10, 0, 0, 0), d(2025, 12, 11, 0, 0, 0), time.Hour)
+	var de *DroppedError
+	if !errors.As(err, &de) || de.Table != warehouse.Hour || !reflect.DeepEqual(de.Months, []warehouse.Month{202512}) {
+		t.Errorf("hour steps over December: %v; want a DroppedError of usage_1h, 2025-12", err)
+	}
+	if n, err := calls(d(2026, 3, 2, 0, 0, 0), d(2026, 3, 3, 0, 0, 0), time.Hour); err != nil || n != 5 {
+		t.Errorf("hour steps over March: %d calls, %v; want 5", n, err)
+	}
+	if n, err := calls(d(2025, 12, 1, 0, 0, 0), d(2025, 12, 31, 0, 0, 0), day); err != nil || n != 7 {
+		t.Errorf("day steps over December: %d calls, %v; want 7", n, err)
+	}
+}

@@ -109,74 +109,90 @@ func (q *Querier) UsageStepsWith(ctx context.Context, uq UsageQuery, step time.D
 	for _, ms := range o.OverMs {
 		value += ", " + overSelect(ms)
 	}
-	query, args := bucketSQL(q.w.Database(), table, n, "toUInt32(ts)", value)
-	if o.Only != nil {
-		only := make([]string, 0, len(o.Only)+1)
-		only = append(only, "0") // IN () is not SQL
-		for _, t := range o.Only {
-			only = append(only, strconv.FormatInt(t.Unix(), 10))
-		}
-		const groupBy = "\nGROUP BY "
-		if strings.Count(query, groupBy) != 1 {
-			return nil, fmt.Errorf("internal error: cannot restrict the steps of %q", query)
-		}
-		query = strings.Replace(query, groupBy, " AND toUInt32(ts) IN ("+strings.Join(only, ", ")+")"+groupBy, 1)
-	}
-	rows, err := q.w.Conn().Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query usage per %s in [%s, %s): %w", stepName(step), from.Format(time.RFC3339), to.Format(time.RFC3339), err)
-	}
-	defer rows.Close()
 	var out []StepRow
-	for rows.Next() {
-		if len(out) == MaxStepRows {
-			return nil, fmt.Errorf("usage per %s in [%s, %s) has more than %d rows: shorten the range or group by fewer dimensions",
-				stepName(step), from.Format(time.RFC3339), to.Format(time.RFC3339), MaxStepRows)
-		}
-		keys := make([]string, len(n.by))
-		var bucket uint32
-		s := scanned{noDists: n.noDists, noTTFT: n.noTTFT}
-		over := make([]uint64, len(o.OverMs))
-		dest := make([]any, 0, len(keys)+40+len(over))
-		for i := range keys {
-			dest = append(dest, &keys[i])
-		}
-		dest = append(dest, &bucket)
-		dest = append(dest, s.dest()...)
-		for i := range over {
-			dest = append(dest, &over[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("cannot read usage step row: %w", err)
-		}
-		if s.rows == 0 {
-			continue
-		}
-		timed := s.m.Latency.Count // before row, which clears it with NoLatency
-		if o.TailMs > 0 {
-			if err := s.m.ReadHists(); err != nil {
-				return nil, fmt.Errorf("cannot read usage step row: %w", err)
+	read := func(n normalized) error {
+		out = out[:0]
+		query, args := bucketSQL(q.w.Database(), table, n, "toUInt32(ts)", value)
+		if o.Only != nil {
+			only := make([]string, 0, len(o.Only)+1)
+			only = append(only, "0") // IN () is not SQL
+			for _, t := range o.Only {
+				only = append(only, strconv.FormatInt(t.Unix(), 10))
 			}
-			if err := untail(&s.m.Latency, sketch.Index(o.TailMs)); err != nil {
-				return nil, fmt.Errorf("group %s at %s: %w", groupString(n.by, keys), time.Unix(int64(bucket), 0).UTC().Format(time.RFC3339), err)
+			const groupBy = "\nGROUP BY "
+			if strings.Count(query, groupBy) != 1 {
+				return fmt.Errorf("internal error: cannot restrict the steps of %q", query)
 			}
+			query = strings.Replace(query, groupBy, " AND toUInt32(ts) IN ("+strings.Join(only, ", ")+")"+groupBy, 1)
 		}
-		r, err := s.row()
+		rows, err := q.w.Conn().Query(ctx, query, args...)
 		if err != nil {
-			return nil, fmt.Errorf("group %s at %s: %w", groupString(n.by, keys), time.Unix(int64(bucket), 0).UTC().Format(time.RFC3339), err)
+			return fmt.Errorf("cannot query usage per %s in [%s, %s): %w", stepName(step), from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 		}
-		r.Group = make(map[Dim]string, len(keys))
-		for i, d := range n.by {
-			r.Group[d] = keys[i]
+		defer rows.Close()
+		for rows.Next() {
+			if len(out) == MaxStepRows {
+				return fmt.Errorf("usage per %s in [%s, %s) has more than %d rows: shorten the range or group by fewer dimensions",
+					stepName(step), from.Format(time.RFC3339), to.Format(time.RFC3339), MaxStepRows)
+			}
+			keys := make([]string, len(n.by))
+			var bucket uint32
+			s := scanned{noDists: n.noDists, noTTFT: n.noTTFT}
+			over := make([]uint64, len(o.OverMs))
+			dest := make([]any, 0, len(keys)+40+len(over))
+			for i := range keys {
+				dest = append(dest, &keys[i])
+			}
+			dest = append(dest, &bucket)
+			dest = append(dest, s.dest()...)
+			for i := range over {
+				dest = append(dest, &over[i])
+			}
+			if err := rows.Scan(dest...); err != nil {
+				return fmt.Errorf("cannot read usage step row: %w", err)
+			}
+			if s.rows == 0 {
+				continue
+			}
+			timed := s.m.Latency.Count // before row, which clears it with NoLatency
+			if o.TailMs > 0 {
+				if err := s.m.ReadHists(); err != nil {
+					return fmt.Errorf("cannot read usage step row: %w", err)
+				}
+				if err := untail(&s.m.Latency, sketch.Index(o.TailMs)); err != nil {
+					return fmt.Errorf("group %s at %s: %w", groupString(n.by, keys), time.Unix(int64(bucket), 0).UTC().Format(time.RFC3339), err)
+				}
+			}
+			r, err := s.row()
+			if err != nil {
+				return fmt.Errorf("group %s at %s: %w", groupString(n.by, keys), time.Unix(int64(bucket), 0).UTC().Format(time.RFC3339), err)
+			}
+			r.Group = make(map[Dim]string, len(keys))
+			for i, d := range n.by {
+				r.Group[d] = keys[i]
+			}
+			sr := StepRow{Start: time.Unix(int64(bucket), 0).UTC(), UsageRow: r, Timed: timed}
+			if len(over) > 0 {
+				sr.Over = over
+			}
+			out = append(out, sr)
 		}
-		sr := StepRow{Start: time.Unix(int64(bucket), 0).UTC(), UsageRow: r, Timed: timed}
-		if len(over) > 0 {
-			sr.Over = over
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("cannot read usage step rows: %w", err)
 		}
-		out = append(out, sr)
+		return nil
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot read usage step rows: %w", err)
+	if table == warehouse.Hour {
+		// Retention drops hour rows (--keep-hours): steps over such months
+		// would read as no calls, silently. A DroppedError says which and
+		// what to ask instead (day steps).
+		n.g = GranularityHour
+		_, err = q.retainedRead(ctx, n, read)
+	} else {
+		err = read(n) // day rows are kept
+	}
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
