@@ -60,6 +60,23 @@ func TestUnavailable(t *testing.T) {
 		}
 	})
 
+	t.Run("silent server", func(t *testing.T) {
+		// It accepts connections (the kernel does, for a listener that
+		// never reads) and never answers the handshake: a server hung or
+		// still starting is as much an outage as one refusing.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		w := open(ln.Addr().String())
+		perr := w.Ping(ctx)
+		t.Logf("silent: %v", perr)
+		if perr == nil || !warehouse.Unavailable(perr) {
+			t.Fatalf("Ping of a server that never answers = %v; want an outage", perr)
+		}
+	})
+
 	t.Run("cut, refused, back", func(t *testing.T) {
 		srv := chtest.Shared(t)
 		p := faultproxy.Start(t, srv.TCPAddr)

@@ -11,17 +11,32 @@ import (
 )
 
 // TestServeStartsBeforeClickHouse: serve starts while nothing answers at
-// its ClickHouse address (a compose stack starting, an outage), is alive
-// (/healthz 200) but not ready (/readyz 503), and answers API requests 503
-// with Retry-After instead of exiting at start.
+// its ClickHouse address (a compose stack starting, an outage), or while
+// something accepts connections there and never answers them (a server
+// hung or starting, a port forward to nothing), is alive (/healthz 200) but
+// not ready (/readyz 503), and answers API requests 503 with Retry-After
+// instead of exiting at start.
 func TestServeStartsBeforeClickHouse(t *testing.T) {
 	t.Parallel()
+	for _, silent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "nothing listens", true: "never answers"}[silent], func(t *testing.T) {
+			t.Parallel()
+			serveWithoutClickHouse(t, silent)
+		})
+	}
+}
+
+func serveWithoutClickHouse(t *testing.T, silent bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	if silent {
+		defer ln.Close() // the kernel accepts; nothing reads or answers
+	} else {
+		ln.Close() // nothing listens there now
+	}
 	keys := filepath.Join(t.TempDir(), "keys.txt")
 	if err := os.WriteFile(keys, []byte("root *\n"), 0o600); err != nil {
 		t.Fatal(err)
