@@ -219,6 +219,45 @@ func withAnthropic1h(t *testing.T, key string, obj map[string]any) map[string]an
 	return out
 }
 
+// withServiceDefaults is obj with costpipe's third departure from LiteLLM
+// (price.go, scaleServiceDefaults) written in as keys: a service tier
+// that gives a rate's source (input for the cache read and the cache
+// write, the cache write for the 1-hour one, output for reasoning) but not
+// the rate, which the entry gives for the standard tier, gets the standard
+// rate scaled as the tier scales the source (LiteLLM takes the standard
+// rate whole). The cache read may be given as the cache-hit price.
+func withServiceDefaults(t *testing.T, obj map[string]any) map[string]any {
+	t.Helper()
+	if _, ok := obj["tiered_pricing"]; ok {
+		return obj
+	}
+	out := maps.Clone(obj)
+	if _, ok := out["cache_read_input_token_cost"]; !ok {
+		if hit, ok := out["input_cost_per_token_cache_hit"]; ok {
+			out["cache_read_input_token_cost"] = hit
+		}
+	}
+	for _, s := range suffixOf {
+		for _, d := range []struct{ f, src string }{
+			{"cache_read_input_token_cost", "input_cost_per_token"},
+			{"cache_creation_input_token_cost", "input_cost_per_token"},
+			{"cache_creation_input_token_cost_above_1hr", "cache_creation_input_token_cost"},
+			{"output_cost_per_reasoning_token", "output_cost_per_token"},
+		} {
+			_, own := out[d.f+"_"+s]
+			std, hasStd := out[d.f]
+			srcS, hasSrcS := out[d.src+"_"+s]
+			src, hasSrc := out[d.src]
+			if own || !hasStd || !hasSrcS || !hasSrc || ratOf(t, src).Sign() == 0 {
+				continue
+			}
+			v := new(big.Rat).Mul(ratOf(t, std), ratOf(t, srcS))
+			out[d.f+"_"+s] = json.Number(v.Quo(v, ratOf(t, src)).FloatString(30))
+		}
+	}
+	return out
+}
+
 // rateKeys are the list's keys of the rates litellmRates returns, in order.
 var rateKeys = [7]string{"input_cost_per_token", "cache_read_input_token_cost", "cache_creation_input_token_cost",
 	"cache_creation_input_token_cost_above_1hr", "output_cost_per_token", "output_cost_per_reasoning_token", "input_cost_per_request"}
@@ -461,7 +500,7 @@ func TestExactCost(t *testing.T) {
 	halfPerToken := big.NewRat(1, 2_000_000_000_000_000_000) // 5·10^-19 USD
 	priced, inexact := 0, 0
 	for _, key := range keys {
-		e, obj := bySource[key], withAnthropic1h(t, key, objs[key])
+		e, obj := bySource[key], withServiceDefaults(t, withAnthropic1h(t, key, objs[key]))
 		evs := events(obj, e.Provider, e.Model)
 		if rounded[key] {
 			evs = append(evs, schemas.Event{Provider: e.Provider, Model: e.Model, Timestamp: costTime, Status: schemas.StatusOK,

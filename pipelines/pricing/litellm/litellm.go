@@ -615,6 +615,7 @@ func (im *importer) flat(key string, obj map[string]any) (*price, []*PriceError)
 	if p.anthropicCacheWrite1h(key) {
 		im.stats.AnthropicCacheWrite1h = append(im.stats.AnthropicCacheWrite1h, key)
 	}
+	p.scaleServiceDefaults()
 	p.scaleServiceTiers()
 	p.omitDefaults()
 	return p, nil

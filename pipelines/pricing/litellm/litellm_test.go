@@ -91,18 +91,24 @@ func TestFieldMapping(t *testing.T) {
 		{"", 1000, rates12("3", "0.3", "3.75", "6", "15", "20", "0.005")},
 		{"", 200000, rates12("3", "0.3", "3.75", "6", "15", "20", "0.005")},
 		{"", 200001, rates12("6", "0.6", "7.5", "12", "22.5", "20", "0.005")},
-		// Service tier: its own rates, the rest from the standard price.
-		{"flex", 1000, rates12("1.5", "0.3", "3.75", "6", "7.5", "20", "0.005")},
-		{"FLEX", 1000, rates12("1.5", "0.3", "3.75", "6", "7.5", "20", "0.005")},
+		// Service tier: its own rates; a rate it does not give that
+		// defaults from one it gives (the cache read and write from input,
+		// the 1-hour write from the write, reasoning from output) is the
+		// standard rate scaled as the tier scales that one (flex: half of
+		// 0.3, 3.75, 6 and 20), where LiteLLM would take the standard rate
+		// whole.
+		{"flex", 1000, rates12("1.5", "0.15", "1.875", "3", "7.5", "10", "0.005")},
+		{"FLEX", 1000, rates12("1.5", "0.15", "1.875", "3", "7.5", "10", "0.005")},
 		// Above the threshold: S's tier, the tier, S, the price; a rate S
-		// gives flat but not for the tier is the tier's standard rate
-		// scaled as S scales the standard one (flex: half of 6 and of
-		// 22.5; priority's output: twice 22.5), where LiteLLM would take
-		// the standard long-context rate whole.
-		{"flex", 200001, rates12("3", "0.6", "7.5", "12", "11.25", "20", "0.005")},
-		{"priority", 200001, rates12("12", "0.6", "7.5", "12", "45", "20", "0.005")},
-		{"priority", 10, rates12("6", "0.3", "3.75", "6", "30", "20", "0.005")},
-		{"batch", 10, rates12("1.5", "0.3", "3.75", "6", "7.5", "20", "0.005")},
+		// has flat but not for the tier is the tier's standard rate scaled
+		// as S scales the standard one (flex: half of 6, 0.6, 7.5, 12 and
+		// 22.5; priority: twice 0.6, 7.5, 12 and 22.5), where LiteLLM
+		// would take the standard long-context rate whole. Reasoning has
+		// no long-context rate: S's own.
+		{"flex", 200001, rates12("3", "0.3", "3.75", "6", "11.25", "10", "0.005")},
+		{"priority", 200001, rates12("12", "1.2", "15", "24", "45", "40", "0.005")},
+		{"priority", 10, rates12("6", "0.6", "7.5", "12", "30", "40", "0.005")},
+		{"batch", 10, rates12("1.5", "0.15", "1.875", "3", "7.5", "10", "0.005")},
 		{"unknown-tier", 10, rates12("3", "0.3", "3.75", "6", "15", "20", "0.005")},
 	} {
 		if got := ratesOf(t, cat, p, m, tc.st, tc.n); got != tc.want {
@@ -143,8 +149,9 @@ func TestDefaultsOmittedOnlyWhenInheritanceAgrees(t *testing.T) {
 	if strings.Contains(plain, "cached_input") || strings.Contains(plain, "cache_write") || strings.Contains(plain, "reasoning") {
 		t.Errorf("defaults not omitted:\n%s", plain)
 	}
-	// "inherited": the tier and flex inherit cached_input 1 from the price
-	// (not their own input), so the price must keep writing it.
+	// "inherited": the long-context tier inherits cached_input 1 from the
+	// price (not its own input), so the price must keep writing it; flex
+	// gets it scaled as its input (half).
 	for _, tc := range []struct {
 		model, st string
 		n         int64
@@ -152,7 +159,7 @@ func TestDefaultsOmittedOnlyWhenInheritanceAgrees(t *testing.T) {
 	}{
 		{"inherited", "", 10, rates12("1", "1", "1", "1", "2", "2", "0")},
 		{"inherited", "", 128001, rates12("2", "1", "2", "2", "2", "2", "0")},
-		{"inherited", "flex", 10, rates12("0.5", "1", "0.5", "0.5", "2", "2", "0")},
+		{"inherited", "flex", 10, rates12("0.5", "0.5", "0.5", "0.5", "2", "2", "0")},
 		{"embedding", "", 10, rates12("0.13", "0.13", "0.13", "0.13", "0", "0", "0")},
 	} {
 		if got := ratesOf(t, cat, "openai", tc.model, tc.st, tc.n); got != tc.want {

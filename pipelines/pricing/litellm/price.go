@@ -214,6 +214,34 @@ func (p *price) scaleServiceTiers() {
 	}
 }
 
+// scaleServiceDefaults gives a service tier that prices a rate (input,
+// output) but not a rate the standard price gives that defaults from it
+// (cached_input and cache_write from input, cache_write_1h from
+// cache_write, reasoning from output) that standard rate scaled as the
+// tier scales its source. gpt-4.1's batch tier (LiteLLM's
+// input_cost_per_token_batches 1, output 4, for a standard 2 and 8) then
+// bills cached input at 0.25, half the standard 0.5, as OpenAI bills
+// every batch token at half (and as the provider's batch multiplier bills
+// the models without their own batch prices). Without it the contract's
+// rule (a field a service tier does not give takes the standard price's)
+// billed batch cached input at the full 0.5. A rate the standard price
+// does not give keeps defaulting from the tier's own source; a standard
+// source of zero cannot be scaled from, and the rate stays as it was.
+func (p *price) scaleServiceDefaults() {
+	for _, name := range p.serviceNames() {
+		s := p.svc[name]
+		for f := field(0); f < numFields; f++ { // cache_write before cache_write_1h
+			src, dependent := defaultOf[f]
+			if !dependent || s.own.set[f] || !p.base.set[f] || !s.own.set[src] || !p.base.set[src] {
+				continue
+			}
+			if v, ok := scaleDecimal(p.base.v[f], s.own.v[src], p.base.v[src]); ok {
+				s.own.put(f, v)
+			}
+		}
+	}
+}
+
 // anthropicCacheWrite1h writes the 1-hour cache write price of a Claude
 // entry that the list does not give, as Anthropic prices it: 2 × input
 // (https://docs.anthropic.com/en/docs/about-claude/pricing), at every
