@@ -50,6 +50,12 @@ type StepOptions struct {
 	// calls (and the latency durations when the latency histogram is
 	// read); the rows' other sums are zero. What alert rules read, faster.
 	SumsOnly bool
+	// Retained reads hour steps through retention (retainedRead): over
+	// months whose hour rows `costpipe retention` dropped, the answer is a
+	// DroppedError that names them and says to ask for days, not steps
+	// that read as no calls. UsageSteps sets it; alert rules' look-back,
+	// which reaches before the range asked, reads what is kept.
+	Retained bool
 }
 
 // UsageSteps returns the usage of every group of uq.By in each step of
@@ -58,9 +64,10 @@ type StepOptions struct {
 // It is one query over one table, each row what Usage would return for
 // that step and group: a replay (the alert backtest) reads a range once
 // instead of asking Usage at every step. uq.NoLatency and uq.NoTTFT leave
-// histograms out as they do for Usage. It fails beyond MaxStepRows rows.
+// histograms out as they do for Usage. It fails beyond MaxStepRows rows,
+// and over hour rows retention dropped (StepOptions.Retained).
 func (q *Querier) UsageSteps(ctx context.Context, uq UsageQuery, step time.Duration) ([]StepRow, error) {
-	return q.UsageStepsWith(ctx, uq, step, StepOptions{})
+	return q.UsageStepsWith(ctx, uq, step, StepOptions{Retained: true})
 }
 
 // overSelect is the expression of the timed calls slower than ms in a
@@ -182,7 +189,7 @@ func (q *Querier) UsageStepsWith(ctx context.Context, uq UsageQuery, step time.D
 		}
 		return nil
 	}
-	if table == warehouse.Hour {
+	if table == warehouse.Hour && o.Retained {
 		// Retention drops hour rows (--keep-hours): steps over such months
 		// would read as no calls, silently. A DroppedError says which and
 		// what to ask instead (day steps).

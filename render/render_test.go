@@ -285,10 +285,18 @@ func TestTableEscapesWhatTerminalsInterpret(t *testing.T) {
 		"nb\u00a0sp":   `nb\u00a0sp`,
 		"c1\u009b31m":  `c1\u009b31m`,
 		"café – 東京 ok": "café – 東京 ok",
+		"می‌خواهم 👩‍💻": "می‌خواهم 👩‍💻", // the joiners stay
 	} {
 		if got := Cell(Text(in), 0); got != want {
 			t.Errorf("Cell(%q) = %s, want %s", in, got, want)
 		}
+	}
+	var b0 bytes.Buffer
+	if err := WriteTable(&b0, &Table{Title: "usage of \x1b[2J", Empty: "none", Columns: []Column{{Name: "m", Kind: KindText}}, Rows: [][]Value{{Text("x")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b0.String(), `usage of \x1b[2J`+"\n") {
+		t.Errorf("title: %q", b0.String())
 	}
 	tb := &Table{Columns: []Column{{Name: "model", Kind: KindText}, {Name: "requests", Kind: KindUint}},
 		Rows:  [][]Value{{Text("evil\x1b]0;title\x07"), Uint(1)}, {Text("plain"), Uint(22)}},

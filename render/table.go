@@ -30,12 +30,12 @@ func WriteTable(w io.Writer, t *Table) error {
 		if empty == "" {
 			empty = "no rows"
 		}
-		b.WriteString(empty + "\n")
+		b.WriteString(printable(empty) + "\n")
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
 	if t.Title != "" {
-		b.WriteString(t.Title + "\n")
+		b.WriteString(printable(t.Title) + "\n")
 	}
 	cols := t.visible(true)
 	widths := make([]int, len(cols))
@@ -136,7 +136,9 @@ func Cell(v Value, u Unit) string {
 // visible glyph written as its Go escape (\x1b, \u202e, \ufffd for
 // invalid UTF-8 written \xff): the escape sequences that would move the
 // cursor, clear the screen or set the window title, the line breaks that
-// would cut a row, the bidirectional controls that would reorder it. Text
+// would cut a row, the bidirectional controls that would reorder it, in
+// cells, notes, the title and the empty table's line. (A backslash is
+// printed as it is: text that already reads \x1b is not told apart.) Text
 // stored before costpipe rejected control characters at ingest, or by
 // another writer, still reaches the table format; CSV, JSON and Arrow
 // keep it as it is, for programs.
@@ -157,7 +159,7 @@ func printable(s string) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			fmt.Fprintf(&b, "\\x%02x", s[i])
-		case r == ' ' || unicode.IsPrint(r):
+		case r == ' ' || unicode.IsPrint(r) || r == zwnj || r == zwj:
 			b.WriteRune(r)
 		default:
 			q := strconv.QuoteRune(r) // '\x1b', '\u202e'
@@ -167,6 +169,11 @@ func printable(s string) string {
 	}
 	return b.String()
 }
+
+// The joiners are format characters that join or keep apart the
+// characters beside them (Persian words, emoji sequences) and cannot
+// reorder or hide anything: printed as they are.
+const zwnj, zwj = '\u200c', '\u200d'
 
 // floatCell prints f in unit u.
 func floatCell(f float64, u Unit) string {

@@ -249,10 +249,11 @@ func (d *demoLive) receive(key []byte, w http.ResponseWriter, r *http.Request) {
 // demoAlertsCommand is the demo's `exe alerts run --rules rules` against
 // the demo's database, dsn, with the ClickHouse flags of c. They go by
 // environment variable, not on the command line, which every user of the
-// machine can read (ps): a DSN may hold a password. The process has a
-// process group of its own, so that a Ctrl-C in the terminal reaches the
-// demo alone, which stops it (demoLive.stop), and it ends if the demo is
-// killed (Linux).
+// machine can read (ps): a DSN may hold a password. On Linux the process
+// has a process group of its own, so that a Ctrl-C in the terminal reaches
+// the demo alone, which stops it (demoLive.stop), and it ends if the demo
+// is killed; elsewhere it shares the demo's, so that the terminal's
+// signals reach it too (childproc.Tied).
 func demoAlertsCommand(c *cli.Context, exe, rules, dsn string) *exec.Cmd {
 	env := append(os.Environ(), "COSTPIPE_CLICKHOUSE="+dsn)
 	for _, f := range connFlagSpecs() {
@@ -264,7 +265,7 @@ func demoAlertsCommand(c *cli.Context, exe, rules, dsn string) *exec.Cmd {
 	}
 	cmd := exec.Command(exe, "--log-level", "warn", "alerts", "run", "--rules", rules, "--claim-settle", "300ms", "--replica", "demo")
 	cmd.Env = env
-	cmd.SysProcAttr = childproc.Attr(syscall.SIGTERM)
+	cmd.SysProcAttr = childproc.Tied(syscall.SIGTERM)
 	return cmd
 }
 

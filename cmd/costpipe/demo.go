@@ -77,7 +77,18 @@ const demoDatabasePrefix = "costpipe_demo"
 // demoDSN is the demo's ClickHouse when --clickhouse is not given.
 const demoDSN = "clickhouse://127.0.0.1:9000/" + demoDatabasePrefix
 
+// runDemo runs the demo; stopped by SIGINT or SIGTERM, whatever it was
+// doing (migrating, sending, waiting for notifications), it ends with
+// errDemoInterrupted and prints nothing more.
 func runDemo(c *cli.Context) error {
+	err := demo(c)
+	if err != nil && c.Context.Err() != nil {
+		return errDemoInterrupted
+	}
+	return err
+}
+
+func demo(c *cli.Context) error {
 	ctx := c.Context
 	out := c.App.Writer
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -299,6 +310,9 @@ func runDemo(c *cli.Context) error {
 		// notifications due a few seconds to be delivered.
 		all := live.wait(ctx, c.Duration("alerts-wait"))
 		live.stop()
+		if ctx.Err() != nil {
+			return errDemoInterrupted
+		}
 		live.report(all)
 		fmt.Fprintln(out)
 	}
@@ -311,9 +325,6 @@ func runDemo(c *cli.Context) error {
 		from = start.Add(-c.Duration("span") - time.Hour)
 	}
 	if err := demoReport(ctx, out, analytics.New(w, querierOptions(c)), from, time.Now().Add(time.Hour)); err != nil {
-		if ctx.Err() != nil {
-			return errDemoInterrupted
-		}
 		return err
 	}
 	fmt.Fprintln(out, "\nExplore further (while this ClickHouse runs):")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -212,8 +213,8 @@ func TestDemoAlertsCommand(t *testing.T) {
 		t.Errorf("environment: COSTPIPE_CLICKHOUSE=%q COSTPIPE_CLICKHOUSE_CA_FILE=%q; want %q and /etc/ca.pem",
 			got["COSTPIPE_CLICKHOUSE"], got["COSTPIPE_CLICKHOUSE_CA_FILE"], demoDSN)
 	}
-	if cmd.SysProcAttr == nil || !cmd.SysProcAttr.Setpgid {
-		t.Errorf("SysProcAttr %+v: want a process group of its own", cmd.SysProcAttr)
+	if runtime.GOOS == "linux" && (cmd.SysProcAttr == nil || !cmd.SysProcAttr.Setpgid || cmd.SysProcAttr.Pdeathsig != syscall.SIGTERM) {
+		t.Errorf("SysProcAttr %+v: want a process group of its own, and SIGTERM when the demo dies", cmd.SysProcAttr)
 	}
 }
 
@@ -225,11 +226,11 @@ func TestDemoAlertsCommand(t *testing.T) {
 func TestDemoInterrupted(t *testing.T) {
 	t.Parallel()
 	srv := chtest.Shared(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	tmp := t.TempDir()
 	cmd := exec.CommandContext(ctx, binPath, "--clickhouse", srv.DSN(demoDatabase(t, srv)), "demo", "--duration", "60s", "--rate", "300",
-		"--flush-interval", "500ms", "--alerts-wait", "30s")
+		"--flush-interval", "500ms", "--alerts-wait", "90s")
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a group of its own, as a terminal's foreground job
 	stdout, err := cmd.StdoutPipe()
@@ -263,8 +264,11 @@ func TestDemoInterrupted(t *testing.T) {
 	go io.Copy(io.Discard, stdout)
 	err = cmd.Wait()
 	took := time.Since(start)
-	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 130 || took > 15*time.Second {
-		t.Errorf("after SIGINT: %v after %s; want exit status 130 within 15s\n%s%s", err, took, out.String(), stderr.String())
+	// Within 45 s: well under the 90 s --alerts-wait the demo used to sit
+	// out, with room for the landing and the alerts process's own stop
+	// on a loaded machine (it takes about 2 s here).
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 130 || took > 45*time.Second {
+		t.Errorf("after SIGINT: %v after %s; want exit status 130 within 45s\n%s%s", err, took, out.String(), stderr.String())
 	}
 	if syscall.Kill(child, 0) == nil {
 		t.Errorf("alerts run (pid %d) still runs after the demo ended", child)

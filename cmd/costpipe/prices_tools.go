@@ -222,37 +222,49 @@ func diffCatalogs(oldCat, newCat *pricing.Catalog, at time.Time) ([]diffRow, [5]
 			unchanged[k] = true
 		}
 	}
-	// Among a provider's regexes the first in file order wins: two that
-	// keep their prices but trade places can price a model at the other's
-	// rates. Each regex of both catalogs whose rank among the provider's
-	// regexes of both changed is a change.
-	order := func(cat *pricing.Catalog, other map[string]side, own map[string]side) map[string]int {
+	// Among a provider's regexes the first in file order wins, whatever
+	// its prices (one without a price at a call's time leaves the call
+	// unpriced): two regexes that trade places can price a model at the
+	// other's rates, or not at all. Each regex of both catalogs whose rank
+	// among the provider's regexes of both changed is a change.
+	regexes := func(cat *pricing.Catalog) map[string]*pricing.Entry {
+		m := map[string]*pricing.Entry{}
+		for _, e := range cat.Entries() {
+			if e.Match != "" {
+				m[entryKey(e)] = e
+			}
+		}
+		return m
+	}
+	oldRe, newRe := regexes(oldCat), regexes(newCat)
+	order := func(cat *pricing.Catalog, other map[string]*pricing.Entry) map[string]int {
 		rank, next := map[string]int{}, map[string]int{}
 		for _, e := range cat.Entries() {
-			k := entryKey(e)
-			if _, ok := own[k]; !ok || e.Match == "" {
-				continue
-			}
-			if _, ok := other[k]; ok {
+			if k := entryKey(e); e.Match != "" && other[k] != nil {
 				next[e.Provider]++
 				rank[k] = next[e.Provider]
 			}
 		}
 		return rank
 	}
-	oldRank, newRank := order(oldCat, news, olds), order(newCat, olds, news)
-	for _, k := range keys {
+	oldRank, newRank := order(oldCat, newRe), order(newCat, oldRe)
+	for _, k := range slices.Sorted(maps.Keys(oldRank)) {
 		or, nr := oldRank[k], newRank[k]
-		if or == 0 || or == nr {
+		if or == nr {
 			continue
 		}
-		e := news[k].e
+		e := newRe[k]
 		rows = append(rows, diffRow{Change: "reordered", Provider: e.Provider, Model: name(e), Field: "regex order",
 			Old: strconv.Itoa(or), New: strconv.Itoa(nr)})
-		if unchanged[k] {
+		_, priced := olds[k]
+		_, pricedNew := news[k]
+		switch {
+		case unchanged[k]:
 			unchanged[k] = false
 			counts[3]--
 			counts[2]++
+		case !priced && !pricedNew:
+			counts[2]++ // priced in neither at at, yet it shadows others
 		}
 	}
 	// An entry that prices alike at at may still differ in another period

@@ -195,4 +195,13 @@ func TestPricesDiffRegexOrder(t *testing.T) {
 	if !strings.Contains(r.stdout, "0 added, 0 removed, 2 changed, 0 unchanged") {
 		t.Errorf("table summary: %s", r.stdout)
 	}
+	// A regex without a price at --at still shadows the ones after it (a
+	// call it matches is unpriced): moved ahead, it is a change too.
+	future := strings.Replace(entry("^gpt-4o", "2"), "2025-01-01", "2099-01-01", 1)
+	os.WriteFile(old, []byte("models:\n"+entry("^gpt-4", "1")+future), 0o644)
+	os.WriteFile(new, []byte("models:\n"+future+entry("^gpt-4", "1")), 0o644)
+	r = run(t, "", nil, "prices", "diff", "--exit-code", old, new)
+	if r.code != 1 || !strings.Contains(r.stdout, "reordered") || !strings.Contains(r.stdout, "2 changed") {
+		t.Errorf("a regex priced later moved ahead: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
 }

@@ -174,8 +174,8 @@ func (w *whereFlag) conditions() []string {
 // cmdlineFlag tells which flags of a command were given on its command
 // line rather than by their environment variable, which urfave/cli's IsSet
 // does not: a flag typed wins over its own variable and over the variable
-// of a flag it excludes (rivalFlags), as docs/contracts.md says. It is a
-// command's last flag, hidden: its Apply, called after every other flag's
+// of a flag it excludes (rivalFlags), as docs/contracts.md says. It comes
+// after a command's own flags, hidden: its Apply, called after theirs
 // (once their variables are read, before the command line is parsed),
 // keeps the command's flag set, whose Visit then lists the flags given on
 // the command line, and tells the flags that collect repeated values
@@ -264,6 +264,11 @@ func (f flagParams) IsSet(name string) bool { return f.c.IsSet(name) && !f.yield
 // yields reports whether flag name, set by its environment variable alone,
 // gives way to its rival (rivalFlags) given on the command line.
 func (f flagParams) yields(name string) bool {
+	if name == "budget" {
+		// A budget applies to a period or a horizon of days: its variable
+		// gives way to a horizon of hours typed (--horizon 24h).
+		return !onCommandLine(f.c, name) && onCommandLine(f.c, "horizon") && strings.HasSuffix(f.c.String("horizon"), "h")
+	}
 	r, ok := rivalFlags[name]
 	return ok && !onCommandLine(f.c, name) && onCommandLine(f.c, r)
 }

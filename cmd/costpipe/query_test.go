@@ -415,9 +415,15 @@ func TestQueryFlagBeatsEnvironment(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "--from and --since are mutually exclusive") {
 		t.Errorf("both variables: exit %d, stderr %q; want exit 2, mutually exclusive", r.code, r.stderr)
 	}
-	r = run(t, "", []string{"COSTPIPE_QUERY_PERIOD=week"}, "--clickhouse", "clickhouse://127.0.0.1:1/none", "query", "forecast", "--horizon", "7")
-	if r.code == 2 || strings.Contains(r.stderr, "mutually exclusive") {
-		t.Errorf("COSTPIPE_QUERY_PERIOD and --horizon: exit %d, stderr %q; want --horizon to win (then the unreachable server: exit 1)", r.code, r.stderr)
+	for _, env := range []string{"COSTPIPE_QUERY_PERIOD=week", "COSTPIPE_QUERY_BUDGET=5000"} {
+		r = run(t, "", []string{env}, "--clickhouse", "clickhouse://127.0.0.1:1/none", "query", "forecast", "--horizon", "24h")
+		if r.code == 2 {
+			t.Errorf("%s and --horizon 24h: exit %d, stderr %q; want --horizon to win (then the unreachable server: exit 1)", env, r.code, r.stderr)
+		}
+	}
+	r = run(t, "", nil, "--clickhouse", "clickhouse://127.0.0.1:1/none", "query", "forecast", "--horizon", "24h", "--budget", "10")
+	if r.code != 2 {
+		t.Errorf("--budget and --horizon 24h typed: exit %d, stderr %q; want exit 2", r.code, r.stderr)
 	}
 }
 

@@ -4,6 +4,9 @@ package childproc
 
 import "syscall"
 
-// Attr is the default: a child shares the parent's console, and the
+// Group is the default: a child shares the parent's console, and the
 // parent must stop it.
-func Attr(syscall.Signal) *syscall.SysProcAttr { return nil }
+func Group(syscall.Signal) *syscall.SysProcAttr { return nil }
+
+// Tied is the default, as Group.
+func Tied(syscall.Signal) *syscall.SysProcAttr { return nil }

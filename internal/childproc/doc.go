@@ -1,6 +1,6 @@
-// Package childproc sets up the child processes costpipe starts (the
-// demo's `costpipe alerts run`, the tests' ClickHouse servers) so that they
-// do not outlive it: each in a process group of its own, which the parent
-// signals and a terminal's Ctrl-C does not reach behind the parent's back,
-// and, on Linux, sent a signal when the parent dies.
+// Package childproc sets up the child processes costpipe starts so that
+// they do not outlive it: the tests' ClickHouse and ZooKeeper servers
+// (Group: a process group of their own, signalled as a whole) and the
+// demo's `costpipe alerts run` (Tied: stopped by the demo, and with it).
+// On Linux both are sent a signal when the parent dies.
 package childproc

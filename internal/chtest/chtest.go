@@ -364,7 +364,7 @@ func (s *Server) launch() error {
 	cmd.Env = append(os.Environ(), "CLICKHOUSE_WATCHDOG_ENABLE=0")
 	// Its own process group, so it can be signalled as a whole, killed
 	// when the test binary dies (Linux; elsewhere Main and t.Cleanup do).
-	cmd.SysProcAttr = childproc.Attr(syscall.SIGKILL)
+	cmd.SysProcAttr = childproc.Group(syscall.SIGKILL)
 
 	p, err := startProcess(cmd)
 	if err != nil {

@@ -249,7 +249,7 @@ func startZooKeeper() (*ZooKeeper, error) {
 		"-cp", jar, "org.apache.zookeeper.server.ZooKeeperServerMain",
 		strconv.Itoa(zk.Port), filepath.Join(dir, "data"))
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
-	cmd.SysProcAttr = childproc.Attr(syscall.SIGKILL) // as the servers'
+	cmd.SysProcAttr = childproc.Group(syscall.SIGKILL) // as the servers'
 	p, err := startProcess(cmd)
 	if err != nil {
 		os.RemoveAll(dir)

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -173,11 +174,15 @@ func (c *Catalog) ProviderProblems() []string {
 			continue
 		}
 		msg := fmt.Sprintf("%s:%d: provider %q in providers has no models: its service tiers apply to nothing (provider names match exactly", c.name, c.providerLines[name], name)
+		var alike []string
 		for other := range has {
 			if strings.EqualFold(other, name) {
-				msg += fmt.Sprintf("; the models' provider is %q", other)
-				break
+				alike = append(alike, strconv.Quote(other))
 			}
+		}
+		if len(alike) > 0 {
+			slices.Sort(alike)
+			msg += "; the models' provider is " + strings.Join(alike, " or ")
 		}
 		out = append(out, msg+")")
 	}
