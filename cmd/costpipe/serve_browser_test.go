@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/inspector"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -28,6 +29,7 @@ import (
 	"github.com/costpipe/costpipe/alerts"
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/kafkatest"
+	"github.com/costpipe/costpipe/internal/logtest"
 	"github.com/costpipe/costpipe/serve"
 	"github.com/costpipe/costpipe/warehouse"
 )
@@ -219,16 +221,32 @@ func TestServeDashboardBrowser(t *testing.T) {
 	sp := dashboardStack(t)
 	ctx := context.Background()
 
-	// The browser.
+	// The browser. Its own output, and whether its page crashed, are
+	// logged when the test fails: a step cut by "context canceled" is the
+	// browser or its page gone, not the dashboard.
+	var chromeOut logtest.Buffer
 	actx, cancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 800))...)
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 800),
+		chromedp.CombinedOutput(&chromeOut))...)
 	defer cancel()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the browser's context: %v; its output:\n%s", actx.Err(), chromeOut.String())
+		}
+	})
 	bctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
 	bctx, cancel = context.WithTimeout(bctx, 3*time.Minute)
 	defer cancel()
 	var consoleMu sync.Mutex
-	var console []string
+	var console, gone []string
+	t.Cleanup(func() {
+		consoleMu.Lock()
+		defer consoleMu.Unlock()
+		if t.Failed() && len(gone) > 0 {
+			t.Logf("the browser's page: %s", strings.Join(gone, "; "))
+		}
+	})
 	chromedp.ListenTarget(bctx, func(ev any) {
 		consoleMu.Lock()
 		defer consoleMu.Unlock()
@@ -247,6 +265,10 @@ func TestServeDashboardBrowser(t *testing.T) {
 			if e.Entry.Level == cdplog.LevelError || e.Entry.Level == cdplog.LevelWarning {
 				console = append(console, "log: "+e.Entry.Text+" "+e.Entry.URL)
 			}
+		case *inspector.EventTargetCrashed:
+			gone = append(gone, "the page's renderer crashed")
+		case *inspector.EventDetached:
+			gone = append(gone, "the page was detached: "+string(e.Reason))
 		}
 	})
 	// waitLoaded waits until the page finished load number gen.
