@@ -415,6 +415,18 @@ func (k retained) missing(t warehouse.Table, from, to time.Time) []warehouse.Mon
 // message says what to change.
 var ErrGranularity = errors.New("invalid granularity")
 
+// GranularityCause returns the innermost error of err's chain that is
+// ErrGranularity (analytics' own message, without what wraps it), or nil.
+func GranularityCause(err error) error {
+	if !errors.Is(err, ErrGranularity) {
+		return nil
+	}
+	for u := errors.Unwrap(err); u != nil && errors.Is(u, ErrGranularity); u = errors.Unwrap(err) {
+		err = u
+	}
+	return err
+}
+
 // granularityError is an error that is ErrGranularity, its message its
 // own.
 type granularityError string

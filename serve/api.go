@@ -268,13 +268,7 @@ func questionFault(err error, p urlParams) error {
 		}
 		return qe
 	case errors.Is(err, analytics.ErrGranularity):
-		// The innermost error that is ErrGranularity: analytics' own
-		// message, without what may wrap it.
-		inner := err
-		for u := errors.Unwrap(inner); u != nil && errors.Is(u, analytics.ErrGranularity); u = errors.Unwrap(inner) {
-			inner = u
-		}
-		return &questionError{Param: "granularity", Msg: inner.Error(), err: err}
+		return &questionError{Param: "granularity", Msg: analytics.GranularityCause(err).Error(), err: err}
 	}
 	return err
 }

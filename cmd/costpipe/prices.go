@@ -343,12 +343,11 @@ type costRow struct {
 func pricesCost(c *cli.Context) error {
 	// Flags after the file (`prices cost events.jsonl --prices x.yaml`),
 	// which urfave/cli leaves as arguments, count as before it.
-	fl, args, err := parseLateFlags(c)
-	if err != nil {
-		return &exitError{code: 2, msg: goFlagName.ReplaceAllString(err.Error(), "$1--$2")}
+	fl, args, helped, uerr := lateArgs(c)
+	if uerr != nil {
+		return uerr
 	}
-	if fl.given("help") {
-		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
+	if helped {
 		return nil
 	}
 	if len(args) > 1 {

@@ -84,12 +84,12 @@ Exit status: 0 written, 1 the list cannot be imported (nothing is written),
 }
 
 func pricesImport(c *cli.Context) error {
-	fl, args, err := parseLateFlags(c)
-	if err != nil {
-		return &exitError{code: 2, msg: goFlagName.ReplaceAllString(err.Error(), "$1--$2") + "\n" + pricesImportUsage}
+	fl, args, helped, uerr := lateArgs(c)
+	if uerr != nil {
+		uerr.msg += "\n" + pricesImportUsage
+		return uerr
 	}
-	if fl.given("help") {
-		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
+	if helped {
 		return nil
 	}
 	if f := fl.String("format"); f != "litellm" {
@@ -183,6 +183,21 @@ func parseLateFlags(c *cli.Context) (lateFlags, []string, error) {
 		args = rest
 	}
 	return lateFlags{c, set}, pos, nil
+}
+
+// lateArgs is parseLateFlags for a command's Action: a flag it cannot
+// parse is a usage error (exit status 2) naming it as --flag, and --help
+// given among the arguments prints the command's help (helped).
+func lateArgs(c *cli.Context) (fl lateFlags, args []string, helped bool, err *exitError) {
+	fl, args, perr := parseLateFlags(c)
+	if perr != nil {
+		return fl, nil, false, &exitError{code: 2, msg: goFlagName.ReplaceAllString(perr.Error(), "$1--$2")}
+	}
+	if fl.given("help") {
+		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
+		return fl, args, true, nil
+	}
+	return fl, args, false, nil
 }
 
 // late returns the flag of name (or one of its aliases) given late.

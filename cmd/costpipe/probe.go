@@ -27,9 +27,12 @@ For healthchecks in images without curl:
 		Action: func(c *cli.Context) error {
 			// `probe URL --timeout 1s` as healthchecks are often written:
 			// flags after the URL count as before it.
-			fl, args, err := parseLateFlags(c)
-			if err != nil {
-				return &exitError{code: 2, msg: goFlagName.ReplaceAllString(err.Error(), "$1--$2")}
+			fl, args, helped, uerr := lateArgs(c)
+			if uerr != nil {
+				return uerr
+			}
+			if helped {
+				return nil
 			}
 			if len(args) != 1 {
 				return &exitError{code: 2, msg: fmt.Sprintf("probe takes one URL argument, got %d", len(args))}

@@ -322,11 +322,7 @@ func questionFault(err error) *exitError {
 	case errors.As(err, &de):
 		return &exitError{code: 2, msg: de.Error()} // it says what to ask instead
 	case errors.Is(err, analytics.ErrGranularity):
-		inner := err // analytics' own message, without what may wrap it
-		for u := errors.Unwrap(inner); u != nil && errors.Is(u, analytics.ErrGranularity); u = errors.Unwrap(inner) {
-			inner = u
-		}
-		return &exitError{code: 2, msg: "invalid --granularity: " + inner.Error() +
+		return &exitError{code: 2, msg: "invalid --granularity: " + analytics.GranularityCause(err).Error() +
 			": give --from and --to on whole hours or days, or leave --granularity at auto"}
 	case errors.Is(err, analytics.ErrTooManyGroups):
 		return &exitError{code: 2, msg: err.Error() + " (--by, --where)"}
