@@ -102,30 +102,30 @@ func appendArrow(fb array.Builder, v Value, c *Column) error {
 	case KindText:
 		fb.(*array.StringBuilder).Append(v.s)
 	case KindUint:
-		fb.(*array.Uint64Builder).Append(v.u)
+		fb.(*array.Uint64Builder).Append(v.asUint())
 	case KindInt:
-		fb.(*array.Int64Builder).Append(v.i)
+		fb.(*array.Int64Builder).Append(v.asInt())
 	case KindFloat:
-		fb.(*array.Float64Builder).Append(v.f)
+		fb.(*array.Float64Builder).Append(v.asFloat())
 	case KindMoney:
-		hi, lo := v.p.Int128()
+		hi, lo := v.asMoney().Int128()
 		fb.(*array.Decimal128Builder).Append(decimal128.New(hi, lo))
 	case KindTime:
-		fb.(*array.TimestampBuilder).Append(arrow.Timestamp(v.t.Unix()))
+		fb.(*array.TimestampBuilder).Append(arrow.Timestamp(v.asTime().Unix()))
 	case KindDate:
-		fb.(*array.Date32Builder).Append(arrow.Date32FromTime(v.t))
+		fb.(*array.Date32Builder).Append(arrow.Date32FromTime(v.asTime()))
 	case KindFloats:
 		lb := fb.(*array.ListBuilder)
 		lb.Append(true)
 		vb := lb.ValueBuilder().(*array.Float64Builder)
-		for _, f := range v.fs {
+		for _, f := range v.asFloats() {
 			vb.Append(f)
 		}
 	case KindDates:
 		lb := fb.(*array.ListBuilder)
 		lb.Append(true)
 		vb := lb.ValueBuilder().(*array.Date32Builder)
-		for _, d := range v.dates {
+		for _, d := range v.asDates() {
 			vb.Append(arrow.Date32FromTime(d))
 		}
 	}

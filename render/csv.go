@@ -48,20 +48,21 @@ func csvValue(v Value) string {
 	case KindText:
 		return v.s
 	case KindUint:
-		return strconv.FormatUint(v.u, 10)
+		return strconv.FormatUint(v.asUint(), 10)
 	case KindInt:
-		return strconv.FormatInt(v.i, 10)
+		return strconv.FormatInt(v.asInt(), 10)
 	case KindFloat:
-		if math.IsNaN(v.f) || math.IsInf(v.f, 0) {
+		f := v.asFloat()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return ""
 		}
-		return strconv.FormatFloat(v.f, 'f', -1, 64)
+		return strconv.FormatFloat(f, 'f', -1, 64)
 	case KindMoney:
-		return v.p.String()
+		return v.asMoney().String()
 	case KindTime:
-		return v.t.Format(time.RFC3339)
+		return v.asTime().Format(time.RFC3339)
 	case KindDate:
-		return v.t.Format(time.DateOnly)
+		return v.asTime().Format(time.DateOnly)
 	}
 	return ""
 }

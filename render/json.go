@@ -98,20 +98,20 @@ func writeJSONValue(b *strings.Builder, v Value) {
 	case KindText:
 		writeJSONString(b, v.s)
 	case KindUint:
-		b.WriteString(strconv.FormatUint(v.u, 10))
+		b.WriteString(strconv.FormatUint(v.asUint(), 10))
 	case KindInt:
-		b.WriteString(strconv.FormatInt(v.i, 10))
+		b.WriteString(strconv.FormatInt(v.asInt(), 10))
 	case KindFloat:
-		writeJSONFloat(b, v.f)
+		writeJSONFloat(b, v.asFloat())
 	case KindMoney:
-		b.WriteString(`"` + v.p.String() + `"`)
+		b.WriteString(`"` + v.asMoney().String() + `"`)
 	case KindTime:
-		b.WriteString(`"` + v.t.Format(time.RFC3339) + `"`)
+		b.WriteString(`"` + v.asTime().Format(time.RFC3339) + `"`)
 	case KindDate:
-		b.WriteString(`"` + v.t.Format(time.DateOnly) + `"`)
+		b.WriteString(`"` + v.asTime().Format(time.DateOnly) + `"`)
 	case KindFloats:
 		b.WriteString("[")
-		for i, f := range v.fs {
+		for i, f := range v.asFloats() {
 			if i > 0 {
 				b.WriteString(",")
 			}
@@ -120,7 +120,7 @@ func writeJSONValue(b *strings.Builder, v Value) {
 		b.WriteString("]")
 	case KindDates:
 		b.WriteString("[")
-		for i, d := range v.dates {
+		for i, d := range v.asDates() {
 			if i > 0 {
 				b.WriteString(",")
 			}

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/costpipe/costpipe/pipelines/pricing"
 )
@@ -191,16 +192,44 @@ const (
 
 // Value is one cell: a null (the zero Value) or a value of one Kind. Make
 // values with the functions named after the kinds.
+//
+// A report holds one Value per cell, up to millions of them (a series of
+// minutes per model), so a Value keeps every kind in the same 48 bytes:
+// a text in s; a number, an amount or an instant in the two words of n;
+// a list's first element in list and its length in n[0].
 type Value struct {
-	kind  Kind // 0: null
-	s     string
-	u     uint64
-	i     int64
-	f     float64
-	p     pricing.Pico
-	t     time.Time
-	fs    []float64
-	dates []time.Time
+	kind Kind // 0: null
+	s    string
+	// n is KindUint's value, KindInt's two's complement, KindFloat's
+	// IEEE 754 bits, KindMoney's high and low words (pricing.Pico's
+	// Int128), KindTime's and KindDate's Unix seconds and nanoseconds, or
+	// a list's length.
+	n    [2]uint64
+	list unsafe.Pointer // KindFloats: *float64; KindDates: *time.Time
+}
+
+// valueSize is the size of a Value in memory (TestValueIsSmall).
+const valueSize = 48
+
+func (v Value) asUint() uint64      { return v.n[0] }
+func (v Value) asInt() int64        { return int64(v.n[0]) }
+func (v Value) asFloat() float64    { return math.Float64frombits(v.n[0]) }
+func (v Value) asTime() time.Time   { return time.Unix(int64(v.n[0]), int64(v.n[1])).UTC() }
+func (v Value) asFloats() []float64 { return unsafe.Slice((*float64)(v.list), v.n[0]) }
+func (v Value) asDates() []time.Time {
+	return unsafe.Slice((*time.Time)(v.list), v.n[0])
+}
+
+// asMoney is KindMoney's amount; every pair of words a Money value holds
+// came from a Pico, so FromInt128 cannot fail on it.
+func (v Value) asMoney() pricing.Pico {
+	p, _ := pricing.FromInt128(int64(v.n[0]), v.n[1])
+	return p
+}
+
+// instant is a Value of kind k holding t.
+func instant(k Kind, t time.Time) Value {
+	return Value{kind: k, n: [2]uint64{uint64(t.Unix()), uint64(t.Nanosecond())}}
 }
 
 // Null is the unknown value.
@@ -214,13 +243,13 @@ func Blank() Value { return Value{kind: kindBlank} }
 func Text(s string) Value { return Value{kind: KindText, s: s} }
 
 // Uint is a count.
-func Uint(u uint64) Value { return Value{kind: KindUint, u: u} }
+func Uint(u uint64) Value { return Value{kind: KindUint, n: [2]uint64{u}} }
 
 // Int is a signed integer.
-func Int(i int) Value { return Value{kind: KindInt, i: int64(i)} }
+func Int(i int) Value { return Value{kind: KindInt, n: [2]uint64{uint64(int64(i))}} }
 
 // Float is a measurement or an estimate.
-func Float(f float64) Value { return Value{kind: KindFloat, f: f} }
+func Float(f float64) Value { return Value{kind: KindFloat, n: [2]uint64{math.Float64bits(f)}} }
 
 // OptFloat is *f, or null when f is nil.
 func OptFloat(f *float64) Value {
@@ -231,7 +260,10 @@ func OptFloat(f *float64) Value {
 }
 
 // Money is an exact amount of USD.
-func Money(p pricing.Pico) Value { return Value{kind: KindMoney, p: p} }
+func Money(p pricing.Pico) Value {
+	hi, lo := p.Int128()
+	return Value{kind: KindMoney, n: [2]uint64{uint64(hi), lo}}
+}
 
 // OptUSD is an estimate of *f USD (a forecast, a sum of float daily
 // values) as Money rounded to 10⁻¹² USD, so that every amount of USD in a
@@ -249,25 +281,27 @@ func OptUSD(f *float64) Value {
 }
 
 // Time is an instant, written in UTC to the second.
-func Time(t time.Time) Value { return Value{kind: KindTime, t: t.UTC()} }
+func Time(t time.Time) Value { return instant(KindTime, t) }
 
 // Date is the calendar day of t in t's location.
 func Date(t time.Time) Value {
 	y, m, d := t.Date()
-	return Value{kind: KindDate, t: time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
+	return instant(KindDate, time.Date(y, m, d, 0, 0, 0, 0, time.UTC))
 }
 
 // Floats is a list of floats (a series); the table format draws it as a
 // sparkline.
-func Floats(fs []float64) Value { return Value{kind: KindFloats, fs: fs} }
+func Floats(fs []float64) Value {
+	return Value{kind: KindFloats, n: [2]uint64{uint64(len(fs))}, list: unsafe.Pointer(unsafe.SliceData(fs))}
+}
 
 // Dates is a list of calendar days.
 func Dates(ts []time.Time) Value {
 	ds := make([]time.Time, len(ts))
 	for i, t := range ts {
-		ds[i] = Date(t).t
+		ds[i] = Date(t).asTime()
 	}
-	return Value{kind: KindDates, dates: ds}
+	return Value{kind: KindDates, n: [2]uint64{uint64(len(ds))}, list: unsafe.Pointer(unsafe.SliceData(ds))}
 }
 
 // IsNull reports whether v is the unknown value (or Blank).
@@ -288,20 +322,16 @@ func (v Value) empty() bool {
 		return true
 	case KindText:
 		return v.s == ""
-	case KindUint:
-		return v.u == 0
-	case KindInt:
-		return v.i == 0
+	case KindUint, KindInt:
+		return v.n[0] == 0
 	case KindFloat:
-		return v.f == 0
+		return v.asFloat() == 0
 	case KindMoney:
-		return v.p.IsZero()
-	case KindFloats:
-		return len(v.fs) == 0
-	case KindDates:
-		return len(v.dates) == 0
+		return v.n == [2]uint64{}
+	case KindFloats, KindDates:
+		return v.n[0] == 0
 	}
-	return v.t.IsZero()
+	return v.asTime().IsZero()
 }
 
 // visible returns the indexes of t's columns that format shows: the table

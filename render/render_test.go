@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -318,5 +319,66 @@ func TestTableEscapesWhatTerminalsInterpret(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "evil\x1b]0;title\x07,1") {
 		t.Errorf("CSV changed the value: %q", b.String())
+	}
+}
+
+// TestValueIsSmall: a report holds a Value per cell, up to millions of
+// them, so every kind keeps to valueSize bytes and reads back what it was
+// made of.
+func TestValueIsSmall(t *testing.T) {
+	if got := unsafe.Sizeof(Value{}); got > valueSize {
+		t.Errorf("a Value takes %d bytes, want at most %d", got, valueSize)
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 29, 2, 30, 15, 123456789, berlin)
+	for _, tm := range []time.Time{at, {}, time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)} {
+		if got := Time(tm).asTime(); !got.Equal(tm) || got.Location() != time.UTC {
+			t.Errorf("Time(%v) reads back %v", tm, got)
+		}
+		if got := Time(tm).empty(); got != tm.IsZero() {
+			t.Errorf("Time(%v).empty() = %v", tm, got)
+		}
+	}
+	if got, want := Date(at).asTime(), time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("Date(%v) reads back %v, want %v", at, got, want)
+	}
+	for _, i := range []int{0, -1, math.MinInt64, math.MaxInt64} {
+		if got := Int(i).asInt(); got != int64(i) {
+			t.Errorf("Int(%d) reads back %d", i, got)
+		}
+	}
+	if got := Uint(math.MaxUint64).asUint(); got != math.MaxUint64 {
+		t.Errorf("Uint(max) reads back %d", got)
+	}
+	for _, f := range []float64{0, math.Copysign(0, -1), -1.5, math.Inf(1), math.SmallestNonzeroFloat64} {
+		if got := Float(f).asFloat(); math.Float64bits(got) != math.Float64bits(f) {
+			t.Errorf("Float(%v) reads back %v", f, got)
+		}
+	}
+	if !math.IsNaN(Float(math.NaN()).asFloat()) {
+		t.Error("Float(NaN) does not read back NaN")
+	}
+	for _, s := range []string{"0", "-0.000000000001", "99999999999999999999999999.999999999999", "-99999999999999999999999999.999999999999", "12.5"} {
+		p := pricing.MustParsePico(s)
+		if got := Money(p).asMoney(); got != p {
+			t.Errorf("Money(%s) reads back %s", p, got)
+		}
+		if got := Money(p).empty(); got != p.IsZero() {
+			t.Errorf("Money(%s).empty() = %v", p, got)
+		}
+	}
+	fs := []float64{1, 2, 3}
+	if got := Floats(fs).asFloats(); len(got) != 3 || &got[0] != &fs[0] {
+		t.Errorf("Floats reads back %v", got)
+	}
+	if got := Floats(nil).asFloats(); got != nil || !Floats(nil).empty() {
+		t.Errorf("Floats(nil) reads back %v", got)
+	}
+	ds := Dates([]time.Time{at, at.AddDate(0, 0, 1)}).asDates()
+	if len(ds) != 2 || !ds[1].Equal(time.Date(2026, 3, 30, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("Dates reads back %v", ds)
 	}
 }

@@ -41,11 +41,22 @@ func Series(r SeriesReport) *Table {
 		}
 		return Uint(uint64(s.Values[i]))
 	}
+	// One row per group and step, all cut from one array: a series can
+	// hold millions of values (BenchmarkSeries).
+	width, n := len(t.Columns), len(res.Series)*len(res.Steps)
+	var cells []Value
+	if n > 0 {
+		cells, t.Rows = make([]Value, n*width), make([][]Value, 0, n)
+	}
 	for g := range res.Series {
 		s := &res.Series[g]
 		dims := dimValues(by, s.Group)
 		for i, ts := range res.Steps {
-			t.Rows = append(t.Rows, append(append(append([]Value(nil), dims...), Time(ts)), value(s, i)))
+			row := cells[:width:width]
+			cells = cells[width:]
+			copy(row, dims)
+			row[width-2], row[width-1] = Time(ts), value(s, i)
+			t.Rows = append(t.Rows, row)
 		}
 	}
 	if len(res.Series) > 0 {

@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +79,37 @@ func TestSeriesUnpriced(t *testing.T) {
 			t.Errorf("unpriced %d: note %q missing or unexpected in\n%s", tc.unpriced, tc.want, out)
 		}
 	}
+}
+
+// BenchmarkSeries builds the table of a minute series of 200 groups over
+// a week (2,016,000 values, about analytics.MaxSeriesValues) and reports
+// the bytes it allocates per value: what a large `query series` or serve
+// answer holds in memory before it is written.
+func BenchmarkSeries(b *testing.B) {
+	const groups, steps = 200, 7 * 24 * 60
+	from := time.Date(2026, 1, 14, 0, 0, 0, 0, time.UTC)
+	res := analytics.SeriesResult{Metric: analytics.MetricCost, Step: time.Minute, From: from, To: from.Add(steps * time.Minute), AsOf: from.Add(steps * time.Minute)}
+	for i := range steps {
+		res.Steps = append(res.Steps, from.Add(time.Duration(i)*time.Minute))
+	}
+	for g := range groups {
+		s := analytics.GroupSeries{Group: map[analytics.Dim]string{analytics.DimTenant: "tenant-" + strconv.Itoa(g%20), analytics.DimModel: "model-" + strconv.Itoa(g)},
+			Values: make([]float64, steps), Cost: make([]pricing.Pico, steps)}
+		for i := range steps {
+			s.Cost[i] = pricing.FromPicos(int64(i * 1000))
+			s.Values[i] = float64(i) * 1e-9
+		}
+		res.Series = append(res.Series, s)
+	}
+	r := SeriesReport{Scope: Scope{By: []analytics.Dim{analytics.DimTenant, analytics.DimModel}}, Result: res}
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for b.Loop() {
+		if t := Series(r); len(t.Rows) != groups*steps {
+			b.Fatalf("%d rows", len(t.Rows))
+		}
+	}
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/(groups*steps), "B/value")
 }

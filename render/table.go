@@ -107,27 +107,28 @@ func Cell(v Value, u Unit) string {
 		}
 		return printable(v.s)
 	case KindUint:
-		return Thousands(v.u)
+		return Thousands(v.asUint())
 	case KindInt:
-		if v.i < 0 {
-			return "-" + Thousands(uint64(-v.i))
+		if i := v.asInt(); i < 0 {
+			return "-" + Thousands(uint64(-i))
 		}
-		return Thousands(uint64(v.i))
+		return Thousands(v.asUint())
 	case KindMoney:
-		return USD(v.p)
+		return USD(v.asMoney())
 	case KindFloat:
-		return floatCell(v.f, u)
+		return floatCell(v.asFloat(), u)
 	case KindTime:
-		return v.t.Format("2006-01-02 15:04")
+		return v.asTime().Format("2006-01-02 15:04")
 	case KindDate:
-		return v.t.Format(time.DateOnly)
+		return v.asTime().Format(time.DateOnly)
 	case KindFloats:
-		return Sparkline(v.fs)
+		return Sparkline(v.asFloats())
 	case KindDates:
-		if len(v.dates) == 0 {
+		ds := v.asDates()
+		if len(ds) == 0 {
 			return "-"
 		}
-		return v.dates[0].Format(time.DateOnly) + " … " + v.dates[len(v.dates)-1].Format(time.DateOnly)
+		return ds[0].Format(time.DateOnly) + " … " + ds[len(ds)-1].Format(time.DateOnly)
 	}
 	return "?"
 }

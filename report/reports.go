@@ -169,7 +169,7 @@ type Series struct {
 
 // ErrTooLarge is wrapped by the error of a report whose table would hold
 // more cells than its bound: a server refuses it before building it (a
-// table costs about 136 bytes a cell in memory, whatever it renders to).
+// table costs about 56 bytes a cell in memory, whatever it renders to).
 var ErrTooLarge = errors.New("the answer has too many values")
 
 // checkCells fails with ErrTooLarge when rows × cols is over max (> 0).

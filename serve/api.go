@@ -62,11 +62,12 @@ var errBusy = errors.New("busy")
 
 // maxCells bounds the cells of a table an answer may build before its
 // rendering meets MaxResponseBytes (series and latency steps, whose size
-// is known before their rows are built): a cell takes about 136 bytes in
-// memory, so MaxResponseBytes/24 cells already hold 5.7 times the response
-// bound (190 MB at the default), and rendered they are mostly timestamps
-// and decimal amounts of 20–25 bytes each. Building first took gigabytes
-// (2,000,000 values of a minute series: 3 GB).
+// is known before their rows are built): a cell takes about 56 bytes in
+// memory (a 48-byte render.Value and its share of the row), so
+// MaxResponseBytes/24 cells hold 2.3 times the response bound (78 MB at
+// the default), and rendered they are mostly timestamps and decimal
+// amounts of 20–25 bytes each. Building first took gigabytes (2,000,000
+// values of a minute series: 3 GB).
 func (s *Server) maxCells() int { return s.opts.MaxResponseBytes / 24 }
 
 // boundedBuffer is a buffer that refuses to grow past max bytes. It has
