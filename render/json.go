@@ -13,7 +13,8 @@ import (
 // line per object, keys in column order: `[`, then `  {"tenant": "acme",
 // "requests": 3, …}` lines separated by commas, then `]`; `[]` without
 // rows. Columns shown only in tables are left out; see Column.JSON for
-// nested objects and Kind for the encodings.
+// nested objects and Kind for the encodings. The array is written in
+// pieces of about jsonChunk bytes, so a large answer is not held twice.
 func WriteJSON(w io.Writer, t *Table) error {
 	if err := t.check(); err != nil {
 		return err
@@ -73,6 +74,12 @@ func WriteJSON(w io.Writer, t *Table) error {
 			j = end
 		}
 		b.WriteString("}")
+		if b.Len() >= jsonChunk { // a large answer is written as it goes
+			if _, err := io.WriteString(w, b.String()); err != nil {
+				return err
+			}
+			b.Reset()
+		}
 	}
 	if len(t.Rows) > 0 {
 		b.WriteString("\n")
@@ -81,6 +88,9 @@ func WriteJSON(w io.Writer, t *Table) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// jsonChunk is the size of WriteJSON's writes.
+const jsonChunk = 64 << 10
 
 // writeJSONString writes s as a JSON string, escaped as encoding/json does.
 func writeJSONString(b *strings.Builder, s string) {

@@ -2,7 +2,9 @@ package render
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -380,5 +382,39 @@ func TestValueIsSmall(t *testing.T) {
 	ds := Dates([]time.Time{at, at.AddDate(0, 0, 1)}).asDates()
 	if len(ds) != 2 || !ds[1].Equal(time.Date(2026, 3, 30, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("Dates reads back %v", ds)
+	}
+}
+
+// writeSizes is a writer that keeps what it is given and the size of each
+// write.
+type writeSizes struct {
+	buf   bytes.Buffer
+	sizes []int
+}
+
+func (w *writeSizes) Write(p []byte) (int, error) {
+	w.sizes = append(w.sizes, len(p))
+	return w.buf.Write(p)
+}
+
+// TestWriteJSONInPieces: a large table's JSON goes out in pieces of about
+// jsonChunk bytes, not built whole in memory first, and the pieces make
+// the same document.
+func TestWriteJSONInPieces(t *testing.T) {
+	tab := &Table{Columns: []Column{{Name: "tenant", Kind: KindText}, {Name: "ts", Kind: KindTime}, {Name: "n", Kind: KindUint}}}
+	at := time.Date(2026, 1, 14, 0, 0, 0, 0, time.UTC)
+	for i := range 20000 {
+		tab.Rows = append(tab.Rows, []Value{Text("acme"), Time(at.Add(time.Duration(i) * time.Minute)), Uint(uint64(i))})
+	}
+	var w writeSizes
+	if err := WriteJSON(&w, tab); err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(w.buf.Bytes(), &rows); err != nil || len(rows) != 20000 || rows[19999]["n"] != float64(19999) {
+		t.Fatalf("%d rows, last %v: %v", len(rows), rows[len(rows)-1], err)
+	}
+	if len(w.sizes) < w.buf.Len()/jsonChunk || slices.Max(w.sizes) > jsonChunk+1024 {
+		t.Errorf("%d bytes in %d writes, the largest %d: want pieces of about %d", w.buf.Len(), len(w.sizes), slices.Max(w.sizes), jsonChunk)
 	}
 }
