@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -154,5 +155,82 @@ func TestReplayKeylessRecordToItsSourcePartition(t *testing.T) {
 	want := int32(kgo.StickyKeyPartitioner(nil).ForTopic(replayTo).Partition(keyed, 4))
 	if p := got[fmt.Sprintf("%s/0/%d", schemas.DefaultDLQTopic, len(recs)-1)]; len(p) != 1 || p[0] != want {
 		t.Errorf("keyed record replayed to partitions %v, want [%d] (its key's)", p, want)
+	}
+}
+
+// The cursors outlive the groups' offsets: Kafka drops a group's offsets
+// offsets.retention.minutes (a week) after its last commit, and a replay
+// then sent everything the earlier replays had sent again. The compacted
+// cursor topic keeps them; a DLQ topic deleted and created again (another
+// topic ID) starts over; a cursor topic that would expire is refused.
+func TestReplayCursorOutlivesGroupOffsets(t *testing.T) {
+	t.Parallel()
+	var recs []*kgo.Record
+	for i := range 10 {
+		recs = append(recs, &kgo.Record{Key: []byte("k"), Value: []byte(fmt.Sprintf(`{"event_id":"e-%d"}`, i))})
+	}
+	base, adm := replayFixture(t, 1, nil, recs, make([]int32, len(recs)))
+	ctx := context.Background()
+	o := consumers.DLQReplayOptions{Topic: schemas.DefaultDLQTopic, To: replayTo, Group: "replay", Reasons: []string{"too_old"}}
+	if st, err := consumers.ReplayDLQ(ctx, base, o); err != nil || st.Sent["too_old"] != 10 || len(st.NoCursor) != 1 {
+		t.Fatalf("first replay: sent %v, no cursor for %v, %v", st.Sent, st.NoCursor, err)
+	}
+	cursors := schemas.DefaultDLQTopic + consumers.CursorTopicSuffix
+	rcs, err := adm.DescribeTopicConfigs(ctx, cursors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := rcs.On(cursors, nil); err != nil || !slices.ContainsFunc(rc.Configs, func(c kadm.Config) bool {
+		return c.Key == "cleanup.policy" && c.Value != nil && *c.Value == "compact"
+	}) {
+		t.Errorf("cursor topic %s: configs %v, %v; want cleanup.policy=compact", cursors, rc.Configs, err)
+	}
+	// What Kafka does to the group's offsets a week after the last replay.
+	if _, err := adm.DeleteGroup(ctx, "replay.too_old"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := consumers.ReplayDLQ(ctx, base, o); err != nil || consumers.Total(st.Sent) != 0 || len(st.NoCursor) != 0 {
+		t.Fatalf("replay after the group's offsets expired: sent %v, no cursor for %v, %v; want nothing sent", st.Sent, st.NoCursor, err)
+	}
+	if got := replayed(t, base); len(got) != 10 {
+		t.Errorf("%d DLQ records replayed, want 10", len(got))
+	}
+	for from, parts := range replayed(t, base) {
+		if len(parts) != 1 {
+			t.Errorf("%s replayed %d times", from, len(parts))
+		}
+	}
+
+	// The DLQ topic deleted and created again: its new records start at
+	// offset 0, below the old cursor.
+	if _, err := adm.DeleteTopic(ctx, schemas.DefaultDLQTopic); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, schemas.DefaultDLQTopic); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(base...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	again := &kgo.Record{Topic: schemas.DefaultDLQTopic, Key: []byte("k"), Value: []byte(`{"event_id":"new"}`), Headers: []kgo.RecordHeader{
+		{Key: consumers.HeaderDLQReason, Value: []byte("too_old")}, {Key: consumers.HeaderDLQSourceTopic, Value: []byte(schemas.DefaultTopic)},
+		{Key: consumers.HeaderDLQSourcePartition, Value: []byte("0")}, {Key: consumers.HeaderDLQSourceOffset, Value: []byte("99")}}}
+	if err := cl.ProduceSync(ctx, again).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := consumers.ReplayDLQ(ctx, base, o); err != nil || st.Sent["too_old"] != 1 {
+		t.Fatalf("replay of the DLQ topic created again: sent %v, earlier %v, %v; want its one record sent", st.Sent, st.Earlier, err)
+	}
+
+	// A cursor topic that is not compacted would lose its cursors.
+	del := "delete"
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &del}, "cursors.delete"); err != nil {
+		t.Fatal(err)
+	}
+	o.CursorTopic = "cursors.delete"
+	if _, err := consumers.ReplayDLQ(ctx, base, o); err == nil || !strings.Contains(err.Error(), "cleanup.policy=delete") {
+		t.Errorf("replay with a cursor topic that is not compacted: %v; want it refused", err)
 	}
 }

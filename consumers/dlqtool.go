@@ -301,6 +301,11 @@ type DLQReplayOptions struct {
 	// twice by two runs, whatever reasons each names. The groups are never
 	// joined (no member is needed).
 	Group string
+	// CursorTopic keeps the same cursors for good (a compacted topic,
+	// created when missing): Kafka drops a group's offsets a week (its
+	// offsets.retention.minutes) after the last replay. Default Topic
+	// followed by CursorTopicSuffix.
+	CursorTopic string
 	// Reasons are the reasons whose records go back, at least one of
 	// ReplayReasons.
 	Reasons []string
@@ -320,12 +325,14 @@ type DLQReplayStats struct {
 	// NoValueSources names the source records of NoValue (at most 100),
 	// for finding them in the events topic.
 	NoValueSources []string
-	// NoCursor are the reasons whose group had no offsets, replayed from
-	// the start of the DLQ topic: a first replay, or one whose offsets
-	// Kafka dropped (offsets.retention.minutes, 7 days by default, after
-	// the group's last commit), when records the earlier replays sent go
-	// again.
+	// NoCursor are the reasons with no cursor, neither in the cursor topic
+	// nor as their group's offsets, replayed from the start of the DLQ
+	// topic: a first replay (or one whose cursor topic was deleted).
 	NoCursor []string
+	// GroupErr is the first failure to commit a group's offsets after the
+	// cursor topic took the same cursor (a missing ACL on the group, say):
+	// the replay went on, since the cursor topic holds its cursors.
+	GroupErr error
 }
 
 func count(m *map[string]int, reason string, n int) {
@@ -376,6 +383,12 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 		}
 		want[r] = true
 	}
+	if o.CursorTopic == "" {
+		o.CursorTopic = o.Topic + CursorTopicSuffix
+	}
+	if o.CursorTopic == o.Topic || o.CursorTopic == o.To {
+		return st, fmt.Errorf("the replay cursor topic cannot be %s, which the replay reads or writes", o.CursorTopic)
+	}
 	adm, err := admin(base)
 	if err != nil {
 		return st, err
@@ -386,8 +399,22 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 			return st, err
 		}
 	}
+	topicID, err := dlqTopicID(ctx, adm, o.Topic)
+	if err != nil {
+		return st, err
+	}
+	saved, err := loadCursors(ctx, base, adm, o.CursorTopic, o.Topic, topicID)
+	if err != nil {
+		return st, err
+	}
+	if !o.DryRun {
+		if err := ensureCursorTopic(ctx, adm, o.CursorTopic); err != nil {
+			return st, err
+		}
+	}
 	// cursors[reason][partition]: the next offset of that reason to send
-	// (none: from the start of the log).
+	// (none: from the start of the log), the greater of the group's
+	// offset and the cursor topic's.
 	cursors := map[string]map[int32]int64{}
 	for r := range want {
 		group := o.Group + "." + r
@@ -407,6 +434,11 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 				cursors[r][c.Partition] = c.At
 			}
 		})
+		for p, next := range saved[group] {
+			if c, ok := cursors[r][p]; !ok || next > c {
+				cursors[r][p] = next
+			}
+		}
 		if len(cursors[r]) == 0 {
 			st.NoCursor = append(st.NoCursor, r)
 		}
@@ -512,11 +544,16 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 		mu.Unlock()
 		if acked > 0 {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			cerr := commitReplayed(cctx, adm, o, want, cursors, p, recs[acked-1].Offset+1)
+			gerr, cerr := commitReplayed(cctx, adm, pr, o, topicID, want, cursors, p, recs[acked-1].Offset+1)
 			cancel()
 			if cerr != nil {
 				return cerr
 			}
+			mu.Lock()
+			if st.GroupErr == nil {
+				st.GroupErr = gerr
+			}
+			mu.Unlock()
 		}
 		if err != nil {
 			if acked > 0 {
@@ -550,13 +587,29 @@ func ackedPrefix(done []bool) int {
 	return n
 }
 
-// commitReplayed moves the offsets of o's reasons' groups on partition p of
-// the DLQ topic to next, where they are behind it.
-func commitReplayed(ctx context.Context, adm *kadm.Client, o DLQReplayOptions, want map[string]bool, cursors map[string]map[int32]int64, p int32, next int64) error {
+// commitReplayed moves the cursors of o's reasons on partition p of the
+// DLQ topic to next, where they are behind it: first in the cursor topic
+// (through pr), then the groups' offsets. It fails when the cursor topic
+// did not take them; groupErr is the first group whose offsets could not
+// be committed after it did (the cursor topic holds them: no failure).
+func commitReplayed(ctx context.Context, adm *kadm.Client, pr *kgo.Client, o DLQReplayOptions, topicID string, want map[string]bool, cursors map[string]map[int32]int64, p int32, next int64) (groupErr, err error) {
+	var moved []string
+	var cs []cursorRecord
+	now := time.Now().UTC()
 	for r := range want {
-		if next <= cursors[r][p] {
-			continue // this reason's replay is ahead already
+		if next > cursors[r][p] { // else this reason's replay is ahead already
+			moved = append(moved, r)
+			cs = append(cs, cursorRecord{Topic: o.Topic, TopicID: topicID, Group: o.Group + "." + r, Partition: p, Next: next, At: now})
 		}
+	}
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	if err := saveCursors(ctx, pr, o.CursorTopic, cs); err != nil {
+		return nil, fmt.Errorf("sent %s up to partition %d offset %d, but %w (a new run sends that batch again)", o.Topic, p, next-1, err)
+	}
+	for _, r := range moved {
+		cursors[r][p] = next
 		group := o.Group + "." + r
 		var offs kadm.Offsets
 		offs.Add(kadm.Offset{Topic: o.Topic, Partition: p, At: next, LeaderEpoch: -1})
@@ -564,12 +617,11 @@ func commitReplayed(ctx context.Context, adm *kadm.Client, o DLQReplayOptions, w
 		if err == nil {
 			err = resp.Error()
 		}
-		if err != nil {
-			return fmt.Errorf("sent %s up to partition %d offset %d, but cannot commit that for group %s (a new run sends that batch again): %w", o.Topic, p, next-1, group, err)
+		if err != nil && groupErr == nil {
+			groupErr = fmt.Errorf("cannot commit the offsets of group %s on %s: %w", group, o.Topic, err)
 		}
-		cursors[r][p] = next
 	}
-	return nil
+	return groupErr, nil
 }
 
 // topicExists returns nil when topic exists, else an error that says so.

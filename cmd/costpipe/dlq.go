@@ -156,12 +156,15 @@ too_far_in_future after a producer's clock was fixed, unsupported_content after 
 upgrade, too_old into a backfill group's topic with a longer --max-event-age. An event
 that is itself wrong must be corrected: dlq read --format values, fix, costpipe produce.
 
-Each reason has its own cursor: the committed offsets of consumer group PREFIX.REASON
-(--group is the prefix; the groups are never joined) on the DLQ topic. A replay sends the
-records of each --reason past its cursor, up to the end of the topic as of its start,
-and moves the cursors past each batch once Kafka acknowledged it: run again, with any
-reasons, it sends no record twice; stopped, it resumes (only a stop between Kafka's
-acknowledgement of a batch and the commit after it sends that batch again). --to must
+Each reason has its own cursor, kept in the compacted topic --cursor-topic (created when
+missing; default the DLQ topic's name followed by .replay-cursors) and as the committed
+offsets of consumer group PREFIX.REASON (--group is the prefix; the groups are never
+joined) on the DLQ topic; a replay starts from the greater of the two, so a cursor
+survives Kafka dropping a group's offsets a week after its last commit. A replay sends
+the records of each --reason past its cursor, up to the end of the topic as of its
+start, and moves the cursors past each batch once Kafka acknowledged it: run again, with
+any reasons, it sends no record twice; stopped, it resumes (only a stop between Kafka's
+acknowledgement of a batch and the cursor write after it sends that batch again). --to must
 exist: a replay creates no topic. invalid_rows (an Arrow batch with invalid rows) cannot
 be replayed: its valid rows were counted, and would be again; correct the rows its
 costpipe-dlq-rows header lists and produce them. Records the DLQ holds without their
@@ -171,6 +174,7 @@ value (too large for it) cannot be replayed either; their source positions are p
 			&cli.StringSliceFlag{Name: "reason", Usage: "replay the records of this `REASON` (required; repeat for several): invalid, too_old, too_far_in_future, unsupported_content"},
 			&cli.StringFlag{Name: "to", Usage: "the `TOPIC` to send to, which must exist; default --topic"},
 			&cli.StringFlag{Name: "group", Value: "costpipe-dlq-replay", Usage: "`PREFIX` of the consumer groups, PREFIX.REASON, whose offsets on the DLQ topic record what each reason's replays sent"},
+			&cli.StringFlag{Name: "cursor-topic", Usage: "the compacted `TOPIC` that keeps the replay cursors for good (created when missing); default the DLQ topic's name followed by " + consumers.CursorTopicSuffix},
 			&cli.BoolFlag{Name: "dry-run", Usage: "count what would be sent; send and commit nothing"},
 		},
 		Action: func(c *cli.Context) error {
@@ -193,7 +197,7 @@ value (too large for it) cannot be replayed either; their source positions are p
 			if to == "" {
 				to = c.String("topic")
 			}
-			o := consumers.DLQReplayOptions{Topic: topic, To: to, Group: c.String("group"), DryRun: c.Bool("dry-run")}
+			o := consumers.DLQReplayOptions{Topic: topic, To: to, Group: c.String("group"), CursorTopic: c.String("cursor-topic"), DryRun: c.Bool("dry-run")}
 			for r := range reasons {
 				o.Reasons = append(o.Reasons, r)
 			}
@@ -228,9 +232,16 @@ value (too large for it) cannot be replayed either; their source positions are p
 					n, strings.Join(st.NoValueSources, ", "))
 			}
 			if len(st.NoCursor) > 0 {
-				fmt.Fprintf(c.App.Writer, "note: no cursor for %s (groups %s.REASON): replayed from the start of %s. That is right for a first replay; "+
-					"if these reasons were replayed before, Kafka dropped their offsets (offsets.retention.minutes, 7 days by default, after the last replay) and the records of those replays went again\n",
-					strings.Join(st.NoCursor, ", "), o.Group, topic)
+				cursorTopic := o.CursorTopic
+				if cursorTopic == "" {
+					cursorTopic = topic + consumers.CursorTopicSuffix
+				}
+				fmt.Fprintf(c.App.Writer, "note: no cursor for %s (in %s or as the offsets of groups %s.REASON): replayed from the start of %s. That is right for a first replay; "+
+					"if these reasons were replayed before, with another --group or --cursor-topic, the records of those replays went again\n",
+					strings.Join(st.NoCursor, ", "), cursorTopic, o.Group, topic)
+			}
+			if st.GroupErr != nil {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %v; the cursor topic holds the cursors, so the replay went on\n", st.GroupErr)
 			}
 			if errors.Is(err, consumers.ErrNoDLQTopic) {
 				return &exitError{code: 1, msg: fmt.Sprintf("%v: nothing to replay", err)}

@@ -79,7 +79,7 @@ func TestDLQCommands(t *testing.T) {
 	r = run(t, "", nil, append(brokers, "dlq", "replay", "--reason", "too_far_in_future", "--to", "costpipe.replayed")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "costpipe.events.dlq: sent 2 record(s) to costpipe.replayed (too_far_in_future 2)") ||
 		!strings.Contains(r.stdout, "left 2 of other reasons (invalid 2)") ||
-		!strings.Contains(r.stdout, "note: no cursor for too_far_in_future (groups costpipe-dlq-replay.REASON): replayed from the start") {
+		!strings.Contains(r.stdout, "note: no cursor for too_far_in_future (in costpipe.events.dlq.replay-cursors or as the offsets of groups costpipe-dlq-replay.REASON): replayed from the start") {
 		t.Fatalf("dlq replay: code %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	r = run(t, "", nil, append(brokers, "dlq", "replay", "--reason", "too_far_in_future", "--to", "costpipe.replayed")...)

@@ -1,0 +1,152 @@
+package consumers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// CursorTopicSuffix names a DLQ topic's default cursor topic: the DLQ
+// topic's name followed by it (costpipe.events.dlq.replay-cursors).
+const CursorTopicSuffix = ".replay-cursors"
+
+// The replay cursors are kept twice: as the committed offsets of the
+// groups PREFIX.REASON, which tools such as kafka-consumer-groups show,
+// and in the cursor topic, a compacted topic with one record per DLQ
+// topic, group and partition whose latest value is the next offset of
+// that group to send. Kafka drops a group's offsets
+// offsets.retention.minutes (7 days by default) after its last commit; a
+// compacted topic keeps the latest record of every key for good. A replay
+// starts each cursor at the greater of the two.
+
+// cursorRecord is the value of a record of the cursor topic.
+type cursorRecord struct {
+	// Topic is the DLQ topic and TopicID its Kafka topic ID ("" when the
+	// broker has none): a cursor of a topic since deleted and created
+	// again under the same name is not this topic's.
+	Topic   string `json:"topic"`
+	TopicID string `json:"topic_id,omitempty"`
+	// Group is the reason's group, PREFIX.REASON.
+	Group     string `json:"group"`
+	Partition int32  `json:"partition"`
+	// Next is the next offset of Partition this group sends.
+	Next int64 `json:"next"`
+	// At is when the cursor moved there, for people reading the topic.
+	At time.Time `json:"at"`
+}
+
+// key is the record's key, one per topic, group and partition, so that
+// compaction keeps each one's latest cursor.
+func (c *cursorRecord) key() []byte {
+	return fmt.Appendf(nil, "%s/%d/%s", c.Topic, c.Partition, c.Group)
+}
+
+// dlqTopicID is topic's Kafka topic ID as cursor records hold it, "" when
+// the broker has none or the topic does not exist.
+func dlqTopicID(ctx context.Context, adm *kadm.Client, topic string) (string, error) {
+	ts, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return "", fmt.Errorf("cannot look up topic %s: %w", topic, err)
+	}
+	d, ok := ts[topic]
+	if !ok || d.Err != nil || d.ID == (kadm.TopicID{}) {
+		return "", nil
+	}
+	return d.ID.String(), nil
+}
+
+// loadCursors reads the cursor topic whole and returns the latest cursor
+// of each of topic's groups and partitions (cursors[group][partition]),
+// leaving out those of a topic with another ID. A cursor topic that does
+// not exist holds none.
+func loadCursors(ctx context.Context, base []kgo.Opt, adm *kadm.Client, cursorTopic, topic, topicID string) (map[string]map[int32]int64, error) {
+	out := map[string]map[int32]int64{}
+	ranges, err := dlqRanges(ctx, adm, cursorTopic, time.Time{}, nil)
+	if errors.Is(err, ErrNoDLQTopic) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the replay cursors in %s: %w", cursorTopic, err)
+	}
+	err = readDLQ(ctx, base, cursorTopic, ranges, func(_ int32, recs []*kgo.Record) error {
+		for _, r := range recs {
+			var c cursorRecord
+			if r.Value == nil { // a tombstone
+				continue
+			}
+			if err := json.Unmarshal(r.Value, &c); err != nil {
+				return fmt.Errorf("cannot read the replay cursor at %s partition %d offset %d: %w", cursorTopic, r.Partition, r.Offset, err)
+			}
+			if c.Topic != topic || c.TopicID != "" && topicID != "" && c.TopicID != topicID {
+				continue
+			}
+			if out[c.Group] == nil {
+				out[c.Group] = map[int32]int64{}
+			}
+			out[c.Group][c.Partition] = c.Next // the latest record wins
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the replay cursors in %s: %w", cursorTopic, err)
+	}
+	return out, nil
+}
+
+// ensureCursorTopic creates the cursor topic (one partition, compacted)
+// when it does not exist, and refuses one that is not compacted: its
+// cursors would expire as group offsets do.
+func ensureCursorTopic(ctx context.Context, adm *kadm.Client, topic string) error {
+	compact := "compact"
+	resp, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, kerr.TopicAlreadyExists):
+		return fmt.Errorf("cannot create the replay cursor topic %s (create it with one partition and cleanup.policy=compact, or name another with --cursor-topic): %w", topic, err)
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("cannot read the configuration of the replay cursor topic %s: %w", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read the configuration of the replay cursor topic %s: %w", topic, err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.Value != nil && !strings.Contains(*c.Value, "compact") {
+			return fmt.Errorf("the replay cursor topic %s has cleanup.policy=%s: its cursors would expire with its retention; set cleanup.policy=compact on it, or name another topic with --cursor-topic", topic, *c.Value)
+		}
+	}
+	return nil
+}
+
+// saveCursors writes the cursors cs to the cursor topic and waits for
+// Kafka to acknowledge them.
+func saveCursors(ctx context.Context, pr *kgo.Client, cursorTopic string, cs []cursorRecord) error {
+	recs := make([]*kgo.Record, 0, len(cs))
+	for i := range cs {
+		v, err := json.Marshal(&cs[i])
+		if err != nil {
+			return err
+		}
+		recs = append(recs, &kgo.Record{Topic: cursorTopic, Key: cs[i].key(), Value: v, Partition: 0})
+	}
+	if err := pr.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("cannot write the replay cursors to %s: %w", cursorTopic, err)
+	}
+	return nil
+}
