@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -83,7 +84,7 @@ const demoDSN = "clickhouse://127.0.0.1:9000/" + demoDatabasePrefix
 func runDemo(c *cli.Context) error {
 	err := demo(c)
 	if err != nil && c.Context.Err() != nil {
-		return errDemoInterrupted
+		return &exitError{code: interruptedStatus(c.Context), msg: errDemoInterrupted.Error()}
 	}
 	return err
 }
@@ -335,8 +336,9 @@ func demo(c *cli.Context) error {
 }
 
 // errDemoInterrupted ends a demo stopped by SIGINT or SIGTERM before its
-// report, with the shell's status of a command ended by Ctrl-C.
-var errDemoInterrupted = &exitError{code: 130, msg: "demo interrupted: what landed stays in the demo's database"}
+// report; runDemo gives it the shell's status of a command that signal
+// ended (130 for Ctrl-C, 143 for SIGTERM).
+var errDemoInterrupted = errors.New("demo interrupted: what landed stays in the demo's database")
 
 // exploreCommands are the demo's closing suggestions: query commands that
 // work as printed, the program as it was invoked, against the database the

@@ -23,25 +23,47 @@ import (
 // reports on w (a command shutting down may take its time: landing what it
 // holds, draining requests); the next one ends the process at once, as
 // Go's default handling does, instead of being ignored.
+//
+// The context's cause (context.Cause) is a signalCause naming the signal.
 func signalContext(w io.Writer) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		select {
 		case sig := <-ch:
-			name := "SIGTERM"
-			if sig == os.Interrupt {
-				name = "SIGINT"
-			}
-			fmt.Fprintf(w, "costpipe: %s received: shutting down (send another to stop at once)\n", name)
+			fmt.Fprintf(w, "costpipe: %s received: shutting down (send another to stop at once)\n", signalCause{sig})
 			signal.Stop(ch) // the next one gets Go's default: exit
-			cancel()
+			cancel(signalCause{sig})
 		case <-ctx.Done():
 			signal.Stop(ch)
 		}
 	}()
-	return ctx, cancel
+	return ctx, func() { cancel(nil) }
+}
+
+// signalCause is the cause of a context that signalContext cancelled.
+type signalCause struct{ sig os.Signal }
+
+func (s signalCause) Error() string {
+	if s.sig == os.Interrupt {
+		return "SIGINT"
+	}
+	return "SIGTERM"
+}
+
+// interruptedStatus is the exit status of a command that a signal stopped
+// before it finished, as a shell reports one killed by it: 128 + the
+// signal's number (130 for SIGINT, 143 for SIGTERM); 130 when ctx was not
+// cancelled by signalContext.
+func interruptedStatus(ctx context.Context) int {
+	var sc signalCause
+	if errors.As(context.Cause(ctx), &sc) {
+		if n, ok := sc.sig.(syscall.Signal); ok {
+			return 128 + int(n)
+		}
+	}
+	return 130
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

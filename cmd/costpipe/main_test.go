@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -470,5 +471,23 @@ func TestProbe(t *testing.T) {
 	r = run(t, "", nil, "probe", "--timeout", "0", url)
 	if r.code != 2 || !strings.Contains(r.stderr, "invalid --timeout 0s") {
 		t.Errorf("--timeout 0: exit %d, stderr %q; want exit 2", r.code, r.stderr)
+	}
+}
+
+// TestInterruptedStatus: a command a signal stopped exits as a shell
+// reports one that signal killed, 128 + its number: 130 after Ctrl-C, 143
+// after SIGTERM (the demo gave 130 for both). signalContext's own
+// delivery is TestDemoInterrupted's (this test binary's chtest.Main owns
+// the signals, to stop its servers).
+func TestInterruptedStatus(t *testing.T) {
+	for _, tc := range []struct {
+		cause error
+		want  int
+	}{{signalCause{os.Interrupt}, 130}, {signalCause{syscall.SIGTERM}, 143}, {context.Canceled, 130}} {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(tc.cause)
+		if got := interruptedStatus(ctx); got != tc.want {
+			t.Errorf("cancelled by %v: status %d, want %d", tc.cause, got, tc.want)
+		}
 	}
 }
