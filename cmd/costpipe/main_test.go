@@ -58,9 +58,16 @@ type result struct {
 
 func run(t *testing.T, stdin string, env []string, args ...string) result {
 	t.Helper()
+	return runIn(t, "", stdin, env, args...)
+}
+
+// runIn is run in the working directory dir ("": the test's).
+func runIn(t *testing.T, dir, stdin string, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var so, se bytes.Buffer
@@ -138,6 +145,14 @@ tenants:
 	r = run(t, "", nil, "prices", "cost", events, events)
 	if r.code != 2 || !strings.Contains(r.stderr, "prices cost takes one FILE (or - for stdin), got 2") {
 		t.Errorf("two files: exit %d, stderr %s; want exit 2", r.code, r.stderr)
+	}
+	// After "--", a file whose name starts with "-" is a file (urfave/cli
+	// used to consume the "--", and the name was read as a flag).
+	dashed := filepath.Join(dir, "-odd.jsonl")
+	os.WriteFile(dashed, []byte(goodEvent+"\n"), 0o644)
+	r = runIn(t, dir, "", nil, "prices", "cost", "--prices", file, "--format", "json", "--", "-odd.jsonl")
+	if r.code != 0 || !strings.Contains(r.stdout, `"cost_usd":"2.925000000000"`) {
+		t.Errorf("prices cost -- -odd.jsonl: exit %d, stdout %s stderr %s; want the file priced", r.code, r.stdout, r.stderr)
 	}
 }
 

@@ -105,11 +105,14 @@ rates), stale (the price, or the catalog's updated date, is older than
 				Action: pricesCoverage,
 			},
 			{
-				Name:      "cost",
-				Usage:     "price JSON-lines events (stdin or FILE) with a cost breakdown",
-				ArgsUsage: "[FILE|-]",
-				Flags:     []cli.Flag{formatFlag},
-				Action:    pricesCost,
+				Name:  "cost",
+				Usage: "price JSON-lines events (stdin or FILE) with a cost breakdown",
+				// lateArgs parses every flag, before and among the arguments, so that
+				// an argument after "--" that starts with "-" stays an argument.
+				SkipFlagParsing: true,
+				ArgsUsage:       "[FILE|-]",
+				Flags:           []cli.Flag{formatFlag},
+				Action:          pricesCost,
 			},
 			pricesImportCommand(),
 		},

@@ -19,10 +19,13 @@ const pricesImportUsage = "usage: costpipe prices import --format litellm [--fro
 
 func pricesImportCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "import",
-		Usage:       "write a price catalog from LiteLLM's community price list",
-		ArgsUsage:   "FILE|-",
-		Description: pricesImportDescription(),
+		Name: "import",
+		// lateArgs parses every flag, before and among the arguments, so that
+		// an argument after "--" that starts with "-" stays an argument.
+		SkipFlagParsing: true,
+		Usage:           "write a price catalog from LiteLLM's community price list",
+		ArgsUsage:       "FILE|-",
+		Description:     pricesImportDescription(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "litellm",
 				Usage: "`FORMAT` of the price list: litellm (LiteLLM's model_prices_and_context_window.json), the only one"},
