@@ -33,6 +33,32 @@ type RewriteQuery struct {
 	// costpipe database holds Distributed tables that take no inserts of
 	// costpipe's, it is the database's warehouse.Sharded.
 	Land RollupInserter
+	// Progress, when set, is called as the work goes: every
+	// rewriteProgressRows groups read and when a table is read, then after
+	// each block of corrections landed.
+	Progress func(RewriteProgress)
+}
+
+// RewriteProgress says how far a RewriteCosts call is.
+type RewriteProgress struct {
+	// Table is the table being read or the last one landed into.
+	Table warehouse.Table
+	// Read are Table's groups read so far; TableRead is set once all are.
+	Read      int
+	TableRead bool
+	// Landed and Blocks count the blocks of corrections (one per table
+	// and month) landed so far and in all; zero while reading.
+	Landed, Blocks int
+}
+
+// rewriteProgressRows is how many groups RewriteCosts reads between two
+// calls of RewriteQuery.Progress.
+const rewriteProgressRows = 100_000
+
+func (rq *RewriteQuery) progress(p RewriteProgress) {
+	if rq.Progress != nil {
+		rq.Progress(p)
+	}
 }
 
 // RollupInserter lands rollup rows: a warehouse.Warehouse or, on a
@@ -141,6 +167,10 @@ func (q *Querier) RewriteCosts(ctx context.Context, rq RewriteQuery) (RewriteRes
 		return res, nil
 	}
 	var landed []string
+	blocks := 0
+	for i := range warehouse.Tables {
+		blocks += len(res.Tables[i].Months)
+	}
 	for i, t := range warehouse.Tables {
 		for _, mo := range res.Tables[i].Months {
 			// One block per table and month: it lands whole or not at
@@ -156,6 +186,7 @@ func (q *Querier) RewriteCosts(ctx context.Context, rq RewriteQuery) (RewriteRes
 					len(corrections[i][mo]), t.Name(), mo, done, err)
 			}
 			landed = append(landed, fmt.Sprintf("%s %d", t.Name(), mo))
+			rq.progress(RewriteProgress{Table: t, Read: res.Tables[i].Groups, TableRead: true, Landed: len(landed), Blocks: blocks})
 		}
 	}
 	return res, nil
@@ -199,6 +230,9 @@ func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normali
 			return rt, nil, fmt.Errorf("cannot read context_band %q: %w", bandTx, err)
 		}
 		rt.Groups++
+		if rt.Groups%rewriteProgressRows == 0 {
+			rq.progress(RewriteProgress{Table: t, Read: rt.Groups})
+		}
 		r := &m.Rollup
 		at := time.Unix(int64(ts), 0).UTC()
 		rt.Before = rt.Before.Add(r.Cost)
@@ -243,6 +277,7 @@ func (q *Querier) rewriteTable(ctx context.Context, t warehouse.Table, n normali
 		return rt, nil, fmt.Errorf("cannot read the rows to re-price: %w", err)
 	}
 	slices.Sort(rt.Months)
+	rq.progress(RewriteProgress{Table: t, Read: rt.Groups, TableRead: true})
 	return rt, byMonth, nil
 }
 

@@ -120,8 +120,33 @@ tenants:
 	if err := w.Conn().Exec(ctx, "DROP TABLE "+lock); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: fixed}); err != nil {
+	var progress []RewriteProgress
+	res, err := q.RewriteCosts(ctx, RewriteQuery{From: start, To: end, Catalog: fixed, Progress: func(p RewriteProgress) { progress = append(progress, p) }})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Progress: each table once read, then each block of corrections.
+	blocks := 0
+	for _, rt := range res.Tables {
+		blocks += len(rt.Months)
+	}
+	var read []string
+	landed := 0
+	for _, p := range progress {
+		switch {
+		case p.Blocks > 0:
+			if landed++; p.Landed != landed || p.Blocks != blocks {
+				t.Errorf("progress %+v: want block %d of %d", p, landed, blocks)
+			}
+		case p.TableRead:
+			read = append(read, p.Table.Name())
+			if landed > 0 || p.Read != res.Tables[len(read)-1].Groups {
+				t.Errorf("progress %+v after %d blocks landed; want %d groups read first", p, landed, res.Tables[len(read)-1].Groups)
+			}
+		}
+	}
+	if len(read) != len(warehouse.Tables) || landed != blocks || blocks == 0 {
+		t.Errorf("progress: tables read %v, %d of %d blocks landed; want every table, then every block", read, landed, blocks)
 	}
 	var locks uint8
 	if err := w.Conn().QueryRow(ctx, "EXISTS TABLE "+lock).Scan(&locks); err != nil || locks != 0 {

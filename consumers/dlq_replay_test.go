@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -232,5 +233,104 @@ func TestReplayCursorOutlivesGroupOffsets(t *testing.T) {
 	o.CursorTopic = "cursors.delete"
 	if _, err := consumers.ReplayDLQ(ctx, base, o); err == nil || !strings.Contains(err.Error(), "cleanup.policy=delete") {
 		t.Errorf("replay with a cursor topic that is not compacted: %v; want it refused", err)
+	}
+}
+
+// The cursor topic's edges: cursors only the group offsets held (an older
+// costpipe's replays) are copied into it before anything is sent; a
+// cursor topic that refuses the cursors stops the replay with the groups'
+// offsets moved, so a new run resumes there; a stored cursor past the end
+// of its partition (a recreated topic on a broker without topic IDs) is
+// ignored with a warning; of a key's records the greatest wins; a DLQ
+// topic that does not exist creates no cursor topic; compact,delete is
+// refused.
+func TestReplayCursorEdges(t *testing.T) {
+	t.Parallel()
+	var recs []*kgo.Record
+	for i := range 10 {
+		recs = append(recs, &kgo.Record{Key: []byte("k"), Value: []byte(fmt.Sprintf(`{"event_id":"e-%d"}`, i))})
+	}
+	base, adm := replayFixture(t, 1, nil, recs, make([]int32, len(recs)))
+	ctx := context.Background()
+	cl, err := kgo.NewClient(base...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	dlq := schemas.DefaultDLQTopic
+	o := consumers.DLQReplayOptions{Topic: dlq, To: replayTo, Group: "replay", Reasons: []string{"too_old"}}
+
+	// An older costpipe replayed all 10: only the group knows, and
+	// nothing new comes to move the cursor.
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: dlq, Partition: 0, At: 10, LeaderEpoch: -1})
+	if _, err := adm.CommitOffsets(ctx, "replay.too_old", offs); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := consumers.ReplayDLQ(ctx, base, o); err != nil || consumers.Total(st.Sent) != 0 {
+		t.Fatalf("replay after an older costpipe's: sent %v, %v; want nothing", st.Sent, err)
+	}
+	if _, err := adm.DeleteGroup(ctx, "replay.too_old"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := consumers.ReplayDLQ(ctx, base, o); err != nil || consumers.Total(st.Sent) != 0 {
+		t.Fatalf("replay after the group's offsets expired: sent %v, %v; want nothing", st.Sent, err)
+	}
+
+	// A stored cursor past the end (no topic ID), then a lower one: the
+	// greater is the cursor, and it is ignored.
+	for _, next := range []int64{999, 3} {
+		v := fmt.Sprintf(`{"topic":%q,"group":"other.too_old","partition":0,"next":%d}`, dlq, next)
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: dlq + consumers.CursorTopicSuffix, Key: []byte("x"), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := o
+	other.Group, other.DryRun = "other", true
+	if st, err := consumers.ReplayDLQ(ctx, base, other); err != nil || st.Sent["too_old"] != 10 || len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "offset 999, past the end") {
+		t.Errorf("a cursor past the end: would send %v, warnings %q, %v; want all 10 and a warning", st.Sent, st.Warnings, err)
+	}
+
+	// A cursor topic that refuses the cursors (its records too large).
+	small, compact := "10", "compact"
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"max.message.bytes": &small, "cleanup.policy": &compact}, "cursors.small"); err != nil {
+		t.Fatal(err)
+	}
+	third := o
+	third.Group, third.CursorTopic = "third", "cursors.small"
+	st, err := consumers.ReplayDLQ(ctx, base, third)
+	if err == nil || !strings.Contains(err.Error(), "committed that for the groups") || st.Sent["too_old"] != 10 {
+		t.Fatalf("replay into a cursor topic that refuses: sent %v, %v; want the batch sent, the groups' offsets moved and an error", st.Sent, err)
+	}
+	if st, err := consumers.ReplayDLQ(ctx, base, third); err == nil || !strings.Contains(err.Error(), "nothing was sent") || consumers.Total(st.Sent) != 0 {
+		t.Errorf("again: sent %v, %v; want nothing sent", st.Sent, err)
+	}
+
+	// compact,delete expires cursors too.
+	both := "compact,delete"
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &both}, "cursors.both"); err != nil {
+		t.Fatal(err)
+	}
+	third.CursorTopic = "cursors.both"
+	if _, err := consumers.ReplayDLQ(ctx, base, third); err == nil || !strings.Contains(err.Error(), "cleanup.policy=compact,delete") {
+		t.Errorf("cursor topic compact,delete: %v; want it refused", err)
+	}
+
+	// A mistyped DLQ topic: nothing to replay, and no cursor topic made.
+	typo := o
+	typo.Topic = "nosuch.dlq"
+	if _, err := consumers.ReplayDLQ(ctx, base, typo); !errors.Is(err, consumers.ErrNoDLQTopic) {
+		t.Errorf("replay of a missing DLQ topic: %v, want ErrNoDLQTopic", err)
+	}
+	if ts, err := adm.ListTopics(ctx, "nosuch.dlq"+consumers.CursorTopicSuffix); err != nil || ts.Has("nosuch.dlq"+consumers.CursorTopicSuffix) {
+		t.Errorf("replay of a missing DLQ topic created %v (%v)", ts.Names(), err)
+	}
+	// Each record went once: by the group "third", whose rerun sent none
+	// again (the older costpipe's replays are not in this topic).
+	got := replayed(t, base)
+	for i := range 10 {
+		if n := len(got[fmt.Sprintf("%s/0/%d", dlq, i)]); n != 1 {
+			t.Errorf("DLQ offset %d replayed %d times, want once", i, n)
+		}
 	}
 }

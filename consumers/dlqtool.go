@@ -294,15 +294,16 @@ type DLQReplayOptions struct {
 	// Topic is the DLQ topic, To the topic the records go back to, which
 	// must exist (a mistyped name would swallow them).
 	Topic, To string
-	// Group prefixes the consumer groups, one per reason, GROUP.REASON,
-	// whose committed offsets on Topic say up to where that reason was
-	// replayed: a replay sends a record only past its reason's offset and
-	// moves that offset past what Kafka acknowledged, so no record is sent
-	// twice by two runs, whatever reasons each names. The groups are never
-	// joined (no member is needed).
+	// Each reason has a cursor on each partition of Topic: the offset up
+	// to where that reason was replayed. A replay sends a record only past
+	// its reason's cursor and moves the cursor past what Kafka
+	// acknowledged, so no record is sent twice by two runs, whatever
+	// reasons each names. The cursors are kept in CursorTopic and as the
+	// committed offsets of the groups GROUP.REASON (never joined: no
+	// member is needed); a replay starts from the greater of the two.
 	Group string
-	// CursorTopic keeps the same cursors for good (a compacted topic,
-	// created when missing): Kafka drops a group's offsets a week (its
+	// CursorTopic keeps the cursors for good (a compacted topic, created
+	// when missing), where Kafka drops a group's offsets a week (its
 	// offsets.retention.minutes) after the last replay. Default Topic
 	// followed by CursorTopicSuffix.
 	CursorTopic string
@@ -329,10 +330,11 @@ type DLQReplayStats struct {
 	// nor as their group's offsets, replayed from the start of the DLQ
 	// topic: a first replay (or one whose cursor topic was deleted).
 	NoCursor []string
-	// GroupErr is the first failure to commit a group's offsets after the
-	// cursor topic took the same cursor (a missing ACL on the group, say):
-	// the replay went on, since the cursor topic holds its cursors.
-	GroupErr error
+	// Warnings are what the replay could not do but went on without: a
+	// group's offsets it could not commit after the cursor topic took the
+	// same cursor (a missing ACL on the group, say), a cursor topic whose
+	// configuration it could not read, a stored cursor it ignored.
+	Warnings []string
 }
 
 func count(m *map[string]int, reason string, n int) {
@@ -356,12 +358,12 @@ func Total(m map[string]int) int {
 
 // ReplayDLQ sends the records of o.Reasons in the DLQ topic back to o.To as
 // they were first produced (key, value, the original headers, plus
-// HeaderReplayedFrom), from where each reason's group stopped to the end
+// HeaderReplayedFrom), from each reason's cursor (o.Group) to the end
 // of each partition as of the call. Each batch is acknowledged by Kafka
-// before the groups' offsets move past it: a replay that stops (an error,
+// before the cursors move past it: a replay that stops (an error,
 // SIGTERM, a crash) resumes where it stopped, and only a stop between
-// Kafka's acknowledgement of a batch and the commit after it sends that
-// batch again.
+// Kafka's acknowledgement of a batch and the cursor write after it sends
+// that batch again.
 func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQReplayStats, error) {
 	var st DLQReplayStats
 	if o.Topic == "" || o.To == "" || o.Group == "" {
@@ -399,6 +401,8 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 			return st, err
 		}
 	}
+	// Before anything is created: a DLQ topic that does not exist (a
+	// mistyped --topic) has nothing to replay.
 	topicID, err := dlqTopicID(ctx, adm, o.Topic)
 	if err != nil {
 		return st, err
@@ -408,9 +412,20 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 		return st, err
 	}
 	if !o.DryRun {
-		if err := ensureCursorTopic(ctx, adm, o.CursorTopic); err != nil {
+		warn, err := ensureCursorTopic(ctx, adm, o.CursorTopic, saved.exists)
+		if err != nil {
 			return st, err
 		}
+		if warn != "" {
+			st.Warnings = append(st.Warnings, warn)
+		}
+	}
+	ends, err := adm.ListEndOffsets(ctx, o.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return st, noTopic(err, o.Topic, "cannot list the end offsets of "+o.Topic)
 	}
 	// cursors[reason][partition]: the next offset of that reason to send
 	// (none: from the start of the log), the greater of the group's
@@ -434,7 +449,15 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 				cursors[r][c.Partition] = c.At
 			}
 		})
-		for p, next := range saved[group] {
+		for p, next := range saved.next[group] {
+			// Past the end of the log: a cursor of this topic's name
+			// before it was deleted and created again, on a broker
+			// without topic IDs.
+			if end, ok := ends.Lookup(o.Topic, p); ok && next > end.Offset {
+				st.Warnings = append(st.Warnings, fmt.Sprintf("ignored the cursor of group %s on %s partition %d, offset %d, past the end of the partition (%d): the topic was deleted and created again?",
+					group, o.Topic, p, next, end.Offset))
+				continue
+			}
 			if c, ok := cursors[r][p]; !ok || next > c {
 				cursors[r][p] = next
 			}
@@ -470,8 +493,26 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 			return st, fmt.Errorf("cannot create a Kafka client to send to %s: %w", o.To, err)
 		}
 		defer pr.Close()
+		// The cursors only the groups' offsets hold go to the cursor topic
+		// before anything is sent: a partition with nothing new to replay
+		// would otherwise keep its cursor only there, until Kafka drops
+		// it. It also finds out that the cursor topic takes writes.
+		var seed []cursorRecord
+		now := time.Now().UTC()
+		for _, r := range o.Reasons {
+			group := o.Group + "." + r
+			for p, c := range cursors[r] {
+				if s, ok := saved.next[group][p]; !ok || s < c {
+					seed = append(seed, cursorRecord{Topic: o.Topic, TopicID: topicID, Group: group, Partition: p, Next: c, At: now})
+				}
+			}
+		}
+		if err := saveCursors(ctx, pr, o.CursorTopic, seed); err != nil {
+			return st, fmt.Errorf("%w (nothing was sent)", err)
+		}
 	}
 	var mu sync.Mutex // guards st.Sent, sendErr and done, written by produce callbacks
+	groupWarned := false
 	progress := func() error {
 		if o.Progress != nil {
 			mu.Lock()
@@ -549,11 +590,12 @@ func ReplayDLQ(ctx context.Context, base []kgo.Opt, o DLQReplayOptions) (DLQRepl
 			if cerr != nil {
 				return cerr
 			}
-			mu.Lock()
-			if st.GroupErr == nil {
-				st.GroupErr = gerr
+			if gerr != nil && !groupWarned {
+				groupWarned = true // once: the same cause fails every batch
+				mu.Lock()
+				st.Warnings = append(st.Warnings, gerr.Error()+"; the cursor topic holds the cursors, so the replay went on")
+				mu.Unlock()
 			}
-			mu.Unlock()
 		}
 		if err != nil {
 			if acked > 0 {
@@ -590,8 +632,10 @@ func ackedPrefix(done []bool) int {
 // commitReplayed moves the cursors of o's reasons on partition p of the
 // DLQ topic to next, where they are behind it: first in the cursor topic
 // (through pr), then the groups' offsets. It fails when the cursor topic
-// did not take them; groupErr is the first group whose offsets could not
-// be committed after it did (the cursor topic holds them: no failure).
+// did not take them (after committing the groups' offsets all the same,
+// so that a new run resumes there); groupErr is the first group whose
+// offsets could not be committed after the cursor topic took them, which
+// is no failure.
 func commitReplayed(ctx context.Context, adm *kadm.Client, pr *kgo.Client, o DLQReplayOptions, topicID string, want map[string]bool, cursors map[string]map[int32]int64, p int32, next int64) (groupErr, err error) {
 	var moved []string
 	var cs []cursorRecord
@@ -605,11 +649,8 @@ func commitReplayed(ctx context.Context, adm *kadm.Client, pr *kgo.Client, o DLQ
 	if len(cs) == 0 {
 		return nil, nil
 	}
-	if err := saveCursors(ctx, pr, o.CursorTopic, cs); err != nil {
-		return nil, fmt.Errorf("sent %s up to partition %d offset %d, but %w (a new run sends that batch again)", o.Topic, p, next-1, err)
-	}
+	saveErr := saveCursors(ctx, pr, o.CursorTopic, cs)
 	for _, r := range moved {
-		cursors[r][p] = next
 		group := o.Group + "." + r
 		var offs kadm.Offsets
 		offs.Add(kadm.Offset{Topic: o.Topic, Partition: p, At: next, LeaderEpoch: -1})
@@ -617,9 +658,20 @@ func commitReplayed(ctx context.Context, adm *kadm.Client, pr *kgo.Client, o DLQ
 		if err == nil {
 			err = resp.Error()
 		}
-		if err != nil && groupErr == nil {
+		switch {
+		case err == nil:
+			cursors[r][p] = next
+		case saveErr != nil:
+			return nil, fmt.Errorf("sent %s up to partition %d offset %d, but %w, nor commit that for group %s (a new run sends that batch again): %v", o.Topic, p, next-1, saveErr, group, err)
+		case groupErr == nil:
 			groupErr = fmt.Errorf("cannot commit the offsets of group %s on %s: %w", group, o.Topic, err)
 		}
+		if saveErr == nil {
+			cursors[r][p] = next
+		}
+	}
+	if saveErr != nil {
+		return nil, fmt.Errorf("sent %s up to partition %d offset %d and committed that for the groups, but %w: a new run resumes there, but those offsets expire a week after the last replay; let the replay write to the cursor topic, or name another with --cursor-topic", o.Topic, p, next-1, saveErr)
 	}
 	return groupErr, nil
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Peak memory of a large answer: 300k loadgen events (growth scenario, 20
 # tenants over 3 h) aggregated into a private ClickHouse, then `costpipe
-# query series --since 6d --step 1m --by tenant,model` (about 1.4M values)
+# query series --step 1m --by tenant,model` over 6 days (about 1.4M values)
 # in JSON and CSV, its peak RSS measured by /usr/bin/time, for each binary
 # given (default bin/costpipe, built first); the outputs of the binaries
 # are compared.
@@ -30,12 +30,16 @@ pids+=($agg)
 landed() { curl -s --data-binary "SELECT sumMerge(requests) FROM $db.usage_1m" "http://127.0.0.1:$ch_http/" 2>/dev/null || true; }
 until [[ "$(landed)" == 300000 ]]; do sleep 1; done
 kill "$agg"
-for bin in "${bins[@]}"; do
-	name=$(basename "$bin")
+# One fixed range for every run (6 days of minutes, 8640 steps), so that
+# the binaries' outputs can be compared.
+to=$(date -u -d '+1 hour' +%Y-%m-%dT%H:00:00Z)
+from=$(date -u -d "$to - 6 days" +%Y-%m-%dT%H:%M:%SZ)
+for i in "${!bins[@]}"; do
+	bin=${bins[$i]}
 	for f in json csv; do
-		/usr/bin/time -f "$name --format $f: peak RSS %M KiB, %e s wall" -o "$state/time" \
-			"$bin" query series --since 6d --step 1m --by tenant,model --format $f >"$state/out.$name.$f"
-		echo "$(cat "$state/time"), $(wc -l <"$state/out.$name.$f") lines"
-		cmp -s "$state/out.$(basename "${bins[0]}").$f" "$state/out.$name.$f" || echo "$name --format $f: output differs from $(basename "${bins[0]}")'s"
+		/usr/bin/time -f "$bin --format $f: peak RSS %M KiB, %e s wall" -o "$state/time" \
+			"$bin" query series --from "$from" --to "$to" --step 1m --by tenant,model --format $f >"$state/out.$i.$f"
+		echo "$(cat "$state/time"), $(wc -l <"$state/out.$i.$f") lines"
+		cmp -s "$state/out.0.$f" "$state/out.$i.$f" || echo "$bin --format $f: output differs from ${bins[0]}'s"
 	done
 done

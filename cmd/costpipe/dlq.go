@@ -165,7 +165,7 @@ the records of each --reason past its cursor, up to the end of the topic as of i
 start, and moves the cursors past each batch once Kafka acknowledged it: run again, with
 any reasons, it sends no record twice; stopped, it resumes (only a stop between Kafka's
 acknowledgement of a batch and the cursor write after it sends that batch again). --to must
-exist: a replay creates no topic. invalid_rows (an Arrow batch with invalid rows) cannot
+exist: a replay creates no topic but its cursor topic. invalid_rows (an Arrow batch with invalid rows) cannot
 be replayed: its valid rows were counted, and would be again; correct the rows its
 costpipe-dlq-rows header lists and produce them. Records the DLQ holds without their
 value (too large for it) cannot be replayed either; their source positions are printed.
@@ -237,11 +237,11 @@ value (too large for it) cannot be replayed either; their source positions are p
 					cursorTopic = topic + consumers.CursorTopicSuffix
 				}
 				fmt.Fprintf(c.App.Writer, "note: no cursor for %s (in %s or as the offsets of groups %s.REASON): replayed from the start of %s. That is right for a first replay; "+
-					"if these reasons were replayed before, with another --group or --cursor-topic, the records of those replays went again\n",
+					"if these reasons were replayed before (with another --group or --cursor-topic, or by a costpipe without the cursor topic whose group offsets Kafka has since dropped), the records of those replays went again\n",
 					strings.Join(st.NoCursor, ", "), cursorTopic, o.Group, topic)
 			}
-			if st.GroupErr != nil {
-				fmt.Fprintf(c.App.ErrWriter, "warning: %v; the cursor topic holds the cursors, so the replay went on\n", st.GroupErr)
+			for _, w := range st.Warnings {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
 			}
 			if errors.Is(err, consumers.ErrNoDLQTopic) {
 				return &exitError{code: 1, msg: fmt.Sprintf("%v: nothing to replay", err)}

@@ -112,6 +112,21 @@ func runReprice(c *cli.Context) error {
 		defer sharded.Close()
 		rq.Land = sharded
 	}
+	last := time.Now()
+	rq.Progress = func(p analytics.RewriteProgress) {
+		if time.Since(last) < progressEvery {
+			return // short runs stay quiet
+		}
+		last = time.Now()
+		switch {
+		case p.Blocks > 0:
+			fmt.Fprintf(c.App.ErrWriter, "reprice: landed %d of %d blocks of corrections (the last into %s)\n", p.Landed, p.Blocks, p.Table.Name())
+		case p.TableRead:
+			fmt.Fprintf(c.App.ErrWriter, "reprice: read %s groups of %s\n", render.Thousands(uint64(p.Read)), p.Table.Name())
+		default:
+			fmt.Fprintf(c.App.ErrWriter, "reprice: reading %s: %s groups so far\n", p.Table.Name(), render.Thousands(uint64(p.Read)))
+		}
+	}
 	res, err := q.RewriteCosts(c.Context, rq)
 	if err != nil {
 		return err
