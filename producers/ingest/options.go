@@ -121,8 +121,10 @@ type Options struct {
 	// OTLPTenantAttribute names the resource attribute that gives the
 	// tenant of OTLP spans (POST /v1/traces) sent with a key for every
 	// tenant; a span of a resource without it is rejected. With a key bound
-	// to one tenant the attribute may be absent, and naming another tenant
-	// refuses the request (403). Default "costpipe.tenant".
+	// to one tenant the attribute may be absent; a resource naming another
+	// tenant has its spans rejected (a 200 with partial_success), and a
+	// request all of whose gen_ai spans are such is refused (403). Default
+	// "costpipe.tenant".
 	OTLPTenantAttribute string
 
 	// OTLPSkipOperations are gen_ai.operation.name values of spans that

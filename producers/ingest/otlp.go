@@ -279,6 +279,13 @@ func (s *Server) traces(w http.ResponseWriter, r *http.Request) int {
 	// reserve both from the same budget before decoding (otlp_cost.go),
 	// and refuse a body that could never fit.
 	cost := costOf(enc, body)
+	if cost.malformed {
+		// The estimate stops where the walk did: decoding such a body
+		// could take memory nothing reserved.
+		msg := "cannot decode the OTLP protobuf body: malformed"
+		s.refused(r, reasonBadBody, http.StatusBadRequest, tenant, "", msg)
+		return s.otlpFail(w, enc, http.StatusBadRequest, msg)
+	}
 	forBatch := min(int64(len(body)+len(body)/4+1024), maxPooledArena)
 	if code := s.reserveDecoded(r, tenant, cost.bytes+forBatch, cost.String(), &h.reserved, unavailable); code != 0 {
 		return code

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"encoding/binary"
 	"fmt"
 )
 
@@ -38,6 +37,10 @@ const (
 type otlpCost struct {
 	spans int64
 	bytes int64
+	// malformed is set when the protobuf walk could not follow the body
+	// to its end: the estimate then misses what comes after, so the body
+	// is refused undecoded (a body pdata decodes is one the walk follows).
+	malformed bool
 }
 
 // pbKind is an OTLP message type, for the protobuf walk.
@@ -176,11 +179,36 @@ func pbField(k pbKind, n uint64) (pbKind, int64) {
 }
 
 // protoCost walks a protobuf ExportTraceServiceRequest. It stops where the
-// body is malformed (decoding fails there too), so it never fails.
+// body is malformed, and says so (otlpCost.malformed).
 func protoCost(body []byte) otlpCost {
 	var c otlpCost
-	c.proto(pbTraces, body, 0)
+	c.malformed = !c.proto(pbTraces, body, 0)
 	return c
+}
+
+// pbVarint reads a varint as pdata's decoder does (proto.ConsumeVarint):
+// at most 10 bytes, the bits past 64 dropped (encoding/binary's Uvarint
+// refuses a 10th byte above 1, which pdata takes). n is 0 when b ends
+// first, -1 past 10 bytes.
+func pbVarint(b []byte) (v uint64, n int) {
+	for i := 0; i < 10; i++ {
+		if i >= len(b) {
+			return 0, 0
+		}
+		v |= uint64(b[i]&0x7f) << (7 * i)
+		if b[i] < 0x80 {
+			return v, i + 1
+		}
+	}
+	return 0, -1
+}
+
+// pbTag splits a field's tag as pdata does (proto.ConsumeTag): the field
+// number is the tag's bits from the 4th on, as an int32, so 2³²+2 is
+// field 2; ok is false for a number ≤ 0, which pdata refuses.
+func pbTag(tag uint64) (field uint64, wire uint64, ok bool) {
+	f := int32(tag >> 3)
+	return uint64(f), tag & 7, f > 0
 }
 
 // proto adds the cost of msg, a message of kind k at attribute depth
@@ -197,16 +225,16 @@ func (c *otlpCost) proto(k pbKind, msg []byte, depth int) bool {
 		depth++
 	}
 	for pos := 0; pos < len(msg); {
-		tag, n := binary.Uvarint(msg[pos:])
-		if n <= 0 || tag>>3 == 0 {
+		tag, n := pbVarint(msg[pos:])
+		field, wire, ok := pbTag(tag)
+		if n <= 0 || !ok {
 			return false
 		}
 		pos += n
-		field, wire := tag>>3, tag&7
 		child, cost := pbField(k, field)
 		switch wire {
 		case 0: // varint
-			_, n := binary.Uvarint(msg[pos:])
+			_, n := pbVarint(msg[pos:])
 			if n <= 0 {
 				return false
 			}
@@ -216,7 +244,7 @@ func (c *otlpCost) proto(k pbKind, msg []byte, depth int) bool {
 		case 5: // 32 bits
 			pos += 4
 		case 2: // length-delimited
-			l, n := binary.Uvarint(msg[pos:])
+			l, n := pbVarint(msg[pos:])
 			if n <= 0 || l > uint64(len(msg)-pos-n) {
 				return false
 			}
@@ -263,14 +291,15 @@ func (c *otlpCost) proto(k pbKind, msg []byte, depth int) bool {
 // its start tag), as pdata's ConsumeUnknown skips one.
 func skipGroup(msg []byte, pos int) (int, bool) {
 	for depth := 1; pos < len(msg); {
-		tag, n := binary.Uvarint(msg[pos:])
-		if n <= 0 || tag>>3 == 0 {
+		tag, n := pbVarint(msg[pos:])
+		_, wire, ok := pbTag(tag)
+		if n <= 0 || !ok {
 			return 0, false
 		}
 		pos += n
-		switch tag & 7 {
+		switch wire {
 		case 0:
-			_, n := binary.Uvarint(msg[pos:])
+			_, n := pbVarint(msg[pos:])
 			if n <= 0 {
 				return 0, false
 			}
@@ -280,7 +309,7 @@ func skipGroup(msg []byte, pos int) (int, bool) {
 		case 5:
 			pos += 4
 		case 2:
-			l, n := binary.Uvarint(msg[pos:])
+			l, n := pbVarint(msg[pos:])
 			if n <= 0 || l > uint64(len(msg)-pos-n) {
 				return 0, false
 			}

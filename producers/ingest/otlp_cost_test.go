@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"runtime"
 	"strings"
 	"testing"
@@ -109,8 +110,40 @@ func TestOTLPCostMalformed(t *testing.T) {
 		protoCost(body)
 		jsonCost(body)
 	}
-	if c := protoCost(pbExport(append(pbRepeat(2, nil, 3), 0x0a, 0xff))); c.spans != 3 {
-		t.Errorf("protobuf cut short after 3 spans: %d spans counted", c.spans)
+	if c := protoCost(pbExport(append(pbRepeat(2, nil, 3), 0x0a, 0xff))); c.spans != 3 || !c.malformed {
+		t.Errorf("protobuf cut short after 3 spans: %d spans counted, malformed %v; want 3, malformed", c.spans, c.malformed)
+	}
+}
+
+// TestOTLPCostReadsAsPdataDoes: the walk reads the wire format as pdata's
+// decoder does, so that no body pdata decodes hides spans from the
+// estimate. A 10-byte varint whose last byte is above 1 (which
+// encoding/binary refuses and pdata takes) stopped the walk at the start
+// of a body of 10,000 spans; a field number past 2³² (which pdata cuts to
+// an int32) hid every span it tagged. Both counted 0 spans.
+func TestOTLPCostReadsAsPdataDoes(t *testing.T) {
+	const n = 10_000
+	bigVarint := append([]byte{0x10}, append(bytes.Repeat([]byte{0xff}, 9), 0x7f)...) // unknown field 2, a varint
+	aliased := binary.AppendUvarint(nil, (1<<32+2)<<3|2)                              // field 2³²+2: pdata reads field 2
+	spans := bytes.Repeat(append(aliased, 0x00), n)
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"10-byte varint", append(bigVarint, emptySpans(otlpProto, n)...)},
+		{"field number past 2^32", appendBytesField(nil, 1, appendBytesField(nil, 2, spans))},
+	} {
+		td, err := decodeTraces(otlpProto, tc.body)
+		if err != nil || td.SpanCount() != n {
+			t.Fatalf("%s: pdata decodes %d spans, %v; the case needs it to decode all %d", tc.name, td.SpanCount(), err, n)
+		}
+		if c := protoCost(tc.body); c.spans != n || c.malformed {
+			t.Errorf("%s: the walk counted %d spans (malformed %v), want %d", tc.name, c.spans, c.malformed, n)
+		}
+	}
+	// A field number pdata refuses (0 after the cut) stops the walk.
+	if c := protoCost(binary.AppendUvarint(nil, 1<<35|2)); !c.malformed {
+		t.Error("field number 2^32: the walk went on")
 	}
 }
 
@@ -153,6 +186,7 @@ func FuzzOTLPCost(f *testing.F) {
 	f.Add(jsonBody(f, td), true)
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{},{"name":"\u0041"}]}]}]}`), true)
 	f.Add([]byte{0x0a, 0x04, 0x12, 0x02, 0x12, 0x00}, false)
+	f.Add([]byte{0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x0a, 0x02, 0x12, 0x00}, false)
 	f.Fuzz(func(t *testing.T, body []byte, json bool) {
 		enc := otlpProto
 		if json {
@@ -166,8 +200,8 @@ func FuzzOTLPCost(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if n := int64(got.SpanCount()); c.spans < n {
-			t.Fatalf("the walk counted %d spans, the decoder made %d of %q", c.spans, n, body)
+		if n := int64(got.SpanCount()); c.spans < n || c.malformed {
+			t.Fatalf("the walk counted %d spans (malformed %v), the decoder made %d of %q", c.spans, c.malformed, n, body)
 		}
 	})
 }

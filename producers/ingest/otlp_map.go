@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -271,8 +272,8 @@ func newOTLPMapper(tenantAttr string, skipOps []string) *otlpMapper {
 // reports a resource whose tenant attribute names another tenant than the
 // key's (an empty one names none: the key's tenant).
 func (m *otlpMapper) resource(res pcommon.Resource, keyTenant string) (ri resourceInfo, forbidden bool) {
-	var attrTenant string
-	var hasTenant bool
+	var attrTenant, oldEnv string
+	var hasTenant, hasOldEnv bool
 	res.Attributes().Range(func(k string, v pcommon.Value) bool {
 		switch k {
 		case m.tenantAttr:
@@ -282,7 +283,7 @@ func (m *otlpMapper) resource(res pcommon.Resource, keyTenant string) (ri resour
 		case attrCloudRegion:
 			ri.region = v.AsString()
 		case attrDeploymentEnvOld:
-			ri.kept = append(ri.kept, keptAttr{attrDeploymentEnv, v.AsString()})
+			oldEnv, hasOldEnv = v.AsString(), true
 		default:
 			for _, name := range keptResourceAttrs {
 				if k == name {
@@ -295,6 +296,11 @@ func (m *otlpMapper) resource(res pcommon.Resource, keyTenant string) (ri resour
 		}
 		return true
 	})
+	// The old name stands in for the current one only where it is absent,
+	// whatever their order.
+	if hasOldEnv && !slices.ContainsFunc(ri.kept, func(a keptAttr) bool { return a.k == attrDeploymentEnv }) {
+		ri.kept = append(ri.kept, keptAttr{attrDeploymentEnv, oldEnv})
+	}
 	// An invalid application or region is left out of every event of the
 	// resource, not a reason to reject them (mapSpan counts it).
 	if !validLabel(ri.application, schemas.MaxApplicationLen) {
@@ -654,8 +660,9 @@ func (m *otlpMapper) mapSpan(ri *resourceInfo, sp ptrace.Span) (spanOutcome, err
 	// Kept attributes: only values the contract accepts; others are left
 	// out rather than rejecting a call that was billed.
 	for _, a := range m.kept {
-		if len(m.attrs) >= schemas.MaxAttributes {
-			break
+		// At the bound, a span's value still replaces its resource's.
+		if _, ok := m.attrs[a.k]; !ok && len(m.attrs) >= schemas.MaxAttributes {
+			continue
 		}
 		if a.k == "" || len(a.k) > schemas.MaxLabelLen || len(a.v) > schemas.MaxLabelLen ||
 			!schemas.ValidText(a.k) || !schemas.ValidText(a.v) {

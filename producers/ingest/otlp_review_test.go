@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -418,5 +419,47 @@ func TestOTLPForbiddenResourcePartialSuccess(t *testing.T) {
 	if st := rpcStatus(t, resp, out); !strings.Contains(st.Message, `no span was accepted: forbidden 1 of 2 span(s)`) ||
 		!strings.Contains(st.Message, `cannot write tenant "globex"`) {
 		t.Errorf("403 message %q", st.Message)
+	}
+}
+
+// TestOTLPKeptAttributesPrecedence: deployment.environment.name wins over
+// the old deployment.environment whatever their order in the resource
+// (the later one won), and a span's costpipe.attributes.* value replaces
+// its resource's even when the resource filled the 64 attributes (the
+// span's was dropped).
+func TestOTLPKeptAttributesPrecedence(t *testing.T) {
+	span := func(sp ptrace.Span) {
+		sp.Attributes().PutStr("gen_ai.provider.name", "openai")
+		sp.Attributes().PutStr("gen_ai.request.model", "gpt-4o")
+		sp.Attributes().PutStr("costpipe.attributes.k07", "from-span")
+	}
+	for _, order := range [][2]string{{"deployment.environment.name", "deployment.environment"}, {"deployment.environment", "deployment.environment.name"}} {
+		td := testTraces(map[string]any{}, span)
+		ra := td.ResourceSpans().At(0).Resource().Attributes()
+		ra.PutStr("service.name", "chat-ui")
+		for _, k := range order {
+			v := "prod"
+			if k == "deployment.environment" {
+				v = "staging"
+			}
+			ra.PutStr(k, v)
+		}
+		for i := range schemas.MaxAttributes {
+			ra.PutStr(fmt.Sprintf("costpipe.attributes.k%02d", i), "from-resource")
+		}
+		m := newOTLPMapper(DefaultOTLPTenantAttribute, DefaultOTLPSkipOperations())
+		ri, _ := m.resource(td.ResourceSpans().At(0).Resource(), "acme")
+		if outcome, err := m.mapSpan(&ri, td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)); outcome != spanMapped || err != nil {
+			t.Fatalf("%v: %v, %v", order, outcome, err)
+		}
+		if got := m.ev.Attributes["deployment.environment.name"]; got != "prod" {
+			t.Errorf("resource attributes in the order %v: deployment.environment.name %q, want prod", order, got)
+		}
+		if got := m.ev.Attributes["k07"]; got != "from-span" {
+			t.Errorf("a span's value with the resource's attributes at the bound: k07 %q, want from-span", got)
+		}
+		if len(m.ev.Attributes) > schemas.MaxAttributes {
+			t.Errorf("%d attributes, over the bound %d", len(m.ev.Attributes), schemas.MaxAttributes)
+		}
 	}
 }
