@@ -506,3 +506,23 @@ func TestInterruptedStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterDashes: the arguments after the command line's first "--",
+// which urfave/cli drops, are told from the others.
+func TestAfterDashes(t *testing.T) {
+	for _, tc := range []struct {
+		raw, args []string
+		want      int
+	}{
+		{[]string{"costpipe", "prices", "cost", "--", "-odd.jsonl"}, []string{"-odd.jsonl"}, 1},
+		{[]string{"costpipe", "prices", "cost", "x.jsonl", "--", "-a", "--"}, []string{"x.jsonl", "-a", "--"}, 2},
+		{[]string{"costpipe", "prices", "cost", "x.jsonl", "--format", "json"}, []string{"x.jsonl", "--format", "json"}, 0},
+		{[]string{"costpipe", "prices", "cost", "--"}, nil, 0},
+		{[]string{"costpipe.test", "-test.run", "X", "--", "other"}, []string{"x.jsonl"}, 0}, // not this command line's
+		{nil, nil, 0},
+	} {
+		if got := afterDashes(tc.raw, tc.args); got != tc.want {
+			t.Errorf("afterDashes(%q, %q) = %d, want %d", tc.raw, tc.args, got, tc.want)
+		}
+	}
+}

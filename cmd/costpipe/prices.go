@@ -107,9 +107,6 @@ rates), stale (the price, or the catalog's updated date, is older than
 			{
 				Name:  "cost",
 				Usage: "price JSON-lines events (stdin or FILE) with a cost breakdown",
-				// lateArgs parses every flag, before and among the arguments, so that
-				// an argument after "--" that starts with "-" stays an argument.
-				SkipFlagParsing: true,
 				ArgsUsage:       "[FILE|-]",
 				Flags:           []cli.Flag{formatFlag},
 				Action:          pricesCost,

@@ -20,9 +20,6 @@ const pricesImportUsage = "usage: costpipe prices import --format litellm [--fro
 func pricesImportCommand() *cli.Command {
 	return &cli.Command{
 		Name: "import",
-		// lateArgs parses every flag, before and among the arguments, so that
-		// an argument after "--" that starts with "-" stays an argument.
-		SkipFlagParsing: true,
 		Usage:           "write a price catalog from LiteLLM's community price list",
 		ArgsUsage:       "FILE|-",
 		Description:     pricesImportDescription(),
@@ -165,12 +162,18 @@ func parseLateFlags(c *cli.Context) (lateFlags, []string, error) {
 			return lateFlags{}, nil, err
 		}
 	}
-	var pos []string
 	args := c.Args().Slice()
+	// What followed a "--" that urfave/cli consumed is arguments, whatever
+	// it looks like (`prices cost -- -odd.jsonl`).
+	var tail []string
+	if n := afterDashes(os.Args, args); n > 0 {
+		args, tail = args[:len(args)-n], args[len(args)-n:]
+	}
+	var pos []string
 	for len(args) > 0 {
 		switch a := args[0]; {
 		case a == "--":
-			return lateFlags{c, set}, append(pos, args[1:]...), nil
+			return lateFlags{c, set}, append(append(pos, args[1:]...), tail...), nil
 		case a == "-" || !strings.HasPrefix(a, "-"):
 			pos = append(pos, a)
 			args = args[1:]
@@ -181,11 +184,27 @@ func parseLateFlags(c *cli.Context) (lateFlags, []string, error) {
 		}
 		rest := set.Args()
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return lateFlags{c, set}, append(pos, rest...), nil
+			return lateFlags{c, set}, append(append(pos, rest...), tail...), nil
 		}
 		args = rest
 	}
-	return lateFlags{c, set}, pos, nil
+	return lateFlags{c, set}, append(pos, tail...), nil
+}
+
+// afterDashes is how many of args, a command's arguments as urfave/cli
+// gives them, followed the first "--" of the command line raw (os.Args):
+// urfave/cli drops that "--", and what came after it must not be read as
+// flags.
+func afterDashes(raw, args []string) int {
+	i := slices.Index(raw[min(1, len(raw)):], "--")
+	if i < 0 {
+		return 0
+	}
+	tail := raw[i+2:]
+	if len(tail) > len(args) || !slices.Equal(args[len(args)-len(tail):], tail) {
+		return 0
+	}
+	return len(tail)
 }
 
 // lateArgs is parseLateFlags for a command's Action: a flag it cannot

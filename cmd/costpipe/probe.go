@@ -15,9 +15,6 @@ import (
 func probeCommand() *cli.Command {
 	return &cli.Command{
 		Name: "probe",
-		// lateArgs parses every flag, before and among the arguments, so that
-		// an argument after "--" that starts with "-" stays an argument.
-		SkipFlagParsing: true,
 		Usage:           "GET a health URL; exit 0 on a 2xx answer (a container healthcheck)",
 		ArgsUsage:       "URL",
 		Description: `Sends one GET to URL, e.g. http://127.0.0.1:9464/readyz, and exits 0 when the
