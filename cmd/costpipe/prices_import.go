@@ -19,10 +19,10 @@ const pricesImportUsage = "usage: costpipe prices import --format litellm [--fro
 
 func pricesImportCommand() *cli.Command {
 	return &cli.Command{
-		Name: "import",
-		Usage:           "write a price catalog from LiteLLM's community price list",
-		ArgsUsage:       "FILE|-",
-		Description:     pricesImportDescription(),
+		Name:        "import",
+		Usage:       "write a price catalog from LiteLLM's community price list",
+		ArgsUsage:   "FILE|-",
+		Description: pricesImportDescription(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "litellm",
 				Usage: "`FORMAT` of the price list: litellm (LiteLLM's model_prices_and_context_window.json), the only one"},

@@ -14,9 +14,9 @@ import (
 // curl (the distroless image of deploy/Dockerfile).
 func probeCommand() *cli.Command {
 	return &cli.Command{
-		Name: "probe",
-		Usage:           "GET a health URL; exit 0 on a 2xx answer (a container healthcheck)",
-		ArgsUsage:       "URL",
+		Name:      "probe",
+		Usage:     "GET a health URL; exit 0 on a 2xx answer (a container healthcheck)",
+		ArgsUsage: "URL",
 		Description: `Sends one GET to URL, e.g. http://127.0.0.1:9464/readyz, and exits 0 when the
 answer is 2xx, 1 otherwise, printing the status and the first line of the body.
 For healthchecks in images without curl:
