@@ -202,13 +202,30 @@ var (
 // A cluster database is created at the binary's schema version and
 // upgraded migration by migration (upgradeCluster). Safe to run again and
 // from several processes (the migration lock of Migrate).
+//
+// An existing cluster database that lacks migrations is not upgraded:
+// MigrateCluster fails with ErrClusterUpgrade, and UpgradeCluster (costpipe
+// migrate) applies them. The migration lock is the member's, so two
+// processes starting on two members could otherwise upgrade at once, and
+// two summary fills interleaved (empty, empty, fill, fill) double them.
 func (w *Warehouse) MigrateCluster(ctx context.Context, cluster string) ([]MigrationResult, error) {
-	return w.migrateCluster(ctx, cluster, math.MaxInt)
+	return w.migrateCluster(ctx, cluster, math.MaxInt, false)
 }
 
-// migrateCluster is MigrateCluster up to migration upTo (tests build older
-// cluster databases with it).
-func (w *Warehouse) migrateCluster(ctx context.Context, cluster string, upTo int) ([]MigrationResult, error) {
+// UpgradeCluster is MigrateCluster that also applies the migrations an
+// existing cluster database lacks: for costpipe migrate, run through one
+// member.
+func (w *Warehouse) UpgradeCluster(ctx context.Context, cluster string) ([]MigrationResult, error) {
+	return w.migrateCluster(ctx, cluster, math.MaxInt, true)
+}
+
+// ErrClusterUpgrade is wrapped by MigrateCluster's error when the cluster
+// database lacks migrations that only UpgradeCluster applies.
+var ErrClusterUpgrade = errors.New("the cluster's schema needs an upgrade")
+
+// migrateCluster is MigrateCluster (or, with upgrade, UpgradeCluster) up
+// to migration upTo (tests build older cluster databases with it).
+func (w *Warehouse) migrateCluster(ctx context.Context, cluster string, upTo int, upgrade bool) ([]MigrationResult, error) {
 	topo, err := w.Topology(ctx, cluster)
 	if err != nil {
 		return nil, err
@@ -278,9 +295,24 @@ ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations",
 			return nil, err
 		}
 		defer unlock()
+		// This member's replica of schema_migrations may lag behind an
+		// upgrade another member applied: read it once it has synced.
+		if err := w.exec(ctx, "SYSTEM SYNC REPLICA "+db+".schema_migrations"); err != nil {
+			return nil, fmt.Errorf("cannot sync %s.schema_migrations before migrating: %w", db, err)
+		}
 		if applied, err = w.applied(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if len(applied) > 0 && len(applied) < len(all) && !upgrade {
+		var missing []string
+		for _, m := range all {
+			if _, ok := applied[m.Version]; !ok {
+				missing = append(missing, m.Name)
+			}
+		}
+		return nil, fmt.Errorf("%w: database %s on cluster %s lacks %s; run `costpipe migrate --cluster %s` through one member first (other commands do not upgrade a cluster)",
+			ErrClusterUpgrade, db, cluster, strings.Join(missing, ", "), cluster)
 	}
 	var out []MigrationResult
 	switch {
@@ -434,6 +466,19 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 	}
 	if err := w.createClusterSchema(ctx, cluster, m.Version); err != nil {
 		return err
+	}
+	// A fill reads the rollups of one replica per shard: that replica
+	// first fetches what the shard's other replicas hold (one that was
+	// down and is catching up would fill the summaries short for good).
+	if len(fills) > 0 {
+		for _, i := range firsts {
+			for _, t := range Tables {
+				if err := members[i].exec(ctx, "SYSTEM SYNC REPLICA "+local+"."+t.Name()); err != nil {
+					return fmt.Errorf("migration %s on cluster %s, member %s: cannot sync %s.%s before filling the summaries from it: %w",
+						m.Name, cluster, addrs[i], local, t.Name(), explainKeeper(err))
+				}
+			}
+		}
 	}
 	for _, q := range fills {
 		fm := clusterFillRE().FindStringSubmatch(q)

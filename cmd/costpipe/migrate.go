@@ -64,8 +64,12 @@ by its summary (docs/operations.md, "Per-model summaries").`,
 				}
 				fmt.Fprintf(c.App.Writer, "cluster %s: %s; rollups in %s, Distributed tables in %s\n",
 					cluster, topo.Shape(), warehouse.LocalDatabase(w.Database()), w.Database())
-				res, err = w.MigrateCluster(c.Context, cluster)
-			} else {
+				res, err = w.UpgradeCluster(c.Context, cluster)
+			} else if cluster, err = w.ClusterOf(c.Context); err == nil && cluster != "" {
+				// A cluster database named without --cluster: migrate
+				// upgrades it as with it.
+				res, err = w.UpgradeCluster(c.Context, cluster)
+			} else if err == nil {
 				res, err = w.Migrate(c.Context)
 			}
 			applied := 0
