@@ -223,6 +223,22 @@ func (w *Warehouse) UpgradeCluster(ctx context.Context, cluster string) ([]Migra
 // database lacks migrations that only UpgradeCluster applies.
 var ErrClusterUpgrade = errors.New("the cluster's schema needs an upgrade")
 
+// upgradeNeeded is the ErrClusterUpgrade of a cluster database whose
+// recorded migrations (applied) lack some of all, else nil.
+func upgradeNeeded(db, cluster string, all []chschema.Migration, applied map[int]string) error {
+	var missing []string
+	for _, m := range all {
+		if _, ok := applied[m.Version]; !ok {
+			missing = append(missing, m.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: database %s on cluster %s lacks %s; run `costpipe migrate --cluster %s` through one member first (other commands do not upgrade a cluster)",
+		ErrClusterUpgrade, db, cluster, strings.Join(missing, ", "), cluster)
+}
+
 // migrateCluster is MigrateCluster (or, with upgrade, UpgradeCluster) up
 // to migration upTo (tests build older cluster databases with it).
 func (w *Warehouse) migrateCluster(ctx context.Context, cluster string, upTo int, upgrade bool) ([]MigrationResult, error) {
@@ -270,6 +286,19 @@ func (w *Warehouse) migrateCluster(ctx context.Context, cluster string, upTo int
 		if applied, err = w.applied(ctx); err != nil {
 			return nil, err
 		}
+		if len(applied) > 0 && len(applied) < len(all) && !upgrade {
+			// Before any DDL or lock: this member's replica of
+			// schema_migrations may only lag behind.
+			if err := w.exec(ctx, "SYSTEM SYNC REPLICA "+db+".schema_migrations"); err != nil {
+				return nil, fmt.Errorf("cannot sync %s.schema_migrations: %w", db, err)
+			}
+			if applied, err = w.applied(ctx); err != nil {
+				return nil, err
+			}
+			if err := upgradeNeeded(db, cluster, all, applied); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if len(applied) < len(all) {
 		if err := w.checkMembers(ctx, cluster, topo, "migrate"); err != nil {
@@ -304,15 +333,10 @@ ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations",
 			return nil, err
 		}
 	}
-	if len(applied) > 0 && len(applied) < len(all) && !upgrade {
-		var missing []string
-		for _, m := range all {
-			if _, ok := applied[m.Version]; !ok {
-				missing = append(missing, m.Name)
-			}
+	if len(applied) > 0 && !upgrade {
+		if err := upgradeNeeded(db, cluster, all, applied); err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("%w: database %s on cluster %s lacks %s; run `costpipe migrate --cluster %s` through one member first (other commands do not upgrade a cluster)",
-			ErrClusterUpgrade, db, cluster, strings.Join(missing, ", "), cluster)
 	}
 	var out []MigrationResult
 	switch {
@@ -320,11 +344,12 @@ ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations",
 		if err := w.createClusterSchema(ctx, cluster, version); err != nil {
 			return nil, err
 		}
+		// One block: a reader never sees part of them recorded, which
+		// would read as a database to upgrade.
+		if err := w.recordAll(ctx, all); err != nil {
+			return out, fmt.Errorf("cannot record the migrations: %w", err)
+		}
 		for _, m := range all {
-			sum := sha256.Sum256([]byte(m.SQL))
-			if err := w.record(ctx, m.Version, m.Name, hex.EncodeToString(sum[:])); err != nil {
-				return out, fmt.Errorf("cannot record migration %s: %w", m.Name, err)
-			}
 			out = append(out, MigrationResult{Version: m.Version, Name: m.Name, Applied: true})
 		}
 	case len(applied) < len(all):
@@ -382,8 +407,8 @@ var clusterFillRE = sync.OnceValue(func() *regexp.Regexp {
 // NOT EXISTS). A per-model summary's fill (0009) then runs on one replica
 // of every shard, from that shard's rollup, into the summary emptied first
 // (its partitions dropped), so that a run that died halfway is redone; no
-// aggregator lands meanwhile (the old input tables are fenced, new
-// aggregators wait for the migration lock). A migration that does anything
+// aggregator lands meanwhile (the old input tables are fenced, and new
+// aggregators refuse a database that lacks migrations: ErrClusterUpgrade). A migration that does anything
 // else (copies other data, creates views over dropped ones) is refused with
 // an error that names it. Every member must be up.
 func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chschema.Migration) error {

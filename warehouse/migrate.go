@@ -305,6 +305,24 @@ func (w *Warehouse) record(ctx context.Context, version int, name, checksum stri
 	return b.Send()
 }
 
+// recordAll records every migration of ms as applied, in one insert (one
+// block: it lands whole or not at all).
+func (w *Warehouse) recordAll(ctx context.Context, ms []chschema.Migration) error {
+	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.database+".schema_migrations (version, name, checksum, applied_at)")
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, m := range ms {
+		sum := sha256.Sum256([]byte(m.SQL))
+		if err := b.Append(uint32(m.Version), m.Name, hex.EncodeToString(sum[:]), now); err != nil {
+			b.Abort()
+			return err
+		}
+	}
+	return b.Send()
+}
+
 // MigrationApplied returns when migration version was applied to the
 // database (its earliest record; ok false when it is not recorded).
 func (w *Warehouse) MigrationApplied(ctx context.Context, version int) (at time.Time, ok bool, err error) {

@@ -57,6 +57,7 @@ by its summary (docs/operations.md, "Per-model summaries").`,
 			}
 			fmt.Fprintf(c.App.Writer, "clickhouse %s, database %s\n", ver, w.Database())
 			var res []warehouse.MigrationResult
+			onCluster := true
 			if cluster := c.String("cluster"); cluster != "" {
 				topo, terr := w.Topology(c.Context, cluster)
 				if terr != nil {
@@ -70,12 +71,13 @@ by its summary (docs/operations.md, "Per-model summaries").`,
 				// upgrades it as with it.
 				res, err = w.UpgradeCluster(c.Context, cluster)
 			} else if err == nil {
+				onCluster = false
 				res, err = w.Migrate(c.Context)
 			}
 			applied := 0
 			for _, r := range res {
 				switch {
-				case r.Applied && c.String("cluster") != "":
+				case r.Applied && onCluster:
 					applied++
 					fmt.Fprintf(c.App.Writer, "applied  %s (in the cluster schema)\n", r.Name)
 				case r.Applied:

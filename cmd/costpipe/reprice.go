@@ -40,8 +40,8 @@ rounding of its calls' costs (half a picodollar a call) is left as it is. On a
 cluster every replica is synced first, so that a rerun reads the earlier run's
 corrections whichever replica answers.
 
-A long run reports how far it is on stderr every 5 s (groups read per table, then
-blocks of corrections landed).
+A long run reports how far it is on stderr, at most every 5 s (groups read per
+table, then blocks of corrections landed).
 
 --from and --to are UTC dates (whole days); a catalog whose price changes inside
 a day of the range is refused. For a what-if without writing anything, use

@@ -288,7 +288,9 @@ func (c *otlpCost) proto(k pbKind, msg []byte, depth int) bool {
 }
 
 // skipGroup returns the position after the group starting at pos (after
-// its start tag), as pdata's ConsumeUnknown skips one.
+// its start tag), as pdata's ConsumeUnknown skips one: a group ends at its
+// end tag, or after the first field in it that is not a group (pdata
+// returns there, and decodes what follows as the enclosing message).
 func skipGroup(msg []byte, pos int) (int, bool) {
 	for depth := 1; pos < len(msg); {
 		tag, n := pbVarint(msg[pos:])
@@ -300,25 +302,22 @@ func skipGroup(msg []byte, pos int) (int, bool) {
 		switch wire {
 		case 0:
 			_, n := pbVarint(msg[pos:])
-			if n <= 0 {
-				return 0, false
-			}
-			pos += n
+			return pos + n, n > 0
 		case 1:
-			pos += 8
+			return pos + 8, pos+8 <= len(msg)
 		case 5:
-			pos += 4
+			return pos + 4, pos+4 <= len(msg)
 		case 2:
 			l, n := pbVarint(msg[pos:])
 			if n <= 0 || l > uint64(len(msg)-pos-n) {
 				return 0, false
 			}
-			pos += n + int(l)
+			return pos + n + int(l), true
 		case 3:
 			depth++
 		case 4:
 			if depth--; depth == 0 {
-				return pos, pos <= len(msg)
+				return pos, true
 			}
 		default:
 			return 0, false

@@ -132,6 +132,8 @@ func TestOTLPCostReadsAsPdataDoes(t *testing.T) {
 	}{
 		{"10-byte varint", append(bigVarint, emptySpans(otlpProto, n)...)},
 		{"field number past 2^32", appendBytesField(nil, 1, appendBytesField(nil, 2, spans))},
+		// An unknown group that pdata ends at its first non-group field.
+		{"group ended by a field", append([]byte{0x13, 0x08, 0x00}, emptySpans(otlpProto, n)...)},
 	} {
 		td, err := decodeTraces(otlpProto, tc.body)
 		if err != nil || td.SpanCount() != n {
@@ -187,6 +189,7 @@ func FuzzOTLPCost(f *testing.F) {
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{},{"name":"\u0041"}]}]}]}`), true)
 	f.Add([]byte{0x0a, 0x04, 0x12, 0x02, 0x12, 0x00}, false)
 	f.Add([]byte{0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x0a, 0x02, 0x12, 0x00}, false)
+	f.Add([]byte{0x13, 0x08, 0x00, 0x0a, 0x02, 0x12, 0x00}, false)
 	f.Fuzz(func(t *testing.T, body []byte, json bool) {
 		enc := otlpProto
 		if json {

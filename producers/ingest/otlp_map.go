@@ -296,9 +296,11 @@ func (m *otlpMapper) resource(res pcommon.Resource, keyTenant string) (ri resour
 		}
 		return true
 	})
-	// The old name stands in for the current one only where it is absent,
-	// whatever their order.
-	if hasOldEnv && !slices.ContainsFunc(ri.kept, func(a keptAttr) bool { return a.k == attrDeploymentEnv }) {
+	// The old name stands in for the current one only where that is
+	// absent or a value mapSpan leaves out, whatever their order.
+	if hasOldEnv && !slices.ContainsFunc(ri.kept, func(a keptAttr) bool {
+		return a.k == attrDeploymentEnv && len(a.v) <= schemas.MaxLabelLen && schemas.ValidText(a.v)
+	}) {
 		ri.kept = append(ri.kept, keptAttr{attrDeploymentEnv, oldEnv})
 	}
 	// An invalid application or region is left out of every event of the
