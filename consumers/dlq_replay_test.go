@@ -159,6 +159,17 @@ func TestReplayKeylessRecordToItsSourcePartition(t *testing.T) {
 	}
 }
 
+// tenRecordsFixture is replayFixture with ten keyed records on one
+// partition.
+func tenRecordsFixture(t *testing.T) ([]kgo.Opt, *kadm.Client) {
+	t.Helper()
+	var recs []*kgo.Record
+	for i := range 10 {
+		recs = append(recs, &kgo.Record{Key: []byte("k"), Value: []byte(fmt.Sprintf(`{"event_id":"e-%d"}`, i))})
+	}
+	return replayFixture(t, 1, nil, recs, make([]int32, len(recs)))
+}
+
 // The cursors outlive the groups' offsets: Kafka drops a group's offsets
 // offsets.retention.minutes (a week) after its last commit, and a replay
 // then sent everything the earlier replays had sent again. The compacted
@@ -166,11 +177,7 @@ func TestReplayKeylessRecordToItsSourcePartition(t *testing.T) {
 // topic ID) starts over; a cursor topic that would expire is refused.
 func TestReplayCursorOutlivesGroupOffsets(t *testing.T) {
 	t.Parallel()
-	var recs []*kgo.Record
-	for i := range 10 {
-		recs = append(recs, &kgo.Record{Key: []byte("k"), Value: []byte(fmt.Sprintf(`{"event_id":"e-%d"}`, i))})
-	}
-	base, adm := replayFixture(t, 1, nil, recs, make([]int32, len(recs)))
+	base, adm := tenRecordsFixture(t)
 	ctx := context.Background()
 	o := consumers.DLQReplayOptions{Topic: schemas.DefaultDLQTopic, To: replayTo, Group: "replay", Reasons: []string{"too_old"}}
 	if st, err := consumers.ReplayDLQ(ctx, base, o); err != nil || st.Sent["too_old"] != 10 || len(st.NoCursor) != 1 {
@@ -246,11 +253,7 @@ func TestReplayCursorOutlivesGroupOffsets(t *testing.T) {
 // refused.
 func TestReplayCursorEdges(t *testing.T) {
 	t.Parallel()
-	var recs []*kgo.Record
-	for i := range 10 {
-		recs = append(recs, &kgo.Record{Key: []byte("k"), Value: []byte(fmt.Sprintf(`{"event_id":"e-%d"}`, i))})
-	}
-	base, adm := replayFixture(t, 1, nil, recs, make([]int32, len(recs)))
+	base, adm := tenRecordsFixture(t)
 	ctx := context.Background()
 	cl, err := kgo.NewClient(base...)
 	if err != nil {
