@@ -346,7 +346,7 @@ ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations",
 		}
 		// One block: a reader never sees part of them recorded, which
 		// would read as a database to upgrade.
-		if err := w.recordAll(ctx, all); err != nil {
+		if err := w.record(ctx, all...); err != nil {
 			return out, fmt.Errorf("cannot record the migrations: %w", err)
 		}
 		for _, m := range all {
@@ -362,7 +362,7 @@ ENGINE = ReplicatedMergeTree('`+replicatedPath(cluster, db, "schema_migrations",
 			if err := w.upgradeCluster(ctx, cluster, m); err != nil {
 				return out, err
 			}
-			if err := w.record(ctx, m.Version, m.Name, hex.EncodeToString(sum[:])); err != nil {
+			if err := w.record(ctx, m); err != nil {
 				return out, fmt.Errorf("cannot record migration %s: %w", m.Name, err)
 			}
 			out = append(out, MigrationResult{Version: m.Version, Name: m.Name, Applied: true})
@@ -497,11 +497,8 @@ func (w *Warehouse) upgradeCluster(ctx context.Context, cluster string, m chsche
 	// down and is catching up would fill the summaries short for good).
 	if len(fills) > 0 {
 		for _, i := range firsts {
-			for _, t := range Tables {
-				if err := members[i].exec(ctx, "SYSTEM SYNC REPLICA "+local+"."+t.Name()); err != nil {
-					return fmt.Errorf("migration %s on cluster %s, member %s: cannot sync %s.%s before filling the summaries from it: %w",
-						m.Name, cluster, addrs[i], local, t.Name(), explainKeeper(err))
-				}
+			if err := members[i].syncRollups(ctx, local); err != nil {
+				return fmt.Errorf("migration %s on cluster %s, member %s, before filling the summaries: %w", m.Name, cluster, addrs[i], err)
 			}
 		}
 	}
@@ -873,9 +870,16 @@ func (s *Sharded) replica(ctx context.Context, sh *shard) (*Warehouse, error) {
 func (s *Sharded) sync(ctx context.Context, w *Warehouse) error {
 	sctx, cancel := context.WithTimeout(ctx, s.SyncTimeout)
 	defer cancel()
+	return w.syncRollups(sctx, w.database)
+}
+
+// syncRollups waits, as long as ctx allows, until this replica of db's
+// rollup tables has fetched every part its shard's other replicas
+// acknowledged (SYSTEM SYNC REPLICA).
+func (w *Warehouse) syncRollups(ctx context.Context, db string) error {
 	for _, t := range Tables {
-		if err := w.conn.Exec(sctx, "SYSTEM SYNC REPLICA "+w.database+"."+t.Name()); err != nil {
-			return fmt.Errorf("cannot sync %s.%s with its shard's other replicas: %w", w.database, t.Name(), explainKeeper(err))
+		if err := w.conn.Exec(ctx, "SYSTEM SYNC REPLICA "+db+"."+t.Name()); err != nil {
+			return fmt.Errorf("cannot sync %s.%s with its shard's other replicas: %w", db, t.Name(), explainKeeper(err))
 		}
 	}
 	return nil

@@ -171,7 +171,7 @@ ENGINE = MergeTree ORDER BY version`); err != nil {
 			}
 			res.Statements++
 		}
-		if err := w.record(ctx, m.Version, m.Name, checksum); err != nil {
+		if err := w.record(ctx, m); err != nil {
 			return out, fmt.Errorf("cannot record migration %s: %w", m.Name, err)
 		}
 		res.Applied = true
@@ -290,24 +290,12 @@ func firstLine(s string) string {
 	return line
 }
 
-// record notes an applied migration. INSERTs go through a batch (one block)
-// naming their columns: ClickHouse 18.16 does not take INSERT ... VALUES with
-// bound parameters over the native protocol.
-func (w *Warehouse) record(ctx context.Context, version int, name, checksum string) error {
-	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.database+".schema_migrations (version, name, checksum, applied_at)")
-	if err != nil {
-		return err
-	}
-	if err := b.Append(uint32(version), name, checksum, time.Now().UTC().Truncate(time.Second)); err != nil {
-		b.Abort()
-		return err
-	}
-	return b.Send()
-}
-
-// recordAll records every migration of ms as applied, in one insert (one
-// block: it lands whole or not at all).
-func (w *Warehouse) recordAll(ctx context.Context, ms []chschema.Migration) error {
+// record records the migrations ms as applied, with the checksums of
+// their SQL, in one insert (one block: it lands whole or not at all). The
+// INSERT goes through a batch naming its columns: ClickHouse 18.16 does
+// not take INSERT ... VALUES with bound parameters over the native
+// protocol.
+func (w *Warehouse) record(ctx context.Context, ms ...chschema.Migration) error {
 	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.database+".schema_migrations (version, name, checksum, applied_at)")
 	if err != nil {
 		return err

@@ -248,10 +248,8 @@ func (w *Warehouse) RebuildSummaries(ctx context.Context, progress func(Rebuilt)
 			// The fill reads this replica's rollups: first fetch every part
 			// its shard's other replicas have (a copy made through another
 			// member, the landing of the last minutes).
-			for _, t := range Tables {
-				if err := sw.conn.Exec(ctx, "SYSTEM SYNC REPLICA "+sw.database+"."+t.Name()); err != nil {
-					return out, fmt.Errorf("cannot rebuild the summaries of shard %d: cannot sync %s.%s with the shard's other replicas: %w", shard, sw.database, t.Name(), explainKeeper(err))
-				}
+			if err := sw.syncRollups(ctx, sw.database); err != nil {
+				return out, fmt.Errorf("cannot rebuild the summaries of shard %d: %w", shard, err)
 			}
 		}
 		for _, t := range SummaryTables {
