@@ -2,10 +2,13 @@
 SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
-# The packages whose tests take longest, first: go test starts packages in
-# the order given (then the rest of ./..., each once), so on two cores the
-# longest ones no longer start last and finish alone.
-SLOW_PKGS := ./e2e ./cmd/costpipe ./warehouse ./consumers ./analytics ./alerts ./pipelines/pricing
+# The packages whose tests take longest, longest first (measured with
+# `go test -race -v`; docs/BENCHMARKS.md, "make test"): go test starts
+# packages in the order given (then the rest of ./..., each once), so on two
+# cores the long ones no longer start last and finish alone while a core
+# idles.
+SLOW_PKGS := ./e2e ./cmd/costpipe ./analytics ./warehouse ./producers ./serve ./alerts ./consumers \
+	./pipelines/pricing/litellm ./producers/ingest ./broker ./pipelines/usage ./producers/loadgen ./analytics/growth
 FUZZTIME ?= 60s
 BENCHTIME ?= 1s
 BIN := bin/costpipe

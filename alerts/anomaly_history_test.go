@@ -37,6 +37,7 @@ func anomalySample(t *testing.T, cfg *Config, src Source, at time.Time) Sample {
 // known at the time of the week it is Unknown (it neither fires nor
 // resolves), then compared with them, and a real spike fires.
 func TestAnomalyNewGroupWaitsForTwoWeeks(t *testing.T) {
+	t.Parallel()
 	spike := ts("2026-03-27T11:00:00Z")
 	s := NewScript()
 	for at := ts("2026-03-12T00:00:00Z"); at.Before(ts("2026-03-28T00:00:00Z")); at = at.Add(time.Hour) {
@@ -104,6 +105,7 @@ func (m *minuteRetention) Series(ctx context.Context, sq analytics.SeriesQuery) 
 // spend: a median of 0); with one left it is Unknown, and a firing alert
 // stays firing until it is known again.
 func TestAnomalyLeavesOutWeeksRetentionDropped(t *testing.T) {
+	t.Parallel()
 	spike := ts("2026-03-28T11:00:00Z")
 	s := NewScript()
 	for at := ts("2026-02-01T00:00:00Z"); at.Before(ts("2026-03-29T00:00:00Z")); at = at.Add(time.Hour) {
@@ -153,6 +155,7 @@ func TestAnomalyLeavesOutWeeksRetentionDropped(t *testing.T) {
 // spend at 03:00 that are real (the hours say so, whatever the minutes
 // hold): its first night-time spend fires.
 func TestAnomalyKeepsWeeksOfNoSpend(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	for at := ts("2026-02-01T00:00:00Z"); at.Before(ts("2026-03-29T00:00:00Z")); at = at.Add(time.Hour) {
 		c := 0.0
@@ -209,6 +212,7 @@ func landMinutesFrom(t *testing.T, w *warehouse.Warehouse, cells []historyCell, 
 // rows are kept for 8 days is Unknown (it paged on flat spend), and known
 // once 15 days of minutes are there.
 func TestAnomalyRetentionInClickHouse(t *testing.T) {
+	t.Parallel()
 	w, _ := openStore(t)
 	usd := func(v float64) pricing.Pico { return pricing.FromPicos(int64(v * 1e12)) }
 	var cells []historyCell

@@ -11,6 +11,7 @@ import (
 // tick would claim a new round and send the notification a second time,
 // beside the winner's retries. The winner's own release does.
 func TestIndexCountsOnlyTheWinnersRelease(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 12, 5, 7, 0, 0, 0, time.UTC)
 	claim := func(replica string, nonce uint64, status string) logRow {
 		return logRow{ID: "n1", Receiver: "hook", Round: 0, Status: status, Replica: replica, Nonce: nonce, At: at}

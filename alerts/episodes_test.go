@@ -50,6 +50,7 @@ func onlyAlert(t *testing.T, as []*Alert) State {
 // table: the stored pending row used to come back at every tick with its
 // old start, and the alert fired at the first evaluation of the new run.
 func TestForCountsFromTheCurrentRun(t *testing.T) {
+	t.Parallel()
 	src := &fixedUsage{}
 	o := newOutageRunner(t, `
 rules:
@@ -88,6 +89,7 @@ rules:
 // than threshold × min_requests do decide: see
 // TestLifecycleFewCallsDecide.)
 func TestTooLittleDataKeepsTheState(t *testing.T) {
+	t.Parallel()
 	cfg := mustConfig(t, `
 rules:
   - {name: errs, kind: error_rate, by: [provider], threshold_pct: 5, min_requests: 100}
@@ -119,6 +121,7 @@ rules:
 // notification too (it required the first firing notification, which no
 // receiver ever got, so the incident stayed open at the receiver).
 func TestResolvedFollowsARepeat(t *testing.T) {
+	t.Parallel()
 	cfg := mustConfig(t, `
 group_wait: 0s
 receivers: [{name: l, type: log}]

@@ -80,6 +80,7 @@ func spendDay(t *testing.T, s *Script) {
 // resolves when the grace ends. (Nothing was sent before: the evaluation
 // had moved on to the new day.)
 func TestGraceLateCrossingNotifiedOnce(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	spendDay(t, s)
 	cfg := graceRules(t, "")
@@ -124,6 +125,7 @@ func TestGraceLateCrossingNotifiedOnce(t *testing.T) {
 // spend evaluated in the grace, and more of it landing late, notify
 // nothing more, and the alert does not flap (it stays resolved).
 func TestGraceOnTimeCrossingNotRepeated(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	spendDay(t, s)
 	if err := s.Add(graceAcme, ts("2026-03-09T23:00:00Z"), Point{Cost: 5, Requests: 1}); err != nil {
@@ -153,6 +155,7 @@ func TestGraceOnTimeCrossingNotRepeated(t *testing.T) {
 // previous day's alert resolved at the end of the grace (one alert per
 // threshold).
 func TestGraceCurrentCrossingWaitsForALateOne(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	spendDay(t, s)
 	cfg := graceRules(t, "30m")
@@ -174,6 +177,7 @@ func TestGraceCurrentCrossingWaitsForALateOne(t *testing.T) {
 // TestGraceOff: late_data_grace: 0s evaluates the current period only, as
 // before: the late crossing is not notified.
 func TestGraceOff(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	spendDay(t, s)
 	s.Add(graceAcme, ts("2026-03-09T23:55:00Z"), Point{Cost: 7.28, Requests: 1})
@@ -188,6 +192,7 @@ func TestGraceOff(t *testing.T) {
 // is refused negative or longer than 12 hours for a day, a day for a week
 // or a month, at its line and column.
 func TestGraceParse(t *testing.T) {
+	t.Parallel()
 	grace := func(cfg *Config) time.Duration { return cfg.Rules[0].Spec().(*BudgetSpec).LateDataGrace }
 	if g := grace(graceRules(t, "")); g != time.Hour {
 		t.Errorf("default late_data_grace %s, want 1h", g)
@@ -216,6 +221,7 @@ func TestGraceParse(t *testing.T) {
 // (April begins at 2026-03-31T22:00Z), a budget's samples are those of
 // Berlin's March, whole, and of April so far.
 func TestGraceMonthInBerlin(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	fill(t, s, "acme", "m", ts("2026-02-28T00:00:00Z"), ts("2026-04-01T00:00:00Z"), time.Hour, func(time.Time) Point { return Point{Cost: 1} })
 	cfg := mustConfig(t, "tz: Europe/Berlin\nrules:\n  - {name: b, kind: budget, period: month, amount_usd: 1000, thresholds: [50]}\n")
@@ -240,6 +246,7 @@ func TestGraceMonthInBerlin(t *testing.T) {
 // ended (a late crossing, firing in the grace) does not inhibit the new
 // period's spikes and forecasts.
 func TestGraceLateBudgetInhibitsNothing(t *testing.T) {
+	t.Parallel()
 	cfg := mustConfig(t, `
 group_wait: 0s
 receivers: [{name: r, type: log}]
@@ -287,6 +294,7 @@ rules:
 // step before saw it under the budget, and the step at midnight read the
 // new day alone: it was never seen), as `alerts run` does in the grace.
 func TestGraceBacktest(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	spendDay(t, s)
 	s.Add(graceAcme, ts("2026-03-09T23:30:00Z"), Point{Cost: 7.28, Requests: 1})
@@ -306,6 +314,7 @@ func TestGraceBacktest(t *testing.T) {
 // grace and fires once for: has passed, as the previous day's; then it
 // resolves when the grace ends.
 func TestGracePendingGoesOn(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	spendDay(t, s)
 	s.Add(graceAcme, ts("2026-03-09T23:45:00Z"), Point{Cost: 5, Requests: 1})

@@ -190,6 +190,7 @@ func episodes(res []BacktestResult, rules ...string) []string {
 // and every rule but the latency ones fires as over the history of
 // before (one Script of all dimensions, both histograms).
 func TestBacktestHistoryFiresAsEvaluatingEveryStep(t *testing.T) {
+	t.Parallel()
 	w, _ := openStore(t)
 	dataFrom, dataTo := ts("2026-03-07T00:00:00Z"), ts("2026-03-31T00:00:00Z")
 	landHistory(t, w, historyCells(dataFrom, dataTo))
@@ -359,6 +360,7 @@ func youngCells() []historyCell {
 // is the floor of its forecast, and a group whose first day is today is
 // forecast too.
 func TestBacktestForecastsYoungGroupsAsRun(t *testing.T) {
+	t.Parallel()
 	w, _ := openStore(t)
 	var feb, mar []historyCell // an insert touches one month
 	for _, c := range youngCells() {

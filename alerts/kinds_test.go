@@ -65,6 +65,7 @@ func states(e *Engine, rule string) map[string]State {
 // (CEST, UTC+2), so an evaluation at 22:30Z is in April there (the alerts
 // resolve) while in UTC it is still March.
 func TestBudgetMonthBoundaryInBerlin(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	fill(t, s, "acme", "m", ts("2026-03-01T00:00:00Z"), ts("2026-04-02T00:00:00Z"), time.Hour, func(time.Time) Point { return Point{Cost: 1, Requests: 1} })
 	rules := `tz: %s
@@ -113,6 +114,7 @@ rules:
 // A daily budget on the day clocks go forward in Berlin (March 29, 2026):
 // the day has 23 hours, and its spend is counted over exactly those.
 func TestBudgetDaylightSavingDay(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	fill(t, s, "acme", "m", ts("2026-03-27T00:00:00Z"), ts("2026-03-31T00:00:00Z"), time.Hour, func(time.Time) Point { return Point{Cost: 1} })
 	cfg := mustConfig(t, "tz: Europe/Berlin\nrules:\n  - {name: d, kind: budget, period: day, amount_usd: 23}\n")
@@ -133,6 +135,7 @@ func TestBudgetDaylightSavingDay(t *testing.T) {
 }
 
 func TestForecastRule(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	fill(t, s, "acme", "m", ts("2026-01-01T00:00:00Z"), ts("2026-03-10T12:00:00Z"), time.Hour, func(time.Time) Point { return Point{Cost: 10.0 / 24} })
 	cfg := mustConfig(t, `rules:
@@ -157,6 +160,7 @@ func TestForecastRule(t *testing.T) {
 }
 
 func TestGrowthRule(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	day0 := ts("2026-02-01T00:00:00Z")
 	for d := range 35 {
@@ -183,6 +187,7 @@ func TestGrowthRule(t *testing.T) {
 }
 
 func TestLatencyAndErrorRules(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	now := ts("2026-03-10T12:00:00Z")
 	fill(t, s, "acme", "fast", now.Add(-7*time.Hour), now, time.Minute, func(time.Time) Point {
@@ -249,6 +254,7 @@ func equalStates(a, b map[string]State) bool {
 }
 
 func TestUnpricedRule(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	now := ts("2026-03-10T12:00:00Z")
 	fill(t, s, "acme", "known", now.Add(-2*time.Hour), now, time.Minute, func(time.Time) Point { return Point{Requests: 10, Cost: 1} })
@@ -283,6 +289,7 @@ var berlin, _ = time.LoadLocation("Europe/Berlin")
 // (whose baseline weeks straddle the switch to summer time) and fires on
 // one hour at 5x, naming the model that caused it.
 func TestAnomalyWeeklyPatternAndSpike(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	start, end := ts("2026-03-02T00:00:00Z"), ts("2026-04-06T00:00:00Z")
 	spikeFrom := ts("2026-04-01T12:00:00Z") // Wednesday 14:00 in Berlin
@@ -344,6 +351,7 @@ rules:
 }
 
 func TestRobustZ(t *testing.T) {
+	t.Parallel()
 	z, med, mad := robustZ(10, []float64{1, 2, 3, 4})
 	// median 2.5, deviations 1.5 .5 .5 1.5 → MAD 1
 	if med != 2.5 || mad != 1 || math.Abs(z-0.6745*7.5) > 1e-12 {

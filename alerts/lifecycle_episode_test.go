@@ -43,6 +43,7 @@ func usd(v float64) *float64 { return &v }
 // has as delivered: it was never sent); a restart or a second replica
 // reading the stored state computes the same IDs, and sends nothing again.
 func TestLifecycleForecastRefiresWithNewIDs(t *testing.T) {
+	t.Parallel()
 	cfg := mustConfig(t, `
 group_wait: 0s
 group_interval: 1s
@@ -92,6 +93,7 @@ receivers: [{name: r, type: log}]
 // amount is a new limit, and its crossing is delivered (it had the ID of
 // the old crossing, delivered already).
 func TestLifecycleBudgetOncePerPeriodAndAmount(t *testing.T) {
+	t.Parallel()
 	rules := func(amount string) *Config {
 		return mustConfig(t, `
 group_wait: 0s
@@ -151,6 +153,7 @@ receivers: [{name: r, type: log}]
 // period, the limit): an engine that loads the saved state computes the
 // same IDs as the one that saved it.
 func TestLifecycleIDsFromTheStoredState(t *testing.T) {
+	t.Parallel()
 	_, st := openStore(t)
 	ctx := context.Background()
 	cfg := mustConfig(t, `

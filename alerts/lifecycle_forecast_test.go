@@ -16,6 +16,7 @@ import (
 // value what it spent; one under the budget without a forecast is unknown
 // and starts nothing.
 func TestLifecycleForecastSpentOverBudget(t *testing.T) {
+	t.Parallel()
 	cfg := mustConfig(t, "rules:\n  - {name: fc, kind: forecast, by: [tenant], period: month, amount_usd: 1000}\n")
 	now := ts("2026-03-10T12:00:00Z")
 	for _, c := range []struct {
@@ -42,6 +43,7 @@ func TestLifecycleForecastSpentOverBudget(t *testing.T) {
 // day after it last held, then resolves saying there is no forecast; a
 // new period resolves it at once.
 func TestLifecycleForecastWithoutForecastStaysFiring(t *testing.T) {
+	t.Parallel()
 	cfg := mustConfig(t, "rules:\n  - {name: fc, kind: forecast, by: [tenant], period: month, amount_usd: 1000}\n")
 	t0 := ts("2026-03-10T12:00:00Z")
 	src := scriptedForecast{at: func(at time.Time) (*float64, float64) {
@@ -82,6 +84,7 @@ func TestLifecycleForecastWithoutForecastStaysFiring(t *testing.T) {
 // `alerts run` uses, a tenant three days old (no forecast: a week of
 // history needed) that has spent USD 540 of a USD 400 month fires.
 func TestLifecycleForecastYoungTenantOverBudget(t *testing.T) {
+	t.Parallel()
 	w, _ := openStore(t)
 	now := ts("2026-03-20T15:00:00Z")
 	today := now.Truncate(24 * time.Hour)

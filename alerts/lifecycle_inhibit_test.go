@@ -16,6 +16,7 @@ import (
 // to have its spike and forecast pages muted for the rest of the month,
 // and a budget without by muted every group.
 func TestLifecycleInhibitionOnlyByABreachedBudget(t *testing.T) {
+	t.Parallel()
 	cfg := mustConfig(t, `
 group_wait: 0s
 receivers: [{name: r, type: log}]
@@ -87,6 +88,7 @@ rules:
 // evaluation: a tenant at 60% of its monthly budget (the 50% threshold
 // firing) spends 20 times its usual hour; its spike is sent.
 func TestLifecycleSpikeNotMutedByHalfBudget(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	g := map[analytics.Dim]string{analytics.DimTenant: "acme", analytics.DimModel: "m"}
 	for at := ts("2026-02-01T00:00:00Z"); at.Before(ts("2026-03-21T00:00:00Z")); at = at.Add(time.Hour) {

@@ -15,6 +15,7 @@ import (
 // rate when no outcome of the calls missing up to min_requests could
 // change it, and are unknown otherwise.
 func TestLifecycleFewCallsDecide(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		bad, total  uint64
 		holds, know bool
@@ -61,6 +62,7 @@ func TestLifecycleFewCallsDecide(t *testing.T) {
 // numbers of now, and a backtest replaying the same evaluations ends the
 // episode at the same time.
 func TestLifecycleLowTrafficResolves(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	g := map[analytics.Dim]string{analytics.DimProvider: "openai"}
 	for at := ts("2026-03-10T10:00:00Z"); at.Before(ts("2026-03-11T10:00:00Z")); at = at.Add(time.Minute) {
@@ -113,6 +115,7 @@ receivers: [{name: r, type: log}]
 // calls) is unknown too, not resolved at once; the latency threshold form
 // has the same limit.
 func TestLifecycleUnknownLimits(t *testing.T) {
+	t.Parallel()
 	cfg := mustConfig(t, `
 rules:
   - {name: pend, kind: error_rate, by: [provider], threshold_pct: 5, window: 5m, min_requests: 100, for: 1h}
@@ -191,6 +194,7 @@ rules:
 // long windows (3 h) after it last held, saying why; a group whose few
 // calls succeed again resolves (the short window decides).
 func TestLifecycleSLOLowTraffic(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	down := map[analytics.Dim]string{analytics.DimProvider: "down"}
 	back := map[analytics.Dim]string{analytics.DimProvider: "back"}

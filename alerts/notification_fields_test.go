@@ -9,6 +9,7 @@ import (
 // threshold per kind (the SLO forms: a burn rate), the threshold's name,
 // and the rule's scope.
 func TestNotificationUnitsAndScope(t *testing.T) {
+	t.Parallel()
 	cfg, err := ParseConfig("r.yaml", []byte(`rules:
   - {name: b, kind: budget, amount_usd: 10, thresholds: [50, 100], scope: {application: [chat, search]}}
   - {name: f, kind: forecast, amount_usd: 10}

@@ -69,6 +69,7 @@ rules:
 `
 
 func TestParseConfig(t *testing.T) {
+	t.Parallel()
 	cfg, err := ParseConfig("r.yaml", []byte(goodRules))
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +97,7 @@ func TestParseConfig(t *testing.T) {
 }
 
 func TestParseErrorsNameLineAndColumn(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ src, want string }{
 		{"rules:\n  - name: x\n    kind: budgett\n", `r.yaml:3:11: unknown rule kind "budgett"`},
 		{"rules:\n  - name: x\n    kind: budget\n    amount_usd: lots\n", `r.yaml:4:17: cannot parse amount_usd "lots"`},
@@ -143,6 +145,7 @@ func TestParseErrorsNameLineAndColumn(t *testing.T) {
 }
 
 func TestExampleRulesParse(t *testing.T) {
+	t.Parallel()
 	for _, f := range []string{"../docs/alerts-example.yaml"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -188,6 +191,7 @@ func FuzzParseConfig(f *testing.F) {
 
 // TestDocsRulesParse: every rule example of docs/alerts.md parses.
 func TestDocsRulesParse(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../docs/alerts.md")
 	if err != nil {
 		t.Fatal(err)
@@ -218,6 +222,7 @@ func TestDocsRulesParse(t *testing.T) {
 // A receiver's error names it once, at the field it is about, and a rule
 // notifying that (defined but invalid) receiver is not a second error.
 func TestReceiverErrorsOnceAtTheField(t *testing.T) {
+	t.Parallel()
 	src := "receivers:\n  - name: wh3\n    type: webhook\n    url: ftp://hooks.example.com/x\n    secrets: [whsec_x]\n" +
 		"rules:\n  - {name: u, kind: unpriced, notify: [wh3]}\n  - {name: v, kind: unpriced, notify: [nope]}\n"
 	_, err := ParseConfig("r.yaml", []byte(src))
@@ -242,6 +247,7 @@ func TestReceiverErrorsOnceAtTheField(t *testing.T) {
 // check` reports what run would refuse, at the field; ParseConfig (alerts
 // test, backtest) does not read them.
 func TestLoadConfigReadsReceiverFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		f := filepath.Join(dir, name)
@@ -311,6 +317,7 @@ func mustRead(t *testing.T, f string) []byte {
 // 90% objective keeps 6×: 60% of calls bad; 14.4× would need 144%), and a
 // factor of exactly 1/(1 − objective) can hold (every call bad).
 func TestDefaultBurnRatesThatCanHold(t *testing.T) {
+	t.Parallel()
 	cfg, err := ParseConfig("r.yaml", []byte(`rules:
   - {name: l, kind: latency, objective: "90% under 2 s"}
   - {name: e, kind: error_rate, objective: "99%", burn_rates: [{factor: 100, long: 1h, short: 5m}]}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestExampleRuleTestsPass(t *testing.T) {
+	t.Parallel()
 	res, err := RunTestFile(context.Background(), "../docs/alerts-example.test.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -27,6 +28,7 @@ func TestExampleRuleTestsPass(t *testing.T) {
 
 // A wrong expectation fails, naming the rule, the time and both lists.
 func TestRuleTestFailureIsReported(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - {name: u, kind: unpriced, by: [model]}\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "t.yaml"), []byte(`rule_files: [r.yaml]
@@ -47,6 +49,7 @@ tests:
 }
 
 func TestExpandValues(t *testing.T) {
+	t.Parallel()
 	v, err := expandValues("1 2x3 _ 5+5x3 10-1x2 _x2")
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +77,7 @@ func fmtF(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
 // Backtest on a script: a daily budget crossed on two days of three fires
 // twice, each episode ending when the day rolls over.
 func TestBacktestScript(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	fill(t, s, "acme", "m", ts("2026-03-01T00:00:00Z"), ts("2026-03-04T00:00:00Z"), time.Hour, func(at time.Time) Point {
 		if at.Day() == 2 {

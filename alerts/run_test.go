@@ -83,6 +83,7 @@ func newOutageRunner(t *testing.T, rules string, wrap func(Source) Source) *outa
 // and then one line a minute with the failures since, and the first tick
 // that completes again logs one line saying how long evaluation failed.
 func TestRunnerOutageCountedAndLogged(t *testing.T) {
+	t.Parallel()
 	o := newOutageRunner(t, "interval: 30s\nrules:\n  - {name: spend, kind: budget, period: day, amount_usd: 100}\n  - {name: unpriced, kind: unpriced}\n", nil)
 	if err := o.tick(t); err != nil {
 		t.Fatal(err)
@@ -171,6 +172,7 @@ func (f failingGrowth) Growth(ctx context.Context, gq analytics.GrowthQuery) ([]
 // counts its errors alone and is logged alone, at once and then once a
 // minute; the other rules count ok; the tick completes (ready).
 func TestRunnerRuleFailureCountedAndLogged(t *testing.T) {
+	t.Parallel()
 	fail := new(atomic.Bool)
 	fail.Store(true)
 	o := newOutageRunner(t, "interval: 30s\nrules:\n  - {name: fast, kind: growth, doubling_days: 7}\n  - {name: unpriced, kind: unpriced}\n",

@@ -68,6 +68,7 @@ func (tenantUsage) Usage(_ context.Context, uq analytics.UsageQuery) ([]analytic
 // which resolves), and the rule after it is evaluated: its alert resolves
 // on no calls.
 func TestEngineRuleTimeoutKeepsState(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	t0 := ts("2026-03-10T12:00:00Z")
 	for _, tenant := range []string{"slow", "fast"} {
@@ -107,6 +108,7 @@ func TestEngineRuleTimeoutKeepsState(t *testing.T) {
 // one that stalls are evaluated while it waits for its timeout, not after
 // it; the alerts still advance in file order.
 func TestEngineParallelRulesPassASlowOne(t *testing.T) {
+	t.Parallel()
 	cfg := mustConfig(t, `rules:
   - {name: slow, kind: unpriced, scope: {tenant: slow}, by: [tenant]}
   - {name: a, kind: unpriced, scope: {tenant: a}, by: [tenant]}
@@ -144,6 +146,7 @@ func TestEngineParallelRulesPassASlowOne(t *testing.T) {
 // 5 s, in production up to ClickHouse's read timeout, 300 s, every rule
 // behind it.)
 func TestRunnerRuleTimeoutInClickHouse(t *testing.T) {
+	t.Parallel()
 	var hs *holdingSource
 	wrap := func(s Source) Source {
 		hs = &holdingSource{Source: s}

@@ -26,6 +26,7 @@ func (r *queryRecorder) Usage(ctx context.Context, uq analytics.UsageQuery) ([]a
 // latency rule the latency one only (NoTTFT). Merging the histograms is
 // most of a usage query's work.
 func TestEvaluationQueriesMergeOnlyTheHistogramsTheyRead(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	fill(t, s, "acme", "m", ts("2026-03-10T00:00:00Z"), ts("2026-03-10T02:00:00Z"), time.Minute, func(time.Time) Point {
 		return Point{Cost: 1, Requests: 10, Errors: 5, Unpriced: 1, Timed: 10, Latency: Latencies{P99: 5000}}

@@ -10,6 +10,7 @@ import (
 // in a terminal: control characters (an ESC sequence, a tab, a line
 // break) are refused, naming the field, instead of being stored.
 func TestSilenceRefusesControlCharacters(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ matcher, want string }{
 		{"tenant=a\x1b[2Jb", `matcher "tenant=a\x1b[2Jb" has a control character`},
 		{"tenant=a\tb", `matcher "tenant=a\tb" has a control character`},

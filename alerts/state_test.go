@@ -12,6 +12,7 @@ import (
 // The life of an error-rate alert with for and keep_firing_for, and what
 // is due when: group_wait, group_interval, repeat_interval and resolved.
 func TestStateMachineAndDue(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	t0 := ts("2026-03-10T12:00:00Z")
 	bad := func(from, to time.Time) {
@@ -82,6 +83,7 @@ rules:
 }
 
 func TestInhibitionAndSilence(t *testing.T) {
+	t.Parallel()
 	s := NewScript()
 	now := ts("2026-03-20T12:00:00Z")
 	fill(t, s, "acme", "m", ts("2026-01-01T00:00:00Z"), now, time.Hour, func(time.Time) Point { return Point{Cost: 1} })
@@ -119,6 +121,7 @@ rules:
 }
 
 func TestNotificationIDIsValid(t *testing.T) {
+	t.Parallel()
 	id := NotificationID("r", map[string]string{"tenant": "a.b c"}, ts("2026-03-01T00:00:00Z"), "99.5%", "firing")
 	if err := notify.ValidateID(id); err != nil {
 		t.Fatal(err)
@@ -129,6 +132,7 @@ func TestNotificationIDIsValid(t *testing.T) {
 }
 
 func TestRunnerReady(t *testing.T) {
+	t.Parallel()
 	cfg := mustConfig(t, "interval: 30s\nrules:\n  - {name: u, kind: unpriced}\n")
 	now := ts("2026-03-10T12:00:00Z")
 	r, err := NewRunner(cfg, NewScript(), nil, nil, RunOptions{Now: func() time.Time { return now }})

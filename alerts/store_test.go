@@ -86,6 +86,7 @@ func waitIdle(t *testing.T, ds ...*Deliverer) {
 // receivers that got the firing one; a release (shutdown before an
 // answer) lets it be claimed again at once.
 func TestDeliverOnceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	_, s := openStore(t)
 	due := func(round, n int) []Outgoing {
 		var out []Outgoing
@@ -180,6 +181,7 @@ type enqueueNothing struct{}
 func (enqueueNothing) Enqueue(string, notify.Notification) bool { return true }
 
 func TestStoreStateAndSilences(t *testing.T) {
+	t.Parallel()
 	_, s := openStore(t)
 	ctx := context.Background()
 	a := &Alert{Rule: "r", Kind: KindBudget, Group: map[string]string{"tenant": "acme"}, Threshold: "80%", State: StateFiring,
@@ -229,6 +231,7 @@ func TestStoreStateAndSilences(t *testing.T) {
 // stored wrapped: an end in 2141 as 2004) is refused, naming the field;
 // the alert state's times are clamped to what is stored correctly.
 func TestStoreRefusesTimesOutsideDateTime(t *testing.T) {
+	t.Parallel()
 	_, s := openStore(t)
 	ctx := context.Background()
 	start := ts("2026-03-01T00:00:00Z")
@@ -309,6 +312,7 @@ func (f *flaky) count(id string) int {
 // evaluation (not before RetryPause), until GiveUp from the first claim;
 // only then is it dead. Through the real dispatcher and notification log.
 func TestFailedRoundIsRetriedUntilGiveUp(t *testing.T) {
+	t.Parallel()
 	_, s := openStore(t)
 	var mu sync.Mutex
 	clock := time.Now()
@@ -408,6 +412,7 @@ func TestFailedRoundIsRetriedUntilGiveUp(t *testing.T) {
 // checking and claiming the whole burst overran half the settle time, it
 // was given up whole at every tick and nothing was sent.
 func TestClaimBurstOnASlowServer(t *testing.T) {
+	t.Parallel()
 	_, s := openStore(t)
 	s.slowLogReads = 60 * time.Millisecond // 4 log reads of 500 ids: 240 ms
 	o := DefaultDeliverOptions()
@@ -444,6 +449,7 @@ func TestClaimBurstOnASlowServer(t *testing.T) {
 // outcome (each here 50 ms: 1,000 outcomes took 50 s and made 1,000 parts),
 // and Close waits until they are written.
 func TestOutcomesRecordedInBatches(t *testing.T) {
+	t.Parallel()
 	_, s := openStore(t)
 	d, _ := newDeliverer(t, s, "A", false)
 	due := burst("t", 1000)
@@ -491,6 +497,7 @@ func (q *queue) Enqueue(receiver string, n notify.Notification) bool {
 // giving up at once sent the whole batch again after the lease for one
 // failed insert.
 func TestOutcomeWriteRetried(t *testing.T) {
+	t.Parallel()
 	_, s := openStore(t)
 	d, _ := newDeliverer(t, s, "A", false)
 	q := &queue{}
@@ -527,6 +534,7 @@ func TestOutcomeWriteRetried(t *testing.T) {
 // held, while the groups before it are sent: the runner does not start
 // those rules' group_interval, so the rest goes out at the next evaluation.
 func TestSendReportsGivenUpRules(t *testing.T) {
+	t.Parallel()
 	_, s := openStore(t)
 	d, c := newDeliverer(t, s, "A", false)
 	due := append(burst("a", claimGroup+10), burst("b", 5)...)

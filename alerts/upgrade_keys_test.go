@@ -15,6 +15,7 @@ import (
 // budget resolved after the upgrade reaches the receivers told under the
 // old key.
 func TestUpgradeKeepsNotificationsSentUnderOldKeys(t *testing.T) {
+	t.Parallel()
 	_, s := openStore(t)
 	period := ts("2026-03-01T00:00:00Z")
 	g := map[string]string{"tenant": "acme"}

@@ -14,6 +14,7 @@ import (
 // so the sticky plan keeps every partition with its owner and gives a new
 // member what is left; lost partitions are not claimed.
 func TestRejoinClaimsTheLastAssignment(t *testing.T) {
+	t.Parallel()
 	topics := []string{schemas.DefaultTopic}
 	member := func(id string, b kgo.GroupBalancer) kmsg.JoinGroupResponseMember {
 		m := kmsg.NewJoinGroupResponseMember()

@@ -97,6 +97,7 @@ func counter(t *testing.T, c prometheus.Counter) float64 {
 // Revoked after landing and committing everything: the windows of fully
 // committed partitions are retained, the partitions forgotten.
 func TestOnRevokedRetainsCommittedWindows(t *testing.T) {
+	t.Parallel()
 	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	c, sink := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0, 1, 2))
@@ -129,6 +130,7 @@ func TestOnRevokedRetainsCommittedWindows(t *testing.T) {
 // from when the rebalance began; when it fails the state is dropped and
 // nothing is retained.
 func TestOnRevokedFlushDeadlineFromRebalanceStart(t *testing.T) {
+	t.Parallel()
 	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	c, sink := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0))
@@ -155,6 +157,7 @@ func TestOnRevokedFlushDeadlineFromRebalanceStart(t *testing.T) {
 // A member that blocked a rebalance longer than the rebalance timeout is out
 // of the group: its revoke must not land anything.
 func TestOnRevokedAfterRebalanceTimeoutDoesNotLand(t *testing.T) {
+	t.Parallel()
 	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	c, sink := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0, 1))
@@ -172,6 +175,7 @@ func TestOnRevokedAfterRebalanceTimeoutDoesNotLand(t *testing.T) {
 
 // Lost partitions are forgotten without landing or committing.
 func TestOnLostDropsWithoutLanding(t *testing.T) {
+	t.Parallel()
 	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	c, sink := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0, 1))
@@ -204,6 +208,7 @@ func TestOnLostDropsWithoutLanding(t *testing.T) {
 // cannot say where to warm from, it starts at the committed offset and the
 // failure is counted.
 func TestRetainedWindowReusedOnlyAtTheSameOffset(t *testing.T) {
+	t.Parallel()
 	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	c, _ := callbackConsumer(t, now)
 	d0 := newDedupe(time.Hour, 10_000, c.seeds)
@@ -263,6 +268,7 @@ func (s *orderSink) Add(p int32, off int64, e *schemas.Event) bool {
 // a duplicate is dropped whether it follows its original at once, within
 // the queue's length or beyond it, also across partitions of one poll.
 func TestDedupeLookAheadKeepsOrderAndDrops(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	opts := DefaultOptions()
 	opts.Brokers = []string{"127.0.0.1:1"}

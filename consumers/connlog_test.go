@@ -30,6 +30,7 @@ func textLogger(w *lockedBuffer) *slog.Logger {
 // on says so within seconds (it logged nothing until the group's health
 // check, a rebalance timeout later).
 func TestConnLogBrokerUnreachable(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +62,7 @@ func TestConnLogBrokerUnreachable(t *testing.T) {
 // TestConnLog: later failures of a broker are one line a minute with how
 // many came since, and connecting again is logged once.
 func TestConnLog(t *testing.T) {
+	t.Parallel()
 	var buf lockedBuffer
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	l := &connLog{log: textLogger(&buf), now: func() time.Time { return now }}

@@ -197,6 +197,7 @@ func truth(events []schemas.Event) totals {
 }
 
 func TestAggregateJSONArrowDLQAndDuplicates(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 3)
 	stop := e.run("g1", 200*time.Millisecond)
 

@@ -12,6 +12,7 @@ import (
 func testSeeds() [2]maphash.Seed { return [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()} }
 
 func TestDedupeWindowByArrival(t *testing.T) {
+	t.Parallel()
 	d := newDedupe(time.Hour, 1_000_000, testSeeds())
 	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).Unix()
 	if d.seen("a", t0) {
@@ -35,6 +36,7 @@ func TestDedupeWindowByArrival(t *testing.T) {
 // Every id is remembered for at least the window after it arrived, whatever
 // the arrival times of the ids around it.
 func TestDedupeRemembersAtLeastTheWindow(t *testing.T) {
+	t.Parallel()
 	const window = time.Hour
 	d := newDedupe(window, 1_000_000, testSeeds())
 	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).Unix()
@@ -56,6 +58,7 @@ func TestDedupeRemembersAtLeastTheWindow(t *testing.T) {
 // time, so an event from yesterday resent a few minutes later is caught
 // (the old rule, by event time, never remembered it).
 func TestDedupeIgnoresEventTime(t *testing.T) {
+	t.Parallel()
 	d := newDedupe(time.Hour, 1_000_000, testSeeds())
 	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).Unix()
 	for i := 0; i < 1000; i++ {
@@ -79,6 +82,7 @@ func TestDedupeIgnoresEventTime(t *testing.T) {
 }
 
 func TestDedupeBoundedMemory(t *testing.T) {
+	t.Parallel()
 	const max = 4000
 	d := newDedupe(time.Hour, max, testSeeds())
 	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
@@ -98,6 +102,7 @@ func TestDedupeBoundedMemory(t *testing.T) {
 }
 
 func TestCommitMeta(t *testing.T) {
+	t.Parallel()
 	for _, ms := range []int64{0, 1, 1764410000123} {
 		got, ok := parseCommitMeta(commitMeta(ms))
 		if !ok || got != ms {
@@ -114,6 +119,7 @@ func TestCommitMeta(t *testing.T) {
 // Large sets live off the Go heap (Linux): they grow, are dropped with their
 // generation and are replaced whole without losing or inventing an id.
 func TestDedupeLargeSetsOffHeap(t *testing.T) {
+	t.Parallel()
 	const max = 1_000_000 // 250,000 ids per generation: 512Ki slots, 8 MiB
 	d := newDedupe(time.Hour, max, testSeeds())
 	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC).Unix()
@@ -156,6 +162,7 @@ func TestDedupeLargeSetsOffHeap(t *testing.T) {
 // backwards, bursts past the bound) must get the same answers, and the
 // window as many ids.
 func TestDedupeMatchesModel(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
 	const max, window = 2000, 30 * 60 // 500 ids per generation, 10 min each
 	d := newDedupe(window*time.Second, max, testSeeds())

@@ -11,6 +11,7 @@ import (
 // TestNoteDLQ: the first DLQ record of a reason is logged at once, the
 // next ones at most once a minute per reason, with how many came since.
 func TestNoteDLQ(t *testing.T) {
+	t.Parallel()
 	var buf lockedBuffer
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	c := &Consumer{opts: Options{Now: func() time.Time { return now }}, log: textLogger(&buf)}

@@ -78,6 +78,7 @@ func (e *env) readTopic(topic string) []*kgo.Record {
 // they are counted; a second replay sends nothing; the invalid ones are
 // passed over.
 func TestReplayDLQ(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 2)
 	var events, old []schemas.Event
 	var recs []*kgo.Record
@@ -251,6 +252,7 @@ func (e *env) refuseProduces(refuse func(*kmsg.ProduceRequest) bool) {
 // aggregator would have (original record, costpipe-dlq-* headers), moves
 // the file out of the spool gauge, and a second run has nothing to send.
 func TestUnspoolDLQ(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	var refuse atomic.Bool
 	refuse.Store(true)
@@ -312,6 +314,7 @@ func TestUnspoolDLQ(t *testing.T) {
 // the rest of its file sent; format 1 lines (header values as text) are
 // read.
 func TestUnspoolBadLine(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	dir := t.TempDir()
 	v1 := `{"spooled_at":"2026-12-01T00:00:00Z","topic":"costpipe.events.dlq","key":null,"value":"e30=","headers":[{"key":"costpipe-dlq-reason","value":"invalid"}],"reason":"invalid"}`
@@ -349,6 +352,7 @@ func TestUnspoolBadLine(t *testing.T) {
 // ones Kafka took before it (the whole file was sent again, and they
 // reached the DLQ topic twice).
 func TestUnspoolFailureKeepsOnlyWhatWasNotSent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	dir := t.TempDir()
 	lines := writeSpool(t, filepath.Join(dir, "dlq-20261201.jsonl"), "s", 40)
@@ -410,6 +414,7 @@ func (c *cancelAfter) Err() error {
 // produced acknowledged, keeps the rest of the file: it moved the whole
 // file to sent/ and returned no error (the unread records were lost).
 func TestUnspoolStoppedKeepsTheRest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	dir := t.TempDir()
 	writeSpool(t, filepath.Join(dir, "dlq-20261201.jsonl"), "r", 1500)

@@ -22,6 +22,7 @@ import (
 )
 
 func TestGroupLag(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name                  string
 		committed, start, end map[int32]int64
@@ -82,6 +83,7 @@ func mustNotReady(t *testing.T, h *health, now time.Time, what string, wants ...
 // assignment (even of no partition) and through a rebalance up to the
 // rebalance timeout, and not ready after it, naming the last join error.
 func TestReadinessFollowsMembership(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	h, _ := testHealth(t0)
 	mustNotReady(t, h, t0.Add(time.Second), "before the first join", `has not joined consumer group "g" yet (for 1s)`)
@@ -124,6 +126,7 @@ func TestReadinessFollowsMembership(t *testing.T) {
 // stall timeout stalls the group, whoever owns it; a commit that moves or a
 // partition that catches up starts the count again.
 func TestStallNeedsLagAndAStandingCommit(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	h, _ := testHealth(t0)
 	h.join(t0)
@@ -181,6 +184,7 @@ func TestStallNeedsLagAndAStandingCommit(t *testing.T) {
 // A lag that cannot be read for the stall timeout makes the instance not
 // ready; one good refresh ends it.
 func TestLagUnknown(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	h, _ := testHealth(t0)
 	h.join(t0)
@@ -203,6 +207,7 @@ func TestLagUnknown(t *testing.T) {
 // and which partitions; how long the lag could not be read. A stall seen
 // again later is a new one.
 func TestStallAndLagUnknownClearedAreLogged(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	h, buf := testHealth(t0)
 	h.join(t0)
@@ -243,6 +248,7 @@ func TestStallAndLagUnknownClearedAreLogged(t *testing.T) {
 // Warnings name the state and its duration, at most once per warnEvery per
 // state; starting up is no warning.
 func TestWarningsAreRateLimited(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	h, buf := testHealth(t0)
 	h.warn(t0.Add(10 * time.Second))
@@ -288,6 +294,7 @@ func TestWarningsAreRateLimited(t *testing.T) {
 // counts them and reports the instance as out of the group; other fetch
 // errors and records stay.
 func TestGroupSessionErrorsLeaveTheFetches(t *testing.T) {
+	t.Parallel()
 	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	c, _ := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0))
@@ -358,6 +365,7 @@ func hasLabel(m *dto.Metric, name, value string) bool {
 // from Kafka, for every partition whether or not this instance owns any,
 // and publishes them.
 func TestGroupLagFromKafka(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 3)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic(schemas.DefaultTopic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -437,6 +445,7 @@ func TestGroupLagFromKafka(t *testing.T) {
 }
 
 func TestOptionsOfMembership(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		set  func(*Options)
 		want string
@@ -477,6 +486,7 @@ func TestOptionsOfMembership(t *testing.T) {
 // (an idle one too), so an alert on its age tells a landing that fails or
 // a stuck flush loop from no traffic.
 func TestLastFlushSuccessTimestamp(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 1)
 	at := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
 	opts := DefaultOptions()

@@ -12,6 +12,7 @@ import (
 // and this member, keeping them, would spool them a second time. The
 // others stay, with the commit limits they set.
 func TestDropHeldForgetsRevokedPartitions(t *testing.T) {
+	t.Parallel()
 	c := &Consumer{dlqOpen: map[dlqPos]struct{}{}}
 	add := func(part int32, off int64) {
 		src := dlqSource{topic: "t", pos: dlqPos{part, off}}

@@ -13,6 +13,7 @@ import (
 // the batches fetched ahead while a restarted aggregator re-warmed its
 // dedupe window took hundreds of MiB.
 func TestRecordPoolSizes(t *testing.T) {
+	t.Parallel()
 	var rp recordPool
 	for _, c := range []struct{ n, capacity int }{{0, 8}, {1, 8}, {8, 8}, {9, 16}, {300, 512}, {65536, 65536}, {65537, 65537}} {
 		s := rp.GetRecords(c.n)

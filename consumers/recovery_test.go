@@ -96,6 +96,7 @@ func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
 // asked Kafka for records of the last hour, found none, and the retries
 // were counted twice.
 func TestLaggingRestartWarmsTheWindowItNeeds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	arrived := time.Now().Add(-3 * time.Hour).Truncate(time.Second) // when the records reached Kafka
 	rec := func(ev *schemas.Event, at time.Time) *kgo.Record {
@@ -151,6 +152,7 @@ func TestLaggingRestartWarmsTheWindowItNeeds(t *testing.T) {
 // read before the rebalance are still dropped. The partition that moved to
 // the new member is warmed from Kafka and drops its retries too.
 func TestPartitionComesBackWithItsWindow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 2)
 	var events []schemas.Event
 	byPart := map[int32][]*kgo.Record{}
@@ -194,6 +196,7 @@ func TestPartitionComesBackWithItsWindow(t *testing.T) {
 // since its last good commit is replayed, and the landing marks keep the
 // totals exact.
 func TestFencedCommitStopsLandingAndRejoins(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 2)
 	var fenced atomic.Int32
 	e.b.Cluster().ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
@@ -247,6 +250,7 @@ func TestFencedCommitStopsLandingAndRejoins(t *testing.T) {
 // fails), the partition starts at its committed offset, the failure is
 // counted, and consumption goes on exactly.
 func TestWarmUpFailureFallsBackToCommitted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	var events []schemas.Event
 	var recs []*kgo.Record
@@ -312,6 +316,7 @@ func TestWarmUpFailureFallsBackToCommitted(t *testing.T) {
 // topic is denied) does not stall the consumer: after DLQMaxAttempts it is
 // written to the spool, counted, and the valid records land and commit.
 func TestUndeliverableDLQRecordIsSpooled(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	e.refuseDLQProduces()
 	reg := prometheus.NewRegistry()
@@ -398,6 +403,7 @@ func (s *blockingSink) Flush(ctx context.Context) error {
 // unlanded state and lets the rebalance proceed; the partitions' owners
 // replay it and the totals are exact.
 func TestHungFlushIsAbandonedOnRebalance(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 2)
 	regA := prometheus.NewRegistry()
 	var sinkA *blockingSink
@@ -437,6 +443,7 @@ func TestHungFlushIsAbandonedOnRebalance(t *testing.T) {
 // franz-go report the partitions lost: the member drops its unlanded state
 // without landing it, rejoins, replays, and the totals are exact.
 func TestLostPartitionsAreReplayedExactly(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 2)
 	reg := prometheus.NewRegistry()
 	var sink *blockingSink
@@ -481,6 +488,7 @@ func TestLostPartitionsAreReplayedExactly(t *testing.T) {
 // records as already landed; it says so, at error level and in a metric,
 // instead of nothing at all.
 func TestLandingMarksAheadOfTheLogAreReported(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	_, recs := e.jsonEvents(0, 40, 2, "gpt-4o")
 	e.produce(recs...)

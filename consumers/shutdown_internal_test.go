@@ -31,6 +31,7 @@ func (s *failingAssignSink) Assign(context.Context, []int32) error {
 // (each retry logged a warning before), and the load that works says so,
 // with how long and how many attempts it had failed.
 func TestAssignFailuresAreRateLimitedAndTheirEndLogged(t *testing.T) {
+	t.Parallel()
 	buf := &logtest.Buffer{}
 	opts := DefaultOptions()
 	opts.Brokers = []string{"127.0.0.1:1"}
@@ -68,6 +69,7 @@ func TestAssignFailuresAreRateLimitedAndTheirEndLogged(t *testing.T) {
 // revoke callback of the leave does not land the same windows again: it
 // drops them (their offsets are not committed) at once.
 func TestOnRevokedAtShutdownAfterAFailedLandingDoesNotLand(t *testing.T) {
+	t.Parallel()
 	now := newFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	c, sink := callbackConsumer(t, now)
 	c.onAssigned(context.Background(), nil, topicMap(0, 1))

@@ -147,6 +147,7 @@ func (e *env) endOffsets() map[int32]int64 {
 // shutdown flush tried for 30 s and the revoke callback tried the same
 // landing again for 20 s: about 50 s, past the grace period (SIGKILL).
 func TestShutdownWithClickHouseDownFitsTheGracePeriod(t *testing.T) {
+	t.Parallel()
 	e := newPrivateEnv(t, 2)
 	log := newRecords()
 	reg := prometheus.NewRegistry()
@@ -231,6 +232,7 @@ func TestShutdownWithClickHouseDownFitsTheGracePeriod(t *testing.T) {
 // group when it is no longer stalled. Before the fix every retry logged a
 // warning and the recovery was silent.
 func TestLandingAgainAndStallClearedAreLogged(t *testing.T) {
+	t.Parallel()
 	e := newPrivateEnv(t, 1)
 	log := newRecords()
 	reg := prometheus.NewRegistry()

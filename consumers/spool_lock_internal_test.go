@@ -20,6 +20,7 @@ import (
 // its path, and appends to a new file: nothing lands in the file unspool
 // is sending (it would be moved to sent/ unsent).
 func TestSpoolWriteAfterUnspoolTookTheFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := newSpool(dir)
 	now := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
@@ -80,6 +81,7 @@ func FuzzDecodeSpoolLine(f *testing.F) {
 }
 
 func TestDecodeSpoolLineRoundTrip(t *testing.T) {
+	t.Parallel()
 	x := heldFailure(3, 42)
 	line, err := json.Marshal(spoolLine(time.Unix(0, 0), x))
 	if err != nil {
@@ -100,6 +102,7 @@ func TestDecodeSpoolLineRoundTrip(t *testing.T) {
 // killed aggregator sent its record again, whole), and the new record
 // is whole and read.
 func TestSpoolWriteEndsACutLine(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := newSpool(dir)
 	now := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
@@ -135,6 +138,7 @@ func TestSpoolWriteEndsACutLine(t *testing.T) {
 // One unspool works on a directory at a time: two at once (a cron job and
 // an operator) would send a file twice, or move one not read.
 func TestUnspoolRefusesASecondRun(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d, err := os.Open(dir)
 	if err != nil {

@@ -68,6 +68,7 @@ func (f shortFile) Write(p []byte) (int, error) {
 // TestSpoolShortWriteIsUndone: a write that fails halfway (a full disk)
 // is truncated back, so the next append does not continue a half line.
 func TestSpoolShortWriteIsUndone(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := newSpool(dir)
 	fail := false
@@ -114,6 +115,7 @@ func TestSpoolShortWriteIsUndone(t *testing.T) {
 // key and value (binary values survive; they became U+FFFD before), and
 // the source position and reason in clear.
 func TestSpoolLineFormat(t *testing.T) {
+	t.Parallel()
 	s := newSpool(t.TempDir())
 	f := heldFailure(3, 42)
 	f.rec.Key = []byte("k")
@@ -143,6 +145,7 @@ func TestSpoolLineFormat(t *testing.T) {
 // spool directory's files, read at each scrape: from the start, after the
 // consumer's writes, and after an operator moved the files away.
 func TestSpoolBytesGauge(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "dlq-20261203.jsonl"), bytes.Repeat([]byte("x"), 100), 0o640); err != nil {
 		t.Fatal(err)
@@ -179,6 +182,7 @@ func TestSpoolBytesGauge(t *testing.T) {
 // line naming the file, the first record and what to do; the next batches
 // within a minute are counted into the next line.
 func TestSpooledBatchIsOneLogLine(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var buf logtest.Buffer
 	now := newFakeClock(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
@@ -216,6 +220,7 @@ func TestSpooledBatchIsOneLogLine(t *testing.T) {
 // good is not kept, but its position holds the commits back until it is
 // read again; a record held is not sent again when read again.
 func TestHeldDLQRecordsAreBounded(t *testing.T) {
+	t.Parallel()
 	defer func(n int) { maxHeldRecords = n }(maxHeldRecords)
 	maxHeldRecords = 2
 	dir := filepath.Join(t.TempDir(), "spool")

@@ -59,6 +59,7 @@ func repairDir(t *testing.T, dir string) {
 // Before, every flush rewound, re-read and re-sent the records: the DLQ
 // counts and failures grew without bound.
 func TestUnspoolableDLQRecordsAreHeld(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	e.refuseDLQProduces()
 	spool := filepath.Join(t.TempDir(), "spool")
@@ -132,6 +133,7 @@ func TestUnspoolableDLQRecordsAreHeld(t *testing.T) {
 // retried with backoff, without a restart, and the commit then moves past
 // them.
 func TestHeldDLQRecordsGoToTheSpoolOnceItWorks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 1)
 	e.refuseDLQProduces()
 	spool := filepath.Join(t.TempDir(), "spool")
@@ -171,6 +173,7 @@ func TestHeldDLQRecordsGoToTheSpoolOnceItWorks(t *testing.T) {
 // it; one that cannot be written fails New with the directory named,
 // instead of failing at the first record Kafka refuses.
 func TestNewChecksTheSpoolDir(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	dir := filepath.Join(base, "a", "spool")
 	if err := consumers.CheckSpoolDir(dir); err != nil {
@@ -205,6 +208,7 @@ func TestNewChecksTheSpoolDir(t *testing.T) {
 // group.max.session.timeout.ms (30m) is refused instead of failing every
 // join with INVALID_SESSION_TIMEOUT.
 func TestValidateNamesTheFlags(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		set  func(*consumers.Options)
 		want string

@@ -19,6 +19,7 @@ import (
 // byte (minus surrounding whitespace), so a field this version does not know
 // survives for a newer aggregator (the contract's forward compatibility).
 func TestSendLinesForwardsOriginalLine(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 1)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics(schemas.DefaultTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -69,6 +70,7 @@ func TestSendLinesForwardsOriginalLine(t *testing.T) {
 // gives up after a bounded number of failures in a row instead of failing
 // every line of the input one delivery timeout after another.
 func TestSendLinesStopsWhenKafkaIsDown(t *testing.T) {
+	t.Parallel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"),
 		kgo.RecordDeliveryTimeout(time.Second), kgo.AllowIdempotentProduceCancellation(),
 		kgo.MaxBufferedRecords(500))
@@ -105,6 +107,7 @@ func TestSendLinesStopsWhenKafkaIsDown(t *testing.T) {
 // not count as read either, or "stopped after reading N lines" makes a
 // resume from line N+1 skip it.
 func TestSendLinesStopAccountsForEveryLine(t *testing.T) {
+	t.Parallel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"),
 		kgo.RecordDeliveryTimeout(time.Second), kgo.AllowIdempotentProduceCancellation(),
 		kgo.MaxBufferedRecords(4*maxLinesInFlight))

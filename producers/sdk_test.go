@@ -220,6 +220,7 @@ func checkDeliveredBy(t *testing.T, gs []got, from, n int, enc Encoding, perGoro
 }
 
 func TestProducerDelivers(t *testing.T) {
+	t.Parallel()
 	for _, enc := range []Encoding{EncodingJSON, EncodingArrow} {
 		t.Run(string(enc), func(t *testing.T) {
 			b := kafkatest.Start(t, 3)
@@ -246,6 +247,7 @@ func TestProducerDelivers(t *testing.T) {
 // one partition" across encodings: for every key, the Arrow producer picks
 // the partition Kafka's key partitioner picked for its JSON records.
 func TestArrowPartitionsLikeJSON(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 7)
 	const n = 2000
 	for _, enc := range []Encoding{EncodingJSON, EncodingArrow} {
@@ -294,6 +296,7 @@ func TestArrowPartitionsLikeJSON(t *testing.T) {
 }
 
 func TestEmitInvalidSendsNothing(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 1)
 	p := newTestProducer(t, b.Addr(), nil)
 	bad := testEvent(1)
@@ -318,6 +321,7 @@ func TestEmitInvalidSendsNothing(t *testing.T) {
 }
 
 func TestEmitInvalidArrowTimestamp(t *testing.T) {
+	t.Parallel()
 	p := newTestProducer(t, deadAddr(t), func(o *Options) { o.Encoding = EncodingArrow })
 	e := testEvent(1)
 	e.Timestamp = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) // valid JSON, beyond Arrow's range
@@ -333,6 +337,7 @@ func TestEmitInvalidArrowTimestamp(t *testing.T) {
 // TestEmitCopies checks that the caller may reuse its event and mutate its
 // attributes right after Emit.
 func TestEmitCopies(t *testing.T) {
+	t.Parallel()
 	for _, enc := range []Encoding{EncodingJSON, EncodingArrow} {
 		t.Run(string(enc), func(t *testing.T) {
 			b := kafkatest.Start(t, 2)
@@ -409,6 +414,7 @@ func (l *losses) count(kind string) int64 {
 }
 
 func TestDropPolicyCountsExactly(t *testing.T) {
+	t.Parallel()
 	var l losses
 	p, err := New(func() Options {
 		o := DefaultOptions()
@@ -453,6 +459,7 @@ func TestDropPolicyCountsExactly(t *testing.T) {
 }
 
 func TestBlockPolicyHonorsContext(t *testing.T) {
+	t.Parallel()
 	p := newTestProducer(t, deadAddr(t), func(o *Options) { o.BufferEvents, o.BatchEvents, o.WhenFull = 10, 5, Block })
 	emitN(t, p, 0, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -503,6 +510,7 @@ func (r *restartable) start() {
 }
 
 func TestOutageDeliversExactlyOnce(t *testing.T) {
+	t.Parallel()
 	for _, enc := range []Encoding{EncodingJSON, EncodingArrow} {
 		t.Run(string(enc), func(t *testing.T) {
 			r := startRestartable(t, 3)
@@ -535,6 +543,7 @@ func TestOutageDeliversExactlyOnce(t *testing.T) {
 }
 
 func TestOutageWithDeliveryTimeoutReportsFailures(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		enc       Encoding
@@ -591,6 +600,7 @@ func TestOutageWithDeliveryTimeoutReportsFailures(t *testing.T) {
 }
 
 func TestCloseGivesUpAndReports(t *testing.T) {
+	t.Parallel()
 	var l losses
 	p := newTestProducer(t, deadAddr(t), func(o *Options) { o.OnError = l.onError })
 	emitN(t, p, 0, 50)
@@ -613,6 +623,7 @@ func TestCloseGivesUpAndReports(t *testing.T) {
 }
 
 func TestCloseTwiceThenEmit(t *testing.T) {
+	t.Parallel()
 	b := kafkatest.Start(t, 1)
 	p := newTestProducer(t, b.Addr(), nil)
 	emitN(t, p, 0, 10)
@@ -638,6 +649,7 @@ func TestCloseTwiceThenEmit(t *testing.T) {
 // TestBlockedEmitResumes checks that Emits blocked on a full buffer go on
 // once the broker is reachable again, and that everything arrives.
 func TestBlockedEmitResumes(t *testing.T) {
+	t.Parallel()
 	r := startRestartable(t, 2)
 	r.b.Close()
 	p := newTestProducer(t, r.opts.Listen, func(o *Options) { o.BufferEvents, o.BatchEvents, o.WhenFull = 50, 10, Block })
@@ -670,6 +682,7 @@ func TestBlockedEmitResumes(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		edit func(*Options)
@@ -721,6 +734,7 @@ func TestOptionsValidate(t *testing.T) {
 // flush, with a buffer small enough to block, and checks that every event
 // arrives once.
 func TestConcurrentEmitAndFlush(t *testing.T) {
+	t.Parallel()
 	for _, enc := range []Encoding{EncodingJSON, EncodingArrow} {
 		t.Run(string(enc), func(t *testing.T) {
 			b := kafkatest.Start(t, 4)

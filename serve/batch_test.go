@@ -56,6 +56,7 @@ func compact(t *testing.T, b string) string {
 // status and message of the single request, and the batch itself checks
 // the key and its parameters.
 func TestBatch(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	// No cache: each batch answer is computed by the batch, not served from
 	// what the single requests left.
@@ -149,6 +150,7 @@ func TestBatch(t *testing.T) {
 // question by question, whatever the questions ask, and the forbidden
 // ones are 403 without naming anyone.
 func TestBatchTenantIsolation(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	hs := newTestServer(t, w, nil)
 	for _, me := range []string{acme, hostile, unicode} {

@@ -20,6 +20,7 @@ func (c *answerCache) getNow(ctx context.Context, key string, compute func(conte
 }
 
 func TestAnswerCache(t *testing.T) {
+	t.Parallel()
 	clock := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	c := newAnswerCache(5*time.Second, 1<<20, func() time.Time { return clock })
 	var computed atomic.Int32
@@ -106,6 +107,7 @@ func TestAnswerCache(t *testing.T) {
 // cached all-tenants one); asked again, each key gets its own from the
 // cache.
 func TestCacheKeepsTenantsApart(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	hs := newTestServer(t, w, nil)
 	path := "/api/v1/usage?since=30d&by=tenant"
@@ -144,6 +146,7 @@ func TestCacheKeepsTenantsApart(t *testing.T) {
 // cancellation cut short may have degraded quietly), that answer is not
 // kept: the next request computes afresh.
 func TestAbandonedAnswerIsNotKept(t *testing.T) {
+	t.Parallel()
 	c := newAnswerCache(time.Minute, 1<<20, time.Now)
 	release := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -52,6 +52,7 @@ func expandGrafana(sql, db string, from, to time.Time, vars map[string]string) s
 // over the usage views return rows, and the top tenants' cost equals the
 // API's. The provisioning YAML parses.
 func TestGrafanaDashboard(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../deploy/grafana/dashboards/costpipe.json")
 	if err != nil {
 		t.Fatal(err)

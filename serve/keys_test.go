@@ -24,6 +24,7 @@ import (
 // file keeps the old keys, logs and counts the error. No request in
 // flight fails.
 func TestReloadKeys(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	file := filepath.Join(t.TempDir(), "keys.txt")
 	write := func(content string) {

@@ -10,6 +10,7 @@ import (
 // flush (the batch streams its answers line by line; the wrapper hid the
 // connection's http.Flusher, so nothing was sent before the last answer).
 func TestInstrumentKeepsFlusher(t *testing.T) {
+	t.Parallel()
 	s := &Server{metrics: newMetrics(func() uint64 { return 0 })}
 	rec := httptest.NewRecorder()
 	var flushed bool

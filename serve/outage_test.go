@@ -21,6 +21,7 @@ import (
 // when ClickHouse answers again; the same Server then answers 200 without
 // a restart.
 func TestClickHouseOutage(t *testing.T) {
+	t.Parallel()
 	var logBuf syncBuffer
 	s, p := proxiedServer(t, 0, func(o *Options) {
 		o.CacheTTL = 0
@@ -111,6 +112,7 @@ func TestClickHouseOutage(t *testing.T) {
 // server returns is the asker's to narrow (400 naming by), not a 500 that
 // says "see the server log".
 func TestTooManyGroupsIsABadRequest(t *testing.T) {
+	t.Parallel()
 	s := &Server{opts: DefaultOptions()}
 	r := httptest.NewRequest("GET", "/api/v1/usage?by=tenant,model,application", nil)
 	code, param, msg := s.classify(r, fmt.Errorf("cannot answer: %w", fmt.Errorf("%w: usage query has more than 20000 groups", analytics.ErrTooManyGroups)))

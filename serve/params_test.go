@@ -12,6 +12,7 @@ import (
 // a pair that does not decode is an error naming its parameter (when the
 // name may be quoted) instead of being left out.
 func TestParseQuery(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{"", "since=1d", "by=model&where=model%3Dgpt-4o&where=tenant=acme", "a=&b&&c=1+2", "where=model=gpt%25", "x=%C3%BC"} {
 		got, err := parseQuery(raw)
 		want, _ := url.ParseQuery(raw)

@@ -13,6 +13,7 @@ import (
 // question without the pair (r.URL.Query() leaves it out: where=model=gpt%
 // answered for every model).
 func TestQueryNotURLEncoded(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	hs := newTestServer(t, w, nil)
 	check := func(path, param, why string) {
@@ -51,6 +52,7 @@ func TestQueryNotURLEncoded(t *testing.T) {
 // server has is 405 with Allow, on the API (JSON), the operational
 // endpoints and the dashboard; an unknown path stays 404.
 func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	hs := newTestServer(t, w, nil)
 	do := func(method, path string) (*http.Response, string) {

@@ -63,6 +63,7 @@ func apiErrorOf(t *testing.T, a answer, code int) apiError {
 // question's fault: 400 naming granularity with analytics' message, not
 // 500 "the query failed".
 func TestGranularityNotFittingIsABadRequest(t *testing.T) {
+	t.Parallel()
 	hs := newTestServer(t, fixture(t), nil)
 	for _, path := range []string{
 		"/api/v1/usage?since=90m&granularity=hour",
@@ -87,6 +88,7 @@ func TestGranularityNotFittingIsABadRequest(t *testing.T) {
 // ask instead), naming granularity for a fixed granularity and step for a
 // latency series of minute steps.
 func TestDroppedRowsAreABadRequest(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	var h sketch.Histogram
 	h.Add(100)
@@ -114,6 +116,7 @@ func TestDroppedRowsAreABadRequest(t *testing.T) {
 // 403 saying the log needs a key for every tenant, naming no parameter (no
 // where was sent).
 func TestNotificationsNeedAnyKey(t *testing.T) {
+	t.Parallel()
 	hs := newTestServer(t, fixture(t), nil)
 	e := apiErrorOf(t, get(t, hs, keyOf(acme), "/api/v1/alerts/notifications", ""), http.StatusForbidden)
 	if e.Param != "" || !strings.Contains(e.Error, "needs a key for every tenant (*)") {
@@ -125,6 +128,7 @@ func TestNotificationsNeedAnyKey(t *testing.T) {
 // of a batch question for one) lists the endpoints this server serves:
 // alerts only when it serves them, and batch.
 func TestNoEndpointListsTheRoutesServed(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	for _, withAlerts := range []bool{false, true} {
 		hs := newTestServer(t, w, func(o *Options) {
@@ -146,6 +150,7 @@ func TestNoEndpointListsTheRoutesServed(t *testing.T) {
 // TestNegotiateQuality: a type with q=0 is not acceptable, and the highest
 // q wins (ties: the order given).
 func TestNegotiateQuality(t *testing.T) {
+	t.Parallel()
 	for accept, want := range map[string]render.Format{
 		"text/csv;q=0, application/json":                            render.FormatJSON,
 		"text/csv; q=0":                                             render.FormatJSON,
@@ -175,6 +180,7 @@ func panicking(string, urlParams, time.Time) (compute, error) {
 // after it is answered too (the cache forgot the computation) instead of
 // waiting forever.
 func TestPanicIsAnError(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	for _, ttl := range []time.Duration{5 * time.Second, 0} {
 		var log syncBuffer
@@ -209,6 +215,7 @@ func TestPanicIsAnError(t *testing.T) {
 // (with the cache on and off) and outside it (here metrics the answer
 // counts itself in are missing).
 func TestBatchPanicIsALine(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	for _, c := range []struct {
 		name string
@@ -274,6 +281,7 @@ func (w *stuckWriter) Write(p []byte) (int, error) {
 // each ahead of it, and once a write fails they stop. Before, every
 // question was computed and held (up to 32 × MaxResponseBytes).
 func TestBatchBoundsUnwrittenAnswers(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	var qs []string
 	for d := 1; d <= 16; d++ {
@@ -324,6 +332,7 @@ func TestBatchBoundsUnwrittenAnswers(t *testing.T) {
 // has gone it is cancelled and frees its slot, instead of running on
 // without anyone until the query timeout.
 func TestAbandonedComputationIsCancelled(t *testing.T) {
+	t.Parallel()
 	s, p := proxiedServer(t, 4, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		o.QueryTimeout = 20 * time.Second
@@ -415,6 +424,7 @@ func serveProxied(t *testing.T, edit func(*Options)) (s *Server, p *faultproxy.P
 // slot (cache off) and the batch questions not begun are answered "the
 // server is shutting down", not "busy" or "the client left".
 func TestShutdownAnswersShuttingDown(t *testing.T) {
+	t.Parallel()
 	t.Run("waiting for a slot", func(t *testing.T) {
 		s, p, base, cancel, served := serveProxied(t, func(o *Options) {
 			o.CacheTTL = 0
@@ -460,6 +470,7 @@ func TestShutdownAnswersShuttingDown(t *testing.T) {
 // says, not their keys' size on top of it: 1,024 one-byte answers under
 // 32 KiB keys took 32 MiB in a cache bounded at 1 MiB.
 func TestCacheBoundCountsWhatItKeeps(t *testing.T) {
+	// Not parallel: it measures the heap, which other tests would move.
 	clock := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	const bound = 1 << 20
 	heap := func() uint64 {
@@ -490,6 +501,7 @@ func TestCacheBoundCountsWhatItKeeps(t *testing.T) {
 // answers under 8 KiB keys took seconds, under the cache's lock), and
 // expired entries go from the front.
 func TestCachePutIsCheap(t *testing.T) {
+	t.Parallel()
 	clock := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	c := newAnswerCache(time.Minute, 64<<20, func() time.Time { return clock })
 	long := strings.Repeat("k", 8<<10)

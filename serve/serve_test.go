@@ -185,6 +185,7 @@ func rows(t *testing.T, a answer) []map[string]any {
 const sumDays = 210
 
 func TestAPIAnswers(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	hs := newTestServer(t, w, nil)
 
@@ -314,6 +315,7 @@ func TestAPIAnswers(t *testing.T) {
 // TestResponseBound: an answer over MaxResponseBytes is refused with a
 // hint, a small one passes.
 func TestResponseBound(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	hs := newTestServer(t, w, func(o *Options) { o.MaxResponseBytes = 2048 })
 	a := get(t, hs, "root", "/api/v1/series?from=2026-03-01&to=2026-03-21&step=1h&by=tenant", "")
@@ -332,6 +334,7 @@ func TestResponseBound(t *testing.T) {
 // TestTenantIsolation: a tenant's key reads its tenant through every
 // endpoint and parameter, never another's name or numbers.
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	ctx := context.Background()
 	st := alerts.NewStore(w, func() time.Time { return now })
@@ -459,6 +462,7 @@ func jsonText(s string) string {
 // TestServeShutdown: Serve answers until its context ends, then returns
 // nil once the requests in flight are done.
 func TestServeShutdown(t *testing.T) {
+	t.Parallel()
 	w := fixture(t)
 	opts := DefaultOptions()
 	opts.Keys = testKeys(t)
@@ -494,6 +498,7 @@ func TestServeShutdown(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
 	o := DefaultOptions()
 	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--keys") {
 		t.Errorf("no keys: %v", err)

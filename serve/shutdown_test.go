@@ -88,6 +88,7 @@ func waitInFlight(t *testing.T, s *Server, n int) {
 // returned "cannot shut down gracefully: context deadline exceeded" (exit
 // status 1) and the clients got no answer.
 func TestShutdownCancelsRunningRequests(t *testing.T) {
+	t.Parallel()
 	const timeout = 3 * time.Second
 	s, p, base, cancel, served := shutdownServer(t, timeout)
 	p.Hold()
@@ -144,6 +145,7 @@ func TestShutdownCancelsRunningRequests(t *testing.T) {
 // TestShutdownLetsRequestsFinish: a request that finishes within the
 // shutdown timeout gets its answer, and Serve returns nil when it has.
 func TestShutdownLetsRequestsFinish(t *testing.T) {
+	t.Parallel()
 	const timeout = 3 * time.Second
 	s, p, base, cancel, served := shutdownServer(t, timeout)
 	p.Hold()
@@ -175,6 +177,7 @@ func TestShutdownLetsRequestsFinish(t *testing.T) {
 // TestShutdownDefaults: the default shutdown timeout fits Kubernetes'
 // default grace period (30 s) with room for the process to exit.
 func TestShutdownDefaults(t *testing.T) {
+	t.Parallel()
 	if d := DefaultOptions().ShutdownTimeout; d > 28*time.Second || d < 10*time.Second {
 		t.Errorf("default shutdown timeout %v; want it within Kubernetes' 30 s grace period, less room to exit", d)
 	}

@@ -164,6 +164,7 @@ func TestFlightPastItsDeadlineIsNotJoined(t *testing.T) {
 // 20 s computation with a 5 s TTL is not kept (it was served for 5 s more
 // as "the last 24 h"), a 2 s one is kept 3 s.
 func TestAnswerExpiresTTLAfterItsNow(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	clock := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }

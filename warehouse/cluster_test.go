@@ -340,7 +340,8 @@ func TestClusterOfDuringMigration(t *testing.T) {
 // (0008 and 0009, upgradeCluster): both replicas and the Distributed tables get the
 // new columns, every measure and landing mark reads as before, the 0007
 // input tables are gone, and this version lands. A second run changes
-// nothing.
+// nothing. Then a failover to a replica that lags: LandingMarks waits for
+// what the other replica landed.
 func TestClusterUpgrade(t *testing.T) {
 	t.Parallel()
 	c := chtest.StartCluster(t, chtest.ClusterOptions{Shards: 1, Replicas: 2})
@@ -435,6 +436,55 @@ func TestClusterUpgrade(t *testing.T) {
 	late := testRollup(time.Date(2026, 2, 1, 0, 7, 0, 0, time.UTC), 1, 500, 4)
 	if err := sh.InsertRollups(ctx, Minute, []Rollup{late}); err != nil {
 		t.Fatal(err)
+	}
+
+	// Failover to a replica that has not fetched what the other one
+	// landed: heir reads through the second replica, whose fetches stop
+	// while sh lands through the first and resume a second later.
+	// LandingMarks syncs before every read, so the partition's new owner
+	// waits for the part instead of reading its mark short and landing
+	// the batch again.
+	heir, err := OpenSharded(ctx, opts, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer heir.Close()
+	if addrs := sh.shards[0].addrs; len(addrs) != 2 || addrs[0] != servers[0].TCPAddr || addrs[1] != servers[1].TCPAddr {
+		t.Fatalf("shard replicas %v, want [%s %s]", addrs, servers[0].TCPAddr, servers[1].TCPAddr)
+	}
+	heir.shards[0].addrs = []string{servers[1].TCPAddr, servers[0].TCPAddr}
+	if _, err := heir.LandingMarks(ctx, "costpipe.events", []int32{1}, 0); err != nil {
+		t.Fatal(err)
+	}
+	lagging := servers[1].Conn(t, "default")
+	fetches := func(verb string) error {
+		for _, tb := range Tables {
+			if err := lagging.Exec(ctx, "SYSTEM "+verb+" FETCHES costpipe_local."+tb.Name()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := fetches("STOP"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.InsertRollups(ctx, Minute, []Rollup{testRollup(time.Date(2026, 11, 3, 10, 7, 0, 0, time.UTC), 1, 900, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	resumed := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Second)
+		resumed <- fetches("START")
+	}()
+	marks, err := heir.LandingMarks(ctx, "costpipe.events", []int32{1}, 0)
+	if err := <-resumed; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := marks[MarkKey{Table: Minute, Month: 202611, Partition: 1}]; got != 900 {
+		t.Errorf("marks read through the lagging replica: partition 1 at %d in 2026-11, want 900 (landed through the other replica)", got)
 	}
 	again, err := w.MigrateCluster(ctx, c.Name)
 	if err != nil {

@@ -1,11 +1,12 @@
 // Package chtest runs private ClickHouse servers for integration tests.
 //
 // Start launches a clickhouse-server process of its own: free 127.0.0.1
-// ports, a fresh temporary directory with a minimal config, the default user
-// without a password, UTC. It returns once the server answers SELECT 1 over
-// the native protocol and stops it (and removes the directory) when the test
-// ends. StartWithOptions starts one in another time zone. Stop, Restart and Kill simulate outages; Restart keeps the ports and
-// the data.
+// ports, a fresh temporary directory (in /dev/shm when it is a tmpfs; see
+// DirEnv) with a minimal config, the default user without a password, UTC.
+// It returns once the server answers SELECT 1 over the native protocol and
+// stops it (and removes the directory) when the test ends. StartWithOptions
+// starts one in another time zone. Stop, Restart and Kill simulate outages;
+// Restart keeps the ports and the data.
 //
 // StartCluster (cluster.go) starts a local cluster instead: Debian's
 // ZooKeeper and shards × replicas of servers configured for replicated
@@ -61,7 +62,7 @@ const (
 	startTimeout = 60 * time.Second
 	// stopTimeout bounds a graceful stop before the server is killed.
 	stopTimeout = 20 * time.Second
-	// dirPrefix names server directories in os.TempDir.
+	// dirPrefix names server directories in baseDir.
 	dirPrefix = "chtest-"
 	// ownerFile in a server directory holds the test binary's pid.
 	ownerFile = "owner.pid"
@@ -181,7 +182,7 @@ func start(o Options) (*Server, error) {
 var tzRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+/-]*$`)
 
 func startOnce(bin []string, major int, o Options) (*Server, error) {
-	dir, err := os.MkdirTemp("", dirPrefix)
+	dir, err := os.MkdirTemp(baseDir(), dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a server directory: %w", err)
 	}
@@ -549,7 +550,11 @@ func freePorts(n int) ([]int, error) {
 // no longer running (killed by a timeout or a signal); their servers died
 // with them.
 func sweepStaleDirs() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	var dirs []string
+	for _, b := range baseDirs() {
+		found, _ := filepath.Glob(filepath.Join(b, dirPrefix+"*"))
+		dirs = append(dirs, found...)
+	}
 	for _, dir := range dirs {
 		data, err := os.ReadFile(filepath.Join(dir, ownerFile))
 		if err != nil {

@@ -224,7 +224,7 @@ func startZooKeeper() (*ZooKeeper, error) {
 		return nil, fmt.Errorf("zookeeper jar: %w: %s", err, zkInstallHint)
 	}
 	sweepStaleDirs()
-	dir, err := os.MkdirTemp("", dirPrefix+"zk-")
+	dir, err := os.MkdirTemp(baseDir(), dirPrefix+"zk-")
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a ZooKeeper directory: %w", err)
 	}
@@ -244,7 +244,9 @@ func startZooKeeper() (*ZooKeeper, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(java, "-Xmx256m", "-XX:+UseSerialGC",
+	// C1 only (TieredStopAtLevel=1): a test's ZooKeeper serves a few
+	// thousand requests, which do not repay C2's compile threads.
+	cmd := exec.Command(java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-Dzookeeper.admin.enableServer=false", "-Dzookeeper.jmx.log4j.disable=true",
 		"-cp", jar, "org.apache.zookeeper.server.ZooKeeperServerMain",
 		strconv.Itoa(zk.Port), filepath.Join(dir, "data"))

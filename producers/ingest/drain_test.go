@@ -23,6 +23,7 @@ import (
 // connection reset, whether the gateway refused the body by its declared
 // Content-Length, while reading a chunked body, or after decompressing.
 func TestTooLargeWholeBodySentFirst(t *testing.T) {
+	t.Parallel()
 	const limit = 512 << 10
 	addr, _ := startSmallBufferGateway(t, func(o *Options) { o.MaxBodyBytes = limit })
 
@@ -131,6 +132,7 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 // sent its body, so the 413 comes at once and the connection closes without
 // waiting for a body.
 func TestTooLargeExpectContinue(t *testing.T) {
+	t.Parallel()
 	addr, _ := startSmallBufferGateway(t, func(o *Options) { o.MaxBodyBytes = 64 << 10 })
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -162,6 +164,7 @@ func TestTooLargeExpectContinue(t *testing.T) {
 // endpoints, reaches a client that writes its whole body before reading
 // (Python's urllib, many SDKs) as an answer, not as a connection reset.
 func TestRefusedWholeBodySentFirst(t *testing.T) {
+	t.Parallel()
 	const limit = 1 << 20
 	addr, srv := startSmallBufferGateway(t, func(o *Options) {
 		o.MaxBodyBytes, o.MaxInFlightBytes, o.MaxInFlight = limit, limit*3/2, 2

@@ -18,6 +18,7 @@ import (
 // missing, none extra, none twice, each the canonical encoding of what was
 // sent, under the right key.
 func TestEveryAcknowledgedEventLandsOnce(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	const (
 		workers  = 6

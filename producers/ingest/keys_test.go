@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseKeys(t *testing.T) {
+	t.Parallel()
 	k := testKeys(t)
 	if k.Len() != 3 {
 		t.Errorf("Len = %d, want 3", k.Len())
@@ -39,6 +40,7 @@ func TestParseKeys(t *testing.T) {
 }
 
 func TestParseKeysErrorsNameFileAndLine(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, in, want string }{
 		{"one field", "# c\nk1 t1\nlonely\n", `keys.txt:3: cannot parse API key line: want "KEY TENANT", found 1 fields`},
 		{"three fields", "k1 t1 extra\n", "keys.txt:1: cannot parse API key line"},
@@ -65,6 +67,7 @@ func TestParseKeysErrorsNameFileAndLine(t *testing.T) {
 }
 
 func TestLoadKeys(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "keys")
 	if _, err := LoadKeys(path); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("missing file: error %v, want one naming %s", err, path)
@@ -84,6 +87,7 @@ func TestLoadKeys(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
 	base := DefaultOptions()
 	base.InsecureNoAuth = true
 	if err := base.Validate(); err != nil {

@@ -19,6 +19,7 @@ import (
 // balancers, or anyone on the public listener) costs Kafka one metadata
 // request, not one each.
 func TestReadyzChecksKafkaOncePerSecond(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	var checks atomic.Int64
 	g.broker.Cluster().ControlKey(int16(kmsg.Metadata), func(r kmsg.Request) (kmsg.Response, error, bool) {
@@ -62,6 +63,7 @@ func TestReadyzChecksKafkaOncePerSecond(t *testing.T) {
 // TestPrivateMetrics: with PrivateMetrics the public routes leave
 // /metrics out, and OpsHandler serves it with /healthz and /readyz.
 func TestPrivateMetrics(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(o *Options) { o.PrivateMetrics = true })
 	resp, err := http.Get(g.url + "/metrics")
 	if err != nil {
@@ -90,6 +92,7 @@ func TestPrivateMetrics(t *testing.T) {
 // request can take (delay + read + produce + 1 s) is accepted with a
 // warning that says what it risks.
 func TestShutdownTimeoutTooShortWarns(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		produce time.Duration
 		warn    bool

@@ -109,6 +109,7 @@ type modelTotals struct {
 // cost (computed here from the test's prices), request and error counts,
 // and latency (exact mean, min and max) per model must be exact.
 func TestOTLPSDKToClickHouse(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	srv := chtest.Start(t)
 	db := srv.NewDatabase(t)

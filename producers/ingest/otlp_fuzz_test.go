@@ -39,6 +39,7 @@ const specJSON = `{"resourceSpans":[{"resource":{"attributes":[
 // TestOTLPJSONSpecMapping decodes specJSON and checks the one gen_ai span's
 // event: hex ids, int64 strings and enum names are read as the spec says.
 func TestOTLPJSONSpecMapping(t *testing.T) {
+	t.Parallel()
 	req, err := decodeTraces(otlpJSON, []byte(specJSON))
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ func mapOne(t *testing.T, res map[string]any, span func(ptrace.Span)) (*otlpMapp
 // model's provider, `<provider>.<api>` or a bare id; each maps to the
 // catalog's provider, so that the embedded catalog prices the call.
 func TestOTLPProviderNameAISDK(t *testing.T) {
+	t.Parallel()
 	cat := pricing.Default()
 	for _, tc := range []struct {
 		value, want, model string // model: one the embedded catalog prices for want ("" not checked)
@@ -96,6 +97,7 @@ func TestOTLPProviderNameAISDK(t *testing.T) {
 // error; a span without usage that did not fail, or names no provider,
 // model or operation, is still ignored.
 func TestOTLPFailedCallWithoutUsage(t *testing.T) {
+	t.Parallel()
 	res := map[string]any{"service.name": "chat-ui"}
 	noUsage := func(edit func(sp ptrace.Span)) func(ptrace.Span) {
 		return func(sp ptrace.Span) {
@@ -174,6 +176,7 @@ func TestOTLPFailedCallWithoutUsage(t *testing.T) {
 // an invalid main attribute rejects the span before or after a valid
 // fallback.
 func TestOTLPTokenPrecedenceOrderIndependent(t *testing.T) {
+	t.Parallel()
 	res := map[string]any{"service.name": "chat-ui"}
 	// attrs puts the span's attributes in the order given (key, value pairs).
 	attrs := func(kv ...any) func(ptrace.Span) {
@@ -232,6 +235,7 @@ func TestOTLPTokenPrecedenceOrderIndependent(t *testing.T) {
 // contract refuses is left out of the event, which is accepted, and
 // counted by field; the required fields are still checked.
 func TestOTLPInvalidOptionalFieldsDropped(t *testing.T) {
+	t.Parallel()
 	res := map[string]any{"service.name": "chat-ui"}
 	long := strings.Repeat("é", 150) // 300 bytes
 	for _, tc := range []struct {
@@ -330,6 +334,7 @@ func TestOTLPInvalidOptionalFieldsDropped(t *testing.T) {
 // tenant) and counted as forbidden; only an export whose every gen_ai span
 // is forbidden is answered 403.
 func TestOTLPForbiddenResourcePartialSuccess(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	// export is two permitted spans, then a forbidden resource with one
 	// gen_ai span and one without usage (ignored, as ever), in trace tid.
@@ -428,6 +433,7 @@ func TestOTLPForbiddenResourcePartialSuccess(t *testing.T) {
 // its resource's even when the resource filled the 64 attributes (the
 // span's was dropped).
 func TestOTLPKeptAttributesPrecedence(t *testing.T) {
+	t.Parallel()
 	span := func(sp ptrace.Span) {
 		sp.Attributes().PutStr("gen_ai.provider.name", "openai")
 		sp.Attributes().PutStr("gen_ai.request.model", "gpt-4o")

@@ -221,6 +221,7 @@ func sdkCalls(base time.Time, n int) []sdkCall {
 // as the mapping says, spans without usage are not, and the same spans
 // exported twice (an exporter retry) keep their event_id.
 func TestOTLPSDKToKafka(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	base := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Hour)
 	want := make(map[string]schemas.Event)
@@ -283,6 +284,7 @@ func TestOTLPSDKToKafka(t *testing.T) {
 // count and message; otlptracehttp returns it from the export, the
 // exporter does not retry it), and the valid spans are on the topic.
 func TestOTLPSDKPartialSuccess(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	h := &otelErrors{}
 	prev := otel.GetErrorHandler()

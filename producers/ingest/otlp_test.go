@@ -71,6 +71,7 @@ func baseEvent() schemas.Event {
 
 // TestOTLPMapping checks the mapping table of one span, rule by rule.
 func TestOTLPMapping(t *testing.T) {
+	t.Parallel()
 	res := map[string]any{"service.name": "chat-ui"}
 	for _, tc := range []struct {
 		name     string
@@ -342,6 +343,7 @@ func jsonBody(t testing.TB, td ptrace.Traces) []byte {
 // encoding (the request's), a google.rpc.Status with a message for errors,
 // an ExportTraceServiceResponse with partial_success for rejected spans.
 func TestOTLPStatusCodes(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(o *Options) { o.MaxBodyBytes = 64 << 10 })
 	res := map[string]any{"service.name": "chat-ui"}
 	valid := protoBody(t, testTraces(res, nil))
@@ -491,6 +493,7 @@ func mixedTenants() ptrace.Traces {
 // in-flight byte budget succeeds and that all of its reservation is
 // released.
 func TestOTLPBudget(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(o *Options) { o.MaxBodyBytes, o.MaxInFlightBytes = 256<<10, 4<<20 })
 	spans := make([]func(ptrace.Span), 600)
 	td := testTraces(map[string]any{"service.name": "chat-ui"}, spans...)
@@ -511,6 +514,7 @@ func TestOTLPBudget(t *testing.T) {
 }
 
 func TestJSONDepthWithin(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		body string
 		ok   bool
@@ -543,6 +547,7 @@ func emptySpans(enc otlpEncoding, n int) []byte {
 // never fit the in-flight budget is answered 413 naming the budget, before
 // it is decoded.
 func TestOTLPBudgetBoundsDecodedSpans(t *testing.T) {
+	t.Parallel()
 	const budget = 4 << 20
 	g := startGateway(t, func(o *Options) { o.MaxBodyBytes, o.MaxInFlightBytes = 256<<10, budget })
 	for _, tc := range []struct {

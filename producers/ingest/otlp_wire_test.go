@@ -20,6 +20,7 @@ var wireMessages = []string{"", "x", `quote " backslash \ <tag> & é 日本 ` + 
 // The partial-success answer reads back, with the OTLP package, as what was
 // written; in protobuf it is byte for byte the package's own encoding.
 func TestPartialSuccessWire(t *testing.T) {
+	t.Parallel()
 	for _, rejected := range []int64{0, 1, 300, 1 << 40} {
 		for _, msg := range wireMessages {
 			want := strings.ToValidUTF8(msg, "\uFFFD")
@@ -55,6 +56,7 @@ func TestPartialSuccessWire(t *testing.T) {
 // The error answer is a google.rpc.Status to the official decoders; in
 // protobuf byte for byte their encoding.
 func TestStatusWire(t *testing.T) {
+	t.Parallel()
 	for _, code := range []int32{3, 7, 8, 12, 13, 14, 16} {
 		for _, msg := range wireMessages {
 			want := strings.ToValidUTF8(msg, "\uFFFD")
@@ -79,6 +81,7 @@ func TestStatusWire(t *testing.T) {
 // decodeTraces reads an ExportTraceServiceRequest, in both encodings, as
 // the OTLP package's request type does.
 func TestDecodeTracesAsExportRequest(t *testing.T) {
+	t.Parallel()
 	for _, td := range append(benchTraces(3), mixedTenants(), ptrace.NewTraces()) {
 		req := ptraceotlp.NewExportRequestFromTraces(td)
 		want, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
@@ -142,6 +145,7 @@ func FuzzOTLPAnswers(f *testing.F) {
 // TestPrintable: a parser's message quoting the body has its control
 // characters and invalid UTF-8 escaped, and the rest kept.
 func TestPrintable(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"plain ü 租户":             "plain ü 租户",
 		"a\x00b\x1bc\x7f":        `a\x00b\x1bc\x7f`,

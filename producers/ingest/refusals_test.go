@@ -50,6 +50,7 @@ func (l *lockedBuffer) lines(t *testing.T, msg string) []map[string]any {
 // counted by reason and logged at most once per tenant and reason a
 // minute, an unknown key by a fingerprint, never by itself.
 func TestRefusalsAreLoggedAndCounted(t *testing.T) {
+	t.Parallel()
 	var logs lockedBuffer
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	var clock sync.Mutex

@@ -42,6 +42,7 @@ func openRefused(t *testing.T, url, key string) int {
 // took the request slots and the byte budget of every other key (429 for
 // all tenants for a few KB of traffic every few seconds).
 func TestRefusedBodyFreesItsSlots(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(o *Options) { o.MaxInFlight, o.MaxReceivingPerKey = 2, 1 })
 	if code := openRefused(t, g.url, "key-acme"); code != http.StatusBadRequest {
 		t.Fatalf("a body that is not gzip: status %d, want 400", code)
@@ -65,6 +66,7 @@ func TestRefusedBodyFreesItsSlots(t *testing.T) {
 // retry could succeed. With the budget equal to the body limit, a body of
 // exactly the limit fits (it used to need one byte more to see its end).
 func TestBodyThatNeverFits(t *testing.T) {
+	t.Parallel()
 	const limit = 64 << 10
 	g := startGateway(t, func(o *Options) { o.MaxBodyBytes, o.MaxInFlightBytes = limit, limit })
 	body := "[" + event("exact", "acme") + "]"
@@ -95,6 +97,7 @@ func TestBodyThatNeverFits(t *testing.T) {
 // Retry-After on /v1/traces (send it again), not 400 (the body is
 // unusable: clients and OTLP exporters drop it).
 func TestSlowBodyIsRetryable(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(o *Options) { o.ReadTimeout = 300 * time.Millisecond })
 	for _, tc := range []struct {
 		path, ct string
@@ -131,6 +134,7 @@ func TestSlowBodyIsRetryable(t *testing.T) {
 // An event for another tenant makes the request 403 even when it is
 // invalid otherwise (it was 400, and the key's own events went out).
 func TestForbiddenTenantOfAnInvalidEvent(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	body := "[" + event("ok-1", "acme") + `,{"event_id":"g","tenant":"globex"}]`
 	resp, r := g.post(t, "key-acme", body)
@@ -142,6 +146,7 @@ func TestForbiddenTenantOfAnInvalidEvent(t *testing.T) {
 // A failed produce's cause stays in the log: franz-go's errors can name
 // broker addresses, and the gateway's listener may be public.
 func TestProduceErrorKeepsBrokersOutOfAnswers(t *testing.T) {
+	t.Parallel()
 	err := error(&produceError{public: "cannot produce 3 events to topic \"t\": Kafka did not take them",
 		cause: errors.New("unable to dial: dial tcp 10.0.0.5:9092: connect: connection refused")})
 	if got := publicError(fmt.Errorf("wrapped: %w", err)); strings.Contains(got, "10.0.0.5") || !strings.Contains(got, "Kafka did not take them") {
@@ -156,6 +161,7 @@ func TestProduceErrorKeepsBrokersOutOfAnswers(t *testing.T) {
 // exactly where the read buffer fills is refused, not produced: the probe
 // for its end took the chunked reader's io.ErrUnexpectedEOF for the end.
 func TestChunkedBodyCutAtTheBufferIsRefused(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	var body strings.Builder
 	for i := 0; body.Len() < minBodyBuf-600; i++ {

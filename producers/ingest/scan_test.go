@@ -23,6 +23,7 @@ var splitArrayCases = []string{
 }
 
 func TestSplitArrayMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	for _, in := range splitArrayCases {
 		checkSplitArray(t, []byte(in))
 	}
@@ -55,6 +56,7 @@ func checkSplitArray(t *testing.T, in []byte) {
 }
 
 func TestSplitArrayFramingErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{``, "expected '[' to start an array, found end of body"},
 		{`{"a":1}`, "expected '[' to start an array, found '{'"},
@@ -83,6 +85,7 @@ func TestSplitArrayFramingErrors(t *testing.T) {
 }
 
 func TestSplitLines(t *testing.T) {
+	t.Parallel()
 	var got []string
 	var idx []int
 	splitLines([]byte("a\r\n\n  \nb\n\r\nc"), func(i int, l []byte) {
@@ -95,6 +98,7 @@ func TestSplitLines(t *testing.T) {
 }
 
 func TestCloudEventData(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, data, err string }{
 		{`{"specversion":"1.0","id":"1","source":"s","type":"t","data":{"x":1}}`, `{"x":1}`, ""},
 		{` { "data" : [1] , "type":"t","source":"s","id":"1","specversion":"1.0","datacontenttype":"application/json; charset=utf-8","ext":{"a":"}"} } `, `[1]`, ""},
@@ -127,6 +131,7 @@ func TestCloudEventData(t *testing.T) {
 }
 
 func TestParseFormat(t *testing.T) {
+	t.Parallel()
 	for ct, want := range map[string]format{
 		"":                                    formatJSON,
 		"application/json":                    formatJSON,

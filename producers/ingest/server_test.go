@@ -18,6 +18,7 @@ import (
 )
 
 func TestAccepted202LandsCanonicalRecord(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	// Fields out of contract order, an unknown field, a unix-ms timestamp:
 	// the record holds the canonical re-encoding of what was validated.
@@ -51,6 +52,7 @@ func TestAccepted202LandsCanonicalRecord(t *testing.T) {
 }
 
 func TestUnauthorized401(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	for _, tc := range []struct{ name, header, wantErr string }{
 		{"missing", "", "missing API key"},
@@ -84,6 +86,7 @@ func TestUnauthorized401(t *testing.T) {
 }
 
 func TestForbidden403RefusesWholeRequest(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	body := "[" + event("ok-1", "acme") + "," + event("bad-1", "globex") + "," + `{"event_id":"inv-1"}` + "]"
 	resp, r := g.post(t, "key-acme", body)
@@ -111,6 +114,7 @@ func TestForbidden403RefusesWholeRequest(t *testing.T) {
 }
 
 func TestBadRequest400AcceptsTheValidEvents(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	body := "[" + event("v-0", "acme") + ",\n" +
 		`{"event_id":"i-1","timestamp":"2025-11-01T10:00:00Z","tenant":"acme","provider":"openai","model":"m","status":"ok","reasoning_tokens":5}` + ",\n" +
@@ -147,6 +151,7 @@ func TestBadRequest400AcceptsTheValidEvents(t *testing.T) {
 }
 
 func TestBadRequest400WholeBody(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	for _, tc := range []struct{ name, body, ct, ce, wantErr string }{
 		{"empty", "", "", "", "body is empty"},
@@ -184,6 +189,7 @@ func TestBadRequest400WholeBody(t *testing.T) {
 }
 
 func TestMissingTenantTakesTheKeys(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	noTenant := event("nt-1", "")
 	nullTenant := strings.Replace(event("nt-2", "acme"), `"tenant":"acme"`, `"tenant":null`, 1)
@@ -215,6 +221,7 @@ func TestMissingTenantTakesTheKeys(t *testing.T) {
 }
 
 func TestFormats(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	ce := func(id string, data string) string {
 		return `{"specversion":"1.0","id":"` + id + `","source":"/svc/chat","type":"costpipe.event","datacontenttype":"application/json","data":` + data + `}`
@@ -271,6 +278,7 @@ func TestFormats(t *testing.T) {
 }
 
 func TestMethod405AndMediaType415(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	req, _ := http.NewRequest(http.MethodGet, g.url+"/v1/events", nil)
 	resp, r := do(t, req, "key-acme")
@@ -291,6 +299,7 @@ func TestMethod405AndMediaType415(t *testing.T) {
 }
 
 func TestTooLarge413(t *testing.T) {
+	t.Parallel()
 	const limit = 8 << 10
 	g := startGateway(t, func(o *Options) { o.MaxBodyBytes = limit })
 	big := "[" + strings.Repeat(event("big", "acme")+",", limit/300) + event("big", "acme") + "]"
@@ -372,6 +381,7 @@ func slowPost(t *testing.T, g *gateway, contentLength int64, first string) (rele
 }
 
 func TestOverload429(t *testing.T) {
+	t.Parallel()
 	t.Run("requests", func(t *testing.T) {
 		g := startGateway(t, func(o *Options) { o.MaxInFlight = 1; o.RetryAfter = 3 * time.Second })
 		body := event("slow-1", "acme")
@@ -409,6 +419,7 @@ func TestOverload429(t *testing.T) {
 }
 
 func TestKafkaDown503AndReadyz(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(o *Options) { o.ProduceTimeout = time.Second; o.RetryAfter = 2 * time.Second })
 	get := func(path string) (int, string) {
 		resp, err := http.Get(g.url + path)
@@ -466,6 +477,7 @@ func TestKafkaDown503AndReadyz(t *testing.T) {
 }
 
 func TestDrainFinishesInFlightRequests(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, nil)
 	body := event("drain-1", "acme")
 	release, _ := slowPost(t, g, int64(len(body)), body[:10])
@@ -502,6 +514,7 @@ func TestDrainFinishesInFlightRequests(t *testing.T) {
 }
 
 func TestDrainTimeoutCutsOff(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(o *Options) { o.ShutdownTimeout = 200 * time.Millisecond })
 	body := event("cut-1", "acme")
 	_, abort := slowPost(t, g, int64(len(body)), body[:10])
@@ -522,6 +535,7 @@ func TestDrainTimeoutCutsOff(t *testing.T) {
 // the new one accepted; a broken file keeps them, and the metrics count
 // both reloads.
 func TestReloadKeysReplacesKeys(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "keys.txt")
 	if err := os.WriteFile(file, []byte("key-acme acme\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -557,6 +571,7 @@ func TestReloadKeysReplacesKeys(t *testing.T) {
 }
 
 func TestInsecureNoAuth(t *testing.T) {
+	t.Parallel()
 	opts := DefaultOptions()
 	if err := opts.Validate(); err == nil || !strings.Contains(err.Error(), "without API keys") {
 		t.Errorf("default options without keys: Validate = %v, want refusal", err)
@@ -569,6 +584,7 @@ func TestInsecureNoAuth(t *testing.T) {
 }
 
 func TestConcurrentRequestsShareTheProducer(t *testing.T) {
+	t.Parallel()
 	// Requests that fail (client gone) must not fail their neighbours'
 	// records: many concurrent requests, some cancelled mid-wait.
 	g := startGateway(t, nil)
@@ -615,6 +631,7 @@ func keys(m map[string]consumed) []string {
 // before the listener closes; the drain follows, within ShutdownTimeout
 // counted from the signal.
 func TestShutdownDelayKeepsServing(t *testing.T) {
+	t.Parallel()
 	const delay = time.Second
 	g := startGateway(t, func(o *Options) { o.ShutdownDelay = delay; o.ShutdownTimeout = 5 * time.Second })
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
@@ -659,6 +676,7 @@ func TestShutdownDelayKeepsServing(t *testing.T) {
 // as well as its body: with Kafka down, a request waits out the produce
 // timeout holding them.
 func TestEventsBudgetCoversRecords(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(o *Options) { o.ProduceTimeout = time.Second; o.MaxBodyBytes = 1 << 20 })
 	var sb strings.Builder
 	for i := 0; sb.Len() < 256<<10; i++ {
@@ -705,6 +723,7 @@ func TestEventsBudgetCoversRecords(t *testing.T) {
 // whose body has not arrived (slow connections) gets 429 for one more,
 // while other keys are still served.
 func TestPerKeyReceivingLimit(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, func(o *Options) { o.MaxInFlight = 4; o.MaxReceivingPerKey = 2 })
 	body := event("held-1", "acme")
 	var releases []func(string) (*http.Response, Response)

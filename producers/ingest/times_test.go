@@ -26,6 +26,7 @@ func at(id, ts string) string {
 // event_id and why, the others accepted (400), as for any invalid event;
 // on /v1/traces a rejected span of a partial success.
 func TestEventTimeBounds(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 21, 12, 0, 0, 0, time.UTC)
 	if d := DefaultOptions(); d.MaxEventAge != 7*24*time.Hour || d.MaxFuture != 5*time.Minute {
 		t.Fatalf("defaults %s and %s, want the aggregator's 168h and 5m", d.MaxEventAge, d.MaxFuture)
@@ -109,6 +110,7 @@ func setStart(sp ptrace.Span, ts time.Time) {
 
 // TestOptionsValidateTimeBounds: the bounds and the clock are checked.
 func TestOptionsValidateTimeBounds(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		edit func(*Options)
 		want string

@@ -1,0 +1,46 @@
+package chtest
+
+import (
+	"os"
+	"sync"
+)
+
+// DirEnv names the environment variable that sets the directory in which
+// servers (and ZooKeeper) keep their temporary directories. Default: a tmpfs
+// at /dev/shm when there is one with room (tmpfsDir), else os.TempDir().
+//
+// A ClickHouse server writes a dozen small files per column of every part
+// it inserts or merges, and the tests create and drop thousands of tables:
+// on a disk file system the kernel's inode and journal work took about half
+// of the CPU of a two-core machine running `make test`. The data of a test
+// server is small and deleted when the test ends, so memory holds it.
+const DirEnv = "CHTEST_DIR"
+
+var base struct {
+	once sync.Once
+	dir  string
+}
+
+// baseDir returns where server directories are created: $CHTEST_DIR, else
+// tmpfsDir's answer, else os.TempDir().
+func baseDir() string {
+	if d := os.Getenv(DirEnv); d != "" {
+		return d
+	}
+	base.once.Do(func() {
+		base.dir = tmpfsDir()
+		if base.dir == "" {
+			base.dir = os.TempDir()
+		}
+	})
+	return base.dir
+}
+
+// baseDirs returns the directories sweepStaleDirs looks in: baseDir and, when
+// it differs, os.TempDir (where earlier runs may have left theirs).
+func baseDirs() []string {
+	if d := baseDir(); d != os.TempDir() {
+		return []string{d, os.TempDir()}
+	}
+	return []string{os.TempDir()}
+}
