@@ -220,7 +220,7 @@ func TestSpooledBatchIsOneLogLine(t *testing.T) {
 // good is not kept, but its position holds the commits back until it is
 // read again; a record held is not sent again when read again.
 func TestHeldDLQRecordsAreBounded(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it lowers maxHeldRecords, which every consumer of the package reads.
 	defer func(n int) { maxHeldRecords = n }(maxHeldRecords)
 	maxHeldRecords = 2
 	dir := filepath.Join(t.TempDir(), "spool")

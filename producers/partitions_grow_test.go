@@ -19,7 +19,6 @@ import (
 // record partitioning choice"): events lost for up to franz-go's metadata
 // age (5 minutes). Not parallel: it shortens partitionRefresh.
 func TestArrowAfterPartitionsGrow(t *testing.T) {
-	t.Parallel()
 	old := partitionRefresh
 	partitionRefresh = 200 * time.Millisecond
 	t.Cleanup(func() { partitionRefresh = old })
