@@ -422,6 +422,7 @@ func events(obj map[string]any, provider, model string) []schemas.Event {
 // with an input_cost_per_token_cache_hit, and compares the engine's cost
 // with LiteLLM's.
 func TestExactCost(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(sharedList)
 	if err != nil {
 		t.Fatal(err)
@@ -570,6 +571,7 @@ func usd(t *testing.T, s string) *big.Rat {
 // rates, which needs the provider default of the overrides (so it is
 // checked against the embedded catalog, pricing.Default()).
 func TestIssueChecks(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(sharedList)
 	if err != nil {
 		t.Fatal(err)

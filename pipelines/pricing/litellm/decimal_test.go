@@ -13,6 +13,7 @@ import (
 )
 
 func TestShiftDecimal(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in    string
 		shift int
@@ -93,6 +94,7 @@ func TestShiftDecimal(t *testing.T) {
 var errInexact = errors.New("inexact")
 
 func TestInexactDigits(t *testing.T) {
+	t.Parallel()
 	_, err := shiftDecimal("2.9999900000000002e-06", 6) // 2.9999900000000002 per 1M
 	var ie *InexactError
 	if !errors.As(err, &ie) || ie.Digits != 16 {
@@ -101,6 +103,7 @@ func TestInexactDigits(t *testing.T) {
 }
 
 func TestRoundDecimal(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in      string
 		shift   int
@@ -156,6 +159,7 @@ func TestRoundDecimal(t *testing.T) {
 // written in every JSON form, with exact rational arithmetic, strict and
 // rounding.
 func TestShiftDecimalAgainstBigRat(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 20000; i++ {
 		text := randomNumber(r)
@@ -327,6 +331,7 @@ func FuzzShiftDecimal(f *testing.F) {
 }
 
 func TestWholeNumber(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]int64{"0": 0, "256000": 256000, "256000.0": 256000, "2.56e5": 256000, "1e12": 1e12, "-0": 0} {
 		if got, ok := wholeNumber(in); !ok || got != want {
 			t.Errorf("wholeNumber(%q) = %d, %v; want %d", in, got, ok, want)

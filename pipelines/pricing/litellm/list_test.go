@@ -129,6 +129,7 @@ func perMillionRounded(t *testing.T, field, text string) *big.Rat {
 // that exactly the prices the catalog cannot hold exactly were rounded,
 // each to the right value, and that with Strict those are errors.
 func TestImportSharedList(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(sharedList)
 	if err != nil {
 		t.Fatal(err)

@@ -200,12 +200,9 @@ func Import(r io.Reader, opts Options) (*Result, error) {
 		return nil, err
 	}
 	from, _ := opts.from()
-	data, err := io.ReadAll(io.LimitReader(r, MaxInputBytes+1))
+	data, err := readList(r, MaxInputBytes)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the LiteLLM price list: %w", err)
-	}
-	if len(data) > MaxInputBytes {
-		return nil, fmt.Errorf("cannot import the LiteLLM price list: larger than %d bytes", MaxInputBytes)
+		return nil, err
 	}
 	list, lastUpdated, err := decodeList(data)
 	if err != nil {
@@ -926,4 +923,16 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// readList reads all of r, refusing more than limit bytes.
+func readList(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the LiteLLM price list: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("cannot import the LiteLLM price list: larger than %d bytes", limit)
+	}
+	return data, nil
 }

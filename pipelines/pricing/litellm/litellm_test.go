@@ -58,6 +58,7 @@ func rates12(vals ...string) string {
 }
 
 func TestFieldMapping(t *testing.T) {
+	t.Parallel()
 	list := `{
 	  "sample_spec": {"input_cost_per_token": 0, "litellm_provider": "one of …"},
 	  "last_updated": "2026-07-24T18:23:43.215560+00:00",
@@ -133,6 +134,7 @@ func TestFieldMapping(t *testing.T) {
 }
 
 func TestDefaultsOmittedOnlyWhenInheritanceAgrees(t *testing.T) {
+	t.Parallel()
 	list := `{
 	  "plain": {"litellm_provider": "openai", "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,
 	    "cache_read_input_token_cost": 1e-06, "cache_creation_input_token_cost": 1e-06,
@@ -173,6 +175,7 @@ func TestDefaultsOmittedOnlyWhenInheritanceAgrees(t *testing.T) {
 }
 
 func TestTieredPricing(t *testing.T) {
+	t.Parallel()
 	list := `{
 	  "dashscope/q": {"litellm_provider": "dashscope", "mode": "chat", "tiered_pricing": [
 	    {"input_cost_per_token": 1.8e-06, "output_cost_per_token": 9e-06, "cache_read_input_token_cost": 0, "range": [32000.0, 128000]},
@@ -214,6 +217,7 @@ func TestTieredPricing(t *testing.T) {
 }
 
 func TestNamingAndConflicts(t *testing.T) {
+	t.Parallel()
 	list := `{
 	  "gemini/gemini-2.5-pro": {"litellm_provider": "gemini", "input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05},
 	  "vertex_ai/claude-haiku-4-5": {"litellm_provider": "vertex_ai-anthropic_models", "input_cost_per_token": 1e-06, "output_cost_per_token": 5e-06},
@@ -270,6 +274,7 @@ func TestNamingAndConflicts(t *testing.T) {
 }
 
 func TestProviderName(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"vertex_ai": "vertex_ai", "vertex_ai-language-models": "vertex_ai", "vertex_ai-anthropic_models": "vertex_ai",
 		"bedrock_converse": "bedrock", "bedrock": "bedrock", "gemini": "google", "palm": "google",
@@ -287,6 +292,7 @@ func TestProviderName(t *testing.T) {
 // TestProviderTableInREADME keeps the README's provider table and
 // providerNames equal.
 func TestProviderTableInREADME(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -319,6 +325,7 @@ func TestProviderTableInREADME(t *testing.T) {
 }
 
 func TestImportErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, list string
 		want       []string // substrings of the error
@@ -387,23 +394,38 @@ func TestImportErrors(t *testing.T) {
 }
 
 func TestImportBounded(t *testing.T) {
-	r := io.MultiReader(strings.NewReader("{"), io.LimitReader(zeros{}, MaxInputBytes), strings.NewReader("}"))
-	if _, err := Import(r, Options{}); err == nil || !strings.Contains(err.Error(), "larger than") {
+	t.Parallel()
+	// Import reads through readList with MaxInputBytes; the bound is
+	// checked at 1 MiB, since 64 MiB took 7 s under the race detector.
+	const limit = 1 << 20
+	over := func() io.Reader {
+		return io.MultiReader(strings.NewReader("{"), io.LimitReader(zeros{}, limit), strings.NewReader("}"))
+	}
+	if _, err := readList(over(), limit); err == nil || !strings.Contains(err.Error(), "larger than 1048576 bytes") {
 		t.Errorf("err = %v, want too large", err)
+	}
+	if data, err := readList(io.LimitReader(over(), limit), limit); err != nil || len(data) != limit {
+		t.Errorf("%d bytes, %v; want the limit's %d read", len(data), err, limit)
 	}
 }
 
 // zeros reads spaces, JSON whitespace.
 type zeros struct{}
 
+// spaces is what zeros copies from: a byte at a time took 15 s under the
+// race detector for the 64 MiB of TestImportBounded.
+var spaces = bytes.Repeat([]byte{' '}, 64<<10)
+
 func (zeros) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = ' '
+	n := 0
+	for n < len(p) {
+		n += copy(p[n:], spaces)
 	}
-	return len(p), nil
+	return n, nil
 }
 
 func TestOptions(t *testing.T) {
+	t.Parallel()
 	list := `{"last_updated": "garbage", "m": {"litellm_provider": "p", "input_cost_per_token": 1e-06}}`
 	res, cat := importString(t, list, Options{From: time.Date(2026, 7, 24, 0, 0, 0, 0, time.UTC), Source: "mine", Updated: "2026-07-25"})
 	if cat.Source() != "mine" || cat.Updated() != "2026-07-25" || !bytes.Contains(res.YAML, []byte(`from: "2026-07-24"`)) {
@@ -420,6 +442,7 @@ func TestOptions(t *testing.T) {
 }
 
 func TestYAMLQuoting(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"a: b", "#x", "@cf/meta/llama", "yes", "1e3", "null", "~", "a\"b\\c",
 		"\u2028", "é", "- x", "[x]", "{x}", "*a", "&a", "!t", "%x", "`x`", "'q'", " lead", "trail ", ">", "|", "emoji 😀"} {
 		list, _ := json.Marshal(map[string]any{name: map[string]any{"litellm_provider": "p", "input_cost_per_token": json.Number("1e-06")}})
@@ -445,6 +468,7 @@ func TestYAMLQuoting(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
+	t.Parallel()
 	list, err := os.ReadFile(sharedList)
 	if err != nil {
 		t.Fatal(err)
@@ -466,6 +490,7 @@ func TestDeterministic(t *testing.T) {
 // per 1M tokens is rounded half to even, the entry imported, the price
 // listed in the stats and the catalog's header; with Strict it is an error.
 func TestRoundedPrices(t *testing.T) {
+	t.Parallel()
 	list := `{
 	  "databricks/databricks-claude-3-7-sonnet": {"litellm_provider": "databricks", "mode": "chat",
 	    "input_cost_per_token": 2.9999900000000002e-06, "output_cost_per_token": 1.5000020000000002e-05},
@@ -529,6 +554,7 @@ func TestRoundedPrices(t *testing.T) {
 // an entry without cache_read_input_token_cost, and ignored (compared)
 // next to one.
 func TestCacheHit(t *testing.T) {
+	t.Parallel()
 	list := `{
 	  "deepseek/deepseek-coder": {"litellm_provider": "deepseek", "input_cost_per_token": 1.4e-07, "output_cost_per_token": 2.8e-07,
 	    "input_cost_per_token_cache_hit": 1.4e-08},
@@ -568,6 +594,7 @@ func TestCacheHit(t *testing.T) {
 }
 
 func TestDisplayKey(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"gpt-5": "gpt-5", "databricks/x:1@y": "databricks/x:1@y", "": `""`, "a b": `"a b"`, "a\nb": `"a\nb"`,
 		"é": `"\u00e9"`, "\u2028": `"\u2028"`, `q"`: `"q\""`, "#x": "#x",
@@ -581,6 +608,7 @@ func TestDisplayKey(t *testing.T) {
 // TestFieldNamesAreCatalogFields: the importer writes only rate fields the
 // catalog declares (pricing.RateFields is the one list).
 func TestFieldNamesAreCatalogFields(t *testing.T) {
+	t.Parallel()
 	for _, name := range fieldNames {
 		if !slices.Contains(pricing.RateFields(), name) {
 			t.Errorf("importer field %q is not a catalog rate field %v", name, pricing.RateFields())
@@ -593,6 +621,7 @@ func TestFieldNamesAreCatalogFields(t *testing.T) {
 // default, it left `flex: {}`, a catalog that does not load, while import
 // exited 0.
 func TestServiceTierKeepsItsLastField(t *testing.T) {
+	t.Parallel()
 	list := `{
 	  "last_updated": "2026-07-24T18:23:43.215560+00:00",
 	  "m": {
