@@ -38,10 +38,13 @@ deps: ## Install what the tests and the demo need when missing: ClickHouse (Debi
 # (COSTPIPE_TEST_BIN): both test binaries built it at the same moment.
 # (Running e2e without -race beside the others saved CPU but made its
 # timing-sensitive tests wait on a machine loaded by three packages at once.)
+# -ldflags=-w: no DWARF in the test binaries (race reports and panics read
+# the symbol table, not DWARF), which halves each link: cmd/costpipe's race
+# test binary linked in 10.6 s with it and 4.6 s without.
 .PHONY: test
 test: deps vet ## Install missing deps, vet, then unit + integration tests (real ClickHouse and Kafka protocol) under the race detector.
-	@bin=$$(mktemp -d); trap 'rm -rf $$bin' EXIT; $(GO) build -o $$bin/costpipe ./cmd/costpipe || exit 1; \
-	COSTPIPE_TEST_BIN=$$bin/costpipe $(GO) test -race -count=1 -timeout 9m $(SLOW_PKGS) $(PKGS)
+	@bin=$$(mktemp -d); trap 'rm -rf $$bin' EXIT; $(GO) build -ldflags=-w -o $$bin/costpipe ./cmd/costpipe || exit 1; \
+	COSTPIPE_TEST_BIN=$$bin/costpipe $(GO) test -race -ldflags=-w -count=1 -timeout 9m $(SLOW_PKGS) $(PKGS)
 
 .PHONY: compat
 compat: deps ## Replay every statement a costpipe run sends on ClickHouse 26.5 (libchdb, downloaded once into .costpipe/) and on 18.16, and compare the answers.
