@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/costpipe/costpipe/internal/kafkatest"
+	"github.com/costpipe/costpipe/internal/logtest"
 	"github.com/costpipe/costpipe/schemas"
 )
 
@@ -492,7 +493,8 @@ func TestLastFlushSuccessTimestamp(t *testing.T) {
 	opts := DefaultOptions()
 	opts.Brokers = []string{b.Addr()}
 	opts.Now = func() time.Time { return at }
-	opts.Logger = slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
+	var logs logtest.Buffer
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	reg := prometheus.NewRegistry()
 	opts.Registerer = reg
 	opts.DLQSpoolDir = t.TempDir()
@@ -503,6 +505,17 @@ func TestLastFlushSuccessTimestamp(t *testing.T) {
 	defer c.cl.Close()
 	if got := gauge(t, reg, "costpipe_last_flush_success_timestamp_seconds"); got != 0 {
 		t.Errorf("before any flush: %v, want 0", got)
+	}
+	// The client joins the group in the background and its callback
+	// registers the partition; flushing here, outside the poll loop that
+	// keeps callbacks away, must wait for it. The log line it writes
+	// afterwards (through the buffer's lock) orders the two.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(logs.Lines("partitions assigned")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no partition assigned within 30 s; log:\n%s", strings.Join(logs.Lines(""), "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	ctx := context.Background()
 	if err := c.flushOrAbandon(ctx, ctx); err != nil {
