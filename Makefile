@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 # The packages whose tests take longest, longest first (measured with
-# `go test -race -v`; docs/BENCHMARKS.md, "make test"): go test starts
+# `go test -race -v ./...`; docs/BENCHMARKS.md, "Test suite time"): go test starts
 # packages in the order given (then the rest of ./..., each once), so on two
 # cores the long ones no longer start last and finish alone while a core
 # idles.

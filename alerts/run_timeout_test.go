@@ -108,7 +108,7 @@ func TestEngineRuleTimeoutKeepsState(t *testing.T) {
 // one that stalls are evaluated while it waits for its timeout, not after
 // it; the alerts still advance in file order.
 func TestEngineParallelRulesPassASlowOne(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it bounds rule evaluations against real ClickHouse queries in wall time.
 	cfg := mustConfig(t, `rules:
   - {name: slow, kind: unpriced, scope: {tenant: slow}, by: [tenant]}
   - {name: a, kind: unpriced, scope: {tenant: a}, by: [tenant]}
@@ -146,7 +146,7 @@ func TestEngineParallelRulesPassASlowOne(t *testing.T) {
 // 5 s, in production up to ClickHouse's read timeout, 300 s, every rule
 // behind it.)
 func TestRunnerRuleTimeoutInClickHouse(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it bounds rule evaluations against real ClickHouse queries in wall time.
 	var hs *holdingSource
 	wrap := func(s Source) Source {
 		hs = &holdingSource{Source: s}

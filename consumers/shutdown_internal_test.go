@@ -31,7 +31,7 @@ func (s *failingAssignSink) Assign(context.Context, []int32) error {
 // (each retry logged a warning before), and the load that works says so,
 // with how long and how many attempts it had failed.
 func TestAssignFailuresAreRateLimitedAndTheirEndLogged(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it reads timer lengths from a log line.
 	buf := &logtest.Buffer{}
 	opts := DefaultOptions()
 	opts.Brokers = []string{"127.0.0.1:1"}

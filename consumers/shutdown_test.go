@@ -147,7 +147,7 @@ func (e *env) endOffsets() map[int32]int64 {
 // shutdown flush tried for 30 s and the revoke callback tried the same
 // landing again for 20 s: about 50 s, past the grace period (SIGKILL).
 func TestShutdownWithClickHouseDownFitsTheGracePeriod(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it bounds the shutdown in wall time.
 	e := newPrivateEnv(t, 2)
 	log := newRecords()
 	reg := prometheus.NewRegistry()

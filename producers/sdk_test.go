@@ -465,13 +465,15 @@ func TestBlockPolicyHonorsContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	e := testEvent(10)
-	start := time.Now()
+	dl, _ := ctx.Deadline()
 	err := p.Emit(ctx, &e)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Emit on a full buffer = %v, want a deadline error", err)
 	}
-	if d := time.Since(start); d < 90*time.Millisecond {
-		t.Errorf("Emit returned after %v, before its ctx ended", d)
+	// Against the deadline itself: the goroutine may be descheduled
+	// between making ctx and calling Emit on a loaded machine.
+	if early := time.Until(dl); early > 0 {
+		t.Errorf("Emit returned %v before its ctx ended", early)
 	}
 	if s := p.Stats(); s != (Stats{Buffered: 10}) {
 		t.Errorf("stats %+v, want 10 buffered", s)

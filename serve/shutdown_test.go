@@ -88,7 +88,7 @@ func waitInFlight(t *testing.T, s *Server, n int) {
 // returned "cannot shut down gracefully: context deadline exceeded" (exit
 // status 1) and the clients got no answer.
 func TestShutdownCancelsRunningRequests(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it bounds the shutdown in wall time.
 	const timeout = 3 * time.Second
 	s, p, base, cancel, served := shutdownServer(t, timeout)
 	p.Hold()
@@ -145,7 +145,7 @@ func TestShutdownCancelsRunningRequests(t *testing.T) {
 // TestShutdownLetsRequestsFinish: a request that finishes within the
 // shutdown timeout gets its answer, and Serve returns nil when it has.
 func TestShutdownLetsRequestsFinish(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it bounds the shutdown in wall time.
 	const timeout = 3 * time.Second
 	s, p, base, cancel, served := shutdownServer(t, timeout)
 	p.Hold()

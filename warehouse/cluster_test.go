@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/costpipe/costpipe/internal/chtest"
 )
@@ -470,6 +471,23 @@ func TestClusterUpgrade(t *testing.T) {
 	}
 	if err := sh.InsertRollups(ctx, Minute, []Rollup{testRollup(time.Date(2026, 11, 3, 10, 7, 0, 0, time.UTC), 1, 900, 1)}); err != nil {
 		t.Fatal(err)
+	}
+	// The lag is real: the second replica does not hold the batch yet,
+	// and heir reads through it (not through the first, as a failed
+	// open or sync would make it).
+	macro := func(conn driver.Conn) string {
+		var r string
+		if err := conn.QueryRow(ctx, "SELECT substitution FROM system.macros WHERE macro = 'replica'").Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if got, want := macro(heir.shards[0].w.conn), macro(lagging); got != want {
+		t.Fatalf("heir reads through replica %s, want the lagging %s", got, want)
+	}
+	var held uint64
+	if err := lagging.QueryRow(ctx, "SELECT count() FROM costpipe_local.usage_1m WHERE src_partition = 1 AND toYYYYMM(ts) = 202611").Scan(&held); err != nil || held != 0 {
+		t.Fatalf("the lagging replica holds %d rows of the new batch (%v), want 0", held, err)
 	}
 	resumed := make(chan error, 1)
 	go func() {

@@ -2,6 +2,8 @@ package chtest
 
 import (
 	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 )
 
@@ -26,6 +28,11 @@ var base struct {
 // tmpfsDir's answer, else os.TempDir().
 func baseDir() string {
 	if d := os.Getenv(DirEnv); d != "" {
+		// Absolute: a server runs in its directory and is given its
+		// config's path, and each package's tests run in their own.
+		if abs, err := filepath.Abs(d); err == nil {
+			return abs
+		}
 		return d
 	}
 	base.once.Do(func() {
@@ -37,11 +44,16 @@ func baseDir() string {
 	return base.dir
 }
 
-// baseDirs returns the directories sweepStaleDirs looks in: baseDir and, when
-// it differs, os.TempDir (where earlier runs may have left theirs).
+// baseDirs returns the directories sweepStaleDirs looks in: baseDir,
+// os.TempDir and /dev/shm, where earlier runs may have left theirs (a run
+// with CHTEST_DIR set, or once /dev/shm had little room, still sweeps what
+// killed runs left in memory).
 func baseDirs() []string {
-	if d := baseDir(); d != os.TempDir() {
-		return []string{d, os.TempDir()}
+	dirs := []string{baseDir()}
+	for _, d := range []string{os.TempDir(), "/dev/shm"} {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
 	}
-	return []string{os.TempDir()}
+	return dirs
 }

@@ -29,22 +29,16 @@ func jsExport(spans string) []byte {
 
 func jsRepeat(s string, n int) string { return strings.TrimSuffix(strings.Repeat(s+",", n), ",") }
 
-// liveBytes is the heap that the value f returns keeps alive: the largest
-// of three measurements, since memory another goroutine frees meanwhile
-// (what earlier tests left running, shutting down) makes one read short.
+// liveBytes is the heap that the value f returns keeps alive.
 func liveBytes(f func() any) (live, alloc int64) {
-	for range 3 {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		v := f()
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		runtime.KeepAlive(v)
-		live = max(live, int64(after.HeapAlloc)-int64(before.HeapAlloc))
-		alloc = int64(after.TotalAlloc - before.TotalAlloc)
-	}
-	return live, alloc
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v := f()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(v)
+	return int64(after.HeapAlloc) - int64(before.HeapAlloc), int64(after.TotalAlloc - before.TotalAlloc)
 }
 
 // TestOTLPCostBoundsDecodedMemory: for ordinary exports and for the

@@ -284,7 +284,7 @@ func TestOTLPSDKToKafka(t *testing.T) {
 // count and message; otlptracehttp returns it from the export, the
 // exporter does not retry it), and the valid spans are on the topic.
 func TestOTLPSDKPartialSuccess(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it swaps the process-wide otel error handler.
 	g := startGateway(t, nil)
 	h := &otelErrors{}
 	prev := otel.GetErrorHandler()

@@ -631,7 +631,7 @@ func keys(m map[string]consumed) []string {
 // before the listener closes; the drain follows, within ShutdownTimeout
 // counted from the signal.
 func TestShutdownDelayKeepsServing(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it bounds a readiness check and a first produce in wall time.
 	const delay = time.Second
 	g := startGateway(t, func(o *Options) { o.ShutdownDelay = delay; o.ShutdownTimeout = 5 * time.Second })
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}

@@ -413,7 +413,7 @@ func TestImportBounded(t *testing.T) {
 type zeros struct{}
 
 // spaces is what zeros copies from: a byte at a time took 15 s under the
-// race detector for the 64 MiB of TestImportBounded.
+// race detector for 64 MiB of whitespace.
 var spaces = bytes.Repeat([]byte{' '}, 64<<10)
 
 func (zeros) Read(p []byte) (int, error) {
