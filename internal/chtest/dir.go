@@ -19,6 +19,9 @@ import (
 // deleted when the test ends, so memory holds it.
 const DirEnv = "CHTEST_DIR"
 
+// shmDir is where Linux mounts a tmpfs for every process to share.
+const shmDir = "/dev/shm"
+
 var base struct {
 	once sync.Once
 	dir  string
@@ -50,7 +53,7 @@ func baseDir() string {
 // killed runs left in memory).
 func baseDirs() []string {
 	dirs := []string{baseDir()}
-	for _, d := range []string{os.TempDir(), "/dev/shm"} {
+	for _, d := range []string{os.TempDir(), shmDir} {
 		if fi, err := os.Stat(d); err == nil && fi.IsDir() && !slices.Contains(dirs, d) {
 			dirs = append(dirs, d)
 		}

@@ -17,7 +17,7 @@ const (
 // tmpfsDir returns /dev/shm when it is a tmpfs this process can write to with
 // at least tmpfsMinFree bytes free, else "".
 func tmpfsDir() string {
-	const dir = "/dev/shm"
+	dir := shmDir
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil || int64(st.Type) != tmpfsMagic {
 		return ""
