@@ -19,6 +19,11 @@ db=costpipe_catchup
 rm -rf "$state" && mkdir -p "$state"
 bin="${COSTPIPE_BIN:-bin/costpipe}" # COSTPIPE_BIN: measure another build
 [[ -n "${COSTPIPE_BIN:-}" ]] || scripts/build.sh "$bin"
+# One CPU probe pinned to each core (scripts/cpuprobe): how fast the host let
+# this machine run during the measured window, against its fastest over the
+# whole script. On a shared VM the same work's CPU time varies up to 2x from
+# one second to the next, invisibly to the guest (docs/BENCHMARKS.md).
+go build -o "$state/cpuprobe" ./scripts/cpuprobe
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -27,6 +32,11 @@ CLICKHOUSE_DIR="$state/clickhouse" CH_TCP_PORT=$ch_port CH_HTTP_PORT=$ch_http sc
 pids+=($!)
 env ${BROKER_ENV:-} "$bin" broker --listen 127.0.0.1:$broker_port --partitions 6 >"$state/broker.out" 2>&1 &
 pids+=($!)
+ncpu=$(nproc)
+for ((cpu = 0; cpu < ncpu; cpu++)); do
+	taskset -c "$cpu" "$state/cpuprobe" >"$state/probe-cpu$cpu" &
+	pids+=($!)
+done
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$ch_port) 2>/dev/null && break; sleep 0.2; done
 export COSTPIPE_BROKERS=127.0.0.1:$broker_port COSTPIPE_CLICKHOUSE=clickhouse://127.0.0.1:$ch_port/$db
 
@@ -63,7 +73,7 @@ sys() { awk '{print $15}' /proc/$agg/stat; }
 faults() { awk '{print $10}' /proc/$agg/stat; } # minor page faults
 hz=$(getconf CLK_TCK)
 until [[ "$(metric costpipe_events_in_total)" != "" && "$(metric costpipe_events_in_total)" != "0" ]]; do sleep 0.05; done
-c0=$(cpu) s0=$(sys) f0=$(faults) w0=$(date +%s.%N)
+c0=$(cpu) s0=$(sys) f0=$(faults) w0=$(date +%s.%N) ms0=$(date +%s%3N)
 if [[ -n "${PROFILE:-}" ]]; then # PROFILE=1: a 10 s CPU profile of the catch-up
 	curl -s -o "$state/cpu.pprof" "127.0.0.1:$metrics_port/debug/pprof/profile?seconds=10" &
 	prof=$!
@@ -73,7 +83,7 @@ fi
 # from the aggregator being measured.
 landed() { curl -s --data-binary "SELECT sumMerge(requests) FROM $db.usage_1m" "http://127.0.0.1:$ch_http/" 2>/dev/null || true; }
 until [[ "$(landed)" == "$n" ]]; do sleep 0.2; done
-c1=$(cpu) s1=$(sys) f1=$(faults) w1=$(date +%s.%N)
+c1=$(cpu) s1=$(sys) f1=$(faults) w1=$(date +%s.%N) ms1=$(date +%s%3N)
 rss=$(awk '/VmHWM/ {print $2}' /proc/$agg/status)
 flushes=$(metric costpipe_flushes_total) flush_rows=$(metric costpipe_flush_rows_sum) flush_s=$(metric costpipe_flush_duration_seconds_sum)
 [[ -n "${PROFILE:-}" ]] && curl -s -o "$state/allocs.pprof" "127.0.0.1:$metrics_port/debug/pprof/allocs"
@@ -82,5 +92,13 @@ sys_s=$(echo "scale=3; ($s1 - $s0) / $hz" | bc)
 wall=$(echo "scale=3; $w1 - $w0" | bc)
 echo "catch-up of $n events: wall ${wall} s, aggregator CPU ${cpu_s} s = $(echo "scale=3; $cpu_s * 1000000 / $n" | bc) µs/event (system ${sys_s} s, $((f1 - f0)) page faults), peak RSS $((rss / 1024)) MiB"
 echo "flushes ${flushes:-?} landing ${flush_rows:-?} rollup rows in ${flush_s:-?} s of wall time (the first flushes of the catch-up)"
+host=()
+for ((cpu = 0; cpu < ncpu; cpu++)); do
+	summary=$("$state/cpuprobe" -window "$ms0,$ms1" <"$state/probe-cpu$cpu")
+	host+=("cpu$cpu ${summary##* }x")
+done
+# Not a correction factor: on cores this busy the probe itself reads up to 1.3x
+# at the host's full speed (its units start on caches the others evicted).
+echo "host speed in the window (scripts/cpuprobe, its CPU time per unit of work against its fastest in this run): ${host[*]}"
 echo "flags: ${AGG_FLAGS:-(defaults)}${AGG_ENV:+; env $AGG_ENV}; $(nproc) cores; $(go version | cut -d' ' -f3); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ -n "${PROFILE:-}" ]]; then wait "$prof" || true; echo "profile: go tool pprof -top $bin $state/cpu.pprof"; fi
