@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/costpipe/costpipe/internal/logtest"
+	"github.com/costpipe/costpipe/internal/nolisten"
 )
 
 // lockedBuffer is the shared concurrent log buffer.
@@ -31,12 +31,7 @@ func textLogger(w *lockedBuffer) *slog.Logger {
 // check, a rebalance timeout later).
 func TestConnLogBrokerUnreachable(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := nolisten.Addr(t)
 	var buf lockedBuffer
 	o := DefaultOptions()
 	o.Brokers, o.Group, o.Logger, o.DLQSpoolDir = []string{addr}, "connlog", textLogger(&buf), t.TempDir()

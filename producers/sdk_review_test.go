@@ -122,7 +122,12 @@ func TestSecondCloseWaitsForFirst(t *testing.T) {
 		first <- p.Close(ctx)
 	}()
 	deadline := <-gaveUp
-	time.Sleep(50 * time.Millisecond)
+	// The second Close starts once the first has begun closing (a sleep
+	// here could, on a loaded machine, let the second come first and wait
+	// its whole CloseTimeout).
+	for !p.isClosed.Load() {
+		time.Sleep(time.Millisecond)
+	}
 	second := p.Close(context.Background())
 	// Against the first's deadline, not a duration: a sleep that overslept
 	// on a loaded machine does not make the second look early.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/costpipe/costpipe/broker"
 	"github.com/costpipe/costpipe/internal/kafkatest"
+	"github.com/costpipe/costpipe/internal/nolisten"
 	"github.com/costpipe/costpipe/schemas"
 	"github.com/costpipe/costpipe/schemas/arrowcodec"
 )
@@ -377,13 +377,7 @@ func TestEmitCopies(t *testing.T) {
 // deadAddr returns a 127.0.0.1 address nothing listens on.
 func deadAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return nolisten.Addr(t)
 }
 
 // losses collects what OnError reports.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/costpipe/costpipe/internal/chtest"
 	"github.com/costpipe/costpipe/internal/faultproxy"
+	"github.com/costpipe/costpipe/internal/nolisten"
 	"github.com/costpipe/costpipe/warehouse"
 )
 
@@ -42,14 +43,9 @@ func TestUnavailable(t *testing.T) {
 	}
 
 	t.Run("no server", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close() // nothing listens there now
+		addr := nolisten.Addr(t) // nothing listens there
 		w := open(addr)
-		err = query(w)
+		err := query(w)
 		t.Logf("closed port: %v", err)
 		if err == nil || !warehouse.Unavailable(err) {
 			t.Fatalf("query against a closed port: %v; want an error Unavailable reports", err)

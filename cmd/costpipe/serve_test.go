@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/costpipe/costpipe/internal/nolisten"
 )
 
 // TestServeStartsBeforeClickHouse: serve starts while nothing answers at
@@ -27,15 +29,16 @@ func TestServeStartsBeforeClickHouse(t *testing.T) {
 }
 
 func serveWithoutClickHouse(t *testing.T, silent bool) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
+	addr := ""
 	if silent {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
 		defer ln.Close() // the kernel accepts; nothing reads or answers
+		addr = ln.Addr().String()
 	} else {
-		ln.Close() // nothing listens there now
+		addr = nolisten.Addr(t) // nothing listens there
 	}
 	keys := filepath.Join(t.TempDir(), "keys.txt")
 	if err := os.WriteFile(keys, []byte("root *\n"), 0o600); err != nil {

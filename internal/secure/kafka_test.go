@@ -11,6 +11,7 @@ import (
 
 	"github.com/costpipe/costpipe/broker"
 	"github.com/costpipe/costpipe/internal/kafkatest"
+	"github.com/costpipe/costpipe/internal/nolisten"
 	"github.com/costpipe/costpipe/internal/secure"
 	"github.com/costpipe/costpipe/internal/testpki"
 )
@@ -111,13 +112,7 @@ func TestKafkaCheck(t *testing.T) {
 		})
 	}
 	t.Run("nothing listening", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		err = good.Check(t.Context(), []string{addr}, time.Second)
+		err := good.Check(t.Context(), []string{nolisten.Addr(t)}, time.Second)
 		if err == nil || secure.Permanent(err) {
 			t.Errorf("Check = %v, want an error left to the command's retries", err)
 		}
