@@ -64,7 +64,8 @@ const (
 	stopTimeout = 20 * time.Second
 	// dirPrefix names server directories in baseDir.
 	dirPrefix = "chtest-"
-	// ownerFile in a server directory holds the test binary's pid.
+	// ownerFile in a server directory holds the test binary's pid and,
+	// while it runs, its lock (owner.go).
 	ownerFile = "owner.pid"
 )
 
@@ -186,14 +187,14 @@ func startOnce(bin []string, major int, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a server directory: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	if err := claim(dir); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("cannot write %q: %w", filepath.Join(dir, ownerFile), err)
+		return nil, err
 	}
 	ports := o.ports
 	if ports == nil {
 		if ports, err = freePorts(3); err != nil {
-			os.RemoveAll(dir)
+			release(dir)
 			return nil, err
 		}
 	}
@@ -208,7 +209,7 @@ func startOnce(bin []string, major int, o Options) (*Server, error) {
 		err = writeConfigD(dir, name, content)
 	}
 	if err != nil {
-		os.RemoveAll(dir)
+		release(dir)
 		return nil, err
 	}
 	s := &Server{
@@ -482,7 +483,7 @@ func (s *Server) kill() {
 // destroy kills the server and removes its directory.
 func (s *Server) destroy() {
 	s.kill()
-	os.RemoveAll(s.Dir)
+	release(s.Dir)
 	live.Delete(s)
 }
 
@@ -547,8 +548,8 @@ func freePorts(n int) ([]int, error) {
 }
 
 // sweepStaleDirs removes server directories left by test binaries that are
-// no longer running (killed by a timeout or a signal); their servers died
-// with them.
+// no longer running (killed by a timeout or a signal; no one holds their
+// owner file's lock, see ownerGone); their servers died with them.
 func sweepStaleDirs() {
 	var dirs []string
 	for _, b := range baseDirs() {
@@ -556,15 +557,7 @@ func sweepStaleDirs() {
 		dirs = append(dirs, found...)
 	}
 	for _, dir := range dirs {
-		data, err := os.ReadFile(filepath.Join(dir, ownerFile))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-		if err != nil || pid <= 0 || pid == os.Getpid() {
-			continue
-		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		if ownerGone(dir) {
 			os.RemoveAll(dir)
 		}
 	}

@@ -228,19 +228,19 @@ func startZooKeeper() (*ZooKeeper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a ZooKeeper directory: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	if err := claim(dir); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	ports, err := freePorts(1)
 	if err != nil {
-		os.RemoveAll(dir)
+		release(dir)
 		return nil, err
 	}
 	zk := &ZooKeeper{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])), Port: ports[0], Dir: dir}
 	logf, err := os.Create(filepath.Join(dir, "zookeeper.log"))
 	if err != nil {
-		os.RemoveAll(dir)
+		release(dir)
 		return nil, err
 	}
 	defer logf.Close()
@@ -254,7 +254,7 @@ func startZooKeeper() (*ZooKeeper, error) {
 	cmd.SysProcAttr = childproc.Group(syscall.SIGKILL) // as the servers'
 	p, err := startProcess(cmd)
 	if err != nil {
-		os.RemoveAll(dir)
+		release(dir)
 		return nil, fmt.Errorf("cannot run ZooKeeper: %w", err)
 	}
 	zk.proc = p
@@ -313,7 +313,7 @@ func (zk *ZooKeeper) destroy() {
 		killGroup(zk.proc)
 	}
 	zk.mu.Unlock()
-	os.RemoveAll(zk.Dir)
+	release(zk.Dir)
 }
 
 func tail(s string, n int) string {
