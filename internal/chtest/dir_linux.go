@@ -1,7 +1,11 @@
 package chtest
 
 import (
+	"bufio"
+	"bytes"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -15,7 +19,7 @@ const (
 )
 
 // tmpfsDir returns /dev/shm when it is a tmpfs this process can write to with
-// at least tmpfsMinFree bytes free, else "".
+// at least tmpfsMinFree bytes free, and memory to back them, else "".
 func tmpfsDir() string {
 	dir := shmDir
 	var st syscall.Statfs_t
@@ -25,6 +29,11 @@ func tmpfsDir() string {
 	if free := uint64(st.Bavail) * uint64(st.Bsize); free < tmpfsMinFree {
 		return ""
 	}
+	// A tmpfs's size is a limit, not memory set aside: its files take the
+	// machine's memory, and count against this process's cgroup.
+	if avail, ok := memAvailable(); ok && avail < tmpfsMinFree {
+		return ""
+	}
 	f, err := os.CreateTemp(dir, dirPrefix+"probe-")
 	if err != nil {
 		return ""
@@ -32,4 +41,66 @@ func tmpfsDir() string {
 	f.Close()
 	os.Remove(f.Name())
 	return dir
+}
+
+// memAvailable returns the memory this process may still use: the
+// system's MemAvailable (/proc/meminfo), less when its cgroup (v2) has a
+// limit with less room under it. ok is false when neither can be read.
+func memAvailable() (avail uint64, ok bool) {
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		avail, ok = parseMemAvailable(b)
+	}
+	if room, rok := cgroupRoom("/proc/self/cgroup", "/sys/fs/cgroup"); rok && (!ok || room < avail) {
+		avail, ok = room, true
+	}
+	return avail, ok
+}
+
+// parseMemAvailable reads the MemAvailable line of /proc/meminfo, in bytes.
+func parseMemAvailable(meminfo []byte) (uint64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(meminfo))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 3 && f[0] == "MemAvailable:" && f[2] == "kB" {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
+}
+
+// cgroupRoom returns memory.max less memory.current of this process's
+// cgroup v2 (its "0::/PATH" line of cgroupFile, under the mount root), and
+// false without a v2 cgroup, or a limit ("max").
+func cgroupRoom(cgroupFile, root string) (uint64, bool) {
+	b, err := os.ReadFile(cgroupFile)
+	if err != nil {
+		return 0, false
+	}
+	var path string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			path = p
+		}
+	}
+	if path == "" {
+		return 0, false
+	}
+	read := func(name string) (uint64, bool) {
+		b, err := os.ReadFile(root + path + "/" + name)
+		if err != nil {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		return v, err == nil // "max" fails: no limit
+	}
+	limit, ok := read("memory.max")
+	if !ok {
+		return 0, false
+	}
+	used, ok := read("memory.current")
+	if !ok || used >= limit {
+		return 0, ok
+	}
+	return limit - used, true
 }
