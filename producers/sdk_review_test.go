@@ -126,11 +126,14 @@ func TestSecondCloseWaitsForFirst(t *testing.T) {
 	// here could, on a loaded machine, let the second come first and wait
 	// its whole CloseTimeout).
 	for !p.isClosed.Load() {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatal("the first Close has not begun closing 10 s past its deadline")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	second := p.Close(context.Background())
-	// Against the first's deadline, not a duration: a sleep that overslept
-	// on a loaded machine does not make the second look early.
+	// Against the first's deadline, not a duration: the second may start
+	// late on a loaded machine and must still wait for the first.
 	if early := time.Until(deadline); early > 0 {
 		t.Errorf("second Close returned %v before the first gave up", early)
 	}

@@ -20,9 +20,10 @@ rm -rf "$state" && mkdir -p "$state"
 bin="${COSTPIPE_BIN:-bin/costpipe}" # COSTPIPE_BIN: measure another build
 [[ -n "${COSTPIPE_BIN:-}" ]] || scripts/build.sh "$bin"
 # One CPU probe pinned to each core (scripts/cpuprobe): how fast the host let
-# this machine run during the measured window, against its fastest over the
-# whole script. On a shared VM the same work's CPU time varies up to 2x from
-# one second to the next, invisibly to the guest (docs/BENCHMARKS.md).
+# this machine run during the measured window, against its fastest (the 5th
+# percentile of its units) over the whole script. On a shared VM the same
+# work's CPU time varies up to 2x within a minute, in phases of a few seconds,
+# invisibly to the guest (docs/BENCHMARKS.md).
 go build -o "$state/cpuprobe" ./scripts/cpuprobe
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -32,8 +33,10 @@ CLICKHOUSE_DIR="$state/clickhouse" CH_TCP_PORT=$ch_port CH_HTTP_PORT=$ch_http sc
 pids+=($!)
 env ${BROKER_ENV:-} "$bin" broker --listen 127.0.0.1:$broker_port --partitions 6 >"$state/broker.out" 2>&1 &
 pids+=($!)
-ncpu=$(nproc)
-for ((cpu = 0; cpu < ncpu; cpu++)); do
+# The CPUs this script may run on (a cpuset may not start at 0).
+cpus=$(awk '/^Cpus_allowed_list:/ {print $2}' /proc/self/status | tr ',' '\n' |
+	awk -F- '{for (c = $1; c <= ($2 == "" ? $1 : $2); c++) print c}')
+for cpu in $cpus; do
 	taskset -c "$cpu" "$state/cpuprobe" >"$state/probe-cpu$cpu" &
 	pids+=($!)
 done
@@ -93,12 +96,14 @@ wall=$(echo "scale=3; $w1 - $w0" | bc)
 echo "catch-up of $n events: wall ${wall} s, aggregator CPU ${cpu_s} s = $(echo "scale=3; $cpu_s * 1000000 / $n" | bc) µs/event (system ${sys_s} s, $((f1 - f0)) page faults), peak RSS $((rss / 1024)) MiB"
 echo "flushes ${flushes:-?} landing ${flush_rows:-?} rollup rows in ${flush_s:-?} s of wall time (the first flushes of the catch-up)"
 host=()
-for ((cpu = 0; cpu < ncpu; cpu++)); do
+for cpu in $cpus; do
 	summary=$("$state/cpuprobe" -window "$ms0,$ms1" <"$state/probe-cpu$cpu")
-	host+=("cpu$cpu ${summary##* }x")
+	f=${summary##* }
+	[[ $f == unknown ]] || f=${f}x
+	host+=("cpu$cpu $f")
 done
 # Not a correction factor: on cores this busy the probe itself reads up to 1.3x
 # at the host's full speed (its units start on caches the others evicted).
-echo "host speed in the window (scripts/cpuprobe, its CPU time per unit of work against its fastest in this run): ${host[*]}"
+echo "host speed in the window (scripts/cpuprobe, its CPU time per unit of work against its fastest in this run, the 5th percentile of its units): ${host[*]}"
 echo "flags: ${AGG_FLAGS:-(defaults)}${AGG_ENV:+; env $AGG_ENV}; $(nproc) cores; $(go version | cut -d' ' -f3); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ -n "${PROFILE:-}" ]]; then wait "$prof" || true; echo "profile: go tool pprof -top $bin $state/cpu.pprof"; fi

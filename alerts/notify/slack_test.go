@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/costpipe/costpipe/internal/nolisten"
 )
 
 func TestSlackDelivery(t *testing.T) {
@@ -84,7 +86,12 @@ func TestSlackErrorsHideTheURL(t *testing.T) {
 	if err != nil && strings.Contains(err.Error(), token) {
 		t.Errorf("error shows the URL: %v", err)
 	}
-	rec.srv.Close()
+	// Nothing listening (a port held where no server can start; a closed
+	// recorder's port could be taken by another test's server meanwhile).
+	s, err = NewSlack(ReceiverConfig{Name: "team", Type: TypeSlack, URL: "http://" + nolisten.Addr(t) + "/services/" + token}, Deps{Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	err = s.Deliver(context.Background(), testNotification("s3"))
 	if err == nil || errors.Is(err, ErrPermanent) || strings.Contains(err.Error(), token) {
 		t.Errorf("closed server: err = %v, want retryable without the URL", err)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/costpipe/costpipe/internal/nolisten"
 )
 
 // captured is one request a test server received.
@@ -210,9 +212,7 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 }
 
 func TestWebhookNetworkErrorIsRetryable(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	url := srv.URL + "/hooks/T000/B000/secret-path-token"
-	srv.Close()
+	url := "http://" + nolisten.Addr(t) + "/hooks/T000/B000/secret-path-token" // nothing listens there
 	w := newTestWebhook(t, url, time.Now, testSecret1)
 	err := w.Deliver(context.Background(), testNotification("n1"))
 	if err == nil || errors.Is(err, ErrPermanent) {

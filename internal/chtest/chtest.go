@@ -64,9 +64,6 @@ const (
 	stopTimeout = 20 * time.Second
 	// dirPrefix names server directories in baseDir.
 	dirPrefix = "chtest-"
-	// ownerFile in a server directory holds the test binary's pid and,
-	// while it runs, its lock (owner.go).
-	ownerFile = "owner.pid"
 )
 
 // Server is a private clickhouse-server process.
@@ -548,17 +545,20 @@ func freePorts(n int) ([]int, error) {
 }
 
 // sweepStaleDirs removes server directories left by test binaries that are
-// no longer running (killed by a timeout or a signal; no one holds their
-// owner file's lock, see ownerGone); their servers died with them.
-func sweepStaleDirs() {
+// no longer running (killed by a timeout or a signal; see ownerGone); their
+// servers died with them.
+func sweepStaleDirs() { sweepIn(baseDirs()) }
+
+// sweepIn is sweepStaleDirs over the directories bases.
+func sweepIn(bases []string) {
 	var dirs []string
-	for _, b := range baseDirs() {
+	for _, b := range bases {
 		found, _ := filepath.Glob(filepath.Join(b, dirPrefix+"*"))
 		dirs = append(dirs, found...)
 	}
 	for _, dir := range dirs {
 		if ownerGone(dir) {
-			os.RemoveAll(dir)
+			removeOwned(dir)
 		}
 	}
 }

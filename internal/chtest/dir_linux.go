@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,25 +70,41 @@ func parseMemAvailable(meminfo []byte) (uint64, bool) {
 	return 0, false
 }
 
-// cgroupRoom returns memory.max less memory.current of this process's
-// cgroup v2 (its "0::/PATH" line of cgroupFile, under the mount root), and
-// false without a v2 cgroup, or a limit ("max").
-func cgroupRoom(cgroupFile, root string) (uint64, bool) {
+// cgroupRoom returns the memory this process's cgroup (v2) may still take:
+// over its cgroup and each parent with a limit, the least of memory.max
+// less memory.current, plus the page cache the kernel can reclaim (file
+// less shmem, of memory.stat). The cgroup is the "0::/PATH" line of
+// cgroupFile, under the mount root. ok is false without a v2 cgroup or a
+// limit on the way up.
+func cgroupRoom(cgroupFile, root string) (room uint64, ok bool) {
 	b, err := os.ReadFile(cgroupFile)
 	if err != nil {
 		return 0, false
 	}
 	var path string
 	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
+		if p, found := strings.CutPrefix(line, "0::"); found {
 			path = p
 		}
 	}
-	if path == "" {
+	if !strings.HasPrefix(path, "/") {
 		return 0, false
 	}
+	for ; ; path = filepath.Dir(path) {
+		if r, limited := cgroupLevelRoom(filepath.Join(root, path)); limited && (!ok || r < room) {
+			room, ok = r, true
+		}
+		if path == "/" {
+			return room, ok
+		}
+	}
+}
+
+// cgroupLevelRoom is cgroupRoom for the one cgroup directory dir; limited
+// is false when it has no limit (memory.max "max", or none to read).
+func cgroupLevelRoom(dir string) (room uint64, limited bool) {
 	read := func(name string) (uint64, bool) {
-		b, err := os.ReadFile(root + path + "/" + name)
+		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			return 0, false
 		}
@@ -99,8 +116,28 @@ func cgroupRoom(cgroupFile, root string) (uint64, bool) {
 		return 0, false
 	}
 	used, ok := read("memory.current")
-	if !ok || used >= limit {
-		return 0, ok
+	if !ok {
+		return 0, false
+	}
+	var file, shmem uint64
+	if b, err := os.ReadFile(filepath.Join(dir, "memory.stat")); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			k, v, _ := strings.Cut(line, " ")
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			switch {
+			case err != nil:
+			case k == "file":
+				file = n
+			case k == "shmem":
+				shmem = n
+			}
+		}
+	}
+	if file > shmem && file-shmem < used {
+		used -= file - shmem
+	}
+	if used >= limit {
+		return 0, true
 	}
 	return limit - used, true
 }

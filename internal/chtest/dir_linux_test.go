@@ -20,6 +20,7 @@ func TestParseMemAvailable(t *testing.T) {
 func TestCgroupRoom(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
+	fs := filepath.Join(root, "fs")
 	write := func(name, content string) {
 		t.Helper()
 		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
@@ -29,24 +30,37 @@ func TestCgroupRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	const gib = 1 << 30
 	cg := filepath.Join(root, "cgroup")
-	group := filepath.Join(root, "fs", "ci", "job")
-	write(filepath.Join(group, "memory.max"), "4294967296\n")
-	write(filepath.Join(group, "memory.current"), "3221225472\n")
+	parent := filepath.Join(fs, "ci")
+	job := filepath.Join(parent, "job")
+	write(filepath.Join(job, "memory.max"), "max\n")
+	write(filepath.Join(job, "memory.current"), "3221225472\n")
+	check := func(what string, want uint64, wantOK bool) {
+		t.Helper()
+		if got, ok := cgroupRoom(cg, fs); ok != wantOK || got != want {
+			t.Errorf("%s: cgroupRoom = %d, %v; want %d, %v", what, got, ok, want, wantOK)
+		}
+	}
 
-	// A v1 hierarchy only: no room is known.
 	write(cg, "4:memory:/ci/job\n1:cpu:/\n")
-	if _, ok := cgroupRoom(cg, filepath.Join(root, "fs")); ok {
-		t.Error("v1 cgroup: room known, want unknown")
-	}
-	// v2: 4 GiB limit, 3 GiB used.
+	check("a v1 hierarchy only", 0, false)
 	write(cg, "0::/ci/job\n")
-	if got, ok := cgroupRoom(cg, filepath.Join(root, "fs")); !ok || got != 1<<30 {
-		t.Errorf("cgroupRoom = %d, %v; want %d, true", got, ok, 1<<30)
-	}
-	// No limit.
-	write(filepath.Join(group, "memory.max"), "max\n")
-	if _, ok := cgroupRoom(cg, filepath.Join(root, "fs")); ok {
-		t.Error("memory.max \"max\": room known, want unknown (no limit)")
-	}
+	check("no limit on the way up", 0, false)
+
+	// 4 GiB limit, 3 GiB used, of which 1 GiB page cache with 256 MiB of
+	// it tmpfs: 1 GiB free and 768 MiB reclaimable.
+	write(filepath.Join(job, "memory.max"), "4294967296\n")
+	write(filepath.Join(job, "memory.stat"), "anon 1073741824\nfile 1073741824\nshmem 268435456\n")
+	check("limit on the cgroup", gib+768<<20, true)
+
+	// A parent's tighter limit counts, though the cgroup has none.
+	write(filepath.Join(job, "memory.max"), "max\n")
+	write(filepath.Join(parent, "memory.max"), "3758096384\n") // 3.5 GiB
+	write(filepath.Join(parent, "memory.current"), "3221225472\n")
+	check("limit on a parent", 512<<20, true)
+
+	// Over the limit: no room.
+	write(filepath.Join(parent, "memory.current"), "4294967296\n")
+	check("over the limit", 0, true)
 }

@@ -6,9 +6,11 @@
 // port: a server that another test starts meanwhile (a ClickHouse, a
 // broker, an HTTP server on a port of its own choosing) can take it, and
 // the test that expected "connection refused" talks to that server
-// instead. A port bound without SO_REUSEADDR cannot be bound again by
-// anyone while it is held, and a connection to it is refused as to a
-// closed one, since it has no listener.
+// instead. On Linux a port bound without SO_REUSEADDR cannot be bound
+// again by anyone while it is held, on 127.0.0.1 or on every address (on
+// the BSDs and macOS, SO_REUSEADDR still lets a wildcard bind share it), and
+// a connection to it is refused as to a closed one, since it has no
+// listener.
 package nolisten
 
 import "testing"

@@ -10,7 +10,15 @@ import (
 // hold binds a TCP socket to a port of 127.0.0.1 that the kernel picks,
 // without SO_REUSEADDR and without listening.
 func hold() (string, func(), error) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	// Close-on-exec set under ForkLock, as package net does where
+	// SOCK_CLOEXEC is missing (darwin): a child started meanwhile must not
+	// inherit the socket and hold the port past the test.
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return "", nil, fmt.Errorf("socket: %w", err)
 	}

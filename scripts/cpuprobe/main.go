@@ -8,8 +8,8 @@
 // host can run another guest beside ours, and the guest cannot see it (no
 // steal time is reported), so the same code's CPU time per unit of work
 // varies. On the 2-vCPU machine of docs/BENCHMARKS.md the JSON decoder
-// benchmark moved between 340 and 720 ns per event from one second to the
-// next with nothing else running in the guest.
+// benchmark moved between 327 and 724 ns per event within minutes, in
+// phases of a few seconds, with nothing else running in the guest.
 //
 // cpuprobe runs a fixed unit of work (decoding one typical event with the
 // aggregator's JSON decoder, -unit times) every -every, on one locked OS
@@ -19,8 +19,8 @@
 // the CPU time of the process being measured. It prints one line per
 // unit: the wall-clock time in Unix milliseconds and the CPU nanoseconds
 // per decoded event. scripts/bench-catchup.sh reads the lines of its
-// measured window and reports how much slower than its fastest the probe
-// ran (see slowdown in stats.go).
+// measured window and reports how much slower than its fastest (the 5th
+// percentile of all its units) the probe ran (see slowdown in stats.go).
 //
 // At the defaults (3000 events every 100 ms) it takes 1–2% of a core. Units
 // much shorter than a millisecond read slower than the work they probe (each
