@@ -115,6 +115,16 @@ type Consumer struct {
 	// dlqLogs is, per DLQ reason, what noteDLQ has logged. Used by the
 	// poll goroutine only.
 	dlqLogs map[string]*loglimit.Limit
+	// fetchLogs is, per error text, what processFetches has logged of the
+	// fetch errors (at most maxFetchLogKeys texts; the rest share "").
+	// Used by the poll goroutine only.
+	fetchLogs map[string]*loglimit.Limit
+	// topicGoneSince is when (by opts.Now) the events topic's fetches
+	// began failing with UNKNOWN_TOPIC_ID, zero while they do not; after
+	// topicGoneAfter of it Run stops (ErrTopicRecreated). Used by the poll
+	// goroutine only.
+	topicGoneSince time.Time
+	topicGoneAfter time.Duration
 
 	lastFlush atomic.Int64 // unix nanoseconds (by opts.Now) of the last flush
 	// lastLanded is when (unix nanoseconds, by opts.Now) the last flush
@@ -125,6 +135,10 @@ type Consumer struct {
 	// assignFailing is the run of failed Sink.Assign calls since the last
 	// that worked (prepare): their warnings are rate-limited.
 	assignFailing loglimit.Failures
+	// commitFailing is the run of failed offset commits since the last
+	// that worked: their warnings are rate-limited (a topic recreated
+	// under the group failed every flush's commit, one line each).
+	commitFailing loglimit.Failures
 	// rebalanceSince is when (unix nanoseconds by opts.Now) a rebalance
 	// began waiting for the poll loop; 0 when none waits.
 	rebalanceSince atomic.Int64
@@ -156,7 +170,8 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 	c := &Consumer{opts: opts, sink: sink, log: opts.Logger, health: newHealth(opts),
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, parts: map[int32]*partState{},
 		json: schemas.NewDecoder(), arrow: arrowcodec.NewDecoder(), ready: make(chan struct{}),
-		adjusted: map[int32]startPos{}, retained: map[int32]retainedWindow{}, spool: newSpool(opts.DLQSpoolDir)}
+		adjusted: map[int32]startPos{}, retained: map[int32]retainedWindow{}, spool: newSpool(opts.DLQSpoolDir),
+		topicGoneAfter: topicGoneAfter}
 	c.m = newMetrics(opts.Registerer, c)
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
@@ -211,6 +226,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer func() { stopWatch(); <-watched }()
 	c.lastFlush.Store(c.opts.Now().UnixNano())
 	var failed error // a landing that failed after ctx ended
+	var gone error   // the topic was deleted and created again
 	for {
 		// Poll no longer than until the next flush is due, so windows land
 		// on time even when no record arrives.
@@ -234,7 +250,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 			// committed offsets.
 			c.log.Warn("letting a rebalance proceed before the landing state of new partitions could be loaded", "err", err)
 		}
-		c.processFetches(fetches)
+		if idle := c.processFetches(fetches); idle {
+			// Only errors: franz-go has them again at once (30,000 polls
+			// a second, each a log line, once a topic was recreated).
+			select {
+			case <-ctx.Done():
+			case <-time.After(fetchErrorPause):
+			}
+		}
+		if since := c.topicGoneSince; !since.IsZero() && c.opts.Now().Sub(since) >= c.topicGoneAfter {
+			gone = fmt.Errorf("%w: fetches of %s have failed with UNKNOWN_TOPIC_ID for %s (its topic ID changed); restarted, the aggregator reads the new topic, but ClickHouse's landing marks are of the old one: see docs/operations.md, \"Landing marks ahead of the log\"",
+				ErrTopicRecreated, c.opts.Topic, c.opts.Now().Sub(since).Round(time.Second))
+			c.log.Error("stopping: the events topic was deleted and created again", "topic", c.opts.Topic, "err", gone)
+			break
+		}
 		if c.sinceFlush() >= c.opts.FlushInterval || c.sink.Windows() >= c.opts.MaxWindows || c.rebalanceSince.Load() != 0 {
 			// A flush under way when ctx ends goes on landing within the
 			// shutdown's budget (sd.land): it is the shutdown's landing.
@@ -247,7 +276,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		c.cl.AllowRebalance()
 	}
-	return c.shutdown(sd, failed)
+	return errors.Join(gone, c.shutdown(sd, failed))
 }
 
 // shutdown lands and commits, then leaves the group. Rebalances are still

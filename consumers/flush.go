@@ -191,9 +191,16 @@ func (c *Consumer) flush(ctx context.Context) error {
 		}
 		// Not fatal: the data landed; a later commit or the landing marks
 		// cover these records on replay.
-		c.log.Warn("cannot commit offsets (landed data is safe; replay will skip it)", "err", err)
+		now := c.opts.Now()
+		if n, since, due := c.commitFailing.Fail(now, landingLogEvery); due {
+			c.log.Warn("cannot commit offsets (landed data is safe; replay will skip it)",
+				"failures", n, "failing_for", now.Sub(since).Round(time.Millisecond), "err", err)
+		}
 		c.m.commitErrors.Inc()
 		return held
+	}
+	if since, attempts, failing := c.commitFailing.Succeed(); failing {
+		c.log.Info("offsets committed again", "failing_for", c.opts.Now().Sub(since).Round(time.Millisecond), "failed_commits", attempts)
 	}
 	for p, pos := range commit {
 		c.parts[p].committed = pos.next

@@ -10,19 +10,87 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/costpipe/costpipe/internal/loglimit"
 	"github.com/costpipe/costpipe/schemas"
 )
 
+// ErrTopicRecreated is returned by Run when the events topic was deleted and
+// created again under it: franz-go does not adopt a topic's new ID (it
+// cannot check the new log against the old offsets), so the consumer would
+// fetch nothing but UNKNOWN_TOPIC_ID errors for ever. A new Consumer reads
+// the new topic.
+var ErrTopicRecreated = errors.New("the events topic was deleted and created again")
+
+// topicGoneAfter is how long the events topic's fetches fail with
+// UNKNOWN_TOPIC_ID before Run stops: franz-go already hides the first five
+// of a partition (a new topic's brokers may not know it for a moment).
+const topicGoneAfter = 30 * time.Second
+
+// fetchErrorPause is how long the poll loop waits after a poll that
+// returned fetch errors and no record.
+const fetchErrorPause = 100 * time.Millisecond
+
+// maxFetchLogKeys bounds the error texts fetchLogs keeps a limiter for.
+const maxFetchLogKeys = 32
+
 // processFetches processes the records of prepared partitions and reports
-// fetch errors.
-func (c *Consumer) processFetches(fetches kgo.Fetches) {
+// fetch errors, each text at most once a minute. idle reports a poll with
+// errors and no record.
+func (c *Consumer) processFetches(fetches kgo.Fetches) (idle bool) {
+	errs, gone := 0, false
 	fetches.EachError(func(t string, p int32, err error) {
-		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			c.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		errs++
+		now := c.opts.Now()
+		if t == c.opts.Topic && errors.Is(err, kerr.UnknownTopicID) {
+			gone = true
+			if c.topicGoneSince.IsZero() {
+				c.topicGoneSince = now
+			}
+		}
+		key := err.Error()
+		if c.fetchLogs == nil {
+			c.fetchLogs = map[string]*loglimit.Limit{}
+		}
+		l := c.fetchLogs[key]
+		if l == nil {
+			if len(c.fetchLogs) >= maxFetchLogKeys {
+				key = ""
+			}
+			if l = c.fetchLogs[key]; l == nil {
+				l = &loglimit.Limit{}
+				c.fetchLogs[key] = l
+			}
+		}
+		if n, prev, due := l.Note(now, time.Minute); due {
+			args := []any{"topic", t, "partition", p, "err", err}
+			if !prev.IsZero() {
+				args = append(args, "errors_since_last_line", n, "last_line", prev.Format(time.RFC3339))
+			}
+			if gone {
+				args = append(args, "hint", "the topic's ID changed: it was deleted and created again; the aggregator stops if this goes on")
+			}
+			c.log.Warn("fetch error", args...)
 		}
 	})
+	records := 0
+	for _, f := range fetches {
+		for _, t := range f.Topics {
+			for _, p := range t.Partitions {
+				records += len(p.Records)
+			}
+		}
+	}
+	if !gone && records > 0 {
+		c.topicGoneSince = time.Time{} // the topic answers again
+	}
+	idle = errs > 0 && records == 0
+
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		st := c.parts[fp.Partition]
 		if st == nil || !st.assigned {
@@ -50,6 +118,7 @@ func (c *Consumer) processFetches(fetches kgo.Fetches) {
 			c.m.lag.WithLabelValues(strconv.Itoa(int(fp.Partition))).Set(float64(fp.HighWatermark - 1 - st.consumed))
 		}
 	})
+	return idle
 }
 
 // process handles one record, with the age bounds of the last setAgeBounds.

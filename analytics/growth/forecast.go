@@ -445,9 +445,27 @@ func (p *projection) quantileAt(k int, q float64) float64 {
 
 // total is the period's total at the end of remaining day k (1 ≤ k ≤ h)
 // on the q path: to date plus the forecast plus the error quantile, the
-// remaining spend never below 0 and the total never below what is spent.
+// remaining spend never below 0, and never below floor.
 func (p *projection) total(k int, q float64) float64 {
-	return max(p.toDate+max(p.scale*(p.cum[k-1]+p.level*p.quantileAt(k, q)), 0), p.spent)
+	return max(p.toDate+max(p.scale*(p.cum[k-1]+p.level*p.quantileAt(k, q)), 0), p.floor(k, q))
+}
+
+// floor is the least total at the end of remaining day k on the q path:
+// what is spent (to date and today so far) plus the days after today. A
+// today that has already spent more than its forecast (a burst) leaves the
+// days after it to come: floored at what is spent alone, the total was
+// that, P10 = P50 = P90, and no budget was at risk, however many days were
+// left. Without an interval (errs nil) the days after today are their
+// point forecast.
+func (p *projection) floor(k int, q float64) float64 {
+	if k <= 1 {
+		return p.spent
+	}
+	later := p.cum[k-1] - p.cum[0]
+	if p.errs != nil {
+		later += p.level * p.quantileAt(k-1, q)
+	}
+	return p.spent + max(p.scale*later, 0)
 }
 
 // finish fills f's totals, budget figures and note from the projection.
@@ -458,7 +476,7 @@ func (p *projection) finish(f *Forecast) {
 	case p.cum == nil:
 		// No forecast.
 	case p.errs == nil:
-		f.P50 = p.finite(max(p.toDate+p.scale*p.cum[p.h-1], p.spent), "forecast_p50")
+		f.P50 = p.finite(max(p.toDate+p.scale*p.cum[p.h-1], p.floor(p.h, 0.5)), "forecast_p50")
 	default:
 		f.P10 = p.finite(p.total(p.h, 0.1), "forecast_p10")
 		f.P50 = p.finite(p.total(p.h, 0.5), "forecast_p50")
@@ -498,7 +516,7 @@ func (p *projection) budgetFigures(f *Forecast, budget float64) {
 	}
 	if p.errs == nil {
 		if f.ExhaustionP50 == nil {
-			f.ExhaustionP50 = crossing(func(k int) float64 { return max(p.toDate+p.scale*p.cum[k-1], p.spent) })
+			f.ExhaustionP50 = crossing(func(k int) float64 { return max(p.toDate+p.scale*p.cum[k-1], p.floor(k, 0.5)) })
 		}
 		return
 	}
@@ -509,14 +527,22 @@ func (p *projection) budgetFigures(f *Forecast, budget float64) {
 	if f.POverspend != nil {
 		return
 	}
-	// total > budget ⇔ error > x, in units of level, of the H-day errors
-	// scaled to h days.
-	H := len(p.errs)
-	x := ((budget-p.toDate)/p.scale - p.cum[p.h-1]) / p.level
-	if p.h > H {
-		x /= math.Pow(float64(p.h)/float64(H), p.pExp)
+	// total > budget ⇔ error > x, in units of level, of the h-day errors
+	// (the H-day errors scaled to h days), or the floor's (h-1)-day error
+	// of the days after today > xFloor. The two are nearly the same event:
+	// the larger probability stands for their union.
+	errAbove := func(k int, x float64) float64 {
+		H := len(p.errs)
+		if k > H {
+			x /= math.Pow(float64(k)/float64(H), p.pExp)
+		}
+		return above(p.errs[min(k, H)-1], x)
 	}
-	f.POverspend = p.finite(above(p.errs[min(p.h, H)-1], x), "p_overspend")
+	pOver := errAbove(p.h, ((budget-p.toDate)/p.scale-p.cum[p.h-1])/p.level)
+	if p.h > 1 {
+		pOver = max(pOver, errAbove(p.h-1, ((budget-p.spent)/p.scale-(p.cum[p.h-1]-p.cum[0]))/p.level))
+	}
+	f.POverspend = p.finite(pOver, "p_overspend")
 }
 
 // finite is a pointer to v, or nil with a note when v is not finite.

@@ -433,3 +433,37 @@ func TestForecastFloorIsWhatIsSpent(t *testing.T) {
 		t.Errorf("short history: p50 %v, want at least 40", fmtp(f.P50))
 	}
 }
+
+// TestForecastDaysAfterABurstStillCount: a today that has spent far more
+// than its forecast does not stand for the days after it. The total was
+// floored at what was spent alone: P10 = P50 = P90 = the spend so far, and
+// a budget 5 above it was not at risk with two more days of about 10 each
+// to come.
+func TestForecastDaysAfterABurstStillCount(t *testing.T) {
+	y := synth{level: 10, noise: 0.3, weekend: 0.5}.gen(60, 3)
+	budget := 305.0
+	f := ForecastPeriod(y, 100, 3, ForecastOptions{Budget: &budget, SpentToday: 200})
+	if f.P10 == nil || f.P50 == nil || f.P90 == nil {
+		t.Fatalf("no interval: p10 %v p50 %v p90 %v (%s)", fmtp(f.P10), fmtp(f.P50), fmtp(f.P90), f.Note)
+	}
+	if !(300 < *f.P10 && *f.P10 < *f.P50 && *f.P50 < *f.P90) {
+		t.Errorf("p10 %v p50 %v p90 %v: want a band above the 300 spent", *f.P10, *f.P50, *f.P90)
+	}
+	// The two days after today, as forecast without the burst.
+	base := ForecastPeriod(y, 100, 3, ForecastOptions{})
+	later := (*base.P50 - 100) * 2 / 3
+	if *f.P50 < 300+later/2 {
+		t.Errorf("p50 %v: want about 300 + %.1f for the two days after today", *f.P50, later)
+	}
+	if f.POverspend == nil || *f.POverspend < 0.5 {
+		t.Errorf("p_overspend %v of a budget 5 above the spend with two days to come: want most likely", fmtp(f.POverspend))
+	}
+	if f.ExhaustionP50 == nil {
+		t.Error("exhaustion p50 unknown: want a day of the period")
+	}
+	// Without an interval (a short history): the next day's 1 still counts.
+	s := ForecastPeriod([]float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 10, 2, ForecastOptions{SpentToday: 30})
+	if s.P50 == nil || *s.P50 < 41 {
+		t.Errorf("short history: p50 %v, want at least 41", fmtp(s.P50))
+	}
+}

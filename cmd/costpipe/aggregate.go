@@ -395,8 +395,10 @@ func (a *aggregator) run(ctx context.Context) error {
 	a.log.Info("aggregator starting", "database", a.w.Database(), "instance_id", a.instanceID)
 	// Run returns nil on a clean stop; an error, whatever it wraps (a
 	// landing cut by a rebalance wraps context.Canceled), means that what
-	// it held did not land: exit 1 (it is read again from Kafka at the
-	// next start).
+	// it held did not land (it is read again from Kafka at the next start)
+	// or that the topic was deleted and created again
+	// (consumers.ErrTopicRecreated, which only a new start can read):
+	// exit 1 either way.
 	if err := a.cons.Run(ctx); err != nil {
 		return err
 	}
