@@ -137,7 +137,36 @@ Every flag can also be set with the environment variable shown in its help.`,
 		conn.attach(cmd, "")
 		finishCommand(cmd, "")
 	}
+	app.Action = unknownCommand("", app.Commands)
 	return app
+}
+
+// unknownCommand is the Action of the app (path "") and of each command
+// with subcommands and no action of its own (path its names): without an
+// argument it prints the help; with one, which urfave/cli found no command
+// for, it is a usage error (exit status 2) naming it, with a suggestion.
+// urfave/cli's own answer was "No help topic for 'quer'" and exit status 1.
+func unknownCommand(path string, commands []*cli.Command) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if !c.Args().Present() {
+			if path == "" {
+				return cli.ShowAppHelp(c)
+			}
+			return cli.ShowSubcommandHelp(c)
+		}
+		name := c.Args().First()
+		msg := fmt.Sprintf("unknown command %q", strings.TrimSpace(path+" "+name))
+		if cli.SuggestCommand != nil {
+			if s := cli.SuggestCommand(commands, name); s != "" {
+				msg += ". " + s
+			}
+		}
+		help := "costpipe --help"
+		if path != "" {
+			help = "costpipe " + path + " --help"
+		}
+		return &exitError{code: 2, msg: msg + " (see " + help + ")"}
+	}
 }
 
 // finishCommand gives cmd and its subcommands what every command has,
@@ -165,6 +194,9 @@ func finishCommand(cmd *cli.Command, path string) {
 	}
 	if cmd.OnUsageError == nil {
 		cmd.OnUsageError = usageErrorOf(path)
+	}
+	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
+		cmd.Action = unknownCommand(path, cmd.Subcommands)
 	}
 	for _, sub := range cmd.Subcommands {
 		finishCommand(sub, path)

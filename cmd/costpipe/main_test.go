@@ -415,6 +415,21 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, `"COSTPIPE_FLUSH_INTERVAL"`) || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("COSTPIPE_FLUSH_INTERVAL=abc aggregate: exit %d, stderr %q; want 2 and one line naming the variable", r.code, r.stderr)
 	}
+	// A mistyped command: urfave/cli said "No help topic for 'quer'", exit 1.
+	for _, tc := range []struct{ args, want string }{
+		{"quer", `costpipe: unknown command "quer". Did you mean "query"? (see costpipe --help)`},
+		{"query usge", `costpipe: unknown command "query usge". Did you mean "usage"? (see costpipe query --help)`},
+		{"alerts chek rules.yaml", `costpipe: unknown command "alerts chek". Did you mean "check"? (see costpipe alerts --help)`},
+	} {
+		r := run(t, "", nil, strings.Fields(tc.args)...)
+		if r.code != 2 || r.stderr != tc.want+"\n" || r.stdout != "" {
+			t.Errorf("costpipe %s: exit %d, stdout %d bytes, stderr %q; want exit 2 and %q", tc.args, r.code, len(r.stdout), r.stderr, tc.want)
+		}
+	}
+	// Without one, a command with subcommands prints its help.
+	if r := run(t, "", nil, "query"); r.code != 0 || !strings.Contains(r.stdout, "COMMANDS:") {
+		t.Errorf("costpipe query: exit %d, stdout %.200q; want 0 and the help", r.code, r.stdout)
+	}
 }
 
 // TestEveryFlagReadsAnEnvVar: the contract says every flag also reads an
