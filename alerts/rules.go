@@ -278,19 +278,25 @@ func parseConfig(file string, data []byte, readFiles bool) (*Config, error) {
 				break
 			}
 			r := p.rule(item)
-			if r == nil {
-				continue
+			// A rule that cannot be used (an unknown kind, say) still
+			// has its name and receivers checked, from the file as
+			// written: every error is reported at once.
+			name, notify := ruleRefs(item)
+			if r != nil {
+				name, notify = r.Name, r.Notify
 			}
-			if names[r.Name] {
-				p.errorf(item, "rule %q is defined twice", r.Name)
+			if name != "" && names[name] {
+				p.errorf(item, "rule %q is defined twice", name)
 			}
-			names[r.Name] = true
-			for _, rcv := range r.Notify {
+			names[name] = true
+			for _, rcv := range notify {
 				if !receivers[rcv] {
-					p.errorf(item, "rule %q notifies %q, which is not among the receivers", r.Name, rcv)
+					p.errorf(item, "rule %q notifies %q, which is not among the receivers", name, rcv)
 				}
 			}
-			cfg.Rules = append(cfg.Rules, r)
+			if r != nil {
+				cfg.Rules = append(cfg.Rules, r)
+			}
 		}
 	}
 	if len(p.errs) > 0 {
@@ -301,6 +307,27 @@ func parseConfig(file string, data []byte, readFiles bool) (*Config, error) {
 		return nil, p.errs
 	}
 	return cfg, nil
+}
+
+// ruleRefs are the name and the notify list of a rule's mapping as written
+// (scalars only), for the checks of a rule that could not be parsed.
+func ruleRefs(item *yaml.Node) (name string, notify []string) {
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		k, v := item.Content[i], item.Content[i+1]
+		switch {
+		case k.Value == "name" && v.Kind == yaml.ScalarNode:
+			name = v.Value
+		case k.Value == "notify" && v.Kind == yaml.SequenceNode:
+			for _, e := range v.Content {
+				if e.Kind == yaml.ScalarNode {
+					notify = append(notify, e.Value)
+				}
+			}
+		case k.Value == "notify" && v.Kind == yaml.ScalarNode:
+			notify = append(notify, v.Value)
+		}
+	}
+	return name, notify
 }
 
 // receiverName is the name: of a receiver's mapping, or "".

@@ -142,6 +142,14 @@ func TestParseErrorsNameLineAndColumn(t *testing.T) {
 	if es, ok := err.(Errors); !ok || len(es) != 2 || es[0].Line != 4 || es[1].Line != 6 {
 		t.Errorf("two errors: %v", err)
 	}
+	// A rule of an unknown kind still has its name and receivers checked:
+	// they were reported only once the kind was fixed.
+	_, err = ParseConfig("r.yaml", []byte("rules:\n  - {name: a, kind: unpriced}\n  - {name: a, kind: nope, notify: [pager]}\n"))
+	for _, want := range []string{`unknown rule kind "nope"`, `rule "a" is defined twice`, `rule "a" notifies "pager", which is not among the receivers`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("unknown kind, duplicate name, unknown receiver: %v; want it to say %q", err, want)
+		}
+	}
 }
 
 func TestExampleRulesParse(t *testing.T) {
