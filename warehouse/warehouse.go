@@ -194,6 +194,11 @@ func open(o Options) (*Warehouse, error) {
 // or plaintext mismatch as Open.
 func (w *Warehouse) Ping(ctx context.Context) error {
 	if err := w.conn.Ping(ctx); err != nil {
+		// A refused login or certificate reached the server: it is not
+		// "cannot reach".
+		if e := secure.ExplainClickHouse(err, w.secure); secure.Permanent(e) {
+			return fmt.Errorf("%w (clickhouse at %q)", e, redact(w.dsn))
+		}
 		return secure.ExplainClickHouse(fmt.Errorf("cannot reach clickhouse at %q: %w", redact(w.dsn), err), w.secure)
 	}
 	return nil

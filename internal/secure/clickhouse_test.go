@@ -66,4 +66,7 @@ func TestClickHouseTLS(t *testing.T) {
 	if !secure.Permanent(err) || !strings.Contains(err.Error(), "clickhouse: wrong user name or password") {
 		t.Errorf("unknown user: %v", err)
 	}
+	if err != nil && strings.Contains(err.Error(), "cannot reach") { // it answered, and refused the login
+		t.Errorf("unknown user: %v; want no \"cannot reach\"", err)
+	}
 }
