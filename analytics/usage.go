@@ -210,6 +210,10 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 			err = v.err
 		}
 		return nil, total, err
+	case migrating(err) || err == nil && migrating(v.err):
+		// No such table or database (not migrated): the rollups' read
+		// gives the error that says so, without a warning before it.
+		return q.readUsage(ctx, n, segs, limit, top, false)
 	case err != nil:
 		q.opts.Logger.Warn("cannot read the per-model summaries; answering from the rollups", "range", rangeString(n.from, n.to), "err", err)
 	case v.err != nil:

@@ -281,6 +281,18 @@ func TestQueryUsageEmpty(t *testing.T) {
 	}
 }
 
+// TestQueryUsageNotMigrated: a database without the tables gives one error
+// with the hint, not a warning about the per-model summaries before it.
+func TestQueryUsageNotMigrated(t *testing.T) {
+	t.Parallel()
+	srv := chtest.Shared(t)
+	dsn := srv.DSN(srv.NewDatabase(t))
+	r := run(t, "", nil, "--clickhouse", dsn, "query", "usage", "--since", "30d", "--by", "model")
+	if r.code != 1 || !strings.Contains(r.stderr, "has `costpipe migrate` run on database") || strings.Contains(r.stderr, "per-model summaries") {
+		t.Errorf("query usage on a database not migrated: exit %d, stderr %q; want 1 and the migrate hint alone", r.code, r.stderr)
+	}
+}
+
 // TestQueryUsageBadFlags needs no server: flags are checked first.
 func TestQueryUsageBadFlags(t *testing.T) {
 	t.Parallel()
