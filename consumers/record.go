@@ -293,11 +293,11 @@ func (c *Consumer) checkAge(e *schemas.Event) (reason, msg string) {
 	now := c.now
 	if age := now.Sub(e.Timestamp); age > c.opts.MaxEventAge {
 		return reasonTooOld, fmt.Sprintf("event %q at %s is %s old, beyond --max-event-age %s",
-			e.EventID, e.Timestamp.Format(time.RFC3339), age.Truncate(time.Second), c.opts.MaxEventAge)
+			e.EventID, e.Timestamp.Format(time.RFC3339), schemas.FormatAge(age), c.opts.MaxEventAge)
 	}
 	if ahead := e.Timestamp.Sub(now); ahead > c.opts.MaxFuture {
 		return reasonFuture, fmt.Sprintf("event %q at %s is %s in the future, beyond --max-future %s",
-			e.EventID, e.Timestamp.Format(time.RFC3339), ahead.Truncate(time.Second), c.opts.MaxFuture)
+			e.EventID, e.Timestamp.Format(time.RFC3339), schemas.FormatAge(ahead), c.opts.MaxFuture)
 	}
 	return "", ""
 }

@@ -250,10 +250,10 @@ func (tb *timeBounds) check(ts time.Time) error {
 	}
 	var reason string
 	if age := tb.now.Sub(ts); age > tb.maxAge {
-		reason = fmt.Sprintf("%s old, beyond --max-event-age %s: the aggregator would send it to its DLQ", age.Truncate(time.Second), tb.maxAge)
+		reason = fmt.Sprintf("%s old, beyond --max-event-age %s: the aggregator would send it to its DLQ", schemas.FormatAge(age), tb.maxAge)
 	} else {
 		reason = fmt.Sprintf("%s in the future, beyond --max-future %s: the aggregator would send it to its DLQ (is the sender's clock right?)",
-			ts.Sub(tb.now).Truncate(time.Second), tb.maxFuture)
+			schemas.FormatAge(ts.Sub(tb.now)), tb.maxFuture)
 	}
 	if ms := ts.UnixMilli(); ms >= 0 && ms < 1e11 && !tb.outside(time.Unix(ms, 0)) {
 		// A number is read as Unix milliseconds; this one is in range as seconds.

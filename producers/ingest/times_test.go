@@ -55,7 +55,7 @@ func TestEventTimeBounds(t *testing.T) {
 		id    string
 		want  []string
 	}{
-		{1, "old-1", []string{`"timestamp" = "2026-03-13T12:00:00Z"`, "192h0m0s old, beyond --max-event-age 168h0m0s", "DLQ"}},
+		{1, "old-1", []string{`"timestamp" = "2026-03-13T12:00:00Z"`, "8 days old, beyond --max-event-age 168h0m0s", "DLQ"}},
 		{2, "ahead-2", []string{`"timestamp" = "2026-03-21T12:10:00Z"`, "10m0s in the future, beyond --max-future 5m0s"}},
 		{3, "secs-3", []string{`"timestamp" = "1970-01-`, "beyond --max-event-age", "looks like seconds"}},
 	} {
