@@ -323,6 +323,13 @@ func waitTopic(ctx context.Context, log *slog.Logger, o consumers.Options) error
 	}
 	defer cl.Close()
 	var failing loglimit.Failures
+	var last error // why the topic is not there yet, for the stop's log line
+	stopped := func() error {
+		if last == nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%v (stopped while waiting: %w)", last, ctx.Err())
+	}
 	backoff := 200 * time.Millisecond
 	for {
 		req := kmsg.NewPtrMetadataRequest()
@@ -335,7 +342,7 @@ func waitTopic(ctx context.Context, log *slog.Logger, o consumers.Options) error
 		cancel()
 		switch {
 		case ctx.Err() != nil:
-			return ctx.Err()
+			return stopped()
 		case err != nil:
 			err = fmt.Errorf("cannot ask Kafka about topic %q: %w", o.Topic, err)
 		case len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 && len(resp.Topics[0].Partitions) > 0:
@@ -352,9 +359,10 @@ func waitTopic(ctx context.Context, log *slog.Logger, o consumers.Options) error
 			log.Warn("waiting for the topic to consume: check --topic (COSTPIPE_TOPIC) and that the topic is created; not ready meanwhile",
 				"topic", o.Topic, "attempts", n, "err", err)
 		}
+		last = err
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return stopped()
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)

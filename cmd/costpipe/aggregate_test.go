@@ -192,4 +192,8 @@ func TestAggregateWaitsForAMissingTopic(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM while waiting for the topic: %v\n%s", err, logged.String())
 	}
+	// The stop says what it was waiting for, not only "context canceled".
+	if !regexp.MustCompile(`msg="aggregator stopped before it started" waiting_for=".*topic \\"costpipe.evnets\\".*stopped while waiting`).MatchString(logged.String()) {
+		t.Errorf("the stop's line does not name the topic it waited for:\n%s", logged.String())
+	}
 }
