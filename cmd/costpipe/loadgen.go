@@ -137,6 +137,11 @@ func runLoadgen(c *cli.Context) error {
 			return &exitError{code: 2, msg: fmt.Sprintf("invalid --timeout %s: must be positive", c.Duration("timeout"))}
 		}
 		po.DeliveryTimeout = c.Duration("timeout")
+		// The SDK's loss lines in the command's log format, not Go's
+		// default logger's.
+		if l, err := logger(c); err == nil {
+			po.Logger = l
+		}
 		// A generator wants back pressure, not drops, and sends the event
 		// times it was asked for (the growth scenario's go back weeks): the
 		// aggregator's bounds decide, not the SDK's.
