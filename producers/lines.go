@@ -64,6 +64,10 @@ type LinesOptions struct {
 	// another goroutine with the counts so far.
 	OnProgress    func(LinesReport)
 	ProgressEvery time.Duration
+	// OnEvent, if set, is called (from the reading goroutine) with each
+	// valid event and its line number before the line is produced; e is
+	// reused once it returns.
+	OnEvent func(line int, e *schemas.Event)
 }
 
 // SendLines reads JSON events, one per line, validates each and produces the
@@ -175,6 +179,9 @@ func SendLinesWith(ctx context.Context, cl *kgo.Client, topic string, r io.Reade
 				rejd.Add(1)
 				reject(Rejection{Line: line, Err: derr})
 				break
+			}
+			if o.OnEvent != nil {
+				o.OnEvent(line, &ev)
 			}
 			// Forward the line as read (readLine returns a fresh buffer
 			// per line), not a re-encoding: unknown fields must survive.

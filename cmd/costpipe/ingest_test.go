@@ -245,12 +245,12 @@ func TestIngestTimeBoundsAreTheAggregators(t *testing.T) {
 	}
 	d := consumers.DefaultOptions()
 	for name, def := range map[string]time.Duration{"max-event-age": d.MaxEventAge, "max-future": d.MaxFuture} {
-		in, agg := find(ingestCommand().Flags, name), find(aggregateFlags(), name)
-		if in == nil || agg == nil {
-			t.Fatalf("--%s: ingest has %v, aggregate %v; want a duration flag in both", name, in, agg)
+		in, agg, prod := find(ingestCommand().Flags, name), find(aggregateFlags(), name), find(produceCommand().Flags, name)
+		if in == nil || agg == nil || prod == nil {
+			t.Fatalf("--%s: ingest has %v, aggregate %v, produce %v; want a duration flag in all", name, in, agg, prod)
 		}
-		if in.Value != def || agg.Value != def || !slices.Equal(in.EnvVars, agg.EnvVars) || len(in.EnvVars) != 1 {
-			t.Errorf("--%s: ingest %s %v, aggregate %s %v; want the same default (%s) and variable", name, in.Value, in.EnvVars, agg.Value, agg.EnvVars, def)
+		if in.Value != def || agg.Value != def || prod.Value != def || !slices.Equal(in.EnvVars, agg.EnvVars) || !slices.Equal(prod.EnvVars, agg.EnvVars) || len(in.EnvVars) != 1 {
+			t.Errorf("--%s: ingest %s %v, aggregate %s %v, produce %s %v; want the same default (%s) and variable", name, in.Value, in.EnvVars, agg.Value, agg.EnvVars, prod.Value, prod.EnvVars, def)
 		}
 	}
 	if r := run(t, "", nil, "ingest", "--insecure-no-auth", "--max-event-age", "0s"); r.code != 2 || !strings.Contains(r.stderr, "cannot use max event age 0s") {

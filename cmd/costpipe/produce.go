@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/costpipe/costpipe/producers"
+	"github.com/costpipe/costpipe/schemas"
 )
 
 func produceCommand() *cli.Command {
@@ -28,12 +29,19 @@ for Kafka to acknowledge every record. Rejected lines are printed to stderr with
 their line number and reason; the summary counts sent, rejected and failed.
 Lines are sent as given (minus surrounding whitespace), so fields this version
 does not know are kept. Gzip input (file or stdin) is detected and decompressed.
+Events older than --max-event-age or further ahead than --max-future (the
+aggregators' bounds, from the same variables) are sent, with a warning on stderr:
+the aggregators send them to their DLQ unless theirs are wider (a backfill group).
 After 100 delivery failures in a row produce stops; only the first 20 delivery
 errors are printed. A long run from a file reports progress every 5s on stderr.
 Exit status: 0 all sent, 1 some line rejected or failed, 2 usage error.`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, EnvVars: []string{"COSTPIPE_PRODUCE_TIMEOUT"},
 				Usage: "per-record delivery timeout"},
+			&cli.DurationFlag{Name: "max-event-age", Value: producers.DefaultOptions().MaxEventAge, EnvVars: []string{"COSTPIPE_MAX_EVENT_AGE"},
+				Usage: "events older than this are sent with a warning: the aggregators send them to their DLQ (too_old) unless theirs is longer; 0 for no warning"},
+			&cli.DurationFlag{Name: "max-future", Value: producers.DefaultOptions().MaxFuture, EnvVars: []string{"COSTPIPE_MAX_FUTURE"},
+				Usage: "events further ahead than this are sent with a warning: the aggregators send them to their DLQ (too_far_in_future); 0 for no warning"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 1 {
@@ -103,7 +111,31 @@ Exit status: 0 all sent, 1 some line rejected or failed, 2 usage error.`,
 				}
 				opts.ProgressEvery = progressEvery
 			}
+			// The aggregators' bounds: such events are sent (a backfill
+			// group may take them), and counted for a warning.
+			maxAge, maxFuture := c.Duration("max-event-age"), c.Duration("max-future")
+			var old, ahead, firstOld, firstAhead int
+			opts.OnEvent = func(line int, e *schemas.Event) {
+				now := time.Now()
+				if maxAge > 0 && now.Sub(e.Timestamp) > maxAge {
+					if old++; old == 1 {
+						firstOld = line
+					}
+				} else if maxFuture > 0 && e.Timestamp.Sub(now) > maxFuture {
+					if ahead++; ahead == 1 {
+						firstAhead = line
+					}
+				}
+			}
 			rep, err := producers.SendLinesWith(c.Context, cl, topic, in, opts)
+			if old > 0 {
+				fmt.Fprintf(c.App.ErrWriter, "%s: warning: %d event(s) older than --max-event-age %s (the first on line %d): the aggregators send them to their DLQ as too_old unless their --max-event-age is longer\n",
+					name, old, maxAge, firstOld)
+			}
+			if ahead > 0 {
+				fmt.Fprintf(c.App.ErrWriter, "%s: warning: %d event(s) more than --max-future %s ahead (the first on line %d): the aggregators send them to their DLQ as too_far_in_future (is the clock of what wrote them right?)\n",
+					name, ahead, maxFuture, firstAhead)
+			}
 			if hiddenFailures > 0 {
 				fmt.Fprintf(c.App.ErrWriter, "%s: %d more delivery failures not shown\n", name, hiddenFailures)
 			}

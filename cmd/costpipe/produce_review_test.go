@@ -57,6 +57,37 @@ func TestProduceKeepsUnknownFields(t *testing.T) {
 	}
 }
 
+// TestProduceWarnsOfEventsTheAggregatorRefuses: events beyond the
+// aggregators' --max-event-age or --max-future are sent (a backfill group
+// may take them) with a warning; they were counted "sent" and went, unseen,
+// to the DLQ.
+func TestProduceWarnsOfEventsTheAggregatorRefuses(t *testing.T) {
+	t.Parallel()
+	b := kafkatest.Start(t, 1)
+	now := time.Now().UTC()
+	at := func(id string, ts time.Time) string {
+		return strings.Replace(strings.Replace(goodEvent, `"e1"`, `"`+id+`"`, 1), "2025-11-01T10:00:00Z", ts.Format(time.RFC3339), 1)
+	}
+	in := strings.Join([]string{at("fresh", now.Add(-time.Hour)), at("old", now.Add(-30*24*time.Hour)), at("ahead", now.Add(time.Hour))}, "\n") + "\n"
+	r := run(t, in, []string{"COSTPIPE_BROKERS=" + b.Addr()}, "produce")
+	if r.code != 0 || !strings.Contains(r.stdout, "sent 3, rejected 0, failed 0") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"stdin: warning: 1 event(s) older than --max-event-age 168h0m0s (the first on line 2)",
+		"stdin: warning: 1 event(s) more than --max-future 5m0s ahead (the first on line 3)",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr %q, want %q", r.stderr, want)
+		}
+	}
+	// The aggregators' bounds, from their variables: a backfill group's.
+	r = run(t, in, []string{"COSTPIPE_BROKERS=" + b.Addr(), "COSTPIPE_MAX_EVENT_AGE=1000h", "COSTPIPE_MAX_FUTURE=2h"}, "produce")
+	if r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Errorf("with the bounds raised: exit %d, stderr %q; want no warning", r.code, r.stderr)
+	}
+}
+
 // TestProduceStopsWhenKafkaIsDown: with no broker, produce gives up soon
 // with one message instead of one error line (and one timeout) per line.
 func TestProduceStopsWhenKafkaIsDown(t *testing.T) {
