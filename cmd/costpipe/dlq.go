@@ -94,8 +94,14 @@ values that are not one line of text are left out and counted on stderr.`,
 			defer w.Flush()
 			counts := map[string]int{}
 			printed, notText := 0, 0
-			if format == "table" {
-				fmt.Fprintf(w, "%-20s  %-19s  %-22s  %-28s  %s\n", "DLQ RECORD", "TIME (UTC)", "REASON", "SOURCE", "ERROR / VALUE")
+			// The table's header goes before its first row, or at the end
+			// of an empty read: not above an error (Kafka down).
+			headed := false
+			header := func() {
+				if format == "table" && !headed {
+					headed = true
+					fmt.Fprintf(w, "%-20s  %-19s  %-22s  %-28s  %s\n", "DLQ RECORD", "TIME (UTC)", "REASON", "SOURCE", "ERROR / VALUE")
+				}
 			}
 			err = consumers.ReadDLQ(c.Context, base, consumers.DLQReadOptions{Topic: topic, Since: since}, func(d consumers.DLQRecord) error {
 				if len(reasons) > 0 && !reasons[d.Reason] {
@@ -123,6 +129,7 @@ values that are not one line of text are left out and counted on stderr.`,
 					w.Write(b)
 					w.WriteByte('\n')
 				default:
+					header()
 					fmt.Fprintf(w, "%-20s  %-19s  %-22s  %-28s  %s\n", fmt.Sprintf("%d/%d", d.Partition, d.Offset),
 						d.Timestamp.UTC().Format("2006-01-02 15:04:05"), reasonLabel(d.Reason), d.Source(), oneLine(d.Error, 100))
 					fmt.Fprintf(w, "%-20s  %-19s  %-22s  %-28s  %s\n", "", "", "", "", valueHead(d, 100))
@@ -136,6 +143,8 @@ values that are not one line of text are left out and counted on stderr.`,
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", topic, err)
 			}
+			header()
+			w.Flush()
 			fmt.Fprintf(c.App.ErrWriter, "%s: %s\n", topic, countsLine(counts))
 			if notText > 0 {
 				fmt.Fprintf(c.App.ErrWriter, "%d record(s) left out: their value is not one line of text, or the DLQ holds it without its value (use --format json)\n", notText)

@@ -112,8 +112,8 @@ func TestDLQCommands(t *testing.T) {
 		}
 	}
 	r = run(t, "", nil, append(brokers, "--topic", "other", "dlq", "read")...)
-	if r.code != 1 || !strings.Contains(r.stderr, "the DLQ topic does not exist: other.dlq") {
-		t.Errorf("dlq read of a topic without DLQ: code %d, stderr %q", r.code, r.stderr)
+	if r.code != 1 || !strings.Contains(r.stderr, "the DLQ topic does not exist: other.dlq") || r.stdout != "" {
+		t.Errorf("dlq read of a topic without DLQ: code %d, stdout %q, stderr %q; want 1, no table header, and why", r.code, r.stdout, r.stderr)
 	}
 }
 
