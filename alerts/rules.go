@@ -681,7 +681,11 @@ func (p *parser) rule(n *yaml.Node) *Rule {
 	}
 	r.Kind = kind
 	allowed := append(slices.Clone(commonFields), kindFields[kind]...)
-	fields := p.mapping(n, fmt.Sprintf("a %s rule", kind), allowed...)
+	article := "a"
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		article = "an" // an error_rate rule
+	}
+	fields := p.mapping(n, fmt.Sprintf("%s %s rule", article, kind), allowed...)
 	if fields == nil {
 		return nil
 	}

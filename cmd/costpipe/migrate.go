@@ -82,7 +82,7 @@ by its summary (docs/operations.md, "Per-model summaries").`,
 					fmt.Fprintf(c.App.Writer, "applied  %s (in the cluster schema)\n", r.Name)
 				case r.Applied:
 					applied++
-					fmt.Fprintf(c.App.Writer, "applied  %s (%d statements)\n", r.Name, r.Statements)
+					fmt.Fprintf(c.App.Writer, "applied  %s (%s)\n", r.Name, plural(r.Statements, "statement"))
 				case r.ChecksumMismatch:
 					fmt.Fprintf(c.App.Writer, "present  %s (WARNING: the embedded file differs from the one applied)\n", r.Name)
 				default:

@@ -445,7 +445,7 @@ func pricesCost(c *cli.Context) error {
 			return err
 		}
 	}
-	fmt.Fprintf(c.App.ErrWriter, "%d events, total %s USD (%d unpriced); %d invalid lines\n", n, total.String(), unpriced, invalid)
+	fmt.Fprintf(c.App.ErrWriter, "%s, total %s USD (%d unpriced); %s\n", plural(n, "event"), total.String(), unpriced, plural(invalid, "invalid line"))
 	if invalid > 0 {
 		return &exitError{code: 1}
 	}
