@@ -162,7 +162,13 @@ func Usage(r UsageReport) *Table {
 		t.Notes = append(t.Notes, n)
 	}
 	if r.RepricedWith != "" {
-		t.Notes = append(t.Notes, "costs re-priced with "+r.RepricedWith+" (what-if; the stored costs are unchanged)")
+		note := "costs re-priced with " + r.RepricedWith + " (what-if; the stored costs are unchanged)"
+		if unpriced > 0 {
+			// A catalog of a few models: `reprice` keeps the stored cost
+			// of the calls it does not price, the what-if counts them 0.
+			note += "; the calls of models it does not price count 0 here (reprice would keep their stored cost): give it a whole catalog to compare totals"
+		}
+		t.Notes = append(t.Notes, note)
 	}
 	return t
 }
