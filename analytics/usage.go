@@ -211,9 +211,19 @@ func (q *Querier) usageRows(ctx context.Context, n normalized, limit int, top bo
 		}
 		return nil, total, err
 	case migrating(err) || err == nil && migrating(v.err):
-		// No such table or database (not migrated): the rollups' read
-		// gives the error that says so, without a warning before it.
-		return q.readUsage(ctx, n, segs, limit, top, false)
+		// No such table or database. Not migrated at all, the rollups'
+		// read fails too and its error says so, without a warning before
+		// it; only the summaries missing, it is the fallback it always was.
+		out, total, rerr := q.readUsage(ctx, n, segs, limit, top, false)
+		if rerr != nil {
+			return out, total, rerr
+		}
+		if err == nil {
+			err = v.err
+		}
+		q.opts.Logger.Warn("cannot read the per-model summaries; answering from the rollups", "range", rangeString(n.from, n.to), "err", err)
+		q.fallbacks.Add(1)
+		return out, total, nil
 	case err != nil:
 		q.opts.Logger.Warn("cannot read the per-model summaries; answering from the rollups", "range", rangeString(n.from, n.to), "err", err)
 	case v.err != nil:
