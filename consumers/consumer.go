@@ -119,12 +119,13 @@ type Consumer struct {
 	// fetch errors (at most maxFetchLogKeys texts; the rest share "").
 	// Used by the poll goroutine only.
 	fetchLogs map[string]*loglimit.Limit
-	// topicGoneSince is when (by opts.Now) the events topic's fetches
-	// began failing with UNKNOWN_TOPIC_ID, zero while they do not; after
-	// topicGoneAfter of it Run stops (ErrTopicRecreated). Used by the poll
-	// goroutine only.
-	topicGoneSince time.Time
-	topicGoneAfter time.Duration
+	// gone follows the events topic's UNKNOWN_TOPIC_ID fetch errors
+	// (topicgone.go). Used by the poll goroutine only.
+	gone topicGone
+	// noCommit, once set (the topic was replaced), makes commit refuse:
+	// the old log's offsets must not be committed for the new topic.
+	// Used by the poll goroutine only (the shutdown's flush included).
+	noCommit bool
 
 	lastFlush atomic.Int64 // unix nanoseconds (by opts.Now) of the last flush
 	// lastLanded is when (unix nanoseconds, by opts.Now) the last flush
@@ -171,7 +172,7 @@ func New(opts Options, sink Sink) (*Consumer, error) {
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, parts: map[int32]*partState{},
 		json: schemas.NewDecoder(), arrow: arrowcodec.NewDecoder(), ready: make(chan struct{}),
 		adjusted: map[int32]startPos{}, retained: map[int32]retainedWindow{}, spool: newSpool(opts.DLQSpoolDir),
-		topicGoneAfter: topicGoneAfter}
+		gone: topicGone{after: topicGoneAfter, quiet: topicGoneQuiet}}
 	c.m = newMetrics(opts.Registerer, c)
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
@@ -226,7 +227,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer func() { stopWatch(); <-watched }()
 	c.lastFlush.Store(c.opts.Now().UnixNano())
 	var failed error // a landing that failed after ctx ended
-	var gone error   // the topic was deleted and created again
+	var gone error   // the topic was deleted (and created again)
 	for {
 		// Poll no longer than until the next flush is due, so windows land
 		// on time even when no record arrives.
@@ -258,10 +259,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			case <-time.After(fetchErrorPause):
 			}
 		}
-		if since := c.topicGoneSince; !since.IsZero() && c.opts.Now().Sub(since) >= c.topicGoneAfter {
-			gone = fmt.Errorf("%w: fetches of %s have failed with UNKNOWN_TOPIC_ID for %s (its topic ID changed); restarted, the aggregator reads the new topic, but ClickHouse's landing marks are of the old one: see docs/operations.md, \"Landing marks ahead of the log\"",
-				ErrTopicRecreated, c.opts.Topic, c.opts.Now().Sub(since).Round(time.Second))
-			c.log.Error("stopping: the events topic was deleted and created again", "topic", c.opts.Topic, "err", gone)
+		if gone = c.checkTopicGone(ctx); gone != nil {
+			c.noCommit = true
+			c.log.Error("stopping: the events topic was deleted", "topic", c.opts.Topic, "err", gone)
 			break
 		}
 		if c.sinceFlush() >= c.opts.FlushInterval || c.sink.Windows() >= c.opts.MaxWindows || c.rebalanceSince.Load() != 0 {
@@ -319,6 +319,10 @@ func (c *Consumer) shutdown(sd *stopClock, failed error) error {
 				"after", time.Since(sd.began).Round(time.Millisecond), "err", err)
 			err = fmt.Errorf("DLQ records not confirmed on shutdown (offsets not committed past them; read again from Kafka at the next start): %w", err)
 		}
+	case c.noCommit:
+		c.log.Warn("shutdown: landed; offsets not committed: the topic was replaced, and the old log's offsets would apply to the new topic")
+	case c.commitFailing.Failing():
+		c.log.Warn("shutdown: landed, but the offsets could not be committed; the next start skips what landed by the landing marks")
 	default:
 		c.log.Info("shutdown: landed and committed")
 	}

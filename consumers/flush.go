@@ -219,6 +219,9 @@ type commitPos struct {
 // commit commits the offset next of each partition in the member's current
 // generation, with commitMeta(lastTime) as the metadata.
 func (c *Consumer) commit(ctx context.Context, parts map[int32]commitPos) error {
+	if c.noCommit {
+		return errors.New("not committed: the topic was replaced, and the old log's offsets would apply to the new one")
+	}
 	topicID, err := c.topicIDOf(ctx)
 	if err != nil {
 		return err
@@ -258,10 +261,10 @@ func (c *Consumer) commit(ctx context.Context, parts map[int32]commitPos) error 
 			case err == nil:
 			case errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.FencedInstanceID):
 				return fmt.Errorf("%w: commit of partition %d in generation %d: %w", errFenced, p.Partition, gen, err)
-			case errors.Is(err, kerr.UnknownTopicID):
-				c.topicID = nil // recreated: look it up again next time
-				fallthrough
 			case first == nil:
+				// UNKNOWN_TOPIC_ID keeps the cached ID: a commit under
+				// the ID of a topic created again would set the old log's
+				// offsets for the new one.
 				first = fmt.Errorf("cannot commit partition %d of group %q: %w", p.Partition, c.opts.Group, err)
 			}
 		}
@@ -270,10 +273,14 @@ func (c *Consumer) commit(ctx context.Context, parts map[int32]commitPos) error 
 }
 
 // topicIDOf returns the events topic's ID (OffsetCommit v10+ names topics by
-// ID), looked up once and cached.
+// ID): the one its records were fetched under, else looked up; cached.
 func (c *Consumer) topicIDOf(ctx context.Context) ([16]byte, error) {
 	if c.topicID != nil {
 		return *c.topicID, nil
+	}
+	if id := c.gone.fetchedID; id != ([16]byte{}) {
+		c.topicID = &id
+		return id, nil
 	}
 	td, err := c.adm.ListTopics(ctx, c.opts.Topic)
 	if err != nil {

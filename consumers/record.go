@@ -17,18 +17,6 @@ import (
 	"github.com/costpipe/costpipe/schemas"
 )
 
-// ErrTopicRecreated is returned by Run when the events topic was deleted and
-// created again under it: franz-go does not adopt a topic's new ID (it
-// cannot check the new log against the old offsets), so the consumer would
-// fetch nothing but UNKNOWN_TOPIC_ID errors for ever. A new Consumer reads
-// the new topic.
-var ErrTopicRecreated = errors.New("the events topic was deleted and created again")
-
-// topicGoneAfter is how long the events topic's fetches fail with
-// UNKNOWN_TOPIC_ID before Run stops: franz-go already hides the first five
-// of a partition (a new topic's brokers may not know it for a moment).
-const topicGoneAfter = 30 * time.Second
-
 // fetchErrorPause is how long the poll loop waits after a poll that
 // returned fetch errors and no record.
 const fetchErrorPause = 100 * time.Millisecond
@@ -40,18 +28,16 @@ const maxFetchLogKeys = 32
 // fetch errors, each text at most once a minute. idle reports a poll with
 // errors and no record.
 func (c *Consumer) processFetches(fetches kgo.Fetches) (idle bool) {
-	errs, gone := 0, false
+	errs := 0
 	fetches.EachError(func(t string, p int32, err error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return
 		}
 		errs++
 		now := c.opts.Now()
-		if t == c.opts.Topic && errors.Is(err, kerr.UnknownTopicID) {
-			gone = true
-			if c.topicGoneSince.IsZero() {
-				c.topicGoneSince = now
-			}
+		gone := t == c.opts.Topic && errors.Is(err, kerr.UnknownTopicID)
+		if gone {
+			c.gone.note(now)
 		}
 		key := err.Error()
 		if c.fetchLogs == nil {
@@ -73,7 +59,7 @@ func (c *Consumer) processFetches(fetches kgo.Fetches) (idle bool) {
 				args = append(args, "errors_since_last_line", n, "last_line", prev.Format(time.RFC3339))
 			}
 			if gone {
-				args = append(args, "hint", "the topic's ID changed: it was deleted and created again; the aggregator stops if this goes on")
+				args = append(args, "hint", "the topic's ID is unknown: it may have been deleted (and created again); the aggregator checks, and stops if so")
 			}
 			c.log.Warn("fetch error", args...)
 		}
@@ -81,13 +67,13 @@ func (c *Consumer) processFetches(fetches kgo.Fetches) (idle bool) {
 	records := 0
 	for _, f := range fetches {
 		for _, t := range f.Topics {
+			if t.Topic == c.opts.Topic && t.TopicID != ([16]byte{}) {
+				c.gone.fetchedID = t.TopicID
+			}
 			for _, p := range t.Partitions {
 				records += len(p.Records)
 			}
 		}
-	}
-	if !gone && records > 0 {
-		c.topicGoneSince = time.Time{} // the topic answers again
 	}
 	idle = errs > 0 && records == 0
 

@@ -529,8 +529,9 @@ func (p *projection) budgetFigures(f *Forecast, budget float64) {
 	}
 	// total > budget ⇔ error > x, in units of level, of the h-day errors
 	// (the H-day errors scaled to h days), or the floor's (h-1)-day error
-	// of the days after today > xFloor. The two are nearly the same event:
-	// the larger probability stands for their union.
+	// of the days after today > xFloor. The larger of the two
+	// probabilities is a lower bound of their union's (after a burst today
+	// the second is the likelier), as the quantiles take the larger total.
 	errAbove := func(k int, x float64) float64 {
 		H := len(p.errs)
 		if k > H {

@@ -156,10 +156,8 @@ func unknownCommand(path string, commands []*cli.Command) cli.ActionFunc {
 		}
 		name := c.Args().First()
 		msg := fmt.Sprintf("unknown command %q", strings.TrimSpace(path+" "+name))
-		if cli.SuggestCommand != nil {
-			if s := cli.SuggestCommand(commands, name); s != "" {
-				msg += ". " + s
-			}
+		if s := closestCommand(commands, name); s != "" {
+			msg += fmt.Sprintf(". Did you mean %q?", s)
 		}
 		help := "costpipe --help"
 		if path != "" {
@@ -239,6 +237,45 @@ func logger(c *cli.Context) (*slog.Logger, error) {
 		return nil, &exitError{code: 2, msg: fmt.Sprintf("invalid --log-level %q: want debug, info, warn or error", c.String("log-level"))}
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// closestCommand is the name (or alias) of commands nearest to typed, ""
+// when none is within half its length in edits (at least 1):
+// urfave/cli's suggestion always names one, `Did you mean ""?` among them.
+func closestCommand(commands []*cli.Command, typed string) string {
+	best, bestD := "", max(len(typed)/2, 1)+1
+	for _, c := range commands {
+		if c.Hidden || c.Name == "help" {
+			continue
+		}
+		for _, n := range c.Names() {
+			if d := editDistance(n, typed); d < bestD {
+				best, bestD = n, d
+			}
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // plural is "1 event", "2 events": n and noun, with an s unless n is 1.

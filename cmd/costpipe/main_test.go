@@ -420,6 +420,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"quer", `costpipe: unknown command "quer". Did you mean "query"? (see costpipe --help)`},
 		{"query usge", `costpipe: unknown command "query usge". Did you mean "usage"? (see costpipe query --help)`},
 		{"alerts chek rules.yaml", `costpipe: unknown command "alerts chek". Did you mean "check"? (see costpipe alerts --help)`},
+		// Nothing near: no suggestion (urfave/cli's was `Did you mean ""?`).
+		{"query 7d", `costpipe: unknown command "query 7d" (see costpipe query --help)`},
 	} {
 		r := run(t, "", nil, strings.Fields(tc.args)...)
 		if r.code != 2 || r.stderr != tc.want+"\n" || r.stdout != "" {
@@ -547,6 +549,18 @@ func TestPlural(t *testing.T) {
 	for n, want := range map[int]string{0: "0 events", 1: "1 event", 2: "2 events"} {
 		if got := plural(n, "event"); got != want {
 			t.Errorf("plural(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"usge", "usage", 1}, {"qeury", "query", 2}, {"7d", "top", 3}, {"kitten", "sitting", 3}} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
 	}
 }
